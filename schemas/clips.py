@@ -1,0 +1,45 @@
+"""Clips table: one row per clip, one Parquet file per film (clips/<film_id>.parquet)."""
+import pyarrow as pa
+
+from schemas._base import versioned
+from schemas.labels import PROB_COLUMNS
+
+VERSION = "1.0"
+
+MEDIA_FIELDS = [
+    pa.field("film_id", pa.string(), nullable=False),
+    pa.field("film_path", pa.string(), nullable=False),
+    pa.field("fingerprint", pa.string(), nullable=False),
+    pa.field("clip_index", pa.int32(), nullable=False),
+    pa.field("start_s", pa.float64(), nullable=False),
+    pa.field("end_s", pa.float64(), nullable=False),
+    pa.field("segment_source", pa.string(), nullable=False),  # subtitle | window | shot | asr
+    pa.field("text", pa.string()),  # null when the clip has no dialogue
+    pa.field("text_source", pa.string(), nullable=False),  # subtitle | asr | none
+    pa.field("language", pa.string()),
+    pa.field("n_frames", pa.int32(), nullable=False),
+    pa.field("n_faces", pa.int32()),
+    pa.field("has_audio", pa.bool_(), nullable=False),
+]
+
+# Filled by the scoring stages; null when a film was cut but not scored (--score=false).
+SCORE_FIELDS = [
+    pa.field("emotion", pa.string()),
+    *[pa.field(c, pa.float32()) for c in PROB_COLUMNS],
+    pa.field("confidence", pa.float32()),
+    pa.field("valence", pa.float32()),
+    pa.field("arousal", pa.float32()),
+    pa.field("modalities_used", pa.list_(pa.string())),  # subset of text, vision, face, audio
+    pa.field("gate_text", pa.float32()),
+    pa.field("gate_vision", pa.float32()),
+    pa.field("gate_face", pa.float32()),
+    pa.field("gate_audio", pa.float32()),
+    pa.field("model_version", pa.string()),
+]
+
+PROVENANCE_FIELDS = [
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("config_hash", pa.string(), nullable=False),
+]
+
+SCHEMA = versioned("clips", VERSION, MEDIA_FIELDS + SCORE_FIELDS + PROVENANCE_FIELDS)

@@ -1,0 +1,24 @@
+"""Manifest: one row per input film per run, manifest/<run_id>.parquet. Later runs read it to skip work."""
+import pyarrow as pa
+
+from schemas._base import versioned
+
+VERSION = "1.0"
+
+STATUSES = ("ok", "failed", "skipped")
+
+SCHEMA = versioned("manifest", VERSION, [
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("film_id", pa.string(), nullable=False),
+    pa.field("film_path", pa.string(), nullable=False),
+    pa.field("size_bytes", pa.int64()),
+    pa.field("fingerprint", pa.string()),
+    pa.field("config_hash", pa.string(), nullable=False),  # segmentation/decoding options + model version
+    pa.field("model_version", pa.string()),
+    pa.field("status", pa.string(), nullable=False),  # ok | failed | skipped
+    pa.field("duration_s", pa.float64()),
+    pa.field("n_clips", pa.int32()),
+    pa.field("output_file", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+])

@@ -1,0 +1,107 @@
+"""The values that flow between the Beam steps. Plain frozen dataclasses: picklable, cheap to encode.
+
+Keys: films are keyed by `film_id`; clips by `(film_id, clip_index)`.
+Errors are values too (`FilmError`), emitted on the `errors` tagged output of any step.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+ERRORS_TAG = "errors"  # tagged output name every fallible DoFn uses for FilmError values
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmRef:
+    """A film found by discovery, before it is opened."""
+    path: str
+    size_bytes: int
+    film_id: str  # stable across runs: derived from the path, see transforms.discover.film_id_for
+    fingerprint: str = ""  # content fingerprint, filled by the fingerprint step
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmInfo:
+    """What probing the container tells us."""
+    duration_s: float
+    width: int
+    height: int
+    fps: float
+    video_codec: Optional[str]
+    audio_codec: Optional[str]
+    has_video: bool
+    has_audio: bool
+    subtitle_streams: tuple[int, ...] = ()  # container stream indexes of embedded text subtitles
+    variable_frame_rate: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Cue:
+    """One dialogue line with its times (from subtitles or speech recognition)."""
+    start_s: float
+    end_s: float
+    text: str
+    source: str = "subtitle"  # subtitle | asr
+    language: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+    """One planned clip."""
+    clip_index: int
+    start_s: float
+    end_s: float
+    segment_source: str  # subtitle | window | shot | asr
+    text: Optional[str] = None
+    text_source: str = "none"  # subtitle | asr | none
+    language: Optional[str] = None
+    context: tuple[str, ...] = ()  # previous dialogue lines (oldest first), for conversational context
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmJob:
+    """A film ready to decode: its identity, probe result, subtitle cues and the config it runs under."""
+    ref: FilmRef
+    info: FilmInfo
+    cues: tuple[Cue, ...]  # empty when the film has no usable subtitles
+    needs_asr: bool
+    config_hash: str
+
+
+@dataclasses.dataclass
+class DecodedClip:
+    """The decode pass's output for one clip: sampled RGB frames and mono 16 kHz audio."""
+    film_id: str
+    spec: ClipSpec
+    frames: np.ndarray  # uint8 [n_frames, S, S, 3], n_frames may be 0
+    frame_times: np.ndarray  # float64 [n_frames], seconds
+    audio: np.ndarray  # float32 [n_samples] at 16 kHz; empty when the film has no (decodable) audio
+
+
+@dataclasses.dataclass
+class ClipFeatures:
+    """Encoder outputs for one clip: modality name -> float32 [length, dim]; length 0 = missing."""
+    film_id: str
+    clip_index: int
+    tokens: dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class FilmError:
+    """A dead-letter value: becomes one row of the errors table."""
+    film_path: str
+    stage: str
+    error_type: str
+    message: str
+    film_id: Optional[str] = None
+    clip_index: Optional[int] = None
+    fatal: bool = True
+
+    @classmethod
+    def from_exception(cls, ref_or_path, stage: str, exc: BaseException, **kw) -> "FilmError":
+        path = getattr(ref_or_path, "path", ref_or_path)
+        film_id = getattr(ref_or_path, "film_id", None)
+        return cls(film_path=path, film_id=film_id, stage=stage, error_type=type(exc).__name__,
+                   message=str(exc) or repr(exc), **kw)
