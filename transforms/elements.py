@@ -45,6 +45,7 @@ class Cue:
     text: str
     source: str = "subtitle"  # subtitle | asr
     language: Optional[str] = None
+    words: tuple[tuple[str, float, float], ...] = ()  # ASR word timestamps: (word, start_s, end_s)
 
 
 @dataclasses.dataclass(frozen=True)
