@@ -1,0 +1,57 @@
+"""Save / load the head with its metadata, and the model version string that provenance records."""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.bvpec import BVPEC, BVPECConfig
+
+DEFAULT_HEAD = Path(__file__).resolve().parent / "weights" / "bvpec_default.pt"
+FORMAT = "bvpec-head/1"
+
+
+def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None) -> None:
+    """Weights stored in fp16 (the head is small either way; this halves the shipped file)."""
+    meta = dict(meta or {})
+    meta["config"] = model.config.to_dict()
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    overrides = meta.get("text_encoder_overrides")
+    if overrides:
+        meta["text_encoder_overrides"] = {k: (v.half() if v.is_floating_point() else v)
+                                          for k, v in overrides.items()}
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPEC, dict]:
+    """None loads the shipped default head. Returns the model in eval mode (fp32) and its meta dict;
+    meta['text_encoder_overrides'] (if any) is a state dict for TextEncoder.apply_overrides."""
+    path = Path(path) if path else DEFAULT_HEAD
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a BVPEC head checkpoint (format {blob.get('format')!r})")
+    meta = blob["meta"]
+    model = BVPEC(BVPECConfig.from_dict(meta["config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    overrides = meta.get("text_encoder_overrides")
+    if overrides:
+        meta["text_encoder_overrides"] = {k: v.float() if v.is_floating_point() else v
+                                          for k, v in overrides.items()}
+    return model.to(device).eval(), meta
+
+
+def model_version(head_path: str | Path | None, encoder_version: str) -> str:
+    """Short hash of the head's bytes and the encoders' version: same string = same scores."""
+    path = Path(head_path) if head_path else DEFAULT_HEAD
+    h = hashlib.sha256(path.read_bytes())
+    h.update(encoder_version.encode())
+    return "bvpec-" + h.hexdigest()[:12]
