@@ -1,0 +1,206 @@
+"""Readers for labelled data: each returns a list of `Example`s in the project's EMOTIONS labels.
+
+Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, clips:CSV|JSONL.
+Pure Python (csv/json), no Beam, no pandas.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import random
+from pathlib import Path
+from typing import Callable, Sequence
+
+from schemas.labels import EMOTIONS
+
+LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
+NAN = float("nan")
+CONTEXT_TURNS = 3  # previous lines of the same dialogue kept as context (the encoder truncates further)
+
+MELD_SENTIMENT_VALENCE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+# FER2013 folder names -> EMOTIONS.
+FOLDER_LABELS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
+                 "neutral": "neutral", "sad": "sadness", "surprise": "surprise"}
+# EmoryNLP uses Willcox's feeling wheel. Its six non-neutral labels are three negative (Mad, Scared, Sad),
+# which map directly, and three positive ones. Joyful -> joy. Powerful (confident, proud: high-arousal
+# positive) is closest to joy. Peaceful (calm, content: low-arousal positive) has no Ekman counterpart;
+# its utterances in the data read as calm statements, and the 7-label set's neutral is the closest low-arousal
+# class, so Peaceful -> neutral. Valence follows the wheel's positive/negative halves.
+EMORYNLP_LABELS = {"Joyful": "joy", "Powerful": "joy", "Peaceful": "neutral", "Neutral": "neutral",
+                   "Mad": "anger", "Scared": "fear", "Sad": "sadness"}
+EMORYNLP_VALENCE = {"Joyful": 1.0, "Powerful": 1.0, "Peaceful": 1.0, "Neutral": 0.0,
+                    "Mad": -1.0, "Scared": -1.0, "Sad": -1.0}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    label: int  # index into EMOTIONS, -1 = no label
+    text: str | None = None
+    context: tuple[str, ...] = ()  # previous dialogue lines, oldest first
+    image: str | None = None  # path of a face crop (image folders)
+    video: str | None = None  # clip manifests: film path, start_s, end_s
+    start_s: float = 0.0
+    end_s: float = 0.0
+    valence: float = NAN
+    arousal: float = NAN
+    group: str = ""  # rows of one group (a dialogue, a film) stay in one fold for cross-validation
+    source: str = ""
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    kind, sep, path = spec.partition(":")
+    if not sep or kind not in READERS:
+        raise ValueError(f"data spec must be KIND:PATH with KIND in {sorted(READERS)}, got {spec!r}")
+    return kind, Path(path)
+
+
+def load_dataset(spec: str) -> list[Example]:
+    kind, path = parse_spec(spec)
+    return READERS[kind](path)
+
+
+def fingerprint(spec: str) -> str:
+    """Content hash of the data behind a spec (file bytes, or names + sizes of an image folder)."""
+    kind, path = parse_spec(spec)
+    h = hashlib.sha256(kind.encode())
+    if path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                h.update(f"{p.relative_to(path)}:{p.stat().st_size}".encode())
+    else:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _label(name: str) -> int:
+    return LABEL_INDEX[name.strip().lower()]
+
+
+def read_meld(path: Path) -> list[Example]:
+    """MELD csv: Utterance, Emotion, Sentiment, Dialogue_ID, Utterance_ID. Context = earlier lines of the
+    same dialogue; sentiment gives the valence target (-1/0/+1)."""
+    rows = _read_csv(path)
+    rows.sort(key=lambda r: (int(r["Dialogue_ID"]), int(r["Utterance_ID"])))
+    out, history, current = [], [], None
+    for r in rows:
+        if r["Dialogue_ID"] != current:
+            current, history = r["Dialogue_ID"], []
+        text = _clean(r["Utterance"])
+        out.append(Example(label=_label(r["Emotion"]), text=text, context=tuple(history[-CONTEXT_TURNS:]),
+                           valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
+                           group=f"meld-{current}", source="meld"))
+        history.append(text)
+    return out
+
+
+def read_emorynlp(path: Path) -> list[Example]:
+    rows = _read_csv(path)
+    key = lambda r: (int(r["Season"]), int(r["Episode"]), int(r["Scene_ID"]), int(r["Utterance_ID"]))
+    rows.sort(key=key)
+    out, history, current = [], [], None
+    for r in rows:
+        scene = key(r)[:3]
+        if scene != current:
+            current, history = scene, []
+        text = _clean(r["Utterance"])
+        emo = r["Emotion"].strip()
+        out.append(Example(label=_label(EMORYNLP_LABELS[emo]), text=text, context=tuple(history[-CONTEXT_TURNS:]),
+                           valence=EMORYNLP_VALENCE[emo], group="emory-%d-%d-%d" % scene, source="emorynlp"))
+        history.append(text)
+    return out
+
+
+def read_goemotions(path: Path) -> list[Example]:
+    """GoEmotions tsv: text, comma-separated label ids (in labels.txt order next to the file), id.
+    Only single-label rows are kept: a multi-label row has no one right answer for a 7-way softmax."""
+    names = (path.parent / "labels.txt").read_text().split()
+    out = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(row) < 2 or "," in row[1]:
+                continue
+            out.append(Example(label=_label(names[int(row[1])]), text=_clean(row[0]),
+                               group=row[2] if len(row) > 2 else "", source="goemotions"))
+    return out
+
+
+def read_imagefolder(path: Path) -> list[Example]:
+    """DIR/<label>/*.jpg with FER-style (angry, happy, ...) or EMOTIONS folder names; face crops."""
+    out = []
+    for sub in sorted(p for p in path.iterdir() if p.is_dir()):
+        name = FOLDER_LABELS.get(sub.name.lower(), sub.name.lower())
+        if name not in LABEL_INDEX:
+            continue
+        for img in sorted(sub.iterdir()):
+            if img.suffix.lower() in IMAGE_SUFFIXES:
+                out.append(Example(label=LABEL_INDEX[name], image=str(img), group=img.name, source="imagefolder"))
+    return out
+
+
+def read_clip_manifest(path: Path) -> list[Example]:
+    """A studio's labelled clips, csv or jsonl, columns: video (path, relative to the manifest allowed),
+    start, end (seconds), label (EMOTIONS or FER folder name), optional text, context (list, or lines
+    joined by ' || '), valence, arousal (in [-1, 1])."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    else:
+        rows = _read_csv(path)
+    out = []
+    for r in rows:
+        video = Path(str(r["video"]))
+        if not video.is_absolute():
+            video = path.parent / video
+        label = str(r.get("label") or "").strip().lower()
+        label = FOLDER_LABELS.get(label, label)
+        ctx = r.get("context") or ()
+        if isinstance(ctx, str):
+            ctx = tuple(c.strip() for c in ctx.split(" || ") if c.strip())
+        out.append(Example(label=LABEL_INDEX[label] if label else -1, text=_clean(r.get("text") or "") or None,
+                           context=tuple(ctx), video=str(video), start_s=float(r["start"]), end_s=float(r["end"]),
+                           valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
+                           group=str(video), source="clips"))
+    return out
+
+
+READERS: dict[str, Callable[[Path], list[Example]]] = {
+    "meld": read_meld, "goemotions": read_goemotions, "emorynlp": read_emorynlp,
+    "imagefolder": read_imagefolder, "clips": read_clip_manifest,
+}
+
+
+def stratified_split(examples: Sequence[Example], dev_fraction: float, seed: int
+                     ) -> tuple[list[Example], list[Example]]:
+    """Seeded split keeping each label's share in both parts (used for FER2013, which has no dev split)."""
+    rng = random.Random(seed)
+    train, dev = [], []
+    for k in sorted({e.label for e in examples}):
+        rows = [e for e in examples if e.label == k]
+        rng.shuffle(rows)
+        n_dev = max(1, round(len(rows) * dev_fraction)) if len(rows) > 1 else 0
+        dev += rows[:n_dev]
+        train += rows[n_dev:]
+    return train, dev
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+def _clean(text: str) -> str:
+    # MELD's csv carries mis-decoded punctuation (e.g. '\x92' for an apostrophe); normalise the common ones.
+    for bad, good in (("\x92", "'"), ("\x91", "'"), ("\x93", '"'), ("\x94", '"'), ("\x97", "-"), ("\x85", "...")):
+        text = text.replace(bad, good)
+    return " ".join(text.split())
+
+
+def _float(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return NAN
+    return f if math.isfinite(f) else NAN
