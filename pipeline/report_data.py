@@ -1,0 +1,195 @@
+"""Reads a pipeline output directory (clips/, errors/, manifest/, features/) into what the report shows.
+
+Several runs may have written into one directory: the manifest's latest row per film says its state, the
+errors of those runs say why a film failed. Paths go through pyarrow's filesystems so a bucket works too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from schemas import EMOTIONS, PROB_COLUMNS
+from schemas import clips as clips_schema
+from schemas import errors as errors_schema
+from schemas import features as features_schema
+from schemas import manifest as manifest_schema
+
+
+@dataclasses.dataclass
+class FilmSummary:
+    """One line of the catalogue: a film's latest state and, when scored, its emotion mix."""
+    film_id: str
+    film_path: str
+    status: str  # ok | failed | skipped | unknown (clips without a manifest row)
+    run_id: Optional[str]
+    duration_s: Optional[float]
+    n_clips: int
+    model_versions: tuple[str, ...]
+    counts: np.ndarray  # int [7]: clips per predicted emotion, EMOTIONS order
+    mean_probs: np.ndarray  # float [7]: mean probability over scored clips (zeros when none)
+    error: Optional[str]
+
+    @property
+    def n_scored(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def dominant(self) -> Optional[str]:
+        return EMOTIONS[int(np.argmax(self.counts))] if self.n_scored else None
+
+    @property
+    def shares(self) -> np.ndarray:
+        return self.counts / self.n_scored if self.n_scored else np.zeros(len(EMOTIONS))
+
+
+@dataclasses.dataclass
+class OutputData:
+    root: str
+    manifest: pa.Table  # latest row per film
+    errors: pa.Table  # errors of the runs the latest manifest rows point to
+    films: list[FilmSummary]  # every film known (manifest or clips), sorted by film_id
+    run_ids: list[str]  # runs seen in the manifest, oldest first
+    latest_run_id: Optional[str]
+
+    def film(self, film_id: str) -> FilmSummary:
+        for f in self.films:
+            if f.film_id == film_id:
+                return f
+        raise KeyError(f"film {film_id!r} is not in {self.root}")
+
+
+def _fs(root: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in root:
+        return pafs.FileSystem.from_uri(root)
+    return pafs.LocalFileSystem(), root
+
+
+def _parquet_files(fs: pafs.FileSystem, directory: str) -> list[str]:
+    """Finished Parquet files of one table; writers' temp files (dot- or beam-temp-prefixed) are ignored."""
+    info = fs.get_file_info(directory)
+    if info.type != pafs.FileType.Directory:
+        return []
+    files = fs.get_file_info(pafs.FileSelector(directory, recursive=False))
+    return sorted(f.path for f in files if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
+                  and not f.base_name.startswith((".", "_", "beam-temp")))
+
+
+def _read(fs: pafs.FileSystem, path: str, schema: pa.Schema, columns: Optional[list[str]] = None) -> pa.Table:
+    table = pq.read_table(path, filesystem=fs, columns=columns)
+    # Older or partial files may lack nullable columns: add them as nulls so every run concatenates.
+    wanted = [f for f in schema if columns is None or f.name in columns]
+    for f in wanted:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(len(table), f.type))
+    return table.select([f.name for f in wanted]).cast(pa.schema(wanted))
+
+
+def _read_all(fs: pafs.FileSystem, directory: str, schema: pa.Schema) -> pa.Table:
+    tables = [_read(fs, p, schema) for p in _parquet_files(fs, directory)]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _latest_per_film(manifest: pa.Table) -> pa.Table:
+    if len(manifest) == 0:
+        return manifest
+    order = pc.sort_indices(manifest, [("film_id", "ascending"), ("processed_at", "descending")])
+    manifest = manifest.take(order)
+    ids = manifest.column("film_id").to_pylist()
+    keep = [i for i, fid in enumerate(ids) if i == 0 or fid != ids[i - 1]]
+    return manifest.take(keep)
+
+
+# Columns the catalogue summary needs; the per-film page reads the whole file.
+_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version"]
+
+
+def clips_path(root: str, film_id: str) -> str:
+    return f"{root.rstrip('/')}/clips/{film_id}.parquet"
+
+
+def read_clips(root: str, film_id: str) -> pa.Table:
+    """The clips table of one film, sorted by start time."""
+    fs, base = _fs(root)
+    table = _read(fs, clips_path(base, film_id), clips_schema.SCHEMA)
+    return table.take(pc.sort_indices(table, [("start_s", "ascending"), ("clip_index", "ascending")]))
+
+
+def read_features(root: str, film_id: str, clip_index: int) -> Optional[dict]:
+    """The features-table row of one clip, or None when the run did not write features."""
+    fs, base = _fs(root)
+    path = f"{base.rstrip('/')}/features/{film_id}.parquet"
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    table = pq.read_table(path, filesystem=fs, filters=[("clip_index", "=", clip_index)])
+    if len(table) == 0:
+        return None
+    names = [f.name for f in features_schema.SCHEMA if f.name in table.column_names]
+    return table.select(names).slice(0, 1).to_pylist()[0]
+
+
+def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tuple[str, ...], float]:
+    emotions = table.column("emotion").to_pylist()
+    counts = np.array([sum(1 for e in emotions if e == name) for name in EMOTIONS], dtype=np.int64)
+    scored = pc.is_valid(table.column("emotion"))
+    probs = np.stack([table.column(c).filter(scored).to_numpy(zero_copy_only=False) for c in PROB_COLUMNS],
+                     axis=1) if len(table) else np.zeros((0, len(EMOTIONS)))
+    mean = np.nan_to_num(probs.mean(axis=0)) if len(probs) else np.zeros(len(EMOTIONS))
+    versions = tuple(sorted({v for v in table.column("model_version").to_pylist() if v}))
+    end = pc.max(table.column("end_s")).as_py() if len(table) else None
+    return len(table), counts, mean, versions, float(end or 0.0)
+
+
+def load_output(root: str) -> OutputData:
+    """Read the tables of an output directory; films are every film the manifest or clips/ knows."""
+    fs, base = _fs(root)
+    base = base.rstrip("/")
+    all_manifest = _read_all(fs, f"{base}/manifest", manifest_schema.SCHEMA)
+    manifest = _latest_per_film(all_manifest)
+    run_times: dict[str, object] = {}
+    for rid, t in zip(all_manifest.column("run_id").to_pylist(), all_manifest.column("processed_at").to_pylist()):
+        run_times[rid] = max(run_times.get(rid, t), t)
+    run_ids = sorted(run_times, key=lambda r: run_times[r])
+    latest_run = run_ids[-1] if run_ids else None
+
+    errors = _read_all(fs, f"{base}/errors", errors_schema.SCHEMA)
+    if run_ids:
+        # Errors of the runs that decided each film's state, plus film-less errors (discovery) of the last run.
+        relevant = set(manifest.column("run_id").to_pylist()) | {latest_run}
+        errors = errors.filter(pc.is_in(errors.column("run_id"), pa.array(sorted(relevant))))
+    errors = errors.take(pc.sort_indices(errors, [("film_id", "ascending"), ("created_at", "ascending")]))
+
+    rows = {r["film_id"]: r for r in manifest.to_pylist()}
+    clip_files = {p.rsplit("/", 1)[-1][: -len(".parquet")]: p for p in _parquet_files(fs, f"{base}/clips")}
+    first_error: dict[str, str] = {}
+    for r in errors.filter(pc.field("fatal")).to_pylist() if len(errors) else []:
+        if r["film_id"] and r["film_id"] not in first_error:
+            first_error[r["film_id"]] = f"{r['stage']}: {r['error_type']}: {r['message']}"
+
+    films = []
+    for film_id in sorted(set(rows) | set(clip_files)):
+        row = rows.get(film_id, {})
+        n, counts, mean, versions, end = 0, np.zeros(len(EMOTIONS), np.int64), np.zeros(len(EMOTIONS)), (), 0.0
+        path = row.get("film_path")
+        if film_id in clip_files:
+            table = _read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS)
+            n, counts, mean, versions, end = _summarise_clips(table)
+            if len(table) and not path:
+                path = table.column("film_path")[0].as_py()
+        duration = row.get("duration_s")
+        if duration is None or (isinstance(duration, float) and math.isnan(duration)):
+            duration = end or None
+        if not versions and row.get("model_version"):
+            versions = (row["model_version"],)
+        films.append(FilmSummary(
+            film_id=film_id, film_path=path or "", status=row.get("status", "unknown"), run_id=row.get("run_id"),
+            duration_s=duration, n_clips=n, model_versions=versions, counts=counts, mean_probs=mean,
+            error=row.get("error") or first_error.get(film_id)))
+    return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
+                      latest_run_id=latest_run)

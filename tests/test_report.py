@@ -1,0 +1,224 @@
+"""The HTML report: built from an output directory that follows the schemas, with a real PyAV-made film."""
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import report, report_data, report_frames
+from schemas import EMOTIONS, PROB_COLUMNS, TABLES, rows_to_table
+
+CHROMIUM = Path("/usr/bin/chromium")
+UTC = datetime.timezone.utc
+
+# Solid colour per second of the test film, so a thumbnail proves which moment it came from.
+SECOND_COLOURS = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (230, 230, 40), (200, 40, 200), (40, 200, 200)]
+
+
+def make_film(path: Path, seconds: int = 6, fps: int = 10, size=(160, 96)) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"g": "10"}  # a keyframe every second: seeks land near the target
+        for i in range(seconds * fps):
+            img = np.empty((size[1], size[0], 3), np.uint8)
+            img[:] = SECOND_COLOURS[(i // fps) % len(SECOND_COLOURS)]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def clip_rows(film_id: str, film_path: str, n: int, run_id: str, seed: int, clip_s: float = 1.0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        logits = rng.normal(size=len(EMOTIONS))
+        logits[i % len(EMOTIONS)] += 3.0  # every emotion wins some clips
+        probs = np.exp(logits) / np.exp(logits).sum()
+        row = {
+            "film_id": film_id, "film_path": film_path, "fingerprint": "fp-" + film_id, "clip_index": i,
+            "start_s": i * clip_s, "end_s": (i + 1) * clip_s, "segment_source": "subtitle",
+            "text": None if i % 5 == 4 else f"line {i} of <{film_id}> & friends", "text_source": "subtitle",
+            "language": "en", "n_frames": 4, "n_faces": 0, "has_audio": True,
+            "emotion": EMOTIONS[int(np.argmax(probs))], "confidence": float(probs.max()),
+            "valence": 0.1, "arousal": 0.2, "modalities_used": ["text", "vision"],
+            "gate_text": 0.6, "gate_vision": 0.4, "gate_face": 0.0, "gate_audio": 0.0,
+            "model_version": "bvpec-test01", "run_id": run_id, "config_hash": "cfg1",
+        }
+        row.update({c: float(p) for c, p in zip(PROB_COLUMNS, probs)})
+        rows.append(row)
+    return rows
+
+
+def write(table_dir: Path, name: str, rows: list[dict], table: str) -> None:
+    table_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(rows_to_table(rows, TABLES[table]), table_dir / f"{name}.parquet")
+
+
+def manifest_row(run_id, film_id, path, status, when, duration=None, n_clips=None, error=None):
+    return {"run_id": run_id, "film_id": film_id, "film_path": path, "size_bytes": 1000, "fingerprint": "fp",
+            "config_hash": "cfg1", "model_version": "bvpec-test01", "status": status, "duration_s": duration,
+            "n_clips": n_clips, "output_file": None, "error": error, "processed_at": when}
+
+
+@pytest.fixture
+def output_dir(tmp_path) -> Path:
+    """Two runs: run1 scored film 'alpha' and failed 'broken'; run2 skipped 'alpha' (unchanged), scored 'beta'
+    (whose media file has gone: placeholders) and failed 'broken' again."""
+    film = make_film(tmp_path / "alpha.mp4")
+    out = tmp_path / "out"
+    t1 = datetime.datetime(2026, 1, 1, tzinfo=UTC)
+    t2 = datetime.datetime(2026, 1, 2, tzinfo=UTC)
+    write(out / "clips", "alpha", clip_rows("alpha", str(film), 6, "run1", seed=1), "clips")
+    write(out / "clips", "beta", clip_rows("beta", str(tmp_path / "gone.mp4"), 30, "run2", seed=2, clip_s=2.0), "clips")
+    write(out / "manifest", "run1", [
+        manifest_row("run1", "alpha", str(film), "ok", t1, 6.0, 6),
+        manifest_row("run1", "broken", "/films/broken.mp4", "failed", t1, error="old failure"),
+    ], "manifest")
+    write(out / "manifest", "run2", [
+        manifest_row("run2", "alpha", str(film), "skipped", t2, 6.0, 6),
+        manifest_row("run2", "beta", str(tmp_path / "gone.mp4"), "ok", t2, 60.0, 30),
+        manifest_row("run2", "broken", "/films/broken.mp4", "failed", t2, error="decode: InvalidDataError"),
+    ], "manifest")
+    err = {"film_path": "/films/broken.mp4", "film_id": "broken", "clip_index": None, "fatal": True}
+    write(out / "errors", "run1", [{**err, "run_id": "run1", "stage": "probe", "error_type": "OldError",
+                                    "message": "superseded by run2", "created_at": t1}], "errors")
+    write(out / "errors", "run2", [
+        {**err, "run_id": "run2", "stage": "decode", "error_type": "InvalidDataError",
+         "message": "Invalid data found when processing input", "created_at": t2},
+        {**err, "run_id": "run2", "film_id": "beta", "film_path": str(tmp_path / "gone.mp4"), "clip_index": 3,
+         "stage": "transcribe", "error_type": "Warning", "message": "no speech", "fatal": False, "created_at": t2},
+    ], "errors")
+    (out / "clips" / ".tmp-alpha.parquet").write_bytes(b"half-written")  # a writer's temp file is ignored
+    return out
+
+
+def _images(html: str, kind: str) -> list[bytes]:
+    return [base64.b64decode(b) for b in re.findall(rf'src="data:image/{kind};base64,([A-Za-z0-9+/=]+)"', html)]
+
+
+def test_load_output_takes_the_latest_manifest_row_and_its_errors(output_dir):
+    data = report_data.load_output(str(output_dir))
+    status = {f.film_id: f.status for f in data.films}
+    assert status == {"alpha": "skipped", "beta": "ok", "broken": "failed"}
+    assert data.latest_run_id == "run2" and data.run_ids == ["run1", "run2"]
+    # run1's error for 'broken' was superseded; 'broken' failed in run2 for a decode error.
+    assert set(data.errors.column("run_id").to_pylist()) == {"run2"}
+    alpha = data.film("alpha")
+    assert alpha.n_clips == 6 and alpha.n_scored == 6 and alpha.duration_s == 6.0
+    assert np.isclose(alpha.shares.sum(), 1.0) and alpha.model_versions == ("bvpec-test01",)
+    assert data.film("broken").error == "decode: InvalidDataError"
+
+
+def test_thumbnail_comes_from_the_right_moment(tmp_path):
+    film = make_film(tmp_path / "f.mp4")
+    frames = report_frames.frames_at(str(film), [0.5, 2.5, 4.5, 99.0], width=80)
+    for t, colour in [(0.5, SECOND_COLOURS[0]), (2.5, SECOND_COLOURS[2]), (4.5, SECOND_COLOURS[4])]:
+        assert frames[t].shape == (48, 80, 3)
+        assert np.abs(frames[t].reshape(-1, 3).mean(0) - colour).max() < 25, t
+    assert frames[99.0] is not None  # past the end: the last frame rather than nothing
+    assert report_frames.frames_at(str(tmp_path / "missing.mp4"), [1.0]) == {1.0: None}
+    (tmp_path / "junk.mp4").write_bytes(b"not a film at all" * 100)
+    assert report_frames.thumbnails(str(tmp_path / "junk.mp4"), [1.0]) == {1.0: None}
+
+
+def test_report_content(output_dir, tmp_path):
+    out = report.build_report(str(output_dir), str(tmp_path / "r" / "report.html"))
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    # Summary: one scored, one skipped (already indexed), one failed with its reason from the errors table.
+    for text in ("alpha", "beta", "broken", "bvpec-test01", "Invalid data found when processing input",
+                 "InvalidDataError", "no speech", "skipped (already indexed)"):
+        assert text in html, text
+    assert "superseded by run2" not in html
+    assert re.search(r'<div class="v">36</div><div class="k">clips</div>', html)
+    assert all(e in html for e in EMOTIONS)
+    # Text is escaped, never injected as markup.
+    assert "&lt;alpha&gt; &amp; friends" in html and "<alpha>" not in html
+    # Charts are PNGs, thumbnails are JPEGs decoded from the film; the unreadable film gets placeholders.
+    pngs, jpegs = _images(html, "png"), _images(html, "jpeg")
+    assert len(pngs) == 3 and all(p.startswith(b"\x89PNG") for p in pngs)  # catalogue + 2 film arcs
+    assert len(jpegs) >= len(EMOTIONS) - 2 and all(j.startswith(b"\xff\xd8") for j in jpegs)
+    assert "no frame (film not readable)" in html
+    # Self-contained: no external resource of any kind.
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<script" not in html and "@import" not in html and "url(" not in html
+
+
+def test_thumbnail_pixels_match_the_clip(output_dir, tmp_path):
+    from PIL import Image
+    html = report.build_report(str(output_dir), str(tmp_path / "report.html"),
+                               report.ReportOptions(films=("alpha",), top_clips=1)).read_text()
+    # Each alpha clip i spans second i, so a moment card's thumbnail colour names its clip.
+    cards = re.findall(r'data:image/jpeg;base64,([^"]+)".*?clip (\d+)</span>', html, flags=re.S)
+    assert cards
+    for b64, clip in cards:
+        pixel = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")).reshape(-1, 3).mean(0)
+        assert np.abs(pixel - SECOND_COLOURS[int(clip)]).max() < 25, clip
+
+
+def test_large_catalogue_stays_compact(tmp_path):
+    out = tmp_path / "out"
+    for k in range(40):
+        write(out / "clips", f"film{k:03d}", clip_rows(f"film{k:03d}", f"/nowhere/{k}.mp4", 8, "r", seed=k), "clips")
+    opts = report.ReportOptions(max_films=3, max_table_rows=25, max_chart_films=10, thumbnails=False)
+    html = report.build_report(str(out), str(tmp_path / "big.html"), opts).read_text()
+    assert html.count('class="film-head"') == 3
+    assert "and 15 more film(s) not listed" in html and "37 more scored film(s)" in html
+    assert "ALL FILMS" not in html  # drawn in the chart image, not as text
+    assert len(_images(html, "png")) == 4  # catalogue chart + 3 arcs
+    assert "film039" not in html and "film024" in html
+    assert report.main(["--input", str(out), "--output", str(tmp_path / "cli.html"), "--max_films", "1",
+                        "--no_thumbnails", "--films", "film007"]) == 0
+    assert 'id="film-film007"' in (tmp_path / "cli.html").read_text()
+
+
+def test_empty_output_directory(tmp_path):
+    html = report.build_report(str(tmp_path / "nothing"), str(tmp_path / "e.html")).read_text()
+    assert "No scored clips yet." in html and "No errors recorded." in html
+
+
+def test_explain_argument_is_parsed():
+    _, opts = report.parse_args(["--input", "x", "--explain", "my:film:12"])
+    assert opts.explain == ("my:film", 12)
+    with pytest.raises(SystemExit):
+        report.parse_args(["--input", "x", "--explain", "film"])
+
+
+def render_in_chromium(html: Path, tmp_path: Path, screenshot: Path, size=(1280, 2400)) -> tuple[str, str]:
+    """Render headless; returns (dumped DOM, browser log)."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chrome-profile'}", "--enable-logging=stderr", "--v=0",
+             "--hide-scrollbars", f"--window-size={size[0]},{size[1]}"]
+    url = html.resolve().as_uri()
+    shot = subprocess.run([str(CHROMIUM), *flags, f"--screenshot={screenshot}", url],
+                          capture_output=True, text=True, timeout=120)
+    dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and dom.returncode == 0, shot.stderr[-2000:] + dom.stderr[-2000:]
+    return dom.stdout, shot.stderr + dom.stderr
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(output_dir, tmp_path):
+    html = report.build_report(str(output_dir), str(tmp_path / "report.html"))
+    dom, log = render_in_chromium(html, tmp_path, tmp_path / "shot.png")
+    assert "Run summary" in dom and 'id="film-alpha"' in dom
+    console = [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "Failed to load" in ln
+               or "ERR_" in ln]
+    assert not console, console
+    from PIL import Image
+    shot = Image.open(tmp_path / "shot.png")
+    assert shot.size == (1280, 2400)
+    assert len(set(shot.convert("RGB").resize((64, 64)).getdata())) > 50  # the page drew charts, not a blank
