@@ -1,0 +1,161 @@
+"""Re-score a catalogue from its features table with another head, without decoding a frame.
+
+    python -m pipeline.rescore --features out/features --head new_head.pt --output out2/ [--clips out/clips]
+        [--device cpu|cuda] [--batch_size 64] [Beam options: --runner ... --setup_file ./setup.py]
+
+A Beam pipeline: features/<film_id>.parquet -> head (the same RunInference handler as the main pipeline)
+-> per film, the original clips table with its score columns and model_version replaced ->
+<output>/clips/<film_id>.parquet (temp name + rename); failures -> <output>/errors/<run_id>.parquet.
+With the same head it reproduces the original labels: the features table keeps the full token sequences.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import posixpath
+import uuid
+from datetime import datetime, timezone
+from typing import Iterable, Optional
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+
+from schemas import clips as clips_schema
+from schemas import errors as errors_schema
+from schemas import rows_to_table
+from transforms.encode import EncodeConfig
+from transforms.fuse import FuseClips, StepFailure, tokens_from_row
+
+LOG = logging.getLogger(__name__)
+SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--features", required=True, help="features table folder (features/*.parquet)")
+    ap.add_argument("--head", default=None, help="head checkpoint (default: the shipped head)")
+    ap.add_argument("--output", required=True, help="output root: clips/ and errors/ are written under it")
+    ap.add_argument("--clips", default=None, help="original clips tables (default: <features>/../clips)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--batch_size", type=int, default=64)
+    ap.add_argument("--torch_threads", type=int, default=1)
+    ap.add_argument("--accelerator", default=None, help="Beam accelerator resource hint for the head step")
+    ap.add_argument("--run_id", default=None)
+    return ap.parse_known_args(argv)
+
+
+def _read_parquet(path: str) -> pa.Table:
+    with FileSystems.open(path) as f:
+        return pq.read_table(io.BytesIO(f.read()))
+
+
+def write_parquet_atomic(table: pa.Table, path: str) -> None:
+    """Write to a temp name beside the target, then rename, through Beam FileSystems (any bucket)."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with FileSystems.create(tmp) as f:
+        f.write(buf.getvalue())
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+def encoder_versions(features_dir: str) -> set[str]:
+    """The encoder versions recorded in a features table (reads only that column)."""
+    paths = [m.path for r in FileSystems.match([FileSystems.join(features_dir, "*.parquet")]) for m in r.metadata_list]
+    out = set()
+    for p in paths:
+        with FileSystems.open(p) as f:
+            out.update(pq.read_table(io.BytesIO(f.read()), columns=["encoder_version"]).column(0).to_pylist())
+    return out
+
+
+def read_features(path: str) -> Iterable:
+    """One features file -> ((film_id, clip_index), (tokens, film_path)) per clip."""
+    for row in _read_parquet(path).to_pylist():
+        yield (row["film_id"], row["clip_index"]), (tokens_from_row(row), row["film_path"])
+
+
+class WriteRescoredFilm(beam.DoFn):
+    """(film_id, [(clip_index, (film_path, scores | StepFailure))]) -> writes the film's new clips table;
+    yields error-table rows for what failed."""
+
+    def __init__(self, clips_dir: str, output: str, run_id: str):
+        self.clips_dir, self.output, self.run_id = clips_dir, output, run_id
+
+    def process(self, grouped):
+        film_id, items = grouped
+        items = dict(items)
+        film_path = next(iter(items.values()))[0]
+        errors = [(i, r) for i, (_, r) in items.items() if isinstance(r, StepFailure)]
+        for clip_index, fail in errors:
+            yield self._error(film_id, film_path, clip_index, fail.stage, fail.error_type, fail.message)
+        try:
+            old = _read_parquet(FileSystems.join(self.clips_dir, f"{film_id}.parquet")).to_pylist()
+            rows = []
+            for row in old:
+                _, res = items.get(row["clip_index"], (None, None))
+                new = {c: None for c in SCORE_COLUMNS if c != "n_faces"}
+                if isinstance(res, dict):
+                    new.update(res)
+                rows.append({**row, **new, "run_id": self.run_id})
+            write_parquet_atomic(rows_to_table(rows, clips_schema.SCHEMA),
+                                 FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
+            beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
+        except Exception as e:  # noqa: BLE001 - one film's failure is a row, not a crash
+            LOG.exception("rescore write failed for %s", film_id)
+            yield self._error(film_id, film_path, None, "write", type(e).__name__, str(e) or repr(e))
+
+    def _error(self, film_id, film_path, clip_index, stage, error_type, message) -> dict:
+        return {"run_id": self.run_id, "film_id": film_id, "film_path": film_path, "clip_index": clip_index,
+                "stage": stage, "error_type": error_type, "message": message, "fatal": clip_index is None,
+                "created_at": datetime.now(timezone.utc)}
+
+
+def write_errors(rows: list[dict], output: str, run_id: str) -> None:
+    if rows:
+        write_parquet_atomic(rows_to_table(rows, errors_schema.SCHEMA),
+                             FileSystems.join(output, "errors", f"{run_id}.parquet"))
+
+
+def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str) -> beam.PCollection:
+    cfg = EncodeConfig(device=args.device, batch_size=args.batch_size, torch_threads=args.torch_threads,
+                       head=args.head, accelerator=args.accelerator)
+    clips_dir = args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
+    return (p
+            | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
+                [FileSystems.join(args.features, "*.parquet")]) for m in r.metadata_list])
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ReadFeatures" >> beam.FlatMap(read_features)
+            | "Head" >> FuseClips(cfg, model_version)
+            | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
+            | "GroupByFilm" >> beam.GroupByKey()
+            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id))
+            | "AllErrors" >> beam.combiners.ToList()
+            | "WriteErrors" >> beam.Map(write_errors, args.output, args.run_id))
+
+
+def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dict:
+    from model.checkpoints import model_version
+    args, beam_args = parse_args(argv)
+    args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    versions = encoder_versions(args.features)
+    if len(versions) != 1:
+        raise SystemExit(f"{args.features}: expected one encoder_version in the features table, found {versions}")
+    version = model_version(args.head, versions.pop())
+    opts = PipelineOptions(beam_args)
+    opts.view_as(SetupOptions).save_main_session = save_main_session
+    with beam.Pipeline(options=opts) as p:
+        build_rescore(p, args, version)
+    LOG.info("rescored %s with %s -> %s", args.features, version, args.output)
+    return {"run_id": args.run_id, "model_version": version, "output": args.output}
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.INFO)
+    print(run())

@@ -1,0 +1,128 @@
+"""Scoring inside Beam: head handler, features table round trip, rescore, and the whole scorer on real media."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that
+
+from model.bvpec import BVPEC, BVPECConfig
+from model.checkpoints import load_head, save_head
+from model.predict import predict
+from schemas import features as features_schema
+from schemas import rows_to_table
+from schemas.clips import SCHEMA as CLIPS_SCHEMA
+from schemas.labels import EMOTIONS, PROB_COLUMNS
+from transforms.encode import EncodeConfig, StepFailure, crop_faces, frame_tokens_to_sequence
+from transforms.fuse import FuseClips, features_row, score_columns, tokens_from_row
+
+DIMS = {"text": 12, "vision": 10, "face": 6, "audio": 5}
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def head_path(tmp_path):
+    torch.manual_seed(0)
+    model = BVPEC(BVPECConfig(input_dims=DIMS, d_model=16, heads=2, dropout=0.0)).eval()
+    path = tmp_path / "head.pt"
+    save_head(path, model, {"note": "random test head"})
+    return str(path)
+
+
+def random_tokens(rng, missing=()):
+    return {m: rng.standard_normal((0 if m in missing else int(rng.integers(1, 7)), d)).astype(np.float32)
+            for m, d in DIMS.items()}
+
+
+def test_features_row_round_trips_tokens_and_missing():
+    rng = np.random.default_rng(1)
+    toks = random_tokens(rng, missing=("face",))
+    row = features_row("f1", "/films/f1.mp4", 3, toks, "enc-v", {})
+    table = rows_to_table([row], features_schema.SCHEMA)  # checks the schema accepts it
+    back = tokens_from_row(table.to_pylist()[0])
+    assert row["face_len"] == 0 and row["face_pooled"] is None and back["face"].shape == (0, DIMS["face"])
+    for m in ("text", "vision", "audio"):
+        np.testing.assert_array_equal(back[m], toks[m])
+        np.testing.assert_allclose(row[f"{m}_pooled"], toks[m].mean(0), rtol=1e-6)
+
+
+def test_score_columns_cover_the_clips_schema(head_path):
+    model, _ = load_head(head_path)
+    pred = predict(model, [random_tokens(np.random.default_rng(2))])[0]
+    cols = score_columns(pred, "bvpec-x", 2)
+    score_fields = {f.name for f in CLIPS_SCHEMA if f.name.startswith(("prob_", "gate_"))} | {
+        "emotion", "confidence", "valence", "arousal", "modalities_used", "model_version"}
+    assert score_fields <= set(cols)
+    assert cols["emotion"] in EMOTIONS and math.isclose(sum(cols[c] for c in PROB_COLUMNS), 1.0, rel_tol=1e-5)
+
+
+def test_head_handler_batches_and_turns_bad_batches_into_failures(head_path):
+    rng = np.random.default_rng(3)
+    good = [(("film", i), (random_tokens(rng, missing=("text",) if i % 3 == 0 else ()), "/f.mp4")) for i in range(7)]
+    bad = [(("bad", 0), ({**random_tokens(rng), "vision": np.zeros((2, 99), np.float32)}, "/b.mp4"))]
+    cfg = EncodeConfig(head=head_path, batch_size=4)
+
+    def check(results):
+        by_key = dict(results)
+        assert len(by_key) == 8
+        assert isinstance(by_key[("bad", 0)][1], StepFailure)  # wrong width: the batch fails, nothing crashes
+        ok = [r for k, (p, r) in by_key.items() if k[0] == "film"]
+        assert all(isinstance(r, dict) and r["emotion"] in EMOTIONS and r["model_version"] == "v1" for r in ok)
+        assert all(abs(sum(r[c] for c in PROB_COLUMNS) - 1) < 1e-5 for r in ok)
+
+    with TestPipeline() as p:
+        # Separate Creates so the bad element lands in its own batch (batches never span bundles here).
+        out = ((p | "Good" >> beam.Create(good), p | "Bad" >> beam.Create(bad)) | beam.Flatten()
+               | FuseClips(cfg, "v1"))
+        assert_that(out, check)
+
+
+def test_frame_tokens_and_face_crops():
+    toks = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
+    seq = frame_tokens_to_sequence(toks)
+    assert seq.shape == (10, 3) and np.array_equal(seq[5], toks[1, 0])  # frame-major time order
+    frame = np.zeros((50, 40, 3), np.uint8)
+    crops = crop_faces(frame, [(30, 40, 20, 20), (0, 0, 4, 4), (5, 5, 10, 12)])
+    assert [c.shape for c in crops] == [(10, 10, 3), (12, 10, 3)]  # largest first, clipped, tiny dropped
+
+
+def _write_catalogue(root: Path, head_path: str, n_films=2, n_clips=5):
+    """A features table + clips table as the main pipeline would write them, with the head's labels."""
+    rng = np.random.default_rng(4)
+    model, _ = load_head(head_path)
+    labels = {}
+    for f in range(n_films):
+        film_id = f"film{f}"
+        toks = [random_tokens(rng, missing=("face",) if i % 2 else ()) for i in range(n_clips)]
+        preds = predict(model, toks)
+        feats = [features_row(film_id, f"/films/{film_id}.mp4", i, t, "enc-v", {}) for i, t in enumerate(toks)]
+        clips = [{"film_id": film_id, "film_path": f"/films/{film_id}.mp4", "fingerprint": "fp", "clip_index": i,
+                  "start_s": 2.0 * i, "end_s": 2.0 * i + 2, "segment_source": "window", "text_source": "none",
+                  "n_frames": 2, "has_audio": True, "run_id": "r0", "config_hash": "c0",
+                  **score_columns(p, "old", None)} for i, p in enumerate(preds)]
+        for sub, rows, schema in (("features", feats, features_schema.SCHEMA), ("clips", clips, CLIPS_SCHEMA)):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            pq.write_table(rows_to_table(rows, schema), root / sub / f"{film_id}.parquet")
+        labels[film_id] = [p.emotion for p in preds]
+    return labels
+
+
+def test_rescore_same_head_gives_same_labels_and_new_version(tmp_path, head_path):
+    from pipeline import rescore
+    labels = _write_catalogue(tmp_path / "run1", head_path)
+    out = tmp_path / "run2"
+    res = rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path,
+                       "--output", str(out), "--batch_size", "3"], save_main_session=False)
+    assert res["model_version"].startswith("bvpec-")
+    for film_id, want in labels.items():
+        rows = pq.read_table(out / "clips" / f"{film_id}.parquet").to_pylist()
+        assert [r["emotion"] for r in sorted(rows, key=lambda r: r["clip_index"])] == want
+        assert {r["model_version"] for r in rows} == {res["model_version"]}
+        assert all(r["start_s"] == 2.0 * r["clip_index"] for r in rows)  # media columns kept
+    assert not (out / "errors").exists()
