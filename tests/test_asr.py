@@ -1,0 +1,196 @@
+"""Speech recognition: model loading from the packages, streaming transcription, hallucination filters,
+word-to-clip placement, transcript rows, WER on the real speech files."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.asr import JFK_TEXT, normalise, synthetic_music, word_errors
+from model.asr import AsrModel, load_asr_model, packaged_model_dir
+from schemas._base import rows_to_table
+from schemas.transcripts import SCHEMA as TRANSCRIPTS
+from transforms.elements import ClipSpec, Cue
+from transforms.transcribe import SAMPLE_RATE, AsrCueSource, SpeechFilters, assign_words, transcript_rows
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+JFK = DATA / "speech" / "jfk.flac"
+
+
+@pytest.fixture(scope="module")
+def asr() -> AsrModel:
+    return load_asr_model(cpu_threads=2)
+
+
+def _decode(path: Path) -> np.ndarray:
+    from faster_whisper.audio import decode_audio
+    return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+
+
+def _run(source: AsrCueSource, audio: np.ndarray, piece_s: float, t0: float = 0.0) -> list[Cue]:
+    step = int(piece_s * SAMPLE_RATE)
+    cues, covered = [], []
+    for i in range(0, audio.size, step):
+        cues += source.feed(audio[i:i + step], t0 + i / SAMPLE_RATE)
+        covered.append(source.covered_until_s)
+    assert covered == sorted(covered), "covered_until_s must never move back"
+    cues += source.finish()
+    assert source.covered_until_s == math.inf
+    return cues
+
+
+# --- model loading ----------------------------------------------------------------------------------
+def test_packaged_model_is_joined_once_verified_and_rebuilt_when_incomplete(tmp_path):
+    target = packaged_model_dir(tmp_path)
+    assert {p.name for p in target.iterdir()} >= {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
+    assert (target / "model.bin").stat().st_size == 2 * 72608766
+    mtime = (target / "model.bin").stat().st_mtime_ns
+    assert packaged_model_dir(tmp_path) == target and (target / "model.bin").stat().st_mtime_ns == mtime
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary dirs left behind"
+    # A directory a crashed or corrupted join left (no stamp, short model.bin) is not trusted: rebuilt.
+    (target / "film_emotion_source.json").unlink()
+    with open(target / "model.bin", "r+b") as f:
+        f.truncate(1000)
+    assert packaged_model_dir(tmp_path) == target
+    assert (target / "model.bin").stat().st_size == 2 * 72608766
+    assert (target / "film_emotion_source.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_default_model_loads_int8_on_cpu(asr):
+    assert asr.device == "cpu" and asr.compute_type == "int8"
+    assert asr.name.startswith("whisper-base@")
+    assert asr.whisper.model.is_multilingual
+
+
+def test_unknown_model_fails_without_download():
+    with pytest.raises(RuntimeError, match="local"):
+        load_asr_model("tiny.en-not-a-model")
+    with pytest.raises(ValueError):
+        load_asr_model(device="tpu")
+
+
+# --- streaming transcription -------------------------------------------------------------------------
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_jfk_wer_streamed_in_pieces_with_word_times(asr):
+    audio = _decode(JFK)
+    source = AsrCueSource(asr)
+    cues = _run(source, audio, piece_s=3.0, t0=100.0)  # film time offset must carry through
+    hyp = " ".join(c.text for c in cues)
+    ref = normalise(JFK_TEXT)
+    assert word_errors(ref, normalise(hyp)) / len(ref) <= 0.10, hyp
+    assert source.language == "en" and source.language_probability > 0.5
+    assert len(source.details) == len(cues)
+    for c in cues:
+        assert c.source == "asr" and c.language == "en" and c.words
+        assert 100.0 <= c.start_s < c.end_s <= 100.0 + audio.size / SAMPLE_RATE + 0.5
+        starts = [w[1] for w in c.words]
+        assert starts == sorted(starts) and all(s <= e for _, s, e in c.words)
+
+
+def test_silence_gives_no_lines_and_never_calls_whisper(asr):
+    source = AsrCueSource(asr)
+    assert _run(source, np.zeros(45 * SAMPLE_RATE, np.float32), piece_s=10.0) == []
+    assert source.speech_s == 0.0 and source.language is None
+
+
+def test_synthetic_music_gives_no_lines(asr):
+    assert _run(AsrCueSource(asr), synthetic_music(20.0), piece_s=5.0) == []
+
+
+@pytest.mark.skipif(not (DATA / "odd" / "bigbuckbunny.mp4").is_file(), reason="shared media absent")
+def test_real_film_without_dialogue_gives_no_lines(asr):
+    # VAD lets the animal sounds through; the filters must drop what Whisper invents over them.
+    source = AsrCueSource(asr)
+    assert _run(source, _decode(DATA / "odd" / "bigbuckbunny.mp4"), piece_s=2.0) == []
+    assert source.speech_s > 0
+
+
+def test_gaps_flush_and_overlaps_are_trimmed(asr):
+    source = AsrCueSource(asr, chunk_s=30.0)
+    quiet = np.zeros(10 * SAMPLE_RATE, np.float32)
+    assert source.feed(quiet, 5.0) == [] and source.covered_until_s == 5.0
+    source.feed(quiet, 10.0)  # overlaps the first piece by 5 s: only 5 new seconds are kept
+    assert source._n == 15 * SAMPLE_RATE
+    source.feed(quiet, 60.0)  # a 40 s hole (audio never decoded): the buffer is flushed
+    assert source.covered_until_s == 60.0 and source._n == 10 * SAMPLE_RATE
+    source.feed(quiet[: SAMPLE_RATE // 2], 70.5)  # a short hole is padded with silence
+    assert source._n == 11 * SAMPLE_RATE
+    assert source.finish() == [] and source.covered_until_s == math.inf
+    with pytest.raises(RuntimeError):
+        source.feed(quiet, 80.0)
+
+
+def test_long_audio_is_cut_at_a_pause_and_memory_stays_bounded(asr):
+    source = AsrCueSource(asr, chunk_s=30.0, min_chunk_s=20.0)
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal(70 * SAMPLE_RATE)).astype(np.float32)
+    noise[24 * SAMPLE_RATE:25 * SAMPLE_RATE] = 0.0  # the only pause in the first chunk
+    peak = 0
+    for i in range(0, noise.size, 7 * SAMPLE_RATE):
+        source.feed(noise[i:i + 7 * SAMPLE_RATE], i / SAMPLE_RATE)
+        peak = max(peak, source._n)
+    assert peak < 37 * SAMPLE_RATE  # one chunk + one piece, not the whole film
+    assert 40.0 <= source.covered_until_s <= 70.0  # two chunks done, each cut inside [20, 30] s
+    first_cut = AsrCueSource(asr)._cut_point(noise[:31 * SAMPLE_RATE]) / SAMPLE_RATE
+    assert 24.0 <= first_cut <= 25.0
+
+
+# --- filters -----------------------------------------------------------------------------------------
+def _segment(text, avg_logprob=-0.3, no_speech_prob=0.1, compression_ratio=1.2, word_probs=(0.9,)):
+    from faster_whisper.transcribe import Segment, Word
+    words = [Word(start=0.0, end=0.5, word=f" w{i}", probability=p) for i, p in enumerate(word_probs)]
+    return Segment(id=0, seek=0, start=0.0, end=1.0, text=text, tokens=[], avg_logprob=avg_logprob,
+                   compression_ratio=compression_ratio, no_speech_prob=no_speech_prob, words=words,
+                   temperature=0.0)
+
+
+def test_speech_filters_drop_hallucination_signatures():
+    f = SpeechFilters()
+    assert f.keep(_segment(" Ask not what your country can do for you."))
+    assert not f.keep(_segment(" "))
+    assert not f.keep(_segment(" Hmmmmmmmmmmmmmmm", compression_ratio=23.0))
+    assert not f.keep(_segment(" Thank you.", avg_logprob=-1.2))
+    assert not f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.7))
+    assert f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.2))  # confident speech
+    assert not f.keep(_segment(" la la", word_probs=(0.1, 0.2)))
+
+
+# --- placing words in clips --------------------------------------------------------------------------
+def test_assign_words_uses_the_word_midpoint_and_half_open_clips():
+    words = [(" Hello", 0.0, 0.4), (" there,", 0.8, 1.2), (" my", 1.9, 2.1), (" friend.", 2.6, 3.4),
+             (" Bye.", 9.0, 9.5)]
+    clips = [ClipSpec(0, 0.0, 1.0, "window"), ClipSpec(1, 1.0, 2.0, "window"), ClipSpec(2, 2.0, 4.0, "window"),
+             ClipSpec(3, 4.0, 8.0, "window")]
+    # " there," spans the 1.0 boundary but its midpoint (1.0) is on it: it goes to the later clip.
+    # " my" has its midpoint at exactly 2.0: later clip too.
+    assert assign_words(words, clips) == ["Hello", "there,", "my friend.", None]
+    assert assign_words(words, [(8.0, 9.25)]) == [None]  # midpoint 9.25 is the (excluded) end
+    assert assign_words(words, [(8.0, 9.26)]) == ["Bye."]
+    assert assign_words([], clips) == [None] * 4
+    # Overlapping clips each get the word; unsorted input is fine.
+    assert assign_words(list(reversed(words)), [(0.0, 2.0), (0.5, 1.5)]) == ["Hello there,", "there,"]
+
+
+def test_assign_words_keeps_languages_without_spaces():
+    words = [("我", 0.0, 0.2), ("们", 0.2, 0.4), ("走", 0.4, 0.6)]
+    assert assign_words(words, [(0.0, 1.0)]) == ["我们走"]
+
+
+# --- transcripts table -------------------------------------------------------------------------------
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_transcript_rows_fit_the_schema(asr):
+    source = AsrCueSource(asr, language="en")
+    cues = _run(source, _decode(JFK), piece_s=11.0)
+    assert source.language_probability is None  # given, not detected
+    rows = transcript_rows("film1", "/films/a.mp4", cues, "whisper-base@x", details=source.details,
+                           language_probability=source.language_probability)
+    table = rows_to_table(rows, TRANSCRIPTS)
+    assert table.num_rows == len(cues) >= 1
+    first = table.to_pylist()[0]
+    assert first["utterance_index"] == 0 and first["language"] == "en" and first["asr_model"] == "whisper-base@x"
+    assert first["words"][0]["word"] == "And" and 0 < first["words"][0]["probability"] <= 1
+    assert first["avg_logprob"] < 0 and first["no_speech_prob"] is not None
