@@ -194,3 +194,19 @@ def test_transcript_rows_fit_the_schema(asr):
     assert first["utterance_index"] == 0 and first["language"] == "en" and first["asr_model"] == "whisper-base@x"
     assert first["words"][0]["word"] == "And" and 0 < first["words"][0]["probability"] <= 1
     assert first["avg_logprob"] < 0 and first["no_speech_prob"] is not None
+
+
+# --- the decode step's factory -----------------------------------------------------------------------
+def test_factory_pickles_without_weights_and_shares_one_model_per_process():
+    import pickle
+
+    from transforms.transcribe import AsrCueSourceFactory
+
+    factory = AsrCueSourceFactory(language="en", cpu_threads=2, chunk_s=25.0)
+    first = factory(None)
+    assert isinstance(first, AsrCueSource) and first.language == "en" and first.chunk_s == 25.0
+    blob = pickle.dumps(factory)
+    assert len(blob) < 10_000  # the graph carries settings, not weights
+    again = pickle.loads(blob)
+    assert again.model() is factory.model()  # same worker process: one shared model
+    assert factory.model_name.startswith("whisper-base@")

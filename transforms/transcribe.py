@@ -181,6 +181,50 @@ class AsrCueSource:
         return out
 
 
+class AsrCueSourceFactory:
+    """Picklable `(FilmJob) -> AsrCueSource` for the decode step (its cue_source_factory).
+
+    The Whisper model loads lazily, once per worker process, through a Beam shared handle, so every DoFn
+    instance and thread of a worker uses the same weights.
+    """
+
+    def __init__(self, asr_model: Optional[str] = None, language: Optional[str] = None, device: str = "cpu",
+                 cpu_threads: int = 0, **source_kwargs):
+        from apache_beam.utils import shared
+
+        self.asr_model, self.language, self.device, self.cpu_threads = asr_model, language, device, cpu_threads
+        self.source_kwargs = source_kwargs
+        self._shared = shared.Shared()
+        self._model = None
+
+    @classmethod
+    def from_options(cls, opts, **source_kwargs) -> "AsrCueSourceFactory":
+        return cls(asr_model=getattr(opts, "asr_model", None), language=getattr(opts, "asr_language", None),
+                   device=getattr(opts, "device", "cpu") or "cpu",
+                   cpu_threads=int(getattr(opts, "asr_cpu_threads", 0) or 0), **source_kwargs)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_model"] = None  # weights never travel with the pipeline graph
+        return state
+
+    def model(self):
+        if self._model is None:
+            from model.asr import load_asr_model
+
+            key = f"asr|{self.asr_model}|{self.device}|{self.cpu_threads}"
+            self._model = self._shared.acquire(
+                lambda: load_asr_model(self.asr_model, device=self.device, cpu_threads=self.cpu_threads), tag=key)
+        return self._model
+
+    @property
+    def model_name(self) -> str:
+        return self.model().name
+
+    def __call__(self, job=None) -> AsrCueSource:
+        return AsrCueSource(self.model(), language=self.language, **self.source_kwargs)
+
+
 def _span(clip) -> tuple[float, float]:
     if isinstance(clip, (tuple, list)):
         return float(clip[0]), float(clip[1])
