@@ -84,3 +84,40 @@ def frames_at(path: str, times_s: Iterable[float], width: int = THUMB_WIDTH) -> 
 def thumbnails(path: str, times_s: Iterable[float], width: int = THUMB_WIDTH) -> dict[float, Optional[str]]:
     """base64 JPEG thumbnails at each time; None where no frame could be read."""
     return {t: (jpeg_b64(f, width) if f is not None else None) for t, f in frames_at(path, times_s, width).items()}
+
+
+def clip_media(path: str, start_s: float, end_s: float, n_frames: int, image_size: int = 224,
+               sample_rate: int = 16000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One clip's encoder inputs, read with two seeks instead of a pass over the film: frames at the
+    pipeline's sample times (transforms.segment.sample_times) squashed to image_size x image_size RGB as
+    transforms.decode does, and its audio as 16 kHz mono float32 (empty without an audio stream)."""
+    from transforms.segment import sample_times
+    times = sample_times(start_s, end_s, n_frames)
+    frames, got = [], []
+    with contextlib.closing(_open(path)) as container:
+        if container.streams.video and times:
+            stream = container.streams.video[0]
+            for t in times:
+                frame = _frame_at(container, stream, t)
+                if frame is not None:
+                    frames.append(frame.to_ndarray(width=image_size, height=image_size, format="rgb24"))
+                    got.append(t)
+        audio = np.zeros(0, np.float32)
+        if container.streams.audio:
+            stream = container.streams.audio[0]
+            offset = float((stream.start_time or 0) * stream.time_base)
+            container.seek(int((start_s + offset) / stream.time_base), stream=stream, backward=True)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks, t0 = [], None
+            for af in container.decode(stream):
+                if t0 is None:
+                    t0 = (af.time or 0.0) - offset
+                chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(af)]
+                if (af.time or 0.0) - offset > end_s:
+                    break
+            if chunks:
+                wave = np.concatenate(chunks).astype(np.float32)
+                a = max(0, int(round((start_s - t0) * sample_rate)))
+                audio = wave[a:a + int(round((end_s - start_s) * sample_rate))]
+    shape = (0, image_size, image_size, 3)
+    return (np.stack(frames) if frames else np.zeros(shape, np.uint8)), np.asarray(got, np.float64), audio

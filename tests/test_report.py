@@ -189,6 +189,48 @@ def test_empty_output_directory(tmp_path):
     assert "No scored clips yet." in html and "No errors recorded." in html
 
 
+def features_row(film_id, film_path, clip_index, tokens: dict) -> dict:
+    row = {"film_id": film_id, "film_path": film_path, "clip_index": clip_index, "encoder_version": "enc-test"}
+    for m, t in tokens.items():
+        row.update({f"{m}_len": len(t), f"{m}_dim": t.shape[1], f"{m}_tokens": t.ravel() if len(t) else None,
+                    f"{m}_pooled": t.mean(0) if len(t) else None})
+    return row
+
+
+def test_explain_draws_attention_from_the_features_table(output_dir, tmp_path):
+    torch = pytest.importorskip("torch")
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.checkpoints import save_head
+    torch.manual_seed(0)
+    dims = {"text": 16, "vision": 12, "face": 8, "audio": 6}
+    head = tmp_path / "head.pt"
+    save_head(head, BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)), {"note": "untrained, for tests"})
+    rng = np.random.default_rng(0)
+    film = str(tmp_path / "alpha.mp4")
+    # clip 2's line "line 2 of <alpha> & friends" is 10 word pieces with [CLS] and [SEP]; 4 frames x 5 tokens.
+    tokens = {"text": rng.normal(size=(10, 16)), "vision": rng.normal(size=(20, 12)),
+              "face": np.zeros((0, 8)), "audio": rng.normal(size=(7, 6))}
+    write(output_dir / "features", "alpha", [features_row("alpha", film, i, {m: t.astype(np.float32)
+                                                                             for m, t in tokens.items()})
+                                             for i in range(6)], "features")
+    opts = report.ReportOptions(explain=("alpha", 2), head=str(head), films=("alpha",))
+    html = report.build_report(str(output_dir), str(tmp_path / "x.html"), opts).read_text()
+    section = html[html.index('id="explain"'):html.index('id="catalogue"')]
+    assert "alpha #2" in section and "line 2 of &lt;alpha&gt; &amp; friends" in section
+    assert "Tokens read from the features table (encoders enc-test)" in section
+    assert len(_images(section, "png")) == 1 and len(_images(section, "jpeg")) == 4  # figure + its 4 frames
+    # The head's attention rows over the frames are probabilities; gates only for the modalities present.
+    from pipeline import report_explain
+    model, _ = __import__("model.checkpoints", fromlist=["load_head"]).load_head(str(head))
+    res = report_explain.run_head(model, {m: t.astype(np.float32) for m, t in tokens.items()})
+    assert res["attention"]["vision"].shape == (10, 20) and res["attention"]["audio"].shape == (10, 7)
+    assert np.allclose(res["attention"]["vision"].sum(1), 1.0, atol=1e-4)
+    assert res["gates"]["face"] == 0.0 and np.isclose(sum(res["gates"].values()), 1.0)
+    assert report_explain.text_token_labels(report_explain._tokenizer(), "line 2 of <alpha> & friends", 10) == \
+        ["[CLS]", "line", "2", "of", "<", "alpha", ">", "&", "friends", "[SEP]"]
+    assert report_explain.text_token_labels(None, None, 1) == ["[query]"]
+
+
 def test_explain_argument_is_parsed():
     _, opts = report.parse_args(["--input", "x", "--explain", "my:film:12"])
     assert opts.explain == ("my:film", 12)

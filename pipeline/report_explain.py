@@ -1,0 +1,158 @@
+"""`--explain FILM_ID:CLIP_INDEX`: why the head said what it said about one clip.
+
+Runs the BVPEC head on that clip's tokens and draws its text-query cross-modal attention (text tokens x
+vision / face / audio tokens, heads averaged) and modality gates: the paper's attention-map figure, with
+the frames and words the rows and columns belong to. Tokens come from the features table when the run
+wrote one (exactly what the head saw); otherwise the clip is decoded and encoded again.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from pipeline import report_data, report_frames, report_plots
+from pipeline.report_plots import EMOTION_COLORS, fmt_time
+from schemas import EMOTIONS
+from schemas.features import MODALITIES
+
+LOG = logging.getLogger(__name__)
+VISION_TOKENS_PER_FRAME = 5  # contracts.md: CLS + 2x2 pooled patch regions per frame
+
+
+def tokens_from_features(row: Mapping) -> dict[str, np.ndarray]:
+    """A features-table row (schemas/features.py) -> modality -> float32 [L, D]."""
+    out = {}
+    for m in MODALITIES:
+        n, d = int(row[f"{m}_len"]), int(row[f"{m}_dim"])
+        flat = row.get(f"{m}_tokens")
+        out[m] = (np.asarray(flat, np.float32).reshape(n, d) if n and flat is not None
+                  else np.zeros((0, d), np.float32))
+    return out
+
+
+def text_token_labels(tokenizer, text: Optional[str], n_tokens: int) -> list[str]:
+    """Word pieces for the rows of the attention map: the encoder returns the states of [CLS] line [SEP]
+    (the context shapes them but is not returned), so tokenising the line alone gives the rows."""
+    if not text:
+        return ["[query]"] * n_tokens  # no line: the head's learned query token stands in
+    if tokenizer is None:
+        return [f"t{i}" for i in range(n_tokens)]
+    ids = tokenizer(text, truncation=True, max_length=max(n_tokens, 2))["input_ids"]
+    labels = tokenizer.convert_ids_to_tokens(ids)[:n_tokens]
+    return labels + [f"t{i}" for i in range(len(labels), n_tokens)]
+
+
+def column_labels(tokens: Mapping[str, np.ndarray], tokens_per_frame: int, clip_s: float) -> dict[str, list[str]]:
+    labels: dict[str, list[str]] = {}
+    n_vision = len(tokens["vision"])
+    if n_vision and n_vision % tokens_per_frame == 0:
+        labels["vision"] = [f"f{i // tokens_per_frame}k{i % tokens_per_frame}" for i in range(n_vision)]
+    labels["face"] = [f"face{i}" for i in range(len(tokens["face"]))]
+    n_audio = len(tokens["audio"])
+    if n_audio:  # prosody frames span the clip evenly
+        labels["audio"] = [f"{clip_s * (i + 0.5) / n_audio:.1f}s" for i in range(n_audio)]
+    return labels
+
+
+def run_head(model, tokens: Mapping[str, np.ndarray], device: str = "cpu") -> dict:
+    """One clip through the head: probabilities, gates and per-modality attention [L_text, L_m]."""
+    import torch
+
+    from model.batching import collate
+    from model.bvpec import MODALITIES as HEAD_MODALITIES
+    inputs, masks = collate([dict(tokens)], model.config.input_dims)
+    with torch.inference_mode():
+        out = model({m: t.to(device) for m, t in inputs.items()}, {m: t.to(device) for m, t in masks.items()})
+    n_text = max(1, int(masks["text"][0].sum()))
+    attention = {}
+    for m, a in out.attention.items():
+        n_m = int(masks[m][0].sum())
+        attention[m] = a[0].float().mean(0)[:n_text, :n_m].cpu().numpy() if n_m else np.zeros((n_text, 0))
+    probs = torch.softmax(out.logits[0].float(), -1).cpu().numpy()
+    gates = {m: float(g) for m, g in zip(HEAD_MODALITIES, out.gates[0].float().cpu().tolist())}
+    return {"probs": probs, "gates": gates, "attention": attention}
+
+
+def _encode_clip(row: Mapping, previous: Sequence[str], device: str) -> dict[str, np.ndarray]:
+    """No features table: decode this clip's frames and audio and run the encoders, as the pipeline does."""
+    from model.encoders import load_encoders
+    from model.encoders.audio import audio_features
+    from transforms.decode import DecodeConfig
+    from transforms.encode import crop_faces, frame_tokens_to_sequence
+    cfg = DecodeConfig()  # the pipeline's defaults: frames per clip, image size, context lines
+    encoders = load_encoders(device=device, image_size=cfg.image_size)
+    frames, frame_times, audio = report_frames.clip_media(row["film_path"], row["start_s"], row["end_s"],
+                                                          cfg.frames_per_clip, cfg.image_size)
+    context = list(previous[-cfg.context_lines:]) if cfg.context_lines else []
+    text = [] if not row["text"] else encoders.text.encode([row["text"]], contexts=[context])
+    vis = encoders.vision.encode(frames) if len(frames) else np.zeros((0, VISION_TOKENS_PER_FRAME, encoders.vision.dim))
+    crops = [c for fr in frames for c in crop_faces(fr, encoders.face_detector.detect(fr))]
+    tokens = {
+        "text": np.asarray(text[0], np.float32) if text else np.zeros((0, encoders.text.dim), np.float32),
+        "vision": frame_tokens_to_sequence(np.asarray(vis, np.float32)),
+        "face": (np.asarray(encoders.face_encoder.encode(crops), np.float32) if crops
+                 else np.zeros((0, encoders.face_encoder.dim), np.float32)),
+        "audio": np.asarray(audio_features(audio), np.float32),
+    }
+    return tokens
+
+
+def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] = None, device: str = "cpu",
+                 tokenizer=None) -> dict:
+    """The template context of the explain section (see report.html.j2)."""
+    from model.checkpoints import load_head
+    clips = report_data.read_clips(root, film_id).to_pylist()
+    by_index = {r["clip_index"]: r for r in clips}
+    if clip_index not in by_index:
+        raise KeyError(f"{film_id} has no clip {clip_index} (clips 0..{len(clips) - 1})")
+    row = by_index[clip_index]
+    previous = [r["text"] for r in clips if r["start_s"] < row["start_s"] and r["text"]]
+    model, _ = load_head(head, device=device)
+
+    features = report_data.read_features(root, film_id, clip_index)
+    if features is not None:
+        tokens = tokens_from_features(features)
+        source = f"Tokens read from the features table (encoders {features['encoder_version']})."
+    else:
+        tokens = _encode_clip(row, previous, device)
+        source = "No features table for this film: the clip was decoded and encoded again."
+    result = run_head(model, tokens, device)
+
+    clip_s = max(row["end_s"] - row["start_s"], 1e-3)
+    n_frames = len(tokens["vision"]) // VISION_TOKENS_PER_FRAME
+    # The frames the vision columns belong to: the pipeline's sample times, shown uncropped.
+    from transforms.segment import sample_times
+    times = sample_times(row["start_s"], row["end_s"], n_frames)
+    got = report_frames.frames_at(row["film_path"], times, width=160)
+    frames = [(got[t], t) for t in times if got.get(t) is not None]
+    if tokenizer is None and row["text"]:
+        tokenizer = _tokenizer()
+    n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
+    rows = text_token_labels(tokenizer, row["text"], n_text)
+    cols = column_labels(tokens, VISION_TOKENS_PER_FRAME, clip_s)
+    figure = report_plots.attention_figure(result["attention"], result["gates"], rows, cols,
+                                           title=f"{film_id} clip {clip_index}: text tokens attending to each modality")
+    k = int(np.argmax(result["probs"]))
+    return {
+        "film_id": film_id, "clip_index": clip_index, "text": row["text"], "figure": figure,
+        "emotion": EMOTIONS[k], "confidence": float(result["probs"][k]), "color": EMOTION_COLORS[EMOTIONS[k]],
+        "light": EMOTIONS[k] in ("joy", "neutral"), "when": f"{fmt_time(row['start_s'])}-{fmt_time(row['end_s'])}",
+        "modalities": [m for m, g in result["gates"].items() if g > 0],
+        "frames": [{"b64": report_frames.jpeg_b64(np.asarray(f), 160), "label": f"f{i} @ {fmt_time(t)}"}
+                   for i, (f, t) in enumerate(frames)],
+        "gates": result["gates"], "probs": result["probs"], "source": source,
+    }
+
+
+def _tokenizer():
+    """The default text encoder's tokenizer alone (labels need no BERT forward pass)."""
+    try:
+        from transformers import AutoTokenizer
+
+        from model.encoders.text import default_text_model_path
+        return AutoTokenizer.from_pretrained(str(default_text_model_path()), local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - labels fall back to token numbers
+        LOG.warning("no tokenizer for attention labels: %s", exc)
+        return None
