@@ -66,11 +66,16 @@ def _copy_verified(src: Path, expected_sha256: Optional[str], out, h_total=None)
         raise IOError(f"{src} does not match its package RECORD hash (corrupt install?)")
 
 
+def _packaged_parts():
+    parts = [_package_file(dist, f"model.bin.part{i + 1}") for i, dist in enumerate(_PART_PACKAGES)]
+    key = hashlib.sha256("".join(p[1] or str(p[2]) for p in parts).encode()).hexdigest()[:12]
+    return parts, key
+
+
 def packaged_model_dir(root: Optional[Path] = None) -> Path:
     """The joined default model directory, building it on first use. Safe under concurrent workers."""
     root = Path(root) if root is not None else cache_dir()
-    parts = [_package_file(dist, f"model.bin.part{i + 1}") for i, dist in enumerate(_PART_PACKAGES)]
-    key = hashlib.sha256("".join(p[1] or str(p[2]) for p in parts).encode()).hexdigest()[:12]
+    parts, key = _packaged_parts()
     target = root / f"whisper-base-ct2-{key}"
     expected_size = sum(p[0].stat().st_size for p in parts)
     if _is_complete(target, expected_size):
@@ -126,14 +131,24 @@ def _is_complete(target: Path, expected_size: int) -> bool:
             and all((target / n).is_file() for n in _MODEL_FILES))
 
 
+def _is_default(name_or_path: Optional[str]) -> bool:
+    return not name_or_path or name_or_path in (DEFAULT_NAME, "base")
+
+
+def asr_model_name(name_or_path: Optional[str] = None) -> str:
+    """The model identity recorded in outputs, computed without loading (or joining) any weights."""
+    if _is_default(name_or_path):
+        return f"{DEFAULT_NAME}@{_packaged_parts()[1][:8]}"
+    if os.path.isdir(name_or_path):
+        digest = hashlib.sha256(os.path.abspath(name_or_path).encode()).hexdigest()[:8]
+        return f"{Path(name_or_path).name}@{digest}"
+    return f"whisper-{name_or_path}"
+
+
 def resolve_model(name_or_path: Optional[str] = None) -> tuple[str, str]:
     """(what WhisperModel should open, the name recorded in outputs)."""
-    if not name_or_path or name_or_path in (DEFAULT_NAME, "base"):
-        target = packaged_model_dir()
-        return str(target), f"{DEFAULT_NAME}@{target.name.rsplit('-', 1)[-1][:8]}"
-    if os.path.isdir(name_or_path):
-        return name_or_path, f"{Path(name_or_path).name}@{hashlib.sha256(os.path.abspath(name_or_path).encode()).hexdigest()[:8]}"
-    return name_or_path, f"whisper-{name_or_path}"
+    target = str(packaged_model_dir()) if _is_default(name_or_path) else name_or_path
+    return target, asr_model_name(name_or_path)
 
 
 def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_threads: int = 0,

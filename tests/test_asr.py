@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.asr import JFK_TEXT, normalise, synthetic_music, word_errors
-from model.asr import AsrModel, load_asr_model, packaged_model_dir
+from model.asr import AsrModel, asr_model_name, load_asr_model, packaged_model_dir
 from schemas._base import rows_to_table
 from schemas.transcripts import SCHEMA as TRANSCRIPTS
 from transforms.elements import ClipSpec, Cue
@@ -62,7 +62,8 @@ def test_packaged_model_is_joined_once_verified_and_rebuilt_when_incomplete(tmp_
 
 def test_default_model_loads_int8_on_cpu(asr):
     assert asr.device == "cpu" and asr.compute_type == "int8"
-    assert asr.name.startswith("whisper-base@")
+    assert asr.name.startswith("whisper-base@") and asr.name == asr_model_name(None) == asr_model_name("base")
+    assert asr_model_name("small") == "whisper-small"
     assert asr.whisper.model.is_multilingual
 
 
@@ -209,4 +210,4 @@ def test_factory_pickles_without_weights_and_shares_one_model_per_process():
     assert len(blob) < 10_000  # the graph carries settings, not weights
     again = pickle.loads(blob)
     assert again.model() is factory.model()  # same worker process: one shared model
-    assert factory.model_name.startswith("whisper-base@")
+    assert factory.model_name == factory.model().name

@@ -219,7 +219,10 @@ class AsrCueSourceFactory:
 
     @property
     def model_name(self) -> str:
-        return self.model().name
+        """Recorded in the outputs; known without loading the weights."""
+        from model.asr import asr_model_name
+
+        return asr_model_name(self.asr_model)
 
     def __call__(self, job=None) -> AsrCueSource:
         return AsrCueSource(self.model(), language=self.language, **self.source_kwargs)
