@@ -1,0 +1,84 @@
+"""Every option of the project, as one Beam PipelineOptions subclass (`python -m pipeline.run --help`)."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas import clips as clips_schema
+
+SEGMENT_CHOICES = ("subtitle", "window", "shot")
+TRANSCRIBE_CHOICES = ("auto", "always", "never")
+
+# Options that change what a film's outputs contain; their values go into the config hash that decides skips.
+MEDIA_CONFIG_KEYS = ("segment", "frames_per_clip", "image_size", "window_s", "hop_s", "min_clip_s", "max_clip_s",
+                     "context_lines", "shot_threshold", "subtitle_language")
+ASR_CONFIG_KEYS = ("transcribe", "asr_model", "asr_language")
+
+
+class FilmEmotionOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        g = parser.add_argument_group("input and output")
+        g.add_argument("--input", action="append", default=None,
+                       help="Film glob, repeatable: local path or any Beam filesystem (gs://, s3://, ...). "
+                            "A directory means every file below it. Sidecar .srt/.vtt files are not films.")
+        g.add_argument("--output", default=None,
+                       help="Output directory: clips/, errors/, manifest/, features/, transcripts/ go under it.")
+        g.add_argument("--force", action="store_true", default=False,
+                       help="Redo every film, even those an earlier run already did with the same content "
+                            "and configuration.")
+        g.add_argument("--run_id", default=None, help="Name of this run (default: UTC time + random suffix).")
+
+        g = parser.add_argument_group("segmentation")
+        g.add_argument("--segment", choices=SEGMENT_CHOICES, default="subtitle",
+                       help="subtitle: one clip per dialogue cue (gaps become window clips); window: fixed "
+                            "--window_s/--hop_s windows; shot: clips between detected shot cuts.")
+        g.add_argument("--window_s", type=float, default=4.0, help="Window clip length in seconds.")
+        g.add_argument("--hop_s", type=float, default=None, help="Window hop in seconds (default: --window_s).")
+        g.add_argument("--min_clip_s", type=float, default=1.0,
+                       help="Shorter cues are merged with neighbours or widened; shorter shots are not cut.")
+        g.add_argument("--max_clip_s", type=float, default=8.0, help="Longer cues and shots are split.")
+        g.add_argument("--context_lines", type=int, default=3,
+                       help="Previous dialogue lines kept with each clip as conversational context.")
+        g.add_argument("--shot_threshold", type=float, default=27.0,
+                       help="Cut when the mean HSV difference of consecutive frames (0-255) reaches this.")
+        g.add_argument("--subtitle_language", default=None,
+                       help="Prefer sidecar name.<lang>.srt/.vtt for this language (e.g. en).")
+
+        g = parser.add_argument_group("decoding")
+        g.add_argument("--frames_per_clip", type=int, default=4, help="Frames sampled evenly through each clip.")
+        g.add_argument("--image_size", type=int, default=224, help="Sampled frames are resized to this square.")
+
+        g = parser.add_argument_group("scoring")
+        g.add_argument("--score", dest="score", action="store_true", default=True,
+                       help="Score clips with the encoders and the BVPEC head (default).")
+        g.add_argument("--no_score", dest="score", action="store_false",
+                       help="Only cut and decode: the clips table's score columns stay null.")
+        g.add_argument("--text_model", default=None, help="Text encoder name or path (default: packaged MiniLM).")
+        g.add_argument("--vision_model", default=None,
+                       help="Vision encoder name or path (default: packaged DINOv2 ViT-S/14).")
+        g.add_argument("--head", default=None, help="BVPEC head checkpoint (default: the shipped head).")
+        g.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="Where the models run.")
+        g.add_argument("--batch_size", type=int, default=32, help="Clips per model batch.")
+        g.add_argument("--write_features", action="store_true", default=False,
+                       help="Also write features/<film_id>.parquet (encoder tokens) for later re-scoring.")
+
+        g = parser.add_argument_group("speech recognition")
+        g.add_argument("--transcribe", choices=TRANSCRIBE_CHOICES, default="auto",
+                       help="auto: only films without usable subtitles; always; never.")
+        g.add_argument("--asr_model", default=None,
+                       help="faster-whisper model name or path (default: packaged Whisper base).")
+        g.add_argument("--asr_language", default=None, help="Force the spoken language (default: detect).")
+        g.add_argument("--write_transcripts", action="store_true", default=False,
+                       help="Also write transcripts/<film_id>.parquet with the recognised utterances.")
+
+
+def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> str:
+    """Short hash of everything that shapes a film's outputs: a change means films are redone."""
+    keys = MEDIA_CONFIG_KEYS + (ASR_CONFIG_KEYS if opts.transcribe != "never" else ("transcribe",))
+    config = {k: getattr(opts, k) for k in keys}
+    config["clips_schema"] = clips_schema.VERSION
+    config["model_version"] = model_version
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]

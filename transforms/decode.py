@@ -1,0 +1,520 @@
+"""Decode each film ONCE with PyAV and stream DecodedClips out of that single pass.
+
+One sequential demux of video + audio (thread_type AUTO). A streaming planner keeps only the clips that are
+still open: for each, its frame sample times and the audio since its start. Only the sampled frames are
+converted to RGB (at --image_size, straight from the decoder's pixel format); shot cuts, when asked for, come
+from a tiny 64x64 copy of every frame. Audio is resampled to 16 kHz mono as it arrives. Memory therefore
+depends on clip length, not film length.
+
+Clip plans come from two kinds of sources:
+  known ahead  subtitle cues and fixed windows (segment.plan_subtitles / plan_windows);
+  found in the pass  shot cuts, and speech-recognised cues from an ASR cue source (duck-typed, see
+               contracts.md: feed(audio, t0_s) -> [Cue], finish() -> [Cue], covered_until_s).
+"""
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import logging
+import math
+from typing import Any, Callable, Iterator, Optional
+
+import apache_beam as beam
+import numpy as np
+
+from transforms import segment
+from transforms.elements import ERRORS_TAG, ClipSpec, Cue, DecodedClip, FilmError, FilmJob
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+SHOT_THUMB = 64  # side of the thumbnail the cut detector compares
+FILMS_TAG = "films"  # per-film summary (film_id, dict) emitted after its last clip
+ROWS_TAG = "rows"  # per-clip media row (film_id, dict) for the clips table
+MAX_PACKET_WARNINGS = 5
+MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track is given up
+
+
+class DecodeError(RuntimeError):
+    """Nothing usable could be decoded from the film."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    segment: str = "subtitle"  # subtitle | window | shot
+    frames_per_clip: int = 4
+    image_size: int = 224
+    window_s: float = 4.0
+    hop_s: Optional[float] = None
+    min_clip_s: float = 1.0
+    max_clip_s: float = 8.0
+    context_lines: int = 3
+    shot_threshold: float = 27.0  # mean HSV difference (0-255), as PySceneDetect's ContentDetector
+    asr_plan_step_s: float = 10.0  # plan ASR-driven subtitle clips in stretches at least this long
+
+    @classmethod
+    def from_options(cls, opts) -> "DecodeConfig":
+        return cls(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)})
+
+
+def plan_known_clips(job: FilmJob, cfg: DecodeConfig) -> Optional[list[ClipSpec]]:
+    """The whole plan when it is known before decoding; None when clips are found during the pass."""
+    duration = job.info.duration_s
+    if cfg.segment == "shot" or duration <= 0:
+        return None
+    if cfg.segment == "subtitle" and job.cues:
+        return segment.plan_subtitles(job.cues, duration, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
+                                      window_s=cfg.window_s, context_lines=cfg.context_lines)
+    if cfg.segment == "subtitle" and job.needs_asr:
+        return None  # the recognised utterances will be the cues
+    if cfg.segment not in ("subtitle", "window"):
+        raise ValueError(f"unknown segment strategy {cfg.segment!r}")
+    specs = segment.plan_windows(duration, cfg.window_s, cfg.hop_s, cfg.min_clip_s)
+    return segment.add_context(specs, cfg.context_lines)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pieces of the streaming planner
+
+class FramePicker:
+    """Resolves requested sample times to the nearest decoded frame, converting only the chosen frames."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._targets: list[tuple[float, int, Any]] = []  # heap of (time, seq, (key, slot))
+        self._seq = 0
+        self._prev: Optional[tuple[float, Any]] = None
+        self._prev_rgb: Optional[np.ndarray] = None
+        self.results: dict[Any, dict[int, tuple[float, np.ndarray]]] = {}
+        self.converted = 0
+        self.last_time = -math.inf
+
+    def request(self, key, times: list[float]) -> None:
+        self.results.setdefault(key, {})
+        for slot, t in enumerate(times):
+            heapq.heappush(self._targets, (t, self._seq, (key, slot)))
+            self._seq += 1
+
+    def pending(self) -> bool:
+        return bool(self._targets)
+
+    def next_target(self) -> float:
+        return self._targets[0][0] if self._targets else math.inf
+
+    def _rgb(self, frame) -> np.ndarray:
+        self.converted += 1
+        return frame.to_ndarray(width=self.size, height=self.size, format="rgb24")
+
+    def on_frame(self, frame, t: float) -> None:
+        cur_rgb = None
+        while self._targets and self._targets[0][0] <= t:
+            target, _, (key, slot) = heapq.heappop(self._targets)
+            if self._prev is not None and abs(target - self._prev[0]) <= abs(t - target):
+                if self._prev_rgb is None:
+                    self._prev_rgb = self._rgb(self._prev[1])
+                choice = (self._prev[0], self._prev_rgb)
+            else:
+                if cur_rgb is None:
+                    cur_rgb = self._rgb(frame)
+                choice = (t, cur_rgb)
+            self.results[key][slot] = choice
+        self._prev, self._prev_rgb, self.last_time = (t, frame), cur_rgb, t
+
+    def finish(self, tolerance_s: float) -> None:
+        """Targets after the last frame take it when close enough (the last frame is still on screen)."""
+        while self._targets:
+            target, _, (key, slot) = heapq.heappop(self._targets)
+            if self._prev is not None and target - self._prev[0] <= tolerance_s:
+                if self._prev_rgb is None:
+                    self._prev_rgb = self._rgb(self._prev[1])
+                self.results[key][slot] = (self._prev[0], self._prev_rgb)
+
+    def take(self, key) -> tuple[np.ndarray, np.ndarray]:
+        got = self.results.pop(key, {})
+        slots = sorted(got)
+        if not slots:
+            return np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros((0,), np.float64)
+        return (np.stack([got[s][1] for s in slots]), np.array([got[s][0] for s in slots], np.float64))
+
+
+class AudioBuffer:
+    """Contiguous 16 kHz mono samples from t0; old samples are dropped once no open clip needs them."""
+
+    def __init__(self):
+        self.t0: Optional[float] = None
+        self._chunks: list[np.ndarray] = []
+        self._n = 0
+
+    @property
+    def end_time(self) -> float:
+        return -math.inf if self.t0 is None else self.t0 + self._n / SAMPLE_RATE
+
+    def append(self, samples: np.ndarray, t_first: float) -> None:
+        if self.t0 is None:
+            self.t0 = t_first
+        if samples.size:
+            self._chunks.append(samples)
+            self._n += samples.size
+
+    def slice(self, start: float, end: float) -> np.ndarray:
+        if self.t0 is None or not self._chunks:
+            return np.zeros((0,), np.float32)
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        data = self._chunks[0]
+        a = max(0, int(round((start - self.t0) * SAMPLE_RATE)))
+        b = max(a, min(data.size, int(round((end - self.t0) * SAMPLE_RATE))))
+        return data[a:b].astype(np.float32, copy=True)
+
+    def drop_before(self, t: float) -> None:
+        if self.t0 is None or t <= self.t0 or not self._chunks:
+            return
+        if math.isinf(t):  # nothing open: keep only the time anchor
+            self._chunks, self.t0, self._n = [], self.end_time, 0
+            return
+        data = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        k = min(data.size, int((t - self.t0) * SAMPLE_RATE))
+        self._chunks, self._n, self.t0 = [data[k:]], data.size - k, self.t0 + k / SAMPLE_RATE
+
+
+class ShotDetector:
+    """Cuts where consecutive 64x64 HSV thumbnails differ by more than a threshold (ContentDetector's rule)."""
+
+    def __init__(self, threshold: float, min_gap_s: float):
+        self.threshold, self.min_gap_s = threshold, min_gap_s
+        self._prev: Optional[np.ndarray] = None
+        self._last_cut = 0.0
+
+    def on_frame(self, frame, t: float) -> Optional[float]:
+        import cv2  # local: only shot mode pays for it
+        thumb = frame.to_ndarray(width=SHOT_THUMB, height=SHOT_THUMB, format="rgb24")
+        hsv = cv2.cvtColor(thumb, cv2.COLOR_RGB2HSV).astype(np.int16)
+        prev, self._prev = self._prev, hsv
+        if prev is None:
+            return None
+        score = float(np.abs(hsv - prev).mean())
+        if score >= self.threshold and t - self._last_cut >= self.min_gap_s:
+            self._last_cut = t
+            return t
+        return None
+
+
+@dataclasses.dataclass
+class _OpenClip:
+    spec: ClipSpec
+    final: bool = True  # False while its end may still move (open shot / window of unknown-length film)
+
+
+class StreamingPlanner:
+    """Holds the clips not yet emitted, in index order, and says which are complete."""
+
+    def __init__(self, job: FilmJob, cfg: DecodeConfig, picker: FramePicker, cue_source=None, has_video=True):
+        self.job, self.cfg, self.picker, self.cue_source = job, cfg, picker, cue_source
+        self.has_video = has_video
+        self.queue: list[_OpenClip] = []
+        self.next_index = 0
+        self.asr_cues: list[Cue] = []
+        known = plan_known_clips(job, cfg)
+        self.open_ended = known is None and not (cfg.segment == "subtitle" and job.needs_asr and cue_source)
+        self.asr_planning = known is None and not self.open_ended
+        # Clips planned late (shots, ASR utterances) pick frames from a fine grid kept since their start.
+        self.grid_mode = self.open_ended or self.asr_planning
+        self.planned_until = 0.0
+        self.shot_start = 0.0
+        self.shot_limit = cfg.max_clip_s if cfg.segment == "shot" else cfg.window_s
+        self.grid_step = max(cfg.min_clip_s / max(cfg.frames_per_clip, 1), 0.04)
+        self.grid_next = 0.0
+        for spec in known or []:
+            self._add(spec)
+
+    # -- planning
+    def _add(self, spec: ClipSpec, final: bool = True) -> None:
+        spec = dataclasses.replace(spec, clip_index=self.next_index)
+        self.next_index += 1
+        self.queue.append(_OpenClip(spec, final))
+        if final and self.has_video and not self.grid_mode:
+            self.picker.request(spec.clip_index, segment.sample_times(spec.start_s, spec.end_s,
+                                                                       self.cfg.frames_per_clip))
+
+    def _close_shot(self, end: float) -> None:
+        """An open-ended stretch ends (a cut, the length limit, or the film end): it becomes final clips."""
+        if end - self.shot_start <= 1e-6:
+            return
+        source = "shot" if self.cfg.segment == "shot" else "window"
+        for s, e in segment.split_span(self.shot_start, end, self.shot_limit):
+            self.queue.append(_OpenClip(ClipSpec(self.next_index, s, e, source), final=True))
+            self.next_index += 1
+        self.shot_start = end
+
+    def on_video_time(self, t: float, cut: Optional[float]) -> None:
+        """Called before the frame at t is handed to the picker (t is the newest film time seen)."""
+        if self.grid_mode and self.has_video:
+            while self.grid_next <= t:
+                self.picker.request(("grid", self.grid_next), [self.grid_next])
+                self.grid_next += self.grid_step
+        if not self.open_ended:
+            return
+        if cut is not None and cut - self.shot_start >= self.cfg.min_clip_s:
+            self._close_shot(cut)
+        elif t - self.shot_start >= self.shot_limit:
+            self._close_shot(self.shot_start + self.shot_limit)
+
+    def on_asr(self, cues: list[Cue], finished: bool, end_of_film: float) -> None:
+        self.asr_cues.extend(cues)
+        if not self.asr_planning:
+            return
+        covered = end_of_film if finished else getattr(self.cue_source, "covered_until_s", 0.0)
+        if not finished and covered - self.planned_until < self.cfg.asr_plan_step_s:
+            return
+        pending = [c for c in self.asr_cues if c.end_s > self.planned_until and c.start_s < covered]
+        until = end_of_film if finished else max([covered] + [c.end_s for c in pending])
+        if until - self.planned_until <= 1e-6:
+            return
+        previous = [c.text for c in self.asr_cues if c.end_s <= self.planned_until][-self.cfg.context_lines:]
+        for spec in segment.plan_subtitles(pending, until, min_clip_s=self.cfg.min_clip_s,
+                                           max_clip_s=self.cfg.max_clip_s, window_s=self.cfg.window_s,
+                                           start_s=self.planned_until, context_lines=self.cfg.context_lines,
+                                           previous_lines=previous):
+            self._add(spec)
+        self.planned_until = until
+
+    # -- completion
+    def ready(self, video_done_until: float, audio_done_until: float, asr_done_until: float) -> list[ClipSpec]:
+        out = []
+        while self.queue and self.queue[0].final:
+            spec = self.queue[0].spec
+            if not self.has_video:
+                frames_ready = True
+            elif self.grid_mode:
+                frames_ready = video_done_until >= spec.end_s
+            else:
+                frames_ready = self.picker.next_target() > spec.end_s
+            if frames_ready and audio_done_until >= spec.end_s and asr_done_until >= spec.end_s:
+                out.append(self.queue.pop(0).spec)
+            else:
+                break
+        return out
+
+    def finish(self, end_of_film: float) -> None:
+        if self.open_ended:
+            self._close_shot(max(end_of_film, self.shot_start))
+        if self.asr_planning:
+            self.on_asr([], True, end_of_film)
+
+    def earliest_open_start(self) -> float:
+        if self.queue:
+            return self.queue[0].spec.start_s
+        return self.shot_start if self.open_ended else self.planned_until if self.asr_planning else math.inf
+
+    def frames_for(self, spec: ClipSpec) -> tuple[np.ndarray, np.ndarray]:
+        if not self.grid_mode:
+            return self.picker.take(spec.clip_index)
+        # Pick, for each ideal sample time, the nearest grid frame inside the clip.
+        grid = sorted(k for k in self.picker.results if isinstance(k, tuple) and k[1] < spec.end_s)
+        inside = [k for k in grid if k[1] >= spec.start_s - 1e-9]
+        chosen = []
+        for t in segment.sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip):
+            if inside:
+                k = min(inside, key=lambda k: abs(k[1] - t))
+                if self.picker.results[k]:
+                    chosen.append(self.picker.results[k][0])
+        for k in grid:  # the grid before this clip's end is no longer needed
+            self.picker.results.pop(k, None)
+        size = self.cfg.image_size
+        if not chosen:
+            return np.zeros((0, size, size, 3), np.uint8), np.zeros((0,), np.float64)
+        return np.stack([c[1] for c in chosen]), np.array([c[0] for c in chosen], np.float64)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pass
+
+def _clip_text(spec: ClipSpec, asr_cues: list[Cue]) -> ClipSpec:
+    """Clips planned without dialogue take the recognised words that fall inside them."""
+    if spec.text or not asr_cues:
+        return spec
+    from transforms.transcribe import assign_words  # the ASR engineer's word placement
+    words = [w for c in asr_cues for w in c.words]
+    text = assign_words(words, [spec])[0] if words else None
+    if not text:
+        return spec
+    lang = next((c.language for c in asr_cues if c.language), None)
+    return dataclasses.replace(spec, text=text, text_source="asr", language=lang)
+
+
+def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optional[dict] = None
+                ) -> Iterator[DecodedClip | FilmError]:
+    """Yield DecodedClips in clip order, and non-fatal FilmErrors. Raises DecodeError when nothing decodes."""
+    import av  # local: keeps module import light for pickling
+    from transforms.probe import film_start_s, main_video_stream, open_container
+
+    ref = job.ref
+    stats = stats if stats is not None else {}
+    picker = FramePicker(cfg.image_size)
+    audio = AudioBuffer()
+    shots = ShotDetector(cfg.shot_threshold, cfg.min_clip_s) if cfg.segment == "shot" else None
+    warnings = 0
+
+    def warn(stage: str, exc_type: str, msg: str) -> FilmError:
+        log.warning("%s: %s: %s", ref.path, stage, msg)
+        return FilmError(film_path=ref.path, film_id=ref.film_id, stage=stage, error_type=exc_type,
+                         message=msg, fatal=False)
+
+    with open_container(ref.path) as container:
+        v = main_video_stream(container)
+        a = container.streams.audio[0] if container.streams.audio else None
+        offset = film_start_s(container)
+        planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None)
+        if v is not None:
+            v.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if a is not None else None
+        video_alive, audio_alive = v is not None, a is not None
+        video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
+        audio_failed, audio_errors = False, 0
+        streams = [s for s in (v, a) if s is not None]
+
+        def push_audio(frames) -> list[Cue]:
+            new_cues = []
+            for af in frames:
+                if af is None:
+                    t_first = audio.end_time
+                elif audio.t0 is None:
+                    t_first = (af.time - offset) if af.time is not None else 0.0
+                else:
+                    t_first = audio.end_time
+                    gap = (af.time - offset - t_first) if af.time is not None else 0.0
+                    if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
+                        audio.append(np.zeros(int(gap * SAMPLE_RATE), np.float32), t_first)
+                for out in resampler.resample(af):
+                    samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    t_chunk = audio.end_time if audio.t0 is not None else t_first
+                    audio.append(samples, t_first)
+                    if cue_source is not None and samples.size:
+                        new_cues += cue_source.feed(samples, t_chunk)
+            return new_cues
+
+        def emit_ready(end_of_film: bool = False) -> Iterator[DecodedClip]:
+            inf = math.inf
+            vt = inf if (end_of_film or not video_alive) else video_t
+            at = inf if (end_of_film or not audio_alive) else audio.end_time
+            asr_t = inf if (end_of_film or cue_source is None) else getattr(cue_source, "covered_until_s", 0.0)
+            for spec in planner.ready(vt, at, asr_t):
+                frames, times = planner.frames_for(spec)
+                spec = _clip_text(spec, planner.asr_cues)
+                clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
+                                   audio=audio.slice(spec.start_s, spec.end_s))
+                yield clip
+            audio.drop_before(planner.earliest_open_start())
+
+        try:
+            for packet in container.demux(*streams):
+                is_video = packet.stream is v
+                if (is_video and not video_alive) or (not is_video and not audio_alive):
+                    continue
+                try:
+                    decoded = packet.decode()
+                except (av.error.FFmpegError, ValueError) as exc:
+                    if not is_video:
+                        audio_errors += 1
+                        if audio_errors >= MAX_AUDIO_ERRORS:  # a run of bad packets: the track is broken
+                            audio_alive, audio_failed = False, True
+                            yield warn("decode", "AudioDecodeError", f"audio stopped decoding at "
+                                       f"{max(audio.end_time, 0):.2f}s ({exc}); clips after it have no audio")
+                    else:
+                        warnings += 1
+                        if warnings <= MAX_PACKET_WARNINGS:
+                            yield warn("decode", "VideoPacketError", f"video packet skipped near "
+                                       f"{max(video_t, 0):.2f}s: {exc}")
+                    continue
+                if is_video:
+                    for frame in decoded:
+                        t = frame.time
+                        t = (video_t + last_dur) if t is None else t - offset
+                        if n_video:
+                            last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
+                        video_t, n_video = max(t, video_t), n_video + 1
+                        cut = shots.on_frame(frame, t) if shots else None
+                        planner.on_video_time(t, cut)
+                        picker.on_frame(frame, t)
+                else:
+                    audio_errors = 0 if decoded else audio_errors
+                    try:
+                        new_cues = push_audio(decoded)
+                    except (av.error.FFmpegError, ValueError) as exc:
+                        audio_alive, audio_failed = False, True
+                        yield warn("decode", "AudioDecodeError", f"audio resampling failed: {exc}")
+                        continue
+                    if new_cues or (cue_source is not None and planner.asr_planning):
+                        planner.on_asr(new_cues, False, job.info.duration_s)
+                    if v is None:
+                        planner.on_video_time(audio.end_time, None)
+                yield from emit_ready()
+        except (av.error.FFmpegError, OSError, EOFError) as exc:
+            # A truncated or damaged file: keep what decoded so far.
+            yield warn("decode", type(exc).__name__, f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc}")
+
+        if audio_alive and resampler is not None:
+            try:
+                planner.on_asr(push_audio([None]), False, job.info.duration_s)
+            except (av.error.FFmpegError, ValueError) as exc:
+                log.debug("audio flush failed: %s", exc)
+        if n_video == 0 and audio.t0 is None:
+            raise DecodeError("no video frame or audio sample could be decoded")
+        media_end = max(video_t + last_dur if n_video else 0.0, audio.end_time if audio.t0 is not None else 0.0)
+        if cue_source is not None:
+            planner.on_asr(cue_source.finish(), False, media_end)
+        picker.finish(tolerance_s=max(1.0, 2 * last_dur))
+        planner.finish(media_end)
+        # Clips planned past the real end of the media (the header over-stated the duration) are dropped.
+        planner.queue = [c for c in planner.queue if c.spec.start_s < media_end - 1e-3]
+        if planner.queue and planner.queue[-1].spec.end_s > media_end and media_end > planner.queue[-1].spec.start_s:
+            planner.queue[-1].spec = dataclasses.replace(planner.queue[-1].spec, end_s=media_end)
+        yield from emit_ready(end_of_film=True)
+        stats.update(media_end_s=media_end, n_video_frames=n_video, converted=picker.converted,
+                     audio_failed=audio_failed, asr_cues=planner.asr_cues)
+
+
+class DecodeFilm(beam.DoFn):
+    """FilmJob -> DecodedClip per clip (main), plus ROWS_TAG clip rows, FILMS_TAG summary and ERRORS_TAG.
+
+    cue_source_factory(job) -> cue source (or None) is called per film that needs speech recognition; it must
+    be picklable and load its model lazily (once per worker process).
+    """
+
+    def __init__(self, cfg: DecodeConfig, run_id: str, cue_source_factory: Optional[Callable] = None):
+        self.cfg, self.run_id, self.cue_source_factory = cfg, run_id, cue_source_factory
+        self._clips = beam.metrics.Metrics.counter("film_emotion", "clips")
+        self._frames = beam.metrics.Metrics.counter("film_emotion", "frames")
+        self._films = beam.metrics.Metrics.counter("film_emotion", "films_decoded")
+
+    def process(self, job: FilmJob):
+        from transforms.write import clip_media_row  # the clips table's row layout lives with its writer
+        ref = job.ref
+        cue_source = None
+        if job.needs_asr and self.cue_source_factory is not None:
+            try:
+                cue_source = self.cue_source_factory(job)
+            except Exception as exc:  # noqa: BLE001 - no ASR: the film is still cut and scored
+                yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "transcribe", exc,
+                                                                                    fatal=False))
+        stats: dict = {}
+        n_clips = 0
+        try:
+            for item in decode_film(job, self.cfg, cue_source, stats):
+                if isinstance(item, FilmError):
+                    yield beam.pvalue.TaggedOutput(ERRORS_TAG, item)
+                    continue
+                n_clips += 1
+                self._clips.inc()
+                self._frames.inc(len(item.frames))
+                yield beam.pvalue.TaggedOutput(ROWS_TAG, (ref.film_id, clip_media_row(job, item, self.run_id)))
+                yield item
+        except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "decode", exc))
+            return
+        self._films.inc()
+        yield beam.pvalue.TaggedOutput(FILMS_TAG, (ref.film_id, {
+            "film_path": ref.path, "fingerprint": ref.fingerprint, "size_bytes": ref.size_bytes,
+            "duration_s": float(stats.get("media_end_s", job.info.duration_s)), "n_clips": n_clips,
+            "config_hash": job.config_hash, "transcript": list(stats.get("asr_cues") or []),
+        }))

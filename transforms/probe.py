@@ -1,0 +1,97 @@
+"""Probe a film with PyAV: duration, frame rate, size, codecs, audio present, text subtitle streams.
+
+Reads only the container header (no decoding), so it is cheap. Files that are not media at all
+(zero bytes, text named .mp4, a truncated header) fail here with a clear message.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import apache_beam as beam
+import av
+
+from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
+
+TEXT_SUBTITLE_CODECS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer"}
+
+
+class NotAFilm(ValueError):
+    """The file opened but holds neither video nor audio we can use."""
+
+
+def open_container(path: str):
+    """av.open a path; paths on non-local Beam filesystems are opened as file objects through FileSystems."""
+    if "://" in path and not path.startswith("file://"):
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+        return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+    return av.open(path.removeprefix("file://"))
+
+
+def main_video_stream(container):
+    """The first real video stream: cover art (attached pictures) is not the film."""
+    for s in container.streams.video:
+        if not (s.disposition & av.stream.Disposition.attached_pic):
+            return s
+    return None
+
+
+def film_start_s(container) -> float:
+    """Presentation start of the container; film times are relative to it (MPEG-PS often starts at 0.5 s)."""
+    return container.start_time / av.time_base if container.start_time not in (None, 0) else 0.0
+
+
+def _stream_duration(s) -> float:
+    if s.duration is not None and s.time_base is not None:
+        return float(s.duration * s.time_base)
+    return 0.0
+
+
+def probe_container(container) -> FilmInfo:
+    v = main_video_stream(container)
+    a = container.streams.audio[0] if container.streams.audio else None
+    if v is None and a is None:
+        raise NotAFilm("no video or audio stream")
+    duration = container.duration / av.time_base if container.duration else 0.0
+    if duration <= 0:
+        duration = max([_stream_duration(s) for s in (v, a) if s is not None] or [0.0])
+    fps, vfr = 0.0, False
+    if v is not None:
+        avg, base = v.average_rate, v.base_rate or v.guessed_rate
+        fps = float(avg or base or 0.0)
+        # ffmpeg's r_frame_rate is the lowest rate that represents every timestamp; a mismatch with the mean
+        # rate means frame durations vary.
+        vfr = bool(avg and base and abs(float(avg) - float(base)) > 0.01 * float(base))
+    subs = tuple(s.index for s in container.streams.subtitles
+                 if s.codec_context is not None and s.codec_context.name in TEXT_SUBTITLE_CODECS)
+    return FilmInfo(
+        duration_s=float(duration),
+        width=int(v.codec_context.width) if v is not None else 0,
+        height=int(v.codec_context.height) if v is not None else 0,
+        fps=fps,
+        video_codec=v.codec_context.name if v is not None else None,
+        audio_codec=a.codec_context.name if a is not None else None,
+        has_video=v is not None,
+        has_audio=a is not None,
+        subtitle_streams=subs,
+        variable_frame_rate=vfr,
+    )
+
+
+def probe_film(path: str) -> FilmInfo:
+    with open_container(path) as container:
+        return probe_container(container)
+
+
+class ProbeFilm(beam.DoFn):
+    """FilmRef -> (FilmRef, FilmInfo); a file PyAV cannot open becomes a fatal FilmError."""
+
+    def process(self, ref: FilmRef) -> Iterable:
+        try:
+            if ref.size_bytes == 0:
+                raise NotAFilm("file is empty (0 bytes)")
+            info = probe_film(ref.path)
+        except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "probe", exc))
+            return
+        yield ref, info

@@ -1,0 +1,167 @@
+"""Clip planning: pure functions from cues / cut times / durations to ClipSpecs.
+
+Three strategies (--segment):
+  subtitle  one clip per dialogue cue; very short cues merged with their neighbours, long ones split; stretches
+            without dialogue become window clips with no text, so the whole film is covered.
+  window    fixed length and hop.
+  shot      clips between shot cuts (found during the decode pass), long shots split.
+Clip indexes are given by `reindex`; `add_context` fills each clip's previous dialogue lines.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterable, Optional, Sequence
+
+from transforms.elements import ClipSpec, Cue
+
+EPS = 1e-6
+
+
+def split_span(start: float, end: float, max_len: float) -> list[tuple[float, float]]:
+    """[start, end) cut into the fewest equal pieces no longer than max_len."""
+    if end - start <= max_len + EPS:
+        return [(start, end)]
+    n = math.ceil((end - start) / max_len - EPS)
+    step = (end - start) / n
+    return [(start + i * step, end if i == n - 1 else start + (i + 1) * step) for i in range(n)]
+
+
+def _window_clips(start: float, end: float, window_s: float, source: str = "window") -> list[ClipSpec]:
+    """Cover a stretch with about window_s-long text-less clips (equal lengths, no sliver at the end)."""
+    if end - start <= EPS:
+        return []
+    n = max(1, round((end - start) / window_s))
+    step = (end - start) / n
+    return [ClipSpec(0, start + i * step, end if i == n - 1 else start + (i + 1) * step, source) for i in range(n)]
+
+
+def plan_windows(duration_s: float, window_s: float, hop_s: Optional[float] = None, min_clip_s: float = 1.0,
+                 start_s: float = 0.0) -> list[ClipSpec]:
+    """Fixed windows of window_s every hop_s; a tail shorter than min_clip_s joins the window before it."""
+    hop = hop_s or window_s
+    if hop <= 0 or window_s <= 0:
+        raise ValueError("window_s and hop_s must be positive")
+    specs: list[ClipSpec] = []
+    t = start_s
+    while t < duration_s - EPS:
+        end = min(t + window_s, duration_s)
+        if specs and end - t < min_clip_s and hop >= window_s - EPS:
+            specs[-1] = dataclasses.replace(specs[-1], end_s=end)
+        else:
+            specs.append(ClipSpec(0, t, end, "window"))
+        if end >= duration_s - EPS:
+            break
+        t += hop
+    return reindex(specs)
+
+
+def _group_cues(cues: Sequence[Cue], min_clip_s: float, max_clip_s: float, merge_gap_s: float
+                ) -> list[tuple[float, float, list[Cue]]]:
+    """Consecutive cues merged while one side is shorter than min_clip_s (or they overlap) and it stays short."""
+    groups: list[tuple[float, float, list[Cue]]] = []
+    for cue in cues:
+        if groups:
+            g_start, g_end, members = groups[-1]
+            short = (g_end - g_start) < min_clip_s or (cue.end_s - cue.start_s) < min_clip_s
+            close = cue.start_s - g_end <= merge_gap_s
+            overlapping = cue.start_s < g_end - EPS
+            fits = max(cue.end_s, g_end) - g_start <= max_clip_s + EPS
+            if fits and ((short and close) or overlapping):
+                groups[-1] = (g_start, max(g_end, cue.end_s), members + [cue])
+                continue
+        groups.append((cue.start_s, cue.end_s, [cue]))
+    return groups
+
+
+def _split_words(text: str, n: int) -> list[str]:
+    words = text.split()
+    if len(words) < n:
+        return [text] * n
+    return [" ".join(words[round(i * len(words) / n): round((i + 1) * len(words) / n)]) for i in range(n)]
+
+
+def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float = 1.0, max_clip_s: float = 8.0,
+                   window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0,
+                   context_lines: int = 3, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
+    """Dialogue clips from cues over [start_s, duration_s), gaps filled with text-less window clips."""
+    cues = sorted((c for c in cues if c.text and c.end_s > start_s and c.start_s < duration_s),
+                  key=lambda c: (c.start_s, c.end_s))
+    dialogue: list[ClipSpec] = []
+    prev_end = start_s
+    for g_start, g_end, members in _group_cues(cues, min_clip_s, max_clip_s, merge_gap_s):
+        s, e = max(g_start, prev_end, start_s), min(g_end, duration_s)
+        text = " ".join(c.text for c in members)
+        if e - s <= EPS:  # wholly overlapped by the clip before: its line joins that clip
+            if dialogue:
+                last = dialogue[-1]
+                dialogue[-1] = dataclasses.replace(last, text=f"{last.text} {text}")
+            continue
+        source = members[0].source
+        pieces = split_span(s, e, max_clip_s)
+        for (ps, pe), piece_text in zip(pieces, _split_words(text, len(pieces))):
+            dialogue.append(ClipSpec(0, ps, pe, source, text=piece_text, text_source=source,
+                                     language=members[0].language))
+        prev_end = e
+    # Short dialogue clips grow into the silence around them; long silences become window clips.
+    specs: list[ClipSpec] = []
+    cursor = start_s
+    for i, clip in enumerate(dialogue):
+        nxt = dialogue[i + 1].start_s if i + 1 < len(dialogue) else duration_s
+        s, e = clip.start_s, clip.end_s
+        if e - s < min_clip_s:
+            s = max(cursor, s - (min_clip_s - (e - s)) / 2)
+            e = min(nxt, s + min_clip_s)
+            s = max(cursor, e - min_clip_s)
+        gap = s - cursor
+        if gap > EPS:
+            if gap < min_clip_s and specs:  # a sliver of silence belongs to the clip before
+                specs[-1] = dataclasses.replace(specs[-1], end_s=s)
+            elif gap < min_clip_s:
+                s = cursor
+            else:
+                specs.extend(_window_clips(cursor, s, window_s))
+        specs.append(dataclasses.replace(clip, start_s=s, end_s=e))
+        cursor = e
+    tail = duration_s - cursor
+    if tail > EPS:
+        if tail < min_clip_s and specs:
+            specs[-1] = dataclasses.replace(specs[-1], end_s=duration_s)
+        else:
+            specs.extend(_window_clips(cursor, duration_s, window_s))
+    return add_context(reindex(specs), context_lines, previous_lines)
+
+
+def plan_shots(cut_times: Iterable[float], duration_s: float, *, min_clip_s: float = 1.0,
+               max_clip_s: float = 8.0) -> list[ClipSpec]:
+    """Clips between cuts; cuts closer than min_clip_s to the previous one are ignored; long shots are split."""
+    bounds = [0.0]
+    for t in sorted(cut_times):
+        if min_clip_s <= t - bounds[-1] and duration_s - t >= min_clip_s:
+            bounds.append(t)
+    bounds.append(duration_s)
+    specs = [ClipSpec(0, s, e, "shot") for a, b in zip(bounds, bounds[1:]) for s, e in split_span(a, b, max_clip_s)]
+    return reindex(specs)
+
+
+def reindex(specs: Sequence[ClipSpec], first: int = 0) -> list[ClipSpec]:
+    return [dataclasses.replace(s, clip_index=first + i) for i, s in enumerate(specs)]
+
+
+def add_context(specs: Sequence[ClipSpec], n: int, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
+    """Each clip gets the last n dialogue lines before it (oldest first), as conversation models use."""
+    lines = list(previous_lines)
+    out = []
+    for s in specs:
+        out.append(dataclasses.replace(s, context=tuple(lines[-n:]) if n > 0 else ()))
+        if s.text and (not lines or lines[-1] != s.text):
+            lines.append(s.text)
+    return out
+
+
+def sample_times(start_s: float, end_s: float, n: int) -> list[float]:
+    """n frame times spread evenly through a clip (bin centres, so no two clips share a frame time)."""
+    if n <= 0 or end_s <= start_s:
+        return []
+    step = (end_s - start_s) / n
+    return [start_s + (i + 0.5) * step for i in range(n)]
