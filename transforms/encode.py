@@ -126,12 +126,12 @@ def load_text_model(cfg: EncodeConfig):
 
 
 def encoder_version(cfg: EncodeConfig) -> str:
-    """The encoders' combined version (loads them in this process, once)."""
-    from model.encoders.audio import AUDIO_VERSION
+    """The encoders' combined version (model.encoders.encoder_version), loading them in this process once."""
+    from model.encoders import Encoders
+    from model.encoders import encoder_version as version_of
     v = load_vision_models(cfg)
-    t = load_text_model(cfg)
-    return "|".join([f"text={t.version}", f"vision={v.vision.version}@{cfg.image_size}",
-                     f"face={v.face_encoder.version}", f"audio={AUDIO_VERSION}"])
+    return version_of(Encoders(text=load_text_model(cfg), vision=v.vision, face_detector=v.face_detector,
+                               face_encoder=v.face_encoder))
 
 
 # -- values flowing through the encode chain -------------------------------------------------------------

@@ -1,0 +1,128 @@
+"""The measured work of benchmarks/throughput.py's decode, model and naive modes (run in a child process).
+
+Each returns {'wall_s', 'clips', 'load_s'}: wall_s is the measured time (models already loaded), load_s the
+model loading time (reported beside it, not in it).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+
+def film_job(film: str):
+    """The FilmJob the pipeline would build for this film: probe + sidecar subtitles."""
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmJob, FilmRef
+    from transforms.probe import probe_film
+    from transforms.subtitles import load_cues
+    ref = FilmRef(path=film, size_bytes=os.path.getsize(film), film_id=film_id_for(film))
+    info = probe_film(film)
+    cues, _, _ = load_cues(ref, info)
+    return FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=False, config_hash="bench")
+
+
+def decoded_clips(film: str):
+    from transforms.decode import DecodeConfig, decode_film
+    from transforms.elements import DecodedClip
+    for item in decode_film(film_job(film), DecodeConfig()):
+        if isinstance(item, DecodedClip):
+            yield item
+
+
+def decode(film: str, args) -> dict:
+    t0 = time.perf_counter()
+    n = sum(1 for _ in decoded_clips(film))
+    return {"wall_s": time.perf_counter() - t0, "clips": n, "load_s": 0.0}
+
+
+class Models:
+    """The scorer's own handlers, called directly (no Beam): the same batching and model code."""
+
+    def __init__(self, device: str, batch_size: int):
+        from model.checkpoints import model_version
+        from transforms.encode import (AudioProsodyFn, EncodeConfig, TextHandler, VisionFaceHandler,
+                                       encoder_version)
+        from transforms.fuse import HeadHandler
+        t0 = time.perf_counter()
+        cfg = EncodeConfig(device=device, batch_size=batch_size)
+        self.vision_h, self.text_h = VisionFaceHandler(cfg), TextHandler(cfg)
+        self.head_h = HeadHandler(cfg, model_version(None, encoder_version(cfg)))
+        self.vision, self.text, self.head = self.vision_h.load_model(), self.text_h.load_model(), self.head_h.load_model()
+        self.audio_fn = AudioProsodyFn()
+        self.load_s = time.perf_counter() - t0
+
+    def score(self, clips: list) -> list[dict]:
+        works = self.vision_h.run_inference(clips, self.vision)
+        works = [next(iter(self.audio_fn.process(((w.film_id, w.spec.clip_index), w))))[1] for w in works]
+        works = self.text_h.run_inference(works, self.text)
+        return [r for _, r in self.head_h.run_inference([(w.tokens, w.film_path) for w in works], self.head)]
+
+
+def model(film: str, args) -> dict:
+    m = Models(args.device, args.batch_size)
+    spent, n, batch = 0.0, 0, []
+    for clip in decoded_clips(film):
+        batch.append(clip)
+        if len(batch) == args.batch_size:
+            t0 = time.perf_counter()
+            n += len(m.score(batch))
+            spent += time.perf_counter() - t0
+            batch = []
+    if batch:
+        t0 = time.perf_counter()
+        n += len(m.score(batch))
+        spent += time.perf_counter() - t0
+    return {"wall_s": spent, "clips": n, "load_s": m.load_s}
+
+
+def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, size: int = 224):
+    """What a per-clip ffmpeg call does: open, seek to the clip, decode its frames; again for its audio."""
+    import av
+    from transforms.elements import DecodedClip
+    from transforms.segment import sample_times
+    targets = sample_times(spec.start_s, spec.end_s, frames_per_clip)
+    frames, times = [], []
+    with av.open(film) as c:
+        vs = c.streams.video[0]
+        c.seek(int(spec.start_s / vs.time_base), stream=vs, backward=True, any_frame=False)
+        for fr in c.decode(vs):
+            t = float(fr.pts * vs.time_base)
+            while targets and t >= targets[0]:
+                frames.append(fr.to_ndarray(width=size, height=size, format="rgb24"))
+                times.append(t)
+                targets.pop(0)
+            if not targets or t > spec.end_s:
+                break
+    chunks = []
+    with av.open(film) as c:
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            res = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            c.seek(int(spec.start_s / a.time_base), stream=a, backward=True)
+            for fr in c.decode(a):
+                t = float(fr.pts * a.time_base)
+                if t > spec.end_s:
+                    break
+                for r in res.resample(fr):
+                    chunks.append((t, r.to_ndarray().reshape(-1)))
+    audio = np.zeros(0, np.float32)
+    if chunks:
+        t_first = chunks[0][0]
+        wave = np.concatenate([w for _, w in chunks])
+        i0 = max(0, int((spec.start_s - t_first) * 16000))
+        audio = wave[i0:i0 + int((spec.end_s - spec.start_s) * 16000)].astype(np.float32)
+    return DecodedClip(film_id=film_id, spec=spec, frames=np.stack(frames) if frames else
+                       np.zeros((0, size, size, 3), np.uint8), frame_times=np.array(times), audio=audio)
+
+
+def naive(film: str, args) -> dict:
+    from transforms.decode import DecodeConfig, plan_known_clips
+    job = film_job(film)
+    specs = plan_known_clips(job, DecodeConfig())
+    m = Models(args.device, 1)
+    t0 = time.perf_counter()
+    for spec in specs:
+        m.score([naive_decode_clip(film, spec, job.ref.film_id)])
+    return {"wall_s": time.perf_counter() - t0, "clips": len(specs), "load_s": m.load_s}

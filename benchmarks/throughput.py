@@ -1,0 +1,131 @@
+"""Throughput benchmark: film-seconds scored per wall-second, and peak memory, on synthetic 720p films.
+
+    python -m benchmarks.throughput --minutes 2 10 30 [--modes whole,decode,model,naive] [--device cpu|cuda]
+        [--batch_size 32] [--csv benchmarks/results/throughput.csv]
+
+Films (cached under .cache/bench/): 720p moving textured noise, H.264 with an 8 s keyframe interval, AAC audio,
+a sidecar .srt line every 4 s (benchmarks/films.py). Modes, each in its own child process so that peak RSS
+(the process tree's summed RSS, polled with psutil) is its own:
+  whole   python -m pipeline.run over the film (DirectRunner, scoring on), start to finish
+  decode  the decode bound: the pipeline's own clip plan and decoder, no models
+  model   the model bound: encoders + head in batches on those decoded clips (only model time is counted)
+  naive   one PyAV open + seek per clip for frames and another for audio, one unbatched model call per clip
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "bench"
+MODES = ("whole", "decode", "model", "naive")
+CSV_FIELDS = ("film", "film_s", "mode", "device", "batch_size", "clips", "wall_s", "load_s", "film_s_per_wall_s",
+              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp")
+
+
+# -- the measured work (child process) ----------------------------------------------------------------------
+def child(args) -> dict:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    film = args.film
+    t0 = time.perf_counter()
+    if args.child == "whole":
+        from pipeline import run as run_mod
+        out = tempfile.mkdtemp(prefix="bench-out-")
+        argv = ["--input", film, "--output", out, "--runner", "DirectRunner", "--device", args.device,
+                "--batch_size", str(args.batch_size)]
+        run_mod.run(argv, save_main_session=False)
+        import pyarrow.parquet as pq
+        n = sum(pq.read_metadata(p).num_rows for p in Path(out, "clips").glob("*.parquet"))
+        return {"wall_s": time.perf_counter() - t0, "clips": n, "load_s": 0.0}
+    from benchmarks import _bench_work as work
+    return getattr(work, args.child)(film, args)
+
+
+# -- the driver (parent process) ------------------------------------------------------------------------
+def measure(mode: str, film: Path, args) -> dict:
+    """Run one mode in a child process; poll the summed RSS of its process tree."""
+    import psutil
+    cmd = [sys.executable, "-m", "benchmarks.throughput", "--child", mode, "--film", str(film),
+           "--device", args.device, "--batch_size", str(args.batch_size)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+        ps, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+        out.seek(0)
+        lines = [ln for ln in out.read().splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{mode} on {film.name} failed (exit {proc.returncode})")
+    res = json.loads(lines[-1])
+    res["peak_rss_mb"] = peak / 2**20
+    return res
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, nargs="+", default=[2, 10])
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--batch_size", type=int, default=32)
+    ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
+    ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    ap.add_argument("--film", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)), flush=True)
+        return
+
+    from benchmarks.films import FilmSpec, cached_film
+    import torch
+    rows = []
+    for minutes in args.minutes:
+        spec = FilmSpec(seconds=minutes * 60)
+        print(f"film {spec.name()} ...", flush=True)
+        film = cached_film(CACHE, spec)
+        for mode in [m for m in args.modes.split(",") if m]:
+            res = measure(mode, film, args)
+            rate = spec.seconds / res["wall_s"]
+            rows.append({"film": spec.name(), "film_s": spec.seconds, "mode": mode, "device": args.device,
+                         "batch_size": args.batch_size, "clips": res["clips"], "wall_s": round(res["wall_s"], 2),
+                         "load_s": round(res.get("load_s", 0.0), 2), "film_s_per_wall_s": round(rate, 2),
+                         "x_realtime": round(rate, 2), "peak_rss_mb": round(res["peak_rss_mb"]),
+                         "host_cpus": os.cpu_count(), "torch_threads": 1 if args.device == "cpu" else torch.get_num_threads(),
+                         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            print(_table(rows[-1:], header=len(rows) == 1), flush=True)
+    print()
+    print(_table(rows))
+    _write_csv(rows, Path(args.csv))
+
+
+def _table(rows: list[dict], header: bool = True) -> str:
+    cols = ("film", "mode", "clips", "wall_s", "load_s", "film_s_per_wall_s", "peak_rss_mb")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] if header else []
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
