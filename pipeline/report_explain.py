@@ -140,7 +140,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
         "emotion": EMOTIONS[k], "confidence": float(result["probs"][k]), "color": EMOTION_COLORS[EMOTIONS[k]],
         "light": EMOTIONS[k] in ("joy", "neutral"), "when": f"{fmt_time(row['start_s'])}-{fmt_time(row['end_s'])}",
         "modalities": [m for m, g in result["gates"].items() if g > 0],
-        "frames": [{"b64": report_frames.jpeg_b64(np.asarray(f), 160), "label": f"f{i} @ {fmt_time(t)}"}
+        "frames": [{"b64": report_frames.jpeg_b64(np.asarray(f), 160), "label": f"f{i} @ {t:.2f}s"}
                    for i, (f, t) in enumerate(frames)],
         "gates": result["gates"], "probs": result["probs"], "source": source,
     }

@@ -151,7 +151,7 @@ def attention_figure(attention: dict[str, np.ndarray], gates: dict[str, float], 
     widths = [max(2.2, min(7.0, 0.22 * attention[m].shape[1] + 1.5)) for m in shown] + [1.8]
     height = max(3.0, min(12.0, 0.22 * len(row_labels) + 1.6))
     fig, axes = plt.subplots(1, ncols, figsize=(sum(widths) + 1.2, height),
-                             gridspec_kw={"width_ratios": widths, "wspace": 0.35}, squeeze=False)
+                             gridspec_kw={"width_ratios": widths, "wspace": 0.55}, squeeze=False)
     axes = axes[0]
     for k, m in enumerate(shown):
         ax = axes[k]

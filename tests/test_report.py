@@ -264,3 +264,94 @@ def test_report_renders_in_headless_chromium(output_dir, tmp_path):
     shot = Image.open(tmp_path / "shot.png")
     assert shot.size == (1280, 2400)
     assert len(set(shot.convert("RGB").resize((64, 64)).getdata())) > 50  # the page drew charts, not a blank
+
+
+# -- from a real pipeline output ------------------------------------------------------------------------------
+def _scoring_available() -> bool:
+    """Full scoring needs the shipped head and every encoder; without them the pipeline runs --no_score."""
+    import importlib.util
+    from model.checkpoints import DEFAULT_HEAD
+    return DEFAULT_HEAD.exists() and all(importlib.util.find_spec(f"model.encoders.{m}") for m in
+                                         ("text", "vision", "faces", "audio"))
+
+
+def make_talking_film(path: Path, seconds: int = 4) -> Path:
+    """A real little film: video + 16 kHz audio, with a sidecar .srt of two lines."""
+    fps, rate = 10, 16000
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        a = out.add_stream("aac", rate=rate)
+        a.layout = "mono"
+        for i in range(seconds * fps):
+            img = np.full((96, 160, 3), SECOND_COLOURS[(i // fps) % len(SECOND_COLOURS)], np.uint8)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(v.encode())
+        t = np.arange(seconds * rate) / rate
+        wave = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        for k in range(0, len(wave), 1024):
+            frame = av.AudioFrame.from_ndarray(wave[None, k:k + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, k
+            out.mux(a.encode(frame))
+        out.mux(a.encode())
+    path.with_suffix(".srt").write_text("1\n00:00:00,200 --> 00:00:01,800\nWhat a wonderful day!\n\n"
+                                        "2\n00:00:02,100 --> 00:00:03,800\nGet out of here, I hate you.\n")
+    return path
+
+
+def _run_pipeline(inputs: list[str], out: Path, extra: list[str]) -> None:
+    from pipeline import run as pipeline_run
+    argv = [x for i in inputs for x in ("--input", i)] + ["--output", str(out), "--runner=DirectRunner",
+                                                           "--transcribe", "never", *extra]
+    if not _scoring_available():
+        argv.append("--no_score")
+    pipeline_run.run(argv, save_main_session=False)
+
+
+def _check_report_of_real_output(out: Path, html: str) -> report_data.OutputData:
+    data = report_data.load_output(str(out))
+    assert data.films, "the pipeline wrote no manifest"
+    for f in data.films:
+        assert f.film_id in html
+        if f.status == "failed":
+            reasons = [r["message"] for r in data.errors.to_pylist() if r["film_id"] == f.film_id and r["fatal"]]
+            assert reasons and all(r[:40] in html.replace("&#39;", "'").replace("&quot;", '"') for r in reasons)
+        if f.n_clips:
+            assert f'id="film-{report._anchor(f.film_id)}"' in html
+    if any(f.n_scored for f in data.films):
+        assert all(e in html for e in EMOTIONS) and _images(html, "jpeg")
+    assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html
+    return data
+
+
+@pytest.mark.timeout(600)
+def test_report_from_a_real_pipeline_run(tmp_path):
+    films = tmp_path / "films"
+    films.mkdir()
+    make_talking_film(films / "talk.mp4")
+    (films / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)
+    out = tmp_path / "out"
+    _run_pipeline([str(films / "*.mp4")], out, [])
+    html = report.build_report(str(out), str(tmp_path / "report.html")).read_text()
+    data = _check_report_of_real_output(out, html)
+    status = {f.film_path.rsplit("/", 1)[-1]: f.status for f in data.films}
+    assert status.get("broken.mp4") == "failed"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_report_of_the_sintel_trailer(tmp_path):
+    sintel = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media" / "sintel" / "sintel_trailer.mp4"
+    if not sintel.exists():
+        pytest.skip("shared data not present")
+    out = tmp_path / "out"
+    _run_pipeline([str(sintel)], out, ["--write_features"])
+    film = report_data.load_output(str(out)).films[0]
+    opts = report.ReportOptions()
+    if film.n_scored and (out / "features").exists():
+        opts = report.ReportOptions(explain=(film.film_id, 0))
+    html = report.build_report(str(out), str(tmp_path / "sintel.html"), opts).read_text()
+    _check_report_of_real_output(out, html)
+    if CHROMIUM.exists():
+        _, log = render_in_chromium(tmp_path / "sintel.html", tmp_path, tmp_path / "sintel.png")
+        assert not [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
