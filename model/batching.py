@@ -29,6 +29,10 @@ def collate(items: Sequence[Mapping[str, np.ndarray]], dims: Mapping[str, int]
                 x[i, :s.shape[0]] = torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32))
                 mask[i, :s.shape[0]] = True
         inputs[m], masks[m] = x, mask
+    if any("text_line_len" in it for it in items):
+        # fine-tuning the text encoder's top layers: text holds the whole (line, context) pair sequence and
+        # this says how many leading positions are the line (model.text_top.TunedTextHead)
+        inputs["text_line_len"] = torch.tensor([int(it.get("text_line_len", 0)) for it in items], dtype=torch.long)
     return inputs, masks
 
 

@@ -51,22 +51,45 @@ class Example:
     source: str = ""
 
 
+SPLIT_SEED = 13  # the seeded stratified split behind the '#train' / '#dev' suffix (FER2013 has no dev split)
+DEV_FRACTION = 0.2
+SAMPLE_SEED = 7  # the seeded subsample behind the '@N' suffix
+
+
 def parse_spec(spec: str) -> tuple[str, Path]:
-    kind, sep, path = spec.partition(":")
+    """KIND:PATH[@N][#train|#dev] -> (KIND, PATH)."""
+    kind, sep, rest = spec.partition(":")
     if not sep or kind not in READERS:
         raise ValueError(f"data spec must be KIND:PATH with KIND in {sorted(READERS)}, got {spec!r}")
-    return kind, Path(path)
+    path, _, _ = rest.partition("#")
+    return kind, Path(path.split("@")[0] if "@" in Path(path).name else path)
 
 
 def load_dataset(spec: str) -> list[Example]:
+    """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
+    stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000."""
     kind, path = parse_spec(spec)
-    return READERS[kind](path)
+    rest = spec.partition(":")[2]
+    part = rest.partition("#")[2]
+    examples = READERS[kind](path)
+    if part:
+        if part not in ("train", "dev"):
+            raise ValueError(f"split suffix must be #train or #dev, got #{part}")
+        train, dev = stratified_split(examples, DEV_FRACTION, SPLIT_SEED)
+        examples = train if part == "train" else dev
+    name = Path(rest.partition("#")[0]).name
+    if "@" in name:
+        n = int(name.rsplit("@", 1)[1])
+        if n < len(examples):
+            keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(examples)), n))
+            examples = [examples[i] for i in keep]
+    return examples
 
 
 def fingerprint(spec: str) -> str:
     """Content hash of the data behind a spec (file bytes, or names + sizes of an image folder)."""
     kind, path = parse_spec(spec)
-    h = hashlib.sha256(kind.encode())
+    h = hashlib.sha256(spec.partition(":")[2].replace(str(path), "", 1).encode() + kind.encode())
     if path.is_dir():
         for p in sorted(path.rglob("*")):
             if p.is_file():

@@ -1,0 +1,65 @@
+"""Classification and intensity metrics in the EMOTIONS order (sklearn), and k-fold summaries."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from schemas.labels import EMOTIONS
+
+LABELS = list(range(len(EMOTIONS)))
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
+                           intensity_pred: np.ndarray | None = None, intensity_true: np.ndarray | None = None
+                           ) -> dict:
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=LABELS, zero_division=0)
+    out = {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="weighted", zero_division=0)),
+        # macro over the classes present in the data (a class with no support has no meaningful F1)
+        "macro_f1": float(f1_score(y_true, y_pred, labels=sorted(set(y_true.tolist())), average="macro",
+                                   zero_division=0)),
+        "per_class": {e: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                      for i, e in enumerate(EMOTIONS)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=LABELS).tolist(),
+        "labels": list(EMOTIONS),
+    }
+    if intensity_pred is not None and intensity_true is not None:
+        for j, name in enumerate(("valence", "arousal")):
+            t = intensity_true[:, j]
+            ok = ~np.isnan(t)
+            if ok.sum() >= 3 and np.std(t[ok]) > 0:
+                out[f"pearson_{name}"] = float(stats.pearsonr(intensity_pred[ok, j], t[ok])[0])
+                out[f"n_{name}"] = int(ok.sum())
+    return out
+
+
+def summarise_folds(folds: Sequence[dict], keys=("accuracy", "weighted_f1", "macro_f1")) -> dict:
+    """Mean, sample std and a t-based 95% interval of each metric across folds."""
+    out = {}
+    k = len(folds)
+    for key in keys:
+        vals = np.array([f[key] for f in folds], dtype=float)
+        mean = float(vals.mean())
+        std = float(vals.std(ddof=1)) if k > 1 else 0.0
+        half = float(stats.t.ppf(0.975, k - 1) * std / math.sqrt(k)) if k > 1 else 0.0
+        out[key] = {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "folds": vals.tolist()}
+    return out
+
+
+def format_table(name: str, m: dict) -> str:
+    lines = [f"{name}: n={m['n']}  accuracy={m['accuracy']:.4f}  weighted_f1={m['weighted_f1']:.4f}  "
+             f"macro_f1={m['macro_f1']:.4f}"
+             + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m),
+             f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for e, c in m["per_class"].items():
+        lines.append(f"{e:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9d}")
+    lines.append("confusion (rows = true, cols = predicted, " + " ".join(x[:3] for x in EMOTIONS) + ")")
+    lines += ["  " + f"{e[:3]:<5}" + " ".join(f"{v:>4d}" for v in row) for e, row in zip(EMOTIONS, m["confusion_matrix"])]
+    return "\n".join(lines)
