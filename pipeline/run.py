@@ -72,10 +72,11 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
     errors = error_parts | "AllErrors" >> beam.Flatten()
     groups["errors"] = errors | "KeyErrors" >> beam.Map(lambda e: (e.film_id or film_id_for(e.film_path), e))
 
+    asr_name = getattr(cue_source_factory, "model_name", None) or fo.asr_model or "unknown"
     written = (groups
                | "PerFilm" >> beam.CoGroupByKey()
-               | "WriteFilms" >> beam.ParDo(WriteFilm(fo.output, run_id, chash, fo.write_transcripts,
-                                                      fo.asr_model)).with_outputs(ERRORS_TAG, main="manifest"))
+               | "WriteFilms" >> beam.ParDo(WriteFilm(fo.output, run_id, chash, fo.write_transcripts, asr_name))
+               .with_outputs(ERRORS_TAG, main="manifest"))
     manifest = (written.manifest, todo[SKIPPED_TAG]) | "AllFilms" >> beam.Flatten()
     manifest | "WriteManifest" >> WriteRunTable(fo.output, "manifest", run_id)
     error_rows = ((errors, written.errors) | "AllErrorsAndWrite" >> beam.Flatten()
@@ -104,8 +105,7 @@ def _default_cue_source_factory(fo: FilmEmotionOptions):
     except ImportError as exc:
         log.warning("speech recognition is not available (%s); films without subtitles get no text", exc)
         return None
-    make = getattr(transcribe, "cue_source_factory", None)
-    return make(fo) if make is not None else None
+    return transcribe.AsrCueSourceFactory.from_options(fo)
 
 
 def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
@@ -145,10 +145,28 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     return summary
 
 
+def print_help() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.run",
+        description="Cut every film matched by --input into clips (subtitle cues, windows or shots), decode each "
+                    "film once, score the clips and write Parquet tables under --output. Films already done "
+                    "with the same content and configuration are skipped.",
+        epilog="Any Apache Beam pipeline option is accepted too, e.g. --runner=DirectRunner|DataflowRunner|"
+               "FlinkRunner|PortableRunner, --direct_num_workers=N --direct_running_mode=multi_processing, "
+               "--setup_file=./setup.py, --temp_location=gs://... (see Beam's documentation).")
+    FilmEmotionOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    argv = argv if argv is not None else sys.argv[1:]
+    if "--help" in argv or "-h" in argv:
+        print_help()
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    run(argv if argv is not None else sys.argv[1:])
+    run(argv)
     return 0
 
 

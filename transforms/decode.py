@@ -57,15 +57,18 @@ class DecodeConfig:
         return cls(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)})
 
 
-def plan_known_clips(job: FilmJob, cfg: DecodeConfig) -> Optional[list[ClipSpec]]:
-    """The whole plan when it is known before decoding; None when clips are found during the pass."""
+def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Optional[list[ClipSpec]]:
+    """The whole plan when it is known before decoding; None when clips are found during the pass.
+
+    asr: a speech-recognition cue source runs in the pass (its utterances become the cues in subtitle mode).
+    """
     duration = job.info.duration_s
     if cfg.segment == "shot" or duration <= 0:
         return None
     if cfg.segment == "subtitle" and job.cues:
         return segment.plan_subtitles(job.cues, duration, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
                                       window_s=cfg.window_s, context_lines=cfg.context_lines)
-    if cfg.segment == "subtitle" and job.needs_asr:
+    if cfg.segment == "subtitle" and asr:
         return None  # the recognised utterances will be the cues
     if cfg.segment not in ("subtitle", "window"):
         raise ValueError(f"unknown segment strategy {cfg.segment!r}")
@@ -214,8 +217,8 @@ class StreamingPlanner:
         self.queue: list[_OpenClip] = []
         self.next_index = 0
         self.asr_cues: list[Cue] = []
-        known = plan_known_clips(job, cfg)
-        self.open_ended = known is None and not (cfg.segment == "subtitle" and job.needs_asr and cue_source)
+        known = plan_known_clips(job, cfg, asr=cue_source is not None)
+        self.open_ended = known is None and not (cfg.segment == "subtitle" and cue_source is not None)
         self.asr_planning = known is None and not self.open_ended
         # Clips planned late (shots, ASR utterances) pick frames from a fine grid kept since their start.
         self.grid_mode = self.open_ended or self.asr_planning
@@ -256,7 +259,8 @@ class StreamingPlanner:
             return
         if cut is not None and cut - self.shot_start >= self.cfg.min_clip_s:
             self._close_shot(cut)
-        elif t - self.shot_start >= self.shot_limit:
+        elif t - self.shot_start >= self.shot_limit + self.cfg.min_clip_s:
+            # Split a long stretch only once the rest is known to be long enough: no sliver clip at the end.
             self._close_shot(self.shot_start + self.shot_limit)
 
     def on_asr(self, cues: list[Cue], finished: bool, end_of_film: float) -> None:

@@ -5,6 +5,7 @@ Reads only the container header (no decoding), so it is cheap. Files that are no
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable
 
 import apache_beam as beam
@@ -91,6 +92,11 @@ class ProbeFilm(beam.DoFn):
             if ref.size_bytes == 0:
                 raise NotAFilm("file is empty (0 bytes)")
             info = probe_film(ref.path)
+        except av.error.InvalidDataError as exc:
+            err = FilmError.from_exception(ref, "probe", exc)
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
+                f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
+            return
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "probe", exc))
             return

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MEDIA_STAGES = ("discover", "fingerprint", "probe", "subtitles", "segment", "decode", "write")
 CLIP_COLUMNS = frozenset(clips_schema.SCHEMA.names)
 SKIPPED_TAG = "skipped"
+# Failures decided by the file's bytes alone: an unchanged file under the same config is not retried.
+CONTENT_STAGES = ("probe", "decode")
 
 
 def now_utc() -> dt.datetime:
@@ -90,7 +92,7 @@ def error_row(err: FilmError, run_id: str, created_at: Optional[dt.datetime] = N
 # Incremental runs
 
 def load_done_films(output_dir: str) -> dict[str, dict]:
-    """film_path -> the newest 'ok' manifest row under output_dir (earlier runs)."""
+    """film_path -> the newest 'ok' or 'failed' manifest row under output_dir (earlier runs)."""
     pattern = join_path(output_dir, "manifest", "*.parquet")
     done: dict[str, dict] = {}
     for match in FileSystems.match([pattern])[0].metadata_list if _dir_exists(output_dir) else []:
@@ -100,7 +102,7 @@ def load_done_films(output_dir: str) -> dict[str, dict]:
             log.warning("ignoring unreadable manifest %s: %s", match.path, exc)
             continue
         for r in rows:
-            if r.get("status") == "ok" and r.get("output_file"):
+            if r.get("status") in ("ok", "failed"):
                 old = done.get(r["film_path"])
                 if old is None or r["processed_at"] > old["processed_at"]:
                     done[r["film_path"]] = r
@@ -124,15 +126,24 @@ class SkipDone(beam.DoFn):
     def process(self, ref: FilmRef):
         prev = None if self.force else self.done.get(ref.path)
         if (prev is not None and prev.get("fingerprint") == ref.fingerprint
-                and prev.get("config_hash") == self.config_hash and FileSystems.exists(prev["output_file"])):
+                and prev.get("config_hash") == self.config_hash and self._still_valid(prev)):
             self._skipped.inc()
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, {
                 **{k: prev.get(k) for k in ("film_id", "size_bytes", "fingerprint", "model_version",
-                                              "duration_s", "n_clips", "output_file")},
+                                              "duration_s", "n_clips", "output_file", "error")},
                 "run_id": self.run_id, "film_path": ref.path, "config_hash": self.config_hash,
-                "status": "skipped", "error": None, "processed_at": now_utc()})
+                "status": "skipped", "processed_at": now_utc()})
             return
         yield ref
+
+    @staticmethod
+    def _still_valid(prev: dict) -> bool:
+        """An ok film whose clips file is still there; or a film whose own bytes failed (the same bytes would
+        fail again). Failures in scoring or writing may be transient, so those films are retried."""
+        if prev["status"] == "ok":
+            return bool(prev.get("output_file")) and FileSystems.exists(prev["output_file"])
+        stage = (prev.get("error") or "").split(":", 1)[0]
+        return stage in CONTENT_STAGES
 
 
 # ---------------------------------------------------------------------------------------------------------
