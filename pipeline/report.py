@@ -61,7 +61,7 @@ def _summary(data: report_data.OutputData) -> dict:
     with_clips = [f for f in data.films if f.n_clips]
     versions = sorted({v for f in data.films for v in f.model_versions})
     return {
-        "films": len(data.films), "scored": status["ok"], "failed": status["failed"], "skipped": status["skipped"],
+        "films": len(data.films), "processed": status["ok"], "scored": sum(1 for f in data.films if f.n_scored), "failed": status["failed"], "skipped": status["skipped"],
         "unknown": status["unknown"], "clips": sum(f.n_clips for f in data.films),
         "hours": sum(f.duration_s or 0.0 for f in with_clips) / 3600.0, "model_versions": versions,
         "runs": len(data.run_ids), "latest_run": data.latest_run_id,
@@ -127,7 +127,7 @@ def _film_section(root: str, f: report_data.FilmSummary, opts: ReportOptions) ->
     start = np.array([r["start_s"] for r in scored], dtype=float)
     end = np.array([r["end_s"] for r in scored], dtype=float)
     probs = np.array([[r[c] or 0.0 for c in PROB_COLUMNS] for r in scored], dtype=float).reshape(-1, len(EMOTIONS))
-    arc = report_plots.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s)
+    arc = report_plots.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s) if scored else None
 
     moments = []
     for j, emo in enumerate(EMOTIONS):
@@ -140,6 +140,15 @@ def _film_section(root: str, f: report_data.FilmSummary, opts: ReportOptions) ->
                 "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}", "modalities": _modalities(r["modalities_used"]),
                 "thumb": None,
             })
+    if not scored and rows:
+        # Cut but not scored (--no_score): still show what the clips look like, evenly through the film.
+        picks = sorted({int(round(k)) for k in np.linspace(0, len(rows) - 1, min(len(rows), 2 * opts.top_clips))})
+        for r in (rows[k] for k in picks):
+            mid = (r["start_s"] + r["end_s"]) / 2.0
+            moments.append({
+                "emotion": None, "color": "#c3c8d2", "light": True, "prob": 0.0, "clip_index": r["clip_index"],
+                "text": r["text"], "mid_s": mid, "mid": fmt_time(mid),
+                "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}", "modalities": "", "thumb": None})
     if opts.thumbnails and moments:
         thumbs = report_frames.thumbnails(f.film_path, [m["mid_s"] for m in moments])
         for m in moments:
@@ -149,7 +158,7 @@ def _film_section(root: str, f: report_data.FilmSummary, opts: ReportOptions) ->
         "film_id": f.film_id, "anchor": _anchor(f.film_id), "film_path": f.film_path, "status": f.status,
         "duration": _duration(f.duration_s), "n_clips": len(rows), "model_versions": list(f.model_versions),
         "sources": ", ".join(f"{n} {s}" for s, n in sources.most_common()) or "none",
-        "arc": arc, "smoothing": report_plots.smoothing_window(len(scored)), "moments": moments,
+        "scored": bool(scored), "arc": arc, "smoothing": report_plots.smoothing_window(len(scored)), "moments": moments,
     }
 
 
