@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -66,7 +65,8 @@ class AsrCueSource:
     """Streaming speech-recognised cues for one film.
 
     feed(audio, t0_s) -> newly completed utterances; finish() -> the rest; covered_until_s: film time up
-    to which no new utterance can start (clips ending before it can be finalised).
+    to which no new utterance can start (clips ending before it can be finalised); after finish() it is the
+    end of the audio fed.
     Pieces should arrive in time order; overlaps are trimmed, short gaps padded with silence, and a gap
     longer than `max_gap_s` flushes the buffer (the audio in between was never decoded).
     """
@@ -113,7 +113,7 @@ class AsrCueSource:
     def finish(self) -> list[Cue]:
         out = self._drain(everything=True) if self._start_s is not None else []
         self._finished = True
-        self.covered_until_s = math.inf
+        # Finite on purpose: planners use it as "planned up to"; the film's end is theirs to decide.
         return out
 
     # --- internals ---------------------------------------------------------------------------------
