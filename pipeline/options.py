@@ -62,6 +62,13 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--head", default=None, help="BVPEC head checkpoint (default: the shipped head).")
         g.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="Where the models run.")
         g.add_argument("--batch_size", type=int, default=32, help="Clips per model batch.")
+        g.add_argument("--torch_threads", type=int, default=1,
+                       help="Torch intra-op threads per worker process on CPU (1 avoids oversubscribing cores).")
+        g.add_argument("--share_models", action="store_true", default=False,
+                       help="Serve one copy of each model to all worker processes of a machine (Beam large_model).")
+        g.add_argument("--accelerator", default=None,
+                       help="Beam resource hint for the model steps, e.g. 'type:nvidia-l4;count:1;install-nvidia-driver' "
+                            "(default with --device cuda: the scoring module's default).")
         g.add_argument("--write_features", action="store_true", default=False,
                        help="Also write features/<film_id>.parquet (encoder tokens) for later re-scoring.")
 
@@ -71,6 +78,8 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--asr_model", default=None,
                        help="faster-whisper model name or path (default: packaged Whisper base).")
         g.add_argument("--asr_language", default=None, help="Force the spoken language (default: detect).")
+        g.add_argument("--asr_cpu_threads", type=int, default=0,
+                       help="CTranslate2 CPU threads for speech recognition (0: its default).")
         g.add_argument("--write_transcripts", action="store_true", default=False,
                        help="Also write transcripts/<film_id>.parquet with the recognised utterances.")
 

@@ -149,6 +149,10 @@ class AudioBuffer:
         self._n = 0
 
     @property
+    def buffered_s(self) -> float:
+        return self._n / SAMPLE_RATE
+
+    @property
     def end_time(self) -> float:
         return -math.inf if self.t0 is None else self.t0 + self._n / SAMPLE_RATE
 
@@ -409,6 +413,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optiona
                                    audio=audio.slice(spec.start_s, spec.end_s))
                 yield clip
             audio.drop_before(planner.earliest_open_start())
+            stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)
 
         try:
             for packet in container.demux(*streams):

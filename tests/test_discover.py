@@ -1,0 +1,65 @@
+"""Discovery: stable film ids, a cheap content fingerprint that notices changes, glob matching in Beam."""
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.discover import (DiscoverFilms, content_fingerprint, film_id_for, is_film_candidate,
+                                 normalise_pattern, slug)
+
+
+def test_film_id_is_readable_stable_and_path_specific():
+    a = film_id_for("/archive/season 1/Intro Scene!.mp4")
+    assert a.startswith("intro-scene-") and len(a.split("-")[-1]) == 10
+    assert a == film_id_for("/archive/season 1/Intro Scene!.mp4")
+    assert a != film_id_for("/archive/season 2/Intro Scene!.mp4")
+    assert slug("???") == "film"
+
+
+def test_fingerprint_changes_with_content_anywhere_sampled(tmp_path):
+    f = tmp_path / "film.bin"
+    data = bytearray(os.urandom(5 << 20))
+    f.write_bytes(data)
+    base = content_fingerprint(str(f))
+    assert base == content_fingerprint(str(f), len(data))
+    for pos in (10, len(data) // 2, len(data) - 10):  # head, middle and tail blocks
+        changed = bytearray(data)
+        changed[pos] ^= 0xFF
+        f.write_bytes(changed)
+        assert content_fingerprint(str(f)) != base
+    f.write_bytes(data + b"x")  # appended: size and tail change
+    assert content_fingerprint(str(f)) != base
+    f.write_bytes(b"")
+    assert len(content_fingerprint(str(f))) == 64
+
+
+def test_fingerprint_is_cheap_on_a_huge_file(tmp_path):
+    f = tmp_path / "huge.mkv"
+    with open(f, "wb") as fh:
+        fh.truncate(50 << 30)  # a sparse 50 GB file: only the three sampled MiB are read
+    t0 = time.perf_counter()
+    fp = content_fingerprint(str(f))
+    assert time.perf_counter() - t0 < 2.0 and len(fp) == 64
+
+
+def test_candidates_and_patterns(tmp_path):
+    assert not is_film_candidate("/a/film.en.srt") and not is_film_candidate("/a/FILM.VTT")
+    assert is_film_candidate("/a/film.mkv")
+    assert normalise_pattern(str(tmp_path)) == str(tmp_path) + "/**"
+    assert normalise_pattern("gs://bucket/films/") == "gs://bucket/films/**"
+    assert normalise_pattern("/x/*.mp4") == "/x/*.mp4"
+
+
+def test_discover_in_beam_dedupes_overlapping_globs_and_skips_sidecars(tmp_path):
+    (tmp_path / "sub").mkdir()
+    paths = [tmp_path / "a.mp4", tmp_path / "sub" / "b.mkv"]
+    for p in paths:
+        p.write_bytes(os.urandom(1000))
+    (tmp_path / "a.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nhi\n")
+    with TestPipeline() as p:
+        found = p | DiscoverFilms([str(tmp_path / "*.mp4"), str(tmp_path), str(tmp_path / "nothing-*.mov")])
+        assert_that(found.films | beam.Map(lambda r: (r.path, r.film_id, len(r.fingerprint), r.size_bytes)),
+                    equal_to([(str(q), film_id_for(str(q)), 64, 1000) for q in paths]))
+        assert_that(found.errors, equal_to([]), label="no errors")

@@ -1,0 +1,81 @@
+"""Clip planning: windows, subtitle cues (merge, split, gaps, overlaps, context), shots."""
+from pathlib import Path
+
+import pytest
+
+from transforms.elements import Cue
+from transforms.segment import plan_shots, plan_subtitles, plan_windows, sample_times, split_span
+from transforms.subtitles import decode_subtitle_bytes, parse_subtitles
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+
+
+def assert_covers(specs, duration):
+    assert specs[0].start_s == pytest.approx(0.0)
+    assert specs[-1].end_s == pytest.approx(duration)
+    for a, b in zip(specs, specs[1:]):
+        assert b.start_s == pytest.approx(a.end_s), (a, b)
+    assert [s.clip_index for s in specs] == list(range(len(specs)))
+
+
+def test_windows_cover_and_absorb_a_short_tail():
+    specs = plan_windows(10.3, 4.0, min_clip_s=1.0)
+    assert [(s.start_s, s.end_s) for s in specs] == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.3)]
+    assert [(s.start_s, s.end_s) for s in plan_windows(8.5, 4.0, min_clip_s=1.0)] == [(0.0, 4.0), (4.0, 8.5)]
+    assert_covers(specs, 10.3)
+    assert all(s.segment_source == "window" and s.text is None for s in specs)
+    hopped = plan_windows(10.0, 4.0, hop_s=2.0)
+    assert [s.start_s for s in hopped] == [0.0, 2.0, 4.0, 6.0] and hopped[-1].end_s == 10.0
+
+
+def test_subtitle_plan_covers_film_merges_short_and_splits_long():
+    cues = [Cue(1.0, 1.3, "Hi."), Cue(1.5, 3.0, "How are you?"),  # short cue merged with its neighbour
+            Cue(10.0, 30.0, " ".join(f"w{i}" for i in range(40))),  # 20 s monologue: split in 3
+            Cue(40.0, 41.5, "Bye")]
+    specs = plan_subtitles(cues, 50.0, min_clip_s=1.0, max_clip_s=8.0, window_s=4.0)
+    assert_covers(specs, 50.0)
+    dialogue = [s for s in specs if s.text]
+    assert dialogue[0].text == "Hi. How are you?"
+    long = [s for s in dialogue if s.text.startswith("w") or " w" in s.text]
+    assert len(long) == 3 and all(s.end_s - s.start_s <= 8.0 + 1e-6 for s in long)
+    assert " ".join(s.text for s in long).split() == [f"w{i}" for i in range(40)]
+    assert all(s.text_source == "subtitle" for s in dialogue)
+    gaps = [s for s in specs if not s.text]
+    assert gaps and all(s.segment_source == "window" and s.text_source == "none" for s in gaps)
+    assert all(s.end_s - s.start_s >= 1.0 - 1e-6 for s in specs)
+
+
+def test_overlapping_cues_and_context():
+    cues = [Cue(0.0, 3.0, "A"), Cue(2.0, 4.0, "B"), Cue(3.5, 6.0, "C"), Cue(20.0, 22.0, "D")]
+    specs = plan_subtitles(cues, 22.0, max_clip_s=4.0, context_lines=2)
+    assert_covers(specs, 22.0)
+    text = " ".join(s.text for s in specs if s.text)
+    assert all(c in text.split() for c in "ABCD")  # every line is kept exactly once
+    assert len(text.split()) == 4
+    last = specs[-1]
+    assert last.text == "D" and len(last.context) == 2 and last.context[-1] in ("C", "B C")
+
+
+def test_shot_plan_ignores_close_cuts_and_splits_long_shots():
+    specs = plan_shots([3.0, 3.4, 12.0, 19.8], 20.0, min_clip_s=1.0, max_clip_s=8.0)
+    assert_covers(specs, 20.0)
+    starts = [round(s.start_s, 2) for s in specs]
+    assert 3.0 in starts and 12.0 in starts and 3.4 not in starts and 19.8 not in starts
+    assert all(s.end_s - s.start_s <= 8.0 + 1e-6 for s in specs)
+    assert split_span(0, 10, 4) == [(0, 10 / 3), (10 / 3, 20 / 3), (20 / 3, 10)]
+    assert sample_times(0, 4, 4) == [0.5, 1.5, 2.5, 3.5]
+
+
+@pytest.mark.skipif(not (MEDIA / "sintel").exists(), reason="shared media not present")
+def test_sintel_subtitle_clips_match_the_cues():
+    text, _ = decode_subtitle_bytes((MEDIA / "sintel" / "sintel_trailer.en.vtt").read_bytes())
+    cues, warnings = parse_subtitles(text, "vtt")
+    assert len(cues) == 6 and not warnings
+    specs = plan_subtitles(cues, 52.2)
+    assert_covers(specs, 52.2)
+    dialogue = [s for s in specs if s.text]
+    joined = " ".join(s.text for s in dialogue)
+    assert joined == " ".join(c.text for c in cues)
+    for c in cues:  # each line sits in a clip that overlaps its cue
+        assert any(c.text in s.text and s.start_s < c.end_s and s.end_s > c.start_s for s in dialogue)
+    assert dialogue[0].text == "What brings you to the land of the gatekeepers?"  # 0.5 s cue merged
