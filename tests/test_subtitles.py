@@ -1,0 +1,96 @@
+"""Subtitles: encodings, tags, broken cues, sidecar discovery, embedded streams, and the real odd files."""
+from pathlib import Path
+
+import pytest
+
+from tests.media_factory import make_film, write_srt
+from transforms.discover import film_id_for
+from transforms.elements import FilmError, FilmJob, FilmRef
+from transforms.probe import probe_film
+from transforms.subtitles import (LoadSubtitles, clean_text, decode_subtitle_bytes, find_sidecars, load_cues,
+                                  parse_subtitles, read_embedded)
+
+ODD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media" / "odd"
+needs_odd = pytest.mark.skipif(not ODD.exists(), reason="shared media not present")
+
+SRT = ("1\n00:00:01,000 --> 00:00:02,500\n<b>Café</b> {\\an8}naïve\nline two\n\n"
+       "2\n00:00:05,000 --> 00:00:04,000\nbackwards\n\n"
+       "3\n00:00:08,000 --> 00:00:09,000\n<font color=\"red\">ok</font>\n")
+
+
+@pytest.mark.parametrize("encoding,crlf", [("utf-8", False), ("utf-8-sig", True), ("utf-16", True),
+                                           ("utf-16-le", False), ("cp1252", True)])
+def test_encodings_boms_and_crlf(encoding, crlf):
+    data = (SRT.replace("\n", "\r\n") if crlf else SRT).encode(encoding)
+    text, warning = decode_subtitle_bytes(data)
+    assert "\r" not in text
+    assert (warning is not None) == (encoding in ("cp1252", "utf-16-le"))  # guesses are reported
+    cues, warnings = parse_subtitles(text, "srt")
+    assert [c.text for c in cues] == ["Café naïve line two", "ok"]
+    assert cues[0].start_s == 1.0 and cues[0].end_s == 2.5
+    assert len(warnings) == 1 and "skipped" in warnings[0]  # the backwards cue, not fatal
+
+
+def test_tags_are_stripped():
+    assert clean_text("{\\i1}Hello{\\i0}\\Nthere <i>you</ i> <00:00:01.000>too") == "Hello there you too"
+
+
+def test_garbage_is_a_warning_not_an_exception():
+    cues, warnings = parse_subtitles("this is \x00 not a subtitle file at all", "srt")
+    assert cues == []
+
+
+@needs_odd
+def test_real_odd_subtitle_files():
+    def load(name):
+        text, warning = decode_subtitle_bytes((ODD / name).read_bytes())
+        return parse_subtitles(text, "vtt" if name.endswith(".vtt") else "srt")
+    cues, _ = load("caption-sample.srt")
+    assert len(cues) == 6 and cues[3].text == "4. line - advanced srt this should not be here."
+    cues, _ = load("example.vtt")  # NOTE/STYLE/REGION blocks are not dialogue
+    assert [c.text for c in cues][:2] == ["Test Cue 1", "Test Cue 2"] and len(cues) == 4
+    assert not any("NOTE" in c.text for c in cues)
+    cues, _ = load("subtitles.srt")  # single-digit seconds in timestamps
+    assert [c.start_s for c in cues] == [0.0, 2.0, 5.0, 7.0, 9.0]
+    cues, _ = load("subtitles-unicode.srt")
+    assert cues[0].text == "ÁÉíöÙ"
+
+
+def test_sidecars_are_found_and_ranked(tmp_path):
+    film = make_film(tmp_path / "movie.mp4", duration_s=2.0)
+    write_srt(tmp_path / "movie.fr.srt", [(0.2, 1.0, "Bonjour")])
+    write_srt(tmp_path / "movie.srt", [(0.2, 1.0, "Hello")], encoding="cp1252")
+    (tmp_path / "movie.en.vtt").write_text("WEBVTT\n\n00:00.200 --> 00:01.000\nHello from VTT\n")
+    (tmp_path / "other.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nnot mine\n")
+    found = [Path(p).name for p in find_sidecars(str(film))]
+    assert found == ["movie.srt", "movie.en.vtt", "movie.fr.srt"]
+    assert Path(find_sidecars(str(film), "fr")[0]).name == "movie.fr.srt"
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)), "fr")
+    assert cues[0].text == "Bonjour" and cues[0].language == "fr" and source.endswith("movie.fr.srt")
+
+
+def test_embedded_subtitle_stream_and_the_beam_step(tmp_path):
+    film = make_film(tmp_path / "embedded.mkv", duration_s=5.0,
+                     subtitles=[(0.5, 2.0, "Hello <i>there</i>"), (3.0, 4.5, "General Kenobi")])
+    info = probe_film(str(film))
+    assert len(info.subtitle_streams) == 1
+    cues, warnings = read_embedded(str(film), info.subtitle_streams[0])
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(0.5, 2.0, "Hello there"), (3.0, 4.5, "General Kenobi")]
+    # A broken sidecar beside it: its warning becomes a non-fatal error row, the embedded cues are used.
+    (tmp_path / "embedded.srt").write_bytes(b"1\n00:00:09,000 --> 00:00:08,000\nbackwards\n")
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    out = list(LoadSubtitles("cfg", transcribe="auto").process((ref, info)))
+    errors = [o.value for o in out if hasattr(o, "tag")]
+    jobs = [o for o in out if isinstance(o, FilmJob)]
+    assert len(jobs) == 1 and [c.text for c in jobs[0].cues] == ["Hello there", "General Kenobi"]
+    assert not jobs[0].needs_asr and jobs[0].config_hash == "cfg"
+    assert errors and all(isinstance(e, FilmError) and not e.fatal and e.stage == "subtitles" for e in errors)
+
+
+def test_film_without_subtitles_needs_asr_only_when_asked(tmp_path):
+    film = make_film(tmp_path / "silent.mp4", duration_s=1.0)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    info = probe_film(str(film))
+    job = lambda mode: [o for o in LoadSubtitles("c", transcribe=mode).process((ref, info))][-1]  # noqa: E731
+    assert job("auto").needs_asr and job("always").needs_asr and not job("never").needs_asr
