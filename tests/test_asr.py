@@ -210,3 +210,129 @@ def test_factory_pickles_without_weights_and_shares_one_model_per_process():
     again = pickle.loads(blob)
     assert again.model() is factory.model()  # same worker process: one shared model
     assert factory.model_name == factory.model().name
+
+
+# --- in the pipeline: auto / always / never, no speech, failing audio ----------------------------------
+def _mux_film(path: Path, wave: np.ndarray, fps: int = 10, size: int = 64) -> Path:
+    """A small PyAV film: drifting grey frames and `wave` (16 kHz mono) as its AAC soundtrack."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=fps)
+        v.width = v.height = size
+        v.pix_fmt = "yuv420p"
+        a = out.add_stream("aac", rate=SAMPLE_RATE)
+        a.layout = "mono"
+        for i in range(int(wave.size / SAMPLE_RATE * fps)):
+            img = np.full((size, size, 3), (i * 7) % 255, np.uint8)
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+        for i in range(0, wave.size, 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[None, i:i + 1024]), format="flt",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = SAMPLE_RATE, i
+            for p in a.encode(frame):
+                out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    return path
+
+
+def _run_pipeline(inputs: Path, out: Path, *extra: str) -> dict:
+    import pyarrow.parquet as pq
+
+    from pipeline.run import run
+
+    run(["--input", str(inputs), "--output", str(out), "--no_score", "--image_size", "32",
+         "--frames_per_clip", "2", "--asr_cpu_threads", "2", *extra], save_main_session=False)
+    tables = {}
+    for kind in ("clips", "transcripts", "errors"):
+        for f in sorted((out / kind).glob("*.parquet")) if (out / kind).is_dir() else []:
+            tables.setdefault(kind, {})[f.stem] = pq.read_table(f).to_pylist()
+    return tables
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory):
+    if not JFK.is_file():
+        pytest.skip("shared speech data absent")
+    from tests.media_factory import make_film, write_srt
+
+    d = tmp_path_factory.mktemp("films")
+    speech = _decode(JFK)
+    _mux_film(d / "speech.mp4", speech)
+    _mux_film(d / "subbed.mp4", speech)
+    write_srt(d / "subbed.srt", [(0.0, 5.0, "Ask not what your country can do for you."),
+                                 (5.5, 10.5, "Ask what you can do for your country.")])
+    _mux_film(d / "music.mp4", synthetic_music(12.0))
+    make_film(d / "badaudio.mp4", duration_s=4.0, garbage_audio=True)
+    return d
+
+
+def _by_name(tables: dict, kind: str, name: str):
+    hits = [rows for film_id, rows in tables.get(kind, {}).items() if name in film_id]
+    return hits[0] if hits else None
+
+
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_pipeline_auto_transcribes_only_films_without_subtitles(films, tmp_path):
+    t = _run_pipeline(films, tmp_path, "--transcribe", "auto", "--segment", "subtitle", "--write_transcripts")
+    speech = _by_name(t, "clips", "speech")
+    assert speech and all(r["segment_source"] == "asr" for r in speech if r["text"])
+    spoken = [r for r in speech if r["text"]]
+    assert spoken and all(r["text_source"] == "asr" and r["language"] == "en" for r in spoken)
+    hyp = " ".join(r["text"] for r in sorted(speech, key=lambda r: r["clip_index"]) if r["text"])
+    assert word_errors(normalise(JFK_TEXT), normalise(hyp)) / len(normalise(JFK_TEXT)) <= 0.10, hyp
+    transcript = _by_name(t, "transcripts", "speech")
+    assert transcript and transcript[0]["language"] == "en" and transcript[0]["words"]
+    assert transcript[0]["asr_model"].startswith("whisper-base@")
+    # Subtitled film: its subtitles are the dialogue; no speech recognition, no transcript.
+    subbed = _by_name(t, "clips", "subbed")
+    assert {r["text_source"] for r in subbed if r["text"]} == {"subtitle"}
+    assert _by_name(t, "transcripts", "subbed") is None
+    # Music only: clips, but not one line of invented dialogue.
+    music = _by_name(t, "clips", "music")
+    assert music and all(r["text"] is None and r["text_source"] == "none" for r in music)
+    assert not _by_name(t, "transcripts", "music")
+    # Audio that cannot be decoded: a clear non-fatal error row, and the video is still cut into clips.
+    bad = _by_name(t, "clips", "badaudio")
+    assert bad and all(r["n_frames"] > 0 for r in bad)
+    errors = [e for rows in t.get("errors", {}).values() for e in rows if "badaudio" in e["film_path"]]
+    assert errors and all(not e["fatal"] for e in errors)
+    assert any(e["stage"] == "decode" and "audio" in e["message"].lower() for e in errors)
+
+
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_pipeline_always_and_never(films, tmp_path):
+    import shutil
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("speech.mp4", "subbed.mp4", "subbed.srt"):
+        shutil.copy(films / name, d / name)
+    always = _run_pipeline(d, tmp_path / "always", "--transcribe", "always", "--segment", "window",
+                           "--window_s", "4", "--write_transcripts")
+    assert _by_name(always, "transcripts", "subbed"), "always: subtitled films are transcribed too"
+    speech = sorted(_by_name(always, "clips", "speech"), key=lambda r: r["clip_index"])
+    assert [r["segment_source"] for r in speech] == ["window"] * len(speech) and len(speech) >= 2
+    assert all(r["text_source"] == "asr" for r in speech)  # every 4 s window holds a word of JFK
+    joined = " ".join(r["text"] for r in speech)
+    assert word_errors(normalise(JFK_TEXT), normalise(joined)) / len(normalise(JFK_TEXT)) <= 0.10, joined
+    never = _run_pipeline(d, tmp_path / "never", "--transcribe", "never", "--write_transcripts")
+    assert not never.get("transcripts")
+    assert all(r["text"] is None for r in _by_name(never, "clips", "speech"))
+    assert {r["text_source"] for r in _by_name(never, "clips", "subbed") if r["text"]} == {"subtitle"}
+
+
+@pytest.mark.skipif(not (DATA / "odd" / "video_with_failing_audio.mp4").is_file(), reason="shared media absent")
+def test_pipeline_real_film_known_for_failing_audio_is_processed(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    os.symlink(DATA / "odd" / "video_with_failing_audio.mp4", d / "failing.mp4")
+    t = _run_pipeline(d, tmp_path / "out", "--transcribe", "auto", "--segment", "window")
+    clips = _by_name(t, "clips", "failing")
+    assert clips and all(r["n_frames"] > 0 for r in clips)
+    errors = [e for rows in t.get("errors", {}).values() for e in rows]
+    assert not [e for e in errors if e["fatal"]]
