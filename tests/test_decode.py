@@ -1,0 +1,183 @@
+"""The single decode pass: sampled frames + 16 kHz audio per clip, streaming, and every awkward input."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media_factory import (make_audio_only, make_av1, make_film, make_text_as_video, make_truncated,
+                                 make_zero_byte)
+from transforms.decode import SAMPLE_RATE, DecodeConfig, DecodeFilm, DecodeError, decode_film
+from transforms.discover import film_id_for
+from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
+from transforms.probe import NotAFilm, ProbeFilm, probe_film
+from transforms.subtitles import load_cues
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+needs_media = pytest.mark.skipif(not MEDIA.exists(), reason="shared media not present")
+
+
+def job_for(path, transcribe=False) -> FilmJob:
+    path = str(path)
+    ref = FilmRef(path, Path(path).stat().st_size, film_id_for(path), "fp")
+    info = probe_film(path)
+    cues, _, _ = load_cues(ref, info)
+    return FilmJob(ref, info, tuple(cues), needs_asr=transcribe, config_hash="test")
+
+
+def decode(path, **cfg):
+    stats = {}
+    out = list(decode_film(job_for(path), DecodeConfig(**cfg), stats=stats))
+    clips = [o for o in out if isinstance(o, DecodedClip)]
+    errors = [o for o in out if isinstance(o, FilmError)]
+    return clips, errors, stats
+
+
+def check_clips(clips, size=224, n=4):
+    assert [c.spec.clip_index for c in clips] == list(range(len(clips)))
+    for a, b in zip(clips, clips[1:]):
+        assert b.spec.start_s == pytest.approx(a.spec.end_s)
+    for c in clips:
+        assert c.frames.dtype == np.uint8 and c.frames.shape[1:] == (size, size, 3) and len(c.frames) <= n
+        assert c.audio.dtype == np.float32 and c.audio.ndim == 1
+        assert len(c.frame_times) == len(c.frames)
+        assert np.all(c.frame_times >= c.spec.start_s - 0.2) and np.all(c.frame_times <= c.spec.end_s + 0.2)
+
+
+def test_window_clips_have_sampled_frames_and_matching_audio(tmp_path):
+    film = make_film(tmp_path / "f.mp4", duration_s=10.0, fps=10)
+    clips, errors, stats = decode(film, segment="window", window_s=4.0, image_size=64)
+    assert not errors
+    check_clips(clips, size=64)
+    assert [(c.spec.start_s, round(c.spec.end_s, 1)) for c in clips] == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
+    assert all(len(c.frames) == 4 for c in clips)
+    for c in clips:  # 16 kHz mono covering the clip
+        assert abs(len(c.audio) - (c.spec.end_s - c.spec.start_s) * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
+        assert np.abs(c.audio).max() > 0.05
+    assert stats["converted"] <= 4 * len(clips)  # only the sampled frames became RGB
+    # frames are sampled at bin centres, using real frame timestamps (10 fps -> within 0.05 s)
+    assert np.allclose(clips[0].frame_times, [0.5, 1.5, 2.5, 3.5], atol=0.051)
+
+
+def test_memory_stays_bounded_on_a_longer_film(tmp_path):
+    film = make_film(tmp_path / "long.mkv", duration_s=90.0, fps=5, size=(48, 32))
+    clips, _, stats = decode(film, segment="window", window_s=4.0, image_size=32)
+    assert len(clips) == 23 and stats["media_end_s"] == pytest.approx(90.0, abs=0.3)
+    assert stats["max_audio_buffered_s"] < 2 * 4.0 + 1.0  # audio kept for the open clip only, not the film
+
+
+def test_embedded_subtitles_drive_the_clips(tmp_path):
+    film = make_film(tmp_path / "s.mkv", duration_s=8.0,
+                     subtitles=[(1.0, 2.5, "First line"), (2.6, 2.9, "tiny"), (5.0, 6.5, "Last line")])
+    clips, errors, _ = decode(film, image_size=32)
+    check_clips(clips, size=32)
+    texts = [c.spec.text for c in clips if c.spec.text]
+    assert texts == ["First line tiny", "Last line"]
+    assert clips[-1].spec.end_s == pytest.approx(8.0, abs=0.1)
+    last = next(c for c in clips if c.spec.text == "Last line")
+    assert last.spec.context == ("First line tiny",)
+
+
+def test_shot_cuts_are_found_in_the_same_pass(tmp_path):
+    film = make_film(tmp_path / "cuts.mp4", duration_s=12.0, fps=10, cuts=[3.0, 7.5])
+    clips, _, _ = decode(film, segment="shot", image_size=32)
+    check_clips(clips, size=32)
+    starts = [c.spec.start_s for c in clips]
+    assert any(abs(s - 3.0) <= 0.11 for s in starts) and any(abs(s - 7.5) <= 0.11 for s in starts)
+    assert all(c.spec.segment_source == "shot" for c in clips) and len(clips) == 3
+
+
+@needs_media
+def test_scene_change_real_file_has_its_one_cut():
+    # scene-change.mov: ~1 fps MJPEG, a title slide until 12 s, then a group photo slide.
+    clips, _, _ = decode(MEDIA / "odd" / "scene-change.mov", segment="shot", image_size=32)
+    cuts = [c.spec.start_s for c in clips[1:]]
+    assert any(abs(t - 12.0) < 0.01 for t in cuts)
+    long_shot_splits = [t for t in cuts if abs(t - 12.0) >= 0.01]
+    assert all(t < 12.0 for t in long_shot_splits)  # the 12 s opening shot is only split for --max_clip_s
+    assert clips[-1].spec.end_s == pytest.approx(20.0, abs=0.1)
+
+
+def test_audio_only_and_video_only(tmp_path):
+    clips, errors, _ = decode(make_audio_only(tmp_path / "a.m4a", duration_s=5.0), segment="window")
+    assert not errors and clips and all(len(c.frames) == 0 and c.audio.size > 0 for c in clips)
+    film = make_film(tmp_path / "v.mp4", duration_s=3.0, audio=False)
+    clips, errors, _ = decode(film, segment="window", image_size=32)
+    assert not errors and all(len(c.frames) == 4 and c.audio.size == 0 for c in clips)
+
+
+@needs_media
+def test_real_video_without_audio_and_real_failing_audio_file():
+    clips, errors, _ = decode(MEDIA / "odd" / "video-only.mov", segment="window", image_size=32)
+    assert clips and all(c.audio.size == 0 and len(c.frames) > 0 for c in clips)
+    # This file's MP3 track fails in some players; PyAV's FFmpeg decodes it: frames and audio both arrive,
+    # and whatever fails is reported as a warning rather than stopping the film.
+    clips, errors, _ = decode(MEDIA / "odd" / "video_with_failing_audio.mp4", segment="window", image_size=32)
+    assert clips and all(len(c.frames) == 4 for c in clips) and all(not e.fatal for e in errors)
+
+
+def test_undecodable_audio_keeps_the_frames(tmp_path):
+    film = make_film(tmp_path / "bad_audio.mkv", duration_s=4.0, garbage_audio=True)
+    clips, errors, stats = decode(film, segment="window", image_size=32)
+    assert clips and all(len(c.frames) == 4 and c.audio.size == 0 for c in clips)
+    assert stats["audio_failed"] and len(errors) == 1 and not errors[0].fatal
+    assert errors[0].error_type == "AudioDecodeError"
+
+
+def test_variable_frame_rate_uses_timestamps(tmp_path):
+    film = make_film(tmp_path / "vfr.mkv", duration_s=6.0, fps=10, vfr=True)
+    clips, _, _ = decode(film, segment="window", window_s=2.0, image_size=32)
+    times = np.concatenate([c.frame_times for c in clips])
+    # Frames sit at 0, 0.1, 0.4, 0.5, 0.8, ... (gaps alternate 0.1/0.3 s); times counted as index/fps would not.
+    phase = np.round(np.mod(times, 0.4), 2)
+    assert set(phase) <= {0.0, 0.1, 0.4} and len(times) == 4 * len(clips)
+    assert clips[-1].spec.end_s == pytest.approx(6.0, abs=0.35)
+
+
+def test_av1_film(tmp_path):
+    film = make_av1(tmp_path / "av1.mkv", duration_s=2.0)
+    if film is None:
+        pytest.skip("PyAV's FFmpeg has no AV1 encoder")
+    assert probe_film(str(film)).video_codec in ("libdav1d", "av1", "libaom-av1")
+    clips, errors, _ = decode(film, segment="window", image_size=32)
+    assert clips and all(len(c.frames) == 4 for c in clips) and not errors
+
+
+def test_broken_files_fail_at_probe_with_clear_messages(tmp_path):
+    broken = [make_zero_byte(tmp_path / "zero.mp4"), make_text_as_video(tmp_path / "text.mp4"),
+              make_truncated(tmp_path / "truncated.mp4")]
+    for f in broken:
+        ref = FilmRef(str(f), f.stat().st_size, film_id_for(str(f)), "fp")
+        out = list(ProbeFilm().process(ref))
+        assert len(out) == 1 and out[0].tag == "errors"
+        err = out[0].value
+        assert err.fatal and err.stage == "probe" and err.film_id == ref.film_id
+        assert "empty" in err.message or "not a readable media file" in err.message
+
+
+def test_truncated_stream_keeps_what_decoded(tmp_path):
+    full = make_film(tmp_path / "full.mkv", duration_s=8.0, fps=10)
+    cut = make_truncated(tmp_path / "cut.mkv", source=full, keep=0.5)
+    clips, errors, stats = decode(cut, segment="window", image_size=32)
+    assert clips and stats["media_end_s"] < 7.0  # what is there is cut and decoded; no exception
+    assert clips[-1].spec.end_s <= stats["media_end_s"] + 1e-6
+
+
+def test_decode_dofn_outputs_and_dead_letters(tmp_path):
+    film = make_film(tmp_path / "ok.mp4", duration_s=3.0)
+    dofn = DecodeFilm(DecodeConfig(segment="window", image_size=32), run_id="r1")
+    out = list(dofn.process(job_for(film)))
+    clips = [o for o in out if isinstance(o, DecodedClip)]
+    rows = [o.value for o in out if getattr(o, "tag", None) == "rows"]
+    films = [o.value for o in out if getattr(o, "tag", None) == "films"]
+    assert len(clips) == len(rows) == 1 and len(films) == 1
+    fid, row = rows[0]
+    assert row["n_frames"] == 4 and row["has_audio"] and row["run_id"] == "r1" and row["config_hash"] == "test"
+    assert films[0][1]["n_clips"] == 1
+    # A job whose file vanished after probing: one fatal decode error, no summary, no exception.
+    job = job_for(film)
+    Path(film).unlink()
+    out = list(dofn.process(job))
+    assert [o.tag for o in out] == ["errors"] and out[0].value.fatal and out[0].value.stage == "decode"
+    with pytest.raises((DecodeError, Exception)):
+        list(decode_film(job, DecodeConfig()))
+    assert NotAFilm  # exported for callers that probe themselves
