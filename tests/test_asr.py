@@ -336,3 +336,17 @@ def test_pipeline_real_film_known_for_failing_audio_is_processed(tmp_path):
     assert clips and all(r["n_frames"] > 0 for r in clips)
     errors = [e for rows in t.get("errors", {}).values() for e in rows]
     assert not [e for e in errors if e["fatal"]]
+
+
+def test_long_recognised_utterance_is_split_where_its_words_were_spoken():
+    from transforms.segment import plan_subtitles
+
+    words = tuple((f" w{i}", i * 1.0, i * 1.0 + 0.8) for i in range(12))  # one word a second, 0-11.8 s
+    cue = Cue(0.0, 11.8, "".join(w[0] for w in words).strip(), source="asr", language="en", words=words)
+    specs = plan_subtitles([cue], 12.0, max_clip_s=8.0)
+    assert [s.segment_source for s in specs] == ["asr", "asr"]
+    for spec in specs:  # every word sits in the clip whose time span holds it
+        for w in spec.text.split():
+            t = int(w[1:]) + 0.4
+            assert spec.start_s <= t < spec.end_s
+    assert " ".join(s.text for s in specs) == cue.text

@@ -81,6 +81,17 @@ def _split_words(text: str, n: int) -> list[str]:
     return [" ".join(words[round(i * len(words) / n): round((i + 1) * len(words) / n)]) for i in range(n)]
 
 
+def _piece_texts(members: Sequence[Cue], text: str, pieces: list[tuple[float, float]]) -> list[Optional[str]]:
+    """Recognised cues carry word times: each piece gets the words spoken in it (ends open so no word is
+    lost); subtitle text is split evenly by word count."""
+    if len(pieces) > 1 and all(c.words for c in members):
+        from transforms.transcribe import assign_words  # the ASR engineer's word placement
+        spans = [(-math.inf if i == 0 else a, math.inf if i == len(pieces) - 1 else b)
+                 for i, (a, b) in enumerate(pieces)]
+        return assign_words([w for c in members for w in c.words], spans)
+    return _split_words(text, len(pieces))
+
+
 def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float = 1.0, max_clip_s: float = 8.0,
                    window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0,
                    context_lines: int = 3, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
@@ -99,8 +110,8 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
             continue
         source = members[0].source
         pieces = split_span(s, e, max_clip_s)
-        for (ps, pe), piece_text in zip(pieces, _split_words(text, len(pieces))):
-            dialogue.append(ClipSpec(0, ps, pe, source, text=piece_text, text_source=source,
+        for (ps, pe), piece_text in zip(pieces, _piece_texts(members, text, pieces)):
+            dialogue.append(ClipSpec(0, ps, pe, source, text=piece_text, text_source=source if piece_text else "none",
                                      language=members[0].language))
         prev_end = e
     # Short dialogue clips grow into the silence around them; long silences become window clips.
