@@ -355,3 +355,14 @@ def test_report_of_the_sintel_trailer(tmp_path):
     if CHROMIUM.exists():
         _, log = render_in_chromium(tmp_path / "sintel.html", tmp_path, tmp_path / "sintel.png")
         assert not [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+
+
+def test_clip_media_reads_one_clip_with_two_seeks(tmp_path):
+    film = make_talking_film(tmp_path / "talk.mp4")
+    frames, times, audio = report_frames.clip_media(str(film), 1.0, 3.0, n_frames=4, image_size=32)
+    assert frames.shape == (4, 32, 32, 3) and np.allclose(times, [1.25, 1.75, 2.25, 2.75])
+    # Second 1 is green, second 2 blue: the pipeline's sample times land in them.
+    assert np.abs(frames[0].reshape(-1, 3).mean(0) - SECOND_COLOURS[1]).max() < 25
+    assert np.abs(frames[3].reshape(-1, 3).mean(0) - SECOND_COLOURS[2]).max() < 25
+    assert abs(len(audio) - 32000) <= 160 and audio.dtype == np.float32
+    assert 0.1 < float(np.abs(audio).max()) < 0.3  # the 0.2-amplitude tone, not silence
