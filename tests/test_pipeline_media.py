@@ -1,0 +1,150 @@
+"""The media half end to end on DirectRunner: mixed good and broken films, manifest, skips, --force, scorer seam."""
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.run import build_pipeline, main, run
+from tests.media_factory import (make_audio_only, make_film, make_text_as_video, make_truncated, make_zero_byte,
+                                 write_srt)
+from schemas import clips as clips_schema
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
+BASE = ["--no_score", "--transcribe", "never", "--image_size", "32"]
+
+
+def table(out, name):
+    files = sorted(Path(out, name).glob("*.parquet"))
+    return [r for f in files for r in pq.read_table(f).to_pylist()]
+
+
+def newest_manifest(out):
+    files = sorted(Path(out, "manifest").glob("*.parquet"), key=lambda f: f.stat().st_mtime)
+    return pq.read_table(files[-1]).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    d = tmp_path_factory.mktemp("archive")
+    make_film(d / "talk.mp4", duration_s=6.0)
+    write_srt(d / "talk.en.srt", [(0.5, 2.0, "Where were you?"), (3.0, 5.0, "Out.")], encoding="utf-16")
+    make_film(d / "embedded.mkv", duration_s=5.0, subtitles=[(1.0, 3.0, "Embedded line")])
+    make_film(d / "bad_audio.mkv", duration_s=3.0, garbage_audio=True)
+    make_audio_only(d / "radio.m4a", duration_s=3.0)
+    make_zero_byte(d / "zero.mp4")
+    make_text_as_video(d / "notes.mp4")
+    make_truncated(d / "truncated.mp4")
+    return d
+
+
+def test_mixed_archive_run_then_skip_then_force(archive, tmp_path, capsys):
+    out = tmp_path / "out"
+    inputs = ["--input", str(archive / "*")]
+    real = MEDIA / "odd" / "video-only.mov"
+    if real.exists():
+        inputs += ["--input", str(real)]
+    assert main(inputs + ["--output", str(out)] + BASE) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "films ok=" in line and "real-time factor=" in line
+
+    manifest = newest_manifest(out)
+    status = {Path(r["film_path"]).name: r["status"] for r in manifest}
+    expected_ok = {"talk.mp4", "embedded.mkv", "bad_audio.mkv", "radio.m4a"} | ({real.name} if real.exists() else set())
+    assert {k for k, v in status.items() if v == "ok"} == expected_ok
+    assert {k for k, v in status.items() if v == "failed"} == {"zero.mp4", "notes.mp4", "truncated.mp4"}
+    assert "talk.en.srt" not in status  # sidecars are not films
+
+    errors = table(out, "errors")
+    fatal = {Path(e["film_path"]).name for e in errors if e["fatal"]}
+    assert fatal == {"zero.mp4", "notes.mp4", "truncated.mp4"}
+    assert any(e["stage"] == "decode" and not e["fatal"] and "bad_audio" in e["film_path"] for e in errors)
+
+    clips = {Path(r["film_path"]).name: r for r in manifest if r["status"] == "ok"}
+    talk = pq.read_table(clips["talk.mp4"]["output_file"])
+    assert talk.schema.metadata[b"table"] == b"clips"
+    rows = talk.to_pylist()
+    assert [r["text"] for r in rows if r["text"]] == ["Where were you?", "Out."]
+    assert all(r["language"] == "en" for r in rows if r["text"])
+    assert rows[-1]["end_s"] == pytest.approx(6.0, abs=0.1) and all(r["emotion"] is None for r in rows)
+    assert all(r["n_frames"] == 4 and r["has_audio"] for r in rows)
+    radio = pq.read_table(clips["radio.m4a"]["output_file"]).to_pylist()
+    assert all(r["n_frames"] == 0 and r["has_audio"] for r in radio)
+    assert sum(r["n_clips"] for r in manifest) == sum(len(pq.read_table(r["output_file"])) for r in clips.values())
+    assert not list(out.rglob("*.tmp-*"))  # atomic writes leave no temp files
+
+    # Second run: everything is skipped, including the films whose bytes cannot be read.
+    summary = run(inputs + ["--output", str(out)] + BASE)
+    assert summary["skipped"] == len(status) and summary["ok"] == summary["failed"] == 0
+    # A deleted clips file, a changed film and a new film are redone; the rest skipped.
+    Path(clips["embedded.mkv"]["output_file"]).unlink()
+    make_film(archive / "radio.m4a", duration_s=2.0, audio=True)
+    summary = run(inputs + ["--output", str(out)] + BASE)
+    redone = {Path(r["film_path"]).name for r in newest_manifest(out) if r["status"] == "ok"}
+    assert redone == {"embedded.mkv", "radio.m4a"}
+    # --force redoes all; a different configuration also redoes all.
+    summary = run(inputs + ["--output", str(out), "--force"] + BASE)
+    assert summary["ok"] == len(expected_ok) and summary["failed"] == 3 and summary["skipped"] == 0
+    summary = run(inputs + ["--output", str(out), "--window_s", "2"] + BASE)
+    assert summary["skipped"] == 0
+
+
+@pytest.mark.skipif(not (MEDIA / "sintel").exists(), reason="shared media not present")
+def test_sintel_trailer_clip_texts_match_its_vtt(tmp_path):
+    summary = run(["--input", str(MEDIA / "sintel" / "sintel_trailer.mp4"), "--output", str(tmp_path)] + BASE)
+    assert summary["ok"] == 1 and summary["hours"] == pytest.approx(52.2 / 3600, rel=0.02)
+    rows = table(tmp_path, "clips")
+    dialogue = [r for r in rows if r["text"]]
+    assert [r["text"] for r in dialogue] == [
+        "What brings you to the land of the gatekeepers?", "I'm searching for someone.",
+        "A dangerous quest for a lone hunter.", "I've been alone for as long as I can remember."]
+    assert dialogue[0]["start_s"] == pytest.approx(11.85) and dialogue[0]["end_s"] == pytest.approx(14.23)
+    assert all(r["text_source"] == "subtitle" and r["language"] == "en" for r in dialogue)
+    assert rows[0]["start_s"] == 0.0 and rows[-1]["end_s"] == pytest.approx(52.2, abs=0.1)
+
+
+class BrightnessScorer:
+    """A stand-in head for the scorer seam: it derives real per-clip columns from the decoded frames."""
+    model_version = "brightness-v1"
+
+    def __call__(self, clips):
+        def score(c):
+            bright = float(c.frames.mean() / 255.0) if len(c.frames) else 0.0
+            return (c.film_id, c.spec.clip_index), {"confidence": bright, "emotion": "joy" if bright > 0.5 else
+                                                    "sadness", "model_version": self.model_version}
+
+        return {"scores": clips | "Score" >> beam.Map(score),
+                "features": clips | "NoFeatures" >> beam.FlatMap(lambda c: []),
+                "errors": clips | "NoErrors" >> beam.FlatMap(lambda c: [])}
+
+
+def test_scorer_seam_joins_scores_and_keys_skips_by_model_version(archive, tmp_path):
+    out = tmp_path / "scored"
+    args = ["--input", str(archive / "talk.mp4"), "--output", str(out), "--transcribe", "never",
+            "--image_size", "32"]
+    s1 = run(args, scorer=BrightnessScorer())
+    rows = table(out, "clips")
+    assert rows and all(r["model_version"] == "brightness-v1" and r["emotion"] in ("joy", "sadness")
+                        and 0.0 < r["confidence"] < 1.0 for r in rows)
+    assert newest_manifest(out)[0]["model_version"] == "brightness-v1"
+    assert run(args, scorer=BrightnessScorer())["skipped"] == 1  # same head: skip
+
+    class NewHead(BrightnessScorer):
+        model_version = "brightness-v2"
+    assert run(args, scorer=NewHead())["ok"] == 1  # new head: re-score
+    assert s1["config_hash"] != run(args + ["--force"], scorer=NewHead())["config_hash"]
+    assert set(clips_schema.SCHEMA.names) >= {"emotion", "confidence", "model_version"}
+
+
+def test_help_lists_every_option(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for opt in ("--input", "--output", "--segment", "--frames_per_clip", "--image_size", "--force", "--transcribe",
+                "--no_score", "--runner"):
+        assert opt in text
+
+
+def test_build_pipeline_requires_input_and_output():
+    from apache_beam.options.pipeline_options import PipelineOptions
+    with pytest.raises(ValueError):
+        build_pipeline(beam.Pipeline(), PipelineOptions(["--output", "/tmp/x"]))
