@@ -288,6 +288,8 @@ def test_pipeline_auto_transcribes_only_films_without_subtitles(films, tmp_path)
     transcript = _by_name(t, "transcripts", "speech")
     assert transcript and transcript[0]["language"] == "en" and transcript[0]["words"]
     assert transcript[0]["asr_model"].startswith("whisper-base@")
+    assert transcript[0]["language_probability"] > 0.5 and transcript[0]["avg_logprob"] < 0
+    assert 0 < transcript[0]["words"][0]["probability"] <= 1
     # Subtitled film: its subtitles are the dialogue; no speech recognition, no transcript.
     subbed = _by_name(t, "clips", "subbed")
     assert {r["text_source"] for r in subbed if r["text"]} == {"subtitle"}
@@ -350,3 +352,23 @@ def test_long_recognised_utterance_is_split_where_its_words_were_spoken():
             t = int(w[1:]) + 0.4
             assert spec.start_s <= t < spec.end_s
     assert " ".join(s.text for s in specs) == cue.text
+
+
+def test_a_chunk_whisper_fails_on_is_recorded_and_skipped(asr):
+    class Failing:  # a real model whose decoder breaks on the second call (e.g. out of GPU memory)
+        calls = 0
+
+        def transcribe(self, audio, **kw):
+            Failing.calls += 1
+            if Failing.calls == 2:
+                raise RuntimeError("CUDA out of memory")
+            return asr.whisper.transcribe(audio, **kw)
+
+    if not JFK.is_file():
+        pytest.skip("shared speech data absent")
+    speech = _decode(JFK)
+    film = np.concatenate([speech, np.zeros(10 * SAMPLE_RATE, np.float32), speech, speech])
+    source = AsrCueSource(Failing(), language="en", chunk_s=25.0, min_chunk_s=20.0)
+    cues = _run(source, film, piece_s=5.0)
+    assert len(source.failures) == 1 and "CUDA out of memory" in source.failures[0]
+    assert cues and len(source.details) == len(cues)

@@ -342,7 +342,8 @@ def _clip_text(spec: ClipSpec, asr_cues: list[Cue]) -> ClipSpec:
     if spec.text or not asr_cues:
         return spec
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
-    words = [w for c in asr_cues for w in c.words]
+    # Only utterances that overlap the clip can hold its words (keeps long films linear, not quadratic).
+    words = [w for c in asr_cues if c.end_s > spec.start_s and c.start_s < spec.end_s for w in c.words]
     text = assign_words(words, [spec])[0] if words else None
     if not text:
         return spec
@@ -521,9 +522,16 @@ class DecodeFilm(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "decode", exc))
             return
+        if getattr(cue_source, "failures", None):
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
+                film_path=ref.path, film_id=ref.film_id, stage="transcribe", error_type="AsrChunkError",
+                message=f"{len(cue_source.failures)} audio chunk(s) not transcribed; first: {cue_source.failures[0]}",
+                fatal=False))
         self._films.inc()
         yield beam.pvalue.TaggedOutput(FILMS_TAG, (ref.film_id, {
             "film_path": ref.path, "fingerprint": ref.fingerprint, "size_bytes": ref.size_bytes,
             "duration_s": float(stats.get("media_end_s", job.info.duration_s)), "n_clips": n_clips,
             "config_hash": job.config_hash, "transcript": list(stats.get("asr_cues") or []),
+            "transcript_details": list(getattr(cue_source, "details", None) or []),
+            "language_probability": getattr(cue_source, "language_probability", None),
         }))

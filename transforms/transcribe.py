@@ -83,6 +83,7 @@ class AsrCueSource:
         self.chunk_s, self.min_chunk_s, self.max_gap_s = chunk_s, min_chunk_s, max_gap_s
         self.beam_size, self.temperatures, self.filters = beam_size, tuple(temperatures), filters
         self.details: list[UtteranceStats] = []  # one per emitted cue, same order
+        self.failures: list[str] = []  # chunks Whisper failed on (skipped: the film goes on without them)
         self.speech_s = 0.0  # seconds of audio VAD kept (for real-time-factor and sanity checks)
         self.covered_until_s = 0.0
         self._pieces: list[np.ndarray] = []
@@ -158,13 +159,19 @@ class AsrCueSource:
         if speech_s <= 0:  # no voice at all: never ask Whisper (it would invent something)
             return []
         self.speech_s += speech_s
-        segments, info = self.whisper.transcribe(
-            audio, language=self.language, beam_size=self.beam_size, temperature=list(self.temperatures),
-            vad_filter=True, word_timestamps=True, condition_on_previous_text=False,
-            compression_ratio_threshold=self.filters.max_compression_ratio,
-            log_prob_threshold=self.filters.min_avg_logprob,
-            no_speech_threshold=self.filters.max_no_speech_prob,
-            max_new_tokens=min(MAX_NEW_TOKENS, MIN_NEW_TOKENS + int(TOKENS_PER_SPEECH_S * speech_s)))
+        try:
+            segments, info = self.whisper.transcribe(
+                audio, language=self.language, beam_size=self.beam_size, temperature=list(self.temperatures),
+                vad_filter=True, word_timestamps=True, condition_on_previous_text=False,
+                compression_ratio_threshold=self.filters.max_compression_ratio,
+                log_prob_threshold=self.filters.min_avg_logprob,
+                no_speech_threshold=self.filters.max_no_speech_prob,
+                max_new_tokens=min(MAX_NEW_TOKENS, MIN_NEW_TOKENS + int(TOKENS_PER_SPEECH_S * speech_s)))
+            segments = list(segments)  # the generator does the decoding: fail here, not half-way below
+        except Exception as exc:  # noqa: BLE001 - one bad chunk must not cost the film its other lines
+            end_s = start_s + audio.size / SAMPLE_RATE
+            self.failures.append(f"{start_s:.1f}-{end_s:.1f}s: {type(exc).__name__}: {exc}")
+            return []
         out = []
         for seg in segments:
             if not self.filters.keep(seg):

@@ -211,7 +211,9 @@ class WriteFilm(beam.DoFn):
         if self.write_transcripts and summary.get("transcript"):
             from schemas import transcripts as transcripts_schema
             from transforms.transcribe import transcript_rows  # the ASR engineer's table layout
-            t_rows = transcript_rows(film_id, summary["film_path"], summary["transcript"], self.asr_model_name)
+            t_rows = transcript_rows(film_id, summary["film_path"], summary["transcript"], self.asr_model_name,
+                                     details=summary.get("transcript_details"),
+                                     language_probability=summary.get("language_probability"))
             atomic_write_table(schemas.rows_to_table(t_rows, transcripts_schema.SCHEMA),
                                join_path(self.output_dir, "transcripts", f"{film_id}.parquet"))
         versions = {r.get("model_version") for r in rows if r.get("model_version")}
