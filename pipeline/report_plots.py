@@ -156,7 +156,9 @@ def attention_figure(attention: dict[str, np.ndarray], gates: dict[str, float], 
     for k, m in enumerate(shown):
         ax = axes[k]
         weights = attention[m]
-        im = ax.imshow(weights, aspect="auto", cmap="magma", vmin=0.0, vmax=max(1e-6, float(weights.max())))
+        # Own scale per panel (min..max): near-uniform attention still shows where it leans.
+        im = ax.imshow(weights, aspect="auto", cmap="magma", vmin=float(weights.min()),
+                       vmax=max(float(weights.min()) + 1e-6, float(weights.max())))
         ax.set_title(f"{m} (gate {gates.get(m, 0.0):.2f})", fontsize=10)
         cols = list(column_labels.get(m, []))
         if cols and len(cols) == weights.shape[1] and len(cols) <= 60:
