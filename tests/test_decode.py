@@ -181,3 +181,21 @@ def test_decode_dofn_outputs_and_dead_letters(tmp_path):
     with pytest.raises((DecodeError, Exception)):
         list(decode_film(job, DecodeConfig()))
     assert NotAFilm  # exported for callers that probe themselves
+
+
+@pytest.mark.slow
+@needs_media
+def test_asr_cue_source_plugs_into_the_pass():
+    # The real Whisper cue source (transforms/transcribe.py) fed from this pass: utterances become the cues.
+    import dataclasses
+    from transforms.transcribe import AsrCueSourceFactory
+    job = dataclasses.replace(job_for(MEDIA / "speech" / "jfk.flac"), needs_asr=True)
+    factory = AsrCueSourceFactory(language="en", cpu_threads=2)
+    stats = {}
+    clips = [c for c in decode_film(job, DecodeConfig(), cue_source=factory(job), stats=stats)
+             if isinstance(c, DecodedClip)]
+    assert stats["asr_cues"] and all(c.spec.text_source == "asr" for c in clips if c.spec.text)
+    text = " ".join(c.spec.text for c in clips if c.spec.text).lower()
+    assert "ask not what your country can do for you" in text
+    assert clips[0].spec.start_s == 0.0 and clips[-1].spec.end_s == pytest.approx(11.0, abs=0.1)
+    assert all(c.spec.end_s - c.spec.start_s <= 8.0 + 1e-6 for c in clips)
