@@ -3,7 +3,7 @@ import os
 import time
 
 import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.discover import (DiscoverFilms, content_fingerprint, film_id_for, is_film_candidate,
@@ -58,7 +58,7 @@ def test_discover_in_beam_dedupes_overlapping_globs_and_skips_sidecars(tmp_path)
     for p in paths:
         p.write_bytes(os.urandom(1000))
     (tmp_path / "a.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nhi\n")
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         found = p | DiscoverFilms([str(tmp_path / "*.mp4"), str(tmp_path), str(tmp_path / "nothing-*.mov")])
         assert_that(found.films | beam.Map(lambda r: (r.path, r.film_id, len(r.fingerprint), r.size_bytes)),
                     equal_to([(str(q), film_id_for(str(q)), 64, 1000) for q in paths]))
