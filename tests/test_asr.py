@@ -372,3 +372,40 @@ def test_a_chunk_whisper_fails_on_is_recorded_and_skipped(asr):
     cues = _run(source, film, piece_s=5.0)
     assert len(source.failures) == 1 and "CUDA out of memory" in source.failures[0]
     assert cues and len(source.details) == len(cues)
+
+
+def test_model_directory_path_loads(asr):
+    path = packaged_model_dir()
+    by_path = load_asr_model(str(path), cpu_threads=1)
+    assert by_path.name.startswith(path.name + "@") and by_path.compute_type == "int8"
+
+
+@pytest.mark.skipif(not (DATA / "sintel" / "sintel_trailer.mp4").is_file(), reason="shared media absent")
+def test_real_trailer_lines_are_only_where_dialogue_is(asr):
+    """52 s of score, effects and a few lines: every recognised line lies on a subtitled line."""
+    import pysubs2
+
+    subs = [(e.start / 1000, e.end / 1000) for e in pysubs2.load(str(DATA / "sintel" / "sintel_trailer.en.vtt"))]
+    source = AsrCueSource(asr)
+    cues = _run(source, _decode(DATA / "sintel" / "sintel_trailer.mp4"), piece_s=4.0)
+    assert len(cues) >= 2 and source.language == "en"
+    for c in cues:
+        assert any(c.start_s < b + 1.0 and c.end_s > a - 1.0 for a, b in subs), c
+    assert "gatekeepers" in " ".join(c.text for c in cues).lower()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "speech" / "librivox").is_dir(), reason="shared speech data absent")
+def test_librivox_and_grid_wer(asr):
+    from benchmarks.asr import speech_sets, transcribe
+
+    sets = dict(speech_sets())
+    for name, limit in (("librivox", 0.15), ("grid", 0.30)):
+        errors = words = 0
+        for _, audio, ref in sets[name]:
+            hyp, _ = transcribe(asr, audio)
+            errors += word_errors(normalise(ref), normalise(hyp))
+            words += len(normalise(ref))
+        assert errors / words <= limit, (name, errors / words)
+    for item, audio, _ in sets["no speech (music, silence)"]:
+        assert transcribe(asr, audio)[0] == "", item
