@@ -16,9 +16,9 @@ SINTEL = DATA / "media" / "sintel" / "sintel_trailer.mp4"
 def encoder_dims() -> dict[str, int]:
     from model.encoders.audio import AUDIO_DIM
     from model.encoders.faces import load_face_encoder
-    from transforms.encode import EncodeConfig, load_text_model, load_vision_models
-    cfg = EncodeConfig()
-    return {"text": load_text_model(cfg).dim, "vision": load_vision_models(cfg).vision.dim,
+    from model.encoders.text import load_text_encoder
+    from transforms.encode import EncodeConfig, load_vision_models
+    return {"text": load_text_encoder().dim, "vision": load_vision_models(EncodeConfig()).vision.dim,
             "face": load_face_encoder().dim, "audio": AUDIO_DIM}
 
 
