@@ -87,11 +87,11 @@ def synthetic_music(seconds: float = 20.0, seed: int = 0) -> np.ndarray:
     return (0.3 * out / np.abs(out).max()).astype(np.float32)
 
 
-def speech_sets() -> list[tuple[str, list[tuple[str, np.ndarray, str]]]]:
-    """(set name, [(item id, audio, reference text)]); reference None = must stay silent."""
+def speech_sets(only: tuple[str, ...] = ()) -> list[tuple[str, list[tuple[str, np.ndarray, str]]]]:
+    """(set name, [(item id, audio, reference text)]); reference None = must stay silent. `only`: set names."""
     sets = []
     libri = DATA / "speech" / "librivox"
-    if libri.is_dir():
+    if libri.is_dir() and (not only or "librivox" in only):
         refs = {}
         for line in (libri / "transcription").read_text().splitlines():
             m = re.match(r"(.*)\((\S+)\)\s*$", line)
@@ -100,17 +100,19 @@ def speech_sets() -> list[tuple[str, list[tuple[str, np.ndarray, str]]]]:
         ids = (libri / "fileids").read_text().split()
         sets.append(("librivox", [(i, decode(libri / f"{i}.wav"), refs[i]) for i in ids]))
     jfk = DATA / "speech" / "jfk.flac"
-    if jfk.is_file():
+    if jfk.is_file() and (not only or "jfk" in only):
         sets.append(("jfk", [("jfk", decode(jfk), JFK_TEXT)]))
     grid = DATA / "grid"
-    if grid.is_dir():
+    if grid.is_dir() and (not only or "grid" in only):
         rows = [l.split("\t") for l in (grid / "transcripts_from_GRID_filename_grammar.tsv").read_text().splitlines() if "\t" in l]
         sets.append(("grid", [(name, decode(grid / name), ref) for name, ref in rows]))
     sintel = DATA / "sintel"
-    if (sintel / "sintel_trailer.mp4").is_file():
+    if (sintel / "sintel_trailer.mp4").is_file() and (not only or "sintel" in only):
         import pysubs2
         ref = " ".join(e.plaintext for e in pysubs2.load(str(sintel / "sintel_trailer.en.vtt")))
         sets.append(("sintel trailer (dialogue over music)", [("sintel", decode(sintel / "sintel_trailer.mp4"), ref)]))
+    if only and "silent" not in only:
+        return sets
     silent = []
     if (DATA / "odd" / "bigbuckbunny.mp4").is_file():
         silent.append(("bigbuckbunny", decode(DATA / "odd" / "bigbuckbunny.mp4"), None))
