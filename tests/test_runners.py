@@ -40,6 +40,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 60.0) ->
 def pythonpath(monkeypatch):
     """Worker processes must import the project the way an installed --setup_file package would."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    # The worker pool starts SDK workers as `python -c ...`: that must be this interpreter (the venv's).
+    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
