@@ -40,15 +40,15 @@ def decode(film: str, args) -> dict:
 class Models:
     """The scorer's own handlers, called directly (no Beam): the same batching and model code."""
 
-    def __init__(self, device: str, batch_size: int):
+    def __init__(self, device: str, batch_size: int, threads: int = 1, head: str | None = None):
         from model.checkpoints import model_version
         from transforms.encode import (AudioProsodyFn, EncodeConfig, TextHandler, VisionFaceHandler,
                                        encoder_version)
         from transforms.fuse import HeadHandler
         t0 = time.perf_counter()
-        cfg = EncodeConfig(device=device, batch_size=batch_size)
+        cfg = EncodeConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head)
         self.vision_h, self.text_h = VisionFaceHandler(cfg), TextHandler(cfg)
-        self.head_h = HeadHandler(cfg, model_version(None, encoder_version(cfg)))
+        self.head_h = HeadHandler(cfg, model_version(head, encoder_version(cfg)))
         self.vision, self.text, self.head = self.vision_h.load_model(), self.text_h.load_model(), self.head_h.load_model()
         self.audio_fn = AudioProsodyFn()
         self.load_s = time.perf_counter() - t0
@@ -61,7 +61,7 @@ class Models:
 
 
 def model(film: str, args) -> dict:
-    m = Models(args.device, args.batch_size)
+    m = Models(args.device, args.batch_size, args.torch_threads, args.head)
     spent, n, batch = 0.0, 0, []
     for clip in decoded_clips(film):
         batch.append(clip)
@@ -121,7 +121,7 @@ def naive(film: str, args) -> dict:
     from transforms.decode import DecodeConfig, plan_known_clips
     job = film_job(film)
     specs = plan_known_clips(job, DecodeConfig())
-    m = Models(args.device, 1)
+    m = Models(args.device, 1, args.torch_threads, args.head)
     t0 = time.perf_counter()
     for spec in specs:
         m.score([naive_decode_clip(film, spec, job.ref.film_id)])

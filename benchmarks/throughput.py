@@ -39,7 +39,8 @@ def child(args) -> dict:
         from pipeline import run as run_mod
         out = tempfile.mkdtemp(prefix="bench-out-")
         argv = ["--input", film, "--output", out, "--runner", "DirectRunner", "--device", args.device,
-                "--batch_size", str(args.batch_size)]
+                "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads),
+                "--transcribe", "never"] + (["--head", args.head] if args.head else [])
         run_mod.run(argv, save_main_session=False)
         import pyarrow.parquet as pq
         n = sum(pq.read_metadata(p).num_rows for p in Path(out, "clips").glob("*.parquet"))
@@ -53,7 +54,8 @@ def measure(mode: str, film: Path, args) -> dict:
     """Run one mode in a child process; poll the summed RSS of its process tree."""
     import psutil
     cmd = [sys.executable, "-m", "benchmarks.throughput", "--child", mode, "--film", str(film),
-           "--device", args.device, "--batch_size", str(args.batch_size)]
+           "--device", args.device, "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads)]
+    cmd += ["--head", args.head] if args.head else []
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
@@ -80,6 +82,9 @@ def main(argv=None) -> None:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batch_size", type=int, default=32)
+    ap.add_argument("--torch_threads", type=int, default=1, help="torch threads per process on CPU")
+    ap.add_argument("--head", default=None,
+                    help="head checkpoint (default: the shipped one, or a random-weight head when it is absent)")
     ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
     ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--film", help=argparse.SUPPRESS)
@@ -89,7 +94,7 @@ def main(argv=None) -> None:
         return
 
     from benchmarks.films import FilmSpec, cached_film
-    import torch
+    args.head = args.head or _default_head()
     rows = []
     for minutes in args.minutes:
         spec = FilmSpec(seconds=minutes * 60)
@@ -102,12 +107,25 @@ def main(argv=None) -> None:
                          "batch_size": args.batch_size, "clips": res["clips"], "wall_s": round(res["wall_s"], 2),
                          "load_s": round(res.get("load_s", 0.0), 2), "film_s_per_wall_s": round(rate, 2),
                          "x_realtime": round(rate, 2), "peak_rss_mb": round(res["peak_rss_mb"]),
-                         "host_cpus": os.cpu_count(), "torch_threads": 1 if args.device == "cpu" else torch.get_num_threads(),
+                         "host_cpus": os.cpu_count(), "torch_threads": args.torch_threads,
                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S")})
             print(_table(rows[-1:], header=len(rows) == 1), flush=True)
     print()
     print(_table(rows))
     _write_csv(rows, Path(args.csv))
+
+
+def _default_head() -> str | None:
+    """None (the shipped head) when it exists; else a random-weight head of the encoders' widths: the
+    speed of the head does not depend on its weights."""
+    from model.checkpoints import DEFAULT_HEAD
+    if DEFAULT_HEAD.exists():
+        return None
+    path = CACHE / "random_head.pt"
+    if not path.exists():
+        from tests.scoring_support import head_for_tests
+        os.replace(head_for_tests(Path(tempfile.mkdtemp())), path)
+    return str(path)
 
 
 def _table(rows: list[dict], header: bool = True) -> str:
