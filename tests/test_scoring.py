@@ -161,3 +161,29 @@ def test_sintel_scored_then_rescored_from_features_gives_same_labels(tmp_path):
     again = sorted(pq.read_table(tmp_path / "re" / "clips" / clips_file.name).to_pylist(), key=lambda r: r["clip_index"])
     assert [r["emotion"] for r in again] == [r["emotion"] for r in clips]
     np.testing.assert_allclose([r["prob_joy"] for r in again], [r["prob_joy"] for r in clips], atol=1e-4)
+
+
+def test_vision_failure_isolated_to_its_clip_and_reported():
+    """A clip whose frames the ViT cannot take fails alone (batch retried clip by clip): it loses vision and
+    faces, gets an error row, and the other clips of the batch keep theirs."""
+    from transforms.elements import ClipSpec, DecodedClip
+    from transforms.encode import EncodeConfig, VisionFaceHandler
+    from transforms.score import _SplitEncoded
+    cfg = EncodeConfig(batch_size=3)
+    handler = VisionFaceHandler(cfg)
+    model = handler.load_model()
+    rng = np.random.default_rng(5)
+
+    def clip(i, frames):
+        return DecodedClip(film_id="f", spec=ClipSpec(i, i, i + 1.0, "window"), frames=frames,
+                           frame_times=np.arange(len(frames), dtype=np.float64), audio=np.zeros(160, np.float32))
+    good = rng.integers(0, 255, (1, 224, 224, 3), dtype=np.uint8)
+    batch = [clip(0, good), clip(1, np.zeros((1, 224, 224), np.uint8)), clip(2, np.zeros((0, 224, 224, 3), np.uint8))]
+    works = handler.run_inference(batch, model)
+    assert works[0].tokens["vision"].shape == (model.vision.tokens_per_frame, model.vision.dim) and not works[0].failures
+    assert works[1].tokens["vision"].shape[0] == 0 and works[1].failures[0].stage == "encode"
+    assert works[2].tokens["vision"].shape[0] == 0 and not works[2].failures  # no frames is not an error
+    out = list(_SplitEncoded("v", write_features=True).process((("f", 1), works[1])))
+    errors = [o.value for o in out if getattr(o, "tag", None) == "errors"]
+    assert len(errors) == 1 and errors[0].clip_index == 1 and not errors[0].fatal
+    assert any(getattr(o, "tag", None) == "features" for o in out)

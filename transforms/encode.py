@@ -6,10 +6,12 @@ Chain (all one fused stage right after decode, so frames never cross a shuffle):
                        -> AudioProsody DoFn            -> ClipWork (wave dropped here)
                        -> RunInference(text)           -> ClipWork with all modality tokens
 
-Keys are (film_id, clip_index). Models load once per worker process (RunInference keeps them in Beam's
-`shared.Shared`, so the threads of one process share one copy; `--share_models` serves one copy to all
-processes of a worker instead). A failing batch never kills the pipeline: its clips lose that modality and
-carry an error that the scorer emits as a FilmError row.
+Keys are (film_id, clip_index). Models load once per worker process: RunInference keeps them in Beam's
+`shared.Shared`, so the threads of one process share one copy, and a module cache lets the launcher's copy
+(loaded for model_version) serve in-process runners too. Serving one copy to all processes of a machine
+(share_model_across_processes) is left off: it proxies every call, and these models are small next to the
+frames they would have to ship. A failing batch never kills the pipeline: it is retried clip by clip, and a
+clip that fails alone loses that modality and carries an error that the scorer emits as a FilmError row.
 """
 from __future__ import annotations
 
@@ -46,7 +48,6 @@ class EncodeConfig:
     vision_model: Optional[str] = None
     image_size: int = 224
     head: Optional[str] = None  # the head checkpoint can carry fine-tuned text-encoder layers
-    share_models: bool = False
     accelerator: Optional[str] = None  # Beam resource hint for the model steps
 
     @classmethod
@@ -59,8 +60,7 @@ class EncodeConfig:
         accel = g("accelerator", None) or (DEFAULT_ACCELERATOR if device == "cuda" else None)
         return cls(device=device, batch_size=int(g("batch_size", 32)), torch_threads=int(g("torch_threads", 1)),
                    text_model=g("text_model", None), vision_model=g("vision_model", None),
-                   image_size=int(g("image_size", 224)), head=g("head", None),
-                   share_models=bool(g("share_models", False)), accelerator=accel)
+                   image_size=int(g("image_size", 224)), head=g("head", None), accelerator=accel)
 
 
 class _Namespace:
@@ -211,8 +211,7 @@ class VisionFaceHandler(ModelHandler[DecodedClip, ClipWork, VisionModels]):
     detected face) features. All frames of a batch of clips go through the ViT together."""
 
     def __init__(self, cfg: EncodeConfig):
-        super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size,
-                         large_model=cfg.share_models)
+        super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size)
         self.cfg = cfg
 
     def load_model(self) -> VisionModels:
@@ -290,8 +289,7 @@ class TextHandler(ModelHandler[ClipWork, ClipWork, Any]):
     each padded sub-batch holds similar lengths (the encoder batches in that order)."""
 
     def __init__(self, cfg: EncodeConfig):
-        super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size,
-                         large_model=cfg.share_models)
+        super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size)
         self.cfg = cfg
 
     def load_model(self):

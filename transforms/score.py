@@ -101,7 +101,7 @@ class Scorer:
 
 def make_scorer(opts: Any) -> Scorer:
     """opts: FilmEmotionOptions (reads device, batch_size, torch_threads, text_model, vision_model, image_size,
-    head, share_models, accelerator, write_features; absent ones take their defaults)."""
+    head, accelerator, write_features; absent ones take their defaults)."""
     cfg = EncodeConfig.from_options(opts)
     if hasattr(opts, "get_all_options"):
         write = bool(opts.get_all_options(retain_unknown_options=True).get("write_features"))
