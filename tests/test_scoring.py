@@ -187,3 +187,27 @@ def test_vision_failure_isolated_to_its_clip_and_reported():
     errors = [o.value for o in out if getattr(o, "tag", None) == "errors"]
     assert len(errors) == 1 and errors[0].clip_index == 1 and not errors[0].fatal
     assert any(getattr(o, "tag", None) == "features" for o in out)
+
+
+@pytest.mark.slow
+def test_incremental_runs_keyed_by_model_version(tmp_path):
+    """Same head: the film is skipped. Another head: it is re-scored with the new model_version."""
+    from pipeline.run import run
+    from tests.scoring_support import encoder_dims, tiny_film
+    film = tiny_film(tmp_path, seconds=6.0)
+    heads = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        path = tmp_path / f"head{seed}.pt"
+        save_head(path, BVPEC(BVPECConfig(input_dims=encoder_dims(), d_model=16, heads=2, dropout=0.0)).eval(), {})
+        heads.append(str(path))
+    out = tmp_path / "out"
+    argv = ["--input", str(film), "--output", str(out), "--transcribe", "never", "--frames_per_clip", "1"]
+    first = run(argv + ["--head", heads[0]], save_main_session=False)
+    (clips_file,) = (out / "clips").glob("*.parquet")
+    v0 = pq.read_table(clips_file).column("model_version").to_pylist()[0]
+    same = run(argv + ["--head", heads[0]], save_main_session=False)
+    other = run(argv + ["--head", heads[1]], save_main_session=False)
+    v1 = pq.read_table(clips_file).column("model_version").to_pylist()[0]
+    assert (first["ok"], same["skipped"], other["ok"]) == (1, 1, 1)
+    assert v0 != v1 and v0.startswith("bvpec-") and v1.startswith("bvpec-")
