@@ -94,7 +94,7 @@ def convert_dinov2_onnx(onnx_path: str | os.PathLike) -> dict[str, torch.Tensor]
             sd[f"{dst}{d}.bias"] = named[f"{src}{s}.bias"]
         sd[dst + "ls1.gamma"] = named[src + "layer_scale1.lambda1"]
         sd[dst + "ls2.gamma"] = named[src + "layer_scale2.lambda1"]
-    return {k: torch.from_numpy(np.array(v, dtype=np.float32, copy=True)) for k, v in sd.items()}
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32, order="C", copy=True)) for k, v in sd.items()}
 
 
 def cached_dinov2_state_dict(onnx_path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], str]:
