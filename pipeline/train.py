@@ -99,7 +99,7 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512) -> dict:
 
 
 def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECConfig, *, epochs: int = 30,
-               batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.01, alpha: float = 1.0,
+               batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.01, alpha: float = 1.0,
                beta: float = 0.5, modality_dropout_p: float = 0.15, patience: int = 4, seed: int = 0,
                class_weight_power: float = 0.5, label_smoothing: float = 0.05,
                max_minutes: float | None = None, text_top: TextTop | None = None, text_lr: float = 1e-4
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight_decay", type=float, default=0.01)
     p.add_argument("--alpha", type=float, default=1.0, help="weight of the cross-entropy term")
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fine-tune the text encoder's top K layers (shipped in the checkpoint)")
     p.add_argument("--text_lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     p.add_argument("--device", default="cpu", help="encoders' device for feature extraction (cpu|cuda)")
     return p
 
