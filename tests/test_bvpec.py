@@ -155,3 +155,33 @@ def test_checkpoint_roundtrip_and_predict(tmp_path):
     assert preds[0].modalities_used == list(MODALITIES)
     v1 = model_version(path, "enc-a")
     assert v1 != model_version(path, "enc-b") and v1 == model_version(path, "enc-a")
+
+
+def test_text_top_matches_full_encoder_and_overrides_load():
+    """TextTop on cached lower states == the full BERT (what inference runs with the overrides applied)."""
+    from transformers import BertConfig, BertModel
+    from model.text_top import TextTop, TunedTextHead
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=12, num_hidden_layers=3, num_attention_heads=2,
+                                intermediate_size=24)).eval()
+    ids = torch.randint(1, 50, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 5:] = 0
+    with torch.no_grad():
+        hs = bert(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        top = TextTop(bert, 1).eval()
+        out = top(hs[2], mask.bool())
+    valid = mask.bool()
+    assert torch.allclose(out[valid], hs[3][valid], atol=1e-5)
+    assert (out[~valid] == 0).all()
+    over = top.overrides()
+    assert all(k.startswith("encoder.layer.2.") for k in over) and set(over) <= set(bert.state_dict())
+    # TunedTextHead keeps only the line's leading positions after the top layers.
+    head = BVPEC(BVPECConfig(input_dims={"text": 12, "vision": 4, "face": 4, "audio": 4}, d_model=8, heads=2))
+    tuned = TunedTextHead(top, head).eval()
+    items = [{"text": hs[2][i, :int(mask[i].sum())].numpy(), "text_line_len": np.array(3)} for i in range(2)]
+    inputs, masks = collate(items, head.config.input_dims)
+    assert inputs["text_line_len"].tolist() == [3, 3]
+    res = tuned(inputs, masks)
+    line_only = head(*collate([{"text": out[i, :3].numpy()} for i in range(2)], head.config.input_dims))
+    assert torch.allclose(res.logits, line_only.logits, atol=1e-5)
