@@ -79,7 +79,9 @@ def configure_torch(cfg: EncodeConfig) -> None:
     import torch
     with _THREADS_LOCK:
         if not _THREADS_SET and cfg.device == "cpu" and cfg.torch_threads > 0:
+            import cv2  # the Haar face detector has its own thread pool: same budget
             torch.set_num_threads(cfg.torch_threads)
+            cv2.setNumThreads(cfg.torch_threads)
         _THREADS_SET = True
 
 
