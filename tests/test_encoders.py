@@ -133,9 +133,9 @@ def test_vision_cache_is_reused(vision, monkeypatch):
     cached = list(cache_dir().glob("vit_small_patch14_dinov2-*.safetensors"))
     assert len(cached) == 1  # written by the fixture's load
     monkeypatch.setattr(vmod, "convert_dinov2_onnx", lambda *_: pytest.fail("converted again"))
-    other = vmod.load_vision_encoder(image_size=112)  # another size reuses the same conversion
-    assert other.version != vision.version
-    assert other.encode(np.zeros((1, 112, 112, 3), np.uint8)).shape == (1, 5, 384)
+    other = vmod.load_vision_encoder(image_size=120)  # another size reuses the same conversion
+    assert other.version != vision.version and other.image_size == 126  # whole 14 px patches
+    assert other.encode(np.zeros((1, 120, 120, 3), np.uint8)).shape == (1, 5, 384)
 
 
 # ---------------------------------------------------------------- faces

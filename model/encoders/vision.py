@@ -125,6 +125,11 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
     return torch.cat([pos_embed[:, :1], patch], dim=1)
 
 
+def model_image_size(image_size: int) -> int:
+    """The ViT input side: image_size rounded to a whole number of 14 px patches (224 -> 224, 256 -> 252)."""
+    return max(PATCH, int(round(image_size / PATCH)) * PATCH)
+
+
 def build_dinov2(state_dict: dict[str, torch.Tensor], image_size: int) -> torch.nn.Module:
     import timm
 
@@ -198,6 +203,7 @@ def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
     """Packaged DINOv2 ViT-S/14 by default; else a DINOv2 ONNX export, a timm state dict file for
     vit_small_patch14_dinov2, or a timm model name from the local hub cache (never downloaded)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    image_size = model_image_size(image_size)  # frames of any size are resized to this
     path = Path(name_or_path) if name_or_path else default_vision_onnx()
     if path.suffix == ".onnx":
         sd, digest = cached_dinov2_state_dict(path)
