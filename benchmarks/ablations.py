@@ -1,6 +1,6 @@
 """The paper's Table 1 ablations on our data, plus the fusion check.
 
-    python -m benchmarks.ablations [--epochs 12] [--pairs 4000] [--csv out.csv]
+    python -m benchmarks.ablations [--epochs 8] [--pairs 4000] [--csv out.csv]
 
 Every variant (text_only, vision_only, concat, bvpec) trains with the same seed, data and budget on cached
 frozen-encoder features: MELD train lines, FER2013 train crops (the seeded 80/20 split, see docs/training.md)
@@ -30,11 +30,12 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ablations", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_root", default=str(DATA))
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--pairs", type=int, default=4000)
     p.add_argument("--dev_pairs", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--csv", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -51,7 +52,8 @@ def main(argv=None) -> dict:
     rows = []
     for variant in VARIANTS:
         config = BVPECConfig(input_dims=dims, variant=variant, dropout=0.2)
-        model, _ = train_head(train, [meld_dev, fer_dev, pairs_dev], config, epochs=args.epochs, seed=args.seed)
+        model, _ = train_head(train, [meld_dev, fer_dev, pairs_dev], config, epochs=args.epochs,
+                              patience=args.patience, seed=args.seed)
         m, f, pr = (evaluate_set(model, s) for s in (meld_dev, fer_dev, pairs_dev))
         rows.append({"variant": variant, "meld_dev_weighted_f1": m["weighted_f1"], "fer_dev_accuracy": f["accuracy"],
                      "pairs_dev_accuracy": pr["accuracy"], "pairs_dev_weighted_f1": pr["weighted_f1"],

@@ -84,10 +84,12 @@ class LazyEncoders:
 
 
 def versions_for(kind: str, enc: LazyEncoders) -> str:
+    """Encoder versions behind a data kind's features; the widths are included because a version string
+    alone has not always changed when the face encoder's output did."""
     if kind in ("meld", "goemotions", "emorynlp"):
         return "text=" + enc.text_version()
     if kind == "imagefolder":
-        return "face=" + enc.face.version
+        return f"face={enc.face.version}/{enc.face.dim}"
     from model.encoders.audio import AUDIO_VERSION
     return f"text={enc.text_version()},vision={enc.vision.version},face={enc.face.version},audio={AUDIO_VERSION}"
 

@@ -34,7 +34,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
         for j, name in enumerate(("valence", "arousal")):
             t = intensity_true[:, j]
             ok = ~np.isnan(t)
-            if ok.sum() >= 3 and np.std(t[ok]) > 0:
+            if ok.sum() >= 3 and np.std(t[ok]) > 0 and np.std(intensity_pred[ok, j]) > 0:
                 out[f"pearson_{name}"] = float(stats.pearsonr(intensity_pred[ok, j], t[ok])[0])
                 out[f"n_{name}"] = int(ok.sum())
     return out
