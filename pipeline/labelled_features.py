@@ -181,7 +181,7 @@ def decode_clip(path: str, start_s: float, end_s: float, n_frames: int, size: in
             vs = c.streams.video[0]
             c.seek(int(max(0.0, start_s - 1) / vs.time_base), stream=vs, backward=True)
             want = list(times)
-            for fr in c.decode(vs):
+            for fr in _frames(c, vs):
                 t = float(fr.pts * vs.time_base) if fr.pts is not None else 0.0
                 while want and t >= want[0]:
                     want.pop(0)
@@ -195,7 +195,7 @@ def decode_clip(path: str, start_s: float, end_s: float, n_frames: int, size: in
             rs = av.AudioResampler(format="flt", layout="mono", rate=16000)
             c.seek(int(max(0.0, start_s) * 1e6), backward=True)
             chunks = []
-            for fr in c.decode(st):
+            for fr in _frames(c, st):
                 t0 = float(fr.pts * st.time_base) if fr.pts is not None else 0.0
                 if t0 > end_s:
                     break
@@ -207,6 +207,16 @@ def decode_clip(path: str, start_s: float, end_s: float, n_frames: int, size: in
             if chunks:
                 audio = np.concatenate(chunks).astype(np.float32)
     return (np.stack(frames) if frames else np.zeros((0, size, size, 3), np.uint8)), audio
+
+
+def _frames(container, stream):
+    """Decoded frames of one stream; a corrupt packet (common right after a seek in MPEG-PS) is skipped."""
+    import av
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            continue
 
 
 def feature_dims(enc: LazyEncoders | None = None) -> dict[str, int]:

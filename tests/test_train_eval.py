@@ -122,3 +122,21 @@ def test_shipped_head_on_real_slices(tmp_path, monkeypatch):
     meld, fer = rep["results"][f"meld:{dv}"], rep["results"][f"imagefolder:{faces}"]
     assert meld["weighted_f1"] > 0.45, meld["weighted_f1"]
     assert fer["accuracy"] > 0.45, fer["accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "media" / "grid").is_dir(), reason="shared media not present")
+def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
+    """A studio's labelled clip: decoded with PyAV, all four modalities encoded, scored by the shipped head."""
+    from model.checkpoints import load_head
+    from model.predict import predict
+    from pipeline.labelled_features import LazyEncoders, features_for
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    video = sorted((DATA / "media" / "grid").glob("*.mpg"))[0]
+    (tmp_path / "m.csv").write_text(f"video,start,end,label,text\n{video},0.2,2.0,neutral,bin blue at f two now\n")
+    model, meta = load_head()
+    _, feats = features_for(f"clips:{tmp_path / 'm.csv'}", LazyEncoders(text_overrides=meta.get("text_encoder_overrides")))
+    f = feats[0]
+    assert f["text"].shape[1] == 384 and f["vision"].shape[0] > 0 and f["audio"].shape[0] > 0
+    [p] = predict(model, feats)
+    assert abs(p.probs.sum() - 1) < 1e-6 and "text" in p.modalities_used and "audio" in p.modalities_used
