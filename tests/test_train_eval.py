@@ -124,7 +124,6 @@ def test_shipped_head_on_real_slices(tmp_path, monkeypatch):
     assert fer["accuracy"] > 0.45, fer["accuracy"]
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "media" / "grid").is_dir(), reason="shared media not present")
 def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
     """A studio's labelled clip: decoded with PyAV, all four modalities encoded, scored by the shipped head."""
