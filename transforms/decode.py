@@ -411,7 +411,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optiona
                 frames, times = planner.frames_for(spec)
                 spec = _clip_text(spec, planner.asr_cues)
                 clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
-                                   audio=audio.slice(spec.start_s, spec.end_s))
+                                   audio=audio.slice(spec.start_s, spec.end_s), film_path=ref.path)
                 yield clip
             audio.drop_before(planner.earliest_open_start())
             stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)

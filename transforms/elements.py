@@ -79,6 +79,7 @@ class DecodedClip:
     frames: np.ndarray  # uint8 [n_frames, S, S, 3], n_frames may be 0
     frame_times: np.ndarray  # float64 [n_frames], seconds
     audio: np.ndarray  # float32 [n_samples] at 16 kHz; empty when the film has no (decodable) audio
+    film_path: str = ""  # so scoring's error and features rows name the film's file
 
 
 @dataclasses.dataclass

@@ -185,7 +185,7 @@ class VisionModels:
 
 
 def _film_path(clip: DecodedClip) -> str:
-    return getattr(clip, "film_path", None) or clip.film_id
+    return clip.film_path or clip.film_id
 
 
 def _counter(name: str):
