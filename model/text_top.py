@@ -75,24 +75,11 @@ def encode_lower(text_encoder, texts: list[str], contexts: list | None, k: int, 
     n_layers = len(model.encoder.layer)
     encs = [text_encoder._tokenize(t, contexts[i] if contexts else None, max_length) for i, t in enumerate(texts)]
     order = sorted(range(len(encs)), key=lambda i: len(encs[i][0]["input_ids"]))
-    pad_id = text_encoder.tokenizer.pad_token_id or 0
     out: list = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        width = max(len(encs[i][0]["input_ids"]) for i in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        types = torch.zeros((len(idx), width), dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            e = encs[i][0]
-            n = len(e["input_ids"])
-            ids[row, :n] = torch.tensor(e["input_ids"])
-            if e.get("token_type_ids") is not None:
-                types[row, :n] = torch.tensor(e["token_type_ids"])
-            mask[row, :n] = 1
-        dev = text_encoder.device
-        hs = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), token_type_ids=types.to(dev),
-                   output_hidden_states=True).hidden_states[n_layers - k].float().cpu().numpy()
+        inputs = text_encoder.batch_inputs([encs[i][0] for i in idx])
+        hs = model(**inputs, output_hidden_states=True).hidden_states[n_layers - k].float().cpu().numpy()
         for row, i in enumerate(idx):
             n = len(encs[i][0]["input_ids"])
             out[i] = (np.ascontiguousarray(hs[row, :n]), encs[i][1])

@@ -63,6 +63,24 @@ class TextEncoder:
         tok.truncation_side = "right"
         return dict(pair), n_line
 
+    def batch_inputs(self, encodings: list) -> dict[str, torch.Tensor]:
+        """Pad tokenised sequences into one batch of model inputs on this encoder's device."""
+        pad_id = self.tokenizer.pad_token_id or 0
+        width = max(len(e["input_ids"]) for e in encodings)
+        ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
+        types = torch.zeros((len(encodings), width), dtype=torch.long)
+        mask = torch.zeros((len(encodings), width), dtype=torch.long)
+        for row, e in enumerate(encodings):
+            n = len(e["input_ids"])
+            ids[row, :n] = torch.tensor(e["input_ids"])
+            if e.get("token_type_ids") is not None:
+                types[row, :n] = torch.tensor(e["token_type_ids"])
+            mask[row, :n] = 1
+        kwargs = dict(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+        if "token_type_ids" in encodings[0]:
+            kwargs["token_type_ids"] = types.to(self.device)
+        return kwargs
+
     @torch.inference_mode()
     def encode(self, texts: list[str], contexts: list[Sequence[str]] | None = None,
                max_length: int = 96) -> list[np.ndarray]:
@@ -74,23 +92,9 @@ class TextEncoder:
         out: list[np.ndarray | None] = [None] * len(texts)
         # length bucketing: sorted lengths keep padding per batch small
         order = sorted(range(len(encs)), key=lambda i: len(encs[i][0]["input_ids"]))
-        pad_id = self.tokenizer.pad_token_id or 0
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start:start + BATCH_SIZE]
-            width = max(len(encs[i][0]["input_ids"]) for i in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            types = torch.zeros((len(idx), width), dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                e = encs[i][0]
-                n = len(e["input_ids"])
-                ids[row, :n] = torch.tensor(e["input_ids"])
-                if e.get("token_type_ids") is not None:
-                    types[row, :n] = torch.tensor(e["token_type_ids"])
-                mask[row, :n] = 1
-            kwargs = dict(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
-            if "token_type_ids" in encs[idx[0]][0]:
-                kwargs["token_type_ids"] = types.to(self.device)
+            kwargs = self.batch_inputs([encs[i][0] for i in idx])
             hidden = self.model(**kwargs).last_hidden_state.float().cpu().numpy()
             for row, i in enumerate(idx):
                 out[i] = np.ascontiguousarray(hidden[row, :encs[i][1]], dtype=np.float32)
