@@ -15,21 +15,10 @@ import numpy as np
 from pipeline import report_data, report_frames, report_plots
 from pipeline.report_plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS
-from schemas.features import MODALITIES
+from transforms.fuse import tokens_from_row
 
 LOG = logging.getLogger(__name__)
 VISION_TOKENS_PER_FRAME = 5  # contracts.md: CLS + 2x2 pooled patch regions per frame
-
-
-def tokens_from_features(row: Mapping) -> dict[str, np.ndarray]:
-    """A features-table row (schemas/features.py) -> modality -> float32 [L, D]."""
-    out = {}
-    for m in MODALITIES:
-        n, d = int(row[f"{m}_len"]), int(row[f"{m}_dim"])
-        flat = row.get(f"{m}_tokens")
-        out[m] = (np.asarray(flat, np.float32).reshape(n, d) if n and flat is not None
-                  else np.zeros((0, d), np.float32))
-    return out
 
 
 def text_token_labels(tokenizer, text: Optional[str], n_tokens: int) -> list[str]:
@@ -113,7 +102,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
 
     features = report_data.read_features(root, film_id, clip_index)
     if features is not None:
-        tokens = tokens_from_features(features)
+        tokens = tokens_from_row(features)
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
     else:
         tokens = _encode_clip(row, previous, device)
