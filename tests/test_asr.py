@@ -258,7 +258,7 @@ def _run_pipeline(inputs: Path, out: Path, *extra: str) -> dict:
 def films(tmp_path_factory):
     if not JFK.is_file():
         pytest.skip("shared speech data absent")
-    from tests.media_factory import make_film, write_srt
+    from pipeline.sample_media import make_film, write_srt
 
     d = tmp_path_factory.mktemp("films")
     speech = _decode(JFK)

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media_factory import (make_audio_only, make_av1, make_film, make_text_as_video, make_truncated,
+from pipeline.sample_media import (make_audio_only, make_av1, make_film, make_text_as_video, make_truncated,
                                  make_zero_byte)
 from transforms.decode import SAMPLE_RATE, DecodeConfig, DecodeFilm, DecodeError, decode_film
 from transforms.discover import film_id_for

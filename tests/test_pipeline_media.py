@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.run import build_pipeline, main, run
-from tests.media_factory import (make_audio_only, make_film, make_text_as_video, make_truncated, make_zero_byte,
+from pipeline.sample_media import (make_audio_only, make_film, make_text_as_video, make_truncated, make_zero_byte,
                                  write_srt)
 from schemas import clips as clips_schema
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_factory import make_film, write_srt
+from pipeline.sample_media import make_film, write_srt
 from transforms.discover import film_id_for
 from transforms.elements import FilmError, FilmJob, FilmRef
 from transforms.probe import probe_film

@@ -1,4 +1,5 @@
-"""Test films made with PyAV: video + speech-like audio, embedded subtitles, scene cuts, VFR, AV1, broken files."""
+"""Synthetic films made with PyAV for the demo and the tests: video + speech-like audio, embedded subtitles,
+scene cuts, VFR, AV1 and broken files."""
 from __future__ import annotations
 
 import fractions
@@ -9,7 +10,6 @@ from typing import Optional, Sequence
 import av
 import numpy as np
 
-SHARED_MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 
 # ffmpeg's text subtitle encoders want an ASS header to open, even for SubRip.
 _ASS_HEADER = (b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
