@@ -89,23 +89,15 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
 def _default_scorer(fo: FilmEmotionOptions):
     if not fo.score:
         return None
-    try:
-        from transforms.score import make_scorer
-    except ImportError as exc:
-        log.warning("scoring is not available (%s); clips are written without scores", exc)
-        return None
+    from transforms.score import make_scorer  # imports torch and loads the encoders: only when scoring
     return make_scorer(fo)
 
 
 def _default_cue_source_factory(fo: FilmEmotionOptions):
     if fo.transcribe == "never":
         return None
-    try:
-        from transforms import transcribe
-    except ImportError as exc:
-        log.warning("speech recognition is not available (%s); films without subtitles get no text", exc)
-        return None
-    return transcribe.AsrCueSourceFactory.from_options(fo)
+    from transforms.transcribe import AsrCueSourceFactory
+    return AsrCueSourceFactory.from_options(fo)
 
 
 def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
