@@ -29,13 +29,13 @@ def _isolated_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def text():
     from model.encoders.text import load_text_encoder
-    return load_text_encoder()
+    return load_text_encoder(precision="fp32")  # exact comparisons below; bf16 has its own test
 
 
 @pytest.fixture(scope="module")
 def vision():
     from model.encoders.vision import load_vision_encoder
-    return load_vision_encoder()
+    return load_vision_encoder(precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,37 @@ def test_text_apply_overrides(text):
     finally:
         text.apply_overrides({key: original})
     np.testing.assert_allclose(text.encode(line)[0], before, atol=1e-5)
+
+
+# ---------------------------------------------------------------- precision
+def test_precision_resolution():
+    from model.precision import autocast, cpu_has_native_bf16, resolve
+    assert resolve("fp32", "cuda") == "fp32" and resolve("bf16", "cpu") == "bf16"
+    assert resolve("auto", "cpu") == ("bf16" if cpu_has_native_bf16() else "fp32")
+    with pytest.raises(ValueError):
+        resolve("int4", "cpu")
+    with autocast("cpu", "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with autocast("cpu", "fp32"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_bf16_tokens_agree_with_fp32(text, vision):
+    """bf16 (the CPU default where the cores have it) keeps every token's direction: cosine > 0.99."""
+    from model.encoders.text import TextEncoder
+    from model.encoders.vision import VisionEncoder
+
+    def cos(a, b):
+        a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+        return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+    text16 = TextEncoder(text.model, text.tokenizer, text.version, precision="bf16")
+    lines = ["I can't believe you did that!", "Okay.", "We lost everything in the fire and nobody came."]
+    for a, b in zip(text.encode(lines, [["Where were you?"]] * 3), text16.encode(lines, [["Where were you?"]] * 3)):
+        assert a.shape == b.shape and cos(a, b).min() > 0.99
+    vision16 = VisionEncoder(vision.model, vision.version, image_size=vision.image_size, precision="bf16")
+    frames = np.random.default_rng(3).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
+    assert cos(vision.encode(frames), vision16.encode(frames)).min() > 0.99
 
 
 # ---------------------------------------------------------------- vision

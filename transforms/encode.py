@@ -15,7 +15,6 @@ clip that fails alone loses that modality and carries an error that the scorer e
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -49,6 +48,7 @@ class EncodeConfig:
     image_size: int = 224
     head: Optional[str] = None  # the head checkpoint can carry fine-tuned text-encoder layers
     accelerator: Optional[str] = None  # Beam resource hint for the model steps
+    precision: str = "auto"  # encoders' number format (model.precision): bf16 where the hardware has it
 
     @classmethod
     def from_options(cls, opts: Any) -> "EncodeConfig":
@@ -60,7 +60,8 @@ class EncodeConfig:
         accel = g("accelerator", None) or (DEFAULT_ACCELERATOR if device == "cuda" else None)
         return cls(device=device, batch_size=int(g("batch_size", 32)), torch_threads=int(g("torch_threads", 1)),
                    text_model=g("text_model", None), vision_model=g("vision_model", None),
-                   image_size=int(g("image_size", 224)), head=g("head", None), accelerator=accel)
+                   image_size=int(g("image_size", 224)), head=g("head", None), accelerator=accel,
+                   precision=g("precision", "auto"))
 
 
 class _Namespace:
@@ -85,15 +86,6 @@ def configure_torch(cfg: EncodeConfig) -> None:
         _THREADS_SET = True
 
 
-def autocast(device: str):
-    """bf16 autocast on GPUs that have it, fp16 otherwise; nothing on CPU (fp32 there is faster)."""
-    if not device.startswith("cuda"):
-        return contextlib.nullcontext()
-    import torch
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
 # Model objects cached per process, so a launcher that already loaded them (to compute model_version) and
 # the in-process DirectRunner workers share one copy.
 _MODELS: dict[tuple, Any] = {}
@@ -110,21 +102,29 @@ def cached(key: tuple, loader):
 def load_vision_models(cfg: EncodeConfig) -> "VisionModels":
     from model.encoders.faces import load_face_detector, load_face_encoder
     from model.encoders.vision import load_vision_encoder
-    return cached(("vision", cfg.vision_model, cfg.device, cfg.image_size), lambda: VisionModels(
-        vision=load_vision_encoder(cfg.vision_model, device=cfg.device, image_size=cfg.image_size),
-        face_detector=load_face_detector(), face_encoder=load_face_encoder(device=cfg.device)))
+
+    def load():
+        from model.checkpoints import load_head
+        faces = load_face_encoder(device=cfg.device)
+        _, meta = load_head(cfg.head, device="cpu")
+        if meta.get("face_encoder_state"):  # the head was trained on a fine-tuned face encoder's tokens
+            faces.load_state(meta["face_encoder_state"])
+        return VisionModels(vision=load_vision_encoder(cfg.vision_model, device=cfg.device, image_size=cfg.image_size,
+                                                       precision=cfg.precision),
+                            face_detector=load_face_detector(), face_encoder=faces)
+    return cached(("vision", cfg.vision_model, cfg.device, cfg.image_size, cfg.precision, cfg.head), load)
 
 
 def load_text_model(cfg: EncodeConfig):
     def load():
         from model.checkpoints import load_head
         from model.encoders.text import load_text_encoder
-        enc = load_text_encoder(cfg.text_model, device=cfg.device)
+        enc = load_text_encoder(cfg.text_model, device=cfg.device, precision=cfg.precision)
         _, meta = load_head(cfg.head, device="cpu")
         if meta.get("text_encoder_overrides"):
             enc.apply_overrides(meta["text_encoder_overrides"])
         return enc
-    return cached(("text", cfg.text_model, cfg.device, cfg.head), load)
+    return cached(("text", cfg.text_model, cfg.device, cfg.head, cfg.precision), load)
 
 
 def encoder_version(cfg: EncodeConfig) -> str:
@@ -239,9 +239,9 @@ class VisionFaceHandler(ModelHandler[DecodedClip, ClipWork, VisionModels]):
     def _encode(self, batch: Sequence[DecodedClip], model: VisionModels) -> list[tuple[np.ndarray, np.ndarray]]:
         counts = [len(c.frames) for c in batch]
         frames = [c.frames for c in batch if len(c.frames)]
-        with autocast(self.cfg.device):
-            toks = (model.vision.encode(np.concatenate(frames)) if frames
-                    else np.zeros((0, model.vision.tokens_per_frame, model.vision.dim), np.float32))
+        # the encoder runs in cfg.precision itself
+        toks = (model.vision.encode(np.concatenate(frames)) if frames
+                else np.zeros((0, model.vision.tokens_per_frame, model.vision.dim), np.float32))
         vision = np.split(np.asarray(toks, np.float32), np.cumsum(counts)[:-1])
         _counter("frames_encoded").inc(sum(counts))
         return [(frame_tokens_to_sequence(v), self._faces(c.frames, model)) for v, c in zip(vision, batch)]
@@ -251,8 +251,7 @@ class VisionFaceHandler(ModelHandler[DecodedClip, ClipWork, VisionModels]):
         if not crops:
             return np.zeros((0, model.face_encoder.dim), np.float32)
         _counter("faces_found").inc(len(crops))
-        with autocast(self.cfg.device):
-            return np.asarray(model.face_encoder.encode(crops), dtype=np.float32)
+        return np.asarray(model.face_encoder.encode(crops), dtype=np.float32)
 
     def get_num_bytes(self, batch: Sequence[DecodedClip]) -> int:
         return int(sum(c.frames.nbytes + c.audio.nbytes for c in batch))  # pickling frames just to count is waste
@@ -306,9 +305,8 @@ class TextHandler(ModelHandler[ClipWork, ClipWork, Any]):
         _counter("text_batches").inc()
 
         def encode(idx):
-            with autocast(self.cfg.device):
-                return model.encode([batch[i].spec.text for i in idx],
-                                    contexts=[list(batch[i].spec.context) for i in idx], max_length=TEXT_MAX_LENGTH)
+            return model.encode([batch[i].spec.text for i in idx],
+                                contexts=[list(batch[i].spec.context) for i in idx], max_length=TEXT_MAX_LENGTH)
 
         results = dict(zip(with_text, run_isolating(with_text, encode, "encode", "text: "))) if with_text else {}
         out = []

