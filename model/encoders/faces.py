@@ -21,7 +21,7 @@ import torch
 
 from schemas.labels import EMOTIONS
 
-from ._cache import file_digest, package_file
+from ._cache import file_digest, package_file, state_digest
 from ._mini_xception import FER_LABELS, INPUT_SIZE, load_mini_xception
 
 FACE_DIM = len(FER_LABELS)  # TTA-averaged logits, EMOTIONS order
@@ -55,7 +55,7 @@ def _cascade_path() -> Path:
 class FaceDetector:
     """Haar cascade on the gray frame; boxes (x, y, w, h), largest first."""
 
-    def __init__(self, cascade_path: str | Path | None = None, scale_factor: float = 1.1,
+    def __init__(self, cascade_path: str | Path | None = None, scale_factor: float = 1.2,
                  min_neighbors: int = 5, min_size: int = 24):
         path = Path(cascade_path) if cascade_path else _cascade_path()
         self._cascade = cv2.CascadeClassifier(str(path))
@@ -115,6 +115,13 @@ class FaceEncoder:
         self.xception = xception.eval().to(device)
         self.version = version
         self.device = device
+
+    def load_state(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Fine-tuned mini-Xception weights (model.face_tuning, shipped in a head checkpoint as
+        meta['face_encoder_state']); the version then names them, so features and skips follow."""
+        self.xception.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
+        self.xception.eval()
+        self.version = f"{self.version.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}"
 
     @staticmethod
     def _as_list(crops) -> list[np.ndarray]:
