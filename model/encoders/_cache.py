@@ -37,6 +37,16 @@ def file_digest(path: str | os.PathLike) -> str:
     return _digest(os.fspath(path), st.st_size, st.st_mtime_ns)
 
 
+def state_digest(state_dict) -> str:
+    """sha256 over a state dict's names and fp32 values: the same weights give the same id whatever
+    dtype they were stored in."""
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        h.update(k.encode())
+        h.update(state_dict[k].float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
 def package_file(package: str, *parts: str) -> Path:
     """A data file inside an installed package, found without importing the package."""
     import importlib.util
