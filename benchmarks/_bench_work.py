@@ -40,13 +40,14 @@ def decode(film: str, args) -> dict:
 class Models:
     """The scorer's own handlers, called directly (no Beam): the same batching and model code."""
 
-    def __init__(self, device: str, batch_size: int, threads: int = 1, head: str | None = None):
+    def __init__(self, device: str, batch_size: int, threads: int = 1, head: str | None = None,
+                 precision: str = "auto"):
         from model.checkpoints import model_version
         from transforms.encode import (AudioProsodyFn, EncodeConfig, TextHandler, VisionFaceHandler,
                                        encoder_version)
         from transforms.fuse import HeadHandler
         t0 = time.perf_counter()
-        cfg = EncodeConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head)
+        cfg = EncodeConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head, precision=precision)
         self.vision_h, self.text_h = VisionFaceHandler(cfg), TextHandler(cfg)
         self.head_h = HeadHandler(cfg, model_version(head, encoder_version(cfg)))
         self.vision, self.text, self.head = self.vision_h.load_model(), self.text_h.load_model(), self.head_h.load_model()
@@ -61,7 +62,7 @@ class Models:
 
 
 def model(film: str, args) -> dict:
-    m = Models(args.device, args.batch_size, args.torch_threads, args.head)
+    m = Models(args.device, args.batch_size, args.torch_threads, args.head, args.precision)
     spent, n, batch = 0.0, 0, []
     for clip in decoded_clips(film):
         batch.append(clip)
@@ -78,50 +79,33 @@ def model(film: str, args) -> dict:
 
 
 def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, size: int = 224):
-    """What a per-clip ffmpeg call does: open, seek to the clip, decode its frames; again for its audio."""
-    import av
+    """What a per-clip script does: one ffmpeg process per clip (the static binary imageio-ffmpeg carries),
+    seeking to the clip and writing its sampled frames (raw RGB, squashed to size x size) to a pipe and its
+    16 kHz mono audio to a temporary file."""
+    import subprocess
+    import tempfile
+    import imageio_ffmpeg
     from transforms.elements import DecodedClip
-    from transforms.segment import sample_times
-    targets = sample_times(spec.start_s, spec.end_s, frames_per_clip)
-    frames, times = [], []
-    with av.open(film) as c:
-        vs = c.streams.video[0]
-        c.seek(int(spec.start_s / vs.time_base), stream=vs, backward=True, any_frame=False)
-        for fr in c.decode(vs):
-            t = float(fr.pts * vs.time_base)
-            while targets and t >= targets[0]:
-                frames.append(fr.to_ndarray(width=size, height=size, format="rgb24"))
-                times.append(t)
-                targets.pop(0)
-            if not targets or t > spec.end_s:
-                break
-    chunks = []
-    with av.open(film) as c:
-        if c.streams.audio:
-            a = c.streams.audio[0]
-            res = av.AudioResampler(format="flt", layout="mono", rate=16000)
-            c.seek(int(spec.start_s / a.time_base), stream=a, backward=True)
-            for fr in c.decode(a):
-                t = float(fr.pts * a.time_base)
-                if t > spec.end_s:
-                    break
-                for r in res.resample(fr):
-                    chunks.append((t, r.to_ndarray().reshape(-1)))
-    audio = np.zeros(0, np.float32)
-    if chunks:
-        t_first = chunks[0][0]
-        wave = np.concatenate([w for _, w in chunks])
-        i0 = max(0, int((spec.start_s - t_first) * 16000))
-        audio = wave[i0:i0 + int((spec.end_s - spec.start_s) * 16000)].astype(np.float32)
-    return DecodedClip(film_id=film_id, spec=spec, frames=np.stack(frames) if frames else
-                       np.zeros((0, size, size, 3), np.uint8), frame_times=np.array(times), audio=audio)
+    dur = max(spec.end_s - spec.start_s, 1e-3)
+    with tempfile.NamedTemporaryFile(suffix=".f32") as wav:
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{spec.start_s:.3f}",
+               "-t", f"{dur:.3f}", "-i", film,
+               "-map", "0:v:0", "-vf", f"fps={frames_per_clip / dur:.6f},scale={size}:{size}",
+               "-frames:v", str(frames_per_clip), "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1",
+               "-map", "0:a:0?", "-ac", "1", "-ar", "16000", "-f", "f32le", "-y", wav.name]
+        raw = subprocess.run(cmd, check=True, capture_output=True).stdout
+        audio = np.fromfile(wav.name, dtype=np.float32)
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, size, size, 3)
+    times = spec.start_s + (np.arange(len(frames)) + 0.5) * dur / max(len(frames), 1)
+    return DecodedClip(film_id=film_id, spec=spec, frames=frames, frame_times=times, audio=audio, film_path=film)
 
 
 def naive(film: str, args) -> dict:
+    """The naive baseline: per clip, one ffmpeg process and one unbatched model call."""
     from transforms.decode import DecodeConfig, plan_known_clips
     job = film_job(film)
     specs = plan_known_clips(job, DecodeConfig())
-    m = Models(args.device, 1, args.torch_threads, args.head)
+    m = Models(args.device, 1, args.torch_threads, args.head, args.precision)
     t0 = time.perf_counter()
     for spec in specs:
         m.score([naive_decode_clip(film, spec, job.ref.film_id)])

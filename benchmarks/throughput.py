@@ -10,7 +10,8 @@ a sidecar .srt line every 4 s (benchmarks/films.py). Modes, each in its own chil
   whole   pipeline.run over the film (DirectRunner, scoring on); imports + model loading timed apart (load_s)
   decode  the decode bound: the pipeline's own clip plan and decoder, no models
   model   the model bound: encoders + head in batches on those decoded clips (only model time is counted)
-  naive   one PyAV open + seek per clip for frames and another for audio, one unbatched model call per clip
+  naive   per clip: one ffmpeg process (seek, sampled frames to a pipe, audio to a file) and one unbatched
+          model call (batch size 1), with the same models and --precision
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
 MODES = ("whole", "decode", "model", "naive")
 CSV_FIELDS = ("film", "film_s", "mode", "device", "batch_size", "clips", "wall_s", "load_s", "film_s_per_wall_s",
-              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp")
+              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision")
 
 
 # -- the measured work (child process) ----------------------------------------------------------------------
@@ -46,7 +47,7 @@ def child(args) -> dict:
         out = tempfile.mkdtemp(prefix="bench-out-")
         argv = ["--input", film, "--output", out, "--runner", "DirectRunner", "--device", args.device,
                 "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads),
-                "--transcribe", "never"] + (["--head", args.head] if args.head else [])
+                "--precision", args.precision, "--transcribe", "never"] + (["--head", args.head] if args.head else [])
         scorer = make_scorer(PipelineOptions(argv).view_as(FilmEmotionOptions))
         _ = scorer.model_version
         load_s = time.perf_counter() - t0
@@ -65,7 +66,8 @@ def measure(mode: str, film: Path, args) -> dict:
     """Run one mode in a child process; poll the summed RSS of its process tree."""
     import psutil
     cmd = [sys.executable, "-m", "benchmarks.throughput", "--child", mode, "--film", str(film),
-           "--device", args.device, "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads)]
+           "--device", args.device, "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads),
+           "--precision", args.precision]
     cmd += ["--head", args.head] if args.head else []
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile("w+") as out:
@@ -94,6 +96,8 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--torch_threads", type=int, default=1, help="torch threads per process on CPU")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="encoders' number format in every mode (auto: bf16 where the hardware has it)")
     ap.add_argument("--head", default=None,
                     help="head checkpoint (default: the shipped one, or a random-weight head when it is absent)")
     ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
@@ -105,6 +109,7 @@ def main(argv=None) -> None:
         return
 
     from benchmarks.films import FilmSpec, cached_film
+    from model.precision import resolve
     args.head = args.head or _default_head()
     rows = []
     for minutes in args.minutes:
@@ -119,6 +124,7 @@ def main(argv=None) -> None:
                          "load_s": round(res.get("load_s", 0.0), 2), "film_s_per_wall_s": round(rate, 2),
                          "x_realtime": round(rate, 2), "peak_rss_mb": round(res["peak_rss_mb"]),
                          "host_cpus": os.cpu_count(), "torch_threads": args.torch_threads,
+                         "precision": resolve(args.precision, args.device),
                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S")})
             print(_table(rows[-1:], header=len(rows) == 1), flush=True)
     print()
