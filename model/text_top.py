@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from model.bvpec import BVPEC, BVPECOutput
+from model.precision import autocast
 
 
 class TextTop(nn.Module):
@@ -79,7 +80,8 @@ def encode_lower(text_encoder, texts: list[str], contexts: list | None, k: int, 
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         inputs = text_encoder.batch_inputs([encs[i][0] for i in idx])
-        hs = model(**inputs, output_hidden_states=True).hidden_states[n_layers - k].float().cpu().numpy()
+        with autocast(text_encoder.device, text_encoder.precision):
+            hs = model(**inputs, output_hidden_states=True).hidden_states[n_layers - k].float().cpu().numpy()
         for row, i in enumerate(idx):
             n = len(encs[i][0]["input_ids"])
             out[i] = (np.ascontiguousarray(hs[row, :n]), encs[i][1])

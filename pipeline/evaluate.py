@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")
     return p
 
 
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     model, meta = load_head(args.head)
-    enc = LazyEncoders(device=args.device, text_overrides=meta.get("text_encoder_overrides"))
+    enc = LazyEncoders(device=args.device, text_overrides=meta.get("text_encoder_overrides"),
+                       face_state=meta.get("face_encoder_state"), precision=args.precision)
     report = {"head": str(args.head or DEFAULT_HEAD), "variant": model.config.variant, "results": {}}
     for spec in args.data:
         m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs)

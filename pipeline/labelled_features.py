@@ -28,11 +28,14 @@ class LazyEncoders:
     """Loads each encoder on first use (text-only data never loads the ViT), once per process."""
 
     def __init__(self, device: str = "cpu", text_overrides: Mapping[str, torch.Tensor] | None = None,
-                 image_size: int = 224, text_lower_k: int = 0):
+                 image_size: int = 224, text_lower_k: int = 0, precision: str = "auto",
+                 face_state: Mapping[str, torch.Tensor] | None = None):
         """text_lower_k > 0: the text encoder's top k layers are split off into `self.text_top` (to be
         fine-tuned) and text features are the hidden states entering them (cached like any feature)."""
         self.device, self.image_size = device, image_size
+        self.precision = precision  # as the pipeline's --precision: features match what scoring computes
         self.text_overrides = text_overrides or None
+        self.face_state = face_state or None  # fine-tuned mini-Xception weights (model.face_tuning)
         self.text_lower_k = text_lower_k
         self.text_top = None
         self._cache: dict[str, object] = {}
@@ -46,7 +49,7 @@ class LazyEncoders:
     def text(self):
         def make():
             from model.encoders.text import load_text_encoder
-            enc = load_text_encoder(None, device=self.device)
+            enc = load_text_encoder(None, device=self.device, precision=self.precision)
             if self.text_overrides:
                 enc.apply_overrides(self.text_overrides)
             if self.text_lower_k:
@@ -57,13 +60,19 @@ class LazyEncoders:
 
     @property
     def face(self):
-        from model.encoders.faces import load_face_encoder
-        return self._get("face", lambda: load_face_encoder(device=self.device))
+        def make():
+            from model.encoders.faces import load_face_encoder
+            enc = load_face_encoder(device=self.device)
+            if self.face_state:
+                enc.load_state(self.face_state)
+            return enc
+        return self._get("face", make)
 
     @property
     def vision(self):
         from model.encoders.vision import load_vision_encoder
-        return self._get("vision", lambda: load_vision_encoder(None, device=self.device, image_size=self.image_size))
+        return self._get("vision", lambda: load_vision_encoder(None, device=self.device, image_size=self.image_size,
+                                                                       precision=self.precision))
 
     @property
     def face_detector(self):
@@ -73,11 +82,8 @@ class LazyEncoders:
     def text_version(self) -> str:
         v = self.text.version
         if self.text_overrides:
-            h = hashlib.sha256()
-            for k in sorted(self.text_overrides):
-                h.update(k.encode())
-                h.update(self.text_overrides[k].float().numpy().tobytes())
-            v += "+ft" + h.hexdigest()[:8]
+            from model.encoders._cache import state_digest
+            v += "+ft" + state_digest(self.text_overrides)[:8]
         if self.text_lower_k:
             v += f"+lower{len(self.text.model.encoder.layer) - self.text_lower_k}pairs"
         return v
@@ -100,8 +106,9 @@ def features_for(spec: str, enc: LazyEncoders, cache_dir: Path | None = None
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
     examples = load_dataset(spec)
     kind = spec.split(":", 1)[0]
+    from model.precision import resolve
     key = hashlib.sha256(f"{CACHE_FORMAT}|{kind}|{fingerprint(spec)}|{versions_for(kind, enc)}|{TEXT_MAX_LENGTH}"
-                         .encode()).hexdigest()[:20]
+                         f"|{resolve(enc.precision, enc.device)}".encode()).hexdigest()[:20]
     path = cache_dir / f"{kind}-{key}.pt"
     if path.exists():
         feats = torch.load(path, weights_only=False)

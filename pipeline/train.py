@@ -25,12 +25,14 @@ from model.bvpec import BVPEC, BVPECConfig, VARIANTS
 from model.checkpoints import save_head
 from model.datasets import Example
 from model.losses import bvpec_loss, class_weights
+from model.precision import PRECISIONS, autocast
 from model.text_top import TextTop, TunedTextHead
 from pipeline.labelled_features import LazyEncoders, feature_dims, features_for
 from pipeline.metrics import classification_metrics
 
 log = logging.getLogger("pipeline.train")
 NAN = float("nan")
+BUCKET_CHUNK = 50  # batches per length-sorted run in bucketed_batches
 
 
 class LabelledSet:
@@ -84,28 +86,47 @@ def split_sources(sets: Sequence[LabelledSet]) -> tuple[LabelledSet, LabelledSet
     return text, face
 
 
-def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512) -> dict:
+def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32") -> dict:
     model.eval()
     logits, inten = [], []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast("cpu", precision):
         for i in range(0, len(s), batch_size):
             out = model(*collate(s.items[i:i + batch_size], model.config.input_dims))
-            logits.append(out.logits)
-            inten.append(out.intensity)
+            logits.append(out.logits.float())
+            inten.append(out.intensity.float())
     logits = torch.cat(logits).numpy()
     inten = torch.cat(inten).numpy()
     ok = s.labels >= 0
     return classification_metrics(s.labels[ok], logits[ok].argmax(1), inten, s.targets)
 
 
+def text_lengths(s: LabelledSet) -> list[int]:
+    return [len(it["text"]) if "text" in it else 0 for it in s.items]
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, gen: torch.Generator, chunk: int = BUCKET_CHUNK
+                     ) -> list[list[int]]:
+    """Shuffled batches of similar lengths: shuffle, sort each run of `chunk` batches by length, cut it
+    into batches, shuffle the batches. Padding per batch stays small, which is most of the cost when the
+    text encoder's layers train, and every epoch still sees a new order."""
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    span = batch_size * chunk
+    batches = []
+    for s in range(0, len(order), span):
+        part = sorted(order[s:s + span], key=lambda i: lengths[i])
+        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+
 def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECConfig, *, epochs: int = 30,
                batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.01, alpha: float = 1.0,
                beta: float = 0.5, modality_dropout_p: float = 0.15, patience: int = 4, seed: int = 0,
                class_weight_power: float = 0.5, label_smoothing: float = 0.05,
-               max_minutes: float | None = None, text_top: TextTop | None = None, text_lr: float = 1e-4
-               ) -> tuple[BVPEC | TunedTextHead, dict]:
+               max_minutes: float | None = None, text_top: TextTop | None = None, text_lr: float = 1e-4,
+               precision: str = "fp32") -> tuple[BVPEC | TunedTextHead, dict]:
     """Returns the best model on dev (mean weighted-F1 over the dev sets) and a training summary.
-    With text_top, those BERT layers train too (at text_lr) and the result is a TunedTextHead."""
+    With text_top, those BERT layers train too (at text_lr) and the result is a TunedTextHead.
+    precision: forward passes under autocast (model.precision); weights and optimiser stay fp32."""
     seed_everything(seed)
     model = BVPEC(config)
     groups = [{"params": list(model.parameters()), "lr": lr}]
@@ -114,23 +135,24 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         groups = [{"params": list(model.head.parameters()), "lr": lr},
                   {"params": list(model.top.parameters()), "lr": text_lr}]
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    steps_per_epoch = max(1, (len(train) + batch_size - 1) // batch_size)
+    span = batch_size * BUCKET_CHUNK  # bucketed_batches cuts each span of the data into batches
+    steps_per_epoch = max(1, sum(-(-min(span, len(train) - s) // batch_size) for s in range(0, len(train), span)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=epochs * steps_per_epoch,
                                                 pct_start=0.1)
     weights = class_weights(train.labels, config.num_classes, class_weight_power)
     gen = torch.Generator().manual_seed(seed)
+    lengths = text_lengths(train)
     best, best_score, best_epoch, history, bad = None, -1.0, -1, [], 0
     t0 = time.time()
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(train), generator=gen).tolist()
         total = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
+        for idx in bucketed_batches(lengths, batch_size, gen):
             inputs, masks = collate([train.items[j] for j in idx], config.input_dims)
             masks = modality_dropout(masks, modality_dropout_p, gen)
-            out = model(inputs, masks)
-            loss, parts = bvpec_loss(out.logits, out.intensity, torch.from_numpy(train.labels[idx]),
+            with autocast("cpu", precision):
+                out = model(inputs, masks)
+            loss, parts = bvpec_loss(out.logits.float(), out.intensity.float(), torch.from_numpy(train.labels[idx]),
                                      torch.from_numpy(train.targets[idx]), alpha, beta, weights, label_smoothing)
             opt.zero_grad()
             loss.backward()
@@ -138,7 +160,7 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
             opt.step()
             sched.step()
             total += parts["loss"] * len(idx)
-        dev_metrics = {d.name: evaluate_set(model, d) for d in devs}
+        dev_metrics = {d.name: evaluate_set(model, d, precision=precision) for d in devs}
         score = float(np.mean([m["weighted_f1"] for m in dev_metrics.values()])) if devs else -total
         history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
                         **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
@@ -161,6 +183,30 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
 
 def _brief(m: dict) -> dict:
     return {k: m[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "pearson_valence") if k in m}
+
+
+def tune_face_encoder(train_specs: Sequence[str], dev_specs: Sequence[str], epochs: int, lr: float, seed: int
+                      ) -> tuple[dict | None, dict]:
+    """Stage one: fine-tune the face encoder on the image folders among the training data (best epoch on
+    the dev image folders). The head then trains on the tuned encoder's tokens."""
+    from model.datasets import load_dataset
+    from model.encoders.faces import load_face_encoder
+    from model.face_tuning import FaceTuning, finetune_face_encoder
+    from pipeline.labelled_features import read_image
+
+    def faces(specs):
+        exs = [e for s in specs if s.startswith("imagefolder:") for e in load_dataset(s)]
+        return [read_image(e.image) for e in exs], [e.label for e in exs]
+
+    x_train, y_train = faces(train_specs)
+    if not x_train:
+        raise SystemExit("--finetune_face_epochs needs imagefolder training data")
+    x_dev, y_dev = faces(dev_specs)
+    state, summary = finetune_face_encoder(load_face_encoder(), x_train, y_train, x_dev or None, y_dev or None,
+                                           FaceTuning(epochs=epochs, lr=lr, seed=seed))
+    log.info("face encoder tuned on %d faces: best epoch %d, dev accuracy %.4f", len(x_train),
+             summary["best_epoch"], summary["dev_accuracy"])
+    return state, summary
 
 
 def seed_everything(seed: int) -> None:
@@ -196,9 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune_text_layers", type=int, default=0,
                    help="also fine-tune the text encoder's top K layers (shipped in the checkpoint)")
     p.add_argument("--text_lr", type=float, default=1e-4)
+    p.add_argument("--finetune_face_epochs", type=int, default=0,
+                   help="first fine-tune the face encoder (mini-Xception) on the imagefolder data for N epochs "
+                        "(shipped in the checkpoint)")
+    p.add_argument("--face_lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     p.add_argument("--device", default="cpu", help="encoders' device for feature extraction (cpu|cuda)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="training forward passes: auto = bf16 where the CPU has bf16 instructions")
     return p
 
 
@@ -206,7 +258,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
-    enc = LazyEncoders(device=args.device, text_lower_k=args.finetune_text_layers)
+    face_state, face_summary = None, None
+    if args.finetune_face_epochs:
+        face_state, face_summary = tune_face_encoder(args.data, args.dev, args.finetune_face_epochs, args.face_lr,
+                                                     args.seed)
+    enc = LazyEncoders(device=args.device, text_lower_k=args.finetune_text_layers, precision=args.precision,
+                       face_state=face_state)
     train_sets = [load_set(s, enc) for s in args.data]
     dev_sets = [load_set(s, enc) for s in args.dev]
     train = LabelledSet.concat("train", train_sets)
@@ -223,11 +280,14 @@ def main(argv: list[str] | None = None) -> dict:
         weight_decay=args.weight_decay, alpha=args.alpha, beta=args.beta, modality_dropout_p=args.modality_dropout,
         patience=args.patience, seed=args.seed, class_weight_power=args.class_weight_power,
         max_minutes=args.max_minutes, text_top=enc.text_top if args.finetune_text_layers else None,
-        text_lr=args.text_lr)
+        text_lr=args.text_lr, precision=args.precision)
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
             "encoders": {k: getattr(v, "version", None) for k, v in enc._cache.items()},
             "command": "python -m pipeline.train " + " ".join(sys.argv[1:] if argv is None else argv),
             **summary}
+    if face_state:
+        meta["face_encoder_state"] = face_state
+        meta["face_tuning"] = face_summary
     if isinstance(model, TunedTextHead):
         meta["text_encoder_overrides"] = model.top.overrides()
         meta["finetuned_text_layers"] = args.finetune_text_layers

@@ -139,3 +139,43 @@ def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
     assert f["text"].shape[1] == 384 and f["vision"].shape[0] > 0 and f["audio"].shape[0] > 0
     [p] = predict(model, feats)
     assert abs(p.probs.sum() - 1) < 1e-6 and "text" in p.modalities_used and "audio" in p.modalities_used
+
+
+@needs_data
+def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
+    """--finetune_face_epochs tunes the mini-Xception first; its weights ride in the checkpoint and every
+    consumer (evaluate, the pipeline's vision models) loads them, with a version that names them."""
+    from pipeline import evaluate, train
+    from model.checkpoints import load_head
+    from transforms.encode import EncodeConfig, load_vision_models
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    faces = fer_slice(tmp_path / "fer", 10)
+    args = ["--data", f"imagefolder:{faces}#train", "--dev", f"imagefolder:{faces}#dev", "--epochs", "1",
+            "--d_model", "32", "--finetune_face_epochs", "2", "--threads", "1"]
+    meta = train.main(args + ["--out", str(tmp_path / "a.pt")])
+    assert len(meta["face_tuning"]["history"]) == 2 and 0 <= meta["face_tuning"]["dev_accuracy"] <= 1
+    _, saved = load_head(tmp_path / "a.pt")
+    state = saved["face_encoder_state"]
+    train.main(args + ["--out", str(tmp_path / "b.pt")])  # seeded: the same weights again
+    _, again = load_head(tmp_path / "b.pt")
+    assert all(torch.equal(state[k], again["face_encoder_state"][k]) for k in state)
+
+    packaged = load_vision_models(EncodeConfig(head=None)).face_encoder
+    tuned = load_vision_models(EncodeConfig(head=str(tmp_path / "a.pt"))).face_encoder
+    assert "+ft" in tuned.version and "+ft" not in packaged.version
+    crops = [np.full((48, 48), 90, np.uint8), np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1))]
+    assert not np.allclose(tuned.encode(crops), packaged.encode(crops))
+    rep = evaluate.main(["--data", f"imagefolder:{faces}#dev", "--head", str(tmp_path / "a.pt"), "--threads", "1"])
+    assert rep["results"][f"imagefolder:{faces}#dev"]["n"] > 0
+
+
+def test_bucketed_batches_cover_every_item_once_with_similar_lengths():
+    from pipeline.train import bucketed_batches
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 90, 1000).tolist()
+    batches = bucketed_batches(lengths, 32, torch.Generator().manual_seed(0), chunk=5)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    spread = np.mean([np.ptp([lengths[i] for i in b]) for b in batches])
+    assert spread < 0.5 * np.mean([np.ptp(lengths[i:i + 32]) for i in range(0, 1000, 32)])
+    again = bucketed_batches(lengths, 32, torch.Generator().manual_seed(0), chunk=5)
+    assert again == batches
