@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--torch_threads", type=int, default=1, help="torch threads per process on CPU")
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "int8"],
                     help="encoders' number format in every mode (auto: bf16 where the hardware has it)")
     ap.add_argument("--head", default=None,
                     help="head checkpoint (default: the shipped one, or a random-weight head when it is absent)")

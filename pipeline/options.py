@@ -61,9 +61,10 @@ class FilmEmotionOptions(PipelineOptions):
                        help="Vision encoder name or path (default: packaged DINOv2 ViT-S/14).")
         g.add_argument("--head", default=None, help="BVPEC head checkpoint (default: the shipped head).")
         g.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="Where the models run.")
-        g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        g.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
                        help="Encoders' number format. auto: bf16 on GPUs and on CPUs with bf16 instructions "
-                            "(AVX512-BF16, AMX), fp32 elsewhere.")
+                            "(AVX512-BF16, AMX), fp32 elsewhere. int8 (CPU): the ViT's Linear layers dynamically "
+                            "quantised, faster on CPUs without bf16.")
         g.add_argument("--batch_size", type=int, default=32, help="Clips per model batch.")
         g.add_argument("--torch_threads", type=int, default=1,
                        help="Torch intra-op threads per worker process on CPU (1 avoids oversubscribing cores).")

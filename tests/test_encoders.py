@@ -12,6 +12,7 @@ from schemas.labels import EMOTIONS
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FER = DATA / "faces" / "fer2013"
 GRID = DATA / "media" / "grid"
+SINTEL = DATA / "media" / "sintel" / "sintel_trailer.mp4"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -123,6 +124,27 @@ def test_bf16_tokens_agree_with_fp32(text, vision):
     frames = np.random.default_rng(3).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
     assert cos(vision.encode(frames), vision16.encode(frames)).min() > 0.99
 
+
+
+@pytest.mark.skipif(not SINTEL.exists(), reason="no shared data")
+def test_int8_vision_is_quantised_and_close_to_fp32(vision):
+    """--precision int8 (opt-in on CPU): the ViT's Linear layers become dynamic int8 modules, and tokens
+    of real film frames keep their direction on average (DINOv2's outlier channels make a few drift more)."""
+    import av
+    from model.encoders.vision import VisionEncoder
+
+    q = VisionEncoder(vision.model, vision.version, image_size=vision.image_size, precision="int8")
+    assert not any(type(m) is torch.nn.Linear for m in q.model.modules())
+    assert any(type(m) is torch.nn.Linear for m in vision.model.modules())  # the fp32 model is untouched
+    with av.open(str(SINTEL)) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24", width=224, height=224)
+                           for i, f in zip(range(320), c.decode(video=0)) if i % 80 == 0])
+    a, b = vision.encode(frames), q.encode(frames)
+    a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    assert cos.mean() > 0.98 and cos.min() > 0.85, (cos.mean(), cos.min())
+    with pytest.raises(ValueError, match="CPU"):
+        VisionEncoder(vision.model, vision.version, device="cuda", precision="int8")
 
 # ---------------------------------------------------------------- vision
 def test_vision_matches_onnx_runtime(vision):

