@@ -80,10 +80,7 @@ class LazyEncoders:
         return self._get("detector", load_face_detector)
 
     def text_version(self) -> str:
-        v = self.text.version
-        if self.text_overrides:
-            from model.encoders._cache import state_digest
-            v += "+ft" + state_digest(self.text_overrides)[:8]
+        v = self.text.version  # names the overrides, if any (TextEncoder.apply_overrides)
         if self.text_lower_k:
             v += f"+lower{len(self.text.model.encoder.layer) - self.text_lower_k}pairs"
         return v

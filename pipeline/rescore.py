@@ -3,6 +3,9 @@
     python -m pipeline.rescore --features out/features --head new_head.pt --output out2/ [--clips out/clips]
         [--device cpu|cuda] [--batch_size 64] [Beam options: --runner ... --setup_file ./setup.py]
 
+The head must read the encoders the features came from (a head can carry fine-tuned text and face layers):
+the encoder version it implies is checked against the features table's before anything runs.
+
 A Beam pipeline: features/<film_id>.parquet -> head (the same RunInference handler as the main pipeline)
 -> per film, the original clips table with its score columns and model_version replaced ->
 <output>/clips/<film_id>.parquet (temp name + rename); failures -> <output>/errors/<run_id>.parquet.
@@ -45,7 +48,27 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--torch_threads", type=int, default=1)
     ap.add_argument("--accelerator", default=None, help="Beam accelerator resource hint for the head step")
     ap.add_argument("--run_id", default=None)
+    ap.add_argument("--text_model", default=None, help="as the run that wrote the features (default: packaged)")
+    ap.add_argument("--vision_model", default=None, help="as the run that wrote the features (default: packaged)")
+    ap.add_argument("--image_size", type=int, default=224, help="as the run that wrote the features")
+    ap.add_argument("--no_encoder_check", action="store_true",
+                    help="skip the check that the head reads the encoders the features came from")
     return ap.parse_known_args(argv)
+
+
+def check_encoders(args: argparse.Namespace, recorded: str) -> None:
+    """A head reads the tokens of the encoders it was trained with, and a head can carry fine-tuned text
+    and face encoder layers: features made by other encoders would be scored without any error, wrongly.
+    So the encoder version this head implies must equal the one recorded in the features table."""
+    from transforms.encode import encoder_version
+    expected = encoder_version(EncodeConfig(head=args.head, text_model=args.text_model,
+                                            vision_model=args.vision_model, image_size=args.image_size))
+    if expected != recorded:
+        raise SystemExit(
+            f"{args.features}: the features were computed by encoders {recorded}, but this head reads encoders "
+            f"{expected} (its fine-tuned text/face layers, or --text_model/--vision_model/--image_size, differ). "
+            "Run pipeline.run with this head instead, pass the encoder options the features were made with, "
+            "or --no_encoder_check to score anyway.")
 
 
 def _read_parquet(path: str) -> pa.Table:
@@ -147,7 +170,10 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     versions = encoder_versions(args.features)
     if len(versions) != 1:
         raise SystemExit(f"{args.features}: expected one encoder_version in the features table, found {versions}")
-    version = model_version(args.head, versions.pop())
+    recorded = versions.pop()
+    if not args.no_encoder_check:
+        check_encoders(args, recorded)
+    version = model_version(args.head, recorded)
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     with beam.Pipeline(options=opts) as p:

@@ -82,15 +82,17 @@ def test_text_apply_overrides(text):
     key = "encoder.layer.5.output.dense.bias"
     if key not in text.model.state_dict():  # other layer naming in this transformers version
         key = [k for k in text.model.state_dict() if k.endswith("output.dense.bias")][-1]
-    original = text.model.state_dict()[key].clone()
+    original, version = text.model.state_dict()[key].clone(), text.version
     try:
         bumped = original + torch.randn(original.shape, generator=torch.Generator().manual_seed(0))
         text.apply_overrides({key: bumped})  # (a constant shift would vanish in the next LayerNorm)
         assert np.abs(text.encode(line)[0] - before).max() > 1e-3
+        assert text.version.startswith(version + "+ft")  # features and skips follow the tuned weights
         with pytest.raises(KeyError):
             text.apply_overrides({"no.such.weight": original})
     finally:
         text.apply_overrides({key: original})
+        text.version = version
     np.testing.assert_allclose(text.encode(line)[0], before, atol=1e-5)
 
 

@@ -92,7 +92,7 @@ def test_frame_tokens_and_face_crops():
     assert [c.shape for c in crops] == [(10, 10, 3), (12, 10, 3)]  # largest first, clipped, tiny dropped
 
 
-def _write_catalogue(root: Path, head_path: str, n_films=2, n_clips=5):
+def _write_catalogue(root: Path, head_path: str, n_films=2, n_clips=5, encoder_version="enc-v"):
     """A features table + clips table as the main pipeline would write them, with the head's labels."""
     rng = np.random.default_rng(4)
     model, _ = load_head(head_path)
@@ -101,7 +101,7 @@ def _write_catalogue(root: Path, head_path: str, n_films=2, n_clips=5):
         film_id = f"film{f}"
         toks = [random_tokens(rng, missing=("face",) if i % 2 else ()) for i in range(n_clips)]
         preds = predict(model, toks)
-        feats = [features_row(film_id, f"/films/{film_id}.mp4", i, t, "enc-v", {}) for i, t in enumerate(toks)]
+        feats = [features_row(film_id, f"/films/{film_id}.mp4", i, t, encoder_version, {}) for i, t in enumerate(toks)]
         clips = [{"film_id": film_id, "film_path": f"/films/{film_id}.mp4", "fingerprint": "fp", "clip_index": i,
                   "start_s": 2.0 * i, "end_s": 2.0 * i + 2, "segment_source": "window", "text_source": "none",
                   "n_frames": 2, "has_audio": True, "run_id": "r0", "config_hash": "c0",
@@ -115,7 +115,8 @@ def _write_catalogue(root: Path, head_path: str, n_films=2, n_clips=5):
 
 def test_rescore_same_head_gives_same_labels_and_new_version(tmp_path, head_path):
     from pipeline import rescore
-    labels = _write_catalogue(tmp_path / "run1", head_path)
+    from transforms.encode import encoder_version
+    labels = _write_catalogue(tmp_path / "run1", head_path, encoder_version=encoder_version(EncodeConfig(head=head_path)))
     out = tmp_path / "run2"
     res = rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path,
                        "--output", str(out), "--batch_size", "3"], save_main_session=False)
@@ -126,6 +127,17 @@ def test_rescore_same_head_gives_same_labels_and_new_version(tmp_path, head_path
         assert {r["model_version"] for r in rows} == {res["model_version"]}
         assert all(r["start_s"] == 2.0 * r["clip_index"] for r in rows)  # media columns kept
     assert not (out / "errors").exists()
+
+
+def test_rescore_refuses_features_from_other_encoders(tmp_path, head_path):
+    """Features made by other encoders (another head's fine-tuned layers, another ViT) would score without
+    an error, wrongly: rescore stops with a message that says what to do, and writes nothing."""
+    from pipeline import rescore
+    _write_catalogue(tmp_path / "run1", head_path, encoder_version="some-other-encoders")
+    with pytest.raises(SystemExit, match="some-other-encoders.*Run pipeline.run with this head"):
+        rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path,
+                     "--output", str(tmp_path / "run2")], save_main_session=False)
+    assert not (tmp_path / "run2").exists()
 
 
 @pytest.mark.slow

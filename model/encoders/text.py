@@ -114,6 +114,8 @@ class TextEncoder:
             raise KeyError(f"text encoder overrides name unknown parameters: {unknown[:5]}")
         self.model.load_state_dict(state_dict, strict=False)
         self.model.eval()
+        from ._cache import state_digest
+        self.version = f"{self.version.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}"  # features follow the weights
 
 
 def load_text_encoder(name_or_path: str | None = None, device: str = "cpu", precision: str = "auto") -> TextEncoder:
