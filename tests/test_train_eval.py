@@ -115,7 +115,7 @@ def test_shipped_head_on_real_slices(tmp_path, monkeypatch):
     monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
     model, meta = load_head()
     assert set(model.config.input_dims) == {"text", "vision", "face", "audio"}
-    assert DEFAULT_HEAD.stat().st_size < 8 * 2**20
+    assert DEFAULT_HEAD.stat().st_size < 32 * 2**20  # head + 6 tuned MiniLM layers + tuned mini-Xception, fp16
     dv = meld_slice(MELD / "dev_sent_emo.csv", tmp_path / "dev.csv", 25)
     faces = fer_slice(tmp_path / "fer", 20)
     rep = evaluate.main(["--data", f"meld:{dv}", "--data", f"imagefolder:{faces}", "--threads", "1"])
