@@ -146,7 +146,7 @@ def _default_head() -> str | None:
 
 
 def _table(rows: list[dict], header: bool = True) -> str:
-    cols = ("film", "mode", "clips", "wall_s", "load_s", "film_s_per_wall_s", "peak_rss_mb")
+    cols = ("film", "mode", "precision", "clips", "wall_s", "load_s", "film_s_per_wall_s", "peak_rss_mb")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] if header else []
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
