@@ -22,6 +22,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from model.bvpec import BVPECConfig
 from model.checkpoints import DEFAULT_HEAD, load_head, model_version
 from model.datasets import load_dataset
+from model.precision import PRECISIONS
 from pipeline.labelled_features import LazyEncoders, features_for
 from pipeline.metrics import format_table, summarise_folds
 from pipeline.train import LabelledSet, evaluate_set, train_head
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")
     return p
 

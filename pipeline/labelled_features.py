@@ -17,6 +17,7 @@ import torch
 
 from model.bvpec import MODALITIES
 from model.datasets import Example, fingerprint, load_dataset
+from model.precision import resolve
 
 log = logging.getLogger(__name__)
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "features"  # env FILM_EMOTION_FEATURE_CACHE overrides
@@ -103,7 +104,6 @@ def features_for(spec: str, enc: LazyEncoders, cache_dir: Path | None = None
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
     examples = load_dataset(spec)
     kind = spec.split(":", 1)[0]
-    from model.precision import resolve
     key = hashlib.sha256(f"{CACHE_FORMAT}|{kind}|{fingerprint(spec)}|{versions_for(kind, enc)}|{TEXT_MAX_LENGTH}"
                          f"|{resolve(enc.precision, enc.device)}".encode()).hexdigest()[:20]
     path = cache_dir / f"{kind}-{key}.pt"

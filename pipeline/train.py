@@ -135,13 +135,12 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         groups = [{"params": list(model.head.parameters()), "lr": lr},
                   {"params": list(model.top.parameters()), "lr": text_lr}]
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
-    span = batch_size * BUCKET_CHUNK  # bucketed_batches cuts each span of the data into batches
-    steps_per_epoch = max(1, sum(-(-min(span, len(train) - s) // batch_size) for s in range(0, len(train), span)))
+    lengths = text_lengths(train)
+    steps_per_epoch = max(1, len(bucketed_batches(lengths, batch_size, torch.Generator())))  # same count every epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=epochs * steps_per_epoch,
                                                 pct_start=0.1)
     weights = class_weights(train.labels, config.num_classes, class_weight_power)
     gen = torch.Generator().manual_seed(seed)
-    lengths = text_lengths(train)
     best, best_score, best_epoch, history, bad = None, -1.0, -1, [], 0
     t0 = time.time()
     for epoch in range(epochs):

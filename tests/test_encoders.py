@@ -127,7 +127,6 @@ def test_bf16_tokens_agree_with_fp32(text, vision):
     assert cos(vision.encode(frames), vision16.encode(frames)).min() > 0.99
 
 
-
 @pytest.mark.skipif(not SINTEL.exists(), reason="no shared data")
 def test_int8_vision_is_quantised_and_close_to_fp32(vision):
     """--precision int8 (opt-in on CPU): the ViT's Linear layers become dynamic int8 modules, and tokens
@@ -147,6 +146,7 @@ def test_int8_vision_is_quantised_and_close_to_fp32(vision):
     assert cos.mean() > 0.98 and cos.min() > 0.85, (cos.mean(), cos.min())
     with pytest.raises(ValueError, match="CPU"):
         VisionEncoder(vision.model, vision.version, device="cuda", precision="int8")
+
 
 # ---------------------------------------------------------------- vision
 def test_vision_matches_onnx_runtime(vision):

