@@ -1,6 +1,7 @@
 """Save / load the head with its metadata, and the model version string that provenance records."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from pathlib import Path
@@ -47,6 +48,19 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
         meta["text_encoder_overrides"] = {k: v.float() if v.is_floating_point() else v
                                           for k, v in overrides.items()}
     return model.to(device).eval(), meta
+
+
+@functools.lru_cache(maxsize=8)
+def _meta_cached(path: str, size: int, mtime_ns: int) -> dict:
+    return load_head(path)[1]
+
+
+def load_head_meta(path: str | Path | None = None) -> dict:
+    """The head checkpoint's meta (config, tuned encoder weights, training record), read once per file
+    version in a process (the factory, model_version and the handlers all ask for it)."""
+    path = Path(path) if path else DEFAULT_HEAD
+    st = path.stat()
+    return _meta_cached(str(path), st.st_size, st.st_mtime_ns)
 
 
 def model_version(head_path: str | Path | None, encoder_version: str) -> str:

@@ -55,3 +55,17 @@ def quantize_linear(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+_THREADS_SET = False
+
+
+def configure_threads(device: str, torch_threads: int) -> None:
+    """Once per process: CPU workers use `torch_threads` intra-op threads for torch and OpenCV (Beam runs one
+    worker process per core, so more threads than that only fight over the same cores)."""
+    global _THREADS_SET
+    if not _THREADS_SET and device == "cpu" and torch_threads > 0:
+        import cv2  # the face detector has its own thread pool: same budget
+        torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(torch_threads)
+    _THREADS_SET = True

@@ -287,8 +287,12 @@ def test_audio_shapes_and_pitch():
 
 
 def test_encoder_version(text, vision, faces):
-    from model.encoders import Encoders, encoder_version
+    # From the weight files (no model built), and the same strings the loaded encoders carry.
+    from model.encoders import EncoderSpec, encoder_version, encoder_versions
 
-    enc = Encoders(text=text, vision=vision, face_detector=faces[0], face_encoder=faces[1])
-    v = encoder_version(enc)
-    assert len(v) == 12 and v == encoder_version(enc)
+    spec = EncoderSpec(tuned=False)
+    versions = encoder_versions(spec)
+    assert versions["text"] == text.version and versions["vision"] == vision.version
+    assert versions["face"] == f"{faces[0].version}|{faces[1].version}"
+    v = encoder_version(spec)
+    assert len(v) == 12 and v == encoder_version(spec) and v != encoder_version(EncoderSpec())

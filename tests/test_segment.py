@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from transforms.elements import Cue
-from transforms.segment import plan_shots, plan_subtitles, plan_windows, sample_times, split_span
+from model.featurize import sample_times
+from transforms.segment import plan_shots, plan_subtitles, plan_windows, split_span
 from transforms.subtitles import decode_subtitle_bytes, parse_subtitles
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"

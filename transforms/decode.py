@@ -1,4 +1,5 @@
-"""Decode each film ONCE with PyAV and stream DecodedClips out of that single pass.
+"""Decode each film ONCE with PyAV and stream DecodedClips out of that single pass (no Beam here: the
+per-film step, transforms/film.py, drives it).
 
 One sequential demux of video + audio (thread_type AUTO). A streaming planner keeps only the clips that are
 still open: for each, its frame sample times and the audio since its start. Only the sampled frames are
@@ -8,8 +9,11 @@ depends on clip length, not film length.
 
 Clip plans come from two kinds of sources:
   known ahead  subtitle cues and fixed windows (segment.plan_subtitles / plan_windows);
-  found in the pass  shot cuts, and speech-recognised cues from an ASR cue source (duck-typed, see
-               contracts.md: feed(audio, t0_s) -> [Cue], finish() -> [Cue], covered_until_s).
+  found in the pass  shot cuts, and speech-recognised cues from an ASR cue source
+               (transforms.elements.CueSource: feed(audio, t0_s) -> [Cue], finish() -> [Cue], covered_until_s).
+
+`decode_clip` decodes one clip of a film (a seek, then the same pass): the labelled clips of training, the
+report's thumbnails and its explain figure read frames and audio exactly as the pipeline does.
 """
 from __future__ import annotations
 
@@ -17,21 +21,20 @@ import dataclasses
 import heapq
 import logging
 import math
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
-import apache_beam as beam
 import numpy as np
 
+from model.encoders.audio import SAMPLE_RATE
+from model.featurize import sample_times
 from transforms import segment
-from transforms.elements import ERRORS_TAG, ClipSpec, Cue, DecodedClip, FilmError, FilmJob
+from transforms.elements import ClipSpec, Cue, CueSource, DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 SHOT_THUMB = 64  # side of the thumbnail the cut detector compares
-FILMS_TAG = "films"  # per-film summary (film_id, dict) emitted after its last clip
-ROWS_TAG = "rows"  # per-clip media row (film_id, dict) for the clips table
 MAX_PACKET_WARNINGS = 5
+SEEK_MARGIN_S = 1.0  # decode_clip seeks this far before the clip, so its first frames and audio are whole
 MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track is given up
 
 
@@ -82,8 +85,8 @@ def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Opti
 class FramePicker:
     """Resolves requested sample times to the nearest decoded frame, converting only the chosen frames."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, width: int, height: Optional[int] = None):
+        self.width, self.height = width, height or width
         self._targets: list[tuple[float, int, Any]] = []  # heap of (time, seq, (key, slot))
         self._seq = 0
         self._prev: Optional[tuple[float, Any]] = None
@@ -106,7 +109,7 @@ class FramePicker:
 
     def _rgb(self, frame) -> np.ndarray:
         self.converted += 1
-        return frame.to_ndarray(width=self.size, height=self.size, format="rgb24")
+        return frame.to_ndarray(width=self.width, height=self.height, format="rgb24")
 
     def on_frame(self, frame, t: float) -> None:
         cur_rgb = None
@@ -136,25 +139,28 @@ class FramePicker:
         got = self.results.pop(key, {})
         slots = sorted(got)
         if not slots:
-            return np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros((0,), np.float64)
+            return np.zeros((0, self.height, self.width, 3), np.uint8), np.zeros((0,), np.float64)
         return (np.stack([got[s][1] for s in slots]), np.array([got[s][0] for s in slots], np.float64))
 
 
 class AudioBuffer:
-    """Contiguous 16 kHz mono samples from t0; old samples are dropped once no open clip needs them."""
+    """Contiguous mono samples at the film's own rate from t0; old samples are dropped once no open clip needs
+    them. Clips are resampled to 16 kHz when sliced, from samples on the film's own sample grid, so a clip's
+    audio does not depend on where decoding started (decode_clip after a seek == the whole-film pass)."""
 
-    def __init__(self):
+    def __init__(self, rate: int = SAMPLE_RATE):
+        self.rate = int(rate)
         self.t0: Optional[float] = None
         self._chunks: list[np.ndarray] = []
         self._n = 0
 
     @property
     def buffered_s(self) -> float:
-        return self._n / SAMPLE_RATE
+        return self._n / self.rate
 
     @property
     def end_time(self) -> float:
-        return -math.inf if self.t0 is None else self.t0 + self._n / SAMPLE_RATE
+        return -math.inf if self.t0 is None else self.t0 + self._n / self.rate
 
     def append(self, samples: np.ndarray, t_first: float) -> None:
         if self.t0 is None:
@@ -164,14 +170,15 @@ class AudioBuffer:
             self._n += samples.size
 
     def slice(self, start: float, end: float) -> np.ndarray:
+        """[start, end) as 16 kHz mono float32."""
         if self.t0 is None or not self._chunks:
             return np.zeros((0,), np.float32)
         if len(self._chunks) > 1:
             self._chunks = [np.concatenate(self._chunks)]
         data = self._chunks[0]
-        a = max(0, int(round((start - self.t0) * SAMPLE_RATE)))
-        b = max(a, min(data.size, int(round((end - self.t0) * SAMPLE_RATE))))
-        return data[a:b].astype(np.float32, copy=True)
+        a = max(0, int(round((start - self.t0) * self.rate)))
+        b = max(a, min(data.size, int(round((end - self.t0) * self.rate))))
+        return to_sample_rate(data[a:b], self.rate)
 
     def drop_before(self, t: float) -> None:
         if self.t0 is None or t <= self.t0 or not self._chunks:
@@ -180,8 +187,16 @@ class AudioBuffer:
             self._chunks, self.t0, self._n = [], self.end_time, 0
             return
         data = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        k = min(data.size, int((t - self.t0) * SAMPLE_RATE))
-        self._chunks, self._n, self.t0 = [data[k:]], data.size - k, self.t0 + k / SAMPLE_RATE
+        k = min(data.size, int((t - self.t0) * self.rate))
+        self._chunks, self._n, self.t0 = [data[k:]], data.size - k, self.t0 + k / self.rate
+
+
+def to_sample_rate(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Mono samples at `rate` -> SAMPLE_RATE float32 (soxr, high quality; a copy in every case)."""
+    if rate == SAMPLE_RATE or not samples.size:
+        return np.array(samples, np.float32)
+    import soxr
+    return np.asarray(soxr.resample(samples, rate, SAMPLE_RATE), np.float32)
 
 
 class ShotDetector:
@@ -215,13 +230,14 @@ class _OpenClip:
 class StreamingPlanner:
     """Holds the clips not yet emitted, in index order, and says which are complete."""
 
-    def __init__(self, job: FilmJob, cfg: DecodeConfig, picker: FramePicker, cue_source=None, has_video=True):
+    def __init__(self, job: FilmJob, cfg: DecodeConfig, picker: FramePicker, cue_source: Optional[CueSource] = None,
+                 has_video=True, plan: Optional[list[ClipSpec]] = None):
         self.job, self.cfg, self.picker, self.cue_source = job, cfg, picker, cue_source
         self.has_video = has_video
         self.queue: list[_OpenClip] = []
-        self.next_index = 0
+        self.next_index = plan[0].clip_index if plan else 0
         self.asr_cues: list[Cue] = []
-        known = plan_known_clips(job, cfg, asr=cue_source is not None)
+        known = plan if plan is not None else plan_known_clips(job, cfg, asr=cue_source is not None)
         self.open_ended = known is None and not (cfg.segment == "subtitle" and cue_source is not None)
         self.asr_planning = known is None and not self.open_ended
         # Clips planned late (shots, ASR utterances) pick frames from a fine grid kept since their start.
@@ -240,7 +256,7 @@ class StreamingPlanner:
         self.next_index += 1
         self.queue.append(_OpenClip(spec, final))
         if final and self.has_video and not self.grid_mode:
-            self.picker.request(spec.clip_index, segment.sample_times(spec.start_s, spec.end_s,
+            self.picker.request(spec.clip_index, sample_times(spec.start_s, spec.end_s,
                                                                        self.cfg.frames_per_clip))
 
     def _close_shot(self, end: float) -> None:
@@ -321,16 +337,15 @@ class StreamingPlanner:
         grid = sorted(k for k in self.picker.results if isinstance(k, tuple) and k[1] < spec.end_s)
         inside = [k for k in grid if k[1] >= spec.start_s - 1e-9]
         chosen = []
-        for t in segment.sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip):
+        for t in sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip):
             if inside:
                 k = min(inside, key=lambda k: abs(k[1] - t))
                 if self.picker.results[k]:
                     chosen.append(self.picker.results[k][0])
         for k in grid:  # the grid before this clip's end is no longer needed
             self.picker.results.pop(k, None)
-        size = self.cfg.image_size
         if not chosen:
-            return np.zeros((0, size, size, 3), np.uint8), np.zeros((0,), np.float64)
+            return np.zeros((0, self.picker.height, self.picker.width, 3), np.uint8), np.zeros((0,), np.float64)
         return np.stack([c[1] for c in chosen]), np.array([c[0] for c in chosen], np.float64)
 
 
@@ -351,16 +366,29 @@ def _clip_text(spec: ClipSpec, asr_cues: list[Cue]) -> ClipSpec:
     return dataclasses.replace(spec, text=text, text_source="asr", language=lang)
 
 
-def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optional[dict] = None
-                ) -> Iterator[DecodedClip | FilmError]:
-    """Yield DecodedClips in clip order, and non-fatal FilmErrors. Raises DecodeError when nothing decodes."""
+def frame_size(info, cfg: "DecodeConfig", frame_width: Optional[int] = None) -> tuple[int, int]:
+    """(width, height) of the converted frames: the square --image_size the encoders take, or, given a
+    width, the film's own aspect ratio at that width (even height)."""
+    if not frame_width:
+        return cfg.image_size, cfg.image_size
+    aspect = (info.height / info.width) if info.width and info.height else 9 / 16
+    return frame_width, max(2, int(round(frame_width * aspect / 2)) * 2)
+
+
+def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,
+                stats: Optional[dict] = None, plan: Optional[list[ClipSpec]] = None,
+                frame_width: Optional[int] = None) -> Iterator[DecodedClip | FilmError]:
+    """Yield DecodedClips in clip order, and non-fatal FilmErrors. Raises DecodeError when nothing decodes.
+
+    plan: decode only these clips (in time order): the pass seeks to just before the first and stops after
+    the last. frame_width: frames keep the film's aspect ratio at this width instead of the square
+    --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.probe import film_start_s, main_video_stream, open_container
 
     ref = job.ref
     stats = stats if stats is not None else {}
-    picker = FramePicker(cfg.image_size)
-    audio = AudioBuffer()
+    picker = FramePicker(*frame_size(job.info, cfg, frame_width))
     shots = ShotDetector(cfg.shot_threshold, cfg.min_clip_s) if cfg.segment == "shot" else None
     warnings = 0
 
@@ -373,10 +401,20 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optiona
         v = main_video_stream(container)
         a = container.streams.audio[0] if container.streams.audio else None
         offset = film_start_s(container)
-        planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None)
+        planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:
             v.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if a is not None else None
+        if plan:  # the keyframe before the first clip (seconds of margin: audio frames straddle the point)
+            seek_s = max(0.0, plan[0].start_s - SEEK_MARGIN_S) + offset
+            if seek_s > offset:
+                container.seek(int(seek_s * 1_000_000), backward=True)
+        # Clip audio stays at the film's own rate until a clip is cut (AudioBuffer); the speech recogniser,
+        # fed as the audio arrives, gets its own 16 kHz stream.
+        native = int(a.codec_context.sample_rate or a.rate or SAMPLE_RATE) if a is not None else SAMPLE_RATE
+        audio = AudioBuffer(native)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=native) if a is not None else None
+        asr_resampler = (av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                         if a is not None and cue_source is not None else None)
         video_alive, audio_alive = v is not None, a is not None
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
         audio_failed, audio_errors = False, 0
@@ -393,13 +431,16 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optiona
                     t_first = audio.end_time
                     gap = (af.time - offset - t_first) if af.time is not None else 0.0
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
-                        audio.append(np.zeros(int(gap * SAMPLE_RATE), np.float32), t_first)
+                        audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
+                t_chunk = audio.end_time if audio.t0 is not None else t_first
                 for out in resampler.resample(af):
-                    samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                    t_chunk = audio.end_time if audio.t0 is not None else t_first
-                    audio.append(samples, t_first)
-                    if cue_source is not None and samples.size:
-                        new_cues += cue_source.feed(samples, t_chunk)
+                    audio.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False), t_first)
+                if asr_resampler is not None:
+                    for out in asr_resampler.resample(af):
+                        speech = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                        if speech.size:
+                            new_cues += cue_source.feed(speech, t_chunk)
+                            t_chunk += speech.size / SAMPLE_RATE
             return new_cues
 
         def emit_ready(end_of_film: bool = False) -> Iterator[DecodedClip]:
@@ -459,6 +500,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optiona
                     if v is None:
                         planner.on_video_time(audio.end_time, None)
                 yield from emit_ready()
+                if plan is not None and not planner.queue:
+                    break  # every planned clip is out: no need to read the rest of the film
         except (av.error.FFmpegError, OSError, EOFError) as exc:
             # A truncated or damaged file: keep what decoded so far.
             yield warn("decode", type(exc).__name__, f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc}")
@@ -484,54 +527,21 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source=None, stats: Optiona
                      audio_failed=audio_failed, asr_cues=planner.asr_cues)
 
 
-class DecodeFilm(beam.DoFn):
-    """FilmJob -> DecodedClip per clip (main), plus ROWS_TAG clip rows, FILMS_TAG summary and ERRORS_TAG.
-
-    cue_source_factory(job) -> cue source (or None) is called per film that needs speech recognition; it must
-    be picklable and load its model lazily (once per worker process).
-    """
-
-    def __init__(self, cfg: DecodeConfig, run_id: str, cue_source_factory: Optional[Callable] = None):
-        self.cfg, self.run_id, self.cue_source_factory = cfg, run_id, cue_source_factory
-        self._clips = beam.metrics.Metrics.counter("film_emotion", "clips")
-        self._frames = beam.metrics.Metrics.counter("film_emotion", "frames")
-        self._films = beam.metrics.Metrics.counter("film_emotion", "films_decoded")
-
-    def process(self, job: FilmJob):
-        from transforms.write import clip_media_row  # the clips table's row layout lives with its writer
-        ref = job.ref
-        cue_source = None
-        if job.needs_asr and self.cue_source_factory is not None:
-            try:
-                cue_source = self.cue_source_factory(job)
-            except Exception as exc:  # noqa: BLE001 - no ASR: the film is still cut and scored
-                yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "transcribe", exc,
-                                                                                    fatal=False))
-        stats: dict = {}
-        n_clips = 0
-        try:
-            for item in decode_film(job, self.cfg, cue_source, stats):
-                if isinstance(item, FilmError):
-                    yield beam.pvalue.TaggedOutput(ERRORS_TAG, item)
-                    continue
-                n_clips += 1
-                self._clips.inc()
-                self._frames.inc(len(item.frames))
-                yield beam.pvalue.TaggedOutput(ROWS_TAG, (ref.film_id, clip_media_row(job, item, self.run_id)))
-                yield item
-        except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "decode", exc))
-            return
-        if getattr(cue_source, "failures", None):
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
-                film_path=ref.path, film_id=ref.film_id, stage="transcribe", error_type="AsrChunkError",
-                message=f"{len(cue_source.failures)} audio chunk(s) not transcribed; first: {cue_source.failures[0]}",
-                fatal=False))
-        self._films.inc()
-        yield beam.pvalue.TaggedOutput(FILMS_TAG, (ref.film_id, {
-            "film_path": ref.path, "fingerprint": ref.fingerprint, "size_bytes": ref.size_bytes,
-            "duration_s": float(stats.get("media_end_s", job.info.duration_s)), "n_clips": n_clips,
-            "config_hash": job.config_hash, "transcript": list(stats.get("asr_cues") or []),
-            "transcript_details": list(getattr(cue_source, "details", None) or []),
-            "language_probability": getattr(cue_source, "language_probability", None),
-        }))
+def decode_clip(path: str, start_s: float, end_s: float, cfg: Optional[DecodeConfig] = None, *,
+                text: Optional[str] = None, context: Sequence[str] = (), frame_width: Optional[int] = None
+                ) -> DecodedClip:
+    """One clip [start_s, end_s) of a film, decoded by the pipeline's own pass (a seek, then decode_film):
+    cfg.frames_per_clip frames at the featurizer's sample times, and 16 kHz mono audio."""
+    from transforms.discover import film_id_for
+    from transforms.probe import open_container, probe_container
+    cfg = cfg or DecodeConfig()
+    with open_container(path) as c:
+        info = probe_container(c)
+    job = FilmJob(ref=FilmRef(path=path, size_bytes=0, film_id=film_id_for(path)), info=info, cues=(),
+                  needs_asr=False, config_hash="")
+    spec = ClipSpec(0, float(start_s), float(end_s), "window", text=text,
+                    text_source="subtitle" if text else "none", context=tuple(context))
+    for item in decode_film(job, cfg, plan=[spec], frame_width=frame_width):
+        if isinstance(item, DecodedClip):
+            return item
+    raise DecodeError(f"{path}: nothing decoded in [{start_s:.2f}, {end_s:.2f}) s")

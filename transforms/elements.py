@@ -6,7 +6,7 @@ Errors are values too (`FilmError`), emitted on the `errors` tagged output of an
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -48,6 +48,24 @@ class Cue:
     words: tuple[tuple[str, float, float], ...] = ()  # ASR word timestamps: (word, start_s, end_s)
 
 
+@runtime_checkable
+class CueSource(Protocol):
+    """Dialogue found in the decode pass (speech recognition): fed the film's 16 kHz mono audio as it is
+    decoded, it returns the cues it has finished. The decoder plans subtitle clips from them and gives clips
+    without a line the recognised words inside them. transforms.transcribe.AsrCueSource is the real one.
+
+    Optional attributes the pipeline reads when present: `failures` (messages of chunks not transcribed),
+    `details` (per-utterance confidences for the transcripts table), `language_probability`."""
+
+    covered_until_s: float  # film time up to which every cue is final: clips ending before it may be emitted
+
+    def feed(self, audio: "np.ndarray", t0_s: float) -> list["Cue"]:
+        """Audio samples starting at film time t0_s -> the cues completed so far (in time order)."""
+
+    def finish(self) -> list["Cue"]:
+        """End of the film: the remaining cues."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ClipSpec:
     """One planned clip."""
@@ -69,6 +87,7 @@ class FilmJob:
     cues: tuple[Cue, ...]  # empty when the film has no usable subtitles
     needs_asr: bool
     config_hash: str
+    warnings: tuple["FilmError", ...] = ()  # non-fatal problems so far (subtitles): committed with the film
 
 
 @dataclasses.dataclass
@@ -100,10 +119,12 @@ class FilmError:
     film_id: Optional[str] = None
     clip_index: Optional[int] = None
     fatal: bool = True
+    ref: Optional[FilmRef] = None  # the film, when known: its failed manifest row keeps size and fingerprint
 
     @classmethod
     def from_exception(cls, ref_or_path, stage: str, exc: BaseException, **kw) -> "FilmError":
         path = getattr(ref_or_path, "path", ref_or_path)
         film_id = getattr(ref_or_path, "film_id", None)
+        ref = ref_or_path if isinstance(ref_or_path, FilmRef) else None
         return cls(film_path=path, film_id=film_id, stage=stage, error_type=type(exc).__name__,
-                   message=str(exc) or repr(exc), **kw)
+                   message=str(exc) or repr(exc), ref=ref, **kw)

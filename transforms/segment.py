@@ -168,11 +168,3 @@ def add_context(specs: Sequence[ClipSpec], n: int, previous_lines: Sequence[str]
         if s.text and (not lines or lines[-1] != s.text):
             lines.append(s.text)
     return out
-
-
-def sample_times(start_s: float, end_s: float, n: int) -> list[float]:
-    """n frame times spread evenly through a clip (bin centres, so no two clips share a frame time)."""
-    if n <= 0 or end_s <= start_s:
-        return []
-    step = (end_s - start_s) / n
-    return [start_s + (i + 0.5) * step for i in range(n)]

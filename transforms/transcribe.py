@@ -21,9 +21,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from model.encoders.audio import SAMPLE_RATE
 from transforms.elements import Cue
 
-SAMPLE_RATE = 16000
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
 MAX_NEW_TOKENS = 400  # Whisper's decoder holds 448 tokens including the prompt
@@ -62,7 +62,7 @@ class UtteranceStats:
 
 
 class AsrCueSource:
-    """Streaming speech-recognised cues for one film.
+    """Streaming speech-recognised cues for one film (a transforms.elements.CueSource).
 
     feed(audio, t0_s) -> newly completed utterances; finish() -> the rest; covered_until_s: film time up
     to which no new utterance can start (clips ending before it can be finalised); after finish() it is the

@@ -1,48 +1,144 @@
 """Encoders: text (BERT), vision (DINOv2 ViT), faces (Haar + mini-Xception), audio (prosody).
 
-All load from offline packaged weights by default (see docs/models.md); submodules import their heavy
-libraries only when used, so `from model.encoders import audio` stays cheap.
+One factory, `create_encoders(EncoderSpec(...))`, builds them for a head checkpoint, applying the tuned text
+layers and face weights the head was trained with (timm's `create_model` in spirit): the pipeline, training,
+evaluation and the report all get their encoders here. Each encoder is built on first use, so text-only work
+never loads the ViT. `encoder_versions(spec)` names the encoders from their weight files alone, without
+building any model (what the launcher needs for skips and provenance). All weights load offline from packages
+(see docs/models.md).
 """
-
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .faces import FaceDetector, FaceEncoder
-    from .text import TextEncoder
-    from .vision import VisionEncoder
+import threading
+from typing import Optional
 
 
-@dataclass
-class Encoders:
-    text: "TextEncoder"
-    vision: "VisionEncoder"
-    face_detector: "FaceDetector"
-    face_encoder: "FaceEncoder"
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    """Which encoders, for which head, on which device: a small picklable value (workers get a copy)."""
+    head: Optional[str] = None  # head checkpoint (None: the shipped default); its tuned encoder weights apply
+    text_model: Optional[str] = None
+    vision_model: Optional[str] = None
+    image_size: int = 224
+    device: str = "cpu"
+    precision: str = "auto"  # model.precision: bf16 where the hardware has it
+    tuned: bool = True  # False: the packaged encoders as they are, whatever the head carries
 
 
-def load_encoders(text: str | None = None, vision: str | None = None, device: str = "cpu",
-                  image_size: int = 224) -> Encoders:
-    """Every encoder the pipeline needs, each from its packaged default unless a name/path is given."""
-    from .faces import load_face_detector, load_face_encoder
-    from .text import load_text_encoder
-    from .vision import load_vision_encoder
-
-    return Encoders(
-        text=load_text_encoder(text, device=device),
-        vision=load_vision_encoder(vision, device=device, image_size=image_size),
-        face_detector=load_face_detector(),
-        face_encoder=load_face_encoder(device=device),
-    )
+def tuned_states(spec: EncoderSpec) -> tuple[dict, dict]:
+    """(text encoder overrides, face encoder state) the spec's head carries; empty when none or not tuned."""
+    if not spec.tuned:
+        return {}, {}
+    from model.checkpoints import load_head_meta
+    meta = load_head_meta(spec.head)
+    return dict(meta.get("text_encoder_overrides") or {}), dict(meta.get("face_encoder_state") or {})
 
 
-def encoder_version(encoders: Encoders) -> str:
-    """Short id covering every encoder's weights and settings (feeds model_version and the cache keys)."""
+def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = None) -> dict[str, str]:
+    """modality -> encoder version, from weight digests (the head's tuned weights, or `states`, included);
+    no model is built."""
+    from ._cache import tuned_version
     from .audio import AUDIO_VERSION
+    from .faces import detector_version, face_encoder_version
+    from .text import text_version
+    from .vision import vision_version
+    text_state, face_state = states if states is not None else tuned_states(spec)
+    return {"text": tuned_version(text_version(spec.text_model), text_state),
+            "vision": vision_version(spec.vision_model, spec.image_size),
+            "face": detector_version() + "|" + tuned_version(face_encoder_version(), face_state),
+            "audio": AUDIO_VERSION}
 
-    parts = [encoders.text.version, encoders.vision.version, encoders.face_detector.version,
-             encoders.face_encoder.version, AUDIO_VERSION]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+def combined_version(versions: dict[str, str]) -> str:
+    """One short id over every encoder's version (feeds model_version and the feature caches)."""
+    return hashlib.sha256("|".join(versions[m] for m in sorted(versions)).encode()).hexdigest()[:12]
+
+
+def encoder_version(spec: EncoderSpec) -> str:
+    return combined_version(encoder_versions(spec))
+
+
+class Encoders:
+    """The encoders of one EncoderSpec, each built on first use (thread-safe), tuned weights applied.
+
+    states: (text overrides, face state) to apply instead of the head's (training applies weights it has
+    just tuned); None takes them from the spec's head."""
+
+    def __init__(self, spec: EncoderSpec, states: Optional[tuple[dict, dict]] = None):
+        self.spec = spec
+        self._lock = threading.RLock()
+        self._states = states
+
+    def states(self) -> tuple[dict, dict]:
+        return self._states if self._states is not None else tuned_states(self.spec)
+
+    def _build(self, name: str, make):
+        with self._lock:
+            if name not in self.__dict__:
+                self.__dict__[name] = make()
+            return self.__dict__[name]
+
+    @property
+    def text(self):
+        def make():
+            from .text import load_text_encoder
+            enc = load_text_encoder(self.spec.text_model, device=self.spec.device, precision=self.spec.precision)
+            overrides, _ = self.states()
+            if overrides:
+                enc.apply_overrides(overrides)
+            return enc
+        return self.__dict__.get("_text") or self._build("_text", make)
+
+    @property
+    def vision(self):
+        def make():
+            from .vision import load_vision_encoder
+            return load_vision_encoder(self.spec.vision_model, device=self.spec.device,
+                                       image_size=self.spec.image_size, precision=self.spec.precision)
+        return self.__dict__.get("_vision") or self._build("_vision", make)
+
+    @property
+    def face_detector(self):
+        def make():
+            from .faces import load_face_detector
+            return load_face_detector()
+        return self.__dict__.get("_face_detector") or self._build("_face_detector", make)
+
+    @property
+    def face_encoder(self):
+        def make():
+            from .faces import load_face_encoder
+            enc = load_face_encoder(device=self.spec.device)
+            _, state = self.states()
+            if state:
+                enc.load_state(state)
+            return enc
+        return self.__dict__.get("_face_encoder") or self._build("_face_encoder", make)
+
+    def loaded(self, name: str) -> bool:
+        return f"_{name}" in self.__dict__
+
+    @functools.cached_property
+    def versions(self) -> dict[str, str]:
+        return encoder_versions(self.spec, self._states)
+
+    @property
+    def version(self) -> str:
+        return combined_version(self.versions)
+
+
+_SHARED: dict[EncoderSpec, Encoders] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def create_encoders(spec: Optional[EncoderSpec] = None, **kwargs) -> Encoders:
+    """The encoders for `spec` (or EncoderSpec(**kwargs)), one set per spec per process: the threads of a
+    worker share one copy, and a second call with the same spec builds nothing."""
+    spec = spec or EncoderSpec(**kwargs)
+    with _SHARED_LOCK:
+        if spec not in _SHARED:
+            _SHARED[spec] = Encoders(spec)
+        return _SHARED[spec]

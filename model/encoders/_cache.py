@@ -47,6 +47,11 @@ def state_digest(state_dict) -> str:
     return h.hexdigest()
 
 
+def tuned_version(base: str, state_dict) -> str:
+    """A base version with fine-tuned weights applied: '<base>+ft<digest>' (features follow the weights)."""
+    return f"{base.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}" if state_dict else base
+
+
 def package_file(package: str, *parts: str) -> Path:
     """A data file inside an installed package, found without importing the package."""
     import importlib.util

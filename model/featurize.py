@@ -1,0 +1,185 @@
+"""The one path from a decoded clip to the head's modality tokens.
+
+    featurizer = Featurizer(create_encoders(spec))
+    results = featurizer.clips([ClipMedia(frames, audio, text, context), ...])   # batched
+    results[i].tokens   # {'text': [L, 384], 'vision': [n_frames * 5, 384], 'face': [n_faces, 7], 'audio': [T, 32]}
+    results[i].failures # (Failure(modality, error_type, message), ...): that modality is missing, the rest stands
+
+The pipeline's scoring step, training on labelled media, `pipeline.evaluate` and `report --explain` all call
+this, so training and serving see the same tokens for the same clip. It owns the limits (faces per frame,
+smallest face, text length) and the frame sampling times. A batch that fails is retried clip by clip, so one
+bad clip only loses its own modality. Pure PyTorch/numpy: no Beam here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from schemas.features import MODALITIES  # == model.bvpec.MODALITIES, without importing torch
+
+LOG = logging.getLogger(__name__)
+MAX_FACES_PER_FRAME = 4  # bounds the face encoder's work on crowd shots
+MIN_FACE_PX = 8  # smaller crops carry no expression
+TEXT_MAX_LENGTH = 96  # word pieces of line + context
+
+
+def sample_times(start_s: float, end_s: float, n: int) -> list[float]:
+    """n frame times at the centres of n equal slices of [start, end): every clip is sampled this way."""
+    if n <= 0 or end_s <= start_s:
+        return []
+    step = (end_s - start_s) / n
+    return [start_s + (i + 0.5) * step for i in range(n)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipMedia:
+    """What the featurizer needs of a clip: sampled RGB frames, 16 kHz mono audio, the line and its context."""
+    frames: np.ndarray  # uint8 [n_frames, H, W, 3], n_frames may be 0
+    audio: np.ndarray  # float32 [n_samples], empty when there is none
+    text: Optional[str] = None
+    context: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, clip) -> "ClipMedia":
+        """From a transforms.elements.DecodedClip (or anything with frames, audio and spec.text/context)."""
+        return cls(frames=clip.frames, audio=clip.audio, text=clip.spec.text, context=tuple(clip.spec.context))
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """One modality of one clip that could not be encoded (that modality goes on missing)."""
+    modality: str
+    error_type: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Featurized:
+    tokens: dict  # modality -> float32 [L, D]; L == 0 when missing
+    failures: tuple[Failure, ...] = ()
+
+
+def run_isolating(items: Sequence, fn: Callable[[Sequence], Sequence], modality: str) -> list:
+    """fn(items) -> one result per item. If the whole batch fails, retry item by item so that one bad item
+    only fails itself; an item that fails alone gets a Failure in its place."""
+    try:
+        return list(fn(items))
+    except Exception as e:  # noqa: BLE001 - errors are values here, never crashes
+        if len(items) == 1:
+            LOG.warning("%s encoding failed: %s", modality, e)
+            return [Failure(modality, type(e).__name__, f"{modality}: {e}" if str(e) else f"{modality}: {e!r}")]
+    return [r for item in items for r in run_isolating([item], fn, modality)]
+
+
+def crop_faces(frame: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> list[np.ndarray]:
+    """The largest MAX_FACES_PER_FRAME boxes of a frame, clipped to it, at least MIN_FACE_PX on each side."""
+    h, w = frame.shape[:2]
+    crops = []
+    for x, y, bw, bh in sorted(boxes, key=lambda b: -b[2] * b[3])[:MAX_FACES_PER_FRAME]:
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
+        if x1 - x0 >= MIN_FACE_PX and y1 - y0 >= MIN_FACE_PX:
+            crops.append(frame[y0:y1, x0:x1])
+    return crops
+
+
+class Featurizer:
+    """Clips -> modality tokens with one set of encoders (model.encoders.create_encoders)."""
+
+    def __init__(self, encoders, modalities: Sequence[str] = MODALITIES):
+        self.encoders = encoders
+        self.modalities = tuple(m for m in MODALITIES if m in modalities)
+
+    def load(self) -> "Featurizer":
+        """Build the encoders of the selected modalities now (they are otherwise built on first use)."""
+        for m in self.modalities:
+            self.dim(m)
+        if "face" in self.modalities:
+            _ = self.encoders.face_detector
+        return self
+
+    # -- widths of each modality's tokens (for empty outputs)
+    def dim(self, modality: str) -> int:
+        if modality == "audio":
+            from model.encoders.audio import AUDIO_DIM
+            return AUDIO_DIM
+        enc = {"text": lambda: self.encoders.text, "vision": lambda: self.encoders.vision,
+               "face": lambda: self.encoders.face_encoder}[modality]()
+        return int(enc.dim)
+
+    def empty(self, modality: str) -> np.ndarray:
+        return np.zeros((0, self.dim(modality)), np.float32)
+
+    # -- one modality, batched
+    def vision_tokens(self, frame_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per clip, its frames' ViT tokens in time order: [n_frames * tokens_per_frame, D]. All frames of all
+        clips go through the ViT together."""
+        vision = self.encoders.vision
+        counts = [len(f) for f in frame_sets]
+        nonempty = [f for f in frame_sets if len(f)]
+        toks = (np.asarray(vision.encode(np.concatenate(nonempty)), np.float32) if nonempty
+                else np.zeros((0, vision.tokens_per_frame, vision.dim), np.float32))
+        per_clip = np.split(toks, np.cumsum(counts)[:-1])
+        return [np.ascontiguousarray(t.reshape(-1, vision.dim), dtype=np.float32) for t in per_clip]
+
+    def face_crops(self, frames: np.ndarray) -> list[np.ndarray]:
+        detector = self.encoders.face_detector
+        return [c for fr in frames for c in crop_faces(fr, detector.detect(fr))]
+
+    def face_tokens(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Face crops (any size, RGB or gray) -> one token per face."""
+        if not len(crops):
+            return self.empty("face")
+        return np.asarray(self.encoders.face_encoder.encode(list(crops)), np.float32)
+
+    def audio_tokens(self, wave: np.ndarray) -> np.ndarray:
+        from model.encoders.audio import audio_features
+        return np.asarray(audio_features(np.asarray(wave, np.float32)), np.float32)
+
+    def text_tokens(self, texts: Sequence[str], contexts: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Lines (with their previous lines as context) -> BERT states of [CLS] line [SEP], batched by length."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i].split()))
+        out = self.encoders.text.encode([texts[i] for i in order], contexts=[list(contexts[i]) for i in order],
+                                        max_length=TEXT_MAX_LENGTH)
+        result: list[Optional[np.ndarray]] = [None] * len(texts)
+        for i, t in zip(order, out):
+            result[i] = np.asarray(t, np.float32)
+        return result  # type: ignore[return-value]
+
+    # -- whole clips
+    def clips(self, clips: Sequence[ClipMedia]) -> list[Featurized]:
+        """Every selected modality of every clip; failures isolated per clip and modality."""
+        tokens: list[dict] = [{} for _ in clips]
+        failures: list[list[Failure]] = [[] for _ in clips]
+
+        def put(modality: str, idx: Sequence[int], results: Sequence) -> None:
+            for i, r in zip(idx, results):
+                if isinstance(r, Failure):
+                    failures[i].append(r)
+                    r = self.empty(modality)
+                tokens[i][modality] = r
+
+        everyone = list(range(len(clips)))
+        if "vision" in self.modalities:
+            put("vision", everyone, run_isolating(
+                everyone, lambda idx: self.vision_tokens([clips[i].frames for i in idx]), "vision"))
+        if "face" in self.modalities:
+            put("face", everyone, run_isolating(
+                everyone, lambda idx: [self.face_tokens(self.face_crops(clips[i].frames)) for i in idx], "face"))
+        if "audio" in self.modalities:
+            put("audio", everyone, run_isolating(
+                everyone, lambda idx: [self.audio_tokens(clips[i].audio) for i in idx], "audio"))
+        if "text" in self.modalities:
+            spoken = [i for i in everyone if (clips[i].text or "").strip()]
+            for i in everyone:
+                tokens[i]["text"] = self.empty("text")  # no line: the head's learned query stands in
+            if spoken:
+                put("text", spoken, run_isolating(
+                    spoken, lambda idx: self.text_tokens([clips[i].text for i in idx],
+                                                         [clips[i].context for i in idx]), "text"))
+        return [Featurized(t, tuple(f)) for t, f in zip(tokens, failures)]
+
+    def clip(self, clip: ClipMedia) -> Featurized:
+        return self.clips([clip])[0]

@@ -1,0 +1,52 @@
+"""One path from a clip to its tokens: the pipeline's scorer and training on a labelled clip give the same tokens
+for the same clip of a real film; encoder versions come from the weight files without building a model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.encoders import EncoderSpec, create_encoders, encoder_versions
+from tests.scoring_support import SINTEL
+from training.datasets import Example
+from training.features import compute_features
+from transforms.decode import DecodeConfig, decode_film
+from transforms.discover import film_id_for
+from transforms.elements import DecodedClip, FilmJob, FilmRef
+from transforms.probe import probe_film
+from transforms.score import FilmScorer, ScoreConfig
+from transforms.subtitles import load_cues
+
+needs_sintel = pytest.mark.skipif(not SINTEL.exists(), reason="shared Sintel trailer not present")
+
+
+@needs_sintel
+def test_serving_and_training_give_identical_tokens_for_the_same_clip():
+    ref = FilmRef(str(SINTEL), SINTEL.stat().st_size, film_id_for(str(SINTEL)), "fp")
+    info = probe_film(str(SINTEL))
+    cues, _, _ = load_cues(ref, info)
+    job = FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=False, config_hash="c")
+    clips = [c for c in decode_film(job, DecodeConfig()) if isinstance(c, DecodedClip)]
+    clip = next(c for c in clips if c.spec.text and c.spec.context)  # a line with dialogue context
+    served = FilmScorer(ScoreConfig()).score([clip])[0]
+    assert not served.failures and served.scores is not None
+
+    # Training on the same clip as a labelled example (a studio's clip manifest row): decoded on its own.
+    example = Example(label=0, text=clip.spec.text, context=clip.spec.context, video=str(SINTEL),
+                      start_s=clip.spec.start_s, end_s=clip.spec.end_s, source="clips")
+    trained = compute_features([example], create_encoders(EncoderSpec()))[0]
+    for m, tokens in served.tokens.items():  # the feature cache keeps float16: identical at that precision
+        assert trained[m].dtype == np.float16 and np.array_equal(trained[m], tokens.astype(np.float16)), m
+    assert served.tokens["vision"].shape[0] == 4 * 5 and served.tokens["text"].shape[0] > 2
+
+
+def test_encoder_versions_name_the_heads_tuned_weights_without_building_models():
+    from model.encoders import Encoders
+    spec = EncoderSpec()
+    versions = encoder_versions(spec)
+    assert "+ft" in versions["text"] and "+ft" in versions["face"]  # the shipped head carries tuned weights
+    untuned = encoder_versions(EncoderSpec(tuned=False))
+    assert "+ft" not in untuned["text"] and untuned["vision"] == versions["vision"]
+    lazy = Encoders(spec)
+    assert lazy.versions == versions and not any(lazy.loaded(m) for m in ("text", "vision", "face_encoder"))
+    assert create_encoders(spec) is create_encoders(spec)  # one set per spec per process
+    assert create_encoders(spec).text.version == versions["text"]  # the built encoder agrees with the files
