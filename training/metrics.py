@@ -1,4 +1,4 @@
-"""Classification and intensity metrics in the EMOTIONS order (sklearn), and k-fold summaries."""
+"""Classification, calibration and intensity metrics in the EMOTIONS order (sklearn), and k-fold summaries."""
 from __future__ import annotations
 
 import math
@@ -11,11 +11,29 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from schemas.labels import EMOTIONS
 
 LABELS = list(range(len(EMOTIONS)))
+ECE_BINS = 15
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], n_bins: int = ECE_BINS) -> float:
+    """Top-label ECE: |accuracy - confidence| averaged over equal-width confidence bins, weighted by bin size."""
+    probs, y_true = np.asarray(probs, np.float64), np.asarray(y_true)
+    if not len(y_true):
+        return float("nan")
+    conf, pred = probs.max(1), probs.argmax(1)
+    correct = (pred == y_true).astype(np.float64)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            total += m.sum() * abs(correct[m].mean() - conf[m].mean())
+    return float(total / len(y_true))
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
-                           intensity_pred: np.ndarray | None = None, intensity_true: np.ndarray | None = None
-                           ) -> dict:
+                           intensity_pred: np.ndarray | None = None, intensity_true: np.ndarray | None = None,
+                           probs: np.ndarray | None = None) -> dict:
+    """probs ([n, 7], optional) adds 'ece' (ECE_BINS-bin expected calibration error of the top label)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=LABELS, zero_division=0)
     out = {
@@ -30,6 +48,8 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=LABELS).tolist(),
         "labels": list(EMOTIONS),
     }
+    if probs is not None:
+        out["ece"] = expected_calibration_error(probs, y_true)
     if intensity_pred is not None and intensity_true is not None:
         for j, name in enumerate(("valence", "arousal")):
             t = intensity_true[:, j]
@@ -56,6 +76,7 @@ def summarise_folds(folds: Sequence[dict], keys=("accuracy", "weighted_f1", "mac
 def format_table(name: str, m: dict) -> str:
     lines = [f"{name}: n={m['n']}  accuracy={m['accuracy']:.4f}  weighted_f1={m['weighted_f1']:.4f}  "
              f"macro_f1={m['macro_f1']:.4f}"
+             + (f"  ece={m['ece']:.4f}" if "ece" in m else "")
              + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m),
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for e, c in m["per_class"].items():

@@ -1,7 +1,7 @@
 """Readers for labelled data: each returns a list of `Example`s in the project's EMOTIONS labels.
 
 Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, clips:CSV|JSONL.
-Pure Python (csv/json), no Beam, no pandas.
+Pure Python (csv/json), no Beam, no pandas (read_image reads one face crop with OpenCV).
 """
 from __future__ import annotations
 
@@ -219,6 +219,15 @@ def _clean(text: str) -> str:
     for bad, good in (("\x92", "'"), ("\x91", "'"), ("\x93", '"'), ("\x94", '"'), ("\x97", "-"), ("\x85", "...")):
         text = text.replace(bad, good)
     return " ".join(text.split())
+
+
+def read_image(path: str):
+    """A face crop from an image folder as RGB uint8 [H, W, 3]."""
+    import cv2
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def _float(v) -> float:

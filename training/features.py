@@ -1,0 +1,136 @@
+"""Encoder features for labelled examples, computed once and cached on disk.
+
+Every example goes through the same path as a film's clips (model.featurize.Featurizer, with encoders from
+model.encoders.create_encoders / Encoders): text lines through `Featurizer.text_tokens`, face crops through
+`Featurizer.face_tokens`, labelled clips (clip manifests) through the pipeline's own decode pass
+(transforms.decode.decode_clip) and `Featurizer.clip`. So training sees the tokens serving computes.
+
+With text_lower_k > 0 (fine-tuning the text encoder's top k layers, model/text_top.py), text features are the
+hidden states entering those layers instead, from the same encoder and tokenisation.
+
+Cache key = data fingerprint (file bytes) + the weight-digest versions of the encoders a kind uses
+(`Encoders.versions`, tuned weights included) + TEXT_MAX_LENGTH + the resolved precision (+ text_lower_k), so
+changing any of them recomputes and nothing stale is reused. Features are stored as float16 token arrays per
+example: {modality: [L, D]}, L == 0 when missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
+from model.precision import resolve
+from training.datasets import Example, fingerprint, load_dataset, read_image
+
+log = logging.getLogger(__name__)
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "features"  # env FILM_EMOTION_FEATURE_CACHE overrides
+CACHE_FORMAT = "2"  # 2: encoder versions from weight digests; clips decoded by transforms.decode
+VISION_DIM = 384  # ViT-S/14 width (docs/architecture.md); read from the encoder when it is loaded
+FACE_CHUNK = 256
+TEXT_KINDS = ("meld", "goemotions", "emorynlp")
+
+
+def kind_modalities(kind: str) -> tuple[str, ...]:
+    """The modalities a data kind's features carry (hence the encoders its cache key names)."""
+    if kind in TEXT_KINDS:
+        return ("text",)
+    if kind == "imagefolder":
+        return ("face",)
+    return ("text", "vision", "face", "audio")
+
+
+def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
+    versions = dict(encoders.versions)
+    if text_lower_k:
+        versions["text"] += f"+lower-top{text_lower_k}"  # states entering the top k layers, not the outputs
+    named = ",".join(f"{m}={versions[m]}" for m in kind_modalities(kind))
+    precision = resolve(encoders.spec.precision, encoders.spec.device)
+    return hashlib.sha256(f"{CACHE_FORMAT}|{kind}|{fingerprint(spec)}|{named}|{TEXT_MAX_LENGTH}|{precision}"
+                          .encode()).hexdigest()[:20]
+
+
+def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_k: int = 0
+                 ) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
+    """All examples of a data spec and their features (from the cache when present)."""
+    cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
+    examples = load_dataset(spec)
+    kind = spec.split(":", 1)[0]
+    path = cache_dir / f"{kind}-{cache_key(kind, spec, encoders, text_lower_k)}.pt"
+    if path.exists():
+        feats = torch.load(path, weights_only=False)
+        if len(feats) == len(examples):
+            return examples, feats
+    log.info("encoding %d examples of %s", len(examples), spec)
+    feats = compute_features(examples, encoders, text_lower_k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(feats, tmp)
+    tmp.replace(path)
+    return examples, feats
+
+
+def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 0) -> list[dict[str, np.ndarray]]:
+    featurizer = Featurizer(encoders)
+    feats: list[dict[str, np.ndarray]] = [{} for _ in examples]
+    # Clips first: their media modalities come from the featurizer; with text_lower_k their lines join the
+    # text examples below, so every text feature of a run is the same kind of state.
+    clip_idx = [i for i, e in enumerate(examples) if e.video]
+    media = ("vision", "face", "audio") if text_lower_k else ("text", "vision", "face", "audio")
+    for i in clip_idx:
+        feats[i] = {m: np.asarray(a, np.float16) for m, a in clip_tokens(examples[i], featurizer, media).items()}
+    text_idx = [i for i, e in enumerate(examples) if e.text and (not e.video or text_lower_k)]
+    if text_idx:
+        texts = [examples[i].text for i in text_idx]
+        contexts = [list(examples[i].context) for i in text_idx]
+        if text_lower_k:
+            from model.text_top import encode_lower
+            for i, (h, n_line) in zip(text_idx, encode_lower(encoders.text, texts, contexts, text_lower_k,
+                                                             TEXT_MAX_LENGTH)):
+                feats[i]["text"] = np.asarray(h, np.float16)
+                feats[i]["text_line_len"] = np.array(n_line, np.int64)
+        else:
+            for i, t in zip(text_idx, featurizer.text_tokens(texts, contexts)):
+                feats[i]["text"] = np.asarray(t, np.float16)
+    img_idx = [i for i, e in enumerate(examples) if e.image]
+    for start in range(0, len(img_idx), FACE_CHUNK):
+        chunk = img_idx[start:start + FACE_CHUNK]
+        vecs = featurizer.face_tokens([read_image(examples[i].image) for i in chunk])
+        for i, v in zip(chunk, vecs):
+            feats[i]["face"] = np.asarray(v, np.float16)[None]  # a face crop is one face token
+    return feats
+
+
+def clip_tokens(e: Example, featurizer: Featurizer, modalities: Sequence[str]) -> dict[str, np.ndarray]:
+    """A labelled clip from a studio manifest: decoded by the pipeline's own pass (a seek, then its frame
+    sampling and 16 kHz audio) and featurized as the pipeline featurizes a clip. A clip that cannot be
+    decoded keeps its line only; a modality that fails is missing (both logged)."""
+    from transforms.decode import DecodeConfig, decode_clip
+    try:
+        decoded = decode_clip(e.video, e.start_s, e.end_s, DecodeConfig(image_size=featurizer.encoders.spec.image_size),
+                              text=e.text, context=e.context)
+        clip = ClipMedia.of(decoded)
+    except Exception as exc:  # noqa: BLE001 - one bad clip loses its media, not the data set
+        log.warning("%s [%.2f, %.2f): not decoded (%s: %s); its line only", e.video, e.start_s, e.end_s,
+                    type(exc).__name__, exc)
+        clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=np.zeros(0, np.float32), text=e.text,
+                         context=tuple(e.context))
+        modalities = [m for m in modalities if m == "text"]
+    result = Featurizer(featurizer.encoders, modalities).clip(clip)
+    for f in result.failures:
+        log.warning("%s [%.2f, %.2f): %s missing (%s: %s)", e.video, e.start_s, e.end_s, f.modality, f.error_type,
+                    f.message)
+    return result.tokens
+
+
+def feature_dims(encoders) -> dict[str, int]:
+    """The input widths the head is built for (the encoders' dims); the ViT is not loaded just for its width."""
+    from model.encoders.audio import AUDIO_DIM
+    vision = encoders.vision.dim if encoders.loaded("vision") or encoders.spec.vision_model else VISION_DIM
+    return {"text": int(encoders.text.dim), "vision": int(vision), "face": int(encoders.face_encoder.dim),
+            "audio": AUDIO_DIM}

@@ -1,0 +1,224 @@
+"""The training loop of the BVPEC head and what it trains on.
+
+LabelledSet (feature items + labels + intensity targets), load_set (a data spec through the feature cache),
+synthetic text+face pairs, length-bucketed batches, train_head (L = alpha*CE + beta*MSE, class-weighted CE,
+MSE masked where there is no intensity target, modality dropout, early stopping on the mean dev weighted-F1,
+seeded), evaluate_set, and stage one: tune_face_encoder. CLI: pipeline.train.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from model.batching import collate, modality_dropout
+from model.bvpec import BVPEC, BVPECConfig
+from model.losses import bvpec_loss, class_weights
+from model.precision import autocast
+from model.text_top import TextTop, TunedTextHead
+from training.datasets import Example
+from training.features import features_for
+from training.metrics import classification_metrics
+
+log = logging.getLogger("training.loop")
+NAN = float("nan")
+BUCKET_CHUNK = 50  # batches per length-sorted run in bucketed_batches
+
+
+class LabelledSet:
+    """Feature items with their labels and (valence, arousal) targets (NaN = none)."""
+
+    def __init__(self, name: str, items: list[dict], examples: Sequence[Example]):
+        self.name, self.items = name, items
+        self.labels = np.array([e.label for e in examples], dtype=np.int64)
+        self.targets = np.array([[e.valence, e.arousal] for e in examples], dtype=np.float32)
+
+    def __len__(self):
+        return len(self.items)
+
+    @staticmethod
+    def concat(name: str, sets: Sequence["LabelledSet"]) -> "LabelledSet":
+        out = LabelledSet(name, [], [])
+        out.items = [it for s in sets for it in s.items]
+        out.labels = np.concatenate([s.labels for s in sets]) if sets else np.zeros(0, np.int64)
+        out.targets = np.concatenate([s.targets for s in sets]) if sets else np.zeros((0, 2), np.float32)
+        return out
+
+
+def load_set(spec: str, encoders, text_lower_k: int = 0) -> LabelledSet:
+    """A data spec's examples with their features (training.features; encoders from model.encoders)."""
+    examples, feats = features_for(spec, encoders, text_lower_k=text_lower_k)
+    return LabelledSet(spec, feats, examples)
+
+
+def synthetic_pairs(text: LabelledSet, faces: LabelledSet, n: int, seed: int, name: str = "pairs") -> LabelledSet:
+    """Text line + face crop with the same label: a synthetic multimodal clip (mechanics of fusion only).
+    Each label gets pairs in proportion to its share of the face set, as far as both sides have examples."""
+    rng = np.random.default_rng(seed)
+    by_text = {k: np.flatnonzero(text.labels == k) for k in range(7)}
+    by_face = {k: np.flatnonzero(faces.labels == k) for k in range(7)}
+    labels = [k for k in range(7) if len(by_text[k]) and len(by_face[k])]
+    share = np.array([len(by_face[k]) for k in labels], float)
+    counts = rng.multinomial(n, share / share.sum()) if labels else []
+    items, exs = [], []
+    for k, c in zip(labels, counts):
+        ti = rng.choice(by_text[k], c)
+        fi = rng.choice(by_face[k], c)
+        for a, b in zip(ti, fi):
+            items.append({**text.items[a], "face": faces.items[b]["face"]})
+            exs.append(Example(label=k, valence=float(text.targets[a, 0]), arousal=float(text.targets[a, 1])))
+    return LabelledSet(name, items, exs)
+
+
+def split_sources(sets: Sequence[LabelledSet]) -> tuple[LabelledSet, LabelledSet]:
+    """The text-only and face-only parts of a list of sets (for pairing)."""
+    text = LabelledSet.concat("text", [s for s in sets if s.items and "text" in s.items[0] and "face" not in s.items[0]])
+    face = LabelledSet.concat("face", [s for s in sets if s.items and "face" in s.items[0] and "text" not in s.items[0]])
+    return text, face
+
+
+def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32") -> dict:
+    """training.metrics.classification_metrics of the model on a set, with the top label's ECE (softmax)."""
+    model.eval()
+    logits, inten = [], []
+    with torch.inference_mode(), autocast("cpu", precision):
+        for i in range(0, len(s), batch_size):
+            out = model(*collate(s.items[i:i + batch_size], model.config.input_dims))
+            logits.append(out.logits.float())
+            inten.append(out.intensity.float())
+    logits = torch.cat(logits)
+    probs = torch.softmax(logits, -1).numpy()
+    logits = logits.numpy()
+    inten = torch.cat(inten).numpy()
+    ok = s.labels >= 0
+    return classification_metrics(s.labels[ok], logits[ok].argmax(1), inten, s.targets, probs=probs[ok])
+
+
+def text_lengths(s: LabelledSet) -> list[int]:
+    return [len(it["text"]) if "text" in it else 0 for it in s.items]
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, gen: torch.Generator, chunk: int = BUCKET_CHUNK
+                     ) -> list[list[int]]:
+    """Shuffled batches of similar lengths: shuffle, sort each run of `chunk` batches by length, cut it
+    into batches, shuffle the batches. Padding per batch stays small, which is most of the cost when the
+    text encoder's layers train, and every epoch still sees a new order."""
+    order = torch.randperm(len(lengths), generator=gen).tolist()
+    span = batch_size * chunk
+    batches = []
+    for s in range(0, len(order), span):
+        part = sorted(order[s:s + span], key=lambda i: lengths[i])
+        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECConfig, *, epochs: int = 30,
+               batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.01, alpha: float = 1.0,
+               beta: float = 0.5, modality_dropout_p: float = 0.15, patience: int = 4, seed: int = 0,
+               class_weight_power: float = 0.5, label_smoothing: float = 0.05,
+               max_minutes: float | None = None, text_top: TextTop | None = None, text_lr: float = 1e-4,
+               precision: str = "fp32") -> tuple[BVPEC | TunedTextHead, dict]:
+    """Returns the best model on dev (mean weighted-F1 over the dev sets) and a training summary. Without
+    dev sets there is nothing to select on: every epoch runs (no early stopping) and the last epoch's
+    weights are kept (summary['selected'] says which rule chose them; dev_score is NaN).
+    With text_top, those BERT layers train too (at text_lr) and the result is a TunedTextHead.
+    precision: forward passes under autocast (model.precision); weights and optimiser stay fp32."""
+    seed_everything(seed)
+    model = BVPEC(config)
+    groups = [{"params": list(model.parameters()), "lr": lr}]
+    if text_top is not None:
+        model = TunedTextHead(copy.deepcopy(text_top), model)
+        groups = [{"params": list(model.head.parameters()), "lr": lr},
+                  {"params": list(model.top.parameters()), "lr": text_lr}]
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    lengths = text_lengths(train)
+    steps_per_epoch = max(1, len(bucketed_batches(lengths, batch_size, torch.Generator())))  # same count every epoch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=epochs * steps_per_epoch,
+                                                pct_start=0.1)
+    weights = class_weights(train.labels, config.num_classes, class_weight_power)
+    gen = torch.Generator().manual_seed(seed)
+    best, best_score, best_epoch, history, bad = None, -float("inf"), -1, [], 0
+    best_metrics: dict = {}
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for idx in bucketed_batches(lengths, batch_size, gen):
+            inputs, masks = collate([train.items[j] for j in idx], config.input_dims)
+            masks = modality_dropout(masks, modality_dropout_p, gen)
+            with autocast("cpu", precision):
+                out = model(inputs, masks)
+            loss, parts = bvpec_loss(out.logits.float(), out.intensity.float(), torch.from_numpy(train.labels[idx]),
+                                     torch.from_numpy(train.targets[idx]), alpha, beta, weights, label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += parts["loss"] * len(idx)
+        dev_metrics = {d.name: evaluate_set(model, d, precision=precision) for d in devs}
+        score = float(np.mean([m["weighted_f1"] for m in dev_metrics.values()])) if devs else NAN
+        history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
+                        **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
+        log.info("epoch %d loss %.4f dev %.4f %s", epoch + 1, total / len(train), score,
+                 {n.rsplit('/', 1)[-1]: round(m['weighted_f1'], 4) for n, m in dev_metrics.items()})
+        if not devs:  # nothing to select on: the latest epoch is the one kept
+            best_epoch = epoch + 1
+        elif score > best_score:
+            best, best_score, best_epoch, bad = copy.deepcopy(model.state_dict()), score, epoch + 1, 0
+            best_metrics = dev_metrics
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+        if max_minutes and time.time() - t0 > 60 * max_minutes:
+            break
+    if best is not None:
+        model.load_state_dict(best)
+        selected = "best dev weighted-F1"
+    else:  # no dev data (or no dev score ever finite): nothing to select on
+        best_epoch, best_score, selected = len(history), NAN, "last epoch (no dev data)"
+        log.info("no dev data: keeping the last epoch's weights (epoch %d, train loss %.4f)", best_epoch,
+                 history[-1]["train_loss"] if history else NAN)
+    model.eval()
+    return model, {"best_epoch": best_epoch, "dev_score": best_score, "selected": selected, "history": history,
+                   "dev_metrics": {n: _brief(m) for n, m in best_metrics.items()}}
+
+
+def _brief(m: dict) -> dict:
+    return {k: m[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "pearson_valence") if k in m}
+
+
+def tune_face_encoder(train_specs: Sequence[str], dev_specs: Sequence[str], epochs: int, lr: float, seed: int
+                      ) -> tuple[dict | None, dict]:
+    """Stage one: fine-tune the face encoder on the image folders among the training data (best epoch on
+    the dev image folders). The head then trains on the tuned encoder's tokens."""
+    from model.encoders.faces import load_face_encoder
+    from model.face_tuning import FaceTuning, finetune_face_encoder
+    from training.datasets import load_dataset, read_image
+
+    def faces(specs):
+        exs = [e for s in specs if s.startswith("imagefolder:") for e in load_dataset(s)]
+        return [read_image(e.image) for e in exs], [e.label for e in exs]
+
+    x_train, y_train = faces(train_specs)
+    if not x_train:
+        raise SystemExit("--finetune_face_epochs needs imagefolder training data")
+    x_dev, y_dev = faces(dev_specs)
+    state, summary = finetune_face_encoder(load_face_encoder(), x_train, y_train, x_dev or None, y_dev or None,
+                                           FaceTuning(epochs=epochs, lr=lr, seed=seed))
+    log.info("face encoder tuned on %d faces: best epoch %d, dev accuracy %.4f", len(x_train),
+             summary["best_epoch"], summary["dev_accuracy"])
+    return state, summary
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
