@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from pipeline.run import main as run_main
-from pipeline.sample_media import make_film, make_text_as_video, write_srt
+from testing.films import make_film, make_text_as_video, write_srt
 
 DIALOGUE = [(0.5, 2.5, "I can't believe you came back!"), (3.0, 5.0, "I told you I would."),
             (6.0, 8.5, "Get out. Now."), (9.0, 11.0, "Please, just listen to me...")]

@@ -8,25 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.asr import JFK_TEXT, normalise, synthetic_music, word_errors
 from model.asr import AsrModel, asr_model_name, load_asr_model, packaged_model_dir
+from model.wer import normalise, word_errors
 from schemas._base import rows_to_table
 from schemas.transcripts import SCHEMA as TRANSCRIPTS
+from testing.films import make_film, make_soundtrack_film, synthetic_music, write_srt
+from testing.speech import JFK, JFK_TEXT, MEDIA, decode_audio, speech_sets, transcribe
 from transforms.elements import ClipSpec, Cue
 from transforms.transcribe import SAMPLE_RATE, AsrCueSource, SpeechFilters, assign_words, transcript_rows
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
-JFK = DATA / "speech" / "jfk.flac"
 
 
 @pytest.fixture(scope="module")
 def asr() -> AsrModel:
     return load_asr_model(cpu_threads=2)
-
-
-def _decode(path: Path) -> np.ndarray:
-    from faster_whisper.audio import decode_audio
-    return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
 
 
 def _run(source: AsrCueSource, audio: np.ndarray, piece_s: float, t0: float = 0.0) -> list[Cue]:
@@ -76,7 +70,7 @@ def test_unknown_model_fails_without_download():
 # --- streaming transcription -------------------------------------------------------------------------
 @pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
 def test_jfk_wer_streamed_in_pieces_with_word_times(asr):
-    audio = _decode(JFK)
+    audio = decode_audio(JFK)
     source = AsrCueSource(asr)
     cues = _run(source, audio, piece_s=3.0, t0=100.0)  # film time offset must carry through
     hyp = " ".join(c.text for c in cues)
@@ -101,11 +95,11 @@ def test_synthetic_music_gives_no_lines(asr):
     assert _run(AsrCueSource(asr), synthetic_music(20.0), piece_s=5.0) == []
 
 
-@pytest.mark.skipif(not (DATA / "odd" / "bigbuckbunny.mp4").is_file(), reason="shared media absent")
+@pytest.mark.skipif(not (MEDIA / "odd" / "bigbuckbunny.mp4").is_file(), reason="shared media absent")
 def test_real_film_without_dialogue_gives_no_lines(asr):
     # VAD lets the animal sounds through; the filters must drop what Whisper invents over them.
     source = AsrCueSource(asr)
-    assert _run(source, _decode(DATA / "odd" / "bigbuckbunny.mp4"), piece_s=2.0) == []
+    assert _run(source, decode_audio(MEDIA / "odd" / "bigbuckbunny.mp4"), piece_s=2.0) == []
     assert source.speech_s > 0
 
 
@@ -184,7 +178,7 @@ def test_assign_words_keeps_languages_without_spaces():
 @pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
 def test_transcript_rows_fit_the_schema(asr):
     source = AsrCueSource(asr, language="en")
-    cues = _run(source, _decode(JFK), piece_s=11.0)
+    cues = _run(source, decode_audio(JFK), piece_s=11.0)
     assert source.language_probability is None  # given, not detected
     rows = transcript_rows("film1", "/films/a.mp4", cues, "whisper-base@x", details=source.details,
                            language_probability=source.language_probability)
@@ -213,33 +207,6 @@ def test_factory_pickles_without_weights_and_shares_one_model_per_process():
 
 
 # --- in the pipeline: auto / always / never, no speech, failing audio ----------------------------------
-def _mux_film(path: Path, wave: np.ndarray, fps: int = 10, size: int = 64) -> Path:
-    """A small PyAV film: drifting grey frames and `wave` (16 kHz mono) as its AAC soundtrack."""
-    import av
-
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("mpeg4", rate=fps)
-        v.width = v.height = size
-        v.pix_fmt = "yuv420p"
-        a = out.add_stream("aac", rate=SAMPLE_RATE)
-        a.layout = "mono"
-        for i in range(int(wave.size / SAMPLE_RATE * fps)):
-            img = np.full((size, size, 3), (i * 7) % 255, np.uint8)
-            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(p)
-        for p in v.encode(None):
-            out.mux(p)
-        for i in range(0, wave.size, 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[None, i:i + 1024]), format="flt",
-                                               layout="mono")
-            frame.sample_rate, frame.pts = SAMPLE_RATE, i
-            for p in a.encode(frame):
-                out.mux(p)
-        for p in a.encode(None):
-            out.mux(p)
-    return path
-
-
 def _run_pipeline(inputs: Path, out: Path, *extra: str) -> dict:
     import pyarrow.parquet as pq
 
@@ -249,7 +216,7 @@ def _run_pipeline(inputs: Path, out: Path, *extra: str) -> dict:
          "--frames_per_clip", "2", "--asr_cpu_threads", "2", *extra], save_main_session=False)
     tables = {}
     for kind in ("clips", "transcripts", "errors"):
-        for f in sorted((out / kind).glob("*.parquet")) if (out / kind).is_dir() else []:
+        for f in sorted((out / kind).rglob("*.parquet")) if (out / kind).is_dir() else []:  # errors: per run dir
             tables.setdefault(kind, {})[f.stem] = pq.read_table(f).to_pylist()
     return tables
 
@@ -258,15 +225,13 @@ def _run_pipeline(inputs: Path, out: Path, *extra: str) -> dict:
 def films(tmp_path_factory):
     if not JFK.is_file():
         pytest.skip("shared speech data absent")
-    from pipeline.sample_media import make_film, write_srt
-
     d = tmp_path_factory.mktemp("films")
-    speech = _decode(JFK)
-    _mux_film(d / "speech.mp4", speech)
-    _mux_film(d / "subbed.mp4", speech)
+    speech = decode_audio(JFK)
+    make_soundtrack_film(d / "speech.mp4", speech)
+    make_soundtrack_film(d / "subbed.mp4", speech)
     write_srt(d / "subbed.srt", [(0.0, 5.0, "Ask not what your country can do for you."),
                                  (5.5, 10.5, "Ask what you can do for your country.")])
-    _mux_film(d / "music.mp4", synthetic_music(12.0))
+    make_soundtrack_film(d / "music.mp4", synthetic_music(12.0))
     make_film(d / "badaudio.mp4", duration_s=4.0, garbage_audio=True)
     return d
 
@@ -328,11 +293,11 @@ def test_pipeline_always_and_never(films, tmp_path):
     assert {r["text_source"] for r in _by_name(never, "clips", "subbed") if r["text"]} == {"subtitle"}
 
 
-@pytest.mark.skipif(not (DATA / "odd" / "video_with_failing_audio.mp4").is_file(), reason="shared media absent")
+@pytest.mark.skipif(not (MEDIA / "odd" / "video_with_failing_audio.mp4").is_file(), reason="shared media absent")
 def test_pipeline_real_film_known_for_failing_audio_is_processed(tmp_path):
     d = tmp_path / "in"
     d.mkdir()
-    os.symlink(DATA / "odd" / "video_with_failing_audio.mp4", d / "failing.mp4")
+    os.symlink(MEDIA / "odd" / "video_with_failing_audio.mp4", d / "failing.mp4")
     t = _run_pipeline(d, tmp_path / "out", "--transcribe", "auto", "--segment", "window")
     clips = _by_name(t, "clips", "failing")
     assert clips and all(r["n_frames"] > 0 for r in clips)
@@ -366,7 +331,7 @@ def test_a_chunk_whisper_fails_on_is_recorded_and_skipped(asr):
 
     if not JFK.is_file():
         pytest.skip("shared speech data absent")
-    speech = _decode(JFK)
+    speech = decode_audio(JFK)
     film = np.concatenate([speech, np.zeros(10 * SAMPLE_RATE, np.float32), speech, speech])
     source = AsrCueSource(Failing(), language="en", chunk_s=25.0, min_chunk_s=20.0)
     cues = _run(source, film, piece_s=5.0)
@@ -380,14 +345,14 @@ def test_model_directory_path_loads(asr):
     assert by_path.name.startswith(path.name + "@") and by_path.compute_type == "int8"
 
 
-@pytest.mark.skipif(not (DATA / "sintel" / "sintel_trailer.mp4").is_file(), reason="shared media absent")
+@pytest.mark.skipif(not (MEDIA / "sintel" / "sintel_trailer.mp4").is_file(), reason="shared media absent")
 def test_real_trailer_lines_are_only_where_dialogue_is(asr):
     """52 s of score, effects and a few lines: every recognised line lies on a subtitled line."""
     import pysubs2
 
-    subs = [(e.start / 1000, e.end / 1000) for e in pysubs2.load(str(DATA / "sintel" / "sintel_trailer.en.vtt"))]
+    subs = [(e.start / 1000, e.end / 1000) for e in pysubs2.load(str(MEDIA / "sintel" / "sintel_trailer.en.vtt"))]
     source = AsrCueSource(asr)
-    cues = _run(source, _decode(DATA / "sintel" / "sintel_trailer.mp4"), piece_s=4.0)
+    cues = _run(source, decode_audio(MEDIA / "sintel" / "sintel_trailer.mp4"), piece_s=4.0)
     assert len(cues) >= 2 and source.language == "en"
     for c in cues:
         assert any(c.start_s < b + 1.0 and c.end_s > a - 1.0 for a, b in subs), c
@@ -395,11 +360,9 @@ def test_real_trailer_lines_are_only_where_dialogue_is(asr):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DATA / "speech" / "librivox").is_dir(), reason="shared speech data absent")
+@pytest.mark.skipif(not (MEDIA / "speech" / "librivox").is_dir(), reason="shared speech data absent")
 def test_librivox_and_grid_wer(asr):
     """The benchmark's sets through the same path; GRID's 3 s clips played back to back as one soundtrack."""
-    from benchmarks.asr import speech_sets, transcribe
-
     sets = dict(speech_sets(only=("librivox", "grid")))
     gap = np.zeros(SAMPLE_RATE // 2, np.float32)
     grid = [(np.concatenate([x for _, a, _ in sets["grid"] for x in (a, gap)]),

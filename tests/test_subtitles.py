@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sample_media import make_film, write_srt
+from testing.films import make_film, write_srt
 from transforms.discover import film_id_for
 from transforms.elements import FilmError, FilmJob, FilmRef
 from transforms.probe import probe_film
@@ -81,8 +81,8 @@ def test_embedded_subtitle_stream_and_the_beam_step(tmp_path):
     (tmp_path / "embedded.srt").write_bytes(b"1\n00:00:09,000 --> 00:00:08,000\nbackwards\n")
     ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
     out = list(LoadSubtitles("cfg", transcribe="auto").process((ref, info)))
-    errors = [o.value for o in out if hasattr(o, "tag")]
     jobs = [o for o in out if isinstance(o, FilmJob)]
+    errors = list(jobs[0].warnings)  # committed with the film's tables
     assert len(jobs) == 1 and [c.text for c in jobs[0].cues] == ["Hello there", "General Kenobi"]
     assert not jobs[0].needs_asr and jobs[0].config_hash == "cfg"
     assert errors and all(isinstance(e, FilmError) and not e.fatal and e.stage == "subtitles" for e in errors)

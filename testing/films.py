@@ -1,0 +1,399 @@
+"""Synthetic films for the tests, the demo and the benchmarks, all written with PyAV through one encoder.
+
+One core, `encode_film`, muxes a video stream (a painter function per frame), an audio stream (a wave at any
+sample rate, or undecodable packets) and embedded SubRip cues, interleaved by time; `write_srt` writes every
+sidecar. The makers on top of it differ only in what they paint and play:
+
+- `make_film`: small scene-coloured films with speech-like audio, optional cuts, VFR, embedded subtitles,
+  any video codec, or an audio stream that cannot be decoded (the media tests and the demo);
+- `make_soundtrack_film`: drifting grey frames over a given 16 kHz wave (the speech recognition tests);
+- `make_colour_film` / `make_talking_film`: one solid colour per second, so a thumbnail proves its time;
+- `make_textured_film(path, FilmSpec)` / `cached_film`: realistic H.264 + AAC films of any length with shot
+  cuts and a sidecar .srt (the throughput benchmark and the scoring tests);
+- `make_audio_only`, `make_av1`, `make_truncated`, `make_zero_byte`, `make_text_as_video`: odd inputs.
+
+Signals: `speech_like` (voiced tone with a syllable rhythm), `synthetic_music` (chords and a kick, no voice).
+"""
+from __future__ import annotations
+
+import dataclasses
+import fractions
+import heapq
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence, Union
+
+import av
+import numpy as np
+
+from model.encoders.audio import SAMPLE_RATE
+
+Cues = Sequence[tuple[float, float, str]]  # (start_s, end_s, text)
+Painter = Callable[[int, float], np.ndarray]  # (frame index, time s) -> rgb24 image [h, w, 3]
+
+AUDIO_CHUNK = 1024  # samples per audio frame handed to the encoder
+MS = fractions.Fraction(1, 1000)
+
+# ffmpeg's text subtitle encoders want an ASS header to open, even for SubRip.
+_ASS_HEADER = (b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+               b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+               b"Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, "
+               b"Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,"
+               b"0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n[Events]\nFormat: Layer, Start, End, Style, Name, "
+               b"MarginL, MarginR, MarginV, Effect, Text\n")
+
+SCENE_COLOURS = [(200, 40, 40), (40, 180, 60), (40, 60, 200), (220, 200, 40), (160, 40, 160)]
+# Solid colour per second of `make_colour_film` / `make_talking_film`.
+SECOND_COLOURS = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (230, 230, 40), (200, 40, 200), (40, 200, 200)]
+LINES = ("Where were you last night?", "I can't believe you did that!", "Get out of here, now.",
+         "That is the best news I've heard all year.", "Please, don't leave me here alone.",
+         "Oh no. What happened to the ship?", "We did it, we actually did it!", "Fine. Whatever you say.",
+         "Did you hear something just now?", "I miss her every single day.")
+
+
+# --- signals -------------------------------------------------------------------------------------------
+def speech_like(duration_s: float, rate: int = SAMPLE_RATE, f0: float = 180.0) -> np.ndarray:
+    """A voiced tone with syllable-rate (4 Hz) amplitude modulation and harmonics: crude but speech-shaped."""
+    t = np.arange(int(duration_s * rate)) / rate
+    voice = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3))
+    env = 0.5 * (1 + np.sin(2 * np.pi * 4.0 * t)) * (np.sin(2 * np.pi * 0.25 * t) > -0.5)
+    return (0.2 * voice * env).astype(np.float32)
+
+
+def synthetic_music(seconds: float = 20.0, seed: int = 0, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Chords with harmonics plus a kick drum and a little noise: music-like, no voice."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    out = np.zeros_like(t)
+    for k, root in enumerate((220.0, 261.6, 196.0, 246.9)):
+        seg = (t >= k * seconds / 4) & (t < (k + 1) * seconds / 4)
+        for ratio in (1.0, 1.26, 1.5):
+            for h in (1, 2, 3):
+                out[seg] += np.sin(2 * np.pi * root * ratio * h * t[seg]) / (h * 3)
+    beat = (t % 0.5) < 0.08
+    out += beat * np.sin(2 * np.pi * 60 * t) * np.exp(-(t % 0.5) * 30)
+    out += 0.02 * rng.standard_normal(t.size)
+    return (0.3 * out / np.abs(out).max()).astype(np.float32)
+
+
+class _SyllableTones:
+    """Voiced-like tones with a syllable rhythm over noise, made chunk by chunk (a 30 min film at 48 kHz
+    would not fit in memory as one array). Sliced in increasing order, like `encode_film` does."""
+
+    def __init__(self, seconds: float, rate: int, seed: int):
+        self.n, self.rate = int(seconds * rate), rate
+        self.rng = np.random.default_rng([seed, 1])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        start, stop, _ = s.indices(self.n)
+        tt = np.arange(start, stop) / self.rate
+        syllables = 0.5 + 0.5 * np.sin(2 * np.pi * 4.0 * tt)  # ~4 syllables a second
+        pitch = 140 + 40 * np.sin(2 * np.pi * 0.3 * tt)
+        wave = 0.2 * syllables * np.sin(2 * np.pi * pitch * tt) + 0.01 * self.rng.standard_normal(tt.size)
+        return wave.astype(np.float32)
+
+
+# --- the one encoder -----------------------------------------------------------------------------------
+def _audio_frame(chunk: np.ndarray, codec_format: str, rate: int, pts: int) -> av.AudioFrame:
+    chunk = np.ascontiguousarray(chunk, np.float32)[None, :]
+    if codec_format.startswith("s16"):
+        frame = av.AudioFrame.from_ndarray((chunk * 32767).astype(np.int16), format="s16", layout="mono")
+    else:  # PyAV converts to the codec's own format when it differs
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp" if codec_format == "fltp" else "flt", layout="mono")
+    frame.sample_rate, frame.pts = rate, pts
+    return frame
+
+
+def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[float] = (), fps: int = 10,
+                size: tuple[int, int] = (96, 64), video_codec: str = "mpeg4", vfr: bool = False,
+                gop_size: Optional[int] = None, video_options: Optional[dict] = None,
+                video_time_base: Optional[fractions.Fraction] = None,
+                audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
+                subtitles: Optional[Cues] = None) -> Path:
+    """Write a film with PyAV; the container comes from the suffix. Every stream is optional.
+
+    paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
+    otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
+    slicing), fed in AUDIO_CHUNK pieces. garbage_audio: the audio stream (mp2) gets random bytes instead, so
+    it exists but cannot be decoded. subtitles: embedded SubRip cues (mkv). Packets are muxed in time order.
+    The file is written beside `path` and renamed into place, so a failed write leaves nothing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        with av.open(str(tmp), "w") as out:
+            v = a = s = None
+            if paint is not None:
+                v = out.add_stream(video_codec, rate=fps)
+                v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+                if vfr:
+                    v.time_base = MS
+                elif video_time_base is not None:
+                    v.time_base = video_time_base
+                if gop_size is not None:
+                    v.gop_size = gop_size
+                if video_options:
+                    v.options = dict(video_options)
+            if audio is not None:
+                a = out.add_stream("mp2" if garbage_audio else audio_codec, rate=sample_rate)
+                a.layout = "mono"
+            if subtitles:
+                s = out.add_stream("subrip")
+                s.codec_context.subtitle_header = _ASS_HEADER
+                s.time_base = MS
+
+            def video_events() -> Iterator:
+                for i, ft in enumerate(frame_times if v is not None else ()):
+                    yield ft, "v", i
+
+            def audio_events() -> Iterator:
+                for k in range(-(-len(audio) // AUDIO_CHUNK) if a is not None else 0):
+                    yield k * AUDIO_CHUNK / sample_rate, "a", k
+
+            def subtitle_events() -> Iterator:
+                for k, cue in enumerate(subtitles if s is not None else ()):
+                    yield cue[0], "s", k
+
+            rng = np.random.default_rng(0)
+            for et, kind, k in heapq.merge(video_events(), audio_events(), subtitle_events()):
+                if kind == "v":
+                    frame = av.VideoFrame.from_ndarray(paint(k, et), format="rgb24")
+                    frame.pts = int(round(et * 1000)) if vfr else k
+                    if vfr:
+                        frame.time_base = MS
+                    out.mux(v.encode(frame))
+                elif kind == "a" and garbage_audio:
+                    p = av.Packet(rng.integers(0, 256, 417, dtype=np.uint8).tobytes())
+                    p.stream, p.time_base = a, fractions.Fraction(1, sample_rate)
+                    p.pts = p.dts = k * 1152
+                    out.mux(p)
+                elif kind == "a":
+                    chunk = audio[k * AUDIO_CHUNK:(k + 1) * AUDIO_CHUNK]
+                    out.mux(a.encode(_audio_frame(chunk, a.codec_context.format.name, sample_rate,
+                                                  k * AUDIO_CHUNK)))
+                else:
+                    st, en, text = subtitles[k]
+                    p = av.Packet(text.encode("utf-8"))
+                    p.stream, p.time_base = s, MS
+                    p.pts = p.dts = int(st * 1000)
+                    p.duration = int((en - st) * 1000)
+                    out.mux(p)
+            if v is not None:
+                out.mux(v.encode(None))
+            if a is not None and not garbage_audio:
+                out.mux(a.encode(None))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_srt(path, cues: Cues, encoding: str = "utf-8", crlf: bool = False) -> Path:
+    """A SubRip file of (start_s, end_s, text) cues; newlines in text become line breaks."""
+    def ts(t):
+        ms = int(round(t * 1000))
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+    nl = "\r\n" if crlf else "\n"
+    body = nl.join(f"{i + 1}{nl}{ts(a)} --> {ts(b)}{nl}{text.replace(chr(10), nl)}{nl}"
+                   for i, (a, b, text) in enumerate(cues))
+    Path(path).write_bytes(body.encode(encoding))
+    return Path(path)
+
+
+# --- small films for the media tests and the demo ------------------------------------------------------
+def _scene_frame(t: float, size: tuple[int, int], cuts: Sequence[float]) -> np.ndarray:
+    w, h = size
+    scene = sum(t >= c for c in cuts)
+    base = np.array(SCENE_COLOURS[scene % len(SCENE_COLOURS)], np.float32)
+    x = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    img = base * (0.75 + 0.25 * np.sin(2 * np.pi * (x + 0.1 * t) + y))  # slow drift, no cut-like jumps
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int] = (96, 64),
+              audio: bool = True, subtitles: Optional[Cues] = None,
+              cuts: Sequence[float] = (), video_codec: str = "mpeg4", vfr: bool = False,
+              garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write a film. Container from the suffix (.mp4/.mkv/.mov). subtitles: embedded SubRip cues (mkv only).
+
+    Each scene (split at `cuts`, seconds) has its own colour, drifting slowly. vfr: frame durations
+    alternate 1/fps and 3/fps. garbage_audio: the audio stream's packets are random bytes, so it exists but
+    cannot be decoded.
+    """
+    times, t = [], 0.0
+    while t < duration_s - 1e-9:
+        times.append(t)
+        t += (1.0 if not vfr or len(times) % 2 else 3.0) / fps
+    return encode_film(path, paint=lambda i, ft: _scene_frame(ft, size, cuts), frame_times=times, fps=fps,
+                       size=size, video_codec=video_codec, vfr=vfr,
+                       audio=speech_like(duration_s, sample_rate) if audio else None, sample_rate=sample_rate,
+                       garbage_audio=garbage_audio, subtitles=subtitles)
+
+
+def make_soundtrack_film(path, wave: np.ndarray, fps: int = 10, size: int = 64,
+                         sample_rate: int = SAMPLE_RATE) -> Path:
+    """A small mpeg4 film of drifting grey frames with `wave` (mono, sample_rate) as its AAC soundtrack."""
+    n = int(len(wave) / sample_rate * fps)
+    return encode_film(path, paint=lambda i, t: np.full((size, size, 3), (i * 7) % 255, np.uint8),
+                       frame_times=[i / fps for i in range(n)], fps=fps, size=(size, size),
+                       audio=wave, sample_rate=sample_rate)
+
+
+def _second_colour(i: int, fps: int, size: tuple[int, int]) -> np.ndarray:
+    return np.full((size[1], size[0], 3), SECOND_COLOURS[(i // fps) % len(SECOND_COLOURS)], np.uint8)
+
+
+def make_colour_film(path, seconds: int = 6, fps: int = 10, size: tuple[int, int] = (160, 96)) -> Path:
+    """H.264, no audio: second s is solid SECOND_COLOURS[s % 6]; a keyframe every second, so seeks land near."""
+    return encode_film(path, paint=lambda i, t: _second_colour(i, fps, size),
+                       frame_times=[i / fps for i in range(seconds * fps)], fps=fps, size=size,
+                       video_codec="libx264", video_options={"g": str(fps)})
+
+
+def make_talking_film(path, seconds: int = 4) -> Path:
+    """A real little film: H.264 in SECOND_COLOURS + a 220 Hz tone at 16 kHz, with a sidecar .srt of two lines."""
+    fps, size = 10, (160, 96)
+    t = np.arange(seconds * SAMPLE_RATE) / SAMPLE_RATE
+    path = encode_film(path, paint=lambda i, _: _second_colour(i, fps, size),
+                       frame_times=[i / fps for i in range(seconds * fps)], fps=fps, size=size,
+                       video_codec="libx264", audio=(0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    write_srt(path.with_suffix(".srt"), [(0.2, 1.8, "What a wonderful day!"),
+                                         (2.1, 3.8, "Get out of here, I hate you.")])
+    return path
+
+
+# --- odd inputs ----------------------------------------------------------------------------------------
+def make_audio_only(path, duration_s: float = 3.0, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Speech-like audio alone: AAC (.m4a/.mp4 and anything else), PCM (.wav) or Opus (.ogg)."""
+    suffix = Path(path).suffix
+    codec = {".wav": "pcm_s16le", ".ogg": "libopus"}.get(suffix, "aac")
+    return encode_film(path, audio=speech_like(duration_s, sample_rate), sample_rate=sample_rate, audio_codec=codec)
+
+
+def av1_encoder() -> Optional[str]:
+    """An AV1 encoder in PyAV's bundled FFmpeg, or None."""
+    for name in ("libsvtav1", "libaom-av1", "librav1e"):
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # noqa: BLE001 - not built in
+            continue
+    return None
+
+
+def make_av1(path, duration_s: float = 2.0) -> Optional[Path]:
+    """An AV1 film, or None when this PyAV build cannot encode AV1."""
+    enc = av1_encoder()
+    if enc is None:
+        return None
+    try:
+        return make_film(path, duration_s=duration_s, fps=10, size=(128, 96), video_codec=enc)
+    except Exception:  # noqa: BLE001 - encoder present but unusable in this build
+        return None
+
+
+def make_zero_byte(path) -> Path:
+    Path(path).write_bytes(b"")
+    return Path(path)
+
+
+def make_text_as_video(path) -> Path:
+    Path(path).write_text("This is not a film. It is a shopping list: eggs, milk, popcorn.\n" * 20)
+    return Path(path)
+
+
+def make_truncated(path, source=None, keep: float = 0.5) -> Path:
+    """The first `keep` share of a film's bytes (an mp4 loses its index at the end)."""
+    path = Path(path)
+    if source is None:
+        source = make_film(path.with_name("_full_" + path.name), duration_s=3.0)
+    data = Path(source).read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    if Path(source).name.startswith("_full_"):
+        os.remove(source)
+    return path
+
+
+# --- realistic films for the benchmarks and the scoring tests -----------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FilmSpec:
+    """Moving textured noise (a random texture panned across the frame, a new one every `shot_s`, so there
+    are shot cuts), H.264 with a fixed keyframe interval, AAC audio (voiced-like tones with a syllable rhythm
+    over noise), and a sidecar .srt with a line from LINES every `cue_every_s`."""
+    seconds: float
+    width: int = 1280
+    height: int = 720
+    fps: int = 24
+    gop_s: float = 8.0  # keyframe interval
+    cue_every_s: float = 4.0  # a subtitle line starts this often
+    cue_len_s: float = 2.5
+    shot_s: float = 12.0
+    sample_rate: int = 48000
+    crf: int = 30
+    seed: int = 0
+
+    def name(self) -> str:
+        return f"noise_{self.width}x{self.height}_{int(self.seconds)}s_gop{int(self.gop_s)}"
+
+    def cues(self) -> list[tuple[float, float, str]]:
+        out, t = [], 1.0
+        while t + self.cue_len_s < self.seconds:
+            out.append((t, t + self.cue_len_s, LINES[len(out) % len(LINES)]))
+            t += self.cue_every_s
+        return out
+
+
+def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Blocky coloured noise, smoothed a little: textured, but compressible like real footage."""
+    small = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+    big = np.repeat(np.repeat(small, 16, 0), 16, 1)[:h, :w]
+    fine = rng.integers(0, 8, (h, w, 1), dtype=np.uint8)
+    return np.clip(big.astype(np.int16) + fine - 4, 0, 255).astype(np.uint8)
+
+
+class _PannedTexture:
+    """Painter of a FilmSpec film: a new texture every shot, panned slowly. Frames are painted in order."""
+
+    def __init__(self, spec: FilmSpec):
+        self.spec, self.rng, self.texture = spec, np.random.default_rng(spec.seed), None
+
+    def __call__(self, i: int, t: float) -> np.ndarray:
+        sp = self.spec
+        if self.texture is None or i % int(sp.shot_s * sp.fps) == 0:
+            self.texture = _texture(self.rng, sp.height * 2, sp.width * 2)
+        dx, dy = int(t * 37) % sp.width, int(t * 19) % sp.height  # slow pan
+        return np.ascontiguousarray(self.texture[dy:dy + sp.height, dx:dx + sp.width])
+
+
+def make_textured_film(path, spec: FilmSpec) -> Path:
+    """Write the film described by `spec` (and <stem>.srt beside it). Returns the film path."""
+    gop = int(round(spec.gop_s * spec.fps))
+    times = [i / spec.fps for i in range(int(spec.seconds * spec.fps))]
+    path = encode_film(path, paint=_PannedTexture(spec), frame_times=times, fps=spec.fps,
+                       size=(spec.width, spec.height), video_codec="libx264", gop_size=gop,
+                       video_options={"preset": "ultrafast", "crf": str(spec.crf), "sc_threshold": "0",
+                                      "keyint_min": str(gop)},  # keyframes only every gop
+                       video_time_base=fractions.Fraction(1, spec.fps),
+                       audio=_SyllableTones(spec.seconds, spec.sample_rate, spec.seed),
+                       sample_rate=spec.sample_rate)
+    write_srt(path.with_suffix(".srt"), spec.cues())
+    return path
+
+
+def cached_film(cache_dir: Union[str, Path], spec: FilmSpec) -> Path:
+    """<cache_dir>/<spec.name()>.mp4 (+ .srt), made once."""
+    path = Path(cache_dir) / f"{spec.name()}.mp4"
+    if not path.exists() or not path.with_suffix(".srt").exists():
+        make_textured_film(path, spec)
+    return path
+
+
+__all__ = ["SAMPLE_RATE", "SCENE_COLOURS", "SECOND_COLOURS", "LINES", "FilmSpec", "speech_like", "synthetic_music",
+           "encode_film", "write_srt", "make_film", "make_soundtrack_film", "make_colour_film", "make_talking_film",
+           "make_audio_only", "av1_encoder", "make_av1", "make_zero_byte", "make_text_as_video", "make_truncated",
+           "make_textured_film", "cached_film"]
