@@ -2,41 +2,26 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import io
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import report, report_data, report_frames
+from pipeline import report
+from pipeline.report import build as report_build
+from pipeline.report import data as tables
+from pipeline.report import frames as stills
 from schemas import EMOTIONS, PROB_COLUMNS, TABLES, rows_to_table
+from testing.films import SECOND_COLOURS, make_colour_film, make_talking_film
 
 CHROMIUM = Path("/usr/bin/chromium")
 UTC = datetime.timezone.utc
-
-# Solid colour per second of the test film, so a thumbnail proves which moment it came from.
-SECOND_COLOURS = [(220, 30, 30), (30, 200, 30), (30, 30, 220), (230, 230, 40), (200, 40, 200), (40, 200, 200)]
-
-
-def make_film(path: Path, seconds: int = 6, fps: int = 10, size=(160, 96)) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        stream.options = {"g": "10"}  # a keyframe every second: seeks land near the target
-        for i in range(seconds * fps):
-            img = np.empty((size[1], size[0], 3), np.uint8)
-            img[:] = SECOND_COLOURS[(i // fps) % len(SECOND_COLOURS)]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
 
 
 def clip_rows(film_id: str, film_path: str, n: int, run_id: str, seed: int, clip_s: float = 1.0) -> list[dict]:
@@ -76,7 +61,7 @@ def manifest_row(run_id, film_id, path, status, when, duration=None, n_clips=Non
 def output_dir(tmp_path) -> Path:
     """Two runs: run1 scored film 'alpha' and failed 'broken'; run2 skipped 'alpha' (unchanged), scored 'beta'
     (whose media file has gone: placeholders) and failed 'broken' again."""
-    film = make_film(tmp_path / "alpha.mp4")
+    film = make_colour_film(tmp_path / "alpha.mp4")
     out = tmp_path / "out"
     t1 = datetime.datetime(2026, 1, 1, tzinfo=UTC)
     t2 = datetime.datetime(2026, 1, 2, tzinfo=UTC)
@@ -109,7 +94,7 @@ def _images(html: str, kind: str) -> list[bytes]:
 
 
 def test_load_output_takes_the_latest_manifest_row_and_its_errors(output_dir):
-    data = report_data.load_output(str(output_dir))
+    data = tables.load_output(str(output_dir))
     status = {f.film_id: f.status for f in data.films}
     assert status == {"alpha": "skipped", "beta": "ok", "broken": "failed"}
     assert data.latest_run_id == "run2" and data.run_ids == ["run1", "run2"]
@@ -121,16 +106,67 @@ def test_load_output_takes_the_latest_manifest_row_and_its_errors(output_dir):
     assert data.film("broken").error == "decode: InvalidDataError"
 
 
+def test_load_output_reads_both_table_layouts(tmp_path):
+    """An output written by an older run (manifest/<run_id>.parquet without wall_s, errors/<run_id>.parquet)
+    and a newer one (manifest/<run_id>/<film_id>.parquet, skipped.parquet, errors/<run_id>/<film_id>.parquet)
+    side by side: every file is read, temp files are not, the latest row per film wins."""
+    import pyarrow as pa
+    from schemas import manifest as manifest_schema
+    out = tmp_path / "out"
+    t1, t2 = datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2026, 1, 2, tzinfo=UTC)
+    old_schema = pa.schema([f for f in manifest_schema.SCHEMA if f.name != "wall_s"])  # version 1.0 files
+    (out / "manifest").mkdir(parents=True)
+    pq.write_table(rows_to_table([
+        manifest_row("old", "alpha", "/f/alpha.mp4", "ok", t1, 6.0, 6),
+        manifest_row("old", "broken", "/f/broken.mp4", "failed", t1, error="probe: OldError"),
+        manifest_row("old", "gamma", "/f/gamma.mp4", "ok", t1, 9.0, 3),
+    ], old_schema), out / "manifest" / "old.parquet")
+    write(out / "errors", "old", [{"run_id": "old", "film_path": "/f/broken.mp4", "film_id": "broken",
+                                   "clip_index": None, "fatal": True, "stage": "probe", "error_type": "OldError",
+                                   "message": "superseded", "created_at": t1}], "errors")
+    # The new run: one file per film it processed, one for the films it skipped.
+    new_m = out / "manifest" / "new"
+    write(new_m, "beta", [{**manifest_row("new", "beta", "/f/beta.mp4", "ok", t2, 4.0, 4), "wall_s": 1.5}],
+          "manifest")
+    write(new_m, "broken", [manifest_row("new", "broken", "/f/broken.mp4", "failed", t2,
+                                         error="decode: InvalidDataError")], "manifest")
+    write(new_m, "skipped", [manifest_row("new", "alpha", "/f/alpha.mp4", "skipped", t2, 6.0, 6)], "manifest")
+    write(out / "errors" / "new", "broken", [{
+        "run_id": "new", "film_path": "/f/broken.mp4", "film_id": "broken", "clip_index": None, "fatal": True,
+        "stage": "decode", "error_type": "InvalidDataError", "message": "Invalid data", "created_at": t2}], "errors")
+    # Writers' temporary files and folders are never read (these would win, or fail to parse, if they were).
+    later = datetime.datetime(2026, 1, 3, tzinfo=UTC)
+    write(new_m, ".gamma.parquet.tmp-ab12cd", [manifest_row("new", "gamma", "/f/gamma.mp4", "failed", later)],
+          "manifest")
+    pq.write_table(rows_to_table([manifest_row("new", "gamma", "/f/gamma.mp4", "failed", later)],
+                                 TABLES["manifest"]), new_m / ".gamma.parquet.tmp-ef34ab")
+    (new_m / ".beta.parquet").write_bytes(b"half-written")
+    write(out / "manifest" / "_temporary" / "new", "gamma",
+          [manifest_row("new", "gamma", "/f/gamma.mp4", "failed", later)], "manifest")
+    (out / "errors" / "new" / "_beta.parquet").write_bytes(b"half-written")
+    (new_m / "zeta.parquet").write_bytes(b"damaged")  # a damaged file is left out, with a warning
+
+    data = tables.load_output(str(out))
+    assert {f.film_id: f.status for f in data.films} == {"alpha": "skipped", "beta": "ok", "broken": "failed",
+                                                         "gamma": "ok"}
+    assert data.run_ids == ["old", "new"] and data.latest_run_id == "new"
+    assert data.film("broken").error == "decode: InvalidDataError"
+    assert data.errors.column("message").to_pylist() == ["Invalid data"]  # the old run's error is superseded
+    assert data.film("gamma").run_id == "old" and data.film("gamma").duration_s == 9.0
+    wall = dict(zip(data.manifest.column("film_id").to_pylist(), data.manifest.column("wall_s").to_pylist()))
+    assert wall == {"alpha": None, "beta": 1.5, "broken": None, "gamma": None}  # old files: nulls
+
+
 def test_thumbnail_comes_from_the_right_moment(tmp_path):
-    film = make_film(tmp_path / "f.mp4")
-    frames = report_frames.frames_at(str(film), [0.5, 2.5, 4.5, 99.0], width=80)
+    film = make_colour_film(tmp_path / "f.mp4")
+    frames = stills.frames_at(str(film), [0.5, 2.5, 4.5, 99.0], width=80)
     for t, colour in [(0.5, SECOND_COLOURS[0]), (2.5, SECOND_COLOURS[2]), (4.5, SECOND_COLOURS[4])]:
         assert frames[t].shape == (48, 80, 3)
         assert np.abs(frames[t].reshape(-1, 3).mean(0) - colour).max() < 25, t
     assert frames[99.0] is not None  # past the end: the last frame rather than nothing
-    assert report_frames.frames_at(str(tmp_path / "missing.mp4"), [1.0]) == {1.0: None}
+    assert stills.frames_at(str(tmp_path / "missing.mp4"), [1.0]) == {1.0: None}
     (tmp_path / "junk.mp4").write_bytes(b"not a film at all" * 100)
-    assert report_frames.thumbnails(str(tmp_path / "junk.mp4"), [1.0]) == {1.0: None}
+    assert stills.thumbnails(str(tmp_path / "junk.mp4"), [1.0]) == {1.0: None}
 
 
 def test_report_content(output_dir, tmp_path):
@@ -220,15 +256,15 @@ def test_explain_draws_attention_from_the_features_table(output_dir, tmp_path):
     assert "Tokens read from the features table (encoders enc-test)" in section
     assert len(_images(section, "png")) == 1 and len(_images(section, "jpeg")) == 4  # figure + its 4 frames
     # The head's attention rows over the frames are probabilities; gates only for the modalities present.
-    from pipeline import report_explain
+    from pipeline.report import explain as explainer
     model, _ = __import__("model.checkpoints", fromlist=["load_head"]).load_head(str(head))
-    res = report_explain.run_head(model, {m: t.astype(np.float32) for m, t in tokens.items()})
+    res = explainer.run_head(model, {m: t.astype(np.float32) for m, t in tokens.items()})
     assert res["attention"]["vision"].shape == (10, 20) and res["attention"]["audio"].shape == (10, 7)
     assert np.allclose(res["attention"]["vision"].sum(1), 1.0, atol=1e-4)
     assert res["gates"]["face"] == 0.0 and np.isclose(sum(res["gates"].values()), 1.0)
-    assert report_explain.text_token_labels(report_explain._tokenizer(), "line 2 of <alpha> & friends", 10) == \
+    assert explainer.text_token_labels(explainer._tokenizer(), "line 2 of <alpha> & friends", 10) == \
         ["[CLS]", "line", "2", "of", "<", "alpha", ">", "&", "friends", "[SEP]"]
-    assert report_explain.text_token_labels(None, None, 1) == ["[query]"]
+    assert explainer.text_token_labels(None, None, 1) == ["[query]"]
 
 
 def test_explain_argument_is_parsed():
@@ -275,30 +311,6 @@ def _scoring_available() -> bool:
                                          ("text", "vision", "faces", "audio"))
 
 
-def make_talking_film(path: Path, seconds: int = 4) -> Path:
-    """A real little film: video + 16 kHz audio, with a sidecar .srt of two lines."""
-    fps, rate = 10, 16000
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
-        a = out.add_stream("aac", rate=rate)
-        a.layout = "mono"
-        for i in range(seconds * fps):
-            img = np.full((96, 160, 3), SECOND_COLOURS[(i // fps) % len(SECOND_COLOURS)], np.uint8)
-            out.mux(v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        out.mux(v.encode())
-        t = np.arange(seconds * rate) / rate
-        wave = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-        for k in range(0, len(wave), 1024):
-            frame = av.AudioFrame.from_ndarray(wave[None, k:k + 1024], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = rate, k
-            out.mux(a.encode(frame))
-        out.mux(a.encode())
-    path.with_suffix(".srt").write_text("1\n00:00:00,200 --> 00:00:01,800\nWhat a wonderful day!\n\n"
-                                        "2\n00:00:02,100 --> 00:00:03,800\nGet out of here, I hate you.\n")
-    return path
-
-
 def _run_pipeline(inputs: list[str], out: Path, extra: list[str]) -> None:
     from pipeline import run as pipeline_run
     argv = [x for i in inputs for x in ("--input", i)] + ["--output", str(out), "--runner=DirectRunner",
@@ -308,8 +320,8 @@ def _run_pipeline(inputs: list[str], out: Path, extra: list[str]) -> None:
     pipeline_run.run(argv, save_main_session=False)
 
 
-def _check_report_of_real_output(out: Path, html: str) -> report_data.OutputData:
-    data = report_data.load_output(str(out))
+def _check_report_of_real_output(out: Path, html: str) -> tables.OutputData:
+    data = tables.load_output(str(out))
     assert data.films, "the pipeline wrote no manifest"
     for f in data.films:
         assert f.film_id in html
@@ -317,7 +329,7 @@ def _check_report_of_real_output(out: Path, html: str) -> report_data.OutputData
             reasons = [r["message"] for r in data.errors.to_pylist() if r["film_id"] == f.film_id and r["fatal"]]
             assert reasons and all(r[:40] in html.replace("&#39;", "'").replace("&quot;", '"') for r in reasons)
         if f.n_clips:
-            assert f'id="film-{report._anchor(f.film_id)}"' in html
+            assert f'id="film-{report_build._anchor(f.film_id)}"' in html
     if any(f.n_scored for f in data.films):
         assert all(e in html for e in EMOTIONS) and _images(html, "jpeg")
     assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html
@@ -346,7 +358,7 @@ def test_report_of_the_sintel_trailer(tmp_path):
         pytest.skip("shared data not present")
     out = tmp_path / "out"
     _run_pipeline([str(sintel)], out, ["--write_features"])
-    film = report_data.load_output(str(out)).films[0]
+    film = tables.load_output(str(out)).films[0]
     opts = report.ReportOptions()
     if film.n_scored and (out / "features").exists():
         opts = report.ReportOptions(explain=(film.film_id, 0))
@@ -357,12 +369,55 @@ def test_report_of_the_sintel_trailer(tmp_path):
         assert not [ln for ln in log.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
 
 
-def test_clip_media_reads_one_clip_with_two_seeks(tmp_path):
+@pytest.mark.timeout(600)
+def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
+    """No features table: --explain decodes the clip with decode_clip and featurizes it with the head's encoders
+    (create_encoders: the shipped head's tuned text and face weights), the same tokens the pipeline computes."""
+    pytest.importorskip("torch")
+    from model.checkpoints import DEFAULT_HEAD
+    from model.encoders import EncoderSpec, Encoders, create_encoders, tuned_states
+    from model.featurize import ClipMedia, Featurizer
+    from pipeline.report import explain as explainer
+    from transforms.decode import DecodeConfig, decode_clip
+    if not DEFAULT_HEAD.exists() or not all(tuned_states(EncoderSpec(head=str(DEFAULT_HEAD)))):
+        pytest.skip("the shipped head with tuned text and face weights is not present")
+    try:
+        create_encoders(EncoderSpec(head=str(DEFAULT_HEAD))).text
+    except Exception as exc:  # noqa: BLE001 - the encoder weight packages are optional
+        pytest.skip(f"encoders not installed: {exc}")
     film = make_talking_film(tmp_path / "talk.mp4")
-    frames, times, audio = report_frames.clip_media(str(film), 1.0, 3.0, n_frames=4, image_size=32)
-    assert frames.shape == (4, 32, 32, 3) and np.allclose(times, [1.25, 1.75, 2.25, 2.75])
-    # Second 1 is green, second 2 blue: the pipeline's sample times land in them.
-    assert np.abs(frames[0].reshape(-1, 3).mean(0) - SECOND_COLOURS[1]).max() < 25
-    assert np.abs(frames[3].reshape(-1, 3).mean(0) - SECOND_COLOURS[2]).max() < 25
-    assert abs(len(audio) - 32000) <= 160 and audio.dtype == np.float32
-    assert 0.1 < float(np.abs(audio).max()) < 0.3  # the 0.2-amplitude tone, not silence
+    out = tmp_path / "out"
+    write(out / "clips", "talk", clip_rows("talk", str(film), 4, "run1", seed=3), "clips")
+    assert not (out / "features").exists()
+
+    res = explainer.explain_clip(str(out), "talk", 1, head=str(DEFAULT_HEAD))
+    versions = res["encoder_versions"]
+    assert "+ft" in versions["text"] and "+ft" in versions["face"], versions
+    assert "decoded and featurized again" in res["source"]
+    # The tokens are the featurizer's over the pipeline's decode of that clip, with the head's encoders.
+    row = tables.read_clips(str(out), "talk").to_pylist()[1]
+    spec = EncoderSpec(head=str(DEFAULT_HEAD), device="cpu", image_size=DecodeConfig().image_size)
+    decoded = decode_clip(str(film), row["start_s"], row["end_s"], DecodeConfig(), text=row["text"],
+                          context=("line 0 of <talk> & friends",))
+    expected = Featurizer(create_encoders(spec)).clip(ClipMedia.of(decoded)).tokens
+    assert set(res["tokens"]) == set(expected)
+    for m, t in expected.items():
+        assert res["tokens"][m].shape == t.shape and np.allclose(res["tokens"][m], t, atol=1e-5), m
+    assert len(res["tokens"]["vision"]) == DecodeConfig().frames_per_clip * create_encoders(spec).vision.tokens_per_frame
+    # ...and not the packaged, untuned text encoder's.
+    untuned = Featurizer(Encoders(dataclasses.replace(spec, tuned=False)), modalities=("text",))
+    plain = untuned.clip(ClipMedia.of(decoded)).tokens["text"]
+    assert plain.shape == res["tokens"]["text"].shape and not np.allclose(plain, res["tokens"]["text"], atol=1e-3)
+    # The frames shown are the clip's, at the pipeline's sample times (second 1 of the film is green).
+    assert len(res["frames"]) == DecodeConfig().frames_per_clip
+    from PIL import Image
+    for f in res["frames"]:
+        rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(f["b64"]))).convert("RGB"))
+        assert rgb.shape == (96, 160, 3) and np.abs(rgb.reshape(-1, 3).mean(0) - SECOND_COLOURS[1]).max() < 25
+    # Through the command line too: the section says where its tokens came from.
+    html_path = tmp_path / "x.html"
+    assert report.main(["--input", str(out), "--output", str(html_path), "--explain", "talk:1",
+                        "--no_thumbnails"]) == 0
+    section = (html_path.read_text())
+    section = section[section.index('id="explain"'):section.index('id="catalogue"')]
+    assert "decoded and featurized again with the head&#39;s encoders" in section

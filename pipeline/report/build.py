@@ -1,18 +1,11 @@
-"""A self-contained HTML report of a pipeline output directory.
-
-    python -m pipeline.report --input out/ --output report.html [--explain FILM_ID:CLIP_INDEX] [--max_films 30]
-
-One HTML file: charts are base64 PNG (matplotlib), thumbnails base64 JPEG decoded from the films with PyAV,
-styles inline, no scripts, no network: it opens offline and can be mailed around.
-"""
+"""Assembles the report: reads the output directory (data), draws the charts (plots), takes the thumbnails
+(frames), optionally explains one clip (explain), and renders templates/report.html.j2 into one HTML file."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import logging
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
@@ -20,8 +13,10 @@ from typing import Optional, Sequence
 import jinja2
 import numpy as np
 
-from pipeline import report_data, report_frames, report_plots
-from pipeline.report_plots import EMOTION_COLORS, fmt_time
+from pipeline.report import data as tables
+from pipeline.report import frames as stills
+from pipeline.report import plots as charts
+from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS, PROB_COLUMNS
 
 LOG = logging.getLogger(__name__)
@@ -56,7 +51,7 @@ def _bar(shares: np.ndarray) -> list[dict]:
     return [{"pct": round(100 * float(s), 2), "color": EMOTION_COLORS[e]} for e, s in zip(EMOTIONS, shares) if s > 0]
 
 
-def _summary(data: report_data.OutputData) -> dict:
+def _summary(data: tables.OutputData) -> dict:
     status = Counter(f.status for f in data.films)
     with_clips = [f for f in data.films if f.n_clips]
     versions = sorted({v for f in data.films for v in f.model_versions})
@@ -68,7 +63,7 @@ def _summary(data: report_data.OutputData) -> dict:
     }
 
 
-def _table_rows(data: report_data.OutputData, detailed: set[str], limit: int) -> tuple[list[dict], int]:
+def _table_rows(data: tables.OutputData, detailed: set[str], limit: int) -> tuple[list[dict], int]:
     # Failed films first: they are what needs a person's attention.
     ordered = sorted(data.films, key=lambda f: (f.status != "failed", f.film_id))
     rows = []
@@ -84,7 +79,7 @@ def _table_rows(data: report_data.OutputData, detailed: set[str], limit: int) ->
     return rows, max(0, len(ordered) - limit)
 
 
-def _errors(data: report_data.OutputData, limit: int) -> tuple[list[dict], list[dict], int]:
+def _errors(data: tables.OutputData, limit: int) -> tuple[list[dict], list[dict], int]:
     rows = data.errors.to_pylist()
     rows.sort(key=lambda r: (not r["fatal"], r["film_id"] or "", r["clip_index"] if r["clip_index"] is not None else -1))
     groups: dict[tuple[str, str], dict] = {}
@@ -98,7 +93,7 @@ def _errors(data: report_data.OutputData, limit: int) -> tuple[list[dict], list[
     return rows[:limit], group_rows, max(0, len(rows) - limit)
 
 
-def _catalogue_figure(data: report_data.OutputData, films: Sequence[report_data.FilmSummary],
+def _catalogue_figure(data: tables.OutputData, films: Sequence[tables.FilmSummary],
                       limit: int) -> tuple[Optional[str], Optional[str]]:
     scored = [f for f in films if f.n_scored]
     if not scored:
@@ -113,21 +108,21 @@ def _catalogue_figure(data: report_data.OutputData, films: Sequence[report_data.
     if len(every) > len(shown):
         note = (f"The chart shows the whole catalogue and {len(shown)} of {len(every)} scored films; "
                 "the table below has a bar for every film.")
-    return report_plots.catalogue_distribution(ids, shares, counts), note
+    return charts.catalogue_distribution(ids, shares, counts), note
 
 
 def _modalities(value) -> str:
     return "uses " + ", ".join(value) if value else ""
 
 
-def _film_section(root: str, f: report_data.FilmSummary, opts: ReportOptions) -> dict:
-    table = report_data.read_clips(root, f.film_id)
+def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict:
+    table = tables.read_clips(root, f.film_id)
     rows = table.to_pylist()
     scored = [r for r in rows if r["emotion"] is not None]
     start = np.array([r["start_s"] for r in scored], dtype=float)
     end = np.array([r["end_s"] for r in scored], dtype=float)
     probs = np.array([[r[c] or 0.0 for c in PROB_COLUMNS] for r in scored], dtype=float).reshape(-1, len(EMOTIONS))
-    arc = report_plots.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s) if scored else None
+    arc = charts.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s) if scored else None
 
     moments = []
     for j, emo in enumerate(EMOTIONS):
@@ -150,7 +145,7 @@ def _film_section(root: str, f: report_data.FilmSummary, opts: ReportOptions) ->
                 "text": r["text"], "mid_s": mid, "mid": fmt_time(mid),
                 "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}", "modalities": "", "thumb": None})
     if opts.thumbnails and moments:
-        thumbs = report_frames.thumbnails(f.film_path, [m["mid_s"] for m in moments])
+        thumbs = stills.thumbnails(f.film_path, [m["mid_s"] for m in moments])
         for m in moments:
             m["thumb"] = thumbs.get(float(m["mid_s"]))
     sources = Counter(r["segment_source"] for r in rows)
@@ -158,11 +153,11 @@ def _film_section(root: str, f: report_data.FilmSummary, opts: ReportOptions) ->
         "film_id": f.film_id, "anchor": _anchor(f.film_id), "film_path": f.film_path, "status": f.status,
         "duration": _duration(f.duration_s), "n_clips": len(rows), "model_versions": list(f.model_versions),
         "sources": ", ".join(f"{n} {s}" for s, n in sources.most_common()) or "none",
-        "scored": bool(scored), "arc": arc, "smoothing": report_plots.smoothing_window(len(scored)), "moments": moments,
+        "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
     }
 
 
-def _detail_films(data: report_data.OutputData, opts: ReportOptions) -> tuple[list[report_data.FilmSummary], int]:
+def _detail_films(data: tables.OutputData, opts: ReportOptions) -> tuple[list[tables.FilmSummary], int]:
     if opts.films:
         return [data.film(fid) for fid in opts.films], 0
     with_clips = [f for f in data.films if f.n_clips]
@@ -170,14 +165,14 @@ def _detail_films(data: report_data.OutputData, opts: ReportOptions) -> tuple[li
 
 
 def render(context: dict) -> str:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     return env.get_template(TEMPLATE).render(**context)
 
 
 def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOptions()) -> Path:
     """Read an output directory and write the report; returns the report's path."""
-    data = report_data.load_output(input_dir)
+    data = tables.load_output(input_dir)
     detail, detail_more = _detail_films(data, opts)
     detail_ids = {f.film_id for f in detail}
     table_rows, table_more = _table_rows(data, detail_ids, opts.max_table_rows)
@@ -185,8 +180,8 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
     catalogue_figure, chart_note = _catalogue_figure(data, detail or data.films, opts.max_chart_films)
     explain = None
     if opts.explain:
-        from pipeline import report_explain  # loads torch and the models: only when asked
-        explain = report_explain.explain_clip(input_dir, *opts.explain, head=opts.head, device=opts.device)
+        from pipeline.report import explain as explainer  # loads torch and the models: only when asked
+        explain = explainer.explain_clip(input_dir, *opts.explain, head=opts.head, device=opts.device)
     films = []
     for i, f in enumerate(detail):
         LOG.info("film %d/%d: %s", i + 1, len(detail), f.film_id)
@@ -206,48 +201,3 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)  # a reader never sees half a report
     return out
-
-
-def _explain_arg(value: str) -> tuple[str, int]:
-    film_id, sep, index = value.rpartition(":")
-    if not sep or not film_id or not index.isdigit():
-        raise argparse.ArgumentTypeError("expected FILM_ID:CLIP_INDEX, e.g. sintel_trailer-1a2b:12")
-    return film_id, int(index)
-
-
-def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, ReportOptions]:
-    d = ReportOptions()
-    p = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.split("\n\n")[0])
-    p.add_argument("--input", required=True, help="the pipeline's --output directory")
-    p.add_argument("--output", default="report.html", help="HTML file to write")
-    p.add_argument("--explain", type=_explain_arg, metavar="FILM_ID:CLIP_INDEX",
-                   help="add the cross-modal attention map and modality gates of one clip")
-    p.add_argument("--head", default=None, help="head checkpoint for --explain (default: the shipped head)")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for --explain")
-    p.add_argument("--max_films", type=int, default=d.max_films, help="films drawn in detail")
-    p.add_argument("--films", default="", help="comma-separated film ids to draw in detail (overrides --max_films)")
-    p.add_argument("--top_clips", type=int, default=d.top_clips, help="most intense clips per emotion and film")
-    p.add_argument("--max_table_rows", type=int, default=d.max_table_rows, help="films listed in the catalogue table")
-    p.add_argument("--max_errors", type=int, default=d.max_errors, help="error rows listed in full")
-    p.add_argument("--max_chart_films", type=int, default=d.max_chart_films, help="films in the catalogue chart")
-    p.add_argument("--no_thumbnails", action="store_true", help="do not open the films for frame thumbnails")
-    p.add_argument("--title", default=d.title)
-    args = p.parse_args(argv)
-    opts = ReportOptions(
-        max_films=args.max_films, films=tuple(x for x in args.films.split(",") if x), top_clips=args.top_clips,
-        max_table_rows=args.max_table_rows, max_errors=args.max_errors, max_chart_films=args.max_chart_films,
-        thumbnails=not args.no_thumbnails, explain=args.explain, head=args.head, device=args.device,
-        title=args.title)
-    return args, opts
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args, opts = parse_args(argv)
-    out = build_report(args.input, args.output, opts)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

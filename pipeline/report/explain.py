@@ -3,7 +3,9 @@
 Runs the BVPEC head on that clip's tokens and draws its text-query cross-modal attention (text tokens x
 vision / face / audio tokens, heads averaged) and modality gates: the paper's attention-map figure, with
 the frames and words the rows and columns belong to. Tokens come from the features table when the run
-wrote one (exactly what the head saw); otherwise the clip is decoded and encoded again.
+wrote one (exactly what the head saw); otherwise the clip is decoded again by the pipeline's own decoder
+(`transforms.decode.decode_clip`) and featurized by the one featurizer (`model.featurize.Featurizer`) with
+the head's encoders (`model.encoders.create_encoders`, the head's tuned text and face weights applied).
 """
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from pipeline import report_data, report_frames, report_plots
-from pipeline.report_plots import EMOTION_COLORS, fmt_time
+from pipeline.report import data as tables
+from pipeline.report import frames as stills
+from pipeline.report import plots as charts
+from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS
 from transforms.fuse import tokens_from_row
 
 LOG = logging.getLogger(__name__)
-VISION_TOKENS_PER_FRAME = 5  # contracts.md: CLS + 2x2 pooled patch regions per frame
+FRAME_WIDTH = 160  # the explained clip's frames, shown uncropped at the film's aspect ratio
 
 
 def text_token_labels(tokenizer, text: Optional[str], n_tokens: int) -> list[str]:
@@ -64,35 +68,42 @@ def run_head(model, tokens: Mapping[str, np.ndarray], device: str = "cpu") -> di
     return {"probs": probs, "gates": gates, "attention": attention}
 
 
-def _encode_clip(row: Mapping, previous: Sequence[str], device: str) -> dict[str, np.ndarray]:
-    """No features table: decode this clip's frames and audio and run the encoders, as the pipeline does."""
-    from model.encoders import load_encoders
-    from model.encoders.audio import audio_features
-    from transforms.decode import DecodeConfig
-    from transforms.encode import crop_faces, frame_tokens_to_sequence
-    cfg = DecodeConfig()  # the pipeline's defaults: frames per clip, image size, context lines
-    encoders = load_encoders(device=device, image_size=cfg.image_size)
-    frames, frame_times, audio = report_frames.clip_media(row["film_path"], row["start_s"], row["end_s"],
-                                                          cfg.frames_per_clip, cfg.image_size)
-    context = list(previous[-cfg.context_lines:]) if cfg.context_lines else []
-    text = [] if not row["text"] else encoders.text.encode([row["text"]], contexts=[context])
-    vis = encoders.vision.encode(frames) if len(frames) else np.zeros((0, VISION_TOKENS_PER_FRAME, encoders.vision.dim))
-    crops = [c for fr in frames for c in crop_faces(fr, encoders.face_detector.detect(fr))]
-    tokens = {
-        "text": np.asarray(text[0], np.float32) if text else np.zeros((0, encoders.text.dim), np.float32),
-        "vision": frame_tokens_to_sequence(np.asarray(vis, np.float32)),
-        "face": (np.asarray(encoders.face_encoder.encode(crops), np.float32) if crops
-                 else np.zeros((0, encoders.face_encoder.dim), np.float32)),
-        "audio": np.asarray(audio_features(audio), np.float32),
-    }
-    return tokens
+def encode_clip(row: Mapping, previous: Sequence[str], head: Optional[str] = None, device: str = "cpu",
+                cfg=None):
+    """No features table: decode this clip (transforms.decode.decode_clip) and featurize it as the pipeline
+    does, with the encoders of `head` (its tuned text and face weights applied).
+
+    Returns (Featurized, Encoders): tokens per modality, failures of modalities that could not be encoded."""
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import ClipMedia, Featurizer
+    from transforms.decode import DecodeConfig, decode_clip
+    cfg = cfg or DecodeConfig()  # the pipeline's defaults: frames per clip, image size, context lines
+    context = tuple(previous[-cfg.context_lines:]) if cfg.context_lines else ()
+    decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"], context=context)
+    encoders = create_encoders(EncoderSpec(head=head, device=device, image_size=cfg.image_size))
+    return Featurizer(encoders).clip(ClipMedia.of(decoded)), encoders
+
+
+def clip_frames(row: Mapping, n_frames: int, width: int = FRAME_WIDTH) -> list[tuple[np.ndarray, float]]:
+    """The clip's frames at the pipeline's sample times (model.featurize.sample_times), uncropped at the film's
+    aspect ratio: what the vision columns belong to. Empty when the film cannot be read."""
+    from transforms.decode import DecodeConfig, decode_clip
+    if n_frames <= 0:
+        return []
+    try:
+        clip = decode_clip(row["film_path"], row["start_s"], row["end_s"], DecodeConfig(frames_per_clip=n_frames),
+                           frame_width=width)
+    except Exception as exc:  # noqa: BLE001 - the figure stands without its frames
+        LOG.warning("no frames for the explained clip from %s: %s", row["film_path"], exc)
+        return []
+    return [(f, float(t)) for f, t in zip(clip.frames, clip.frame_times)]
 
 
 def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] = None, device: str = "cpu",
                  tokenizer=None) -> dict:
-    """The template context of the explain section (see report.html.j2)."""
+    """The template context of the explain section (see templates/report.html.j2)."""
     from model.checkpoints import load_head
-    clips = report_data.read_clips(root, film_id).to_pylist()
+    clips = tables.read_clips(root, film_id).to_pylist()
     by_index = {r["clip_index"]: r for r in clips}
     if clip_index not in by_index:
         raise KeyError(f"{film_id} has no clip {clip_index} (clips 0..{len(clips) - 1})")
@@ -100,28 +111,30 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     previous = [r["text"] for r in clips if r["start_s"] < row["start_s"] and r["text"]]
     model, _ = load_head(head, device=device)
 
-    features = report_data.read_features(root, film_id, clip_index)
+    features = tables.read_features(root, film_id, clip_index)
+    versions: Optional[dict] = None
     if features is not None:
         tokens = tokens_from_row(features)
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
+        from model.encoders.vision import TOKENS_PER_FRAME as tokens_per_frame
     else:
-        tokens = _encode_clip(row, previous, device)
-        source = "No features table for this film: the clip was decoded and encoded again."
+        featurized, encoders = encode_clip(row, previous, head, device)
+        tokens, versions = featurized.tokens, dict(encoders.versions)
+        tokens_per_frame = encoders.vision.tokens_per_frame
+        source = ("No features table for this film: the clip was decoded and featurized again with the head's "
+                  f"encoders ({encoders.version}).")
+        if featurized.failures:
+            source += " Not encoded: " + "; ".join(f.message for f in featurized.failures) + "."
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
-    n_frames = len(tokens["vision"]) // VISION_TOKENS_PER_FRAME
-    # The frames the vision columns belong to: the pipeline's sample times, shown uncropped.
-    from transforms.segment import sample_times
-    times = sample_times(row["start_s"], row["end_s"], n_frames)
-    got = report_frames.frames_at(row["film_path"], times, width=160)
-    frames = [(got[t], t) for t in times if got.get(t) is not None]
+    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame)
     if tokenizer is None and row["text"]:
         tokenizer = _tokenizer()
     n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
     rows = text_token_labels(tokenizer, row["text"], n_text)
-    cols = column_labels(tokens, VISION_TOKENS_PER_FRAME, clip_s)
-    figure = report_plots.attention_figure(result["attention"], result["gates"], rows, cols,
+    cols = column_labels(tokens, tokens_per_frame, clip_s)
+    figure = charts.attention_figure(result["attention"], result["gates"], rows, cols,
                                            title=f"{film_id} clip {clip_index}: text tokens attending to each modality")
     k = int(np.argmax(result["probs"]))
     return {
@@ -129,9 +142,10 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
         "emotion": EMOTIONS[k], "confidence": float(result["probs"][k]), "color": EMOTION_COLORS[EMOTIONS[k]],
         "light": EMOTIONS[k] in ("joy", "neutral"), "when": f"{fmt_time(row['start_s'])}-{fmt_time(row['end_s'])}",
         "modalities": [m for m, g in result["gates"].items() if g > 0],
-        "frames": [{"b64": report_frames.jpeg_b64(np.asarray(f), 160), "label": f"f{i} @ {t:.2f}s"}
+        "frames": [{"b64": stills.jpeg_b64(np.asarray(f), FRAME_WIDTH), "label": f"f{i} @ {t:.2f}s"}
                    for i, (f, t) in enumerate(frames)],
         "gates": result["gates"], "probs": result["probs"], "source": source,
+        "tokens": tokens, "encoder_versions": versions,  # for callers and tests; the template shows `source`
     }
 
 

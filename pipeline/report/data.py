@@ -2,10 +2,19 @@
 
 Several runs may have written into one directory: the manifest's latest row per film says its state, the
 errors of those runs say why a film failed. Paths go through pyarrow's filesystems so a bucket works too.
+
+Table layouts read (both may sit side by side in one directory):
+    manifest/<run_id>.parquet, errors/<run_id>.parquet                  one file per run (older outputs)
+    manifest/<run_id>/<film_id>.parquet, errors/<run_id>/<film_id>.parquet
+                                                                       one small file per film and run
+    manifest/<run_id>/skipped.parquet                                  the films a run skipped
+Files are found recursively; names starting with '.' or '_' (writers' temporary files and folders) are not
+read. Columns a file lacks (older schema versions, e.g. the manifest's wall_s) are read as nulls.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from typing import Optional
 
@@ -20,6 +29,8 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -71,14 +82,26 @@ def _fs(root: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), root
 
 
-def _parquet_files(fs: pafs.FileSystem, directory: str) -> list[str]:
-    """Finished Parquet files of one table; writers' temp files (dot- or beam-temp-prefixed) are ignored."""
+_HIDDEN = (".", "_", "beam-temp")  # writers' temporary files and folders
+
+
+def _parquet_files(fs: pafs.FileSystem, directory: str, recursive: bool = False) -> list[str]:
+    """Finished Parquet files of one table (`**/*.parquet` when recursive); a file whose name, or the name of
+    a folder on its way below `directory`, starts with '.', '_' or 'beam-temp' is a writer's temporary."""
     info = fs.get_file_info(directory)
     if info.type != pafs.FileType.Directory:
         return []
-    files = fs.get_file_info(pafs.FileSelector(directory, recursive=False))
-    return sorted(f.path for f in files if f.type == pafs.FileType.File and f.base_name.endswith(".parquet")
-                  and not f.base_name.startswith((".", "_", "beam-temp")))
+    base = directory.rstrip("/") + "/"
+    files = fs.get_file_info(pafs.FileSelector(directory, recursive=recursive))
+    out = []
+    for f in files:
+        if f.type != pafs.FileType.File or not f.base_name.endswith(".parquet"):
+            continue
+        rel = f.path[len(base):] if f.path.startswith(base) else f.base_name
+        if any(part.startswith(_HIDDEN) for part in rel.split("/")):
+            continue
+        out.append(f.path)
+    return sorted(out)
 
 
 def _read(fs: pafs.FileSystem, path: str, schema: pa.Schema, columns: Optional[list[str]] = None) -> pa.Table:
@@ -92,7 +115,14 @@ def _read(fs: pafs.FileSystem, path: str, schema: pa.Schema, columns: Optional[l
 
 
 def _read_all(fs: pafs.FileSystem, directory: str, schema: pa.Schema) -> pa.Table:
-    tables = [_read(fs, p, schema) for p in _parquet_files(fs, directory)]
+    """Every finished file of a run table, in both layouts (per run, and per run and film). A file that cannot
+    be read is left out with a warning: the report shows what it can."""
+    tables = []
+    for path in _parquet_files(fs, directory, recursive=True):
+        try:
+            tables.append(_read(fs, path, schema))
+        except Exception as exc:  # noqa: BLE001 - one damaged file must not cost the whole report
+            LOG.warning("ignoring unreadable %s: %s", path, exc)
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
@@ -104,6 +134,23 @@ def _latest_per_film(manifest: pa.Table) -> pa.Table:
     ids = manifest.column("film_id").to_pylist()
     keep = [i for i, fid in enumerate(ids) if i == 0 or fid != ids[i - 1]]
     return manifest.take(keep)
+
+
+def _deciding_errors(errors: pa.Table, manifest: pa.Table, latest_run: str) -> pa.Table:
+    """A film's errors from the run that decided its state (its latest manifest row), and the errors of the
+    last run for everything the manifest does not name (film-less discovery errors, films without a row)."""
+    if len(errors) == 0:
+        return errors
+    sep = "\x1f"
+    decided = pa.array([f"{f}{sep}{r}" for f, r in zip(manifest.column("film_id").to_pylist(),
+                                                         manifest.column("run_id").to_pylist())], pa.string())
+    film = pc.fill_null(errors.column("film_id"), "")
+    keys = pc.binary_join_element_wise(film, errors.column("run_id"), sep)
+    of_deciding_run = pc.fill_null(pc.is_in(keys, value_set=decided), False)
+    named = pa.array(manifest.column("film_id").to_pylist(), pa.string())
+    unnamed = pc.invert(pc.fill_null(pc.is_in(errors.column("film_id"), value_set=named), False))
+    of_last_run = pc.fill_null(pc.equal(errors.column("run_id"), latest_run), False)
+    return errors.filter(pc.or_(of_deciding_run, pc.and_(unnamed, of_last_run)))
 
 
 # Columns the catalogue summary needs; the per-film page reads the whole file.
@@ -160,9 +207,7 @@ def load_output(root: str) -> OutputData:
 
     errors = _read_all(fs, f"{base}/errors", errors_schema.SCHEMA)
     if run_ids:
-        # Errors of the runs that decided each film's state, plus film-less errors (discovery) of the last run.
-        relevant = set(manifest.column("run_id").to_pylist()) | {latest_run}
-        errors = errors.filter(pc.is_in(errors.column("run_id"), pa.array(sorted(relevant))))
+        errors = _deciding_errors(errors, manifest, latest_run)
     errors = errors.take(pc.sort_indices(errors, [("film_id", "ascending"), ("created_at", "ascending")]))
 
     rows = {r["film_id"]: r for r in manifest.to_pylist()}

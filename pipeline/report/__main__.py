@@ -1,0 +1,60 @@
+"""A self-contained HTML report of a pipeline output directory.
+
+    python -m pipeline.report --input out/ --output report.html [--explain FILM_ID:CLIP_INDEX] [--max_films 30]
+
+One HTML file: charts are base64 PNG (matplotlib), thumbnails base64 JPEG decoded from the films by the
+pipeline's own decoder, styles inline, no scripts, no network: it opens offline and can be mailed around.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from pipeline.report.build import ReportOptions, build_report
+
+
+def _explain_arg(value: str) -> tuple[str, int]:
+    film_id, sep, index = value.rpartition(":")
+    if not sep or not film_id or not index.isdigit():
+        raise argparse.ArgumentTypeError("expected FILM_ID:CLIP_INDEX, e.g. sintel_trailer-1a2b:12")
+    return film_id, int(index)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, ReportOptions]:
+    d = ReportOptions()
+    p = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.split("\n\n")[0])
+    p.add_argument("--input", required=True, help="the pipeline's --output directory")
+    p.add_argument("--output", default="report.html", help="HTML file to write")
+    p.add_argument("--explain", type=_explain_arg, metavar="FILM_ID:CLIP_INDEX",
+                   help="add the cross-modal attention map and modality gates of one clip")
+    p.add_argument("--head", default=None, help="head checkpoint for --explain (default: the shipped head)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for --explain")
+    p.add_argument("--max_films", type=int, default=d.max_films, help="films drawn in detail")
+    p.add_argument("--films", default="", help="comma-separated film ids to draw in detail (overrides --max_films)")
+    p.add_argument("--top_clips", type=int, default=d.top_clips, help="most intense clips per emotion and film")
+    p.add_argument("--max_table_rows", type=int, default=d.max_table_rows, help="films listed in the catalogue table")
+    p.add_argument("--max_errors", type=int, default=d.max_errors, help="error rows listed in full")
+    p.add_argument("--max_chart_films", type=int, default=d.max_chart_films, help="films in the catalogue chart")
+    p.add_argument("--no_thumbnails", action="store_true", help="do not open the films for frame thumbnails")
+    p.add_argument("--title", default=d.title)
+    args = p.parse_args(argv)
+    opts = ReportOptions(
+        max_films=args.max_films, films=tuple(x for x in args.films.split(",") if x), top_clips=args.top_clips,
+        max_table_rows=args.max_table_rows, max_errors=args.max_errors, max_chart_films=args.max_chart_films,
+        thumbnails=not args.no_thumbnails, explain=args.explain, head=args.head, device=args.device,
+        title=args.title)
+    return args, opts
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args, opts = parse_args(argv)
+    out = build_report(args.input, args.output, opts)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
