@@ -38,27 +38,18 @@ def decode(film: str, args) -> dict:
 
 
 class Models:
-    """The scorer's own handlers, called directly (no Beam): the same batching and model code."""
+    """The pipeline's own scorer (transforms.score.FilmScorer: featurizer + head), called directly (no Beam)."""
 
     def __init__(self, device: str, batch_size: int, threads: int = 1, head: str | None = None,
                  precision: str = "auto"):
-        from model.checkpoints import model_version
-        from transforms.encode import (AudioProsodyFn, EncodeConfig, TextHandler, VisionFaceHandler,
-                                       encoder_version)
-        from transforms.fuse import HeadHandler
+        from transforms.score import FilmScorer, ScoreConfig
         t0 = time.perf_counter()
-        cfg = EncodeConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head, precision=precision)
-        self.vision_h, self.text_h = VisionFaceHandler(cfg), TextHandler(cfg)
-        self.head_h = HeadHandler(cfg, model_version(head, encoder_version(cfg)))
-        self.vision, self.text, self.head = self.vision_h.load_model(), self.text_h.load_model(), self.head_h.load_model()
-        self.audio_fn = AudioProsodyFn()
+        self.scorer = FilmScorer(ScoreConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head,
+                                             precision=precision)).load()
         self.load_s = time.perf_counter() - t0
 
-    def score(self, clips: list) -> list[dict]:
-        works = self.vision_h.run_inference(clips, self.vision)
-        works = [next(iter(self.audio_fn.process(((w.film_id, w.spec.clip_index), w))))[1] for w in works]
-        works = self.text_h.run_inference(works, self.text)
-        return [r for _, r in self.head_h.run_inference([(w.tokens, w.film_path) for w in works], self.head)]
+    def score(self, clips: list) -> list:
+        return self.scorer.score(clips)
 
 
 def model(film: str, args) -> dict:

@@ -1,4 +1,4 @@
-"""The BVPEC fusion head (DESIGN.md eq. 12-17).
+"""The BVPEC fusion head (the paper's eq. 12-17, summarised in docs/architecture.md).
 
 Per clip each modality is a token sequence [L, D_m] (L == 0: missing). The head
   1. aligns every modality to width d with a Conv1D (kernel k_m, lengths kept)            eq. 12

@@ -68,8 +68,6 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--batch_size", type=int, default=32, help="Clips per model batch.")
         g.add_argument("--torch_threads", type=int, default=1,
                        help="Torch intra-op threads per worker process on CPU (1 avoids oversubscribing cores).")
-        g.add_argument("--share_models", action="store_true", default=False,
-                       help="Serve one copy of each model to all worker processes of a machine (Beam large_model).")
         g.add_argument("--accelerator", default=None,
                        help="Beam resource hint for the model steps, e.g. 'type:nvidia-l4;count:1;install-nvidia-driver' "
                             "(default with --device cuda: the scoring module's default).")

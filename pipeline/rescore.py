@@ -8,7 +8,8 @@ the encoder version it implies is checked against the features table's before an
 
 A Beam pipeline: features/<film_id>.parquet -> head (the same RunInference handler as the main pipeline)
 -> per film, the original clips table with its score columns and model_version replaced ->
-<output>/clips/<film_id>.parquet (temp name + rename); failures -> <output>/errors/<run_id>.parquet.
+<output>/clips/<film_id>.parquet, and that film's failures -> <output>/errors/<run_id>/<film_id>.parquet, each
+committed atomically as soon as the film is done (transforms/write.py).
 With the same head it reproduces the original labels: the features table keeps the full token sequences.
 """
 from __future__ import annotations
@@ -22,16 +23,18 @@ from datetime import datetime, timezone
 from typing import Iterable, Optional
 
 import apache_beam as beam
-import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
+from model.encoders import EncoderSpec, encoder_version
+from model.featurize import Failure
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rows_to_table
-from transforms.encode import EncodeConfig
-from transforms.fuse import FuseClips, StepFailure, tokens_from_row
+from transforms.elements import FilmError
+from transforms.fuse import FuseClips, tokens_from_row
+from transforms.write import atomic_write_table, error_row, read_table
 
 LOG = logging.getLogger(__name__)
 SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
@@ -60,32 +63,14 @@ def check_encoders(args: argparse.Namespace, recorded: str) -> None:
     """A head reads the tokens of the encoders it was trained with, and a head can carry fine-tuned text
     and face encoder layers: features made by other encoders would be scored without any error, wrongly.
     So the encoder version this head implies must equal the one recorded in the features table."""
-    from transforms.encode import encoder_version
-    expected = encoder_version(EncodeConfig(head=args.head, text_model=args.text_model,
-                                            vision_model=args.vision_model, image_size=args.image_size))
+    expected = encoder_version(EncoderSpec(head=args.head, text_model=args.text_model,
+                                           vision_model=args.vision_model, image_size=args.image_size))
     if expected != recorded:
         raise SystemExit(
             f"{args.features}: the features were computed by encoders {recorded}, but this head reads encoders "
             f"{expected} (its fine-tuned text/face layers, or --text_model/--vision_model/--image_size, differ). "
             "Run pipeline.run with this head instead, pass the encoder options the features were made with, "
             "or --no_encoder_check to score anyway.")
-
-
-def _read_parquet(path: str) -> pa.Table:
-    with FileSystems.open(path) as f:
-        return pq.read_table(io.BytesIO(f.read()))
-
-
-def write_parquet_atomic(table: pa.Table, path: str) -> None:
-    """Write to a temp name beside the target, then rename, through Beam FileSystems (any bucket)."""
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with FileSystems.create(tmp) as f:
-        f.write(buf.getvalue())
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([tmp], [path])
 
 
 def encoder_versions(features_dir: str) -> set[str]:
@@ -100,13 +85,13 @@ def encoder_versions(features_dir: str) -> set[str]:
 
 def read_features(path: str) -> Iterable:
     """One features file -> ((film_id, clip_index), (tokens, film_path)) per clip."""
-    for row in _read_parquet(path).to_pylist():
+    for row in read_table(path).to_pylist():
         yield (row["film_id"], row["clip_index"]), (tokens_from_row(row), row["film_path"])
 
 
 class WriteRescoredFilm(beam.DoFn):
-    """(film_id, [(clip_index, (film_path, scores | StepFailure))]) -> writes the film's new clips table;
-    yields error-table rows for what failed."""
+    """(film_id, [(clip_index, (film_path, scores | Failure))]) -> the film's new clips table and its error rows,
+    both committed at once (deterministic names: a retried bundle rewrites the same files)."""
 
     def __init__(self, clips_dir: str, output: str, run_id: str):
         self.clips_dir, self.output, self.run_id = clips_dir, output, run_id
@@ -115,11 +100,11 @@ class WriteRescoredFilm(beam.DoFn):
         film_id, items = grouped
         items = dict(items)
         film_path = next(iter(items.values()))[0]
-        errors = [(i, r) for i, (_, r) in items.items() if isinstance(r, StepFailure)]
-        for clip_index, fail in errors:
-            yield self._error(film_id, film_path, clip_index, fail.stage, fail.error_type, fail.message)
+        errors = [FilmError(film_path=film_path, film_id=film_id, clip_index=i, stage=r.modality,
+                            error_type=r.error_type, message=r.message, fatal=False)
+                  for i, (_, r) in items.items() if isinstance(r, Failure)]
         try:
-            old = _read_parquet(FileSystems.join(self.clips_dir, f"{film_id}.parquet")).to_pylist()
+            old = read_table(FileSystems.join(self.clips_dir, f"{film_id}.parquet")).to_pylist()
             rows = []
             for row in old:
                 _, res = items.get(row["clip_index"], (None, None))
@@ -127,40 +112,31 @@ class WriteRescoredFilm(beam.DoFn):
                 if isinstance(res, dict):
                     new.update(res)
                 rows.append({**row, **new, "run_id": self.run_id})
-            write_parquet_atomic(rows_to_table(rows, clips_schema.SCHEMA),
-                                 FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
+            atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
+                               FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
             beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
         except Exception as e:  # noqa: BLE001 - one film's failure is a row, not a crash
             LOG.exception("rescore write failed for %s", film_id)
-            yield self._error(film_id, film_path, None, "write", type(e).__name__, str(e) or repr(e))
-
-    def _error(self, film_id, film_path, clip_index, stage, error_type, message) -> dict:
-        return {"run_id": self.run_id, "film_id": film_id, "film_path": film_path, "clip_index": clip_index,
-                "stage": stage, "error_type": error_type, "message": message, "fatal": clip_index is None,
-                "created_at": datetime.now(timezone.utc)}
-
-
-def write_errors(rows: list[dict], output: str, run_id: str) -> None:
-    if rows:
-        write_parquet_atomic(rows_to_table(rows, errors_schema.SCHEMA),
-                             FileSystems.join(output, "errors", f"{run_id}.parquet"))
+            errors.append(FilmError(film_path=film_path, film_id=film_id, stage="write",
+                                    error_type=type(e).__name__, message=str(e) or repr(e)))
+        if errors:
+            atomic_write_table(rows_to_table([error_row(e, self.run_id) for e in errors], errors_schema.SCHEMA),
+                               FileSystems.join(self.output, "errors", self.run_id, f"{film_id}.parquet"))
+        yield film_id
 
 
 def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str) -> beam.PCollection:
-    cfg = EncodeConfig(device=args.device, batch_size=args.batch_size, torch_threads=args.torch_threads,
-                       head=args.head, accelerator=args.accelerator)
     clips_dir = args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
     return (p
             | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
                 [FileSystems.join(args.features, "*.parquet")]) for m in r.metadata_list])
             | "Reshuffle" >> beam.Reshuffle()
             | "ReadFeatures" >> beam.FlatMap(read_features)
-            | "Head" >> FuseClips(cfg, model_version)
+            | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
+                                  torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
             | "GroupByFilm" >> beam.GroupByKey()
-            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id))
-            | "AllErrors" >> beam.combiners.ToList()
-            | "WriteErrors" >> beam.Map(write_errors, args.output, args.run_id))
+            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id)))
 
 
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dict:

@@ -1,8 +1,13 @@
 """`python -m pipeline.run --input GLOB [--input GLOB ...] --output DIR [--runner ...] [Beam options]`
 
-Wires the Beam steps (see DESIGN.md): discover -> skip done -> probe -> subtitles -> decode (streamed clips)
--> [scorer] -> per-film write -> run tables. Only small rows cross the per-film GroupByKey; the decoded frames
-go from decode straight into the scorer within one fused stage.
+Wires the Beam steps (see docs/architecture.md):
+
+    discover -> skip done -> probe -> subtitles -> ProcessFilm (decode once -> score -> commit the film)
+
+Each film's tables are committed by the step that finished it (transforms/write.py, commit_film), so there is
+no barrier across films: a killed run keeps every film it committed and the next run skips exactly those.
+The launcher follows the run by watching the committed manifest rows: one line per finished film, a progress
+line every PROGRESS_EVERY_S, and the summary line at the end.
 """
 from __future__ import annotations
 
@@ -10,22 +15,29 @@ import datetime as dt
 import logging
 import secrets
 import sys
+import threading
 import time
 from typing import Callable, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from pipeline.options import FilmEmotionOptions, config_hash
-from transforms.decode import FILMS_TAG, ROWS_TAG, DecodeConfig, DecodeFilm
-from transforms.discover import DiscoverFilms, film_id_for
+from transforms.decode import DecodeConfig
+from transforms.discover import DiscoverFilms, is_film_candidate, normalise_pattern
 from transforms.elements import ERRORS_TAG
+from transforms.film import ProcessFilm
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
-from transforms.write import (SKIPPED_TAG, SkipDone, WriteFilm, WriteRunTable, error_row, join_path,
-                              load_done_films, read_table)
+from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
+                              load_done_films, read_rows, table_files)
 
 log = logging.getLogger("pipeline.run")
+PROGRESS_EVERY_S = 30.0
+POLL_S = 1.0
+QUIET_LOGGERS = ("apache_beam", "faster_whisper", "ctranslate2", "transformers", "timm", "urllib3", "httpx",
+                 "numba", "matplotlib", "PIL")
 
 
 def new_run_id() -> str:
@@ -36,9 +48,8 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
                    cue_source_factory: Optional[Callable] = None, done: Optional[dict] = None) -> dict:
     """Add the whole job to `p`. Returns the main PCollections (handy for tests and for extending the graph).
 
-    scorer(PCollection[DecodedClip]) -> {'scores': ((film_id, clip_index), score columns), 'features': rows,
-    'errors': FilmError}; its `.model_version` goes into the config hash so a new head re-scores.
-    """
+    scorer: a transforms.score.FilmScorer (or None: clips are cut but not scored); its `.model_version` goes
+    into the config hash so a new head re-scores."""
     fo = opts.view_as(FilmEmotionOptions)
     if not fo.input or not fo.output:
         raise ValueError("--input and --output are required")
@@ -52,44 +63,26 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
     todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force)).with_outputs(
         SKIPPED_TAG, main="todo")
     probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm()).with_outputs(ERRORS_TAG, main="probed")
-    jobs = probed.probed | "Subtitles" >> beam.ParDo(
-        LoadSubtitles(chash, fo.transcribe, fo.subtitle_language)).with_outputs(ERRORS_TAG, main="jobs")
-    decoded = jobs.jobs | "Decode" >> beam.ParDo(
-        DecodeFilm(DecodeConfig.from_options(fo), run_id, cue_source_factory)).with_outputs(
-        ERRORS_TAG, ROWS_TAG, FILMS_TAG, main="clips")
-
-    error_parts = [found.errors, probed.errors, jobs.errors, decoded.errors]
-    groups = {
-        "refs": todo.todo | "KeyRefs" >> beam.Map(lambda r: (r.film_id, r)),
-        "rows": decoded[ROWS_TAG],
-        "films": decoded[FILMS_TAG],
-    }
-    if scorer is not None:
-        scored = scorer(decoded.clips)
-        groups["scores"] = scored["scores"] | "KeyScores" >> beam.MapTuple(lambda key, cols: (key[0], (key[1], cols)))
-        groups["features"] = scored["features"] | "KeyFeatures" >> beam.Map(lambda r: (r["film_id"], r))
-        error_parts.append(scored["errors"])
-    errors = error_parts | "AllErrors" >> beam.Flatten()
-    groups["errors"] = errors | "KeyErrors" >> beam.Map(lambda e: (e.film_id or film_id_for(e.film_path), e))
-
+    jobs = probed.probed | "Subtitles" >> beam.ParDo(LoadSubtitles(chash, fo.transcribe, fo.subtitle_language))
     asr_name = getattr(cue_source_factory, "model_name", None) or fo.asr_model or "unknown"
-    written = (groups
-               | "PerFilm" >> beam.CoGroupByKey()
-               | "WriteFilms" >> beam.ParDo(WriteFilm(fo.output, run_id, chash, fo.write_transcripts, asr_name))
-               .with_outputs(ERRORS_TAG, main="manifest"))
-    manifest = (written.manifest, todo[SKIPPED_TAG]) | "AllFilms" >> beam.Flatten()
-    manifest | "WriteManifest" >> WriteRunTable(fo.output, "manifest", run_id)
-    error_rows = ((errors, written.errors) | "AllErrorsAndWrite" >> beam.Flatten()
-                  | "ErrorRows" >> beam.Map(error_row, run_id))
-    error_rows | "WriteErrors" >> WriteRunTable(fo.output, "errors", run_id)
-    return {"run_id": run_id, "config_hash": chash, "clips": decoded.clips, "manifest": manifest,
-            "errors": errors}
+    process = ProcessFilm(fo.output, run_id, DecodeConfig.from_options(fo), scorer, cue_source_factory,
+                          fo.write_transcripts, asr_name)
+    step = beam.ParDo(process)
+    accelerator = getattr(getattr(scorer, "cfg", None), "accelerator", None)
+    if accelerator:  # decode and scoring share the step: it runs where the GPU is
+        step = step.with_resource_hints(accelerator=accelerator)
+    films = jobs | "ProcessFilm" >> step
+    failed = ((found.errors, probed.errors) | "EarlyFailures" >> beam.Flatten()
+              | "CommitFailures" >> beam.ParDo(CommitFailure(fo.output, run_id, chash)))
+    todo[SKIPPED_TAG] | "WriteSkipped" >> WriteRunTable(fo.output, "manifest", run_id, SKIPPED_FILE)
+    return {"run_id": run_id, "config_hash": chash, "films": films, "failed": failed,
+            "skipped": todo[SKIPPED_TAG]}
 
 
 def _default_scorer(fo: FilmEmotionOptions):
     if not fo.score:
         return None
-    from transforms.score import make_scorer  # imports torch and loads the encoders: only when scoring
+    from transforms.score import make_scorer  # imports torch: only when scoring
     return make_scorer(fo)
 
 
@@ -101,7 +94,7 @@ def _default_cue_source_factory(fo: FilmEmotionOptions):
 
 
 def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
-    rows = read_table(join_path(output_dir, "manifest", f"{run_id}.parquet")).to_pylist()
+    rows = read_rows(table_files(output_dir, "manifest", run_id), "manifest")
     count = {s: sum(r["status"] == s for r in rows) for s in ("ok", "failed", "skipped")}
     processed = [r for r in rows if r["status"] == "ok"]
     film_s = sum(r["duration_s"] or 0.0 for r in processed)
@@ -116,23 +109,114 @@ def format_summary(s: dict) -> str:
             f"real-time factor={s['realtime_factor']:.1f}x")
 
 
+def _fmt_s(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+    """Follows a run from its committed manifest rows (works on every runner, whatever process did the work):
+    one line per finished film, and a run line every `every_s` with films done, film-hours, the real-time
+    factor so far and an ETA from the bytes still to do."""
+
+    def __init__(self, output_dir: str, run_id: str, expected: dict[str, int], every_s: float = PROGRESS_EVERY_S,
+                 emit: Callable[[str], None] = print):
+        self.output_dir, self.run_id, self.every_s, self.emit = output_dir, run_id, every_s, emit
+        self.expected = expected  # film path -> size in bytes, for the films this run is expected to process
+        self.seen: set[str] = set()
+        self.rows: list[dict] = []
+        self.t0 = time.monotonic()
+        self.last_line = self.t0
+
+    def poll(self) -> None:
+        new = [f for f in table_files(self.output_dir, "manifest", self.run_id)
+               if f not in self.seen and not f.endswith(f"/{SKIPPED_FILE}.parquet")]
+        for path in new:
+            self.seen.add(path)
+            for r in read_rows([path], "manifest"):
+                self.rows.append(r)
+                self.emit(self.film_line(r))
+        now = time.monotonic()
+        if now - self.last_line >= self.every_s:
+            self.last_line = now
+            self.emit(self.run_line(now - self.t0))
+
+    def film_line(self, r: dict) -> str:
+        n = max(len(self.expected), len(self.rows))
+        dur, wall = r.get("duration_s") or 0.0, r.get("wall_s") or 0.0
+        speed = f", {dur / wall:.1f}x real time" if dur and wall else ""
+        what = f"{dur:.0f} s of film, {r.get('n_clips') or 0} clips in {wall:.1f} s{speed}"
+        tail = f": {r['error']}" if r["status"] != "ok" and r.get("error") else ""
+        return f"film {len(self.rows)}/{n} {r['status']}: {r['film_id']} ({what}){tail}"
+
+    def run_line(self, elapsed: float) -> str:
+        ok = sum(r["status"] == "ok" for r in self.rows)
+        film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if r["status"] == "ok")
+        done_bytes = sum(self.expected.get(r["film_path"], r.get("size_bytes") or 0) for r in self.rows)
+        todo_bytes = sum(v for p, v in self.expected.items() if p not in {r["film_path"] for r in self.rows})
+        eta = (f", ETA {_fmt_s(elapsed * todo_bytes / done_bytes)}" if done_bytes and todo_bytes
+               else "" if done_bytes else ", ETA unknown until a film is done")
+        return (f"progress: {len(self.rows)}/{max(len(self.expected), len(self.rows))} films done "
+                f"(ok {ok}, failed {len(self.rows) - ok}), {film_s / 3600:.3f} film-hours, "
+                f"{film_s / elapsed if elapsed > 0 else 0:.1f}x real time so far, elapsed {_fmt_s(elapsed)}{eta}")
+
+
+def expected_films(patterns: list[str], done: dict, chash: str) -> dict[str, int]:
+    """film path -> size for the films this run will probably process (matched, and not done before with the
+    same size and configuration): what the progress lines count towards. The exact skip decision is made in
+    the pipeline from the content fingerprint."""
+    out = {}
+    for result in FileSystems.match([normalise_pattern(p) for p in patterns]):
+        for m in result.metadata_list:
+            prev = done.get(m.path)
+            if is_film_candidate(m.path) and not (prev and prev.get("size_bytes") == m.size_in_bytes
+                                                  and prev.get("config_hash") == chash):
+                out[m.path] = m.size_in_bytes
+    return out
+
+
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer: Optional[Callable] = None,
-        cue_source_factory: Optional[Callable] = None) -> dict:
+        cue_source_factory: Optional[Callable] = None, progress_every_s: float = PROGRESS_EVERY_S) -> dict:
     """Run the job; returns the summary dict (also printed as one line) with the Beam result under 'result'."""
     opts = PipelineOptions(argv)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     fo = opts.view_as(FilmEmotionOptions)
     if not fo.input or not fo.output:
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
+    t0 = time.perf_counter()
     scorer = scorer if scorer is not None else _default_scorer(fo)
     cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
-    t0 = time.perf_counter()
+    clean_output(fo.output)
+    done = {} if fo.force else load_done_films(fo.output)
     p = beam.Pipeline(options=opts)
-    built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory)
-    result = p.run()
-    result.wait_until_finish()
+    built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
+    try:
+        expected = expected_films(fo.input, done, built["config_hash"])
+    except Exception:  # noqa: BLE001 - progress lines only: never stop a run for them
+        expected = {}
+    progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
+    outcome: dict = {}
+
+    def execute():
+        try:
+            outcome["result"] = p.run()
+            outcome["result"].wait_until_finish()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the launcher's thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, name="beam-pipeline", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL_S)
+        try:
+            progress.poll()
+        except Exception as exc:  # noqa: BLE001
+            log.debug("progress poll failed: %s", exc)
+    if "error" in outcome:
+        raise outcome["error"]
+    progress.poll()
     summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
-    summary.update(config_hash=built["config_hash"], result=result)
+    summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
     print(format_summary(summary), flush=True)
     return summary
 
@@ -157,7 +241,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print_help()
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:  # third-party INFO chatter stays out of the default log
+        logging.getLogger(name).setLevel(logging.WARNING)
     run(argv)
     return 0
 

@@ -1,9 +1,11 @@
-"""Manifest: one row per input film per run, manifest/<run_id>.parquet. Later runs read it to skip work."""
+"""Manifest: one row per input film per run, one small file per film: manifest/<run_id>/<film_id>.parquet (the
+film's commit; skipped films in manifest/<run_id>/skipped.parquet). Later runs read it to skip work. Version 1.0
+outputs (manifest/<run_id>.parquet, no wall_s) stay readable."""
 import pyarrow as pa
 
 from schemas._base import versioned
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 STATUSES = ("ok", "failed", "skipped")
 
@@ -21,4 +23,5 @@ SCHEMA = versioned("manifest", VERSION, [
     pa.field("output_file", pa.string()),
     pa.field("error", pa.string()),
     pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("wall_s", pa.float64()),  # seconds this film took in this run (decode to commit); null if skipped
 ])

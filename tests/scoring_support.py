@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.films import FilmSpec, make_film
+from testing.films import FilmSpec, make_textured_film
 from model.checkpoints import DEFAULT_HEAD, save_head
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,12 +14,10 @@ SINTEL = DATA / "media" / "sintel" / "sintel_trailer.mp4"
 
 
 def encoder_dims() -> dict[str, int]:
-    from model.encoders.audio import AUDIO_DIM
-    from model.encoders.faces import load_face_encoder
-    from model.encoders.text import load_text_encoder
-    from transforms.encode import EncodeConfig, load_vision_models
-    return {"text": load_text_encoder().dim, "vision": load_vision_models(EncodeConfig()).vision.dim,
-            "face": load_face_encoder().dim, "audio": AUDIO_DIM}
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import MODALITIES, Featurizer
+    featurizer = Featurizer(create_encoders(EncoderSpec()))
+    return {m: featurizer.dim(m) for m in MODALITIES}
 
 
 def head_for_tests(tmp_dir: Path) -> str:
@@ -36,5 +34,5 @@ def head_for_tests(tmp_dir: Path) -> str:
 
 def tiny_film(tmp_dir: Path, seconds: float = 9.0) -> Path:
     """A small H.264 + AAC film with a sidecar .srt (a line every 4 s)."""
-    return make_film(Path(tmp_dir) / "films" / "tiny.mp4",
+    return make_textured_film(Path(tmp_dir) / "films" / "tiny.mp4",
                      FilmSpec(seconds=seconds, width=320, height=180, fps=12, gop_s=4.0, crf=35))

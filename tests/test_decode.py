@@ -4,9 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.sample_media import (make_audio_only, make_av1, make_film, make_text_as_video, make_truncated,
-                                 make_zero_byte)
-from transforms.decode import SAMPLE_RATE, DecodeConfig, DecodeFilm, DecodeError, decode_film
+from testing.films import make_audio_only, make_av1, make_film, make_text_as_video, make_truncated, make_zero_byte
+from transforms.decode import SAMPLE_RATE, DecodeConfig, DecodeError, decode_film
 from transforms.discover import film_id_for
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 from transforms.probe import NotAFilm, ProbeFilm, probe_film
@@ -162,25 +161,49 @@ def test_truncated_stream_keeps_what_decoded(tmp_path):
     assert clips[-1].spec.end_s <= stats["media_end_s"] + 1e-6
 
 
-def test_decode_dofn_outputs_and_dead_letters(tmp_path):
+def test_process_film_commits_once_and_dead_letters(tmp_path):
+    # The per-film step commits the film's tables itself; a retried film rewrites the same names.
+    import pyarrow.parquet as pq
+
+    from transforms.film import ProcessFilm
     film = make_film(tmp_path / "ok.mp4", duration_s=3.0)
-    dofn = DecodeFilm(DecodeConfig(segment="window", image_size=32), run_id="r1")
-    out = list(dofn.process(job_for(film)))
-    clips = [o for o in out if isinstance(o, DecodedClip)]
-    rows = [o.value for o in out if getattr(o, "tag", None) == "rows"]
-    films = [o.value for o in out if getattr(o, "tag", None) == "films"]
-    assert len(clips) == len(rows) == 1 and len(films) == 1
-    fid, row = rows[0]
-    assert row["n_frames"] == 4 and row["has_audio"] and row["run_id"] == "r1" and row["config_hash"] == "test"
-    assert films[0][1]["n_clips"] == 1
-    # A job whose file vanished after probing: one fatal decode error, no summary, no exception.
+    out = tmp_path / "out"
+    dofn = ProcessFilm(str(out), "r1", DecodeConfig(segment="window", image_size=32))
     job = job_for(film)
+    [row] = list(dofn.process(job))
+    assert row["status"] == "ok" and row["n_clips"] == 1 and row["wall_s"] > 0 and row["run_id"] == "r1"
+    clips = pq.read_table(row["output_file"]).to_pylist()
+    assert len(clips) == 1 and clips[0]["n_frames"] == 4 and clips[0]["has_audio"]
+    assert clips[0]["config_hash"] == "test" and clips[0]["emotion"] is None
+    assert list(dofn.process(job))[0]["status"] == "ok"  # processed twice, as a retried bundle would
+    assert [f.name for f in (out / "clips").iterdir()] == [f"{job.ref.film_id}.parquet"]
+    [manifest] = list((out / "manifest" / "r1").iterdir())
+    assert manifest.name == f"{job.ref.film_id}.parquet" and pq.read_table(manifest).num_rows == 1
+    assert not (out / "errors" / "r1").exists()
+    # A job whose file vanished after probing: a failed row and one fatal decode error, no exception.
     Path(film).unlink()
-    out = list(dofn.process(job))
-    assert [o.tag for o in out] == ["errors"] and out[0].value.fatal and out[0].value.stage == "decode"
+    [row] = list(dofn.process(job))
+    assert row["status"] == "failed" and row["error"].startswith("decode:")
+    [err] = pq.read_table(out / "errors" / "r1" / f"{job.ref.film_id}.parquet").to_pylist()
+    assert err["fatal"] and err["stage"] == "decode" and err["run_id"] == "r1"
     with pytest.raises((DecodeError, Exception)):
         list(decode_film(job, DecodeConfig()))
     assert NotAFilm  # exported for callers that probe themselves
+
+
+def test_decode_clip_is_the_pipeline_pass(tmp_path):
+    # One clip decoded alone (a seek, then the same pass) gives the frames the whole-film pass gives it.
+    from transforms.decode import decode_clip
+    film = make_film(tmp_path / "f.mp4", duration_s=8.0, fps=10)
+    whole = [c for c in decode_film(job_for(film), DecodeConfig(segment="window", window_s=2.0))
+             if isinstance(c, DecodedClip)]
+    target = whole[2]
+    alone = decode_clip(str(film), target.spec.start_s, target.spec.end_s, DecodeConfig())
+    assert np.array_equal(alone.frame_times, target.frame_times)
+    assert np.array_equal(alone.frames, target.frames)
+    assert abs(len(alone.audio) - len(target.audio)) <= 16
+    wide = decode_clip(str(film), 1.0, 2.0, DecodeConfig(frames_per_clip=1), frame_width=64)
+    assert wide.frames.shape[1:] == (42, 64, 3)  # the 96x64 film's 3:2 kept at that width (even height)
 
 
 @pytest.mark.slow

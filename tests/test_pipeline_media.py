@@ -2,26 +2,28 @@
 from pathlib import Path
 
 import apache_beam as beam
+
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.run import build_pipeline, main, run
-from pipeline.sample_media import (make_audio_only, make_film, make_text_as_video, make_truncated, make_zero_byte,
-                                 write_srt)
 from schemas import clips as clips_schema
+from transforms.score import ClipResult, ScoreConfig
+from testing.films import make_audio_only, make_film, make_text_as_video, make_truncated, make_zero_byte, write_srt
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 BASE = ["--no_score", "--transcribe", "never", "--image_size", "32"]
 
 
 def table(out, name):
-    files = sorted(Path(out, name).glob("*.parquet"))
+    """Every row of a table: clips/<film>.parquet, or the per-run directories of manifest/ and errors/."""
+    files = sorted(f for f in Path(out, name).rglob("*.parquet") if not f.name.startswith("."))
     return [r for f in files for r in pq.read_table(f).to_pylist()]
 
 
 def newest_manifest(out):
-    files = sorted(Path(out, "manifest").glob("*.parquet"), key=lambda f: f.stat().st_mtime)
-    return pq.read_table(files[-1]).to_pylist()
+    runs = sorted((d for d in Path(out, "manifest").iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime_ns)
+    return [r for f in sorted(runs[-1].glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +106,22 @@ def test_sintel_trailer_clip_texts_match_its_vtt(tmp_path):
 
 
 class BrightnessScorer:
-    """A stand-in head for the scorer seam: it derives real per-clip columns from the decoded frames."""
+    """A stand-in head for the scorer seam (transforms.score.FilmScorer's interface): it derives real
+    per-clip columns from the decoded frames."""
     model_version = "brightness-v1"
+    encoder_version = "none"
+    cfg = ScoreConfig(batch_size=3)
 
-    def __call__(self, clips):
-        def score(c):
+    def load(self):
+        return self
+
+    def score(self, clips):
+        def one(c):
             bright = float(c.frames.mean() / 255.0) if len(c.frames) else 0.0
-            return (c.film_id, c.spec.clip_index), {"confidence": bright, "emotion": "joy" if bright > 0.5 else
-                                                    "sadness", "model_version": self.model_version}
-
-        return {"scores": clips | "Score" >> beam.Map(score),
-                "features": clips | "NoFeatures" >> beam.FlatMap(lambda c: []),
-                "errors": clips | "NoErrors" >> beam.FlatMap(lambda c: [])}
+            return ClipResult(tokens={}, failures=(), scores={
+                "confidence": bright, "emotion": "joy" if bright > 0.5 else "sadness",
+                "model_version": self.model_version})
+        return [one(c) for c in clips]
 
 
 def test_scorer_seam_joins_scores_and_keys_skips_by_model_version(archive, tmp_path):

@@ -1,4 +1,4 @@
-"""Scoring inside Beam: head handler, features table round trip, rescore, and the whole scorer on real media."""
+"""Scoring: head handler, features table round trip, rescore, failure isolation, and the whole scorer on real media."""
 from __future__ import annotations
 
 import math
@@ -19,7 +19,8 @@ from schemas import features as features_schema
 from schemas import rows_to_table
 from schemas.clips import SCHEMA as CLIPS_SCHEMA
 from schemas.labels import EMOTIONS, PROB_COLUMNS
-from transforms.encode import EncodeConfig, StepFailure, crop_faces, frame_tokens_to_sequence
+from model.encoders import EncoderSpec, encoder_version
+from model.featurize import Failure, crop_faces
 from transforms.fuse import FuseClips, features_row, score_columns, tokens_from_row
 
 DIMS = {"text": 12, "vision": 10, "face": 6, "audio": 5}
@@ -66,12 +67,11 @@ def test_head_handler_batches_and_turns_bad_batches_into_failures(head_path):
     rng = np.random.default_rng(3)
     good = [(("film", i), (random_tokens(rng, missing=("text",) if i % 3 == 0 else ()), "/f.mp4")) for i in range(7)]
     bad = [(("bad", 0), ({**random_tokens(rng), "vision": np.zeros((2, 99), np.float32)}, "/b.mp4"))]
-    cfg = EncodeConfig(head=head_path, batch_size=4)
 
     def check(results):
         by_key = dict(results)
         assert len(by_key) == 8
-        assert isinstance(by_key[("bad", 0)][1], StepFailure)  # wrong width: the batch fails, nothing crashes
+        assert isinstance(by_key[("bad", 0)][1], Failure)  # wrong width: the batch fails, nothing crashes
         ok = [r for k, (p, r) in by_key.items() if k[0] == "film"]
         assert all(isinstance(r, dict) and r["emotion"] in EMOTIONS and r["model_version"] == "v1" for r in ok)
         assert all(abs(sum(r[c] for c in PROB_COLUMNS) - 1) < 1e-5 for r in ok)
@@ -79,14 +79,11 @@ def test_head_handler_batches_and_turns_bad_batches_into_failures(head_path):
     with TestPipeline() as p:
         # Separate Creates so the bad element lands in its own batch (batches never span bundles here).
         out = ((p | "Good" >> beam.Create(good), p | "Bad" >> beam.Create(bad)) | beam.Flatten()
-               | FuseClips(cfg, "v1"))
+               | FuseClips(head_path, "v1", batch_size=4))
         assert_that(out, check)
 
 
-def test_frame_tokens_and_face_crops():
-    toks = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
-    seq = frame_tokens_to_sequence(toks)
-    assert seq.shape == (10, 3) and np.array_equal(seq[5], toks[1, 0])  # frame-major time order
+def test_face_crops():
     frame = np.zeros((50, 40, 3), np.uint8)
     crops = crop_faces(frame, [(30, 40, 20, 20), (0, 0, 4, 4), (5, 5, 10, 12)])
     assert [c.shape for c in crops] == [(10, 10, 3), (12, 10, 3)]  # largest first, clipped, tiny dropped
@@ -115,8 +112,7 @@ def _write_catalogue(root: Path, head_path: str, n_films=2, n_clips=5, encoder_v
 
 def test_rescore_same_head_gives_same_labels_and_new_version(tmp_path, head_path):
     from pipeline import rescore
-    from transforms.encode import encoder_version
-    labels = _write_catalogue(tmp_path / "run1", head_path, encoder_version=encoder_version(EncodeConfig(head=head_path)))
+    labels = _write_catalogue(tmp_path / "run1", head_path, encoder_version=encoder_version(EncoderSpec(head=head_path)))
     out = tmp_path / "run2"
     res = rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path,
                        "--output", str(out), "--batch_size", "3"], save_main_session=False)
@@ -159,13 +155,12 @@ def test_sintel_scored_then_rescored_from_features_gives_same_labels(tmp_path):
     assert len(clips) >= 10 and all(r["emotion"] in EMOTIONS for r in clips)
     assert all(abs(sum(r[c] for c in PROB_COLUMNS) - 1) < 1e-4 for r in clips)
     assert sum(bool(r["text"]) for r in clips) >= 3 and any("vision" in r["modalities_used"] for r in clips)
-    assert not (out / "errors").exists() or not pq.read_table(next((out / "errors").glob("*.parquet"))).num_rows
+    assert not list((out / "errors").rglob("*.parquet"))
 
     (feat_file,) = (out / "features").glob("*.parquet")
     feats = pq.read_table(feat_file).to_pylist()
     assert [f["clip_index"] for f in feats] == [r["clip_index"] for r in clips]
-    # DecodedClip carries no film_path yet: the scorer falls back to the film_id (see the issue note).
-    assert all(f["film_path"] in (str(SINTEL), f["film_id"]) for f in feats)
+    assert all(f["film_path"] == str(SINTEL) for f in feats)
 
     res = rescore.run(["--features", str(out / "features"), "--head", head, "--output", str(tmp_path / "re")],
                       save_main_session=False)
@@ -175,30 +170,37 @@ def test_sintel_scored_then_rescored_from_features_gives_same_labels(tmp_path):
     np.testing.assert_allclose([r["prob_joy"] for r in again], [r["prob_joy"] for r in clips], atol=1e-4)
 
 
-def test_vision_failure_isolated_to_its_clip_and_reported():
-    """A clip whose frames the ViT cannot take fails alone (batch retried clip by clip): it loses vision and
-    faces, gets an error row, and the other clips of the batch keep theirs."""
+def test_vision_failure_isolated_to_its_clip_and_reported(tmp_path):
+    """A clip whose frames the ViT cannot take fails alone (the batch is retried clip by clip): it loses
+    vision and faces, the other clips keep theirs, and the per-film step writes a non-fatal error row."""
+    from model.encoders import create_encoders
+    from model.featurize import ClipMedia, Featurizer
     from transforms.elements import ClipSpec, DecodedClip
-    from transforms.encode import EncodeConfig, VisionFaceHandler
-    from transforms.score import _SplitEncoded
-    cfg = EncodeConfig(batch_size=3)
-    handler = VisionFaceHandler(cfg)
-    model = handler.load_model()
+    from transforms.film import _Film, ProcessFilm
+    from transforms.score import FilmScorer, ScoreConfig
     rng = np.random.default_rng(5)
+    featurizer = Featurizer(create_encoders(EncoderSpec()))
+    good = rng.integers(0, 255, (1, 224, 224, 3), dtype=np.uint8)
+    media = [good, np.zeros((1, 224, 224), np.uint8), np.zeros((0, 224, 224, 3), np.uint8)]
+    out = featurizer.clips([ClipMedia(frames=f, audio=np.zeros(1600, np.float32)) for f in media])
+    vision = featurizer.encoders.vision
+    assert out[0].tokens["vision"].shape == (vision.tokens_per_frame, vision.dim) and not out[0].failures
+    assert out[1].tokens["vision"].shape[0] == 0 and [f.modality for f in out[1].failures] == ["vision"]
+    assert out[2].tokens["vision"].shape[0] == 0 and not out[2].failures  # no frames is not an error
 
     def clip(i, frames):
         return DecodedClip(film_id="f", spec=ClipSpec(i, i, i + 1.0, "window"), frames=frames,
-                           frame_times=np.arange(len(frames), dtype=np.float64), audio=np.zeros(160, np.float32))
-    good = rng.integers(0, 255, (1, 224, 224, 3), dtype=np.uint8)
-    batch = [clip(0, good), clip(1, np.zeros((1, 224, 224), np.uint8)), clip(2, np.zeros((0, 224, 224, 3), np.uint8))]
-    works = handler.run_inference(batch, model)
-    assert works[0].tokens["vision"].shape == (model.vision.tokens_per_frame, model.vision.dim) and not works[0].failures
-    assert works[1].tokens["vision"].shape[0] == 0 and works[1].failures[0].stage == "encode"
-    assert works[2].tokens["vision"].shape[0] == 0 and not works[2].failures  # no frames is not an error
-    out = list(_SplitEncoded("v", write_features=True).process((("f", 1), works[1])))
-    errors = [o.value for o in out if getattr(o, "tag", None) == "errors"]
-    assert len(errors) == 1 and errors[0].clip_index == 1 and not errors[0].fatal
-    assert any(getattr(o, "tag", None) == "features" for o in out)
+                           frame_times=np.arange(len(frames), dtype=np.float64), audio=np.zeros(1600, np.float32),
+                           film_path="/films/f.mp4")
+    scorer = FilmScorer(ScoreConfig(batch_size=3, write_features=True))
+    step = ProcessFilm(str(tmp_path), "r", None, scorer)
+    film = _Film(job=type("Job", (), {"ref": type("Ref", (), {"path": "/films/f.mp4", "film_id": "f"})(),
+                                      "warnings": ()})(), step=step)
+    film.batch = [clip(i, f) for i, f in enumerate(media)]
+    film.score_batch()
+    assert sorted(film.scores) == [0, 1, 2] and len(film.features) == 3  # every clip still scored
+    errors = [e for e in film.errors if e.clip_index == 1]
+    assert errors and all(not e.fatal and e.stage == "encode" for e in errors)
 
 
 @pytest.mark.slow

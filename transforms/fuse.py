@@ -1,15 +1,13 @@
-"""Fuse step: the BVPEC head over per-clip modality tokens, through a RunInference model handler.
+"""The BVPEC head over per-clip modality tokens: score columns for the clips table, and the features table's
+rows <-> tokens.
 
-Input: ((film_id, clip_index), ({modality: float32 [L, D]}, film_path)); output: ((film_id, clip_index),
-(film_path, result)) where result is a dict of the clips-table score columns (schemas/clips.py SCORE_FIELDS,
-plus n_faces) or a StepFailure for clips whose batch failed. The same handler serves the main pipeline and pipeline.rescore (features table -> head), so
-the two give the same labels for the same head.
+`score_tokens` is the one function that turns tokens into clips-table score columns: the per-film scoring
+step (transforms/score.py) and pipeline.rescore's RunInference handler (`FuseClips`, features table -> head)
+both call it, so the two give the same labels for the same head.
 """
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any, Mapping, Optional, Sequence
 
 import apache_beam as beam
@@ -17,14 +15,13 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
 
+from model.featurize import Failure, run_isolating
 from schemas import features as features_schema
 from schemas.labels import PROB_COLUMNS
-from transforms.encode import (METRICS_NAMESPACE, EncodeConfig, StepFailure, configure_torch, run_isolating,
-                               with_accelerator)
 
 LOG = logging.getLogger(__name__)
+METRICS_NAMESPACE = "film_emotion"
 MODALITIES = features_schema.MODALITIES  # == model.bvpec.MODALITIES (this module stays importable without torch)
-PROGRESS_EVERY_S = 30.0
 
 
 def score_columns(pred, model_version: str, n_faces: Optional[int]) -> dict:
@@ -38,30 +35,41 @@ def score_columns(pred, model_version: str, n_faces: Optional[int]) -> dict:
     return row
 
 
-class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, Any], Any]):
-    """(tokens, film_path) -> (film_path, score-column dict or StepFailure). The head is small: it stays fp32 even on GPU so
-    that a rescore on another device reproduces the labels."""
+def load_head_model(head: Optional[str], device: str):
+    """The head in fp32 even on GPU, so a rescore on another device reproduces the labels."""
+    from model.checkpoints import load_head
+    return load_head(head, device=device)[0]
 
-    def __init__(self, cfg: EncodeConfig, model_version: str):
-        super().__init__(min_batch_size=cfg.batch_size, max_batch_size=cfg.batch_size)
-        self.cfg = cfg
-        self.model_version = model_version
+
+def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_version: str, device: str = "cpu"
+                 ) -> list:
+    """Per clip, the clips-table score columns (plus n_faces), or a Failure where the head failed for it (a
+    failing batch is retried clip by clip)."""
+    from model.predict import predict
+    Metrics.counter(METRICS_NAMESPACE, "head_batches").inc()
+    results = run_isolating(
+        list(tokens), lambda items: predict(model, items, device=device, batch_size=max(len(items), 1)), "fuse")
+    return [r if isinstance(r, Failure) else score_columns(r, model_version, _n_faces(t))
+            for r, t in zip(results, tokens)]
+
+
+class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, Any], Any]):
+    """(tokens, film_path) -> (film_path, score-column dict or Failure)."""
+
+    def __init__(self, head: Optional[str], model_version: str, device: str = "cpu", batch_size: int = 64,
+                 torch_threads: int = 1):
+        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+        self.head, self.model_version, self.device, self.torch_threads = head, model_version, device, torch_threads
 
     def load_model(self):
-        from model.checkpoints import load_head
-        configure_torch(self.cfg)
-        model, _ = load_head(self.cfg.head, device=self.cfg.device)
-        return model
+        from model.precision import configure_threads
+        configure_threads(self.device, self.torch_threads)
+        return load_head_model(self.head, self.device)
 
     def run_inference(self, batch: Sequence[tuple[Mapping[str, np.ndarray], str]], model,
                       inference_args: Optional[dict] = None) -> list:
-        from model.predict import predict
-        Metrics.counter(METRICS_NAMESPACE, "head_batches").inc()
         tokens, paths = [t for t, _ in batch], [p for _, p in batch]
-        results = run_isolating(
-            tokens, lambda items: predict(model, items, device=self.cfg.device, batch_size=max(len(items), 1)), "fuse")
-        return [(p, r if isinstance(r, StepFailure) else score_columns(r, self.model_version, _n_faces(t)))
-                for r, t, p in zip(results, tokens, paths)]
+        return list(zip(paths, score_tokens(model, tokens, self.model_version, self.device)))
 
     def get_num_bytes(self, batch) -> int:
         return int(sum(a.nbytes for t, _ in batch for a in t.values()))
@@ -75,36 +83,20 @@ def _n_faces(tokens: Mapping[str, np.ndarray]) -> Optional[int]:
     return None if face is None else int(face.shape[0])
 
 
-class ProgressFn(beam.DoFn):
-    """Counts scored clips (Beam metrics) and logs a progress line every PROGRESS_EVERY_S per process."""
-    _lock = threading.Lock()
-    _state = {"n": 0, "t0": None, "last": 0.0}
-
-    def process(self, keyed):
-        Metrics.counter(METRICS_NAMESPACE, "clips_scored").inc()
-        st = self._state
-        with self._lock:
-            now = time.monotonic()
-            st["t0"] = st["t0"] or now
-            st["n"] += 1
-            if now - st["last"] >= PROGRESS_EVERY_S:
-                st["last"] = now
-                LOG.info("scored %d clips (%.1f clips/s in this worker); last %s", st["n"],
-                         st["n"] / max(now - st["t0"], 1e-6), keyed[0])
-        yield keyed
-
-
 class FuseClips(beam.PTransform):
-    """PCollection[(key, (tokens, film_path))] -> PCollection[(key, (film_path, score dict | StepFailure))]."""
+    """PCollection[(key, (tokens, film_path))] -> PCollection[(key, (film_path, score dict | Failure))]."""
 
-    def __init__(self, cfg: EncodeConfig, model_version: str):
+    def __init__(self, head: Optional[str], model_version: str, device: str = "cpu", batch_size: int = 64,
+                 torch_threads: int = 1, accelerator: Optional[str] = None):
         super().__init__()
-        self.cfg = cfg
-        self.model_version = model_version
+        self.handler = HeadHandler(head, model_version, device, batch_size, torch_threads)
+        self.accelerator = accelerator
 
     def expand(self, keyed_tokens):
-        return keyed_tokens | "Head" >> with_accelerator(
-            RunInference(KeyedModelHandler(HeadHandler(self.cfg, self.model_version))), self.cfg)
+        step = RunInference(KeyedModelHandler(self.handler))
+        if self.accelerator:
+            step = step.with_resource_hints(accelerator=self.accelerator)
+        return keyed_tokens | "Head" >> step
 
 
 # -- features table rows <-> head inputs --------------------------------------------------------------------

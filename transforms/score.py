@@ -1,110 +1,112 @@
-"""The scorer that pipeline.run plugs in after decode: encoders -> head, all inside Beam.
+"""Scoring a film's clips inside the per-film step: featurizer (model/featurize.py) -> BVPEC head.
 
-    scorer = make_scorer(opts)           # opts: FilmEmotionOptions (or any object with the option names)
-    scorer.model_version                 # 'bvpec-<hash>': head bytes + encoder versions
-    out = scorer(decoded_clips)          # PCollection[DecodedClip]
-    out['scores']    # ((film_id, clip_index), {emotion, prob_*, confidence, valence, arousal,
-                     #                          modalities_used, gate_*, model_version, n_faces})
-    out['features']  # features-table row dicts (schemas/features.py); empty unless --write_features
-    out['errors']    # FilmError values (stage encode / fuse), one per clip and failed step
+    scorer = make_scorer(opts)        # opts: FilmEmotionOptions (or any object with the option names)
+    scorer.model_version              # 'bvpec-<hash>': head bytes + encoder versions, from files (no model built)
+    scorer.load()                     # once per worker process (DoFn.setup): encoders + head, shared per process
+    results = scorer.score(clips)     # list[DecodedClip] of one film -> list[ClipResult], batched
 
-The whole chain is one fused stage with decode (no shuffle): decode -> vision+faces -> audio -> text -> head.
-The modality features meet by travelling together down that chain, not through a CoGroupByKey, so nothing
-per clip is materialised between steps and memory stays flat with film length.
+Models load once per worker process (one copy shared by the threads of a process through
+model.encoders.create_encoders); CPU workers use --torch_threads intra-op threads each. Failures are values:
+a modality that fails for a clip is missing from its tokens and reported; a head failure leaves null scores.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
+from typing import Any, Optional, Sequence
 
-import apache_beam as beam
+from model.encoders import EncoderSpec, encoder_version
+from model.featurize import MODALITIES, ClipMedia, Failure, Featurizer
+from transforms.fuse import load_head_model, score_tokens
 
-from transforms.elements import ERRORS_TAG, FilmError
-from transforms.encode import ClipWork, EncodeClips, EncodeConfig, encoder_version
-from transforms.fuse import FuseClips, ProgressFn, StepFailure, features_row
-
-FEATURES_TAG = "features"
+DEFAULT_ACCELERATOR = "type:nvidia-tesla-t4;count:1;install-nvidia-driver"
 
 
-class _SplitEncoded(beam.DoFn):
-    """(key, ClipWork) -> main: (key, (tokens, film_path)); errors: a FilmError per failed step; features: a row."""
+@dataclasses.dataclass(frozen=True)
+class ScoreConfig:
+    """The scoring options, as a small picklable value (workers get a copy)."""
+    device: str = "cpu"
+    batch_size: int = 32
+    torch_threads: int = 1  # per worker process on CPU: avoids oversubscribing cores across processes
+    text_model: Optional[str] = None
+    vision_model: Optional[str] = None
+    image_size: int = 224
+    head: Optional[str] = None  # the head checkpoint can carry fine-tuned text and face encoder weights
+    accelerator: Optional[str] = None  # Beam resource hint for the scoring step
+    precision: str = "auto"  # encoders' number format (model.precision): bf16 where the hardware has it
+    write_features: bool = False
 
-    def __init__(self, encoder_version: str, write_features: bool):
-        self.encoder_version = encoder_version
-        self.write_features = write_features
-
-    def process(self, keyed: tuple[tuple[str, int], ClipWork]):
-        (film_id, clip_index), work = keyed
-        for f in work.failures:
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
-                film_path=work.film_path, film_id=film_id, clip_index=clip_index, stage=f.stage,
-                error_type=f.error_type, message=f.message, fatal=False))
-        if self.write_features:
-            yield beam.pvalue.TaggedOutput(FEATURES_TAG, features_row(
-                film_id, work.film_path, clip_index, work.tokens, self.encoder_version, {}))
-        yield (film_id, clip_index), (dict(work.tokens), work.film_path)
-
-
-class _SplitScored(beam.DoFn):
-    """(key, (film_path, score dict | StepFailure)) -> main: (key, scores); errors: FilmError (the clip
-    keeps null scores)."""
-
-    def process(self, keyed):
-        key, (film_path, res) = keyed
-        if isinstance(res, StepFailure):
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
-                film_path=film_path, film_id=key[0], clip_index=key[1], stage=res.stage,
-                error_type=res.error_type, message=res.message, fatal=True))
+    @classmethod
+    def from_options(cls, opts: Any) -> "ScoreConfig":
+        """From FilmEmotionOptions (or any object/namespace with these attribute names)."""
+        if hasattr(opts, "get_all_options"):
+            values = opts.get_all_options(retain_unknown_options=True)
         else:
-            yield key, res
+            values = {f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)}
+        kw = {f.name: values[f.name] for f in dataclasses.fields(cls) if values.get(f.name) is not None}
+        if kw.get("device") == "cuda" and not kw.get("accelerator"):
+            kw["accelerator"] = DEFAULT_ACCELERATOR
+        return cls(**kw)
+
+    @property
+    def encoder_spec(self) -> EncoderSpec:
+        return EncoderSpec(head=self.head, text_model=self.text_model, vision_model=self.vision_model,
+                           image_size=self.image_size, device=self.device, precision=self.precision)
 
 
-class ScoreClips(beam.PTransform):
-    def __init__(self, cfg: EncodeConfig, model_version: str, encoder_version: str, write_features: bool):
-        super().__init__()
-        self.cfg, self.model_version = cfg, model_version
-        self.encoder_version, self.write_features = encoder_version, write_features
-
-    def expand(self, clips):
-        encoded = (clips
-                   | "Encode" >> EncodeClips(self.cfg)
-                   | "SplitEncoded" >> beam.ParDo(_SplitEncoded(self.encoder_version, self.write_features))
-                   .with_outputs(ERRORS_TAG, FEATURES_TAG, main="tokens"))
-        scored = (encoded.tokens
-                  | "Fuse" >> FuseClips(self.cfg, self.model_version)
-                  | "SplitScored" >> beam.ParDo(_SplitScored()).with_outputs(ERRORS_TAG, main="scores"))
-        errors = (encoded[ERRORS_TAG], scored[ERRORS_TAG]) | "ScoreErrors" >> beam.Flatten()
-        scores = scored.scores | "Progress" >> beam.ParDo(ProgressFn())
-        return {"scores": scores, "features": encoded[FEATURES_TAG], "errors": errors}
+@dataclasses.dataclass
+class ClipResult:
+    """One clip after scoring: its tokens, the modalities that failed, and its score columns (None when the
+    head failed for it, with `head_failure` saying why)."""
+    tokens: dict
+    failures: tuple[Failure, ...]
+    scores: Optional[dict]
+    head_failure: Optional[Failure] = None
 
 
-class Scorer:
-    """Callable: PCollection[DecodedClip] -> {'scores', 'features', 'errors'} (see the module doc)."""
+class FilmScorer:
+    """Featurizer + head for the clips of one film at a time (see the module doc)."""
 
-    def __init__(self, cfg: EncodeConfig, write_features: bool = False):
+    def __init__(self, cfg: ScoreConfig):
         self.cfg = cfg
-        self.write_features = write_features
+        self._featurizer: Optional[Featurizer] = None
+        self._head = None
 
     @functools.cached_property
     def encoder_version(self) -> str:
-        return encoder_version(self.cfg)  # loads the encoders once in this process (cached for workers here)
+        return encoder_version(self.cfg.encoder_spec)
 
     @functools.cached_property
     def model_version(self) -> str:
         from model.checkpoints import model_version
         return model_version(self.cfg.head, self.encoder_version)
 
-    def __call__(self, clips):
-        return clips | "Score" >> ScoreClips(self.cfg, self.model_version, self.encoder_version,
-                                             self.write_features)
+    def __getstate__(self):  # workers load their own models
+        return {"cfg": self.cfg, "_featurizer": None, "_head": None,
+                **{k: self.__dict__[k] for k in ("encoder_version", "model_version") if k in self.__dict__}}
+
+    def load(self) -> "FilmScorer":
+        if self._featurizer is None:
+            from model.encoders import create_encoders
+            from model.precision import configure_threads
+            configure_threads(self.cfg.device, self.cfg.torch_threads)
+            self._featurizer = Featurizer(create_encoders(self.cfg.encoder_spec), MODALITIES)
+            self._featurizer.load()  # every encoder now, in the worker's setup, not in its first batch
+            self._head = load_head_model(self.cfg.head, self.cfg.device)
+        return self
+
+    def score(self, clips: Sequence) -> list[ClipResult]:
+        """DecodedClips -> ClipResults in the same order, in one featurizer batch and one head batch."""
+        self.load()
+        feats = self._featurizer.clips([ClipMedia.of(c) for c in clips])
+        tokens = [f.tokens for f in feats]
+        scored = score_tokens(self._head, tokens, self.model_version, self.cfg.device)
+        return [ClipResult(f.tokens, f.failures, None if isinstance(s, Failure) else s,
+                           s if isinstance(s, Failure) else None) for f, s in zip(feats, scored)]
 
 
-def make_scorer(opts: Any) -> Scorer:
+def make_scorer(opts: Any) -> FilmScorer:
     """opts: FilmEmotionOptions (reads device, batch_size, torch_threads, text_model, vision_model, image_size,
-    head, accelerator, write_features; absent ones take their defaults)."""
-    cfg = EncodeConfig.from_options(opts)
-    if hasattr(opts, "get_all_options"):
-        write = bool(opts.get_all_options(retain_unknown_options=True).get("write_features"))
-    else:
-        write = bool(getattr(opts, "write_features", False))
-    return Scorer(cfg, write_features=write)
+    head, accelerator, precision, write_features; absent ones take their defaults)."""
+    return FilmScorer(ScoreConfig.from_options(opts))
+

@@ -15,7 +15,7 @@ import pysubs2
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.elements import ERRORS_TAG, Cue, FilmError, FilmInfo, FilmJob, FilmRef
+from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.probe import open_container
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,8 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
 
 
 class LoadSubtitles(beam.DoFn):
-    """(FilmRef, FilmInfo) -> FilmJob. Subtitle problems are non-fatal FilmErrors: the film goes on without them."""
+    """(FilmRef, FilmInfo) -> FilmJob. Subtitle problems are non-fatal FilmErrors carried in the job
+    (`FilmJob.warnings`, committed with the film's tables): the film goes on without them."""
 
     def __init__(self, config_hash: str, transcribe: str = "auto", preferred_language: Optional[str] = None,
                  max_warnings: int = 20):
@@ -205,14 +206,13 @@ class LoadSubtitles(beam.DoFn):
             cues, warnings, _ = load_cues(ref, info, self.preferred_language)
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
             cues, warnings = [], [f"{type(exc).__name__}: {exc}"]
-        for w in warnings[: self.max_warnings]:
-            log.warning("%s: subtitles: %s", ref.path, w)
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
-                film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="SubtitleWarning",
-                message=w, fatal=False))
+        messages = warnings[: self.max_warnings]
         if len(warnings) > self.max_warnings:
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
-                film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="SubtitleWarning",
-                message=f"{len(warnings) - self.max_warnings} more subtitle warnings", fatal=False))
+            messages.append(f"{len(warnings) - self.max_warnings} more subtitle warnings")
+        for w in messages:
+            log.warning("%s: subtitles: %s", ref.path, w)
         needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto" and not cues))
-        yield FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash)
+        yield FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
+                      warnings=tuple(FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles",
+                                               error_type="SubtitleWarning", message=w, fatal=False)
+                                     for w in messages))

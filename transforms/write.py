@@ -1,12 +1,18 @@
-"""Write the run's tables under --output, every file atomically (temp name, then rename through FileSystems).
+"""Write the run's tables under --output, film by film, every file atomically.
 
-    clips/<film_id>.parquet      one row per clip (media columns + score columns, null when not scored)
-    features/<film_id>.parquet   per-clip encoder tokens (only when the scorer gives them)
-    transcripts/<film_id>.parquet  recognised utterances (only with --write_transcripts)
-    errors/<run_id>.parquet      dead letter: one row per failure or warning
-    manifest/<run_id>.parquet    one row per input film: ok | failed | skipped
+    clips/<film_id>.parquet                  one row per clip (media columns + score columns)
+    features/<film_id>.parquet               per-clip encoder tokens (only with --write_features)
+    transcripts/<film_id>.parquet            recognised utterances (only with --write_transcripts)
+    errors/<run_id>/<film_id>.parquet        dead letter: that film's failures and warnings in this run
+    manifest/<run_id>/<film_id>.parquet      the film's row in this run: ok | failed (written LAST: the commit)
+    manifest/<run_id>/skipped.parquet        the films this run skipped (written at the end of the run)
 
-The manifest is also what incremental runs read: `load_done_films` + `SkipDone`.
+Each film is committed on its own as soon as it is finished (`commit_film`): its files first, its manifest
+row last. A film is done once its manifest file exists, so a killed run keeps every film it committed and the
+next run skips exactly those. Names are deterministic, so a retried bundle rewrites the same files (one clips
+file, one manifest row per film and run). Every file is written to a hidden temporary name (a leading dot,
+ignored by pyarrow.dataset, DuckDB and the report) and renamed into place; `clean_output` removes what a
+killed run left behind. Earlier outputs (manifest/<run_id>.parquet, errors/<run_id>.parquet) stay readable.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
-from transforms.elements import ERRORS_TAG, DecodedClip, FilmError, FilmJob, FilmRef
+from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +42,10 @@ log = logging.getLogger(__name__)
 MEDIA_STAGES = ("discover", "fingerprint", "probe", "subtitles", "segment", "decode", "write")
 CLIP_COLUMNS = frozenset(clips_schema.SCHEMA.names)
 SKIPPED_TAG = "skipped"
+SKIPPED_FILE = "skipped"  # manifest/<run_id>/skipped.parquet
 # Failures decided by the file's bytes alone: an unchanged file under the same config is not retried.
 CONTENT_STAGES = ("probe", "decode")
+TMP_MARK = ".tmp-"
 
 
 def now_utc() -> dt.datetime:
@@ -48,11 +56,22 @@ def join_path(*parts: str) -> str:
     return FileSystems.join(*parts) if "://" in parts[0] else posixpath.join(*parts)
 
 
+def _split(path: str) -> tuple[str, str]:
+    i = path.rstrip("/").rfind("/")
+    return path[:i], path[i + 1:]
+
+
+def temp_path(path: str) -> str:
+    """A hidden name beside `path` (leading dot: dataset readers and globs on *.parquet skip it)."""
+    folder, name = _split(path)
+    return f"{folder}/.{name}{TMP_MARK}{uuid.uuid4().hex[:8]}"
+
+
 def atomic_write_table(table: pa.Table, path: str) -> str:
-    """Parquet to a temp name beside `path`, then rename: readers never see a half-written file."""
+    """Parquet to a hidden temp name beside `path`, then rename: readers never see a half-written file."""
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temp_path(path)
     with FileSystems.create(tmp, mime_type="application/octet-stream",
                             compression_type=CompressionTypes.UNCOMPRESSED) as f:
         f.write(buf.getvalue())
@@ -68,6 +87,34 @@ def atomic_write_table(table: pa.Table, path: str) -> str:
 def read_table(path: str) -> pa.Table:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return pq.read_table(io.BytesIO(f.read()))
+
+
+def _match(pattern: str) -> list:
+    try:
+        return FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # noqa: BLE001 - nothing there yet
+        return []
+
+
+def table_files(output_dir: str, table: str, run_id: Optional[str] = None) -> list[str]:
+    """Parquet files of a run table (manifest, errors), both layouts, temp files left out; one run only
+    when run_id is given."""
+    if run_id is not None:
+        patterns = [join_path(output_dir, table, run_id, "*.parquet"), join_path(output_dir, table, f"{run_id}.parquet")]
+    else:
+        patterns = [join_path(output_dir, table, "*.parquet"), join_path(output_dir, table, "*", "*.parquet")]
+    files = [m.path for p in patterns for m in _match(p)]
+    return sorted(f for f in files if not _split(f)[1].startswith((".", "_")))
+
+
+def read_rows(paths: Iterable[str], what: str) -> list[dict]:
+    rows: list[dict] = []
+    for path in paths:
+        try:
+            rows += read_table(path).to_pylist()
+        except Exception as exc:  # noqa: BLE001 - a damaged file only costs re-work
+            log.warning("ignoring unreadable %s %s: %s", what, path, exc)
+    return rows
 
 
 def clip_media_row(job: FilmJob, clip: DecodedClip, run_id: str) -> dict:
@@ -92,28 +139,34 @@ def error_row(err: FilmError, run_id: str, created_at: Optional[dt.datetime] = N
 # Incremental runs
 
 def load_done_films(output_dir: str) -> dict[str, dict]:
-    """film_path -> the newest 'ok' or 'failed' manifest row under output_dir (earlier runs)."""
-    pattern = join_path(output_dir, "manifest", "*.parquet")
+    """film_path -> the newest 'ok' or 'failed' manifest row under output_dir (earlier runs, both layouts)."""
     done: dict[str, dict] = {}
-    for match in FileSystems.match([pattern])[0].metadata_list if _dir_exists(output_dir) else []:
-        try:
-            rows = read_table(match.path).to_pylist()
-        except Exception as exc:  # noqa: BLE001 - a damaged manifest only costs re-work
-            log.warning("ignoring unreadable manifest %s: %s", match.path, exc)
-            continue
-        for r in rows:
-            if r.get("status") in ("ok", "failed"):
-                old = done.get(r["film_path"])
-                if old is None or r["processed_at"] > old["processed_at"]:
-                    done[r["film_path"]] = r
+    for r in read_rows(table_files(output_dir, "manifest"), "manifest"):
+        if r.get("status") in ("ok", "failed"):
+            old = done.get(r["film_path"])
+            if old is None or r["processed_at"] > old["processed_at"]:
+                done[r["film_path"]] = r
     return done
 
 
-def _dir_exists(path: str) -> bool:
-    try:
-        return FileSystems.exists(path)
-    except Exception:  # noqa: BLE001
-        return False
+def clean_output(output_dir: str) -> int:
+    """Remove what killed runs left behind: hidden temp files, and error files of films whose manifest row
+    was never committed (the rerun redoes those films). Returns how many files went."""
+    stale = []
+    for table in ("clips", "features", "transcripts"):
+        stale += [m.path for m in _match(join_path(output_dir, table, f".*{TMP_MARK}*"))]
+    for table in ("manifest", "errors"):
+        stale += [m.path for m in _match(join_path(output_dir, table, "*", f".*{TMP_MARK}*"))]
+        stale += [m.path for m in _match(join_path(output_dir, table, f".*{TMP_MARK}*"))]
+    committed = {tuple(p.rsplit("/", 2)[-2:]) for p in table_files(output_dir, "manifest")}
+    for m in _match(join_path(output_dir, "errors", "*", "*.parquet")):
+        run_film = tuple(m.path.rsplit("/", 2)[-2:])
+        if not run_film[1].startswith(".") and run_film not in committed:
+            stale.append(m.path)
+    if stale:
+        FileSystems.delete(stale)
+        log.info("removed %d files left by an interrupted run", len(stale))
+    return len(stale)
 
 
 class SkipDone(beam.DoFn):
@@ -147,94 +200,82 @@ class SkipDone(beam.DoFn):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Per-film output
+# Per-film commits
 
-class WriteFilm(beam.DoFn):
-    """(film_id, CoGroupByKey result) -> manifest row; writes the film's clips (and features/transcripts) file.
+def manifest_row(run_id: str, ref: FilmRef, config_hash: str, status: str, *, duration_s: Optional[float] = None,
+                 n_clips: int = 0, output_file: Optional[str] = None, error: Optional[str] = None,
+                 model_version: Optional[str] = None, wall_s: Optional[float] = None) -> dict:
+    return {"run_id": run_id, "film_id": ref.film_id, "film_path": ref.path, "size_bytes": ref.size_bytes,
+            "fingerprint": ref.fingerprint or None, "config_hash": config_hash, "model_version": model_version,
+            "status": status, "duration_s": duration_s, "n_clips": n_clips, "output_file": output_file,
+            "error": error, "processed_at": now_utc(), "wall_s": wall_s}
 
-    The group holds: refs [FilmRef], rows [(clip row)], films [summary], scores [(clip_index, score dict)],
-    features [row dict], errors [FilmError].
-    """
 
-    def __init__(self, output_dir: str, run_id: str, config_hash: str, write_transcripts: bool = False,
-                 asr_model_name: Optional[str] = None):
+def error_summary(err: FilmError) -> str:
+    return f"{err.stage}: {err.error_type}: {err.message}"
+
+
+def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[FilmError] = (),
+                clip_rows: Optional[list[dict]] = None, features: Optional[list[dict]] = None,
+                transcripts: Optional[list[dict]] = None) -> dict:
+    """Write one film's tables, each atomically, the manifest row last: once it exists the film is done.
+
+    clip_rows None: the film has no clips file (it failed). Returns the manifest row as written."""
+    film_id = manifest["film_id"]
+    if clip_rows is not None:
+        clip_rows = sorted(clip_rows, key=lambda r: r["clip_index"])
+        manifest["output_file"] = atomic_write_table(schemas.rows_to_table(clip_rows, clips_schema.SCHEMA),
+                                                     join_path(output_dir, "clips", f"{film_id}.parquet"))
+    if features:
+        atomic_write_table(schemas.rows_to_table(sorted(features, key=lambda r: r["clip_index"]),
+                                                 features_schema.SCHEMA),
+                           join_path(output_dir, "features", f"{film_id}.parquet"))
+    if transcripts:
+        from schemas import transcripts as transcripts_schema
+        atomic_write_table(schemas.rows_to_table(transcripts, transcripts_schema.SCHEMA),
+                           join_path(output_dir, "transcripts", f"{film_id}.parquet"))
+    errors_file = join_path(output_dir, "errors", run_id, f"{film_id}.parquet")
+    rows = sorted((error_row(e, run_id) for e in errors), key=_row_order)
+    if rows:
+        atomic_write_table(schemas.rows_to_table(rows, errors_schema.SCHEMA), errors_file)
+    elif FileSystems.exists(errors_file):  # a retried film that failed before and not now
+        FileSystems.delete([errors_file])
+    atomic_write_table(schemas.rows_to_table([manifest], manifest_schema.SCHEMA),
+                       join_path(output_dir, "manifest", run_id, f"{film_id}.parquet"))
+    return manifest
+
+
+class CommitFailure(beam.DoFn):
+    """A FilmError that stopped a film before decoding (fingerprint, probe) -> that film's errors and its
+    'failed' manifest row, committed at once; yields the manifest row."""
+
+    def __init__(self, output_dir: str, run_id: str, config_hash: str):
         self.output_dir, self.run_id, self.config_hash = output_dir, run_id, config_hash
-        self.write_transcripts, self.asr_model_name = write_transcripts, asr_model_name
-        self._ok = beam.metrics.Metrics.counter("film_emotion", "films_ok")
         self._failed = beam.metrics.Metrics.counter("film_emotion", "films_failed")
 
-    def process(self, element):
-        film_id, g = element
-        refs, summaries, errors = list(g.get("refs", [])), list(g.get("films", [])), list(g.get("errors", []))
-        summary = summaries[0] if summaries else None
-        ref = refs[0] if refs else None
-        film_path = ref.path if ref else summary["film_path"] if summary else errors[0].film_path
-        media_fatal = [e for e in errors if e.fatal and e.stage in MEDIA_STAGES]
-        base = {"run_id": self.run_id, "film_id": film_id, "film_path": film_path,
-                "size_bytes": ref.size_bytes if ref else None, "fingerprint": (ref.fingerprint or None) if ref else None,
-                "config_hash": self.config_hash, "model_version": None,
-                "duration_s": summary["duration_s"] if summary else None, "processed_at": now_utc()}
-        if summary is None or media_fatal:
-            first = (media_fatal or [e for e in errors if e.fatal] or [None])[0]
-            msg = f"{first.stage}: {first.error_type}: {first.message}" if first else "no clips were produced"
-            self._failed.inc()
-            yield {**base, "status": "failed", "n_clips": 0, "output_file": None, "error": msg}
-            return
-        try:
-            out = self._write(film_id, g, summary)
-        except Exception as exc:  # noqa: BLE001
-            err = FilmError(film_path=film_path, film_id=film_id, stage="write", error_type=type(exc).__name__,
-                            message=str(exc))
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, err)
-            self._failed.inc()
-            yield {**base, "status": "failed", "n_clips": 0, "output_file": None,
-                   "error": f"write: {err.error_type}: {err.message}"}
-            return
-        fatal = [e for e in errors if e.fatal]
-        (self._failed if fatal else self._ok).inc()
-        yield {**base, "model_version": out["model_version"], "status": "failed" if fatal else "ok",
-               "n_clips": out["n_clips"], "output_file": out["clips_file"],
-               "error": f"{fatal[0].stage}: {fatal[0].error_type}: {fatal[0].message}" if fatal else None}
-
-    def _write(self, film_id: str, g: dict, summary: dict) -> dict:
-        rows = sorted(g.get("rows", []), key=lambda r: r["clip_index"])
-        scores = dict(g.get("scores", []))
-        for r in rows:
-            r.update({k: v for k, v in (scores.get(r["clip_index"]) or {}).items() if k in CLIP_COLUMNS})
-        clips_file = join_path(self.output_dir, "clips", f"{film_id}.parquet")
-        atomic_write_table(schemas.rows_to_table(rows, clips_schema.SCHEMA), clips_file)
-        features = list(g.get("features", []))
-        if features:
-            features.sort(key=lambda r: r["clip_index"])
-            atomic_write_table(schemas.rows_to_table(features, features_schema.SCHEMA),
-                               join_path(self.output_dir, "features", f"{film_id}.parquet"))
-        if self.write_transcripts and summary.get("transcript"):
-            from schemas import transcripts as transcripts_schema
-            from transforms.transcribe import transcript_rows  # the ASR engineer's table layout
-            t_rows = transcript_rows(film_id, summary["film_path"], summary["transcript"], self.asr_model_name,
-                                     details=summary.get("transcript_details"),
-                                     language_probability=summary.get("language_probability"))
-            atomic_write_table(schemas.rows_to_table(t_rows, transcripts_schema.SCHEMA),
-                               join_path(self.output_dir, "transcripts", f"{film_id}.parquet"))
-        versions = {r.get("model_version") for r in rows if r.get("model_version")}
-        return {"clips_file": clips_file, "n_clips": len(rows),
-                "model_version": next(iter(versions)) if len(versions) == 1 else None}
+    def process(self, err: FilmError):
+        from transforms.discover import film_id_for
+        ref = err.ref or FilmRef(path=err.film_path, size_bytes=None, film_id=err.film_id or film_id_for(err.film_path))
+        self._failed.inc()
+        yield commit_film(self.output_dir, self.run_id,
+                          manifest_row(self.run_id, ref, self.config_hash, "failed", error=error_summary(err)),
+                          errors=[err])
 
 
 class WriteRunTable(beam.PTransform):
-    """A PCollection of row dicts -> one <table>/<run_id>.parquet file (written even when empty)."""
+    """A PCollection of row dicts -> one <table>/<run_id>/<name>.parquet file, written when there are rows."""
 
-    def __init__(self, output_dir: str, table: str, run_id: str):
+    def __init__(self, output_dir: str, table: str, run_id: str, name: str):
         super().__init__()
-        self.output_dir, self.table, self.run_id = output_dir, table, run_id
+        self.path = join_path(output_dir, table, run_id, f"{name}.parquet")
+        self.schema = schemas.TABLES[table]
 
     def expand(self, rows):
-        schema = schemas.TABLES[self.table]
-        path = join_path(self.output_dir, self.table, f"{self.run_id}.parquet")
+        path, schema = self.path, self.schema
         return (rows
                 | "All" >> beam.combiners.ToList()
                 | "Write" >> beam.Map(lambda rs: atomic_write_table(
-                    schemas.rows_to_table(sorted(rs, key=_row_order), schema), path)))
+                    schemas.rows_to_table(sorted(rs, key=_row_order), schema), path) if rs else None))
 
 
 def _row_order(r: dict):
@@ -242,5 +283,6 @@ def _row_order(r: dict):
             r.get("stage") or "")
 
 
-__all__ = ["atomic_write_table", "read_table", "clip_media_row", "error_row", "load_done_films", "SkipDone",
-           "WriteFilm", "WriteRunTable", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
+__all__ = ["atomic_write_table", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
+           "load_done_films", "clean_output", "SkipDone", "commit_film", "CommitFailure", "WriteRunTable",
+           "manifest_row", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]

@@ -1,0 +1,152 @@
+"""One film, start to commit, in one step: decode (one pass) -> score in batches -> commit its tables.
+
+    FilmJob -> ProcessFilm -> the film's manifest row (its tables are already written when it is yielded)
+
+Decoding, scoring and writing sit in one DoFn so that a film is committed the moment it is finished (no
+barrier across films: a crash keeps every film already committed), decoded frames never leave the worker
+that decoded them, and memory holds one batch of clips plus the film's small rows. Models load once per
+worker process in `setup` (shared by its threads). Errors are values: a film that cannot be decoded is a
+'failed' manifest row with its error rows; a clip that fails to score keeps null scores and an error row.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.decode import DecodeConfig, decode_film
+from transforms.elements import DecodedClip, FilmError, FilmJob
+from transforms.fuse import features_row
+from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
+
+LOG = logging.getLogger(__name__)
+NAMESPACE = "film_emotion"
+
+
+class ProcessFilm(beam.DoFn):
+    """FilmJob -> manifest row, after committing the film's clips (and features, transcripts, errors).
+
+    scorer: a transforms.score.FilmScorer or None (--no_score: clips keep null score columns).
+    cue_source_factory(job) -> a CueSource, called for films that need speech recognition; picklable, it loads
+    its model lazily (once per worker process)."""
+
+    def __init__(self, output_dir: str, run_id: str, cfg: DecodeConfig, scorer=None,
+                 cue_source_factory: Optional[Callable] = None, write_transcripts: bool = False,
+                 asr_model_name: Optional[str] = None):
+        self.output_dir, self.run_id, self.cfg = output_dir, run_id, cfg
+        self.scorer, self.cue_source_factory = scorer, cue_source_factory
+        self.write_transcripts, self.asr_model_name = write_transcripts, asr_model_name
+        self._counters = {name: Metrics.counter(NAMESPACE, name) for name in
+                          ("films_decoded", "clips", "frames", "clips_scored", "films_ok", "films_failed", "errors")}
+
+    def setup(self):
+        if self.scorer is not None:
+            self.scorer.load()
+
+    def process(self, job: FilmJob):
+        t0 = time.monotonic()
+        film = _Film(job, self)
+        try:
+            film.run()
+        except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
+            film.errors.append(FilmError.from_exception(job.ref, "decode", exc))
+        row = film.commit(time.monotonic() - t0)
+        self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()
+        yield row
+
+
+class _Film:
+    """The state of one film while it is processed: its small rows, features and errors."""
+
+    def __init__(self, job: FilmJob, step: ProcessFilm):
+        self.job, self.step = job, step
+        self.rows: list[dict] = []
+        self.scores: dict[int, dict] = {}
+        self.features: list[dict] = []
+        self.errors: list[FilmError] = list(job.warnings)
+        self.stats: dict = {}
+        self.batch: list[DecodedClip] = []
+        self.cue_source = None
+
+    def run(self) -> None:
+        job, step = self.job, self.step
+        if job.needs_asr and step.cue_source_factory is not None:
+            try:
+                self.cue_source = step.cue_source_factory(job)
+            except Exception as exc:  # noqa: BLE001 - no ASR: the film is still cut and scored
+                self.errors.append(FilmError.from_exception(job.ref, "transcribe", exc, fatal=False))
+        for item in decode_film(job, step.cfg, self.cue_source, self.stats):
+            if isinstance(item, FilmError):
+                self.errors.append(item)
+                continue
+            step._counters["clips"].inc()
+            step._counters["frames"].inc(len(item.frames))
+            self.rows.append(clip_media_row(job, item, step.run_id))
+            if step.scorer is not None:
+                self.batch.append(item)
+                if len(self.batch) >= step.scorer.cfg.batch_size:
+                    self.score_batch()
+        self.score_batch()
+        step._counters["films_decoded"].inc()
+        failures = getattr(self.cue_source, "failures", None)
+        if failures:
+            self.errors.append(FilmError(
+                film_path=job.ref.path, film_id=job.ref.film_id, stage="transcribe", error_type="AsrChunkError",
+                message=f"{len(failures)} audio chunk(s) not transcribed; first: {failures[0]}", fatal=False))
+
+    def score_batch(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        scorer, ref = self.step.scorer, self.job.ref
+        for clip, res in zip(batch, scorer.score(batch)):
+            index = clip.spec.clip_index
+            for f in res.failures:
+                self.errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, clip_index=index,
+                                             stage="encode", error_type=f.error_type, message=f.message,
+                                             fatal=False))
+            if res.head_failure is not None:
+                f = res.head_failure
+                self.errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, clip_index=index,
+                                             stage="fuse", error_type=f.error_type, message=f.message))
+            else:
+                self.scores[index] = res.scores
+                self.step._counters["clips_scored"].inc()
+            if scorer.cfg.write_features:
+                self.features.append(features_row(ref.film_id, ref.path, index, res.tokens,
+                                                  scorer.encoder_version, {}))
+
+    def commit(self, wall_s: float) -> dict:
+        job, step = self.job, self.step
+        self.step._counters["errors"].inc(sum(e.fatal for e in self.errors))
+        media_fatal = [e for e in self.errors if e.fatal and e.stage in MEDIA_STAGES]
+        duration = float(self.stats.get("media_end_s", job.info.duration_s))
+        if media_fatal or not self.rows:
+            first = (media_fatal or [None])[0]
+            row = manifest_row(step.run_id, job.ref, job.config_hash, "failed", duration_s=duration if
+                               self.rows else None, error=error_summary(first) if first else "no clips were produced",
+                               wall_s=wall_s)
+            return commit_film(step.output_dir, step.run_id, row, self.errors)
+        for r in self.rows:
+            r.update({k: v for k, v in (self.scores.get(r["clip_index"]) or {}).items() if k in CLIP_COLUMNS})
+        fatal = [e for e in self.errors if e.fatal]
+        versions = {r.get("model_version") for r in self.rows if r.get("model_version")}
+        row = manifest_row(step.run_id, job.ref, job.config_hash, "failed" if fatal else "ok", duration_s=duration,
+                           n_clips=len(self.rows), error=error_summary(fatal[0]) if fatal else None,
+                           model_version=next(iter(versions)) if len(versions) == 1 else None, wall_s=wall_s)
+        return commit_film(step.output_dir, step.run_id, row, self.errors, clip_rows=self.rows,
+                           features=self.features or None, transcripts=self.transcript_rows())
+
+    def transcript_rows(self) -> Optional[list[dict]]:
+        cues = list(self.stats.get("asr_cues") or [])
+        if not (self.step.write_transcripts and cues):
+            return None
+        from transforms.transcribe import transcript_rows
+        src = self.cue_source
+        return transcript_rows(self.job.ref.film_id, self.job.ref.path, cues, self.step.asr_model_name or "unknown",
+                               details=list(getattr(src, "details", None) or []),
+                               language_probability=getattr(src, "language_probability", None))
+
