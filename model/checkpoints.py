@@ -63,9 +63,13 @@ def load_head_meta(path: str | Path | None = None) -> dict:
     return _meta_cached(str(path), st.st_size, st.st_mtime_ns)
 
 
-def model_version(head_path: str | Path | None, encoder_version: str) -> str:
-    """Short hash of the head's bytes and the encoders' version: same string = same scores."""
+def model_version(head_path: str | Path | None, encoder_version: str, modalities=None) -> str:
+    """Short hash of the head's bytes, the encoders' version and (when not all) the modalities it reads:
+    same string = same scores."""
+    from model.bvpec import MODALITIES
     path = Path(head_path) if head_path else DEFAULT_HEAD
     h = hashlib.sha256(path.read_bytes())
     h.update(encoder_version.encode())
+    if modalities is not None and tuple(modalities) != tuple(MODALITIES):
+        h.update(("modalities=" + ",".join(modalities)).encode())
     return "bvpec-" + h.hexdigest()[:12]

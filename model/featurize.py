@@ -26,6 +26,22 @@ MIN_FACE_PX = 8  # smaller crops carry no expression
 TEXT_MAX_LENGTH = 96  # word pieces of line + context
 
 
+def parse_modalities(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """'text,face' (or a sequence) -> the modalities in MODALITIES order; None or '' means all of them."""
+    if not value:
+        return tuple(MODALITIES)
+    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    unknown = sorted(set(names) - set(MODALITIES))
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown}: choose from {','.join(MODALITIES)}")
+    return tuple(m for m in MODALITIES if m in names)
+
+
+def select_modalities(tokens: dict, modalities: Sequence[str]) -> dict:
+    """The tokens of the chosen modalities only: the others are missing for the head (gate 0)."""
+    return {m: t for m, t in tokens.items() if m in modalities or m not in MODALITIES}
+
+
 def sample_times(start_s: float, end_s: float, n: int) -> list[float]:
     """n frame times at the centres of n equal slices of [start, end): every clip is sampled this way."""
     if n <= 0 or end_s <= start_s:

@@ -21,6 +21,7 @@ import torch
 
 from model.checkpoints import DEFAULT_HEAD, load_head, model_version
 from model.encoders import EncoderSpec, create_encoders
+from model.featurize import parse_modalities
 from model.precision import PRECISIONS
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--modalities", default=None,
+                   help="comma list of text, vision, face, audio: the head sees only these (default: all)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")
     return p
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     enc = create_encoders(EncoderSpec(head=args.head, device=args.device, precision=args.precision))
     report = {"head": str(args.head or DEFAULT_HEAD), "variant": model.config.variant, "results": {}}
     for spec in args.data:
-        m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs)
+        m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs,
+                          modalities=parse_modalities(args.modalities))
         report["results"][spec] = m
         print(format_table(spec, m))
         if "cv" in m:
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for k, v in m["cv"].items() if isinstance(v, dict)))
         print()
     try:
-        report["model_version"] = model_version(args.head, enc.version)  # as the pipeline names this head
+        report["model_version"] = model_version(args.head, enc.version, parse_modalities(args.modalities))
     except OSError:
         pass
     if args.json:

@@ -71,6 +71,9 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--accelerator", default=None,
                        help="Beam resource hint for the model steps, e.g. 'type:nvidia-l4;count:1;install-nvidia-driver' "
                             "(default with --device cuda: the scoring module's default).")
+        g.add_argument("--modalities", default="text,vision,face,audio",
+                       help="Which modalities to encode and fuse (comma list of text, vision, face, audio): the "
+                            "rest are missing for the head. Fewer is cheaper (e.g. text,face); also for ablations.")
         g.add_argument("--write_features", action="store_true", default=False,
                        help="Also write features/<film_id>.parquet (encoder tokens) for later re-scoring.")
 

@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from model.encoders import EncoderSpec, encoder_version
-from model.featurize import Failure
+from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rows_to_table
@@ -54,6 +54,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--text_model", default=None, help="as the run that wrote the features (default: packaged)")
     ap.add_argument("--vision_model", default=None, help="as the run that wrote the features (default: packaged)")
     ap.add_argument("--image_size", type=int, default=224, help="as the run that wrote the features")
+    ap.add_argument("--modalities", default=None,
+                    help="comma list of text, vision, face, audio: the head sees only these (default: all)")
     ap.add_argument("--no_encoder_check", action="store_true",
                     help="skip the check that the head reads the encoders the features came from")
     return ap.parse_known_args(argv)
@@ -83,10 +85,11 @@ def encoder_versions(features_dir: str) -> set[str]:
     return out
 
 
-def read_features(path: str) -> Iterable:
-    """One features file -> ((film_id, clip_index), (tokens, film_path)) per clip."""
+def read_features(path: str, modalities=MODALITIES) -> Iterable:
+    """One features file -> ((film_id, clip_index), (tokens of the chosen modalities, film_path)) per clip."""
     for row in read_table(path).to_pylist():
-        yield (row["film_id"], row["clip_index"]), (tokens_from_row(row), row["film_path"])
+        yield (row["film_id"], row["clip_index"]), (select_modalities(tokens_from_row(row), modalities),
+                                                    row["film_path"])
 
 
 class WriteRescoredFilm(beam.DoFn):
@@ -131,7 +134,7 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
             | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
                 [FileSystems.join(args.features, "*.parquet")]) for m in r.metadata_list])
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadFeatures" >> beam.FlatMap(read_features)
+            | "ReadFeatures" >> beam.FlatMap(read_features, parse_modalities(args.modalities))
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
                                   torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
@@ -149,7 +152,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     recorded = versions.pop()
     if not args.no_encoder_check:
         check_encoders(args, recorded)
-    version = model_version(args.head, recorded)
+    version = model_version(args.head, recorded, parse_modalities(args.modalities))
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     with beam.Pipeline(options=opts) as p:

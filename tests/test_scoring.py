@@ -225,3 +225,25 @@ def test_incremental_runs_keyed_by_model_version(tmp_path):
     v1 = pq.read_table(clips_file).column("model_version").to_pylist()[0]
     assert (first["ok"], same["skipped"], other["ok"]) == (1, 1, 1)
     assert v0 != v1 and v0.startswith("bvpec-") and v1.startswith("bvpec-")
+
+
+def test_modalities_option_limits_what_is_encoded_and_fused(tmp_path):
+    """--modalities text,face: the ViT and prosody never run, the head sees only text and faces, and the model
+    version (hence the skip key) names the choice."""
+    from pipeline.run import run
+    from tests.scoring_support import tiny_film
+    film = tiny_film(tmp_path, seconds=6.0)
+    argv = ["--input", str(film), "--transcribe", "never", "--frames_per_clip", "1"]
+    some = run(argv + ["--output", str(tmp_path / "some"), "--modalities", "text,face", "--write_features"],
+               save_main_session=False)
+    rows = pq.read_table(next((tmp_path / "some" / "clips").glob("*.parquet"))).to_pylist()
+    assert some["ok"] == 1 and rows and any(r["text"] for r in rows)
+    assert all(set(r["modalities_used"]) <= {"text", "face"} and r["gate_vision"] == 0 and r["gate_audio"] == 0
+               for r in rows)
+    feats = pq.read_table(next((tmp_path / "some" / "features").glob("*.parquet"))).to_pylist()
+    assert all(f["vision_len"] == 0 and f["audio_len"] == 0 for f in feats)
+    every = run(argv + ["--output", str(tmp_path / "all")], save_main_session=False)
+    v_all = pq.read_table(next((tmp_path / "all" / "clips").glob("*.parquet"))).column("model_version")[0].as_py()
+    assert rows[0]["model_version"] != v_all and some["config_hash"] != every["config_hash"]
+    with pytest.raises(ValueError, match="unknown modalities"):
+        run(argv + ["--output", str(tmp_path / "bad"), "--modalities", "text,smell"], save_main_session=False)

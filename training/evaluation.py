@@ -8,10 +8,13 @@ dialogue / film together): cv_mode 'score' = the head's metrics on each fold (th
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
-from model.bvpec import BVPECConfig
+from model.bvpec import MODALITIES, BVPECConfig
+from model.featurize import select_modalities
 from training.features import features_for
 from training.loop import LabelledSet, evaluate_set, train_head
 from training.metrics import summarise_folds
@@ -34,9 +37,11 @@ def subset(s: LabelledSet, idx) -> LabelledSet:
 
 
 def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score", seed: int = 0,
-                  cv_epochs: int = 10) -> dict:
-    """encoders: model.encoders.create_encoders(EncoderSpec(head=...)) for the head being scored."""
+                  cv_epochs: int = 10, modalities: Sequence[str] = MODALITIES) -> dict:
+    """encoders: model.encoders.create_encoders(EncoderSpec(head=...)) for the head being scored; modalities:
+    what the head may see (the others are removed from every example, as `--modalities` does in a run)."""
     examples, feats = features_for(spec, encoders)
+    feats = [select_modalities(f, modalities) for f in feats]
     s = LabelledSet(spec, feats, examples)
     dims = model.config.input_dims
     for it in feats[:50]:

@@ -16,7 +16,7 @@ import functools
 from typing import Any, Optional, Sequence
 
 from model.encoders import EncoderSpec, encoder_version
-from model.featurize import MODALITIES, ClipMedia, Failure, Featurizer
+from model.featurize import MODALITIES, ClipMedia, Failure, Featurizer, parse_modalities
 from transforms.fuse import load_head_model, score_tokens
 
 DEFAULT_ACCELERATOR = "type:nvidia-tesla-t4;count:1;install-nvidia-driver"
@@ -35,6 +35,7 @@ class ScoreConfig:
     accelerator: Optional[str] = None  # Beam resource hint for the scoring step
     precision: str = "auto"  # encoders' number format (model.precision): bf16 where the hardware has it
     write_features: bool = False
+    modalities: tuple[str, ...] = MODALITIES  # what is encoded and fused (--modalities)
 
     @classmethod
     def from_options(cls, opts: Any) -> "ScoreConfig":
@@ -44,6 +45,7 @@ class ScoreConfig:
         else:
             values = {f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)}
         kw = {f.name: values[f.name] for f in dataclasses.fields(cls) if values.get(f.name) is not None}
+        kw["modalities"] = parse_modalities(kw.get("modalities"))
         if kw.get("device") == "cuda" and not kw.get("accelerator"):
             kw["accelerator"] = DEFAULT_ACCELERATOR
         return cls(**kw)
@@ -79,7 +81,7 @@ class FilmScorer:
     @functools.cached_property
     def model_version(self) -> str:
         from model.checkpoints import model_version
-        return model_version(self.cfg.head, self.encoder_version)
+        return model_version(self.cfg.head, self.encoder_version, self.cfg.modalities)
 
     def __getstate__(self):  # workers load their own models
         return {"cfg": self.cfg, "_featurizer": None, "_head": None,
@@ -90,7 +92,7 @@ class FilmScorer:
             from model.encoders import create_encoders
             from model.precision import configure_threads
             configure_threads(self.cfg.device, self.cfg.torch_threads)
-            self._featurizer = Featurizer(create_encoders(self.cfg.encoder_spec), MODALITIES)
+            self._featurizer = Featurizer(create_encoders(self.cfg.encoder_spec), self.cfg.modalities)
             self._featurizer.load()  # every encoder now, in the worker's setup, not in its first batch
             self._head = load_head_model(self.cfg.head, self.cfg.device)
         return self
