@@ -30,6 +30,18 @@ def expected_calibration_error(probs: np.ndarray, y_true: Sequence[int], n_bins:
     return float(total / len(y_true))
 
 
+def fit_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T) on labelled (dev) data: 1-D search on log T."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+
+    def nll(log_t):
+        return -log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(labels)), labels].mean()
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
                            intensity_pred: np.ndarray | None = None, intensity_true: np.ndarray | None = None,
                            probs: np.ndarray | None = None) -> dict:

@@ -1,0 +1,92 @@
+"""Face detection v2: MTCNN (P-Net / R-Net / O-Net cascade, Zhang et al. 2016) from `facenet-pytorch`.
+
+Chosen over the Haar cascade, OpenCV's res10 SSD and BlazeFace by benchmarks/face_detection.py (real film
+frames with pasted IMFDB / FER+ faces, GRID talking faces, Big Buck Bunny frames with no human face; numbers
+in benchmarks/results/face_branch.md). Its "false positives" on Big Buck Bunny are all the cartoon rabbit's
+own face, which for an emotion pipeline is a face worth reading. Weights: facenet_pytorch/data/{pnet,rnet,onet}.pt, shipped inside the
+wheel (install with `pip install --no-deps facenet-pytorch==2.6.0`; nothing is downloaded).
+
+The frame is shrunk so its longest side is at most `max_side` (aspect kept) before detection; boxes come back
+in the input frame's pixels as (x, y, w, h), largest first. `version` names the weights (sha256 of the three
+files) and every setting that changes the boxes, so cached features follow a change of detector.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ._cache import file_digest, package_file
+
+MAX_SIDE = 640  # detect on frames whose longest side is at most this (aspect kept)
+MIN_FACE = 16  # smallest face side (px) searched for, at the detection scale
+THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net score thresholds (facenet-pytorch defaults)
+MIN_SCORE = 0.9  # final O-Net score kept (0.95 trades 4-7 points of recall for fewer cartoon-face hits)
+PYRAMID_FACTOR = 0.709
+WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
+
+
+def _weights_digest() -> str:
+    h = hashlib.sha256()
+    for name in WEIGHT_FILES:
+        h.update(file_digest(package_file("facenet_pytorch", "data", name)).encode())
+    return h.hexdigest()
+
+
+def detector_v2_version(max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
+                        thresholds: tuple[float, float, float] = THRESHOLDS) -> str:
+    return (f"mtcnn-{_weights_digest()[:10]}-s{int(max_side)}-m{int(min_face)}-p{float(min_score):g}"
+            f"-t{'_'.join(f'{t:g}' for t in thresholds)}")
+
+
+class MTCNNFaceDetector:
+    """`detect(frame_rgb)` -> [(x, y, w, h), ...] in the frame's pixels, largest first."""
+
+    def __init__(self, max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
+                 thresholds: tuple[float, float, float] = THRESHOLDS, device: str = "cpu"):
+        package_file("facenet_pytorch", "data", "onet.pt")  # a clear error when the wheel is missing
+        from facenet_pytorch import MTCNN
+
+        self.max_side, self.min_face, self.min_score = int(max_side), int(min_face), float(min_score)
+        self._mtcnn = MTCNN(min_face_size=self.min_face, thresholds=list(thresholds), factor=PYRAMID_FACTOR,
+                            keep_all=True, select_largest=True, device=device).eval()
+        self.version = detector_v2_version(self.max_side, self.min_face, self.min_score, thresholds)
+
+    def detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """[((x, y, w, h), score), ...] in the input frame's pixels, largest first."""
+        frame = np.asarray(frame_rgb)
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
+            raise ValueError(f"a frame must be uint8 [H,W,3] RGB (or [H,W] gray), got {frame.dtype} {frame.shape}")
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        small = frame if scale == 1.0 else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                      interpolation=cv2.INTER_AREA)
+        if min(small.shape[:2]) < 12:  # below P-Net's receptive field
+            return []
+        with torch.inference_mode():
+            boxes, probs = self._mtcnn.detect(np.ascontiguousarray(small))
+        if boxes is None:
+            return []
+        out = []
+        for (x1, y1, x2, y2), p in zip(boxes, probs):
+            if p is None or p < self.min_score:
+                continue
+            x1, y1 = max(0.0, x1 / scale), max(0.0, y1 / scale)
+            x2, y2 = min(float(w), x2 / scale), min(float(h), y2 / scale)
+            if x2 - x1 >= 2 and y2 - y1 >= 2:
+                out.append(((int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))), float(p)))
+        return sorted(out, key=lambda bp: -bp[0][2] * bp[0][3])
+
+    def detect(self, frame_rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        return [box for box, _ in self.detect_scored(frame_rgb)]
+
+
+def load_face_detector_v2(max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
+                          device: str = "cpu") -> MTCNNFaceDetector:
+    """The v2 face detector (MTCNN from the facenet-pytorch wheel)."""
+    return MTCNNFaceDetector(max_side=max_side, min_face=min_face, min_score=min_score, device=device)

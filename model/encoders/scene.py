@@ -1,0 +1,117 @@
+"""Scene emotion: a small head on the ViT's frame tokens -> calibrated 7-way logits + valence/arousal.
+
+Input: the vision encoder's tokens per frame, [n, 5, 384] (CLS then the 2x2 region means; see
+`model.encoders.vision.VisionEncoder.pool`), from frames squashed to 224x224 as the pipeline decodes them.
+The head reads CLS and the mean of the region tokens (768 values), standardises them, and applies a linear
+layer or a one-hidden-layer MLP with two outputs: 7 emotion logits (divided by a temperature fitted on
+held-out photos, so they are calibrated) and valence/arousal in [-1, 1] (the 1-9 rater scale mapped
+linearly, 5 -> 0). Trained on Emotion6 scene photos with the raters' vote distributions as soft targets
+(`training.scene_classifier`). Pure PyTorch; no Beam.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from schemas.labels import EMOTIONS
+
+TOKENS, DIM = 5, 384
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "scene_emotion.pt"
+FEATURES = "cls+regionmean"
+
+
+def pooled_features(tokens) -> torch.Tensor:
+    """[n, 5, D] tokens -> [n, 2D]: CLS and the mean of the region tokens."""
+    t = torch.as_tensor(np.asarray(tokens, np.float32) if not torch.is_tensor(tokens) else tokens).float()
+    if t.ndim != 3 or t.shape[1] < 2:
+        raise ValueError(f"tokens must be [n, 1 + regions, dim], got {tuple(t.shape)}")
+    return torch.cat([t[:, 0], t[:, 1:].mean(1)], dim=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneHeadConfig:
+    dim: int = DIM
+    hidden: int = 0  # 0 = linear
+    dropout: float = 0.0
+    members: int = 1  # an ensemble of independently seeded nets; their outputs are averaged
+
+
+def _net(cfg: SceneHeadConfig) -> nn.Module:
+    d, out = 2 * cfg.dim, len(EMOTIONS) + 2
+    if cfg.hidden:
+        return nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, cfg.hidden), nn.GELU(),
+                             nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, out))
+    return nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, out))
+
+
+class SceneEmotionHead(nn.Module):
+    """tokens [n, 5, dim] -> (calibrated logits [n, 7], valence/arousal [n, 2] in [-1, 1])."""
+
+    def __init__(self, cfg: SceneHeadConfig = SceneHeadConfig()):
+        super().__init__()
+        self.cfg = cfg
+        d = 2 * cfg.dim
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("scale", torch.ones(d))
+        self.register_buffer("temperature", torch.ones(()))
+        self.nets = nn.ModuleList(_net(cfg) for _ in range(max(1, cfg.members)))
+        self.version = "scene-emotion-untrained"
+
+    @property
+    def net(self) -> nn.Module:
+        """The first member (the one a single-member head trains)."""
+        return self.nets[0]
+
+    def raw(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled features [n, 2*dim] -> (uncalibrated logits, valence/arousal): member means."""
+        z = (feats - self.mean) / self.scale
+        ys = [net(z) for net in self.nets]
+        logits = torch.stack([y[:, : len(EMOTIONS)] for y in ys]).mean(0)
+        va = torch.stack([torch.tanh(y[:, len(EMOTIONS):]) for y in ys]).mean(0)
+        return logits, va
+
+    def forward(self, tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, va = self.raw(pooled_features(tokens))
+        return logits / self.temperature, va
+
+    @torch.inference_mode()
+    def encode(self, tokens) -> tuple[np.ndarray, np.ndarray]:
+        """numpy in, numpy out: (calibrated logits [n, 7], valence/arousal [n, 2])."""
+        self.eval()
+        if len(tokens) == 0:
+            return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros((0, 2), np.float32)
+        logits, va = self(tokens)
+        return logits.numpy().astype(np.float32), va.numpy().astype(np.float32)
+
+
+def save_scene_head(head: SceneEmotionHead, path: str | os.PathLike, meta: Optional[dict] = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": head.state_dict(), "features": FEATURES,
+                "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
+    os.replace(tmp, path)
+
+
+def scene_version(path: str | os.PathLike | None = None) -> str:
+    from ._cache import file_digest
+    return f"scene-emotion-{file_digest(Path(path) if path else DEFAULT_WEIGHTS)[:10]}"
+
+
+def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:
+    """The shipped head (model/weights/scene_emotion.pt) or another checkpoint of the same format.
+    Its `version` is `scene-emotion-` + the first 10 hex digits of the file's sha256."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if list(ckpt.get("labels", EMOTIONS)) != list(EMOTIONS) or ckpt.get("features") != FEATURES:
+        raise ValueError(f"{path}: not a scene head for {EMOTIONS} on {FEATURES} features")
+    head = SceneEmotionHead(SceneHeadConfig(**ckpt["config"]))
+    head.load_state_dict(ckpt["state_dict"])
+    head.version = scene_version(path)
+    return head.eval()

@@ -1,0 +1,138 @@
+"""The face branch: the v2 detector (MTCNN) on real frames, the shipped face classifier, the FER+ / IMFDB readers.
+
+Fast (no training); real data from ../shared/data, skipped where it or an optional wheel is missing.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.labels import EMOTIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+FACES = DATA / "faces"
+WEIGHTS = ROOT / "model" / "weights" / "face_classifier.pt"
+
+needs_data = pytest.mark.skipif(not (FACES / "ferplus" / "dev.parquet").exists(), reason="no ../shared/data")
+
+
+@pytest.fixture(scope="module")
+def detector():
+    pytest.importorskip("facenet_pytorch")
+    import torch
+
+    torch.set_num_threads(1)
+    from model.encoders.face_detect import load_face_detector_v2
+
+    return load_face_detector_v2()
+
+
+def _frame(path: Path, index: int) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i == index:
+                return f.to_ndarray(format="rgb24")
+    raise AssertionError(f"{path} has fewer than {index + 1} frames")
+
+
+def _inside(box, x, y) -> bool:
+    bx, by, bw, bh = box
+    return bx <= x <= bx + bw and by <= y <= by + bh
+
+
+def test_detector_version_names_the_weights(detector):
+    from model.encoders.face_detect import load_face_detector_v2
+
+    assert detector.version.startswith("mtcnn-") and len(detector.version.split("-")[1]) == 10
+    assert load_face_detector_v2(min_score=0.5).version != detector.version
+
+
+@needs_data
+def test_detector_finds_the_grid_speaker(detector):
+    frame = _frame(DATA / "media" / "grid" / "bbaf2n.mpg", 30)  # 360x288, one talking face
+    boxes = detector.detect(frame)
+    assert boxes, "no face in a GRID frame"
+    x, y, w, h = boxes[0]
+    assert 40 <= w <= 250 and 40 <= h <= 250
+    assert _inside((0, 0, frame.shape[1], frame.shape[0]), x + w / 2, y + h / 2)
+
+
+@needs_data
+def test_detector_finds_an_imfdb_face_pasted_into_sintel(detector):
+    import cv2
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    small = _frame(DATA / "media" / "sintel" / "sintel_trailer.mp4", 400)  # 480x204
+    frame = np.zeros((720, 1280, 3), np.uint8)  # letterboxed to 1280x720 as a scope film is
+    frame[88:88 + 544] = cv2.resize(small, (1280, 544), interpolation=cv2.INTER_CUBIC)
+    row = pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["image"]).slice(0, 1).column("image")[0].as_py()
+    face = np.asarray(Image.open(io.BytesIO(row)).convert("RGB"))
+    fh = 120
+    fw = round(fh * face.shape[1] / face.shape[0])
+    x0, y0 = 700, 250
+    frame[y0:y0 + fh, x0:x0 + fw] = cv2.resize(face, (fw, fh), interpolation=cv2.INTER_CUBIC)
+    boxes = detector.detect(frame)
+    assert any(_inside((x0, y0, fw, fh), x + w / 2, y + h / 2) for x, y, w, h in boxes), boxes
+
+
+def test_detector_finds_nothing_on_a_blank_frame(detector):
+    assert detector.detect(np.zeros((720, 1280, 3), np.uint8)) == []
+    assert detector.detect(np.full((360, 640, 3), 128, np.uint8)) == []
+
+
+@needs_data
+def test_ferplus_reader_votes_and_labels():
+    from training.face_classifier import read_ferplus_labels
+
+    labels, votes = read_ferplus_labels(FACES / "ferplus" / "dev.parquet")
+    assert votes.shape == (len(labels), len(EMOTIONS)) and len(labels) == 3533
+    # row 0: label null (contempt 4 ties neutral 4); votes neutral 4, anger 1 (contempt / unknown dropped)
+    assert labels[0] == -1
+    np.testing.assert_array_equal(votes[0], [1, 0, 0, 0, 4, 0, 0])
+    ok = labels >= 0
+    assert (votes[ok].argmax(1) == labels[ok]).mean() > 0.97  # the label is the majority vote
+    labels, votes = read_ferplus_labels(FACES / "ferplus" / "train.parquet")
+    assert labels[0] == EMOTIONS.index("neutral")
+    np.testing.assert_array_equal(votes[0], [3, 2, 0, 0, 4, 1, 0])
+
+
+@needs_data
+def test_imfdb_reader_labels():
+    import pyarrow.parquet as pq
+
+    from training.face_classifier import read_imfdb_labels
+
+    labels = read_imfdb_labels(FACES / "imfdb" / "dev.parquet")
+    names = pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["label"]).column("label").to_pylist()
+    assert len(labels) == 1893 and labels[0] == EMOTIONS.index("anger")
+    assert [EMOTIONS[i] for i in labels[:50]] == names[:50]
+
+
+@needs_data
+@pytest.mark.skipif(not WEIGHTS.exists(), reason="model/weights/face_classifier.pt not trained yet")
+def test_shipped_classifier_beats_chance_on_ferplus_dev():
+    import pyarrow.parquet as pq
+    import torch
+    from PIL import Image
+
+    from training.face_classifier import load_face_classifier
+
+    torch.set_num_threads(1)
+    enc, temperature, dev_metrics = load_face_classifier(WEIGHTS)
+    assert "+ft" in enc.version and 0.2 < temperature < 5
+    assert dev_metrics["ferplus/dev"]["calibrated"]["accuracy"] > 0.5
+    t = pq.read_table(FACES / "ferplus" / "dev.parquet", columns=["image", "label"]).slice(0, 160)
+    rows = [(b, lab) for b, lab in zip(t.column("image").to_pylist(), t.column("label").to_pylist()) if lab][:120]
+    faces = [np.asarray(Image.open(io.BytesIO(b)).convert("L")) for b, _ in rows]
+    y = np.array([EMOTIONS.index(lab) for _, lab in rows])
+    tokens = enc.encode(faces)
+    assert tokens.shape == (len(rows), len(EMOTIONS))
+    acc = float((tokens.argmax(1) == y).mean())
+    assert acc > 0.45, acc  # chance is 1/7; the majority class (neutral) is ~0.37

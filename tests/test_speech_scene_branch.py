@@ -1,0 +1,134 @@
+"""The speech-emotion and scene-emotion branch classifiers: shipped weights, readers, real dev examples.
+
+Fast: no training; about 20 real dev clips and 20 real dev photos through the shipped models."""
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from schemas.labels import EMOTIONS
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SPEECH_WEIGHTS = REPO / "model" / "weights" / "speech_emotion.pt"
+SCENE_WEIGHTS = REPO / "model" / "weights" / "scene_emotion.pt"
+N_REAL = 20
+
+pytestmark = pytest.mark.skipif(not (DATA / "audio").is_dir() or not (DATA / "scenes").is_dir(),
+                                reason="../shared/data is not here")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _spread(n_rows: int, k: int = N_REAL) -> list[int]:
+    """k row indices spread over a file (the sets are sorted by label, so this covers every class)."""
+    return sorted({int(i) for i in np.linspace(0, n_rows - 1, k)})
+
+
+# ---------------------------------------------------------------- readers
+def test_speech_reader_labels_and_audio():
+    from training.speech_classifier import read_speech_set, speech_path
+
+    raw = pq.read_table(speech_path("emodb", "dev"), columns=["label", "speaker", "seconds"]).to_pylist()
+    rows = [0, len(raw) // 2, len(raw) - 1]
+    s = read_speech_set("emodb", "dev", rows=rows)
+    assert [EMOTIONS[i] for i in s.labels] == [raw[r]["label"] for r in rows]
+    assert s.speakers == [str(raw[r]["speaker"]) for r in rows]
+    for w, r in zip(s.waves, rows):  # decoded at 16 kHz (Opus decodes at 48 kHz: resampled)
+        assert w.dtype == np.float32 and abs(len(w) / 16000 - raw[r]["seconds"]) < 0.1
+        assert 0.01 < np.abs(w).max() <= 1.0
+
+
+def test_scene_reader_labels_and_targets():
+    from training.scene_classifier import decode_image, read_scene_set, scene_path
+
+    raw = pq.read_table(scene_path("dev"), columns=["label", "valence", "arousal", "p_joy"]).to_pylist()
+    s = read_scene_set("dev", limit=5)
+    assert [EMOTIONS[i] for i in s.labels] == [r["label"] for r in raw[:5]]
+    np.testing.assert_allclose(s.probs.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(s.probs[:, EMOTIONS.index("joy")],
+                               [r["p_joy"] for r in raw[:5]], atol=0.02)
+    assert (s.probs[np.arange(5), s.labels] >= s.probs.max(1) - 1e-6).all()  # label = top of the vote
+    np.testing.assert_allclose(s.va[:, 0], [(r["valence"] - 5) / 4 for r in raw[:5]], atol=1e-5)
+    assert np.abs(s.va).max() <= 1.0
+    img = decode_image(s.images[0])
+    assert img.shape == (224, 224, 3) and img.dtype == np.uint8
+
+
+# ---------------------------------------------------------------- speech branch
+@pytest.fixture(scope="module")
+def speech():
+    from model.encoders.speech import load_speech_emotion_encoder
+    return load_speech_emotion_encoder(cpu_threads=1)
+
+
+def test_speech_weights_load_and_are_small(speech):
+    assert SPEECH_WEIGHTS.stat().st_size < 5_000_000
+    assert speech.version.startswith("speech-emotion-") and "whisper-base" in speech.version
+    assert float(speech.head.temperature) > 0 and float(speech.head.temperature) != 1.0
+
+
+def test_speech_real_dev_clips_above_chance(speech):
+    from training.speech_classifier import read_speech_set
+
+    n = pq.read_metadata(DATA / "audio" / "ravdess" / "dev.parquet").num_rows
+    s = read_speech_set("ravdess", "dev", rows=_spread(n))
+    logits = speech.encode(s.waves)
+    assert logits.shape == (len(s.waves), len(EMOTIONS)) and np.isfinite(logits).all()
+    probs = speech.predict_proba(s.waves[:2])
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    # calibrated: the logits are the head's raw logits over its fitted temperature
+    x = torch.from_numpy(speech.featurizer.features(s.waves[:2], prosody=speech.head.cfg.prosody))
+    with torch.inference_mode():
+        raw = speech.head.raw_logits(x).numpy()
+    np.testing.assert_allclose(logits[:2], raw / float(speech.head.temperature), rtol=1e-4, atol=1e-4)
+    acc = float((logits.argmax(1) == s.labels).mean())
+    assert acc > 2.0 / len(EMOTIONS), f"accuracy {acc:.2f} on {len(s.labels)} unseen-speaker clips"
+
+
+def test_speech_short_and_silent_waves(speech):
+    out = speech.encode([np.zeros(8000, np.float32), np.zeros(0, np.float32) + 0.0,
+                         0.1 * np.sin(np.arange(16000 * 3) * 0.05).astype(np.float32)])
+    assert out.shape == (3, 7) and np.isfinite(out).all()
+    assert speech.encode([]).shape == (0, 7)
+
+
+# ---------------------------------------------------------------- scene branch
+@pytest.fixture(scope="module")
+def vision():
+    from model.encoders.vision import load_vision_encoder
+    return load_vision_encoder()
+
+
+def test_scene_weights_load():
+    from model.encoders.scene import load_scene_head
+
+    head = load_scene_head()
+    assert SCENE_WEIGHTS.stat().st_size < 5_000_000
+    assert head.version.startswith("scene-emotion-") and len(head.version) == len("scene-emotion-") + 10
+    assert float(head.temperature) > 0 and float(head.temperature) != 1.0
+
+
+def test_scene_real_dev_photos_above_chance(vision):
+    from model.encoders.scene import load_scene_head
+    from training.scene_classifier import encode_images, read_scene_set
+
+    n = pq.read_metadata(DATA / "scenes" / "emotion6" / "dev.parquet").num_rows
+    s = read_scene_set("dev", rows=_spread(n))
+    tokens = encode_images(vision, s.images)
+    assert tokens.shape == (len(s.images), 5, 384)
+    logits, va = load_scene_head().encode(tokens)
+    assert logits.shape == (len(s.images), len(EMOTIONS)) and np.isfinite(logits).all()
+    assert va.shape == (len(s.images), 2) and np.abs(va).max() <= 1.0
+    acc = float((logits.argmax(1) == s.labels).mean())
+    assert acc > 2.0 / len(EMOTIONS), f"accuracy {acc:.2f} on {len(s.labels)} unseen photos"
+    # valence follows the raters' direction
+    assert np.corrcoef(va[:, 0], s.va[:, 0])[0, 1] > 0.2

@@ -1,0 +1,353 @@
+"""Train the face classifier (the FER2013 mini-Xception of model.encoders.faces) on FER+ and IMFDB.
+
+Start: the packaged FER2013 weights (`load_face_encoder().xception`). Data:
+- FER+ train (faces/ferplus/train.parquet): the 10 crowd votes over the 7 emotions as soft targets (contempt,
+  unknown and not-a-face votes dropped; rows whose `label` is null still have votes and are used).
+- IMFDB train (faces/imfdb/train.parquet): film face crops with hard, noisy labels (label smoothing).
+- Distillation from the packaged network on the FER+ images (weight `kd`), so what it learnt from the original
+  FER2013 labels is kept while it moves to FER+ votes and film faces.
+Augmentation: model.face_tuning.augment (mirror, rotation, scale, shift, brightness/contrast). BatchNorm
+statistics stay frozen (as in model.face_tuning).
+The epoch is chosen on the mean of FER+ dev and IMFDB dev accuracy of the served token (TTA-mean logits);
+a temperature is then fitted on both dev sets together. The FER2013 folder (PrivateTest faces with their
+original labels, none of them in FER+ train) is a clean held-out check.
+
+    python -m training.face_classifier --out model/weights/face_classifier.pt
+
+Decoded images are cached as uint8 arrays under .cache/faces/ (gitignored), so reruns skip decoding.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import io
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.metrics import fit_temperature
+
+from schemas.labels import EMOTIONS
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "faces"
+CACHE = ROOT / ".cache" / "faces"
+FERPLUS_VOTE_COLUMNS = {"anger": "votes_anger", "disgust": "votes_disgust", "fear": "votes_fear",
+                        "joy": "votes_happiness", "neutral": "votes_neutral", "sadness": "votes_sadness",
+                        "surprise": "votes_surprise"}  # EMOTIONS order; contempt / unknown / NF are dropped
+FER2013_FOLDER_TO_EMOTION = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
+                             "neutral": "neutral", "sad": "sadness", "surprise": "surprise"}
+
+
+# ---------------------------------------------------------------- readers
+@dataclasses.dataclass(frozen=True)
+class FaceSet:
+    """Decoded faces: uint8 [N, 64, 64] gray as the encoder sees them; labels in EMOTIONS index (-1 = none);
+    votes [N, 7] float (EMOTIONS order; None for hard-labelled sets)."""
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    votes: np.ndarray | None = None
+
+
+def _decode(image_bytes: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(image_bytes)).convert("L"))
+
+
+def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ parquet -> (labels [N] EMOTIONS index or -1 where `label` is null, votes [N, 7] EMOTIONS order)."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=["label", *FERPLUS_VOTE_COLUMNS.values()])
+    labels = np.array([EMOTIONS.index(v) if v is not None else -1 for v in t.column("label").to_pylist()])
+    votes = np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in FERPLUS_VOTE_COLUMNS.values()], 1)
+    return labels, votes
+
+
+def read_imfdb_labels(path: str | Path) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    return np.array([EMOTIONS.index(v) for v in pq.read_table(path, columns=["label"]).column("label").to_pylist()])
+
+
+def _images(path: Path, rows: slice | None = None) -> np.ndarray:
+    """Decoded, gray, INPUT_SIZE-square uint8 faces of a parquet file (cached by file digest)."""
+    import pyarrow.parquet as pq
+
+    from model.encoders._cache import file_digest
+    from model.face_tuning import to_inputs
+
+    cache = CACHE / f"{path.parent.name}-{path.stem}-{file_digest(path)[:12]}.npy"
+    if rows is None and cache.exists():
+        return np.load(cache)
+    t = pq.read_table(path, columns=["image"])
+    if rows is not None:
+        t = t.slice(rows.start or 0, (rows.stop or t.num_rows) - (rows.start or 0))
+    arr = to_inputs([_decode(b) for b in t.column("image").to_pylist()])
+    if rows is None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(cache, arr)
+    return arr
+
+
+def read_ferplus(path: str | Path, limit: int | None = None) -> FaceSet:
+    path = Path(path)
+    labels, votes = read_ferplus_labels(path)
+    images = _images(path, slice(0, limit) if limit else None)
+    n = len(images)
+    return FaceSet(f"ferplus/{path.stem}", images, labels[:n], votes[:n])
+
+
+def read_imfdb(path: str | Path, limit: int | None = None) -> FaceSet:
+    path = Path(path)
+    labels = read_imfdb_labels(path)
+    images = _images(path, slice(0, limit) if limit else None)
+    return FaceSet(f"imfdb/{path.stem}", images, labels[:len(images)])
+
+
+def read_fer2013_folder(root: str | Path = DATA / "fer2013") -> FaceSet:
+    import cv2
+
+    from model.face_tuning import to_inputs
+
+    images, labels = [], []
+    for folder in sorted(Path(root).iterdir()):
+        for p in sorted(folder.glob("*.jpg")):
+            images.append(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))
+            labels.append(EMOTIONS.index(FER2013_FOLDER_TO_EMOTION[folder.name]))
+    return FaceSet("fer2013/private_test", to_inputs(images), np.array(labels))
+
+
+# ---------------------------------------------------------------- evaluation
+def tta_logits(net, images: np.ndarray) -> np.ndarray:
+    """The served face token (FaceEncoder.encode: TTA-mean logits, EMOTIONS order) for 64x64 gray faces.
+    Runs a channels-last copy of the network (3x faster on CPU, same numbers to 1e-5)."""
+    import torch
+
+    from model.encoders.faces import FaceEncoder
+
+    fast = copy.deepcopy(net).eval().to(memory_format=torch.channels_last)
+    return FaceEncoder(fast, "probe").encode(images)
+
+
+def metrics(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> dict:
+    from scipy.special import softmax
+
+    from training.metrics import classification_metrics
+
+    keep = labels >= 0
+    probs = softmax(logits[keep] / temperature, axis=1)
+    m = classification_metrics(labels[keep], probs.argmax(1), probs=probs)
+    return {k: m[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "ece")} | {
+        "confusion_matrix": m["confusion_matrix"]}
+
+
+# ---------------------------------------------------------------- training
+@dataclasses.dataclass(frozen=True)
+class Config:
+    epochs: int = 6
+    samples_per_epoch: int = 14000  # drawn from FER+ train + IMFDB train in proportion (1 thread: ~6-7 ms each)
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    label_smoothing: float = 0.1  # IMFDB's hard labels are noisy
+    imfdb_weight: float = 1.0
+    kd: float = 0.3  # weight of distillation from the packaged network on FER+ faces
+    kd_temperature: float = 2.0
+    max_minutes: float = 33.0  # CPU budget for the loop (process time, 1 thread)
+    max_wall_minutes: float = 50.0  # and a wall-clock cap (the machine is shared)
+    seed: int = 0
+
+
+def _plain_logits(net, images: np.ndarray, batch: int = 512) -> np.ndarray:
+    """EMOTIONS-order logits of the network on INPUT_SIZE gray faces, one view each."""
+    import torch
+
+    from model.encoders.faces import FER_TO_EMOTIONS_INDEX
+
+    fast = copy.deepcopy(net).eval().to(memory_format=torch.channels_last)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch):
+            x = (torch.from_numpy(images[i:i + batch].astype(np.float32))[:, None] / 255.0 - 0.5) * 2.0
+            out.append(fast(x)[1][:, list(FER_TO_EMOTIONS_INDEX)].numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def train(cfg: Config, fer_train: FaceSet, imfdb_train: FaceSet, devs: list[FaceSet]) -> tuple[dict, dict]:
+    import torch
+    import torch.nn.functional as F
+
+    from model.encoders.faces import FER_TO_EMOTIONS_INDEX, load_face_encoder
+    from model.face_tuning import augment
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    order_idx = list(FER_TO_EMOTIONS_INDEX)
+    teacher = load_face_encoder().xception.eval()
+    net = copy.deepcopy(teacher)
+
+    keep = fer_train.votes.sum(1) > 0
+    fer_x = fer_train.images[keep]
+    fer_p = fer_train.votes[keep] / fer_train.votes[keep].sum(1, keepdims=True)
+    im_x, im_y = imfdb_train.images, imfdb_train.labels
+    n_fer, n_im = len(fer_x), len(im_x)
+    x_all = np.concatenate([fer_x, im_x])
+    src = np.r_[np.zeros(n_fer, bool), np.ones(n_im, bool)]  # True = IMFDB
+    t_soft = np.concatenate([fer_p, np.zeros((n_im, 7), np.float32)]).astype(np.float32)
+    t_hard = np.r_[np.full(n_fer, -1), im_y]
+    # distillation targets: the packaged network's logits on the un-augmented FER+ faces (computed once)
+    t_teacher = np.concatenate([_plain_logits(teacher, fer_x), np.zeros((n_im, 7), np.float32)]) if cfg.kd > 0 \
+        else None
+
+    def norm(x):
+        return (torch.from_numpy(np.ascontiguousarray(x, np.float32))[:, None] / 255.0 - 0.5) * 2.0
+
+    def emo(logits):
+        return logits[:, order_idx]
+
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = min(cfg.samples_per_epoch, len(x_all))
+    steps_per_epoch = -(-per_epoch // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.1)
+
+    def evaluate(model) -> dict:  # the two selection sets; held-out sets (FER2013 folder) only at the end
+        return {d.name: metrics(tta_logits(model, d.images), d.labels) for d in devs[:2]}
+
+    start, cpu0 = time.time(), time.process_time()
+    history = [{"epoch": 0, **{k: v["accuracy"] for k, v in evaluate(net).items()}}]
+    log.info("epoch 0 (packaged weights): %s", history[-1])
+    score = lambda h: float(np.mean([h[d.name] for d in devs[:2]]))  # FER+ dev and IMFDB dev
+    best = (score(history[0]), 0, copy.deepcopy(net.state_dict()))
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.eval()
+        perm = rng.permutation(len(x_all))[:per_epoch]
+        t0 = time.process_time()
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            x = norm(augment(x_all[idx], rng))
+            logits = emo(net(x)[1])
+            is_im = torch.from_numpy(src[idx])
+            loss = logits.new_zeros(())
+            if (~is_im).any():
+                lf = logits[~is_im]
+                soft = torch.from_numpy(t_soft[idx][~src[idx]])
+                loss = loss + (-(soft * F.log_softmax(lf, 1)).sum(1)).sum() / len(idx)
+                if cfg.kd > 0:
+                    tl = torch.from_numpy(t_teacher[idx][~src[idx]])
+                    T = cfg.kd_temperature
+                    kd = F.kl_div(F.log_softmax(lf / T, 1), F.softmax(tl / T, 1), reduction="sum") * T * T
+                    loss = loss + cfg.kd * kd / len(idx)
+            if is_im.any():
+                y = torch.from_numpy(t_hard[idx][src[idx]])
+                loss = loss + cfg.imfdb_weight * F.cross_entropy(
+                    logits[is_im], y, label_smoothing=cfg.label_smoothing, reduction="sum") / len(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        net.eval()
+        h = {"epoch": epoch, "train_cpu_seconds": round(time.process_time() - t0, 1),
+             **{k: v["accuracy"] for k, v in evaluate(net).items()}}
+        history.append(h)
+        log.info("epoch %d: %s", epoch, h)
+        if score(h) > best[0]:
+            best = (score(h), epoch, copy.deepcopy(net.state_dict()))
+        cpu_min, wall_min = (time.process_time() - cpu0) / 60, (time.time() - start) / 60
+        if epoch < cfg.epochs and (cpu_min + cpu_min / epoch > cfg.max_minutes
+                                   or wall_min + wall_min / epoch > cfg.max_wall_minutes):
+            log.warning("stopping after epoch %d: another would pass the budget (%.1f CPU min, %.1f wall min)",
+                        epoch, cpu_min, wall_min)
+            break
+    return best[2], {"best_epoch": best[1], "history": history,
+                     "train_cpu_minutes": round((time.process_time() - cpu0) / 60, 2),
+                     "train_wall_minutes": round((time.time() - start) / 60, 2)}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="model/weights/face_classifier.pt")
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=None, help="rows per training file (smoke runs)")
+    for f in dataclasses.fields(Config):
+        ap.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import cv2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    cfg = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)})
+    data = Path(args.data)
+    t = time.time()
+    fer_train = read_ferplus(data / "ferplus" / "train.parquet", args.limit)
+    imfdb_train = read_imfdb(data / "imfdb" / "train.parquet", args.limit)
+    devs = [read_ferplus(data / "ferplus" / "dev.parquet"), read_imfdb(data / "imfdb" / "dev.parquet"),
+            read_fer2013_folder(data / "fer2013")]
+    if args.limit:  # smoke run: small dev sets too
+        devs = [dataclasses.replace(d, images=d.images[:args.limit], labels=d.labels[:args.limit],
+                                    votes=None if d.votes is None else d.votes[:args.limit]) for d in devs]
+    log.info("data read in %.1fs: %s", time.time() - t,
+             {d.name: len(d.images) for d in [fer_train, imfdb_train, *devs]})
+
+    state, summary = train(cfg, fer_train, imfdb_train, devs)
+
+    from model.encoders._mini_xception import MiniXception
+    from model.encoders.faces import load_face_encoder
+
+    net = MiniXception()
+    net.load_state_dict(state)
+    net.eval()
+    logits = {d.name: tta_logits(net, d.images) for d in devs}
+    packaged = load_face_encoder().xception
+    before = {d.name: metrics(tta_logits(packaged, d.images), d.labels) for d in devs}
+    fit_on = devs[:2]  # temperature fitted on FER+ dev + IMFDB dev together (one face token, one temperature)
+    lab = np.concatenate([d.labels for d in fit_on])
+    lg = np.concatenate([logits[d.name] for d in fit_on])
+    temperature = fit_temperature(lg[lab >= 0], lab[lab >= 0])
+    result = {d.name: {"raw": metrics(logits[d.name], d.labels),
+                       "calibrated": metrics(logits[d.name], d.labels, temperature),
+                       "packaged_fer2013_weights": before[d.name]} for d in devs}
+    print(json.dumps({"temperature": temperature, "best_epoch": summary["best_epoch"],
+                      **{k: {kk: {m: v for m, v in vv.items() if m != "confusion_matrix"} for kk, vv in r.items()}
+                         for k, r in result.items()}}, indent=1))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()},
+                "temperature": temperature, "labels_order": "model output: FER_LABELS; metrics: EMOTIONS",
+                "token": "FaceEncoder.encode (TTA-mean logits); probabilities = softmax(token / temperature)",
+                "metrics": result, "summary": summary, "config": dataclasses.asdict(cfg),
+                "data": ["faces/ferplus/train (votes)", "faces/imfdb/train (labels)"]}, out)
+    log.info("wrote %s (%.1f KB)", out, out.stat().st_size / 1024)
+
+
+def load_face_classifier(path: str | Path = ROOT / "model" / "weights" / "face_classifier.pt", device: str = "cpu"):
+    """(FaceEncoder with the tuned weights, temperature, stored dev metrics)."""
+    import torch
+
+    from model.encoders.faces import load_face_encoder
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    enc = load_face_encoder(device=device)
+    enc.load_state(ckpt["state_dict"])
+    return enc, float(ckpt["temperature"]), ckpt["metrics"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Scene emotion head on Emotion6 photos: reader, ViT feature cache, training, calibration.
+
+    python -m training.scene_classifier --out model/weights/scene_emotion.pt
+
+Photos are squashed to 224x224 (as the pipeline decodes frames) and encoded by the project's DINOv2
+ViT-S/14 (`model.encoders.vision.load_vision_encoder()`, its default precision, as serving runs it); the
+[n, 5, 384] tokens are cached under .cache/scene_features/, keyed by the Parquet file's hash and the vision
+encoder's version (train photos also mirrored, as augmentation). Targets: the 15 raters' 7-way vote
+distribution (soft cross-entropy) and valence/arousal mapped from 1-9 to [-1, 1] (MSE). A small grid is
+trained on train, the best dev accuracy (top rater label) is kept and retrained with more seeds
+(outputs averaged), and its temperature is fitted on dev.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from schemas.labels import EMOTIONS
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
+CACHE_ROOT = REPO / ".cache" / "scene_features"
+IMAGE_SIZE = 224
+VA_MID, VA_HALF = 5.0, 4.0  # 1..9 -> [-1, 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneSet:
+    split: str
+    images: list  # JPEG bytes
+    labels: np.ndarray  # int64 top rater label, EMOTIONS order
+    probs: np.ndarray  # float32 [n, 7] rater distribution, EMOTIONS order
+    va: np.ndarray  # float32 [n, 2] valence, arousal in [-1, 1]
+
+
+def scene_path(split: str, root: Path = DATA_ROOT) -> Path:
+    return Path(root) / "scenes" / "emotion6" / f"{split}.parquet"
+
+
+def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
+                   root: Path = DATA_ROOT) -> SceneSet:
+    import pyarrow.parquet as pq
+
+    cols = ["image", "label", "valence", "arousal"] + [f"p_{e}" for e in EMOTIONS]
+    table = pq.read_table(scene_path(split, root), columns=cols)
+    if rows is not None:
+        table = table.take(list(rows))
+    elif limit is not None:
+        table = table.slice(0, limit)
+    d = table.to_pydict()
+    index = {e: i for i, e in enumerate(EMOTIONS)}
+    probs = np.array([d[f"p_{e}"] for e in EMOTIONS], np.float32).T
+    probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-8)
+    va = (np.array([d["valence"], d["arousal"]], np.float32).T - VA_MID) / VA_HALF
+    return SceneSet(split, list(d["image"]), np.array([index[x] for x in d["label"]], np.int64), probs, va)
+
+
+def decode_image(data: bytes, size: int = IMAGE_SIZE, mirror: bool = False) -> np.ndarray:
+    """JPEG/PNG bytes -> uint8 [size, size, 3], squashed (aspect not kept), as the pipeline's frames."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB").resize((size, size), Image.BILINEAR)
+    if mirror:
+        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+    return np.asarray(img, np.uint8)
+
+
+def encode_images(vision, images: Sequence[bytes], mirror: bool = False, batch: int = 32) -> np.ndarray:
+    out = []
+    for i in range(0, len(images), batch):
+        out.append(vision.encode(np.stack([decode_image(b, mirror=mirror) for b in images[i:i + batch]])))
+    return np.concatenate(out) if out else np.zeros((0, 5, 384), np.float32)
+
+
+def cached_tokens(vision, split: str, mirror: bool = False, root: Path = DATA_ROOT, cache: Path = CACHE_ROOT,
+                  log=print) -> np.ndarray:
+    from model.encoders._cache import file_digest
+
+    path = scene_path(split, root)
+    out = Path(cache) / f"emotion6-{split}{'-mirror' if mirror else ''}-{vision.version}-{file_digest(path)[:12]}.npy"
+    if out.exists():
+        return np.load(out)
+    data = read_scene_set(split, root=root)
+    t0 = time.perf_counter()
+    x = encode_images(vision, data.images, mirror=mirror).astype(np.float32)
+    if log:
+        dt = time.perf_counter() - t0
+        log(f"emotion6/{split}{' mirrored' if mirror else ''}: {len(x)} photos, {dt:.1f} s "
+            f"({dt / len(x) * 1000:.1f} ms/photo incl. JPEG decode + resize)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp, x)
+    os.replace(tmp, out)
+    return x
+
+
+# ---------------------------------------------------------------- training
+@dataclasses.dataclass(frozen=True)
+class SceneTrainConfig:
+    hidden: int = 0
+    dropout: float = 0.0
+    weight_decay: float = 1e-2
+    lr: float = 1e-3
+    epochs: int = 80
+    beta: float = 0.5  # weight of the valence/arousal MSE
+    mirror: bool = True  # add mirrored train photos
+    seed: int = 0
+
+
+def train_scene_head(tokens: np.ndarray, probs: np.ndarray, va: np.ndarray, cfg: SceneTrainConfig):
+    import torch
+
+    from model.encoders.scene import SceneEmotionHead, SceneHeadConfig, pooled_features
+
+    torch.manual_seed(cfg.seed)
+    x = pooled_features(tokens)
+    p = torch.from_numpy(probs).float()
+    v = torch.from_numpy(va).float()
+    head = SceneEmotionHead(SceneHeadConfig(dim=tokens.shape[-1], hidden=cfg.hidden, dropout=cfg.dropout))
+    head.mean.copy_(x.mean(0))
+    head.scale.copy_(x.std(0).clamp_min(1e-4))
+    opt = torch.optim.AdamW(head.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch = 64
+    steps = cfg.epochs * ((len(x) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+    g = torch.Generator().manual_seed(cfg.seed)
+    head.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            logits, pred_va = head.raw(x[idx])
+            ce = -(p[idx] * torch.log_softmax(logits, 1)).sum(1).mean()
+            loss = ce + cfg.beta * ((pred_va - v[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return head.eval()
+
+
+def head_outputs(head, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    from model.encoders.scene import pooled_features
+
+    with torch.inference_mode():
+        logits, va = head.raw(pooled_features(tokens))
+    return logits.numpy(), va.numpy()
+
+
+GRID = [SceneTrainConfig(hidden=h, dropout=d, weight_decay=wd, epochs=e, mirror=m)
+        for (h, d, wd) in ((0, 0.0, 1e-2), (0, 0.3, 1e-1), (0, 0.6, 1e-1), (256, 0.3, 1e-2), (256, 0.6, 1e-1))
+        for e in (40, 100)
+        for m in (True, False)]
+
+
+def ensemble(heads):
+    """One head whose nets are the given heads' (same config and standardiser)."""
+    from model.encoders.scene import SceneEmotionHead
+
+    out = SceneEmotionHead(dataclasses.replace(heads[0].cfg, members=len(heads)))
+    out.mean.copy_(heads[0].mean)
+    out.scale.copy_(heads[0].scale)
+    for dst, h in zip(out.nets, heads):
+        dst.load_state_dict(h.net.state_dict())
+    return out.eval()
+
+
+def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, log=print) -> dict:
+    import torch
+
+    from model.encoders.scene import save_scene_head
+    from model.encoders.vision import load_vision_encoder
+    from training.metrics import classification_metrics
+    from training.metrics import fit_temperature
+    from training.speech_classifier import softmax
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    vision = load_vision_encoder()
+    tr, dev = read_scene_set("train"), read_scene_set("dev")
+    x_tr, x_dev = cached_tokens(vision, "train", log=log), cached_tokens(vision, "dev", log=log)
+    x_mir = cached_tokens(vision, "train", mirror=True, log=log) if any(c.mirror for c in grid) else None
+    t_feat = time.perf_counter() - t0
+    results = []
+    t1 = time.perf_counter()
+    for cfg in grid:
+        if cfg.mirror:
+            xs, ps, vs = np.concatenate([x_tr, x_mir]), np.concatenate([tr.probs] * 2), np.concatenate([tr.va] * 2)
+        else:
+            xs, ps, vs = x_tr, tr.probs, tr.va
+        head = train_scene_head(xs, ps, vs, cfg)
+        logits, _ = head_outputs(head, x_dev)
+        acc = float((logits.argmax(1) == dev.labels).mean())
+        results.append((acc, cfg, head))
+        log(f"{cfg}: dev accuracy {acc:.3f}")
+    t_train = time.perf_counter() - t1
+    acc, cfg, head = max(results, key=lambda r: r[0])
+    if members > 1:  # the chosen config, retrained with other seeds, outputs averaged
+        t2 = time.perf_counter()
+        if cfg.mirror:
+            xs, ps, vs = np.concatenate([x_tr, x_mir]), np.concatenate([tr.probs] * 2), np.concatenate([tr.va] * 2)
+        else:
+            xs, ps, vs = x_tr, tr.probs, tr.va
+        heads = [head] + [train_scene_head(xs, ps, vs, dataclasses.replace(cfg, seed=k)) for k in range(1, members)]
+        head = ensemble(heads)
+        ens_acc = float((head_outputs(head, x_dev)[0].argmax(1) == dev.labels).mean())
+        log(f"ensemble of {members}: dev accuracy {ens_acc:.3f} ({time.perf_counter() - t2:.0f} s)")
+        t_train += time.perf_counter() - t2
+    logits, va = head_outputs(head, x_dev)
+    temp = fit_temperature(logits, dev.labels)
+    head.temperature.fill_(temp)
+    probs = softmax(logits / temp)
+    m = classification_metrics(dev.labels, probs.argmax(1), intensity_pred=va, intensity_true=dev.va, probs=probs)
+    m["ece_uncalibrated"] = classification_metrics(dev.labels, logits.argmax(1), probs=softmax(logits))["ece"]
+    m["soft_ce"] = float(-(dev.probs * np.log(np.maximum(probs, 1e-12))).sum(1).mean())
+    m["va_mae"] = [float(a) for a in np.abs(va - dev.va).mean(0)]
+    # honest calibration estimate: temperature from one half of dev, ECE on the other half (and swapped)
+    halves = np.arange(len(dev.labels)) % 2
+    cross = []
+    for h in (0, 1):
+        t_h = fit_temperature(logits[halves == h], dev.labels[halves == h])
+        pr = softmax(logits[halves != h] / t_h)
+        cross.append(classification_metrics(dev.labels[halves != h], pr.argmax(1), probs=pr)["ece"])
+    m["ece_crossfit_halves"] = float(np.mean(cross))
+    save_scene_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
+                                     "dev_accuracy": m["accuracy"], "trained_on": ["emotion6/train"],
+                                     "calibrated_on": ["emotion6/dev"], "vision": vision.version})
+    return {"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp, "dev": m, "vision": vision.version,
+            "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a} for a, c, _ in results],
+            "feature_seconds": t_feat, "grid_train_seconds": t_train}
+
+
+def bench(weights: Path, n: int = 32, precisions=("auto", "fp32")) -> dict:
+    """ms per photo on 1 thread: JPEG decode + squash, the ViT (each precision), the head."""
+    import torch
+
+    from model.encoders.scene import load_scene_head
+    from model.encoders.vision import load_vision_encoder
+
+    torch.set_num_threads(1)
+    data = read_scene_set("dev", limit=n)
+    t = time.perf_counter()
+    frames = np.stack([decode_image(b) for b in data.images])
+    out = {"n": n, "decode_resize_ms": (time.perf_counter() - t) * 1000 / n}
+    head = load_scene_head(weights)
+    for p in precisions:
+        vision = load_vision_encoder(precision=p)
+        vision.encode(frames[:2])  # warm-up
+        t = time.perf_counter()
+        tokens = vision.encode(frames)
+        out[f"vit_{p}_ms"] = (time.perf_counter() - t) * 1000 / n
+        t = time.perf_counter()
+        logits, _ = head.encode(tokens)
+        out["head_ms"] = (time.perf_counter() - t) * 1000 / n
+        out[f"accuracy_{p}_first{n}"] = float((logits.argmax(1) == data.labels).mean())
+    return out
+
+
+def main(argv=None) -> None:
+    from training.metrics import format_table
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "model" / "weights" / "scene_emotion.pt")
+    ap.add_argument("--report", type=Path, default=None, help="write the dev report (JSON) here")
+    ap.add_argument("--members", type=int, default=5, help="seeds of the chosen config to average")
+    ap.add_argument("--features_only", action="store_true", help="fill the feature cache and stop")
+    ap.add_argument("--bench", action="store_true", help="time the ViT + head per photo on 1 thread and stop")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.bench:
+        print(json.dumps(bench(args.out), indent=1))
+        return
+    if args.features_only:
+        import torch
+
+        from model.encoders.vision import load_vision_encoder
+        torch.set_num_threads(1)
+        vision = load_vision_encoder()
+        for split, mirror in (("dev", False), ("train", False), ("train", True)):
+            cached_tokens(vision, split, mirror=mirror)
+        return
+    report = run(args.out, members=args.members)
+    m = report["dev"]
+    print(f"chosen {report['chosen']} x {report['members']} seeds  temperature {report['temperature']:.3f}")
+    print(format_table("emotion6/dev", m))
+    print(f"  ece before temperature {m['ece_uncalibrated']:.4f}; cross-fitted halves {m['ece_crossfit_halves']:.4f}; "
+          f"soft CE vs raters {m['soft_ce']:.4f}; valence/arousal MAE (of [-1,1]) {m['va_mae']}")
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

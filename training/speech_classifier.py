@@ -1,0 +1,419 @@
+"""Speech emotion classifier on acted speech (RAVDESS + EmoDB + TESS): readers, feature cache, training.
+
+    python -m training.speech_classifier --out model/weights/speech_emotion.pt
+
+Features come from `model.encoders.speech.SpeechFeaturizer` (the same path serving uses): pooled Whisper-base
+encoder states, optionally with pooled prosody. They are cached per (set, split, kind) under
+.cache/speech_features/, keyed by the Parquet file's hash and the featurizer version. A small grid of
+classifiers is trained on the train splits and the one with the best mean dev accuracy over RAVDESS dev
+(actors 17-18) and EmoDB dev (unseen speakers) is kept, retrained with more seeds (logits averaged),
+and its temperature is fitted on those dev sets.
+Dev metrics cover only the classes a set has (EmoDB has no surprise; a surprise prediction there is an error).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from training.metrics import fit_temperature
+
+from schemas.labels import EMOTIONS
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
+CACHE_ROOT = REPO / ".cache" / "speech_features"
+SPEECH_SETS = {"ravdess": ("train", "dev"), "emodb": ("train", "dev"), "tess": ("train",)}
+TRAIN_SETS = ("ravdess", "emodb", "tess")
+DEV_SETS = ("ravdess", "emodb")
+SAMPLE_RATE = 16_000
+
+
+# ---------------------------------------------------------------- readers
+@dataclasses.dataclass(frozen=True)
+class SpeechSet:
+    name: str
+    split: str
+    waves: list  # float32 16 kHz mono arrays
+    labels: np.ndarray  # int64 indices into EMOTIONS
+    speakers: list
+
+
+def speech_path(name: str, split: str, root: Path = DATA_ROOT) -> Path:
+    return Path(root) / "audio" / name / f"{split}.parquet"
+
+
+def decode_audio(data: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Encoded audio bytes (Ogg Opus decodes at 48 kHz) -> float32 mono at `sample_rate`."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks = []
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
+                    root: Path = DATA_ROOT) -> SpeechSet:
+    """One labelled speech split, decoded. `rows` picks row indices, `limit` the first rows."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(speech_path(name, split, root), columns=["audio", "label", "speaker"])
+    if rows is not None:
+        table = table.take(list(rows))
+    elif limit is not None:
+        table = table.slice(0, limit)
+    d = table.to_pydict()
+    index = {e: i for i, e in enumerate(EMOTIONS)}
+    return SpeechSet(name, split, [decode_audio(a) for a in d["audio"]],
+                     np.array([index[x] for x in d["label"]], np.int64), [str(s) for s in d["speaker"]])
+
+
+def read_labels(name: str, split: str, root: Path = DATA_ROOT) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    index = {e: i for i, e in enumerate(EMOTIONS)}
+    return np.array([index[x] for x in pq.read_table(speech_path(name, split, root), columns=["label"])
+                     .column("label").to_pylist()], np.int64)
+
+
+# ---------------------------------------------------------------- feature cache
+def cached_features(featurizer, name: str, split: str, kind: str, root: Path = DATA_ROOT,
+                    cache: Path = CACHE_ROOT, log=print) -> np.ndarray:
+    """kind 'whisper' ([n, 1024]) or 'prosody' ([n, 64]) features of a split, computed once."""
+    from model.encoders._cache import file_digest
+    from model.encoders.speech import prosody_stats
+
+    path = speech_path(name, split, root)
+    version = featurizer.version if kind == "whisper" else "prosody-" + _audio_version()
+    out = Path(cache) / f"{name}-{split}-{kind}-{version}-{file_digest(path)[:12]}.npy"
+    if out.exists():
+        return np.load(out)
+    data = read_speech_set(name, split, root=root)
+    t0 = time.perf_counter()
+    rows = []
+    from model.encoders.speech import trim_silence
+    for i, w in enumerate(data.waves):
+        if kind == "whisper":
+            rows.append(featurizer.features([w])[0])
+        else:
+            rows.append(np.concatenate(prosody_stats(trim_silence(w))))
+        if log and (i + 1) % 200 == 0:
+            log(f"  {name}/{split} {kind}: {i + 1}/{len(data.waves)} ({(time.perf_counter() - t0) / (i + 1):.3f} s/clip)")
+    x = np.stack(rows).astype(np.float32)
+    seconds = sum(len(w) for w in data.waves) / SAMPLE_RATE
+    if log:
+        dt = time.perf_counter() - t0
+        log(f"{name}/{split} {kind}: {len(x)} clips, {seconds:.0f} s audio, {dt:.1f} s "
+            f"({dt / len(x) * 1000:.1f} ms/clip, {dt / seconds * 1000:.1f} ms per audio second)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp, x)
+    os.replace(tmp, out)
+    return x
+
+
+def _audio_version() -> str:
+    from model.encoders.audio import AUDIO_VERSION
+    return AUDIO_VERSION
+
+
+def load_features(featurizer, prosody: bool, sets=None, log=print) -> dict:
+    """{(name, split): (X, y)} for every split, whisper (+ prosody) features."""
+    out = {}
+    for name, splits in (sets or SPEECH_SETS).items():
+        for split in splits:
+            x = cached_features(featurizer, name, split, "whisper", log=log)
+            if prosody:
+                x = np.concatenate([x, cached_features(featurizer, name, split, "prosody", log=log)], axis=1)
+            out[(name, split)] = (x, read_labels(name, split))
+    return out
+
+
+# ---------------------------------------------------------------- training
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    prosody: bool = False
+    hidden: int = 0
+    dropout: float = 0.0
+    weight_decay: float = 1e-3
+    lr: float = 1e-3
+    epochs: int = 60
+    balance: str = "dataset"  # "none" | "dataset": each training set weighs the same in the loss
+    seed: int = 0
+
+
+def train_head(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], cfg: TrainConfig):
+    import torch
+    from torch import nn
+
+    from model.encoders.speech import HeadConfig, SpeechHead
+
+    torch.manual_seed(cfg.seed)
+    x = torch.from_numpy(np.concatenate(xs)).float()
+    y = torch.from_numpy(np.concatenate(ys)).long()
+    if cfg.balance == "dataset":
+        w = np.concatenate([np.full(len(a), len(x) / (len(xs) * len(a))) for a in xs])
+    else:
+        w = np.ones(len(x))
+    w = torch.from_numpy(w).float()
+    head = SpeechHead(HeadConfig(in_dim=x.shape[1], hidden=cfg.hidden, dropout=cfg.dropout, prosody=cfg.prosody))
+    head.mean.copy_(x.mean(0))
+    head.scale.copy_(x.std(0).clamp_min(1e-4))
+    opt = torch.optim.AdamW(head.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    g = torch.Generator().manual_seed(cfg.seed)
+    batch = 128
+    steps = cfg.epochs * ((len(x) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+    head.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            loss = (loss_fn(head.raw_logits(x[idx]), y[idx]) * w[idx]).sum() / w[idx].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return head.eval()
+
+
+def ensemble(heads):
+    """One head whose nets are the given heads' (same config and standardiser)."""
+    from model.encoders.speech import SpeechHead
+
+    cfg = dataclasses.replace(heads[0].cfg, members=len(heads))
+    out = SpeechHead(cfg)
+    out.mean.copy_(heads[0].mean)
+    out.scale.copy_(heads[0].scale)
+    for dst, h in zip(out.nets, heads):
+        dst.load_state_dict(h.net.state_dict())
+    return out.eval()
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(1, keepdims=True)
+
+
+def dev_metrics(logits: np.ndarray, y: np.ndarray) -> dict:
+    """Metrics over the classes present (a set without surprise does not score surprise's F1); the argmax
+    is over all 7 classes, as in serving."""
+    from training.metrics import classification_metrics
+
+    probs = softmax(logits)
+    m = classification_metrics(y, probs.argmax(1), probs=probs)
+    present = sorted(set(y.tolist()))
+    m["per_class"] = {e: v for i, (e, v) in enumerate(m["per_class"].items()) if i in present}
+    return m
+
+
+def raw_logits(head, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return head.raw_logits(torch.from_numpy(x).float()).numpy()
+
+
+GRID = [
+    TrainConfig(prosody=p, hidden=h, dropout=d, weight_decay=wd, balance=b)
+    for p in (False, True)
+    for (h, d, wd) in ((0, 0.0, 1e-2), (0, 0.2, 1e-1), (0, 0.5, 1e-1), (256, 0.3, 1e-2), (256, 0.5, 1e-1))
+    for b in ("dataset", "none")
+]
+
+
+def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=print) -> dict:
+    import torch
+
+    from model.asr import load_asr_model
+    from model.encoders.speech import SpeechFeaturizer, round_to_fp16, save_head
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
+    feats = {p: load_features(featurizer, p, log=log) for p in sorted({c.prosody for c in grid})}
+    t_feat = time.perf_counter() - t0
+    results = []
+    t1 = time.perf_counter()
+    for cfg in grid:
+        f = feats[cfg.prosody]
+        head = train_head([f[(s, "train")][0] for s in TRAIN_SETS], [f[(s, "train")][1] for s in TRAIN_SETS], cfg)
+        accs = {s: float((raw_logits(head, f[(s, "dev")][0]).argmax(1) == f[(s, "dev")][1]).mean())
+                for s in DEV_SETS}
+        score = float(np.mean(list(accs.values())))
+        results.append((score, cfg, head, accs))
+        log(f"{cfg}: " + "  ".join(f"{s}={a:.3f}" for s, a in accs.items()) + f"  mean={score:.3f}")
+    t_train = time.perf_counter() - t1
+    score, cfg, head, _ = max(results, key=lambda r: r[0])
+    f = feats[cfg.prosody]
+    if members > 1:  # the chosen config, retrained with other seeds, logits averaged
+        t2 = time.perf_counter()
+        heads = [head] + [train_head([f[(s, "train")][0] for s in TRAIN_SETS],
+                                     [f[(s, "train")][1] for s in TRAIN_SETS], dataclasses.replace(cfg, seed=k))
+                          for k in range(1, members)]
+        head = ensemble(heads)
+        ens_accs = {s: float((raw_logits(head, f[(s, "dev")][0]).argmax(1) == f[(s, "dev")][1]).mean())
+                    for s in DEV_SETS}
+        log(f"ensemble of {members}: " + "  ".join(f"{s}={a:.3f}" for s, a in ens_accs.items())
+            + f"  ({time.perf_counter() - t2:.0f} s)")
+        t_train += time.perf_counter() - t2
+    round_to_fp16(head)  # stored in fp16: measure exactly the shipped numbers
+    dev_logits = {s: raw_logits(head, f[(s, "dev")][0]) for s in DEV_SETS}
+    dev_y = {s: f[(s, "dev")][1] for s in DEV_SETS}
+    temp = fit_temperature(np.concatenate(list(dev_logits.values())), np.concatenate(list(dev_y.values())))
+    head.temperature.fill_(temp)
+    report = {"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp, "dev": {}, "uncalibrated_ece": {},
+              "crossfit_ece": {}, "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a, "mean": s}
+                                           for s, c, _, a in results],
+              "feature_seconds": t_feat, "grid_train_seconds": t_train,
+              "train_sizes": {s: int(len(f[(s, "train")][1])) for s in TRAIN_SETS}}
+    for s in DEV_SETS:
+        report["dev"][s] = dev_metrics(dev_logits[s] / temp, dev_y[s])
+        report["uncalibrated_ece"][s] = dev_metrics(dev_logits[s], dev_y[s])["ece"]
+        # honest calibration estimate: temperature fitted on the other dev set only
+        other = [o for o in DEV_SETS if o != s]
+        t_other = fit_temperature(np.concatenate([dev_logits[o] for o in other]),
+                                  np.concatenate([dev_y[o] for o in other]))
+        report["crossfit_ece"][s] = {"temperature": t_other, "ece": dev_metrics(dev_logits[s] / t_other, dev_y[s])["ece"]}
+    pooled = {"ece": dev_metrics(np.concatenate([dev_logits[s] for s in DEV_SETS]) / temp,
+                                 np.concatenate([dev_y[s] for s in DEV_SETS]))["ece"]}
+    report["pooled_dev"] = pooled
+    save_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
+                               "dev_accuracy": {s: report["dev"][s]["accuracy"] for s in DEV_SETS},
+                               "trained_on": [f"{s}/train" for s in TRAIN_SETS],
+                               "calibrated_on": [f"{s}/dev" for s in DEV_SETS]})
+    return report
+
+
+# ---------------------------------------------------------------- cost and ASR-reuse measurements
+def bench_encoder(featurizer, lengths=(1, 2, 3, 5, 10, 20, 30), repeats: int = 3, log=print) -> list[dict]:
+    """Whisper-base encoder time on this process's threads for inputs of `lengths` seconds (real speech,
+    tiled), best of `repeats`; the 30 s row is what one ASR chunk's encoder pass costs."""
+    from model.encoders.speech import HOP
+
+    speech = read_speech_set("ravdess", "dev", limit=4).waves
+    tiled = np.tile(np.concatenate(speech), 20)
+    rows = []
+    featurizer._encode_mels(featurizer.fe(tiled[:SAMPLE_RATE], padding=0)[None, :, :100])  # warm-up
+    for sec in lengths:
+        frames = int(sec * SAMPLE_RATE / HOP)
+        mel = featurizer.fe(tiled[: sec * SAMPLE_RATE], padding=0)[:, :frames]
+        best = min(_timed(lambda: featurizer._encode_mels(mel[None])) for _ in range(repeats))
+        rows.append({"seconds": sec, "mel_frames": frames, "encode_ms": best * 1000,
+                     "ms_per_audio_second": best * 1000 / sec})
+        log(f"encoder {sec:>4} s input ({frames} mel frames): {best * 1000:7.1f} ms  "
+            f"({best * 1000 / sec:.1f} ms per audio second)")
+    waves = read_speech_set("ravdess", "dev", rows=range(0, 120, 12)).waves
+    full = _timed(lambda: featurizer.features(waves)) / len(waves)
+    log(f"whole featurizer (decode excluded: trim + log-mel + encoder + pooling) on 2.39 s RAVDESS clips: "
+        f"{full * 1000:.1f} ms/clip")
+    rows.append({"featurizer_ms_per_ravdess_clip": full * 1000})
+    return rows
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def asr_reuse_check(featurizer, head, offset_s: float = 10.0, n: int = 10, log=print) -> dict:
+    """Could the pipeline pool the ASR pass's encoder output instead of running the encoder again?
+    Each dev clip is placed at `offset_s` inside a 30 s window of other dev speech, the window is encoded
+    as transcription does (log-mel of the whole window, 3000 frames), the clip's states are sliced out
+    and pooled; compared with the featurizer's own short pass: feature cosine, label agreement, mean |dp|."""
+    import torch
+
+    from model.encoders.speech import STATE_HOP, trim_silence
+
+    dev = read_speech_set("ravdess", "dev")
+    others = np.concatenate([trim_silence(w) for w in dev.waves[60:]])
+    picks = np.linspace(0, 59, n).astype(int)
+    cos, agree, dp = [], [], []
+    for i in picks:
+        clip = trim_silence(dev.waves[i])
+        start = int(offset_s * SAMPLE_RATE) // STATE_HOP * STATE_HOP
+        window = np.concatenate([others[:start], clip, others[start:]])[: 30 * SAMPLE_RATE]
+        mel = featurizer.fe(window, padding=160)[:, :3000]
+        states = featurizer._encode_mels(mel[None])[0]
+        a = start // STATE_HOP
+        s = states[a: a + int(np.ceil(len(clip) / STATE_HOP))]
+        reused = np.concatenate([s.mean(0), s.std(0)])[None]
+        own = featurizer.features([dev.waves[i]])
+        cos.append(float((reused @ own.T)[0, 0] / np.linalg.norm(reused) / np.linalg.norm(own)))
+        if head.cfg.prosody:
+            from model.encoders.speech import prosody_stats
+            extra = np.concatenate(prosody_stats(clip))[None]
+            reused, own = np.concatenate([reused, extra], 1), featurizer.features([dev.waves[i]], prosody=True)
+        with torch.inference_mode():
+            pr = torch.softmax(head(torch.from_numpy(reused).float()), 1).numpy()
+            po = torch.softmax(head(torch.from_numpy(own).float()), 1).numpy()
+        agree.append(bool(pr.argmax() == po.argmax()))
+        dp.append(float(np.abs(pr - po).sum() / 2))
+    out = {"n": len(picks), "feature_cosine_mean": float(np.mean(cos)), "label_agreement": float(np.mean(agree)),
+           "mean_total_variation": float(np.mean(dp))}
+    log(f"ASR-window reuse vs own short pass on {out['n']} RAVDESS dev clips: feature cosine "
+        f"{out['feature_cosine_mean']:.3f}, same label {out['label_agreement']:.2f}, "
+        f"mean total-variation distance {out['mean_total_variation']:.3f}")
+    return out
+
+
+def main(argv=None) -> None:
+    from training.metrics import format_table
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=REPO / "model" / "weights" / "speech_emotion.pt")
+    ap.add_argument("--report", type=Path, default=None, help="write the dev report (JSON) here")
+    ap.add_argument("--members", type=int, default=5, help="seeds of the chosen config to average")
+    ap.add_argument("--features_only", action="store_true", help="fill the feature cache and stop")
+    ap.add_argument("--bench", action="store_true",
+                    help="measure the encoder's cost on 1 thread and the ASR-window reuse agreement (needs --out weights)")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.bench:
+        import torch
+
+        from model.encoders.speech import load_speech_emotion_encoder
+        torch.set_num_threads(1)
+        enc = load_speech_emotion_encoder(args.out, cpu_threads=1)
+        report = {"encoder": bench_encoder(enc.featurizer), "asr_reuse": asr_reuse_check(enc.featurizer, enc.head)}
+        if args.report:
+            args.report.write_text(json.dumps(report, indent=1))
+        return
+    if args.features_only:
+        from model.asr import load_asr_model
+        from model.encoders.speech import SpeechFeaturizer
+        import torch
+        torch.set_num_threads(1)
+        featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
+        load_features(featurizer, True)
+        return
+    report = run(args.out, members=args.members)
+    print(f"chosen {report['chosen']} x {report['members']} seeds  temperature {report['temperature']:.3f}  "
+          f"pooled dev ece {report['pooled_dev']['ece']:.4f}")
+    for s, m in report["dev"].items():
+        print(format_table(f"{s}/dev", m))
+        print(f"  ece before temperature {report['uncalibrated_ece'][s]:.4f}; with the other set's temperature "
+              f"({report['crossfit_ece'][s]['temperature']:.3f}) {report['crossfit_ece'][s]['ece']:.4f}")
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
