@@ -21,7 +21,7 @@ import torch
 from model.bvpec import BVPECConfig
 from model.encoders import EncoderSpec, create_encoders
 from training.features import feature_dims
-from training.loop import LabelledSet, evaluate_set, load_set, synthetic_pairs, train_head
+from training.loop import LabelledSet, evaluate_set, label_paired, load_set, split_sources, train_head
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VARIANTS = ("text_only", "vision_only", "concat", "bvpec")
@@ -46,8 +46,8 @@ def main(argv=None) -> dict:
     meld_dev = load_set(f"meld:{root}/text/meld/dev_sent_emo.csv", enc)
     fer_tr = load_set(f"imagefolder:{root}/faces/fer2013#train", enc)
     fer_dev = load_set(f"imagefolder:{root}/faces/fer2013#dev", enc)
-    pairs_tr = synthetic_pairs(meld_tr, fer_tr, args.pairs, args.seed)
-    pairs_dev = synthetic_pairs(meld_dev, fer_dev, args.dev_pairs, args.seed + 1, name="pairs:dev")
+    pairs_tr = label_paired(split_sources([meld_tr, fer_tr]), args.pairs, args.seed)
+    pairs_dev = label_paired(split_sources([meld_dev, fer_dev]), args.dev_pairs, args.seed + 1, name="pairs:dev")
     train = LabelledSet.concat("train", [meld_tr, fer_tr, pairs_tr])
     dims = feature_dims(enc)
     rows = []

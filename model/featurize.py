@@ -2,12 +2,14 @@
 
     featurizer = Featurizer(create_encoders(spec))
     results = featurizer.clips([ClipMedia(frames, audio, text, context), ...])   # batched
-    results[i].tokens   # {'text': [L, 384], 'vision': [n_frames * 5, 384], 'face': [n_faces, 7], 'audio': [T, 32]}
+    results[i].tokens   # {'text': [L, 384], 'vision': [n_frames * 5, 384], 'face': [n_faces, 7], 'audio': [1, 7]}
     results[i].failures # (Failure(modality, error_type, message), ...): that modality is missing, the rest stands
 
 The pipeline's scoring step, training on labelled media, `pipeline.evaluate` and `report --explain` all call
 this, so training and serving see the same tokens for the same clip. It owns the limits (faces per frame,
-smallest face, text length) and the frame sampling times. A batch that fails is retried clip by clip, so one
+smallest face, text length), the frame sampling times, and the evidence each modality gives on its own
+(`evidence`: calibrated 7-way probabilities from the face classifier, the scene head on the frames' ViT
+tokens and the speech classifier, each trained on labelled data of its kind). A batch that fails is retried clip by clip, so one
 bad clip only loses its own modality. Pure PyTorch/numpy: no Beam here.
 """
 from __future__ import annotations
@@ -18,12 +20,17 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from schemas.clips import EVIDENCE_MODALITIES
 from schemas.features import MODALITIES  # == model.bvpec.MODALITIES, without importing torch
 
 LOG = logging.getLogger(__name__)
 MAX_FACES_PER_FRAME = 4  # bounds the face encoder's work on crowd shots
 MIN_FACE_PX = 8  # smaller crops carry no expression
 TEXT_MAX_LENGTH = 96  # word pieces of line + context
+MIN_VOICED = 0.15  # share of voiced 100 ms frames below which a clip has no speech to read (music, noise, silence)
+MIN_SPEECH_S = 0.5
+SCENE_INPUT_DIM = 384  # the scene head reads DINOv2 ViT-S/14 tokens
+EVIDENCE = EVIDENCE_MODALITIES  # what each modality says on its own (the clips table's evidence_* columns)
 
 
 def parse_modalities(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -57,11 +64,13 @@ class ClipMedia:
     audio: np.ndarray  # float32 [n_samples], empty when there is none
     text: Optional[str] = None
     context: tuple[str, ...] = ()
+    face_frames: Optional[np.ndarray] = None  # the same frames larger, at the film's aspect: faces are found here
 
     @classmethod
     def of(cls, clip) -> "ClipMedia":
         """From a transforms.elements.DecodedClip (or anything with frames, audio and spec.text/context)."""
-        return cls(frames=clip.frames, audio=clip.audio, text=clip.spec.text, context=tuple(clip.spec.context))
+        return cls(frames=clip.frames, audio=clip.audio, text=clip.spec.text, context=tuple(clip.spec.context),
+                   face_frames=getattr(clip, "face_frames", None))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,13 +123,17 @@ class Featurizer:
             self.dim(m)
         if "face" in self.modalities:
             _ = self.encoders.face_detector
+        if "audio" in self.modalities:
+            _ = self.encoders.speech
+        if "vision" in self.modalities:
+            _ = self.encoders.scene
         return self
 
     # -- widths of each modality's tokens (for empty outputs)
     def dim(self, modality: str) -> int:
         if modality == "audio":
-            from model.encoders.audio import AUDIO_DIM
-            return AUDIO_DIM
+            from schemas.labels import NUM_EMOTIONS
+            return NUM_EMOTIONS  # the speech classifier's calibrated logits
         enc = {"text": lambda: self.encoders.text, "vision": lambda: self.encoders.vision,
                "face": lambda: self.encoders.face_encoder}[modality]()
         return int(enc.dim)
@@ -151,8 +164,11 @@ class Featurizer:
         return np.asarray(self.encoders.face_encoder.encode(list(crops)), np.float32)
 
     def audio_tokens(self, wave: np.ndarray) -> np.ndarray:
-        from model.encoders.audio import audio_features
-        return np.asarray(audio_features(np.asarray(wave, np.float32)), np.float32)
+        """One token: the speech-emotion classifier's calibrated logits [1, 7]; none when the clip has no speech
+        (too short, or too few voiced frames: music, noise and silence give no speech evidence)."""
+        if not has_speech(wave):
+            return self.empty("audio")
+        return np.asarray(self.encoders.speech.encode([np.asarray(wave, np.float32)]), np.float32)
 
     def text_tokens(self, texts: Sequence[str], contexts: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Lines (with their previous lines as context) -> BERT states of [CLS] line [SEP], batched by length."""
@@ -183,7 +199,7 @@ class Featurizer:
                 everyone, lambda idx: self.vision_tokens([clips[i].frames for i in idx]), "vision"))
         if "face" in self.modalities:
             put("face", everyone, run_isolating(
-                everyone, lambda idx: [self.face_tokens(self.face_crops(clips[i].frames)) for i in idx], "face"))
+                everyone, lambda idx: [self.face_tokens(self.face_crops(face_view(clips[i]))) for i in idx], "face"))
         if "audio" in self.modalities:
             put("audio", everyone, run_isolating(
                 everyone, lambda idx: [self.audio_tokens(clips[i].audio) for i in idx], "audio"))
@@ -199,3 +215,52 @@ class Featurizer:
 
     def clip(self, clip: ClipMedia) -> Featurized:
         return self.clips([clip])[0]
+
+    # -- what each modality says on its own
+    def evidence(self, tokens: dict) -> dict[str, np.ndarray]:
+        """Calibrated 7-way probabilities (EMOTIONS order) from each modality's own classifier, for the
+        modalities the clip has: face (mean over its faces), scene (the scene head on each frame's ViT
+        tokens, mean over frames), speech. Text evidence needs the head: transforms.score adds it."""
+        from model.encoders.vision import TOKENS_PER_FRAME  # stored tokens need no ViT loaded
+        from schemas.labels import NUM_EMOTIONS
+        out = {}
+        face = _tokens(tokens, "face", NUM_EMOTIONS)
+        if face is not None:
+            out["face"] = _softmax(face / self.encoders.face_temperature).mean(0)
+        vision = _tokens(tokens, "vision", SCENE_INPUT_DIM)
+        if vision is not None and len(vision) % TOKENS_PER_FRAME == 0:
+            logits, _ = self.encoders.scene.encode(vision.reshape(-1, TOKENS_PER_FRAME, vision.shape[-1]))
+            out["scene"] = _softmax(logits).mean(0)
+        audio = _tokens(tokens, "audio", NUM_EMOTIONS)
+        if audio is not None:
+            out["speech"] = _softmax(audio).mean(0)
+        return out
+
+
+def _tokens(tokens: dict, modality: str, width: int) -> Optional[np.ndarray]:
+    """A modality's tokens when present and of the width its evidence classifier reads (other encoders' tokens,
+    e.g. a user's own --vision_model, give no evidence rather than a wrong one)."""
+    t = tokens.get(modality)
+    if t is None or not len(t) or np.asarray(t).shape[-1] != width:
+        return None
+    return np.asarray(t, np.float32)
+
+
+def face_view(clip: ClipMedia) -> np.ndarray:
+    """The frames faces are looked for in: the larger copy at the film's aspect when there is one."""
+    return clip.face_frames if clip.face_frames is not None and len(clip.face_frames) else clip.frames
+
+
+def has_speech(wave: np.ndarray) -> bool:
+    from model.encoders.audio import AUDIO_COLUMNS, SAMPLE_RATE, audio_features
+    wave = np.asarray(wave, np.float32)
+    if wave.size < MIN_SPEECH_S * SAMPLE_RATE:
+        return False
+    voiced = audio_features(wave)[:, AUDIO_COLUMNS.index("voiced")]
+    return bool(len(voiced) and voiced.mean() >= MIN_VOICED)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, np.float64)
+    z = np.exp(z - z.max(-1, keepdims=True))
+    return (z / z.sum(-1, keepdims=True)).astype(np.float32)

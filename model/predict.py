@@ -23,6 +23,12 @@ class Prediction:
     modalities_used: list[str]
 
 
+def calibrated_probs(model: BVPEC, logits: torch.Tensor) -> torch.Tensor:
+    """softmax(logits / T): T is the head's temperature, fitted on dev data after training (1.0 when the
+    checkpoint has none), so a probability of 0.6 means right about 60% of the time on data like dev."""
+    return torch.softmax(logits.float() / float(getattr(model, "temperature", 1.0)), -1)
+
+
 def predict(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str = "cpu",
             batch_size: int = 256) -> list[Prediction]:
     model.eval()
@@ -33,7 +39,7 @@ def predict(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str
             chunk = items[start:start + batch_size]
             inputs, masks = collate(chunk, dims)
             res = model({m: t.to(device) for m, t in inputs.items()}, {m: t.to(device) for m, t in masks.items()})
-            probs = torch.softmax(res.logits.float(), -1).cpu().numpy().astype(np.float64)
+            probs = calibrated_probs(model, res.logits).cpu().numpy().astype(np.float64)
             inten = res.intensity.float().cpu().numpy()
             gates = res.gates.float().cpu().numpy()
             for i in range(len(chunk)):

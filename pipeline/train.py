@@ -1,14 +1,16 @@
 """Train the BVPEC head on labelled data.
 
-    python -m pipeline.train --data meld:MELD/train_sent_emo.csv --data imagefolder:FER#train \
-        --dev meld:MELD/dev_sent_emo.csv --dev imagefolder:FER#dev --pairs 4000 --out head.pt
+    python -m pipeline.train --data meld:MELD/train_sent_emo.csv --data faces:ferplus/train.parquet \
+        --data frames:emotion6/train.parquet --data audio:ravdess/train.parquet \
+        --dev meld:MELD/dev_sent_emo.csv --dev faces:ferplus/dev.parquet ... --pairs 20000 --out head.pt
 
 A thin CLI over the training library (training/: datasets, features, loop). Encoder features come from the
 one featurizer (model.featurize) with the one encoder factory (model.encoders), computed once per data file
 and encoder version into .cache/features. The head trains with L = alpha*CE + beta*MSE (class-weighted CE,
 MSE masked where there is no intensity target) and modality dropout, early-stops on the mean weighted-F1 over
-the dev sets (without --dev: every epoch runs and the last one is kept), and is seeded (same command, same
-bytes).
+the dev sets (without --dev: every epoch runs and the last one is kept), is calibrated on the dev sets
+(temperature, stored in the checkpoint) and is seeded (same command, same bytes). --pairs adds label-paired
+multimodal examples: real single-modality examples of 2-4 kinds (text, face, scene, audio) with the same label.
 """
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ import sys
 import torch
 
 from model.bvpec import BVPECConfig, VARIANTS
-from model.checkpoints import save_head
+from model.checkpoints import load_head_meta, save_head
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS
 from model.text_top import TextTop, TunedTextHead
 from training.features import feature_dims
-from training.loop import LabelledSet, load_set, split_sources, synthetic_pairs, train_head, tune_face_encoder
+from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
+                           split_sources, train_head, tune_face_encoder)
 
 log = logging.getLogger("pipeline.train")
 
@@ -38,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", action="append", default=[], help="dev data for early stopping (same format)")
     p.add_argument("--out", required=True, help="where to write the head checkpoint (.pt)")
     p.add_argument("--variant", choices=VARIANTS, default="bvpec")
-    p.add_argument("--pairs", type=int, default=0, help="synthetic text+face training pairs (same label)")
-    p.add_argument("--dev_pairs", type=int, default=0, help="synthetic text+face dev pairs from the dev sets")
+    p.add_argument("--pairs", type=int, default=0,
+                   help="label-paired multimodal training examples (2-4 modalities of the same label)")
+    p.add_argument("--dev_pairs", type=int, default=0, help="label-paired dev examples from the dev sets")
+    p.add_argument("--text_encoder_from", default=None,
+                   help="a head checkpoint whose fine-tuned text layers to keep (they are not trained again)")
+    p.add_argument("--face_encoder_state", default=None,
+                   help="face classifier weights (python -m training.face_classifier) for the face tokens")
     p.add_argument("--d_model", type=int, default=128)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dropout", type=float, default=0.2)
@@ -76,19 +84,25 @@ def main(argv: list[str] | None = None) -> dict:
     if args.finetune_face_epochs:
         face_state, face_summary = tune_face_encoder(args.data, args.dev, args.finetune_face_epochs, args.face_lr,
                                                      args.seed)
-    # The packaged encoders (a new head is trained from them), with the face weights stage one just tuned.
+    face_temperature = None
+    if args.face_encoder_state:  # training.face_classifier's output: tuned weights + their temperature
+        ckpt = torch.load(args.face_encoder_state, map_location="cpu", weights_only=True)
+        face_state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        face_temperature = float(ckpt.get("temperature", 1.0))
+    text_state = {}
+    if args.text_encoder_from:
+        text_state = dict(load_head_meta(args.text_encoder_from).get("text_encoder_overrides") or {})
+    # The packaged encoders (a new head is trained from them), with the weights given or just tuned.
     spec = EncoderSpec(device=args.device, precision=args.precision, tuned=False)
-    enc = Encoders(spec, states=({}, face_state)) if face_state else create_encoders(spec)
+    enc = Encoders(spec, states=(text_state, face_state or {})) if (face_state or text_state) else create_encoders(spec)
     k = args.finetune_text_layers
-    train_sets = [load_set(s, enc, text_lower_k=k) for s in args.data]
-    dev_sets = [load_set(s, enc, text_lower_k=k) for s in args.dev]
+    train_sets = [load_set(s, enc, text_lower_k=k).labelled() for s in args.data]
+    dev_sets = [load_set(s, enc, text_lower_k=k).labelled() for s in args.dev]
     train = LabelledSet.concat("train", train_sets)
     if args.pairs:
-        t, f = split_sources(train_sets)
-        train = LabelledSet.concat("train", [train, synthetic_pairs(t, f, args.pairs, args.seed)])
+        train = LabelledSet.concat("train", [train, label_paired(split_sources(train_sets), args.pairs, args.seed)])
     if args.dev_pairs:
-        t, f = split_sources(dev_sets)
-        dev_sets.append(synthetic_pairs(t, f, args.dev_pairs, args.seed + 1, name="pairs:dev"))
+        dev_sets.append(label_paired(split_sources(dev_sets), args.dev_pairs, args.seed + 1, name="pairs:dev"))
     if not dev_sets:
         log.info("no --dev data: no early stopping, the last epoch's weights are kept")
     config = BVPECConfig(input_dims=feature_dims(enc), d_model=args.d_model, heads=args.heads,
@@ -99,13 +113,26 @@ def main(argv: list[str] | None = None) -> dict:
         patience=args.patience, seed=args.seed, class_weight_power=args.class_weight_power,
         max_minutes=args.max_minutes, text_top=TextTop(enc.text.model, k) if k else None,
         text_lr=args.text_lr, precision=args.precision)
+    if dev_sets:  # calibration: softmax(logits / T) with T fitted (NLL) on the dev sets
+        model_for_t = model.head if isinstance(model, TunedTextHead) else model
+        summary["temperature"] = fit_temperature(model_for_t, dev_sets)
+        model_for_t.temperature = summary["temperature"]
+        summary["dev_metrics_calibrated"] = {d.name: _brief(evaluate_set(model_for_t, d)) for d in dev_sets}
+        log.info("temperature %.3f; calibrated dev: %s", summary["temperature"], summary["dev_metrics_calibrated"])
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
             "encoders": dict(enc.versions),  # the tokens it trained on (weight digests, stage one's included)
             "command": "python -m pipeline.train " + " ".join(sys.argv[1:] if argv is None else argv),
             **summary}
     if face_state:
         meta["face_encoder_state"] = face_state
-        meta["face_tuning"] = face_summary
+        meta["face_tuning"] = face_summary or {"from": args.face_encoder_state}
+    if text_state:
+        meta["text_encoder_overrides"] = text_state
+        meta["text_encoder_from"] = args.text_encoder_from
+    if "temperature" in summary:
+        meta["temperature"] = summary["temperature"]
+    if face_temperature is not None:
+        meta["face_temperature"] = face_temperature  # face evidence = softmax(face token / this)
     if isinstance(model, TunedTextHead):
         meta["text_encoder_overrides"] = model.top.overrides()
         meta["finetuned_text_layers"] = k

@@ -4,7 +4,9 @@ import pyarrow as pa
 from schemas._base import versioned
 from schemas.labels import PROB_COLUMNS
 
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: per-modality evidence, support and grounded (1.0 files read with them null)
+
+EVIDENCE_MODALITIES = ("text", "face", "scene", "speech")  # == model.featurize.EVIDENCE
 
 MEDIA_FIELDS = [
     pa.field("film_id", pa.string(), nullable=False),
@@ -35,6 +37,13 @@ SCORE_FIELDS = [
     pa.field("gate_face", pa.float32()),
     pa.field("gate_audio", pa.float32()),
     pa.field("model_version", pa.string()),
+    # What each modality says on its own: calibrated 7 probabilities (EMOTIONS order) from a classifier trained on
+    # labelled data of that kind (text: the head on the line alone; face: the face classifier; scene: the scene
+    # head on the frames; speech: the speech-emotion classifier); null when the clip has no such input.
+    *[pa.field(f"evidence_{m}", pa.list_(pa.float32())) for m in EVIDENCE_MODALITIES],
+    pa.field("support", pa.float32()),  # the highest probability any single modality gives `emotion`
+    pa.field("evidence", pa.list_(pa.string())),  # modalities whose own top label is `emotion`
+    pa.field("grounded", pa.bool_()),  # support >= GROUNDED_SUPPORT: some modality on its own backs the label
 ]
 
 PROVENANCE_FIELDS = [

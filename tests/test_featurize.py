@@ -50,3 +50,35 @@ def test_encoder_versions_name_the_heads_tuned_weights_without_building_models()
     assert lazy.versions == versions and not any(lazy.loaded(m) for m in ("text", "vision", "face_encoder"))
     assert create_encoders(spec) is create_encoders(spec)  # one set per spec per process
     assert create_encoders(spec).text.version == versions["text"]  # the built encoder agrees with the files
+
+
+def test_evidence_columns_say_which_modalities_back_the_label():
+    from transforms.fuse import GROUNDED_SUPPORT, evidence_columns
+    face = np.array([0.05, 0.05, 0.6, 0.1, 0.1, 0.05, 0.05])  # fear
+    speech = np.array([0.3, 0.1, 0.25, 0.1, 0.1, 0.1, 0.05])  # anger
+    row = evidence_columns({"face": face, "speech": speech}, emotion_index=2)
+    assert row["evidence_text"] is None and row["evidence_scene"] is None
+    assert row["evidence_face"] == pytest.approx(face.tolist()) and row["evidence"] == ["face"]
+    assert row["support"] == pytest.approx(0.6) and row["grounded"] and GROUNDED_SUPPORT <= 0.6
+    weak = evidence_columns({"speech": speech}, emotion_index=3)  # joy: nothing backs it
+    assert weak["evidence"] == [] and weak["support"] == pytest.approx(0.1) and not weak["grounded"]
+    assert not evidence_columns({}, emotion_index=0)["grounded"]  # no input at all: a guess
+
+
+def test_each_modality_gives_its_own_calibrated_evidence():
+    # Real encoders on a real GRID talking-face clip: the face, scene and speech classifiers each give a
+    # distribution; music/silence give no speech token (so no speech evidence).
+    from model.featurize import ClipMedia, Featurizer, has_speech
+    from transforms.decode import decode_clip
+    grid = SINTEL.parents[1] / "grid" / "bbaf2n.mpg"
+    if not grid.exists():
+        pytest.skip("shared GRID clips not present")
+    featurizer = Featurizer(create_encoders(EncoderSpec()))
+    tokens = featurizer.clip(ClipMedia.of(decode_clip(str(grid), 0.2, 2.8))).tokens
+    assert tokens["face"].shape[0] >= 3 and tokens["audio"].shape == (1, 7)  # a face in most frames; speech
+    ev = featurizer.evidence(tokens)
+    assert set(ev) == {"face", "scene", "speech"}
+    assert all(p.shape == (7,) and abs(float(p.sum()) - 1) < 1e-4 for p in ev.values())
+    rng = np.random.default_rng(0)
+    assert not has_speech(np.zeros(32000, np.float32)) and not has_speech(rng.normal(0, 0.1, 32000).astype(np.float32))
+    assert featurizer.audio_tokens(np.zeros(32000, np.float32)).shape == (0, 7)

@@ -8,6 +8,7 @@ import io
 import re
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -24,7 +25,40 @@ CHROMIUM = Path("/usr/bin/chromium")
 UTC = datetime.timezone.utc
 
 
-def clip_rows(film_id: str, film_path: str, n: int, run_id: str, seed: int, clip_s: float = 1.0) -> list[dict]:
+def evidence_columns(emotion: str, backed: bool, has_text: bool) -> dict:
+    """Hand-made evidence columns (clips schema 1.1): when `backed`, the face (0.70) and the speech (0.50)
+    classifiers give the fused label as their own top label; otherwise the best any modality gives it is 0.25
+    and their own top labels are others: a guess."""
+    j = EMOTIONS.index(emotion)
+
+    def probs(top: int, p_top: float, p_emotion: Optional[float] = None) -> list[float]:
+        v = np.full(len(EMOTIONS), 0.0)
+        v[top] = p_top
+        if p_emotion is not None:
+            v[j] = p_emotion
+        rest = [k for k in range(len(EMOTIONS)) if v[k] == 0.0]
+        v[rest] = (1.0 - v.sum()) / len(rest)
+        return [float(x) for x in v]
+
+    other, other2 = (j + 1) % len(EMOTIONS), (j + 2) % len(EMOTIONS)
+    if backed:
+        ev = {"evidence_face": probs(j, 0.70), "evidence_speech": probs(j, 0.50),
+              "evidence_text": probs(other, 0.40, 0.20) if has_text else None, "evidence_scene": None}
+    else:
+        ev = {"evidence_face": probs(other, 0.35, 0.25), "evidence_speech": None,
+              "evidence_text": probs(other2, 0.30, 0.15) if has_text else None, "evidence_scene": probs(other, 0.3, 0.1)}
+    present = [v for v in ev.values() if v is not None]
+    support = max(v[j] for v in present)
+    ev.update(support=support, grounded=support >= 0.4,
+              evidence=[m for m in ("text", "face", "scene", "speech")
+                        if ev[f"evidence_{m}"] is not None and int(np.argmax(ev[f"evidence_{m}"])) == j])
+    return ev
+
+
+def clip_rows(film_id: str, film_path: str, n: int, run_id: str, seed: int, clip_s: float = 1.0,
+              evidence: bool = True) -> list[dict]:
+    """Scored clips; with `evidence` (clips schema 1.1) every third clip (2, 5, ...) is a guess, the others
+    are grounded."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
@@ -42,6 +76,8 @@ def clip_rows(film_id: str, film_path: str, n: int, run_id: str, seed: int, clip
             "model_version": "bvpec-test01", "run_id": run_id, "config_hash": "cfg1",
         }
         row.update({c: float(p) for c, p in zip(PROB_COLUMNS, probs)})
+        if evidence:
+            row.update(evidence_columns(row["emotion"], backed=i % 3 != 2, has_text=row["text"] is not None))
         rows.append(row)
     return rows
 
@@ -185,7 +221,8 @@ def test_report_content(output_dir, tmp_path):
     # Charts are PNGs, thumbnails are JPEGs decoded from the film; the unreadable film gets placeholders.
     pngs, jpegs = _images(html, "png"), _images(html, "jpeg")
     assert len(pngs) == 3 and all(p.startswith(b"\x89PNG") for p in pngs)  # catalogue + 2 film arcs
-    assert len(jpegs) >= len(EMOTIONS) - 2 and all(j.startswith(b"\xff\xd8") for j in jpegs)
+    # One thumbnail per grounded alpha clip (0, 1, 3, 4: each its own emotion's most intense grounded moment).
+    assert len(jpegs) == 4 and all(j.startswith(b"\xff\xd8") for j in jpegs)
     assert "no frame (film not readable)" in html
     # Self-contained: no external resource of any kind.
     assert not re.search(r'(src|href)="(https?:)?//', html)
@@ -302,6 +339,180 @@ def test_report_renders_in_headless_chromium(output_dir, tmp_path):
     assert len(set(shot.convert("RGB").resize((64, 64)).getdata())) > 50  # the page drew charts, not a blank
 
 
+# -- grounded labels and guesses (clips schema 1.1) -------------------------------------------------------------
+def hand_clip(film_id, film_path, i, emotion, prob, evidence: dict, text=None) -> dict:
+    """One scored 1-second clip i whose label has probability `prob` (the rest spread evenly)."""
+    rest = (1.0 - prob) / (len(EMOTIONS) - 1)
+    row = {"film_id": film_id, "film_path": film_path, "fingerprint": "fp", "clip_index": i, "start_s": float(i),
+           "end_s": float(i + 1), "segment_source": "window", "text": text, "text_source": "subtitle" if text else "none",
+           "language": "en", "n_frames": 4, "n_faces": 1, "has_audio": True, "emotion": emotion, "confidence": prob,
+           "valence": 0.0, "arousal": 0.0, "modalities_used": ["vision", "face", "audio"], "gate_text": 0.0,
+           "gate_vision": 0.5, "gate_face": 0.3, "gate_audio": 0.2, "model_version": "bvpec-test02",
+           "run_id": "run1", "config_hash": "cfg1"}
+    row.update({c: (prob if e == emotion else rest) for c, e in zip(PROB_COLUMNS, EMOTIONS)})
+    j = EMOTIONS.index(emotion)
+    probs = {m: v for m, v in evidence.items()}
+    support = max((v[j] for v in probs.values()), default=0.0)
+    row.update({f"evidence_{m}": probs.get(m) for m in ("text", "face", "scene", "speech")})
+    row.update(support=support, grounded=support >= 0.4,
+               evidence=[m for m in ("text", "face", "scene", "speech") if m in probs and int(np.argmax(probs[m])) == j])
+    return row
+
+
+def peaked(emotion: str, p: float, second: Optional[str] = None, p2: float = 0.0) -> list[float]:
+    v = np.zeros(len(EMOTIONS))
+    v[EMOTIONS.index(emotion)] = p
+    if second:
+        v[EMOTIONS.index(second)] = p2
+    v[v == 0] = (1.0 - v.sum()) / int((v == 0).sum())
+    return [float(x) for x in v]
+
+
+OLD_CLIPS_FIELDS = ("evidence_text", "evidence_face", "evidence_scene", "evidence_speech", "support", "evidence",
+                    "grounded")
+
+
+@pytest.fixture
+def evidence_dir(tmp_path) -> Path:
+    """'mixed': a 25% fear guess on the title card (clip 0) beside grounded clips; 'guessy': only guesses;
+    'old': a clips file written with schema 1.0 (no evidence columns)."""
+    import pyarrow as pa
+    from schemas import clips as clips_schema
+    film = str(make_colour_film(tmp_path / "mixed.mp4"))
+    out = tmp_path / "out"
+    mixed = [
+        # The title card: the head's 25% fear, but no modality backs it (the scene says neutral).
+        hand_clip("mixed", film, 0, "fear", 0.25, {"scene": peaked("neutral", 0.5, "fear", 0.18)}),
+        hand_clip("mixed", film, 1, "fear", 0.22, {"face": peaked("fear", 0.71),
+                                                   "speech": peaked("joy", 0.4, "fear", 0.3)}),
+        hand_clip("mixed", film, 2, "joy", 0.60, {"face": peaked("joy", 0.71), "speech": peaked("joy", 0.55)},
+                  text="What a day!"),
+        hand_clip("mixed", film, 3, "sadness", 0.50, {"face": peaked("neutral", 0.4, "sadness", 0.3)}),
+        hand_clip("mixed", film, 4, "sadness", 0.45, {}),  # no input of any modality: no support at all
+        hand_clip("mixed", film, 5, "anger", 0.40, {"text": peaked("anger", 0.45)}, text="Get out."),
+    ]
+    write(out / "clips", "mixed", mixed, "clips")
+    guessy = [hand_clip("guessy", "/nowhere/guessy.mp4", i, "fear", 0.3 + 0.1 * i,
+                        {"scene": peaked("neutral", 0.6, "fear", 0.1)}) for i in range(3)]
+    write(out / "clips", "guessy", guessy, "clips")
+    old_schema = pa.schema([f for f in clips_schema.SCHEMA if f.name not in OLD_CLIPS_FIELDS],
+                           metadata={b"table": b"clips", b"schema_version": b"1.0"})
+    pq.write_table(rows_to_table(clip_rows("old", film, 6, "run0", seed=4, evidence=False), old_schema),
+                   out / "clips" / "old.parquet")
+    return out
+
+
+def test_guess_stretches_merge_runs_of_ungrounded_clips():
+    from pipeline.report.plots import guess_stretches
+    start = [4.0, 0.0, 1.0, 2.0, 3.0, 5.0, 6.0]  # not in time order
+    end = [5.0, 1.0, 2.0, 3.0, 4.0, 6.0, 7.0]
+    grounded = [False, False, True, False, False, None, None]
+    assert guess_stretches(start, end, grounded) == [(0.0, 1.0, "guessing"), (2.0, 5.0, "guessing"),
+                                                     (5.0, 7.0, "unknown")]
+    assert guess_stretches(start, end, [True] * 7) == []
+
+
+def test_top_moments_are_grounded_clips_only(evidence_dir, monkeypatch):
+    from pipeline.report import plots
+    drawn = {}
+    real_arc = plots.emotion_arc
+
+    def spy(start_s, end_s, probs, emotions, duration_s=None, title="", grounded=None):
+        drawn[len(drawn)] = {"start": list(start_s), "grounded": list(grounded)}
+        return real_arc(start_s, end_s, probs, emotions, duration_s, title, grounded)
+
+    monkeypatch.setattr(report_build.charts, "emotion_arc", spy)
+    data = tables.load_output(str(evidence_dir))
+    section = report_build._film_section(str(evidence_dir), data.film("mixed"), report.ReportOptions())
+    # Clip 0's 25% fear outranks clip 1's 22% fear, but only clip 1 is backed by a modality.
+    assert [(m["emotion"], m["clip_index"]) for m in section["moments"]] == [("anger", 5), ("fear", 1), ("joy", 2)]
+    clips = {r["clip_index"]: r for r in tables.read_clips(str(evidence_dir), "mixed").to_pylist()}
+    assert all(clips[m["clip_index"]]["grounded"] for m in section["moments"])
+    joy = next(m for m in section["moments"] if m["emotion"] == "joy")
+    assert joy["backing"] == "face 0.71, speech 0.55" and joy["support"] == "0.71"
+    assert [(v["modality"], v["emotion"], round(v["prob"], 2), v["backs"]) for v in joy["votes"]] == \
+        [("face", "joy", 0.71, True), ("speech", "joy", 0.55, True)]
+    fear = next(m for m in section["moments"] if m["emotion"] == "fear")
+    assert fear["backing"] == "face 0.71" and [v["backs"] for v in fear["votes"]] == [True, False]
+    # The arc is told which clips are guesses, and the guessing stretches are clip 0 and clips 3-4.
+    assert drawn[0]["grounded"] == [False, True, True, False, False, True]
+    assert section["guessing"] == [(0.0, 1.0, "guessing"), (3.0, 5.0, "guessing")]
+    assert section["grounded"] == "50%"
+    table = {r["clip_index"]: r for r in section["clip_table"]}
+    assert table[0]["grounding"] == "guess" and table[0]["backing"] == "no modality" and table[0]["support"] == "0.18"
+    assert table[4]["backing"] == "no modality" and table[4]["support"] == "0.00"
+    assert table[2]["grounding"] == "grounded" and table[2]["backing"] == "face 0.71, speech 0.55"
+
+    guessy = report_build._film_section(str(evidence_dir), data.film("guessy"), report.ReportOptions())
+    assert guessy["moments"] == [] and "No grounded clip in this film" in guessy["no_moments"]
+
+
+def test_arc_figure_marks_the_guessing_stretches():
+    from matplotlib.patches import Rectangle
+    from pipeline.report import plots
+    start, end = np.arange(6.0), np.arange(6.0) + 1
+    probs = np.full((6, len(EMOTIONS)), 1.0 / len(EMOTIONS))
+    emotions = ["fear", "fear", "joy", "sadness", "sadness", "anger"]
+    fig = plots.emotion_arc_figure(start, end, probs, emotions, 6.0,
+                                   grounded=[False, True, True, False, False, True])
+    ax = fig.axes[0]
+    bands = [p for p in ax.patches if p.get_gid() == "guessing"]
+    spans = sorted((round(b.get_x(), 3), round(b.get_x() + b.get_width(), 3)) for b in bands
+                   if isinstance(b, Rectangle))
+    if not spans:  # axvspan returns a Polygon in newer matplotlib
+        spans = sorted((round(float(b.get_xy()[:, 0].min()), 3), round(float(b.get_xy()[:, 0].max()), 3))
+                       for b in bands)
+    assert spans == [(0.0, 1.0), (3.0, 5.0)]
+    assert all(b.get_hatch() for b in bands)
+    legend = ax.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == [plots.GUESSING_LABEL]
+    assert plots.GUESSING_LABEL == "guessing (no modality backs the label)"
+    # All grounded: no band, no legend entry.
+    fig = plots.emotion_arc_figure(start, end, probs, emotions, 6.0, grounded=[True] * 6)
+    assert not [p for p in fig.axes[0].patches if p.get_gid() in ("guessing", "unknown")]
+    assert fig.axes[0].get_legend() is None
+    # The PNG differs where the band is drawn.
+    plain = plots.emotion_arc(start, end, probs, emotions, 6.0, grounded=[True] * 6)
+    marked = plots.emotion_arc(start, end, probs, emotions, 6.0, grounded=[False, True, True, False, False, True])
+    assert plain != marked and base64.b64decode(marked).startswith(b"\x89PNG")
+
+
+def test_report_of_grounded_and_old_outputs(evidence_dir, tmp_path):
+    data = tables.load_output(str(evidence_dir))
+    old = data.film("old")
+    assert old.n_scored == 6 and old.n_evidence == 0 and old.grounded_share is None
+    assert data.film("mixed").grounded_share == 0.5 and data.film("guessy").grounded_share == 0.0
+    old_clips = tables.read_clips(str(evidence_dir), "old")
+    assert old_clips.column("grounded").null_count == 6 and old_clips.column("evidence_face").null_count == 6
+
+    html = report.build_report(str(evidence_dir), str(tmp_path / "g.html")).read_text()
+    sections = {m.group(1): m.group(2) for m in re.finditer(r'<section id="film-([a-z]+)">(.*?)</section>', html, re.S)}
+    assert set(sections) == {"mixed", "guessy", "old"}
+    mixed = sections["mixed"]
+    cards = re.findall(r'<div class="moment">.*?clip (\d+)</span>', mixed, flags=re.S)
+    assert sorted(int(c) for c in cards) == [1, 2, 5]  # never the title card's 25% fear (clip 0)
+    assert "grounded: 50% of clips" in mixed
+    assert "backed by: face 0.71, speech 0.55 &middot; support 0.71" in mixed
+    assert "face: joy 71%" in mixed and "speech: joy 55%" in mixed
+    assert "Grey hatched" in mixed and "Every clip" in mixed
+    # Thumbnails: the moment cards' frames are the grounded clips' own seconds.
+    assert len(_images(mixed, "jpeg")) == 3
+    guessy = sections["guessy"]
+    assert "No grounded clip in this film" in guessy and '<div class="moment">' not in guessy
+    assert "grounded: 0% of clips" in guessy
+    old_section = sections["old"]
+    assert "no evidence recorded" in old_section and '<div class="moment">' not in old_section
+    assert len(_images(old_section, "png")) == 1  # its arc is still drawn
+    # The catalogue lists the grounded share per film.
+    catalogue = html[html.index('id="catalogue"'):html.index('id="errors"')]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr>\s*<td>(?:<a[^>]*>)?([a-z]+)(?:</a>)?</td>(.*?)</tr>',
+                                                         catalogue, re.S)}
+    assert re.search(r'<td class="num">50%</td>', rows["mixed"])
+    assert re.search(r'<td class="num">0%</td>', rows["guessy"])
+    assert re.search(r'<td class="num g-none">no evidence recorded</td>', rows["old"])
+    assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html
+
+
 # -- from a real pipeline output ------------------------------------------------------------------------------
 def _scoring_available() -> bool:
     """Full scoring needs the shipped head and every encoder; without them the pipeline runs --no_score."""
@@ -331,7 +542,17 @@ def _check_report_of_real_output(out: Path, html: str) -> tables.OutputData:
         if f.n_clips:
             assert f'id="film-{report_build._anchor(f.film_id)}"' in html
     if any(f.n_scored for f in data.films):
-        assert all(e in html for e in EMOTIONS) and _images(html, "jpeg")
+        assert all(e in html for e in EMOTIONS)
+    for f in data.films:  # a film's moment cards are its grounded clips only
+        if not f.n_scored:
+            continue
+        anchor = report_build._anchor(f.film_id)
+        section = html[html.index(f'id="film-{anchor}"'):]
+        section = section[:section.index("</section>")]
+        grounded = {r["clip_index"]: r["grounded"] for r in tables.read_clips(str(out), f.film_id).to_pylist()}
+        cards = [int(c) for c in re.findall(r'<div class="moment">.*?clip (\d+)</span>', section, flags=re.S)]
+        assert all(grounded[c] is True for c in cards), (f.film_id, cards)
+        assert cards or "No grounded clip" in section or "No evidence recorded" in section
     assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html
     return data
 

@@ -1,7 +1,10 @@
 """Readers for labelled data: each returns a list of `Example`s in the project's EMOTIONS labels.
 
-Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, clips:CSV|JSONL.
-Pure Python (csv/json), no Beam, no pandas (read_image reads one face crop with OpenCV).
+Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, clips:CSV|JSONL, and the
+Parquet sets of ../shared/data (media as encoded bytes beside the labels): faces:PARQUET (face crops: FER+,
+IMFDB), frames:PARQUET (whole frames or photos through the full visual path: Emotion6), audio:PARQUET (speech
+clips: RAVDESS, EmoDB, TESS). A row whose label is not one of EMOTIONS (null, contempt) gets label -1 and is
+left out of metrics and training. No Beam, no pandas (read_image reads one face crop with OpenCV).
 """
 from __future__ import annotations
 
@@ -47,8 +50,9 @@ class Example:
     end_s: float = 0.0
     valence: float = NAN
     arousal: float = NAN
-    group: str = ""  # rows of one group (a dialogue, a film) stay in one fold for cross-validation
+    group: str = ""  # rows of one group (a dialogue, a film, an actor) stay in one fold for cross-validation
     source: str = ""
+    data: bytes | None = None  # Parquet sets: the encoded image (faces, frames) or audio (audio)
 
 
 SPLIT_SEED = 13  # the seeded stratified split behind the '#train' / '#dev' suffix (FER2013 has no dev split)
@@ -189,9 +193,47 @@ def read_clip_manifest(path: Path) -> list[Example]:
     return out
 
 
+def _parquet_rows(path: Path, columns: Sequence[str]) -> list[dict]:
+    import pyarrow.parquet as pq
+    names = pq.read_schema(path).names
+    return pq.read_table(path, columns=[c for c in columns if c in names]).to_pylist()
+
+
+def _parquet_label(value) -> int:
+    return LABEL_INDEX.get(str(value or "").strip().lower(), -1)
+
+
+def _scale_1_9(value) -> float:
+    """Emotion6's 1-9 rating scale -> [-1, 1]."""
+    return NAN if value is None else (float(value) - 5.0) / 4.0
+
+
+def read_faces_parquet(path: Path) -> list[Example]:
+    """Face crops (FER+, IMFDB): image bytes, label; grouped by actor where known."""
+    return [Example(label=_parquet_label(r.get("label")), data=r["image"], source="faces",
+                    group=str(r.get("actor") or r.get("path") or i))
+            for i, r in enumerate(_parquet_rows(path, ["image", "label", "actor", "path"]))]
+
+
+def read_frames_parquet(path: Path) -> list[Example]:
+    """Whole frames or photos (Emotion6): image bytes, label, valence/arousal (1-9 scaled to [-1, 1])."""
+    return [Example(label=_parquet_label(r.get("label")), data=r["image"], source="frames",
+                    valence=_scale_1_9(r.get("valence")), arousal=_scale_1_9(r.get("arousal")),
+                    group=str(r.get("path") or i))
+            for i, r in enumerate(_parquet_rows(path, ["image", "label", "valence", "arousal", "path"]))]
+
+
+def read_audio_parquet(path: Path) -> list[Example]:
+    """Speech clips (RAVDESS, EmoDB, TESS): audio bytes, label; grouped by speaker."""
+    return [Example(label=_parquet_label(r.get("label")), data=r["audio"], source="audio",
+                    group=str(r.get("speaker") or i))
+            for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"]))]
+
+
 READERS: dict[str, Callable[[Path], list[Example]]] = {
     "meld": read_meld, "goemotions": read_goemotions, "emorynlp": read_emorynlp,
     "imagefolder": read_imagefolder, "clips": read_clip_manifest,
+    "faces": read_faces_parquet, "frames": read_frames_parquet, "audio": read_audio_parquet,
 }
 
 

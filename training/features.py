@@ -40,8 +40,12 @@ def kind_modalities(kind: str) -> tuple[str, ...]:
     """The modalities a data kind's features carry (hence the encoders its cache key names)."""
     if kind in TEXT_KINDS:
         return ("text",)
-    if kind == "imagefolder":
+    if kind in ("imagefolder", "faces"):
         return ("face",)
+    if kind == "frames":
+        return ("vision", "face")
+    if kind == "audio":
+        return ("audio",)
     return ("text", "vision", "face", "audio")
 
 
@@ -97,13 +101,36 @@ def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 
         else:
             for i, t in zip(text_idx, featurizer.text_tokens(texts, contexts)):
                 feats[i]["text"] = np.asarray(t, np.float16)
-    img_idx = [i for i, e in enumerate(examples) if e.image]
+    img_idx = [i for i, e in enumerate(examples) if e.image or e.source == "faces"]
     for start in range(0, len(img_idx), FACE_CHUNK):
         chunk = img_idx[start:start + FACE_CHUNK]
-        vecs = featurizer.face_tokens([read_image(examples[i].image) for i in chunk])
+        vecs = featurizer.face_tokens([face_image(examples[i]) for i in chunk])
         for i, v in zip(chunk, vecs):
             feats[i]["face"] = np.asarray(v, np.float16)[None]  # a face crop is one face token
+    for i, e in enumerate(examples):
+        if e.source in ("frames", "audio"):
+            feats[i] = {m: np.asarray(a, np.float16) for m, a in media_tokens(e, featurizer).items()}
     return feats
+
+
+def face_image(e: Example) -> np.ndarray:
+    from transforms.decode import decode_image
+    return decode_image(e.data) if e.data is not None else read_image(e.image)
+
+
+def media_tokens(e: Example, featurizer: Featurizer) -> dict[str, np.ndarray]:
+    """A labelled photo/still (frames:) as a one-frame clip through the full visual path (scene tokens, face
+    detection and face tokens), or a speech clip (audio:) as a clip with audio only: the pipeline's own
+    conversions (transforms.decode.still_clip / decode_audio) and the featurizer."""
+    from transforms.decode import DecodeConfig, decode_audio, decode_image, still_clip
+    if e.source == "frames":
+        clip = ClipMedia.of(still_clip(decode_image(e.data), DecodeConfig(image_size=featurizer.encoders.spec.image_size)))
+    else:
+        clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=decode_audio(e.data))
+    result = Featurizer(featurizer.encoders, kind_modalities(e.source)).clip(clip)
+    for f in result.failures:
+        log.warning("%s example: %s missing (%s: %s)", e.source, f.modality, f.error_type, f.message)
+    return result.tokens
 
 
 def clip_tokens(e: Example, featurizer: Featurizer, modalities: Sequence[str]) -> dict[str, np.ndarray]:
@@ -129,8 +156,9 @@ def clip_tokens(e: Example, featurizer: Featurizer, modalities: Sequence[str]) -
 
 
 def feature_dims(encoders) -> dict[str, int]:
-    """The input widths the head is built for (the encoders' dims); the ViT is not loaded just for its width."""
-    from model.encoders.audio import AUDIO_DIM
+    """The input widths the head is built for (the featurizer's token widths); the ViT is not loaded just for
+    its width."""
+    featurizer = Featurizer(encoders)
     vision = encoders.vision.dim if encoders.loaded("vision") or encoders.spec.vision_model else VISION_DIM
-    return {"text": int(encoders.text.dim), "vision": int(vision), "face": int(encoders.face_encoder.dim),
-            "audio": AUDIO_DIM}
+    return {"text": featurizer.dim("text"), "vision": int(vision), "face": featurizer.dim("face"),
+            "audio": featurizer.dim("audio")}

@@ -1,7 +1,7 @@
 """The training loop of the BVPEC head and what it trains on.
 
 LabelledSet (feature items + labels + intensity targets), load_set (a data spec through the feature cache),
-synthetic text+face pairs, length-bucketed batches, train_head (L = alpha*CE + beta*MSE, class-weighted CE,
+label-paired multimodal examples built from real single-modality ones, temperature calibration, length-bucketed batches, train_head (L = alpha*CE + beta*MSE, class-weighted CE,
 MSE masked where there is no intensity target, modality dropout, early stopping on the mean dev weighted-F1,
 seeded), evaluate_set, and stage one: tune_face_encoder. CLI: pipeline.train.
 """
@@ -20,10 +20,12 @@ from model.batching import collate, modality_dropout
 from model.bvpec import BVPEC, BVPECConfig
 from model.losses import bvpec_loss, class_weights
 from model.precision import autocast
+from model.predict import calibrated_probs
 from model.text_top import TextTop, TunedTextHead
 from training.datasets import Example
 from training.features import features_for
 from training.metrics import classification_metrics
+from training.metrics import fit_temperature as fit_temperature_nll
 
 log = logging.getLogger("training.loop")
 NAN = float("nan")
@@ -41,6 +43,13 @@ class LabelledSet:
     def __len__(self):
         return len(self.items)
 
+    def labelled(self) -> "LabelledSet":
+        """Only the rows with one of the 7 labels (a Parquet set's null or contempt rows are -1)."""
+        keep = np.flatnonzero(self.labels >= 0)
+        out = LabelledSet(self.name, [self.items[i] for i in keep], [])
+        out.labels, out.targets = self.labels[keep], self.targets[keep]
+        return out
+
     @staticmethod
     def concat(name: str, sets: Sequence["LabelledSet"]) -> "LabelledSet":
         out = LabelledSet(name, [], [])
@@ -56,30 +65,69 @@ def load_set(spec: str, encoders, text_lower_k: int = 0) -> LabelledSet:
     return LabelledSet(spec, feats, examples)
 
 
-def synthetic_pairs(text: LabelledSet, faces: LabelledSet, n: int, seed: int, name: str = "pairs") -> LabelledSet:
-    """Text line + face crop with the same label: a synthetic multimodal clip (mechanics of fusion only).
-    Each label gets pairs in proportion to its share of the face set, as far as both sides have examples."""
+def source_of(item: dict) -> str:
+    """Which kind of single-modality example an item is: text, face, scene (a photo: vision and its faces) or
+    audio; 'mixed' for anything else."""
+    present = {m for m in ("text", "vision", "face", "audio") if m in item and len(item[m])}
+    if "vision" in item:
+        return "scene"
+    return next(iter(present)) if len(present) == 1 else "mixed"
+
+
+def split_sources(sets: Sequence[LabelledSet]) -> dict[str, LabelledSet]:
+    """The single-modality examples of a list of sets, pooled by kind (see source_of), for pairing."""
+    pools: dict[str, list[tuple[dict, int, np.ndarray]]] = {}
+    for s in sets:
+        for item, label, target in zip(s.items, s.labels, s.targets):
+            if label >= 0:
+                pools.setdefault(source_of(item), []).append((item, int(label), target))
+    out = {}
+    for kind, rows in pools.items():
+        if kind == "mixed":
+            continue
+        ls = LabelledSet(kind, [r[0] for r in rows], [])
+        ls.labels = np.array([r[1] for r in rows], np.int64)
+        ls.targets = np.stack([r[2] for r in rows]).astype(np.float32)
+        out[kind] = ls
+    return out
+
+
+def label_paired(pools: dict[str, LabelledSet], n: int, seed: int, name: str = "pairs") -> LabelledSet:
+    """Synthetic multimodal clips: examples of 2-4 different kinds (text, face, scene, audio) that carry the
+    same label, merged into one item. Real evidence in every modality, combined as a film combines them, so
+    the head learns to follow whichever modality carries the label. Labels are drawn uniformly among those
+    that at least two kinds have; valence/arousal come from the first part that has them."""
     rng = np.random.default_rng(seed)
-    by_text = {k: np.flatnonzero(text.labels == k) for k in range(7)}
-    by_face = {k: np.flatnonzero(faces.labels == k) for k in range(7)}
-    labels = [k for k in range(7) if len(by_text[k]) and len(by_face[k])]
-    share = np.array([len(by_face[k]) for k in labels], float)
-    counts = rng.multinomial(n, share / share.sum()) if labels else []
+    by = {kind: {k: np.flatnonzero(p.labels == k) for k in range(7)} for kind, p in pools.items()}
+    labels = [k for k in range(7) if sum(len(by[kind][k]) > 0 for kind in pools) >= 2]
     items, exs = [], []
-    for k, c in zip(labels, counts):
-        ti = rng.choice(by_text[k], c)
-        fi = rng.choice(by_face[k], c)
-        for a, b in zip(ti, fi):
-            items.append({**text.items[a], "face": faces.items[b]["face"]})
-            exs.append(Example(label=k, valence=float(text.targets[a, 0]), arousal=float(text.targets[a, 1])))
+    for _ in range(n if labels else 0):
+        k = int(rng.choice(labels))
+        kinds = [kind for kind in pools if len(by[kind][k])]
+        chosen = rng.choice(kinds, size=int(rng.integers(2, len(kinds) + 1)), replace=False)
+        merged, target = {}, np.full(2, np.nan, np.float32)
+        for kind in sorted(chosen, key=lambda c: c != "scene"):  # a face crop overrides a photo's own faces
+            j = int(rng.choice(by[kind][k]))
+            merged.update(pools[kind].items[j])
+            t = pools[kind].targets[j]
+            target = np.where(np.isnan(target), t, target)
+        items.append(merged)
+        exs.append(Example(label=k, valence=float(target[0]), arousal=float(target[1])))
     return LabelledSet(name, items, exs)
 
 
-def split_sources(sets: Sequence[LabelledSet]) -> tuple[LabelledSet, LabelledSet]:
-    """The text-only and face-only parts of a list of sets (for pairing)."""
-    text = LabelledSet.concat("text", [s for s in sets if s.items and "text" in s.items[0] and "face" not in s.items[0]])
-    face = LabelledSet.concat("face", [s for s in sets if s.items and "face" in s.items[0] and "text" not in s.items[0]])
-    return text, face
+def fit_temperature(model: BVPEC, sets: Sequence[LabelledSet], batch_size: int = 512) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T) on the pooled sets
+    (dev data): the head's probabilities are then calibrated (ECE in training.metrics)."""
+    model.eval()
+    logits, labels = [], []
+    with torch.inference_mode():
+        for s in sets:
+            s = s.labelled()
+            for i in range(0, len(s), batch_size):
+                logits.append(model(*collate(s.items[i:i + batch_size], model.config.input_dims)).logits.float())
+            labels.append(torch.from_numpy(s.labels))
+    return fit_temperature_nll(torch.cat(logits).numpy(), torch.cat(labels).numpy())
 
 
 def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32") -> dict:
@@ -92,7 +140,7 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision:
             logits.append(out.logits.float())
             inten.append(out.intensity.float())
     logits = torch.cat(logits)
-    probs = torch.softmax(logits, -1).numpy()
+    probs = calibrated_probs(model, logits).numpy()
     logits = logits.numpy()
     inten = torch.cat(inten).numpy()
     ok = s.labels >= 0

@@ -54,6 +54,7 @@ class DecodeConfig:
     context_lines: int = 3
     shot_threshold: float = 27.0  # mean HSV difference (0-255), as PySceneDetect's ContentDetector
     asr_plan_step_s: float = 10.0  # plan ASR-driven subtitle clips in stretches at least this long
+    face_width: int = 480  # a second copy of each sampled frame, this wide at the film's aspect, for face detection
 
     @classmethod
     def from_options(cls, opts) -> "DecodeConfig":
@@ -85,8 +86,9 @@ def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Opti
 class FramePicker:
     """Resolves requested sample times to the nearest decoded frame, converting only the chosen frames."""
 
-    def __init__(self, width: int, height: Optional[int] = None):
+    def __init__(self, width: int, height: Optional[int] = None, face_size: Optional[tuple[int, int]] = None):
         self.width, self.height = width, height or width
+        self.face_size = face_size  # (w, h): a second, larger copy at the film's aspect for the face detector
         self._targets: list[tuple[float, int, Any]] = []  # heap of (time, seq, (key, slot))
         self._seq = 0
         self._prev: Optional[tuple[float, Any]] = None
@@ -107,9 +109,22 @@ class FramePicker:
     def next_target(self) -> float:
         return self._targets[0][0] if self._targets else math.inf
 
-    def _rgb(self, frame) -> np.ndarray:
+    def _rgb(self, frame) -> tuple[np.ndarray, Optional[np.ndarray]]:
         self.converted += 1
-        return frame.to_ndarray(width=self.width, height=self.height, format="rgb24")
+        face = (frame.to_ndarray(width=self.face_size[0], height=self.face_size[1], format="rgb24")
+                if self.face_size else None)
+        return frame.to_ndarray(width=self.width, height=self.height, format="rgb24"), face
+
+    def empty(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        face = np.zeros((0, self.face_size[1], self.face_size[0], 3), np.uint8) if self.face_size else None
+        return np.zeros((0, self.height, self.width, 3), np.uint8), np.zeros((0,), np.float64), face
+
+    def stack(self, chosen: list) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """[(time, (rgb, face_rgb)), ...] -> frames, times, face frames (None without a face size)."""
+        if not chosen:
+            return self.empty()
+        faces = np.stack([c[1][1] for c in chosen]) if self.face_size else None
+        return np.stack([c[1][0] for c in chosen]), np.array([c[0] for c in chosen], np.float64), faces
 
     def on_frame(self, frame, t: float) -> None:
         cur_rgb = None
@@ -135,12 +150,9 @@ class FramePicker:
                     self._prev_rgb = self._rgb(self._prev[1])
                 self.results[key][slot] = (self._prev[0], self._prev_rgb)
 
-    def take(self, key) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, key) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         got = self.results.pop(key, {})
-        slots = sorted(got)
-        if not slots:
-            return np.zeros((0, self.height, self.width, 3), np.uint8), np.zeros((0,), np.float64)
-        return (np.stack([got[s][1] for s in slots]), np.array([got[s][0] for s in slots], np.float64))
+        return self.stack([got[s] for s in sorted(got)])
 
 
 class AudioBuffer:
@@ -330,7 +342,7 @@ class StreamingPlanner:
             return self.queue[0].spec.start_s
         return self.shot_start if self.open_ended else self.planned_until if self.asr_planning else math.inf
 
-    def frames_for(self, spec: ClipSpec) -> tuple[np.ndarray, np.ndarray]:
+    def frames_for(self, spec: ClipSpec) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         if not self.grid_mode:
             return self.picker.take(spec.clip_index)
         # Pick, for each ideal sample time, the nearest grid frame inside the clip.
@@ -344,9 +356,7 @@ class StreamingPlanner:
                     chosen.append(self.picker.results[k][0])
         for k in grid:  # the grid before this clip's end is no longer needed
             self.picker.results.pop(k, None)
-        if not chosen:
-            return np.zeros((0, self.picker.height, self.picker.width, 3), np.uint8), np.zeros((0,), np.float64)
-        return np.stack([c[1] for c in chosen]), np.array([c[0] for c in chosen], np.float64)
+        return self.picker.stack(chosen)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -388,7 +398,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
     ref = job.ref
     stats = stats if stats is not None else {}
-    picker = FramePicker(*frame_size(job.info, cfg, frame_width))
+    picker = FramePicker(*frame_size(job.info, cfg, frame_width),
+                         face_size=frame_size(job.info, cfg, cfg.face_width)[:2] if cfg.face_width else None)
     shots = ShotDetector(cfg.shot_threshold, cfg.min_clip_s) if cfg.segment == "shot" else None
     warnings = 0
 
@@ -449,10 +460,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             at = inf if (end_of_film or not audio_alive) else audio.end_time
             asr_t = inf if (end_of_film or cue_source is None) else getattr(cue_source, "covered_until_s", 0.0)
             for spec in planner.ready(vt, at, asr_t):
-                frames, times = planner.frames_for(spec)
+                frames, times, face_frames = planner.frames_for(spec)
                 spec = _clip_text(spec, planner.asr_cues)
                 clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
-                                   audio=audio.slice(spec.start_s, spec.end_s), film_path=ref.path)
+                                   audio=audio.slice(spec.start_s, spec.end_s), film_path=ref.path,
+                                   face_frames=face_frames)
                 yield clip
             audio.drop_before(planner.earliest_open_start())
             stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)
@@ -525,6 +537,47 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         yield from emit_ready(end_of_film=True)
         stats.update(media_end_s=media_end, n_video_frames=n_video, converted=picker.converted,
                      audio_failed=audio_failed, asr_cues=planner.asr_cues)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Encoded image bytes (JPEG, PNG, ...) -> uint8 RGB [H, W, 3]."""
+    import io
+
+    from PIL import Image
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def still_clip(image: np.ndarray, cfg: Optional[DecodeConfig] = None) -> DecodedClip:
+    """A photo or a film still as a one-frame clip, its frame converted by swscale to the square --image_size
+    as the decode pass converts a film's frames (labelled frames and photos in training and evaluation)."""
+    import av
+    cfg = cfg or DecodeConfig()
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, np.uint8), format="rgb24")
+    rgb = frame.to_ndarray(width=cfg.image_size, height=cfg.image_size, format="rgb24")
+    face = None
+    if cfg.face_width:
+        h, w = image.shape[:2]
+        fh = max(2, int(round(cfg.face_width * h / max(w, 1) / 2)) * 2)
+        face = frame.to_ndarray(width=cfg.face_width, height=fh, format="rgb24")[None]
+    return DecodedClip(film_id="still", spec=ClipSpec(0, 0.0, 1.0, "window"), frames=rgb[None],
+                       frame_times=np.zeros(1), audio=np.zeros(0, np.float32), face_frames=face)
+
+
+def decode_audio(source) -> np.ndarray:
+    """A whole audio file (a path, or encoded bytes such as Ogg Opus) -> 16 kHz mono float32, through the same
+    mono conversion and per-clip resampling as the decode pass."""
+    import io
+
+    import av
+    with av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as container:
+        stream = container.streams.audio[0]
+        rate = int(stream.codec_context.sample_rate or stream.rate or SAMPLE_RATE)
+        mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = [o.to_ndarray().reshape(-1) for f in container.decode(stream) for o in mono.resample(f)]
+        chunks += [o.to_ndarray().reshape(-1) for o in mono.resample(None)]
+    wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return to_sample_rate(wave, rate)
 
 
 def decode_clip(path: str, start_s: float, end_s: float, cfg: Optional[DecodeConfig] = None, *,

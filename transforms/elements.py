@@ -99,6 +99,7 @@ class DecodedClip:
     frame_times: np.ndarray  # float64 [n_frames], seconds
     audio: np.ndarray  # float32 [n_samples] at 16 kHz; empty when the film has no (decodable) audio
     film_path: str = ""  # so scoring's error and features rows name the film's file
+    face_frames: Optional[np.ndarray] = None  # the same frames at the film's aspect, larger, for face detection
 
 
 @dataclasses.dataclass

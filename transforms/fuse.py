@@ -7,6 +7,7 @@ both call it, so the two give the same labels for the same head.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Mapping, Optional, Sequence
 
@@ -22,6 +23,9 @@ from schemas.labels import PROB_COLUMNS
 LOG = logging.getLogger(__name__)
 METRICS_NAMESPACE = "film_emotion"
 MODALITIES = features_schema.MODALITIES  # == model.bvpec.MODALITIES (this module stays importable without torch)
+# A label is grounded when some modality's own calibrated classifier gives it at least this probability (2.8x
+# chance for 7 classes); below it the label rests on the head's combination of weak cues or its prior: a guess.
+GROUNDED_SUPPORT = 0.4
 
 
 def score_columns(pred, model_version: str, n_faces: Optional[int]) -> dict:
@@ -35,22 +39,65 @@ def score_columns(pred, model_version: str, n_faces: Optional[int]) -> dict:
     return row
 
 
+def evidence_columns(evidence: Mapping[str, np.ndarray], emotion_index: int) -> dict:
+    """The clips table's evidence columns: each modality's own probabilities, the support they give the fused
+    label (the highest), which modalities back it, and whether that makes the label grounded."""
+    from schemas.clips import EVIDENCE_MODALITIES
+    row = {f"evidence_{m}": ([float(p) for p in evidence[m]] if m in evidence else None)
+           for m in EVIDENCE_MODALITIES}
+    support = max((float(p[emotion_index]) for p in evidence.values()), default=0.0)
+    row.update(support=support, grounded=support >= GROUNDED_SUPPORT,
+               evidence=[m for m in EVIDENCE_MODALITIES if m in evidence and int(np.argmax(evidence[m])) == emotion_index])
+    return row
+
+
+def text_evidence(model, tokens: Sequence[Mapping[str, np.ndarray]], device: str = "cpu") -> list[Optional[np.ndarray]]:
+    """What the line says on its own: the head's calibrated probabilities with only the text tokens."""
+    from model.predict import predict
+    idx = [i for i, t in enumerate(tokens) if t.get("text") is not None and len(t["text"])]
+    out: list[Optional[np.ndarray]] = [None] * len(tokens)
+    if idx:
+        for i, p in zip(idx, predict(model, [{"text": tokens[i]["text"]} for i in idx], device=device,
+                                     batch_size=len(idx))):
+            out[i] = p.probs
+    return out
+
+
 def load_head_model(head: Optional[str], device: str):
     """The head in fp32 even on GPU, so a rescore on another device reproduces the labels."""
     from model.checkpoints import load_head
     return load_head(head, device=device)[0]
 
 
-def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_version: str, device: str = "cpu"
-                 ) -> list:
+def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_version: str, device: str = "cpu",
+                 evidence: Optional[Sequence[Mapping[str, np.ndarray]]] = None) -> list:
     """Per clip, the clips-table score columns (plus n_faces), or a Failure where the head failed for it (a
-    failing batch is retried clip by clip)."""
+    failing batch is retried clip by clip). evidence: per clip, the other modalities' own probabilities
+    (model.featurize.Featurizer.evidence); the line's are computed here with the head."""
     from model.predict import predict
     Metrics.counter(METRICS_NAMESPACE, "head_batches").inc()
-    results = run_isolating(
-        list(tokens), lambda items: predict(model, items, device=device, batch_size=max(len(items), 1)), "fuse")
-    return [r if isinstance(r, Failure) else score_columns(r, model_version, _n_faces(t))
-            for r, t in zip(results, tokens)]
+
+    def run(idx):
+        items = [tokens[i] for i in idx]
+        preds = predict(model, items, device=device, batch_size=max(len(items), 1))
+        texts = text_evidence(model, items, device)
+        out = []
+        for i, p, t in zip(idx, preds, texts):
+            ev = dict(evidence[i]) if evidence is not None else {}
+            if t is not None:
+                ev["text"] = t
+            out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
+                        **evidence_columns(ev, int(np.argmax(p.probs)))})
+        return out
+
+    return run_isolating(list(range(len(tokens))), run, "fuse")
+
+
+@dataclasses.dataclass
+class _HeadModels:
+    """What HeadHandler loads (a class, not a tuple: Beam's Shared keeps a weak reference to it)."""
+    head: Any
+    featurizer: Any
 
 
 class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, Any], Any]):
@@ -62,14 +109,19 @@ class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, 
         self.head, self.model_version, self.device, self.torch_threads = head, model_version, device, torch_threads
 
     def load_model(self):
+        """The head, and a featurizer for the evidence the stored tokens give (only the scene head loads)."""
+        from model.encoders import EncoderSpec, create_encoders
+        from model.featurize import Featurizer
         from model.precision import configure_threads
         configure_threads(self.device, self.torch_threads)
-        return load_head_model(self.head, self.device)
+        return _HeadModels(load_head_model(self.head, self.device), Featurizer(create_encoders(EncoderSpec(head=self.head))))
 
     def run_inference(self, batch: Sequence[tuple[Mapping[str, np.ndarray], str]], model,
                       inference_args: Optional[dict] = None) -> list:
+        head, featurizer = model.head, model.featurizer
         tokens, paths = [t for t, _ in batch], [p for _, p in batch]
-        return list(zip(paths, score_tokens(model, tokens, self.model_version, self.device)))
+        evidence = [featurizer.evidence(t) for t in tokens]
+        return list(zip(paths, score_tokens(head, tokens, self.model_version, self.device, evidence)))
 
     def get_num_bytes(self, batch) -> int:
         return int(sum(a.nbytes for t, _ in batch for a in t.values()))

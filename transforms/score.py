@@ -102,7 +102,8 @@ class FilmScorer:
         self.load()
         feats = self._featurizer.clips([ClipMedia.of(c) for c in clips])
         tokens = [f.tokens for f in feats]
-        scored = score_tokens(self._head, tokens, self.model_version, self.cfg.device)
+        evidence = [self._featurizer.evidence(t) for t in tokens]
+        scored = score_tokens(self._head, tokens, self.model_version, self.cfg.device, evidence)
         return [ClipResult(f.tokens, f.failures, None if isinstance(s, Failure) else s,
                            s if isinstance(s, Failure) else None) for f, s in zip(feats, scored)]
 

@@ -1,4 +1,5 @@
-"""Encoders: text (BERT), vision (DINOv2 ViT), faces (Haar + mini-Xception), audio (prosody).
+"""Encoders: text (BERT), vision (DINOv2 ViT), faces (MTCNN + mini-Xception), audio (Whisper-encoder speech
+emotion), and the scene head on the ViT tokens.
 
 One factory, `create_encoders(EncoderSpec(...))`, builds them for a head checkpoint, applying the tuned text
 layers and face weights the head was trained with (timm's `create_model` in spirit): the pipeline, training,
@@ -41,15 +42,18 @@ def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = No
     """modality -> encoder version, from weight digests (the head's tuned weights, or `states`, included);
     no model is built."""
     from ._cache import tuned_version
-    from .audio import AUDIO_VERSION
-    from .faces import detector_version, face_encoder_version
+    from .face_detect import detector_v2_version
+    from .faces import face_encoder_version
+    from .scene import scene_version
+    from .speech import speech_version
     from .text import text_version
     from .vision import vision_version
     text_state, face_state = states if states is not None else tuned_states(spec)
     return {"text": tuned_version(text_version(spec.text_model), text_state),
             "vision": vision_version(spec.vision_model, spec.image_size),
-            "face": detector_version() + "|" + tuned_version(face_encoder_version(), face_state),
-            "audio": AUDIO_VERSION}
+            "face": detector_v2_version() + "|" + tuned_version(face_encoder_version(), face_state),
+            "audio": speech_version(),
+            "scene": scene_version()}
 
 
 def combined_version(versions: dict[str, str]) -> str:
@@ -103,9 +107,33 @@ class Encoders:
     @property
     def face_detector(self):
         def make():
-            from .faces import load_face_detector
-            return load_face_detector()
+            from .face_detect import load_face_detector_v2
+            return load_face_detector_v2(device=self.spec.device)
         return self.__dict__.get("_face_detector") or self._build("_face_detector", make)
+
+    @property
+    def speech(self):
+        """Speech emotion: the packaged Whisper base encoder + a calibrated classifier (audio tokens)."""
+        def make():
+            from .speech import load_speech_emotion_encoder
+            return load_speech_emotion_encoder(device=self.spec.device, cpu_threads=1)
+        return self.__dict__.get("_speech") or self._build("_speech", make)
+
+    @property
+    def scene(self):
+        """The scene-emotion head on the ViT tokens of a frame (evidence from the frames)."""
+        def make():
+            from .scene import load_scene_head
+            return load_scene_head()
+        return self.__dict__.get("_scene") or self._build("_scene", make)
+
+    @functools.cached_property
+    def face_temperature(self) -> float:
+        """softmax(face token / T) is the calibrated face evidence (T fitted with the face classifier)."""
+        if not self.spec.tuned:
+            return 1.0
+        from model.checkpoints import load_head_meta
+        return float(load_head_meta(self.spec.head).get("face_temperature", 1.0))
 
     @property
     def face_encoder(self):

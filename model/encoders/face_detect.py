@@ -26,6 +26,10 @@ MIN_FACE = 16  # smallest face side (px) searched for, at the detection scale
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net score thresholds (facenet-pytorch defaults)
 MIN_SCORE = 0.9  # final O-Net score kept (0.95 trades 4-7 points of recall for fewer cartoon-face hits)
 PYRAMID_FACTOR = 0.709
+# A frame with no face found is searched once more inside a black border of this share of its longer side:
+# MTCNN misses close-ups whose face touches the frame's edges (labelled film-still clips: 18 -> 26 of 35 faces
+# found on IMFDB stills, 27 -> 33 of 35 on FER+ stills); frames with a face found pay nothing more.
+EDGE_PAD = 0.25
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 
 
@@ -39,7 +43,7 @@ def _weights_digest() -> str:
 def detector_v2_version(max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
                         thresholds: tuple[float, float, float] = THRESHOLDS) -> str:
     return (f"mtcnn-{_weights_digest()[:10]}-s{int(max_side)}-m{int(min_face)}-p{float(min_score):g}"
-            f"-t{'_'.join(f'{t:g}' for t in thresholds)}")
+            f"-t{'_'.join(f'{t:g}' for t in thresholds)}-e{EDGE_PAD:g}")
 
 
 class MTCNNFaceDetector:
@@ -56,7 +60,23 @@ class MTCNNFaceDetector:
         self.version = detector_v2_version(self.max_side, self.min_face, self.min_score, thresholds)
 
     def detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
-        """[((x, y, w, h), score), ...] in the input frame's pixels, largest first."""
+        """[((x, y, w, h), score), ...] in the input frame's pixels, largest first (see EDGE_PAD)."""
+        found = self._detect_scored(frame_rgb)
+        if found or not EDGE_PAD:
+            return found
+        frame = np.asarray(frame_rgb)
+        pad = int(EDGE_PAD * max(frame.shape[:2]))
+        border = [(pad, pad), (pad, pad)] + [(0, 0)] * (frame.ndim - 2)
+        h, w = frame.shape[:2]
+        out = []
+        for (x, y, bw, bh), p in self._detect_scored(np.pad(frame, border)):
+            x0, y0 = max(0, x - pad), max(0, y - pad)
+            x1, y1 = min(w, x - pad + bw), min(h, y - pad + bh)
+            if x1 - x0 >= 2 and y1 - y0 >= 2:
+                out.append(((x0, y0, x1 - x0, y1 - y0), p))
+        return out
+
+    def _detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         frame = np.asarray(frame_rgb)
         if frame.ndim == 2:
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)

@@ -33,7 +33,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for --explain")
     p.add_argument("--max_films", type=int, default=d.max_films, help="films drawn in detail")
     p.add_argument("--films", default="", help="comma-separated film ids to draw in detail (overrides --max_films)")
-    p.add_argument("--top_clips", type=int, default=d.top_clips, help="most intense clips per emotion and film")
+    p.add_argument("--top_clips", type=int, default=d.top_clips, help="most intense grounded clips per emotion and film")
+    p.add_argument("--max_clip_rows", type=int, default=d.max_clip_rows, help="rows of each detailed film's clip table")
     p.add_argument("--max_table_rows", type=int, default=d.max_table_rows, help="films listed in the catalogue table")
     p.add_argument("--max_errors", type=int, default=d.max_errors, help="error rows listed in full")
     p.add_argument("--max_chart_films", type=int, default=d.max_chart_films, help="films in the catalogue chart")
@@ -42,7 +43,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     args = p.parse_args(argv)
     opts = ReportOptions(
         max_films=args.max_films, films=tuple(x for x in args.films.split(",") if x), top_clips=args.top_clips,
-        max_table_rows=args.max_table_rows, max_errors=args.max_errors, max_chart_films=args.max_chart_films,
+        max_clip_rows=args.max_clip_rows, max_table_rows=args.max_table_rows, max_errors=args.max_errors, max_chart_films=args.max_chart_films,
         thumbnails=not args.no_thumbnails, explain=args.explain, head=args.head, device=args.device,
         title=args.title)
     return args, opts

@@ -18,6 +18,7 @@ from pipeline.report import frames as stills
 from pipeline.report import plots as charts
 from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS, PROB_COLUMNS
+from schemas.clips import EVIDENCE_MODALITIES
 
 LOG = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
@@ -28,7 +29,8 @@ LIGHT = {"joy", "neutral"}  # emotion colours light enough to need dark text on 
 class ReportOptions:
     max_films: int = 30  # films drawn in detail; the rest are rows of the catalogue table
     films: tuple[str, ...] = ()  # pick the detailed films explicitly
-    top_clips: int = 3  # most intense clips shown per emotion and film
+    top_clips: int = 3  # most intense clips shown per emotion and film (grounded clips only)
+    max_clip_rows: int = 200  # rows of each detailed film's clip table
     max_table_rows: int = 500
     max_errors: int = 300
     max_chart_films: int = 60
@@ -51,8 +53,18 @@ def _bar(shares: np.ndarray) -> list[dict]:
     return [{"pct": round(100 * float(s), 2), "color": EMOTION_COLORS[e]} for e, s in zip(EMOTIONS, shares) if s > 0]
 
 
+def _grounded_text(f: tables.FilmSummary) -> str:
+    """The film's grounded share as the catalogue and the film's summary line say it."""
+    if not f.n_scored:
+        return ""
+    share = f.grounded_share
+    return "no evidence recorded" if share is None else f"{100 * share:.0f}%"
+
+
 def _summary(data: tables.OutputData) -> dict:
     status = Counter(f.status for f in data.films)
+    with_evidence = [f for f in data.films if f.n_scored and f.n_evidence]
+    n_ev = sum(f.n_scored for f in with_evidence)
     with_clips = [f for f in data.films if f.n_clips]
     versions = sorted({v for f in data.films for v in f.model_versions})
     return {
@@ -60,6 +72,8 @@ def _summary(data: tables.OutputData) -> dict:
         "unknown": status["unknown"], "clips": sum(f.n_clips for f in data.films),
         "hours": sum(f.duration_s or 0.0 for f in with_clips) / 3600.0, "model_versions": versions,
         "runs": len(data.run_ids), "latest_run": data.latest_run_id,
+        "grounded_pct": (f"{100 * sum(f.n_grounded for f in with_evidence) / n_ev:.0f}%" if n_ev else "-"),
+        "no_evidence_films": sum(1 for f in data.films if f.n_scored and not f.n_evidence),
     }
 
 
@@ -75,6 +89,7 @@ def _table_rows(data: tables.OutputData, detailed: set[str], limit: int) -> tupl
             "dominant_light": f.dominant in LIGHT, "bar": _bar(f.shares) if f.n_scored else [],
             "bar_title": ", ".join(f"{e} {100 * s:.0f}%" for e, s in zip(EMOTIONS, f.shares) if s > 0),
             "error": f.error if f.status == "failed" else None,
+            "grounded": _grounded_text(f), "no_evidence": bool(f.n_scored and not f.n_evidence),
         })
     return rows, max(0, len(ordered) - limit)
 
@@ -104,15 +119,72 @@ def _catalogue_figure(data: tables.OutputData, films: Sequence[tables.FilmSummar
     ids = [f"ALL FILMS ({len(every)})"] + [f.film_id for f in shown]
     shares = np.vstack([total / total.sum()] + [f.shares for f in shown])
     counts = [int(total.sum())] + [f.n_scored for f in shown]
+    with_evidence = [f for f in every if f.n_evidence]
+    n_ev = sum(f.n_scored for f in with_evidence)
+    grounded = ([sum(f.n_grounded for f in with_evidence) / n_ev if n_ev else None]
+                + [f.grounded_share for f in shown])
     note = None
     if len(every) > len(shown):
         note = (f"The chart shows the whole catalogue and {len(shown)} of {len(every)} scored films; "
                 "the table below has a bar for every film.")
-    return charts.catalogue_distribution(ids, shares, counts), note
+    return charts.catalogue_distribution(ids, shares, counts, grounded), note
 
 
 def _modalities(value) -> str:
     return "uses " + ", ".join(value) if value else ""
+
+
+def _evidence_probs(r: dict) -> dict[str, list[float]]:
+    """Each modality's own probabilities (EMOTIONS order) for a clip, for the modalities it had."""
+    return {m: r[f"evidence_{m}"] for m in EVIDENCE_MODALITIES
+            if r.get(f"evidence_{m}") is not None and len(r[f"evidence_{m}"]) == len(EMOTIONS)}
+
+
+def _no_evidence(r: dict) -> bool:
+    return r.get("grounded") is None and r.get("support") is None
+
+
+def _backing(r: dict) -> str:
+    """Which modalities back the clip's label and how strongly, e.g. "face 0.71, speech 0.55"."""
+    if _no_evidence(r):
+        return "no evidence recorded"
+    j = EMOTIONS.index(r["emotion"])
+    probs = _evidence_probs(r)
+    parts = [f"{m} {probs[m][j]:.2f}" for m in (r.get("evidence") or []) if m in probs]
+    return ", ".join(parts) or "no modality"
+
+
+def _grounding(r: dict) -> str:
+    if r.get("grounded") is None:
+        return "no evidence recorded"
+    return "grounded" if r["grounded"] else "guess"
+
+
+def _votes(r: dict) -> list[dict]:
+    """Per modality, its own top label and probability (does it agree with the fused label?)."""
+    out = []
+    for m, p in _evidence_probs(r).items():
+        k = int(np.argmax(p))
+        out.append({"modality": m, "emotion": EMOTIONS[k], "prob": float(p[k]), "color": EMOTION_COLORS[EMOTIONS[k]],
+                    "light": EMOTIONS[k] in LIGHT, "backs": EMOTIONS[k] == r["emotion"]})
+    return out
+
+
+def _support(r: dict) -> Optional[str]:
+    return None if r.get("support") is None else f"{r['support']:.2f}"
+
+
+def _clip_rows(scored: list[dict], limit: int) -> list[dict]:
+    rows = []
+    for r in scored[:limit]:
+        emo = r["emotion"]
+        rows.append({
+            "clip_index": r["clip_index"], "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}",
+            "emotion": emo, "color": EMOTION_COLORS.get(emo, "#999"), "light": emo in LIGHT,
+            "prob": (r[PROB_COLUMNS[EMOTIONS.index(emo)]] or 0.0) if emo in EMOTIONS else 0.0,
+            "grounding": _grounding(r), "backing": _backing(r), "support": _support(r), "text": r["text"],
+        })
+    return rows
 
 
 def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict:
@@ -122,19 +194,32 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
     start = np.array([r["start_s"] for r in scored], dtype=float)
     end = np.array([r["end_s"] for r in scored], dtype=float)
     probs = np.array([[r[c] or 0.0 for c in PROB_COLUMNS] for r in scored], dtype=float).reshape(-1, len(EMOTIONS))
-    arc = charts.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s) if scored else None
+    grounded = [r["grounded"] for r in scored]  # True, False, or None (no evidence recorded)
+    evidence_recorded = any(g is not None for g in grounded)
+    guessing = charts.guess_stretches(start, end, grounded) if scored else []
+    arc = charts.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s,
+                             grounded=grounded) if scored else None
 
+    # The most intense moments: only clips whose label some modality backs on its own (grounded); a guess,
+    # however high its probability, is not a moment.
     moments = []
+    backed = [r for r in scored if tables.is_grounded(r["grounded"])]
     for j, emo in enumerate(EMOTIONS):
-        mine = sorted((r for r in scored if r["emotion"] == emo), key=lambda r: -(r[PROB_COLUMNS[j]] or 0.0))
+        mine = sorted((r for r in backed if r["emotion"] == emo), key=lambda r: -(r[PROB_COLUMNS[j]] or 0.0))
         for r in mine[: opts.top_clips]:
             mid = (r["start_s"] + r["end_s"]) / 2.0
             moments.append({
                 "emotion": emo, "color": EMOTION_COLORS[emo], "light": emo in LIGHT, "prob": r[PROB_COLUMNS[j]] or 0.0,
                 "clip_index": r["clip_index"], "text": r["text"], "mid_s": mid, "mid": fmt_time(mid),
                 "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}", "modalities": _modalities(r["modalities_used"]),
-                "thumb": None,
+                "thumb": None, "backing": _backing(r), "support": _support(r), "votes": _votes(r),
             })
+    no_moments = None
+    if scored and not backed:
+        no_moments = ("No evidence recorded for this film's clips (written before clips schema 1.1), so no clip "
+                      "can be shown as a grounded moment." if not evidence_recorded else
+                      "No grounded clip in this film: no single modality backs any of its labels, so every label "
+                      "is a guess and no moments are shown.")
     if not scored and rows:
         # Cut but not scored (--no_score): still show what the clips look like, evenly through the film.
         picks = sorted({int(round(k)) for k in np.linspace(0, len(rows) - 1, min(len(rows), 2 * opts.top_clips))})
@@ -143,7 +228,8 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
             moments.append({
                 "emotion": None, "color": "#c3c8d2", "light": True, "prob": 0.0, "clip_index": r["clip_index"],
                 "text": r["text"], "mid_s": mid, "mid": fmt_time(mid),
-                "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}", "modalities": "", "thumb": None})
+                "when": f"{fmt_time(r['start_s'])}-{fmt_time(r['end_s'])}", "modalities": "", "thumb": None,
+                "backing": None, "support": None, "votes": []})
     if opts.thumbnails and moments:
         thumbs = stills.thumbnails(f.film_path, [m["mid_s"] for m in moments])
         for m in moments:
@@ -154,6 +240,9 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "duration": _duration(f.duration_s), "n_clips": len(rows), "model_versions": list(f.model_versions),
         "sources": ", ".join(f"{n} {s}" for s, n in sources.most_common()) or "none",
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
+        "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
+        "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
+        "clip_more": max(0, len(scored) - opts.max_clip_rows),
     }
 
 

@@ -9,7 +9,9 @@ Table layouts read (both may sit side by side in one directory):
                                                                        one small file per film and run
     manifest/<run_id>/skipped.parquet                                  the films a run skipped
 Files are found recursively; names starting with '.' or '_' (writers' temporary files and folders) are not
-read. Columns a file lacks (older schema versions, e.g. the manifest's wall_s) are read as nulls.
+read. Columns a file lacks (older schema versions, e.g. the manifest's wall_s, or the clips table's evidence,
+support and grounded columns before clips schema 1.1) are read as nulls: a null `grounded` means the run
+recorded no evidence, and the report treats such a clip as not grounded.
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ class FilmSummary:
     counts: np.ndarray  # int [7]: clips per predicted emotion, EMOTIONS order
     mean_probs: np.ndarray  # float [7]: mean probability over scored clips (zeros when none)
     error: Optional[str]
+    n_grounded: int = 0  # scored clips whose label some modality backs on its own (grounded true)
+    n_evidence: int = 0  # scored clips with `grounded` recorded (0 for clips schema 1.0 files: no evidence)
 
     @property
     def n_scored(self) -> int:
@@ -58,6 +62,11 @@ class FilmSummary:
     @property
     def shares(self) -> np.ndarray:
         return self.counts / self.n_scored if self.n_scored else np.zeros(len(EMOTIONS))
+
+    @property
+    def grounded_share(self) -> Optional[float]:
+        """Share of scored clips that are grounded; None when nothing is scored or no evidence was recorded."""
+        return self.n_grounded / self.n_scored if self.n_scored and self.n_evidence else None
 
 
 @dataclasses.dataclass
@@ -105,7 +114,11 @@ def _parquet_files(fs: pafs.FileSystem, directory: str, recursive: bool = False)
 
 
 def _read(fs: pafs.FileSystem, path: str, schema: pa.Schema, columns: Optional[list[str]] = None) -> pa.Table:
-    table = pq.read_table(path, filesystem=fs, columns=columns)
+    if columns is not None:  # ask the file only for the columns it has (an older version may lack some)
+        present = set(pq.read_schema(path, filesystem=fs).names)
+        table = pq.read_table(path, filesystem=fs, columns=[c for c in columns if c in present])
+    else:
+        table = pq.read_table(path, filesystem=fs)
     # Older or partial files may lack nullable columns: add them as nulls so every run concatenates.
     wanted = [f for f in schema if columns is None or f.name in columns]
     for f in wanted:
@@ -154,7 +167,7 @@ def _deciding_errors(errors: pa.Table, manifest: pa.Table, latest_run: str) -> p
 
 
 # Columns the catalogue summary needs; the per-film page reads the whole file.
-_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version"]
+_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version", "grounded"]
 
 
 def clips_path(root: str, film_id: str) -> str:
@@ -181,7 +194,12 @@ def read_features(root: str, film_id: str, clip_index: int) -> Optional[dict]:
     return table.select(names).slice(0, 1).to_pylist()[0]
 
 
-def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tuple[str, ...], float]:
+def is_grounded(value) -> bool:
+    """A clip's `grounded` as the report treats it: null (no evidence recorded) counts as not grounded."""
+    return value is True
+
+
+def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tuple[str, ...], float, int, int]:
     emotions = table.column("emotion").to_pylist()
     counts = np.array([sum(1 for e in emotions if e == name) for name in EMOTIONS], dtype=np.int64)
     scored = pc.is_valid(table.column("emotion"))
@@ -190,7 +208,10 @@ def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tupl
     mean = np.nan_to_num(probs.mean(axis=0)) if len(probs) else np.zeros(len(EMOTIONS))
     versions = tuple(sorted({v for v in table.column("model_version").to_pylist() if v}))
     end = pc.max(table.column("end_s")).as_py() if len(table) else None
-    return len(table), counts, mean, versions, float(end or 0.0)
+    grounded = [g for e, g in zip(emotions, table.column("grounded").to_pylist()) if e is not None]
+    n_grounded = sum(1 for g in grounded if is_grounded(g))
+    n_evidence = sum(1 for g in grounded if g is not None)
+    return len(table), counts, mean, versions, float(end or 0.0), n_grounded, n_evidence
 
 
 def load_output(root: str) -> OutputData:
@@ -221,10 +242,11 @@ def load_output(root: str) -> OutputData:
     for film_id in sorted(set(rows) | set(clip_files)):
         row = rows.get(film_id, {})
         n, counts, mean, versions, end = 0, np.zeros(len(EMOTIONS), np.int64), np.zeros(len(EMOTIONS)), (), 0.0
+        n_grounded = n_evidence = 0
         path = row.get("film_path")
         if film_id in clip_files:
             table = _read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS)
-            n, counts, mean, versions, end = _summarise_clips(table)
+            n, counts, mean, versions, end, n_grounded, n_evidence = _summarise_clips(table)
             if len(table) and not path:
                 path = table.column("film_path")[0].as_py()
         duration = row.get("duration_s")
@@ -235,6 +257,6 @@ def load_output(root: str) -> OutputData:
         films.append(FilmSummary(
             film_id=film_id, film_path=path or "", status=row.get("status", "unknown"), run_id=row.get("run_id"),
             duration_s=duration, n_clips=n, model_versions=versions, counts=counts, mean_probs=mean,
-            error=row.get("error") or first_error.get(film_id)))
+            error=row.get("error") or first_error.get(film_id), n_grounded=n_grounded, n_evidence=n_evidence))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
                       latest_run_id=latest_run)

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # no display on workers or CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
 
 from schemas import EMOTIONS  # noqa: E402
@@ -33,6 +34,14 @@ EMOTION_COLORS: dict[str, str] = {
 assert tuple(EMOTION_COLORS) == EMOTIONS
 
 DPI = 110
+
+GUESSING_LABEL = "guessing (no modality backs the label)"
+UNKNOWN_LABEL = "no evidence recorded"
+# Stretch kinds -> how the arc draws them: grey hatch over the probabilities where the model is guessing.
+_STRETCH_STYLE = {
+    "guessing": dict(facecolor="#55595f", alpha=0.38, hatch="////", edgecolor="#2b2e33", label=GUESSING_LABEL),
+    "unknown": dict(facecolor="#b8bcc4", alpha=0.30, hatch="..", edgecolor="#6a6f78", label=UNKNOWN_LABEL),
+}
 
 
 def fmt_time(seconds: float, _pos=None) -> str:
@@ -65,10 +74,41 @@ def smoothing_window(n_clips: int) -> int:
     return max(1, n_clips // 60)
 
 
+def guess_stretches(start_s: Sequence[float], end_s: Sequence[float],
+                    grounded: Sequence[Optional[bool]]) -> list[tuple[float, float, str]]:
+    """The time spans where the model is guessing: runs of consecutive clips (in time order) that are not
+    grounded, merged into (start_s, end_s, kind) stretches; kind is "guessing" (grounded false) or "unknown"
+    (grounded null: the run recorded no evidence). A grounded clip ends a stretch."""
+    order = np.argsort(np.asarray(start_s, dtype=float), kind="stable")
+    out: list[tuple[float, float, str]] = []
+    for i in order:
+        g = grounded[i]
+        if g is True:
+            out.append((0.0, 0.0, "grounded"))  # a separator, dropped below
+            continue
+        kind = "unknown" if g is None else "guessing"
+        s, e = float(start_s[i]), float(end_s[i])
+        if out and out[-1][2] == kind:
+            out[-1] = (out[-1][0], max(out[-1][1], e), kind)
+        else:
+            out.append((s, max(e, s), kind))
+    return [x for x in out if x[2] != "grounded"]
+
+
 def emotion_arc(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray, emotions: Sequence[Optional[str]],
-                duration_s: Optional[float] = None, title: str = "") -> str:
+                duration_s: Optional[float] = None, title: str = "",
+                grounded: Optional[Sequence[Optional[bool]]] = None) -> str:
+    """emotion_arc_figure as base64 PNG."""
+    return to_png_b64(emotion_arc_figure(start_s, end_s, probs, emotions, duration_s, title, grounded))
+
+
+def emotion_arc_figure(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray, emotions: Sequence[Optional[str]],
+                       duration_s: Optional[float] = None, title: str = "",
+                       grounded: Optional[Sequence[Optional[bool]]] = None) -> Figure:
     """The film's emotion arc: stacked probabilities over time (top), the predicted emotion of every clip at
-    its real extent (middle strip), and the share of clips per emotion (right)."""
+    its real extent (middle strip), and the share of clips per emotion (right). With `grounded` (per clip:
+    True, False, or None when no evidence was recorded) the stretches where the model is guessing are covered
+    by a grey hatched band (gid "guessing"; "unknown" for no evidence) with a legend entry."""
     fig = plt.figure(figsize=(11.0, 3.3))
     grid = fig.add_gridspec(2, 2, width_ratios=[4.6, 1.0], height_ratios=[5.0, 0.8], hspace=0.08, wspace=0.22)
     ax, strip, dist = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[:, 1])
@@ -90,6 +130,19 @@ def emotion_arc(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray, emoti
     ax.margins(x=0)
     if title:
         ax.set_title(title, loc="left", fontsize=11)
+    if grounded is not None and len(probs):
+        kinds = []
+        for s, e, kind in guess_stretches(start_s, end_s, grounded):
+            style = dict(_STRETCH_STYLE[kind])
+            style.pop("label")
+            # Thin stretches stay visible: at least 1/400 of the film wide.
+            for axis in (ax, strip):
+                axis.axvspan(s, max(e, s + end / 400.0), linewidth=0.0, zorder=3, gid=kind, **style)
+            kinds.append(kind)
+        handles = [Patch(**_STRETCH_STYLE[k]) for k in ("guessing", "unknown") if k in kinds]
+        if handles:
+            ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
+                      frameon=False, fontsize=8, borderaxespad=0.1)
     for s, e, emo in zip(start_s, end_s, emotions):
         if emo in EMOTION_COLORS:
             strip.axvspan(s, max(e, s + end / 2000.0), color=EMOTION_COLORS[emo], linewidth=0)
@@ -115,11 +168,13 @@ def emotion_arc(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray, emoti
             dist.text(share, yi, f" {int(n)}", va="center", fontsize=8, color="#333")
     for spine in ("top", "right"):
         dist.spines[spine].set_visible(False)
-    return to_png_b64(fig)
+    return fig
 
 
-def catalogue_distribution(film_ids: Sequence[str], shares: np.ndarray, n_clips: Sequence[int]) -> str:
-    """Emotion distribution per film side by side: one 100% bar per film, films as rows."""
+def catalogue_distribution(film_ids: Sequence[str], shares: np.ndarray, n_clips: Sequence[int],
+                           grounded: Optional[Sequence[Optional[float]]] = None) -> str:
+    """Emotion distribution per film side by side: one 100% bar per film, films as rows; each row's label has
+    its clip count and, when given, its grounded share (None: no evidence recorded)."""
     n = len(film_ids)
     fig, ax = plt.subplots(figsize=(11.0, 0.9 + 0.28 * max(n, 1)))
     y = np.arange(n)
@@ -127,7 +182,11 @@ def catalogue_distribution(film_ids: Sequence[str], shares: np.ndarray, n_clips:
     for j, emo in enumerate(EMOTIONS):
         ax.barh(y, shares[:, j], left=left, color=EMOTION_COLORS[emo], label=emo, height=0.78, linewidth=0)
         left += shares[:, j]
-    labels = [f"{fid}  ({c} clips)" for fid, c in zip(film_ids, n_clips)]
+    if grounded is None:
+        labels = [f"{fid}  ({c} clips)" for fid, c in zip(film_ids, n_clips)]
+    else:
+        labels = [f"{fid}  ({c} clips, " + ("no evidence" if g is None else f"{100 * g:.0f}% grounded") + ")"
+                  for fid, c, g in zip(film_ids, n_clips, grounded)]
     ax.set_yticks(y, labels, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
