@@ -154,7 +154,8 @@ class Progress:
         ok = sum(r["status"] == "ok" for r in self.rows)
         film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if r["status"] == "ok")
         done_bytes = sum(self.expected.get(r["film_path"], r.get("size_bytes") or 0) for r in self.rows)
-        todo_bytes = sum(v for p, v in self.expected.items() if p not in {r["film_path"] for r in self.rows})
+        finished = {r["film_path"] for r in self.rows}
+        todo_bytes = sum(v for p, v in self.expected.items() if p not in finished)
         eta = (f", ETA {_fmt_s(elapsed * todo_bytes / done_bytes)}" if done_bytes and todo_bytes
                else "" if done_bytes else ", ETA unknown until a film is done")
         return (f"progress: {len(self.rows)}/{max(len(self.expected), len(self.rows))} films done "
