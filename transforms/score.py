@@ -34,6 +34,7 @@ class ScoreConfig:
     head: Optional[str] = None  # the head checkpoint can carry fine-tuned text and face encoder weights
     accelerator: Optional[str] = None  # Beam resource hint for the scoring step
     precision: str = "auto"  # encoders' number format (model.precision): bf16 where the hardware has it
+    vision_runtime: str = "auto"  # the ViT's runtime (model.encoders.openvino_vit): OpenVINO on CPU when installed
     write_features: bool = False
     modalities: tuple[str, ...] = MODALITIES  # what is encoded and fused (--modalities)
 
@@ -53,7 +54,8 @@ class ScoreConfig:
     @property
     def encoder_spec(self) -> EncoderSpec:
         return EncoderSpec(head=self.head, text_model=self.text_model, vision_model=self.vision_model,
-                           image_size=self.image_size, device=self.device, precision=self.precision)
+                           image_size=self.image_size, device=self.device, precision=self.precision,
+                           vision_runtime=self.vision_runtime)
 
 
 @dataclasses.dataclass

@@ -26,6 +26,7 @@ class EncoderSpec:
     image_size: int = 224
     device: str = "cpu"
     precision: str = "auto"  # model.precision: bf16 where the hardware has it
+    vision_runtime: str = "auto"  # the ViT's runtime: OpenVINO on CPU workers when installed (openvino_vit.py)
     tuned: bool = True  # False: the packaged encoders as they are, whatever the head carries
 
 
@@ -101,7 +102,8 @@ class Encoders:
         def make():
             from .vision import load_vision_encoder
             return load_vision_encoder(self.spec.vision_model, device=self.spec.device,
-                                       image_size=self.spec.image_size, precision=self.spec.precision)
+                                       image_size=self.spec.image_size, precision=self.spec.precision,
+                                       runtime=self.spec.vision_runtime)
         return self.__dict__.get("_vision") or self._build("_vision", make)
 
     @property

@@ -150,11 +150,15 @@ class VisionEncoder:
     tokens_per_frame = TOKENS_PER_FRAME
 
     def __init__(self, model: torch.nn.Module, version: str, device: str = "cpu", image_size: int = 224,
-                 precision: str = "auto"):
-        int8 = resolve(precision, device) == "int8"  # checked first: int8 on a GPU is refused here
+                 precision: str = "auto", runtime: str = "auto"):
+        from .openvino_vit import OpenVINOForward, resolve_runtime
+        resolved = resolve(precision, device)  # checked first: int8 on a GPU is refused here
         self.model = model.eval().to(device)
-        if int8:
+        if resolved == "int8":
             self.model = quantize_linear(self.model)  # a quantised copy; `model` stays fp32
+        self.runtime = resolve_runtime(runtime, device, resolved)
+        self._openvino = (OpenVINOForward(self.model, version, image_size, resolved)
+                          if self.runtime == "openvino" else None)
         self.version = version
         self.device = device
         self.precision = precision  # model.precision: bf16 where the hardware has it, int8 on request
@@ -175,6 +179,8 @@ class VisionEncoder:
     @torch.inference_mode()
     def forward_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised batch [B,3,S,S] -> all output tokens [B, prefix + G*G, dim] (final norm applied)."""
+        if self._openvino is not None:
+            return self._openvino(x)
         with autocast(self.device, self.precision):
             return self.model.forward_features(x).float()
 
@@ -210,9 +216,10 @@ def vision_version(name_or_path: str | None = None, image_size: int = 224) -> st
 
 
 def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
-                        image_size: int = 224, precision: str = "auto") -> VisionEncoder:
+                        image_size: int = 224, precision: str = "auto", runtime: str = "auto") -> VisionEncoder:
     """Packaged DINOv2 ViT-S/14 by default; else a DINOv2 ONNX export, a timm state dict file for
-    vit_small_patch14_dinov2, or a timm model name from the local hub cache (never downloaded)."""
+    vit_small_patch14_dinov2, or a timm model name from the local hub cache (never downloaded).
+    runtime: auto (OpenVINO on CPU workers in fp32/bf16 when installed, else torch), torch or openvino."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     version = vision_version(name_or_path, image_size)
     image_size = model_image_size(image_size)  # frames of any size are resized to this
@@ -230,4 +237,5 @@ def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",
     else:
         import timm
         model = timm.create_model(str(name_or_path), pretrained=True, num_classes=0, img_size=image_size)
-    return VisionEncoder(model, version, device=device, image_size=image_size, precision=precision)
+    return VisionEncoder(model, version, device=device, image_size=image_size, precision=precision,
+                         runtime=runtime)
