@@ -71,13 +71,15 @@ def model(film: str, args) -> dict:
 
 def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, size: int = 224):
     """What a per-clip script does: one ffmpeg process per clip (the static binary imageio-ffmpeg carries),
-    seeking to the clip and writing its sampled frames (raw RGB, squashed to size x size) to a pipe and its
-    16 kHz mono audio to a temporary file."""
+    seeking to the clip and writing its sampled frames (raw RGB, squashed to size x size; as many as the
+    pipeline samples) to a pipe and its 16 kHz mono audio to a temporary file."""
     import subprocess
     import tempfile
     import imageio_ffmpeg
+    from model.featurize import frames_for
     from transforms.elements import DecodedClip
     dur = max(spec.end_s - spec.start_s, 1e-3)
+    frames_per_clip = frames_for(spec.start_s, spec.end_s, frames_per_clip)
     with tempfile.NamedTemporaryFile(suffix=".f32") as wav:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{spec.start_s:.3f}",
                "-t", f"{dur:.3f}", "-i", film,

@@ -165,6 +165,8 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model_path, name = resolve_model(name_or_path)
     compute_type = compute_type or _COMPUTE_TYPES[device]
+    import torch
+    torch_threads = torch.get_num_threads()
     try:
         whisper = WhisperModel(model_path, device=device, compute_type=compute_type,
                                cpu_threads=cpu_threads, local_files_only=True)
@@ -174,4 +176,8 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
         raise RuntimeError(
             f"ASR model {name_or_path!r} is neither a directory nor a faster-whisper model in the local "
             f"cache (no downloads at run time): {exc}") from exc
+    finally:
+        # CTranslate2 sets the process's OpenMP thread count to its cpu_threads, which is torch's pool too:
+        # without this, a worker's encoders ran on one thread after the speech branch loaded.
+        torch.set_num_threads(torch_threads)
     return AsrModel(whisper=whisper, name=name, device=device, compute_type=compute_type)

@@ -12,7 +12,7 @@ SEGMENT_CHOICES = ("subtitle", "window", "shot")
 TRANSCRIBE_CHOICES = ("auto", "always", "never")
 
 # Options that change what a film's outputs contain; their values go into the config hash that decides skips.
-MEDIA_CONFIG_KEYS = ("segment", "frames_per_clip", "image_size", "face_width", "window_s", "hop_s", "min_clip_s", "max_clip_s",
+MEDIA_CONFIG_KEYS = ("segment", "frames_per_clip", "frame_every_s", "image_size", "face_width", "window_s", "hop_s", "min_clip_s", "max_clip_s",
                      "context_lines", "shot_threshold", "subtitle_language")
 ASR_CONFIG_KEYS = ("transcribe", "asr_model", "asr_language")
 
@@ -48,7 +48,11 @@ class FilmEmotionOptions(PipelineOptions):
                        help="Prefer sidecar name.<lang>.srt/.vtt for this language (e.g. en).")
 
         g = parser.add_argument_group("decoding")
-        g.add_argument("--frames_per_clip", type=int, default=4, help="Frames sampled evenly through each clip.")
+        g.add_argument("--frames_per_clip", type=int, default=4,
+                       help="At most this many frames sampled evenly through each clip.")
+        g.add_argument("--frame_every_s", type=float, default=1.0,
+                       help="One sampled frame per this many seconds of clip (1..--frames_per_clip; 0: always "
+                            "--frames_per_clip). Near-identical frames of a clip share one ViT pass and face search.")
         g.add_argument("--image_size", type=int, default=224, help="Sampled frames are resized to this square.")
         g.add_argument("--face_width", type=int, default=480,
                        help="Faces are found in a second copy of each sampled frame, this wide at the film's aspect "

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.featurize import frames_for
 from testing.films import make_audio_only, make_av1, make_film, make_text_as_video, make_truncated, make_zero_byte
 from transforms.decode import SAMPLE_RATE, DecodeConfig, DecodeError, decode_film
 from transforms.discover import film_id_for
@@ -48,7 +49,7 @@ def test_window_clips_have_sampled_frames_and_matching_audio(tmp_path):
     assert not errors
     check_clips(clips, size=64)
     assert [(c.spec.start_s, round(c.spec.end_s, 1)) for c in clips] == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
-    assert all(len(c.frames) == 4 for c in clips)
+    assert all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) for c in clips)
     for c in clips:  # 16 kHz mono covering the clip
         assert abs(len(c.audio) - (c.spec.end_s - c.spec.start_s) * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
         assert np.abs(c.audio).max() > 0.05
@@ -101,7 +102,7 @@ def test_audio_only_and_video_only(tmp_path):
     assert not errors and clips and all(len(c.frames) == 0 and c.audio.size > 0 for c in clips)
     film = make_film(tmp_path / "v.mp4", duration_s=3.0, audio=False)
     clips, errors, _ = decode(film, segment="window", image_size=32)
-    assert not errors and all(len(c.frames) == 4 and c.audio.size == 0 for c in clips)
+    assert not errors and all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) and c.audio.size == 0 for c in clips)
 
 
 @needs_media
@@ -111,13 +112,13 @@ def test_real_video_without_audio_and_real_failing_audio_file():
     # This file's MP3 track fails in some players; PyAV's FFmpeg decodes it: frames and audio both arrive,
     # and whatever fails is reported as a warning rather than stopping the film.
     clips, errors, _ = decode(MEDIA / "odd" / "video_with_failing_audio.mp4", segment="window", image_size=32)
-    assert clips and all(len(c.frames) == 4 for c in clips) and all(not e.fatal for e in errors)
+    assert clips and all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) for c in clips) and all(not e.fatal for e in errors)
 
 
 def test_undecodable_audio_keeps_the_frames(tmp_path):
     film = make_film(tmp_path / "bad_audio.mkv", duration_s=4.0, garbage_audio=True)
     clips, errors, stats = decode(film, segment="window", image_size=32)
-    assert clips and all(len(c.frames) == 4 and c.audio.size == 0 for c in clips)
+    assert clips and all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) and c.audio.size == 0 for c in clips)
     assert stats["audio_failed"] and len(errors) == 1 and not errors[0].fatal
     assert errors[0].error_type == "AudioDecodeError"
 
@@ -128,7 +129,7 @@ def test_variable_frame_rate_uses_timestamps(tmp_path):
     times = np.concatenate([c.frame_times for c in clips])
     # Frames sit at 0, 0.1, 0.4, 0.5, 0.8, ... (gaps alternate 0.1/0.3 s); times counted as index/fps would not.
     phase = np.round(np.mod(times, 0.4), 2)
-    assert set(phase) <= {0.0, 0.1, 0.4} and len(times) == 4 * len(clips)
+    assert set(phase) <= {0.0, 0.1, 0.4} and len(times) == 2 * len(clips)  # 2 s clips: one frame per second
     assert clips[-1].spec.end_s == pytest.approx(6.0, abs=0.35)
 
 
@@ -138,7 +139,7 @@ def test_av1_film(tmp_path):
         pytest.skip("PyAV's FFmpeg has no AV1 encoder")
     assert probe_film(str(film)).video_codec in ("libdav1d", "av1", "libaom-av1")
     clips, errors, _ = decode(film, segment="window", image_size=32)
-    assert clips and all(len(c.frames) == 4 for c in clips) and not errors
+    assert clips and all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) for c in clips) and not errors
 
 
 def test_broken_files_fail_at_probe_with_clear_messages(tmp_path):
@@ -173,7 +174,7 @@ def test_process_film_commits_once_and_dead_letters(tmp_path):
     [row] = list(dofn.process(job))
     assert row["status"] == "ok" and row["n_clips"] == 1 and row["wall_s"] > 0 and row["run_id"] == "r1"
     clips = pq.read_table(row["output_file"]).to_pylist()
-    assert len(clips) == 1 and clips[0]["n_frames"] == 4 and clips[0]["has_audio"]
+    assert len(clips) == 1 and clips[0]["n_frames"] == 3 and clips[0]["has_audio"]  # 3 s: a frame per second
     assert clips[0]["config_hash"] == "test" and clips[0]["emotion"] is None
     assert list(dofn.process(job))[0]["status"] == "ok"  # processed twice, as a retried bundle would
     assert [f.name for f in (out / "clips").iterdir()] == [f"{job.ref.film_id}.parquet"]

@@ -36,7 +36,31 @@ def test_serving_and_training_give_identical_tokens_for_the_same_clip():
     trained = compute_features([example], create_encoders(EncoderSpec()))[0]
     for m, tokens in served.tokens.items():  # the feature cache keeps float16: identical at that precision
         assert trained[m].dtype == np.float16 and np.array_equal(trained[m], tokens.astype(np.float16)), m
-    assert served.tokens["vision"].shape[0] == 4 * 5 and served.tokens["text"].shape[0] > 2
+    # One frame per second of clip, and one ViT pass per distinct view of those frames.
+    from model.featurize import distinct_views, frames_for
+    assert len(clip.frames) == frames_for(clip.spec.start_s, clip.spec.end_s, 4) >= 1
+    assert served.tokens["vision"].shape[0] == 5 * len(distinct_views(clip.frames))
+    assert served.tokens["text"].shape[0] > 2
+
+
+def test_frames_follow_clip_length_and_repeated_views_share_one_pass():
+    from model.featurize import ClipMedia, Featurizer, clip_sample_times, distinct_views, frames_for
+    assert [frames_for(0, d, 4) for d in (0.4, 1.0, 2.0, 3.2, 8.0)] == [1, 1, 2, 3, 4]
+    assert frames_for(0, 2.0, 4, every_s=0) == 4  # 0: always the maximum
+    assert clip_sample_times(10.0, 12.0, 4) == [10.5, 11.5]
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    still = np.stack([a, a, a, a])
+    assert distinct_views(still) == [0]
+    assert distinct_views(np.stack([a, a, b, b])) == [0, 2]
+    noisy = np.clip(still.astype(int) + rng.integers(-1, 2, still.shape), 0, 255).astype(np.uint8)
+    assert distinct_views(noisy) == [0]  # sensor noise is not a new view
+    # A still shown for 4 frames gives the tokens of the still as a one-frame clip: what training on labelled
+    # photos and stills (transforms.decode.still_clip) sees.
+    featurizer = Featurizer(create_encoders(EncoderSpec()), modalities=("vision",))
+    four = featurizer.clip(ClipMedia(frames=still, audio=np.zeros(0, np.float32))).tokens["vision"]
+    one = featurizer.clip(ClipMedia(frames=still[:1], audio=np.zeros(0, np.float32))).tokens["vision"]
+    assert np.array_equal(four, one) and four.shape == (5, 384)
 
 
 def test_encoder_versions_name_the_heads_tuned_weights_without_building_models():
@@ -68,14 +92,16 @@ def test_evidence_columns_say_which_modalities_back_the_label():
 def test_each_modality_gives_its_own_calibrated_evidence():
     # Real encoders on a real GRID talking-face clip: the face, scene and speech classifiers each give a
     # distribution; music/silence give no speech token (so no speech evidence).
-    from model.featurize import ClipMedia, Featurizer, has_speech
+    from model.featurize import ClipMedia, Featurizer, distinct_views, has_speech
     from transforms.decode import decode_clip
     grid = SINTEL.parents[1] / "grid" / "bbaf2n.mpg"
     if not grid.exists():
         pytest.skip("shared GRID clips not present")
     featurizer = Featurizer(create_encoders(EncoderSpec()))
-    tokens = featurizer.clip(ClipMedia.of(decode_clip(str(grid), 0.2, 2.8))).tokens
-    assert tokens["face"].shape[0] >= 3 and tokens["audio"].shape == (1, 7)  # a face in most frames; speech
+    clip = decode_clip(str(grid), 0.2, 2.8)
+    tokens = featurizer.clip(ClipMedia.of(clip)).tokens
+    views = distinct_views(clip.frames)  # a talking head before a fixed camera: few distinct views
+    assert tokens["face"].shape[0] == len(views) >= 1 and tokens["audio"].shape == (1, 7)  # a face each; speech
     ev = featurizer.evidence(tokens)
     assert set(ev) == {"face", "scene", "speech"}
     assert all(p.shape == (7,) and abs(float(p.sum()) - 1) < 1e-4 for p in ev.values())

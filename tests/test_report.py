@@ -597,7 +597,7 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     pytest.importorskip("torch")
     from model.checkpoints import DEFAULT_HEAD
     from model.encoders import EncoderSpec, Encoders, create_encoders, tuned_states
-    from model.featurize import ClipMedia, Featurizer
+    from model.featurize import ClipMedia, Featurizer, distinct_views
     from pipeline.report import explain as explainer
     from transforms.decode import DecodeConfig, decode_clip
     if not DEFAULT_HEAD.exists() or not all(tuned_states(EncoderSpec(head=str(DEFAULT_HEAD)))):
@@ -624,13 +624,14 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     assert set(res["tokens"]) == set(expected)
     for m, t in expected.items():
         assert res["tokens"][m].shape == t.shape and np.allclose(res["tokens"][m], t, atol=1e-5), m
-    assert len(res["tokens"]["vision"]) == DecodeConfig().frames_per_clip * create_encoders(spec).vision.tokens_per_frame
+    views = distinct_views(decoded.frames)  # one ViT pass per distinct view of the sampled frames
+    assert len(res["tokens"]["vision"]) == len(views) * create_encoders(spec).vision.tokens_per_frame
     # ...and not the packaged, untuned text encoder's.
     untuned = Featurizer(Encoders(dataclasses.replace(spec, tuned=False)), modalities=("text",))
     plain = untuned.clip(ClipMedia.of(decoded)).tokens["text"]
     assert plain.shape == res["tokens"]["text"].shape and not np.allclose(plain, res["tokens"]["text"], atol=1e-3)
     # The frames shown are the clip's, at the pipeline's sample times (second 1 of the film is green).
-    assert len(res["frames"]) == DecodeConfig().frames_per_clip
+    assert len(res["frames"]) == len(views)
     from PIL import Image
     for f in res["frames"]:
         rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(f["b64"]))).convert("RGB"))

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from model.encoders.audio import SAMPLE_RATE
-from model.featurize import sample_times
+from model.featurize import FRAME_EVERY_S, clip_sample_times
 from transforms import segment
 from transforms.elements import ClipSpec, Cue, CueSource, DecodedClip, FilmError, FilmJob, FilmRef
 
@@ -45,7 +45,8 @@ class DecodeError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
     segment: str = "subtitle"  # subtitle | window | shot
-    frames_per_clip: int = 4
+    frames_per_clip: int = 4  # at most; a clip gets one frame per frame_every_s seconds (model.featurize.frames_for)
+    frame_every_s: float = FRAME_EVERY_S
     image_size: int = 224
     window_s: float = 4.0
     hop_s: Optional[float] = None
@@ -268,8 +269,8 @@ class StreamingPlanner:
         self.next_index += 1
         self.queue.append(_OpenClip(spec, final))
         if final and self.has_video and not self.grid_mode:
-            self.picker.request(spec.clip_index, sample_times(spec.start_s, spec.end_s,
-                                                                       self.cfg.frames_per_clip))
+            self.picker.request(spec.clip_index, clip_sample_times(
+                spec.start_s, spec.end_s, self.cfg.frames_per_clip, self.cfg.frame_every_s))
 
     def _close_shot(self, end: float) -> None:
         """An open-ended stretch ends (a cut, the length limit, or the film end): it becomes final clips."""
@@ -349,7 +350,7 @@ class StreamingPlanner:
         grid = sorted(k for k in self.picker.results if isinstance(k, tuple) and k[1] < spec.end_s)
         inside = [k for k in grid if k[1] >= spec.start_s - 1e-9]
         chosen = []
-        for t in sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip):
+        for t in clip_sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip, self.cfg.frame_every_s):
             if inside:
                 k = min(inside, key=lambda k: abs(k[1] - t))
                 if self.picker.results[k]:
@@ -584,7 +585,7 @@ def decode_clip(path: str, start_s: float, end_s: float, cfg: Optional[DecodeCon
                 text: Optional[str] = None, context: Sequence[str] = (), frame_width: Optional[int] = None
                 ) -> DecodedClip:
     """One clip [start_s, end_s) of a film, decoded by the pipeline's own pass (a seek, then decode_film):
-    cfg.frames_per_clip frames at the featurizer's sample times, and 16 kHz mono audio."""
+    frames at the featurizer's sample times (model.featurize.clip_sample_times), and 16 kHz mono audio."""
     from transforms.discover import film_id_for
     from transforms.probe import open_container, probe_container
     cfg = cfg or DecodeConfig()

@@ -11,8 +11,10 @@ worker process in `setup` (shared by its threads). Errors are values: a film tha
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -78,7 +80,10 @@ class _Film:
                 self.cue_source = step.cue_source_factory(job)
             except Exception as exc:  # noqa: BLE001 - no ASR: the film is still cut and scored
                 self.errors.append(FilmError.from_exception(job.ref, "transcribe", exc, fatal=False))
-        for item in decode_film(job, step.cfg, self.cue_source, self.stats):
+        decoded = decode_film(job, step.cfg, self.cue_source, self.stats)
+        if step.scorer is not None:  # decode the next clips while the models score these
+            decoded = decode_ahead(decoded, 2 * step.scorer.cfg.batch_size)
+        for item in decoded:
             if isinstance(item, FilmError):
                 self.errors.append(item)
                 continue
@@ -150,3 +155,47 @@ class _Film:
                                details=list(getattr(src, "details", None) or []),
                                language_probability=getattr(src, "language_probability", None))
 
+
+
+_DONE = object()
+
+
+def decode_ahead(items: Iterable, depth: int) -> Iterator:
+    """`items`, produced by a background thread up to `depth` ahead of the consumer. FFmpeg decodes and converts
+    frames with the GIL released, so one film's next clips decode while the models run on this one's (measured:
+    benchmarks/throughput.py). The producer's exception is raised here, in order; a consumer that stops early
+    stops the producer at its next item."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="decode-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

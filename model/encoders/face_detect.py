@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -26,10 +27,12 @@ MIN_FACE = 16  # smallest face side (px) searched for, at the detection scale
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net score thresholds (facenet-pytorch defaults)
 MIN_SCORE = 0.9  # final O-Net score kept (0.95 trades 4-7 points of recall for fewer cartoon-face hits)
 PYRAMID_FACTOR = 0.709
-# A frame with no face found is searched once more inside a black border of this share of its longer side:
-# MTCNN misses close-ups whose face touches the frame's edges (labelled film-still clips: 18 -> 26 of 35 faces
-# found on IMFDB stills, 27 -> 33 of 35 on FER+ stills); frames with a face found pay nothing more.
+# A clip with no face found is searched once more (one frame) inside a black border of this share of the frame's
+# longer side: MTCNN misses close-ups whose face touches the frame's edges (labelled film-still clips: 18 -> 26
+# of 35 faces found on IMFDB stills, 27 -> 33 of 35 on FER+ stills); clips with a face found pay nothing more.
 EDGE_PAD = 0.25
+EDGE_MIN_FACE = 40  # the bordered pass looks for close-ups: faces at least this big at the detection scale
+DETECT_BATCH = 8  # frames of one size per cascade call
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 
 
@@ -43,11 +46,12 @@ def _weights_digest() -> str:
 def detector_v2_version(max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
                         thresholds: tuple[float, float, float] = THRESHOLDS) -> str:
     return (f"mtcnn-{_weights_digest()[:10]}-s{int(max_side)}-m{int(min_face)}-p{float(min_score):g}"
-            f"-t{'_'.join(f'{t:g}' for t in thresholds)}-e{EDGE_PAD:g}")
+            f"-t{'_'.join(f'{t:g}' for t in thresholds)}-e{EDGE_PAD:g}m{EDGE_MIN_FACE}")
 
 
 class MTCNNFaceDetector:
-    """`detect(frame_rgb)` -> [(x, y, w, h), ...] in the frame's pixels, largest first."""
+    """`detect(frame_rgb)` -> [(x, y, w, h), ...] in the frame's pixels, largest first; `detect_many` does the
+    first pass for many frames at once (frames of one size go through the cascade as one batch)."""
 
     def __init__(self, max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
                  thresholds: tuple[float, float, float] = THRESHOLDS, device: str = "cpu"):
@@ -57,26 +61,65 @@ class MTCNNFaceDetector:
         self.max_side, self.min_face, self.min_score = int(max_side), int(min_face), float(min_score)
         self._mtcnn = MTCNN(min_face_size=self.min_face, thresholds=list(thresholds), factor=PYRAMID_FACTOR,
                             keep_all=True, select_largest=True, device=device).eval()
+        # The bordered pass looks for close-ups only: a pyramid that starts at EDGE_MIN_FACE costs a fraction.
+        self._edge_mtcnn = MTCNN(min_face_size=EDGE_MIN_FACE, thresholds=list(thresholds), factor=PYRAMID_FACTOR,
+                                 keep_all=True, select_largest=True, device=device).eval()
         self.version = detector_v2_version(self.max_side, self.min_face, self.min_score, thresholds)
 
     def detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """[((x, y, w, h), score), ...] in the input frame's pixels, largest first (see EDGE_PAD)."""
-        found = self._detect_scored(frame_rgb)
-        if found or not EDGE_PAD:
-            return found
+        return self.detect_many_scored([frame_rgb])[0] or self.detect_close_up_scored(frame_rgb)
+
+    def detect(self, frame_rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        return [box for box, _ in self.detect_scored(frame_rgb)]
+
+    def detect_many(self, frames: Sequence[np.ndarray]) -> list[list[tuple[int, int, int, int]]]:
+        """The first pass (no bordered search) for each frame: boxes per frame, largest first."""
+        return [[box for box, _ in found] for found in self.detect_many_scored(frames)]
+
+    def detect_close_up(self, frame_rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        return [box for box, _ in self.detect_close_up_scored(frame_rgb)]
+
+    def detect_many_scored(self, frames: Sequence[np.ndarray]) -> list[list[tuple[tuple[int, int, int, int], float]]]:
+        prepared = [self._prepare(f) for f in frames]
+        out: list[list] = [[] for _ in frames]
+        by_shape: dict[tuple, list[int]] = {}
+        for i, (small, _, _) in enumerate(prepared):
+            if min(small.shape[:2]) >= 12:  # below P-Net's receptive field nothing can be found
+                by_shape.setdefault(small.shape, []).append(i)
+        for idx in by_shape.values():
+            for start in range(0, len(idx), DETECT_BATCH):
+                chunk = idx[start:start + DETECT_BATCH]
+                with torch.inference_mode():
+                    boxes, probs = self._mtcnn.detect(np.stack([prepared[i][0] for i in chunk]))
+                for i, b, p in zip(chunk, boxes, probs):
+                    out[i] = self._to_frame(b, p, prepared[i][1], prepared[i][2])
+        return out
+
+    def detect_close_up_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """The bordered pass: the frame inside a black border of EDGE_PAD of its longer side, faces of at least
+        EDGE_MIN_FACE px (at the detection scale), boxes clipped back to the frame."""
         frame = np.asarray(frame_rgb)
         pad = int(EDGE_PAD * max(frame.shape[:2]))
+        if not pad:
+            return []
         border = [(pad, pad), (pad, pad)] + [(0, 0)] * (frame.ndim - 2)
+        small, scale, shape = self._prepare(np.pad(frame, border))
+        if min(small.shape[:2]) < 12:
+            return []
+        with torch.inference_mode():
+            boxes, probs = self._edge_mtcnn.detect(small)
         h, w = frame.shape[:2]
         out = []
-        for (x, y, bw, bh), p in self._detect_scored(np.pad(frame, border)):
+        for (x, y, bw, bh), p in self._to_frame(boxes, probs, scale, shape):
             x0, y0 = max(0, x - pad), max(0, y - pad)
             x1, y1 = min(w, x - pad + bw), min(h, y - pad + bh)
             if x1 - x0 >= 2 and y1 - y0 >= 2:
                 out.append(((x0, y0, x1 - x0, y1 - y0), p))
         return out
 
-    def _detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+    def _prepare(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """(the frame shrunk to max_side, the scale, the frame's (h, w))."""
         frame = np.asarray(frame_rgb)
         if frame.ndim == 2:
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
@@ -86,12 +129,13 @@ class MTCNNFaceDetector:
         scale = min(1.0, self.max_side / max(h, w))
         small = frame if scale == 1.0 else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                       interpolation=cv2.INTER_AREA)
-        if min(small.shape[:2]) < 12:  # below P-Net's receptive field
-            return []
-        with torch.inference_mode():
-            boxes, probs = self._mtcnn.detect(np.ascontiguousarray(small))
+        return np.ascontiguousarray(small), scale, (h, w)
+
+    def _to_frame(self, boxes, probs, scale: float, shape: tuple[int, int]):
+        """MTCNN's boxes at the detection scale -> [((x, y, w, h), score)] in the frame, largest first."""
         if boxes is None:
             return []
+        h, w = shape
         out = []
         for (x1, y1, x2, y2), p in zip(boxes, probs):
             if p is None or p < self.min_score:
@@ -101,9 +145,6 @@ class MTCNNFaceDetector:
             if x2 - x1 >= 2 and y2 - y1 >= 2:
                 out.append(((int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))), float(p)))
         return sorted(out, key=lambda bp: -bp[0][2] * bp[0][3])
-
-    def detect(self, frame_rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-        return [box for box, _ in self.detect_scored(frame_rgb)]
 
 
 def load_face_detector_v2(max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,

@@ -9,6 +9,8 @@ the head's encoders (`model.encoders.create_encoders`, the head's tuned text and
 """
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from typing import Mapping, Optional, Sequence
 
@@ -86,14 +88,25 @@ def encode_clip(row: Mapping, previous: Sequence[str], head: Optional[str] = Non
 
 
 def clip_frames(row: Mapping, n_frames: int, width: int = FRAME_WIDTH) -> list[tuple[np.ndarray, float]]:
-    """The clip's frames at the pipeline's sample times (model.featurize.sample_times), uncropped at the film's
-    aspect ratio: what the vision columns belong to. Empty when the film cannot be read."""
+    """The frames the clip's vision tokens belong to, uncropped at the film's aspect ratio: the pipeline's
+    sample times (model.featurize.clip_sample_times) and, of those, its distinct views
+    (model.featurize.distinct_views, judged on the square frames the ViT saw); tokens written with other
+    settings (older runs encoded every sampled frame) get n_frames evenly sampled frames. Empty when the film
+    cannot be read."""
+    from model.featurize import distinct_views
     from transforms.decode import DecodeConfig, decode_clip
     if n_frames <= 0:
         return []
+    start, end = row["start_s"], row["end_s"]
     try:
-        clip = decode_clip(row["film_path"], row["start_s"], row["end_s"], DecodeConfig(frames_per_clip=n_frames),
-                           frame_width=width)
+        views = distinct_views(decode_clip(row["film_path"], start, end, DecodeConfig()).frames)
+        if len(views) == n_frames:
+            clip = decode_clip(row["film_path"], start, end, DecodeConfig(), frame_width=width)
+            clip = dataclasses.replace(clip, frames=clip.frames[views],
+                                       frame_times=np.asarray(clip.frame_times)[views])
+        else:
+            clip = decode_clip(row["film_path"], start, end, DecodeConfig(frames_per_clip=n_frames, frame_every_s=0),
+                               frame_width=width)
     except Exception as exc:  # noqa: BLE001 - the figure stands without its frames
         LOG.warning("no frames for the explained clip from %s: %s", row["film_path"], exc)
         return []
