@@ -261,7 +261,7 @@ class BlazeFaceFull:
 
 
 def candidates() -> dict:
-    from model.encoders.face_detect import load_face_detector_v2
+    from model.encoders.face_detect import MTCNNFaceDetector, load_face_detector_v2
 
     out = {
         "haar (today) @1280": lambda: HaarAt(1280),
@@ -269,6 +269,11 @@ def candidates() -> dict:
         "mtcnn v2 @640 p>=0.9 (shipped)": lambda: load_face_detector_v2(),
         "mtcnn @640 p>=0.95": lambda: load_face_detector_v2(min_score=0.95),
         "mtcnn @960": lambda: load_face_detector_v2(max_side=960),
+        # The pipeline's face frames are 480 px wide (--face_width): the detector's speed levers at that size.
+        "mtcnn @480": lambda: load_face_detector_v2(max_side=480),
+        "mtcnn @480 min face 24": lambda: load_face_detector_v2(max_side=480, min_face=24),
+        "mtcnn @480 p-net 0.7": lambda: MTCNNFaceDetector(max_side=480, thresholds=(0.7, 0.7, 0.7)),
+        "mtcnn @480 p-net 0.8": lambda: MTCNNFaceDetector(max_side=480, thresholds=(0.8, 0.7, 0.7)),
         "res10 ssd @640": lambda: Res10SSD(640),
         "res10 ssd @1280": lambda: Res10SSD(1280),
         "blazeface full @192": lambda: BlazeFaceFull(),
