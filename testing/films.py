@@ -338,7 +338,8 @@ class FilmSpec:
     seed: int = 0
 
     def name(self) -> str:
-        return f"noise_{self.width}x{self.height}_{int(self.seconds)}s_gop{int(self.gop_s)}"
+        seed = f"_seed{self.seed}" if self.seed else ""
+        return f"noise_{self.width}x{self.height}_{int(self.seconds)}s_gop{int(self.gop_s)}{seed}"
 
     def cues(self) -> list[tuple[float, float, str]]:
         out, t = [], 1.0

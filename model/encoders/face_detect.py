@@ -31,7 +31,10 @@ PYRAMID_FACTOR = 0.709
 # longer side: MTCNN misses close-ups whose face touches the frame's edges (labelled film-still clips: 18 -> 26
 # of 35 faces found on IMFDB stills, 27 -> 33 of 35 on FER+ stills); clips with a face found pay nothing more.
 EDGE_PAD = 0.25
-EDGE_MIN_FACE = 40  # the bordered pass looks for close-ups: faces at least this big at the detection scale
+# The bordered pass looks for close-ups only: it runs on the bordered frame shrunk to EDGE_MAX_SIDE, for faces of
+# at least EDGE_MIN_FACE px there (a close-up in a 480x270 face frame is over 100 px: over 40 px at this scale).
+EDGE_MAX_SIDE = 320
+EDGE_MIN_FACE = 24
 DETECT_BATCH = 8  # frames of one size per cascade call
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 
@@ -46,7 +49,7 @@ def _weights_digest() -> str:
 def detector_v2_version(max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
                         thresholds: tuple[float, float, float] = THRESHOLDS) -> str:
     return (f"mtcnn-{_weights_digest()[:10]}-s{int(max_side)}-m{int(min_face)}-p{float(min_score):g}"
-            f"-t{'_'.join(f'{t:g}' for t in thresholds)}-e{EDGE_PAD:g}m{EDGE_MIN_FACE}")
+            f"-t{'_'.join(f'{t:g}' for t in thresholds)}-e{EDGE_PAD:g}s{EDGE_MAX_SIDE}m{EDGE_MIN_FACE}")
 
 
 class MTCNNFaceDetector:
@@ -104,7 +107,7 @@ class MTCNNFaceDetector:
         if not pad:
             return []
         border = [(pad, pad), (pad, pad)] + [(0, 0)] * (frame.ndim - 2)
-        small, scale, shape = self._prepare(np.pad(frame, border))
+        small, scale, shape = self._prepare(np.pad(frame, border), EDGE_MAX_SIDE)
         if min(small.shape[:2]) < 12:
             return []
         with torch.inference_mode():
@@ -118,15 +121,15 @@ class MTCNNFaceDetector:
                 out.append(((x0, y0, x1 - x0, y1 - y0), p))
         return out
 
-    def _prepare(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
-        """(the frame shrunk to max_side, the scale, the frame's (h, w))."""
+    def _prepare(self, frame_rgb: np.ndarray, max_side: int = 0) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """(the frame shrunk to max_side (default: the detector's), the scale, the frame's (h, w))."""
         frame = np.asarray(frame_rgb)
         if frame.ndim == 2:
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
             raise ValueError(f"a frame must be uint8 [H,W,3] RGB (or [H,W] gray), got {frame.dtype} {frame.shape}")
         h, w = frame.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, (max_side or self.max_side) / max(h, w))
         small = frame if scale == 1.0 else cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
                                                       interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(small), scale, (h, w)
