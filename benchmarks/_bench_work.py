@@ -23,17 +23,24 @@ def film_job(film: str):
     return FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=False, config_hash="bench")
 
 
-def decoded_clips(film: str):
-    from transforms.decode import DecodeConfig, decode_film
+def decode_config(args=None):
+    """The pipeline's DecodeConfig with the benchmark's frame lever applied."""
+    from transforms.decode import DecodeConfig
+    every = getattr(args, "frame_every_s", None)
+    return DecodeConfig() if every is None else DecodeConfig(frame_every_s=every)
+
+
+def decoded_clips(film: str, args=None):
+    from transforms.decode import decode_film
     from transforms.elements import DecodedClip
-    for item in decode_film(film_job(film), DecodeConfig()):
+    for item in decode_film(film_job(film), decode_config(args)):
         if isinstance(item, DecodedClip):
             yield item
 
 
 def decode(film: str, args) -> dict:
     t0 = time.perf_counter()
-    n = sum(1 for _ in decoded_clips(film))
+    n = sum(1 for _ in decoded_clips(film, args))
     return {"wall_s": time.perf_counter() - t0, "clips": n, "load_s": 0.0}
 
 
@@ -41,11 +48,11 @@ class Models:
     """The pipeline's own scorer (transforms.score.FilmScorer: featurizer + head), called directly (no Beam)."""
 
     def __init__(self, device: str, batch_size: int, threads: int = 1, head: str | None = None,
-                 precision: str = "auto"):
+                 precision: str = "auto", vision_runtime: str | None = None):
         from transforms.score import FilmScorer, ScoreConfig
         t0 = time.perf_counter()
         self.scorer = FilmScorer(ScoreConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head,
-                                             precision=precision)).load()
+                                             precision=precision, vision_runtime=vision_runtime or "auto")).load()
         self.load_s = time.perf_counter() - t0
 
     def score(self, clips: list) -> list:
@@ -53,9 +60,9 @@ class Models:
 
 
 def model(film: str, args) -> dict:
-    m = Models(args.device, args.batch_size, args.torch_threads, args.head, args.precision)
+    m = Models(args.device, args.batch_size, args.torch_threads, args.head, args.precision, args.vision_runtime)
     spent, n, batch = 0.0, 0, []
-    for clip in decoded_clips(film):
+    for clip in decoded_clips(film, args):
         batch.append(clip)
         if len(batch) == args.batch_size:
             t0 = time.perf_counter()
@@ -69,7 +76,8 @@ def model(film: str, args) -> dict:
     return {"wall_s": spent, "clips": n, "load_s": m.load_s}
 
 
-def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, size: int = 224):
+def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, size: int = 224,
+                      every_s: float | None = None):
     """What a per-clip script does: one ffmpeg process per clip (the static binary imageio-ffmpeg carries),
     seeking to the clip and writing its sampled frames (raw RGB, squashed to size x size; as many as the
     pipeline samples) to a pipe and its 16 kHz mono audio to a temporary file."""
@@ -79,7 +87,8 @@ def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, s
     from model.featurize import frames_for
     from transforms.elements import DecodedClip
     dur = max(spec.end_s - spec.start_s, 1e-3)
-    frames_per_clip = frames_for(spec.start_s, spec.end_s, frames_per_clip)
+    frames_per_clip = frames_for(spec.start_s, spec.end_s, frames_per_clip,
+                                 *([] if every_s is None else [every_s]))
     with tempfile.NamedTemporaryFile(suffix=".f32") as wav:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{spec.start_s:.3f}",
                "-t", f"{dur:.3f}", "-i", film,
@@ -97,9 +106,9 @@ def naive(film: str, args) -> dict:
     """The naive baseline: per clip, one ffmpeg process and one unbatched model call."""
     from transforms.decode import DecodeConfig, plan_known_clips
     job = film_job(film)
-    specs = plan_known_clips(job, DecodeConfig())
-    m = Models(args.device, 1, args.torch_threads, args.head, args.precision)
+    specs = plan_known_clips(job, decode_config(args))
+    m = Models(args.device, 1, args.torch_threads, args.head, args.precision, args.vision_runtime)
     t0 = time.perf_counter()
     for spec in specs:
-        m.score([naive_decode_clip(film, spec, job.ref.film_id)])
+        m.score([naive_decode_clip(film, spec, job.ref.film_id, every_s=decode_config(args).frame_every_s)])
     return {"wall_s": time.perf_counter() - t0, "clips": len(specs), "load_s": m.load_s}

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
 MODES = ("whole", "decode", "model", "naive", "cli")
 CSV_FIELDS = ("film", "film_s", "mode", "device", "batch_size", "clips", "wall_s", "load_s", "film_s_per_wall_s",
-              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision")
+              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision", "levers")
 
 
 # -- the measured work (child process) ----------------------------------------------------------------------
@@ -52,6 +52,7 @@ def child(args) -> dict:
         argv = ["--input", film, "--output", out, "--runner", "DirectRunner", "--device", args.device,
                 "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads),
                 "--precision", args.precision, "--transcribe", "never"] + (["--head", args.head] if args.head else [])
+        argv += lever_args(args)
         scorer = make_scorer(PipelineOptions(argv).view_as(FilmEmotionOptions))
         scorer.load()
         _ = scorer.model_version
@@ -68,13 +69,22 @@ def child(args) -> dict:
     return getattr(work, args.child)(film, args)
 
 
+def lever_args(args) -> list[str]:
+    """The speed levers as pipeline.run options (absent: the pipeline's defaults)."""
+    out = []
+    for name in ("frame_every_s", "vision_runtime"):
+        if getattr(args, name, None) is not None:
+            out += [f"--{name}", str(getattr(args, name))]
+    return out
+
+
 def cli(films_dir: str, args) -> dict:
     """The README's multi-core command over every film in films_dir, timed from launch to exit."""
     import pyarrow.parquet as pq
     out = tempfile.mkdtemp(prefix="bench-cli-")
     cmd = [sys.executable, "-m", "pipeline.run", "--input", str(Path(films_dir) / "*.mp4"), "--output", out,
            "--direct_num_workers", "2", "--direct_running_mode", "multi_processing", "--device", args.device,
-           "--precision", args.precision] + (["--head", args.head] if args.head else [])
+           "--precision", args.precision] + (["--head", args.head] if args.head else []) + lever_args(args)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
@@ -105,6 +115,7 @@ def measure(mode: str, film: Path, args) -> dict:
            "--device", args.device, "--batch_size", str(args.batch_size), "--torch_threads", str(args.torch_threads),
            "--precision", args.precision]
     cmd += ["--head", args.head] if args.head else []
+    cmd += lever_args(args)  # the child reads them back as the same flags
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
@@ -136,6 +147,10 @@ def main(argv=None) -> None:
                     help="encoders' number format in every mode (auto: bf16 where the hardware has it)")
     ap.add_argument("--head", default=None,
                     help="head checkpoint (default: the shipped one, or a random-weight head when it is absent)")
+    ap.add_argument("--frame_every_s", type=float, default=None,
+                    help="lever: a sampled frame per this many seconds of clip (pipeline default: 1; 0 = 4 frames)")
+    ap.add_argument("--vision_runtime", choices=("auto", "torch", "openvino"), default=None,
+                    help="lever: where the ViT runs (pipeline default: auto = OpenVINO on CPU)")
     ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
     ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--film", help=argparse.SUPPRESS)
@@ -162,6 +177,7 @@ def main(argv=None) -> None:
                          "x_realtime": round(rate, 2), "peak_rss_mb": round(res["peak_rss_mb"]),
                          "host_cpus": os.cpu_count(), "torch_threads": args.torch_threads,
                          "precision": resolve(args.precision, args.device),
+                         "levers": " ".join(lever_args(args)) or "defaults",
                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S")})
             print(_table(rows[-1:], header=len(rows) == 1), flush=True)
     print()
