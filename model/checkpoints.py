@@ -48,6 +48,7 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
         meta["text_encoder_overrides"] = {k: v.float() if v.is_floating_point() else v
                                           for k, v in overrides.items()}
     model.temperature = float(meta.get("temperature", 1.0))  # calibration fitted on dev (model.predict)
+    model.pattern_temperatures = {str(k): float(v) for k, v in (meta.get("pattern_temperatures") or {}).items()}
     return model.to(device).eval(), meta
 
 

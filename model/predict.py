@@ -23,10 +23,29 @@ class Prediction:
     modalities_used: list[str]
 
 
-def calibrated_probs(model: BVPEC, logits: torch.Tensor) -> torch.Tensor:
-    """softmax(logits / T): T is the head's temperature, fitted on dev data after training (1.0 when the
-    checkpoint has none), so a probability of 0.6 means right about 60% of the time on data like dev."""
-    return torch.softmax(logits.float() / float(getattr(model, "temperature", 1.0)), -1)
+def evidence_pattern(present: Sequence[bool]) -> str:
+    """The modalities a clip has, as a key: 'text', 'face+vision', 'audio+face+text+vision', ... ('' = none)."""
+    return "+".join(sorted(m for m, p in zip(MODALITIES, present) if p))
+
+
+def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, torch.Tensor] | None = None
+                     ) -> torch.Tensor:
+    """softmax(logits / T), so a probability of 0.6 means right about 60% of the time on data like dev.
+
+    T is fitted on dev data after training: one per evidence pattern (which modalities the clip has:
+    `model.pattern_temperatures`, training.calibration) where the checkpoint has one for the clip's pattern and
+    `masks` (model.batching.collate's) say which it is, else the head's single temperature (1.0 when none).
+    A text-only clip and a clip with a face, a scene and speech are not equally sure at the same logits."""
+    logits = logits.float()
+    temps = torch.full(logits.shape[:-1], float(getattr(model, "temperature", 1.0)), device=logits.device)
+    by_pattern = getattr(model, "pattern_temperatures", None) or {}
+    if by_pattern and masks is not None and logits.dim() == 2:
+        present = torch.stack([masks[m].any(1) for m in MODALITIES], 1).cpu().tolist()
+        for i, row in enumerate(present):
+            t = by_pattern.get(evidence_pattern(row))
+            if t is not None:
+                temps[i] = float(t)
+    return torch.softmax(logits / temps.unsqueeze(-1), -1)
 
 
 def predict(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str = "cpu",
@@ -39,7 +58,7 @@ def predict(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str
             chunk = items[start:start + batch_size]
             inputs, masks = collate(chunk, dims)
             res = model({m: t.to(device) for m, t in inputs.items()}, {m: t.to(device) for m, t in masks.items()})
-            probs = calibrated_probs(model, res.logits).cpu().numpy().astype(np.float64)
+            probs = calibrated_probs(model, res.logits, masks).cpu().numpy().astype(np.float64)
             inten = res.intensity.float().cpu().numpy()
             gates = res.gates.float().cpu().numpy()
             for i in range(len(chunk)):

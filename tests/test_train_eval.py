@@ -203,3 +203,53 @@ def test_bucketed_batches_cover_every_item_once_with_similar_lengths():
     assert spread < 0.5 * np.mean([np.ptp(lengths[i:i + 32]) for i in range(0, 1000, 32)])
     again = bucketed_batches(lengths, 32, torch.Generator().manual_seed(0), chunk=5)
     assert again == batches
+
+
+def test_each_evidence_pattern_gets_its_own_temperature(tmp_path):
+    """Text-only clips and face-only clips with the same logits get each pattern's calibration; patterns without
+    a fitted temperature keep the head's single one; the written head carries them and labels never move."""
+    from model.batching import collate
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.checkpoints import load_head, save_head
+    from model.predict import calibrated_probs, evidence_pattern, predict
+    from training.calibration import cross_fitted, fit_pattern_temperatures, logits_and_patterns
+    from training.metrics import expected_calibration_error
+
+    assert evidence_pattern([True, False, True, False]) == "face+text" and evidence_pattern([False] * 4) == ""
+    rng = np.random.default_rng(0)
+    # Over-confident text-only logits (right 40% of the time at ~90% confidence), well calibrated face logits.
+    n = 600
+    labels = rng.integers(0, 7, n)
+    text_logits = rng.normal(0, 1, (n, 7))
+    right = rng.random(n) < 0.4
+    text_logits[np.arange(n), np.where(right, labels, (labels + 1) % 7)] += 6.0
+    face_logits = rng.normal(0, 1, (n, 7))
+    face_logits[np.arange(n), labels] += 2.0
+    logits = np.concatenate([text_logits, face_logits])
+    patterns = ["text"] * n + ["face"] * n
+    temps = fit_pattern_temperatures(logits, patterns, np.concatenate([labels, labels]))
+    assert set(temps) == {"text", "face"} and temps["text"] > 2.0 > temps["face"]
+    assert fit_pattern_temperatures(logits[:10], patterns[:10], labels[:10]) == {}  # too few to fit
+    sets = {"text": (text_logits, ["text"] * n, labels), "face": (face_logits, ["face"] * n, labels)}
+    held = cross_fitted(sets, default_t=1.0)
+    raw = expected_calibration_error(np.exp(text_logits) / np.exp(text_logits).sum(1, keepdims=True), labels)
+    assert held["text"] < raw / 2  # calibrated on examples the temperature never saw
+
+    dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+    model = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)).eval()
+    model.temperature, model.pattern_temperatures = 1.0, {"text": 4.0}
+    items = [{"text": rng.normal(size=(3, 8)).astype(np.float32)}, {"face": rng.normal(size=(2, 7)).astype(np.float32)}]
+    inputs, masks = collate(items, dims)
+    z = torch.tensor([[2.0, 0, 0, 0, 0, 0, 0]] * 2)
+    p = calibrated_probs(model, z, masks)
+    assert torch.allclose(p[0], torch.softmax(z[0] / 4.0, -1)) and torch.allclose(p[1], torch.softmax(z[1], -1))
+    assert torch.allclose(calibrated_probs(model, z), torch.softmax(z, -1))  # no masks: the single temperature
+    path = tmp_path / "h.pt"
+    save_head(path, model, {"temperature": 1.0, "pattern_temperatures": {"text": 4.0}})
+    loaded, _ = load_head(path)
+    assert loaded.pattern_temperatures == {"text": 4.0}
+    before = [pr.emotion for pr in predict(model, items)]
+    loaded.pattern_temperatures = {}
+    assert [pr.emotion for pr in predict(loaded, items)] == before  # a temperature never moves the label
+    logits_out, pats = logits_and_patterns(loaded, items)
+    assert logits_out.shape == (2, 7) and pats == ["text", "face"]

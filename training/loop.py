@@ -133,14 +133,16 @@ def fit_temperature(model: BVPEC, sets: Sequence[LabelledSet], batch_size: int =
 def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32") -> dict:
     """training.metrics.classification_metrics of the model on a set, with the top label's ECE (softmax)."""
     model.eval()
-    logits, inten = [], []
+    probs, logits, inten = [], [], []
     with torch.inference_mode(), autocast("cpu", precision):
         for i in range(0, len(s), batch_size):
-            out = model(*collate(s.items[i:i + batch_size], model.config.input_dims))
+            inputs, masks = collate(s.items[i:i + batch_size], model.config.input_dims)
+            out = model(inputs, masks)
             logits.append(out.logits.float())
+            probs.append(calibrated_probs(model, out.logits, masks))
             inten.append(out.intensity.float())
     logits = torch.cat(logits)
-    probs = calibrated_probs(model, logits).numpy()
+    probs = torch.cat(probs).numpy()
     logits = logits.numpy()
     inten = torch.cat(inten).numpy()
     ok = s.labels >= 0

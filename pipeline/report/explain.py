@@ -66,7 +66,7 @@ def run_head(model, tokens: Mapping[str, np.ndarray], device: str = "cpu") -> di
         n_m = int(masks[m][0].sum())
         attention[m] = a[0].float().mean(0)[:n_text, :n_m].cpu().numpy() if n_m else np.zeros((n_text, 0))
     from model.predict import calibrated_probs
-    probs = calibrated_probs(model, out.logits[0]).cpu().numpy()
+    probs = calibrated_probs(model, out.logits, masks)[0].cpu().numpy()
     gates = {m: float(g) for m, g in zip(HEAD_MODALITIES, out.gates[0].float().cpu().tolist())}
     return {"probs": probs, "gates": gates, "attention": attention}
 
