@@ -49,6 +49,8 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
                                           for k, v in overrides.items()}
     model.temperature = float(meta.get("temperature", 1.0))  # calibration fitted on dev (model.predict)
     model.pattern_temperatures = {str(k): float(v) for k, v in (meta.get("pattern_temperatures") or {}).items()}
+    # clips labelled by one modality's own classifier (model.predict.branch_probs): their recalibration
+    model.branch_temperatures = {str(k): float(v) for k, v in (meta.get("branch_temperatures") or {}).items()}
     return model.to(device).eval(), meta
 
 

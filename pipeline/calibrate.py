@@ -6,8 +6,10 @@
 Takes the same --data specs as pipeline.evaluate (dev splits), reads their cached features through the head's
 own encoders, and prints per set the ECE with the head's single temperature, with the pattern temperatures
 fitted on all of them (what the written head uses: in-sample) and cross-fitted (fitted on half of every set,
-measured on the other half: the estimate for unseen data). Labels never change: a temperature does not move the
-argmax. The written head is the input head plus meta['pattern_temperatures'].
+measured on the other half: the estimate for unseen data). Clips one modality's own classifier labels (a lone
+face, scene or voice: model.predict.branch_of) are calibrated apart, as 'branch:<face|scene|speech>'. Labels
+never change: a temperature does not move the argmax. The written head is the input head plus
+meta['pattern_temperatures'] and meta['branch_temperatures'].
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ import torch
 
 from model.checkpoints import DEFAULT_HEAD, load_head, save_head
 from model.encoders import EncoderSpec, create_encoders
-from training.calibration import cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with
+from model.featurize import Featurizer
+from training.calibration import cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, split
 from training.features import features_for
 from training.metrics import expected_calibration_error
 
@@ -37,10 +40,11 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     model, meta = load_head(args.head)
     enc = create_encoders(EncoderSpec(head=args.head))
+    featurizer = Featurizer(enc)
     sets = {}
     for spec in args.data:
         examples, feats = features_for(spec, enc)
-        logits, patterns = logits_and_patterns(model, feats)
+        logits, patterns = logits_and_patterns(model, feats, [featurizer.evidence(f) for f in feats])
         sets[spec] = (logits, patterns, np.array([e.label for e in examples]))
     default_t = float(model.temperature)
     temps = fit_pattern_temperatures(np.concatenate([v[0] for v in sets.values()]),
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
               "sets": {}}
     print(f"single temperature {default_t:.3f}; per pattern: "
           + ", ".join(f"{k} {v:.3f}" for k, v in temps.items()))
-    print("| dev set | n | patterns | ECE, one T | ECE, pattern T (in-sample) | ECE, pattern T (cross-fitted) |")
+    print("| dev set | n | patterns | ECE, one T (branches: their own) | ECE, pattern T (in-sample) | ECE, pattern T (cross-fitted) |")
     print("|---|---|---|---|---|---|")
     for spec, (logits, patterns, labels) in sets.items():
         ok = labels >= 0
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {spec} | {int(ok.sum())} | {shown} | "
               f"{single:.3f} | {fitted:.3f} | {held_out[spec]:.3f} |")
     meta = dict(meta)
-    meta["pattern_temperatures"] = temps
+    meta["pattern_temperatures"], meta["branch_temperatures"] = split(temps)
     meta["pattern_calibration"] = {"data": list(args.data), "cross_fitted_ece": held_out}
     save_head(args.output, model, meta)
     if args.json:

@@ -253,3 +253,36 @@ def test_each_evidence_pattern_gets_its_own_temperature(tmp_path):
     assert [pr.emotion for pr in predict(loaded, items)] == before  # a temperature never moves the label
     logits_out, pats = logits_and_patterns(loaded, items)
     assert logits_out.shape == (2, 7) and pats == ["text", "face"]
+
+
+def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
+    """One modality with a classifier of its own: its evidence labels the clip, in a run and in evaluation alike;
+    a text-only clip or a clip with several modalities keeps the head's label."""
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.predict import branch_of, branch_probs, predict, with_branch_label
+    from training.datasets import Example
+    from training.loop import LabelledSet, evaluate_set
+
+    rng = np.random.default_rng(1)
+    dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+    model = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)).eval()
+    model.branch_temperatures = {}
+    face_only = {"face": rng.normal(size=(1, 7)).astype(np.float32)}
+    text_only = {"text": rng.normal(size=(3, 8)).astype(np.float32)}
+    both = {**face_only, **text_only}
+    fear = np.array([0.05, 0.05, 0.6, 0.1, 0.1, 0.05, 0.05])
+    ev = {"face": fear}
+    p_face, p_text, p_both = predict(model, [face_only, text_only, both])
+    assert branch_of(p_face.modalities_used, ev) == "face" and branch_of(p_text.modalities_used, ev) is None
+    assert with_branch_label(p_face, ev).emotion == "fear"
+    assert np.allclose(with_branch_label(p_face, ev).probs, fear / fear.sum())
+    assert with_branch_label(p_face, ev).gates == p_face.gates  # the head's gates and intensity stay
+    assert with_branch_label(p_text, ev) is p_text and with_branch_label(p_both, ev) is p_both
+    assert with_branch_label(p_face, {}) is p_face  # no evidence: the head labels it
+    softer = branch_probs(["face"], ev, {"face": 2.0})
+    assert softer.argmax() == 2 and softer[2] < 0.6 and np.isclose(softer.sum(), 1.0)
+    # Evaluation labels the same way when given the evidence.
+    s = LabelledSet("t", [face_only, text_only], [Example(label=2), Example(label=2)])
+    routed = evaluate_set(model, s, evidence=[ev, ev])
+    assert routed["accuracy"] >= 0.5 and evaluate_set(model, s)["accuracy"] == np.mean(
+        [p.emotion == "fear" for p in (p_face, p_text)])

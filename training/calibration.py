@@ -5,6 +5,8 @@ One temperature for every kind of clip left text-only MELD lines (ECE 0.124) and
 while face crops were well calibrated: the same logits do not mean the same certainty when the head has one
 weak modality as when it has several. Each pattern with at least MIN_PER_PATTERN labelled dev examples gets its
 own T (the NLL minimiser, training.metrics.fit_temperature); other patterns keep the head's single T.
+Clips that one modality's own classifier labels (model.predict.branch_of: a lone face, scene or voice) are keyed
+'branch:<face|scene|speech>' and their T rescales the log of that classifier's probabilities.
 `cross_fitted` estimates the calibration on data the temperatures were not fitted on (two folds).
 """
 from __future__ import annotations
@@ -16,23 +18,43 @@ import torch
 
 from model.batching import collate
 from model.bvpec import MODALITIES
-from model.predict import evidence_pattern
+from model.predict import branch_of, evidence_pattern
 from training.metrics import expected_calibration_error, fit_temperature
 
 MIN_PER_PATTERN = 50  # a one-parameter fit: 50 labelled clips pin it down to a few per cent
 
 
-def logits_and_patterns(model, items: Sequence[dict], batch_size: int = 512) -> tuple[np.ndarray, list[str]]:
-    """The head's raw logits [N, 7] and each item's evidence pattern."""
+BRANCH = "branch:"
+
+
+def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] | None = None,
+                        batch_size: int = 512) -> tuple[np.ndarray, list[str]]:
+    """Per item, the logits its label comes from [N, 7] and its key: the head's raw logits and the evidence
+    pattern, or, for a clip its lone modality's classifier labels (given `evidence`), the log of that
+    classifier's probabilities and 'branch:<key>'."""
     model.eval()
     logits, patterns = [], []
     with torch.inference_mode():
         for i in range(0, len(items), batch_size):
             inputs, masks = collate(items[i:i + batch_size], model.config.input_dims)
-            logits.append(model(inputs, masks).logits.float())
+            out = model(inputs, masks)
+            logits.append(out.logits.float())
             present = torch.stack([masks[m].any(1) for m in MODALITIES], 1).tolist()
-            patterns += [evidence_pattern(row) for row in present]
-    return torch.cat(logits).numpy(), patterns
+            used = [[m for m, g in zip(MODALITIES, row) if g > 0] for row in out.gates.float().tolist()]
+            for j, (row, u) in enumerate(zip(present, used)):
+                key = branch_of(u, evidence[i + j]) if evidence is not None else None
+                patterns.append(BRANCH + key if key else evidence_pattern(row))
+    logits = torch.cat(logits).numpy().astype(np.float64)
+    for j, key in enumerate(patterns):
+        if key.startswith(BRANCH):
+            logits[j] = np.log(np.clip(np.asarray(evidence[j][key[len(BRANCH):]], np.float64), 1e-12, None))
+    return logits, patterns
+
+
+def split(temps: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """(head pattern temperatures, branch temperatures) as the checkpoint stores them."""
+    return ({k: v for k, v in temps.items() if not k.startswith(BRANCH)},
+            {k[len(BRANCH):]: v for k, v in temps.items() if k.startswith(BRANCH)})
 
 
 def fit_pattern_temperatures(logits: np.ndarray, patterns: Sequence[str], labels: np.ndarray,
@@ -48,7 +70,8 @@ def fit_pattern_temperatures(logits: np.ndarray, patterns: Sequence[str], labels
 
 
 def probs_with(logits: np.ndarray, patterns: Sequence[str], temps: dict[str, float], default_t: float) -> np.ndarray:
-    t = np.array([temps.get(p, default_t) for p in patterns], np.float64)[:, None]
+    """softmax(logits / T) with each row's pattern temperature (branch rows default to 1: the classifier's own)."""
+    t = np.array([temps.get(p, 1.0 if p.startswith(BRANCH) else default_t) for p in patterns], np.float64)[:, None]
     z = logits.astype(np.float64) / t
     z = np.exp(z - z.max(1, keepdims=True))
     return z / z.sum(1, keepdims=True)

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from model.bvpec import MODALITIES, BVPECConfig
-from model.featurize import select_modalities
+from model.featurize import Featurizer, select_modalities
 from training.features import features_for
 from training.loop import LabelledSet, evaluate_set, train_head
 from training.metrics import summarise_folds
@@ -48,7 +48,10 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
         for m, a in it.items():
             if m in dims and len(a) and a.shape[-1] != dims[m]:
                 raise ValueError(f"{m} features are {a.shape[-1]} wide but the head expects {dims[m]}")
-    result = evaluate_set(model, s)
+    # What each modality says on its own: clips with one modality are labelled by its classifier, as in a run.
+    featurizer = Featurizer(encoders)
+    evidence = [featurizer.evidence(f) for f in feats]
+    result = evaluate_set(model, s, evidence=evidence)
     if cv:
         folds = fold_indices([e.group or str(i) for i, e in enumerate(examples)], s.labels, cv, seed)
         fold_metrics = []
@@ -59,6 +62,6 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
                 fresh, _ = train_head(subset(s, train_idx), [], config, epochs=cv_epochs, seed=seed + f)
                 fold_metrics.append(evaluate_set(fresh, subset(s, test)))
             else:
-                fold_metrics.append(evaluate_set(model, subset(s, test)))
+                fold_metrics.append(evaluate_set(model, subset(s, test), evidence=[evidence[i] for i in test]))
         result["cv"] = {"k": cv, "mode": cv_mode, **summarise_folds(fold_metrics)}
     return result

@@ -11,16 +11,16 @@ import copy
 import logging
 import random
 import time
-from typing import Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from model.batching import collate, modality_dropout
-from model.bvpec import BVPEC, BVPECConfig
+from model.bvpec import MODALITIES, BVPEC, BVPECConfig
 from model.losses import bvpec_loss, class_weights
 from model.precision import autocast
-from model.predict import calibrated_probs
+from model.predict import branch_probs, calibrated_probs
 from model.text_top import TextTop, TunedTextHead
 from training.datasets import Example
 from training.features import features_for
@@ -130,10 +130,13 @@ def fit_temperature(model: BVPEC, sets: Sequence[LabelledSet], batch_size: int =
     return fit_temperature_nll(torch.cat(logits).numpy(), torch.cat(labels).numpy())
 
 
-def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32") -> dict:
-    """training.metrics.classification_metrics of the model on a set, with the top label's ECE (softmax)."""
+def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32",
+                 evidence: Optional[Sequence[Mapping[str, np.ndarray]]] = None) -> dict:
+    """training.metrics.classification_metrics of the model on a set, with the top label's ECE. evidence: per
+    item, each modality's own probabilities (model.featurize.Featurizer.evidence): clips with one modality are
+    then labelled as the pipeline labels them (model.predict.with_branch_label); without it, the head alone."""
     model.eval()
-    probs, logits, inten = [], [], []
+    probs, logits, inten, used = [], [], [], []
     with torch.inference_mode(), autocast("cpu", precision):
         for i in range(0, len(s), batch_size):
             inputs, masks = collate(s.items[i:i + batch_size], model.config.input_dims)
@@ -141,12 +144,16 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision:
             logits.append(out.logits.float())
             probs.append(calibrated_probs(model, out.logits, masks))
             inten.append(out.intensity.float())
-    logits = torch.cat(logits)
-    probs = torch.cat(probs).numpy()
-    logits = logits.numpy()
+            used += [[m for m, g in zip(MODALITIES, row) if g > 0] for row in out.gates.float().tolist()]
+    logits = torch.cat(logits).numpy()
+    probs = torch.cat(probs).numpy().astype(np.float64)
     inten = torch.cat(inten).numpy()
+    for j, ev in enumerate(evidence or []):
+        p = branch_probs(used[j], ev, getattr(model, "branch_temperatures", None))
+        if p is not None:
+            probs[j] = p
     ok = s.labels >= 0
-    return classification_metrics(s.labels[ok], logits[ok].argmax(1), inten, s.targets, probs=probs[ok])
+    return classification_metrics(s.labels[ok], probs[ok].argmax(1), inten, s.targets, probs=probs[ok])
 
 
 def text_lengths(s: LabelledSet) -> list[int]:

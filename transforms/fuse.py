@@ -74,7 +74,7 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
     """Per clip, the clips-table score columns (plus n_faces), or a Failure where the head failed for it (a
     failing batch is retried clip by clip). evidence: per clip, the other modalities' own probabilities
     (model.featurize.Featurizer.evidence); the line's are computed here with the head."""
-    from model.predict import predict
+    from model.predict import predict, with_branch_label
     Metrics.counter(METRICS_NAMESPACE, "head_batches").inc()
 
     def run(idx):
@@ -84,6 +84,8 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
         out = []
         for i, p, t in zip(idx, preds, texts):
             ev = dict(evidence[i]) if evidence is not None else {}
+            # a lone face, scene or voice: its own classifier labels the clip
+            p = with_branch_label(p, ev, getattr(model, "branch_temperatures", None))
             if t is not None:
                 ev["text"] = t
             out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
