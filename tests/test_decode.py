@@ -223,3 +223,34 @@ def test_asr_cue_source_plugs_into_the_pass():
     assert "ask not what your country can do for you" in text
     assert clips[0].spec.start_s == 0.0 and clips[-1].spec.end_s == pytest.approx(11.0, abs=0.1)
     assert all(c.spec.end_s - c.spec.start_s <= 8.0 + 1e-6 for c in clips)
+
+
+def test_decode_ahead_keeps_order_raises_in_order_and_stops_with_the_consumer():
+    import threading
+
+    from transforms.film import decode_ahead
+    assert list(decode_ahead(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("bad packet")
+    got = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for x in decode_ahead(failing(), depth=8):
+            got.append(x)
+    assert got == [1, 2]  # every item before the error arrives first
+
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+    before = threading.active_count()
+    for x in decode_ahead(endless(), depth=2):
+        if x == 5:
+            break
+    assert threading.active_count() == before and len(produced) <= 5 + 2 + 2  # the producer stopped, bounded
