@@ -32,8 +32,8 @@ MIN_SPEECH_S = 0.5
 SCENE_INPUT_DIM = 384  # the scene head reads DINOv2 ViT-S/14 tokens
 # Sampled frames of a clip whose 32x32 gray thumbnails differ by less than this mean absolute difference (0-255)
 # are one view: the ViT and the face search run once for them. Measured on the Sintel trailer's 2 s clips:
-# below 2.5 the frames' ViT tokens agree to cosine >= 0.985. The head pools each modality's tokens by attention
-# and by mean, so dropping repeats of a view leaves a still's clip scored exactly as before.
+# below 2.5 the frames' ViT tokens agree to cosine >= 0.985. A still shown for several frames thus gives the
+# tokens of the still as a one-frame clip: what training on labelled stills and photos saw.
 SAME_VIEW_MAD = 2.0
 FRAME_EVERY_S = 1.0  # a clip gets one sampled frame per this many seconds (at least 1, at most frames_per_clip)
 EVIDENCE = EVIDENCE_MODALITIES  # what each modality says on its own (the clips table's evidence_* columns)
@@ -246,7 +246,8 @@ class Featurizer:
                  for c in clips]
         if "vision" in self.modalities:
             put("vision", everyone, run_isolating(
-                everyone, lambda idx: self.vision_tokens([np.asarray(clips[i].frames)[views[i]] for i in idx]), "vision"))
+                everyone, lambda idx: self.vision_tokens([np.asarray(clips[i].frames)[views[i]] for i in idx]),
+                "vision"))
         if "face" in self.modalities:
             put("face", everyone, run_isolating(
                 everyone, lambda idx: [self.face_tokens(c) for c in self.face_crops(

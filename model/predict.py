@@ -50,8 +50,9 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
 
 # A clip with one modality is labelled by that modality's own classifier (its evidence): each was trained on
 # labelled data of its kind and calibrated, and on dev it reads a lone modality better than the head does
-# (Emotion6 photos 0.510 vs 0.411, FER+ faces 0.791 vs 0.756, IMFDB 0.472 vs 0.440, RAVDESS 0.725 vs 0.692;
-# FER2013 0.579 vs 0.595 is the one loss). Text-only clips stay with the head: its text reading is the evidence.
+# (pipeline.evaluate: Emotion6 photos 0.505 vs 0.411, FER+ faces 0.792 vs 0.756, IMFDB 0.469 vs 0.440, RAVDESS
+# 0.700 vs 0.692; FER2013 0.568 vs 0.595 is the one loss). In a film a lone scene is a shot with no line, face or
+# speech. Text-only clips stay with the head: its text reading is the evidence.
 BRANCH_EVIDENCE = {"face": "face", "vision": "scene", "audio": "speech"}
 
 

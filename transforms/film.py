@@ -156,7 +156,6 @@ class _Film:
                                language_probability=getattr(src, "language_probability", None))
 
 
-
 _DONE = object()
 
 
