@@ -23,6 +23,11 @@ class Prediction:
     modalities_used: list[str]
 
 
+def modalities_used(gates: Sequence[float]) -> list[str]:
+    """The modalities the head weighed for a clip (gate > 0), in MODALITIES order."""
+    return [m for m, g in zip(MODALITIES, gates) if g > 0]
+
+
 def evidence_pattern(present: Sequence[bool]) -> str:
     """The modalities a clip has, as a key: 'text', 'face+vision', 'audio+face+text+vision', ... ('' = none)."""
     return "+".join(sorted(m for m, p in zip(MODALITIES, present) if p))
@@ -110,5 +115,5 @@ def predict(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str
                 g = {m: float(gates[i, j]) for j, m in enumerate(MODALITIES)}
                 out.append(Prediction(probs=p, emotion=EMOTIONS[k], confidence=float(p[k]),
                                       valence=float(inten[i, 0]), arousal=float(inten[i, 1]), gates=g,
-                                      modalities_used=[m for m in MODALITIES if g[m] > 0]))
+                                      modalities_used=modalities_used(gates[i])))
     return out

@@ -18,7 +18,7 @@ import torch
 
 from model.batching import collate
 from model.bvpec import MODALITIES
-from model.predict import branch_of, evidence_pattern
+from model.predict import branch_of, evidence_pattern, modalities_used
 from training.metrics import expected_calibration_error, fit_temperature
 
 MIN_PER_PATTERN = 50  # a one-parameter fit: 50 labelled clips pin it down to a few per cent
@@ -40,7 +40,7 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
             out = model(inputs, masks)
             logits.append(out.logits.float())
             present = torch.stack([masks[m].any(1) for m in MODALITIES], 1).tolist()
-            used = [[m for m, g in zip(MODALITIES, row) if g > 0] for row in out.gates.float().tolist()]
+            used = [modalities_used(row) for row in out.gates.float().tolist()]
             for j, (row, u) in enumerate(zip(present, used)):
                 key = branch_of(u, evidence[i + j]) if evidence is not None else None
                 patterns.append(BRANCH + key if key else evidence_pattern(row))

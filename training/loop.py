@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from model.batching import collate, modality_dropout
-from model.bvpec import MODALITIES, BVPEC, BVPECConfig
+from model.bvpec import BVPEC, BVPECConfig
 from model.losses import bvpec_loss, class_weights
 from model.precision import autocast
-from model.predict import branch_probs, calibrated_probs
+from model.predict import branch_probs, calibrated_probs, modalities_used
 from model.text_top import TextTop, TunedTextHead
 from training.datasets import Example
 from training.features import features_for
@@ -144,7 +144,7 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision:
             logits.append(out.logits.float())
             probs.append(calibrated_probs(model, out.logits, masks))
             inten.append(out.intensity.float())
-            used += [[m for m, g in zip(MODALITIES, row) if g > 0] for row in out.gates.float().tolist()]
+            used += [modalities_used(row) for row in out.gates.float().tolist()]
     logits = torch.cat(logits).numpy()
     probs = torch.cat(probs).numpy().astype(np.float64)
     inten = torch.cat(inten).numpy()

@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from schemas.labels import EMOTIONS
+from training.branch_heads import ensemble
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
@@ -161,18 +162,6 @@ GRID = [SceneTrainConfig(hidden=h, dropout=d, weight_decay=wd, epochs=e, mirror=
         for (h, d, wd) in ((0, 0.0, 1e-2), (0, 0.3, 1e-1), (0, 0.6, 1e-1), (256, 0.3, 1e-2), (256, 0.6, 1e-1))
         for e in (40, 100)
         for m in (True, False)]
-
-
-def ensemble(heads):
-    """One head whose nets are the given heads' (same config and standardiser)."""
-    from model.encoders.scene import SceneEmotionHead
-
-    out = SceneEmotionHead(dataclasses.replace(heads[0].cfg, members=len(heads)))
-    out.mean.copy_(heads[0].mean)
-    out.scale.copy_(heads[0].scale)
-    for dst, h in zip(out.nets, heads):
-        dst.load_state_dict(h.net.state_dict())
-    return out.eval()
 
 
 def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, log=print) -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 from training.metrics import fit_temperature
 
 from schemas.labels import EMOTIONS
+from training.branch_heads import ensemble
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
@@ -189,19 +190,6 @@ def train_head(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], cfg: TrainCon
             opt.step()
             sched.step()
     return head.eval()
-
-
-def ensemble(heads):
-    """One head whose nets are the given heads' (same config and standardiser)."""
-    from model.encoders.speech import SpeechHead
-
-    cfg = dataclasses.replace(heads[0].cfg, members=len(heads))
-    out = SpeechHead(cfg)
-    out.mean.copy_(heads[0].mean)
-    out.scale.copy_(heads[0].scale)
-    for dst, h in zip(out.nets, heads):
-        dst.load_state_dict(h.net.state_dict())
-    return out.eval()
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
