@@ -82,6 +82,55 @@ def test_detector_finds_an_imfdb_face_pasted_into_sintel(detector):
     assert any(_inside((x0, y0, fw, fh), x + w / 2, y + h / 2) for x, y, w, h in boxes), boxes
 
 
+def test_area_crops_equal_torch_area_resampling():
+    import torch
+
+    from model.encoders.mtcnn_cascade import area_crops, summed_area_table
+
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.integers(0, 256, (2, 90, 130, 3), dtype=np.uint8))
+    table = summed_area_table(frames)
+    # (frame, y0, x0, y1, x1): the whole frame, odd sizes, a crop smaller than the output, one corner pixel
+    boxes = [(0, 0, 0, 90, 130), (1, 5, 37, 60, 101), (0, 10, 11, 17, 30), (1, 40, 45, 89, 66), (0, 89, 129, 90, 130)]
+    inds = torch.tensor([b[0] for b in boxes])
+    y0, x0, y1, x1 = (np.array([b[k] for b in boxes]) for k in (1, 2, 3, 4))
+    for size in (24, 48):  # shrinking and enlarging crops, one pixel included
+        got = area_crops(table, inds, y0, y1, x0, x1, size)
+        want = torch.cat([torch.nn.functional.interpolate(
+            frames[i].permute(2, 0, 1)[None, :, a:b, c:d].float(), size=(size, size), mode="area")
+            for i, a, c, b, d in boxes])
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+
+
+@needs_data
+def test_cascade_gives_facenet_pytorchs_boxes(detector):
+    """The batched cascade finds exactly what facenet-pytorch's own MTCNN.detect finds, on faces and on none."""
+    import cv2
+    import torch
+    from facenet_pytorch import MTCNN
+
+    from model.encoders.mtcnn_cascade import detect
+
+    grid = [_frame(DATA / "media" / "grid" / "bbaf2n.mpg", i) for i in (0, 30, 60)]
+    sintel = [cv2.resize(_frame(DATA / "media" / "sintel" / "sintel_trailer.mp4", i), (480, 204))
+              for i in (400, 700, 1000)]
+    reference = MTCNN(min_face_size=16, thresholds=[0.6, 0.7, 0.7], factor=0.709, keep_all=True,
+                      select_largest=True).eval()
+    found = 0
+    for frames in (grid, sintel):
+        batch = np.stack(frames)
+        with torch.inference_mode():
+            want_boxes, want_probs = reference.detect(batch)
+        got_boxes, got_probs = detect(detector._mtcnn, batch)
+        for wb, wp, gb, gp in zip(want_boxes, want_probs, got_boxes, got_probs):
+            wb = np.zeros((0, 4)) if wb is None else np.asarray(wb, np.float64)
+            assert gb.shape == wb.shape
+            np.testing.assert_allclose(gb, wb, atol=1e-2)
+            np.testing.assert_allclose(gp, np.asarray(wp if len(wb) else [], np.float64), atol=1e-4)
+            found += len(gb)
+    assert found >= 3  # the GRID speaker in each frame
+
+
 def test_detector_finds_nothing_on_a_blank_frame(detector):
     assert detector.detect(np.zeros((720, 1280, 3), np.uint8)) == []
     assert detector.detect(np.full((360, 640, 3), 128, np.uint8)) == []

@@ -6,6 +6,7 @@ in benchmarks/results/face_branch.md). Its "false positives" on Big Buck Bunny a
 own face, which for an emotion pipeline is a face worth reading. Weights: facenet_pytorch/data/{pnet,rnet,onet}.pt, shipped inside the
 wheel (install with `pip install --no-deps facenet-pytorch==2.6.0`; nothing is downloaded).
 
+The cascade runs in `mtcnn_cascade` (facenet-pytorch's networks and stages, candidates resampled in one batch).
 The frame is shrunk so its longest side is at most `max_side` (aspect kept) before detection; boxes come back
 in the input frame's pixels as (x, y, w, h), largest first. `version` names the weights (sha256 of the three
 files) and every setting that changes the boxes, so cached features follow a change of detector.
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from . import mtcnn_cascade
 from ._cache import file_digest, package_file
 
 MAX_SIDE = 640  # detect on frames whose longest side is at most this (aspect kept)
@@ -93,8 +95,7 @@ class MTCNNFaceDetector:
         for idx in by_shape.values():
             for start in range(0, len(idx), DETECT_BATCH):
                 chunk = idx[start:start + DETECT_BATCH]
-                with torch.inference_mode():
-                    boxes, probs = self._mtcnn.detect(np.stack([prepared[i][0] for i in chunk]))
+                boxes, probs = mtcnn_cascade.detect(self._mtcnn, np.stack([prepared[i][0] for i in chunk]))
                 for i, b, p in zip(chunk, boxes, probs):
                     out[i] = self._to_frame(b, p, prepared[i][1], prepared[i][2])
         return out
@@ -110,8 +111,7 @@ class MTCNNFaceDetector:
         small, scale, shape = self._prepare(np.pad(frame, border), EDGE_MAX_SIDE)
         if min(small.shape[:2]) < 12:
             return []
-        with torch.inference_mode():
-            boxes, probs = self._edge_mtcnn.detect(small)
+        (boxes,), (probs,) = mtcnn_cascade.detect(self._edge_mtcnn, small[None])
         h, w = frame.shape[:2]
         out = []
         for (x, y, bw, bh), p in self._to_frame(boxes, probs, scale, shape):
