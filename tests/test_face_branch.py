@@ -165,6 +165,26 @@ def test_imfdb_reader_labels():
 
 
 @needs_data
+def test_fer2013_parts_are_the_heads_split():
+    """The face classifier trains on exactly the FER2013 faces the head trains on (`imagefolder:...#train`) and
+    never on the dev faces that choose and report it."""
+    from model.encoders._mini_xception import INPUT_SIZE
+    from training.datasets import load_dataset
+    from training.face_classifier import read_fer2013_folder
+
+    train, dev = read_fer2013_folder(FACES / "fer2013", "train"), read_fer2013_folder(FACES / "fer2013", "dev")
+    head_train = load_dataset(f"imagefolder:{FACES / 'fer2013'}#train")
+    assert len(train.images) == len(head_train) == 1798 and len(dev.images) == 449
+    np.testing.assert_array_equal(train.labels, [e.label for e in head_train])
+    assert train.images.shape[1:] == dev.images.shape[1:] == (INPUT_SIZE, INPUT_SIZE)
+    assert not {e.image for e in head_train} & {e.image for e in load_dataset(f"imagefolder:{FACES / 'fer2013'}#dev")}
+    # the folder itself holds a few byte-identical files (FER2013 has duplicates): 2 dev faces have a copy in train
+    seen = {img.tobytes() for img in train.images}
+    assert sum(img.tobytes() in seen for img in dev.images) == 2
+    assert set(np.unique(dev.labels)) == set(np.unique(train.labels))  # stratified: every label in both
+
+
+@needs_data
 @pytest.mark.skipif(not WEIGHTS.exists(), reason="model/weights/face_classifier.pt not trained yet")
 def test_shipped_classifier_beats_chance_on_ferplus_dev():
     import pyarrow.parquet as pq

@@ -18,7 +18,7 @@ def summed_area_table(frames: torch.Tensor) -> torch.Tensor:
     """uint8 [B, H, W, C] -> int32 [B, H + 1, W + 1, C], table[:, y, x] = sum of frames[:, :y, :x] (exact: a
     640x640 frame sums to at most 1.1e8 < 2^31)."""
     b, h, w, c = frames.shape
-    table = torch.zeros(b, h + 1, w + 1, c, dtype=torch.int32)
+    table = torch.zeros(b, h + 1, w + 1, c, dtype=torch.int32, device=frames.device)
     table[:, 1:, 1:] = frames.int().cumsum(1).cumsum(2)
     return table
 
@@ -31,8 +31,10 @@ def area_crops(table: torch.Tensor, image_inds: torch.Tensor, y0, y1, x0, x1, si
     b, h1, w1, c = table.shape
 
     def bins(lo, hi):  # adaptive pooling's bin edges: floor(i * n / size) .. ceil((i + 1) * n / size)
-        lo, n = torch.as_tensor(lo, dtype=torch.long)[:, None], torch.as_tensor(hi - lo, dtype=torch.long)[:, None]
-        i = torch.arange(size)[None]
+        dev = table.device
+        lo, n = (torch.as_tensor(lo, dtype=torch.long, device=dev)[:, None],
+                 torch.as_tensor(hi - lo, dtype=torch.long, device=dev)[:, None])
+        i = torch.arange(size, device=dev)[None]
         return lo + (i * n) // size, lo - ((-(i + 1) * n) // size)
 
     r0, r1 = bins(y0, y1)  # [N, S]
@@ -55,7 +57,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
 
     threshold, factor = mtcnn.thresholds, mtcnn.factor
     with torch.inference_mode():
-        pixels = torch.as_tensor(np.ascontiguousarray(frames))
+        pixels = torch.as_tensor(np.ascontiguousarray(frames), device=mtcnn.device)
         imgs = pixels.permute(0, 3, 1, 2).float()
         batch, (h, w) = len(imgs), imgs.shape[2:4]
         m = 12.0 / mtcnn.min_face_size
@@ -90,9 +92,9 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
 
         def stage(net, boxes, image_inds, size):
             y, ey, x, ex = pad(boxes, w, h)
-            ok = torch.from_numpy((ey > y - 1) & (ex > x - 1))
-            boxes, image_inds = boxes[ok], image_inds[ok]
-            ok = ok.numpy()
+            ok = (ey > y - 1) & (ex > x - 1)
+            keep = torch.from_numpy(ok).to(boxes.device)
+            boxes, image_inds = boxes[keep], image_inds[keep]
             crops = area_crops(table, image_inds, y[ok] - 1, ey[ok], x[ok] - 1, ex[ok], size)
             return boxes, image_inds, net(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
 
@@ -113,7 +115,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
             image_inds = image_inds[keep]
             pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
             boxes, image_inds = boxes[pick], image_inds[pick]
-    boxes, image_inds = boxes.numpy(), image_inds.numpy()
+    boxes, image_inds = boxes.cpu().numpy(), image_inds.cpu().numpy()
     out_boxes, out_scores = [], []
     for i in range(batch):
         b = boxes[image_inds == i] if len(boxes) else np.zeros((0, 5), np.float32)
