@@ -44,8 +44,6 @@ CACHE = ROOT / ".cache" / "faces"
 FERPLUS_VOTE_COLUMNS = {"anger": "votes_anger", "disgust": "votes_disgust", "fear": "votes_fear",
                         "joy": "votes_happiness", "neutral": "votes_neutral", "sadness": "votes_sadness",
                         "surprise": "votes_surprise"}  # EMOTIONS order; contempt / unknown / NF are dropped
-FER2013_FOLDER_TO_EMOTION = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
-                             "neutral": "neutral", "sad": "sadness", "surprise": "surprise"}
 
 
 # ---------------------------------------------------------------- readers

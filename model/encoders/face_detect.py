@@ -19,7 +19,6 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import torch
 
 from . import mtcnn_cascade
 from ._cache import file_digest, package_file
