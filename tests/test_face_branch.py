@@ -134,6 +134,7 @@ def test_cascade_gives_facenet_pytorchs_boxes(detector):
 def test_detector_finds_nothing_on_a_blank_frame(detector):
     assert detector.detect(np.zeros((720, 1280, 3), np.uint8)) == []
     assert detector.detect(np.full((360, 640, 3), 128, np.uint8)) == []
+    assert detector.detect(np.full((14, 20, 3), 128, np.uint8)) == []  # smaller than the smallest face searched
 
 
 @needs_data

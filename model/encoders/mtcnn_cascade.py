@@ -65,6 +65,8 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         while minl >= 12:
             scales.append(m * factor ** len(scales))
             minl *= factor
+        if not scales:  # the frame is smaller than the smallest face searched for
+            return [np.zeros((0, 4), np.float32)] * batch, [np.zeros(0, np.float32)] * batch
 
         pnet = mtcnn.pnet.to(memory_format=torch.channels_last)
         mtcnn.rnet.to(memory_format=torch.channels_last)
