@@ -33,6 +33,12 @@ def evidence_pattern(present: Sequence[bool]) -> str:
     return "+".join(sorted(m for m, p in zip(MODALITIES, present) if p))
 
 
+def evidence_patterns(masks: Mapping[str, torch.Tensor]) -> list[str]:
+    """Per clip of a batch (model.batching.collate's masks), its evidence_pattern."""
+    present = torch.stack([masks[m].any(1) for m in MODALITIES], 1).cpu().tolist()
+    return [evidence_pattern(row) for row in present]
+
+
 def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, torch.Tensor] | None = None
                      ) -> torch.Tensor:
     """softmax(logits / T), so a probability of 0.6 means right about 60% of the time on data like dev.
@@ -45,9 +51,8 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
     temps = torch.full(logits.shape[:-1], float(getattr(model, "temperature", 1.0)), device=logits.device)
     by_pattern = getattr(model, "pattern_temperatures", None) or {}
     if by_pattern and masks is not None and logits.dim() == 2:
-        present = torch.stack([masks[m].any(1) for m in MODALITIES], 1).cpu().tolist()
-        for i, row in enumerate(present):
-            t = by_pattern.get(evidence_pattern(row))
+        for i, pattern in enumerate(evidence_patterns(masks)):
+            t = by_pattern.get(pattern)
             if t is not None:
                 temps[i] = float(t)
     return torch.softmax(logits / temps.unsqueeze(-1), -1)
@@ -55,9 +60,9 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
 
 # A clip with one modality is labelled by that modality's own classifier (its evidence): each was trained on
 # labelled data of its kind and calibrated, and on dev it reads a lone modality better than the head does
-# (pipeline.evaluate: Emotion6 photos 0.505 vs 0.411, FER+ faces 0.792 vs 0.756, IMFDB 0.469 vs 0.440, RAVDESS
-# 0.700 vs 0.692; FER2013 0.568 vs 0.595 is the one loss). In a film a lone scene is a shot with no line, face or
-# speech. Text-only clips stay with the head: its text reading is the evidence.
+# (pipeline.evaluate vs benchmarks.modality_table: Emotion6 photos 0.505 vs 0.426, FER+ faces 0.780 vs 0.765, IMFDB
+# 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS 0.700 vs 0.692). In a film a lone scene is a shot with no line,
+# face or speech. Text-only clips stay with the head: its text reading is the evidence.
 BRANCH_EVIDENCE = {"face": "face", "vision": "scene", "audio": "speech"}
 
 

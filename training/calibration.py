@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from model.batching import collate
-from model.bvpec import MODALITIES
-from model.predict import branch_of, evidence_pattern, modalities_used
+from model.predict import branch_of, evidence_patterns, modalities_used
 from training.metrics import expected_calibration_error, fit_temperature
 
 MIN_PER_PATTERN = 50  # a one-parameter fit: 50 labelled clips pin it down to a few per cent
@@ -39,11 +38,10 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
             inputs, masks = collate(items[i:i + batch_size], model.config.input_dims)
             out = model(inputs, masks)
             logits.append(out.logits.float())
-            present = torch.stack([masks[m].any(1) for m in MODALITIES], 1).tolist()
             used = [modalities_used(row) for row in out.gates.float().tolist()]
-            for j, (row, u) in enumerate(zip(present, used)):
+            for j, (pattern, u) in enumerate(zip(evidence_patterns(masks), used)):
                 key = branch_of(u, evidence[i + j]) if evidence is not None else None
-                patterns.append(BRANCH + key if key else evidence_pattern(row))
+                patterns.append(BRANCH + key if key else pattern)
     logits = torch.cat(logits).numpy().astype(np.float64)
     for j, key in enumerate(patterns):
         if key.startswith(BRANCH):
