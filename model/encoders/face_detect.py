@@ -63,11 +63,13 @@ class MTCNNFaceDetector:
         from facenet_pytorch import MTCNN
 
         self.max_side, self.min_face, self.min_score = int(max_side), int(min_face), float(min_score)
-        self._mtcnn = MTCNN(min_face_size=self.min_face, thresholds=list(thresholds), factor=PYRAMID_FACTOR,
-                            keep_all=True, select_largest=True, device=device).eval()
+        self._mtcnn = mtcnn_cascade.channels_last(MTCNN(
+            min_face_size=self.min_face, thresholds=list(thresholds), factor=PYRAMID_FACTOR, keep_all=True,
+            select_largest=True, device=device).eval())
         # The bordered pass looks for close-ups only: a pyramid that starts at EDGE_MIN_FACE costs a fraction.
-        self._edge_mtcnn = MTCNN(min_face_size=EDGE_MIN_FACE, thresholds=list(thresholds), factor=PYRAMID_FACTOR,
-                                 keep_all=True, select_largest=True, device=device).eval()
+        self._edge_mtcnn = mtcnn_cascade.channels_last(MTCNN(
+            min_face_size=EDGE_MIN_FACE, thresholds=list(thresholds), factor=PYRAMID_FACTOR, keep_all=True,
+            select_largest=True, device=device).eval())
         self.version = detector_v2_version(self.max_side, self.min_face, self.min_score, thresholds)
 
     def detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:

@@ -49,9 +49,16 @@ def area_crops(table: torch.Tensor, image_inds: torch.Tensor, y0, y1, x0, x1, si
     return (sums.float() / area[..., None]).permute(0, 3, 1, 2)
 
 
+def channels_last(mtcnn):
+    """The MTCNN with its three networks' weights channels-last, as `detect` feeds them (once, at load)."""
+    for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
+        net.to(memory_format=torch.channels_last)
+    return mtcnn
+
+
 def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """frames uint8 [B, H, W, 3] -> per frame (boxes [K, 4] x1 y1 x2 y2, scores [K]), largest box first, as
-    `MTCNN.detect(frames)` gives them (a frame with no face: empty arrays)."""
+    `MTCNN.detect(frames)` gives them (a frame with no face: empty arrays). Fastest on a `channels_last` MTCNN."""
     from facenet_pytorch.models.utils.detect_face import (bbreg, batched_nms_numpy, generateBoundingBox, pad,
                                                           rerec)
 
@@ -68,13 +75,10 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         if not scales:  # the frame is smaller than the smallest face searched for
             return [np.zeros((0, 4), np.float32)] * batch, [np.zeros(0, np.float32)] * batch
 
-        pnet = mtcnn.pnet.to(memory_format=torch.channels_last)
-        mtcnn.rnet.to(memory_format=torch.channels_last)
-        mtcnn.onet.to(memory_format=torch.channels_last)
         boxes, image_inds, offset, picks = [], [], 0, []
         for scale in scales:
             x = torch.nn.functional.interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
-            reg, probs = pnet(((x - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
+            reg, probs = mtcnn.pnet(((x - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
             b, inds = generateBoundingBox(reg.contiguous(), probs[:, 1].contiguous(), scale, threshold[0])
             picks.append(batched_nms(b[:, :4], b[:, 4], inds, 0.5) + offset)
             offset += len(b)
