@@ -76,8 +76,8 @@ def model(film: str, args) -> dict:
     return {"wall_s": spent, "clips": n, "load_s": m.load_s}
 
 
-def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, size: int = 224,
-                      every_s: float | None = None):
+def naive_decode_clip(film: str, spec, film_id: str, every_s: float, frames_per_clip: int = 4,
+                      size: int = 224):
     """What a per-clip script does: one ffmpeg process per clip (the static binary imageio-ffmpeg carries),
     seeking to the clip and writing its sampled frames (raw RGB, squashed to size x size; as many as the
     pipeline samples) to a pipe and its 16 kHz mono audio to a temporary file."""
@@ -87,8 +87,7 @@ def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, s
     from model.featurize import frames_for
     from transforms.elements import DecodedClip
     dur = max(spec.end_s - spec.start_s, 1e-3)
-    frames_per_clip = frames_for(spec.start_s, spec.end_s, frames_per_clip,
-                                 *([] if every_s is None else [every_s]))
+    frames_per_clip = frames_for(spec.start_s, spec.end_s, frames_per_clip, every_s)
     with tempfile.NamedTemporaryFile(suffix=".f32") as wav:
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-ss", f"{spec.start_s:.3f}",
                "-t", f"{dur:.3f}", "-i", film,
@@ -104,11 +103,12 @@ def naive_decode_clip(film: str, spec, film_id: str, frames_per_clip: int = 4, s
 
 def naive(film: str, args) -> dict:
     """The naive baseline: per clip, one ffmpeg process and one unbatched model call."""
-    from transforms.decode import DecodeConfig, plan_known_clips
+    from transforms.decode import plan_known_clips
     job = film_job(film)
-    specs = plan_known_clips(job, decode_config(args))
+    cfg = decode_config(args)
+    specs = plan_known_clips(job, cfg)
     m = Models(args.device, 1, args.torch_threads, args.head, args.precision, args.vision_runtime)
     t0 = time.perf_counter()
     for spec in specs:
-        m.score([naive_decode_clip(film, spec, job.ref.film_id, every_s=decode_config(args).frame_every_s)])
+        m.score([naive_decode_clip(film, spec, job.ref.film_id, cfg.frame_every_s)])
     return {"wall_s": time.perf_counter() - t0, "clips": len(specs), "load_s": m.load_s}
