@@ -192,6 +192,28 @@ def test_process_film_commits_once_and_dead_letters(tmp_path):
     assert NotAFilm  # exported for callers that probe themselves
 
 
+def test_a_films_first_batches_ramp_up_to_the_batch_size(tmp_path):
+    # The models start after FIRST_BATCH clips, not after a whole batch; every clip is still scored.
+    import pyarrow.parquet as pq
+
+    from transforms.film import FIRST_BATCH, ProcessFilm
+    from transforms.score import FilmScorer, ScoreConfig
+    sizes = []
+
+    class Recording(FilmScorer):
+        def score(self, clips):
+            sizes.append(len(clips))
+            return super().score(clips)
+
+    film = make_film(tmp_path / "f.mp4", duration_s=14.0, fps=5)
+    scorer = Recording(ScoreConfig(batch_size=8, modalities=("face",)))
+    dofn = ProcessFilm(str(tmp_path / "out"), "r1", DecodeConfig(segment="window", window_s=1.0, image_size=32), scorer)
+    [row] = list(dofn.process(job_for(film)))
+    assert row["status"] == "ok" and row["n_clips"] == 14
+    assert FIRST_BATCH == 4 and sizes == [4, 8, 2]
+    assert all(r["emotion"] is not None for r in pq.read_table(row["output_file"]).to_pylist())
+
+
 def test_decode_clip_is_the_pipeline_pass(tmp_path):
     # One clip decoded alone (a seek, then the same pass) gives the frames the whole-film pass gives it.
     from transforms.decode import decode_clip

@@ -5,6 +5,7 @@ Same stages, thresholds and boxes as `facenet_pytorch.models.utils.detect_face.d
   resamples each candidate with its own `interpolate(mode="area")` call, a Python loop that took a quarter of the
   detector's time on busy frames (hundreds of candidates per frame).
 - P-Net runs channels-last: its 2x2 max-pool, most of P-Net's time in NCHW on CPU, is 2-3x faster that way.
+- R-Net and O-Net take their candidates in cache-sized chunks (STAGE_CHUNK).
 A candidate box that lies wholly outside its frame is dropped (facenet-pytorch would misalign its scores).
 """
 from __future__ import annotations
@@ -12,6 +13,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torchvision.ops.boxes import batched_nms
+
+# R-Net (24 px) and O-Net (48 px) candidates go through their network this many at a time: a whole batch's
+# candidates at once (over a thousand on textured frames) spill the CPU caches; in these chunks R-Net runs about
+# 2x and O-Net about 2.4x faster per candidate (2 threads, this project's EPYC), with the same outputs.
+STAGE_CHUNK = {24: 256, 48: 64}
 
 
 def summed_area_table(frames: torch.Tensor) -> torch.Tensor:
@@ -65,7 +71,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
     threshold, factor = mtcnn.thresholds, mtcnn.factor
     with torch.inference_mode():
         pixels = torch.as_tensor(np.ascontiguousarray(frames), device=mtcnn.device)
-        imgs = pixels.permute(0, 3, 1, 2).float()
+        imgs = pixels.permute(0, 3, 1, 2).float().contiguous()  # area pooling is ~20 % faster on NCHW than on NHWC
         batch, (h, w) = len(imgs), imgs.shape[2:4]
         m = 12.0 / mtcnn.min_face_size
         scales, minl = [], min(h, w) * m
@@ -101,8 +107,14 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
             ok = (ey > y - 1) & (ex > x - 1)
             keep = torch.from_numpy(ok).to(boxes.device)
             boxes, image_inds = boxes[keep], image_inds[keep]
-            crops = area_crops(table, image_inds, y[ok] - 1, ey[ok], x[ok] - 1, ex[ok], size)
-            return boxes, image_inds, net(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
+            y, ey, x, ex = y[ok] - 1, ey[ok], x[ok] - 1, ex[ok]
+            outs = []
+            for at in range(0, len(boxes), STAGE_CHUNK[size]):
+                part = slice(at, at + STAGE_CHUNK[size])
+                crops = area_crops(table, image_inds[part], y[part], ey[part], x[part], ex[part], size)
+                outs.append(net(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)))
+            return boxes, image_inds, tuple(torch.cat(o) for o in zip(*outs)) if outs else net(
+                torch.zeros(0, 3, size, size).contiguous(memory_format=torch.channels_last))
 
         if len(boxes):
             boxes, image_inds, (reg, probs) = stage(mtcnn.rnet, boxes, image_inds, 24)
