@@ -64,11 +64,20 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
 # 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS 0.700 vs 0.692). In a film a lone scene is a shot with no line,
 # face or speech. Text-only clips stay with the head: its text reading is the evidence.
 BRANCH_EVIDENCE = {"face": "face", "vision": "scene", "audio": "speech"}
+# A clip whose only evidence is what is seen, with a face in it (no line, no speech), is labelled by the face
+# classifier too. The head never learnt a face's own frame: its frame-plus-face clips were Emotion6 photos
+# (labelled by their scene) and label-paired clips (a photo beside another image's face). On IMFDB dev stills
+# through the full visual path (faces found in 94 %) the head reads 0.114, the face classifier 0.457 where a face
+# is found and the scene classifier 0.062 (python -m pipeline.evaluate --data frames:$D/faces/imfdb/dev.parquet).
+VISUAL = frozenset({"vision", "face"})
 
 
 def branch_of(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray]) -> str | None:
     """The evidence key ('face', 'scene', 'speech') that labels a clip whose only modality (the head's gates:
-    modalities_used) has a classifier of its own that gave evidence; None when the head labels it."""
+    modalities_used) has a classifier of its own that gave evidence, or 'face' for a clip that has only the
+    frames and a face (VISUAL); None when the head labels it."""
+    if frozenset(modalities_used) == VISUAL and evidence.get("face") is not None:
+        return "face"
     if len(modalities_used) != 1:
         return None
     key = BRANCH_EVIDENCE.get(modalities_used[0])

@@ -286,3 +286,24 @@ def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
     routed = evaluate_set(model, s, evidence=[ev, ev])
     assert routed["accuracy"] >= 0.5 and evaluate_set(model, s)["accuracy"] == np.mean(
         [p.emotion == "fear" for p in (p_face, p_text)])
+
+
+def test_frames_with_a_face_and_nothing_else_are_labelled_by_the_face_classifier():
+    """Frames plus a face, no line and no speech: the face classifier labels the clip (model.predict.VISUAL);
+    frames alone keep the scene classifier, and a line or a voice beside them gives the label back to the head."""
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.predict import branch_of, predict, with_branch_label
+
+    rng = np.random.default_rng(2)
+    dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+    model = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)).eval()
+    frames = {"vision": rng.normal(size=(5, 6)).astype(np.float32)}
+    face = {"face": rng.normal(size=(2, 7)).astype(np.float32)}
+    voice = {"audio": rng.normal(size=(1, 7)).astype(np.float32)}
+    sad, calm = np.array([.05, .05, .05, .05, .1, .65, .05]), np.array([.05, .05, .05, .1, .6, .1, .05])
+    ev = {"face": sad, "scene": calm, "speech": calm}
+    p_seen, p_frames, p_heard = predict(model, [{**frames, **face}, frames, {**frames, **face, **voice}])
+    assert branch_of(p_seen.modalities_used, ev) == "face" and with_branch_label(p_seen, ev).emotion == "sadness"
+    assert branch_of(p_frames.modalities_used, ev) == "scene" and with_branch_label(p_frames, ev).emotion == "neutral"
+    assert branch_of(p_heard.modalities_used, ev) is None and with_branch_label(p_heard, ev) is p_heard
+    assert branch_of(p_seen.modalities_used, {"scene": calm}) is None  # no face evidence: the head labels it
