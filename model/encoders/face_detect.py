@@ -40,8 +40,8 @@ EDGE_MIN_FACE = 24
 # centred square) is one more candidate for O-Net alone: a face cropped tight to the frame, chin or brow cut, has
 # no whole head for P-Net to propose. Kept at an O-Net score of at least WHOLE_FRAME_SCORE. On 200 IMFDB dev stills
 # as the labelled films show them it finds 23 of the 31 faces both passes miss (84.5 -> 96 %), on 200 FER+ dev
-# stills 9 of 18 (91 -> 95.5 %), and nothing on 202 Emotion6 dev photos, 105 Sintel, 11 Big Buck Bunny and
-# 19 scene-change frames (benchmarks/face_detection.py --whole_frame).
+# stills 90 -> 93.5 %, and nothing on 200 Emotion6 dev photos, 96 Sintel and 48 Big Buck Bunny frames
+# (python -m benchmarks.face_detection --stills 200).
 WHOLE_FRAME_SCORE = 0.95
 WHOLE_FRAME_SQUARE_ASPECT = 1.2
 DETECT_BATCH = 8  # frames of one size per cascade call
