@@ -55,6 +55,27 @@ def area_crops(table: torch.Tensor, image_inds: torch.Tensor, y0, y1, x0, x1, si
     return (sums.float() / area[..., None]).permute(0, 3, 1, 2)
 
 
+def stage(net, table: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Tensor, size: int):
+    """R-Net (size 24) or O-Net (size 48) on candidate boxes [N, >=4] (x1 y1 x2 y2 ...) of the frames behind
+    `table` (summed_area_table), STAGE_CHUNK at a time. Returns (the boxes and image_inds kept: a box wholly
+    outside its frame is dropped, (the network's outputs for them))."""
+    from facenet_pytorch.models.utils.detect_face import pad
+
+    h, w = table.shape[1] - 1, table.shape[2] - 1
+    y, ey, x, ex = pad(boxes, w, h)
+    ok = (ey > y - 1) & (ex > x - 1)
+    keep = torch.from_numpy(ok).to(boxes.device)
+    boxes, image_inds = boxes[keep], image_inds[keep]
+    y, ey, x, ex = y[ok] - 1, ey[ok], x[ok] - 1, ex[ok]
+    outs = []
+    for at in range(0, len(boxes), STAGE_CHUNK[size]):
+        part = slice(at, at + STAGE_CHUNK[size])
+        crops = area_crops(table, image_inds[part], y[part], ey[part], x[part], ex[part], size)
+        outs.append(net(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)))
+    return boxes, image_inds, tuple(torch.cat(o) for o in zip(*outs)) if outs else net(
+        torch.zeros(0, 3, size, size).contiguous(memory_format=torch.channels_last))
+
+
 def channels_last(mtcnn):
     """The MTCNN with its three networks' weights channels-last, as `detect` feeds them (once, at load)."""
     for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
@@ -65,8 +86,7 @@ def channels_last(mtcnn):
 def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """frames uint8 [B, H, W, 3] -> per frame (boxes [K, 4] x1 y1 x2 y2, scores [K]), largest box first, as
     `MTCNN.detect(frames)` gives them (a frame with no face: empty arrays). Fastest on a `channels_last` MTCNN."""
-    from facenet_pytorch.models.utils.detect_face import (bbreg, batched_nms_numpy, generateBoundingBox, pad,
-                                                          rerec)
+    from facenet_pytorch.models.utils.detect_face import bbreg, batched_nms_numpy, generateBoundingBox, rerec
 
     threshold, factor = mtcnn.thresholds, mtcnn.factor
     with torch.inference_mode():
@@ -101,23 +121,8 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         boxes = rerec(boxes)
 
         table = summed_area_table(pixels) if len(boxes) else None
-
-        def stage(net, boxes, image_inds, size):
-            y, ey, x, ex = pad(boxes, w, h)
-            ok = (ey > y - 1) & (ex > x - 1)
-            keep = torch.from_numpy(ok).to(boxes.device)
-            boxes, image_inds = boxes[keep], image_inds[keep]
-            y, ey, x, ex = y[ok] - 1, ey[ok], x[ok] - 1, ex[ok]
-            outs = []
-            for at in range(0, len(boxes), STAGE_CHUNK[size]):
-                part = slice(at, at + STAGE_CHUNK[size])
-                crops = area_crops(table, image_inds[part], y[part], ey[part], x[part], ex[part], size)
-                outs.append(net(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last)))
-            return boxes, image_inds, tuple(torch.cat(o) for o in zip(*outs)) if outs else net(
-                torch.zeros(0, 3, size, size).contiguous(memory_format=torch.channels_last))
-
         if len(boxes):
-            boxes, image_inds, (reg, probs) = stage(mtcnn.rnet, boxes, image_inds, 24)
+            boxes, image_inds, (reg, probs) = stage(mtcnn.rnet, table, boxes, image_inds, 24)
             score = probs[:, 1]
             keep = score > threshold[1]
             boxes = torch.cat([boxes[keep, :4], score[keep, None]], 1)
@@ -126,7 +131,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
             boxes = rerec(bbreg(boxes[pick], reg[pick]))
             image_inds = image_inds[pick]
         if len(boxes):
-            boxes, image_inds, (reg, _, probs) = stage(mtcnn.onet, boxes, image_inds, 48)
+            boxes, image_inds, (reg, _, probs) = stage(mtcnn.onet, table, boxes, image_inds, 48)
             score = probs[:, 1]
             keep = score > threshold[2]
             boxes = bbreg(torch.cat([boxes[keep, :4], score[keep, None]], 1), reg[keep])
@@ -145,18 +150,14 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
 
 def score_boxes(mtcnn, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """O-Net alone on given candidate boxes of one frame: uint8 [H, W, 3], boxes [K, 4] x1 y1 x2 y2 -> (the boxes
-    as O-Net's regression moves them [K, 4], O-Net's face scores [K]). For candidates no pyramid proposes: a
-    face that fills the frame is larger than P-Net's largest scale sees."""
-    from facenet_pytorch.models.utils.detect_face import bbreg, pad
+    as O-Net's regression moves them, O-Net's face scores), for the candidates that overlap the frame. For
+    candidates no pyramid proposes: a face that fills the frame is larger than P-Net's largest scale sees."""
+    from facenet_pytorch.models.utils.detect_face import bbreg
 
-    h, w = frame.shape[:2]
     with torch.inference_mode():
         pixels = torch.as_tensor(np.ascontiguousarray(frame), device=mtcnn.device)[None]
         cand = torch.as_tensor(np.asarray(boxes, np.float32), device=mtcnn.device).reshape(-1, 4)
-        cand = torch.cat([cand, torch.ones(len(cand), 1, device=cand.device)], 1)
-        y, ey, x, ex = pad(cand, w, h)
-        crops = area_crops(summed_area_table(pixels), torch.zeros(len(cand), dtype=torch.long, device=cand.device),
-                           y - 1, ey, x - 1, ex, 48)
-        reg, _, probs = mtcnn.onet(((crops - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
+        cand, _, (reg, _, probs) = stage(mtcnn.onet, summed_area_table(pixels), cand,
+                                         torch.zeros(len(cand), dtype=torch.long, device=cand.device), 48)
         moved = bbreg(cand.clone(), reg)
     return moved[:, :4].cpu().numpy(), probs[:, 1].cpu().numpy()
