@@ -316,6 +316,6 @@ def has_speech(wave: np.ndarray) -> bool:
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, np.float64)
-    z = np.exp(z - z.max(-1, keepdims=True))
-    return (z / z.sum(-1, keepdims=True)).astype(np.float32)
+    """float32 probabilities of float64 logits (scipy subtracts the max first)."""
+    from scipy.special import softmax
+    return softmax(np.asarray(z, np.float64), axis=-1).astype(np.float32)

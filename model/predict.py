@@ -92,11 +92,10 @@ def branch_probs(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarr
     key = branch_of(modalities_used, evidence)
     if key is None:
         return None
+    from scipy.special import softmax
     p = np.clip(np.asarray(evidence[key], np.float64), 1e-12, None)
     t = (temperatures or {}).get(key)
-    if t:
-        p = np.exp((np.log(p) - np.log(p).max()) / float(t))
-    return p / p.sum()
+    return softmax(np.log(p) / float(t)) if t else p / p.sum()
 
 
 def with_branch_label(pred: Prediction, evidence: Mapping[str, np.ndarray],

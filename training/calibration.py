@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy.special import softmax
 
 from model.batching import collate
 from model.predict import branch_of, evidence_patterns, modalities_used
@@ -70,9 +71,7 @@ def fit_pattern_temperatures(logits: np.ndarray, patterns: Sequence[str], labels
 def probs_with(logits: np.ndarray, patterns: Sequence[str], temps: dict[str, float], default_t: float) -> np.ndarray:
     """softmax(logits / T) with each row's pattern temperature (branch rows default to 1: the classifier's own)."""
     t = np.array([temps.get(p, 1.0 if p.startswith(BRANCH) else default_t) for p in patterns], np.float64)[:, None]
-    z = logits.astype(np.float64) / t
-    z = np.exp(z - z.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)
+    return softmax(logits.astype(np.float64) / t, axis=1)
 
 
 def cross_fitted(sets: dict[str, tuple[np.ndarray, list[str], np.ndarray]], default_t: float,

@@ -171,7 +171,7 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     from model.encoders.vision import load_vision_encoder
     from training.metrics import classification_metrics
     from training.metrics import fit_temperature
-    from training.speech_classifier import softmax
+    from scipy.special import softmax
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -208,9 +208,9 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     logits, va = head_outputs(head, x_dev)
     temp = fit_temperature(logits, dev.labels)
     head.temperature.fill_(temp)
-    probs = softmax(logits / temp)
+    probs = softmax(logits / temp, axis=1)
     m = classification_metrics(dev.labels, probs.argmax(1), intensity_pred=va, intensity_true=dev.va, probs=probs)
-    m["ece_uncalibrated"] = classification_metrics(dev.labels, logits.argmax(1), probs=softmax(logits))["ece"]
+    m["ece_uncalibrated"] = classification_metrics(dev.labels, logits.argmax(1), probs=softmax(logits, axis=1))["ece"]
     m["soft_ce"] = float(-(dev.probs * np.log(np.maximum(probs, 1e-12))).sum(1).mean())
     m["va_mae"] = [float(a) for a in np.abs(va - dev.va).mean(0)]
     # honest calibration estimate: temperature from one half of dev, ECE on the other half (and swapped)
@@ -218,7 +218,7 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     cross = []
     for h in (0, 1):
         t_h = fit_temperature(logits[halves == h], dev.labels[halves == h])
-        pr = softmax(logits[halves != h] / t_h)
+        pr = softmax(logits[halves != h] / t_h, axis=1)
         cross.append(classification_metrics(dev.labels[halves != h], pr.argmax(1), probs=pr)["ece"])
     m["ece_crossfit_halves"] = float(np.mean(cross))
     save_scene_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from scipy.special import softmax
 
 from training.metrics import fit_temperature
 
@@ -192,18 +193,12 @@ def train_head(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], cfg: TrainCon
     return head.eval()
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(1, keepdims=True)
-
-
 def dev_metrics(logits: np.ndarray, y: np.ndarray) -> dict:
     """Metrics over the classes present (a set without surprise does not score surprise's F1); the argmax
     is over all 7 classes, as in serving."""
     from training.metrics import classification_metrics
 
-    probs = softmax(logits)
+    probs = softmax(logits, axis=1)
     m = classification_metrics(y, probs.argmax(1), probs=probs)
     present = sorted(set(y.tolist()))
     m["per_class"] = {e: v for i, (e, v) in enumerate(m["per_class"].items()) if i in present}

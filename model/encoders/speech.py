@@ -229,10 +229,8 @@ class SpeechEmotionEncoder:
         return self.head(torch.from_numpy(x)).numpy().astype(np.float32)
 
     def predict_proba(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        z = self.encode(waves)
-        z = z - z.max(1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(1, keepdims=True)
+        from scipy.special import softmax
+        return softmax(self.encode(waves), axis=1)
 
 
 def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional[str] = None) -> str:
