@@ -225,3 +225,21 @@ def test_shipped_classifier_beats_chance_on_ferplus_dev():
     assert tokens.shape == (len(rows), len(EMOTIONS))
     acc = float((tokens.argmax(1) == y).mean())
     assert acc > 0.45, acc  # chance is 1/7; the majority class (neutral) is ~0.37
+
+
+@needs_data
+def test_faces_in_scenes_frames_carry_the_faces_label(tmp_path):
+    """benchmarks.faces_in_scenes: 720x576 Emotion6 photos, each with an IMFDB dev face pasted in at the band's
+    height, labelled by the face; made once, then reused."""
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from benchmarks.faces_in_scenes import FRAME, make_frames
+
+    out = make_frames(tmp_path / "f.parquet", 6, (0.3, 0.4))
+    rows = pq.read_table(out).to_pylist()
+    faces = pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["label"]).column("label").to_pylist()
+    assert len(rows) == 6 and {r["label"] for r in rows} <= set(faces)
+    assert all(Image.open(io.BytesIO(r["image"])).size == FRAME for r in rows)
+    stamp = out.stat().st_mtime_ns
+    assert make_frames(out, 6, (0.3, 0.4)) == out and out.stat().st_mtime_ns == stamp
