@@ -611,7 +611,17 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     write(out / "clips", "talk", clip_rows("talk", str(film), 4, "run1", seed=3), "clips")
     assert not (out / "features").exists()
 
-    res = explainer.explain_clip(str(out), "talk", 1, head=str(DEFAULT_HEAD))
+    import transforms.decode as decoding
+    calls = []
+
+    def counted(*args, **kwargs):  # the real decoder, counted: one decode serves tokens and frames
+        calls.append(args[1:3])
+        return decode_clip(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(decoding, "decode_clip", counted)
+        res = explainer.explain_clip(str(out), "talk", 1, head=str(DEFAULT_HEAD))
+    assert len(calls) == 1, calls
     versions = res["encoder_versions"]
     assert "+ft" in versions["text"] and "+ft" in versions["face"], versions
     assert "decoded and featurized again" in res["source"]

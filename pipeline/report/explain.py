@@ -9,8 +9,6 @@ the head's encoders (`model.encoders.create_encoders`, the head's tuned text and
 """
 from __future__ import annotations
 
-import dataclasses
-
 import logging
 from typing import Mapping, Optional, Sequence
 
@@ -76,7 +74,8 @@ def encode_clip(row: Mapping, previous: Sequence[str], head: Optional[str] = Non
     """No features table: decode this clip (transforms.decode.decode_clip) and featurize it as the pipeline
     does, with the encoders of `head` (its tuned text and face weights applied).
 
-    Returns (Featurized, Encoders): tokens per modality, failures of modalities that could not be encoded."""
+    Returns (Featurized, Encoders, DecodedClip): tokens per modality and failures of modalities that could not be
+    encoded, the encoders, and the decoded clip (its frames are the ones shown)."""
     from model.encoders import EncoderSpec, create_encoders
     from model.featurize import ClipMedia, Featurizer
     from transforms.decode import DecodeConfig, decode_clip
@@ -84,33 +83,35 @@ def encode_clip(row: Mapping, previous: Sequence[str], head: Optional[str] = Non
     context = tuple(previous[-cfg.context_lines:]) if cfg.context_lines else ()
     decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"], context=context)
     encoders = create_encoders(EncoderSpec(head=head, device=device, image_size=cfg.image_size))
-    return Featurizer(encoders).clip(ClipMedia.of(decoded)), encoders
+    return Featurizer(encoders).clip(ClipMedia.of(decoded)), encoders, decoded
 
 
-def clip_frames(row: Mapping, n_frames: int, width: int = FRAME_WIDTH) -> list[tuple[np.ndarray, float]]:
+def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WIDTH) -> list[tuple[np.ndarray, float]]:
     """The frames the clip's vision tokens belong to, uncropped at the film's aspect ratio: the pipeline's
     sample times (model.featurize.clip_sample_times) and, of those, its distinct views
-    (model.featurize.distinct_views, judged on the square frames the ViT saw); tokens written with other
+    (model.featurize.distinct_views, judged on the square frames the ViT saw), shown from the larger copy at the
+    film's aspect the decoder makes for face search (model.featurize.face_view). `decoded`: this clip already
+    decoded with the pipeline's defaults (encode_clip), else it is decoded here. Tokens written with other
     settings (older runs encoded every sampled frame) get n_frames evenly sampled frames. Empty when the film
     cannot be read."""
-    from model.featurize import distinct_views
+    from model.featurize import distinct_views, face_view
     from transforms.decode import DecodeConfig, decode_clip
     if n_frames <= 0:
         return []
     start, end = row["start_s"], row["end_s"]
     try:
-        views = distinct_views(decode_clip(row["film_path"], start, end, DecodeConfig()).frames)
+        clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, DecodeConfig())
+        views = distinct_views(clip.frames)
         if len(views) == n_frames:
-            clip = decode_clip(row["film_path"], start, end, DecodeConfig(), frame_width=width)
-            clip = dataclasses.replace(clip, frames=clip.frames[views],
-                                       frame_times=np.asarray(clip.frame_times)[views])
+            frames, times = face_view(clip)[views], np.asarray(clip.frame_times)[views]
         else:
             clip = decode_clip(row["film_path"], start, end, DecodeConfig(frames_per_clip=n_frames, frame_every_s=0),
                                frame_width=width)
+            frames, times = clip.frames, clip.frame_times
     except Exception as exc:  # noqa: BLE001 - the figure stands without its frames
         LOG.warning("no frames for the explained clip from %s: %s", row["film_path"], exc)
         return []
-    return [(f, float(t)) for f, t in zip(clip.frames, clip.frame_times)]
+    return [(f, float(t)) for f, t in zip(frames, times)]
 
 
 def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] = None, device: str = "cpu",
@@ -127,12 +128,13 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
 
     features = tables.read_features(root, film_id, clip_index)
     versions: Optional[dict] = None
+    decoded = None
     if features is not None:
         tokens = tokens_from_row(features)
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
         from model.encoders.vision import TOKENS_PER_FRAME as tokens_per_frame
     else:
-        featurized, encoders = encode_clip(row, previous, head, device)
+        featurized, encoders, decoded = encode_clip(row, previous, head, device)
         tokens, versions = featurized.tokens, dict(encoders.versions)
         tokens_per_frame = encoders.vision.tokens_per_frame
         source = ("No features table for this film: the clip was decoded and featurized again with the head's "
@@ -142,7 +144,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
-    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame)
+    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded)
     if tokenizer is None and row["text"]:
         tokenizer = _tokenizer()
     n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
