@@ -125,6 +125,29 @@ class BrightnessScorer:
         return [one(c) for c in clips]
 
 
+class LoadMarkingScorer(BrightnessScorer):
+    """Leaves a file behind when its models are loaded (the DoFn is pickled: a file outlives the copies)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def load(self):
+        with open(self.marker, "a") as f:
+            f.write("load\n")
+        return self
+
+
+def test_a_run_with_nothing_new_loads_no_model(archive, tmp_path):
+    out, marker = tmp_path / "nightly", tmp_path / "loaded.txt"
+    args = ["--input", str(archive / "talk.mp4"), "--output", str(out), "--transcribe", "never",
+            "--image_size", "32"]
+    assert run(args, scorer=LoadMarkingScorer(marker))["ok"] == 1
+    assert marker.exists()  # loaded for the film it scored
+    marker.unlink()
+    assert run(args, scorer=LoadMarkingScorer(marker))["skipped"] == 1
+    assert not marker.exists()  # every film skipped: no model loaded
+
+
 def test_scorer_seam_joins_scores_and_keys_skips_by_model_version(archive, tmp_path):
     out = tmp_path / "scored"
     args = ["--input", str(archive / "talk.mp4"), "--output", str(out), "--transcribe", "never",

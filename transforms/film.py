@@ -5,7 +5,7 @@
 Decoding, scoring and writing sit in one DoFn so that a film is committed the moment it is finished (no
 barrier across films: a crash keeps every film already committed), decoded frames never leave the worker
 that decoded them, and memory holds one batch of clips plus the film's small rows. Models load once per
-worker process in `setup` (shared by its threads). Errors are values: a film that cannot be decoded is a
+worker process, at its first film (shared by its threads). Errors are values: a film that cannot be decoded is a
 'failed' manifest row with its error rows; a clip that fails to score keeps null scores and an error row.
 """
 from __future__ import annotations
@@ -48,11 +48,9 @@ class ProcessFilm(beam.DoFn):
         self._counters = {name: Metrics.counter(NAMESPACE, name) for name in
                           ("films_decoded", "clips", "frames", "clips_scored", "films_ok", "films_failed", "errors")}
 
-    def setup(self):
-        if self.scorer is not None:
-            self.scorer.load()
-
     def process(self, job: FilmJob):
+        if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
+            self.scorer.load()
         t0 = time.monotonic()
         film = _Film(job, self)
         try:

@@ -2,7 +2,7 @@
 
     scorer = make_scorer(opts)        # opts: FilmEmotionOptions (or any object with the option names)
     scorer.model_version              # 'bvpec-<hash>': head bytes + encoder versions, from files (no model built)
-    scorer.load()                     # once per worker process (DoFn.setup): encoders + head, shared per process
+    scorer.load()                     # once per worker process (its first film): encoders + head, shared
     results = scorer.score(clips)     # list[DecodedClip] of one film -> list[ClipResult], batched
 
 Models load once per worker process (one copy shared by the threads of a process through
@@ -95,7 +95,7 @@ class FilmScorer:
             from model.precision import configure_threads
             configure_threads(self.cfg.device, self.cfg.torch_threads)
             self._featurizer = Featurizer(create_encoders(self.cfg.encoder_spec), self.cfg.modalities)
-            self._featurizer.load()  # every encoder now, in the worker's setup, not in its first batch
+            self._featurizer.load()  # every encoder now, before the film's first batch
             self._head = load_head_model(self.cfg.head, self.cfg.device)
         return self
 
