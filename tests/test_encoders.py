@@ -167,6 +167,20 @@ def test_vision_matches_onnx_runtime(vision):
     assert np.abs(got - ref).max() < 1e-3
 
 
+def test_vision_runs_on_openvino_unpinned_and_matches_torch(vision):
+    """On a CPU worker the ViT runs on OpenVINO, compiled without CPU pinning (pinned, two one-thread worker
+    processes shared core 0), with torch's tokens."""
+    from model.encoders.vision import VisionEncoder
+
+    assert vision.runtime == "openvino"
+    x = vision.preprocess(np.random.default_rng(2).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8))
+    got = vision.forward_tokens(x).numpy()
+    compiled = vision._openvino._request.get_compiled_model()
+    assert str(compiled.get_property("ENABLE_CPU_PINNING")) in ("False", "false", "0")
+    torch_vit = VisionEncoder(vision.model, vision.version, precision="fp32", runtime="torch")
+    np.testing.assert_allclose(got, torch_vit.forward_tokens(x).numpy(), atol=1e-3)
+
+
 def test_vision_tokens_and_any_frame_size(vision):
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)

@@ -95,9 +95,11 @@ class OpenVINOForward:
 
     def _compile(self):
         import openvino as ov
+        # No CPU pinning: pinned, the one-thread ViTs of two worker processes ran on the same core (each at 50 %
+        # for the 5-8 s of a batch); the README's multi-core command took 90-104 s against 77-82 s unpinned.
         compiled = ov.Core().compile_model(self._ir, "CPU", {
             "INFERENCE_PRECISION_HINT": self._hint, "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads())})
+            "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()), "ENABLE_CPU_PINNING": False})
         return compiled.create_infer_request()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
