@@ -33,7 +33,8 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rows_to_table
 from transforms.elements import FilmError
-from transforms.fuse import FuseClips, tokens_from_row
+from transforms.fuse import tokens_from_row
+from transforms.head_inference import FuseClips
 from transforms.write import atomic_write_table, error_row, read_table
 
 LOG = logging.getLogger(__name__)

@@ -137,6 +137,17 @@ class LoadMarkingScorer(BrightnessScorer):
         return self
 
 
+def test_the_driver_imports_no_torch():
+    """The driver process builds the pipeline and lists films; models load in the workers. Importing
+    pipeline.run must not pull torch in (2 s of start-up while the other cores wait)."""
+    import subprocess
+    import sys
+    code = "import sys, pipeline.run; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
 def test_a_run_with_nothing_new_loads_no_model(archive, tmp_path):
     out, marker = tmp_path / "nightly", tmp_path / "loaded.txt"
     args = ["--input", str(archive / "talk.mp4"), "--output", str(out), "--transcribe", "never",

@@ -21,7 +21,8 @@ from schemas.clips import SCHEMA as CLIPS_SCHEMA
 from schemas.labels import EMOTIONS, PROB_COLUMNS
 from model.encoders import EncoderSpec, encoder_version
 from model.featurize import Failure, crop_faces
-from transforms.fuse import FuseClips, features_row, score_columns, tokens_from_row
+from transforms.fuse import features_row, score_columns, tokens_from_row
+from transforms.head_inference import FuseClips
 
 DIMS = {"text": 12, "vision": 10, "face": 6, "audio": 5}
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
