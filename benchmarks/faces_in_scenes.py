@@ -78,7 +78,8 @@ def main(argv=None) -> list[dict]:
     enc = create_encoders(EncoderSpec(head=args.head))
     featurizer = Featurizer(enc)
     rows = []
-    print("| face height / frame height | n | faces found | run's label: accuracy / weighted F1 / ECE | head alone: accuracy / weighted F1 |")
+    print("| face height / frame height | n | faces found | run's label: accuracy / weighted F1 / ECE "
+          "| head alone: accuracy / weighted F1 |")
     print("|---|---|---|---|---|")
     for band in BANDS:
         path = make_frames(CACHE / f"faces_in_scenes-{band[0]}-{band[1]}-{args.n}.parquet", args.n, band,
