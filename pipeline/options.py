@@ -94,7 +94,8 @@ class FilmEmotionOptions(PipelineOptions):
                        help="faster-whisper model name or path (default: packaged Whisper base).")
         g.add_argument("--asr_language", default=None, help="Force the spoken language (default: detect).")
         g.add_argument("--asr_cpu_threads", type=int, default=0,
-                       help="CTranslate2 CPU threads for speech recognition (0: its default).")
+                       help="CTranslate2 CPU threads for speech recognition (0: --torch_threads, the worker's "
+                            "thread budget).")
         g.add_argument("--write_transcripts", action="store_true", default=False,
                        help="Also write transcripts/<film_id>.parquet with the recognised utterances.")
 

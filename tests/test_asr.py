@@ -374,3 +374,20 @@ def test_librivox_and_grid_wer(asr):
             errors += word_errors(normalise(ref), normalise(hyp))
             words += len(normalise(ref))
         assert errors / words <= limit, (name, errors / words, hyp)
+
+
+def test_asr_threads_follow_the_workers_thread_budget():
+    """--asr_cpu_threads 0 (the default) gives speech recognition the worker's --torch_threads, not
+    CTranslate2's own 4 per process (oversubscribed with one worker process per core)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import FilmEmotionOptions
+    from transforms.transcribe import AsrCueSourceFactory, asr_threads
+
+    def opts(*argv):
+        return PipelineOptions(["--input", "x", "--output", "y", *argv]).view_as(FilmEmotionOptions)
+
+    assert asr_threads(opts()) == 1
+    assert asr_threads(opts("--torch_threads", "2")) == 2
+    assert asr_threads(opts("--torch_threads", "2", "--asr_cpu_threads", "3")) == 3
+    assert AsrCueSourceFactory.from_options(opts("--torch_threads", "2")).cpu_threads == 2
