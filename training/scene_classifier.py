@@ -117,6 +117,16 @@ class SceneTrainConfig:
     seed: int = 0
 
 
+def training_arrays(x: np.ndarray, x_mirror: Optional[np.ndarray], data: SceneSet, cfg: SceneTrainConfig,
+                    rows=slice(None)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tokens, rater distributions, valence/arousal) a head with `cfg` trains on: `rows` of the train photos,
+    followed by their mirror images when cfg.mirror."""
+    if not cfg.mirror:
+        return x[rows], data.probs[rows], data.va[rows]
+    return (np.concatenate([x[rows], x_mirror[rows]]), np.concatenate([data.probs[rows]] * 2),
+            np.concatenate([data.va[rows]] * 2))
+
+
 def train_scene_head(tokens: np.ndarray, probs: np.ndarray, va: np.ndarray, cfg: SceneTrainConfig):
     import torch
 
@@ -184,11 +194,7 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     results = []
     t1 = time.perf_counter()
     for cfg in grid:
-        if cfg.mirror:
-            xs, ps, vs = np.concatenate([x_tr, x_mir]), np.concatenate([tr.probs] * 2), np.concatenate([tr.va] * 2)
-        else:
-            xs, ps, vs = x_tr, tr.probs, tr.va
-        head = train_scene_head(xs, ps, vs, cfg)
+        head = train_scene_head(*training_arrays(x_tr, x_mir, tr, cfg), cfg)
         logits, _ = head_outputs(head, x_dev)
         acc = float((logits.argmax(1) == dev.labels).mean())
         results.append((acc, cfg, head))
@@ -197,11 +203,8 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     acc, cfg, head = max(results, key=lambda r: r[0])
     if members > 1:  # the chosen config, retrained with other seeds, outputs averaged
         t2 = time.perf_counter()
-        if cfg.mirror:
-            xs, ps, vs = np.concatenate([x_tr, x_mir]), np.concatenate([tr.probs] * 2), np.concatenate([tr.va] * 2)
-        else:
-            xs, ps, vs = x_tr, tr.probs, tr.va
-        heads = [head] + [train_scene_head(xs, ps, vs, dataclasses.replace(cfg, seed=k)) for k in range(1, members)]
+        arrays = training_arrays(x_tr, x_mir, tr, cfg)
+        heads = [head] + [train_scene_head(*arrays, dataclasses.replace(cfg, seed=k)) for k in range(1, members)]
         head = ensemble(heads)
         ens_acc = float((head_outputs(head, x_dev)[0].argmax(1) == dev.labels).mean())
         log(f"ensemble of {members}: dev accuracy {ens_acc:.3f} ({time.perf_counter() - t2:.0f} s)")
@@ -238,9 +241,7 @@ def cv_accuracy(x: np.ndarray, x_mirror: np.ndarray, data: SceneSet, cfg: SceneT
 
     accs = []
     for fold, (fit, held) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(x, data.labels)):
-        n = 2 if cfg.mirror else 1
-        xs = np.concatenate([x[fit], x_mirror[fit]]) if cfg.mirror else x[fit]
-        head = train_scene_head(xs, np.concatenate([data.probs[fit]] * n), np.concatenate([data.va[fit]] * n), cfg)
+        head = train_scene_head(*training_arrays(x, x_mirror, data, cfg, fit), cfg)
         accs.append(float((head_outputs(head, x[held])[0].argmax(1) == data.labels[held]).mean()))
         log(f"fold {fold + 1}/{k}: accuracy {accs[-1]:.3f} on {len(held)} photos")
     return accs
