@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 import torch
 
 from model.bvpec import BVPEC, BVPECConfig
+from model.encoders.versions import DEFAULT_HEAD, model_version  # noqa: F401 - re-exported
 
-DEFAULT_HEAD = Path(__file__).resolve().parent / "weights" / "bvpec_default.pt"
 FORMAT = "bvpec-head/1"
 
 
@@ -65,15 +64,3 @@ def load_head_meta(path: str | Path | None = None) -> dict:
     path = Path(path) if path else DEFAULT_HEAD
     st = path.stat()
     return _meta_cached(str(path), st.st_size, st.st_mtime_ns)
-
-
-def model_version(head_path: str | Path | None, encoder_version: str, modalities=None) -> str:
-    """Short hash of the head's bytes, the encoders' version and (when not all) the modalities it reads:
-    same string = same scores."""
-    from model.bvpec import MODALITIES
-    path = Path(head_path) if head_path else DEFAULT_HEAD
-    h = hashlib.sha256(path.read_bytes())
-    h.update(encoder_version.encode())
-    if modalities is not None and tuple(modalities) != tuple(MODALITIES):
-        h.update(("modalities=" + ",".join(modalities)).encode())
-    return "bvpec-" + h.hexdigest()[:12]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.encoders import EncoderSpec, create_encoders, encoder_versions
+from model.encoders import Encoders, EncoderSpec, create_encoders, encoder_versions
 from tests.scoring_support import SINTEL
 from training.datasets import Example
 from training.features import compute_features
@@ -74,6 +74,24 @@ def test_encoder_versions_name_the_heads_tuned_weights_without_building_models()
     assert lazy.versions == versions and not any(lazy.loaded(m) for m in ("text", "vision", "face_encoder"))
     assert create_encoders(spec) is create_encoders(spec)  # one set per spec per process
     assert create_encoders(spec).text.version == versions["text"]  # the built encoder agrees with the files
+
+
+def test_head_digests_are_kept_on_disk_and_agree_with_the_heads_weights(tmp_path, monkeypatch):
+    """The launcher names the tuned encoders from a small file instead of loading the head with torch; the file
+    holds the digests of the weights the head carries, and a damaged one is recomputed."""
+    from model.checkpoints import DEFAULT_HEAD, load_head_meta
+    from model.encoders._cache import state_digest
+    from model.encoders.versions import head_tuned_digests
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path))
+    meta = load_head_meta(DEFAULT_HEAD)
+    expected = (state_digest(meta["text_encoder_overrides"]), state_digest(meta["face_encoder_state"]))
+    assert head_tuned_digests(None) == expected
+    (memo,) = (tmp_path / "head-digests").glob("*.json")
+    assert head_tuned_digests(None) == expected  # read back from the file
+    memo.write_text("{not json")
+    assert head_tuned_digests(None) == expected
+    assert Encoders(EncoderSpec(), states=(meta["text_encoder_overrides"], meta["face_encoder_state"])).versions \
+        == encoder_versions(EncoderSpec())  # digests from the file name the encoders as the weights themselves do
 
 
 def test_evidence_columns_say_which_modalities_back_the_label():

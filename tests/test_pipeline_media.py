@@ -137,15 +137,28 @@ class LoadMarkingScorer(BrightnessScorer):
         return self
 
 
-def test_the_driver_imports_no_torch():
-    """The driver process builds the pipeline and lists films; models load in the workers. Importing
-    pipeline.run must not pull torch in (2 s of start-up while the other cores wait)."""
+def test_the_driver_imports_no_torch(tmp_path):
+    """The driver process builds the pipeline and lists films; models load in the workers. Neither importing
+    pipeline.run nor naming the models (model_version: skips and provenance) may pull torch in: torch and
+    torchvision cost the driver about 4 s while the other cores waited. The head's tuned-weight digests need
+    torch once per head file; later launches read them from the cache folder."""
+    import os
     import subprocess
     import sys
-    code = "import sys, pipeline.run; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
-    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    code = ("import sys, pipeline.run as r; from apache_beam.options.pipeline_options import PipelineOptions; "
+            "fo = PipelineOptions(['--input', 'x', '--output', 'y']).view_as(r.FilmEmotionOptions); "
+            "v = r._default_scorer(fo).model_version; "
+            "print(v, 'torch' in sys.modules, 'torchvision' in sys.modules)")
+    env = dict(os.environ, FILM_EMOTION_CACHE=str(tmp_path / "cache"))
+
+    def launch() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                             cwd=Path(__file__).resolve().parents[1])
+        return out.stdout.split()
+
+    first, second = launch(), launch()  # the first launch fills the digest file
+    assert second[0] == first[0] and second[0].startswith("bvpec-")
+    assert second[1:] == ["False", "False"], second
 
 
 def test_a_run_with_nothing_new_loads_no_model(archive, tmp_path):
@@ -157,6 +170,20 @@ def test_a_run_with_nothing_new_loads_no_model(archive, tmp_path):
     marker.unlink()
     assert run(args, scorer=LoadMarkingScorer(marker))["skipped"] == 1
     assert not marker.exists()  # every film skipped: no model loaded
+
+
+def test_a_worker_that_loaded_models_skips_the_collectors_walk_at_exit():
+    """freeze_at_exit (called where a worker loads its models) freezes the heap before the interpreter's
+    teardown collects it: a handler registered earlier runs after it (atexit is last in, first out) and sees the
+    objects frozen; the exit status stays the script's own."""
+    import subprocess
+    import sys
+    code = ("import atexit, gc, sys; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 1000)); "
+            "from transforms.film import freeze_at_exit; freeze_at_exit(); freeze_at_exit(); "
+            "keep = [[i] for i in range(10000)]; sys.exit(3)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["frozen", "True"] and out.returncode == 3, out.stderr[-2000:]
 
 
 def test_scorer_seam_joins_scores_and_keys_skips_by_model_version(archive, tmp_path):

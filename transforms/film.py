@@ -10,6 +10,8 @@ worker process, at its first film (shared by its threads). Errors are values: a 
 """
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import queue
 import threading
@@ -51,6 +53,7 @@ class ProcessFilm(beam.DoFn):
     def process(self, job: FilmJob):
         if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
             self.scorer.load()
+            freeze_at_exit()
         t0 = time.monotonic()
         film = _Film(job, self)
         try:
@@ -60,6 +63,21 @@ class ProcessFilm(beam.DoFn):
         row = film.commit(time.monotonic() - t0)
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()
         yield row
+
+
+_FREEZE_REGISTERED = []
+
+
+def freeze_at_exit() -> None:
+    """Once per process: at exit, move every object into the collector's permanent generation first.
+
+    The interpreter's teardown otherwise runs the cycle collector over everything the models left, about 2 s per
+    worker process with the default models (measured: 2.0-2.4 s from the last line to the exit, 0.4-0.5 s
+    frozen), and the DirectRunner stops its worker processes one after another. The OS frees the memory anyway;
+    objects are still released by their reference counts, so files close and buffers flush as before."""
+    if not _FREEZE_REGISTERED:
+        _FREEZE_REGISTERED.append(True)
+        atexit.register(gc.freeze)
 
 
 class _Film:

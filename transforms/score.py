@@ -82,7 +82,7 @@ class FilmScorer:
 
     @functools.cached_property
     def model_version(self) -> str:
-        from model.checkpoints import model_version
+        from model.encoders.versions import model_version
         return model_version(self.cfg.head, self.encoder_version, self.cfg.modalities)
 
     def __getstate__(self):  # workers load their own models

