@@ -6,10 +6,15 @@ Same stages, thresholds and boxes as `facenet_pytorch.models.utils.detect_face.d
   detector's time on busy frames (hundreds of candidates per frame).
 - P-Net runs channels-last: its 2x2 max-pool, most of P-Net's time in NCHW on CPU, is 2-3x faster that way.
 - R-Net and O-Net take their candidates in cache-sized chunks (STAGE_CHUNK).
+- The image pyramid comes from the same summed-area table (one per batch, OpenCV's `integral` on CPU): area
+  resampling is a difference of four table entries per pixel, exactly torch's bins (`interpolate(mode="area")`
+  to float rounding, 2e-5 of a pixel value). 8 noise frames at 480x270, 1 thread: the table 23-27 -> 1.0-1.4 ms,
+  the pyramid 60-63 -> 26 ms.
 A candidate box that lies wholly outside its frame is dropped (facenet-pytorch would misalign its scores).
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torchvision.ops.boxes import batched_nms
@@ -24,9 +29,34 @@ def summed_area_table(frames: torch.Tensor) -> torch.Tensor:
     """uint8 [B, H, W, C] -> int32 [B, H + 1, W + 1, C], table[:, y, x] = sum of frames[:, :y, :x] (exact: a
     640x640 frame sums to at most 1.1e8 < 2^31)."""
     b, h, w, c = frames.shape
+    if frames.device.type == "cpu" and b:  # OpenCV's integral image: the same integers, 20x faster than cumsum
+        return torch.from_numpy(np.stack([cv2.integral(f).reshape(h + 1, w + 1, c) for f in frames.numpy()]))
     table = torch.zeros(b, h + 1, w + 1, c, dtype=torch.int32, device=frames.device)
     table[:, 1:, 1:] = frames.int().cumsum(1).cumsum(2)
     return table
+
+
+def _area_bins(lo, n, size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adaptive average pooling's bin edges for `size` outputs over n inputs starting at lo:
+    floor(i * n / size) .. ceil((i + 1) * n / size). lo and n: ints or [N] index arrays (-> [N, size])."""
+    i = torch.arange(size, device=device)
+    if not isinstance(lo, int):
+        lo, n = (torch.as_tensor(lo, dtype=torch.long, device=device)[:, None],
+                 torch.as_tensor(n, dtype=torch.long, device=device)[:, None])
+        i = i[None]
+    return lo + (i * n) // size, lo - ((-(i + 1) * n) // size)
+
+
+def area_resize(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The frames behind `table` (summed_area_table) resampled to height x width by area averaging, as
+    interpolate(mode="area") bins them: float32 [B, height, width, C] (NHWC)."""
+    h, w = table.shape[1] - 1, table.shape[2] - 1
+    r0, r1 = _area_bins(0, h, height, table.device)
+    q0, q1 = _area_bins(0, w, width, table.device)
+    rows = table.index_select(1, r1) - table.index_select(1, r0)  # [B, height, W + 1, C]: sums over row bins
+    sums = rows.index_select(2, q1) - rows.index_select(2, q0)
+    area = ((r1 - r0)[:, None] * (q1 - q0)[None]).float()
+    return sums.float() / area[None, :, :, None]
 
 
 def area_crops(table: torch.Tensor, image_inds: torch.Tensor, y0, y1, x0, x1, size: int) -> torch.Tensor:
@@ -35,16 +65,8 @@ def area_crops(table: torch.Tensor, image_inds: torch.Tensor, y0, y1, x0, x1, si
     table: summed_area_table(frames); index arrays [N] int (y1 > y0, x1 > x0).
     Returns [N, C, size, size] float32 (channels-last in memory)."""
     b, h1, w1, c = table.shape
-
-    def bins(lo, hi):  # adaptive pooling's bin edges: floor(i * n / size) .. ceil((i + 1) * n / size)
-        dev = table.device
-        lo, n = (torch.as_tensor(lo, dtype=torch.long, device=dev)[:, None],
-                 torch.as_tensor(hi - lo, dtype=torch.long, device=dev)[:, None])
-        i = torch.arange(size, device=dev)[None]
-        return lo + (i * n) // size, lo - ((-(i + 1) * n) // size)
-
-    r0, r1 = bins(y0, y1)  # [N, S]
-    q0, q1 = bins(x0, x1)
+    r0, r1 = _area_bins(y0, y1 - y0, size, table.device)  # [N, S]
+    q0, q1 = _area_bins(x0, x1 - x0, size, table.device)
     # a pixel position's row in table.view(-1, C): (frame * (H + 1) + y) * (W + 1) + x
     frame = image_inds.long()[:, None] * h1
     rows0, rows1 = ((frame + r0) * w1)[:, :, None], ((frame + r1) * w1)[:, :, None]  # [N, S, 1]
@@ -91,8 +113,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
     threshold, factor = mtcnn.thresholds, mtcnn.factor
     with torch.inference_mode():
         pixels = torch.as_tensor(np.ascontiguousarray(frames), device=mtcnn.device)
-        imgs = pixels.permute(0, 3, 1, 2).float().contiguous()  # area pooling is ~20 % faster on NCHW than on NHWC
-        batch, (h, w) = len(imgs), imgs.shape[2:4]
+        batch, (h, w) = len(pixels), pixels.shape[1:3]
         m = 12.0 / mtcnn.min_face_size
         scales, minl = [], min(h, w) * m
         while minl >= 12:
@@ -101,10 +122,11 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         if not scales:  # the frame is smaller than the smallest face searched for
             return [np.zeros((0, 4), np.float32)] * batch, [np.zeros(0, np.float32)] * batch
 
+        table = summed_area_table(pixels)  # the pyramid's levels and every R-Net and O-Net crop come from it
         boxes, image_inds, offset, picks = [], [], 0, []
         for scale in scales:
-            x = torch.nn.functional.interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
-            reg, probs = mtcnn.pnet(((x - 127.5) * 0.0078125).contiguous(memory_format=torch.channels_last))
+            x = area_resize(table, int(h * scale + 1), int(w * scale + 1))
+            reg, probs = mtcnn.pnet(((x - 127.5) * 0.0078125).permute(0, 3, 1, 2))  # NHWC memory: channels-last
             b, inds = generateBoundingBox(reg.contiguous(), probs[:, 1].contiguous(), scale, threshold[0])
             picks.append(batched_nms(b[:, :4], b[:, 4], inds, 0.5) + offset)
             offset += len(b)
@@ -120,7 +142,6 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
                              boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], 1)
         boxes = rerec(boxes)
 
-        table = summed_area_table(pixels) if len(boxes) else None
         if len(boxes):
             boxes, image_inds, (reg, probs) = stage(mtcnn.rnet, table, boxes, image_inds, 24)
             score = probs[:, 1]
