@@ -90,6 +90,9 @@ def test_head_digests_are_kept_on_disk_and_agree_with_the_heads_weights(tmp_path
     assert head_tuned_digests(None) == expected  # read back from the file
     memo.write_text("{not json")
     assert head_tuned_digests(None) == expected
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "a-file" / "cache"))  # no cache folder can be made
+    assert head_tuned_digests(None) == expected
     assert Encoders(EncoderSpec(), states=(meta["text_encoder_overrides"], meta["face_encoder_state"])).versions \
         == encoder_versions(EncoderSpec())  # digests from the file name the encoders as the weights themselves do
 

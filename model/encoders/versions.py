@@ -104,18 +104,21 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
     it carries none. Reading them needs torch, so they are kept on disk under the cache folder, keyed by the
     checkpoint's sha256: the launcher reads them from there on every run after the first."""
     path = Path(head) if head else DEFAULT_HEAD
-    memo = cache_dir() / "head-digests" / f"{file_digest(path)[:32]}.json"
+    memo = None
     try:
+        memo = cache_dir() / "head-digests" / f"{file_digest(path)[:32]}.json"
         saved = json.loads(memo.read_text())
         return str(saved["text"]), str(saved["face"])
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        pass  # not there yet, damaged, or no cache folder can be made: computed below
     from model.checkpoints import load_head_meta
 
     from ._cache import state_digest
     meta = load_head_meta(path)
     digests = tuple(state_digest(meta[k]) if meta.get(k) else "" for k in ("text_encoder_overrides",
                                                                            "face_encoder_state"))
+    if memo is None:
+        return digests  # type: ignore[return-value]
     try:  # written under a temporary name and renamed: parallel launchers never read half a file
         memo.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo.with_suffix(f".tmp{os.getpid()}")
