@@ -42,12 +42,11 @@ def tuned_states(spec: EncoderSpec) -> tuple[dict, dict]:
 def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = None) -> dict[str, str]:
     """modality -> encoder version, from weight digests (the head's tuned weights, or `states`, included);
     no model is built."""
-    from ._cache import state_digest
     from .face_detect import detector_v2_version
     from .versions import (face_encoder_version, head_tuned_digests, scene_version, speech_version, text_version,
-                           vision_version, with_tuned_digest)
+                           tuned_digests, vision_version, with_tuned_digest)
     if states is not None:
-        text_digest, face_digest = (state_digest(s) if s else "" for s in states)
+        text_digest, face_digest = tuned_digests(states)
     else:  # read from a small file after the first time: naming the encoders imports no torch
         text_digest, face_digest = head_tuned_digests(spec.head) if spec.tuned else ("", "")
     return {"text": with_tuned_digest(text_version(spec.text_model), text_digest),

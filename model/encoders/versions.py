@@ -99,6 +99,12 @@ def with_tuned_digest(base: str, digest: str) -> str:
     return f"{base.split('+ft')[0]}+ft{digest[:10]}" if digest else base
 
 
+def tuned_digests(states) -> tuple[str, str]:
+    """(text, face) `_cache.state_digest` of (text overrides, face state), '' for an empty one."""
+    from ._cache import state_digest
+    return tuple(state_digest(s) if s else "" for s in states)  # type: ignore[return-value]
+
+
 def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]:
     """(text, face) digests (`_cache.state_digest`) of the tuned encoder weights a head checkpoint carries, '' where
     it carries none. Reading them needs torch, so they are kept on disk under the cache folder, keyed by the
@@ -111,14 +117,10 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
         return str(saved["text"]), str(saved["face"])
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not there yet, damaged, or no cache folder can be made: computed below
-    from model.checkpoints import load_head_meta
-
-    from ._cache import state_digest
-    meta = load_head_meta(path)
-    digests = tuple(state_digest(meta[k]) if meta.get(k) else "" for k in ("text_encoder_overrides",
-                                                                           "face_encoder_state"))
+    from . import EncoderSpec, tuned_states  # torch: only when the file is not there yet
+    digests = tuned_digests(tuned_states(EncoderSpec(head=str(path))))
     if memo is None:
-        return digests  # type: ignore[return-value]
+        return digests
     try:  # written under a temporary name and renamed: parallel launchers never read half a file
         memo.parent.mkdir(parents=True, exist_ok=True)
         tmp = memo.with_suffix(f".tmp{os.getpid()}")
@@ -126,7 +128,7 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
         os.replace(tmp, memo)
     except OSError:
         pass  # a read-only cache only costs the next launcher the same work
-    return digests  # type: ignore[return-value]
+    return digests
 
 
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None) -> str:
