@@ -51,7 +51,7 @@ def test_text_shapes_cls_first_and_padding_dropped(text):
     out = text.encode(lines)
     assert text.dim == 384 and text.version.startswith("minilm-l6-")
     for line, toks in zip(lines, out):
-        ids = text.tokenizer(line)["input_ids"]
+        ids = text._tokenize(line, None, 96)[0]["input_ids"]
         assert toks.dtype == np.float32 and toks.shape == (len(ids), 384)
         with torch.inference_mode():
             ref = text.model(input_ids=torch.tensor([ids])).last_hidden_state[0].numpy()
@@ -94,6 +94,67 @@ def test_text_apply_overrides(text):
         text.apply_overrides({key: original})
         text.version = version
     np.testing.assert_allclose(text.encode(line)[0], before, atol=1e-5)
+
+
+def test_text_tokenizer_matches_transformers_on_meld_dev(text):
+    """Lines are tokenised by the `tokenizers` library itself: the same ids, token types and line lengths as
+    transformers' tokenizer with the truncation rules the encoder had before (line kept from its start, the
+    context cut from its oldest end), on every MELD dev line with its dialogue context."""
+    from transformers import AutoTokenizer
+
+    from model.encoders.text import default_text_model_path
+    from training.datasets import read_meld
+    path = DATA / "text" / "meld" / "dev_sent_emo.csv"
+    if not path.exists():
+        pytest.skip("no shared data")
+    ref = AutoTokenizer.from_pretrained(str(default_text_model_path()), local_files_only=True)
+
+    def reference(line, context, max_length):
+        ref.truncation_side = "right"
+        alone = ref(line, truncation=True, max_length=max_length, return_token_type_ids=True)
+        ctx = " ".join(c for c in context if c).strip()
+        if not ctx or len(alone["input_ids"]) + 2 > max_length:
+            return alone["input_ids"], alone["token_type_ids"], len(alone["input_ids"])
+        ref.truncation_side = "left"
+        pair = ref(line, ctx, truncation="only_second", max_length=max_length, return_token_type_ids=True)
+        return pair["input_ids"], pair["token_type_ids"], len(alone["input_ids"])
+
+    examples = read_meld(path)
+    for max_length in (96, 24):
+        for e in examples:
+            enc, n_line = text._tokenize(e.text, e.context, max_length)
+            assert (enc["input_ids"], enc["token_type_ids"], n_line) == reference(e.text, e.context, max_length)
+
+
+def test_text_runs_on_openvino_and_matches_torch(text):
+    """On a CPU worker the text encoder runs on OpenVINO (the same tokens as torch's, within bf16 rounding in
+    bf16), and once its IR is cached a worker builds no torch BERT: a fresh interpreter encodes a line without
+    importing transformers' BERT or building the torch ViT."""
+    import subprocess
+    import sys
+
+    from model.encoders.text import load_text_encoder
+    lines = ["I can't believe you did that!", "Okay.", "We lost everything in the fire and nobody came."]
+    ctx = [["Where were you?"], [], ["Oh no.", "What happened to the house?"]]
+    ref = text.encode(lines, ctx)
+    for precision, atol in (("fp32", 1e-4), ("bf16", 0.1)):
+        ov_text = load_text_encoder(precision=precision, runtime="openvino")
+        assert ov_text.runtime == "openvino" and ov_text._built is None
+        for a, b in zip(ref, ov_text.encode(lines, ctx)):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(b, a, atol=atol)
+            cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+            assert cos.min() > 0.999
+    worker = (
+        "import sys, numpy as np\n"
+        "from model.encoders import create_encoders, EncoderSpec\n"
+        "enc = create_encoders(EncoderSpec())\n"
+        "enc.text.encode(['hello there'], [['who is it?']]); enc.vision.encode(np.zeros((1, 224, 224, 3), np.uint8))\n"
+        "print(enc.text._built is None, enc.vision._built is None, 'transformers.models.bert.modeling_bert' in sys.modules)\n")
+    for _ in range(2):  # the first run converts (and caches) the tuned IRs; the second only reads them
+        out = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parents[1], env=dict(os.environ))
+    assert out.stdout.split() == ["True", "True", "False"], out.stdout + out.stderr
 
 
 # ---------------------------------------------------------------- precision

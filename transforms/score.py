@@ -34,7 +34,8 @@ class ScoreConfig:
     head: Optional[str] = None  # the head checkpoint can carry fine-tuned text and face encoder weights
     accelerator: Optional[str] = None  # Beam resource hint for the scoring step
     precision: str = "auto"  # encoders' number format (model.precision): bf16 where the hardware has it
-    vision_runtime: str = "auto"  # the ViT's runtime (model.encoders.openvino_vit): OpenVINO on CPU when installed
+    vision_runtime: str = "auto"  # the ViT's runtime (model.encoders.openvino_runtime): OpenVINO on CPU when installed
+    text_runtime: str = "auto"  # the text encoder's runtime, likewise
     write_features: bool = False
     modalities: tuple[str, ...] = MODALITIES  # what is encoded and fused (--modalities)
 
@@ -55,7 +56,7 @@ class ScoreConfig:
     def encoder_spec(self) -> EncoderSpec:
         return EncoderSpec(head=self.head, text_model=self.text_model, vision_model=self.vision_model,
                            image_size=self.image_size, device=self.device, precision=self.precision,
-                           vision_runtime=self.vision_runtime)
+                           vision_runtime=self.vision_runtime, text_runtime=self.text_runtime)
 
 
 @dataclasses.dataclass

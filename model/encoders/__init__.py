@@ -26,7 +26,8 @@ class EncoderSpec:
     image_size: int = 224
     device: str = "cpu"
     precision: str = "auto"  # model.precision: bf16 where the hardware has it
-    vision_runtime: str = "auto"  # the ViT's runtime: OpenVINO on CPU workers when installed (openvino_vit.py)
+    vision_runtime: str = "auto"  # the ViT's runtime: OpenVINO on CPU workers when installed (openvino_runtime.py)
+    text_runtime: str = "auto"  # the text encoder's runtime, likewise
     tuned: bool = True  # False: the packaged encoders as they are, whatever the head carries
 
 
@@ -89,7 +90,8 @@ class Encoders:
     def text(self):
         def make():
             from .text import load_text_encoder
-            enc = load_text_encoder(self.spec.text_model, device=self.spec.device, precision=self.spec.precision)
+            enc = load_text_encoder(self.spec.text_model, device=self.spec.device, precision=self.spec.precision,
+                                    runtime=self.spec.text_runtime)
             overrides, _ = self.states()
             if overrides:
                 enc.apply_overrides(overrides)

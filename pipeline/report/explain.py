@@ -32,8 +32,8 @@ def text_token_labels(tokenizer, text: Optional[str], n_tokens: int) -> list[str
         return ["[query]"] * n_tokens  # no line: the head's learned query token stands in
     if tokenizer is None:
         return [f"t{i}" for i in range(n_tokens)]
-    ids = tokenizer(text, truncation=True, max_length=max(n_tokens, 2))["input_ids"]
-    labels = tokenizer.convert_ids_to_tokens(ids)[:n_tokens]
+    tokenizer.enable_truncation(max(n_tokens, 2))  # the encoder keeps a long line's start
+    labels = [tokenizer.id_to_token(i) for i in tokenizer.encode(text).ids][:n_tokens]
     return labels + [f"t{i}" for i in range(len(labels), n_tokens)]
 
 
@@ -168,10 +168,8 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
 def _tokenizer():
     """The default text encoder's tokenizer alone (labels need no BERT forward pass)."""
     try:
-        from transformers import AutoTokenizer
-
-        from model.encoders.text import default_text_model_path
-        return AutoTokenizer.from_pretrained(str(default_text_model_path()), local_files_only=True)
+        from model.encoders.text import load_tokenizer
+        return load_tokenizer()
     except Exception as exc:  # noqa: BLE001 - labels fall back to token numbers
         LOG.warning("no tokenizer for attention labels: %s", exc)
         return None
