@@ -72,7 +72,7 @@ def child(args) -> dict:
 def lever_args(args) -> list[str]:
     """The speed levers as pipeline.run options (absent: the pipeline's defaults)."""
     out = []
-    for name in ("frame_every_s", "vision_runtime"):
+    for name in ("frame_every_s", "vision_runtime", "text_runtime"):
         if getattr(args, name, None) is not None:
             out += [f"--{name}", str(getattr(args, name))]
     return out
@@ -151,6 +151,8 @@ def main(argv=None) -> None:
                     help="lever: a sampled frame per this many seconds of clip (pipeline default: 1; 0 = 4 frames)")
     ap.add_argument("--vision_runtime", choices=("auto", "torch", "openvino"), default=None,
                     help="lever: where the ViT runs (pipeline default: auto = OpenVINO on CPU)")
+    ap.add_argument("--text_runtime", choices=("auto", "torch", "openvino"), default=None,
+                    help="lever: where the text encoder runs (pipeline default: auto = OpenVINO on CPU)")
     ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
     ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--film", help=argparse.SUPPRESS)
