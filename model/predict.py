@@ -84,6 +84,21 @@ def branch_of(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray]
     return key if key is not None and evidence.get(key) is not None else None
 
 
+def recalibrated(p: np.ndarray, temperature: float | None) -> np.ndarray:
+    """softmax(log p / T): a classifier's probabilities under the head's temperature for that branch (fitted by
+    training.calibration); p renormalised when there is none."""
+    from scipy.special import softmax
+    p = np.clip(np.asarray(p, np.float64), 1e-12, None)
+    return softmax(np.log(p) / float(temperature)) if temperature else p / p.sum()
+
+
+def calibrated_evidence(evidence: Mapping[str, np.ndarray],
+                        temperatures: Mapping[str, float] | None) -> dict[str, np.ndarray]:
+    """Each modality's own probabilities with the head's branch temperature for it (what the clips table's
+    evidence columns, support and grounded flag read)."""
+    return {k: recalibrated(v, (temperatures or {}).get(k)) for k, v in evidence.items()}
+
+
 def branch_probs(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray],
                  temperatures: Mapping[str, float] | None = None) -> np.ndarray | None:
     """The lone modality's own probabilities (branch_of), recalibrated by the head's temperature for that
@@ -92,10 +107,7 @@ def branch_probs(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarr
     key = branch_of(modalities_used, evidence)
     if key is None:
         return None
-    from scipy.special import softmax
-    p = np.clip(np.asarray(evidence[key], np.float64), 1e-12, None)
-    t = (temperatures or {}).get(key)
-    return softmax(np.log(p) / float(t)) if t else p / p.sum()
+    return recalibrated(evidence[key], (temperatures or {}).get(key))
 
 
 def with_branch_label(pred: Prediction, evidence: Mapping[str, np.ndarray],

@@ -110,6 +110,69 @@ def test_evidence_columns_say_which_modalities_back_the_label():
     assert not evidence_columns({}, emotion_index=0)["grounded"]  # no input at all: a guess
 
 
+def test_evidence_columns_carry_the_heads_branch_temperatures():
+    """The clips table's evidence (and so support and the grounded flag) is each classifier's probabilities under
+    the head's temperature for that branch, the same ones that label a lone modality's clip."""
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.predict import recalibrated
+    from transforms.fuse import score_tokens
+    model = BVPEC(BVPECConfig(input_dims={"text": 8, "vision": 6, "face": 7, "audio": 7}, d_model=16, heads=2)).eval()
+    speech = np.array([0.05, 0.05, 0.45, 0.15, 0.1, 0.1, 0.1])  # fear, 0.45: grounded at T = 1
+    tokens = [{"audio": np.log(speech)[None].astype(np.float32)}]
+    model.branch_temperatures = {}
+    plain = score_tokens(model, tokens, "v", evidence=[{"speech": speech}])[0]
+    assert plain["evidence_speech"] == pytest.approx(speech.tolist()) and plain["grounded"]
+    model.branch_temperatures = {"speech": 1.5}
+    soft = score_tokens(model, tokens, "v", evidence=[{"speech": speech}])[0]
+    expected = recalibrated(speech, 1.5)
+    assert soft["evidence_speech"] == pytest.approx(expected.tolist()) and expected[2] < 0.4
+    assert soft["emotion"] == "fear" and soft["confidence"] == pytest.approx(expected[2])  # labelled once, not twice
+    assert soft["support"] == pytest.approx(expected[2]) and not soft["grounded"]
+
+
+def test_speech_out_of_fold_never_predicts_a_speaker_it_trained_on(monkeypatch):
+    """The speech trainer's out-of-fold logits: speakers dealt into folds whole, each fold predicted by heads
+    trained without it; pipeline.calibrate reads them as speech-branch rows and refuses other weights' logits."""
+    import torch
+
+    from training import speech_classifier as sc
+    from training.calibration import speech_out_of_fold
+    folds = sc.speaker_folds(["b", "a", "c", "a", "b", "d", "e"], 3)
+    assert folds.tolist() == [1, 0, 2, 0, 1, 0, 1]  # sorted speakers a..e round-robin into 3 folds
+    assert sc.speaker_folds(["a", "b"], 8).max() == 1  # never more folds than speakers
+    seen = []
+
+    def train_head(xs, ys, cfg):  # records what each fold trained on
+        seen.append(np.concatenate(xs)[:, 0].tolist())
+        return torch.nn.Linear(2, 7)
+
+    monkeypatch.setattr(sc, "train_head", train_head)
+    monkeypatch.setattr(sc, "ensemble", lambda heads: heads[0])
+    monkeypatch.setattr(sc, "raw_logits", lambda head, x: np.tile(x[:, :1], (1, 7)))
+    x = np.array([[i, 0.0] for i in range(6)], np.float32)
+    feats = {(s, "train"): (x + 100 * k, np.arange(6) % 7) for k, s in enumerate(sc.TRAIN_SETS)}
+    speakers = {"ravdess": ["s1", "s1", "s2", "s2", "s3", "s3"]}
+    out = sc.out_of_fold(feats, speakers, sc.TrainConfig(), members=1, folds=3, temperature=2.0,
+                         sets=("ravdess",), log=None)
+    logits, labels, spk = out["ravdess"]
+    assert logits[:, 0].tolist() == [i / 2.0 for i in range(6)] and spk.tolist() == speakers["ravdess"]
+    for k, trained in enumerate(seen):  # fold k holds speaker s{k+1}: rows 2k, 2k+1 never in its training
+        assert {2 * k, 2 * k + 1}.isdisjoint(trained) and {100.0, 200.0} <= set(trained)
+    import tempfile
+    from model.encoders._cache import file_digest
+    from model.encoders.speech import DEFAULT_WEIGHTS
+    with tempfile.TemporaryDirectory() as d:
+        np.savez(f"{d}/oof.npz", logits=logits, labels=labels, speakers=spk, sets=np.array(["ravdess"] * 6),
+                 weights_digest=np.array(file_digest(DEFAULT_WEIGHTS)))
+        rows, patterns, y = speech_out_of_fold(f"{d}/oof.npz")
+        assert patterns == ["branch:speech"] * 6 and y.tolist() == labels.tolist()
+        assert np.allclose(np.exp(rows).sum(1), 1.0)  # log-probabilities, as the branch rows calibration fits
+        np.savez(f"{d}/stale.npz", logits=logits, labels=labels, speakers=spk, sets=np.array(["ravdess"] * 6),
+                 weights_digest=np.array("0" * 64))
+        with pytest.raises(ValueError, match="other speech weights"):
+            speech_out_of_fold(f"{d}/stale.npz")
+
+
 def test_each_modality_gives_its_own_calibrated_evidence():
     # Real encoders on a real GRID talking-face clip: the face, scene and speech classifiers each give a
     # distribution; music/silence give no speech token (so no speech evidence).

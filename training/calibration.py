@@ -50,6 +50,22 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
     return logits, patterns
 
 
+def speech_out_of_fold(path) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The speech classifier's speaker-out-of-fold logits on its train speakers (training.speech_classifier
+    --oof) as branch rows: (log-probabilities, 'branch:speech' each, labels). Refused when they were made with
+    other speech weights than the ones the pipeline loads."""
+    from scipy.special import log_softmax
+
+    from model.encoders._cache import file_digest
+    from model.encoders.speech import DEFAULT_WEIGHTS
+    data = np.load(path)
+    if str(data["weights_digest"]) != file_digest(DEFAULT_WEIGHTS):
+        raise ValueError(f"{path} holds logits of other speech weights than {DEFAULT_WEIGHTS}: run "
+                         "python -m training.speech_classifier --oof again")
+    logits = log_softmax(data["logits"].astype(np.float64), axis=1)
+    return logits, [BRANCH + "speech"] * len(logits), data["labels"].astype(np.int64)
+
+
 def split(temps: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
     """(head pattern temperatures, branch temperatures) as the checkpoint stores them."""
     return ({k: v for k, v in temps.items() if not k.startswith(BRANCH)},

@@ -8,6 +8,14 @@ encoder states, optionally with pooled prosody. They are cached per (set, split,
 classifiers is trained on the train splits and the one with the best mean dev accuracy over RAVDESS dev
 (actors 17-18) and EmoDB dev (unseen speakers) is kept, retrained with more seeds (logits averaged),
 and its temperature is fitted on those dev sets.
+
+    python -m training.speech_classifier --oof .cache/speech_oof.npz [--folds 8]
+
+writes the shipped classifier's configuration's speaker-out-of-fold logits on RAVDESS and EmoDB train: each
+fold's speakers are predicted by an ensemble trained without them (the other speakers of that set and every
+other set), so the logits are what the classifier says about speakers it never heard. Dev has four speakers
+(RAVDESS actors 17-18, two EmoDB speakers); these add twenty more. `pipeline.calibrate --speech_oof` fits the
+speech branch's temperature on them and the dev clips together.
 Dev metrics cover only the classes a set has (EmoDB has no surprise; a surprise prediction there is an error).
 """
 from __future__ import annotations
@@ -283,6 +291,76 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     return report
 
 
+# ---------------------------------------------------------------- out-of-fold logits (unseen speakers)
+def speaker_folds(speakers: Sequence[str], folds: int) -> np.ndarray:
+    """Per row, its fold: speakers dealt round-robin (sorted) into min(folds, n speakers) folds, so that no
+    speaker is in two folds."""
+    names = sorted(set(speakers))
+    k = max(1, min(folds, len(names)))
+    fold_of = {name: i % k for i, name in enumerate(names)}
+    return np.array([fold_of[s] for s in speakers], np.int64)
+
+
+def out_of_fold(feats: dict, speakers: dict, cfg: TrainConfig, members: int, folds: int, temperature: float,
+                sets: Sequence[str] = DEV_SETS, log=print) -> dict:
+    """{set: (token logits [n, 7] = raw / temperature, labels, speakers)} for each set's train split, each
+    fold predicted by a `members`-seed ensemble of `cfg` trained on every train split without that fold."""
+    import torch
+
+    from model.encoders.speech import round_to_fp16
+    out = {}
+    for name in sets:
+        x, y = feats[(name, "train")]
+        fold = speaker_folds(speakers[name], folds)
+        logits = np.zeros((len(y), len(EMOTIONS)), np.float32)
+        for k in range(int(fold.max()) + 1):
+            held = fold == k
+            xs = [x[~held] if s == name else feats[(s, "train")][0] for s in TRAIN_SETS]
+            ys = [y[~held] if s == name else feats[(s, "train")][1] for s in TRAIN_SETS]
+            heads = [train_head(xs, ys, dataclasses.replace(cfg, seed=m)) for m in range(members)]
+            head = round_to_fp16(ensemble(heads))  # as shipped
+            with torch.inference_mode():
+                logits[held] = raw_logits(head, x[held]) / temperature
+            if log:
+                log(f"{name} fold {k}: speakers {sorted(set(np.asarray(speakers[name])[held].tolist()))}, "
+                    f"accuracy {float((logits[held].argmax(1) == y[held]).mean()):.3f}")
+        out[name] = (logits, y, np.asarray(speakers[name]))
+    return out
+
+
+def read_speakers(name: str, split: str, root: Path = DATA_ROOT) -> list[str]:
+    import pyarrow.parquet as pq
+    return [str(s) for s in pq.read_table(speech_path(name, split, root), columns=["speaker"])
+            .column("speaker").to_pylist()]
+
+
+def write_oof(path: Path, weights: Path, folds: int, log=print) -> dict:
+    """The shipped classifier's configuration, out of fold on RAVDESS and EmoDB train (see the module doc):
+    an .npz of logits / labels / speakers / set names, in the classifier's token space (its temperature
+    applied), and a report: accuracy and ECE per set."""
+    import torch
+
+    from model.asr import load_asr_model
+    from model.encoders._cache import file_digest
+    from model.encoders.speech import SpeechFeaturizer, load_head
+
+    torch.set_num_threads(1)
+    head, ckpt = load_head(weights)
+    meta = ckpt.get("meta") or {}
+    cfg = TrainConfig(**meta["chosen"])
+    featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
+    feats = load_features(featurizer, cfg.prosody, log=log)
+    speakers = {name: read_speakers(name, "train") for name in DEV_SETS}
+    res = out_of_fold(feats, speakers, cfg, int(meta.get("members", 1)), folds, float(head.temperature), log=log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, logits=np.concatenate([v[0] for v in res.values()]),
+             labels=np.concatenate([v[1] for v in res.values()]),
+             speakers=np.concatenate([v[2] for v in res.values()]),
+             sets=np.concatenate([[name] * len(v[1]) for name, v in res.items()]),
+             weights_digest=np.array(file_digest(weights)))
+    return {name: dev_metrics(v[0], v[1]) for name, v in res.items()}
+
+
 # ---------------------------------------------------------------- cost and ASR-reuse measurements
 def bench_encoder(featurizer, lengths=(1, 2, 3, 5, 10, 20, 30), repeats: int = 3, log=print) -> list[dict]:
     """Whisper-base encoder time on this process's threads for inputs of `lengths` seconds (real speech,
@@ -364,6 +442,10 @@ def main(argv=None) -> None:
     ap.add_argument("--report", type=Path, default=None, help="write the dev report (JSON) here")
     ap.add_argument("--members", type=int, default=5, help="seeds of the chosen config to average")
     ap.add_argument("--features_only", action="store_true", help="fill the feature cache and stop")
+    ap.add_argument("--oof", type=Path, default=None,
+                    help="write the --out classifier's speaker-out-of-fold logits on RAVDESS and EmoDB train here "
+                         "(.npz, for pipeline.calibrate --speech_oof) and stop")
+    ap.add_argument("--folds", type=int, default=8, help="speaker folds per set for --oof (at most its speakers)")
     ap.add_argument("--bench", action="store_true",
                     help="measure the encoder's cost on 1 thread and the ASR-window reuse agreement (needs --out weights)")
     args = ap.parse_args(argv)
@@ -377,6 +459,10 @@ def main(argv=None) -> None:
         report = {"encoder": bench_encoder(enc.featurizer), "asr_reuse": asr_reuse_check(enc.featurizer, enc.head)}
         if args.report:
             args.report.write_text(json.dumps(report, indent=1))
+        return
+    if args.oof:
+        for name, m in write_oof(args.oof, args.out, args.folds).items():
+            print(format_table(f"{name}/train, speaker-out-of-fold", m))
         return
     if args.features_only:
         from model.asr import load_asr_model

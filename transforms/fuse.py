@@ -71,8 +71,9 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
     """Per clip, the clips-table score columns (plus n_faces), or a Failure where the head failed for it (a
     failing batch is retried clip by clip). evidence: per clip, the other modalities' own probabilities
     (model.featurize.Featurizer.evidence); the line's are computed here with the head."""
-    from model.predict import predict, with_branch_label
+    from model.predict import calibrated_evidence, predict, with_branch_label
     Metrics.counter(METRICS_NAMESPACE, "head_batches").inc()
+    temperatures = getattr(model, "branch_temperatures", None)
 
     def run(idx):
         items = [tokens[i] for i in idx]
@@ -80,9 +81,10 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
         texts = text_evidence(model, items, device)
         out = []
         for i, p, t in zip(idx, preds, texts):
-            ev = dict(evidence[i]) if evidence is not None else {}
-            # a lone face, scene or voice: its own classifier labels the clip
-            p = with_branch_label(p, ev, getattr(model, "branch_temperatures", None))
+            # each classifier's probabilities under the head's temperature for it (the speech one is fitted on
+            # unseen speakers: pipeline.calibrate --speech_oof); a lone face, scene or voice: its classifier labels
+            ev = calibrated_evidence(evidence[i], temperatures) if evidence is not None else {}
+            p = with_branch_label(p, ev)
             if t is not None:
                 ev["text"] = t
             out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
