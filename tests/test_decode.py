@@ -276,3 +276,20 @@ def test_decode_ahead_keeps_order_raises_in_order_and_stops_with_the_consumer():
         if x == 5:
             break
     assert threading.active_count() == before and len(produced) <= 5 + 2 + 2  # the producer stopped, bounded
+
+
+def test_frames_no_other_frame_refers_to_are_not_decoded(tmp_path):
+    """H.264 with B-frames: the pass skips the frames no other frame refers to (DecodeConfig.skip_nonref, the
+    default), so fewer frames are decoded, and each sampled frame is the nearest reference frame: at most two
+    frames from the one a full decode picks, showing the same second of film."""
+    from testing.films import SECOND_COLOURS, make_colour_film
+    film = make_colour_film(tmp_path / "b.mp4", seconds=6, fps=10)
+    fast, _, fast_stats = decode(film, segment="window", window_s=2.0)
+    full, _, full_stats = decode(film, segment="window", window_s=2.0, skip_nonref=False)
+    assert full_stats["n_video_frames"] == 60 and fast_stats["n_video_frames"] < 45  # x264 puts B-frames in
+    assert [len(c.frames) for c in fast] == [len(c.frames) for c in full] and len(fast) == 3
+    for a, b in zip(fast, full):
+        assert np.all(np.abs(a.frame_times - b.frame_times) <= 2 / 10 + 1e-6)
+        for frame, t in zip(a.frames, a.frame_times):
+            want = np.array(SECOND_COLOURS[int(t) % len(SECOND_COLOURS)])
+            assert np.abs(frame.reshape(-1, 3).mean(0) - want).max() < 12  # the second it shows
