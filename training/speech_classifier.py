@@ -91,12 +91,15 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
                      np.array([index[x] for x in d["label"]], np.int64), [str(s) for s in d["speaker"]])
 
 
-def read_labels(name: str, split: str, root: Path = DATA_ROOT) -> np.ndarray:
+def read_column(name: str, split: str, column: str, root: Path = DATA_ROOT) -> list:
+    """One column of a speech split, without decoding its audio."""
     import pyarrow.parquet as pq
+    return pq.read_table(speech_path(name, split, root), columns=[column]).column(column).to_pylist()
 
+
+def read_labels(name: str, split: str, root: Path = DATA_ROOT) -> np.ndarray:
     index = {e: i for i, e in enumerate(EMOTIONS)}
-    return np.array([index[x] for x in pq.read_table(speech_path(name, split, root), columns=["label"])
-                     .column("label").to_pylist()], np.int64)
+    return np.array([index[x] for x in read_column(name, split, "label", root)], np.int64)
 
 
 # ---------------------------------------------------------------- feature cache
@@ -305,8 +308,6 @@ def out_of_fold(feats: dict, speakers: dict, cfg: TrainConfig, members: int, fol
                 sets: Sequence[str] = DEV_SETS, log=print) -> dict:
     """{set: (token logits [n, 7] = raw / temperature, labels, speakers)} for each set's train split, each
     fold predicted by a `members`-seed ensemble of `cfg` trained on every train split without that fold."""
-    import torch
-
     from model.encoders.speech import round_to_fp16
     out = {}
     for name in sets:
@@ -319,19 +320,12 @@ def out_of_fold(feats: dict, speakers: dict, cfg: TrainConfig, members: int, fol
             ys = [y[~held] if s == name else feats[(s, "train")][1] for s in TRAIN_SETS]
             heads = [train_head(xs, ys, dataclasses.replace(cfg, seed=m)) for m in range(members)]
             head = round_to_fp16(ensemble(heads))  # as shipped
-            with torch.inference_mode():
-                logits[held] = raw_logits(head, x[held]) / temperature
+            logits[held] = raw_logits(head, x[held]) / temperature
             if log:
                 log(f"{name} fold {k}: speakers {sorted(set(np.asarray(speakers[name])[held].tolist()))}, "
                     f"accuracy {float((logits[held].argmax(1) == y[held]).mean()):.3f}")
         out[name] = (logits, y, np.asarray(speakers[name]))
     return out
-
-
-def read_speakers(name: str, split: str, root: Path = DATA_ROOT) -> list[str]:
-    import pyarrow.parquet as pq
-    return [str(s) for s in pq.read_table(speech_path(name, split, root), columns=["speaker"])
-            .column("speaker").to_pylist()]
 
 
 def write_oof(path: Path, weights: Path, folds: int, log=print) -> dict:
@@ -350,7 +344,7 @@ def write_oof(path: Path, weights: Path, folds: int, log=print) -> dict:
     cfg = TrainConfig(**meta["chosen"])
     featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
     feats = load_features(featurizer, cfg.prosody, log=log)
-    speakers = {name: read_speakers(name, "train") for name in DEV_SETS}
+    speakers = {name: [str(x) for x in read_column(name, "train", "speaker")] for name in DEV_SETS}
     res = out_of_fold(feats, speakers, cfg, int(meta.get("members", 1)), folds, float(head.temperature), log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, logits=np.concatenate([v[0] for v in res.values()]),

@@ -24,7 +24,7 @@ import torch
 
 from ..precision import autocast, resolve
 from ._cache import tuned_version
-from .openvino_runtime import MAX_BATCH, resolve_runtime
+from .openvino_runtime import MAX_BATCH, OpenVINOForward, resolve_runtime
 from .versions import DEFAULT_TEXT_PACKAGE, default_text_model_path, text_version  # noqa: F401 - re-exported
 
 BATCH_SIZE = 64
@@ -60,7 +60,8 @@ class TextEncoder:
         self.version = version
         self.device = device
         self.precision = precision  # model.precision: bf16 where the hardware has it
-        self.runtime = resolve_runtime(runtime, device, resolve(precision, device))
+        self._resolved = resolve(precision, device)
+        self.runtime = resolve_runtime(runtime, device, self._resolved)
         self._openvino = None  # compiled on first encode, once the tuned weights (and so the version) are set
         self.dim = int(dim if dim is not None else self.model.config.hidden_size)
 
@@ -116,13 +117,12 @@ class TextEncoder:
         if self._openvino is None:
             with self._lock:
                 if self._openvino is None:
-                    from .openvino_runtime import OpenVINOForward
                     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
                     length = torch.export.Dim("length", min=2, max=MAX_POSITIONS)
                     example = tuple(torch.from_numpy(a) for a in self._arrays(
                         [{"input_ids": [1] * 8, "token_type_ids": [0] * 8}] * 2))
                     self._openvino = OpenVINOForward(self.version, lambda: _LastHidden(self.model), example,
-                                                     ({0: batch, 1: length},) * 3, resolve(self.precision, self.device))
+                                                     ({0: batch, 1: length},) * 3, self._resolved)
         return self._openvino
 
     def _hidden(self, encodings: list) -> np.ndarray:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..precision import autocast, quantize_linear, resolve
 from ._cache import cache_dir, file_digest
-from .openvino_runtime import MAX_BATCH
+from .openvino_runtime import MAX_BATCH, OpenVINOForward, resolve_runtime
 from .versions import (DEFAULT_ONNX, DEFAULT_VISION_PACKAGE, PATCH, TIMM_ARCH,  # noqa: F401 - re-exported
                        default_vision_onnx, model_image_size, vision_version)
 
@@ -156,7 +156,6 @@ class VisionEncoder:
 
     def __init__(self, model, version: str, device: str = "cpu", image_size: int = 224,
                  precision: str = "auto", runtime: str = "auto"):
-        from .openvino_runtime import OpenVINOForward, resolve_runtime
         self._resolved = resolve(precision, device)  # checked first: int8 on a GPU is refused here
         self.runtime = resolve_runtime(runtime, device, self._resolved)
         self.version = version
