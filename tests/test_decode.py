@@ -293,3 +293,26 @@ def test_frames_no_other_frame_refers_to_are_not_decoded(tmp_path):
         for frame, t in zip(a.frames, a.frame_times):
             want = np.array(SECOND_COLOURS[int(t) % len(SECOND_COLOURS)])
             assert np.abs(frame.reshape(-1, 3).mean(0) - want).max() < 12  # the second it shows
+
+
+def test_one_decoding_thread_gives_the_same_clips(tmp_path):
+    """Where the models score on the CPU a film decodes on one FFmpeg thread (DecodeConfig.from_options): the
+    same frames and audio, bit for bit, as FFmpeg's own threading; elsewhere (a GPU, --no_score) FFmpeg chooses."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import FilmEmotionOptions
+
+    film = make_film(tmp_path / "f.mp4", duration_s=6.0, size=(320, 240), video_codec="libx264")
+    one, _, _ = decode(film, segment="window", window_s=2.0, decode_threads=1)
+    auto, _, _ = decode(film, segment="window", window_s=2.0)
+    assert len(one) == len(auto) == 3
+    for a, b in zip(one, auto):
+        assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
+        assert np.array_equal(a.frame_times, b.frame_times)
+
+    def threads(*args):
+        opts = PipelineOptions(["--input", "x", "--output", "y", *args]).view_as(FilmEmotionOptions)
+        return DecodeConfig.from_options(opts).decode_threads
+
+    assert threads() == 1 and threads("--no_score") == 0 and threads("--device", "cuda") == 0
+    assert threads("--decode_threads", "0") == 0 and threads("--decode_threads", "3") == 3

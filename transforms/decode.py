@@ -59,10 +59,19 @@ class DecodeConfig:
     # Frames no other frame refers to (most B-frames) are not decoded: a sampled frame is then the nearest
     # reference frame, a frame or two from its time, and films with B-frames decode in about two thirds of the time.
     skip_nonref: bool = True
+    # FFmpeg's decoding threads per film; 0: its own choice (frame and slice threads, one per core). Where the models
+    # score on the same CPU they keep every core busy, and one thread decodes with less CPU per frame (no thread
+    # hand-offs): from_options picks 1 there (see --decode_threads).
+    decode_threads: int = 0
 
     @classmethod
     def from_options(cls, opts) -> "DecodeConfig":
-        return cls(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)})
+        cfg = cls(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(cls)
+                     if getattr(opts, f.name, None) is not None})
+        if getattr(opts, "decode_threads", None) is None:  # the default: by where the models run
+            models_on_cpu = getattr(opts, "score", False) and getattr(opts, "device", "cpu") == "cpu"
+            cfg = dataclasses.replace(cfg, decode_threads=1 if models_on_cpu else 0)
+        return cfg
 
 
 def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Optional[list[ClipSpec]]:
@@ -419,6 +428,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:
             v.thread_type = "AUTO"
+            if cfg.decode_threads:
+                v.thread_count = cfg.decode_threads
             if cfg.skip_nonref:
                 v.codec_context.skip_frame = "NONREF"
         if plan:  # the keyframe before the first clip (seconds of margin: audio frames straddle the point)
