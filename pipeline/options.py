@@ -62,10 +62,11 @@ class FilmEmotionOptions(PipelineOptions):
                             "skipped: a sampled frame is then at most a frame or two from its time, and films with "
                             "B-frames decode about a third faster.")
         g.add_argument("--decode_threads", type=int, default=None,
-                       help="FFmpeg threads decoding each film (0: FFmpeg's choice, one per core). Default: 1 when the "
-                            "models score on this worker's CPU (they keep every core busy; FFmpeg's threads on top "
-                            "cost the multi-core command 6-14 %% of its time), FFmpeg's choice otherwise (--device "
-                            "cuda, --no_score: decoding is then what the run waits on). Decoded frames are the same.")
+                       help="FFmpeg threads decoding each film (0: FFmpeg's choice, one per core). Default when the "
+                            "models score on this worker's CPU (they keep every core busy): one thread for films up to "
+                            "1080p at 30 fps, which decodes with less CPU, FFmpeg's choice above; otherwise (--device "
+                            "cuda, --no_score: decoding is what the run waits on) FFmpeg's choice. Decoded frames are "
+                            "the same.")
 
         g = parser.add_argument_group("scoring")
         g.add_argument("--score", dest="score", action="store_true", default=True,

@@ -6,7 +6,7 @@ import pytest
 
 from model.featurize import frames_for
 from testing.films import make_audio_only, make_av1, make_film, make_text_as_video, make_truncated, make_zero_byte
-from transforms.decode import SAMPLE_RATE, DecodeConfig, DecodeError, decode_film
+from transforms.decode import BY_FILM, SAMPLE_RATE, DecodeConfig, DecodeError, decode_film, decoding_threads
 from transforms.discover import film_id_for
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 from transforms.probe import NotAFilm, ProbeFilm, probe_film
@@ -296,8 +296,9 @@ def test_frames_no_other_frame_refers_to_are_not_decoded(tmp_path):
 
 
 def test_one_decoding_thread_gives_the_same_clips(tmp_path):
-    """Where the models score on the CPU a film decodes on one FFmpeg thread (DecodeConfig.from_options): the
-    same frames and audio, bit for bit, as FFmpeg's own threading; elsewhere (a GPU, --no_score) FFmpeg chooses."""
+    """Where the models score on the CPU a film up to 1080p30 decodes on one FFmpeg thread (DecodeConfig.from_options,
+    decoding_threads): the same frames and audio, bit for bit, as FFmpeg's own threading; larger films and runs
+    without CPU scoring (a GPU, --no_score) get FFmpeg's choice."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.options import FilmEmotionOptions
@@ -314,5 +315,15 @@ def test_one_decoding_thread_gives_the_same_clips(tmp_path):
         opts = PipelineOptions(["--input", "x", "--output", "y", *args]).view_as(FilmEmotionOptions)
         return DecodeConfig.from_options(opts).decode_threads
 
-    assert threads() == 1 and threads("--no_score") == 0 and threads("--device", "cuda") == 0
+    assert threads() == BY_FILM and threads("--no_score") == 0 and threads("--device", "cuda") == 0
     assert threads("--decode_threads", "0") == 0 and threads("--decode_threads", "3") == 3
+
+    class Stream:  # what decoding_threads reads of a PyAV video stream
+        def __init__(self, width, height, fps):
+            self.codec_context = type("Ctx", (), {"width": width, "height": height})()
+            self.average_rate, self.guessed_rate = fps, None
+
+    by_film = DecodeConfig(decode_threads=BY_FILM)
+    assert decoding_threads(by_film, Stream(1920, 1080, 24)) == 1 and decoding_threads(by_film, Stream(1280, 720, 60)) == 1
+    assert decoding_threads(by_film, Stream(3840, 2160, 24)) == 0  # 4K: FFmpeg's threads
+    assert decoding_threads(DecodeConfig(decode_threads=2), Stream(3840, 2160, 24)) == 2

@@ -59,9 +59,10 @@ class DecodeConfig:
     # Frames no other frame refers to (most B-frames) are not decoded: a sampled frame is then the nearest
     # reference frame, a frame or two from its time, and films with B-frames decode in about two thirds of the time.
     skip_nonref: bool = True
-    # FFmpeg's decoding threads per film; 0: its own choice (frame and slice threads, one per core). Where the models
+    # FFmpeg's decoding threads per film; 0: its own choice (frame and slice threads, one per core); BY_FILM: one
+    # thread for films up to ONE_THREAD_MAX_PIXEL_RATE, FFmpeg's choice above (`decoding_threads`). Where the models
     # score on the same CPU they keep every core busy, and one thread decodes with less CPU per frame (no thread
-    # hand-offs): from_options picks 1 there (see --decode_threads).
+    # hand-offs): from_options picks BY_FILM there (see --decode_threads).
     decode_threads: int = 0
 
     @classmethod
@@ -70,8 +71,24 @@ class DecodeConfig:
                      if getattr(opts, f.name, None) is not None})
         if getattr(opts, "decode_threads", None) is None:  # the default: by where the models run
             models_on_cpu = getattr(opts, "score", False) and getattr(opts, "device", "cpu") == "cpu"
-            cfg = dataclasses.replace(cfg, decode_threads=1 if models_on_cpu else 0)
+            cfg = dataclasses.replace(cfg, decode_threads=BY_FILM if models_on_cpu else 0)
         return cfg
+
+
+BY_FILM = -1
+# One decoding thread keeps ahead of the models up to 1080p at 30 fps: a 1080p24 H.264 High-profile film decodes at
+# about 14x real time on one thread of this project's 2-core EPYC, where the models score about 10x; a 4K film would
+# decode at a quarter of that, so above this rate FFmpeg's own threads decode it.
+ONE_THREAD_MAX_PIXEL_RATE = 1920 * 1080 * 30
+
+
+def decoding_threads(cfg: DecodeConfig, stream) -> int:
+    """FFmpeg threads for this video stream (0: FFmpeg's choice), by cfg.decode_threads."""
+    if cfg.decode_threads != BY_FILM:
+        return max(0, cfg.decode_threads)
+    ctx = stream.codec_context
+    rate = (ctx.width or 0) * (ctx.height or 0) * float(stream.average_rate or stream.guessed_rate or 30)
+    return 1 if rate <= ONE_THREAD_MAX_PIXEL_RATE else 0
 
 
 def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Optional[list[ClipSpec]]:
@@ -428,8 +445,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:
             v.thread_type = "AUTO"
-            if cfg.decode_threads:
-                v.thread_count = cfg.decode_threads
+            threads = decoding_threads(cfg, v)
+            if threads:
+                v.thread_count = threads
             if cfg.skip_nonref:
                 v.codec_context.skip_frame = "NONREF"
         if plan:  # the keyframe before the first clip (seconds of margin: audio frames straddle the point)
