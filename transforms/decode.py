@@ -1,11 +1,11 @@
 """Decode each film ONCE with PyAV and stream DecodedClips out of that single pass (no Beam here: the
 per-film step, transforms/film.py, drives it).
 
-One sequential demux of video + audio (thread_type AUTO). A streaming planner keeps only the clips that are
-still open: for each, its frame sample times and the audio since its start. Only the sampled frames are
-converted to RGB (at --image_size, straight from the decoder's pixel format); shot cuts, when asked for, come
-from a tiny 64x64 copy of every frame. Audio is resampled to 16 kHz mono as it arrives. Memory therefore
-depends on clip length, not film length.
+One sequential demux of video + audio (thread_type AUTO; one thread beside CPU models: decoding_threads). A
+streaming planner keeps only the clips that are still open: for each, its frame sample times and the audio since
+its start. Only the sampled frames are converted to RGB (at --image_size, straight from the decoder's pixel
+format); shot cuts, when asked for, come from a tiny 64x64 copy of every frame. Audio is resampled to 16 kHz mono
+as it arrives. Memory therefore depends on clip length, not film length.
 
 Clip plans come from two kinds of sources:
   known ahead  subtitle cues and fixed windows (segment.plan_subtitles / plan_windows);
