@@ -24,7 +24,9 @@ def film_job(film: str):
 
 
 def decode_config(args=None):
-    """The pipeline's DecodeConfig with the benchmark's frame lever applied."""
+    """The pipeline's DecodeConfig with the benchmark's frame lever applied. Decoding uses FFmpeg's own threads
+    here (decode_threads 0): the decode bound is decoding alone at its fastest; pipeline.run decodes on one thread
+    beside CPU models (transforms.decode.decoding_threads)."""
     from transforms.decode import DecodeConfig
     every = getattr(args, "frame_every_s", None)
     return DecodeConfig() if every is None else DecodeConfig(frame_every_s=every)

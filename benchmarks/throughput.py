@@ -8,7 +8,7 @@ Films (cached under .cache/bench/): 720p moving textured noise, H.264 with an 8 
 a sidecar .srt line every 4 s (testing/films.py). Modes, each in its own child process so that peak RSS
 (the process tree's summed RSS, polled with psutil) is its own:
   whole   pipeline.run over the film (DirectRunner, scoring on); imports + model loading timed apart (load_s)
-  decode  the decode bound: the pipeline's own clip plan and decoder, no models
+  decode  the decode bound: the pipeline's own clip plan and decoder, no models, FFmpeg's own threads
   model   the model bound: encoders + head in batches on those decoded clips (only model time is counted)
   naive   per clip: one ffmpeg process (seek, sampled frames to a pipe, audio to a file) and one unbatched
           model call (batch size 1), with the same models and --precision
