@@ -8,7 +8,7 @@ from model.featurize import frames_for
 from testing.films import make_audio_only, make_av1, make_film, make_text_as_video, make_truncated, make_zero_byte
 from transforms.decode import BY_FILM, SAMPLE_RATE, DecodeConfig, DecodeError, decode_film, decoding_threads
 from transforms.discover import film_id_for
-from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
+from transforms.elements import DecodedClip, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.probe import NotAFilm, ProbeFilm, probe_film
 from transforms.subtitles import load_cues
 
@@ -318,12 +318,12 @@ def test_one_decoding_thread_gives_the_same_clips(tmp_path):
     assert threads() == BY_FILM and threads("--no_score") == 0 and threads("--device", "cuda") == 0
     assert threads("--decode_threads", "0") == 0 and threads("--decode_threads", "3") == 3
 
-    class Stream:  # what decoding_threads reads of a PyAV video stream
-        def __init__(self, width, height, fps):
-            self.codec_context = type("Ctx", (), {"width": width, "height": height})()
-            self.average_rate, self.guessed_rate = fps, None
+    def info(width, height, fps):  # what probing tells decoding_threads
+        return FilmInfo(duration_s=60.0, width=width, height=height, fps=fps, video_codec="h264", audio_codec=None,
+                        has_video=True, has_audio=False)
 
     by_film = DecodeConfig(decode_threads=BY_FILM)
-    assert decoding_threads(by_film, Stream(1920, 1080, 24)) == 1 and decoding_threads(by_film, Stream(1280, 720, 60)) == 1
-    assert decoding_threads(by_film, Stream(3840, 2160, 24)) == 0  # 4K: FFmpeg's threads
-    assert decoding_threads(DecodeConfig(decode_threads=2), Stream(3840, 2160, 24)) == 2
+    assert decoding_threads(by_film, info(1920, 1080, 24)) == 1 and decoding_threads(by_film, info(1280, 720, 60)) == 1
+    assert decoding_threads(by_film, info(3840, 2160, 24)) == 0  # 4K: FFmpeg's threads
+    assert decoding_threads(DecodeConfig(decode_threads=2), info(3840, 2160, 24)) == 2
+    assert decoding_threads(by_film, probe_film(str(film))) == 1  # the 320x240 test film, as probed

@@ -82,12 +82,11 @@ BY_FILM = -1
 ONE_THREAD_MAX_PIXEL_RATE = 1920 * 1080 * 30
 
 
-def decoding_threads(cfg: DecodeConfig, stream) -> int:
-    """FFmpeg threads for this video stream (0: FFmpeg's choice), by cfg.decode_threads."""
+def decoding_threads(cfg: DecodeConfig, info) -> int:
+    """FFmpeg threads for a film of this probe's FilmInfo (0: FFmpeg's choice), by cfg.decode_threads."""
     if cfg.decode_threads != BY_FILM:
         return max(0, cfg.decode_threads)
-    ctx = stream.codec_context
-    rate = (ctx.width or 0) * (ctx.height or 0) * float(stream.average_rate or stream.guessed_rate or 30)
+    rate = (info.width or 0) * (info.height or 0) * (info.fps or 30.0)
     return 1 if rate <= ONE_THREAD_MAX_PIXEL_RATE else 0
 
 
@@ -445,7 +444,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:
             v.thread_type = "AUTO"
-            threads = decoding_threads(cfg, v)
+            threads = decoding_threads(cfg, job.info)
             if threads:
                 v.thread_count = threads
             if cfg.skip_nonref:
