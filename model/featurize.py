@@ -159,7 +159,10 @@ class Featurizer:
         if "face" in self.modalities:
             _ = self.encoders.face_detector
         if "audio" in self.modalities:
+            from model.encoders.audio import load_prosody
+
             _ = self.encoders.speech
+            load_prosody()
         if "vision" in self.modalities:
             _ = self.encoders.scene
         return self

@@ -361,6 +361,18 @@ def test_audio_shapes_and_pitch():
     assert loud[5, e] - quiet[5, e] == pytest.approx(1.0, abs=0.05)  # 10x amplitude = +1 in log10 energy
 
 
+def test_prosody_loads_librosa_before_the_first_clip():
+    """librosa loads its submodules on first use; load_prosody (called by Featurizer.load) pays that at load."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from model.encoders.audio import load_prosody; load_prosody(); "
+            "print(sorted(m for m in ('librosa.core.spectrum', 'librosa.feature.spectral') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert "librosa.core.spectrum" in out and "librosa.feature.spectral" in out
+
+
 def test_encoder_version(text, vision, faces):
     # From the weight files (no model built), and the same strings the loaded encoders carry.
     from model.encoders import EncoderSpec, encoder_version, encoder_versions

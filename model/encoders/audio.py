@@ -119,3 +119,9 @@ def audio_features(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarr
     cols = [mfcc_f, _delta(mfcc_f), energy_f[None], _delta(energy_f[None]), pitch_f[None],
             _delta(pitch_f[None]), voiced_f[None], zcr_f[None]]
     return np.ascontiguousarray(np.concatenate(cols, axis=0).T, dtype=np.float32)
+
+
+def load_prosody() -> None:
+    """Run audio_features once on silence: librosa loads its submodules lazily on first use (about 1.7 s), which
+    a worker should pay while its models load, not inside its first film."""
+    audio_features(np.zeros(SAMPLE_RATE // 5, np.float32))
