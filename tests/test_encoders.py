@@ -242,6 +242,27 @@ def test_vision_runs_on_openvino_unpinned_and_matches_torch(vision):
     np.testing.assert_allclose(got, torch_vit.forward_tokens(x).numpy(), atol=1e-3)
 
 
+def test_openvino_forward_exports_only_when_no_ir_is_cached(tmp_path, monkeypatch):
+    """The torch module and its export arguments (torch.export's dimensions import sympy) are asked for only when
+    the IR is not in the cache; a second encoder of the same version reads the cached IR."""
+    from model.encoders._cache import CACHE_ENV
+    from model.encoders.openvino_runtime import OpenVINOForward
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    calls = []
+
+    def export_args():
+        calls.append(1)
+        return (torch.zeros(2, 3),), ({0: torch.export.Dim("batch", min=1, max=8)},)
+
+    first = OpenVINOForward("test-linear-v1", lambda: torch.nn.Linear(3, 2), export_args, "fp32")
+    x = np.ones((4, 3), np.float32)
+    second = OpenVINOForward("test-linear-v1", lambda: pytest.fail("rebuilt the module"),
+                             lambda: pytest.fail("asked for export arguments"), "fp32")
+    assert calls == [1]
+    np.testing.assert_allclose(second(x), first(x))
+
+
 def test_vision_tokens_and_any_frame_size(vision):
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)

@@ -6,7 +6,7 @@ in benchmarks/results/face_branch.md). Its "false positives" on Big Buck Bunny a
 own face, which for an emotion pipeline is a face worth reading. Weights: facenet_pytorch/data/{pnet,rnet,onet}.pt, shipped inside the
 wheel (install with `pip install --no-deps facenet-pytorch==2.6.0`; nothing is downloaded).
 
-The cascade runs in `mtcnn_cascade` (facenet-pytorch's networks and stages, candidates resampled in one batch).
+The cascade runs in `mtcnn_cascade` on `mtcnn_nets` (facenet-pytorch's networks and stages, without importing it).
 The frame is shrunk so its longest side is at most `max_side` (aspect kept) before detection; boxes come back
 in the input frame's pixels as (x, y, w, h), largest first. `version` names the weights (sha256 of the three
 files) and every setting that changes the boxes, so cached features follow a change of detector.
@@ -68,18 +68,13 @@ class MTCNNFaceDetector:
     def __init__(self, max_side: int = MAX_SIDE, min_face: int = MIN_FACE, min_score: float = MIN_SCORE,
                  thresholds: tuple[float, float, float] = THRESHOLDS, device: str = "cpu"):
         package_file("facenet_pytorch", "data", "onet.pt")  # a clear error when the wheel is missing
-        from facenet_pytorch import MTCNN
+        from . import mtcnn_cascade, mtcnn_nets  # torch: imported here, so naming the detector needs none
 
-        from . import mtcnn_cascade  # torch and torchvision: imported here, so naming the detector needs neither
         self._cascade = mtcnn_cascade
         self.max_side, self.min_face, self.min_score = int(max_side), int(min_face), float(min_score)
-        self._mtcnn = self._cascade.channels_last(MTCNN(
-            min_face_size=self.min_face, thresholds=list(thresholds), factor=PYRAMID_FACTOR, keep_all=True,
-            select_largest=True, device=device).eval())
+        self._mtcnn = mtcnn_nets.load_cascade(self.min_face, thresholds, PYRAMID_FACTOR, device)
         # The bordered pass looks for close-ups only: a pyramid that starts at EDGE_MIN_FACE costs a fraction.
-        self._edge_mtcnn = self._cascade.channels_last(MTCNN(
-            min_face_size=EDGE_MIN_FACE, thresholds=list(thresholds), factor=PYRAMID_FACTOR, keep_all=True,
-            select_largest=True, device=device).eval())
+        self._edge_mtcnn = mtcnn_nets.load_cascade(EDGE_MIN_FACE, thresholds, PYRAMID_FACTOR, device)
         self.version = detector_v2_version(self.max_side, self.min_face, self.min_score, thresholds)
 
     def detect_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:

@@ -1,4 +1,4 @@
-"""MTCNN's three-stage cascade over a batch of frames, with facenet-pytorch's networks and box helpers.
+"""MTCNN's three-stage cascade over a batch of frames (networks and box helpers: `mtcnn_nets`).
 
 Same stages, thresholds and boxes as `facenet_pytorch.models.utils.detect_face.detect_face`, two costs removed:
 - R-Net and O-Net candidates are cut and resampled all at once from a summed-area table of each frame. facenet-pytorch
@@ -17,7 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from torchvision.ops.boxes import batched_nms
+
+from .mtcnn_nets import batched_nms, batched_nms_min, clip_boxes, proposals, regress, square
 
 # R-Net (24 px) and O-Net (48 px) candidates go through their network this many at a time: a whole batch's
 # candidates at once (over a thousand on textured frames) spill the CPU caches; in these chunks R-Net runs about
@@ -81,10 +82,8 @@ def stage(net, table: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Tenso
     """R-Net (size 24) or O-Net (size 48) on candidate boxes [N, >=4] (x1 y1 x2 y2 ...) of the frames behind
     `table` (summed_area_table), STAGE_CHUNK at a time. Returns (the boxes and image_inds kept: a box wholly
     outside its frame is dropped, (the network's outputs for them))."""
-    from facenet_pytorch.models.utils.detect_face import pad
-
     h, w = table.shape[1] - 1, table.shape[2] - 1
-    y, ey, x, ex = pad(boxes, w, h)
+    y, ey, x, ex = clip_boxes(boxes, w, h)
     ok = (ey > y - 1) & (ex > x - 1)
     keep = torch.from_numpy(ok).to(boxes.device)
     boxes, image_inds = boxes[keep], image_inds[keep]
@@ -98,18 +97,10 @@ def stage(net, table: torch.Tensor, boxes: torch.Tensor, image_inds: torch.Tenso
         torch.zeros(0, 3, size, size).contiguous(memory_format=torch.channels_last))
 
 
-def channels_last(mtcnn):
-    """The MTCNN with its three networks' weights channels-last, as `detect` feeds them (once, at load)."""
-    for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
-        net.to(memory_format=torch.channels_last)
-    return mtcnn
-
-
 def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """frames uint8 [B, H, W, 3] -> per frame (boxes [K, 4] x1 y1 x2 y2, scores [K]), largest box first, as
-    `MTCNN.detect(frames)` gives them (a frame with no face: empty arrays). Fastest on a `channels_last` MTCNN."""
-    from facenet_pytorch.models.utils.detect_face import bbreg, batched_nms_numpy, generateBoundingBox, rerec
-
+    facenet-pytorch's `MTCNN.detect(frames)` gives them (a frame with no face: empty arrays).
+    mtcnn: a `mtcnn_nets.Cascade`."""
     threshold, factor = mtcnn.thresholds, mtcnn.factor
     with torch.inference_mode():
         pixels = torch.as_tensor(np.ascontiguousarray(frames), device=mtcnn.device)
@@ -127,7 +118,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         for scale in scales:
             x = area_resize(table, int(h * scale + 1), int(w * scale + 1))
             reg, probs = mtcnn.pnet(((x - 127.5) * 0.0078125).permute(0, 3, 1, 2))  # NHWC memory: channels-last
-            b, inds = generateBoundingBox(reg.contiguous(), probs[:, 1].contiguous(), scale, threshold[0])
+            b, inds = proposals(reg.contiguous(), probs[:, 1].contiguous(), scale, threshold[0])
             picks.append(batched_nms(b[:, :4], b[:, 4], inds, 0.5) + offset)
             offset += len(b)
             boxes.append(b)
@@ -140,7 +131,7 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
         regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
                              boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], 1)
-        boxes = rerec(boxes)
+        boxes = square(boxes)
 
         if len(boxes):
             boxes, image_inds, (reg, probs) = stage(mtcnn.rnet, table, boxes, image_inds, 24)
@@ -149,15 +140,15 @@ def detect(mtcnn, frames: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray
             boxes = torch.cat([boxes[keep, :4], score[keep, None]], 1)
             image_inds, reg = image_inds[keep], reg[keep]
             pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
-            boxes = rerec(bbreg(boxes[pick], reg[pick]))
+            boxes = square(regress(boxes[pick], reg[pick]))
             image_inds = image_inds[pick]
         if len(boxes):
             boxes, image_inds, (reg, _, probs) = stage(mtcnn.onet, table, boxes, image_inds, 48)
             score = probs[:, 1]
             keep = score > threshold[2]
-            boxes = bbreg(torch.cat([boxes[keep, :4], score[keep, None]], 1), reg[keep])
+            boxes = regress(torch.cat([boxes[keep, :4], score[keep, None]], 1), reg[keep])
             image_inds = image_inds[keep]
-            pick = batched_nms_numpy(boxes[:, :4], boxes[:, 4], image_inds, 0.7, "Min")
+            pick = batched_nms_min(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
             boxes, image_inds = boxes[pick], image_inds[pick]
     boxes, image_inds = boxes.cpu().numpy(), image_inds.cpu().numpy()
     out_boxes, out_scores = [], []
@@ -173,12 +164,10 @@ def score_boxes(mtcnn, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray
     """O-Net alone on given candidate boxes of one frame: uint8 [H, W, 3], boxes [K, 4] x1 y1 x2 y2 -> (the boxes
     as O-Net's regression moves them, O-Net's face scores), for the candidates that overlap the frame. For
     candidates no pyramid proposes: a face that fills the frame is larger than P-Net's largest scale sees."""
-    from facenet_pytorch.models.utils.detect_face import bbreg
-
     with torch.inference_mode():
         pixels = torch.as_tensor(np.ascontiguousarray(frame), device=mtcnn.device)[None]
         cand = torch.as_tensor(np.asarray(boxes, np.float32), device=mtcnn.device).reshape(-1, 4)
         cand, _, (reg, _, probs) = stage(mtcnn.onet, summed_area_table(pixels), cand,
                                          torch.zeros(len(cand), dtype=torch.long, device=cand.device), 48)
-        moved = bbreg(cand.clone(), reg)
+        moved = regress(cand.clone(), reg)
     return moved[:, :4].cpu().numpy(), probs[:, 1].cpu().numpy()

@@ -84,15 +84,16 @@ def convert(module: torch.nn.Module, version: str, example: tuple, dynamic_shape
 class OpenVINOForward:
     """`__call__(*arrays) -> float32 array`: the first output of the compiled model.
 
-    The IR comes from the cache, else `make_module()` is exported (called only then: a cached IR needs no torch
-    model). Compiled on first call, so the CPU thread budget set by model.precision.configure_threads (one per
+    The IR comes from the cache, else `make_module()` is exported with the example inputs and dynamic dimensions
+    `export_args()` gives (both called only then: a cached IR needs no torch model, and torch.export's dimension
+    objects import sympy, 0.4 s). Compiled on first call, so the CPU thread budget set by model.precision.configure_threads (one per
     Beam worker by default) applies; one inference at a time per encoder (threads of a worker share it)."""
 
-    def __init__(self, version: str, make_module: Callable[[], torch.nn.Module], example: tuple,
-                 dynamic_shapes: tuple, precision: str):
+    def __init__(self, version: str, make_module: Callable[[], torch.nn.Module],
+                 export_args: Callable[[], tuple[tuple, tuple]], precision: str):
         self._ir = cached_ir(version)
         if self._ir is None:
-            self._ir = convert(make_module(), version, example, dynamic_shapes)
+            self._ir = convert(make_module(), version, *export_args())
         self._hint = "bf16" if precision == "bf16" else "f32"
         self._request: Optional[object] = None
         self._lock = threading.Lock()

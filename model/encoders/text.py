@@ -117,13 +117,17 @@ class TextEncoder:
         if self._openvino is None:
             with self._lock:
                 if self._openvino is None:
-                    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-                    length = torch.export.Dim("length", min=2, max=MAX_POSITIONS)
-                    example = tuple(torch.from_numpy(a) for a in self._arrays(
-                        [{"input_ids": [1] * 8, "token_type_ids": [0] * 8}] * 2))
-                    self._openvino = OpenVINOForward(self.version, lambda: _LastHidden(self.model), example,
-                                                     ({0: batch, 1: length},) * 3, self._resolved)
+                    self._openvino = OpenVINOForward(self.version, lambda: _LastHidden(self.model),
+                                                     self._export_args, self._resolved)
         return self._openvino
+
+    def _export_args(self) -> tuple[tuple, tuple]:
+        """(example inputs, dynamic dimensions) for exporting the encoder to OpenVINO."""
+        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+        length = torch.export.Dim("length", min=2, max=MAX_POSITIONS)
+        example = tuple(torch.from_numpy(a) for a in self._arrays(
+            [{"input_ids": [1] * 8, "token_type_ids": [0] * 8}] * 2))
+        return example, ({0: batch, 1: length},) * 3
 
     def _hidden(self, encodings: list) -> np.ndarray:
         """Last hidden states of a padded batch, float32 [B, width, dim]."""

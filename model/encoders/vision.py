@@ -167,10 +167,10 @@ class VisionEncoder:
         self._lock = threading.Lock()
         self._openvino = None
         if self.runtime == "openvino":
-            batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-            self._openvino = OpenVINOForward(version, lambda: _Features(self.model),
-                                             (torch.zeros(2, 3, image_size, image_size),), ({0: batch},),
-                                             self._resolved)
+            self._openvino = OpenVINOForward(
+                version, lambda: _Features(self.model),
+                lambda: ((torch.zeros(2, 3, image_size, image_size),),
+                         ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)), self._resolved)
         if self._built is not None or self._openvino is None:
             self.dim = int(self.model.num_features)
             self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 1))
