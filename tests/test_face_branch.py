@@ -157,7 +157,8 @@ def test_detector_loads_and_runs_without_torchvision_or_facenet_pytorch():
     import sys
 
     code = ("import sys, numpy as np; from model.encoders.face_detect import load_face_detector_v2; "
-            "d = load_face_detector_v2(); d.detect(np.random.default_rng(0).integers(0, 255, (270, 480, 3), np.uint8)); "
+            "d = load_face_detector_v2(); "
+            "d.detect(np.random.default_rng(0).integers(0, 255, (270, 480, 3), np.uint8)); "
             "print(sorted(m for m in ('torchvision', 'facenet_pytorch', 'sympy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"

@@ -86,8 +86,9 @@ class OpenVINOForward:
 
     The IR comes from the cache, else `make_module()` is exported with the example inputs and dynamic dimensions
     `export_args()` gives (both called only then: a cached IR needs no torch model, and torch.export's dimension
-    objects import sympy, 0.4 s). Compiled on first call, so the CPU thread budget set by model.precision.configure_threads (one per
-    Beam worker by default) applies; one inference at a time per encoder (threads of a worker share it)."""
+    objects import sympy, 0.4 s). Compiled on first call, so the CPU thread budget set by
+    model.precision.configure_threads (one per Beam worker by default) applies; one inference at a time per
+    encoder (threads of a worker share it)."""
 
     def __init__(self, version: str, make_module: Callable[[], torch.nn.Module],
                  export_args: Callable[[], tuple[tuple, tuple]], precision: str):
