@@ -88,6 +88,14 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
 
 
+def _blocked(key_mask: Tensor, queries: Tensor, heads: int) -> Tensor:
+    """The keys a query may not attend to, as MultiheadAttention's attn_mask [B * heads, Lq, Lk] (True = blocked).
+    The same masking as key_padding_mask=~key_mask, whose shape check (torch._check) imports sympy on its first
+    call: 0.3 s of each worker's first batch."""
+    blocked = (~key_mask)[:, None, :].expand(-1, queries.shape[1], -1)
+    return blocked.repeat_interleave(heads, dim=0)
+
+
 class ModalityAligner(nn.Module):
     """eq. 12: Conv1D to width d. Padding positions are zeroed first so that, with the conv's own zero
     padding, a valid token's output is the same whatever padding follows it."""
@@ -181,7 +189,8 @@ class BVPEC(nn.Module):
                 # A row with no valid key would make softmax NaN: open one key there, then zero the result.
                 key_mask = valid.clone()
                 key_mask[:, 0] |= ~has
-                out, attn = self.cross_attn[m](x_t, aligned[m], aligned[m], key_padding_mask=~key_mask,
+                out, attn = self.cross_attn[m](x_t, aligned[m], aligned[m],
+                                               attn_mask=_blocked(key_mask, x_t, self.config.heads),
                                                need_weights=True, average_attn_weights=False)
                 keep = has.to(out.dtype)
                 out = out * keep.view(-1, 1, 1)
