@@ -8,22 +8,21 @@ accuracy of the same variant trained on all of train:
   and composition statistics of the same squashed 224 px photo, and on both;
 - the shipped scene head's configuration (`training.scene_classifier`), trained on train and mirrored train as
   shipped, then with the tokens of four corner crops (80 % of each side, two of them mirrored) added.
-The crops' tokens are cached under .cache/scene_features/ (about 3.5 min on 2 cores the first time). Results and
+The crops' tokens come from `cached_tokens(..., corner=c)`, cached under .cache/scene_features/ (about 3.5 min on 2
+cores the first time). Results and
 what was taken: docs/training.md (scene photos).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import io
 
 import numpy as np
 
-from training.scene_classifier import (CACHE_ROOT, IMAGE_SIZE, SceneTrainConfig, cached_tokens, decode_image,
-                                       head_outputs, read_scene_set, scene_path, train_scene_head)
+from model.encoders.scene import pooled_features
+from training.scene_classifier import (SceneTrainConfig, cached_tokens, decode_image, head_outputs, read_scene_set,
+                                       train_scene_head)
 
 SHIPPED = SceneTrainConfig(hidden=0, dropout=0.3, weight_decay=0.1, epochs=100, mirror=True)
-CROP_SIDE = 0.8
 
 
 def colour_features(img: np.ndarray) -> np.ndarray:
@@ -53,34 +52,6 @@ def colour_features(img: np.ndarray) -> np.ndarray:
     return np.array(stats + list(hist) + regions, np.float32)
 
 
-def corner_crop(data: bytes, corner: int) -> np.ndarray:
-    """A photo's corner crop (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right; CROP_SIDE of each side),
-    squashed to 224 px as the pipeline's frames; the right-hand crops mirrored."""
-    from PIL import Image
-
-    img = Image.open(io.BytesIO(data)).convert("RGB")
-    w, h = img.size
-    cw, ch = int(w * CROP_SIDE), int(h * CROP_SIDE)
-    x0, y0 = (0 if corner in (0, 2) else w - cw), (0 if corner in (0, 1) else h - ch)
-    img = img.crop((x0, y0, x0 + cw, y0 + ch)).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-    if corner % 2:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    return np.asarray(img, np.uint8)
-
-
-def crop_tokens(vision, images: list, corner: int) -> np.ndarray:
-    from model.encoders._cache import file_digest
-
-    path = CACHE_ROOT / (f"emotion6-train-crop{corner}-{CROP_SIDE:g}-{vision.version}-"
-                         f"{file_digest(scene_path('train'))[:12]}.npy")
-    if not path.exists():
-        out = [vision.encode(np.stack([corner_crop(b, corner) for b in images[i:i + 32]]))
-               for i in range(0, len(images), 32)]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, np.concatenate(out).astype(np.float32))
-    return np.load(path)
-
-
 def main(argv=None) -> None:
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -97,8 +68,9 @@ def main(argv=None) -> None:
     tr, dev = read_scene_set("train"), read_scene_set("dev")
     x, x_mir, x_dev = (cached_tokens(vision, "train"), cached_tokens(vision, "train", mirror=True),
                        cached_tokens(vision, "dev"))
-    crops = [crop_tokens(vision, tr.images, c) for c in range(4)]
-    pooled = lambda t: np.concatenate([t[:, 0], t[:, 1:].mean(1)], 1)  # noqa: E731 - what the scene head reads
+    # the right-hand corners mirrored: crops from both sides of every photo
+    crops = [cached_tokens(vision, "train", mirror=c % 2 == 1, corner=c) for c in range(4)]
+    pooled = lambda t: pooled_features(t).numpy()  # noqa: E731 - what the scene head reads
     c_tr = np.stack([colour_features(decode_image(b)) for b in tr.images])
     c_dev = np.stack([colour_features(decode_image(b)) for b in dev.images])
 

@@ -32,6 +32,7 @@ DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" /
 CACHE_ROOT = REPO / ".cache" / "scene_features"
 IMAGE_SIZE = 224
 VA_MID, VA_HALF = 5.0, 4.0  # 1..9 -> [-1, 1]
+CROP_SIDE = 0.8  # a corner crop keeps this share of each side (benchmarks.scene_probes' augmentation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,37 +66,48 @@ def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Seque
     return SceneSet(split, list(d["image"]), np.array([index[x] for x in d["label"]], np.int64), probs, va)
 
 
-def decode_image(data: bytes, size: int = IMAGE_SIZE, mirror: bool = False) -> np.ndarray:
-    """JPEG/PNG bytes -> uint8 [size, size, 3], squashed (aspect not kept), as the pipeline's frames."""
+def decode_image(data: bytes, size: int = IMAGE_SIZE, mirror: bool = False,
+                 corner: Optional[int] = None) -> np.ndarray:
+    """JPEG/PNG bytes -> uint8 [size, size, 3], squashed (aspect not kept), as the pipeline's frames. `corner`
+    (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) first crops CROP_SIDE of each side there."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(data)).convert("RGB").resize((size, size), Image.BILINEAR)
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    if corner is not None:
+        w, h = img.size
+        cw, ch = int(w * CROP_SIDE), int(h * CROP_SIDE)
+        x0, y0 = (0 if corner in (0, 2) else w - cw), (0 if corner in (0, 1) else h - ch)
+        img = img.crop((x0, y0, x0 + cw, y0 + ch))
+    img = img.resize((size, size), Image.BILINEAR)
     if mirror:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     return np.asarray(img, np.uint8)
 
 
-def encode_images(vision, images: Sequence[bytes], mirror: bool = False, batch: int = 32) -> np.ndarray:
+def encode_images(vision, images: Sequence[bytes], mirror: bool = False, batch: int = 32,
+                  corner: Optional[int] = None) -> np.ndarray:
     out = []
     for i in range(0, len(images), batch):
-        out.append(vision.encode(np.stack([decode_image(b, mirror=mirror) for b in images[i:i + batch]])))
+        out.append(vision.encode(np.stack([decode_image(b, mirror=mirror, corner=corner)
+                                           for b in images[i:i + batch]])))
     return np.concatenate(out) if out else np.zeros((0, 5, 384), np.float32)
 
 
 def cached_tokens(vision, split: str, mirror: bool = False, root: Path = DATA_ROOT, cache: Path = CACHE_ROOT,
-                  log=print) -> np.ndarray:
+                  log=print, corner: Optional[int] = None) -> np.ndarray:
     from model.encoders._cache import file_digest
 
     path = scene_path(split, root)
-    out = Path(cache) / f"emotion6-{split}{'-mirror' if mirror else ''}-{vision.version}-{file_digest(path)[:12]}.npy"
+    variant = ("-mirror" if mirror else "") + (f"-crop{corner}-{CROP_SIDE:g}" if corner is not None else "")
+    out = Path(cache) / f"emotion6-{split}{variant}-{vision.version}-{file_digest(path)[:12]}.npy"
     if out.exists():
         return np.load(out)
     data = read_scene_set(split, root=root)
     t0 = time.perf_counter()
-    x = encode_images(vision, data.images, mirror=mirror).astype(np.float32)
+    x = encode_images(vision, data.images, mirror=mirror, corner=corner).astype(np.float32)
     if log:
         dt = time.perf_counter() - t0
-        log(f"emotion6/{split}{' mirrored' if mirror else ''}: {len(x)} photos, {dt:.1f} s "
+        log(f"emotion6/{split}{variant}: {len(x)} photos, {dt:.1f} s "
             f"({dt / len(x) * 1000:.1f} ms/photo incl. JPEG decode + resize)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
