@@ -8,9 +8,8 @@ accuracy of the same variant trained on all of train:
   and composition statistics of the same squashed 224 px photo, and on both;
 - the shipped scene head's configuration (`training.scene_classifier`), trained on train and mirrored train as
   shipped, then with the tokens of four corner crops (80 % of each side, two of them mirrored) added.
-The crops' tokens come from `cached_tokens(..., corner=c)`, cached under .cache/scene_features/ (about 3.5 min on 2
-cores the first time). Results and
-what was taken: docs/training.md (scene photos).
+The crops' tokens come from `cached_tokens(..., corner=c)`, cached under .cache/scene_features/ (about 3.5 min on
+2 cores the first time). Results and what was taken: docs/training.md (scene photos).
 """
 from __future__ import annotations
 
