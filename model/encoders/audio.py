@@ -67,16 +67,19 @@ def stft(wave: np.ndarray) -> np.ndarray:
     return np.fft.rfft(window * frames, axis=-1).astype(np.complex64).T
 
 
+# Slaney's mel scale (librosa's default, htk=False): linear to 1 kHz, logarithmic above.
+_HZ_PER_MEL = 200.0 / 3  # the linear part
+_KNEE_MEL = 1000.0 / _HZ_PER_MEL
+_LOG_STEP = np.log(6.4) / 27.0  # the logarithmic part, per mel
+
+
 def _hz_to_mel(hz):
-    """Slaney's mel scale (librosa's default, htk=False): linear to 1 kHz, logarithmic above."""
     hz = np.asarray(hz, np.float64)
-    step, knee = np.log(6.4) / 27.0, 1000.0 / (200.0 / 3)
-    return np.where(hz >= 1000.0, knee + np.log(np.maximum(hz, 1e-12) / 1000.0) / step, hz / (200.0 / 3))
+    return np.where(hz >= 1000.0, _KNEE_MEL + np.log(np.maximum(hz, 1e-12) / 1000.0) / _LOG_STEP, hz / _HZ_PER_MEL)
 
 
 def _mel_to_hz(mel):
-    step, knee = np.log(6.4) / 27.0, 1000.0 / (200.0 / 3)
-    return np.where(mel >= knee, 1000.0 * np.exp(step * (mel - knee)), mel * (200.0 / 3))
+    return np.where(mel >= _KNEE_MEL, 1000.0 * np.exp(_LOG_STEP * (mel - _KNEE_MEL)), mel * _HZ_PER_MEL)
 
 
 @functools.cache
