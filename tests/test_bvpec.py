@@ -190,11 +190,8 @@ def test_text_top_matches_full_encoder_and_overrides_load():
 def test_cross_attention_mask_equals_key_padding_and_imports_no_sympy():
     """The cross-attention blocks padded keys with attn_mask (bvpec._blocked): the same outputs and weights as
     key_padding_mask, without its shape check, which imports sympy (0.3 s of a worker's first batch)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from model.bvpec import _blocked
+    from testing.imports import modules_imported
 
     attn = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
     g = torch.Generator().manual_seed(0)
@@ -204,10 +201,8 @@ def test_cross_attention_mask_equals_key_padding_and_imports_no_sympy():
         want = attn(q, k, k, key_padding_mask=~valid, need_weights=True, average_attn_weights=False)
         got = attn(q, k, k, attn_mask=_blocked(valid, q, 4), need_weights=True, average_attn_weights=False)
     assert all(torch.equal(a, b) for a, b in zip(want, got))
-    code = ("import sys, torch; from model.bvpec import BVPEC, BVPECConfig, MODALITIES; "
+    code = ("import torch; from model.bvpec import BVPEC, BVPECConfig, MODALITIES; "
             "dims = dict(text=8, vision=8, face=7, audio=7); net = BVPEC(BVPECConfig(input_dims=dims)).eval(); "
             "net({m: torch.randn(2, 3, d) for m, d in dims.items()}, "
-            "{m: torch.tensor([[True, False, False]] * 2) for m in MODALITIES}); print('sympy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1]).stdout
-    assert out.strip() == "False"
+            "{m: torch.tensor([[True, False, False]] * 2) for m in MODALITIES})")
+    assert modules_imported(code, ["sympy"]) == []

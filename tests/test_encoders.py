@@ -409,14 +409,9 @@ def test_prosody_spectral_steps_equal_librosa():
 
 def test_prosody_loads_without_librosa():
     """A worker computing prosody imports no librosa (1.5 s of start-up)."""
-    import subprocess
-    import sys
+    from testing.imports import modules_imported
 
-    code = ("import sys; from model.encoders.audio import load_prosody; load_prosody(); "
-            "print('librosa' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1]).stdout
-    assert out.strip() == "False"
+    assert modules_imported("from model.encoders.audio import load_prosody; load_prosody()", ["librosa"]) == []
 
 
 def test_encoder_version(text, vision, faces):

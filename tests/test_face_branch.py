@@ -153,15 +153,11 @@ def test_whole_frame_check_finds_faces_cropped_to_the_frame_and_none_in_photos(d
 def test_detector_loads_and_runs_without_torchvision_or_facenet_pytorch():
     """The cascade's networks and box steps are the project's (mtcnn_nets): a worker imports neither torchvision
     (torch._dynamo, sympy: 1.2-1.3 s of start-up) nor facenet-pytorch, only the wheel's weight files."""
-    import subprocess
-    import sys
+    from testing.imports import modules_imported
 
-    code = ("import sys, numpy as np; from model.encoders.face_detect import load_face_detector_v2; "
-            "d = load_face_detector_v2(); "
-            "d.detect(np.random.default_rng(0).integers(0, 255, (270, 480, 3), np.uint8)); "
-            "print(sorted(m for m in ('torchvision', 'facenet_pytorch', 'sympy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    assert out.strip() == "[]"
+    code = ("import numpy as np; from model.encoders.face_detect import load_face_detector_v2; "
+            "d = load_face_detector_v2(); d.detect(np.random.default_rng(0).integers(0, 255, (270, 480, 3), np.uint8))")
+    assert modules_imported(code, ["torchvision", "facenet_pytorch", "sympy"]) == []
 
 
 def test_detector_finds_nothing_on_a_blank_frame(detector):
