@@ -16,6 +16,10 @@ meta['pattern_temperatures'] and meta['branch_temperatures'].
 than most (RAVDESS dev accuracy 0.725 against 0.58 out of fold), and a temperature fitted on them alone leaves
 the speech evidence over-confident on unseen speakers. The clips table's evidence columns carry the branch
 temperatures too (transforms.fuse), so the evidence, the support and the grounded flag follow this calibration.
+
+--refit KEY (repeatable: a pattern such as `text`, or `branch:face|scene|speech`) fits only those temperatures and
+keeps the head's others: after retraining one branch classifier, its temperature is refitted on that branch's
+dev data alone (the other sets, and the speech out-of-fold logits, are not needed again).
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ import torch
 from model.checkpoints import DEFAULT_HEAD, load_head, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
-from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, speech_out_of_fold,
-                                  split)
+from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, refit_only,
+                                  speech_out_of_fold, split)
 from training.features import features_for
 from training.metrics import expected_calibration_error
 
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--output", required=True, help="where the calibrated head is written")
     p.add_argument("--speech_oof", default=None,
                    help="speaker-out-of-fold speech logits (training.speech_classifier --oof) for the speech branch")
+    p.add_argument("--refit", action="append", default=None,
+                   help="fit only this pattern or branch:<name> temperature (repeatable); the head's others stay")
     p.add_argument("--json", default=None)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
@@ -61,6 +67,11 @@ def main(argv: list[str] | None = None) -> dict:
     temps = fit_pattern_temperatures(np.concatenate([v[0] for v in sets.values()]),
                                      sum((v[1] for v in sets.values()), []),
                                      np.concatenate([v[2] for v in sets.values()]))
+    if args.refit:
+        try:
+            temps = refit_only(temps, meta, args.refit)
+        except KeyError as e:
+            raise SystemExit(f"--refit: {e.args[0]}") from None
     held_out = cross_fitted(sets, default_t)
     report = {"head": str(args.head or DEFAULT_HEAD), "temperature": default_t, "pattern_temperatures": temps,
               "sets": {}}
@@ -80,8 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
               f"{single:.3f} | {fitted:.3f} | {held_out[spec]:.3f} |")
     meta = dict(meta)
     meta["pattern_temperatures"], meta["branch_temperatures"] = split(temps)
-    meta["pattern_calibration"] = {"data": list(args.data) + ([f"speech-oof:{args.speech_oof}"] if args.speech_oof else []),
-                                   "cross_fitted_ece": held_out}
+    data = list(args.data) + ([f"speech-oof:{args.speech_oof}"] if args.speech_oof else [])
+    if args.refit:  # the record of the earlier fit stays, with what was refitted on what
+        previous = dict(meta.get("pattern_calibration", {}))
+        meta["pattern_calibration"] = {**previous, "refit": {"keys": list(args.refit), "data": data,
+                                                             "cross_fitted_ece": held_out}}
+    else:
+        meta["pattern_calibration"] = {"data": data, "cross_fitted_ece": held_out}
     save_head(args.output, model, meta)
     if args.json:
         with open(args.json, "w") as f:

@@ -255,6 +255,19 @@ def test_each_evidence_pattern_gets_its_own_temperature(tmp_path):
     assert logits_out.shape == (2, 7) and pats == ["text", "face"]
 
 
+def test_refit_only_replaces_the_named_temperatures():
+    """pipeline.calibrate --refit: after one branch classifier is retrained, only its temperature is refitted; the
+    head's others (fitted on data not given again) stay."""
+    from training.calibration import refit_only
+
+    meta = {"pattern_temperatures": {"text": 1.37}, "branch_temperatures": {"face": 1.0, "scene": 0.98, "speech": 1.32}}
+    fitted = {"branch:scene": 1.05, "branch:face": 0.7, "text": 2.0}
+    assert refit_only(fitted, meta, ["branch:scene"]) == {"text": 1.37, "branch:face": 1.0, "branch:scene": 1.05,
+                                                         "branch:speech": 1.32}
+    with pytest.raises(KeyError, match="speech"):
+        refit_only(fitted, meta, ["branch:speech"])
+
+
 def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
     """One modality with a classifier of its own: its evidence labels the clip, in a run and in evaluation alike;
     a text-only clip or a clip with several modalities keeps the head's label."""

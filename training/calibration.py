@@ -72,6 +72,17 @@ def split(temps: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
             {k[len(BRANCH):]: v for k, v in temps.items() if k.startswith(BRANCH)})
 
 
+def refit_only(fitted: dict[str, float], meta: dict, keys: Sequence[str]) -> dict[str, float]:
+    """The head's temperatures (meta's pattern and branch ones, as `split` stores them) with only `keys` taken
+    from `fitted`; KeyError when a key was not fitted (too few labelled examples of it)."""
+    missing = sorted(set(keys) - set(fitted))
+    if missing:
+        raise KeyError(f"{missing} not fitted: fewer than {MIN_PER_PATTERN} labelled examples (fitted: {sorted(fitted)})")
+    kept = {**meta.get("pattern_temperatures", {}),
+            **{BRANCH + k: v for k, v in meta.get("branch_temperatures", {}).items()}}
+    return {**kept, **{k: fitted[k] for k in keys}}
+
+
 def fit_pattern_temperatures(logits: np.ndarray, patterns: Sequence[str], labels: np.ndarray,
                              min_n: int = MIN_PER_PATTERN) -> dict[str, float]:
     """pattern -> T for each pattern with at least min_n labelled examples (labels < 0 are unlabelled)."""
