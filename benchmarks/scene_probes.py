@@ -4,8 +4,9 @@
 
 Prints, per variant, the stratified 5-fold accuracy on Emotion6 train (one row per fold seed) and the dev
 accuracy of the same variant trained on all of train:
-- logistic regression (scikit-learn) on the tokens the scene classifier reads (CLS + region mean), on 39 colour
-  and composition statistics of the same squashed 224 px photo, and on both;
+- logistic regression (scikit-learn) on the tokens the scene classifier reads (the scene tokens: CLS and patch mean
+  averaged over the ViT's last 4 blocks), on 39 colour and composition statistics of the same squashed 224 px photo,
+  and on both;
 - the shipped scene head's configuration (`training.scene_classifier`), trained on train and mirrored train as
   shipped, then with the tokens of four corner crops (80 % of each side, two of them mirrored) added.
 The crops' tokens come from `cached_tokens(..., corner=c)`, cached under .cache/scene_features/ (about 3.5 min on

@@ -2,7 +2,8 @@
 
     featurizer = Featurizer(create_encoders(spec))
     results = featurizer.clips([ClipMedia(frames, audio, text, context), ...])   # batched
-    results[i].tokens   # {'text': [L, 384], 'vision': [n_frames * 5, 384], 'face': [n_faces, 7], 'audio': [1, 7]}
+    results[i].tokens   # {'text': [L, 384], 'vision': [n_frames * 5, 384], 'scene': [n_frames * 2, 384],
+                        #  'face': [n_faces, 7], 'audio': [1, 7]}  (scene: the scene classifier's, not the head's)
     results[i].failures # (Failure(modality, error_type, message), ...): that modality is missing, the rest stands
 
 The pipeline's scoring step, training on labelled media, `pipeline.evaluate` and `report --explain` all call
@@ -51,8 +52,10 @@ def parse_modalities(value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def select_modalities(tokens: dict, modalities: Sequence[str]) -> dict:
-    """The tokens of the chosen modalities only: the others are missing for the head (gate 0)."""
-    return {m: t for m, t in tokens.items() if m in modalities or m not in MODALITIES}
+    """The tokens of the chosen modalities only: the others are missing for the head (gate 0). The scene
+    classifier's tokens go with vision (the same frames)."""
+    return {m: t for m, t in tokens.items()
+            if m in modalities or (m == "scene" and "vision" in modalities) or m not in MODALITIES + ("scene",)}
 
 
 def frames_for(start_s: float, end_s: float, max_frames: int, every_s: float = FRAME_EVERY_S) -> int:
@@ -167,29 +170,31 @@ class Featurizer:
             _ = self.encoders.scene
         return self
 
-    # -- widths of each modality's tokens (for empty outputs)
+    # -- widths of each modality's tokens (for empty outputs; "scene": the scene classifier's frame tokens)
     def dim(self, modality: str) -> int:
         if modality == "audio":
             from schemas.labels import NUM_EMOTIONS
             return NUM_EMOTIONS  # the speech classifier's calibrated logits
         enc = {"text": lambda: self.encoders.text, "vision": lambda: self.encoders.vision,
-               "face": lambda: self.encoders.face_encoder}[modality]()
+               "scene": lambda: self.encoders.vision, "face": lambda: self.encoders.face_encoder}[modality]()
         return int(enc.dim)
 
     def empty(self, modality: str) -> np.ndarray:
         return np.zeros((0, self.dim(modality)), np.float32)
 
     # -- one modality, batched
-    def vision_tokens(self, frame_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Per clip, its frames' ViT tokens in time order: [n_frames * tokens_per_frame, D]. All frames of all
-        clips go through the ViT together."""
+    def vision_tokens(self, frame_sets: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per clip, its frames' ViT tokens in time order: ([n_frames * tokens_per_frame, D] for the head,
+        [n_frames * scene_tokens, D] for the scene classifier). All frames of all clips go through the ViT together."""
         vision = self.encoders.vision
         counts = [len(f) for f in frame_sets]
         nonempty = [f for f in frame_sets if len(f)]
-        toks = (np.asarray(vision.encode(np.concatenate(nonempty)), np.float32) if nonempty
-                else np.zeros((0, vision.tokens_per_frame, vision.dim), np.float32))
-        per_clip = np.split(toks, np.cumsum(counts)[:-1])
-        return [np.ascontiguousarray(t.reshape(-1, vision.dim), dtype=np.float32) for t in per_clip]
+        toks, scene = (vision.encode(np.concatenate(nonempty)) if nonempty else
+                       (np.zeros((0, vision.tokens_per_frame, vision.dim), np.float32),
+                        np.zeros((0, vision.scene_tokens, vision.dim), np.float32)))
+        cuts = np.cumsum(counts)[:-1]
+        return [tuple(np.ascontiguousarray(a.reshape(-1, vision.dim), dtype=np.float32) for a in pair)
+                for pair in zip(np.split(toks, cuts), np.split(scene, cuts))]
 
     def face_crops(self, frame_sets: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
         """Per clip, the face crops of its frames. One batched detector pass over every frame; a clip with no
@@ -248,9 +253,12 @@ class Featurizer:
         views = [distinct_views(c.frames) if "vision" in self.modalities or "face" in self.modalities else []
                  for c in clips]
         if "vision" in self.modalities:
-            put("vision", everyone, run_isolating(
+            both = run_isolating(
                 everyone, lambda idx: self.vision_tokens([np.asarray(clips[i].frames)[views[i]] for i in idx]),
-                "vision"))
+                "vision")
+            put("vision", everyone, [r if isinstance(r, Failure) else r[0] for r in both])
+            for i, r in enumerate(both):  # the scene classifier's tokens go with the frames' (a failure is logged once)
+                tokens[i]["scene"] = self.empty("scene") if isinstance(r, Failure) else r[1]
         if "face" in self.modalities:
             put("face", everyone, run_isolating(
                 everyone, lambda idx: [self.face_tokens(c) for c in self.face_crops(
@@ -274,17 +282,17 @@ class Featurizer:
     # -- what each modality says on its own
     def evidence(self, tokens: dict) -> dict[str, np.ndarray]:
         """Calibrated 7-way probabilities (EMOTIONS order) from each modality's own classifier, for the
-        modalities the clip has: face (mean over its faces), scene (the scene head on each frame's ViT
+        modalities the clip has: face (mean over its faces), scene (the scene head on each frame's scene
         tokens, mean over frames), speech. Text evidence needs the head: transforms.score adds it."""
-        from model.encoders.vision import TOKENS_PER_FRAME  # stored tokens need no ViT loaded
+        from model.encoders.vision import SCENE_TOKENS  # stored tokens need no ViT loaded
         from schemas.labels import NUM_EMOTIONS
         out = {}
         face = _tokens(tokens, "face", NUM_EMOTIONS)
         if face is not None:
             out["face"] = _softmax(face / self.encoders.face_temperature).mean(0)
-        vision = _tokens(tokens, "vision", SCENE_INPUT_DIM)
-        if vision is not None and len(vision) % TOKENS_PER_FRAME == 0:
-            logits, _ = self.encoders.scene.encode(vision.reshape(-1, TOKENS_PER_FRAME, vision.shape[-1]))
+        scene = _tokens(tokens, "scene", SCENE_INPUT_DIM)
+        if scene is not None and len(scene) % SCENE_TOKENS == 0:
+            logits, _ = self.encoders.scene.encode(scene.reshape(-1, SCENE_TOKENS, scene.shape[-1]))
             out["scene"] = _softmax(logits).mean(0)
         audio = _tokens(tokens, "audio", NUM_EMOTIONS)
         if audio is not None:

@@ -187,7 +187,8 @@ def test_bf16_tokens_agree_with_fp32(text, vision):
         assert a.shape == b.shape and cos(a, b).min() > 0.99
     vision16 = VisionEncoder(vision.model, vision.version, image_size=vision.image_size, precision="bf16")
     frames = np.random.default_rng(3).integers(0, 256, (4, 224, 224, 3), dtype=np.uint8)
-    assert cos(vision.encode(frames), vision16.encode(frames)).min() > 0.99
+    for a, b in zip(vision.encode(frames), vision16.encode(frames)):  # head tokens, then scene tokens
+        assert cos(a, b).min() > 0.99
 
 
 @pytest.mark.skipif(not SINTEL.exists(), reason="no shared data")
@@ -203,7 +204,7 @@ def test_int8_vision_is_quantised_and_close_to_fp32(vision):
     with av.open(str(SINTEL)) as c:
         frames = np.stack([f.to_ndarray(format="rgb24", width=224, height=224)
                            for i, f in zip(range(320), c.decode(video=0)) if i % 80 == 0])
-    a, b = vision.encode(frames), q.encode(frames)
+    a, b = vision.encode(frames)[0], q.encode(frames)[0]
     a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
     cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
     assert cos.mean() > 0.98 and cos.min() > 0.85, (cos.mean(), cos.min())
@@ -225,7 +226,7 @@ def test_vision_matches_onnx_runtime(vision):
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
     ref = session.run([hidden], {"input_image": x})[0]
-    got = vision.forward_tokens(torch.from_numpy(x)).numpy()
+    got = vision.forward_tokens(torch.from_numpy(x)).numpy()[:, :257]  # then the 2 scene tokens
     assert got.shape == ref.shape == (2, 257, 384)
     assert np.abs(got - ref).max() < 1e-3
 
@@ -268,15 +269,40 @@ def test_openvino_forward_exports_only_when_no_ir_is_cached(tmp_path, monkeypatc
 def test_vision_tokens_and_any_frame_size(vision):
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
-    toks = vision.encode(frames)
-    assert vision.dim == 384 and vision.tokens_per_frame == 5
-    assert toks.shape == (3, 5, 384) and toks.dtype == np.float32
+    toks, scene = vision.encode(frames)
+    assert vision.dim == 384 and vision.tokens_per_frame == 5 and vision.scene_tokens == 2
+    assert toks.shape == (3, 5, 384) and toks.dtype == np.float32 and scene.shape == (3, 2, 384)
     full = vision.forward_tokens(vision.preprocess(frames))
     np.testing.assert_allclose(toks[:, 0], full[:, 0].numpy(), atol=1e-5)  # CLS first
-    np.testing.assert_allclose(toks[:, 1], full[:, 1:].reshape(3, 16, 16, 384)[:, :8, :8].mean((1, 2)).numpy(),
+    np.testing.assert_allclose(toks[:, 1], full[:, 1:257].reshape(3, 16, 16, 384)[:, :8, :8].mean((1, 2)).numpy(),
                                atol=1e-4)  # then the top-left quarter's mean patch
-    assert vision.encode(rng.integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)).shape == (2, 5, 384)
-    assert vision.encode(np.zeros((0, 224, 224, 3), np.uint8)).shape == (0, 5, 384)
+    np.testing.assert_allclose(scene, full[:, 257:].numpy())
+    assert [a.shape for a in vision.encode(rng.integers(0, 256, (2, 90, 160, 3), dtype=np.uint8))] == [
+        (2, 5, 384), (2, 2, 384)]
+    assert [a.shape for a in vision.encode(np.zeros((0, 224, 224, 3), np.uint8))] == [(0, 5, 384), (0, 2, 384)]
+
+
+def test_scene_tokens_are_the_last_blocks_mean(vision):
+    """The scene tokens: CLS and the patch mean of each of the last SCENE_LAYERS blocks (through the final norm),
+    averaged; the torch ViT's own blocks give them, and the head tokens are forward_features' as before."""
+    from model.encoders.vision import SCENE_LAYERS, VisionEncoder
+
+    frames = np.random.default_rng(5).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    torch_enc = VisionEncoder(vision.model, vision.version, image_size=vision.image_size, precision="fp32",
+                              runtime="torch")
+    toks, scene = torch_enc.encode(frames)
+    m = vision.model
+    with torch.inference_mode():
+        h = m.norm_pre(m._pos_embed(m.patch_embed(torch_enc.preprocess(frames))))
+        states = []
+        for block in m.blocks:
+            h = block(h)
+            states.append(m.norm(h))
+        final = m.forward_features(torch_enc.preprocess(frames))
+    last = states[-SCENE_LAYERS:]
+    np.testing.assert_allclose(scene[:, 0], torch.stack([s[:, 0] for s in last]).mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(scene[:, 1], torch.stack([s[:, 1:].mean(1) for s in last]).mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(toks, torch_enc.pool(final).numpy(), atol=1e-5)
 
 
 def test_vision_cache_is_reused(vision, monkeypatch):
@@ -288,7 +314,7 @@ def test_vision_cache_is_reused(vision, monkeypatch):
     monkeypatch.setattr(vmod, "convert_dinov2_onnx", lambda *_: pytest.fail("converted again"))
     other = vmod.load_vision_encoder(image_size=120)  # another size reuses the same conversion
     assert other.version != vision.version and other.image_size == 126  # whole 14 px patches
-    assert other.encode(np.zeros((1, 120, 120, 3), np.uint8)).shape == (1, 5, 384)
+    assert [a.shape for a in other.encode(np.zeros((1, 120, 120, 3), np.uint8))] == [(1, 5, 384), (1, 2, 384)]
 
 
 # ---------------------------------------------------------------- faces

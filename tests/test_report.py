@@ -282,7 +282,7 @@ def test_explain_draws_attention_from_the_features_table(output_dir, tmp_path):
     film = str(tmp_path / "alpha.mp4")
     # clip 2's line "line 2 of <alpha> & friends" is 10 word pieces with [CLS] and [SEP]; 4 frames x 5 tokens.
     tokens = {"text": rng.normal(size=(10, 16)), "vision": rng.normal(size=(20, 12)),
-              "face": np.zeros((0, 8)), "audio": rng.normal(size=(7, 6))}
+              "face": np.zeros((0, 8)), "audio": rng.normal(size=(7, 6)), "scene": rng.normal(size=(8, 12))}
     write(output_dir / "features", "alpha", [features_row("alpha", film, i, {m: t.astype(np.float32)
                                                                              for m, t in tokens.items()})
                                              for i in range(6)], "features")

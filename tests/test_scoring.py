@@ -44,14 +44,17 @@ def random_tokens(rng, missing=()):
 
 def test_features_row_round_trips_tokens_and_missing():
     rng = np.random.default_rng(1)
-    toks = random_tokens(rng, missing=("face",))
+    toks = {**random_tokens(rng, missing=("face",)), "scene": rng.standard_normal((4, 10)).astype(np.float32)}
     row = features_row("f1", "/films/f1.mp4", 3, toks, "enc-v", {})
     table = rows_to_table([row], features_schema.SCHEMA)  # checks the schema accepts it
     back = tokens_from_row(table.to_pylist()[0])
     assert row["face_len"] == 0 and row["face_pooled"] is None and back["face"].shape == (0, DIMS["face"])
-    for m in ("text", "vision", "audio"):
+    for m in ("text", "vision", "audio", "scene"):
         np.testing.assert_array_equal(back[m], toks[m])
         np.testing.assert_allclose(row[f"{m}_pooled"], toks[m].mean(0), rtol=1e-6)
+    # a schema 1.0 table (no scene columns) reads with no scene tokens
+    old = {k: v for k, v in table.to_pylist()[0].items() if not k.startswith("scene_")}
+    assert tokens_from_row(old)["scene"].shape[0] == 0
 
 
 def test_score_columns_cover_the_clips_schema(head_path):
@@ -186,7 +189,9 @@ def test_vision_failure_isolated_to_its_clip_and_reported(tmp_path):
     out = featurizer.clips([ClipMedia(frames=f, audio=np.zeros(1600, np.float32)) for f in media])
     vision = featurizer.encoders.vision
     assert out[0].tokens["vision"].shape == (vision.tokens_per_frame, vision.dim) and not out[0].failures
+    assert out[0].tokens["scene"].shape == (vision.scene_tokens, vision.dim)  # the scene classifier's, beside
     assert out[1].tokens["vision"].shape[0] == 0 and [f.modality for f in out[1].failures] == ["vision"]
+    assert out[1].tokens["scene"].shape[0] == 0
     assert out[2].tokens["vision"].shape[0] == 0 and not out[2].failures  # no frames is not an error
 
     def clip(i, frames):

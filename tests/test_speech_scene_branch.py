@@ -124,7 +124,7 @@ def test_scene_real_dev_photos_above_chance(vision):
     n = pq.read_metadata(DATA / "scenes" / "emotion6" / "dev.parquet").num_rows
     s = read_scene_set("dev", rows=_spread(n))
     tokens = encode_images(vision, s.images)
-    assert tokens.shape == (len(s.images), 5, 384)
+    assert tokens.shape == (len(s.images), 2, 384)
     logits, va = load_scene_head().encode(tokens)
     assert logits.shape == (len(s.images), len(EMOTIONS)) and np.isfinite(logits).all()
     assert va.shape == (len(s.images), 2) and np.abs(va).max() <= 1.0
@@ -143,8 +143,8 @@ def test_scene_cv_accuracy_learns_separable_tokens_and_not_noise():
     labels = np.repeat(np.arange(3), 40)
     probs = np.eye(7, dtype=np.float32)[labels]
     data = SceneSet("toy", [], labels, probs, np.zeros((len(labels), 2), np.float32))
-    centres = rng.normal(size=(3, 5, 16)).astype(np.float32)
-    x = centres[labels] + 0.3 * rng.normal(size=(len(labels), 5, 16)).astype(np.float32)
+    centres = rng.normal(size=(3, 2, 16)).astype(np.float32)  # scene tokens: [n, 2, dim]
+    x = centres[labels] + 0.3 * rng.normal(size=(len(labels), 2, 16)).astype(np.float32)
     cfg = SceneTrainConfig(epochs=100, lr=1e-2, mirror=True)
     accs = cv_accuracy(x, x[:, :, ::-1].copy(), data, cfg, k=4, log=lambda *_: None)
     assert len(accs) == 4 and min(accs) > 0.9

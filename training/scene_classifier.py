@@ -3,10 +3,11 @@
     python -m training.scene_classifier --out model/weights/scene_emotion.pt
     python -m training.scene_classifier --cv 5     # K-fold accuracy on train of the shipped configuration
 
-Photos are squashed to 224x224 (as the pipeline decodes frames) and encoded by the project's DINOv2
-ViT-S/14 (`model.encoders.vision.load_vision_encoder()`, its default precision, as serving runs it); the
-[n, 5, 384] tokens are cached under .cache/scene_features/, keyed by the Parquet file's hash and the vision
-encoder's version (train photos also mirrored, as augmentation). Targets: the 15 raters' 7-way vote
+Photos are squashed to 224x224 by the pipeline's own conversion of a still (`transforms.decode.still_clip`, as
+`frames:` data and films' frames are) and encoded by the project's DINOv2 ViT-S/14
+(`model.encoders.vision.load_vision_encoder()`, its default precision, as serving runs it); the [n, 2, 384] scene
+tokens are cached under .cache/scene_features/, keyed by the Parquet file's hash and the vision encoder's version
+(train photos also mirrored, as augmentation). Targets: the 15 raters' 7-way vote
 distribution (soft cross-entropy) and valence/arousal mapped from 1-9 to [-1, 1] (MSE). A small grid is
 trained on train, the best dev accuracy (top rater label) is kept and retrained with more seeds
 (outputs averaged), and its temperature is fitted on dev.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import os
 import time
@@ -68,29 +68,30 @@ def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Seque
 
 def decode_image(data: bytes, size: int = IMAGE_SIZE, mirror: bool = False,
                  corner: Optional[int] = None) -> np.ndarray:
-    """JPEG/PNG bytes -> uint8 [size, size, 3], squashed (aspect not kept), as the pipeline's frames. `corner`
-    (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) first crops CROP_SIDE of each side there."""
-    from PIL import Image
+    """JPEG/PNG bytes -> uint8 [size, size, 3], squashed (aspect not kept) by the pipeline's conversion of a still
+    (transforms.decode.still_clip). `corner` (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) first crops
+    CROP_SIDE of each side there; `mirror` flips the photo."""
+    from transforms.decode import DecodeConfig, decode_image as decode_bytes, still_clip
 
-    img = Image.open(io.BytesIO(data)).convert("RGB")
+    img = decode_bytes(data)
     if corner is not None:
-        w, h = img.size
-        cw, ch = int(w * CROP_SIDE), int(h * CROP_SIDE)
-        x0, y0 = (0 if corner in (0, 2) else w - cw), (0 if corner in (0, 1) else h - ch)
-        img = img.crop((x0, y0, x0 + cw, y0 + ch))
-    img = img.resize((size, size), Image.BILINEAR)
+        h, w = img.shape[:2]
+        ch, cw = int(h * CROP_SIDE), int(w * CROP_SIDE)
+        y0, x0 = (0 if corner in (0, 1) else h - ch), (0 if corner in (0, 2) else w - cw)
+        img = img[y0:y0 + ch, x0:x0 + cw]
     if mirror:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    return np.asarray(img, np.uint8)
+        img = img[:, ::-1]
+    return still_clip(img, DecodeConfig(image_size=size, face_width=0)).frames[0]
 
 
 def encode_images(vision, images: Sequence[bytes], mirror: bool = False, batch: int = 32,
                   corner: Optional[int] = None) -> np.ndarray:
+    """Photos -> the scene classifier's tokens [n, 2, 384] (VisionEncoder.encode's second output)."""
     out = []
     for i in range(0, len(images), batch):
         out.append(vision.encode(np.stack([decode_image(b, mirror=mirror, corner=corner)
-                                           for b in images[i:i + batch]])))
-    return np.concatenate(out) if out else np.zeros((0, 5, 384), np.float32)
+                                           for b in images[i:i + batch]]))[1])
+    return np.concatenate(out) if out else np.zeros((0, vision.scene_tokens, vision.dim), np.float32)
 
 
 def cached_tokens(vision, split: str, mirror: bool = False, root: Path = DATA_ROOT, cache: Path = CACHE_ROOT,
@@ -99,7 +100,7 @@ def cached_tokens(vision, split: str, mirror: bool = False, root: Path = DATA_RO
 
     path = scene_path(split, root)
     variant = ("-mirror" if mirror else "") + (f"-crop{corner}-{CROP_SIDE:g}" if corner is not None else "")
-    out = Path(cache) / f"emotion6-{split}{variant}-{vision.version}-{file_digest(path)[:12]}.npy"
+    out = Path(cache) / f"emotion6-{split}{variant}-scene-{vision.version}-{file_digest(path)[:12]}.npy"
     if out.exists():
         return np.load(out)
     data = read_scene_set(split, root=root)
@@ -291,7 +292,7 @@ def bench(weights: Path, n: int = 32, precisions=("auto", "fp32")) -> dict:
         vision = load_vision_encoder(precision=p)
         vision.encode(frames[:2])  # warm-up
         t = time.perf_counter()
-        tokens = vision.encode(frames)
+        tokens = vision.encode(frames)[1]
         out[f"vit_{p}_ms"] = (time.perf_counter() - t) * 1000 / n
         t = time.perf_counter()
         logits, _ = head.encode(tokens)

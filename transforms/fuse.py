@@ -102,11 +102,11 @@ def _n_faces(tokens: Mapping[str, np.ndarray]) -> Optional[int]:
 # -- features table rows <-> head inputs --------------------------------------------------------------------
 def features_row(film_id: str, film_path: str, clip_index: int, tokens: Mapping[str, np.ndarray],
                  encoder_version: str, dims: Mapping[str, int]) -> dict:
-    """One features-table row (schemas/features.py): every modality's tokens flat with length and width,
+    """One features-table row (schemas/features.py): every token set's tokens flat with length and width,
     and its mean-pooled vector (null when missing)."""
     row = {"film_id": film_id, "film_path": film_path, "clip_index": int(clip_index),
            "encoder_version": encoder_version}
-    for m in MODALITIES:
+    for m in features_schema.TOKEN_SETS:
         t = tokens.get(m)
         d = int(t.shape[1]) if t is not None and t.ndim == 2 and t.shape[1] else int(dims.get(m, 0))
         n = 0 if t is None else int(t.shape[0])
@@ -117,10 +117,11 @@ def features_row(film_id: str, film_path: str, clip_index: int, tokens: Mapping[
 
 
 def tokens_from_row(row: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The inverse of features_row: modality -> float32 [L, D] (L == 0 for missing)."""
+    """The inverse of features_row: token set -> float32 [L, D] (L == 0 for missing; a schema 1.0 table has no
+    scene tokens)."""
     out = {}
-    for m in MODALITIES:
-        n, d = int(row[f"{m}_len"]), int(row[f"{m}_dim"])
+    for m in features_schema.TOKEN_SETS:
+        n, d = int(row.get(f"{m}_len") or 0), int(row.get(f"{m}_dim") or 0)
         flat = row.get(f"{m}_tokens")
         out[m] = (np.asarray(flat, np.float32).reshape(n, d) if n and flat is not None
                   else np.zeros((0, d), np.float32))

@@ -1,8 +1,8 @@
 """Scene emotion: a small head on the ViT's frame tokens -> calibrated 7-way logits + valence/arousal.
 
-Input: the vision encoder's tokens per frame, [n, 5, 384] (CLS then the 2x2 region means; see
-`model.encoders.vision.VisionEncoder.pool`), from frames squashed to 224x224 as the pipeline decodes them.
-The head reads CLS and the mean of the region tokens (768 values), standardises them, and applies a linear
+Input: the vision encoder's scene tokens per frame, [n, 2, 384] (CLS and the patch mean, each averaged over the
+last 4 blocks; see `model.encoders.vision.SCENE_LAYERS`), from frames squashed to 224x224 as the pipeline decodes
+them. The head reads both (768 values), standardises them, and applies a linear
 layer or a one-hidden-layer MLP with two outputs: 7 emotion logits (divided by a temperature fitted on
 held-out photos, so they are calibrated) and valence/arousal in [-1, 1] (the 1-9 rater scale mapped
 linearly, 5 -> 0). Trained on Emotion6 scene photos with the raters' vote distributions as soft targets
@@ -23,17 +23,17 @@ from schemas.labels import EMOTIONS
 
 from .versions import SCENE_WEIGHTS, scene_version  # noqa: F401 - re-exported
 
-TOKENS, DIM = 5, 384
+TOKENS, DIM = 2, 384
 DEFAULT_WEIGHTS = SCENE_WEIGHTS
-FEATURES = "cls+regionmean"
+FEATURES = "layermean4-cls+patchmean"
 
 
 def pooled_features(tokens) -> torch.Tensor:
-    """[n, 5, D] tokens -> [n, 2D]: CLS and the mean of the region tokens."""
+    """[n, 2, D] scene tokens -> [n, 2D]: the layer-mean CLS, then the layer-mean patch mean."""
     t = torch.as_tensor(np.asarray(tokens, np.float32) if not torch.is_tensor(tokens) else tokens).float()
-    if t.ndim != 3 or t.shape[1] < 2:
-        raise ValueError(f"tokens must be [n, 1 + regions, dim], got {tuple(t.shape)}")
-    return torch.cat([t[:, 0], t[:, 1:].mean(1)], dim=1)
+    if t.ndim != 3 or t.shape[1] != TOKENS:
+        raise ValueError(f"scene tokens must be [n, {TOKENS}, dim], got {tuple(t.shape)}")
+    return t.reshape(len(t), -1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _net(cfg: SceneHeadConfig) -> nn.Module:
 
 
 class SceneEmotionHead(nn.Module):
-    """tokens [n, 5, dim] -> (calibrated logits [n, 7], valence/arousal [n, 2] in [-1, 1])."""
+    """scene tokens [n, 2, dim] -> (calibrated logits [n, 7], valence/arousal [n, 2] in [-1, 1])."""
 
     def __init__(self, cfg: SceneHeadConfig = SceneHeadConfig()):
         super().__init__()

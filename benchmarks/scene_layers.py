@@ -1,0 +1,99 @@
+"""Which ViT blocks carry a photo's emotion? Logistic regression on Emotion6 per block choice (5-fold on train, 3 fold
+seeds, then dev).
+
+    python -m benchmarks.scene_layers [--seeds 0 1 2]
+
+Each photo goes through the pipeline's conversion (training.scene_classifier.decode_image) and the packaged DINOv2
+ViT-S/14 in torch fp32; for each of the last six blocks it keeps the CLS and the patch mean through the final norm.
+Variants: the last block alone (what the scene classifier read before), each block alone, several blocks side by
+side and their mean (what `model.encoders.vision.SCENE_LAYERS` now gives the scene classifier). About 3 min on 2 cores
+(the encoding), cached in .cache/scene_features/. Results: docs/training.md (scene photos).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from training.scene_classifier import CACHE_ROOT, decode_image, read_scene_set
+
+LAST = 6  # blocks kept, counted from the end
+
+
+def block_features(vision, images, batch: int = 32) -> np.ndarray:
+    """Photos -> [n, LAST, 2 * D]: per block (oldest first) the normed CLS and patch mean."""
+    import torch
+
+    m = vision.model
+    out = []
+    for i in range(0, len(images), batch):
+        x = vision.preprocess(np.stack([decode_image(b) for b in images[i:i + batch]]))
+        with torch.inference_mode():
+            h = m.norm_pre(m._pos_embed(m.patch_embed(x)))
+            kept = []
+            for k, block in enumerate(m.blocks):
+                h = block(h)
+                if k >= len(m.blocks) - LAST:
+                    n = m.norm(h)
+                    kept.append(torch.cat([n[:, 0], n[:, m.num_prefix_tokens:].mean(1)], 1))
+        out.append(torch.stack(kept, 1).numpy())
+    return np.concatenate(out)
+
+
+def cached_block_features(vision, split: str) -> np.ndarray:
+    path = Path(CACHE_ROOT) / f"emotion6-{split}-blocks{LAST}-{vision.version}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+        np.save(tmp, block_features(vision, read_scene_set(split).images))
+        os.replace(tmp, path)
+    return np.load(path)
+
+
+def main(argv=None) -> None:
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    from model.encoders.vision import load_vision_encoder
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fold seeds")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    vision = load_vision_encoder(runtime="torch", precision="fp32")
+    tr, dev = read_scene_set("train"), read_scene_set("dev")
+    a_tr, a_dev = cached_block_features(vision, "train"), cached_block_features(vision, "dev")
+    n, total = a_tr.shape[1], len(vision.model.blocks)
+    variants = {"last block (the scene classifier before)": (lambda x: x[:, -1], 0.003),
+                **{f"block {total - n + 1 + k} alone": ((lambda k: lambda x: x[:, k])(k), 0.003) for k in range(n - 1)},
+                "last 2 blocks side by side": (lambda x: x[:, -2:].reshape(len(x), -1), 0.001),
+                "last 4 blocks side by side": (lambda x: x[:, -4:].reshape(len(x), -1), 0.001),
+                "last 6 blocks side by side": (lambda x: x[:, -6:].reshape(len(x), -1), 0.001),
+                "mean of the last 3 blocks": (lambda x: x[:, -3:].mean(1), 0.003),
+                "mean of the last 4 blocks (shipped)": (lambda x: x[:, -4:].mean(1), 0.003),
+                "mean of the last 6 blocks": (lambda x: x[:, -6:].mean(1), 0.003)}
+    print("| features (logistic regression, C) | 5-fold accuracy on train, per fold seed | mean | dev accuracy |")
+    print("|---|---|---|---|")
+    for name, (f, c) in variants.items():
+        x, x_dev = f(a_tr), f(a_dev)
+
+        def fit(rows):
+            scaler = StandardScaler().fit(x[rows])
+            return scaler, LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x[rows]), tr.labels[rows])
+
+        def acc(model, a, y):
+            return float((model[1].predict(model[0].transform(a)) == y).mean())
+        cv = []
+        for seed in args.seeds:
+            folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(x, tr.labels)
+            cv.append(np.mean([acc(fit(k), x[h], tr.labels[h]) for k, h in folds]))
+        d = acc(fit(np.arange(len(tr.labels))), x_dev, dev.labels)
+        print(f"| {name} ({c:g}) | {' / '.join(f'{v:.3f}' for v in cv)} | {np.mean(cv):.3f} | {d:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
