@@ -6,8 +6,8 @@ seeds, then dev).
 Each photo goes through the pipeline's conversion (training.scene_classifier.decode_image) and the packaged DINOv2
 ViT-S/14 in torch fp32; for each of the last six blocks it keeps the CLS and the patch mean through the final norm.
 Variants: the last block alone (what the scene classifier read before), each block alone, several blocks side by
-side and their mean (what `model.encoders.vision.SCENE_LAYERS` now gives the scene classifier). About 3 min on 2 cores
-(the encoding), cached in .cache/scene_features/. Results: docs/training.md (scene photos).
+side and their mean (what `model.encoders.vision.SCENE_LAYERS` now gives the scene classifier). About 9 min on 2 cores
+(3 of them the encoding, cached in .cache/scene_features/). Results: docs/training.md (scene photos).
 """
 from __future__ import annotations
 
@@ -26,19 +26,15 @@ def block_features(vision, images, batch: int = 32) -> np.ndarray:
     """Photos -> [n, LAST, 2 * D]: per block (oldest first) the normed CLS and patch mean."""
     import torch
 
-    m = vision.model
+    from model.encoders.vision import last_block_states
+
     out = []
     for i in range(0, len(images), batch):
         x = vision.preprocess(np.stack([decode_image(b) for b in images[i:i + batch]]))
         with torch.inference_mode():
-            h = m.norm_pre(m._pos_embed(m.patch_embed(x)))
-            kept = []
-            for k, block in enumerate(m.blocks):
-                h = block(h)
-                if k >= len(m.blocks) - LAST:
-                    n = m.norm(h)
-                    kept.append(torch.cat([n[:, 0], n[:, m.num_prefix_tokens:].mean(1)], 1))
-        out.append(torch.stack(kept, 1).numpy())
+            states = last_block_states(vision.model, x, LAST)
+        prefix = vision.model.num_prefix_tokens
+        out.append(torch.stack([torch.cat([s[:, 0], s[:, prefix:].mean(1)], 1) for s in states], 1).numpy())
     return np.concatenate(out)
 
 

@@ -26,8 +26,8 @@ from .versions import (DEFAULT_ONNX, DEFAULT_VISION_PACKAGE, PATCH, SCENE_LAYERS
 REGIONS = 2  # patch grid pooled into REGIONS x REGIONS mean tokens
 TOKENS_PER_FRAME = 1 + REGIONS * REGIONS
 # The scene classifier reads the mean over the last SCENE_LAYERS blocks (each through the final norm) of CLS and
-# of the patch mean: 2 tokens per frame. On Emotion6 train, 5-fold logistic regression: 0.507 against 0.483 for the
-# last block's CLS + patch mean (docs/training.md, scene photos); the blocks run anyway, the means cost nothing.
+# of the patch mean: 2 tokens per frame. On Emotion6 train, 5-fold logistic regression: 0.504 against 0.482 for the
+# last block's CLS + patch mean (benchmarks.scene_layers); the blocks run anyway, the means cost nothing.
 SCENE_TOKENS = 2
 BATCH_SIZE = 32
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -139,6 +139,19 @@ def build_dinov2(state_dict: dict[str, torch.Tensor], image_size: int) -> torch.
 
 
 # ---------------------------------------------------------------- encoder
+def last_block_states(model: torch.nn.Module, x: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """A timm ViT on a normalised batch -> the outputs of its last n blocks, each through the final norm (oldest
+    first; the last is forward_features' output)."""
+    x = model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(x))))
+    first = len(model.blocks) - n
+    states = []
+    for i, block in enumerate(model.blocks):
+        x = block(x)
+        if i >= first:
+            states.append(model.norm(x))
+    return states
+
+
 class _Features(torch.nn.Module):
     """The ViT's forward_features, then SCENE_TOKENS more tokens (what OpenVINO exports, and what torch runs):
     [B, prefix + G*G + 2, D] = the final tokens, the layer-mean CLS and the layer-mean patch mean."""
@@ -148,18 +161,11 @@ class _Features(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        x = m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(x))))
-        last = len(m.blocks) - SCENE_LAYERS
-        cls, patches = [], []
-        for i, block in enumerate(m.blocks):
-            x = block(x)
-            if i >= last:
-                normed = m.norm(x)
-                cls.append(normed[:, 0])
-                patches.append(normed[:, m.num_prefix_tokens:].mean(1))
-        scene = torch.stack([torch.stack(cls).mean(0), torch.stack(patches).mean(0)], dim=1)
-        return torch.cat([normed, scene], dim=1)
+        states = last_block_states(self.model, x, SCENE_LAYERS)
+        prefix = self.model.num_prefix_tokens
+        cls = torch.stack([s[:, 0] for s in states]).mean(0)
+        patches = torch.stack([s[:, prefix:].mean(1) for s in states]).mean(0)
+        return torch.cat([states[-1], torch.stack([cls, patches], dim=1)], dim=1)
 
 
 class VisionEncoder:
