@@ -31,10 +31,10 @@ def block_features(vision, images, batch: int = 32) -> np.ndarray:
     out = []
     for i in range(0, len(images), batch):
         x = vision.preprocess(np.stack([decode_image(b) for b in images[i:i + batch]]))
-        with torch.inference_mode():
-            states = last_block_states(vision.model, x, LAST)
         prefix = vision.model.num_prefix_tokens
-        out.append(torch.stack([torch.cat([s[:, 0], s[:, prefix:].mean(1)], 1) for s in states], 1).numpy())
+        with torch.inference_mode():
+            kept = [torch.cat([s[:, 0], s[:, prefix:].mean(1)], 1) for s in last_block_states(vision.model, x, LAST)]
+        out.append(torch.stack(kept, 1).numpy())
     return np.concatenate(out)
 
 

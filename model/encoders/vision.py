@@ -139,17 +139,15 @@ def build_dinov2(state_dict: dict[str, torch.Tensor], image_size: int) -> torch.
 
 
 # ---------------------------------------------------------------- encoder
-def last_block_states(model: torch.nn.Module, x: torch.Tensor, n: int) -> list[torch.Tensor]:
-    """A timm ViT on a normalised batch -> the outputs of its last n blocks, each through the final norm (oldest
-    first; the last is forward_features' output)."""
+def last_block_states(model: torch.nn.Module, x: torch.Tensor, n: int):
+    """A timm ViT on a normalised batch -> yields the outputs of its last n blocks, each through the final norm
+    (oldest first; the last is forward_features' output). A generator, so callers reduce each state as it comes."""
     x = model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(x))))
     first = len(model.blocks) - n
-    states = []
     for i, block in enumerate(model.blocks):
         x = block(x)
         if i >= first:
-            states.append(model.norm(x))
-    return states
+            yield model.norm(x)
 
 
 class _Features(torch.nn.Module):
@@ -161,11 +159,13 @@ class _Features(torch.nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states = last_block_states(self.model, x, SCENE_LAYERS)
         prefix = self.model.num_prefix_tokens
-        cls = torch.stack([s[:, 0] for s in states]).mean(0)
-        patches = torch.stack([s[:, prefix:].mean(1) for s in states]).mean(0)
-        return torch.cat([states[-1], torch.stack([cls, patches], dim=1)], dim=1)
+        cls = patches = state = None
+        for state in last_block_states(self.model, x, SCENE_LAYERS):  # summed as they come: no state kept
+            c, p = state[:, 0], state[:, prefix:].mean(1)
+            cls, patches = (c, p) if cls is None else (cls + c, patches + p)
+        scene = torch.stack([cls, patches], dim=1) / SCENE_LAYERS
+        return torch.cat([state, scene], dim=1)
 
 
 class VisionEncoder:
