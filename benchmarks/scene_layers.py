@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.scene_probes import logistic, probe_row
 from training.scene_classifier import CACHE_ROOT, decode_image, read_scene_set
 
 LAST = 6  # blocks kept, counted from the end
@@ -50,9 +51,6 @@ def cached_block_features(vision, split: str) -> np.ndarray:
 
 def main(argv=None) -> None:
     import torch
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
 
     from model.encoders.vision import load_vision_encoder
 
@@ -76,20 +74,7 @@ def main(argv=None) -> None:
     print("|---|---|---|---|")
     for name, (f, c) in variants.items():
         x, x_dev = f(a_tr), f(a_dev)
-
-        def fit(rows):
-            scaler = StandardScaler().fit(x[rows])
-            return scaler, LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x[rows]), tr.labels[rows])
-
-        def acc(model, a, y):
-            return float((model[1].predict(model[0].transform(a)) == y).mean())
-        cv = []
-        for seed in args.seeds:
-            folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(x, tr.labels)
-            cv.append(np.mean([acc(fit(k), x[h], tr.labels[h]) for k, h in folds]))
-        d = acc(fit(np.arange(len(tr.labels))), x_dev, dev.labels)
-        print(f"| {name} ({c:g}) | {' / '.join(f'{v:.3f}' for v in cv)} | {np.mean(cv):.3f} | {d:.3f} |", flush=True)
-
+        print(probe_row(f"{name} ({c:g})", *logistic(x, tr.labels, c), x, x_dev, tr, dev, args.seeds), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -52,11 +52,36 @@ def colour_features(img: np.ndarray) -> np.ndarray:
     return np.array(stats + list(hist) + regions, np.float32)
 
 
+def logistic(a_tr: np.ndarray, labels: np.ndarray, c: float):
+    """(fit, acc) of a logistic regression (scikit-learn, C = c) on standardised rows of a_tr: fit(rows) -> model,
+    acc(model, a, y) -> accuracy."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    def fit(rows):
+        scaler = StandardScaler().fit(a_tr[rows])
+        return scaler, LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(a_tr[rows]), labels[rows])
+
+    def acc(model, a, y):
+        return float((model[1].predict(model[0].transform(a)) == y).mean())
+    return fit, acc
+
+
+def probe_row(name: str, fit, acc, a_tr: np.ndarray, a_dev: np.ndarray, tr, dev, seeds) -> str:
+    """One table row: stratified 5-fold accuracy on train per fold seed, their mean, and dev accuracy of the same
+    fit on all of train."""
+    from sklearn.model_selection import StratifiedKFold
+
+    cv = []
+    for seed in seeds:
+        folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(a_tr, tr.labels)
+        cv.append(np.mean([acc(fit(f), a_tr[h], tr.labels[h]) for f, h in folds]))
+    d = acc(fit(np.arange(len(tr.labels))), a_dev, dev.labels)
+    return f"| {name} | {' / '.join(f'{v:.3f}' for v in cv)} | {np.mean(cv):.3f} | {d:.3f} |"
+
+
 def main(argv=None) -> None:
     import torch
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
 
     from model.encoders.vision import load_vision_encoder
 
@@ -74,14 +99,8 @@ def main(argv=None) -> None:
     c_tr = np.stack([colour_features(decode_image(b)) for b in tr.images])
     c_dev = np.stack([colour_features(decode_image(b)) for b in dev.images])
 
-    def logistic(a_tr, a_dev, c):
-        def fit(rows):
-            scaler = StandardScaler().fit(a_tr[rows])
-            return scaler, LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(a_tr[rows]), tr.labels[rows])
-
-        def acc(model, a, y):
-            return float((model[1].predict(model[0].transform(a)) == y).mean())
-        return fit, acc, a_tr, a_dev
+    def logistic_on(a_tr, a_dev, c):
+        return (*logistic(a_tr, tr.labels, c), a_tr, a_dev)
 
     def head(n_crops):
         def fit(rows):
@@ -94,21 +113,16 @@ def main(argv=None) -> None:
             return float((head_outputs(model, a)[0].argmax(1) == y).mean())
         return fit, acc, x, x_dev
 
-    variants = {"logistic, tokens (C 0.003)": logistic(pooled(x), pooled(x_dev), 0.003),
-                "logistic, colour (C 0.01)": logistic(c_tr, c_dev, 0.01),
-                "logistic, tokens + colour (C 0.003)": logistic(np.concatenate([pooled(x), c_tr], 1),
-                                                                 np.concatenate([pooled(x_dev), c_dev], 1), 0.003),
+    variants = {"logistic, tokens (C 0.003)": logistic_on(pooled(x), pooled(x_dev), 0.003),
+                "logistic, colour (C 0.01)": logistic_on(c_tr, c_dev, 0.01),
+                "logistic, tokens + colour (C 0.003)": logistic_on(np.concatenate([pooled(x), c_tr], 1),
+                                                                    np.concatenate([pooled(x_dev), c_dev], 1), 0.003),
                 "scene head as shipped (train + mirrored)": head(0),
                 "scene head + 4 corner crops": head(4)}
     print("| variant | 5-fold accuracy on train, per fold seed | mean | dev accuracy |")
     print("|---|---|---|---|")
     for name, (fit, acc, a_tr, a_dev) in variants.items():
-        cv = []
-        for seed in args.seeds:
-            folds = StratifiedKFold(5, shuffle=True, random_state=seed).split(a_tr, tr.labels)
-            cv.append(np.mean([acc(fit(f), a_tr[h], tr.labels[h]) for f, h in folds]))
-        d = acc(fit(np.arange(len(tr.labels))), a_dev, dev.labels)
-        print(f"| {name} | {' / '.join(f'{v:.3f}' for v in cv)} | {np.mean(cv):.3f} | {d:.3f} |", flush=True)
+        print(probe_row(name, fit, acc, a_tr, a_dev, tr, dev, args.seeds), flush=True)
 
 
 if __name__ == "__main__":
