@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from schemas.clips import EVIDENCE_MODALITIES
-from schemas.features import MODALITIES  # == model.bvpec.MODALITIES, without importing torch
+from schemas.features import MODALITIES, TOKEN_SETS  # == model.bvpec.MODALITIES, without importing torch
 
 LOG = logging.getLogger(__name__)
 MAX_FACES_PER_FRAME = 4  # bounds the face encoder's work on crowd shots
@@ -55,7 +55,7 @@ def select_modalities(tokens: dict, modalities: Sequence[str]) -> dict:
     """The tokens of the chosen modalities only: the others are missing for the head (gate 0). The scene
     classifier's tokens go with vision (the same frames)."""
     return {m: t for m, t in tokens.items()
-            if m in modalities or (m == "scene" and "vision" in modalities) or m not in MODALITIES + ("scene",)}
+            if m in modalities or (m == "scene" and "vision" in modalities) or m not in TOKEN_SETS}
 
 
 def frames_for(start_s: float, end_s: float, max_frames: int, every_s: float = FRAME_EVERY_S) -> int:

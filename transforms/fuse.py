@@ -121,7 +121,10 @@ def tokens_from_row(row: Mapping[str, Any]) -> dict[str, np.ndarray]:
     scene tokens)."""
     out = {}
     for m in features_schema.TOKEN_SETS:
-        n, d = int(row.get(f"{m}_len") or 0), int(row.get(f"{m}_dim") or 0)
+        if m not in MODALITIES and f"{m}_len" not in row:  # a schema 1.0 table: no scene tokens
+            out[m] = np.zeros((0, 0), np.float32)
+            continue
+        n, d = int(row[f"{m}_len"]), int(row[f"{m}_dim"])
         flat = row.get(f"{m}_tokens")
         out[m] = (np.asarray(flat, np.float32).reshape(n, d) if n and flat is not None
                   else np.zeros((0, d), np.float32))
