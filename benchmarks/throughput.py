@@ -56,6 +56,8 @@ def child(args) -> dict:
         scorer = make_scorer(PipelineOptions(argv).view_as(FilmEmotionOptions))
         scorer.load()
         _ = scorer.model_version
+        from transforms import language
+        language.load()  # the subtitles' language identifier: once per worker, like the models
         load_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         run_mod.run(argv, save_main_session=False, scorer=scorer)

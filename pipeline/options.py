@@ -6,6 +6,7 @@ import json
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from model.encoders.versions import TEXT_LANGUAGES
 from schemas import clips as clips_schema
 
 SEGMENT_CHOICES = ("subtitle", "window", "shot")
@@ -97,6 +98,11 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--modalities", default="text,vision,face,audio",
                        help="Which modalities to encode and fuse (comma list of text, vision, face, audio): the "
                             "rest are missing for the head. Fewer is cheaper (e.g. text,face); also for ablations.")
+        g.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES),
+                       help="Read only lines in these languages (comma list of codes; 'any': every line). Default: "
+                            "the languages the head's text path learnt (the shipped head: en). A line in another "
+                            "language (identified from the film's subtitles, their tag or speech recognition) stays in "
+                            "the clips table but is not encoded; the clip is scored from its other modalities.")
         g.add_argument("--write_features", action="store_true", default=False,
                        help="Also write features/<film_id>.parquet (encoder tokens) for later re-scoring.")
 

@@ -253,3 +253,60 @@ def test_modalities_option_limits_what_is_encoded_and_fused(tmp_path):
     assert rows[0]["model_version"] != v_all and some["config_hash"] != every["config_hash"]
     with pytest.raises(ValueError, match="unknown modalities"):
         run(argv + ["--output", str(tmp_path / "bad"), "--modalities", "text,smell"], save_main_session=False)
+
+
+def test_lines_in_a_language_the_text_path_did_not_learn_are_not_read(tmp_path):
+    """A French line (the shipped text path learnt English) is not encoded: its clip is scored from its other
+    modalities, keeps its text, and the film gets one non-fatal row saying so. English and unknown lines are read;
+    `--text_languages any` reads every line and is a different model version."""
+    from transforms.elements import ClipSpec, DecodedClip
+    from transforms.film import ProcessFilm, _Film
+    from transforms.score import FilmScorer, ScoreConfig
+    rng = np.random.default_rng(3)
+
+    def clip(i, text, language):
+        return DecodedClip(film_id="f", spec=ClipSpec(i, 2.0 * i, 2.0 * i + 2, "subtitle", text=text,
+                                                      text_source="subtitle", language=language),
+                           frames=rng.integers(0, 255, (1, 224, 224, 3), dtype=np.uint8),
+                           frame_times=np.zeros(1), audio=np.zeros(1600, np.float32), film_path="/films/f.mp4")
+    clips = [clip(0, "Je cherche quelqu'un.", "fr"), clip(1, "I'm searching for someone.", "en"),
+             clip(2, "I'm searching for someone.", None)]
+    scorer = FilmScorer(ScoreConfig(batch_size=4))
+    results = scorer.score(clips)
+    assert [r.unread_language for r in results] == ["fr", None, None]
+    assert results[0].tokens["text"].shape[0] == 0 and "text" not in results[0].scores["modalities_used"]
+    assert results[0].scores["evidence_text"] is None and results[0].scores["emotion"]
+    assert all(r.tokens["text"].shape[0] > 0 and "text" in r.scores["modalities_used"] for r in results[1:])
+
+    step = ProcessFilm(str(tmp_path), "r", None, scorer)
+    job = type("Job", (), {"ref": type("Ref", (), {"path": "/films/f.mp4", "film_id": "f"})(), "warnings": ()})()
+    film = _Film(job=job, step=step)
+    film.batch = list(clips)
+    film.score_batch()
+    assert dict(film.unread) == {"fr": 1}
+
+    anything = FilmScorer(ScoreConfig.from_options(type("O", (), {"text_languages": "any"})()))
+    assert anything.cfg.text_languages == () and anything.model_version != scorer.model_version
+    assert all(r.unread_language is None for r in anything.score(clips[:1]))
+
+
+def test_a_film_with_french_subtitles_is_scored_without_reading_them(tmp_path):
+    """Through pipeline.run: untagged French subtitles are identified, their clips keep the lines and the language,
+    none is read, and the errors table says so once."""
+    from pipeline.run import run
+    from testing.films import write_srt
+    from tests.scoring_support import tiny_film
+    film = tiny_film(tmp_path, seconds=6.0)
+    write_srt(film.with_suffix(".srt"), [(0.3, 2.5, "Qu'est-ce qui t'amène au pays des gardiens ?"),
+                                         (3.0, 5.5, "Une quête dangereuse pour une chasseuse solitaire.")])
+    out = tmp_path / "out"
+    res = run(["--input", str(film), "--output", str(out), "--transcribe", "never", "--frames_per_clip", "1"],
+              save_main_session=False)
+    rows = pq.read_table(next((out / "clips").glob("*.parquet"))).to_pylist()
+    spoken = [r for r in rows if r["text"]]
+    assert res["ok"] == 1 and len(spoken) == 2
+    assert all(r["language"] == "fr" and "text" not in r["modalities_used"] and r["evidence_text"] is None
+               and r["emotion"] for r in spoken)
+    errors = pq.read_table(next((out / "errors").rglob("*.parquet"))).to_pylist()
+    unread = [e for e in errors if e["error_type"] == "UnreadLanguage"]
+    assert len(unread) == 1 and not unread[0]["fatal"] and "2 in 'fr'" in unread[0]["message"]

@@ -94,3 +94,60 @@ def test_film_without_subtitles_needs_asr_only_when_asked(tmp_path):
     info = probe_film(str(film))
     job = lambda mode: [o for o in LoadSubtitles("c", transcribe=mode).process((ref, info))][-1]  # noqa: E731
     assert job("auto").needs_asr and job("always").needs_asr and not job("never").needs_asr
+
+
+# -- the language of a film's lines (transforms/language.py) --------------------------------------------------
+FRENCH = ["Qu'est-ce qui t'amène au pays des gardiens ?", "Je cherche quelqu'un.",
+          "Une quête dangereuse pour une chasseuse solitaire."]
+ENGLISH = ["What brings you to the land of the gatekeepers?", "I'm searching for someone.",
+           "A dangerous quest for a lone hunter."]
+
+
+def test_language_tags_and_the_reading_rule():
+    from transforms.language import language_code, parse_text_languages, reads
+    assert [language_code(t) for t in ("en", "eng", "en-US", "en_GB", "fre", "fra", "ger", "pt-BR")] == \
+        ["en", "en", "en", "en", "fr", "fr", "de", "pt"]
+    assert [language_code(t) for t in (None, "", "und", "forced", "en.sdh")] == [None] * 5
+    assert parse_text_languages("en") == ("en",) and parse_text_languages("eng, fr,en") == ("en", "fr")
+    assert parse_text_languages("any") == () and parse_text_languages("") == ()
+    with pytest.raises(ValueError, match="not a language code"):
+        parse_text_languages("english please")
+    assert reads("eng", ("en",)) and reads(None, ("en",)) and reads("fr", ())  # unknown and 'any' are read
+    assert not reads("fre", ("en",)) and not reads("de", ("en", "fr"))
+
+
+def test_lines_are_identified_together_and_the_text_beats_the_tag(tmp_path):
+    """Untagged subtitles get the language of their lines; a sidecar tag that is not a language (film.sdh.srt) or
+    is wrong gives way to the lines; too little text keeps the tag, or nothing."""
+    from transforms.elements import Cue
+    from transforms.language import detect_language, label_cues
+    assert detect_language(FRENCH) == "fr" and detect_language(ENGLISH) == "en"
+    assert detect_language(["Ok.", "Yeah."]) is None  # too short to tell
+    film = make_film(tmp_path / "movie.mp4", duration_s=2.0)
+    write_srt(tmp_path / "movie.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(FRENCH)])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, _ = load_cues(ref, probe_film(str(film)))
+    assert [c.language for c in cues] == ["fr"] * 3 and not warnings
+    tagged = [Cue(0.0, 1.0, t, language=tag) for t, tag in zip(ENGLISH, ("sdh", "fre", "sdh"))]
+    assert {c.language for c in label_cues(tagged)} == {"en"}
+    assert [c.language for c in label_cues([Cue(0.0, 1.0, "Ok.", language="ger")])] == ["de"]
+    assert [c.language for c in label_cues([Cue(0.0, 1.0, "Ok.")])] == [None]
+
+
+def test_english_dialogue_is_never_called_another_language():
+    """MELD's dialogues (English sitcom lines, the text path's own training data): identified from their first
+    line alone, none is put in another language; from all their lines (a film's subtitles are many more), almost
+    every one is known to be English."""
+    import csv
+    from transforms.language import detect_language
+    meld = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "text" / "meld" / "dev_sent_emo.csv"
+    if not meld.exists():
+        pytest.skip("MELD not present")
+    lines: dict[str, list[str]] = {}
+    with open(meld, encoding="utf-8", errors="replace") as f:
+        for row in csv.DictReader(f):
+            lines.setdefault(row["Dialogue_ID"], []).append(row["Utterance"])
+    first = [detect_language(v[:1]) for v in lines.values()]
+    whole = [detect_language(v) for v in lines.values()]
+    assert len(lines) > 100 and set(first) <= {"en", None} and set(whole) <= {"en", None}
+    assert whole.count("en") >= 0.9 * len(whole)

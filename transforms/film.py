@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from typing import Callable, Iterable, Iterator, Optional
 
 import apache_beam as beam
@@ -89,6 +90,7 @@ class _Film:
         self.stats: dict = {}
         self.batch: list[DecodedClip] = []
         self.cue_source = None
+        self.unread: Counter = Counter()  # language -> lines the text path did not read (transforms.language)
 
     def run(self) -> None:
         job, step = self.job, self.step
@@ -115,6 +117,8 @@ class _Film:
                     limit *= 2
         self.score_batch()
         step._counters["films_decoded"].inc()
+        if self.unread:
+            self.errors.append(unread_lines_warning(job, self.unread, len(self.rows), step.scorer.cfg.text_languages))
         failures = getattr(self.cue_source, "failures", None)
         if failures:
             self.errors.append(FilmError(
@@ -128,6 +132,8 @@ class _Film:
         scorer, ref = self.step.scorer, self.job.ref
         for clip, res in zip(batch, scorer.score(batch)):
             index = clip.spec.clip_index
+            if res.unread_language:
+                self.unread[res.unread_language] += 1
             for f in res.failures:
                 self.errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, clip_index=index,
                                              stage="encode", error_type=f.error_type, message=f.message,
@@ -173,6 +179,16 @@ class _Film:
         return transcript_rows(self.job.ref.film_id, self.job.ref.path, cues, self.step.asr_model_name or "unknown",
                                details=list(getattr(src, "details", None) or []),
                                language_probability=getattr(src, "language_probability", None))
+
+
+def unread_lines_warning(job: FilmJob, unread: Counter, n_clips: int, languages) -> FilmError:
+    """One non-fatal row per film for the lines the text path did not read."""
+    counts = ", ".join(f"{n} in '{lang}'" for lang, n in sorted(unread.items()))
+    return FilmError(
+        film_path=job.ref.path, film_id=job.ref.film_id, stage="encode", error_type="UnreadLanguage", fatal=False,
+        message=f"{sum(unread.values())} of {n_clips} clips have a line the text path did not read ({counts}): it "
+                f"learnt {', '.join(languages)} only (--text_languages). Those clips are scored from their frames, "
+                f"faces and speech; their text stays in the clips table.")
 
 
 _DONE = object()

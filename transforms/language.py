@@ -1,0 +1,91 @@
+"""The language of a film's dialogue, and whether the head's text path can read it.
+
+The shipped head's text path learnt English lines only (all-MiniLM-L6-v2 is an English encoder; MELD is English),
+so a line in another language would give text "evidence" no labelled data ever taught: a guess that looks
+grounded. The pipeline reads a line only when its language is one the text path learnt (`--text_languages`,
+default `model.encoders.versions.TEXT_LANGUAGES`) or is unknown; other lines stay in the clips table but are not
+encoded, and the clip is scored from its frames, faces and speech.
+
+Where a line's language comes from: subtitles are identified from all of the film's lines at once (py3langid, a
+naive Bayes model over byte n-grams shipped inside its wheel): one film's subtitles are one language, and a
+film's text is long enough to tell where one line is not. When the text is too short or the model unsure, the
+sidecar's name (`film.fr.srt`) or the embedded stream's tag decides; without one the language stays unknown and
+the lines are read. Speech recognition's lines carry Whisper's detection from the audio.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Iterable, Optional, Sequence
+
+# Enough text to identify. On MELD's 1,152 train and dev dialogues (English) no first line alone is called another
+# language at this probability, and 108 of the 114 dev dialogues are called English from all their lines (the
+# others stay unknown, hence read): tests/test_subtitles.py.
+MIN_LETTERS = 20
+MIN_PROBABILITY = 0.9
+ANY = "any"  # --text_languages any: read every line
+
+
+def language_code(tag: Optional[str]) -> Optional[str]:
+    """A language tag as its ISO 639-1 code where there is one ('eng', 'en-US', 'en_GB' -> 'en'; 'ger' ->
+    'de'); None for no tag, 'und' or a tag that is not a language code."""
+    import langcodes
+
+    if not tag or not str(tag).strip():
+        return None
+    try:
+        code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
+    except (ValueError, LookupError):
+        return None
+    return None if code in (None, "und", "mul", "zxx") else code
+
+
+def parse_text_languages(value) -> tuple[str, ...]:
+    """'en,fr' (or a sequence) -> ('en', 'fr'); 'any' -> () (every line is read)."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    items = [str(v).strip() for v in items if str(v).strip()]
+    if not items or [v.lower() for v in items] == [ANY]:
+        return ()
+    codes = []
+    for v in items:
+        code = language_code(v)
+        if code is None:
+            raise ValueError(f"--text_languages: {v!r} is not a language code (e.g. en, fr, de; or 'any')")
+        codes.append(code)
+    return tuple(dict.fromkeys(codes))
+
+
+def reads(language: Optional[str], languages: Sequence[str]) -> bool:
+    """Whether a line in `language` is read by a text path that learnt `languages` (empty: any). A line whose
+    language is unknown is read."""
+    code = language_code(language)
+    return not languages or code is None or code in languages
+
+
+@functools.cache
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def load() -> None:
+    """Load the language identifier now (0.5 s, once per process) rather than on the first untagged film."""
+    _identifier()
+
+
+def detect_language(texts: Iterable[str]) -> Optional[str]:
+    """The ISO 639-1 language of these lines taken together, or None when they hold fewer than MIN_LETTERS
+    letters or the identifier's probability is below MIN_PROBABILITY."""
+    text = " ".join(t for t in texts if t)
+    if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+        return None
+    code, probability = _identifier().classify(text)
+    return language_code(code) if probability >= MIN_PROBABILITY else None
+
+
+def label_cues(cues: Sequence) -> tuple:
+    """Cues with their language as an ISO 639-1 code: the language identified from all of them together, else
+    the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None."""
+    found = detect_language(c.text for c in cues)
+    return tuple(dataclasses.replace(c, language=found or language_code(c.language)) for c in cues)
