@@ -7,6 +7,11 @@ RAVDESS / EmoDB speech, and label-paired dev clips made of those: a line, a face
 the same label) the head sees one modality at a time (the others missing, as `--modalities` does in a run; scored on the rows
 that have that modality) and then all of them. Reported: accuracy, weighted F1 and ECE. Features come from the feature cache
 (training.features), so after a training run this takes a minute or two.
+
+A second table takes label-paired dev clips by evidence pattern, with and without a line, and scores each pattern
+twice: the head alone, and as the pipeline labels them (model.predict.with_branch_label: a clip without a line by
+the product of its modalities' own calibrated classifiers, the face's standing in for the scene's; a clip with a
+line by the head), and, for comparison, the product of all of a clip's evidence (the line's included).
 """
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ import csv
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model.bvpec import MODALITIES
 from model.checkpoints import load_head
 from model.encoders import EncoderSpec, create_encoders
-from model.featurize import select_modalities
+from model.featurize import Featurizer, select_modalities
 from training.loop import LabelledSet, evaluate_set, label_paired, load_set, split_sources
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -43,6 +49,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--head", default=None)
     p.add_argument("--data_root", default=str(DATA))
     p.add_argument("--pairs", type=int, default=2000, help="label-paired dev clips")
+    p.add_argument("--pattern_pairs", type=int, default=8000, help="label-paired dev clips drawn for the pattern table")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--csv", default=None)
     args = p.parse_args(argv)
@@ -68,12 +75,61 @@ def main(argv=None) -> list[dict]:
     for r in rows:
         print(f"| {r['data']} | {r['modalities']} | {r['n_with_input']} | {r['accuracy']:.3f} | "
               f"{r['weighted_f1']:.3f} | {r['ece']:.3f} |")
+    patterns = pattern_rows(model, enc, label_paired(split_sources(sets[:-1]), args.pattern_pairs, seed=1,
+                                                     name="label-paired dev clips"))
+    print("\n| label-paired dev clips | n | head alone: accuracy / macro F1 / ECE | as the pipeline labels them | "
+          "product of all their evidence |")
+    print("|---|---|---|---|---|")
+    for r in patterns:
+        print(f"| {r['pattern']} | {r['n']} | " + " | ".join(
+            f"{r[k][0]:.3f} / {r[k][1]:.3f} / {r[k][2]:.3f}" for k in ("head", "run", "every")) + " |")
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
     return rows
+
+
+PATTERNS = (("vision", "audio"), ("face", "audio"), ("vision", "face"), ("vision", "face", "audio"),
+            ("text", "vision"), ("text", "face"), ("text", "audio"), ("text", "vision", "face", "audio"))
+
+
+def pattern_rows(model, enc, pairs: LabelledSet) -> list[dict]:
+    """Per evidence pattern: the pairs that have every modality of it, reduced to exactly those, scored by the
+    head alone and as a run labels them (their modalities' own evidence given)."""
+    featurizer = Featurizer(enc)
+    out = []
+    for pattern in (None,) + PATTERNS:  # first: every pair as drawn (2-4 modalities)
+        keep = [i for i, it in enumerate(pairs.items) if pattern is None or all(len(it.get(m, ())) for m in pattern)]
+        sub = LabelledSet(pairs.name, [select_modalities(pairs.items[i], pattern or MODALITIES) for i in keep], [])
+        sub.labels, sub.targets = pairs.labels[keep], pairs.targets[keep]
+        evidence = [featurizer.evidence(it) for it in sub.items]
+        head = evaluate_set(model, sub)
+        run = evaluate_set(model, sub, evidence=evidence)
+        every = every_evidence(model, sub, evidence)
+        out.append({"pattern": "+".join(pattern) if pattern else "as drawn", "n": len(keep),
+                    **{k: (m["accuracy"], m["macro_f1"], m["ece"])
+                       for k, m in (("head", head), ("run", run), ("every", every))}})
+    return out
+
+
+def every_evidence(model, s: LabelledSet, evidence) -> dict:
+    """The alternative not taken: every clip labelled by the product of all its evidence, the line's (the head on
+    the line alone, transforms.fuse.text_evidence) and the scene's beside a face's included."""
+    from model.predict import calibrated_evidence
+    from training.metrics import classification_metrics
+    from transforms.fuse import text_evidence
+    probs = []
+    for ev, line in zip(evidence, text_evidence(model, s.items)):
+        ev = calibrated_evidence(ev, model.branch_temperatures)
+        if line is not None:
+            ev["text"] = line
+        logs = sum(np.log(np.clip(p, 1e-12, None)) for p in ev.values()) if ev else np.zeros(7)
+        p = np.exp(logs - np.max(logs))
+        probs.append(p / p.sum())
+    probs = np.stack(probs)
+    return classification_metrics(s.labels, probs.argmax(1), None, None, probs=probs)
 
 
 if __name__ == "__main__":

@@ -58,30 +58,39 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
     return torch.softmax(logits / temps.unsqueeze(-1), -1)
 
 
-# A clip with one modality is labelled by that modality's own classifier (its evidence): each was trained on
-# labelled data of its kind and calibrated, and on dev it reads a lone modality better than the head does
-# (pipeline.evaluate vs benchmarks.modality_table: Emotion6 photos 0.505 vs 0.426, FER+ faces 0.780 vs 0.765, IMFDB
-# 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS 0.700 vs 0.692). In a film a lone scene is a shot with no line,
-# face or speech. Text-only clips stay with the head: its text reading is the evidence.
+# A clip without a line is labelled by its modalities' own classifiers (their evidence), not by the head: each was
+# trained on labelled data of its kind and calibrated. A lone modality: its classifier reads it better than the head
+# on dev (pipeline.evaluate vs benchmarks.modality_table: Emotion6 photos 0.505 vs 0.426, FER+ faces 0.780 vs 0.765,
+# IMFDB 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS 0.700 vs 0.692). Several: the product of their calibrated
+# probabilities (independent evidence about one label), which on label-paired dev clips without a line beats the
+# head on every pattern with a voice, in accuracy and in calibration (docs/training.md, "Clips without a line").
+# Clips with a line stay with the head: the BVPEC head is built around the line (its tokens query the others),
+# and there it reads label-paired clips better than the product does.
 BRANCH_EVIDENCE = {"face": "face", "vision": "scene", "audio": "speech"}
-# A clip whose only evidence is what is seen, with a face in it (no line, no speech), is labelled by the face
-# classifier too. The head never learnt a face's own frame: its frame-plus-face clips were Emotion6 photos
-# (labelled by their scene) and label-paired clips (a photo beside another image's face). On IMFDB dev stills
-# through the full visual path (faces found in 94 %) the head reads 0.114, the face classifier 0.457 where a face
-# is found and the scene classifier 0.062 (python -m pipeline.evaluate --data frames:$D/faces/imfdb/dev.parquet).
+# Where a face is found, the face classifier stands in for the scene classifier. The head never learnt a face's own
+# frame, and a face filling the frame is not a scene: on IMFDB dev stills through the full visual path (faces found
+# in 94 %) the head reads 0.114, the face classifier 0.457 where a face is found and the scene classifier 0.062
+# (python -m pipeline.evaluate --data frames:$D/faces/imfdb/dev.parquet).
 VISUAL = frozenset({"vision", "face"})
 
 
+def evidence_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray]) -> tuple[str, ...]:
+    """The evidence ('face', 'scene', 'speech') whose classifiers label a clip, from the modalities the head
+    weighed (modalities_used): every one, the face's standing in for the scene's (VISUAL); () when the head labels
+    it: the clip has a line, or a modality without evidence of its own."""
+    used = set(modalities_used)
+    if not used or "text" in used:
+        return ()
+    if VISUAL <= used:
+        used.discard("vision")
+    keys = tuple(BRANCH_EVIDENCE[m] for m in MODALITIES if m in used and m in BRANCH_EVIDENCE)
+    return keys if len(keys) == len(used) and all(evidence.get(k) is not None for k in keys) else ()
+
+
 def branch_of(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray]) -> str | None:
-    """The evidence key ('face', 'scene', 'speech') that labels a clip whose only modality (the head's gates:
-    modalities_used) has a classifier of its own that gave evidence, or 'face' for a clip that has only the
-    frames and a face (VISUAL); None when the head labels it."""
-    if frozenset(modalities_used) == VISUAL and evidence.get("face") is not None:
-        return "face"
-    if len(modalities_used) != 1:
-        return None
-    key = BRANCH_EVIDENCE.get(modalities_used[0])
-    return key if key is not None and evidence.get(key) is not None else None
+    """The key of the classifiers that label a clip ('face', 'scene', 'speech', or several joined by '+':
+    'face+speech'), or None when the head labels it (evidence_keys)."""
+    return "+".join(evidence_keys(modalities_used, evidence)) or None
 
 
 def recalibrated(p: np.ndarray, temperature: float | None) -> np.ndarray:
@@ -101,19 +110,22 @@ def calibrated_evidence(evidence: Mapping[str, np.ndarray],
 
 def branch_probs(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray],
                  temperatures: Mapping[str, float] | None = None) -> np.ndarray | None:
-    """The lone modality's own probabilities (branch_of), recalibrated by the head's temperature for that
-    branch when it has one (softmax(log p / T), fitted on dev by training.calibration); None when the head
-    labels the clip."""
-    key = branch_of(modalities_used, evidence)
-    if key is None:
+    """The probabilities of the classifiers that label the clip (evidence_keys), each recalibrated by the head's
+    temperature for its branch: one classifier's, or the normalised product of several (then recalibrated by a
+    temperature of that combination when calibration fitted one); None when the head labels the clip."""
+    keys = evidence_keys(modalities_used, evidence)
+    if not keys:
         return None
-    return recalibrated(evidence[key], (temperatures or {}).get(key))
+    t = temperatures or {}
+    logs = sum(np.log(recalibrated(evidence[k], t.get(k))) for k in keys)
+    p = np.exp(logs - logs.max())
+    return recalibrated(p, t.get("+".join(keys))) if len(keys) > 1 else p / p.sum()
 
 
 def with_branch_label(pred: Prediction, evidence: Mapping[str, np.ndarray],
                       temperatures: Mapping[str, float] | None = None) -> Prediction:
-    """`pred`, or the lone modality's own classifier's label (branch_probs; the head's valence, arousal and
-    gates stay)."""
+    """`pred`, or, for a clip without a line, its modalities' own classifiers' label (branch_probs; the head's
+    valence, arousal and gates stay)."""
     p = branch_probs(pred.modalities_used, evidence, temperatures)
     if p is None:
         return pred

@@ -270,7 +270,7 @@ def test_refit_only_replaces_the_named_temperatures():
 
 def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
     """One modality with a classifier of its own: its evidence labels the clip, in a run and in evaluation alike;
-    a text-only clip or a clip with several modalities keeps the head's label."""
+    a clip with a line keeps the head's label."""
     from model.bvpec import BVPEC, BVPECConfig
     from model.predict import branch_of, branch_probs, predict, with_branch_label
     from training.datasets import Example
@@ -301,11 +301,12 @@ def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
         [p.emotion == "fear" for p in (p_face, p_text)])
 
 
-def test_frames_with_a_face_and_nothing_else_are_labelled_by_the_face_classifier():
-    """Frames plus a face, no line and no speech: the face classifier labels the clip (model.predict.VISUAL);
-    frames alone keep the scene classifier, and a line or a voice beside them gives the label back to the head."""
+def test_a_clip_without_a_line_is_labelled_by_its_modalities_own_classifiers():
+    """No line: the product of the modalities' calibrated evidence labels the clip, the face's standing in for the
+    scene's where a face is found (model.predict.VISUAL: frames plus a face is the face classifier's); a line gives
+    the label back to the head, and so does a modality without evidence of its own."""
     from model.bvpec import BVPEC, BVPECConfig
-    from model.predict import branch_of, predict, with_branch_label
+    from model.predict import branch_of, branch_probs, predict, with_branch_label
 
     rng = np.random.default_rng(2)
     dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
@@ -313,10 +314,23 @@ def test_frames_with_a_face_and_nothing_else_are_labelled_by_the_face_classifier
     frames = {"vision": rng.normal(size=(5, 6)).astype(np.float32)}
     face = {"face": rng.normal(size=(2, 7)).astype(np.float32)}
     voice = {"audio": rng.normal(size=(1, 7)).astype(np.float32)}
+    line = {"text": rng.normal(size=(3, 8)).astype(np.float32)}
     sad, calm = np.array([.05, .05, .05, .05, .1, .65, .05]), np.array([.05, .05, .05, .1, .6, .1, .05])
-    ev = {"face": sad, "scene": calm, "speech": calm}
-    p_seen, p_frames, p_heard = predict(model, [{**frames, **face}, frames, {**frames, **face, **voice}])
+    angry = np.array([.5, .1, .1, .05, .15, .05, .05])
+    ev = {"face": sad, "scene": calm, "speech": angry}
+    p_seen, p_frames, p_heard, p_all, p_said = predict(model, [
+        {**frames, **face}, frames, {**frames, **voice}, {**frames, **face, **voice}, {**frames, **face, **voice, **line}])
     assert branch_of(p_seen.modalities_used, ev) == "face" and with_branch_label(p_seen, ev).emotion == "sadness"
     assert branch_of(p_frames.modalities_used, ev) == "scene" and with_branch_label(p_frames, ev).emotion == "neutral"
-    assert branch_of(p_heard.modalities_used, ev) is None and with_branch_label(p_heard, ev) is p_heard
-    assert branch_of(p_seen.modalities_used, {"scene": calm}) is None  # no face evidence: the head labels it
+    assert branch_of(p_heard.modalities_used, ev) == "scene+speech"
+    assert np.allclose(with_branch_label(p_heard, ev).probs, calm * angry / (calm * angry).sum())
+    assert with_branch_label(p_heard, ev).gates == p_heard.gates  # the head's gates and intensity stay
+    assert branch_of(p_all.modalities_used, ev) == "face+speech"  # the face stands in for the scene
+    assert np.allclose(with_branch_label(p_all, ev).probs, sad * angry / (sad * angry).sum())
+    assert branch_of(p_said.modalities_used, ev) is None and with_branch_label(p_said, ev) is p_said
+    assert branch_of(p_seen.modalities_used, {"scene": calm}) is None  # a face without its evidence: the head's
+    # each member under its branch temperature, then the combination's own when calibration fitted one
+    soft = branch_probs(p_heard.modalities_used, ev, {"speech": 2.0})
+    assert np.allclose(soft, calm * angry ** 0.5 / (calm * angry ** 0.5).sum())
+    hotter = branch_probs(p_heard.modalities_used, ev, {"scene+speech": 0.5})
+    assert np.allclose(hotter, (calm * angry) ** 2 / ((calm * angry) ** 2).sum())

@@ -5,8 +5,9 @@ One temperature for every kind of clip left text-only MELD lines (ECE 0.124) and
 while face crops were well calibrated: the same logits do not mean the same certainty when the head has one
 weak modality as when it has several. Each pattern with at least MIN_PER_PATTERN labelled dev examples gets its
 own T (the NLL minimiser, training.metrics.fit_temperature); other patterns keep the head's single T.
-Clips that one modality's own classifier labels (model.predict.branch_of: a lone face, scene or voice) are keyed
-'branch:<face|scene|speech>' and their T rescales the log of that classifier's probabilities.
+Clips that their modalities' own classifiers label (model.predict.branch_of: a clip without a line) are keyed
+'branch:<face|scene|speech>' for one classifier, whose T rescales the log of its probabilities, or by several
+joined ('branch:face+speech'), whose T rescales the product of the members' recalibrated probabilities.
 `cross_fitted` estimates the calibration on data the temperatures were not fitted on (two folds).
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from scipy.special import softmax
 
 from model.batching import collate
-from model.predict import branch_of, evidence_patterns, modalities_used
+from model.predict import branch_of, branch_probs, evidence_patterns, modalities_used
 from training.metrics import expected_calibration_error, fit_temperature
 
 MIN_PER_PATTERN = 50  # a one-parameter fit: 50 labelled clips pin it down to a few per cent
@@ -30,23 +31,28 @@ BRANCH = "branch:"
 def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] | None = None,
                         batch_size: int = 512) -> tuple[np.ndarray, list[str]]:
     """Per item, the logits its label comes from [N, 7] and its key: the head's raw logits and the evidence
-    pattern, or, for a clip its lone modality's classifier labels (given `evidence`), the log of that
-    classifier's probabilities and 'branch:<key>'."""
+    pattern, or, for a clip its own classifiers label (given `evidence`; model.predict.branch_of), the log of their
+    probabilities and 'branch:<key>': one classifier's as it gives them, or the product of several, each under
+    the head's branch temperature for it (a temperature fitted on such rows rescales the product)."""
     model.eval()
-    logits, patterns = [], []
+    logits, patterns, used = [], [], []
     with torch.inference_mode():
         for i in range(0, len(items), batch_size):
             inputs, masks = collate(items[i:i + batch_size], model.config.input_dims)
             out = model(inputs, masks)
             logits.append(out.logits.float())
-            used = [modalities_used(row) for row in out.gates.float().tolist()]
-            for j, (pattern, u) in enumerate(zip(evidence_patterns(masks), used)):
+            batch_used = [modalities_used(row) for row in out.gates.float().tolist()]
+            for j, (pattern, u) in enumerate(zip(evidence_patterns(masks), batch_used)):
                 key = branch_of(u, evidence[i + j]) if evidence is not None else None
                 patterns.append(BRANCH + key if key else pattern)
+            used += batch_used
     logits = torch.cat(logits).numpy().astype(np.float64)
+    members_t = getattr(model, "branch_temperatures", None) or {}
     for j, key in enumerate(patterns):
         if key.startswith(BRANCH):
-            logits[j] = np.log(np.clip(np.asarray(evidence[j][key[len(BRANCH):]], np.float64), 1e-12, None))
+            members = key[len(BRANCH):].split("+")
+            temps = {k: members_t[k] for k in members if k in members_t} if len(members) > 1 else None
+            logits[j] = np.log(np.clip(branch_probs(used[j], evidence[j], temps), 1e-12, None))
     return logits, patterns
 
 

@@ -82,9 +82,9 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
         out = []
         for i, p, t in zip(idx, preds, texts):
             # each classifier's probabilities under the head's temperature for it (the speech one is fitted on
-            # unseen speakers: pipeline.calibrate --speech_oof); a lone face, scene or voice: its classifier labels
+            # unseen speakers: pipeline.calibrate --speech_oof); a clip without a line: its classifiers label it
             ev = calibrated_evidence(evidence[i], temperatures) if evidence is not None else {}
-            p = with_branch_label(p, ev)
+            p = with_branch_label(p, evidence[i], temperatures) if evidence is not None else p
             if t is not None:
                 ev["text"] = t
             out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
