@@ -107,10 +107,10 @@ def test_language_tags_and_the_reading_rule():
     from transforms.language import language_code, parse_text_languages, reads
     assert [language_code(t) for t in ("en", "eng", "en-US", "en_GB", "fre", "fra", "ger", "pt-BR")] == \
         ["en", "en", "en", "en", "fr", "fr", "de", "pt"]
-    assert [language_code(t) for t in (None, "", "und", "forced", "en.sdh")] == [None] * 5
+    assert [language_code(t) for t in (None, "", "und", "forced", "en.sdh", "sdh", "mul")] == [None] * 7
     assert parse_text_languages("en") == ("en",) and parse_text_languages("eng, fr,en") == ("en", "fr")
     assert parse_text_languages("any") == () and parse_text_languages("") == ()
-    with pytest.raises(ValueError, match="not a language code"):
+    with pytest.raises(ValueError, match="not an ISO 639-1 language code"):
         parse_text_languages("english please")
     assert reads("eng", ("en",)) and reads(None, ("en",)) and reads("fr", ())  # unknown and 'any' are read
     assert not reads("fre", ("en",)) and not reads("de", ("en", "fr"))

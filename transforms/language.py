@@ -27,8 +27,9 @@ ANY = "any"  # --text_languages any: read every line
 
 
 def language_code(tag: Optional[str]) -> Optional[str]:
-    """A language tag as its ISO 639-1 code where there is one ('eng', 'en-US', 'en_GB' -> 'en'; 'ger' ->
-    'de'); None for no tag, 'und' or a tag that is not a language code."""
+    """A language tag as its ISO 639-1 code ('eng', 'en-US', 'en_GB' -> 'en'; 'ger' -> 'de'); None for no tag,
+    'und', or anything without a two-letter code: sidecar names carry words that are rare languages' three-letter
+    codes ('sdh' for subtitles for the deaf is Southern Kurdish), so those count as no tag."""
     import langcodes
 
     if not tag or not str(tag).strip():
@@ -37,7 +38,7 @@ def language_code(tag: Optional[str]) -> Optional[str]:
         code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
     except (ValueError, LookupError):
         return None
-    return None if code in (None, "und", "mul", "zxx") else code
+    return code if code and len(code) == 2 else None
 
 
 def parse_text_languages(value) -> tuple[str, ...]:
@@ -50,7 +51,7 @@ def parse_text_languages(value) -> tuple[str, ...]:
     for v in items:
         code = language_code(v)
         if code is None:
-            raise ValueError(f"--text_languages: {v!r} is not a language code (e.g. en, fr, de; or 'any')")
+            raise ValueError(f"--text_languages: {v!r} is not an ISO 639-1 language code (e.g. en, fr, de; or 'any')")
         codes.append(code)
     return tuple(dict.fromkeys(codes))
 
