@@ -64,8 +64,9 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
 # IMFDB 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS 0.700 vs 0.692). Several: the product of their calibrated
 # probabilities (independent evidence about one label), which on label-paired dev clips without a line beats the
 # head on every pattern with a voice, in accuracy and in calibration (docs/training.md, "Clips without a line").
-# Clips with a line stay with the head: the BVPEC head is built around the line (its tokens query the others),
-# and there it reads label-paired clips better than the product does.
+# Clips with a line stay with the head: the BVPEC head is built around the line (its tokens query the others), and
+# with a line the same product wins on three patterns of label-paired clips, loses on three and reads them worse
+# over all (0.762 against 0.774: benchmarks.modality_table).
 BRANCH_EVIDENCE = {"face": "face", "vision": "scene", "audio": "speech"}
 # Where a face is found, the face classifier stands in for the scene classifier. The head never learnt a face's own
 # frame, and a face filling the frame is not a scene: on IMFDB dev stills through the full visual path (faces found
