@@ -79,7 +79,8 @@ def model(film: str, args) -> dict:
         t0 = time.perf_counter()
         n += len(m.score(batch))
         spent += time.perf_counter() - t0
-    return {"wall_s": spent, "clips": n, "load_s": m.load_s}
+    from model.featurize import SECONDS
+    return {"wall_s": spent, "clips": n, "load_s": m.load_s, "stages": dict(SECONDS)}
 
 
 def naive_decode_clip(film: str, spec, film_id: str, every_s: float, frames_per_clip: int = 4,

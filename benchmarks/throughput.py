@@ -7,9 +7,12 @@ wall_s never includes the one-time imports and model loading (load_s, shown besi
 Films (cached under .cache/bench/): 720p moving textured noise, H.264 with an 8 s keyframe interval, AAC audio,
 a sidecar .srt line every 4 s (testing/films.py). Modes, each in its own child process so that peak RSS
 (the process tree's summed RSS, polled with psutil) is its own:
-  whole   pipeline.run over the film (DirectRunner, scoring on); imports + model loading timed apart (load_s)
+  whole   pipeline.run over the film (DirectRunner, scoring on); imports + model loading timed apart (load_s);
+          the models' time by stage, and the rest (decoding not hidden behind them, the pipeline's own work)
   decode  the decode bound: the pipeline's own clip plan and decoder, no models, FFmpeg's own threads
-  model   the model bound: encoders + head in batches on those decoded clips (only model time is counted)
+  model   the model bound: encoders + head in batches on those decoded clips (only model time is counted),
+          and its split by stage (vision: the ViT; face: detection + classifier; audio: the speech branch; text;
+          head: the evidence classifiers and the head)
   naive   per clip: one ffmpeg process (seek, sampled frames to a pipe, audio to a file) and one unbatched
           model call (batch size 1), with the same models and --precision
   cli     the README's multi-core command as a user runs it, start-up included: `python -m pipeline.run` over
@@ -64,7 +67,8 @@ def child(args) -> dict:
         wall = time.perf_counter() - t1
         import pyarrow.parquet as pq
         n = sum(pq.read_metadata(p).num_rows for p in Path(out, "clips").glob("*.parquet"))
-        return {"wall_s": wall, "clips": n, "load_s": load_s}
+        from model.featurize import SECONDS
+        return {"wall_s": wall, "clips": n, "load_s": load_s, "stages": dict(SECONDS)}
     if args.child == "cli":
         return cli(film, args)
     from benchmarks import _bench_work as work
@@ -184,6 +188,8 @@ def main(argv=None) -> None:
                          "levers": " ".join(lever_args(args)) or "defaults",
                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S")})
             print(_table(rows[-1:], header=len(rows) == 1), flush=True)
+            if res.get("stages"):
+                print(_stages(res["stages"], res["wall_s"]), flush=True)
     print()
     print(_table(rows))
     _write_csv(rows, Path(args.csv))
@@ -200,6 +206,15 @@ def _default_head() -> str | None:
         from tests.scoring_support import head_for_tests
         os.replace(head_for_tests(Path(tempfile.mkdtemp())), path)
     return str(path)
+
+
+def _stages(seconds: dict, wall_s: float) -> str:
+    """The models' time by stage (model.featurize.SECONDS) as shares of the mode's wall time; in the
+    whole run the rest is decoding not hidden behind the models, and the pipeline's own work."""
+    order = ("vision", "face", "audio", "text", "head")
+    parts = [f"{k} {seconds[k]:.2f} s ({100 * seconds[k] / wall_s:.0f} %)" for k in order if k in seconds]
+    rest = wall_s - sum(seconds.values())
+    return "  by stage: " + ", ".join(parts) + f"; the rest {rest:.2f} s ({100 * rest / wall_s:.0f} %)"
 
 
 def _table(rows: list[dict], header: bool = True) -> str:

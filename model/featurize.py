@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections import Counter
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -38,6 +40,9 @@ SCENE_INPUT_DIM = 384  # the scene head reads DINOv2 ViT-S/14 tokens
 SAME_VIEW_MAD = 2.0
 FRAME_EVERY_S = 1.0  # a clip gets one sampled frame per this many seconds (at least 1, at most frames_per_clip)
 EVIDENCE = EVIDENCE_MODALITIES  # what each modality says on its own (the clips table's evidence_* columns)
+# Seconds this process has spent encoding, by modality, and in the head ('head', transforms.score): a profile that
+# benchmarks.throughput prints, not a metric of the run (threads of a worker add to it without a lock).
+SECONDS: Counter = Counter()
 
 
 def parse_modalities(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -250,6 +255,7 @@ class Featurizer:
                 tokens[i][modality] = r
 
         everyone = list(range(len(clips)))
+        t0 = time.perf_counter()
         views = [distinct_views(c.frames) if "vision" in self.modalities or "face" in self.modalities else []
                  for c in clips]
         if "vision" in self.modalities:
@@ -259,13 +265,16 @@ class Featurizer:
             put("vision", everyone, [r if isinstance(r, Failure) else r[0] for r in both])
             for i, r in enumerate(both):  # the scene classifier's tokens go with the frames' (a failure is logged once)
                 tokens[i]["scene"] = self.empty("scene") if isinstance(r, Failure) else r[1]
+        t0 = self._timed("vision", t0)
         if "face" in self.modalities:
             put("face", everyone, run_isolating(
                 everyone, lambda idx: [self.face_tokens(c) for c in self.face_crops(
                     [face_view(clips[i])[views[i]] for i in idx])], "face"))
+        t0 = self._timed("face", t0)
         if "audio" in self.modalities:
             put("audio", everyone, run_isolating(
                 everyone, lambda idx: [self.audio_tokens(clips[i].audio) for i in idx], "audio"))
+        t0 = self._timed("audio", t0)
         if "text" in self.modalities:
             spoken = [i for i in everyone if (clips[i].text or "").strip()]
             for i in everyone:
@@ -274,7 +283,14 @@ class Featurizer:
                 put("text", spoken, run_isolating(
                     spoken, lambda idx: self.text_tokens([clips[i].text for i in idx],
                                                          [clips[i].context for i in idx]), "text"))
+        self._timed("text", t0)
         return [Featurized(t, tuple(f)) for t, f in zip(tokens, failures)]
+
+    def _timed(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        if stage in self.modalities:
+            SECONDS[stage] += now - since
+        return now
 
     def clip(self, clip: ClipMedia) -> Featurized:
         return self.clips([clip])[0]

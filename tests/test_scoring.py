@@ -203,8 +203,12 @@ def test_vision_failure_isolated_to_its_clip_and_reported(tmp_path):
     film = _Film(job=type("Job", (), {"ref": type("Ref", (), {"path": "/films/f.mp4", "film_id": "f"})(),
                                       "warnings": ()})(), step=step)
     film.batch = [clip(i, f) for i, f in enumerate(media)]
+    from model.featurize import SECONDS
+    before = dict(SECONDS)
     film.score_batch()
     assert sorted(film.scores) == [0, 1, 2] and len(film.features) == 3  # every clip still scored
+    # the process's profile by stage (benchmarks.throughput prints it) counted this batch
+    assert all(SECONDS[k] > before.get(k, 0.0) for k in ("vision", "face", "audio", "head"))
     errors = [e for e in film.errors if e.clip_index == 1]
     assert errors and all(not e.fatal and e.stage == "encode" for e in errors)
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any, Optional, Sequence
 
 from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES
-from model.featurize import MODALITIES, ClipMedia, Failure, Featurizer, parse_modalities
+from model.featurize import MODALITIES, SECONDS, ClipMedia, Failure, Featurizer, parse_modalities
 from transforms.fuse import load_head_model, score_tokens
 from transforms.language import language_code, parse_text_languages, reads
 
@@ -115,9 +116,11 @@ class FilmScorer:
         media = [ClipMedia.of(c) if lang is None else dataclasses.replace(ClipMedia.of(c), text=None, context=())
                  for c, lang in zip(clips, unread)]
         feats = self._featurizer.clips(media)
+        t0 = time.perf_counter()
         tokens = [f.tokens for f in feats]
         evidence = [self._featurizer.evidence(t) for t in tokens]
         scored = score_tokens(self._head, tokens, self.model_version, self.cfg.device, evidence)
+        SECONDS["head"] += time.perf_counter() - t0
         return [ClipResult(f.tokens, f.failures, None if isinstance(s, Failure) else s,
                            s if isinstance(s, Failure) else None, lang)
                 for f, s, lang in zip(feats, scored, unread)]
