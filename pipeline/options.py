@@ -14,7 +14,8 @@ TRANSCRIBE_CHOICES = ("auto", "always", "never")
 
 # Options that change what a film's outputs contain; their values go into the config hash that decides skips.
 MEDIA_CONFIG_KEYS = ("segment", "frames_per_clip", "frame_every_s", "image_size", "face_width", "skip_nonref", "window_s", "hop_s", "min_clip_s", "max_clip_s",
-                     "context_lines", "shot_threshold", "subtitle_language")
+                     "context_lines", "shot_threshold", "subtitle_language",
+                     "text_languages")  # which subtitle track is read, or whether speech is transcribed instead
 ASR_CONFIG_KEYS = ("transcribe", "asr_model", "asr_language")
 
 
@@ -46,7 +47,8 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--shot_threshold", type=float, default=27.0,
                        help="Cut when the mean HSV difference of consecutive frames (0-255) reaches this.")
         g.add_argument("--subtitle_language", default=None,
-                       help="Prefer sidecar name.<lang>.srt/.vtt for this language (e.g. en).")
+                       help="Prefer sidecar name.<lang>.srt/.vtt and embedded tracks in this language (e.g. en), "
+                            "among those the text path reads (--text_languages).")
 
         g = parser.add_argument_group("decoding")
         g.add_argument("--frames_per_clip", type=int, default=4,

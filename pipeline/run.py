@@ -24,11 +24,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
+from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash
 from transforms.decode import DecodeConfig
 from transforms.discover import DiscoverFilms, is_film_candidate, normalise_pattern
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
+from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
@@ -64,7 +66,10 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
     todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force)).with_outputs(
         SKIPPED_TAG, main="todo")
     probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm()).with_outputs(ERRORS_TAG, main="probed")
-    jobs = probed.probed | "Subtitles" >> beam.ParDo(LoadSubtitles(chash, fo.transcribe, fo.subtitle_language))
+    # Which subtitles the text path reads decides the track and whether speech is transcribed instead.
+    read = parse_text_languages(fo.text_languages) if "text" in parse_modalities(fo.modalities) else ()
+    jobs = probed.probed | "Subtitles" >> beam.ParDo(LoadSubtitles(chash, fo.transcribe, fo.subtitle_language,
+                                                                   text_languages=read))
     asr_name = getattr(cue_source_factory, "model_name", None) or fo.asr_model or "unknown"
     process = ProcessFilm(fo.output, run_id, DecodeConfig.from_options(fo), scorer, cue_source_factory,
                           fo.write_transcripts, asr_name)

@@ -112,13 +112,14 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 gop_size: Optional[int] = None, video_options: Optional[dict] = None,
                 video_time_base: Optional[fractions.Fraction] = None,
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
-                subtitles: Optional[Cues] = None) -> Path:
+                subtitles: Optional[Cues | dict[str, Cues]] = None) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional.
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
     slicing), fed in AUDIO_CHUNK pieces. garbage_audio: the audio stream (mp2) gets random bytes instead, so
-    it exists but cannot be decoded. subtitles: embedded SubRip cues (mkv). Packets are muxed in time order.
+    it exists but cannot be decoded. subtitles: embedded SubRip cues (mkv), one untagged track, or several as
+    {language tag: cues} in stream order. Packets are muxed in time order.
     The file is written beside `path` and renamed into place, so a failed write leaves nothing.
     """
     path = Path(path)
@@ -126,7 +127,7 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     try:
         with av.open(str(tmp), "w") as out:
-            v = a = s = None
+            v = a = None
             if paint is not None:
                 v = out.add_stream(video_codec, rate=fps)
                 v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
@@ -141,10 +142,16 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
             if audio is not None:
                 a = out.add_stream("mp2" if garbage_audio else audio_codec, rate=sample_rate)
                 a.layout = "mono"
-            if subtitles:
+            tracks = list(subtitles.items()) if isinstance(subtitles, dict) else [(None, subtitles or [])]
+            tracks = [(tag, cues) for tag, cues in tracks if cues]
+            subs = []
+            for tag, _ in tracks:
                 s = out.add_stream("subrip")
                 s.codec_context.subtitle_header = _ASS_HEADER
                 s.time_base = MS
+                if tag:
+                    s.metadata["language"] = tag
+                subs.append(s)
 
             def video_events() -> Iterator:
                 for i, ft in enumerate(frame_times if v is not None else ()):
@@ -155,8 +162,8 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     yield k * AUDIO_CHUNK / sample_rate, "a", k
 
             def subtitle_events() -> Iterator:
-                for k, cue in enumerate(subtitles if s is not None else ()):
-                    yield cue[0], "s", k
+                events = [(cue[0], "s", (j, k)) for j, (_, cues) in enumerate(tracks) for k, cue in enumerate(cues)]
+                yield from sorted(events)
 
             rng = np.random.default_rng(0)
             for et, kind, k in heapq.merge(video_events(), audio_events(), subtitle_events()):
@@ -176,9 +183,9 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     out.mux(a.encode(_audio_frame(chunk, a.codec_context.format.name, sample_rate,
                                                   k * AUDIO_CHUNK)))
                 else:
-                    st, en, text = subtitles[k]
+                    st, en, text = tracks[k[0]][1][k[1]]
                     p = av.Packet(text.encode("utf-8"))
-                    p.stream, p.time_base = s, MS
+                    p.stream, p.time_base = subs[k[0]], MS
                     p.pts = p.dts = int(st * 1000)
                     p.duration = int((en - st) * 1000)
                     out.mux(p)
@@ -216,7 +223,7 @@ def _scene_frame(t: float, size: tuple[int, int], cuts: Sequence[float]) -> np.n
 
 
 def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int] = (96, 64),
-              audio: bool = True, subtitles: Optional[Cues] = None,
+              audio: bool = True, subtitles: Optional[Cues | dict[str, Cues]] = None,
               cuts: Sequence[float] = (), video_codec: str = "mpeg4", vfr: bool = False,
               garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write a film. Container from the suffix (.mp4/.mkv/.mov). subtitles: embedded SubRip cues (mkv only).

@@ -231,6 +231,9 @@ def films(tmp_path_factory):
     make_soundtrack_film(d / "subbed.mp4", speech)
     write_srt(d / "subbed.srt", [(0.0, 5.0, "Ask not what your country can do for you."),
                                  (5.5, 10.5, "Ask what you can do for your country.")])
+    make_soundtrack_film(d / "french.mp4", speech)  # English speech, French subtitles only
+    write_srt(d / "french.srt", [(0.0, 5.0, "Ne demandez pas ce que votre pays peut faire pour vous."),
+                                 (5.5, 10.5, "Demandez ce que vous pouvez faire pour votre pays.")])
     make_soundtrack_film(d / "music.mp4", synthetic_music(12.0))
     make_film(d / "badaudio.mp4", duration_s=4.0, garbage_audio=True)
     return d
@@ -259,6 +262,15 @@ def test_pipeline_auto_transcribes_only_films_without_subtitles(films, tmp_path)
     subbed = _by_name(t, "clips", "subbed")
     assert {r["text_source"] for r in subbed if r["text"]} == {"subtitle"}
     assert _by_name(t, "transcripts", "subbed") is None
+    # Subtitles the text path does not read (French; the shipped head learnt English): the speech is
+    # transcribed instead, its English lines are the clips' dialogue, and the errors table says why.
+    french = _by_name(t, "clips", "french")
+    assert french and {(r["text_source"], r["language"]) for r in french if r["text"]} == {("asr", "en")}
+    hyp = " ".join(r["text"] for r in sorted(french, key=lambda r: r["clip_index"]) if r["text"])
+    assert word_errors(normalise(JFK_TEXT), normalise(hyp)) / len(normalise(JFK_TEXT)) <= 0.10, hyp
+    notes = [e for rows in t.get("errors", {}).values() for e in rows if "french" in e["film_path"]]
+    assert [(e["stage"], e["error_type"], e["fatal"]) for e in notes] == [("subtitles", "UnreadLanguage", False)]
+    assert "french.srt (fr, 2 lines)" in notes[0]["message"] and "transcribed" in notes[0]["message"]
     # Music only: clips, but not one line of invented dialogue.
     music = _by_name(t, "clips", "music")
     assert music and all(r["text"] is None and r["text_source"] == "none" for r in music)

@@ -1,4 +1,5 @@
 """Subtitles: encodings, tags, broken cues, sidecar discovery, embedded streams, and the real odd files."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,47 @@ def test_english_dialogue_is_never_called_another_language():
     whole = [detect_language(v) for v in lines.values()]
     assert len(lines) > 100 and set(first) <= {"en", None} and set(whole) <= {"en", None}
     assert whole.count("en") >= 0.9 * len(whole)
+
+
+def test_the_first_track_the_text_path_reads_is_chosen(tmp_path):
+    """An archive film carries several subtitle tracks: the one read is the first in a language the text path
+    learnt, found by its lines (not its tag), read in one demux pass; with none read, the first by rank stays."""
+    film = make_film(tmp_path / "tracks.mkv", duration_s=4.0,
+                     subtitles={"fre": [(0.2 + i, 0.9 + i, t) for i, t in enumerate(FRENCH)],
+                                "und": [(0.3 + i, 0.8 + i, t) for i, t in enumerate(ENGLISH)]})
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    info = probe_film(str(film))
+    assert len(info.subtitle_streams) == 2
+    cues, _, source = load_cues(ref, info, text_languages=("en",))
+    assert [c.text for c in cues] == ENGLISH and {c.language for c in cues} == {"en"}
+    assert source == f"stream:{info.subtitle_streams[1]}"
+    cues, _, source = load_cues(ref, info, text_languages=("fr",))
+    assert [c.text for c in cues] == FRENCH and source == f"stream:{info.subtitle_streams[0]}"
+    # Neither is read: the first by rank (an untagged track before one tagged with another language).
+    cues, _, _ = load_cues(ref, info, text_languages=("de",))
+    assert [c.text for c in cues] == ENGLISH
+    # A sidecar in French beside them comes first but is not read: the English track is.
+    write_srt(tmp_path / "tracks.fr.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(FRENCH)])
+    cues, _, source = load_cues(ref, info, "fr", text_languages=("en",))
+    assert [c.text for c in cues] == ENGLISH and source.startswith("stream:")
+
+
+def test_unread_subtitles_send_the_film_to_speech_recognition(tmp_path):
+    film = make_film(tmp_path / "movie.mp4", duration_s=4.0)
+    write_srt(tmp_path / "movie.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(FRENCH)])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    info = probe_film(str(film))
+
+    def job(mode, languages=("en",), film_info=info):
+        return list(LoadSubtitles("c", transcribe=mode, text_languages=languages).process((ref, film_info)))[-1]
+    auto = job("auto")
+    assert auto.needs_asr and auto.cues == ()
+    assert [(e.stage, e.error_type, e.fatal) for e in auto.warnings] == [("subtitles", "UnreadLanguage", False)]
+    assert "movie.srt (fr, 3 lines)" in auto.warnings[0].message
+    assert job("always").needs_asr and job("always").cues == ()
+    never = job("never")  # no speech recognition: the French lines stay in the clips table, unread
+    assert not never.needs_asr and [c.language for c in never.cues] == ["fr"] * 3 and not never.warnings
+    silent = job("auto", film_info=dataclasses.replace(info, has_audio=False))
+    assert not silent.needs_asr and len(silent.cues) == 3
+    read = job("auto", languages=("en", "fr"))  # French is read: the subtitles are the dialogue
+    assert not read.needs_asr and len(read.cues) == 3 and not read.warnings

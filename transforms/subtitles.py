@@ -8,15 +8,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import pysubs2
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from model.encoders.versions import TEXT_LANGUAGES
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
-from transforms.language import label_cues
+from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
 
 log = logging.getLogger(__name__)
@@ -136,15 +137,26 @@ def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
 
 
 def read_embedded(film_path: str, stream_index: int) -> tuple[list[Cue], list[str]]:
-    """Decode one text subtitle stream. Demuxing reads the container once, without decoding any picture."""
-    cues, warnings = [], []
+    """Decode one text subtitle stream (see read_embedded_streams)."""
+    return read_embedded_streams(film_path, [stream_index])[stream_index]
+
+
+def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[list[Cue], list[str]]]:
+    """Decode text subtitle streams -> {stream index: (cues, warnings)}. Demuxing reads the container once for
+    all of them, without decoding any picture: a film with ten subtitle tracks costs one pass, not ten."""
+    found: dict[int, tuple[list[Cue], list[str]]] = {}
     with open_container(film_path) as container:
-        stream = container.streams[stream_index]
-        language = stream.language if hasattr(stream, "language") else stream.metadata.get("language")
         start0 = container.start_time / 1e6 if container.start_time else 0.0
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.pts is None:
+        streams = [container.streams[i] for i in stream_indexes]
+        languages = {}
+        for stream in streams:
+            tag = stream.language if hasattr(stream, "language") else stream.metadata.get("language")
+            languages[stream.index] = tag if tag not in (None, "und") else None
+            found[stream.index] = ([], [])
+        for packet in container.demux(*streams):
+            if packet.size == 0 or packet.pts is None or packet.stream.index not in found:
                 continue
+            cues, warnings = found[packet.stream.index]
             start = float(packet.pts * packet.time_base) - start0
             end = start + float((packet.duration or 0) * packet.time_base)
             try:
@@ -153,43 +165,75 @@ def read_embedded(film_path: str, stream_index: int) -> tuple[list[Cue], list[st
                     raw = getattr(sub, "dialogue", None) or getattr(sub, "text", None) or b""
                     texts.append(raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw))
             except Exception as exc:  # noqa: BLE001 - one bad packet is one skipped cue
-                warnings.append(f"stream {stream_index} cue at {start:.2f}s: skipped, {type(exc).__name__}: {exc}")
+                warnings.append(f"stream {packet.stream.index} cue at {start:.2f}s: skipped, {type(exc).__name__}: {exc}")
                 continue
             line = clean_text(" ".join(texts))
             if not line:
                 continue
             if end <= start:
                 end = start + 2.0  # some muxers leave duration unset; hold the line for a readable time
-                warnings.append(f"stream {stream_index} cue at {start:.2f}s: no duration, assumed 2 s")
-            lang = language if language not in (None, "und") else None
-            cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle", language=lang))
-    cues.sort(key=lambda c: (c.start_s, c.end_s))
-    return cues, warnings
+                warnings.append(f"stream {packet.stream.index} cue at {start:.2f}s: no duration, assumed 2 s")
+            cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle",
+                            language=languages[packet.stream.index]))
+    for cues, _ in found.values():
+        cues.sort(key=lambda c: (c.start_s, c.end_s))
+    return found
 
 
-def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = None
-              ) -> tuple[list[Cue], list[str], str]:
+def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = None,
+              text_languages: Sequence[str] = ()) -> tuple[list[Cue], list[str], str]:
     """Best available cues for a film -> (cues, warnings, where they came from). Each cue's language is the one
     identified from all of the film's lines, else its tag (transforms.language.label_cues): it decides whether
-    the text path reads them."""
+    the text path reads them.
+
+    Sources in order: sidecars (find_sidecars' ranking), then embedded text streams (preferred language first,
+    then those tagged with a language of `text_languages`, untagged, others). The first source the text path
+    reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle tracks, and the
+    first of them need not be one the model learnt. When none is read, the first with cues is returned."""
     warnings: list[str] = []
+    first: Optional[tuple[list[Cue], str]] = None
+    for source, cues in _sources(ref, info, preferred_language, text_languages, warnings):
+        if not cues:
+            continue
+        cues = _labelled(cues, warnings)
+        if read_any(cues, text_languages):
+            return cues, warnings, source
+        first = first or (cues, source)
+    return (first[0], warnings, first[1]) if first else ([], warnings, "")
+
+
+def read_any(cues: Sequence[Cue], text_languages: Sequence[str]) -> bool:
+    """Whether the text path reads any of these lines (transforms.language.reads)."""
+    return any(reads(c.language, text_languages) for c in cues)
+
+
+def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
+             warnings: list[str]) -> Iterable[tuple[str, list[Cue]]]:
+    """(source, cues) for each subtitle source, best first; read lazily, the embedded streams in one pass."""
     for path in find_sidecars(ref.path, preferred_language):
         try:
             cues, w = read_sidecar(path, ref.path)
         except Exception as exc:  # noqa: BLE001
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
         warnings += w
-        if cues:
-            return _labelled(cues, warnings), warnings, path
-    for index in info.subtitle_streams:
-        try:
-            cues, w = read_embedded(ref.path, index)
-        except Exception as exc:  # noqa: BLE001
-            cues, w = [], [f"stream {index}: {type(exc).__name__}: {exc}"]
+        yield path, cues
+    if not info.subtitle_streams:
+        return
+    try:
+        streams = read_embedded_streams(ref.path, info.subtitle_streams)
+    except Exception as exc:  # noqa: BLE001
+        warnings.append(f"streams {list(info.subtitle_streams)}: {type(exc).__name__}: {exc}")
+        return
+    wanted = language_code(preferred_language)
+
+    def rank(index: int):
+        tag = next((language_code(c.language) for c in streams[index][0] if c.language), None)
+        return (0 if wanted and tag == wanted else 1 if tag and tag in text_languages else 2 if tag is None else 3,
+                index)
+    for index in sorted(streams, key=rank):
+        cues, w = streams[index]
         warnings += w
-        if cues:
-            return _labelled(cues, warnings), warnings, f"stream:{index}"
-    return [], warnings, ""
+        yield f"stream:{index}", cues
 
 
 def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
@@ -202,28 +246,46 @@ def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
 
 class LoadSubtitles(beam.DoFn):
     """(FilmRef, FilmInfo) -> FilmJob. Subtitle problems are non-fatal FilmErrors carried in the job
-    (`FilmJob.warnings`, committed with the film's tables): the film goes on without them."""
+    (`FilmJob.warnings`, committed with the film's tables): the film goes on without them.
+
+    Subtitles the text path does not read (`text_languages`: a French track, a model that learnt English) are
+    no dialogue for the model: with `transcribe` auto (or always) and an audio track, the film is transcribed
+    instead and its clips are planned from the speech, so an English-speaking film with only French subtitles
+    still has its lines read. Without audio, or with `transcribe` never, the lines stay in the clips table,
+    unread."""
 
     def __init__(self, config_hash: str, transcribe: str = "auto", preferred_language: Optional[str] = None,
-                 max_warnings: int = 20):
+                 max_warnings: int = 20, text_languages: Sequence[str] = TEXT_LANGUAGES):
         self.config_hash = config_hash
         self.transcribe = transcribe
         self.preferred_language = preferred_language
         self.max_warnings = max_warnings
+        self.text_languages = tuple(text_languages)
 
     def process(self, element) -> Iterable:
         ref, info = element
         try:
-            cues, warnings, _ = load_cues(ref, info, self.preferred_language)
+            cues, warnings, source = load_cues(ref, info, self.preferred_language, self.text_languages)
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
-            cues, warnings = [], [f"{type(exc).__name__}: {exc}"]
+            cues, warnings, source = [], [f"{type(exc).__name__}: {exc}"], ""
         messages = warnings[: self.max_warnings]
         if len(warnings) > self.max_warnings:
             messages.append(f"{len(warnings) - self.max_warnings} more subtitle warnings")
         for w in messages:
             log.warning("%s: subtitles: %s", ref.path, w)
-        needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto" and not cues))
+        errors = [FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="SubtitleWarning",
+                            message=w, fatal=False) for w in messages]
+        unread = bool(cues) and not read_any(cues, self.text_languages)
+        needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto"
+                                                                         and (not cues or unread)))
+        if unread and needs_asr:
+            languages = sorted({language_code(c.language) or "unknown" for c in cues})
+            message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
+                       f"language the text path does not read (--text_languages {','.join(self.text_languages)}): "
+                       "the dialogue is transcribed from the speech instead")
+            log.warning("%s: %s", ref.path, message)
+            errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles",
+                                    error_type="UnreadLanguage", message=message, fatal=False))
+            cues = []
         yield FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
-                      warnings=tuple(FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles",
-                                               error_type="SubtitleWarning", message=w, fatal=False)
-                                     for w in messages))
+                      warnings=tuple(errors))
