@@ -20,7 +20,8 @@ import logging
 import posixpath
 import uuid
 from datetime import datetime, timezone
-from typing import Iterable, Optional
+from collections import Counter
+from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -28,13 +29,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from model.encoders import EncoderSpec, encoder_version
+from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rows_to_table
-from transforms.elements import FilmError
+from transforms.elements import FilmError, FilmRef
+from transforms.film import unread_lines_warning
 from transforms.fuse import tokens_from_row
 from transforms.head_inference import FuseClips
+from transforms.language import language_code, parse_text_languages, reads
 from transforms.write import atomic_write_table, error_row, read_table
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +61,10 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--image_size", type=int, default=224, help="as the run that wrote the features")
     ap.add_argument("--modalities", default=None,
                     help="comma list of text, vision, face, audio: the head sees only these (default: all)")
+    ap.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES),
+                    help="read only lines in these languages, as pipeline.run (default: the languages the head's "
+                         "text path learnt; 'any': every line). Decided from the clips table's language column, "
+                         "so features written before lines were identified are scored as a run would now score them")
     ap.add_argument("--no_encoder_check", action="store_true",
                     help="skip the check that the head reads the encoders the features came from")
     return ap.parse_known_args(argv)
@@ -86,19 +94,38 @@ def encoder_versions(features_dir: str) -> set[str]:
     return out
 
 
-def read_features(path: str, modalities=MODALITIES) -> Iterable:
-    """One features file -> ((film_id, clip_index), (tokens of the chosen modalities, film_path)) per clip."""
-    for row in read_table(path).to_pylist():
-        yield (row["film_id"], row["clip_index"]), (select_modalities(tokens_from_row(row), modalities),
-                                                    row["film_path"])
+def read_features(path: str, modalities=MODALITIES, clips_dir: Optional[str] = None,
+                  text_languages: Sequence[str] = ()) -> Iterable:
+    """One features file -> ((film_id, clip_index), (tokens of the chosen modalities, film_path)) per clip. A
+    clip whose line the text path does not read (its language in the film's clips table) loses its text tokens,
+    as pipeline.run's scorer never makes them."""
+    rows = read_table(path).to_pylist()
+    unread = unread_clips(clips_dir, rows[0]["film_id"], text_languages) if rows and clips_dir else {}
+    without_text = [m for m in modalities if m != "text"]
+    for row in rows:
+        tokens = select_modalities(tokens_from_row(row), without_text if row["clip_index"] in unread else modalities)
+        yield (row["film_id"], row["clip_index"]), (tokens, row["film_path"])
+
+
+def unread_clips(clips_dir: str, film_id: str, text_languages: Sequence[str]) -> dict[int, str]:
+    """{clip_index: language} of a film's clips whose line the text path does not read (transforms.language);
+    empty when every language is read or the film has no clips table (its write then records the error)."""
+    if not text_languages:
+        return {}
+    try:
+        table = read_table(FileSystems.join(clips_dir, f"{film_id}.parquet"))
+    except Exception:  # noqa: BLE001 - WriteRescoredFilm reads it again and records why it failed
+        return {}
+    return {r["clip_index"]: language_code(r["language"]) for r in table.select(["clip_index", "text", "language"])
+            .to_pylist() if r["text"] and not reads(r["language"], text_languages)}
 
 
 class WriteRescoredFilm(beam.DoFn):
     """(film_id, [(clip_index, (film_path, scores | Failure))]) -> the film's new clips table and its error rows,
     both committed at once (deterministic names: a retried bundle rewrites the same files)."""
 
-    def __init__(self, clips_dir: str, output: str, run_id: str):
-        self.clips_dir, self.output, self.run_id = clips_dir, output, run_id
+    def __init__(self, clips_dir: str, output: str, run_id: str, text_languages: Sequence[str] = ()):
+        self.clips_dir, self.output, self.run_id, self.text_languages = clips_dir, output, run_id, text_languages
 
     def process(self, grouped):
         film_id, items = grouped
@@ -116,6 +143,11 @@ class WriteRescoredFilm(beam.DoFn):
                 if isinstance(res, dict):
                     new.update(res)
                 rows.append({**row, **new, "run_id": self.run_id})
+            unread = Counter(language_code(r["language"]) for r in old
+                             if r["text"] and not reads(r["language"], self.text_languages))
+            if unread:
+                errors.append(unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old),
+                                                   self.text_languages))
             atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
                                FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
             beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
@@ -131,16 +163,18 @@ class WriteRescoredFilm(beam.DoFn):
 
 def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str) -> beam.PCollection:
     clips_dir = args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
+    modalities = parse_modalities(args.modalities)
+    languages = parse_text_languages(args.text_languages) if "text" in modalities else ()
     return (p
             | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
                 [FileSystems.join(args.features, "*.parquet")]) for m in r.metadata_list])
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadFeatures" >> beam.FlatMap(read_features, parse_modalities(args.modalities))
+            | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages)
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
                                   torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
             | "GroupByFilm" >> beam.GroupByKey()
-            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id)))
+            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id, languages)))
 
 
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dict:
@@ -153,7 +187,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     recorded = versions.pop()
     if not args.no_encoder_check:
         check_encoders(args, recorded)
-    version = model_version(args.head, recorded, parse_modalities(args.modalities))
+    version = model_version(args.head, recorded, parse_modalities(args.modalities),
+                            parse_text_languages(args.text_languages))
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     with beam.Pipeline(options=opts) as p:

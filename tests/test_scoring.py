@@ -129,6 +129,43 @@ def test_rescore_same_head_gives_same_labels_and_new_version(tmp_path, head_path
     assert not (out / "errors").exists()
 
 
+def test_rescore_does_not_read_lines_in_other_languages(tmp_path, head_path):
+    """Features written before lines were identified keep a French line's text tokens: rescore drops them for
+    the clips whose line the text path does not read (the clips table's language), as a run would now, and
+    says so in the errors table; `--text_languages any` reads them all."""
+    from model.featurize import select_modalities
+    from pipeline import rescore
+    labels = _write_catalogue(tmp_path / "run1", head_path, n_films=1,
+                              encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    clips_path = tmp_path / "run1" / "clips" / "film0.parquet"
+    rows = pq.read_table(clips_path).to_pylist()
+    for r, (text, lang) in zip(rows, [("Je cherche quelqu'un.", "fr"), ("Une quête dangereuse.", "fre"),
+                                      ("I'm searching for someone.", "en"), ("Hello.", None)]):
+        r.update(text=text, text_source="subtitle", language=lang)
+    pq.write_table(rows_to_table(rows, CLIPS_SCHEMA), clips_path)
+    feats = sorted(pq.read_table(tmp_path / "run1" / "features" / "film0.parquet").to_pylist(),
+                   key=lambda r: r["clip_index"])
+    model, _ = load_head(head_path)
+    tokens = [tokens_from_row(f) for f in feats]
+    want = predict(model, [select_modalities(t, ("vision", "face", "audio")) if i < 2 else t
+                           for i, t in enumerate(tokens)])
+    argv = ["--features", str(tmp_path / "run1" / "features"), "--head", head_path, "--batch_size", "2"]
+    res = rescore.run(argv + ["--output", str(tmp_path / "en")], save_main_session=False)
+    got = sorted(pq.read_table(tmp_path / "en" / "clips" / "film0.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    assert [r["emotion"] for r in got] == [p.emotion for p in want]
+    for r, p in zip(got, want):
+        assert np.allclose([r[c] for c in PROB_COLUMNS], [score_columns(p, "x", None)[c] for c in PROB_COLUMNS],
+                           atol=1e-4)
+    assert all("text" not in r["modalities_used"] for r in got[:2]) and "text" in got[2]["modalities_used"]
+    errors = [e for f in (tmp_path / "en" / "errors").rglob("*.parquet") for e in pq.read_table(f).to_pylist()]
+    assert [(e["stage"], e["error_type"], e["fatal"]) for e in errors] == [("encode", "UnreadLanguage", False)]
+    assert errors[0]["message"].startswith("2 of 5 clips") and "2 in 'fr'" in errors[0]["message"]
+    every = rescore.run(argv + ["--output", str(tmp_path / "any"), "--text_languages", "any"], save_main_session=False)
+    assert every["model_version"] != res["model_version"]
+    got = sorted(pq.read_table(tmp_path / "any" / "clips" / "film0.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    assert [r["emotion"] for r in got] == labels["film0"] and not (tmp_path / "any" / "errors").exists()
+
+
 def test_rescore_refuses_features_from_other_encoders(tmp_path, head_path):
     """Features made by other encoders (another head's fine-tuned layers, another ViT) would score without
     an error, wrongly: rescore stops with a message that says what to do, and writes nothing."""

@@ -118,7 +118,7 @@ class _Film:
         self.score_batch()
         step._counters["films_decoded"].inc()
         if self.unread:
-            self.errors.append(unread_lines_warning(job, self.unread, len(self.rows), step.scorer.cfg.text_languages))
+            self.errors.append(unread_lines_warning(job.ref, self.unread, len(self.rows), step.scorer.cfg.text_languages))
         failures = getattr(self.cue_source, "failures", None)
         if failures:
             self.errors.append(FilmError(
@@ -181,11 +181,12 @@ class _Film:
                                language_probability=getattr(src, "language_probability", None))
 
 
-def unread_lines_warning(job: FilmJob, unread: Counter, n_clips: int, languages) -> FilmError:
-    """One non-fatal row per film for the lines the text path did not read."""
+def unread_lines_warning(ref, unread: Counter, n_clips: int, languages) -> FilmError:
+    """One non-fatal row per film (ref: its FilmRef, or anything with .path and .film_id) for the lines the
+    text path did not read."""
     counts = ", ".join(f"{n} in '{lang}'" for lang, n in sorted(unread.items()))
     return FilmError(
-        film_path=job.ref.path, film_id=job.ref.film_id, stage="encode", error_type="UnreadLanguage", fatal=False,
+        film_path=ref.path, film_id=ref.film_id, stage="encode", error_type="UnreadLanguage", fatal=False,
         message=f"{sum(unread.values())} of {n_clips} clips have a line the text path did not read ({counts}): it "
                 f"learnt {', '.join(languages)} only (--text_languages). Those clips are scored from their frames, "
                 f"faces and speech; their text stays in the clips table.")
