@@ -207,16 +207,18 @@ class Featurizer:
         detector = self.encoders.face_detector
         flat = [fr for frames in frame_sets for fr in frames]
         boxes = detector.detect_many(flat) if flat else []
-        out, at = [], 0
+        per_clip, at = [], 0
         for frames in frame_sets:
-            found = boxes[at:at + len(frames)]
+            per_clip.append(list(boxes[at:at + len(frames)]))
             at += len(frames)
-            if len(frames) and not any(found):
-                mid = len(frames) // 2
-                found = [[] for _ in frames]
-                found[mid] = detector.detect_close_up(frames[mid])
-            out.append([c for fr, b in zip(frames, found) for c in crop_faces(fr, b)])
-        return out
+        # Clips with no face found: their middle frames' close-up searches run together (batched cascade calls).
+        faceless = [k for k, (frames, found) in enumerate(zip(frame_sets, per_clip)) if len(frames) and not any(found)]
+        close_ups = detector.detect_close_up_many([frame_sets[k][len(frame_sets[k]) // 2] for k in faceless])
+        for k, found in zip(faceless, close_ups):
+            per_clip[k] = [[] for _ in frame_sets[k]]
+            per_clip[k][len(frame_sets[k]) // 2] = found
+        return [[c for fr, b in zip(frames, found) for c in crop_faces(fr, b)]
+                for frames, found in zip(frame_sets, per_clip)]
 
     def face_tokens(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Face crops (any size, RGB or gray) -> one token per face."""

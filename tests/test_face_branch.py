@@ -253,3 +253,21 @@ def test_faces_in_scenes_frames_carry_the_faces_label(tmp_path):
     assert all(Image.open(io.BytesIO(r["image"])).size == FRAME for r in rows)
     stamp = out.stat().st_mtime_ns
     assert make_frames(out, 6, (0.3, 0.4)) == out and out.stat().st_mtime_ns == stamp
+
+
+@needs_data
+def test_close_up_searches_batched_equal_one_at_a_time(detector):
+    """The featurizer searches a batch's faceless clips for close-ups together (one cascade call per eight
+    frames of a size): the boxes are those of one frame at a time, for frames of several sizes."""
+    import pyarrow.parquet as pq
+
+    from benchmarks.face_detection import _as_film_still
+
+    imfdb = pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["image"]).column("image").to_pylist()
+    photos = pq.read_table(DATA / "scenes" / "emotion6" / "dev.parquet", columns=["image"]).column("image")
+    frames = [_as_film_still(b) for b in imfdb[:20] + photos.to_pylist()[:6]]
+    frames.insert(3, np.zeros((8, 8, 3), np.uint8))  # too small to search: no box, no error
+    one = [detector.detect_close_up(f) for f in frames]
+    assert sum(bool(b) for b in one) >= 8 and len({f.shape for f in frames}) >= 3
+    assert detector.detect_close_up_many(frames) == one
+    assert detector.detect_close_up_many([]) == []
