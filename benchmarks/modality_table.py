@@ -83,6 +83,13 @@ def main(argv=None) -> list[dict]:
     for r in patterns:
         print(f"| {r['pattern']} | {r['n']} | " + " | ".join(
             f"{r[k][0]:.3f} / {r[k][1]:.3f} / {r[k][2]:.3f}" for k in ("head", "run", "every")) + " |")
+    pools = {k: v for k, v in split_sources(sets[:-1]).items() if k != "text"}
+    print("\n| clips without a line (face, scene, voice; 2-3 of them) | rule | accuracy / macro F1 / ECE | the label is one "
+          "of the parts' | mean confidence | grounded |")
+    print("|---|---|---|---|---|---|")
+    for r in disagreement_rows(model, enc, pools, args.pattern_pairs // 2):
+        print(f"| {r['clips']} | {r['rule']} | " + (" / ".join(f"{v:.3f}" for v in r["metrics"]) if r["metrics"] else "-")
+              + f" | {r['one_of_parts']:.3f} | {r['confidence']:.3f} | {r['grounded']:.3f} |")
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -112,6 +119,69 @@ def pattern_rows(model, enc, pairs: LabelledSet) -> list[dict]:
         out.append({"pattern": "+".join(pattern) if pattern else "as drawn", "n": len(keep),
                     **{k: (m["accuracy"], m["macro_f1"], m["ece"])
                        for k, m in (("head", head), ("run", run), ("every", every))}})
+    return out
+
+
+def label_mismatched(pools: dict[str, LabelledSet], n: int, seed: int) -> tuple[list[dict], list[set]]:
+    """Clips whose 2+ parts (one per kind of pool) each carry a different label: modalities that disagree, as a
+    film's may (a surprised face, an angry voice, a sad scene). -> (items, each item's set of part labels)."""
+    rng = np.random.default_rng(seed)
+    by = {kind: {k: np.flatnonzero(p.labels == k) for k in range(7)} for kind, p in pools.items()}
+    kinds_all, items, parts = sorted(pools), [], []
+    while len(items) < n:
+        kinds = rng.choice(kinds_all, size=int(rng.integers(2, len(kinds_all) + 1)), replace=False)
+        labels = rng.choice(7, size=len(kinds), replace=False)
+        if any(not len(by[kd][lb]) for kd, lb in zip(kinds, labels)):
+            continue
+        merged = {}
+        for kd, lb in sorted(zip(kinds, labels), key=lambda c: c[0] != "scene"):  # a face crop overrides a photo's
+            merged.update(pools[kd].items[int(rng.choice(by[kd][lb]))])
+        items.append(merged)
+        parts.append({int(x) for x in labels})
+    return items, parts
+
+
+def disagreement_rows(model, enc, pools: dict[str, LabelledSet], n: int) -> list[dict]:
+    """Clips without a line whose modalities agree (label-paired) and disagree (label_mismatched), labelled by the
+    head alone, by the product of their classifiers always (the rule before 2026-12-03, eleventh session), and as
+    the pipeline labels them (the product when some modality backs its label, else the head)."""
+    from model.predict import GROUNDED_SUPPORT, calibrated_evidence, classifier_keys, predict, with_branch_label
+    from training.metrics import classification_metrics
+    featurizer, temps = Featurizer(enc), model.branch_temperatures
+    agree = label_paired(pools, n, seed=3, name="agree")
+    mismatched, parts = label_mismatched(pools, n, seed=4)
+    out = []
+    for name, items, labels in (("modalities agree", agree.items, agree.labels),
+                                ("modalities disagree", mismatched, None)):
+        heads = predict(model, items)
+        evidence = [featurizer.evidence(it) for it in items]
+        probs = {"head alone": [], "product always": [], "as the pipeline labels them": []}
+        cal = []
+        for p, ev in zip(heads, evidence):
+            keys = classifier_keys(p.modalities_used, ev)
+            c = calibrated_evidence({k: ev[k] for k in keys}, temps)
+            cal.append(c)
+            probs["head alone"].append(p.probs)
+            probs["as the pipeline labels them"].append(with_branch_label(p, ev, temps).probs)
+            if keys:
+                logs = sum(np.log(np.clip(v, 1e-12, None)) for v in c.values())
+                q = np.exp(logs - logs.max())
+                t = temps.get("+".join(keys)) if len(keys) > 1 else None
+                q = np.exp(np.log(q / q.sum()) / t) if t else q
+                probs["product always"].append(q / q.sum())
+            else:
+                probs["product always"].append(p.probs)
+        for rule, pr in probs.items():
+            pr = np.stack(pr)
+            lab, conf = pr.argmax(1), pr.max(1)
+            support = np.array([max((v[k] for v in c.values()), default=0.0) for k, c in zip(lab, cal)])
+            if labels is not None:
+                m = classification_metrics(labels, lab, None, None, probs=pr)
+                metrics, one_of = (m["accuracy"], m["macro_f1"], m["ece"]), float(np.mean(lab == labels))
+            else:
+                metrics, one_of = None, float(np.mean([k in s for k, s in zip(lab, parts)]))
+            out.append({"clips": f"{name} ({len(items)})", "rule": rule, "metrics": metrics, "one_of_parts": one_of,
+                        "confidence": float(conf.mean()), "grounded": float(np.mean(support >= GROUNDED_SUPPORT))})
     return out
 
 

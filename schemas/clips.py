@@ -45,6 +45,9 @@ SCORE_FIELDS = [
     pa.field("evidence", pa.list_(pa.string())),  # modalities whose own top label is `emotion`
     pa.field("grounded", pa.bool_()),  # support >= GROUNDED_SUPPORT: some modality on its own backs the label
 ]
+# A label is grounded when some modality's own calibrated classifier gives it at least this probability (2.8x
+# chance for 7 classes); below it the label rests on the head's combination of weak cues or its prior: a guess.
+GROUNDED_SUPPORT = 0.4
 
 PROVENANCE_FIELDS = [
     pa.field("run_id", pa.string(), nullable=False),

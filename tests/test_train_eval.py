@@ -334,3 +334,38 @@ def test_a_clip_without_a_line_is_labelled_by_its_modalities_own_classifiers():
     assert np.allclose(soft, calm * angry ** 0.5 / (calm * angry ** 0.5).sum())
     hotter = branch_probs(p_heard.modalities_used, ev, {"scene+speech": 0.5})
     assert np.allclose(hotter, (calm * angry) ** 2 / ((calm * angry) ** 2).sum())
+
+
+def test_a_product_whose_label_no_modality_backs_goes_to_the_head():
+    """Modalities that disagree multiply into a compromise none of them chose (the Sintel trailer at 24 s: the scene's
+    sadness 0.36, the face's surprise 0.59, the voice's anger 0.70 made sadness 0.78): such a clip is the head's. A
+    product whose label some modality backs (>= GROUNDED_SUPPORT) stays, and a lone modality keeps its classifier
+    however weak; the backing is read under the branch temperatures, as the clips table's support is."""
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.predict import branch_of, predict, product_backed, with_branch_label
+    from schemas.clips import GROUNDED_SUPPORT
+
+    rng = np.random.default_rng(5)
+    dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+    model = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)).eval()
+    frames = {"vision": rng.normal(size=(5, 6)).astype(np.float32)}
+    voice = {"audio": rng.normal(size=(1, 7)).astype(np.float32)}
+    scene = np.array([.03, .10, .13, .14, .17, .36, .07])  # sadness, weakly
+    surprised = np.array([.005, .005, .08, .005, .22, .09, .595])
+    angry = np.array([.70, .03, .03, .01, .005, .22, .005])
+    p_heard, p_frames = predict(model, [{**frames, **voice}, frames])
+    conflict = {"scene": scene, "speech": angry}
+    product = scene * angry / (scene * angry).sum()
+    assert int(product.argmax()) == 5 and max(scene[5], angry[5]) < GROUNDED_SUPPORT  # sadness, backed by neither
+    assert not product_backed(("scene", "speech"), conflict)
+    assert branch_of(p_heard.modalities_used, conflict) is None and with_branch_label(p_heard, conflict) is p_heard
+    # The same voice with a scene that backs anger: the product labels the clip.
+    backing = {"scene": np.array([.45, .10, .10, .05, .15, .10, .05]), "speech": angry}
+    assert branch_of(p_heard.modalities_used, backing) == "scene+speech"
+    assert with_branch_label(p_heard, backing).emotion == "anger"
+    # A hotter voice (temperature < 1) backs its own label more: calibration decides, as for the support column.
+    assert product_backed(("scene", "speech"), {"scene": scene, "speech": surprised}, {"speech": 0.5}) != \
+        product_backed(("scene", "speech"), {"scene": scene, "speech": surprised}, {"speech": 3.0})
+    # A lone weak modality keeps its classifier.
+    weak = {"scene": scene}
+    assert branch_of(p_frames.modalities_used, weak) == "scene" and with_branch_label(p_frames, weak).emotion == "sadness"

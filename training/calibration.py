@@ -36,6 +36,7 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
     the head's branch temperature for it (a temperature fitted on such rows rescales the product)."""
     model.eval()
     logits, patterns, used = [], [], []
+    members_t = getattr(model, "branch_temperatures", None) or {}
     with torch.inference_mode():
         for i in range(0, len(items), batch_size):
             inputs, masks = collate(items[i:i + batch_size], model.config.input_dims)
@@ -43,11 +44,10 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
             logits.append(out.logits.float())
             batch_used = [modalities_used(row) for row in out.gates.float().tolist()]
             for j, (pattern, u) in enumerate(zip(evidence_patterns(masks), batch_used)):
-                key = branch_of(u, evidence[i + j]) if evidence is not None else None
+                key = branch_of(u, evidence[i + j], members_t) if evidence is not None else None
                 patterns.append(BRANCH + key if key else pattern)
             used += batch_used
     logits = torch.cat(logits).numpy().astype(np.float64)
-    members_t = getattr(model, "branch_temperatures", None) or {}
     for j, key in enumerate(patterns):
         if key.startswith(BRANCH):
             members = key[len(BRANCH):].split("+")

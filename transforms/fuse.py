@@ -15,14 +15,12 @@ from apache_beam.metrics import Metrics
 
 from model.featurize import Failure, run_isolating
 from schemas import features as features_schema
+from schemas.clips import GROUNDED_SUPPORT  # noqa: F401 - part of this module's API (benchmarks, tests)
 from schemas.labels import PROB_COLUMNS
 
 LOG = logging.getLogger(__name__)
 METRICS_NAMESPACE = "film_emotion"
 MODALITIES = features_schema.MODALITIES  # == model.bvpec.MODALITIES (this module stays importable without torch)
-# A label is grounded when some modality's own calibrated classifier gives it at least this probability (2.8x
-# chance for 7 classes); below it the label rests on the head's combination of weak cues or its prior: a guess.
-GROUNDED_SUPPORT = 0.4
 
 
 def score_columns(pred, model_version: str, n_faces: Optional[int]) -> dict:

@@ -136,14 +136,21 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
     return digests
 
 
+# Which classifier labels a clip (model.predict.evidence_keys): part of model_version, so a change re-scores a
+# catalogue. 2 (2026-12-03): a product of classifiers whose label none of them backs goes to the head.
+LABEL_RULE = "2"
+
+
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,
                   text_languages=TEXT_LANGUAGES) -> str:
-    """Short hash of the head's bytes, the encoders' version, (when not all) the modalities it reads and, when it
-    reads text, the languages whose lines it reads (() = any): same string = same scores."""
+    """Short hash of the head's bytes, the encoders' version, the label rule (LABEL_RULE), (when not all) the
+    modalities it reads and, when it reads text, the languages whose lines it reads (() = any): same string =
+    same scores."""
     from schemas.features import MODALITIES
     path = Path(head_path) if head_path else DEFAULT_HEAD
     h = hashlib.sha256(path.read_bytes())
     h.update(encoder_version.encode())
+    h.update(("label_rule=" + LABEL_RULE).encode())
     if modalities is not None and tuple(modalities) != tuple(MODALITIES):
         h.update(("modalities=" + ",".join(modalities)).encode())
     if modalities is None or "text" in modalities:
