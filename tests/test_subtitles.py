@@ -196,3 +196,23 @@ def test_unread_subtitles_send_the_film_to_speech_recognition(tmp_path):
     assert not silent.needs_asr and len(silent.cues) == 3
     read = job("auto", languages=("en", "fr"))  # French is read: the subtitles are the dialogue
     assert not read.needs_asr and len(read.cues) == 3 and not read.warnings
+
+
+def test_sdh_sound_descriptions_music_and_speaker_labels_are_not_dialogue(tmp_path):
+    """SDH subtitles: the text path read '♪ ♪' and '[MUSIC PLAYING]' as confident neutral, a label grounded in no
+    dialogue. Descriptions and speaker labels go, cues with music notes or no words left are not lines (their time
+    becomes clips without text), and the embedded-stream reader applies the same rule."""
+    from transforms.subtitles import dialogue_text
+    cues = [(0.5, 1.5, "♪ ♪"), (2.0, 3.0, "[MUSIC PLAYING]"), (3.5, 4.5, "JOHN: Get out of my house!"),
+            (5.0, 6.0, "(SIGHS) Fine."), (6.5, 7.5, "- MARY: Why? - MAN #2: Because."), (8.0, 9.0, "..."),
+            (9.5, 10.5, "♪ Somewhere over the rainbow ♪"), (11.0, 12.0, "It's 10:30 (whispering) already.")]
+    text = "".join(f"{i + 1}\n00:00:{int(a):02d},{int(a % 1 * 1000):03d} --> "
+                    f"00:00:{int(b):02d},{int(b % 1 * 1000):03d}\n{t}\n\n" for i, (a, b, t) in enumerate(cues))
+    want = ["Get out of my house!", "Fine.", "- Why? - Because.", "It's 10:30 already."]
+    parsed, warnings = parse_subtitles(text, "srt")
+    assert [c.text for c in parsed] == want and not warnings
+    assert [(c.start_s, c.end_s) for c in parsed] == [(3.5, 4.5), (5.0, 6.0), (6.5, 7.5), (11.0, 12.0)]
+    film = make_film(tmp_path / "sdh.mkv", duration_s=13.0, subtitles=cues)
+    embedded, _ = read_embedded(str(film), probe_film(str(film)).subtitle_streams[0])
+    assert [c.text for c in embedded] == want
+    assert dialogue_text("I said: go home.") == "I said: go home."  # a colon inside a line is not a label

@@ -29,6 +29,13 @@ _ASS_TAG = re.compile(r"\{\\[^}]*\}")
 _VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
 _SPACES = re.compile(r"\s+")
 _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
+# Which text of a cue is dialogue (dialogue_text): part of the config hash, so a change redoes a catalogue's films.
+# 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue.
+DIALOGUE_RULE = "2"
+_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)")  # SDH sound descriptions: [door slams], (SIGHS)
+_MUSIC = re.compile("[\u266a\u266b\u266c]")  # music notes: a song's lyrics or the score
+# A speaker label at the start of the cue or of a dash-led line: 'JOHN:', 'MAN #2:', '- DR. SMITH:'
+_SPEAKER = re.compile(r"(^|[-\u2013\u2014]\s*)[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]:(?=\s|$)")
 
 
 def decode_subtitle_bytes(data: bytes) -> tuple[str, Optional[str]]:
@@ -70,6 +77,19 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def dialogue_text(line: str) -> str:
+    """A cleaned cue's spoken words: subtitles for the deaf and hard of hearing (SDH) also carry sound
+    descriptions ('[door slams]', '(SIGHS)'), music ('♪ ♪', sung lyrics) and speaker labels ('JOHN:'). The text
+    path learnt transcribed dialogue (MELD has none of these) and reads them as confident `neutral` ('♪ ♪' 0.61,
+    '[MUSIC PLAYING]' 0.57, '...' 0.55): a label grounded in no dialogue. Descriptions and labels are removed; a
+    cue with a music note is a song or a score, not a line; '' when no word is left (the cue is not a line)."""
+    if _MUSIC.search(line):
+        return ""
+    line = _SPEAKER.sub(lambda m: m.group(1), _SOUND.sub(" ", line))
+    line = _SPACES.sub(" ", line).strip()
+    return line if any(ch.isalpha() for ch in line) else ""
+
+
 def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None
                     ) -> tuple[list[Cue], list[str]]:
     """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning."""
@@ -91,6 +111,9 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
             continue
         if "-->" in line:
             warnings.append(f"cue {i + 1}: skipped, text holds a timestamp line ({line[:60]!r})")
+            continue
+        line = dialogue_text(line)
+        if not line:
             continue
         if start < 0 or end <= start:
             warnings.append(f"cue {i + 1}: skipped, bad times {start:.3f} -> {end:.3f} ({line[:40]!r})")
@@ -167,7 +190,7 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
             except Exception as exc:  # noqa: BLE001 - one bad packet is one skipped cue
                 warnings.append(f"stream {packet.stream.index} cue at {start:.2f}s: skipped, {type(exc).__name__}: {exc}")
                 continue
-            line = clean_text(" ".join(texts))
+            line = dialogue_text(clean_text(" ".join(texts)))
             if not line:
                 continue
             if end <= start:
