@@ -112,14 +112,15 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 gop_size: Optional[int] = None, video_options: Optional[dict] = None,
                 video_time_base: Optional[fractions.Fraction] = None,
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
-                subtitles: Optional[Cues | dict[str, Cues]] = None) -> Path:
+                subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = ()) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional.
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
     slicing), fed in AUDIO_CHUNK pieces. garbage_audio: the audio stream (mp2) gets random bytes instead, so
     it exists but cannot be decoded. subtitles: embedded SubRip cues (mkv), one untagged track, or several as
-    {language tag: cues} in stream order. Packets are muxed in time order.
+    {language tag: cues} in stream order; the tracks whose tag is in forced_subtitles are marked forced.
+    Packets are muxed in time order.
     The file is written beside `path` and renamed into place, so a failed write leaves nothing.
     """
     path = Path(path)
@@ -151,6 +152,8 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 s.time_base = MS
                 if tag:
                     s.metadata["language"] = tag
+                if tag in forced_subtitles:
+                    s.disposition = av.stream.Disposition.forced
                 subs.append(s)
 
             def video_events() -> Iterator:
@@ -225,8 +228,9 @@ def _scene_frame(t: float, size: tuple[int, int], cuts: Sequence[float]) -> np.n
 def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int] = (96, 64),
               audio: bool = True, subtitles: Optional[Cues | dict[str, Cues]] = None,
               cuts: Sequence[float] = (), video_codec: str = "mpeg4", vfr: bool = False,
-              garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write a film. Container from the suffix (.mp4/.mkv/.mov). subtitles: embedded SubRip cues (mkv only).
+              garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE, forced_subtitles: Sequence[str] = ()) -> Path:
+    """Write a film. Container from the suffix (.mp4/.mkv/.mov). subtitles: embedded SubRip cues (mkv only; see
+    encode_film, as forced_subtitles).
 
     Each scene (split at `cuts`, seconds) has its own colour, drifting slowly. vfr: frame durations
     alternate 1/fps and 3/fps. garbage_audio: the audio stream's packets are random bytes, so it exists but
@@ -239,7 +243,7 @@ def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int
     return encode_film(path, paint=lambda i, ft: _scene_frame(ft, size, cuts), frame_times=times, fps=fps,
                        size=size, video_codec=video_codec, vfr=vfr,
                        audio=speech_like(duration_s, sample_rate) if audio else None, sample_rate=sample_rate,
-                       garbage_audio=garbage_audio, subtitles=subtitles)
+                       garbage_audio=garbage_audio, subtitles=subtitles, forced_subtitles=forced_subtitles)
 
 
 def make_soundtrack_film(path, wave: np.ndarray, fps: int = 10, size: int = 64,

@@ -216,3 +216,30 @@ def test_sdh_sound_descriptions_music_and_speaker_labels_are_not_dialogue(tmp_pa
     embedded, _ = read_embedded(str(film), probe_film(str(film)).subtitle_streams[0])
     assert [c.text for c in embedded] == want
     assert dialogue_text("I said: go home.") == "I said: go home."  # a colon inside a line is not a label
+
+
+def test_a_forced_track_is_not_the_films_dialogue(tmp_path):
+    """A forced track (lines only where the film leaves its main language) ranks after the full one; a film whose
+    only readable track is forced keeps its lines and is transcribed as well, for the clips between them. Probing
+    reads the disposition; sidecars named film.forced.srt / film.en.forced.srt count as forced too."""
+    from transforms.subtitles import is_forced
+    sign = [(1.0, 2.0, "Welcome to the land of the gatekeepers, traveller.")]
+    film = make_film(tmp_path / "forced.mkv", duration_s=4.0, forced_subtitles=("eng",),
+                     subtitles={"eng": sign, "und": [(0.3 + i, 0.8 + i, t) for i, t in enumerate(ENGLISH)]})
+    info = probe_film(str(film))
+    assert info.forced_subtitle_streams == (info.subtitle_streams[0],)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, _, source = load_cues(ref, info, text_languages=("en",))
+    assert [c.text for c in cues] == ENGLISH and not is_forced(source, ref.path, info)
+    job = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
+    assert [c.text for c in job.cues] == ENGLISH and not job.needs_asr
+    only = make_film(tmp_path / "only.mkv", duration_s=4.0, subtitles={"eng": sign}, forced_subtitles=("eng",))
+    only_ref = FilmRef(str(only), only.stat().st_size, film_id_for(str(only)), "fp")
+    job = list(LoadSubtitles("c", transcribe="auto").process((only_ref, probe_film(str(only)))))[-1]
+    assert [c.text for c in job.cues] == [sign[0][2]] and job.needs_asr  # the sign's line, and the speech
+    assert not list(LoadSubtitles("c", transcribe="never").process((only_ref, probe_film(str(only)))))[-1].needs_asr
+    plain = make_film(tmp_path / "plain.mp4", duration_s=2.0)
+    write_srt(tmp_path / "plain.en.forced.srt", [(0.2, 1.0, "Hello")])
+    write_srt(tmp_path / "plain.srt", [(0.2, 1.0, "Hello there")])
+    assert [Path(p).name for p in find_sidecars(str(plain))] == ["plain.srt", "plain.en.forced.srt"]
+    assert is_forced(str(tmp_path / "plain.en.forced.srt"), str(plain), probe_film(str(plain)))

@@ -35,6 +35,9 @@ class FilmInfo:
     has_audio: bool
     subtitle_streams: tuple[int, ...] = ()  # container stream indexes of embedded text subtitles
     variable_frame_rate: bool = False
+    # those of subtitle_streams marked forced: lines only where the film leaves its main language (signs, a
+    # foreign exchange), not the film's dialogue
+    forced_subtitle_streams: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -63,8 +63,10 @@ def probe_container(container) -> FilmInfo:
         # ffmpeg's r_frame_rate is the lowest rate that represents every timestamp; a mismatch with the mean
         # rate means frame durations vary.
         vfr = bool(avg and base and abs(float(avg) - float(base)) > 0.01 * float(base))
-    subs = tuple(s.index for s in container.streams.subtitles
-                 if s.codec_context is not None and s.codec_context.name in TEXT_SUBTITLE_CODECS)
+    text_subs = [s for s in container.streams.subtitles
+                 if s.codec_context is not None and s.codec_context.name in TEXT_SUBTITLE_CODECS]
+    subs = tuple(s.index for s in text_subs)
+    forced = tuple(s.index for s in text_subs if s.disposition & av.stream.Disposition.forced)
     return FilmInfo(
         duration_s=float(duration),
         width=int(v.codec_context.width) if v is not None else 0,
@@ -75,6 +77,7 @@ def probe_container(container) -> FilmInfo:
         has_video=v is not None,
         has_audio=a is not None,
         subtitle_streams=subs,
+        forced_subtitle_streams=forced,
         variable_frame_rate=vfr,
     )
 

@@ -142,9 +142,24 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> l
 
     def rank(p):
         lang = sidecar_language(film_path, p)
-        return (0 if preferred_language and lang == preferred_language else 1 if lang is None else
+        return (forced_sidecar(film_path, p),
+                0 if preferred_language and lang == preferred_language else 1 if lang is None else
                 2 if lang in ("en", "eng") else 3, p.endswith(".vtt"), p)
     return sorted(found, key=rank)
+
+
+def forced_sidecar(film_path: str, sub_path: str) -> bool:
+    """name.forced.srt, name.en.forced.srt: a forced track (see is_forced)."""
+    return "forced" in (sidecar_language(film_path, sub_path) or "").lower().split(".")
+
+
+def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
+    """Whether a load_cues source is a forced track: lines only where a film leaves its main language (signs,
+    a foreign exchange), a handful against the film's dialogue. Such a track ranks after every other, and a film
+    whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
+    if source.startswith("stream:"):
+        return int(source.split(":", 1)[1]) in info.forced_subtitle_streams
+    return bool(source) and forced_sidecar(film_path, source)
 
 
 def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
@@ -210,7 +225,7 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     the text path reads them.
 
     Sources in order: sidecars (find_sidecars' ranking), then embedded text streams (preferred language first,
-    then those tagged with a language of `text_languages`, untagged, others). The first source the text path
+    then those tagged with a language of `text_languages`, untagged, others; forced tracks last). The first source the text path
     reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle tracks, and the
     first of them need not be one the model learnt. When none is read, the first with cues is returned."""
     warnings: list[str] = []
@@ -251,7 +266,8 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
 
     def rank(index: int):
         tag = next((language_code(c.language) for c in streams[index][0] if c.language), None)
-        return (0 if wanted and tag == wanted else 1 if tag and tag in text_languages else 2 if tag is None else 3,
+        return (index in info.forced_subtitle_streams,
+                0 if wanted and tag == wanted else 1 if tag and tag in text_languages else 2 if tag is None else 3,
                 index)
     for index in sorted(streams, key=rank):
         cues, w = streams[index]
@@ -270,6 +286,9 @@ def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
 class LoadSubtitles(beam.DoFn):
     """(FilmRef, FilmInfo) -> FilmJob. Subtitle problems are non-fatal FilmErrors carried in the job
     (`FilmJob.warnings`, committed with the film's tables): the film goes on without them.
+
+    A forced track (lines only where the film leaves its main language) is not the film's dialogue: its lines are
+    kept and, with `transcribe` auto, the speech is transcribed for the clips between them.
 
     Subtitles the text path does not read (`text_languages`: a French track, a model that learnt English) are
     no dialogue for the model: with `transcribe` auto (or always) and an audio track, the film is transcribed
@@ -299,8 +318,9 @@ class LoadSubtitles(beam.DoFn):
         errors = [FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="SubtitleWarning",
                             message=w, fatal=False) for w in messages]
         unread = bool(cues) and not read_any(cues, self.text_languages)
+        forced = bool(cues) and is_forced(source, ref.path, info)  # its lines, and the speech for the rest
         needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto"
-                                                                         and (not cues or unread)))
+                                                                         and (not cues or unread or forced)))
         if unread and needs_asr:
             languages = sorted({language_code(c.language) or "unknown" for c in cues})
             message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
