@@ -151,6 +151,10 @@ def test_speech_filters_drop_hallucination_signatures():
     assert not f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.7))
     assert f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.2))  # confident speech
     assert not f.keep(_segment(" la la", word_probs=(0.1, 0.2)))
+    # What subtitles do not count as dialogue, speech recognition does not either (transforms.subtitles.dialogue_text)
+    assert not f.keep(_segment(" [Music]")) and not f.keep(_segment(" (upbeat music)"))
+    assert not f.keep(_segment(" ♪ Somewhere over the rainbow ♪")) and not f.keep(_segment(" ..."))
+    assert f.keep(_segment(" [laughs] You're kidding me."))
 
 
 # --- placing words in clips --------------------------------------------------------------------------

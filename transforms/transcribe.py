@@ -23,6 +23,7 @@ import numpy as np
 
 from model.encoders.audio import SAMPLE_RATE
 from transforms.elements import Cue
+from transforms.subtitles import dialogue_text
 
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
@@ -39,7 +40,7 @@ class SpeechFilters:
     min_word_probability: float = 0.3  # mean word probability below this: mumbled guesses
 
     def keep(self, segment) -> bool:
-        if not segment.text.strip():
+        if not dialogue_text(segment.text.strip()):  # '[Music]', '♪ ♪', a song: not dialogue (as for subtitles)
             return False
         if segment.compression_ratio > self.max_compression_ratio:
             return False
