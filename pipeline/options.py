@@ -126,7 +126,7 @@ def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> s
     keys = MEDIA_CONFIG_KEYS + (ASR_CONFIG_KEYS if opts.transcribe != "never" else ("transcribe",))
     config = {k: getattr(opts, k) for k in keys}
     config["clips_schema"] = clips_schema.VERSION
-    from transforms.subtitles import DIALOGUE_RULE  # which subtitle text is read as dialogue
+    from transforms.dialogue import DIALOGUE_RULE  # which subtitle text is read as dialogue
     config["dialogue_rule"] = DIALOGUE_RULE
     config["model_version"] = model_version
     return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]

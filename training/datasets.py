@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from schemas.labels import EMOTIONS
+from transforms.dialogue import dialogue_text
 
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 NAN = float("nan")
@@ -117,6 +118,8 @@ def read_meld(path: Path) -> list[Example]:
         if r["Dialogue_ID"] != current:
             current, history = r["Dialogue_ID"], []
         text = _clean(r["Utterance"])
+        if not text:  # no words ('!'): not a line
+            continue
         out.append(Example(label=_label(r["Emotion"]), text=text, context=tuple(history[-CONTEXT_TURNS:]),
                            valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
                            group=f"meld-{current}", source="meld"))
@@ -134,6 +137,8 @@ def read_emorynlp(path: Path) -> list[Example]:
         if scene != current:
             current, history = scene, []
         text = _clean(r["Utterance"])
+        if not text:
+            continue
         emo = r["Emotion"].strip()
         out.append(Example(label=_label(EMORYNLP_LABELS[emo]), text=text, context=tuple(history[-CONTEXT_TURNS:]),
                            valence=EMORYNLP_VALENCE[emo], group="emory-%d-%d-%d" % scene, source="emorynlp"))
@@ -148,7 +153,7 @@ def read_goemotions(path: Path) -> list[Example]:
     out = []
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) < 2 or "," in row[1]:
+            if len(row) < 2 or "," in row[1] or not _clean(row[0]):
                 continue
             out.append(Example(label=_label(names[int(row[1])]), text=_clean(row[0]),
                                group=row[2] if len(row) > 2 else "", source="goemotions"))
@@ -257,10 +262,12 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 def _clean(text: str) -> str:
+    """A labelled line as the pipeline reads a subtitle cue's: its dialogue (transforms.dialogue: no stage
+    directions, '' when no word is left)."""
     # MELD's csv carries mis-decoded punctuation (e.g. '\x92' for an apostrophe); normalise the common ones.
     for bad, good in (("\x92", "'"), ("\x91", "'"), ("\x93", '"'), ("\x94", '"'), ("\x97", "-"), ("\x85", "...")):
         text = text.replace(bad, good)
-    return " ".join(text.split())
+    return dialogue_text(" ".join(text.split()))
 
 
 def read_image(path: str):

@@ -27,6 +27,7 @@ import torch
 from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
 from training.datasets import Example, fingerprint, load_dataset, read_image
+from transforms.dialogue import DIALOGUE_RULE
 
 log = logging.getLogger(__name__)
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "features"  # env FILM_EMOTION_FEATURE_CACHE overrides
@@ -54,6 +55,8 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
     if text_lower_k:
         versions["text"] += f"+lower-top{text_lower_k}"  # states entering the top k layers, not the outputs
     named = ",".join(f"{m}={versions[m]}" for m in kind_modalities(kind))
+    if "text" in kind_modalities(kind):  # which text of a line is read (training.datasets._clean)
+        named += f",dialogue={DIALOGUE_RULE}"
     precision = resolve(encoders.spec.precision, encoders.spec.device)
     return hashlib.sha256(f"{CACHE_FORMAT}|{kind}|{fingerprint(spec)}|{named}|{TEXT_MAX_LENGTH}|{precision}"
                           .encode()).hexdigest()[:20]

@@ -16,6 +16,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
+from transforms.dialogue import dialogue_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
@@ -29,13 +30,6 @@ _ASS_TAG = re.compile(r"\{\\[^}]*\}")
 _VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
 _SPACES = re.compile(r"\s+")
 _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
-# Which text of a cue is dialogue (dialogue_text): part of the config hash, so a change redoes a catalogue's films.
-# 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue.
-DIALOGUE_RULE = "2"
-_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)")  # SDH sound descriptions: [door slams], (SIGHS)
-_MUSIC = re.compile("[\u266a\u266b\u266c]")  # music notes: a song's lyrics or the score
-# A speaker label at the start of the cue or of a dash-led line: 'JOHN:', 'MAN #2:', '- DR. SMITH:'
-_SPEAKER = re.compile(r"(^|[-\u2013\u2014]\s*)[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]:(?=\s|$)")
 
 
 def decode_subtitle_bytes(data: bytes) -> tuple[str, Optional[str]]:
@@ -75,19 +69,6 @@ def clean_text(text: str) -> str:
     text = _VTT_TIMESTAMP_TAG.sub("", text)
     text = _HTML_TAG.sub("", text)
     return _SPACES.sub(" ", text).strip()
-
-
-def dialogue_text(line: str) -> str:
-    """A cleaned cue's spoken words: subtitles for the deaf and hard of hearing (SDH) also carry sound
-    descriptions ('[door slams]', '(SIGHS)'), music ('♪ ♪', sung lyrics) and speaker labels ('JOHN:'). The text
-    path learnt transcribed dialogue (MELD has none of these) and reads them as confident `neutral` ('♪ ♪' 0.61,
-    '[MUSIC PLAYING]' 0.57, '...' 0.55): a label grounded in no dialogue. Descriptions and labels are removed; a
-    cue with a music note is a song or a score, not a line; '' when no word is left (the cue is not a line)."""
-    if _MUSIC.search(line):
-        return ""
-    line = _SPEAKER.sub(lambda m: m.group(1), _SOUND.sub(" ", line))
-    line = _SPACES.sub(" ", line).strip()
-    return line if any(ch.isalpha() for ch in line) else ""
 
 
 def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None

@@ -23,7 +23,7 @@ import numpy as np
 
 from model.encoders.audio import SAMPLE_RATE
 from transforms.elements import Cue
-from transforms.subtitles import dialogue_text
+from transforms.dialogue import dialogue_text
 
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
