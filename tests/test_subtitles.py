@@ -217,6 +217,7 @@ def test_sdh_sound_descriptions_music_and_speaker_labels_are_not_dialogue(tmp_pa
     assert [c.text for c in embedded] == want
     assert dialogue_text("I said: go home.") == "I said: go home."  # a colon inside a line is not a label
     assert dialogue_text("3, 2, 1...") == "3, 2, 1..." and dialogue_text("!") == ""  # numbers are words
+    assert dialogue_text("I SAID: GO HOME. [DOOR SLAMS]") == "I SAID: GO HOME."  # all caps: no label to tell
     # Labelled lines go through the same rule: the text path reads in a film what it read in training.
     from training.datasets import _clean
     assert _clean("Oh Ross, you\x92re so great. [she rubs his head]") == "Oh Ross, you're so great."

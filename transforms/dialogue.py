@@ -23,6 +23,8 @@ def dialogue_text(line: str) -> str:
     cue with a music note is a song or a score, not a line; '' when no word or number is left (not a line)."""
     if _MUSIC.search(line):
         return ""
-    line = _SPEAKER.sub(lambda m: m.group(1), _SOUND.sub(" ", line))
+    line = _SOUND.sub(" ", line)
+    if any(ch.islower() for ch in line):  # in an all-caps cue a label cannot be told from the line ('I SAID: NO.')
+        line = _SPEAKER.sub(lambda m: m.group(1), line)
     line = _SPACES.sub(" ", line).strip()
     return line if any(ch.isalnum() for ch in line) else ""
