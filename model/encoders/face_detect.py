@@ -94,17 +94,23 @@ class MTCNNFaceDetector:
     def detect_many_scored(self, frames: Sequence[np.ndarray]) -> list[list[tuple[tuple[int, int, int, int], float]]]:
         prepared = [self._prepare(f) for f in frames]
         out: list[list] = [[] for _ in frames]
+        smalls = {i: small for i, (small, _, _) in enumerate(prepared)}
+        for i, boxes, probs in self._cascade_by_shape(self._mtcnn, smalls):
+            out[i] = self._to_frame(boxes, probs, prepared[i][1], prepared[i][2])
+        return out
+
+    def _cascade_by_shape(self, mtcnn, smalls: dict[int, np.ndarray]):
+        """(index, boxes, probs) for each prepared frame, DETECT_BATCH frames of one size per cascade call; frames
+        below P-Net's receptive field (12 px) are skipped: nothing can be found in them."""
         by_shape: dict[tuple, list[int]] = {}
-        for i, (small, _, _) in enumerate(prepared):
-            if min(small.shape[:2]) >= 12:  # below P-Net's receptive field nothing can be found
+        for i, small in smalls.items():
+            if min(small.shape[:2]) >= 12:
                 by_shape.setdefault(small.shape, []).append(i)
         for idx in by_shape.values():
             for start in range(0, len(idx), DETECT_BATCH):
                 chunk = idx[start:start + DETECT_BATCH]
-                boxes, probs = self._cascade.detect(self._mtcnn, np.stack([prepared[i][0] for i in chunk]))
-                for i, b, p in zip(chunk, boxes, probs):
-                    out[i] = self._to_frame(b, p, prepared[i][1], prepared[i][2])
-        return out
+                boxes, probs = self._cascade.detect(mtcnn, np.stack([smalls[i] for i in chunk]))
+                yield from zip(chunk, boxes, probs)
 
     def detect_close_up_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """The close-up search for a frame the first pass found nothing in: the bordered pass, then (when that
@@ -128,28 +134,20 @@ class MTCNNFaceDetector:
         """The bordered pass for several frames, DETECT_BATCH frames of one size per cascade call: a batch's
         faceless clips are searched together (one call for a frame costs about as much as for eight)."""
         out: list[list] = [[] for _ in frames]
-        prepared, by_shape = {}, {}
+        prepared = {}
         for i, frame_rgb in enumerate(frames):
             frame = np.asarray(frame_rgb)
             pad = int(EDGE_PAD * max(frame.shape[:2]))
-            if not pad:
-                continue
-            border = [(pad, pad), (pad, pad)] + [(0, 0)] * (frame.ndim - 2)
-            small, scale, shape = self._prepare(np.pad(frame, border), EDGE_MAX_SIDE)
-            if min(small.shape[:2]) >= 12:
-                prepared[i] = (small, scale, shape, pad, frame.shape[:2])
-                by_shape.setdefault(small.shape, []).append(i)
-        for idx in by_shape.values():
-            for start in range(0, len(idx), DETECT_BATCH):
-                chunk = idx[start:start + DETECT_BATCH]
-                boxes, probs = self._cascade.detect(self._edge_mtcnn, np.stack([prepared[i][0] for i in chunk]))
-                for i, b, p in zip(chunk, boxes, probs):
-                    _, scale, shape, pad, (h, w) = prepared[i]
-                    for (x, y, bw, bh), score in self._to_frame(b, p, scale, shape):
-                        x0, y0 = max(0, x - pad), max(0, y - pad)
-                        x1, y1 = min(w, x - pad + bw), min(h, y - pad + bh)
-                        if x1 - x0 >= 2 and y1 - y0 >= 2:
-                            out[i].append(((x0, y0, x1 - x0, y1 - y0), score))
+            if pad:
+                border = [(pad, pad), (pad, pad)] + [(0, 0)] * (frame.ndim - 2)
+                prepared[i] = (*self._prepare(np.pad(frame, border), EDGE_MAX_SIDE), pad, frame.shape[:2])
+        for i, boxes, probs in self._cascade_by_shape(self._edge_mtcnn, {i: p[0] for i, p in prepared.items()}):
+            _, scale, shape, pad, (h, w) = prepared[i]
+            for (x, y, bw, bh), score in self._to_frame(boxes, probs, scale, shape):
+                x0, y0 = max(0, x - pad), max(0, y - pad)
+                x1, y1 = min(w, x - pad + bw), min(h, y - pad + bh)
+                if x1 - x0 >= 2 and y1 - y0 >= 2:
+                    out[i].append(((x0, y0, x1 - x0, y1 - y0), score))
         return out
 
     def detect_whole_frame_scored(self, frame_rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
