@@ -38,7 +38,7 @@ from transforms.elements import FilmError, FilmRef
 from transforms.film import unread_lines_warning
 from transforms.fuse import tokens_from_row
 from transforms.head_inference import FuseClips
-from transforms.language import language_code, parse_text_languages, reads
+from transforms.language import parse_text_languages, unread_language
 from transforms.write import atomic_write_table, error_row, read_table
 
 LOG = logging.getLogger(__name__)
@@ -116,8 +116,13 @@ def unread_clips(clips_dir: str, film_id: str, text_languages: Sequence[str]) ->
         table = read_table(FileSystems.join(clips_dir, f"{film_id}.parquet"))
     except Exception:  # noqa: BLE001 - WriteRescoredFilm reads it again and records why it failed
         return {}
-    return {r["clip_index"]: language_code(r["language"]) for r in table.select(["clip_index", "text", "language"])
-            .to_pylist() if r["text"] and not reads(r["language"], text_languages)}
+    return unread_rows(table.select(["clip_index", "text", "language"]).to_pylist(), text_languages)
+
+
+def unread_rows(rows: Iterable[dict], text_languages: Sequence[str]) -> dict[int, str]:
+    """{clip_index: language} of the clips-table rows whose line the text path does not read."""
+    found = ((r["clip_index"], unread_language(r["text"], r["language"], text_languages)) for r in rows)
+    return {i: lang for i, lang in found if lang}
 
 
 class WriteRescoredFilm(beam.DoFn):
@@ -143,8 +148,7 @@ class WriteRescoredFilm(beam.DoFn):
                 if isinstance(res, dict):
                     new.update(res)
                 rows.append({**row, **new, "run_id": self.run_id})
-            unread = Counter(language_code(r["language"]) for r in old
-                             if r["text"] and not reads(r["language"], self.text_languages))
+            unread = Counter(unread_rows(old, self.text_languages).values())
             if unread:
                 errors.append(unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old),
                                                    self.text_languages))

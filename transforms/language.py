@@ -63,6 +63,11 @@ def reads(language: Optional[str], languages: Sequence[str]) -> bool:
     return not languages or code is None or code in languages
 
 
+def unread_language(text: Optional[str], language: Optional[str], languages: Sequence[str]) -> Optional[str]:
+    """The ISO 639-1 code of a line the text path does not read (reads), None for a line it reads or no line."""
+    return language_code(language) if text and not reads(language, languages) else None
+
+
 @functools.cache
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier

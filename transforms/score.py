@@ -20,7 +20,7 @@ from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, SECONDS, ClipMedia, Failure, Featurizer, parse_modalities
 from transforms.fuse import load_head_model, score_tokens
-from transforms.language import language_code, parse_text_languages, reads
+from transforms.language import parse_text_languages, unread_language
 
 DEFAULT_ACCELERATOR = "type:nvidia-tesla-t4;count:1;install-nvidia-driver"
 
@@ -111,8 +111,7 @@ class FilmScorer:
         """DecodedClips -> ClipResults in the same order, in one featurizer batch and one head batch. A line in a
         language the text path did not learn is not read (transforms.language): the clip goes on without it."""
         self.load()
-        unread = [None if reads(c.spec.language, self.cfg.text_languages) or not c.spec.text
-                  else language_code(c.spec.language) for c in clips]
+        unread = [unread_language(c.spec.text, c.spec.language, self.cfg.text_languages) for c in clips]
         media = [ClipMedia.of(c) if lang is None else dataclasses.replace(ClipMedia.of(c), text=None, context=())
                  for c, lang in zip(clips, unread)]
         feats = self._featurizer.clips(media)

@@ -207,8 +207,8 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
 
     Sources in order: sidecars (find_sidecars' ranking), then embedded text streams (preferred language first,
     then those tagged with a language of `text_languages`, untagged, others; forced tracks last). The first source
-    the text path reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle tracks, and the
-    first of them need not be one the model learnt. When none is read, the first with cues is returned."""
+    the text path reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle
+    tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned."""
     warnings: list[str] = []
     first: Optional[tuple[list[Cue], str]] = None
     for source, cues in _sources(ref, info, preferred_language, text_languages, warnings):
