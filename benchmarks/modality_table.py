@@ -145,7 +145,8 @@ def disagreement_rows(model, enc, pools: dict[str, LabelledSet], n: int) -> list
     """Clips without a line whose modalities agree (label-paired) and disagree (label_mismatched), labelled by the
     head alone, by the product of their classifiers always (the rule before 2026-12-03, eleventh session), and as
     the pipeline labels them (the product when some modality backs its label, else the head)."""
-    from model.predict import GROUNDED_SUPPORT, calibrated_evidence, classifier_keys, predict, with_branch_label
+    from model.predict import (GROUNDED_SUPPORT, calibrated_evidence, classifier_keys, classifier_probs, predict,
+                               with_branch_label)
     from training.metrics import classification_metrics
     featurizer, temps = Featurizer(enc), model.branch_temperatures
     agree = label_paired(pools, n, seed=3, name="agree")
@@ -163,14 +164,7 @@ def disagreement_rows(model, enc, pools: dict[str, LabelledSet], n: int) -> list
             cal.append(c)
             probs["head alone"].append(p.probs)
             probs["as the pipeline labels them"].append(with_branch_label(p, ev, temps).probs)
-            if keys:
-                logs = sum(np.log(np.clip(v, 1e-12, None)) for v in c.values())
-                q = np.exp(logs - logs.max())
-                t = temps.get("+".join(keys)) if len(keys) > 1 else None
-                q = np.exp(np.log(q / q.sum()) / t) if t else q
-                probs["product always"].append(q / q.sum())
-            else:
-                probs["product always"].append(p.probs)
+            probs["product always"].append(classifier_probs(keys, ev, temps) if keys else p.probs)
         for rule, pr in probs.items():
             pr = np.stack(pr)
             lab, conf = pr.argmax(1), pr.max(1)

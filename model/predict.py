@@ -110,10 +110,11 @@ def classifier_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.nd
 
 def product_backed(keys: Sequence[str], evidence: Mapping[str, np.ndarray],
                    temperatures: Mapping[str, float] | None = None) -> bool:
-    """Whether some classifier of `keys` gives the label of their product at least GROUNDED_SUPPORT."""
-    cal = [recalibrated(evidence[k], (temperatures or {}).get(k)) for k in keys]
-    label = int(np.argmax(sum(np.log(p) for p in cal)))
-    return max(p[label] for p in cal) >= GROUNDED_SUPPORT
+    """Whether some classifier of `keys` gives the label of their product (classifier_probs) at least
+    GROUNDED_SUPPORT on its own, under its branch temperature."""
+    label = int(classifier_probs(keys, evidence, temperatures).argmax())
+    t = temperatures or {}
+    return max(recalibrated(evidence[k], t.get(k))[label] for k in keys) >= GROUNDED_SUPPORT
 
 
 def branch_of(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray],
@@ -144,8 +145,13 @@ def branch_probs(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarr
     temperature for its branch: one classifier's, or the normalised product of several (then recalibrated by a
     temperature of that combination when calibration fitted one); None when the head labels the clip."""
     keys = evidence_keys(modalities_used, evidence, temperatures)
-    if not keys:
-        return None
+    return classifier_probs(keys, evidence, temperatures) if keys else None
+
+
+def classifier_probs(keys: Sequence[str], evidence: Mapping[str, np.ndarray],
+                     temperatures: Mapping[str, float] | None = None) -> np.ndarray:
+    """The normalised product of these classifiers' probabilities, each under its branch temperature, then under
+    the combination's own temperature when calibration fitted one ('face+speech'); one classifier: its own."""
     t = temperatures or {}
     logs = sum(np.log(recalibrated(evidence[k], t.get(k))) for k in keys)
     p = np.exp(logs - logs.max())
