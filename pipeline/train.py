@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", action="append", required=True,
-                   help="KIND:PATH[@N][#train|#dev], KIND in meld, goemotions, emorynlp, imagefolder, clips")
+                   help="KIND:PATH[@N][#train|#dev], KIND in meld, goemotions, emorynlp, imagefolder, clips, faces, "
+                        "frames, audio, spoken (docs/training.md)")
     p.add_argument("--dev", action="append", default=[], help="dev data for early stopping (same format)")
     p.add_argument("--out", required=True, help="where to write the head checkpoint (.pt)")
     p.add_argument("--variant", choices=VARIANTS, default="bvpec")

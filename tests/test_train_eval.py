@@ -369,3 +369,71 @@ def test_a_product_whose_label_no_modality_backs_goes_to_the_head():
     # A lone weak modality keeps its classifier.
     weak = {"scene": scene}
     assert branch_of(p_frames.modalities_used, weak) == "scene" and with_branch_label(p_frames, weak).emotion == "sadness"
+
+
+def test_spoken_line_from_file_names():
+    from training.datasets import spoken_line
+    assert spoken_line("03-01-05-02-01-02-17.wav") == "Kids are talking by the door."
+    assert spoken_line("03-01-05-02-02-02-17.wav") == "Dogs are sitting by the door."
+    assert spoken_line("OAF_back_angry.wav") == "Say the word back."
+    assert spoken_line("YAF_youth_ps.wav") == "Say the word youth."
+    assert spoken_line("03a01Fa.wav") is None and spoken_line("") is None  # EmoDB: German, not kept
+
+
+@pytest.mark.skipif(not (DATA / "audio" / "ravdess").is_dir(), reason="shared data not present")
+def test_spoken_reader_gives_each_clip_its_line_and_audio():
+    import pyarrow.parquet as pq
+    raw = pq.read_table(DATA / "audio/ravdess/dev.parquet", columns=["label", "path"]).to_pylist()
+    spoken = load_dataset(f"spoken:{DATA / 'audio/ravdess/dev.parquet'}")
+    audio = load_dataset(f"audio:{DATA / 'audio/ravdess/dev.parquet'}")
+    assert len(spoken) == len(raw) == len(audio)
+    assert {e.text for e in spoken} == {"Kids are talking by the door.", "Dogs are sitting by the door."}
+    assert [e.label for e in spoken] == [e.label for e in audio] and [e.data for e in spoken] == [e.data for e in audio]
+    assert all(e.source == "spoken" and e.group == a.group for e, a in zip(spoken, audio))
+    assert load_dataset(f"spoken:{DATA / 'audio/emodb/dev.parquet'}") == []
+
+
+def test_label_paired_clips_take_one_line_and_one_voice():
+    """A spoken example (a voice with its own line) is never merged with another line or voice, so the
+    pairs keep the line that voice said; the other kinds pair as before."""
+    from training.datasets import Example
+    from training.loop import LabelledSet, label_paired, source_of, split_sources
+    rows, exs = [], []
+    for k in range(7):
+        for j in range(3):
+            tag = np.float16(k * 10 + j)
+            rows += [{"text": np.full((2, 4), tag)}, {"face": np.full((1, 7), tag)}, {"audio": np.full((1, 7), tag)},
+                     {"text": np.full((3, 4), -tag), "audio": np.full((1, 7), -tag)}]
+            exs += [Example(label=k)] * 4
+    pools = split_sources([LabelledSet("all", rows, exs)])
+    assert sorted(pools) == ["audio", "face", "spoken", "text"] and source_of(rows[3]) == "spoken"
+    pairs = label_paired(pools, 400, seed=0)
+    with_spoken = [it for it in pairs.items if len(it.get("text", ())) == 3]
+    assert len(with_spoken) > 50
+    for it, k in zip(pairs.items, pairs.labels):
+        if len(it.get("text", ())) == 3:  # the spoken example's own line, so its own voice too
+            assert float(it["audio"][0, 0]) == float(it["text"][0, 0]) <= 0
+        for a in it.values():
+            assert int(abs(float(a.flat[0]))) // 10 == k  # every part carries the pair's label
+    without = {k: v for k, v in pools.items() if k != "spoken"}
+    assert all(len(it) >= 2 for it in label_paired(without, 200, seed=0).items)
+
+
+@pytest.mark.skipif(not (DATA / "audio" / "ravdess").is_dir(), reason="shared data not present")
+def test_spoken_features_are_the_lines_and_the_voices_tokens(tmp_path, monkeypatch):
+    """A spoken example carries its line's text tokens and its audio's speech tokens, the same as the text
+    path gives the line alone and the audio: set gives the voice alone."""
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import Featurizer
+    from training.features import features_for
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    enc = create_encoders(EncoderSpec())
+    spec = DATA / "audio/ravdess/dev.parquet@4"
+    examples, spoken = features_for(f"spoken:{spec}", enc)
+    _, audio = features_for(f"audio:{spec}", enc)
+    assert len(spoken) == len(audio) == 4
+    lines = Featurizer(enc).text_tokens([e.text for e in examples], [[] for _ in examples])
+    for s, a, t in zip(spoken, audio, lines):
+        assert set(s) >= {"text", "audio"} and "text" not in a
+        np.testing.assert_array_equal(s["audio"], a["audio"])
+        np.testing.assert_allclose(s["text"].astype(np.float32), np.asarray(t, np.float16).astype(np.float32))

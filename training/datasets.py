@@ -3,7 +3,8 @@
 Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, clips:CSV|JSONL, and the
 Parquet sets of ../shared/data (media as encoded bytes beside the labels): faces:PARQUET (face crops: FER+,
 IMFDB), frames:PARQUET (whole frames or photos through the full visual path: Emotion6), audio:PARQUET (speech
-clips: RAVDESS, EmoDB, TESS). A row whose label is not one of EMOTIONS (null, contempt) gets label -1 and is
+clips: RAVDESS, EmoDB, TESS), spoken:PARQUET (the same speech clips with the line the speaker says as the clip's
+line, where the file name tells it: RAVDESS's two sentences, TESS's "Say the word ..."). A row whose label is not one of EMOTIONS (null, contempt) gets label -1 and is
 left out of metrics and training. No Beam, no pandas (read_image reads one face crop with OpenCV).
 """
 from __future__ import annotations
@@ -235,10 +236,40 @@ def read_audio_parquet(path: Path) -> list[Example]:
             for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"]))]
 
 
+# RAVDESS names its files MM-VC-EE-II-SS-RR-AA.wav: SS is the statement; TESS names them SPEAKER_WORD_EMOTION.wav
+# for the line "Say the word WORD". EmoDB's German lines are not read by the shipped text path, so not kept.
+RAVDESS_STATEMENTS = {"01": "Kids are talking by the door.", "02": "Dogs are sitting by the door."}
+
+
+def spoken_line(name: str) -> str | None:
+    """The line said in a RAVDESS or TESS file, from its name; None when the name does not tell."""
+    stem = Path(name).stem
+    parts = stem.split("-")
+    if len(parts) == 7 and all(p.isdigit() for p in parts):
+        return RAVDESS_STATEMENTS.get(parts[4])
+    parts = stem.split("_")
+    if len(parts) == 3 and parts[0].upper() in ("OAF", "YAF") and parts[1].isalpha():
+        return f"Say the word {parts[1].lower()}."
+    return None
+
+
+def read_spoken_parquet(path: Path) -> list[Example]:
+    """Speech clips with their own line (a film's line and voice come from one actor in one take): the audio
+    rows whose line the file name tells (spoken_line); the others are left out."""
+    out = []
+    for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker", "path"])):
+        line = spoken_line(str(r.get("path") or ""))
+        if line:
+            out.append(Example(label=_parquet_label(r.get("label")), text=_clean(line), data=r["audio"],
+                               source="spoken", group=str(r.get("speaker") or i)))
+    return out
+
+
 READERS: dict[str, Callable[[Path], list[Example]]] = {
     "meld": read_meld, "goemotions": read_goemotions, "emorynlp": read_emorynlp,
     "imagefolder": read_imagefolder, "clips": read_clip_manifest,
     "faces": read_faces_parquet, "frames": read_frames_parquet, "audio": read_audio_parquet,
+    "spoken": read_spoken_parquet,
 }
 
 

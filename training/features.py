@@ -47,6 +47,8 @@ def kind_modalities(kind: str) -> tuple[str, ...]:
         return ("vision", "face")
     if kind == "audio":
         return ("audio",)
+    if kind == "spoken":
+        return ("text", "audio")
     return ("text", "vision", "face", "audio")
 
 
@@ -111,8 +113,8 @@ def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 
         for i, v in zip(chunk, vecs):
             feats[i]["face"] = np.asarray(v, np.float16)[None]  # a face crop is one face token
     for i, e in enumerate(examples):
-        if e.source in ("frames", "audio"):
-            feats[i] = {m: np.asarray(a, np.float16) for m, a in media_tokens(e, featurizer).items()}
+        if e.source in ("frames", "audio", "spoken"):  # a spoken clip keeps its line's tokens from above
+            feats[i].update({m: np.asarray(a, np.float16) for m, a in media_tokens(e, featurizer).items()})
     return feats
 
 
@@ -124,13 +126,15 @@ def face_image(e: Example) -> np.ndarray:
 def media_tokens(e: Example, featurizer: Featurizer) -> dict[str, np.ndarray]:
     """A labelled photo/still (frames:) as a one-frame clip through the full visual path (scene tokens, face
     detection and face tokens), or a speech clip (audio:) as a clip with audio only: the pipeline's own
-    conversions (transforms.decode.still_clip / decode_audio) and the featurizer."""
+    conversions (transforms.decode.still_clip / decode_audio) and the featurizer. A spoken: clip's audio goes the
+    same way (its line is encoded with the other lines)."""
     from transforms.decode import DecodeConfig, decode_audio, decode_image, still_clip
     if e.source == "frames":
         clip = ClipMedia.of(still_clip(decode_image(e.data), DecodeConfig(image_size=featurizer.encoders.spec.image_size)))
     else:
         clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=decode_audio(e.data))
-    result = Featurizer(featurizer.encoders, kind_modalities(e.source)).clip(clip)
+    modalities = ("audio",) if e.source == "spoken" else kind_modalities(e.source)
+    result = Featurizer(featurizer.encoders, modalities).clip(clip)
     for f in result.failures:
         log.warning("%s example: %s missing (%s: %s)", e.source, f.modality, f.error_type, f.message)
     return result.tokens

@@ -66,12 +66,19 @@ def load_set(spec: str, encoders, text_lower_k: int = 0) -> LabelledSet:
 
 
 def source_of(item: dict) -> str:
-    """Which kind of single-modality example an item is: text, face, scene (a photo: vision and its faces) or
-    audio; 'mixed' for anything else."""
+    """Which kind of labelled example an item is: text, face, scene (a photo: vision and its faces), audio, or
+    spoken (speech with its own line); 'mixed' for anything else."""
     present = {m for m in ("text", "vision", "face", "audio") if m in item and len(item[m])}
     if "vision" in item:
         return "scene"
+    if present == {"text", "audio"}:
+        return "spoken"
     return next(iter(present)) if len(present) == 1 else "mixed"
+
+
+# A kind made of other kinds' modalities: a clip has one line and one voice, so a label-paired clip that takes a
+# spoken example takes no other line or voice.
+KIND_PARTS = {"spoken": ("text", "audio")}
 
 
 def split_sources(sets: Sequence[LabelledSet]) -> dict[str, LabelledSet]:
@@ -93,7 +100,7 @@ def split_sources(sets: Sequence[LabelledSet]) -> dict[str, LabelledSet]:
 
 
 def label_paired(pools: dict[str, LabelledSet], n: int, seed: int, name: str = "pairs") -> LabelledSet:
-    """Synthetic multimodal clips: examples of 2-4 different kinds (text, face, scene, audio) that carry the
+    """Synthetic multimodal clips: examples of 2-4 different kinds (text, face, scene, audio, spoken) that carry the
     same label, merged into one item. Real evidence in every modality, combined as a film combines them, so
     the head learns to follow whichever modality carries the label. Labels are drawn uniformly among those
     that at least two kinds have; valence/arousal come from the first part that has them."""
@@ -105,6 +112,7 @@ def label_paired(pools: dict[str, LabelledSet], n: int, seed: int, name: str = "
         k = int(rng.choice(labels))
         kinds = [kind for kind in pools if len(by[kind][k])]
         chosen = rng.choice(kinds, size=int(rng.integers(2, len(kinds) + 1)), replace=False)
+        chosen = [c for c in chosen if not any(c in KIND_PARTS.get(o, ()) for o in chosen)]
         merged, target = {}, np.full(2, np.nan, np.float32)
         for kind in sorted(chosen, key=lambda c: c != "scene"):  # a face crop overrides a photo's own faces
             j = int(rng.choice(by[kind][k]))
@@ -223,7 +231,7 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
                         **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
         log.info("epoch %d loss %.4f dev %.4f %s", epoch + 1, total / len(train), score,
-                 {n.rsplit('/', 1)[-1]: round(m['weighted_f1'], 4) for n, m in dev_metrics.items()})
+                 {"/".join(n.split("/")[-2:]): round(m['weighted_f1'], 4) for n, m in dev_metrics.items()})  # 'ravdess/dev.parquet'
         if not devs:  # nothing to select on: the latest epoch is the one kept
             best_epoch = epoch + 1
         elif score > best_score:
