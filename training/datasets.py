@@ -256,13 +256,9 @@ def spoken_line(name: str) -> str | None:
 def read_spoken_parquet(path: Path) -> list[Example]:
     """Speech clips with their own line (a film's line and voice come from one actor in one take): the audio
     rows whose line the file name tells (spoken_line); the others are left out."""
-    out = []
-    for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker", "path"])):
-        line = spoken_line(str(r.get("path") or ""))
-        if line:
-            out.append(Example(label=_parquet_label(r.get("label")), text=_clean(line), data=r["audio"],
-                               source="spoken", group=str(r.get("speaker") or i)))
-    return out
+    lines = [spoken_line(str(r.get("path") or "")) for r in _parquet_rows(path, ["path"])]
+    return [dataclasses.replace(e, text=_clean(line), source="spoken")
+            for e, line in zip(read_audio_parquet(path), lines) if line]
 
 
 READERS: dict[str, Callable[[Path], list[Example]]] = {

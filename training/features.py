@@ -127,14 +127,14 @@ def media_tokens(e: Example, featurizer: Featurizer) -> dict[str, np.ndarray]:
     """A labelled photo/still (frames:) as a one-frame clip through the full visual path (scene tokens, face
     detection and face tokens), or a speech clip (audio:) as a clip with audio only: the pipeline's own
     conversions (transforms.decode.still_clip / decode_audio) and the featurizer. A spoken: clip's audio goes the
-    same way (its line is encoded with the other lines)."""
+    same way."""
     from transforms.decode import DecodeConfig, decode_audio, decode_image, still_clip
     if e.source == "frames":
         clip = ClipMedia.of(still_clip(decode_image(e.data), DecodeConfig(image_size=featurizer.encoders.spec.image_size)))
     else:
         clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=decode_audio(e.data))
-    modalities = ("audio",) if e.source == "spoken" else kind_modalities(e.source)
-    result = Featurizer(featurizer.encoders, modalities).clip(clip)
+    media = tuple(m for m in kind_modalities(e.source) if m != "text")  # a line is encoded with the other lines
+    result = Featurizer(featurizer.encoders, media).clip(clip)
     for f in result.failures:
         log.warning("%s example: %s missing (%s: %s)", e.source, f.modality, f.error_type, f.message)
     return result.tokens

@@ -103,7 +103,8 @@ def label_paired(pools: dict[str, LabelledSet], n: int, seed: int, name: str = "
     """Synthetic multimodal clips: examples of 2-4 different kinds (text, face, scene, audio, spoken) that carry the
     same label, merged into one item. Real evidence in every modality, combined as a film combines them, so
     the head learns to follow whichever modality carries the label. Labels are drawn uniformly among those
-    that at least two kinds have; valence/arousal come from the first part that has them."""
+    that at least two kinds have; valence/arousal come from the first part that has them. A spoken example drawn
+    beside a line or a voice keeps its own (KIND_PARTS), so such a clip may have fewer parts."""
     rng = np.random.default_rng(seed)
     by = {kind: {k: np.flatnonzero(p.labels == k) for k in range(7)} for kind, p in pools.items()}
     labels = [k for k in range(7) if sum(len(by[kind][k]) > 0 for kind in pools) >= 2]
