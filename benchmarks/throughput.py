@@ -114,6 +114,15 @@ def cli_films(spec) -> Path:
 
 
 # -- the driver (parent process) ------------------------------------------------------------------------
+def tree_rss(ps) -> int:
+    """Summed RSS in bytes of a psutil.Process and its descendants (0 while it cannot be read)."""
+    import psutil
+    try:
+        return sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
 def measure(mode: str, film: Path, args) -> dict:
     """Run one mode in a child process; poll the summed RSS of its process tree."""
     import psutil
@@ -127,11 +136,7 @@ def measure(mode: str, film: Path, args) -> dict:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
         ps, peak = psutil.Process(proc.pid), 0
         while proc.poll() is None:
-            try:
-                rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
+            peak = max(peak, tree_rss(ps))
             time.sleep(0.2)
         out.seek(0)
         lines = [ln for ln in out.read().splitlines() if ln.startswith("{")]

@@ -1,0 +1,41 @@
+"""benchmarks.catalogue: it reads the launcher's own film lines, measures growth once every model is loaded, and
+runs end to end on a tiny catalogue (decode only, no models: the mechanics, not the numbers)."""
+from __future__ import annotations
+
+import json
+import math
+
+from benchmarks import catalogue
+from pipeline.run import Progress
+
+
+def test_film_line_of_the_launcher_is_parsed():
+    progress = Progress("/nowhere", "run", {"/films/a.mp4": 10, "/films/b.mp4": 10}, emit=lambda _: None)
+    progress.rows = [{}]
+    line = progress.film_line({"status": "ok", "film_id": "noise-40s-seed3-0123456789", "duration_s": 40.0,
+                               "wall_s": 4.0, "n_clips": 20})
+    m = catalogue.FILM_LINE.match(line)
+    assert m and (m[1], m[2], m[3], m[4], m[5]) == ("1", "2", "ok", "noise-40s-seed3-0123456789", "40")
+
+
+def test_growth_from_the_first_film_with_every_model():
+    rows = [{"rss_mb": v} for v in (1800, 2090, 2092, 2094, 2096, 2098)]
+    g = catalogue.growth(rows, first_asr=2)
+    assert (g["rss_first_mb"], g["rss_after_models_mb"], g["rss_last_mb"], g["growth_mb"]) == (1800, 2090, 2098, 8)
+    assert g["slope_mb_per_film"] == 2.0  # 2090 .. 2098 over five films
+    assert math.isnan(catalogue.growth(rows[:3], first_asr=2)["slope_mb_per_film"])  # too few films for a slope
+
+
+def test_tiny_catalogue_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalogue, "CACHE", tmp_path / "bench")
+    out = tmp_path / "catalogue.json"
+    summary = catalogue.main(["--films", "4", "--seconds", "3", "--width", "160", "--height", "96", "--json", str(out),
+                              "--", "--no_score", "--transcribe", "never"])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["film"] for r in rows] == [1, 2, 3, 4] and {r["status"] for r in rows} == {"ok"}
+    assert summary["films"] == 4 and summary["film_s"] == sum(r["film_s"] for r in rows) > 0
+    assert all(0 < r["launcher_mb"] <= r["rss_mb"] <= r["peak_mb"] for r in rows)
+    # seed 3 has no subtitles (every third film): the first film with speech recognition on
+    seed3 = [r for r in rows if "-seed3-" in r["film_id"]]
+    assert len(seed3) == 1 and summary["rss_after_models_mb"] == seed3[0]["rss_mb"]
+    assert not (tmp_path / "bench" / "catalogue_4xnoise_160x96_3s_gop8" / "noise_160x96_3s_gop8_seed3.srt").exists()
