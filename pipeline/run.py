@@ -39,6 +39,12 @@ from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone
 log = logging.getLogger("pipeline.run")
 PROGRESS_EVERY_S = 30.0
 POLL_S = 1.0
+# Worker processes this launcher starts (DirectRunner multi_processing) inherit a cap on glibc's heap arenas. By
+# default glibc gives threads up to 8 arenas per core, each fragmenting on its own: a multi-process run's workers
+# grew by 0.6 GB from film 9 to film 48 and kept growing; with one arena they stay level, at the same speed
+# (docs/operations.md, benchmarks.catalogue). glibc reads it when a process starts, so a worker cannot set it for
+# itself. A value the user exports wins.
+MALLOC_ARENA_MAX = "1"
 QUIET_LOGGERS = ("apache_beam", "faster_whisper", "ctranslate2", "transformers", "timm", "urllib3", "httpx",
                  "numba", "matplotlib", "PIL")
 
@@ -194,6 +200,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     scorer = scorer if scorer is not None else _default_scorer(fo)
     cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
     clean_output(fo.output)
+    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
     done = {} if fo.force else load_done_films(fo.output)
     p = beam.Pipeline(options=opts)
     built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)

@@ -1,4 +1,5 @@
 """The media half end to end on DirectRunner: mixed good and broken films, manifest, skips, --force, scorer seam."""
+import os
 from pathlib import Path
 
 import apache_beam as beam
@@ -216,3 +217,12 @@ def test_build_pipeline_requires_input_and_output():
     from apache_beam.options.pipeline_options import PipelineOptions
     with pytest.raises(ValueError):
         build_pipeline(beam.Pipeline(), PipelineOptions(["--output", "/tmp/x"]))
+
+
+def test_users_malloc_arena_setting_wins(tmp_path, monkeypatch):
+    """The launcher caps glibc's heap arenas for the workers it starts, unless the user exported a value."""
+    make_film(tmp_path / "short.mp4", duration_s=2.0)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "3")
+    assert run(["--input", str(tmp_path / "*.mp4"), "--output", str(tmp_path / "out")] + BASE,
+               save_main_session=False)["ok"] == 1
+    assert os.environ["MALLOC_ARENA_MAX"] == "3"

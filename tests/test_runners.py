@@ -102,11 +102,14 @@ def test_portable_runner_with_external_worker_pool(tmp_path, pythonpath):
 
 
 @pytest.mark.slow
-def test_direct_runner_multi_processing(tmp_path, pythonpath):
-    from pipeline.run import run
+def test_direct_runner_multi_processing(tmp_path, pythonpath, monkeypatch):
+    from pipeline.run import MALLOC_ARENA_MAX, run
     film, head = tiny_film(tmp_path), head_for_tests(tmp_path)
     out = tmp_path / "out"
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     summary = run(_argv(film, out, head) + ["--runner", "DirectRunner", "--direct_running_mode=multi_processing",
                                             "--direct_num_workers=2"], save_main_session=False)
     assert summary["ok"] == 1
     check_scored(out)
+    # the worker processes were started with the launcher's environment: glibc's heap arenas capped in them
+    assert os.environ["MALLOC_ARENA_MAX"] == MALLOC_ARENA_MAX == "1"
