@@ -71,6 +71,26 @@ def test_sidecars_are_found_and_ranked(tmp_path):
     assert cues[0].text == "Bonjour" and cues[0].language == "fr" and source.endswith("movie.fr.srt")
 
 
+def test_sidecars_of_release_names_and_any_case(tmp_path):
+    """Brackets in a film's name are literal, not a pattern's character class; FILM.EN.SRT counts, tagged 'en'."""
+    film = make_film(tmp_path / "Film (2019) [1080p].mkv", duration_s=2.0)
+    write_srt(tmp_path / "Film (2019) [1080p].EN.SRT", [(0.2, 1.0, "Hello")])
+    write_srt(tmp_path / "Film (2019) [1080p].de.Vtt", [(0.2, 1.0, "Hallo")])
+    write_srt(tmp_path / "Film (2019) 1.srt", [(0.2, 1.0, "not mine")])  # what [1080p] as a class would match
+    write_srt(tmp_path / "Film (2019) [1080p]x.srt", [(0.2, 1.0, "not mine either")])
+    assert [Path(p).name for p in find_sidecars(str(film))] == ["Film (2019) [1080p].EN.SRT",
+                                                                  "Film (2019) [1080p].de.Vtt"]
+    assert Path(find_sidecars(str(film), "DE")[0]).name == "Film (2019) [1080p].de.Vtt"
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, _, source = load_cues(ref, probe_film(str(film)))
+    assert cues[0].text == "Hello" and cues[0].language == "en" and source.endswith(".EN.SRT")
+    # a film named with pattern characters finds its own sidecar and no other
+    star = make_film(tmp_path / "What? *final*.mp4", duration_s=2.0)
+    write_srt(tmp_path / "What? *final*.srt", [(0.2, 1.0, "Mine")])
+    write_srt(tmp_path / "Whatx abcfinalxyz.srt", [(0.2, 1.0, "not mine")])
+    assert [Path(p).name for p in find_sidecars(str(star))] == ["What? *final*.srt"]
+
+
 def test_embedded_subtitle_stream_and_the_beam_step(tmp_path):
     film = make_film(tmp_path / "embedded.mkv", duration_s=5.0,
                      subtitles=[(0.5, 2.0, "Hello <i>there</i>"), (3.0, 4.5, "General Kenobi")])

@@ -107,25 +107,38 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
 
 
 def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
-    """name.en.srt -> 'en'; name.srt -> None."""
+    """name.en.srt -> 'en'; name.EN.SRT -> 'en'; name.srt -> None."""
     stem = os.path.splitext(film_path.rsplit("/", 1)[-1])[0]
     middle = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0][len(stem):]
-    return middle.lstrip(".") or None
+    return middle.lstrip(".").lower() or None
+
+
+def literal_glob(text: str) -> str:
+    """`text` as a Beam file pattern that matches only itself: release names carry brackets ("Film [1080p]"),
+    which a pattern reads as a character class; Beam has no escape character, but a one-character class does."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in text)
+
+
+def _any_case(ext: str) -> str:
+    """.srt -> .[sS][rR][tT]: sidecars from Windows-made archives are often FILM.SRT."""
+    return "." + "".join(f"[{c.lower()}{c.upper()}]" for c in ext.lstrip("."))
 
 
 def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
-    """Sidecar subtitle paths for a film, best first: preferred language, then no language tag, then others."""
-    base = os.path.splitext(film_path)[0]
+    """Sidecar subtitle paths for a film, best first: preferred language, then no language tag, then others.
+    A sidecar is FILM.srt / FILM.vtt or FILM.<tags>.srt / .vtt beside the film, extensions in any case."""
+    base = literal_glob(os.path.splitext(film_path)[0])
+    exts = [_any_case(ext) for ext in SIDECAR_EXTS]
     found = []
-    for result in FileSystems.match([base + ext for ext in SIDECAR_EXTS] + [base + ".*" + ext for ext in SIDECAR_EXTS]):
+    for result in FileSystems.match([base + ext for ext in exts] + [base + ".*" + ext for ext in exts]):
         found.extend(m.path for m in result.metadata_list)
     found = sorted(set(found))
 
     def rank(p):
         lang = sidecar_language(film_path, p)
         return (forced_sidecar(film_path, p),
-                0 if preferred_language and lang == preferred_language else 1 if lang is None else
-                2 if lang in ("en", "eng") else 3, p.endswith(".vtt"), p)
+                0 if preferred_language and lang == preferred_language.lower() else 1 if lang is None else
+                2 if lang in ("en", "eng") else 3, p.lower().endswith(".vtt"), p)
     return sorted(found, key=rank)
 
 
