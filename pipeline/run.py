@@ -174,17 +174,38 @@ class Progress:
                 f"{film_s / elapsed if elapsed > 0 else 0:.1f}x real time so far, elapsed {_fmt_s(elapsed)}{eta}")
 
 
-def expected_films(patterns: list[str], done: dict, chash: str) -> dict[str, int]:
+def match_inputs(patterns: list[str]) -> dict[str, list]:
+    """--input pattern -> the film files it matches now (FileMetadata; sidecars and our outputs left out)."""
+    results = FileSystems.match([normalise_pattern(p) for p in patterns])
+    return {p: [m for m in r.metadata_list if is_film_candidate(m.path)] for p, r in zip(patterns, results)}
+
+
+def check_inputs(patterns: list[str]) -> dict[str, list]:
+    """The films each pattern matches. A pattern that matches none is named in the log; when none matches any
+    (a typo, an archive not mounted) the run stops with a message and a failed exit status instead of
+    reporting an empty success. A filesystem that cannot be listed here is left to the pipeline."""
+    try:
+        matched = match_inputs(patterns)
+    except Exception as exc:  # noqa: BLE001 - e.g. no credentials in the launcher: the workers may have them
+        log.debug("could not list the inputs before the run: %s", exc)
+        return {}
+    for pattern, films in matched.items():
+        if not films:
+            log.warning("--input %s matches no film file", pattern)
+    if matched and not any(matched.values()):
+        raise SystemExit(f"pipeline.run: no film file matches --input {' '.join(patterns)}")
+    return matched
+
+
+def expected_films(matched: dict[str, list], done: dict, chash: str) -> dict[str, int]:
     """film path -> size for the films this run will probably process (matched, and not done before with the
     same size and configuration): what the progress lines count towards. The exact skip decision is made in
     the pipeline from the content fingerprint."""
     out = {}
-    for result in FileSystems.match([normalise_pattern(p) for p in patterns]):
-        for m in result.metadata_list:
-            prev = done.get(m.path)
-            if is_film_candidate(m.path) and not (prev and prev.get("size_bytes") == m.size_in_bytes
-                                                  and prev.get("config_hash") == chash):
-                out[m.path] = m.size_in_bytes
+    for m in (m for films in matched.values() for m in films):
+        prev = done.get(m.path)
+        if not (prev and prev.get("size_bytes") == m.size_in_bytes and prev.get("config_hash") == chash):
+            out[m.path] = m.size_in_bytes
     return out
 
 
@@ -197,6 +218,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     if not fo.input or not fo.output:
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
     t0 = time.perf_counter()
+    matched = check_inputs(fo.input)
     scorer = scorer if scorer is not None else _default_scorer(fo)
     cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
     clean_output(fo.output)
@@ -204,10 +226,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     done = {} if fo.force else load_done_films(fo.output)
     p = beam.Pipeline(options=opts)
     built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
-    try:
-        expected = expected_films(fo.input, done, built["config_hash"])
-    except Exception:  # noqa: BLE001 - progress lines only: never stop a run for them
-        expected = {}
+    expected = expected_films(matched, done, built["config_hash"])
     progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
     outcome: dict = {}
 

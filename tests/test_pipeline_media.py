@@ -226,3 +226,20 @@ def test_users_malloc_arena_setting_wins(tmp_path, monkeypatch):
     assert run(["--input", str(tmp_path / "*.mp4"), "--output", str(tmp_path / "out")] + BASE,
                save_main_session=False)["ok"] == 1
     assert os.environ["MALLOC_ARENA_MAX"] == "3"
+
+
+def test_inputs_that_match_no_film(archive, tmp_path, caplog):
+    """A pattern that matches no film is named in the log; when none matches (a typo, an unmounted archive)
+    the run stops with a message and a failed exit status, and writes nothing."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="no film file matches --input"):
+        run(["--input", str(tmp_path / "missing" / "*.mp4"), "--input", str(archive / "*.srt"),
+             "--output", str(out)] + BASE, save_main_session=False)
+    assert not out.exists()
+    caplog.set_level("WARNING", logger="pipeline.run")
+    caplog.clear()
+    summary = run(["--input", str(archive / "talk.mp4"), "--input", str(tmp_path / "typo*.mkv"),
+                   "--output", str(out)] + BASE, save_main_session=False)
+    assert summary["ok"] == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "pipeline.run" and r.levelname == "WARNING"] == [
+        f"--input {tmp_path / 'typo*.mkv'} matches no film file"]
