@@ -2,19 +2,22 @@
 
     python -m benchmarks.catalogue [--films 48] [--seconds 40] [-- pipeline.run options, e.g. --direct_num_workers 2
         --direct_running_mode multi_processing]
+    python -m benchmarks.catalogue --input 'films/*.mp4' [-- pipeline.run options]
 
 A long-lived worker scores film after film; a leak or a cache that grows per film would take it down somewhere
 in a catalogue of thousands. This runs `python -m pipeline.run` as a user runs it (start-up included) over
 `--films` distinct synthetic films (testing.films.FilmSpec, seeds 1..N, cached under .cache/bench/); every third
 one has no subtitles, so speech recognition runs on it too. It polls the summed RSS of the run's process tree and
 prints one row per finished film (the launcher's own `film k/N` line: the film is committed) with the highest RSS
-since the previous film line and the peak so far, then the growth: RSS after the last film against after the first film with speech
-recognition (the last model to load), and a least-squares slope over the films from that one on.
+since the previous film line and the peak so far, then the growth: RSS after the last film against after the first
+film with speech recognition (the last model to load), and a least-squares slope over the films from that one on.
+`--input` runs it on films of your own instead (real faces and voices exercise paths the synthetic films do not).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import json
 import re
 import subprocess
@@ -97,20 +100,27 @@ def main(argv=None) -> dict:
     ap.add_argument("--seconds", type=float, default=40.0, help="each film's length")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--input", default=None,
+                    help="run on these films instead (a glob; films without a .srt beside them are transcribed)")
     ap.add_argument("--json", default=None, help="write the rows and the summary here")
     args, run_args = ap.parse_known_args(argv)
     run_args = [a for a in run_args if a != "--"]
-    from testing.films import FilmSpec
-    folder = catalogue_folder(args.films, FilmSpec(seconds=args.seconds, width=args.width, height=args.height))
+    if args.input:
+        films = sorted(Path(p) for p in glob.glob(args.input))
+    else:
+        from testing.films import FilmSpec
+        spec = FilmSpec(seconds=args.seconds, width=args.width, height=args.height)
+        films = sorted(catalogue_folder(args.films, spec).glob("*.mp4"))
     out = tempfile.mkdtemp(prefix="bench-catalogue-")
-    cmd = [sys.executable, "-m", "pipeline.run", "--input", str(folder / "*.mp4"), "--output", out] + run_args
+    cmd = [sys.executable, "-m", "pipeline.run", "--output", out] + run_args
+    cmd += ["--input", args.input] if args.input else ["--input", str(films[0].parent / "*.mp4")]
     t0 = time.perf_counter()
     rows, peak, rc = follow(cmd)
     wall = time.perf_counter() - t0
-    if rc or len(rows) != args.films:
-        raise SystemExit(f"pipeline.run exited {rc} after {len(rows)} of {args.films} films")
+    if rc or len(rows) != len(films):
+        raise SystemExit(f"pipeline.run exited {rc} after {len(rows)} of {len(films)} films")
     from transforms.discover import slug  # the film_id's readable part
-    asr_stems = {slug(f.stem) for f in folder.glob("*.mp4") if not f.with_suffix(".srt").exists()}
+    asr_stems = {slug(f.stem) for f in films if not f.with_suffix(".srt").exists()}
     asr = [r["film"] for r in rows if r["film_id"].rsplit("-", 1)[0] in asr_stems]
     summary = {"films": len(rows), "film_s": sum(r["film_s"] for r in rows), "wall_s": round(wall, 1),
                "x_realtime": round(sum(r["film_s"] for r in rows) / wall, 2), "peak_rss_mb": round(peak / 2**20),

@@ -38,4 +38,8 @@ def test_tiny_catalogue_end_to_end(tmp_path, monkeypatch):
     # seed 3 has no subtitles (every third film): the first film with speech recognition on
     seed3 = [r for r in rows if "-seed3-" in r["film_id"]]
     assert len(seed3) == 1 and summary["rss_after_models_mb"] == seed3[0]["rss_mb"]
-    assert not (tmp_path / "bench" / "catalogue_4xnoise_160x96_3s_gop8" / "noise_160x96_3s_gop8_seed3.srt").exists()
+    folder = tmp_path / "bench" / "catalogue_4xnoise_160x96_3s_gop8"
+    assert not (folder / "noise_160x96_3s_gop8_seed3.srt").exists()
+    # --input: films of one's own, here the same four
+    again = catalogue.main(["--input", str(folder / "*.mp4"), "--", "--no_score", "--transcribe", "never"])
+    assert again["films"] == 4 and again["film_s"] == summary["film_s"]
