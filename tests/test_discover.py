@@ -52,6 +52,24 @@ def test_candidates_and_patterns(tmp_path):
     assert normalise_pattern("/x/*.mp4") == "/x/*.mp4"
 
 
+def test_release_names_are_taken_literally(tmp_path):
+    """A path that names an existing file or folder matches it whatever pattern characters it has."""
+    folder = tmp_path / "Season [1]"
+    folder.mkdir()
+    film, other = folder / "Film (2019) [1080p].mkv", folder / "Film (2019) 1.mkv"
+    for p in (film, other):
+        p.write_bytes(os.urandom(100))
+    assert normalise_pattern(str(folder)) == str(tmp_path / "Season [[]1]") + "/**"
+    assert normalise_pattern(str(film)) == str(tmp_path) + "/Season [[]1]/Film (2019) [[]1080p].mkv"
+    assert normalise_pattern(str(tmp_path / "*.mkv")) == str(tmp_path / "*.mkv")  # a pattern stays one
+    with BeamTestPipeline() as p:
+        found = p | DiscoverFilms([str(film)])
+        assert_that(found.films | beam.Map(lambda r: r.path), equal_to([str(film)]))
+    with BeamTestPipeline() as p:
+        found = p | DiscoverFilms([str(folder)])
+        assert_that(found.films | beam.Map(lambda r: r.path), equal_to([str(film), str(other)]))
+
+
 def test_discover_in_beam_dedupes_overlapping_globs_and_skips_sidecars(tmp_path):
     (tmp_path / "sub").mkdir()
     paths = [tmp_path / "a.mp4", tmp_path / "sub" / "b.mkv"]

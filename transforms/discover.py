@@ -46,12 +46,21 @@ def content_fingerprint(path: str, size_bytes: int | None = None, block: int = B
     return h.hexdigest()
 
 
+def literal_glob(text: str) -> str:
+    """`text` as a Beam file pattern that matches only itself: release names carry brackets ("Film [1080p]"),
+    which a pattern reads as a character class; Beam has no escape character, but a one-character class does."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in text)
+
+
 def normalise_pattern(pattern: str) -> str:
-    """A bare directory means every file below it."""
+    """A bare directory means every file below it; a local path that names an existing file or directory is
+    taken literally (`Film [1080p].mkv`), whatever pattern characters its name has."""
     if pattern.endswith("/"):
         return pattern + "**"
-    if "*" not in pattern and "?" not in pattern and "://" not in pattern and os.path.isdir(pattern):
-        return pattern.rstrip("/") + "/**"
+    if "://" not in pattern and os.path.isdir(pattern):
+        return literal_glob(pattern.rstrip("/")) + "/**"
+    if "://" not in pattern and os.path.isfile(pattern) and any(c in pattern for c in "[*?"):
+        return literal_glob(pattern)
     return pattern
 
 

@@ -17,6 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
+from transforms.discover import literal_glob
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
@@ -111,12 +112,6 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     stem = os.path.splitext(film_path.rsplit("/", 1)[-1])[0]
     middle = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0][len(stem):]
     return middle.lstrip(".").lower() or None
-
-
-def literal_glob(text: str) -> str:
-    """`text` as a Beam file pattern that matches only itself: release names carry brackets ("Film [1080p]"),
-    which a pattern reads as a character class; Beam has no escape character, but a one-character class does."""
-    return "".join(f"[{c}]" if c in "[*?" else c for c in text)
 
 
 def _any_case(ext: str) -> str:
