@@ -39,7 +39,7 @@ from transforms.film import unread_lines_warning
 from transforms.fuse import tokens_from_row
 from transforms.head_inference import FuseClips
 from transforms.language import parse_text_languages, unread_language
-from transforms.write import atomic_write_table, error_row, read_table
+from transforms.write import atomic_write_table, error_row, output_pattern, read_table
 
 LOG = logging.getLogger(__name__)
 SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
@@ -86,7 +86,7 @@ def check_encoders(args: argparse.Namespace, recorded: str) -> None:
 
 def encoder_versions(features_dir: str) -> set[str]:
     """The encoder versions recorded in a features table (reads only that column)."""
-    paths = [m.path for r in FileSystems.match([FileSystems.join(features_dir, "*.parquet")]) for m in r.metadata_list]
+    paths = [m.path for r in FileSystems.match([output_pattern(features_dir, "*.parquet")]) for m in r.metadata_list]
     out = set()
     for p in paths:
         with FileSystems.open(p) as f:
@@ -171,7 +171,7 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
     languages = parse_text_languages(args.text_languages) if "text" in modalities else ()
     return (p
             | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
-                [FileSystems.join(args.features, "*.parquet")]) for m in r.metadata_list])
+                [output_pattern(args.features, "*.parquet")]) for m in r.metadata_list])
             | "Reshuffle" >> beam.Reshuffle()
             | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages)
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,

@@ -243,3 +243,11 @@ def test_inputs_that_match_no_film(archive, tmp_path, caplog):
     assert summary["ok"] == 1
     assert [r.getMessage() for r in caplog.records if r.name == "pipeline.run" and r.levelname == "WARNING"] == [
         f"--input {tmp_path / 'typo*.mkv'} matches no film file"]
+
+
+def test_output_folder_with_pattern_characters(archive, tmp_path):
+    """`out [v2]/`: the output's own name is taken literally, so the second run finds the first's manifest."""
+    out = tmp_path / "out [v2]"
+    first = run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE, save_main_session=False)
+    again = run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE, save_main_session=False)
+    assert first["ok"] == 1 and first["clips"] > 0 and (again["ok"], again["skipped"]) == (0, 1)

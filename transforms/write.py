@@ -34,6 +34,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
+from transforms.discover import literal_glob
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ def now_utc() -> dt.datetime:
 
 def join_path(*parts: str) -> str:
     return FileSystems.join(*parts) if "://" in parts[0] else posixpath.join(*parts)
+
+
+def output_pattern(output_dir: str, *parts: str) -> str:
+    """A file pattern under the output directory, whose own name is taken literally (`out [v2]/`: brackets
+    would otherwise be a character class, and no earlier run's manifest would be found)."""
+    return join_path(literal_glob(output_dir), *parts)
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -100,9 +107,10 @@ def table_files(output_dir: str, table: str, run_id: Optional[str] = None) -> li
     """Parquet files of a run table (manifest, errors), both layouts, temp files left out; one run only
     when run_id is given."""
     if run_id is not None:
-        patterns = [join_path(output_dir, table, run_id, "*.parquet"), join_path(output_dir, table, f"{run_id}.parquet")]
+        run = literal_glob(run_id)
+        patterns = [output_pattern(output_dir, table, run, "*.parquet"), output_pattern(output_dir, table, f"{run}.parquet")]
     else:
-        patterns = [join_path(output_dir, table, "*.parquet"), join_path(output_dir, table, "*", "*.parquet")]
+        patterns = [output_pattern(output_dir, table, "*.parquet"), output_pattern(output_dir, table, "*", "*.parquet")]
     files = [m.path for p in patterns for m in _match(p)]
     return sorted(f for f in files if not _split(f)[1].startswith((".", "_")))
 
@@ -154,12 +162,12 @@ def clean_output(output_dir: str) -> int:
     was never committed (the rerun redoes those films). Returns how many files went."""
     stale = []
     for table in ("clips", "features", "transcripts"):
-        stale += [m.path for m in _match(join_path(output_dir, table, f".*{TMP_MARK}*"))]
+        stale += [m.path for m in _match(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
     for table in ("manifest", "errors"):
-        stale += [m.path for m in _match(join_path(output_dir, table, "*", f".*{TMP_MARK}*"))]
-        stale += [m.path for m in _match(join_path(output_dir, table, f".*{TMP_MARK}*"))]
+        stale += [m.path for m in _match(output_pattern(output_dir, table, "*", f".*{TMP_MARK}*"))]
+        stale += [m.path for m in _match(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
     committed = {tuple(p.rsplit("/", 2)[-2:]) for p in table_files(output_dir, "manifest")}
-    for m in _match(join_path(output_dir, "errors", "*", "*.parquet")):
+    for m in _match(output_pattern(output_dir, "errors", "*", "*.parquet")):
         run_film = tuple(m.path.rsplit("/", 2)[-2:])
         if not run_film[1].startswith(".") and run_film not in committed:
             stale.append(m.path)
