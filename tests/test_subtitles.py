@@ -91,6 +91,25 @@ def test_sidecars_of_release_names_and_any_case(tmp_path):
     assert [Path(p).name for p in find_sidecars(str(star))] == ["What? *final*.srt"]
 
 
+def test_ass_and_ssa_sidecars(tmp_path):
+    """Advanced SubStation sidecars (common in film and anime archives) are read, styling tags and comments out;
+    a .srt beside them still ranks first."""
+    import pysubs2
+    film = make_film(tmp_path / "anime.mkv", duration_s=3.0)
+    subs = pysubs2.SSAFile()
+    subs.append(pysubs2.SSAEvent(start=200, end=1500, text=r"{\i1}Where were you?{\i0}\NI waited."))
+    subs.append(pysubs2.SSAEvent(start=1600, end=2500, text="a translator's note", type="Comment"))
+    subs.save(str(tmp_path / "anime.ja.ass"))
+    subs.save(str(tmp_path / "anime.de.SSA"), format_="ssa")
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)), "ja", text_languages=("any",))
+    assert source.endswith("anime.ja.ass") and not warnings
+    assert [(c.start_s, c.end_s, c.text, c.language) for c in cues] == [(0.2, 1.5, "Where were you? I waited.", "ja")]
+    assert [Path(p).name for p in find_sidecars(str(film), "de")] == ["anime.de.SSA", "anime.ja.ass"]
+    write_srt(tmp_path / "anime.ja.srt", [(0.2, 1.0, "Hello")])
+    assert Path(find_sidecars(str(film), "ja")[0]).name == "anime.ja.srt"
+
+
 def test_embedded_subtitle_stream_and_the_beam_step(tmp_path):
     film = make_film(tmp_path / "embedded.mkv", duration_s=5.0,
                      subtitles=[(0.5, 2.0, "Hello <i>there</i>"), (3.0, 4.5, "General Kenobi")])

@@ -1,4 +1,4 @@
-"""Find and parse a film's subtitles: sidecar .srt/.vtt files beside it, or text subtitle streams inside it.
+"""Find and parse a film's subtitles: sidecar .srt/.vtt/.ass/.ssa files beside it, or text subtitle streams inside it.
 
 Parsing is pysubs2's; this module only makes the input palatable (encoding, BOM, CRLF, WebVTT NOTE/STYLE
 blocks) and the output clean (HTML and ASS tags stripped, lines joined, bad cues skipped with a warning).
@@ -24,7 +24,7 @@ from transforms.probe import open_container
 
 log = logging.getLogger(__name__)
 
-SIDECAR_EXTS = (".srt", ".vtt")
+SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa")  # in this order of preference; each names its pysubs2 format
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -121,7 +121,7 @@ def _any_case(ext: str) -> str:
 
 def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
     """Sidecar subtitle paths for a film, best first: preferred language, then no language tag, then others.
-    A sidecar is FILM.srt / FILM.vtt or FILM.<tags>.srt / .vtt beside the film, extensions in any case."""
+    A sidecar is FILM.<ext> or FILM.<tags>.<ext> beside the film (SIDECAR_EXTS, in any case)."""
     base = literal_glob(os.path.splitext(film_path)[0])
     exts = [_any_case(ext) for ext in SIDECAR_EXTS]
     found = []
@@ -133,8 +133,13 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> l
         lang = sidecar_language(film_path, p)
         return (forced_sidecar(film_path, p),
                 0 if preferred_language and lang == preferred_language.lower() else 1 if lang is None else
-                2 if lang in ("en", "eng") else 3, p.lower().endswith(".vtt"), p)
+                2 if lang in ("en", "eng") else 3, _sidecar_format_rank(p), p)
     return sorted(found, key=rank)
+
+
+def _sidecar_format_rank(path: str) -> int:
+    ext = os.path.splitext(path)[1].lower()
+    return SIDECAR_EXTS.index(ext) if ext in SIDECAR_EXTS else len(SIDECAR_EXTS)
 
 
 def forced_sidecar(film_path: str, sub_path: str) -> bool:
@@ -157,7 +162,7 @@ def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
     if len(data) > MAX_SIDECAR_BYTES:
         return [], [f"{path}: larger than {MAX_SIDECAR_BYTES} bytes, ignored"]
     text, enc_warning = decode_subtitle_bytes(data)
-    fmt = "vtt" if path.lower().endswith(".vtt") else "srt"
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
     cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path))
     name = path.rsplit("/", 1)[-1]
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
