@@ -192,6 +192,15 @@ def test_process_film_commits_once_and_dead_letters(tmp_path):
     assert NotAFilm  # exported for callers that probe themselves
 
 
+def test_a_still_image_is_not_a_film(tmp_path):
+    """An image with a film's name (or none) fails at probe with a clear message, instead of scoring as a 0 s film."""
+    from PIL import Image
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(tmp_path / "poster.png")
+    (tmp_path / "poster.png").rename(tmp_path / "poster_scan")
+    with pytest.raises(NotAFilm, match=r"a still image \(png_pipe\)"):
+        probe_film(str(tmp_path / "poster_scan"))
+
+
 def test_a_films_first_batches_ramp_up_to_the_batch_size(tmp_path):
     # The models start after FIRST_BATCH clips, not after a whole batch; every clip is still scored.
     import pyarrow.parquet as pq

@@ -46,7 +46,12 @@ def test_fingerprint_is_cheap_on_a_huge_file(tmp_path):
 
 def test_candidates_and_patterns(tmp_path):
     assert not is_film_candidate("/a/film.en.srt") and not is_film_candidate("/a/FILM.VTT")
-    assert is_film_candidate("/a/film.mkv")
+    assert is_film_candidate("/a/film.mkv") and is_film_candidate("gs://bucket/.films/reel 1.MXF")
+    # what file servers, desktops and media managers leave beside films
+    for other in ("/a/.DS_Store", "/a/._film.mp4", "/a/Thumbs.db", "/a/poster.JPEG", "/a/fanart.webp",
+                  "/a/movie.xml", "/a/@eaDir/film.mp4/SYNOVIDEO_VIDEO_SCREENSHOT.mp4", "/a/__MACOSX/film.mp4",
+                  "/a/#recycle/film.mp4", "s3://b/$RECYCLE.BIN/film.mkv"):
+        assert not is_film_candidate(other), other
     assert normalise_pattern(str(tmp_path)) == str(tmp_path) + "/**"
     assert normalise_pattern("gs://bucket/films/") == "gs://bucket/films/**"
     assert normalise_pattern("/x/*.mp4") == "/x/*.mp4"

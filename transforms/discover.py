@@ -18,8 +18,13 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.elements import ERRORS_TAG, FilmError, FilmRef
 
 BLOCK_BYTES = 1 << 20
-# Files a film glob may also match that are never films themselves (sidecars, our own outputs).
-NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".sub", ".idx", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png")
+# Files a film glob may also match that are never films themselves: sidecars, our own outputs, posters and
+# thumbnails, and the metadata that media managers and checksummers leave beside films.
+NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".sub", ".idx", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png",
+             ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5",
+             ".sha1", ".sfv", ".log", ".csv", ".html", ".htm", ".md", ".url", ".lnk")
+# Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
+SYSTEM_FOLDERS = ("@eadir", "#recycle", "$recycle.bin", ".appledouble", ".trashes", ".@__thumb", "__macosx")
 
 
 def slug(text: str, max_len: int = 40) -> str:
@@ -65,7 +70,11 @@ def normalise_pattern(pattern: str) -> str:
 
 
 def is_film_candidate(path: str) -> bool:
-    return not path.lower().endswith(NOT_FILMS)
+    """Not a sidecar, image or metadata file (NOT_FILMS), not hidden (.DS_Store, the AppleDouble ._film.mp4
+    that macOS writes on network shares), not inside a system folder (SYSTEM_FOLDERS)."""
+    parts = path.lower().split("://", 1)[-1].split("/")
+    return not (parts[-1].endswith(NOT_FILMS) or parts[-1].startswith(".")
+                or any(p in SYSTEM_FOLDERS for p in parts[:-1]))
 
 
 class FingerprintFilm(beam.DoFn):

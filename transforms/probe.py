@@ -53,6 +53,8 @@ def probe_container(container) -> FilmInfo:
     a = container.streams.audio[0] if container.streams.audio else None
     if v is None and a is None:
         raise NotAFilm("no video or audio stream")
+    if a is None and (container.format.name == "image2" or container.format.name.endswith("_pipe")):
+        raise NotAFilm(f"a still image ({container.format.name}), not a film")
     duration = container.duration / av.time_base if container.duration else 0.0
     if duration <= 0:
         duration = max([_stream_duration(s) for s in (v, a) if s is not None] or [0.0])
