@@ -197,6 +197,22 @@ def check_inputs(patterns: list[str]) -> dict[str, list]:
     return matched
 
 
+def check_output(output: str) -> None:
+    """A local --output must be a folder this process can write: stop with a message, not a worker's traceback
+    after the first film. Remote outputs are left to the workers (the launcher may lack their credentials)."""
+    if "://" in output and not output.startswith("file://"):
+        return
+    path = output.removeprefix("file://")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SystemExit(f"pipeline.run: --output {output} is a file; give a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"pipeline.run: cannot create --output {output}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SystemExit(f"pipeline.run: --output {output} is not writable")
+
+
 def expected_films(matched: dict[str, list], done: dict, chash: str) -> dict[str, int]:
     """film path -> size for the films this run will probably process (matched, and not done before with the
     same size and configuration): what the progress lines count towards. The exact skip decision is made in
@@ -219,6 +235,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
     t0 = time.perf_counter()
     matched = check_inputs(fo.input)
+    check_output(fo.output)
     scorer = scorer if scorer is not None else _default_scorer(fo)
     cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
     clean_output(fo.output)

@@ -251,3 +251,13 @@ def test_output_folder_with_pattern_characters(archive, tmp_path):
     first = run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE, save_main_session=False)
     again = run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE, save_main_session=False)
     assert first["ok"] == 1 and first["clips"] > 0 and (again["ok"], again["skipped"]) == (0, 1)
+
+
+def test_an_output_that_cannot_be_a_folder(archive, tmp_path):
+    """--output must be a folder: a file there, or a path through a file, stops the run before any film."""
+    (tmp_path / "taken").write_text("not a folder")
+    films = ["--input", str(archive / "talk.mp4")] + BASE
+    with pytest.raises(SystemExit, match="is a file; give a folder"):
+        run(films + ["--output", str(tmp_path / "taken")], save_main_session=False)
+    with pytest.raises(SystemExit, match="cannot create --output"):
+        run(films + ["--output", str(tmp_path / "taken" / "out")], save_main_session=False)
