@@ -192,6 +192,31 @@ def test_process_film_commits_once_and_dead_letters(tmp_path):
     assert NotAFilm  # exported for callers that probe themselves
 
 
+def test_the_films_own_sound_not_a_commentary(tmp_path):
+    """A release whose first audio track is a commentary (or an audio description) is heard on its main track."""
+    import av
+    path = tmp_path / "release.mkv"
+    with av.open(str(path), "w") as out:
+        tracks = [(out.add_stream("aac", rate=16000, layout="mono"), hz) for hz in (300, 500)]
+        tracks[0][0].disposition = av.stream.Disposition.comment
+        tracks[1][0].disposition = av.stream.Disposition.default
+        for stream, hz in tracks:
+            wave = (0.3 * np.sin(2 * np.pi * hz * np.arange(3 * 16000) / 16000)).astype(np.float32)
+            for i in range(0, len(wave), 1024):
+                frame = av.AudioFrame.from_ndarray(np.pad(wave[i:i + 1024], (0, max(0, i + 1024 - len(wave))))[None],
+                                                   format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = 16000, i
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+    assert probe_film(str(path)).has_audio
+    clips, errors, _ = decode(path, segment="window", window_s=3.0)
+    wave = np.concatenate([c.audio for c in clips])
+    spectrum = np.abs(np.fft.rfft(wave[:16000]))
+    assert not errors and np.argmax(spectrum) == pytest.approx(500, abs=5)  # 1 Hz bins over one second
+
+
 def test_a_still_image_is_not_a_film(tmp_path):
     """An image with a film's name (or none) fails at probe with a clear message, instead of scoring as a 0 s film."""
     from PIL import Image

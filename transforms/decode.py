@@ -423,7 +423,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     the last. frame_width: frames keep the film's aspect ratio at this width instead of the square
     --image_size."""
     import av  # local: keeps module import light for pickling
-    from transforms.probe import film_start_s, main_video_stream, open_container
+    from transforms.probe import film_start_s, main_audio_stream, main_video_stream, open_container
 
     ref = job.ref
     stats = stats if stats is not None else {}
@@ -439,7 +439,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
     with open_container(ref.path) as container:
         v = main_video_stream(container)
-        a = container.streams.audio[0] if container.streams.audio else None
+        a = main_audio_stream(container)
         offset = film_start_s(container)
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:

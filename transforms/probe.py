@@ -37,6 +37,20 @@ def main_video_stream(container):
     return None
 
 
+# Audio tracks that are not the film's own sound: a commentary, an audio description for blind viewers.
+NOT_THE_FILMS_SOUND = (av.stream.Disposition.comment | av.stream.Disposition.visual_impaired
+                       | av.stream.Disposition.descriptions)
+
+
+def main_audio_stream(container):
+    """The film's own sound: the track flagged default among those that are not a commentary or an audio
+    description, else the first of those (else the first track). A release with a commentary or a dub first
+    is still heard in its main language."""
+    tracks = list(container.streams.audio)
+    usable = [s for s in tracks if not s.disposition & NOT_THE_FILMS_SOUND] or tracks
+    return next((s for s in usable if s.disposition & av.stream.Disposition.default), usable[0] if usable else None)
+
+
 def film_start_s(container) -> float:
     """Presentation start of the container; film times are relative to it (MPEG-PS often starts at 0.5 s)."""
     return container.start_time / av.time_base if container.start_time not in (None, 0) else 0.0
@@ -50,7 +64,7 @@ def _stream_duration(s) -> float:
 
 def probe_container(container) -> FilmInfo:
     v = main_video_stream(container)
-    a = container.streams.audio[0] if container.streams.audio else None
+    a = main_audio_stream(container)
     if v is None and a is None:
         raise NotAFilm("no video or audio stream")
     if a is None and (container.format.name == "image2" or container.format.name.endswith("_pipe")):
