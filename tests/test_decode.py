@@ -217,6 +217,30 @@ def test_the_films_own_sound_not_a_commentary(tmp_path):
     assert not errors and np.argmax(spectrum) == pytest.approx(500, abs=5)  # 1 Hz bins over one second
 
 
+def test_anamorphic_films_are_seen_as_shown(tmp_path):
+    """A 720x480 DVD-style film with 32:27 pixels is shown at 16:9: its face frames are 16:9, not 3:2."""
+    import fractions
+
+    import av
+    path = tmp_path / "dvd.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 720, 480, "yuv420p"
+        v.codec_context.sample_aspect_ratio = fractions.Fraction(32, 27)
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((480, 720, 3), 10 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode(None):
+            out.mux(packet)
+    info = probe_film(str(path))
+    assert (info.width, info.height) == (720, 480) and info.sample_aspect == pytest.approx(32 / 27)
+    assert info.display_aspect == pytest.approx(9 / 16)
+    clips, errors, _ = decode(path, segment="window", window_s=2.0, face_width=480)
+    assert not errors and clips[0].face_frames.shape[1:] == (270, 480, 3)
+
+
 def test_a_still_image_is_not_a_film(tmp_path):
     """An image with a film's name (or none) fails at probe with a clear message, instead of scoring as a 0 s film."""
     from PIL import Image

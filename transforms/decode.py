@@ -407,11 +407,11 @@ def _clip_text(spec: ClipSpec, asr_cues: list[Cue]) -> ClipSpec:
 
 def frame_size(info, cfg: "DecodeConfig", frame_width: Optional[int] = None) -> tuple[int, int]:
     """(width, height) of the converted frames: the square --image_size the encoders take, or, given a
-    width, the film's own aspect ratio at that width (even height)."""
+    width, the film's aspect ratio as shown at that width (even height): anamorphic pixels are made square, so a
+    face in a 16:9 DVD is not squeezed into 4:3."""
     if not frame_width:
         return cfg.image_size, cfg.image_size
-    aspect = (info.height / info.width) if info.width and info.height else 9 / 16
-    return frame_width, max(2, int(round(frame_width * aspect / 2)) * 2)
+    return frame_width, max(2, int(round(frame_width * info.display_aspect / 2)) * 2)
 
 
 def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,

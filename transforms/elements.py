@@ -38,6 +38,15 @@ class FilmInfo:
     # those of subtitle_streams marked forced: lines only where the film leaves its main language (signs, a
     # foreign exchange), not the film's dialogue
     forced_subtitle_streams: tuple[int, ...] = ()
+    # width of a stored pixel over its height (anamorphic DVD and HDV masters: 720x480 shown at 16:9 is 32/27)
+    sample_aspect: float = 1.0
+
+    @property
+    def display_aspect(self) -> float:
+        """Height over width as the film is shown (stored size and pixel shape); 9/16 when unknown."""
+        if not (self.width and self.height):
+            return 9 / 16
+        return self.height / (self.width * (self.sample_aspect or 1.0))
 
 
 @dataclasses.dataclass(frozen=True)

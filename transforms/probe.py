@@ -95,6 +95,7 @@ def probe_container(container) -> FilmInfo:
         subtitle_streams=subs,
         forced_subtitle_streams=forced,
         variable_frame_rate=vfr,
+        sample_aspect=float(v.sample_aspect_ratio or 1) if v is not None else 1.0,
     )
 
 
