@@ -26,6 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash
+from pipeline.output_lock import OutputLock
 from transforms.decode import DecodeConfig
 from transforms.discover import DiscoverFilms, is_film_candidate, normalise_pattern
 from transforms.elements import ERRORS_TAG
@@ -236,6 +237,15 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     t0 = time.perf_counter()
     matched = check_inputs(fo.input)
     check_output(fo.output)
+    lock = OutputLock(fo.output)
+    lock.acquire()  # before the clean-up, which would take another live run's temporary files
+    try:
+        return _run_locked(opts, fo, matched, lock, t0, scorer, cue_source_factory, progress_every_s)
+    finally:
+        lock.release()
+
+
+def _run_locked(opts, fo, matched, lock, t0, scorer, cue_source_factory, progress_every_s) -> dict:
     scorer = scorer if scorer is not None else _default_scorer(fo)
     cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
     clean_output(fo.output)
@@ -260,8 +270,9 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         worker.join(POLL_S)
         try:
             progress.poll()
+            lock.renew()
         except Exception as exc:  # noqa: BLE001
-            log.debug("progress poll failed: %s", exc)
+            log.debug("progress poll or lock heartbeat failed: %s", exc)
     if "error" in outcome:
         raise outcome["error"]
     progress.poll()

@@ -1,5 +1,6 @@
 """The media half end to end on DirectRunner: mixed good and broken films, manifest, skips, --force, scorer seam."""
 import os
+import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -249,8 +250,11 @@ def test_output_folder_with_pattern_characters(archive, tmp_path):
     """`out [v2]/`: the output's own name is taken literally, so the second run finds the first's manifest."""
     out = tmp_path / "out [v2]"
     first = run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE, save_main_session=False)
+    left = out / "clips" / ".talk.parquet.tmp-0001"  # what a killed run leaves: the next run's clean-up removes it
+    left.write_bytes(b"partial")
     again = run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE, save_main_session=False)
     assert first["ok"] == 1 and first["clips"] > 0 and (again["ok"], again["skipped"]) == (0, 1)
+    assert not left.exists()
 
 
 def test_an_output_that_cannot_be_a_folder(archive, tmp_path):
@@ -261,3 +265,39 @@ def test_an_output_that_cannot_be_a_folder(archive, tmp_path):
         run(films + ["--output", str(tmp_path / "taken")], save_main_session=False)
     with pytest.raises(SystemExit, match="cannot create --output"):
         run(films + ["--output", str(tmp_path / "taken" / "out")], save_main_session=False)
+
+
+def test_one_run_at_a_time_per_output(archive, tmp_path, caplog):
+    """A live run's lock stops a second run on the same output before its clean-up touches anything; a lock whose
+    run is gone is taken over; a finished run leaves no lock."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from pipeline.output_lock import LOCK_NAME, STALE_S
+
+    out = tmp_path / "out"
+    films = ["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE
+    assert run(films, save_main_session=False)["ok"] == 1 and not (out / LOCK_NAME).exists()
+    temp = out / "clips" / ".talk.parquet.tmp-0001"  # a live run's file being written
+    temp.write_bytes(b"partial")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = {"host": socket.gethostname(), "pid": other.pid, "started": 0, "heartbeat": time.time()}
+        (out / LOCK_NAME).write_text(json.dumps(live))
+        with pytest.raises(SystemExit, match=f"another run is writing to this --output .*pid {other.pid}"):
+            run(films + ["--force"], save_main_session=False)
+        assert temp.exists() and json.loads((out / LOCK_NAME).read_text()) == live
+    finally:
+        other.kill()
+        other.wait()
+    caplog.set_level("WARNING", logger="pipeline.run")
+    assert run(films + ["--force"], save_main_session=False)["ok"] == 1  # its process is gone: taken over
+    assert "taking over the lock" in caplog.text and not (out / LOCK_NAME).exists()
+    # on another machine only the heartbeat tells: a lock not renewed for STALE_S is stale
+    (out / LOCK_NAME).write_text(json.dumps({**live, "host": "elsewhere", "heartbeat": time.time() - STALE_S - 1}))
+    assert run(films + ["--force"], save_main_session=False)["ok"] == 1
+    (out / LOCK_NAME).write_text(json.dumps({**live, "host": "elsewhere", "heartbeat": time.time()}))
+    with pytest.raises(SystemExit, match="another run is writing"):
+        run(films, save_main_session=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
 import posixpath
 import uuid
 from typing import Iterable, Optional
@@ -68,6 +69,22 @@ def _split(path: str) -> tuple[str, str]:
     return path[:i], path[i + 1:]
 
 
+def delete_files(paths: list[str]) -> None:
+    """Delete files by their paths. Beam's local filesystem reads each path as a pattern (an output named
+    `out [v2]` would match nothing and fail), so local files go through os.remove; other filesystems take paths."""
+    remote = []
+    for path in paths:
+        if "://" in path and not path.startswith("file://"):
+            remote.append(path)
+        else:
+            try:
+                os.remove(path.removeprefix("file://"))
+            except FileNotFoundError:
+                pass
+    if remote:
+        FileSystems.delete(remote)
+
+
 def temp_path(path: str) -> str:
     """A hidden name beside `path` (leading dot: dataset readers and globs on *.parquet skip it)."""
     folder, name = _split(path)
@@ -86,7 +103,7 @@ def atomic_write_table(table: pa.Table, path: str) -> str:
         FileSystems.rename([tmp], [path])
     except Exception:  # noqa: BLE001 - some filesystems refuse to rename over an existing file
         if FileSystems.exists(path):
-            FileSystems.delete([path])
+            delete_files([path])
         FileSystems.rename([tmp], [path])
     return path
 
@@ -172,7 +189,7 @@ def clean_output(output_dir: str) -> int:
         if not run_film[1].startswith(".") and run_film not in committed:
             stale.append(m.path)
     if stale:
-        FileSystems.delete(stale)
+        delete_files(stale)
         log.info("removed %d files left by an interrupted run", len(stale))
     return len(stale)
 
@@ -247,7 +264,7 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     if rows:
         atomic_write_table(schemas.rows_to_table(rows, errors_schema.SCHEMA), errors_file)
     elif FileSystems.exists(errors_file):  # a retried film that failed before and not now
-        FileSystems.delete([errors_file])
+        delete_files([errors_file])
     atomic_write_table(schemas.rows_to_table([manifest], manifest_schema.SCHEMA),
                        join_path(output_dir, "manifest", run_id, f"{film_id}.parquet"))
     return manifest
