@@ -241,6 +241,32 @@ def test_anamorphic_films_are_seen_as_shown(tmp_path):
     assert not errors and clips[0].face_frames.shape[1:] == (270, 480, 3)
 
 
+def test_rotated_footage_is_turned_upright(tmp_path):
+    """A frame stored sideways with a display rotation (phone footage) reaches the models as it is shown."""
+    import av
+    path = tmp_path / "phone.mp4"
+    stored = np.zeros((180, 320, 3), np.uint8)
+    stored[:40, -60:] = 255  # a white block in the stored frame's top-right corner
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=10)
+        v.width, v.height, v.pix_fmt = 320, 180, "yuv420p"
+        v.set_display_rotation(90)  # shown turned 90 degrees counterclockwise: the block ends up top-left
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = i
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for packet in v.encode(None):
+            out.mux(packet)
+    clips, errors, _ = decode(path, segment="window", window_s=2.0, image_size=32, face_width=320)
+    rgb, face = clips[0].frames[0], clips[0].face_frames[0]
+    assert not errors and face.shape == (320, 180, 3)  # portrait, as shown
+    for img in (rgb, face):
+        h, w = img.shape[:2]
+        corners = [img[:h // 8, :w // 8].mean(), img[:h // 8, -w // 8:].mean(), img[-h // 8:, :w // 8].mean()]
+        assert corners[0] > 200 and max(corners[1:]) < 50
+
+
 def test_a_still_image_is_not_a_film(tmp_path):
     """An image with a film's name (or none) fails at probe with a clear message, instead of scoring as a 0 s film."""
     from PIL import Image

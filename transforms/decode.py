@@ -142,7 +142,14 @@ class FramePicker:
         self.converted += 1
         face = (frame.to_ndarray(width=self.face_size[0], height=self.face_size[1], format="rgb24")
                 if self.face_size else None)
-        return frame.to_ndarray(width=self.width, height=self.height, format="rgb24"), face
+        rgb = frame.to_ndarray(width=self.width, height=self.height, format="rgb24")
+        # Phone and some camera footage is stored sideways with a display rotation (counterclockwise degrees):
+        # turned as a player shows it, so faces are upright (a face frame of a portrait video is portrait).
+        turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+        if turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+            face = np.ascontiguousarray(np.rot90(face, turns)) if face is not None else None
+        return rgb, face
 
     def empty(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         face = np.zeros((0, self.face_size[1], self.face_size[0], 3), np.uint8) if self.face_size else None
