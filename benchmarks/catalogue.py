@@ -9,8 +9,8 @@ in a catalogue of thousands. This runs `python -m pipeline.run` as a user runs i
 `--films` distinct synthetic films (testing.films.FilmSpec, seeds 1..N, cached under .cache/bench/); every third
 one has no subtitles, so speech recognition runs on it too. It polls the summed RSS of the run's process tree and
 prints one row per finished film (the launcher's own `film k/N` line: the film is committed) with the highest RSS
-since the previous film line and the peak so far, then the growth: RSS after the last film against after the first
-film with speech recognition (the last model to load), and a least-squares slope over the films from that one on.
+since the previous film line and the peak so far, then the growth in the steady state: from the later of the first film
+with speech recognition (the last model to load) and the middle film (every worker warmed up) to the last film.
 `--input` runs it on films of your own instead (real faces and voices exercise paths the synthetic films do not).
 """
 from __future__ import annotations
@@ -85,12 +85,13 @@ def follow(cmd: list[str], poll_s: float = 0.2) -> tuple[list[dict], int, int]:
 
 
 def growth(rows: list[dict], first_asr: int) -> dict:
-    """RSS growth once every model is loaded (from the first film with speech recognition on): the last film
-    against that one, and a least-squares slope in MB per film over those films."""
+    """RSS growth in the steady state: from the later of the first film with speech recognition (every model
+    loaded) and the middle film (each worker warmed up) to the last, and its least-squares slope in MB per film."""
     rss = np.array([r["rss_mb"] for r in rows], float)
-    steady = rss[max(first_asr, 1) - 1:]
+    steady = rss[max(first_asr, len(rss) // 2 + 1) - 1:]
     slope = float(np.polyfit(np.arange(len(steady)), steady, 1)[0]) if len(steady) >= 3 else float("nan")
-    return {"rss_first_mb": float(rss[0]), "rss_after_models_mb": float(steady[0]), "rss_last_mb": float(rss[-1]),
+    return {"rss_first_mb": float(rss[0]), "steady_from_film": int(len(rss) - len(steady) + 1),
+            "rss_steady_first_mb": float(steady[0]), "rss_last_mb": float(rss[-1]),
             "growth_mb": float(rss[-1] - steady[0]), "slope_mb_per_film": round(slope, 2)}
 
 
@@ -127,10 +128,10 @@ def main(argv=None) -> dict:
                "run_args": " ".join(run_args) or "defaults", **growth(rows, min(asr) if asr else 1)}
     print(f"\n{summary['films']} films, {summary['film_s']} s of film in {summary['wall_s']} s "
           f"({summary['x_realtime']}x real time, start-up included); peak RSS {summary['peak_rss_mb']} MB")
-    print(f"RSS after film 1: {summary['rss_first_mb']:.0f} MB; after the first film with speech recognition "
-          f"(film {min(asr) if asr else 1}): {summary['rss_after_models_mb']:.0f} MB; after the last: "
-          f"{summary['rss_last_mb']:.0f} MB ({summary['growth_mb']:+.0f} MB); from there on "
-          f"{summary['slope_mb_per_film']:+.2f} MB per film (least squares)")
+    print(f"RSS after film 1: {summary['rss_first_mb']:.0f} MB; steady state from film {summary['steady_from_film']} "
+          f"(every model loaded, past the middle film): {summary['rss_steady_first_mb']:.0f} MB -> "
+          f"{summary['rss_last_mb']:.0f} MB after the last ({summary['growth_mb']:+.0f} MB, "
+          f"{summary['slope_mb_per_film']:+.2f} MB per film, least squares)")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
     return summary

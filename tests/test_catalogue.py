@@ -18,12 +18,14 @@ def test_film_line_of_the_launcher_is_parsed():
     assert m and (m[1], m[2], m[3], m[4], m[5]) == ("1", "2", "ok", "noise-40s-seed3-0123456789", "40")
 
 
-def test_growth_from_the_first_film_with_every_model():
+def test_growth_in_the_steady_state():
     rows = [{"rss_mb": v} for v in (1800, 2090, 2092, 2094, 2096, 2098)]
-    g = catalogue.growth(rows, first_asr=2)
-    assert (g["rss_first_mb"], g["rss_after_models_mb"], g["rss_last_mb"], g["growth_mb"]) == (1800, 2090, 2098, 8)
-    assert g["slope_mb_per_film"] == 2.0  # 2090 .. 2098 over five films
-    assert math.isnan(catalogue.growth(rows[:3], first_asr=2)["slope_mb_per_film"])  # too few films for a slope
+    g = catalogue.growth(rows, first_asr=2)  # steady from the middle film on (film 4): workers warmed up
+    assert (g["rss_first_mb"], g["steady_from_film"], g["rss_steady_first_mb"], g["rss_last_mb"], g["growth_mb"]) == (
+        1800, 4, 2094, 2098, 4)
+    assert g["slope_mb_per_film"] == 2.0
+    late = catalogue.growth(rows, first_asr=5)  # the last model loaded at film 5: steady from there
+    assert late["steady_from_film"] == 5 and math.isnan(late["slope_mb_per_film"])  # too few films for a slope
 
 
 def test_tiny_catalogue_end_to_end(tmp_path, monkeypatch):
@@ -36,8 +38,9 @@ def test_tiny_catalogue_end_to_end(tmp_path, monkeypatch):
     assert summary["films"] == 4 and summary["film_s"] == sum(r["film_s"] for r in rows) > 0
     assert all(0 < r["launcher_mb"] <= r["rss_mb"] <= r["peak_mb"] for r in rows)
     # seed 3 has no subtitles (every third film): the first film with speech recognition on
-    seed3 = [r for r in rows if "-seed3-" in r["film_id"]]
-    assert len(seed3) == 1 and summary["rss_after_models_mb"] == seed3[0]["rss_mb"]
+    [seed3] = [r for r in rows if "-seed3-" in r["film_id"]]
+    assert summary["steady_from_film"] == max(seed3["film"], 3)
+    assert summary["rss_steady_first_mb"] == rows[summary["steady_from_film"] - 1]["rss_mb"]
     folder = tmp_path / "bench" / "catalogue_4xnoise_160x96_3s_gop8"
     assert not (folder / "noise_160x96_3s_gop8_seed3.srt").exists()
     # --input: films of one's own, here the same four
