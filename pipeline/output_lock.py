@@ -51,15 +51,17 @@ class OutputLock:
         except Exception:  # noqa: BLE001 - absent, or half-written by a killed launcher
             return {} if FileSystems.exists(self.path) else None
 
-    def is_stale(self, held: dict, now: Optional[float] = None) -> bool:
-        now = time.time() if now is None else now
-        if not held or now - float(held.get("heartbeat", 0)) > STALE_S:
+    def mine(self, held: Optional[dict]) -> bool:
+        return bool(held) and (held.get("host"), held.get("pid")) == (self.me["host"], self.me["pid"])
+
+    def is_stale(self, held: dict) -> bool:
+        if not held or time.time() - float(held.get("heartbeat", 0)) > STALE_S:
             return True
         return held.get("host") == self.me["host"] and not _pid_alive(int(held.get("pid", 0)))
 
     def acquire(self) -> None:
         held = self.holder()
-        if held is not None and (held.get("host"), held.get("pid")) != (self.me["host"], self.me["pid"]):
+        if held is not None and not self.mine(held):
             if not self.is_stale(held):
                 started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started", 0))))
                 raise SystemExit(f"pipeline.run: another run is writing to this --output (host {held.get('host')}, "
@@ -73,8 +75,7 @@ class OutputLock:
             self._write()
 
     def release(self) -> None:
-        held = self.holder()
-        if held and (held.get("host"), held.get("pid")) == (self.me["host"], self.me["pid"]):
+        if self.mine(self.holder()):
             delete_files([self.path])
 
     def _write(self) -> None:

@@ -28,7 +28,7 @@ from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash
 from pipeline.output_lock import OutputLock
 from transforms.decode import DecodeConfig
-from transforms.discover import DiscoverFilms, is_film_candidate, normalise_pattern
+from transforms.discover import DiscoverFilms, is_film_candidate, local_path, normalise_pattern
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
 from transforms.language import parse_text_languages
@@ -201,9 +201,9 @@ def check_inputs(patterns: list[str]) -> dict[str, list]:
 def check_output(output: str) -> None:
     """A local --output must be a folder this process can write: stop with a message, not a worker's traceback
     after the first film. Remote outputs are left to the workers (the launcher may lack their credentials)."""
-    if "://" in output and not output.startswith("file://"):
+    path = local_path(output)
+    if path is None:
         return
-    path = output.removeprefix("file://")
     if os.path.exists(path) and not os.path.isdir(path):
         raise SystemExit(f"pipeline.run: --output {output} is a file; give a folder")
     try:

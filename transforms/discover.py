@@ -51,6 +51,13 @@ def content_fingerprint(path: str, size_bytes: int | None = None, block: int = B
     return h.hexdigest()
 
 
+def local_path(path: str) -> str | None:
+    """The operating system's path of a local file (plain or file://); None on other Beam filesystems (gs://, ...)."""
+    if "://" in path and not path.startswith("file://"):
+        return None
+    return path.removeprefix("file://")
+
+
 def literal_glob(text: str) -> str:
     """`text` as a Beam file pattern that matches only itself: release names carry brackets ("Film [1080p]"),
     which a pattern reads as a character class; Beam has no escape character, but a one-character class does."""

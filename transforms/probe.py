@@ -11,6 +11,7 @@ from typing import Iterable
 import apache_beam as beam
 import av
 
+from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 
 TEXT_SUBTITLE_CODECS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer"}
@@ -22,11 +23,12 @@ class NotAFilm(ValueError):
 
 def open_container(path: str):
     """av.open a path; paths on non-local Beam filesystems are opened as file objects through FileSystems."""
-    if "://" in path and not path.startswith("file://"):
+    local = local_path(path)
+    if local is None:
         from apache_beam.io.filesystem import CompressionTypes
         from apache_beam.io.filesystems import FileSystems
         return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
-    return av.open(path.removeprefix("file://"))
+    return av.open(local)
 
 
 def main_video_stream(container):

@@ -144,7 +144,7 @@ def _sidecar_format_rank(path: str) -> int:
 
 def forced_sidecar(film_path: str, sub_path: str) -> bool:
     """name.forced.srt, name.en.forced.srt: a forced track (see is_forced)."""
-    return "forced" in (sidecar_language(film_path, sub_path) or "").lower().split(".")
+    return "forced" in (sidecar_language(film_path, sub_path) or "").split(".")  # tags come lower-cased
 
 
 def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:

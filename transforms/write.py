@@ -35,7 +35,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
-from transforms.discover import literal_glob
+from transforms.discover import literal_glob, local_path
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
@@ -74,13 +74,14 @@ def delete_files(paths: list[str]) -> None:
     `out [v2]` would match nothing and fail), so local files go through os.remove; other filesystems take paths."""
     remote = []
     for path in paths:
-        if "://" in path and not path.startswith("file://"):
+        local = local_path(path)
+        if local is None:
             remote.append(path)
-        else:
-            try:
-                os.remove(path.removeprefix("file://"))
-            except FileNotFoundError:
-                pass
+            continue
+        try:
+            os.remove(local)
+        except FileNotFoundError:
+            pass
     if remote:
         FileSystems.delete(remote)
 
