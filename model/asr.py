@@ -181,3 +181,17 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
         # without this, a worker's encoders ran on one thread after the speech branch loaded.
         torch.set_num_threads(torch_threads)
     return AsrModel(whisper=whisper, name=name, device=device, compute_type=compute_type)
+
+
+def vad_speech_seconds(wave, threshold: float = 0.5) -> float:
+    """Seconds of a 16 kHz mono wave that Silero VAD (the ONNX model faster-whisper ships, one thread) hears as
+    speech: its 32 ms windows with a speech probability >= threshold. About 2 ms per second of audio."""
+    import numpy as np
+    from faster_whisper.vad import get_vad_model
+
+    window = 512  # the model's window at 16 kHz
+    wave = np.asarray(wave, np.float32).reshape(-1)
+    if wave.size == 0:
+        return 0.0
+    probs = get_vad_model()(np.pad(wave, (0, -wave.size % window)))
+    return float((np.asarray(probs).reshape(-1) >= threshold).sum() * window / 16000)

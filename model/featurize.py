@@ -23,6 +23,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from model.encoders.versions import MIN_SPEECH_S, MIN_VAD_SPEECH_S, MIN_VOICED, VAD_THRESHOLD
 from schemas.clips import EVIDENCE_MODALITIES
 from schemas.features import MODALITIES, TOKEN_SETS  # == model.bvpec.MODALITIES, without importing torch
 
@@ -30,8 +31,6 @@ LOG = logging.getLogger(__name__)
 MAX_FACES_PER_FRAME = 4  # bounds the face encoder's work on crowd shots
 MIN_FACE_PX = 8  # smaller crops carry no expression
 TEXT_MAX_LENGTH = 96  # word pieces of line + context
-MIN_VOICED = 0.15  # share of voiced 100 ms frames below which a clip has no speech to read (music, noise, silence)
-MIN_SPEECH_S = 0.5
 SCENE_INPUT_DIM = 384  # the scene head reads DINOv2 ViT-S/14 tokens
 # Sampled frames of a clip whose 32x32 gray thumbnails differ by less than this mean absolute difference (0-255)
 # are one view: the ViT and the face search run once for them. Measured on the Sintel trailer's 2 s clips:
@@ -228,7 +227,8 @@ class Featurizer:
 
     def audio_tokens(self, wave: np.ndarray) -> np.ndarray:
         """One token: the speech-emotion classifier's calibrated logits [1, 7]; none when the clip has no speech
-        (too short, or too few voiced frames: music, noise and silence give no speech evidence)."""
+        (too short, too few voiced frames, or no voice that VAD hears: music, noise and silence give no speech
+        evidence)."""
         if not has_speech(wave):
             return self.empty("audio")
         return np.asarray(self.encoders.speech.encode([np.asarray(wave, np.float32)]), np.float32)
@@ -336,12 +336,18 @@ def face_view(clip: ClipMedia) -> np.ndarray:
 
 
 def has_speech(wave: np.ndarray) -> bool:
+    """Whether a clip's audio has a voice for the speech classifier (model.encoders.versions names the gate).
+    Voicing (periodic frames) is cheap and rejects silence and noise, but sung notes and bowed strings are
+    periodic too; Silero VAD, trained to tell speech from music, decides the rest."""
+    from model.asr import vad_speech_seconds
     from model.encoders.audio import AUDIO_COLUMNS, SAMPLE_RATE, audio_features
     wave = np.asarray(wave, np.float32)
     if wave.size < MIN_SPEECH_S * SAMPLE_RATE:
         return False
     voiced = audio_features(wave)[:, AUDIO_COLUMNS.index("voiced")]
-    return bool(len(voiced) and voiced.mean() >= MIN_VOICED)
+    if not (len(voiced) and voiced.mean() >= MIN_VOICED):
+        return False
+    return vad_speech_seconds(wave, VAD_THRESHOLD) >= MIN_VAD_SPEECH_S
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

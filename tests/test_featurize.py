@@ -192,3 +192,24 @@ def test_each_modality_gives_its_own_calibrated_evidence():
     rng = np.random.default_rng(0)
     assert not has_speech(np.zeros(32000, np.float32)) and not has_speech(rng.normal(0, 0.1, 32000).astype(np.float32))
     assert featurizer.audio_tokens(np.zeros(32000, np.float32)).shape == (0, 7)
+
+
+def test_score_music_gives_no_speech_evidence_but_a_spoken_line_does():
+    # The Sintel trailer's strings between its lines are periodic enough to pass the voicing test, and the
+    # speech classifier read them as sad speech at 0.85-0.99; Silero VAD hears no voice there (no speech token,
+    # so no speech evidence). Its subtitled lines still get one.
+    from model.asr import vad_speech_seconds
+    from model.featurize import has_speech
+    from transforms.decode import decode_audio
+    if not SINTEL.exists():
+        pytest.skip("shared Sintel trailer not present")
+    wave = decode_audio(str(SINTEL))
+
+    def span(a: float, b: float) -> np.ndarray:
+        return wave[int(a * 16000):int(b * 16000)]
+
+    for a, b in [(19.9, 24.0), (24.0, 28.1), (38.7, 41.9), (43.8, 48.0)]:  # music, no line
+        assert vad_speech_seconds(span(a, b)) < 0.25 and not has_speech(span(a, b)), (a, b)
+    for a, b in [(11.85, 14.23), (18.09, 19.87), (36.27, 38.73), (41.85, 43.81)]:  # the subtitled lines
+        assert vad_speech_seconds(span(a, b)) >= 0.5 and has_speech(span(a, b)), (a, b)
+    assert vad_speech_seconds(np.zeros(0, np.float32)) == 0.0

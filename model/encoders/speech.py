@@ -37,7 +37,7 @@ from schemas.labels import EMOTIONS
 from .audio import SAMPLE_RATE  # noqa: E402 - the one definition
 # TRIM_DB and BUCKET_S (inputs padded to whole seconds: deterministic per clip, batchable) name the features,
 # so they are defined with the encoders' versions
-from .versions import BUCKET_S, FEATURIZER_VERSION, SPEECH_WEIGHTS, TRIM_DB, speech_version  # noqa: E402,F401
+from .versions import BUCKET_S, FEATURIZER_VERSION, SPEECH_GATE, SPEECH_WEIGHTS, TRIM_DB, speech_version  # noqa: E402,F401
 
 HOP = 160  # Whisper's mel hop (10 ms)
 STATE_HOP = 2 * HOP  # the encoder's conv stride 2: one state per 20 ms
@@ -220,7 +220,8 @@ class SpeechEmotionEncoder:
     def __init__(self, featurizer: SpeechFeaturizer, head: SpeechHead, weights_digest: str):
         self.featurizer = featurizer
         self.head = head.eval()
-        self.version = f"speech-emotion-{weights_digest[:10]}+{featurizer.version}"
+        # the gate that decides which clips reach it (model.featurize.has_speech) changes its tokens too
+        self.version = f"speech-emotion-{weights_digest[:10]}+{featurizer.version}+{SPEECH_GATE}"
 
     @torch.inference_mode()
     def encode(self, waves: Sequence[np.ndarray]) -> np.ndarray:

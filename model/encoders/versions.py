@@ -39,6 +39,14 @@ SPEECH_WEIGHTS = WEIGHTS / "speech_emotion.pt"
 TRIM_DB = 40.0
 BUCKET_S = 1.0
 FEATURIZER_VERSION = f"wb-enc-meanstd-trim{TRIM_DB:g}-b{BUCKET_S:g}"
+# Which clips get a speech token at all (model.featurize.has_speech): at least MIN_SPEECH_S long, MIN_VOICED of
+# its 100 ms frames voiced, and MIN_VAD_SPEECH_S of 32 ms windows that Silero VAD hears as speech at VAD_THRESHOLD.
+# Voicing alone passed score music (the Sintel trailer's strings read as sad speech at 0.85-0.99); VAD rejects it.
+MIN_SPEECH_S = 0.5
+MIN_VOICED = 0.15
+VAD_THRESHOLD = 0.5
+MIN_VAD_SPEECH_S = 0.25
+SPEECH_GATE = f"v{MIN_VOICED:g}-vad{VAD_THRESHOLD:g}-{MIN_VAD_SPEECH_S:g}s"
 
 # scene (scene.py)
 SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
@@ -92,7 +100,7 @@ def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional
     """As SpeechEmotionEncoder.version names the encoder."""
     from ..asr import asr_model_name
     return f"speech-emotion-{file_digest(Path(weights) if weights else SPEECH_WEIGHTS)[:10]}+" \
-           f"{asr_model_name(asr_model)}-{FEATURIZER_VERSION}"
+           f"{asr_model_name(asr_model)}-{FEATURIZER_VERSION}+{SPEECH_GATE}"
 
 
 def scene_version(path: str | os.PathLike | None = None) -> str:
