@@ -67,7 +67,7 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
     fo.run_id = run_id
     chash = config_hash(fo, getattr(scorer, "model_version", None) if scorer is not None else None)
     if done is None:
-        done = {} if fo.force else load_done_films(fo.output)
+        done = load_done_films(fo.output)  # --force redoes every film, under the ids they already have
 
     found = p | "Discover" >> DiscoverFilms(fo.input)
     todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force)).with_outputs(
@@ -250,10 +250,10 @@ def _run_locked(opts, fo, matched, lock, t0, scorer, cue_source_factory, progres
     cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
     clean_output(fo.output)
     os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
-    done = {} if fo.force else load_done_films(fo.output)
+    done = load_done_films(fo.output)
     p = beam.Pipeline(options=opts)
     built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
-    expected = expected_films(matched, done, built["config_hash"])
+    expected = expected_films(matched, {} if fo.force else done, built["config_hash"])
     progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
     outcome: dict = {}
 

@@ -18,6 +18,15 @@ def test_film_id_is_readable_stable_and_path_specific():
     assert slug("???") == "film"
 
 
+def test_film_ids_read_in_any_script_and_ascii_names_keep_their_old_ids():
+    import re
+    assert slug("Épisode deux") == "episode-deux" and slug("Amélie (2001) [1080p]") == "amelie-2001-1080p"
+    assert slug("千と千尋の神隠し") == "千と千尋の神隠し" and slug("ジブリ") == "ジブリ"  # kana keep their voicing marks
+    assert slug("기생충") == "기생충" and slug("शोले") == "शोले" and slug("Крёстный отец") == "крёстный-отец"
+    for name in ("Intro Scene!", "S01E02_final.v2", "  --THE END--  ", "x" * 60, "a__b..c"):
+        assert slug(name) == (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].rstrip("-") or "film")
+
+
 def test_fingerprint_changes_with_content_anywhere_sampled(tmp_path):
     f = tmp_path / "film.bin"
     data = bytearray(os.urandom(5 << 20))

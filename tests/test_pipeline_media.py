@@ -5,6 +5,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -301,3 +302,28 @@ def test_one_run_at_a_time_per_output(archive, tmp_path, caplog):
     (out / LOCK_NAME).write_text(json.dumps({**live, "host": "elsewhere", "heartbeat": time.time()}))
     with pytest.raises(SystemExit, match="another run is writing"):
         run(films, save_main_session=False)
+
+
+def test_a_film_keeps_the_id_an_earlier_run_gave_it(tmp_path):
+    # Ids of non-ASCII names changed (Épisode -> 'episode-...', was 'pisode-...'). A catalogue indexed before
+    # keeps its ids: a film redone (here by --force) replaces its clips file rather than adding a second one.
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    archive.mkdir()
+    make_film(archive / "Épisode deux.mp4", duration_s=3.0)
+    args = ["--input", str(archive / "*"), "--output", str(out)] + BASE
+    assert run(args)["ok"] == 1
+    new_id = newest_manifest(out)[0]["film_id"]
+    assert new_id.startswith("episode-deux-")
+    # Make it look like the earlier release's output: its id without the É.
+    old_id = "pisode-deux-" + new_id.rsplit("-", 1)[1]
+    for f in out.rglob(f"{new_id}.parquet"):
+        t = pq.read_table(f)
+        cols = {n: ([old_id] * t.num_rows if n == "film_id" else t[n]) for n in t.column_names}
+        if "output_file" in cols:
+            cols["output_file"] = [str(out / "clips" / f"{old_id}.parquet")] * t.num_rows
+        pq.write_table(pa.table(cols, schema=t.schema), f.with_name(f"{old_id}.parquet"))
+        f.unlink()
+    assert run(args + ["--force"])["ok"] == 1
+    assert [f.name for f in (out / "clips").glob("*.parquet")] == [f"{old_id}.parquet"]
+    assert newest_manifest(out)[0]["film_id"] == old_id
+    assert {r["film_id"] for r in table(out, "clips")} == {old_id}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import unicodedata
 from typing import Iterable
 
 import apache_beam as beam
@@ -28,7 +29,15 @@ SYSTEM_FOLDERS = ("@eadir", "#recycle", "$recycle.bin", ".appledouble", ".trashe
 
 
 def slug(text: str, max_len: int = 40) -> str:
-    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    """A file-name-safe, readable name in any script: accents on Latin letters go (Amélie -> amelie, as people
+    type it), other scripts keep their letters and marks (kana voicing, Devanagari vowel signs, Hangul), the rest
+    becomes '-'. (Before 2026-12-03 every letter outside a-z was dropped: 'Épisode' gave 'pisode'.)"""
+    kept: list[str] = []
+    for c in unicodedata.normalize("NFKD", text.lower()):
+        if unicodedata.combining(c) and kept and kept[-1].isascii():
+            continue  # an accent on a Latin letter
+        kept.append(c if unicodedata.category(c)[0] in "LNM" else "-")
+    s = re.sub("-+", "-", unicodedata.normalize("NFKC", "".join(kept))).strip("-")
     return s[:max_len].rstrip("-") or "film"
 
 

@@ -16,6 +16,7 @@ killed run left behind. Earlier outputs (manifest/<run_id>.parquet, errors/<run_
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import logging
@@ -203,7 +204,12 @@ class SkipDone(beam.DoFn):
         self._skipped = beam.metrics.Metrics.counter("film_emotion", "films_skipped")
 
     def process(self, ref: FilmRef):
-        prev = None if self.force else self.done.get(ref.path)
+        known = self.done.get(ref.path)
+        if known and known.get("film_id") and known["film_id"] != ref.film_id:
+            # An id once given to a path stays (ids of non-ASCII names changed on 2026-12-03): a redone film
+            # replaces its clips file instead of leaving a second copy of its rows beside a new one.
+            ref = dataclasses.replace(ref, film_id=known["film_id"])
+        prev = None if self.force else known
         if (prev is not None and prev.get("fingerprint") == ref.fingerprint
                 and prev.get("config_hash") == self.config_hash and self._still_valid(prev)):
             self._skipped.inc()
