@@ -19,14 +19,19 @@ MEDIA_CONFIG_KEYS = ("segment", "frames_per_clip", "frame_every_s", "image_size"
 ASR_CONFIG_KEYS = ("transcribe", "asr_model", "asr_language")
 
 
+def _beam_path(value: str) -> str:
+    """file:///films -> /films: Beam's filesystems have no file:// scheme (it failed the run in discovery)."""
+    return value.removeprefix("file://")
+
+
 class FilmEmotionOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         g = parser.add_argument_group("input and output")
-        g.add_argument("--input", action="append", default=None,
+        g.add_argument("--input", action="append", default=None, type=_beam_path,
                        help="Film glob, repeatable: local path or any Beam filesystem (gs://, s3://, ...). "
                             "A directory means every file below it. Sidecar .srt/.vtt files are not films.")
-        g.add_argument("--output", default=None,
+        g.add_argument("--output", default=None, type=_beam_path,
                        help="Output directory: clips/, errors/, manifest/, features/, transcripts/ go under it.")
         g.add_argument("--force", action="store_true", default=False,
                        help="Redo every film, even those an earlier run already did with the same content "

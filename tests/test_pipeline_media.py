@@ -327,3 +327,13 @@ def test_a_film_keeps_the_id_an_earlier_run_gave_it(tmp_path):
     assert [f.name for f in (out / "clips").glob("*.parquet")] == [f"{old_id}.parquet"]
     assert newest_manifest(out)[0]["film_id"] == old_id
     assert {r["film_id"] for r in table(out, "clips")} == {old_id}
+
+
+def test_file_uris_name_the_same_local_films(archive, tmp_path):
+    # Beam has no file:// filesystem (discovery failed the run); a file:// input or output is the local path,
+    # so the film gets the same id and path as when named plainly, and a later plain run skips it.
+    out = tmp_path / "out"
+    summary = run(["--input", f"file://{archive}/talk.mp4", "--output", f"file://{out}"] + BASE)
+    assert summary["ok"] == 1
+    assert [r["film_path"] for r in newest_manifest(out)] == [str(archive / "talk.mp4")]
+    assert run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE)["skipped"] == 1
