@@ -246,6 +246,20 @@ def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int
                        garbage_audio=garbage_audio, subtitles=subtitles, forced_subtitles=forced_subtitles)
 
 
+def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0) -> Path:
+    """An MPEG-TS recording joined from `pieces` captures byte by byte, as recorders and `cat` do: each piece's
+    clock starts again at zero, and the header's duration is the first piece's."""
+    path = Path(path)
+    parts = []
+    for i in range(pieces):
+        part = path.with_name(f".{path.stem}-piece{i}.ts")
+        make_film(part, duration_s=piece_s, fps=10, size=(160, 96), cuts=[piece_s / 2])
+        parts.append(part.read_bytes())
+        part.unlink()
+    path.write_bytes(b"".join(parts))
+    return path
+
+
 def make_soundtrack_film(path, wave: np.ndarray, fps: int = 10, size: int = 64,
                          sample_rate: int = SAMPLE_RATE) -> Path:
     """A small mpeg4 film of drifting grey frames with `wave` (mono, sample_rate) as its AAC soundtrack."""

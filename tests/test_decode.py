@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from model.featurize import frames_for
-from testing.films import make_audio_only, make_av1, make_film, make_text_as_video, make_truncated, make_zero_byte
+from testing.films import (make_audio_only, make_av1, make_film, make_joined_recording, make_text_as_video,
+                           make_truncated, make_zero_byte, write_srt)
 from transforms.decode import BY_FILM, SAMPLE_RATE, DecodeConfig, DecodeError, decode_film, decoding_threads
 from transforms.discover import film_id_for
 from transforms.elements import DecodedClip, FilmError, FilmInfo, FilmJob, FilmRef
@@ -411,3 +412,32 @@ def test_one_decoding_thread_gives_the_same_clips(tmp_path):
     assert decoding_threads(by_film, info(3840, 2160, 24)) == 0  # 4K: FFmpeg's threads
     assert decoding_threads(DecodeConfig(decode_threads=2), info(3840, 2160, 24)) == 2
     assert decoding_threads(by_film, probe_film(str(film))) == 1  # the 320x240 test film, as probed
+
+
+def test_a_recording_whose_clock_restarts_is_decoded_to_its_end(tmp_path):
+    # Two 20 s MPEG-TS captures joined: the clock restarts at 20 s and the header says 20 s. Before, the film
+    # was 'ok' with clips for its first half only; now times continue across the restart and the plan goes on.
+    clips, errors, stats = decode(make_joined_recording(tmp_path / "recording.ts"))
+    check_clips(clips)
+    assert clips[-1].spec.end_s == pytest.approx(40.0, abs=0.3) and stats["media_end_s"] == pytest.approx(40.0, abs=0.3)
+    assert all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) for c in clips)
+    assert all(c.audio.size >= 0.9 * (c.spec.end_s - c.spec.start_s) * SAMPLE_RATE for c in clips)
+    # each piece has its own colour scenes: the second piece's frames are its own, not the first's again
+    assert {e.error_type for e in errors} == {"TimestampReset", "DurationUnderstated"}
+    assert not any(e.fatal for e in errors)
+    # Its subtitles' lines after the header's duration become clips with their text, as the others do.
+    write_srt(tmp_path / "recording.en.srt", [(5.0, 7.0, "Before the join."), (26.0, 28.5, "After the join.")])
+    clips, _, _ = decode(tmp_path / "recording.ts")
+    check_clips(clips)
+    assert [(c.spec.text, round(c.spec.start_s, 1)) for c in clips if c.spec.text] == [
+        ("Before the join.", 5.0), ("After the join.", 26.0)]
+    assert clips[-1].spec.end_s == pytest.approx(40.0, abs=0.3)
+
+
+def test_timeline_mends_restarts_and_trusts_forward_gaps_unless_the_format_jumps():
+    from transforms.decode import Timeline
+    seq = [0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 1.0, 100.0, 101.0, 101.2]  # a restart, a leap, a small step back
+    ts = Timeline(forward_s=10.0)  # MPEG-TS: its clock may leap
+    assert [ts.time(t, 1.0) for t in seq] == pytest.approx([0, 1, 2, 3, 4, 5, 6, 7, 8, 8.2]) and ts.resets == [5, 7]
+    mkv = Timeline()  # other formats: a forward gap is real time (a paused recording), only restarts are mended
+    assert [mkv.time(t, 1.0) for t in seq] == pytest.approx([0, 1, 2, 3, 4, 5, 6, 105, 106, 106.2]) and mkv.resets == [5]

@@ -36,6 +36,11 @@ SHOT_THUMB = 64  # side of the thumbnail the cut detector compares
 MAX_PACKET_WARNINGS = 5
 SEEK_MARGIN_S = 1.0  # decode_clip seeks this far before the clip, so its first frames and audio are whole
 MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track is given up
+# A stream's timestamps that go back more than this, or (in a format whose clock may jump: MPEG-TS, MPEG-PS)
+# leap forward more than that, restarted (Timeline). Other formats' forward gaps are real (a paused recording).
+RESET_BACK_S, RESET_FORWARD_S = 1.0, 10.0
+AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
+EXTEND_S = 60.0  # a plan made from the header's duration is continued this much at a time past it
 
 
 class DecodeError(RuntimeError):
@@ -191,6 +196,28 @@ class FramePicker:
         return self.stack([got[s] for s in sorted(got)])
 
 
+class Timeline:
+    """One stream's presentation times, made continuous where its timestamps restart: recordings joined from
+    MPEG-TS captures, DVD VOBs. Without it a 40 s recording whose clock restarted at 20 s gave clips for the
+    first 20 s only. As FFmpeg's own player does for such formats (a jump beyond its threshold is a reset),
+    each stream picks up where it left off; small back steps (reordering) pass unchanged."""
+
+    def __init__(self, forward_s: float = math.inf):
+        self.forward_s = forward_s  # a jump forward beyond this is a restart too
+        self.shift = 0.0  # added to the stream's own times
+        self.end: Optional[float] = None  # where the stream has got to (time + duration of its newest frame)
+        self.resets: list[float] = []  # film times of the restarts
+
+    def time(self, t: float, duration: float) -> float:
+        t += self.shift
+        if self.end is not None and not (self.end - RESET_BACK_S <= t <= self.end + self.forward_s):
+            self.shift += self.end - t
+            t = self.end
+            self.resets.append(t)
+        self.end = t + duration if self.end is None else max(self.end, t + duration)
+        return t
+
+
 class AudioBuffer:
     """Contiguous mono samples at the film's own rate from t0; old samples are dropped once no open clip needs
     them. Clips are resampled to 16 kHz when sliced, from samples on the film's own sample grid, so a clip's
@@ -295,6 +322,10 @@ class StreamingPlanner:
         self.shot_limit = cfg.max_clip_s if cfg.segment == "shot" else cfg.window_s
         self.grid_step = max(cfg.min_clip_s / max(cfg.frames_per_clip, 1), 0.04)
         self.grid_next = 0.0
+        # A plan made from the header's duration goes on while the media does (a clock that restarted, a
+        # duration estimated from the bit rate): the end of such a film used to be left out without a word.
+        self.extendable = plan is None and known is not None
+        self.plan_end = self.header_end = max([job.info.duration_s] + [c.end_s for c in known or []])
         for spec in known or []:
             self._add(spec)
 
@@ -317,8 +348,26 @@ class StreamingPlanner:
             self.next_index += 1
         self.shot_start = end
 
+    def _extend(self) -> None:
+        """Plan the next EXTEND_S past the end of the plan, as the film would have been planned."""
+        cfg, start = self.cfg, self.plan_end
+        end = start + EXTEND_S
+        if cfg.segment == "subtitle" and self.job.cues:
+            previous = [c.text for c in self.job.cues if c.end_s <= start][-cfg.context_lines:]
+            specs = segment.plan_subtitles(self.job.cues, end, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
+                                           window_s=cfg.window_s, start_s=start, context_lines=cfg.context_lines,
+                                           previous_lines=previous)
+        else:
+            specs = segment.add_context(segment.plan_windows(end, cfg.window_s, cfg.hop_s, cfg.min_clip_s,
+                                                             start_s=start), cfg.context_lines)
+        for spec in specs:
+            self._add(spec)
+        self.plan_end = end
+
     def on_video_time(self, t: float, cut: Optional[float]) -> None:
         """Called before the frame at t is handed to the picker (t is the newest film time seen)."""
+        while self.extendable and t >= self.plan_end:
+            self._extend()
         if self.grid_mode and self.has_video:
             while self.grid_next <= t:
                 self.picker.request(("grid", self.grid_next), [self.grid_next])
@@ -376,6 +425,8 @@ class StreamingPlanner:
     def earliest_open_start(self) -> float:
         if self.queue:
             return self.queue[0].spec.start_s
+        if self.extendable:  # the media may go on past the plan: keep its audio from there
+            return self.plan_end
         return self.shot_start if self.open_ended else self.planned_until if self.asr_planning else math.inf
 
     def frames_for(self, spec: ClipSpec) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
@@ -469,19 +520,23 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                          if a is not None and cue_source is not None else None)
         video_alive, audio_alive = v is not None, a is not None
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
+        jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
+        video_line, audio_line = Timeline(jumps), Timeline(jumps)
         audio_failed, audio_errors = False, 0
         streams = [s for s in (v, a) if s is not None]
 
         def push_audio(frames) -> list[Cue]:
             new_cues = []
             for af in frames:
+                at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native))
+                      if af is not None and af.time is not None else None)
                 if af is None:
                     t_first = audio.end_time
                 elif audio.t0 is None:
-                    t_first = (af.time - offset) if af.time is not None else 0.0
+                    t_first = at if at is not None else 0.0
                 else:
                     t_first = audio.end_time
-                    gap = (af.time - offset - t_first) if af.time is not None else 0.0
+                    gap = (at - t_first) if at is not None else 0.0
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
                         audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
                 t_chunk = audio.end_time if audio.t0 is not None else t_first
@@ -533,7 +588,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if is_video:
                     for frame in decoded:
                         t = frame.time
-                        t = (video_t + last_dur) if t is None else t - offset
+                        t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur)
                         if n_video:
                             last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
                         video_t, n_video = max(t, video_t), n_video + 1
@@ -567,6 +622,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         if n_video == 0 and audio.t0 is None:
             raise DecodeError("no video frame or audio sample could be decoded")
         media_end = max(video_t + last_dur if n_video else 0.0, audio.end_time if audio.t0 is not None else 0.0)
+        resets = video_line.resets or audio_line.resets
+        if resets:
+            yield warn("decode", "TimestampReset", f"the film's clock restarted {len(resets)} time(s), first at "
+                       f"{resets[0]:.2f}s (a recording joined from pieces?); times continue across it")
+        if planner.extendable and media_end >= planner.header_end + cfg.min_clip_s:  # not a last frame's overhang
+            yield warn("decode", "DurationUnderstated", f"the header gave {job.info.duration_s:.2f}s, the media "
+                       f"ran to {media_end:.2f}s; clips cover all of it")
         if cue_source is not None:
             planner.on_asr(cue_source.finish(), False, media_end)
         picker.finish(tolerance_s=max(1.0, 2 * last_dur))
@@ -574,7 +636,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         # Clips planned past the real end of the media (the header over-stated the duration) are dropped.
         planner.queue = [c for c in planner.queue if c.spec.start_s < media_end - 1e-3]
         if planner.queue and planner.queue[-1].spec.end_s > media_end and media_end > planner.queue[-1].spec.start_s:
-            planner.queue[-1].spec = dataclasses.replace(planner.queue[-1].spec, end_s=media_end)
+            last = planner.queue[-1].spec
+            if media_end - last.start_s < cfg.min_clip_s and last.clip_index > 0 and not last.text:
+                planner.queue.pop()  # a sliver of a planned window: the film ended just after the one before
+            else:
+                planner.queue[-1].spec = dataclasses.replace(last, end_s=media_end)
         yield from emit_ready(end_of_film=True)
         stats.update(media_end_s=media_end, n_video_frames=n_video, converted=picker.converted,
                      audio_failed=audio_failed, asr_cues=planner.asr_cues)
