@@ -22,7 +22,7 @@ have it), a face counts as found when any clip has one, and grounded is recomput
 as wrong and is reported in `missing`.
 
     python -m benchmarks.labelled_clips [--pairs imfdb+ravdess,emotion6+emodb,ferplus+ravdess] [--per_class 5]
-        [--aggregate middle|weighted] [--json OUT.json] [--keep_runs DIR] [pipeline options: --head CKPT ...]
+        [--aggregate middle|weighted] [--hdr] [--json OUT.json] [--keep_runs DIR] [pipeline options: --head CKPT ...]
 
 Films are cached under .cache/avclips/<images>-<audio>-<per_class>/ (reused when present). Only dev splits.
 """
@@ -102,6 +102,19 @@ def make_films(images: str, audio: str, per_class: int, cache: Path = CACHE,
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def hdr_films(films: Path) -> Path:
+    """HDR10 copies of a pair's films (HEVC Main 10, BT.2020, PQ: testing.films.make_hdr_copy), made once beside
+    them; the labels file is copied last, so its presence marks a complete set."""
+    from testing.films import make_hdr_copy
+    out = films.with_name(films.name + "-hdr10")
+    if not (out / "labels.csv").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(films.glob("*.mp4")):
+            make_hdr_copy(f, out / f.name)
+        shutil.copy(films / "labels.csv", out / "labels.csv")
     return out
 
 
@@ -270,6 +283,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--aggregate", choices=AGGREGATES, default="middle",
                     help="middle: the clip covering the film's middle; weighted: clip probabilities averaged, "
                          "weighted by duration")
+    ap.add_argument("--hdr", action="store_true",
+                    help="run HDR10 copies of the films (PQ, BT.2020; made once beside them): what a studio's "
+                         "HDR masters give the pipeline")
     ap.add_argument("--json", default=None, help="also write the results (with per-film rows) to this file")
     ap.add_argument("--cache_dir", default=str(CACHE), help="where the films are made and reused")
     ap.add_argument("--keep_runs", default=None,
@@ -298,6 +314,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         for name, images, audio in pairs:
             t0 = time.perf_counter()
             films = make_films(images, audio, args.per_class, Path(args.cache_dir))
+            if args.hdr:
+                films = hdr_films(films)
             t_make = time.perf_counter() - t0
             labels = read_labels(films)
             run_dir = runs_root / name

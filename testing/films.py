@@ -423,3 +423,45 @@ __all__ = ["SAMPLE_RATE", "SCENE_COLOURS", "SECOND_COLOURS", "LINES", "FilmSpec"
            "encode_film", "write_srt", "make_film", "make_soundtrack_film", "make_colour_film", "make_talking_film",
            "make_audio_only", "av1_encoder", "make_av1", "make_zero_byte", "make_text_as_video", "make_truncated",
            "make_textured_film", "cached_film"]
+
+
+def sdr_to_pq(rgb: np.ndarray) -> np.ndarray:
+    """SDR BT.709 RGB uint8 -> the same picture as an HDR10 master codes it: BT.2020 R'G'B' in PQ, uint16, with
+    SDR white at HDR reference white (203 nits): what transforms.hdr undoes."""
+    from transforms import hdr
+    linear = np.power(rgb.astype(np.float32) / 255.0, hdr.GAMMA) @ hdr.BT709_TO_BT2020.T
+    return np.round(hdr.nits_to_pq(linear * hdr.REFERENCE_WHITE_NITS) * 65535.0).astype(np.uint16)
+
+
+def make_hdr_copy(src, dst) -> Path:
+    """`src` re-encoded as an HDR10 master (HEVC Main 10, BT.2020, PQ; frames through sdr_to_pq, same times);
+    its audio stream, if any, copied as it is. Even sizes only (4:2:0)."""
+    dst = Path(dst)
+    tmp = dst.with_name(dst.stem + ".tmp" + dst.suffix)
+    try:
+        with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+            vin = inp.streams.video[0]
+            ain = inp.streams.audio[0] if inp.streams.audio else None
+            v = out.add_stream("libx265", rate=vin.average_rate or 25)
+            v.width, v.height, v.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p10le"
+            v.time_base = vin.time_base
+            v.options = {"x265-params": "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc"}
+            v.codec_context.color_primaries, v.codec_context.color_trc, v.codec_context.colorspace = 9, 16, 9
+            a = out.add_stream_from_template(ain) if ain is not None else None
+            for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
+                if packet.stream is ain:
+                    if packet.dts is not None:
+                        packet.stream = a
+                        out.mux(packet)
+                    continue
+                for frame in packet.decode():
+                    hdr = av.VideoFrame.from_ndarray(sdr_to_pq(frame.to_ndarray(format="rgb24")), format="rgb48le")
+                    hdr = hdr.reformat(format="yuv420p10le", dst_colorspace="bt2020", dst_color_range="MPEG")
+                    hdr.color_primaries, hdr.color_trc, hdr.colorspace = 9, 16, 9
+                    hdr.pts, hdr.time_base = frame.pts, frame.time_base
+                    out.mux(v.encode(hdr))
+            out.mux(v.encode(None))
+        tmp.replace(dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst

@@ -27,7 +27,7 @@ import numpy as np
 
 from model.encoders.audio import SAMPLE_RATE
 from model.featurize import FRAME_EVERY_S, clip_sample_times
-from transforms import segment
+from transforms import hdr, segment
 from transforms.elements import ClipSpec, Cue, CueSource, DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,11 @@ class FramePicker:
 
     def _rgb(self, frame) -> tuple[np.ndarray, Optional[np.ndarray]]:
         self.converted += 1
-        face = (frame.to_ndarray(width=self.face_size[0], height=self.face_size[1], format="rgb24")
-                if self.face_size else None)
-        rgb = frame.to_ndarray(width=self.width, height=self.height, format="rgb24")
+        # HDR (PQ, HLG) frames as their SDR picture: what every face and photo the models learnt from is
+        convert = (hdr.to_sdr if hdr.is_hdr(frame)
+                   else lambda f, w, h: f.to_ndarray(width=w, height=h, format="rgb24"))
+        face = convert(frame, *self.face_size) if self.face_size else None
+        rgb = convert(frame, self.width, self.height)
         # Phone and some camera footage is stored sideways with a display rotation (counterclockwise degrees):
         # turned as a player shows it, so faces are upright (a face frame of a portrait video is portrait).
         turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
