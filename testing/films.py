@@ -465,3 +465,41 @@ def make_hdr_copy(src, dst) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return dst
+
+
+def make_channel_master(path, tracks: Sequence[np.ndarray], fps: int = 10, size: tuple[int, int] = (96, 64),
+                        sample_rate: int = SAMPLE_RATE) -> Path:
+    """A master as studios deliver them (.mov / .mxf-like): video plus one mono PCM track per channel, in the
+    order given (e.g. L, R, C, LFE, Ls, Rs), as long as the longest track."""
+    path = Path(path)
+    seconds = max(len(t) for t in tracks) / sample_rate
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        with av.open(str(tmp), "w") as out:
+            v = out.add_stream("mpeg4", rate=fps)
+            v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+            streams = []
+            for _ in tracks:
+                a = out.add_stream("pcm_s16le", rate=sample_rate)
+                a.layout = "mono"
+                streams.append(a)
+            n_frames = int(round(seconds * fps))
+            events = sorted([(i / fps, 0, i) for i in range(n_frames)]
+                            + [(k * AUDIO_CHUNK / sample_rate, 1 + j, k) for j, t in enumerate(tracks)
+                               for k in range(-(-len(t) // AUDIO_CHUNK))])
+            for _, kind, k in events:
+                if kind == 0:
+                    frame = av.VideoFrame.from_ndarray(_scene_frame(k / fps, size, ()), format="rgb24")
+                    frame.pts = k
+                    out.mux(v.encode(frame))
+                else:
+                    a, wave = streams[kind - 1], tracks[kind - 1]
+                    chunk = wave[k * AUDIO_CHUNK:(k + 1) * AUDIO_CHUNK]
+                    out.mux(a.encode(_audio_frame(chunk, a.codec_context.format.name, sample_rate, k * AUDIO_CHUNK)))
+            out.mux(v.encode(None))
+            for a in streams:
+                out.mux(a.encode(None))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -441,3 +441,24 @@ def test_timeline_mends_restarts_and_trusts_forward_gaps_unless_the_format_jumps
     assert [ts.time(t, 1.0) for t in seq] == pytest.approx([0, 1, 2, 3, 4, 5, 6, 7, 8, 8.2]) and ts.resets == [5, 7]
     mkv = Timeline()  # other formats: a forward gap is real time (a paused recording), only restarts are mended
     assert [mkv.time(t, 1.0) for t in seq] == pytest.approx([0, 1, 2, 3, 4, 5, 6, 105, 106, 106.2]) and mkv.resets == [5]
+
+
+@needs_media
+def test_a_masters_dialogue_is_heard_on_its_centre_channel_track(tmp_path):
+    # A deliverable with one mono track per channel (L, R, C, LFE, Ls, Rs): the dialogue is on C, the third.
+    # Before, the film was heard on L (music): no line to transcribe, no voice for the speech branch.
+    from testing.films import make_channel_master, synthetic_music
+    from transforms.decode import decode_audio
+    speech = decode_audio(str(MEDIA / "speech" / "jfk.flac"))
+    n = speech.size
+    music = synthetic_music(n / SAMPLE_RATE)[:n]
+    lfe = (0.3 * np.sin(2 * np.pi * 50 * np.arange(n) / SAMPLE_RATE)).astype(np.float32)
+    film = make_channel_master(tmp_path / "master.mov", [music, music[::-1].copy(), speech, lfe, music / 2, music / 2])
+    assert probe_film(str(film)).audio_stream == 3  # stream 0 is the video
+    clips, errors, _ = decode(film, segment="window")
+    heard = np.concatenate([c.audio for c in clips])[:n]
+    assert not errors and np.corrcoef(heard, speech[:heard.size])[0, 1] > 0.95  # (PCM s16, clip by clip)
+    assert abs(np.corrcoef(heard, music[:heard.size])[0, 1]) < 0.1
+    # Without a voice on any track, or with fewer than three mono tracks, the usual first track stays.
+    assert probe_film(str(make_channel_master(tmp_path / "m.mov", [music, music / 2, lfe]))).audio_stream is None
+    assert probe_film(str(make_channel_master(tmp_path / "s.mov", [music, speech]))).audio_stream is None

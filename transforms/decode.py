@@ -499,7 +499,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
     with open_container(ref.path) as container:
         v = main_video_stream(container)
-        a = main_audio_stream(container)
+        a = (container.streams[job.info.audio_stream] if job.info.audio_stream is not None
+             else main_audio_stream(container))
         offset = film_start_s(container)
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:

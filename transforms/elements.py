@@ -40,6 +40,9 @@ class FilmInfo:
     forced_subtitle_streams: tuple[int, ...] = ()
     # width of a stored pixel over its height (anamorphic DVD and HDV masters: 720x480 shown at 16:9 is 32/27)
     sample_aspect: float = 1.0
+    # the audio stream heard as the film's sound when probing chose one (a master's mono channel tracks: the
+    # one carrying the dialogue); None: transforms.probe.main_audio_stream's choice
+    audio_stream: Optional[int] = None
 
     @property
     def display_aspect(self) -> float:

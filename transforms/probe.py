@@ -53,6 +53,58 @@ def main_audio_stream(container):
     return next((s for s in usable if s.disposition & av.stream.Disposition.default), usable[0] if usable else None)
 
 
+# A master's channels as separate mono tracks (MXF and ProRes deliverables: L, R, C, LFE, Ls, Rs, ...): the
+# dialogue is on the centre track, which is not the first. The track chosen is the one where Silero VAD hears
+# the most speech in a few samples of the film; without a clear voice anywhere, the first stays.
+MIN_CHANNEL_TRACKS = 3
+SAMPLE_AT, SAMPLE_S = (0.2, 0.5, 0.8), 20.0  # where (share of the duration) and how long the samples are
+MIN_DIALOGUE_S = 1.0  # speech VAD must hear in the chosen track
+
+
+def channel_tracks(container) -> list:
+    """The film's audio tracks when they are a master's channels (each mono, at least MIN_CHANNEL_TRACKS), else []."""
+    usable = [s for s in container.streams.audio if not s.disposition & NOT_THE_FILMS_SOUND]
+    mono = [s for s in usable if s.codec_context is not None and s.codec_context.channels == 1]
+    return mono if len(mono) >= MIN_CHANNEL_TRACKS and len(mono) == len(usable) else []
+
+
+def dialogue_track(container, tracks: list, duration_s: float):
+    """The track of `tracks` with the most speech (Silero VAD) in SAMPLE_S-long samples, or None when no track has
+    MIN_DIALOGUE_S of it. Decodes only those samples of those tracks."""
+    import numpy as np
+
+    from model.asr import vad_speech_seconds
+    heard = {s.index: 0.0 for s in tracks}
+    starts = [0.0] if duration_s <= len(SAMPLE_AT) * SAMPLE_S else [p * duration_s for p in SAMPLE_AT]
+    offset = film_start_s(container)
+    for start in starts:
+        container.seek(int((start + offset) * av.time_base), backward=True)
+        waves: dict[int, list] = {s.index: [] for s in tracks}
+        resample = {s.index: av.AudioResampler(format="flt", layout="mono", rate=16000) for s in tracks}
+        done: set[int] = set()
+        for packet in container.demux(*tracks):
+            i = packet.stream.index
+            if i in done:
+                continue
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError):
+                continue
+            for frame in frames:
+                t = (frame.time or 0.0) - offset
+                if t >= start + SAMPLE_S:
+                    done.add(i)
+                elif t >= start:
+                    waves[i] += [r.to_ndarray().reshape(-1) for r in resample[i].resample(frame)]
+            if len(done) == len(tracks):
+                break
+        for i, chunks in waves.items():
+            if chunks:
+                heard[i] += vad_speech_seconds(np.concatenate(chunks))
+    best = max(tracks, key=lambda s: heard[s.index])
+    return best if heard[best.index] >= MIN_DIALOGUE_S else None
+
+
 def film_start_s(container) -> float:
     """Presentation start of the container; film times are relative to it (MPEG-PS often starts at 0.5 s)."""
     return container.start_time / av.time_base if container.start_time not in (None, 0) else 0.0
@@ -98,7 +150,20 @@ def probe_container(container) -> FilmInfo:
         forced_subtitle_streams=forced,
         variable_frame_rate=vfr,
         sample_aspect=float(v.sample_aspect_ratio or 1) if v is not None else 1.0,
+        audio_stream=_dialogue_index(container, a, float(duration)),
     )
+
+
+def _dialogue_index(container, main, duration_s: float):
+    """The stream index of a master's dialogue channel track; None where main_audio_stream's choice stands."""
+    tracks = channel_tracks(container) if main is not None else []
+    if not tracks:
+        return None
+    try:
+        best = dialogue_track(container, tracks, duration_s)
+    except (av.error.FFmpegError, OSError, ValueError):  # unreadable samples: the usual choice stands
+        return None
+    return best.index if best is not None and best is not main else None
 
 
 def probe_film(path: str) -> FilmInfo:
