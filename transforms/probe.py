@@ -1,6 +1,7 @@
 """Probe a film with PyAV: duration, frame rate, size, codecs, audio present, text subtitle streams.
 
-Reads only the container header (no decoding), so it is cheap. Files that are not media at all
+Reads only the container header (no decoding), so it is cheap; only a master with one mono track per channel
+has a few seconds of each track decoded, to find the one with the dialogue. Files that are not media at all
 (zero bytes, text named .mp4, a truncated header) fail here with a clear message.
 """
 from __future__ import annotations
