@@ -112,8 +112,10 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 gop_size: Optional[int] = None, video_options: Optional[dict] = None,
                 video_time_base: Optional[fractions.Fraction] = None,
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
-                subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = ()) -> Path:
-    """Write a film with PyAV; the container comes from the suffix. Every stream is optional.
+                subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = (),
+                timecode: Optional[str] = None) -> Path:
+    """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
+    first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry).
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
@@ -140,6 +142,8 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     v.gop_size = gop_size
                 if video_options:
                     v.options = dict(video_options)
+                if timecode:
+                    v.metadata["timecode"] = timecode
             if audio is not None:
                 a = out.add_stream("mp2" if garbage_audio else audio_codec, rate=sample_rate)
                 a.layout = "mono"
@@ -228,7 +232,8 @@ def _scene_frame(t: float, size: tuple[int, int], cuts: Sequence[float]) -> np.n
 def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int] = (96, 64),
               audio: bool = True, subtitles: Optional[Cues | dict[str, Cues]] = None,
               cuts: Sequence[float] = (), video_codec: str = "mpeg4", vfr: bool = False,
-              garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE, forced_subtitles: Sequence[str] = ()) -> Path:
+              garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE, forced_subtitles: Sequence[str] = (),
+              timecode: Optional[str] = None) -> Path:
     """Write a film. Container from the suffix (.mp4/.mkv/.mov). subtitles: embedded SubRip cues (mkv only; see
     encode_film, as forced_subtitles).
 
@@ -243,7 +248,8 @@ def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int
     return encode_film(path, paint=lambda i, ft: _scene_frame(ft, size, cuts), frame_times=times, fps=fps,
                        size=size, video_codec=video_codec, vfr=vfr,
                        audio=speech_like(duration_s, sample_rate) if audio else None, sample_rate=sample_rate,
-                       garbage_audio=garbage_audio, subtitles=subtitles, forced_subtitles=forced_subtitles)
+                       garbage_audio=garbage_audio, subtitles=subtitles, forced_subtitles=forced_subtitles,
+                       timecode=timecode)
 
 
 def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0) -> Path:

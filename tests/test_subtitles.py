@@ -287,3 +287,30 @@ def test_a_forced_track_is_not_the_films_dialogue(tmp_path):
     write_srt(tmp_path / "plain.srt", [(0.2, 1.0, "Hello there")])
     assert [Path(p).name for p in find_sidecars(str(plain))] == ["plain.srt", "plain.en.forced.srt"]
     assert is_forced(str(tmp_path / "plain.en.forced.srt"), str(plain), probe_film(str(plain)))
+
+
+def test_sidecars_timed_on_a_masters_timecode_are_put_on_the_films_clock(tmp_path):
+    # A master starting at 00:59:50:00 (bars and tone before a 01:00:00:00 programme start) with subtitles on
+    # that clock: each line moves back by the film's start timecode. Before, no line fell within the film and it
+    # had no text at all, without a warning.
+    film = make_film(tmp_path / "master.mov", duration_s=20.0, timecode="00:59:50:00")
+    assert probe_film(str(film)).start_timecode_s == 3590.0
+    write_srt(tmp_path / "master.srt", [(3602.0, 3604.0, "Where were you?"), (3605.0, 3606.5, "Out.")])
+    job = next(iter(LoadSubtitles("c", transcribe="never", text_languages=("en",)).process(
+        (FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp"), probe_film(str(film))))))
+    assert [(c.start_s, c.end_s, c.text) for c in job.cues] == [(12.0, 14.0, "Where were you?"), (15.0, 16.5, "Out.")]
+    assert any("moved back by 00:59:50" in w.message and not w.fatal for w in job.warnings)
+    # No timecode in the file: the whole hours before the first line.
+    other = make_film(tmp_path / "plain.mp4", duration_s=20.0)
+    write_srt(tmp_path / "plain.srt", [(36002.0, 36004.0, "Ten o'clock start.")])
+    ref = FilmRef(str(other), other.stat().st_size, film_id_for(str(other)), "fp")
+    cues, warnings, _ = load_cues(ref, probe_film(str(other)))
+    assert [(c.start_s, c.text) for c in cues] == [(2.0, "Ten o'clock start.")] and "10:00:00" in warnings[0]
+    # Lines that no shift puts in the film are not the film's: dropped with a warning, so speech can be
+    # transcribed instead; lines already in the film are never moved.
+    write_srt(tmp_path / "plain.srt", [(1800.0, 1802.0, "Half an hour in.")])
+    job = next(iter(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, probe_film(str(other))))))
+    assert job.cues == () and job.needs_asr and "not used" in job.warnings[0].message
+    write_srt(tmp_path / "plain.srt", [(5.0, 6.0, "Inside."), (3605.0, 3606.0, "Past the end.")])
+    cues, warnings, _ = load_cues(ref, probe_film(str(other)))
+    assert [c.start_s for c in cues] == [5.0, 3605.0] and not warnings

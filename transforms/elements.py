@@ -43,6 +43,8 @@ class FilmInfo:
     # the audio stream heard as the film's sound when probing chose one (a master's mono channel tracks: the
     # one carrying the dialogue); None: transforms.probe.main_audio_stream's choice
     audio_stream: Optional[int] = None
+    # the timecode of the first frame (studio and broadcast masters start at 01:00:00:00 or 10:00:00:00), seconds
+    start_timecode_s: float = 0.0
 
     @property
     def display_aspect(self) -> float:

@@ -106,6 +106,18 @@ def dialogue_track(container, tracks: list, duration_s: float):
     return best if heard[best.index] >= MIN_DIALOGUE_S else None
 
 
+def start_timecode_s(container, fps: float) -> float:
+    """The first frame's timecode (MOV / MP4 'timecode' on the video or tmcd track, MXF's in the file's own
+    metadata: HH:MM:SS:FF, or HH:MM:SS;FF drop frame), in seconds; 0 without one."""
+    tags = [container.metadata] + [s.metadata for s in container.streams]
+    value = next((t["timecode"] for t in tags if t.get("timecode")), "")
+    parts = value.replace(";", ":").replace(".", ":").split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        return 0.0
+    h, m, sec, frames = (int(p) for p in parts)
+    return h * 3600 + m * 60 + sec + (frames / fps if fps > 0 else 0.0)
+
+
 def film_start_s(container) -> float:
     """Presentation start of the container; film times are relative to it (MPEG-PS often starts at 0.5 s)."""
     return container.start_time / av.time_base if container.start_time not in (None, 0) else 0.0
@@ -152,6 +164,7 @@ def probe_container(container) -> FilmInfo:
         variable_frame_rate=vfr,
         sample_aspect=float(v.sample_aspect_ratio or 1) if v is not None else 1.0,
         audio_stream=_dialogue_index(container, a, float(duration)),
+        start_timecode_s=start_timecode_s(container, fps),
     )
 
 

@@ -5,6 +5,7 @@ blocks) and the output clean (HTML and ASS tags stripped, lines joined, bad cues
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -239,6 +240,30 @@ def read_any(cues: Sequence[Cue], text_languages: Sequence[str]) -> bool:
     return any(reads(c.language, text_languages) for c in cues)
 
 
+def on_film_clock(cues: list[Cue], info: FilmInfo) -> tuple[list[Cue], Optional[str]]:
+    """A sidecar's cues on the film's clock. Subtitles made for a studio or broadcast master are often timed on
+    its timecode (the first frame is 01:00:00:00 or 10:00:00:00); when no cue starts within the film, they are
+    moved back by the film's start timecode, else by the whole hours before the first cue, if that puts the
+    first cue inside the film; cues that still lie wholly outside it are not the film's (a warning says so).
+    Before 2026-12-03 such a film had no line at all, without a word."""
+    duration = info.duration_s
+    if not cues or duration <= 0 or any(c.start_s < duration for c in cues):
+        return cues, None
+    first = min(c.start_s for c in cues)
+    for shift in (info.start_timecode_s, 3600.0 * (first // 3600)):
+        if shift > 0 and 0 <= first - shift < duration:
+            moved = [dataclasses.replace(c, start_s=c.start_s - shift, end_s=c.end_s - shift) for c in cues]
+            return moved, (f"timed on a master's timecode (first line at {_clock(first)}, the film is "
+                           f"{_clock(duration)} long): moved back by {_clock(shift)}")
+    return [], (f"none of its {len(cues)} lines falls within the film (first at {_clock(first)}, the film is "
+                f"{_clock(duration)} long): not used")
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
 def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
              warnings: list[str]) -> Iterable[tuple[str, list[Cue]]]:
     """(source, cues) for each subtitle source, best first; read lazily, the embedded streams in one pass."""
@@ -247,7 +272,8 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
             cues, w = read_sidecar(path, ref.path)
         except Exception as exc:  # noqa: BLE001
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
-        warnings += w
+        cues, moved = on_film_clock(cues, info)  # (embedded tracks share the film's clock)
+        warnings += w + ([f"{path.rsplit('/', 1)[-1]}: {moved}"] if moved else [])
         yield path, cues
     if not info.subtitle_streams:
         return
