@@ -70,6 +70,13 @@ class OutputLock:
             log.warning("taking over the lock of a run that is gone: %s", held or "unreadable lock file")
         self._write()
 
+    def __enter__(self) -> "OutputLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
     def renew(self) -> None:
         if time.time() - self._renewed >= HEARTBEAT_S:
             self._write()

@@ -237,49 +237,42 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     t0 = time.perf_counter()
     matched = check_inputs(fo.input)
     check_output(fo.output)
-    lock = OutputLock(fo.output)
-    lock.acquire()  # before the clean-up, which would take another live run's temporary files
-    try:
-        return _run_locked(opts, fo, matched, lock, t0, scorer, cue_source_factory, progress_every_s)
-    finally:
-        lock.release()
+    # Held from before the clean-up (which would take another live run's temporary files) to the end.
+    with OutputLock(fo.output) as lock:
+        scorer = scorer if scorer is not None else _default_scorer(fo)
+        cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
+        clean_output(fo.output)
+        os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
+        done = load_done_films(fo.output)
+        p = beam.Pipeline(options=opts)
+        built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
+        expected = expected_films(matched, {} if fo.force else done, built["config_hash"])
+        progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
+        outcome: dict = {}
 
+        def execute():
+            try:
+                outcome["result"] = p.run()
+                outcome["result"].wait_until_finish()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the launcher's thread below
+                outcome["error"] = exc
 
-def _run_locked(opts, fo, matched, lock, t0, scorer, cue_source_factory, progress_every_s) -> dict:
-    scorer = scorer if scorer is not None else _default_scorer(fo)
-    cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
-    clean_output(fo.output)
-    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
-    done = load_done_films(fo.output)
-    p = beam.Pipeline(options=opts)
-    built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
-    expected = expected_films(matched, {} if fo.force else done, built["config_hash"])
-    progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
-    outcome: dict = {}
-
-    def execute():
-        try:
-            outcome["result"] = p.run()
-            outcome["result"].wait_until_finish()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the launcher's thread below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=execute, name="beam-pipeline", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(POLL_S)
-        try:
-            progress.poll()
-            lock.renew()
-        except Exception as exc:  # noqa: BLE001
-            log.debug("progress poll or lock heartbeat failed: %s", exc)
-    if "error" in outcome:
-        raise outcome["error"]
-    progress.poll()
-    summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
-    summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
-    print(format_summary(summary), flush=True)
-    return summary
+        worker = threading.Thread(target=execute, name="beam-pipeline", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(POLL_S)
+            try:
+                progress.poll()
+                lock.renew()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("progress poll or lock heartbeat failed: %s", exc)
+        if "error" in outcome:
+            raise outcome["error"]
+        progress.poll()
+        summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
+        summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
+        print(format_summary(summary), flush=True)
+        return summary
 
 
 def print_help() -> None:
