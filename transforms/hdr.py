@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 PQ, HLG = 16, 18  # FFmpeg's AVCOL_TRC_SMPTE2084 and AVCOL_TRC_ARIB_STD_B67 (frame.color_trc)
+BT709_PRIMARIES = 1  # AVCOL_PRI_BT709: an HDR grade kept in BT.709 colours needs no gamut mapping
 REFERENCE_WHITE_NITS = 203.0  # BT.2408: HDR diffuse white, what SDR shows as 100 %
 HLG_PEAK_NITS = 1000.0
 KNEE = 0.75  # linear SDR level (of reference white) above which highlights are compressed into [KNEE, 1)
@@ -70,5 +71,7 @@ def to_sdr(frame, width: int, height: int) -> np.ndarray:
     """An HDR VideoFrame scaled to width x height as SDR BT.709 RGB, uint8 [height, width, 3]."""
     codes = frame.to_ndarray(width=width, height=height, format="rgb48le")
     nits = _PQ_NITS[codes] if frame.color_trc == PQ else hlg_to_nits(_CODES[codes])
-    linear = np.maximum((nits / REFERENCE_WHITE_NITS) @ BT2020_TO_BT709.T, 0.0)
+    linear = nits / REFERENCE_WHITE_NITS
+    if frame.color_primaries != BT709_PRIMARIES:  # BT.2020, as HDR10 and HLG are, or unknown
+        linear = np.maximum(linear @ BT2020_TO_BT709.T, 0.0)
     return np.round(np.power(roll_off(linear), 1 / GAMMA) * 255.0).astype(np.uint8)
