@@ -183,15 +183,21 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
     return AsrModel(whisper=whisper, name=name, device=device, compute_type=compute_type)
 
 
-def vad_speech_seconds(wave, threshold: float = 0.5) -> float:
-    """Seconds of a 16 kHz mono wave that Silero VAD (the ONNX model faster-whisper ships, one thread) hears as
-    speech: its 32 ms windows with a speech probability >= threshold. About 2 ms per second of audio."""
+VAD_WINDOW_S = 512 / 16000  # Silero VAD's window at 16 kHz: 32 ms
+
+
+def vad_probabilities(wave):
+    """Silero VAD's speech probability for each 32 ms window of a 16 kHz mono wave (the ONNX model faster-whisper
+    ships, one thread; about 2 ms per second of audio)."""
     import numpy as np
     from faster_whisper.vad import get_vad_model
 
-    window = 512  # the model's window at 16 kHz
     wave = np.asarray(wave, np.float32).reshape(-1)
     if wave.size == 0:
-        return 0.0
-    probs = get_vad_model()(np.pad(wave, (0, -wave.size % window)))
-    return float((np.asarray(probs).reshape(-1) >= threshold).sum() * window / 16000)
+        return np.zeros(0, np.float32)
+    return np.asarray(get_vad_model()(np.pad(wave, (0, -wave.size % 512)))).reshape(-1)
+
+
+def vad_speech_seconds(wave, threshold: float = 0.5) -> float:
+    """Seconds of a 16 kHz mono wave that Silero VAD hears as speech: its windows with probability >= threshold."""
+    return float((vad_probabilities(wave) >= threshold).sum() * VAD_WINDOW_S)

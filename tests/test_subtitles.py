@@ -13,6 +13,7 @@ from transforms.subtitles import (LoadSubtitles, clean_text, decode_subtitle_byt
 
 ODD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media" / "odd"
 needs_odd = pytest.mark.skipif(not ODD.exists(), reason="shared media not present")
+MEDIA = ODD.parent
 
 SRT = ("1\n00:00:01,000 --> 00:00:02,500\n<b>Café</b> {\\an8}naïve\nline two\n\n"
        "2\n00:00:05,000 --> 00:00:04,000\nbackwards\n\n"
@@ -314,3 +315,39 @@ def test_sidecars_timed_on_a_masters_timecode_are_put_on_the_films_clock(tmp_pat
     write_srt(tmp_path / "plain.srt", [(5.0, 6.0, "Inside."), (3605.0, 3606.0, "Past the end.")])
     cues, warnings, _ = load_cues(ref, probe_film(str(other)))
     assert [c.start_s for c in cues] == [5.0, 3605.0] and not warnings
+
+
+@pytest.mark.skipif(not (MEDIA / "speech").exists(), reason="shared speech clips not present")
+def test_sidecars_out_of_step_with_the_speech_are_retimed(tmp_path):
+    # 25 real spoken lines (LibriVox, JFK) over quiet music in a 4-minute film. Lines as timed, shifted by 3.5 s,
+    # or timed for a 25 fps conform of the 23.976 fps film: the lines follow the speech again (within 0.4 s, the
+    # silence inside the recordings); lines in step, or a film without speech, are left alone.
+    import numpy as np
+    from testing.films import make_soundtrack_film, synthetic_music
+    from transforms.decode import decode_audio
+    from transforms.subtitle_sync import FILM_RATE
+    voices = [decode_audio(str(f)) for f in sorted((MEDIA / "speech" / "librivox").glob("*.wav"))]
+    voices.append(decode_audio(str(MEDIA / "speech" / "jfk.flac")))
+    rng, music = np.random.default_rng(0), synthetic_music(300.0)
+    parts, lines, t = [], [], 0.0
+    while t < 240:
+        gap = rng.uniform(2, 6)
+        parts.append(0.3 * music[int(t * 16000):int((t + gap) * 16000)])
+        t = t + parts[-1].size / 16000
+        voice = voices[len(lines) % len(voices)]
+        lines.append((t, t + voice.size / 16000))
+        parts.append(voice)
+        t += voice.size / 16000
+    film = make_soundtrack_film(tmp_path / "talk.mp4", np.concatenate(parts).astype(np.float32))
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    for timing, message in [(lambda a: a, None), (lambda a: a + 3.5, "-3."),
+                            (lambda a: a * FILM_RATE / 25, "x 1.04271")]:
+        write_srt(tmp_path / "talk.srt", [(timing(a), timing(b), f"Line {i}.") for i, (a, b) in enumerate(lines)])
+        cues, warnings, _ = load_cues(ref, probe_film(str(film)))
+        assert max(abs(c.start_s - a) for c, (a, _) in zip(cues, lines)) < 0.4
+        assert (not warnings) if message is None else (message in warnings[0] and "retimed" in warnings[0])
+    silent = make_soundtrack_film(tmp_path / "music.mp4", music[:16000 * 240])
+    write_srt(tmp_path / "music.srt", [(a + 3.5, b + 3.5, "Line.") for a, b in lines])
+    ref = FilmRef(str(silent), silent.stat().st_size, film_id_for(str(silent)), "fp")
+    cues, warnings, _ = load_cues(ref, probe_film(str(silent)))
+    assert [c.start_s for c in cues] == pytest.approx([a + 3.5 for a, _ in lines], abs=2e-3) and not warnings

@@ -69,18 +69,22 @@ def channel_tracks(container) -> list:
     return mono if len(mono) >= MIN_CHANNEL_TRACKS and len(mono) == len(usable) else []
 
 
-def dialogue_track(container, tracks: list, duration_s: float):
-    """The track of `tracks` with the most speech (Silero VAD) in SAMPLE_S-long samples, or None when no track has
-    MIN_DIALOGUE_S of it. Decodes only those samples of those tracks."""
+def sample_audio(container, tracks: list, duration_s: float, seconds: float = SAMPLE_S
+                 ) -> dict[int, list[tuple[float, "np.ndarray"]]]:
+    """{stream index: [(film time of the first sample, 16 kHz mono wave), ...]}: `seconds` of each track at
+    SAMPLE_AT of the film (all of a film shorter than the samples). Decodes only those stretches of those tracks."""
     import numpy as np
 
-    from model.asr import vad_speech_seconds
-    heard = {s.index: 0.0 for s in tracks}
-    starts = [0.0] if duration_s <= len(SAMPLE_AT) * SAMPLE_S else [p * duration_s for p in SAMPLE_AT]
+    if duration_s <= len(SAMPLE_AT) * seconds:
+        starts, seconds = [0.0], max(seconds, duration_s + 1.0)
+    else:
+        starts = [p * duration_s for p in SAMPLE_AT]
     offset = film_start_s(container)
+    out: dict[int, list] = {s.index: [] for s in tracks}
     for start in starts:
         container.seek(int((start + offset) * av.time_base), backward=True)
         waves: dict[int, list] = {s.index: [] for s in tracks}
+        first: dict[int, float] = {}
         resample = {s.index: av.AudioResampler(format="flt", layout="mono", rate=16000) for s in tracks}
         done: set[int] = set()
         for packet in container.demux(*tracks):
@@ -93,15 +97,25 @@ def dialogue_track(container, tracks: list, duration_s: float):
                 continue
             for frame in frames:
                 t = (frame.time or 0.0) - offset
-                if t >= start + SAMPLE_S:
+                if t >= start + seconds:
                     done.add(i)
                 elif t >= start:
+                    first.setdefault(i, t)
                     waves[i] += [r.to_ndarray().reshape(-1) for r in resample[i].resample(frame)]
             if len(done) == len(tracks):
                 break
         for i, chunks in waves.items():
             if chunks:
-                heard[i] += vad_speech_seconds(np.concatenate(chunks))
+                out[i].append((first[i], np.concatenate(chunks)))
+    return out
+
+
+def dialogue_track(container, tracks: list, duration_s: float):
+    """The track of `tracks` with the most speech (Silero VAD) in SAMPLE_S-long samples, or None when no track has
+    MIN_DIALOGUE_S of it."""
+    from model.asr import vad_speech_seconds
+    samples = sample_audio(container, tracks, duration_s)
+    heard = {i: sum(vad_speech_seconds(w) for _, w in got) for i, got in samples.items()}
     best = max(tracks, key=lambda s: heard[s.index])
     return best if heard[best.index] >= MIN_DIALOGUE_S else None
 

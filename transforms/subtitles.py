@@ -259,6 +259,17 @@ def on_film_clock(cues: list[Cue], info: FilmInfo) -> tuple[list[Cue], Optional[
                 f"{_clock(duration)} long): not used")
 
 
+def _in_step(cues: list[Cue], ref: FilmRef, info: FilmInfo) -> tuple[list[Cue], Optional[str]]:
+    """A sidecar's lines retimed to the film's speech where they are clearly out of step (transforms.subtitle_sync)."""
+    from transforms import subtitle_sync
+    if len(cues) < subtitle_sync.MIN_LINES or not info.has_audio:
+        return cues, None
+    try:
+        return subtitle_sync.resync(cues, subtitle_sync.film_speech(ref.path, info))
+    except Exception as exc:  # noqa: BLE001 - the timing as given is still usable
+        return cues, f"could not check the timing against the speech: {type(exc).__name__}: {exc}"
+
+
 def _clock(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -273,7 +284,8 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         except Exception as exc:  # noqa: BLE001
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
         cues, moved = on_film_clock(cues, info)  # (embedded tracks share the film's clock)
-        warnings += w + ([f"{path.rsplit('/', 1)[-1]}: {moved}"] if moved else [])
+        cues, retimed = _in_step(cues, ref, info)
+        warnings += w + [f"{path.rsplit('/', 1)[-1]}: {m}" for m in (moved, retimed) if m]
         yield path, cues
     if not info.subtitle_streams:
         return
