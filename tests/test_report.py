@@ -318,11 +318,29 @@ def render_in_chromium(html: Path, tmp_path: Path, screenshot: Path, size=(1280,
              f"--user-data-dir={tmp_path / 'chrome-profile'}", "--enable-logging=stderr", "--v=0",
              "--hide-scrollbars", f"--window-size={size[0]},{size[1]}"]
     url = html.resolve().as_uri()
-    shot = subprocess.run([str(CHROMIUM), *flags, f"--screenshot={screenshot}", url],
-                          capture_output=True, text=True, timeout=120)
-    dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    shot = _chromium([str(CHROMIUM), *flags, f"--screenshot={screenshot}", url], tmp_path / "shot")
+    dom = _chromium([str(CHROMIUM), *flags, "--dump-dom", url], tmp_path / "dom")
     assert shot.returncode == 0 and dom.returncode == 0, shot.stderr[-2000:] + dom.stderr[-2000:]
     return dom.stdout, shot.stderr + dom.stderr
+
+
+def _chromium(argv: list[str], stem: Path, timeout_s: float = 120, tries: int = 2) -> subprocess.CompletedProcess:
+    """Run headless chromium in its own process group, its output in files: on a hang the whole group is killed
+    (a plain subprocess.run with pipes waits for ever on the zygotes that keep them open) and it is tried again."""
+    import os
+    import signal
+    for attempt in range(tries):
+        out, err = stem.with_suffix(f".{attempt}.out"), stem.with_suffix(f".{attempt}.err")
+        with open(out, "w") as fo, open(err, "w") as fe:
+            proc = subprocess.Popen(argv, stdout=fo, stderr=fe, text=True, start_new_session=True)
+            try:
+                code = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                continue
+        return subprocess.CompletedProcess(argv, code, out.read_text(), err.read_text())
+    pytest.fail(f"chromium did not finish in {timeout_s:.0f} s, {tries} times")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)")
