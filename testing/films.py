@@ -267,12 +267,13 @@ def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0) -> Path:
 
 
 def make_soundtrack_film(path, wave: np.ndarray, fps: int = 10, size: int = 64,
-                         sample_rate: int = SAMPLE_RATE) -> Path:
-    """A small mpeg4 film of drifting grey frames with `wave` (mono, sample_rate) as its AAC soundtrack."""
+                         sample_rate: int = SAMPLE_RATE, subtitles: Optional[Cues] = None) -> Path:
+    """A small mpeg4 film of drifting grey frames with `wave` (mono, sample_rate) as its AAC soundtrack (and
+    embedded SubRip `subtitles`: .mkv only)."""
     n = int(len(wave) / sample_rate * fps)
     return encode_film(path, paint=lambda i, t: np.full((size, size, 3), (i * 7) % 255, np.uint8),
                        frame_times=[i / fps for i in range(n)], fps=fps, size=(size, size),
-                       audio=wave, sample_rate=sample_rate)
+                       audio=wave, sample_rate=sample_rate, subtitles=subtitles)
 
 
 def _second_colour(i: int, fps: int, size: tuple[int, int]) -> np.ndarray:

@@ -346,6 +346,13 @@ def test_sidecars_out_of_step_with_the_speech_are_retimed(tmp_path):
         cues, warnings, _ = load_cues(ref, probe_film(str(film)))
         assert max(abs(c.start_s - a) for c, (a, _) in zip(cues, lines)) < 0.4
         assert (not warnings) if message is None else (message in warnings[0] and "retimed" in warnings[0])
+    # An embedded track muxed from a mistimed file is checked the same way.
+    muxed = make_soundtrack_film(tmp_path / "muxed.mkv", np.concatenate(parts).astype(np.float32),
+                                 subtitles=[(a + 3.5, b + 3.5, f"Line {i}.") for i, (a, b) in enumerate(lines)])
+    ref = FilmRef(str(muxed), muxed.stat().st_size, film_id_for(str(muxed)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(muxed)))
+    assert source.startswith("stream:") and max(abs(c.start_s - a) for c, (a, _) in zip(cues, lines)) < 0.4
+    assert "retimed -3." in warnings[0]
     silent = make_soundtrack_film(tmp_path / "music.mp4", music[:16000 * 240])
     write_srt(tmp_path / "music.srt", [(a + 3.5, b + 3.5, "Line.") for a, b in lines])
     ref = FilmRef(str(silent), silent.stat().st_size, film_id_for(str(silent)), "fp")

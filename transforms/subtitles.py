@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import os
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import apache_beam as beam
 import pysubs2
@@ -259,13 +259,14 @@ def on_film_clock(cues: list[Cue], info: FilmInfo) -> tuple[list[Cue], Optional[
                 f"{_clock(duration)} long): not used")
 
 
-def _in_step(cues: list[Cue], ref: FilmRef, info: FilmInfo) -> tuple[list[Cue], Optional[str]]:
-    """A sidecar's lines retimed to the film's speech where they are clearly out of step (transforms.subtitle_sync)."""
+def _in_step(cues: list[Cue], speech: Callable[[], list]) -> tuple[list[Cue], Optional[str]]:
+    """Lines retimed to the film's speech where they are clearly out of step (transforms.subtitle_sync); speech()
+    gives the film's heard samples (decoded once per film, on first need)."""
     from transforms import subtitle_sync
-    if len(cues) < subtitle_sync.MIN_LINES or not info.has_audio:
+    if len(cues) < subtitle_sync.MIN_LINES:
         return cues, None
     try:
-        return subtitle_sync.resync(cues, subtitle_sync.film_speech(ref.path, info))
+        return subtitle_sync.resync(cues, speech())
     except Exception as exc:  # noqa: BLE001 - the timing as given is still usable
         return cues, f"could not check the timing against the speech: {type(exc).__name__}: {exc}"
 
@@ -277,14 +278,23 @@ def _clock(seconds: float) -> str:
 
 def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
              warnings: list[str]) -> Iterable[tuple[str, list[Cue]]]:
-    """(source, cues) for each subtitle source, best first; read lazily, the embedded streams in one pass."""
+    """(source, cues) for each subtitle source, best first; read lazily, the embedded streams in one pass. Every
+    source's timing is checked against the film's speech (an embedded track can be muxed from a mistimed file)."""
+    heard: list = []
+
+    def speech() -> list:
+        if not heard:
+            from transforms.subtitle_sync import film_speech
+            heard.append(film_speech(ref.path, info))
+        return heard[0]
+
     for path in find_sidecars(ref.path, preferred_language):
         try:
             cues, w = read_sidecar(path, ref.path)
         except Exception as exc:  # noqa: BLE001
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
         cues, moved = on_film_clock(cues, info)  # (embedded tracks share the film's clock)
-        cues, retimed = _in_step(cues, ref, info)
+        cues, retimed = _in_step(cues, speech)
         warnings += w + [f"{path.rsplit('/', 1)[-1]}: {m}" for m in (moved, retimed) if m]
         yield path, cues
     if not info.subtitle_streams:
@@ -303,7 +313,8 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
                 index)
     for index in sorted(streams, key=rank):
         cues, w = streams[index]
-        warnings += w
+        cues, retimed = _in_step(cues, speech)
+        warnings += w + ([f"stream {index}: {retimed}"] if retimed else [])
         yield f"stream:{index}", cues
 
 
