@@ -103,14 +103,22 @@ def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Opti
     duration = job.info.duration_s
     if cfg.segment == "shot" or duration <= 0:
         return None
-    if cfg.segment == "subtitle" and job.cues:
-        return segment.plan_subtitles(job.cues, duration, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
-                                      window_s=cfg.window_s, context_lines=cfg.context_lines)
-    if cfg.segment == "subtitle" and asr:
+    if cfg.segment == "subtitle" and not job.cues and asr:
         return None  # the recognised utterances will be the cues
     if cfg.segment not in ("subtitle", "window"):
         raise ValueError(f"unknown segment strategy {cfg.segment!r}")
-    specs = segment.plan_windows(duration, cfg.window_s, cfg.hop_s, cfg.min_clip_s)
+    return plan_span(job, cfg, 0.0, duration)
+
+
+def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> list[ClipSpec]:
+    """The clips of [start_s, end_s) of a film whose plan is known: its subtitle lines (the gaps as windows), or
+    windows. The whole film's plan, and the plan continued past a header's understated duration."""
+    if cfg.segment == "subtitle" and job.cues:
+        previous = [c.text for c in job.cues if c.end_s <= start_s]  # (add_context keeps the last context_lines)
+        return segment.plan_subtitles(job.cues, end_s, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
+                                      window_s=cfg.window_s, start_s=start_s, context_lines=cfg.context_lines,
+                                      previous_lines=previous)
+    specs = segment.plan_windows(end_s, cfg.window_s, cfg.hop_s, cfg.min_clip_s, start_s=start_s)
     return segment.add_context(specs, cfg.context_lines)
 
 
@@ -352,19 +360,9 @@ class StreamingPlanner:
 
     def _extend(self) -> None:
         """Plan the next EXTEND_S past the end of the plan, as the film would have been planned."""
-        cfg, start = self.cfg, self.plan_end
-        end = start + EXTEND_S
-        if cfg.segment == "subtitle" and self.job.cues:
-            previous = [c.text for c in self.job.cues if c.end_s <= start][-cfg.context_lines:]
-            specs = segment.plan_subtitles(self.job.cues, end, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
-                                           window_s=cfg.window_s, start_s=start, context_lines=cfg.context_lines,
-                                           previous_lines=previous)
-        else:
-            specs = segment.add_context(segment.plan_windows(end, cfg.window_s, cfg.hop_s, cfg.min_clip_s,
-                                                             start_s=start), cfg.context_lines)
-        for spec in specs:
+        for spec in plan_span(self.job, self.cfg, self.plan_end, self.plan_end + EXTEND_S):
             self._add(spec)
-        self.plan_end = end
+        self.plan_end += EXTEND_S
 
     def on_video_time(self, t: float, cut: Optional[float]) -> None:
         """Called before the frame at t is handed to the picker (t is the newest film time seen)."""
@@ -483,7 +481,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     the last. frame_width: frames keep the film's aspect ratio at this width instead of the square
     --image_size."""
     import av  # local: keeps module import light for pickling
-    from transforms.probe import film_start_s, main_audio_stream, main_video_stream, open_container
+    from transforms.probe import film_audio_stream, film_start_s, main_video_stream, open_container
 
     ref = job.ref
     stats = stats if stats is not None else {}
@@ -499,8 +497,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
     with open_container(ref.path) as container:
         v = main_video_stream(container)
-        a = (container.streams[job.info.audio_stream] if job.info.audio_stream is not None
-             else main_audio_stream(container))
+        a = film_audio_stream(container, job.info)
         offset = film_start_s(container)
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         if v is not None:

@@ -54,6 +54,12 @@ def main_audio_stream(container):
     return next((s for s in usable if s.disposition & av.stream.Disposition.default), usable[0] if usable else None)
 
 
+def film_audio_stream(container, info: FilmInfo):
+    """The stream heard as the film's sound: the probe's choice among a master's channel tracks, else
+    main_audio_stream's."""
+    return container.streams[info.audio_stream] if info.audio_stream is not None else main_audio_stream(container)
+
+
 # A master's channels as separate mono tracks (MXF and ProRes deliverables: L, R, C, LFE, Ls, Rs, ...): the
 # dialogue is on the centre track, which is not the first. The track chosen is the one where Silero VAD hears
 # the most speech in a few samples of the film; without a clear voice anywhere, the first stays.

@@ -6,6 +6,7 @@ blocks) and the output clean (HTML and ASS tags stripped, lines joined, bad cues
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -280,13 +281,8 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
              warnings: list[str]) -> Iterable[tuple[str, list[Cue]]]:
     """(source, cues) for each subtitle source, best first; read lazily, the embedded streams in one pass. Every
     source's timing is checked against the film's speech (an embedded track can be muxed from a mistimed file)."""
-    heard: list = []
-
-    def speech() -> list:
-        if not heard:
-            from transforms.subtitle_sync import film_speech
-            heard.append(film_speech(ref.path, info))
-        return heard[0]
+    from transforms.subtitle_sync import film_speech
+    speech = functools.cache(lambda: film_speech(ref.path, info))  # heard once, when a source first needs it
 
     for path in find_sidecars(ref.path, preferred_language):
         try:
