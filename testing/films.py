@@ -113,9 +113,10 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 video_time_base: Optional[fractions.Fraction] = None,
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
                 subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = (),
-                timecode: Optional[str] = None) -> Path:
+                timecode: Optional[str] = None, more_audio: Sequence = ()) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
-    first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry).
+    first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry). more_audio: further mono
+    tracks after `audio`, in its codec (a master's channels as separate tracks).
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
@@ -147,6 +148,10 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
             if audio is not None:
                 a = out.add_stream("mp2" if garbage_audio else audio_codec, rate=sample_rate)
                 a.layout = "mono"
+            extra = []
+            for _ in more_audio:
+                extra.append(out.add_stream(audio_codec, rate=sample_rate))
+                extra[-1].layout = "mono"
             tracks = list(subtitles.items()) if isinstance(subtitles, dict) else [(None, subtitles or [])]
             tracks = [(tag, cues) for tag, cues in tracks if cues]
             subs = []
@@ -167,6 +172,9 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
             def audio_events() -> Iterator:
                 for k in range(-(-len(audio) // AUDIO_CHUNK) if a is not None else 0):
                     yield k * AUDIO_CHUNK / sample_rate, "a", k
+                    for j, wave in enumerate(more_audio):  # the other channels' chunks of the same time
+                        if k * AUDIO_CHUNK < len(wave):
+                            yield k * AUDIO_CHUNK / sample_rate, "m", (j, k)
 
             def subtitle_events() -> Iterator:
                 events = [(cue[0], "s", (j, k)) for j, (_, cues) in enumerate(tracks) for k, cue in enumerate(cues)]
@@ -185,10 +193,12 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     p.stream, p.time_base = a, fractions.Fraction(1, sample_rate)
                     p.pts = p.dts = k * 1152
                     out.mux(p)
-                elif kind == "a":
-                    chunk = audio[k * AUDIO_CHUNK:(k + 1) * AUDIO_CHUNK]
-                    out.mux(a.encode(_audio_frame(chunk, a.codec_context.format.name, sample_rate,
-                                                  k * AUDIO_CHUNK)))
+                elif kind in ("a", "m"):
+                    stream, wave = (a, audio) if kind == "a" else (extra[k[0]], more_audio[k[0]])
+                    k = k if kind == "a" else k[1]
+                    chunk = wave[k * AUDIO_CHUNK:(k + 1) * AUDIO_CHUNK]
+                    out.mux(stream.encode(_audio_frame(chunk, stream.codec_context.format.name, sample_rate,
+                                                       k * AUDIO_CHUNK)))
                 else:
                     st, en, text = tracks[k[0]][1][k[1]]
                     p = av.Packet(text.encode("utf-8"))
@@ -198,8 +208,8 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     out.mux(p)
             if v is not None:
                 out.mux(v.encode(None))
-            if a is not None and not garbage_audio:
-                out.mux(a.encode(None))
+            for stream in ([a] if a is not None and not garbage_audio else []) + extra:
+                out.mux(stream.encode(None))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -477,36 +487,8 @@ def make_hdr_copy(src, dst) -> Path:
 def make_channel_master(path, tracks: Sequence[np.ndarray], fps: int = 10, size: tuple[int, int] = (96, 64),
                         sample_rate: int = SAMPLE_RATE) -> Path:
     """A master as studios deliver them (.mov / .mxf-like): video plus one mono PCM track per channel, in the
-    order given (e.g. L, R, C, LFE, Ls, Rs), as long as the longest track."""
-    path = Path(path)
-    seconds = max(len(t) for t in tracks) / sample_rate
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    try:
-        with av.open(str(tmp), "w") as out:
-            v = out.add_stream("mpeg4", rate=fps)
-            v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
-            streams = []
-            for _ in tracks:
-                a = out.add_stream("pcm_s16le", rate=sample_rate)
-                a.layout = "mono"
-                streams.append(a)
-            n_frames = int(round(seconds * fps))
-            events = sorted([(i / fps, 0, i) for i in range(n_frames)]
-                            + [(k * AUDIO_CHUNK / sample_rate, 1 + j, k) for j, t in enumerate(tracks)
-                               for k in range(-(-len(t) // AUDIO_CHUNK))])
-            for _, kind, k in events:
-                if kind == 0:
-                    frame = av.VideoFrame.from_ndarray(_scene_frame(k / fps, size, ()), format="rgb24")
-                    frame.pts = k
-                    out.mux(v.encode(frame))
-                else:
-                    a, wave = streams[kind - 1], tracks[kind - 1]
-                    chunk = wave[k * AUDIO_CHUNK:(k + 1) * AUDIO_CHUNK]
-                    out.mux(a.encode(_audio_frame(chunk, a.codec_context.format.name, sample_rate, k * AUDIO_CHUNK)))
-            out.mux(v.encode(None))
-            for a in streams:
-                out.mux(a.encode(None))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    order given (e.g. L, R, C, LFE, Ls, Rs), as long as the first track."""
+    seconds = len(tracks[0]) / sample_rate
+    return encode_film(path, paint=lambda i, t: _scene_frame(t, size, ()),
+                       frame_times=[i / fps for i in range(int(round(seconds * fps)))], fps=fps, size=size,
+                       audio=tracks[0], more_audio=tracks[1:], audio_codec="pcm_s16le", sample_rate=sample_rate)
