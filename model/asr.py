@@ -184,6 +184,7 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
 
 
 VAD_WINDOW_S = 512 / 16000  # Silero VAD's window at 16 kHz: 32 ms
+VAD_SPEECH_P = 0.5  # a window is speech at this probability (Silero's and faster-whisper's default)
 
 
 def vad_probabilities(wave):
@@ -198,6 +199,6 @@ def vad_probabilities(wave):
     return np.asarray(get_vad_model()(np.pad(wave, (0, -wave.size % 512)))).reshape(-1)
 
 
-def vad_speech_seconds(wave, threshold: float = 0.5) -> float:
+def vad_speech_seconds(wave, threshold: float = VAD_SPEECH_P) -> float:
     """Seconds of a 16 kHz mono wave that Silero VAD hears as speech: its windows with probability >= threshold."""
     return float((vad_probabilities(wave) >= threshold).sum() * VAD_WINDOW_S)

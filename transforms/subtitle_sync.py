@@ -89,11 +89,11 @@ def resync(cues: list[Cue], speech: Sequence[tuple[float, np.ndarray]]) -> tuple
 
 def film_speech(path: str, info: FilmInfo) -> list[tuple[float, np.ndarray]]:
     """[(start_s, bool per 32 ms window: VAD hears speech)] for three SAMPLE_S samples of the film's sound."""
-    from model.asr import vad_probabilities
+    from model.asr import VAD_SPEECH_P, vad_probabilities
     from transforms.probe import film_audio_stream, open_container, sample_audio
     if not info.has_audio:
         return []
     with open_container(path) as container:
         track = film_audio_stream(container, info)
         samples = sample_audio(container, [track], info.duration_s, SAMPLE_S)[track.index]
-    return [(t0, vad_probabilities(wave) >= 0.5) for t0, wave in samples]
+    return [(t0, vad_probabilities(wave) >= VAD_SPEECH_P) for t0, wave in samples]
