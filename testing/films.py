@@ -113,10 +113,12 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 video_time_base: Optional[fractions.Fraction] = None,
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
                 subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = (),
-                timecode: Optional[str] = None, more_audio: Sequence = ()) -> Path:
+                timecode: Optional[str] = None, more_audio: Sequence = (),
+                picture_subtitles: Sequence[str] = ()) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
     first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry). more_audio: further mono
-    tracks after `audio`, in its codec (a master's channels as separate tracks).
+    tracks after `audio`, in its codec (a master's channels as separate tracks). picture_subtitles: encoders of
+    bitmap subtitle tracks to declare (`dvdsub`, `dvbsub`: a DVD or DVB recording's), without packets.
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
@@ -164,6 +166,8 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 if tag in forced_subtitles:
                     s.disposition = av.stream.Disposition.forced
                 subs.append(s)
+            for codec in picture_subtitles:
+                out.add_stream(codec)
 
             def video_events() -> Iterator:
                 for i, ft in enumerate(frame_times if v is not None else ()):
@@ -243,9 +247,9 @@ def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int
               audio: bool = True, subtitles: Optional[Cues | dict[str, Cues]] = None,
               cuts: Sequence[float] = (), video_codec: str = "mpeg4", vfr: bool = False,
               garbage_audio: bool = False, sample_rate: int = SAMPLE_RATE, forced_subtitles: Sequence[str] = (),
-              timecode: Optional[str] = None) -> Path:
+              timecode: Optional[str] = None, picture_subtitles: Sequence[str] = ()) -> Path:
     """Write a film. Container from the suffix (.mp4/.mkv/.mov). subtitles: embedded SubRip cues (mkv only; see
-    encode_film, as forced_subtitles).
+    encode_film, as forced_subtitles and picture_subtitles).
 
     Each scene (split at `cuts`, seconds) has its own colour, drifting slowly. vfr: frame durations
     alternate 1/fps and 3/fps. garbage_audio: the audio stream's packets are random bytes, so it exists but
@@ -259,7 +263,7 @@ def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int
                        size=size, video_codec=video_codec, vfr=vfr,
                        audio=speech_like(duration_s, sample_rate) if audio else None, sample_rate=sample_rate,
                        garbage_audio=garbage_audio, subtitles=subtitles, forced_subtitles=forced_subtitles,
-                       timecode=timecode)
+                       timecode=timecode, picture_subtitles=picture_subtitles)
 
 
 def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0) -> Path:

@@ -238,6 +238,25 @@ def test_unread_subtitles_send_the_film_to_speech_recognition(tmp_path):
     assert not read.needs_asr and len(read.cues) == 3 and not read.warnings
 
 
+def test_picture_subtitles_are_named_not_silently_ignored(tmp_path):
+    """A DVD or Blu-ray rip's subtitle tracks are pictures (VobSub, PGS, DVB), which would need OCR: the film is
+    transcribed instead (or has no text), and a warning row says why, so a studio knows a text sidecar would do."""
+    film = make_film(tmp_path / "rip.mkv", duration_s=3.0, picture_subtitles=("dvdsub", "dvbsub"))
+    info = probe_film(str(film))
+    assert info.subtitle_streams == () and info.image_subtitle_codecs == ("dvdsub", "dvbsub")
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    auto = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
+    assert auto.needs_asr and auto.cues == ()
+    assert [(e.stage, e.error_type, e.fatal) for e in auto.warnings] == [("subtitles", "ImageSubtitles", False)]
+    assert "2 subtitle track(s) are pictures (dvbsub, dvdsub)" in auto.warnings[0].message
+    assert "transcribed from the speech" in auto.warnings[0].message
+    never = list(LoadSubtitles("c", transcribe="never").process((ref, info)))[-1]
+    assert not never.needs_asr and "have no text" in never.warnings[0].message
+    write_srt(tmp_path / "rip.en.srt", [(0.2, 1.0, "Hello there")])  # a text sidecar is read: nothing to say
+    with_sidecar = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
+    assert [c.text for c in with_sidecar.cues] == ["Hello there"] and not with_sidecar.warnings
+
+
 def test_sdh_sound_descriptions_music_and_speaker_labels_are_not_dialogue(tmp_path):
     """SDH subtitles: the text path read '♪ ♪' and '[MUSIC PLAYING]' as confident neutral, a label grounded in no
     dialogue. Descriptions and speaker labels go, cues with music notes or no words left are not lines (their time

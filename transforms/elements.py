@@ -45,6 +45,8 @@ class FilmInfo:
     audio_stream: Optional[int] = None
     # the timecode of the first frame (studio and broadcast masters start at 01:00:00:00 or 10:00:00:00), seconds
     start_timecode_s: float = 0.0
+    # decoders of embedded subtitle tracks that are pictures, not text (DVD VobSub, Blu-ray PGS, DVB): not read
+    image_subtitle_codecs: tuple[str, ...] = ()
 
     @property
     def display_aspect(self) -> float:

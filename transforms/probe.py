@@ -169,6 +169,8 @@ def probe_container(container) -> FilmInfo:
     text_subs = [s for s in container.streams.subtitles
                  if s.codec_context is not None and s.codec_context.name in TEXT_SUBTITLE_CODECS]
     subs = tuple(s.index for s in text_subs)
+    pictures = tuple(s.codec_context.name for s in container.streams.subtitles
+                     if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS)
     forced = tuple(s.index for s in text_subs if s.disposition & av.stream.Disposition.forced)
     return FilmInfo(
         duration_s=float(duration),
@@ -185,6 +187,7 @@ def probe_container(container) -> FilmInfo:
         sample_aspect=float(v.sample_aspect_ratio or 1) if v is not None else 1.0,
         audio_stream=_dialogue_index(container, a, float(duration)),
         start_timecode_s=start_timecode_s(container, fps),
+        image_subtitle_codecs=pictures,
     )
 
 

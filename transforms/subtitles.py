@@ -360,6 +360,8 @@ class LoadSubtitles(beam.DoFn):
         forced = bool(cues) and is_forced(source, ref.path, info)  # its lines, and the speech for the rest
         needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto"
                                                                          and (not cues or unread or forced)))
+        if not cues and info.image_subtitle_codecs:
+            errors.append(self._image_subtitles(ref, info, needs_asr))
         if unread and needs_asr:
             languages = sorted({language_code(c.language) or "unknown" for c in cues})
             message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
@@ -371,3 +373,16 @@ class LoadSubtitles(beam.DoFn):
             cues = []
         yield FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
                       warnings=tuple(errors))
+
+    @staticmethod
+    def _image_subtitles(ref, info, needs_asr: bool) -> FilmError:
+        """Say why a film whose only subtitles are pictures (DVD, Blu-ray, DVB tracks) has no subtitle lines: they
+        would need OCR, which this pipeline does not do."""
+        tracks = ", ".join(sorted(set(info.image_subtitle_codecs)))
+        then = ("the dialogue is transcribed from the speech instead" if needs_asr else
+                "its clips have no text (no audio, or --transcribe never)")
+        message = (f"{len(info.image_subtitle_codecs)} subtitle track(s) are pictures ({tracks}), not text, and are "
+                   f"not read: {then}; a text sidecar beside the film (film.en.srt) would be")
+        log.warning("%s: %s", ref.path, message)
+        return FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="ImageSubtitles",
+                         message=message, fatal=False)
