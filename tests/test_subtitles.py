@@ -33,6 +33,68 @@ def test_encodings_boms_and_crlf(encoding, crlf):
     assert len(warnings) == 1 and "skipped" in warnings[0]  # the backwards cue, not fatal
 
 
+NETFLIX_DFXP = """<?xml version="1.0" encoding="UTF-8"?>
+<tt xmlns="http://www.w3.org/2006/10/ttaf1" xmlns:ttp="http://www.w3.org/2006/10/ttaf1#parameter"
+    ttp:tickRate="10000000" ttp:timeBase="media" xml:lang="en">
+  <head><styling><style xml:id="s1"/></styling></head>
+  <body><div>
+    <p begin="10010000t" end="25020000t" style="s1">Where were you?<br/>I waited <span>all night</span>.</p>
+    <p begin="30000000t" end="42000000t">(DOOR SLAMS)</p>
+    <p begin="50000000t" dur="15000000t">Out.</p>
+    <p begin="soon" end="70000000t">No time.</p>
+  </div></body>
+</tt>"""
+IMSC = """<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttp="http://www.w3.org/ns/ttml#parameter"
+    ttp:frameRate="24" ttp:frameRateMultiplier="1000 1001" xml:lang="fr-FR">
+  <body begin="00:00:10:00"><div begin="2s">
+    <p begin="00:00:01:12" end="00:00:03:00">Bonjour.</p>
+    <p><span begin="00:00:04.000" end="00:00:05.000">Un,</span> <span begin="5s" end="6s">deux.</span></p>
+  </div></body>
+</tt>"""
+SMPTE_DROP = """<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttp="http://www.w3.org/ns/ttml#parameter"
+    ttp:timeBase="smpte" ttp:frameRate="30" ttp:frameRateMultiplier="1000 1001" ttp:dropMode="dropNTSC">
+  <body><div><p begin="00:10:00:00" end="00:10:02:00">Ten minutes in.</p>
+  <p begin="00:01:00:02" end="00:01:01:00">A minute in.</p></div></body>
+</tt>"""
+
+
+def test_ttml_deliverables_timing():
+    """TTML sidecars as studios and streaming services deliver them: DFXP in ticks, IMSC1 in frames at 23.976
+    with nested begins, SMPTE drop-frame timecode; spans timed inside an untimed line, dur, a bad time."""
+    cues, warnings = parse_subtitles(NETFLIX_DFXP, "dfxp")
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.001, 2.502, "Where were you? I waited all night."),
+                                                             (5.0, 6.5, "Out.")]
+    assert {c.language for c in cues} == {"en"} and len(warnings) == 1 and "'soon'" in warnings[0]
+    cues, warnings = parse_subtitles(IMSC, None)  # found by its namespace, without a name
+    rate = 24000 / 1001
+    assert [c.text for c in cues] == ["Bonjour.", "Un,", "deux."] and not warnings
+    assert cues[0].start_s == pytest.approx(13 + 12 / rate) and cues[0].end_s == pytest.approx(15.0)
+    assert [(c.start_s, c.end_s) for c in cues[1:]] == [(16.0, 17.0), (17.0, 18.0)]
+    assert cues[0].language == "fr-FR"
+    assert parse_subtitles(IMSC, "ttml", language="fr")[0][0].language == "fr"  # the sidecar's tag first
+    cues, _ = parse_subtitles(SMPTE_DROP, "ttml")
+    # timecode labels: 00:10:00:00 is frame 17982 at 29.97 fps (18 labels dropped), 00:01:00:02 frame 1800
+    assert [round(c.start_s, 3) for c in cues] == [round(1800 * 1001 / 30000, 3), round(17982 * 1001 / 30000, 3)]
+    assert parse_subtitles("<tt xmlns='http://www.w3.org/ns/ttml'><body><p begin='1s'>", "ttml")[0] == []
+
+
+def test_ttml_sidecars_are_found_and_read(tmp_path):
+    """film.en.ttml / film.dfxp beside a film are its subtitles, after the SubRip and WebVTT ones; a film.xml that
+    is not TTML is a media manager's metadata, passed over in silence; none of them is taken for a film."""
+    from transforms.discover import is_film_candidate
+    film = make_film(tmp_path / "feature.mp4", duration_s=20.0)
+    (tmp_path / "feature.xml").write_text("<movie><title>Feature</title></movie>")
+    (tmp_path / "feature.en.ttml").write_text(IMSC.replace('xml:lang="fr-FR"', ""), encoding="utf-16")
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    info = probe_film(str(film))
+    cues, warnings, source = load_cues(ref, info)
+    assert source.endswith("feature.en.ttml") and [c.text for c in cues] == ["Bonjour.", "Un,", "deux."]
+    assert not [w for w in warnings if "feature.xml" in w]
+    assert not any(is_film_candidate(str(tmp_path / n)) for n in ("feature.en.ttml", "a.dfxp", "a.scc", "a.sup"))
+    write_srt(tmp_path / "feature.srt", [(0.5, 1.5, "Hello there")])
+    assert [Path(p).name for p in find_sidecars(str(film))] == ["feature.srt", "feature.xml", "feature.en.ttml"]
+
+
 def test_tags_are_stripped():
     assert clean_text("{\\i1}Hello{\\i0}\\Nthere <i>you</ i> <00:00:01.000>too") == "Hello there you too"
 

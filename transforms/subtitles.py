@@ -23,10 +23,14 @@ from transforms.discover import literal_glob
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
+from transforms.ttml import is_ttml, parse_ttml
 
 log = logging.getLogger(__name__)
 
-SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa")  # in this order of preference; each names its pysubs2 format
+# In this order of preference. TTML (studio and streaming deliverables: IMSC1, DFXP, EBU-TT) is read by
+# transforms.ttml; a .xml beside a film counts only when it is TTML (else it is a media manager's metadata).
+TTML_EXTS = ("ttml", "dfxp", "xml")
+SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS)
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -77,20 +81,13 @@ def clean_text(text: str) -> str:
 def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None
                     ) -> tuple[list[Cue], list[str]]:
     """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning."""
-    warnings: list[str] = []
     text = text.lstrip("\ufeff")
-    if fmt == "vtt" or text.startswith("WEBVTT"):
-        text, fmt = _drop_vtt_meta(text), "vtt"
     try:
-        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+        events, warnings, language = _events(text, fmt, language)
     except Exception as exc:  # noqa: BLE001 - pysubs2 raises several types for unreadable files
         return [], [f"unparseable subtitles: {type(exc).__name__}: {exc}"]
     cues = []
-    for i, ev in enumerate(subs):
-        if ev.is_comment:
-            continue
-        line = clean_text(ev.plaintext if "{" in ev.text else ev.text)
-        start, end = ev.start / 1000.0, ev.end / 1000.0
+    for i, (start, end, line) in enumerate(events):
         if not line:
             continue
         if "-->" in line:
@@ -104,9 +101,23 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
             continue
         cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle", language=language))
     cues.sort(key=lambda c: (c.start_s, c.end_s))
-    if not cues and len(subs) == 0 and text.strip() and text.strip() != "WEBVTT":
+    if not cues and not events and text.strip() and text.strip() != "WEBVTT":
         warnings.append("no cues could be parsed")
     return cues, warnings
+
+
+def _events(text: str, fmt: Optional[str], language: Optional[str]
+            ) -> tuple[list[tuple[float, float, str]], list[str], Optional[str]]:
+    """(start_s, end_s, cleaned text) of each cue in file order, warnings, and the language (the caller's, else a
+    TTML document's own). TTML is read by transforms.ttml, the rest by pysubs2."""
+    if fmt in TTML_EXTS or (fmt is None and is_ttml(text)):
+        lines, own, warnings = parse_ttml(text)
+        return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language or own
+    if fmt == "vtt" or text.startswith("WEBVTT"):
+        text, fmt = _drop_vtt_meta(text), "vtt"
+    subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+    return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.plaintext if "{" in ev.text else ev.text))
+            for ev in subs if not ev.is_comment], [], language
 
 
 def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
@@ -116,20 +127,18 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     return middle.lstrip(".").lower() or None
 
 
-def _any_case(ext: str) -> str:
-    """.srt -> .[sS][rR][tT]: sidecars from Windows-made archives are often FILM.SRT."""
-    return "." + "".join(f"[{c.lower()}{c.upper()}]" for c in ext.lstrip("."))
-
-
 def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
     """Sidecar subtitle paths for a film, best first: preferred language, then no language tag, then others.
-    A sidecar is FILM.<ext> or FILM.<tags>.<ext> beside the film (SIDECAR_EXTS, in any case)."""
-    base = literal_glob(os.path.splitext(film_path)[0])
-    exts = [_any_case(ext) for ext in SIDECAR_EXTS]
-    found = []
-    for result in FileSystems.match([base + ext for ext in exts] + [base + ".*" + ext for ext in exts]):
-        found.extend(m.path for m in result.metadata_list)
-    found = sorted(set(found))
+    A sidecar is FILM.<ext> or FILM.<tags>.<ext> beside the film (SIDECAR_EXTS, in any case: archives made on
+    Windows hold FILM.SRT). One listing of FILM* (a single request on an object store, not one per extension)."""
+    stem = os.path.splitext(film_path)[0]
+    name = stem.rsplit("/", 1)[-1]
+    found = set()
+    for result in FileSystems.match([literal_glob(stem) + "*"]):
+        for m in result.metadata_list:
+            rest = m.path.rsplit("/", 1)[-1][len(name):]
+            if rest.startswith(".") and rest.lower().endswith(SIDECAR_EXTS):
+                found.add(m.path)
 
     def rank(p):
         lang = sidecar_language(film_path, p)
@@ -165,6 +174,8 @@ def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
         return [], [f"{path}: larger than {MAX_SIDECAR_BYTES} bytes, ignored"]
     text, enc_warning = decode_subtitle_bytes(data)
     fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt == "xml" and not is_ttml(text):
+        return [], []  # metadata, not subtitles
     cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path))
     name = path.rsplit("/", 1)[-1]
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]

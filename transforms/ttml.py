@@ -1,0 +1,142 @@
+"""TTML subtitles (IMSC1 in IMF packages, Netflix DFXP, EBU-TT, SMPTE-TT): the sidecar format of studio and
+streaming deliverables. pysubs2 reads only TTML's plainest timing (no frames, no ticks, no nested offsets), and
+deliverables use all three, so the timing is read here:
+
+    clock time   01:02:03.500  01:02:03:12 (frames)  01:02:03:12.1 (sub-frames)  01:02:03;12 (drop-frame)
+    offset time  3.5s  350ms  1.5m  1h  90f (frames)  35000000t (ticks, ttp:tickRate)
+
+with ttp:frameRate, ttp:frameRateMultiplier ("1000 1001": 23.976 and 29.97 fps), ttp:subFrameRate,
+ttp:tickRate and ttp:timeBase (media: a clock time is real time; smpte: a timecode label counted in frames,
+dropNTSC dropping two labels a minute). Times nest: a `p`'s begin is counted from its `div`'s and `body`'s
+(TTML's default `par` time containers). A `p` without times of its own whose spans carry them gives one line
+per span. Whether a time is on the master's timecode (10:00:00:00 at the first frame) is not decided here:
+transforms.subtitles.on_film_clock does that for every sidecar."""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Optional
+
+TTML_NAMESPACES = ("http://www.w3.org/ns/ttml", "http://www.w3.org/2006/10/ttaf1", "http://www.w3.org/2006/04/ttaf1")
+_CLOCK = re.compile(r"(\d+):(\d{2}):(\d{2})(?:([:;])(\d+)(?:\.(\d+))?|(\.\d+))?")
+_OFFSET = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|f|t)")
+_SPACES = re.compile(r"\s+")
+
+
+def is_ttml(text: str) -> bool:
+    """Whether an XML document is TTML (a `.xml` beside a film may be a media manager's metadata instead)."""
+    head = text[:4096]
+    return "<tt" in head and any(ns in head for ns in TTML_NAMESPACES)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The document's timing parameters (TTML's ttp: attributes on the root, with the standard's defaults)."""
+    frame_rate: float = 30.0       # effective frames per second (frameRate x frameRateMultiplier)
+    nominal_rate: int = 30         # frames per timecode second (the frame field's range)
+    sub_frame_rate: int = 1
+    tick_rate: float = 1.0
+    smpte: bool = False            # ttp:timeBase="smpte": clock times are timecode labels
+    drop_frame: bool = False       # ttp:dropMode dropNTSC (two labels a minute, not every tenth)
+
+    @classmethod
+    def of(cls, root: ET.Element) -> "Timing":
+        attr = {_local(k): v for k, v in root.attrib.items()}
+        nominal = int(attr.get("frameRate", "30") or 30)
+        num, _, den = (attr.get("frameRateMultiplier") or "1 1").partition(" ")
+        rate = nominal * float(num) / float(den or 1)
+        subs = int(attr.get("subFrameRate", "1") or 1)
+        ticks = float(attr["tickRate"]) if attr.get("tickRate") else (rate * subs if "frameRate" in attr else 1.0)
+        return cls(frame_rate=rate, nominal_rate=nominal, sub_frame_rate=subs, tick_rate=ticks,
+                   smpte=attr.get("timeBase") == "smpte", drop_frame=attr.get("dropMode") == "dropNTSC")
+
+    def seconds(self, expr: str) -> float:
+        """One TTML time expression in seconds; ValueError for anything else."""
+        expr = expr.strip()
+        m = _OFFSET.fullmatch(expr)
+        if m:
+            value, unit = float(m.group(1)), m.group(2)
+            if unit == "f":
+                return value / self.frame_rate
+            if unit == "t":
+                return value / self.tick_rate
+            return value * {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}[unit]
+        m = _CLOCK.fullmatch(expr)
+        if not m:
+            raise ValueError(f"not a TTML time: {expr!r}")
+        h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if m.group(7):  # 01:02:03.500
+            return h * 3600 + mi * 60 + s + float(m.group(7))
+        frames = int(m.group(5) or 0) + (int(m.group(6)) / self.sub_frame_rate if m.group(6) else 0.0)
+        if not (self.smpte or m.group(4) == ";"):  # media time base: real seconds plus frames
+            return h * 3600 + mi * 60 + s + frames / self.frame_rate
+        count = (h * 3600 + mi * 60 + s) * self.nominal_rate + frames  # a timecode label, counted in frames
+        if self.drop_frame or m.group(4) == ";":
+            minutes = h * 60 + mi
+            count -= 2 * (minutes - minutes // 10)
+        return count / self.frame_rate
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _text(el: ET.Element) -> str:
+    """An element's words, line breaks as spaces."""
+    parts = [el.text or ""]
+    for child in el:
+        parts.append(" " if _local(child.tag) == "br" else _text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def parse_ttml(text: str) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
+    """TTML document -> ([(start_s, end_s, text)], its xml:lang, warnings). Lines whose times cannot be read are
+    skipped, each with a warning; an unreadable document raises ValueError."""
+    try:  # the declaration's encoding is the file's, no longer the text's (transforms.subtitles decoded it)
+        root = ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text))
+    except ET.ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from None
+    if _local(root.tag) != "tt":
+        raise ValueError(f"not TTML: the root element is <{_local(root.tag)}>")
+    timing = Timing.of(root)
+    language = next((v for k, v in root.attrib.items() if _local(k) == "lang" and v), None)
+    lines: list[tuple[float, float, str]] = []
+    warnings: list[str] = []
+
+    def interval(el: ET.Element, start: float, end: Optional[float]) -> tuple[float, Optional[float]]:
+        """el's [begin, end) in document time, inside its parent's [start, end)."""
+        begin, stop, dur = el.get("begin"), el.get("end"), el.get("dur")
+        b = start + timing.seconds(begin) if begin else start
+        e = start + timing.seconds(stop) if stop else (b + timing.seconds(dur) if dur else end)
+        return b, (min(e, end) if e is not None and end is not None else e)
+
+    def walk(el: ET.Element, start: float, end: Optional[float]) -> None:
+        tag = _local(el.tag)
+        if tag in ("head", "metadata", "styling", "layout"):
+            return
+        try:
+            b, e = interval(el, start, end)
+        except ValueError as exc:
+            warnings.append(f"line {len(lines) + 1}: skipped, {exc}")
+            return
+        if tag == "p":
+            timed_spans = [c for c in el.iter() if _local(c.tag) == "span" and c.get("begin")]
+            if el.get("begin") is None and timed_spans:
+                for span in timed_spans:
+                    try:
+                        sb, se = interval(span, b, e)
+                    except ValueError as exc:
+                        warnings.append(f"line {len(lines) + 1}: skipped, {exc}")
+                        continue
+                    lines.append((sb, se if se is not None else sb, _SPACES.sub(" ", _text(span)).strip()))
+                return
+            lines.append((b, e if e is not None else b, _SPACES.sub(" ", _text(el)).strip()))
+            return
+        for child in el:
+            walk(child, b, e)
+
+    for child in root:
+        walk(child, 0.0, None)
+    return lines, language, warnings
