@@ -95,6 +95,41 @@ def test_ttml_sidecars_are_found_and_read(tmp_path):
     assert [Path(p).name for p in find_sidecars(str(film))] == ["feature.srt", "feature.xml", "feature.en.ttml"]
 
 
+def test_scc_captions_are_decoded():
+    """Scenarist SCC (US studio and broadcast caption deliverables): CEA-608 words decoded into lines. Pop-on
+    captions from their EOC to their EDM, rows joined; roll-up lines from their first character to their CR;
+    accents, extended characters, '>>' speaker marks; songs (the music note) are not lines; CC2's words are
+    not CC1's; a line that is not a caption line is a warning; drop-frame time codes."""
+    from testing import captions as cc
+    from transforms.scc import FRAME_S, timecode_s
+    events = (cc.pop_on(2.0, 4.0, ["Where were", "you?"]) + cc.pop_on(5.0, 7.0, [">> Café? Über alles."])
+              + cc.pop_on(8.0, 8.8, ["♪ La la la ♪"]) + cc.pop_on(9.5, 10.5, ["SECRET LINE"], channel=2)
+              + cc.roll_up(11.0, 13.0, "I waited all night.") + cc.roll_up(13.2, 15.0, "Out."))
+    text = cc.scc_text(events, extra_lines=["not a caption line"])
+    cues, warnings = parse_subtitles(text, None)  # known by its header
+    assert [c.text for c in cues] == ["Where were you?", "Café? Über alles.", "I waited all night.", "Out."]
+    for cue, (start, end) in zip(cues, [(2.0, 4.0), (5.0, 7.0), (11.0, 13.0), (13.2, 15.0)]):
+        assert abs(cue.start_s - start) < 2 * FRAME_S and abs(cue.end_s - end) < 2 * FRAME_S
+    assert len(warnings) == 1 and "not a time code" in warnings[0]
+    # drop-frame labels: two dropped a minute except every tenth, so 00:10:00;00 is frame 17982
+    assert timecode_s(0, 1, 0, ";", 2) == pytest.approx(1800 * FRAME_S)
+    assert timecode_s(0, 10, 0, ";", 0) == pytest.approx(17982 * FRAME_S)
+    assert timecode_s(1, 0, 0, ":", 0) == pytest.approx(108000 * FRAME_S)
+
+
+def test_scc_sidecar_on_a_masters_timecode(tmp_path):
+    """Captions for a master are on its clock (01:00:00;00 at the first frame): they move back like any sidecar."""
+    from testing import captions as cc
+    film = make_film(tmp_path / "episode.mov", duration_s=12.0)
+    hour = 108000 * 1001 / 30000  # 01:00:00:00 as a non-drop label
+    (tmp_path / "episode.scc").write_text(cc.scc_text(cc.pop_on(hour + 2.0, hour + 4.0, ["Where were you?"])))
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)))
+    assert source.endswith("episode.scc") and [c.text for c in cues] == ["Where were you?"]
+    assert cues[0].start_s == pytest.approx(2.0 + hour - 3600, abs=0.1)  # moved back by the whole hour
+    assert any("moved back" in w for w in warnings)
+
+
 def test_tags_are_stripped():
     assert clean_text("{\\i1}Hello{\\i0}\\Nthere <i>you</ i> <00:00:01.000>too") == "Hello there you too"
 

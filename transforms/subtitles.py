@@ -23,14 +23,15 @@ from transforms.discover import literal_glob
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
+from transforms.scc import is_scc, parse_scc
 from transforms.ttml import is_ttml, parse_ttml
 
 log = logging.getLogger(__name__)
 
 # In this order of preference. TTML (studio and streaming deliverables: IMSC1, DFXP, EBU-TT) is read by
 # transforms.ttml; a .xml beside a film counts only when it is TTML (else it is a media manager's metadata).
-TTML_EXTS = ("ttml", "dfxp", "xml")
-SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS)
+TTML_EXTS = ("ttml", "dfxp", "itt", "xml")  # .itt: Apple's iTunes Timed Text
+SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS) + (".scc",)  # SCC: scc.py
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -109,7 +110,11 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
 def _events(text: str, fmt: Optional[str], language: Optional[str]
             ) -> tuple[list[tuple[float, float, str]], list[str], Optional[str]]:
     """(start_s, end_s, cleaned text) of each cue in file order, warnings, and the language (the caller's, else a
-    TTML document's own). TTML is read by transforms.ttml, the rest by pysubs2."""
+    TTML document's own). SCC captions are decoded by transforms.scc, TTML read by transforms.ttml, the rest by
+    pysubs2."""
+    if fmt == "scc" or (fmt is None and is_scc(text)):
+        lines, warnings = parse_scc(text)
+        return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language
     if fmt in TTML_EXTS or (fmt is None and is_ttml(text)):
         lines, own, warnings = parse_ttml(text)
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language or own

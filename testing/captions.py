@@ -1,0 +1,78 @@
+"""Scenarist SCC caption files for tests, written the way caption encoders write them: CEA-608 words with odd
+parity, control codes sent twice, one word per frame at 29.97 fps (transforms/scc.py reads them)."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from transforms.scc import FRAME_S, HEADER
+
+RCL, EOC, EDM, ENM, RU2, CR = (0x14, 0x20), (0x14, 0x2F), (0x14, 0x2C), (0x14, 0x2E), (0x14, 0x25), (0x14, 0x2D)
+PAC = {14: (0x14, 0x50), 15: (0x14, 0x70)}  # rows 14 and 15, indent 0
+# characters outside ASCII: a basic code (one byte) or a special / extended character pair (the extended ones
+# follow a plain stand-in, which they replace)
+_BASIC = {"á": 0x2A, "é": 0x5C, "í": 0x5E, "ó": 0x5F, "ú": 0x60, "ç": 0x7B, "ñ": 0x7E}
+_PAIRS = {"♪": (0x11, 0x37), "è": (0x11, 0x3A), "Ü": (0x12, 0x24), "ü": (0x12, 0x25), "ß": (0x13, 0x34)}
+
+
+def _odd(b: int) -> int:
+    return b | 0x80 if bin(b).count("1") % 2 == 0 else b
+
+
+def _word(b1: int, b2: int) -> str:
+    return f"{_odd(b1):02x}{_odd(b2):02x}"
+
+
+def _control(code: tuple[int, int], channel: int = 1) -> list[str]:
+    b1 = code[0] | (0x08 if channel == 2 else 0)
+    return [_word(b1, code[1])] * 2
+
+
+def text_words(text: str) -> list[str]:
+    """A row's characters as 608 words."""
+    words, pending = [], []
+    for ch in text:
+        if ch in _PAIRS:
+            if pending:
+                words.append(_word(pending[0], 0))
+                pending = []
+            if _PAIRS[ch][0] in (0x12, 0x13):  # an extended character replaces a stand-in
+                words.append(_word(ord("?"), 0))
+            words += [_word(*_PAIRS[ch])] * 2
+            continue
+        pending.append(_BASIC.get(ch, ord(ch)))
+        if len(pending) == 2:
+            words.append(_word(*pending))
+            pending = []
+    if pending:
+        words.append(_word(pending[0], 0))
+    return words
+
+
+def label(seconds: float) -> str:
+    """Non-drop SCC time code of the frame at `seconds` (labels count 30 a second at 29.97 fps)."""
+    n = int(round(seconds / FRAME_S))
+    return f"{n // 108000:02d}:{n // 1800 % 60:02d}:{n // 30 % 60:02d}:{n % 30:02d}"
+
+
+def pop_on(start_s: float, end_s: float, rows: Sequence[str], channel: int = 1) -> list[tuple[float, list[str]]]:
+    """A pop-on caption: loaded ahead, shown (EOC) at start_s, cleared (EDM) at end_s."""
+    words = _control(ENM, channel) + _control(RCL, channel)
+    for row, text in zip(range(16 - len(rows), 16), rows):
+        words += _control(PAC[row], channel) + text_words(text)
+    load_at = start_s - len(words) * FRAME_S
+    return [(load_at, words + _control(EOC, channel)), (end_s, _control(EDM, channel))]
+
+
+def roll_up(start_s: float, end_s: float, text: str) -> list[tuple[float, list[str]]]:
+    """A roll-up line: its characters from start_s, the carriage return that rolls it up at end_s."""
+    return [(start_s - 4 * FRAME_S, _control(RU2) + _control(PAC[15]) + text_words(text)), (end_s, _control(CR))]
+
+
+def scc_text(events: Iterable[tuple[float, list[str]]], extra_lines: Sequence[str] = ()) -> str:
+    lines, free_at = [HEADER, ""], 0.0
+    for t, words in sorted(events, key=lambda e: e[0]):
+        if t < free_at - FRAME_S:  # a caption stream sends one word per frame: lines cannot overlap
+            raise ValueError(f"caption words at {t:.2f}s overlap the previous line's (sent until {free_at:.2f}s)")
+        lines += [f"{label(t)}\t{' '.join(words)}", ""]
+        free_at = t + len(words) * FRAME_S
+    return "\n".join(lines + list(extra_lines)) + "\n"
