@@ -76,3 +76,26 @@ def scc_text(events: Iterable[tuple[float, list[str]]], extra_lines: Sequence[st
         lines += [f"{label(t)}\t{' '.join(words)}", ""]
         free_at = t + len(words) * FRAME_S
     return "\n".join(lines + list(extra_lines)) + "\n"
+
+
+def stl_bytes(subtitles: Sequence[tuple[tuple[int, ...], tuple[int, ...], bytes]], fps: int = 25,
+              table: str = "00", language: str = "09", programme_start: str = "00000000",
+              comments: Sequence[int] = (), extension_at: int = 112) -> bytes:
+    """An EBU STL file: subtitles as (time code in (h, m, s, f), time code out, text bytes in the file's character
+    table); a text longer than extension_at bytes goes on in extension blocks, as STL writers split it. Subtitles
+    whose index is in `comments` are comment blocks."""
+    gsi = bytearray(b" " * 1024)
+    gsi[0:3], gsi[3:11], gsi[11:12] = b"850", f"STL{fps}.01".encode(), b"1"
+    gsi[12:14], gsi[14:16], gsi[256:264] = table.encode(), language.encode(), programme_start.encode()
+    blocks = []
+    for number, (tc_in, tc_out, text) in enumerate(subtitles):
+        pieces = [text[i:i + extension_at] for i in range(0, max(len(text), 1), extension_at)]
+        for k, piece in enumerate(pieces):
+            tti = bytearray(128)
+            tti[0], tti[1:3] = 0, number.to_bytes(2, "little")
+            tti[3] = 0xFF if k == len(pieces) - 1 else k
+            tti[5:9], tti[9:13] = bytes(tc_in), bytes(tc_out)
+            tti[15] = 1 if number in comments else 0
+            tti[16:128] = piece.ljust(112, b"\x8f")
+            blocks.append(bytes(tti))
+    return bytes(gsi) + b"".join(blocks)

@@ -130,6 +130,32 @@ def test_scc_sidecar_on_a_masters_timecode(tmp_path):
     assert any("moved back" in w for w in warnings)
 
 
+def test_ebu_stl_subtitles_are_read(tmp_path):
+    """EBU STL (European broadcast deliverables, binary): times from the programme's start time code, ISO 6937
+    accents (a prefix byte before the letter), teletext colour codes and line breaks as spaces, a subtitle split
+    over extension blocks joined, comments left out, bad time codes a warning; the language from the GSI block."""
+    from testing.captions import stl_bytes
+    film = make_film(tmp_path / "programme.mp4", duration_s=10.0)
+    subtitles = [((10, 0, 1, 0), (10, 0, 3, 12), b"\x07Where were\x8a\x07you?"),
+                 ((10, 0, 4, 0), (10, 0, 6, 0), b"Caf\xc2e? \xc8Uber alles, sagt er, und dann geht er nach Hause."),
+                 ((10, 0, 6, 5), (10, 0, 7, 0), b"A note for the subtitler"),
+                 ((10, 0, 7, 0), (10, 0, 99, 0), b"Bad time code"),
+                 ((10, 0, 8, 0), (10, 0, 9, 0), b"\xd5 La la \xd5")]
+    (tmp_path / "programme.stl").write_bytes(stl_bytes(subtitles, language="0F", programme_start="10000000",
+                                                       comments=(2,), extension_at=20))
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)))
+    assert source.endswith("programme.stl")
+    assert [c.text for c in cues] == ["Where were you?", "Café? Über alles, sagt er, und dann geht er nach Hause."]
+    assert [(c.start_s, c.end_s) for c in cues] == [pytest.approx((1.0, 3.48)), pytest.approx((4.0, 6.0))]
+    assert [w for w in warnings if "bad time code" in w]
+    from transforms.subtitles import read_sidecar
+    assert {c.language for c in read_sidecar(str(tmp_path / "programme.stl"), str(film))[0]} == {"fr"}
+    (tmp_path / "programme.stl").write_bytes(b"not an stl file" * 100)
+    _, warnings = read_sidecar(str(tmp_path / "programme.stl"), str(film))
+    assert len(warnings) == 1 and "not an EBU STL file" in warnings[0]
+
+
 def test_tags_are_stripped():
     assert clean_text("{\\i1}Hello{\\i0}\\Nthere <i>you</ i> <00:00:01.000>too") == "Hello there you too"
 

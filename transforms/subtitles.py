@@ -24,6 +24,7 @@ from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
 from transforms.scc import is_scc, parse_scc
+from transforms.stl import parse_stl
 from transforms.ttml import is_ttml, parse_ttml
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 # In this order of preference. TTML (studio and streaming deliverables: IMSC1, DFXP, EBU-TT) is read by
 # transforms.ttml; a .xml beside a film counts only when it is TTML (else it is a media manager's metadata).
 TTML_EXTS = ("ttml", "dfxp", "itt", "xml")  # .itt: Apple's iTunes Timed Text
-SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS) + (".scc",)  # SCC: scc.py
+# SCC captions (transforms.scc) and EBU STL (transforms.stl) last: the broadcast deliverables.
+SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl")
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -87,6 +89,13 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
         events, warnings, language = _events(text, fmt, language)
     except Exception as exc:  # noqa: BLE001 - pysubs2 raises several types for unreadable files
         return [], [f"unparseable subtitles: {type(exc).__name__}: {exc}"]
+    return _cues(events, warnings, language, empty=not text.strip() or text.strip() == "WEBVTT")
+
+
+def _cues(events: list[tuple[float, float, str]], warnings: list[str], language: Optional[str], empty: bool
+          ) -> tuple[list[Cue], list[str]]:
+    """A subtitle file's (start_s, end_s, text) in file order -> its dialogue cues sorted by start, and the
+    warnings: every format goes through the same rules (transforms.dialogue, times that run forwards)."""
     cues = []
     for i, (start, end, line) in enumerate(events):
         if not line:
@@ -102,7 +111,7 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
             continue
         cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle", language=language))
     cues.sort(key=lambda c: (c.start_s, c.end_s))
-    if not cues and not events and text.strip() and text.strip() != "WEBVTT":
+    if not cues and not events and not empty:
         warnings.append("no cues could be parsed")
     return cues, warnings
 
@@ -177,12 +186,19 @@ def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
         data = f.read(MAX_SIDECAR_BYTES + 1)
     if len(data) > MAX_SIDECAR_BYTES:
         return [], [f"{path}: larger than {MAX_SIDECAR_BYTES} bytes, ignored"]
-    text, enc_warning = decode_subtitle_bytes(data)
     fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    name = path.rsplit("/", 1)[-1]
+    if fmt == "stl":  # binary, with its own character tables
+        try:
+            events, own, warnings = parse_stl(data)
+        except ValueError as exc:
+            return [], [f"{name}: unparseable subtitles: {exc}"]
+        cues, warnings = _cues(events, warnings, sidecar_language(film_path, path) or own, empty=False)
+        return cues, [f"{name}: {w}" for w in warnings]
+    text, enc_warning = decode_subtitle_bytes(data)
     if fmt == "xml" and not is_ttml(text):
         return [], []  # metadata, not subtitles
     cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path))
-    name = path.rsplit("/", 1)[-1]
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
 
 
