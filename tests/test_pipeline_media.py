@@ -329,6 +329,27 @@ def test_a_film_keeps_the_id_an_earlier_run_gave_it(tmp_path):
     assert {r["film_id"] for r in table(out, "clips")} == {old_id}
 
 
+def test_new_or_corrected_subtitles_redo_a_film(tmp_path):
+    """A nightly run redoes a film whose subtitles changed, though its bytes did not: a corrected sidecar, or
+    captions delivered for a film that had none (it was transcribed, or left without text, before)."""
+    from testing import captions
+    films = tmp_path / "films"
+    make_film(films / "talk.mp4", duration_s=6.0)
+    make_film(films / "quiet.mp4", duration_s=6.0)
+    make_film(films / "other.mp4", duration_s=6.0)
+    write_srt(films / "talk.en.srt", [(0.5, 2.0, "Where were you?")])
+    argv = ["--input", str(films / "*.mp4"), "--output", str(tmp_path / "out")] + BASE
+    assert run(argv)["ok"] == 3
+    assert run(argv)["skipped"] == 3
+    write_srt(films / "talk.en.srt", [(0.5, 2.0, "Where were you last night?")])
+    (films / "quiet.scc").write_text(captions.scc_text(captions.pop_on(1.0, 3.0, ["Out."])))
+    summary = run(argv)
+    assert summary["ok"] == 2 and summary["skipped"] == 1
+    texts = {Path(r["film_path"]).name: r["text"] for r in table(tmp_path / "out", "clips") if r["text"]}
+    assert texts == {"talk.mp4": "Where were you last night?", "quiet.mp4": "Out."}
+    assert run(argv)["skipped"] == 3
+
+
 def test_file_uris_name_the_same_local_films(archive, tmp_path):
     # Beam has no file:// filesystem (discovery failed the run); a file:// input or output is the local path,
     # so the film gets the same id and path as when named plainly, and a later plain run skips it.

@@ -94,12 +94,21 @@ def is_film_candidate(path: str) -> bool:
                 or any(p in SYSTEM_FOLDERS for p in parts[:-1]))
 
 
+def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
+    """The film's content_fingerprint, joined with its subtitle sidecars' (names and bytes) when it has any: new or
+    corrected subtitles beside a film are new input for a nightly run, as changed film bytes are. A film without
+    sidecars keeps its plain content fingerprint."""
+    from transforms.subtitles import sidecars_digest  # (subtitles imports this module)
+    fp, subs = content_fingerprint(path, size_bytes), sidecars_digest(path)
+    return fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest()
+
+
 class FingerprintFilm(beam.DoFn):
-    """FilmRef -> FilmRef with its fingerprint; an unreadable file becomes a fatal FilmError."""
+    """FilmRef -> FilmRef with its fingerprint (film_fingerprint); an unreadable file becomes a fatal FilmError."""
 
     def process(self, ref: FilmRef) -> Iterable:
         try:
-            fp = content_fingerprint(ref.path, ref.size_bytes)
+            fp = film_fingerprint(ref.path, ref.size_bytes)
         except Exception as exc:  # noqa: BLE001 - any I/O failure is this film's error, not the run's
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -160,6 +161,18 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> l
                 0 if preferred_language and lang == preferred_language.lower() else 1 if lang is None else
                 2 if lang in ("en", "eng") else 3, _sidecar_format_rank(p), p)
     return sorted(found, key=rank)
+
+
+def sidecars_digest(film_path: str) -> Optional[str]:
+    """sha256 over the names and bytes of a film's sidecars (find_sidecars); None when it has none."""
+    paths = sorted(find_sidecars(film_path))
+    if not paths:
+        return None
+    h = hashlib.sha256()
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            h.update(path.rsplit("/", 1)[-1].encode() + b"\0" + f.read(MAX_SIDECAR_BYTES + 1) + b"\0")
+    return h.hexdigest()
 
 
 def _sidecar_format_rank(path: str) -> int:
