@@ -30,7 +30,8 @@ class FilmEmotionOptions(PipelineOptions):
         g = parser.add_argument_group("input and output")
         g.add_argument("--input", action="append", default=None, type=_beam_path,
                        help="Film glob, repeatable: local path or any Beam filesystem (gs://, s3://, ...). "
-                            "A directory means every file below it. Sidecar .srt/.vtt files are not films.")
+                            "A directory means every file below it. Subtitle sidecars (.srt, .vtt, .ttml, .scc, .stl, "
+                            "...) are not films.")
         g.add_argument("--output", default=None, type=_beam_path,
                        help="Output directory: clips/, errors/, manifest/, features/, transcripts/ go under it.")
         g.add_argument("--force", action="store_true", default=False,
