@@ -1,8 +1,11 @@
-"""Scenarist SCC caption files for tests, written the way caption encoders write them: CEA-608 words with odd
-parity, control codes sent twice, one word per frame at 29.97 fps (transforms/scc.py reads them)."""
+"""Captions for tests, written the way caption encoders write them: CEA-608 words with odd parity, control codes
+sent twice, one word per frame at 29.97 fps, in Scenarist SCC files (transforms/scc.py reads them) or in a
+broadcast recording's pictures as A53 data (transforms/video_captions.py); and EBU STL files (transforms/stl.py)."""
 from __future__ import annotations
 
 from typing import Iterable, Sequence
+
+import av
 
 from transforms.scc import FRAME_S, HEADER
 
@@ -99,3 +102,51 @@ def stl_bytes(subtitles: Sequence[tuple[tuple[int, ...], tuple[int, ...], bytes]
             tti[16:128] = piece.ljust(112, b"\x8f")
             blocks.append(bytes(tti))
     return bytes(gsi) + b"".join(blocks)
+
+
+def _escape(nal: bytes) -> bytes:
+    """H.264 emulation prevention: 0x03 after two zero bytes that precede a byte <= 3."""
+    out, zeros = bytearray(), 0
+    for b in nal:
+        if zeros >= 2 and b <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(b)
+        zeros = zeros + 1 if b == 0 else 0
+    return bytes(out)
+
+
+def a53_sei(pairs: Sequence[str]) -> bytes:
+    """An H.264 SEI NAL unit (start code included) carrying CEA-608 field 1 words as ATSC A53 cc_data."""
+    cc = bytes([0x40 | len(pairs), 0xFF]) + b"".join(bytes([0xFC]) + bytes.fromhex(w) for w in pairs) + b"\xff"
+    payload = b"\xb5\x00\x31GA94\x03" + cc  # ITU-T T.35: USA, ATSC provider, 'GA94', cc_data
+    return b"\x00\x00\x00\x01" + _escape(bytes([0x06, 0x04, len(payload)]) + payload + b"\x80")
+
+
+def make_captioned_recording(path, events: Iterable[tuple[float, list[str]]], duration_s: float):
+    """An MPEG-TS broadcast recording (H.264 at 29.97 fps with B-frames, AAC speech-like sound) whose pictures carry
+    the caption words of `events` (pop_on / roll_up) as A53 data: one word per picture, padding in the others."""
+    import fractions
+
+    from testing.films import _scene_frame, encode_film, speech_like
+    words: dict[int, str] = {}
+    for t, ws in events:
+        first = int(round(t / FRAME_S))
+        for k, w in enumerate(ws):
+            words[first + k] = w
+    rate = fractions.Fraction(30000, 1001)
+
+    def add_captions(packet):
+        frame = int(round(float(packet.pts * packet.time_base) * rate))
+        data = bytes(packet)
+        at = next(i for i in range(len(data) - 4) if data[i:i + 3] == b"\x00\x00\x01" and data[i + 3] & 0x1F in (1, 5))
+        at -= 1 if at and data[at - 1] == 0 else 0  # a four-byte start code
+        edited = av.Packet(data[:at] + a53_sei([words.get(frame, "8080")]) + data[at:])
+        edited.pts, edited.dts, edited.time_base, edited.stream = packet.pts, packet.dts, packet.time_base, packet.stream
+        edited.is_keyframe = packet.is_keyframe
+        return edited
+
+    n = int(duration_s * rate)
+    return encode_film(path, paint=lambda i, t: _scene_frame(t, (128, 72), ()), frame_times=[i / rate for i in range(n)],
+                       fps=rate, size=(128, 72), video_codec="libx264", audio=speech_like(duration_s),
+                       edit_video_packet=add_captions)

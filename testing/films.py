@@ -114,11 +114,13 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
                 subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = (),
                 timecode: Optional[str] = None, more_audio: Sequence = (),
-                picture_subtitles: Sequence[str] = ()) -> Path:
+                picture_subtitles: Sequence[str] = (),
+                edit_video_packet: Optional[Callable[[av.Packet], av.Packet]] = None) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
     first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry). more_audio: further mono
     tracks after `audio`, in its codec (a master's channels as separate tracks). picture_subtitles: encoders of
     bitmap subtitle tracks to declare (`dvdsub`, `dvbsub`: a DVD or DVB recording's), without packets.
+    edit_video_packet: gives each encoded video packet as it is muxed (data a broadcaster adds to the pictures).
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
@@ -185,13 +187,14 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 yield from sorted(events)
 
             rng = np.random.default_rng(0)
+            edit = edit_video_packet or (lambda p: p)
             for et, kind, k in heapq.merge(video_events(), audio_events(), subtitle_events()):
                 if kind == "v":
                     frame = av.VideoFrame.from_ndarray(paint(k, et), format="rgb24")
                     frame.pts = int(round(et * 1000)) if vfr else k
                     if vfr:
                         frame.time_base = MS
-                    out.mux(v.encode(frame))
+                    out.mux([edit(p) for p in v.encode(frame)])
                 elif kind == "a" and garbage_audio:
                     p = av.Packet(rng.integers(0, 256, 417, dtype=np.uint8).tobytes())
                     p.stream, p.time_base = a, fractions.Fraction(1, sample_rate)
@@ -211,7 +214,7 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     p.duration = int((en - st) * 1000)
                     out.mux(p)
             if v is not None:
-                out.mux(v.encode(None))
+                out.mux([edit(p) for p in v.encode(None)])
             for stream in ([a] if a is not None and not garbage_audio else []) + extra:
                 out.mux(stream.encode(None))
         tmp.replace(path)

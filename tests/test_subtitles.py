@@ -130,6 +130,31 @@ def test_scc_sidecar_on_a_masters_timecode(tmp_path):
     assert any("moved back" in w for w in warnings)
 
 
+def test_closed_captions_in_a_broadcast_recording_are_read(tmp_path):
+    """A TV recording (MPEG-TS, H.264 with B-frames) whose only dialogue text is its closed captions, carried in
+    the pictures as A53 / CEA-608 data: read from the demuxed packets in presentation order, without decoding a
+    picture, so the film is not transcribed. A film without them is passed over after its first packets."""
+    from testing import captions as cc
+    from transforms.subtitles import CAPTIONS
+    from transforms.video_captions import cc_pairs, read_video_captions
+    events = cc.pop_on(1.0, 3.0, ["Where were", "you last night?"]) + cc.roll_up(4.0, 5.5, "I was out.")
+    film = cc.make_captioned_recording(tmp_path / "recording.ts", events, duration_s=7.0)
+    lines = read_video_captions(str(film))
+    assert [t for _, _, t in lines] == ["Where were you last night?", "I was out."]
+    for (start, end, _), want in zip(lines, [(1.0, 3.0), (4.0, 5.5)]):
+        assert start == pytest.approx(want[0], abs=0.1) and end == pytest.approx(want[1], abs=0.1)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    info = probe_film(str(film))
+    job = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
+    assert [c.text for c in job.cues] == ["Where were you last night?", "I was out."] and not job.needs_asr
+    assert load_cues(ref, info)[2] == CAPTIONS
+    plain = make_film(tmp_path / "plain.mp4", duration_s=3.0, video_codec="libx264")
+    assert read_video_captions(str(plain)) == []
+    # MPEG-2 pictures carry the same cc_data in their user data, without H.264's emulation prevention bytes
+    user_data = b"\x00\x00\x01\xb2GA94\x03" + bytes([0x42, 0xFF, 0xFC, 0x94, 0x20, 0xFD, 0x80, 0x80, 0xFF])
+    assert cc_pairs(user_data, escaped=False) == [(0x94, 0x20)]  # field 2's pair (type 1) is not CC1's
+
+
 def test_ebu_stl_subtitles_are_read(tmp_path):
     """EBU STL (European broadcast deliverables, binary): times from the programme's start time code, ISO 6937
     accents (a prefix byte before the letter), teletext colour codes and line breaks as spaces, a subtitle split

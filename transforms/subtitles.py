@@ -27,6 +27,7 @@ from transforms.probe import open_container
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
 from transforms.ttml import is_ttml, parse_ttml
+from transforms.video_captions import CODECS as CAPTIONED_CODECS, read_video_captions
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 TTML_EXTS = ("ttml", "dfxp", "itt", "xml")  # .itt: Apple's iTunes Timed Text
 # SCC captions (transforms.scc) and EBU STL (transforms.stl) last: the broadcast deliverables.
 SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl")
+CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -189,6 +191,8 @@ def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     """Whether a load_cues source is a forced track: lines only where a film leaves its main language (signs,
     a foreign exchange), a handful against the film's dialogue. Such a track ranks after every other, and a film
     whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
+    if source == CAPTIONS:
+        return False
     if source.startswith("stream:"):
         return int(source.split(":", 1)[1]) in info.forced_subtitle_streams
     return bool(source) and forced_sidecar(film_path, source)
@@ -266,7 +270,8 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     the text path reads them.
 
     Sources in order: sidecars (find_sidecars' ranking), then embedded text streams (preferred language first,
-    then those tagged with a language of `text_languages`, untagged, others; forced tracks last). The first source
+    then those tagged with a language of `text_languages`, untagged, others; forced tracks last), then closed
+    captions in the video stream (CAPTIONS: broadcast recordings' A53 / CEA-608). The first source
     the text path reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle
     tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned."""
     warnings: list[str] = []
@@ -338,6 +343,23 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         cues, retimed = _in_step(cues, speech)
         warnings += w + [f"{path.rsplit('/', 1)[-1]}: {m}" for m in (moved, retimed) if m]
         yield path, cues
+    yield from _embedded_sources(ref, info, preferred_language, text_languages, warnings, speech)
+    if info.has_video and info.video_codec in CAPTIONED_CODECS:
+        try:
+            lines = read_video_captions(ref.path)
+        except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
+            warnings.append(f"captions in the video: {type(exc).__name__}: {exc}")
+            return
+        cues, w = _cues(lines, [], None, empty=True)
+        cues, retimed = _in_step(cues, speech)
+        warnings += w + ([f"captions in the video: {retimed}"] if retimed else [])
+        yield CAPTIONS, cues
+
+
+def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str],
+                      text_languages: Sequence[str], warnings: list[str], speech: Callable[[], list]
+                      ) -> Iterable[tuple[str, list[Cue]]]:
+    """The film's embedded text subtitle tracks, best first (see load_cues)."""
     if not info.subtitle_streams:
         return
     try:

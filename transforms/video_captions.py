@@ -1,0 +1,64 @@
+"""Closed captions carried in the video stream: ATSC A53 CEA-608 data in H.264 / HEVC SEI messages (ITU-T T.35,
+'GA94') and MPEG-2 picture user data, as broadcast recordings (MPEG-TS captures) and many masters carry them.
+Read from the demuxed packets, without decoding a picture; field 1's byte pairs go to the CEA-608 decoder
+(transforms/cea608.py) in presentation order (packets come in decode order) at their picture's time.
+
+A stream that carries A53 data carries it in every picture (padding while no caption is sent), so a film whose
+first PROBE_PACKETS video packets have none is not read further: the check costs a few seconds of demuxing."""
+from __future__ import annotations
+
+import re
+
+from transforms.cea608 import Cea608Decoder
+from transforms.probe import main_video_stream, open_container
+
+CODECS = ("h264", "hevc", "mpeg2video")
+PROBE_PACKETS = 300
+PAIR_S = 1001 / 30000  # field 1 pairs of one picture (rare): a frame of 29.97 fps apart
+_A53 = re.compile(rb"GA94\x03")
+
+
+def cc_pairs(data: bytes, escaped: bool) -> list[tuple[int, int]]:
+    """Field 1 CEA-608 byte pairs in one picture's packet. escaped: H.264 / HEVC, whose NAL units insert 0x03
+    after two zero bytes (emulation prevention)."""
+    out = []
+    for m in _A53.finditer(data):
+        body = data[m.end():m.end() + 2 + 3 * 31 + 16]
+        if escaped:
+            body = body.replace(b"\x00\x00\x03", b"\x00\x00")
+        if len(body) < 2 or not body[0] & 0x40:  # process_cc_data_flag
+            continue
+        for k in range(body[0] & 0x1F):  # cc_count triplets: marker, valid, type; then the pair
+            triplet = body[2 + 3 * k:5 + 3 * k]
+            if len(triplet) < 3:
+                break
+            if triplet[0] & 0x04 and triplet[0] & 0x03 == 0:  # valid, NTSC field 1 (CC1 / CC2)
+                out.append((triplet[1], triplet[2]))
+    return out
+
+
+def read_video_captions(film_path: str) -> list[tuple[float, float, str]]:
+    """The film's channel 1 captions as (start_s, end_s, text) lines; [] when its video carries none."""
+    timed: list[tuple[float, list[tuple[int, int]]]] = []
+    end = 0.0
+    with open_container(film_path) as container:
+        video = main_video_stream(container)
+        if video is None or video.codec_context.name not in CODECS:
+            return []
+        escaped = video.codec_context.name != "mpeg2video"
+        start0 = container.start_time / 1e6 if container.start_time else 0.0
+        for i, packet in enumerate(container.demux(video)):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            t = float(packet.pts * packet.time_base) - start0
+            end = max(end, t)
+            pairs = cc_pairs(bytes(packet), escaped)
+            if pairs:
+                timed.append((t, pairs))
+            elif not timed and i >= PROBE_PACKETS:
+                return []
+    decoder = Cea608Decoder()
+    for t, pairs in sorted(timed, key=lambda e: e[0]):
+        for k, (b1, b2) in enumerate(pairs):
+            decoder.word(b1, b2, t + k * PAIR_S)
+    return decoder.finish(end)
