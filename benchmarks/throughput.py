@@ -1,7 +1,7 @@
 """Throughput benchmark: film-seconds scored per wall-second, and peak memory, on synthetic 720p films.
 
     python -m benchmarks.throughput --minutes 2 10 30 [--modes whole,decode,model,naive] [--device cpu|cuda]
-        [--batch_size 32] [--csv benchmarks/results/throughput.csv]
+        [--batch_size 32] [--csv benchmarks/results/throughput.csv] [--rss_log rss.csv]
 
 wall_s never includes the one-time imports and model loading (load_s, shown beside it).
 Films (cached under .cache/bench/): 720p moving textured noise, H.264 with an 8 s keyframe interval, AAC audio,
@@ -134,9 +134,11 @@ def measure(mode: str, film: Path, args) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
-        ps, peak = psutil.Process(proc.pid), 0
+        ps, peak, t0, samples = psutil.Process(proc.pid), 0, time.perf_counter(), []
         while proc.poll() is None:
-            peak = max(peak, tree_rss(ps))
+            rss = tree_rss(ps)
+            peak = max(peak, rss)
+            samples.append((time.perf_counter() - t0, rss / 2**20))
             time.sleep(0.2)
         out.seek(0)
         lines = [ln for ln in out.read().splitlines() if ln.startswith("{")]
@@ -144,6 +146,9 @@ def measure(mode: str, film: Path, args) -> dict:
         raise RuntimeError(f"{mode} on {film.name} failed (exit {proc.returncode})")
     res = json.loads(lines[-1])
     res["peak_rss_mb"] = peak / 2**20
+    if args.rss_log:  # the whole curve: a level that grows (fragmentation) or only rarer, higher peaks
+        with open(args.rss_log, "a") as f:
+            f.writelines(f"{film.name},{mode},{t:.1f},{mb:.0f}\n" for t, mb in samples)
     return res
 
 
@@ -165,6 +170,7 @@ def main(argv=None) -> None:
     ap.add_argument("--text_runtime", choices=("auto", "torch", "openvino"), default=None,
                     help="lever: where the text encoder runs (pipeline default: auto = OpenVINO on CPU)")
     ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
+    ap.add_argument("--rss_log", help="append film,mode,seconds,RSS MB every 0.2 s of each run to this CSV")
     ap.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--film", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
