@@ -150,3 +150,30 @@ def make_captioned_recording(path, events: Iterable[tuple[float, list[str]]], du
     return encode_film(path, paint=lambda i, t: _scene_frame(t, (128, 72), ()), frame_times=[i / rate for i in range(n)],
                        fps=rate, size=(128, 72), video_codec="libx264", audio=speech_like(duration_s),
                        edit_video_packet=add_captions)
+
+
+def make_captioned_master(path, events: Iterable[tuple[float, list[str]]], duration_s: float):
+    """A QuickTime master (.mov, H.264 picture) with a CEA-608 caption track (`c608`) holding the caption words of
+    `events`, as ProRes deliverables carry captions: FFmpeg's SCC reader gives the track's packets."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    with tempfile.TemporaryDirectory() as tmp:
+        scc = Path(tmp) / "captions.scc"
+        # a last clear before the end: the mov muxer drops a last sample that has no duration
+        scc.write_text(scc_text(list(events) + [(duration_s - 0.5, _control(EDM))]))
+        with av.open(str(scc), format="scc") as source, av.open(str(path), "w") as out:
+            v = out.add_stream("libx264", rate=25)
+            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+            track = out.add_stream_from_template(source.streams[0])
+            for i in range(int(duration_s * 25)):
+                frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * (i % 30), np.uint8), format="rgb24")
+                frame.pts = i
+                out.mux(v.encode(frame))
+            for packet in source.demux(source.streams[0]):
+                if packet.size:
+                    packet.stream = track
+                    out.mux(packet)
+            out.mux(v.encode(None))
+    return path

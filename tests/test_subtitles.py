@@ -133,7 +133,8 @@ def test_scc_sidecar_on_a_masters_timecode(tmp_path):
 def test_closed_captions_in_a_broadcast_recording_are_read(tmp_path):
     """A TV recording (MPEG-TS, H.264 with B-frames) whose only dialogue text is its closed captions, carried in
     the pictures as A53 / CEA-608 data: read from the demuxed packets in presentation order, without decoding a
-    picture, so the film is not transcribed. A film without them is passed over after its first packets."""
+    picture, so the film is not transcribed. A film without them is passed over after its first packets. A
+    ProRes-style master's c608 caption track is read the same way."""
     from testing import captions as cc
     from transforms.subtitles import CAPTIONS
     from transforms.video_captions import cc_pairs, read_video_captions
@@ -150,6 +151,14 @@ def test_closed_captions_in_a_broadcast_recording_are_read(tmp_path):
     assert load_cues(ref, info)[2] == CAPTIONS
     plain = make_film(tmp_path / "plain.mp4", duration_s=3.0, video_codec="libx264")
     assert read_video_captions(str(plain)) == []
+    # a QuickTime master's c608 caption track: read as captions, not named as a picture subtitle track
+    master = cc.make_captioned_master(tmp_path / "master.mov", events, duration_s=7.0)
+    info = probe_film(str(master))
+    assert len(info.caption_streams) == 1 and info.image_subtitle_codecs == () and info.subtitle_streams == ()
+    ref = FilmRef(str(master), master.stat().st_size, film_id_for(str(master)), "fp")
+    cues, _, source = load_cues(ref, info)
+    assert source == CAPTIONS and [c.text for c in cues] == ["Where were you last night?", "I was out."]
+    assert cues[0].start_s == pytest.approx(1.0, abs=0.1) and cues[1].end_s == pytest.approx(5.5, abs=0.1)
     # MPEG-2 pictures carry the same cc_data in their user data, without H.264's emulation prevention bytes
     user_data = b"\x00\x00\x01\xb2GA94\x03" + bytes([0x42, 0xFF, 0xFC, 0x94, 0x20, 0xFD, 0x80, 0x80, 0xFF])
     assert cc_pairs(user_data, escaped=False) == [(0x94, 0x20)]  # field 2's pair (type 1) is not CC1's

@@ -47,6 +47,8 @@ class FilmInfo:
     start_timecode_s: float = 0.0
     # decoders of embedded subtitle tracks that are pictures, not text (DVD VobSub, Blu-ray PGS, DVB): not read
     image_subtitle_codecs: tuple[str, ...] = ()
+    # stream indexes of CEA-608 caption tracks (a QuickTime master's c608 track): read as captions
+    caption_streams: tuple[int, ...] = ()
 
     @property
     def display_aspect(self) -> float:

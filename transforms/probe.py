@@ -15,7 +15,8 @@ import av
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 
-TEXT_SUBTITLE_CODECS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer"}
+TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer")
+CAPTION_CODECS = ("cc_dec", "eia_608")  # CEA-608 caption tracks (QuickTime c608 in ProRes masters): decoder, codec
 
 
 class NotAFilm(ValueError):
@@ -169,8 +170,10 @@ def probe_container(container) -> FilmInfo:
     text_subs = [s for s in container.streams.subtitles
                  if s.codec_context is not None and s.codec_context.name in TEXT_SUBTITLE_CODECS]
     subs = tuple(s.index for s in text_subs)
+    captions = tuple(s.index for s in container.streams.subtitles
+                     if s.codec_context is not None and s.codec_context.name in CAPTION_CODECS)
     pictures = tuple(s.codec_context.name for s in container.streams.subtitles
-                     if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS)
+                     if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS + CAPTION_CODECS)
     forced = tuple(s.index for s in text_subs if s.disposition & av.stream.Disposition.forced)
     return FilmInfo(
         duration_s=float(duration),
@@ -188,6 +191,7 @@ def probe_container(container) -> FilmInfo:
         audio_stream=_dialogue_index(container, a, float(duration)),
         start_timecode_s=start_timecode_s(container, fps),
         image_subtitle_codecs=pictures,
+        caption_streams=captions,
     )
 
 

@@ -344,15 +344,17 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         warnings += w + [f"{path.rsplit('/', 1)[-1]}: {m}" for m in (moved, retimed) if m]
         yield path, cues
     yield from _embedded_sources(ref, info, preferred_language, text_languages, warnings, speech)
-    if info.has_video and info.video_codec in CAPTIONED_CODECS:
+    tracks = list(info.caption_streams) or ([None] if info.has_video and info.video_codec in CAPTIONED_CODECS else [])
+    for track in tracks:  # a caption track, else the captions the pictures carry
+        where = f"caption track {track}" if track is not None else "captions in the video"
         try:
-            lines = read_video_captions(ref.path)
+            lines = read_video_captions(ref.path, track)
         except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
-            warnings.append(f"captions in the video: {type(exc).__name__}: {exc}")
-            return
+            warnings.append(f"{where}: {type(exc).__name__}: {exc}")
+            continue
         cues, w = _cues(lines, [], None, empty=True)
         cues, retimed = _in_step(cues, speech)
-        warnings += w + ([f"captions in the video: {retimed}"] if retimed else [])
+        warnings += [f"{where}: {m}" for m in w + ([retimed] if retimed else [])]
         yield CAPTIONS, cues
 
 

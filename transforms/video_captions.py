@@ -1,13 +1,15 @@
-"""Closed captions carried in the video stream: ATSC A53 CEA-608 data in H.264 / HEVC SEI messages (ITU-T T.35,
-'GA94') and MPEG-2 picture user data, as broadcast recordings (MPEG-TS captures) and many masters carry them.
-Read from the demuxed packets, without decoding a picture; field 1's byte pairs go to the CEA-608 decoder
-(transforms/cea608.py) in presentation order (packets come in decode order) at their picture's time.
+"""Closed captions inside a film: ATSC A53 CEA-608 data in the video stream's H.264 / HEVC SEI messages (ITU-T
+T.35, 'GA94') or MPEG-2 picture user data, as broadcast recordings (MPEG-TS captures) carry them, and CEA-608
+caption tracks (QuickTime `c608`, beside the picture of ProRes masters). Read from the demuxed packets, without
+decoding a picture; field 1's byte pairs go to the CEA-608 decoder (transforms/cea608.py) in presentation order
+(video packets come in decode order) at their picture's time.
 
 A stream that carries A53 data carries it in every picture (padding while no caption is sent), so a film whose
 first PROBE_PACKETS video packets have none is not read further: the check costs a few seconds of demuxing."""
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from transforms.cea608 import Cea608Decoder
 from transforms.probe import main_video_stream, open_container
@@ -37,25 +39,32 @@ def cc_pairs(data: bytes, escaped: bool) -> list[tuple[int, int]]:
     return out
 
 
-def read_video_captions(film_path: str) -> list[tuple[float, float, str]]:
-    """The film's channel 1 captions as (start_s, end_s, text) lines; [] when its video carries none."""
+def track_pairs(data: bytes) -> list[tuple[int, int]]:
+    """Field 1 pairs of a caption track's packet: cc_data triplets (FFmpeg gives a c608 sample's atoms so)."""
+    return [(data[k + 1], data[k + 2]) for k in range(0, len(data) - 2, 3)
+            if data[k] & 0x04 and data[k] & 0x03 == 0]
+
+
+def read_video_captions(film_path: str, track: Optional[int] = None) -> list[tuple[float, float, str]]:
+    """The film's channel 1 captions as (start_s, end_s, text) lines: from caption track `track` (a stream index)
+    when given, else from its video stream's A53 data; [] when it carries none."""
     timed: list[tuple[float, list[tuple[int, int]]]] = []
     end = 0.0
     with open_container(film_path) as container:
-        video = main_video_stream(container)
-        if video is None or video.codec_context.name not in CODECS:
+        stream = container.streams[track] if track is not None else main_video_stream(container)
+        if stream is None or (track is None and stream.codec_context.name not in CODECS):
             return []
-        escaped = video.codec_context.name != "mpeg2video"
+        escaped = stream.codec_context.name != "mpeg2video"
         start0 = container.start_time / 1e6 if container.start_time else 0.0
-        for i, packet in enumerate(container.demux(video)):
+        for i, packet in enumerate(container.demux(stream)):
             if packet.size == 0 or packet.pts is None:
                 continue
             t = float(packet.pts * packet.time_base) - start0
             end = max(end, t)
-            pairs = cc_pairs(bytes(packet), escaped)
+            pairs = track_pairs(bytes(packet)) if track is not None else cc_pairs(bytes(packet), escaped)
             if pairs:
                 timed.append((t, pairs))
-            elif not timed and i >= PROBE_PACKETS:
+            elif not timed and i >= PROBE_PACKETS and track is None:
                 return []
     decoder = Cea608Decoder()
     for t, pairs in sorted(timed, key=lambda e: e[0]):
