@@ -347,6 +347,8 @@ def test_new_or_corrected_subtitles_redo_a_film(tmp_path):
     assert summary["ok"] == 2 and summary["skipped"] == 1
     texts = {Path(r["film_path"]).name: r["text"] for r in table(tmp_path / "out", "clips") if r["text"]}
     assert texts == {"talk.mp4": "Where were you last night?", "quiet.mp4": "Out."}
+    # a media manager's other.xml (metadata, not TTML), rewritten nightly, is not new input
+    (films / "other.xml").write_text("<movie><lastplayed>2026-12-03</lastplayed></movie>")
     assert run(argv)["skipped"] == 3
 
 

@@ -166,15 +166,17 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> l
 
 
 def sidecars_digest(film_path: str) -> Optional[str]:
-    """sha256 over the names and bytes of a film's sidecars (find_sidecars); None when it has none."""
-    paths = sorted(find_sidecars(film_path))
-    if not paths:
-        return None
-    h = hashlib.sha256()
-    for path in paths:
+    """sha256 over the names and bytes of a film's sidecars (find_sidecars); None when it has none. A FILM.xml
+    that is not TTML is a media manager's metadata, rewritten at will: it does not count."""
+    h, found = hashlib.sha256(), False
+    for path in sorted(find_sidecars(film_path)):
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            h.update(path.rsplit("/", 1)[-1].encode() + b"\0" + f.read(MAX_SIDECAR_BYTES + 1) + b"\0")
-    return h.hexdigest()
+            data = f.read(MAX_SIDECAR_BYTES + 1)
+        if path.lower().endswith(".xml") and not is_ttml(decode_subtitle_bytes(data[:4096])[0]):
+            continue
+        h.update(path.rsplit("/", 1)[-1].encode() + b"\0" + data + b"\0")
+        found = True
+    return h.hexdigest() if found else None
 
 
 def _sidecar_format_rank(path: str) -> int:
