@@ -352,6 +352,26 @@ def test_new_or_corrected_subtitles_redo_a_film(tmp_path):
     assert run(argv)["skipped"] == 3
 
 
+def test_a_file_name_that_is_not_utf8_fails_alone(tmp_path):
+    """An archive copied from an old Latin-1 share holds names whose bytes are not UTF-8. Such a film is a failed
+    row that says so and how to rename it, its name written with \\xNN; before, its path stopped Beam's string
+    coder and the whole run with it. The films beside it are processed, and so is a sidecar whose name is not
+    UTF-8 beside a good film."""
+    films = tmp_path / "films"
+    make_film(films / "talk.mp4", duration_s=3.0)
+    make_film(films / "bad.mp4", duration_s=3.0)
+    os.rename(bytes(films / "bad.mp4"), bytes(films) + b"/Am\xe9lie.mp4")
+    write_srt(films / "talk.srt", [(0.5, 2.0, "Where were you?")])
+    os.rename(bytes(films / "talk.srt"), bytes(films) + b"/talk.fran\xe7ais.srt")
+    out = tmp_path / "out"
+    summary = run(["--input", str(films), "--output", str(out)] + BASE)
+    assert summary["ok"] == 1 and summary["failed"] == 1
+    failed = [r for r in newest_manifest(out) if r["status"] == "failed"]
+    assert [Path(r["film_path"]).name for r in failed] == ["Am\\xe9lie.mp4"]
+    assert failed[0]["error"].startswith("discover: PathNotUtf8: the file name is not UTF-8")
+    assert [r["text"] for r in table(out, "clips") if r["text"]] == ["Where were you?"]
+
+
 def test_file_uris_name_the_same_local_films(archive, tmp_path):
     # Beam has no file:// filesystem (discovery failed the run); a file:// input or output is the local path,
     # so the film gets the same id and path as when named plainly, and a later plain run skips it.

@@ -42,10 +42,16 @@ def slug(text: str, max_len: int = 40) -> str:
     return s[:max_len].rstrip("-") or "film"
 
 
+def path_text(path: str) -> str:
+    """A path as text every table and Beam coder can hold. A local file name that is not UTF-8 (bytes from an old
+    Latin-1 share) comes from the OS with surrogates for those bytes: they are written as \\xNN."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def film_id_for(path: str) -> str:
     """Stable per path: readable stem slug + a hash of the full path (two films called intro.mp4 differ)."""
     stem = os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
-    return f"{slug(stem)}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"
+    return f"{slug(stem)}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"  # (path_text: always UTF-8)
 
 
 def content_fingerprint(path: str, size_bytes: int | None = None, block: int = BLOCK_BYTES) -> str:
@@ -107,12 +113,28 @@ class FingerprintFilm(beam.DoFn):
     """FilmRef -> FilmRef with its fingerprint (film_fingerprint); an unreadable file becomes a fatal FilmError."""
 
     def process(self, ref: FilmRef) -> Iterable:
+        if path_text(ref.path) != ref.path:
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, self._not_utf8(ref))
+            return
         try:
             fp = film_fingerprint(ref.path, ref.size_bytes)
         except Exception as exc:  # noqa: BLE001 - any I/O failure is this film's error, not the run's
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))
             return
         yield FilmRef(path=ref.path, size_bytes=ref.size_bytes, film_id=ref.film_id, fingerprint=fp)
+
+    @staticmethod
+    def _not_utf8(ref: FilmRef) -> FilmError:
+        text = path_text(ref.path)
+        shown = FilmRef(path=text, size_bytes=ref.size_bytes, film_id=film_id_for(text))
+        return FilmError(film_path=text, film_id=shown.film_id, stage="discover", error_type="PathNotUtf8",
+                         message="the file name is not UTF-8 text (its \\xNN bytes are from another encoding, e.g. "
+                                 "Latin-1 from an old file share), so it cannot be written in the tables: rename it "
+                                 "in UTF-8 (convmv -f latin1 -t utf-8 --notest FILE)", ref=shown)
+
+
+def _film_ref(path: str, size: int) -> FilmRef:
+    return FilmRef(path=path, size_bytes=size, film_id=film_id_for(path_text(path)))
 
 
 class DiscoverFilms(beam.PTransform):
@@ -127,10 +149,11 @@ class DiscoverFilms(beam.PTransform):
                 | "Patterns" >> beam.Create(self.patterns)
                 | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
                 | "DropSidecars" >> beam.Filter(lambda m: is_film_candidate(m.path))
-                | "PathSize" >> beam.Map(lambda m: (m.path, m.size_in_bytes))
+                # as bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
+                | "PathSize" >> beam.Map(lambda m: (m.path.encode("utf-8", "surrogateescape"), m.size_in_bytes))
                 | "Dedupe" >> beam.Distinct()  # overlapping globs must not process a film twice
-                | "ToFilmRef" >> beam.MapTuple(lambda path, size: FilmRef(path=path, size_bytes=size,
-                                                                         film_id=film_id_for(path)))
+                | "ToFilmRef" >> beam.MapTuple(lambda raw, size: _film_ref(raw.decode("utf-8", "surrogateescape"),
+                                                                         size))
                 # One pattern can match thousands of films: spread them before any per-film work.
                 | "Shard" >> beam.Reshuffle())
         return refs | "Fingerprint" >> beam.ParDo(FingerprintFilm()).with_outputs(ERRORS_TAG, main="films")

@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
-from transforms.discover import literal_glob
+from transforms.discover import literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import open_container
@@ -141,7 +141,7 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     """name.en.srt -> 'en'; name.EN.SRT -> 'en'; name.srt -> None."""
     stem = os.path.splitext(film_path.rsplit("/", 1)[-1])[0]
     middle = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0][len(stem):]
-    return middle.lstrip(".").lower() or None
+    return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
 
 
 def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
@@ -174,7 +174,7 @@ def sidecars_digest(film_path: str) -> Optional[str]:
             data = f.read(MAX_SIDECAR_BYTES + 1)
         if path.lower().endswith(".xml") and not is_ttml(decode_subtitle_bytes(data[:4096])[0]):
             continue
-        h.update(path.rsplit("/", 1)[-1].encode() + b"\0" + data + b"\0")
+        h.update(path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape") + b"\0" + data + b"\0")
         found = True
     return h.hexdigest() if found else None
 

@@ -36,7 +36,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
-from transforms.discover import literal_glob, local_path
+from transforms.discover import literal_glob, local_path, path_text
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,9 @@ def clip_media_row(job: FilmJob, clip: DecodedClip, run_id: str) -> dict:
 
 
 def error_row(err: FilmError, run_id: str, created_at: Optional[dt.datetime] = None) -> dict:
+    # (a message may name a file whose name is not UTF-8, a sidecar beside a film: path_text makes it writable)
     return {"run_id": run_id, "film_id": err.film_id, "film_path": err.film_path, "clip_index": err.clip_index,
-            "stage": err.stage, "error_type": err.error_type, "message": err.message, "fatal": err.fatal,
+            "stage": err.stage, "error_type": err.error_type, "message": path_text(err.message), "fatal": err.fatal,
             "created_at": created_at or now_utc()}
 
 
