@@ -414,6 +414,26 @@ def test_picture_subtitles_are_named_not_silently_ignored(tmp_path):
     assert [c.text for c in with_sidecar.cues] == ["Hello there"] and not with_sidecar.warnings
 
 
+def test_a_track_file_of_an_imf_or_dcp_package_says_so(tmp_path):
+    """IMF and DCP packages keep a title's picture and sound in separate track files beside an ASSETMAP: each is
+    scored on its own (a picture without sound, a sound without picture), with a warning row that says why and
+    what to give instead; a film in an ordinary folder gets none."""
+    from transforms.probe import ProbeFilm
+    package = tmp_path / "TITLE_IMF"
+    picture = make_film(package / "VIDEO_1a2b.mov", duration_s=2.0, audio=False)
+    (package / "ASSETMAP.xml").write_text("<AssetMap xmlns='http://www.smpte-ra.org/schemas/429-9/2007/AM'/>")
+    plain = make_film(tmp_path / "plain.mp4", duration_s=2.0)
+
+    def warnings(film):
+        ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+        ref, info = next(iter(ProbeFilm().process(ref)))
+        return list(LoadSubtitles("c", transcribe="never").process((ref, info)))[-1].warnings
+    got = warnings(picture)
+    assert [(e.stage, e.error_type, e.fatal) for e in got] == [("probe", "PackageTrackFile", False)]
+    assert "ASSETMAP.xml" in got[0].message and "a picture without sound" in got[0].message
+    assert warnings(plain) == ()
+
+
 def test_sdh_sound_descriptions_music_and_speaker_labels_are_not_dialogue(tmp_path):
     """SDH subtitles: the text path read '♪ ♪' and '[MUSIC PLAYING]' as confident neutral, a label grounded in no
     dialogue. Descriptions and speaker labels go, cues with music notes or no words left are not lines (their time

@@ -49,6 +49,8 @@ class FilmInfo:
     image_subtitle_codecs: tuple[str, ...] = ()
     # stream indexes of CEA-608 caption tracks (a QuickTime master's c608 track): read as captions
     caption_streams: tuple[int, ...] = ()
+    # the asset map of the IMF or DCP package this file is a track file of (its picture and sound are apart)
+    package: Optional[str] = None
 
     @property
     def display_aspect(self) -> float:

@@ -7,10 +7,11 @@ has a few seconds of each track decoded, to find the one with the dialogue. File
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from typing import Iterable, Optional
 
 import apache_beam as beam
 import av
+from apache_beam.io.filesystems import FileSystems
 
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
@@ -212,6 +213,15 @@ def probe_film(path: str) -> FilmInfo:
         return probe_container(container)
 
 
+ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF (SMPTE ST 2067) and DCP packages list their track files in one
+
+
+def package_of(film_path: str) -> Optional[str]:
+    """The asset map beside a film when it is a track file of an IMF or DCP package, else None."""
+    folder = film_path.rsplit("/", 1)[0] if "/" in film_path else "."
+    return next((f"{folder}/{name}" for name in ASSET_MAPS if FileSystems.exists(f"{folder}/{name}")), None)
+
+
 class ProbeFilm(beam.DoFn):
     """FilmRef -> (FilmRef, FilmInfo); a file PyAV cannot open becomes a fatal FilmError."""
 
@@ -219,7 +229,7 @@ class ProbeFilm(beam.DoFn):
         try:
             if ref.size_bytes == 0:
                 raise NotAFilm("file is empty (0 bytes)")
-            info = probe_film(ref.path)
+            info = dataclasses.replace(probe_film(ref.path), package=package_of(ref.path))
         except av.error.InvalidDataError as exc:
             err = FilmError.from_exception(ref, "probe", exc)
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(

@@ -433,6 +433,8 @@ class LoadSubtitles(beam.DoFn):
                                                                          and (not cues or unread or forced)))
         if not cues and info.image_subtitle_codecs:
             errors.append(self._image_subtitles(ref, info, needs_asr))
+        if info.package:
+            errors.append(self._package_track(ref, info))
         if unread and needs_asr:
             languages = sorted({language_code(c.language) or "unknown" for c in cues})
             message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
@@ -444,6 +446,20 @@ class LoadSubtitles(beam.DoFn):
             cues = []
         yield FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
                       warnings=tuple(errors))
+
+    @staticmethod
+    def _package_track(ref, info) -> FilmError:
+        """Say that a file is one track file of an IMF or DCP package: scored on its own, it is a picture without
+        its sound, or a sound without its picture."""
+        what = ("as it is" if info.has_video and info.has_audio else
+                "a picture without sound" if info.has_video else "a sound without picture")
+        message = (f"a track file of the IMF / DCP package of {info.package.rsplit('/', 1)[-1]}: scored on its own, "
+                   f"{what}, as the package keeps the title's picture, sound and subtitles in separate files "
+                   "that this pipeline does not join; give it the title as one file (a flattened master) to score "
+                   "the title")
+        log.warning("%s: %s", ref.path, message)
+        return FilmError(film_path=ref.path, film_id=ref.film_id, stage="probe", error_type="PackageTrackFile",
+                         message=message, fatal=False)
 
     @staticmethod
     def _image_subtitles(ref, info, needs_asr: bool) -> FilmError:
