@@ -144,37 +144,44 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
 
 
-def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
-    """Sidecar subtitle paths for a film, best first: preferred language, then no language tag, then others.
-    A sidecar is FILM.<ext> or FILM.<tags>.<ext> beside the film (SIDECAR_EXTS, in any case: archives made on
-    Windows hold FILM.SRT). One listing of FILM* (a single request on an object store, not one per extension)."""
+def sidecar_files(film_path: str) -> list:
+    """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (SIDECAR_EXTS, in any case:
+    archives made on Windows hold FILM.SRT). One listing of FILM* (a single request on an object store, not one
+    per extension)."""
     stem = os.path.splitext(film_path)[0]
     name = stem.rsplit("/", 1)[-1]
-    found = set()
+    found = {}
     for result in FileSystems.match([literal_glob(stem) + "*"]):
         for m in result.metadata_list:
             rest = m.path.rsplit("/", 1)[-1][len(name):]
             if rest.startswith(".") and rest.lower().endswith(SIDECAR_EXTS):
-                found.add(m.path)
+                found[m.path] = m
+    return [found[p] for p in sorted(found)]
 
+
+def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
+    """Sidecar subtitle paths for a film (sidecar_files), best first: preferred language, then no language tag,
+    then others."""
     def rank(p):
         lang = sidecar_language(film_path, p)
         return (forced_sidecar(film_path, p),
                 0 if preferred_language and lang == preferred_language.lower() else 1 if lang is None else
                 2 if lang in ("en", "eng") else 3, _sidecar_format_rank(p), p)
-    return sorted(found, key=rank)
+    return sorted((m.path for m in sidecar_files(film_path)), key=rank)
 
 
 def sidecars_digest(film_path: str) -> Optional[str]:
-    """sha256 over the names and bytes of a film's sidecars (find_sidecars); None when it has none. A FILM.xml
-    that is not TTML is a media manager's metadata, rewritten at will: it does not count."""
+    """sha256 over the names, sizes and modification times of a film's sidecars, from the listing that finds them
+    (a nightly run over a catalogue whose titles carry thirty subtitle languages reads none of them); None when
+    it has none. A FILM.xml that is not TTML is a media manager's metadata, rewritten at will: it does not count."""
     h, found = hashlib.sha256(), False
-    for path in sorted(find_sidecars(film_path)):
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            data = f.read(MAX_SIDECAR_BYTES + 1)
-        if path.lower().endswith(".xml") and not is_ttml(decode_subtitle_bytes(data[:4096])[0]):
-            continue
-        h.update(path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape") + b"\0" + data + b"\0")
+    for m in sidecar_files(film_path):
+        if m.path.lower().endswith(".xml"):
+            with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                if not is_ttml(decode_subtitle_bytes(f.read(4096))[0]):
+                    continue
+        name = m.path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
+        h.update(b"%s\0%d\0%r\0" % (name, m.size_in_bytes, m.last_updated_in_seconds))
         found = True
     return h.hexdigest() if found else None
 
