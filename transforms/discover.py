@@ -101,9 +101,9 @@ def is_film_candidate(path: str) -> bool:
 
 
 def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
-    """The film's content_fingerprint, joined with its subtitle sidecars' (names and bytes) when it has any: new or
-    corrected subtitles beside a film are new input for a nightly run, as changed film bytes are. A film without
-    sidecars keeps its plain content fingerprint."""
+    """The film's content_fingerprint, joined with its subtitle sidecars' (names, sizes, modification times) when
+    it has any: new or corrected subtitles beside a film are new input for a nightly run, as changed film bytes
+    are. A film without sidecars keeps its plain content fingerprint."""
     from transforms.subtitles import sidecars_digest  # (subtitles imports this module)
     fp, subs = content_fingerprint(path, size_bytes), sidecars_digest(path)
     return fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest()
