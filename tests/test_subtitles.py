@@ -409,6 +409,9 @@ def test_picture_subtitles_are_named_not_silently_ignored(tmp_path):
     assert "transcribed from the speech" in auto.warnings[0].message
     never = list(LoadSubtitles("c", transcribe="never").process((ref, info)))[-1]
     assert not never.needs_asr and "have no text" in never.warnings[0].message
+    (tmp_path / "rip.en.sup").write_bytes(b"PG" + bytes(30))  # a Blu-ray PGS sidecar: named too
+    with_sup = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
+    assert "3 subtitle track(s) are pictures (dvbsub, dvdsub, rip.en.sup)" in with_sup.warnings[0].message
     write_srt(tmp_path / "rip.en.srt", [(0.2, 1.0, "Hello there")])  # a text sidecar is read: nothing to say
     with_sidecar = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
     assert [c.text for c in with_sidecar.cues] == ["Hello there"] and not with_sidecar.warnings

@@ -144,8 +144,8 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
 
 
-def sidecar_files(film_path: str) -> list:
-    """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (SIDECAR_EXTS, in any case:
+def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS) -> list:
+    """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (`exts`, in any case:
     archives made on Windows hold FILM.SRT). One listing of FILM* (a single request on an object store, not one
     per extension)."""
     stem = os.path.splitext(film_path)[0]
@@ -154,9 +154,14 @@ def sidecar_files(film_path: str) -> list:
     for result in FileSystems.match([literal_glob(stem) + "*"]):
         for m in result.metadata_list:
             rest = m.path.rsplit("/", 1)[-1][len(name):]
-            if rest.startswith(".") and rest.lower().endswith(SIDECAR_EXTS):
+            if rest.startswith(".") and rest.lower().endswith(tuple(exts)):
                 found[m.path] = m
     return [found[p] for p in sorted(found)]
+
+
+def picture_sidecars(film_path: str) -> list[str]:
+    """Names of the film's picture subtitle sidecars: Blu-ray PGS (FILM.sup), DVD VobSub (FILM.idx + FILM.sub)."""
+    return [path_text(m.path.rsplit("/", 1)[-1]) for m in sidecar_files(film_path, (".sup", ".idx"))]
 
 
 def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
@@ -438,8 +443,9 @@ class LoadSubtitles(beam.DoFn):
         forced = bool(cues) and is_forced(source, ref.path, info)  # its lines, and the speech for the rest
         needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto"
                                                                          and (not cues or unread or forced)))
-        if not cues and info.image_subtitle_codecs:
-            errors.append(self._image_subtitles(ref, info, needs_asr))
+        pictures = list(info.image_subtitle_codecs) + (picture_sidecars(ref.path) if not cues else [])
+        if not cues and pictures:
+            errors.append(self._image_subtitles(ref, pictures, needs_asr))
         if info.package:
             errors.append(self._package_track(ref, info))
         if unread and needs_asr:
@@ -469,13 +475,13 @@ class LoadSubtitles(beam.DoFn):
                          message=message, fatal=False)
 
     @staticmethod
-    def _image_subtitles(ref, info, needs_asr: bool) -> FilmError:
-        """Say why a film whose only subtitles are pictures (DVD, Blu-ray, DVB tracks) has no subtitle lines: they
-        would need OCR, which this pipeline does not do."""
-        tracks = ", ".join(sorted(set(info.image_subtitle_codecs)))
+    def _image_subtitles(ref, pictures: list[str], needs_asr: bool) -> FilmError:
+        """Say why a film whose only subtitles are pictures (DVD, Blu-ray, DVB tracks; .sup and VobSub sidecars)
+        has no subtitle lines: they would need OCR, which this pipeline does not do."""
+        tracks = ", ".join(sorted(set(pictures)))
         then = ("the dialogue is transcribed from the speech instead" if needs_asr else
                 "its clips have no text (no audio, or --transcribe never)")
-        message = (f"{len(info.image_subtitle_codecs)} subtitle track(s) are pictures ({tracks}), not text, and are "
+        message = (f"{len(pictures)} subtitle track(s) are pictures ({tracks}), not text, and are "
                    f"not read: {then}; a text sidecar beside the film (film.en.srt) would be")
         log.warning("%s: %s", ref.path, message)
         return FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="ImageSubtitles",
