@@ -190,6 +190,32 @@ def test_ebu_stl_subtitles_are_read(tmp_path):
     assert len(warnings) == 1 and "not an EBU STL file" in warnings[0]
 
 
+def test_subtitles_in_the_code_pages_of_other_scripts(tmp_path):
+    """Subtitles that are not UTF-8 are read in the code page of their script (charset-normalizer), not as cp1252:
+    Russian in cp1251, Korean SAMI in cp949. Latin text stays cp1252 (see test_encodings_boms_and_crlf)."""
+    film = make_film(tmp_path / "film.mp4", duration_s=6.0)
+    russian = ["Где ты был прошлой ночью?", "Дома, один."]
+    (tmp_path / "film.srt").write_bytes("".join(
+        f"{i + 1}\n00:00:0{1 + 2 * i},000 --> 00:00:0{2 + 2 * i},500\n{t}\n\n" for i, t in enumerate(russian)
+    ).encode("cp1251"))
+    cues, warnings = read_sidecar_for(tmp_path / "film.srt", film)
+    assert [c.text for c in cues] == russian and any("read as cp1251" in w for w in warnings)
+    (tmp_path / "film.srt").unlink()
+    sami = ("<SAMI><HEAD><TITLE>Film</TITLE></HEAD><BODY>\n<SYNC Start=1000><P Class=KRCC>어젯밤에 어디 있었어?\n"
+            "<SYNC Start=2500><P Class=KRCC>&nbsp;\n<SYNC Start=3000><P Class=KRCC>집에 <i>혼자</i> 있었어.\n"
+            "<SYNC Start=4500><P Class=KRCC>&nbsp;\n</BODY></SAMI>")
+    (tmp_path / "film.ko.smi").write_bytes(sami.encode("cp949"))
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)))
+    assert source.endswith("film.ko.smi") and [c.text for c in cues] == ["어젯밤에 어디 있었어?", "집에 혼자 있었어."]
+    assert [(c.start_s, c.end_s) for c in cues] == [(1.0, 2.5), (3.0, 4.5)] and cues[0].language == "ko"
+
+
+def read_sidecar_for(path, film):
+    from transforms.subtitles import read_sidecar
+    return read_sidecar(str(path), str(film))
+
+
 def test_tags_are_stripped():
     assert clean_text("{\\i1}Hello{\\i0}\\Nthere <i>you</ i> <00:00:01.000>too") == "Hello there you too"
 

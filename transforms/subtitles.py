@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 # In this order of preference. TTML (studio and streaming deliverables: IMSC1, DFXP, EBU-TT) is read by
 # transforms.ttml; a .xml beside a film counts only when it is TTML (else it is a media manager's metadata).
 TTML_EXTS = ("ttml", "dfxp", "itt", "xml")  # .itt: Apple's iTunes Timed Text
-# SCC captions (transforms.scc) and EBU STL (transforms.stl) last: the broadcast deliverables.
-SIDECAR_EXTS = (".srt", ".vtt", ".ass", ".ssa") + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl")
+# SAMI (.smi) through pysubs2; SCC captions (transforms.scc) and EBU STL (transforms.stl) last.
+TEXT_EXTS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami")
+SIDECAR_EXTS = TEXT_EXTS + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl")
+_PYSUBS2_FORMATS = {"smi": "sami"}  # extensions that are not pysubs2's name for their format
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
@@ -46,7 +48,8 @@ _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 
 def decode_subtitle_bytes(data: bytes) -> tuple[str, Optional[str]]:
-    """Bytes -> (text with \\n line ends, warning or None). Handles BOMs, UTF-16 without BOM, cp1252."""
+    """Bytes -> (text with \\n line ends, warning or None). Handles BOMs, UTF-16 without BOM, the code pages of other
+    scripts (_other_script), cp1252."""
     for bom, enc in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
                      (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
         if data.startswith(bom):
@@ -59,9 +62,27 @@ def decode_subtitle_bytes(data: bytes) -> tuple[str, Optional[str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")
-        warning = "not valid UTF-8; read as cp1252"
+        text, enc = _other_script(data) or (data.decode("cp1252", errors="replace"), "cp1252")
+        warning = f"not valid UTF-8; read as {enc}"
     return _newlines(text), warning
+
+
+def _other_script(data: bytes) -> Optional[tuple[str, str]]:
+    """charset-normalizer's reading of bytes that are not UTF-8, when it puts them in another script than Latin
+    (Russian subtitles in cp1251, Korean in cp949, Japanese in Shift-JIS, Chinese in GBK or Big5, Greek, Arabic,
+    Hebrew); None otherwise: Latin text stays cp1252, as its short samples confuse the Latin code pages (French
+    read as cp1250 gives 'naďve')."""
+    import unicodedata
+
+    import charset_normalizer
+    best = charset_normalizer.from_bytes(data).best()
+    if best is None:
+        return None
+    text = str(best)
+    letters = [c for c in text if ord(c) > 127 and c.isalpha()]
+    if letters and sum("LATIN" not in unicodedata.name(c, "LATIN") for c in letters) > len(letters) / 2:
+        return text, best.encoding
+    return None
 
 
 def _newlines(text: str) -> str:
@@ -132,7 +153,10 @@ def _events(text: str, fmt: Optional[str], language: Optional[str]
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language or own
     if fmt == "vtt" or text.startswith("WEBVTT"):
         text, fmt = _drop_vtt_meta(text), "vtt"
-    subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+    subs = pysubs2.SSAFile.from_string(text, format_=_PYSUBS2_FORMATS.get(fmt, fmt))
+    if subs.format == "sami":  # a SYNC shows until the next one (pysubs2 guesses an end from the text's length)
+        for ev, following in zip(subs, list(subs)[1:]):
+            ev.end = following.start
     return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.plaintext if "{" in ev.text else ev.text))
             for ev in subs if not ev.is_comment], [], language
 
