@@ -336,14 +336,23 @@ def av1_encoder() -> Optional[str]:
 
 
 def make_av1(path, duration_s: float = 2.0) -> Optional[Path]:
-    """An AV1 film, or None when this PyAV build cannot encode AV1."""
+    """An AV1 film, or None when this PyAV build cannot encode AV1.
+
+    SVT-AV1 run as root puts the thread that opens it under SCHED_FIFO at priority 99 and leaves it there; every
+    thread started from it afterwards inherits that, and two such threads spinning on two cores starve the rest
+    (a whole test session hung in OpenVINO's and chromium's thread pools after this test). The calling thread's
+    scheduling is put back afterwards."""
     enc = av1_encoder()
     if enc is None:
         return None
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
     try:
         return make_film(path, duration_s=duration_s, fps=10, size=(128, 96), video_codec=enc)
     except Exception:  # noqa: BLE001 - encoder present but unusable in this build
         return None
+    finally:
+        if os.sched_getscheduler(0) != policy:
+            os.sched_setscheduler(0, policy, param)
 
 
 def make_zero_byte(path) -> Path:

@@ -1,4 +1,5 @@
 """The single decode pass: sampled frames + 16 kHz audio per clip, streaming, and every awkward input."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,11 @@ def test_variable_frame_rate_uses_timestamps(tmp_path):
 
 
 def test_av1_film(tmp_path):
+    policy = os.sched_getscheduler(0)
     film = make_av1(tmp_path / "av1.mkv", duration_s=2.0)
+    # the encoder (SVT-AV1, as root) leaves its caller at real-time priority; make_av1 puts it back, or every
+    # thread the rest of the session starts would inherit it (a test session hung so, twice)
+    assert os.sched_getscheduler(0) == policy
     if film is None:
         pytest.skip("PyAV's FFmpeg has no AV1 encoder")
     assert probe_film(str(film)).video_codec in ("libdav1d", "av1", "libaom-av1")

@@ -326,7 +326,9 @@ def render_in_chromium(html: Path, tmp_path: Path, screenshot: Path, size=(1280,
 
 def _chromium(argv: list[str], stem: Path, timeout_s: float = 120, tries: int = 2) -> subprocess.CompletedProcess:
     """Run headless chromium in its own process group, its output in files: on a hang the whole group is killed
-    (a plain subprocess.run with pipes waits for ever on the zygotes that keep them open) and it is tried again."""
+    (a plain subprocess.run with pipes waits for ever on the zygotes that keep them open) and it is tried again.
+    (The hang seen was chromium inheriting real-time priority from a test thread that SVT-AV1 had left so:
+    testing.films.make_av1 now puts it back.)"""
     import os
     import signal
     for attempt in range(tries):
