@@ -23,7 +23,7 @@ from transforms.dialogue import dialogue_text
 from transforms.discover import literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
-from transforms.probe import open_container
+from transforms.probe import film_start_s, open_container
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
 from transforms.ttml import is_ttml, parse_ttml
@@ -267,7 +267,7 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
     all of them, without decoding any picture: a film with ten subtitle tracks costs one pass, not ten."""
     found: dict[int, tuple[list[Cue], list[str]]] = {}
     with open_container(film_path) as container:
-        start0 = container.start_time / 1e6 if container.start_time else 0.0
+        start0 = film_start_s(container)
         streams = [container.streams[i] for i in stream_indexes]
         languages = {}
         for stream in streams:

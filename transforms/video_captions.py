@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from transforms.cea608 import Cea608Decoder
-from transforms.probe import main_video_stream, open_container
+from transforms.probe import film_start_s, main_video_stream, open_container
 
 CODECS = ("h264", "hevc", "mpeg2video")
 PROBE_PACKETS = 300
@@ -55,7 +55,7 @@ def read_video_captions(film_path: str, track: Optional[int] = None) -> list[tup
         if stream is None or (track is None and stream.codec_context.name not in CODECS):
             return []
         escaped = stream.codec_context.name != "mpeg2video"
-        start0 = container.start_time / 1e6 if container.start_time else 0.0
+        start0 = film_start_s(container)
         for i, packet in enumerate(container.demux(stream)):
             if packet.size == 0 or packet.pts is None:
                 continue
