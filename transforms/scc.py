@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from transforms.cea608 import Cea608Decoder
+from transforms.timecode import label_frames
 
 HEADER = "Scenarist_SCC V1.0"
 FRAME_S = 1001 / 30000  # one word per frame at 29.97 fps
@@ -21,11 +22,7 @@ def is_scc(text: str) -> bool:
 def timecode_s(h: int, m: int, s: int, sep: str, f: int) -> float:
     """An SCC time code in seconds: labels count 30 frames a second at 29.97 fps; `;` drops two labels a minute
     (not every tenth minute), so that the label keeps up with the clock."""
-    frames = (h * 3600 + m * 60 + s) * 30 + f
-    if sep in ";,":
-        minutes = h * 60 + m
-        frames -= 2 * (minutes - minutes // 10)
-    return frames * FRAME_S
+    return label_frames(h, m, s, f, 30, drop=sep in ";,") * FRAME_S
 
 
 def parse_scc(text: str) -> tuple[list[tuple[float, float, str]], list[str]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Optional
 
+from transforms.timecode import label_frames
+
 GSI_BYTES, TTI_BYTES, TEXT_AT = 1024, 128, 16
 # ISO 6937: 0xA0-0xFF, then the non-spacing diacritics 0xC1-0xCF (as combining marks)
 _ISO6937 = dict(zip(range(0xA0, 0xC0), "\u00a0¡¢£$¥#§¤‘“«←↑→↓°±²³×µ¶·÷’”»¼½¾¿"))
@@ -68,7 +70,7 @@ def parse_stl(data: bytes) -> tuple[list[tuple[float, float, str]], Optional[str
     language = _LANGUAGES.get(gsi[14:16].upper())
 
     def seconds(h: int, m: int, s: int, f: int) -> float:
-        return ((h * 3600 + m * 60 + s) * nominal + f) / fps
+        return label_frames(h, m, s, f, nominal) / fps
 
     tcp = gsi[256:264]
     programme_start = (seconds(*(int(tcp[i:i + 2]) for i in range(0, 8, 2)))

@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Optional
 
+from transforms.timecode import label_frames
+
 TTML_NAMESPACES = ("http://www.w3.org/ns/ttml", "http://www.w3.org/2006/10/ttaf1", "http://www.w3.org/2006/04/ttaf1")
 _CLOCK = re.compile(r"(\d+):(\d{2}):(\d{2})(?:([:;])(\d+)(?:\.(\d+))?|(\.\d+))?")
 _OFFSET = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|f|t)")
@@ -71,11 +73,8 @@ class Timing:
         frames = int(m.group(5) or 0) + (int(m.group(6)) / self.sub_frame_rate if m.group(6) else 0.0)
         if not (self.smpte or m.group(4) == ";"):  # media time base: real seconds plus frames
             return h * 3600 + mi * 60 + s + frames / self.frame_rate
-        count = (h * 3600 + mi * 60 + s) * self.nominal_rate + frames  # a timecode label, counted in frames
-        if self.drop_frame or m.group(4) == ";":
-            minutes = h * 60 + mi
-            count -= 2 * (minutes - minutes // 10)
-        return count / self.frame_rate
+        drop = self.drop_frame or m.group(4) == ";"  # a timecode label, counted in frames
+        return label_frames(h, mi, s, frames, self.nominal_rate, drop) / self.frame_rate
 
 
 def _local(tag: str) -> str:
