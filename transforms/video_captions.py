@@ -30,19 +30,15 @@ def cc_pairs(data: bytes, escaped: bool) -> list[tuple[int, int]]:
             body = body.replace(b"\x00\x00\x03", b"\x00\x00")
         if len(body) < 2 or not body[0] & 0x40:  # process_cc_data_flag
             continue
-        for k in range(body[0] & 0x1F):  # cc_count triplets: marker, valid, type; then the pair
-            triplet = body[2 + 3 * k:5 + 3 * k]
-            if len(triplet) < 3:
-                break
-            if triplet[0] & 0x04 and triplet[0] & 0x03 == 0:  # valid, NTSC field 1 (CC1 / CC2)
-                out.append((triplet[1], triplet[2]))
+        out += track_pairs(body[2:2 + 3 * (body[0] & 0x1F)])  # after the flags and em_data: cc_count triplets
     return out
 
 
 def track_pairs(data: bytes) -> list[tuple[int, int]]:
-    """Field 1 pairs of a caption track's packet: cc_data triplets (FFmpeg gives a c608 sample's atoms so)."""
+    """Field 1 pairs of cc_data triplets (marker and valid bits, type; then the pair), as a caption track's packet
+    holds them (FFmpeg gives a c608 sample's atoms so) and A53 data after its header."""
     return [(data[k + 1], data[k + 2]) for k in range(0, len(data) - 2, 3)
-            if data[k] & 0x04 and data[k] & 0x03 == 0]
+            if data[k] & 0x04 and data[k] & 0x03 == 0]  # valid, NTSC field 1 (CC1 / CC2)
 
 
 def read_video_captions(film_path: str, track: Optional[int] = None) -> list[tuple[float, float, str]]:
