@@ -190,6 +190,35 @@ def test_ebu_stl_subtitles_are_read(tmp_path):
     assert len(warnings) == 1 and "not an EBU STL file" in warnings[0]
 
 
+def test_microdvd_sub_files_are_read_and_vobsub_pictures_are_not(tmp_path):
+    """MicroDVD (.sub: {start frame}{end frame}line, | between lines, {y:i} styles) is timed at the film's frame
+    rate, or at the rate its first line states ({1}{1}25, as players read it). A DVD's VobSub .sub (an MPEG
+    stream of pictures, with its .idx) is not text: it is not read and does not count in the fingerprint; another
+    .sub is ignored with a warning."""
+    from transforms.subtitles import read_sidecar, sidecars_digest
+    film = make_film(tmp_path / "film.mp4", duration_s=6.0, fps=10)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    (tmp_path / "film.sub").write_text("{10}{30}{y:i}Where were you|last night?\n{40}{55}Out.\n", encoding="cp1252")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)))
+    assert source.endswith("film.sub") and not warnings
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 3.0, "Where were you last night?"),
+                                                            (4.0, 5.5, "Out.")]
+    (tmp_path / "film.sub").write_text("{1}{1}25.000\n{25}{75}Where were you?\n")
+    cues, warnings = read_sidecar(str(tmp_path / "film.sub"), str(film), fps=10.0)
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 3.0, "Where were you?")] and not warnings
+    (tmp_path / "film.sub").write_text("{10}{30}No rate here, and none known for the film.\n")
+    cues, warnings = read_sidecar(str(tmp_path / "film.sub"), str(film), fps=None)
+    assert cues == [] and "frame rate" in warnings[0]
+    vobsub = b"\x00\x00\x01\xba" + bytes(range(256)) * 8
+    (tmp_path / "film.sub").write_bytes(vobsub)
+    (tmp_path / "film.idx").write_text("# VobSub index file, v7\nsize: 720x480\n")
+    assert read_sidecar(str(tmp_path / "film.sub"), str(film), 10.0) == ([], [])
+    assert sidecars_digest(str(film)) is None  # neither the pictures nor their index are text to read
+    (tmp_path / "film.sub").write_text("[INFORMATION]\n[TITLE]Film\n00:00:01.00,00:00:03.00\nWhere?\n")
+    cues, warnings = read_sidecar(str(tmp_path / "film.sub"), str(film), 10.0)
+    assert cues == [] and "neither MicroDVD" in warnings[0]
+
+
 def test_subtitles_in_the_code_pages_of_other_scripts(tmp_path):
     """Subtitles that are not UTF-8 are read in the code page of their script (charset-normalizer), not as cp1252:
     Russian in cp1251, Korean SAMI in cp949. Latin text stays cp1252 (see test_encodings_boms_and_crlf)."""

@@ -1,4 +1,5 @@
-"""Find and parse a film's subtitles: sidecar .srt/.vtt/.ass/.ssa files beside it, or text subtitle streams inside it.
+"""Find and parse a film's subtitles: sidecar files beside it (.srt, .vtt, .ass, TTML, SCC, STL, MicroDVD, ...), text
+subtitle streams inside it, or the closed captions its pictures carry.
 
 Parsing is pysubs2's; this module only makes the input palatable (encoding, BOM, CRLF, WebVTT NOTE/STYLE
 blocks) and the output clean (HTML and ASS tags stripped, lines joined, bad cues skipped with a warning).
@@ -34,10 +35,16 @@ log = logging.getLogger(__name__)
 # In this order of preference. TTML (studio and streaming deliverables: IMSC1, DFXP, EBU-TT) is read by
 # transforms.ttml; a .xml beside a film counts only when it is TTML (else it is a media manager's metadata).
 TTML_EXTS = ("ttml", "dfxp", "itt", "xml")  # .itt: Apple's iTunes Timed Text
-# SAMI (.smi) through pysubs2; SCC captions (transforms.scc) and EBU STL (transforms.stl) last.
+# SAMI (.smi) through pysubs2; SCC captions (transforms.scc) and EBU STL (transforms.stl) after them; MicroDVD
+# (.sub, timed in frames, so only as right as the frame rate it was made for) last. A .sub is also a DVD's VobSub
+# pictures (binary, beside its .idx): such a file is not read (picture_sidecars names it).
 TEXT_EXTS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami")
-SIDECAR_EXTS = TEXT_EXTS + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl")
-_PYSUBS2_FORMATS = {"smi": "sami"}  # extensions that are not pysubs2's name for their format
+SIDECAR_EXTS = TEXT_EXTS + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl", ".sub")
+_PYSUBS2_FORMATS = {"smi": "sami", "sub": "microdvd"}  # extensions that are not pysubs2's name for their format
+_MICRODVD_LINE = re.compile(r"\s*\{\s*\d+\s*\}\s*\{\s*\d*\s*\}")
+# {1}{1}23.976 as the first line: the rate the lines were counted at
+_MICRODVD_RATE = re.compile(r"\s*\{\s*1\s*\}\s*\{\s*1\s*\}\s*(\d{1,3}(?:[.,]\d+)?)\s*$")
+_MPEG_PACK = b"\x00\x00\x01\xba"  # a VobSub .sub is an MPEG program stream of subpictures
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
@@ -105,12 +112,13 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None
-                    ) -> tuple[list[Cue], list[str]]:
-    """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning."""
+def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None,
+                    fps: Optional[float] = None) -> tuple[list[Cue], list[str]]:
+    """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning. fps: the film's
+    frame rate, for MicroDVD lines that do not say theirs."""
     text = text.lstrip("\ufeff")
     try:
-        events, warnings, language = _events(text, fmt, language)
+        events, warnings, language = _events(text, fmt, language, fps)
     except Exception as exc:  # noqa: BLE001 - pysubs2 raises several types for unreadable files
         return [], [f"unparseable subtitles: {type(exc).__name__}: {exc}"]
     return _cues(events, warnings, language, empty=not text.strip() or text.strip() == "WEBVTT")
@@ -140,7 +148,7 @@ def _cues(events: list[tuple[float, float, str]], warnings: list[str], language:
     return cues, warnings
 
 
-def _events(text: str, fmt: Optional[str], language: Optional[str]
+def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optional[float] = None
             ) -> tuple[list[tuple[float, float, str]], list[str], Optional[str]]:
     """(start_s, end_s, cleaned text) of each cue in file order, warnings, and the language (the caller's, else a
     TTML document's own). SCC captions are decoded by transforms.scc, TTML read by transforms.ttml, the rest by
@@ -153,12 +161,33 @@ def _events(text: str, fmt: Optional[str], language: Optional[str]
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language or own
     if fmt == "vtt" or text.startswith("WEBVTT"):
         text, fmt = _drop_vtt_meta(text), "vtt"
+    if fmt == "sub":
+        return _microdvd_events(text, fps), [], language
     subs = pysubs2.SSAFile.from_string(text, format_=_PYSUBS2_FORMATS.get(fmt, fmt))
     if subs.format == "sami":  # a SYNC shows until the next one (pysubs2 guesses an end from the text's length)
         for ev, following in zip(subs, list(subs)[1:]):
             ev.end = following.start
     return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.plaintext if "{" in ev.text else ev.text))
             for ev in subs if not ev.is_comment], [], language
+
+
+def is_microdvd(text: str) -> bool:
+    """Whether text is MicroDVD ({start frame}{end frame}line): its first line that is not blank says so."""
+    first = next((ln for ln in text.lstrip("\ufeff").splitlines() if ln.strip()), "")
+    return bool(_MICRODVD_LINE.match(first))
+
+
+def _microdvd_events(text: str, fps: Optional[float]) -> list[tuple[float, float, str]]:
+    """MicroDVD lines, timed at the rate their first line states ({1}{1}25), as players do, else the film's."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    own = _MICRODVD_RATE.match(first)
+    rate = float(own.group(1).replace(",", ".")) if own else fps
+    if not rate or rate <= 0:
+        raise ValueError("MicroDVD lines are timed in frames, and neither the file nor the film gives a frame rate")
+    if own:
+        text = text.split(first, 1)[1]  # the rate line, not a line of dialogue
+    subs = pysubs2.SSAFile.from_string(text, format_="microdvd", fps=rate)
+    return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.plaintext)) for ev in subs if not ev.is_comment]
 
 
 def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
@@ -205,10 +234,12 @@ def sidecars_digest(film_path: str) -> Optional[str]:
     it has none. A FILM.xml that is not TTML is a media manager's metadata, rewritten at will: it does not count."""
     h, found = hashlib.sha256(), False
     for m in sidecar_files(film_path):
-        if m.path.lower().endswith(".xml"):
+        if m.path.lower().endswith((".xml", ".sub")):  # counts only as TTML, as MicroDVD
             with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                if not is_ttml(decode_subtitle_bytes(f.read(4096))[0]):
-                    continue
+                head = f.read(4096)
+            if head.startswith(_MPEG_PACK) or not (is_ttml if m.path.lower().endswith(".xml") else is_microdvd)(
+                    decode_subtitle_bytes(head)[0]):
+                continue
         name = m.path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
         h.update(b"%s\0%d\0%r\0" % (name, m.size_in_bytes, m.last_updated_in_seconds))
         found = True
@@ -236,12 +267,16 @@ def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     return bool(source) and forced_sidecar(film_path, source)
 
 
-def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
+def read_sidecar(path: str, film_path: str, fps: Optional[float] = None) -> tuple[list[Cue], list[str]]:
+    """A sidecar's cues and warnings; fps: the film's frame rate (MicroDVD lines count frames)."""
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        data = f.read(MAX_SIDECAR_BYTES + 1)
+        data = f.read(len(_MPEG_PACK))
+        if fmt == "sub" and data == _MPEG_PACK:
+            return [], []  # a DVD's VobSub pictures (picture_sidecars names them), not text
+        data += f.read(MAX_SIDECAR_BYTES + 1 - len(data))
     if len(data) > MAX_SIDECAR_BYTES:
         return [], [f"{path}: larger than {MAX_SIDECAR_BYTES} bytes, ignored"]
-    fmt = os.path.splitext(path)[1].lower().lstrip(".")
     name = path.rsplit("/", 1)[-1]
     if fmt == "stl":  # binary, with its own character tables
         try:
@@ -253,7 +288,9 @@ def read_sidecar(path: str, film_path: str) -> tuple[list[Cue], list[str]]:
     text, enc_warning = decode_subtitle_bytes(data)
     if fmt == "xml" and not is_ttml(text):
         return [], []  # metadata, not subtitles
-    cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path))
+    if fmt == "sub" and not is_microdvd(text):
+        return [], [f"{name}: neither MicroDVD text nor VobSub pictures: ignored"]
+    cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path), fps)
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
 
 
@@ -374,7 +411,7 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
 
     for path in find_sidecars(ref.path, preferred_language):
         try:
-            cues, w = read_sidecar(path, ref.path)
+            cues, w = read_sidecar(path, ref.path, info.fps)
         except Exception as exc:  # noqa: BLE001
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
         cues, moved = on_film_clock(cues, info)  # (embedded tracks share the film's clock)
