@@ -385,6 +385,23 @@ def test_frames_no_other_frame_refers_to_are_not_decoded(tmp_path):
             assert np.abs(frame.reshape(-1, 3).mean(0) - want).max() < 12  # the second it shows
 
 
+@needs_media
+def test_the_deblocking_filter_is_skipped_unless_asked_for():
+    """Real H.264 (the Sintel trailer, which x264 deblocked): by default the pass skips the codec's loop filter
+    (DecodeConfig.skip_loop_filter), which changes the pixels a little and nothing else: the same clips, the same
+    frames decoded and sampled, the pictures within a few grey levels of the filtered ones (the reference frames
+    carry the unfiltered edges until the next keyframe)."""
+    film = MEDIA / "sintel" / "sintel_trailer.mp4"
+    fast, _, fast_stats = decode(film, segment="window", window_s=4.0)
+    full, _, full_stats = decode(film, segment="window", window_s=4.0, skip_loop_filter=False)
+    assert fast_stats["n_video_frames"] == full_stats["n_video_frames"] and len(fast) == len(full) == 13
+    diffs = []
+    for a, b in zip(fast, full):
+        assert np.array_equal(a.frame_times, b.frame_times) and np.array_equal(a.audio, b.audio)
+        diffs.append(np.abs(a.frames.astype(np.int16) - b.frames.astype(np.int16)).mean())
+    assert 0.1 < np.mean(diffs) < 3 and max(diffs) < 6
+
+
 def test_one_decoding_thread_gives_the_same_clips(tmp_path):
     """Where the models score on the CPU a film up to 1080p30 decodes on one FFmpeg thread (DecodeConfig.from_options,
     decoding_threads): the same frames and audio, bit for bit, as FFmpeg's own threading; larger films and runs
