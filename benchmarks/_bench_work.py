@@ -5,6 +5,7 @@ model loading time (reported beside it, not in it).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -24,12 +25,13 @@ def film_job(film: str):
 
 
 def decode_config(args=None):
-    """The pipeline's DecodeConfig with the benchmark's frame lever applied. Decoding uses FFmpeg's own threads
-    here (decode_threads 0): the decode bound is decoding alone at its fastest; pipeline.run decodes on one thread
-    beside CPU models (transforms.decode.decoding_threads)."""
+    """The pipeline's DecodeConfig with the benchmark's frame and deblocking levers applied. Decoding uses FFmpeg's
+    own threads here (decode_threads 0): the decode bound is decoding alone at its fastest; pipeline.run decodes on
+    one thread beside CPU models (transforms.decode.decoding_threads)."""
     from transforms.decode import DecodeConfig
     every = getattr(args, "frame_every_s", None)
-    return DecodeConfig() if every is None else DecodeConfig(frame_every_s=every)
+    cfg = DecodeConfig() if every is None else DecodeConfig(frame_every_s=every)
+    return dataclasses.replace(cfg, skip_loop_filter=False) if getattr(args, "decode_deblock", False) else cfg
 
 
 def decoded_clips(film: str, args=None):

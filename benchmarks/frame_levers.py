@@ -5,7 +5,8 @@
 Runs `pipeline.run` (DirectRunner, `--transcribe never`, every modality) over the real media in ../shared/data
 (the Sintel trailer with its subtitles, the 11 GRID talking-face clips, Big Buck Bunny, and the odd folder's
 scene-change and video-only films) once per setting, and compares each clip's label with the full-cost run:
-four frames per clip through torch's ViT (`--frame_every_s 0 --vision_runtime torch`). The clips are the same
+four frames per clip through torch's ViT, decoded with the codec's deblocking filter (`--frame_every_s 0
+--vision_runtime torch --decode_deblock`); each later setting adds one lever to the one before it, up to the defaults. The clips are the same
 in every run (the segmentation does not depend on these options). Per setting: label agreement, mean absolute
 change of the confidence, agreement of the `grounded` flag, and the frames the ViT read. Dev-set quality
 (photos, faces, speech, text, labelled clips) is measured by pipeline.evaluate and benchmarks.labelled_clips.
@@ -21,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "data" / "media"
 SETTINGS = {
-    "full cost: 4 frames, torch ViT": ["--frame_every_s", "0", "--vision_runtime", "torch"],
+    "full cost: 4 frames, torch ViT, deblocked": ["--frame_every_s", "0", "--vision_runtime", "torch",
+                                                   "--decode_deblock"],
+    "4 frames, torch ViT, deblocking skipped": ["--frame_every_s", "0", "--vision_runtime", "torch"],
     "4 frames, OpenVINO ViT": ["--frame_every_s", "0"],
     "a frame per second (default)": ["--frame_every_s", "1"],
     "a frame per 2 s": ["--frame_every_s", "2"],

@@ -394,10 +394,13 @@ class FilmSpec:
     sample_rate: int = 48000
     crf: int = 30
     seed: int = 0
+    preset: str = "ultrafast"  # x264's: ultrafast has no B-frames, CABAC or deblocking; medium is a release encode
 
     def name(self) -> str:
         seed = f"_seed{self.seed}" if self.seed else ""
-        return f"noise_{self.width}x{self.height}_{int(self.seconds)}s_gop{int(self.gop_s)}{seed}"
+        preset = "" if self.preset == "ultrafast" else f"_{self.preset}"
+        crf = "" if self.crf == 30 else f"_crf{self.crf}"
+        return f"noise_{self.width}x{self.height}_{int(self.seconds)}s_gop{int(self.gop_s)}{preset}{crf}{seed}"
 
     def cues(self) -> list[tuple[float, float, str]]:
         out, t = [], 1.0
@@ -435,7 +438,7 @@ def make_textured_film(path, spec: FilmSpec) -> Path:
     times = [i / spec.fps for i in range(int(spec.seconds * spec.fps))]
     path = encode_film(path, paint=_PannedTexture(spec), frame_times=times, fps=spec.fps,
                        size=(spec.width, spec.height), video_codec="libx264", gop_size=gop,
-                       video_options={"preset": "ultrafast", "crf": str(spec.crf), "sc_threshold": "0",
+                       video_options={"preset": spec.preset, "crf": str(spec.crf), "sc_threshold": "0",
                                       "keyint_min": str(gop)},  # keyframes only every gop
                        video_time_base=fractions.Fraction(1, spec.fps),
                        audio=_SyllableTones(spec.seconds, spec.sample_rate, spec.seed),
