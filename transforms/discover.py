@@ -16,13 +16,14 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import dvd
 from transforms.elements import ERRORS_TAG, FilmError, FilmRef
 
 BLOCK_BYTES = 1 << 20
 # Files a film glob may also match that are never films themselves: sidecars, our own outputs, posters and
 # thumbnails, and the metadata that media managers and checksummers leave beside films.
 NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".ttml", ".dfxp", ".itt", ".scc", ".stl",
-             ".sup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif", ".bmp", ".tif",
+             ".sup", ".ifo", ".bup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif", ".bmp", ".tif",
              ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv", ".html", ".htm",
              ".md", ".url", ".lnk")
 # Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
@@ -49,8 +50,9 @@ def path_text(path: str) -> str:
 
 
 def film_id_for(path: str) -> str:
-    """Stable per path: readable stem slug + a hash of the full path (two films called intro.mp4 differ)."""
-    stem = os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
+    """Stable per path: readable stem slug + a hash of the full path (two films called intro.mp4 differ); a DVD
+    title is named by its disc's folder (transforms.dvd.title_name), not VTS_01_1."""
+    stem = dvd.title_name(path) or os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
     return f"{slug(stem)}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"  # (path_text: always UTF-8)
 
 
@@ -94,10 +96,11 @@ def normalise_pattern(pattern: str) -> str:
 
 def is_film_candidate(path: str) -> bool:
     """Not a sidecar, image or metadata file (NOT_FILMS), not hidden (.DS_Store, the AppleDouble ._film.mp4
-    that macOS writes on network shares), not inside a system folder (SYSTEM_FOLDERS)."""
+    that macOS writes on network shares), not inside a system folder (SYSTEM_FOLDERS), not a DVD's menu or a later
+    part of its title (transforms.dvd: the title is read from its first part)."""
     parts = path.lower().split("://", 1)[-1].split("/")
     return not (parts[-1].endswith(NOT_FILMS) or parts[-1].startswith(".")
-                or any(p in SYSTEM_FOLDERS for p in parts[:-1]))
+                or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_not_a_film(path))
 
 
 def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
@@ -106,6 +109,9 @@ def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
     are. A film without sidecars keeps its plain content fingerprint."""
     from transforms.subtitles import sidecars_digest  # (subtitles imports this module)
     fp, subs = content_fingerprint(path, size_bytes), sidecars_digest(path)
+    later = dvd.title_parts(path)[1:]  # a DVD title's later parts: their content is the film's too
+    if later:
+        fp = hashlib.sha256(" ".join([fp] + [content_fingerprint(p, size) for p, size in later]).encode()).hexdigest()
     return fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest()
 
 

@@ -13,6 +13,7 @@ import apache_beam as beam
 import av
 from apache_beam.io.filesystems import FileSystems
 
+from transforms import dvd
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 
@@ -25,7 +26,11 @@ class NotAFilm(ValueError):
 
 
 def open_container(path: str):
-    """av.open a path; paths on non-local Beam filesystems are opened as file objects through FileSystems."""
+    """av.open a path; paths on non-local Beam filesystems are opened as file objects through FileSystems; a DVD
+    title's first part (VTS_01_1.VOB) with the parts after it, as one stream (transforms.dvd)."""
+    parts = dvd.title_parts(path)
+    if len(parts) > 1:
+        return av.open(dvd.ChainedFile(parts))
     local = local_path(path)
     if local is None:
         from apache_beam.io.filesystem import CompressionTypes
