@@ -376,7 +376,7 @@ def test_a_dvd_title_split_over_vob_files_is_one_film(tmp_path):
     """A VIDEO_TS folder: the title's program stream cut into VTS_01_1.VOB and VTS_01_2.VOB (at a 2048-byte pack,
     as DVDs cut at 1 GiB), beside menus and navigation files. One film comes out, read across the cut on one clock
     (the same clips and frames as the uncut stream); menus, .IFO and .BUP files are neither films nor failures;
-    a change in the second part redoes the film in a nightly run."""
+    a change in the second part redoes the film in a nightly run. A later part without its first is a film alone."""
     from testing.films import _scene_frame, encode_film, speech_like
     from transforms.dvd import title_parts
     whole = encode_film(tmp_path / "title.vob", paint=lambda i, t: _scene_frame(t, (160, 96), (4.0, 8.0)),
@@ -392,20 +392,24 @@ def test_a_dvd_title_split_over_vob_files_is_one_film(tmp_path):
         (dvd / menu).write_bytes(data[:20 * 2048])
     for nav in ("VIDEO_TS.IFO", "VIDEO_TS.BUP", "VTS_01_0.IFO", "VTS_01_0.BUP"):
         (dvd / nav).write_bytes(b"DVDVIDEO-VTS" + bytes(2036))
+    (dvd / "VTS_02_2.VOB").write_bytes(data[cut:])  # a later part whose first part was not copied: scored alone
     assert title_parts(str(dvd / "VTS_01_1.VOB")) == [(str(dvd / "VTS_01_1.VOB"), cut),
                                                       (str(dvd / "VTS_01_2.VOB"), len(data) - cut)]
     args = ["--segment", "window", "--window_s", "4"] + BASE
     out = tmp_path / "out"
     summary = run(["--input", str(tmp_path / "Film (1999)"), "--output", str(out)] + args)
-    assert summary["ok"] == 1 and summary["failed"] == 0 and not table(out, "errors")
+    assert summary["ok"] == 2 and summary["failed"] == 0
+    assert not [e for e in table(out, "errors") if e["film_path"].endswith("VTS_01_1.VOB")]
     run(["--input", str(whole), "--output", str(tmp_path / "uncut")] + args)
     clips, uncut = table(out, "clips"), table(tmp_path / "uncut", "clips")
-    assert {Path(r["film_path"]).name for r in clips} == {"VTS_01_1.VOB"} and len(clips) == len(uncut) == 3
+    assert {Path(r["film_path"]).name for r in clips} == {"VTS_01_1.VOB", "VTS_02_2.VOB"}
+    clips = [r for r in clips if r["film_path"].endswith("VTS_01_1.VOB")]
+    assert len(clips) == len(uncut) == 3
     assert clips[0]["film_id"].startswith("film-1999-vts-01-")
     key = ("start_s", "end_s", "n_frames", "has_audio")
     assert [[r[k] for k in key] for r in clips] == [[r[k] for k in key] for r in uncut]
     assert clips[-1]["end_s"] > 11.5  # the second part's half of the film is there
-    assert run(["--input", str(tmp_path / "Film (1999)"), "--output", str(out)] + args)["skipped"] == 1
+    assert run(["--input", str(tmp_path / "Film (1999)"), "--output", str(out)] + args)["skipped"] == 2
     second = bytearray(data[cut:])
     second[-1000] ^= 0xFF  # a repaired copy of the disc's second file, same size
     (dvd / "VTS_01_2.VOB").write_bytes(bytes(second))

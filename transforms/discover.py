@@ -96,11 +96,10 @@ def normalise_pattern(pattern: str) -> str:
 
 def is_film_candidate(path: str) -> bool:
     """Not a sidecar, image or metadata file (NOT_FILMS), not hidden (.DS_Store, the AppleDouble ._film.mp4
-    that macOS writes on network shares), not inside a system folder (SYSTEM_FOLDERS), not a DVD's menu or a later
-    part of its title (transforms.dvd: the title is read from its first part)."""
+    that macOS writes on network shares), not inside a system folder (SYSTEM_FOLDERS), not a DVD's menu."""
     parts = path.lower().split("://", 1)[-1].split("/")
     return not (parts[-1].endswith(NOT_FILMS) or parts[-1].startswith(".")
-                or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_not_a_film(path))
+                or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_menu(path))
 
 
 def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
@@ -123,6 +122,8 @@ class FingerprintFilm(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, self._not_utf8(ref))
             return
         try:
+            if dvd.read_with_first_part(ref.path):
+                return  # VTS_01_2.VOB: part of the title its VTS_01_1.VOB is
             fp = film_fingerprint(ref.path, ref.size_bytes)
         except Exception as exc:  # noqa: BLE001 - any I/O failure is this film's error, not the run's
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))

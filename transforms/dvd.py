@@ -1,8 +1,9 @@
 """DVD titles: a VIDEO_TS folder holds each title as VTS_NN_1.VOB, VTS_NN_2.VOB, ... (one MPEG program stream cut
 into files of at most 1 GiB), beside menus (VIDEO_TS.VOB, VTS_NN_0.VOB) and navigation files (.IFO, .BUP).
 
-A title is one film: discovery keeps its first part and leaves the others and the menus out, and open_container
-reads the parts as one stream (ChainedFile), so its clips run across the cuts on one clock."""
+A title is one film: discovery keeps its first part and leaves the menus out, and the later parts too when their
+first part is there (a later part alone is scored as it is); open_container reads the parts as one stream
+(ChainedFile), so its clips run across the cuts on one clock."""
 from __future__ import annotations
 
 import io
@@ -19,11 +20,31 @@ def _name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def is_not_a_film(path: str) -> bool:
-    """A DVD menu, or a title's second and later parts (read with its first)."""
-    name = _name(path)
-    part = _PART.match(name)
-    return bool(_MENU.match(name) or (part and part.group(2) != "1"))
+def is_menu(path: str) -> bool:
+    """A DVD's menu (VIDEO_TS.VOB, VTS_NN_0.VOB): never a film."""
+    return bool(_MENU.match(_name(path)))
+
+
+def read_with_first_part(path: str) -> bool:
+    """Whether path is a title's second or later part that its first part reads (title_parts: every part before
+    it lies beside it)."""
+    part = _PART.match(_name(path))
+    if not part or part.group(2) == "1":
+        return False
+    found = _siblings(path, part.group(1))
+    return all(k in found for k in range(1, int(part.group(2))))
+
+
+def _siblings(path: str, title: str) -> dict[int, tuple[str, int]]:
+    """part number -> (path, size) of the title's VOB files in path's folder (one listing)."""
+    from transforms.discover import literal_glob
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    found = {}
+    for m in FileSystems.match([literal_glob(folder) + "/*"])[0].metadata_list:
+        part = _PART.match(_name(m.path))
+        if part and part.group(1) == title:
+            found[int(part.group(2))] = (m.path, m.size_in_bytes)
+    return found
 
 
 def title_name(path: str) -> str | None:
@@ -44,14 +65,7 @@ def title_parts(path: str) -> list[tuple[str, int]]:
     first = _PART.match(_name(path))
     if not first or first.group(2) != "1":
         return []
-    from transforms.discover import literal_glob
-    folder = path.rsplit("/", 1)[0] if "/" in path else "."
-    found = {}
-    for m in FileSystems.match([literal_glob(folder) + "/*"])[0].metadata_list:
-        part = _PART.match(_name(m.path))
-        if part and part.group(1) == first.group(1):
-            found[int(part.group(2))] = (m.path, m.size_in_bytes)
-    parts = []
+    found, parts = _siblings(path, first.group(1)), []
     while len(parts) + 1 in found:
         parts.append(found[len(parts) + 1])
     return parts
