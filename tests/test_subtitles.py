@@ -450,9 +450,10 @@ def test_unread_subtitles_send_the_film_to_speech_recognition(tmp_path):
     assert not read.needs_asr and len(read.cues) == 3 and not read.warnings
 
 
-def test_picture_subtitles_are_named_not_silently_ignored(tmp_path):
+def test_picture_subtitles_are_named_not_silently_ignored(tmp_path, monkeypatch):
     """A DVD or Blu-ray rip's subtitle tracks are pictures (VobSub, PGS, DVB), which would need OCR: the film is
-    transcribed instead (or has no text), and a warning row says why, so a studio knows a text sidecar would do."""
+    transcribed instead (or has no text), and a warning row says why, so a studio knows a text sidecar would do.
+    The film's folder is listed once for both kinds of sidecar."""
     film = make_film(tmp_path / "rip.mkv", duration_s=3.0, picture_subtitles=("dvdsub", "dvbsub"))
     info = probe_film(str(film))
     assert info.subtitle_streams == () and info.image_subtitle_codecs == ("dvdsub", "dvbsub")
@@ -465,8 +466,13 @@ def test_picture_subtitles_are_named_not_silently_ignored(tmp_path):
     never = list(LoadSubtitles("c", transcribe="never").process((ref, info)))[-1]
     assert not never.needs_asr and "have no text" in never.warnings[0].message
     (tmp_path / "rip.en.sup").write_bytes(b"PG" + bytes(30))  # a Blu-ray PGS sidecar: named too
+    from apache_beam.io.filesystems import FileSystems
+    listings, match = [], FileSystems.match  # the real listing, counted
+    monkeypatch.setattr(FileSystems, "match", lambda patterns, *a, **k: listings.append(patterns) or match(patterns))
     with_sup = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
+    monkeypatch.undo()
     assert "3 subtitle track(s) are pictures (dvbsub, dvdsub, rip.en.sup)" in with_sup.warnings[0].message
+    assert len(listings) == 1  # one listing of rip* serves the text sidecars and the picture ones
     write_srt(tmp_path / "rip.en.srt", [(0.2, 1.0, "Hello there")])  # a text sidecar is read: nothing to say
     with_sidecar = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
     assert [c.text for c in with_sidecar.cues] == ["Hello there"] and not with_sidecar.warnings

@@ -197,27 +197,32 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
 
 
-def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS) -> list:
+def film_listing(film_path: str) -> list:
+    """FileMetadata of every file named FILM* beside the film: one listing (a single request on an object store),
+    from which sidecar_files picks each kind."""
+    return [m for result in FileSystems.match([literal_glob(os.path.splitext(film_path)[0]) + "*"])
+            for m in result.metadata_list]
+
+
+def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: Optional[list] = None) -> list:
     """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (`exts`, in any case:
-    archives made on Windows hold FILM.SRT). One listing of FILM* (a single request on an object store, not one
-    per extension)."""
-    stem = os.path.splitext(film_path)[0]
-    name = stem.rsplit("/", 1)[-1]
+    archives made on Windows hold FILM.SRT), from `listing` (film_listing's; made here when not given)."""
+    name = os.path.splitext(film_path)[0].rsplit("/", 1)[-1]
     found = {}
-    for result in FileSystems.match([literal_glob(stem) + "*"]):
-        for m in result.metadata_list:
-            rest = m.path.rsplit("/", 1)[-1][len(name):]
-            if rest.startswith(".") and rest.lower().endswith(tuple(exts)):
-                found[m.path] = m
+    for m in film_listing(film_path) if listing is None else listing:
+        rest = m.path.rsplit("/", 1)[-1][len(name):]
+        if rest.startswith(".") and rest.lower().endswith(tuple(exts)):
+            found[m.path] = m
     return [found[p] for p in sorted(found)]
 
 
-def picture_sidecars(film_path: str) -> list[str]:
+def picture_sidecars(film_path: str, listing: Optional[list] = None) -> list[str]:
     """Names of the film's picture subtitle sidecars: Blu-ray PGS (FILM.sup), DVD VobSub (FILM.idx + FILM.sub)."""
-    return [path_text(m.path.rsplit("/", 1)[-1]) for m in sidecar_files(film_path, (".sup", ".idx"))]
+    return [path_text(m.path.rsplit("/", 1)[-1]) for m in sidecar_files(film_path, (".sup", ".idx"), listing)]
 
 
-def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> list[str]:
+def find_sidecars(film_path: str, preferred_language: Optional[str] = None, listing: Optional[list] = None
+                  ) -> list[str]:
     """Sidecar subtitle paths for a film (sidecar_files), best first: preferred language, then no language tag,
     then others."""
     def rank(p):
@@ -225,7 +230,7 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None) -> l
         return (forced_sidecar(film_path, p),
                 0 if preferred_language and lang == preferred_language.lower() else 1 if lang is None else
                 2 if lang in ("en", "eng") else 3, _sidecar_format_rank(p), p)
-    return sorted((m.path for m in sidecar_files(film_path)), key=rank)
+    return sorted((m.path for m in sidecar_files(film_path, listing=listing)), key=rank)
 
 
 def sidecars_digest(film_path: str) -> Optional[str]:
@@ -339,7 +344,7 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
 
 
 def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = None,
-              text_languages: Sequence[str] = ()) -> tuple[list[Cue], list[str], str]:
+              text_languages: Sequence[str] = (), listing: Optional[list] = None) -> tuple[list[Cue], list[str], str]:
     """Best available cues for a film -> (cues, warnings, where they came from). Each cue's language is the one
     identified from all of the film's lines, else its tag (transforms.language.label_cues): it decides whether
     the text path reads them.
@@ -348,10 +353,11 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     then those tagged with a language of `text_languages`, untagged, others; forced tracks last), then closed
     captions in the video stream (CAPTIONS: broadcast recordings' A53 / CEA-608). The first source
     the text path reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle
-    tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned."""
+    tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned.
+    listing: film_listing's, when the caller has it (else the sidecars are listed here)."""
     warnings: list[str] = []
     first: Optional[tuple[list[Cue], str]] = None
-    for source, cues in _sources(ref, info, preferred_language, text_languages, warnings):
+    for source, cues in _sources(ref, info, preferred_language, text_languages, warnings, listing):
         if not cues:
             continue
         cues = _labelled(cues, warnings)
@@ -403,13 +409,13 @@ def _clock(seconds: float) -> str:
 
 
 def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
-             warnings: list[str]) -> Iterable[tuple[str, list[Cue]]]:
+             warnings: list[str], listing: Optional[list] = None) -> Iterable[tuple[str, list[Cue]]]:
     """(source, cues) for each subtitle source, best first; read lazily, the embedded streams in one pass. Every
     source's timing is checked against the film's speech (an embedded track can be muxed from a mistimed file)."""
     from transforms.subtitle_sync import film_speech
     speech = functools.cache(lambda: film_speech(ref.path, info))  # heard once, when a source first needs it
 
-    for path in find_sidecars(ref.path, preferred_language):
+    for path in find_sidecars(ref.path, preferred_language, listing):
         try:
             cues, w = read_sidecar(path, ref.path, info.fps)
         except Exception as exc:  # noqa: BLE001
@@ -489,8 +495,10 @@ class LoadSubtitles(beam.DoFn):
 
     def process(self, element) -> Iterable:
         ref, info = element
+        listing = None
         try:
-            cues, warnings, source = load_cues(ref, info, self.preferred_language, self.text_languages)
+            listing = film_listing(ref.path)  # one listing for its subtitles and, without lines, its pictures
+            cues, warnings, source = load_cues(ref, info, self.preferred_language, self.text_languages, listing)
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
             cues, warnings, source = [], [f"{type(exc).__name__}: {exc}"], ""
         messages = warnings[: self.max_warnings]
@@ -504,7 +512,7 @@ class LoadSubtitles(beam.DoFn):
         forced = bool(cues) and is_forced(source, ref.path, info)  # its lines, and the speech for the rest
         needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto"
                                                                          and (not cues or unread or forced)))
-        pictures = list(info.image_subtitle_codecs) + (picture_sidecars(ref.path) if not cues else [])
+        pictures = list(info.image_subtitle_codecs) + (picture_sidecars(ref.path, listing) if not cues else [])
         if not cues and pictures:
             errors.append(self._image_subtitles(ref, pictures, needs_asr))
         if info.package:
