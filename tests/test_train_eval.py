@@ -95,10 +95,10 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch):
                          "--json", str(js), "--cv", "3", "--threads", "1"])
     saved = json.loads(js.read_text())
     m = saved["results"][f"meld:{dv}"]
-    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "per_class", "confusion_matrix", "pearson_valence",
-                "cv"):
+    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "mean_confidence", "per_class", "confusion_matrix",
+                "pearson_valence", "cv"):
         assert key in m, key
-    assert 0.0 <= m["ece"] <= 1.0
+    assert 0.0 <= m["ece"] <= 1.0 and 1 / 7 <= m["mean_confidence"] <= 1.0
     assert m["n"] == sum(c["support"] for c in m["per_class"].values()) == sum(map(sum, m["confusion_matrix"]))
     assert list(m["per_class"]) == list(LABELS) and len(m["confusion_matrix"]) == 7
     assert m["cv"]["k"] == 3 and m["cv"]["accuracy"]["ci95"][0] <= m["cv"]["accuracy"]["mean"]

@@ -45,7 +45,8 @@ def fit_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
                            intensity_pred: np.ndarray | None = None, intensity_true: np.ndarray | None = None,
                            probs: np.ndarray | None = None) -> dict:
-    """probs ([n, 7], optional) adds 'ece' (ECE_BINS-bin expected calibration error of the top label)."""
+    """probs ([n, 7], optional) adds 'ece' (ECE_BINS-bin expected calibration error of the top label) and
+    'mean_confidence' (the top label's mean probability: against accuracy, how sure the model is overall)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=LABELS, zero_division=0)
     out = {
@@ -62,6 +63,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
     }
     if probs is not None:
         out["ece"] = expected_calibration_error(probs, y_true)
+        out["mean_confidence"] = float(np.asarray(probs).max(axis=1).mean()) if len(probs) else float("nan")
     if intensity_pred is not None and intensity_true is not None:
         for j, name in enumerate(("valence", "arousal")):
             t = intensity_true[:, j]
