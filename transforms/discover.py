@@ -23,9 +23,9 @@ BLOCK_BYTES = 1 << 20
 # Files a film glob may also match that are never films themselves: sidecars, our own outputs, posters and
 # thumbnails, and the metadata that media managers and checksummers leave beside films.
 NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".ttml", ".dfxp", ".itt", ".scc", ".stl",
-             ".sup", ".ifo", ".bup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif", ".bmp", ".tif",
-             ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv", ".html", ".htm",
-             ".md", ".url", ".lnk")
+             ".sup", ".ifo", ".bup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif",
+             ".bmp", ".tif", ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv",
+             ".html", ".htm", ".md", ".url", ".lnk")  # (.ifo, .bup: a DVD's navigation files)
 # Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
 SYSTEM_FOLDERS = ("@eadir", "#recycle", "$recycle.bin", ".appledouble", ".trashes", ".@__thumb", "__macosx")
 
