@@ -11,6 +11,7 @@ line every PROGRESS_EVERY_S, and the summary line at the end.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -238,11 +239,10 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     matched = check_inputs(fo.input)
     check_output(fo.output)
     # Held from before the clean-up (which would take another live run's temporary files) to the end.
-    with OutputLock(fo.output) as lock:
+    with OutputLock(fo.output) as lock, worker_environment():
         scorer = scorer if scorer is not None else _default_scorer(fo)
         cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
         clean_output(fo.output)
-        os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
         done = load_done_films(fo.output)
         p = beam.Pipeline(options=opts)
         built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
@@ -273,6 +273,20 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
         print(format_summary(summary), flush=True)
         return summary
+
+
+@contextlib.contextmanager
+def worker_environment():
+    """MALLOC_ARENA_MAX for the worker processes a run starts, while it runs: a program that runs pipelines
+    in-process (a scheduler, the tests) gets its own environment back, and the processes it starts later do not
+    inherit the cap. A value the user exported is left as it is."""
+    added = "MALLOC_ARENA_MAX" not in os.environ
+    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
+    try:
+        yield
+    finally:
+        if added:
+            os.environ.pop("MALLOC_ARENA_MAX", None)
 
 
 def print_help() -> None:

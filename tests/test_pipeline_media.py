@@ -222,12 +222,21 @@ def test_build_pipeline_requires_input_and_output():
 
 
 def test_users_malloc_arena_setting_wins(tmp_path, monkeypatch):
-    """The launcher caps glibc's heap arenas for the workers it starts, unless the user exported a value."""
+    """The launcher caps glibc's heap arenas for the workers it starts, while the run lasts (a program that runs
+    pipelines in-process gets its environment back), unless the user exported a value."""
+    from pipeline.run import worker_environment
     make_film(tmp_path / "short.mp4", duration_s=2.0)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "3")
     assert run(["--input", str(tmp_path / "*.mp4"), "--output", str(tmp_path / "out")] + BASE,
                save_main_session=False)["ok"] == 1
     assert os.environ["MALLOC_ARENA_MAX"] == "3"
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    with worker_environment():
+        assert os.environ["MALLOC_ARENA_MAX"] == "1"  # what the run's workers inherit
+    assert "MALLOC_ARENA_MAX" not in os.environ
+    assert run(["--input", str(tmp_path / "*.mp4"), "--output", str(tmp_path / "out2")] + BASE,
+               save_main_session=False)["ok"] == 1
+    assert "MALLOC_ARENA_MAX" not in os.environ
 
 
 def test_inputs_that_match_no_film(archive, tmp_path, caplog):
