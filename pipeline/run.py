@@ -28,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash
 from pipeline.output_lock import OutputLock
+from transforms import dvd
 from transforms.decode import DecodeConfig
 from transforms.discover import DiscoverFilms, is_film_candidate, local_path, normalise_pattern
 from transforms.elements import ERRORS_TAG
@@ -220,7 +221,9 @@ def expected_films(matched: dict[str, list], done: dict, chash: str) -> dict[str
     same size and configuration): what the progress lines count towards. The exact skip decision is made in
     the pipeline from the content fingerprint."""
     out = {}
-    for m in (m for films in matched.values() for m in films):
+    files = [m for films in matched.values() for m in films]
+    read_by_first = dvd.parts_read_by_first(m.path for m in files)  # a DVD title's later parts: not films
+    for m in (m for m in files if m.path not in read_by_first):
         prev = done.get(m.path)
         if not (prev and prev.get("size_bytes") == m.size_in_bytes and prev.get("config_hash") == chash):
             out[m.path] = m.size_in_bytes

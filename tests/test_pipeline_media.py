@@ -404,6 +404,9 @@ def test_a_dvd_title_split_over_vob_files_is_one_film(tmp_path):
     (dvd / "VTS_02_2.VOB").write_bytes(data[cut:])  # a later part whose first part was not copied: scored alone
     assert title_parts(str(dvd / "VTS_01_1.VOB")) == [(str(dvd / "VTS_01_1.VOB"), cut),
                                                       (str(dvd / "VTS_01_2.VOB"), len(data) - cut)]
+    from pipeline.run import expected_films, match_inputs
+    expected = expected_films(match_inputs([str(tmp_path / "Film (1999)")]), {}, "hash")  # what progress counts
+    assert sorted(Path(p).name for p in expected) == ["VTS_01_1.VOB", "VTS_02_2.VOB"]
     args = ["--segment", "window", "--window_s", "4"] + BASE
     out = tmp_path / "out"
     summary = run(["--input", str(tmp_path / "Film (1999)"), "--output", str(out)] + args)

@@ -31,8 +31,24 @@ def read_with_first_part(path: str) -> bool:
     part = _PART.match(_name(path))
     if not part or part.group(2) == "1":
         return False
-    found = _siblings(path, part.group(1))
-    return all(k in found for k in range(1, int(part.group(2))))
+    return path in parts_read_by_first([p for p, _ in _siblings(path, part.group(1)).values()])
+
+
+def parts_read_by_first(paths) -> set[str]:
+    """Of these paths, the titles' second and later parts whose parts before them are among the paths too: the
+    first part reads them (title_parts), so they are not films of their own."""
+    titles: dict[tuple[str, str], dict[int, str]] = {}
+    for p in paths:
+        part = _PART.match(_name(p))
+        if part:
+            titles.setdefault((p.rsplit("/", 1)[0], part.group(1)), {})[int(part.group(2))] = p
+    out = set()
+    for parts in titles.values():
+        k = 1
+        while k in parts:
+            k += 1
+        out.update(parts[j] for j in range(2, k))
+    return out
 
 
 def _siblings(path: str, title: str) -> dict[int, tuple[str, int]]:
