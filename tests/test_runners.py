@@ -103,13 +103,24 @@ def test_portable_runner_with_external_worker_pool(tmp_path, pythonpath):
 
 @pytest.mark.slow
 def test_direct_runner_multi_processing(tmp_path, pythonpath, monkeypatch):
+    import subprocess
     from pipeline.run import MALLOC_ARENA_MAX, run
     film, head = tiny_film(tmp_path), head_for_tests(tmp_path)
     out = tmp_path / "out"
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    started = []  # the environment each worker process is started with (Beam passes env= to Popen)
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            started.append((kwargs.get("env") or os.environ).get("MALLOC_ARENA_MAX"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
     summary = run(_argv(film, out, head) + ["--runner", "DirectRunner", "--direct_running_mode=multi_processing",
                                             "--direct_num_workers=2"], save_main_session=False)
     assert summary["ok"] == 1
     check_scored(out)
-    # the worker processes were started with the launcher's environment: glibc's heap arenas capped in them
-    assert os.environ["MALLOC_ARENA_MAX"] == MALLOC_ARENA_MAX == "1"
+    # the worker processes were started with glibc's heap arenas capped; the launcher's caller gets its
+    # environment back
+    assert started and set(started) == {MALLOC_ARENA_MAX} == {"1"}
+    assert "MALLOC_ARENA_MAX" not in os.environ
