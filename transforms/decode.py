@@ -47,6 +47,11 @@ class DecodeError(RuntimeError):
     """Nothing usable could be decoded from the film."""
 
 
+# How the pass turns a film into samples beyond its options: part of the config hash, so a nightly run redoes films
+# when it changes. 2: the mono downmix keeps a centred voice at its level (transforms.mono, 2026-12-03).
+DECODE_RULE = "2"
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
     segment: str = "subtitle"  # subtitle | window | shot
@@ -486,6 +491,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.probe import film_audio_stream, film_start_s, main_video_stream, open_container
+    from transforms.mono import MonoResampler
 
     ref = job.ref
     stats = stats if stats is not None else {}
@@ -521,9 +527,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         # fed as the audio arrives, gets its own 16 kHz stream.
         native = int(a.codec_context.sample_rate or a.rate or SAMPLE_RATE) if a is not None else SAMPLE_RATE
         audio = AudioBuffer(native)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=native) if a is not None else None
-        asr_resampler = (av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-                         if a is not None and cue_source is not None else None)
+        resampler = MonoResampler(native) if a is not None else None
+        asr_resampler = MonoResampler(SAMPLE_RATE) if a is not None and cue_source is not None else None
         video_alive, audio_alive = v is not None, a is not None
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
@@ -547,10 +552,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
                 t_chunk = audio.end_time if audio.t0 is not None else t_first
                 for out in resampler.resample(af):
-                    audio.append(out.to_ndarray().reshape(-1).astype(np.float32, copy=False), t_first)
+                    audio.append(out, t_first)
                 if asr_resampler is not None:
-                    for out in asr_resampler.resample(af):
-                        speech = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    for speech in asr_resampler.resample(af):
                         if speech.size:
                             new_cues += cue_source.feed(speech, t_chunk)
                             t_chunk += speech.size / SAMPLE_RATE
@@ -683,12 +687,12 @@ def decode_audio(source) -> np.ndarray:
     import io
 
     import av
+    from transforms.mono import MonoResampler
     with av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as container:
         stream = container.streams.audio[0]
         rate = int(stream.codec_context.sample_rate or stream.rate or SAMPLE_RATE)
-        mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks = [o.to_ndarray().reshape(-1) for f in container.decode(stream) for o in mono.resample(f)]
-        chunks += [o.to_ndarray().reshape(-1) for o in mono.resample(None)]
+        mono = MonoResampler(rate)
+        chunks = [o for f in container.decode(stream) for o in mono.resample(f)] + mono.resample(None)
     wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return to_sample_rate(wave, rate)
 

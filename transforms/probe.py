@@ -16,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from transforms import dvd
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
+from transforms.mono import MonoResampler
 
 TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer")
 CAPTION_CODECS = ("cc_dec", "eia_608")  # CEA-608 caption tracks (QuickTime c608 in ProRes masters): decoder, codec
@@ -98,7 +99,7 @@ def sample_audio(container, tracks: list, duration_s: float, seconds: float = SA
         container.seek(int((start + offset) * av.time_base), backward=True)
         waves: dict[int, list] = {s.index: [] for s in tracks}
         first: dict[int, float] = {}
-        resample = {s.index: av.AudioResampler(format="flt", layout="mono", rate=16000) for s in tracks}
+        resample = {s.index: MonoResampler(16000) for s in tracks}
         done: set[int] = set()
         for packet in container.demux(*tracks):
             i = packet.stream.index
@@ -114,7 +115,7 @@ def sample_audio(container, tracks: list, duration_s: float, seconds: float = SA
                     done.add(i)
                 elif t >= start:
                     first.setdefault(i, t)
-                    waves[i] += [r.to_ndarray().reshape(-1) for r in resample[i].resample(frame)]
+                    waves[i] += resample[i].resample(frame)
             if len(done) == len(tracks):
                 break
         for i, chunks in waves.items():
