@@ -138,5 +138,10 @@ def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> s
     config["clips_schema"] = clips_schema.VERSION
     from transforms.dialogue import DIALOGUE_RULE  # which subtitle text is read as dialogue
     config["dialogue_rule"] = DIALOGUE_RULE
+    from transforms.decode import DECODE_RULE  # how samples are taken from a film (the mono downmix)
+    config["decode_rule"] = DECODE_RULE
+    if opts.transcribe != "never":
+        from transforms.transcribe import ASR_RULE  # which lines speech recognition gives
+        config["asr_rule"] = ASR_RULE
     config["model_version"] = model_version
     return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]

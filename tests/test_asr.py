@@ -363,7 +363,9 @@ def test_model_directory_path_loads(asr):
 
 @pytest.mark.skipif(not (MEDIA / "sintel" / "sintel_trailer.mp4").is_file(), reason="shared media absent")
 def test_real_trailer_lines_are_only_where_dialogue_is(asr):
-    """52 s of score, effects and a few lines: every recognised line lies on a subtitled line."""
+    """52 s of score, effects and a few lines: every recognised line lies on a subtitled line, and lines spoken under
+    loud music are recognised too (Whisper hears the whole chunk, and VAD's gate is 0.35: before, Whisper heard only
+    the stretches VAD kept at 0.5, glued together, and lost the last two lines)."""
     import pysubs2
 
     subs = [(e.start / 1000, e.end / 1000) for e in pysubs2.load(str(MEDIA / "sintel" / "sintel_trailer.en.vtt"))]
@@ -372,7 +374,35 @@ def test_real_trailer_lines_are_only_where_dialogue_is(asr):
     assert len(cues) >= 2 and source.language == "en"
     for c in cues:
         assert any(c.start_s < b + 1.0 and c.end_s > a - 1.0 for a, b in subs), c
-    assert "gatekeepers" in " ".join(c.text for c in cues).lower()
+    text = " ".join(c.text for c in cues).lower()
+    assert "gatekeepers" in text and "as long as i can remember" in text
+    heard_lines = sum(any(c.start_s < b and c.end_s > a for c in cues) for a, b in _joined(subs))
+    assert heard_lines >= 3  # of the trailer's 4 lines; 2 before
+
+
+def _joined(spans, gap_s=0.1):
+    """Subtitle spans with the cues that continue one line (no gap between them) joined."""
+    out = []
+    for a, b in spans:
+        if out and a - out[-1][1] <= gap_s:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def test_a_segment_is_kept_only_where_vad_heard_speech():
+    """transforms.transcribe.heard: a recognised segment needs speech under it (VAD's stretches, in samples) for
+    0.2 s, or for half of a shorter segment; text over the music between lines is dropped."""
+    from types import SimpleNamespace
+
+    from transforms.transcribe import heard
+    speech = [{"start": 1 * SAMPLE_RATE, "end": 3 * SAMPLE_RATE}, {"start": 10 * SAMPLE_RATE, "end": 11 * SAMPLE_RATE}]
+    seg = lambda a, b: SimpleNamespace(start=a, end=b)  # noqa: E731
+    assert heard(seg(0.5, 2.0), speech, 0.2) and heard(seg(2.9, 4.0), speech, 0.1)
+    assert not heard(seg(4.0, 9.5), speech, 0.2)  # music between the lines
+    assert not heard(seg(2.9, 5.0), speech, 0.2)  # 0.1 s of speech under a 2 s segment
+    assert heard(seg(10.9, 11.1), speech, 0.2)  # a short word half over speech
 
 
 @pytest.mark.slow
@@ -407,3 +437,20 @@ def test_asr_threads_follow_the_workers_thread_budget():
     assert asr_threads(opts("--torch_threads", "2")) == 2
     assert asr_threads(opts("--torch_threads", "2", "--asr_cpu_threads", "3")) == 3
     assert AsrCueSourceFactory.from_options(opts("--torch_threads", "2")).cpu_threads == 2
+
+
+def test_the_recognition_rule_redoes_transcribed_films(monkeypatch):
+    """transforms.transcribe.ASR_RULE is part of the config hash when films are transcribed (a change to which
+    lines recognition gives redoes them in a nightly run), and not with --transcribe never."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import FilmEmotionOptions, config_hash
+    from transforms import transcribe as asr_module
+
+    def hashes():
+        return [config_hash(PipelineOptions(["--transcribe", t]).view_as(FilmEmotionOptions), "m") for t in
+                ("auto", "never")]
+    auto, never = hashes()
+    monkeypatch.setattr(asr_module, "ASR_RULE", asr_module.ASR_RULE + "-next")
+    new_auto, new_never = hashes()
+    assert new_auto != auto and new_never == never

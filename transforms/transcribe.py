@@ -28,6 +28,14 @@ from transforms.dialogue import dialogue_text
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
 MAX_NEW_TOKENS = 400  # Whisper's decoder holds 448 tokens including the prompt
+# Silero VAD's threshold for a chunk's speech stretches: a chunk without any is never given to Whisper, and a
+# recognised segment must lie on them (heard). Below faster-whisper's 0.5: lines spoken under loud score music
+# reach 0.35-0.5 in some chunks (the Sintel trailer's last two), and music, birdsong and silence still give no words
+# (docs/asr.md).
+VAD_GATE_THRESHOLD = 0.35
+# Which lines speech recognition gives a film: part of the config hash when films are transcribed, so a nightly run
+# redoes them when it changes. 2: Whisper hears whole chunks, VAD decides afterwards, gate 0.35 (2026-12-03).
+ASR_RULE = "2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +46,7 @@ class SpeechFilters:
     max_no_speech_prob: float = 0.6  # Whisper itself thinks the window holds no speech ...
     no_speech_logprob: float = -0.5  # ... and the text is not confidently decoded either
     min_word_probability: float = 0.3  # mean word probability below this: mumbled guesses
+    min_heard_s: float = 0.2  # a segment must overlap the chunk's VAD speech by this much (or half its length)
 
     def keep(self, segment) -> bool:
         if not dialogue_text(segment.text.strip()):  # '[Music]', '♪ ♪', a song: not dialogue (as for subtitles)
@@ -155,15 +164,18 @@ class AsrCueSource:
     def _transcribe(self, audio: np.ndarray, start_s: float) -> list[Cue]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-        speech = get_speech_timestamps(audio, VadOptions())
+        speech = get_speech_timestamps(audio, VadOptions(threshold=VAD_GATE_THRESHOLD))
         speech_s = sum(s["end"] - s["start"] for s in speech) / SAMPLE_RATE
         if speech_s <= 0:  # no voice at all: never ask Whisper (it would invent something)
             return []
         self.speech_s += speech_s
+        # Whisper hears the whole chunk, not only the stretches VAD kept: glued together without the time between
+        # them, lines spoken under music lost their words (the Sintel trailer's last two lines, docs/asr.md).
+        # VAD decides afterwards instead: a segment with no speech under it is dropped (heard).
         try:
             segments, info = self.whisper.transcribe(
                 audio, language=self.language, beam_size=self.beam_size, temperature=list(self.temperatures),
-                vad_filter=True, word_timestamps=True, condition_on_previous_text=False,
+                vad_filter=False, word_timestamps=True, condition_on_previous_text=False,
                 compression_ratio_threshold=self.filters.max_compression_ratio,
                 log_prob_threshold=self.filters.min_avg_logprob,
                 no_speech_threshold=self.filters.max_no_speech_prob,
@@ -175,7 +187,7 @@ class AsrCueSource:
             return []
         out = []
         for seg in segments:
-            if not self.filters.keep(seg):
+            if not self.filters.keep(seg) or not heard(seg, speech, self.filters.min_heard_s):
                 continue
             if self.language is None:  # fixed for the film by its first chunk with accepted speech
                 self.language, self.language_probability = info.language, float(info.language_probability)
@@ -187,6 +199,14 @@ class AsrCueSource:
             self.details.append(UtteranceStats(float(seg.avg_logprob), float(seg.no_speech_prob),
                                                tuple(float(w.probability) for w in seg.words or ())))
         return out
+
+
+def heard(segment, speech: Sequence[dict], min_heard_s: float) -> bool:
+    """Whether VAD heard speech under a recognised segment: its span (in the chunk's seconds) overlaps the speech
+    stretches (get_speech_timestamps' samples) by min_heard_s, or by half the segment when it is shorter."""
+    start, end = float(segment.start), float(segment.end)
+    overlap = sum(max(0.0, min(end, s["end"] / SAMPLE_RATE) - max(start, s["start"] / SAMPLE_RATE)) for s in speech)
+    return overlap >= min(min_heard_s, 0.5 * (end - start))
 
 
 def asr_threads(opts) -> int:
