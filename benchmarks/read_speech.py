@@ -32,13 +32,14 @@ def read_aloud_parquet(out: Path, media: Path = MEDIA) -> Path:
     import pyarrow.parquet as pq
     import soundfile
 
+    from transforms.mono import MonoResampler
+
     def wav(path: Path) -> bytes:
         with av.open(str(path)) as container:
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
-            pcm = np.concatenate([f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
-                                  for f in resampler.resample(frame)])
+            mono = MonoResampler(16000)  # the decode pass's own mixing to one channel
+            pcm = np.concatenate([x for frame in container.decode(audio=0) for x in mono.resample(frame)])
         buf = io.BytesIO()
-        soundfile.write(buf, pcm, 16000, format="WAV")
+        soundfile.write(buf, pcm, 16000, format="WAV", subtype="FLOAT")
         return buf.getvalue()
 
     sources = [(p, f"grid-{p.stem}") for p in sorted((media / "grid").glob("*.mpg"))]
