@@ -42,13 +42,15 @@ def parts_read_by_first(paths) -> set[str]:
         part = _PART.match(_name(p))
         if part:
             titles.setdefault((p.rsplit("/", 1)[0], part.group(1)), {})[int(part.group(2))] = p
-    out = set()
-    for parts in titles.values():
-        k = 1
-        while k in parts:
-            k += 1
-        out.update(parts[j] for j in range(2, k))
-    return out
+    return {p for parts in titles.values() for p in _from_first(parts)[1:]}
+
+
+def _from_first(parts: dict):
+    """The parts numbered 1, 2, ... in order, up to the first missing number (a gap ends a title)."""
+    run = []
+    while len(run) + 1 in parts:
+        run.append(parts[len(run) + 1])
+    return run
 
 
 def _siblings(path: str, title: str) -> dict[int, tuple[str, int]]:
@@ -81,10 +83,7 @@ def title_parts(path: str) -> list[tuple[str, int]]:
     first = _PART.match(_name(path))
     if not first or first.group(2) != "1":
         return []
-    found, parts = _siblings(path, first.group(1)), []
-    while len(parts) + 1 in found:
-        parts.append(found[len(parts) + 1])
-    return parts
+    return _from_first(_siblings(path, first.group(1)))
 
 
 class ChainedFile(io.RawIOBase):

@@ -40,7 +40,7 @@ TTML_EXTS = ("ttml", "dfxp", "itt", "xml")  # .itt: Apple's iTunes Timed Text
 # pictures (binary, beside its .idx): such a file is not read (picture_sidecars names it).
 TEXT_EXTS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami")
 SIDECAR_EXTS = TEXT_EXTS + tuple("." + e for e in TTML_EXTS) + (".scc", ".stl", ".sub")
-_PYSUBS2_FORMATS = {"smi": "sami", "sub": "microdvd"}  # extensions that are not pysubs2's name for their format
+_PYSUBS2_FORMATS = {"smi": "sami"}  # extensions that are not pysubs2's name for their format
 _MICRODVD_LINE = re.compile(r"\s*\{\s*\d+\s*\}\s*\{\s*\d*\s*\}")
 # {1}{1}23.976 as the first line: the rate the lines were counted at
 _MICRODVD_RATE = re.compile(r"\s*\{\s*1\s*\}\s*\{\s*1\s*\}\s*(\d{1,3}(?:[.,]\d+)?)\s*$")
@@ -239,16 +239,22 @@ def sidecars_digest(film_path: str) -> Optional[str]:
     it has none. A FILM.xml that is not TTML is a media manager's metadata, rewritten at will: it does not count."""
     h, found = hashlib.sha256(), False
     for m in sidecar_files(film_path):
-        if m.path.lower().endswith((".xml", ".sub")):  # counts only as TTML, as MicroDVD
+        fmt = os.path.splitext(m.path)[1].lower().lstrip(".")
+        if fmt in ("xml", "sub"):  # counts only as TTML, as MicroDVD
             with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 head = f.read(4096)
-            if head.startswith(_MPEG_PACK) or not (is_ttml if m.path.lower().endswith(".xml") else is_microdvd)(
-                    decode_subtitle_bytes(head)[0]):
+            if head.startswith(_MPEG_PACK) or not _holds_subtitles(fmt, decode_subtitle_bytes(head)[0]):
                 continue
         name = m.path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
         h.update(b"%s\0%d\0%r\0" % (name, m.size_in_bytes, m.last_updated_in_seconds))
         found = True
     return h.hexdigest() if found else None
+
+
+def _holds_subtitles(fmt: str, text: str) -> bool:
+    """Whether a sidecar's text is subtitles: a .xml only when it is TTML (else a media manager's metadata), a .sub
+    only when it is MicroDVD (else a VobSub's index-less pictures or SubViewer); any other sidecar is."""
+    return is_ttml(text) if fmt == "xml" else is_microdvd(text) if fmt == "sub" else True
 
 
 def _sidecar_format_rank(path: str) -> int:
@@ -291,10 +297,8 @@ def read_sidecar(path: str, film_path: str, fps: Optional[float] = None) -> tupl
         cues, warnings = _cues(events, warnings, sidecar_language(film_path, path) or own, empty=False)
         return cues, [f"{name}: {w}" for w in warnings]
     text, enc_warning = decode_subtitle_bytes(data)
-    if fmt == "xml" and not is_ttml(text):
-        return [], []  # metadata, not subtitles
-    if fmt == "sub" and not is_microdvd(text):
-        return [], [f"{name}: neither MicroDVD text nor VobSub pictures: ignored"]
+    if not _holds_subtitles(fmt, text):  # a .xml is metadata (nothing to say); a .sub is a format not read
+        return [], [f"{name}: neither MicroDVD text nor VobSub pictures: ignored"] if fmt == "sub" else []
     cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path), fps)
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
 
