@@ -5,7 +5,6 @@ model loading time (reported beside it, not in it).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
@@ -29,9 +28,10 @@ def decode_config(args=None):
     own threads here (decode_threads 0): the decode bound is decoding alone at its fastest; pipeline.run decodes on
     one thread beside CPU models (transforms.decode.decoding_threads)."""
     from transforms.decode import DecodeConfig
-    every = getattr(args, "frame_every_s", None)
-    cfg = DecodeConfig() if every is None else DecodeConfig(frame_every_s=every)
-    return dataclasses.replace(cfg, skip_loop_filter=False) if getattr(args, "decode_deblock", False) else cfg
+    levers = {} if getattr(args, "frame_every_s", None) is None else {"frame_every_s": args.frame_every_s}
+    if getattr(args, "decode_deblock", False):
+        levers["skip_loop_filter"] = False
+    return DecodeConfig(**levers)
 
 
 def decoded_clips(film: str, args=None):

@@ -176,7 +176,7 @@ def main(argv=None) -> None:
                     help="lever: where the text encoder runs (pipeline default: auto = OpenVINO on CPU)")
     ap.add_argument("--decode_deblock", action="store_true",
                     help="lever: run the codec's deblocking filter (pipeline default: skipped)")
-    ap.add_argument("--encode", choices=("fast", "film"), default="fast",
+    ap.add_argument("--encode", choices=tuple(ENCODES), default="fast",
                     help="how the films are encoded: fast = x264 ultrafast (no B-frames, no deblocking: cheap to "
                          "decode); film = x264 medium, CRF 20 (B-frames, CABAC, deblocking, as a release encode)")
     ap.add_argument("--csv", default=str(ROOT / "benchmarks" / "results" / "throughput.csv"))
