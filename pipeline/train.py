@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modality_dropout", type=float, default=0.15)
     p.add_argument("--class_weight_power", type=float, default=0.5, help="0 = none, 1 = inverse frequency")
     p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="keep an exponential moving average of the weights with this per-step decay (e.g. 0.999): "
+                        "each epoch is scored, and the head kept, on the average (0: the last step's weights)")
     p.add_argument("--max_minutes", type=float, default=None)
     p.add_argument("--finetune_text_layers", type=int, default=0,
                    help="also fine-tune the text encoder's top K layers (shipped in the checkpoint)")
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         weight_decay=args.weight_decay, alpha=args.alpha, beta=args.beta, modality_dropout_p=args.modality_dropout,
         patience=args.patience, seed=args.seed, class_weight_power=args.class_weight_power,
         max_minutes=args.max_minutes, text_top=TextTop(enc.text.model, k) if k else None,
-        text_lr=args.text_lr, precision=args.precision)
+        text_lr=args.text_lr, precision=args.precision, ema_decay=args.ema)
     if dev_sets:  # calibration: softmax(logits / T) with T fitted (NLL) on the dev sets
         model_for_t = model.head if isinstance(model, TunedTextHead) else model
         summary["temperature"] = fit_temperature(model_for_t, dev_sets)

@@ -47,6 +47,21 @@ def test_speech_reader_labels_and_audio():
         assert 0.01 < np.abs(w).max() <= 1.0
 
 
+def test_speech_trainer_decodes_as_the_pipeline_does():
+    """The classifier learns from the samples a film gives it: the trainer's waves are the pipeline's
+    transforms.decode.decode_audio (mono at the native rate, then 16 kHz), sample for sample."""
+    from training.speech_classifier import feature_cache_path, read_speech_set, speech_path
+    from transforms.decode import DECODE_RULE, decode_audio
+
+    rows = [0, 7]
+    raw = pq.read_table(speech_path("ravdess", "dev"), columns=["audio"]).take(rows).column("audio").to_pylist()
+    s = read_speech_set("ravdess", "dev", rows=rows)
+    for w, b in zip(s.waves, raw):
+        np.testing.assert_array_equal(w, decode_audio(b))
+    # a change in how samples are taken invalidates the feature cache
+    assert f"-d{DECODE_RULE}-" in feature_cache_path("whisper-x", "ravdess", "dev", "whisper").name
+
+
 def test_scene_reader_labels_and_targets():
     from training.scene_classifier import decode_image, read_scene_set, scene_path
 

@@ -142,6 +142,34 @@ def test_train_without_dev_keeps_the_last_epoch(tmp_path, monkeypatch):
     assert model.config.d_model == 32 and saved["best_epoch"] == 2 and saved["training_data"] == meta["training_data"]
 
 
+@needs_data
+def test_ema_keeps_the_averaged_weights(tmp_path, monkeypatch):
+    """--ema: each epoch is scored on, and the head kept from, the moving average of the weights. With a decay
+    near 1 the average barely leaves the first step's weights (a warm-up step), so the kept head stays by its
+    initial weights while the plain run's last step has moved away from them."""
+    from model.bvpec import BVPEC
+    from model.checkpoints import load_head
+    from pipeline import train
+    from training.loop import seed_everything
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    common = ["--data", f"meld:{MELD / 'train_sent_emo.csv'}@200", "--dev", f"meld:{MELD / 'dev_sent_emo.csv'}@100",
+              "--epochs", "2", "--patience", "5", "--d_model", "32", "--threads", "1", "--lr", "3e-3",
+              "--batch_size", "8"]  # 50 steps: the first ones are the one-cycle schedule's small warm-up steps
+    plain = train.main(common + ["--out", str(tmp_path / "plain.pt")])
+    ema = train.main(common + ["--out", str(tmp_path / "ema.pt"), "--ema", "0.999999"])
+    assert "EMA" in ema["selected"] and "EMA" not in plain["selected"]
+    # the same steps were taken (same seed, same loss), only what is scored and kept differs
+    assert [h["train_loss"] for h in plain["history"]] == [h["train_loss"] for h in ema["history"]]
+    kept = {n: load_head(tmp_path / f"{n}.pt")[0] for n in ("plain", "ema")}
+    seed_everything(0)
+    init = BVPEC(kept["plain"].config).state_dict()
+
+    def moved(model):
+        return sum(float((v.float() - init[k].float()).norm()) for k, v in model.state_dict().items()
+                   if v.is_floating_point() and k in init)
+    assert moved(kept["ema"]) < 0.2 * moved(kept["plain"])
+
+
 @pytest.mark.skipif(not (DATA / "media" / "grid").is_dir(), reason="shared media not present")
 def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
     """A studio's labelled clip: decoded with PyAV, all four modalities encoded, scored by the shipped head."""

@@ -188,12 +188,14 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
                beta: float = 0.5, modality_dropout_p: float = 0.15, patience: int = 4, seed: int = 0,
                class_weight_power: float = 0.5, label_smoothing: float = 0.05,
                max_minutes: float | None = None, text_top: TextTop | None = None, text_lr: float = 1e-4,
-               precision: str = "fp32") -> tuple[BVPEC | TunedTextHead, dict]:
+               precision: str = "fp32", ema_decay: float = 0.0) -> tuple[BVPEC | TunedTextHead, dict]:
     """Returns the best model on dev (mean weighted-F1 over the dev sets) and a training summary. Without
     dev sets there is nothing to select on: every epoch runs (no early stopping) and the last epoch's
     weights are kept (summary['selected'] says which rule chose them; dev_score is NaN).
     With text_top, those BERT layers train too (at text_lr) and the result is a TunedTextHead.
-    precision: forward passes under autocast (model.precision); weights and optimiser stay fp32."""
+    precision: forward passes under autocast (model.precision); weights and optimiser stay fp32.
+    ema_decay > 0: an exponential moving average of the weights (per step) is what each epoch evaluates and what is
+    kept; the dev score of one step's weights swings by several points from epoch to epoch, the average's less."""
     seed_everything(seed)
     model = BVPEC(config)
     groups = [{"params": list(model.parameters()), "lr": lr}]
@@ -202,6 +204,8 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         groups = [{"params": list(model.head.parameters()), "lr": lr},
                   {"params": list(model.top.parameters()), "lr": text_lr}]
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    averaged = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        ema_decay), use_buffers=True) if ema_decay > 0 else None)
     lengths = text_lengths(train)
     steps_per_epoch = max(1, len(bucketed_batches(lengths, batch_size, torch.Generator())))  # same count every epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=epochs * steps_per_epoch,
@@ -226,8 +230,11 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total += parts["loss"] * len(idx)
-        dev_metrics = {d.name: evaluate_set(model, d, precision=precision) for d in devs}
+        kept = averaged.module if averaged is not None else model  # the weights an epoch offers
+        dev_metrics = {d.name: evaluate_set(kept, d, precision=precision) for d in devs}
         score = float(np.mean([m["weighted_f1"] for m in dev_metrics.values()])) if devs else NAN
         history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
                         **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
@@ -236,7 +243,7 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         if not devs:  # nothing to select on: the latest epoch is the one kept
             best_epoch = epoch + 1
         elif score > best_score:
-            best, best_score, best_epoch, bad = copy.deepcopy(model.state_dict()), score, epoch + 1, 0
+            best, best_score, best_epoch, bad = copy.deepcopy(kept.state_dict()), score, epoch + 1, 0
             best_metrics = dev_metrics
         else:
             bad += 1
@@ -246,8 +253,10 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
             break
     if best is not None:
         model.load_state_dict(best)
-        selected = "best dev weighted-F1"
-    else:  # no dev data (or no dev score ever finite): nothing to select on
+        selected = "best dev weighted-F1" + (f" (weights averaged, EMA {ema_decay})" if averaged is not None else "")
+    else:
+        if averaged is not None:
+            model.load_state_dict(averaged.module.state_dict())  # no dev data (or no dev score ever finite): nothing to select on
         best_epoch, best_score, selected = len(history), NAN, "last epoch (no dev data)"
         log.info("no dev data: keeping the last epoch's weights (epoch %d, train loss %.4f)", best_epoch,
                  history[-1]["train_loss"] if history else NAN)

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.special import softmax
 
 from training.metrics import fit_temperature
+from transforms.decode import DECODE_RULE, SAMPLE_RATE, decode_audio
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
@@ -43,7 +44,6 @@ CACHE_ROOT = REPO / ".cache" / "speech_features"
 SPEECH_SETS = {"ravdess": ("train", "dev"), "emodb": ("train", "dev"), "tess": ("train",)}
 TRAIN_SETS = ("ravdess", "emodb", "tess")
 DEV_SETS = ("ravdess", "emodb")
-SAMPLE_RATE = 16_000
 
 
 # ---------------------------------------------------------------- readers
@@ -60,21 +60,6 @@ def speech_path(name: str, split: str, root: Path = DATA_ROOT) -> Path:
     return Path(root) / "audio" / name / f"{split}.parquet"
 
 
-def decode_audio(data: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Encoded audio bytes (Ogg Opus decodes at 48 kHz) -> float32 mono at `sample_rate`."""
-    import av
-
-    with av.open(io.BytesIO(data)) as container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks = []
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-
-
 def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
                     root: Path = DATA_ROOT) -> SpeechSet:
     """One labelled speech split, decoded. `rows` picks row indices, `limit` the first rows."""
@@ -87,6 +72,8 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
         table = table.slice(0, limit)
     d = table.to_pydict()
     index = {e: i for i, e in enumerate(EMOTIONS)}
+    # The pipeline's own conversion (transforms.decode.decode_audio: mono at the native rate, then 16 kHz), so the
+    # classifier learns from the samples it is given in a film.
     return SpeechSet(name, split, [decode_audio(a) for a in d["audio"]],
                      np.array([index[x] for x in d["label"]], np.int64), [str(s) for s in d["speaker"]])
 
@@ -103,15 +90,21 @@ def read_labels(name: str, split: str, root: Path = DATA_ROOT) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- feature cache
+def feature_cache_path(version: str, name: str, split: str, kind: str, root: Path = DATA_ROOT,
+                       cache: Path = CACHE_ROOT) -> Path:
+    """Where a split's features lie: keyed by the featurizer's version, the decode rule and the file's hash."""
+    from model.encoders._cache import file_digest
+    digest = file_digest(speech_path(name, split, root))[:12]
+    return Path(cache) / f"{name}-{split}-{kind}-{version}-d{DECODE_RULE}-{digest}.npy"
+
+
 def cached_features(featurizer, name: str, split: str, kind: str, root: Path = DATA_ROOT,
                     cache: Path = CACHE_ROOT, log=print) -> np.ndarray:
     """kind 'whisper' ([n, 1024]) or 'prosody' ([n, 64]) features of a split, computed once."""
-    from model.encoders._cache import file_digest
     from model.encoders.speech import prosody_stats
 
-    path = speech_path(name, split, root)
     version = featurizer.version if kind == "whisper" else "prosody-" + _audio_version()
-    out = Path(cache) / f"{name}-{split}-{kind}-{version}-{file_digest(path)[:12]}.npy"
+    out = feature_cache_path(version, name, split, kind, root, cache)
     if out.exists():
         return np.load(out)
     data = read_speech_set(name, split, root=root)
