@@ -195,6 +195,24 @@ def test_imfdb_reader_labels():
 
 
 @needs_data
+def test_face_trainer_reads_faces_as_the_pipeline_does():
+    """The face classifier learns from the pixels pipeline.evaluate and the head's trainer give it: the same readers
+    (transforms.decode.decode_image for Parquet bytes, training.datasets.read_image for a folder) and the encoder's
+    own gray conversion and resize."""
+    from model.face_tuning import to_inputs
+    from training.datasets import load_dataset, read_faces_parquet
+    from training.face_classifier import _images, read_fer2013_folder
+    from training.features import face_image
+
+    path = FACES / "imfdb" / "dev.parquet"  # colour crops
+    np.testing.assert_array_equal(_images(path, slice(0, 6)),
+                                  to_inputs([face_image(e) for e in read_faces_parquet(path)[:6]]))
+    folder = read_fer2013_folder(FACES / "fer2013", "dev")
+    pipeline = to_inputs([face_image(e) for e in load_dataset(f"imagefolder:{FACES / 'fer2013'}#dev")])
+    np.testing.assert_array_equal(folder.images, pipeline)
+
+
+@needs_data
 def test_fer2013_parts_are_the_heads_split():
     """The face classifier trains on exactly the FER2013 faces the head trains on (`imagefolder:...#train`) and
     never on the dev faces that choose and report it."""

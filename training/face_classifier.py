@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import io
 import json
 import logging
 import os
@@ -57,12 +56,6 @@ class FaceSet:
     votes: np.ndarray | None = None
 
 
-def _decode(image_bytes: bytes) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(image_bytes)).convert("L"))
-
-
 def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """FER+ parquet -> (labels [N] EMOTIONS index or -1 where `label` is null, votes [N, 7] EMOTIONS order)."""
     import pyarrow.parquet as pq
@@ -85,14 +78,16 @@ def _images(path: Path, rows: slice | None = None) -> np.ndarray:
 
     from model.encoders._cache import file_digest
     from model.face_tuning import to_inputs
+    from transforms.decode import decode_image
 
-    cache = CACHE / f"{path.parent.name}-{path.stem}-{file_digest(path)[:12]}.npy"
+    cache = CACHE / f"{path.parent.name}-{path.stem}-{file_digest(path)[:12]}-rgb.npy"
     if rows is None and cache.exists():
         return np.load(cache)
     t = pq.read_table(path, columns=["image"])
     if rows is not None:
         t = t.slice(rows.start or 0, (rows.stop or t.num_rows) - (rows.start or 0))
-    arr = to_inputs([_decode(b) for b in t.column("image").to_pylist()])
+    # the pipeline's readers (transforms.decode.decode_image, then the encoder's gray conversion in to_inputs)
+    arr = to_inputs([decode_image(b) for b in t.column("image").to_pylist()])
     if rows is None:
         CACHE.mkdir(parents=True, exist_ok=True)
         np.save(cache, arr)
@@ -116,13 +111,11 @@ def read_imfdb(path: str | Path, limit: int | None = None) -> FaceSet:
 
 def read_fer2013_folder(root: str | Path = DATA / "fer2013", part: str = "train") -> FaceSet:
     """One part ('train' / 'dev') of the FER2013 folder, by the seeded split of `imagefolder:DIR#part`."""
-    import cv2
-
     from model.face_tuning import to_inputs
-    from training.datasets import load_dataset
+    from training.datasets import load_dataset, read_image
 
     examples = load_dataset(f"imagefolder:{root}#{part}")
-    images = [cv2.imread(e.image, cv2.IMREAD_GRAYSCALE) for e in examples]
+    images = [read_image(e.image) for e in examples]  # as pipeline.evaluate's imagefolder: path reads them
     return FaceSet(f"fer2013/{part}", to_inputs(images), np.array([e.label for e in examples]))
 
 
