@@ -59,7 +59,8 @@ def test_candidates_and_patterns(tmp_path):
     # what file servers, desktops and media managers leave beside films
     for other in ("/a/.DS_Store", "/a/._film.mp4", "/a/Thumbs.db", "/a/poster.JPEG", "/a/fanart.webp",
                   "/a/movie.xml", "/a/@eaDir/film.mp4/SYNOVIDEO_VIDEO_SCREENSHOT.mp4", "/a/__MACOSX/film.mp4",
-                  "/a/#recycle/film.mp4", "s3://b/$RECYCLE.BIN/film.mkv"):
+                  "/a/#recycle/film.mp4", "s3://b/$RECYCLE.BIN/film.mkv", "/a/cues.tsv", "/a/reel1.EDL",
+                  "/a/show.cdl", "/a/grade.cube", "/a/avid.ale", "/a/delivery.xlsx", "/a/notes.docx", "/a/meta.yaml"):
         assert not is_film_candidate(other), other
     assert normalise_pattern(str(tmp_path)) == str(tmp_path) + "/**"
     assert normalise_pattern("gs://bucket/films/") == "gs://bucket/films/**"

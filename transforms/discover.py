@@ -25,7 +25,10 @@ BLOCK_BYTES = 1 << 20
 NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".ttml", ".dfxp", ".itt", ".scc", ".stl",
              ".sup", ".ifo", ".bup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif",
              ".bmp", ".tif", ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv",
-             ".html", ".htm", ".md", ".url", ".lnk")  # (.ifo, .bup: a DVD's navigation files)
+             ".html", ".htm", ".md", ".url", ".lnk", ".tsv", ".yaml", ".yml", ".xls", ".xlsx", ".doc", ".docx",
+             ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl")
+# (.ifo, .bup: a DVD's navigation files; .edl / .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions
+# and LUTs that post-production leaves beside a film)
 # Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
 SYSTEM_FOLDERS = ("@eadir", "#recycle", "$recycle.bin", ".appledouble", ".trashes", ".@__thumb", "__macosx")
 
