@@ -254,10 +254,11 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
     if best is not None:
         model.load_state_dict(best)
         selected = "best dev weighted-F1" + (f" (weights averaged, EMA {ema_decay})" if averaged is not None else "")
-    else:
+    else:  # no dev data (or no dev score ever finite): nothing to select on
         if averaged is not None:
-            model.load_state_dict(averaged.module.state_dict())  # no dev data (or no dev score ever finite): nothing to select on
-        best_epoch, best_score, selected = len(history), NAN, "last epoch (no dev data)"
+            model.load_state_dict(averaged.module.state_dict())
+        best_epoch, best_score, selected = len(history), NAN, "last epoch (no dev data)" + (
+            f" (weights averaged, EMA {ema_decay})" if averaged is not None else "")
         log.info("no dev data: keeping the last epoch's weights (epoch %d, train loss %.4f)", best_epoch,
                  history[-1]["train_loss"] if history else NAN)
     model.eval()
