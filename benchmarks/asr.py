@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.asr [--asr_model PATH_OR_NAME] [--device cpu|cuda] [--cpu_threads N]
                                        [--csv out.csv]
 
-Every input goes through the pipeline's own path: audio decoded with PyAV to 16 kHz mono, fed in pieces to
+Every input goes through the pipeline's own path: audio decoded by transforms.decode.decode_audio (the decode
+pass's mono downmix, then 16 kHz), fed in pieces to
 `AsrCueSource` (chunking, VAD, hallucination filters). WER = word edits / reference words over the set,
 after normalisation (case, punctuation, single digits spelled out). RTF = processing seconds / audio
 seconds (lower is faster). The non-speech rows (a real film with music and no dialogue, synthetic music,

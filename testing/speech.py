@@ -24,9 +24,10 @@ FEED_S = 5.0  # size of the pieces fed, like the decode pass's per-clip audio
 
 
 def decode_audio(path) -> np.ndarray:
-    """Any file's audio as 16 kHz mono float32 (PyAV through faster-whisper's decoder)."""
-    from faster_whisper.audio import decode_audio as _decode
-    return _decode(str(path), sampling_rate=SAMPLE_RATE)
+    """Any file's audio as 16 kHz mono float32, by the pipeline's own conversion (transforms.decode.decode_audio:
+    the decode pass's mono downmix, then 16 kHz), so the tests and the benchmark hear what a film run hears."""
+    from transforms.decode import decode_audio as pipeline_decode
+    return pipeline_decode(str(path))
 
 
 def transcribe(model, audio: np.ndarray, language: Optional[str] = None, feed_s: float = FEED_S) -> tuple[str, float]:
