@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema", type=float, default=0.0,
                    help="keep an exponential moving average of the weights with this per-step decay (e.g. 0.999): "
                         "each epoch is scored, and the head kept, on the average (0: the last step's weights)")
+    p.add_argument("--select", action="append", default=[],
+                   help="choose the epoch on these dev sets only (repeatable; a set counts when its name contains "
+                        "the text, e.g. meld, pairs:dev); default: the mean over every --dev set")
     p.add_argument("--max_minutes", type=float, default=None)
     p.add_argument("--finetune_text_layers", type=int, default=0,
                    help="also fine-tune the text encoder's top K layers (shipped in the checkpoint)")
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
         dev_sets.append(label_paired(split_sources(dev_sets), args.dev_pairs, args.seed + 1, name="pairs:dev"))
     if not dev_sets:
         log.info("no --dev data: no early stopping, the last epoch's weights are kept")
+    elif args.select and not any(k in d.name for d in dev_sets for k in args.select):
+        raise SystemExit(f"--select {args.select}: no --dev set has such a name ({[d.name for d in dev_sets]})")
     config = BVPECConfig(input_dims=feature_dims(enc), d_model=args.d_model, heads=args.heads,
                          dropout=args.dropout, variant=args.variant)
     model, summary = train_head(
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
         weight_decay=args.weight_decay, alpha=args.alpha, beta=args.beta, modality_dropout_p=args.modality_dropout,
         patience=args.patience, seed=args.seed, class_weight_power=args.class_weight_power,
         max_minutes=args.max_minutes, text_top=TextTop(enc.text.model, k) if k else None,
-        text_lr=args.text_lr, precision=args.precision, ema_decay=args.ema)
+        text_lr=args.text_lr, precision=args.precision, ema_decay=args.ema,
+        select=args.select)
     if dev_sets:  # calibration: softmax(logits / T) with T fitted (NLL) on the dev sets
         model_for_t = model.head if isinstance(model, TunedTextHead) else model
         summary["temperature"] = fit_temperature(model_for_t, dev_sets)

@@ -170,6 +170,24 @@ def test_ema_keeps_the_averaged_weights(tmp_path, monkeypatch):
     assert moved(kept["ema"]) < 0.2 * moved(kept["plain"])
 
 
+@needs_data
+def test_select_chooses_the_epoch_on_the_named_dev_sets(tmp_path, monkeypatch):
+    """--select: the epoch is chosen on the named dev sets' weighted F1 only (the others are still reported); a name
+    no dev set has stops the run before training."""
+    from pipeline import train
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    faces = fer_slice(tmp_path / "fer", 3)
+    common = ["--data", f"meld:{MELD / 'train_sent_emo.csv'}@200", "--dev", f"meld:{MELD / 'dev_sent_emo.csv'}@100",
+              "--dev", f"imagefolder:{faces}", "--epochs", "3", "--patience", "5", "--d_model", "32", "--threads", "1"]
+    meta = train.main(common + ["--out", str(tmp_path / "head.pt"), "--select", "meld"])
+    for h in meta["history"]:
+        scores = {k.split(":")[0]: v for k, v in h.items() if k.endswith(":weighted_f1")}
+        assert set(scores) == {"meld", "imagefolder"} and h["dev_score"] == pytest.approx(scores["meld"])
+    assert meta["dev_score"] == max(h["dev_score"] for h in meta["history"])
+    with pytest.raises(SystemExit, match="no --dev set"):
+        train.main(common + ["--out", str(tmp_path / "none.pt"), "--select", "emodb"])
+
+
 @pytest.mark.skipif(not (DATA / "media" / "grid").is_dir(), reason="shared media not present")
 def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
     """A studio's labelled clip: decoded with PyAV, all four modalities encoded, scored by the shipped head."""

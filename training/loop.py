@@ -188,14 +188,17 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
                beta: float = 0.5, modality_dropout_p: float = 0.15, patience: int = 4, seed: int = 0,
                class_weight_power: float = 0.5, label_smoothing: float = 0.05,
                max_minutes: float | None = None, text_top: TextTop | None = None, text_lr: float = 1e-4,
-               precision: str = "fp32", ema_decay: float = 0.0) -> tuple[BVPEC | TunedTextHead, dict]:
+               precision: str = "fp32", ema_decay: float = 0.0, select: Sequence[str] = ()
+               ) -> tuple[BVPEC | TunedTextHead, dict]:
     """Returns the best model on dev (mean weighted-F1 over the dev sets) and a training summary. Without
     dev sets there is nothing to select on: every epoch runs (no early stopping) and the last epoch's
     weights are kept (summary['selected'] says which rule chose them; dev_score is NaN).
     With text_top, those BERT layers train too (at text_lr) and the result is a TunedTextHead.
     precision: forward passes under autocast (model.precision); weights and optimiser stay fp32.
     ema_decay > 0: an exponential moving average of the weights (per step) is what each epoch evaluates and what is
-    kept; the dev score of one step's weights swings by several points from epoch to epoch, the average's less."""
+    kept; the dev score of one step's weights swings by several points from epoch to epoch, the average's less.
+    select: the dev sets whose weighted F1 the score averages (a set is in when its name contains one of these);
+    empty: every dev set."""
     seed_everything(seed)
     model = BVPEC(config)
     groups = [{"params": list(model.parameters()), "lr": lr}]
@@ -235,7 +238,8 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
             total += parts["loss"] * len(idx)
         kept = averaged.module if averaged is not None else model  # the weights an epoch offers
         dev_metrics = {d.name: evaluate_set(kept, d, precision=precision) for d in devs}
-        score = float(np.mean([m["weighted_f1"] for m in dev_metrics.values()])) if devs else NAN
+        scores = [m["weighted_f1"] for n, m in dev_metrics.items() if not select or any(k in n for k in select)]
+        score = float(np.mean(scores)) if scores else NAN
         history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
                         **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
         log.info("epoch %d loss %.4f dev %.4f %s", epoch + 1, total / len(train), score,
