@@ -19,25 +19,20 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "data" / "media"
 
 
 def read_aloud_parquet(out: Path, media: Path = MEDIA) -> Path:
     """A Parquet of audio (WAV bytes, 16 kHz mono), label (neutral), speaker: GRID's clips and LibriVox's."""
-    import av
     import pyarrow as pa
     import pyarrow.parquet as pq
     import soundfile
 
-    from transforms.mono import MonoResampler
+    from transforms.decode import decode_audio
 
     def wav(path: Path) -> bytes:
-        with av.open(str(path)) as container:
-            mono = MonoResampler(16000)  # the decode pass's own mixing to one channel
-            pcm = np.concatenate([x for frame in container.decode(audio=0) for x in mono.resample(frame)])
+        pcm = decode_audio(str(path))  # as the decode pass hears a film: its mono downmix, then 16 kHz
         buf = io.BytesIO()
         soundfile.write(buf, pcm, 16000, format="WAV", subtype="FLOAT")
         return buf.getvalue()

@@ -28,7 +28,7 @@ from model.precision import PRECISIONS
 from model.text_top import TextTop, TunedTextHead
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
-                           split_sources, train_head, tune_face_encoder)
+                           selects, split_sources, train_head, tune_face_encoder)
 
 log = logging.getLogger("pipeline.train")
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         dev_sets.append(label_paired(split_sources(dev_sets), args.dev_pairs, args.seed + 1, name="pairs:dev"))
     if not dev_sets:
         log.info("no --dev data: no early stopping, the last epoch's weights are kept")
-    elif args.select and not any(k in d.name for d in dev_sets for k in args.select):
+    elif not any(selects(d.name, args.select) for d in dev_sets):
         raise SystemExit(f"--select {args.select}: no --dev set has such a name ({[d.name for d in dev_sets]})")
     config = BVPECConfig(input_dims=feature_dims(enc), d_model=args.d_model, heads=args.heads,
                          dropout=args.dropout, variant=args.variant)

@@ -15,19 +15,15 @@ import numpy as np
 
 from model.encoders.audio import SAMPLE_RATE
 from testing.films import synthetic_music
+# Any file's audio as the pipeline hears it (the decode pass's mono downmix, then 16 kHz), so the tests and the
+# benchmark hear what a film run hears.
+from transforms.decode import decode_audio
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 JFK = MEDIA / "speech" / "jfk.flac"
 JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for you, "
             "ask what you can do for your country.")
 FEED_S = 5.0  # size of the pieces fed, like the decode pass's per-clip audio
-
-
-def decode_audio(path) -> np.ndarray:
-    """Any file's audio as 16 kHz mono float32, by the pipeline's own conversion (transforms.decode.decode_audio:
-    the decode pass's mono downmix, then 16 kHz), so the tests and the benchmark hear what a film run hears."""
-    from transforms.decode import decode_audio as pipeline_decode
-    return pipeline_decode(str(path))
 
 
 def transcribe(model, audio: np.ndarray, language: Optional[str] = None, feed_s: float = FEED_S) -> tuple[str, float]:

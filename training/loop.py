@@ -183,6 +183,11 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, gen: torch.Generat
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
+def selects(name: str, select: Sequence[str]) -> bool:
+    """Whether a dev set named `name` counts towards the epoch's score under --select (empty: every set does)."""
+    return not select or any(k in name for k in select)
+
+
 def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECConfig, *, epochs: int = 30,
                batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.01, alpha: float = 1.0,
                beta: float = 0.5, modality_dropout_p: float = 0.15, patience: int = 4, seed: int = 0,
@@ -238,7 +243,7 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
             total += parts["loss"] * len(idx)
         kept = averaged.module if averaged is not None else model  # the weights an epoch offers
         dev_metrics = {d.name: evaluate_set(kept, d, precision=precision) for d in devs}
-        scores = [m["weighted_f1"] for n, m in dev_metrics.items() if not select or any(k in n for k in select)]
+        scores = [m["weighted_f1"] for n, m in dev_metrics.items() if selects(n, select)]
         score = float(np.mean(scores)) if scores else NAN
         history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
                         **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
@@ -255,14 +260,14 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
                 break
         if max_minutes and time.time() - t0 > 60 * max_minutes:
             break
+    averaging = f" (weights averaged, EMA {ema_decay})" if averaged is not None else ""
     if best is not None:
         model.load_state_dict(best)
-        selected = "best dev weighted-F1" + (f" (weights averaged, EMA {ema_decay})" if averaged is not None else "")
+        selected = "best dev weighted-F1" + averaging
     else:  # no dev data (or no dev score ever finite): nothing to select on
         if averaged is not None:
             model.load_state_dict(averaged.module.state_dict())
-        best_epoch, best_score, selected = len(history), NAN, "last epoch (no dev data)" + (
-            f" (weights averaged, EMA {ema_decay})" if averaged is not None else "")
+        best_epoch, best_score, selected = len(history), NAN, "last epoch (no dev data)" + averaging
         log.info("no dev data: keeping the last epoch's weights (epoch %d, train loss %.4f)", best_epoch,
                  history[-1]["train_loss"] if history else NAN)
     model.eval()
