@@ -54,6 +54,10 @@ class TunedTextHead(nn.Module):
         self.top, self.head = top, head
         self.config = head.config
 
+    @property
+    def temperature(self) -> float:  # the head's calibration (model.predict.calibrated_probs reads it)
+        return float(getattr(self.head, "temperature", 1.0))
+
     def forward(self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> BVPECOutput:
         inputs, masks = dict(inputs), dict(masks)
         x = self.top(inputs["text"], masks["text"])

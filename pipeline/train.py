@@ -124,10 +124,11 @@ def main(argv: list[str] | None = None) -> dict:
         text_lr=args.text_lr, precision=args.precision, ema_decay=args.ema,
         select=args.select)
     if dev_sets:  # calibration: softmax(logits / T) with T fitted (NLL) on the dev sets
-        model_for_t = model.head if isinstance(model, TunedTextHead) else model
-        summary["temperature"] = fit_temperature(model_for_t, dev_sets)
-        model_for_t.temperature = summary["temperature"]
-        summary["dev_metrics_calibrated"] = {d.name: _brief(evaluate_set(model_for_t, d)) for d in dev_sets}
+        # the model as trained: with tuned text layers their forward pass must run, since the dev tokens are the
+        # states entering those layers (the head alone reads them as final tokens: wrong logits, a wrong T)
+        summary["temperature"] = fit_temperature(model, dev_sets)
+        (model.head if isinstance(model, TunedTextHead) else model).temperature = summary["temperature"]
+        summary["dev_metrics_calibrated"] = {d.name: _brief(evaluate_set(model, d)) for d in dev_sets}
         log.info("temperature %.3f; calibrated dev: %s", summary["temperature"], summary["dev_metrics_calibrated"])
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
             "encoders": dict(enc.versions),  # the tokens it trained on (weight digests, stage one's included)

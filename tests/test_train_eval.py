@@ -171,6 +171,28 @@ def test_ema_keeps_the_averaged_weights(tmp_path, monkeypatch):
 
 
 @needs_data
+def test_text_fine_tuning_is_calibrated_and_scored_through_its_tuned_layers(tmp_path, monkeypatch):
+    """--finetune_text_layers: the temperature is fitted, and the calibrated dev metrics measured, on the tuned
+    layers' output, as the pipeline computes it (the head alone on the cached lower-layer states read 0.32 weighted
+    F1 where the run's epochs read 0.59, and fitted its T on those logits). A temperature never moves the argmax, so
+    the calibrated accuracy is the chosen epoch's, and pipeline.evaluate on the saved head (the full encoder with the
+    tuned layers put back) gives the same labels and the same calibrated probabilities."""
+    from pipeline import evaluate, train
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    dev = f"meld:{MELD / 'dev_sent_emo.csv'}@120"
+    out = tmp_path / "head.pt"
+    meta = train.main(["--variant", "text_only", "--data", f"meld:{MELD / 'train_sent_emo.csv'}@300", "--dev", dev,
+                       "--finetune_text_layers", "1", "--epochs", "2", "--d_model", "32", "--threads", "1",
+                       "--precision", "fp32", "--out", str(out)])
+    chosen, calibrated = meta["dev_metrics"][dev], meta["dev_metrics_calibrated"][dev]
+    assert meta["finetuned_text_layers"] == 1 and meta["temperature"] != 1.0
+    assert calibrated["accuracy"] == chosen["accuracy"] and calibrated["weighted_f1"] == chosen["weighted_f1"]
+    rep = evaluate.main(["--data", dev, "--head", str(out), "--precision", "fp32", "--threads", "1"])["results"][dev]
+    assert rep["n"] == calibrated["n"] and rep["accuracy"] == pytest.approx(calibrated["accuracy"], abs=1 / 120)
+    assert rep["ece"] == pytest.approx(calibrated["ece"], abs=0.01)
+
+
+@needs_data
 def test_select_chooses_the_epoch_on_the_named_dev_sets(tmp_path, monkeypatch):
     """--select: the epoch is chosen on the named dev sets' weighted F1 only (the others are still reported); a name
     no dev set has stops the run before training."""
