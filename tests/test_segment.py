@@ -5,7 +5,7 @@ import pytest
 
 from transforms.elements import Cue
 from model.featurize import sample_times
-from transforms.segment import plan_shots, plan_subtitles, plan_windows, split_span
+from transforms.segment import dialogue_context, plan_shots, plan_subtitles, plan_windows, split_span
 from transforms.subtitles import decode_subtitle_bytes, parse_subtitles
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
@@ -55,6 +55,26 @@ def test_overlapping_cues_and_context():
     assert len(text.split()) == 4
     last = specs[-1]
     assert last.text == "D" and len(last.context) == 2 and last.context[-1] in ("C", "B C")
+
+
+def test_dialogue_context_is_the_distinct_lines_before():
+    texts = ["A", None, "B", "B", "C", "", "D"]  # clips in time order; None / '' = a clip without a line
+    ctx = dialogue_context(texts, 2)
+    assert ctx[:3] == [(), ("A",), ("A",)]  # a clip without a line adds nothing
+    assert ctx[3] == ("A", "B") and ctx[4] == ("A", "B")  # a line said twice in a row (a cue cut in two) counts once
+    assert ctx[6] == ("B", "C")
+    assert dialogue_context(texts, 2, previous_lines=["Y", "Z"])[0] == ("Y", "Z")
+    assert dialogue_context(texts, 0) == [()] * len(texts)
+
+
+def test_a_plan_made_in_pieces_gives_each_line_the_same_context():
+    """A header that understates the duration has the plan made span by span (transforms.decode.plan_span): each
+    span is given the lines before it, so every line's context is the one the whole plan gives."""
+    cues = [Cue(0.0, 3.0, "A"), Cue(5.0, 7.0, "B"), Cue(12.0, 14.0, "C"), Cue(16.0, 18.0, "D")]
+    whole = plan_subtitles(cues, 22.0)
+    pieces = plan_subtitles(cues, 10.0) + plan_subtitles(cues, 22.0, start_s=10.0, previous_lines=["A", "B"])
+    lines = lambda specs: [(s.text, s.context) for s in specs if s.text]
+    assert lines(pieces) == lines(whole) and lines(whole)[3] == ("D", ("A", "B", "C"))
 
 
 def test_shot_plan_ignores_close_cuts_and_splits_long_shots():

@@ -42,9 +42,14 @@ def test_readers_on_real_data():
     dev = load_dataset(f"meld:{MELD / 'dev_sent_emo.csv'}")
     assert len(dev) == 1109 and {e.label for e in dev} == set(range(7))
     assert all(e.valence in (-1.0, 0.0, 1.0) for e in dev)
-    # Context = earlier lines of the same dialogue, oldest first.
+    # Context = earlier lines of the same dialogue, oldest first, by the rule a film's clips get theirs by
+    # (transforms.segment.dialogue_context: a line said twice in a row is context once).
+    from transforms.segment import dialogue_context
     d1 = [e for e in dev if e.group == "meld-1"]
-    assert d1[0].context == () and d1[2].context[-1] == d1[1].text
+    assert d1[0].context == () and d1[2].context == (d1[0].text, d1[1].text)
+    for group in {e.group for e in dev}:
+        lines = [e for e in dev if e.group == group]
+        assert [e.context for e in lines] == dialogue_context([e.text for e in lines], 3)
     go = load_dataset(f"goemotions:{DATA / 'text/goemotions_ekman/dev.tsv'}")
     assert len(go) > 4000 and all(0 <= e.label < 7 for e in go)
     emory = load_dataset(f"emorynlp:{DATA / 'text/emorynlp/emorynlp_dev_final.csv'}")

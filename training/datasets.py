@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -20,10 +21,11 @@ from typing import Callable, Sequence
 
 from schemas.labels import EMOTIONS
 from transforms.dialogue import dialogue_text
+from transforms.segment import dialogue_context
 
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 NAN = float("nan")
-CONTEXT_TURNS = 3  # previous lines of the same dialogue kept as context (the encoder truncates further)
+CONTEXT_TURNS = 3  # lines before a line kept as its context, as the pipeline's --context_lines (the encoder truncates further)
 
 MELD_SENTIMENT_VALENCE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 # FER2013 folder names -> EMOTIONS.
@@ -45,7 +47,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 class Example:
     label: int  # index into EMOTIONS, -1 = no label
     text: str | None = None
-    context: tuple[str, ...] = ()  # previous dialogue lines, oldest first
+    context: tuple[str, ...] = ()  # the dialogue around the line: lines before it (oldest first), then the next
     image: str | None = None  # path of a face crop (image folders)
     video: str | None = None  # clip manifests: film path, start_s, end_s
     start_s: float = 0.0
@@ -114,17 +116,25 @@ def read_meld(path: Path) -> list[Example]:
     same dialogue; sentiment gives the valence target (-1/0/+1)."""
     rows = _read_csv(path)
     rows.sort(key=lambda r: (int(r["Dialogue_ID"]), int(r["Utterance_ID"])))
-    out, history, current = [], [], None
+    out = []
     for r in rows:
-        if r["Dialogue_ID"] != current:
-            current, history = r["Dialogue_ID"], []
         text = _clean(r["Utterance"])
         if not text:  # no words ('!'): not a line
             continue
-        out.append(Example(label=_label(r["Emotion"]), text=text, context=tuple(history[-CONTEXT_TURNS:]),
+        out.append(Example(label=_label(r["Emotion"]), text=text,
                            valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
-                           group=f"meld-{current}", source="meld"))
-        history.append(text)
+                           group=f"meld-{r['Dialogue_ID']}", source="meld"))
+    return _with_dialogue_context(out)
+
+
+def _with_dialogue_context(examples: list[Example]) -> list[Example]:
+    """Each line with its context within its dialogue (examples in order, a dialogue = a group), the one rule a
+    film's lines get theirs by (transforms.segment.dialogue_context: the lines before it, then the next)."""
+    out = []
+    for _, run in itertools.groupby(examples, key=lambda e: e.group):
+        run = list(run)
+        out += [dataclasses.replace(e, context=c)
+                for e, c in zip(run, dialogue_context([e.text for e in run], CONTEXT_TURNS))]
     return out
 
 
@@ -132,19 +142,15 @@ def read_emorynlp(path: Path) -> list[Example]:
     rows = _read_csv(path)
     key = lambda r: (int(r["Season"]), int(r["Episode"]), int(r["Scene_ID"]), int(r["Utterance_ID"]))
     rows.sort(key=key)
-    out, history, current = [], [], None
+    out = []
     for r in rows:
-        scene = key(r)[:3]
-        if scene != current:
-            current, history = scene, []
         text = _clean(r["Utterance"])
         if not text:
             continue
         emo = r["Emotion"].strip()
-        out.append(Example(label=_label(EMORYNLP_LABELS[emo]), text=text, context=tuple(history[-CONTEXT_TURNS:]),
-                           valence=EMORYNLP_VALENCE[emo], group="emory-%d-%d-%d" % scene, source="emorynlp"))
-        history.append(text)
-    return out
+        out.append(Example(label=_label(EMORYNLP_LABELS[emo]), text=text, valence=EMORYNLP_VALENCE[emo],
+                           group="emory-%d-%d-%d" % key(r)[:3], source="emorynlp"))
+    return _with_dialogue_context(out)
 
 
 def read_goemotions(path: Path) -> list[Example]:

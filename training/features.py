@@ -31,6 +31,9 @@ from transforms.dialogue import DIALOGUE_RULE
 
 log = logging.getLogger(__name__)
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "features"  # env FILM_EMOTION_FEATURE_CACHE overrides
+# a line's context: 2 (2026-12-04) = transforms.segment.dialogue_context, the film's rule (a line repeated at once
+# is not context twice); before, the readers kept every earlier line of the dialogue
+CONTEXT_RULE = "2"
 CACHE_FORMAT = "2"  # 2: encoder versions from weight digests; clips decoded by transforms.decode
 VISION_DIM = 384  # ViT-S/14 width (docs/architecture.md); read from the encoder when it is loaded
 FACE_CHUNK = 256
@@ -57,8 +60,8 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
     if text_lower_k:
         versions["text"] += f"+lower-top{text_lower_k}"  # states entering the top k layers, not the outputs
     named = ",".join(f"{m}={versions[m]}" for m in kind_modalities(kind))
-    if "text" in kind_modalities(kind):  # which text of a line is read (training.datasets._clean)
-        named += f",dialogue={DIALOGUE_RULE}"
+    if "text" in kind_modalities(kind):  # which text of a line is read (training.datasets._clean), and its context
+        named += f",dialogue={DIALOGUE_RULE},context={CONTEXT_RULE}"
     precision = resolve(encoders.spec.precision, encoders.spec.device)
     return hashlib.sha256(f"{CACHE_FORMAT}|{kind}|{fingerprint(spec)}|{named}|{TEXT_MAX_LENGTH}|{precision}"
                           .encode()).hexdigest()[:20]

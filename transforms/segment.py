@@ -159,12 +159,21 @@ def reindex(specs: Sequence[ClipSpec], first: int = 0) -> list[ClipSpec]:
     return [dataclasses.replace(s, clip_index=first + i) for i, s in enumerate(specs)]
 
 
-def add_context(specs: Sequence[ClipSpec], n: int, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
-    """Each clip gets the last n dialogue lines before it (oldest first), as conversation models use."""
-    lines = list(previous_lines)
-    out = []
-    for s in specs:
-        out.append(dataclasses.replace(s, context=tuple(lines[-n:]) if n > 0 else ()))
-        if s.text and (not lines or lines[-1] != s.text):
-            lines.append(s.text)
+def dialogue_context(texts: Sequence[Optional[str]], n: int, previous_lines: Sequence[str] = ()
+                     ) -> list[tuple[str, ...]]:
+    """The context of each clip of a run in time order (`texts`: each clip's line, '' or None without one): the last
+    n distinct lines before it, oldest first. The one rule for a film's clips (add_context), the labelled dialogues
+    of training (training.datasets: MELD, EmoryNLP) and the report's re-encoded clip (pipeline.report.explain).
+    previous_lines: the lines before this run (a plan made piece by piece)."""
+    lines, out = list(previous_lines), []
+    for text in texts:
+        out.append(tuple(lines[-n:]) if n > 0 else ())
+        if text and (not lines or lines[-1] != text):
+            lines.append(text)
     return out
+
+
+def add_context(specs: Sequence[ClipSpec], n: int, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
+    """Each clip with its dialogue context (dialogue_context)."""
+    contexts = dialogue_context([s.text for s in specs], n, previous_lines)
+    return [dataclasses.replace(s, context=c) for s, c in zip(specs, contexts)]

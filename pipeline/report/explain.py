@@ -69,7 +69,7 @@ def run_head(model, tokens: Mapping[str, np.ndarray], device: str = "cpu") -> di
     return {"probs": probs, "gates": gates, "attention": attention}
 
 
-def encode_clip(row: Mapping, previous: Sequence[str], head: Optional[str] = None, device: str = "cpu",
+def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None, device: str = "cpu",
                 cfg=None):
     """No features table: decode this clip (transforms.decode.decode_clip) and featurize it as the pipeline
     does, with the encoders of `head` (its tuned text and face weights applied).
@@ -79,8 +79,7 @@ def encode_clip(row: Mapping, previous: Sequence[str], head: Optional[str] = Non
     from model.encoders import EncoderSpec, create_encoders
     from model.featurize import ClipMedia, Featurizer
     from transforms.decode import DecodeConfig, decode_clip
-    cfg = cfg or DecodeConfig()  # the pipeline's defaults: frames per clip, image size, context lines
-    context = tuple(previous[-cfg.context_lines:]) if cfg.context_lines else ()
+    cfg = cfg or DecodeConfig()  # the pipeline's defaults: frames per clip, image size
     decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"], context=context)
     encoders = create_encoders(EncoderSpec(head=head, device=device, image_size=cfg.image_size))
     return Featurizer(encoders).clip(ClipMedia.of(decoded)), encoders, decoded
@@ -123,7 +122,11 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     if clip_index not in by_index:
         raise KeyError(f"{film_id} has no clip {clip_index} (clips 0..{len(clips) - 1})")
     row = by_index[clip_index]
-    previous = [r["text"] for r in clips if r["start_s"] < row["start_s"] and r["text"]]
+    # the line's context as the run built it: the film's lines in time order (transforms.segment.dialogue_context)
+    from transforms.decode import DecodeConfig
+    from transforms.segment import dialogue_context
+    in_order = sorted(clips, key=lambda r: (r["start_s"], r["clip_index"]))
+    context = dialogue_context([r["text"] for r in in_order], DecodeConfig().context_lines)[in_order.index(row)]
     model, _ = load_head(head, device=device)
 
     features = tables.read_features(root, film_id, clip_index)
@@ -134,7 +137,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
         from model.encoders.vision import TOKENS_PER_FRAME as tokens_per_frame
     else:
-        featurized, encoders, decoded = encode_clip(row, previous, head, device)
+        featurized, encoders, decoded = encode_clip(row, context, head, device)
         tokens, versions = featurized.tokens, dict(encoders.versions)
         tokens_per_frame = encoders.vision.tokens_per_frame
         source = ("No features table for this film: the clip was decoded and featurized again with the head's "
