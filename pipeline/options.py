@@ -140,6 +140,9 @@ def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> s
     config["dialogue_rule"] = DIALOGUE_RULE
     from transforms.decode import DECODE_RULE  # how samples are taken from a film (the mono downmix)
     config["decode_rule"] = DECODE_RULE
+    if opts.segment != "subtitle":
+        from transforms.decode import WINDOW_TEXT_RULE  # which words windows and shots read
+        config["window_text_rule"] = WINDOW_TEXT_RULE
     if opts.transcribe != "never":
         from transforms.transcribe import ASR_RULE  # which lines speech recognition gives
         config["asr_rule"] = ASR_RULE

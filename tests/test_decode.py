@@ -88,6 +88,58 @@ def test_shot_cuts_are_found_in_the_same_pass(tmp_path):
     assert all(c.spec.segment_source == "shot" for c in clips) and len(clips) == 3
 
 
+def test_windows_and_shots_read_the_lines_said_in_them(tmp_path):
+    """--segment window / shot cut where they cut, not at the lines, but a film's subtitles are still its dialogue:
+    each clip takes the words said in it (a line across a cut shares its words out by time), with the lines said
+    before it as context. Before 2026-12-04 those clips had no text at all, so a subtitled film cut into shots was
+    labelled without its dialogue."""
+    film = make_film(tmp_path / "s.mkv", duration_s=12.0, fps=10, cuts=[6.0],
+                     subtitles=[(1.0, 2.5, "First line"), (5.0, 7.0, "one two three four"), (9.0, 10.0, "Last")])
+    for cfg in ({"segment": "window", "window_s": 4.0}, {"segment": "shot"}):
+        clips, _, _ = decode(film, image_size=32, **cfg)
+        said = [(c.spec.text, c.spec.text_source, c.spec.context) for c in clips]
+        assert " ".join(t for t, _, _ in said if t).split() == "First line one two three four Last".split(), cfg
+        assert all(src == ("subtitle" if t else "none") for t, src, _ in said), said
+        assert all(c.spec.segment_source == cfg["segment"] for c in clips)
+        lines = [(t, ctx) for t, _, ctx in said if t]
+        assert lines[0][1] == () and all(ctx[-1] == prev for (prev, _), (_, ctx) in zip(lines, lines[1:])), lines
+    # the shot cut at 6.0 s falls inside the second line: its first half before the cut, its second after
+    assert [t for t, _, _ in said if t] == ["First line one two", "three four Last"]
+
+
+def test_the_window_text_rule_redoes_window_and_shot_runs_only(monkeypatch):
+    """A nightly run redoes films cut into windows or shots when what their clips read changes
+    (transforms.decode.WINDOW_TEXT_RULE is in their config hash); subtitle-cut catalogues are not redone."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from pipeline.options import FilmEmotionOptions, config_hash
+    import transforms.decode as decoding
+
+    def hashes():
+        return [config_hash(PipelineOptions(["--segment", s]).view_as(FilmEmotionOptions), "m")
+                for s in ("subtitle", "window", "shot")]
+    before = hashes()
+    monkeypatch.setattr(decoding, "WINDOW_TEXT_RULE", decoding.WINDOW_TEXT_RULE + "-next")
+    after = hashes()
+    assert after[0] == before[0] and after[1] != before[1] and after[2] != before[2]
+
+
+def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
+    """transforms.decode._clip_text: a subtitle line's words (spread over its span) and the recognised words outside
+    the lines (a forced track's sign and the speech around it), in time order; ASR alone gives an `asr` text."""
+    from transforms.decode import _clip_text, cue_words
+    from transforms.elements import ClipSpec, Cue
+    sign = Cue(1.0, 2.0, "Sign text", language="en")
+    assert cue_words(sign) == ((" Sign", 1.0, 1.5), (" text", 1.5, 2.0))
+    speech = Cue(0.0, 4.0, "hello sign there", source="asr", language="en",
+                 words=((" hello", 0.2, 0.6), (" sign", 1.2, 1.6), (" there", 2.5, 3.0)))
+    clip = ClipSpec(0, 0.0, 4.0, "window")
+    both = _clip_text(clip, [speech], [sign])
+    assert (both.text, both.text_source, both.language) == ("hello Sign text there", "subtitle", "en")
+    heard = _clip_text(clip, [speech])
+    assert (heard.text, heard.text_source) == ("hello sign there", "asr")
+    assert _clip_text(ClipSpec(0, 3.5, 4.0, "window"), [speech], [sign]).text is None  # nothing said in it
+
+
 @needs_media
 def test_scene_change_real_file_has_its_one_cut():
     # scene-change.mov: ~1 fps MJPEG, a title slide until 12 s, then a group photo slide.

@@ -17,6 +17,7 @@ report's thumbnails and its explain figure read frames and audio exactly as the 
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import heapq
 import logging
@@ -50,6 +51,9 @@ class DecodeError(RuntimeError):
 # How the pass turns a film into samples beyond its options: part of the config hash, so a nightly run redoes films
 # when it changes. 2: the mono downmix keeps a centred voice at its level (transforms.mono, 2026-12-03).
 DECODE_RULE = "2"
+# Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 2
+# (2026-12-04) the subtitle lines said in it, then recognised words (_clip_text); 1: recognised words only.
+WINDOW_TEXT_RULE = "2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,6 +335,10 @@ class StreamingPlanner:
         self.queue: list[_OpenClip] = []
         self.next_index = plan[0].clip_index if plan else 0
         self.asr_cues: list[Cue] = []
+        self.said: list[str] = []  # the last lines emitted (context for clips whose line is found at emission)
+        self.lines = sorted((c for c in job.cues if c.text), key=lambda c: c.start_s)
+        self.line_starts = [c.start_s for c in self.lines]
+        self.longest_line_s = max((c.end_s - c.start_s for c in self.lines), default=0.0)
         known = plan if plan is not None else plan_known_clips(job, cfg, asr=cue_source is not None)
         self.open_ended = known is None and not (cfg.segment == "subtitle" and cue_source is not None)
         self.asr_planning = known is None and not self.open_ended
@@ -431,6 +439,21 @@ class StreamingPlanner:
         if self.asr_planning:
             self.on_asr([], True, end_of_film)
 
+    def with_dialogue(self, spec: ClipSpec) -> ClipSpec:
+        """A clip about to be emitted, with the words said in it where its plan gave it none (_clip_text) and then
+        the lines said before it as context (segment.dialogue_context, over the clips emitted so far)."""
+        lines: Sequence[Cue] = ()
+        if self.cfg.segment != "subtitle" and self.lines:  # the subtitle lines that can overlap it (time-sorted)
+            lines = self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s):
+                               bisect.bisect_left(self.line_starts, spec.end_s)]
+        filled = _clip_text(spec, self.asr_cues, lines)
+        if filled.text and not spec.text:
+            filled = dataclasses.replace(filled, context=segment.dialogue_context(
+                [filled.text], self.cfg.context_lines, self.said)[0])
+        if filled.text and (not self.said or self.said[-1] != filled.text):
+            self.said = (self.said + [filled.text])[-max(self.cfg.context_lines, 1):]
+        return filled
+
     def earliest_open_start(self) -> float:
         if self.queue:
             return self.queue[0].spec.start_s
@@ -458,18 +481,35 @@ class StreamingPlanner:
 # ---------------------------------------------------------------------------------------------------------
 # The pass
 
-def _clip_text(spec: ClipSpec, asr_cues: list[Cue]) -> ClipSpec:
-    """Clips planned without dialogue take the recognised words that fall inside them."""
-    if spec.text or not asr_cues:
+def cue_words(cue: Cue) -> tuple[tuple[str, float, float], ...]:
+    """A cue's words with their times: a recognised cue's own; a subtitle's spread evenly over its span (as a cue
+    cut into pieces shares its words out by count, segment.plan_subtitles). Whisper's form: a leading space."""
+    if cue.words:
+        return cue.words
+    words = cue.text.split()
+    step = (cue.end_s - cue.start_s) / max(len(words), 1)
+    return tuple((" " + w, cue.start_s + i * step, cue.start_s + (i + 1) * step) for i, w in enumerate(words))
+
+
+def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = ()) -> ClipSpec:
+    """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take the words said
+    inside them: those of the subtitle `lines` (given in window and shot plans, whose clips are not cut at the
+    lines), then the recognised words outside those lines (a forced track's lines and the speech around them)."""
+    if spec.text or not (asr_cues or lines):
         return spec
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
-    # Only utterances that overlap the clip can hold its words (keeps long films linear, not quadratic).
-    words = [w for c in asr_cues if c.end_s > spec.start_s and c.start_s < spec.end_s for w in c.words]
+    # Only cues that overlap the clip can hold its words (keeps long films linear, not quadratic).
+    said = [c for c in lines if c.end_s > spec.start_s and c.start_s < spec.end_s]
+    heard = [c for c in asr_cues if c.end_s > spec.start_s and c.start_s < spec.end_s]
+    subtitle_words = [w for c in said for w in cue_words(c)]
+    words = subtitle_words + [w for c in heard for w in c.words
+                              if not any(s.start_s <= (w[1] + w[2]) / 2 < s.end_s for s in said)]
     text = assign_words(words, [spec])[0] if words else None
     if not text:
         return spec
-    lang = next((c.language for c in asr_cues if c.language), None)
-    return dataclasses.replace(spec, text=text, text_source="asr", language=lang)
+    subtitled = bool(subtitle_words) and assign_words(subtitle_words, [spec])[0] is not None
+    lang = next((c.language for c in (said if subtitled else heard) if c.language), None)
+    return dataclasses.replace(spec, text=text, text_source="subtitle" if subtitled else "asr", language=lang)
 
 
 def frame_size(info, cfg: "DecodeConfig", frame_width: Optional[int] = None) -> tuple[int, int]:
@@ -567,7 +607,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             asr_t = inf if (end_of_film or cue_source is None) else getattr(cue_source, "covered_until_s", 0.0)
             for spec in planner.ready(vt, at, asr_t):
                 frames, times, face_frames = planner.frames_for(spec)
-                spec = _clip_text(spec, planner.asr_cues)
+                spec = planner.with_dialogue(spec)
                 clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
                                    audio=audio.slice(spec.start_s, spec.end_s), film_path=ref.path,
                                    face_frames=face_frames)
