@@ -124,20 +124,30 @@ def test_the_window_text_rule_redoes_window_and_shot_runs_only(monkeypatch):
 
 
 def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
-    """transforms.decode._clip_text: a subtitle line's words (spread over its span) and the recognised words outside
-    the lines (a forced track's sign and the speech around it), in time order; ASR alone gives an `asr` text."""
+    """transforms.decode._clip_text: a subtitle line's words (spread over its span), then the words of the
+    recognised utterances that meet no line (a forced track's sign and the speech after it), in time order; an
+    utterance that meets a line says the line again, a little off its times (Sintel's trailer with --transcribe
+    always read "I've been I've been alone ..."), so it is left out. ASR alone gives an `asr` text."""
     from transforms.decode import _clip_text, cue_words
     from transforms.elements import ClipSpec, Cue
     sign = Cue(1.0, 2.0, "Sign text", language="en")
     assert cue_words(sign) == ((" Sign", 1.0, 1.5), (" text", 1.5, 2.0))
-    speech = Cue(0.0, 4.0, "hello sign there", source="asr", language="en",
-                 words=((" hello", 0.2, 0.6), (" sign", 1.2, 1.6), (" there", 2.5, 3.0)))
+    over = Cue(0.8, 2.1, "sign text", source="asr", language="en", words=((" sign", 0.8, 1.4), (" text", 1.5, 2.1)))
+    after = Cue(2.5, 3.4, "hello there", source="asr", language="en",
+                words=((" hello", 2.5, 2.9), (" there", 3.0, 3.4)))
     clip = ClipSpec(0, 0.0, 4.0, "window")
-    both = _clip_text(clip, [speech], [sign])
-    assert (both.text, both.text_source, both.language) == ("hello Sign text there", "subtitle", "en")
-    heard = _clip_text(clip, [speech])
-    assert (heard.text, heard.text_source) == ("hello sign there", "asr")
-    assert _clip_text(ClipSpec(0, 3.5, 4.0, "window"), [speech], [sign]).text is None  # nothing said in it
+    both = _clip_text(clip, [over, after], [sign])
+    assert (both.text, both.text_source, both.language) == ("Sign text hello there", "subtitle", "en")
+    heard = _clip_text(clip, [over, after])
+    assert (heard.text, heard.text_source) == ("sign text hello there", "asr")
+    assert _clip_text(ClipSpec(0, 3.5, 4.0, "window"), [over, after], [sign]).text is None  # nothing said in it
+    # the line across the window's edge: its words go by time, the utterance that repeats it nowhere
+    first, second = (_clip_text(ClipSpec(0, a, b, "window"), [over], [sign]).text for a, b in ((0.0, 1.5), (1.5, 4.0)))
+    assert (first, second) == ("Sign", "text")
+    # a subtitle plan's gap beside a line: the line is a clip of its own, and the utterance repeating it is not read
+    gap = _clip_text(ClipSpec(0, 0.0, 1.0, "window"), [over, after], [sign], read_lines=False)
+    assert gap.text is None and _clip_text(ClipSpec(0, 2.2, 4.0, "window"), [over, after], [sign],
+                                           read_lines=False).text == "hello there"
 
 
 @needs_media

@@ -54,6 +54,7 @@ DECODE_RULE = "2"
 # Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 2
 # (2026-12-04) the subtitle lines said in it, then recognised words (_clip_text); 1: recognised words only.
 WINDOW_TEXT_RULE = "2"
+NEAR_S = 30.0  # a recognised utterance is at most Whisper's 30 s window: the lines it can meet lie this near a clip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -442,11 +443,10 @@ class StreamingPlanner:
     def with_dialogue(self, spec: ClipSpec) -> ClipSpec:
         """A clip about to be emitted, with the words said in it where its plan gave it none (_clip_text) and then
         the lines said before it as context (segment.dialogue_context, over the clips emitted so far)."""
-        lines: Sequence[Cue] = ()
-        if self.cfg.segment != "subtitle" and self.lines:  # the subtitle lines that can overlap it (time-sorted)
-            lines = self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s):
-                               bisect.bisect_left(self.line_starts, spec.end_s)]
-        filled = _clip_text(spec, self.asr_cues, lines)
+        # the subtitle lines near it: its own (windows, shots), and those its utterances may repeat
+        lines = self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s - NEAR_S):
+                           bisect.bisect_left(self.line_starts, spec.end_s + NEAR_S)]
+        filled = _clip_text(spec, self.asr_cues, lines, read_lines=self.cfg.segment != "subtitle")
         if filled.text and not spec.text:
             filled = dataclasses.replace(filled, context=segment.dialogue_context(
                 [filled.text], self.cfg.context_lines, self.said)[0])
@@ -491,19 +491,24 @@ def cue_words(cue: Cue) -> tuple[tuple[str, float, float], ...]:
     return tuple((" " + w, cue.start_s + i * step, cue.start_s + (i + 1) * step) for i, w in enumerate(words))
 
 
-def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = ()) -> ClipSpec:
+def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (), read_lines: bool = True
+               ) -> ClipSpec:
     """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take the words said
-    inside them: those of the subtitle `lines` (given in window and shot plans, whose clips are not cut at the
-    lines), then the recognised words outside those lines (a forced track's lines and the speech around them)."""
+    inside them: those of the subtitle `lines` near the clip (read_lines: window and shot plans, whose clips are not
+    cut at the lines; a subtitle plan's lines are clips of their own), then those of the recognised utterances that
+    meet no line (speech where a forced track has no line). An utterance that meets a line says it again, a little
+    off the line's times: with --transcribe always, Sintel's trailer read "I've been" twice, once in the gap before
+    the line."""
     if spec.text or not (asr_cues or lines):
         return spec
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
+    meets = lambda c, a, b: c.end_s > a and c.start_s < b
     # Only cues that overlap the clip can hold its words (keeps long films linear, not quadratic).
-    said = [c for c in lines if c.end_s > spec.start_s and c.start_s < spec.end_s]
-    heard = [c for c in asr_cues if c.end_s > spec.start_s and c.start_s < spec.end_s]
+    said = [c for c in lines if meets(c, spec.start_s, spec.end_s)] if read_lines else []
+    heard = [c for c in asr_cues if meets(c, spec.start_s, spec.end_s)
+             and not any(meets(line, c.start_s, c.end_s) for line in lines)]
     subtitle_words = [w for c in said for w in cue_words(c)]
-    words = subtitle_words + [w for c in heard for w in c.words
-                              if not any(s.start_s <= (w[1] + w[2]) / 2 < s.end_s for s in said)]
+    words = subtitle_words + [w for c in heard for w in c.words]
     text = assign_words(words, [spec])[0] if words else None
     if not text:
         return spec
