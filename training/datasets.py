@@ -47,7 +47,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 class Example:
     label: int  # index into EMOTIONS, -1 = no label
     text: str | None = None
-    context: tuple[str, ...] = ()  # the dialogue around the line: lines before it (oldest first), then the next
+    context: tuple[str, ...] = ()  # the lines said before it, oldest first (transforms.segment.dialogue_context)
     image: str | None = None  # path of a face crop (image folders)
     video: str | None = None  # clip manifests: film path, start_s, end_s
     start_s: float = 0.0
@@ -129,7 +129,7 @@ def read_meld(path: Path) -> list[Example]:
 
 def _with_dialogue_context(examples: list[Example]) -> list[Example]:
     """Each line with its context within its dialogue (examples in order, a dialogue = a group), the one rule a
-    film's lines get theirs by (transforms.segment.dialogue_context: the lines before it, then the next)."""
+    film's lines get theirs by (transforms.segment.dialogue_context: the distinct lines before it)."""
     out = []
     for _, run in itertools.groupby(examples, key=lambda e: e.group):
         run = list(run)
