@@ -143,6 +143,9 @@ def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> s
     if opts.segment != "subtitle":
         from transforms.decode import WINDOW_TEXT_RULE  # which words windows and shots read
         config["window_text_rule"] = WINDOW_TEXT_RULE
+    else:
+        from transforms.segment import PIECE_TEXT_RULE  # which words the pieces of a long line read
+        config["piece_text_rule"] = PIECE_TEXT_RULE
     if opts.transcribe != "never":
         from transforms.transcribe import ASR_RULE  # which lines speech recognition gives
         config["asr_rule"] = ASR_RULE

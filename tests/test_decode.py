@@ -107,7 +107,7 @@ def test_windows_and_shots_read_the_lines_said_in_them(tmp_path):
     assert [t for t, _, _ in said if t] == ["First line one two", "three four Last"]
 
 
-def test_the_window_text_rule_redoes_window_and_shot_runs_only(monkeypatch):
+def test_the_clip_text_rules_redo_the_runs_they_change_only(monkeypatch):
     """A nightly run redoes films cut into windows or shots when what their clips read changes
     (transforms.decode.WINDOW_TEXT_RULE is in their config hash); subtitle-cut catalogues are not redone."""
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -121,6 +121,11 @@ def test_the_window_text_rule_redoes_window_and_shot_runs_only(monkeypatch):
     monkeypatch.setattr(decoding, "WINDOW_TEXT_RULE", decoding.WINDOW_TEXT_RULE + "-next")
     after = hashes()
     assert after[0] == before[0] and after[1] != before[1] and after[2] != before[2]
+    # and what the pieces of a long line read (transforms.segment.PIECE_TEXT_RULE) redoes subtitle-cut runs only
+    import transforms.segment as segmenting
+    monkeypatch.setattr(segmenting, "PIECE_TEXT_RULE", segmenting.PIECE_TEXT_RULE + "-next")
+    pieces = hashes()
+    assert pieces[0] != after[0] and pieces[1:] == after[1:]
 
 
 def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
@@ -128,7 +133,8 @@ def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
     recognised utterances that meet no line (a forced track's sign and the speech after it), in time order; an
     utterance that meets a line says the line again, a little off its times (Sintel's trailer with --transcribe
     always read "I've been I've been alone ..."), so it is left out. ASR alone gives an `asr` text."""
-    from transforms.decode import _clip_text, cue_words
+    from transforms.decode import _clip_text
+    from transforms.segment import cue_words
     from transforms.elements import ClipSpec, Cue
     sign = Cue(1.0, 2.0, "Sign text", language="en")
     assert cue_words(sign) == ((" Sign", 1.0, 1.5), (" text", 1.5, 2.0))

@@ -46,6 +46,23 @@ def test_subtitle_plan_covers_film_merges_short_and_splits_long():
     assert all(s.end_s - s.start_s >= 1.0 - 1e-6 for s in specs)
 
 
+def test_a_cut_line_shares_its_words_out_by_time_as_windows_do():
+    """The pieces of a long line read the words said in them (segment.cue_words + assign_words, the rule of windows
+    and shots): a piece in which no word is said has no text, not a copy of the line, and each piece reads the
+    words a window over its span reads."""
+    from transforms.segment import cue_words
+    from transforms.transcribe import assign_words
+    short = plan_subtitles([Cue(0.0, 17.0, "No.")], 17.0, max_clip_s=8.0)
+    assert [s.text for s in short] == [None, "No.", None]  # was "No." three times
+    assert [s.text_source for s in short] == ["none", "subtitle", "none"]
+    # a long line reads, piece by piece, what windows over the same spans read
+    line = Cue(2.0, 20.0, "one two three four five six seven")
+    cut = plan_subtitles([line], 20.0, max_clip_s=8.0)
+    assert len(cut) == 4 and cut[0].text is None  # the 2 s before the line, then the line in 3 pieces
+    assert [s.text for s in cut[1:]] == assign_words(cue_words(line), [(s.start_s, s.end_s) for s in cut[1:]])
+    assert " ".join(s.text for s in cut[1:]) == line.text
+
+
 def test_overlapping_cues_and_context():
     cues = [Cue(0.0, 3.0, "A"), Cue(2.0, 4.0, "B"), Cue(3.5, 6.0, "C"), Cue(20.0, 22.0, "D")]
     specs = plan_subtitles(cues, 22.0, max_clip_s=4.0, context_lines=2)

@@ -481,16 +481,6 @@ class StreamingPlanner:
 # ---------------------------------------------------------------------------------------------------------
 # The pass
 
-def cue_words(cue: Cue) -> tuple[tuple[str, float, float], ...]:
-    """A cue's words with their times: a recognised cue's own; a subtitle's spread evenly over its span (as a cue
-    cut into pieces shares its words out by count, segment.plan_subtitles). Whisper's form: a leading space."""
-    if cue.words:
-        return cue.words
-    words = cue.text.split()
-    step = (cue.end_s - cue.start_s) / max(len(words), 1)
-    return tuple((" " + w, cue.start_s + i * step, cue.start_s + (i + 1) * step) for i, w in enumerate(words))
-
-
 def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (), read_lines: bool = True
                ) -> ClipSpec:
     """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take the words said
@@ -507,7 +497,7 @@ def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (
     said = [c for c in lines if meets(c, spec.start_s, spec.end_s)] if read_lines else []
     heard = [c for c in asr_cues if meets(c, spec.start_s, spec.end_s)
              and not any(meets(line, c.start_s, c.end_s) for line in lines)]
-    subtitle_words = [w for c in said for w in cue_words(c)]
+    subtitle_words = [w for c in said for w in segment.cue_words(c)]
     words = subtitle_words + [w for c in heard for w in c.words]
     text = assign_words(words, [spec])[0] if words else None
     if not text:

@@ -74,22 +74,31 @@ def _group_cues(cues: Sequence[Cue], min_clip_s: float, max_clip_s: float, merge
     return groups
 
 
-def _split_words(text: str, n: int) -> list[str]:
-    words = text.split()
-    if len(words) < n:
-        return [text] * n
-    return [" ".join(words[round(i * len(words) / n): round((i + 1) * len(words) / n)]) for i in range(n)]
+# Which words each clip of a cut line reads: part of the config hash of subtitle plans (a change redoes a
+# catalogue's films). 2 (2026-12-04): by time, the one rule of windows and shots (cue_words + assign_words); 1 shared
+# a subtitle's words out by count, and gave every piece the whole line when it had fewer words than pieces.
+PIECE_TEXT_RULE = "2"
+
+
+def cue_words(cue: Cue) -> tuple[tuple[str, float, float], ...]:
+    """A cue's words with their times: a recognised cue's own; a subtitle's spread evenly over its span. Whisper's
+    form: a leading space. With assign_words, the one rule for which words a clip reads: the pieces of a long line
+    (plan_subtitles), windows and shots (transforms.decode._clip_text)."""
+    if cue.words:
+        return cue.words
+    words = cue.text.split()
+    step = (cue.end_s - cue.start_s) / max(len(words), 1)
+    return tuple((" " + w, cue.start_s + i * step, cue.start_s + (i + 1) * step) for i, w in enumerate(words))
 
 
 def _piece_texts(members: Sequence[Cue], text: str, pieces: list[tuple[float, float]]) -> list[Optional[str]]:
-    """Recognised cues carry word times: each piece gets the words spoken in it (ends open so no word is
-    lost); subtitle text is split evenly by word count."""
-    if len(pieces) > 1 and all(c.words for c in members):
-        from transforms.transcribe import assign_words  # the ASR engineer's word placement
-        spans = [(-math.inf if i == 0 else a, math.inf if i == len(pieces) - 1 else b)
-                 for i, (a, b) in enumerate(pieces)]
-        return assign_words([w for c in members for w in c.words], spans)
-    return _split_words(text, len(pieces))
+    """Each piece of a cut line gets the words said in it (the outer ends open, so no word is lost); a piece in
+    which no word is said has no text, rather than a copy of its neighbour's."""
+    if len(pieces) == 1:
+        return [text]
+    from transforms.transcribe import assign_words  # the ASR engineer's word placement
+    spans = [(-math.inf if i == 0 else a, math.inf if i == len(pieces) - 1 else b) for i, (a, b) in enumerate(pieces)]
+    return assign_words([w for c in members for w in cue_words(c)], spans)
 
 
 def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float = 1.0, max_clip_s: float = 8.0,
