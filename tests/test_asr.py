@@ -454,3 +454,29 @@ def test_the_recognition_rule_redoes_transcribed_films(monkeypatch):
     monkeypatch.setattr(asr_module, "ASR_RULE", asr_module.ASR_RULE + "-next")
     new_auto, new_never = hashes()
     assert new_auto != auto and new_never == never
+
+
+def test_every_clip_of_a_transcribed_film_has_the_context_explain_gives_it(asr, tmp_path):
+    """A clip's context is set as it is emitted, over the texts of the film's clips before it: the rule
+    pipeline.report.explain applies to the clips table (segment.dialogue_context). A subtitle line after speech the
+    subtitles lack (--transcribe always, or a forced track) used to keep the context planned from the subtitles
+    alone: () here, while the report, reading the clips table, gave it the recognised words before it."""
+    from transforms.decode import DecodeConfig, decode_film
+    from transforms.discover import film_id_for
+    from transforms.elements import DecodedClip, FilmJob, FilmRef
+    from transforms.probe import probe_film
+    from transforms.segment import dialogue_context
+    from transforms.transcribe import AsrCueSourceFactory
+
+    wave = np.concatenate([decode_audio(JFK), np.zeros(4 * SAMPLE_RATE, np.float32)])  # 11 s of speech, 4 s quiet
+    film = make_soundtrack_film(tmp_path / "jfk.mp4", wave)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = FilmJob(ref, probe_film(str(film)), (Cue(12.5, 13.5, "Thank you."),), needs_asr=True, config_hash="t")
+    clips = [c.spec for c in decode_film(job, DecodeConfig(), cue_source=AsrCueSourceFactory(language="en",
+                                                                                          cpu_threads=2)(job))
+             if isinstance(c, DecodedClip)]
+    texts = [c.text for c in clips]
+    assert texts[-1] is None and "Thank you." in texts and any(c.text_source == "asr" for c in clips)
+    assert [c.context for c in clips] == dialogue_context(texts, DecodeConfig().context_lines)
+    line = next(c for c in clips if c.text == "Thank you.")
+    assert line.context and "country" in line.context[-1]

@@ -65,13 +65,13 @@ def test_a_cut_line_shares_its_words_out_by_time_as_windows_do():
 
 def test_overlapping_cues_and_context():
     cues = [Cue(0.0, 3.0, "A"), Cue(2.0, 4.0, "B"), Cue(3.5, 6.0, "C"), Cue(20.0, 22.0, "D")]
-    specs = plan_subtitles(cues, 22.0, max_clip_s=4.0, context_lines=2)
+    specs = plan_subtitles(cues, 22.0, max_clip_s=4.0)
     assert_covers(specs, 22.0)
     text = " ".join(s.text for s in specs if s.text)
     assert all(c in text.split() for c in "ABCD")  # every line is kept exactly once
     assert len(text.split()) == 4
-    last = specs[-1]
-    assert last.text == "D" and len(last.context) == 2 and last.context[-1] in ("C", "B C")
+    last = dialogue_context([s.text for s in specs], 2)[-1]
+    assert specs[-1].text == "D" and len(last) == 2 and last[-1] in ("C", "B C")
 
 
 def test_dialogue_context_is_the_distinct_lines_before():
@@ -82,16 +82,6 @@ def test_dialogue_context_is_the_distinct_lines_before():
     assert ctx[6] == ("B", "C")
     assert dialogue_context(texts, 2, previous_lines=["Y", "Z"])[0] == ("Y", "Z")
     assert dialogue_context(texts, 0) == [()] * len(texts)
-
-
-def test_a_plan_made_in_pieces_gives_each_line_the_same_context():
-    """A header that understates the duration has the plan made span by span (transforms.decode.plan_span): each
-    span is given the lines before it, so every line's context is the one the whole plan gives."""
-    cues = [Cue(0.0, 3.0, "A"), Cue(5.0, 7.0, "B"), Cue(12.0, 14.0, "C"), Cue(16.0, 18.0, "D")]
-    whole = plan_subtitles(cues, 22.0)
-    pieces = plan_subtitles(cues, 10.0) + plan_subtitles(cues, 22.0, start_s=10.0, previous_lines=["A", "B"])
-    lines = lambda specs: [(s.text, s.context) for s in specs if s.text]
-    assert lines(pieces) == lines(whole) and lines(whole)[3] == ("D", ("A", "B", "C"))
 
 
 def test_shot_plan_ignores_close_cuts_and_splits_long_shots():

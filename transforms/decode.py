@@ -128,12 +128,9 @@ def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> 
     """The clips of [start_s, end_s) of a film whose plan is known: its subtitle lines (the gaps as windows), or
     windows. The whole film's plan, and the plan continued past a header's understated duration."""
     if cfg.segment == "subtitle" and job.cues:
-        previous = [c.text for c in job.cues if c.end_s <= start_s]  # (add_context keeps the last context_lines)
         return segment.plan_subtitles(job.cues, end_s, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
-                                      window_s=cfg.window_s, start_s=start_s, context_lines=cfg.context_lines,
-                                      previous_lines=previous)
-    specs = segment.plan_windows(end_s, cfg.window_s, cfg.hop_s, cfg.min_clip_s, start_s=start_s)
-    return segment.add_context(specs, cfg.context_lines)
+                                      window_s=cfg.window_s, start_s=start_s)
+    return segment.plan_windows(end_s, cfg.window_s, cfg.hop_s, cfg.min_clip_s, start_s=start_s)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -336,7 +333,8 @@ class StreamingPlanner:
         self.queue: list[_OpenClip] = []
         self.next_index = plan[0].clip_index if plan else 0
         self.asr_cues: list[Cue] = []
-        self.said: list[str] = []  # the last lines emitted (context for clips whose line is found at emission)
+        self.said: list[str] = []  # the last lines emitted: the context of the next clip with a line
+        self.given_plan = plan is not None  # one clip decoded again (decode_clip): its context is the caller's
         self.lines = sorted((c for c in job.cues if c.text), key=lambda c: c.start_s)
         self.line_starts = [c.start_s for c in self.lines]
         self.longest_line_s = max((c.end_s - c.start_s for c in self.lines), default=0.0)
@@ -409,11 +407,9 @@ class StreamingPlanner:
         until = end_of_film if finished else max([covered] + [c.end_s for c in pending])
         if until - self.planned_until <= 1e-6:
             return
-        previous = [c.text for c in self.asr_cues if c.end_s <= self.planned_until][-self.cfg.context_lines:]
         for spec in segment.plan_subtitles(pending, until, min_clip_s=self.cfg.min_clip_s,
                                            max_clip_s=self.cfg.max_clip_s, window_s=self.cfg.window_s,
-                                           start_s=self.planned_until, context_lines=self.cfg.context_lines,
-                                           previous_lines=previous):
+                                           start_s=self.planned_until):
             self._add(spec)
         self.planned_until = until
 
@@ -442,12 +438,15 @@ class StreamingPlanner:
 
     def with_dialogue(self, spec: ClipSpec) -> ClipSpec:
         """A clip about to be emitted, with the words said in it where its plan gave it none (_clip_text) and then
-        the lines said before it as context (segment.dialogue_context, over the clips emitted so far)."""
+        the lines said before it as context: segment.dialogue_context over the texts of the clips emitted so far,
+        the rule the report's --explain applies to the clips table. Contexts are set here, not when clips are
+        planned: a plan made span by span (recognised speech, a header's understated duration) and the words a gap
+        finds at emission would otherwise give a line another context than the film's clips before it."""
         # the subtitle lines near it: its own (windows, shots), and those its utterances may repeat
         lines = self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s - NEAR_S):
                            bisect.bisect_left(self.line_starts, spec.end_s + NEAR_S)]
         filled = _clip_text(spec, self.asr_cues, lines, read_lines=self.cfg.segment != "subtitle")
-        if filled.text and not spec.text:
+        if not self.given_plan:
             filled = dataclasses.replace(filled, context=segment.dialogue_context(
                 [filled.text], self.cfg.context_lines, self.said)[0])
         if filled.text and (not self.said or self.said[-1] != filled.text):

@@ -5,7 +5,8 @@ Three strategies (--segment):
             without dialogue become window clips with no text, so the whole film is covered.
   window    fixed length and hop.
   shot      clips between shot cuts (found during the decode pass), long shots split.
-Clip indexes are given by `reindex`; `add_context` fills each clip's previous dialogue lines.
+Clip indexes are given by `reindex`. A clip's dialogue context is set when it is emitted, over the clips before it
+(`dialogue_context`, in transforms.decode.StreamingPlanner.with_dialogue).
 """
 from __future__ import annotations
 
@@ -102,8 +103,7 @@ def _piece_texts(members: Sequence[Cue], text: str, pieces: list[tuple[float, fl
 
 
 def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float = 1.0, max_clip_s: float = 8.0,
-                   window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0,
-                   context_lines: int = 3, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
+                   window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0) -> list[ClipSpec]:
     """Dialogue clips from cues over [start_s, duration_s), gaps filled with text-less window clips."""
     cues = sorted((c for c in cues if c.text and c.end_s > start_s and c.start_s < duration_s),
                   key=lambda c: (c.start_s, c.end_s))
@@ -149,7 +149,7 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
             specs[-1] = dataclasses.replace(specs[-1], end_s=duration_s)
         else:
             specs.extend(_window_clips(cursor, duration_s, window_s))
-    return add_context(reindex(specs), context_lines, previous_lines)
+    return reindex(specs)
 
 
 def plan_shots(cut_times: Iterable[float], duration_s: float, *, min_clip_s: float = 1.0,
@@ -171,18 +171,12 @@ def reindex(specs: Sequence[ClipSpec], first: int = 0) -> list[ClipSpec]:
 def dialogue_context(texts: Sequence[Optional[str]], n: int, previous_lines: Sequence[str] = ()
                      ) -> list[tuple[str, ...]]:
     """The context of each clip of a run in time order (`texts`: each clip's line, '' or None without one): the last
-    n distinct lines before it, oldest first. The one rule for a film's clips (add_context), the labelled dialogues
-    of training (training.datasets: MELD, EmoryNLP) and the report's re-encoded clip (pipeline.report.explain).
-    previous_lines: the lines before this run (a plan made piece by piece)."""
+    n distinct lines before it, oldest first. The one rule for a film's clips (transforms.decode.StreamingPlanner,
+    as each is emitted), the labelled dialogues of training (training.datasets: MELD, EmoryNLP) and the report's
+    re-encoded clip (pipeline.report.explain). previous_lines: the lines before these (the clips emitted so far)."""
     lines, out = list(previous_lines), []
     for text in texts:
         out.append(tuple(lines[-n:]) if n > 0 else ())
         if text and (not lines or lines[-1] != text):
             lines.append(text)
     return out
-
-
-def add_context(specs: Sequence[ClipSpec], n: int, previous_lines: Sequence[str] = ()) -> list[ClipSpec]:
-    """Each clip with its dialogue context (dialogue_context)."""
-    contexts = dialogue_context([s.text for s in specs], n, previous_lines)
-    return [dataclasses.replace(s, context=c) for s, c in zip(specs, contexts)]
