@@ -328,6 +328,45 @@ def test_each_evidence_pattern_gets_its_own_temperature(tmp_path):
     assert logits_out.shape == (2, 7) and pats == ["text", "face"]
 
 
+@needs_data
+def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monkeypatch):
+    """pipeline.calibrate end to end on the shipped head and real dev slices: it writes the head with a temperature
+    for lines (the `text` pattern) and for lone faces (`branch:face`, the face classifier's), labels do not move,
+    pipeline.evaluate on the written head measures the ECE calibrate printed for it, and --refit replaces only the
+    temperature it names."""
+    from model.checkpoints import DEFAULT_HEAD, load_head
+    from pipeline import calibrate, evaluate
+    if not DEFAULT_HEAD.is_file():
+        pytest.skip("no shipped head yet")
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    lines = f"meld:{meld_slice(MELD / 'dev_sent_emo.csv', tmp_path / 'dev.csv', 8)}"
+    faces = f"imagefolder:{fer_slice(tmp_path / 'fer', 10)}"
+    out = tmp_path / "calibrated.pt"
+    report = calibrate.main(["--data", lines, "--data", faces, "--output", str(out), "--json", str(tmp_path / "c.json")])
+    assert report == json.loads((tmp_path / "c.json").read_text())
+    assert set(report["pattern_temperatures"]) == {"text", "branch:face"}, report["pattern_temperatures"]
+    assert report["sets"][faces]["n"] == 70 and report["sets"][lines]["n"] >= 50
+    _, meta = load_head(out)
+    assert meta["pattern_temperatures"]["text"] == pytest.approx(report["pattern_temperatures"]["text"])
+    assert meta["branch_temperatures"]["face"] == pytest.approx(report["pattern_temperatures"]["branch:face"])
+    assert meta["pattern_calibration"]["data"] == [lines, faces]
+    shipped = evaluate.main(["--data", lines, "--data", faces, "--threads", "1"])["results"]
+    fitted = evaluate.main(["--data", lines, "--data", faces, "--head", str(out), "--threads", "1"])["results"]
+    for spec in (lines, faces):
+        assert fitted[spec]["confusion_matrix"] == shipped[spec]["confusion_matrix"], spec  # labels stay
+        assert fitted[spec]["ece"] == pytest.approx(report["sets"][spec]["ece_pattern_in_sample"], abs=1e-6), spec
+    # a refit of the face temperature on other faces keeps the text temperature fitted on the lines
+    other = f"imagefolder:{fer_slice(tmp_path / 'fer2', 16)}"
+    calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "refit.pt"),
+                    "--refit", "branch:face"])
+    _, refit = load_head(tmp_path / "refit.pt")
+    assert refit["pattern_temperatures"] == meta["pattern_temperatures"]
+    assert refit["branch_temperatures"]["face"] != meta["branch_temperatures"]["face"]
+    assert refit["pattern_calibration"]["refit"]["keys"] == ["branch:face"]
+    with pytest.raises(SystemExit, match="text"):  # no lines given: the text temperature cannot be refitted
+        calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "x.pt"), "--refit", "text"])
+
+
 def test_refit_only_replaces_the_named_temperatures():
     """pipeline.calibrate --refit: after one branch classifier is retrained, only its temperature is refitted; the
     head's others (fitted on data not given again) stay."""
