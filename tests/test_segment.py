@@ -48,8 +48,8 @@ def test_subtitle_plan_covers_film_merges_short_and_splits_long():
 
 def test_a_cut_line_shares_its_words_out_by_time_as_windows_do():
     """The pieces of a long line read the words said in them (segment.cue_words + assign_words, the rule of windows
-    and shots): a piece in which no word is said has no text, not a copy of the line, and each piece reads the
-    words a window over its span reads."""
+    and shots): a piece in which no word is said has no text, not a copy of the line, each piece reads the words
+    a window over its span reads, and a line said inside the long one joins the piece it is said in."""
     from transforms.segment import cue_words
     from transforms.transcribe import assign_words
     short = plan_subtitles([Cue(0.0, 17.0, "No.")], 17.0, max_clip_s=8.0)
@@ -61,6 +61,12 @@ def test_a_cut_line_shares_its_words_out_by_time_as_windows_do():
     assert len(cut) == 4 and cut[0].text is None  # the 2 s before the line, then the line in 3 pieces
     assert [s.text for s in cut[1:]] == assign_words(cue_words(line), [(s.start_s, s.end_s) for s in cut[1:]])
     assert " ".join(s.text for s in cut[1:]) == line.text
+    # a line said inside a long one (two speakers at once, a sign over a speech) joins the piece it is said in, also
+    # a piece that had no words of its own (it read 'None Hi there')
+    inside = plan_subtitles([Cue(0.0, 17.0, "No."), Cue(3.0, 4.0, "Wait"), Cue(12.0, 14.0, "Hi there")], 17.0,
+                            max_clip_s=8.0)
+    assert [(s.text, s.text_source) for s in inside] == [("Wait", "subtitle"), ("No.", "subtitle"),
+                                                         ("Hi there", "subtitle")]
 
 
 def test_overlapping_cues_and_context():

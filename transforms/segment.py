@@ -77,7 +77,8 @@ def _group_cues(cues: Sequence[Cue], min_clip_s: float, max_clip_s: float, merge
 
 # Which words each clip of a cut line reads: part of the config hash of subtitle plans (a change redoes a
 # catalogue's films). 2 (2026-12-04): by time, the one rule of windows and shots (cue_words + assign_words); 1 shared
-# a subtitle's words out by count, and gave every piece the whole line when it had fewer words than pieces.
+# a subtitle's words out by count, and gave every piece the whole line when it had fewer words than pieces; a line
+# said inside a long one joined its last piece, wherever it was said.
 PIECE_TEXT_RULE = "2"
 
 
@@ -102,6 +103,23 @@ def _piece_texts(members: Sequence[Cue], text: str, pieces: list[tuple[float, fl
     return assign_words([w for c in members for w in cue_words(c)], spans)
 
 
+def _join_words(dialogue: list[ClipSpec], members: Sequence[Cue]) -> list[ClipSpec]:
+    """A line said inside dialogue clips already planned: each of its words joins the clip it is said in (each clip
+    open to the next one's start, so no word is lost), after that clip's own words."""
+    from transforms.transcribe import assign_words  # the ASR engineer's word placement
+    first = members[0].start_s
+    k = next((i for i in range(len(dialogue) - 1, -1, -1) if dialogue[i].start_s <= first), 0)
+    spans = [(-math.inf if i == k else d.start_s, dialogue[i + 1].start_s if i + 1 < len(dialogue) else math.inf)
+             for i, d in enumerate(dialogue[k:], start=k)]
+    out = list(dialogue)
+    for i, said in enumerate(assign_words([w for c in members for w in cue_words(c)], spans), start=k):
+        if said:
+            d = out[i]
+            out[i] = dataclasses.replace(d, text=f"{d.text} {said}" if d.text else said,
+                                         text_source=d.text_source if d.text else members[0].source)
+    return out
+
+
 def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float = 1.0, max_clip_s: float = 8.0,
                    window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0) -> list[ClipSpec]:
     """Dialogue clips from cues over [start_s, duration_s), gaps filled with text-less window clips."""
@@ -112,10 +130,8 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
     for g_start, g_end, members in _group_cues(cues, min_clip_s, max_clip_s, merge_gap_s):
         s, e = max(g_start, prev_end, start_s), min(g_end, duration_s)
         text = " ".join(c.text for c in members)
-        if e - s <= EPS:  # wholly overlapped by the clip before: its line joins that clip
-            if dialogue:
-                last = dialogue[-1]
-                dialogue[-1] = dataclasses.replace(last, text=f"{last.text} {text}")
+        if e - s <= EPS:  # said while earlier dialogue clips run (a long line around it): its words join them
+            dialogue = _join_words(dialogue, members)
             continue
         source = members[0].source
         pieces = split_span(s, e, max_clip_s)
