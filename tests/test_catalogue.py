@@ -18,6 +18,20 @@ def test_film_line_of_the_launcher_is_parsed():
     assert m and (m[1], m[2], m[3], m[4], m[5]) == ("1", "2", "ok", "noise-40s-seed3-0123456789", "40")
 
 
+def test_progress_line_counts_films_speed_and_the_eta_from_bytes_left():
+    """The run line a long nightly run prints every 30 s: films done of those expected, film-hours and the real-time
+    factor of the films done, and an ETA from the bytes still to do at the bytes-per-second so far."""
+    progress = Progress("/nowhere", "run", {"/f/a.mp4": 100, "/f/b.mp4": 300, "/f/c.mp4": 600}, emit=lambda _: None)
+    assert progress.run_line(10.0).endswith("ETA unknown until a film is done")
+    progress.rows = [{"film_path": "/f/a.mp4", "status": "ok", "duration_s": 1800.0},
+                     {"film_path": "/f/b.mp4", "status": "failed", "duration_s": None}]
+    line = progress.run_line(200.0)  # 400 of 1000 bytes in 200 s: 600 more take 300 s
+    assert line == ("progress: 2/3 films done (ok 1, failed 1), 0.500 film-hours, 9.0x real time so far, "
+                    "elapsed 3m20s, ETA 5m00s")
+    progress.rows.append({"film_path": "/f/c.mp4", "status": "ok", "duration_s": 5400.0})
+    assert progress.run_line(3700.0).endswith("2.000 film-hours, 1.9x real time so far, elapsed 1h01m")
+
+
 def test_growth_in_the_steady_state():
     rows = [{"rss_mb": v} for v in (1800, 2090, 2092, 2094, 2096, 2098)]
     g = catalogue.growth(rows, first_asr=2)  # steady from the middle film on (film 4): workers warmed up
