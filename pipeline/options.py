@@ -103,7 +103,8 @@ class FilmEmotionOptions(PipelineOptions):
                             "in 0.3 s instead of 2.3 s once its IR is cached).")
         g.add_argument("--batch_size", type=int, default=32, help="Clips per model batch.")
         g.add_argument("--torch_threads", type=int, default=1,
-                       help="Torch intra-op threads per worker process on CPU (1 avoids oversubscribing cores).")
+                       help="Torch intra-op threads per worker process on CPU (1 avoids oversubscribing cores; 0: "
+                            "torch's default, every core).")
         g.add_argument("--accelerator", default=None,
                        help="Beam resource hint for the model steps, e.g. 'type:nvidia-l4;count:1;install-nvidia-driver' "
                             "(default with --device cuda: the scoring module's default).")
@@ -129,6 +130,40 @@ class FilmEmotionOptions(PipelineOptions):
                             "thread budget).")
         g.add_argument("--write_transcripts", action="store_true", default=False,
                        help="Also write transcripts/<film_id>.parquet with the recognised utterances.")
+
+
+MIN_IMAGE_SIZE = 28  # two of the ViT's 14 px patches a side
+MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the frame: narrower finds nothing
+
+
+def option_problems(opts: FilmEmotionOptions) -> list[str]:
+    """What is wrong with the values of the options (empty: nothing). Checked when a run starts, so a value no film
+    can be cut or scored with stops the launch with one message, not a failed row for every film of a catalogue
+    (--window_s 0) or a run that quietly scores nothing (--frames_per_clip 0, --face_width 10)."""
+    problems = []
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            problems.append(message)
+    need(opts.window_s > 0, f"--window_s must be > 0 (got {opts.window_s})")
+    need(opts.hop_s is None or opts.hop_s > 0, f"--hop_s must be > 0 (got {opts.hop_s})")
+    need(opts.min_clip_s >= 0, f"--min_clip_s must be >= 0 (got {opts.min_clip_s})")
+    need(opts.max_clip_s > 0 and opts.max_clip_s >= opts.min_clip_s,
+         f"--max_clip_s must be > 0 and >= --min_clip_s (got {opts.max_clip_s} and {opts.min_clip_s})")
+    need(opts.context_lines >= 0, f"--context_lines must be >= 0 (got {opts.context_lines})")
+    need(opts.shot_threshold > 0, f"--shot_threshold must be > 0 (got {opts.shot_threshold})")
+    need(opts.frames_per_clip >= 1, f"--frames_per_clip must be >= 1 (got {opts.frames_per_clip}; "
+                                    "--modalities text,audio scores without frames)")
+    need(opts.frame_every_s >= 0, f"--frame_every_s must be >= 0 (got {opts.frame_every_s})")
+    need(opts.image_size >= MIN_IMAGE_SIZE, f"--image_size must be >= {MIN_IMAGE_SIZE} (got {opts.image_size})")
+    need(opts.face_width == 0 or opts.face_width >= MIN_FACE_WIDTH,
+         f"--face_width must be 0 (the square frame) or >= {MIN_FACE_WIDTH} (got {opts.face_width})")
+    need(opts.decode_threads is None or opts.decode_threads >= 0,
+         f"--decode_threads must be >= 0 (got {opts.decode_threads})")
+    need(opts.batch_size >= 1, f"--batch_size must be >= 1 (got {opts.batch_size})")
+    need(opts.torch_threads >= 0, f"--torch_threads must be >= 0 (got {opts.torch_threads})")
+    need(opts.asr_cpu_threads >= 0, f"--asr_cpu_threads must be >= 0 (got {opts.asr_cpu_threads})")
+    return problems
 
 
 def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> str:

@@ -26,7 +26,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 
 from model.featurize import parse_modalities
-from pipeline.options import FilmEmotionOptions, config_hash
+from pipeline.options import FilmEmotionOptions, config_hash, option_problems
 from pipeline.output_lock import OutputLock
 from transforms import dvd
 from transforms.decode import DecodeConfig
@@ -238,6 +238,9 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     fo = opts.view_as(FilmEmotionOptions)
     if not fo.input or not fo.output:
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
+    problems = option_problems(fo)
+    if problems:
+        raise SystemExit("pipeline.run: " + "; ".join(problems))
     t0 = time.perf_counter()
     matched = check_inputs(fo.input)
     check_output(fo.output)

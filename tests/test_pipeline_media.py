@@ -277,6 +277,29 @@ def test_an_output_that_cannot_be_a_folder(archive, tmp_path):
         run(films + ["--output", str(tmp_path / "taken" / "out")], save_main_session=False)
 
 
+def test_option_values_no_film_can_be_cut_or_scored_with_stop_the_launch(archive, tmp_path):
+    """--window_s 0 failed every film of the run at decode; --frames_per_clip 0 or --face_width 10 ran and quietly
+    scored no frame or found no face. Now the launch stops with one message naming each bad value, and nothing is
+    written; the documented special values (0: FFmpeg's threads, the square frame for faces, every frame) pass."""
+    from pipeline.options import FilmEmotionOptions, option_problems
+    from apache_beam.options.pipeline_options import PipelineOptions
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"--window_s must be > 0 \(got 0.0\); --frames_per_clip must be >= 1"):
+        run(["--input", str(archive), "--output", str(out), "--window_s", "0", "--frames_per_clip", "0"],
+            save_main_session=False)
+    assert not out.exists()
+    bad = {"--max_clip_s": "0.5", "--hop_s": "-1", "--min_clip_s": "-1", "--context_lines": "-1",
+           "--image_size": "10", "--face_width": "10", "--batch_size": "0", "--torch_threads": "-1",
+           "--decode_threads": "-2", "--asr_cpu_threads": "-1", "--shot_threshold": "0", "--frame_every_s": "-1"}
+    for flag, value in bad.items():
+        problems = option_problems(PipelineOptions([flag, value]).view_as(FilmEmotionOptions))
+        assert len(problems) == 1 and problems[0].startswith(flag), (flag, problems)
+    special = ["--face_width", "0", "--decode_threads", "0", "--torch_threads", "0", "--frame_every_s", "0",
+               "--context_lines", "0", "--min_clip_s", "0"]
+    assert option_problems(PipelineOptions(special).view_as(FilmEmotionOptions)) == []
+    assert option_problems(PipelineOptions([]).view_as(FilmEmotionOptions)) == []
+
+
 def test_one_run_at_a_time_per_output(archive, tmp_path, caplog):
     """A live run's lock stops a second run on the same output before its clean-up touches anything; a lock whose
     run is gone is taken over; a finished run leaves no lock."""
