@@ -23,6 +23,7 @@ from model.checkpoints import DEFAULT_HEAD, load_head, model_version
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
+from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
 
@@ -32,7 +33,7 @@ log = logging.getLogger("pipeline.evaluate")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", action="append", required=True, help="KIND:PATH[@N][#train|#dev] (repeatable)")
+    p.add_argument("--data", action="append", type=data_spec, required=True, help="KIND:PATH[@N][#train|#dev] (repeatable)")
     p.add_argument("--head", default=None, help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
     p.add_argument("--json", default=None, help="write the metrics here as JSON")
     p.add_argument("--cv", type=int, default=0, help="K-fold estimate with K folds")

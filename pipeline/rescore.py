@@ -186,6 +186,9 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     args, beam_args = parse_args(argv)
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     versions = encoder_versions(args.features)
+    if not versions:
+        raise SystemExit(f"pipeline.rescore: no features table in {args.features} (a pipeline.run --output's "
+                         "features/ folder, written with --write_features)")
     if len(versions) != 1:
         raise SystemExit(f"{args.features}: expected one encoder_version in the features table, found {versions}")
     recorded = versions.pop()

@@ -26,6 +26,7 @@ from model.checkpoints import load_head_meta, save_head
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS
 from model.text_top import TextTop, TunedTextHead
+from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
                            selects, split_sources, train_head, tune_face_encoder)
@@ -36,10 +37,10 @@ log = logging.getLogger("pipeline.train")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", action="append", required=True,
+    p.add_argument("--data", action="append", type=data_spec, required=True,
                    help="KIND:PATH[@N][#train|#dev], KIND in meld, goemotions, emorynlp, imagefolder, clips, faces, "
                         "frames, audio, spoken (docs/training.md)")
-    p.add_argument("--dev", action="append", default=[], help="dev data for early stopping (same format)")
+    p.add_argument("--dev", action="append", type=data_spec, default=[], help="dev data for early stopping (same format)")
     p.add_argument("--out", required=True, help="where to write the head checkpoint (.pt)")
     p.add_argument("--variant", choices=VARIANTS, default="bvpec")
     p.add_argument("--pairs", type=int, default=0,

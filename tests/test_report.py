@@ -258,8 +258,23 @@ def test_large_catalogue_stays_compact(tmp_path):
 
 
 def test_empty_output_directory(tmp_path):
+    """A folder with nothing yet (a run that has just begun) is an empty report; a folder that is not there, a
+    film or a clip --explain names that the output lacks, stop the command with one line, not a traceback."""
+    (tmp_path / "nothing").mkdir()
     html = report.build_report(str(tmp_path / "nothing"), str(tmp_path / "e.html")).read_text()
     assert "No scored clips yet." in html and "No errors recorded." in html
+    with pytest.raises(SystemExit, match="no folder .*typo: give the --output folder"):
+        report.main(["--input", str(tmp_path / "typo"), "--output", str(tmp_path / "t.html")])
+    assert not (tmp_path / "t.html").exists()
+
+
+def test_explain_of_a_film_or_clip_the_output_lacks(output_dir, tmp_path):
+    film = tables.load_output(str(output_dir)).films[0]
+    argv = ["--input", str(output_dir), "--output", str(tmp_path / "x.html"), "--no_thumbnails", "--explain"]
+    with pytest.raises(SystemExit, match="--explain: no film 'nosuchfilm' in"):
+        report.main(argv + ["nosuchfilm:3"])
+    with pytest.raises(SystemExit, match=f"--explain: {film.film_id} has no clip 999 "):
+        report.main(argv + [f"{film.film_id}:999"])
 
 
 def features_row(film_id, film_path, clip_index, tokens: dict) -> dict:

@@ -175,6 +175,9 @@ def test_rescore_refuses_features_from_other_encoders(tmp_path, head_path):
         rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path,
                      "--output", str(tmp_path / "run2")], save_main_session=False)
     assert not (tmp_path / "run2").exists()
+    with pytest.raises(SystemExit, match="no features table in .*written with --write_features"):
+        rescore.run(["--features", str(tmp_path / "run1" / "clips-typo"), "--head", head_path,
+                     "--output", str(tmp_path / "run2")], save_main_session=False)
 
 
 @pytest.mark.slow

@@ -62,6 +62,21 @@ def test_readers_on_real_data():
     assert len(sub) == 300 and sub == load_dataset(f"goemotions:{DATA / 'text/goemotions_ekman/dev.tsv'}@300")
 
 
+def test_a_data_spec_that_names_nothing_stops_the_command_before_any_model_loads(tmp_path, capsys):
+    """pipeline.train / evaluate / calibrate: a wrong kind, split, sample size or a path not there is the usage
+    and one line (argparse, exit status 2), not a traceback after the models loaded."""
+    from pipeline import calibrate, evaluate, train
+    (tmp_path / "dev.csv").write_text("Utterance,Emotion\n")
+    bad = {"bogus:x": "KIND in", f"meld:{tmp_path / 'none.csv'}": "no such file or folder",
+           f"meld:{tmp_path / 'dev.csv'}#test": "#train or #dev", f"meld:{tmp_path / 'dev.csv'}@ten": "@N"}
+    for spec, message in bad.items():
+        for main, argv in ((evaluate.main, ["--data", spec]), (calibrate.main, ["--data", spec, "--output", "x"]),
+                           (train.main, ["--data", f"meld:{tmp_path / 'dev.csv'}", "--dev", spec, "--out", "x"])):
+            with pytest.raises(SystemExit) as stop:
+                main(argv)
+            assert stop.value.code == 2 and message in capsys.readouterr().err, (spec, main)
+
+
 def test_clip_manifest(tmp_path):
     (tmp_path / "m.jsonl").write_text(
         json.dumps({"video": "a.mp4", "start": 1.5, "end": 3, "label": "happy", "text": "hi",

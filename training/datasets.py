@@ -73,6 +73,25 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return kind, Path(path.split("@")[0] if "@" in Path(path).name else path)
 
 
+def data_spec(spec: str) -> str:
+    """argparse type of the CLIs' --data / --dev (pipeline.train, evaluate, calibrate): a spec whose kind, path,
+    split or sample size is wrong stops the command with its usage and one line, before any model loads."""
+    import argparse
+    try:
+        _, path = parse_spec(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    rest = spec.partition(":")[2]
+    part, name = rest.partition("#")[2], Path(rest.partition("#")[0]).name
+    if part not in ("", "train", "dev"):
+        raise argparse.ArgumentTypeError(f"split suffix must be #train or #dev, got #{part} in {spec!r}")
+    if "@" in name and not name.rsplit("@", 1)[1].isdigit():
+        raise argparse.ArgumentTypeError(f"sample suffix must be @N (a row count), got {spec!r}")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"no such file or folder: {path}")
+    return spec
+
+
 def load_dataset(spec: str) -> list[Example]:
     """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
     stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000."""

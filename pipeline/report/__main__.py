@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from pipeline.report.build import ReportOptions, build_report
+from pipeline.report.build import ReportInputError, ReportOptions, build_report
 
 
 def _explain_arg(value: str) -> tuple[str, int]:
@@ -52,7 +52,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args, opts = parse_args(argv)
-    out = build_report(args.input, args.output, opts)
+    try:
+        out = build_report(args.input, args.output, opts)
+    except ReportInputError as exc:
+        raise SystemExit(f"pipeline.report: {exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

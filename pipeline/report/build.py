@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ from pipeline.report import plots as charts
 from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS, PROB_COLUMNS
 from schemas.clips import EVIDENCE_MODALITIES
+from transforms.discover import local_path
 
 LOG = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
@@ -259,9 +261,19 @@ def render(context: dict) -> str:
     return env.get_template(TEMPLATE).render(**context)
 
 
+class ReportInputError(ValueError):
+    """The input folder or an option names nothing the report can be built from (the CLI prints it, no traceback)."""
+
+
 def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOptions()) -> Path:
     """Read an output directory and write the report; returns the report's path."""
+    local = local_path(input_dir)
+    if local is not None and not os.path.isdir(local):  # a folder with nothing yet is a run that has just begun
+        raise ReportInputError(f"no folder {input_dir}: give the --output folder of pipeline.run")
     data = tables.load_output(input_dir)
+    if opts.explain and opts.explain[0] not in {f.film_id for f in data.films}:
+        raise ReportInputError(f"--explain: no film {opts.explain[0]!r} in {input_dir} (film ids: the clips and "
+                               "manifest tables' film_id column, or the report's film table)")
     detail, detail_more = _detail_films(data, opts)
     detail_ids = {f.film_id for f in detail}
     table_rows, table_more = _table_rows(data, detail_ids, opts.max_table_rows)

@@ -120,7 +120,8 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     clips = tables.read_clips(root, film_id).to_pylist()
     by_index = {r["clip_index"]: r for r in clips}
     if clip_index not in by_index:
-        raise KeyError(f"{film_id} has no clip {clip_index} (clips 0..{len(clips) - 1})")
+        from pipeline.report.build import ReportInputError
+        raise ReportInputError(f"--explain: {film_id} has no clip {clip_index} (clips 0..{len(clips) - 1})")
     row = by_index[clip_index]
     # the line's context as the run built it: the film's lines in time order (transforms.segment.dialogue_context)
     from transforms.decode import DecodeConfig
