@@ -72,7 +72,7 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
         done = load_done_films(fo.output)  # --force redoes every film, under the ids they already have
 
     found = p | "Discover" >> DiscoverFilms(fo.input)
-    todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force)).with_outputs(
+    todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force, fo.output)).with_outputs(
         SKIPPED_TAG, main="todo")
     probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm()).with_outputs(ERRORS_TAG, main="probed")
     # Which subtitles the text path reads decides the track and whether speech is transcribed instead.

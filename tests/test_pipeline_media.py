@@ -361,6 +361,53 @@ def test_a_film_keeps_the_id_an_earlier_run_gave_it(tmp_path):
     assert {r["film_id"] for r in table(out, "clips")} == {old_id}
 
 
+def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
+    """An archive reorganised (a folder renamed, films moved from an ingest folder to the library): a film found at
+    a new path, its old path gone, with an earlier film's fingerprint and options is not decoded or scored again;
+    its outputs stay, under its id, and name the new path, with a FilmMoved warning row. Before, it was scored again
+    under a new id and its old clips file stayed beside the new one: the film counted twice. A copy beside the
+    original is a film of its own; a moved film whose options changed is redone under its id, replacing its rows."""
+    old, new, out = tmp_path / "ingest", tmp_path / "library", tmp_path / "out"
+    make_film(old / "talk.mp4", duration_s=5.0)
+    write_srt(old / "talk.en.srt", [(0.5, 2.0, "Where were you?")])
+    make_film(old / "quiet.mp4", duration_s=4.0)
+    argv = lambda folder: ["--input", str(folder / "*.mp4"), "--output", str(out), "--write_transcripts"] + BASE
+    first = run(argv(old))
+    assert first["ok"] == 2
+    before = {r["film_id"]: r for r in newest_manifest(out)}
+    old.rename(new)  # the folder renamed: names, sizes and times of the films and their sidecars kept
+    moved = run(argv(new))
+    assert moved["ok"] == 2 and moved["skipped"] == 0
+    rows = {r["film_id"]: r for r in newest_manifest(out)}
+    assert set(rows) == set(before) and sorted(p.name for p in (out / "clips").glob("*.parquet")) == sorted(
+        f"{i}.parquet" for i in before)
+    for film_id, r in rows.items():
+        assert r["film_path"].startswith(str(new)) and r["run_id"] == moved["run_id"] and r["wall_s"] == 0.0
+        assert (r["output_file"], r["n_clips"], r["fingerprint"]) == (before[film_id]["output_file"],
+                                                                     before[film_id]["n_clips"], before[film_id]["fingerprint"])
+    clips = table(out, "clips")
+    assert {r["film_path"] for r in clips} == {r["film_path"] for r in rows.values()}
+    assert {r["run_id"] for r in clips} == {first["run_id"]}  # the rows of the run that cut them: nothing redone
+    assert "Where were you?" in {r["text"] for r in clips}
+    notes = [e for e in table(out, "errors") if e["run_id"] == moved["run_id"]]
+    assert sorted(e["error_type"] for e in notes) == ["FilmMoved"] * 2 and not any(e["fatal"] for e in notes)
+    assert all(str(old) in e["message"] for e in notes)
+    assert run(argv(new))["skipped"] == 2  # the new paths are known now
+    # a copy beside the original: a film of its own, with its own id and clips file
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "quiet.mp4").write_bytes((new / "quiet.mp4").read_bytes())
+    os.utime(copy / "quiet.mp4", ns=((new / "quiet.mp4").stat().st_atime_ns, (new / "quiet.mp4").stat().st_mtime_ns))
+    assert run(["--input", str(copy / "*.mp4"), "--output", str(out)] + BASE)["ok"] == 1
+    assert len(list((out / "clips").glob("*.parquet"))) == 3
+    # moved again, and cut another way: redone under its id, its rows replaced
+    (new / "quiet.mp4").rename(copy / "quiet2.mp4")
+    redo = run(["--input", str(copy / "quiet2.mp4"), "--output", str(out), "--window_s", "2"] + BASE)
+    assert redo["ok"] == 1 and len(list((out / "clips").glob("*.parquet"))) == 3
+    quiet = [r for r in table(out, "clips") if r["film_path"].endswith("quiet2.mp4")]
+    assert len(quiet) == 2 and {r["run_id"] for r in quiet} == {redo["run_id"]}
+
+
 def test_new_or_corrected_subtitles_redo_a_film(tmp_path):
     """A nightly run redoes a film whose subtitles changed, though its bytes did not: a corrected sidecar, or
     captions delivered for a film that had none (it was transcribed, or left without text, before)."""

@@ -198,21 +198,49 @@ def clean_output(output_dir: str) -> int:
 
 
 class SkipDone(beam.DoFn):
-    """FilmRef -> FilmRef to process, or a SKIPPED_TAG manifest row when an earlier run already did this work."""
+    """FilmRef -> FilmRef to process, or a SKIPPED_TAG manifest row when an earlier run already did this work. A film
+    moved to a new path (its old path gone, its fingerprint an earlier film's) keeps that film's id; when its options
+    match too, its outputs are kept and renamed to the new path (commit_move) instead of scored again."""
 
-    def __init__(self, done: dict[str, dict], config_hash: str, run_id: str, force: bool = False):
+    def __init__(self, done: dict[str, dict], config_hash: str, run_id: str, force: bool = False,
+                 output_dir: Optional[str] = None):
         self.done, self.config_hash, self.run_id, self.force = done, config_hash, run_id, force
+        self.output_dir = output_dir
+        # Where each film is now: the newest done row of each id (an id's older paths are where it was before)
+        latest: dict[str, dict] = {}
+        for r in sorted(done.values(), key=lambda r: r["processed_at"], reverse=True):
+            latest.setdefault(r.get("film_id") or r["film_path"], r)
+        self.by_fingerprint: dict[str, list[dict]] = {}  # those of each content, newest first
+        for r in latest.values():
+            if r.get("fingerprint"):
+                self.by_fingerprint.setdefault(r["fingerprint"], []).append(r)
         self._skipped = beam.metrics.Metrics.counter("film_emotion", "films_skipped")
+        self._moved = beam.metrics.Metrics.counter("film_emotion", "films_moved")
+
+    def moved_from(self, ref: FilmRef) -> Optional[dict]:
+        """The done row of the film this one was before it moved here: same fingerprint, another path, not there any
+        more (a copy beside the original is a film of its own); of several, the one of the same file name, then the
+        newest."""
+        name = ref.path.rsplit("/", 1)[-1]
+        gone = [r for r in self.by_fingerprint.get(ref.fingerprint or "", [])
+                if r["film_path"] != ref.path and not FileSystems.exists(r["film_path"])]
+        return next((r for r in gone if r["film_path"].rsplit("/", 1)[-1] == name), gone[0] if gone else None)
 
     def process(self, ref: FilmRef):
         known = self.done.get(ref.path)
+        moved = self.moved_from(ref) if known is None else None
+        known = known or moved
         if known and known.get("film_id") and known["film_id"] != ref.film_id:
-            # An id once given to a path stays (ids of non-ASCII names changed on 2026-12-03): a redone film
-            # replaces its clips file instead of leaving a second copy of its rows beside a new one.
+            # An id once given to a path stays (ids of non-ASCII names changed on 2026-12-03), and a moved film keeps
+            # its id: a redone film replaces its clips file instead of leaving a second copy of its rows.
             ref = dataclasses.replace(ref, film_id=known["film_id"])
         prev = None if self.force else known
         if (prev is not None and prev.get("fingerprint") == ref.fingerprint
                 and prev.get("config_hash") == self.config_hash and self._still_valid(prev)):
+            if moved is not None and prev["status"] == "ok" and self.output_dir:
+                self._moved.inc()
+                commit_move(self.output_dir, self.run_id, ref, prev, self.config_hash)
+                return
             self._skipped.inc()
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, {
                 **{k: prev.get(k) for k in ("film_id", "size_bytes", "fingerprint", "model_version",
@@ -278,6 +306,26 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     return manifest
 
 
+def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_hash: str) -> dict:
+    """A film found at a new path, its old path gone, with the bytes and options of its committed outputs (an
+    archive reorganised, a folder renamed): the outputs are kept, nothing is decoded or scored again, and they name
+    the new path (clips, features, transcripts); a warning row says where the film came from. The manifest row is
+    written last, as for a scored film: a crash before it leaves the move to be done again by the next run."""
+    for table in ("clips", "features", "transcripts"):
+        path = join_path(output_dir, table, f"{ref.film_id}.parquet")
+        if not FileSystems.exists(path):
+            continue
+        t = read_table(path)
+        i = t.schema.get_field_index("film_path")
+        atomic_write_table(t.set_column(i, t.schema.field(i), pa.array([ref.path] * len(t), pa.string())), path)
+    note = FilmError(ref.path, "discover", "FilmMoved", f"scored before at {prev['film_path']} (gone now), with the "
+                     "same bytes and options: its outputs were kept and now name this path", film_id=ref.film_id,
+                     fatal=False, ref=ref)
+    return commit_film(output_dir, run_id, manifest_row(
+        run_id, ref, config_hash, "ok", duration_s=prev.get("duration_s"), n_clips=prev.get("n_clips") or 0,
+        output_file=prev.get("output_file"), model_version=prev.get("model_version"), wall_s=0.0), errors=[note])
+
+
 class CommitFailure(beam.DoFn):
     """A FilmError that stopped a film before decoding (fingerprint, probe) -> that film's errors and its
     'failed' manifest row, committed at once; yields the manifest row."""
@@ -317,5 +365,5 @@ def _row_order(r: dict):
 
 
 __all__ = ["atomic_write_table", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
-           "load_done_films", "clean_output", "SkipDone", "commit_film", "CommitFailure", "WriteRunTable",
+           "load_done_films", "clean_output", "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
            "manifest_row", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
