@@ -90,11 +90,11 @@ def test_shot_cuts_are_found_in_the_same_pass(tmp_path):
 
 def test_windows_and_shots_read_the_lines_said_in_them(tmp_path):
     """--segment window / shot cut where they cut, not at the lines, but a film's subtitles are still its dialogue:
-    each clip takes the words said in it (a line across a cut shares its words out by time), with the lines said
-    before it as context. Before 2026-12-04 those clips had no text at all, so a subtitled film cut into shots was
+    each clip takes the lines said in it (a line across a cut whole in the clip holding its midpoint), with the lines
+    said before it as context. Before 2026-12-04 those clips had no text at all, so a subtitled film cut into shots was
     labelled without its dialogue."""
     film = make_film(tmp_path / "s.mkv", duration_s=12.0, fps=10, cuts=[6.0],
-                     subtitles=[(1.0, 2.5, "First line"), (5.0, 7.0, "one two three four"), (9.0, 10.0, "Last")])
+                     subtitles=[(1.0, 2.5, "First line"), (5.4, 7.4, "one two three four"), (9.0, 10.0, "Last")])
     for cfg in ({"segment": "window", "window_s": 4.0}, {"segment": "shot"}):
         clips, _, _ = decode(film, image_size=32, **cfg)
         said = [(c.spec.text, c.spec.text_source, c.spec.context) for c in clips]
@@ -103,8 +103,9 @@ def test_windows_and_shots_read_the_lines_said_in_them(tmp_path):
         assert all(c.spec.segment_source == cfg["segment"] for c in clips)
         lines = [(t, ctx) for t, _, ctx in said if t]
         assert lines[0][1] == () and all(ctx[-1] == prev for (prev, _), (_, ctx) in zip(lines, lines[1:])), lines
-    # the shot cut at 6.0 s falls inside the second line: its first half before the cut, its second after
-    assert [t for t, _, _ in said if t] == ["First line one two", "three four Last"]
+    # the shot cut at 6.0 s falls inside the second line: read whole by the shot that holds its midpoint (6.4 s:
+    # the later one), not as two fragments (segment.line_units)
+    assert [t for t, _, _ in said if t] == ["First line", "one two three four Last"]
 
 
 def test_the_clip_text_rules_redo_the_runs_they_change_only(monkeypatch):
@@ -129,8 +130,8 @@ def test_the_clip_text_rules_redo_the_runs_they_change_only(monkeypatch):
 
 
 def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
-    """transforms.decode._clip_text: a subtitle line's words (spread over its span), then the words of the
-    recognised utterances that meet no line (a forced track's sign and the speech after it), in time order; an
+    """transforms.decode._clip_text: the subtitle lines said in the clip, then the recognised utterances that meet
+    no line (a forced track's sign and the speech after it), in time order; an
     utterance that meets a line says the line again, a little off its times (Sintel's trailer with --transcribe
     always read "I've been I've been alone ..."), so it is left out. ASR alone gives an `asr` text."""
     from transforms.decode import _clip_text
@@ -142,18 +143,23 @@ def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
     after = Cue(2.5, 3.4, "hello there", source="asr", language="en",
                 words=((" hello", 2.5, 2.9), (" there", 3.0, 3.4)))
     clip = ClipSpec(0, 0.0, 4.0, "window")
-    both = _clip_text(clip, [over, after], [sign])
+    both = _clip_text(clip, [over, after], [sign], max_len=8.0)
     assert (both.text, both.text_source, both.language) == ("Sign text hello there", "subtitle", "en")
-    heard = _clip_text(clip, [over, after])
+    heard = _clip_text(clip, [over, after], max_len=8.0)
     assert (heard.text, heard.text_source) == ("sign text hello there", "asr")
-    assert _clip_text(ClipSpec(0, 3.5, 4.0, "window"), [over, after], [sign]).text is None  # nothing said in it
-    # the line across the window's edge: its words go by time, the utterance that repeats it nowhere
-    first, second = (_clip_text(ClipSpec(0, a, b, "window"), [over], [sign]).text for a, b in ((0.0, 1.5), (1.5, 4.0)))
+    assert _clip_text(ClipSpec(0, 3.5, 4.0, "window"), [over, after], [sign], max_len=8.0).text is None  # nothing said in it
+    # the line across the window's edge: whole in the window holding its midpoint, the utterance that repeats it
+    # nowhere; a line longer than --max_clip_s goes by its words
+    first, second = (_clip_text(ClipSpec(0, a, b, "window"), [over], [sign], max_len=8.0).text
+                     for a, b in ((0.0, 1.4), (1.4, 4.0)))
+    assert (first, second) == (None, "Sign text")
+    first, second = (_clip_text(ClipSpec(0, a, b, "window"), [over], [sign], max_len=0.5).text
+                     for a, b in ((0.0, 1.5), (1.5, 4.0)))
     assert (first, second) == ("Sign", "text")
     # a subtitle plan's gap beside a line: the line is a clip of its own, and the utterance repeating it is not read
-    gap = _clip_text(ClipSpec(0, 0.0, 1.0, "window"), [over, after], [sign], read_lines=False)
+    gap = _clip_text(ClipSpec(0, 0.0, 1.0, "window"), [over, after], [sign], read_lines=False, max_len=8.0)
     assert gap.text is None and _clip_text(ClipSpec(0, 2.2, 4.0, "window"), [over, after], [sign],
-                                           read_lines=False).text == "hello there"
+                                           read_lines=False, max_len=8.0).text == "hello there"
 
 
 @needs_media

@@ -564,3 +564,17 @@ def test_spoken_features_are_the_lines_and_the_voices_tokens(tmp_path, monkeypat
         assert set(s) >= {"text", "audio"} and "text" not in a
         np.testing.assert_array_equal(s["audio"], a["audio"])
         np.testing.assert_allclose(s["text"].astype(np.float32), np.asarray(t, np.float16).astype(np.float32))
+
+
+@pytest.mark.slow
+@needs_data
+def test_a_line_read_whole_beats_its_fragments(tmp_path):
+    """benchmarks.line_fragments, the reason a window or shot reads a line whole (transforms.segment.line_units):
+    the shipped text path on MELD dev lines cut at a word reads each fragment worse than the line, and is no surer
+    of the line than of its first fragment."""
+    from benchmarks import line_fragments
+    r = line_fragments.main(["--json", str(tmp_path / "f.json"), "--threads", "1"])["readings"]
+    whole = r["whole line"]
+    for part in ("words before the cut", "words after the cut"):
+        assert r[part]["weighted_f1"] < whole["weighted_f1"] - 0.05 and r[part]["ece"] > whole["ece"], (part, r)
+    assert r["words before the cut"]["mean_confidence"] >= whole["mean_confidence"]

@@ -51,9 +51,11 @@ class DecodeError(RuntimeError):
 # How the pass turns a film into samples beyond its options: part of the config hash, so a nightly run redoes films
 # when it changes. 2: the mono downmix keeps a centred voice at its level (transforms.mono, 2026-12-03).
 DECODE_RULE = "2"
-# Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 2
-# (2026-12-04) the subtitle lines said in it, then recognised words (_clip_text); 1: recognised words only.
-WINDOW_TEXT_RULE = "2"
+# Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 3
+# (2026-12-04) each line or utterance whole in the clip holding its midpoint, by words when longer than
+# --max_clip_s (segment.line_units); 2 (2026-12-04) the words of the subtitle lines said in it, then recognised
+# words, by time (a line across a cut read as two fragments); 1: recognised words only.
+WINDOW_TEXT_RULE = "3"
 NEAR_S = 30.0  # a recognised utterance is at most Whisper's 30 s window: the lines it can meet lie this near a clip
 
 
@@ -445,7 +447,8 @@ class StreamingPlanner:
         # the subtitle lines near it: its own (windows, shots), and those its utterances may repeat
         lines = self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s - NEAR_S):
                            bisect.bisect_left(self.line_starts, spec.end_s + NEAR_S)]
-        filled = _clip_text(spec, self.asr_cues, lines, read_lines=self.cfg.segment != "subtitle")
+        filled = _clip_text(spec, self.asr_cues, lines, read_lines=self.cfg.segment != "subtitle",
+                            max_len=self.cfg.max_clip_s)
         if not self.given_plan:
             filled = dataclasses.replace(filled, context=segment.dialogue_context(
                 [filled.text], self.cfg.context_lines, self.said)[0])
@@ -480,14 +483,15 @@ class StreamingPlanner:
 # ---------------------------------------------------------------------------------------------------------
 # The pass
 
-def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (), read_lines: bool = True
-               ) -> ClipSpec:
-    """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take the words said
-    inside them: those of the subtitle `lines` near the clip (read_lines: window and shot plans, whose clips are not
-    cut at the lines; a subtitle plan's lines are clips of their own), then those of the recognised utterances that
-    meet no line (speech where a forced track has no line). An utterance that meets a line says it again, a little
-    off the line's times: with --transcribe always, Sintel's trailer read "I've been" twice, once in the gap before
-    the line."""
+def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (), read_lines: bool = True, *,
+               max_len: float) -> ClipSpec:
+    """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take what is said
+    inside them: the subtitle `lines` near the clip (read_lines: window and shot plans, whose clips are not cut at
+    the lines; a subtitle plan's lines are clips of their own), then the recognised utterances that meet no line
+    (speech where a forced track has no line), each whole in the clip that holds its midpoint, or by its words when
+    longer than max_len (--max_clip_s: segment.line_units, the rule of a subtitle plan's long lines). An utterance
+    that meets a line says it again, a little off the line's times: with --transcribe always, Sintel's trailer read
+    "I've been" twice, once in the gap before the line."""
     if spec.text or not (asr_cues or lines):
         return spec
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
@@ -496,8 +500,8 @@ def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (
     said = [c for c in lines if meets(c, spec.start_s, spec.end_s)] if read_lines else []
     heard = [c for c in asr_cues if meets(c, spec.start_s, spec.end_s)
              and not any(meets(line, c.start_s, c.end_s) for line in lines)]
-    subtitle_words = [w for c in said for w in segment.cue_words(c)]
-    words = subtitle_words + [w for c in heard for w in c.words]
+    subtitle_words = [w for c in said for w in segment.line_units(c, max_len)]
+    words = subtitle_words + [w for c in heard for w in segment.line_units(c, max_len)]
     text = assign_words(words, [spec])[0] if words else None
     if not text:
         return spec
