@@ -111,7 +111,8 @@ def _default_cue_source_factory(fo: FilmEmotionOptions):
 def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
     rows = read_rows(table_files(output_dir, "manifest", run_id), "manifest")
     count = {s: sum(r["status"] == s for r in rows) for s in ("ok", "failed", "skipped")}
-    processed = [r for r in rows if r["status"] == "ok"]
+    count["moved"] = sum(bool(r.get("moved_from")) for r in rows)  # ok rows whose outputs were kept, not scored
+    processed = [r for r in rows if r["status"] == "ok" and not r.get("moved_from")]
     film_s = sum(r["duration_s"] or 0.0 for r in processed)
     return {"run_id": run_id, "films": len(rows), **count,
             "clips": sum(r["n_clips"] or 0 for r in processed),
@@ -119,7 +120,8 @@ def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
 
 
 def format_summary(s: dict) -> str:
-    return (f"run {s['run_id']}: films ok={s['ok']} failed={s['failed']} skipped={s['skipped']} | "
+    moved = f" (moved {s['moved']}: outputs kept)" if s.get("moved") else ""
+    return (f"run {s['run_id']}: films ok={s['ok']}{moved} failed={s['failed']} skipped={s['skipped']} | "
             f"clips={s['clips']} | film hours={s['hours']:.3f} | wall={s['wall_s']:.1f}s | "
             f"real-time factor={s['realtime_factor']:.1f}x")
 
@@ -162,11 +164,13 @@ class Progress:
         speed = f", {dur / wall:.1f}x real time" if dur and wall else ""
         what = f"{dur:.0f} s of film, {r.get('n_clips') or 0} clips in {wall:.1f} s{speed}"
         tail = f": {r['error']}" if r["status"] != "ok" and r.get("error") else ""
+        if r.get("moved_from"):
+            what, tail = f"{dur:.0f} s of film, {r.get('n_clips') or 0} clips kept", f": moved from {r['moved_from']}"
         return f"film {len(self.rows)}/{n} {r['status']}: {r['film_id']} ({what}){tail}"
 
     def run_line(self, elapsed: float) -> str:
         ok = sum(r["status"] == "ok" for r in self.rows)
-        film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if r["status"] == "ok")
+        film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if r["status"] == "ok" and not r.get("moved_from"))
         done_bytes = sum(self.expected.get(r["film_path"], r.get("size_bytes") or 0) for r in self.rows)
         finished = {r["film_path"] for r in self.rows}
         todo_bytes = sum(v for p, v in self.expected.items() if p not in finished)

@@ -377,8 +377,9 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     before = {r["film_id"]: r for r in newest_manifest(out)}
     old.rename(new)  # the folder renamed: names, sizes and times of the films and their sidecars kept
     moved = run(argv(new))
-    assert moved["ok"] == 2 and moved["skipped"] == 0
+    assert (moved["ok"], moved["moved"], moved["skipped"], moved["clips"], moved["hours"]) == (2, 2, 0, 0, 0.0)
     rows = {r["film_id"]: r for r in newest_manifest(out)}
+    assert {r["moved_from"] for r in rows.values()} == {str(old / "talk.mp4"), str(old / "quiet.mp4")}
     assert set(rows) == set(before) and sorted(p.name for p in (out / "clips").glob("*.parquet")) == sorted(
         f"{i}.parquet" for i in before)
     for film_id, r in rows.items():
@@ -392,6 +393,10 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     notes = [e for e in table(out, "errors") if e["run_id"] == moved["run_id"]]
     assert sorted(e["error_type"] for e in notes) == ["FilmMoved"] * 2 and not any(e["fatal"] for e in notes)
     assert all(str(old) in e["message"] for e in notes)
+    from pipeline.run import Progress, format_summary
+    assert "films ok=2 (moved 2: outputs kept) failed=0" in format_summary(moved)
+    line = Progress(str(out), moved["run_id"], {}).film_line({**rows[next(iter(rows))], "status": "ok"})
+    assert "clips kept): moved from " + str(old) in line
     assert run(argv(new))["skipped"] == 2  # the new paths are known now
     # a copy beside the original: a film of its own, with its own id and clips file
     copy = tmp_path / "copy"

@@ -265,11 +265,12 @@ class SkipDone(beam.DoFn):
 
 def manifest_row(run_id: str, ref: FilmRef, config_hash: str, status: str, *, duration_s: Optional[float] = None,
                  n_clips: int = 0, output_file: Optional[str] = None, error: Optional[str] = None,
-                 model_version: Optional[str] = None, wall_s: Optional[float] = None) -> dict:
+                 model_version: Optional[str] = None, wall_s: Optional[float] = None,
+                 moved_from: Optional[str] = None) -> dict:
     return {"run_id": run_id, "film_id": ref.film_id, "film_path": ref.path, "size_bytes": ref.size_bytes,
             "fingerprint": ref.fingerprint or None, "config_hash": config_hash, "model_version": model_version,
             "status": status, "duration_s": duration_s, "n_clips": n_clips, "output_file": output_file,
-            "error": error, "processed_at": now_utc(), "wall_s": wall_s}
+            "error": error, "processed_at": now_utc(), "wall_s": wall_s, "moved_from": moved_from}
 
 
 def error_summary(err: FilmError) -> str:
@@ -323,7 +324,8 @@ def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_h
                      fatal=False, ref=ref)
     return commit_film(output_dir, run_id, manifest_row(
         run_id, ref, config_hash, "ok", duration_s=prev.get("duration_s"), n_clips=prev.get("n_clips") or 0,
-        output_file=prev.get("output_file"), model_version=prev.get("model_version"), wall_s=0.0), errors=[note])
+        output_file=prev.get("output_file"), model_version=prev.get("model_version"), wall_s=0.0,
+        moved_from=prev["film_path"]), errors=[note])
 
 
 class CommitFailure(beam.DoFn):
