@@ -1,11 +1,11 @@
 """Manifest: one row per input film per run, one small file per film: manifest/<run_id>/<film_id>.parquet (the
 film's commit; skipped films in manifest/<run_id>/skipped.parquet). Later runs read it to skip work. Version 1.0
-outputs (manifest/<run_id>.parquet, no wall_s) and 1.1 (no moved_from) stay readable."""
+outputs (manifest/<run_id>.parquet, no wall_s) and 1.1 (no moved_from, content_fingerprint) stay readable."""
 import pyarrow as pa
 
 from schemas._base import versioned
 
-VERSION = "1.2"  # 1.2: moved_from (a moved film whose outputs were kept); 1.1: wall_s
+VERSION = "1.2"  # 1.2: moved_from, content_fingerprint (films moved or renamed); 1.1: wall_s
 
 STATUSES = ("ok", "failed", "skipped")
 
@@ -25,4 +25,5 @@ SCHEMA = versioned("manifest", VERSION, [
     pa.field("processed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("wall_s", pa.float64()),  # seconds this film took in this run (decode to commit); null if skipped
     pa.field("moved_from", pa.string()),  # an ok row of a film found moved: its old path (outputs kept, not scored)
+    pa.field("content_fingerprint", pa.string()),  # the film's bytes alone: a film moved or renamed is found by it
 ])

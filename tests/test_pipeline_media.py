@@ -398,6 +398,15 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     line = Progress(str(out), moved["run_id"], {}).film_line({**rows[next(iter(rows))], "status": "ok"})
     assert "clips kept): moved from " + str(old) in line
     assert run(argv(new))["skipped"] == 2  # the new paths are known now
+    # renamed with its sidecar: its fingerprint (bytes + sidecar names) changed, its bytes did not: redone under its id
+    talk_id = next(i for i, r in rows.items() if r["film_path"].endswith("talk.mp4"))
+    (new / "talk.mp4").rename(new / "dialogue.mp4")
+    (new / "talk.en.srt").rename(new / "dialogue.en.srt")
+    renamed = run(argv(new))
+    assert (renamed["ok"], renamed["moved"], renamed["skipped"]) == (1, 0, 1)
+    assert len(list((out / "clips").glob("*.parquet"))) == 2
+    talk = pq.read_table(out / "clips" / f"{talk_id}.parquet").to_pylist()
+    assert {(r["film_path"], r["run_id"]) for r in talk} == {(str(new / "dialogue.mp4"), renamed["run_id"])}
     # a copy beside the original: a film of its own, with its own id and clips file
     copy = tmp_path / "copy"
     copy.mkdir()

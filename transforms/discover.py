@@ -105,16 +105,22 @@ def is_film_candidate(path: str) -> bool:
                 or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_menu(path))
 
 
-def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
-    """The film's content_fingerprint, joined with its subtitle sidecars' (names, sizes, modification times) when
-    it has any: new or corrected subtitles beside a film are new input for a nightly run, as changed film bytes
-    are. A film without sidecars keeps its plain content fingerprint."""
+def film_fingerprints(path: str, size_bytes: int | None = None) -> tuple[str, str]:
+    """(the film's own bytes, the film with its sidecars). The first is content_fingerprint (a DVD title's parts
+    joined): it finds a film moved or renamed with its sidecars. The second joins it with the subtitle sidecars'
+    names, sizes and modification times when it has any: new or corrected subtitles beside a film are new input
+    for a nightly run, as changed film bytes are. A film without sidecars has the same fingerprint for both."""
     from transforms.subtitles import sidecars_digest  # (subtitles imports this module)
     fp, subs = content_fingerprint(path, size_bytes), sidecars_digest(path)
     later = dvd.title_parts(path)[1:]  # a DVD title's later parts: their content is the film's too
     if later:
         fp = hashlib.sha256(" ".join([fp] + [content_fingerprint(p, size) for p, size in later]).encode()).hexdigest()
-    return fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest()
+    return fp, (fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest())
+
+
+def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
+    """The fingerprint that decides whether a film is redone: its bytes and its sidecars (film_fingerprints)."""
+    return film_fingerprints(path, size_bytes)[1]
 
 
 class FingerprintFilm(beam.DoFn):
@@ -127,11 +133,12 @@ class FingerprintFilm(beam.DoFn):
         try:
             if dvd.read_with_first_part(ref.path):
                 return  # VTS_01_2.VOB: part of the title its VTS_01_1.VOB is
-            fp = film_fingerprint(ref.path, ref.size_bytes)
+            content, fp = film_fingerprints(ref.path, ref.size_bytes)
         except Exception as exc:  # noqa: BLE001 - any I/O failure is this film's error, not the run's
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))
             return
-        yield FilmRef(path=ref.path, size_bytes=ref.size_bytes, film_id=ref.film_id, fingerprint=fp)
+        yield FilmRef(path=ref.path, size_bytes=ref.size_bytes, film_id=ref.film_id, fingerprint=fp,
+                      content_fingerprint=content)
 
     @staticmethod
     def _not_utf8(ref: FilmRef) -> FilmError:

@@ -19,7 +19,8 @@ class FilmRef:
     path: str
     size_bytes: int
     film_id: str  # stable across runs: derived from the path, see transforms.discover.film_id_for
-    fingerprint: str = ""  # content fingerprint, filled by the fingerprint step
+    fingerprint: str = ""  # content fingerprint with the sidecars', filled by the fingerprint step
+    content_fingerprint: str = ""  # the film's bytes alone (a moved or renamed film is found by it)
 
 
 @dataclasses.dataclass(frozen=True)

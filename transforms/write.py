@@ -210,19 +210,20 @@ class SkipDone(beam.DoFn):
         latest: dict[str, dict] = {}
         for r in sorted(done.values(), key=lambda r: r["processed_at"], reverse=True):
             latest.setdefault(r.get("film_id") or r["film_path"], r)
-        self.by_fingerprint: dict[str, list[dict]] = {}  # those of each content, newest first
-        for r in latest.values():
-            if r.get("fingerprint"):
-                self.by_fingerprint.setdefault(r["fingerprint"], []).append(r)
+        self.by_content: dict[str, list[dict]] = {}  # those of each film's bytes, newest first (manifests before
+        for r in latest.values():                    # 1.2: the fingerprint, the same for a film without sidecars)
+            key = r.get("content_fingerprint") or r.get("fingerprint")
+            if key:
+                self.by_content.setdefault(key, []).append(r)
         self._skipped = beam.metrics.Metrics.counter("film_emotion", "films_skipped")
         self._moved = beam.metrics.Metrics.counter("film_emotion", "films_moved")
 
     def moved_from(self, ref: FilmRef) -> Optional[dict]:
-        """The done row of the film this one was before it moved here: same fingerprint, another path, not there any
+        """The done row of the film this one was before it moved here: the same bytes, another path, not there any
         more (a copy beside the original is a film of its own); of several, the one of the same file name, then the
         newest."""
         name = ref.path.rsplit("/", 1)[-1]
-        gone = [r for r in self.by_fingerprint.get(ref.fingerprint or "", [])
+        gone = [r for r in self.by_content.get(ref.content_fingerprint or ref.fingerprint or "", [])
                 if r["film_path"] != ref.path and not FileSystems.exists(r["film_path"])]
         return next((r for r in gone if r["film_path"].rsplit("/", 1)[-1] == name), gone[0] if gone else None)
 
@@ -270,7 +271,8 @@ def manifest_row(run_id: str, ref: FilmRef, config_hash: str, status: str, *, du
     return {"run_id": run_id, "film_id": ref.film_id, "film_path": ref.path, "size_bytes": ref.size_bytes,
             "fingerprint": ref.fingerprint or None, "config_hash": config_hash, "model_version": model_version,
             "status": status, "duration_s": duration_s, "n_clips": n_clips, "output_file": output_file,
-            "error": error, "processed_at": now_utc(), "wall_s": wall_s, "moved_from": moved_from}
+            "error": error, "processed_at": now_utc(), "wall_s": wall_s, "moved_from": moved_from,
+            "content_fingerprint": ref.content_fingerprint or None}
 
 
 def error_summary(err: FilmError) -> str:
