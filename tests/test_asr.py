@@ -103,6 +103,32 @@ def test_real_film_without_dialogue_gives_no_lines(asr):
     assert source.speech_s > 0
 
 
+@pytest.mark.skipif(not (MEDIA.parent / "audio" / "ravdess").is_dir(), reason="shared speech data absent")
+def test_hard_speech_is_heard_the_same_way_every_time(asr):
+    """A line Whisper's beam search decodes with a low log-probability (an actor's line under noise) used to fall
+    back to sampling, and each run of the film read it differently (so its label moved from run to run). Beam search
+    only: the same cues every time."""
+    import io
+
+    import pyarrow.parquet as pq
+    import soundfile as sf
+    row = pq.read_table(MEDIA.parent / "audio" / "ravdess" / "dev.parquet").slice(108, 1).to_pylist()[0]
+    wave, rate = sf.read(io.BytesIO(row["audio"]), dtype="float32")
+    assert rate == SAMPLE_RATE and row["label"] == "disgust"
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(wave.size).astype(np.float32)
+    noise *= np.sqrt((wave ** 2).mean() / (noise ** 2).mean() / 10 ** (10 / 10))  # 10 dB SNR
+    pad = np.zeros(SAMPLE_RATE // 5, np.float32)
+    audio = np.concatenate([pad, wave + noise, pad])
+    f = SpeechFilters()
+    segments, _ = asr.whisper.transcribe(audio, beam_size=5, temperature=[0.0, 0.4, 0.8], word_timestamps=True,
+                                         condition_on_previous_text=False, compression_ratio_threshold=f.max_compression_ratio,
+                                         log_prob_threshold=f.min_avg_logprob, no_speech_threshold=f.max_no_speech_prob)
+    assert max(s.temperature for s in segments) > 0  # beam search fails the thresholds here: the old fallback sampled
+    runs = [[(c.text, c.start_s, c.end_s) for c in _run(AsrCueSource(asr), audio, piece_s=5.0)] for _ in range(3)]
+    assert runs[1] == runs[0] and runs[2] == runs[0], runs  # (the filters drop the poor beam-search reading)
+
+
 def test_gaps_flush_and_overlaps_are_trimmed(asr):
     source = AsrCueSource(asr, chunk_s=30.0)
     quiet = np.zeros(10 * SAMPLE_RATE, np.float32)
