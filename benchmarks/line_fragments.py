@@ -24,14 +24,13 @@ MELD_DEV = REPO.parent / "shared" / "data" / "text" / "meld" / "dev_sent_emo.csv
 
 def main(argv=None) -> dict:
     import torch
-    from sklearn.metrics import f1_score
 
     from model.checkpoints import load_head
     from model.encoders import EncoderSpec, create_encoders
     from model.featurize import Featurizer
     from model.predict import predict
     from training.datasets import load_dataset
-    from training.metrics import expected_calibration_error
+    from training.metrics import classification_metrics
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--head", default=None)
@@ -69,10 +68,8 @@ def main(argv=None) -> dict:
             idx = [i for i, _ in items]
             tokens = featurizer.text_tokens([t for _, t in items], [lines[i].context for i in idx])
             probs = np.stack([p.probs for p in predict(model, [{"text": t} for t in tokens])])
-            labels, pred = np.array([lines[i].label for i in idx]), probs.argmax(1)
-            m = {"n": len(idx), "accuracy": float(np.mean(pred == labels)),
-                 "weighted_f1": float(f1_score(labels, pred, average="weighted")),
-                 "mean_confidence": float(probs.max(1).mean()), "ece": expected_calibration_error(probs, labels)}
+            full = classification_metrics([lines[i].label for i in idx], probs.argmax(1), probs=probs)
+            m = {k: full[k] for k in ("n", "accuracy", "weighted_f1", "macro_f1", "mean_confidence", "ece")}
             report["readings"].setdefault(name, m)  # the first table's (the phrase table adds its own names)
             if title.startswith("the "):
                 report.setdefault("phrase_subset", {})[name] = m
