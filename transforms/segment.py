@@ -76,7 +76,7 @@ def _group_cues(cues: Sequence[Cue], min_clip_s: float, max_clip_s: float, merge
 
 
 # Which words each clip of a cut line reads: part of the config hash of subtitle plans (a change redoes a
-# catalogue's films). 2 (2026-12-04): by time, the one rule of windows and shots (cue_words + assign_words); 1 shared
+# catalogue's films). 2 (2026-12-04): by time, the one rule of windows and shots (line_units + assign_words); 1 shared
 # a subtitle's words out by count, and gave every piece the whole line when it had fewer words than pieces; a line
 # said inside a long one joined its last piece, wherever it was said.
 PIECE_TEXT_RULE = "2"
@@ -84,8 +84,7 @@ PIECE_TEXT_RULE = "2"
 
 def cue_words(cue: Cue) -> tuple[tuple[str, float, float], ...]:
     """A cue's words with their times: a recognised cue's own; a subtitle's spread evenly over its span. Whisper's
-    form: a leading space. With assign_words, the one rule for which words a clip reads: the pieces of a long line
-    (plan_subtitles), windows and shots (transforms.decode._clip_text)."""
+    form: a leading space. How a line longer than --max_clip_s is read (line_units)."""
     if cue.words:
         return cue.words
     words = cue.text.split()
@@ -116,16 +115,17 @@ def _piece_texts(members: Sequence[Cue], text: str, pieces: list[tuple[float, fl
     return assign_words([w for c in members for w in line_units(c, max_len)], spans)
 
 
-def _join_words(dialogue: list[ClipSpec], members: Sequence[Cue]) -> list[ClipSpec]:
-    """A line said inside dialogue clips already planned: each of its words joins the clip it is said in (each clip
-    open to the next one's start, so no word is lost), after that clip's own words."""
+def _join_words(dialogue: list[ClipSpec], members: Sequence[Cue], max_len: float) -> list[ClipSpec]:
+    """A line said inside dialogue clips already planned joins the clip it is said in (line_units: whole in the clip
+    that holds its midpoint; each clip open to the next one's start, so nothing is lost), after that clip's own
+    words."""
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
     first = members[0].start_s
     k = next((i for i in range(len(dialogue) - 1, -1, -1) if dialogue[i].start_s <= first), 0)
     spans = [(-math.inf if i == k else d.start_s, dialogue[i + 1].start_s if i + 1 < len(dialogue) else math.inf)
              for i, d in enumerate(dialogue[k:], start=k)]
     out = list(dialogue)
-    for i, said in enumerate(assign_words([w for c in members for w in cue_words(c)], spans), start=k):
+    for i, said in enumerate(assign_words([w for c in members for w in line_units(c, max_len)], spans), start=k):
         if said:
             d = out[i]
             out[i] = dataclasses.replace(d, text=f"{d.text} {said}" if d.text else said,
@@ -144,7 +144,7 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
         s, e = max(g_start, prev_end, start_s), min(g_end, duration_s)
         text = " ".join(c.text for c in members)
         if e - s <= EPS:  # said while earlier dialogue clips run (a long line around it): its words join them
-            dialogue = _join_words(dialogue, members)
+            dialogue = _join_words(dialogue, members, max_clip_s)
             continue
         source = members[0].source
         pieces = split_span(s, e, max_clip_s)
