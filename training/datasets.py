@@ -17,7 +17,7 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from schemas.labels import EMOTIONS
 from transforms.dialogue import dialogue_text
@@ -73,20 +73,30 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return kind, Path(path.split("@")[0] if "@" in Path(path).name else path)
 
 
+def spec_parts(spec: str) -> tuple[str, Path, str, Optional[int]]:
+    """KIND:PATH[@N][#train|#dev] -> (KIND, PATH, split: '' | 'train' | 'dev', N or None); ValueError says what is
+    wrong. The one reading of a spec's suffixes, for load_dataset and the CLIs' check (data_spec)."""
+    kind, path = parse_spec(spec)
+    rest = spec.partition(":")[2]
+    split, name = rest.partition("#")[2], Path(rest.partition("#")[0]).name
+    if split not in ("", "train", "dev"):
+        raise ValueError(f"split suffix must be #train or #dev, got #{split} in {spec!r}")
+    if "@" not in name:
+        return kind, path, split, None
+    count = name.rsplit("@", 1)[1]
+    if not count.isdigit():
+        raise ValueError(f"sample suffix must be @N (a row count), got {spec!r}")
+    return kind, path, split, int(count)
+
+
 def data_spec(spec: str) -> str:
     """argparse type of the CLIs' --data / --dev (pipeline.train, evaluate, calibrate): a spec whose kind, path,
     split or sample size is wrong stops the command with its usage and one line, before any model loads."""
     import argparse
     try:
-        _, path = parse_spec(spec)
+        _, path, _, _ = spec_parts(spec)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    rest = spec.partition(":")[2]
-    part, name = rest.partition("#")[2], Path(rest.partition("#")[0]).name
-    if part not in ("", "train", "dev"):
-        raise argparse.ArgumentTypeError(f"split suffix must be #train or #dev, got #{part} in {spec!r}")
-    if "@" in name and not name.rsplit("@", 1)[1].isdigit():
-        raise argparse.ArgumentTypeError(f"sample suffix must be @N (a row count), got {spec!r}")
     if not path.exists():
         raise argparse.ArgumentTypeError(f"no such file or folder: {path}")
     return spec
@@ -95,21 +105,14 @@ def data_spec(spec: str) -> str:
 def load_dataset(spec: str) -> list[Example]:
     """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
     stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000."""
-    kind, path = parse_spec(spec)
-    rest = spec.partition(":")[2]
-    part = rest.partition("#")[2]
+    kind, path, split, n = spec_parts(spec)
     examples = READERS[kind](path)
-    if part:
-        if part not in ("train", "dev"):
-            raise ValueError(f"split suffix must be #train or #dev, got #{part}")
+    if split:
         train, dev = stratified_split(examples, DEV_FRACTION, SPLIT_SEED)
-        examples = train if part == "train" else dev
-    name = Path(rest.partition("#")[0]).name
-    if "@" in name:
-        n = int(name.rsplit("@", 1)[1])
-        if n < len(examples):
-            keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(examples)), n))
-            examples = [examples[i] for i in keep]
+        examples = train if split == "train" else dev
+    if n is not None and n < len(examples):
+        keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(examples)), n))
+        examples = [examples[i] for i in keep]
     return examples
 
 
