@@ -108,11 +108,16 @@ def _default_cue_source_factory(fo: FilmEmotionOptions):
     return AsrCueSourceFactory.from_options(fo)
 
 
+def _scored(row: dict) -> bool:
+    """A film this run decoded and scored (an ok row, not a moved film whose outputs were kept)."""
+    return row["status"] == "ok" and not row.get("moved_from")
+
+
 def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
     rows = read_rows(table_files(output_dir, "manifest", run_id), "manifest")
     count = {s: sum(r["status"] == s for r in rows) for s in ("ok", "failed", "skipped")}
     count["moved"] = sum(bool(r.get("moved_from")) for r in rows)  # ok rows whose outputs were kept, not scored
-    processed = [r for r in rows if r["status"] == "ok" and not r.get("moved_from")]
+    processed = [r for r in rows if _scored(r)]
     film_s = sum(r["duration_s"] or 0.0 for r in processed)
     return {"run_id": run_id, "films": len(rows), **count,
             "clips": sum(r["n_clips"] or 0 for r in processed),
@@ -170,7 +175,7 @@ class Progress:
 
     def run_line(self, elapsed: float) -> str:
         ok = sum(r["status"] == "ok" for r in self.rows)
-        film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if r["status"] == "ok" and not r.get("moved_from"))
+        film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if _scored(r))
         done_bytes = sum(self.expected.get(r["film_path"], r.get("size_bytes") or 0) for r in self.rows)
         finished = {r["film_path"] for r in self.rows}
         todo_bytes = sum(v for p, v in self.expected.items() if p not in finished)
