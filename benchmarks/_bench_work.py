@@ -5,6 +5,7 @@ model loading time (reported beside it, not in it).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -53,13 +54,12 @@ def decode(film: str, args) -> dict:
 class Models:
     """The pipeline's own scorer (transforms.score.FilmScorer: featurizer + head), called directly (no Beam)."""
 
-    def __init__(self, device: str, batch_size: int, threads: int = 1, head: str | None = None,
-                 precision: str = "auto", vision_runtime: str | None = None, text_runtime: str | None = None):
+    def __init__(self, args, batch_size: int):
         from transforms.score import FilmScorer, ScoreConfig
         t0 = time.perf_counter()
-        self.scorer = FilmScorer(ScoreConfig(device=device, batch_size=batch_size, torch_threads=threads, head=head,
-                                             precision=precision, vision_runtime=vision_runtime or "auto",
-                                             text_runtime=text_runtime or "auto")).load()
+        # the benchmark's flags under pipeline.run's names, read the way pipeline.run reads its options
+        config = ScoreConfig.from_options(args)
+        self.scorer = FilmScorer(dataclasses.replace(config, batch_size=batch_size)).load()
         self.load_s = time.perf_counter() - t0
 
     def score(self, clips: list) -> list:
@@ -67,8 +67,7 @@ class Models:
 
 
 def model(film: str, args) -> dict:
-    m = Models(args.device, args.batch_size, args.torch_threads, args.head, args.precision, args.vision_runtime,
-               args.text_runtime)
+    m = Models(args, args.batch_size)
     spent, n, batch = 0.0, 0, []
     for clip in decoded_clips(film, args):
         batch.append(clip)
@@ -116,8 +115,7 @@ def naive(film: str, args) -> dict:
     job = film_job(film)
     cfg = decode_config(args)
     specs = plan_known_clips(job, cfg)
-    m = Models(args.device, 1, args.torch_threads, args.head, args.precision, args.vision_runtime,
-               args.text_runtime)
+    m = Models(args, 1)
     t0 = time.perf_counter()
     for spec in specs:
         m.score([naive_decode_clip(film, spec, job.ref.film_id, cfg.frame_every_s)])

@@ -2,6 +2,7 @@
 
     python -m benchmarks.throughput --minutes 2 10 30 [--modes whole,decode,model,naive] [--device cpu|cuda]
         [--batch_size 32] [--csv benchmarks/results/throughput.csv] [--rss_log rss.csv]
+        [--modalities text,vision,face,audio] [--vision_model FILE] [--text_model FOLDER]
 
 wall_s never includes the one-time imports and model loading (load_s, shown beside it).
 Films (cached under .cache/bench/): 720p moving textured noise, H.264 with an 8 s keyframe interval, AAC audio,
@@ -83,7 +84,7 @@ def child(args) -> dict:
 def lever_args(args) -> list[str]:
     """The speed levers as pipeline.run options (absent: the pipeline's defaults)."""
     out = []
-    for name in ("frame_every_s", "vision_runtime", "text_runtime"):
+    for name in ("frame_every_s", "vision_runtime", "text_runtime", "modalities", "vision_model", "text_model"):
         if getattr(args, name, None) is not None:
             out += [f"--{name}", str(getattr(args, name))]
     return out + (["--decode_deblock"] if getattr(args, "decode_deblock", False) else [])
@@ -136,7 +137,8 @@ def measure(mode: str, film: Path, args) -> dict:
            "--precision", args.precision]
     cmd += ["--head", args.head] if args.head else []
     cmd += lever_args(args)  # the child reads them back as the same flags
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)  # keep the caller's path
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
         ps, peak, t0, samples = psutil.Process(proc.pid), 0, time.perf_counter(), []
@@ -174,6 +176,12 @@ def main(argv=None) -> None:
                     help="lever: where the ViT runs (pipeline default: auto = OpenVINO on CPU)")
     ap.add_argument("--text_runtime", choices=("auto", "torch", "openvino"), default=None,
                     help="lever: where the text encoder runs (pipeline default: auto = OpenVINO on CPU)")
+    ap.add_argument("--modalities", default=None,
+                    help="lever: what is encoded and fused, as pipeline.run's --modalities (default: all four)")
+    ap.add_argument("--vision_model", default=None,
+                    help="the ViT's weights, as pipeline.run's --vision_model (default: the packaged ones)")
+    ap.add_argument("--text_model", default=None,
+                    help="the text encoder's folder, as pipeline.run's --text_model (default: the packaged one)")
     ap.add_argument("--decode_deblock", action="store_true",
                     help="lever: run the codec's deblocking filter (pipeline default: skipped)")
     ap.add_argument("--encode", choices=tuple(ENCODES), default="fast",
