@@ -160,9 +160,14 @@ class Featurizer:
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
 
     def load(self) -> "Featurizer":
-        """Build the encoders of the selected modalities now (they are otherwise built on first use)."""
+        """Build the encoders of the selected modalities now (they are otherwise built on first use), and warm the
+        two transformers: a deferred build or an OpenVINO compile would otherwise land in the first batch."""
         for m in self.modalities:
             self.dim(m)
+        if "text" in self.modalities:
+            self.encoders.text.warm()
+        if "vision" in self.modalities:
+            self.encoders.vision.warm()
         if "face" in self.modalities:
             _ = self.encoders.face_detector
         if "audio" in self.modalities:

@@ -213,3 +213,40 @@ def test_score_music_gives_no_speech_evidence_but_a_spoken_line_does():
     for a, b in [(11.85, 14.23), (18.09, 19.87), (36.27, 38.73), (41.85, 43.81)]:  # the subtitled lines
         assert vad_speech_seconds(span(a, b)) >= 0.5 and has_speech(span(a, b)), (a, b)
     assert vad_speech_seconds(np.zeros(0, np.float32)) == 0.0
+
+
+def test_load_builds_and_warms_the_transformers_without_changing_tokens():
+    """A worker's load builds the deferred text model and runs both transformers once, so a run's first batch
+    (and the benchmarks' model time) holds no one-time cost; the tokens are those of an encoder never warmed."""
+    from model.featurize import ClipMedia, Featurizer
+    spec = EncoderSpec(text_runtime="torch", vision_runtime="torch")
+    warmed = Featurizer(create_encoders(spec), modalities=("text", "vision")).load()
+    assert warmed.encoders.text._built is not None and warmed.encoders.vision._built is not None
+    cold = Featurizer(Encoders(spec), modalities=("text", "vision"))
+    assert cold.encoders.text._built is None  # a local text model is built on first use otherwise
+    frames = np.random.default_rng(1).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    clip = ClipMedia(frames=frames, audio=np.zeros(0, np.float32), text="I can't believe you did that.")
+    a, b = warmed.clip(clip).tokens, cold.clip(clip).tokens
+    assert all(np.array_equal(a[m], b[m]) for m in ("text", "vision"))
+
+
+def test_speed_runs_take_random_weights_and_the_benchmarks_model_levers(tmp_path):
+    """benchmarks.random_weights writes the shipped architectures with random weights (the GPU speed run's
+    encoders: the weight packages cannot travel to that machine); the throughput benchmark hands --modalities,
+    --vision_model and --text_model to the pipeline's own scorer."""
+    import argparse
+
+    from benchmarks import random_weights, throughput
+    from benchmarks._bench_work import Models
+    from model.featurize import ClipMedia
+    random_weights.main([str(tmp_path)])
+    vit, text = str(tmp_path / "vit.safetensors"), str(tmp_path / "text")
+    args = argparse.Namespace(device="cpu", batch_size=4, torch_threads=1, head=None, precision="fp32",
+                              vision_runtime=None, text_runtime=None, frame_every_s=None, decode_deblock=False,
+                              modalities="text,vision", vision_model=vit, text_model=text)
+    assert throughput.lever_args(args) == ["--modalities", "text,vision", "--vision_model", vit, "--text_model", text]
+    scorer = Models(args, 4).scorer
+    assert (scorer.cfg.modalities, scorer.cfg.vision_model, scorer.cfg.text_model) == (("text", "vision"), vit, text)
+    frames = np.random.default_rng(2).integers(0, 255, (1, 224, 224, 3), dtype=np.uint8)
+    tokens = scorer._featurizer.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32), text="Run!")).tokens
+    assert tokens["vision"].shape == (5, 384) and tokens["text"].shape[1] == 384

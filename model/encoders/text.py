@@ -76,6 +76,12 @@ class TextEncoder:
                     self._built = model
         return self._built
 
+    def warm(self) -> "TextEncoder":
+        """Build the model (or compile the OpenVINO request) and run one line through it now, so that a worker's
+        first batch pays no one-time cost: building, compiling, the device's first kernels."""
+        self.encode(["warm up"])
+        return self
+
     def _encode_one(self, first: str, second: str | None, max_length: int, strategy: str, side: str):
         with self._lock:  # truncation is the tokenizer's state: one setting at a time
             self.tokenizer.enable_truncation(max_length, strategy=strategy, direction=side)

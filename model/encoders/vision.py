@@ -217,6 +217,12 @@ class VisionEncoder:
                     self._built = self._prepare(self._make())
         return self._built
 
+    def warm(self) -> "VisionEncoder":
+        """Build the ViT (or compile the OpenVINO request) and run one blank frame through it now: a worker's first
+        batch then pays no one-time cost."""
+        self.forward_tokens(self.preprocess(np.zeros((1, self.image_size, self.image_size, 3), np.uint8)))
+        return self
+
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
