@@ -37,7 +37,7 @@ from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              load_done_films, read_rows, table_files)
+                              content_key, load_done_films, read_rows, table_files)
 
 log = logging.getLogger("pipeline.run")
 PROGRESS_EVERY_S = 30.0
@@ -72,7 +72,9 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
         done = load_done_films(fo.output)  # --force redoes every film, under the ids they already have
 
     found = p | "Discover" >> DiscoverFilms(fo.input)
-    todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force, fo.output)).with_outputs(
+    keys = found.films | "ContentKeys" >> beam.Map(content_key)  # films of the same bytes share out moved films
+    todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force, fo.output),
+                                                  claimants=beam.pvalue.AsList(keys)).with_outputs(
         SKIPPED_TAG, main="todo")
     probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm()).with_outputs(ERRORS_TAG, main="probed")
     # Which subtitles the text path reads decides the track and whether speech is transcribed instead.

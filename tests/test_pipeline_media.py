@@ -422,6 +422,34 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     assert len(quiet) == 2 and {r["run_id"] for r in quiet} == {redo["run_id"]}
 
 
+def test_a_film_moved_and_copied_the_same_night_is_two_films(tmp_path):
+    """A film moved to the library under another name while a copy of it was made there too: one of the two
+    continues the earlier film (its id, its outputs kept), the other is a film of its own. Before, both took the
+    earlier film's id and shared one clips file, so one of them had no outputs of its own."""
+    from transforms.write import pair_moves
+    old, lib, out = tmp_path / "ingest", tmp_path / "library", tmp_path / "out"
+    make_film(old / "reel.mp4", duration_s=4.0)
+    argv = lambda folder: ["--input", str(folder / "*.mp4"), "--output", str(out)] + BASE
+    first = run(argv(old))
+    film_id = newest_manifest(out)[0]["film_id"]
+    lib.mkdir()
+    (old / "reel.mp4").rename(lib / "feature.mp4")
+    (lib / "trailer.mp4").write_bytes((lib / "feature.mp4").read_bytes())
+    second = run(argv(lib))
+    assert (second["ok"], second["moved"]) == (2, 1)
+    rows = {r["film_path"]: r for r in newest_manifest(out) if r["run_id"] == second["run_id"]}
+    assert rows[str(lib / "feature.mp4")]["film_id"] == film_id  # the first path in order continues the film
+    assert rows[str(lib / "feature.mp4")]["moved_from"] == str(old / "reel.mp4")
+    assert rows[str(lib / "trailer.mp4")]["film_id"] != film_id and not rows[str(lib / "trailer.mp4")]["moved_from"]
+    assert len(list((out / "clips").glob("*.parquet"))) == 2
+    assert {r["film_path"] for r in table(out, "clips")} == set(rows)
+    # the rule: a path of the gone film's file name first, then the others in order; a path left over is new
+    gone = [{"film_path": "/a/x.mp4"}, {"film_path": "/a/y.mp4"}]
+    assert pair_moves(gone, ["/b/p.mp4", "/b/y.mp4"]) == {"/b/y.mp4": gone[1], "/b/p.mp4": gone[0]}
+    assert pair_moves(gone[:1], ["/b/p.mp4", "/b/q.mp4"]) == {"/b/p.mp4": gone[0]}
+    assert first["ok"] == 1
+
+
 def test_new_or_corrected_subtitles_redo_a_film(tmp_path):
     """A nightly run redoes a film whose subtitles changed, though its bytes did not: a corrected sidecar, or
     captions delivered for a film that had none (it was transcribed, or left without text, before)."""

@@ -197,10 +197,36 @@ def clean_output(output_dir: str) -> int:
     return len(stale)
 
 
+def content_key(ref: FilmRef) -> tuple[str, str]:
+    """(the film's own bytes, its path): what SkipDone's side input holds of every film found, so that films of the
+    same bytes share out the earlier films they may continue (pair_moves)."""
+    return ref.content_fingerprint or ref.fingerprint or "", ref.path
+
+
+def pair_moves(gone: list[dict], paths: list[str]) -> dict[str, dict]:
+    """new path -> the done row of the gone film it continues, for films of the same bytes: each path takes the gone
+    film of its own file name first, then the other paths in order take the other gone films in order (newest
+    first). A path left over is a film of its own: two copies of one film moved in the same night are two films."""
+    name = lambda path: path.rsplit("/", 1)[-1]  # noqa: E731
+    out: dict[str, dict] = {}
+    left = list(gone)
+    for path in paths:
+        same = next((r for r in left if name(r["film_path"]) == name(path)), None)
+        if same is not None:
+            out[path] = same
+            left.remove(same)
+    for path in (p for p in paths if p not in out):
+        if not left:
+            break
+        out[path] = left.pop(0)
+    return out
+
+
 class SkipDone(beam.DoFn):
     """FilmRef -> FilmRef to process, or a SKIPPED_TAG manifest row when an earlier run already did this work. A film
     moved to a new path (its old path gone, its fingerprint an earlier film's) keeps that film's id; when its options
-    match too, its outputs are kept and renamed to the new path (commit_move) instead of scored again."""
+    match too, its outputs are kept and renamed to the new path (commit_move) instead of scored again. The side input
+    `claimants` (content_key of every film found) shares out a gone film among the new films of its bytes."""
 
     def __init__(self, done: dict[str, dict], config_hash: str, run_id: str, force: bool = False,
                  output_dir: Optional[str] = None):
@@ -218,18 +244,21 @@ class SkipDone(beam.DoFn):
         self._skipped = beam.metrics.Metrics.counter("film_emotion", "films_skipped")
         self._moved = beam.metrics.Metrics.counter("film_emotion", "films_moved")
 
-    def moved_from(self, ref: FilmRef) -> Optional[dict]:
+    def moved_from(self, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()) -> Optional[dict]:
         """The done row of the film this one was before it moved here: the same bytes, another path, not there any
-        more (a copy beside the original is a film of its own); of several, the one of the same file name, then the
-        newest."""
-        name = ref.path.rsplit("/", 1)[-1]
-        gone = [r for r in self.by_content.get(ref.content_fingerprint or ref.fingerprint or "", [])
+        more (a copy beside the original is a film of its own). Where several new films have those bytes
+        (`claimants`, content_key of the films found), pair_moves decides which continues which."""
+        key = content_key(ref)[0]
+        gone = [r for r in self.by_content.get(key, [])
                 if r["film_path"] != ref.path and not FileSystems.exists(r["film_path"])]
-        return next((r for r in gone if r["film_path"].rsplit("/", 1)[-1] == name), gone[0] if gone else None)
+        if not gone:
+            return None
+        rivals = sorted({p for k, p in claimants if k == key and p not in self.done} | {ref.path})
+        return pair_moves(gone, rivals).get(ref.path)
 
-    def process(self, ref: FilmRef):
+    def process(self, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()):
         known = self.done.get(ref.path)
-        moved = self.moved_from(ref) if known is None else None
+        moved = self.moved_from(ref, claimants) if known is None else None
         known = known or moved
         if known and known.get("film_id") and known["film_id"] != ref.film_id:
             # An id once given to a path stays (ids of non-ASCII names changed on 2026-12-03), and a moved film keeps
@@ -369,5 +398,5 @@ def _row_order(r: dict):
 
 
 __all__ = ["atomic_write_table", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
-           "load_done_films", "clean_output", "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
+           "load_done_films", "clean_output", "content_key", "pair_moves", "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
            "manifest_row", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
