@@ -136,10 +136,43 @@ MIN_IMAGE_SIZE = 28  # two of the ViT's 14 px patches a side
 MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the frame: narrower finds nothing
 
 
-def option_problems(opts: FilmEmotionOptions) -> list[str]:
+MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
+WEIGHT_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors", ".bin")
+
+
+def _local_path_named(value: str) -> str | None:
+    """The local path a model flag names, or None for a model name (a timm or hub name, a Whisper size) or a remote
+    path: an absolute or ./ ../ ~ path, or a file name with a weight file's suffix."""
+    if "://" in value and not value.startswith("file://"):
+        return None
+    value = _beam_path(value)
+    if value.startswith(("/", "./", "../", "~")) or value.endswith(WEIGHT_SUFFIXES):
+        import os
+        return os.path.expanduser(value)
+    return None
+
+
+def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
+    """--device cuda on a local runner (the models run in this machine's processes) where torch sees no GPU. With a
+    cluster's runner the workers have the GPUs, not the launcher: nothing is checked."""
+    if opts.device != "cuda" or not (runner is None or str(runner).endswith("DirectRunner")):
+        return None
+    import torch
+    if torch.cuda.is_available():
+        return None
+    return ("--device cuda: torch sees no CUDA device on this machine, where the DirectRunner runs the models; use "
+            "--device cpu, or a runner with GPU workers")
+
+
+def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[str]:
     """What is wrong with the values of the options (empty: nothing). Checked when a run starts, so a value no film
     can be cut or scored with stops the launch with one message, not a failed row for every film of a catalogue
-    (--window_s 0) or a run that quietly scores nothing (--frames_per_clip 0, --face_width 10)."""
+    (--window_s 0, a model path that is not there) or a run that quietly scores nothing (--frames_per_clip 0,
+    --face_width 10). runner: the run's --runner, for the --device cuda check ("": not checked)."""
+    import os
+
+    from model.featurize import parse_modalities
+    from transforms.language import parse_text_languages
     problems = []
 
     def need(ok: bool, message: str) -> None:
@@ -163,6 +196,17 @@ def option_problems(opts: FilmEmotionOptions) -> list[str]:
     need(opts.batch_size >= 1, f"--batch_size must be >= 1 (got {opts.batch_size})")
     need(opts.torch_threads >= 0, f"--torch_threads must be >= 0 (got {opts.torch_threads})")
     need(opts.asr_cpu_threads >= 0, f"--asr_cpu_threads must be >= 0 (got {opts.asr_cpu_threads})")
+    for flag, parse in (("modalities", parse_modalities), ("text_languages", parse_text_languages)):
+        try:
+            parse(getattr(opts, flag))
+        except ValueError as exc:
+            problems.append(str(exc) if str(exc).startswith("--") else f"--{flag}: {exc}")
+    for flag in MODEL_PATH_FLAGS:
+        path = _local_path_named(getattr(opts, flag) or "")
+        need(path is None or os.path.exists(path), f"--{flag} {getattr(opts, flag)}: no such file or folder")
+    if runner != "":
+        cuda = cuda_problem(opts, runner)
+        need(cuda is None, cuda or "")
     return problems
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash, option_problems
@@ -249,7 +249,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     fo = opts.view_as(FilmEmotionOptions)
     if not fo.input or not fo.output:
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
-    problems = option_problems(fo)
+    problems = option_problems(fo, opts.view_as(StandardOptions).runner)
     if problems:
         raise SystemExit("pipeline.run: " + "; ".join(problems))
     t0 = time.perf_counter()

@@ -290,14 +290,26 @@ def test_option_values_no_film_can_be_cut_or_scored_with_stop_the_launch(archive
     assert not out.exists()
     bad = {"--max_clip_s": "0.5", "--hop_s": "-1", "--min_clip_s": "-1", "--context_lines": "-1",
            "--image_size": "10", "--face_width": "10", "--batch_size": "0", "--torch_threads": "-1",
-           "--decode_threads": "-2", "--asr_cpu_threads": "-1", "--shot_threshold": "0", "--frame_every_s": "-1"}
+           "--decode_threads": "-2", "--asr_cpu_threads": "-1", "--shot_threshold": "0", "--frame_every_s": "-1",
+           # a model path that is not there, or a name no run knows: one message at launch, not a traceback
+           "--modalities": "text,smell", "--text_languages": "klingon", "--head": str(tmp_path / "nope.pt"),
+           "--vision_model": "nope.onnx", "--text_model": "./nope", "--asr_model": "~/nope"}
     for flag, value in bad.items():
         problems = option_problems(PipelineOptions([flag, value]).view_as(FilmEmotionOptions))
         assert len(problems) == 1 and problems[0].startswith(flag), (flag, problems)
     special = ["--face_width", "0", "--decode_threads", "0", "--torch_threads", "0", "--frame_every_s", "0",
-               "--context_lines", "0", "--min_clip_s", "0"]
+               "--context_lines", "0", "--min_clip_s", "0", "--modalities", "text,face", "--text_languages", "any",
+               # names, not paths: a hub model, a Whisper size, a timm model (looked up in the local caches)
+               "--text_model", "sentence-transformers/all-MiniLM-L6-v2", "--asr_model", "small",
+               "--vision_model", "vit_small_patch14_dinov2.lvd142m", "--head", "gs://bucket/head.pt"]
     assert option_problems(PipelineOptions(special).view_as(FilmEmotionOptions)) == []
     assert option_problems(PipelineOptions([]).view_as(FilmEmotionOptions)) == []
+    # --device cuda: checked where the models run here (a local runner), not for a cluster's GPU workers
+    import torch
+    cuda = PipelineOptions(["--device", "cuda"]).view_as(FilmEmotionOptions)
+    assert option_problems(cuda, "DataflowRunner") == []
+    local = option_problems(cuda, None)
+    assert local == [] if torch.cuda.is_available() else local[0].startswith("--device cuda: torch sees no CUDA")
 
 
 def test_one_run_at_a_time_per_output(archive, tmp_path, caplog):
