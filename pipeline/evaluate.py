@@ -23,6 +23,7 @@ from model.checkpoints import DEFAULT_HEAD, load_head, model_version
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
+from pipeline.arg_types import model_path_arg, modalities_arg
 from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", action="append", type=data_spec, required=True, help="KIND:PATH[@N][#train|#dev] (repeatable)")
-    p.add_argument("--head", default=None, help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
+    p.add_argument("--head", default=None, type=model_path_arg,
+                   help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
     p.add_argument("--json", default=None, help="write the metrics here as JSON")
     p.add_argument("--cv", type=int, default=0, help="K-fold estimate with K folds")
     p.add_argument("--cv_mode", choices=("score", "train"), default="score")
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--modalities", default=None,
+    p.add_argument("--modalities", default=None, type=modalities_arg,
                    help="comma list of text, vision, face, audio: the head sees only these (default: all)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")

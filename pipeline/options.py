@@ -137,19 +137,6 @@ MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the fram
 
 
 MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
-WEIGHT_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors", ".bin")
-
-
-def _local_path_named(value: str) -> str | None:
-    """The local path a model flag names, or None for a model name (a timm or hub name, a Whisper size) or a remote
-    path: an absolute or ./ ../ ~ path, or a file name with a weight file's suffix."""
-    if "://" in value and not value.startswith("file://"):
-        return None
-    value = _beam_path(value)
-    if value.startswith(("/", "./", "../", "~")) or value.endswith(WEIGHT_SUFFIXES):
-        import os
-        return os.path.expanduser(value)
-    return None
 
 
 def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
@@ -169,9 +156,8 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     can be cut or scored with stops the launch with one message, not a failed row for every film of a catalogue
     (--window_s 0, a model path that is not there) or a run that quietly scores nothing (--frames_per_clip 0,
     --face_width 10). runner: the run's --runner, for the --device cuda check ("": not checked)."""
-    import os
-
     from model.featurize import parse_modalities
+    from pipeline.arg_types import missing_model_path
     from transforms.language import parse_text_languages
     problems = []
 
@@ -202,8 +188,7 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
         except ValueError as exc:
             problems.append(str(exc) if str(exc).startswith("--") else f"--{flag}: {exc}")
     for flag in MODEL_PATH_FLAGS:
-        path = _local_path_named(getattr(opts, flag) or "")
-        need(path is None or os.path.exists(path), f"--{flag} {getattr(opts, flag)}: no such file or folder")
+        need(missing_model_path(getattr(opts, flag)) is None, f"--{flag} {getattr(opts, flag)}: no such file or folder")
     if runner != "":
         cuda = cuda_problem(opts, runner)
         need(cuda is None, cuda or "")

@@ -33,6 +33,7 @@ from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
+from pipeline.arg_types import model_path_arg, modalities_arg
 from schemas import rows_to_table
 from transforms.elements import FilmError, FilmRef
 from transforms.film import unread_lines_warning
@@ -48,7 +49,7 @@ SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
 def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--features", required=True, help="features table folder (features/*.parquet)")
-    ap.add_argument("--head", default=None, help="head checkpoint (default: the shipped head)")
+    ap.add_argument("--head", default=None, type=model_path_arg, help="head checkpoint (default: the shipped head)")
     ap.add_argument("--output", required=True, help="output root: clips/ and errors/ are written under it")
     ap.add_argument("--clips", default=None, help="original clips tables (default: <features>/../clips)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -56,10 +57,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--torch_threads", type=int, default=1)
     ap.add_argument("--accelerator", default=None, help="Beam accelerator resource hint for the head step")
     ap.add_argument("--run_id", default=None)
-    ap.add_argument("--text_model", default=None, help="as the run that wrote the features (default: packaged)")
-    ap.add_argument("--vision_model", default=None, help="as the run that wrote the features (default: packaged)")
+    ap.add_argument("--text_model", default=None, type=model_path_arg,
+                    help="as the run that wrote the features (default: packaged)")
+    ap.add_argument("--vision_model", default=None, type=model_path_arg,
+                    help="as the run that wrote the features (default: packaged)")
     ap.add_argument("--image_size", type=int, default=224, help="as the run that wrote the features")
-    ap.add_argument("--modalities", default=None,
+    ap.add_argument("--modalities", default=None, type=modalities_arg,
                     help="comma list of text, vision, face, audio: the head sees only these (default: all)")
     ap.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES),
                     help="read only lines in these languages, as pipeline.run (default: the languages the head's "

@@ -77,6 +77,25 @@ def test_a_data_spec_that_names_nothing_stops_the_command_before_any_model_loads
             assert stop.value.code == 2 and message in capsys.readouterr().err, (spec, main)
 
 
+def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model_loads(tmp_path, capsys):
+    """pipeline.evaluate / calibrate / rescore: --head, --text_model or --vision_model naming a path that is not
+    there, or --modalities naming no branch, is the usage and one line (exit status 2), not a traceback."""
+    from pipeline import calibrate, evaluate, rescore
+    (tmp_path / "dev.csv").write_text("Utterance,Emotion\n")
+    data = ["--data", f"meld:{tmp_path / 'dev.csv'}"]
+    missing = str(tmp_path / "nope.pt")
+    cases = [(evaluate.main, data + ["--head", missing], "no such file or folder"),
+             (evaluate.main, data + ["--modalities", "text,smell"], "unknown modalities ['smell']"),
+             (calibrate.main, data + ["--output", "x", "--head", missing], "no such file or folder"),
+             (rescore.run, ["--features", str(tmp_path), "--output", "x", "--vision_model", "./nope.onnx"],
+              "no such file or folder"),
+             (rescore.run, ["--features", str(tmp_path), "--output", "x", "--modalities", "smell"], "unknown")]
+    for main, argv, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and message in capsys.readouterr().err, (main, argv)
+
+
 def test_clip_manifest(tmp_path):
     (tmp_path / "m.jsonl").write_text(
         json.dumps({"video": "a.mp4", "start": 1.5, "end": 3, "label": "happy", "text": "hi",

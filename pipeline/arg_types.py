@@ -1,0 +1,43 @@
+"""argparse types for the CLIs' model and modality flags, and the rule pipeline.run's launch check shares with them:
+a value that names a local path which is not there, or a modality no branch has, stops the command with its usage
+and one line, before any model loads (it was a traceback from deep in the loading)."""
+from __future__ import annotations
+
+import argparse
+import os
+
+WEIGHT_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors", ".bin")
+
+
+def local_path_named(value: str) -> str | None:
+    """The local path a model flag names, or None for a model name (a timm or hub name, a Whisper size) or a remote
+    path: an absolute or ./ ../ ~ path, or a file name with a weight file's suffix."""
+    if "://" in value and not value.startswith("file://"):
+        return None
+    value = value.removeprefix("file://")
+    if value.startswith(("/", "./", "../", "~")) or value.endswith(WEIGHT_SUFFIXES):
+        return os.path.expanduser(value)
+    return None
+
+
+def missing_model_path(value: str | None) -> str | None:
+    """The local path `value` names when it is not there; None when it is there or is a name."""
+    path = local_path_named(value or "")
+    return path if path is not None and not os.path.exists(path) else None
+
+
+def model_path_arg(value: str) -> str:
+    """--head / --text_model / --vision_model: a path that is there, or a model name."""
+    if missing_model_path(value):
+        raise argparse.ArgumentTypeError(f"no such file or folder: {value}")
+    return value
+
+
+def modalities_arg(value: str) -> str:
+    """--modalities: a comma list of text, vision, face, audio (kept as given; parse_modalities reads it)."""
+    from model.featurize import parse_modalities
+    try:
+        parse_modalities(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
