@@ -78,9 +78,10 @@ def test_a_data_spec_that_names_nothing_stops_the_command_before_any_model_loads
 
 
 def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model_loads(tmp_path, capsys):
-    """pipeline.evaluate / calibrate / rescore: --head, --text_model or --vision_model naming a path that is not
+    """pipeline.evaluate / calibrate / rescore / report: --head, --text_model or --vision_model naming a path that is not
     there, or --modalities naming no branch, is the usage and one line (exit status 2), not a traceback."""
     from pipeline import calibrate, evaluate, rescore
+    from pipeline.report.__main__ import main as report_main
     (tmp_path / "dev.csv").write_text("Utterance,Emotion\n")
     data = ["--data", f"meld:{tmp_path / 'dev.csv'}"]
     missing = str(tmp_path / "nope.pt")
@@ -89,7 +90,8 @@ def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model
              (calibrate.main, data + ["--output", "x", "--head", missing], "no such file or folder"),
              (rescore.run, ["--features", str(tmp_path), "--output", "x", "--vision_model", "./nope.onnx"],
               "no such file or folder"),
-             (rescore.run, ["--features", str(tmp_path), "--output", "x", "--modalities", "smell"], "unknown")]
+             (rescore.run, ["--features", str(tmp_path), "--output", "x", "--modalities", "smell"], "unknown"),
+             (report_main, ["--input", str(tmp_path), "--head", missing], "no such file or folder")]
     for main, argv, message in cases:
         with pytest.raises(SystemExit) as stop:
             main(argv)
