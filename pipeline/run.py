@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 import sys
 import threading
@@ -22,6 +23,7 @@ import time
 from typing import Callable, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
@@ -128,7 +130,8 @@ def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
 
 def format_summary(s: dict) -> str:
     moved = f" (moved {s['moved']}: outputs kept)" if s.get("moved") else ""
-    return (f"run {s['run_id']}: films ok={s['ok']}{moved} failed={s['failed']} skipped={s['skipped']} | "
+    gone = f" gone={s['gone']} (outputs kept)" if s.get("gone") else ""
+    return (f"run {s['run_id']}: films ok={s['ok']}{moved} failed={s['failed']} skipped={s['skipped']}{gone} | "
             f"clips={s['clips']} | film hours={s['hours']:.3f} | wall={s['wall_s']:.1f}s | "
             f"real-time factor={s['realtime_factor']:.1f}x")
 
@@ -241,6 +244,21 @@ def expected_films(matched: dict[str, list], done: dict, chash: str) -> dict[str
     return out
 
 
+def gone_films(patterns: list[str], matched: dict[str, list], done: dict, output_dir: str, run_id: str) -> list[dict]:
+    """The done rows of films whose path is under an --input pattern but no longer there (deleted, or moved out of
+    the archive) and that no row of this run continues (a moved film keeps its id). Their outputs stay: the run's
+    summary counts them and the log names them, so a nightly run tells the studio what vanished. Empty when the
+    launcher could not list the inputs."""
+    if not any(matched.values()):
+        return []
+    under = [re.compile(FileSystem.translate_pattern(normalise_pattern(p))) for p in patterns]
+    listed = {m.path for films in matched.values() for m in films}
+    continued = {r["film_id"] for r in read_rows(table_files(output_dir, "manifest", run_id), "manifest")}
+    return [r for path, r in sorted(done.items())
+            if r["status"] == "ok" and path not in listed and r.get("film_id") not in continued
+            and any(rx.fullmatch(path) for rx in under)]
+
+
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer: Optional[Callable] = None,
         cue_source_factory: Optional[Callable] = None, progress_every_s: float = PROGRESS_EVERY_S) -> dict:
     """Run the job; returns the summary dict (also printed as one line) with the Beam result under 'result'."""
@@ -287,6 +305,12 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             raise outcome["error"]
         progress.poll()
         summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
+        gone = gone_films(fo.input, matched, done, fo.output, built["run_id"])
+        summary["gone"] = len(gone)
+        if gone:
+            names = ", ".join(r["film_path"] for r in gone[:5]) + (" ..." if len(gone) > 5 else "")
+            log.warning("%d film(s) in %s are no longer at their paths under --input; their outputs stay: %s",
+                        len(gone), fo.output, names)
         summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
         print(format_summary(summary), flush=True)
         return summary

@@ -434,6 +434,29 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     assert len(quiet) == 2 and {r["run_id"] for r in quiet} == {redo["run_id"]}
 
 
+def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(tmp_path, caplog):
+    """A nightly run tells the studio which indexed films vanished from under --input (deleted, or moved out of the
+    archive): the summary counts them and the log names them; their outputs stay. A moved film is not gone, nor is a
+    film of another archive the run was not given."""
+    from pipeline.run import format_summary
+    films, other, out = tmp_path / "films", tmp_path / "other", tmp_path / "out"
+    make_film(films / "a.mp4", duration_s=3.0)
+    make_film(films / "b.mp4", duration_s=4.0)
+    make_film(other / "c.mp4", duration_s=5.0)
+    assert run(["--input", str(films / "*.mp4"), "--input", str(other / "*.mp4"), "--output", str(out)] + BASE)["ok"] == 3
+    (films / "b.mp4").unlink()
+    (other / "c.mp4").unlink()  # gone too, but outside this run's --input
+    with caplog.at_level("WARNING", logger="pipeline.run"):
+        night = run(["--input", str(films / "*.mp4"), "--output", str(out)] + BASE)
+    assert (night["skipped"], night["gone"]) == (1, 1)
+    assert "skipped=1 gone=1 (outputs kept)" in format_summary(night)
+    assert str(films / "b.mp4") in caplog.text and str(other / "c.mp4") not in caplog.text
+    assert len(list((out / "clips").glob("*.parquet"))) == 3  # nothing deleted
+    (films / "a.mp4").rename(films / "a2.mp4")  # moved: continued under its id, not gone
+    moved = run(["--input", str(films / "*.mp4"), "--output", str(out)] + BASE)
+    assert (moved["moved"], moved["gone"]) == (1, 1)  # b is still gone
+
+
 def test_a_film_moved_and_copied_the_same_night_is_two_films(tmp_path):
     """A film moved to the library under another name while a copy of it was made there too: one of the two
     continues the earlier film (its id, its outputs kept), the other is a film of its own. Before, both took the
