@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -153,6 +154,21 @@ def resolve_model(name_or_path: Optional[str] = None) -> tuple[str, str]:
     return target, asr_model_name(name_or_path)
 
 
+def ctranslate2_device(device: str) -> str:
+    """Where CTranslate2 can run Whisper: 'cuda' only when it sees a GPU. Its PyPI wheel needs CUDA 12's cuBLAS
+    and cuDNN 9; on a GPU worker without them (a CUDA 13-only image) it sees none, and Whisper and the speech branch
+    run on the worker's CPU, with a warning, instead of failing the worker's start."""
+    if device != "cuda":
+        return device
+    import ctranslate2
+    if ctranslate2.get_cuda_device_count() > 0:
+        return device
+    logging.getLogger(__name__).warning(
+        "--device cuda: CTranslate2 sees no CUDA device (its wheel needs CUDA 12 cuBLAS and cuDNN 9): speech "
+        "recognition and the speech branch run on the CPU")
+    return "cpu"
+
+
 def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_threads: int = 0,
                    compute_type: Optional[str] = None) -> AsrModel:
     """Load a faster-whisper model without touching the network.
@@ -166,6 +182,7 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
         raise ValueError(f"device must be one of {sorted(_COMPUTE_TYPES)}, got {device!r}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model_path, name = resolve_model(name_or_path)
+    device = ctranslate2_device(device)
     compute_type = compute_type or _COMPUTE_TYPES[device]
     import torch
     torch_threads = torch.get_num_threads()

@@ -60,6 +60,20 @@ def test_default_model_loads_int8_on_cpu(asr):
     assert asr.whisper.model.is_multilingual
 
 
+def test_cuda_without_a_gpu_ctranslate2_can_use_runs_whisper_on_the_cpu(caplog):
+    """A GPU worker whose image lacks CUDA 12's cuBLAS (the lent H200's CUDA 13 image): CTranslate2 sees no GPU
+    there, and Whisper and the speech branch load on the CPU with a warning instead of failing the worker's start.
+    On this machine CTranslate2 sees no GPU either, so the real load takes that path."""
+    import ctranslate2
+    if ctranslate2.get_cuda_device_count() > 0:
+        pytest.skip("CTranslate2 sees a GPU here")
+    with caplog.at_level("WARNING", logger="model.asr"):
+        model = load_asr_model(device="cuda", cpu_threads=1)
+    assert (model.device, model.compute_type) == ("cpu", "int8") and "CTranslate2 sees no CUDA device" in caplog.text
+    from model.asr import ctranslate2_device
+    assert ctranslate2_device("cpu") == "cpu"
+
+
 def test_unknown_model_fails_without_download():
     with pytest.raises(RuntimeError, match="local"):
         load_asr_model("tiny.en-not-a-model")
