@@ -39,7 +39,7 @@ from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              content_key, load_done_films, read_rows, table_files)
+                              content_key, load_done_films, read_rows, table_files, write_done_index)
 
 log = logging.getLogger("pipeline.run")
 PROGRESS_EVERY_S = 30.0
@@ -305,6 +305,10 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             raise outcome["error"]
         progress.poll()
         summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
+        try:  # the next run reads this snapshot and the few files after it, not every manifest file
+            write_done_index(fo.output)
+        except Exception as exc:  # noqa: BLE001 - only a speed-up: the next run reads every file instead
+            log.warning("could not write the done index under %s: %s", fo.output, exc)
         gone = gone_films(fo.input, matched, done, fo.output, built["run_id"])
         summary["gone"] = len(gone)
         if gone:

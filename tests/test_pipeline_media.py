@@ -434,6 +434,35 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     assert len(quiet) == 2 and {r["run_id"] for r in quiet} == {redo["run_id"]}
 
 
+def test_the_done_index_gives_what_reading_every_manifest_file_gives(tmp_path):
+    """A run ends by writing manifest/_done_index.parquet, the newest ok/failed row of each film and the manifest
+    files it covers; the next launch reads it and the files it does not cover, not one file per film ever committed.
+    A run killed before its index (its films committed, the index older) and a run folder removed by hand both give
+    what a full read gives."""
+    import shutil
+    from transforms.write import DONE_INDEX, load_done_films
+    films, out = tmp_path / "films", tmp_path / "out"
+    for name, seconds in (("a", 3.0), ("b", 4.0)):
+        make_film(films / f"{name}.mp4", duration_s=seconds)
+    argv = ["--input", str(films / "*.mp4"), "--output", str(out)] + BASE
+    first = run(argv)
+    index = out / "manifest" / DONE_INDEX
+    assert index.is_file() and len(load_done_films(str(out))) == 2
+    assert load_done_films(str(out)) == load_done_films(str(out), use_index=False)
+    saved = tmp_path / "index_after_first_run.parquet"
+    shutil.copy(index, saved)
+    make_film(films / "c.mp4", duration_s=5.0)
+    second = run(argv)
+    assert (second["ok"], second["skipped"]) == (1, 2)
+    shutil.copy(saved, index)  # as if the second run was killed after committing c, before writing its index
+    done = load_done_films(str(out))
+    assert len(done) == 3 and done == load_done_films(str(out), use_index=False)
+    shutil.rmtree(out / "manifest" / first["run_id"])  # a run folder removed by hand: the index is not trusted
+    done = load_done_films(str(out))
+    assert set(done) == {str(films / "c.mp4")} and done == load_done_films(str(out), use_index=False)
+    assert run(argv)["ok"] == 2  # a and b redone: their rows went with the folder
+
+
 def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(tmp_path, caplog):
     """A nightly run tells the studio which indexed films vanished from under --input (deleted, or moved out of the
     archive): the summary counts them and the log names them; their outputs stay. A moved film is not gone, nor is a
