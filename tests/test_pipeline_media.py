@@ -484,6 +484,10 @@ def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(t
     (films / "a.mp4").rename(films / "a2.mp4")  # moved: continued under its id, not gone
     moved = run(["--input", str(films / "*.mp4"), "--output", str(out)] + BASE)
     assert (moved["moved"], moved["gone"]) == (1, 1)  # b is still gone
+    from pipeline.run import gone_films
+    from transforms.write import load_done_films
+    # inputs the launcher could not list (a filesystem without credentials there): nothing is called gone
+    assert gone_films([str(films / "*.mp4")], {}, load_done_films(str(out)), str(out), moved["run_id"]) == []
 
 
 def test_a_film_moved_and_copied_the_same_night_is_two_films(tmp_path):
