@@ -457,6 +457,9 @@ def test_the_done_index_gives_what_reading_every_manifest_file_gives(tmp_path):
     shutil.copy(saved, index)  # as if the second run was killed after committing c, before writing its index
     done = load_done_films(str(out))
     assert len(done) == 3 and done == load_done_films(str(out), use_index=False)
+    index.write_bytes(b"not parquet")  # a damaged index: every file is read
+    assert load_done_films(str(out)) == load_done_films(str(out), use_index=False)
+    shutil.copy(saved, index)
     shutil.rmtree(out / "manifest" / first["run_id"])  # a run folder removed by hand: the index is not trusted
     done = load_done_films(str(out))
     assert set(done) == {str(films / "c.mp4")} and done == load_done_films(str(out), use_index=False)

@@ -182,9 +182,9 @@ def _read_done_index(output_dir: str, files: list[str]) -> tuple[list[dict], set
     path = join_path(output_dir, "manifest", DONE_INDEX)
     try:
         table = read_table(path)
+        covered = set(json.loads((table.schema.metadata or {}).get(_COVERS_KEY, b"[]")))
     except Exception:  # noqa: BLE001 - no index yet (or a damaged one): read every manifest file
         return [], set()
-    covered = set(json.loads((table.schema.metadata or {}).get(_COVERS_KEY, b"[]")))
     if not covered <= set(files):
         log.info("the done index covers manifest files that are gone: reading every manifest file")
         return [], set()
