@@ -139,10 +139,14 @@ MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the fram
 MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
 
 
+LOCAL_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect", "prism")  # Beam's names, lower case, no "runner"
+
+
 def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
     """--device cuda on a local runner (the models run in this machine's processes) where torch sees no GPU. With a
     cluster's runner the workers have the GPUs, not the launcher: nothing is checked."""
-    if opts.device != "cuda" or not (runner is None or str(runner).endswith("DirectRunner")):
+    local = runner is None or str(runner).lower().replace("runner", "") in LOCAL_RUNNERS
+    if opts.device != "cuda" or not local:
         return None
     import torch
     if torch.cuda.is_available():

@@ -308,8 +308,9 @@ def test_option_values_no_film_can_be_cut_or_scored_with_stop_the_launch(archive
     import torch
     cuda = PipelineOptions(["--device", "cuda"]).view_as(FilmEmotionOptions)
     assert option_problems(cuda, "DataflowRunner") == []
-    local = option_problems(cuda, None)
-    assert local == [] if torch.cuda.is_available() else local[0].startswith("--device cuda: torch sees no CUDA")
+    for runner in (None, "DirectRunner", "direct", "PrismRunner"):
+        local = option_problems(cuda, runner)
+        assert local == [] if torch.cuda.is_available() else local[0].startswith("--device cuda: torch sees no CUDA")
 
 
 def test_one_run_at_a_time_per_output(archive, tmp_path, caplog):
