@@ -39,7 +39,8 @@ from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              content_key, load_done_films, read_rows, table_files, write_done_index)
+                              content_key, latest_by_film, load_done_films, read_rows, table_files,
+                              write_done_index)
 
 log = logging.getLogger("pipeline.run")
 PROGRESS_EVERY_S = 30.0
@@ -244,19 +245,18 @@ def expected_films(matched: dict[str, list], done: dict, chash: str) -> dict[str
     return out
 
 
-def gone_films(patterns: list[str], matched: dict[str, list], done: dict, output_dir: str, run_id: str) -> list[dict]:
-    """The done rows of films whose path is under an --input pattern but no longer there (deleted, or moved out of
-    the archive) and that no row of this run continues (a moved film keeps its id). Their outputs stay: the run's
-    summary counts them and the log names them, so a nightly run tells the studio what vanished. Empty when the
-    launcher could not list the inputs."""
+def gone_films(patterns: list[str], matched: dict[str, list], done: dict) -> list[dict]:
+    """The done rows (load_done_films after the run) of films whose path is under an --input pattern but no longer
+    there (deleted, or moved out of the archive), where the film is now: a film moved to another path keeps its id,
+    and its newest row is there. Their outputs stay: the run's summary counts them and the log names them, so a
+    nightly run tells the studio what vanished. Empty when the launcher could not list the inputs."""
     if not any(matched.values()):
         return []
     under = [re.compile(FileSystem.translate_pattern(normalise_pattern(p))) for p in patterns]
     listed = {m.path for films in matched.values() for m in films}
-    continued = {r["film_id"] for r in read_rows(table_files(output_dir, "manifest", run_id), "manifest")}
-    return [r for path, r in sorted(done.items())
-            if r["status"] == "ok" and path not in listed and r.get("film_id") not in continued
-            and any(rx.fullmatch(path) for rx in under)]
+    return [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])
+            if r["status"] == "ok" and r["film_path"] not in listed
+            and any(rx.fullmatch(r["film_path"]) for rx in under)]
 
 
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer: Optional[Callable] = None,
@@ -306,10 +306,11 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         progress.poll()
         summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
         try:  # the next run reads this snapshot and the few files after it, not every manifest file
-            write_done_index(fo.output)
+            done_now = write_done_index(fo.output)
         except Exception as exc:  # noqa: BLE001 - only a speed-up: the next run reads every file instead
             log.warning("could not write the done index under %s: %s", fo.output, exc)
-        gone = gone_films(fo.input, matched, done, fo.output, built["run_id"])
+            done_now = load_done_films(fo.output)
+        gone = gone_films(fo.input, matched, done_now)
         summary["gone"] = len(gone)
         if gone:
             names = ", ".join(r["film_path"] for r in gone[:5]) + (" ..." if len(gone) > 5 else "")

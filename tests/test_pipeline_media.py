@@ -491,7 +491,7 @@ def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(t
     from pipeline.run import gone_films
     from transforms.write import load_done_films
     # inputs the launcher could not list (a filesystem without credentials there): nothing is called gone
-    assert gone_films([str(films / "*.mp4")], {}, load_done_films(str(out)), str(out), moved["run_id"]) == []
+    assert gone_films([str(films / "*.mp4")], {}, load_done_films(str(out))) == []
 
 
 def test_a_film_moved_and_copied_the_same_night_is_two_films(tmp_path):

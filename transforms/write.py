@@ -201,27 +201,39 @@ def _newest(rows: Iterable[dict]) -> dict[str, dict]:
     return done
 
 
+def _done_and_files(output_dir: str, use_index: bool = True) -> tuple[dict[str, dict], list[str]]:
+    """(load_done_films's rows, the manifest files they came from): the index's rows and the files it does not
+    cover."""
+    files = _done_files(output_dir)
+    indexed, covered = _read_done_index(output_dir, files) if use_index else ([], set())
+    return _newest(indexed + read_rows([f for f in files if f not in covered], "manifest")), files
+
+
 def load_done_films(output_dir: str, use_index: bool = True) -> dict[str, dict]:
     """film_path -> the newest 'ok' or 'failed' manifest row under output_dir (earlier runs, both layouts). Read
     from the done index (write_done_index) and the manifest files it does not cover: a nightly run over a large
     catalogue reads a few files, not one per film ever committed (5,000 films and 200 nights: 9.1 s -> 0.1 s
     on local disk; each file is a request on cloud storage)."""
-    files = _done_files(output_dir)
-    indexed, covered = _read_done_index(output_dir, files) if use_index else ([], set())
-    return _newest(indexed + read_rows([f for f in files if f not in covered], "manifest"))
+    return _done_and_files(output_dir, use_index)[0]
 
 
-def write_done_index(output_dir: str) -> int:
+def write_done_index(output_dir: str) -> dict[str, dict]:
     """Write manifest/_done_index.parquet (atomically): load_done_films's rows now, and the manifest files they
     came from. Called by the launcher after a run; a run killed before it leaves the old index, whose uncovered
-    files the next run reads. Returns the number of rows."""
-    files = _done_files(output_dir)
-    indexed, covered = _read_done_index(output_dir, files)
-    done = _newest(indexed + read_rows([f for f in files if f not in covered], "manifest"))
+    files the next run reads. Returns those rows (load_done_films after the run)."""
+    done, files = _done_and_files(output_dir)
     table = schemas.rows_to_table(list(done.values()), manifest_schema.SCHEMA)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _COVERS_KEY: json.dumps(sorted(files))})
     atomic_write_table(table, join_path(output_dir, "manifest", DONE_INDEX))
-    return len(done)
+    return done
+
+
+def latest_by_film(done: dict[str, dict]) -> dict[str, dict]:
+    """film id -> its newest done row: where the film is now (an id's older paths are where it was before a move)."""
+    latest: dict[str, dict] = {}
+    for r in sorted(done.values(), key=lambda r: r["processed_at"], reverse=True):
+        latest.setdefault(r.get("film_id") or r["film_path"], r)
+    return latest
 
 
 def clean_output(output_dir: str) -> int:
@@ -279,12 +291,8 @@ class SkipDone(beam.DoFn):
                  output_dir: Optional[str] = None):
         self.done, self.config_hash, self.run_id, self.force = done, config_hash, run_id, force
         self.output_dir = output_dir
-        # Where each film is now: the newest done row of each id (an id's older paths are where it was before)
-        latest: dict[str, dict] = {}
-        for r in sorted(done.values(), key=lambda r: r["processed_at"], reverse=True):
-            latest.setdefault(r.get("film_id") or r["film_path"], r)
-        self.by_content: dict[str, list[dict]] = {}  # those of each film's bytes, newest first (manifests before
-        for r in latest.values():                    # 1.2: the fingerprint, the same for a film without sidecars)
+        self.by_content: dict[str, list[dict]] = {}  # where each film is now, by its bytes, newest first (manifests
+        for r in latest_by_film(done).values():      # before 1.2: the fingerprint, the same without sidecars)
             key = r.get("content_fingerprint") or r.get("fingerprint")
             if key:
                 self.by_content.setdefault(key, []).append(r)
@@ -445,5 +453,6 @@ def _row_order(r: dict):
 
 
 __all__ = ["atomic_write_table", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
-           "load_done_films", "write_done_index", "clean_output", "content_key", "pair_moves", "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
+           "load_done_films", "write_done_index", "latest_by_film", "clean_output", "content_key", "pair_moves",
+           "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
            "manifest_row", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
