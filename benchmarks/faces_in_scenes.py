@@ -59,11 +59,29 @@ def make_frames(out: Path, n: int, band: tuple[float, float], seed: int = 7, dat
     return out
 
 
+def score_frames(spec: str, encoders, featurizer, model) -> dict:
+    """A `frames:` set through the visual path: faces found, the label a run writes (its evidence rule), the head
+    alone on the same tokens, and what the face alone says where one was found (accuracy, mean confidence)."""
+    from training.loop import evaluate_set, load_set
+    s = load_set(spec, encoders).labelled()
+    found = float(np.mean([len(it.get("face", ())) > 0 for it in s.items]))
+    evidence = [featurizer.evidence(it) for it in s.items]
+    run = evaluate_set(model, s, evidence=evidence)
+    head = evaluate_set(model, s)
+    # what the face alone says where one was found: is a face this size evidence, or a guess that looks sure?
+    faced = [(ev["face"], y) for ev, y in zip(evidence, s.labels) if "face" in ev]
+    face_acc = float(np.mean([p.argmax() == y for p, y in faced])) if faced else float("nan")
+    face_conf = float(np.mean([p.max() for p, _ in faced])) if faced else float("nan")
+    return {"n": len(s), "faces_found": found,
+            "run": {k: run[k] for k in ("accuracy", "weighted_f1", "macro_f1", "ece")},
+            "head_alone": {k: head[k] for k in ("accuracy", "weighted_f1", "macro_f1", "ece")},
+            "face_evidence": {"n": len(faced), "accuracy": face_acc, "mean_confidence": face_conf}}
+
+
 def main(argv=None) -> list[dict]:
     from model.checkpoints import load_head
     from model.encoders import EncoderSpec, create_encoders
     from model.featurize import Featurizer
-    from training.loop import evaluate_set, load_set
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.faces_in_scenes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,22 +106,12 @@ def main(argv=None) -> list[dict]:
     for band in bands:
         path = make_frames(CACHE / f"faces_in_scenes-{band[0]}-{band[1]}-{args.n}.parquet", args.n, band,
                            data=Path(args.data_root))
-        s = load_set(f"frames:{path}", enc).labelled()
-        found = float(np.mean([len(it.get("face", ())) > 0 for it in s.items]))
-        evidence = [featurizer.evidence(it) for it in s.items]
-        run = evaluate_set(model, s, evidence=evidence)
-        head = evaluate_set(model, s)
-        # what the face alone says where one was found: is a face this size evidence, or a guess that looks sure?
-        faced = [(ev["face"], y) for ev, y in zip(evidence, s.labels) if "face" in ev]
-        face_acc = float(np.mean([p.argmax() == y for p, y in faced])) if faced else float("nan")
-        face_conf = float(np.mean([p.max() for p, _ in faced])) if faced else float("nan")
-        rows.append({"band": list(band), "n": len(s), "faces_found": found,
-                     "run": {k: run[k] for k in ("accuracy", "weighted_f1", "macro_f1", "ece")},
-                     "head_alone": {k: head[k] for k in ("accuracy", "weighted_f1", "macro_f1", "ece")},
-                     "face_evidence": {"n": len(faced), "accuracy": face_acc, "mean_confidence": face_conf}})
-        print(f"| {band[0]:.2f}-{band[1]:.2f} | {len(s)} | {found:.3f} | {run['accuracy']:.3f} / "
+        row = {"band": list(band), **score_frames(f"frames:{path}", enc, featurizer, model)}
+        rows.append(row)
+        run, head, face = row["run"], row["head_alone"], row["face_evidence"]
+        print(f"| {band[0]:.2f}-{band[1]:.2f} | {row['n']} | {row['faces_found']:.3f} | {run['accuracy']:.3f} / "
               f"{run['weighted_f1']:.3f} / {run['ece']:.3f} | {head['accuracy']:.3f} / {head['weighted_f1']:.3f} | "
-              f"{face_acc:.3f} / {face_conf:.3f} |")
+              f"{face['accuracy']:.3f} / {face['mean_confidence']:.3f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return rows

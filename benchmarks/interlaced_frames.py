@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.faces_in_scenes import CACHE, make_frames
+from benchmarks.faces_in_scenes import CACHE, make_frames, score_frames
 
 
 def combed(image: np.ndarray, shift: int) -> np.ndarray:
@@ -42,7 +42,6 @@ def main(argv=None) -> list[dict]:
     from model.checkpoints import load_head
     from model.encoders import EncoderSpec, create_encoders
     from model.featurize import Featurizer
-    from training.loop import evaluate_set, load_set
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.interlaced_frames", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,16 +69,10 @@ def main(argv=None) -> list[dict]:
         path = CACHE / f"interlaced_frames-{i}-{args.n}-{args.shift}.parquet"
         pq.write_table(frames.set_column(frames.schema.get_field_index("image"), "image", pa.array(pngs, pa.binary())),
                        path)
-        s = load_set(f"frames:{path}", encoders).labelled()
-        found = float(np.mean([len(it.get("face", ())) > 0 for it in s.items]))
-        evidence = [featurizer.evidence(it) for it in s.items]
-        run = evaluate_set(model, s, evidence=evidence)
-        faced = [(e["face"], y) for e, y in zip(evidence, s.labels) if "face" in e]
-        face_acc = float(np.mean([q.argmax() == y for q, y in faced])) if faced else float("nan")
-        rows.append({"frames": name, "n": len(s), "faces_found": found, "accuracy": run["accuracy"],
-                     "ece": run["ece"], "face_evidence_accuracy": face_acc})
-        print(f"| {name} | {len(s)} | {found:.3f} | {run['accuracy']:.3f} / {run['ece']:.3f} | {face_acc:.3f} |",
-              flush=True)
+        row = {"frames": name, **score_frames(f"frames:{path}", encoders, featurizer, model)}
+        rows.append(row)
+        print(f"| {name} | {row['n']} | {row['faces_found']:.3f} | {row['run']['accuracy']:.3f} / "
+              f"{row['run']['ece']:.3f} | {row['face_evidence']['accuracy']:.3f} |", flush=True)
     return rows
 
 
