@@ -436,7 +436,7 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
 
 
 def test_the_done_index_gives_what_reading_every_manifest_file_gives(tmp_path):
-    """A run ends by writing manifest/_done_index.parquet, the newest ok/failed row of each film and the manifest
+    """A run ends by writing <output>/_done_index.parquet, the newest ok/failed row of each film and the manifest
     files it covers; the next launch reads it and the files it does not cover, not one file per film ever committed.
     A run killed before its index (its films committed, the index older) and a run folder removed by hand both give
     what a full read gives."""
@@ -447,8 +447,12 @@ def test_the_done_index_gives_what_reading_every_manifest_file_gives(tmp_path):
         make_film(films / f"{name}.mp4", duration_s=seconds)
     argv = ["--input", str(films / "*.mp4"), "--output", str(out)] + BASE
     first = run(argv)
-    index = out / "manifest" / DONE_INDEX
+    index = out / DONE_INDEX
     assert index.is_file() and len(load_done_films(str(out))) == 2
+    assert not list((out / "manifest").rglob("_*"))  # a glob over manifest/ sees each film's rows once
+    from transforms.write import TMP_MARK, clean_output
+    (out / f".{DONE_INDEX}{TMP_MARK}dead0000").write_bytes(b"half")  # a launcher killed while writing it
+    assert clean_output(str(out)) == 1 and index.is_file()
     assert load_done_films(str(out)) == load_done_films(str(out), use_index=False)
     saved = tmp_path / "index_after_first_run.parquet"
     shutil.copy(index, saved)

@@ -167,7 +167,9 @@ def error_row(err: FilmError, run_id: str, created_at: Optional[dt.datetime] = N
 # ---------------------------------------------------------------------------------------------------------
 # Incremental runs
 
-DONE_INDEX = "_done_index.parquet"  # manifest/_done_index.parquet: the newest ok/failed rows, and the files they cover
+# <output>/_done_index.parquet: the newest ok/failed rows, and the manifest files they came from. Beside the tables,
+# not in manifest/: a glob over that folder (DuckDB's read_parquet('out/manifest/**/*.parquet')) would count it too.
+DONE_INDEX = "_done_index.parquet"
 _COVERS_KEY = b"film_emotion_done_index_covers"
 
 
@@ -179,7 +181,7 @@ def _done_files(output_dir: str) -> list[str]:
 def _read_done_index(output_dir: str, files: list[str]) -> tuple[list[dict], set[str]]:
     """(rows, files they cover) of the index; nothing when it is absent, unreadable, or covers a file that is not
     there any more (a run folder removed by hand: the rows it gave may be stale, so everything is read again)."""
-    path = join_path(output_dir, "manifest", DONE_INDEX)
+    path = join_path(output_dir, DONE_INDEX)
     try:
         table = read_table(path)
         covered = set(json.loads((table.schema.metadata or {}).get(_COVERS_KEY, b"[]")))
@@ -218,13 +220,13 @@ def load_done_films(output_dir: str, use_index: bool = True) -> dict[str, dict]:
 
 
 def write_done_index(output_dir: str) -> dict[str, dict]:
-    """Write manifest/_done_index.parquet (atomically): load_done_films's rows now, and the manifest files they
+    """Write <output>/_done_index.parquet (atomically): load_done_films's rows now, and the manifest files they
     came from. Called by the launcher after a run; a run killed before it leaves the old index, whose uncovered
     files the next run reads. Returns those rows (load_done_films after the run)."""
     done, files = _done_and_files(output_dir)
     table = schemas.rows_to_table(list(done.values()), manifest_schema.SCHEMA)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), _COVERS_KEY: json.dumps(sorted(files))})
-    atomic_write_table(table, join_path(output_dir, "manifest", DONE_INDEX))
+    atomic_write_table(table, join_path(output_dir, DONE_INDEX))
     return done
 
 
@@ -242,6 +244,7 @@ def clean_output(output_dir: str) -> int:
     stale = []
     for table in ("clips", "features", "transcripts"):
         stale += [m.path for m in _match(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
+    stale += [m.path for m in _match(output_pattern(output_dir, f".{DONE_INDEX}{TMP_MARK}*"))]
     for table in ("manifest", "errors"):
         stale += [m.path for m in _match(output_pattern(output_dir, table, "*", f".*{TMP_MARK}*"))]
         stale += [m.path for m in _match(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
