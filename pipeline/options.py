@@ -134,11 +134,7 @@ class FilmEmotionOptions(PipelineOptions):
 
 MIN_IMAGE_SIZE = 28  # two of the ViT's 14 px patches a side
 MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the frame: narrower finds nothing
-
-
 MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
-
-
 LOCAL_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect", "prism")  # Beam's names, lower case, no "runner"
 
 
