@@ -26,10 +26,12 @@ def film_job(film: str):
 
 def decode_config(args=None):
     """The pipeline's DecodeConfig with the benchmark's frame and deblocking levers applied. Decoding uses FFmpeg's
-    own threads here (decode_threads 0): the decode bound is decoding alone at its fastest; pipeline.run decodes on
-    one thread beside CPU models (transforms.decode.decoding_threads)."""
+    own threads here (decode_threads 0) unless --decode_threads says otherwise: the decode bound is decoding alone at
+    its fastest; pipeline.run decodes on one thread beside CPU models (transforms.decode.decoding_threads)."""
     from transforms.decode import DecodeConfig
     levers = {} if getattr(args, "frame_every_s", None) is None else {"frame_every_s": args.frame_every_s}
+    if getattr(args, "decode_threads", None) is not None:
+        levers["decode_threads"] = args.decode_threads
     if getattr(args, "decode_deblock", False):
         levers["skip_loop_filter"] = False
     return DecodeConfig(**levers)

@@ -12,7 +12,8 @@ Modes, each in its own child process so that peak RSS (the process tree's summed
 its own:
   whole   pipeline.run over the film (DirectRunner, scoring on); imports + model loading timed apart (load_s);
           the models' time by stage, and the rest (decoding not hidden behind them, the pipeline's own work)
-  decode  the decode bound: the pipeline's own clip plan and decoder, no models, FFmpeg's own threads
+  decode  the decode bound: the pipeline's own clip plan and decoder, no models, FFmpeg's own threads (or
+          --decode_threads)
   model   the model bound: encoders + head in batches on those decoded clips (only model time is counted),
           and its split by stage (vision: the ViT; face: detection + classifier; audio: the speech branch; text;
           head: the evidence classifiers and the head)
@@ -84,7 +85,8 @@ def child(args) -> dict:
 def lever_args(args) -> list[str]:
     """The speed levers as pipeline.run options (absent: the pipeline's defaults)."""
     out = []
-    for name in ("frame_every_s", "vision_runtime", "text_runtime", "modalities", "vision_model", "text_model"):
+    for name in ("frame_every_s", "vision_runtime", "text_runtime", "modalities", "vision_model", "text_model",
+                 "decode_threads"):
         if getattr(args, name, None) is not None:
             out += [f"--{name}", str(getattr(args, name))]
     return out + (["--decode_deblock"] if getattr(args, "decode_deblock", False) else [])
@@ -182,6 +184,10 @@ def main(argv=None) -> None:
                     help="the ViT's weights, as pipeline.run's --vision_model (default: the packaged ones)")
     ap.add_argument("--text_model", default=None,
                     help="the text encoder's folder, as pipeline.run's --text_model (default: the packaged one)")
+    ap.add_argument("--decode_threads", type=int, default=None,
+                    help="lever: FFmpeg's decoding threads, as pipeline.run's --decode_threads (0: FFmpeg's choice; "
+                         "pipeline default: one thread beside CPU models, FFmpeg's choice beside a GPU; the decode "
+                         "mode's default: FFmpeg's choice)")
     ap.add_argument("--decode_deblock", action="store_true",
                     help="lever: run the codec's deblocking filter (pipeline default: skipped)")
     ap.add_argument("--encode", choices=tuple(ENCODES), default="fast",

@@ -523,6 +523,15 @@ def test_one_decoding_thread_gives_the_same_clips(tmp_path):
     assert decoding_threads(DecodeConfig(decode_threads=2), info(3840, 2160, 24)) == 2
     assert decoding_threads(by_film, probe_film(str(film))) == 1  # the 320x240 test film, as probed
 
+    # benchmarks.throughput --decode_threads: its decode mode's config, and pipeline.run's option in the other modes
+    import argparse
+
+    from benchmarks import throughput
+    from benchmarks._bench_work import decode_config
+    lever = argparse.Namespace(decode_threads=2)
+    assert decode_config(lever).decode_threads == 2 and decode_config(argparse.Namespace()).decode_threads == 0
+    assert throughput.lever_args(lever) == ["--decode_threads", "2"] and threads(*throughput.lever_args(lever)) == 2
+
 
 def test_a_recording_whose_clock_restarts_is_decoded_to_its_end(tmp_path):
     # Two 20 s MPEG-TS captures joined: the clock restarts at 20 s and the header says 20 s. Before, the film
