@@ -5,9 +5,9 @@
 Runs `pipeline.run` (DirectRunner, `--transcribe never`, every modality) over the real media in ../shared/data
 (the Sintel trailer with its subtitles, the 11 GRID talking-face clips, Big Buck Bunny, and the odd folder's
 scene-change and video-only films) once per setting, and compares each clip's label with the full-cost run:
-four frames per clip through torch's ViT, decoded with the codec's deblocking filter (`--frame_every_s 0
---vision_runtime torch --decode_deblock`); each later setting adds one lever to the one before it, up to the
-defaults. The clips are the same in every run (the segmentation does not depend on these options). Per setting:
+four frames per clip through torch's ViT and text encoder in fp32, every frame decoded with the codec's
+deblocking filter (`--frame_every_s 0 --vision_runtime torch --text_runtime torch --precision fp32
+--decode_all_frames --decode_deblock`); each later setting adds one lever to the one before it, up to the defaults. The clips are the same in every run (the segmentation does not depend on these options). Per setting:
 label agreement, mean absolute change of the confidence, agreement of the `grounded` flag, and the frames the ViT
 read. Dev-set quality (photos, faces, speech, text, labelled clips) is measured by pipeline.evaluate and
 benchmarks.labelled_clips.
@@ -22,11 +22,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "data" / "media"
+FULL_PRECISION = ["--precision", "fp32", "--text_runtime", "torch"]
 SETTINGS = {
-    "full cost: 4 frames, torch ViT, deblocked": ["--frame_every_s", "0", "--vision_runtime", "torch",
-                                                   "--decode_deblock"],
-    "4 frames, torch ViT, deblocking skipped": ["--frame_every_s", "0", "--vision_runtime", "torch"],
-    "4 frames, OpenVINO ViT": ["--frame_every_s", "0"],
+    "full cost: 4 frames, every frame decoded and deblocked, torch ViT and text encoder in fp32":
+        ["--frame_every_s", "0", "--vision_runtime", "torch", "--decode_all_frames", "--decode_deblock",
+         *FULL_PRECISION],
+    "4 frames, non-reference frames and deblocking skipped, torch in fp32":
+        ["--frame_every_s", "0", "--vision_runtime", "torch", *FULL_PRECISION],
+    "4 frames, torch ViT and text encoder in bf16": ["--frame_every_s", "0", "--vision_runtime", "torch",
+                                                     "--text_runtime", "torch"],
+    "4 frames, ViT and text encoder on OpenVINO (bf16)": ["--frame_every_s", "0"],
     "a frame per second (default)": ["--frame_every_s", "1"],
     "a frame per 2 s": ["--frame_every_s", "2"],
 }

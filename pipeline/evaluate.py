@@ -21,6 +21,7 @@ import torch
 
 from model.checkpoints import DEFAULT_HEAD, load_head, model_version
 from model.encoders import EncoderSpec, create_encoders
+from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
 from pipeline.arg_types import model_path_arg, modalities_arg
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of text, vision, face, audio: the head sees only these (default: all)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")
+    p.add_argument("--vision_runtime", choices=RUNTIMES, default="auto",
+                   help="where the ViT runs, as the pipeline's --vision_runtime (auto: OpenVINO on CPU)")
+    p.add_argument("--text_runtime", choices=RUNTIMES, default="auto",
+                   help="where the text encoder runs, as the pipeline's --text_runtime (auto: OpenVINO on CPU)")
     return p
 
 
@@ -56,7 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     model, _ = load_head(args.head)
-    enc = create_encoders(EncoderSpec(head=args.head, device=args.device, precision=args.precision))
+    enc = create_encoders(EncoderSpec(head=args.head, device=args.device, precision=args.precision,
+                                      vision_runtime=args.vision_runtime, text_runtime=args.text_runtime))
     report = {"head": str(args.head or DEFAULT_HEAD), "variant": model.config.variant, "results": {}}
     for spec in args.data:
         m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs,

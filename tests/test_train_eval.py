@@ -599,3 +599,19 @@ def test_a_line_read_whole_beats_its_fragments(tmp_path):
     for part in ("words before the cut", "words after the cut"):
         assert r[part]["weighted_f1"] < whole["weighted_f1"] - 0.05 and r[part]["ece"] > whole["ece"], (part, r)
     assert r["words before the cut"]["mean_confidence"] >= whole["mean_confidence"]
+
+
+@needs_data
+def test_a_runtime_named_for_evaluation_gets_features_of_its_own():
+    """pipeline.evaluate --vision_runtime / --text_runtime (the full-cost side of the speed levers' quality table):
+    features computed on a runtime chosen by name are cached apart from those of 'auto' (OpenVINO on CPU), and only
+    for the kinds whose encoders that runtime runs; 'auto' keeps the key it had."""
+    from model.encoders import Encoders, EncoderSpec
+    from pipeline import evaluate
+    from training.features import cache_key
+    text, frames = f"meld:{MELD / 'dev_sent_emo.csv'}@10", f"frames:{MELD / 'dev_sent_emo.csv'}"
+    key = lambda spec, **kw: cache_key(spec.split(":")[0], spec, Encoders(EncoderSpec(**kw)))
+    assert key(text, text_runtime="torch") != key(text) == key(text, vision_runtime="torch")
+    assert key(frames, vision_runtime="torch") != key(frames) == key(frames, text_runtime="openvino")
+    args = evaluate.build_parser().parse_args(["--data", text, "--vision_runtime", "torch", "--text_runtime", "openvino"])
+    assert (args.vision_runtime, args.text_runtime) == ("torch", "openvino")
