@@ -39,8 +39,8 @@ EDGE_MIN_FACE = 24
 # centred square) is one more candidate for O-Net alone: a face cropped tight to the frame, chin or brow cut, has
 # no whole head for P-Net to propose. Kept at the O-Net score every other pass keeps (MIN_SCORE; 0.95 until
 # 2026-12-04): on IMFDB and FER+ dev stills as the labelled films show them it finds most faces both passes miss
-# (84.5 -> 95.5 % and 90 -> 95 %), with about 3 false faces per 1,000 face-free photos (docs/benchmarks.md,
-# labelled clips; python -m benchmarks.face_detection --stills 200).
+# (84.5 -> 95.5 % and 90 -> 95 %), with about 2 more false faces per 1,000 face-free photos than at 0.95
+# (docs/benchmarks.md, labelled clips; python -m benchmarks.face_detection --stills 200).
 WHOLE_FRAME_SCORE = MIN_SCORE
 WHOLE_FRAME_SQUARE_ASPECT = 1.2
 DETECT_BATCH = 8  # frames of one size per cascade call
