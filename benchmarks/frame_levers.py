@@ -7,7 +7,8 @@ Runs `pipeline.run` (DirectRunner, `--transcribe never`, every modality) over th
 scene-change and video-only films) once per setting, and compares each clip's label with the full-cost run:
 four frames per clip through torch's ViT and text encoder in fp32, every frame decoded with the codec's
 deblocking filter (`--frame_every_s 0 --vision_runtime torch --text_runtime torch --precision fp32
---decode_all_frames --decode_deblock`); each later setting adds one lever to the one before it, up to the defaults. The clips are the same in every run (the segmentation does not depend on these options). Per setting:
+--decode_all_frames --decode_deblock`); each later setting adds one lever to the one before it, up to the
+defaults. The clips are the same in every run (the segmentation does not depend on these options). Per setting:
 label agreement, mean absolute change of the confidence, agreement of the `grounded` flag, and the frames the ViT
 read. Dev-set quality (photos, faces, speech, text, labelled clips) is measured by pipeline.evaluate and
 benchmarks.labelled_clips.
