@@ -31,9 +31,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
+from pipeline.arg_types import model_path_arg, modalities_arg
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
-from pipeline.arg_types import model_path_arg, modalities_arg
 from schemas import rows_to_table
 from transforms.elements import FilmError, FilmRef
 from transforms.film import unread_lines_warning

@@ -65,8 +65,7 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
     precision = resolve(encoders.spec.precision, encoders.spec.device)
     # A runtime chosen by name (pipeline.evaluate --vision_runtime torch: the speed levers' full-cost side) gets
     # features of its own; 'auto' keeps the key it always had.
-    for m in ("vision", "text"):
-        runtime = getattr(encoders.spec, f"{m}_runtime", "auto")
+    for m, runtime in (("vision", encoders.spec.vision_runtime), ("text", encoders.spec.text_runtime)):
         if runtime != "auto" and m in kind_modalities(kind):
             named += f",{m}_runtime={runtime}"
     return hashlib.sha256(f"{CACHE_FORMAT}|{kind}|{fingerprint(spec)}|{named}|{TEXT_MAX_LENGTH}|{precision}"
