@@ -1,7 +1,8 @@
 """The measured work of benchmarks/throughput.py's decode, model and naive modes (run in a child process).
 
-Each returns {'wall_s', 'clips', 'load_s'}: wall_s is the measured time (models already loaded), load_s the
-model loading time (reported beside it, not in it).
+Each returns {'wall_s', 'clips', 'load_s', 'cpu_s'}: wall_s is the measured time (models already loaded), load_s the
+model loading time (reported beside it, not in it), cpu_s the CPU seconds used in wall_s (the naive mode's ffmpeg
+processes included).
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import time
 
 import numpy as np
+
+from benchmarks.throughput import cpu_seconds
 
 
 def film_job(film: str):
@@ -48,9 +51,9 @@ def decoded_clips(film: str, args=None):
 def decode(film: str, args) -> dict:
     from transforms import language
     language.load()  # a worker's one-time start-up, as model loading is in the other modes
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     n = sum(1 for _ in decoded_clips(film, args))
-    return {"wall_s": time.perf_counter() - t0, "clips": n, "load_s": 0.0}
+    return {"wall_s": time.perf_counter() - t0, "clips": n, "load_s": 0.0, "cpu_s": cpu_seconds() - c0}
 
 
 class Models:
@@ -70,20 +73,19 @@ class Models:
 
 def model(film: str, args) -> dict:
     m = Models(args, args.batch_size)
-    spent, n, batch = 0.0, 0, []
+    spent, cpu, n, batch = 0.0, 0.0, 0, []
     for clip in decoded_clips(film, args):
         batch.append(clip)
         if len(batch) == args.batch_size:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             n += len(m.score(batch))
-            spent += time.perf_counter() - t0
-            batch = []
+            spent, cpu, batch = spent + time.perf_counter() - t0, cpu + cpu_seconds() - c0, []
     if batch:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         n += len(m.score(batch))
-        spent += time.perf_counter() - t0
+        spent, cpu = spent + time.perf_counter() - t0, cpu + cpu_seconds() - c0
     from model.featurize import SECONDS
-    return {"wall_s": spent, "clips": n, "load_s": m.load_s, "stages": dict(SECONDS)}
+    return {"wall_s": spent, "clips": n, "load_s": m.load_s, "stages": dict(SECONDS), "cpu_s": cpu}
 
 
 def naive_decode_clip(film: str, spec, film_id: str, every_s: float, frames_per_clip: int = 4,
@@ -118,7 +120,8 @@ def naive(film: str, args) -> dict:
     cfg = decode_config(args)
     specs = plan_known_clips(job, cfg)
     m = Models(args, 1)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds() + cpu_seconds(children=True)
     for spec in specs:
         m.score([naive_decode_clip(film, spec, job.ref.film_id, cfg.frame_every_s)])
-    return {"wall_s": time.perf_counter() - t0, "clips": len(specs), "load_s": m.load_s}
+    return {"wall_s": time.perf_counter() - t0, "clips": len(specs), "load_s": m.load_s,
+            "cpu_s": cpu_seconds() + cpu_seconds(children=True) - c0}

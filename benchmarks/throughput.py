@@ -11,7 +11,8 @@ at CRF 20 (B-frames, CABAC, the deblocking filter, about 2 Mbit/s: what a releas
 Modes, each in its own child process so that peak RSS (the process tree's summed RSS, polled with psutil) is
 its own:
   whole   pipeline.run over the film (DirectRunner, scoring on); imports + model loading timed apart (load_s);
-          the models' time by stage, and the rest (decoding not hidden behind them, the pipeline's own work)
+          the models' time by stage, and the rest (decoding not hidden behind them, the pipeline's own work);
+          film_wall_s: the film's own time, decode to commit (its manifest row's wall_s), without the run's start-up
   decode  the decode bound: the pipeline's own clip plan and decoder, no models, FFmpeg's own threads (or
           --decode_threads)
   model   the model bound: encoders + head in batches on those decoded clips (only model time is counted),
@@ -23,6 +24,10 @@ its own:
           two films of this length (seeds 0 and 1, each with its .srt) with `--direct_num_workers 2
           --direct_running_mode multi_processing` and the default options (--torch_threads 1 per worker);
           film_s is both films' length
+Each mode also reports cores_busy: the CPU seconds its process tree used in wall_s, divided by wall_s (2.0 on two
+cores = no idle core; in the model mode only the models' calls are counted). With whole, model and decode run on a
+film, a line of bounds follows: the larger of the model and decode bounds, and the CPU bound (the models' and the
+decoder's CPU seconds spread over every core: where decoding and the models share the cores, whole cannot beat it).
 """
 from __future__ import annotations
 
@@ -43,7 +48,13 @@ CACHE = ROOT / ".cache" / "bench"
 ENCODES = {"fast": {"preset": "ultrafast", "crf": 30}, "film": {"preset": "medium", "crf": 20}}
 MODES = ("whole", "decode", "model", "naive", "cli")
 CSV_FIELDS = ("film", "film_s", "mode", "device", "batch_size", "clips", "wall_s", "load_s", "film_s_per_wall_s",
-              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision", "levers")
+              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision", "levers", "cpu_s", "film_wall_s")
+
+
+def cpu_seconds(children: bool = False) -> float:
+    """User + system CPU seconds of this process's threads so far (children: of its waited-for descendants)."""
+    t = os.times()
+    return t.children_user + t.children_system if children else t.user + t.system
 
 
 # -- the measured work (child process) ----------------------------------------------------------------------
@@ -69,13 +80,16 @@ def child(args) -> dict:
         from transforms import language
         language.load()  # the subtitles' language identifier: once per worker, like the models
         load_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), cpu_seconds()
         run_mod.run(argv, save_main_session=False, scorer=scorer)
-        wall = time.perf_counter() - t1
+        wall, cpu = time.perf_counter() - t1, cpu_seconds() - c1
         import pyarrow.parquet as pq
         n = sum(pq.read_metadata(p).num_rows for p in Path(out, "clips").glob("*.parquet"))
+        film_wall = sum(pq.read_table(p, columns=["wall_s"]).column(0).to_pylist()[0] or 0.0
+                        for p in Path(out, "manifest").rglob("*.parquet"))
         from model.featurize import SECONDS
-        return {"wall_s": wall, "clips": n, "load_s": load_s, "stages": dict(SECONDS)}
+        return {"wall_s": wall, "clips": n, "load_s": load_s, "stages": dict(SECONDS), "cpu_s": cpu,
+                "film_wall_s": film_wall}
     if args.child == "cli":
         return cli(film, args)
     from benchmarks import _bench_work as work
@@ -99,11 +113,11 @@ def cli(films_dir: str, args) -> dict:
     cmd = [sys.executable, "-m", "pipeline.run", "--input", str(Path(films_dir) / "*.mp4"), "--output", out,
            "--direct_num_workers", "2", "--direct_running_mode", "multi_processing", "--device", args.device,
            "--precision", args.precision] + (["--head", args.head] if args.head else []) + lever_args(args)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds(children=True)
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, cpu_seconds(children=True) - c0
     n = sum(pq.read_metadata(p).num_rows for p in Path(out, "clips").glob("*.parquet"))
-    return {"wall_s": wall, "clips": n, "load_s": 0.0}
+    return {"wall_s": wall, "clips": n, "load_s": 0.0, "cpu_s": cpu}
 
 
 def cli_films(spec) -> Path:
@@ -221,10 +235,15 @@ def main(argv=None) -> None:
                          "host_cpus": os.cpu_count(), "torch_threads": args.torch_threads,
                          "precision": resolve(args.precision, args.device),
                          "levers": " ".join(lever_args(args)) or "defaults",
+                         "cpu_s": round(res["cpu_s"], 2), "cores_busy": round(res["cpu_s"] / res["wall_s"], 2),
+                         "film_wall_s": round(res["film_wall_s"], 2) if "film_wall_s" in res else "",
                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S")})
             print(_table(rows[-1:], header=len(rows) == 1), flush=True)
             if res.get("stages"):
                 print(_stages(res["stages"], res["wall_s"]), flush=True)
+        bounds = _bounds([r for r in rows if r["film"] == spec.name()])
+        if bounds:
+            print(bounds, flush=True)
     print()
     print(_table(rows))
     _write_csv(rows, Path(args.csv))
@@ -252,8 +271,26 @@ def _stages(seconds: dict, wall_s: float) -> str:
     return "  by stage: " + ", ".join(parts) + f"; the rest {rest:.2f} s ({100 * rest / wall_s:.0f} %)"
 
 
+def _bounds(rows: list[dict]) -> str:
+    """whole against max(model, decode) and against the CPU bound, for one film's rows (empty without all three)."""
+    by = {r["mode"]: r for r in rows}
+    if not {"whole", "model", "decode"} <= set(by):
+        return ""
+    whole, model, decode = by["whole"], by["model"], by["decode"]
+    larger = max(model["wall_s"], decode["wall_s"])
+    cpu_bound = (model["cpu_s"] + decode["cpu_s"]) / whole["host_cpus"]
+    line = (f"  bounds: max(model, decode) {larger:.2f} s; CPU ({model['cpu_s']:.2f} + {decode['cpu_s']:.2f} CPU-s on "
+            f"{whole['host_cpus']} cores) {cpu_bound:.2f} s. whole {whole['wall_s']:.2f} s = "
+            f"{whole['wall_s'] / larger:.2f}x the larger, {whole['wall_s'] / cpu_bound:.2f}x the CPU bound")
+    if whole.get("film_wall_s"):
+        f = whole["film_wall_s"]
+        line += (f"; the film alone (decode to commit, without the run's start-up) {f:.2f} s = "
+                 f"{f / larger:.2f}x / {f / cpu_bound:.2f}x")
+    return line
+
+
 def _table(rows: list[dict], header: bool = True) -> str:
-    cols = ("film", "mode", "precision", "clips", "wall_s", "load_s", "film_s_per_wall_s", "peak_rss_mb")
+    cols = ("film", "mode", "precision", "clips", "wall_s", "load_s", "film_s_per_wall_s", "cores_busy", "peak_rss_mb")
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] if header else []
     lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -262,11 +299,28 @@ def _table(rows: list[dict], header: bool = True) -> str:
 def _write_csv(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
+    if not new:
+        _widen_csv(path)
     with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\n")  # as the file in git: LF only
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")  # LF, as in git
         if new:
             w.writeheader()
         w.writerows(rows)
+
+
+def _widen_csv(path: Path) -> None:
+    """Rewrite a results file written before a column was added: the new header, old rows padded with blanks."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        old = list(reader)
+    if tuple(reader.fieldnames or ()) == CSV_FIELDS:
+        return
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(old)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

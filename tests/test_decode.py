@@ -533,6 +533,35 @@ def test_one_decoding_thread_gives_the_same_clips(tmp_path):
     assert throughput.lever_args(lever) == ["--decode_threads", "2"] and threads(*throughput.lever_args(lever)) == 2
 
 
+def test_the_throughput_benchmark_counts_cpu_seconds_and_prints_its_bounds(tmp_path):
+    # benchmarks.throughput: each mode's CPU seconds (cores busy), whole against max(model, decode) and against the
+    # CPU bound (model + decode CPU seconds over the cores), and a results file of older columns widened on append.
+    import argparse
+    import csv
+
+    from benchmarks import _bench_work, throughput
+    film = make_film(tmp_path / "f.mp4", duration_s=4.0, size=(320, 240), video_codec="libx264")
+    res = _bench_work.decode(str(film), argparse.Namespace())
+    assert res["clips"] >= 1 and 0 < res["cpu_s"] and res["wall_s"] > 0
+
+    rows = {"whole": {"mode": "whole", "wall_s": 9.0, "cpu_s": 15.0, "host_cpus": 2, "film_wall_s": 8.0},
+            "model": {"mode": "model", "wall_s": 6.0, "cpu_s": 11.0, "host_cpus": 2},
+            "decode": {"mode": "decode", "wall_s": 3.0, "cpu_s": 4.0, "host_cpus": 2}}
+    line = throughput._bounds(list(rows.values()))
+    assert "max(model, decode) 6.00 s" in line and "(11.00 + 4.00 CPU-s on 2 cores) 7.50 s" in line
+    assert "whole 9.00 s = 1.50x the larger, 1.20x the CPU bound" in line and "8.00 s = 1.33x / 1.07x" in line
+    assert throughput._bounds([rows["whole"], rows["model"]]) == ""
+
+    path = tmp_path / "throughput.csv"
+    old = throughput.CSV_FIELDS[:-2]  # a file from before cpu_s and film_wall_s
+    path.write_text(",".join(old) + "\n" + ",".join("1" for _ in old) + "\n")
+    throughput._write_csv([{k: "2" for k in throughput.CSV_FIELDS} | {"cores_busy": 1.5}], path)
+    with path.open(newline="") as f:
+        back = list(csv.DictReader(f))
+    assert list(back[0]) == list(throughput.CSV_FIELDS) and len(back) == 2
+    assert back[0]["cpu_s"] == "" and back[0]["film"] == "1" and back[1]["cpu_s"] == "2"
+
+
 def test_a_recording_whose_clock_restarts_is_decoded_to_its_end(tmp_path):
     # Two 20 s MPEG-TS captures joined: the clock restarts at 20 s and the header says 20 s. Before, the film
     # was 'ok' with clips for its first half only; now times continue across the restart and the plan goes on.
