@@ -6,7 +6,8 @@ deterministically, `--per_class` films per label). The films go through the real
 DirectRunner, the options given on the command line passed through: `--head`, `--transcribe never`,
 `--modalities face`, ...), and each film's prediction is compared with its label:
 
-- fused: the clips table's `emotion`;
+- fused: the clips table's `emotion`, and how sure it says it is: the mean of its `confidence` and the 15-bin ECE
+  of its `prob_*` columns over the films (training.metrics);
 - per modality: argmax of `evidence_text`, `evidence_face`, `evidence_scene`, `evidence_speech` (7
   probabilities in EMOTIONS order, null when the clip had no such input); `cover` = share of films where the
   modality had input, its accuracy is over those films only;
@@ -154,7 +155,8 @@ def _film_clip(clips: Sequence[Mapping]) -> dict:
     pool = covering or clips
     best = min(pool, key=lambda c: (abs((c["start_s"] + c["end_s"]) / 2 - mid), c["clip_index"]))
     ev = {m: best.get(f"evidence_{m}") for m in EVIDENCE_MODALITIES}
-    return {"emotion": best.get("emotion"), "evidence": ev, "face": (best.get("n_faces") or 0) > 0,
+    probs = [best[p] for p in PROB_COLUMNS] if best.get("emotion") is not None else None
+    return {"emotion": best.get("emotion"), "probs": probs, "evidence": ev, "face": (best.get("n_faces") or 0) > 0,
             "grounded": best.get("grounded"), "clips": len(clips)}
 
 
@@ -162,10 +164,11 @@ def _film_weighted(clips: Sequence[Mapping], grounded_support: float) -> dict:
     """Duration-weighted mean of the clips' probabilities (each modality over the clips that have it)."""
     w = np.array([max(c["end_s"] - c["start_s"], 1e-6) for c in clips], np.float64)
     scored = [i for i, c in enumerate(clips) if c.get("emotion") is not None]
-    emotion = None
+    emotion, mean = None, None
     if scored:
         probs = np.array([[clips[i][p] for p in PROB_COLUMNS] for i in scored], np.float64)
-        emotion = EMOTIONS[int(np.argmax((w[scored, None] * probs).sum(0)))]
+        mean = list((w[scored, None] * probs).sum(0) / w[scored].sum())
+        emotion = EMOTIONS[int(np.argmax(mean))]
     ev: dict[str, Optional[list]] = {}
     for m in EVIDENCE_MODALITIES:
         have = [i for i, c in enumerate(clips) if c.get(f"evidence_{m}") is not None]
@@ -176,7 +179,7 @@ def _film_weighted(clips: Sequence[Mapping], grounded_support: float) -> dict:
         k = EMOTIONS.index(emotion)
         support = max((p[k] for p in ev.values() if p is not None), default=0.0)
         grounded = bool(support >= grounded_support)
-    return {"emotion": emotion, "evidence": ev, "face": any((c.get("n_faces") or 0) > 0 for c in clips),
+    return {"emotion": emotion, "probs": mean, "evidence": ev, "face": any((c.get("n_faces") or 0) > 0 for c in clips),
             "grounded": grounded, "clips": len(clips)}
 
 
@@ -199,8 +202,8 @@ def film_predictions(clips: Iterable[Mapping], labels: Iterable[Mapping], aggreg
         if cs:
             row.update(_film_clip(cs) if aggregate == "middle" else _film_weighted(cs, grounded_support))
         else:
-            row.update(emotion=None, evidence={m: None for m in EVIDENCE_MODALITIES}, face=False, grounded=None,
-                       clips=0)
+            row.update(emotion=None, probs=None, evidence={m: None for m in EVIDENCE_MODALITIES}, face=False,
+                       grounded=None, clips=0)
         out.append(row)
     return out
 
@@ -236,6 +239,14 @@ def score_films(clips: Iterable[Mapping], labels: Iterable[Mapping], aggregate: 
             "n": len(have),
             "accuracy": _share(sum(_argmax_label(f["evidence"][m]) == f["label"] for f in have), len(have)),
         }
+    scored = [f for f in films if f["probs"] is not None]
+    if scored:  # how sure the fused label says it is, against how often it is right (films without rows left out)
+        from training.metrics import expected_calibration_error
+        probs = np.array([f["probs"] for f in scored], np.float64)
+        truth = [EMOTIONS.index(f["label"]) if f["label"] in EMOTIONS else -1 for f in scored]
+        result.update(mean_confidence=float(probs.max(1).mean()), ece=expected_calibration_error(probs, truth))
+    else:
+        result.update(mean_confidence=None, ece=None)
     g = [c for f, c in zip(films, correct) if f["grounded"] is True]
     ng = [c for f, c in zip(films, correct) if f["grounded"] is not True]
     result.update(n_grounded=len(g), accuracy_grounded=_share(sum(g), len(g)),
@@ -244,7 +255,7 @@ def score_films(clips: Iterable[Mapping], labels: Iterable[Mapping], aggregate: 
                            for lab, k in result["labels"].items()}
     result["films_detail"] = [{"file": f["file"], "label": f["label"], "emotion": f["emotion"],
                                **{m: _argmax_label(f["evidence"][m]) for m in EVIDENCE_MODALITIES},
-                               "face": f["face"], "grounded": f["grounded"], "clips": f["clips"]} for f in films]
+                               "face_found": f["face"], "grounded": f["grounded"], "clips": f["clips"]} for f in films]
     return result
 
 
@@ -259,7 +270,8 @@ def format_table(pair: str, s: Mapping) -> str:
              "",
              "| prediction | coverage | films | accuracy |",
              "|---|---|---|---|",
-             f"| fused `emotion` | 1.000 | {s['films']} | {_fmt(s['accuracy'])} |"]
+             f"| fused `emotion` (mean confidence {_fmt(s['mean_confidence'])}, ECE {_fmt(s['ece'])}) | 1.000 | "
+             f"{s['films']} | {_fmt(s['accuracy'])} |"]
     for m, v in s["modalities"].items():
         lines.append(f"| evidence_{m} | {_fmt(v['coverage'])} | {v['n']} | {_fmt(v['accuracy'])} |")
     lines += ["",

@@ -54,10 +54,14 @@ def test_scoring_middle_clip(table):
     assert (s["n_grounded"], s["accuracy_grounded"]) == (2, 0.5)  # joy right, anger wrong
     assert (s["n_not_grounded"], s["accuracy_not_grounded"]) == (2, 0.5)  # fear right, sadness missing
     assert s["majority_baseline"] == 0.25
+    # the fused label's confidence on the 3 films with rows: 0.5 each, right on 2 of them (one 15-bin bin)
+    assert s["mean_confidence"] == pytest.approx(0.5) and s["ece"] == pytest.approx(2 / 3 - 0.5)
     assert s["per_label"] == {"anger": 0.0, "fear": 1.0, "joy": 1.0, "sadness": 0.0}
     detail = {f["file"]: f for f in s["films_detail"]}
     assert detail["anger_00.mp4"]["emotion"] == "fear" and detail["anger_00.mp4"]["clips"] == 2
     assert detail["sadness_00.mp4"]["emotion"] is None
+    # each film's face label and whether a face was found, apart (the face label was overwritten by the flag)
+    assert detail["joy_00.mp4"]["face"] == "joy" and detail["joy_00.mp4"]["face_found"] is True
 
 
 def test_scoring_weighted(table):
@@ -84,7 +88,8 @@ def test_scoring_weighted(table):
 def test_table_formats(table):
     clips, labels = table
     text = lc.format_table("demo", lc.score_films(clips, labels, grounded_support=0.4))
-    assert "| evidence_face | 0.500 | 2 | 1.000 |" in text and "| fused `emotion` | 1.000 | 4 | 0.500 |" in text
+    assert "| evidence_face | 0.500 | 2 | 1.000 |" in text
+    assert "| fused `emotion` (mean confidence 0.500, ECE 0.167) | 1.000 | 4 | 0.500 |" in text
 
 
 def test_end_to_end_tiny(tmp_path, capsys):
