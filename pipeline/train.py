@@ -29,7 +29,8 @@ from model.text_top import TextTop, TunedTextHead
 from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
-                           selects, split_sources, train_head, tune_face_encoder)
+                           selects, split_sources, train_head, tune_face_encoder, with_out_of_fold_speech)
+from training.speech_classifier import read_oof
 
 log = logging.getLogger("pipeline.train")
 
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a head checkpoint whose fine-tuned text layers to keep (they are not trained again)")
     p.add_argument("--face_encoder_state", default=None,
                    help="face classifier weights (python -m training.face_classifier) for the face tokens")
+    p.add_argument("--speech_oof", default=None,
+                   help="the speech classifier's speaker-out-of-fold tokens (python -m training.speech_classifier "
+                        "--oof NPZ --oof_sets ravdess,emodb,tess) for the train clips of those sets, in place of its "
+                        "own: on its training clips the classifier is always right, and a head trained on that "
+                        "copies the voice")
     p.add_argument("--d_model", type=int, default=128)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dropout", type=float, default=0.2)
@@ -104,7 +110,11 @@ def main(argv: list[str] | None = None) -> dict:
     spec = EncoderSpec(device=args.device, precision=args.precision, tuned=False)
     enc = Encoders(spec, states=(text_state, face_state or {})) if (face_state or text_state) else create_encoders(spec)
     k = args.finetune_text_layers
-    train_sets = [load_set(s, enc, text_lower_k=k).labelled() for s in args.data]
+    train_sets = [load_set(s, enc, text_lower_k=k) for s in args.data]
+    if args.speech_oof:
+        oof = read_oof(args.speech_oof)
+        train_sets = [with_out_of_fold_speech(t, spec, oof) for t, spec in zip(train_sets, args.data)]
+    train_sets = [t.labelled() for t in train_sets]
     dev_sets = [load_set(s, enc, text_lower_k=k).labelled() for s in args.dev]
     train = LabelledSet.concat("train", train_sets)
     if args.pairs:
@@ -132,6 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary["dev_metrics_calibrated"] = {d.name: _brief(evaluate_set(model, d)) for d in dev_sets}
         log.info("temperature %.3f; calibrated dev: %s", summary["temperature"], summary["dev_metrics_calibrated"])
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
+            "speech_oof": args.speech_oof,
             "encoders": dict(enc.versions),  # the tokens it trained on (weight digests, stage one's included)
             "command": "python -m pipeline.train " + " ".join(sys.argv[1:] if argv is None else argv),
             **summary}

@@ -171,6 +171,34 @@ def test_speech_out_of_fold_never_predicts_a_speaker_it_trained_on(monkeypatch):
                  weights_digest=np.array("0" * 64))
         with pytest.raises(ValueError, match="other speech weights"):
             speech_out_of_fold(f"{d}/stale.npz")
+        # a file with TESS too (--oof_sets ravdess,emodb,tess): the calibration keeps the sets with dev speakers
+        np.savez(f"{d}/all.npz", logits=np.concatenate([logits, logits[:2]]), labels=np.concatenate([labels, labels[:2]]),
+                 speakers=np.concatenate([spk, spk[:2]]), sets=np.array(["ravdess"] * 6 + ["tess"] * 2),
+                 weights_digest=np.array(file_digest(DEFAULT_WEIGHTS)))
+        assert len(speech_out_of_fold(f"{d}/all.npz")[0]) == 6
+        read = sc.read_oof(f"{d}/all.npz")
+        assert list(read) == ["ravdess", "tess"] and read["tess"][0].shape == (2, 7)
+
+
+def test_the_head_trains_on_out_of_fold_speech_tokens():
+    """pipeline.train --speech_oof: a speech set's train clips get the classifier's out-of-fold tokens instead of its
+    own (right on every clip it trained on); clips the gate kept no voice from, and other sets, are left alone."""
+    from training.loop import LabelledSet, with_out_of_fold_speech
+    from training.datasets import Example
+    own = np.full((1, 7), 9.0, np.float16)
+    items = [{"audio": own}, {}, {"audio": own}]  # the middle clip has no speech token
+    s = LabelledSet("audio", items, [Example(label=k) for k in (0, 3, 5)])
+    oof = {"ravdess": (np.arange(21, dtype=np.float32).reshape(3, 7), np.array([0, 3, 5]))}
+    out = with_out_of_fold_speech(s, "audio:/data/audio/ravdess/train.parquet", oof)
+    assert out.items[0]["audio"].tolist() == [list(range(7))] and out.items[0]["audio"].dtype == np.float16
+    assert "audio" not in out.items[1] and out.items[2]["audio"].tolist() == [list(range(14, 21))]
+    assert s.items[0]["audio"] is own and out.labels.tolist() == [0, 3, 5]  # the cached items are not changed
+    for other in ("audio:/data/audio/ravdess/dev.parquet", "audio:/data/audio/emodb/train.parquet",
+                  "audio:/data/audio/ravdess/train.parquet@2", "faces:/data/audio/ravdess/train.parquet"):
+        assert with_out_of_fold_speech(s, other, oof) is s
+    with pytest.raises(ValueError, match="do not match"):
+        with_out_of_fold_speech(s, "audio:/data/audio/ravdess/train.parquet",
+                                {"ravdess": (oof["ravdess"][0], np.array([0, 3, 4]))})
 
 
 def test_each_modality_gives_its_own_calibrated_evidence():

@@ -58,18 +58,15 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
 
 def speech_out_of_fold(path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """The speech classifier's speaker-out-of-fold logits on its train speakers (training.speech_classifier
-    --oof) as branch rows: (log-probabilities, 'branch:speech' each, labels). Refused when they were made with
-    other speech weights than the ones the pipeline loads."""
+    --oof) as branch rows: (log-probabilities, 'branch:speech' each, labels). Only the sets with dev speakers
+    (RAVDESS, EmoDB): the temperature is for speakers like theirs; a file's TESS rows (--oof_sets) are for the
+    head's training. Refused when they were made with other speech weights than the ones the pipeline loads."""
     from scipy.special import log_softmax
 
-    from model.encoders._cache import file_digest
-    from model.encoders.speech import DEFAULT_WEIGHTS
-    data = np.load(path)
-    if str(data["weights_digest"]) != file_digest(DEFAULT_WEIGHTS):
-        raise ValueError(f"{path} holds logits of other speech weights than {DEFAULT_WEIGHTS}: run "
-                         "python -m training.speech_classifier --oof again")
-    logits = log_softmax(data["logits"].astype(np.float64), axis=1)
-    return logits, [BRANCH + "speech"] * len(logits), data["labels"].astype(np.int64)
+    from training.speech_classifier import DEV_SETS, read_oof
+    rows = [v for name, v in read_oof(path).items() if name in DEV_SETS]
+    logits = log_softmax(np.concatenate([r[0] for r in rows]).astype(np.float64), axis=1)
+    return logits, [BRANCH + "speech"] * len(logits), np.concatenate([r[1] for r in rows])
 
 
 def split(temps: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:

@@ -15,7 +15,9 @@ writes the shipped classifier's configuration's speaker-out-of-fold logits on RA
 fold's speakers are predicted by an ensemble trained without them (the other speakers of that set and every
 other set), so the logits are what the classifier says about speakers it never heard. Dev has four speakers
 (RAVDESS actors 17-18, two EmoDB speakers); these add twenty more. `pipeline.calibrate --speech_oof` fits the
-speech branch's temperature on them and the dev clips together.
+speech branch's temperature on them and the dev clips together. With `--oof_sets ravdess,emodb,tess` TESS's two
+speakers are predicted too: `pipeline.train --speech_oof` gives the head these tokens for the train clips instead
+of the classifier's own, which are right on every clip it was trained on (the head would learn to copy the voice).
 Dev metrics cover only the classes a set has (EmoDB has no surprise; a surprise prediction there is an error).
 """
 from __future__ import annotations
@@ -320,10 +322,26 @@ def out_of_fold(feats: dict, speakers: dict, cfg: TrainConfig, members: int, fol
     return out
 
 
-def write_oof(path: Path, weights: Path, folds: int, log=print) -> dict:
-    """The shipped classifier's configuration, out of fold on RAVDESS and EmoDB train (see the module doc):
-    an .npz of logits / labels / speakers / set names, in the classifier's token space (its temperature
-    applied), and a report: accuracy and ECE per set."""
+def read_oof(path, weights: Optional[Path] = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{set: (token logits [n, 7], labels [n])} of a --oof file, each set in its train split's row order. Refused
+    (ValueError) when the file holds the logits of other speech weights than `weights` (default: the shipped)."""
+    from model.encoders._cache import file_digest
+    from model.encoders.speech import DEFAULT_WEIGHTS
+    data = np.load(path)
+    weights = Path(weights or DEFAULT_WEIGHTS)
+    if str(data["weights_digest"]) != file_digest(weights):
+        raise ValueError(f"{path} holds logits of other speech weights than {weights}: run "
+                         "python -m training.speech_classifier --oof again")
+    sets = data["sets"].astype(str)
+    return {name: (data["logits"][sets == name].astype(np.float32), data["labels"][sets == name].astype(np.int64))
+            for name in dict.fromkeys(sets.tolist())}
+
+
+def write_oof(path: Path, weights: Path, folds: int, sets: Sequence[str] = DEV_SETS, log=print) -> dict:
+    """The shipped classifier's configuration, out of fold on the train speakers of `sets` (default RAVDESS and
+    EmoDB; see the module doc): an .npz of logits / labels / speakers / set names, in the classifier's token space
+    (its temperature applied), and a report: accuracy and ECE per set. Every fold trains on all of TRAIN_SETS but
+    its held-out speakers, so a set's rows do not depend on which other sets are written."""
     import torch
 
     from model.asr import load_asr_model
@@ -336,8 +354,9 @@ def write_oof(path: Path, weights: Path, folds: int, log=print) -> dict:
     cfg = TrainConfig(**meta["chosen"])
     featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
     feats = load_features(featurizer, cfg.prosody, log=log)
-    speakers = {name: [str(x) for x in read_column(name, "train", "speaker")] for name in DEV_SETS}
-    res = out_of_fold(feats, speakers, cfg, int(meta.get("members", 1)), folds, float(head.temperature), log=log)
+    speakers = {name: [str(x) for x in read_column(name, "train", "speaker")] for name in sets}
+    res = out_of_fold(feats, speakers, cfg, int(meta.get("members", 1)), folds, float(head.temperature), sets=sets,
+                      log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, logits=np.concatenate([v[0] for v in res.values()]),
              labels=np.concatenate([v[1] for v in res.values()]),
@@ -429,9 +448,12 @@ def main(argv=None) -> None:
     ap.add_argument("--members", type=int, default=5, help="seeds of the chosen config to average")
     ap.add_argument("--features_only", action="store_true", help="fill the feature cache and stop")
     ap.add_argument("--oof", type=Path, default=None,
-                    help="write the --out classifier's speaker-out-of-fold logits on RAVDESS and EmoDB train here "
-                         "(.npz, for pipeline.calibrate --speech_oof) and stop")
+                    help="write the --out classifier's speaker-out-of-fold logits on the --oof_sets train splits here "
+                         "(.npz, for pipeline.calibrate --speech_oof and pipeline.train --speech_oof) and stop")
     ap.add_argument("--folds", type=int, default=8, help="speaker folds per set for --oof (at most its speakers)")
+    ap.add_argument("--oof_sets", default=",".join(DEV_SETS),
+                    help=f"the train sets --oof predicts, out of {','.join(TRAIN_SETS)} (tess too: the speech tokens "
+                         "pipeline.train --speech_oof gives the head)")
     ap.add_argument("--bench", action="store_true",
                     help="measure the encoder's cost on 1 thread and the ASR-window reuse agreement (needs --out weights)")
     args = ap.parse_args(argv)
@@ -447,7 +469,10 @@ def main(argv=None) -> None:
             args.report.write_text(json.dumps(report, indent=1))
         return
     if args.oof:
-        for name, m in write_oof(args.oof, args.out, args.folds).items():
+        sets = [x.strip() for x in args.oof_sets.split(",") if x.strip()]
+        if unknown := sorted(set(sets) - set(TRAIN_SETS)):
+            ap.error(f"--oof_sets: {unknown} are not train sets ({', '.join(TRAIN_SETS)})")
+        for name, m in write_oof(args.oof, args.out, args.folds, sets).items():
             print(format_table(f"{name}/train, speaker-out-of-fold", m))
         return
     if args.features_only:
