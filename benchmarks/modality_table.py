@@ -9,9 +9,9 @@ that have that modality) and then all of them. Reported: accuracy, weighted F1 a
 (training.features), so after a training run this takes a minute or two.
 
 A second table takes label-paired dev clips by evidence pattern, with and without a line, and scores each pattern
-twice: the head alone, and as the pipeline labels them (model.predict.with_branch_label: a clip without a line by
-the product of its modalities' own calibrated classifiers, the face's standing in for the scene's; a clip with a
-line by the head), and, for comparison, that product rule applied to every clip (the line's evidence included).
+twice: the head alone, and as the pipeline labels them (model.predict.with_branch_label: by the product of the
+modalities' own calibrated classifiers, the line's evidence among them and the face's standing in for the scene's,
+where one of them backs its label, else by the head), and, for comparison, the product for every clip, backed or not.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def main(argv=None) -> list[dict]:
     patterns = pattern_rows(model, enc, label_paired(split_sources(sets[:-1]), args.pattern_pairs, seed=1,
                                                      name="label-paired dev clips"))
     print("\n| label-paired dev clips | n | head alone: accuracy / macro F1 / ECE | as the pipeline labels them | "
-          "the product for every clip, the line's evidence included |")
+          "the product for every clip, backed or not |")
     print("|---|---|---|---|---|")
     for r in patterns:
         print(f"| {r['pattern']} | {r['n']} | " + " | ".join(

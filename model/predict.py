@@ -59,16 +59,17 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
     return torch.softmax(logits / temps.unsqueeze(-1), -1)
 
 
-# A clip without a line is labelled by its modalities' own classifiers (their evidence), not by the head: each was
-# trained on labelled data of its kind and calibrated. A lone modality: its classifier reads it better than the head
-# on dev (pipeline.evaluate vs benchmarks.modality_table: Emotion6 photos 0.505 vs 0.426, FER+ faces 0.780 vs 0.765,
-# IMFDB 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS 0.700 vs 0.692). Several: the product of their calibrated
-# probabilities (independent evidence about one label), which on label-paired dev clips without a line beats the
-# head on every pattern with a voice, in accuracy and in calibration (docs/training.md, "Clips without a line").
-# Clips with a line stay with the head: the BVPEC head is built around the line (its tokens query the others), and
-# with a line the same product wins on three patterns of label-paired clips, loses on three and reads them worse
-# over all (0.763 against 0.776: benchmarks.modality_table).
-BRANCH_EVIDENCE = {"face": "face", "vision": "scene", "audio": "speech"}
+# A clip is labelled by its modalities' own classifiers (their evidence), not by the head: each was trained on
+# labelled data of its kind and calibrated (the line's: the head on the line alone, under the text temperature). A
+# lone modality: its classifier reads it better than the head on dev (pipeline.evaluate vs benchmarks.modality_table:
+# Emotion6 photos 0.505 vs 0.426, FER+ faces 0.780 vs 0.765, IMFDB 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS
+# 0.700 vs 0.692). Several: the product of their calibrated probabilities (independent evidence about one label),
+# which beats the head on label-paired dev clips without a line on every pattern with a voice, in accuracy and
+# calibration (docs/training.md, "Clips without a line"). Clips with a line joined this rule on 2026-12-04: on the
+# labelled films the head followed the voice wherever the line's words were plain (right on 19 and 18 of 35 films,
+# saying 0.72-0.74), having learnt from speech tokens the classifier was trained on, which are never wrong; the
+# product reads 22 and 27 (docs/training.md, "The head copied the voice").
+BRANCH_EVIDENCE = {"text": "text", "face": "face", "vision": "scene", "audio": "speech"}
 # Where a face is found, the face classifier stands in for the scene classifier. The head never learnt a face's own
 # frame, and a face filling the frame is not a scene: on IMFDB dev stills through the full visual path (faces found
 # in 94 %) the head reads 0.114, the face classifier 0.457 where a face is found and the scene classifier 0.062
@@ -88,24 +89,25 @@ VISUAL = frozenset({"vision", "face"})
 
 def evidence_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray],
                   temperatures: Mapping[str, float] | None = None) -> tuple[str, ...]:
-    """The evidence ('face', 'scene', 'speech') whose classifiers label a clip, from the modalities the head
+    """The evidence ('text', 'face', 'scene', 'speech') whose classifiers label a clip, from the modalities the head
     weighed (modalities_used): every one, the face's standing in for the scene's (VISUAL); () when the head labels
-    it: the clip has a line, a modality without evidence of its own, or several whose product's label none of them
-    backs (temperatures: the head's branch temperatures, as the evidence columns read them)."""
+    it: a line alone (the head on the line is its text evidence), a modality without evidence, or several whose
+    product's label none of them backs (temperatures: the head's branch temperatures, as the evidence columns read
+    them)."""
     keys = classifier_keys(modalities_used, evidence)
     return keys if len(keys) <= 1 or product_backed(keys, evidence, temperatures) else ()
 
 
 def classifier_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray]) -> tuple[str, ...]:
-    """evidence_keys before the backing check: the classifiers a clip without a line has, the face's standing in
-    for the scene's; () with a line or a modality without evidence of its own."""
+    """evidence_keys before the backing check: the classifiers a clip has, the face's standing in for the scene's;
+    () for a line alone or a modality without evidence of its own (a line's evidence: with_line_evidence)."""
     used = set(modalities_used)
-    if not used or "text" in used:
+    if not used or used == {"text"}:
         return ()
     if VISUAL <= used:
         used.discard("vision")
-    keys = tuple(BRANCH_EVIDENCE[m] for m in MODALITIES if m in used and m in BRANCH_EVIDENCE)
-    return keys if len(keys) == len(used) and all(evidence.get(k) is not None for k in keys) else ()
+    keys = tuple(BRANCH_EVIDENCE[m] for m in MODALITIES if m in used)
+    return keys if all(evidence.get(k) is not None for k in keys) else ()
 
 
 def product_backed(keys: Sequence[str], evidence: Mapping[str, np.ndarray],
@@ -158,10 +160,31 @@ def classifier_probs(keys: Sequence[str], evidence: Mapping[str, np.ndarray],
     return recalibrated(p, t.get("+".join(keys))) if len(keys) > 1 else p / p.sum()
 
 
+def line_evidence(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str = "cpu"
+                  ) -> list[np.ndarray | None]:
+    """What each clip's line says on its own: the head's calibrated probabilities with only the text tokens (None
+    for a clip without a line). The clips table's evidence_text, and the line's part in with_branch_label."""
+    idx = [i for i, t in enumerate(items) if t.get("text") is not None and len(t["text"])]
+    out: list[np.ndarray | None] = [None] * len(items)
+    if idx:
+        for i, p in zip(idx, predict(model, [{"text": items[i]["text"]} for i in idx], device=device,
+                                     batch_size=len(idx))):
+            out[i] = p.probs
+    return out
+
+
+def with_line_evidence(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]],
+                       evidence: Sequence[Mapping[str, np.ndarray]], device: str = "cpu") -> list[dict]:
+    """Per clip, its other modalities' own probabilities (model.featurize.Featurizer.evidence) with its line's
+    (line_evidence) under 'text': the evidence with_branch_label labels a clip from."""
+    return [{**ev, **({"text": t} if t is not None else {})}
+            for ev, t in zip(evidence, line_evidence(model, items, device))]
+
+
 def with_branch_label(pred: Prediction, evidence: Mapping[str, np.ndarray],
                       temperatures: Mapping[str, float] | None = None) -> Prediction:
-    """`pred`, or, for a clip without a line, its modalities' own classifiers' label (branch_probs; the head's
-    valence, arousal and gates stay)."""
+    """`pred`, or its modalities' own classifiers' label (branch_probs; evidence with the line's, as
+    with_line_evidence gives it; the head's valence, arousal and gates stay)."""
     p = branch_probs(pred.modalities_used, evidence, temperatures)
     if p is None:
         return pred

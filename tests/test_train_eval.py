@@ -418,7 +418,7 @@ def test_refit_only_replaces_the_named_temperatures():
 
 def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
     """One modality with a classifier of its own: its evidence labels the clip, in a run and in evaluation alike;
-    a clip with a line keeps the head's label."""
+    a line alone keeps the head's label (its own text evidence)."""
     from model.bvpec import BVPEC, BVPECConfig
     from model.predict import branch_of, branch_probs, predict, with_branch_label
     from training.datasets import Example
@@ -449,15 +449,17 @@ def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
         [p.emotion == "fear" for p in (p_face, p_text)])
 
 
-def test_a_clip_without_a_line_is_labelled_by_its_modalities_own_classifiers():
-    """No line: the product of the modalities' calibrated evidence labels the clip, the face's standing in for the
-    scene's where a face is found (model.predict.VISUAL: frames plus a face is the face classifier's); a line gives
-    the label back to the head, and so does a modality without evidence of its own."""
+def test_a_clip_is_labelled_by_its_modalities_own_classifiers():
+    """The product of the modalities' calibrated evidence labels the clip, the face's standing in for the scene's
+    where a face is found (model.predict.VISUAL: frames plus a face is the face classifier's); a line is one of its
+    parts (its evidence: the head on the line alone), a line alone stays the head's, and a modality without evidence
+    of its own gives the label back to the head."""
     from model.bvpec import BVPEC, BVPECConfig
     from model.predict import branch_of, branch_probs, predict, with_branch_label
 
     rng = np.random.default_rng(2)
     dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+    torch.manual_seed(2)
     model = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)).eval()
     frames = {"vision": rng.normal(size=(5, 6)).astype(np.float32)}
     face = {"face": rng.normal(size=(2, 7)).astype(np.float32)}
@@ -475,8 +477,22 @@ def test_a_clip_without_a_line_is_labelled_by_its_modalities_own_classifiers():
     assert with_branch_label(p_heard, ev).gates == p_heard.gates  # the head's gates and intensity stay
     assert branch_of(p_all.modalities_used, ev) == "face+speech"  # the face stands in for the scene
     assert np.allclose(with_branch_label(p_all, ev).probs, sad * angry / (sad * angry).sum())
-    assert branch_of(p_said.modalities_used, ev) is None and with_branch_label(p_said, ev) is p_said
+    assert branch_of(p_said.modalities_used, ev) is None and with_branch_label(p_said, ev) is p_said  # no line's
     assert branch_of(p_seen.modalities_used, {"scene": calm}) is None  # a face without its evidence: the head's
+    # With the line's evidence (with_line_evidence: the head on the line alone) the line joins the product.
+    from model.predict import line_evidence, with_line_evidence
+    said = {**frames, **face, **voice, **line}
+    fierce = np.array([.6, .05, .05, .05, .1, .1, .05])  # a face that backs the voice's anger
+    (spoken,) = with_line_evidence(model, [said], [{**ev, "face": fierce}])
+    (alone,) = predict(model, [line])
+    assert np.allclose(spoken["text"], alone.probs) and np.allclose(line_evidence(model, [said])[0], alone.probs)
+    assert with_line_evidence(model, [frames], [ev])[0] == ev  # no line, no line evidence
+    assert branch_of(p_said.modalities_used, spoken) == "text+face+speech"
+    product = alone.probs * fierce * angry
+    assert product.argmax() == 0  # anger, backed by the face and the voice (else the head labels it)
+    assert np.allclose(with_branch_label(p_said, spoken).probs, product / product.sum())
+    (p_line,) = predict(model, [line])  # a line alone: the head's (it is its own text evidence)
+    assert branch_of(p_line.modalities_used, {"text": alone.probs}) is None
     # each member under its branch temperature, then the combination's own when calibration fitted one
     soft = branch_probs(p_heard.modalities_used, ev, {"speech": 2.0})
     assert np.allclose(soft, calm * angry ** 0.5 / (calm * angry ** 0.5).sum())

@@ -19,7 +19,7 @@ import torch
 from scipy.special import softmax
 
 from model.batching import collate
-from model.predict import branch_of, branch_probs, evidence_patterns, modalities_used
+from model.predict import branch_of, branch_probs, evidence_patterns, modalities_used, with_line_evidence
 from training.metrics import expected_calibration_error, fit_temperature
 
 MIN_PER_PATTERN = 50  # a one-parameter fit: 50 labelled clips pin it down to a few per cent
@@ -37,6 +37,8 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
     model.eval()
     logits, patterns, used = [], [], []
     members_t = getattr(model, "branch_temperatures", None) or {}
+    if evidence is not None:  # the line's too (model.predict.with_line_evidence), as the pipeline labels clips
+        evidence = with_line_evidence(model, items, evidence)
     with torch.inference_mode():
         for i in range(0, len(items), batch_size):
             inputs, masks = collate(items[i:i + batch_size], model.config.input_dims)

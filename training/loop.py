@@ -21,7 +21,7 @@ from model.batching import collate, modality_dropout
 from model.bvpec import BVPEC, BVPECConfig
 from model.losses import bvpec_loss, class_weights
 from model.precision import autocast
-from model.predict import branch_probs, calibrated_probs, modalities_used
+from model.predict import branch_probs, calibrated_probs, modalities_used, with_line_evidence
 from model.text_top import TextTop, TunedTextHead
 from training.datasets import Example, spec_parts
 from training.features import features_for
@@ -166,8 +166,8 @@ def fit_temperature(model: BVPEC, sets: Sequence[LabelledSet], batch_size: int =
 def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32",
                  evidence: Optional[Sequence[Mapping[str, np.ndarray]]] = None) -> dict:
     """training.metrics.classification_metrics of the model on a set, with the top label's ECE. evidence: per
-    item, each modality's own probabilities (model.featurize.Featurizer.evidence): clips with one modality are
-    then labelled as the pipeline labels them (model.predict.with_branch_label); without it, the head alone."""
+    item, each modality's own probabilities (model.featurize.Featurizer.evidence; its line's are added here): clips
+    are then labelled as the pipeline labels them (model.predict.with_branch_label); without it, the head alone."""
     model.eval()
     probs, logits, inten, used = [], [], [], []
     with torch.inference_mode(), autocast("cpu", precision):
@@ -181,7 +181,7 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision:
     logits = torch.cat(logits).numpy()
     probs = torch.cat(probs).numpy().astype(np.float64)
     inten = torch.cat(inten).numpy()
-    for j, ev in enumerate(evidence or []):
+    for j, ev in enumerate(with_line_evidence(model, s.items, evidence) if evidence is not None else []):
         p = branch_probs(used[j], ev, getattr(model, "branch_temperatures", None))
         if p is not None:
             probs[j] = p

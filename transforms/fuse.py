@@ -48,14 +48,8 @@ def evidence_columns(evidence: Mapping[str, np.ndarray], emotion_index: int) -> 
 
 def text_evidence(model, tokens: Sequence[Mapping[str, np.ndarray]], device: str = "cpu") -> list[Optional[np.ndarray]]:
     """What the line says on its own: the head's calibrated probabilities with only the text tokens."""
-    from model.predict import predict
-    idx = [i for i, t in enumerate(tokens) if t.get("text") is not None and len(t["text"])]
-    out: list[Optional[np.ndarray]] = [None] * len(tokens)
-    if idx:
-        for i, p in zip(idx, predict(model, [{"text": tokens[i]["text"]} for i in idx], device=device,
-                                     batch_size=len(idx))):
-            out[i] = p.probs
-    return out
+    from model.predict import line_evidence
+    return line_evidence(model, tokens, device)
 
 
 def load_head_model(head: Optional[str], device: str):
@@ -80,9 +74,11 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
         out = []
         for i, p, t in zip(idx, preds, texts):
             # each classifier's probabilities under the head's temperature for it (the speech one is fitted on
-            # unseen speakers: pipeline.calibrate --speech_oof); a clip without a line: its classifiers label it
+            # unseen speakers: pipeline.calibrate --speech_oof); the clip's label: the product of its classifiers,
+            # the line's among them, where one backs it (model.predict.with_branch_label)
             ev = calibrated_evidence(evidence[i], temperatures) if evidence is not None else {}
-            p = with_branch_label(p, evidence[i], temperatures) if evidence is not None else p
+            if evidence is not None:
+                p = with_branch_label(p, {**evidence[i], **({"text": t} if t is not None else {})}, temperatures)
             if t is not None:
                 ev["text"] = t
             out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
