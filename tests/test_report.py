@@ -314,6 +314,11 @@ def test_explain_draws_attention_from_the_features_table(output_dir, tmp_path):
     assert res["attention"]["vision"].shape == (10, 20) and res["attention"]["audio"].shape == (10, 7)
     assert np.allclose(res["attention"]["vision"].sum(1), 1.0, atol=1e-4)
     assert res["gates"]["face"] == 0.0 and np.isclose(sum(res["gates"].values()), 1.0)
+    # The clip's label is the clips table's; the head's own, which the figure explains, is named when it differs.
+    clip = next(r for r in pq.read_table(output_dir / "clips" / "alpha.parquet").to_pylist() if r["clip_index"] == 2)
+    assert f'>{clip["emotion"]}</span>' in section
+    head_label = EMOTIONS[int(np.argmax(res["probs"]))]
+    assert (f"whose attention is drawn below, says {head_label}" in section) == (head_label != clip["emotion"])
     assert explainer.text_token_labels(explainer._tokenizer(), "line 2 of <alpha> & friends", 10) == \
         ["[CLS]", "line", "2", "of", "<", "alpha", ">", "&", "friends", "[SEP]"]
     assert explainer.text_token_labels(None, None, 1) == ["[query]"]

@@ -157,10 +157,15 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     figure = charts.attention_figure(result["attention"], result["gates"], rows, cols,
                                            title=f"{film_id} clip {clip_index}: text tokens attending to each modality")
     k = int(np.argmax(result["probs"]))
+    # The clip's label is the clips table's (the product of its modalities' classifiers where one backs it,
+    # model.predict.with_branch_label); the figure explains the head, whose own label is shown beside it.
+    emotion = row.get("emotion") or EMOTIONS[k]
+    confidence = row.get("confidence") if row.get("emotion") else float(result["probs"][k])
     return {
         "film_id": film_id, "clip_index": clip_index, "text": row["text"], "figure": figure,
-        "emotion": EMOTIONS[k], "confidence": float(result["probs"][k]), "color": EMOTION_COLORS[EMOTIONS[k]],
-        "light": EMOTIONS[k] in ("joy", "neutral"), "when": f"{fmt_time(row['start_s'])}-{fmt_time(row['end_s'])}",
+        "emotion": emotion, "confidence": float(confidence), "color": EMOTION_COLORS[emotion],
+        "head_emotion": EMOTIONS[k], "head_confidence": float(result["probs"][k]),
+        "light": emotion in ("joy", "neutral"), "when": f"{fmt_time(row['start_s'])}-{fmt_time(row['end_s'])}",
         "modalities": [m for m, g in result["gates"].items() if g > 0],
         "frames": [{"b64": stills.jpeg_b64(np.asarray(f), FRAME_WIDTH), "label": f"f{i} @ {t:.2f}s"}
                    for i, (f, t) in enumerate(frames)],
