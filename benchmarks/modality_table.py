@@ -181,13 +181,13 @@ def disagreement_rows(model, enc, pools: dict[str, LabelledSet], n: int) -> list
 
 def every_evidence(model, s: LabelledSet, evidence) -> dict:
     """The alternative not taken: the rule for clips without a line applied to every clip, the line's evidence
-    (the head on the line alone, transforms.fuse.text_evidence) multiplied in, the face's standing in for the
+    (the head on the line alone, model.predict.line_evidence) multiplied in, the face's standing in for the
     scene's."""
     from model.predict import calibrated_evidence
     from training.metrics import classification_metrics
-    from transforms.fuse import text_evidence
+    from model.predict import line_evidence
     probs = []
-    for ev, line in zip(evidence, text_evidence(model, s.items)):
+    for ev, line in zip(evidence, line_evidence(model, s.items)):
         ev = calibrated_evidence(ev, model.branch_temperatures)
         if "face" in ev:
             ev.pop("scene", None)

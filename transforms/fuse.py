@@ -46,12 +46,6 @@ def evidence_columns(evidence: Mapping[str, np.ndarray], emotion_index: int) -> 
     return row
 
 
-def text_evidence(model, tokens: Sequence[Mapping[str, np.ndarray]], device: str = "cpu") -> list[Optional[np.ndarray]]:
-    """What the line says on its own: the head's calibrated probabilities with only the text tokens."""
-    from model.predict import line_evidence
-    return line_evidence(model, tokens, device)
-
-
 def load_head_model(head: Optional[str], device: str):
     """The head in fp32 even on GPU, so a rescore on another device reproduces the labels."""
     from model.checkpoints import load_head
@@ -62,27 +56,25 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
                  evidence: Optional[Sequence[Mapping[str, np.ndarray]]] = None) -> list:
     """Per clip, the clips-table score columns (plus n_faces), or a Failure where the head failed for it (a
     failing batch is retried clip by clip). evidence: per clip, the other modalities' own probabilities
-    (model.featurize.Featurizer.evidence); the line's are computed here with the head."""
-    from model.predict import calibrated_evidence, predict, with_branch_label
+    (model.featurize.Featurizer.evidence); the line's are computed here with the head
+    (model.predict.with_line_evidence)."""
+    from model.predict import calibrated_evidence, predict, with_branch_label, with_line_evidence
     Metrics.counter(METRICS_NAMESPACE, "head_batches").inc()
     temperatures = getattr(model, "branch_temperatures", None)
 
     def run(idx):
         items = [tokens[i] for i in idx]
         preds = predict(model, items, device=device, batch_size=max(len(items), 1))
-        texts = text_evidence(model, items, device)
+        given = [evidence[i] for i in idx] if evidence is not None else [{} for _ in idx]
         out = []
-        for i, p, t in zip(idx, preds, texts):
-            # each classifier's probabilities under the head's temperature for it (the speech one is fitted on
-            # unseen speakers: pipeline.calibrate --speech_oof); the clip's label: the product of its classifiers,
-            # the line's among them, where one backs it (model.predict.with_branch_label)
-            ev = calibrated_evidence(evidence[i], temperatures) if evidence is not None else {}
+        for i, p, ev in zip(idx, preds, with_line_evidence(model, items, given, device)):
+            # the clip's label: the product of its classifiers, the line's among them, where one backs it
+            # (model.predict.with_branch_label); its evidence columns: each classifier's probabilities under the
+            # head's temperature for it (the speech one is fitted on unseen speakers: pipeline.calibrate --speech_oof)
             if evidence is not None:
-                p = with_branch_label(p, {**evidence[i], **({"text": t} if t is not None else {})}, temperatures)
-            if t is not None:
-                ev["text"] = t
+                p = with_branch_label(p, ev, temperatures)
             out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
-                        **evidence_columns(ev, int(np.argmax(p.probs)))})
+                        **evidence_columns(calibrated_evidence(ev, temperatures), int(np.argmax(p.probs)))})
         return out
 
     return run_isolating(list(range(len(tokens))), run, "fuse")
