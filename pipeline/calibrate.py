@@ -17,6 +17,11 @@ than most (RAVDESS dev accuracy 0.725 against 0.58 out of fold), and a temperatu
 the speech evidence over-confident on unseen speakers. The clips table's evidence columns carry the branch
 temperatures too (transforms.fuse), so the evidence, the support and the grounded flag follow this calibration.
 
+--pairs N adds N label-paired dev clips made of the --data sets (a line, a face, a photo, a voice of one label:
+training.loop.label_paired) for the patterns the head labels as referee: a clip whose classifiers' product no
+modality backs. Those clips are few in any one dev set, and the head is over-sure on them. Only the referee
+patterns are taken from the pairs. The products' own fit would follow the pairs' label mix (training.md).
+
 --refit KEY (repeatable: a pattern such as `text`, or `branch:face|scene|speech`) fits only those temperatures and
 keeps the head's others: after retraining one branch classifier, its temperature is refitted on that branch's
 dev data alone (the other sets, and the speech out-of-fold logits, are not needed again).
@@ -34,10 +39,11 @@ from model.checkpoints import DEFAULT_HEAD, load_head, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
 from pipeline.arg_types import model_path_arg
-from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, refit_only,
-                                  speech_out_of_fold, split)
+from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
+                                  refit_only, speech_out_of_fold, split)
 from training.datasets import data_spec
 from training.features import features_for
+from training.loop import LabelledSet, label_paired, split_sources
 from training.metrics import expected_calibration_error
 
 
@@ -49,6 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--output", required=True, help="where the calibrated head is written")
     p.add_argument("--speech_oof", default=None,
                    help="speaker-out-of-fold speech logits (training.speech_classifier --oof) for the speech branch")
+    p.add_argument("--pairs", type=int, default=0,
+                   help="label-paired dev clips for the patterns the head labels as referee (products no modality backs)")
+    p.add_argument("--pairs_seed", type=int, default=1)
     p.add_argument("--refit", action="append", default=None,
                    help="fit only this pattern or branch:<name> temperature (repeatable); the head's others stay")
     p.add_argument("--json", default=None)
@@ -59,11 +68,16 @@ def main(argv: list[str] | None = None) -> dict:
     model, meta = load_head(args.head)
     enc = create_encoders(EncoderSpec(head=args.head))
     featurizer = Featurizer(enc)
-    sets = {}
+    sets, labelled = {}, []
     for spec in args.data:
         examples, feats = features_for(spec, enc)
         logits, patterns = logits_and_patterns(model, feats, [featurizer.evidence(f) for f in feats])
         sets[spec] = (logits, patterns, np.array([e.label for e in examples]))
+        labelled.append(LabelledSet(spec, feats, examples).labelled())
+    if args.pairs:
+        pairs = label_paired(split_sources(labelled), args.pairs, args.pairs_seed, name="pairs:dev")
+        sets[f"pairs:dev@{args.pairs}"] = referee_rows(
+            *logits_and_patterns(model, pairs.items, [featurizer.evidence(f) for f in pairs.items]), pairs.labels)
     if args.speech_oof:
         sets[f"speech-oof:{args.speech_oof}"] = speech_out_of_fold(args.speech_oof)
     default_t = float(model.temperature)
@@ -94,7 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"{single:.3f} | {fitted:.3f} | {held_out[spec]:.3f} |")
     meta = dict(meta)
     meta["pattern_temperatures"], meta["branch_temperatures"] = split(temps)
-    data = list(args.data) + ([f"speech-oof:{args.speech_oof}"] if args.speech_oof else [])
+    data = list(args.data) + ([f"speech-oof:{args.speech_oof}"] if args.speech_oof else []) + (
+        [f"pairs:dev@{args.pairs} seed {args.pairs_seed}"] if args.pairs else [])
     if args.refit:  # the record of the earlier fit stays, with what was refitted on what
         previous = dict(meta.get("pattern_calibration", {}))
         meta["pattern_calibration"] = {**previous, "refit": {"keys": list(args.refit), "data": data,

@@ -416,6 +416,17 @@ def test_refit_only_replaces_the_named_temperatures():
         refit_only(fitted, meta, ["branch:speech"])
 
 
+def test_label_paired_clips_calibrate_only_the_head_as_referee():
+    """pipeline.calibrate --pairs: of label-paired dev clips, only those the head labels with several modalities (a
+    product no modality backs) are fitted; products (branch:...) and single patterns are left to their own data."""
+    from training.calibration import referee_rows
+    logits = np.arange(5 * 7, dtype=np.float64).reshape(5, 7)
+    patterns = ["branch:text+face", "audio+face+text", "text", "branch:speech", "text+vision"]
+    rows, keys, labels = referee_rows(logits, patterns, np.array([0, 1, 2, 3, 4]))
+    assert keys == ["audio+face+text", "text+vision"] and labels.tolist() == [1, 4]
+    assert np.array_equal(rows, logits[[1, 4]])
+
+
 def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
     """One modality with a classifier of its own: its evidence labels the clip, in a run and in evaluation alike;
     a line alone keeps the head's label (its own text evidence)."""

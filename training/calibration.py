@@ -58,6 +58,16 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
     return logits, patterns
 
 
+def referee_rows(logits: np.ndarray, patterns: Sequence[str], labels: np.ndarray
+                 ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Of label-paired clips' rows (logits_and_patterns), the ones the head labels with several modalities: its
+    referee patterns (a product no modality backs). The products' rows are left out: their fitted temperature
+    follows the pairs' label mix (one of each label: softer; a film's mix: about as they are), while the head as
+    referee is over-sure under either (docs/training.md)."""
+    keep = [i for i, p in enumerate(patterns) if not p.startswith(BRANCH) and "+" in p]
+    return logits[keep], [patterns[i] for i in keep], np.asarray(labels)[keep]
+
+
 def speech_out_of_fold(path) -> tuple[np.ndarray, list[str], np.ndarray]:
     """The speech classifier's speaker-out-of-fold logits on its train speakers (training.speech_classifier
     --oof) as branch rows: (log-probabilities, 'branch:speech' each, labels). Only the sets with dev speakers
