@@ -73,19 +73,24 @@ class Models:
 
 def model(film: str, args) -> dict:
     m = Models(args, args.batch_size)
-    spent, cpu, n, batch = 0.0, 0.0, 0, []
+    spent = {"wall_s": 0.0, "cpu_s": 0.0, "clips": 0}
+
+    def score(batch: list) -> None:  # only the models' calls are timed
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        spent["clips"] += len(m.score(batch))
+        spent["wall_s"] += time.perf_counter() - t0
+        spent["cpu_s"] += cpu_seconds() - c0
+
+    batch = []
     for clip in decoded_clips(film, args):
         batch.append(clip)
         if len(batch) == args.batch_size:
-            t0, c0 = time.perf_counter(), cpu_seconds()
-            n += len(m.score(batch))
-            spent, cpu, batch = spent + time.perf_counter() - t0, cpu + cpu_seconds() - c0, []
+            score(batch)
+            batch = []
     if batch:
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        n += len(m.score(batch))
-        spent, cpu = spent + time.perf_counter() - t0, cpu + cpu_seconds() - c0
+        score(batch)
     from model.featurize import SECONDS
-    return {"wall_s": spent, "clips": n, "load_s": m.load_s, "stages": dict(SECONDS), "cpu_s": cpu}
+    return {**spent, "load_s": m.load_s, "stages": dict(SECONDS)}
 
 
 def naive_decode_clip(film: str, spec, film_id: str, every_s: float, frames_per_clip: int = 4,

@@ -183,9 +183,8 @@ def every_evidence(model, s: LabelledSet, evidence) -> dict:
     """The alternative not taken: the rule for clips without a line applied to every clip, the line's evidence
     (the head on the line alone, model.predict.line_evidence) multiplied in, the face's standing in for the
     scene's."""
-    from model.predict import calibrated_evidence
+    from model.predict import calibrated_evidence, line_evidence
     from training.metrics import classification_metrics
-    from model.predict import line_evidence
     probs = []
     for ev, line in zip(evidence, line_evidence(model, s.items)):
         ev = calibrated_evidence(ev, model.branch_temperatures)

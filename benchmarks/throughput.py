@@ -48,7 +48,8 @@ CACHE = ROOT / ".cache" / "bench"
 ENCODES = {"fast": {"preset": "ultrafast", "crf": 30}, "film": {"preset": "medium", "crf": 20}}
 MODES = ("whole", "decode", "model", "naive", "cli")
 CSV_FIELDS = ("film", "film_s", "mode", "device", "batch_size", "clips", "wall_s", "load_s", "film_s_per_wall_s",
-              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision", "levers", "cpu_s", "film_wall_s")
+              "x_realtime", "peak_rss_mb", "host_cpus", "torch_threads", "timestamp", "precision", "levers", "cpu_s",
+              "film_wall_s")
 
 
 def cpu_seconds(children: bool = False) -> float:

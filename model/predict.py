@@ -68,7 +68,7 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
 # calibration (docs/training.md, "Clips without a line"). Clips with a line joined this rule on 2026-12-04: on the
 # labelled films the head followed the voice wherever the line's words were plain (right on 19 and 18 of 35 films,
 # saying 0.72-0.74), having learnt from speech tokens the classifier was trained on, which are never wrong; the
-# product reads 22 and 27 (docs/training.md, "The head copied the voice").
+# product reads 19 and 25 (docs/training.md, "Clips with a line: the head copied the voice").
 BRANCH_EVIDENCE = {"text": "text", "face": "face", "vision": "scene", "audio": "speech"}
 # Where a face is found, the face classifier stands in for the scene classifier. The head never learnt a face's own
 # frame, and a face filling the frame is not a scene: on IMFDB dev stills through the full visual path (faces found

@@ -42,8 +42,7 @@ from pipeline.arg_types import model_path_arg
 from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
                                   refit_only, speech_out_of_fold, split)
 from training.datasets import data_spec
-from training.features import features_for
-from training.loop import LabelledSet, label_paired, split_sources
+from training.loop import label_paired, load_set, split_sources
 from training.metrics import expected_calibration_error
 
 
@@ -70,10 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
     featurizer = Featurizer(enc)
     sets, labelled = {}, []
     for spec in args.data:
-        examples, feats = features_for(spec, enc)
-        logits, patterns = logits_and_patterns(model, feats, [featurizer.evidence(f) for f in feats])
-        sets[spec] = (logits, patterns, np.array([e.label for e in examples]))
-        labelled.append(LabelledSet(spec, feats, examples).labelled())
+        s = load_set(spec, enc)
+        logits, patterns = logits_and_patterns(model, s.items, [featurizer.evidence(f) for f in s.items])
+        sets[spec] = (logits, patterns, s.labels)
+        labelled.append(s.labelled())
     if args.pairs:
         pairs = label_paired(split_sources(labelled), args.pairs, args.pairs_seed, name="pairs:dev")
         sets[f"pairs:dev@{args.pairs}"] = referee_rows(

@@ -11,7 +11,6 @@ import copy
 import logging
 import random
 import time
-from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -74,8 +73,8 @@ def with_out_of_fold_speech(s: LabelledSet, spec: str, oof: Mapping[str, tuple[n
     tokens learns to copy the voice. Other specs, and clips without a speech token (the gate), are left as they are.
     `s` is the set as load_set gives it (every row, in file order)."""
     kind, path, split, n = spec_parts(spec)
-    name = Path(path).parent.name
-    if kind != "audio" or name not in oof or Path(path).stem != "train" or split or n is not None:
+    name = path.parent.name
+    if kind != "audio" or name not in oof or path.stem != "train" or split or n is not None:
         return s
     logits, labels = oof[name]
     if len(logits) != len(s) or not np.array_equal(labels, s.labels):
