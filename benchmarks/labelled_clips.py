@@ -157,7 +157,7 @@ def _film_clip(clips: Sequence[Mapping]) -> dict:
     ev = {m: best.get(f"evidence_{m}") for m in EVIDENCE_MODALITIES}
     probs = [best[p] for p in PROB_COLUMNS] if best.get("emotion") is not None else None
     return {"emotion": best.get("emotion"), "probs": probs, "evidence": ev, "face": (best.get("n_faces") or 0) > 0,
-            "grounded": best.get("grounded"), "clips": len(clips)}
+            "grounded": best.get("grounded"), "clips": len(clips), "modalities_used": best.get("modalities_used")}
 
 
 def _film_weighted(clips: Sequence[Mapping], grounded_support: float) -> dict:
@@ -208,6 +208,44 @@ def film_predictions(clips: Iterable[Mapping], labels: Iterable[Mapping], aggreg
     return out
 
 
+# The head's modality behind each evidence column (model.predict.BRANCH_EVIDENCE, inverted).
+EVIDENCE_MODALITY = {"text": "text", "face": "face", "scene": "vision", "speech": "audio"}
+
+
+def without_each(films: Sequence[Mapping]) -> dict[str, dict]:
+    """Per evidence modality: the films' fused labels had the clip not had it, by the run's rule (model.predict:
+    the product of the remaining classifiers where one backs it; the scene's classifier where a face goes), from the
+    clips table's evidence columns, which are already calibrated: what each modality adds. A film keeps its own
+    label where the rest is not backed or nothing is left (the head's reading is not in the table), and where the
+    film had no such evidence. Over the films with clip rows; middle-clip aggregation only (it needs the clip's
+    modalities_used)."""
+    from model.predict import classifier_keys, classifier_probs, product_backed
+    from training.metrics import expected_calibration_error
+    out = {}
+    for m in EVIDENCE_MODALITIES:
+        probs, truth, relabelled = [], [], 0
+        for f in films:
+            if f.get("probs") is None:
+                continue
+            p = np.asarray(f["probs"], np.float64)
+            used = f.get("modalities_used")
+            ev = {k: np.asarray(v, np.float64) for k, v in f["evidence"].items() if v is not None}
+            if used and m in ev:
+                keys = classifier_keys([u for u in used if u != EVIDENCE_MODALITY[m]], ev)
+                if keys and (len(keys) == 1 or product_backed(keys, ev)):
+                    q = classifier_probs(keys, ev)
+                    relabelled += int(q.argmax() != p.argmax())
+                    p = q
+            probs.append(p)
+            truth.append(EMOTIONS.index(f["label"]) if f["label"] in EMOTIONS else -1)
+        if probs:
+            probs_a = np.stack(probs)
+            out[m] = {"relabelled": relabelled, "accuracy": float(np.mean(probs_a.argmax(1) == np.array(truth))),
+                      "mean_confidence": float(probs_a.max(1).mean()),
+                      "ece": expected_calibration_error(probs_a, truth)}
+    return out
+
+
 def _share(num: int, den: int) -> Optional[float]:
     return num / den if den else None
 
@@ -253,6 +291,8 @@ def score_films(clips: Iterable[Mapping], labels: Iterable[Mapping], aggregate: 
                   n_not_grounded=len(ng), accuracy_not_grounded=_share(sum(ng), len(ng)))
     result["per_label"] = {lab: _share(sum(c for f, c in zip(films, correct) if f["label"] == lab), k)
                            for lab, k in result["labels"].items()}
+    if aggregate == "middle":
+        result["without"] = without_each(films)
     result["films_detail"] = [{"file": f["file"], "label": f["label"], "emotion": f["emotion"],
                                **{m: _argmax_label(f["evidence"][m]) for m in EVIDENCE_MODALITIES},
                                "face_found": f["face"], "grounded": f["grounded"], "clips": f["clips"]} for f in films]
@@ -281,6 +321,11 @@ def format_table(pair: str, s: Mapping) -> str:
               f"| {_fmt(s['accuracy_not_grounded'])} ({s['n_not_grounded']}) |",
               "",
               "fused accuracy per label: " + ", ".join(f"{k} {_fmt(v)}" for k, v in s["per_label"].items())]
+    if s.get("without"):
+        lines += ["", "| the run's rule without one modality's evidence | films relabelled | accuracy | mean confidence "
+                      "| ECE |", "|---|---|---|---|---|"]
+        lines += [f"| without {m} | {v['relabelled']} | {_fmt(v['accuracy'])} | {_fmt(v['mean_confidence'])} "
+                  f"| {_fmt(v['ece'])} |" for m, v in s["without"].items()]
     return "\n".join(lines)
 
 

@@ -85,6 +85,23 @@ def test_scoring_weighted(table):
         "anger_00.mp4"]["emotion"] == "anger"
 
 
+def test_without_each_modality(tmp_path):
+    """The run's rule with one modality's evidence left out: a line read as anger outvotes a face and a voice that
+    agree on joy; without the line the film is right, without the face it is not."""
+    (tmp_path / "labels.csv").write_text("file,label,frame,audio\njoy_00.mp4,joy,img,aud\n")
+    c = clip("joy_00.mp4", 0, 0.0, 3.0, "anger", text=onehot("anger", 0.98), face=onehot("joy", 0.6),
+             speech=onehot("joy", 0.6), scene=onehot("fear", 0.6), n_faces=1, grounded=True)
+    c["modalities_used"] = ["text", "vision", "face", "audio"]
+    s = lc.score_films([c], lc.read_labels(tmp_path), "middle", grounded_support=0.4)
+    assert s["accuracy"] == 0.0
+    w = s["without"]
+    assert (w["text"]["relabelled"], w["text"]["accuracy"]) == (1, 1.0)  # face x speech: joy
+    assert w["face"]["accuracy"] == 0.0  # the scene stands in: text x scene x speech, anger still
+    assert (w["scene"]["relabelled"], w["scene"]["accuracy"]) == (0, 0.0)  # the face stood in for it already
+    assert w["text"]["mean_confidence"] == pytest.approx(0.6 ** 2 / (0.6 ** 2 + 6 * (0.4 / 6) ** 2))
+    assert "| without text | 1 | 1.000 |" in lc.format_table("demo", s)
+
+
 def test_table_formats(table):
     clips, labels = table
     text = lc.format_table("demo", lc.score_films(clips, labels, grounded_support=0.4))
