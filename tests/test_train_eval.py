@@ -642,3 +642,12 @@ def test_a_runtime_named_for_evaluation_gets_features_of_its_own():
     assert key(frames, vision_runtime="torch") != key(frames) == key(frames, text_runtime="openvino")
     args = evaluate.build_parser().parse_args(["--data", text, "--vision_runtime", "torch", "--text_runtime", "openvino"])
     assert (args.vision_runtime, args.text_runtime) == ("torch", "openvino")
+
+
+def test_dev_set_log_names_keep_their_kind():
+    """Two kinds read from one file (a voice, and a voice with its line) are two dev sets: the epoch log keeps both."""
+    from training.loop import _short
+    names = ["audio:../data/audio/ravdess/dev.parquet", "spoken:../data/audio/ravdess/dev.parquet", "pairs:dev",
+             "../data/text/meld/dev_sent_emo.csv"]
+    assert [_short(n) for n in names] == ["audio:ravdess/dev.parquet", "spoken:ravdess/dev.parquet", "pairs:dev",
+                                          "meld/dev_sent_emo.csv"]

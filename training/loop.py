@@ -206,6 +206,16 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, gen: torch.Generat
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
+def _short(name: str) -> str:
+    """A dev set's name for the log: its kind and the last two parts of its path ('spoken:ravdess/dev.parquet'), so
+    two kinds read from one file (audio: and spoken:) stay two entries."""
+    kind, sep, path = name.partition(":")
+    if not sep or "/" in kind:
+        kind, path = "", name
+    tail = "/".join(path.split("/")[-2:])
+    return f"{kind}:{tail}" if kind else tail
+
+
 def selects(name: str, select: Sequence[str]) -> bool:
     """Whether a dev set named `name` counts towards the epoch's score under --select (empty: every set does)."""
     return not select or any(k in name for k in select)
@@ -271,7 +281,7 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         history.append({"epoch": epoch + 1, "train_loss": total / len(train), "dev_score": score,
                         **{f"{n}:weighted_f1": m["weighted_f1"] for n, m in dev_metrics.items()}})
         log.info("epoch %d loss %.4f dev %.4f %s", epoch + 1, total / len(train), score,
-                 {"/".join(n.split("/")[-2:]): round(m['weighted_f1'], 4) for n, m in dev_metrics.items()})  # 'ravdess/dev.parquet'
+                 {_short(n): round(m['weighted_f1'], 4) for n, m in dev_metrics.items()})
         if not devs:  # nothing to select on: the latest epoch is the one kept
             best_epoch = epoch + 1
         elif score > best_score:
