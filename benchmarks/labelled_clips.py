@@ -208,10 +208,6 @@ def film_predictions(clips: Iterable[Mapping], labels: Iterable[Mapping], aggreg
     return out
 
 
-# The head's modality behind each evidence column (model.predict.BRANCH_EVIDENCE, inverted).
-EVIDENCE_MODALITY = {"text": "text", "face": "face", "scene": "vision", "speech": "audio"}
-
-
 def without_each(films: Sequence[Mapping]) -> dict[str, dict]:
     """Per evidence modality: the films' fused labels had the clip not had it, by the run's rule (model.predict:
     the product of the remaining classifiers where one backs it; the scene's classifier where a face goes), from the
@@ -219,8 +215,9 @@ def without_each(films: Sequence[Mapping]) -> dict[str, dict]:
     label where the rest is not backed or nothing is left (the head's reading is not in the table), and where the
     film had no such evidence. Over the films with clip rows; middle-clip aggregation only (it needs the clip's
     modalities_used)."""
-    from model.predict import classifier_keys, classifier_probs, product_backed
+    from model.predict import BRANCH_EVIDENCE, classifier_keys, classifier_probs, product_backed
     from training.metrics import expected_calibration_error
+    modality_of = {ev: m for m, ev in BRANCH_EVIDENCE.items()}  # 'scene' -> 'vision', ...
     out = {}
     for m in EVIDENCE_MODALITIES:
         probs, truth, relabelled = [], [], 0
@@ -231,7 +228,7 @@ def without_each(films: Sequence[Mapping]) -> dict[str, dict]:
             used = f.get("modalities_used")
             ev = {k: np.asarray(v, np.float64) for k, v in f["evidence"].items() if v is not None}
             if used and m in ev:
-                keys = classifier_keys([u for u in used if u != EVIDENCE_MODALITY[m]], ev)
+                keys = classifier_keys([u for u in used if u != modality_of[m]], ev)
                 if keys and (len(keys) == 1 or product_backed(keys, ev)):
                     q = classifier_probs(keys, ev)
                     relabelled += int(q.argmax() != p.argmax())
