@@ -276,12 +276,14 @@ def score_films(clips: Iterable[Mapping], labels: Iterable[Mapping], aggregate: 
         }
     scored = [f for f in films if f["probs"] is not None]
     if scored:  # how sure the fused label says it is, against how often it is right (films without rows left out)
-        from training.metrics import expected_calibration_error
+        from training.metrics import ece_if_calibrated, expected_calibration_error
         probs = np.array([f["probs"] for f in scored], np.float64)
         truth = [EMOTIONS.index(f["label"]) if f["label"] in EMOTIONS else -1 for f in scored]
-        result.update(mean_confidence=float(probs.max(1).mean()), ece=expected_calibration_error(probs, truth))
+        floor = ece_if_calibrated(probs)  # a hundred films cannot show an ECE near 0, even when calibrated
+        result.update(mean_confidence=float(probs.max(1).mean()), ece=expected_calibration_error(probs, truth),
+                      ece_if_calibrated=floor[0], ece_if_calibrated_p95=floor[1])
     else:
-        result.update(mean_confidence=None, ece=None)
+        result.update(mean_confidence=None, ece=None, ece_if_calibrated=None, ece_if_calibrated_p95=None)
     g = [c for f, c in zip(films, correct) if f["grounded"] is True]
     ng = [c for f, c in zip(films, correct) if f["grounded"] is not True]
     result.update(n_grounded=len(g), accuracy_grounded=_share(sum(g), len(g)),
@@ -307,7 +309,8 @@ def format_table(pair: str, s: Mapping) -> str:
              "",
              "| prediction | coverage | films | accuracy |",
              "|---|---|---|---|",
-             f"| fused `emotion` (mean confidence {_fmt(s['mean_confidence'])}, ECE {_fmt(s['ece'])}) | 1.000 | "
+             f"| fused `emotion` (mean confidence {_fmt(s['mean_confidence'])}, ECE {_fmt(s['ece'])}; a calibrated "
+             f"scorer: {_fmt(s.get('ece_if_calibrated'))}, 95 % {_fmt(s.get('ece_if_calibrated_p95'))}) | 1.000 | "
              f"{s['films']} | {_fmt(s['accuracy'])} |"]
     for m, v in s["modalities"].items():
         lines.append(f"| evidence_{m} | {_fmt(v['coverage'])} | {v['n']} | {_fmt(v['accuracy'])} |")

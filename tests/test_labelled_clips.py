@@ -106,7 +106,8 @@ def test_table_formats(table):
     clips, labels = table
     text = lc.format_table("demo", lc.score_films(clips, labels, grounded_support=0.4))
     assert "| evidence_face | 0.500 | 2 | 1.000 |" in text
-    assert "| fused `emotion` (mean confidence 0.500, ECE 0.167) | 1.000 | 4 | 0.500 |" in text
+    assert "| fused `emotion` (mean confidence 0.500, ECE 0.167; a calibrated scorer: " in text
+    assert text.split("\n")[4].endswith(") | 1.000 | 4 | 0.500 |")
 
 
 def test_end_to_end_tiny(tmp_path, capsys):

@@ -651,3 +651,14 @@ def test_dev_set_log_names_keep_their_kind():
              "../data/text/meld/dev_sent_emo.csv"]
     assert [_short(n) for n in names] == ["audio:ravdess/dev.parquet", "spoken:ravdess/dev.parquet", "pairs:dev",
                                           "meld/dev_sent_emo.csv"]
+
+
+def test_ece_if_calibrated_is_the_floor_of_a_small_set():
+    """A calibrated scorer's ECE on a hundred rows is well above 0, and shrinks with more rows; sure and right is 0."""
+    from training.metrics import ece_if_calibrated
+    p = np.full((100, 7), 0.05)
+    p[:, 0] = 0.7
+    median, p95 = ece_if_calibrated(p)
+    assert 0.03 < median <= p95 < 0.2
+    assert ece_if_calibrated(np.repeat(p, 100, 0), draws=50)[0] < 0.02
+    assert ece_if_calibrated(np.eye(7)[[0, 3, 5]]) == (0.0, 0.0)
