@@ -140,6 +140,7 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch):
                 "pearson_valence", "cv"):
         assert key in m, key
     assert 0.0 <= m["ece"] <= 1.0 and 1 / 7 <= m["mean_confidence"] <= 1.0
+    assert 0.0 < m["ece_if_calibrated"] <= m["ece_if_calibrated_p95"] < 1.0  # a few dozen lines: far from 0
     assert m["n"] == sum(c["support"] for c in m["per_class"].values()) == sum(map(sum, m["confusion_matrix"]))
     assert list(m["per_class"]) == list(LABELS) and len(m["confusion_matrix"]) == 7
     assert m["cv"]["k"] == 3 and m["cv"]["accuracy"]["ci95"][0] <= m["cv"]["accuracy"]["mean"]

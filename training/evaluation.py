@@ -51,7 +51,7 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
     # What each modality says on its own: clips with one modality are labelled by its classifier, as in a run.
     featurizer = Featurizer(encoders)
     evidence = [featurizer.evidence(f) for f in feats]
-    result = evaluate_set(model, s, evidence=evidence)
+    result = evaluate_set(model, s, evidence=evidence, ece_floor=True)
     if cv:
         folds = fold_indices([e.group or str(i) for i, e in enumerate(examples)], s.labels, cv, seed)
         fold_metrics = []

@@ -163,10 +163,11 @@ def fit_temperature(model: BVPEC, sets: Sequence[LabelledSet], batch_size: int =
 
 
 def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision: str = "fp32",
-                 evidence: Optional[Sequence[Mapping[str, np.ndarray]]] = None) -> dict:
-    """training.metrics.classification_metrics of the model on a set, with the top label's ECE. evidence: per
-    item, each modality's own probabilities (model.featurize.Featurizer.evidence; its line's are added here): clips
-    are then labelled as the pipeline labels them (model.predict.with_branch_label); without it, the head alone."""
+                 evidence: Optional[Sequence[Mapping[str, np.ndarray]]] = None, ece_floor: bool = False) -> dict:
+    """training.metrics.classification_metrics of the model on a set, with the top label's ECE (and, with
+    ece_floor, the ECE a calibrated scorer would show on this many rows). evidence: per item, each modality's own
+    probabilities (model.featurize.Featurizer.evidence; its line's are added here): clips are then labelled as the
+    pipeline labels them (model.predict.with_branch_label); without it, the head alone."""
     model.eval()
     probs, logits, inten, used = [], [], [], []
     with torch.inference_mode(), autocast("cpu", precision):
@@ -185,7 +186,8 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision:
         if p is not None:
             probs[j] = p
     ok = s.labels >= 0
-    return classification_metrics(s.labels[ok], probs[ok].argmax(1), inten, s.targets, probs=probs[ok])
+    return classification_metrics(s.labels[ok], probs[ok].argmax(1), inten, s.targets, probs=probs[ok],
+                                  ece_floor=ece_floor)
 
 
 def text_lengths(s: LabelledSet) -> list[int]:

@@ -59,9 +59,10 @@ def fit_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
                            intensity_pred: np.ndarray | None = None, intensity_true: np.ndarray | None = None,
-                           probs: np.ndarray | None = None) -> dict:
+                           probs: np.ndarray | None = None, ece_floor: bool = False) -> dict:
     """probs ([n, 7], optional) adds 'ece' (ECE_BINS-bin expected calibration error of the top label) and
-    'mean_confidence' (the top label's mean probability: against accuracy, how sure the model is overall)."""
+    'mean_confidence' (the top label's mean probability: against accuracy, how sure the model is overall);
+    ece_floor adds 'ece_if_calibrated' and its '_p95' (ece_if_calibrated: what a calibrated scorer would show)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=LABELS, zero_division=0)
     out = {
@@ -79,6 +80,8 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
     if probs is not None:
         out["ece"] = expected_calibration_error(probs, y_true)
         out["mean_confidence"] = float(np.asarray(probs).max(axis=1).mean()) if len(probs) else float("nan")
+        if ece_floor:
+            out["ece_if_calibrated"], out["ece_if_calibrated_p95"] = ece_if_calibrated(probs)
     if intensity_pred is not None and intensity_true is not None:
         for j, name in enumerate(("valence", "arousal")):
             t = intensity_true[:, j]
@@ -106,6 +109,8 @@ def format_table(name: str, m: dict) -> str:
     lines = [f"{name}: n={m['n']}  accuracy={m['accuracy']:.4f}  weighted_f1={m['weighted_f1']:.4f}  "
              f"macro_f1={m['macro_f1']:.4f}"
              + (f"  ece={m['ece']:.4f}" if "ece" in m else "")
+             + (f" (a calibrated scorer: {m['ece_if_calibrated']:.3f}, 95% {m['ece_if_calibrated_p95']:.3f})"
+                if "ece_if_calibrated" in m else "")
              + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m),
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for e, c in m["per_class"].items():
