@@ -215,7 +215,7 @@ def without_each(films: Sequence[Mapping]) -> dict[str, dict]:
     label where the rest is not backed or nothing is left (the head's reading is not in the table), and where the
     film had no such evidence. Over the films with clip rows; middle-clip aggregation only (it needs the clip's
     modalities_used)."""
-    from model.predict import BRANCH_EVIDENCE, classifier_keys, classifier_probs, product_backed
+    from model.predict import BRANCH_EVIDENCE, branch_probs
     from training.metrics import expected_calibration_error
     modality_of = {ev: m for m, ev in BRANCH_EVIDENCE.items()}  # 'scene' -> 'vision', ...
     out = {}
@@ -227,12 +227,11 @@ def without_each(films: Sequence[Mapping]) -> dict[str, dict]:
             p = np.asarray(f["probs"], np.float64)
             used = f.get("modalities_used")
             ev = {k: np.asarray(v, np.float64) for k, v in f["evidence"].items() if v is not None}
-            if used and m in ev:
-                keys = classifier_keys([u for u in used if u != modality_of[m]], ev)
-                if keys and (len(keys) == 1 or product_backed(keys, ev)):
-                    q = classifier_probs(keys, ev)
-                    relabelled += int(q.argmax() != p.argmax())
-                    p = q
+            # the run's own rule on the rest (the evidence columns are calibrated already: no temperatures)
+            q = branch_probs([u for u in used if u != modality_of[m]], ev) if used and m in ev else None
+            if q is not None:
+                relabelled += int(q.argmax() != p.argmax())
+                p = q
             probs.append(p)
             truth.append(EMOTIONS.index(f["label"]) if f["label"] in EMOTIONS else -1)
         if probs:
