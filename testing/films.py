@@ -377,6 +377,16 @@ def make_truncated(path, source=None, keep: float = 0.5) -> Path:
     return path
 
 
+def make_damaged(path, source, at: float = 0.5, share: float = 0.05, seed: int = 0) -> Path:
+    """A copy of a film with `share` of its bytes, from `at` of the way in, replaced by random ones: a damaged
+    sector or a bad transfer in the middle of the media data (the index at an mp4's end stays whole)."""
+    data = bytearray(Path(source).read_bytes())
+    start, n = int(len(data) * at), int(len(data) * share)
+    data[start:start + n] = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+    Path(path).write_bytes(bytes(data))
+    return Path(path)
+
+
 # --- realistic films for the benchmarks and the scoring tests -----------------------------------------
 @dataclasses.dataclass(frozen=True)
 class FilmSpec:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from model.featurize import frames_for
-from testing.films import (make_audio_only, make_av1, make_film, make_joined_recording, make_text_as_video,
-                           make_truncated, make_zero_byte, write_srt)
+from testing.films import (encode_film, make_audio_only, make_av1, make_damaged, make_film, make_joined_recording,
+                           make_text_as_video, make_truncated, make_zero_byte, speech_like, write_srt)
 from transforms.decode import BY_FILM, SAMPLE_RATE, DecodeConfig, DecodeError, decode_film, decoding_threads
 from transforms.discover import film_id_for
 from transforms.elements import DecodedClip, FilmError, FilmInfo, FilmJob, FilmRef
@@ -589,6 +589,50 @@ def test_timeline_mends_restarts_and_trusts_forward_gaps_unless_the_format_jumps
     assert [ts.time(t, 1.0) for t in seq] == pytest.approx([0, 1, 2, 3, 4, 5, 6, 7, 8, 8.2]) and ts.resets == [5, 7]
     mkv = Timeline()  # other formats: a forward gap is real time (a paused recording), only restarts are mended
     assert [mkv.time(t, 1.0) for t in seq] == pytest.approx([0, 1, 2, 3, 4, 5, 6, 105, 106, 106.2]) and mkv.resets == [5]
+    # One stray timestamp (a damaged packet), back or forward, is placed where the stream had got to; the clock stays.
+    stray = Timeline(forward_s=10.0)
+    assert [stray.time(t, 1.0) for t in [0, 1, 2, 3, 4, 1.5, 5, 6, 300, 7, 8]] == pytest.approx(
+        [0, 1, 2, 3, 4, 5, 5, 6, 7, 7, 8]) and not stray.resets
+
+
+def test_a_frame_held_for_seconds_is_not_a_restart(tmp_path):
+    # A VFR encode whose title card is one frame held 5 s (frames at 0-2 s, then from 7 s). Before, the 5 s step
+    # became the expected frame duration, every next frame looked 1 s "back", and the 10 s film ran to 125 s.
+    times = [i * 0.04 for i in range(50)] + [7.0 + i * 0.04 for i in range(75)]
+    film = encode_film(tmp_path / "held.mkv", paint=lambda i, t: np.full((64, 96, 3), int(t * 30) % 255, np.uint8),
+                       frame_times=times, fps=25, vfr=True, video_codec="h264", audio=speech_like(10.0))
+    clips, errors, stats = decode(film, segment="window", window_s=4.0, image_size=32)
+    assert not errors and stats["media_end_s"] == pytest.approx(10.0, abs=0.1)
+    assert [(c.spec.start_s, round(c.spec.end_s, 1)) for c in clips] == [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]
+    from transforms.decode import Timeline
+    line = Timeline()
+    assert [line.time(t, 5.0) for t in (0.0, 5.0, 5.04, 5.08)] == [0.0, 5.0, 5.04, 5.08] and not line.resets
+
+
+def test_a_damaged_stretch_costs_only_itself(tmp_path):
+    # Random bytes over 5 % of a 20 s h264 + aac mp4, halfway in. Before, five bad audio packets in a row ended
+    # the sound for the rest of the film, and the frames after the gap read as 51 clock restarts (102 s of clips).
+    source = encode_film(tmp_path / "whole.mp4", paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),
+                         frame_times=[i / 25 for i in range(500)], fps=25, size=(320, 240), video_codec="h264",
+                         audio=speech_like(20.0))
+    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.mp4", source), segment="window", window_s=4.0,
+                                  image_size=32)
+    assert stats["media_end_s"] == pytest.approx(20.0, abs=0.1) and not stats["audio_failed"]
+    assert [c.spec.start_s for c in clips] == [0.0, 4.0, 8.0, 12.0, 16.0] and all(len(c.frames) == 4 for c in clips)
+    assert all(c.audio.size == 4 * SAMPLE_RATE and np.abs(c.audio).mean() > 0.01 for c in clips)  # sound after it
+    assert sorted(e.error_type for e in errors) == ["AudioPacketError", "VideoPacketError"]  # one row a stretch
+    assert not any(e.fatal for e in errors)
+    audio_row = next(e.message for e in errors if e.error_type == "AudioPacketError")
+    assert audio_row.startswith("audio undecodable from 10.") and "silent there" in audio_row
+    # The same damage in a broadcast capture (MPEG-TS): its demuxer resyncs and stray timestamps come out of the
+    # damaged stretch. Before, each read as a clock restart and the rest of the film moved (20 s -> 22.6 s).
+    source = encode_film(tmp_path / "whole.ts", paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),
+                         frame_times=[i / 25 for i in range(500)], fps=25, size=(320, 240), video_codec="h264",
+                         audio=speech_like(20.0))
+    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.ts", source), segment="window", window_s=4.0,
+                                  image_size=32)
+    assert stats["media_end_s"] == pytest.approx(20.0, abs=0.2) and "TimestampReset" not in {e.error_type for e in errors}
+    assert [round(c.spec.start_s) for c in clips] == [0, 4, 8, 12, 16]
 
 
 @needs_media

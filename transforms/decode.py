@@ -223,22 +223,58 @@ class Timeline:
     """One stream's presentation times, made continuous where its timestamps restart: recordings joined from
     MPEG-TS captures, DVD VOBs. Without it a 40 s recording whose clock restarted at 20 s gave clips for the
     first 20 s only. As FFmpeg's own player does for such formats (a jump beyond its threshold is a reset),
-    each stream picks up where it left off; small back steps (reordering) pass unchanged."""
+    each stream picks up where it left off; small back steps (reordering) pass unchanged. A jump is a restart
+    only when the next time goes on from it: one stray timestamp (a damaged packet of a broadcast capture) is
+    placed where the stream had got to and the clock stays (before 2026-12-05 each stray one shifted the rest of
+    the film, 2.6 s on a 20 s capture with a damaged stretch)."""
 
     def __init__(self, forward_s: float = math.inf):
         self.forward_s = forward_s  # a jump forward beyond this is a restart too
         self.shift = 0.0  # added to the stream's own times
         self.end: Optional[float] = None  # where the stream has got to (time + duration of its newest frame)
         self.resets: list[float] = []  # film times of the restarts
+        self._jump: Optional[tuple[float, float]] = None  # (shift it would take, film time): a jump not yet confirmed
+
+    def _follows(self, t: float) -> bool:
+        return self.end is None or self.end - RESET_BACK_S <= t <= self.end + self.forward_s
 
     def time(self, t: float, duration: float) -> float:
         t += self.shift
-        if self.end is not None and not (self.end - RESET_BACK_S <= t <= self.end + self.forward_s):
-            self.shift += self.end - t
-            t = self.end
-            self.resets.append(t)
-        self.end = t + duration if self.end is None else max(self.end, t + duration)
+        jump, self._jump = self._jump, None
+        if not self._follows(t):
+            if jump is not None and self._follows(t + jump[0]):  # the clock goes on from the jump: a restart
+                self.shift += jump[0]
+                self.resets.append(jump[1])
+                t += jump[0]
+            else:  # a jump, or a stray timestamp: placed where the stream had got to until the next one tells
+                self._jump = (self.end - t, self.end)
+                t = self.end
+        # A frame counts for at most the back-step threshold, so times that only go forward never read as a
+        # restart however long a frame is held (a 5 s title card in a VFR encode, or the gap a damaged stretch
+        # leaves): before, that long step became the expected duration, the next frame looked 1 s "back", and
+        # a 10 s film ran to 125 s.
+        end = t + min(duration, RESET_BACK_S)
+        self.end = end if self.end is None else max(self.end, end)
         return t
+
+
+@dataclasses.dataclass
+class Damage:
+    """A stretch of one stream's packets that would not decode (a damaged sector, a bad copy): skipped, and
+    reported once as one warning row when the stream decodes again or the film ends. Before 2026-12-05 a stream
+    of audio gave up after five bad packets in a row, so one damaged second cost the rest of the film its sound,
+    and each bad video packet was its own row."""
+    stream: str  # "audio" | "video"
+    start_s: float  # film time where the stream had got to
+    reason: str  # the first packet's error
+    packets: int = 1
+
+    def message(self, resumed_s: Optional[float]) -> str:
+        what = f"{self.stream} undecodable from {self.start_s:.2f}s"
+        skipped = f"({self.packets} packets skipped: {self.reason})"
+        if resumed_s is None:
+            return f"{what} to the end {skipped}"
+        return f"{what} to {resumed_s:.2f}s {skipped}" + ("; silent there" if self.stream == "audio" else "")
 
 
 class AudioBuffer:
@@ -572,6 +608,15 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
         video_line, audio_line = Timeline(jumps), Timeline(jumps)
         audio_failed, audio_errors = False, 0
+        damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
+
+        def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
+            nonlocal warnings
+            d = damage.pop(stream, None)
+            if d is not None:
+                warnings += 1
+                if warnings <= MAX_PACKET_WARNINGS:
+                    yield warn("decode", f"{stream.capitalize()}PacketError", d.message(resumed_s))
         streams = [s for s in (v, a) if s is not None]
 
         def push_audio(frames) -> list[Cue]:
@@ -621,18 +666,22 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
+                    stream = "video" if is_video else "audio"
                     if not is_video:
                         audio_errors += 1
-                        if audio_errors >= MAX_AUDIO_ERRORS:  # a run of bad packets: the track is broken
-                            audio_alive, audio_failed = False, True
-                            yield warn("decode", "AudioDecodeError", f"audio stopped decoding at "
-                                       f"{max(audio.end_time, 0):.2f}s ({exc}); clips after it have no audio")
+                    if not is_video and audio.t0 is None and audio_errors >= MAX_AUDIO_ERRORS:
+                        audio_alive, audio_failed = False, True  # nothing of the track ever decoded: broken
+                        damage.pop("audio", None)
+                        yield warn("decode", "AudioDecodeError", f"audio stopped decoding at "
+                                   f"{max(audio.end_time, 0):.2f}s ({exc}); clips after it have no audio")
+                    elif stream in damage:
+                        damage[stream].packets += 1
                     else:
-                        warnings += 1
-                        if warnings <= MAX_PACKET_WARNINGS:
-                            yield warn("decode", "VideoPacketError", f"video packet skipped near "
-                                       f"{max(video_t, 0):.2f}s: {exc}")
+                        damage[stream] = Damage(stream, max(video_t if is_video else audio.end_time, 0.0), str(exc))
                     continue
+                if ("video" if is_video else "audio") in damage:  # this packet decoded: the stretch is over
+                    at = packet.pts * packet.time_base - offset if packet.pts is not None and packet.time_base else None
+                    yield from damaged("video" if is_video else "audio", None if at is None else float(at))
                 if is_video:
                     for frame in decoded:
                         t = frame.time
@@ -662,6 +711,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             # A truncated or damaged file: keep what decoded so far.
             yield warn("decode", type(exc).__name__, f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc}")
 
+        for stream in list(damage):  # stretches that ran to the end of the film
+            yield from damaged(stream, None)
         if audio_alive and resampler is not None:
             try:
                 planner.on_asr(push_audio([None]), False, job.info.duration_s)
