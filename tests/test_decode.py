@@ -654,3 +654,10 @@ def test_a_masters_dialogue_is_heard_on_its_centre_channel_track(tmp_path):
     # Without a voice on any track, or with fewer than three mono tracks, the usual first track stays.
     assert probe_film(str(make_channel_master(tmp_path / "m.mov", [music, music / 2, lfe]))).audio_stream is None
     assert probe_film(str(make_channel_master(tmp_path / "s.mov", [music, speech]))).audio_stream is None
+
+
+def test_damaged_media_benchmark_prints_its_table(tmp_path, capsys):
+    from benchmarks import damaged_media
+    table = damaged_media.main(["--seeds", "1", "--out", str(tmp_path)])
+    assert len(table) == 9 and all(r["whole"] == r["copies"] == r["last_sound"] == 1 for r in table)
+    assert "| mp4 | 10% from 50% | 1 of 1 | 20 |" in capsys.readouterr().out
