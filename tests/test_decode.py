@@ -624,6 +624,12 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
     assert not any(e.fatal for e in errors)
     audio_row = next(e.message for e in errors if e.error_type == "AudioPacketError")
     assert audio_row.startswith("audio undecodable from 10.") and "silent there" in audio_row
+    # Damage in the mp4's index (at its end): the demuxer ends quietly after 2 s of a 20 s film. Before, the film
+    # was 'ok' with one clip and nothing said that 18 s could not be read.
+    clips, errors, stats = decode(make_damaged(tmp_path / "index.mp4", source, at=0.99, share=0.005), segment="window",
+                                  window_s=4.0, image_size=32)
+    assert stats["media_end_s"] < 5 and "MediaEndedEarly" in {e.error_type for e in errors}
+    assert not any(e.fatal for e in errors)
     # The same damage in a broadcast capture (MPEG-TS): its demuxer resyncs and stray timestamps come out of the
     # damaged stretch. Before, each read as a clock restart and the rest of the film moved (20 s -> 22.6 s).
     source = encode_film(tmp_path / "whole.ts", paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),

@@ -40,6 +40,8 @@ MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track i
 # A stream's timestamps that go back more than this, or (in a format whose clock may jump: MPEG-TS, MPEG-PS)
 # leap forward more than that, restarted (Timeline). Other formats' forward gaps are real (a paused recording).
 RESET_BACK_S, RESET_FORWARD_S = 1.0, 10.0
+# A whole-film pass whose media end this much before the header's duration (both) is reported (MediaEndedEarly).
+SHORT_MEDIA_S, SHORT_MEDIA_SHARE = 2.0, 0.05
 AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
 EXTEND_S = 60.0  # a plan made from the header's duration is continued this much at a time past it
 
@@ -658,6 +660,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             audio.drop_before(planner.earliest_open_start())
             stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)
 
+        read_failed = False
         try:
             for packet in container.demux(*streams):
                 is_video = packet.stream is v
@@ -709,6 +712,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     break  # every planned clip is out: no need to read the rest of the film
         except (av.error.FFmpegError, OSError, EOFError) as exc:
             # A truncated or damaged file: keep what decoded so far.
+            read_failed = True
             yield warn("decode", type(exc).__name__, f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc}")
 
         for stream in list(damage):  # stretches that ran to the end of the film
@@ -728,6 +732,15 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         if planner.extendable and media_end >= planner.header_end + cfg.min_clip_s:  # not a last frame's overhang
             yield warn("decode", "DurationUnderstated", f"the header gave {job.info.duration_s:.2f}s, the media "
                        f"ran to {media_end:.2f}s; clips cover all of it")
+        # The demuxer may end quietly long before the header's end (an mp4 whose index is damaged): say so, as
+        # a read error would. Not for a planned pass (decode_clip stops once its clips are out).
+        if plan is None and not read_failed and job.info.duration_s - media_end > max(
+                SHORT_MEDIA_S, SHORT_MEDIA_SHARE * job.info.duration_s):
+            yield warn("decode", "MediaEndedEarly", f"the media ended at {media_end:.2f}s, the header gives "
+                       f"{job.info.duration_s:.2f}s: the rest could not be read (a damaged or cut file?)")
+        if plan is None and a is not None and audio.t0 is None and not audio_failed:
+            yield warn("decode", "AudioDecodeError", "the film's audio track gave no sound (its packets are "
+                       "damaged or missing); its clips have no audio")
         if cue_source is not None:
             planner.on_asr(cue_source.finish(), False, media_end)
         picker.finish(tolerance_s=max(1.0, 2 * last_dur))
