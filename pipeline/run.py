@@ -12,6 +12,7 @@ line every PROGRESS_EVERY_S, and the summary line at the end.
 from __future__ import annotations
 
 import contextlib
+import errno
 import datetime as dt
 import logging
 import os
@@ -302,6 +303,12 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             except Exception as exc:  # noqa: BLE001
                 log.debug("progress poll or lock heartbeat failed: %s", exc)
         if "error" in outcome:
+            full = output_full(outcome["error"])
+            if full:  # every later film would fail the same way: say what to do, not a worker's traceback
+                print(format_summary(summarise(fo.output, built["run_id"], time.perf_counter() - t0)), flush=True)
+                raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({full}), so the run "
+                                 "stopped. The films committed before it are kept and no film is half-written; "
+                                 "free space and run again: those films are skipped.") from None
             raise outcome["error"]
         progress.poll()
         summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
@@ -319,6 +326,26 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
         print(format_summary(summary), flush=True)
         return summary
+
+
+# What a write under --output fails with when no film can be written any more. Runners hand a worker's error
+# back wrapped (multi_processing and portable runners as text), so the text is read too.
+OUTPUT_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+               errno.EROFS: "Read-only file system"}
+
+
+def output_full(exc: BaseException) -> Optional[str]:
+    """The reason, when `exc` (or what it wraps) is a full disk, a quota or a read-only filesystem; else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in OUTPUT_FULL:
+            return OUTPUT_FULL[exc.errno]
+        for reason in OUTPUT_FULL.values():
+            if reason in str(exc):
+                return reason
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @contextlib.contextmanager

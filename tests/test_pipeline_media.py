@@ -624,3 +624,45 @@ def test_file_uris_name_the_same_local_films(archive, tmp_path):
     assert summary["ok"] == 1
     assert [r["film_path"] for r in newest_manifest(out)] == [str(archive / "talk.mp4")]
     assert run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE)["skipped"] == 1
+
+
+def test_a_full_disk_stops_the_run_with_what_to_do_and_no_film_half_written(archive, tmp_path, monkeypatch, capsys):
+    # The third film's commit finds the disk full once its clips file is staged. Before, the run ended in a worker's
+    # traceback, and a film could be left with its new clips file beside no (or an old) manifest row.
+    import errno
+
+    from transforms import write
+    staged, real = [], write.stage_table
+
+    def stage(table, path):
+        if "/manifest/" in path and len([p for p in staged if "/manifest/" in p]) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        staged.append(path)
+        return real(table, path)
+
+    monkeypatch.setattr(write, "stage_table", stage)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        run(["--input", str(archive / "*"), "--output", str(out)] + BASE)
+    assert "failed (No space left on device), so the run stopped" in str(stop.value)
+    assert "films ok=" in capsys.readouterr().out  # what was committed, as a finished run prints it
+    manifest = table(out, "manifest")
+    assert len(manifest) == 2 and not list(out.rglob("*.tmp-*"))
+    assert {f.stem for f in (out / "clips").glob("*.parquet")} <= {r["film_id"] for r in manifest}
+
+
+def test_output_full_reads_the_reason_through_a_runners_wrapping():
+    import errno
+
+    from pipeline.run import output_full
+    assert output_full(OSError(errno.ENOSPC, "No space left on device")) == "No space left on device"
+    try:
+        try:
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        except OSError as inner:
+            raise RuntimeError("while running 'ProcessFilm'") from inner
+    except RuntimeError as wrapped:
+        assert output_full(wrapped) == "Disk quota exceeded"
+    assert output_full(RuntimeError("OSError: [Errno 30] Read-only file system [while running 'ProcessFilm']")) == \
+        "Read-only file system"
+    assert output_full(ValueError("a film's own problem")) is None

@@ -94,14 +94,24 @@ def temp_path(path: str) -> str:
     return f"{folder}/.{name}{TMP_MARK}{uuid.uuid4().hex[:8]}"
 
 
-def atomic_write_table(table: pa.Table, path: str) -> str:
-    """Parquet to a hidden temp name beside `path`, then rename: readers never see a half-written file."""
+def stage_table(table: pa.Table, path: str) -> str:
+    """Parquet to a hidden temp name beside `path`; returns the temp name (publish renames it). A write that fails
+    (a full disk) removes its temp file before the error goes on."""
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     tmp = temp_path(path)
-    with FileSystems.create(tmp, mime_type="application/octet-stream",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(buf.getvalue())
+    try:
+        with FileSystems.create(tmp, mime_type="application/octet-stream",
+                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(buf.getvalue())
+    except BaseException:
+        _discard([tmp])
+        raise
+    return tmp
+
+
+def publish(tmp: str, path: str) -> str:
+    """Rename a staged file to its name: readers see the whole file or the one before, never a half-written one."""
     try:
         FileSystems.rename([tmp], [path])
     except Exception:  # noqa: BLE001 - some filesystems refuse to rename over an existing file
@@ -109,6 +119,18 @@ def atomic_write_table(table: pa.Table, path: str) -> str:
             delete_files([path])
         FileSystems.rename([tmp], [path])
     return path
+
+
+def _discard(paths: list[str]) -> None:
+    try:
+        delete_files(paths)
+    except Exception as exc:  # noqa: BLE001 - the error being raised matters more; the next run cleans up
+        log.warning("could not remove %s: %s", paths, exc)
+
+
+def atomic_write_table(table: pa.Table, path: str) -> str:
+    """Parquet to a hidden temp name beside `path`, then rename: readers never see a half-written file."""
+    return publish(stage_table(table, path), path)
 
 
 def read_table(path: str) -> pa.Table:
@@ -369,30 +391,42 @@ def error_summary(err: FilmError) -> str:
 def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[FilmError] = (),
                 clip_rows: Optional[list[dict]] = None, features: Optional[list[dict]] = None,
                 transcripts: Optional[list[dict]] = None) -> dict:
-    """Write one film's tables, each atomically, the manifest row last: once it exists the film is done.
+    """Write one film's tables, the manifest row last: once it exists the film is done. Every file is staged
+    (written under a temp name) before any is renamed into place, so a write that fails (a full disk, a quota)
+    leaves the film's previous outputs as they were and no temp file behind: before 2026-12-05 a full disk could
+    leave a film's new clips file beside its old manifest row.
 
     clip_rows None: the film has no clips file (it failed). Returns the manifest row as written."""
+    from schemas import transcripts as transcripts_schema
     film_id = manifest["film_id"]
+    tables = []  # (table, final path), in the order they are published
     if clip_rows is not None:
         clip_rows = sorted(clip_rows, key=lambda r: r["clip_index"])
-        manifest["output_file"] = atomic_write_table(schemas.rows_to_table(clip_rows, clips_schema.SCHEMA),
-                                                     join_path(output_dir, "clips", f"{film_id}.parquet"))
+        manifest["output_file"] = join_path(output_dir, "clips", f"{film_id}.parquet")
+        tables.append((schemas.rows_to_table(clip_rows, clips_schema.SCHEMA), manifest["output_file"]))
     if features:
-        atomic_write_table(schemas.rows_to_table(sorted(features, key=lambda r: r["clip_index"]),
-                                                 features_schema.SCHEMA),
-                           join_path(output_dir, "features", f"{film_id}.parquet"))
+        tables.append((schemas.rows_to_table(sorted(features, key=lambda r: r["clip_index"]), features_schema.SCHEMA),
+                       join_path(output_dir, "features", f"{film_id}.parquet")))
     if transcripts:
-        from schemas import transcripts as transcripts_schema
-        atomic_write_table(schemas.rows_to_table(transcripts, transcripts_schema.SCHEMA),
-                           join_path(output_dir, "transcripts", f"{film_id}.parquet"))
+        tables.append((schemas.rows_to_table(transcripts, transcripts_schema.SCHEMA),
+                       join_path(output_dir, "transcripts", f"{film_id}.parquet")))
     errors_file = join_path(output_dir, "errors", run_id, f"{film_id}.parquet")
     rows = sorted((error_row(e, run_id) for e in errors), key=_row_order)
     if rows:
-        atomic_write_table(schemas.rows_to_table(rows, errors_schema.SCHEMA), errors_file)
-    elif FileSystems.exists(errors_file):  # a retried film that failed before and not now
+        tables.append((schemas.rows_to_table(rows, errors_schema.SCHEMA), errors_file))
+    tables.append((schemas.rows_to_table([manifest], manifest_schema.SCHEMA),
+                   join_path(output_dir, "manifest", run_id, f"{film_id}.parquet")))
+    staged: list[tuple[str, str]] = []
+    try:
+        for table, path in tables:
+            staged.append((stage_table(table, path), path))
+    except BaseException:
+        _discard([tmp for tmp, _ in staged])
+        raise
+    if not rows and FileSystems.exists(errors_file):  # a retried film that failed before and not now
         delete_files([errors_file])
-    atomic_write_table(schemas.rows_to_table([manifest], manifest_schema.SCHEMA),
-                       join_path(output_dir, "manifest", run_id, f"{film_id}.parquet"))
+    for tmp, path in staged:
+        publish(tmp, path)
     return manifest
 
 
@@ -455,7 +489,7 @@ def _row_order(r: dict):
             r.get("stage") or "")
 
 
-__all__ = ["atomic_write_table", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
+__all__ = ["atomic_write_table", "stage_table", "publish", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
            "load_done_films", "write_done_index", "latest_by_film", "clean_output", "content_key", "pair_moves",
            "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
            "manifest_row", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
