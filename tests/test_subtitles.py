@@ -249,6 +249,20 @@ def test_tags_are_stripped():
     assert clean_text("{\\i1}Hello{\\i0}\\Nthere <i>you</ i> <00:00:01.000>too") == "Hello there you too"
 
 
+def test_character_references_are_read_and_drawings_are_not_lines():
+    # WebVTT (and many SRT files) write &amp; &lt; &nbsp; &lrm;; an ASS sign is often a vector drawing ({\p1} ...
+    # {\p0}). Before, the text model read "&amp;" as it is, and the drawing's coordinates as a line of dialogue.
+    assert clean_text("Fish &amp; chips &lt;now&gt;&nbsp;&#8212; yes") == "Fish & chips <now> — yes"
+    assert clean_text("&lrm;Hello​ there") == "Hello there"
+    assert clean_text(r"{\p1}m 0 0 l 100 0 100 100 0 100{\p0}") == ""
+    assert clean_text(r"{\pos(10,10)\p1}m 0 0 l 5 5{\p0}{\fad(200,200)}The sign") == "The sign"
+    cues, _ = parse_subtitles("[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, "
+                              "MarginL, MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:01.00,0:00:03.00,Default,,0,0,0,,"
+                              "{\\i1}Go{\\i0} &amp; stay.\nDialogue: 0,0:00:04.00,0:00:06.00,Default,,0,0,0,,"
+                              "{\\p1}m 0 0 l 100 0 100 100{\\p0}\n", "ass")
+    assert [c.text for c in cues] == ["Go & stay."]
+
+
 def test_garbage_is_a_warning_not_an_exception():
     cues, warnings = parse_subtitles("this is \x00 not a subtitle file at all", "srt")
     assert cues == []

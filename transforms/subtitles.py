@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import html
 import logging
 import os
 import re
+import unicodedata
 from typing import Callable, Iterable, Optional, Sequence
 
 import apache_beam as beam
@@ -51,6 +53,8 @@ _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
 _VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
 _SPACES = re.compile(r"\s+")
+# ASS drawing mode: from a tag that sets \p1 (or more) to one that sets \p0 (or the end), the text is a vector shape
+_ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", re.S)
 _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 
@@ -104,11 +108,16 @@ def _drop_vtt_meta(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Strip HTML/ASS/VTT tags, turn ASS line breaks into spaces, join lines."""
+    """Strip HTML/ASS/VTT tags and ASS drawings, turn ASS line breaks into spaces, read character references
+    (`&amp;`, `&lt;`, `&nbsp;`: WebVTT's and many SRT files'), drop invisible format characters (`&lrm;`, zero-width
+    spaces), join lines. Before 2026-12-05 `&amp;` reached the text model as it is, and an ASS sign drawn with
+    `{\\p1}m 0 0 l 100 0 ...` became a line of dialogue."""
+    text = _ASS_DRAWING.sub("", text)
     text = text.replace("\\N", " ").replace("\\n", " ").replace("\\h", " ")
     text = _ASS_TAG.sub("", text)
     text = _VTT_TIMESTAMP_TAG.sub("", text)
-    text = _HTML_TAG.sub("", text)
+    text = html.unescape(_HTML_TAG.sub("", text))
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return _SPACES.sub(" ", text).strip()
 
 
@@ -167,8 +176,7 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
     if subs.format == "sami":  # a SYNC shows until the next one (pysubs2 guesses an end from the text's length)
         for ev, following in zip(subs, list(subs)[1:]):
             ev.end = following.start
-    return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.plaintext if "{" in ev.text else ev.text))
-            for ev in subs if not ev.is_comment], [], language
+    return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.text)) for ev in subs if not ev.is_comment], [], language
 
 
 def is_microdvd(text: str) -> bool:
