@@ -667,3 +667,13 @@ def test_damaged_media_benchmark_prints_its_table(tmp_path, capsys):
     table = damaged_media.main(["--seeds", "1", "--out", str(tmp_path)])
     assert len(table) == 9 and all(r["whole"] == r["copies"] == r["last_sound"] == 1 for r in table)
     assert "| mp4 | 10% from 50% | 1 of 1 | 20 |" in capsys.readouterr().out
+
+
+@needs_media
+def test_a_seek_is_not_damage(caplog):
+    # decode_clip seeks: the first audio packet after it does not decode on its own (GRID's MPEG-PS). That is not
+    # a damaged stretch, so the report's thumbnails and --explain log no warning for it.
+    from transforms.decode import decode_clip
+    with caplog.at_level("WARNING", logger="transforms.decode"):
+        clip = decode_clip(str(MEDIA / "grid" / "sbwe5n.mpg"), 1.0, 2.0)
+    assert len(clip.frames) and clip.audio.size == SAMPLE_RATE and "undecodable" not in caplog.text

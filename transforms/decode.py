@@ -677,6 +677,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         damage.pop("audio", None)
                         yield warn("decode", "AudioDecodeError", f"audio stopped decoding at "
                                    f"{max(audio.end_time, 0):.2f}s ({exc}); clips after it have no audio")
+                    elif plan is not None and not (n_video if is_video else audio.t0 is not None):
+                        pass  # after a seek a stream's first packets may not decode on their own: not damage
                     elif stream in damage:
                         damage[stream].packets += 1
                     else:
