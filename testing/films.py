@@ -269,14 +269,16 @@ def make_film(path, duration_s: float = 4.0, fps: int = 10, size: tuple[int, int
                        timecode=timecode, picture_subtitles=picture_subtitles)
 
 
-def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0) -> Path:
+def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0, sample_rates: Sequence[int] = ()) -> Path:
     """An MPEG-TS recording joined from `pieces` captures byte by byte, as recorders and `cat` do: each piece's
-    clock starts again at zero, and the header's duration is the first piece's."""
+    clock starts again at zero, and the header's duration is the first piece's. sample_rates: each piece's audio
+    rate (a capture whose sound changes format at a join, as a programme's and its adverts' do)."""
     path = Path(path)
     parts = []
     for i in range(pieces):
         part = path.with_name(f".{path.stem}-piece{i}.ts")
-        make_film(part, duration_s=piece_s, fps=10, size=(160, 96), cuts=[piece_s / 2])
+        make_film(part, duration_s=piece_s, fps=10, size=(160, 96), cuts=[piece_s / 2],
+                  sample_rate=sample_rates[i] if sample_rates else SAMPLE_RATE)
         parts.append(part.read_bytes())
         part.unlink()
     path.write_bytes(b"".join(parts))

@@ -582,6 +582,17 @@ def test_a_recording_whose_clock_restarts_is_decoded_to_its_end(tmp_path):
     assert clips[-1].spec.end_s == pytest.approx(40.0, abs=0.3)
 
 
+def test_the_sound_goes_on_when_its_format_changes(tmp_path):
+    # A capture whose sound changes rate at a join (a programme's 48 kHz, then 44.1 kHz adverts; a 5.1 -> stereo
+    # change takes the same path). Before, FFmpeg's resampler refused the first frame of the new format and the
+    # film had no sound from there on.
+    clips, errors, _ = decode(make_joined_recording(tmp_path / "capture.ts", piece_s=6.0, sample_rates=(48000, 44100)),
+                              segment="window", window_s=2.0, image_size=32)
+    assert clips[-1].spec.end_s == pytest.approx(12.0, abs=0.3)
+    assert all(c.audio.size >= 0.9 * (c.spec.end_s - c.spec.start_s) * SAMPLE_RATE for c in clips)
+    assert "AudioDecodeError" not in {e.error_type for e in errors}
+
+
 def test_timeline_mends_restarts_and_trusts_forward_gaps_unless_the_format_jumps():
     from transforms.decode import Timeline
     seq = [0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 1.0, 100.0, 101.0, 101.2]  # a restart, a leap, a small step back

@@ -12,8 +12,25 @@ class MonoResampler:
     Sintel trailer), which moved Silero VAD's reading of lines under music (docs/asr.md)."""
 
     def __init__(self, rate: int):
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=int(rate))
+        self.rate = int(rate)
+        self._resampler: av.AudioResampler | None = None
+        self._input = None  # (sample format, channel layout, rate) the resampler was set up for
 
     def resample(self, frame) -> list[np.ndarray]:
-        """The samples of `frame` (None: flush), as float32 arrays."""
-        return [f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for f in self._resampler.resample(frame)]
+        """The samples of `frame` (None: flush), as float32 arrays. A stream whose sample format, layout or rate
+        changes (a broadcast capture: a programme in 5.1, its adverts in stereo) gets a resampler for the new
+        one, after the old one's tail: FFmpeg's refuses frames it was not set up for, which ended the film's sound
+        at the first change before 2026-12-05."""
+        out = []
+        if frame is not None:
+            signature = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if self._resampler is not None and signature != self._input:
+                out += self._resampler.resample(None)
+                self._resampler = None
+            if self._resampler is None:
+                self._resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
+                self._input = signature
+        elif self._resampler is None:
+            return []
+        out += self._resampler.resample(frame)
+        return [f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for f in out]
