@@ -688,3 +688,34 @@ def test_a_seek_is_not_damage(caplog):
     with caplog.at_level("WARNING", logger="transforms.decode"):
         clip = decode_clip(str(MEDIA / "grid" / "sbwe5n.mpg"), 1.0, 2.0)
     assert len(clip.frames) and clip.audio.size == SAMPLE_RATE and "undecodable" not in caplog.text
+
+
+def test_a_mono_16_bit_track_feeds_both_resamplers(tmp_path):
+    # The pass resamples each audio frame twice when it transcribes: for the clips at the film's rate, and for the
+    # recogniser at 16 kHz. A mono 16-bit 48 kHz track (a WAV recording, an MXF master's channel: FFmpeg reads
+    # their layout as "1 channels") needs no change for the first; FFmpeg's resampler then left the frame unusable
+    # to the second, which ended the film's sound ("audio resampling failed") before 2026-12-05.
+    import av
+
+    from transforms.mono import MonoResampler
+    wave = (np.sin(np.arange(48000) * 2 * np.pi * 220 / 48000) * 8000).astype(np.int16)
+    with av.open(str(tmp_path / "mono48k.wav"), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=48000)
+        stream.layout = "mono"
+        for i in range(0, 48000, 1920):
+            frame = av.AudioFrame.from_ndarray(wave[None, i:i + 1920], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    film_rate, speech = MonoResampler(48000), MonoResampler(SAMPLE_RATE)
+    got_film, got_speech = [], []
+    with av.open(str(tmp_path / "mono48k.wav")) as film:
+        for frame in film.decode(audio=0):
+            got_film += film_rate.resample(frame)
+            got_speech += speech.resample(frame)
+    got_film += film_rate.resample(None)
+    got_speech += speech.resample(None)
+    assert np.array_equal(np.concatenate(got_film), wave.astype(np.float32) / 32768.0)
+    assert abs(np.concatenate(got_speech).size - SAMPLE_RATE) < 100

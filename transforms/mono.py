@@ -27,6 +27,12 @@ class MonoResampler:
             if self._resampler is not None and signature != self._input:
                 out += self._resampler.resample(None)
                 self._resampler = None
+            if frame.format.name == "s16" and len(frame.layout.channels) == 1 and frame.sample_rate == self.rate:
+                # Already what is wanted: its samples as they are. FFmpeg's resampler would pass the frame through
+                # and leave it unusable to a second resampler (the pass's speech-recognition copy at 16 kHz), which
+                # ended the sound of mono 16-bit films at 48 kHz before 2026-12-05.
+                self._input = signature
+                return [f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for f in out + [frame]]
             if self._resampler is None:
                 self._resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
                 self._input = signature
