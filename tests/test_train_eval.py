@@ -663,3 +663,29 @@ def test_ece_if_calibrated_is_the_floor_of_a_small_set():
     assert 0.03 < median <= p95 < 0.2
     assert ece_if_calibrated(np.repeat(p, 100, 0), draws=50)[0] < 0.02
     assert ece_if_calibrated(np.eye(7)[[0, 3, 5]]) == (0.0, 0.0)
+
+
+def test_rows_whose_media_cannot_be_read_are_left_out_with_a_count(tmp_path, capsys):
+    # A faces set with a row that is not an image, an empty one and a truncated one. Before, pipeline.evaluate
+    # stopped at the first with PIL's traceback; now those rows are left out, counted, and the rest is scored.
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from pipeline.evaluate import main as evaluate_main
+
+    def jpeg(shade):
+        buf = io.BytesIO()
+        Image.fromarray(np.full((48, 48, 3), shade, np.uint8)).save(buf, format="JPEG")
+        return buf.getvalue()
+
+    images = [jpeg(40 * i) for i in range(6)]
+    images[1], images[2], images[3] = b"not an image", b"", images[3][: len(images[3]) // 3]
+    labels = ["joy", "anger", "sadness", "neutral", "fear", "surprise"]
+    pq.write_table(pa.table({"image": images, "label": labels}), tmp_path / "faces.parquet")
+    report = evaluate_main(["--data", f"faces:{tmp_path / 'faces.parquet'}", "--json", str(tmp_path / "r.json")])
+    m = report["results"][f"faces:{tmp_path / 'faces.parquet'}"]
+    assert m["n"] == 3 and m["unreadable_rows"] == [1, 2, 3]
+    assert "unreadable rows left out: 3" in capsys.readouterr().out

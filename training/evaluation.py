@@ -40,7 +40,8 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
                   cv_epochs: int = 10, modalities: Sequence[str] = MODALITIES) -> dict:
     """encoders: model.encoders.create_encoders(EncoderSpec(head=...)) for the head being scored; modalities:
     what the head may see (the others are removed from every example, as `--modalities` does in a run)."""
-    examples, feats = features_for(spec, encoders)
+    unreadable: list[int] = []
+    examples, feats = features_for(spec, encoders, unreadable=unreadable)
     feats = [select_modalities(f, modalities) for f in feats]
     s = LabelledSet(spec, feats, examples)
     dims = model.config.input_dims
@@ -52,6 +53,8 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
     featurizer = Featurizer(encoders)
     evidence = [featurizer.evidence(f) for f in feats]
     result = evaluate_set(model, s, evidence=evidence, ece_floor=True)
+    if unreadable:  # rows left out because their media could not be decoded (their indices in the set)
+        result["unreadable_rows"] = unreadable
     if cv:
         folds = fold_indices([e.group or str(i) for i, e in enumerate(examples)], s.labels, cv, seed)
         fold_metrics = []

@@ -72,36 +72,54 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
                           .encode()).hexdigest()[:20]
 
 
-def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_k: int = 0
-                 ) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
-    """All examples of a data spec and their features (from the cache when present)."""
+def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_k: int = 0,
+                 unreadable: list[int] | None = None) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
+    """All readable examples of a data spec and their features (from the cache when present). A row whose image
+    or audio cannot be decoded is left out with a warning, and its index in the set is appended to `unreadable`:
+    one bad row does not stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback)."""
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
     examples = load_dataset(spec)
     kind = spec.split(":", 1)[0]
     path = cache_dir / f"{kind}-{cache_key(kind, spec, encoders, text_lower_k)}.pt"
-    if path.exists():
-        feats = torch.load(path, weights_only=False)
-        if len(feats) == len(examples):
-            return examples, feats
-    log.info("encoding %d examples of %s", len(examples), spec)
-    feats = compute_features(examples, encoders, text_lower_k)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(feats, tmp)
-    tmp.replace(path)
+    feats = torch.load(path, weights_only=False) if path.exists() else None
+    if feats is None or len(feats) != len(examples):
+        log.info("encoding %d examples of %s", len(examples), spec)
+        feats = compute_features(examples, encoders, text_lower_k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(feats, tmp)
+        tmp.replace(path)
+    bad = [i for i, f in enumerate(feats) if f is None]
+    if bad:
+        log.warning("%s: %d of %d rows could not be read and are left out (rows %s%s)", spec, len(bad),
+                    len(examples), ", ".join(map(str, bad[:10])), " ..." if len(bad) > 10 else "")
+        if unreadable is not None:
+            unreadable += bad
+        examples = [e for e, f in zip(examples, feats) if f is not None]
+        feats = [f for f in feats if f is not None]
     return examples, feats
 
 
-def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 0) -> list[dict[str, np.ndarray]]:
+def _unreadable(i: int, exc: Exception) -> None:
+    log.warning("row %d: its media cannot be read (%s: %s); left out", i, type(exc).__name__, exc)
+
+
+def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 0
+                     ) -> list[dict[str, np.ndarray] | None]:
+    """Each example's features; None for one whose image, audio or clip cannot be decoded."""
     featurizer = Featurizer(encoders)
-    feats: list[dict[str, np.ndarray]] = [{} for _ in examples]
+    feats: list[dict[str, np.ndarray] | None] = [{} for _ in examples]
     # Clips first: their media modalities come from the featurizer; with text_lower_k their lines join the
     # text examples below, so every text feature of a run is the same kind of state.
     clip_idx = [i for i, e in enumerate(examples) if e.video]
     media = ("vision", "face", "audio") if text_lower_k else ("text", "vision", "face", "audio")
     for i in clip_idx:
-        feats[i] = {m: np.asarray(a, np.float16) for m, a in clip_tokens(examples[i], featurizer, media).items()}
-    text_idx = [i for i, e in enumerate(examples) if e.text and (not e.video or text_lower_k)]
+        try:
+            feats[i] = {m: np.asarray(a, np.float16) for m, a in clip_tokens(examples[i], featurizer, media).items()}
+        except Exception as exc:  # noqa: BLE001 - one unreadable clip is one row left out
+            _unreadable(i, exc)
+            feats[i] = None
+    text_idx = [i for i, e in enumerate(examples) if e.text and (not e.video or text_lower_k) and feats[i] is not None]
     if text_idx:
         texts = [examples[i].text for i in text_idx]
         contexts = [list(examples[i].context) for i in text_idx]
@@ -116,13 +134,23 @@ def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 
                 feats[i]["text"] = np.asarray(t, np.float16)
     img_idx = [i for i, e in enumerate(examples) if e.image or e.source == "faces"]
     for start in range(0, len(img_idx), FACE_CHUNK):
-        chunk = img_idx[start:start + FACE_CHUNK]
-        vecs = featurizer.face_tokens([face_image(examples[i]) for i in chunk])
-        for i, v in zip(chunk, vecs):
+        chunk, images = [], []
+        for i in img_idx[start:start + FACE_CHUNK]:
+            try:
+                images.append(face_image(examples[i]))
+                chunk.append(i)
+            except Exception as exc:  # noqa: BLE001 - a damaged image is one row left out
+                _unreadable(i, exc)
+                feats[i] = None
+        for i, v in zip(chunk, featurizer.face_tokens(images) if images else []):
             feats[i]["face"] = np.asarray(v, np.float16)[None]  # a face crop is one face token
     for i, e in enumerate(examples):
-        if e.source in ("frames", "audio", "spoken"):  # a spoken clip keeps its line's tokens from above
-            feats[i].update({m: np.asarray(a, np.float16) for m, a in media_tokens(e, featurizer).items()})
+        if e.source in ("frames", "audio", "spoken") and feats[i] is not None:  # spoken: keeps its line's tokens
+            try:
+                feats[i].update({m: np.asarray(a, np.float16) for m, a in media_tokens(e, featurizer).items()})
+            except Exception as exc:  # noqa: BLE001 - damaged audio or image bytes: one row left out
+                _unreadable(i, exc)
+                feats[i] = None
     return feats
 
 

@@ -111,7 +111,8 @@ def format_table(name: str, m: dict) -> str:
              + (f"  ece={m['ece']:.4f}" if "ece" in m else "")
              + (f" (a calibrated scorer: {m['ece_if_calibrated']:.3f}, 95% {m['ece_if_calibrated_p95']:.3f})"
                 if "ece_if_calibrated" in m else "")
-             + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m),
+             + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m)
+             + (f"  unreadable rows left out: {len(m['unreadable_rows'])}" if m.get("unreadable_rows") else ""),
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for e, c in m["per_class"].items():
         lines.append(f"{e:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9d}")
