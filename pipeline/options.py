@@ -138,6 +138,20 @@ MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
 LOCAL_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect", "prism")  # Beam's names, lower case, no "runner"
 
 
+def offline_direct_runner(runner: str | None):
+    """The runner object for a local run with Beam's DirectRunner (named, or no --runner), else None (Beam picks the
+    named one). Beam 2.77's DirectRunner first tries Prism, whose binary it downloads from GitHub at run time: offline
+    that costs a failed lookup (or a connection timeout behind a firewall that drops it), online it runs the job on a
+    runner nothing here was tested on. The runner is told it is interactive, the one switch Beam reads to skip Prism;
+    it then runs the FnApiRunner, in-process or in worker processes as --direct_running_mode says."""
+    if runner is not None and str(runner).lower().replace("runner", "") not in ("direct", "switchingdirect"):
+        return None
+    from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
+    direct = SwitchingDirectRunner()
+    direct.is_interactive()
+    return direct
+
+
 def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
     """--device cuda on a local runner (the models run in this machine's processes) where torch sees no GPU. With a
     cluster's runner the workers have the GPUs, not the launcher: nothing is checked."""

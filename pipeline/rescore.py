@@ -26,12 +26,13 @@ from typing import Iterable, Optional, Sequence
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from pipeline.arg_types import model_path_arg, modalities_arg
+from pipeline.options import offline_direct_runner
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rows_to_table
@@ -87,22 +88,38 @@ def check_encoders(args: argparse.Namespace, recorded: str) -> None:
             "or --no_encoder_check to score anyway.")
 
 
-def encoder_versions(features_dir: str) -> set[str]:
-    """The encoder versions recorded in a features table (reads only that column)."""
+def encoder_versions(features_dir: str, unreadable: Optional[list[str]] = None) -> set[str]:
+    """The encoder versions recorded in a features table (reads only that column). A file that is not a readable
+    features table (damaged, cut short) is left out with a warning and appended to `unreadable`."""
     paths = [m.path for r in FileSystems.match([output_pattern(features_dir, "*.parquet")]) for m in r.metadata_list]
     out = set()
     for p in paths:
-        with FileSystems.open(p) as f:
-            out.update(pq.read_table(io.BytesIO(f.read()), columns=["encoder_version"]).column(0).to_pylist())
+        try:
+            with FileSystems.open(p) as f:
+                out.update(pq.read_table(io.BytesIO(f.read()), columns=["encoder_version"]).column(0).to_pylist())
+        except Exception as exc:  # noqa: BLE001 - one damaged file is that film's error row, not the run's end
+            LOG.warning("%s: not a readable features table (%s); its film is not rescored", p, exc)
+            if unreadable is not None:
+                unreadable.append(p)
     return out
 
 
 def read_features(path: str, modalities=MODALITIES, clips_dir: Optional[str] = None,
-                  text_languages: Sequence[str] = ()) -> Iterable:
+                  text_languages: Sequence[str] = (), output: Optional[str] = None, run_id: str = "") -> Iterable:
     """One features file -> ((film_id, clip_index), (tokens of the chosen modalities, film_path)) per clip. A
     clip whose line the text path does not read (its language in the film's clips table) loses its text tokens,
-    as pipeline.run's scorer never makes them."""
-    rows = read_table(path).to_pylist()
+    as pipeline.run's scorer never makes them. A file that cannot be read gives no clip and, under `output`, a
+    fatal `rescore` error row for its film (named by the file)."""
+    try:
+        rows = read_table(path).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - one damaged file costs its film only
+        film_id = posixpath.splitext(posixpath.basename(path))[0]
+        if output:
+            error = FilmError(film_path=path, stage="rescore", error_type=type(exc).__name__,
+                              message=f"the features file cannot be read: {exc}", film_id=film_id, fatal=True)
+            atomic_write_table(rows_to_table([error_row(error, run_id)], errors_schema.SCHEMA),
+                               FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
+        return
     unread = unread_clips(clips_dir, rows[0]["film_id"], text_languages) if rows and clips_dir else {}
     without_text = [m for m in modalities if m != "text"]
     for row in rows:
@@ -176,7 +193,7 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
             | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
                 [output_pattern(args.features, "*.parquet")]) for m in r.metadata_list])
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages)
+            | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages, args.output, args.run_id)
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
                                   torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
@@ -188,7 +205,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     from model.checkpoints import model_version
     args, beam_args = parse_args(argv)
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-    versions = encoder_versions(args.features)
+    unreadable: list[str] = []
+    versions = encoder_versions(args.features, unreadable)
     if not versions:
         raise SystemExit(f"pipeline.rescore: no features table in {args.features} (a pipeline.run --output's "
                          "features/ folder, written with --write_features)")
@@ -201,10 +219,10 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
                             parse_text_languages(args.text_languages))
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
-    with beam.Pipeline(options=opts) as p:
+    with beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts) as p:
         build_rescore(p, args, version)
     LOG.info("rescored %s with %s -> %s", args.features, version, args.output)
-    return {"run_id": args.run_id, "model_version": version, "output": args.output}
+    return {"run_id": args.run_id, "model_version": version, "output": args.output, "unreadable": unreadable}
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from model.featurize import parse_modalities
-from pipeline.options import FilmEmotionOptions, config_hash, option_problems
+from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
 from pipeline.output_lock import OutputLock
 from transforms import dvd
 from transforms.decode import DecodeConfig
@@ -280,7 +280,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
         clean_output(fo.output)
         done = load_done_films(fo.output)
-        p = beam.Pipeline(options=opts)
+        p = beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts)
         built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
         expected = expected_films(matched, {} if fo.force else done, built["config_hash"])
         progress = Progress(fo.output, built["run_id"], expected, progress_every_s)

@@ -666,3 +666,14 @@ def test_output_full_reads_the_reason_through_a_runners_wrapping():
     assert output_full(RuntimeError("OSError: [Errno 30] Read-only file system [while running 'ProcessFilm']")) == \
         "Read-only file system"
     assert output_full(ValueError("a film's own problem")) is None
+
+
+def test_a_local_run_never_tries_to_download_prism(archive, tmp_path, caplog):
+    # Beam's DirectRunner first tries Prism, downloading its binary from GitHub at run time; offline that is a
+    # failed lookup (or a timeout behind a firewall), online another runner. pipeline.run and rescore skip it.
+    from pipeline.options import offline_direct_runner
+    assert offline_direct_runner("DataflowRunner") is None and offline_direct_runner("FlinkRunner") is None
+    assert offline_direct_runner(None)._is_interactive and offline_direct_runner("DirectRunner")._is_interactive
+    with caplog.at_level("INFO", logger="apache_beam.runners"):
+        assert run(["--input", str(archive / "talk.mp4"), "--output", str(tmp_path / "out")] + BASE)["ok"] == 1
+    assert "Prism" not in caplog.text and "prism" not in caplog.text
