@@ -129,6 +129,25 @@ def test_rescore_same_head_gives_same_labels_and_new_version(tmp_path, head_path
     assert not (out / "errors").exists()
 
 
+def test_rescore_leaves_a_damaged_features_file_to_its_films_error_row(tmp_path, head_path):
+    # One features file cut short (a copy interrupted). Before, rescore stopped at it with pyarrow's traceback.
+    from pipeline import rescore
+    labels = _write_catalogue(tmp_path / "run1", head_path, n_films=3,
+                              encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    damaged = tmp_path / "run1" / "features" / "film1.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    out = tmp_path / "run2"
+    res = rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path,
+                       "--output", str(out), "--batch_size", "3"], save_main_session=False)
+    assert res["unreadable"] == [str(damaged)]
+    assert sorted(f.stem for f in (out / "clips").glob("*.parquet")) == ["film0", "film2"]
+    for film_id in ("film0", "film2"):
+        rows = sorted(pq.read_table(out / "clips" / f"{film_id}.parquet").to_pylist(), key=lambda r: r["clip_index"])
+        assert [r["emotion"] for r in rows] == labels[film_id]
+    errors = [r for f in (out / "errors").rglob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    assert [(e["film_id"], e["stage"], e["fatal"]) for e in errors] == [("film1", "rescore", True)]
+
+
 def test_rescore_does_not_read_lines_in_other_languages(tmp_path, head_path):
     """Features written before lines were identified keep a French line's text tokens: rescore drops them for
     the clips whose line the text path does not read (the clips table's language), as a run would now, and
