@@ -127,18 +127,22 @@ class FingerprintFilm(beam.DoFn):
     """FilmRef -> FilmRef with its fingerprint (film_fingerprint); an unreadable file becomes a fatal FilmError."""
 
     def process(self, ref: FilmRef) -> Iterable:
+        # No bare return beside the yields: Beam warns about that mix on every run.
         if path_text(ref.path) != ref.path:
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, self._not_utf8(ref))
-            return
+        else:
+            yield from self._fingerprinted(ref)
+
+    @staticmethod
+    def _fingerprinted(ref: FilmRef) -> list:
         try:
             if dvd.read_with_first_part(ref.path):
-                return  # VTS_01_2.VOB: part of the title its VTS_01_1.VOB is
+                return []  # VTS_01_2.VOB: part of the title its VTS_01_1.VOB is
             content, fp = film_fingerprints(ref.path, ref.size_bytes)
         except Exception as exc:  # noqa: BLE001 - any I/O failure is this film's error, not the run's
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))
-            return
-        yield FilmRef(path=ref.path, size_bytes=ref.size_bytes, film_id=ref.film_id, fingerprint=fp,
-                      content_fingerprint=content)
+            return [beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))]
+        return [FilmRef(path=ref.path, size_bytes=ref.size_bytes, film_id=ref.film_id, fingerprint=fp,
+                        content_fingerprint=content)]
 
     @staticmethod
     def _not_utf8(ref: FilmRef) -> FilmError:
