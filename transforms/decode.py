@@ -666,10 +666,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 is_video = packet.stream is v
                 if (is_video and not video_alive) or (not is_video and not audio_alive):
                     continue
+                stream = "video" if is_video else "audio"
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
-                    stream = "video" if is_video else "audio"
                     if not is_video:
                         audio_errors += 1
                     if not is_video and audio.t0 is None and audio_errors >= MAX_AUDIO_ERRORS:
@@ -684,9 +684,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     else:
                         damage[stream] = Damage(stream, max(video_t if is_video else audio.end_time, 0.0), str(exc))
                     continue
-                if ("video" if is_video else "audio") in damage:  # this packet decoded: the stretch is over
+                if stream in damage:  # this packet decoded: the stretch is over
                     at = packet.pts * packet.time_base - offset if packet.pts is not None and packet.time_base else None
-                    yield from damaged("video" if is_video else "audio", None if at is None else float(at))
+                    yield from damaged(stream, None if at is None else float(at))
                 if is_video:
                     for frame in decoded:
                         t = frame.time
