@@ -719,3 +719,21 @@ def test_a_mono_16_bit_track_feeds_both_resamplers(tmp_path):
     got_speech += speech.resample(None)
     assert np.array_equal(np.concatenate(got_film), wave.astype(np.float32) / 32768.0)
     assert abs(np.concatenate(got_speech).size - SAMPLE_RATE) < 100
+
+
+def test_a_photo_is_read_upright():
+    # A phone photo is stored sideways with an EXIF orientation (6: turn 90 degrees clockwise to view). Before, the
+    # `frames:` and `faces:` readers gave the stored pixels, so a face lay on its side for the detector.
+    import io
+
+    from PIL import Image
+
+    from transforms.decode import decode_image
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the left of the stored pixels: on top once turned
+    exif = Image.new("RGB", (1, 1)).getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, format="JPEG", exif=exif, quality=95)
+    upright = decode_image(buf.getvalue())
+    assert upright.shape == (60, 40, 3) and upright[:, :5].mean() < 60 and upright[:5].mean() > 200

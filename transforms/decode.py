@@ -761,12 +761,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Encoded image bytes (JPEG, PNG, ...) -> uint8 RGB [H, W, 3]."""
+    """Encoded image bytes (JPEG, PNG, ...) -> uint8 RGB [H, W, 3], turned upright as a viewer shows it (a camera's
+    EXIF orientation; a phone photo is stored sideways), as the decode pass turns a rotated video's frames."""
     import io
 
-    from PIL import Image
+    from PIL import Image, ImageOps
     with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"))
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 
 def still_clip(image: np.ndarray, cfg: Optional[DecodeConfig] = None) -> DecodedClip:
