@@ -36,9 +36,16 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
     """None loads the shipped default head. Returns the model in eval mode (fp32) and its meta dict;
     meta['text_encoder_overrides'] (if any) is a state dict for TextEncoder.apply_overrides."""
     path = Path(path) if path else DEFAULT_HEAD
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a BVPEC head checkpoint (format {blob.get('format')!r})")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (IsADirectoryError, FileNotFoundError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler says it at length; one line says what to give
+        raise ValueError(f"{path}: not a BVPEC head checkpoint (torch cannot load it: {type(exc).__name__}); give a "
+                         "file written by pipeline.train or pipeline.calibrate") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a BVPEC head checkpoint (format "
+                         f"{blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r})")
     meta = blob["meta"]
     model = BVPEC(BVPECConfig.from_dict(meta["config"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})

@@ -33,6 +33,29 @@ def model_path_arg(value: str) -> str:
     return value
 
 
+def head_problem(value: str | None) -> str | None:
+    """What is wrong with a --head value (None: nothing): a path that is not there, or a file that is not a head
+    checkpoint (before 2026-12-05 a wrong file was torch's unpickling traceback, in a run's workers)."""
+    if value is None:
+        return None
+    if missing_model_path(value):
+        return f"no such file or folder: {value}"
+    from model.checkpoints import load_head_meta
+    try:
+        load_head_meta(os.path.expanduser(value))
+    except (ValueError, OSError, KeyError) as exc:
+        return str(exc)
+    return None
+
+
+def head_path_arg(value: str) -> str:
+    """--head: a head checkpoint that loads."""
+    problem = head_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 def modalities_arg(value: str) -> str:
     """--modalities: a comma list of text, vision, face, audio (kept as given; parse_modalities reads it)."""
     from model.featurize import parse_modalities

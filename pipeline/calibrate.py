@@ -38,7 +38,7 @@ import torch
 from model.checkpoints import DEFAULT_HEAD, load_head, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
-from pipeline.arg_types import model_path_arg
+from pipeline.arg_types import head_path_arg
 from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
                                   refit_only, speech_out_of_fold, split)
 from training.datasets import data_spec
@@ -48,7 +48,7 @@ from training.metrics import expected_calibration_error
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--head", default=None, type=model_path_arg,
+    p.add_argument("--head", default=None, type=head_path_arg,
                    help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
     p.add_argument("--data", action="append", type=data_spec, required=True, help="KIND:PATH[#dev] as pipeline.evaluate (repeatable)")
     p.add_argument("--output", required=True, help="where the calibrated head is written")

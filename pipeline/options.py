@@ -171,7 +171,7 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     (--window_s 0, a model path that is not there) or a run that quietly scores nothing (--frames_per_clip 0,
     --face_width 10). runner: the run's --runner, for the --device cuda check ("": not checked)."""
     from model.featurize import parse_modalities
-    from pipeline.arg_types import missing_model_path
+    from pipeline.arg_types import head_problem, missing_model_path
     from transforms.language import parse_text_languages
     problems = []
 
@@ -203,6 +203,8 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
             problems.append(str(exc) if str(exc).startswith("--") else f"--{flag}: {exc}")
     for flag in MODEL_PATH_FLAGS:
         need(missing_model_path(getattr(opts, flag)) is None, f"--{flag} {getattr(opts, flag)}: no such file or folder")
+    bad_head = head_problem(opts.head) if missing_model_path(opts.head) is None else None  # missing: said above
+    need(bad_head is None, f"--head {bad_head}")
     if runner != "":
         cuda = cuda_problem(opts, runner)
         need(cuda is None, cuda or "")

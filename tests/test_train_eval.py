@@ -92,10 +92,21 @@ def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model
               "no such file or folder"),
              (rescore.run, ["--features", str(tmp_path), "--output", "x", "--modalities", "smell"], "unknown"),
              (report_main, ["--input", str(tmp_path), "--head", missing], "no such file or folder")]
+    # A file that is there but is not a head (a Parquet file, the face classifier's weights): one line, not torch's
+    # unpickling traceback (before 2026-12-05; pipeline.run met it in its workers).
+    (tmp_path / "not_a_head.pt").write_bytes(b"PAR1 not a checkpoint")
+    not_a_head = str(tmp_path / "not_a_head.pt")
+    cases += [(evaluate.main, data + ["--head", not_a_head], "not a BVPEC head checkpoint"),
+              (calibrate.main, data + ["--output", "x", "--head", not_a_head], "not a BVPEC head checkpoint"),
+              (rescore.run, ["--features", str(tmp_path), "--output", "x", "--head", not_a_head], "not a BVPEC head"),
+              (report_main, ["--input", str(tmp_path), "--head", not_a_head], "not a BVPEC head checkpoint")]
     for main, argv, message in cases:
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 2 and message in capsys.readouterr().err, (main, argv)
+    from pipeline.run import run
+    with pytest.raises(SystemExit, match="--head .*not_a_head.pt: not a BVPEC head checkpoint"):
+        run(["--input", str(tmp_path / "dev.csv"), "--output", str(tmp_path / "out"), "--head", not_a_head])
 
 
 def test_clip_manifest(tmp_path):

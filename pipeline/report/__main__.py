@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from pipeline.arg_types import model_path_arg
+from pipeline.arg_types import head_path_arg
 from pipeline.report.build import ReportInputError, ReportOptions, build_report
 
 
@@ -30,7 +30,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     p.add_argument("--output", default="report.html", help="HTML file to write")
     p.add_argument("--explain", type=_explain_arg, metavar="FILM_ID:CLIP_INDEX",
                    help="add the cross-modal attention map and modality gates of one clip")
-    p.add_argument("--head", default=None, type=model_path_arg,
+    p.add_argument("--head", default=None, type=head_path_arg,
                    help="head checkpoint for --explain (default: the shipped head)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for --explain")
     p.add_argument("--max_films", type=int, default=d.max_films, help="films drawn in detail")
