@@ -4,6 +4,7 @@ and one line, before any model loads (it was a traceback from deep in the loadin
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors", ".bin")
@@ -64,3 +65,18 @@ def modalities_arg(value: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
+
+
+def stops_on_data_errors(prog: str):
+    """A CLI main that ends with `prog: <one line>` (exit status 1) when a --data / --dev file cannot be read as the
+    kind its spec names (training.datasets.DataError), not the reader's traceback."""
+    def wrap(main):
+        @functools.wraps(main)
+        def checked(argv=None):
+            from training.datasets import DataError
+            try:
+                return main(argv)
+            except DataError as exc:
+                raise SystemExit(f"{prog}: {exc}") from None
+        return checked
+    return wrap

@@ -38,7 +38,7 @@ import torch
 from model.checkpoints import DEFAULT_HEAD, load_head, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
-from pipeline.arg_types import head_path_arg
+from pipeline.arg_types import head_path_arg, stops_on_data_errors
 from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
                                   refit_only, speech_out_of_fold, split)
 from training.datasets import data_spec
@@ -46,6 +46,7 @@ from training.loop import label_paired, load_set, split_sources
 from training.metrics import expected_calibration_error
 
 
+@stops_on_data_errors("pipeline.calibrate")
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--head", default=None, type=head_path_arg,

@@ -24,7 +24,7 @@ from model.encoders import EncoderSpec, create_encoders
 from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
-from pipeline.arg_types import head_path_arg, modalities_arg
+from pipeline.arg_types import head_path_arg, modalities_arg, stops_on_data_errors
 from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@stops_on_data_errors("pipeline.evaluate")
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

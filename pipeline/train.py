@@ -26,6 +26,7 @@ from model.checkpoints import load_head_meta, save_head
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS
 from model.text_top import TextTop, TunedTextHead
+from pipeline.arg_types import stops_on_data_errors
 from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@stops_on_data_errors("pipeline.train")
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -104,6 +104,12 @@ def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model
         with pytest.raises(SystemExit) as stop:
             main(argv)
         assert stop.value.code == 2 and message in capsys.readouterr().err, (main, argv)
+    # A file of another kind than its spec names: one line naming the spec, not the reader's traceback.
+    from pipeline import train
+    for main, prog, extra in ((evaluate.main, "pipeline.evaluate", []), (calibrate.main, "pipeline.calibrate",
+                              ["--output", "x"]), (train.main, "pipeline.train", ["--out", "x"])):
+        with pytest.raises(SystemExit, match=f"{prog}: faces:.*dev.csv: cannot be read as faces data"):
+            main(["--data", f"faces:{tmp_path / 'dev.csv'}"] + extra)
     from pipeline.run import run
     with pytest.raises(SystemExit, match="--head .*not_a_head.pt: not a BVPEC head checkpoint"):
         run(["--input", str(tmp_path / "dev.csv"), "--output", str(tmp_path / "out"), "--head", not_a_head])

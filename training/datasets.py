@@ -102,11 +102,18 @@ def data_spec(spec: str) -> str:
     return spec
 
 
+class DataError(ValueError):
+    """A data spec whose file cannot be read as its kind (a Parquet file given as meld:, a CSV without the columns)."""
+
+
 def load_dataset(spec: str) -> list[Example]:
     """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
     stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000."""
     kind, path, split, n = spec_parts(spec)
-    examples = READERS[kind](path)
+    try:
+        examples = READERS[kind](path)
+    except Exception as exc:  # noqa: BLE001 - the readers fail in many ways on a file of another kind
+        raise DataError(f"{spec}: cannot be read as {kind} data ({type(exc).__name__}: {exc})") from None
     if split:
         train, dev = stratified_split(examples, DEV_FRACTION, SPLIT_SEED)
         examples = train if split == "train" else dev
