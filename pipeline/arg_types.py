@@ -41,9 +41,12 @@ def head_problem(value: str | None) -> str | None:
         return None
     if missing_model_path(value):
         return f"no such file or folder: {value}"
+    local = local_path_named(value)
+    if local is None:  # on an object store (gs://, s3://): the workers read it, the launcher may not be able to
+        return None
     from model.checkpoints import load_head_meta
     try:
-        load_head_meta(os.path.expanduser(value))
+        load_head_meta(local)
     except (ValueError, OSError, KeyError) as exc:
         return str(exc)
     return None
