@@ -737,3 +737,22 @@ def test_a_photo_is_read_upright():
     Image.fromarray(stored).save(buf, format="JPEG", exif=exif, quality=95)
     upright = decode_image(buf.getvalue())
     assert upright.shape == (60, 40, 3) and upright[:, :5].mean() < 60 and upright[:5].mean() > 200
+
+
+def test_a_video_track_that_gives_no_picture_is_said(tmp_path):
+    # Every video packet replaced by random bytes: H.264 drops them without an error, so the film was 'ok' with no
+    # frame in any clip and not a word in the errors table (before 2026-12-05). The sound is still heard.
+    import av
+    rng = np.random.default_rng(0)
+
+    def garbage(packet):
+        junk = av.Packet(rng.integers(0, 256, max(packet.size, 64), dtype=np.uint8).tobytes())
+        junk.pts, junk.dts, junk.time_base, junk.stream = packet.pts, packet.dts, packet.time_base, packet.stream
+        return junk
+
+    film = encode_film(tmp_path / "no_picture.mkv", paint=lambda i, t: np.full((64, 96, 3), i % 255, np.uint8),
+                       frame_times=[i / 10 for i in range(60)], fps=10, video_codec="h264", audio=speech_like(6.0),
+                       edit_video_packet=garbage)
+    clips, errors, _ = decode(film, segment="window", window_s=2.0, image_size=32)
+    assert len(clips) == 3 and all(len(c.frames) == 0 and c.audio.size >= 32000 for c in clips)
+    assert [e.error_type for e in errors] == ["VideoDecodeError"] and not errors[0].fatal

@@ -611,11 +611,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         video_line, audio_line = Timeline(jumps), Timeline(jumps)
         audio_failed, audio_errors = False, 0
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
+        damage_seen: set[str] = set()  # streams with a damaged stretch reported
 
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
             nonlocal warnings
             d = damage.pop(stream, None)
             if d is not None:
+                damage_seen.add(stream)
                 warnings += 1
                 if warnings <= MAX_PACKET_WARNINGS:
                     yield warn("decode", f"{stream.capitalize()}PacketError", d.message(resumed_s))
@@ -743,6 +745,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         if plan is None and a is not None and audio.t0 is None and not audio_failed:
             yield warn("decode", "AudioDecodeError", "the film's audio track gave no sound (its packets are "
                        "damaged or missing); its clips have no audio")
+        if plan is None and v is not None and n_video == 0 and "video" not in damage_seen:
+            yield warn("decode", "VideoDecodeError", "the film's video track gave no picture (its packets are "
+                       "damaged or missing; the decoder dropped them without an error); its clips have no frames")
         if cue_source is not None:
             planner.on_asr(cue_source.finish(), False, media_end)
         picker.finish(tolerance_s=max(1.0, 2 * last_dur))
