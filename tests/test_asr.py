@@ -520,3 +520,27 @@ def test_every_clip_of_a_transcribed_film_has_the_context_explain_gives_it(asr, 
     assert [c.context for c in clips] == dialogue_context(texts, DecodeConfig().context_lines)
     line = next(c for c in clips if c.text == "Thank you.")
     assert line.context and "country" in line.context[-1]
+
+
+def test_a_transcribed_film_has_no_sliver_clip_at_its_end(asr, tmp_path):
+    # The picture outlasts the last utterance by a few hundredths of a second (video 25 fps, 11.04 s; JFK's speech
+    # 11.0 s). Planned utterance by utterance, that tail was a clip of its own, 0.03 s long, labelled from nothing.
+    from transforms.decode import DecodeConfig, decode_film
+    from transforms.discover import film_id_for
+    from transforms.elements import DecodedClip, FilmJob, FilmRef
+    from transforms.probe import probe_film
+    from transforms.transcribe import AsrCueSourceFactory
+    from testing.films import encode_film
+
+    wave = decode_audio(JFK)
+    frames = int(np.ceil(wave.size / SAMPLE_RATE * 25)) + 1
+    film = encode_film(tmp_path / "jfk25.mp4", paint=lambda i, t: np.full((96, 160, 3), i % 255, np.uint8),
+                       frame_times=[i / 25 for i in range(frames)], fps=25, size=(160, 96), video_codec="h264",
+                       audio=wave)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = FilmJob(ref, probe_film(str(film)), (), needs_asr=True, config_hash="t")
+    cfg = DecodeConfig()
+    clips = [c.spec for c in decode_film(job, cfg, cue_source=AsrCueSourceFactory(language="en", cpu_threads=2)(job))
+             if isinstance(c, DecodedClip)]
+    assert len(clips) >= 2 and all(c.end_s - c.start_s >= cfg.min_clip_s for c in clips)
+    assert clips[-1].text and clips[-1].end_s > wave.size / SAMPLE_RATE

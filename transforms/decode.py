@@ -447,6 +447,14 @@ class StreamingPlanner:
         until = end_of_film if finished else max([covered] + [c.end_s for c in pending])
         if until - self.planned_until <= 1e-6:
             return
+        if finished and not pending and 0 < until - self.planned_until < self.cfg.min_clip_s and self.next_index:
+            # The film ends less than --min_clip_s after the clips planned so far (its last frame outlasting the
+            # last utterance): the last clip takes it if it is not out yet, else it is left out. Before
+            # 2026-12-05 it was a clip of its own, 0.03 s long, labelled from nothing.
+            if self.queue and abs(self.queue[-1].spec.end_s - self.planned_until) < 1e-6:
+                self.queue[-1].spec = dataclasses.replace(self.queue[-1].spec, end_s=until)
+            self.planned_until = until
+            return
         for spec in segment.plan_subtitles(pending, until, min_clip_s=self.cfg.min_clip_s,
                                            max_clip_s=self.cfg.max_clip_s, window_s=self.cfg.window_s,
                                            start_s=self.planned_until):
