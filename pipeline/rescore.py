@@ -88,38 +88,38 @@ def check_encoders(args: argparse.Namespace, recorded: str) -> None:
             "or --no_encoder_check to score anyway.")
 
 
-def encoder_versions(features_dir: str, unreadable: Optional[list[str]] = None) -> set[str]:
-    """The encoder versions recorded in a features table (reads only that column). A file that is not a readable
-    features table (damaged, cut short) is left out with a warning and appended to `unreadable`."""
+def features_files(features_dir: str) -> tuple[dict[str, set[str]], dict[str, Exception]]:
+    """({path: the encoder versions it records}, {path that cannot be read: why}) for a features table: each file is
+    read once, for that column only. A file that is not a readable features table (damaged, cut short) is left out
+    with a warning: its film is not rescored."""
     paths = [m.path for r in FileSystems.match([output_pattern(features_dir, "*.parquet")]) for m in r.metadata_list]
-    out = set()
+    readable, unreadable = {}, {}
     for p in paths:
         try:
             with FileSystems.open(p) as f:
-                out.update(pq.read_table(io.BytesIO(f.read()), columns=["encoder_version"]).column(0).to_pylist())
+                readable[p] = set(pq.read_table(io.BytesIO(f.read()), columns=["encoder_version"]).column(0).to_pylist())
         except Exception as exc:  # noqa: BLE001 - one damaged file is that film's error row, not the run's end
             LOG.warning("%s: not a readable features table (%s); its film is not rescored", p, exc)
-            if unreadable is not None:
-                unreadable.append(p)
-    return out
+            unreadable[p] = exc
+    return readable, unreadable
+
+
+def write_unreadable(unreadable: dict[str, Exception], output: str, run_id: str) -> None:
+    """A fatal `rescore` error row for the film of each features file that cannot be read (named by the file)."""
+    for path, exc in unreadable.items():
+        film_id = posixpath.splitext(posixpath.basename(path))[0]
+        error = FilmError(film_path=path, stage="rescore", error_type=type(exc).__name__,
+                          message=f"the features file cannot be read: {exc}", film_id=film_id, fatal=True)
+        atomic_write_table(rows_to_table([error_row(error, run_id)], errors_schema.SCHEMA),
+                           FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
 
 
 def read_features(path: str, modalities=MODALITIES, clips_dir: Optional[str] = None,
-                  text_languages: Sequence[str] = (), output: Optional[str] = None, run_id: str = "") -> Iterable:
+                  text_languages: Sequence[str] = ()) -> Iterable:
     """One features file -> ((film_id, clip_index), (tokens of the chosen modalities, film_path)) per clip. A
     clip whose line the text path does not read (its language in the film's clips table) loses its text tokens,
-    as pipeline.run's scorer never makes them. A file that cannot be read gives no clip and, under `output`, a
-    fatal `rescore` error row for its film (named by the file)."""
-    try:
-        rows = read_table(path).to_pylist()
-    except Exception as exc:  # noqa: BLE001 - one damaged file costs its film only
-        film_id = posixpath.splitext(posixpath.basename(path))[0]
-        if output:
-            error = FilmError(film_path=path, stage="rescore", error_type=type(exc).__name__,
-                              message=f"the features file cannot be read: {exc}", film_id=film_id, fatal=True)
-            atomic_write_table(rows_to_table([error_row(error, run_id)], errors_schema.SCHEMA),
-                               FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
-        return
+    as pipeline.run's scorer never makes them."""
+    rows = read_table(path).to_pylist()
     unread = unread_clips(clips_dir, rows[0]["film_id"], text_languages) if rows and clips_dir else {}
     without_text = [m for m in modalities if m != "text"]
     for row in rows:
@@ -185,15 +185,16 @@ class WriteRescoredFilm(beam.DoFn):
         yield film_id
 
 
-def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str) -> beam.PCollection:
+def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str, paths: Sequence[str]
+                  ) -> beam.PCollection:
+    """paths: the features files to rescore (features_files' readable ones)."""
     clips_dir = args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
     modalities = parse_modalities(args.modalities)
     languages = parse_text_languages(args.text_languages) if "text" in modalities else ()
     return (p
-            | "MatchFeatures" >> beam.Create([m.path for r in FileSystems.match(
-                [output_pattern(args.features, "*.parquet")]) for m in r.metadata_list])
+            | "FeaturesFiles" >> beam.Create(list(paths))
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages, args.output, args.run_id)
+            | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages)
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
                                   torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
@@ -205,8 +206,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     from model.checkpoints import model_version
     args, beam_args = parse_args(argv)
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
-    unreadable: list[str] = []
-    versions = encoder_versions(args.features, unreadable)
+    readable, unreadable = features_files(args.features)
+    versions = set().union(*readable.values())
     if not versions:
         raise SystemExit(f"pipeline.rescore: no features table in {args.features} (a pipeline.run --output's "
                          "features/ folder, written with --write_features)")
@@ -219,10 +220,11 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
                             parse_text_languages(args.text_languages))
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
+    write_unreadable(unreadable, args.output, args.run_id)
     with beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts) as p:
-        build_rescore(p, args, version)
+        build_rescore(p, args, version, list(readable))
     LOG.info("rescored %s with %s -> %s", args.features, version, args.output)
-    return {"run_id": args.run_id, "model_version": version, "output": args.output, "unreadable": unreadable}
+    return {"run_id": args.run_id, "model_version": version, "output": args.output, "unreadable": list(unreadable)}
 
 
 if __name__ == "__main__":
