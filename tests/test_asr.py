@@ -544,3 +544,27 @@ def test_a_transcribed_film_has_no_sliver_clip_at_its_end(asr, tmp_path):
              if isinstance(c, DecodedClip)]
     assert len(clips) >= 2 and all(c.end_s - c.start_s >= cfg.min_clip_s for c in clips)
     assert clips[-1].text and clips[-1].end_s > wave.size / SAMPLE_RATE
+
+
+def test_a_transcribed_film_whose_sound_ends_early_is_not_held_back(asr, tmp_path):
+    # JFK's 11 s of speech, then 49 s of picture without sound. The recogniser is told of the silence as the picture
+    # goes on, so its lines and the clips after them go out as the film is read; before 2026-12-05 every clip waited
+    # for the end of the film, its frames in memory.
+    from transforms.decode import STALL_S, DecodeConfig, decode_film
+    from transforms.discover import film_id_for
+    from transforms.elements import DecodedClip, FilmJob, FilmRef
+    from transforms.probe import probe_film
+    from transforms.transcribe import AsrCueSourceFactory
+    from testing.films import encode_film
+
+    film = encode_film(tmp_path / "jfk_then_picture.mkv", paint=lambda i, t: np.full((64, 96, 3), i % 255, np.uint8),
+                       frame_times=[i / 10 for i in range(600)], fps=10, size=(96, 64), audio=decode_audio(JFK))
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = FilmJob(ref, probe_film(str(film)), (), needs_asr=True, config_hash="t")
+    stats = {}
+    clips = [c for c in decode_film(job, DecodeConfig(), cue_source=AsrCueSourceFactory(language="en", cpu_threads=2)(job),
+                                    stats=stats) if isinstance(c, DecodedClip)]
+    said = normalise(" ".join(c.spec.text for c in clips if c.spec.text))
+    assert word_errors(normalise(JFK_TEXT), said) <= 2
+    assert clips[-1].spec.end_s == pytest.approx(60.0, abs=0.1) and all(len(c.frames) for c in clips)
+    assert stats["max_emit_lag_s"] < STALL_S + 10  # was 49

@@ -758,3 +758,40 @@ def test_a_video_track_that_gives_no_picture_is_said(tmp_path):
     clips, errors, _ = decode(film, segment="window", window_s=2.0, image_size=32)
     assert len(clips) == 3 and all(len(c.frames) == 0 and c.audio.size >= 32000 for c in clips)
     assert [e.error_type for e in errors] == ["VideoDecodeError"] and not errors[0].fatal
+
+
+def _stalled_film(path, picture_s: float, sound_s: float, **kw) -> Path:
+    return encode_film(path, paint=lambda i, t: np.full((64, 96, 3), (i * 7) % 255, np.uint8),
+                       frame_times=[i / 10 for i in range(int(picture_s * 10))], fps=10, size=(96, 64),
+                       audio=speech_like(sound_s), **kw)
+
+
+def test_a_picture_that_ends_before_its_sound_is_held_and_its_clips_go_out_as_read(tmp_path):
+    # 20 s of picture under 80 s of sound (a podcast over a title card, a picture that ends before the credits'
+    # music). A player holds the last frame; so do the clips. Before 2026-12-05 the clips after the picture's end
+    # had no frames and waited for the end of the film, every second of its audio kept for them.
+    from transforms.decode import STALL_S
+    clips, errors, stats = decode(_stalled_film(tmp_path / "short_picture.mkv", 20.0, 80.0), segment="window",
+                                  window_s=2.0, image_size=32)
+    assert not errors and len(clips) == 40 and all(len(c.frames) for c in clips)
+    # the last frame, at its own time (the decoder gives the last two only at the end of the file)
+    assert all(np.all((c.frame_times >= 19.6) & (c.frame_times < 20)) for c in clips[10:])
+    assert all(c.audio.size == 2 * SAMPLE_RATE for c in clips)
+    assert stats["max_emit_lag_s"] < STALL_S + 2.5 and stats["max_audio_buffered_s"] < STALL_S + 2.5  # was 60, 60
+    # One frame under 12 s of sound: the clips show it (before: the first clip only). Its decoder gives the frame
+    # out only at the end of the file, after the first clip has gone out without it.
+    clips, _, _ = decode(_stalled_film(tmp_path / "one_frame.mkv", 0.1, 12.0), segment="window", window_s=2.0,
+                         image_size=32)
+    assert len(clips) == 6 and all(len(c.frames) == 2 for c in clips[1:])
+
+
+def test_sound_that_ends_before_the_picture_does_not_hold_the_clips_back(tmp_path):
+    # 20 s of sound, 80 s of picture (a silent reel after a scored opening). Before 2026-12-05 the clips after the
+    # sound's end waited for the end of the film with their frames in memory (an hour: gigabytes).
+    from transforms.decode import STALL_S
+    clips, errors, stats = decode(_stalled_film(tmp_path / "short_sound.mkv", 80.0, 20.0), segment="window",
+                                  window_s=2.0, image_size=32)
+    assert not errors and len(clips) == 40 and all(len(c.frames) == 2 for c in clips)
+    # (the encoder's last audio packets are written at the end of this file: clip 9 goes out without them)
+    assert all(c.audio.size == 2 * SAMPLE_RATE for c in clips[:9]) and all(c.audio.size == 0 for c in clips[11:])
+    assert stats["max_emit_lag_s"] < STALL_S + 2.5  # was 60

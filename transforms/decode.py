@@ -44,6 +44,11 @@ RESET_BACK_S, RESET_FORWARD_S = 1.0, 10.0
 SHORT_MEDIA_S, SHORT_MEDIA_SHARE = 2.0, 0.05
 AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
 EXTEND_S = 60.0  # a plan made from the header's duration is continued this much at a time past it
+# A stream this far (film seconds) behind the other has ended or stalled there: its clips go out without waiting
+# for it (decode_film's hold). Far above the interleaving skew of real files (about a second).
+STALL_S = 10.0
+HOLD_STEP_S = 2.0  # a stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that
+# each one ends its buffer (transcribed at once) instead of padding it with silence a chunk at a time
 
 
 class DecodeError(RuntimeError):
@@ -207,14 +212,20 @@ class FramePicker:
             self.results[key][slot] = choice
         self._prev, self._prev_rgb, self.last_time = (t, frame), cur_rgb, t
 
-    def finish(self, tolerance_s: float) -> None:
-        """Targets after the last frame take it when close enough (the last frame is still on screen)."""
-        while self._targets:
+    def hold(self, until: float, show: bool = True) -> None:
+        """No newer frame has come up to `until`: the targets up to it take the last frame, still on screen as
+        players show it (show=False: nothing, for a stretch whose packets fail)."""
+        while self._targets and self._targets[0][0] <= until:
             target, _, (key, slot) = heapq.heappop(self._targets)
-            if self._prev is not None and target - self._prev[0] <= tolerance_s:
+            if show and self._prev is not None:
                 if self._prev_rgb is None:
                     self._prev_rgb = self._rgb(self._prev[1])
                 self.results[key][slot] = (self._prev[0], self._prev_rgb)
+
+    def finish(self, show: bool = True) -> None:
+        """The stream has ended: the last frame stays on screen to the end of the film (a still image over a
+        podcast, a picture that ends before the sound)."""
+        self.hold(math.inf, show)
 
     def take(self, key) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         got = self.results.pop(key, {})
@@ -618,6 +629,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
         video_line, audio_line = Timeline(jumps), Timeline(jumps)
         audio_failed, audio_errors = False, 0
+        video_hold = audio_hold = -math.inf  # film time up to which a stalled stream is taken as held (hold_stalled)
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
         damage_seen: set[str] = set()  # streams with a damaged stretch reported
 
@@ -655,10 +667,29 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                             t_chunk += speech.size / SAMPLE_RATE
             return new_cues
 
+        def hold_stalled() -> None:
+            """A stream STALL_S behind the other has ended or stalled (sound that outlasts the picture, one still
+            image over a podcast, a track that stops or starts late): up to there the picture holds its last frame,
+            as players show it, and the recogniser hears silence. Before 2026-12-05 every later clip waited for the
+            film's end, its frames or its audio held in memory (an hour of sound after the picture: 690 MB)."""
+            nonlocal video_hold, audio_hold
+            if not (video_alive and audio_alive and v is not None and a is not None):
+                return
+            h = audio.end_time - STALL_S
+            if h > max(video_t, video_hold):
+                video_hold = h
+                planner.on_video_time(h, None)
+                picker.hold(h, show="video" not in damage)
+            h = video_t - STALL_S
+            if h > max(audio.end_time, audio_hold) + HOLD_STEP_S:
+                audio_hold = h
+                if cue_source is not None:  # the gap ends its buffer: what it holds is transcribed now
+                    planner.on_asr(cue_source.feed(np.zeros(0, np.float32), h), False, job.info.duration_s)
+
         def emit_ready(end_of_film: bool = False) -> Iterator[DecodedClip]:
             inf = math.inf
-            vt = inf if (end_of_film or not video_alive) else video_t
-            at = inf if (end_of_film or not audio_alive) else audio.end_time
+            vt = inf if (end_of_film or not video_alive) else max(video_t, video_hold)
+            at = inf if (end_of_film or not audio_alive) else max(audio.end_time, audio_hold)
             asr_t = inf if (end_of_film or cue_source is None) else getattr(cue_source, "covered_until_s", 0.0)
             for spec in planner.ready(vt, at, asr_t):
                 frames, times, face_frames = planner.frames_for(spec)
@@ -666,6 +697,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
                                    audio=audio.slice(spec.start_s, spec.end_s), film_path=ref.path,
                                    face_frames=face_frames)
+                # how far the read had gone past the clip's end when it went out (memory held for it)
+                stats["max_emit_lag_s"] = max(stats.get("max_emit_lag_s", 0.0),
+                                              max(video_t, audio.end_time) - spec.end_s)
                 yield clip
             audio.drop_before(planner.earliest_open_start())
             stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)
@@ -719,6 +753,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         planner.on_asr(new_cues, False, job.info.duration_s)
                     if v is None:
                         planner.on_video_time(audio.end_time, None)
+                hold_stalled()
                 yield from emit_ready()
                 if plan is not None and not planner.queue:
                     break  # every planned clip is out: no need to read the rest of the film
@@ -727,6 +762,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             read_failed = True
             yield warn("decode", type(exc).__name__, f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc}")
 
+        picture_ok = "video" not in damage  # a picture whose packets fail to the end is not held on screen
         for stream in list(damage):  # stretches that ran to the end of the film
             yield from damaged(stream, None)
         if audio_alive and resampler is not None:
@@ -758,7 +794,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                        "damaged or missing; the decoder dropped them without an error); its clips have no frames")
         if cue_source is not None:
             planner.on_asr(cue_source.finish(), False, media_end)
-        picker.finish(tolerance_s=max(1.0, 2 * last_dur))
+        picker.finish(show=picture_ok)
         planner.finish(media_end)
         # Clips planned past the real end of the media (the header over-stated the duration) are dropped.
         planner.queue = [c for c in planner.queue if c.spec.start_s < media_end - 1e-3]
