@@ -795,3 +795,27 @@ def test_sound_that_ends_before_the_picture_does_not_hold_the_clips_back(tmp_pat
     # (the encoder's last audio packets are written at the end of this file: clip 9 goes out without them)
     assert all(c.audio.size == 2 * SAMPLE_RATE for c in clips[:9]) and all(c.audio.size == 0 for c in clips[11:])
     assert stats["max_emit_lag_s"] < STALL_S + 2.5  # was 60
+
+
+def test_a_capture_whose_picture_changes_shape_keeps_each_parts_shape_for_faces(tmp_path):
+    # A 16:9 programme joined with a 4:3 advert (a broadcast capture, `cat` of two pieces). The face detector's
+    # copy of a 4:3 frame is fitted inside the 16:9 frame, not stretched to it (before 2026-12-05: 33 % wide).
+    def square(size):  # a white square on black, a third of the frame high
+        def paint(i, t):
+            w, h = size
+            img, s = np.zeros((h, w, 3), np.uint8), h // 3
+            img[h // 2 - s // 2:h // 2 + s // 2, w // 2 - s // 2:w // 2 + s // 2] = 255
+            return img
+        return paint
+    parts = [encode_film(tmp_path / f"part{i}.ts", paint=square(size), frame_times=[k / 10 for k in range(40)],
+                         fps=10, size=size, audio=speech_like(4.0)).read_bytes()
+             for i, size in enumerate([(320, 180), (240, 180)])]
+    film = tmp_path / "joined.ts"
+    film.write_bytes(b"".join(parts))
+    clips, _, _ = decode(film, segment="window", window_s=2.0, image_size=32, face_width=320)
+    faces = [f for c in clips for f in c.face_frames]
+    assert len(clips) == 4 and len(faces) == 8 and faces[0].shape == (180, 320, 3)
+    for f in faces:
+        ys, xs = np.nonzero(f[..., 0] > 128)
+        assert (np.ptp(xs) + 1) / (np.ptp(ys) + 1) == pytest.approx(1.0, abs=0.12)
+    assert faces[-1][:, :30].max() < 20  # the 4:3 part's frames have black bars at the sides

@@ -148,9 +148,11 @@ def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> 
 class FramePicker:
     """Resolves requested sample times to the nearest decoded frame, converting only the chosen frames."""
 
-    def __init__(self, width: int, height: Optional[int] = None, face_size: Optional[tuple[int, int]] = None):
+    def __init__(self, width: int, height: Optional[int] = None, face_size: Optional[tuple[int, int]] = None,
+                 stored_size: Optional[tuple[int, int]] = None):
         self.width, self.height = width, height or width
         self.face_size = face_size  # (w, h): a second, larger copy at the film's aspect for the face detector
+        self.stored_size = stored_size  # the probed (w, h) that face_size was made for
         self._targets: list[tuple[float, int, Any]] = []  # heap of (time, seq, (key, slot))
         self._seq = 0
         self._prev: Optional[tuple[float, Any]] = None
@@ -176,7 +178,7 @@ class FramePicker:
         # HDR (PQ, HLG) frames as their SDR picture: what every face and photo the models learnt from is
         convert = (hdr.to_sdr if hdr.is_hdr(frame)
                    else lambda f, w, h: f.to_ndarray(width=w, height=h, format="rgb24"))
-        face = convert(frame, *self.face_size) if self.face_size else None
+        face = self._face(frame, convert) if self.face_size else None
         rgb = convert(frame, self.width, self.height)
         # Phone and some camera footage is stored sideways with a display rotation (counterclockwise degrees):
         # turned as a player shows it, so faces are upright (a face frame of a portrait video is portrait).
@@ -185,6 +187,21 @@ class FramePicker:
             rgb = np.ascontiguousarray(np.rot90(rgb, turns))
             face = np.ascontiguousarray(np.rot90(face, turns)) if face is not None else None
         return rgb, face
+
+    def _face(self, frame, convert) -> np.ndarray:
+        """The face detector's copy. A frame of another shape than the probe's (a capture joined from an HD
+        programme and 4:3 adverts) is fitted inside it at its own shape, square pixels, the rest black: before
+        2026-12-05 it was stretched to the first part's shape (a 4:3 part after a 16:9 one: faces 33 % wide)."""
+        fw, fh = self.face_size
+        if not self.stored_size or not frame.width or not frame.height or abs(
+                frame.width * self.stored_size[1] / (frame.height * self.stored_size[0]) - 1) < 0.02:
+            return convert(frame, fw, fh)
+        scale = min(fw / frame.width, fh / frame.height)
+        w, h = (max(2, int(round(n * scale / 2)) * 2) for n in (frame.width, frame.height))
+        out = np.zeros((fh, fw, 3), np.uint8)
+        y, x = (fh - min(h, fh)) // 2, (fw - min(w, fw)) // 2
+        out[y:y + h, x:x + w] = convert(frame, w, h)[:fh, :fw]
+        return out
 
     def empty(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         face = np.zeros((0, self.face_size[1], self.face_size[0], 3), np.uint8) if self.face_size else None
@@ -591,7 +608,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     ref = job.ref
     stats = stats if stats is not None else {}
     picker = FramePicker(*frame_size(job.info, cfg, frame_width),
-                         face_size=frame_size(job.info, cfg, cfg.face_width)[:2] if cfg.face_width else None)
+                         face_size=frame_size(job.info, cfg, cfg.face_width)[:2] if cfg.face_width else None,
+                         stored_size=(job.info.width, job.info.height))
     shots = ShotDetector(cfg.shot_threshold, cfg.min_clip_s) if cfg.segment == "shot" else None
     warnings = 0
 
