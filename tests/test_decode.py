@@ -652,6 +652,10 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
                                   image_size=32)
     assert stats["media_end_s"] == pytest.approx(20.0, abs=0.2) and "TimestampReset" not in {e.error_type for e in errors}
     assert [round(c.spec.start_s) for c in clips] == [0, 4, 8, 12, 16]
+    # No packet failed there: the demuxer skipped the damaged data unseen. The hole it left in the sound is a row
+    # (before 2026-12-05 a capture that lost a second of its sound and picture was 'ok' without a word).
+    gaps = [e.message for e in errors if e.error_type == "AudioGap"]
+    assert len(gaps) == 1 and 8 < float(gaps[0].split()[3].rstrip("s")) < 12 and not any(e.fatal for e in errors)
 
 
 @needs_media

@@ -47,6 +47,9 @@ EXTEND_S = 60.0  # a plan made from the header's duration is continued this much
 # A stream this far (film seconds) behind the other has ended or stalled there: its clips go out without waiting
 # for it (decode_film's hold). Far above the interleaving skew of real files (about a second).
 STALL_S = 10.0
+# A hole this long in the sound's timestamps is reported (AudioGap): a continuous track has none, so it is data the
+# demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception)
+AUDIO_HOLE_S = 0.5
 HOLD_STEP_S = 2.0  # a stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that
 # each one ends its buffer (transcribed at once) instead of padding it with silence a chunk at a time
 
@@ -650,18 +653,22 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         video_hold = audio_hold = -math.inf  # film time up to which a stalled stream is taken as held (hold_stalled)
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
         damage_seen: set[str] = set()  # streams with a damaged stretch reported
+        holes: list[tuple[float, float]] = []  # sound missing without a packet failing (AUDIO_HOLE_S), to report
+        hole_explained = False  # the next hole is the one a reported damaged stretch of the sound left
 
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
-            nonlocal warnings
+            nonlocal warnings, hole_explained
             d = damage.pop(stream, None)
             if d is not None:
                 damage_seen.add(stream)
+                hole_explained = hole_explained or stream == "audio"
                 warnings += 1
                 if warnings <= MAX_PACKET_WARNINGS:
                     yield warn("decode", f"{stream.capitalize()}PacketError", d.message(resumed_s))
         streams = [s for s in (v, a) if s is not None]
 
         def push_audio(frames) -> list[Cue]:
+            nonlocal hole_explained
             new_cues = []
             for af in frames:
                 at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native))
@@ -675,6 +682,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     gap = (at - t_first) if at is not None else 0.0
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
                         audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
+                        if gap >= AUDIO_HOLE_S and not hole_explained:
+                            holes.append((t_first, at))
+                    hole_explained = False
                 t_chunk = audio.end_time if audio.t0 is not None else t_first
                 for out in resampler.resample(af):
                     audio.append(out, t_first)
@@ -767,6 +777,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         audio_alive, audio_failed = False, True
                         yield warn("decode", "AudioDecodeError", f"audio resampling failed: {exc}")
                         continue
+                    for start, end in holes:
+                        warnings += 1
+                        if warnings <= MAX_PACKET_WARNINGS:
+                            yield warn("decode", "AudioGap", f"no audio from {start:.2f}s to {end:.2f}s: the file "
+                                       "has none there (data the demuxer skipped: a damaged or cut stretch?); silent "
+                                       "there")
+                    holes.clear()
                     if new_cues or (cue_source is not None and planner.asr_planning):
                         planner.on_asr(new_cues, False, job.info.duration_s)
                     if v is None:
