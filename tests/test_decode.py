@@ -823,3 +823,18 @@ def test_a_capture_whose_picture_changes_shape_keeps_each_parts_shape_for_faces(
         ys, xs = np.nonzero(f[..., 0] > 128)
         assert (np.ptp(xs) + 1) / (np.ptp(ys) + 1) == pytest.approx(1.0, abs=0.12)
     assert faces[-1][:, :30].max() < 20  # the 4:3 part's frames have black bars at the sides
+
+
+def test_subtitle_lines_after_the_films_end_are_reported(tmp_path):
+    # A sidecar for a longer cut: its last line starts after this 10 s film has ended. It is in no clip, and a row
+    # says so (before 2026-12-05 the lines were left out without a word).
+    film = make_film(tmp_path / "film.mp4", duration_s=10.0)
+    write_srt(tmp_path / "film.srt", [(1.0, 3.0, "First line here."), (8.5, 9.5, "Near the end."),
+                                      (12.0, 14.0, "After the film ended.")])
+    for segment in ("subtitle", "window", "shot"):
+        clips, errors, _ = decode(film, segment=segment, image_size=32)
+        assert "After the film" not in " ".join(c.spec.text or "" for c in clips)
+        assert [(e.stage, e.error_type, e.fatal) for e in errors] == [("subtitles", "LinesPastEnd", False)]
+        assert errors[0].message.startswith("1 of the film's 3 subtitle lines start after its end (10.0")
+    write_srt(tmp_path / "film.srt", [(1.0, 3.0, "First line here."), (9.5, 10.5, "Over the end.")])
+    assert not decode(film, segment="window", image_size=32)[1]

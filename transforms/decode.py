@@ -50,6 +50,7 @@ STALL_S = 10.0
 # A hole this long in the sound's timestamps is reported (AudioGap): a continuous track has none, so it is data the
 # demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception)
 AUDIO_HOLE_S = 0.5
+LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
 HOLD_STEP_S = 2.0  # a stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that
 # each one ends its buffer (transcribed at once) instead of padding it with silence a chunk at a time
 
@@ -821,6 +822,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 SHORT_MEDIA_S, SHORT_MEDIA_SHARE * job.info.duration_s):
             yield warn("decode", "MediaEndedEarly", f"the media ended at {media_end:.2f}s, the header gives "
                        f"{job.info.duration_s:.2f}s: the rest could not be read (a damaged or cut file?)")
+        past = [c for c in planner.lines if c.start_s >= media_end + LINES_PAST_END_S]
+        if plan is None and past:  # lines for a longer cut, or for another film: none of them is in a clip
+            yield warn("subtitles", "LinesPastEnd", f"{len(past)} of the film's {len(planner.lines)} subtitle lines "
+                       f"start after its end ({media_end:.2f}s; the first at {past[0].start_s:.2f}s: "
+                       f"\"{past[0].text[:60]}\"): subtitles for another cut of the film?")
         if plan is None and a is not None and audio.t0 is None and not audio_failed:
             yield warn("decode", "AudioDecodeError", "the film's audio track gave no sound (its packets are "
                        "damaged or missing); its clips have no audio")
