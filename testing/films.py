@@ -285,6 +285,34 @@ def make_joined_recording(path, pieces: int = 2, piece_s: float = 20.0, sample_r
     return path
 
 
+def make_ass_film(path, events: Sequence[tuple[float, float, int, str, str]], duration_s: float = 10.0,
+                  styles: Sequence[str] = ("Default",)) -> Path:
+    """A small mkv with an ASS subtitle track, as fansub and anime releases carry: events are (start_s, end_s,
+    layer, style, text with its override tags), each style declared in the track's header."""
+    default = next(ln for ln in _ASS_HEADER.split(b"\n") if ln.startswith(b"Style: Default,"))
+    others = b"".join(default.replace(b"Default", style.encode(), 1) + b"\n" for style in styles if style != "Default")
+    header = _ASS_HEADER.replace(default + b"\n", default + b"\n" + others)
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=10)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        s = out.add_stream("ass")
+        s.codec_context.subtitle_header, s.time_base = header, MS
+        queue = sorted((int(a * 1000), int(b * 1000), i, layer, style, text)
+                       for i, (a, b, layer, style, text) in enumerate(events))
+        for k in range(int(duration_s * 10)):
+            while queue and queue[0][0] <= k * 100:
+                a, b, i, layer, style, text = queue.pop(0)
+                packet = av.Packet(f"{i},{layer},{style},,0,0,0,,{text}".encode("utf-8"))
+                packet.stream, packet.time_base = s, MS
+                packet.pts = packet.dts = a
+                packet.duration = b - a
+                out.mux(packet)
+            out.mux(v.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), k % 255, np.uint8), format="rgb24")))
+        out.mux(v.encode(None))
+    return path
+
+
 def make_soundtrack_film(path, wave: np.ndarray, fps: int = 10, size: int = 64,
                          sample_rate: int = SAMPLE_RATE, subtitles: Optional[Cues] = None) -> Path:
     """A small mpeg4 film of drifting grey frames with `wave` (mono, sample_rate) as its AAC soundtrack (and

@@ -337,6 +337,52 @@ def test_ass_and_ssa_sidecars(tmp_path):
     assert Path(find_sidecars(str(film), "ja")[0]).name == "anime.ja.srt"
 
 
+FANSUB_EVENTS = [  # (start, end, layer, style, text): what a fansub or anime release's ASS track holds
+    (0.5, 2.5, 0, "OP", r"{\k20}La {\k30}la {\k40}la, sing along"),  # the opening song, karaoke-timed
+    (0.5, 2.5, 1, "OP", r"{\k20}La {\k30}la {\k40}la, sing along"),
+    (3.0, 5.0, 0, "Default", r"{\blur3\bord4}I can't believe you did that!"),  # an outline layer under the text
+    (3.0, 5.0, 1, "Default", "I can't believe you did that!"),
+    (5.0, 8.0, 0, "Signs", r"{\pos(640,100)}Tokyo Station"),  # a sign on screen, translated
+    (6.0, 8.0, 0, "Default", "Well, I'm sorry."),
+    (8.0, 9.0, 0, "Default", r"{\k25}Sa{\k25}yo{\k25}na{\k25}ra"),  # lyrics in a dialogue style
+    (9.0, 9.5, 0, "Default", "Wait!"), (9.5, 10.0, 0, "Default", "Wait!"),  # one line timed in two pieces
+]
+
+
+def test_signs_songs_and_repeated_events_of_ass_subtitles_are_not_dialogue(tmp_path):
+    # Before 2026-12-05 the text model read "I can't believe you did that! I can't believe you did that!" (two
+    # layers of one line), the opening song's karaoke and a translated station sign as lines of dialogue.
+    from testing.films import make_ass_film
+    from transforms.subtitles import spoken_event
+    expected = [(3.0, 5.0, "I can't believe you did that!"), (6.0, 8.0, "Well, I'm sorry."), (9.0, 10.0, "Wait!")]
+    film = make_ass_film(tmp_path / "anime.mkv", FANSUB_EVENTS, styles=("Default", "OP", "Signs"))
+    info = probe_film(str(film))
+    cues, warnings = read_embedded(str(film), info.subtitle_streams[0])
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == expected
+    assert warnings == [f"stream {info.subtitle_streams[0]}: 4 events of signs, songs or notes (styles Default, OP, "
+                        "Signs) left out: not dialogue"]
+    # The same events as a sidecar .ass
+    import pysubs2
+    subs = pysubs2.SSAFile()
+    for name in ("OP", "Signs"):
+        subs.styles[name] = pysubs2.SSAStyle()
+    for start, end, layer, style, text in FANSUB_EVENTS:
+        subs.append(pysubs2.SSAEvent(start=int(start * 1000), end=int(end * 1000), layer=layer, style=style, text=text))
+    cues, warnings = parse_subtitles(subs.to_string("ass"), "ass")
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == expected
+    assert warnings == ["4 events of signs, songs or notes (styles Default, OP, Signs) left out: not dialogue"]
+    # Style names of dialogue stay dialogue; those of signs, songs, titles and notes do not
+    for style in ("Default", "Main", "Italics", "Flashback", "Top", "Subtitle", "Dialogue_Alt", "Narrator"):
+        assert spoken_event(style, "Hello."), style
+    for style in ("Sign", "signs-top", "Song_Eng", "OP", "ED", "OP1 Romaji", "ed-kanji", "Opening", "Ending",
+                  "Insert Song", "Karaoke", "Title", "TL Note", "Notes", "Lyrics"):
+        assert not spoken_event(style, "Hello."), style
+    # An SRT cue repeated back to back (a line timed in two pieces) is one line too
+    cues, _ = parse_subtitles("1\n00:00:01,000 --> 00:00:02,000\nNo way.\n\n2\n00:00:02,000 --> 00:00:03,000\n"
+                              "No way.\n\n3\n00:00:05,000 --> 00:00:06,000\nNo way.\n", "srt")
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 3.0, "No way."), (5.0, 6.0, "No way.")]
+
+
 def test_embedded_subtitle_stream_and_the_beam_step(tmp_path):
     film = make_film(tmp_path / "embedded.mkv", duration_s=5.0,
                      subtitles=[(0.5, 2.0, "Hello <i>there</i>"), (3.0, 4.5, "General Kenobi")])

@@ -51,6 +51,12 @@ CAPTIONS = "captions"  # load_cues' source for closed captions in the video stre
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
+# ASS events that are not dialogue (fansub and anime releases carry them beside it): styles named for signs (on-screen
+# text translated), songs, karaoke, titles and notes, and any line timed syllable by syllable (\k tags: lyrics). As
+# with a cue that carries a music note (transforms.dialogue), a song is not a line.
+_NOT_DIALOGUE_STYLE = re.compile(r"sign|song|kara|lyric|opening|ending|insert|(^|[\W_])(op|ed|title|notes?|tl)([\W_\d]|$)",
+                                 re.I)
+_KARAOKE = re.compile(r"\\k[fo]?\d", re.I)
 _VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
 _SPACES = re.compile(r"\s+")
 # ASS drawing mode: from a tag that sets \p1 (or more) to one that sets \p0 (or the end), the text is a vector shape
@@ -121,6 +127,27 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def spoken_event(style: str, text: str) -> bool:
+    """Whether an ASS event (its style's name, its raw text) can be dialogue: not a sign, a song or a note."""
+    return not (_NOT_DIALOGUE_STYLE.search(style or "") or _KARAOKE.search(text or ""))
+
+
+def merge_repeats(cues: list[Cue]) -> list[Cue]:
+    """One cue for a line that several events show at once or back to back: ASS layers (a blurred outline under
+    the same text), a line timed in two pieces. Before 2026-12-05 its words reached the text model twice ("I can't
+    believe you did that! I can't believe you did that!"). Sorted by start."""
+    out: list[Cue] = []
+    latest: dict[str, int] = {}  # text -> index in out of its latest cue
+    for cue in sorted(cues, key=lambda c: (c.start_s, c.end_s)):
+        i = latest.get(cue.text)
+        if i is not None and cue.start_s <= out[i].end_s + 0.05:
+            out[i] = dataclasses.replace(out[i], end_s=max(out[i].end_s, cue.end_s))
+        else:
+            latest[cue.text] = len(out)
+            out.append(cue)
+    return out
+
+
 def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None,
                     fps: Optional[float] = None) -> tuple[list[Cue], list[str]]:
     """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning. fps: the film's
@@ -151,7 +178,7 @@ def _cues(events: list[tuple[float, float, str]], warnings: list[str], language:
             warnings.append(f"cue {i + 1}: skipped, bad times {start:.3f} -> {end:.3f} ({line[:40]!r})")
             continue
         cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle", language=language))
-    cues.sort(key=lambda c: (c.start_s, c.end_s))
+    cues = merge_repeats(cues)
     if not cues and not events and not empty:
         warnings.append("no cues could be parsed")
     return cues, warnings
@@ -176,7 +203,17 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
     if subs.format == "sami":  # a SYNC shows until the next one (pysubs2 guesses an end from the text's length)
         for ev, following in zip(subs, list(subs)[1:]):
             ev.end = following.start
-    return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.text)) for ev in subs if not ev.is_comment], [], language
+    kept, left = [], []
+    for ev in subs:
+        if not ev.is_comment:
+            (kept if subs.format not in ("ass", "ssa") or spoken_event(ev.style, ev.text) else left).append(ev)
+    warnings = [_not_dialogue_warning(len(left), {ev.style for ev in left})] if left else []
+    return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.text)) for ev in kept], warnings, language
+
+
+def _not_dialogue_warning(n: int, styles: set[str]) -> str:
+    named = f" (styles {', '.join(sorted(styles))})" if styles else ""
+    return f"{n} events of signs, songs or notes{named} left out: not dialogue"
 
 
 def is_microdvd(text: str) -> bool:
@@ -324,6 +361,8 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
         start0 = film_start_s(container)
         streams = [container.streams[i] for i in stream_indexes]
         languages = {}
+        skipped: dict[int, int] = {}  # events of signs and songs left out, per stream
+        not_spoken: dict[int, set[str]] = {}  # their styles
         for stream in streams:
             tag = stream.language if hasattr(stream, "language") else stream.metadata.get("language")
             languages[stream.index] = tag if tag not in (None, "und") else None
@@ -338,7 +377,14 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
                 texts = []
                 for sub in packet.decode():
                     raw = getattr(sub, "dialogue", None) or getattr(sub, "text", None) or b""
-                    texts.append(raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw))
+                    raw = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+                    # an ASS event: ReadOrder, Layer, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+                    fields = (getattr(sub, "ass", None) or b"").decode("utf-8", errors="replace").split(",", 8)
+                    if len(fields) == 9 and not spoken_event(fields[2], fields[8]):
+                        not_spoken.setdefault(packet.stream.index, set()).add(fields[2])
+                        skipped[packet.stream.index] = skipped.get(packet.stream.index, 0) + 1
+                        continue
+                    texts.append(raw)
             except Exception as exc:  # noqa: BLE001 - one bad packet is one skipped cue
                 warnings.append(f"stream {packet.stream.index} cue at {start:.2f}s: skipped, {type(exc).__name__}: {exc}")
                 continue
@@ -350,8 +396,10 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
                 warnings.append(f"stream {packet.stream.index} cue at {start:.2f}s: no duration, assumed 2 s")
             cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle",
                             language=languages[packet.stream.index]))
-    for cues, _ in found.values():
-        cues.sort(key=lambda c: (c.start_s, c.end_s))
+    for index, (cues, warnings) in found.items():
+        found[index] = (merge_repeats(cues), warnings)
+        if skipped.get(index):
+            warnings.append(f"stream {index}: " + _not_dialogue_warning(skipped[index], not_spoken[index]))
     return found
 
 
