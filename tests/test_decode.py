@@ -838,3 +838,23 @@ def test_subtitle_lines_after_the_films_end_are_reported(tmp_path):
         assert errors[0].message.startswith("1 of the film's 3 subtitle lines start after its end (10.0")
     write_srt(tmp_path / "film.srt", [(1.0, 3.0, "First line here."), (9.5, 10.5, "Over the end.")])
     assert not decode(film, segment="window", image_size=32)[1]
+
+
+def test_a_damaged_avi_keeps_its_clock(tmp_path):
+    # AVI stores no timestamps: its demuxer counts chunks, and after damaged data it skips, every later packet was
+    # counted early by what was lost (before 2026-12-05: this film's picture and sound 1.1 s early from the damage
+    # on, out of step with its subtitles, its end at 18.96 s, and no row). The file's index puts them back.
+    t = np.arange(20 * 44100) / 44100
+    beeps = np.where((t % 1.0) < 0.02, 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0).astype(np.float32)
+    source = encode_film(tmp_path / "divx.avi", paint=lambda i, _: np.full((120, 160, 3), (i * 7) % 255, np.uint8),
+                         frame_times=[i / 25 for i in range(500)], fps=25, size=(160, 120), audio=beeps,
+                         sample_rate=44100, audio_codec="libmp3lame")
+    whole, _, _ = decode(source, segment="window", window_s=2.0, image_size=32)
+    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.avi", source), segment="window", window_s=2.0,
+                                  image_size=32)
+    assert stats["media_end_s"] == pytest.approx(20.0, abs=0.1) and len(clips) == len(whole) == 10
+    for a, b in zip(whole[6:], clips[6:]):  # after the damage (at about 10-11 s): the same pictures and sound
+        assert np.array_equal(a.frame_times, b.frame_times)
+        assert all(np.abs(x.astype(int) - y).max() < 3 for x, y in zip(a.frames, b.frames))
+        assert np.corrcoef(a.audio, b.audio)[0, 1] > 0.99
+    assert [e.error_type for e in errors] == ["AudioGap"]

@@ -606,6 +606,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     the last. frame_width: frames keep the film's aspect ratio at this width instead of the square
     --image_size."""
     import av  # local: keeps module import light for pickling
+    from transforms.avi_index import AviIndex
     from transforms.probe import film_audio_stream, film_start_s, main_video_stream, open_container
     from transforms.mono import MonoResampler
 
@@ -667,6 +668,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if warnings <= MAX_PACKET_WARNINGS:
                     yield warn("decode", f"{stream.capitalize()}PacketError", d.message(resumed_s))
         streams = [s for s in (v, a) if s is not None]
+        avi_index = AviIndex.of(container, streams)  # an AVI's packets, placed by its index (after damage)
 
         def push_audio(frames) -> list[Cue]:
             nonlocal hole_explained
@@ -736,6 +738,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         read_failed = False
         try:
             for packet in container.demux(*streams):
+                if avi_index is not None:
+                    avi_index.place(packet)
                 is_video = packet.stream is v
                 if (is_video and not video_alive) or (not is_video and not audio_alive):
                     continue
