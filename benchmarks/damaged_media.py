@@ -2,7 +2,8 @@
 
     python -m benchmarks.damaged_media [--seeds 6] [--out DIR]
 
-A 20 s 320x240 film (h264 + aac, 25 fps, a speech-like sound) is written as mp4, mkv and MPEG-TS, then copied with
+A 20 s 320x240 film (h264 + aac, 25 fps, a speech-like sound) is written as mp4, mkv and MPEG-TS (and as an AVI
+with MPEG-4 video and MP3 sound, as DivX-era archives hold), then copied with
 random bytes over part of it (testing.films.make_damaged: 1 % from 30 % of the way in, 10 % from halfway, 30 % from a
 fifth), one copy per seed. Each copy goes through the pipeline's decode pass (transforms.decode.decode_film, the
 job pipeline.run builds) and the table gives, per container and damage, how many copies came out the film's length
@@ -26,11 +27,15 @@ DAMAGE = ((0.3, 0.01), (0.5, 0.1), (0.2, 0.3))  # (from this share of the file, 
 SECONDS, FPS = 20.0, 25
 
 
+CODECS = {"avi": ("mpeg4", "libmp3lame")}  # a DivX-era AVI; the others h264 + aac
+
+
 def whole_film(path: Path) -> Path:
     from testing.films import encode_film, speech_like
+    video, audio = CODECS.get(path.suffix[1:], ("h264", "aac"))
     return encode_film(path, paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),
                        frame_times=[i / FPS for i in range(int(SECONDS * FPS))], fps=FPS, size=(320, 240),
-                       video_codec="h264", audio=speech_like(SECONDS))
+                       video_codec=video, audio=speech_like(SECONDS), audio_codec=audio)
 
 
 def decode_copy(path: Path) -> dict:
@@ -59,7 +64,7 @@ def main(argv=None) -> list[dict]:
     table = []
     print("| container | damage | copies the film's length | lengths seen (s) | last clip has sound | warning rows |")
     print("|---|---|---|---|---|---|")
-    for ext in ("mp4", "mkv", "ts"):
+    for ext in ("mp4", "mkv", "ts", "avi"):
         source = whole_film(work / f"whole.{ext}")
         for at, share in DAMAGE:
             results = [decode_copy(make_damaged(work / f"damaged_{seed}.{ext}", source, at, share, seed))

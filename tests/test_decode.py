@@ -682,7 +682,7 @@ def test_a_masters_dialogue_is_heard_on_its_centre_channel_track(tmp_path):
 def test_damaged_media_benchmark_prints_its_table(tmp_path, capsys):
     from benchmarks import damaged_media
     table = damaged_media.main(["--seeds", "1", "--out", str(tmp_path)])
-    assert len(table) == 9 and all(r["whole"] == r["copies"] == r["last_sound"] == 1 for r in table), table
+    assert len(table) == 12 and all(r["whole"] == r["copies"] == r["last_sound"] == 1 for r in table), table
     assert "| mp4 | 10% from 50% | 1 of 1 |" in capsys.readouterr().out
 
 
