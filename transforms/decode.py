@@ -747,6 +747,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
+                    if not packet.size:  # no data lost: an empty packet (NUT's last, with a time) the decoder refused
+                        continue
                     if not is_video:
                         audio_errors += 1
                     if not is_video and audio.t0 is None and audio_errors >= MAX_AUDIO_ERRORS:
