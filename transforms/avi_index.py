@@ -18,7 +18,6 @@ CHUNK_HEADER = 8  # an index entry points at the chunk's FourCC and size, the pa
 class AviIndex:
     def __init__(self, entries: dict[int, tuple[np.ndarray, np.ndarray]]):
         self.entries = entries  # stream index -> (chunk positions ascending, their timestamps)
-        self.moved = 0  # packets whose count the index corrected
 
     @classmethod
     def of(cls, container, streams) -> Optional["AviIndex"]:
@@ -47,4 +46,3 @@ class AviIndex:
             packet.pts = int(ts[i])
             if packet.dts is not None:
                 packet.dts = packet.dts + shift
-            self.moved += 1

@@ -45,14 +45,15 @@ SHORT_MEDIA_S, SHORT_MEDIA_SHARE = 2.0, 0.05
 AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
 EXTEND_S = 60.0  # a plan made from the header's duration is continued this much at a time past it
 # A stream this far (film seconds) behind the other has ended or stalled there: its clips go out without waiting
-# for it (decode_film's hold). Far above the interleaving skew of real files (about a second).
+# for it (decode_film's hold_stalled). Far above the interleaving skew of real files (about a second).
 STALL_S = 10.0
+# A stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that each step ends its
+# buffer (transcribed at once) instead of padding it with silence a chunk at a time.
+HOLD_STEP_S = 2.0
 # A hole this long in the sound's timestamps is reported (AudioGap): a continuous track has none, so it is data the
-# demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception)
+# demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception).
 AUDIO_HOLE_S = 0.5
 LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
-HOLD_STEP_S = 2.0  # a stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that
-# each one ends its buffer (transcribed at once) instead of padding it with silence a chunk at a time
 
 
 class DecodeError(RuntimeError):

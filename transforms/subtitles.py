@@ -379,7 +379,9 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
                     raw = getattr(sub, "dialogue", None) or getattr(sub, "text", None) or b""
                     raw = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
                     # an ASS event: ReadOrder, Layer, Style, Name, MarginL, MarginR, MarginV, Effect, Text
-                    fields = (getattr(sub, "ass", None) or b"").decode("utf-8", errors="replace").split(",", 8)
+                    event = getattr(sub, "ass", None) or b""
+                    fields = (event.decode("utf-8", errors="replace") if isinstance(event, bytes) else str(event)
+                              ).split(",", 8)
                     if len(fields) == 9 and not spoken_event(fields[2], fields[8]):
                         not_spoken.setdefault(packet.stream.index, set()).add(fields[2])
                         skipped[packet.stream.index] = skipped.get(packet.stream.index, 0) + 1
