@@ -318,6 +318,30 @@ def test_sidecars_of_release_names_and_any_case(tmp_path):
     assert [Path(p).name for p in find_sidecars(str(star))] == ["What? *final*.srt"]
 
 
+def test_sidecars_named_as_deliverables_name_them(tmp_path):
+    # FEATURE_ENG_SDH.srt, FEATURE-fr.vtt, FEATURE (de).srt: a language after an underscore, a dash or in brackets.
+    # Before 2026-12-05 only FEATURE.<tags>.srt was found, and the film was transcribed instead. FEATURE_v2.srt is
+    # no sidecar of FEATURE, nor FEATURE_It.srt beside a film FEATURE_It.mov.
+    from transforms.subtitles import sidecar_language
+    film = make_film(tmp_path / "FEATURE.mov", duration_s=2.0)
+    write_srt(tmp_path / "FEATURE_ENG_SDH.srt", [(0.2, 1.0, "Hello")])
+    write_srt(tmp_path / "FEATURE-fr-FR.srt", [(0.2, 1.0, "Bonjour")])
+    write_srt(tmp_path / "FEATURE (de).srt", [(0.2, 1.0, "Hallo")])
+    write_srt(tmp_path / "FEATURE_v2.srt", [(0.2, 1.0, "not a language")])
+    write_srt(tmp_path / "FEATURE_Part2.srt", [(0.2, 1.0, "nor this")])
+    make_film(tmp_path / "FEATURE_It.mov", duration_s=1.0)
+    write_srt(tmp_path / "FEATURE_It.srt", [(0.2, 1.0, "the other film's")])
+    found = find_sidecars(str(film))
+    assert sorted(Path(p).name for p in found) == ["FEATURE (de).srt", "FEATURE-fr-FR.srt", "FEATURE_ENG_SDH.srt"]
+    assert [sidecar_language(str(film), p) for p in sorted(found)] == ["de", "fr-fr", "eng.sdh"]
+    assert Path(find_sidecars(str(film), "fr-fr")[0]).name == "FEATURE-fr-FR.srt"
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, _, source = load_cues(ref, probe_film(str(film)))
+    assert source.endswith("FEATURE_ENG_SDH.srt") and cues[0].text == "Hello" and cues[0].language == "en"
+    other = tmp_path / "FEATURE_It.mov"
+    assert [Path(p).name for p in find_sidecars(str(other))] == ["FEATURE_It.srt"]
+
+
 def test_ass_and_ssa_sidecars(tmp_path):
     """Advanced SubStation sidecars (common in film and anime archives) are read, styling tags and comments out;
     a .srt beside them still ranks first."""
@@ -420,7 +444,8 @@ def test_language_tags_and_the_reading_rule():
     from transforms.language import language_code, parse_text_languages, reads
     assert [language_code(t) for t in ("en", "eng", "en-US", "en_GB", "fre", "fra", "ger", "pt-BR")] == \
         ["en", "en", "en", "en", "fr", "fr", "de", "pt"]
-    assert [language_code(t) for t in (None, "", "und", "forced", "en.sdh", "sdh", "mul")] == [None] * 7
+    assert [language_code(t) for t in (None, "", "und", "forced", "sdh.forced", "sdh", "mul", "v2", "xx")] == [None] * 9
+    assert [language_code(t) for t in ("en.sdh", "forced.de", "eng.sdh")] == ["en", "de", "en"]  # a sidecar's tags
     assert parse_text_languages("en") == ("en",) and parse_text_languages("eng, fr,en") == ("en", "fr")
     assert parse_text_languages("any") == () and parse_text_languages("") == ()
     with pytest.raises(ValueError, match="not an ISO 639-1 language code"):

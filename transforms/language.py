@@ -28,17 +28,20 @@ ANY = "any"  # --text_languages any: read every line
 
 def language_code(tag: Optional[str]) -> Optional[str]:
     """A language tag as its ISO 639-1 code ('eng', 'en-US', 'en_GB' -> 'en'; 'ger' -> 'de'); None for no tag,
-    'und', or anything without a two-letter code: sidecar names carry words that are rare languages' three-letter
-    codes ('sdh' for subtitles for the deaf is Southern Kurdish), so those count as no tag."""
+    'und', or anything without a registered two-letter code: sidecar names carry words that are rare languages'
+    three-letter codes ('sdh' for subtitles for the deaf is Southern Kurdish), so those count as no tag."""
     import langcodes
 
     if not tag or not str(tag).strip():
         return None
+    if "." in str(tag):  # a sidecar's tags (en.sdh, forced.de): the first that is a language
+        return next((c for c in map(language_code, str(tag).split(".")) if c), None)
     try:
         code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
     except (ValueError, LookupError):
         return None
-    return code if code and len(code) == 2 else None
+    # a code of the registry only: langcodes passes any two characters ('v2' from FILM_v2.srt, 'xx')
+    return code if code and len(code) == 2 and langcodes.Language.get(code).is_valid() else None
 
 
 def parse_text_languages(value) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
-from transforms.discover import literal_glob, path_text
+from transforms.discover import NOT_FILMS, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
 from transforms.probe import film_start_s, open_container
@@ -235,10 +235,29 @@ def _microdvd_events(text: str, fps: Optional[float]) -> list[tuple[float, float
     return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.plaintext)) for ev in subs if not ev.is_comment]
 
 
+# Words a deliverable's sidecar name carries after its language: SDH / CC / HI (for the deaf and hard of hearing),
+# forced, full
+_QUALIFIERS = frozenset({"sdh", "cc", "hi", "forced", "full"})
+_NAME_SEPARATORS = re.compile(r"[._\s()\[\]]+")
+
+
+def _joined_tags(rest: str) -> Optional[list[str]]:
+    """The tags of a sidecar named FILM_ENG.srt, FILM-en-US.srt, FILM (eng sdh).srt (deliverables name them so):
+    `rest` is what follows the film's name. A language first, then languages or qualifiers only, else None (so
+    FILM_v2.srt or FILM_Part2.srt is no sidecar of FILM)."""
+    tokens = [t.strip("-") for t in _NAME_SEPARATORS.split(rest.lower()) if t.strip("-")]
+    if not tokens or rest[0] not in "_- ([" or language_code(tokens[0]) is None:
+        return None
+    known = lambda t: t in _QUALIFIERS or language_code(t) is not None  # noqa: E731
+    return tokens if all(known(t) or all(known(x) for x in t.split("-") if x) for t in tokens) else None
+
+
 def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
-    """name.en.srt -> 'en'; name.EN.SRT -> 'en'; name.srt -> None."""
+    """name.en.srt -> 'en'; name.EN.SRT -> 'en'; name_ENG_SDH.srt -> 'eng.sdh'; name.srt -> None."""
     stem = os.path.splitext(film_path.rsplit("/", 1)[-1])[0]
     middle = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0][len(stem):]
+    if middle and not middle.startswith("."):
+        return ".".join(_joined_tags(middle) or []) or None
     return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
 
 
@@ -251,12 +270,19 @@ def film_listing(film_path: str) -> list:
 
 def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: Optional[list] = None) -> list:
     """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (`exts`, in any case:
-    archives made on Windows hold FILM.SRT), from `listing` (film_listing's; made here when not given)."""
+    archives made on Windows hold FILM.SRT), or FILM_<language>[_<qualifier>].<ext> as deliverables name them
+    (FILM_ENG_SDH.srt, FILM-en-US.vtt; before 2026-12-05 not found) unless another film of the folder has that
+    name; from `listing` (film_listing's; made here when not given)."""
     name = os.path.splitext(film_path)[0].rsplit("/", 1)[-1]
+    listed = film_listing(film_path) if listing is None else listing
+    films = {os.path.splitext(m.path)[0] for m in listed if not m.path.lower().endswith(NOT_FILMS)}
     found = {}
-    for m in film_listing(film_path) if listing is None else listing:
+    for m in listed:
         rest = m.path.rsplit("/", 1)[-1][len(name):]
-        if rest.startswith(".") and rest.lower().endswith(tuple(exts)):
+        if not rest.lower().endswith(tuple(exts)):
+            continue
+        if rest.startswith(".") or (_joined_tags(os.path.splitext(rest)[0]) is not None
+                                    and os.path.splitext(m.path)[0] not in films):
             found[m.path] = m
     return [found[p] for p in sorted(found)]
 
@@ -272,9 +298,11 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None, list
     then others."""
     def rank(p):
         lang = sidecar_language(film_path, p)
-        return (forced_sidecar(film_path, p),
-                0 if preferred_language and lang == preferred_language.lower() else 1 if lang is None else
-                2 if lang in ("en", "eng") else 3, _sidecar_format_rank(p), p)
+        code = language_code(lang)  # en.sdh, eng_sdh -> en
+        preferred = preferred_language and (lang == preferred_language.lower() or
+                                            code is not None and code == language_code(preferred_language))
+        return (forced_sidecar(film_path, p), 0 if preferred else 1 if lang is None else 2 if code == "en" else 3,
+                _sidecar_format_rank(p), p)
     return sorted((m.path for m in sidecar_files(film_path, listing=listing)), key=rank)
 
 
