@@ -32,6 +32,7 @@ from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
 from pipeline.output_lock import OutputLock
 from transforms import dvd
+from transforms.attempts import forget_all
 from transforms.decode import DecodeConfig
 from transforms.discover import DiscoverFilms, is_film_candidate, local_path, normalise_pattern
 from transforms.elements import ERRORS_TAG
@@ -279,6 +280,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         scorer = scorer if scorer is not None else _default_scorer(fo)
         cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
         clean_output(fo.output)
+        if fo.force:  # every film is tried again, also those that took their worker down (transforms.attempts)
+            forget_all(fo.output)
         done = load_done_films(fo.output)
         p = beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts)
         built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)

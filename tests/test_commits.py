@@ -84,3 +84,42 @@ def test_killed_run_keeps_committed_films_and_rerun_finishes(archive, tmp_path, 
     assert clip_rows(out) == clip_rows(reference)  # same clips, same labels as an uninterrupted run
     film_ids = {f.stem for f in (reference / "clips").glob("*.parquet")}
     assert len(film_ids) == N_FILMS and set(clip_rows(out)) == film_ids
+
+
+def test_a_film_that_kills_its_worker_three_times_is_given_up(tmp_path):
+    # A film whose bytes crash FFmpeg or exhaust memory kills the process decoding it; every night it would end the
+    # run again. Here the run is killed (SIGKILL) while that film is in flight, three times: the fourth run commits it
+    # as failed (decode: WorkerCrashed) without starting it, and the other films are done. It is not started again
+    # until --force, which tries it anew.
+    from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS
+    films = tmp_path / "films"
+    make_film(films / "short.mp4", duration_s=3.0, fps=10, size=(160, 96))
+    make_film(films / "heavy.mkv", duration_s=120.0, fps=25, size=(640, 360))  # in flight long enough to be killed
+    out = tmp_path / "out"
+    args = ["--input", str(films / "*"), "--output", str(out), "--no_score", "--transcribe", "never",
+            "--segment", "window", "--window_s", "4"]
+    for attempt in range(MAX_STARTS):
+        proc = launch(args, tmp_path / f"crash{attempt}.log")
+        deadline, started = time.monotonic() + 300, False
+        while not started and proc.poll() is None and time.monotonic() < deadline:
+            records = list((out / ATTEMPTS_DIR).glob("heavy-*.json")) if (out / ATTEMPTS_DIR).exists() else []
+            started = bool(records) and f'"starts": {attempt + 1}' in records[0].read_text()
+            time.sleep(0.02)
+        assert started, (tmp_path / f"crash{attempt}.log").read_text()[-2000:]
+        time.sleep(0.3)  # the record is written before the film starts: let it start
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log = tmp_path / "given_up.log"
+    assert launch(args, log).wait(timeout=300) == 0, log.read_text()[-3000:]
+    run_id = [ln for ln in log.read_text().splitlines() if ln.startswith("run ")][-1].split()[1].rstrip(":")
+    rows = {r["film_path"].rsplit("/", 1)[-1]: r for f in (out / "manifest" / run_id).glob("*.parquet")
+            for r in pq.read_table(f).to_pylist()}
+    assert rows["short.mp4"]["status"] in ("ok", "skipped") and rows["heavy.mkv"]["status"] == "failed"
+    assert rows["heavy.mkv"]["error"].startswith("decode: WorkerCrashed: the film was started 3 times")
+    assert not list((out / ATTEMPTS_DIR).glob("*.json"))  # committed: its record is gone
+    log = tmp_path / "next.log"
+    assert launch(args, log).wait(timeout=300) == 0
+    assert "skipped=2" in log.read_text()  # failed on its content: not started again
+    log = tmp_path / "forced.log"
+    assert launch(args + ["--force"], log).wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert "films ok=2 failed=0" in log.read_text()  # --force tries it anew (this film is not really a poison)

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Iterator, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms import attempts
 from transforms.decode import DecodeConfig, decode_film
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
@@ -53,16 +54,21 @@ class ProcessFilm(beam.DoFn):
                           ("films_decoded", "clips", "frames", "clips_scored", "films_ok", "films_failed", "errors")}
 
     def process(self, job: FilmJob):
-        if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
-            self.scorer.load()
-            freeze_at_exit()
         t0 = time.monotonic()
         film = _Film(job, self)
-        try:
-            film.run()
-        except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
-            film.errors.append(FilmError.from_exception(job.ref, "decode", exc))
+        earlier = attempts.record_start(self.output_dir, job)  # a film that killed its worker each time: given up
+        if earlier >= attempts.MAX_STARTS:
+            film.errors.append(attempts.gave_up(job, earlier))
+        else:
+            if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
+                self.scorer.load()
+                freeze_at_exit()
+            try:
+                film.run()
+            except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
+                film.errors.append(FilmError.from_exception(job.ref, "decode", exc))
         row = film.commit(time.monotonic() - t0)
+        attempts.finished(self.output_dir, job.ref.film_id)
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()
         yield row
 

@@ -138,7 +138,8 @@ def read_table(path: str) -> pa.Table:
         return pq.read_table(io.BytesIO(f.read()))
 
 
-def _match(pattern: str) -> list:
+def match_files(pattern: str) -> list:
+    """FileMetadata of the files a pattern matches; none when nothing is there yet."""
     try:
         return FileSystems.match([pattern])[0].metadata_list
     except Exception:  # noqa: BLE001 - nothing there yet
@@ -153,7 +154,7 @@ def table_files(output_dir: str, table: str, run_id: Optional[str] = None) -> li
         patterns = [output_pattern(output_dir, table, run, "*.parquet"), output_pattern(output_dir, table, f"{run}.parquet")]
     else:
         patterns = [output_pattern(output_dir, table, "*.parquet"), output_pattern(output_dir, table, "*", "*.parquet")]
-    files = [m.path for p in patterns for m in _match(p)]
+    files = [m.path for p in patterns for m in match_files(p)]
     return sorted(f for f in files if not _split(f)[1].startswith((".", "_")))
 
 
@@ -265,13 +266,13 @@ def clean_output(output_dir: str) -> int:
     was never committed (the rerun redoes those films). Returns how many files went."""
     stale = []
     for table in ("clips", "features", "transcripts"):
-        stale += [m.path for m in _match(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
-    stale += [m.path for m in _match(output_pattern(output_dir, f".{DONE_INDEX}{TMP_MARK}*"))]
+        stale += [m.path for m in match_files(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
+    stale += [m.path for m in match_files(output_pattern(output_dir, f".{DONE_INDEX}{TMP_MARK}*"))]
     for table in ("manifest", "errors"):
-        stale += [m.path for m in _match(output_pattern(output_dir, table, "*", f".*{TMP_MARK}*"))]
-        stale += [m.path for m in _match(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
+        stale += [m.path for m in match_files(output_pattern(output_dir, table, "*", f".*{TMP_MARK}*"))]
+        stale += [m.path for m in match_files(output_pattern(output_dir, table, f".*{TMP_MARK}*"))]
     committed = {tuple(p.rsplit("/", 2)[-2:]) for p in table_files(output_dir, "manifest")}
-    for m in _match(output_pattern(output_dir, "errors", "*", "*.parquet")):
+    for m in match_files(output_pattern(output_dir, "errors", "*", "*.parquet")):
         run_film = tuple(m.path.rsplit("/", 2)[-2:])
         if not run_film[1].startswith(".") and run_film not in committed:
             stale.append(m.path)
@@ -492,4 +493,4 @@ def _row_order(r: dict):
 __all__ = ["atomic_write_table", "stage_table", "publish", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
            "load_done_films", "write_done_index", "latest_by_film", "clean_output", "content_key", "pair_moves",
            "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
-           "manifest_row", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
+           "manifest_row", "match_files", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]

@@ -1,0 +1,78 @@
+"""Films that kill their worker: a film started MAX_STARTS times without finishing is not started again.
+
+A film whose bytes crash FFmpeg (a segfault in a decoder) or exhaust the machine's memory kills the process that
+decodes it, and nothing in that process can catch it. On the DirectRunner the run ends; on Dataflow the bundle is
+retried and, after four failures, the whole job fails. Every night the same film would end the run again, and the
+films after it would never be scored. So ProcessFilm records each start beside the outputs
+(`<output>/_attempts/<film_id>.json`: its path, fingerprint, config hash and the number of starts; '_': table
+readers skip it) and removes the record when the film is committed. A film whose record holds MAX_STARTS starts of
+the same bytes under the same options is committed as failed (`decode: WorkerCrashed`) instead: failed on its
+content, it waits for its file to change, for new options or for `--force` (which clears every record).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.elements import FilmError, FilmJob
+from transforms.write import delete_files, join_path, match_files, output_pattern
+
+log = logging.getLogger(__name__)
+ATTEMPTS_DIR = "_attempts"
+# Three: a film in flight when its machine is preempted or the run is stopped counts a start too, so a film is
+# given up only when it took its worker down time after time (Dataflow retries a bundle four times).
+MAX_STARTS = 3
+
+
+def record_path(output_dir: str, film_id: str) -> str:
+    return join_path(output_dir, ATTEMPTS_DIR, f"{film_id}.json")
+
+
+def record_start(output_dir: str, job: FilmJob) -> int:
+    """Record that the film starts now; returns how many earlier starts of these bytes under these options never
+    finished."""
+    path = record_path(output_dir, job.ref.film_id)
+    earlier = 0
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            held = json.loads(f.read().decode("utf-8"))
+        if (held.get("fingerprint"), held.get("config_hash")) == (job.ref.fingerprint, job.config_hash):
+            earlier = int(held.get("starts", 0))
+    except Exception:  # noqa: BLE001 - no record (the usual case), or one a killed worker left half-written
+        pass
+    if earlier < MAX_STARTS:
+        record = {"film_path": job.ref.path, "fingerprint": job.ref.fingerprint, "config_hash": job.config_hash,
+                  "starts": earlier + 1, "last_start": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
+        with FileSystems.create(path, mime_type="application/json",
+                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(json.dumps(record).encode("utf-8"))
+    return earlier
+
+
+def finished(output_dir: str, film_id: str) -> None:
+    """The film is committed: its record goes."""
+    try:
+        delete_files([record_path(output_dir, film_id)])
+    except Exception as exc:  # noqa: BLE001 - a record left counts one start; MAX_STARTS allows for it
+        log.warning("could not remove the start record of %s: %s", film_id, exc)
+
+
+def gave_up(job: FilmJob, starts: int) -> FilmError:
+    return FilmError(film_path=job.ref.path, film_id=job.ref.film_id, stage="decode", error_type="WorkerCrashed",
+                     message=f"the film was started {starts} times and its worker never finished it (a crash in "
+                             "FFmpeg or the models, memory exhausted, or the run stopped each time): not started "
+                             "again, so the run goes on. Run it alone to see why; --force tries it again")
+
+
+def forget_all(output_dir: str) -> int:
+    """--force: every film is tried again, however often it was started."""
+    paths = [m.path for m in match_files(output_pattern(output_dir, ATTEMPTS_DIR, "*.json"))]
+    if paths:
+        delete_files(paths)
+    return len(paths)
