@@ -32,7 +32,7 @@ from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
 from pipeline.output_lock import OutputLock
 from transforms import dvd
-from transforms.attempts import forget_all
+from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
 from transforms.discover import DiscoverFilms, is_film_candidate, local_path, normalise_pattern
 from transforms.elements import ERRORS_TAG
@@ -272,7 +272,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     problems = option_problems(fo, opts.view_as(StandardOptions).runner)
     if problems:
         raise SystemExit("pipeline.run: " + "; ".join(problems))
-    t0 = time.perf_counter()
+    t0, started_at = time.perf_counter(), time.time()
     matched = check_inputs(fo.input)
     check_output(fo.output)
     # Held from before the clean-up (which would take another live run's temporary files) to the end.
@@ -312,6 +312,12 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
                 raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({full}), so the run "
                                  "stopped. The films committed before it are kept and no film is half-written; "
                                  "free space and run again: those films are skipped.") from None
+            stopped = in_flight(fo.output, started_at)
+            if stopped:  # a worker died (a crash, memory): say which films it may have been on
+                log.error("the run stopped while these films were in flight: %s. A film that stops its worker %d "
+                          "times is given up (failed, WorkerCrashed) and the run goes on without it",
+                          "; ".join(f"{r['film_path']} (started {r['starts']} time(s))" for r in stopped),
+                          MAX_STARTS)
             raise outcome["error"]
         progress.poll()
         summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)

@@ -70,6 +70,20 @@ def gave_up(job: FilmJob, starts: int) -> FilmError:
                              "again, so the run goes on. Run it alone to see why; --force tries it again")
 
 
+def in_flight(output_dir: str, since: float) -> list[dict]:
+    """The records of films started since `since` (a time.time()) and not committed: those a stopped run was on."""
+    found = []
+    for m in match_files(output_pattern(output_dir, ATTEMPTS_DIR, "*.json")):
+        try:
+            with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                record = json.loads(f.read().decode("utf-8"))
+        except Exception:  # noqa: BLE001 - half-written by the killed worker
+            continue
+        if float(record.get("last_start", 0)) >= since:
+            found.append(record)
+    return sorted(found, key=lambda r: r.get("film_path", ""))
+
+
 def forget_all(output_dir: str) -> int:
     """--force: every film is tried again, however often it was started."""
     paths = [m.path for m in match_files(output_pattern(output_dir, ATTEMPTS_DIR, "*.json"))]
