@@ -123,3 +123,20 @@ def test_a_film_that_kills_its_worker_three_times_is_given_up(tmp_path):
     log = tmp_path / "forced.log"
     assert launch(args + ["--force"], log).wait(timeout=300) == 0, log.read_text()[-3000:]
     assert "films ok=2 failed=0" in log.read_text()  # --force tries it anew (this film is not really a poison)
+
+
+def test_start_records_count_the_same_bytes_under_the_same_options(tmp_path):
+    import dataclasses
+    from tests.test_decode import job_for
+    from transforms import attempts
+    job = job_for(make_film(tmp_path / "f.mp4", duration_s=1.0))
+    out, t0 = str(tmp_path / "out"), time.time()
+    assert [attempts.record_start(out, job) for _ in range(3)] == [0, 1, 2]
+    assert [r["starts"] for r in attempts.in_flight(out, t0)] == [3] and not attempts.in_flight(out, time.time() + 1)
+    assert attempts.record_start(out, job) == 3  # given up: the record stays as it was
+    changed = dataclasses.replace(job, ref=dataclasses.replace(job.ref, fingerprint="new bytes"))
+    assert attempts.record_start(out, changed) == 0  # a changed file starts counting again
+    assert attempts.record_start(out, dataclasses.replace(changed, config_hash="new options")) == 0
+    attempts.finished(out, job.ref.film_id)
+    assert not attempts.in_flight(out, t0) and attempts.record_start(out, job) == 0
+    assert attempts.forget_all(out) == 1 and not attempts.in_flight(out, t0)
