@@ -81,11 +81,11 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
     todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force, fo.output),
                                                   claimants=beam.pvalue.AsList(keys)).with_outputs(
         SKIPPED_TAG, main="todo")
-    probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm()).with_outputs(ERRORS_TAG, main="probed")
+    probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm(fo.output, chash)).with_outputs(ERRORS_TAG, main="probed")
     # Which subtitles the text path reads decides the track and whether speech is transcribed instead.
     read = parse_text_languages(fo.text_languages) if "text" in parse_modalities(fo.modalities) else ()
     jobs = probed.probed | "Subtitles" >> beam.ParDo(LoadSubtitles(chash, fo.transcribe, fo.subtitle_language,
-                                                                   text_languages=read))
+                                                                   text_languages=read, output_dir=fo.output))
     asr_name = getattr(cue_source_factory, "model_name", None) or fo.asr_model or "unknown"
     process = ProcessFilm(fo.output, run_id, DecodeConfig.from_options(fo), scorer, cue_source_factory,
                           fo.write_transcripts, asr_name)

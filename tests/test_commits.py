@@ -102,7 +102,7 @@ def test_a_film_that_kills_its_worker_three_times_is_given_up(tmp_path):
         proc = launch(args, tmp_path / f"crash{attempt}.log")
         deadline, started = time.monotonic() + 300, False
         while not started and proc.poll() is None and time.monotonic() < deadline:
-            records = list((out / ATTEMPTS_DIR).glob("heavy-*.json")) if (out / ATTEMPTS_DIR).exists() else []
+            records = list((out / ATTEMPTS_DIR).glob("heavy-*.decode.json")) if (out / ATTEMPTS_DIR).exists() else []
             started = bool(records) and f'"starts": {attempt + 1}' in records[0].read_text()
             time.sleep(0.02)
         assert started, (tmp_path / f"crash{attempt}.log").read_text()[-2000:]
@@ -115,7 +115,7 @@ def test_a_film_that_kills_its_worker_three_times_is_given_up(tmp_path):
     rows = {r["film_path"].rsplit("/", 1)[-1]: r for f in (out / "manifest" / run_id).glob("*.parquet")
             for r in pq.read_table(f).to_pylist()}
     assert rows["short.mp4"]["status"] in ("ok", "skipped") and rows["heavy.mkv"]["status"] == "failed"
-    assert rows["heavy.mkv"]["error"].startswith("decode: WorkerCrashed: the film was started 3 times")
+    assert rows["heavy.mkv"]["error"].startswith("decode: WorkerCrashed: decode was started on the film 3 times")
     assert not list((out / ATTEMPTS_DIR).glob("*.json"))  # committed: its record is gone
     log = tmp_path / "next.log"
     assert launch(args, log).wait(timeout=300) == 0
@@ -129,14 +129,39 @@ def test_start_records_count_the_same_bytes_under_the_same_options(tmp_path):
     import dataclasses
     from tests.test_decode import job_for
     from transforms import attempts
-    job = job_for(make_film(tmp_path / "f.mp4", duration_s=1.0))
+    ref = job_for(make_film(tmp_path / "f.mp4", duration_s=1.0)).ref
     out, t0 = str(tmp_path / "out"), time.time()
-    assert [attempts.record_start(out, job) for _ in range(3)] == [0, 1, 2]
+    assert [attempts.record_start(out, ref, "cfg", "decode") for _ in range(3)] == [0, 1, 2]
     assert [r["starts"] for r in attempts.in_flight(out, t0)] == [3] and not attempts.in_flight(out, time.time() + 1)
-    assert attempts.record_start(out, job) == 3  # given up: the record stays as it was
-    changed = dataclasses.replace(job, ref=dataclasses.replace(job.ref, fingerprint="new bytes"))
-    assert attempts.record_start(out, changed) == 0  # a changed file starts counting again
-    assert attempts.record_start(out, dataclasses.replace(changed, config_hash="new options")) == 0
-    attempts.finished(out, job.ref.film_id)
-    assert not attempts.in_flight(out, t0) and attempts.record_start(out, job) == 0
+    assert attempts.record_start(out, ref, "cfg", "decode") == 3  # given up: the record stays as it was
+    assert attempts.record_start(out, ref, "cfg", "probe") == 0  # each step counts its own starts
+    changed = dataclasses.replace(ref, fingerprint="new bytes")
+    assert attempts.record_start(out, changed, "cfg", "decode") == 0  # a changed file starts counting again
+    assert attempts.record_start(out, changed, "new options", "decode") == 0
+    attempts.finished(out, ref.film_id, "decode")
+    attempts.finished(out, ref.film_id, "probe")
+    assert not attempts.in_flight(out, t0) and attempts.record_start(out, ref, "cfg", "decode") == 0
     assert attempts.forget_all(out) == 1 and not attempts.in_flight(out, t0)
+    assert attempts.record_start(None, ref, "cfg", "decode") == 0  # no output: nothing recorded
+
+
+def test_steps_that_killed_their_worker_give_the_film_up_or_go_on_without_its_subtitles(tmp_path):
+    from apache_beam.pvalue import TaggedOutput
+    from tests.test_decode import job_for
+    from transforms import attempts
+    from transforms.probe import ProbeFilm
+    from transforms.subtitles import LoadSubtitles
+    film = make_film(tmp_path / "f.mp4", duration_s=2.0)
+    write_srt(tmp_path / "f.srt", [(0.2, 1.5, "Hello there.")])
+    job, out = job_for(film), str(tmp_path / "out")
+    for step in ("probe", "subtitles"):
+        for _ in range(attempts.MAX_STARTS):  # three starts that never finished
+            attempts.record_start(out, job.ref, "cfg", step)
+    [given_up] = ProbeFilm(out, "cfg").process(job.ref)
+    assert isinstance(given_up, TaggedOutput) and given_up.value.error_type == "WorkerCrashed"
+    assert given_up.value.fatal and given_up.value.stage == "probe"
+    [job_out] = LoadSubtitles("cfg", transcribe="never", output_dir=out).process((job.ref, job.info))
+    assert not job_out.cues and "reading the film's subtitles was started 3 times" in job_out.warnings[0].message
+    assert not list((tmp_path / "out" / attempts.ATTEMPTS_DIR).glob("*.json"))  # each step's record went after it
+    [job_out] = LoadSubtitles("cfg", transcribe="never", output_dir=out).process((job.ref, job.info))
+    assert [c.text for c in job_out.cues] == ["Hello there."]  # the next start is a new count

@@ -1,13 +1,15 @@
-"""Films that kill their worker: a film started MAX_STARTS times without finishing is not started again.
+"""Films that kill their worker: a step started MAX_STARTS times on a film without finishing is not started again.
 
 A film whose bytes crash FFmpeg (a segfault in a decoder) or exhaust the machine's memory kills the process that
-decodes it, and nothing in that process can catch it. On the DirectRunner the run ends; on Dataflow the bundle is
+reads it, and nothing in that process can catch it. On the DirectRunner the run ends; on Dataflow the bundle is
 retried and, after four failures, the whole job fails. Every night the same film would end the run again, and the
-films after it would never be scored. So ProcessFilm records each start beside the outputs
-(`<output>/_attempts/<film_id>.json`: its path, fingerprint, config hash and the number of starts; '_': table
-readers skip it) and removes the record when the film is committed. A film whose record holds MAX_STARTS starts of
-the same bytes under the same options is committed as failed (`decode: WorkerCrashed`) instead: failed on its
-content, it waits for its file to change, for new options or for `--force` (which clears every record).
+films after it would never be scored. So each step that reads a film's media (ProbeFilm, LoadSubtitles,
+ProcessFilm) records its start beside the outputs (`<output>/_attempts/<film_id>.<step>.json`: path, fingerprint,
+config hash, number of starts; '_': table readers skip it) and removes the record when it is done. A step whose
+record holds MAX_STARTS starts on the same bytes under the same options gives the film up instead: probing or
+decoding it, the film is committed as failed (`WorkerCrashed`), and like any failure on a film's content it waits
+for its file to change, for new options or for `--force` (which clears every record); its subtitles, they are left
+out and the film goes on.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ import logging
 import os
 import socket
 import time
+from typing import Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.elements import FilmError, FilmJob
+from transforms.elements import FilmError, FilmRef
 from transforms.write import delete_files, join_path, match_files, output_pattern
 
 log = logging.getLogger(__name__)
@@ -30,24 +33,26 @@ ATTEMPTS_DIR = "_attempts"
 MAX_STARTS = 3
 
 
-def record_path(output_dir: str, film_id: str) -> str:
-    return join_path(output_dir, ATTEMPTS_DIR, f"{film_id}.json")
+def record_path(output_dir: str, film_id: str, step: str) -> str:
+    return join_path(output_dir, ATTEMPTS_DIR, f"{film_id}.{step}.json")
 
 
-def record_start(output_dir: str, job: FilmJob) -> int:
-    """Record that the film starts now; returns how many earlier starts of these bytes under these options never
-    finished."""
-    path = record_path(output_dir, job.ref.film_id)
+def record_start(output_dir: Optional[str], ref: FilmRef, config_hash: Optional[str], step: str) -> int:
+    """Record that `step` starts on the film now; returns how many earlier starts of it on these bytes under these
+    options never finished (0 without an output_dir: nothing recorded)."""
+    if not output_dir:
+        return 0
+    path = record_path(output_dir, ref.film_id, step)
     earlier = 0
     try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             held = json.loads(f.read().decode("utf-8"))
-        if (held.get("fingerprint"), held.get("config_hash")) == (job.ref.fingerprint, job.config_hash):
+        if (held.get("fingerprint"), held.get("config_hash")) == (ref.fingerprint, config_hash):
             earlier = int(held.get("starts", 0))
     except Exception:  # noqa: BLE001 - no record (the usual case), or one a killed worker left half-written
         pass
     if earlier < MAX_STARTS:
-        record = {"film_path": job.ref.path, "fingerprint": job.ref.fingerprint, "config_hash": job.config_hash,
+        record = {"film_path": ref.path, "step": step, "fingerprint": ref.fingerprint, "config_hash": config_hash,
                   "starts": earlier + 1, "last_start": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
         with FileSystems.create(path, mime_type="application/json",
                                 compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -55,18 +60,20 @@ def record_start(output_dir: str, job: FilmJob) -> int:
     return earlier
 
 
-def finished(output_dir: str, film_id: str) -> None:
-    """The film is committed: its record goes."""
+def finished(output_dir: Optional[str], film_id: str, step: str) -> None:
+    """The step is done with the film: its record goes."""
+    if not output_dir:
+        return
     try:
-        delete_files([record_path(output_dir, film_id)])
+        delete_files([record_path(output_dir, film_id, step)])
     except Exception as exc:  # noqa: BLE001 - a record left counts one start; MAX_STARTS allows for it
         log.warning("could not remove the start record of %s: %s", film_id, exc)
 
 
-def gave_up(job: FilmJob, starts: int) -> FilmError:
-    return FilmError(film_path=job.ref.path, film_id=job.ref.film_id, stage="decode", error_type="WorkerCrashed",
-                     message=f"the film was started {starts} times and its worker never finished it (a crash in "
-                             "FFmpeg or the models, memory exhausted, or the run stopped each time): not started "
+def gave_up(ref: FilmRef, step: str, starts: int) -> FilmError:
+    return FilmError(film_path=ref.path, film_id=ref.film_id, stage=step, error_type="WorkerCrashed",
+                     message=f"{step} was started on the film {starts} times and its worker never finished (a crash "
+                             "in FFmpeg or the models, memory exhausted, or the run stopped each time): not started "
                              "again, so the run goes on. Run it alone to see why; --force tries it again")
 
 

@@ -56,9 +56,9 @@ class ProcessFilm(beam.DoFn):
     def process(self, job: FilmJob):
         t0 = time.monotonic()
         film = _Film(job, self)
-        earlier = attempts.record_start(self.output_dir, job)  # a film that killed its worker each time: given up
-        if earlier >= attempts.MAX_STARTS:
-            film.errors.append(attempts.gave_up(job, earlier))
+        earlier = attempts.record_start(self.output_dir, job.ref, job.config_hash, "decode")
+        if earlier >= attempts.MAX_STARTS:  # it killed its worker each time: given up
+            film.errors.append(attempts.gave_up(job.ref, "decode", earlier))
         else:
             if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
                 self.scorer.load()
@@ -68,7 +68,7 @@ class ProcessFilm(beam.DoFn):
             except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
                 film.errors.append(FilmError.from_exception(job.ref, "decode", exc))
         row = film.commit(time.monotonic() - t0)
-        attempts.finished(self.output_dir, job.ref.film_id)
+        attempts.finished(self.output_dir, job.ref.film_id, "decode")
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()
         yield row
 

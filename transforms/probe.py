@@ -13,7 +13,7 @@ import apache_beam as beam
 import av
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import dvd
+from transforms import attempts, dvd
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 from transforms.mono import MonoResampler
@@ -229,19 +229,29 @@ def package_of(film_path: str) -> Optional[str]:
 
 
 class ProbeFilm(beam.DoFn):
-    """FilmRef -> (FilmRef, FilmInfo); a file PyAV cannot open becomes a fatal FilmError."""
+    """FilmRef -> (FilmRef, FilmInfo); a file PyAV cannot open becomes a fatal FilmError. With an output_dir, a film
+    whose probing killed its worker MAX_STARTS times is given up (transforms.attempts)."""
+
+    def __init__(self, output_dir: Optional[str] = None, config_hash: Optional[str] = None):
+        self.output_dir, self.config_hash = output_dir, config_hash
 
     def process(self, ref: FilmRef) -> Iterable:
+        earlier = attempts.record_start(self.output_dir, ref, self.config_hash, "probe")
+        out = (beam.pvalue.TaggedOutput(ERRORS_TAG, attempts.gave_up(ref, "probe", earlier))
+               if earlier >= attempts.MAX_STARTS else self._probe(ref))
+        attempts.finished(self.output_dir, ref.film_id, "probe")  # before the next steps run on what it yields
+        yield out
+
+    @staticmethod
+    def _probe(ref: FilmRef):
         try:
             if ref.size_bytes == 0:
                 raise NotAFilm("file is empty (0 bytes)")
             info = dataclasses.replace(probe_film(ref.path), package=package_of(ref.path))
         except av.error.InvalidDataError as exc:
             err = FilmError.from_exception(ref, "probe", exc)
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
+            return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
                 f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
-            return
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "probe", exc))
-            return
-        yield ref, info
+            return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "probe", exc))
+        return ref, info

@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
+from transforms import attempts
 from transforms.discover import NOT_FILMS, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
@@ -576,8 +577,9 @@ class LoadSubtitles(beam.DoFn):
     unread."""
 
     def __init__(self, config_hash: str, transcribe: str = "auto", preferred_language: Optional[str] = None,
-                 max_warnings: int = 20, text_languages: Sequence[str] = TEXT_LANGUAGES):
-        self.config_hash = config_hash
+                 max_warnings: int = 20, text_languages: Sequence[str] = TEXT_LANGUAGES,
+                 output_dir: Optional[str] = None):
+        self.config_hash, self.output_dir = config_hash, output_dir  # output_dir: for transforms.attempts
         self.transcribe = transcribe
         self.preferred_language = preferred_language
         self.max_warnings = max_warnings
@@ -585,8 +587,18 @@ class LoadSubtitles(beam.DoFn):
 
     def process(self, element) -> Iterable:
         ref, info = element
+        earlier = attempts.record_start(self.output_dir, ref, self.config_hash, "subtitles")
+        job = self._job(ref, info, earlier)
+        attempts.finished(self.output_dir, ref.film_id, "subtitles")  # before the next step runs on the job
+        yield job
+
+    def _job(self, ref, info, earlier: int) -> FilmJob:
         listing = None
         try:
+            if earlier >= attempts.MAX_STARTS:  # reading them killed the worker each time: the film goes on without
+                raise RuntimeError(f"reading the film's subtitles was started {earlier} times and its worker never "
+                                   "finished (a crash, memory exhausted): left out, so the film goes on; --force "
+                                   "tries again")
             listing = film_listing(ref.path)  # one listing for its subtitles and, without lines, its pictures
             cues, warnings, source = load_cues(ref, info, self.preferred_language, self.text_languages, listing)
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
@@ -616,8 +628,8 @@ class LoadSubtitles(beam.DoFn):
             errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles",
                                     error_type="UnreadLanguage", message=message, fatal=False))
             cues = []
-        yield FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
-                      warnings=tuple(errors))
+        return FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
+                       warnings=tuple(errors))
 
     @staticmethod
     def _package_track(ref, info) -> FilmError:
