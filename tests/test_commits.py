@@ -165,3 +165,27 @@ def test_steps_that_killed_their_worker_give_the_film_up_or_go_on_without_its_su
     assert not list((tmp_path / "out" / attempts.ATTEMPTS_DIR).glob("*.json"))  # each step's record went after it
     [job_out] = LoadSubtitles("cfg", transcribe="never", output_dir=out).process((job.ref, job.info))
     assert [c.text for c in job_out.cues] == ["Hello there."]  # the next start is a new count
+
+
+def test_a_film_still_being_copied_is_not_scored_until_it_is_whole(tmp_path):
+    # A nightly run finds a film an ingest copy is still writing: the part copied so far decodes (a Matroska file
+    # is readable as it grows). Before 2026-12-05 that part was scored and committed 'ok' until the next run.
+    from pipeline.run import run
+    from tests.test_decode import job_for
+    from transforms.decode import DecodeConfig
+    from transforms.film import ProcessFilm
+    whole = make_film(tmp_path / "whole.mkv", duration_s=12.0, fps=10, size=(160, 96)).read_bytes()
+    films = tmp_path / "films"
+    films.mkdir()
+    growing = films / "growing.mkv"
+    growing.write_bytes(whole[: len(whole) // 2])
+    job = job_for(growing)  # found half copied
+    growing.write_bytes(whole)  # the copy goes on while the film is read
+    out = tmp_path / "out"
+    [row] = ProcessFilm(str(out), "r1", DecodeConfig(segment="window", window_s=4.0)).process(job)
+    assert row["status"] == "failed" and row["error"].startswith("fingerprint: FileChanged: the file changed")
+    assert not (out / "clips").exists()
+    # the next run takes the whole file (a failure at fingerprint is retried)
+    summary = run(["--input", str(films), "--output", str(out), "--no_score", "--transcribe", "never",
+                   "--segment", "window", "--window_s", "4"], save_main_session=False)
+    assert summary["ok"] == 1 and summary["clips"] == 3

@@ -72,6 +72,18 @@ def content_fingerprint(path: str, size_bytes: int | None = None, block: int = B
     return h.hexdigest()
 
 
+def size_now(path: str) -> int | None:
+    """The file's size as it is now; None when it is not there any more."""
+    local = local_path(path)
+    try:
+        if local is not None:
+            return os.stat(local).st_size
+        found = FileSystems.match([literal_glob(path)])[0].metadata_list
+        return found[0].size_in_bytes if found else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def local_path(path: str) -> str | None:
     """The operating system's path of a local file (plain or file://); None on other Beam filesystems (gs://, ...)."""
     if "://" in path and not path.startswith("file://"):

@@ -25,6 +25,7 @@ from apache_beam.metrics import Metrics
 
 from transforms import attempts
 from transforms.decode import DecodeConfig, decode_film
+from transforms.discover import size_now
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
 from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
@@ -157,6 +158,9 @@ class _Film:
 
     def commit(self, wall_s: float) -> dict:
         job, step = self.job, self.step
+        grown = self.changed_since_found()
+        if grown:
+            self.errors.append(grown)
         self.step._counters["errors"].inc(sum(e.fatal for e in self.errors))
         media_fatal = [e for e in self.errors if e.fatal and e.stage in MEDIA_STAGES]
         duration = float(self.stats.get("media_end_s", job.info.duration_s))
@@ -175,6 +179,19 @@ class _Film:
                            model_version=next(iter(versions)) if len(versions) == 1 else None, wall_s=wall_s)
         return commit_film(step.output_dir, step.run_id, row, self.errors, clip_rows=self.rows,
                            features=self.features or None, transcripts=self.transcript_rows())
+
+    def changed_since_found(self) -> Optional[FilmError]:
+        """A film whose file changed size while it was read (an ingest copy still being written when the nightly run
+        found it): what was read is not the film, so it is not committed as scored. Failed at `fingerprint`, a stage
+        whose failures are retried, the next run takes the whole file. Before 2026-12-05 the part copied so far was
+        scored and committed 'ok' until the next run."""
+        ref = self.job.ref
+        now = size_now(ref.path)
+        if ref.size_bytes is None or now is None or now == ref.size_bytes:
+            return None
+        return FilmError(film_path=ref.path, film_id=ref.film_id, stage="fingerprint", error_type="FileChanged",
+                         message=f"the file changed while it was read ({ref.size_bytes} bytes when found, {now} now: "
+                                 "still being copied?): not scored; the next run takes it as it is then")
 
     def transcript_rows(self) -> Optional[list[dict]]:
         cues = list(self.stats.get("asr_cues") or [])
