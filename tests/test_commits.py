@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -189,3 +190,39 @@ def test_a_film_still_being_copied_is_not_scored_until_it_is_whole(tmp_path):
     summary = run(["--input", str(films), "--output", str(out), "--no_score", "--transcribe", "never",
                    "--segment", "window", "--window_s", "4"], save_main_session=False)
     assert summary["ok"] == 1 and summary["clips"] == 3
+
+
+def test_a_storage_that_fails_mid_film_fails_the_film_for_the_next_run_to_retry(tmp_path):
+    # A read that fails in the storage (a network share or an object store dropping the connection: EIO), not in the
+    # film's bytes. Before 2026-12-05 it read as the film's end: the part read so far was committed 'ok' with a
+    # warning and never read again. Now the film fails at `read`, which the next run retries; a truncated file (the
+    # film's own) still keeps what decodes.
+    from testing.films import encode_film, speech_like
+    from testing.flaky_fs import FAILING, PREFIX
+    from transforms.decode import DecodeConfig
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmJob, FilmRef
+    from transforms.film import ProcessFilm
+    from transforms.probe import ProbeFilm, probe_film
+    from transforms.write import SkipDone
+    local = encode_film(tmp_path / "film.mp4", paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),
+                        frame_times=[i / 25 for i in range(500)], fps=25, size=(320, 240), video_codec="h264",
+                        audio=speech_like(20.0))
+    path = PREFIX + str(local)
+    ref = FilmRef(path, local.stat().st_size, film_id_for(path), "fp")
+    job = FilmJob(ref, probe_film(path), (), needs_asr=False, config_hash="cfg")
+    cfg = DecodeConfig(segment="window", window_s=4.0, image_size=32)
+    [ok] = ProcessFilm(str(tmp_path / "whole"), "r1", cfg).process(job)  # through the same path, nothing failing
+    assert ok["status"] == "ok" and ok["n_clips"] == 5
+    FAILING[str(local)] = (0.5, 0.6)
+    try:
+        [row] = ProcessFilm(str(tmp_path / "out"), "r1", cfg).process(job)
+        assert row["status"] == "failed" and row["error"].startswith("read: ReadFailed: reading stopped at ")
+        assert "(a storage or network error, not the file's content: the next run tries again)" in row["error"]
+        assert not (tmp_path / "out" / "clips").exists()  # nothing of the part read is published
+        assert not SkipDone._still_valid(row)  # the next run reads it again
+        FAILING[str(local)] = (0.0, 1.0)  # the storage fails from the first byte: probing fails at `read` too
+        [err] = ProbeFilm().process(ref)
+        assert err.value.stage == "read" and err.value.error_type == "OSError"
+    finally:
+        FAILING.clear()

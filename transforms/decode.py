@@ -608,7 +608,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
-    from transforms.probe import film_audio_stream, film_start_s, main_video_stream, open_container
+    from transforms.probe import (ReadFailed, film_audio_stream, film_start_s, main_video_stream, open_container,
+                                  read_packets)
     from transforms.mono import MonoResampler
 
     ref = job.ref
@@ -738,7 +739,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
         read_failed = False
         try:
-            for packet in container.demux(*streams):
+            for packet in read_packets(container, *streams):
                 if avi_index is not None:
                     avi_index.place(packet)
                 is_video = packet.stream is v
@@ -800,6 +801,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 yield from emit_ready()
                 if plan is not None and not planner.queue:
                     break  # every planned clip is out: no need to read the rest of the film
+        except ReadFailed as exc:  # the storage, not the film: nothing is kept, the next run reads it again
+            raise ReadFailed(f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc} (a storage or "
+                             "network error, not the file's content: the next run tries again)") from exc
         except (av.error.FFmpegError, OSError, EOFError) as exc:
             # A truncated or damaged file: keep what decoded so far.
             read_failed = True

@@ -26,6 +26,7 @@ from apache_beam.metrics import Metrics
 from transforms import attempts
 from transforms.decode import DecodeConfig, decode_film
 from transforms.discover import size_now
+from transforms.probe import ReadFailed
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
 from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
@@ -67,7 +68,8 @@ class ProcessFilm(beam.DoFn):
             try:
                 film.run()
             except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
-                film.errors.append(FilmError.from_exception(job.ref, "decode", exc))
+                film.errors.append(FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) else "decode",
+                                                            exc))
         row = film.commit(time.monotonic() - t0)
         attempts.finished(self.output_dir, job.ref.film_id, "decode")
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()

@@ -7,6 +7,7 @@ has a few seconds of each track decoded, to find the one with the dialogue. File
 from __future__ import annotations
 
 import dataclasses
+import errno
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -24,6 +25,43 @@ CAPTION_CODECS = ("cc_dec", "eia_608")  # CEA-608 caption tracks (QuickTime c608
 
 class NotAFilm(ValueError):
     """The file opened but holds neither video nor audio we can use."""
+
+
+# errno values of a storage that failed (a disk's bad sector, a network share or an object store that dropped the
+# connection), not of a file's bytes: reading again may work
+STORAGE_ERRNOS = frozenset({errno.EIO, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNABORTED, errno.ECONNREFUSED,
+                            errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ESTALE, errno.ENOTCONN,
+                            errno.EAGAIN})
+
+
+class ReadFailed(RuntimeError):
+    """The storage failed while a film was read, not its content: the film fails at the stage `read`, which the
+    next run retries (a truncated or damaged file is the film's own: the part that decodes is kept)."""
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """Whether an error reading a film is its storage's (a network share, an object store, a failing disk)."""
+    if isinstance(exc, ReadFailed):
+        return True
+    if isinstance(exc, av.error.FFmpegError):  # FFmpeg's own file reads: by errno (its end of file is not one)
+        return getattr(exc, "errno", None) in STORAGE_ERRNOS
+    return isinstance(exc, OSError)  # raised by the file object a remote path (gs://, ...) is read through
+
+
+def read_packets(container, *streams):
+    """container.demux(*streams), with a failure of the storage raised as ReadFailed; the file's own end or
+    damage is raised as it is (decode_film keeps what decoded before it)."""
+    packets = container.demux(*streams)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except Exception as exc:
+            if storage_failure(exc):
+                raise ReadFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise
+        yield packet
 
 
 def open_container(path: str):
@@ -253,5 +291,7 @@ class ProbeFilm(beam.DoFn):
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
                 f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
-            return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "probe", exc))
+            # (its storage's failure is retried by the next run: stage `read`)
+            return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(
+                ref, "read" if storage_failure(exc) else "probe", exc))
         return ref, info

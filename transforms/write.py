@@ -43,7 +43,7 @@ from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 log = logging.getLogger(__name__)
 
 # Stages whose fatal errors mean the film has no trustworthy clips; scoring failures leave clips with null scores.
-MEDIA_STAGES = ("discover", "fingerprint", "probe", "subtitles", "segment", "decode", "write")
+MEDIA_STAGES = ("discover", "fingerprint", "read", "probe", "subtitles", "segment", "decode", "write")
 CLIP_COLUMNS = frozenset(clips_schema.SCHEMA.names)
 SKIPPED_TAG = "skipped"
 SKIPPED_FILE = "skipped"  # manifest/<run_id>/skipped.parquet
