@@ -226,3 +226,31 @@ def test_a_storage_that_fails_mid_film_fails_the_film_for_the_next_run_to_retry(
         assert err.value.stage == "read" and err.value.error_type == "OSError"
     finally:
         FAILING.clear()
+
+
+def test_subtitles_the_storage_fails_to_give_fail_the_film_for_the_next_run(tmp_path):
+    # A sidecar (or an embedded track, or captions) that cannot be read because the storage failed is not a film
+    # without subtitles: before 2026-12-05 it was scored without them, for good.
+    from testing.flaky_fs import FAILING, PREFIX
+    from transforms.decode import DecodeConfig
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmRef
+    from transforms.film import ProcessFilm
+    from transforms.probe import probe_film
+    from transforms.subtitles import LoadSubtitles
+    local = make_film(tmp_path / "film.mp4", duration_s=4.0)
+    write_srt(tmp_path / "film.srt", [(0.5, 2.0, "Hello there.")])
+    path = PREFIX + str(local)
+    ref, info = FilmRef(path, local.stat().st_size, film_id_for(path), "fp"), probe_film(path)
+    [job] = LoadSubtitles("cfg", transcribe="never").process((ref, info))
+    assert [c.text for c in job.cues] == ["Hello there."]  # read through the flaky filesystem while it works
+    FAILING[str(tmp_path / "film.srt")] = (0.0, 1.0)
+    try:
+        [job] = LoadSubtitles("cfg", transcribe="never").process((ref, info))
+    finally:
+        FAILING.clear()
+    [err] = job.warnings
+    assert err.fatal and err.stage == "read" and err.message.startswith("reading the film's subtitles failed: ")
+    [row] = ProcessFilm(str(tmp_path / "out"), "r1", DecodeConfig(image_size=32)).process(job)
+    assert row["status"] == "failed" and row["error"].startswith("read: ReadFailed: reading the film's subtitles")
+    assert not (tmp_path / "out" / "clips").exists()

@@ -61,6 +61,8 @@ class ProcessFilm(beam.DoFn):
         earlier = attempts.record_start(self.output_dir, job.ref, job.config_hash, "decode")
         if earlier >= attempts.MAX_STARTS:  # it killed its worker each time: given up
             film.errors.append(attempts.gave_up(job.ref, "decode", earlier))
+        elif any(e.fatal and e.stage == "read" for e in job.warnings):
+            pass  # its subtitles could not be read from the storage: failed for the next run to retry, not decoded
         else:
             if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
                 self.scorer.load()

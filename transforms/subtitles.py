@@ -27,7 +27,7 @@ from transforms import attempts
 from transforms.discover import NOT_FILMS, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, reads
-from transforms.probe import film_start_s, open_container
+from transforms.probe import ReadFailed, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
 from transforms.ttml import is_ttml, parse_ttml
@@ -510,6 +510,7 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         try:
             cues, w = read_sidecar(path, ref.path, info.fps)
         except Exception as exc:  # noqa: BLE001
+            _raise_if_storage(exc, path)
             cues, w = [], [f"{path}: {type(exc).__name__}: {exc}"]
         cues, moved = on_film_clock(cues, info)  # (embedded tracks share the film's clock)
         cues, retimed = _in_step(cues, speech)
@@ -522,12 +523,20 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         try:
             lines = read_video_captions(ref.path, track)
         except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
+            _raise_if_storage(exc, where)
             warnings.append(f"{where}: {type(exc).__name__}: {exc}")
             continue
         cues, w = _cues(lines, [], None, empty=True)
         cues, retimed = _in_step(cues, speech)
         warnings += [f"{where}: {m}" for m in w + ([retimed] if retimed else [])]
         yield CAPTIONS, cues
+
+
+def _raise_if_storage(exc: Exception, what: str) -> None:
+    """A source that could not be read because the storage failed is no source without lines: the film is read
+    again by the next run (ReadFailed), rather than scored for good without its subtitles."""
+    if storage_failure(exc):
+        raise ReadFailed(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str],
@@ -539,6 +548,7 @@ def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
     try:
         streams = read_embedded_streams(ref.path, info.subtitle_streams)
     except Exception as exc:  # noqa: BLE001
+        _raise_if_storage(exc, f"streams {list(info.subtitle_streams)}")
         warnings.append(f"streams {list(info.subtitle_streams)}: {type(exc).__name__}: {exc}")
         return
     wanted = language_code(preferred_language)
@@ -601,6 +611,11 @@ class LoadSubtitles(beam.DoFn):
                                    "tries again")
             listing = film_listing(ref.path)  # one listing for its subtitles and, without lines, its pictures
             cues, warnings, source = load_cues(ref, info, self.preferred_language, self.text_languages, listing)
+        except ReadFailed as exc:  # the storage failed: the film fails at `read` (ProcessFilm does not decode it)
+            return FilmJob(ref=ref, info=info, cues=(), needs_asr=False, config_hash=self.config_hash, warnings=(
+                FilmError(film_path=ref.path, film_id=ref.film_id, stage="read", error_type="ReadFailed",
+                          message=f"reading the film's subtitles failed: {exc} (a storage or network error, not the "
+                                  "file's content: the next run tries again)"),))
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
             cues, warnings, source = [], [f"{type(exc).__name__}: {exc}"], ""
         messages = warnings[: self.max_warnings]
