@@ -247,7 +247,9 @@ def _dialogue_index(container, main, duration_s: float):
         return None
     try:
         best = dialogue_track(container, tracks, duration_s)
-    except (av.error.FFmpegError, OSError, ValueError):  # unreadable samples: the usual choice stands
+    except (av.error.FFmpegError, OSError, ValueError) as exc:  # unreadable samples: the usual choice stands
+        if storage_failure(exc):  # unless the storage failed: the film is probed again by the next run
+            raise
         return None
     return best.index if best is not None and best is not main else None
 

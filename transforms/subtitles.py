@@ -491,6 +491,7 @@ def _in_step(cues: list[Cue], speech: Callable[[], list]) -> tuple[list[Cue], Op
     try:
         return subtitle_sync.resync(cues, speech())
     except Exception as exc:  # noqa: BLE001 - the timing as given is still usable
+        _raise_if_storage(exc, "the speech heard to check the subtitles' timing")
         return cues, f"could not check the timing against the speech: {type(exc).__name__}: {exc}"
 
 
