@@ -876,3 +876,33 @@ def test_containers_and_codecs_of_an_archive_decode_whole_and_quietly(tmp_path, 
     assert not errors and stats["media_end_s"] == pytest.approx(10.0, abs=0.06)
     assert [len(c.frames) for c in clips] == [2] * 5
     assert all(abs(c.audio.size - (c.spec.end_s - c.spec.start_s) * SAMPLE_RATE) <= 0.02 * SAMPLE_RATE for c in clips)
+
+
+def test_sound_stored_after_the_picture_is_waited_for_not_taken_as_ended(tmp_path):
+    # A Matroska file written picture first and its sound after (a naive muxer; the interleaving delta set to
+    # nothing): the sound is not over when the picture runs 10 s ahead, it is later in the file. Its clips wait for
+    # it (the sound has not reached its declared end), so every one has its audio.
+    import av
+
+    from testing.films import _audio_frame
+    path = tmp_path / "picture_then_sound.mkv"
+    with av.open(str(path), "w", options={"max_interleave_delta": "1"}) as out:
+        v = out.add_stream("mpeg4", rate=10)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        a = out.add_stream("aac", rate=SAMPLE_RATE)
+        a.layout = "mono"
+        for i in range(400):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), i % 255, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode(None))
+        wave = speech_like(40.0)
+        for k in range(0, wave.size, 1024):
+            out.mux(a.encode(_audio_frame(wave[k:k + 1024], a.codec_context.format.name, SAMPLE_RATE, k)))
+        out.mux(a.encode(None))
+    with av.open(str(path)) as c:
+        order = [p.stream.type for p in c.demux() if p.size]
+    assert order.index("audio") >= 390  # the sound starts after the picture in the file
+    clips, errors, _ = decode(path, segment="window", window_s=4.0, image_size=32)
+    assert not errors and len(clips) == 10
+    assert all(abs(c.audio.size - 4 * SAMPLE_RATE) <= 0.02 * SAMPLE_RATE for c in clips)

@@ -44,8 +44,8 @@ RESET_BACK_S, RESET_FORWARD_S = 1.0, 10.0
 SHORT_MEDIA_S, SHORT_MEDIA_SHARE = 2.0, 0.05
 AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
 EXTEND_S = 60.0  # a plan made from the header's duration is continued this much at a time past it
-# A stream this far (film seconds) behind the other has ended or stalled there: its clips go out without waiting
-# for it (decode_film's hold_stalled). Far above the interleaving skew of real files (about a second).
+# A stream that has reached its declared end and is this far (film seconds) behind the other has ended there: its
+# clips go out without waiting for it (decode_film's hold_stalled). Far above the interleaving skew of real files.
 STALL_S = 10.0
 # A stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that each step ends its
 # buffer (transcribed at once) instead of padding it with silence a chunk at a time.
@@ -598,6 +598,21 @@ def frame_size(info, cfg: "DecodeConfig", frame_width: Optional[int] = None) -> 
     return frame_width, max(2, int(round(frame_width * info.display_aspect / 2)) * 2)
 
 
+def declared_end_s(stream) -> Optional[float]:
+    """Where the container says a stream ends (its own clock, seconds): the stream's duration (mp4, MPEG-TS's
+    estimate) or its DURATION tag (Matroska); None when it says nothing."""
+    tb = stream.time_base
+    start = float((stream.start_time or 0) * tb) if tb else 0.0
+    if stream.duration and tb:
+        return start + float(stream.duration * tb)
+    tag = (stream.metadata or {}).get("DURATION")
+    try:
+        h, m, sec = tag.split(":")
+        return start + int(h) * 3600 + int(m) * 60 + float(sec)
+    except (AttributeError, ValueError):
+        return None
+
+
 def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,
                 stats: Optional[dict] = None, plan: Optional[list[ClipSpec]] = None,
                 frame_width: Optional[int] = None) -> Iterator[DecodedClip | FilmError]:
@@ -671,6 +686,15 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     yield warn("decode", f"{stream.capitalize()}PacketError", d.message(resumed_s))
         streams = [s for s in (v, a) if s is not None]
         avi_index = AviIndex.of(container, streams)  # an AVI's packets, placed by its index (after damage)
+        # how far each stream's packets have been read, and where the container says it ends (its own clock)
+        read_to = {s.index: -math.inf for s in streams}
+        declared = {s.index: declared_end_s(s) for s in streams}
+
+        def at_its_end(stream) -> bool:
+            """The stream has been read to its declared end: it has ended, not merely been stored later in the
+            file (a Matroska file written picture first, its sound after)."""
+            end = declared[stream.index]
+            return end is not None and read_to[stream.index] >= end - 1.0
 
         def push_audio(frames) -> list[Cue]:
             nonlocal hole_explained
@@ -709,12 +733,12 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if not (video_alive and audio_alive and v is not None and a is not None):
                 return
             h = audio.end_time - STALL_S
-            if h > max(video_t, video_hold):
+            if h > max(video_t, video_hold) and at_its_end(v):
                 video_hold = h
                 planner.on_video_time(h, None)
                 picker.hold(h, show="video" not in damage)
             h = video_t - STALL_S
-            if h > max(audio.end_time, audio_hold) + HOLD_STEP_S:
+            if h > max(audio.end_time, audio_hold) + HOLD_STEP_S and at_its_end(a):
                 audio_hold = h
                 if cue_source is not None:  # the gap ends its buffer: what it holds is transcribed now
                     planner.on_asr(cue_source.feed(np.zeros(0, np.float32), h), False, job.info.duration_s)
@@ -742,6 +766,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             for packet in read_packets(container, *streams):
                 if avi_index is not None:
                     avi_index.place(packet)
+                if packet.pts is not None and packet.time_base:
+                    read_to[packet.stream.index] = max(read_to[packet.stream.index], float(
+                        (packet.pts + (packet.duration or 0)) * packet.time_base))
                 is_video = packet.stream is v
                 if (is_video and not video_alive) or (not is_video and not audio_alive):
                     continue
