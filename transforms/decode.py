@@ -725,9 +725,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             return new_cues
 
         def hold_stalled() -> None:
-            """A stream STALL_S behind the other has ended or stalled (sound that outlasts the picture, one still
-            image over a podcast, a track that stops or starts late): up to there the picture holds its last frame,
-            as players show it, and the recogniser hears silence. Before 2026-12-05 every later clip waited for the
+            """A stream read to its declared end and STALL_S behind the other has ended (sound that outlasts the
+            picture, one still image over a podcast, a reel's sound that stops): up to there the picture holds its
+            last frame, as players show it, and the recogniser hears silence. Before 2026-12-05 every later clip waited for the
             film's end, its frames or its audio held in memory (an hour of sound after the picture: 690 MB)."""
             nonlocal video_hold, audio_hold
             if not (video_alive and audio_alive and v is not None and a is not None):
