@@ -9,17 +9,15 @@ this host or its heartbeat is older than STALE_S (a launcher killed on another m
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
 from typing import Optional
 
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.write import delete_files, join_path
+from transforms.write import delete_files, join_path, read_json, write_json
 
 log = logging.getLogger("pipeline.run")
 LOCK_NAME = "_run.lock.json"  # '_': table readers skip it
@@ -46,8 +44,7 @@ class OutputLock:
     def holder(self) -> Optional[dict]:
         """The lock's content, or None when there is no lock (an unreadable one counts as stale)."""
         try:
-            with FileSystems.open(self.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                return json.loads(f.read().decode("utf-8"))
+            return read_json(self.path)
         except Exception:  # noqa: BLE001 - absent, or half-written by a killed launcher
             return {} if FileSystems.exists(self.path) else None
 
@@ -87,6 +84,4 @@ class OutputLock:
 
     def _write(self) -> None:
         self._renewed = time.time()
-        with FileSystems.create(self.path, mime_type="application/json",
-                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(json.dumps({**self.me, "heartbeat": self._renewed}).encode("utf-8"))
+        write_json(self.path, {**self.me, "heartbeat": self._renewed})

@@ -13,18 +13,14 @@ out and the film goes on.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import time
 from typing import Optional
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
 from transforms.elements import FilmError, FilmRef
-from transforms.write import delete_files, join_path, match_files, output_pattern
+from transforms.write import delete_files, join_path, match_files, output_pattern, read_json, write_json
 
 log = logging.getLogger(__name__)
 ATTEMPTS_DIR = "_attempts"
@@ -43,21 +39,25 @@ def record_start(output_dir: Optional[str], ref: FilmRef, config_hash: Optional[
     if not output_dir:
         return 0
     path = record_path(output_dir, ref.film_id, step)
-    earlier = 0
-    try:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            held = json.loads(f.read().decode("utf-8"))
-        if (held.get("fingerprint"), held.get("config_hash")) == (ref.fingerprint, config_hash):
-            earlier = int(held.get("starts", 0))
-    except Exception:  # noqa: BLE001 - no record (the usual case), or one a killed worker left half-written
-        pass
+    held = _read(path) or {}
+    same = (held.get("fingerprint"), held.get("config_hash")) == (ref.fingerprint, config_hash)
+    earlier = int(held.get("starts", 0)) if same else 0
     if earlier < MAX_STARTS:
-        record = {"film_path": ref.path, "step": step, "fingerprint": ref.fingerprint, "config_hash": config_hash,
-                  "starts": earlier + 1, "last_start": time.time(), "host": socket.gethostname(), "pid": os.getpid()}
-        with FileSystems.create(path, mime_type="application/json",
-                                compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(json.dumps(record).encode("utf-8"))
+        write_json(path, {"film_path": ref.path, "step": step, "fingerprint": ref.fingerprint,
+                          "config_hash": config_hash, "starts": earlier + 1, "last_start": time.time(),
+                          "host": socket.gethostname(), "pid": os.getpid()})
     return earlier
+
+
+def _read(path: str) -> Optional[dict]:
+    try:
+        return read_json(path)
+    except Exception:  # noqa: BLE001 - no record (the usual case), or one a killed worker left half-written
+        return None
+
+
+def _record_paths(output_dir: str) -> list[str]:
+    return [m.path for m in match_files(output_pattern(output_dir, ATTEMPTS_DIR, "*.json"))]
 
 
 def finished(output_dir: Optional[str], film_id: str, step: str) -> None:
@@ -79,21 +79,13 @@ def gave_up(ref: FilmRef, step: str, starts: int) -> FilmError:
 
 def in_flight(output_dir: str, since: float) -> list[dict]:
     """The records of films started since `since` (a time.time()) and not committed: those a stopped run was on."""
-    found = []
-    for m in match_files(output_pattern(output_dir, ATTEMPTS_DIR, "*.json")):
-        try:
-            with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                record = json.loads(f.read().decode("utf-8"))
-        except Exception:  # noqa: BLE001 - half-written by the killed worker
-            continue
-        if float(record.get("last_start", 0)) >= since:
-            found.append(record)
-    return sorted(found, key=lambda r: r.get("film_path", ""))
+    records = [r for r in map(_read, _record_paths(output_dir)) if r is not None]
+    return sorted((r for r in records if float(r.get("last_start", 0)) >= since), key=lambda r: r.get("film_path", ""))
 
 
 def forget_all(output_dir: str) -> int:
     """--force: every film is tried again, however often it was started."""
-    paths = [m.path for m in match_files(output_pattern(output_dir, ATTEMPTS_DIR, "*.json"))]
+    paths = _record_paths(output_dir)
     if paths:
         delete_files(paths)
     return len(paths)

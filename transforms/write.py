@@ -88,6 +88,18 @@ def delete_files(paths: list[str]) -> None:
         FileSystems.delete(remote)
 
 
+def read_json(path: str):
+    """A small JSON file under the output (through FileSystems: local or an object store). Raises when it is absent
+    or unreadable (half-written by a killed process)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def write_json(path: str, value) -> None:
+    with FileSystems.create(path, mime_type="application/json", compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(json.dumps(value).encode("utf-8"))
+
+
 def temp_path(path: str) -> str:
     """A hidden name beside `path` (leading dot: dataset readers and globs on *.parquet skip it)."""
     folder, name = _split(path)
@@ -493,4 +505,4 @@ def _row_order(r: dict):
 __all__ = ["atomic_write_table", "stage_table", "publish", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
            "load_done_films", "write_done_index", "latest_by_film", "clean_output", "content_key", "pair_moves",
            "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
-           "manifest_row", "match_files", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
+           "manifest_row", "match_files", "read_json", "write_json", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
