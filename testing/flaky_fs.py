@@ -57,5 +57,6 @@ class FlakyFileSystem(LocalFileSystem):
 
     def match(self, patterns, limits=None):
         results = super().match([p[len(PREFIX):] for p in patterns], limits)
-        return [MatchResult(PREFIX + r.pattern, [FileMetadata(PREFIX + m.path, m.size_in_bytes, m.last_updated_in_seconds)
-                                                for m in r.metadata_list]) for r in results]
+        return [MatchResult(PREFIX + r.pattern, [
+            FileMetadata(PREFIX + m.path, m.size_in_bytes, m.last_updated_in_seconds) for m in r.metadata_list])
+            for r in results]

@@ -598,21 +598,6 @@ def frame_size(info, cfg: "DecodeConfig", frame_width: Optional[int] = None) -> 
     return frame_width, max(2, int(round(frame_width * info.display_aspect / 2)) * 2)
 
 
-def declared_end_s(stream) -> Optional[float]:
-    """Where the container says a stream ends (its own clock, seconds): the stream's duration (mp4, MPEG-TS's
-    estimate) or its DURATION tag (Matroska); None when it says nothing."""
-    tb = stream.time_base
-    start = float((stream.start_time or 0) * tb) if tb else 0.0
-    if stream.duration and tb:
-        return start + float(stream.duration * tb)
-    tag = (stream.metadata or {}).get("DURATION")
-    try:
-        h, m, sec = tag.split(":")
-        return start + int(h) * 3600 + int(m) * 60 + float(sec)
-    except (AttributeError, ValueError):
-        return None
-
-
 def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,
                 stats: Optional[dict] = None, plan: Optional[list[ClipSpec]] = None,
                 frame_width: Optional[int] = None) -> Iterator[DecodedClip | FilmError]:
@@ -623,8 +608,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
-    from transforms.probe import (ReadFailed, film_audio_stream, film_start_s, main_video_stream, open_container,
-                                  read_packets)
+    from transforms.probe import (ReadFailed, declared_end_s, film_audio_stream, film_start_s, main_video_stream,
+                                  open_container, read_packets)
     from transforms.mono import MonoResampler
 
     ref = job.ref
@@ -675,15 +660,20 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         holes: list[tuple[float, float]] = []  # sound missing without a packet failing (AUDIO_HOLE_S), to report
         hole_explained = False  # the next hole is the one a reported damaged stretch of the sound left
 
+        def packet_warning(exc_type: str, msg: str) -> Iterator[FilmError]:
+            """A row for lost media (a damaged stretch, a hole), the first MAX_PACKET_WARNINGS of a film only."""
+            nonlocal warnings
+            warnings += 1
+            if warnings <= MAX_PACKET_WARNINGS:
+                yield warn("decode", exc_type, msg)
+
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
-            nonlocal warnings, hole_explained
+            nonlocal hole_explained
             d = damage.pop(stream, None)
             if d is not None:
                 damage_seen.add(stream)
                 hole_explained = hole_explained or stream == "audio"
-                warnings += 1
-                if warnings <= MAX_PACKET_WARNINGS:
-                    yield warn("decode", f"{stream.capitalize()}PacketError", d.message(resumed_s))
+                yield from packet_warning(f"{stream.capitalize()}PacketError", d.message(resumed_s))
         streams = [s for s in (v, a) if s is not None]
         avi_index = AviIndex.of(container, streams)  # an AVI's packets, placed by its index (after damage)
         # how far each stream's packets have been read, and where the container says it ends (its own clock)
@@ -727,8 +717,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         def hold_stalled() -> None:
             """A stream read to its declared end and STALL_S behind the other has ended (sound that outlasts the
             picture, one still image over a podcast, a reel's sound that stops): up to there the picture holds its
-            last frame, as players show it, and the recogniser hears silence. Before 2026-12-05 every later clip waited for the
-            film's end, its frames or its audio held in memory (an hour of sound after the picture: 690 MB)."""
+            last frame, as players show it, and the recogniser hears silence. Before 2026-12-05 every later clip
+            waited for the film's end, its frames or its audio held in memory (an hour of sound after the picture:
+            690 MB)."""
             nonlocal video_hold, audio_hold
             if not (video_alive and audio_alive and v is not None and a is not None):
                 return
@@ -814,11 +805,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         yield warn("decode", "AudioDecodeError", f"audio resampling failed: {exc}")
                         continue
                     for start, end in holes:
-                        warnings += 1
-                        if warnings <= MAX_PACKET_WARNINGS:
-                            yield warn("decode", "AudioGap", f"no audio from {start:.2f}s to {end:.2f}s: the file "
-                                       "has none there (data the demuxer skipped: a damaged or cut stretch?); silent "
-                                       "there")
+                        yield from packet_warning("AudioGap", f"no audio from {start:.2f}s to {end:.2f}s: the file "
+                                                  "has none there (data the demuxer skipped: a damaged or cut "
+                                                  "stretch?); silent there")
                     holes.clear()
                     if new_cues or (cue_source is not None and planner.asr_planning):
                         planner.on_asr(new_cues, False, job.info.duration_s)

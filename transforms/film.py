@@ -70,8 +70,8 @@ class ProcessFilm(beam.DoFn):
             try:
                 film.run()
             except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
-                film.errors.append(FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) else "decode",
-                                                            exc))
+                stage = "read" if isinstance(exc, ReadFailed) else "decode"  # the storage failed: retried next run
+                film.errors.append(FilmError.from_exception(job.ref, stage, exc))
         row = film.commit(time.monotonic() - t0)
         attempts.finished(self.output_dir, job.ref.film_id, "decode")
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()

@@ -195,6 +195,21 @@ def _stream_duration(s) -> float:
     return 0.0
 
 
+def declared_end_s(stream) -> Optional[float]:
+    """Where the container says a stream ends (its own clock, seconds): the stream's duration (mp4, MPEG-TS's
+    estimate) or its DURATION tag (Matroska); None when it says nothing."""
+    tb = stream.time_base
+    start = float((stream.start_time or 0) * tb) if tb else 0.0
+    if stream.duration and tb:
+        return start + _stream_duration(stream)
+    tag = (stream.metadata or {}).get("DURATION")
+    try:
+        h, m, sec = tag.split(":")
+        return start + int(h) * 3600 + int(m) * 60 + float(sec)
+    except (AttributeError, ValueError):
+        return None
+
+
 def probe_container(container) -> FilmInfo:
     v = main_video_stream(container)
     a = main_audio_stream(container)

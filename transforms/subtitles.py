@@ -55,8 +55,8 @@ _ASS_TAG = re.compile(r"\{\\[^}]*\}")
 # ASS events that are not dialogue (fansub and anime releases carry them beside it): styles named for signs (on-screen
 # text translated), songs, karaoke, titles and notes, and any line timed syllable by syllable (\k tags: lyrics). As
 # with a cue that carries a music note (transforms.dialogue), a song is not a line.
-_NOT_DIALOGUE_STYLE = re.compile(r"sign|song|kara|lyric|opening|ending|insert|(^|[\W_])(op|ed|title|notes?|tl)([\W_\d]|$)",
-                                 re.I)
+_NOT_DIALOGUE_STYLE = re.compile(
+    r"sign|song|kara|lyric|opening|ending|insert|(^|[\W_])(op|ed|title|notes?|tl)([\W_\d]|$)", re.I)
 _KARAOKE = re.compile(r"\\k[fo]?\d", re.I)
 _VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
 _SPACES = re.compile(r"\s+")
