@@ -20,6 +20,7 @@ import dataclasses
 import fractions
 import heapq
 import os
+import struct
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence, Union
 
@@ -115,12 +116,14 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = (),
                 timecode: Optional[str] = None, more_audio: Sequence = (),
                 picture_subtitles: Sequence[str] = (),
-                edit_video_packet: Optional[Callable[[av.Packet], av.Packet]] = None) -> Path:
+                edit_video_packet: Optional[Callable[[av.Packet], av.Packet]] = None,
+                muxer_options: Optional[dict] = None) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
     first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry). more_audio: further mono
     tracks after `audio`, in its codec (a master's channels as separate tracks). picture_subtitles: encoders of
     bitmap subtitle tracks to declare (`dvdsub`, `dvbsub`: a DVD or DVB recording's), without packets.
     edit_video_packet: gives each encoded video packet as it is muxed (data a broadcaster adds to the pictures).
+    muxer_options: the container muxer's options (e.g. MPEG-TS PIDs and service id).
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
@@ -134,7 +137,7 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     try:
-        with av.open(str(tmp), "w") as out:
+        with av.open(str(tmp), "w", options=dict(muxer_options or {})) as out:
             v = a = None
             if paint is not None:
                 v = out.add_stream(video_codec, rate=fps)
@@ -220,6 +223,38 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def make_multiplex(path, services: Sequence[dict]) -> Path:
+    """An MPEG-TS holding several programmes, as a capture of a whole DVB multiplex: each of `services` is
+    encode_film's keyword arguments for one programme (picture and sound, or sound alone: a radio service), muxed
+    on PIDs of its own. Their packets are interleaved through the file and one PAT lists them all, the last
+    programme's tables first, as a broadcaster's may be: FFmpeg then lists its streams first."""
+    from transforms.ts_programs import crc32_mpeg2
+    path = Path(path)
+    pieces = []
+    for k, kw in enumerate(services):
+        piece = encode_film(path.with_name(f"{path.stem}.service{k + 1}.ts"), **kw, muxer_options={
+            "mpegts_service_id": str(k + 1), "mpegts_pmt_start_pid": str(0x1000 + 0x100 * k),
+            "mpegts_start_pid": str(0x100 + 0x100 * k)})
+        data = piece.read_bytes()
+        piece.unlink()
+        pieces.append([data[i:i + 188] for i in range(0, len(data), 188)])
+    body = b"\x00\x01\xc1\x00\x00" + b"".join(
+        struct.pack(">HH", k + 1, 0xE000 | (0x1000 + 0x100 * k)) for k in reversed(range(len(services))))
+    section = bytes([0x00, 0xB0 | ((len(body) + 4) >> 8), (len(body) + 4) & 0xFF]) + body
+    section += struct.pack(">I", crc32_mpeg2(section))
+    pat = lambda cc: (bytes([0x47, 0x40, 0x00, 0x10 | cc, 0x00]) + section).ljust(188, b"\xff")  # noqa: E731
+    # each programme's first tables (SDT, PAT, PMT) the last programme's first, then the packets spread evenly
+    packets = sorted(((max(i - 2, 0) / len(p), -k, pkt) for k, p in enumerate(pieces) for i, pkt in enumerate(p)),
+                     key=lambda e: e[:2])
+    out, cc = [], 0
+    for _, _, pkt in packets:
+        if ((pkt[1] & 0x1F) << 8) | pkt[2] == 0:  # every programme's own PAT becomes the one PAT
+            pkt, cc = pat(cc), (cc + 1) % 16
+        out.append(pkt)
+    path.write_bytes(b"".join(out))
     return path
 
 

@@ -878,6 +878,34 @@ def test_containers_and_codecs_of_an_archive_decode_whole_and_quietly(tmp_path, 
     assert all(abs(c.audio.size - (c.spec.end_s - c.spec.start_s) * SAMPLE_RATE) <= 0.02 * SAMPLE_RATE for c in clips)
 
 
+def test_a_multiplex_capture_is_heard_in_its_pictures_programme(tmp_path):
+    # A whole DVB multiplex recorded: a television programme (picture and speech) beside a radio service (a
+    # 440 Hz tone), whose tables come first, so FFmpeg lists the radio's sound as the first audio track. Before
+    # 2026-12-05 that track was taken as the film's sound: every clip heard the radio.
+    from testing.films import make_multiplex
+    from transforms.ts_programs import packet_size, programmes_of, read_head
+    t = np.arange(6 * SAMPLE_RATE) / SAMPLE_RATE
+    film = make_multiplex(tmp_path / "multiplex.ts", [
+        dict(paint=lambda i, _: np.full((64, 96, 3), (i * 7) % 255, np.uint8), frame_times=[i / 10 for i in range(60)],
+             fps=10, video_codec="mpeg2video", audio=speech_like(6.0), audio_codec="mp2"),
+        dict(audio=(0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), audio_codec="mp2")])
+    assert programmes_of(read_head(str(film))) == {1: {0x100, 0x101}, 2: {0x200}}
+    info = probe_film(str(film))
+    assert info.audio_stream == 2  # the television programme's track; the radio's is stream 0
+    clips, errors, _ = decode(film, segment="window", window_s=2.0, image_size=32)
+    assert not errors and len(clips) == 3
+    for c in clips:
+        spectrum = np.abs(np.fft.rfft(c.audio))
+        at_440 = spectrum[int(440 * c.audio.size / SAMPLE_RATE)]
+        assert at_440 < 0.05 * spectrum.max()  # the radio's tone is not in it
+    # One programme (a Blu-ray M2TS: 192-byte packets) keeps the usual choice; so does any other container
+    m2ts = encode_film(tmp_path / "one.m2ts", paint=lambda i, _: np.zeros((64, 96, 3), np.uint8),
+                       frame_times=[i / 10 for i in range(20)], fps=10, audio=speech_like(2.0, 48000), sample_rate=48000,
+                       audio_codec="ac3")
+    assert packet_size(read_head(str(m2ts))) == 192 and len(programmes_of(read_head(str(m2ts)))) == 1
+    assert probe_film(str(m2ts)).audio_stream is None
+
+
 def test_sound_stored_after_the_picture_is_waited_for_not_taken_as_ended(tmp_path):
     # A Matroska file written picture first and its sound after (a naive muxer; the interleaving delta set to
     # nothing): the sound is not over when the picture runs 10 s ahead, it is later in the file. Its clips wait for

@@ -925,10 +925,9 @@ def decode_clip(path: str, start_s: float, end_s: float, cfg: Optional[DecodeCon
     """One clip [start_s, end_s) of a film, decoded by the pipeline's own pass (a seek, then decode_film):
     frames at the featurizer's sample times (model.featurize.clip_sample_times), and 16 kHz mono audio."""
     from transforms.discover import film_id_for
-    from transforms.probe import open_container, probe_container
+    from transforms.probe import probe_film
     cfg = cfg or DecodeConfig()
-    with open_container(path) as c:
-        info = probe_container(c)
+    info = probe_film(path)
     job = FilmJob(ref=FilmRef(path=path, size_bytes=0, film_id=film_id_for(path)), info=info, cues=(),
                   needs_asr=False, config_hash="")
     spec = ClipSpec(0, float(start_s), float(end_s), "window", text=text,

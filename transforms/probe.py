@@ -18,6 +18,7 @@ from transforms import attempts, dvd
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 from transforms.mono import MonoResampler
+from transforms.ts_programs import programme_tracks
 
 TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer")
 CAPTION_CODECS = ("cc_dec", "eia_608")  # CEA-608 caption tracks (QuickTime c608 in ProRes masters): decoder, codec
@@ -91,11 +92,11 @@ NOT_THE_FILMS_SOUND = (av.stream.Disposition.comment | av.stream.Disposition.vis
                        | av.stream.Disposition.descriptions)
 
 
-def main_audio_stream(container):
-    """The film's own sound: the track flagged default among those that are not a commentary or an audio
-    description, else the first of those (else the first track). A release with a commentary or a dub first
-    is still heard in its main language."""
-    tracks = list(container.streams.audio)
+def main_audio_stream(container, tracks: Optional[list] = None):
+    """The film's own sound among `tracks` (default: every audio track): the track flagged default among those
+    that are not a commentary or an audio description, else the first of those (else the first track). A
+    release with a commentary or a dub first is still heard in its main language."""
+    tracks = list(container.streams.audio) if tracks is None else tracks
     usable = [s for s in tracks if not s.disposition & NOT_THE_FILMS_SOUND] or tracks
     return next((s for s in usable if s.disposition & av.stream.Disposition.default), usable[0] if usable else None)
 
@@ -114,9 +115,9 @@ SAMPLE_AT, SAMPLE_S = (0.2, 0.5, 0.8), 20.0  # where (share of the duration) and
 MIN_DIALOGUE_S = 1.0  # speech VAD must hear in the chosen track
 
 
-def channel_tracks(container) -> list:
-    """The film's audio tracks when they are a master's channels (each mono, at least MIN_CHANNEL_TRACKS), else []."""
-    usable = [s for s in container.streams.audio if not s.disposition & NOT_THE_FILMS_SOUND]
+def channel_tracks(tracks: list) -> list:
+    """The film's audio `tracks` when they are a master's channels (each mono, at least MIN_CHANNEL_TRACKS), else []."""
+    usable = [s for s in tracks if not s.disposition & NOT_THE_FILMS_SOUND]
     mono = [s for s in usable if s.codec_context is not None and s.codec_context.channels == 1]
     return mono if len(mono) >= MIN_CHANNEL_TRACKS and len(mono) == len(usable) else []
 
@@ -210,9 +211,11 @@ def declared_end_s(stream) -> Optional[float]:
         return None
 
 
-def probe_container(container) -> FilmInfo:
+def probe_container(container, path: str) -> FilmInfo:
+    """What the film holds; `path` is the container's, for the programme tables of a multiplex."""
     v = main_video_stream(container)
-    a = main_audio_stream(container)
+    heard = programme_tracks(container, path, v, list(container.streams.audio))  # the picture's programme's
+    a = main_audio_stream(container, heard)
     if v is None and a is None:
         raise NotAFilm("no video or audio stream")
     if a is None and (container.format.name == "image2" or container.format.name.endswith("_pipe")):
@@ -248,30 +251,30 @@ def probe_container(container) -> FilmInfo:
         forced_subtitle_streams=forced,
         variable_frame_rate=vfr,
         sample_aspect=float(v.sample_aspect_ratio or 1) if v is not None else 1.0,
-        audio_stream=_dialogue_index(container, a, float(duration)),
+        audio_stream=_audio_index(container, a, heard, float(duration)),
         start_timecode_s=start_timecode_s(container, fps),
         image_subtitle_codecs=pictures,
         caption_streams=captions,
     )
 
 
-def _dialogue_index(container, main, duration_s: float):
-    """The stream index of a master's dialogue channel track; None where main_audio_stream's choice stands."""
-    tracks = channel_tracks(container) if main is not None else []
-    if not tracks:
-        return None
+def _audio_index(container, main, heard: list, duration_s: float):
+    """The stream index of the film's sound where main_audio_stream(container) would not choose it (None where
+    it would): `main`, the choice among the picture's programme's tracks (`heard`), or a master's dialogue
+    channel track among them."""
+    best, tracks = main, channel_tracks(heard) if main is not None else []
     try:
-        best = dialogue_track(container, tracks, duration_s)
+        best = (dialogue_track(container, tracks, duration_s) if tracks else None) or main
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # unreadable samples: the usual choice stands
         if storage_failure(exc):  # unless the storage failed: the film is probed again by the next run
             raise
-        return None
-    return best.index if best is not None and best is not main else None
+    usual = main_audio_stream(container)
+    return best.index if best is not None and best.index != usual.index else None
 
 
 def probe_film(path: str) -> FilmInfo:
     with open_container(path) as container:
-        return probe_container(container)
+        return probe_container(container, path)
 
 
 ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF (SMPTE ST 2067) and DCP packages list their track files in one

@@ -33,10 +33,8 @@ def jpeg_b64(rgb: np.ndarray, width: int = THUMB_WIDTH, quality: int = JPEG_QUAL
 
 def _film_duration(path: str) -> Optional[float]:
     """The film's duration from its header (0.0 when unknown). Raises when the film cannot be opened."""
-    from transforms.probe import open_container, probe_container
-    with open_container(path) as container:
-        info = probe_container(container)
-    return float(info.duration_s or 0.0)
+    from transforms.probe import probe_film
+    return float(probe_film(path).duration_s or 0.0)
 
 
 def frame_at(path: str, t_s: float, width: int = THUMB_WIDTH, duration_s: float = 0.0) -> Optional[np.ndarray]:
