@@ -608,7 +608,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
-    from transforms.probe import (ReadFailed, declared_end_s, film_audio_stream, film_start_s, main_video_stream,
+    from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s, main_video_stream,
                                   open_container, read_packets)
     from transforms.mono import MonoResampler
 
@@ -678,7 +678,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         avi_index = AviIndex.of(container, streams)  # an AVI's packets, placed by its index (after damage)
         # how far each stream's packets have been read, and where the container says it ends (its own clock)
         read_to = {s.index: -math.inf for s in streams}
-        declared = {s.index: declared_end_s(s) for s in streams}
+        declared = declared_ends(container, streams)
 
         def at_its_end(stream) -> bool:
             """The stream has been read to its declared end: it has ended, not merely been stored later in the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import math
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -209,6 +210,21 @@ def declared_end_s(stream) -> Optional[float]:
         return start + int(h) * 3600 + int(m) * 60 + float(sec)
     except (AttributeError, ValueError):
         return None
+
+
+# Demuxers that read the file's last stretch for every stream's end (FFmpeg's estimate from timestamps: MPEG program
+# and transport streams)
+TAIL_TIMED = frozenset({"mpeg", "mpegts"})
+
+
+def declared_ends(container, streams) -> dict[int, float]:
+    """{stream index: declared_end_s, None where not declared}. In a format FFmpeg times from the file's last
+    stretch, a stream none of whose packets are there, while another's are, ended before it: -inf (a broadcast
+    recording whose picture stops while its sound goes on; before 2026-12-05 such a stream was waited for)."""
+    ends = {s.index: declared_end_s(s) for s in streams}
+    if container.format.name in TAIL_TIMED and any(e is not None for e in ends.values()):
+        return {i: -math.inf if e is None else e for i, e in ends.items()}
+    return ends
 
 
 def probe_container(container, path: str) -> FilmInfo:
