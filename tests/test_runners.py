@@ -124,3 +124,32 @@ def test_direct_runner_multi_processing(tmp_path, pythonpath, monkeypatch):
     # environment back
     assert started and set(started) == {MALLOC_ARENA_MAX} == {"1"}
     assert "MALLOC_ARENA_MAX" not in os.environ
+
+
+def test_the_readme_dataflow_command_builds_its_job_offline(tmp_path):
+    # The README's Dataflow command for GPU workers, with Beam's --dry_run: the job is built as it would be
+    # submitted (the graph pickled, setup.py's package staged, the accelerator hint set) and not sent. Before
+    # 2026-12-05 the set-up installed no Google Cloud client: a gs:// path had no filesystem, and the command
+    # stopped at once.
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipeline.run import run
+    assert type(FileSystems.get_filesystem("gs://bucket/films/a.mp4")).__name__ == "GCSFileSystem"
+    assert type(FileSystems.get_filesystem("s3://bucket/films/a.mp4")).__name__ == "S3FileSystem"
+    film, out = tiny_film(tmp_path), tmp_path / "out"
+    hint = "type:nvidia-tesla-t4;count:1;install-nvidia-driver"
+    dataflow = ["--runner", "DataflowRunner", "--project", "film-emotion-test", "--region", "us-central1",
+                "--temp_location", "gs://film-emotion-test/tmp", "--setup_file", str(ROOT / "setup.py"),
+                "--device", "cuda", f"--resource_hints=accelerator={hint}", "--experiments=use_runner_v2"]
+    summary = run(["--input", str(film), "--output", str(out), *dataflow, "--dry_run", "True"],
+                  save_main_session=False)
+    assert summary["dry_run"] and not list(out.iterdir())  # nothing written under --output
+    pipeline = summary["result"].job.proto_pipeline
+    assert "ProcessFilm" in {t.unique_name for t in pipeline.components.transforms.values()}
+    (env,) = pipeline.components.environments.values()
+    assert env.urn == "beam:env:docker:v1"
+    assert any(b"workflow.tar.gz" in d.role_payload for d in env.dependencies)  # the package setup.py builds
+    assert env.resource_hints["beam:resources:accelerator:v1"] == hint.encode()
+    # Another runner would run the job: the launch stops instead
+    with pytest.raises(SystemExit, match="builds a Dataflow job"):
+        run(["--input", str(film), "--output", str(out), "--dry_run", "True"], save_main_session=False)
