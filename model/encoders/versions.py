@@ -42,10 +42,14 @@ FEATURIZER_VERSION = f"wb-enc-meanstd-trim{TRIM_DB:g}-b{BUCKET_S:g}"
 # Which clips get a speech token at all (model.featurize.has_speech): at least MIN_SPEECH_S long, MIN_VOICED of
 # its 100 ms frames voiced, and MIN_VAD_SPEECH_S of 32 ms windows that Silero VAD hears as speech at VAD_THRESHOLD.
 # Voicing alone passed score music (the Sintel trailer's strings read as sad speech at 0.85-0.99); VAD rejects it.
+# A fragment of a line (its last words at a clip's start, its first at the clip's end) misleads the classifier,
+# most of all over music: half a second of speech reads at 0.14-0.31 accuracy with 0.66-0.92 confidence (under
+# music all of it sadness), three quarters at 0.20-0.37, whole dev utterances at 0.50-0.60
+# (benchmarks/short_speech.py). So a clip needs 0.75 s of speech that VAD hears (a whole 1.5 s line has about 1 s).
 MIN_SPEECH_S = 0.5
 MIN_VOICED = 0.15
 VAD_THRESHOLD = 0.5
-MIN_VAD_SPEECH_S = 0.25
+MIN_VAD_SPEECH_S = 0.75
 SPEECH_GATE = f"v{MIN_VOICED:g}-vad{VAD_THRESHOLD:g}-{MIN_VAD_SPEECH_S:g}s"
 
 # scene (scene.py)
