@@ -151,13 +151,16 @@ def test_speech_out_of_fold_never_predicts_a_speaker_it_trained_on(monkeypatch):
     monkeypatch.setattr(sc, "raw_logits", lambda head, x: np.tile(x[:, :1], (1, 7)))
     x = np.array([[i, 0.0] for i in range(6)], np.float32)
     feats = {(s, "train"): (x + 100 * k, np.arange(6) % 7) for k, s in enumerate(sc.TRAIN_SETS)}
+    feats.update({(s, "train" + sc.BEDDED): (x + 100 * k + 50, np.arange(6) % 7) for k, s in enumerate(sc.TRAIN_SETS)})
     speakers = {"ravdess": ["s1", "s1", "s2", "s2", "s3", "s3"]}
     out = sc.out_of_fold(feats, speakers, sc.TrainConfig(), members=1, folds=3, temperature=2.0,
                          sets=("ravdess",), log=None)
     logits, labels, spk = out["ravdess"]
     assert logits[:, 0].tolist() == [i / 2.0 for i in range(6)] and spk.tolist() == speakers["ravdess"]
-    for k, trained in enumerate(seen):  # fold k holds speaker s{k+1}: rows 2k, 2k+1 never in its training
-        assert {2 * k, 2 * k + 1}.isdisjoint(trained) and {100.0, 200.0} <= set(trained)
+    for k, trained in enumerate(seen):  # fold k holds speaker s{k+1}: rows 2k, 2k+1 never in its training,
+        # nor their copies with a bed under them (+50); the other sets' clips and copies are
+        assert {2 * k, 2 * k + 1, 2 * k + 50, 2 * k + 51}.isdisjoint(trained)
+        assert {100.0, 150.0, 200.0, 250.0} <= set(trained)
     import tempfile
     from model.encoders._cache import file_digest
     from model.encoders.speech import DEFAULT_WEIGHTS

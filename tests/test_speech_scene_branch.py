@@ -62,6 +62,23 @@ def test_speech_trainer_decodes_as_the_pipeline_does():
     assert f"-d{DECODE_RULE}-" in feature_cache_path("whisper-x", "ravdess", "dev", "whisper").name
 
 
+def test_speech_trainer_lays_score_beds_under_its_clips():
+    """Each train clip is learnt also with a score-like bed under it (training/music_beds.py), 5-20 dB below the
+    speech, the same mix for the whisper and the prosody features (seeded by the split)."""
+    from model.encoders.speech import trim_silence
+    from training.speech_classifier import BED_SNR_DB, bedded, read_speech_set
+
+    s = read_speech_set("ravdess", "dev", rows=[0, 7, 30])
+    a, b = bedded("ravdess", "dev", s.waves), bedded("ravdess", "dev", s.waves)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], bedded("emodb", "dev", s.waves)[0])  # another split, other beds
+    for w, mixed in zip(s.waves, a):
+        assert mixed.shape == w.shape and mixed.dtype == np.float32
+        speech = trim_silence(w)
+        snr = 10 * np.log10(np.mean(speech ** 2) / np.mean((mixed - w) ** 2))
+        assert BED_SNR_DB[0] - 0.5 <= snr <= BED_SNR_DB[1] + 0.5
+
+
 def test_scene_reader_labels_and_targets():
     from training.scene_classifier import decode_image, read_scene_set, scene_path
 

@@ -4,7 +4,9 @@
 
 Features come from `model.encoders.speech.SpeechFeaturizer` (the same path serving uses): pooled Whisper-base
 encoder states, optionally with pooled prosody. They are cached per (set, split, kind) under
-.cache/speech_features/, keyed by the Parquet file's hash and the featurizer version. A small grid of
+.cache/speech_features/, keyed by the Parquet file's hash and the featurizer version. Every train clip is learnt
+as recorded and with a score-like bed under it (`bedded`, training/music_beds.py: a film's dialogue has music
+under it, and a classifier trained in quiet rooms read music as sadness). A small grid of
 classifiers is trained on the train splits and the one with the best mean dev accuracy over RAVDESS dev
 (actors 17-18) and EmoDB dev (unseen speakers) is kept, retrained with more seeds (logits averaged),
 and its temperature is fitted on those dev sets.
@@ -45,6 +47,10 @@ CACHE_ROOT = REPO / ".cache" / "speech_features"
 SPEECH_SETS = {"ravdess": ("train", "dev"), "emodb": ("train", "dev"), "tess": ("train",)}
 TRAIN_SETS = ("ravdess", "emodb", "tess")
 DEV_SETS = ("ravdess", "emodb")
+# Every train clip is learnt twice: as recorded, and with a score-like bed under it (training/music_beds.py) this
+# many dB below the speech, as a film mixes dialogue over its music
+BED_SNR_DB = (5.0, 20.0)
+BEDDED = "+bed"  # the kind suffix of those copies' features
 
 
 # ---------------------------------------------------------------- readers
@@ -99,21 +105,42 @@ def feature_cache_path(version: str, name: str, split: str, kind: str, root: Pat
     return Path(cache) / f"{name}-{split}-{kind}-{version}-d{DECODE_RULE}-{digest}.npy"
 
 
+def bedded(name: str, split: str, waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The split's waves, each with a score-like bed under it at BED_SNR_DB (seeded by the split: the whisper and
+    prosody features of a clip hear the same mix)."""
+    import zlib
+
+    from model.encoders.speech import trim_silence
+    from training.music_beds import synthetic_bed, under
+    rng = np.random.default_rng(zlib.crc32(f"{name}/{split}".encode()))
+    out = []
+    for w in waves:
+        speech = trim_silence(w)
+        rms = float(np.sqrt(np.mean((speech if speech.size else w) ** 2)))
+        out.append(under(w, synthetic_bed(w.size, rng), rng.uniform(*BED_SNR_DB), rms))
+    return out
+
+
 def cached_features(featurizer, name: str, split: str, kind: str, root: Path = DATA_ROOT,
                     cache: Path = CACHE_ROOT, log=print) -> np.ndarray:
-    """kind 'whisper' ([n, 1024]) or 'prosody' ([n, 64]) features of a split, computed once."""
+    """kind 'whisper' ([n, 1024]) or 'prosody' ([n, 64]) features of a split, computed once; with BEDDED after
+    the kind, of its clips with a bed under them (bedded)."""
     from model.encoders.speech import prosody_stats
+    from training.music_beds import BED_VERSION
 
-    version = featurizer.version if kind == "whisper" else "prosody-" + _audio_version()
-    out = feature_cache_path(version, name, split, kind, root, cache)
+    base, beds = kind.removesuffix(BEDDED), kind.endswith(BEDDED)
+    version = featurizer.version if base == "whisper" else "prosody-" + _audio_version()
+    version += f"-{BED_VERSION}-{BED_SNR_DB[0]:g}-{BED_SNR_DB[1]:g}" if beds else ""
+    out = feature_cache_path(version, name, split, base + ("-bed" if beds else ""), root, cache)
     if out.exists():
         return np.load(out)
     data = read_speech_set(name, split, root=root)
+    waves = bedded(name, split, data.waves) if beds else data.waves
     t0 = time.perf_counter()
     rows = []
     from model.encoders.speech import trim_silence
-    for i, w in enumerate(data.waves):
-        if kind == "whisper":
+    for i, w in enumerate(waves):
+        if base == "whisper":
             rows.append(featurizer.features([w])[0])
         else:
             rows.append(np.concatenate(prosody_stats(trim_silence(w))))
@@ -138,15 +165,25 @@ def _audio_version() -> str:
 
 
 def load_features(featurizer, prosody: bool, sets=None, log=print) -> dict:
-    """{(name, split): (X, y)} for every split, whisper (+ prosody) features."""
+    """{(name, split): (X, y)} for every split, whisper (+ prosody) features; for each train split also
+    (name, 'train' + BEDDED): its clips with a bed under them, row for row."""
     out = {}
     for name, splits in (sets or SPEECH_SETS).items():
         for split in splits:
-            x = cached_features(featurizer, name, split, "whisper", log=log)
-            if prosody:
-                x = np.concatenate([x, cached_features(featurizer, name, split, "prosody", log=log)], axis=1)
-            out[(name, split)] = (x, read_labels(name, split))
+            for suffix in ("", BEDDED) if split == "train" else ("",):
+                x = cached_features(featurizer, name, split, "whisper" + suffix, log=log)
+                if prosody:
+                    x = np.concatenate([x, cached_features(featurizer, name, split, "prosody" + suffix, log=log)],
+                                       axis=1)
+                out[(name, split + suffix)] = (x, read_labels(name, split))
     return out
+
+
+def train_arrays(feats: dict, name: str, keep: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """A set's training rows: its train clips as recorded and with a bed under them (the `keep` rows of each)."""
+    (x, y), (xb, yb) = feats[(name, "train")], feats[(name, "train" + BEDDED)]
+    keep = np.ones(len(y), bool) if keep is None else keep
+    return np.concatenate([x[keep], xb[keep]]), np.concatenate([y[keep], yb[keep]])
 
 
 # ---------------------------------------------------------------- training
@@ -240,7 +277,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     t1 = time.perf_counter()
     for cfg in grid:
         f = feats[cfg.prosody]
-        head = train_head([f[(s, "train")][0] for s in TRAIN_SETS], [f[(s, "train")][1] for s in TRAIN_SETS], cfg)
+        head = train_head(*zip(*(train_arrays(f, s) for s in TRAIN_SETS)), cfg)
         accs = {s: float((raw_logits(head, f[(s, "dev")][0]).argmax(1) == f[(s, "dev")][1]).mean())
                 for s in DEV_SETS}
         score = float(np.mean(list(accs.values())))
@@ -251,8 +288,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     f = feats[cfg.prosody]
     if members > 1:  # the chosen config, retrained with other seeds, logits averaged
         t2 = time.perf_counter()
-        heads = [head] + [train_head([f[(s, "train")][0] for s in TRAIN_SETS],
-                                     [f[(s, "train")][1] for s in TRAIN_SETS], dataclasses.replace(cfg, seed=k))
+        heads = [head] + [train_head(*zip(*(train_arrays(f, s) for s in TRAIN_SETS)), dataclasses.replace(cfg, seed=k))
                           for k in range(1, members)]
         head = ensemble(heads)
         ens_accs = {s: float((raw_logits(head, f[(s, "dev")][0]).argmax(1) == f[(s, "dev")][1]).mean())
@@ -269,7 +305,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
               "crossfit_ece": {}, "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a, "mean": s}
                                            for s, c, _, a in results],
               "feature_seconds": t_feat, "grid_train_seconds": t_train,
-              "train_sizes": {s: int(len(f[(s, "train")][1])) for s in TRAIN_SETS}}
+              "train_sizes": {s: int(len(train_arrays(f, s)[1])) for s in TRAIN_SETS}}
     for s in DEV_SETS:
         report["dev"][s] = dev_metrics(dev_logits[s] / temp, dev_y[s])
         report["uncalibrated_ece"][s] = dev_metrics(dev_logits[s], dev_y[s])["ece"]
@@ -283,7 +319,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     report["pooled_dev"] = pooled
     save_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
                                "dev_accuracy": {s: report["dev"][s]["accuracy"] for s in DEV_SETS},
-                               "trained_on": [f"{s}/train" for s in TRAIN_SETS],
+                               "trained_on": [f"{s}/train" for s in TRAIN_SETS], "beds_snr_db": list(BED_SNR_DB),
                                "calibrated_on": [f"{s}/dev" for s in DEV_SETS]})
     return report
 
@@ -310,8 +346,7 @@ def out_of_fold(feats: dict, speakers: dict, cfg: TrainConfig, members: int, fol
         logits = np.zeros((len(y), len(EMOTIONS)), np.float32)
         for k in range(int(fold.max()) + 1):
             held = fold == k
-            xs = [x[~held] if s == name else feats[(s, "train")][0] for s in TRAIN_SETS]
-            ys = [y[~held] if s == name else feats[(s, "train")][1] for s in TRAIN_SETS]
+            xs, ys = zip(*(train_arrays(feats, s, ~held if s == name else None) for s in TRAIN_SETS))
             heads = [train_head(xs, ys, dataclasses.replace(cfg, seed=m)) for m in range(members)]
             head = round_to_fp16(ensemble(heads))  # as shipped
             logits[held] = raw_logits(head, x[held]) / temperature
