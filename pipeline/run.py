@@ -264,7 +264,10 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict) -> lis
 def dry_run(opts: PipelineOptions) -> bool:
     """Beam's --dry_run: Dataflow builds the job (the graph pickled, the --setup_file package staged, the resource
     hints set) and does not submit it. Another runner would run the job, so the launch stops."""
-    if not opts.view_as(TestOptions).dry_run:
+    test = opts.view_as(TestOptions)
+    if isinstance(test.dry_run, str):  # Beam keeps it as text, so "--dry_run False" was a dry run to Dataflow
+        test.dry_run = test.dry_run.strip().lower() not in ("", "0", "false", "no")
+    if not test.dry_run:
         return False
     runner = opts.view_as(StandardOptions).runner or "DirectRunner"
     if "dataflow" not in runner.lower():

@@ -153,3 +153,10 @@ def test_the_readme_dataflow_command_builds_its_job_offline(tmp_path):
     # Another runner would run the job: the launch stops instead
     with pytest.raises(SystemExit, match="builds a Dataflow job"):
         run(["--input", str(film), "--output", str(out), "--dry_run", "True"], save_main_session=False)
+    # Beam keeps the flag as text; "False" is no dry run, for the launcher and the runner alike
+    from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
+
+    from pipeline.run import dry_run
+    opts = PipelineOptions([*dataflow, "--dry_run", "False"])
+    assert dry_run(opts) is False and opts.view_as(TestOptions).dry_run is False
+    assert dry_run(PipelineOptions([*dataflow, "--dry_run=true"])) is True

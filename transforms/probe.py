@@ -217,7 +217,7 @@ def declared_end_s(stream) -> Optional[float]:
 TAIL_TIMED = frozenset({"mpeg", "mpegts"})
 
 
-def declared_ends(container, streams) -> dict[int, float]:
+def declared_ends(container, streams) -> dict[int, Optional[float]]:
     """{stream index: declared_end_s, None where not declared}. In a format FFmpeg times from the file's last
     stretch, a stream none of whose packets are there, while another's are, ended before it: -inf (a broadcast
     recording whose picture stops while its sound goes on; before 2026-12-05 such a stream was waited for)."""
