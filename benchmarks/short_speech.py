@@ -34,17 +34,17 @@ def utterances() -> list[tuple[str, np.ndarray]]:
     """(label, the speech VAD hears: first to last window) of every dev utterance whose label the head knows."""
     import pyarrow.parquet as pq
 
-    from model.asr import vad_probabilities
+    from model.asr import VAD_WINDOW_S, vad_probabilities
     from model.encoders.versions import VAD_THRESHOLD
     from schemas.labels import EMOTIONS
     from transforms.decode import decode_audio
-    out = []
+    out, window = [], round(VAD_WINDOW_S * 16000)
     for name in SETS:
         for row in pq.read_table(DATA / "audio" / name / "dev.parquet", columns=["audio", "label"]).to_pylist():
             wave = decode_audio(row["audio"])
             heard = np.nonzero(vad_probabilities(wave) >= VAD_THRESHOLD)[0]
             if row["label"] in EMOTIONS and len(heard):
-                out.append((row["label"], wave[heard[0] * 512:(heard[-1] + 1) * 512]))
+                out.append((row["label"], wave[heard[0] * window:(heard[-1] + 1) * window]))
     return out
 
 
@@ -78,13 +78,13 @@ def main(argv=None) -> list[dict]:
     import model.featurize as featurize
     from model.checkpoints import load_head
     from model.encoders import EncoderSpec, create_encoders
-    from model.predict import recalibrated
+    from model.predict import calibrated_evidence
     from schemas.labels import EMOTIONS
     from training.metrics import expected_calibration_error
     if args.min_vad_speech_s is not None:
         featurize.MIN_VAD_SPEECH_S = args.min_vad_speech_s
     head, _ = load_head(None)
-    temperature = (getattr(head, "branch_temperatures", None) or {}).get("speech")
+    temperatures = getattr(head, "branch_temperatures", None)
     featurizer = featurize.Featurizer(create_encoders(EncoderSpec()))
     voices, music, rng = utterances(), score_bed(), np.random.default_rng(0)
     sadness, rows = EMOTIONS.index("sadness"), []
@@ -102,7 +102,7 @@ def main(argv=None) -> list[dict]:
                     wave = clip_with(piece, bed, tail, music, rng)
                     if featurize.has_speech(wave):
                         tokens = {"audio": featurizer.audio_tokens(wave)}
-                        probs.append(recalibrated(featurizer.evidence(tokens)["speech"], temperature))
+                        probs.append(calibrated_evidence(featurizer.evidence(tokens), temperatures)["speech"])
                         truth.append(EMOTIONS.index(label))
                 p, y = np.asarray(probs).reshape(-1, len(EMOTIONS)), np.asarray(truth, int)
                 kept = "whole utterance" if d is None else f"{'last' if tail else 'first'} {d:g} s"

@@ -13,8 +13,6 @@ from typing import Optional
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.discover import local_path
-
 SYNC = 0x47
 PACKET_SIZES = (188, 192, 204)  # plain TS; Blu-ray M2TS (a 4-byte time prefix); TS with Reed-Solomon parity
 HEAD_BYTES = 4 << 20  # DVB repeats its tables every 100 ms or so: the first megabytes hold them all
@@ -102,11 +100,7 @@ def programmes_of(head: bytes) -> dict[int, set[int]]:
 
 
 def read_head(path: str, n: int = HEAD_BYTES) -> bytes:
-    """The first n bytes of a film, local or on any Beam filesystem."""
-    local = local_path(path)
-    if local is not None:
-        with open(local, "rb") as f:
-            return f.read(n)
+    """The first n bytes of a film, through FileSystems (local or any Beam filesystem), as its fingerprint is read."""
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read(n)
 
