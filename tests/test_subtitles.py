@@ -342,6 +342,46 @@ def test_sidecars_named_as_deliverables_name_them(tmp_path):
     assert [Path(p).name for p in find_sidecars(str(other))] == ["FEATURE_It.srt"]
 
 
+def test_sidecars_in_a_subtitle_folder(tmp_path):
+    # Release and media-server layouts keep subtitles in a Subs/ folder beside the film: named for the film
+    # (Subs/FILM.de.srt), for their language (Subs/2_English.srt) when the film is alone in its folder, or in a
+    # folder named after an episode (Subs/E01/2_English.srt). Before 2026-12-05 none was read: the film was
+    # transcribed instead.
+    from transforms.subtitles import sidecar_language, sidecars_digest
+    film = make_film(tmp_path / "Movie (2010)" / "Movie.mkv", duration_s=2.0)
+    subs = tmp_path / "Movie (2010)" / "Subs"
+    subs.mkdir()
+    write_srt(subs / "2_English.srt", [(0.2, 1.0, "Hello")])
+    write_srt(subs / "3_French.srt", [(0.2, 1.0, "Bonjour")])
+    write_srt(subs / "10_English [SDH].srt", [(0.2, 1.0, "[door slams] Hello")])
+    write_srt(subs / "Movie.de.srt", [(0.2, 1.0, "Hallo")])
+    write_srt(subs / "Commentary.srt", [(0.2, 1.0, "not a language")])
+    found = find_sidecars(str(film), "en")
+    assert [Path(p).name for p in found] == ["2_English.srt", "10_English [SDH].srt", "3_French.srt", "Movie.de.srt"]
+    assert [sidecar_language(str(film), p) for p in found] == ["en", "en.sdh", "fr", "de"]
+    assert Path(find_sidecars(str(film), "fr")[0]).name == "3_French.srt"
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, _, source = load_cues(ref, probe_film(str(film)), "en")
+    assert source.endswith("Subs/2_English.srt") and cues[0].text == "Hello" and cues[0].language == "en"
+    # a sidecar beside the film comes before the folder's in the same language
+    write_srt(tmp_path / "Movie (2010)" / "Movie.en.srt", [(0.2, 1.0, "Beside")])
+    assert Path(find_sidecars(str(film), "en")[0]).name == "Movie.en.srt"
+    # a nightly run sees a subtitle added to the folder
+    before = sidecars_digest(str(film))
+    write_srt(subs / "4_Spanish (Latin America).srt", [(0.2, 1.0, "Hola")])
+    assert sidecars_digest(str(film)) != before
+    # a series: each episode's own folder; loose files name no episode when the folder holds several films
+    show = tmp_path / "Show S01"
+    e01, e02 = (make_film(show / f"Show.S01E0{i}.mkv", duration_s=1.0) for i in (1, 2))
+    for i in (1, 2):
+        (show / "Subs" / f"Show.S01E0{i}").mkdir(parents=True)
+        write_srt(show / "Subs" / f"Show.S01E0{i}" / "2_English.srt", [(0.2, 0.8, f"Episode {i}")])
+    write_srt(show / "Subs" / "2_English.srt", [(0.2, 0.8, "whose?")])
+    assert [str(Path(p).relative_to(show)) for p in find_sidecars(str(e01))] == ["Subs/Show.S01E01/2_English.srt"]
+    assert [str(Path(p).relative_to(show)) for p in find_sidecars(str(e02))] == ["Subs/Show.S01E02/2_English.srt"]
+    assert sidecar_language(str(e02), find_sidecars(str(e02))[0]) == "en"
+
+
 def test_ass_and_ssa_sidecars(tmp_path):
     """Advanced SubStation sidecars (common in film and anime archives) are read, styling tags and comments out;
     a .srt beside them still ranks first."""

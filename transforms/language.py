@@ -44,6 +44,18 @@ def language_code(tag: Optional[str]) -> Optional[str]:
     return code if code and len(code) == 2 and langcodes.Language.get(code).is_valid() else None
 
 
+def named_language(name: str) -> Optional[str]:
+    """The language tag of a language's name, in English or in itself ('English' -> 'en', 'Spanish (Latin
+    America)' -> 'es-419', 'Deutsch' -> 'de'), as release folders name subtitle files (Subs/2_English.srt); None
+    when the words name no language."""
+    import langcodes
+
+    try:
+        return str(langcodes.find(name.strip())) if name.strip() else None
+    except LookupError:
+        return None
+
+
 def parse_text_languages(value) -> tuple[str, ...]:
     """'en,fr' (or a sequence) -> ('en', 'fr'); 'any' -> () (every line is read)."""
     items = value.split(",") if isinstance(value, str) else list(value or ())

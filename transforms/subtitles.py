@@ -24,9 +24,9 @@ from apache_beam.io.filesystems import FileSystems
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
 from transforms import attempts
-from transforms.discover import NOT_FILMS, literal_glob, path_text
+from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
-from transforms.language import label_cues, language_code, reads
+from transforms.language import label_cues, language_code, named_language, reads
 from transforms.probe import ReadFailed, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
@@ -254,36 +254,98 @@ def _joined_tags(rest: str) -> Optional[list[str]]:
 
 
 def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
-    """name.en.srt -> 'en'; name.EN.SRT -> 'en'; name_ENG_SDH.srt -> 'eng.sdh'; name.srt -> None."""
+    """name.en.srt -> 'en'; name.EN.SRT -> 'en'; name_ENG_SDH.srt -> 'eng.sdh'; name.srt -> None; in a subtitle
+    folder, a file named for its language: Subs/2_English.srt -> 'en' (_named_tags)."""
     stem = os.path.splitext(film_path.rsplit("/", 1)[-1])[0]
-    middle = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0][len(stem):]
-    if middle and not middle.startswith("."):
-        return ".".join(_joined_tags(middle) or []) or None
-    return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
+    own = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0]
+    middle = own[len(stem):] if own.startswith(stem) else None
+    if middle is not None and (not middle or middle.startswith(".")):
+        return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
+    tags = _joined_tags(middle) if middle else None
+    if tags is None and _subtitle_folder_place(film_path, sub_path) is not None:
+        tags = _named_tags(own)
+    return ".".join(tags or []) or None
+
+
+# Folders beside a film that release and media-server layouts keep its subtitles in: Subs/FILM.en.srt (as
+# beside it), Subs/FILM/2_English.srt (a series' episode: a folder named after it), Subs/2_English.srt (the
+# folder's only film). Names as they come (an object store's listing is case-sensitive and by prefix).
+SUBTITLE_FOLDERS = ("Subs", "subs", "SUBS", "Subtitles", "subtitles")
+_TRACK_NUMBER = re.compile(r"^\d{1,3}[\s._-]+")  # 2_English.srt: the track's number in the release
 
 
 def film_listing(film_path: str) -> list:
-    """FileMetadata of every file named FILM* beside the film: one listing (a single request on an object store),
-    from which sidecar_files picks each kind."""
-    return [m for result in FileSystems.match([literal_glob(os.path.splitext(film_path)[0]) + "*"])
-            for m in result.metadata_list]
+    """FileMetadata of every file named FILM* beside the film and of the files in its folder's subtitle folders
+    (SUBTITLE_FOLDERS; with loose files there, the folder's own files too, to tell whether the film is alone in
+    it): one listing a pattern (on an object store, a request each), from which sidecar_files picks each kind."""
+    folder = FileSystems.split(film_path)[0]
+    patterns = [literal_glob(os.path.splitext(film_path)[0]) + "*"]
+    patterns += [literal_glob(FileSystems.join(folder, name)) + "/**" for name in SUBTITLE_FOLDERS]
+    listed = {}
+    for result in FileSystems.match(patterns):
+        for m in result.metadata_list:
+            listed.setdefault(m.path.lower(), m)  # (Subs and subs are one folder where names ignore case)
+    if any(_subtitle_folder_place(film_path, m.path) == "loose" for m in listed.values()):
+        for result in FileSystems.match([literal_glob(folder) + "/*"]):
+            for m in result.metadata_list:
+                listed.setdefault(m.path.lower(), m)
+    return list(listed.values())
+
+
+def _subtitle_folder_place(film_path: str, path: str) -> Optional[str]:
+    """Where `path` lies in the film's folder's subtitle folders: 'loose' (Subs/NAME), 'own' (Subs/FILM/NAME),
+    else None (beside the film, or elsewhere)."""
+    folder, name = FileSystems.split(film_path)
+    parent = FileSystems.split(path)[0]
+    up, last = FileSystems.split(parent)
+    if last in SUBTITLE_FOLDERS and up == folder:
+        return "loose"
+    up2, last2 = FileSystems.split(up)
+    return "own" if last == os.path.splitext(name)[0] and last2 in SUBTITLE_FOLDERS and up2 == folder else None
+
+
+def _named_tags(stem: str) -> Optional[list[str]]:
+    """The tags of a subtitle file named for its language alone, as release folders name them: 2_English,
+    3_Spanish (Latin America), English.SDH, eng_forced, Francais (Forced) -> ['en'], ['es'], ['en', 'sdh'], ...
+    (a language code or a language's name, in English or in itself, then qualifiers); None without a language."""
+    tokens = [t.strip("-") for t in _NAME_SEPARATORS.split(_TRACK_NUMBER.sub("", stem).lower()) if t.strip("-")]
+    qualifiers = [t for t in tokens if t in _QUALIFIERS]
+    words = [t for t in tokens if t not in _QUALIFIERS]
+    if not words:
+        return None
+    codes = [language_code(w) for w in words]
+    if all(codes):
+        return words + qualifiers
+    found = named_language(" ".join(words))
+    return [found.lower()] + qualifiers if found else None
 
 
 def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: Optional[list] = None) -> list:
     """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (`exts`, in any case:
     archives made on Windows hold FILM.SRT), or FILM_<language>[_<qualifier>].<ext> as deliverables name them
     (FILM_ENG_SDH.srt, FILM-en-US.vtt; before 2026-12-05 not found) unless another film of the folder has that
-    name; from `listing` (film_listing's; made here when not given)."""
+    name; in a subtitle folder (SUBTITLE_FOLDERS; before 2026-12-05 not read), named so too, or any file in
+    Subs/FILM/, or a file named for its language (Subs/2_English.srt) when the film is its folder's only film;
+    from `listing` (film_listing's; made here when not given)."""
     name = os.path.splitext(film_path)[0].rsplit("/", 1)[-1]
     listed = film_listing(film_path) if listing is None else listing
-    films = {os.path.splitext(m.path)[0] for m in listed if not m.path.lower().endswith(NOT_FILMS)}
+    folder = FileSystems.split(film_path)[0]
+    films = {os.path.splitext(m.path)[0] for m in listed if not m.path.lower().endswith(NOT_FILMS)
+             and _subtitle_folder_place(film_path, m.path) is None}
+    alone = sum(FileSystems.split(m.path)[0] == folder and is_film_candidate(m.path) for m in listed) <= 1
     found = {}
     for m in listed:
-        rest = m.path.rsplit("/", 1)[-1][len(name):]
-        if not rest.lower().endswith(tuple(exts)):
+        base = m.path.rsplit("/", 1)[-1]
+        if not base.lower().endswith(tuple(exts)):
             continue
-        if rest.startswith(".") or (_joined_tags(os.path.splitext(rest)[0]) is not None
-                                    and os.path.splitext(m.path)[0] not in films):
+        place = _subtitle_folder_place(film_path, m.path)
+        rest = base[len(name):] if base.startswith(name) else None
+        named = rest is not None and (rest.startswith(".") or (_joined_tags(os.path.splitext(rest)[0]) is not None
+                                                                and os.path.splitext(m.path)[0] not in films))
+        if place is None and FileSystems.split(m.path)[0] != folder:
+            continue
+        if (named or place == "own"
+                or (place == "loose" and alone and _named_tags(os.path.splitext(base)[0]) is not None)):
             found[m.path] = m
     return [found[p] for p in sorted(found)]
 
@@ -296,15 +358,20 @@ def picture_sidecars(film_path: str, listing: Optional[list] = None) -> list[str
 def find_sidecars(film_path: str, preferred_language: Optional[str] = None, listing: Optional[list] = None
                   ) -> list[str]:
     """Sidecar subtitle paths for a film (sidecar_files), best first: preferred language, then no language tag,
-    then others."""
+    then others; beside the film before a subtitle folder; then by format, then by name (2_English before
+    10_English)."""
     def rank(p):
         lang = sidecar_language(film_path, p)
         code = language_code(lang)  # en.sdh, eng_sdh -> en
         preferred = preferred_language and (lang == preferred_language.lower() or
                                             code is not None and code == language_code(preferred_language))
         return (forced_sidecar(film_path, p), 0 if preferred else 1 if lang is None else 2 if code == "en" else 3,
-                _sidecar_format_rank(p), p)
+                _subtitle_folder_place(film_path, p) is not None, _sidecar_format_rank(p), _natural(p))
     return sorted((m.path for m in sidecar_files(film_path, listing=listing)), key=rank)
+
+
+def _natural(path: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
 def sidecars_digest(film_path: str) -> Optional[str]:
@@ -319,7 +386,9 @@ def sidecars_digest(film_path: str) -> Optional[str]:
                 head = f.read(4096)
             if head.startswith(_MPEG_PACK) or not _holds_subtitles(fmt, decode_subtitle_bytes(head)[0]):
                 continue
-        name = m.path.rsplit("/", 1)[-1].encode("utf-8", "surrogateescape")
+        # its name beside the film (as before subtitle folders were read), else Subs/NAME or Subs/FILM/NAME
+        parts = {None: 1, "loose": 2, "own": 3}[_subtitle_folder_place(film_path, m.path)]
+        name = "/".join(m.path.split("/")[-parts:]).encode("utf-8", "surrogateescape")
         h.update(b"%s\0%d\0%r\0" % (name, m.size_in_bytes, m.last_updated_in_seconds))
         found = True
     return h.hexdigest() if found else None
