@@ -391,6 +391,16 @@ def test_decode_clip_is_the_pipeline_pass(tmp_path):
     assert abs(len(alone.audio) - len(target.audio)) <= 16
     wide = decode_clip(str(film), 1.0, 2.0, DecodeConfig(frames_per_clip=1), frame_width=64)
     assert wide.frames.shape[1:] == (42, 64, 3)  # the 96x64 film's 3:2 kept at that width (even height)
+    # A clip after the picture's end holds its last frame in both passes (the report's thumbnails and --explain
+    # decode it alone; before 2026-12-05 they showed no frame there).
+    film = _stalled_film(tmp_path / "short_picture.mkv", 6.0, 30.0)
+    cfg = DecodeConfig(segment="window", window_s=2.0, image_size=32)
+    whole = [c for c in decode_film(job_for(film), cfg) if isinstance(c, DecodedClip)]
+    for target in (whole[4], whole[12]):
+        alone = decode_clip(str(film), target.spec.start_s, target.spec.end_s, cfg)
+        assert len(alone.frames) and np.array_equal(alone.frame_times, target.frame_times)
+        assert np.array_equal(alone.frames, target.frames)
+        assert abs(len(alone.audio) - len(target.audio)) <= 16
 
 
 @pytest.mark.slow

@@ -608,8 +608,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
-    from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s, main_video_stream,
-                                  open_container, read_packets)
+    from transforms.probe import (ReadFailed, declared_end_s, declared_ends, film_audio_stream, film_start_s,
+                                  main_video_stream, open_container, read_packets)
     from transforms.mono import MonoResampler
 
     ref = job.ref
@@ -641,6 +641,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 v.codec_context.options = {**v.codec_context.options, "skip_loop_filter": "all"}
         if plan:  # the keyframe before the first clip (seconds of margin: audio frames straddle the point)
             seek_s = max(0.0, plan[0].start_s - SEEK_MARGIN_S) + offset
+            picture_end = declared_end_s(v) if v is not None and a is not None else None
+            if picture_end is not None and seek_s > picture_end - SEEK_MARGIN_S:
+                # a clip after the picture's end shows its last frame held (hold_stalled), as the whole pass
+                # gives it: read from before that frame, the sound between decoded (before 2026-12-05: no frame)
+                seek_s = max(offset, picture_end - SEEK_MARGIN_S)
             if seek_s > offset:
                 container.seek(int(seek_s * 1_000_000), backward=True)
         # Clip audio stays at the film's own rate until a clip is cut (AudioBuffer); the speech recogniser,
