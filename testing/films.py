@@ -117,13 +117,14 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 timecode: Optional[str] = None, more_audio: Sequence = (),
                 picture_subtitles: Sequence[str] = (),
                 edit_video_packet: Optional[Callable[[av.Packet], av.Packet]] = None,
-                muxer_options: Optional[dict] = None) -> Path:
+                muxer_options: Optional[dict] = None, audio_hole: Optional[tuple[float, float]] = None) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
     first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry). more_audio: further mono
     tracks after `audio`, in its codec (a master's channels as separate tracks). picture_subtitles: encoders of
     bitmap subtitle tracks to declare (`dvdsub`, `dvbsub`: a DVD or DVB recording's), without packets.
     edit_video_packet: gives each encoded video packet as it is muxed (data a broadcaster adds to the pictures).
-    muxer_options: the container muxer's options (e.g. MPEG-TS PIDs and service id).
+    muxer_options: the container muxer's options (e.g. MPEG-TS PIDs and service id). audio_hole: (start, end)
+    seconds of `audio` with no packets in the file (a damaged or lost stretch of the sound).
 
     paint(i, t) gives frame i shown at frame_times[i] (seconds; with vfr they are stored as milliseconds,
     otherwise frame i has pts i in 1/fps). audio: a float wave at sample_rate (anything with len() and
@@ -180,6 +181,8 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
 
             def audio_events() -> Iterator:
                 for k in range(-(-len(audio) // AUDIO_CHUNK) if a is not None else 0):
+                    if audio_hole and audio_hole[0] <= k * AUDIO_CHUNK / sample_rate < audio_hole[1]:
+                        continue
                     yield k * AUDIO_CHUNK / sample_rate, "a", k
                     for j, wave in enumerate(more_audio):  # the other channels' chunks of the same time
                         if k * AUDIO_CHUNK < len(wave):

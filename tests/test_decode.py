@@ -815,6 +815,32 @@ def test_sound_that_ends_before_the_picture_does_not_hold_the_clips_back(tmp_pat
     assert stats["max_emit_lag_s"] < STALL_S + 2.5  # was 60
 
 
+def test_a_long_hole_in_the_picture_or_the_sound_does_not_hold_the_other_in_memory(tmp_path):
+    # 3 minutes with no picture (a VFR encode holding a still, a damaged stretch) or no sound (packets lost) in
+    # the middle of a film, the stream read on after it. Before 2026-12-05 the clips of the hole waited for the
+    # stream to come back, the other stream's sound or frames kept meanwhile (an hour-long hole: an hour of it).
+    from transforms.decode import LONG_STALL_S
+    film = encode_film(tmp_path / "picture_hole.mkv", paint=lambda i, t: np.full((64, 96, 3), (i * 7) % 255, np.uint8),
+                       frame_times=[i / 10 for i in range(200)] + [200 + i / 10 for i in range(200)], fps=10,
+                       vfr=True, size=(96, 64), audio=speech_like(220.0))
+    clips, errors, stats = decode(film, segment="window", window_s=2.0, image_size=32)
+    assert not errors and len(clips) == 110 and all(len(c.frames) == 2 for c in clips)
+    # the last frame held (the clips in the hold's last STALL_S take the nearer frame, the one after the hole)
+    assert all(np.all((c.frame_times > 19.5) & (c.frame_times < 20)) for c in clips[10:90])
+    assert all(np.all(c.frame_times >= 200) for c in clips[100:])  # the picture read on where it resumes
+    assert all(c.audio.size == 2 * SAMPLE_RATE for c in clips[:-1])
+    assert stats["max_audio_buffered_s"] < LONG_STALL_S + 2.5 and stats["max_emit_lag_s"] < LONG_STALL_S  # was 180
+    film = encode_film(tmp_path / "sound_hole.mkv", paint=lambda i, t: np.full((64, 96, 3), (i * 7) % 255, np.uint8),
+                       frame_times=[i / 10 for i in range(2200)], fps=10, size=(96, 64), audio=speech_like(220.0),
+                       audio_hole=(20.0, 200.0))
+    clips, errors, stats = decode(film, segment="window", window_s=2.0, image_size=32)
+    assert len(clips) == 110 and all(len(c.frames) == 2 for c in clips)
+    assert [e.error_type for e in errors] == ["AudioGap"] and "from 20.0" in errors[0].message
+    assert all(not np.abs(c.audio).any() for c in clips[11:100])  # no sound there (none, or silence)
+    assert all(c.audio.size == 2 * SAMPLE_RATE and np.abs(c.audio).mean() > 0.01 for c in clips[101:-1])
+    assert stats["max_emit_lag_s"] <= LONG_STALL_S  # was 178: three minutes of frames kept
+
+
 def test_a_capture_whose_picture_changes_shape_keeps_each_parts_shape_for_faces(tmp_path):
     # A 16:9 programme joined with a 4:3 advert (a broadcast capture, `cat` of two pieces). The face detector's
     # copy of a 4:3 frame is fitted inside the 16:9 frame, not stretched to it (before 2026-12-05: 33 % wide).

@@ -50,6 +50,12 @@ STALL_S = 10.0
 # A stalled sound's hold moves on in steps longer than the recogniser's max_gap_s (1 s), so that each step ends its
 # buffer (transcribed at once) instead of padding it with silence a chunk at a time.
 HOLD_STEP_S = 2.0
+# A stream seen, then this far behind the other before its declared end (a hole in the picture or the sound: a
+# damaged stretch, a paused capture; a still held in a VFR encode) is held too, as at its end: the clips it holds
+# back go out with the last frame or without sound instead of keeping the other stream in memory for the whole
+# hole (before 2026-12-05: an hour-long hole kept an hour of sound, 690 MB, or of frames). Where it resumes, it is
+# read on. A stream never seen yet (a file written picture first, sound after) is still waited for.
+LONG_STALL_S = 60.0
 # A hole this long in the sound's timestamps is reported (AudioGap): a continuous track has none, so it is data the
 # demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception).
 AUDIO_HOLE_S = 0.5
@@ -337,6 +343,11 @@ class AudioBuffer:
         if samples.size:
             self._chunks.append(samples)
             self._n += samples.size
+
+    def restart(self, t: float) -> None:
+        """Nothing buffered: the next samples start at t (after a hole whose clips have gone out)."""
+        assert not self._n
+        self._chunks, self.t0 = [], max(t, self.end_time)
 
     def slice(self, start: float, end: float) -> np.ndarray:
         """[start, end) as 16 kHz mono float32."""
@@ -705,9 +716,12 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     t_first = audio.end_time
                     gap = (at - t_first) if at is not None else 0.0
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
-                        audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
                         if gap >= AUDIO_HOLE_S and not hole_explained:
                             holes.append((t_first, at))
+                        if not audio.buffered_s:  # the hole's clips that went out while it was held need no silence
+                            audio.restart(min(at, max(t_first, planner.earliest_open_start())))
+                            t_first, gap = audio.end_time, at - audio.end_time
+                        audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
                     hole_explained = False
                 t_chunk = audio.end_time if audio.t0 is not None else t_first
                 for out in resampler.resample(af):
@@ -729,12 +743,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if not (video_alive and audio_alive and v is not None and a is not None):
                 return
             h = audio.end_time - STALL_S
-            if h > max(video_t, video_hold) and at_its_end(v):
+            if h > max(video_t, video_hold) and (at_its_end(v) or n_video and h - video_t >= LONG_STALL_S - STALL_S):
                 video_hold = h
                 planner.on_video_time(h, None)
                 picker.hold(h, show="video" not in damage)
             h = video_t - STALL_S
-            if h > max(audio.end_time, audio_hold) + HOLD_STEP_S and at_its_end(a):
+            if h > max(audio.end_time, audio_hold) + HOLD_STEP_S and (
+                    at_its_end(a) or audio.t0 is not None and h - audio.end_time >= LONG_STALL_S - STALL_S):
                 audio_hold = h
                 if cue_source is not None:  # the gap ends its buffer: what it holds is transcribed now
                     planner.on_asr(cue_source.feed(np.zeros(0, np.float32), h), False, job.info.duration_s)
