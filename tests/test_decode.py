@@ -796,11 +796,25 @@ def test_a_picture_that_ends_before_its_sound_is_held_and_its_clips_go_out_as_re
     assert all(np.all((c.frame_times >= 19.5) & (c.frame_times < 20.1)) for c in clips[10:])
     assert all(c.audio.size == 2 * SAMPLE_RATE for c in clips[:-1]) and clips[-1].audio.size >= 2 * SAMPLE_RATE
     assert stats["max_emit_lag_s"] < STALL_S + 2.5 and stats["max_audio_buffered_s"] < STALL_S + 2.5  # was 60, 60
-    # One frame under 12 s of sound: the clips show it (before: the first clip only). Its decoder gives the frame
-    # out only at the end of the file, after the first clip has gone out without it.
-    clips, _, _ = decode(_stalled_film(tmp_path / "one_frame.mkv", 0.1, 12.0), segment="window", window_s=2.0,
-                         image_size=32)
-    assert len(clips) == 6 and all(len(c.frames) == 2 for c in clips[1:])
+    # One frame under a minute of sound (a radio play over its title card). Its threaded decoder keeps the frame
+    # until it is drained: at the picture's declared end now, so every clip shows it (before 2026-12-05 only at
+    # the end of the file: the clips before the last STALL_S went out without it).
+    clips, _, _ = decode(_stalled_film(tmp_path / f"one_frame{suffix}", 0.1, 60.0), segment="window",
+                         window_s=2.0, image_size=32)
+    assert len(clips) == 30 and all(len(c.frames) == 2 for c in clips)
+
+
+def test_a_picture_the_probe_found_no_size_for_keeps_its_shape_for_faces(tmp_path):
+    # An MPEG-TS of one mpeg4 frame: the probe does not reach it, so the film's size is unknown (0 x 0). Before
+    # 2026-12-05 making the face detector's copy divided by it and the film failed; now the copy keeps the
+    # frame's own shape (96 x 64 fitted into the 16:9 copy, black at the sides).
+    film = encode_film(tmp_path / "one.ts", paint=lambda i, t: np.full((64, 96, 3), 200, np.uint8), frame_times=[0.0],
+                       fps=10, size=(96, 64), audio=speech_like(30.0))
+    assert probe_film(str(film)).width == 0
+    clips, errors, _ = decode(film, segment="window", window_s=2.0, image_size=32, face_width=64)
+    assert not errors and len(clips) == 15 and all(len(c.frames) == 2 for c in clips)
+    face = clips[5].face_frames[0]
+    assert face.shape == (36, 64, 3) and (face.sum(axis=(0, 2)) > 0).sum() == 54  # 96:64 at 36 high
 
 
 def test_sound_that_ends_before_the_picture_does_not_hold_the_clips_back(tmp_path):

@@ -202,10 +202,12 @@ class FramePicker:
     def _face(self, frame, convert) -> np.ndarray:
         """The face detector's copy. A frame of another shape than the probe's (a capture joined from an HD
         programme and 4:3 adverts) is fitted inside it at its own shape, square pixels, the rest black: before
-        2026-12-05 it was stretched to the first part's shape (a 4:3 part after a 16:9 one: faces 33 % wide)."""
+        2026-12-05 it was stretched to the first part's shape (a 4:3 part after a 16:9 one: faces 33 % wide).
+        Where the probe found no size (a TS whose one frame it did not reach), the copy's own shape stands for it
+        (before 2026-12-05: a division by zero that failed the film)."""
         fw, fh = self.face_size
-        if not self.stored_size or not frame.width or not frame.height or abs(
-                frame.width * self.stored_size[1] / (frame.height * self.stored_size[0]) - 1) < 0.02:
+        sw, sh = self.stored_size if all(self.stored_size or ()) else (fw, fh)
+        if not frame.width or not frame.height or abs(frame.width * sh / (frame.height * sw) - 1) < 0.02:
             return convert(frame, fw, fh)
         scale = min(fw / frame.width, fh / frame.height)
         w, h = (max(2, int(round(n * scale / 2)) * 2) for n in (frame.width, frame.height))
@@ -666,6 +668,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         resampler = MonoResampler(native) if a is not None else None
         asr_resampler = MonoResampler(SAMPLE_RATE) if a is not None and cue_source is not None else None
         video_alive, audio_alive = v is not None, a is not None
+        video_drained = False  # the video decoder was drained at the picture's declared end (drain_video)
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
         video_line, audio_line = Timeline(jumps), Timeline(jumps)
@@ -733,6 +736,34 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                             t_chunk += speech.size / SAMPLE_RATE
             return new_cues
 
+        def on_video_frames(frames) -> None:
+            nonlocal video_t, n_video, last_dur
+            for frame in frames:
+                t = frame.time
+                t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur)
+                if n_video:
+                    last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
+                video_t, n_video = max(t, video_t), n_video + 1
+                cut = shots.on_frame(frame, t) if shots else None
+                planner.on_video_time(t, cut)
+                picker.on_frame(frame, t)
+
+        def drain_video() -> None:
+            """The picture has reached its declared end: the frames its decoder still holds come out now, not at
+            the end of the file (a threaded decoder keeps its last frames until then; a one-frame picture over an
+            hour of sound had no frame until its last clips, before 2026-12-05). A packet after it resets the
+            decoder (decode_film's loop)."""
+            nonlocal video_drained
+            video_drained = True
+            try:
+                frames = v.decode(None)
+                for f in frames:  # (a drained frame may come without its time base)
+                    if f.time_base is None:
+                        f.time_base = v.time_base
+                on_video_frames(frames)
+            except (av.error.FFmpegError, ValueError) as exc:
+                log.debug("draining the video decoder failed: %s", exc)
+
         def hold_stalled() -> None:
             """A stream read to its declared end and STALL_S behind the other has ended (sound that outlasts the
             picture, one still image over a podcast, a reel's sound that stops): up to there the picture holds its
@@ -743,6 +774,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if not (video_alive and audio_alive and v is not None and a is not None):
                 return
             h = audio.end_time - STALL_S
+            if h > max(video_t, video_hold) and at_its_end(v) and not video_drained:
+                drain_video()
             if h > max(video_t, video_hold) and (at_its_end(v) or n_video and h - video_t >= LONG_STALL_S - STALL_S):
                 video_hold = h
                 planner.on_video_time(h, None)
@@ -784,6 +817,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if (is_video and not video_alive) or (not is_video and not audio_alive):
                     continue
                 stream = "video" if is_video else "audio"
+                if is_video and video_drained and packet.size:  # more picture after its declared end
+                    v.codec_context.flush_buffers()
+                    video_drained = False
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
@@ -807,15 +843,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     at = packet.pts * packet.time_base - offset if packet.pts is not None and packet.time_base else None
                     yield from damaged(stream, None if at is None else float(at))
                 if is_video:
-                    for frame in decoded:
-                        t = frame.time
-                        t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur)
-                        if n_video:
-                            last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
-                        video_t, n_video = max(t, video_t), n_video + 1
-                        cut = shots.on_frame(frame, t) if shots else None
-                        planner.on_video_time(t, cut)
-                        picker.on_frame(frame, t)
+                    on_video_frames(decoded)
                 else:
                     audio_errors = 0 if decoded else audio_errors
                     try:
