@@ -281,14 +281,15 @@ def film_listing(film_path: str) -> list:
     folder = FileSystems.split(film_path)[0]
     patterns = [literal_glob(os.path.splitext(film_path)[0]) + "*"]
     patterns += [literal_glob(FileSystems.join(folder, name)) + "/**" for name in SUBTITLE_FOLDERS]
-    listed = {}
-    for result in FileSystems.match(patterns):
-        for m in result.metadata_list:
-            listed.setdefault(m.path.lower(), m)  # (Subs and subs are one folder where names ignore case)
-    if any(_subtitle_folder_place(film_path, m.path) == "loose" for m in listed.values()):
-        for result in FileSystems.match([literal_glob(folder) + "/*"]):
-            for m in result.metadata_list:
-                listed.setdefault(m.path.lower(), m)
+    beside, *in_folders = FileSystems.match(patterns)
+    listed, seen = {m.path: m for m in beside.metadata_list}, set()
+    for m in (m for result in in_folders for m in result.metadata_list):
+        if m.path.lower() not in seen:  # (Subs and subs are one folder where names ignore case)
+            seen.add(m.path.lower())
+            listed[m.path] = m
+    if any(_subtitle_folder_place(film_path, p) == "loose" for p in listed):
+        for m in FileSystems.match([literal_glob(folder) + "/*"])[0].metadata_list:
+            listed.setdefault(m.path, m)
     return list(listed.values())
 
 
