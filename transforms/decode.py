@@ -56,6 +56,8 @@ HOLD_STEP_S = 2.0
 # hole (before 2026-12-05: an hour-long hole kept an hour of sound, 690 MB, or of frames). Where it resumes, it is
 # read on. A stream never seen yet (a file written picture first, sound after) is still waited for.
 LONG_STALL_S = 60.0
+# The picture's decoder is drained (decode_film's drain_video) once its packets reach this close to its declared end.
+DRAIN_MARGIN_S = 0.1
 # A hole this long in the sound's timestamps is reported (AudioGap): a continuous track has none, so it is data the
 # demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception).
 AUDIO_HOLE_S = 0.5
@@ -668,7 +670,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         resampler = MonoResampler(native) if a is not None else None
         asr_resampler = MonoResampler(SAMPLE_RATE) if a is not None and cue_source is not None else None
         video_alive, audio_alive = v is not None, a is not None
-        video_drained = False  # the video decoder was drained at the picture's declared end (drain_video)
+        video_drain = None  # "drained" at the picture's declared end (drain_video), "resumed" if it went on after
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
         video_line, audio_line = Timeline(jumps), Timeline(jumps)
@@ -753,8 +755,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             the end of the file (a threaded decoder keeps its last frames until then; a one-frame picture over an
             hour of sound had no frame until its last clips, before 2026-12-05). A packet after it resets the
             decoder (decode_film's loop)."""
-            nonlocal video_drained
-            video_drained = True
+            nonlocal video_drain
+            video_drain = "drained"
             try:
                 frames = v.decode(None)
                 for f in frames:  # (a drained frame may come without its time base)
@@ -774,7 +776,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if not (video_alive and audio_alive and v is not None and a is not None):
                 return
             h = audio.end_time - STALL_S
-            if h > max(video_t, video_hold) and at_its_end(v) and not video_drained:
+            # Drained once, at its last packet: where the container declares the end, once it is read to within a
+            # frame or two of it; where the end is only inferred (MPEG-TS / PS), only while no frame has come out
+            # (a one-frame still), since a picture that shows again after a dropout would lose the frames up to its
+            # next keyframe.
+            end = declared[v.index]
+            if h > max(video_t, video_hold) and video_drain is None and end is not None and (
+                    read_to[v.index] >= end - DRAIN_MARGIN_S if math.isfinite(end) else n_video == 0):
                 drain_video()
             if h > max(video_t, video_hold) and (at_its_end(v) or n_video and h - video_t >= LONG_STALL_S - STALL_S):
                 video_hold = h
@@ -817,9 +825,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if (is_video and not video_alive) or (not is_video and not audio_alive):
                     continue
                 stream = "video" if is_video else "audio"
-                if is_video and video_drained and packet.size:  # more picture after its declared end
+                if is_video and video_drain == "drained" and packet.size:  # more picture after its declared end
                     v.codec_context.flush_buffers()
-                    video_drained = False
+                    video_drain = "resumed"
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
