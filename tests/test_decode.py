@@ -804,6 +804,21 @@ def test_a_picture_that_ends_before_its_sound_is_held_and_its_clips_go_out_as_re
     assert len(clips) == 30 and all(len(c.frames) == 2 for c in clips)
 
 
+def test_a_broadcast_capture_whose_picture_drops_out_keeps_it_in_step_with_its_sound(tmp_path):
+    # An MPEG-TS whose picture stops for 30 s while its sound goes on (a capture that lost its video). A TS's clock
+    # may restart (recordings joined from pieces), and a forward jump of more than 10 s read as one: before
+    # 2026-12-05 the picture after the dropout was moved 30 s back, out of step with its sound, with a
+    # TimestampReset row. The sound is already where the picture comes back: a hole, not a restart.
+    film = encode_film(tmp_path / "dropout.ts", paint=lambda i, t: np.full((64, 96, 3), (i * 7) % 255, np.uint8),
+                       frame_times=[i / 25 for i in range(500)] + [50 + i / 25 for i in range(500)], fps=25, vfr=True,
+                       size=(96, 64), video_codec="h264", gop_size=50, audio=speech_like(70.0))
+    clips, errors, stats = decode(film, segment="window", window_s=2.0, image_size=32)
+    assert not errors and len(clips) == 35 and stats["media_end_s"] == pytest.approx(70.0, abs=0.2)
+    assert all(np.all(c.frame_times == pytest.approx(c.spec.start_s + np.array([0.5, 1.5]), abs=0.15))
+               for c in clips[:10] + clips[25:])  # the picture where it is, before and after the dropout
+    assert all(np.all((c.frame_times < 20.1) | (c.frame_times > 50)) for c in clips[10:25])  # the dropout
+
+
 def test_a_picture_the_probe_found_no_size_for_keeps_its_shape_for_faces(tmp_path):
     # An MPEG-TS of one mpeg4 frame: the probe does not reach it, so the film's size is unknown (0 x 0). Before
     # 2026-12-05 making the face detector's copy divided by it and the film failed; now the copy keeps the

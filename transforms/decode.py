@@ -40,6 +40,7 @@ MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track i
 # A stream's timestamps that go back more than this, or (in a format whose clock may jump: MPEG-TS, MPEG-PS)
 # leap forward more than that, restarted (Timeline). Other formats' forward gaps are real (a paused recording).
 RESET_BACK_S, RESET_FORWARD_S = 1.0, 10.0
+RESET_AGREE_S = 2.0  # a forward jump to within this of the other stream's time is a hole, not a restart (Timeline)
 # A whole-film pass whose media end this much before the header's duration (both) is reported (MediaEndedEarly).
 SHORT_MEDIA_S, SHORT_MEDIA_SHARE = 2.0, 0.05
 AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
@@ -283,10 +284,14 @@ class Timeline:
     def _follows(self, t: float) -> bool:
         return self.end is None or self.end - RESET_BACK_S <= t <= self.end + self.forward_s
 
-    def time(self, t: float, duration: float) -> float:
+    def time(self, t: float, duration: float, other: Optional[float] = None) -> float:
+        """The film time of the stream's next frame at its own time t. other: where the film's other stream has
+        got to: a jump forward to where it already is, is a hole in this stream (its picture dropped out while the
+        sound went on), not a restart (before 2026-12-05 such a TS picture ran early against its sound after it)."""
         t += self.shift
         jump, self._jump = self._jump, None
-        if not self._follows(t):
+        hole = other is not None and t > (self.end or 0.0) and abs(t - other) <= RESET_AGREE_S
+        if not hole and not self._follows(t):
             if jump is not None and self._follows(t + jump[0]):  # the clock goes on from the jump: a restart
                 self.shift += jump[0]
                 self.resets.append(jump[1])
@@ -711,7 +716,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             nonlocal hole_explained
             new_cues = []
             for af in frames:
-                at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native))
+                at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native),
+                                      video_t if n_video else None)
                       if af is not None and af.time is not None else None)
                 if af is None:
                     t_first = audio.end_time
@@ -742,7 +748,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             nonlocal video_t, n_video, last_dur
             for frame in frames:
                 t = frame.time
-                t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur)
+                t = ((video_t + last_dur) if t is None else
+                     video_line.time(t - offset, last_dur, audio.end_time if audio.t0 is not None else None))
                 if n_video:
                     last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
                 video_t, n_video = max(t, video_t), n_video + 1
