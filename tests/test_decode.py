@@ -638,8 +638,8 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
                          audio=speech_like(20.0))
     # (one decoding thread, as pipeline.run decodes a film this small on CPU: FFmpeg's many threads meet damaged data
     # in an order that varies from run to run)
-    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.mp4", source), decode_threads=1, segment="window", window_s=4.0,
-                                  image_size=32)
+    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.mp4", source), decode_threads=1, segment="window",
+                                  window_s=4.0, image_size=32)
     assert stats["media_end_s"] == pytest.approx(20.0, abs=0.1) and not stats["audio_failed"]
     assert [c.spec.start_s for c in clips] == [0.0, 4.0, 8.0, 12.0, 16.0] and all(len(c.frames) == 4 for c in clips)
     assert all(c.audio.size == 4 * SAMPLE_RATE and np.abs(c.audio).mean() > 0.01 for c in clips)  # sound after it
@@ -651,8 +651,8 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
     assert audio_row.startswith("audio undecodable from 10.") and "silent there" in audio_row
     # Damage in the mp4's index (at its end): the demuxer ends quietly after 2 s of a 20 s film. Before, the film
     # was 'ok' with one clip and nothing said that 18 s could not be read.
-    clips, errors, stats = decode(make_damaged(tmp_path / "index.mp4", source, at=0.99, share=0.005), decode_threads=1, segment="window",
-                                  window_s=4.0, image_size=32)
+    clips, errors, stats = decode(make_damaged(tmp_path / "index.mp4", source, at=0.99, share=0.005), decode_threads=1,
+                                  segment="window", window_s=4.0, image_size=32)
     assert stats["media_end_s"] < 5 and "MediaEndedEarly" in {e.error_type for e in errors}
     assert not any(e.fatal for e in errors)
     # The same damage in a broadcast capture (MPEG-TS): its demuxer resyncs and stray timestamps come out of the
@@ -660,8 +660,8 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
     source = encode_film(tmp_path / "whole.ts", paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),
                          frame_times=[i / 25 for i in range(500)], fps=25, size=(320, 240), video_codec="h264",
                          audio=speech_like(20.0))
-    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.ts", source), decode_threads=1, segment="window", window_s=4.0,
-                                  image_size=32)
+    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.ts", source), decode_threads=1, segment="window",
+                                  window_s=4.0, image_size=32)
     assert stats["media_end_s"] == pytest.approx(20.0, abs=0.2) and "TimestampReset" not in {e.error_type for e in errors}
     assert [round(c.spec.start_s) for c in clips] == [0, 4, 8, 12, 16]
     # No packet failed there: the demuxer skipped the damaged data unseen. The hole it left in the sound is a row
@@ -921,8 +921,8 @@ def test_a_damaged_avi_keeps_its_clock(tmp_path):
                          frame_times=[i / 25 for i in range(500)], fps=25, size=(160, 120), audio=beeps,
                          sample_rate=44100, audio_codec="libmp3lame")
     whole, _, _ = decode(source, segment="window", window_s=2.0, image_size=32)
-    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.avi", source), decode_threads=1, segment="window", window_s=2.0,
-                                  image_size=32)
+    clips, errors, stats = decode(make_damaged(tmp_path / "damaged.avi", source), decode_threads=1, segment="window",
+                                  window_s=2.0, image_size=32)
     assert stats["media_end_s"] == pytest.approx(20.0, abs=0.1) and len(clips) == len(whole) == 10
     for a, b in zip(whole[6:], clips[6:]):  # after the damage (at about 10-11 s): the same pictures and sound
         assert np.array_equal(a.frame_times, b.frame_times)
