@@ -286,8 +286,9 @@ class Timeline:
 
     def time(self, t: float, duration: float, other: Optional[float] = None) -> float:
         """The film time of the stream's next frame at its own time t. other: where the film's other stream has
-        got to: a jump forward to where it already is, is a hole in this stream (its picture dropped out while the
-        sound went on), not a restart (before 2026-12-05 such a TS picture ran early against its sound after it)."""
+        got to (-inf before it has begun): a jump forward to where it already is, is a hole in this stream (its
+        picture dropped out while the sound went on), not a restart (before 2026-12-05 such a TS picture ran early
+        against its sound after it)."""
         t += self.shift
         jump, self._jump = self._jump, None
         hole = other is not None and t > (self.end or 0.0) and abs(t - other) <= RESET_AGREE_S
@@ -716,8 +717,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             nonlocal hole_explained
             new_cues = []
             for af in frames:
-                at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native),
-                                      video_t if n_video else None)
+                at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native), video_t)
                       if af is not None and af.time is not None else None)
                 if af is None:
                     t_first = audio.end_time
@@ -748,8 +748,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             nonlocal video_t, n_video, last_dur
             for frame in frames:
                 t = frame.time
-                t = ((video_t + last_dur) if t is None else
-                     video_line.time(t - offset, last_dur, audio.end_time if audio.t0 is not None else None))
+                t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur, audio.end_time)
                 if n_video:
                     last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
                 video_t, n_video = max(t, video_t), n_video + 1

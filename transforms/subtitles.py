@@ -331,15 +331,16 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
     name = os.path.splitext(film_path)[0].rsplit("/", 1)[-1]
     listed = film_listing(film_path) if listing is None else listing
     folder = FileSystems.split(film_path)[0]
+    places = {m.path: _subtitle_folder_place(film_path, m.path) for m in listed}
     films = {os.path.splitext(m.path)[0] for m in listed if not m.path.lower().endswith(NOT_FILMS)
-             and _subtitle_folder_place(film_path, m.path) is None}
+             and places[m.path] is None}
     alone = sum(FileSystems.split(m.path)[0] == folder and is_film_candidate(m.path) for m in listed) <= 1
     found = {}
     for m in listed:
         base = m.path.rsplit("/", 1)[-1]
         if not base.lower().endswith(tuple(exts)):
             continue
-        place = _subtitle_folder_place(film_path, m.path)
+        place = places[m.path]
         rest = base[len(name):] if base.startswith(name) else None
         named = rest is not None and (rest.startswith(".") or (_joined_tags(os.path.splitext(rest)[0]) is not None
                                                                 and os.path.splitext(m.path)[0] not in films))
