@@ -273,11 +273,13 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
     feats = {p: load_features(featurizer, p, log=log) for p in sorted({c.prosody for c in grid})}
     t_feat = time.perf_counter() - t0
+    # each feature set's training rows (xs, ys), every set's clips as recorded and with a bed under them
+    train_xy = {p: tuple(zip(*(train_arrays(f, s) for s in TRAIN_SETS))) for p, f in feats.items()}
     results = []
     t1 = time.perf_counter()
     for cfg in grid:
         f = feats[cfg.prosody]
-        head = train_head(*zip(*(train_arrays(f, s) for s in TRAIN_SETS)), cfg)
+        head = train_head(*train_xy[cfg.prosody], cfg)
         accs = {s: float((raw_logits(head, f[(s, "dev")][0]).argmax(1) == f[(s, "dev")][1]).mean())
                 for s in DEV_SETS}
         score = float(np.mean(list(accs.values())))
@@ -288,7 +290,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     f = feats[cfg.prosody]
     if members > 1:  # the chosen config, retrained with other seeds, logits averaged
         t2 = time.perf_counter()
-        heads = [head] + [train_head(*zip(*(train_arrays(f, s) for s in TRAIN_SETS)), dataclasses.replace(cfg, seed=k))
+        heads = [head] + [train_head(*train_xy[cfg.prosody], dataclasses.replace(cfg, seed=k))
                           for k in range(1, members)]
         head = ensemble(heads)
         ens_accs = {s: float((raw_logits(head, f[(s, "dev")][0]).argmax(1) == f[(s, "dev")][1]).mean())
@@ -305,7 +307,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
               "crossfit_ece": {}, "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a, "mean": s}
                                            for s, c, _, a in results],
               "feature_seconds": t_feat, "grid_train_seconds": t_train,
-              "train_sizes": {s: int(len(train_arrays(f, s)[1])) for s in TRAIN_SETS}}
+              "train_sizes": {s: int(len(y)) for s, y in zip(TRAIN_SETS, train_xy[cfg.prosody][1])}}
     for s in DEV_SETS:
         report["dev"][s] = dev_metrics(dev_logits[s] / temp, dev_y[s])
         report["uncalibrated_ece"][s] = dev_metrics(dev_logits[s], dev_y[s])["ece"]

@@ -45,8 +45,8 @@ def language_code(tag: Optional[str]) -> Optional[str]:
 
 
 def named_language(name: str) -> Optional[str]:
-    """The language tag of a language's name, in English or in itself ('English' -> 'en', 'Spanish (Latin
-    America)' -> 'es-419', 'Deutsch' -> 'de'), as release folders name subtitle files (Subs/2_English.srt); None
+    """The language tag of a language's name, in English or in itself ('English' -> 'en', 'Brazilian
+    Portuguese' -> 'pt-BR', 'Deutsch' -> 'de'), as release folders name subtitle files (Subs/2_English.srt); None
     when the words name no language."""
     import langcodes
 
