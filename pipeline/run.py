@@ -24,14 +24,14 @@ import time
 from typing import Callable, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystem import FileSystem
+from apache_beam.io.filesystem import FileMetadata, FileSystem
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
 
 from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
 from pipeline.output_lock import OutputLock
-from transforms import dvd
+from transforms import dvd, imf
 from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
 from transforms.discover import DiscoverFilms, is_film_candidate, local_path, normalise_pattern
@@ -195,9 +195,12 @@ class Progress:
 
 
 def match_inputs(patterns: list[str]) -> dict[str, list]:
-    """--input pattern -> the film files it matches now (FileMetadata; sidecars and our outputs left out)."""
+    """--input pattern -> the films it matches now (FileMetadata; sidecars and our outputs left out; an IMF / DCP
+    package's files as its compositions, as discovery finds them)."""
     results = FileSystems.match([normalise_pattern(p) for p in patterns])
-    return {p: [m for m in r.metadata_list if is_film_candidate(m.path)] for p, r in zip(patterns, results)}
+    return {p: [FileMetadata(path, size) for path, size in dict(imf.film_paths(
+        (m.path, m.size_in_bytes) for m in r.metadata_list if is_film_candidate(m.path) or imf.is_asset_map(m.path)
+    )).items()] for p, r in zip(patterns, results)}
 
 
 def check_inputs(patterns: list[str]) -> dict[str, list]:

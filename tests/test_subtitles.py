@@ -604,9 +604,9 @@ def test_picture_subtitles_are_named_not_silently_ignored(tmp_path, monkeypatch)
 
 
 def test_a_track_file_of_an_imf_or_dcp_package_says_so(tmp_path):
-    """IMF and DCP packages keep a title's picture and sound in separate track files beside an ASSETMAP: each is
-    scored on its own (a picture without sound, a sound without picture), with a warning row that says why and
-    what to give instead; a film in an ordinary folder gets none."""
+    """IMF and DCP packages keep a title's picture and sound in separate track files beside an ASSETMAP; the titles
+    are their CPLs (tests/test_packages.py). A track file no CPL plays is scored on its own (a picture without
+    sound, a sound without picture), with a warning row that says so; a film in an ordinary folder gets none."""
     from transforms.probe import ProbeFilm
     package = tmp_path / "TITLE_IMF"
     picture = make_film(package / "VIDEO_1a2b.mov", duration_s=2.0, audio=False)

@@ -629,7 +629,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
-    from transforms.probe import (ReadFailed, declared_end_s, declared_ends, film_audio_stream, film_start_s,
+    from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s,
                                   main_video_stream, open_container, read_packets)
     from transforms.mono import MonoResampler
 
@@ -662,7 +662,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 v.codec_context.options = {**v.codec_context.options, "skip_loop_filter": "all"}
         if plan:  # the keyframe before the first clip (seconds of margin: audio frames straddle the point)
             seek_s = max(0.0, plan[0].start_s - SEEK_MARGIN_S) + offset
-            picture_end = declared_end_s(v) if v is not None and a is not None else None
+            picture_end = declared_ends(container, [v])[v] if v is not None and a is not None else None
             if picture_end is not None and seek_s > picture_end - SEEK_MARGIN_S:
                 # a clip after the picture's end shows its last frame held (hold_stalled), as the whole pass
                 # gives it: read from before that frame, the sound between decoded (before 2026-12-05: no frame)
@@ -704,14 +704,14 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         streams = [s for s in (v, a) if s is not None]
         avi_index = AviIndex.of(container, streams)  # an AVI's packets, placed by its index (after damage)
         # how far each stream's packets have been read, and where the container says it ends (its own clock)
-        read_to = {s.index: -math.inf for s in streams}
+        read_to = {s: -math.inf for s in streams}
         declared = declared_ends(container, streams)
 
         def at_its_end(stream) -> bool:
             """The stream has been read to its declared end: it has ended, not merely been stored later in the
             file (a Matroska file written picture first, its sound after)."""
-            end = declared[stream.index]
-            return end is not None and read_to[stream.index] >= end - 1.0
+            end = declared[stream]
+            return end is not None and read_to[stream] >= end - 1.0
 
         def push_audio(frames) -> list[Cue]:
             nonlocal hole_explained
@@ -786,9 +786,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             # frame or two of it; where the end is only inferred (MPEG-TS / PS), only while no frame has come out
             # (a one-frame still), since a picture that shows again after a dropout would lose the frames up to its
             # next keyframe.
-            end = declared[v.index]
+            end = declared[v]
             if h > max(video_t, video_hold) and video_drain is None and end is not None and (
-                    read_to[v.index] >= end - DRAIN_MARGIN_S if math.isfinite(end) else n_video == 0):
+                    read_to[v] >= end - DRAIN_MARGIN_S if math.isfinite(end) else n_video == 0):
                 drain_video()
             if h > max(video_t, video_hold) and (at_its_end(v) or n_video and h - video_t >= LONG_STALL_S - STALL_S):
                 video_hold = h
@@ -825,7 +825,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if avi_index is not None:
                     avi_index.place(packet)
                 if packet.pts is not None and packet.time_base:
-                    read_to[packet.stream.index] = max(read_to[packet.stream.index], float(
+                    read_to[packet.stream] = max(read_to[packet.stream], float(
                         (packet.pts + (packet.duration or 0)) * packet.time_base))
                 is_video = packet.stream is v
                 if (is_video and not video_alive) or (not is_video and not audio_alive):

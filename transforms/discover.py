@@ -16,7 +16,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import dvd
+from transforms import dvd, imf
 from transforms.elements import ERRORS_TAG, FilmError, FilmRef
 
 BLOCK_BYTES = 1 << 20
@@ -54,15 +54,16 @@ def path_text(path: str) -> str:
 
 def film_id_for(path: str) -> str:
     """Stable per path: readable stem slug + a hash of the full path (two films called intro.mp4 differ); a DVD
-    title is named by its disc's folder (transforms.dvd.title_name), not VTS_01_1."""
-    stem = dvd.title_name(path) or os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
+    title is named by its disc's folder (transforms.dvd.title_name), not VTS_01_1, and an IMF / DCP composition by its
+    package's folder (transforms.imf.title_name), not its CPL's uuid."""
+    stem = dvd.title_name(path) or imf.title_name(path) or os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
     return f"{slug(stem)}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"  # (path_text: always UTF-8)
 
 
 def content_fingerprint(path: str, size_bytes: int | None = None, block: int = BLOCK_BYTES) -> str:
     """sha256 over the size and the head, middle and tail blocks, read through FileSystems."""
     if size_bytes is None:
-        size_bytes = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+        size_bytes = FileSystems.match([literal_glob(path)])[0].metadata_list[0].size_in_bytes
     h = hashlib.sha256(str(size_bytes).encode())
     offsets = sorted({0, max(0, size_bytes // 2 - block // 2), max(0, size_bytes - block)})
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -125,6 +126,8 @@ def film_fingerprints(path: str, size_bytes: int | None = None) -> tuple[str, st
     from transforms.subtitles import sidecars_digest  # (subtitles imports this module)
     fp, subs = content_fingerprint(path, size_bytes), sidecars_digest(path)
     later = dvd.title_parts(path)[1:]  # a DVD title's later parts: their content is the film's too
+    if imf.is_composition(path):  # a composition: its CPL and every track file it plays
+        later = [(p, None) for p in imf.read_composition(path).track_files]
     if later:
         fp = hashlib.sha256(" ".join([fp] + [content_fingerprint(p, size) for p, size in later]).encode()).hexdigest()
     return fp, (fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest())
@@ -181,9 +184,11 @@ class DiscoverFilms(beam.PTransform):
         refs = (pbegin
                 | "Patterns" >> beam.Create(self.patterns)
                 | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-                | "DropSidecars" >> beam.Filter(lambda m: is_film_candidate(m.path))
-                # as bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
-                | "PathSize" >> beam.Map(lambda m: (m.path.encode("utf-8", "surrogateescape"), m.size_in_bytes))
+                | "DropSidecars" >> beam.Filter(lambda m: is_film_candidate(m.path) or imf.is_asset_map(m.path))
+                # an IMF / DCP package's asset map and track files -> its compositions (CPLs), the titles; paths as
+                # bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
+                | "PathSize" >> beam.FlatMap(lambda m: [(path.encode("utf-8", "surrogateescape"), size) for path, size
+                                                        in imf.film_paths([(m.path, m.size_in_bytes)])])
                 | "Dedupe" >> beam.Distinct()  # overlapping globs must not process a film twice
                 | "ToFilmRef" >> beam.MapTuple(lambda raw, size: _film_ref(raw.decode("utf-8", "surrogateescape"),
                                                                          size))

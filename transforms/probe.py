@@ -15,7 +15,7 @@ import apache_beam as beam
 import av
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import attempts, dvd
+from transforms import attempts, dvd, imf
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 from transforms.mono import MonoResampler
@@ -68,10 +68,18 @@ def read_packets(container, *streams):
 
 def open_container(path: str):
     """av.open a path; paths on non-local Beam filesystems are opened as file objects through FileSystems; a DVD
-    title's first part (VTS_01_1.VOB) with the parts after it, as one stream (transforms.dvd)."""
+    title's first part (VTS_01_1.VOB) with the parts after it, as one stream (transforms.dvd); an IMF / DCP
+    composition (its CPL's path) as its picture and sound track files on one clock (transforms.imf)."""
+    if imf.is_composition(path):
+        return imf.open_composition(path, open_file)
     parts = dvd.title_parts(path)
     if len(parts) > 1:
         return av.open(dvd.ChainedFile(parts))
+    return open_file(path)
+
+
+def open_file(path: str):
+    """av.open one file, local or on any Beam filesystem."""
     local = local_path(path)
     if local is None:
         from apache_beam.io.filesystem import CompressionTypes
@@ -217,13 +225,16 @@ def declared_end_s(stream) -> Optional[float]:
 TAIL_TIMED = frozenset({"mpeg", "mpegts"})
 
 
-def declared_ends(container, streams) -> dict[int, Optional[float]]:
-    """{stream index: declared_end_s, None where not declared}. In a format FFmpeg times from the file's last
-    stretch, a stream none of whose packets are there, while another's are, ended before it: -inf (a broadcast
-    recording whose picture stops while its sound goes on; before 2026-12-05 such a stream was waited for)."""
-    ends = {s.index: declared_end_s(s) for s in streams}
+def declared_ends(container, streams) -> dict:
+    """{stream: declared_end_s, None where not declared}; a composition's (transforms.imf) from its CPL. In a
+    format FFmpeg times from the file's last stretch, a stream none of whose packets are there, while another's
+    are, ended before it: -inf (a broadcast recording whose picture stops while its sound goes on; before
+    2026-12-05 such a stream was waited for)."""
+    if isinstance(container, imf.CompositionContainer):
+        return {s: container.declared_end(s) for s in streams}
+    ends = {s: declared_end_s(s) for s in streams}
     if container.format.name in TAIL_TIMED and any(e is not None for e in ends.values()):
-        return {i: -math.inf if e is None else e for i, e in ends.items()}
+        return {s: -math.inf if e is None else e for s, e in ends.items()}
     return ends
 
 
@@ -293,13 +304,10 @@ def probe_film(path: str) -> FilmInfo:
         return probe_container(container, path)
 
 
-ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF (SMPTE ST 2067) and DCP packages list their track files in one
-
-
 def package_of(film_path: str) -> Optional[str]:
-    """The asset map beside a film when it is a track file of an IMF or DCP package, else None."""
-    folder = film_path.rsplit("/", 1)[0] if "/" in film_path else "."
-    return next((f"{folder}/{name}" for name in ASSET_MAPS if FileSystems.exists(f"{folder}/{name}")), None)
+    """The asset map beside a film when it is a track file of an IMF or DCP package scored on its own (one that no
+    composition plays), else None; a composition itself (its CPL) is the package's title."""
+    return None if imf.is_composition(film_path) else imf.asset_map_of(film_path)
 
 
 class ProbeFilm(beam.DoFn):

@@ -720,14 +720,14 @@ class LoadSubtitles(beam.DoFn):
 
     @staticmethod
     def _package_track(ref, info) -> FilmError:
-        """Say that a file is one track file of an IMF or DCP package: scored on its own, it is a picture without
-        its sound, or a sound without its picture."""
+        """Say that a file is a track file of an IMF or DCP package that none of the package's compositions plays
+        (those are scored as their titles, transforms.imf): scored on its own, it is a picture without its sound,
+        or a sound without its picture."""
         what = ("as it is" if info.has_video and info.has_audio else
                 "a picture without sound" if info.has_video else "a sound without picture")
-        message = (f"a track file of the IMF / DCP package of {info.package.rsplit('/', 1)[-1]}: scored on its own, "
-                   f"{what}, as the package keeps the title's picture, sound and subtitles in separate files "
-                   "that this pipeline does not join; give it the title as one file (a flattened master) to score "
-                   "the title")
+        message = (f"a track file in the IMF / DCP package of {info.package.rsplit('/', 1)[-1]} that none of the "
+                   f"package's compositions (CPLs) plays: scored on its own, {what}; the titles the CPLs play are "
+                   "scored as films of their own (film_path = the CPL)")
         log.warning("%s: %s", ref.path, message)
         return FilmError(film_path=ref.path, film_id=ref.film_id, stage="probe", error_type="PackageTrackFile",
                          message=message, fatal=False)

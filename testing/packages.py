@@ -1,0 +1,127 @@
+"""IMF and DCP packages for tests: real MXF track files (JPEG 2000 picture, 24-bit PCM sound) written with PyAV's
+FFmpeg, an asset map and a composition playlist as the SMPTE schemas lay them out."""
+from __future__ import annotations
+
+import uuid
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional, Sequence
+
+import av
+import numpy as np
+
+RATE = 48000
+
+
+def _urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def picture_track(path, colours: Sequence[tuple[int, int, int]], fps: int = 24, size=(96, 64)) -> Path:
+    """One frame a colour (a second of each colour: fps frames), JPEG 2000 in an OP1a MXF, as IMF and DCP carry
+    the picture."""
+    with av.open(str(path), "w", format="mxf") as out:
+        s = out.add_stream("jpeg2000", rate=fps)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "rgb24"
+        for colour in colours:
+            for _ in range(fps):
+                frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), colour, np.uint8), format="rgb24")
+                out.mux(s.encode(frame))
+        out.mux(s.encode())
+    return Path(path)
+
+
+def sound_track(path, seconds: float, freq: float = 440.0, channels: int = 1) -> Path:
+    """A tone, 24-bit PCM in an MXF of its own (the sound of a package lies apart from its picture; FFmpeg writes
+    one channel a file, as OP-Atom carries it)."""
+    with av.open(str(path), "w", format="mxf_opatom") as out:
+        s = out.add_stream("pcm_s24le", rate=RATE, layout="stereo" if channels == 2 else "mono")
+        t = np.arange(int(seconds * RATE)) / RATE
+        wave = (0.3 * np.sin(2 * np.pi * freq * t) * 2 ** 31).astype(np.int32)
+        frame = av.AudioFrame.from_ndarray(np.repeat(wave, channels).reshape(1, -1), format="s32",
+                                           layout="stereo" if channels == 2 else "mono")
+        frame.sample_rate = RATE
+        out.mux(s.encode(frame))
+        out.mux(s.encode())
+    return Path(path)
+
+
+def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: str = "Test Title", fps: int = 24,
+                  encrypted: bool = False, missing: Sequence[str] = ()) -> Path:
+    """A package in `folder`: for each reel {'picture': path, 'sound': path, 'entry': frames, 'duration': frames}
+    (track files already written there), an asset map and a CPL (IMF: segments with a MainImageSequence and a
+    MainAudioSequence whose sound is timed in samples; DCP: reels of MainPicture and MainSound timed in frames).
+    Track file names in `missing` are left out of the asset map. Returns the CPL's path."""
+    folder = Path(folder)
+    ids: dict[str, str] = {}
+    for reel in reels:
+        for key in ("picture", "sound"):
+            if reel.get(key):
+                ids.setdefault(Path(reel[key]).name, _urn())
+    cpl_id, cpl_name = _urn(), f"CPL_{uuid.uuid4()}.xml"
+    key = "<KeyId>urn:uuid:00000000-0000-0000-0000-000000000001</KeyId>" if encrypted else ""
+
+    def frames(reel) -> tuple[int, Optional[int]]:
+        return reel.get("entry", 0), reel.get("duration")
+
+    if kind == "imf":
+        segments, audio_track, image_track = [], _urn(), _urn()
+        for reel in reels:
+            entry, dur = frames(reel)
+            pic = (f"<Resource><Id>{_urn()}</Id><IntrinsicDuration>{reel['frames']}</IntrinsicDuration>"
+                   f"<EntryPoint>{entry}</EntryPoint><SourceDuration>{dur if dur is not None else reel['frames'] - entry}"
+                   f"</SourceDuration><TrackFileId>{ids[Path(reel['picture']).name]}</TrackFileId>{key}</Resource>")
+            per = Fraction(RATE, fps)
+            snd = (f"<Resource><Id>{_urn()}</Id><EditRate>{RATE} 1</EditRate><IntrinsicDuration>"
+                   f"{int(reel['frames'] * per)}</IntrinsicDuration><EntryPoint>{int(entry * per)}</EntryPoint>"
+                   f"<SourceDuration>{int((dur if dur is not None else reel['frames'] - entry) * per)}</SourceDuration>"
+                   f"<TrackFileId>{ids[Path(reel['sound']).name]}</TrackFileId></Resource>") if reel.get("sound") else ""
+            sequences = (f"<cc:MainImageSequence><Id>{_urn()}</Id><TrackId>{image_track}</TrackId><ResourceList>{pic}"
+                         "</ResourceList></cc:MainImageSequence>")
+            if snd:
+                sequences += (f"<cc:MainAudioSequence><Id>{_urn()}</Id><TrackId>{audio_track}</TrackId>"
+                              f"<ResourceList>{snd}</ResourceList></cc:MainAudioSequence>")
+            segments.append(f"<Segment><Id>{_urn()}</Id><SequenceList>{sequences}</SequenceList></Segment>")
+        cpl = ('<?xml version="1.0" encoding="UTF-8"?>'
+               '<CompositionPlaylist xmlns="http://www.smpte-ra.org/schemas/2067-3/2016" '
+               'xmlns:cc="http://www.smpte-ra.org/schemas/2067-2/2016">'
+               f"<Id>{cpl_id}</Id><ContentTitle>{title}</ContentTitle><EditRate>{fps} 1</EditRate>"
+               f"<SegmentList>{''.join(segments)}</SegmentList></CompositionPlaylist>")
+    else:
+        reel_xml = []
+        for reel in reels:
+            entry, dur = frames(reel)
+            assets = ""
+            for tag, k in (("MainPicture", "picture"), ("MainSound", "sound")):
+                if reel.get(k):
+                    assets += (f"<{tag}><Id>{ids[Path(reel[k]).name]}</Id><EditRate>{fps} 1</EditRate>"
+                               f"<IntrinsicDuration>{reel['frames']}</IntrinsicDuration><EntryPoint>{entry}</EntryPoint>"
+                               f"<Duration>{dur if dur is not None else reel['frames'] - entry}</Duration>{key}</{tag}>")
+            reel_xml.append(f"<Reel><Id>{_urn()}</Id><AssetList>{assets}</AssetList></Reel>")
+        cpl = ('<?xml version="1.0" encoding="UTF-8"?>'
+               '<CompositionPlaylist xmlns="http://www.smpte-ra.org/schemas/429-7/2006/CPL">'
+               f"<Id>{cpl_id}</Id><ContentTitleText>{title}</ContentTitleText>"
+               f"<ReelList>{''.join(reel_xml)}</ReelList></CompositionPlaylist>")
+    (folder / cpl_name).write_text(cpl)
+    assets = [(cpl_id, cpl_name)] + [(uid, name) for name, uid in ids.items() if name not in missing]
+    listed = "".join(f"<Asset><Id>{uid}</Id><ChunkList><Chunk><Path>{name}</Path></Chunk></ChunkList></Asset>"
+                     for uid, name in assets)
+    (folder / "ASSETMAP.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><AssetMap xmlns="http://www.smpte-ra.org/schemas/429-9/2007/AM">'
+        f"<Id>{_urn()}</Id><AssetList>{listed}</AssetList></AssetMap>")
+    return folder / cpl_name
+
+
+def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel: int = 3, fps: int = 24,
+                 entry: int = 0, **kw) -> Path:
+    """A two-reel package (a picture and a sound track file per reel); reel i shows colour i and sounds tone i.
+    `entry` frames are cut from the start of every reel (the CPL's entry points). Returns the CPL's path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    colours = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (200, 200, 30)]
+    specs = []
+    for i in range(reels):
+        pic = picture_track(folder / f"reel{i + 1}_picture.mxf", [colours[i % 4]] * seconds_per_reel, fps)
+        snd = sound_track(folder / f"reel{i + 1}_sound.mxf", seconds_per_reel, freq=300.0 + 200 * i)
+        specs.append({"picture": pic, "sound": snd, "frames": seconds_per_reel * fps, "entry": entry})
+    return write_package(folder, specs, kind=kind, fps=fps, **kw)

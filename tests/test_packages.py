@@ -1,0 +1,125 @@
+"""IMF and DCP packages: a title whose picture and sound lie in separate MXF track files, reel after reel, put in
+order by a composition playlist, is scored as one film (transforms.imf)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.run import expected_films, match_inputs, run
+from testing.packages import make_package, picture_track, sound_track, write_package
+from tests.test_decode import job_for
+from tests.test_pipeline_media import BASE, table
+from transforms import imf
+from transforms.decode import DecodeConfig, DecodedClip, decode_clip, decode_film
+from transforms.discover import film_fingerprint, film_id_for, literal_glob
+from transforms.elements import FilmError, FilmRef
+from transforms.probe import ProbeFilm
+
+RED, GREEN = (220, 30, 30), (30, 200, 40)
+
+
+def tone(audio: np.ndarray) -> float:
+    """The loudest frequency of 16 kHz audio."""
+    return float(np.argmax(np.abs(np.fft.rfft(audio))) * 16000 / len(audio))
+
+
+def colour(frame: np.ndarray) -> tuple:
+    return tuple(int(c) for c in frame[frame.shape[0] // 2, frame.shape[1] // 2])
+
+
+def near(got: tuple, want: tuple) -> bool:
+    return max(abs(a - b) for a, b in zip(got, want)) < 12
+
+
+def windows(cpl) -> list:
+    return list(decode_film(job_for(cpl), DecodeConfig(segment="window", window_s=1.0, hop_s=1.0)))
+
+
+@pytest.mark.parametrize("kind", ["imf", "dcp"])
+def test_a_packages_reels_play_as_one_title_on_one_clock(tmp_path, kind):
+    """Two reels, each a JPEG 2000 picture track file and a PCM sound track file: the composition is one film whose
+    clips show reel 1's picture with reel 1's sound, then reel 2's with reel 2's, with no clock restart between
+    (before 2026-12-05 each of the four files was a film of its own: pictures without sound, sounds without
+    picture). The CPL's entry points cut the start of each reel (IMF: 12 frames; its sound in samples)."""
+    entry = 12 if kind == "imf" else 0
+    cpl = make_package(tmp_path / "Title_OV", kind=kind, reels=2, seconds_per_reel=3, entry=entry)
+    reel_s = 3.0 - entry / 24
+    out = windows(cpl)
+    clips = [c for c in out if isinstance(c, DecodedClip)]
+    assert not [e for e in out if isinstance(e, FilmError)]  # no TimestampReset, no hole, no early end
+    assert clips[-1].spec.end_s == pytest.approx(2 * reel_s, abs=0.05)
+    for c in clips:
+        mid = (c.spec.start_s + c.spec.end_s) / 2
+        first = c.frame_times[0] < reel_s
+        assert near(colour(c.frames[0]), RED if first else GREEN), (c.spec, colour(c.frames[0]))
+        if c.spec.end_s <= reel_s or c.spec.start_s >= reel_s:  # a clip within one reel hears that reel's tone
+            assert tone(c.audio) == pytest.approx(300 if mid < reel_s else 500, abs=5)
+        assert len(c.audio) == pytest.approx((c.spec.end_s - c.spec.start_s) * 16000, abs=400)
+
+
+def test_a_clip_decoded_alone_in_a_later_reel_matches_the_whole_pass(tmp_path):
+    """The report's thumbnails and --explain decode one clip (a seek into the composition): the same frame times,
+    picture and sound as the pipeline's pass."""
+    cpl = make_package(tmp_path / "T", kind="imf", reels=2, seconds_per_reel=3)
+    whole = {c.spec.start_s: c for c in windows(cpl) if isinstance(c, DecodedClip)}
+    for start in (1.0, 4.0):
+        one = decode_clip(str(cpl), start, start + 1.0, DecodeConfig(segment="window", window_s=1.0, hop_s=1.0))
+        assert list(one.frame_times) == list(whole[start].frame_times)
+        assert colour(one.frames[0]) == colour(whole[start].frames[0])
+        assert tone(one.audio) == pytest.approx(tone(whole[start].audio), abs=5)
+
+
+def test_discovery_turns_a_package_into_its_titles(tmp_path):
+    """Whatever the glob matches of a package (its asset map, its track files, both), the film is the composition:
+    once, named by the package's folder, its fingerprint the CPL's and every track file's (a re-delivered reel
+    redoes the title). A track file no CPL plays stays a film of its own."""
+    pkg = tmp_path / "My Film [IMF]"
+    cpl = make_package(pkg, kind="imf", reels=2, seconds_per_reel=1)
+    (pkg / "PKL_1.xml").write_text("<PackingList/>")
+    extra = picture_track(pkg / "trailer.mxf", [RED])  # in the folder, played by no CPL
+    folder = literal_glob(str(pkg))  # (the brackets of a release name, taken literally)
+    for pattern in (str(pkg), f"{folder}/*.mxf", f"{folder}/ASSETMAP.xml"):
+        films = [m.path for ms in match_inputs([pattern]).values() for m in ms]
+        want = [str(cpl)] + ([str(extra)] if not pattern.endswith("ASSETMAP.xml") else [])
+        assert sorted(films) == sorted(want), pattern
+    assert sorted(expected_films(match_inputs([str(pkg)]), {}, "h")) == sorted([str(cpl), str(extra)])
+    assert film_id_for(str(cpl)).startswith("my-film-imf-")
+    before = film_fingerprint(str(cpl))
+    picture_track(pkg / "reel2_picture.mxf", [GREEN, RED])  # reel 2 delivered again, changed
+    assert film_fingerprint(str(cpl)) != before
+    assert imf.titles_of(str(tmp_path / "elsewhere.mxf")) is None  # no asset map: not in a package
+
+
+def test_a_composition_that_cannot_be_read_fails_once_with_its_reason(tmp_path):
+    """An encrypted DCP, a supplemental package whose CPL plays a track file listed in another package, a track file
+    the asset map lists but that is not there: the title fails at probe with the reason; its track files are not
+    scored one by one."""
+    def probe(cpl):
+        ref = FilmRef(str(cpl), Path(cpl).stat().st_size, film_id_for(str(cpl)), "fp")
+        return [getattr(o, "value", o) for o in ProbeFilm().process(ref)]
+
+    enc = make_package(tmp_path / "enc", kind="dcp", reels=1, seconds_per_reel=1, encrypted=True)
+    (tmp_path / "sup").mkdir()
+    pic, snd = picture_track(tmp_path / "sup" / "p.mxf", [RED]), sound_track(tmp_path / "sup" / "s.mxf", 1.0)
+    sup = write_package(tmp_path / "sup", [{"picture": pic, "sound": snd, "frames": 24}], missing=["s.mxf"])
+    gone = make_package(tmp_path / "gone", kind="imf", reels=1, seconds_per_reel=1)
+    (tmp_path / "gone" / "reel1_sound.mxf").unlink()
+    for cpl, words in ((enc, "encrypted"), (sup, "does not list"), (gone, "is not there")):
+        (err,) = probe(cpl)
+        assert isinstance(err, FilmError) and err.stage == "probe" and err.fatal and words in err.message, err
+    assert [m.path for ms in match_inputs([str(tmp_path / "enc")]).values() for m in ms] == [str(enc)]
+
+
+def test_a_package_run_scores_the_title_and_skips_it_next_night(tmp_path):
+    """pipeline.run over an archive holding an IMF package and a DCP: two films, each one clip row per window with
+    frames and sound, no PackageTrackFile row; the next run skips both."""
+    make_package(tmp_path / "archive" / "Film_IMF", kind="imf", reels=2, seconds_per_reel=2)
+    make_package(tmp_path / "archive" / "Film_DCP", kind="dcp", reels=2, seconds_per_reel=2)
+    out, args = tmp_path / "out", ["--segment", "window", "--window_s", "1"] + BASE
+    summary = run(["--input", str(tmp_path / "archive"), "--output", str(out)] + args)
+    assert summary["ok"] == 2 and summary["failed"] == 0
+    clips = table(out, "clips")
+    assert {Path(r["film_path"]).suffix for r in clips} == {".xml"} and len(clips) == 8
+    assert all(r["n_frames"] > 0 and r["has_audio"] for r in clips)
+    assert not [e for e in table(out, "errors") if e["error_type"] == "PackageTrackFile"]
+    assert run(["--input", str(tmp_path / "archive"), "--output", str(out)] + args)["skipped"] == 2

@@ -1,0 +1,422 @@
+"""IMF and DCP packages: a title's picture and sound in separate MXF track files, joined by a composition playlist.
+
+An IMF package (SMPTE ST 2067, the studio master format) or a DCP (ST 429, cinema) keeps a title as track files:
+the picture in one or more MXF files (one per reel in a DCP), each sound (a language, a soundfield) in others, the
+subtitles in others, listed by an asset map (ASSETMAP.xml, or ASSETMAP in an Interop DCP) and put in order by a
+composition playlist (CPL): segments or reels, each naming a stretch (entry point, duration, in edit units) of a
+track file. The title is the composition: discovery turns a package's track files and asset map into its CPLs
+(`titles_of`), a film whose path is the CPL's, and `CompositionContainer` reads it as one container, the picture
+and the first sound sequence (the CPL's main language) on one clock, each track file's stretch in its place.
+
+Not read: subtitle track files (IMSC1 wrapped in MXF, a DCP's subtitle XML; the speech is transcribed instead),
+supplemental packages whose track files lie in another package, encrypted DCPs (without their key) and a
+stereoscopic picture's second eye.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import heapq
+import math
+import posixpath
+import xml.etree.ElementTree as ET
+from fractions import Fraction
+from typing import Callable, Iterator, Optional
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF and SMPTE DCP; Interop DCP
+TRACK_FILE_EXTS = (".mxf",)
+PICTURE = ("MainImageSequence", "MainPicture", "MainStereoscopicPicture")  # IMF sequences, DCP reel assets
+SOUND = ("MainAudioSequence", "MainSound")
+SUBTITLES = ("SubtitlesSequence", "MainSubtitle", "MainClosedCaption", "ClosedCaption")
+MAX_XML_BYTES = 16 << 20  # an asset map or CPL is kilobytes; a larger .xml is not one
+
+
+class CompositionError(ValueError):
+    """The package or its CPL cannot be read as a title (a track file missing, an encrypted DCP, no picture or
+    sound): the film fails at probe with this message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """A stretch of one track file: `duration` edit units from `entry`, played `repeat` times."""
+    path: str
+    entry: int
+    duration: int
+    edit_rate: Fraction
+    repeat: int = 1
+
+    @property
+    def seconds(self) -> float:
+        return float(self.duration / self.edit_rate) * self.repeat
+
+
+@dataclasses.dataclass(frozen=True)
+class Composition:
+    """What a CPL says of its title: the picture's resources and the main sound's, in play order."""
+    path: str
+    title: str
+    picture: tuple[Resource, ...]
+    sound: tuple[Resource, ...]
+    subtitles: int = 0  # subtitle / caption resources (not read)
+    encrypted: bool = False
+    missing: tuple[str, ...] = ()  # track file ids the asset map does not list
+
+    def check(self) -> None:
+        """Raise CompositionError when the title cannot be read: it is encrypted or a track file is missing."""
+        name = self.path.rsplit("/", 1)[-1]
+        if self.encrypted:
+            raise CompositionError(f"{name} is encrypted (its track files need the KDM's keys): it cannot be decoded")
+        if self.missing:
+            raise CompositionError(f"{name} plays {len(self.missing)} track file(s) the package's asset map does not "
+                                   f"list ({self.missing[0]}...; a supplemental package, whose other track files are "
+                                   "in the original version's package?): give the package with all its track files")
+        if not self.picture and not self.sound:
+            raise CompositionError(f"{name} plays no picture or sound track file")
+
+    @property
+    def track_files(self) -> list[str]:
+        return sorted({r.path for r in self.picture + self.sound})
+
+    @property
+    def duration_s(self) -> float:
+        return max(sum(r.seconds for r in self.picture), sum(r.seconds for r in self.sound))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(el, name: str):
+    return next((c for c in el if _local(c.tag) == name), None)
+
+
+def _text(el, name: str, default: Optional[str] = None) -> Optional[str]:
+    c = _child(el, name)
+    return c.text.strip() if c is not None and c.text else default
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else "."
+
+
+def _read_xml(path: str):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise CompositionError(f"{path} is over {MAX_XML_BYTES >> 20} MB: not a package's XML")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise CompositionError(f"{path.rsplit('/', 1)[-1]} is not readable XML: {exc}") from None
+
+
+def is_composition(path: str) -> bool:
+    """Whether a film's path names a CPL (a film found through its package: titles_of). No other film is .xml."""
+    return path.lower().endswith(".xml")
+
+
+def is_asset_map(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in ASSET_MAPS
+
+
+def asset_map_of(path: str) -> Optional[str]:
+    """The asset map in the folder of `path`, or None (not in a package)."""
+    found = _asset_map_stamped(path)
+    return found[0] if found else None
+
+
+def _asset_map_stamped(path: str) -> Optional[tuple[str, float, int]]:
+    """(the asset map in the folder of `path`, its modification time, its size), or None: one listing a name."""
+    from transforms.discover import literal_glob  # (discover imports this module)
+    folder = _folder(path)
+    for name in ASSET_MAPS:
+        try:
+            found = FileSystems.match([literal_glob(f"{folder}/{name}")])[0].metadata_list
+        except Exception:  # noqa: BLE001 - a folder that cannot be listed holds no package we can read
+            return None
+        if found:
+            return found[0].path, float(found[0].last_updated_in_seconds or 0.0), found[0].size_in_bytes
+    return None
+
+
+def read_asset_map(asset_map: str) -> dict[str, str]:
+    """urn:uuid:... -> the asset's path (relative paths resolved against the asset map's folder)."""
+    root = _read_xml(asset_map)
+    folder, assets = _folder(asset_map), {}
+    for asset in root.iter():
+        if _local(asset.tag) != "Asset":
+            continue
+        uid, chunks = _text(asset, "Id"), _child(asset, "ChunkList")
+        chunk = _child(chunks, "Chunk") if chunks is not None else None
+        rel = _text(chunk, "Path") if chunk is not None else None
+        if uid and rel:
+            rel = posixpath.normpath(rel.removeprefix("file://").lstrip("/") if rel.startswith("file://") else rel)
+            assets[uid.lower()] = f"{folder}/{rel}"
+    return assets
+
+
+def _rate(text: Optional[str], default: Optional[Fraction]) -> Optional[Fraction]:
+    if not text:
+        return default
+    parts = text.split()
+    try:
+        return Fraction(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1)
+    except (ValueError, ZeroDivisionError):
+        return default
+
+
+def _resource(el, assets: dict, default_rate: Optional[Fraction], cpl: str, missing: list) -> Optional[Resource]:
+    """A CPL entry (an IMF TrackFileResource, a DCP reel's asset) as a Resource; None for a resource that is no track
+    file (an IMF marker) or one the asset map does not list (its id added to `missing`)."""
+    uid = (_text(el, "TrackFileId") or _text(el, "Id") or "").lower()
+    rate = _rate(_text(el, "EditRate"), default_rate)
+    if not uid or rate is None or rate <= 0:
+        return None
+    path = assets.get(uid)
+    if path is None:
+        missing.append(uid)
+        return None
+    try:
+        intrinsic = int(_text(el, "IntrinsicDuration", "0"))
+        entry = int(_text(el, "EntryPoint", "0"))
+        duration = int(_text(el, "SourceDuration") or _text(el, "Duration") or intrinsic - entry)
+        repeat = int(_text(el, "RepeatCount", "1"))
+    except ValueError as exc:
+        raise CompositionError(f"{cpl.rsplit('/', 1)[-1]}: a resource's durations are not numbers ({exc})") from None
+    return Resource(path=path, entry=max(entry, 0), duration=max(duration, 0), edit_rate=rate, repeat=max(repeat, 1))
+
+
+def read_composition(cpl: str, asset_map: Optional[str] = None) -> Composition:
+    """The CPL at `cpl` (IMF ST 2067-3 or DCP ST 429-7 / Interop), its track files found through the asset map
+    beside it. The picture: every image sequence's resources in segment order; the sound: the first sound
+    sequence's (IMF: the first MainAudioSequence's TrackId, followed through the segments). An encrypted or
+    incomplete title is read too (its track files still belong to it); Composition.check says what stops it."""
+    asset_map = asset_map or asset_map_of(cpl)
+    if asset_map is None:
+        raise CompositionError(f"{cpl.rsplit('/', 1)[-1]}: no ASSETMAP beside it, so its track files cannot be found")
+    return _composition(cpl, read_asset_map(asset_map))
+
+
+def _composition(cpl: str, assets: dict[str, str]) -> Composition:
+    root = _read_xml(cpl)
+    if _local(root.tag) != "CompositionPlaylist":
+        raise CompositionError(f"{cpl.rsplit('/', 1)[-1]} is not a composition playlist")
+    title = _text(root, "ContentTitle") or _text(root, "ContentTitleText") or cpl.rsplit("/", 1)[-1]
+    rate = _rate(_text(root, "EditRate"), None)
+    picture, sound, subtitles, encrypted, sound_track, missing = [], [], 0, False, None, []
+    for el in root.iter():
+        name = _local(el.tag)
+        if name == "KeyId":
+            encrypted = True
+        if name in SUBTITLES:
+            subtitles += 1
+        if name not in PICTURE + SOUND:
+            continue
+        if name in SOUND and name == "MainAudioSequence":  # IMF: one sequence per language; follow the first
+            track = (_text(el, "TrackId") or "").lower()
+            sound_track = sound_track or track
+            if track != sound_track:
+                continue
+        entries = ([r for r in el.iter() if _local(r.tag) == "Resource"] if name.endswith("Sequence") else [el])
+        for entry in entries:
+            res = _resource(entry, assets, rate, cpl, missing)
+            if res is not None and res.duration:
+                (picture if name in PICTURE else sound).append(res)
+    return Composition(path=cpl, title=title, picture=tuple(picture), sound=tuple(sound), subtitles=subtitles,
+                       encrypted=encrypted, missing=tuple(missing))
+
+
+def package_titles(asset_map: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """((cpl path, its track files), ...) for each CPL the asset map lists (an encrypted or incomplete one too: it
+    fails at probe, once, with its reason)."""
+    found = _asset_map_stamped(asset_map)
+    return _package_titles(*found) if found else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _package_titles(asset_map: str, mtime: float, size: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """package_titles, read once per version of the asset map (each of a package's track files asks)."""
+    titles, assets = [], read_asset_map(asset_map)
+    for path in sorted(assets.values()):
+        if not path.lower().endswith(".xml") or not FileSystems.exists(path):
+            continue
+        try:
+            root = _read_xml(path)
+        except CompositionError:
+            continue
+        if _local(root.tag) != "CompositionPlaylist":
+            continue
+        try:
+            titles.append((path, tuple(_composition(path, assets).track_files)))
+        except CompositionError:
+            titles.append((path, ()))  # (probe says what is wrong with it)
+    return tuple(titles)
+
+
+def titles_of(path: str) -> Optional[list[str]]:
+    """For a package's asset map or track file, the CPLs (the titles) it belongs to; None for any other file (a
+    film of its own). An MXF in a package that no CPL plays is scored as it is ([path])."""
+    name = path.rsplit("/", 1)[-1]
+    if is_asset_map(path):
+        try:
+            return [cpl for cpl, _ in package_titles(path)]
+        except (CompositionError, OSError):
+            return []
+    if not name.lower().endswith(TRACK_FILE_EXTS):
+        return None
+    found = _asset_map_stamped(path)
+    if found is None:
+        return None
+    try:
+        titles = [cpl for cpl, files in _package_titles(*found) if path in files]
+    except (CompositionError, OSError):
+        return None
+    return titles or [path]
+
+
+def film_paths(paths_and_sizes) -> Iterator[tuple[str, int]]:
+    """(path, size) of the matched files -> (path, size) of the films: a package's files become its CPLs (the CPL's
+    own size, which the checks for a file being replaced compare); other files stay."""
+    for path, size in paths_and_sizes:
+        titles = titles_of(path)
+        if titles is None:
+            yield path, size
+            continue
+        for cpl in titles:
+            yield cpl, (size if cpl == path else _size(cpl))
+
+
+def _size(path: str) -> int:
+    from transforms.discover import literal_glob
+    found = FileSystems.match([literal_glob(path)])[0].metadata_list
+    return found[0].size_in_bytes if found else 0
+
+
+class _Streams(list):
+    """container.streams as probe and decode use it: .video, .audio, .subtitles; iteration over both."""
+
+    def __init__(self, video, audio):
+        super().__init__([s for s in (video, audio) if s is not None])
+        self.video = [video] if video is not None else []
+        self.audio = [audio] if audio is not None else []
+        self.subtitles, self.data, self.other = [], [], []
+
+
+class CompositionContainer:
+    """A composition read as one container (what open_container gives for a CPL): the streams of its first picture
+    and first sound track file, whose decoders decode every later track file's packets too (a DCP's reels, IMF
+    segments), each packet moved onto the composition's clock; demux merges picture and sound in time order."""
+
+    def __init__(self, comp: Composition, opener: Callable):
+        self.comp, self._open, self._files = comp, opener, {}
+        self._first = {}
+        try:
+            for kind, resources in (("video", comp.picture), ("audio", comp.sound)):
+                if resources:
+                    container = self._container(resources[0].path)
+                    streams = getattr(container.streams, kind)
+                    if not streams:
+                        raise CompositionError(f"track file {resources[0].path.rsplit('/', 1)[-1]} has no {kind} stream")
+                    self._first[kind] = (container, streams[0])
+        except BaseException:
+            self.close()
+            raise
+        video, audio = (self._first.get(k, (None, None))[1] for k in ("video", "audio"))
+        self.streams = _Streams(video, audio)
+        first = self._first.get("video", self._first.get("audio"))[0]
+        self.format, self.metadata = first.format, first.metadata
+        self.start_time, self.duration = 0, int(comp.duration_s * 1_000_000)
+        self._seek_s = 0.0
+
+    def _container(self, path: str):
+        if path not in self._files:
+            self._files[path] = self._open(path)
+        return self._files[path]
+
+    def declared_end(self, stream) -> float:
+        """Where the composition says a stream ends: the sum of its resources."""
+        return sum(r.seconds for r in self._resources(stream))
+
+    def _resources(self, stream) -> tuple[Resource, ...]:
+        return self.comp.picture if stream is self._first.get("video", (None, None))[1] else self.comp.sound
+
+    def seek(self, offset: int, backward: bool = True, any_frame: bool = False, stream=None) -> None:
+        """Seek to `offset` microseconds of the composition (the next demux starts there, each track file at the
+        keyframe before its point)."""
+        self._seek_s = max(0.0, offset / 1_000_000)
+
+    def demux(self, *streams) -> Iterator:
+        sources = [self._packets(s, self._seek_s) for s in (streams or list(self.streams))]
+        merged = heapq.merge(*sources, key=lambda tp: tp[0])
+        return (packet for _, packet in merged)
+
+    def _packets(self, stream, from_s: float) -> Iterator:
+        """(composition time, packet) of one stream's resources in play order, from `from_s` on; the packets of
+        every track file are given to `stream` (its decoder) at their composition times; one empty packet at the
+        end flushes the decoder."""
+        import av
+        tb, kind, t0 = stream.time_base, stream.type, 0.0
+        for res in self._resources(stream):
+            step = float(res.duration / res.edit_rate)
+            for _ in range(res.repeat):
+                if t0 + step <= from_s:
+                    t0 += step
+                    continue
+                container = self._container(res.path)
+                own = getattr(container.streams, kind)[0]
+                start = (container.start_time or 0) / 1_000_000 + float(res.entry / res.edit_rate)
+                container.seek(int((start + max(0.0, from_s - t0)) * 1_000_000), backward=True)
+                for packet in container.demux(own):
+                    if packet.pts is None or not packet.size:
+                        continue  # a track file's end: the decoder is flushed once, at the composition's
+                    t = float(packet.pts * packet.time_base) - start
+                    if t >= step - 1e-6:
+                        break
+                    end = t + float((packet.duration or 0) * packet.time_base)
+                    if end <= 1e-6 and t < 0:
+                        continue  # before the entry point
+                    at = t0 + t
+                    packet.stream = stream
+                    packet.time_base = tb
+                    packet.pts = packet.dts = int(round(at / tb))
+                    yield at, packet
+                t0 += step
+        flush = av.Packet()  # (with the stream's time base, or the frames it drains come out at 0 s)
+        flush.stream, flush.time_base = stream, tb
+        yield math.inf, flush
+
+    def close(self) -> None:
+        for c in self._files.values():
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing what failed to read
+                pass
+        self._files.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_composition(path: str, opener: Callable) -> CompositionContainer:
+    """The composition at `path` as a container (CompositionError when it cannot be read)."""
+    comp = read_composition(path)
+    comp.check()
+    gone = [p for p in comp.track_files if not FileSystems.exists(p)]
+    if gone:
+        raise CompositionError(f"{path.rsplit('/', 1)[-1]} plays {gone[0].rsplit('/', 1)[-1]}, which its asset map "
+                               f"lists but is not there ({len(gone)} track file(s) missing)")
+    return CompositionContainer(comp, opener)
+
+
+def title_name(path: str) -> Optional[str]:
+    """A composition's readable name for its film id: the package's folder (CPL files are named by uuid)."""
+    if not is_composition(path):
+        return None
+    folder = _folder(path).rstrip("/").rsplit("/", 1)[-1]
+    return folder or None
