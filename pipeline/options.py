@@ -70,7 +70,8 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--decode_all_frames", dest="skip_nonref", action="store_false", default=True,
                        help="Decode every frame. By default frames no other frame refers to (most B-frames) are "
                             "skipped: a sampled frame is then at most a frame or two from its time, and films with "
-                            "B-frames decode about a third faster.")
+                            "B-frames decode about a third faster; of an intra-only picture (ProRes, DNxHD, MJPEG, "
+                            "JPEG 2000 masters) only the frames beside sample times are decoded (the same clips).")
         g.add_argument("--decode_deblock", dest="skip_loop_filter", action="store_false", default=True,
                        help="Run the codec's deblocking filter. By default it is skipped (H.264, HEVC): a 1080p film "
                             "decodes in about 0.85 of the time, and the frames the models read keep their labels.")

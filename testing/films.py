@@ -108,6 +108,9 @@ def _audio_frame(chunk: np.ndarray, codec_format: str, rate: int, pts: int) -> a
     return frame
 
 
+PIX_FMTS = {"mjpeg": "yuvj420p", "prores_ks": "yuv422p10le", "prores": "yuv422p10le", "dnxhd": "yuv422p"}
+
+
 def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[float] = (), fps: int = 10,
                 size: tuple[int, int] = (96, 64), video_codec: str = "mpeg4", vfr: bool = False,
                 gop_size: Optional[int] = None, video_options: Optional[dict] = None,
@@ -142,7 +145,7 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
             v = a = None
             if paint is not None:
                 v = out.add_stream(video_codec, rate=fps)
-                v.width, v.height, v.pix_fmt = size[0], size[1], "yuv420p"
+                v.width, v.height, v.pix_fmt = size[0], size[1], PIX_FMTS.get(video_codec, "yuv420p")
                 if vfr:
                     v.time_base = MS
                 elif video_time_base is not None:

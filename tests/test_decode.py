@@ -1005,3 +1005,58 @@ def test_sound_stored_after_the_picture_is_waited_for_not_taken_as_ended(tmp_pat
     clips, errors, _ = decode(path, segment="window", window_s=4.0, image_size=32)
     assert not errors and len(clips) == 10
     assert all(abs(c.audio.size - 4 * SAMPLE_RATE) <= 0.02 * SAMPLE_RATE for c in clips)
+
+
+class _ScriptedSpeech:
+    """A CueSource that 'hears' fixed utterances once the audio has reached their end: decode_film then plans clips
+    late, from a fine grid of frames (the ASR path's planning), without running a recogniser."""
+
+    def __init__(self, cues):
+        self.cues, self.covered_until_s = list(cues), 0.0
+
+    def feed(self, samples, t0):
+        self.covered_until_s = max(self.covered_until_s, t0 + samples.size / 16000)
+        done = [c for c in self.cues if c.end_s <= self.covered_until_s]
+        self.cues = [c for c in self.cues if c not in done]
+        return done
+
+    def finish(self):
+        done, self.cues = self.cues, []
+        return done
+
+
+@pytest.mark.parametrize("kind", ["cfr", "vfr", "short_picture"])
+def test_an_intra_only_picture_decodes_only_the_frames_beside_sample_times(tmp_path, kind):
+    """ProRes, DNxHD, MJPEG and JPEG 2000 (IMF, DCP) masters: every frame decodes on its own, and the pass decodes
+    only the two around each sample time (a 1080p JPEG 2000 frame takes about 0.4 s here, so a master decoded
+    frame by frame ran at 0.1x real time). The clips are those of a pass that decodes every frame, bit for bit:
+    windows, dense samples, a plan made late from speech, a picture that ends before its sound, variable frame
+    times."""
+    from testing.films import _scene_frame, encode_film, speech_like
+    from transforms.elements import Cue
+
+    def paint(i, t):
+        frame = _scene_frame(t, (160, 96), (4.0, 8.0)).copy()
+        frame[:8] = (i * 37) % 256  # every frame differs: a wrong frame shows
+        return frame
+    rng = np.random.default_rng(0)
+    times = {"cfr": [i / 24 for i in range(288)], "short_picture": [i / 24 for i in range(100)],
+             "vfr": [float(t) for t in np.cumsum(rng.uniform(0.02, 0.3, 200)) if t < 12]}[kind]
+    film = encode_film(tmp_path / f"master_{kind}.mkv", paint=paint, frame_times=times, fps=24, size=(160, 96),
+                       video_codec="prores_ks", vfr=kind == "vfr", audio=speech_like(12.0))
+    speech = [Cue(1.2, 3.1, "", "asr"), Cue(6.0, 9.5, "", "asr")]
+    for cfg, asr in ((dict(segment="window", window_s=2.0), False), (dict(segment="window", window_s=1.0,
+                     frame_every_s=0.3), False), (dict(segment="subtitle"), True)):
+        got = {}
+        for skip in (True, False):
+            stats = {}
+            cues = _ScriptedSpeech(speech) if asr else None
+            clips = [c for c in decode_film(job_for(film), DecodeConfig(skip_nonref=skip, **cfg), cue_source=cues,
+                                            stats=stats) if isinstance(c, DecodedClip)]
+            got[skip] = ([(c.spec.start_s, c.spec.end_s, list(c.frame_times), c.frames.tobytes(), c.audio.tobytes())
+                          for c in clips], stats)
+        assert got[True][0] == got[False][0], cfg
+        assert got[True][1]["media_end_s"] == got[False][1]["media_end_s"]
+        assert got[False][1]["skipped_frames"] == 0
+        if cfg.get("window_s") == 2.0 and kind != "short_picture":  # a frame a second is needed of 4 to 24
+            assert got[True][1]["skipped_frames"] > 0.4 * len(times), got[True][1]

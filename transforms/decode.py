@@ -651,8 +651,12 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         a = film_audio_stream(container, job.info)
         offset = film_start_s(container)
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
+        # An intra-only picture (JPEG 2000 in IMF and DCP packages, ProRes, DNxHD, MJPEG masters): every frame
+        # decodes on its own, so only the two around each sample time are decoded (skip_far_frames); slice threads,
+        # so that each frame comes out of the decoder with its own packet.
+        skip_far = bool(v is not None and shots is None and cfg.skip_nonref and v.codec_context.codec.intra_only)
         if v is not None:
-            v.thread_type = "AUTO"
+            v.thread_type = "SLICE" if skip_far else "AUTO"
             threads = decoding_threads(cfg, job.info)
             if threads:
                 v.thread_count = threads
@@ -756,6 +760,39 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 planner.on_video_time(t, cut)
                 picker.on_frame(frame, t)
 
+        skipped = None  # the last picture packet not decoded (skip_far), while the one after it is not either
+        n_skipped = 0  # picture packets never decoded
+
+        def far_from_samples(packet) -> bool:
+            """An intra-only picture's packet more than a frame and a half before the next time a frame is needed
+            (the next sample time, or the next grid point where clips are planned late): not decoded. Its time moves
+            the picture's clock on as a decoded frame's would. Only on a clock without restarts (jumps == inf)."""
+            if not (skip_far and packet.size and packet.pts is not None and packet.time_base and jumps == math.inf):
+                return False
+            t = float(packet.pts * packet.time_base) - offset
+            need = min(picker.next_target(), planner.grid_next if planner.grid_mode else math.inf)
+            return t < need - 1.5 * last_dur
+
+        def catch_up() -> None:
+            """Decode the last skipped packet: the frame just before the one about to be decoded (or the last one,
+            held on screen), which the picker compares with it, as in a pass that decodes every frame."""
+            nonlocal skipped, n_video
+            if skipped is not None:
+                packet, skipped, n_video = skipped, None, n_video - 1  # (skip_video counted it)
+                try:
+                    on_video_frames(packet.decode())
+                except (av.error.FFmpegError, ValueError) as exc:
+                    log.debug("a skipped picture packet did not decode: %s", exc)
+
+        def skip_video(packet) -> None:
+            nonlocal video_t, n_video, last_dur, skipped, n_skipped
+            t = video_line.time(float(packet.pts * packet.time_base) - offset, last_dur, audio.end_time)
+            if n_video:
+                last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
+            n_skipped += skipped is not None  # the one skipped before it is never decoded
+            video_t, n_video, skipped = max(t, video_t), n_video + 1, packet
+            planner.on_video_time(t, None)
+
         def drain_video() -> None:
             """The picture has reached its declared end: the frames its decoder still holds come out now, not at
             the end of the file (a threaded decoder keeps its last frames until then; a one-frame picture over an
@@ -789,9 +826,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             end = declared[v]
             if h > max(video_t, video_hold) and video_drain is None and end is not None and (
                     read_to[v] >= end - DRAIN_MARGIN_S if math.isfinite(end) else n_video == 0):
+                catch_up()
                 drain_video()
             if h > max(video_t, video_hold) and (at_its_end(v) or n_video and h - video_t >= LONG_STALL_S - STALL_S):
                 video_hold = h
+                catch_up()  # the last frame before the hold is the one held
                 planner.on_video_time(h, None)
                 picker.hold(h, show="video" not in damage)
             h = video_t - STALL_S
@@ -834,6 +873,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if is_video and video_drain == "drained" and packet.size:  # more picture after its declared end
                     v.codec_context.flush_buffers()
                     video_drain = "resumed"
+                if is_video and far_from_samples(packet):
+                    skip_video(packet)
+                    hold_stalled()
+                    yield from emit_ready()
+                    continue
+                if is_video:
+                    catch_up()
                 try:
                     decoded = packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
@@ -887,6 +933,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             read_failed = True
             yield warn("decode", type(exc).__name__, f"reading stopped at {max(video_t, audio.end_time, 0):.2f}s: {exc}")
 
+        if video_alive:
+            catch_up()  # the picture's last frame, held to the end of the film
         picture_ok = "video" not in damage  # a picture whose packets fail to the end is not held on screen
         for stream in list(damage):  # stretches that ran to the end of the film
             yield from damaged(stream, None)
@@ -935,8 +983,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             else:
                 planner.queue[-1].spec = dataclasses.replace(last, end_s=media_end)
         yield from emit_ready(end_of_film=True)
-        stats.update(media_end_s=media_end, n_video_frames=n_video, converted=picker.converted,
-                     audio_failed=audio_failed, asr_cues=planner.asr_cues)
+        stats.update(media_end_s=media_end, n_video_frames=n_video, skipped_frames=n_skipped,
+                     converted=picker.converted, audio_failed=audio_failed, asr_cues=planner.asr_cues)
 
 
 def decode_image(data: bytes) -> np.ndarray:
