@@ -46,16 +46,57 @@ def sound_track(path, seconds: float, freq: float = 440.0, channels: int = 1) ->
     return Path(path)
 
 
+def _klv_wrapped(document: str) -> bytes:
+    """A timed-text track file as ST 429-5 / ST 2067-2 lay it out at its simplest: an MXF header partition pack, then
+    the XML document as the value of one KLV item (BER length), then a footer partition pack."""
+    def klv(key: bytes, value: bytes) -> bytes:
+        return key + b"\x83" + len(value).to_bytes(3, "big") + value
+    partition = bytes.fromhex("060e2b34020501010d01020101020400")  # header partition pack, closed complete
+    essence = bytes.fromhex("060e2b34010201010d01030113010101")  # generic container item
+    footer = bytes.fromhex("060e2b34020501010d01020101040400")
+    return klv(partition, bytes(88)) + klv(essence, document.encode("utf-8")) + klv(footer, bytes(88))
+
+
+def imsc_track(path, lines: Sequence[tuple[float, float, str]], language: str = "en") -> Path:
+    """An IMSC1 text subtitle track file (TTML timed from the file's start, in an MXF wrapping)."""
+    body = "".join(f'<p begin="{b:.3f}s" end="{e:.3f}s">{text}</p>' for b, e, text in lines)
+    Path(path).write_bytes(_klv_wrapped(
+        '<?xml version="1.0" encoding="UTF-8"?><tt xmlns="http://www.w3.org/ns/ttml" '
+        f'xmlns:ttp="http://www.w3.org/ns/ttml#parameter" xml:lang="{language}"><body><div>{body}</div></body></tt>'))
+    return Path(path)
+
+
+def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool = True, fps: int = 24) -> Path:
+    """A DCP's subtitles: SMPTE ST 428-7 (times in frames at TimeCodeRate) wrapped in an MXF track file, or an
+    Interop DCSubtitle XML file (times in ticks of 4 ms)."""
+    def time(t: float) -> str:
+        whole, units = int(t), (round((t % 1) * fps) if smpte else round((t % 1) * 250))
+        return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}:{units:0{2 if smpte else 3}d}"
+    subs = "".join(f'<Subtitle SpotNumber="{i + 1}" TimeIn="{time(b)}" TimeOut="{time(e)}"><Text>{text}</Text>'
+                   "</Subtitle>" for i, (b, e, text) in enumerate(lines))
+    if smpte:
+        Path(path).write_bytes(_klv_wrapped(
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<SubtitleReel xmlns="http://www.smpte-ra.org/schemas/428-7/2010/DCST">'
+            f"<Id>{_urn()}</Id><Language>en</Language><EditRate>{fps} 1</EditRate><TimeCodeRate>{fps}</TimeCodeRate>"
+            f"<SubtitleList><Font>{subs}</Font></SubtitleList></SubtitleReel>"))
+    else:
+        Path(path).write_text('<?xml version="1.0" encoding="UTF-8"?><DCSubtitle Version="1.0"><Language>English'
+                              f"</Language><Font>{subs}</Font></DCSubtitle>")
+    return Path(path)
+
+
 def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: str = "Test Title", fps: int = 24,
                   encrypted: bool = False, missing: Sequence[str] = ()) -> Path:
-    """A package in `folder`: for each reel {'picture': path, 'sound': path, 'entry': frames, 'duration': frames}
-    (track files already written there), an asset map and a CPL (IMF: segments with a MainImageSequence and a
-    MainAudioSequence whose sound is timed in samples; DCP: reels of MainPicture and MainSound timed in frames).
+    """A package in `folder`: for each reel {'picture': path, 'sound': path, 'subtitles': path (optional),
+    'entry': frames, 'duration': frames} (track files already written there), an asset map and a CPL (IMF: segments
+    with a MainImageSequence, a SubtitlesSequence and a MainAudioSequence whose sound is timed in samples; DCP: reels
+    of MainPicture, MainSound and MainSubtitle timed in frames).
     Track file names in `missing` are left out of the asset map. Returns the CPL's path."""
     folder = Path(folder)
     ids: dict[str, str] = {}
     for reel in reels:
-        for key in ("picture", "sound"):
+        for key in ("picture", "sound", "subtitles"):
             if reel.get(key):
                 ids.setdefault(Path(reel[key]).name, _urn())
     cpl_id, cpl_name = _urn(), f"CPL_{uuid.uuid4()}.xml"
@@ -65,19 +106,27 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
         return reel.get("entry", 0), reel.get("duration")
 
     if kind == "imf":
-        segments, audio_track, image_track = [], _urn(), _urn()
+        segments, audio_track, image_track, text_track = [], _urn(), _urn(), _urn()
         for reel in reels:
             entry, dur = frames(reel)
+            dur = dur if dur is not None else reel["frames"] - entry
             pic = (f"<Resource><Id>{_urn()}</Id><IntrinsicDuration>{reel['frames']}</IntrinsicDuration>"
-                   f"<EntryPoint>{entry}</EntryPoint><SourceDuration>{dur if dur is not None else reel['frames'] - entry}"
-                   f"</SourceDuration><TrackFileId>{ids[Path(reel['picture']).name]}</TrackFileId>{key}</Resource>")
-            per = Fraction(RATE, fps)
+                   f"<EntryPoint>{entry}</EntryPoint><SourceDuration>{dur}</SourceDuration>"
+                   f"<TrackFileId>{ids[Path(reel['picture']).name]}</TrackFileId>{key}</Resource>")
+            per = Fraction(RATE, fps)  # IMF times a sound resource in samples
             snd = (f"<Resource><Id>{_urn()}</Id><EditRate>{RATE} 1</EditRate><IntrinsicDuration>"
                    f"{int(reel['frames'] * per)}</IntrinsicDuration><EntryPoint>{int(entry * per)}</EntryPoint>"
-                   f"<SourceDuration>{int((dur if dur is not None else reel['frames'] - entry) * per)}</SourceDuration>"
-                   f"<TrackFileId>{ids[Path(reel['sound']).name]}</TrackFileId></Resource>") if reel.get("sound") else ""
+                   f"<SourceDuration>{int(dur * per)}</SourceDuration>"
+                   f"<TrackFileId>{ids[Path(reel['sound']).name]}</TrackFileId></Resource>"
+                   ) if reel.get("sound") else ""
             sequences = (f"<cc:MainImageSequence><Id>{_urn()}</Id><TrackId>{image_track}</TrackId><ResourceList>{pic}"
                          "</ResourceList></cc:MainImageSequence>")
+            if reel.get("subtitles"):
+                sequences += (f"<cc:SubtitlesSequence><Id>{_urn()}</Id><TrackId>{text_track}</TrackId><ResourceList>"
+                              f"<Resource><Id>{_urn()}</Id><IntrinsicDuration>{reel['frames']}</IntrinsicDuration>"
+                              f"<EntryPoint>{entry}</EntryPoint><SourceDuration>{dur}</SourceDuration><TrackFileId>"
+                              f"{ids[Path(reel['subtitles']).name]}</TrackFileId></Resource></ResourceList>"
+                              "</cc:SubtitlesSequence>")
             if snd:
                 sequences += (f"<cc:MainAudioSequence><Id>{_urn()}</Id><TrackId>{audio_track}</TrackId>"
                               f"<ResourceList>{snd}</ResourceList></cc:MainAudioSequence>")
@@ -91,12 +140,12 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
         reel_xml = []
         for reel in reels:
             entry, dur = frames(reel)
-            assets = ""
-            for tag, k in (("MainPicture", "picture"), ("MainSound", "sound")):
+            dur, assets = dur if dur is not None else reel["frames"] - entry, ""
+            for tag, k in (("MainPicture", "picture"), ("MainSound", "sound"), ("MainSubtitle", "subtitles")):
                 if reel.get(k):
                     assets += (f"<{tag}><Id>{ids[Path(reel[k]).name]}</Id><EditRate>{fps} 1</EditRate>"
-                               f"<IntrinsicDuration>{reel['frames']}</IntrinsicDuration><EntryPoint>{entry}</EntryPoint>"
-                               f"<Duration>{dur if dur is not None else reel['frames'] - entry}</Duration>{key}</{tag}>")
+                               f"<IntrinsicDuration>{reel['frames']}</IntrinsicDuration>"
+                               f"<EntryPoint>{entry}</EntryPoint><Duration>{dur}</Duration>{key}</{tag}>")
             reel_xml.append(f"<Reel><Id>{_urn()}</Id><AssetList>{assets}</AssetList></Reel>")
         cpl = ('<?xml version="1.0" encoding="UTF-8"?>'
                '<CompositionPlaylist xmlns="http://www.smpte-ra.org/schemas/429-7/2006/CPL">'
@@ -112,10 +161,16 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
     return folder / cpl_name
 
 
+REEL_LINES = [[(0.1, 0.4, "Cut by the entry point."), (1.0, 2.0, "We have to go now.")],
+              [(1.0, 2.0, "Where is everyone?")], [(0.5, 1.5, "Third reel.")], [(0.5, 1.5, "Fourth reel.")]]
+
+
 def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel: int = 3, fps: int = 24,
-                 entry: int = 0, **kw) -> Path:
+                 entry: int = 0, subtitles: Optional[str] = None, **kw) -> Path:
     """A two-reel package (a picture and a sound track file per reel); reel i shows colour i and sounds tone i.
-    `entry` frames are cut from the start of every reel (the CPL's entry points). Returns the CPL's path."""
+    `entry` frames are cut from the start of every reel (the CPL's entry points). subtitles: 'imsc' (IMF), 'smpte'
+    or 'interop' (DCP) writes a subtitle track file a reel holding REEL_LINES[i], timed from the file's start.
+    Returns the CPL's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     colours = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (200, 200, 30)]
@@ -123,5 +178,12 @@ def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel:
     for i in range(reels):
         pic = picture_track(folder / f"reel{i + 1}_picture.mxf", [colours[i % 4]] * seconds_per_reel, fps)
         snd = sound_track(folder / f"reel{i + 1}_sound.mxf", seconds_per_reel, freq=300.0 + 200 * i)
-        specs.append({"picture": pic, "sound": snd, "frames": seconds_per_reel * fps, "entry": entry})
+        spec = {"picture": pic, "sound": snd, "frames": seconds_per_reel * fps, "entry": entry}
+        if subtitles == "imsc":
+            spec["subtitles"] = imsc_track(folder / f"reel{i + 1}_subtitles_en.mxf", REEL_LINES[i])
+        elif subtitles in ("smpte", "interop"):
+            smpte = subtitles == "smpte"
+            spec["subtitles"] = dcp_subtitles(folder / f"reel{i + 1}_sub.{'mxf' if smpte else 'xml'}", REEL_LINES[i],
+                                              smpte=smpte, fps=fps)
+        specs.append(spec)
     return write_package(folder, specs, kind=kind, fps=fps, **kw)

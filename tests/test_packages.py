@@ -123,3 +123,27 @@ def test_a_package_run_scores_the_title_and_skips_it_next_night(tmp_path):
     assert all(r["n_frames"] > 0 and r["has_audio"] for r in clips)
     assert not [e for e in table(out, "errors") if e["error_type"] == "PackageTrackFile"]
     assert run(["--input", str(tmp_path / "archive"), "--output", str(out)] + args)["skipped"] == 2
+
+
+@pytest.mark.parametrize("kind,subtitles", [("imf", "imsc"), ("dcp", "smpte"), ("dcp", "interop")])
+def test_a_packages_subtitle_track_files_are_its_dialogue(tmp_path, kind, subtitles):
+    """The subtitles a package carries (IMSC1 TTML in an IMF track file, a SMPTE DCP's subtitle XML in MXF, an
+    Interop DCP's XML file) are the title's lines: each track file is timed from its own start, so a reel's lines
+    move to where the reel plays and a line before the CPL's entry point is not the title's. The clips read them
+    (text_source subtitle), no speech recognition needed."""
+    entry = 12 if kind == "imf" else 0  # half a second cut from each reel
+    cpl = make_package(tmp_path / "pkg", kind=kind, reels=2, seconds_per_reel=3, entry=entry, subtitles=subtitles)
+    reel_s, cut = 3.0 - entry / 24, entry / 24
+    job = job_for(cpl)
+    want = [(1.0 - cut, 2.0 - cut, "We have to go now."), (reel_s + 1.0 - cut, reel_s + 2.0 - cut, "Where is everyone?")]
+    if not entry:
+        want.insert(0, (0.1 if subtitles == "interop" else 2 / 24, 0.4 if subtitles == "interop" else 10 / 24,
+                        "Cut by the entry point."))
+    assert [(round(c.start_s, 3), round(c.end_s, 3), c.text) for c in job.cues] == [
+        (round(s, 3), round(e, 3), t) for s, e, t in want]
+    assert {c.language for c in job.cues} == {"en"}
+    out = tmp_path / "out"
+    assert run(["--input", str(tmp_path / "pkg"), "--output", str(out), "--transcribe", "auto", "--no_score",
+                "--image_size", "32"])["ok"] == 1
+    said = [(r["text"], r["text_source"]) for r in table(out, "clips") if r["text"]]
+    assert said == [(t, "subtitle") for *_, t in want]

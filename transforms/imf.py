@@ -19,10 +19,12 @@ import functools
 import heapq
 import math
 import posixpath
+import re
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from typing import Callable, Iterator, Optional
 
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -30,7 +32,11 @@ ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF and SMPTE DCP; Interop DCP
 TRACK_FILE_EXTS = (".mxf",)
 PICTURE = ("MainImageSequence", "MainPicture", "MainStereoscopicPicture")  # IMF sequences, DCP reel assets
 SOUND = ("MainAudioSequence", "MainSound")
-SUBTITLES = ("SubtitlesSequence", "MainSubtitle", "MainClosedCaption", "ClosedCaption")
+# the dialogue as text: IMF subtitles and captions (IMSC1 TTML in MXF), a DCP's subtitles (SMPTE: XML in MXF;
+# Interop: an XML file); forced narratives (only where the film leaves its language) are not the dialogue
+TEXTS = ("SubtitlesSequence", "HearingImpairedCaptionsSequence", "ClosedCaptionsSequence", "MainSubtitle",
+         "MainClosedCaption")
+MAX_TEXT_TRACK_BYTES = 64 << 20  # a timed-text track file is text (and a few fonts or images)
 MAX_XML_BYTES = 16 << 20  # an asset map or CPL is kilobytes; a larger .xml is not one
 
 
@@ -55,12 +61,13 @@ class Resource:
 
 @dataclasses.dataclass(frozen=True)
 class Composition:
-    """What a CPL says of its title: the picture's resources and the main sound's, in play order."""
+    """What a CPL says of its title: the picture's resources and the main sound's, in play order, and each text
+    sequence's (subtitles, captions) with the composition time each resource starts at."""
     path: str
     title: str
     picture: tuple[Resource, ...]
     sound: tuple[Resource, ...]
-    subtitles: int = 0  # subtitle / caption resources (not read)
+    texts: tuple[tuple[str, tuple[tuple[float, Resource], ...]], ...] = ()  # (sequence name, ((start_s, res), ...))
     encrypted: bool = False
     missing: tuple[str, ...] = ()  # track file ids the asset map does not list
 
@@ -78,7 +85,9 @@ class Composition:
 
     @property
     def track_files(self) -> list[str]:
-        return sorted({r.path for r in self.picture + self.sound})
+        """Every file the title plays: its fingerprint's."""
+        texts = [r.path for _, resources in self.texts for _, r in resources]
+        return sorted({r.path for r in self.picture + self.sound} | set(texts))
 
     @property
     def duration_s(self) -> float:
@@ -206,27 +215,35 @@ def _composition(cpl: str, assets: dict[str, str]) -> Composition:
         raise CompositionError(f"{cpl.rsplit('/', 1)[-1]} is not a composition playlist")
     title = _text(root, "ContentTitle") or _text(root, "ContentTitleText") or cpl.rsplit("/", 1)[-1]
     rate = _rate(_text(root, "EditRate"), None)
-    picture, sound, subtitles, encrypted, sound_track, missing = [], [], 0, False, None, []
-    for el in root.iter():
-        name = _local(el.tag)
-        if name == "KeyId":
-            encrypted = True
-        if name in SUBTITLES:
-            subtitles += 1
-        if name not in PICTURE + SOUND:
-            continue
-        if name in SOUND and name == "MainAudioSequence":  # IMF: one sequence per language; follow the first
-            track = (_text(el, "TrackId") or "").lower()
-            sound_track = sound_track or track
-            if track != sound_track:
+    picture, sound, texts, sound_track, missing = [], [], {}, None, []
+    encrypted = any(_local(el.tag) == "KeyId" for el in root.iter())
+    t = 0.0  # where the segment (IMF) or reel (DCP) starts in the composition
+    for segment in [el for el in root.iter() if _local(el.tag) in ("Segment", "Reel")]:
+        seg_picture, seg_sound = [], []
+        for el in segment.iter():
+            name = _local(el.tag)
+            if name not in PICTURE + SOUND + TEXTS:
                 continue
-        entries = ([r for r in el.iter() if _local(r.tag) == "Resource"] if name.endswith("Sequence") else [el])
-        for entry in entries:
-            res = _resource(entry, assets, rate, cpl, missing)
-            if res is not None and res.duration:
-                (picture if name in PICTURE else sound).append(res)
-    return Composition(path=cpl, title=title, picture=tuple(picture), sound=tuple(sound), subtitles=subtitles,
-                       encrypted=encrypted, missing=tuple(missing))
+            track = (_text(el, "TrackId") or "").lower()
+            if name == "MainAudioSequence":  # IMF: one sequence per language; follow the first
+                sound_track = sound_track or track
+                if track != sound_track:
+                    continue
+            entries = [r for r in el.iter() if _local(r.tag) == "Resource"] if name.endswith("Sequence") else [el]
+            resources = [r for r in (_resource(e, assets, rate, cpl, missing) for e in entries) if r and r.duration]
+            if name in PICTURE:
+                seg_picture += resources
+            elif name in SOUND:
+                seg_sound += resources
+            else:
+                starts = t + np.cumsum([0.0] + [r.seconds for r in resources])
+                texts.setdefault(f"{name}{':' + track if track else ''}", []).extend(zip(starts.tolist(), resources))
+        picture += seg_picture
+        sound += seg_sound
+        t += sum(r.seconds for r in seg_picture) or sum(r.seconds for r in seg_sound)
+    return Composition(path=cpl, title=title, picture=tuple(picture), sound=tuple(sound),
+                       texts=tuple((k, tuple(v)) for k, v in texts.items()), encrypted=encrypted,
+                       missing=tuple(missing))
 
 
 def package_titles(asset_map: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -295,6 +312,84 @@ def _size(path: str) -> int:
     return found[0].size_in_bytes if found else 0
 
 
+def _xml_document(data: bytes) -> Optional[str]:
+    """The XML document a timed-text track file wraps (IMSC1 TTML in IMF, a DCP's subtitle XML: one KLV item of
+    the MXF holds it whole), or the file itself when it is XML (an Interop DCP's subtitles)."""
+    start = data.find(b"<?xml")
+    root = _ROOT.search(data, data.find(b"?>", start) + 2 if start >= 0 else 0)
+    if root is None:
+        return None
+    end = data.find(b"</" + root.group(1) + b">", root.end())
+    if end < 0:
+        return None
+    return data[start if start >= 0 else root.start():end + len(root.group(1)) + 3].decode("utf-8", "replace")
+
+
+_ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?(?:tt|SubtitleReel|DCSubtitle))[\s>]")
+
+
+def _dcp_time(text: str, rate: float) -> float:
+    """A DCP subtitle time: HH:MM:SS:EE (SMPTE: edit units at the reel's TimeCodeRate; Interop: ticks of 4 ms) or
+    HH:MM:SS.sss."""
+    parts = text.strip().split(":")
+    if len(parts) == 3:
+        h, m, sec = parts
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    h, m, sec, units = (int(p) for p in parts)
+    return h * 3600 + m * 60 + sec + units / rate
+
+
+def dcp_subtitle_events(root) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
+    """A DCP's subtitle document (SMPTE ST 428-7 SubtitleReel, Interop DCSubtitle) -> ([(start_s, end_s, text)],
+    its language, warnings), times from the document's start."""
+    smpte = _local(root.tag) == "SubtitleReel"
+    rate = float(_text(root, "TimeCodeRate") or 24) if smpte else 250.0
+    start = _dcp_time(_text(root, "StartTime"), rate) if smpte and _text(root, "StartTime") else 0.0
+    language, events, warnings = _text(root, "Language"), [], []
+    for sub in (el for el in root.iter() if _local(el.tag) == "Subtitle"):
+        words = " ".join(" ".join(t.itertext()).strip() for t in sub.iter() if _local(t.tag) == "Text")
+        try:
+            begin, end = (_dcp_time(sub.get(k, ""), rate) - start for k in ("TimeIn", "TimeOut"))
+        except ValueError:
+            warnings.append(f"subtitle {sub.get('SpotNumber', len(events) + 1)}: skipped, unreadable times "
+                            f"{sub.get('TimeIn')!r} -> {sub.get('TimeOut')!r}")
+            continue
+        events.append((begin, end, " ".join(words.split())))
+    return events, language, warnings
+
+
+def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float, str]], Optional[str], list[str]]]:
+    """Each text sequence of the composition (CPL order): (its name, its lines on the composition's clock, its
+    language tag, warnings). A track file's document is timed from the file's start: each resource keeps the
+    lines of its stretch (entry point, duration), moved to where the resource plays."""
+    from transforms.ttml import is_ttml, parse_ttml
+    for name, resources in comp.texts:
+        lines, language, warnings = [], None, []
+        for start, res in resources:
+            where = res.path.rsplit("/", 1)[-1]
+            try:
+                with FileSystems.open(res.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    document = _xml_document(f.read(MAX_TEXT_TRACK_BYTES))
+                if document is None:
+                    warnings.append(f"{where}: no subtitle document found in it")
+                    continue
+                if is_ttml(document):
+                    events, lang, w = parse_ttml(document)
+                else:
+                    events, lang, w = dcp_subtitle_events(ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", document)))
+            except (ValueError, ET.ParseError) as exc:
+                warnings.append(f"{where}: {type(exc).__name__}: {exc}")
+                continue
+            language = language or lang
+            warnings += [f"{where}: {m}" for m in w]
+            first, step = float(res.entry / res.edit_rate), float(res.duration / res.edit_rate)
+            for i in range(res.repeat):
+                at = start + i * step
+                lines += [(at + max(b, first) - first, at + min(e, first + step) - first, text)
+                          for b, e, text in events if e > first and b < first + step]
+        yield name, lines, language, warnings
+
+
 class _Streams(list):
     """container.streams as probe and decode use it: .video, .audio, .subtitles; iteration over both."""
 
@@ -319,7 +414,8 @@ class CompositionContainer:
                     container = self._container(resources[0].path)
                     streams = getattr(container.streams, kind)
                     if not streams:
-                        raise CompositionError(f"track file {resources[0].path.rsplit('/', 1)[-1]} has no {kind} stream")
+                        name = resources[0].path.rsplit("/", 1)[-1]
+                        raise CompositionError(f"track file {name} has no {kind} stream")
                     self._first[kind] = (container, streams[0])
         except BaseException:
             self.close()

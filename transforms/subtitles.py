@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
-from transforms import attempts
+from transforms import attempts, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, named_language, reads
@@ -49,6 +49,7 @@ _MICRODVD_LINE = re.compile(r"\s*\{\s*\d+\s*\}\s*\{\s*\d*\s*\}")
 _MICRODVD_RATE = re.compile(r"\s*\{\s*1\s*\}\s*\{\s*1\s*\}\s*(\d{1,3}(?:[.,]\d+)?)\s*$")
 _MPEG_PACK = b"\x00\x00\x01\xba"  # a VobSub .sub is an MPEG program stream of subpictures
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
+PACKAGE_TEXT = "package:"  # load_cues' sources for an IMF / DCP title's subtitle and caption sequences
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
@@ -416,7 +417,7 @@ def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     """Whether a load_cues source is a forced track: lines only where a film leaves its main language (signs,
     a foreign exchange), a handful against the film's dialogue. Such a track ranks after every other, and a film
     whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
-    if source == CAPTIONS:
+    if source == CAPTIONS or source.startswith(PACKAGE_TEXT):  # (a package's forced narratives are not read)
         return False
     if source.startswith("stream:"):
         return int(source.split(":", 1)[1]) in info.forced_subtitle_streams
@@ -588,6 +589,8 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         cues, retimed = _in_step(cues, speech)
         warnings += w + [f"{path.rsplit('/', 1)[-1]}: {m}" for m in (moved, retimed) if m]
         yield path, cues
+    if imf.is_composition(ref.path):
+        yield from _package_sources(ref, preferred_language, warnings, speech)
     yield from _embedded_sources(ref, info, preferred_language, text_languages, warnings, speech)
     tracks = list(info.caption_streams) or ([None] if info.has_video and info.video_codec in CAPTIONED_CODECS else [])
     for track in tracks:  # a caption track, else the captions the pictures carry
@@ -609,6 +612,25 @@ def _raise_if_storage(exc: Exception, what: str) -> None:
     again by the next run (ReadFailed), rather than scored for good without its subtitles."""
     if storage_failure(exc):
         raise ReadFailed(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _package_sources(ref: FilmRef, preferred_language: Optional[str], warnings: list[str],
+                     speech: Callable[[], list]) -> Iterable[tuple[str, list[Cue]]]:
+    """An IMF or DCP title's subtitle and caption sequences (IMSC1 in IMF, a DCP's subtitle XML; transforms.imf),
+    in the CPL's order, the preferred language first."""
+    try:
+        texts = list(imf.read_texts(imf.read_composition(ref.path)))
+    except Exception as exc:  # noqa: BLE001 - the title is transcribed instead
+        _raise_if_storage(exc, "the package's subtitle track files")
+        warnings.append(f"the package's subtitles: {type(exc).__name__}: {exc}")
+        return
+    wanted = language_code(preferred_language)
+    texts.sort(key=lambda t: not (wanted and language_code(t[2]) == wanted))
+    for name, events, language, w in texts:
+        cues, w = _cues(events, list(w), language_code(language) or named_language(language or ""), empty=True)
+        cues, retimed = _in_step(cues, speech)
+        warnings += [f"{name}: {m}" for m in w + ([retimed] if retimed else [])]
+        yield f"{PACKAGE_TEXT}{name}", cues
 
 
 def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str],
