@@ -87,14 +87,16 @@ def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool =
 
 
 def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: str = "Test Title", fps: int = 24,
-                  encrypted: bool = False, missing: Sequence[str] = ()) -> Path:
+                  encrypted: bool = False, missing: Sequence[str] = (), ids: Optional[dict] = None) -> Path:
     """A package in `folder`: for each reel {'picture': path, 'sound': path, 'subtitles': path (optional),
     'entry': frames, 'duration': frames} (track files already written there), an asset map and a CPL (IMF: segments
     with a MainImageSequence, a SubtitlesSequence and a MainAudioSequence whose sound is timed in samples; DCP: reels
     of MainPicture, MainSound and MainSubtitle timed in frames).
-    Track file names in `missing` are left out of the asset map. Returns the CPL's path."""
+    Track file names in `missing` are left out of the asset map; `ids` gives track files (by name) the ids another
+    package's asset map lists them by (a supplemental package playing its original version's files). Returns the
+    CPL's path."""
     folder = Path(folder)
-    ids: dict[str, str] = {}
+    ids = dict(ids or {})
     for reel in reels:
         for key in ("picture", "sound", "subtitles"):
             if reel.get(key):

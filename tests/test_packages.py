@@ -104,7 +104,7 @@ def test_a_composition_that_cannot_be_read_fails_once_with_its_reason(tmp_path):
     sup = write_package(tmp_path / "sup", [{"picture": pic, "sound": snd, "frames": 24}], missing=["s.mxf"])
     gone = make_package(tmp_path / "gone", kind="imf", reels=1, seconds_per_reel=1)
     (tmp_path / "gone" / "reel1_sound.mxf").unlink()
-    for cpl, words in ((enc, "encrypted"), (sup, "does not list"), (gone, "is not there")):
+    for cpl, words in ((enc, "encrypted"), (sup, "nor those of the packages beside it"), (gone, "is not there")):
         (err,) = probe(cpl)
         assert isinstance(err, FilmError) and err.stage == "probe" and err.fatal and words in err.message, err
     assert [m.path for ms in match_inputs([str(tmp_path / "enc")]).values() for m in ms] == [str(enc)]
@@ -147,3 +147,22 @@ def test_a_packages_subtitle_track_files_are_its_dialogue(tmp_path, kind, subtit
                 "--image_size", "32"])["ok"] == 1
     said = [(r["text"], r["text_source"]) for r in table(out, "clips") if r["text"]]
     assert said == [(t, "subtitle") for *_, t in want]
+
+
+def test_a_supplemental_package_plays_its_original_versions_track_files(tmp_path):
+    """An IMF supplemental package (a French dub) delivers only what differs: its CPL plays the original version's
+    picture, found through the OV's asset map in the folder beside it, with its own sound. Its fingerprint holds the
+    OV's picture too."""
+    ov = make_package(tmp_path / "Title_OV", kind="imf", reels=1, seconds_per_reel=2)
+    ov_ids = {Path(p).name: uid for uid, p in imf.read_asset_map(str(ov.parent / "ASSETMAP.xml")).items()}
+    (tmp_path / "Title_SUPP_FR").mkdir()
+    dub = sound_track(tmp_path / "Title_SUPP_FR" / "fr.mxf", 2.0, freq=700.0)
+    supp = write_package(tmp_path / "Title_SUPP_FR", [{"picture": ov.parent / "reel1_picture.mxf", "sound": dub,
+                                                       "frames": 48}], missing=["reel1_picture.mxf"], ids=ov_ids)
+    comp = imf.read_composition(str(supp))
+    assert comp.track_files == sorted([str(ov.parent / "reel1_picture.mxf"), str(dub)])
+    clips = [c for c in windows(supp) if isinstance(c, DecodedClip)]
+    assert len(clips) == 2 and all(near(colour(c.frames[0]), RED) and tone(c.audio) == pytest.approx(700, abs=5)
+                                   for c in clips)
+    films = sorted(m.path for ms in match_inputs([str(tmp_path)]).values() for m in ms)
+    assert films == sorted([str(ov), str(supp)])

@@ -8,9 +8,9 @@ track file. The title is the composition: discovery turns a package's track file
 (`titles_of`), a film whose path is the CPL's, and `CompositionContainer` reads it as one container, the picture
 and the first sound sequence (the CPL's main language) on one clock, each track file's stretch in its place.
 
-Not read: subtitle track files (IMSC1 wrapped in MXF, a DCP's subtitle XML; the speech is transcribed instead),
-supplemental packages whose track files lie in another package, encrypted DCPs (without their key) and a
-stereoscopic picture's second eye.
+A supplemental package plays track files of its original version (OV) too: they are found through the asset maps of
+the packages in the folders beside it. The title's subtitles and captions (IMSC1 in IMF, a DCP's subtitle XML) are
+read by `read_texts`. Not read: encrypted DCPs (without their keys), forced narratives, a second sound language.
 """
 from __future__ import annotations
 
@@ -77,9 +77,10 @@ class Composition:
         if self.encrypted:
             raise CompositionError(f"{name} is encrypted (its track files need the KDM's keys): it cannot be decoded")
         if self.missing:
-            raise CompositionError(f"{name} plays {len(self.missing)} track file(s) the package's asset map does not "
-                                   f"list ({self.missing[0]}...; a supplemental package, whose other track files are "
-                                   "in the original version's package?): give the package with all its track files")
+            raise CompositionError(f"{name} plays {len(self.missing)} track file(s) that neither its package's asset "
+                                   f"map nor those of the packages beside it list ({self.missing[0]}...; a "
+                                   "supplemental package whose original version is elsewhere?): put the original "
+                                   "version's package in a folder beside it")
         if not self.picture and not self.sound:
             raise CompositionError(f"{name} plays no picture or sound track file")
 
@@ -206,7 +207,27 @@ def read_composition(cpl: str, asset_map: Optional[str] = None) -> Composition:
     asset_map = asset_map or asset_map_of(cpl)
     if asset_map is None:
         raise CompositionError(f"{cpl.rsplit('/', 1)[-1]}: no ASSETMAP beside it, so its track files cannot be found")
-    return _composition(cpl, read_asset_map(asset_map))
+    assets = read_asset_map(asset_map)
+    comp = _composition(cpl, assets)
+    if comp.missing:  # a supplemental package: the rest lies in the original version's package beside it
+        comp = _composition(cpl, {**neighbour_assets(asset_map), **assets})
+    return comp
+
+
+def neighbour_assets(asset_map: str) -> dict[str, str]:
+    """The assets of the packages in the folders beside this package's (an IMF supplemental package plays track
+    files of its original version, OV, delivered beside it: Title_OV/, Title_SUPP_FR/)."""
+    from transforms.discover import literal_glob
+    parent = _folder(_folder(asset_map))
+    found: dict[str, str] = {}
+    for name in ASSET_MAPS:
+        for m in FileSystems.match([f"{literal_glob(parent)}/*/{name}"])[0].metadata_list:
+            if m.path != asset_map:
+                try:
+                    found.update(read_asset_map(m.path))
+                except CompositionError:
+                    continue
+    return found
 
 
 def _composition(cpl: str, assets: dict[str, str]) -> Composition:
