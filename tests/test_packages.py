@@ -1,5 +1,6 @@
 """IMF and DCP packages: a title whose picture and sound lie in separate MXF track files, reel after reel, put in
 order by a composition playlist, is scored as one film (transforms.imf)."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,36 @@ def test_a_supplemental_package_plays_its_original_versions_track_files(tmp_path
                                    for c in clips)
     films = sorted(m.path for ms in match_inputs([str(tmp_path)]).values() for m in ms)
     assert films == sorted([str(ov), str(supp)])
+
+
+def test_a_jpeg2000_picture_is_decoded_at_a_reduced_size_the_models_never_miss(tmp_path):
+    """JPEG 2000 decodes at half or a quarter of its size (FFmpeg's lowres: 2-4 times faster at 1080p) where that is
+    still twice every copy the models read; the clips keep their frame times and nearly their pixels.
+    --decode_full_size decodes it whole. The rule: the most halvings that keep LOWRES_MARGIN x each copy."""
+    from transforms.decode import FramePicker, frame_size, reduced_resolution
+    from transforms.elements import FilmInfo
+    cfg = DecodeConfig()
+
+    def level(w, h, codec="jpeg2000"):
+        info = FilmInfo(1.0, w, h, 24.0, codec, None, True, False)
+        picker = FramePicker(*frame_size(info, cfg), face_size=frame_size(info, cfg, cfg.face_width)[:2])
+        return reduced_resolution(codec, info, picker)
+    assert [level(1920, 1080), level(3840, 2160), level(4096, 1716), level(1280, 720)] == [1, 2, 1, 0]
+    assert level(3840, 2160, codec="prores") == 0
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    pic = picture_track(pkg / "p.mxf", [RED, GREEN], size=(640, 360))
+    cpl = write_package(pkg, [{"picture": pic, "sound": sound_track(pkg / "s.mxf", 2.0), "frames": 48}])
+    small = DecodeConfig(segment="window", window_s=1.0, image_size=64, face_width=160)  # 640 wide: half is 2x 160
+    got = {}
+    for reduce in (True, False):
+        stats = {}
+        clips = [c for c in decode_film(job_for(cpl), dataclasses.replace(small, reduce_size=reduce), stats=stats)
+                 if isinstance(c, DecodedClip)]
+        got[reduce] = (clips, stats["reduced_by"])
+    assert got[True][1] == 1 and got[False][1] == 0
+    for a, b in zip(got[True][0], got[False][0]):
+        assert list(a.frame_times) == list(b.frame_times) and a.frames.shape == b.frames.shape
+        assert np.abs(a.frames.astype(int) - b.frames).mean() < 3
+        assert np.abs(a.face_frames.astype(int) - b.face_frames).mean() < 3
