@@ -191,8 +191,8 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         films = write_films(folder, args.seconds, size) if args.seconds else {}
         print(f"wrote {args.seconds} s at {size[0]}x{size[1]}, {FPS} fps in {time.perf_counter() - t0:.0f} s")
-        print("| master | pass | wall s | film-s / wall-s | frames decoded | frames skipped | clips against every frame, "
-              "full size: identical, or mean / 99th pct. difference in grey levels (ViT frames, face frames) |")
+        print("| master | pass | wall s | film-s / wall-s | frames decoded | frames skipped | clips against every "
+              "frame, full size: identical, or mean / 99th pct. difference in grey levels (ViT frames, face frames) |")
         print("|---|---|---|---|---|---|---|")
         for name, path in films.items():
             runs = {label: decode_pass(path, *how) for label, how in PASSES.items()}

@@ -198,7 +198,7 @@ def match_inputs(patterns: list[str]) -> dict[str, list]:
     """--input pattern -> the films it matches now (FileMetadata; sidecars and our outputs left out; an IMF / DCP
     package's files as its compositions, as discovery finds them)."""
     results = FileSystems.match([normalise_pattern(p) for p in patterns])
-    return {p: [FileMetadata(path, size) for path, size in dict(imf.film_paths(
+    return {p: [FileMetadata(path, size) for path, size in dict(imf.listed_film_paths(
         (m.path, m.size_in_bytes) for m in r.metadata_list if is_film_candidate(m.path) or imf.is_asset_map(m.path)
     )).items()] for p, r in zip(patterns, results)}
 
@@ -259,8 +259,10 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict) -> lis
         return []
     under = [re.compile(FileSystem.translate_pattern(normalise_pattern(p))) for p in patterns]
     listed = {m.path for films in matched.values() for m in films}
+    folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     return [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])
             if r["status"] == "ok" and r["film_path"] not in listed
+            and not (imf.is_composition(r["film_path"]) and r["film_path"].rsplit("/", 1)[0] in folders)
             and any(rx.fullmatch(r["film_path"]) for rx in under)]
 
 

@@ -169,6 +169,12 @@ class FingerprintFilm(beam.DoFn):
                                  "in UTF-8 (convmv -f latin1 -t utf-8 --notest FILE)", ref=shown)
 
 
+def _titles(path_size: tuple[bytes, int]) -> list[tuple[bytes, int]]:
+    """A matched file as the films it gives: itself, or the CPLs of the IMF / DCP package it belongs to."""
+    path = path_size[0].decode("utf-8", "surrogateescape")
+    return [(p.encode("utf-8", "surrogateescape"), size) for p, size in imf.film_paths([(path, path_size[1])])]
+
+
 def _film_ref(path: str, size: int) -> FilmRef:
     return FilmRef(path=path, size_bytes=size, film_id=film_id_for(path_text(path)))
 
@@ -185,13 +191,14 @@ class DiscoverFilms(beam.PTransform):
                 | "Patterns" >> beam.Create(self.patterns)
                 | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
                 | "DropSidecars" >> beam.Filter(lambda m: is_film_candidate(m.path) or imf.is_asset_map(m.path))
-                # an IMF / DCP package's asset map and track files -> its compositions (CPLs), the titles; paths as
-                # bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
-                | "PathSize" >> beam.FlatMap(lambda m: [(path.encode("utf-8", "surrogateescape"), size) for path, size
-                                                        in imf.film_paths([(m.path, m.size_in_bytes)])])
+                # as bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
+                | "PathSize" >> beam.Map(lambda m: (m.path.encode("utf-8", "surrogateescape"), m.size_in_bytes))
                 | "Dedupe" >> beam.Distinct()  # overlapping globs must not process a film twice
-                | "ToFilmRef" >> beam.MapTuple(lambda raw, size: _film_ref(raw.decode("utf-8", "surrogateescape"),
-                                                                         size))
                 # One pattern can match thousands of films: spread them before any per-film work.
-                | "Shard" >> beam.Reshuffle())
+                | "Shard" >> beam.Reshuffle()
+                # an IMF / DCP package's asset map and track files -> its compositions (CPLs), the titles, once each
+                | "Packages" >> beam.FlatMap(_titles)
+                | "OnePerTitle" >> beam.GroupByKey()
+                | "ToFilmRef" >> beam.MapTuple(lambda raw, sizes: _film_ref(raw.decode("utf-8", "surrogateescape"),
+                                                                          next(iter(sizes)))))
         return refs | "Fingerprint" >> beam.ParDo(FingerprintFilm()).with_outputs(ERRORS_TAG, main="films")

@@ -316,8 +316,9 @@ def titles_of(path: str) -> Optional[list[str]]:
 
 
 def film_paths(paths_and_sizes) -> Iterator[tuple[str, int]]:
-    """(path, size) of the matched files -> (path, size) of the films: a package's files become its CPLs (the CPL's
-    own size, which the checks for a file being replaced compare); other files stay."""
+    """(path, size) of matched files -> (path, size) of the films: a package's files become its CPLs (the CPL's own
+    size, which the checks for a file being replaced compare); other files stay. Looks for an asset map beside each
+    MXF (a listing or two on an object store): discovery runs it after the films are spread over the workers."""
     for path, size in paths_and_sizes:
         titles = titles_of(path)
         if titles is None:
@@ -325,6 +326,22 @@ def film_paths(paths_and_sizes) -> Iterator[tuple[str, int]]:
             continue
         for cpl in titles:
             yield cpl, (size if cpl == path else _size(cpl))
+
+
+def listed_film_paths(paths_and_sizes) -> list[tuple[str, int]]:
+    """film_paths from a listing alone, as the launcher counts the films it expects: a listed asset map gives its
+    package's CPLs, and the track files they play are not films; an MXF whose asset map is not in the listing stays
+    a file (no request for each file of a large MXF archive; discovery in the pipeline finds its package)."""
+    listed, played, titles = list(paths_and_sizes), set(), []
+    for path, _ in listed:
+        if is_asset_map(path):
+            try:
+                found = package_titles(path)
+            except (CompositionError, OSError):
+                continue
+            played.update(f for _, files in found for f in files)
+            titles += [(cpl, _size(cpl)) for cpl, _ in found]
+    return [(p, s) for p, s in listed if not is_asset_map(p) and p not in played] + titles
 
 
 def _size(path: str) -> int:
