@@ -31,13 +31,15 @@ def picture_track(path, colours: Sequence[tuple[int, int, int]], fps: int = 24, 
     return Path(path)
 
 
-def sound_track(path, seconds: float, freq: float = 440.0, channels: int = 1) -> Path:
-    """A tone, 24-bit PCM in an MXF of its own (the sound of a package lies apart from its picture; FFmpeg writes
-    one channel a file, as OP-Atom carries it)."""
+def sound_track(path, seconds: float, freq: float = 440.0, channels: int = 1,
+                samples: Optional[np.ndarray] = None) -> Path:
+    """A tone (or `samples`, float at 48 kHz), 24-bit PCM in an MXF of its own (the sound of a package lies apart from
+    its picture; FFmpeg writes one channel a file, as OP-Atom carries it)."""
     with av.open(str(path), "w", format="mxf_opatom") as out:
         s = out.add_stream("pcm_s24le", rate=RATE, layout="stereo" if channels == 2 else "mono")
         t = np.arange(int(seconds * RATE)) / RATE
-        wave = (0.3 * np.sin(2 * np.pi * freq * t) * 2 ** 31).astype(np.int32)
+        wave = (np.clip(samples, -1, 1) if samples is not None else 0.3 * np.sin(2 * np.pi * freq * t))
+        wave = (wave * (2 ** 31 - 1)).astype(np.int32)
         frame = av.AudioFrame.from_ndarray(np.repeat(wave, channels).reshape(1, -1), format="s32",
                                            layout="stereo" if channels == 2 else "mono")
         frame.sample_rate = RATE
@@ -89,6 +91,7 @@ def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool =
 def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: str = "Test Title", fps: int = 24,
                   encrypted: bool = False, missing: Sequence[str] = (), ids: Optional[dict] = None) -> Path:
     """A package in `folder`: for each reel {'picture': path, 'sound': path, 'subtitles': path (optional),
+    'more_sound': [path, ...] (IMF: further sound sequences, after the first),
     'entry': frames, 'duration': frames} (track files already written there), an asset map and a CPL (IMF: segments
     with a MainImageSequence, a SubtitlesSequence and a MainAudioSequence whose sound is timed in samples; DCP: reels
     of MainPicture, MainSound and MainSubtitle timed in frames).
@@ -101,6 +104,8 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
         for key in ("picture", "sound", "subtitles"):
             if reel.get(key):
                 ids.setdefault(Path(reel[key]).name, _urn())
+        for more in reel.get("more_sound", ()):
+            ids.setdefault(Path(more).name, _urn())
     cpl_id, cpl_name = _urn(), f"CPL_{uuid.uuid4()}.xml"
     key = "<KeyId>urn:uuid:00000000-0000-0000-0000-000000000001</KeyId>" if encrypted else ""
 
@@ -109,6 +114,7 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
 
     if kind == "imf":
         segments, audio_track, image_track, text_track = [], _urn(), _urn(), _urn()
+        more_tracks = [_urn() for _ in range(max(len(r.get("more_sound", ())) for r in reels))]
         for reel in reels:
             entry, dur = frames(reel)
             dur = dur if dur is not None else reel["frames"] - entry
@@ -116,11 +122,13 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
                    f"<EntryPoint>{entry}</EntryPoint><SourceDuration>{dur}</SourceDuration>"
                    f"<TrackFileId>{ids[Path(reel['picture']).name]}</TrackFileId>{key}</Resource>")
             per = Fraction(RATE, fps)  # IMF times a sound resource in samples
-            snd = (f"<Resource><Id>{_urn()}</Id><EditRate>{RATE} 1</EditRate><IntrinsicDuration>"
-                   f"{int(reel['frames'] * per)}</IntrinsicDuration><EntryPoint>{int(entry * per)}</EntryPoint>"
-                   f"<SourceDuration>{int(dur * per)}</SourceDuration>"
-                   f"<TrackFileId>{ids[Path(reel['sound']).name]}</TrackFileId></Resource>"
-                   ) if reel.get("sound") else ""
+
+            def sound(path) -> str:
+                return (f"<Resource><Id>{_urn()}</Id><EditRate>{RATE} 1</EditRate><IntrinsicDuration>"
+                        f"{int(reel['frames'] * per)}</IntrinsicDuration><EntryPoint>{int(entry * per)}</EntryPoint>"
+                        f"<SourceDuration>{int(dur * per)}</SourceDuration>"
+                        f"<TrackFileId>{ids[Path(path).name]}</TrackFileId></Resource>")
+            snd = sound(reel["sound"]) if reel.get("sound") else ""
             sequences = (f"<cc:MainImageSequence><Id>{_urn()}</Id><TrackId>{image_track}</TrackId><ResourceList>{pic}"
                          "</ResourceList></cc:MainImageSequence>")
             if reel.get("subtitles"):
@@ -132,6 +140,9 @@ def write_package(folder, reels: Sequence[dict], *, kind: str = "imf", title: st
             if snd:
                 sequences += (f"<cc:MainAudioSequence><Id>{_urn()}</Id><TrackId>{audio_track}</TrackId>"
                               f"<ResourceList>{snd}</ResourceList></cc:MainAudioSequence>")
+            for track, more in zip(more_tracks, reel.get("more_sound", ())):  # another language, an M&E
+                sequences += (f"<cc:MainAudioSequence><Id>{_urn()}</Id><TrackId>{track}</TrackId>"
+                              f"<ResourceList>{sound(more)}</ResourceList></cc:MainAudioSequence>")
             segments.append(f"<Segment><Id>{_urn()}</Id><SequenceList>{sequences}</SequenceList></Segment>")
         cpl = ('<?xml version="1.0" encoding="UTF-8"?>'
                '<CompositionPlaylist xmlns="http://www.smpte-ra.org/schemas/2067-3/2016" '

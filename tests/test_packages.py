@@ -208,3 +208,30 @@ def test_a_jpeg2000_picture_is_decoded_at_a_reduced_size_the_models_never_miss(t
         assert list(a.frame_times) == list(b.frame_times) and a.frames.shape == b.frames.shape
         assert np.abs(a.frames.astype(int) - b.frames).mean() < 3
         assert np.abs(a.face_frames.astype(int) - b.face_frames).mean() < 3
+
+
+def test_of_several_sound_sequences_the_one_with_the_dialogue_is_heard(tmp_path):
+    """An IMF title may carry several sound sequences (a music-and-effects mix first, the dialogue mix after, dubs):
+    the probe hears a few samples of each (Silero VAD) and the title is heard on the one with speech, as a master's
+    channel tracks are; before, the first sequence (here the M&E: no line to transcribe, no voice)."""
+    from testing.films import synthetic_music
+    from transforms.decode import decode_audio
+    from transforms.probe import probe_film
+    jfk = Path(__file__).resolve().parents[2] / "shared" / "data" / "media" / "speech" / "jfk.flac"
+    if not jfk.exists():
+        pytest.skip("shared speech data absent")
+    speech = decode_audio(str(jfk))[:8 * 16000]
+    seconds = speech.size / 16000
+    music = synthetic_music(seconds)[:speech.size]
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    pic = picture_track(pkg / "p.mxf", [RED] * int(seconds))
+    me = sound_track(pkg / "me.mxf", seconds, samples=np.repeat(music, 3))  # (16 kHz -> 48 kHz)
+    dialogue = sound_track(pkg / "en.mxf", seconds, samples=np.repeat(speech, 3))
+    frames = int(seconds) * 24
+    cpl = write_package(pkg, [{"picture": pic, "sound": me, "more_sound": [dialogue], "frames": frames}])
+    assert len(imf.read_composition(str(cpl)).sounds) == 2
+    assert probe_film(str(cpl)).audio_stream == 2  # the picture, the M&E, the dialogue
+    heard = np.concatenate([c.audio for c in windows(cpl) if isinstance(c, DecodedClip)])
+    n = min(heard.size, speech.size)
+    assert np.corrcoef(heard[:n], speech[:n])[0, 1] > 0.9

@@ -41,8 +41,9 @@ class FilmInfo:
     forced_subtitle_streams: tuple[int, ...] = ()
     # width of a stored pixel over its height (anamorphic DVD and HDV masters: 720x480 shown at 16:9 is 32/27)
     sample_aspect: float = 1.0
-    # the audio stream heard as the film's sound when probing chose one (a master's mono channel tracks: the
-    # one carrying the dialogue); None: transforms.probe.main_audio_stream's choice
+    # the audio stream heard as the film's sound when probing chose one (a master's mono channel tracks, or an IMF
+    # title's sound sequences: the one carrying the dialogue; a title's by its place in its container's streams);
+    # None: transforms.probe.main_audio_stream's choice
     audio_stream: Optional[int] = None
     # the timecode of the first frame (studio and broadcast masters start at 01:00:00:00 or 10:00:00:00), seconds
     start_timecode_s: float = 0.0

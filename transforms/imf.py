@@ -6,11 +6,12 @@ subtitles in others, listed by an asset map (ASSETMAP.xml, or ASSETMAP in an Int
 composition playlist (CPL): segments or reels, each naming a stretch (entry point, duration, in edit units) of a
 track file. The title is the composition: discovery turns a package's track files and asset map into its CPLs
 (`titles_of`), a film whose path is the CPL's, and `CompositionContainer` reads it as one container, the picture
-and the first sound sequence (the CPL's main language) on one clock, each track file's stretch in its place.
+and its sound (of several sound sequences, the one where speech is heard: the probe's choice) on one clock, each
+track file's stretch in its place.
 
 A supplemental package plays track files of its original version (OV) too: they are found through the asset maps of
 the packages in the folders beside it. The title's subtitles and captions (IMSC1 in IMF, a DCP's subtitle XML) are
-read by `read_texts`. Not read: encrypted DCPs (without their keys), forced narratives, a second sound language.
+read by `read_texts`. Not read: encrypted DCPs (without their keys), forced narratives.
 """
 from __future__ import annotations
 
@@ -66,10 +67,15 @@ class Composition:
     path: str
     title: str
     picture: tuple[Resource, ...]
-    sound: tuple[Resource, ...]
+    sounds: tuple[tuple[Resource, ...], ...]  # each sound sequence (IMF: a language or soundfield), CPL order
     texts: tuple[tuple[str, tuple[tuple[float, Resource], ...]], ...] = ()  # (sequence name, ((start_s, res), ...))
     encrypted: bool = False
     missing: tuple[str, ...] = ()  # track file ids the asset map does not list
+
+    @property
+    def sound(self) -> tuple[Resource, ...]:
+        """The first sound sequence's resources."""
+        return self.sounds[0] if self.sounds else ()
 
     def check(self) -> None:
         """Raise CompositionError when the title cannot be read: it is encrypted or a track file is missing."""
@@ -88,11 +94,11 @@ class Composition:
     def track_files(self) -> list[str]:
         """Every file the title plays: its fingerprint's."""
         texts = [r.path for _, resources in self.texts for _, r in resources]
-        return sorted({r.path for r in self.picture + self.sound} | set(texts))
+        return sorted({r.path for r in self.picture} | {r.path for seq in self.sounds for r in seq} | set(texts))
 
     @property
     def duration_s(self) -> float:
-        return max(sum(r.seconds for r in self.picture), sum(r.seconds for r in self.sound))
+        return max([sum(r.seconds for r in self.picture)] + [sum(r.seconds for r in seq) for seq in self.sounds])
 
 
 def _local(tag: str) -> str:
@@ -236,33 +242,31 @@ def _composition(cpl: str, assets: dict[str, str]) -> Composition:
         raise CompositionError(f"{cpl.rsplit('/', 1)[-1]} is not a composition playlist")
     title = _text(root, "ContentTitle") or _text(root, "ContentTitleText") or cpl.rsplit("/", 1)[-1]
     rate = _rate(_text(root, "EditRate"), None)
-    picture, sound, texts, sound_track, missing = [], [], {}, None, []
+    picture, sounds, texts, missing = [], {}, {}, []
     encrypted = any(_local(el.tag) == "KeyId" for el in root.iter())
     t = 0.0  # where the segment (IMF) or reel (DCP) starts in the composition
     for segment in [el for el in root.iter() if _local(el.tag) in ("Segment", "Reel")]:
-        seg_picture, seg_sound = [], []
+        seg_picture, seg_sound = [], {}
         for el in segment.iter():
             name = _local(el.tag)
             if name not in PICTURE + SOUND + TEXTS:
                 continue
-            track = (_text(el, "TrackId") or "").lower()
-            if name == "MainAudioSequence":  # IMF: one sequence per language; follow the first
-                sound_track = sound_track or track
-                if track != sound_track:
-                    continue
+            track = (_text(el, "TrackId") or "").lower()  # (IMF: a virtual track, the same in every segment)
             entries = [r for r in el.iter() if _local(r.tag) == "Resource"] if name.endswith("Sequence") else [el]
             resources = [r for r in (_resource(e, assets, rate, cpl, missing) for e in entries) if r and r.duration]
             if name in PICTURE:
                 seg_picture += resources
             elif name in SOUND:
-                seg_sound += resources
+                seg_sound.setdefault(track, []).extend(resources)
             else:
                 starts = t + np.cumsum([0.0] + [r.seconds for r in resources])
                 texts.setdefault(f"{name}{':' + track if track else ''}", []).extend(zip(starts.tolist(), resources))
         picture += seg_picture
-        sound += seg_sound
-        t += sum(r.seconds for r in seg_picture) or sum(r.seconds for r in seg_sound)
-    return Composition(path=cpl, title=title, picture=tuple(picture), sound=tuple(sound),
+        for track, resources in seg_sound.items():
+            sounds.setdefault(track, []).extend(resources)
+        t += sum(r.seconds for r in seg_picture) or max((sum(r.seconds for r in rs) for rs in seg_sound.values()),
+                                                        default=0.0)
+    return Composition(path=cpl, title=title, picture=tuple(picture), sounds=tuple(tuple(v) for v in sounds.values()),
                        texts=tuple((k, tuple(v)) for k, v in texts.items()), encrypted=encrypted,
                        missing=tuple(missing))
 
@@ -429,41 +433,44 @@ def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float
 
 
 class _Streams(list):
-    """container.streams as probe and decode use it: .video, .audio, .subtitles; iteration over both."""
+    """container.streams as probe and decode use it: .video, .audio, .subtitles; the picture, then each sound, by
+    place."""
 
-    def __init__(self, video, audio):
-        super().__init__([s for s in (video, audio) if s is not None])
+    def __init__(self, video, audio: list):
+        super().__init__(([video] if video is not None else []) + audio)
         self.video = [video] if video is not None else []
-        self.audio = [audio] if audio is not None else []
+        self.audio = list(audio)
         self.subtitles, self.data, self.other = [], [], []
 
 
 class CompositionContainer:
-    """A composition read as one container (what open_container gives for a CPL): the streams of its first picture
-    and first sound track file, whose decoders decode every later track file's packets too (a DCP's reels, IMF
-    segments), each packet moved onto the composition's clock; demux merges picture and sound in time order."""
+    """A composition read as one container (what open_container gives for a CPL): the stream of its first picture
+    track file and, for each sound sequence, of its first sound track file; their decoders decode every later track
+    file's packets too (a DCP's reels, IMF segments), each packet moved onto the composition's clock; demux merges
+    the streams in time order. container.streams lists the picture, then a stream per sound sequence: the probe
+    picks the one with the dialogue (FilmInfo.audio_stream: its place in that list)."""
 
     def __init__(self, comp: Composition, opener: Callable):
         self.comp, self._open, self._files = comp, opener, {}
-        self._first = {}
+        self._sequences: dict[int, tuple[Resource, ...]] = {}  # id(stream) -> its sequence's resources
         try:
-            for kind, resources in (("video", comp.picture), ("audio", comp.sound)):
-                if resources:
-                    container = self._container(resources[0].path)
-                    streams = getattr(container.streams, kind)
-                    if not streams:
-                        name = resources[0].path.rsplit("/", 1)[-1]
-                        raise CompositionError(f"track file {name} has no {kind} stream")
-                    self._first[kind] = (container, streams[0])
+            video = self._first_stream("video", comp.picture) if comp.picture else None
+            audio = [self._first_stream("audio", seq) for seq in comp.sounds if seq]
         except BaseException:
             self.close()
             raise
-        video, audio = (self._first.get(k, (None, None))[1] for k in ("video", "audio"))
         self.streams = _Streams(video, audio)
-        first = self._first.get("video", self._first.get("audio"))[0]
+        first = self._container((comp.picture or comp.sound)[0].path)
         self.format, self.metadata = first.format, first.metadata
         self.start_time, self.duration = 0, int(comp.duration_s * 1_000_000)
         self._seek_s = 0.0
+
+    def _first_stream(self, kind: str, resources: tuple[Resource, ...]):
+        streams = getattr(self._container(resources[0].path).streams, kind)
+        if not streams:
+            raise CompositionError(f"track file {resources[0].path.rsplit('/', 1)[-1]} has no {kind} stream")
+        self._sequences[id(streams[0])] = resources
+        return streams[0]
 
     def _container(self, path: str):
         if path not in self._files:
@@ -475,7 +482,7 @@ class CompositionContainer:
         return sum(r.seconds for r in self._resources(stream))
 
     def _resources(self, stream) -> tuple[Resource, ...]:
-        return self.comp.picture if stream is self._first.get("video", (None, None))[1] else self.comp.sound
+        return self._sequences[id(stream)]
 
     def seek(self, offset: int, backward: bool = True, any_frame: bool = False, stream=None) -> None:
         """Seek to `offset` microseconds of the composition (the next demux starts there, each track file at the

@@ -132,8 +132,8 @@ def channel_tracks(tracks: list) -> list:
 
 
 def sample_audio(container, tracks: list, duration_s: float, seconds: float = SAMPLE_S
-                 ) -> dict[int, list[tuple[float, "np.ndarray"]]]:
-    """{stream index: [(film time of the first sample, 16 kHz mono wave), ...]}: `seconds` of each track at
+                 ) -> dict:
+    """{stream: [(film time of the first sample, 16 kHz mono wave), ...]}: `seconds` of each track at
     SAMPLE_AT of the film (all of a film shorter than the samples). Decodes only those stretches of those tracks."""
     import numpy as np
 
@@ -142,15 +142,15 @@ def sample_audio(container, tracks: list, duration_s: float, seconds: float = SA
     else:
         starts = [p * duration_s for p in SAMPLE_AT]
     offset = film_start_s(container)
-    out: dict[int, list] = {s.index: [] for s in tracks}
+    out: dict = {s: [] for s in tracks}  # (by stream: a composition's sound sequences are each stream 0 of a file)
     for start in starts:
         container.seek(int((start + offset) * av.time_base), backward=True)
-        waves: dict[int, list] = {s.index: [] for s in tracks}
-        first: dict[int, float] = {}
-        resample = {s.index: MonoResampler(16000) for s in tracks}
-        done: set[int] = set()
+        waves: dict = {s: [] for s in tracks}
+        first: dict = {}
+        resample = {s: MonoResampler(16000) for s in tracks}
+        done: set = set()
         for packet in container.demux(*tracks):
-            i = packet.stream.index
+            i = packet.stream
             if i in done:
                 continue
             try:
@@ -177,9 +177,9 @@ def dialogue_track(container, tracks: list, duration_s: float):
     MIN_DIALOGUE_S of it."""
     from model.asr import vad_speech_seconds
     samples = sample_audio(container, tracks, duration_s)
-    heard = {i: sum(vad_speech_seconds(w) for _, w in got) for i, got in samples.items()}
-    best = max(tracks, key=lambda s: heard[s.index])
-    return best if heard[best.index] >= MIN_DIALOGUE_S else None
+    heard = {s: sum(vad_speech_seconds(w) for _, w in got) for s, got in samples.items()}
+    best = max(tracks, key=lambda s: heard[s])
+    return best if heard[best] >= MIN_DIALOGUE_S else None
 
 
 def start_timecode_s(container, fps: float) -> float:
@@ -290,12 +290,16 @@ def _audio_index(container, main, heard: list, duration_s: float):
     it would): `main`, the choice among the picture's programme's tracks (`heard`), or a master's dialogue
     channel track among them."""
     best, tracks = main, channel_tracks(heard) if main is not None else []
+    if isinstance(container, imf.CompositionContainer):  # its sound sequences: a dub, an M&E, a described track
+        tracks = heard if len(heard) > 1 else []
     try:
         best = (dialogue_track(container, tracks, duration_s) if tracks else None) or main
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # unreadable samples: the usual choice stands
         if storage_failure(exc):  # unless the storage failed: the film is probed again by the next run
             raise
     usual = main_audio_stream(container)
+    if isinstance(container, imf.CompositionContainer):  # (each of its streams is stream 0 of a track file)
+        return container.streams.index(best) if best is not None and best is not usual else None
     return best.index if best is not None and best.index != usual.index else None
 
 

@@ -95,5 +95,5 @@ def film_speech(path: str, info: FilmInfo) -> list[tuple[float, np.ndarray]]:
         return []
     with open_container(path) as container:
         track = film_audio_stream(container, info)
-        samples = sample_audio(container, [track], info.duration_s, SAMPLE_S)[track.index]
+        samples = sample_audio(container, [track], info.duration_s, SAMPLE_S)[track]
     return [(t0, vad_probabilities(wave) >= VAD_SPEECH_P) for t0, wave in samples]
