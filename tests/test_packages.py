@@ -235,3 +235,21 @@ def test_of_several_sound_sequences_the_one_with_the_dialogue_is_heard(tmp_path)
     heard = np.concatenate([c.audio for c in windows(cpl) if isinstance(c, DecodedClip)])
     n = min(heard.size, speech.size)
     assert np.corrcoef(heard[:n], speech[:n])[0, 1] > 0.9
+
+
+def test_a_broken_package_fails_alone_with_its_reason(tmp_path):
+    """A CPL cut short (a copy in progress, a damaged file) beside a good package: the good title is scored; the
+    broken one is a failed row that says its CPL is not readable XML, and its track files are scored on their own
+    with a PackageTrackFile row each; the run's exit is not affected."""
+    make_package(tmp_path / "archive" / "Good", kind="imf", reels=1, seconds_per_reel=2)
+    bad = make_package(tmp_path / "archive" / "Bad", kind="imf", reels=1, seconds_per_reel=2)
+    bad.write_text(bad.read_text()[:300])
+    out = tmp_path / "out"
+    summary = run(["--input", str(tmp_path / "archive"), "--output", str(out), "--segment", "window",
+                   "--window_s", "1"] + BASE)
+    failed = [e for e in table(out, "errors") if e["fatal"]]
+    assert [(Path(e["film_path"]).name, e["stage"]) for e in failed] == [(bad.name, "fingerprint")]
+    assert "not readable XML" in failed[0]["message"]
+    assert summary["ok"] == 3 and summary["failed"] == 1  # the good title, the bad package's two track files
+    alone = {Path(e["film_path"]).name for e in table(out, "errors") if e["error_type"] == "PackageTrackFile"}
+    assert alone == {"reel1_picture.mxf", "reel1_sound.mxf"}

@@ -287,7 +287,9 @@ def _package_titles(asset_map: str, mtime: float, size: int) -> tuple[tuple[str,
             continue
         try:
             root = _read_xml(path)
-        except CompositionError:
+        except CompositionError:  # unreadable: a title that fails at probe with the reason, if named as a CPL is
+            if "cpl" in path.rsplit("/", 1)[-1].lower():
+                titles.append((path, ()))
             continue
         if _local(root.tag) != "CompositionPlaylist":
             continue
