@@ -512,10 +512,13 @@ class CompositionContainer:
                 own = getattr(container.streams, kind)[0]
                 start = (container.start_time or 0) / 1_000_000 + float(res.entry / res.edit_rate)
                 container.seek(int((start + max(0.0, from_s - t0)) * 1_000_000), backward=True)
+                end = None
                 for packet in container.demux(own):
-                    if packet.pts is None or not packet.size:
+                    if not packet.size:
                         continue  # a track file's end: the decoder is flushed once, at the composition's
-                    t = float(packet.pts * packet.time_base) - start
+                    if packet.pts is None and end is None:
+                        continue  # (no time yet to place it by)
+                    t = float(packet.pts * packet.time_base) - start if packet.pts is not None else end
                     if t >= step - 1e-6:
                         break
                     end = t + float((packet.duration or 0) * packet.time_base)
