@@ -253,3 +253,21 @@ def test_a_broken_package_fails_alone_with_its_reason(tmp_path):
     assert summary["ok"] == 3 and summary["failed"] == 1  # the good title, the bad package's two track files
     alone = {Path(e["film_path"]).name for e in table(out, "errors") if e["error_type"] == "PackageTrackFile"}
     assert alone == {"reel1_picture.mxf", "reel1_sound.mxf"}
+
+
+def test_an_interop_dcp_folder_is_one_title(tmp_path):
+    """An Interop DCP: its asset map is ASSETMAP (no extension) beside a VOLINDEX file, and a tool wrote a track
+    file's path percent-encoded (a space as %20). One title, no failed row for the volume index."""
+    pkg = tmp_path / "Film_FTR_Interop"
+    make_package(pkg, kind="dcp", reels=2, seconds_per_reel=3, subtitles="interop")
+    (pkg / "reel2_sound.mxf").rename(pkg / "reel2 sound.mxf")
+    text = (pkg / "ASSETMAP.xml").read_text().replace("<Path>reel2_sound.mxf</Path>", "<Path>reel2%20sound.mxf</Path>")
+    (pkg / "ASSETMAP").write_text(text)
+    (pkg / "ASSETMAP.xml").unlink()
+    (pkg / "VOLINDEX").write_text('<?xml version="1.0"?><VolumeIndex><Index>1</Index></VolumeIndex>')
+    out = tmp_path / "out"
+    summary = run(["--input", str(pkg), "--output", str(out), "--segment", "window", "--window_s", "1"] + BASE)
+    assert summary["ok"] == 1 and summary["failed"] == 0, table(out, "errors")
+    said = {r["text"] for r in table(out, "clips") if r["text"]}
+    assert said == {"Cut by the entry point.", "We have to go now.", "Where is everyone?"}
+    assert len(table(out, "clips")) == 6 and all(r["has_audio"] for r in table(out, "clips"))

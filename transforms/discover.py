@@ -29,6 +29,8 @@ NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".
              ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl")
 # (.ifo, .bup: a DVD's navigation files; .edl / .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions
 # and LUTs that post-production leaves beside a film)
+# Files without an extension that are never films: an Interop DCP's volume index (its ASSETMAP is read, transforms.imf)
+NOT_FILM_NAMES = ("volindex",)
 # Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
 SYSTEM_FOLDERS = ("@eadir", "#recycle", "$recycle.bin", ".appledouble", ".trashes", ".@__thumb", "__macosx")
 
@@ -114,7 +116,7 @@ def is_film_candidate(path: str) -> bool:
     """Not a sidecar, image or metadata file (NOT_FILMS), not hidden (.DS_Store, the AppleDouble ._film.mp4
     that macOS writes on network shares), not inside a system folder (SYSTEM_FOLDERS), not a DVD's menu."""
     parts = path.lower().split("://", 1)[-1].split("/")
-    return not (parts[-1].endswith(NOT_FILMS) or parts[-1].startswith(".")
+    return not (parts[-1].endswith(NOT_FILMS) or parts[-1].startswith(".") or parts[-1] in NOT_FILM_NAMES
                 or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_menu(path))
 
 

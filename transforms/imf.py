@@ -21,6 +21,7 @@ import heapq
 import math
 import posixpath
 import re
+import urllib.parse
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 from typing import Callable, Iterator, Optional
@@ -169,7 +170,8 @@ def read_asset_map(asset_map: str) -> dict[str, str]:
         chunk = _child(chunks, "Chunk") if chunks is not None else None
         rel = _text(chunk, "Path") if chunk is not None else None
         if uid and rel:
-            rel = posixpath.normpath(rel.removeprefix("file://").lstrip("/") if rel.startswith("file://") else rel)
+            rel = rel.removeprefix("file://").lstrip("/") if rel.startswith("file://") else rel
+            rel = posixpath.normpath(urllib.parse.unquote(rel.replace("\\", "/")))  # (%20, a Windows tool's \\)
             assets[uid.lower()] = f"{folder}/{rel}"
     return assets
 
