@@ -271,3 +271,24 @@ def test_an_interop_dcp_folder_is_one_title(tmp_path):
     said = {r["text"] for r in table(out, "clips") if r["text"]}
     assert said == {"Cut by the entry point.", "We have to go now.", "Where is everyone?"}
     assert len(table(out, "clips")) == 6 and all(r["has_audio"] for r in table(out, "clips"))
+
+
+def test_of_two_dubs_the_first_is_heard(tmp_path):
+    """Of an IMF title's sound sequences with speech, the first (the original language) is heard, not the one that
+    happens to have the most speech in the samples (a dub); only a voiceless first sequence (an M&E) is passed over."""
+    from transforms.decode import decode_audio
+    from transforms.probe import probe_film
+    jfk = Path(__file__).resolve().parents[2] / "shared" / "data" / "media" / "speech" / "jfk.flac"
+    if not jfk.exists():
+        pytest.skip("shared speech data absent")
+    speech = decode_audio(str(jfk))[:8 * 16000]
+    seconds = speech.size / 16000
+    sparse = speech.copy()
+    sparse[: int(speech.size * 0.6)] = 0  # less speech than the dub below
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    pic = picture_track(pkg / "p.mxf", [RED] * int(seconds))
+    original = sound_track(pkg / "en.mxf", seconds, samples=np.repeat(sparse, 3))
+    dub = sound_track(pkg / "fr.mxf", seconds, samples=np.repeat(speech, 3))
+    cpl = write_package(pkg, [{"picture": pic, "sound": original, "more_sound": [dub], "frames": int(seconds) * 24}])
+    assert probe_film(str(cpl)).audio_stream is None  # the first sequence: main_audio_stream's own choice

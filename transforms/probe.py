@@ -172,6 +172,17 @@ def sample_audio(container, tracks: list, duration_s: float, seconds: float = SA
     return out
 
 
+def first_with_dialogue(container, tracks: list, duration_s: float):
+    """The first of `tracks` (in order) where speech VAD hears MIN_DIALOGUE_S in SAMPLE_S-long samples, or None: of an
+    IMF title's sound sequences the first is the original language, but may be a music-and-effects mix without a
+    voice; the one with the most speech could be any dub."""
+    from model.asr import vad_speech_seconds
+    for track in tracks:
+        if sum(vad_speech_seconds(w) for _, w in sample_audio(container, [track], duration_s)[track]) >= MIN_DIALOGUE_S:
+            return track
+    return None
+
+
 def dialogue_track(container, tracks: list, duration_s: float):
     """The track of `tracks` with the most speech (Silero VAD) in SAMPLE_S-long samples, or None when no track has
     MIN_DIALOGUE_S of it."""
@@ -290,10 +301,12 @@ def _audio_index(container, main, heard: list, duration_s: float):
     it would): `main`, the choice among the picture's programme's tracks (`heard`), or a master's dialogue
     channel track among them."""
     best, tracks = main, channel_tracks(heard) if main is not None else []
-    if isinstance(container, imf.CompositionContainer):  # its sound sequences: a dub, an M&E, a described track
-        tracks = heard if len(heard) > 1 else []
+    sequences = isinstance(container, imf.CompositionContainer) and len(heard) > 1
     try:
-        best = (dialogue_track(container, tracks, duration_s) if tracks else None) or main
+        if sequences:  # an IMF title's sound sequences: the original language first, dubs, an M&E, a described track
+            best = first_with_dialogue(container, heard, duration_s) or main
+        else:
+            best = (dialogue_track(container, tracks, duration_s) if tracks else None) or main
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # unreadable samples: the usual choice stands
         if storage_failure(exc):  # unless the storage failed: the film is probed again by the next run
             raise
