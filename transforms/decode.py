@@ -675,7 +675,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         offset = film_start_s(container)
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         # An intra-only picture (JPEG 2000 in IMF and DCP packages, ProRes, DNxHD, MJPEG masters): every frame
-        # decodes on its own, so only the two around each sample time are decoded (skip_far_frames); slice threads,
+        # decodes on its own, so only the two around each sample time are decoded (far_from_samples); slice threads,
         # so that each frame comes out of the decoder with its own packet.
         skip_far = bool(v is not None and shots is None and cfg.skip_nonref and v.codec_context.codec.intra_only)
         if v is not None:
