@@ -95,12 +95,12 @@ PASSES = {"every frame, full size (--decode_all_frames --decode_full_size)": (Fa
 
 
 def decode_pass(path: Path, skip: bool, reduce: bool) -> tuple[float, dict, list]:
-    from tests.test_decode import job_for
+    from benchmarks._bench_work import film_job
     from transforms.decode import BY_FILM, DecodeConfig, DecodedClip, decode_film
     stats: dict = {}
     cfg = DecodeConfig(skip_nonref=skip, reduce_size=reduce, decode_threads=BY_FILM)
     start = time.perf_counter()
-    clips = [c for c in decode_film(job_for(path), cfg, stats=stats) if isinstance(c, DecodedClip)]
+    clips = [c for c in decode_film(film_job(str(path)), cfg, stats=stats) if isinstance(c, DecodedClip)]
     return time.perf_counter() - start, stats, clips
 
 

@@ -292,3 +292,11 @@ def test_of_two_dubs_the_first_is_heard(tmp_path):
     dub = sound_track(pkg / "fr.mxf", seconds, samples=np.repeat(speech, 3))
     cpl = write_package(pkg, [{"picture": pic, "sound": original, "more_sound": [dub], "frames": int(seconds) * 24}])
     assert probe_film(str(cpl)).audio_stream is None  # the first sequence: main_audio_stream's own choice
+
+
+def test_intra_masters_benchmark_prints_its_table(tmp_path, capsys):
+    from benchmarks import intra_masters
+    intra_masters.main(["--seconds", "1", "--size", "320x180", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| IMF") or line.startswith("| ProRes")]
+    assert len(rows) == 9 and sum("| identical |" in r for r in rows) >= 4, out  # (320 px: never reduced)
