@@ -300,3 +300,24 @@ def test_intra_masters_benchmark_prints_its_table(tmp_path, capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| IMF") or line.startswith("| ProRes")]
     assert len(rows) == 9 and sum("| identical |" in r for r in rows) >= 4, out  # (320 px: never reduced)
+
+
+def test_reels_of_another_essence_fail_the_title_with_the_reason(tmp_path):
+    """One decoder reads a sequence's track files one after another: a reel of another codec (or a sound of another
+    rate or channels) than the first's would be misread, so the title fails at probe naming the track file, not
+    scored with garbled reels."""
+    import av
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    with av.open(str(pkg / "p1.mxf"), "w", format="mxf") as out:  # reel 2 in MPEG-2, reel 1 in JPEG 2000
+        s = out.add_stream("mpeg2video", rate=24)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        for _ in range(24):
+            out.mux(s.encode(av.VideoFrame.from_ndarray(np.zeros((64, 96, 3), np.uint8), format="rgb24")))
+        out.mux(s.encode())
+    reels = [{"picture": picture_track(pkg / "p0.mxf", [RED]) if i == 0 else pkg / "p1.mxf", "frames": 24,
+              "sound": sound_track(pkg / f"s{i}.mxf", 1.0)} for i in range(2)]
+    cpl = write_package(pkg, reels, kind="dcp")
+    ref = FilmRef(str(cpl), cpl.stat().st_size, film_id_for(str(cpl)), "fp")
+    (err,) = [getattr(o, "value", o) for o in ProbeFilm().process(ref)]
+    assert isinstance(err, FilmError) and err.stage == "probe" and "p1.mxf holds mpeg2video" in err.message

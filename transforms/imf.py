@@ -447,6 +447,12 @@ class _Streams(list):
         self.subtitles, self.data, self.other = [], [], []
 
 
+def _essence(stream) -> str:
+    """What a decoder must be set up for: the codec, and a sound's rate and channels."""
+    cc = stream.codec_context
+    return (f"{cc.name} {cc.sample_rate} Hz {cc.channels} ch" if stream.type == "audio" else cc.name)
+
+
 class CompositionContainer:
     """A composition read as one container (what open_container gives for a CPL): the stream of its first picture
     track file and, for each sound sequence, of its first sound track file; their decoders decode every later track
@@ -470,11 +476,21 @@ class CompositionContainer:
         self._seek_s = 0.0
 
     def _first_stream(self, kind: str, resources: tuple[Resource, ...]):
-        streams = getattr(self._container(resources[0].path).streams, kind)
-        if not streams:
-            raise CompositionError(f"track file {resources[0].path.rsplit('/', 1)[-1]} has no {kind} stream")
-        self._sequences[id(streams[0])] = resources
-        return streams[0]
+        """The first track file's stream of a sequence, whose decoder decodes the whole sequence: every track file
+        of it must hold the same kind of essence (CompositionError names the first that does not)."""
+        first = None
+        for path in dict.fromkeys(r.path for r in resources):
+            streams = getattr(self._container(path).streams, kind)
+            if not streams:
+                raise CompositionError(f"track file {path.rsplit('/', 1)[-1]} has no {kind} stream")
+            if first is None:
+                first = streams[0]
+            elif _essence(streams[0]) != _essence(first):
+                raise CompositionError(
+                    f"track file {path.rsplit('/', 1)[-1]} holds {_essence(streams[0])}, where the sequence's first "
+                    f"holds {_essence(first)}: the reels of one sequence must match to be read as one")
+        self._sequences[id(first)] = resources
+        return first
 
     def _container(self, path: str):
         if path not in self._files:
