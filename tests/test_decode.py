@@ -1,4 +1,5 @@
 """The single decode pass: sampled frames + 16 kHz audio per clip, streaming, and every awkward input."""
+import math
 import os
 from pathlib import Path
 
@@ -1060,3 +1061,19 @@ def test_an_intra_only_picture_decodes_only_the_frames_beside_sample_times(tmp_p
         assert got[False][1]["skipped_frames"] == 0
         if cfg.get("window_s") == 2.0 and kind != "short_picture":  # a frame a second is needed of 4 to 24
             assert got[True][1]["skipped_frames"] > 0.4 * len(times), got[True][1]
+
+
+def test_a_clock_that_cannot_restart_holds_a_run_of_earlier_times():
+    """In an mp4, Matroska or MXF the times come from an index that only goes forward: a run of frames with earlier
+    times (a decoder's output after damaged data) is held where the stream had got to, not read as a restart that
+    moves the rest of the film later (a damaged mp4 came out 23 s long instead of 20 in some test runs). In an
+    MPEG-TS capture the same run is a restart, as before."""
+    from transforms.decode import Timeline
+    times = [i * 0.04 for i in range(125)] + [2.0 + i * 0.04 for i in range(10)] + [5.0 + i * 0.04 for i in range(50)]
+    for restarts in (False, True):
+        line = Timeline(math.inf, restarts=restarts)
+        out = [line.time(t, 0.04) for t in times]
+        if restarts:
+            assert line.resets and max(out) > 7.5  # the run read as a restart: the rest moved 3 s later
+        else:
+            assert not line.resets and max(out) < 7.0  # (the run is placed frame by frame where it had got to)

@@ -41,6 +41,10 @@ MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track i
 # leap forward more than that, restarted (Timeline). Other formats' forward gaps are real (a paused recording).
 RESET_BACK_S, RESET_FORWARD_S = 1.0, 10.0
 RESET_AGREE_S = 2.0  # a forward jump to within this of the other stream's time is a hole, not a restart (Timeline)
+# Demuxers whose timestamps come from an index that only goes forward: their clock never restarts (Timeline). A
+# damaged mp4 once came out 23 s long instead of 20 (a TimestampReset): its H.264 decoder, after random bytes, gave
+# a run of frames with earlier times, read as a restart (in some test runs only: what varied was not found).
+MONOTONIC_CLOCKS = frozenset({"mov", "mp4", "matroska", "webm", "mxf"})
 # A whole-film pass whose media end this much before the header's duration (both) is reported (MediaEndedEarly).
 SHORT_MEDIA_S, SHORT_MEDIA_SHARE = 2.0, 0.05
 AVFMT_TS_DISCONT = 0x0200  # FFmpeg's flag for such formats (libavformat/avformat.h)
@@ -277,8 +281,11 @@ class Timeline:
     placed where the stream had got to and the clock stays (before 2026-12-05 each stray one shifted the rest of
     the film, 2.6 s on a 20 s capture with a damaged stretch)."""
 
-    def __init__(self, forward_s: float = math.inf):
+    def __init__(self, forward_s: float = math.inf, restarts: bool = True):
         self.forward_s = forward_s  # a jump forward beyond this is a restart too
+        # False where the container's clock cannot restart (an mp4's sample tables, Matroska's clusters): a run of
+        # earlier times is then a decoder's output after damaged data, held where the stream had got to
+        self.restarts = restarts
         self.shift = 0.0  # added to the stream's own times
         self.end: Optional[float] = None  # where the stream has got to (time + duration of its newest frame)
         self.resets: list[float] = []  # film times of the restarts
@@ -296,7 +303,7 @@ class Timeline:
         jump, self._jump = self._jump, None
         hole = other is not None and t > (self.end or 0.0) and abs(t - other) <= RESET_AGREE_S
         if not hole and not self._follows(t):
-            if jump is not None and self._follows(t + jump[0]):  # the clock goes on from the jump: a restart
+            if self.restarts and jump is not None and self._follows(t + jump[0]):  # it goes on from the jump: a restart
                 self.shift += jump[0]
                 self.resets.append(jump[1])
                 t += jump[0]
@@ -710,7 +717,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         video_drain = None  # "drained" at the picture's declared end (drain_video), "resumed" if it went on after
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
-        video_line, audio_line = Timeline(jumps), Timeline(jumps)
+        restarts = not set((container.format.name or "").split(",")) & MONOTONIC_CLOCKS
+        video_line, audio_line = Timeline(jumps, restarts), Timeline(jumps, restarts)
         audio_failed, audio_errors = False, 0
         video_hold = audio_hold = -math.inf  # film time up to which a stalled stream is taken as held (hold_stalled)
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
