@@ -215,10 +215,10 @@ def read_composition(cpl: str, asset_map: Optional[str] = None) -> Composition:
     asset_map = asset_map or asset_map_of(cpl)
     if asset_map is None:
         raise CompositionError(f"{cpl.rsplit('/', 1)[-1]}: no ASSETMAP beside it, so its track files cannot be found")
-    assets = read_asset_map(asset_map)
-    comp = _composition(cpl, assets)
+    assets, root = read_asset_map(asset_map), _read_xml(cpl)
+    comp = _composition(cpl, root, assets)
     if comp.missing:  # a supplemental package: the rest lies in the original version's package beside it
-        comp = _composition(cpl, {**neighbour_assets(asset_map), **assets})
+        comp = _composition(cpl, root, {**neighbour_assets(asset_map), **assets})
     return comp
 
 
@@ -238,8 +238,8 @@ def neighbour_assets(asset_map: str) -> dict[str, str]:
     return found
 
 
-def _composition(cpl: str, assets: dict[str, str]) -> Composition:
-    root = _read_xml(cpl)
+def _composition(cpl: str, root, assets: dict[str, str]) -> Composition:
+    """The Composition the CPL at `cpl` (parsed: `root`) plays, its track files found in `assets`."""
     if _local(root.tag) != "CompositionPlaylist":
         raise CompositionError(f"{cpl.rsplit('/', 1)[-1]} is not a composition playlist")
     title = _text(root, "ContentTitle") or _text(root, "ContentTitleText") or cpl.rsplit("/", 1)[-1]
@@ -296,7 +296,7 @@ def _package_titles(asset_map: str, mtime: float, size: int) -> tuple[tuple[str,
         if _local(root.tag) != "CompositionPlaylist":
             continue
         try:
-            titles.append((path, tuple(_composition(path, assets).track_files)))
+            titles.append((path, tuple(_composition(path, root, assets).track_files)))
         except CompositionError:
             titles.append((path, ()))  # (probe says what is wrong with it)
     return tuple(titles)
@@ -353,14 +353,14 @@ def listed_film_paths(paths_and_sizes) -> list[tuple[str, int]]:
 
 
 def _size(path: str) -> int:
-    from transforms.discover import literal_glob
-    found = FileSystems.match([literal_glob(path)])[0].metadata_list
-    return found[0].size_in_bytes if found else 0
+    from transforms.discover import size_now  # (discover imports this module)
+    return size_now(path) or 0
 
 
 def _xml_document(data: bytes) -> Optional[str]:
     """The XML document a timed-text track file wraps (IMSC1 TTML in IMF, a DCP's subtitle XML: one KLV item of
-    the MXF holds it whole), or the file itself when it is XML (an Interop DCP's subtitles)."""
+    the MXF holds it whole), or the file itself when it is XML (an Interop DCP's subtitles), from its root element
+    (without the declaration: it is decoded here)."""
     start = data.find(b"<?xml")
     root = _ROOT.search(data, data.find(b"?>", start) + 2 if start >= 0 else 0)
     if root is None:
@@ -368,7 +368,7 @@ def _xml_document(data: bytes) -> Optional[str]:
     end = data.find(b"</" + root.group(1) + b">", root.end())
     if end < 0:
         return None
-    return data[start if start >= 0 else root.start():end + len(root.group(1)) + 3].decode("utf-8", "replace")
+    return data[root.start():end + len(root.group(1)) + 3].decode("utf-8", "replace")
 
 
 _ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?(?:tt|SubtitleReel|DCSubtitle))[\s>]")
@@ -422,7 +422,7 @@ def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float
                 if is_ttml(document):
                     events, lang, w = parse_ttml(document)
                 else:
-                    events, lang, w = dcp_subtitle_events(ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", document)))
+                    events, lang, w = dcp_subtitle_events(ET.fromstring(document))
             except (ValueError, ET.ParseError) as exc:
                 warnings.append(f"{where}: {type(exc).__name__}: {exc}")
                 continue
@@ -444,7 +444,7 @@ class _Streams(list):
         super().__init__(([video] if video is not None else []) + audio)
         self.video = [video] if video is not None else []
         self.audio = list(audio)
-        self.subtitles, self.data, self.other = [], [], []
+        self.subtitles = []
 
 
 def _essence(stream) -> str:

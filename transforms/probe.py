@@ -172,23 +172,23 @@ def sample_audio(container, tracks: list, duration_s: float, seconds: float = SA
     return out
 
 
-def first_with_dialogue(container, tracks: list, duration_s: float):
-    """The first of `tracks` (in order) where speech VAD hears MIN_DIALOGUE_S in SAMPLE_S-long samples, or None: of an
-    IMF title's sound sequences the first is the original language, but may be a music-and-effects mix without a
-    voice; the one with the most speech could be any dub."""
+def speech_heard(container, tracks: list, duration_s: float) -> dict:
+    """{track: seconds of speech Silero VAD hears in its SAMPLE_S-long samples (sample_audio)}."""
     from model.asr import vad_speech_seconds
-    for track in tracks:
-        if sum(vad_speech_seconds(w) for _, w in sample_audio(container, [track], duration_s)[track]) >= MIN_DIALOGUE_S:
-            return track
-    return None
+    samples = sample_audio(container, tracks, duration_s)
+    return {s: sum(vad_speech_seconds(w) for _, w in got) for s, got in samples.items()}
+
+
+def first_with_dialogue(container, tracks: list, duration_s: float):
+    """The first of `tracks` (in order) with MIN_DIALOGUE_S of speech (speech_heard, one track at a time), or None:
+    of an IMF title's sound sequences the first is the original language, but may be a music-and-effects mix
+    without a voice; the one with the most speech could be any dub."""
+    return next((t for t in tracks if speech_heard(container, [t], duration_s)[t] >= MIN_DIALOGUE_S), None)
 
 
 def dialogue_track(container, tracks: list, duration_s: float):
-    """The track of `tracks` with the most speech (Silero VAD) in SAMPLE_S-long samples, or None when no track has
-    MIN_DIALOGUE_S of it."""
-    from model.asr import vad_speech_seconds
-    samples = sample_audio(container, tracks, duration_s)
-    heard = {s: sum(vad_speech_seconds(w) for _, w in got) for s, got in samples.items()}
+    """The track of `tracks` with the most speech (speech_heard), or None when no track has MIN_DIALOGUE_S of it."""
+    heard = speech_heard(container, tracks, duration_s)
     best = max(tracks, key=lambda s: heard[s])
     return best if heard[best] >= MIN_DIALOGUE_S else None
 
