@@ -193,8 +193,9 @@ def test_ebu_stl_subtitles_are_read(tmp_path):
 def test_microdvd_sub_files_are_read_and_vobsub_pictures_are_not(tmp_path):
     """MicroDVD (.sub: {start frame}{end frame}line, | between lines, {y:i} styles) is timed at the film's frame
     rate, or at the rate its first line states ({1}{1}25, as players read it). A DVD's VobSub .sub (an MPEG
-    stream of pictures, with its .idx) is not text: it is not read and does not count in the fingerprint; another
-    .sub is ignored with a warning."""
+    stream of pictures, with its .idx) is not text: it is not read as a text sidecar (its pictures are read by OCR
+    through the .idx, which counts in the fingerprint; tests/test_picture_subtitles.py); another .sub is ignored
+    with a warning."""
     from transforms.subtitles import read_sidecar, sidecars_digest
     film = make_film(tmp_path / "film.mp4", duration_s=6.0, fps=10)
     ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
@@ -213,7 +214,9 @@ def test_microdvd_sub_files_are_read_and_vobsub_pictures_are_not(tmp_path):
     (tmp_path / "film.sub").write_bytes(vobsub)
     (tmp_path / "film.idx").write_text("# VobSub index file, v7\nsize: 720x480\n")
     assert read_sidecar(str(tmp_path / "film.sub"), str(film), 10.0) == ([], [])
-    assert sidecars_digest(str(film)) is None  # neither the pictures nor their index are text to read
+    assert sidecars_digest(str(film)) is not None  # the .idx counts (a new DVD rip's pictures are read again)
+    (tmp_path / "film.idx").unlink()
+    assert sidecars_digest(str(film)) is None  # the pictures alone, without their index, cannot be read
     (tmp_path / "film.sub").write_text("[INFORMATION]\n[TITLE]Film\n00:00:01.00,00:00:03.00\nWhere?\n")
     cues, warnings = read_sidecar(str(tmp_path / "film.sub"), str(film), 10.0)
     assert cues == [] and "neither MicroDVD" in warnings[0]
@@ -575,28 +578,34 @@ def test_unread_subtitles_send_the_film_to_speech_recognition(tmp_path):
     assert not read.needs_asr and len(read.cues) == 3 and not read.warnings
 
 
-def test_picture_subtitles_are_named_not_silently_ignored(tmp_path, monkeypatch):
-    """A DVD or Blu-ray rip's subtitle tracks are pictures (VobSub, PGS, DVB), which would need OCR: the film is
-    transcribed instead (or has no text), and a warning row says why, so a studio knows a text sidecar would do.
-    The film's folder is listed once for both kinds of sidecar."""
+def test_picture_subtitles_without_lines_are_named(tmp_path, monkeypatch):
+    """Subtitle tracks that are pictures are read by OCR where they are PGS or VobSub (tests/test_picture_subtitles.py);
+    a DVB track, or pictures that give no line (here: tracks declared without a picture, a damaged .sup), leave the
+    film without lines: it is transcribed instead (or has no text), and a warning row says why, so a studio knows a
+    text sidecar would do. The film's folder is listed once for both kinds of sidecar."""
     film = make_film(tmp_path / "rip.mkv", duration_s=3.0, picture_subtitles=("dvdsub", "dvbsub"))
     info = probe_film(str(film))
     assert info.subtitle_streams == () and info.image_subtitle_codecs == ("dvdsub", "dvbsub")
+    assert info.picture_subtitle_streams == (2,)  # the VobSub track is read, the DVB one is not
     ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
     auto = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
     assert auto.needs_asr and auto.cues == ()
     assert [(e.stage, e.error_type, e.fatal) for e in auto.warnings] == [("subtitles", "ImageSubtitles", False)]
-    assert "2 subtitle track(s) are pictures (dvbsub, dvdsub)" in auto.warnings[0].message
-    assert "transcribed from the speech" in auto.warnings[0].message
+    message = auto.warnings[0].message
+    assert "2 subtitle track(s) are pictures (dvbsub, dvdsub) and gave no lines" in message
+    assert "OCR does not read dvbsub" in message and "OCR found no line in the PGS / VobSub pictures" in message
+    assert "transcribed from the speech" in message
     never = list(LoadSubtitles("c", transcribe="never").process((ref, info)))[-1]
     assert not never.needs_asr and "have no text" in never.warnings[0].message
-    (tmp_path / "rip.en.sup").write_bytes(b"PG" + bytes(30))  # a Blu-ray PGS sidecar: named too
+    (tmp_path / "rip.en.sup").write_bytes(b"PG" + bytes(30))  # a damaged Blu-ray PGS sidecar: tried, named
     from apache_beam.io.filesystems import FileSystems
     listings, match = [], FileSystems.match  # the real listing, counted
     monkeypatch.setattr(FileSystems, "match", lambda patterns, *a, **k: listings.append(patterns) or match(patterns))
     with_sup = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
     monkeypatch.undo()
-    assert "3 subtitle track(s) are pictures (dvbsub, dvdsub, rip.en.sup)" in with_sup.warnings[0].message
+    rows = {e.error_type: e.message for e in with_sup.warnings}
+    assert "3 subtitle track(s) are pictures (dvbsub, dvdsub, rip.en.sup)" in rows["ImageSubtitles"]
+    assert rows["SubtitleWarning"].startswith("rip.en.sup: cannot be read (InvalidDataError")
     assert len(listings) == 1  # one listing of rip* serves the text sidecars and the picture ones
     write_srt(tmp_path / "rip.en.srt", [(0.2, 1.0, "Hello there")])  # a text sidecar is read: nothing to say
     with_sidecar = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]

@@ -47,8 +47,10 @@ class FilmInfo:
     audio_stream: Optional[int] = None
     # the timecode of the first frame (studio and broadcast masters start at 01:00:00:00 or 10:00:00:00), seconds
     start_timecode_s: float = 0.0
-    # decoders of embedded subtitle tracks that are pictures, not text (DVD VobSub, Blu-ray PGS, DVB): not read
+    # decoders of embedded subtitle tracks that are pictures, not text (DVD VobSub, Blu-ray PGS, DVB)
     image_subtitle_codecs: tuple[str, ...] = ()
+    # stream indexes of the picture tracks whose text is read by OCR (PGS, VobSub: transforms.image_subtitles)
+    picture_subtitle_streams: tuple[int, ...] = ()
     # stream indexes of CEA-608 caption tracks (a QuickTime master's c608 track): read as captions
     caption_streams: tuple[int, ...] = ()
     # the asset map of the IMF or DCP package this file is a track file of (its picture and sound are apart)

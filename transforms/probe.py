@@ -22,6 +22,7 @@ from transforms.mono import MonoResampler
 from transforms.ts_programs import programme_tracks
 
 TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer")
+PICTURE_CODECS = ("pgssub", "dvdsub")  # picture subtitle decoders whose text is read by OCR (transforms.image_subtitles)
 CAPTION_CODECS = ("cc_dec", "eia_608")  # CEA-608 caption tracks (QuickTime c608 in ProRes masters): decoder, codec
 
 
@@ -273,9 +274,11 @@ def probe_container(container, path: str) -> FilmInfo:
     subs = tuple(s.index for s in text_subs)
     captions = tuple(s.index for s in container.streams.subtitles
                      if s.codec_context is not None and s.codec_context.name in CAPTION_CODECS)
-    pictures = tuple(s.codec_context.name for s in container.streams.subtitles
-                     if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS + CAPTION_CODECS)
-    forced = tuple(s.index for s in text_subs if s.disposition & av.stream.Disposition.forced)
+    picture_subs = [s for s in container.streams.subtitles
+                    if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS + CAPTION_CODECS]
+    pictures = tuple(s.codec_context.name for s in picture_subs)
+    read_pictures = tuple(s.index for s in picture_subs if s.codec_context.name in PICTURE_CODECS)
+    forced = tuple(s.index for s in text_subs + picture_subs if s.disposition & av.stream.Disposition.forced)
     return FilmInfo(
         duration_s=float(duration),
         width=int(v.codec_context.width) if v is not None else 0,
@@ -292,6 +295,7 @@ def probe_container(container, path: str) -> FilmInfo:
         audio_stream=_audio_index(container, a, heard, float(duration)),
         start_timecode_s=start_timecode_s(container, fps),
         image_subtitle_codecs=pictures,
+        picture_subtitle_streams=read_pictures,
         caption_streams=captions,
     )
 

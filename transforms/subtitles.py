@@ -27,7 +27,7 @@ from transforms import attempts, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, named_language, reads
-from transforms.probe import ReadFailed, film_start_s, open_container, storage_failure
+from transforms.probe import PICTURE_CODECS, ReadFailed, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
 from transforms.ttml import is_ttml, parse_ttml
@@ -48,6 +48,8 @@ _MICRODVD_LINE = re.compile(r"\s*\{\s*\d+\s*\}\s*\{\s*\d*\s*\}")
 # {1}{1}23.976 as the first line: the rate the lines were counted at
 _MICRODVD_RATE = re.compile(r"\s*\{\s*1\s*\}\s*\{\s*1\s*\}\s*(\d{1,3}(?:[.,]\d+)?)\s*$")
 _MPEG_PACK = b"\x00\x00\x01\xba"  # a VobSub .sub is an MPEG program stream of subpictures
+PICTURE_SIDECAR_EXTS = (".sup", ".idx")  # Blu-ray PGS, DVD VobSub (the .idx names its .sub): read by OCR
+PICTURE = "picture:"  # load_cues' sources for the film's own picture subtitle tracks ("picture:<stream index>")
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 PACKAGE_TEXT = "package:"  # load_cues' sources for an IMF / DCP title's subtitle and caption sequences
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
@@ -355,11 +357,11 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
 
 def picture_sidecars(film_path: str, listing: Optional[list] = None) -> list[str]:
     """Names of the film's picture subtitle sidecars: Blu-ray PGS (FILM.sup), DVD VobSub (FILM.idx + FILM.sub)."""
-    return [path_text(m.path.rsplit("/", 1)[-1]) for m in sidecar_files(film_path, (".sup", ".idx"), listing)]
+    return [path_text(m.path.rsplit("/", 1)[-1]) for m in sidecar_files(film_path, PICTURE_SIDECAR_EXTS, listing)]
 
 
-def find_sidecars(film_path: str, preferred_language: Optional[str] = None, listing: Optional[list] = None
-                  ) -> list[str]:
+def find_sidecars(film_path: str, preferred_language: Optional[str] = None, listing: Optional[list] = None,
+                  exts: Sequence[str] = SIDECAR_EXTS) -> list[str]:
     """Sidecar subtitle paths for a film (sidecar_files), best first: preferred language, then no language tag,
     then others; beside the film before a subtitle folder; then by format, then by name (2_English before
     10_English)."""
@@ -370,7 +372,7 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None, list
                                             code is not None and code == language_code(preferred_language))
         return (forced_sidecar(film_path, p), 0 if preferred else 1 if lang is None else 2 if code == "en" else 3,
                 _subtitle_folder_place(film_path, p) is not None, _sidecar_format_rank(p), _natural(p))
-    return sorted((m.path for m in sidecar_files(film_path, listing=listing)), key=rank)
+    return sorted((m.path for m in sidecar_files(film_path, exts, listing)), key=rank)
 
 
 def _natural(path: str) -> list:
@@ -382,7 +384,7 @@ def sidecars_digest(film_path: str) -> Optional[str]:
     (a nightly run over a catalogue whose titles carry thirty subtitle languages reads none of them); None when
     it has none. A FILM.xml that is not TTML is a media manager's metadata, rewritten at will: it does not count."""
     h, found = hashlib.sha256(), False
-    for m in sidecar_files(film_path):
+    for m in sidecar_files(film_path, SIDECAR_EXTS + PICTURE_SIDECAR_EXTS):
         fmt = os.path.splitext(m.path)[1].lower().lstrip(".")
         if fmt in ("xml", "sub"):  # counts only as TTML, as MicroDVD
             with FileSystems.open(m.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
@@ -419,7 +421,7 @@ def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
     if source == CAPTIONS or source.startswith(PACKAGE_TEXT):  # (a package's forced narratives are not read)
         return False
-    if source.startswith("stream:"):
+    if source.startswith(("stream:", PICTURE)):
         return int(source.split(":", 1)[1]) in info.forced_subtitle_streams
     return bool(source) and forced_sidecar(film_path, source)
 
@@ -605,6 +607,7 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
         cues, retimed = _in_step(cues, speech)
         warnings += [f"{where}: {m}" for m in w + ([retimed] if retimed else [])]
         yield CAPTIONS, cues
+    yield from _picture_sources(ref, info, preferred_language, text_languages, warnings, speech, listing)
 
 
 def _raise_if_storage(exc: Exception, what: str) -> None:
@@ -657,6 +660,52 @@ def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         cues, retimed = _in_step(cues, speech)
         warnings += w + ([f"stream {index}: {retimed}"] if retimed else [])
         yield f"stream:{index}", cues
+
+
+def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
+                     warnings: list[str], speech: Callable[[], list], listing: Optional[list]
+                     ) -> Iterable[tuple[str, list[Cue]]]:
+    """Picture subtitles, their text read by OCR (transforms.image_subtitles): the .sup / .idx sidecars (ranked as
+    text sidecars are), then the film's PGS and VobSub tracks (ranked as its text tracks are). Last of all sources:
+    OCR is the slowest to read and can misread a word, so it is read only when nothing gives the lines as text."""
+    from transforms.image_subtitles import read_picture_subtitles
+    wanted = language_code(preferred_language)
+
+    def rank(forced: bool, tag: Optional[str], index: int):
+        code = language_code(tag)
+        return (forced, 0 if wanted and code == wanted else 1 if code and code in text_languages else
+                2 if code is None else 3, index)
+
+    for path in find_sidecars(ref.path, preferred_language, listing, PICTURE_SIDECAR_EXTS):
+        name = path_text(path.rsplit("/", 1)[-1])
+        try:
+            found = read_picture_subtitles(path, sidecar=True)
+        except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
+            _raise_if_storage(exc, path)
+            warnings.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        tagged = sidecar_language(ref.path, path)
+        for index in sorted(found, key=lambda i: rank(False, found[i][2], i)):  # an .idx may hold several languages
+            events, w, tag = found[index]
+            cues, w = _cues(events, list(w), language_code(tagged) or tagged or tag, empty=True)
+            cues, moved = on_film_clock(cues, info)
+            cues, retimed = _in_step(cues, speech)
+            warnings += [f"{name}: {m}" for m in w + [m for m in (moved, retimed) if m]]
+            yield path if len(found) == 1 else f"{path}#{index}", cues
+    if not info.picture_subtitle_streams:
+        return
+    try:
+        found = read_picture_subtitles(ref.path, info.picture_subtitle_streams)
+    except Exception as exc:  # noqa: BLE001
+        _raise_if_storage(exc, f"picture streams {list(info.picture_subtitle_streams)}")
+        warnings.append(f"picture streams {list(info.picture_subtitle_streams)}: {type(exc).__name__}: {exc}")
+        return
+    for index in sorted(found, key=lambda i: rank(i in info.forced_subtitle_streams, found[i][2], i)):
+        events, w, tag = found[index]
+        cues, w = _cues(events, list(w), tag, empty=True)
+        cues, retimed = _in_step(cues, speech)
+        warnings += w + ([f"stream {index}: {retimed}"] if retimed else [])
+        yield f"{PICTURE}{index}", cues
 
 
 def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
@@ -726,6 +775,8 @@ class LoadSubtitles(beam.DoFn):
         pictures = list(info.image_subtitle_codecs) + (picture_sidecars(ref.path, listing) if not cues else [])
         if not cues and pictures:
             errors.append(self._image_subtitles(ref, pictures, needs_asr))
+        elif cues and (source.startswith(PICTURE) or source.lower().split("#")[0].endswith(PICTURE_SIDECAR_EXTS)):
+            errors.append(self._read_by_ocr(ref, source, len(cues)))
         if info.package:
             errors.append(self._package_track(ref, info))
         if unread and needs_asr:
@@ -757,12 +808,25 @@ class LoadSubtitles(beam.DoFn):
     @staticmethod
     def _image_subtitles(ref, pictures: list[str], needs_asr: bool) -> FilmError:
         """Say why a film whose only subtitles are pictures (DVD, Blu-ray, DVB tracks; .sup and VobSub sidecars)
-        has no subtitle lines: they would need OCR, which this pipeline does not do."""
+        has no subtitle lines: OCR reads PGS and VobSub pictures only, and these gave none it could read."""
         tracks = ", ".join(sorted(set(pictures)))
         then = ("the dialogue is transcribed from the speech instead" if needs_asr else
                 "its clips have no text (no audio, or --transcribe never)")
-        message = (f"{len(pictures)} subtitle track(s) are pictures ({tracks}), not text, and are "
-                   f"not read: {then}; a text sidecar beside the film (film.en.srt) would be")
+        unread = sorted({p for p in pictures if p not in PICTURE_CODECS and not p.lower().endswith(PICTURE_SIDECAR_EXTS)})
+        why = ([f"OCR does not read {', '.join(unread)}"] if unread else []) + (
+            ["OCR found no line in the PGS / VobSub pictures"] if len(unread) < len(pictures) else [])
+        message = (f"{len(pictures)} subtitle track(s) are pictures ({tracks}) and gave no lines ({'; '.join(why)}): "
+                   f"{then}; a text sidecar beside the film (film.en.srt) would be read")
         log.warning("%s: %s", ref.path, message)
         return FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="ImageSubtitles",
+                         message=message, fatal=False)
+
+    @staticmethod
+    def _read_by_ocr(ref, source: str, n: int) -> FilmError:
+        """Say that the film's lines were read from subtitle pictures: OCR can misread a word, a text file cannot."""
+        where = f"picture track {source[len(PICTURE):]}" if source.startswith(PICTURE) else source.rsplit("/", 1)[-1]
+        message = (f"the dialogue ({n} lines) was read by OCR from the subtitle pictures of {where} "
+                   "(no text subtitles): a misread word is possible; a text sidecar (film.en.srt) would be exact")
+        log.info("%s: %s", ref.path, message)
+        return FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="PictureSubtitles",
                          message=message, fatal=False)

@@ -1,0 +1,270 @@
+"""Picture subtitles read as text: Blu-ray PGS and DVD VobSub tracks (embedded, or `.sup` / `.idx` + `.sub` beside
+the film), each picture read by the OCR line recogniser of model/ocr.py.
+
+FFmpeg decodes the pictures (palette indexes and their place on screen); PyAV does not pass on the palette, so it
+is read here from the stream itself: a PGS palette segment gives each index its luma and opacity; a DVD subtitle's
+control sequence picks each of its four pixel values' colour from the disc's 16 (the `.idx` or track palette) and
+opacity. Each picture becomes grey text over black, as the recogniser reads it best, and is read as it is decoded
+(a film's pictures are never all held).
+
+Timing: a PGS picture stays until the next display set (an empty one takes it off); a DVD picture has its own
+stop time. A picture left on screen longer than MAX_HOLD_S ends there (a sign left up, a missing clear).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from model.ocr import composite, luma_of_ycrcb
+from transforms.probe import PICTURE_CODECS, film_start_s, local_path, open_container, open_file, storage_failure
+
+MAX_HOLD_S = 10.0
+MIN_CONFIDENCE = 0.5  # a picture read with less (a logo, a sign's drawing, a damaged bitmap) is left out
+_OPEN = 0xFFFFFFFF  # end_display_time when the decoder does not know it (PGS)
+
+
+class _PgsPalettes:
+    """PGS palette definition segments (PDS) as they pass, and which palette the composition (PCS) shows."""
+
+    def __init__(self):
+        self.tables: dict[int, np.ndarray] = {}
+        self.current = 0
+
+    def feed(self, data: bytes) -> None:
+        i = 0
+        while i + 3 <= len(data):  # a packet is one segment (.sup) or a display set's segments (Matroska, M2TS)
+            kind, size = data[i], int.from_bytes(data[i + 1:i + 3], "big")
+            body = data[i + 3:i + 3 + size]
+            if kind == 0x14 and len(body) >= 2:
+                table = self.tables.setdefault(body[0], np.zeros((256, 2), np.float32))
+                for k in range(2, len(body) - 4, 5):
+                    idx, y, _cr, _cb, alpha = body[k:k + 5]
+                    table[idx] = (luma_of_ycrcb(np.float32(y)), alpha)
+            elif kind == 0x16 and len(body) >= 11:
+                self.current = body[9]
+            i += 3 + size
+
+    def grey(self, rect, indexes: np.ndarray) -> np.ndarray:
+        table = self.tables.get(self.current)
+        if table is None:
+            raise ValueError("a PGS picture before any palette")
+        return composite(indexes, table)
+
+
+class _DvdPalettes:
+    """A DVD subtitle packet's control sequence: SET_COLOR picks one of the disc's 16 colours (the .idx file's or the
+    track's `palette:` line) for each of the 4 pixel values, SET_CONTR their opacity. Decoded pictures carry the
+    pixel values, so those give each its luma over black. Without a palette the drawn values are ranked by how
+    little they touch the transparent ground: the text is wrapped by its outline and anti-aliasing."""
+
+    def __init__(self, extradata: Optional[bytes] = None):
+        self.alpha = np.array([0, 255, 255, 255], np.float32)
+        self.colours = [0, 1, 2, 3]
+        self.palette = _idx_palette(extradata)
+
+    def feed(self, data: bytes) -> None:
+        if len(data) < 4:
+            return
+        i = int.from_bytes(data[2:4], "big") + 4  # the first control sequence, after its date and next offset
+        while i < len(data):
+            cmd = data[i]
+            if cmd in (0x03, 0x04) and i + 2 < len(data):  # nibbles for pixel values 3, 2, 1, 0
+                v = int.from_bytes(data[i + 1:i + 3], "big")
+                nibbles = [v >> s & 0xF for s in (0, 4, 8, 12)]
+                if cmd == 0x03:
+                    self.colours = nibbles
+                else:
+                    self.alpha = np.array([n * 17 for n in nibbles], np.float32)
+                i += 3
+            elif cmd in (0x00, 0x01, 0x02):
+                i += 1
+            elif cmd in (0x05, 0x06):
+                i += 7 if cmd == 0x05 else 5
+            else:  # 0xff ends the sequence
+                break
+
+    def grey(self, rect, indexes: np.ndarray) -> np.ndarray:
+        levels = np.zeros((256, 2), np.float32)
+        if self.palette is not None:
+            for value in range(4):
+                levels[value] = (self.palette[self.colours[value]], self.alpha[value])
+            return composite(indexes, levels)
+        drawn = [v for v in range(1, 4) if self.alpha[v] > 0 and (indexes == v).any()]
+        if not drawn:
+            return np.zeros(indexes.shape, np.uint8)
+        ground = ~np.isin(indexes, drawn)
+        near = np.zeros_like(ground)
+        near[1:] |= ground[:-1]
+        near[:-1] |= ground[1:]
+        near[:, 1:] |= ground[:, :-1]
+        near[:, :-1] |= ground[:, 1:]
+        touch = {v: float(near[indexes == v].mean()) for v in drawn}
+        most = max(touch.values()) or 1.0
+        for v in drawn:  # the value that touches the ground most (the outline) is dark, the text bright
+            levels[v] = (255.0 * (1.0 - touch[v] / most) if len(drawn) > 1 else 255.0, 255.0)
+        return composite(indexes, levels)
+
+
+def _idx_palette(extradata: Optional[bytes]) -> Optional[np.ndarray]:
+    """The 16 colours' luma (0-255) from a VobSub header's `palette: rrggbb, ...` line; None without one."""
+    for line in (extradata or b"").decode("latin-1").splitlines():
+        if line.lower().startswith("palette:"):
+            try:
+                rgb = [int(c.strip(), 16) for c in line.split(":", 1)[1].split(",")][:16]
+            except ValueError:
+                return None
+            if len(rgb) < 16:
+                return None
+            return np.array([0.299 * (c >> 16) + 0.587 * (c >> 8 & 255) + 0.114 * (c & 255) for c in rgb], np.float32)
+    return None
+
+
+def _palettes(stream):
+    ctx = stream.codec_context
+    return _PgsPalettes() if ctx.name == "pgssub" else _DvdPalettes(ctx.extradata)
+
+
+def _indexes(rect) -> np.ndarray:
+    plane = rect.planes[0]
+    buf = np.frombuffer(memoryview(plane), np.uint8)
+    stride = plane.buffer_size // max(1, rect.height)
+    return buf[: stride * rect.height].reshape(rect.height, stride)[:, : rect.width]
+
+
+def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, sidecar: bool = False,
+                   keep: Callable[[int, list[np.ndarray]], object] = lambda index, pictures: pictures
+                   ) -> dict[int, tuple[list[tuple[float, float, object]], list[str], Optional[str]]]:
+    """{stream index: ([(start_s, end_s, what)], warnings, language tag)} for the picture subtitle streams of a
+    film or a .sup / .idx file (stream_indexes None: every one FFmpeg decodes as PGS or DVD subtitles), on the
+    film's clock (a sidecar's times are the film's already: sidecar True). `what` is each picture's grey pictures
+    (top to bottom) as keep(stream index, pictures) turns them (default: as they are); an event it gives None for
+    is left out."""
+    found: dict[int, tuple[list, list[str]]] = {}
+    with contextlib.ExitStack() as stack:
+        container = stack.enter_context(_open_sidecar(path, stack) if sidecar else open_container(path))
+        start0 = 0.0 if sidecar else film_start_s(container)
+        streams = [s for s in container.streams.subtitles
+                   if (stream_indexes is None or s.index in stream_indexes)
+                   and s.codec_context is not None and s.codec_context.name in PICTURE_CODECS]
+        palettes = {s.index: _palettes(s) for s in streams}
+        container_languages = {s.index: s.metadata.get("language") for s in streams}
+        for s in streams:
+            found[s.index] = ([], [])
+        packets = container.demux(*streams)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except Exception as exc:  # noqa: BLE001 - a damaged or cut file: the pictures before it are kept
+                if storage_failure(exc):
+                    raise
+                for events, warnings in found.values():
+                    warnings.append((f"the pictures stop at {events[-1][0]:.2f}s: the file cannot be read further"
+                                     if events else "cannot be read") + f" ({type(exc).__name__}: {exc})")
+                break
+            if packet.size == 0 or packet.stream.index not in found:
+                continue
+            events, warnings = found[packet.stream.index]
+            pal = palettes[packet.stream.index]
+            try:
+                pal.feed(bytes(packet))
+                sub = packet.stream.codec_context.decode2(packet)
+            except Exception as exc:  # noqa: BLE001 - one damaged picture is one lost line
+                warnings.append(f"stream {packet.stream.index} picture at {_seconds(packet):.2f}s: skipped, "
+                                f"{type(exc).__name__}: {exc}")
+                continue
+            if sub is None:
+                continue
+            at = sub.pts / 1e6 if sub.pts is not None else _seconds(packet) + start0
+            start = at + sub.start_display_time / 1000.0 - start0
+            if events and events[-1][1] is None:  # the next display set ends the picture shown
+                events[-1] = (events[-1][0], max(events[-1][0], start), events[-1][2])
+            rects = [r for r in sub.rects if getattr(r, "type", b"") == b"bitmap" and r.width and r.height]
+            if not rects:
+                continue
+            try:
+                pictures = [pal.grey(r, _indexes(r)) for r in sorted(rects, key=lambda r: (r.y, r.x))]
+            except Exception as exc:  # noqa: BLE001
+                warnings.append(f"stream {packet.stream.index} picture at {start:.2f}s: skipped, "
+                                f"{type(exc).__name__}: {exc}")
+                continue
+            end = None if sub.end_display_time in (_OPEN, 0) else at + sub.end_display_time / 1000.0 - start0
+            events.append((start, end, keep(packet.stream.index, pictures)))
+    for index, (events, warnings) in found.items():
+        held = 0
+        for k, (start, end, what) in enumerate(events):
+            if end is None or end - start > MAX_HOLD_S:
+                held += 1
+                end = start + MAX_HOLD_S
+            events[k] = (start, end, what)
+        events[:] = [e for e in events if e[2] is not None]
+        if held:
+            warnings.append(f"stream {index}: {held} picture(s) left on screen over {MAX_HOLD_S:.0f} s, "
+                            f"held for {MAX_HOLD_S:.0f} s")
+    return {i: (events, warnings, _language(container_languages.get(i))) for i, (events, warnings) in found.items()}
+
+
+def _open_sidecar(path: str, stack: contextlib.ExitStack):
+    """A .sup opens as any file; a VobSub .idx only beside its .sub (FFmpeg opens that by name), so one on a bucket
+    is copied with its .sub into a temporary folder first."""
+    if local_path(path) is not None or not path.lower().endswith(".idx"):
+        return open_file(path)
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="vobsub-"))
+    for src in (path, path[:-4] + (".SUB" if path.endswith(".IDX") else ".sub")):
+        with FileSystems.open(src, compression_type=CompressionTypes.UNCOMPRESSED) as f, \
+                open(os.path.join(folder, src.rsplit("/", 1)[-1]), "wb") as out:
+            shutil.copyfileobj(f, out)
+    return open_file(os.path.join(folder, path.rsplit("/", 1)[-1]))
+
+
+def _language(tag: Optional[str]) -> Optional[str]:
+    return tag if tag not in (None, "", "und") else None
+
+
+def _seconds(packet) -> float:
+    return float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
+
+
+class _Reader:
+    """Reads each picture event's pictures as it is decoded: its text, or None. A picture shown again (a disc repeats
+    it at every display set it stays) is read once; pictures in which nothing is read, or read with less than
+    MIN_CONFIDENCE, are left out and counted."""
+
+    def __init__(self, reader):
+        self.reader, self.seen, self.unsure = reader, {}, {}
+
+    def __call__(self, index: int, pictures: list[np.ndarray]) -> Optional[str]:
+        texts = []
+        for grey in pictures:
+            key = hashlib.blake2b(grey.tobytes(), digest_size=16, person=bytes(str(grey.shape)[:16], "ascii")).digest()
+            if key not in self.seen:
+                self.seen[key] = self.reader.read(grey)
+            text, confidence = self.seen[key]
+            if not text or confidence < MIN_CONFIDENCE:
+                self.unsure[index] = self.unsure.get(index, 0) + 1
+                continue
+            texts.append(text)
+        return " ".join(texts) or None
+
+
+def read_picture_subtitles(path: str, stream_indexes: Optional[Sequence[int]] = None, sidecar: bool = False,
+                           reader_factory: Optional[Callable] = None
+                           ) -> dict[int, tuple[list[tuple[float, float, str]], list[str], Optional[str]]]:
+    """{stream index: ([(start_s, end_s, text)], warnings, language tag)}: each picture read by the OCR reader
+    (reader_factory(), default model.ocr.LineReader.load) as picture_events decodes it."""
+    from model.ocr import LineReader
+    reading = _Reader((reader_factory or LineReader.load)())
+    found = picture_events(path, stream_indexes, sidecar, keep=reading)
+    for index, n in reading.unsure.items():
+        found[index][1].append(f"stream {index}: {n} subtitle picture(s) gave no text OCR could trust (none read, or "
+                               f"read with confidence under {MIN_CONFIDENCE}): left out")
+    return found
