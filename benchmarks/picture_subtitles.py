@@ -84,7 +84,7 @@ def read_style(style: str, texts: list[str], folder: Path) -> tuple[list[str], f
         path = write_vobsub(folder / f"{style}.idx", events, frame=(720, 576), **render)
     read_picture_subtitles(str(path), sidecar=True)  # the recogniser loaded before the clock starts
     t0 = time.perf_counter()
-    lines, warnings, _ = read_picture_subtitles(str(path), sidecar=True)[0]
+    lines, warnings, *_ = read_picture_subtitles(str(path), sidecar=True)[0]
     seconds = time.perf_counter() - t0
     by_slot = {int(round((start - 1.0) / STEP_S)): text for start, _, text in lines}
     return [by_slot.get(i, "") for i in range(len(texts))], seconds, warnings

@@ -95,9 +95,10 @@ def palette(fill: tuple[int, int, int] = (235, 235, 235)) -> list[tuple[int, int
 
 
 def display_set(pts: int, number: int, picture: Optional[np.ndarray], frame: tuple[int, int] = (1280, 720),
-                bottom: int = 60, fill: tuple[int, int, int] = (235, 235, 235)) -> bytes:
+                bottom: int = 60, fill: tuple[int, int, int] = (235, 235, 235), forced: bool = False) -> bytes:
     """One display set at pts (90 kHz): the picture centred near the bottom of the frame, or (None) an empty screen.
-    A picture larger than one segment holds is carried by several object segments (first, middle, last)."""
+    A picture larger than one segment holds is carried by several object segments (first, middle, last). forced:
+    the composition object is flagged forced (a disc's forced subtitle)."""
     fw, fh = frame
     if picture is None:
         pcs = struct.pack(">HHBHBBBB", fw, fh, 0x10, number, 0x00, 0, 0, 0)
@@ -105,7 +106,7 @@ def display_set(pts: int, number: int, picture: Optional[np.ndarray], frame: tup
         return _segment(PCS, pts, pcs) + _segment(WDS, pts, wds) + _segment(END, pts, b"")
     h, w = picture.shape
     x, y = (fw - w) // 2, fh - bottom - h
-    pcs = struct.pack(">HHBHBBBB", fw, fh, 0x10, number, 0x80, 0, 0, 1) + struct.pack(">HBBHH", 0, 0, 0, x, y)
+    pcs = struct.pack(">HHBHBBBB", fw, fh, 0x10, number, 0x80, 0, 0, 1) + struct.pack(">HBBHH", 0, 0, 0x40 if forced else 0, x, y)
     wds = struct.pack(">BBHHHH", 1, 0, x, y, w, h)
     pds = struct.pack(">BB", 0, 0) + b"".join(struct.pack(">BBBBB", *e) for e in palette(fill))
     body = struct.pack(">HH", w, h) + _rle(picture)
@@ -121,12 +122,13 @@ def display_set(pts: int, number: int, picture: Optional[np.ndarray], frame: tup
 
 
 def sup_bytes(events: Iterable[tuple[float, float, Sequence[str]]], frame: tuple[int, int] = (1280, 720),
-              **render) -> bytes:
-    """A .sup stream showing each (start_s, end_s, lines) event: a picture at its start, an empty screen at its end."""
+              forced: bool = False, **render) -> bytes:
+    """A .sup stream showing each (start_s, end_s, lines) event: a picture at its start, an empty screen at its end;
+    forced: every picture flagged forced."""
     out, number = bytearray(), 0
     for start, end, lines in events:
         out += display_set(int(round(start * 90000)), number, render_lines(lines, **render), frame,
-                           fill=render.get("fill", (235, 235, 235)))
+                           fill=render.get("fill", (235, 235, 235)), forced=forced)
         out += display_set(int(round(end * 90000)), number + 1, None, frame)
         number += 2
     return bytes(out)
@@ -162,8 +164,9 @@ def dvd_values(picture: np.ndarray) -> np.ndarray:
     return out
 
 
-def spu_packet(values: np.ndarray, x: int, y: int, duration_s: float) -> bytes:
-    """One DVD subtitle unit (SPU) showing the [H, W] pixel values at (x, y) for duration_s."""
+def spu_packet(values: np.ndarray, x: int, y: int, duration_s: float, forced: bool = False) -> bytes:
+    """One DVD subtitle unit (SPU) showing the [H, W] pixel values at (x, y) for duration_s (forced: by the forced
+    start command)."""
     h, w = values.shape
     top = b"".join(_dvd_rle_line(r) for r in values[0::2])
     bottom = b"".join(_dvd_rle_line(r) for r in values[1::2])
@@ -171,7 +174,7 @@ def spu_packet(values: np.ndarray, x: int, y: int, duration_s: float) -> bytes:
     dcsq = 4 + len(top) + len(bottom)
     stop = int(round(duration_s * 90000 / 1024))
     area = ((x << 12) | (x + w - 1)).to_bytes(3, "big") + ((y << 12) | (y + h - 1)).to_bytes(3, "big")
-    first = (struct.pack(">HH", 0, 0) + b"\x01" + b"\x03" + struct.pack(">H", 0x3210)
+    first = (struct.pack(">HH", 0, 0) + (b"\x00" if forced else b"\x01") + b"\x03" + struct.pack(">H", 0x3210)
              + b"\x04" + struct.pack(">H", 0xFF70) + b"\x05" + area + b"\x06" + struct.pack(">HH", pixels_at, bottom_at)
              + b"\xff")
     second_at = dcsq + len(first)
@@ -182,21 +185,23 @@ def spu_packet(values: np.ndarray, x: int, y: int, duration_s: float) -> bytes:
 
 
 def dvd_packets(events: Iterable[tuple[float, float, Sequence[str]]], frame: tuple[int, int] = (720, 576),
-                **render) -> list[tuple[float, bytes]]:
+                forced: bool = False, **render) -> list[tuple[float, bytes]]:
     """(start_s, SPU) for each (start_s, end_s, lines) event, drawn by render_lines near the frame's bottom."""
     out = []
     for start, end, lines in events:
         values = dvd_values(render_lines(lines, **render))
         h, w = values.shape
-        out.append((start, spu_packet(values, max(0, (frame[0] - w) // 2), max(0, frame[1] - 40 - h), end - start)))
+        out.append((start, spu_packet(values, max(0, (frame[0] - w) // 2), max(0, frame[1] - 40 - h), end - start,
+                                      forced)))
     return out
 
 
 def with_picture_track(film, path, kind: str, events: Sequence[tuple[float, float, Sequence[str]]],
-                       language: Optional[str] = None, forced: bool = False, **render):
+                       language: Optional[str] = None, forced: bool = False, forced_pictures: bool = False, **render):
     """A copy of `film` (its streams copied, not re-encoded) with one more subtitle track of pictures: kind "pgs"
     (Blu-ray) or "dvd" (VobSub) showing each (start_s, end_s, lines) event. The container comes from the suffix
-    (Matroska as rips carry them)."""
+    (Matroska as rips carry them). forced: the track's forced disposition; forced_pictures: each picture flagged
+    forced inside the stream (a disc's forced-only track, often without the disposition)."""
     import fractions
 
     import av
@@ -210,7 +215,7 @@ def with_picture_track(film, path, kind: str, events: Sequence[tuple[float, floa
                 copies[s.index].metadata.update(s.metadata)
                 copies[s.index].disposition = s.disposition
             if kind == "pgs":
-                tmp_sup.write_bytes(sup_bytes(events, **render))
+                tmp_sup.write_bytes(sup_bytes(events, forced=forced_pictures, **render))
                 sup = av.open(str(tmp_sup))
                 track = out.add_stream_from_template(sup.streams.subtitles[0])
                 packets = []
@@ -223,7 +228,7 @@ def with_picture_track(film, path, kind: str, events: Sequence[tuple[float, floa
                 # the disc's 16 colours (its .idx palette line): pixel values 0-3 pick the first four
                 track.options = {"palette": ",".join(["000000", "101010", "808080", "ebebeb"] + ["000000"] * 12)}
                 packets = [(t, data, int(round(t * 1000)), fractions.Fraction(1, 1000))
-                           for t, data in dvd_packets(events, **render)]
+                           for t, data in dvd_packets(events, forced=forced_pictures, **render)]
             if language:
                 track.metadata["language"] = language
             if forced:

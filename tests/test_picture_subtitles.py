@@ -90,6 +90,27 @@ def test_tracks_are_chosen_by_language_and_a_forced_track_comes_last(tmp_path, f
     assert [c.text for c in only_forced.cues] == ["Stop right there."] and only_forced.needs_asr
 
 
+@pytest.mark.parametrize("kind", ["pgs", "dvd"])
+def test_a_track_whose_every_picture_is_forced_is_a_forced_track(tmp_path, film, kind):
+    """A disc's forced-only track often carries no forced disposition, only each picture's own forced flag (a PGS
+    composition object's, a DVD subtitle's forced start): such a track ranks after the full one, and a film whose
+    only lines it gives is transcribed too, so the rest of its dialogue is not lost."""
+    signs = with_picture_track(film, tmp_path / "signs.mkv", kind, [(1.0, 2.0, ["Stop right there."])],
+                               language="eng", forced_pictures=True)
+    alone = job(signs, transcribe="auto")
+    assert [c.text for c in alone.cues] == ["Stop right there."] and alone.needs_asr
+    full = with_picture_track(signs, tmp_path / "full.mkv", "pgs", [(3.0, 4.0, ["The full dialogue."])],
+                              language="eng")
+    both = job(full, transcribe="auto")
+    assert [c.text for c in both.cues] == ["The full dialogue."] and not both.needs_asr
+    sup = tmp_path / "sidecar" / "movie.en.sup"
+    sup.parent.mkdir()
+    (sup.parent / "movie.mp4").write_bytes(film.read_bytes())
+    sup.write_bytes(sup_bytes([(1.0, 2.0, ["Stop right there."])], forced=True))
+    beside = job(sup.parent / "movie.mp4", transcribe="auto")
+    assert [c.text for c in beside.cues] == ["Stop right there."] and beside.needs_asr
+
+
 def test_damaged_and_unreadable_pictures_are_left_out_and_counted(tmp_path, film):
     """A file cut off mid-picture (a download that stopped) keeps the pictures before the cut, with a warning; a
     picture whose run-length data is damaged does not stop the ones after it; a picture that holds no text (a
@@ -98,16 +119,16 @@ def test_damaged_and_unreadable_pictures_are_left_out_and_counted(tmp_path, film
     second = data.index(b"PG", data.index(b"\x80\x00\x00", data.index(b"\x15")) + 10)  # after the first line's clear
     ods = data.index(b"\x15", data.index(b"\x14", second))  # the second picture's object segment
     (tmp_path / "cut.sup").write_bytes(data[:ods + 40])
-    texts, warnings, _ = read_picture_subtitles(str(tmp_path / "cut.sup"), sidecar=True)[0]
+    texts, warnings, *_ = read_picture_subtitles(str(tmp_path / "cut.sup"), sidecar=True)[0]
     assert [t for *_, t in texts] == WANT[:1]
     (tmp_path / "torn.sup").write_bytes(data[:ods + 40] + data[ods + 400:])  # a stretch lost: the segments' framing
-    texts, warnings, _ = read_picture_subtitles(str(tmp_path / "torn.sup"), sidecar=True)[0]
+    texts, warnings, *_ = read_picture_subtitles(str(tmp_path / "torn.sup"), sidecar=True)[0]
     assert [t for *_, t in texts] == WANT[:1]
     assert len(warnings) == 1 and "the pictures stop at 1.00s: the file cannot be read further" in warnings[0]
     garbled = bytearray(data)
     garbled[ods + 20:ods + 600] = bytes(range(256)) * 2 + bytes(68)  # the second picture's pixels garbled
     (tmp_path / "garbled.sup").write_bytes(bytes(garbled))
-    texts, warnings, _ = read_picture_subtitles(str(tmp_path / "garbled.sup"), sidecar=True)[0]
+    texts, warnings, *_ = read_picture_subtitles(str(tmp_path / "garbled.sup"), sidecar=True)[0]
     assert [t for *_, t in texts][0] == WANT[0] and [t for *_, t in texts][-1] == WANT[2]
 
     rng = np.random.default_rng(0)
@@ -115,7 +136,7 @@ def test_damaged_and_unreadable_pictures_are_left_out_and_counted(tmp_path, film
     from testing import picture_subs
     drawing = picture_subs.display_set(0, 0, blobs) + picture_subs.display_set(90000, 1, None)
     (tmp_path / "drawing.sup").write_bytes(drawing + sup_bytes([LINES[0]]))
-    events, warnings, _ = read_picture_subtitles(str(tmp_path / "drawing.sup"), sidecar=True)[0]
+    events, warnings, *_ = read_picture_subtitles(str(tmp_path / "drawing.sup"), sidecar=True)[0]
     assert [t for *_, t in events] == [WANT[0]]
     assert warnings == ["stream 0: 1 subtitle picture(s) gave no text OCR could trust (none read, or read with "
                         "confidence under 0.5): left out"]
@@ -128,7 +149,7 @@ def test_damaged_and_unreadable_pictures_are_left_out_and_counted(tmp_path, film
             return "Again.", 0.9
     again = sup_bytes([(1.0, 2.0, ["Again."]), (2.0, 3.0, ["Again."])])
     (tmp_path / "again.sup").write_bytes(again)
-    events, _, _ = read_picture_subtitles(str(tmp_path / "again.sup"), sidecar=True, reader_factory=Counting)[0]
+    events, *_ = read_picture_subtitles(str(tmp_path / "again.sup"), sidecar=True, reader_factory=Counting)[0]
     assert Counting.calls == 1 and len(events) == 2
 
 
@@ -138,7 +159,7 @@ def test_a_picture_left_on_screen_is_held_at_most_ten_seconds(tmp_path):
     from testing.picture_subs import display_set
     data = display_set(90000, 0, render_lines(["Still here."])) + display_set(30 * 90000, 1, render_lines(["Next."]))
     (tmp_path / "held.sup").write_bytes(data)
-    events, warnings, _ = picture_events(str(tmp_path / "held.sup"), sidecar=True)[0]
+    events, warnings, *_ = picture_events(str(tmp_path / "held.sup"), sidecar=True)[0]
     assert [(s, e) for s, e, _ in events] == [(1.0, 11.0), (30.0, 40.0)]
     assert "2 picture(s) left on screen over 10 s" in warnings[0]
 
@@ -185,7 +206,7 @@ def test_sidecars_on_a_bucket_are_read_and_a_failing_storage_retries(tmp_path, f
     movie.write_bytes(film.read_bytes())
     write_vobsub(tmp_path / "movie.idx", LINES[:2], language="en")
     found = read_picture_subtitles(PREFIX + str(tmp_path / "movie.idx"), sidecar=True)
-    assert [t for *_, t in found[0][0]] == WANT[:2] and found[0][2] == "en"
+    assert [t for *_, t in found[0].events] == WANT[:2] and found[0].language == "en"
     path = PREFIX + str(movie)
     ref = FilmRef(path, movie.stat().st_size, film_id_for(path), "fp")
     info = probe_film(path)

@@ -17,7 +17,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -29,12 +29,20 @@ MIN_CONFIDENCE = 0.5  # a picture read with less (a logo, a sign's drawing, a da
 _OPEN = 0xFFFFFFFF  # end_display_time when the decoder does not know it (PGS)
 
 
+class PictureTrack(NamedTuple):
+    events: list  # (start_s, end_s, what) on the film's clock
+    warnings: list[str]
+    language: Optional[str]  # the track's tag
+    forced: bool  # every picture flagged forced
+
+
 class _PgsPalettes:
     """PGS palette definition segments (PDS) as they pass, and which palette the composition (PCS) shows."""
 
     def __init__(self):
         self.tables: dict[int, np.ndarray] = {}
         self.current = 0
+        self.forced = False  # every object of the composition shown is flagged forced
 
     def feed(self, data: bytes) -> None:
         i = 0
@@ -48,6 +56,13 @@ class _PgsPalettes:
                     table[idx] = (luma_of_ycrcb(np.float32(y)), alpha)
             elif kind == 0x16 and len(body) >= 11:
                 self.current = body[9]
+                flags, k = [], 11
+                for _ in range(body[10]):  # composition objects: id, window, flags (0x80 cropped, 0x40 forced), x, y
+                    if k + 8 > len(body):
+                        break
+                    flags.append(body[k + 3])
+                    k += 16 if body[k + 3] & 0x80 else 8
+                self.forced = bool(flags) and all(f & 0x40 for f in flags)
             i += 3 + size
 
     def grey(self, rect, indexes: np.ndarray) -> np.ndarray:
@@ -67,10 +82,12 @@ class _DvdPalettes:
         self.alpha = np.array([0, 255, 255, 255], np.float32)
         self.colours = [0, 1, 2, 3]
         self.palette = _idx_palette(extradata)
+        self.forced = False  # shown by the forced start command (0x00): a forced subtitle
 
     def feed(self, data: bytes) -> None:
         if len(data) < 4:
             return
+        self.forced = False
         i = int.from_bytes(data[2:4], "big") + 4  # the first control sequence, after its date and next offset
         while i < len(data):
             cmd = data[i]
@@ -83,6 +100,7 @@ class _DvdPalettes:
                     self.alpha = np.array([n * 17 for n in nibbles], np.float32)
                 i += 3
             elif cmd in (0x00, 0x01, 0x02):
+                self.forced |= cmd == 0x00
                 i += 1
             elif cmd in (0x05, 0x06):
                 i += 7 if cmd == 0x05 else 5
@@ -139,12 +157,13 @@ def _indexes(rect) -> np.ndarray:
 
 def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, sidecar: bool = False,
                    keep: Callable[[int, list[np.ndarray]], object] = lambda index, pictures: pictures
-                   ) -> dict[int, tuple[list[tuple[float, float, object]], list[str], Optional[str]]]:
-    """{stream index: ([(start_s, end_s, what)], warnings, language tag)} for the picture subtitle streams of a
+                   ) -> dict[int, "PictureTrack"]:
+    """{stream index: PictureTrack(events [(start_s, end_s, what)], warnings, language, forced)} for the picture subtitle streams of a
     film or a .sup / .idx file (stream_indexes None: every one FFmpeg decodes as PGS or DVD subtitles), on the
     film's clock (a sidecar's times are the film's already: sidecar True). `what` is each picture's grey pictures
     (top to bottom) as keep(stream index, pictures) turns them (default: as they are); an event it gives None for
-    is left out."""
+    is left out. A track is forced when every picture it shows is flagged so (a PGS composition's objects'
+    forced flag, a DVD subtitle's forced start): a disc's forced-only track often has no forced disposition."""
     found: dict[int, tuple[list, list[str]]] = {}
     with contextlib.ExitStack() as stack:
         container = stack.enter_context(_open_sidecar(path, stack) if sidecar else open_container(path))
@@ -154,6 +173,7 @@ def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, si
                    and s.codec_context is not None and s.codec_context.name in PICTURE_CODECS]
         palettes = {s.index: _palettes(s) for s in streams}
         container_languages = {s.index: s.metadata.get("language") for s in streams}
+        forced_shown: dict[int, int] = {}  # pictures flagged forced, per stream
         for s in streams:
             found[s.index] = ([], [])
         packets = container.demux(*streams)
@@ -197,6 +217,8 @@ def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, si
                 continue
             end = None if sub.end_display_time in (_OPEN, 0) else at + sub.end_display_time / 1000.0 - start0
             events.append((start, end, keep(packet.stream.index, pictures)))
+            forced_shown[packet.stream.index] = forced_shown.get(packet.stream.index, 0) + pal.forced
+    forced = {i: bool(events) and forced_shown.get(i, 0) == len(events) for i, (events, _) in found.items()}
     for index, (events, warnings) in found.items():
         held = 0
         for k, (start, end, what) in enumerate(events):
@@ -208,7 +230,8 @@ def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, si
         if held:
             warnings.append(f"stream {index}: {held} picture(s) left on screen over {MAX_HOLD_S:.0f} s, "
                             f"held for {MAX_HOLD_S:.0f} s")
-    return {i: (events, warnings, _language(container_languages.get(i))) for i, (events, warnings) in found.items()}
+    return {i: PictureTrack(events, warnings, _language(container_languages.get(i)), forced[i])
+            for i, (events, warnings) in found.items()}
 
 
 def _open_sidecar(path: str, stack: contextlib.ExitStack):
@@ -258,8 +281,8 @@ class _Reader:
 
 def read_picture_subtitles(path: str, stream_indexes: Optional[Sequence[int]] = None, sidecar: bool = False,
                            reader_factory: Optional[Callable] = None
-                           ) -> dict[int, tuple[list[tuple[float, float, str]], list[str], Optional[str]]]:
-    """{stream index: ([(start_s, end_s, text)], warnings, language tag)}: each picture read by the OCR reader
+                           ) -> dict[int, PictureTrack]:
+    """{stream index: PictureTrack with (start_s, end_s, text) events}: each picture read by the OCR reader
     (reader_factory(), default model.ocr.LineReader.load) as picture_events decodes it."""
     from model.ocr import LineReader
     reading = _Reader((reader_factory or LineReader.load)())

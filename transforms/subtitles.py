@@ -50,6 +50,7 @@ _MICRODVD_RATE = re.compile(r"\s*\{\s*1\s*\}\s*\{\s*1\s*\}\s*(\d{1,3}(?:[.,]\d+)
 _MPEG_PACK = b"\x00\x00\x01\xba"  # a VobSub .sub is an MPEG program stream of subpictures
 PICTURE_SIDECAR_EXTS = (".sup", ".idx")  # Blu-ray PGS, DVD VobSub (the .idx names its .sub): read by OCR
 PICTURE = "picture:"  # load_cues' sources for the film's own picture subtitle tracks ("picture:<stream index>")
+FORCED = "#forced"  # ends a picture source whose every picture is flagged forced (is_forced)
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 PACKAGE_TEXT = "package:"  # load_cues' sources for an IMF / DCP title's subtitle and caption sequences
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
@@ -421,6 +422,8 @@ def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
     if source == CAPTIONS or source.startswith(PACKAGE_TEXT):  # (a package's forced narratives are not read)
         return False
+    if source.endswith(FORCED):  # a picture track whose pictures are all flagged forced
+        return True
     if source.startswith(("stream:", PICTURE)):
         return int(source.split(":", 1)[1]) in info.forced_subtitle_streams
     return bool(source) and forced_sidecar(film_path, source)
@@ -685,13 +688,15 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
             warnings.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         tagged = sidecar_language(ref.path, path)
-        for index in sorted(found, key=lambda i: rank(False, found[i][2], i)):  # an .idx may hold several languages
-            events, w, tag = found[index]
-            cues, w = _cues(events, list(w), language_code(tagged) or tagged or tag, empty=True)
+        # an .idx may hold several languages
+        for index in sorted(found, key=lambda i: rank(found[i].forced, found[i].language, i)):
+            track = found[index]
+            cues, w = _cues(track.events, list(track.warnings), language_code(tagged) or tagged or track.language,
+                            empty=True)
             cues, moved = on_film_clock(cues, info)
             cues, retimed = _in_step(cues, speech)
             warnings += [f"{name}: {m}" for m in w + [m for m in (moved, retimed) if m]]
-            yield path if len(found) == 1 else f"{path}#{index}", cues
+            yield (path if len(found) == 1 else f"{path}#{index}") + (FORCED if track.forced else ""), cues
     if not info.picture_subtitle_streams:
         return
     try:
@@ -700,12 +705,12 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         _raise_if_storage(exc, f"picture streams {list(info.picture_subtitle_streams)}")
         warnings.append(f"picture streams {list(info.picture_subtitle_streams)}: {type(exc).__name__}: {exc}")
         return
-    for index in sorted(found, key=lambda i: rank(i in info.forced_subtitle_streams, found[i][2], i)):
-        events, w, tag = found[index]
-        cues, w = _cues(events, list(w), tag, empty=True)
+    forced = {i: i in info.forced_subtitle_streams or track.forced for i, track in found.items()}
+    for index in sorted(found, key=lambda i: rank(forced[i], found[i].language, i)):
+        cues, w = _cues(found[index].events, list(found[index].warnings), found[index].language, empty=True)
         cues, retimed = _in_step(cues, speech)
         warnings += w + ([f"stream {index}: {retimed}"] if retimed else [])
-        yield f"{PICTURE}{index}", cues
+        yield f"{PICTURE}{index}" + (FORCED if forced[index] else ""), cues
 
 
 def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
@@ -776,6 +781,7 @@ class LoadSubtitles(beam.DoFn):
         if not cues and pictures:
             errors.append(self._image_subtitles(ref, pictures, needs_asr))
         elif cues and (source.startswith(PICTURE) or source.lower().split("#")[0].endswith(PICTURE_SIDECAR_EXTS)):
+            # (an .idx of several languages names the stream read: movie.idx#1)
             errors.append(self._read_by_ocr(ref, source, len(cues)))
         if info.package:
             errors.append(self._package_track(ref, info))
@@ -824,6 +830,7 @@ class LoadSubtitles(beam.DoFn):
     @staticmethod
     def _read_by_ocr(ref, source: str, n: int) -> FilmError:
         """Say that the film's lines were read from subtitle pictures: OCR can misread a word, a text file cannot."""
+        source = source.removesuffix(FORCED)
         where = f"picture track {source[len(PICTURE):]}" if source.startswith(PICTURE) else source.rsplit("/", 1)[-1]
         message = (f"the dialogue ({n} lines) was read by OCR from the subtitle pictures of {where} "
                    "(no text subtitles): a misread word is possible; a text sidecar (film.en.srt) would be exact")
