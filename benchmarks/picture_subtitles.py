@@ -4,8 +4,8 @@
 
 Each MELD dev utterance (1,109 lines of sitcom dialogue, cleaned as training reads them) is wrapped as subtitles
 are (at most 42 characters a line) and drawn in each style (testing.picture_subs: light text in a dark outline,
-anti-aliased; PGS at 1080p in its 8-bit palette, VobSub at 576p in its four pixel values with the disc's palette),
-written as a `.sup` or `.idx` + `.sub` file, and read back through the pipeline's own reader
+anti-aliased; PGS at 1080p in its 8-bit palette, VobSub at 576p in its four pixel values with the disc's palette,
+DVB at 576p in an 8-bit region with its colour table), written as a `.sup`, `.idx` + `.sub` or Matroska file, and read back through the pipeline's own reader
 (transforms.image_subtitles.read_picture_subtitles: FFmpeg's decoder, the palette, the OCR line recogniser).
 Printed per style: character and word error rates against the drawn text (lower case, without accents, curly
 quotes as straight ones; the word rate without punctuation but apostrophes, model.wer), lines with any word wrong, pictures left out,
@@ -35,6 +35,7 @@ STYLES = {  # name: (kind, font file, size, fill, outline)
     "pgs-bold-yellow": ("pgs", "DejaVuSans-Bold.ttf", 50, (240, 220, 40), 3),
     "dvd-sans": ("dvd", "DejaVuSans.ttf", 28, (235, 235, 235), 2),
     "dvd-small": ("dvd", "DejaVuSans.ttf", 22, (235, 235, 235), 2),
+    "dvb-sans": ("dvb", "DejaVuSans.ttf", 28, (235, 235, 235), 2),
 }
 STEP_S = 3.0  # one picture every 3 s; each shown 2.5 s
 
@@ -72,7 +73,7 @@ def char_errors(ref: str, hyp: str) -> int:
 
 def read_style(style: str, texts: list[str], folder: Path) -> tuple[list[str], float, list[str]]:
     """The texts drawn in a style, written as its file and read back -> (text per picture, seconds, warnings)."""
-    from testing.picture_subs import font, sup_bytes, write_vobsub
+    from testing.picture_subs import font, sup_bytes, write_dvb, write_vobsub
     from transforms.image_subtitles import read_picture_subtitles
     kind, face, size, fill, outline = STYLES[style]
     events = [(i * STEP_S + 1.0, i * STEP_S + 3.5, textwrap.wrap(t, 42) or [t]) for i, t in enumerate(texts)]
@@ -80,6 +81,8 @@ def read_style(style: str, texts: list[str], folder: Path) -> tuple[list[str], f
     if kind == "pgs":
         path = folder / f"{style}.sup"
         path.write_bytes(sup_bytes(events, frame=(1920, 1080), **render))
+    elif kind == "dvb":
+        path = write_dvb(folder / f"{style}.mkv", events, **render)
     else:
         path = write_vobsub(folder / f"{style}.idx", events, frame=(720, 576), **render)
     read_picture_subtitles(str(path), sidecar=True)  # the recogniser loaded before the clock starts

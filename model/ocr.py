@@ -1,4 +1,4 @@
-"""Reads the text of subtitle pictures (DVD VobSub, Blu-ray PGS): a line recogniser, no text detector.
+"""Reads the text of subtitle pictures (Blu-ray PGS, DVD VobSub, DVB): a line recogniser, no text detector.
 
 A subtitle picture is already the text alone, light letters on a transparent ground, one to three lines. So the
 picture is cut into lines where whole rows hold no ink, each line goes to PP-OCRv4's recogniser (an SVTR-LCNet
@@ -11,7 +11,6 @@ output is read greedily. Its dictionary is Chinese and Latin; what it reads is m
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 import re
@@ -40,12 +39,6 @@ def model_path() -> str:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: the OCR model is missing from rapidocr-onnxruntime")
     return path
-
-
-@functools.lru_cache(maxsize=1)
-def ocr_version() -> str:
-    with open(model_path(), "rb") as f:
-        return f"ppocrv4-rec-{hashlib.sha256(f.read()).hexdigest()[:10]}"
 
 
 def line_bands(gray: np.ndarray) -> list[tuple[int, int]]:

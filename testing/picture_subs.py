@@ -199,7 +199,7 @@ def dvd_packets(events: Iterable[tuple[float, float, Sequence[str]]], frame: tup
 def with_picture_track(film, path, kind: str, events: Sequence[tuple[float, float, Sequence[str]]],
                        language: Optional[str] = None, forced: bool = False, forced_pictures: bool = False, **render):
     """A copy of `film` (its streams copied, not re-encoded) with one more subtitle track of pictures: kind "pgs"
-    (Blu-ray) or "dvd" (VobSub) showing each (start_s, end_s, lines) event. The container comes from the suffix
+    (Blu-ray), "dvd" (VobSub) or "dvb" (broadcast) showing each (start_s, end_s, lines) event. The container comes from the suffix
     (Matroska as rips carry them). forced: the track's forced disposition; forced_pictures: each picture flagged
     forced inside the stream (a disc's forced-only track, often without the disposition)."""
     import fractions
@@ -207,6 +207,8 @@ def with_picture_track(film, path, kind: str, events: Sequence[tuple[float, floa
     import av
     path = Path(path)
     tmp_sup = path.with_suffix(".tmp.sup")
+    if kind != "pgs" and "font" not in render:
+        render.setdefault("size", 28)  # standard definition: a 720 px wide picture
     try:
         with av.open(str(film)) as src, av.open(str(path), "w") as out:
             copies = {s.index: out.add_stream_from_template(s) for s in src.streams
@@ -223,6 +225,13 @@ def with_picture_track(film, path, kind: str, events: Sequence[tuple[float, floa
                     if p.size:
                         packets.append((float(p.pts * p.time_base), bytes(p), p.pts, p.time_base))
                 sup.close()
+            elif kind == "dvb":
+                track = out.add_stream("dvbsub")
+                packets = []
+                for k, (start, end, lines) in enumerate(events):
+                    for t, data in ((start, dvb_display_set(render_lines(lines, **render), 2 * k)),
+                                    (end, dvb_display_set(None, 2 * k + 1))):
+                        packets.append((t, data, int(round(t * 1000)), fractions.Fraction(1, 1000)))
             else:
                 track = out.add_stream("dvdsub")
                 # the disc's 16 colours (its .idx palette line): pixel values 0-3 pick the first four
@@ -284,3 +293,65 @@ def write_vobsub(idx_path, events: Sequence[tuple[float, float, Sequence[str]]],
                      f"filepos: {pos:09x}")
     idx_path.write_text("\n".join(lines) + "\n")
     return idx_path
+
+
+# DVB subtitles (broadcast): segments of a display set, each 0x0F, type, page id, length; 8-bit pixel code strings
+def _dvb_segment(kind: int, body: bytes, page: int = 1) -> bytes:
+    return struct.pack(">BBHH", 0x0F, kind, page, len(body)) + body
+
+
+def _dvb_line(row: np.ndarray) -> bytes:
+    out, x, w = bytearray([0x12]), 0, len(row)  # an 8-bit pixel code string
+    while x < w:
+        c = int(row[x])
+        n = 1
+        while x + n < w and row[x + n] == c and n < 127:
+            n += 1
+        if c == 0:
+            out += bytes([0, n])
+        elif n >= 3:
+            out += bytes([0, 0x80 | n, c])
+        else:
+            out += bytes([c]) * n
+        x += n
+    return bytes(out + b"\x00\x00\xf0")  # the string's end, the line's end
+
+
+def dvb_display_set(picture: Optional[np.ndarray], version: int, frame: tuple[int, int] = (720, 576),
+                    timeout_s: int = 10, clut: bool = True) -> bytes:
+    """One DVB display set showing render_lines' picture in one 8-bit region near the bottom of the frame (or, None,
+    an empty page); clut: define the region's colour table (a stream may leave it to the decoder's default)."""
+    v = (version & 0xF) << 4
+    if picture is None:
+        return (_dvb_segment(0x10, bytes([timeout_s, v | 0x04]))  # page composition: acquisition, no region
+                + _dvb_segment(0x80, b""))
+    h, w = picture.shape
+    x, y = max(0, (frame[0] - w) // 2), max(0, frame[1] - 40 - h)
+    page = bytes([timeout_s, v | 0x04]) + struct.pack(">BBHH", 0, 0, x, y)
+    region = struct.pack(">BBHHBBBB", 0, v | 0x08, w, h, (3 << 5) | (3 << 2), 0, 0, 0) + struct.pack(">HHH", 0, 0, 0)
+    entries = b"".join(struct.pack(">BBBBBB", i, 0x20 | 0x01, y_, cr, cb, 255 - a) for i, y_, cr, cb, a in palette())
+    entries = struct.pack(">BBBBBB", 0, 0x20 | 0x01, 0, 128, 128, 255) + entries  # entry 0: transparent
+    clut_segment = _dvb_segment(0x12, bytes([0, v]) + entries) if clut else b""
+    top = b"".join(_dvb_line(r) for r in picture[0::2])
+    bottom = b"".join(_dvb_line(r) for r in picture[1::2])
+    obj = struct.pack(">HBHH", 0, v, len(top), len(bottom)) + top + bottom
+    return (_dvb_segment(0x14, struct.pack(">BHH", v, frame[0] - 1, frame[1] - 1)) + _dvb_segment(0x10, page)
+            + _dvb_segment(0x11, region) + clut_segment + _dvb_segment(0x13, obj) + _dvb_segment(0x80, b""))
+
+
+def write_dvb(path, events: Sequence[tuple[float, float, Sequence[str]]], clut: bool = True, **render):
+    """A Matroska file holding only a DVB subtitle track showing each (start_s, end_s, lines) event (clut False: the
+    stream defines no colour table)."""
+    import fractions
+
+    import av
+    with av.open(str(path), "w") as out:
+        track = out.add_stream("dvbsub")
+        for k, (start, end, lines) in enumerate(events):
+            for t, data in ((start, dvb_display_set(render_lines(lines, **render), 2 * k, clut=clut)),
+                            (end, dvb_display_set(None, 2 * k + 1))):
+                p = av.Packet(data)
+                p.stream, p.time_base = track, fractions.Fraction(1, 1000)
+                p.pts = p.dts = int(round(t * 1000))
+                out.mux(p)
+    return Path(path)

@@ -32,13 +32,15 @@ def film(tmp_path_factory):
     return make_film(tmp_path_factory.mktemp("films") / "source.mp4", duration_s=9.0)
 
 
-@pytest.mark.parametrize("kind", ["pgs", "dvd"])
-def test_an_embedded_picture_track_is_the_films_dialogue(tmp_path, film, kind):
-    """A rip's PGS or VobSub track is read line by line, two-line pictures as one line, at the pictures' times on
-    the film's clock; no speech recognition is needed, and a row says the lines were read by OCR."""
-    rip = with_picture_track(film, tmp_path / "rip.mkv", kind, LINES, language="eng")
+@pytest.mark.parametrize("kind,suffix", [("pgs", ".mkv"), ("dvd", ".mkv"), ("dvb", ".mkv"), ("dvb", ".ts")])
+def test_an_embedded_picture_track_is_the_films_dialogue(tmp_path, film, kind, suffix):
+    """A rip's PGS or VobSub track, a broadcast recording's DVB track, is read line by line, two-line pictures as
+    one line, at the pictures' times on the film's clock; no speech recognition is needed, and a row says the lines
+    were read by OCR."""
+    rip = with_picture_track(film, tmp_path / f"rip{suffix}", kind, LINES, language="eng")
     info = probe_film(str(rip))
     assert info.picture_subtitle_streams == (2,) and info.image_subtitle_codecs == (f"{kind}sub",)
+    assert probe_film(str(rip)).picture_subtitle_streams == (2,)
     got = job(rip, transcribe="auto")
     assert [c.text for c in got.cues] == WANT
     offset = got.cues[0].start_s - 1.0  # the film's clock starts at its first packet (AAC priming)
@@ -151,6 +153,18 @@ def test_damaged_and_unreadable_pictures_are_left_out_and_counted(tmp_path, film
     (tmp_path / "again.sup").write_bytes(again)
     events, *_ = read_picture_subtitles(str(tmp_path / "again.sup"), sidecar=True, reader_factory=Counting)[0]
     assert Counting.calls == 1 and len(events) == 2
+
+
+def test_a_dvb_picture_without_its_colour_table_is_read_by_touch(tmp_path):
+    """A DVB stream that leaves a region's colour table to the decoder's default: the text is the pixel code that
+    touches the transparent ground least (the outline wraps it), as for a DVD subtitle without its palette; a
+    page that times out ends its picture there."""
+    from testing.picture_subs import write_dvb
+    path = write_dvb(tmp_path / "news.mkv", [(1.0, 3.0, ["Good evening."]), (5.0, 6.0, ["Two lines", "of news."])],
+                     clut=False, size=28)
+    events, warnings, *_ = read_picture_subtitles(str(path), sidecar=True)[0]
+    assert [t for *_, t in events] == ["Good evening.", "Two lines of news."] and not warnings
+    assert [(s, e) for s, e, _ in events] == [(1.0, 3.0), (5.0, 6.0)]
 
 
 def test_a_picture_left_on_screen_is_held_at_most_ten_seconds(tmp_path):

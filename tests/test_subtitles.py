@@ -579,22 +579,26 @@ def test_unread_subtitles_send_the_film_to_speech_recognition(tmp_path):
 
 
 def test_picture_subtitles_without_lines_are_named(tmp_path, monkeypatch):
-    """Subtitle tracks that are pictures are read by OCR where they are PGS or VobSub (tests/test_picture_subtitles.py);
-    a DVB track, or pictures that give no line (here: tracks declared without a picture, a damaged .sup), leave the
+    """Subtitle tracks that are pictures are read by OCR where they are PGS, VobSub or DVB
+    (tests/test_picture_subtitles.py); another kind (DivX XSUB), or pictures that give no line (here: tracks declared
+    without a picture, a damaged .sup), leave the
     film without lines: it is transcribed instead (or has no text), and a warning row says why, so a studio knows a
     text sidecar would do. The film's folder is listed once for both kinds of sidecar."""
     film = make_film(tmp_path / "rip.mkv", duration_s=3.0, picture_subtitles=("dvdsub", "dvbsub"))
     info = probe_film(str(film))
     assert info.subtitle_streams == () and info.image_subtitle_codecs == ("dvdsub", "dvbsub")
-    assert info.picture_subtitle_streams == (2,)  # the VobSub track is read, the DVB one is not
+    assert info.picture_subtitle_streams == (2, 3)  # both read by OCR
     ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
     auto = list(LoadSubtitles("c", transcribe="auto").process((ref, info)))[-1]
     assert auto.needs_asr and auto.cues == ()
     assert [(e.stage, e.error_type, e.fatal) for e in auto.warnings] == [("subtitles", "ImageSubtitles", False)]
     message = auto.warnings[0].message
     assert "2 subtitle track(s) are pictures (dvbsub, dvdsub) and gave no lines" in message
-    assert "OCR does not read dvbsub" in message and "OCR found no line in the PGS / VobSub pictures" in message
+    assert "OCR found no line in the PGS / VobSub / DVB pictures" in message and "does not read" not in message
     assert "transcribed from the speech" in message
+    other = dataclasses.replace(info, image_subtitle_codecs=("dvdsub", "dvbsub", "xsub"))  # DivX pictures: not read
+    message = list(LoadSubtitles("c", transcribe="auto").process((ref, other)))[-1].warnings[0].message
+    assert "3 subtitle track(s)" in message and "OCR does not read xsub" in message
     never = list(LoadSubtitles("c", transcribe="never").process((ref, info)))[-1]
     assert not never.needs_asr and "have no text" in never.warnings[0].message
     (tmp_path / "rip.en.sup").write_bytes(b"PG" + bytes(30))  # a damaged Blu-ray PGS sidecar: tried, named

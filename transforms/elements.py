@@ -49,7 +49,7 @@ class FilmInfo:
     start_timecode_s: float = 0.0
     # decoders of embedded subtitle tracks that are pictures, not text (DVD VobSub, Blu-ray PGS, DVB)
     image_subtitle_codecs: tuple[str, ...] = ()
-    # stream indexes of the picture tracks whose text is read by OCR (PGS, VobSub: transforms.image_subtitles)
+    # stream indexes of the picture tracks whose text is read by OCR (PGS, VobSub, DVB: transforms.image_subtitles)
     picture_subtitle_streams: tuple[int, ...] = ()
     # stream indexes of CEA-608 caption tracks (a QuickTime master's c608 track): read as captions
     caption_streams: tuple[int, ...] = ()

@@ -1,14 +1,14 @@
-"""Picture subtitles read as text: Blu-ray PGS and DVD VobSub tracks (embedded, or `.sup` / `.idx` + `.sub` beside
-the film), each picture read by the OCR line recogniser of model/ocr.py.
+"""Picture subtitles read as text: Blu-ray PGS, DVD VobSub and broadcast DVB tracks (embedded, or `.sup` / `.idx` +
+`.sub` beside the film), each picture read by the OCR line recogniser of model/ocr.py.
 
 FFmpeg decodes the pictures (palette indexes and their place on screen); PyAV does not pass on the palette, so it
 is read here from the stream itself: a PGS palette segment gives each index its luma and opacity; a DVD subtitle's
 control sequence picks each of its four pixel values' colour from the disc's 16 (the `.idx` or track palette) and
-opacity. Each picture becomes grey text over black, as the recogniser reads it best, and is read as it is decoded
+opacity; a DVB region names its colour table (CLUT). Each picture becomes grey text over black, as the recogniser reads it best, and is read as it is decoded
 (a film's pictures are never all held).
 
-Timing: a PGS picture stays until the next display set (an empty one takes it off); a DVD picture has its own
-stop time. A picture left on screen longer than MAX_HOLD_S ends there (a sign left up, a missing clear).
+Timing: a picture stays until the next display set (a PGS's empty one takes it off), or its own stop time (DVD)
+or page time-out (DVB). A picture left on screen longer than MAX_HOLD_S ends there (a sign left up, a missing clear).
 """
 from __future__ import annotations
 
@@ -113,20 +113,78 @@ class _DvdPalettes:
             for value in range(4):
                 levels[value] = (self.palette[self.colours[value]], self.alpha[value])
             return composite(indexes, levels)
-        drawn = [v for v in range(1, 4) if self.alpha[v] > 0 and (indexes == v).any()]
-        if not drawn:
-            return np.zeros(indexes.shape, np.uint8)
-        ground = ~np.isin(indexes, drawn)
-        near = np.zeros_like(ground)
-        near[1:] |= ground[:-1]
-        near[:-1] |= ground[1:]
-        near[:, 1:] |= ground[:, :-1]
-        near[:, :-1] |= ground[:, 1:]
-        touch = {v: float(near[indexes == v].mean()) for v in drawn}
-        most = max(touch.values()) or 1.0
-        for v in drawn:  # the value that touches the ground most (the outline) is dark, the text bright
-            levels[v] = (255.0 * (1.0 - touch[v] / most) if len(drawn) > 1 else 255.0, 255.0)
-        return composite(indexes, levels)
+        return by_touch(indexes, [v for v in range(1, 4) if self.alpha[v] > 0])
+
+
+def by_touch(indexes: np.ndarray, drawn: Sequence[int]) -> np.ndarray:
+    """A picture whose colours are unknown as grey: of the drawn values, the one that touches the transparent
+    ground most (the outline) is dark and the one that touches it least (the text) bright."""
+    drawn = [v for v in drawn if (indexes == v).any()]
+    if not drawn:
+        return np.zeros(indexes.shape, np.uint8)
+    ground = ~np.isin(indexes, drawn)
+    near = np.zeros_like(ground)
+    near[1:] |= ground[:-1]
+    near[:-1] |= ground[1:]
+    near[:, 1:] |= ground[:, :-1]
+    near[:, :-1] |= ground[:, 1:]
+    touch = {v: float(near[indexes == v].mean()) for v in drawn}
+    most = max(touch.values()) or 1.0
+    levels = np.zeros((256, 2), np.float32)
+    for v in drawn:
+        levels[v] = (255.0 * (1.0 - touch[v] / most) if len(drawn) > 1 else 255.0, 255.0)
+    return composite(indexes, levels)
+
+
+class _DvbPalettes:
+    """A DVB display set's segments: the page composition places its regions, a region composition names its
+    colour table (CLUT) and depth, a CLUT definition gives each entry's luma and transparency (Y 0: transparent).
+    A decoded picture is one region's pixel codes. A region whose CLUT the stream leaves to the decoder's default
+    is read by touch (by_touch), as a DVD subtitle without its palette."""
+
+    def __init__(self):
+        self.places: dict[int, tuple[int, int]] = {}  # region id -> (x, y) on the page
+        self.regions: dict[int, tuple[int, int, int, int]] = {}  # region id -> (width, height, depth code, CLUT id)
+        self.cluts: dict[tuple[int, int], np.ndarray] = {}  # (CLUT id, depth code) -> [256, 2] (luma, alpha)
+        self.forced = False
+
+    def feed(self, data: bytes) -> None:
+        i = data.find(b"\x0f")  # a transport stream's PES data starts with data_identifier 0x20, stream id 0x00
+        while 0 <= i and i + 6 <= len(data) and data[i] == 0x0F:
+            kind, size = data[i + 1], int.from_bytes(data[i + 4:i + 6], "big")
+            body = data[i + 6:i + 6 + size]
+            if kind == 0x10 and len(body) >= 2:
+                self.places = {body[k]: (int.from_bytes(body[k + 2:k + 4], "big"), int.from_bytes(body[k + 4:k + 6], "big"))
+                               for k in range(2, len(body) - 5, 6)}
+            elif kind == 0x11 and len(body) >= 10:
+                self.regions[body[0]] = (int.from_bytes(body[2:4], "big"), int.from_bytes(body[4:6], "big"),
+                                         body[6] >> 2 & 7, body[7])
+            elif kind == 0x12 and len(body) >= 2:
+                k = 2
+                while k + 4 <= len(body):
+                    entry, flags = body[k], body[k + 1]
+                    if flags & 0x01:  # full range: Y, Cr, Cb, T
+                        y, t = body[k + 2], body[k + 5] if k + 5 < len(body) else 0
+                        k += 6
+                    else:  # Y 6 bits, Cr 4, Cb 4, T 2
+                        y, t = body[k + 2] & 0xFC, (body[k + 3] & 0x03) * 85
+                        k += 4
+                    for depth, bit in ((1, 0x80), (2, 0x40), (3, 0x20)):
+                        if flags & bit:
+                            table = self.cluts.setdefault((body[0], depth), np.zeros((256, 2), np.float32))
+                            table[entry] = (luma_of_ycrcb(np.float32(y)), 0 if y == 0 else 255 - t)
+            i += 6 + size
+
+    def grey(self, rect, indexes: np.ndarray) -> np.ndarray:
+        placed = [r for r, xy in self.places.items() if xy == (rect.x, rect.y) and r in self.regions]
+        sized = [r for r, (w, h, _, _) in self.regions.items() if (w, h) == (rect.width, rect.height)]
+        region = (placed or sized or [None])[0]
+        if region is not None:
+            _, _, depth, clut = self.regions[region]
+            table = self.cluts.get((clut, depth))
+            if table is not None:
+                return composite(indexes, table)
+        return by_touch(indexes, [v for v in range(1, 256)])
 
 
 def _idx_palette(extradata: Optional[bytes]) -> Optional[np.ndarray]:
@@ -145,7 +203,8 @@ def _idx_palette(extradata: Optional[bytes]) -> Optional[np.ndarray]:
 
 def _palettes(stream):
     ctx = stream.codec_context
-    return _PgsPalettes() if ctx.name == "pgssub" else _DvdPalettes(ctx.extradata)
+    return (_PgsPalettes() if ctx.name == "pgssub" else _DvbPalettes() if ctx.name == "dvbsub"
+            else _DvdPalettes(ctx.extradata))
 
 
 def _indexes(rect) -> np.ndarray:
@@ -204,7 +263,7 @@ def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, si
                 continue
             at = sub.pts / 1e6 if sub.pts is not None else _seconds(packet) + start0
             start = at + sub.start_display_time / 1000.0 - start0
-            if events and events[-1][1] is None:  # the next display set ends the picture shown
+            if events and (events[-1][1] is None or events[-1][1] > start):  # the next display set replaces it
                 events[-1] = (events[-1][0], max(events[-1][0], start), events[-1][2])
             rects = [r for r in sub.rects if getattr(r, "type", b"") == b"bitmap" and r.width and r.height]
             if not rects:

@@ -22,7 +22,8 @@ from transforms.mono import MonoResampler
 from transforms.ts_programs import programme_tracks
 
 TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer")
-PICTURE_CODECS = ("pgssub", "dvdsub")  # picture subtitle decoders whose text is read by OCR (transforms.image_subtitles)
+# picture subtitle decoders whose text is read by OCR (transforms.image_subtitles): Blu-ray, DVD, broadcast
+PICTURE_CODECS = ("pgssub", "dvdsub", "dvbsub")
 CAPTION_CODECS = ("cc_dec", "eia_608")  # CEA-608 caption tracks (QuickTime c608 in ProRes masters): decoder, codec
 
 

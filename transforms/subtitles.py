@@ -814,13 +814,13 @@ class LoadSubtitles(beam.DoFn):
     @staticmethod
     def _image_subtitles(ref, pictures: list[str], needs_asr: bool) -> FilmError:
         """Say why a film whose only subtitles are pictures (DVD, Blu-ray, DVB tracks; .sup and VobSub sidecars)
-        has no subtitle lines: OCR reads PGS and VobSub pictures only, and these gave none it could read."""
+        has no subtitle lines: OCR reads PGS, VobSub and DVB pictures only, and these gave none it could read."""
         tracks = ", ".join(sorted(set(pictures)))
         then = ("the dialogue is transcribed from the speech instead" if needs_asr else
                 "its clips have no text (no audio, or --transcribe never)")
         unread = sorted({p for p in pictures if p not in PICTURE_CODECS and not p.lower().endswith(PICTURE_SIDECAR_EXTS)})
         why = ([f"OCR does not read {', '.join(unread)}"] if unread else []) + (
-            ["OCR found no line in the PGS / VobSub pictures"] if len(unread) < len(pictures) else [])
+            ["OCR found no line in the PGS / VobSub / DVB pictures"] if len(unread) < len(pictures) else [])
         message = (f"{len(pictures)} subtitle track(s) are pictures ({tracks}) and gave no lines ({'; '.join(why)}): "
                    f"{then}; a text sidecar beside the film (film.en.srt) would be read")
         log.warning("%s: %s", ref.path, message)
