@@ -1,8 +1,9 @@
 """`python -m pipeline.demo --output DIR [pipeline.run options]`: make a small demo archive, then run the pipeline.
 
 The archive (DIR/archive) is made here with PyAV, so the demo needs nothing outside the project: two short
-films with speech-like audio and dialogue (one with a sidecar .srt, one with an embedded subtitle stream), an IMF
-package (a title in picture, sound and subtitle track files) and one broken file. The pipeline writes its tables to DIR/output; run it twice to see every film skipped.
+films with speech-like audio and dialogue (one with a sidecar .srt, one with an embedded subtitle stream), a
+Blu-ray-style rip whose subtitles are PGS pictures (read by OCR), an IMF package (a title in picture, sound and
+subtitle track files) and one broken file. The pipeline writes its tables to DIR/output; run it twice to see every film skipped.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from pipeline.run import main as run_main
 from testing.films import make_film, make_text_as_video, write_srt
 from testing.packages import imsc_track, picture_track, sound_track, write_package
+from testing.picture_subs import with_picture_track
 
 DIALOGUE = [(0.5, 2.5, "I can't believe you came back!"), (3.0, 5.0, "I told you I would."),
             (6.0, 8.5, "Get out. Now."), (9.0, 11.0, "Please, just listen to me...")]
@@ -26,6 +28,10 @@ def make_demo_archive(root: Path) -> Path:
     if not (root / "storm.mkv").exists():
         make_film(root / "storm.mkv", duration_s=10.0, fps=12, size=(320, 180), cuts=[4.0, 7.0],
                   subtitles=[(1.0, 3.0, "Look out, the storm is coming!"), (5.0, 6.5, "Run!")])
+    if not (root / "rooftop.mkv").exists():  # a rip: its only subtitles are pictures
+        source = make_film(root / "rooftop.source.mp4", duration_s=8.0, fps=12, size=(320, 180), cuts=[4.0])
+        with_picture_track(source, root / "rooftop.mkv", "pgs", [(s, e, [t]) for s, e, t in RIP_LINES], language="eng")
+        source.unlink()
     if not (root / "broken.mp4").exists():
         make_text_as_video(root / "broken.mp4")  # fails with a clear error row; the run goes on
     if not (root / "Nightfall_IMF" / "ASSETMAP.xml").exists():
@@ -33,6 +39,7 @@ def make_demo_archive(root: Path) -> Path:
     return root
 
 
+RIP_LINES = [(0.5, 3.0, "Don't look down."), (4.5, 7.0, "I'm not scared of heights, I'm scared of you!")]
 PACKAGE_LINES = [[(0.5, 2.5, "We made it. We actually made it!")], [(0.5, 2.5, "Why did you leave me out there?")]]
 
 

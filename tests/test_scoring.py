@@ -377,28 +377,31 @@ def test_a_film_with_french_subtitles_is_scored_without_reading_them(tmp_path):
 
 @pytest.mark.slow
 def test_the_demo_scores_its_archive_then_skips_it(tmp_path):
-    """The README's first set-up command (scripts/demo.sh -> pipeline.demo) with the shipped models: two films and an
-    IMF title scored from their subtitle lines (a sidecar .srt, an embedded track, the package's IMSC1 track files),
-    the broken file one fatal probe row, exit status 0; the second run skips every film."""
+    """The README's first set-up command (scripts/demo.sh -> pipeline.demo) with the shipped models: three films and
+    an IMF title scored from their subtitle lines (a sidecar .srt, an embedded track, a rip's PGS pictures read by
+    OCR, the package's IMSC1 track files), the broken file one fatal probe row, exit status 0; the second run skips
+    every film."""
     import pyarrow.dataset as ds
 
-    from pipeline.demo import DIALOGUE, PACKAGE_LINES, main
+    from pipeline.demo import DIALOGUE, PACKAGE_LINES, RIP_LINES, main
     assert main(["--output", str(tmp_path)]) == 0
     out = tmp_path / "output"
     clips = ds.dataset(out / "clips", format="parquet").to_table().to_pylist()
     by_film = {r["film_id"].rsplit("-", 1)[0]: [] for r in clips}
     for r in clips:
         by_film[r["film_id"].rsplit("-", 1)[0]].append(r)
-    assert set(by_film) == {"reunion", "storm", "nightfall-imf"}
+    assert set(by_film) == {"reunion", "storm", "rooftop", "nightfall-imf"}
     said = " ".join(r["text"] for r in by_film["reunion"] if r["text"])
     assert said == " ".join(line for _, _, line in DIALOGUE)
+    assert [r["text"] for r in by_film["rooftop"] if r["text"]] == [line for _, _, line in RIP_LINES]
     title = [r["text"] for r in by_film["nightfall-imf"] if r["text"]]
     assert title == [line for lines in PACKAGE_LINES for _, _, line in lines]
     assert all(r["text_source"] == "subtitle" for r in clips if r["text"])
     assert all(abs(sum(r[c] for c in PROB_COLUMNS) - 1) < 1e-4 and r["grounded"] is not None for r in clips)
     errors = ds.dataset(out / "errors", format="parquet").to_table().to_pylist()
-    assert [(e["film_path"].rsplit("/", 1)[1], e["stage"], e["fatal"]) for e in errors] == [("broken.mp4", "probe", True)]
+    assert sorted((e["film_path"].rsplit("/", 1)[1], e["stage"], e["error_type"], e["fatal"]) for e in errors) == [
+        ("broken.mp4", "probe", "InvalidDataError", True), ("rooftop.mkv", "subtitles", "PictureSubtitles", False)]
     assert main(["--output", str(tmp_path)]) == 0
     manifest = ds.dataset(out / "manifest", format="parquet").to_table().to_pylist()
     last_run = max(r["run_id"] for r in manifest)
-    assert sorted(r["status"] for r in manifest if r["run_id"] == last_run) == ["skipped"] * 4
+    assert sorted(r["status"] for r in manifest if r["run_id"] == last_run) == ["skipped"] * 5
