@@ -92,6 +92,24 @@ def test_tracks_are_chosen_by_language_and_a_forced_track_comes_last(tmp_path, f
     assert [c.text for c in only_forced.cues] == ["Stop right there."] and only_forced.needs_asr
 
 
+def test_of_many_picture_tracks_only_the_best_one_is_read(tmp_path, film, monkeypatch):
+    """A disc carries a subtitle track per language: OCR reads them one at a time, best first by tag, and stops at
+    the first whose lines the text path reads, so twenty languages cost one track's OCR, not twenty."""
+    from model.ocr import LineReader
+    rip = film
+    for k, tag in enumerate(["ger", "eng", "fre"]):
+        rip = with_picture_track(rip, tmp_path / f"rip{k}.mkv", "pgs", [(1.0, 2.0, [f"Line in {tag}."])], language=tag)
+    real, read = LineReader.load(), []
+
+    class Counting:
+        def read(self, grey):
+            read.append(grey.shape)
+            return real.read(grey)
+    monkeypatch.setattr(LineReader, "load", staticmethod(lambda threads=1: Counting()))
+    got = job(rip)
+    assert [c.text for c in got.cues] == ["Line in eng."] and len(read) == 1
+
+
 @pytest.mark.parametrize("kind", ["pgs", "dvd"])
 def test_a_track_whose_every_picture_is_forced_is_a_forced_track(tmp_path, film, kind):
     """A disc's forced-only track often carries no forced disposition, only each picture's own forced flag (a PGS

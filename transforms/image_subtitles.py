@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from typing import Callable, NamedTuple, Optional, Sequence
 
+import av
 import numpy as np
 
 from model.ocr import composite, luma_of_ycrcb
@@ -291,6 +292,18 @@ def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, si
                             f"held for {MAX_HOLD_S:.0f} s")
     return {i: PictureTrack(events, warnings, _language(container_languages.get(i)), forced[i])
             for i, (events, warnings) in found.items()}
+
+
+def picture_tracks(path: str, sidecar: bool = False, stream_indexes: Optional[Sequence[int]] = None
+                   ) -> list[tuple[int, Optional[str], bool]]:
+    """(stream index, language tag, forced disposition) of each picture subtitle track read (PICTURE_CODECS), from
+    the container's header alone: nothing is decoded."""
+    with contextlib.ExitStack() as stack:
+        container = stack.enter_context(_open_sidecar(path, stack) if sidecar else open_container(path))
+        return [(s.index, _language(s.metadata.get("language")), bool(s.disposition & av.stream.Disposition.forced))
+                for s in container.streams.subtitles
+                if (stream_indexes is None or s.index in stream_indexes)
+                and s.codec_context is not None and s.codec_context.name in PICTURE_CODECS]
 
 
 def _open_sidecar(path: str, stack: contextlib.ExitStack):

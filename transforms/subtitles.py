@@ -669,9 +669,11 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
                      warnings: list[str], speech: Callable[[], list], listing: Optional[list]
                      ) -> Iterable[tuple[str, list[Cue]]]:
     """Picture subtitles, their text read by OCR (transforms.image_subtitles): the .sup / .idx sidecars (ranked as
-    text sidecars are), then the film's PGS and VobSub tracks (ranked as its text tracks are). Last of all sources:
-    OCR is the slowest to read and can misread a word, so it is read only when nothing gives the lines as text."""
-    from transforms.image_subtitles import read_picture_subtitles
+    text sidecars are), then the film's PGS, VobSub and DVB tracks (ranked by their tags as text tracks are). Last of
+    all sources: OCR is the slowest to read and can misread a word, so it is read only when nothing gives the lines
+    as text, and one track at a time, best first: a disc with twenty subtitle languages has its first one read, not
+    all twenty. A track whose every picture turns out forced waits until the others have been tried."""
+    from transforms.image_subtitles import picture_tracks, read_picture_subtitles
     wanted = language_code(preferred_language)
 
     def rank(forced: bool, tag: Optional[str], index: int):
@@ -679,38 +681,56 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         return (forced, 0 if wanted and code == wanted else 1 if code and code in text_languages else
                 2 if code is None else 3, index)
 
+    def tracks(path: str, sidecar: bool, indexes: Optional[Sequence[int]], what: str):
+        """(path, stream index, language) of each track, best first; () if they cannot be listed."""
+        try:
+            listed = picture_tracks(path, sidecar, indexes)
+        except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
+            _raise_if_storage(exc, what)
+            warnings.append(f"{what}: {type(exc).__name__}: {exc}")
+            return []
+        return sorted(listed, key=lambda t: rank(t[2] or (not sidecar and t[0] in info.forced_subtitle_streams),
+                                                 t[1], t[0]))
+
+    def read(path: str, sidecar: bool, index: int, name: str, alone: bool, language: Optional[str]):
+        try:
+            track = read_picture_subtitles(path, [index], sidecar)[index]
+        except Exception as exc:  # noqa: BLE001
+            _raise_if_storage(exc, name)
+            warnings.append(f"{name}: {type(exc).__name__}: {exc}")
+            return None
+        cues, w = _cues(track.events, list(track.warnings), language or track.language, empty=True)
+        moved = None
+        if sidecar:
+            cues, moved = on_film_clock(cues, info)
+        cues, retimed = _in_step(cues, speech)
+        warnings.extend(f"{name}: {m}" for m in w + [m for m in (moved, retimed) if m])
+        source = (path if alone else f"{path}#{index}") if sidecar else f"{PICTURE}{index}"
+        forced = track.forced or (not sidecar and index in info.forced_subtitle_streams)
+        return source + (FORCED if forced else ""), cues, forced
+
+    candidates = []
     for path in find_sidecars(ref.path, preferred_language, listing, PICTURE_SIDECAR_EXTS):
         name = path_text(path.rsplit("/", 1)[-1])
-        try:
-            found = read_picture_subtitles(path, sidecar=True)
-        except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
-            _raise_if_storage(exc, path)
-            warnings.append(f"{name}: {type(exc).__name__}: {exc}")
-            continue
         tagged = sidecar_language(ref.path, path)
-        # an .idx may hold several languages
-        for index in sorted(found, key=lambda i: rank(found[i].forced, found[i].language, i)):
-            track = found[index]
-            cues, w = _cues(track.events, list(track.warnings), language_code(tagged) or tagged or track.language,
-                            empty=True)
-            cues, moved = on_film_clock(cues, info)
-            cues, retimed = _in_step(cues, speech)
-            warnings += [f"{name}: {m}" for m in w + [m for m in (moved, retimed) if m]]
-            yield (path if len(found) == 1 else f"{path}#{index}") + (FORCED if track.forced else ""), cues
-    if not info.picture_subtitle_streams:
-        return
-    try:
-        found = read_picture_subtitles(ref.path, info.picture_subtitle_streams)
-    except Exception as exc:  # noqa: BLE001
-        _raise_if_storage(exc, f"picture streams {list(info.picture_subtitle_streams)}")
-        warnings.append(f"picture streams {list(info.picture_subtitle_streams)}: {type(exc).__name__}: {exc}")
-        return
-    forced = {i: i in info.forced_subtitle_streams or track.forced for i, track in found.items()}
-    for index in sorted(found, key=lambda i: rank(forced[i], found[i].language, i)):
-        cues, w = _cues(found[index].events, list(found[index].warnings), found[index].language, empty=True)
-        cues, retimed = _in_step(cues, speech)
-        warnings += w + ([f"stream {index}: {retimed}"] if retimed else [])
-        yield f"{PICTURE}{index}" + (FORCED if forced[index] else ""), cues
+        listed = tracks(path, True, None, name)  # an .idx may hold several languages
+        candidates += [(path, True, index, name, len(listed) == 1, language_code(tagged) or tagged)
+                       for index, _, _ in listed]
+    if info.picture_subtitle_streams:
+        candidates += [(ref.path, False, index, f"stream {index}", True, None) for index, _, _ in
+                       tracks(ref.path, False, info.picture_subtitle_streams,
+                              f"picture streams {list(info.picture_subtitle_streams)}")]
+    deferred = []
+    for k, candidate in enumerate(candidates):
+        got = read(*candidate)
+        if got is None:
+            continue
+        source, cues, forced = got
+        if forced and k < len(candidates) - 1:
+            deferred.append((source, cues))
+            continue
+        yield source, cues
+    yield from deferred
 
 
 def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
