@@ -24,9 +24,11 @@ HEIGHT = 48  # the recogniser's input height
 INK = 48  # a pixel at or above this grey level is ink
 MIN_GAP = 2  # rows without ink that part two lines
 BATCH = 8
+RETRY_BELOW = 0.9  # a line read with less confidence is tried again as two lines (split_line)
 # full-width and CJK punctuation the Chinese-trained dictionary gives for Latin text
 _PUNCT = str.maketrans({"。": ".", "、": ",", "《": "<", "》": ">", "【": "[", "】": "]", "「": '"', "」": '"',
-                        "“": '"', "”": '"', "‘": "'", "’": "'", "—": "-", "–": "-", "…": "..."})
+                        "“": '"', "”": '"', "‘": "'", "’": "'", "—": "-", "–": "-", "…": "...",
+                        "·": ""})  # a middle dot: a descender's tip cut off with a line below
 
 
 def model_path() -> str:
@@ -77,6 +79,22 @@ def line_pictures(gray: np.ndarray) -> list[np.ndarray]:
 
 # a lone lower-case l is the capital I misread (in a sans-serif face they are the same stroke): "l'm", "I-l", "l think"
 _LONE_L = re.compile(r"(?<![\w'])l(?=(?:'(?:m|ve|ll|d|s)\b)|[\s,.!?;:-]|$)")
+
+
+def split_line(picture: np.ndarray) -> list[np.ndarray]:
+    """A band holding two lines set so close that no empty row parts them, cut at the row with the least ink in its
+    middle third (the top line keeps a few rows more: its descenders), each half cropped to its ink again. [] when
+    the band is one line: a line's middle third (its x-height) holds its most ink, two lines' middle third the least."""
+    h = picture.shape[0]
+    ink = (picture >= INK).sum(axis=1)
+    lo, hi = h // 3, max(h // 3 + 1, 2 * h // 3)
+    cut = lo + int(np.argmin(ink[lo:hi]))
+    if h < 12 or ink[cut] > 0.35 * min(ink[:lo].max(), ink[hi:].max()):
+        return []
+    halves = [line_pictures(part) for part in (picture[:cut + int(h * 0.06)], picture[cut:])]
+    if not all(halves):
+        return []
+    return [max(part, key=lambda p: p.shape[0] * p.shape[1]) for part in halves]
 
 
 def _clean(text: str) -> str:
@@ -135,7 +153,15 @@ class LineReader:
         lines = line_pictures(gray)
         if not lines:
             return "", 0.0
-        read = [r for r in self.recognise(lines) if r[0]]
+        read = self.recognise(lines)
+        for k in reversed(range(len(lines))):  # two lines set so close that no empty row parts them
+            if read[k][1] < RETRY_BELOW:
+                halves = split_line(lines[k])
+                if halves:
+                    again = self.recognise(halves)
+                    if min(c for _, c in again) > read[k][1]:
+                        read[k:k + 1] = again
+        read = [r for r in read if r[0]]
         if not read:
             return "", 0.0
         return " ".join(t for t, _ in read), min(c for _, c in read)

@@ -250,3 +250,26 @@ def test_sidecars_on_a_bucket_are_read_and_a_failing_storage_retries(tmp_path, f
     finally:
         FAILING.clear()
     assert [(e.stage, e.error_type) for e in failed.warnings] == [("read", "ReadFailed")]
+
+
+def test_two_lines_set_too_close_to_part_are_read_as_two():
+    """Lines whose descenders meet the next line's capitals leave no empty row between them: a band read with low
+    confidence whose middle third holds the least ink is cut there and read as two lines; a single line (its
+    x-height holds its most ink) is never cut."""
+    from PIL import Image, ImageDraw
+
+    from model.ocr import LineReader, line_pictures, split_line
+    from testing.picture_subs import font
+    face = font(size=42)
+    asc, desc = face.getmetrics()
+
+    def drawn(lines, lead):
+        img = Image.new("L", (max(int(face.getlength(t)) for t in lines) + 20, (asc + desc + lead) * len(lines) + 20))
+        for i, text in enumerate(lines):
+            ImageDraw.Draw(img).text((10, 10 + i * (asc + desc + lead)), text, font=face, fill=255)
+        return np.asarray(img)
+    tight = drawn(["Get your gun, Jay.", "Quickly, go!"], -10)
+    assert len(line_pictures(tight)) == 1  # no empty row parts them
+    assert LineReader.load().read(tight)[0].startswith("Get your gun, Jay. Quickly, go!")
+    for single in (["What?!"], ["jump"], ["Tight spot, eh?"]):
+        assert split_line(line_pictures(drawn(single, 0))[0]) == []
