@@ -51,6 +51,8 @@ class FilmInfo:
     image_subtitle_codecs: tuple[str, ...] = ()
     # stream indexes of the picture tracks whose text is read by OCR (PGS, VobSub, DVB: transforms.image_subtitles)
     picture_subtitle_streams: tuple[int, ...] = ()
+    # stream indexes of a DVB recording's teletext streams (read as text: transforms.teletext)
+    teletext_streams: tuple[int, ...] = ()
     # stream indexes of CEA-608 caption tracks (a QuickTime master's c608 track): read as captions
     caption_streams: tuple[int, ...] = ()
     # the asset map of the IMF or DCP package this file is a track file of (its picture and sound are apart)

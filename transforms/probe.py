@@ -280,6 +280,9 @@ def probe_container(container, path: str) -> FilmInfo:
     pictures = tuple(s.codec_context.name for s in picture_subs)
     read_pictures = tuple(s.index for s in picture_subs if s.codec_context.name in PICTURE_CODECS)
     forced = tuple(s.index for s in text_subs + picture_subs if s.disposition & av.stream.Disposition.forced)
+    # subtitle streams FFmpeg has no decoder for here: in a transport stream, DVB teletext (transforms.teletext)
+    teletext = tuple(s.index for s in container.streams.subtitles
+                     if s.codec_context is None and "mpegts" in container.format.name)
     return FilmInfo(
         duration_s=float(duration),
         width=int(v.codec_context.width) if v is not None else 0,
@@ -297,6 +300,7 @@ def probe_container(container, path: str) -> FilmInfo:
         start_timecode_s=start_timecode_s(container, fps),
         image_subtitle_codecs=pictures,
         picture_subtitle_streams=read_pictures,
+        teletext_streams=teletext,
         caption_streams=captions,
     )
 

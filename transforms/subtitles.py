@@ -50,6 +50,7 @@ _MICRODVD_RATE = re.compile(r"\s*\{\s*1\s*\}\s*\{\s*1\s*\}\s*(\d{1,3}(?:[.,]\d+)
 _MPEG_PACK = b"\x00\x00\x01\xba"  # a VobSub .sub is an MPEG program stream of subpictures
 PICTURE_SIDECAR_EXTS = (".sup", ".idx")  # Blu-ray PGS, DVD VobSub (the .idx names its .sub): read by OCR
 PICTURE = "picture:"  # load_cues' sources for the film's own picture subtitle tracks ("picture:<stream index>")
+TELETEXT = "teletext:"  # load_cues' sources for a DVB recording's teletext pages ("teletext:<stream>:<page>")
 FORCED = "#forced"  # ends a picture source whose every picture is flagged forced (is_forced)
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 PACKAGE_TEXT = "package:"  # load_cues' sources for an IMF / DCP title's subtitle and caption sequences
@@ -420,7 +421,7 @@ def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     """Whether a load_cues source is a forced track: lines only where a film leaves its main language (signs,
     a foreign exchange), a handful against the film's dialogue. Such a track ranks after every other, and a film
     whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
-    if source == CAPTIONS or source.startswith(PACKAGE_TEXT):  # (a package's forced narratives are not read)
+    if source == CAPTIONS or source.startswith((PACKAGE_TEXT, TELETEXT)):  # (a package's forced narratives, not read)
         return False
     if source.endswith(FORCED):  # a picture track whose pictures are all flagged forced
         return True
@@ -597,6 +598,7 @@ def _sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], te
     if imf.is_composition(ref.path):
         yield from _package_sources(ref, preferred_language, warnings, speech)
     yield from _embedded_sources(ref, info, preferred_language, text_languages, warnings, speech)
+    yield from _teletext_sources(ref, info, preferred_language, text_languages, warnings, speech)
     tracks = list(info.caption_streams) or ([None] if info.has_video and info.video_codec in CAPTIONED_CODECS else [])
     for track in tracks:  # a caption track, else the captions the pictures carry
         where = f"caption track {track}" if track is not None else "captions in the video"
@@ -663,6 +665,34 @@ def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         cues, retimed = _in_step(cues, speech)
         warnings += w + ([f"stream {index}: {retimed}"] if retimed else [])
         yield f"stream:{index}", cues
+
+
+def _teletext_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
+                      warnings: list[str], speech: Callable[[], list]) -> Iterable[tuple[str, list[Cue]]]:
+    """A DVB recording's teletext subtitle pages (transforms.teletext), ranked by their stream's tag as text tracks
+    are, then by page number."""
+    if not info.teletext_streams:
+        return
+    from transforms.teletext import read_teletext
+    try:
+        pages = read_teletext(ref.path, info.teletext_streams)
+    except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
+        _raise_if_storage(exc, f"teletext streams {list(info.teletext_streams)}")
+        warnings.append(f"teletext streams {list(info.teletext_streams)}: {type(exc).__name__}: {exc}")
+        return
+    wanted = language_code(preferred_language)
+
+    def rank(key):
+        code = language_code(pages[key][1])
+        return (0 if wanted and code == wanted else 1 if code and code in text_languages else 2 if code is None
+                else 3, key)
+    for key in sorted(pages, key=rank):
+        events, tag = pages[key]
+        cues, w = _cues(events, [], tag, empty=True)
+        cues, retimed = _in_step(cues, speech)
+        where = f"teletext page {key[1]:x}"
+        warnings += [f"{where}: {m}" for m in w + ([retimed] if retimed else [])]
+        yield f"{TELETEXT}{key[0]}:{key[1]:x}", cues
 
 
 def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
