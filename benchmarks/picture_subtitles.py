@@ -61,16 +61,6 @@ def characters(text: str) -> str:
     return " ".join("".join(c for c in text if not unicodedata.combining(c)).lower().split())
 
 
-def char_errors(ref: str, hyp: str) -> int:
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
-
-
 def read_style(style: str, texts: list[str], folder: Path) -> tuple[list[str], float, list[str]]:
     """The texts drawn in a style, written as its file and read back -> (text per picture, seconds, warnings)."""
     from testing.picture_subs import font, sup_bytes, write_dvb, write_vobsub
@@ -94,9 +84,9 @@ def read_style(style: str, texts: list[str], folder: Path) -> tuple[list[str], f
 
 
 def score(texts: list[str], read: list[str]) -> dict:
-    from model.wer import normalise, word_errors
+    from model.wer import normalise, word_errors  # (edit distance over any sequence: characters too)
     chars = sum(len(characters(t)) for t in texts)
-    cer = sum(char_errors(characters(t), characters(r)) for t, r in zip(texts, read)) / max(1, chars)
+    cer = sum(word_errors(list(characters(t)), list(characters(r))) for t, r in zip(texts, read)) / max(1, chars)
     words = sum(len(normalise(characters(t))) for t in texts)
     werr = [word_errors(normalise(characters(t)), normalise(characters(r))) for t, r in zip(texts, read)]
     return {"lines": len(texts), "cer": cer, "wer": sum(werr) / max(1, words),

@@ -22,23 +22,28 @@ def _segment(kind: int, pts: int, data: bytes) -> bytes:
     return b"PG" + struct.pack(">IIBH", pts & 0xFFFFFFFF, 0, kind, len(data)) + data
 
 
+def _runs(row: np.ndarray, longest: int):
+    """(colour, length) of each run of equal values along a row, none longer than `longest`."""
+    x, w = 0, len(row)
+    while x < w:
+        n = 1
+        while x + n < w and row[x + n] == row[x] and n < longest:
+            n += 1
+        yield int(row[x]), n, x + n == w
+        x += n
+
+
 def _rle(indexes: np.ndarray) -> bytes:
     """PGS run-length coding of an [H, W] array of palette indexes (colour 0 is transparent)."""
     out = bytearray()
     for row in indexes:
-        x, w = 0, len(row)
-        while x < w:
-            c = int(row[x])
-            n = 1
-            while x + n < w and row[x + n] == c and n < 16383:
-                n += 1
+        for c, n, _ in _runs(row, 16383):
             if c != 0 and n < 3:
                 out += bytes([c]) * n
             elif c == 0:
                 out += b"\x00" + (bytes([n]) if n < 64 else bytes([0x40 | (n >> 8), n & 0xFF]))
             else:
                 out += b"\x00" + (bytes([0x80 | n, c]) if n < 64 else bytes([0xC0 | (n >> 8), n & 0xFF, c]))
-            x += n
         out += b"\x00\x00"
     return bytes(out)
 
@@ -137,19 +142,13 @@ def sup_bytes(events: Iterable[tuple[float, float, Sequence[str]]], frame: tuple
 # DVD subtitles (VobSub): 2-bit pixels, run-length coded in nibbles, the top field's lines then the bottom's
 def _dvd_rle_line(row: np.ndarray) -> bytes:
     nibbles: list[int] = []
-    x, w = 0, len(row)
-    while x < w:
-        c = int(row[x])
-        n = 1
-        while x + n < w and row[x + n] == c and n < 255:
-            n += 1
-        if x + n == w:  # the rest of the line: count 0
+    for c, n, last in _runs(row, 255):
+        if last:  # the rest of the line: count 0
             code, bits = c, 16
         else:
             code = (n << 2) | c
             bits = 4 if n < 4 else 8 if n < 16 else 12 if n < 64 else 16
         nibbles += [(code >> s) & 0xF for s in range(bits - 4, -1, -4)]
-        x += n
     if len(nibbles) % 2:
         nibbles.append(0)
     return bytes((nibbles[i] << 4) | nibbles[i + 1] for i in range(0, len(nibbles), 2))
@@ -301,19 +300,14 @@ def _dvb_segment(kind: int, body: bytes, page: int = 1) -> bytes:
 
 
 def _dvb_line(row: np.ndarray) -> bytes:
-    out, x, w = bytearray([0x12]), 0, len(row)  # an 8-bit pixel code string
-    while x < w:
-        c = int(row[x])
-        n = 1
-        while x + n < w and row[x + n] == c and n < 127:
-            n += 1
+    out = bytearray([0x12])  # an 8-bit pixel code string
+    for c, n, _ in _runs(row, 127):
         if c == 0:
             out += bytes([0, n])
         elif n >= 3:
             out += bytes([0, 0x80 | n, c])
         else:
             out += bytes([c]) * n
-        x += n
     return bytes(out + b"\x00\x00\xf0")  # the string's end, the line's end
 
 
