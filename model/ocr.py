@@ -24,6 +24,7 @@ HEIGHT = 48  # the recogniser's input height
 INK = 48  # a pixel at or above this grey level is ink
 MIN_GAP = 2  # rows without ink that part two lines
 BATCH = 8
+SCRIPTS = ("Latn", "Hans", "Hant")  # what the recogniser's dictionary holds: Latin and Chinese
 RETRY_BELOW = 0.9  # a line read with less confidence is tried again as two lines (split_line)
 # full-width and CJK punctuation the Chinese-trained dictionary gives for Latin text
 _PUNCT = str.maketrans({"。": ".", "、": ",", "《": "<", "》": ">", "【": "[", "】": "]", "「": '"', "」": '"',

@@ -110,6 +110,20 @@ def test_of_many_picture_tracks_only_the_best_one_is_read(tmp_path, film, monkey
     assert [c.text for c in got.cues] == ["Line in eng."] and len(read) == 1
 
 
+def test_a_track_in_a_script_the_recogniser_does_not_read_is_left_out(tmp_path, film):
+    """The recogniser reads Latin and Chinese script: a Russian or Arabic track would come out as Latin nonsense, so
+    a track tagged with such a language is not read, and a warning says why; a Latin-script language is read."""
+    russian = with_picture_track(film, tmp_path / "ru.mkv", "pgs", [(1.0, 2.0, ["Privet"])], language="rus")
+    got = job(russian, transcribe="auto")
+    assert got.cues == () and got.needs_asr
+    rows = {e.error_type: e.message for e in got.warnings}
+    assert "track 2 (rus) not read: the OCR recogniser reads Latin and Chinese script, not Cyrl" in rows["SubtitleWarning"]
+    assert "ImageSubtitles" in rows
+    german = with_picture_track(film, tmp_path / "de.mkv", "pgs", [(1.0, 2.0, ["Wo ist der Bahnhof?"])],
+                                language="ger")
+    assert [c.text for c in job(german, text_languages=("en", "de")).cues] == ["Wo ist der Bahnhof?"]
+
+
 @pytest.mark.parametrize("kind", ["pgs", "dvd"])
 def test_a_track_whose_every_picture_is_forced_is_a_forced_track(tmp_path, film, kind):
     """A disc's forced-only track often carries no forced disposition, only each picture's own forced flag (a PGS

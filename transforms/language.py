@@ -110,3 +110,11 @@ def label_cues(cues: Sequence) -> tuple:
     the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None."""
     found = detect_language(c.text for c in cues)
     return tuple(dataclasses.replace(c, language=found or language_code(c.language)) for c in cues)
+
+
+def likely_script(tag: Optional[str]) -> Optional[str]:
+    """The script a language is most often written in (ISO 15924: 'Latn', 'Cyrl', 'Hans', ...); None for no tag."""
+    import langcodes
+
+    code = language_code(tag)
+    return langcodes.Language.get(code).maximize().script if code else None

@@ -26,7 +26,7 @@ from transforms.dialogue import dialogue_text
 from transforms import attempts, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
-from transforms.language import label_cues, language_code, named_language, reads
+from transforms.language import label_cues, language_code, likely_script, named_language, reads
 from transforms.probe import PICTURE_CODECS, ReadFailed, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
@@ -703,6 +703,7 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
     all sources: OCR is the slowest to read and can misread a word, so it is read only when nothing gives the lines
     as text, and one track at a time, best first: a disc with twenty subtitle languages has its first one read, not
     all twenty. A track whose every picture turns out forced waits until the others have been tried."""
+    from model.ocr import SCRIPTS
     from transforms.image_subtitles import picture_tracks, read_picture_subtitles
     wanted = language_code(preferred_language)
 
@@ -711,16 +712,25 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         return (forced, 0 if wanted and code == wanted else 1 if code and code in text_languages else
                 2 if code is None else 3, index)
 
-    def tracks(path: str, sidecar: bool, indexes: Optional[Sequence[int]], what: str):
-        """(path, stream index, language) of each track, best first; () if they cannot be listed."""
+    def tracks(path: str, sidecar: bool, indexes: Optional[Sequence[int]], what: str, language: Optional[str] = None):
+        """(stream index, language, forced) of each track whose script OCR reads, best first; [] if they cannot be
+        listed. language: the sidecar name's tag, which outranks the file's own."""
         try:
             listed = picture_tracks(path, sidecar, indexes)
         except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
             _raise_if_storage(exc, what)
             warnings.append(f"{what}: {type(exc).__name__}: {exc}")
             return []
-        return sorted(listed, key=lambda t: rank(t[2] or (not sidecar and t[0] in info.forced_subtitle_streams),
-                                                 t[1], t[0]))
+        readable = []
+        for track in listed:  # a Russian or Arabic track would come out as Latin nonsense
+            script = likely_script(language or track[1])
+            if script and script not in SCRIPTS:
+                warnings.append(f"{what}: track {track[0]} ({language or track[1]}) not read: the OCR recogniser reads "
+                                f"Latin and Chinese script, not {script}")
+            else:
+                readable.append(track)
+        return sorted(readable, key=lambda t: rank(t[2] or (not sidecar and t[0] in info.forced_subtitle_streams),
+                                                   t[1], t[0]))
 
     def read(path: str, sidecar: bool, index: int, name: str, alone: bool, language: Optional[str]):
         try:
@@ -743,7 +753,7 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
     for path in find_sidecars(ref.path, preferred_language, listing, PICTURE_SIDECAR_EXTS):
         name = path_text(path.rsplit("/", 1)[-1])
         tagged = sidecar_language(ref.path, path)
-        listed = tracks(path, True, None, name)  # an .idx may hold several languages
+        listed = tracks(path, True, None, name, tagged)  # an .idx may hold several languages
         candidates += [(path, True, index, name, len(listed) == 1, language_code(tagged) or tagged)
                        for index, _, _ in listed]
     if info.picture_subtitle_streams:
