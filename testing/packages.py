@@ -68,13 +68,29 @@ def imsc_track(path, lines: Sequence[tuple[float, float, str]], language: str = 
     return Path(path)
 
 
-def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool = True, fps: int = 24) -> Path:
+def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool = True, fps: int = 24,
+                  images: bool = False) -> Path:
     """A DCP's subtitles: SMPTE ST 428-7 (times in frames at TimeCodeRate) wrapped in an MXF track file, or an
-    Interop DCSubtitle XML file (times in ticks of 4 ms)."""
+    Interop DCSubtitle XML file (times in ticks of 4 ms); images (Interop): each line a PNG picture beside the XML
+    (text in a dark outline on a transparent ground), as a DCP for a script without a cinema font carries them."""
     def time(t: float) -> str:
         whole, units = int(t), (round((t % 1) * fps) if smpte else round((t % 1) * 250))
         return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}:{units:0{2 if smpte else 3}d}"
-    subs = "".join(f'<Subtitle SpotNumber="{i + 1}" TimeIn="{time(b)}" TimeOut="{time(e)}"><Text>{text}</Text>'
+
+    def content(i: int, text: str) -> str:
+        if not images:
+            return f"<Text>{text}</Text>"
+        from PIL import Image
+
+        from testing.picture_subs import render_lines
+        values = render_lines([text])  # palette indexes: 1-3 outline, 4-15 the text's shades
+        rgba = np.zeros(values.shape + (4,), np.uint8)
+        rgba[..., 3] = np.where(values > 0, 255, 0)
+        rgba[..., :3] = (np.clip(values.astype(np.int32) - 3, 0, 12) * 235 // 12)[..., None]
+        name = f"{Path(path).stem}_{i + 1:04d}.png"
+        Image.fromarray(rgba, "RGBA").save(Path(path).parent / name)
+        return f'<Image VAlign="bottom" VPosition="10">{name}</Image>'
+    subs = "".join(f'<Subtitle SpotNumber="{i + 1}" TimeIn="{time(b)}" TimeOut="{time(e)}">{content(i, text)}'
                    "</Subtitle>" for i, (b, e, text) in enumerate(lines))
     if smpte:
         Path(path).write_bytes(_klv_wrapped(
@@ -182,7 +198,7 @@ def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel:
                  entry: int = 0, subtitles: Optional[str] = None, **kw) -> Path:
     """A two-reel package (a picture and a sound track file per reel); reel i shows colour i and sounds tone i.
     `entry` frames are cut from the start of every reel (the CPL's entry points). subtitles: 'imsc' (IMF), 'smpte'
-    or 'interop' (DCP) writes a subtitle track file a reel holding REEL_LINES[i], timed from the file's start.
+    or 'interop' (DCP; 'interop-png': the lines as PNG pictures) writes a subtitle track file a reel holding REEL_LINES[i], timed from the file's start.
     Returns the CPL's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -194,9 +210,9 @@ def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel:
         spec = {"picture": pic, "sound": snd, "frames": seconds_per_reel * fps, "entry": entry}
         if subtitles == "imsc":
             spec["subtitles"] = imsc_track(folder / f"reel{i + 1}_subtitles_en.mxf", REEL_LINES[i])
-        elif subtitles in ("smpte", "interop"):
+        elif subtitles in ("smpte", "interop", "interop-png"):
             smpte = subtitles == "smpte"
             spec["subtitles"] = dcp_subtitles(folder / f"reel{i + 1}_sub.{'mxf' if smpte else 'xml'}", REEL_LINES[i],
-                                              smpte=smpte, fps=fps)
+                                              smpte=smpte, fps=fps, images=subtitles == "interop-png")
         specs.append(spec)
     return write_package(folder, specs, kind=kind, fps=fps, **kw)

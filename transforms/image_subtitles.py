@@ -363,3 +363,21 @@ def read_picture_subtitles(path: str, stream_indexes: Optional[Sequence[int]] = 
         found[index][1].append(f"stream {index}: {n} subtitle picture(s) gave no text OCR could trust (none read, or "
                                f"read with confidence under {MIN_CONFIDENCE}): left out")
     return found
+
+
+def read_png(path: str, reader_factory: Optional[Callable] = None) -> str:
+    """The text of a subtitle picture file (an Interop DCP's PNG: text over transparency), read as picture tracks
+    are: its luma over black; '' where nothing is read with MIN_CONFIDENCE."""
+    import io
+
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    from PIL import Image
+
+    from model.ocr import LineReader
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        image = Image.open(io.BytesIO(f.read())).convert("RGBA")
+    rgba = np.asarray(image, np.float32)
+    grey = (rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)) * rgba[..., 3] / 255.0
+    text, confidence = (reader_factory or LineReader.load)().read(grey.clip(0, 255).astype(np.uint8))
+    return text if text and confidence >= MIN_CONFIDENCE else ""

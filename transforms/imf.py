@@ -385,15 +385,20 @@ def _dcp_time(text: str, rate: float) -> float:
     return h * 3600 + m * 60 + sec + units / rate
 
 
-def dcp_subtitle_events(root) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
+def dcp_subtitle_events(root, image_text: Optional[Callable[[str], str]] = None
+                        ) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
     """A DCP's subtitle document (SMPTE ST 428-7 SubtitleReel, Interop DCSubtitle) -> ([(start_s, end_s, text)],
-    its language, warnings), times from the document's start."""
+    its language, warnings), times from the document's start. image_text: the text of a subtitle given as a picture
+    (an Interop `<Image>` names a PNG file beside the document), else pictures are left out."""
     smpte = _local(root.tag) == "SubtitleReel"
     rate = float(_text(root, "TimeCodeRate") or 24) if smpte else 250.0
     start = _dcp_time(_text(root, "StartTime"), rate) if smpte and _text(root, "StartTime") else 0.0
     language, events, warnings = _text(root, "Language"), [], []
     for sub in (el for el in root.iter() if _local(el.tag) == "Subtitle"):
         words = " ".join(" ".join(t.itertext()).strip() for t in sub.iter() if _local(t.tag) == "Text")
+        if image_text is not None:
+            words = " ".join([words] + [image_text((im.text or "").strip()) for im in sub.iter()
+                                        if _local(im.tag) == "Image" and (im.text or "").strip()])
         try:
             begin, end = (_dcp_time(sub.get(k, ""), rate) - start for k in ("TimeIn", "TimeOut"))
         except ValueError:
@@ -402,6 +407,29 @@ def dcp_subtitle_events(root) -> tuple[list[tuple[float, float, str]], Optional[
             continue
         events.append((begin, end, " ".join(words.split())))
     return events, language, warnings
+
+
+class _PictureFiles:
+    """An Interop DCP's subtitle pictures (PNG files beside its DCSubtitle document) read by OCR
+    (transforms.image_subtitles.read_png); those that give no text are counted."""
+
+    def __init__(self, folder: str):
+        self.folder, self.unread, self.failed = folder, 0, []
+
+    def __call__(self, name: str) -> str:
+        from transforms.image_subtitles import read_png
+        path = f"{self.folder}/{name.replace(chr(92), '/').lstrip('/')}"
+        try:
+            text = read_png(path)
+        except Exception as exc:  # noqa: BLE001 - one missing picture is one lost line
+            self.failed.append(f"{name}: {type(exc).__name__}: {exc}")
+            return ""
+        self.unread += not text
+        return text
+
+    def warnings(self) -> list[str]:
+        return self.failed[:5] + ([f"{self.unread} subtitle picture(s) gave no text OCR could trust: left out"]
+                                  if self.unread else [])
 
 
 def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float, str]], Optional[str], list[str]]]:
@@ -422,7 +450,9 @@ def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float
                 if is_ttml(document):
                     events, lang, w = parse_ttml(document)
                 else:
-                    events, lang, w = dcp_subtitle_events(ET.fromstring(document))
+                    pictures = _PictureFiles(_folder(res.path)) if not res.path.lower().endswith(".mxf") else None
+                    events, lang, w = dcp_subtitle_events(ET.fromstring(document), pictures)
+                    w = w + (pictures.warnings() if pictures else [])
             except (ValueError, ET.ParseError) as exc:
                 warnings.append(f"{where}: {type(exc).__name__}: {exc}")
                 continue
