@@ -126,6 +126,16 @@ def display_set(pts: int, number: int, picture: Optional[np.ndarray], frame: tup
             + _segment(END, pts, b""))
 
 
+def palette_update(pts: int, number: int, opacity: float, place: tuple[int, int], frame: tuple[int, int] = (1280, 720),
+                   fill: tuple[int, int, int] = (235, 235, 235)) -> bytes:
+    """A display set that changes only the palette of the picture on screen at `place` (a fade: opacity 0-1)."""
+    pcs = struct.pack(">HHBHBBBB", frame[0], frame[1], 0x10, number, 0x00, 0x80, 0, 1) + struct.pack(
+        ">HBBHH", 0, 0, 0, *place)
+    pds = struct.pack(">BB", 0, 1) + b"".join(struct.pack(">BBBBB", i, y, cr, cb, int(a * opacity))
+                                              for i, y, cr, cb, a in palette(fill))
+    return _segment(PCS, pts, pcs) + _segment(PDS, pts, pds) + _segment(END, pts, b"")
+
+
 def sup_bytes(events: Iterable[tuple[float, float, Sequence[str]]], frame: tuple[int, int] = (1280, 720),
               forced: bool = False, **render) -> bytes:
     """A .sup stream showing each (start_s, end_s, lines) event: a picture at its start, an empty screen at its end;

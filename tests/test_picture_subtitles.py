@@ -187,6 +187,19 @@ def test_damaged_and_unreadable_pictures_are_left_out_and_counted(tmp_path, film
     assert Counting.calls == 1 and len(events) == 2
 
 
+def test_a_subtitle_fading_out_is_one_line(tmp_path, film):
+    """A Blu-ray subtitle that fades (display sets that change only its palette's opacity) is read at full contrast
+    each time and stays one line from its start to the empty screen."""
+    from testing.picture_subs import display_set, palette_update
+    picture = render_lines(["Goodbye, my friend."])
+    place = ((1280 - picture.shape[1]) // 2, 720 - 60 - picture.shape[0])
+    movie = tmp_path / "movie.mp4"
+    movie.write_bytes(film.read_bytes())
+    (tmp_path / "movie.sup").write_bytes(display_set(90000, 0, picture) + palette_update(180000, 1, 0.5, place)
+                                         + palette_update(198000, 2, 0.15, place) + display_set(225000, 3, None))
+    assert [(c.start_s, c.end_s, c.text) for c in job(movie).cues] == [(1.0, 2.5, "Goodbye, my friend.")]
+
+
 def test_a_dvb_picture_without_its_colour_table_is_read_by_touch(tmp_path):
     """A DVB stream that leaves a region's colour table to the decoder's default: the text is the pixel code that
     touches the transparent ground least (the outline wraps it), as for a DVD subtitle without its palette; a
