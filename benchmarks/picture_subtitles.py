@@ -33,6 +33,8 @@ STYLES = {  # name: (kind, font file, size, fill, outline)
     "pgs-serif": ("pgs", "DejaVuSerif.ttf", 54, (235, 235, 235), 3),
     "pgs-italic": ("pgs", "DejaVuSans-Oblique.ttf", 54, (235, 235, 235), 3),
     "pgs-bold-yellow": ("pgs", "DejaVuSans-Bold.ttf", 50, (240, 220, 40), 3),
+    "pgs-times": ("pgs", "STIXGeneral.ttf", 54, (235, 235, 235), 3),  # a Times-like face
+    "pgs-times-italic": ("pgs", "STIXGeneralItalic.ttf", 54, (235, 235, 235), 3),
     "dvd-sans": ("dvd", "DejaVuSans.ttf", 28, (235, 235, 235), 2),
     "dvd-small": ("dvd", "DejaVuSans.ttf", 22, (235, 235, 235), 2),
     "dvb-sans": ("dvb", "DejaVuSans.ttf", 28, (235, 235, 235), 2),
