@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-_REVERSE = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+from transforms.teletext import _REVERSE  # each byte's bits reversed: sent least significant first
 
 
 def hamming84(nibble: int) -> int:

@@ -27,6 +27,7 @@ from transforms.probe import PICTURE_CODECS, film_start_s, local_path, open_cont
 
 MAX_HOLD_S = 10.0
 MIN_CONFIDENCE = 0.5  # a picture read with less (a logo, a sign's drawing, a damaged bitmap) is left out
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # an RGB colour's luma (BT.601 weights)
 _OPEN = 0xFFFFFFFF  # end_display_time when the decoder does not know it (PGS)
 
 
@@ -198,7 +199,7 @@ def _idx_palette(extradata: Optional[bytes]) -> Optional[np.ndarray]:
                 return None
             if len(rgb) < 16:
                 return None
-            return np.array([0.299 * (c >> 16) + 0.587 * (c >> 8 & 255) + 0.114 * (c & 255) for c in rgb], np.float32)
+            return np.array([(c >> 16, c >> 8 & 255, c & 255) for c in rgb], np.float32) @ _LUMA
     return None
 
 
@@ -378,6 +379,6 @@ def read_png(path: str, reader_factory: Optional[Callable] = None) -> str:
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         image = Image.open(io.BytesIO(f.read())).convert("RGBA")
     rgba = np.asarray(image, np.float32)
-    grey = (rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)) * rgba[..., 3] / 255.0
+    grey = (rgba[..., :3] @ _LUMA) * rgba[..., 3] / 255.0
     text, confidence = (reader_factory or LineReader.load)().read(grey.clip(0, 255).astype(np.uint8))
     return text if text and confidence >= MIN_CONFIDENCE else ""

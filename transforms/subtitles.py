@@ -641,6 +641,13 @@ def _package_sources(ref: FilmRef, preferred_language: Optional[str], warnings: 
         yield f"{PACKAGE_TEXT}{name}", cues
 
 
+def language_rank(tag: Optional[str], preferred_language: Optional[str], text_languages: Sequence[str]) -> int:
+    """How a track's language tag ranks among a film's tracks: 0 the preferred language, 1 one the text path reads,
+    2 untagged, 3 any other."""
+    code, wanted = language_code(tag), language_code(preferred_language)
+    return 0 if wanted and code == wanted else 1 if code and code in text_languages else 2 if code is None else 3
+
+
 def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str],
                       text_languages: Sequence[str], warnings: list[str], speech: Callable[[], list]
                       ) -> Iterable[tuple[str, list[Cue]]]:
@@ -653,13 +660,9 @@ def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         _raise_if_storage(exc, f"streams {list(info.subtitle_streams)}")
         warnings.append(f"streams {list(info.subtitle_streams)}: {type(exc).__name__}: {exc}")
         return
-    wanted = language_code(preferred_language)
-
     def rank(index: int):
-        tag = next((language_code(c.language) for c in streams[index][0] if c.language), None)
-        return (index in info.forced_subtitle_streams,
-                0 if wanted and tag == wanted else 1 if tag and tag in text_languages else 2 if tag is None else 3,
-                index)
+        tag = next((c.language for c in streams[index][0] if c.language), None)
+        return (index in info.forced_subtitle_streams, language_rank(tag, preferred_language, text_languages), index)
     for index in sorted(streams, key=rank):
         cues, w = streams[index]
         cues, retimed = _in_step(cues, speech)
@@ -680,13 +683,7 @@ def _teletext_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         _raise_if_storage(exc, f"teletext streams {list(info.teletext_streams)}")
         warnings.append(f"teletext streams {list(info.teletext_streams)}: {type(exc).__name__}: {exc}")
         return
-    wanted = language_code(preferred_language)
-
-    def rank(key):
-        code = language_code(pages[key][1])
-        return (0 if wanted and code == wanted else 1 if code and code in text_languages else 2 if code is None
-                else 3, key)
-    for key in sorted(pages, key=rank):
+    for key in sorted(pages, key=lambda k: (language_rank(pages[k][1], preferred_language, text_languages), k)):
         events, tag = pages[key]
         cues, w = _cues(events, [], tag, empty=True)
         cues, retimed = _in_step(cues, speech)
@@ -705,12 +702,6 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
     all twenty. A track whose every picture turns out forced waits until the others have been tried."""
     from model.ocr import SCRIPTS
     from transforms.image_subtitles import picture_tracks, read_picture_subtitles
-    wanted = language_code(preferred_language)
-
-    def rank(forced: bool, tag: Optional[str], index: int):
-        code = language_code(tag)
-        return (forced, 0 if wanted and code == wanted else 1 if code and code in text_languages else
-                2 if code is None else 3, index)
 
     def tracks(path: str, sidecar: bool, indexes: Optional[Sequence[int]], what: str, language: Optional[str] = None):
         """(stream index, language, forced) of each track whose script OCR reads, best first; [] if they cannot be
@@ -729,10 +720,11 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
                                 f"Latin and Chinese script, not {script}")
             else:
                 readable.append(track)
-        return sorted(readable, key=lambda t: rank(t[2] or (not sidecar and t[0] in info.forced_subtitle_streams),
-                                                   t[1], t[0]))
+        # (forced disposition, language, index): the disposition is what the probe's forced streams hold
+        return sorted(readable, key=lambda t: (t[2], language_rank(t[1], preferred_language, text_languages), t[0]))
 
-    def read(path: str, sidecar: bool, index: int, name: str, alone: bool, language: Optional[str]):
+    def read(path: str, sidecar: bool, index: int, name: str, alone: bool, language: Optional[str],
+             forced_disposition: bool):
         try:
             track = read_picture_subtitles(path, [index], sidecar)[index]
         except Exception as exc:  # noqa: BLE001
@@ -746,7 +738,7 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         cues, retimed = _in_step(cues, speech)
         warnings.extend(f"{name}: {m}" for m in w + [m for m in (moved, retimed) if m])
         source = (path if alone else f"{path}#{index}") if sidecar else f"{PICTURE}{index}"
-        forced = track.forced or (not sidecar and index in info.forced_subtitle_streams)
+        forced = track.forced or forced_disposition
         return source + (FORCED if forced else ""), cues, forced
 
     candidates = []
@@ -754,10 +746,10 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         name = path_text(path.rsplit("/", 1)[-1])
         tagged = sidecar_language(ref.path, path)
         listed = tracks(path, True, None, name, tagged)  # an .idx may hold several languages
-        candidates += [(path, True, index, name, len(listed) == 1, language_code(tagged) or tagged)
-                       for index, _, _ in listed]
+        candidates += [(path, True, index, name, len(listed) == 1, language_code(tagged) or tagged, forced)
+                       for index, _, forced in listed]
     if info.picture_subtitle_streams:
-        candidates += [(ref.path, False, index, f"stream {index}", True, None) for index, _, _ in
+        candidates += [(ref.path, False, index, f"stream {index}", True, None, forced) for index, _, forced in
                        tracks(ref.path, False, info.picture_subtitle_streams,
                               f"picture streams {list(info.picture_subtitle_streams)}")]
     deferred = []
