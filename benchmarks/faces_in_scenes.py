@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -52,10 +53,8 @@ def make_frames(out: Path, n: int, band: tuple[float, float], seed: int = 7, dat
         buf = io.BytesIO()
         frame.save(buf, "JPEG", quality=90)
         rows.append({"image": buf.getvalue(), "label": faces[i]["label"]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    pq.write_table(pa.Table.from_pylist(rows), tmp)
-    tmp.replace(out)
+    with written_atomically(out) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
     return out
 
 

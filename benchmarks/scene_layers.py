@@ -12,13 +12,13 @@ side and their mean (what `model.encoders.vision.SCENE_LAYERS` now gives the sce
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.scene_probes import logistic, probe_row
 from training.scene_classifier import CACHE_ROOT, decode_image, read_scene_set
+from model.files import written_atomically
 
 LAST = 6  # blocks kept, counted from the end
 
@@ -42,10 +42,8 @@ def block_features(vision, images, batch: int = 32) -> np.ndarray:
 def cached_block_features(vision, split: str) -> np.ndarray:
     path = Path(CACHE_ROOT) / f"emotion6-{split}-blocks{LAST}-{vision.version}.npy"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
-        np.save(tmp, block_features(vision, read_scene_set(split).images))
-        os.replace(tmp, path)
+        with written_atomically(path) as tmp:
+            np.save(tmp, block_features(vision, read_scene_set(split).images))
     return np.load(path)
 
 

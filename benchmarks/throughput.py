@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from model.files import written_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bench"
@@ -316,12 +317,10 @@ def _widen_csv(path: Path) -> None:
         old = list(reader)
     if tuple(reader.fieldnames or ()) == CSV_FIELDS:
         return
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as f:
+    with written_atomically(path) as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(old)
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

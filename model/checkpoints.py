@@ -10,6 +10,7 @@ import torch
 
 from model.bvpec import BVPEC, BVPECConfig
 from model.encoders.versions import DEFAULT_HEAD, model_version  # noqa: F401 - re-exported
+from model.files import written_atomically
 
 FORMAT = "bvpec-head/1"
 
@@ -25,11 +26,8 @@ def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None
                                           for k, v in overrides.items()}
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    with written_atomically(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPEC, dict]:

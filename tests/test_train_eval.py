@@ -706,3 +706,40 @@ def test_rows_whose_media_cannot_be_read_are_left_out_with_a_count(tmp_path, cap
     m = report["results"][f"faces:{tmp_path / 'faces.parquet'}"]
     assert m["n"] == 3 and m["unreadable_rows"] == [1, 2, 3]
     assert "unreadable rows left out: 3" in capsys.readouterr().out
+
+
+def test_two_writers_of_one_cache_file_never_share_a_temporary_file(tmp_path):
+    """Two training runs filling one feature cache wrote one fixed `.tmp` name: one renamed the other's file
+    away and died (FileNotFoundError). Each writer now has its own temporary file; the last rename wins whole."""
+    import threading
+    from model.files import written_atomically
+
+    target, errors = tmp_path / "cache" / "meld-abc.pt", []
+
+    def write(k: int) -> None:
+        try:
+            for _ in range(50):
+                with written_atomically(target) as tmp:
+                    torch.save({"writer": k, "x": torch.full((2000,), float(k))}, tmp)
+        except Exception as e:  # noqa: BLE001 - any failure of either writer is the defect
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = torch.load(target)
+    assert got["writer"] in (1, 2) and torch.equal(got["x"], torch.full((2000,), float(got["writer"])))
+    assert [p.name for p in target.parent.iterdir()] == ["meld-abc.pt"]  # no temporary file left behind
+
+    with pytest.raises(RuntimeError):  # a failed write leaves the old file and no temporary file
+        with written_atomically(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("disk full")
+    assert torch.load(target)["writer"] == got["writer"]
+    assert [p.name for p in target.parent.iterdir()] == ["meld-abc.pt"]
+    with written_atomically(tmp_path / "a.npy") as tmp:  # the suffix is kept: np.save adds none
+        np.save(tmp, np.arange(3))
+    assert np.load(tmp_path / "a.npy").tolist() == [0, 1, 2]

@@ -28,6 +28,7 @@ from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
 from training.datasets import Example, fingerprint, load_dataset, read_image
 from transforms.dialogue import DIALOGUE_RULE
+from model.files import written_atomically
 
 log = logging.getLogger(__name__)
 CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache" / "features"  # env FILM_EMOTION_FEATURE_CACHE overrides
@@ -85,10 +86,8 @@ def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_
     if feats is None or len(feats) != len(examples):
         log.info("encoding %d examples of %s", len(examples), spec)
         feats = compute_features(examples, encoders, text_lower_k)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(feats, tmp)
-        tmp.replace(path)
+        with written_atomically(path) as tmp:  # two runs may fill one cache at once
+            torch.save(feats, tmp)
     bad = [i for i, f in enumerate(feats) if f is None]
     if bad:
         log.warning("%s: %d of %d rows could not be read and are left out (rows %s%s)", spec, len(bad),

@@ -26,6 +26,7 @@ import numpy as np
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
+from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
@@ -110,10 +111,8 @@ def cached_tokens(vision, split: str, mirror: bool = False, root: Path = DATA_RO
         dt = time.perf_counter() - t0
         log(f"emotion6/{split}{variant}: {len(x)} photos, {dt:.1f} s "
             f"({dt / len(x) * 1000:.1f} ms/photo incl. JPEG decode + resize)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, x)
-    os.replace(tmp, out)
+    with written_atomically(out) as tmp:
+        np.save(tmp, x)
     return x
 
 

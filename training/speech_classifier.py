@@ -40,6 +40,7 @@ from transforms.decode import DECODE_RULE, SAMPLE_RATE, decode_audio
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
+from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
@@ -152,10 +153,8 @@ def cached_features(featurizer, name: str, split: str, kind: str, root: Path = D
         dt = time.perf_counter() - t0
         log(f"{name}/{split} {kind}: {len(x)} clips, {seconds:.0f} s audio, {dt:.1f} s "
             f"({dt / len(x) * 1000:.1f} ms/clip, {dt / seconds * 1000:.1f} ms per audio second)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
-    np.save(tmp, x)
-    os.replace(tmp, out)
+    with written_atomically(out) as tmp:
+        np.save(tmp, x)
     return x
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from schemas.labels import EMOTIONS
 
+from ..files import written_atomically
 from .versions import SCENE_WEIGHTS, scene_version  # noqa: F401 - re-exported
 
 TOKENS, DIM = 2, 384
@@ -93,12 +94,9 @@ class SceneEmotionHead(nn.Module):
 
 
 def save_scene_head(head: SceneEmotionHead, path: str | os.PathLike, meta: Optional[dict] = None) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": head.state_dict(), "features": FEATURES,
-                "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
-    os.replace(tmp, path)
+    with written_atomically(path) as tmp:
+        torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": head.state_dict(), "features": FEATURES,
+                    "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
 
 
 def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:

@@ -34,6 +34,7 @@ from torch import nn
 
 from schemas.labels import EMOTIONS
 
+from ..files import written_atomically  # noqa: E402
 from .audio import SAMPLE_RATE  # noqa: E402 - the one definition
 # TRIM_DB and BUCKET_S (inputs padded to whole seconds: deterministic per clip, batchable) name the features,
 # so they are defined with the encoders' versions
@@ -192,14 +193,11 @@ def round_to_fp16(head: nn.Module) -> nn.Module:
 
 def save_head(head: SpeechHead, path: str | os.PathLike, meta: Optional[dict] = None) -> None:
     """Parameters in fp16 (see round_to_fp16), the standardiser and temperature in fp32."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
     params = {n for n, _ in head.named_parameters()}
     state = {k: (v.half() if k in params else v) for k, v in head.state_dict().items()}
-    torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": state,
-                "featurizer": FEATURIZER_VERSION, "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
-    os.replace(tmp, path)
+    with written_atomically(path) as tmp:
+        torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": state,
+                    "featurizer": FEATURIZER_VERSION, "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
 
 
 def load_head(path: str | os.PathLike = DEFAULT_WEIGHTS) -> tuple[SpeechHead, dict]:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..files import written_atomically
 from ._cache import cache_dir, file_digest, package_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -139,10 +140,8 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
     if memo is None:
         return digests
     try:  # written under a temporary name and renamed: parallel launchers never read half a file
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"text": digests[0], "face": digests[1], "head": str(path)}))
-        os.replace(tmp, memo)
+        with written_atomically(memo) as tmp:
+            tmp.write_text(json.dumps({"text": digests[0], "face": digests[1], "head": str(path)}))
     except OSError:
         pass  # a read-only cache only costs the next launcher the same work
     return digests

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..files import written_atomically
 from ..precision import autocast, quantize_linear, resolve
 from ._cache import cache_dir, file_digest
 from .openvino_runtime import MAX_BATCH, OpenVINOForward, resolve_runtime
@@ -107,9 +108,8 @@ def cached_dinov2_state_dict(onnx_path: str | os.PathLike) -> tuple[dict[str, to
     if path.exists():
         return load_file(path), digest
     sd = convert_dinov2_onnx(onnx_path)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(sd, tmp)
-    os.replace(tmp, path)  # atomic: parallel workers never read half a file
+    with written_atomically(path) as tmp:  # parallel workers never read half a file
+        save_file(sd, tmp)
     return sd, digest
 
 

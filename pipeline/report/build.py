@@ -21,6 +21,7 @@ from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS, PROB_COLUMNS
 from schemas.clips import EVIDENCE_MODALITIES
 from transforms.discover import local_path
+from model.files import written_atomically
 
 LOG = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
@@ -297,8 +298,6 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
         "films": films, "detail_more": detail_more, "explain": explain,
     })
     out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)  # a reader never sees half a report
+    with written_atomically(out) as tmp:  # a reader never sees half a report
+        tmp.write_text(html, encoding="utf-8")
     return out
