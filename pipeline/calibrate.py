@@ -25,6 +25,9 @@ patterns are taken from the pairs. The products' own fit would follow the pairs'
 --refit KEY (repeatable: a pattern such as `text`, or `branch:face|scene|speech`) fits only those temperatures and
 keeps the head's others: after retraining one branch classifier, its temperature is refitted on that branch's
 dev data alone (the other sets, and the speech out-of-fold logits, are not needed again).
+--temperatures_from HEAD takes the temperatures --refit keeps from another head: a head retrained on new text
+layers refits its own patterns and keeps the shipped head's branch temperatures (its branch classifiers did not
+change; the speech one was fitted out of fold).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import logging
 import numpy as np
 import torch
 
-from model.checkpoints import DEFAULT_HEAD, load_head, save_head
+from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
 from pipeline.arg_types import head_path_arg, stops_on_data_errors
@@ -60,9 +63,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--pairs_seed", type=int, default=1)
     p.add_argument("--refit", action="append", default=None,
                    help="fit only this pattern or branch:<name> temperature (repeatable); the head's others stay")
+    p.add_argument("--temperatures_from", default=None, type=head_path_arg,
+                   help="with --refit: keep the other temperatures of this head, not of --head's")
     p.add_argument("--json", default=None)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    if args.temperatures_from and not args.refit:
+        p.error("--temperatures_from needs --refit (the temperatures fitted here)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     model, meta = load_head(args.head)
@@ -86,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
                                      np.concatenate([v[2] for v in sets.values()]))
     if args.refit:
         try:
-            temps = refit_only(temps, meta, args.refit)
+            temps = refit_only(temps, load_head_meta(args.temperatures_from) if args.temperatures_from else meta,
+                               args.refit)
         except KeyError as e:
             raise SystemExit(f"--refit: {e.args[0]}") from None
     held_out = cross_fitted(sets, default_t)
@@ -113,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.refit:  # the record of the earlier fit stays, with what was refitted on what
         previous = dict(meta.get("pattern_calibration", {}))
         meta["pattern_calibration"] = {**previous, "refit": {"keys": list(args.refit), "data": data,
-                                                             "cross_fitted_ece": held_out}}
+                                                             "cross_fitted_ece": held_out,
+                                                             "others_from": args.temperatures_from or "--head"}}
     else:
         meta["pattern_calibration"] = {"data": data, "cross_fitted_ece": held_out}
     save_head(args.output, model, meta)

@@ -419,6 +419,14 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     assert refit["pattern_calibration"]["refit"]["keys"] == ["branch:face"]
     with pytest.raises(SystemExit, match="text"):  # no lines given: the text temperature cannot be refitted
         calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "x.pt"), "--refit", "text"])
+    # a head retrained on new text layers: its text temperature refitted, the rest kept from the calibrated head
+    calibrate.main(["--head", str(DEFAULT_HEAD), "--data", lines, "--output", str(tmp_path / "retrained.pt"),
+                    "--refit", "text", "--temperatures_from", str(tmp_path / "refit.pt")])
+    _, kept = load_head(tmp_path / "retrained.pt")
+    assert kept["branch_temperatures"] == refit["branch_temperatures"]
+    assert kept["pattern_calibration"]["refit"]["others_from"] == str(tmp_path / "refit.pt")
+    with pytest.raises(SystemExit):  # without --refit there is nothing to keep
+        calibrate.main(["--data", lines, "--output", str(tmp_path / "y.pt"), "--temperatures_from", str(out)])
 
 
 def test_refit_only_replaces_the_named_temperatures():
