@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label-paired multimodal training examples (2-4 modalities of the same label)")
     p.add_argument("--dev_pairs", type=int, default=0, help="label-paired dev examples from the dev sets")
     p.add_argument("--text_encoder_from", default=None,
-                   help="a head checkpoint whose fine-tuned text layers to keep (they are not trained again)")
+                   help="a head checkpoint whose fine-tuned text layers to start from: kept as they are, or "
+                        "trained further with --finetune_text_layers (a second stage, e.g. after GoEmotions)")
     p.add_argument("--face_encoder_state", default=None,
                    help="face classifier weights (python -m training.face_classifier) for the face tokens")
     p.add_argument("--speech_oof", default=None,

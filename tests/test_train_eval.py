@@ -236,6 +236,7 @@ def test_text_fine_tuning_is_calibrated_and_scored_through_its_tuned_layers(tmp_
     F1 where the run's epochs read 0.59, and fitted its T on those logits). A temperature never moves the argmax, so
     the calibrated accuracy is the chosen epoch's, and pipeline.evaluate on the saved head (the full encoder with the
     tuned layers put back) gives the same labels and the same calibrated probabilities."""
+    from model.checkpoints import load_head_meta
     from pipeline import evaluate, train
     monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
     dev = f"meld:{MELD / 'dev_sent_emo.csv'}@120"
@@ -249,6 +250,15 @@ def test_text_fine_tuning_is_calibrated_and_scored_through_its_tuned_layers(tmp_
     rep = evaluate.main(["--data", dev, "--head", str(out), "--precision", "fp32", "--threads", "1"])["results"][dev]
     assert rep["n"] == calibrated["n"] and rep["accuracy"] == pytest.approx(calibrated["accuracy"], abs=1 / 120)
     assert rep["ece"] == pytest.approx(calibrated["ece"], abs=0.01)
+    # a second stage (the shipped text layers: GoEmotions and EmoryNLP first, then MELD) starts from the first
+    # stage's layers: with a zero learning rate it gives them back unchanged
+    again = train.main(["--variant", "text_only", "--data", f"meld:{MELD / 'train_sent_emo.csv'}@100",
+                        "--text_encoder_from", str(out), "--finetune_text_layers", "1", "--text_lr", "0",
+                        "--epochs", "1", "--d_model", "32", "--threads", "1", "--precision", "fp32",
+                        "--out", str(tmp_path / "stage2.pt")])
+    first = load_head_meta(out)["text_encoder_overrides"]
+    assert again["text_encoder_from"] == str(out) and set(again["text_encoder_overrides"]) == set(first)
+    assert all(torch.equal(again["text_encoder_overrides"][k].half(), first[k]) for k in first)
 
 
 @needs_data
