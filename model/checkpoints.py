@@ -24,6 +24,10 @@ def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None
     if overrides:
         meta["text_encoder_overrides"] = {k: (v.half() if v.is_floating_point() else v)
                                           for k, v in overrides.items()}
+    clf = meta.get("text_classifier")
+    if clf:
+        meta["text_classifier"] = {**clf, "state_dict": {k: (v.half() if v.is_floating_point() else v)
+                                                         for k, v in clf["state_dict"].items()}}
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
     with written_atomically(path) as tmp:
@@ -55,7 +59,26 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
     model.pattern_temperatures = {str(k): float(v) for k, v in (meta.get("pattern_temperatures") or {}).items()}
     # clips labelled by one modality's own classifier (model.predict.branch_probs): their recalibration
     model.branch_temperatures = {str(k): float(v) for k, v in (meta.get("branch_temperatures") or {}).items()}
+    # The line's own classifier (model.predict.line_evidence), when the checkpoint carries one. Kept out of the
+    # head's modules, so the head's state dict stays the head's; it rides in meta (save_head).
+    model.__dict__["text_classifier"] = _text_classifier(meta.get("text_classifier"), device)
     return model.to(device).eval(), meta
+
+
+def text_classifier_meta(classifier: BVPEC, source: str, dev_metrics: dict | None = None) -> dict:
+    """How a head checkpoint carries its line classifier: a text-only BVPEC on the same tuned text layers."""
+    return {"config": classifier.config.to_dict(), "state_dict": dict(classifier.state_dict()),
+            "temperature": float(getattr(classifier, "temperature", 1.0)), "from": source,
+            "dev_metrics": dev_metrics or {}}
+
+
+def _text_classifier(entry: dict | None, device: str) -> BVPEC | None:
+    if not entry:
+        return None
+    clf = BVPEC(BVPECConfig.from_dict(entry["config"]))
+    clf.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in entry["state_dict"].items()})
+    clf.temperature = float(entry.get("temperature", 1.0))
+    return clf.to(device).eval()
 
 
 @functools.lru_cache(maxsize=8)

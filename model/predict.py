@@ -60,7 +60,7 @@ def calibrated_probs(model: BVPEC, logits: torch.Tensor, masks: Mapping[str, tor
 
 
 # A clip is labelled by its modalities' own classifiers (their evidence), not by the head: each was trained on
-# labelled data of its kind and calibrated (the line's: the head on the line alone, under the text temperature). A
+# labelled data of its kind and calibrated (the line's: line_evidence, a lone line included since 2026-12-06). A
 # lone modality: its classifier reads it better than the head on dev (pipeline.evaluate vs benchmarks.modality_table:
 # Emotion6 photos 0.505 vs 0.426, FER+ faces 0.780 vs 0.765, IMFDB 0.459 vs 0.451, FER2013 0.635 vs 0.630, RAVDESS
 # 0.700 vs 0.692). Several: the product of their calibrated probabilities (independent evidence about one label),
@@ -91,7 +91,7 @@ def evidence_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndar
                   temperatures: Mapping[str, float] | None = None) -> tuple[str, ...]:
     """The evidence ('text', 'face', 'scene', 'speech') whose classifiers label a clip, from the modalities the head
     weighed (modalities_used): every one, the face's standing in for the scene's (VISUAL); () when the head labels
-    it: a line alone (the head on the line is its text evidence), a modality without evidence, or several whose
+    it: a modality without evidence, or several whose
     product's label none of them backs (temperatures: the head's branch temperatures, as the evidence columns read
     them)."""
     keys = classifier_keys(modalities_used, evidence)
@@ -99,10 +99,10 @@ def evidence_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndar
 
 
 def classifier_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndarray]) -> tuple[str, ...]:
-    """evidence_keys before the backing check: the classifiers a clip has, the face's standing in for the scene's;
-    () for a line alone or a modality without evidence of its own (a line's evidence: with_line_evidence)."""
+    """evidence_keys before the backing check: the classifiers a clip has, the face's standing in for the scene's
+    (a line's: with_line_evidence); () for a modality without evidence of its own."""
     used = set(modalities_used)
-    if not used or used == {"text"}:
+    if not used:
         return ()
     if VISUAL <= used:
         used.discard("vision")
@@ -162,12 +162,19 @@ def classifier_probs(keys: Sequence[str], evidence: Mapping[str, np.ndarray],
 
 def line_evidence(model: BVPEC, items: Sequence[Mapping[str, np.ndarray]], device: str = "cpu"
                   ) -> list[np.ndarray | None]:
-    """What each clip's line says on its own: the head's calibrated probabilities with only the text tokens (None
-    for a clip without a line). The clips table's evidence_text, and the line's part in with_branch_label."""
+    """What each clip's line says on its own (None for a clip without a line): the calibrated probabilities of the
+    head's line classifier (`model.text_classifier`: a text-only head trained on lines alone, on the same tuned text
+    layers, so the same tokens), or of the head itself with only the text tokens where the checkpoint has none.
+    The clips table's evidence_text, and the line's part in with_branch_label.
+
+    Why a classifier of its own: the head, trained on every modality at once, reads lines worse than a head trained
+    on lines (MELD dev weighted F1 0.587-0.596 over three seeds against 0.606 on the same text layers;
+    docs/training.md, "The line's own classifier"), as a lone face or voice is read better by its classifier."""
     idx = [i for i, t in enumerate(items) if t.get("text") is not None and len(t["text"])]
     out: list[np.ndarray | None] = [None] * len(items)
+    reader = getattr(model, "text_classifier", None) or model
     if idx:
-        for i, p in zip(idx, predict(model, [{"text": items[i]["text"]} for i in idx], device=device,
+        for i, p in zip(idx, predict(reader, [{"text": items[i]["text"]} for i in idx], device=device,
                                      batch_size=len(idx))):
             out[i] = p.probs
     return out

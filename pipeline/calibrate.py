@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> dict:
     temps = fit_pattern_temperatures(np.concatenate([v[0] for v in sets.values()]),
                                      sum((v[1] for v in sets.values()), []),
                                      np.concatenate([v[2] for v in sets.values()]))
+    if getattr(model, "text_classifier", None) is None and "text" in model.pattern_temperatures:
+        # such a head reads a line's evidence itself, under its `text` temperature (model.predict.line_evidence):
+        # the branch:text temperature is fitted on top of that, so it stays
+        temps.setdefault("text", model.pattern_temperatures["text"])
     if args.refit:
         try:
             temps = refit_only(temps, load_head_meta(args.temperatures_from) if args.temperatures_from else meta,

@@ -22,7 +22,7 @@ import sys
 import torch
 
 from model.bvpec import BVPECConfig, VARIANTS
-from model.checkpoints import load_head_meta, save_head
+from model.checkpoints import load_head, load_head_meta, save_head, text_classifier_meta
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS
 from model.text_top import TextTop, TunedTextHead
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text_encoder_from", default=None,
                    help="a head checkpoint whose fine-tuned text layers to start from: kept as they are, or "
                         "trained further with --finetune_text_layers (a second stage, e.g. after GoEmotions)")
+    p.add_argument("--text_classifier", default=None,
+                   help="a text-only head (--variant text_only) trained on the same text layers as --text_encoder_from: "
+                        "shipped in the checkpoint, it reads each clip's line (its evidence; a lone line's label)")
     p.add_argument("--face_encoder_state", default=None,
                    help="face classifier weights (python -m training.face_classifier) for the face tokens")
     p.add_argument("--speech_oof", default=None,
@@ -92,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def line_classifier(path: str | None, text_state: dict, finetune_text_layers: int) -> dict | None:
+    """--text_classifier, as the checkpoint carries it (model.checkpoints.text_classifier_meta); refused unless it
+    reads lines only and read them through the very text layers this head gets (else its tokens are not the
+    pipeline's)."""
+    if not path:
+        return None
+    clf, meta = load_head(path)
+    theirs = meta.get("text_encoder_overrides") or {}
+    if clf.config.variant != "text_only":
+        raise SystemExit(f"--text_classifier {path}: a {clf.config.variant} head; give one trained with --variant text_only")
+    if finetune_text_layers or set(theirs) != set(text_state) or any(
+            not torch.equal(theirs[k], text_state[k]) for k in theirs):
+        raise SystemExit(f"--text_classifier {path}: its text layers are not this head's; give the same file to "
+                         "--text_encoder_from, without --finetune_text_layers")
+    return text_classifier_meta(clf, str(path), meta.get("dev_metrics_calibrated"))
+
+
 @stops_on_data_errors("pipeline.train")
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
@@ -109,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     text_state = {}
     if args.text_encoder_from:
         text_state = dict(load_head_meta(args.text_encoder_from).get("text_encoder_overrides") or {})
+    text_classifier = line_classifier(args.text_classifier, text_state, args.finetune_text_layers)
     # The packaged encoders (a new head is trained from them), with the weights given or just tuned.
     spec = EncoderSpec(device=args.device, precision=args.precision, tuned=False)
     enc = Encoders(spec, states=(text_state, face_state or {})) if (face_state or text_state) else create_encoders(spec)
@@ -159,6 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
         meta["temperature"] = summary["temperature"]
     if face_temperature is not None:
         meta["face_temperature"] = face_temperature  # face evidence = softmax(face token / this)
+    if text_classifier:
+        meta["text_classifier"] = text_classifier
     if isinstance(model, TunedTextHead):
         meta["text_encoder_overrides"] = model.top.overrides()
         meta["finetuned_text_layers"] = k

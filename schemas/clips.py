@@ -38,7 +38,7 @@ SCORE_FIELDS = [
     pa.field("gate_audio", pa.float32()),
     pa.field("model_version", pa.string()),
     # What each modality says on its own: calibrated 7 probabilities (EMOTIONS order) from a classifier trained on
-    # labelled data of that kind (text: the head on the line alone; face: the face classifier; scene: the scene
+    # labelled data of that kind (text: the head's line classifier; face: the face classifier; scene: the scene
     # head on the frames; speech: the speech-emotion classifier); null when the clip has no such input.
     *[pa.field(f"evidence_{m}", pa.list_(pa.float32())) for m in EVIDENCE_MODALITIES],
     pa.field("support", pa.float32()),  # the highest probability any single modality gives `emotion`

@@ -236,7 +236,7 @@ def test_text_fine_tuning_is_calibrated_and_scored_through_its_tuned_layers(tmp_
     F1 where the run's epochs read 0.59, and fitted its T on those logits). A temperature never moves the argmax, so
     the calibrated accuracy is the chosen epoch's, and pipeline.evaluate on the saved head (the full encoder with the
     tuned layers put back) gives the same labels and the same calibrated probabilities."""
-    from model.checkpoints import load_head_meta
+    from model.checkpoints import load_head, load_head_meta
     from pipeline import evaluate, train
     monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
     dev = f"meld:{MELD / 'dev_sent_emo.csv'}@120"
@@ -259,6 +259,16 @@ def test_text_fine_tuning_is_calibrated_and_scored_through_its_tuned_layers(tmp_
     first = load_head_meta(out)["text_encoder_overrides"]
     assert again["text_encoder_from"] == str(out) and set(again["text_encoder_overrides"]) == set(first)
     assert all(torch.equal(again["text_encoder_overrides"][k].half(), first[k]) for k in first)
+    # --text_classifier: a text-only head on this head's very text layers rides in it; on other layers it is refused
+    with_reader = train.main(["--data", f"meld:{MELD / 'train_sent_emo.csv'}@100", "--text_encoder_from", str(out),
+                              "--text_classifier", str(out), "--epochs", "1", "--d_model", "32", "--threads", "1",
+                              "--precision", "fp32", "--out", str(tmp_path / "with_reader.pt")])
+    assert with_reader["text_classifier"]["from"] == str(out)
+    assert load_head(tmp_path / "with_reader.pt")[0].text_classifier.config.variant == "text_only"
+    for bad in ([], ["--text_encoder_from", str(out), "--finetune_text_layers", "1"]):  # none; re-tuned
+        with pytest.raises(SystemExit, match="text layers are not this head's"):
+            train.main(["--data", f"meld:{MELD / 'train_sent_emo.csv'}@100", "--text_classifier", str(out), *bad,
+                        "--epochs", "1", "--out", str(tmp_path / "refused.pt")])
 
 
 @needs_data
@@ -395,7 +405,8 @@ def test_each_evidence_pattern_gets_its_own_temperature(tmp_path):
 @needs_data
 def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monkeypatch):
     """pipeline.calibrate end to end on the shipped head and real dev slices: it writes the head with a temperature
-    for lines (the `text` pattern) and for lone faces (`branch:face`, the face classifier's), labels do not move,
+    for lone lines (`branch:text`, the line's classifier's) and for lone faces (`branch:face`, the face
+    classifier's), labels do not move,
     pipeline.evaluate on the written head measures the ECE calibrate printed for it, and --refit replaces only the
     temperature it names."""
     from model.checkpoints import DEFAULT_HEAD, load_head
@@ -408,10 +419,12 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     out = tmp_path / "calibrated.pt"
     report = calibrate.main(["--data", lines, "--data", faces, "--output", str(out), "--json", str(tmp_path / "c.json")])
     assert report == json.loads((tmp_path / "c.json").read_text())
-    assert set(report["pattern_temperatures"]) == {"text", "branch:face"}, report["pattern_temperatures"]
+    # (and the head's own `text` one kept: this head has no line classifier, so it reads the line's evidence under it)
+    assert set(report["pattern_temperatures"]) == {"text", "branch:text", "branch:face"}, report["pattern_temperatures"]
+    assert report["pattern_temperatures"]["text"] == pytest.approx(load_head(DEFAULT_HEAD)[1]["pattern_temperatures"]["text"])
     assert report["sets"][faces]["n"] == 70 and report["sets"][lines]["n"] >= 50
     _, meta = load_head(out)
-    assert meta["pattern_temperatures"]["text"] == pytest.approx(report["pattern_temperatures"]["text"])
+    assert meta["branch_temperatures"]["text"] == pytest.approx(report["pattern_temperatures"]["branch:text"])
     assert meta["branch_temperatures"]["face"] == pytest.approx(report["pattern_temperatures"]["branch:face"])
     assert meta["pattern_calibration"]["data"] == [lines, faces]
     shipped = evaluate.main(["--data", lines, "--data", faces, "--threads", "1"])["results"]
@@ -424,16 +437,16 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "refit.pt"),
                     "--refit", "branch:face"])
     _, refit = load_head(tmp_path / "refit.pt")
-    assert refit["pattern_temperatures"] == meta["pattern_temperatures"]
+    assert refit["branch_temperatures"]["text"] == meta["branch_temperatures"]["text"]
     assert refit["branch_temperatures"]["face"] != meta["branch_temperatures"]["face"]
     assert refit["pattern_calibration"]["refit"]["keys"] == ["branch:face"]
     with pytest.raises(SystemExit, match="text"):  # no lines given: the text temperature cannot be refitted
-        calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "x.pt"), "--refit", "text"])
-    # a head retrained on new text layers: its text temperature refitted, the rest kept from the calibrated head
+        calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "x.pt"), "--refit", "branch:text"])
+    # a head retrained on new text layers: its line temperature refitted, the rest kept from the calibrated head
     calibrate.main(["--head", str(DEFAULT_HEAD), "--data", lines, "--output", str(tmp_path / "retrained.pt"),
-                    "--refit", "text", "--temperatures_from", str(tmp_path / "refit.pt")])
+                    "--refit", "branch:text", "--temperatures_from", str(tmp_path / "refit.pt")])
     _, kept = load_head(tmp_path / "retrained.pt")
-    assert kept["branch_temperatures"] == refit["branch_temperatures"]
+    assert kept["branch_temperatures"]["face"] == refit["branch_temperatures"]["face"]
     assert kept["pattern_calibration"]["refit"]["others_from"] == str(tmp_path / "refit.pt")
     with pytest.raises(SystemExit):  # without --refit there is nothing to keep
         calibrate.main(["--data", lines, "--output", str(tmp_path / "y.pt"), "--temperatures_from", str(out)])
@@ -499,8 +512,8 @@ def test_a_lone_face_scene_or_voice_is_labelled_by_its_own_classifier():
 def test_a_clip_is_labelled_by_its_modalities_own_classifiers():
     """The product of the modalities' calibrated evidence labels the clip, the face's standing in for the scene's
     where a face is found (model.predict.VISUAL: frames plus a face is the face classifier's); a line is one of its
-    parts (its evidence: the head on the line alone), a line alone stays the head's, and a modality without evidence
-    of its own gives the label back to the head."""
+    parts (its evidence: the head on the line alone where the head has no line classifier), a line alone is its
+    evidence's, and a modality without evidence of its own gives the label back to the head."""
     from model.bvpec import BVPEC, BVPECConfig
     from model.predict import branch_of, branch_probs, predict, with_branch_label
 
@@ -538,13 +551,46 @@ def test_a_clip_is_labelled_by_its_modalities_own_classifiers():
     product = alone.probs * fierce * angry
     assert product.argmax() == 0  # anger, backed by the face and the voice (else the head labels it)
     assert np.allclose(with_branch_label(p_said, spoken).probs, product / product.sum())
-    (p_line,) = predict(model, [line])  # a line alone: the head's (it is its own text evidence)
-    assert branch_of(p_line.modalities_used, {"text": alone.probs}) is None
+    (p_line,) = predict(model, [line])  # a line alone: its evidence labels it (here the head's on the line: the same)
+    assert branch_of(p_line.modalities_used, {"text": alone.probs}) == "text"
+    assert np.allclose(with_branch_label(p_line, {"text": alone.probs}).probs, p_line.probs)
     # each member under its branch temperature, then the combination's own when calibration fitted one
     soft = branch_probs(p_heard.modalities_used, ev, {"speech": 2.0})
     assert np.allclose(soft, calm * angry ** 0.5 / (calm * angry ** 0.5).sum())
     hotter = branch_probs(p_heard.modalities_used, ev, {"scene+speech": 0.5})
     assert np.allclose(hotter, (calm * angry) ** 2 / ((calm * angry) ** 2).sum())
+
+
+def test_a_line_classifier_in_the_checkpoint_reads_every_line(tmp_path):
+    """A head checkpoint may carry its line classifier (a text-only head on the same text layers: pipeline.train
+    --text_classifier). load_head gives it to the head outside the head's own modules; every line's evidence, and so a
+    lone line's label, is then the classifier's, under its own temperature; it survives a save (pipeline.calibrate)."""
+    from model.bvpec import BVPEC, BVPECConfig
+    from model.checkpoints import load_head, save_head, text_classifier_meta
+    from model.predict import line_evidence, predict
+
+    dims = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+    torch.manual_seed(3)
+    head = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2)).eval()
+    clf = BVPEC(BVPECConfig(input_dims=dims, d_model=16, heads=2, variant="text_only")).eval()
+    clf.temperature = 1.7
+    save_head(tmp_path / "h.pt", head, {"text_classifier": text_classifier_meta(clf, "clf.pt")})
+    line = {"text": np.random.default_rng(3).normal(size=(4, 8)).astype(np.float32)}
+    model, meta = load_head(tmp_path / "h.pt")
+    assert set(model.state_dict()) == set(head.state_dict())  # the classifier is not one of the head's modules
+    reader = model.text_classifier
+    assert reader.temperature == 1.7 and meta["text_classifier"]["from"] == "clf.pt"
+    for name, t in clf.state_dict().items():  # stored in fp16, as the head is
+        assert torch.allclose(reader.state_dict()[name], t.half().float())
+    (ev,) = line_evidence(model, [line])
+    assert np.allclose(ev, predict(reader, [line])[0].probs)
+    assert not np.allclose(ev, predict(model, [line])[0].probs, atol=1e-3)  # not the head's reading
+    save_head(tmp_path / "again.pt", model, meta)
+    assert np.allclose(line_evidence(load_head(tmp_path / "again.pt")[0], [line])[0], ev)
+    assert load_head(tmp_path / "again.pt")[0].text_classifier.temperature == 1.7
+    assert getattr(load_head(tmp_path / "again.pt")[0], "text_classifier") is not None
+    save_head(tmp_path / "plain.pt", head, {})
+    assert load_head(tmp_path / "plain.pt")[0].text_classifier is None
 
 
 def test_a_product_whose_label_no_modality_backs_goes_to_the_head():

@@ -149,8 +149,9 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
 
 # Which classifier labels a clip (model.predict.evidence_keys): part of model_version, so a change re-scores a
 # catalogue. 2 (2026-12-03): a product of classifiers whose label none of them backs goes to the head. 3 (2026-12-04):
-# clips with a line too are labelled by the product, the line's evidence one of its parts.
-LABEL_RULE = "3"
+# clips with a line too are labelled by the product, the line's evidence one of its parts. 4 (2026-12-06): a line alone
+# is labelled by its evidence, which is the head's line classifier's where the checkpoint carries one.
+LABEL_RULE = "4"
 
 
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,
