@@ -409,7 +409,7 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     classifier's), labels do not move,
     pipeline.evaluate on the written head measures the ECE calibrate printed for it, and --refit replaces only the
     temperature it names."""
-    from model.checkpoints import DEFAULT_HEAD, load_head
+    from model.checkpoints import DEFAULT_HEAD, load_head, save_head
     from pipeline import calibrate, evaluate
     if not DEFAULT_HEAD.is_file():
         pytest.skip("no shipped head yet")
@@ -419,9 +419,14 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     out = tmp_path / "calibrated.pt"
     report = calibrate.main(["--data", lines, "--data", faces, "--output", str(out), "--json", str(tmp_path / "c.json")])
     assert report == json.loads((tmp_path / "c.json").read_text())
-    # (and the head's own `text` one kept: this head has no line classifier, so it reads the line's evidence under it)
-    assert set(report["pattern_temperatures"]) == {"text", "branch:text", "branch:face"}, report["pattern_temperatures"]
-    assert report["pattern_temperatures"]["text"] == pytest.approx(load_head(DEFAULT_HEAD)[1]["pattern_temperatures"]["text"])
+    assert set(report["pattern_temperatures"]) == {"branch:text", "branch:face"}, report["pattern_temperatures"]
+    # a head without a line classifier reads a line's evidence itself, under its own `text` temperature: it is kept
+    head, head_meta = load_head(DEFAULT_HEAD)
+    plain_meta = {k: v for k, v in head_meta.items() if k != "text_classifier"}
+    plain_meta["pattern_temperatures"] = {**head_meta.get("pattern_temperatures", {}), "text": 1.25}
+    save_head(tmp_path / "plain.pt", head, plain_meta)
+    plain = calibrate.main(["--head", str(tmp_path / "plain.pt"), "--data", lines, "--output", str(tmp_path / "p.pt")])
+    assert plain["pattern_temperatures"]["text"] == 1.25 and "branch:text" in plain["pattern_temperatures"]
     assert report["sets"][faces]["n"] == 70 and report["sets"][lines]["n"] >= 50
     _, meta = load_head(out)
     assert meta["branch_temperatures"]["text"] == pytest.approx(report["pattern_temperatures"]["branch:text"])
