@@ -11,6 +11,7 @@ import torch
 from model.bvpec import BVPEC, BVPECConfig
 from model.encoders.versions import DEFAULT_HEAD, model_version  # noqa: F401 - re-exported
 from model.files import written_atomically
+from model.precision import fp16_state, fp32_state
 
 FORMAT = "bvpec-head/1"
 
@@ -19,15 +20,13 @@ def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None
     """Weights stored in fp16 (the head is small either way; this halves the shipped file)."""
     meta = dict(meta or {})
     meta["config"] = model.config.to_dict()
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = fp16_state(model.state_dict())
     overrides = meta.get("text_encoder_overrides")
     if overrides:
-        meta["text_encoder_overrides"] = {k: (v.half() if v.is_floating_point() else v)
-                                          for k, v in overrides.items()}
+        meta["text_encoder_overrides"] = fp16_state(overrides)
     clf = meta.get("text_classifier")
     if clf:
-        meta["text_classifier"] = {**clf, "state_dict": {k: (v.half() if v.is_floating_point() else v)
-                                                         for k, v in clf["state_dict"].items()}}
+        meta["text_classifier"] = {**clf, "state_dict": fp16_state(clf["state_dict"])}
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
     with written_atomically(path) as tmp:
@@ -50,11 +49,10 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
                          f"{blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r})")
     meta = blob["meta"]
     model = BVPEC(BVPECConfig.from_dict(meta["config"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    model.load_state_dict(fp32_state(blob["state_dict"]))
     overrides = meta.get("text_encoder_overrides")
     if overrides:
-        meta["text_encoder_overrides"] = {k: v.float() if v.is_floating_point() else v
-                                          for k, v in overrides.items()}
+        meta["text_encoder_overrides"] = fp32_state(overrides)
     model.temperature = float(meta.get("temperature", 1.0))  # calibration fitted on dev (model.predict)
     model.pattern_temperatures = {str(k): float(v) for k, v in (meta.get("pattern_temperatures") or {}).items()}
     # clips labelled by one modality's own classifier (model.predict.branch_probs): their recalibration
@@ -76,7 +74,7 @@ def _text_classifier(entry: dict | None, device: str) -> BVPEC | None:
     if not entry:
         return None
     clf = BVPEC(BVPECConfig.from_dict(entry["config"]))
-    clf.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in entry["state_dict"].items()})
+    clf.load_state_dict(fp32_state(entry["state_dict"]))
     clf.temperature = float(entry.get("temperature", 1.0))
     return clf.to(device).eval()
 

@@ -60,6 +60,16 @@ def quantize_linear(model: torch.nn.Module) -> torch.nn.Module:
 _THREADS_SET = False
 
 
+def fp16_state(state: dict) -> dict:
+    """A state dict as the shipped files store it: floating tensors in fp16 (half the bytes), the rest as they are."""
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+
+
+def fp32_state(state: dict) -> dict:
+    """A stored state dict back in fp32 for computing: floating tensors in fp32, the rest as they are."""
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
 def configure_threads(device: str, torch_threads: int) -> None:
     """Once per process: CPU workers use `torch_threads` intra-op threads for torch and OpenCV (Beam runs one
     worker process per core, so more threads than that only fight over the same cores)."""

@@ -24,7 +24,7 @@ import torch
 from model.bvpec import BVPECConfig, VARIANTS
 from model.checkpoints import load_head, load_head_meta, save_head, text_classifier_meta
 from model.encoders import EncoderSpec, Encoders, create_encoders
-from model.precision import PRECISIONS
+from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
 from pipeline.arg_types import stops_on_data_errors
 from training.datasets import data_spec
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     face_temperature = None
     if args.face_encoder_state:  # training.face_classifier's output: tuned weights + their temperature
         ckpt = torch.load(args.face_encoder_state, map_location="cpu", weights_only=True)
-        face_state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        face_state = fp32_state(ckpt["state_dict"])
         face_temperature = float(ckpt.get("temperature", 1.0))
     text_state = {}
     if args.text_encoder_from:

@@ -293,6 +293,7 @@ def main(argv=None) -> None:
     import cv2
     import torch
 
+    from model.precision import fp16_state
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     cfg = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)})
@@ -332,7 +333,7 @@ def main(argv=None) -> None:
                          for k, r in result.items()}}, indent=1))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()},
+    torch.save({"state_dict": fp16_state(state),
                 "temperature": temperature, "labels_order": "model output: FER_LABELS; metrics: EMOTIONS",
                 "token": "FaceEncoder.encode (TTA-mean logits); probabilities = softmax(token / temperature)",
                 "metrics": result, "summary": summary, "config": dataclasses.asdict(cfg),

@@ -21,6 +21,7 @@ import torch
 
 from schemas.labels import EMOTIONS
 
+from ..precision import fp32_state
 from ._cache import file_digest, package_file, tuned_version
 from .versions import TTA_VIEWS, face_encoder_version, face_weights  # noqa: F401 - re-exported
 from ._mini_xception import FER_LABELS, INPUT_SIZE, load_mini_xception
@@ -125,7 +126,7 @@ class FaceEncoder:
     def load_state(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Fine-tuned mini-Xception weights (model.face_tuning, shipped in a head checkpoint as
         meta['face_encoder_state']); the version then names them, so features and skips follow."""
-        self.xception.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()})
+        self.xception.load_state_dict(fp32_state(state_dict))
         self.xception.eval()
         self.version = tuned_version(self.version, state_dict)
 
