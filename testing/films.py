@@ -28,6 +28,7 @@ import av
 import numpy as np
 
 from model.encoders.audio import SAMPLE_RATE
+from model.files import written_atomically
 
 Cues = Sequence[tuple[float, float, str]]  # (start_s, end_s, text)
 Painter = Callable[[int, float], np.ndarray]  # (frame index, time s) -> rgb24 image [h, w, 3]
@@ -138,9 +139,7 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
     The file is written beside `path` and renamed into place, so a failed write leaves nothing.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    try:
+    with written_atomically(path) as tmp:
         with av.open(str(tmp), "w", options=dict(muxer_options or {})) as out:
             v = a = None
             if paint is not None:
@@ -226,9 +225,6 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 out.mux([edit(p) for p in v.encode(None)])
             for stream in ([a] if a is not None and not garbage_audio else []) + extra:
                 out.mux(stream.encode(None))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -554,8 +550,7 @@ def make_hdr_copy(src, dst) -> Path:
     """`src` re-encoded as an HDR10 master (HEVC Main 10, BT.2020, PQ; frames through sdr_to_pq, same times);
     its audio stream, if any, copied as it is. Even sizes only (4:2:0)."""
     dst = Path(dst)
-    tmp = dst.with_name(dst.stem + ".tmp" + dst.suffix)
-    try:
+    with written_atomically(dst) as tmp:
         with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
             vin = inp.streams.video[0]
             ain = inp.streams.audio[0] if inp.streams.audio else None
@@ -578,9 +573,6 @@ def make_hdr_copy(src, dst) -> Path:
                     hdr.pts, hdr.time_base = frame.pts, frame.time_base
                     out.mux(v.encode(hdr))
             out.mux(v.encode(None))
-        tmp.replace(dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dst
 
 
