@@ -91,9 +91,8 @@ def evidence_keys(modalities_used: Sequence[str], evidence: Mapping[str, np.ndar
                   temperatures: Mapping[str, float] | None = None) -> tuple[str, ...]:
     """The evidence ('text', 'face', 'scene', 'speech') whose classifiers label a clip, from the modalities the head
     weighed (modalities_used): every one, the face's standing in for the scene's (VISUAL); () when the head labels
-    it: a modality without evidence, or several whose
-    product's label none of them backs (temperatures: the head's branch temperatures, as the evidence columns read
-    them)."""
+    it: a modality without evidence, or several whose product's label none of them backs (temperatures: the head's
+    branch temperatures, as the evidence columns read them)."""
     keys = classifier_keys(modalities_used, evidence)
     return keys if len(keys) <= 1 or product_backed(keys, evidence, temperatures) else ()
 

@@ -591,9 +591,9 @@ def test_a_line_classifier_in_the_checkpoint_reads_every_line(tmp_path):
     assert np.allclose(ev, predict(reader, [line])[0].probs)
     assert not np.allclose(ev, predict(model, [line])[0].probs, atol=1e-3)  # not the head's reading
     save_head(tmp_path / "again.pt", model, meta)
-    assert np.allclose(line_evidence(load_head(tmp_path / "again.pt")[0], [line])[0], ev)
-    assert load_head(tmp_path / "again.pt")[0].text_classifier.temperature == 1.7
-    assert getattr(load_head(tmp_path / "again.pt")[0], "text_classifier") is not None
+    again, _ = load_head(tmp_path / "again.pt")
+    assert again.text_classifier is not None and again.text_classifier.temperature == 1.7
+    assert np.allclose(line_evidence(again, [line])[0], ev)
     save_head(tmp_path / "plain.pt", head, {})
     assert load_head(tmp_path / "plain.pt")[0].text_classifier is None
 
