@@ -282,7 +282,6 @@ def test_close_up_searches_batched_equal_one_at_a_time(detector):
     import pyarrow.parquet as pq
 
     from benchmarks.face_detection import _as_film_still
-    from model.encoders.face_detect import MIN_SCORE, WHOLE_FRAME_SCORE
 
     imfdb = pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["image"]).column("image").to_pylist()
     photos = pq.read_table(DATA / "scenes" / "emotion6" / "dev.parquet", columns=["image"]).column("image")

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from model.featurize import Failure, run_isolating
+from model.featurize import run_isolating
 from schemas import features as features_schema
 from schemas.clips import GROUNDED_SUPPORT  # noqa: F401 - part of this module's API (benchmarks, tests)
 from schemas.labels import PROB_COLUMNS

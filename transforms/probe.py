@@ -13,7 +13,6 @@ from typing import Iterable, Optional
 
 import apache_beam as beam
 import av
-from apache_beam.io.filesystems import FileSystems
 
 from transforms import attempts, dvd, imf
 from transforms.discover import local_path

@@ -14,7 +14,6 @@ files) and every setting that changes the boxes, so cached features follow a cha
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Sequence
 
 import cv2

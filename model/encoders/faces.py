@@ -12,7 +12,6 @@ Everything runs on gray crops, so FER's gray training faces and colour film face
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
