@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import unicodedata
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import pysubs2
@@ -692,6 +692,17 @@ def _teletext_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         yield f"{TELETEXT}{key[0]}:{key[1]:x}", cues
 
 
+class _PictureTrack(NamedTuple):
+    """One picture subtitle track _picture_sources may read: in a sidecar (.sup / .idx) or the film."""
+    path: str
+    sidecar: bool
+    index: int  # the stream index in that file
+    name: str  # how warnings name it
+    alone: bool  # the sidecar's only readable track: its source is the file's name, without '#index'
+    language: Optional[str]  # the sidecar name's tag, which outranks the file's own
+    forced: bool  # the stream's forced disposition
+
+
 def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str], text_languages: Sequence[str],
                      warnings: list[str], speech: Callable[[], list], listing: Optional[list]
                      ) -> Iterable[tuple[str, list[Cue]]]:
@@ -723,22 +734,21 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         # (forced disposition, language, index): the disposition is what the probe's forced streams hold
         return sorted(readable, key=lambda t: (t[2], language_rank(t[1], preferred_language, text_languages), t[0]))
 
-    def read(path: str, sidecar: bool, index: int, name: str, alone: bool, language: Optional[str],
-             forced_disposition: bool):
+    def read(c: _PictureTrack):
         try:
-            track = read_picture_subtitles(path, [index], sidecar)[index]
+            track = read_picture_subtitles(c.path, [c.index], c.sidecar)[c.index]
         except Exception as exc:  # noqa: BLE001
-            _raise_if_storage(exc, name)
-            warnings.append(f"{name}: {type(exc).__name__}: {exc}")
+            _raise_if_storage(exc, c.name)
+            warnings.append(f"{c.name}: {type(exc).__name__}: {exc}")
             return None
-        cues, w = _cues(track.events, list(track.warnings), language or track.language, empty=True)
+        cues, w = _cues(track.events, list(track.warnings), c.language or track.language, empty=True)
         moved = None
-        if sidecar:
+        if c.sidecar:
             cues, moved = on_film_clock(cues, info)
         cues, retimed = _in_step(cues, speech)
-        warnings.extend(f"{name}: {m}" for m in w + [m for m in (moved, retimed) if m])
-        source = (path if alone else f"{path}#{index}") if sidecar else f"{PICTURE}{index}"
-        forced = track.forced or forced_disposition
+        warnings.extend(f"{c.name}: {m}" for m in w + [m for m in (moved, retimed) if m])
+        source = (c.path if c.alone else f"{c.path}#{c.index}") if c.sidecar else f"{PICTURE}{c.index}"
+        forced = track.forced or c.forced
         return source + (FORCED if forced else ""), cues, forced
 
     candidates = []
@@ -746,15 +756,15 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
         name = path_text(path.rsplit("/", 1)[-1])
         tagged = sidecar_language(ref.path, path)
         listed = tracks(path, True, None, name, tagged)  # an .idx may hold several languages
-        candidates += [(path, True, index, name, len(listed) == 1, language_code(tagged) or tagged, forced)
-                       for index, _, forced in listed]
+        candidates += [_PictureTrack(path, True, index, name, len(listed) == 1, language_code(tagged) or tagged,
+                                     forced) for index, _, forced in listed]
     if info.picture_subtitle_streams:
-        candidates += [(ref.path, False, index, f"stream {index}", True, None, forced) for index, _, forced in
-                       tracks(ref.path, False, info.picture_subtitle_streams,
-                              f"picture streams {list(info.picture_subtitle_streams)}")]
+        candidates += [_PictureTrack(ref.path, False, index, f"stream {index}", True, None, forced)
+                       for index, _, forced in tracks(ref.path, False, info.picture_subtitle_streams,
+                                                      f"picture streams {list(info.picture_subtitle_streams)}")]
     deferred = []
     for k, candidate in enumerate(candidates):
-        got = read(*candidate)
+        got = read(candidate)
         if got is None:
             continue
         source, cues, forced = got
