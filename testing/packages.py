@@ -48,47 +48,93 @@ def sound_track(path, seconds: float, freq: float = 440.0, channels: int = 1,
     return Path(path)
 
 
-def _klv_wrapped(document: str) -> bytes:
-    """A timed-text track file as ST 429-5 / ST 2067-2 lay it out at its simplest: an MXF header partition pack, then
-    the XML document as the value of one KLV item (BER length), then a footer partition pack."""
-    def klv(key: bytes, value: bytes) -> bytes:
-        return key + b"\x83" + len(value).to_bytes(3, "big") + value
-    partition = bytes.fromhex("060e2b34020501010d01020101020400")  # header partition pack, closed complete
+def _klv(key: bytes, value: bytes) -> bytes:
+    return key + b"\x84" + len(value).to_bytes(4, "big") + value
+
+
+def _klv_wrapped(document: str, resources: Sequence[tuple[str, bytes]] = ()) -> bytes:
+    """A timed-text track file as ST 429-5 / ST 2067-2 lay it out: an MXF header partition pack; for each ancillary
+    resource (urn:uuid:..., bytes) a TimedTextResourceSubDescriptor in the header metadata (instance UID, the
+    resource's UUID, its MIME type, its stream id, under dynamic local tags as asdcplib gives them); the XML document
+    as the value of one KLV item (BER length); each resource in a generic stream partition of its own (BodySID = its
+    stream id); a footer partition pack."""
+    def pack(kind: int, status: int, body_sid: int = 0) -> bytes:
+        value = bytearray(88)
+        value[60:64] = body_sid.to_bytes(4, "big")
+        return _klv(bytes.fromhex("060e2b34020501010d01020101") + bytes([kind, status, 0]), bytes(value))
+
+    def item(tag: int, value: bytes) -> bytes:
+        return tag.to_bytes(2, "big") + len(value).to_bytes(2, "big") + value
+    descriptor = bytes.fromhex("060e2b34025301010d01010101016400")  # TimedTextResourceSubDescriptor
+    data_element = bytes.fromhex("060e2b340101010c0d01050901000000")  # generic stream data element
     essence = bytes.fromhex("060e2b34010201010d01030113010101")  # generic container item
-    footer = bytes.fromhex("060e2b34020501010d01020101040400")
-    return klv(partition, bytes(88)) + klv(essence, document.encode("utf-8")) + klv(footer, bytes(88))
+    sids = range(2, 2 + len(resources))  # body SID 1 is the document's
+    out = pack(2, 4)
+    for (ref, _), sid in zip(resources, sids):
+        out += _klv(descriptor, item(0x3C0A, uuid.uuid4().bytes)
+                    + item(0xFFFF, uuid.UUID(ref.removeprefix("urn:uuid:")).bytes)
+                    + item(0xFFFE, "image/png".encode("utf-16-be")) + item(0xFFFD, sid.to_bytes(4, "big")))
+    out += _klv(essence, document.encode("utf-8"))
+    for (_, data), sid in zip(resources, sids):
+        out += pack(3, 0x11, sid) + _klv(data_element, data)
+    return out + pack(4, 4)
 
 
-def imsc_track(path, lines: Sequence[tuple[float, float, str]], language: str = "en") -> Path:
-    """An IMSC1 text subtitle track file (TTML timed from the file's start, in an MXF wrapping)."""
-    body = "".join(f'<p begin="{b:.3f}s" end="{e:.3f}s">{text}</p>' for b, e, text in lines)
+def _line_png(text: str) -> bytes:
+    """A subtitle line as a PNG picture: the text in a dark outline on a transparent ground, as a DCP or an IMSC1
+    image track carries a line for a script without a cinema font."""
+    import io
+
+    from PIL import Image
+
+    from testing.picture_subs import render_lines
+    values = render_lines([text])  # palette indexes: 1-3 outline, 4-15 the text's shades
+    rgba = np.zeros(values.shape + (4,), np.uint8)
+    rgba[..., 3] = np.where(values > 0, 255, 0)
+    rgba[..., :3] = (np.clip(values.astype(np.int32) - 3, 0, 12) * 235 // 12)[..., None]
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def imsc_track(path, lines: Sequence[tuple[float, float, str]], language: str = "en", images: bool = False) -> Path:
+    """An IMSC1 subtitle track file (TTML timed from the file's start, in an MXF wrapping). images: the image
+    profile, each line a div whose smpte:backgroundImage names a PNG the track file carries (urn:uuid)."""
+    if images:
+        refs = [(_urn(), _line_png(text)) for *_, text in lines]
+        body = "".join(f'<div begin="{b:.3f}s" end="{e:.3f}s" smpte:backgroundImage="{ref}"/>'
+                       for (b, e, _), (ref, _) in zip(lines, refs))
+    else:
+        refs = []
+        body = "<div>" + "".join(f'<p begin="{b:.3f}s" end="{e:.3f}s">{text}</p>' for b, e, text in lines) + "</div>"
     Path(path).write_bytes(_klv_wrapped(
         '<?xml version="1.0" encoding="UTF-8"?><tt xmlns="http://www.w3.org/ns/ttml" '
-        f'xmlns:ttp="http://www.w3.org/ns/ttml#parameter" xml:lang="{language}"><body><div>{body}</div></body></tt>'))
+        'xmlns:smpte="http://www.smpte-ra.org/schemas/2052-1/2010/smpte-tt" '
+        f'xmlns:ttp="http://www.w3.org/ns/ttml#parameter" xml:lang="{language}"><body>{body}</body></tt>', refs))
     return Path(path)
 
 
 def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool = True, fps: int = 24,
                   images: bool = False) -> Path:
     """A DCP's subtitles: SMPTE ST 428-7 (times in frames at TimeCodeRate) wrapped in an MXF track file, or an
-    Interop DCSubtitle XML file (times in ticks of 4 ms); images (Interop): each line a PNG picture beside the XML
-    (text in a dark outline on a transparent ground), as a DCP for a script without a cinema font carries them."""
+    Interop DCSubtitle XML file (times in ticks of 4 ms); images: each line a PNG picture (_line_png), beside the XML
+    (Interop) or carried in the track file and named by its UUID (SMPTE), as a DCP for a script without a cinema font
+    carries them."""
     def time(t: float) -> str:
         whole, units = int(t), (round((t % 1) * fps) if smpte else round((t % 1) * 250))
         return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}:{units:0{2 if smpte else 3}d}"
 
+    resources = []
+
     def content(i: int, text: str) -> str:
         if not images:
             return f"<Text>{text}</Text>"
-        from PIL import Image
-
-        from testing.picture_subs import render_lines
-        values = render_lines([text])  # palette indexes: 1-3 outline, 4-15 the text's shades
-        rgba = np.zeros(values.shape + (4,), np.uint8)
-        rgba[..., 3] = np.where(values > 0, 255, 0)
-        rgba[..., :3] = (np.clip(values.astype(np.int32) - 3, 0, 12) * 235 // 12)[..., None]
-        name = f"{Path(path).stem}_{i + 1:04d}.png"
-        Image.fromarray(rgba, "RGBA").save(Path(path).parent / name)
+        if smpte:  # the picture in the track file, named by its UUID
+            resources.append((_urn(), _line_png(text)))
+            name = resources[-1][0]
+        else:
+            name = f"{Path(path).stem}_{i + 1:04d}.png"
+            (Path(path).parent / name).write_bytes(_line_png(text))
         return f'<Image VAlign="bottom" VPosition="10">{name}</Image>'
     subs = "".join(f'<Subtitle SpotNumber="{i + 1}" TimeIn="{time(b)}" TimeOut="{time(e)}">{content(i, text)}'
                    "</Subtitle>" for i, (b, e, text) in enumerate(lines))
@@ -97,7 +143,7 @@ def dcp_subtitles(path, lines: Sequence[tuple[float, float, str]], smpte: bool =
             '<?xml version="1.0" encoding="UTF-8"?>'
             '<SubtitleReel xmlns="http://www.smpte-ra.org/schemas/428-7/2010/DCST">'
             f"<Id>{_urn()}</Id><Language>en</Language><EditRate>{fps} 1</EditRate><TimeCodeRate>{fps}</TimeCodeRate>"
-            f"<SubtitleList><Font>{subs}</Font></SubtitleList></SubtitleReel>"))
+            f"<SubtitleList><Font>{subs}</Font></SubtitleList></SubtitleReel>", resources))
     else:
         Path(path).write_text('<?xml version="1.0" encoding="UTF-8"?><DCSubtitle Version="1.0"><Language>English'
                               f"</Language><Font>{subs}</Font></DCSubtitle>")
@@ -198,7 +244,8 @@ def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel:
                  entry: int = 0, subtitles: Optional[str] = None, **kw) -> Path:
     """A two-reel package (a picture and a sound track file per reel); reel i shows colour i and sounds tone i.
     `entry` frames are cut from the start of every reel (the CPL's entry points). subtitles: 'imsc' (IMF), 'smpte'
-    or 'interop' (DCP; 'interop-png': the lines as PNG pictures) writes a subtitle track file a reel holding REEL_LINES[i], timed from the file's start.
+    or 'interop' (DCP; with '-png', e.g. 'imsc-png', the lines as PNG pictures) writes a subtitle track file a reel
+    holding REEL_LINES[i], timed from the file's start.
     Returns the CPL's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -208,11 +255,12 @@ def make_package(folder, *, kind: str = "imf", reels: int = 2, seconds_per_reel:
         pic = picture_track(folder / f"reel{i + 1}_picture.mxf", [colours[i % 4]] * seconds_per_reel, fps)
         snd = sound_track(folder / f"reel{i + 1}_sound.mxf", seconds_per_reel, freq=300.0 + 200 * i)
         spec = {"picture": pic, "sound": snd, "frames": seconds_per_reel * fps, "entry": entry}
-        if subtitles == "imsc":
-            spec["subtitles"] = imsc_track(folder / f"reel{i + 1}_subtitles_en.mxf", REEL_LINES[i])
-        elif subtitles in ("smpte", "interop", "interop-png"):
-            smpte = subtitles == "smpte"
+        if subtitles in ("imsc", "imsc-png"):
+            spec["subtitles"] = imsc_track(folder / f"reel{i + 1}_subtitles_en.mxf", REEL_LINES[i],
+                                           images=subtitles == "imsc-png")
+        elif subtitles in ("smpte", "smpte-png", "interop", "interop-png"):
+            smpte = subtitles.startswith("smpte")
             spec["subtitles"] = dcp_subtitles(folder / f"reel{i + 1}_sub.{'mxf' if smpte else 'xml'}", REEL_LINES[i],
-                                              smpte=smpte, fps=fps, images=subtitles == "interop-png")
+                                              smpte=smpte, fps=fps, images=subtitles.endswith("-png"))
         specs.append(spec)
     return write_package(folder, specs, kind=kind, fps=fps, **kw)

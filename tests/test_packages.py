@@ -133,11 +133,12 @@ def test_a_package_run_scores_the_title_and_skips_it_next_night(tmp_path):
     assert again["skipped"] == 2 and again["ok"] == 0 and not again.get("gone")
 
 
-@pytest.mark.parametrize("kind,subtitles", [("imf", "imsc"), ("dcp", "smpte"), ("dcp", "interop"),
-                                            ("dcp", "interop-png")])
+@pytest.mark.parametrize("kind,subtitles", [("imf", "imsc"), ("imf", "imsc-png"), ("dcp", "smpte"),
+                                            ("dcp", "smpte-png"), ("dcp", "interop"), ("dcp", "interop-png")])
 def test_a_packages_subtitle_track_files_are_its_dialogue(tmp_path, kind, subtitles):
     """The subtitles a package carries (IMSC1 TTML in an IMF track file, a SMPTE DCP's subtitle XML in MXF, an
-    Interop DCP's XML file, whose lines may be PNG pictures read by OCR) are the title's lines: each track file is
+    Interop DCP's XML file) are the title's lines, also where each line is a PNG picture read by OCR (IMSC1's image
+    profile and a SMPTE DCP: pictures the track file carries, named by UUID; Interop: files beside it): each track file is
     timed from its own start, so a reel's lines
     move to where the reel plays and a line before the CPL's entry point is not the title's. The clips read them
     (text_source subtitle), no speech recognition needed."""

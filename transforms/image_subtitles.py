@@ -366,19 +366,41 @@ def read_picture_subtitles(path: str, stream_indexes: Optional[Sequence[int]] = 
     return found
 
 
-def read_png(path: str, reader_factory: Optional[Callable] = None) -> str:
-    """The text of a subtitle picture file (an Interop DCP's PNG: text over transparency), read as picture tracks
-    are: its luma over black; '' where nothing is read with MIN_CONFIDENCE."""
+def png_text(data: bytes, reader_factory: Optional[Callable] = None) -> str:
+    """The text of a subtitle picture given as an image file's bytes (a DCP's or an IMSC1 track's PNG: text over
+    transparency), read as picture tracks are: its luma over black; '' where nothing is read with MIN_CONFIDENCE."""
     import io
 
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
     from PIL import Image
 
     from model.ocr import LineReader
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        image = Image.open(io.BytesIO(f.read())).convert("RGBA")
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
     rgba = np.asarray(image, np.float32)
     grey = (rgba[..., :3] @ _LUMA) * rgba[..., 3] / 255.0
     text, confidence = (reader_factory or LineReader.load)().read(grey.clip(0, 255).astype(np.uint8))
     return text if text and confidence >= MIN_CONFIDENCE else ""
+
+
+class SubtitlePictures:
+    """The pictures a subtitle document names by reference (an Interop DCP's PNG files beside it, the PNGs a SMPTE DCP
+    or IMSC1 track file carries: transforms.mxf_resources), each read by OCR (png_text). fetch(ref) gives a picture's
+    bytes. A picture that cannot be fetched or gives no text is one line lost, counted for warnings()."""
+
+    def __init__(self, fetch: Callable[[str], bytes], reader_factory: Optional[Callable] = None):
+        self.fetch, self.reader_factory = fetch, reader_factory
+        self.unread, self.failed = 0, []
+
+    def __call__(self, ref: str, data: Optional[bytes] = None) -> str:
+        """The text of the picture `ref` names; data: its bytes, where the document itself carries them."""
+        try:
+            text = png_text(self.fetch(ref) if data is None else data, self.reader_factory)
+        except Exception as exc:  # noqa: BLE001 - one missing or broken picture is one lost line
+            self.failed.append(f"{ref}: {type(exc).__name__}: {exc}")
+            return ""
+        self.unread += not text
+        return text
+
+    def warnings(self) -> list[str]:
+        more = len(self.failed) - 5
+        return self.failed[:5] + ([f"... and {more} more picture(s) that could not be read"] if more > 0 else []) + (
+            [f"{self.unread} subtitle picture(s) gave no text OCR could trust: left out"] if self.unread else [])

@@ -38,7 +38,7 @@ SOUND = ("MainAudioSequence", "MainSound")
 # Interop: an XML file); forced narratives (only where the film leaves its language) are not the dialogue
 TEXTS = ("SubtitlesSequence", "HearingImpairedCaptionsSequence", "ClosedCaptionsSequence", "MainSubtitle",
          "MainClosedCaption")
-MAX_TEXT_TRACK_BYTES = 64 << 20  # a timed-text track file is text (and a few fonts or images)
+MAX_TEXT_TRACK_BYTES = 256 << 20  # a timed-text track file: its text, fonts and subtitle pictures
 MAX_XML_BYTES = 16 << 20  # an asset map or CPL is kilobytes; a larger .xml is not one
 
 
@@ -389,7 +389,8 @@ def dcp_subtitle_events(root, image_text: Optional[Callable[[str], str]] = None
                         ) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
     """A DCP's subtitle document (SMPTE ST 428-7 SubtitleReel, Interop DCSubtitle) -> ([(start_s, end_s, text)],
     its language, warnings), times from the document's start. image_text: the text of a subtitle given as a picture
-    (an Interop `<Image>` names a PNG file beside the document), else pictures are left out."""
+    (an `<Image>` names a PNG: Interop, a file beside the document; SMPTE, by urn:uuid, one the track file carries),
+    else pictures are left out."""
     smpte = _local(root.tag) == "SubtitleReel"
     rate = float(_text(root, "TimeCodeRate") or 24) if smpte else 250.0
     start = _dcp_time(_text(root, "StartTime"), rate) if smpte and _text(root, "StartTime") else 0.0
@@ -409,27 +410,31 @@ def dcp_subtitle_events(root, image_text: Optional[Callable[[str], str]] = None
     return events, language, warnings
 
 
-class _PictureFiles:
-    """An Interop DCP's subtitle pictures (PNG files beside its DCSubtitle document) read by OCR
-    (transforms.image_subtitles.read_png); those that give no text are counted."""
+def _pictures(path: str, data: bytes):
+    """The subtitle pictures a track file's document may name, read by OCR (transforms.image_subtitles): in an MXF
+    track file the PNGs it carries, by UUID (transforms.mxf_resources, read once a picture is asked for); in an
+    Interop DCP's XML file, PNG files beside it."""
+    from transforms.image_subtitles import SubtitlePictures
+    if not path.lower().endswith(".mxf"):
+        folder = _folder(path)
 
-    def __init__(self, folder: str):
-        self.folder, self.unread, self.failed = folder, 0, []
+        def beside(name: str) -> bytes:
+            with FileSystems.open(f"{folder}/{name.replace(chr(92), '/').lstrip('/')}",
+                                  compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                return f.read()
+        return SubtitlePictures(beside)
+    carried: list[dict[str, bytes]] = []
 
-    def __call__(self, name: str) -> str:
-        from transforms.image_subtitles import read_png
-        path = f"{self.folder}/{name.replace(chr(92), '/').lstrip('/')}"
-        try:
-            text = read_png(path)
-        except Exception as exc:  # noqa: BLE001 - one missing picture is one lost line
-            self.failed.append(f"{name}: {type(exc).__name__}: {exc}")
-            return ""
-        self.unread += not text
-        return text
-
-    def warnings(self) -> list[str]:
-        return self.failed[:5] + ([f"{self.unread} subtitle picture(s) gave no text OCR could trust: left out"]
-                                  if self.unread else [])
+    def inside(ref: str) -> bytes:
+        from transforms.mxf_resources import ancillary_resources, resource_id
+        if not carried:
+            carried.append(ancillary_resources(data))
+        found = carried[0].get(resource_id(ref) or "")
+        if found is None:
+            cut = f"; read up to {MAX_TEXT_TRACK_BYTES >> 20} MiB" if len(data) >= MAX_TEXT_TRACK_BYTES else ""
+            raise LookupError(f"not among the {len(carried[0])} resources the track file carries{cut}")
+        return found
+    return SubtitlePictures(inside)
 
 
 def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float, str]], Optional[str], list[str]]]:
@@ -443,16 +448,17 @@ def read_texts(comp: Composition) -> Iterator[tuple[str, list[tuple[float, float
             where = res.path.rsplit("/", 1)[-1]
             try:
                 with FileSystems.open(res.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                    document = _xml_document(f.read(MAX_TEXT_TRACK_BYTES))
+                    data = f.read(MAX_TEXT_TRACK_BYTES)
+                document = _xml_document(data)
                 if document is None:
                     warnings.append(f"{where}: no subtitle document found in it")
                     continue
+                pictures = _pictures(res.path, data)
                 if is_ttml(document):
-                    events, lang, w = parse_ttml(document)
+                    events, lang, w = parse_ttml(document, pictures)
                 else:
-                    pictures = _PictureFiles(_folder(res.path)) if not res.path.lower().endswith(".mxf") else None
                     events, lang, w = dcp_subtitle_events(ET.fromstring(document), pictures)
-                    w = w + (pictures.warnings() if pictures else [])
+                w = w + pictures.warnings()
             except (ValueError, ET.ParseError) as exc:
                 warnings.append(f"{where}: {type(exc).__name__}: {exc}")
                 continue

@@ -10,13 +10,17 @@ ttp:tickRate and ttp:timeBase (media: a clock time is real time; smpte: a timeco
 dropNTSC dropping two labels a minute). Times nest: a `p`'s begin is counted from its `div`'s and `body`'s
 (TTML's default `par` time containers). A `p` without times of its own whose spans carry them gives one line
 per span. Whether a time is on the master's timecode (10:00:00:00 at the first frame) is not decided here:
-transforms.subtitles.on_film_clock does that for every sidecar."""
+transforms.subtitles.on_film_clock does that for every sidecar.
+
+IMSC1's image profile gives each line as a picture: a timed `div` with `smpte:backgroundImage`, naming a PNG the IMF
+track file carries (urn:uuid:...) or one embedded in the document (`#id` of a base64 `smpte:image`); the caller's
+`pictures` reads it (transforms.image_subtitles.SubtitlePictures, OCR)."""
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from transforms.timecode import label_frames
 
@@ -90,9 +94,31 @@ def _text(el: ET.Element) -> str:
     return "".join(parts)
 
 
-def parse_ttml(text: str) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
+def _embedded_images(root: ET.Element) -> dict[str, bytes]:
+    """{xml:id: bytes} of the base64 `smpte:image` elements a SMPTE-TT / IMSC1 document carries in its head."""
+    import base64
+    import binascii
+    found = {}
+    for el in root.iter():
+        ident = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
+        if _local(el.tag) == "image" and ident and (el.text or "").strip():
+            try:
+                found[ident] = base64.b64decode("".join(el.text.split()), validate=True)
+            except (binascii.Error, ValueError):
+                continue
+    return found
+
+
+def _background_image(el: ET.Element) -> Optional[str]:
+    return next((v.strip() for k, v in el.attrib.items() if _local(k) == "backgroundImage" and v.strip()), None)
+
+
+def parse_ttml(text: str, pictures: Optional[Callable[..., str]] = None
+               ) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
     """TTML document -> ([(start_s, end_s, text)], its xml:lang, warnings). Lines whose times cannot be read are
-    skipped, each with a warning; an unreadable document raises ValueError."""
+    skipped, each with a warning; an unreadable document raises ValueError. pictures(ref[, data]): the text of an
+    image-profile line (data: the picture's bytes where the document embeds it); without it such lines are left out
+    with a warning."""
     try:  # the declaration's encoding is the file's, no longer the text's (transforms.subtitles decoded it)
         root = ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text))
     except ET.ParseError as exc:
@@ -120,6 +146,14 @@ def parse_ttml(text: str) -> tuple[list[tuple[float, float, str]], Optional[str]
         except ValueError as exc:
             warnings.append(f"line {len(lines) + 1}: skipped, {exc}")
             return
+        ref = _background_image(el) if tag == "div" else None
+        if ref:
+            if pictures is None:
+                unread.append(ref)
+            else:
+                data = embedded.get(ref[1:]) if ref.startswith("#") else None
+                words = pictures(ref, data) if data is not None else pictures(ref)
+                lines.append((b, e if e is not None else b, _SPACES.sub(" ", words).strip()))
         if tag == "p":
             timed_spans = [c for c in el.iter() if _local(c.tag) == "span" and c.get("begin")]
             if el.get("begin") is None and timed_spans:
@@ -136,6 +170,10 @@ def parse_ttml(text: str) -> tuple[list[tuple[float, float, str]], Optional[str]
         for child in el:
             walk(child, b, e)
 
+    embedded, unread = _embedded_images(root), []
     for child in root:
         walk(child, 0.0, None)
+    if unread:
+        warnings.append(f"{len(unread)} line(s) given as pictures (IMSC1 image profile, e.g. {unread[0]!r}) left out: "
+                        "pictures are read by OCR in IMF packages, not in sidecars")
     return lines, language, warnings
