@@ -85,3 +85,25 @@ def test_a_reference_to_no_carried_picture_is_a_warning(tmp_path, ref):
     path = imsc_track(tmp_path / "p.mxf", [(0.5, 1.5, "We have to go now.")], images=True)
     pictures = imf._pictures(str(path), path.read_bytes())
     assert pictures(ref) == "" and "not among the 1 resources" in pictures.warnings()[0]
+
+
+def test_an_imsc1_image_sidecar_reads_the_pictures_beside_it(tmp_path):
+    """An image-profile TTML sidecar, delivered with its PNGs in the film's folder (as streaming services take
+    image subtitles): each div's picture is read from the file it names; a missing one is a warning."""
+    from testing.films import make_film
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmRef
+    from transforms.probe import probe_film
+    from transforms.subtitles import load_cues
+    film = make_film(tmp_path / "feature.mp4", duration_s=6.0)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "0001.png").write_bytes(_line_png("We have to go now."))
+    (tmp_path / "feature.en.ttml").write_text(
+        '<tt xmlns="http://www.w3.org/ns/ttml" xmlns:smpte="http://www.smpte-ra.org/schemas/2052-1/2010/smpte-tt">'
+        '<body><div begin="1s" end="2s" smpte:backgroundImage="images/0001.png"/>'
+        '<div begin="3s" end="4s" smpte:backgroundImage="images/0002.png"/></body></tt>')
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    cues, warnings, source = load_cues(ref, probe_film(str(film)))
+    assert source.endswith("feature.en.ttml")
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 2.0, "We have to go now.")]
+    assert any("images/0002.png" in w and "feature.en.ttml" in w for w in warnings)

@@ -390,6 +390,20 @@ class SubtitlePictures:
         self.fetch, self.reader_factory = fetch, reader_factory
         self.unread, self.failed = 0, []
 
+    @classmethod
+    def beside(cls, document_path: str) -> "SubtitlePictures":
+        """The pictures a subtitle file names as files beside it (an Interop DCP's DCSubtitle, an IMSC1 image-profile
+        TTML sidecar as delivered with its PNGs), by a name relative to its folder; any Beam filesystem."""
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+        folder = document_path.rsplit("/", 1)[0] if "/" in document_path else "."
+
+        def fetch(name: str) -> bytes:
+            with FileSystems.open(f"{folder}/{name.replace(chr(92), '/').lstrip('/')}",
+                                  compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                return f.read()
+        return cls(fetch)
+
     def __call__(self, ref: str, data: Optional[bytes] = None) -> str:
         """The text of the picture `ref` names; data: its bytes, where the document itself carries them."""
         try:

@@ -416,13 +416,7 @@ def _pictures(path: str, data: bytes):
     Interop DCP's XML file, PNG files beside it."""
     from transforms.image_subtitles import SubtitlePictures
     if not path.lower().endswith(".mxf"):
-        folder = _folder(path)
-
-        def beside(name: str) -> bytes:
-            with FileSystems.open(f"{folder}/{name.replace(chr(92), '/').lstrip('/')}",
-                                  compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                return f.read()
-        return SubtitlePictures(beside)
+        return SubtitlePictures.beside(path)
     carried: list[dict[str, bytes]] = []
 
     def inside(ref: str) -> bytes:

@@ -155,12 +155,14 @@ def merge_repeats(cues: list[Cue]) -> list[Cue]:
 
 
 def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str] = None,
-                    fps: Optional[float] = None) -> tuple[list[Cue], list[str]]:
+                    fps: Optional[float] = None, pictures: Optional[Callable[..., str]] = None
+                    ) -> tuple[list[Cue], list[str]]:
     """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning. fps: the film's
-    frame rate, for MicroDVD lines that do not say theirs."""
+    frame rate, for MicroDVD lines that do not say theirs; pictures: reads the lines a TTML document gives as
+    pictures (IMSC1's image profile; transforms.ttml.parse_ttml)."""
     text = text.lstrip("\ufeff")
     try:
-        events, warnings, language = _events(text, fmt, language, fps)
+        events, warnings, language = _events(text, fmt, language, fps, pictures)
     except Exception as exc:  # noqa: BLE001 - pysubs2 raises several types for unreadable files
         return [], [f"unparseable subtitles: {type(exc).__name__}: {exc}"]
     return _cues(events, warnings, language, empty=not text.strip() or text.strip() == "WEBVTT")
@@ -190,7 +192,8 @@ def _cues(events: list[tuple[float, float, str]], warnings: list[str], language:
     return cues, warnings
 
 
-def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optional[float] = None
+def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optional[float] = None,
+            pictures: Optional[Callable[..., str]] = None
             ) -> tuple[list[tuple[float, float, str]], list[str], Optional[str]]:
     """(start_s, end_s, cleaned text) of each cue in file order, warnings, and the language (the caller's, else a
     TTML document's own). SCC captions are decoded by transforms.scc, TTML read by transforms.ttml, the rest by
@@ -199,7 +202,7 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
         lines, warnings = parse_scc(text)
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language
     if fmt in TTML_EXTS or (fmt is None and is_ttml(text)):
-        lines, own, warnings = parse_ttml(text)
+        lines, own, warnings = parse_ttml(text, pictures)
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language or own
     if fmt == "vtt" or text.startswith("WEBVTT"):
         text, fmt = _drop_vtt_meta(text), "vtt"
@@ -451,7 +454,12 @@ def read_sidecar(path: str, film_path: str, fps: Optional[float] = None) -> tupl
     text, enc_warning = decode_subtitle_bytes(data)
     if not _holds_subtitles(fmt, text):  # a .xml is metadata (nothing to say); a .sub is a format not read
         return [], [f"{name}: neither MicroDVD text nor VobSub pictures: ignored"] if fmt == "sub" else []
-    cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path), fps)
+    pictures = None
+    if fmt in TTML_EXTS or is_ttml(text):  # an IMSC1 image-profile sidecar names PNG files beside it
+        from transforms.image_subtitles import SubtitlePictures
+        pictures = SubtitlePictures.beside(path)
+    cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path), fps, pictures)
+    warnings += pictures.warnings() if pictures else []
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
 
 

@@ -175,5 +175,5 @@ def parse_ttml(text: str, pictures: Optional[Callable[..., str]] = None
         walk(child, 0.0, None)
     if unread:
         warnings.append(f"{len(unread)} line(s) given as pictures (IMSC1 image profile, e.g. {unread[0]!r}) left out: "
-                        "pictures are read by OCR in IMF packages, not in sidecars")
+                        "no picture reader given")
     return lines, language, warnings
