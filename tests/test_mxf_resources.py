@@ -107,3 +107,22 @@ def test_an_imsc1_image_sidecar_reads_the_pictures_beside_it(tmp_path):
     assert source.endswith("feature.en.ttml")
     assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 2.0, "We have to go now.")]
     assert any("images/0002.png" in w and "feature.en.ttml" in w for w in warnings)
+
+
+def test_pictures_that_are_not_there_are_not_asked_for_one_by_one():
+    """A document naming a thousand pictures that were not delivered: after SubtitlePictures.GIVE_UP_AFTER misses
+    without one read, the rest are not fetched (each would be a request on cloud storage)."""
+    from transforms.image_subtitles import SubtitlePictures
+    asked = []
+
+    def fetch(ref):
+        asked.append(ref)
+        raise FileNotFoundError(ref)
+    pictures = SubtitlePictures(fetch)
+    assert all(pictures(f"{i:04d}.png") == "" for i in range(1000))
+    assert len(asked) == SubtitlePictures.GIVE_UP_AFTER
+    assert any("980 more picture(s) not asked for" in w for w in pictures.warnings())
+    # one picture read keeps the others asked for: a few missing among many is a few lost lines
+    good = SubtitlePictures(lambda ref: _line_png("Where is everyone?") if ref == "0000.png" else fetch(ref))
+    assert good("0000.png") == "Where is everyone?"
+    assert all(good(f"{i:04d}.png") == "" for i in range(1, 50)) and len(good.failed) == 49

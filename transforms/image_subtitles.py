@@ -384,11 +384,15 @@ def png_text(data: bytes, reader_factory: Optional[Callable] = None) -> str:
 class SubtitlePictures:
     """The pictures a subtitle document names by reference (an Interop DCP's PNG files beside it, the PNGs a SMPTE DCP
     or IMSC1 track file carries: transforms.mxf_resources), each read by OCR (png_text). fetch(ref) gives a picture's
-    bytes. A picture that cannot be fetched or gives no text is one line lost, counted for warnings()."""
+    bytes. A picture that cannot be fetched or gives no text is one line lost, counted for warnings(). After
+    GIVE_UP_AFTER failures without one picture read (a folder of pictures not delivered), the rest are not asked
+    for: on cloud storage each miss is a request."""
+
+    GIVE_UP_AFTER = 20
 
     def __init__(self, fetch: Callable[[str], bytes], reader_factory: Optional[Callable] = None):
         self.fetch, self.reader_factory = fetch, reader_factory
-        self.unread, self.failed = 0, []
+        self.unread, self.failed, self.read, self.not_tried = 0, [], 0, 0
 
     @classmethod
     def beside(cls, document_path: str) -> "SubtitlePictures":
@@ -406,15 +410,21 @@ class SubtitlePictures:
 
     def __call__(self, ref: str, data: Optional[bytes] = None) -> str:
         """The text of the picture `ref` names; data: its bytes, where the document itself carries them."""
+        if data is None and not self.read and len(self.failed) >= self.GIVE_UP_AFTER:
+            self.not_tried += 1
+            return ""
         try:
             text = png_text(self.fetch(ref) if data is None else data, self.reader_factory)
         except Exception as exc:  # noqa: BLE001 - one missing or broken picture is one lost line
             self.failed.append(f"{ref}: {type(exc).__name__}: {exc}")
             return ""
+        self.read += 1
         self.unread += not text
         return text
 
     def warnings(self) -> list[str]:
         more = len(self.failed) - 5
         return self.failed[:5] + ([f"... and {more} more picture(s) that could not be read"] if more > 0 else []) + (
+            [f"{self.not_tried} more picture(s) not asked for: the first {len(self.failed)} all failed"]
+            if self.not_tried else []) + (
             [f"{self.unread} subtitle picture(s) gave no text OCR could trust: left out"] if self.unread else [])
