@@ -400,7 +400,9 @@ class SubtitlePictures:
         TTML sidecar as delivered with its PNGs), by a name relative to its folder; any Beam filesystem."""
         from apache_beam.io.filesystem import CompressionTypes
         from apache_beam.io.filesystems import FileSystems
-        folder = document_path.rsplit("/", 1)[0] if "/" in document_path else "."
+
+        from transforms.imf import _folder
+        folder = _folder(document_path)
 
         def fetch(name: str) -> bytes:
             with FileSystems.open(f"{folder}/{name.replace(chr(92), '/').lstrip('/')}",

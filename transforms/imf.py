@@ -30,6 +30,8 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.mxf_resources import ancillary_resources, resource_id
+
 ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF and SMPTE DCP; Interop DCP
 TRACK_FILE_EXTS = (".mxf",)
 PICTURE = ("MainImageSequence", "MainPicture", "MainStereoscopicPicture")  # IMF sequences, DCP reel assets
@@ -417,16 +419,16 @@ def _pictures(path: str, data: bytes):
     from transforms.image_subtitles import SubtitlePictures
     if not path.lower().endswith(".mxf"):
         return SubtitlePictures.beside(path)
-    carried: list[dict[str, bytes]] = []
+
+    @functools.cache
+    def carried() -> dict[str, bytes]:  # parsed once a picture is asked for
+        return ancillary_resources(data)
 
     def inside(ref: str) -> bytes:
-        from transforms.mxf_resources import ancillary_resources, resource_id
-        if not carried:
-            carried.append(ancillary_resources(data))
-        found = carried[0].get(resource_id(ref) or "")
+        found = carried().get(resource_id(ref) or "")
         if found is None:
             cut = f"; read up to {MAX_TEXT_TRACK_BYTES >> 20} MiB" if len(data) >= MAX_TEXT_TRACK_BYTES else ""
-            raise LookupError(f"not among the {len(carried[0])} resources the track file carries{cut}")
+            raise LookupError(f"not among the {len(carried())} resources the track file carries{cut}")
         return found
     return SubtitlePictures(inside)
 

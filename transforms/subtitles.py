@@ -454,12 +454,10 @@ def read_sidecar(path: str, film_path: str, fps: Optional[float] = None) -> tupl
     text, enc_warning = decode_subtitle_bytes(data)
     if not _holds_subtitles(fmt, text):  # a .xml is metadata (nothing to say); a .sub is a format not read
         return [], [f"{name}: neither MicroDVD text nor VobSub pictures: ignored"] if fmt == "sub" else []
-    pictures = None
-    if fmt in TTML_EXTS or is_ttml(text):  # an IMSC1 image-profile sidecar names PNG files beside it
-        from transforms.image_subtitles import SubtitlePictures
-        pictures = SubtitlePictures.beside(path)
+    from transforms.image_subtitles import SubtitlePictures
+    pictures = SubtitlePictures.beside(path)  # an IMSC1 image-profile TTML names PNG files beside it; read on demand
     cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path), fps, pictures)
-    warnings += pictures.warnings() if pictures else []
+    warnings += pictures.warnings()
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
 
 

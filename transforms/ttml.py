@@ -113,12 +113,12 @@ def _background_image(el: ET.Element) -> Optional[str]:
     return next((v.strip() for k, v in el.attrib.items() if _local(k) == "backgroundImage" and v.strip()), None)
 
 
-def parse_ttml(text: str, pictures: Optional[Callable[..., str]] = None
+def parse_ttml(text: str, pictures: Optional[Callable[[str, Optional[bytes]], str]] = None
                ) -> tuple[list[tuple[float, float, str]], Optional[str], list[str]]:
     """TTML document -> ([(start_s, end_s, text)], its xml:lang, warnings). Lines whose times cannot be read are
-    skipped, each with a warning; an unreadable document raises ValueError. pictures(ref[, data]): the text of an
-    image-profile line (data: the picture's bytes where the document embeds it); without it such lines are left out
-    with a warning."""
+    skipped, each with a warning; an unreadable document raises ValueError. pictures(ref, data): the text of an
+    image-profile line (data: the picture's bytes where the document embeds it, else None); without it such lines are
+    left out with a warning."""
     try:  # the declaration's encoding is the file's, no longer the text's (transforms.subtitles decoded it)
         root = ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text))
     except ET.ParseError as exc:
@@ -151,8 +151,7 @@ def parse_ttml(text: str, pictures: Optional[Callable[..., str]] = None
             if pictures is None:
                 unread.append(ref)
             else:
-                data = embedded.get(ref[1:]) if ref.startswith("#") else None
-                words = pictures(ref, data) if data is not None else pictures(ref)
+                words = pictures(ref, embedded.get(ref[1:]) if ref.startswith("#") else None)
                 lines.append((b, e if e is not None else b, _SPACES.sub(" ", words).strip()))
         if tag == "p":
             timed_spans = [c for c in el.iter() if _local(c.tag) == "span" and c.get("begin")]
