@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.files import written_atomically
 from training.metrics import fit_temperature
 
 from schemas.labels import EMOTIONS
@@ -89,8 +90,8 @@ def _images(path: Path, rows: slice | None = None) -> np.ndarray:
     # the pipeline's readers (transforms.decode.decode_image, then the encoder's gray conversion in to_inputs)
     arr = to_inputs([decode_image(b) for b in t.column("image").to_pylist()])
     if rows is None:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(cache, arr)
+        with written_atomically(cache) as tmp:  # two training runs may fill the cache at once
+            np.save(tmp, arr)
     return arr
 
 
@@ -332,13 +333,13 @@ def main(argv=None) -> None:
                       **{k: {kk: {m: v for m, v in vv.items() if m != "confusion_matrix"} for kk, vv in r.items()}
                          for k, r in result.items()}}, indent=1))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": fp16_state(state),
-                "temperature": temperature, "labels_order": "model output: FER_LABELS; metrics: EMOTIONS",
-                "token": "FaceEncoder.encode (TTA-mean logits); probabilities = softmax(token / temperature)",
-                "metrics": result, "summary": summary, "config": dataclasses.asdict(cfg),
-                "data": ["faces/ferplus/train (votes)", "faces/imfdb/train (labels)",
-                         "faces/fer2013#train (labels)"]}, out)
+    with written_atomically(out) as tmp:
+        torch.save({"state_dict": fp16_state(state),
+                    "temperature": temperature, "labels_order": "model output: FER_LABELS; metrics: EMOTIONS",
+                    "token": "FaceEncoder.encode (TTA-mean logits); probabilities = softmax(token / temperature)",
+                    "metrics": result, "summary": summary, "config": dataclasses.asdict(cfg),
+                    "data": ["faces/ferplus/train (votes)", "faces/imfdb/train (labels)",
+                             "faces/fer2013#train (labels)"]}, tmp)
     log.info("wrote %s (%.1f KB)", out, out.stat().st_size / 1024)
 
 
