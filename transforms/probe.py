@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
 import math
 from typing import Iterable, Optional
 
 import apache_beam as beam
 import av
 
-from transforms import attempts, dvd, imf
+from transforms import attempts, dvd, imf, mp4_atoms
 from transforms.discover import local_path
 from transforms.elements import ERRORS_TAG, FilmError, FilmInfo, FilmRef
 from transforms.mono import MonoResampler
 from transforms.ts_programs import programme_tracks
+
+log = logging.getLogger(__name__)
 
 TEXT_SUBTITLE_CODECS = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text", "microdvd", "subviewer")
 # picture subtitle decoders whose text is read by OCR (transforms.image_subtitles): Blu-ray, DVD, broadcast
@@ -356,11 +359,22 @@ class ProbeFilm(beam.DoFn):
                 raise NotAFilm("file is empty (0 bytes)")
             info = dataclasses.replace(probe_film(ref.path), package=package_of(ref.path))
         except av.error.InvalidDataError as exc:
-            err = FilmError.from_exception(ref, "probe", exc)
+            err, why = FilmError.from_exception(ref, "probe", exc), _why_unreadable(ref)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
+                f"not a readable media file: {why} ({exc})" if why else
                 f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
             # (its storage's failure is retried by the next run: stage `read`)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(
                 ref, "read" if storage_failure(exc) else "probe", exc))
         return ref, info
+
+
+def _why_unreadable(ref: FilmRef) -> Optional[str]:
+    """What is wrong with a file FFmpeg could not open, where its bytes tell (transforms.mp4_atoms: an MP4 or
+    QuickTime file cut short, broken in the middle or damaged at its start); None otherwise."""
+    try:
+        return mp4_atoms.diagnosis(ref.path, ref.size_bytes)
+    except Exception as exc:  # noqa: BLE001 - a diagnosis that fails leaves FFmpeg's own message
+        log.debug("%s: no diagnosis: %s", ref.path, exc)
+        return None

@@ -1,0 +1,72 @@
+"""Why an MP4 / QuickTime file cannot be read (transforms.mp4_atoms): cut short, bytes lost or added in the middle,
+a damaged start, a damaged index; told apart from the atoms' headers, and shown in the film's error row."""
+import struct
+
+import pytest
+
+from testing.films import make_film, make_text_as_video
+from transforms.discover import film_id_for
+from transforms.elements import FilmRef
+from transforms.mp4_atoms import diagnosis
+from transforms.probe import ProbeFilm
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory):
+    """An mp4 as cameras and encoders write it: media data (mdat) first, the index (moov) last."""
+    path = make_film(tmp_path_factory.mktemp("mp4") / "film.mp4", duration_s=4.0, size=(96, 64))
+    data = path.read_bytes()
+    moov = data.rfind(b"moov") - 4
+    assert data[36:40] == b"mdat" or b"mdat" in data[:64]
+    assert struct.unpack(">I", data[moov:moov + 4])[0] == len(data) - moov  # the index ends the file
+    return data, moov
+
+
+def _why(tmp_path, data: bytes, name: str = "copy.mp4"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return diagnosis(str(path), len(data))
+
+
+def test_a_copy_cut_short_says_how_much_was_written(tmp_path, mp4):
+    data, moov = mp4
+    why = _why(tmp_path, data[:len(data) // 2])
+    assert why.startswith("the file was cut short: its mdat atom") and "written); its index (moov)" in why
+    assert "cut short inside its index" in _why(tmp_path, data[:moov + 20])
+
+
+def test_bytes_lost_or_added_in_the_middle_are_counted(tmp_path, mp4):
+    data, moov = mp4
+    middle = moov // 2
+    assert "1,000 bytes are missing in the middle" in _why(tmp_path, data[:middle] + data[middle + 1000:])
+    assert "300 bytes were added in the middle" in _why(tmp_path, data[:middle] + data[middle:middle + 300] + data[middle:])
+
+
+def test_a_damaged_start_and_a_damaged_index(tmp_path, mp4):
+    data, moov = mp4
+    assert "start of the file is damaged (its index at the end is whole" in _why(tmp_path, b"\xa7" * 16 + data[16:])
+    stop = _why(tmp_path, data[:moov] + b"\x00\x00\x00\x02garbage" + data[moov + 11:])
+    assert stop.startswith(f"its atoms stop making sense at byte {moov:,}")
+    whole = bytearray(data)
+    whole[moov + 200:moov + 400] = bytes(200)  # inside the index; its atom's length still right
+    assert "index (moov) is damaged" in _why(tmp_path, bytes(whole))
+
+
+def test_other_files_get_no_mp4_diagnosis(tmp_path, mp4):
+    text = make_text_as_video(tmp_path / "text.mp4")
+    assert "another kind of file" in diagnosis(str(text), text.stat().st_size)
+    mkv = make_film(tmp_path / "film.mkv", duration_s=1.0)
+    assert diagnosis(str(mkv), mkv.stat().st_size) is None
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(b"\x00" * 64 + mkv.read_bytes()[64:])
+    assert diagnosis(str(cut), cut.stat().st_size) is None  # not an MP4 by its bytes or its name
+
+
+def test_the_error_row_carries_the_diagnosis(tmp_path, mp4):
+    path = tmp_path / "interrupted.mp4"
+    path.write_bytes(mp4[0][:len(mp4[0]) * 2 // 3])
+    ref = FilmRef(str(path), path.stat().st_size, film_id_for(str(path)), "fp")
+    (out,) = list(ProbeFilm().process(ref))
+    assert out.tag == "errors" and out.value.fatal and out.value.stage == "probe"
+    assert out.value.message.startswith("not a readable media file: the file was cut short")
+    assert "Invalid data found" in out.value.message  # FFmpeg's own words stay, after it

@@ -1,0 +1,109 @@
+"""Why FFmpeg could not open an MP4 or QuickTime file, for the film's error row.
+
+An MP4 is a chain of atoms, each starting with its length and a four-letter type. A camera, an encoder or a copy
+writes the index (`moov`, which a player needs) after the media data (`mdat`) unless the file was made for
+streaming. When a file is cut short, the index is what is missing. FFmpeg then says only "Invalid data found when
+processing input".
+
+The atoms' headers are walked here: a few bytes are read per atom through Beam's FileSystems, whatever the file's
+size. So is the file's last stretch, where the index of a file written index-last ends. Together they tell an
+operator which of these it is:
+- a copy cut short (copy it again);
+- bytes lost or added in the middle (a bad copy);
+- a damaged start;
+- a damaged index.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Optional
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+# Top-level atoms of MP4 (ISO base media) and QuickTime files
+TOP_LEVEL = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"meta", b"moof",
+                       b"mfra", b"sidx", b"styp", b"pdin", b"prft", b"emsg", b"junk", b"PICT"})
+EXTENSIONS = (".mp4", ".m4v", ".mov", ".qt", ".3gp", ".3g2", ".m4a", ".mj2")
+TAIL_BYTES = 32 << 20  # how far back from the end an index that ends the file is looked for
+MAX_ATOMS = 10_000  # a chain longer than this is not walked to its end (no real file has that many)
+
+
+def _is_type(kind: bytes) -> bool:
+    return len(kind) == 4 and all(32 <= b < 127 for b in kind)
+
+
+def _atom_at(f, offset: int) -> Optional[tuple[bytes, int]]:
+    """(type, length) of the atom whose header starts at `offset`; None when fewer than 8 bytes are left."""
+    f.seek(offset)
+    head = f.read(16)
+    if len(head) < 8:
+        return None
+    length, kind = struct.unpack(">I4s", head[:8])
+    if length == 1 and len(head) == 16:  # a 64-bit length follows the type
+        length = struct.unpack(">Q", head[8:16])[0]
+    return kind, length
+
+
+def _index_ending_the_file(f, size: int) -> Optional[int]:
+    """Where a `moov` atom starts whose length ends exactly at the end of the file, in its last TAIL_BYTES."""
+    start = max(0, size - TAIL_BYTES)
+    f.seek(start)
+    tail = f.read(size - start)
+    at = tail.rfind(b"moov")
+    while at >= 4:
+        if struct.unpack(">I", tail[at - 4:at])[0] == len(tail) - (at - 4):
+            return start + at - 4
+        at = tail.rfind(b"moov", 0, at)
+    return None
+
+
+
+def diagnosis(path: str, size: int) -> Optional[str]:
+    """Why this MP4 or QuickTime file, which FFmpeg could not open, cannot be read, in words; None when it is not
+    one (by its first atom, else its name), or its atoms say nothing."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        first = _atom_at(f, 0)
+        if first is None or (first[0] not in TOP_LEVEL and not path.lower().endswith(EXTENSIONS)):
+            return None
+        index = _index_ending_the_file(f, size)
+        if first[0] not in TOP_LEVEL:
+            return ("its first bytes are not an MP4 / QuickTime atom: the start of the file is damaged"
+                    + (" (its index at the end is whole: copy it again, or repair its start)" if index else
+                       ", or it is another kind of file"))
+        offset, previous, seen = 0, 0, set()
+        for _ in range(MAX_ATOMS):
+            atom = _atom_at(f, offset)
+            if atom is None:
+                break
+            kind, length = atom
+            broken = not _is_type(kind) or (length < 8 and length != 0)
+            end = size if length == 0 or broken else offset + length
+            if broken or end > size:  # the atom that ends here (or past the end) is the last one that makes sense
+                start, claimed = (previous, offset) if broken else (offset, end)
+                if index is not None and index > start:
+                    return _shifted(claimed, index)
+                if broken:
+                    return (f"its atoms stop making sense at byte {offset:,} of {size:,}: bytes lost or added "
+                            "before there, or damage (a damaged copy: copy it again)")
+                if kind == b"moov":
+                    return (f"the file was cut short inside its index (moov, {100 * size / end:.0f} % of the file "
+                            "written): an interrupted copy or recording (copy it again from its source)")
+                missing = "; its index (moov), written after the media, is missing" if b"moov" not in seen else ""
+                return (f"the file was cut short: its {kind.decode()} atom at byte {offset:,} needs {length:,} bytes, "
+                        f"the file ends {end - size:,} bytes before that ({100 * size / end:.0f} % written){missing}: "
+                        "an interrupted copy or recording (copy it again from its source)")
+            seen.add(kind)
+            previous, offset = offset, end
+        if b"moov" in seen:
+            return "its atoms are whole but its index (moov) is damaged: the film's tables cannot be read"
+        if b"moof" not in seen:
+            return "it has no index (moov atom): the file was cut short or not finished by the program writing it"
+    return None
+
+
+def _shifted(claimed: int, index: int) -> str:
+    """The atoms before the index say it starts at `claimed`; it starts at `index`."""
+    change = f"{index - claimed:,} bytes were added" if index > claimed else f"{claimed - index:,} bytes are missing"
+    return (f"its atoms lead to byte {claimed:,} but its index (moov) starts at byte {index:,}: {change} in the middle "
+            "of the file (a damaged copy: copy it again)")
