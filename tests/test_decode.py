@@ -192,6 +192,50 @@ def test_real_video_without_audio_and_real_failing_audio_file():
     assert clips and all(len(c.frames) == frames_for(c.spec.start_s, c.spec.end_s, 4) for c in clips) and all(not e.fatal for e in errors)
 
 
+def test_a_track_in_a_codec_ffmpeg_does_not_know_is_passed_over(tmp_path):
+    """A stream whose header names no codec FFmpeg can decode (bits flipped in it, or a format it does not know)
+    has no decoder. Before 2026-12-06 such an audio track failed the probe with an AttributeError; now the film is
+    scored without it, and a warning row says so. A picture without a decoder leaves the sound."""
+    data = make_film(tmp_path / "whole.mkv", duration_s=4.0).read_bytes()
+    assert data.count(b"A_AAC") == 1 and data.count(b"V_MPEG4/ISO/ASP") == 1  # Matroska's codec ids
+    no_sound, no_picture = tmp_path / "no_sound.mkv", tmp_path / "no_picture.mkv"
+    no_sound.write_bytes(data.replace(b"A_AAC", b"A_ZZZ"))
+    no_picture.write_bytes(data.replace(b"V_MPEG4/ISO/ASP", b"V_ZZZZZ/ISO/ZZZ"))
+    info = probe_film(str(no_sound))
+    assert info.has_video and not info.has_audio and info.audio_codec is None
+    clips, errors, _ = decode(no_sound, segment="window", image_size=32)
+    assert clips and all(len(c.frames) and c.audio.size == 0 for c in clips)
+    assert [(e.error_type, e.fatal) for e in errors] == [("UnknownCodec", False)]
+    assert errors[0].message.startswith("audio stream 1 has a codec FFmpeg cannot decode")
+    assert probe_film(str(no_picture)).has_audio and not probe_film(str(no_picture)).has_video
+    clips, errors, _ = decode(no_picture, segment="window", image_size=32)
+    assert clips and all(len(c.frames) == 0 and c.audio.size for c in clips)
+    assert "the clips have no frames" in errors[0].message
+
+
+def test_metadata_that_is_not_utf8_does_not_stop_the_film(tmp_path):
+    """A title and track names in Latin-1 (old AVI and Matroska releases): PyAV's default decoding of metadata
+    failed av.open itself with a UnicodeDecodeError (before 2026-12-06: the film failed at the probe)."""
+    import av
+    source = make_film(tmp_path / "source.mkv", duration_s=2.0)
+    film = tmp_path / "latin1.mkv"
+    with av.open(str(source)) as src, av.open(str(film), "w", metadata_encoding="latin-1") as out:
+        out.metadata["title"] = "Amélie à Paris"
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for s in streams.values():
+            s.metadata["title"] = "Piste française"
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    assert b"Am\xe9lie" in film.read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        av.open(str(film)).close()
+    assert probe_film(str(film)).has_audio
+    clips, errors, _ = decode(film, segment="window", image_size=32)
+    assert clips and not errors
+
+
 def test_undecodable_audio_keeps_the_frames(tmp_path):
     film = make_film(tmp_path / "bad_audio.mkv", duration_s=4.0, garbage_audio=True)
     clips, errors, stats = decode(film, segment="window", image_size=32)

@@ -660,7 +660,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
     from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s,
-                                  main_video_stream, open_container, read_packets)
+                                  main_video_stream, open_container, read_packets, undecodable)
     from transforms.mono import MonoResampler
 
     ref = job.ref
@@ -679,6 +679,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     with open_container(ref.path) as container:
         v = main_video_stream(container)
         a = film_audio_stream(container, job.info)
+        for kind, chosen in (("video", v), ("audio", a)):
+            passed = undecodable(container, kind) if plan is None else []
+            if passed:
+                yield warn("decode", "UnknownCodec", f"{kind} stream {passed[0].index} has a codec FFmpeg cannot "
+                           f"decode (a damaged header, or a format it does not know): passed over; "
+                           + (f"stream {chosen.index} is the film's {kind}" if chosen is not None else
+                              f"the clips have no {'frames' if kind == 'video' else 'audio'}"))
         offset = film_start_s(container)
         planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
         # An intra-only picture (JPEG 2000 in IMF and DCP packages, ProRes, DNxHD, MJPEG masters): every frame
@@ -1055,7 +1062,9 @@ def decode_audio(source) -> np.ndarray:
 
     import av
     from transforms.mono import MonoResampler
-    with av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as container:
+    from transforms.probe import METADATA_ERRORS
+    with av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source,
+                 metadata_errors=METADATA_ERRORS) as container:
         stream = container.streams.audio[0]
         rate = int(stream.codec_context.sample_rate or stream.rate or SAMPLE_RATE)
         mono = MonoResampler(rate)

@@ -70,6 +70,11 @@ def read_packets(container, *streams):
         yield packet
 
 
+# Metadata (titles, track names) that is not UTF-8, as in old AVI and Matroska releases written in Latin-1, is read
+# with U+FFFD for its odd bytes: with PyAV's default ('strict'), av.open itself fails and the film is lost for a title.
+METADATA_ERRORS = "replace"
+
+
 def open_container(path: str):
     """av.open a path; paths on non-local Beam filesystems are opened as file objects through FileSystems; a DVD
     title's first part (VTS_01_1.VOB) with the parts after it, as one stream (transforms.dvd); an IMF / DCP
@@ -78,7 +83,7 @@ def open_container(path: str):
         return imf.open_composition(path, open_file)
     parts = dvd.title_parts(path)
     if len(parts) > 1:
-        return av.open(dvd.ChainedFile(parts))
+        return av.open(dvd.ChainedFile(parts), metadata_errors=METADATA_ERRORS)
     return open_file(path)
 
 
@@ -88,16 +93,25 @@ def open_file(path: str):
     if local is None:
         from apache_beam.io.filesystem import CompressionTypes
         from apache_beam.io.filesystems import FileSystems
-        return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
-    return av.open(local)
+        return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
+                       metadata_errors=METADATA_ERRORS)
+    return av.open(local, metadata_errors=METADATA_ERRORS)
 
 
 def main_video_stream(container):
-    """The first real video stream: cover art (attached pictures) is not the film."""
+    """The first real video stream: cover art (attached pictures) is not the film, nor a stream FFmpeg has no decoder
+    for (undecodable)."""
     for s in container.streams.video:
-        if not (s.disposition & av.stream.Disposition.attached_pic):
+        if not (s.disposition & av.stream.Disposition.attached_pic) and s.codec_context is not None:
             return s
     return None
+
+
+def undecodable(container, kind: str) -> list:
+    """The `kind` ('video', 'audio') streams FFmpeg has no decoder for: a codec it does not know, or a damaged
+    header that names none. They are passed over (main_video_stream, main_audio_stream)."""
+    return [s for s in getattr(container.streams, kind) if s.codec_context is None
+            and not (s.disposition & av.stream.Disposition.attached_pic)]
 
 
 # Audio tracks that are not the film's own sound: a commentary, an audio description for blind viewers.
@@ -109,7 +123,7 @@ def main_audio_stream(container, tracks: Optional[list] = None):
     """The film's own sound among `tracks` (default: every audio track): the track flagged default among those
     that are not a commentary or an audio description, else the first of those (else the first track). A
     release with a commentary or a dub first is still heard in its main language."""
-    tracks = list(container.streams.audio) if tracks is None else tracks
+    tracks = [s for s in (container.streams.audio if tracks is None else tracks) if s.codec_context is not None]
     usable = [s for s in tracks if not s.disposition & NOT_THE_FILMS_SOUND] or tracks
     return next((s for s in usable if s.disposition & av.stream.Disposition.default), usable[0] if usable else None)
 
