@@ -976,6 +976,50 @@ def test_a_damaged_avi_keeps_its_clock(tmp_path):
     assert [e.error_type for e in errors] == ["AudioGap"]
 
 
+def test_a_damaged_avi_index_is_not_trusted(tmp_path):
+    """The index puts a packet back where the demuxer lost count, never earlier than its count (an entry lost from
+    the index moves every later entry one chunk early) and never far past the stream's end (a damaged entry's size
+    put the sound of an 8 s film at 49 hours: 11 GB of silence and clips, before 2026-12-06)."""
+    import struct
+    from types import SimpleNamespace
+
+    import av
+
+    from transforms.avi_index import AviIndex
+    data = bytearray(make_film(tmp_path / "divx.avi", duration_s=8.0, size=(160, 96)).read_bytes())
+    idx1 = data.rfind(b"idx1")
+    entries = [idx1 + 8 + 16 * k for k in range(struct.unpack("<I", data[idx1 + 4:idx1 + 8])[0] // 16)]
+    video = [e for e in entries if data[e + 2:e + 4] == b"dc"]
+    data[video[len(video) // 2]:video[len(video) // 2] + 4] = b"zzzz"  # one picture's entry lost
+    (tmp_path / "lost_entry.avi").write_bytes(bytes(data))
+    with av.open(str(tmp_path / "lost_entry.avi")) as container:
+        index, moved = AviIndex.of(container, list(container.streams)), 0
+        for packet in container.demux():
+            before = packet.pts
+            index.place(packet)
+            moved += packet.pts != before
+    assert moved == 0
+    stream = SimpleNamespace(index=1)
+    far = AviIndex({1: (np.array([100, 200]), np.array([3, 2_800_000]))}, {1: 126 + 60 * 16})  # (8 s at 1/16 s)
+    for pos, pts, placed in ((108, 2, 3), (208, 4, 4)):  # a count the damage made early is mended; a wild one is not
+        packet = SimpleNamespace(stream=stream, pos=pos, pts=pts, dts=pts)
+        far.place(packet)
+        assert packet.pts == placed
+
+
+def test_a_timestamp_far_past_the_end_is_damage_not_a_gap():
+    """A packet whose time leaps past the film's declared end (the horizon) and far ahead of the stream and of the
+    other stream is placed where its stream had got to, and counted (leaps), not taken as a restart; a gap within the
+    film (a paused recording) is still real time."""
+    from transforms.decode import Timeline
+    line = Timeline(horizon=8.0 + 60.0)
+    times = [line.time(t, 0.1, other=min(t, 0.4)) for t in (0.0, 0.1, 0.2, 176916.0, 176916.1, 0.5, 0.6)]
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]) and not line.resets
+    assert [round(t) for _, t in line.leaps] == [176916, 176916]
+    paused = Timeline(horizon=200.0 + 60.0)
+    assert [paused.time(t, 1.0, other=o) for t, o in ((0.0, 0.0), (1.0, 1.0), (150.0, 1.5))] == [0.0, 1.0, 150.0]
+
+
 @pytest.mark.parametrize("name,video,audio,rate", [
     ("web.webm", "libvpx-vp9", "libopus", 48000), ("old_web.flv", "flv", "libmp3lame", 44100),
     ("phone.3gp", "h263", "aac", 16000), ("bluray.m2ts", "h264", "ac3", 48000),

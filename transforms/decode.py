@@ -281,14 +281,19 @@ class Timeline:
     placed where the stream had got to and the clock stays (before 2026-12-05 each stray one shifted the rest of
     the film, 2.6 s on a 20 s capture with a damaged stretch)."""
 
-    def __init__(self, forward_s: float = math.inf, restarts: bool = True):
+    def __init__(self, forward_s: float = math.inf, restarts: bool = True, horizon: float = math.inf):
         self.forward_s = forward_s  # a jump forward beyond this is a restart too
+        # A leap past this film time (the declared end, and a margin) that leaves the stream's own time and the
+        # other stream's far behind is a damaged timestamp, taken as a jump: a damaged AVI chunk once put the sound
+        # at 49 hours into an 8 s film, and the silence and clips up to there took 11 GB (before 2026-12-06).
+        self.horizon = horizon
         # False where the container's clock cannot restart (an mp4's sample tables, Matroska's clusters): a run of
         # earlier times is then a decoder's output after damaged data, held where the stream had got to
         self.restarts = restarts
         self.shift = 0.0  # added to the stream's own times
         self.end: Optional[float] = None  # where the stream has got to (time + duration of its newest frame)
         self.resets: list[float] = []  # film times of the restarts
+        self.leaps: list[tuple[float, float]] = []  # (film time, the time it said) of each damaged timestamp (horizon)
         self._jump: Optional[tuple[float, float]] = None  # (shift it would take, film time): a jump not yet confirmed
 
     def _follows(self, t: float) -> bool:
@@ -302,7 +307,12 @@ class Timeline:
         t += self.shift
         jump, self._jump = self._jump, None
         hole = other is not None and t > (self.end or 0.0) and abs(t - other) <= RESET_AGREE_S
-        if not hole and not self._follows(t):
+        wild = (self.end is not None and t > max(self.horizon, self.end + LONG_STALL_S)
+                and (other is None or t > other + LONG_STALL_S))
+        if wild:  # never a restart: placed where the stream had got to, as long as its times stay so far out
+            self.leaps.append((self.end, t))
+            t = self.end
+        elif not hole and not self._follows(t):
             if self.restarts and jump is not None and self._follows(t + jump[0]):  # it goes on from the jump: a restart
                 self.shift += jump[0]
                 self.resets.append(jump[1])
@@ -725,7 +735,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
         restarts = not set((container.format.name or "").split(",")) & MONOTONIC_CLOCKS
-        video_line, audio_line = Timeline(jumps, restarts), Timeline(jumps, restarts)
+        horizon = job.info.duration_s + LONG_STALL_S if job.info.duration_s > 0 else math.inf
+        video_line, audio_line = Timeline(jumps, restarts, horizon), Timeline(jumps, restarts, horizon)
         audio_failed, audio_errors = False, 0
         video_hold = audio_hold = -math.inf  # film time up to which a stalled stream is taken as held (hold_stalled)
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
@@ -988,6 +999,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         if n_video == 0 and audio.t0 is None:
             raise DecodeError("no video frame or audio sample could be decoded")
         media_end = max(video_t + last_dur if n_video else 0.0, audio.end_time if audio.t0 is not None else 0.0)
+        leaps = sorted(video_line.leaps + audio_line.leaps)
+        if leaps:
+            yield warn("decode", "TimestampLeap", f"{len(leaps)} packet(s) had a time far past the film's end (the "
+                       f"first at {leaps[0][0]:.2f}s said {leaps[0][1]:.0f}s; the header gives "
+                       f"{job.info.duration_s:.2f}s): damaged timestamps, placed where their stream had got to")
         resets = video_line.resets or audio_line.resets
         if resets:
             yield warn("decode", "TimestampReset", f"the film's clock restarted {len(resets)} time(s), first at "
