@@ -12,12 +12,30 @@ the warning rows written (`AudioGap`: a hole in the sound that no failing packet
 mkv and TS demuxers skip unseen).
 Before 2026-12-05, 42 of the 54 copies came out 130-445 s long (the frames after the damage read as clock
 restarts) and the mp4 copies lost their sound for the rest of the film.
+
+    python -m benchmarks.damaged_media --cli [--copies 2] [--seed 1] [-- pipeline.run options]
+
+Every kind of damage (testing.films.DAMAGE_KINDS: bit flips, a zeroed or random block, cut short, the start
+overwritten, bytes cut out or repeated in the middle), `--copies` per kind, of real films from ../shared/data/media
+(the Sintel trailer with its subtitles, Big Buck Bunny, the odd QuickTime and MPEG files) and of films written here
+(Matroska with a subtitle track, h264 mp4, VFR QuickTime, MPEG-TS, AVI), all in one run of `python -m
+pipeline.run`, as a user runs it. Per damage kind the table gives the films scored and failed (with the reasons),
+and the problems found in the output; none is expected:
+- a film without a manifest row;
+- a failed film without an error row;
+- a scored film whose clips file has not its manifest's clip count, or no clip;
+- a clip with probabilities that are missing or do not sum to 1, times out of order, or no confidence;
+- a half-written file left under the output.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import logging
+import math
+import subprocess
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -56,12 +74,107 @@ def decode_copy(path: Path) -> dict:
             "rows": Counter(r.error_type for r in rows)}
 
 
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data" / "media"
+REAL = ("sintel/sintel_trailer.mp4", "odd/bigbuckbunny.mp4", "odd/scene-change.mov", "odd/video-only.mov",
+        "odd/video_with_failing_audio.mp4", "grid/bbaf2n.mpg")
+
+
+def cli_sources(work: Path) -> list[Path]:
+    """The real films that are here, and films written here in the other containers (8 s, 160x96)."""
+    from testing.films import make_film
+    lines = [(0.5, 2.0, "Get out of here!"), (3.0, 5.0, "I love you so much."), (6.0, 7.5, "Why did you do that?")]
+    made = [make_film(work / "made.mkv", duration_s=8.0, size=(160, 96), subtitles=lines),
+            make_film(work / "made_h264.mp4", duration_s=8.0, size=(160, 96), video_codec="libx264"),
+            make_film(work / "made_vfr.mov", duration_s=8.0, size=(160, 96), vfr=True),
+            make_film(work / "made.ts", duration_s=8.0, size=(160, 96)),
+            make_film(work / "made.avi", duration_s=8.0, size=(160, 96))]
+    return [MEDIA / r for r in REAL if (MEDIA / r).is_file()] + made
+
+
+def output_problems(films: list[str], out: Path) -> tuple[dict, list[str]]:
+    """({film path: its newest manifest row}, the problems in the output of a run over `films`)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    rows = ds.dataset(out / "manifest", format="parquet").to_table().to_pylist()
+    errors = ds.dataset(out / "errors", format="parquet").to_table().to_pylist() if (out / "errors").is_dir() else []
+    newest = {}
+    for r in sorted(rows, key=lambda r: r["processed_at"]):
+        newest[r["film_path"]] = r
+    with_error = {e["film_path"] for e in errors if e["fatal"]}
+    problems = [f"{f}: no manifest row" for f in films if f not in newest]
+    problems += [f"left half-written: {p}" for p in glob.glob(f"{out}/**/.*", recursive=True)]
+    for film, r in newest.items():
+        if r["status"] != "ok":
+            problems += [] if film in with_error else [f"{film}: failed without an error row"]
+            continue
+        clips = pq.read_table(out / "clips" / f"{r['film_id']}.parquet").to_pylist()
+        if not clips or len(clips) != r["n_clips"]:
+            problems.append(f"{film}: {len(clips)} clips, the manifest says {r['n_clips']}")
+        for before, c in zip([None] + clips, clips):
+            probs = [v for k, v in c.items() if k.startswith("prob_")]
+            if any(v is None or math.isnan(v) for v in probs + [c["confidence"]]) or abs(sum(probs) - 1) > 1e-3:
+                problems.append(f"{film} clip {c['clip_index']}: probabilities {probs}, confidence {c['confidence']}")
+            if not c["end_s"] > c["start_s"] >= (before["start_s"] if before else 0.0):
+                problems.append(f"{film} clip {c['clip_index']}: {c['start_s']}-{c['end_s']} s out of order")
+    return newest, problems
+
+
+def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
+    """Damaged copies of every source, one pipeline.run over all of them, the table by damage kind."""
+    import shutil
+
+    from testing.films import DAMAGE_KINDS, damaged_bytes
+    rng, films = np.random.default_rng(seed), work / "films"
+    films.mkdir(parents=True, exist_ok=True)
+    kind_of = {}
+    for source in cli_sources(work):
+        data = source.read_bytes()
+        for kind in DAMAGE_KINDS:
+            for k in range(copies):
+                copy = films / f"{source.stem}.{kind}.{k}{source.suffix}"
+                copy.write_bytes(damaged_bytes(data, kind, rng))
+                kind_of[str(copy)] = kind
+                for sidecar in source.parent.glob(f"{source.stem}.*.vtt"):  # the trailer's subtitles go with it
+                    shutil.copy(sidecar, films / f"{copy.stem}.en.vtt")
+    out = work / "output"
+    run = subprocess.run([sys.executable, "-m", "pipeline.run", "--input", f"{films}/*", "--output", str(out),
+                          *run_args], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    print(run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:])
+    newest, problems = output_problems(sorted(kind_of), out)
+    table = []
+    print(f"\npipeline.run exit status {run.returncode}; {len(kind_of)} damaged films\n")
+    print("| damage | copies | scored | failed (reason: copies) | problems |")
+    print("|---|---|---|---|---|")
+    for kind in DAMAGE_KINDS:
+        mine = [f for f, k in kind_of.items() if k == kind]
+        done = [newest[f] for f in mine if f in newest]
+        reasons = Counter(r["error"].split(":")[0] + ": " + r["error"].split(": ")[1] for r in done
+                          if r["status"] != "ok" and r["error"])
+        wrong = [p for p in problems if any(p.startswith(f) for f in mine)]
+        line = {"damage": kind, "copies": len(mine), "scored": sum(r["status"] == "ok" for r in done),
+                "failed": dict(reasons), "problems": len(wrong)}
+        table.append(line)
+        print(f"| {kind} | {len(mine)} | {line['scored']} | "
+              f"{', '.join(f'{k}: {v}' for k, v in reasons.most_common()) or '-'} | {len(wrong)} |")
+    for p in problems:
+        print("PROBLEM", p)
+    return table
+
+
 def main(argv=None) -> list[dict]:
     from testing.films import make_damaged
+    argv = sys.argv[1:] if argv is None else list(argv)
+    run_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=6)
     p.add_argument("--out", default=None, help="folder for the films (default: a temporary one)")
+    p.add_argument("--cli", action="store_true", help="every kind of damage through pipeline.run (docstring)")
+    p.add_argument("--copies", type=int, default=2, help="--cli: damaged copies per film and kind")
+    p.add_argument("--seed", type=int, default=1, help="--cli: where the damage falls")
     args = p.parse_args(argv)
+    if args.cli:
+        return cli(args.copies, args.seed, run_args, Path(args.out or tempfile.mkdtemp(prefix="damaged_cli_")))
     logging.disable(logging.WARNING)  # the decode pass logs each warning row; the table counts them
     work = Path(args.out or tempfile.mkdtemp(prefix="damaged_media_"))
     work.mkdir(parents=True, exist_ok=True)

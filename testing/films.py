@@ -454,6 +454,39 @@ def make_damaged(path, source, at: float = 0.5, share: float = 0.05, seed: int =
     return Path(path)
 
 
+# Ways a file's bytes go wrong in storage and transfer (damaged_bytes), from a few bits to its index or start lost
+DAMAGE_KINDS = ("bit_flips", "zeroed_block", "random_block", "truncated", "start_overwritten", "bytes_cut_out",
+                "bytes_repeated")
+
+
+def damaged_bytes(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
+    """`data` damaged one of the DAMAGE_KINDS ways, at a place and of a size drawn from rng."""
+    d, n = bytearray(data), len(data)
+    at = int(rng.integers(0, n))
+    if kind == "bit_flips":
+        for p in rng.integers(0, n, int(rng.integers(1, 200))):
+            d[p] ^= 1 << int(rng.integers(0, 8))
+    elif kind == "zeroed_block":
+        size = len(d[at:at + int(rng.integers(16, max(17, n // 10)))])
+        d[at:at + size] = bytes(size)
+    elif kind == "random_block":
+        size = len(d[at:at + int(rng.integers(16, max(17, n // 20)))])
+        d[at:at + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    elif kind == "truncated":
+        d = d[:max(1, at)]
+    elif kind == "start_overwritten":
+        size = int(rng.integers(1, max(2, min(4096, n))))
+        d[:size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    elif kind == "bytes_cut_out":
+        d = d[:at] + d[at + int(rng.integers(100, max(101, n // 5))):]
+    elif kind == "bytes_repeated":
+        size = int(rng.integers(100, max(101, n // 5)))
+        d = d[:at + size] + d[at:at + size] + d[at + size:]
+    else:
+        raise ValueError(f"unknown damage {kind!r}")
+    return bytes(d)
+
+
 # --- realistic films for the benchmarks and the scoring tests -----------------------------------------
 @dataclasses.dataclass(frozen=True)
 class FilmSpec:
