@@ -976,6 +976,21 @@ def test_a_damaged_avi_keeps_its_clock(tmp_path):
     assert [e.error_type for e in errors] == ["AudioGap"]
 
 
+def test_a_packet_on_a_pid_no_table_lists_is_skipped(tmp_path):
+    """A DVB capture with a bit error in a TS packet's PID: FFmpeg adds a stream for the PES it starts, which PyAV's
+    demux has no Stream for (IndexError; PyAV issue 692). The packet is skipped and the film read to its end; before
+    2026-12-06 it failed with 'decode: IndexError: list index out of range'."""
+    data = bytearray(make_film(tmp_path / "capture.ts", duration_s=8.0, size=(160, 96)).read_bytes())
+    starts = [k for k in range(0, len(data), 188) if data[k] == 0x47 and data[k + 1] & 0x40
+              and ((data[k + 1] & 0x1F) << 8 | data[k + 2]) == 0x100]  # where a picture's PES starts
+    k = starts[len(starts) // 2]
+    data[k + 1], data[k + 2] = (data[k + 1] & 0xE0) | 0x1F, 0xF0  # its PID 0x100 -> 0x1FF0
+    (tmp_path / "flipped.ts").write_bytes(bytes(data))
+    clips, errors, stats = decode(tmp_path / "flipped.ts", segment="window", window_s=4.0, image_size=32)
+    assert stats["media_end_s"] == pytest.approx(8.0, abs=0.2) and [c.spec.start_s for c in clips] == [0.0, 4.0]
+    assert all(not e.fatal for e in errors)
+
+
 def test_a_damaged_avi_index_is_not_trusted(tmp_path):
     """The index puts a packet back where the demuxer lost count, never earlier than its count (an entry lost from
     the index moves every later entry one chunk early) and never far past the stream's end (a damaged entry's size

@@ -23,7 +23,8 @@ import av
 import numpy as np
 
 from model.ocr import composite, luma_of_ycrcb
-from transforms.probe import PICTURE_CODECS, film_start_s, local_path, open_container, open_file, storage_failure
+from transforms.probe import (PICTURE_CODECS, demux, film_start_s, local_path, open_container, open_file,
+                              storage_failure)
 
 MAX_HOLD_S = 10.0
 MIN_CONFIDENCE = 0.5  # a picture read with less (a logo, a sign's drawing, a damaged bitmap) is left out
@@ -237,7 +238,7 @@ def picture_events(path: str, stream_indexes: Optional[Sequence[int]] = None, si
         forced_shown: dict[int, int] = {}  # pictures flagged forced, per stream
         for s in streams:
             found[s.index] = ([], [])
-        packets = container.demux(*streams)
+        packets = demux(container, *streams)
         while True:
             try:
                 packet = next(packets)

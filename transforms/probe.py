@@ -54,10 +54,28 @@ def storage_failure(exc: BaseException) -> bool:
     return isinstance(exc, OSError)  # raised by the file object a remote path (gs://, ...) is read through
 
 
+MAX_UNKNOWN_STREAM_PACKETS = 1_000_000  # (a bound on demux's restarts, should one not move the file on)
+
+
+def demux(container, *streams):
+    """container.demux(*streams), going on past a packet of a stream FFmpeg found after the file was opened. A PES
+    on a PID that no table lists (a bit error in a DVB capture, or a stream that starts mid-way) is such a stream:
+    PyAV has no Stream object for it and its demux raises IndexError (PyAV issue 692). The packet is not one of
+    `streams`, so it is skipped and a new demux goes on from the next one. Before 2026-12-06 the film failed with
+    'decode: IndexError: list index out of range'."""
+    for _ in range(MAX_UNKNOWN_STREAM_PACKETS):
+        try:
+            yield from container.demux(*streams)
+            return
+        except IndexError:
+            log.debug("a packet of a stream found after opening was skipped")
+    raise av.error.InvalidDataError(errno.EINVAL, "too many packets of streams found after opening")
+
+
 def read_packets(container, *streams):
-    """container.demux(*streams), with a failure of the storage raised as ReadFailed; the file's own end or
+    """demux(container, *streams), with a failure of the storage raised as ReadFailed; the file's own end or
     damage is raised as it is (decode_film keeps what decoded before it)."""
-    packets = container.demux(*streams)
+    packets = demux(container, *streams)
     while True:
         try:
             packet = next(packets)
@@ -167,7 +185,7 @@ def sample_audio(container, tracks: list, duration_s: float, seconds: float = SA
         first: dict = {}
         resample = {s: MonoResampler(16000) for s in tracks}
         done: set = set()
-        for packet in container.demux(*tracks):
+        for packet in demux(container, *tracks):
             i = packet.stream
             if i in done:
                 continue

@@ -27,7 +27,7 @@ from transforms import attempts, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, likely_script, named_language, reads
-from transforms.probe import PICTURE_CODECS, ReadFailed, film_start_s, open_container, storage_failure
+from transforms.probe import PICTURE_CODECS, ReadFailed, demux, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
 from transforms.ttml import is_ttml, parse_ttml
@@ -480,7 +480,7 @@ def read_embedded_streams(film_path: str, stream_indexes) -> dict[int, tuple[lis
             tag = stream.language if hasattr(stream, "language") else stream.metadata.get("language")
             languages[stream.index] = tag if tag not in (None, "und") else None
             found[stream.index] = ([], [])
-        for packet in container.demux(*streams):
+        for packet in demux(container, *streams):
             if packet.size == 0 or packet.pts is None or packet.stream.index not in found:
                 continue
             cues, warnings = found[packet.stream.index]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Optional, Sequence
 
-from transforms.probe import film_start_s, open_container
+from transforms.probe import demux, film_start_s, open_container
 
 MAX_HOLD_S = 10.0
 _REVERSE = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
@@ -102,7 +102,7 @@ def read_teletext(path: str, stream_indexes: Optional[Sequence[int]] = None
         shown: dict[tuple[int, int], _Page] = {}  # (stream, page) -> the page being received / on screen
         receiving: dict[tuple[int, int], int] = {}  # (stream, magazine) -> the page its rows go to
         last = 0.0
-        for packet in container.demux(*streams):
+        for packet in demux(container, *streams):
             if not packet.size or packet.pts is None:
                 continue
             t = float(packet.pts * packet.time_base) - start0

@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from transforms.cea608 import Cea608Decoder
-from transforms.probe import film_start_s, main_video_stream, open_container
+from transforms.probe import demux, film_start_s, main_video_stream, open_container
 
 CODECS = ("h264", "hevc", "mpeg2video")
 PROBE_PACKETS = 300
@@ -52,7 +52,7 @@ def read_video_captions(film_path: str, track: Optional[int] = None) -> list[tup
             return []
         escaped = stream.codec_context.name != "mpeg2video"
         start0 = film_start_s(container)
-        for i, packet in enumerate(container.demux(stream)):
+        for i, packet in enumerate(demux(container, stream)):
             if packet.size == 0 or packet.pts is None:
                 continue
             t = float(packet.pts * packet.time_base) - start0
