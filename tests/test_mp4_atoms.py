@@ -70,3 +70,6 @@ def test_the_error_row_carries_the_diagnosis(tmp_path, mp4):
     assert out.tag == "errors" and out.value.fatal and out.value.stage == "probe"
     assert out.value.message.startswith("not a readable media file: the file was cut short")
     assert "Invalid data found" in out.value.message  # FFmpeg's own words stay, after it
+    path.write_bytes(mp4[0][:mp4[1] + 100])  # cut inside the index: FFmpeg opens it and finds no stream
+    (out,) = list(ProbeFilm().process(FilmRef(str(path), path.stat().st_size, film_id_for(str(path)), "fp")))
+    assert out.value.message.startswith("no video or audio stream: the file was cut short inside its index")

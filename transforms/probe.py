@@ -390,11 +390,16 @@ class ProbeFilm(beam.DoFn):
             if ref.size_bytes == 0:
                 raise NotAFilm("file is empty (0 bytes)")
             info = dataclasses.replace(probe_film(ref.path), package=package_of(ref.path))
-        except av.error.InvalidDataError as exc:
+        except (av.error.InvalidDataError, av.error.EOFError) as exc:  # (EOF: the file ends inside its header)
             err, why = FilmError.from_exception(ref, "probe", exc), _why_unreadable(ref)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
                 f"not a readable media file: {why} ({exc})" if why else
                 f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
+        except NotAFilm as exc:  # (an MP4 whose index was cut lists no stream)
+            why = _why_unreadable(ref) if ref.size_bytes else None
+            err = FilmError.from_exception(ref, "probe", exc)
+            return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=f"{exc}: {why}") if why
+                                            else err)
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
             # (its storage's failure is retried by the next run: stage `read`)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(
