@@ -73,3 +73,23 @@ def test_the_error_row_carries_the_diagnosis(tmp_path, mp4):
     path.write_bytes(mp4[0][:mp4[1] + 100])  # cut inside the index: FFmpeg opens it and finds no stream
     (out,) = list(ProbeFilm().process(FilmRef(str(path), path.stat().st_size, film_id_for(str(path)), "fp")))
     assert out.value.message.startswith("no video or audio stream: the file was cut short inside its index")
+
+
+def test_a_streaming_mp4_that_decodes_nothing_says_why(tmp_path):
+    """An mp4 made for streaming (its index first) with bytes lost early in its media: it opens, nothing decodes,
+    and the decode pass's error says what the atoms say."""
+    import numpy as np
+
+    from benchmarks._bench_work import decode_config, film_job
+    from testing.films import encode_film, speech_like
+    from transforms.decode import DecodeError, decode_film
+    data = encode_film(tmp_path / "web.mp4", paint=lambda i, t: np.full((64, 96, 3), (i * 9) % 255, np.uint8),
+                       frame_times=[i / 10 for i in range(40)], fps=10, audio=speech_like(4.0), video_codec="libx264",
+                       muxer_options={"movflags": "faststart"}).read_bytes()
+    media = data.find(b"mdat") + 4
+    assert data.find(b"moov") < media
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:media + 100] + data[media + 600:])
+    with pytest.raises(DecodeError, match="could be decoded: its mdat atom .* the file is 500 bytes short of that: "
+                                          "bytes are missing from its media"):
+        list(decode_film(film_job(str(cut)), decode_config()))

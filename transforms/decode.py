@@ -670,7 +670,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
     from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s,
-                                  main_video_stream, open_container, read_packets, undecodable)
+                                  main_video_stream, open_container, read_packets, undecodable, why_unreadable)
     from transforms.mono import MonoResampler
 
     ref = job.ref
@@ -997,7 +997,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             except (av.error.FFmpegError, ValueError) as exc:
                 log.debug("audio flush failed: %s", exc)
         if n_video == 0 and audio.t0 is None:
-            raise DecodeError("no video frame or audio sample could be decoded")
+            why = why_unreadable(ref) if plan is None else None  # (an MP4 whose atoms say why)
+            raise DecodeError("no video frame or audio sample could be decoded" + (f": {why}" if why else ""))
         media_end = max(video_t + last_dur if n_video else 0.0, audio.end_time if audio.t0 is not None else 0.0)
         leaps = sorted(video_line.leaps + audio_line.leaps)
         if leaps:

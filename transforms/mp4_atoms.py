@@ -89,10 +89,14 @@ def diagnosis(path: str, size: int) -> Optional[str]:
                 if kind == b"moov":
                     return (f"the file was cut short inside its index (moov, {100 * size / end:.0f} % of the file "
                             "written): an interrupted copy or recording (copy it again from its source)")
-                missing = "; its index (moov), written after the media, is missing" if b"moov" not in seen else ""
+                if b"moov" in seen:  # the index came first (a file made for streaming): the loss can be anywhere
+                    return (f"its {kind.decode()} atom at byte {offset:,} needs {length:,} bytes, the file is "
+                            f"{end - size:,} bytes short of that: bytes are missing from its media (cut short, or lost "
+                            "in the middle: copy it again)")
                 return (f"the file was cut short: its {kind.decode()} atom at byte {offset:,} needs {length:,} bytes, "
-                        f"the file ends {end - size:,} bytes before that ({100 * size / end:.0f} % written){missing}: "
-                        "an interrupted copy or recording (copy it again from its source)")
+                        f"the file ends {end - size:,} bytes before that ({100 * size / end:.0f} % written); its index "
+                        "(moov), written after the media, is missing: an interrupted copy or recording (copy it again "
+                        "from its source)")
             seen.add(kind)
             previous, offset = offset, end
         if b"moov" in seen:

@@ -391,12 +391,12 @@ class ProbeFilm(beam.DoFn):
                 raise NotAFilm("file is empty (0 bytes)")
             info = dataclasses.replace(probe_film(ref.path), package=package_of(ref.path))
         except (av.error.InvalidDataError, av.error.EOFError) as exc:  # (EOF: the file ends inside its header)
-            err, why = FilmError.from_exception(ref, "probe", exc), _why_unreadable(ref)
+            err, why = FilmError.from_exception(ref, "probe", exc), why_unreadable(ref)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
                 f"not a readable media file: {why} ({exc})" if why else
                 f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
         except NotAFilm as exc:  # (an MP4 whose index was cut lists no stream)
-            why = _why_unreadable(ref) if ref.size_bytes else None
+            why = why_unreadable(ref) if ref.size_bytes else None
             err = FilmError.from_exception(ref, "probe", exc)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=f"{exc}: {why}") if why
                                             else err)
@@ -407,8 +407,8 @@ class ProbeFilm(beam.DoFn):
         return ref, info
 
 
-def _why_unreadable(ref: FilmRef) -> Optional[str]:
-    """What is wrong with a file FFmpeg could not open, where its bytes tell (transforms.mp4_atoms: an MP4 or
+def why_unreadable(ref: FilmRef) -> Optional[str]:
+    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell (transforms.mp4_atoms: an MP4 or
     QuickTime file cut short, broken in the middle or damaged at its start); None otherwise."""
     try:
         return mp4_atoms.diagnosis(ref.path, ref.size_bytes)
