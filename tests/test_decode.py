@@ -279,6 +279,17 @@ def test_broken_files_fail_at_probe_with_clear_messages(tmp_path):
         assert "empty" in err.message or "not a readable media file" in err.message
 
 
+def test_a_matroska_file_cut_in_its_header_is_the_files_fault_not_the_storages(tmp_path):
+    """FFmpeg's Matroska demuxer gives EIO, as a failing disk would, for a file that ends inside its header. The
+    file reads back whole, so it is the file's: a `probe` failure, skipped until its bytes change (before
+    2026-12-06 a `read` failure, tried again every night, said to be the storage's)."""
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(make_film(tmp_path / "whole.mkv", duration_s=2.0).read_bytes()[:654])
+    (out,) = list(ProbeFilm().process(FilmRef(str(cut), cut.stat().st_size, film_id_for(str(cut)), "fp")))
+    assert out.value.stage == "probe" and out.value.fatal
+    assert out.value.message.startswith("not a readable media file (truncated, damaged")
+
+
 def test_truncated_stream_keeps_what_decoded(tmp_path):
     full = make_film(tmp_path / "full.mkv", duration_s=8.0, fps=10)
     cut = make_truncated(tmp_path / "cut.mkv", source=full, keep=0.5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
+import os
 import math
 from typing import Iterable, Optional
 
@@ -45,13 +46,37 @@ class ReadFailed(RuntimeError):
     next run retries (a truncated or damaged file is the film's own: the part that decodes is kept)."""
 
 
-def storage_failure(exc: BaseException) -> bool:
-    """Whether an error reading a film is its storage's (a network share, an object store, a failing disk)."""
+def storage_failure(exc: BaseException, path: Optional[str] = None) -> bool:
+    """Whether an error reading a film is its storage's (a network share, an object store, a failing disk). FFmpeg's
+    demuxers also give EIO for a file that ends inside an element (a Matroska file cut in its header): given the
+    `path` of a local file, an EIO while its head and tail read back whole (_reads_back) is the file's own."""
     if isinstance(exc, ReadFailed):
         return True
     if isinstance(exc, av.error.FFmpegError):  # FFmpeg's own file reads: by errno (its end of file is not one)
-        return getattr(exc, "errno", None) in STORAGE_ERRNOS
+        local = local_path(path) if path else None
+        return getattr(exc, "errno", None) in STORAGE_ERRNOS and not (local and _reads_back(local))
     return isinstance(exc, OSError)  # raised by the file object a remote path (gs://, ...) is read through
+
+
+READ_BACK_BYTES = 64 << 20  # of a file's head and of its tail: where a probe reads (headers, indexes)
+
+
+def _reads_back(path: str) -> bool:
+    """Whether a local file's first and last READ_BACK_BYTES read without an error (not the storage, then)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            for start in sorted({0, max(0, size - READ_BACK_BYTES)}):
+                f.seek(start)
+                left = min(READ_BACK_BYTES, size - start)
+                while left > 0:
+                    chunk = f.read(min(left, 1 << 24))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+        return True
+    except OSError:
+        return False
 
 
 MAX_UNKNOWN_STREAM_PACKETS = 1_000_000  # (a bound on demux's restarts, should one not move the file on)
@@ -390,20 +415,21 @@ class ProbeFilm(beam.DoFn):
             if ref.size_bytes == 0:
                 raise NotAFilm("file is empty (0 bytes)")
             info = dataclasses.replace(probe_film(ref.path), package=package_of(ref.path))
-        except (av.error.InvalidDataError, av.error.EOFError) as exc:  # (EOF: the file ends inside its header)
-            err, why = FilmError.from_exception(ref, "probe", exc), why_unreadable(ref)
-            return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
-                f"not a readable media file: {why} ({exc})" if why else
-                f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
         except NotAFilm as exc:  # (an MP4 whose index was cut lists no stream)
             why = why_unreadable(ref) if ref.size_bytes else None
             err = FilmError.from_exception(ref, "probe", exc)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=f"{exc}: {why}") if why
                                             else err)
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
-            # (its storage's failure is retried by the next run: stage `read`)
-            return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(
-                ref, "read" if storage_failure(exc) else "probe", exc))
+            if storage_failure(exc, ref.path):  # retried by the next run: stage `read`
+                return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "read", exc))
+            err = FilmError.from_exception(ref, "probe", exc)
+            if not isinstance(exc, av.error.FFmpegError):
+                return beam.pvalue.TaggedOutput(ERRORS_TAG, err)
+            why = why_unreadable(ref)  # (FFmpeg's: invalid data, the end of the file inside its header, ...)
+            return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
+                f"not a readable media file: {why} ({exc})" if why else
+                f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
         return ref, info
 
 
