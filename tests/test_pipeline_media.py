@@ -82,12 +82,19 @@ def test_mixed_archive_run_then_skip_then_force(archive, tmp_path, capsys):
     # Second run: everything is skipped, including the films whose bytes cannot be read.
     summary = run(inputs + ["--output", str(out)] + BASE)
     assert summary["skipped"] == len(status) and summary["ok"] == summary["failed"] == 0
-    # A deleted clips file, a changed film and a new film are redone; the rest skipped.
+    # A deleted clips file, one cut short, a changed film and a new film are redone; the rest skipped.
     Path(clips["embedded.mkv"]["output_file"]).unlink()
+    cut = Path(clips["talk.mp4"]["output_file"])
+    cut.write_bytes(cut.read_bytes()[:-100])
     make_film(archive / "radio.m4a", duration_s=2.0, audio=True)
     summary = run(inputs + ["--output", str(out)] + BASE)
     redone = {Path(r["film_path"]).name for r in newest_manifest(out) if r["status"] == "ok"}
-    assert redone == {"embedded.mkv", "radio.m4a"}
+    assert redone == {"embedded.mkv", "talk.mp4", "radio.m4a"}
+    # An --output moved elsewhere: its films are checked where they are now (the manifests name the old place).
+    import shutil
+    out = Path(shutil.move(out, tmp_path / "moved"))
+    summary = run(inputs + ["--output", str(out)] + BASE)
+    assert summary["skipped"] == len(status) and summary["ok"] == summary["failed"] == 0
     # --force redoes all; a different configuration also redoes all.
     summary = run(inputs + ["--output", str(out), "--force"] + BASE)
     assert summary["ok"] == len(expected_ok) and summary["failed"] == 3 and summary["skipped"] == 0

@@ -359,7 +359,7 @@ class SkipDone(beam.DoFn):
             ref = dataclasses.replace(ref, film_id=known["film_id"])
         prev = None if self.force else known
         if (prev is not None and prev.get("fingerprint") == ref.fingerprint
-                and prev.get("config_hash") == self.config_hash and self._still_valid(prev)):
+                and prev.get("config_hash") == self.config_hash and self._still_valid(prev, self.output_dir)):
             if moved is not None and prev["status"] == "ok" and self.output_dir:
                 self._moved.inc()
                 commit_move(self.output_dir, self.run_id, ref, prev, self.config_hash)
@@ -374,13 +374,30 @@ class SkipDone(beam.DoFn):
         yield ref
 
     @staticmethod
-    def _still_valid(prev: dict) -> bool:
-        """An ok film whose clips file is still there; or a film whose own bytes failed (the same bytes would
-        fail again). Failures in scoring or writing may be transient, so those films are retried."""
+    def _still_valid(prev: dict, output_dir: Optional[str] = None) -> bool:
+        """An ok film whose clips file is there, whole (clips_intact), under this run's `output_dir` (the manifest's
+        output_file names where it was written: an --output copied or moved elsewhere is checked where it is now);
+        or a film whose own bytes failed (the same bytes would fail again). Failures in scoring or writing may be
+        transient, so those films are retried."""
         if prev["status"] == "ok":
-            return bool(prev.get("output_file")) and FileSystems.exists(prev["output_file"])
+            path = (join_path(output_dir, "clips", f"{prev['film_id']}.parquet") if output_dir and prev.get("film_id")
+                    else prev.get("output_file"))
+            return bool(path) and clips_intact(path, prev.get("n_clips"))
         stage = (prev.get("error") or "").split(":", 1)[0]
         return stage in CONTENT_STAGES
+
+
+def clips_intact(path: str, n_clips: Optional[int]) -> bool:
+    """Whether a film's clips file is there and whole: its Parquet footer reads, with the manifest's clip count (one
+    read of the file's end, where an existence check was one request too). Before 2026-12-06 a clips file that was
+    cut or overwritten kept its film skipped night after night."""
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            rows = pq.ParquetFile(f).metadata.num_rows
+    except Exception as exc:  # noqa: BLE001 - missing, unreadable or not Parquet: the film is scored again
+        log.info("%s: clips file missing or unreadable (%s): the film is scored again", path, exc)
+        return False
+    return n_clips is None or rows == n_clips
 
 
 # ---------------------------------------------------------------------------------------------------------
