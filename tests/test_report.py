@@ -142,6 +142,19 @@ def test_load_output_takes_the_latest_manifest_row_and_its_errors(output_dir):
     assert data.film("broken").error == "decode: InvalidDataError"
 
 
+def test_a_damaged_clips_file_costs_its_film_not_the_report(output_dir, tmp_path):
+    """A clips file cut short (a disk that filled, a copy that stopped) or empty: the report is built, that film is
+    listed with the reason and no clips; a damaged manifest or errors file is left out with a warning, as before.
+    (Before 2026-12-06 such a clips file stopped the report with pyarrow's error.)"""
+    beta = output_dir / "clips" / "beta.parquet"
+    beta.write_bytes(beta.read_bytes()[:200])
+    (output_dir / "clips" / "empty.parquet").write_bytes(b"")
+    data = tables.load_output(str(output_dir))
+    assert data.film("beta").n_clips == 0 and data.film("beta").error.startswith("report: its clips file cannot be read")
+    assert data.film("alpha").n_clips == 6
+    assert report_build.build_report(str(output_dir), str(tmp_path / "report.html")).exists()
+
+
 def test_load_output_reads_both_table_layouts(tmp_path):
     """An output written by an older run (manifest/<run_id>.parquet without wall_s, errors/<run_id>.parquet)
     and a newer one (manifest/<run_id>/<film_id>.parquet, skipped.parquet, errors/<run_id>/<film_id>.parquet)

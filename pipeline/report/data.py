@@ -243,9 +243,14 @@ def load_output(root: str) -> OutputData:
         row = rows.get(film_id, {})
         n, counts, mean, versions, end = 0, np.zeros(len(EMOTIONS), np.int64), np.zeros(len(EMOTIONS)), (), 0.0
         n_grounded = n_evidence = 0
-        path = row.get("film_path")
-        if film_id in clip_files:
-            table = _read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS)
+        path, unreadable = row.get("film_path"), None
+        try:
+            table = (_read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS) if film_id in clip_files
+                     else None)
+        except Exception as exc:  # noqa: BLE001 - a damaged clips file costs its film's rows, not the report
+            LOG.warning("ignoring unreadable %s: %s", clip_files[film_id], exc)
+            table, unreadable = None, f"report: its clips file cannot be read ({exc}); the next run scores it again"
+        if table is not None:
             n, counts, mean, versions, end, n_grounded, n_evidence = _summarise_clips(table)
             if len(table) and not path:
                 path = table.column("film_path")[0].as_py()
@@ -257,6 +262,7 @@ def load_output(root: str) -> OutputData:
         films.append(FilmSummary(
             film_id=film_id, film_path=path or "", status=row.get("status", "unknown"), run_id=row.get("run_id"),
             duration_s=duration, n_clips=n, model_versions=versions, counts=counts, mean_probs=mean,
-            error=row.get("error") or first_error.get(film_id), n_grounded=n_grounded, n_evidence=n_evidence))
+            error=unreadable or row.get("error") or first_error.get(film_id), n_grounded=n_grounded,
+            n_evidence=n_evidence))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
                       latest_run_id=latest_run)
