@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import os
 import math
+import os
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -424,9 +424,10 @@ class ProbeFilm(beam.DoFn):
             if storage_failure(exc, ref.path):  # retried by the next run: stage `read`
                 return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "read", exc))
             err = FilmError.from_exception(ref, "probe", exc)
-            if not isinstance(exc, av.error.FFmpegError):
-                return beam.pvalue.TaggedOutput(ERRORS_TAG, err)
-            why = why_unreadable(ref)  # (FFmpeg's: invalid data, the end of the file inside its header, ...)
+            if not (isinstance(exc, (av.error.InvalidDataError, av.error.EOFError))  # (EOF: inside its header)
+                    or isinstance(exc, av.error.FFmpegError) and exc.errno in STORAGE_ERRNOS):  # (EIO, read back)
+                return beam.pvalue.TaggedOutput(ERRORS_TAG, err)  # (a permission, a missing file: its own words)
+            why = why_unreadable(ref)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
                 f"not a readable media file: {why} ({exc})" if why else
                 f"not a readable media file (truncated, damaged, or not audio/video at all): {exc}")))
@@ -434,8 +435,9 @@ class ProbeFilm(beam.DoFn):
 
 
 def why_unreadable(ref: FilmRef) -> Optional[str]:
-    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell (transforms.mp4_atoms: an MP4 or
-    QuickTime file cut short, broken in the middle or damaged at its start); None otherwise."""
+    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell
+    (transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start); None
+    otherwise."""
     try:
         return mp4_atoms.diagnosis(ref.path, ref.size_bytes)
     except Exception as exc:  # noqa: BLE001 - a diagnosis that fails leaves FFmpeg's own message
