@@ -294,6 +294,10 @@ def test_incremental_runs_keyed_by_model_version(tmp_path):
     v1 = pq.read_table(clips_file).column("model_version").to_pylist()[0]
     assert (first["ok"], same["skipped"], other["ok"]) == (1, 1, 1)
     assert v0 != v1 and v0.startswith("bvpec-") and v1.startswith("bvpec-")
+    # --write_features added to a catalogue indexed without it: the film is scored again for its features table,
+    # and skipped after that
+    with_features = [run(argv + ["--head", heads[1], "--write_features"], save_main_session=False) for _ in range(2)]
+    assert (with_features[0]["ok"], with_features[1]["skipped"]) == (1, 1) and list((out / "features").glob("*"))
 
 
 def test_modalities_option_limits_what_is_encoded_and_fused(tmp_path):
