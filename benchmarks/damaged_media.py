@@ -19,8 +19,8 @@ Every kind of damage (testing.films.DAMAGE_KINDS: bit flips, a zeroed or random 
 overwritten, bytes cut out or repeated in the middle), `--copies` per kind, of real films from ../shared/data/media
 (the Sintel trailer with its subtitles, Big Buck Bunny, the odd QuickTime and MPEG files) and of films written here
 (Matroska with a subtitle track, h264 mp4, VFR QuickTime, MPEG-TS, AVI), all in one run of `python -m
-pipeline.run`, as a user runs it. Per damage kind the table gives the films scored and failed (with the reasons),
-and the problems found in the output; none is expected:
+pipeline.run`, as a user runs it, whose wall time and peak memory are printed. Per damage kind the table gives the
+films scored and failed (with the reasons), and the problems found in the output; none is expected:
 - a film without a manifest row;
 - a failed film without an error row;
 - a scored film whose clips file has not its manifest's clip count, or no clip;
@@ -119,6 +119,31 @@ def output_problems(films: list[str], out: Path) -> tuple[dict, list[str]]:
     return newest, problems
 
 
+def run_polled(cmd: list[str]) -> tuple[int, str, float, float]:
+    """Run cmd from the repository root: (exit status, its output, the peak summed RSS of its process tree in MB,
+    wall seconds)."""
+    import threading
+    import time
+
+    import psutil
+
+    from benchmarks.throughput import tree_rss
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    peak = [0]
+
+    def poll():
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss(ps))
+            time.sleep(0.2)
+
+    threading.Thread(target=poll, daemon=True).start()
+    stdout, _ = proc.communicate()
+    return proc.returncode, stdout, peak[0] / 2**20, time.perf_counter() - t0
+
+
 def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
     """Damaged copies of every source, one pipeline.run over all of them, the table by damage kind."""
     import shutil
@@ -137,12 +162,14 @@ def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
                 for sidecar in source.parent.glob(f"{source.stem}.*.vtt"):  # the trailer's subtitles go with it
                     shutil.copy(sidecar, films / f"{copy.stem}.en.vtt")
     out = work / "output"
-    run = subprocess.run([sys.executable, "-m", "pipeline.run", "--input", f"{films}/*", "--output", str(out),
-                          *run_args], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-    print(run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:])
+    returncode, stdout, peak_mb, wall_s = run_polled([sys.executable, "-m", "pipeline.run", "--input", f"{films}/*",
+                                                      "--output", str(out), *run_args])
+    print(stdout.strip().splitlines()[-1] if stdout.strip() else "(no output)")
     newest, problems = output_problems(sorted(kind_of), out)
     table = []
-    print(f"\npipeline.run exit status {run.returncode}; {len(kind_of)} damaged films\n")
+    # (a damaged AVI index once took a worker to 13.7 GB for minutes: the peak and the time are part of the check)
+    print(f"\npipeline.run exit status {returncode}; {len(kind_of)} damaged films; {wall_s:.0f} s; peak RSS of its "
+          f"processes {peak_mb:.0f} MB\n")
     print("| damage | copies | scored | failed (reason: copies) | problems |")
     print("|---|---|---|---|---|")
     for kind in DAMAGE_KINDS:
