@@ -79,7 +79,8 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
     found = p | "Discover" >> DiscoverFilms(fo.input)
     keys = found.films | "ContentKeys" >> beam.Map(content_key)  # films of the same bytes share out moved films
     features = fo.write_features and scorer is not None
-    todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force, fo.output, features),
+    todo = found.films | "SkipDone" >> beam.ParDo(SkipDone(done, chash, run_id, fo.force, fo.output, features,
+                                                           fo.write_transcripts),
                                                   claimants=beam.pvalue.AsList(keys)).with_outputs(
         SKIPPED_TAG, main="todo")
     probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm(fo.output, chash)).with_outputs(ERRORS_TAG, main="probed")

@@ -349,6 +349,28 @@ def test_pipeline_always_and_never(films, tmp_path):
     assert {r["text_source"] for r in _by_name(never, "clips", "subbed") if r["text"]} == {"subtitle"}
 
 
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_write_transcripts_added_later_fills_the_transcripts_of_films_already_indexed(films, tmp_path):
+    """A catalogue indexed without --write_transcripts, then run with it: the film whose clips read recognised speech
+    is done again for its transcript (before 2026-12-06 it was skipped, and only new films got one); the subtitled
+    film is skipped; the next night skips both."""
+    import shutil
+
+    from pipeline.run import run
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("speech.mp4", "subbed.mp4", "subbed.srt"):
+        shutil.copy(films / name, d / name)
+    out = tmp_path / "out"
+    assert not _run_pipeline(d, out, "--transcribe", "auto").get("transcripts")
+    argv = ["--input", str(d), "--output", str(out), "--no_score", "--image_size", "32", "--frames_per_clip", "2",
+            "--asr_cpu_threads", "2", "--transcribe", "auto", "--write_transcripts"]
+    added = run(argv, save_main_session=False)
+    assert (added["ok"], added["skipped"]) == (1, 1)
+    assert [p.name.split("-")[0] for p in (out / "transcripts").glob("*.parquet")] == ["speech"]
+    assert run(argv, save_main_session=False)["skipped"] == 2
+
+
 @pytest.mark.skipif(not (MEDIA / "odd" / "video_with_failing_audio.mp4").is_file(), reason="shared media absent")
 def test_pipeline_real_film_known_for_failing_audio_is_processed(tmp_path):
     d = tmp_path / "in"

@@ -326,10 +326,12 @@ class SkipDone(beam.DoFn):
     `claimants` (content_key of every film found) shares out a gone film among the new films of its bytes."""
 
     def __init__(self, done: dict[str, dict], config_hash: str, run_id: str, force: bool = False,
-                 output_dir: Optional[str] = None, features: bool = False):
+                 output_dir: Optional[str] = None, features: bool = False, transcripts: bool = False):
         self.done, self.config_hash, self.run_id, self.force = done, config_hash, run_id, force
         self.output_dir = output_dir
-        self.features = features  # this run writes the features table: a scored film without its file is not done
+        # this run writes the features table (a scored film without its file is not done) / the transcripts table
+        # (a film whose clips read recognised speech, without its file, is not done)
+        self.features, self.transcripts = features, transcripts
         self.by_content: dict[str, list[dict]] = {}  # where each film is now, by its bytes, newest first (manifests
         for r in latest_by_film(done).values():      # before 1.2: the fingerprint, the same without sidecars)
             key = r.get("content_fingerprint") or r.get("fingerprint")
@@ -361,7 +363,7 @@ class SkipDone(beam.DoFn):
         prev = None if self.force else known
         if (prev is not None and prev.get("fingerprint") == ref.fingerprint
                 and prev.get("config_hash") == self.config_hash
-                and self._still_valid(prev, self.output_dir, self.features)):
+                and self._still_valid(prev, self.output_dir, self.features, self.transcripts)):
             if moved is not None and prev["status"] == "ok" and self.output_dir:
                 self._moved.inc()
                 commit_move(self.output_dir, self.run_id, ref, prev, self.config_hash)
@@ -376,23 +378,40 @@ class SkipDone(beam.DoFn):
         yield ref
 
     @staticmethod
-    def _still_valid(prev: dict, output_dir: Optional[str] = None, features: bool = False) -> bool:
+    def _still_valid(prev: dict, output_dir: Optional[str] = None, features: bool = False,
+                     transcripts: bool = False) -> bool:
         """An ok film whose clips file is there, whole (clips_intact), under this run's `output_dir` (the manifest's
         output_file names where it was written: an --output copied or moved elsewhere is checked where it is now),
-        and, when the run writes `features` (--write_features), its features file, if it has clips (an archive
-        indexed without it gets its features table the night the option is added; before 2026-12-06 only new films
-        did); or a film whose own bytes failed (the same bytes would fail again). Failures in scoring or writing may
-        be transient, so those films are retried."""
+        with the tables this run writes: its features file (`features`, --write_features), if it has scored clips;
+        its transcripts file (`transcripts`, --write_transcripts), if its clips read recognised speech. An archive
+        indexed without them gets them the night the option is added (before 2026-12-06 only new films did). Or a
+        film whose own bytes failed (the same bytes would fail again). Failures in scoring or writing may be
+        transient, so those films are retried."""
         if prev["status"] == "ok":
             film_id = prev.get("film_id")
             path = (join_path(output_dir, "clips", f"{film_id}.parquet") if output_dir and film_id
                     else prev.get("output_file"))
-            if features and output_dir and film_id and prev.get("n_clips") and prev.get("model_version") and \
-                    not FileSystems.exists(join_path(output_dir, "features", f"{film_id}.parquet")):
+            if not (path and clips_intact(path, prev.get("n_clips"))):
                 return False
-            return bool(path) and clips_intact(path, prev.get("n_clips"))
+            if not (output_dir and film_id and prev.get("n_clips")):
+                return True
+
+            def missing(table: str) -> bool:
+                return not FileSystems.exists(join_path(output_dir, table, f"{film_id}.parquet"))
+            if features and prev.get("model_version") and missing("features"):
+                return False
+            return not (transcripts and missing("transcripts") and _read_speech(path))
         stage = (prev.get("error") or "").split(":", 1)[0]
         return stage in CONTENT_STAGES
+
+
+def _read_speech(clips_path: str) -> bool:
+    """Whether a film's clips read recognised speech (text_source 'asr'): a film the transcripts table has rows of."""
+    try:
+        with FileSystems.open(clips_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return "asr" in pq.read_table(f, columns=["text_source"]).column("text_source").to_pylist()
+    except Exception:  # noqa: BLE001 - unreadable: clips_intact has decided already
+        return False
 
 
 def clips_intact(path: str, n_clips: Optional[int]) -> bool:
