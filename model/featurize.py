@@ -49,6 +49,8 @@ def parse_modalities(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if not value:
         return tuple(MODALITIES)
     names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    if not names:  # ',' or ' ': a typo, not a wish to score from nothing (every label would be the prior)
+        raise ValueError(f"no modality named in {value!r}: choose from {','.join(MODALITIES)}")
     unknown = sorted(set(names) - set(MODALITIES))
     if unknown:
         raise ValueError(f"unknown modalities {unknown}: choose from {','.join(MODALITIES)}")

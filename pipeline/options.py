@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -183,16 +184,17 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     def need(ok: bool, message: str) -> None:
         if not ok:
             problems.append(message)
-    need(opts.window_s > 0, f"--window_s must be > 0 (got {opts.window_s})")
-    need(opts.hop_s is None or opts.hop_s > 0, f"--hop_s must be > 0 (got {opts.hop_s})")
-    need(opts.min_clip_s >= 0, f"--min_clip_s must be >= 0 (got {opts.min_clip_s})")
-    need(opts.max_clip_s > 0 and opts.max_clip_s >= opts.min_clip_s,
+    # (seconds and thresholds must be finite too: --hop_s inf cut one window per gap, and a run went on so)
+    need(0 < opts.window_s < math.inf, f"--window_s must be > 0 (got {opts.window_s})")
+    need(opts.hop_s is None or 0 < opts.hop_s < math.inf, f"--hop_s must be > 0 (got {opts.hop_s})")
+    need(0 <= opts.min_clip_s < math.inf, f"--min_clip_s must be >= 0 (got {opts.min_clip_s})")
+    need(opts.min_clip_s <= opts.max_clip_s < math.inf and opts.max_clip_s > 0,
          f"--max_clip_s must be > 0 and >= --min_clip_s (got {opts.max_clip_s} and {opts.min_clip_s})")
     need(opts.context_lines >= 0, f"--context_lines must be >= 0 (got {opts.context_lines})")
-    need(opts.shot_threshold > 0, f"--shot_threshold must be > 0 (got {opts.shot_threshold})")
+    need(0 < opts.shot_threshold < math.inf, f"--shot_threshold must be > 0 (got {opts.shot_threshold})")
     need(opts.frames_per_clip >= 1, f"--frames_per_clip must be >= 1 (got {opts.frames_per_clip}; "
                                     "--modalities text,audio scores without frames)")
-    need(opts.frame_every_s >= 0, f"--frame_every_s must be >= 0 (got {opts.frame_every_s})")
+    need(0 <= opts.frame_every_s < math.inf, f"--frame_every_s must be >= 0 (got {opts.frame_every_s})")
     need(opts.image_size >= MIN_IMAGE_SIZE, f"--image_size must be >= {MIN_IMAGE_SIZE} (got {opts.image_size})")
     need(opts.face_width == 0 or opts.face_width >= MIN_FACE_WIDTH,
          f"--face_width must be 0 (the square frame) or >= {MIN_FACE_WIDTH} (got {opts.face_width})")
