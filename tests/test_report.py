@@ -281,6 +281,12 @@ def test_empty_output_directory(tmp_path):
     assert not (tmp_path / "t.html").exists()
 
 
+def test_a_report_that_cannot_be_written_is_said_before_the_work(output_dir, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(report_build.ReportInputError, match="--output .*a_file/report.html: its folder cannot be made"):
+        report_build.build_report(str(output_dir), str(tmp_path / "a_file" / "report.html"))
+
+
 def test_explain_of_a_film_or_clip_the_output_lacks(output_dir, tmp_path):
     film = tables.load_output(str(output_dir)).films[0]
     argv = ["--input", str(output_dir), "--output", str(tmp_path / "x.html"), "--no_thumbnails", "--explain"]

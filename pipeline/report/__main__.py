@@ -58,6 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = build_report(args.input, args.output, opts)
     except ReportInputError as exc:
         raise SystemExit(f"pipeline.report: {exc}") from None
+    except OSError as exc:  # the folder was there, the file could not be written (full disk, permissions)
+        raise SystemExit(f"pipeline.report: cannot write {args.output}: {exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -271,6 +271,10 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
     local = local_path(input_dir)
     if local is not None and not os.path.isdir(local):  # a folder with nothing yet is a run that has just begun
         raise ReportInputError(f"no folder {input_dir}: give the --output folder of pipeline.run")
+    try:  # before the work: a report that cannot be written is said at once, not after every film is drawn
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportInputError(f"--output {output}: its folder cannot be made ({exc})") from None
     data = tables.load_output(input_dir)
     if opts.explain and opts.explain[0] not in {f.film_id for f in data.films}:
         raise ReportInputError(f"--explain: no film {opts.explain[0]!r} in {input_dir} (film ids: the clips and "
