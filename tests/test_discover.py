@@ -96,3 +96,29 @@ def test_discover_in_beam_dedupes_overlapping_globs_and_skips_sidecars(tmp_path)
         assert_that(found.films | beam.Map(lambda r: (r.path, r.film_id, len(r.fingerprint), r.size_bytes)),
                     equal_to([(str(q), film_id_for(str(q)), 64, 1000) for q in paths]))
         assert_that(found.errors, equal_to([]), label="no errors")
+
+
+def test_a_named_pipe_is_neither_read_as_a_film_nor_as_subtitles(tmp_path):
+    """A named pipe in an archive (named like a film or like its subtitles): reading one with no writer never ends,
+    and one held a whole run (before 2026-12-06). The film-named one is an error row, at once; the sidecar-named one
+    is not a sidecar."""
+    import signal
+
+    from testing.films import make_film
+    from transforms.discover import FingerprintFilm, special_file
+    from transforms.elements import FilmRef
+    from transforms.subtitles import sidecar_files, sidecars_digest
+    film = make_film(tmp_path / "film.mp4", duration_s=1.0)
+    os.mkfifo(tmp_path / "pipe.mp4")
+    os.mkfifo(tmp_path / "film.en.srt")
+    signal.alarm(30)  # a regression hangs: fail instead
+    try:
+        pipe = str(tmp_path / "pipe.mp4")
+        (out,) = list(FingerprintFilm().process(FilmRef(pipe, 0, film_id_for(pipe))))
+        assert out.tag == "errors" and out.value.error_type == "NotAFile" and out.value.fatal
+        assert out.value.message.startswith("a named pipe, not a file")
+        assert sidecar_files(str(film)) == [] and sidecars_digest(str(film)) is None
+    finally:
+        signal.alarm(0)
+    assert special_file(str(film)) is None and special_file(str(tmp_path)) is None
+    assert special_file("gs://bucket/film.mp4") is None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
+import warnings
 import unicodedata
 from typing import Iterable
 
@@ -18,6 +20,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms import dvd, imf
 from transforms.elements import ERRORS_TAG, FilmError, FilmRef
+
+# literal_glob's one-character classes ('[[]' for a '[' in "Film [1080p]") make Python's re warn, through Beam's
+# pattern translation, of a "Possible nested set" on every match of such a name: they are meant, not nested sets.
+warnings.filterwarnings("ignore", message="Possible nested set", category=FutureWarning,
+                        module=r"apache_beam\.io\.filesystem")
 
 BLOCK_BYTES = 1 << 20
 # Files a film glob may also match that are never films themselves: sidecars, our own outputs, posters and
@@ -87,6 +94,20 @@ def size_now(path: str) -> int | None:
         return None
 
 
+def special_file(path: str) -> str | None:
+    """What a local path is when it is not a regular file or a folder: 'a named pipe', 'a socket', 'a device'. Reading
+    a named pipe with no writer never ends: one in an archive held a whole run (2026-12-06). None otherwise (and for
+    paths on other Beam filesystems, which hold only objects)."""
+    local = local_path(path)
+    try:
+        mode = os.stat(local).st_mode if local is not None else None
+    except OSError:
+        return None
+    if mode is None or stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
 def local_path(path: str) -> str | None:
     """The operating system's path of a local file (plain or file://); None on other Beam filesystems (gs://, ...)."""
     if "://" in path and not path.startswith("file://"):
@@ -152,6 +173,11 @@ class FingerprintFilm(beam.DoFn):
 
     @staticmethod
     def _fingerprinted(ref: FilmRef) -> list:
+        kind = special_file(ref.path)
+        if kind is not None:  # not opened: a pipe's read would wait for ever
+            return [beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError(
+                film_path=ref.path, film_id=ref.film_id, stage="discover", error_type="NotAFile",
+                message=f"{kind}, not a file: not read (a film must be a regular file)", ref=ref))]
         try:
             if dvd.read_with_first_part(ref.path):
                 return []  # VTS_01_2.VOB: part of the title its VTS_01_1.VOB is

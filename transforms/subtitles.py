@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import dialogue_text
 from transforms import attempts, imf
-from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text
+from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, likely_script, named_language, reads
 from transforms.probe import PICTURE_CODECS, ReadFailed, demux, film_start_s, open_container, storage_failure
@@ -346,7 +346,7 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
     found = {}
     for m in listed:
         base = m.path.rsplit("/", 1)[-1]
-        if not base.lower().endswith(tuple(exts)):
+        if not base.lower().endswith(tuple(exts)) or special_file(m.path):  # (a named pipe's read never ends)
             continue
         place = places[m.path]
         rest = base[len(name):] if base.startswith(name) else None
