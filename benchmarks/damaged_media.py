@@ -27,6 +27,12 @@ films scored and failed (with the reasons), and the problems found in the output
 - a scored film whose clips file has not its manifest's clip count, or no clip;
 - a clip with probabilities that are missing or do not sum to 1, times out of order, or no confidence;
 - a half-written file left under the output.
+
+    python -m benchmarks.damaged_media --cli --packages [--copies 1] [--seed 1] [-- pipeline.run options]
+
+The same over deliverables whose damage other code reads (package_sources): IMF and DCP packages (one file of a
+copy damaged: its CPL, asset map, a track file, a subtitle track or picture), and films with teletext, PGS and VobSub
+subtitles; a row per source, each copy checked to give at least one film a manifest row.
 """
 from __future__ import annotations
 
@@ -98,7 +104,8 @@ def expected_failures() -> set[str]:
     UnicodeDecodeError, ...) is the pipeline's own bug, and a `read` failure is a storage's, which local files here
     do not have."""
     import av
-    ffmpeg = {c.__name__ for c in vars(av.error).values() if isinstance(c, type) and issubclass(c, av.error.FFmpegError)}
+    ffmpeg = {c.__name__ for c in vars(av.error).values()
+              if isinstance(c, type) and issubclass(c, av.error.FFmpegError)}
     return ffmpeg | {"NotAFilm", "DecodeError", "CompositionError"}
 
 
@@ -204,6 +211,76 @@ def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
     return table
 
 
+def package_sources(work: Path) -> dict[str, Path]:
+    """Deliverables whose damage other code reads: IMF and DCP packages (a folder each; SMPTE and Interop subtitles
+    as PNG pictures), and films with teletext, PGS and VobSub subtitles."""
+    from testing.films import make_film
+    from testing.packages import make_package
+    from testing.picture_subs import with_picture_track
+    from testing.teletext import with_teletext
+    lines = [(0.5, 2.0, ["Get out of here!"]), (3.0, 5.0, ["I love you so much."])]
+    small = {"duration_s": 6.0, "size": (160, 96)}
+    return {"imf": make_package(work / "imf", kind="imf", subtitles="imsc-png").parent,
+            "dcp": make_package(work / "dcp", kind="dcp", subtitles="smpte-png").parent,
+            "interop": make_package(work / "interop", kind="dcp", subtitles="interop-png").parent,
+            "teletext": with_teletext(make_film(work / "base.ts", **small), work / "teletext.ts", lines),
+            "pgs": with_picture_track(make_film(work / "b.mkv", **small), work / "pgs.mkv", "pgs", lines),
+            "vobsub": with_picture_track(make_film(work / "c.mkv", **small), work / "vobsub.mkv", "dvd", lines)}
+
+
+def packages(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
+    """Damaged copies of each package (one of its files, drawn at random, damaged one of the DAMAGE_KINDS ways) and
+    of each film with picture or teletext subtitles, one pipeline.run over all of them, a row per source."""
+    import shutil
+
+    import pyarrow.dataset as ds
+
+    from testing.films import DAMAGE_KINDS, damaged_bytes
+    rng, films = np.random.default_rng(seed), work / "films"
+    films.mkdir(parents=True, exist_ok=True)
+    source_of = {}
+    for name, source in package_sources(work / "sources").items():
+        for k in range(copies * len(DAMAGE_KINDS)):
+            kind = DAMAGE_KINDS[k % len(DAMAGE_KINDS)]
+            if source.is_dir():
+                copy = films / f"{name}_{k}"
+                shutil.copytree(source, copy)
+                files = sorted(p for p in copy.iterdir() if p.is_file())
+                victim = files[int(rng.integers(0, len(files)))]
+            else:
+                copy = victim = films / f"{name}_{k}{source.suffix}"
+                shutil.copy(source, copy)
+            victim.write_bytes(damaged_bytes(victim.read_bytes(), kind, rng))
+            source_of[str(copy)] = name
+    out = work / "output"
+    returncode, stdout, peak_mb, wall_s = run_polled([sys.executable, "-m", "pipeline.run", "--input", str(films),
+                                                      "--output", str(out), *run_args])
+    print(stdout.strip().splitlines()[-1] if stdout.strip() else "(no output)")
+    paths = sorted({r["film_path"] for r in ds.dataset(out / "manifest", format="parquet").to_table().to_pylist()})
+    newest, problems = output_problems(paths, out)
+    under = lambda copy: [p for p in paths if p == copy or p.startswith(copy + "/")]  # noqa: E731
+    problems += [f"{copy}: no film of it has a manifest row" for copy in source_of if not under(copy)]
+    print(f"\npipeline.run exit status {returncode}; {len(source_of)} damaged copies, {len(paths)} films; "
+          f"{wall_s:.0f} s; peak RSS {peak_mb:.0f} MB\n")
+    print("| source | copies | films | scored | failed (reason: films) | problems |")
+    print("|---|---|---|---|---|---|")
+    table = []
+    for name in dict.fromkeys(source_of.values()):
+        mine = [c for c, n in source_of.items() if n == name]
+        done = [newest[p] for c in mine for p in under(c) if p in newest]
+        reasons = Counter(r["error"].split(":")[0] + ": " + r["error"].split(": ")[1] for r in done
+                          if r["status"] != "ok" and r["error"])
+        wrong = [p for p in problems if any(p.startswith(c) for c in mine)]
+        line = {"source": name, "copies": len(mine), "films": len(done),
+                "scored": sum(r["status"] == "ok" for r in done), "failed": dict(reasons), "problems": len(wrong)}
+        table.append(line)
+        print(f"| {name} | {len(mine)} | {len(done)} | {line['scored']} | "
+              f"{', '.join(f'{k}: {v}' for k, v in reasons.most_common()) or '-'} | {len(wrong)} |")
+    for p in problems:
+        print("PROBLEM", p)
+    return table
+
+
 def main(argv=None) -> list[dict]:
     from testing.films import make_damaged
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -215,9 +292,11 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--cli", action="store_true", help="every kind of damage through pipeline.run (docstring)")
     p.add_argument("--copies", type=int, default=2, help="--cli: damaged copies per film and kind")
     p.add_argument("--seed", type=int, default=1, help="--cli: where the damage falls")
+    p.add_argument("--packages", action="store_true", help="IMF / DCP packages, teletext, PGS and VobSub films instead")
     args = p.parse_args(argv)
     if args.cli:
-        return cli(args.copies, args.seed, run_args, Path(args.out or tempfile.mkdtemp(prefix="damaged_cli_")))
+        work = Path(args.out or tempfile.mkdtemp(prefix="damaged_cli_"))
+        return (packages if args.packages else cli)(args.copies, args.seed, run_args, work)
     logging.disable(logging.WARNING)  # the decode pass logs each warning row; the table counts them
     work = Path(args.out or tempfile.mkdtemp(prefix="damaged_media_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -16,3 +16,11 @@ def test_damaged_films_are_each_scored_or_failed_with_a_reason(tmp_path, seed):
         assert row["problems"] == 0, row
         assert row["scored"] + sum(row["failed"].values()) == row["copies"], row
     assert sum(row["scored"] for row in table) > sum(row["copies"] for row in table) / 2
+
+
+def test_damaged_packages_and_subtitle_tracks_are_each_accounted_for(tmp_path):
+    table = damaged_media.main(["--cli", "--packages", "--copies", "1", "--seed", "1", "--out", str(tmp_path),
+                                "--", "--no_score", "--transcribe", "never"])
+    assert [row["source"] for row in table] == ["imf", "dcp", "interop", "teletext", "pgs", "vobsub"]
+    for row in table:
+        assert row["problems"] == 0 and row["films"] >= row["copies"] and row["scored"], row
