@@ -93,3 +93,29 @@ def test_a_streaming_mp4_that_decodes_nothing_says_why(tmp_path):
     with pytest.raises(DecodeError, match="could be decoded: its mdat atom .* the file is 500 bytes short of that: "
                                           "bytes are missing from its media"):
         list(decode_film(film_job(str(cut)), decode_config()))
+
+
+def test_an_mp4_whose_start_is_damaged_is_read_through_its_index(tmp_path, mp4):
+    """The first bytes (the ftyp atom, the media atom's header) overwritten, the index at the end whole: the film is
+    read as its index places it, the whole of it, with a RepairedStart row. Before 2026-12-06 it failed at the probe,
+    or (as here: the damage left bytes FFmpeg took for a raw MPEG-4 stream) was read as a film without length or
+    sound."""
+    import numpy as np
+
+    from benchmarks._bench_work import decode_config, film_job
+    from transforms.decode import decode_film
+    from transforms.elements import DecodedClip
+    data, _ = mp4
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(np.random.default_rng(0).integers(0, 256, 44, dtype=np.uint8).tobytes() + data[44:])
+    (ok,) = list(ProbeFilm().process(FilmRef(str(damaged), len(data), film_id_for(str(damaged)), "fp")))
+    _, info = ok
+    (tmp_path / "whole.mp4").write_bytes(data)
+    whole = film_job(str(tmp_path / "whole.mp4"))
+    assert info.duration_s == pytest.approx(whole.info.duration_s) and info.has_video and info.has_audio
+    out = list(decode_film(film_job(str(damaged)), decode_config()))
+    clips = [o for o in out if isinstance(o, DecodedClip)]
+    rows = [o for o in out if not isinstance(o, DecodedClip)]
+    assert rows[0].error_type == "RepairedStart" and not rows[0].fatal
+    assert rows[0].message.startswith("its start was damaged (no MP4 atom there)")
+    assert clips and clips[-1].spec.end_s == pytest.approx(whole.info.duration_s, abs=0.15)

@@ -670,7 +670,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
     from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s,
-                                  main_video_stream, open_container, read_packets, undecodable, why_unreadable)
+                                  main_video_stream, open_container, read_packets, repair_note, undecodable,
+                                  why_unreadable)
     from transforms.mono import MonoResampler
 
     ref = job.ref
@@ -689,6 +690,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     with open_container(ref.path) as container:
         v = main_video_stream(container)
         a = film_audio_stream(container, job.info)
+        repaired = repair_note(container) if plan is None else None
+        if repaired:
+            yield warn("decode", "RepairedStart", repaired)
         for kind, chosen in (("video", v), ("audio", a)):
             passed = undecodable(container, kind) if plan is None else []
             if passed:

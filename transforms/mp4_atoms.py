@@ -15,6 +15,7 @@ operator which of these it is:
 """
 from __future__ import annotations
 
+import io
 import struct
 from typing import Optional
 
@@ -111,3 +112,89 @@ def _shifted(claimed: int, index: int) -> str:
     change = f"{index - claimed:,} bytes were added" if index > claimed else f"{claimed - index:,} bytes are missing"
     return (f"its atoms lead to byte {claimed:,} but its index (moov) starts at byte {index:,}: {change} in the middle "
             "of the file (a damaged copy: copy it again)")
+
+
+CONTAINERS = (b"trak", b"mdia", b"minf", b"stbl")  # the index's atoms that hold the chunk offset tables
+
+
+def _first_media_offset(f, start: int, end: int) -> Optional[int]:
+    """The smallest first chunk offset (stco / co64) of the tracks in the index atoms between start and end."""
+    found, offset = [], start
+    while offset + 8 <= end:
+        atom = _atom_at(f, offset)
+        if atom is None or atom[1] < 8 or offset + atom[1] > end:
+            break
+        kind, length = atom
+        if kind in CONTAINERS:
+            inner = _first_media_offset(f, offset + 8, offset + length)
+            found += [inner] if inner is not None else []
+        elif kind in (b"stco", b"co64"):
+            f.seek(offset + 8)
+            table = f.read(16)
+            if len(table) >= 12 and struct.unpack(">I", table[4:8])[0]:
+                found.append(struct.unpack(">Q" if kind == b"co64" else ">I",
+                                           table[8:16] if kind == b"co64" else table[8:12])[0])
+        offset += length
+    return min(found) if found else None
+
+
+class RepairedStart(io.RawIOBase):
+    """A file read with its first len(head) bytes replaced by `head`; `note` says why (repaired_start)."""
+
+    def __init__(self, raw, head: bytes, note: str):
+        super().__init__()
+        self.raw, self.head, self.note, self.pos = raw, head, note, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = self.raw.seek(offset, whence)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        self.raw.seek(self.pos)
+        data = self.raw.read(len(buffer))
+        if self.pos < len(self.head):  # the part of the read that falls in the replaced start
+            n = min(len(self.head) - self.pos, len(data))
+            data = self.head[self.pos:self.pos + n] + data[n:]
+        buffer[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def repaired_start(path: str) -> Optional[RepairedStart]:
+    """An MP4 or QuickTime file whose first bytes are damaged (no atom there) while its index (moov) at the end is
+    whole, as FFmpeg can read it: the bytes before the first media chunk the index names are served as a `free` atom
+    and the header of the media atom (mdat) that runs up to the index. The index's offsets are the file's own, so
+    every sample after the damaged start reads as it was written. None when the file is not such a file."""
+    f = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    try:
+        size = f.seek(0, io.SEEK_END)
+        first = _atom_at(f, 0)
+        index = _index_ending_the_file(f, size) if first is not None and first[0] not in TOP_LEVEL else None
+        media = _first_media_offset(f, index + 8, size) if index is not None else None
+        wide = media is not None and index - (media - 8) >= 1 << 32  # an mdat over 4 GiB: a 16-byte header
+        start = None if media is None else media - (16 if wide else 8)
+        if start is None or start < 8 or media > index:
+            f.close()
+            return None
+        mdat = (struct.pack(">I4sQ", 1, b"mdat", index - start) if wide
+                else struct.pack(">I4s", index - start, b"mdat"))
+        head = struct.pack(">I4s", start, b"free") + bytes(start - 8) + mdat
+    except Exception:
+        f.close()
+        raise
+    return RepairedStart(f, head, f"its start was damaged (no MP4 atom there): its first {len(head):,} bytes were "
+                                  "read as a header that leads to its index at the end, which is whole; media the "
+                                  "damage reached is lost")

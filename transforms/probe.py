@@ -131,14 +131,39 @@ def open_container(path: str):
 
 
 def open_file(path: str):
-    """av.open one file, local or on any Beam filesystem."""
+    """av.open one file, local or on any Beam filesystem. An MP4 or QuickTime file whose start is damaged while its
+    index at the end is whole is read through mp4_atoms.repaired_start (repair_note names it)."""
     local = local_path(path)
-    if local is None:
-        from apache_beam.io.filesystem import CompressionTypes
-        from apache_beam.io.filesystems import FileSystems
-        return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
-                       metadata_errors=METADATA_ERRORS)
-    return av.open(local, metadata_errors=METADATA_ERRORS)
+    # Damage at an MP4's start can leave bytes FFmpeg probes as another format (a raw MPEG-4 stream, no sound, no
+    # length): a file named as an MP4 whose first bytes are no atom is repaired before FFmpeg sees it.
+    repaired = mp4_atoms.repaired_start(path) if path.lower().endswith(mp4_atoms.EXTENSIONS) else None
+    if repaired is not None:
+        return _open_repaired(repaired)
+    try:
+        if local is None:
+            from apache_beam.io.filesystem import CompressionTypes
+            from apache_beam.io.filesystems import FileSystems
+            return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
+                           metadata_errors=METADATA_ERRORS)
+        return av.open(local, metadata_errors=METADATA_ERRORS)
+    except av.error.InvalidDataError:
+        repaired = mp4_atoms.repaired_start(path)  # (a file so damaged, not named as an MP4)
+        if repaired is None:
+            raise
+        return _open_repaired(repaired)
+
+
+def _open_repaired(repaired):
+    try:
+        return av.open(repaired, metadata_errors=METADATA_ERRORS)
+    except Exception:
+        repaired.close()
+        raise
+
+
+def repair_note(container) -> Optional[str]:
+    """How open_file read a damaged file (mp4_atoms.RepairedStart.note), or None when it read it as it is."""
+    return getattr(getattr(getattr(container, "file", None), "file", None), "note", None)
 
 
 def main_video_stream(container):
