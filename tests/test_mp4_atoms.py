@@ -119,3 +119,17 @@ def test_an_mp4_whose_start_is_damaged_is_read_through_its_index(tmp_path, mp4):
     assert rows[0].error_type == "RepairedStart" and not rows[0].fatal
     assert rows[0].message.startswith("its start was damaged (no MP4 atom there)")
     assert clips and clips[-1].spec.end_s == pytest.approx(whole.info.duration_s, abs=0.15)
+
+
+def test_a_whole_file_that_starts_with_an_atom_of_an_unknown_type_is_not_repaired(tmp_path, mp4):
+    """A camera's own atom first (a type not listed here, a sane length): the file is FFmpeg's to read as it is."""
+    from transforms.mp4_atoms import repaired_start
+    data, _ = mp4
+    own = tmp_path / "camera.mp4"
+    own.write_bytes(struct.pack(">I4s", 16, b"xcam") + bytes(8) + data)
+    assert repaired_start(str(own)) is None
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\xa7\x13\x00\x9c" * 10 + data[40:])  # the same start as random bytes: repaired
+    repaired = repaired_start(str(damaged))
+    assert repaired is not None and repaired.read(8)[4:] == b"free"
+    repaired.close()

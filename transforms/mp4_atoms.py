@@ -182,7 +182,10 @@ def repaired_start(path: str) -> Optional[RepairedStart]:
     try:
         size = f.seek(0, io.SEEK_END)
         first = _atom_at(f, 0)
-        index = _index_ending_the_file(f, size) if first is not None and first[0] not in TOP_LEVEL else None
+        # no atom at the start: not a type of four printable letters, or a length past the file (an atom of a type
+        # unknown here, a camera's own, is one: such a file is left to FFmpeg as it is)
+        damaged = first is not None and (not _is_type(first[0]) or first[1] != 0 and not 8 <= first[1] <= size)
+        index = _index_ending_the_file(f, size) if damaged else None
         media = _first_media_offset(f, index + 8, size) if index is not None else None
         wide = media is not None and index - (media - 8) >= 1 << 32  # an mdat over 4 GiB: a 16-byte header
         start = None if media is None else media - (16 if wide else 8)
