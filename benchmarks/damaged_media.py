@@ -197,18 +197,25 @@ def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
     print("|---|---|---|---|---|")
     for kind in DAMAGE_KINDS:
         mine = [f for f, k in kind_of.items() if k == kind]
-        done = [newest[f] for f in mine if f in newest]
-        reasons = Counter(r["error"].split(":")[0] + ": " + r["error"].split(": ")[1] for r in done
-                          if r["status"] != "ok" and r["error"])
-        wrong = [p for p in problems if any(p.startswith(f) for f in mine)]
-        line = {"damage": kind, "copies": len(mine), "scored": sum(r["status"] == "ok" for r in done),
-                "failed": dict(reasons), "problems": len(wrong)}
+        line = {"damage": kind, "copies": len(mine), **tally([newest[f] for f in mine if f in newest], mine, problems)}
         table.append(line)
-        print(f"| {kind} | {len(mine)} | {line['scored']} | "
-              f"{', '.join(f'{k}: {v}' for k, v in reasons.most_common()) or '-'} | {len(wrong)} |")
+        print(f"| {kind} | {len(mine)} | {line['scored']} | {failed_text(line['failed'])} | {line['problems']} |")
     for p in problems:
         print("PROBLEM", p)
     return table
+
+
+def tally(done: list[dict], copies: list[str], problems: list[str]) -> dict:
+    """Of some films' newest manifest rows: how many scored, the failures by 'stage: type', and the problems that
+    name one of their `copies`."""
+    reasons = Counter(r["error"].split(":")[0] + ": " + r["error"].split(": ")[1] for r in done
+                      if r["status"] != "ok" and r["error"])
+    return {"scored": sum(r["status"] == "ok" for r in done), "failed": dict(reasons.most_common()),
+            "problems": sum(any(p.startswith(c) for c in copies) for p in problems)}
+
+
+def failed_text(failed: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in failed.items()) or "-"
 
 
 def package_sources(work: Path) -> dict[str, Path]:
@@ -268,14 +275,10 @@ def packages(copies: int, seed: int, run_args: list[str], work: Path) -> list[di
     for name in dict.fromkeys(source_of.values()):
         mine = [c for c, n in source_of.items() if n == name]
         done = [newest[p] for c in mine for p in under(c) if p in newest]
-        reasons = Counter(r["error"].split(":")[0] + ": " + r["error"].split(": ")[1] for r in done
-                          if r["status"] != "ok" and r["error"])
-        wrong = [p for p in problems if any(p.startswith(c) for c in mine)]
-        line = {"source": name, "copies": len(mine), "films": len(done),
-                "scored": sum(r["status"] == "ok" for r in done), "failed": dict(reasons), "problems": len(wrong)}
+        line = {"source": name, "copies": len(mine), "films": len(done), **tally(done, mine, problems)}
         table.append(line)
-        print(f"| {name} | {len(mine)} | {len(done)} | {line['scored']} | "
-              f"{', '.join(f'{k}: {v}' for k, v in reasons.most_common()) or '-'} | {len(wrong)} |")
+        print(f"| {name} | {len(mine)} | {len(done)} | {line['scored']} | {failed_text(line['failed'])} | "
+              f"{line['problems']} |")
     for p in problems:
         print("PROBLEM", p)
     return table
