@@ -1,4 +1,5 @@
-"""Why FFmpeg could not open an MP4 or QuickTime file, for the film's error row.
+"""Why FFmpeg could not open an MP4 or QuickTime file, for the film's error row; and a file whose start alone is
+damaged, read through its index (repaired_start).
 
 An MP4 is a chain of atoms, each starting with its length and a four-letter type. A camera, an encoder or a copy
 writes the index (`moov`, which a player needs) after the media data (`mdat`) unless the file was made for
@@ -159,8 +160,7 @@ class RepairedStart(io.RawIOBase):
         return self.pos
 
     def readinto(self, buffer) -> int:
-        self.raw.seek(self.pos)
-        data = self.raw.read(len(buffer))
+        data = self.raw.read(len(buffer))  # (seek keeps the raw file where this one is)
         if self.pos < len(self.head):  # the part of the read that falls in the replaced start
             n = min(len(self.head) - self.pos, len(data))
             data = self.head[self.pos:self.pos + n] + data[n:]

@@ -134,23 +134,29 @@ def open_file(path: str):
     """av.open one file, local or on any Beam filesystem. An MP4 or QuickTime file whose start is damaged while its
     index at the end is whole is read through mp4_atoms.repaired_start (repair_note names it)."""
     local = local_path(path)
-    # Damage at an MP4's start can leave bytes FFmpeg probes as another format (a raw MPEG-4 stream, no sound, no
-    # length): a file named as an MP4 whose first bytes are no atom is repaired before FFmpeg sees it.
-    repaired = mp4_atoms.repaired_start(path) if path.lower().endswith(mp4_atoms.EXTENSIONS) else None
-    if repaired is not None:
-        return _open_repaired(repaired)
     try:
         if local is None:
             from apache_beam.io.filesystem import CompressionTypes
             from apache_beam.io.filesystems import FileSystems
-            return av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
-                           metadata_errors=METADATA_ERRORS)
-        return av.open(local, metadata_errors=METADATA_ERRORS)
+            container = av.open(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
+                                metadata_errors=METADATA_ERRORS)
+        else:
+            container = av.open(local, metadata_errors=METADATA_ERRORS)
     except av.error.InvalidDataError:
-        repaired = mp4_atoms.repaired_start(path)  # (a file so damaged, not named as an MP4)
+        repaired = mp4_atoms.repaired_start(path)
         if repaired is None:
             raise
         return _open_repaired(repaired)
+    # Damage at an MP4's start can leave bytes FFmpeg takes for a raw stream (an MPEG-4 one: no length, no sound).
+    # Only such a file is looked at again: an MP4 that opens as one, or a film of another container named .mp4 (it
+    # has a length), costs no read more.
+    if (path.lower().endswith(mp4_atoms.EXTENSIONS) and container.duration is None
+            and "mov" not in (container.format.name or "").split(",")):
+        repaired = mp4_atoms.repaired_start(path)
+        if repaired is not None:
+            container.close()
+            return _open_repaired(repaired)
+    return container
 
 
 def _open_repaired(repaired):
