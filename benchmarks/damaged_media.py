@@ -26,7 +26,10 @@ films scored and failed (with the reasons), and the problems found in the output
   exception of the pipeline's own: IndexError, AttributeError, ...; a storage failure);
 - a scored film whose clips file has not its manifest's clip count, or no clip;
 - a clip with probabilities that are missing or do not sum to 1, times out of order, or no confidence;
-- a half-written file left under the output.
+- a half-written file left under the output;
+- a clip whose `damaged` is null or names something else than video and audio, or is marked in a film with no row
+  that says where its media is damaged (transforms.decode.DAMAGE_ROWS).
+The table also counts the clips marked damaged (and the films they are in).
 
     python -m benchmarks.damaged_media --cli --packages [--copies 1] [--seed 1] [-- pipeline.run options]
 
@@ -48,6 +51,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from transforms.decode import DAMAGE_ROWS
 
 DAMAGE = ((0.3, 0.01), (0.5, 0.1), (0.2, 0.3))  # (from this share of the file, this share of its bytes)
 SECONDS, FPS = 20.0, 25
@@ -110,7 +115,8 @@ def expected_failures() -> set[str]:
 
 
 def output_problems(films: list[str], out: Path) -> tuple[dict, list[str]]:
-    """({film path: its newest manifest row}, the problems in the output of a run over `films`)."""
+    """({film path: its newest manifest row, with `damaged_clips`: its clips marked damaged}, the problems in the
+    output of a run over `films`)."""
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
     rows = ds.dataset(out / "manifest", format="parquet").to_table().to_pylist()
@@ -131,6 +137,11 @@ def output_problems(films: list[str], out: Path) -> tuple[dict, list[str]]:
         clips = pq.read_table(out / "clips" / f"{r['film_id']}.parquet").to_pylist()
         if not clips or len(clips) != r["n_clips"]:
             problems.append(f"{film}: {len(clips)} clips, the manifest says {r['n_clips']}")
+        said = any(e["error_type"] in DAMAGE_ROWS for e in errors if e["film_path"] == film)
+        r["damaged_clips"] = sum(bool(c["damaged"]) for c in clips)
+        for c in clips:  # every clip says whether its media is damaged, and only where a row says so
+            if c["damaged"] is None or not set(c["damaged"]) <= {"video", "audio"} or c["damaged"] and not said:
+                problems.append(f"{film} clip {c['clip_index']}: damaged {c['damaged']} (a damage row: {said})")
         for before, c in zip([None] + clips, clips):
             probs = [v for k, v in c.items() if k.startswith("prob_")]
             if c["model_version"] is None and all(v is None for v in probs):
@@ -193,13 +204,14 @@ def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
     # (a damaged AVI index once took a worker to 13.7 GB for minutes: the peak and the time are part of the check)
     print(f"\npipeline.run exit status {returncode}; {len(kind_of)} damaged films; {wall_s:.0f} s; peak RSS of its "
           f"processes {peak_mb:.0f} MB\n")
-    print("| damage | copies | scored | failed (reason: copies) | problems |")
-    print("|---|---|---|---|---|")
+    print("| damage | copies | scored | failed (reason: copies) | clips marked damaged (films) | problems |")
+    print("|---|---|---|---|---|---|")
     for kind in DAMAGE_KINDS:
         mine = [f for f, k in kind_of.items() if k == kind]
         line = {"damage": kind, "copies": len(mine), **tally([newest[f] for f in mine if f in newest], mine, problems)}
         table.append(line)
-        print(f"| {kind} | {len(mine)} | {line['scored']} | {failed_text(line['failed'])} | {line['problems']} |")
+        print(f"| {kind} | {len(mine)} | {line['scored']} | {failed_text(line['failed'])} | {line['marked']} "
+              f"({line['marked_films']}) | {line['problems']} |")
     for p in problems:
         print("PROBLEM", p)
     return table
@@ -211,6 +223,8 @@ def tally(done: list[dict], copies: list[str], problems: list[str]) -> dict:
     reasons = Counter(r["error"].split(":")[0] + ": " + r["error"].split(": ")[1] for r in done
                       if r["status"] != "ok" and r["error"])
     return {"scored": sum(r["status"] == "ok" for r in done), "failed": dict(reasons.most_common()),
+            "marked": sum(r.get("damaged_clips", 0) for r in done),
+            "marked_films": sum(bool(r.get("damaged_clips")) for r in done),
             "problems": sum(any(p.startswith(c) for c in copies) for p in problems)}
 
 
@@ -269,8 +283,8 @@ def packages(copies: int, seed: int, run_args: list[str], work: Path) -> list[di
     problems += [f"{copy}: no film of it has a manifest row" for copy in source_of if not under(copy)]
     print(f"\npipeline.run exit status {returncode}; {len(source_of)} damaged copies, {len(paths)} films; "
           f"{wall_s:.0f} s; peak RSS {peak_mb:.0f} MB\n")
-    print("| source | copies | films | scored | failed (reason: films) | problems |")
-    print("|---|---|---|---|---|---|")
+    print("| source | copies | films | scored | failed (reason: films) | clips marked damaged (films) | problems |")
+    print("|---|---|---|---|---|---|---|")
     table = []
     for name in dict.fromkeys(source_of.values()):
         mine = [c for c, n in source_of.items() if n == name]
@@ -278,7 +292,7 @@ def packages(copies: int, seed: int, run_args: list[str], work: Path) -> list[di
         line = {"source": name, "copies": len(mine), "films": len(done), **tally(done, mine, problems)}
         table.append(line)
         print(f"| {name} | {len(mine)} | {len(done)} | {line['scored']} | {failed_text(line['failed'])} | "
-              f"{line['problems']} |")
+              f"{line['marked']} ({line['marked_films']}) | {line['problems']} |")
     for p in problems:
         print("PROBLEM", p)
     return table

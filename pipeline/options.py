@@ -222,7 +222,7 @@ def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> s
     """Short hash of everything that shapes a film's outputs: a change means films are redone."""
     keys = MEDIA_CONFIG_KEYS + (ASR_CONFIG_KEYS if opts.transcribe != "never" else ("transcribe",))
     config = {k: getattr(opts, k) for k in keys}
-    config["clips_schema"] = clips_schema.VERSION
+    config["clips_schema"] = clips_schema.REDO_VERSION
     from transforms.dialogue import DIALOGUE_RULE  # which subtitle text is read as dialogue
     config["dialogue_rule"] = DIALOGUE_RULE
     from transforms.decode import DECODE_RULE  # how samples are taken from a film (the mono downmix)

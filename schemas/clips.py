@@ -4,7 +4,12 @@ import pyarrow as pa
 from schemas._base import versioned
 from schemas.labels import PROB_COLUMNS
 
-VERSION = "1.1"  # 1.1: per-modality evidence, support and grounded (1.0 files read with them null)
+# 1.2: damaged (older files read with it null: not looked for); 1.1: per-modality evidence, support and grounded
+# (1.0 files read with them null)
+VERSION = "1.2"
+# The version a nightly run redoes films for (pipeline.options.config_hash). 1.2 only added `damaged`, which a film's
+# decode alone can fill: a catalogue indexed under 1.1 is not decoded again for it (its files read it as null).
+REDO_VERSION = "1.1"
 
 EVIDENCE_MODALITIES = ("text", "face", "scene", "speech")  # == model.featurize.EVIDENCE
 
@@ -22,6 +27,10 @@ MEDIA_FIELDS = [
     pa.field("n_frames", pa.int32(), nullable=False),
     pa.field("n_faces", pa.int32()),
     pa.field("has_audio", pa.bool_(), nullable=False),
+    # Streams whose media in the clip is not the film as made: "video" (frames the decoder concealed, and the
+    # picture built on them up to the next whole key frame; picture packets that would not decode), "audio" (sound
+    # packets that would not decode, sound the file lacks). Empty: none found. The errors table says what and where.
+    pa.field("damaged", pa.list_(pa.string())),
 ]
 
 # Filled by the scoring stages; null when a film was cut but not scored (--score=false).

@@ -16,6 +16,8 @@ def test_damaged_films_are_each_scored_or_failed_with_a_reason(tmp_path, seed):
         assert row["problems"] == 0, row
         assert row["scored"] + sum(row["failed"].values()) == row["copies"], row
     assert sum(row["scored"] for row in table) > sum(row["copies"] for row in table) / 2
+    # clips on damaged media are marked (bit flips leave no error at all, only frames the decoder concealed)
+    assert sum(row["marked"] for row in table) > 0
 
 
 def test_damaged_packages_and_subtitle_tracks_are_each_accounted_for(tmp_path):

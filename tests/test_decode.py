@@ -128,6 +128,13 @@ def test_the_clip_text_rules_redo_the_runs_they_change_only(monkeypatch):
     monkeypatch.setattr(segmenting, "PIECE_TEXT_RULE", segmenting.PIECE_TEXT_RULE + "-next")
     pieces = hashes()
     assert pieces[0] != after[0] and pieces[1:] == after[1:]
+    # a clips schema that only adds a column the decode fills (1.2: damaged) redoes nothing; one that is marked to
+    # be redone for (REDO_VERSION) redoes every film
+    from schemas import clips as clips_schema
+    monkeypatch.setattr(clips_schema, "VERSION", clips_schema.VERSION + "-next")
+    assert hashes() == pieces
+    monkeypatch.setattr(clips_schema, "REDO_VERSION", clips_schema.REDO_VERSION + "-next")
+    assert all(a != b for a, b in zip(hashes(), pieces))
 
 
 def test_a_clip_takes_the_lines_said_in_it_and_the_speech_around_them():
@@ -705,6 +712,8 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
     assert not any(e.fatal for e in errors)
     audio_row = next(e.message for e in errors if e.error_type == "AudioPacketError")
     assert audio_row.startswith("audio undecodable from 10.") and "silent there" in audio_row
+    # The clips of the stretch are marked (the picture to its next whole key frame, after 12 s here)
+    assert [c.damaged for c in clips] == [(), (), ("audio", "video"), ("audio", "video"), ()]
     # Damage in the mp4's index (at its end): the demuxer ends quietly after 2 s of a 20 s film. Before, the film
     # was 'ok' with one clip and nothing said that 18 s could not be read.
     clips, errors, stats = decode(make_damaged(tmp_path / "index.mp4", source, at=0.99, share=0.005), decode_threads=1,
@@ -724,6 +733,51 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
     # (before 2026-12-05 a capture that lost a second of its sound and picture was 'ok' without a word).
     gaps = [e.message for e in errors if e.error_type == "AudioGap"]
     assert len(gaps) == 1 and 8 < float(gaps[0].split()[3].rstrip("s")) < 12 and not any(e.fatal for e in errors)
+    # The picture lost a stretch there too: rows since 2026-12-06 (PictureGap), and the clips there are marked
+    assert "PictureGap" in {e.error_type for e in errors} and clips[2].damaged == ("audio", "video")
+    assert clips[0].damaged == clips[1].damaged == clips[4].damaged == ()
+
+
+def test_frames_the_decoder_concealed_mark_their_clips_up_to_the_next_key_frame(tmp_path):
+    # Eight bytes of one P frame's data flipped, at 10.3 s of a 20 s h264 film with a key frame every 2 s: FFmpeg
+    # raises nothing, it conceals the damage and flags the frame. Before 2026-12-06 nothing said so: the clip's
+    # label was read off invented pixels like any other. Now a row says where, and the clip is marked.
+    import av
+    texture = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    source = encode_film(tmp_path / "whole.mp4", paint=lambda i, t: np.roll(texture, 3 * i, axis=1),
+                         frame_times=[i / 25 for i in range(500)], fps=25, size=(320, 240), video_codec="h264",
+                         gop_size=50, audio=speech_like(20.0))
+    with av.open(str(source)) as c:
+        packet = next(p for p in c.demux(c.streams.video[0])
+                      if p.size and p.pts * p.time_base >= 10.3 and not p.is_keyframe)
+        at, size = packet.pos, packet.size
+    data = bytearray(source.read_bytes())
+    for k in range(size // 2, size // 2 + 8):
+        data[at + k] ^= 0xFF
+    damaged = tmp_path / "flipped.mp4"
+    damaged.write_bytes(bytes(data))
+    whole, errors, _ = decode(source, decode_threads=1, segment="window", window_s=2.0, image_size=32)
+    assert not errors and not any(c.damaged for c in whole)
+    clips, errors, stats = decode(damaged, decode_threads=1, segment="window", window_s=2.0, image_size=32)
+    assert [e.error_type for e in errors] == ["ConcealedFrames"] and not errors[0].fatal
+    assert errors[0].message.startswith("1 picture frame(s) decoded from damaged data (first at 10.3")
+    assert [c.damaged for c in clips] == [()] * 5 + [("video",)] + [()] * 4 and stats["damaged_clips"] == 1
+
+
+def test_damaged_spans_heal_at_a_whole_key_frame():
+    from transforms.decode import DamagedSpans
+    spans = DamagedSpans()
+    spans.on_picture(1.0, corrupt=True, key=False)
+    spans.on_picture(2.0, corrupt=True, key=True)  # a key frame that is itself damaged heals nothing
+    spans.on_picture(2.5, corrupt=False, key=False)
+    assert spans.streams(2.4, 3.0) == ("video",)
+    spans.on_picture(3.0, corrupt=False, key=True)
+    assert spans.streams(3.0, 4.0) == () and spans.streams(0.0, 1.0) == () and spans.streams(0.5, 1.5) == ("video",)
+    spans.on_picture(5.0, corrupt=True, key=False)  # no key frame for a long time: healed HEAL_S after it
+    spans.on_picture(5.0 + DamagedSpans.HEAL_S + 1, corrupt=False, key=False)
+    assert spans.streams(5.0 + DamagedSpans.HEAL_S + 0.5, 30.0) == () and spans.n_concealed == 3
+    spans.begin("audio", 20.0, failed=True)  # sound packets failing, not yet resumed: every clip after it
+    assert spans.streams(25.0, 27.0) == ("audio",)
 
 
 @needs_media
@@ -871,10 +925,17 @@ def test_a_broadcast_capture_whose_picture_drops_out_keeps_it_in_step_with_its_s
                        frame_times=[i / 25 for i in range(500)] + [50 + i / 25 for i in range(500)], fps=25, vfr=True,
                        size=(96, 64), video_codec="h264", gop_size=50, audio=speech_like(70.0))
     clips, errors, stats = decode(film, segment="window", window_s=2.0, image_size=32)
-    assert not errors and len(clips) == 35 and stats["media_end_s"] == pytest.approx(70.0, abs=0.2)
+    assert len(clips) == 35 and stats["media_end_s"] == pytest.approx(70.0, abs=0.2)
     assert all(np.all(c.frame_times == pytest.approx(c.spec.start_s + np.array([0.5, 1.5]), abs=0.15))
                for c in clips[:10] + clips[25:])  # the picture where it is, before and after the dropout
     assert all(np.all((c.frame_times < 20.1) | (c.frame_times > 50)) for c in clips[10:25])  # the dropout
+    # The dropout is a row, and its clips are marked: the frame they show is the one before it, held (before
+    # 2026-12-06 nothing said the picture was missing there)
+    assert [e.error_type for e in errors] == ["PictureGap"]
+    hole = [float(w.rstrip("s:")) for w in errors[0].message.split()[3:6:2]]
+    assert hole == pytest.approx([20.0, 50.0], abs=0.1)
+    assert [i for i, c in enumerate(clips) if c.damaged] == list(range(10, 25))
+    assert all(c.damaged == ("video",) for c in clips[10:25])
 
 
 def test_a_picture_the_probe_found_no_size_for_keeps_its_shape_for_faces(tmp_path):

@@ -476,9 +476,9 @@ def test_top_moments_are_grounded_clips_only(evidence_dir, monkeypatch):
     drawn = {}
     real_arc = plots.emotion_arc
 
-    def spy(start_s, end_s, probs, emotions, duration_s=None, title="", grounded=None):
-        drawn[len(drawn)] = {"start": list(start_s), "grounded": list(grounded)}
-        return real_arc(start_s, end_s, probs, emotions, duration_s, title, grounded)
+    def spy(start_s, end_s, probs, emotions, duration_s=None, title="", grounded=None, damaged=None):
+        drawn[len(drawn)] = {"start": list(start_s), "grounded": list(grounded), "damaged": damaged}
+        return real_arc(start_s, end_s, probs, emotions, duration_s, title, grounded, damaged)
 
     monkeypatch.setattr(report_build.charts, "emotion_arc", spy)
     data = tables.load_output(str(evidence_dir))
@@ -504,6 +504,38 @@ def test_top_moments_are_grounded_clips_only(evidence_dir, monkeypatch):
 
     guessy = report_build._film_section(str(evidence_dir), data.film("guessy"), report.ReportOptions())
     assert guessy["moments"] == [] and "No grounded clip in this film" in guessy["no_moments"]
+
+
+def test_a_grounded_clip_on_damaged_media_is_marked_and_no_moment(tmp_path):
+    # Clip 2's joy is backed by its face and speech, but its picture was concealed by the decoder (clips schema 1.2
+    # `damaged`): it is not a moment, the clip table and the film's line say so, and the arc marks the stretch.
+    from matplotlib.patches import Patch
+    from pipeline.report import plots
+    film = str(make_colour_film(tmp_path / "scratched.mp4"))
+    out = tmp_path / "out"
+    rows = [hand_clip("scratched", film, 0, "fear", 0.5, {"face": peaked("fear", 0.71)}),
+            hand_clip("scratched", film, 1, "anger", 0.4, {"text": peaked("anger", 0.45)}, text="Get out."),
+            hand_clip("scratched", film, 2, "joy", 0.6, {"face": peaked("joy", 0.71), "speech": peaked("joy", 0.55)})]
+    rows[0]["damaged"], rows[1]["damaged"], rows[2]["damaged"] = [], None, ["audio", "video"]
+    write(out / "clips", "scratched", rows, "clips")
+    data = tables.load_output(str(out))
+    section = report_build._film_section(str(out), data.film("scratched"), report.ReportOptions())
+    assert [(m["emotion"], m["clip_index"]) for m in section["moments"]] == [("anger", 1), ("fear", 0)]
+    assert section["n_damaged"] == 1 and section["damaged_stretches"] == 1
+    assert [r["damage"] for r in section["clip_table"]] == [None, None, "sound and picture damaged"]
+    html = report.build_report(str(out), str(tmp_path / "report.html")).read_text()
+    assert "1 clip(s) on damaged media" in html and "sound and picture damaged" in html and "Red cross-hatched" in html
+    fig = plots.emotion_arc_figure(np.arange(3.0), np.arange(3.0) + 1, np.full((3, len(EMOTIONS)), 1 / 7),
+                                   ["fear", "anger", "joy"], 3.0, grounded=[True] * 3, damaged=[False, False, True])
+    bands = [p for p in fig.axes[0].patches if p.get_gid() == "damaged"]
+    assert bands and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [plots.DAMAGED_LABEL]
+    assert isinstance(fig.axes[0].get_legend().legend_handles[0], Patch)
+    # every grounded clip damaged: no moment, and the reason
+    for r in rows:
+        r["damaged"] = ["video"] if r["grounded"] else []
+    write(out / "clips", "scratched", rows, "clips")
+    section = report_build._film_section(str(out), data.film("scratched"), report.ReportOptions())
+    assert section["moments"] == [] and "on damaged media" in section["no_moments"]
 
 
 def test_arc_figure_marks_the_guessing_stretches():

@@ -66,6 +66,11 @@ DRAIN_MARGIN_S = 0.1
 # A hole this long in the sound's timestamps is reported (AudioGap): a continuous track has none, so it is data the
 # demuxer skipped unseen (a damaged Matroska cluster, MPEG-TS packets lost in reception).
 AUDIO_HOLE_S = 0.5
+# The same for the picture, in a broadcast capture only (MPEG-TS, MPEG-PS: a constant frame rate): elsewhere a
+# frame held for seconds is how a variable-frame-rate encode stores a still (PictureGap).
+PICTURE_HOLE_S = 0.5
+# The rows that say where a film's picture or sound is damaged; the clips there are marked (clips table `damaged`).
+DAMAGE_ROWS = ("VideoPacketError", "AudioPacketError", "AudioDecodeError", "AudioGap", "PictureGap", "ConcealedFrames")
 LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
 
 
@@ -346,6 +351,64 @@ class Damage:
         if resumed_s is None:
             return f"{what} to the end {skipped}"
         return f"{what} to {resumed_s:.2f}s {skipped}" + ("; silent there" if self.stream == "audio" else "")
+
+
+class DamagedSpans:
+    """Stretches of film time whose picture or sound is not the film as made, to mark the clips they touch
+    (the clips table's `damaged`): packets that would not decode (Damage), sound the file lacks (an AudioGap), and
+    frames the decoder concealed (FFmpeg's corrupt flag: damaged data it did not reject, filled in from what was
+    around it). Bit flips in an H.264 film give such frames and no error at all: before 2026-12-06 nothing said so.
+    The picture is built on a damaged frame until the next whole key frame (HEAL_S at most: a stream refreshed
+    without key frames heals within its refresh period); the sound's frames stand alone."""
+    HEAL_S = 10.0
+
+    def __init__(self):
+        self.closed: list[tuple[str, float, float]] = []
+        self.open: dict[str, list[float]] = {}  # stream -> [start, last damaged time]
+        self.failed: set[str] = set()  # streams whose open span began with packets that failed (a row says so)
+        self.concealed: list[float] = []  # times of the first few concealed frames no other row covers
+        self.n_concealed = 0
+        self.n_concealed_sound = 0
+
+    def begin(self, stream: str, t: float, failed: bool = False) -> None:
+        if stream not in self.open and failed:
+            self.failed.add(stream)
+        span = self.open.setdefault(stream, [t, t])
+        span[1] = max(span[1], t)
+
+    def end(self, stream: str, t: float) -> None:
+        span = self.open.pop(stream, None)
+        self.failed.discard(stream)
+        if span is not None:
+            self.closed.append((stream, span[0], max(t, span[0])))
+
+    def add(self, stream: str, start: float, end: float) -> None:
+        self.closed.append((stream, start, end))
+
+    def on_picture(self, t: float, corrupt: bool, key: bool) -> None:
+        """A decoded frame at film time t."""
+        if corrupt:
+            if "video" not in self.failed:  # (after packets that failed, concealment is their doing: one row)
+                self.n_concealed += 1
+                self.concealed += [t][:3 - len(self.concealed)]
+            self.begin("video", t)
+        elif "video" in self.open and (key or t - self.open["video"][1] > self.HEAL_S):
+            self.end("video", t if key else self.open["video"][1] + self.HEAL_S)
+
+    def on_sound(self, start: float, end: float) -> None:
+        """A decoded sound frame the decoder flagged as concealed."""
+        self.n_concealed_sound += 1
+        self.concealed += [start][:3 - len(self.concealed)]
+        self.add("audio", start, end)
+
+    def streams(self, start: float, end: float) -> tuple[str, ...]:
+        """The streams damaged anywhere in [start, end)."""
+        hit = {s for s, a, b in self.closed if a < end and b > start}
+        hit |= {s for s, (a, _) in self.open.items() if a < end}
+        return tuple(sorted(hit))
+
+    def drop_before(self, t: float) -> None:
+        self.closed = [c for c in self.closed if c[2] > t]
 
 
 class AudioBuffer:
@@ -746,7 +809,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
         damage_seen: set[str] = set()  # streams with a damaged stretch reported
         holes: list[tuple[float, float]] = []  # sound missing without a packet failing (AUDIO_HOLE_S), to report
+        picture_holes: list[tuple[float, float]] = []  # the same for the picture of a capture (PICTURE_HOLE_S)
+        picture_explained = False  # the next picture hole is the one a reported stretch of failed packets left
         hole_explained = False  # the next hole is the one a reported damaged stretch of the sound left
+        spans = DamagedSpans()  # where picture or sound is damaged: marks the clips there
+        seen_key = False  # a key frame has come out: frames concealed before it are a capture's start, not damage
 
         def packet_warning(exc_type: str, msg: str) -> Iterator[FilmError]:
             """A row for lost media (a damaged stretch, a hole), the first MAX_PACKET_WARNINGS of a film only."""
@@ -756,11 +823,16 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 yield warn("decode", exc_type, msg)
 
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
-            nonlocal hole_explained
+            nonlocal hole_explained, picture_explained
             d = damage.pop(stream, None)
+            if d is not None and resumed_s is not None and stream == "audio":
+                spans.end(stream, resumed_s)
+            elif d is not None and resumed_s is not None:  # the picture stays damaged to its next whole key frame
+                spans.begin(stream, resumed_s)
             if d is not None:
                 damage_seen.add(stream)
                 hole_explained = hole_explained or stream == "audio"
+                picture_explained = picture_explained or stream == "video"
                 yield from packet_warning(f"{stream.capitalize()}PacketError", d.message(resumed_s))
         streams = [s for s in (v, a) if s is not None]
         avi_index = AviIndex.of(container, streams)  # an AVI's packets, placed by its index (after damage)
@@ -790,12 +862,16 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
                         if gap >= AUDIO_HOLE_S and not hole_explained:
                             holes.append((t_first, at))
+                        if gap >= AUDIO_HOLE_S:
+                            spans.add("audio", t_first, at)
                         if not audio.buffered_s:  # the hole's clips that went out while it was held need no silence
                             audio.restart(min(at, max(t_first, planner.earliest_open_start())))
                             t_first, gap = audio.end_time, at - audio.end_time
                         audio.append(np.zeros(int(gap * audio.rate), np.float32), t_first)
                     hole_explained = False
                 t_chunk = audio.end_time if audio.t0 is not None else t_first
+                if af is not None and af.is_corrupt:
+                    spans.on_sound(t_first, t_first + af.samples / (af.sample_rate or native))
                 for out in resampler.resample(af):
                     audio.append(out, t_first)
                 if asr_resampler is not None:
@@ -806,10 +882,17 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             return new_cues
 
         def on_video_frames(frames) -> None:
-            nonlocal video_t, n_video, last_dur
+            nonlocal video_t, n_video, last_dur, seen_key, picture_explained
             for frame in frames:
                 t = frame.time
                 t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur, audio.end_time)
+                seen_key = seen_key or frame.key_frame
+                spans.on_picture(t, frame.is_corrupt and seen_key, frame.key_frame)
+                if n_video and jumps < math.inf and t - video_t >= PICTURE_HOLE_S:  # (from when a frame was due)
+                    if not picture_explained:
+                        picture_holes.append((video_t + last_dur, t))
+                    spans.add("video", video_t + last_dur, t - last_dur)  # (a frame's time of slack at each side)
+                picture_explained = False
                 if n_video:
                     last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
                 video_t, n_video = max(t, video_t), n_video + 1
@@ -907,12 +990,14 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 spec = planner.with_dialogue(spec)
                 clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
                                    audio=audio.slice(spec.start_s, spec.end_s), film_path=ref.path,
-                                   face_frames=face_frames)
+                                   face_frames=face_frames, damaged=spans.streams(spec.start_s, spec.end_s))
+                stats["damaged_clips"] = stats.get("damaged_clips", 0) + bool(clip.damaged)
                 # how far the read had gone past the clip's end when it went out (memory held for it)
                 stats["max_emit_lag_s"] = max(stats.get("max_emit_lag_s", 0.0),
                                               max(video_t, audio.end_time) - spec.end_s)
                 yield clip
             audio.drop_before(planner.earliest_open_start())
+            spans.drop_before(planner.earliest_open_start())
             stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)
 
         read_failed = False
@@ -955,12 +1040,18 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         damage[stream].packets += 1
                     else:
                         damage[stream] = Damage(stream, max(video_t if is_video else audio.end_time, 0.0), str(exc))
+                        spans.begin(stream, damage[stream].start_s, failed=True)
                     continue
                 if stream in damage:  # this packet decoded: the stretch is over
                     at = packet.pts * packet.time_base - offset if packet.pts is not None and packet.time_base else None
                     yield from damaged(stream, None if at is None else float(at))
                 if is_video:
                     on_video_frames(decoded)
+                    for start, end in picture_holes:
+                        yield from packet_warning("PictureGap", f"no picture from {start:.2f}s to {end:.2f}s: the "
+                                                  "file has none there (data the demuxer skipped: a damaged or lost "
+                                                  "stretch of the capture?); the frame before it is held there")
+                    picture_holes.clear()
                 else:
                     audio_errors = 0 if decoded else audio_errors
                     try:
@@ -1009,6 +1100,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             yield warn("decode", "TimestampLeap", f"{len(leaps)} packet(s) had a time far past the film's end (the "
                        f"first at {leaps[0][0]:.2f}s said {leaps[0][1]:.0f}s; the header gives "
                        f"{job.info.duration_s:.2f}s): damaged timestamps, placed where their stream had got to")
+        if spans.n_concealed or spans.n_concealed_sound:
+            what = " and ".join(f"{n} {kind} frame(s)" for n, kind in ((spans.n_concealed, "picture"),
+                                                                      (spans.n_concealed_sound, "sound")) if n)
+            yield warn("decode", "ConcealedFrames", f"{what} decoded from damaged data (first at "
+                       + ", ".join(f"{t:.2f}s" for t in sorted(spans.concealed)) + "): the decoder did not reject it "
+                       "but filled in what it lost from around it; a picture stays damaged up to its next whole key "
+                       "frame; the clips there are marked damaged")
         resets = video_line.resets or audio_line.resets
         if resets:
             yield warn("decode", "TimestampReset", f"the film's clock restarted {len(resets)} time(s), first at "

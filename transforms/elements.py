@@ -129,6 +129,7 @@ class DecodedClip:
     audio: np.ndarray  # float32 [n_samples] at 16 kHz; empty when the film has no (decodable) audio
     film_path: str = ""  # so scoring's error and features rows name the film's file
     face_frames: Optional[np.ndarray] = None  # the same frames at the film's aspect, larger, for face detection
+    damaged: tuple[str, ...] = ()  # "audio", "video": that stream's media in the clip is damaged (DamagedSpans)
 
 
 @dataclasses.dataclass

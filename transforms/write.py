@@ -188,6 +188,7 @@ def clip_media_row(job: FilmJob, clip: DecodedClip, run_id: str) -> dict:
         "clip_index": s.clip_index, "start_s": float(s.start_s), "end_s": float(s.end_s),
         "segment_source": s.segment_source, "text": s.text, "text_source": s.text_source,
         "language": s.language, "n_frames": int(len(clip.frames)), "has_audio": bool(clip.audio.size > 0),
+        "damaged": list(clip.damaged),
         "run_id": run_id, "config_hash": job.config_hash,
     }
 

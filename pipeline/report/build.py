@@ -163,6 +163,12 @@ def _grounding(r: dict) -> str:
     return "grounded" if r["grounded"] else "guess"
 
 
+def _damage(r: dict) -> Optional[str]:
+    """What of the clip's media is damaged (the clips table's `damaged`), as the clip table says it."""
+    what = [{"video": "picture", "audio": "sound"}.get(s, s) for s in (r.get("damaged") or [])]
+    return f"{' and '.join(what)} damaged" if what else None
+
+
 def _votes(r: dict) -> list[dict]:
     """Per modality, its own top label and probability (does it agree with the fused label?)."""
     out = []
@@ -186,6 +192,7 @@ def _clip_rows(scored: list[dict], limit: int) -> list[dict]:
             "emotion": emo, "color": EMOTION_COLORS.get(emo, "#999"), "light": emo in LIGHT,
             "prob": (r[PROB_COLUMNS[EMOTIONS.index(emo)]] or 0.0) if emo in EMOTIONS else 0.0,
             "grounding": _grounding(r), "backing": _backing(r), "support": _support(r), "text": r["text"],
+            "damage": _damage(r),
         })
     return rows
 
@@ -200,13 +207,14 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
     grounded = [r["grounded"] for r in scored]  # True, False, or None (no evidence recorded)
     evidence_recorded = any(g is not None for g in grounded)
     guessing = charts.guess_stretches(start, end, grounded) if scored else []
+    damaged = [bool(r.get("damaged")) for r in scored]  # (null in files written before clips schema 1.2)
     arc = charts.emotion_arc(start, end, probs, [r["emotion"] for r in scored], f.duration_s,
-                             grounded=grounded) if scored else None
+                             grounded=grounded, damaged=damaged if any(damaged) else None) if scored else None
 
-    # The most intense moments: only clips whose label some modality backs on its own (grounded); a guess,
-    # however high its probability, is not a moment.
+    # The most intense moments: only clips whose label some modality backs on its own (grounded), on media that
+    # is not damaged; a guess, however high its probability, is not a moment, nor a label read off concealed frames.
     moments = []
-    backed = [r for r in scored if tables.is_grounded(r["grounded"])]
+    backed = [r for r, d in zip(scored, damaged) if tables.is_grounded(r["grounded"]) and not d]
     for j, emo in enumerate(EMOTIONS):
         mine = sorted((r for r in backed if r["emotion"] == emo), key=lambda r: -(r[PROB_COLUMNS[j]] or 0.0))
         for r in mine[: opts.top_clips]:
@@ -222,7 +230,9 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         no_moments = ("No evidence recorded for this film's clips (written before clips schema 1.1), so no clip "
                       "can be shown as a grounded moment." if not evidence_recorded else
                       "No grounded clip in this film: no single modality backs any of its labels, so every label "
-                      "is a guess and no moments are shown.")
+                      "is a guess and no moments are shown." if not any(tables.is_grounded(g) for g in grounded) else
+                      "Every grounded clip of this film is on damaged media (see the errors table), so no moments "
+                      "are shown.")
     if not scored and rows:
         # Cut but not scored (--no_score): still show what the clips look like, evenly through the film.
         picks = sorted({int(round(k)) for k in np.linspace(0, len(rows) - 1, min(len(rows), 2 * opts.top_clips))})
@@ -245,6 +255,8 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
         "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
         "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
+        "n_damaged": sum(bool(r.get("damaged")) for r in rows),
+        "damaged_stretches": len(charts.damaged_stretches(start, end, damaged)) if scored else 0,
         "clip_more": max(0, len(scored) - opts.max_clip_rows),
     }
 

@@ -10,8 +10,9 @@ Table layouts read (both may sit side by side in one directory):
     manifest/<run_id>/skipped.parquet                                  the films a run skipped
 Files are found recursively; names starting with '.' or '_' (writers' temporary files and folders) are not
 read. Columns a file lacks (older schema versions, e.g. the manifest's wall_s, or the clips table's evidence,
-support and grounded columns before clips schema 1.1) are read as nulls: a null `grounded` means the run
-recorded no evidence, and the report treats such a clip as not grounded.
+support and grounded columns before clips schema 1.1, its damaged column before 1.2) are read as nulls: a null
+`grounded` means the run recorded no evidence, and the report treats such a clip as not grounded; a null `damaged`
+means the run did not look, and the report treats the clip's media as whole.
 """
 from __future__ import annotations
 

@@ -37,10 +37,13 @@ DPI = 110
 
 GUESSING_LABEL = "guessing (no modality backs the label)"
 UNKNOWN_LABEL = "no evidence recorded"
-# Stretch kinds -> how the arc draws them: grey hatch over the probabilities where the model is guessing.
+DAMAGED_LABEL = "damaged media (picture or sound not as made)"
+# Stretch kinds -> how the arc draws them: grey hatch over the probabilities where the model is guessing, red
+# cross-hatch where the film's own picture or sound is damaged (the clips table's `damaged`).
 _STRETCH_STYLE = {
     "guessing": dict(facecolor="#55595f", alpha=0.38, hatch="////", edgecolor="#2b2e33", label=GUESSING_LABEL),
     "unknown": dict(facecolor="#b8bcc4", alpha=0.30, hatch="..", edgecolor="#6a6f78", label=UNKNOWN_LABEL),
+    "damaged": dict(facecolor="#c0392b", alpha=0.30, hatch="xx", edgecolor="#8e2a20", label=DAMAGED_LABEL),
 }
 
 
@@ -79,36 +82,46 @@ def guess_stretches(start_s: Sequence[float], end_s: Sequence[float],
     """The time spans where the model is guessing: runs of consecutive clips (in time order) that are not
     grounded, merged into (start_s, end_s, kind) stretches; kind is "guessing" (grounded false) or "unknown"
     (grounded null: the run recorded no evidence). A grounded clip ends a stretch."""
+    return _stretches(start_s, end_s, [None if g is True else "unknown" if g is None else "guessing" for g in grounded])
+
+
+def damaged_stretches(start_s: Sequence[float], end_s: Sequence[float],
+                      damaged: Sequence[bool]) -> list[tuple[float, float, str]]:
+    """The time spans of runs of consecutive clips whose picture or sound is damaged, as guess_stretches."""
+    return _stretches(start_s, end_s, ["damaged" if d else None for d in damaged])
+
+
+def _stretches(start_s: Sequence[float], end_s: Sequence[float],
+               kinds: Sequence[Optional[str]]) -> list[tuple[float, float, str]]:
+    """Runs of consecutive clips (in time order) of the same kind as (start_s, end_s, kind); None ends a run."""
     order = np.argsort(np.asarray(start_s, dtype=float), kind="stable")
-    out: list[tuple[float, float, str]] = []
+    out: list[tuple[float, float, Optional[str]]] = []
     for i in order:
-        g = grounded[i]
-        if g is True:
-            out.append((0.0, 0.0, "grounded"))  # a separator, dropped below
-            continue
-        kind = "unknown" if g is None else "guessing"
-        s, e = float(start_s[i]), float(end_s[i])
-        if out and out[-1][2] == kind:
+        kind, s, e = kinds[i], float(start_s[i]), float(end_s[i])
+        if kind is not None and out and out[-1][2] == kind:
             out[-1] = (out[-1][0], max(out[-1][1], e), kind)
         else:
             out.append((s, max(e, s), kind))
-    return [x for x in out if x[2] != "grounded"]
+    return [x for x in out if x[2] is not None]
 
 
 def emotion_arc(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray, emotions: Sequence[Optional[str]],
                 duration_s: Optional[float] = None, title: str = "",
-                grounded: Optional[Sequence[Optional[bool]]] = None) -> str:
+                grounded: Optional[Sequence[Optional[bool]]] = None,
+                damaged: Optional[Sequence[bool]] = None) -> str:
     """emotion_arc_figure as base64 PNG."""
-    return to_png_b64(emotion_arc_figure(start_s, end_s, probs, emotions, duration_s, title, grounded))
+    return to_png_b64(emotion_arc_figure(start_s, end_s, probs, emotions, duration_s, title, grounded, damaged))
 
 
 def emotion_arc_figure(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray, emotions: Sequence[Optional[str]],
                        duration_s: Optional[float] = None, title: str = "",
-                       grounded: Optional[Sequence[Optional[bool]]] = None) -> Figure:
+                       grounded: Optional[Sequence[Optional[bool]]] = None,
+                       damaged: Optional[Sequence[bool]] = None) -> Figure:
     """The film's emotion arc: stacked probabilities over time (top), the predicted emotion of every clip at
     its real extent (middle strip), and the share of clips per emotion (right). With `grounded` (per clip:
     True, False, or None when no evidence was recorded) the stretches where the model is guessing are covered
-    by a grey hatched band (gid "guessing"; "unknown" for no evidence) with a legend entry."""
+    by a grey hatched band (gid "guessing"; "unknown" for no evidence) with a legend entry; with `damaged` (per
+    clip: its picture or sound is damaged) those stretches by a red cross-hatched one (gid "damaged")."""
     fig = plt.figure(figsize=(11.0, 3.3))
     grid = fig.add_gridspec(2, 2, width_ratios=[4.6, 1.0], height_ratios=[5.0, 0.8], hspace=0.08, wspace=0.22)
     ax, strip, dist = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[:, 1])
@@ -130,16 +143,18 @@ def emotion_arc_figure(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray
     ax.margins(x=0)
     if title:
         ax.set_title(title, loc="left", fontsize=11)
-    if grounded is not None and len(probs):
+    if (grounded is not None or damaged is not None) and len(probs):
         kinds = []
-        for s, e, kind in guess_stretches(start_s, end_s, grounded):
+        stretches = guess_stretches(start_s, end_s, grounded) if grounded is not None else []
+        stretches += damaged_stretches(start_s, end_s, damaged) if damaged is not None else []
+        for s, e, kind in stretches:
             style = dict(_STRETCH_STYLE[kind])
             style.pop("label")
             # Thin stretches stay visible: at least 1/400 of the film wide.
             for axis in (ax, strip):
                 axis.axvspan(s, max(e, s + end / 400.0), linewidth=0.0, zorder=3, gid=kind, **style)
             kinds.append(kind)
-        handles = [Patch(**_STRETCH_STYLE[k]) for k in ("guessing", "unknown") if k in kinds]
+        handles = [Patch(**_STRETCH_STYLE[k]) for k in ("guessing", "unknown", "damaged") if k in kinds]
         if handles:
             ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),
                       frameon=False, fontsize=8, borderaxespad=0.1)
