@@ -324,3 +324,62 @@ def test_reels_of_another_essence_fail_the_title_with_the_reason(tmp_path):
     ref = FilmRef(str(cpl), cpl.stat().st_size, film_id_for(str(cpl)), "fp")
     (err,) = [getattr(o, "value", o) for o in ProbeFilm().process(ref)]
     assert isinstance(err, FilmError) and err.stage == "probe" and "p1.mxf holds mpeg2video" in err.message
+
+
+def test_a_damaged_reel_costs_its_own_stretch_not_the_title(tmp_path):
+    """Reel 2 of 3: its picture track file's header overwritten (FFmpeg cannot open it), or its sound track file cut
+    short part way. The title is read without that stretch: a TrackFileUnreadable row names the file and the
+    stretch, and the clips there are marked damaged; the other reels are read as before. Before 2026-12-06 either
+    failed the whole title at probe ('not a readable media file')."""
+    from testing.films import damaged_bytes
+    cpl = make_package(tmp_path / "header", kind="dcp", reels=3, seconds_per_reel=2)
+    pic = tmp_path / "header" / "reel2_picture.mxf"
+    pic.write_bytes(damaged_bytes(pic.read_bytes(), "bytes_repeated", np.random.default_rng(1)))
+    out = windows(cpl)
+    clips = [c for c in out if isinstance(c, DecodedClip)]
+    rows = [e for e in out if isinstance(e, FilmError)]
+    assert [(e.error_type, e.fatal) for e in rows] == [("TrackFileUnreadable", False)]
+    assert rows[0].message.startswith("reel2_picture.mxf could not be read (") and "picture from 2.00s to 4.00s" in \
+        rows[0].message
+    assert len(clips) == 6 and [c.damaged for c in clips] == [()] * 2 + [("video",)] * 2 + [()] * 2
+    assert all(near(colour(c.frames[0]), RED) for c in clips[:2]) and all(
+        near(colour(c.frames[0]), (40, 60, 220)) for c in clips[4:])  # reel 3's picture where it plays
+    assert [round(tone(c.audio)) for c in clips] == [300, 300, 500, 500, 700, 700]  # every reel's sound
+
+    cpl = make_package(tmp_path / "cut", kind="imf", reels=3, seconds_per_reel=2)
+    snd = tmp_path / "cut" / "reel2_sound.mxf"
+    snd.write_bytes(damaged_bytes(snd.read_bytes(), "start_overwritten", np.random.default_rng(0)))
+    out = windows(cpl)
+    clips = [c for c in out if isinstance(c, DecodedClip)]
+    rows = [e for e in out if isinstance(e, FilmError)]
+    assert [e.error_type for e in rows] == ["TrackFileUnreadable"] and "the title's sound from" in rows[0].message
+    assert len(clips) == 6 and clips[0].damaged == clips[1].damaged == clips[4].damaged == clips[5].damaged == ()
+    assert "audio" in clips[3].damaged and all(near(colour(c.frames[0]), GREEN) for c in clips[2:4])
+
+    # a track file cut short: what it holds is read, the rest of its stretch is missing (before: a silent hole)
+    cpl = make_package(tmp_path / "short", kind="dcp", reels=3, seconds_per_reel=2)
+    pic = tmp_path / "short" / "reel2_picture.mxf"
+    pic.write_bytes(pic.read_bytes()[: pic.stat().st_size // 2])
+    out = windows(cpl)
+    rows = [e for e in out if isinstance(e, FilmError)]
+    assert [e.error_type for e in rows] == ["TrackFileUnreadable"] and "cut short?" in rows[0].message
+    assert [c.damaged for c in out if isinstance(c, DecodedClip)] == [()] * 2 + [("video",)] * 2 + [()] * 2
+
+    # nothing of the title reads: it fails, with the first track file's reason
+    for mxf in (tmp_path / "short").glob("reel*.mxf"):
+        mxf.write_bytes(b"\0" * 1000)
+    ref = FilmRef(str(cpl), Path(cpl).stat().st_size, film_id_for(str(cpl)), "fp")
+    (err,) = [getattr(o, "value", o) for o in ProbeFilm().process(ref)]
+    assert isinstance(err, FilmError) and err.stage == "probe" and err.fatal, err
+
+
+def test_a_subtitle_track_file_scored_alone_says_what_it_is(tmp_path):
+    """A package whose CPL is damaged: its track files are scored alone, the subtitle track file too. FFmpeg cannot
+    open it (no picture or sound); the row says it is a timed-text track file, not a damaged one (before
+    2026-12-06: 'not a readable media file (truncated, damaged, or not audio/video at all)')."""
+    make_package(tmp_path / "p", kind="imf", reels=1, seconds_per_reel=1, subtitles="imsc")
+    sub = tmp_path / "p" / "reel1_subtitles_en.mxf"
+    ref = FilmRef(str(sub), sub.stat().st_size, film_id_for(str(sub)), "fp")
+    (err,) = [getattr(o, "value", o) for o in ProbeFilm().process(ref)]
+    assert isinstance(err, FilmError) and err.stage == "probe" and "timed-text (subtitle) track file" in err.message
+    assert "truncated, damaged" not in err.message

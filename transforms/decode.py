@@ -70,7 +70,8 @@ AUDIO_HOLE_S = 0.5
 # frame held for seconds is how a variable-frame-rate encode stores a still (PictureGap).
 PICTURE_HOLE_S = 0.5
 # The rows that say where a film's picture or sound is damaged; the clips there are marked (clips table `damaged`).
-DAMAGE_ROWS = ("VideoPacketError", "AudioPacketError", "AudioDecodeError", "AudioGap", "PictureGap", "ConcealedFrames")
+DAMAGE_ROWS = ("VideoPacketError", "AudioPacketError", "AudioDecodeError", "AudioGap", "PictureGap", "ConcealedFrames",
+               "TrackFileUnreadable")
 LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
 
 
@@ -822,6 +823,28 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if warnings <= MAX_PACKET_WARNINGS:
                 yield warn("decode", exc_type, msg)
 
+        lost = getattr(container, "lost", None)  # an IMF / DCP title's stretches whose track file did not read
+        lost_audio: list[tuple[float, float]] = []  # (their sound's stretches: a hole there is not an AudioGap)
+        n_lost = 0
+
+        def lost_rows() -> Iterator[FilmError]:
+            """A row for each track file found unreadable since the last call; its stretch's clips are marked when
+            it is of the picture or the sound decoded (a dub's lost reel marks nothing)."""
+            nonlocal n_lost
+            for gone in lost[n_lost:]:
+                mine = v if gone.kind == "video" else a
+                marked = gone.stream is mine or (gone.stream is None and mine is None)
+                if marked:
+                    spans.add(gone.kind, gone.start_s, gone.end_s)
+                    if gone.kind == "audio":
+                        lost_audio.append((gone.start_s, gone.end_s))
+                what = "picture" if gone.kind == "video" else "sound" if marked else "other sound sequence (not heard)"
+                yield from packet_warning("TrackFileUnreadable", f"{gone.track_file} could not be read ({gone.reason}): "
+                                          f"the title's {what} from {gone.start_s:.2f}s to {gone.end_s:.2f}s is "
+                                          "missing; the rest of the title is read"
+                                          + ("; its clips there are marked damaged" if marked else ""))
+            n_lost = len(lost)
+
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
             nonlocal hole_explained, picture_explained
             d = damage.pop(stream, None)
@@ -860,7 +883,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     t_first = audio.end_time
                     gap = (at - t_first) if at is not None else 0.0
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
-                        if gap >= AUDIO_HOLE_S and not hole_explained:
+                        if gap >= AUDIO_HOLE_S and not hole_explained and not any(
+                                s < at and e > t_first for s, e in lost_audio):
                             holes.append((t_first, at))
                         if gap >= AUDIO_HOLE_S:
                             spans.add("audio", t_first, at)
@@ -1001,8 +1025,12 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             stats["max_audio_buffered_s"] = max(stats.get("max_audio_buffered_s", 0.0), audio.buffered_s)
 
         read_failed = False
+        if lost is not None:
+            yield from lost_rows()
         try:
             for packet in read_packets(container, *streams):
+                if lost is not None and len(lost) > n_lost:
+                    yield from lost_rows()
                 if avi_index is not None:
                     avi_index.place(packet)
                 if packet.pts is not None and packet.time_base:

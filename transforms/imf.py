@@ -42,6 +42,7 @@ TEXTS = ("SubtitlesSequence", "HearingImpairedCaptionsSequence", "ClosedCaptions
          "MainClosedCaption")
 MAX_TEXT_TRACK_BYTES = 256 << 20  # a timed-text track file: its text, fonts and subtitle pictures
 MAX_XML_BYTES = 16 << 20  # an asset map or CPL is kilobytes; a larger .xml is not one
+CUT_SHORT_S = 0.1  # a track file whose packets end this much (and two edit units) before its stretch: the rest is lost
 
 
 class CompositionError(ValueError):
@@ -374,6 +375,16 @@ def _xml_document(data: bytes) -> Optional[str]:
 
 
 _ROOT = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?(?:tt|SubtitleReel|DCSubtitle))[\s>]")
+TIMED_TEXT_HEAD = 4 << 20  # where a timed-text track file's document is looked for: it is the file's first essence
+
+
+def is_timed_text_track(path: str) -> bool:
+    """Whether an MXF holds a subtitle document (IMSC1, a DCP's subtitle XML) near its start: a package's timed-text
+    track file, which has no picture or sound of its own (FFmpeg cannot open it as media)."""
+    if not path.lower().endswith(TRACK_FILE_EXTS):
+        return False
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return _xml_document(f.read(TIMED_TEXT_HEAD)) is not None
 
 
 def _dcp_time(text: str, rate: float) -> float:
@@ -485,43 +496,103 @@ def _essence(stream) -> str:
     return (f"{cc.name} {cc.sample_rate} Hz {cc.channels} ch" if stream.type == "audio" else cc.name)
 
 
+@dataclasses.dataclass(frozen=True)
+class LostStretch:
+    """A stretch of one of the title's streams that is missing: its track file (or the rest of it) could not be
+    read (damaged). The title is read without it; decode_film writes a TrackFileUnreadable row and marks its
+    clips damaged."""
+    stream: object  # the CompositionContainer stream it belongs to (None: a sequence none of whose files read)
+    kind: str  # "video" | "audio"
+    start_s: float
+    end_s: float
+    track_file: str
+    reason: str
+
+
 class CompositionContainer:
     """A composition read as one container (what open_container gives for a CPL): the stream of its first picture
     track file and, for each sound sequence, of its first sound track file; their decoders decode every later track
     file's packets too (a DCP's reels, IMF segments), each packet moved onto the composition's clock; demux merges
     the streams in time order. container.streams lists the picture, then a stream per sound sequence: the probe
-    picks the one with the dialogue (FilmInfo.audio_stream: its place in that list)."""
+    picks the one with the dialogue (FilmInfo.audio_stream: its place in that list).
 
-    def __init__(self, comp: Composition, opener: Callable):
+    A track file that cannot be read (damaged: FFmpeg cannot open it, finds no stream of its kind in it, or fails
+    part way through) costs its own stretch only, listed in `lost` (LostStretch) as it is found: before 2026-12-06 one
+    damaged reel failed the whole title. `storage_failure(exc, path)` tells a storage's failure from the file's own
+    (the former is raised: the next run reads the title again). Only when no track file reads is the title lost."""
+
+    def __init__(self, comp: Composition, opener: Callable,
+                 storage_failure: Callable[[BaseException, str], bool] = lambda exc, path: False):
         self.comp, self._open, self._files = comp, opener, {}
+        self._storage_failure = storage_failure
         self._sequences: dict[int, tuple[Resource, ...]] = {}  # id(stream) -> its sequence's resources
+        self.unreadable: dict[str, str] = {}  # track file -> why it could not be opened
+        self.lost: list[LostStretch] = []
         try:
             video = self._first_stream("video", comp.picture) if comp.picture else None
             audio = [self._first_stream("audio", seq) for seq in comp.sounds if seq]
+            readable = [r.path for r in comp.picture + tuple(r for seq in comp.sounds for r in seq)
+                        if r.path not in self.unreadable]
+            if not readable:  # nothing of the title reads: its first track file's error is the title's
+                first_path = (comp.picture or comp.sound)[0].path
+                self._container(first_path)
+                raise CompositionError(f"no track file of {comp.path.rsplit('/', 1)[-1]} can be read (the first, "
+                                       f"{first_path.rsplit('/', 1)[-1]}: {self.unreadable[first_path]})")
         except BaseException:
             self.close()
             raise
-        self.streams = _Streams(video, audio)
-        first = self._container((comp.picture or comp.sound)[0].path)
+        self.streams = _Streams(video, [s for s in audio if s is not None])
+        for stream, kind, resources in [(video, "video", comp.picture)] + [(s, "audio", q) for s, q in
+                                                                        zip(audio, (q for q in comp.sounds if q))]:
+            self.lost += self._unread(stream, kind, resources)
+        first = self._container(readable[0])
         self.format, self.metadata = first.format, first.metadata
         self.start_time, self.duration = 0, int(comp.duration_s * 1_000_000)
         self._seek_s = 0.0
 
+    def _unread(self, stream, kind: str, resources: tuple[Resource, ...]) -> list[LostStretch]:
+        """The stretches of a sequence whose track files could not be opened."""
+        out, t0 = [], 0.0
+        for res in resources:
+            if res.path in self.unreadable:
+                out.append(LostStretch(stream, kind, t0, t0 + res.seconds, res.path.rsplit("/", 1)[-1],
+                                       self.unreadable[res.path]))
+            t0 += res.seconds
+        return out
+
+    def _opens(self, path: str, kind: str):
+        """The track file's streams of `kind`, or None when it cannot be read (why: in `unreadable`)."""
+        if path in self.unreadable:
+            return None
+        try:
+            streams = getattr(self._container(path).streams, kind)
+        except Exception as exc:
+            if self._storage_failure(exc, path):
+                raise
+            self.unreadable[path] = f"{type(exc).__name__}: {exc}"
+            return None
+        if not streams:
+            self.unreadable[path] = f"no {kind} stream in it (a damaged header?)"
+            return None
+        return streams
+
     def _first_stream(self, kind: str, resources: tuple[Resource, ...]):
-        """The first track file's stream of a sequence, whose decoder decodes the whole sequence: every track file
-        of it must hold the same kind of essence (CompositionError names the first that does not)."""
+        """The first readable track file's stream of a sequence, whose decoder decodes the whole sequence (None when
+        none reads): every track file of it must hold the same kind of essence (CompositionError names the first
+        that does not)."""
         first = None
         for path in dict.fromkeys(r.path for r in resources):
-            streams = getattr(self._container(path).streams, kind)
-            if not streams:
-                raise CompositionError(f"track file {path.rsplit('/', 1)[-1]} has no {kind} stream")
+            streams = self._opens(path, kind)
+            if streams is None:
+                continue
             if first is None:
                 first = streams[0]
             elif _essence(streams[0]) != _essence(first):
                 raise CompositionError(
                     f"track file {path.rsplit('/', 1)[-1]} holds {_essence(streams[0])}, where the sequence's first "
                     f"holds {_essence(first)}: the reels of one sequence must match to be read as one")
-        self._sequences[id(first)] = resources
+        if first is not None:
+            self._sequences[id(first)] = resources
         return first
 
     def _container(self, path: str):
@@ -555,30 +626,41 @@ class CompositionContainer:
         for res in self._resources(stream):
             step = float(res.duration / res.edit_rate)
             for _ in range(res.repeat):
-                if t0 + step <= from_s:
+                if t0 + step <= from_s or res.path in self.unreadable:  # (an unreadable one is in `lost` already)
                     t0 += step
                     continue
                 container = self._container(res.path)
                 own = getattr(container.streams, kind)[0]
                 start = (container.start_time or 0) / 1_000_000 + float(res.entry / res.edit_rate)
-                container.seek(int((start + max(0.0, from_s - t0)) * 1_000_000), backward=True)
-                end = None
-                for packet in container.demux(own):
-                    if not packet.size:
-                        continue  # a track file's end: the decoder is flushed once, at the composition's
-                    if packet.pts is None and end is None:
-                        continue  # (no time yet to place it by)
-                    t = float(packet.pts * packet.time_base) - start if packet.pts is not None else end
-                    if t >= step - 1e-6:
-                        break
-                    end = t + float((packet.duration or 0) * packet.time_base)
-                    if end <= 1e-6 and t < 0:
-                        continue  # before the entry point
-                    at = t0 + t
-                    packet.stream = stream
-                    packet.time_base = tb
-                    packet.pts = packet.dts = int(round(at / tb))
-                    yield at, packet
+                end, reached = None, False
+                try:
+                    container.seek(int((start + max(0.0, from_s - t0)) * 1_000_000), backward=True)
+                    for packet in container.demux(own):
+                        if not packet.size:
+                            continue  # a track file's end: the decoder is flushed once, at the composition's
+                        if packet.pts is None and end is None:
+                            continue  # (no time yet to place it by)
+                        t = float(packet.pts * packet.time_base) - start if packet.pts is not None else end
+                        if t >= step - 1e-6:
+                            reached = True
+                            break
+                        end = t + float((packet.duration or 0) * packet.time_base)
+                        if end <= 1e-6 and t < 0:
+                            continue  # before the entry point
+                        at = t0 + t
+                        packet.stream = stream
+                        packet.time_base = tb
+                        packet.pts = packet.dts = int(round(at / tb))
+                        yield at, packet
+                except Exception as exc:  # damaged part way: the rest of this stretch is lost, the next is read
+                    if self._storage_failure(exc, res.path):
+                        raise
+                    reached, why = False, f"{type(exc).__name__}: {exc}"
+                else:
+                    why = "it ends before its stretch does: cut short?"
+                lost_from = t0 + max(end or 0.0, from_s - t0, 0.0)
+                if not reached and t0 + step - lost_from > max(2 / float(res.edit_rate), CUT_SHORT_S):
+                    self.lost.append(LostStretch(stream, kind, lost_from, t0 + step, res.path.rsplit("/", 1)[-1], why))
                 t0 += step
         flush = av.Packet()  # (with the stream's time base, or the frames it drains come out at 0 s)
         flush.stream, flush.time_base = stream, tb
@@ -599,7 +681,9 @@ class CompositionContainer:
         self.close()
 
 
-def open_composition(path: str, opener: Callable) -> CompositionContainer:
+def open_composition(path: str, opener: Callable,
+                     storage_failure: Callable[[BaseException, str], bool] = lambda exc, path: False
+                     ) -> CompositionContainer:
     """The composition at `path` as a container (CompositionError when it cannot be read)."""
     comp = read_composition(path)
     comp.check()
@@ -607,7 +691,7 @@ def open_composition(path: str, opener: Callable) -> CompositionContainer:
     if gone:
         raise CompositionError(f"{path.rsplit('/', 1)[-1]} plays {gone[0].rsplit('/', 1)[-1]}, which its asset map "
                                f"lists but is not there ({len(gone)} track file(s) missing)")
-    return CompositionContainer(comp, opener)
+    return CompositionContainer(comp, opener, storage_failure)
 
 
 def title_name(path: str) -> Optional[str]:

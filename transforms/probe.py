@@ -123,7 +123,7 @@ def open_container(path: str):
     title's first part (VTS_01_1.VOB) with the parts after it, as one stream (transforms.dvd); an IMF / DCP
     composition (its CPL's path) as its picture and sound track files on one clock (transforms.imf)."""
     if imf.is_composition(path):
-        return imf.open_composition(path, open_file)
+        return imf.open_composition(path, open_file, storage_failure)
     parts = dvd.title_parts(path)
     if len(parts) > 1:
         return av.open(dvd.ChainedFile(parts), metadata_errors=METADATA_ERRORS)
@@ -467,9 +467,12 @@ class ProbeFilm(beam.DoFn):
 
 def why_unreadable(ref: FilmRef) -> Optional[str]:
     """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell
-    (transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start); None
-    otherwise."""
+    (transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF or
+    DCP timed-text track file: no media of its own); None otherwise."""
     try:
+        if imf.is_timed_text_track(ref.path):  # (scored alone: its package's CPL or asset map did not read)
+            return ("a timed-text (subtitle) track file of an IMF or DCP package, without picture or sound: it is read "
+                    "as its title's lines, through the title's CPL (a PackageTrackFile row says when none plays it)")
         return mp4_atoms.diagnosis(ref.path, ref.size_bytes)
     except Exception as exc:  # noqa: BLE001 - a diagnosis that fails leaves FFmpeg's own message
         log.debug("%s: no diagnosis: %s", ref.path, exc)
