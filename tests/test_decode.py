@@ -295,6 +295,21 @@ def test_a_matroska_file_cut_in_its_header_is_the_files_fault_not_the_storages(t
     (out,) = list(ProbeFilm().process(FilmRef(str(cut), cut.stat().st_size, film_id_for(str(cut)), "fp")))
     assert out.value.stage == "probe" and out.value.fatal
     assert out.value.message.startswith("not a readable media file (truncated, damaged")
+    # The same file on a bucket (flaky://: served through Beam's FileSystems as gs:// is): read back through it, so
+    # the file's own too (before 2026-12-06 a `read` failure there, retried every night); and while the storage
+    # fails where the file is read back, the storage's
+    from testing.flaky_fs import FAILING, PREFIX
+    remote = PREFIX + str(cut)
+    (out,) = list(ProbeFilm().process(FilmRef(remote, cut.stat().st_size, film_id_for(remote), "fp")))
+    assert out.value.stage == "probe" and out.value.fatal, out.value
+    FAILING[str(cut)] = (0.5, 0.9)
+    try:
+        from transforms.probe import storage_failure
+        import av
+        assert storage_failure(av.error.FFmpegError(5, "Input/output error"), remote)
+        assert not storage_failure(av.error.FFmpegError(5, "Input/output error"), str(cut))  # (local: reads back)
+    finally:
+        FAILING.pop(str(cut))
 
 
 def test_truncated_stream_keeps_what_decoded(tmp_path):

@@ -49,12 +49,12 @@ class ReadFailed(RuntimeError):
 def storage_failure(exc: BaseException, path: Optional[str] = None) -> bool:
     """Whether an error reading a film is its storage's (a network share, an object store, a failing disk). FFmpeg's
     demuxers also give EIO for a file that ends inside an element (a Matroska file cut in its header): given the
-    `path` of a local file, an EIO while its head and tail read back whole (_reads_back) is the file's own."""
+    film's `path`, an EIO while its head and tail read back whole (_reads_back) is the file's own, on local disk and,
+    since 2026-12-06, on a bucket too (before, such a file on gs:// was retried every night)."""
     if isinstance(exc, ReadFailed):
         return True
     if isinstance(exc, av.error.FFmpegError):  # FFmpeg's own file reads: by errno (its end of file is not one)
-        local = local_path(path) if path else None
-        return getattr(exc, "errno", None) in STORAGE_ERRNOS and not (local and _reads_back(local))
+        return getattr(exc, "errno", None) in STORAGE_ERRNOS and not (path and _reads_back(path))
     return isinstance(exc, OSError)  # raised by the file object a remote path (gs://, ...) is read through
 
 
@@ -62,10 +62,16 @@ READ_BACK_BYTES = 64 << 20  # of a file's head and of its tail: where a probe re
 
 
 def _reads_back(path: str) -> bool:
-    """Whether a local file's first and last READ_BACK_BYTES read without an error (not the storage, then)."""
+    """Whether a file's first and last READ_BACK_BYTES read without an error (not the storage, then): a local file, or
+    one on any Beam filesystem (a bucket: two ranged reads, on a failure path only)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    local = local_path(path)
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with (open(local, "rb") if local is not None else
+              FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)) as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
             for start in sorted({0, max(0, size - READ_BACK_BYTES)}):
                 f.seek(start)
                 left = min(READ_BACK_BYTES, size - start)
@@ -75,7 +81,7 @@ def _reads_back(path: str) -> bool:
                         break
                     left -= len(chunk)
         return True
-    except OSError:
+    except Exception:  # noqa: BLE001 - whatever the storage raises: it did not read back
         return False
 
 
