@@ -300,3 +300,17 @@ def test_two_lines_set_too_close_to_part_are_read_as_two():
     assert LineReader.load().read(tight)[0].startswith("Get your gun, Jay. Quickly, go!")
     for single in (["What?!"], ["jump"], ["Tight spot, eh?"]):
         assert split_line(line_pictures(drawn(single, 0))[0]) == []
+
+
+def test_a_picture_named_as_a_uri_beside_its_document_is_found(tmp_path):
+    """An Interop DCP's `<Image>` or a TTML sidecar's backgroundImage may write the file name as a URI
+    ("line%20001.png" for "line 001.png"), as asset maps write paths: it is read as written, then percent-decoded
+    (before 2026-12-06 such a picture was a lost line)."""
+    from transforms.image_subtitles import SubtitlePictures
+    (tmp_path / "line 001.png").write_bytes(b"\x89PNG one")
+    (tmp_path / "100%.png").write_bytes(b"\x89PNG literal")
+    pictures = SubtitlePictures.beside(str(tmp_path / "subs.xml"))
+    assert pictures.fetch("line%20001.png") == b"\x89PNG one" and pictures.fetch("line 001.png") == b"\x89PNG one"
+    assert pictures.fetch("100%.png") == b"\x89PNG literal"  # a name with a bare % is read as written
+    with pytest.raises(Exception):
+        pictures.fetch("missing%20file.png")

@@ -17,6 +17,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.parse
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import av
@@ -405,10 +406,19 @@ class SubtitlePictures:
         from transforms.imf import _folder
         folder = _folder(document_path)
 
-        def fetch(name: str) -> bytes:
-            with FileSystems.open(f"{folder}/{name.replace(chr(92), '/').lstrip('/')}",
-                                  compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        def read(relative: str) -> bytes:
+            with FileSystems.open(f"{folder}/{relative}", compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 return f.read()
+
+        def fetch(name: str) -> bytes:
+            relative = name.replace(chr(92), "/").lstrip("/")
+            decoded = urllib.parse.unquote(relative)
+            try:
+                return read(relative)
+            except Exception:  # noqa: BLE001 - not there as written: a name written as a URI ("line%20001.png")?
+                if decoded == relative:
+                    raise
+            return read(decoded)
         return cls(fetch)
 
     def __call__(self, ref: str, data: Optional[bytes] = None) -> str:
