@@ -29,7 +29,9 @@ films scored and failed (with the reasons), and the problems found in the output
 - a half-written file left under the output;
 - a clip whose `damaged` is null or names something else than video and audio, or is marked in a film with no row
   that says where its media is damaged (transforms.decode.DAMAGE_ROWS).
-The table also counts the clips marked damaged (and the films they are in).
+The table also counts the clips marked damaged (and the films they are in). With `--compare` the undamaged films
+are run too, and the labels of the clips marked damaged and of those not marked are compared with the undamaged
+film's clip at the same times.
 
     python -m benchmarks.damaged_media --cli --packages [--copies 1] [--seed 1] [-- pipeline.run options]
 
@@ -178,23 +180,29 @@ def run_polled(cmd: list[str]) -> tuple[int, str, float, float]:
     return proc.returncode, stdout, peak[0] / 2**20, time.perf_counter() - t0
 
 
-def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
-    """Damaged copies of every source, one pipeline.run over all of them, the table by damage kind."""
+def cli(copies: int, seed: int, run_args: list[str], work: Path, compare: bool = False) -> list[dict]:
+    """Damaged copies of every source, one pipeline.run over all of them, the table by damage kind. compare: the
+    undamaged sources through pipeline.run too, and the labels of the clips marked damaged and not, against theirs."""
     import shutil
 
     from testing.films import DAMAGE_KINDS, damaged_bytes
-    rng, films = np.random.default_rng(seed), work / "films"
+    rng, films, sources = np.random.default_rng(seed), work / "films", work / "sources"
     films.mkdir(parents=True, exist_ok=True)
-    kind_of = {}
+    kind_of, source_of = {}, {}
     for source in cli_sources(work):
         data = source.read_bytes()
+        subtitles = list(source.parent.glob(f"{source.stem}.*.vtt"))  # the trailer's subtitles go with it
         for kind in DAMAGE_KINDS:
             for k in range(copies):
                 copy = films / f"{source.stem}.{kind}.{k}{source.suffix}"
                 copy.write_bytes(damaged_bytes(data, kind, rng))
-                kind_of[str(copy)] = kind
-                for sidecar in source.parent.glob(f"{source.stem}.*.vtt"):  # the trailer's subtitles go with it
+                kind_of[str(copy)], source_of[str(copy)] = kind, str(sources / source.name)
+                for sidecar in subtitles:
                     shutil.copy(sidecar, films / f"{copy.stem}.en.vtt")
+        if compare:
+            sources.mkdir(exist_ok=True)
+            for f in [source] + subtitles:
+                shutil.copy(f, sources / f.name)
     out = work / "output"
     returncode, stdout, peak_mb, wall_s = run_polled([sys.executable, "-m", "pipeline.run", "--input", f"{films}/*",
                                                       "--output", str(out), *run_args])
@@ -214,7 +222,41 @@ def cli(copies: int, seed: int, run_args: list[str], work: Path) -> list[dict]:
               f"({line['marked_films']}) | {line['problems']} |")
     for p in problems:
         print("PROBLEM", p)
+    if compare:
+        run_polled([sys.executable, "-m", "pipeline.run", "--input", f"{sources}/*", "--output",
+                    str(work / "sources_output"), *run_args])
+        print("\nAgainst the undamaged films (clips at the same times, scored in both):\n")
+        print("| clips | compared | label changed | mean total variation of the 7 probabilities |")
+        print("|---|---|---|---|")
+        for name, (n, changed, tv) in label_changes(newest, source_of, out, work / "sources_output").items():
+            print(f"| {name} | {n} | {changed} ({changed / max(n, 1):.1%}) | {tv / max(n, 1):.3f} |")
     return table
+
+
+def label_changes(newest: dict, source_of: dict, out: Path, source_out: Path) -> dict:
+    """{'marked damaged' / 'not marked': (clips compared, labels that differ from the undamaged film's clip at the
+    same times, summed total variation)} over the scored damaged films."""
+    reference, _ = output_problems(sorted(set(source_of.values())), source_out)
+    totals = {"marked damaged": [0, 0, 0.0], "not marked": [0, 0, 0.0]}
+    for film, r in newest.items():
+        ref = reference.get(source_of.get(film))
+        if r["status"] != "ok" or not ref or ref["status"] != "ok":
+            continue
+        mine, theirs = _scored_by_time(out, r["film_id"]), _scored_by_time(source_out, ref["film_id"])
+        for at, c in mine.items():
+            if at in theirs:
+                t = totals["marked damaged" if c["damaged"] else "not marked"]
+                probs = [k for k in c if k.startswith("prob_")]
+                t[0] += 1
+                t[1] += c["emotion"] != theirs[at]["emotion"]
+                t[2] += 0.5 * sum(abs(c[k] - theirs[at][k]) for k in probs)
+    return {k: tuple(v) for k, v in totals.items()}
+
+
+def _scored_by_time(out: Path, film_id: str) -> dict:
+    import pyarrow.parquet as pq
+    rows = pq.read_table(out / "clips" / f"{film_id}.parquet").to_pylist()
+    return {(round(c["start_s"], 2), round(c["end_s"], 2)): c for c in rows if c["emotion"] is not None}
 
 
 def tally(done: list[dict], copies: list[str], problems: list[str]) -> dict:
@@ -310,10 +352,14 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--copies", type=int, default=2, help="--cli: damaged copies per film and kind")
     p.add_argument("--seed", type=int, default=1, help="--cli: where the damage falls")
     p.add_argument("--packages", action="store_true", help="IMF / DCP packages, teletext, PGS and VobSub films instead")
+    p.add_argument("--compare", action="store_true", help="--cli: also score the undamaged films and compare the "
+                   "labels of the clips marked damaged and not with theirs")
     args = p.parse_args(argv)
     if args.cli:
         work = Path(args.out or tempfile.mkdtemp(prefix="damaged_cli_"))
-        return (packages if args.packages else cli)(args.copies, args.seed, run_args, work)
+        if args.packages:
+            return packages(args.copies, args.seed, run_args, work)
+        return cli(args.copies, args.seed, run_args, work, compare=args.compare)
     logging.disable(logging.WARNING)  # the decode pass logs each warning row; the table counts them
     work = Path(args.out or tempfile.mkdtemp(prefix="damaged_media_"))
     work.mkdir(parents=True, exist_ok=True)
