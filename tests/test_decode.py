@@ -1109,6 +1109,23 @@ def test_a_damaged_avi_index_is_not_trusted(tmp_path):
         assert packet.pts == placed
 
 
+def test_frames_behind_the_first_after_a_damaged_stretch_do_not_run_the_film_on():
+    """What a damaged Sintel trailer's H.264 decoder gave (a zeroed block at 29 s): frames to 29.125 s, none for the
+    damaged stretch, then one at 30.5 s, then the frames from 29.208 s on, each 1/24 s after the one before. Each of
+    those behind ones is placed where the picture had got to; before 2026-12-06 each also moved that point on by the
+    step before it (1 s, the gap's), so each next one was behind again: the 52 s film ran to 207 s and its sound was
+    lost from 40 s. Fed as decode_film feeds it (a frame's duration: the film time since the frame before)."""
+    from transforms.decode import Timeline
+    line, film, last = Timeline(restarts=False, horizon=52.2 + 60.0), [], 1 / 24
+    own = [i / 24 for i in range(700)] + [30.5] + [29.208 + i / 24 for i in range(550)]
+    for t in own:
+        placed = line.time(t, last)
+        if film and placed > film[-1]:
+            last = placed - film[-1]
+        film.append(max(placed, film[-1]) if film else placed)
+    assert film[-1] < 53.0 and not line.resets
+
+
 def test_a_timestamp_far_past_the_end_is_damage_not_a_gap():
     """A packet whose time leaps past the film's declared end (the horizon) and far ahead of the stream and of the
     other stream is placed where its stream had got to, and counted (leaps), not taken as a restart; a gap within the

@@ -312,6 +312,7 @@ class Timeline:
         against its sound after it)."""
         t += self.shift
         jump, self._jump = self._jump, None
+        placed = False  # a stray time (behind), put where the stream had got to: it does not move the stream on
         hole = other is not None and t > (self.end or 0.0) and abs(t - other) <= RESET_AGREE_S
         wild = (self.end is not None and t > max(self.horizon, self.end + LONG_STALL_S)
                 and (other is None or t > other + LONG_STALL_S))
@@ -325,13 +326,17 @@ class Timeline:
                 t += jump[0]
             else:  # a jump, or a stray timestamp: placed where the stream had got to until the next one tells
                 self._jump = (self.end - t, self.end)
-                t = self.end
+                t, placed = self.end, True
         # A frame counts for at most the back-step threshold, so times that only go forward never read as a
         # restart however long a frame is held (a 5 s title card in a VFR encode, or the gap a damaged stretch
         # leaves): before, that long step became the expected duration, the next frame looked 1 s "back", and
-        # a 10 s film ran to 125 s.
-        end = t + min(duration, RESET_BACK_S)
-        self.end = end if self.end is None else max(self.end, end)
+        # a 10 s film ran to 125 s. A stray time placed where the stream had got to moves nothing on: a run of them
+        # (an H.264 decoder's frames after a damaged stretch, their times behind the frame it gave first) each moved
+        # the end by the step before it, so each next one was behind again: a damaged 52 s mp4 ran to 207 s, its
+        # sound lost after 40 s (before 2026-12-06).
+        if not placed:
+            end = t + min(duration, RESET_BACK_S)
+            self.end = end if self.end is None else max(self.end, end)
         return t
 
 
@@ -351,7 +356,15 @@ class Damage:
         skipped = f"({self.packets} packets skipped: {self.reason})"
         if resumed_s is None:
             return f"{what} to the end {skipped}"
+        if resumed_s < self.start_s:  # (bytes repeated in the file: the stream went on with earlier times)
+            return (f"{self.stream} undecodable at {self.start_s:.2f}s {skipped}; it went on with the times of "
+                    f"{resumed_s:.2f}s (data repeated or misplaced in the file?)")
         return f"{what} to {resumed_s:.2f}s {skipped}" + ("; silent there" if self.stream == "audio" else "")
+
+    def end_s(self, resumed_s: float) -> float:
+        """Where the damage ends in film time: where the stream resumed, or, where it went on with earlier times (the
+        file repeats a stretch), as far past the start as it went back: what follows is that stretch again."""
+        return resumed_s if resumed_s >= self.start_s else 2 * self.start_s - resumed_s
 
 
 class DamagedSpans:
@@ -849,9 +862,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             nonlocal hole_explained, picture_explained
             d = damage.pop(stream, None)
             if d is not None and resumed_s is not None and stream == "audio":
-                spans.end(stream, resumed_s)
+                spans.end(stream, d.end_s(resumed_s))
             elif d is not None and resumed_s is not None:  # the picture stays damaged to its next whole key frame
-                spans.begin(stream, resumed_s)
+                spans.begin(stream, d.end_s(resumed_s))
             if d is not None:
                 damage_seen.add(stream)
                 hole_explained = hole_explained or stream == "audio"
