@@ -729,12 +729,17 @@ def test_a_damaged_stretch_costs_only_itself(tmp_path):
     assert audio_row.startswith("audio undecodable from 10.") and "silent there" in audio_row
     # The clips of the stretch are marked (the picture to its next whole key frame, after 12 s here)
     assert [c.damaged for c in clips] == [(), (), ("audio", "video"), ("audio", "video"), ()]
-    # Damage in the mp4's index (at its end): the demuxer ends quietly after 2 s of a 20 s film. Before, the film
-    # was 'ok' with one clip and nothing said that 18 s could not be read.
+    # Damage in the mp4's index (at its end): the demuxer stopped at 2 s of a 20 s film, at a sample placed past
+    # the file's end (before 2026-12-05 the film was 'ok' with one clip and no row; then a MediaEndedEarly row).
+    # Since 2026-12-06 it is read on past each such sample: the whole film, a ReadResumed row, the clips where
+    # samples were lost marked, and the last clip's sound that of the undamaged film.
+    whole, _, _ = decode(source, decode_threads=1, segment="window", window_s=4.0, image_size=32)
     clips, errors, stats = decode(make_damaged(tmp_path / "index.mp4", source, at=0.99, share=0.005), decode_threads=1,
                                   segment="window", window_s=4.0, image_size=32)
-    assert stats["media_end_s"] < 5 and "MediaEndedEarly" in {e.error_type for e in errors}
-    assert not any(e.fatal for e in errors)
+    assert stats["media_end_s"] == pytest.approx(20.0, abs=0.1) and len(clips) == 5
+    assert "ReadResumed" in {e.error_type for e in errors} and not any(e.fatal for e in errors)
+    assert clips[0].damaged and not clips[-1].damaged
+    assert np.corrcoef(clips[-1].audio, whole[-1].audio)[0, 1] > 0.95
     # The same damage in a broadcast capture (MPEG-TS): its demuxer resyncs and stray timestamps come out of the
     # damaged stretch. Before, each read as a clock restart and the rest of the film moved (20 s -> 22.6 s).
     source = encode_film(tmp_path / "whole.ts", paint=lambda i, t: np.full((240, 320, 3), (i * 7) % 255, np.uint8),
@@ -1284,3 +1289,31 @@ def test_a_clock_that_cannot_restart_holds_a_run_of_earlier_times():
             assert line.resets and max(out) > 7.5  # the run read as a restart: the rest moved 3 s later
         else:
             assert not line.resets and max(out) < 7.0  # (the run is placed frame by frame where it had got to)
+
+
+def test_an_mp4_whose_index_points_past_its_end_is_read_on_past_that_sample(tmp_path):
+    """One chunk offset of an MP4's sample table damaged to point past the file's end (a flipped high bit): FFmpeg's
+    demuxer stopped there, the rest of the film lost (MediaEndedEarly). It moves past a sample before it reads it, so
+    the read goes on with the next one: the film comes out whole, a ReadResumed row says where, and the clips
+    there are marked damaged (probe.demux)."""
+    import struct
+    source = encode_film(tmp_path / "whole.mp4", paint=lambda i, t: np.full((64, 96, 3), (i * 7) % 255, np.uint8),
+                         frame_times=[i / 25 for i in range(250)], fps=25, size=(96, 64), video_codec="h264",
+                         gop_size=25, audio=speech_like(10.0))
+    data = bytearray(source.read_bytes())
+    at = data.find(b"stco")
+    n = struct.unpack(">I", data[at + 8:at + 12])[0]
+    entry = at + 12 + 4 * (n // 2)  # a chunk halfway through the first track's table
+    data[entry:entry + 4] = struct.pack(">I", struct.unpack(">I", data[entry:entry + 4])[0] | 0x40000000)
+    damaged = tmp_path / "index.mp4"
+    damaged.write_bytes(bytes(data))
+    clips, errors, stats = decode(damaged, segment="window", window_s=2.0, image_size=32)
+    assert stats["media_end_s"] == pytest.approx(10.0, abs=0.2) and len(clips) == 5
+    kinds = [e.error_type for e in errors]
+    assert "ReadResumed" in kinds and "MediaEndedEarly" not in kinds and not any(e.fatal for e in errors)
+    row = next(e.message for e in errors if e.error_type == "ReadResumed")
+    stopped = float(row.split("first at ")[1].split("s ")[0])
+    assert 2.0 < stopped < 8.0 and any(c.damaged for c in clips if c.spec.start_s <= stopped < c.spec.end_s)
+    assert all(c.audio.size for c in clips) and all(len(c.frames) for c in clips)
+    whole, errors, _ = decode(source, segment="window", window_s=2.0, image_size=32)
+    assert not errors and not any(c.damaged for c in whole)

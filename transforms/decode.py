@@ -71,7 +71,7 @@ AUDIO_HOLE_S = 0.5
 PICTURE_HOLE_S = 0.5
 # The rows that say where a film's picture or sound is damaged; the clips there are marked (clips table `damaged`).
 DAMAGE_ROWS = ("VideoPacketError", "AudioPacketError", "AudioDecodeError", "AudioGap", "PictureGap", "ConcealedFrames",
-               "TrackFileUnreadable")
+               "TrackFileUnreadable", "ReadResumed")
 LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
 
 
@@ -858,6 +858,18 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                                           + ("; its clips there are marked damaged" if marked else ""))
             n_lost = len(lost)
 
+        read_ons: list[tuple[float, float, int]] = []  # (stopped, went on, reads it took) of each: one row at the end
+
+        def read_on(resume: tuple[float, int, Optional[str]], packet) -> None:
+            """The demuxer stopped early and read on with `packet` (probe.demux): the stretch between is marked (the
+            picture to its next whole key frame), and its hole in the sound is not an AudioGap."""
+            stopped = resume[0] - offset
+            at = float(packet.pts * packet.time_base) - offset if packet.pts is not None and packet.time_base else stopped
+            spans.begin("video", stopped)
+            spans.add("audio", stopped, max(at, stopped))
+            lost_audio.append((stopped, max(at, stopped) + 1.0))
+            read_ons.append((stopped, at, resume[1]))
+
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
             nonlocal hole_explained, picture_explained
             d = damage.pop(stream, None)
@@ -1040,10 +1052,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         read_failed = False
         if lost is not None:
             yield from lost_rows()
+        resumed: list[tuple[float, int, Optional[str]]] = []  # where the read went on past a sample that did not read
         try:
-            for packet in read_packets(container, *streams):
+            for packet in read_packets(container, *streams, resumed=resumed):
                 if lost is not None and len(lost) > n_lost:
                     yield from lost_rows()
+                if resumed:
+                    read_on(resumed.pop(), packet)
                 if avi_index is not None:
                     avi_index.place(packet)
                 if packet.pts is not None and packet.time_base:
@@ -1141,6 +1156,12 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             yield warn("decode", "TimestampLeap", f"{len(leaps)} packet(s) had a time far past the film's end (the "
                        f"first at {leaps[0][0]:.2f}s said {leaps[0][1]:.0f}s; the header gives "
                        f"{job.info.duration_s:.2f}s): damaged timestamps, placed where their stream had got to")
+        if read_ons:
+            yield warn("decode", "ReadResumed", f"the file stopped giving media {len(read_ons)} time(s), first at "
+                       f"{read_ons[0][0]:.2f}s (its index points past its end or at data that does not read: a damaged "
+                       f"sample table?); each time it was read on from the next sample that reads (first from "
+                       f"{read_ons[0][1]:.2f}s, {sum(r[2] for r in read_ons)} sample(s) skipped in all); the clips "
+                       "there are marked damaged")
         if spans.n_concealed or spans.n_concealed_sound:
             what = " and ".join(f"{n} {kind} frame(s)" for n, kind in ((spans.n_concealed, "picture"),
                                                                       (spans.n_concealed_sound, "sound")) if n)

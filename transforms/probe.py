@@ -86,27 +86,66 @@ def _reads_back(path: str) -> bool:
 
 
 MAX_UNKNOWN_STREAM_PACKETS = 1_000_000  # (a bound on demux's restarts, should one not move the file on)
+# MP4 / QuickTime: FFmpeg's demuxer moves past a sample before it reads it (mov_read_packet), so after one whose place
+# is past the file's end or not readable, a new read goes on with the next sample.
+RESUMABLE_FORMATS = frozenset({"mov", "mp4"})
+MAX_EMPTY_READS = 20_000  # new reads in a row that give nothing: the file has ended (each takes microseconds)
+RESUME_MARGIN_S = 1.0  # a demux that ends this far before the container's duration has ended early
 
 
-def demux(container, *streams):
+def demux(container, *streams, resumed: Optional[list] = None):
     """container.demux(*streams), going on past a packet of a stream FFmpeg found after the file was opened. A PES
     on a PID that no table lists (a bit error in a DVB capture, or a stream that starts mid-way) is such a stream:
     PyAV has no Stream object for it and its demux raises IndexError (PyAV issue 692). The packet is not one of
     `streams`, so it is skipped and a new demux goes on from the next one. Before 2026-12-06 the film failed with
-    'decode: IndexError: list index out of range'."""
-    for _ in range(MAX_UNKNOWN_STREAM_PACKETS):
+    'decode: IndexError: list index out of range'.
+
+    An MP4 or QuickTime file whose index points past its end or at data that does not read (a damaged sample table:
+    a bit flipped in a chunk offset) ends, or fails, early: where the packets stopped more than RESUME_MARGIN_S before
+    the container's duration, new reads go on with the next sample, as long as one comes within MAX_EMPTY_READS.
+    PyAV's end-of-file packets (which drain the decoders) are held back until the file has really ended, and each
+    time the read goes on, `resumed` gets (the film time it had got to, the reads it took, why it stopped). Before
+    2026-12-06 the rest of the film was lost (MediaEndedEarly: a damaged Sintel trailer lost its last 9 s)."""
+    resumable = bool(set((container.format.name or "").split(",")) & RESUMABLE_FORMATS)
+    end = ((container.duration or 0) + (container.start_time or 0)) / 1e6 if container.duration else None
+    held, tries, unknown, why, reached = [], 0, 0, None, -math.inf
+    while True:
         try:
-            yield from container.demux(*streams)
-            return
+            for packet in container.demux(*streams):
+                if not packet.size:
+                    if not tries:  # (the first end's; each later read ends with its own, not kept)
+                        held.append(packet)
+                    continue
+                if tries:  # read on past an early end: the empty packets held were that end's, not the file's
+                    held.clear()
+                    if resumed is not None:
+                        resumed.append((reached, tries, why))
+                tries, why = 0, None
+                yield from held  # empty packets that were not the end (NUT's last, with a time)
+                held.clear()
+                if packet.pts is not None and packet.time_base:
+                    reached = max(reached, float(packet.pts * packet.time_base))
+                yield packet
         except IndexError:
+            unknown += 1
+            if unknown > MAX_UNKNOWN_STREAM_PACKETS:
+                raise av.error.InvalidDataError(errno.EINVAL, "too many packets of streams found after opening")
             log.debug("a packet of a stream found after opening was skipped")
-    raise av.error.InvalidDataError(errno.EINVAL, "too many packets of streams found after opening")
+            continue
+        except av.error.InvalidDataError as exc:
+            if not (resumable and end is not None and reached < end - RESUME_MARGIN_S):
+                raise
+            why = why or str(exc)
+        if not (resumable and end is not None and reached < end - RESUME_MARGIN_S) or tries >= MAX_EMPTY_READS:
+            break
+        tries += 1
+    yield from held
 
 
-def read_packets(container, *streams):
+def read_packets(container, *streams, resumed: Optional[list] = None):
     """demux(container, *streams), with a failure of the storage raised as ReadFailed; the file's own end or
-    damage is raised as it is (decode_film keeps what decoded before it)."""
-    packets = demux(container, *streams)
+    damage is raised as it is (decode_film keeps what decoded before it). resumed: as demux's."""
+    packets = demux(container, *streams, resumed=resumed)
     while True:
         try:
             packet = next(packets)
