@@ -107,7 +107,7 @@ def demux(container, *streams, resumed: Optional[list] = None):
     time the read goes on, `resumed` gets (the film time it had got to, the reads it took, why it stopped). Before
     2026-12-06 the rest of the film was lost (MediaEndedEarly: a damaged Sintel trailer lost its last 9 s)."""
     resumable = bool(set((container.format.name or "").split(",")) & RESUMABLE_FORMATS)
-    end = ((container.duration or 0) + (container.start_time or 0)) / 1e6 if container.duration else None
+    end = _declared_end(container, streams) if resumable else None
     held, tries, unknown, why, reached = [], 0, 0, None, -math.inf
     while True:
         try:
@@ -140,6 +140,15 @@ def demux(container, *streams, resumed: Optional[list] = None):
             break
         tries += 1
     yield from held
+
+
+def _declared_end(container, streams) -> Optional[float]:
+    """Where the streams read end by their own durations (the container's when none says), on the packets' clock."""
+    ends = [float((s.start_time or 0) + s.duration) * float(s.time_base) for s in (streams or container.streams)
+            if s.duration and s.time_base]
+    if ends:
+        return max(ends)
+    return ((container.duration or 0) + (container.start_time or 0)) / 1e6 if container.duration else None
 
 
 def read_packets(container, *streams, resumed: Optional[list] = None):
