@@ -326,18 +326,24 @@ def test_reels_of_another_essence_fail_the_title_with_the_reason(tmp_path):
     assert isinstance(err, FilmError) and err.stage == "probe" and "p1.mxf holds mpeg2video" in err.message
 
 
-def test_a_damaged_reel_costs_its_own_stretch_not_the_title(tmp_path):
-    """Reel 2 of 3: its picture track file's header overwritten (FFmpeg cannot open it), or its sound track file cut
-    short part way. The title is read without that stretch: a TrackFileUnreadable row names the file and the
-    stretch, and the clips there are marked damaged; the other reels are read as before. Before 2026-12-06 either
-    failed the whole title at probe ('not a readable media file')."""
-    from testing.films import damaged_bytes
-    cpl = make_package(tmp_path / "header", kind="dcp", reels=3, seconds_per_reel=2)
-    pic = tmp_path / "header" / "reel2_picture.mxf"
-    pic.write_bytes(damaged_bytes(pic.read_bytes(), "bytes_repeated", np.random.default_rng(1)))
+def reel2_damaged(folder: Path, kind: str, track: str, damage) -> tuple[Path, list, list]:
+    """A three-reel package whose reel 2 `track` file ('picture', 'sound') is damaged by damage(bytes) -> bytes:
+    (its CPL, the clips, the rows of its decode)."""
+    cpl = make_package(folder, kind=kind, reels=3, seconds_per_reel=2)
+    track_file = folder / f"reel2_{track}.mxf"
+    track_file.write_bytes(damage(track_file.read_bytes()))
     out = windows(cpl)
-    clips = [c for c in out if isinstance(c, DecodedClip)]
-    rows = [e for e in out if isinstance(e, FilmError)]
+    return cpl, [c for c in out if isinstance(c, DecodedClip)], [e for e in out if isinstance(e, FilmError)]
+
+
+def test_a_damaged_reel_costs_its_own_stretch_not_the_title(tmp_path):
+    """Reel 2 of 3: its picture track file with bytes repeated (FFmpeg cannot open it), its sound track file's start
+    overwritten, or its picture track file cut short. The title is read without that stretch: a TrackFileUnreadable
+    row names the file and the stretch, and the clips there are marked damaged; the other reels are read as before.
+    Before 2026-12-06 the first two failed the whole title at probe ('not a readable media file')."""
+    from testing.films import damaged_bytes
+    _, clips, rows = reel2_damaged(tmp_path / "header", "dcp", "picture",
+                                   lambda b: damaged_bytes(b, "bytes_repeated", np.random.default_rng(1)))
     assert [(e.error_type, e.fatal) for e in rows] == [("TrackFileUnreadable", False)]
     assert rows[0].message.startswith("reel2_picture.mxf could not be read (") and "picture from 2.00s to 4.00s" in \
         rows[0].message
@@ -346,24 +352,16 @@ def test_a_damaged_reel_costs_its_own_stretch_not_the_title(tmp_path):
         near(colour(c.frames[0]), (40, 60, 220)) for c in clips[4:])  # reel 3's picture where it plays
     assert [round(tone(c.audio)) for c in clips] == [300, 300, 500, 500, 700, 700]  # every reel's sound
 
-    cpl = make_package(tmp_path / "cut", kind="imf", reels=3, seconds_per_reel=2)
-    snd = tmp_path / "cut" / "reel2_sound.mxf"
-    snd.write_bytes(damaged_bytes(snd.read_bytes(), "start_overwritten", np.random.default_rng(0)))
-    out = windows(cpl)
-    clips = [c for c in out if isinstance(c, DecodedClip)]
-    rows = [e for e in out if isinstance(e, FilmError)]
+    _, clips, rows = reel2_damaged(tmp_path / "cut", "imf", "sound",
+                                   lambda b: damaged_bytes(b, "start_overwritten", np.random.default_rng(0)))
     assert [e.error_type for e in rows] == ["TrackFileUnreadable"] and "the title's sound from" in rows[0].message
     assert len(clips) == 6 and clips[0].damaged == clips[1].damaged == clips[4].damaged == clips[5].damaged == ()
     assert "audio" in clips[3].damaged and all(near(colour(c.frames[0]), GREEN) for c in clips[2:4])
 
     # a track file cut short: what it holds is read, the rest of its stretch is missing (before: a silent hole)
-    cpl = make_package(tmp_path / "short", kind="dcp", reels=3, seconds_per_reel=2)
-    pic = tmp_path / "short" / "reel2_picture.mxf"
-    pic.write_bytes(pic.read_bytes()[: pic.stat().st_size // 2])
-    out = windows(cpl)
-    rows = [e for e in out if isinstance(e, FilmError)]
+    cpl, clips, rows = reel2_damaged(tmp_path / "short", "dcp", "picture", lambda b: b[: len(b) // 2])
     assert [e.error_type for e in rows] == ["TrackFileUnreadable"] and "cut short?" in rows[0].message
-    assert [c.damaged for c in out if isinstance(c, DecodedClip)] == [()] * 2 + [("video",)] * 2 + [()] * 2
+    assert [c.damaged for c in clips] == [()] * 2 + [("video",)] * 2 + [()] * 2
 
     # nothing of the title reads: it fails, with the first track file's reason
     for mxf in (tmp_path / "short").glob("reel*.mxf"):
