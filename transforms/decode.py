@@ -841,8 +841,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         n_lost = 0
 
         def lost_rows() -> Iterator[FilmError]:
-            """A row for each track file found unreadable since the last call; its stretch's clips are marked when
-            it is of the picture or the sound decoded (a dub's lost reel marks nothing)."""
+            """A row for each track file found unreadable since the last call (a title has a few: no cap, unlike the
+            rows of damaged stretches); its stretch's clips are marked when it is of the picture or the sound decoded
+            (a dub's lost reel marks nothing)."""
             nonlocal n_lost
             for gone in lost[n_lost:]:
                 mine = v if gone.kind == "video" else a
@@ -852,10 +853,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     if gone.kind == "audio":
                         lost_audio.append((gone.start_s, gone.end_s))
                 what = "picture" if gone.kind == "video" else "sound" if marked else "other sound sequence (not heard)"
-                yield from packet_warning("TrackFileUnreadable", f"{gone.track_file} could not be read ({gone.reason}): "
-                                          f"the title's {what} from {gone.start_s:.2f}s to {gone.end_s:.2f}s is "
-                                          "missing; the rest of the title is read"
-                                          + ("; its clips there are marked damaged" if marked else ""))
+                yield warn("decode", "TrackFileUnreadable", f"{gone.track_file} could not be read ({gone.reason}): the "
+                           f"title's {what} from {gone.start_s:.2f}s to {gone.end_s:.2f}s is missing; the rest of the "
+                           "title is read" + ("; its clips there are marked damaged" if marked else ""))
             n_lost = len(lost)
 
         read_ons: list[tuple[float, float, int]] = []  # (stopped, went on, reads it took) of each: one row at the end
@@ -865,9 +865,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             picture to its next whole key frame), and its hole in the sound is not an AudioGap."""
             stopped = resume[0] - offset
             at = float(packet.pts * packet.time_base) - offset if packet.pts is not None and packet.time_base else stopped
-            spans.begin("video", stopped)
-            spans.add("audio", stopped, max(at, stopped))
-            lost_audio.append((stopped, max(at, stopped) + 1.0))
+            if v is not None:
+                spans.begin("video", stopped)
+            if a is not None:
+                spans.add("audio", stopped, max(at, stopped))
+                lost_audio.append((stopped, max(at, stopped) + 1.0))
             read_ons.append((stopped, at, resume[1]))
 
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
