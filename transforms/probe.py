@@ -90,7 +90,7 @@ MAX_UNKNOWN_STREAM_PACKETS = 1_000_000  # (a bound on demux's restarts, should o
 # is past the file's end or not readable, a new read goes on with the next sample.
 RESUMABLE_FORMATS = frozenset({"mov", "mp4"})
 MAX_EMPTY_READS = 20_000  # new reads in a row that give nothing: the file has ended (each takes microseconds)
-RESUME_MARGIN_S = 1.0  # a demux that ends this far before the container's duration has ended early
+RESUME_MARGIN_S = 1.0  # a demux that ends this far before its streams' declared end has ended early
 
 
 def demux(container, *streams, resumed: Optional[list] = None):
@@ -102,7 +102,7 @@ def demux(container, *streams, resumed: Optional[list] = None):
 
     An MP4 or QuickTime file whose index points past its end or at data that does not read (a damaged sample table:
     a bit flipped in a chunk offset) ends, or fails, early: where the packets stopped more than RESUME_MARGIN_S before
-    the container's duration, new reads go on with the next sample, as long as one comes within MAX_EMPTY_READS.
+    the streams' declared end (_declared_end), new reads go on with the next sample, as long as one comes within MAX_EMPTY_READS.
     PyAV's end-of-file packets (which drain the decoders) are held back until the file has really ended, and each
     time the read goes on, `resumed` gets (the film time it had got to, the reads it took, why it stopped). Before
     2026-12-06 the rest of the film was lost (MediaEndedEarly: a damaged Sintel trailer lost its last 9 s)."""
