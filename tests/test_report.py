@@ -525,6 +525,8 @@ def test_a_grounded_clip_on_damaged_media_is_marked_and_no_moment(tmp_path):
     assert [r["damage"] for r in section["clip_table"]] == [None, None, "sound and picture damaged"]
     html = report.build_report(str(out), str(tmp_path / "report.html")).read_text()
     assert "1 clip(s) on damaged media" in html and "sound and picture damaged" in html and "Red cross-hatched" in html
+    assert re.search(r'<div class="v">1</div><div class="k">clips on damaged media \(1 film\)</div>', html)
+    assert data.film("scratched").n_damaged == 1
     fig = plots.emotion_arc_figure(np.arange(3.0), np.arange(3.0) + 1, np.full((3, len(EMOTIONS)), 1 / 7),
                                    ["fear", "anger", "joy"], 3.0, grounded=[True] * 3, damaged=[False, False, True])
     bands = [p for p in fig.axes[0].patches if p.get_gid() == "damaged"]

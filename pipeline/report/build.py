@@ -77,6 +77,8 @@ def _summary(data: tables.OutputData) -> dict:
         "runs": len(data.run_ids), "latest_run": data.latest_run_id,
         "grounded_pct": (f"{100 * sum(f.n_grounded for f in with_evidence) / n_ev:.0f}%" if n_ev else "-"),
         "no_evidence_films": sum(1 for f in data.films if f.n_scored and not f.n_evidence),
+        "damaged_clips": sum(f.n_damaged for f in data.films),
+        "damaged_films": sum(1 for f in data.films if f.n_damaged),
     }
 
 

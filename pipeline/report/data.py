@@ -51,6 +51,7 @@ class FilmSummary:
     error: Optional[str]
     n_grounded: int = 0  # scored clips whose label some modality backs on its own (grounded true)
     n_evidence: int = 0  # scored clips with `grounded` recorded (0 for clips schema 1.0 files: no evidence)
+    n_damaged: int = 0  # clips whose picture or sound is damaged (`damaged`, clips schema 1.2)
 
     @property
     def n_scored(self) -> int:
@@ -168,7 +169,7 @@ def _deciding_errors(errors: pa.Table, manifest: pa.Table, latest_run: str) -> p
 
 
 # Columns the catalogue summary needs; the per-film page reads the whole file.
-_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version", "grounded"]
+_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version", "grounded", "damaged"]
 
 
 def clips_path(root: str, film_id: str) -> str:
@@ -200,7 +201,7 @@ def is_grounded(value) -> bool:
     return value is True
 
 
-def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tuple[str, ...], float, int, int]:
+def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tuple[str, ...], float, int, int, int]:
     emotions = table.column("emotion").to_pylist()
     counts = np.array([sum(1 for e in emotions if e == name) for name in EMOTIONS], dtype=np.int64)
     scored = pc.is_valid(table.column("emotion"))
@@ -212,7 +213,8 @@ def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tupl
     grounded = [g for e, g in zip(emotions, table.column("grounded").to_pylist()) if e is not None]
     n_grounded = sum(1 for g in grounded if is_grounded(g))
     n_evidence = sum(1 for g in grounded if g is not None)
-    return len(table), counts, mean, versions, float(end or 0.0), n_grounded, n_evidence
+    n_damaged = sum(1 for d in table.column("damaged").to_pylist() if d)
+    return len(table), counts, mean, versions, float(end or 0.0), n_grounded, n_evidence, n_damaged
 
 
 def load_output(root: str) -> OutputData:
@@ -243,7 +245,7 @@ def load_output(root: str) -> OutputData:
     for film_id in sorted(set(rows) | set(clip_files)):
         row = rows.get(film_id, {})
         n, counts, mean, versions, end = 0, np.zeros(len(EMOTIONS), np.int64), np.zeros(len(EMOTIONS)), (), 0.0
-        n_grounded = n_evidence = 0
+        n_grounded = n_evidence = n_damaged = 0
         path, unreadable = row.get("film_path"), None
         try:
             table = (_read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS) if film_id in clip_files
@@ -252,7 +254,7 @@ def load_output(root: str) -> OutputData:
             LOG.warning("ignoring unreadable %s: %s", clip_files[film_id], exc)
             table, unreadable = None, f"report: its clips file cannot be read ({exc}); the next run scores it again"
         if table is not None:
-            n, counts, mean, versions, end, n_grounded, n_evidence = _summarise_clips(table)
+            n, counts, mean, versions, end, n_grounded, n_evidence, n_damaged = _summarise_clips(table)
             if len(table) and not path:
                 path = table.column("film_path")[0].as_py()
         duration = row.get("duration_s")
@@ -264,6 +266,6 @@ def load_output(root: str) -> OutputData:
             film_id=film_id, film_path=path or "", status=row.get("status", "unknown"), run_id=row.get("run_id"),
             duration_s=duration, n_clips=n, model_versions=versions, counts=counts, mean_probs=mean,
             error=unreadable or row.get("error") or first_error.get(film_id), n_grounded=n_grounded,
-            n_evidence=n_evidence))
+            n_evidence=n_evidence, n_damaged=n_damaged))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
                       latest_run_id=latest_run)
