@@ -1317,3 +1317,27 @@ def test_an_mp4_whose_index_points_past_its_end_is_read_on_past_that_sample(tmp_
     assert all(c.audio.size for c in clips) and all(len(c.frames) for c in clips)
     whole, errors, _ = decode(source, segment="window", window_s=2.0, image_size=32)
     assert not errors and not any(c.damaged for c in whole)
+
+
+def test_damaged_stretches_past_the_first_rows_are_counted_in_one_more(tmp_path):
+    """Eight sound packets damaged apart from each other: the first five stretches are a row each, the other three
+    one MoreDamage row that counts them (before 2026-12-06 they were dropped without a word), and every clip with one
+    is marked."""
+    import av
+    source = encode_film(tmp_path / "whole.mp4", paint=lambda i, t: np.full((64, 96, 3), (i * 7) % 255, np.uint8),
+                         frame_times=[i / 25 for i in range(400)], fps=25, size=(96, 64), video_codec="h264",
+                         audio=speech_like(16.0))
+    with av.open(str(source)) as c:
+        sound = [(p.pos, p.size, float(p.pts * p.time_base)) for p in c.demux(c.streams.audio[0]) if p.size]
+    data = bytearray(source.read_bytes())
+    hit = [next(p for p in sound if p[2] >= 1.0 + 1.7 * k) for k in range(8)]
+    for pos, size, _ in hit:
+        data[pos:pos + size] = b"\xff" * size
+    damaged = tmp_path / "eight.mp4"
+    damaged.write_bytes(bytes(data))
+    clips, errors, _ = decode(damaged, decode_threads=1, segment="window", window_s=2.0, image_size=32)
+    kinds = [e.error_type for e in errors]
+    assert kinds.count("AudioPacketError") == 5 and kinds.count("MoreDamage") == 1, kinds
+    assert next(e.message for e in errors if e.error_type == "MoreDamage").startswith("3 more damaged stretch(es)")
+    marked = {int(c.spec.start_s // 2) for c in clips if "audio" in c.damaged}
+    assert marked >= {int(t // 2) for _, _, t in hit}

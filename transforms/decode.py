@@ -71,7 +71,7 @@ AUDIO_HOLE_S = 0.5
 PICTURE_HOLE_S = 0.5
 # The rows that say where a film's picture or sound is damaged; the clips there are marked (clips table `damaged`).
 DAMAGE_ROWS = ("VideoPacketError", "AudioPacketError", "AudioDecodeError", "AudioGap", "PictureGap", "ConcealedFrames",
-               "TrackFileUnreadable", "ReadResumed")
+               "TrackFileUnreadable", "ReadResumed", "MoreDamage")
 LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
 
 
@@ -1158,6 +1158,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             yield warn("decode", "TimestampLeap", f"{len(leaps)} packet(s) had a time far past the film's end (the "
                        f"first at {leaps[0][0]:.2f}s said {leaps[0][1]:.0f}s; the header gives "
                        f"{job.info.duration_s:.2f}s): damaged timestamps, placed where their stream had got to")
+        if warnings > MAX_PACKET_WARNINGS:  # (before 2026-12-06 the rows after the first few were dropped unsaid)
+            yield warn("decode", "MoreDamage", f"{warnings - MAX_PACKET_WARNINGS} more damaged stretch(es) or hole(s) "
+                       f"after the {MAX_PACKET_WARNINGS} rows above, not listed one by one; the clips there are marked "
+                       "damaged")
         if read_ons:
             yield warn("decode", "ReadResumed", f"the file stopped giving media {len(read_ons)} time(s), first at "
                        f"{read_ons[0][0]:.2f}s (its index points past its end or at data that does not read: a damaged "
