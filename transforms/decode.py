@@ -875,11 +875,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         def damaged(stream: str, resumed_s: Optional[float]) -> Iterator[FilmError]:
             nonlocal hole_explained, picture_explained
             d = damage.pop(stream, None)
-            if d is not None and resumed_s is not None and stream == "audio":
-                spans.end(stream, d.end_s(resumed_s))
-            elif d is not None and resumed_s is not None:  # the picture stays damaged to its next whole key frame
-                spans.begin(stream, d.end_s(resumed_s))
             if d is not None:
+                if resumed_s is not None and stream == "audio":
+                    spans.end(stream, d.end_s(resumed_s))
+                elif resumed_s is not None:  # the picture stays damaged to its next whole key frame
+                    spans.begin(stream, d.end_s(resumed_s))
                 damage_seen.add(stream)
                 hole_explained = hole_explained or stream == "audio"
                 picture_explained = picture_explained or stream == "video"
@@ -910,11 +910,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     t_first = audio.end_time
                     gap = (at - t_first) if at is not None else 0.0
                     if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
-                        if gap >= AUDIO_HOLE_S and not hole_explained and not any(
-                                s < at and e > t_first for s, e in lost_audio):
-                            holes.append((t_first, at))
                         if gap >= AUDIO_HOLE_S:
                             spans.add("audio", t_first, at)
+                            if not hole_explained and not any(s < at and e > t_first for s, e in lost_audio):
+                                holes.append((t_first, at))
                         if not audio.buffered_s:  # the hole's clips that went out while it was held need no silence
                             audio.restart(min(at, max(t_first, planner.earliest_open_start())))
                             t_first, gap = audio.end_time, at - audio.end_time

@@ -9,8 +9,8 @@ import hashlib
 import os
 import re
 import stat
-import warnings
 import unicodedata
+import warnings
 from typing import Iterable
 
 import apache_beam as beam

@@ -102,13 +102,17 @@ def demux(container, *streams, resumed: Optional[list] = None):
 
     An MP4 or QuickTime file whose index points past its end or at data that does not read (a damaged sample table:
     a bit flipped in a chunk offset) ends, or fails, early: where the packets stopped more than RESUME_MARGIN_S before
-    the streams' declared end (_declared_end), new reads go on with the next sample, as long as one comes within MAX_EMPTY_READS.
+    the streams' declared end (_declared_end), new reads go on with the next sample, as long as one comes within
+    MAX_EMPTY_READS.
     PyAV's end-of-file packets (which drain the decoders) are held back until the file has really ended, and each
     time the read goes on, `resumed` gets (the film time it had got to, the reads it took, why it stopped). Before
     2026-12-06 the rest of the film was lost (MediaEndedEarly: a damaged Sintel trailer lost its last 9 s)."""
     resumable = bool(set((container.format.name or "").split(",")) & RESUMABLE_FORMATS)
     end = _declared_end(container, streams) if resumable else None
     held, tries, unknown, why, reached = [], 0, 0, None, -math.inf
+
+    def ended_early() -> bool:
+        return end is not None and reached < end - RESUME_MARGIN_S
     while True:
         try:
             for packet in container.demux(*streams):
@@ -133,10 +137,10 @@ def demux(container, *streams, resumed: Optional[list] = None):
             log.debug("a packet of a stream found after opening was skipped")
             continue
         except av.error.InvalidDataError as exc:
-            if not (resumable and end is not None and reached < end - RESUME_MARGIN_S):
+            if not ended_early():
                 raise
             why = why or str(exc)
-        if not (resumable and end is not None and reached < end - RESUME_MARGIN_S) or tries >= MAX_EMPTY_READS:
+        if not ended_early() or tries >= MAX_EMPTY_READS:
             break
         tries += 1
     yield from held

@@ -257,7 +257,7 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
         "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
         "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
-        "n_damaged": sum(bool(r.get("damaged")) for r in rows),
+        "n_damaged": f.n_damaged,
         "damaged_stretches": len(charts.damaged_stretches(start, end, damaged)) if scored else 0,
         "clip_more": max(0, len(scored) - opts.max_clip_rows),
     }
