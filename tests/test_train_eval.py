@@ -403,6 +403,41 @@ def test_each_evidence_pattern_gets_its_own_temperature(tmp_path):
 
 
 @needs_data
+def test_sets_can_weigh_the_same_in_a_temperature_fit():
+    """Two sets of one pattern: a large one whose logits are under-confident (clean labels) and a small one where
+    the same classifier is over-confident (film faces). Pooled by rows the large set sets the temperature; with
+    set_weights each set counts once, so the fit moves towards the small set's own and its calibration improves."""
+    from training.calibration import cross_fitted, fit_pattern_temperatures, set_weights
+    from training.metrics import expected_calibration_error, fit_temperature
+
+    rng = np.random.default_rng(1)
+
+    def make(n, boost, right_share):
+        labels = rng.integers(0, 7, n)
+        z = rng.normal(0, 1, (n, 7))
+        right = rng.random(n) < right_share
+        z[np.arange(n), np.where(right, labels, (labels + 3) % 7)] += boost
+        return z, ["branch:face"] * n, labels
+
+    clean, film = make(3000, 2.0, 0.85), make(600, 3.0, 0.45)
+    assert np.allclose(set_weights([clean, film]), np.r_[np.full(3000, 1 / 3000), np.full(600, 1 / 600)])
+    unlabelled = (clean[0][:2], clean[1][:2], np.array([-1, 3]))
+    assert set_weights([unlabelled]).tolist() == [0.0, 1.0]  # an unlabelled row weighs nothing
+    pooled = [np.concatenate([clean[i], film[i]]) if i != 1 else clean[1] + film[1] for i in range(3)]
+    by_rows = fit_pattern_temperatures(*pooled)["branch:face"]
+    equal = fit_pattern_temperatures(*pooled, weights=set_weights([clean, film]))["branch:face"]
+    own_film = fit_temperature(film[0], film[2])
+    assert by_rows < equal < own_film
+    assert fit_temperature(film[0], film[2], np.ones(600)) == pytest.approx(own_film)  # equal weights: the plain fit
+
+    def film_ece(t):
+        z = film[0] / t
+        return expected_calibration_error(np.exp(z) / np.exp(z).sum(1, keepdims=True), film[2])
+    assert film_ece(equal) < film_ece(by_rows)
+    sets = {"clean": clean, "film": film}
+    assert cross_fitted(sets, 1.0, equal_sets=True)["film"] < cross_fitted(sets, 1.0)["film"]
+
+
 def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monkeypatch):
     """pipeline.calibrate end to end on the shipped head and real dev slices: it writes the head with a temperature
     for lone lines (`branch:text`, the line's classifier's) and for lone faces (`branch:face`, the face
@@ -445,6 +480,14 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     assert refit["branch_temperatures"]["text"] == meta["branch_temperatures"]["text"]
     assert refit["branch_temperatures"]["face"] != meta["branch_temperatures"]["face"]
     assert refit["pattern_calibration"]["refit"]["keys"] == ["branch:face"]
+    assert refit["pattern_calibration"]["refit"]["weigh_sets"] == "by_rows"
+    # the same refit with each face set counting once (how the shipped face temperature is fitted): recorded
+    eq = calibrate.main(["--head", str(out), "--data", faces, "--data", other, "--output", str(tmp_path / "eq.pt"),
+                         "--refit", "branch:face", "--weigh_sets", "equally"])
+    _, eq_meta = load_head(tmp_path / "eq.pt")
+    assert eq_meta["pattern_calibration"]["refit"]["weigh_sets"] == "equally"
+    assert eq_meta["branch_temperatures"]["face"] == pytest.approx(eq["pattern_temperatures"]["branch:face"])
+    assert eq_meta["branch_temperatures"]["text"] == meta["branch_temperatures"]["text"]
     with pytest.raises(SystemExit, match="text"):  # no lines given: the text temperature cannot be refitted
         calibrate.main(["--head", str(out), "--data", other, "--output", str(tmp_path / "x.pt"), "--refit", "branch:text"])
     # a head retrained on new text layers: its line temperature refitted, the rest kept from the calibrated head

@@ -45,14 +45,17 @@ def ece_if_calibrated(probs: np.ndarray, n_bins: int = ECE_BINS, draws: int = 50
     return float(np.median(eces)), float(np.quantile(eces, 0.95))
 
 
-def fit_temperature(logits: np.ndarray, labels: Sequence[int]) -> float:
-    """The temperature T minimising the NLL of softmax(logits / T) on labelled (dev) data: 1-D search on log T."""
+def fit_temperature(logits: np.ndarray, labels: Sequence[int], weights: Sequence[float] | None = None) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T) on labelled (dev) data: 1-D search on log T.
+    weights: one per row (the NLL's weighted mean); None weighs every row the same."""
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+    w = None if weights is None else np.asarray(weights, np.float64)
 
     def nll(log_t):
-        return -log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(labels)), labels].mean()
+        per_row = -log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(labels)), labels]
+        return per_row.mean() if w is None else float((per_row * w).sum() / w.sum())
 
     return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
 
