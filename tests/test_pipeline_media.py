@@ -301,9 +301,10 @@ def test_option_values_no_film_can_be_cut_or_scored_with_stop_the_launch(archive
            # a model path that is not there, or a name no run knows: one message at launch, not a traceback
            "--modalities": "text,smell", "--text_languages": "klingon", "--head": str(tmp_path / "nope.pt"),
            # no modality at all (every label the prior), and values that are not finite (2026-12-06)
-           "--window_s": "inf", "--frame_every_s": "inf",
+           "--window_s": "inf",
            "--vision_model": "nope.onnx", "--text_model": "./nope", "--asr_model": "~/nope"}
-    for flag, value in list(bad.items()) + [("--modalities", ","), ("--hop_s", "inf"), ("--shot_threshold", "inf")]:
+    for flag, value in list(bad.items()) + [("--modalities", ","), ("--hop_s", "inf"), ("--shot_threshold", "inf"),
+                                         ("--frame_every_s", "inf")]:
         problems = option_problems(PipelineOptions([flag, value]).view_as(FilmEmotionOptions))
         assert len(problems) == 1 and problems[0].startswith(flag), (flag, problems)
     special = ["--face_width", "0", "--decode_threads", "0", "--torch_threads", "0", "--frame_every_s", "0",

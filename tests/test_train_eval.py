@@ -767,7 +767,8 @@ def test_a_runtime_named_for_evaluation_gets_features_of_its_own():
     from pipeline import evaluate
     from training.features import cache_key
     text, frames = f"meld:{MELD / 'dev_sent_emo.csv'}@10", f"frames:{MELD / 'dev_sent_emo.csv'}"
-    key = lambda spec, **kw: cache_key(spec.split(":")[0], spec, Encoders(EncoderSpec(**kw)))
+    def key(spec, **kw):
+        return cache_key(spec.split(":")[0], spec, Encoders(EncoderSpec(**kw)))
     assert key(text, text_runtime="torch") != key(text) == key(text, vision_runtime="torch")
     assert key(frames, vision_runtime="torch") != key(frames) == key(frames, text_runtime="openvino")
     args = evaluate.build_parser().parse_args(["--data", text, "--vision_runtime", "torch", "--text_runtime", "openvino"])
