@@ -67,8 +67,11 @@ def score_frames(spec: str, encoders, featurizer, model) -> dict:
     evidence = [featurizer.evidence(it) for it in s.items]
     run = evaluate_set(model, s, evidence=evidence)
     head = evaluate_set(model, s)
-    # what the face alone says where one was found: is a face this size evidence, or a guess that looks sure?
-    faced = [(ev["face"], y) for ev, y in zip(evidence, s.labels) if "face" in ev]
+    # what the face alone says where one was found: is a face this size evidence, or a guess that looks sure? As the
+    # clips table's evidence_face says it: under the head's face temperature
+    from model.predict import calibrated_evidence
+    temps = getattr(model, "branch_temperatures", None)
+    faced = [(calibrated_evidence(ev, temps)["face"], y) for ev, y in zip(evidence, s.labels) if "face" in ev]
     face_acc = float(np.mean([p.argmax() == y for p, y in faced])) if faced else float("nan")
     face_conf = float(np.mean([p.max() for p, _ in faced])) if faced else float("nan")
     return {"n": len(s), "faces_found": found,
