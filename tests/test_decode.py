@@ -284,6 +284,21 @@ def test_broken_files_fail_at_probe_with_clear_messages(tmp_path):
         err = out[0].value
         assert err.fatal and err.stage == "probe" and err.film_id == ref.film_id
         assert "empty" in err.message or "not a readable media file" in err.message
+        if f.name == "text.mp4":  # named as text, with its first line (not "the start of the file is damaged")
+            assert "a text file, not audio or video (it begins " in err.message, err.message
+    # text beside films in an archive, without an extension (GRID's word alignments, a notes file in Latin-1): named
+    # as text too; a film whose first bytes were overwritten is binary, so it keeps its own diagnosis
+    from transforms.probe import text_start
+    notes = tmp_path / "notes"
+    notes.write_bytes("Caf\xe9 scene, take 2\n".encode("cp1252") + b"x" * 5000)
+    grid = MEDIA / "grid" / "swwp2s.align"
+    for f in [notes] + ([grid] if grid.is_file() else []):
+        (out,) = list(ProbeFilm().process(FilmRef(str(f), f.stat().st_size, film_id_for(str(f)), "fp")))
+        assert out.value.stage == "probe" and "a text file, not audio or video" in out.value.message, out.value.message
+        assert repr(text_start(str(f))) in out.value.message
+    assert text_start(str(notes)) == "Caf\ufffd scene, take 2"
+    assert text_start(str(make_truncated(tmp_path / "t2.mp4"))) is None
+    assert text_start(str(make_zero_byte(tmp_path / "z2.mp4"))) is None
 
 
 def test_a_matroska_file_cut_in_its_header_is_the_files_fault_not_the_storages(tmp_path):

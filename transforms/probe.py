@@ -61,15 +61,35 @@ def storage_failure(exc: BaseException, path: Optional[str] = None) -> bool:
 READ_BACK_BYTES = 64 << 20  # of a file's head and of its tail: where a probe reads (headers, indexes)
 
 
-def _reads_back(path: str) -> bool:
-    """Whether a file's first and last READ_BACK_BYTES read without an error (not the storage, then): a local file, or
-    one on any Beam filesystem (a bucket: two ranged reads, on a failure path only)."""
+def _open_raw(path: str):
+    """A file's bytes as they are: a local file, or one on any Beam filesystem (a bucket: ranged reads)."""
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
     local = local_path(path)
+    return open(local, "rb") if local is not None else FileSystems.open(
+        path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+TEXT_SNIFF_BYTES = 4096  # every container's first 4 KiB hold binary headers: NUL and other control bytes
+
+
+def text_start(path: str) -> Optional[str]:
+    """The first line of a file that is text (no control byte but tabs and line ends in its first 4 KiB: UTF-8 or a
+    one-byte code page), shortened; None for anything else. Notes, transcripts and checksum lists without an extension
+    sit beside films in archives."""
+    with _open_raw(path) as f:
+        head = f.read(TEXT_SNIFF_BYTES)
+    if not head or any((b < 0x20 and b not in b"\t\n\r\f") or b == 0x7F for b in head):
+        return None
+    line = next((x.strip() for x in head.decode("utf-8", errors="replace").splitlines() if x.strip()), "")
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def _reads_back(path: str) -> bool:
+    """Whether a file's first and last READ_BACK_BYTES read without an error (not the storage, then): a local file, or
+    one on any Beam filesystem (a bucket: two ranged reads, on a failure path only)."""
     try:
-        with (open(local, "rb") if local is not None else
-              FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)) as f:
+        with _open_raw(path) as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             for start in sorted({0, max(0, size - READ_BACK_BYTES)}):
@@ -524,10 +544,13 @@ class ProbeFilm(beam.DoFn):
 
 
 def why_unreadable(ref: FilmRef) -> Optional[str]:
-    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell
-    (transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF or
+    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell (text:
+    text_start; transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF or
     DCP timed-text track file: no media of its own); None otherwise."""
     try:
+        text = text_start(ref.path)
+        if text is not None:
+            return f"a text file, not audio or video (it begins {text!r})"
         if imf.is_timed_text_track(ref.path):  # (scored alone: its package's CPL or asset map did not read)
             return ("a timed-text (subtitle) track file of an IMF or DCP package, without picture or sound: it is read "
                     "as its title's lines, through the title's CPL (a PackageTrackFile row says when none plays it)")
