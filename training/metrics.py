@@ -112,6 +112,8 @@ def format_table(name: str, m: dict) -> str:
     lines = [f"{name}: n={m['n']}  accuracy={m['accuracy']:.4f}  weighted_f1={m['weighted_f1']:.4f}  "
              f"macro_f1={m['macro_f1']:.4f}"
              + (f"  ece={m['ece']:.4f}" if "ece" in m else "")
+             # which way it is off: sure more often than right (over-confident) or less
+             + (f" (mean confidence {m['mean_confidence']:.3f})" if "mean_confidence" in m else "")
              + (f" (a calibrated scorer: {m['ece_if_calibrated']:.3f}, 95% {m['ece_if_calibrated_p95']:.3f})"
                 if "ece_if_calibrated" in m else "")
              + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m)
