@@ -34,7 +34,8 @@ from pipeline.output_lock import OutputLock
 from transforms import dvd, imf
 from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import DiscoverFilms, broken_links, is_film_candidate, local_path, normalise_pattern
+from transforms.discover import (DiscoverFilms, is_film_candidate, local_path, normalise_pattern,
+                                 unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
 from transforms.language import parse_text_languages
@@ -136,7 +137,7 @@ def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
 def format_summary(s: dict) -> str:
     moved = f" (moved {s['moved']}: outputs kept)" if s.get("moved") else ""
     gone = f" gone={s['gone']} (outputs kept)" if s.get("gone") else ""
-    gone += f" unreachable={s['unreachable']} (links to files not there)" if s.get("unreachable") else ""
+    gone += f" unreachable={s['unreachable']} (not listed: see the log)" if s.get("unreachable") else ""
     return (f"run {s['run_id']}: films ok={s['ok']}{moved} failed={s['failed']} skipped={s['skipped']}{gone} | "
             f"clips={s['clips']} | film hours={s['hours']:.3f} | wall={s['wall_s']:.1f}s | "
             f"real-time factor={s['realtime_factor']:.1f}x")
@@ -206,15 +207,16 @@ def match_inputs(patterns: list[str]) -> dict[str, list]:
     )).items()] for p, r in zip(patterns, results)}
 
 
-def check_inputs(patterns: list[str], broken: Sequence[tuple[str, str]] = ()) -> dict[str, list]:
+def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = ()) -> dict[str, list]:
     """The films each pattern matches. A pattern that matches none is named in the log; when none matches any
     (a typo, an archive not mounted) the run stops with a message and a failed exit status instead of
-    reporting an empty success. A filesystem that cannot be listed here is left to the pipeline. `broken`: the
-    links under the patterns whose files are not there (find_broken_links), named in the log."""
-    if broken:
-        log.warning("%d link(s) under --input point to files that are not there (is their storage mounted?); their "
-                    "films are not scored this run: %s", len(broken),
-                    "; ".join(f"{link} -> {target}" for link, target in broken[:5]) + (" ..." if len(broken) > 5 else ""))
+    reporting an empty success. A filesystem that cannot be listed here is left to the pipeline. `unreachable`:
+    what the patterns cover that the listing leaves out (find_unreachable), named in the log."""
+    if unreachable:
+        log.warning("%d path(s) under --input cannot be reached, so their films are not scored this run (a volume not "
+                    "mounted, permissions?): %s", len(unreachable),
+                    "; ".join(f"{path}: {why}" for path, why in unreachable[:5])
+                    + (" ..." if len(unreachable) > 5 else ""))
     try:
         matched = match_inputs(patterns)
     except Exception as exc:  # noqa: BLE001 - e.g. no credentials in the launcher: the workers may have them
@@ -224,21 +226,21 @@ def check_inputs(patterns: list[str], broken: Sequence[tuple[str, str]] = ()) ->
         if not films:
             log.warning("--input %s matches no film file", pattern)
     if matched and not any(matched.values()):
-        links = (f" ({len(broken)} link(s) there point to files that are not there, e.g. {broken[0][0]} -> "
-                 f"{broken[0][1]}: is their storage mounted?)" if broken else "")
-        raise SystemExit(f"pipeline.run: no film file matches --input {' '.join(patterns)}{links}")
+        why = (f" ({len(unreachable)} path(s) there cannot be reached, e.g. {unreachable[0][0]}: "
+               f"{unreachable[0][1]})" if unreachable else "")
+        raise SystemExit(f"pipeline.run: no film file matches --input {' '.join(patterns)}{why}")
     return matched
 
 
-def find_broken_links(patterns: list[str]) -> list[tuple[str, str]]:
-    """(link, target) of the links the local --input patterns match whose files are not there
-    (transforms.discover.broken_links), once each."""
+def find_unreachable(patterns: list[str]) -> list[tuple[str, str]]:
+    """(path, why) of what the local --input patterns cover that Beam's listing leaves out
+    (transforms.discover.unreachable_inputs: links to files not there, folders that cannot be read), once each."""
     found: dict[str, str] = {}
     for pattern in patterns:
         try:
-            found.update(broken_links(pattern))
-        except OSError as exc:  # only a report: a folder that cannot be read is Beam's listing's to say
-            log.debug("could not look for broken links under %s: %s", pattern, exc)
+            found.update(unreachable_inputs(pattern))
+        except OSError as exc:  # only a report
+            log.debug("could not look for unreachable paths under %s: %s", pattern, exc)
     return sorted(found.items())
 
 
@@ -278,7 +280,8 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     there (deleted, or moved out of the archive), where the film is now: a film moved to another path keeps its id,
     and its newest row is there. Their outputs stay: the run's summary counts them and the log names them, so a
     nightly run tells the studio what vanished. Empty when the launcher could not list the inputs. A film whose
-    path is a link to a file not there (`unreachable`) is not gone: the summary counts it apart."""
+    path cannot be reached (`unreachable`: a link to a file not there, in a folder that cannot be read) is not gone:
+    the summary counts it apart."""
     if not any(matched.values()):
         return []
     unreachable = set(unreachable)
@@ -286,7 +289,8 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     return [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])
-            if r["status"] == "ok" and r["film_path"] not in listed and r["film_path"] not in unreachable
+            if r["status"] == "ok" and r["film_path"] not in listed
+            and not any(r["film_path"] == u or r["film_path"].startswith(u.rstrip("/") + "/") for u in unreachable)
             and not (imf.is_composition(r["film_path"]) and r["film_path"].rsplit("/", 1)[0] in folders)
             and any(rx.fullmatch(r["film_path"]) for rx in under)]
 
@@ -319,8 +323,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         raise SystemExit("pipeline.run: " + "; ".join(problems))
     building = dry_run(opts)
     t0, started_at = time.perf_counter(), time.time()
-    broken = find_broken_links(fo.input)
-    matched = check_inputs(fo.input, broken)
+    unreachable = find_unreachable(fo.input)
+    matched = check_inputs(fo.input, unreachable)
     check_output(fo.output)
     # Held from before the clean-up (which would take another live run's temporary files) to the end.
     with OutputLock(fo.output) as lock, worker_environment():
@@ -379,8 +383,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         except Exception as exc:  # noqa: BLE001 - only a speed-up: the next run reads every file instead
             log.warning("could not write the done index under %s: %s", fo.output, exc)
             done_now = load_done_films(fo.output)
-        gone = gone_films(fo.input, matched, done_now, unreachable=[link for link, _ in broken])
-        summary["gone"], summary["unreachable"] = len(gone), len(broken)
+        gone = gone_films(fo.input, matched, done_now, unreachable=[path for path, _ in unreachable])
+        summary["gone"], summary["unreachable"] = len(gone), len(unreachable)
         if gone:
             names = ", ".join(r["film_path"] for r in gone[:5]) + (" ..." if len(gone) > 5 else "")
             log.warning("%d film(s) in %s are no longer at their paths under --input; their outputs stay: %s",

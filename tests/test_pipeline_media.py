@@ -508,34 +508,48 @@ def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(t
     assert gone_films([str(films / "*.mp4")], {}, load_done_films(str(out))) == []
 
 
-def test_links_to_films_that_are_not_there_are_named_not_gone(tmp_path, caplog):
-    """A catalogue kept as links into storage volumes: a volume not mounted leaves links to files that are not there.
-    Beam's listing drops them without a word; the launcher names them (link -> target), counts them apart from the
-    gone films, and an indexed film behind one keeps its outputs and is skipped again once its file is back. When
-    every film is behind such links the run stops, saying so."""
+def test_films_the_listing_cannot_reach_are_named_not_gone(tmp_path, caplog, monkeypatch):
+    """What Beam's listing leaves out without a word: links to files that are not there (a catalogue kept as links
+    into storage volumes, one not mounted) and folders that cannot be read. The launcher names them (path: why),
+    counts them apart from the gone films, and an indexed film there keeps its outputs and is skipped again once it
+    can be reached. When every film is out of reach the run stops, saying so."""
+    import os
+
     from pipeline.run import format_summary
     store, catalogue, out = tmp_path / "volume", tmp_path / "catalogue", tmp_path / "out"
     make_film(store / "a.mp4", duration_s=3.0)
     make_film(store / "b.mp4", duration_s=3.0)
+    make_film(catalogue / "locked" / "c.mp4", duration_s=3.0)
     (catalogue / "sub").mkdir(parents=True)
     (catalogue / "a.mp4").symlink_to(store / "a.mp4")
     (catalogue / "sub" / "b.mp4").symlink_to(store / "b.mp4")
     (catalogue / "poster.jpg").symlink_to(store / "poster.jpg")  # not a film: not named
     (catalogue / "loop").symlink_to(catalogue)  # a folder behind a link is not entered
     argv = ["--input", str(catalogue), "--output", str(out)] + BASE
-    assert run(argv)["ok"] == 2
+    assert run(argv)["ok"] == 3
     (store / "b.mp4").rename(tmp_path / "b.mp4")  # its volume not mounted
+    scandir = os.scandir
+
+    def closed(path="."):  # this test runs as root, whom permissions do not stop: the folder is closed here
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+    monkeypatch.setattr(os, "scandir", closed)  # Beam's listing (os.walk) meets it too, and skips the folder
     with caplog.at_level("WARNING", logger="pipeline.run"):
         night = run(argv)
-    assert (night["skipped"], night["gone"], night["unreachable"]) == (1, 0, 1)
-    assert "unreachable=1 (links to files not there)" in format_summary(night)
-    assert f"{catalogue / 'sub' / 'b.mp4'} -> {store / 'b.mp4'}" in caplog.text and "poster" not in caplog.text
-    (tmp_path / "b.mp4").rename(store / "b.mp4")  # mounted again: nothing to redo
+    assert (night["skipped"], night["gone"], night["unreachable"]) == (1, 0, 2)
+    assert "unreachable=2 (not listed: see the log)" in format_summary(night)
+    assert f"{catalogue / 'sub' / 'b.mp4'}: a link to {store / 'b.mp4'}, which is not there" in caplog.text
+    assert f"{catalogue / 'locked'}: a folder that cannot be read (Permission denied)" in caplog.text
+    assert "poster" not in caplog.text
+    monkeypatch.setattr(os, "scandir", scandir)
+    (tmp_path / "b.mp4").rename(store / "b.mp4")  # mounted again, the folder opened: nothing to redo
     back = run(argv)
-    assert (back["skipped"], back["unreachable"], back["ok"]) == (2, 0, 0)
+    assert (back["skipped"], back["unreachable"], back["ok"]) == (3, 0, 0)
     for f in store.iterdir():
         f.unlink()
-    with pytest.raises(SystemExit, match="2 link\\(s\\) there point to files that are not there"):
+    (catalogue / "locked" / "c.mp4").unlink()
+    with pytest.raises(SystemExit, match="2 path\\(s\\) there cannot be reached, e.g. .*a.mp4: a link to"):
         run(argv)
 
 

@@ -133,16 +133,20 @@ def normalise_pattern(pattern: str) -> str:
     return pattern
 
 
-def broken_links(pattern: str) -> list[tuple[str, str]]:
-    """(link, where it points) for each symbolic link a local --input pattern matches whose target is not there: a
-    catalogue kept as a folder of links into storage volumes, one of them not mounted. Beam's listing leaves such
-    links out without a word, so their films would vanish from a run unannounced. [] on other filesystems."""
+UNLISTED_FOLDERS = ("lost+found", "system volume information")  # a volume's own, closed to users: not reported
+
+
+def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
+    """(path, why) for what a local --input pattern covers but Beam's listing leaves out without a word, so their
+    films would vanish from a run unannounced: symbolic links whose target is not there (a catalogue kept as links
+    into storage volumes, one not mounted) and folders that cannot be read (permissions). [] on other filesystems,
+    which have neither."""
     from apache_beam.io.filesystem import FileSystem
     local = local_path(normalise_pattern(pattern))
     if local is None:
         return []
     if not any(c in local for c in "*?["):  # one file, named
-        return [(local, os.readlink(local))] if os.path.islink(local) and not os.path.exists(local) else []
+        return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
     wanted = re.compile(FileSystem.translate_pattern(local))
     root = os.path.dirname(re.split(r"[*?\[]", local, maxsplit=1)[0])
     found, folders = [], [root]
@@ -150,15 +154,24 @@ def broken_links(pattern: str) -> list[tuple[str, str]]:
         folder = folders.pop()
         try:
             entries = list(os.scandir(folder or "."))
-        except OSError:
+        except FileNotFoundError:  # the pattern's own folder not there: "matches no film file" says it
+            continue
+        except OSError as exc:
+            name = os.path.basename(folder).lower()
+            if folder != root and not name.startswith(".") and name not in SYSTEM_FOLDERS + UNLISTED_FOLDERS:
+                found.append((folder, f"a folder that cannot be read ({exc.strerror or exc})"))
             continue
         for e in entries:
             path = os.path.join(folder, e.name)  # ('*.mp4' in the working folder: 'a.mp4', not './a.mp4')
             if e.is_dir(follow_symlinks=False):
                 folders.append(path)
             elif e.is_symlink() and not os.path.exists(path) and wanted.fullmatch(path) and is_film_candidate(path):
-                found.append((path, os.readlink(path)))
+                found.append((path, _missing_target(path)))
     return sorted(found)
+
+
+def _missing_target(link: str) -> str:
+    return f"a link to {os.readlink(link)}, which is not there"
 
 
 def is_film_candidate(path: str) -> bool:
