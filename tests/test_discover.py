@@ -122,3 +122,34 @@ def test_a_named_pipe_is_neither_read_as_a_film_nor_as_subtitles(tmp_path):
         signal.alarm(0)
     assert special_file(str(film)) is None and special_file(str(tmp_path)) is None
     assert special_file("gs://bucket/film.mp4") is None
+
+
+def test_what_the_listing_cannot_reach_is_found_where_the_pattern_covers_it(tmp_path, monkeypatch):
+    """unreachable_inputs: links to files that are not there and folders that cannot be read, only where the
+    --input pattern could match a film (a closed folder below 'archive/*.mp4' is not its business); a volume's own
+    closed folders, links to sidecars and other filesystems give nothing."""
+    from transforms.discover import unreachable_inputs
+    (tmp_path / "sub" / "locked").mkdir(parents=True)
+    (tmp_path / "private").mkdir()
+    (tmp_path / "lost+found").mkdir()
+    (tmp_path / "a.mp4").symlink_to(tmp_path / "gone" / "a.mp4")
+    (tmp_path / "sub" / "b.mkv").symlink_to(tmp_path / "gone" / "b.mkv")
+    (tmp_path / "a.srt").symlink_to(tmp_path / "gone" / "a.srt")
+    scandir = os.scandir
+
+    def closed(path="."):  # permissions do not stop root, who runs the tests: the folders are closed here
+        if os.path.basename(str(path)) in ("locked", "private", "lost+found"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+    monkeypatch.setattr(os, "scandir", closed)
+    link = f"a link to {tmp_path / 'gone' / 'a.mp4'}, which is not there"
+    shut = "a folder that cannot be read (Permission denied)"
+    assert unreachable_inputs(str(tmp_path / "*.mp4")) == [(str(tmp_path / "a.mp4"), link)]
+    assert unreachable_inputs(str(tmp_path / "a.mp4")) == [(str(tmp_path / "a.mp4"), link)]
+    assert [p for p, _ in unreachable_inputs(str(tmp_path))] == [
+        str(tmp_path / "a.mp4"), str(tmp_path / "private"), str(tmp_path / "sub" / "b.mkv"),
+        str(tmp_path / "sub" / "locked")]
+    assert unreachable_inputs(str(tmp_path / "sub" / "*" / "*.mp4")) == [(str(tmp_path / "sub" / "locked"), shut)]
+    assert unreachable_inputs("gs://bucket/films/*.mp4") == []
+    monkeypatch.chdir(tmp_path)
+    assert unreachable_inputs("*.mp4") == [("a.mp4", link)]  # as Beam names files in the working folder

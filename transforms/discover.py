@@ -148,6 +148,10 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
     if not any(c in local for c in "*?["):  # one file, named
         return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
     wanted = re.compile(FileSystem.translate_pattern(local))
+    # Without '**' a pattern names files at one depth, in folders its own folder part matches: look no deeper, and
+    # report a closed folder only where its files could match ('archive/*.mp4' does not cover archive/private/).
+    any_depth = "**" in local
+    holds = re.compile(FileSystem.translate_pattern(os.path.dirname(local)))
     root = os.path.dirname(re.split(r"[*?\[]", local, maxsplit=1)[0])
     found, folders = [], [root]
     while folders:  # os.scandir's entries know a link without a stat; folders behind links are not entered
@@ -158,13 +162,15 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
             continue
         except OSError as exc:
             name = os.path.basename(folder).lower()
-            if folder != root and not name.startswith(".") and name not in SYSTEM_FOLDERS + UNLISTED_FOLDERS:
+            if (folder != root and (any_depth or holds.fullmatch(folder)) and not name.startswith(".")
+                    and name not in SYSTEM_FOLDERS + UNLISTED_FOLDERS):
                 found.append((folder, f"a folder that cannot be read ({exc.strerror or exc})"))
             continue
         for e in entries:
             path = os.path.join(folder, e.name)  # ('*.mp4' in the working folder: 'a.mp4', not './a.mp4')
             if e.is_dir(follow_symlinks=False):
-                folders.append(path)
+                if any_depth or path.count("/") < local.count("/"):
+                    folders.append(path)
             elif e.is_symlink() and not os.path.exists(path) and wanted.fullmatch(path) and is_film_candidate(path):
                 found.append((path, _missing_target(path)))
     return sorted(found)
