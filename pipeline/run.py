@@ -43,7 +43,7 @@ from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
                               content_key, latest_by_film, load_done_films, read_rows, table_files,
-                              write_done_index)
+                              write_done_index, write_unreachable)
 
 log = logging.getLogger("pipeline.run")
 PROGRESS_EVERY_S = 30.0
@@ -337,6 +337,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         done = load_done_films(fo.output)
         p = beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts)
         built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
+        if not building:  # the paths out of reach: an errors row each, which the report lists
+            write_unreachable(fo.output, built["run_id"], unreachable)
         expected = expected_films(matched, {} if fo.force else done, built["config_hash"])
         progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
         outcome: dict = {}

@@ -542,10 +542,19 @@ def test_films_the_listing_cannot_reach_are_named_not_gone(tmp_path, caplog, mon
     assert f"{catalogue / 'sub' / 'b.mp4'}: a link to {store / 'b.mp4'}, which is not there" in caplog.text
     assert f"{catalogue / 'locked'}: a folder that cannot be read (Permission denied)" in caplog.text
     assert "poster" not in caplog.text
+    import pyarrow.parquet as pq  # an errors row each, film-less (the report lists them), kept by the next run
+    rows = pq.read_table(out / "errors" / night["run_id"] / "unreachable.parquet").to_pylist()
+    assert [(r["film_path"], r["stage"], r["error_type"], r["film_id"]) for r in rows] == [
+        (str(catalogue / "locked"), "discover", "Unreachable", None),
+        (str(catalogue / "sub" / "b.mp4"), "discover", "Unreachable", None)]
+    assert rows[1]["message"].endswith("which is not there: its films are not scored this run")
+    from pipeline.report.data import load_output
+    assert {r["film_path"] for r in load_output(str(out)).errors.to_pylist()} >= {str(catalogue / "locked")}
     monkeypatch.setattr(os, "scandir", scandir)
     (tmp_path / "b.mp4").rename(store / "b.mp4")  # mounted again, the folder opened: nothing to redo
     back = run(argv)
     assert (back["skipped"], back["unreachable"], back["ok"]) == (3, 0, 0)
+    assert (out / "errors" / night["run_id"] / "unreachable.parquet").is_file()  # clean_output keeps it
     for f in store.iterdir():
         f.unlink()
     (catalogue / "locked" / "c.mp4").unlink()

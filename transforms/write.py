@@ -47,6 +47,7 @@ MEDIA_STAGES = ("discover", "fingerprint", "read", "probe", "subtitles", "segmen
 CLIP_COLUMNS = frozenset(clips_schema.SCHEMA.names)
 SKIPPED_TAG = "skipped"
 SKIPPED_FILE = "skipped"  # manifest/<run_id>/skipped.parquet
+UNREACHABLE_FILE = "unreachable"  # errors/<run_id>/unreachable.parquet: what --input covers that no listing reached
 # Failures decided by the file's bytes alone: an unchanged file under the same config is not retried.
 CONTENT_STAGES = ("probe", "decode")
 TMP_MARK = ".tmp-"
@@ -287,12 +288,24 @@ def clean_output(output_dir: str) -> int:
     committed = {tuple(p.rsplit("/", 2)[-2:]) for p in table_files(output_dir, "manifest")}
     for m in match_files(output_pattern(output_dir, "errors", "*", "*.parquet")):
         run_film = tuple(m.path.rsplit("/", 2)[-2:])
-        if not run_film[1].startswith(".") and run_film not in committed:
+        if not run_film[1].startswith(".") and run_film not in committed and run_film[1] != f"{UNREACHABLE_FILE}.parquet":
             stale.append(m.path)
     if stale:
         delete_files(stale)
         log.info("removed %d files left by an interrupted run", len(stale))
     return len(stale)
+
+
+def write_unreachable(output_dir: str, run_id: str, unreachable: Iterable[tuple[str, str]]) -> None:
+    """One errors row per path a run's --input covers that no listing reached (pipeline.run.find_unreachable: a link
+    to a file not there, a folder that cannot be read): film-less, so the report lists them with the run's other
+    discovery errors; nothing in the manifest changes (an indexed film there keeps its outputs and state)."""
+    rows = [{"run_id": run_id, "film_id": None, "film_path": path, "clip_index": None, "stage": "discover",
+             "error_type": "Unreachable", "message": f"{why}: its films are not scored this run", "fatal": True,
+             "created_at": now_utc()} for path, why in unreachable]
+    if rows:
+        atomic_write_table(schemas.rows_to_table(rows, errors_schema.SCHEMA),
+                           join_path(output_dir, "errors", run_id, f"{UNREACHABLE_FILE}.parquet"))
 
 
 def content_key(ref: FilmRef) -> tuple[str, str]:
