@@ -76,7 +76,8 @@ def _faces(limit: int, rng: np.random.Generator) -> list[np.ndarray]:
     ferp = [b for b, lab in zip(ferp.column("image").to_pylist(), ferp.column("label").to_pylist()) if lab]
     a = rng.choice(len(imfdb), limit, replace=False)
     b = rng.choice(len(ferp), limit, replace=False)
-    dec = lambda x: np.asarray(Image.open(io.BytesIO(x)).convert("RGB"))
+    def dec(x):
+        return np.asarray(Image.open(io.BytesIO(x)).convert("RGB"))
     return [dec(x) for pair in zip((imfdb[i] for i in a), (ferp[i] for i in b)) for x in pair]
 
 

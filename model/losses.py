@@ -13,7 +13,7 @@ from torch.nn import functional as F
 def class_weights(labels: Sequence[int], num_classes: int, power: float = 0.5) -> Tensor:
     """Inverse-frequency weights softened by `power` (0.5 = inverse sqrt), normalised to mean 1 over the
     classes seen. Full inverse frequency over-rewards 30-example classes (disgust) and hurts accuracy."""
-    counts = np.bincount(np.asarray([l for l in labels if l >= 0], dtype=np.int64), minlength=num_classes)
+    counts = np.bincount(np.asarray([y for y in labels if y >= 0], dtype=np.int64), minlength=num_classes)
     w = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
     w = w / w[counts > 0].mean()
     return torch.tensor(w, dtype=torch.float32)

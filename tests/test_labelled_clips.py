@@ -24,7 +24,7 @@ def clip(film: str, idx: int, start: float, end: float, emotion: str, *, text=No
 @pytest.fixture()
 def table(tmp_path):
     labels = [("joy_00.mp4", "joy"), ("anger_00.mp4", "anger"), ("fear_00.mp4", "fear"), ("sadness_00.mp4", "sadness")]
-    (tmp_path / "labels.csv").write_text("file,label,frame,audio\n" + "".join(f"{f},{l},img,aud\n" for f, l in labels))
+    (tmp_path / "labels.csv").write_text("file,label,frame,audio\n" + "".join(f"{f},{lab},img,aud\n" for f, lab in labels))
     clips = [
         # joy: right; face says joy, speech says anger; grounded
         clip("joy_00.mp4", 0, 0.0, 3.0, "joy", face=onehot("joy"), speech=onehot("anger"), n_faces=1, grounded=True),

