@@ -9,8 +9,8 @@ fitted on all of them (what the written head uses: in-sample) and cross-fitted (
 measured on the other half: the estimate for unseen data). Clips one modality's own classifier labels (a lone
 face, scene or voice: model.predict.branch_of) are calibrated apart, as 'branch:<face|scene|speech>'. A
 temperature does not move a lone classifier's or the head's label; a branch temperature does move the product of
-several classifiers (a softer face weighs less beside the voice), so it can change a fused label. The written head is the input head plus
-meta['pattern_temperatures'] and meta['branch_temperatures'].
+several classifiers (a softer face weighs less beside the voice), so it can change a fused label. The written head
+is the input head plus meta['pattern_temperatures'] and meta['branch_temperatures'].
 
 --speech_oof NPZ adds the speech classifier's speaker-out-of-fold logits on its twenty train speakers
 (`python -m training.speech_classifier --oof NPZ`) to the speech branch's fit: dev has four speakers, easier
