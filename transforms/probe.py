@@ -544,9 +544,9 @@ class ProbeFilm(beam.DoFn):
 
 
 def why_unreadable(ref: FilmRef) -> Optional[str]:
-    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell (text:
-    text_start; transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF or
-    DCP timed-text track file: no media of its own); None otherwise."""
+    """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell (text: text_start;
+    transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF
+    or DCP timed-text track file: no media of its own); None otherwise."""
     try:
         text = text_start(ref.path)
         if text is not None:

@@ -288,7 +288,8 @@ def clean_output(output_dir: str) -> int:
     committed = {tuple(p.rsplit("/", 2)[-2:]) for p in table_files(output_dir, "manifest")}
     for m in match_files(output_pattern(output_dir, "errors", "*", "*.parquet")):
         run_film = tuple(m.path.rsplit("/", 2)[-2:])
-        if not run_film[1].startswith(".") and run_film not in committed and run_film[1] != f"{UNREACHABLE_FILE}.parquet":
+        kept = run_film[1].startswith(".") or run_film[1] == f"{UNREACHABLE_FILE}.parquet"  # (a run's, not a film's)
+        if not kept and run_film not in committed:
             stale.append(m.path)
     if stale:
         delete_files(stale)
