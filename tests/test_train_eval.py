@@ -115,6 +115,42 @@ def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model
         run(["--input", str(tmp_path / "dev.csv"), "--output", str(tmp_path / "out"), "--head", not_a_head])
 
 
+def test_label_spellings_are_read_and_foreign_labels_counted(tmp_path, caplog):
+    """A set labelled as FER2013, RAVDESS or TESS write it (happy, fearful, calm, pleasant_surprise) is read in
+    our names; a label that names none of the 7 (contempt) is left out, counted by name and said; a set with no
+    label of ours (numbers) stops with the labels it found. Before 2026-12-06 any label not spelt as ours was
+    dropped without a word: a set labelled 'happy', 'sad' was scored on its neutral rows alone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from collections import Counter
+    from training.datasets import DataError
+    words = ["Happy", "fearful", "calm", "pleasant_surprise", "disgusted", "angry", "sad", "contempt", None, "joy"]
+    pq.write_table(pa.table({"image": [b"x"] * 10, "label": words}), tmp_path / "faces.parquet")
+    left_out = Counter()
+    with caplog.at_level("WARNING", logger="training.datasets"):
+        rows = load_dataset(f"faces:{tmp_path / 'faces.parquet'}", left_out)
+    assert [LABELS[e.label] if e.label >= 0 else None for e in rows] == [
+        "joy", "fear", "neutral", "surprise", "disgust", "anger", "sadness", None, "joy"]  # contempt left out
+    assert left_out == {"contempt": 1} and "1 rows left out: their label is none of the 7" in caplog.text
+    pq.write_table(pa.table({"image": [b"x"] * 3, "label": [0, 3, 6]}), tmp_path / "numbers.parquet")
+    with pytest.raises(DataError, match=r"no row has a label this project knows \(found '0' 1, '3' 1, '6' 1\).*"
+                                        r"The labels are numbers"):
+        load_dataset(f"faces:{tmp_path / 'numbers.parquet'}")
+    for name in ("happy", "contempt"):  # an image folder: FER names read, another folder counted, its images unread
+        (tmp_path / "folder" / name).mkdir(parents=True)
+        (tmp_path / "folder" / name / "a.png").write_bytes(b"not read")
+    left_out = Counter()
+    [face] = load_dataset(f"imagefolder:{tmp_path / 'folder'}", left_out)
+    assert LABELS[face.label] == "joy" and left_out == {"contempt": 1}
+    (tmp_path / "m.csv").write_text("video,start,end,label\na.mp4,0,2,Surprised\nb.mp4,0,2,boredom\n")
+    [clip] = load_dataset(f"clips:{tmp_path / 'm.csv'}")
+    assert LABELS[clip.label] == "surprise"
+    from training.metrics import format_table
+    m = {"n": 1, "accuracy": 1.0, "weighted_f1": 1.0, "macro_f1": 1.0, "left_out_labels": {"contempt": 2},
+         "per_class": {}, "confusion_matrix": [[0] * 7] * 7}
+    assert "rows left out, label none of the 7: 2 (contempt 2)" in format_table("x", m)
+
+
 def test_clip_manifest(tmp_path):
     (tmp_path / "m.jsonl").write_text(
         json.dumps({"video": "a.mp4", "start": 1.5, "end": 3, "label": "happy", "text": "hi",

@@ -4,8 +4,10 @@ Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, 
 Parquet sets of ../shared/data (media as encoded bytes beside the labels): faces:PARQUET (face crops: FER+,
 IMFDB), frames:PARQUET (whole frames or photos through the full visual path: Emotion6), audio:PARQUET (speech
 clips: RAVDESS, EmoDB, TESS), spoken:PARQUET (the same speech clips with the line the speaker says as the clip's
-line, where the file name tells it: RAVDESS's two sentences, TESS's "Say the word ..."). A row whose label is not one of EMOTIONS (null, contempt) gets label -1 and is
-left out of metrics and training. No Beam, no pandas.
+line, where the file name tells it: RAVDESS's two sentences, TESS's "Say the word ..."). Labels are EMOTIONS or
+the spellings LABEL_NAMES knows (happy, fearful, calm); a row without a label (null) gets label -1 and is left out
+of metrics and training, a row whose label names none of them (contempt) is left out and counted (load_dataset).
+No Beam, no pandas.
 """
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import math
 import random
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -23,14 +28,21 @@ from schemas.labels import EMOTIONS
 from transforms.dialogue import dialogue_text
 from transforms.segment import dialogue_context
 
+log = logging.getLogger(__name__)
+
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 NAN = float("nan")
 CONTEXT_TURNS = 3  # lines before a line kept as its context, as the pipeline's --context_lines (the encoder truncates further)
 
 MELD_SENTIMENT_VALENCE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
-# FER2013 folder names -> EMOTIONS.
-FOLDER_LABELS = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
-                 "neutral": "neutral", "sad": "sadness", "surprise": "surprise"}
+# Label names as labelled sets write them -> EMOTIONS (lower case; '_' and '-' read as spaces): FER2013's folders
+# (angry, happy, sad), the adjectives of RAVDESS, CREMA-D and TESS (fearful, surprised, disgusted, pleasant
+# surprise), nouns (happiness). RAVDESS's calm is neutral, as ../shared/data has it. A name not here (contempt,
+# boredom, a number) is no label of ours: the row is left out and counted (load_dataset says which).
+LABEL_NAMES = {e: e for e in EMOTIONS} | {
+    "angry": "anger", "disgusted": "disgust", "fearful": "fear", "afraid": "fear", "scared": "fear",
+    "happy": "joy", "happiness": "joy", "calm": "neutral", "sad": "sadness",
+    "surprised": "surprise", "pleasant surprise": "surprise", "ps": "surprise"}
 # EmoryNLP uses Willcox's feeling wheel. Its six non-neutral labels are three negative (Mad, Scared, Sad),
 # which map directly, and three positive ones. Joyful -> joy. Powerful (confident, proud: high-arousal
 # positive) is closest to joy. Peaceful (calm, content: low-arousal positive) has no Ekman counterpart;
@@ -57,6 +69,7 @@ class Example:
     group: str = ""  # rows of one group (a dialogue, a film, an actor) stay in one fold for cross-validation
     source: str = ""
     data: bytes | None = None  # Parquet sets: the encoded image (faces, frames) or audio (audio)
+    label_text: str = ""  # the label as the data wrote it, where it names none of EMOTIONS (label -1: left out)
 
 
 SPLIT_SEED = 13  # the seeded stratified split behind the '#train' / '#dev' suffix (FER2013 has no dev split)
@@ -106,14 +119,18 @@ class DataError(ValueError):
     """A data spec whose file cannot be read as its kind (a Parquet file given as meld:, a CSV without the columns)."""
 
 
-def load_dataset(spec: str) -> list[Example]:
+def load_dataset(spec: str, left_out: Counter | None = None) -> list[Example]:
     """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
-    stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000."""
+    stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000.
+    Rows whose label names none of EMOTIONS are left out with a warning and counted by name in `left_out`; a set
+    none of whose labels is ours is a DataError (before 2026-12-06 such rows were dropped without a word, and a
+    set labelled 'happy', 'fearful' was scored on its neutral rows alone)."""
     kind, path, split, n = spec_parts(spec)
     try:
         examples = READERS[kind](path)
     except Exception as exc:  # noqa: BLE001 - the readers fail in many ways on a file of another kind
         raise DataError(f"{spec}: cannot be read as {kind} data ({type(exc).__name__}: {exc})") from None
+    examples = _without_foreign_labels(spec, examples, left_out)
     if split:
         train, dev = stratified_split(examples, DEV_FRACTION, SPLIT_SEED)
         examples = train if split == "train" else dev
@@ -121,6 +138,24 @@ def load_dataset(spec: str) -> list[Example]:
         keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(examples)), n))
         examples = [examples[i] for i in keep]
     return examples
+
+
+def _without_foreign_labels(spec: str, examples: list[Example], left_out: Counter | None) -> list[Example]:
+    foreign = Counter(e.label_text for e in examples if e.label_text)
+    if not foreign:
+        return examples
+    names = ", ".join(f"{k!r} {v}" for k, v in foreign.most_common(8)) + (" ..." if len(foreign) > 8 else "")
+    accepted = ", ".join(EMOTIONS) + " (or " + ", ".join(k for k in LABEL_NAMES if k not in LABEL_INDEX) + ")"
+    numbers = " The labels are numbers: write them as names; data sets number their classes in different orders." \
+        if all(k.lstrip("-").isdigit() for k in foreign) else ""
+    if not any(e.label >= 0 for e in examples):
+        raise DataError(f"{spec}: no row has a label this project knows (found {names}); labels must be one of "
+                        f"{accepted}.{numbers}")
+    log.warning("%s: %d rows left out: their label is none of the 7 emotions (%s); accepted: %s.%s", spec,
+                sum(foreign.values()), names, accepted, numbers)
+    if left_out is not None:
+        left_out.update(foreign)
+    return [e for e in examples if not e.label_text]
 
 
 def fingerprint(spec: str) -> str:
@@ -136,8 +171,14 @@ def fingerprint(spec: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _label(name: str) -> int:
-    return LABEL_INDEX[name.strip().lower()]
+def labelled(value) -> dict:
+    """A label as a data set writes it -> Example's label fields: its index in EMOTIONS (LABEL_NAMES' spellings
+    too); -1 with no text where there is none (null, empty); -1 with the text kept where it names none of ours."""
+    text = "" if value is None else str(value).strip()
+    name = LABEL_NAMES.get(re.sub(r"[\s_-]+", " ", text.lower()))
+    if name:
+        return {"label": LABEL_INDEX[name], "label_text": ""}
+    return {"label": -1, "label_text": text}
 
 
 def read_meld(path: Path) -> list[Example]:
@@ -150,7 +191,7 @@ def read_meld(path: Path) -> list[Example]:
         text = _clean(r["Utterance"])
         if not text:  # no words ('!'): not a line
             continue
-        out.append(Example(label=_label(r["Emotion"]), text=text,
+        out.append(Example(**labelled(r["Emotion"]), text=text,
                            valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
                            group=f"meld-{r['Dialogue_ID']}", source="meld"))
     return _with_dialogue_context(out)
@@ -178,7 +219,7 @@ def read_emorynlp(path: Path) -> list[Example]:
         if not text:
             continue
         emo = r["Emotion"].strip()
-        out.append(Example(label=_label(EMORYNLP_LABELS[emo]), text=text, valence=EMORYNLP_VALENCE[emo],
+        out.append(Example(**labelled(EMORYNLP_LABELS.get(emo, emo)), text=text, valence=EMORYNLP_VALENCE.get(emo, NAN),
                            group="emory-%d-%d-%d" % key(r)[:3], source="emorynlp"))
     return _with_dialogue_context(out)
 
@@ -192,21 +233,22 @@ def read_goemotions(path: Path) -> list[Example]:
         for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             if len(row) < 2 or "," in row[1] or not _clean(row[0]):
                 continue
-            out.append(Example(label=_label(names[int(row[1])]), text=_clean(row[0]),
+            out.append(Example(**labelled(names[int(row[1])]), text=_clean(row[0]),
                                group=row[2] if len(row) > 2 else "", source="goemotions"))
     return out
 
 
 def read_imagefolder(path: Path) -> list[Example]:
-    """DIR/<label>/*.jpg with FER-style (angry, happy, ...) or EMOTIONS folder names; face crops."""
+    """DIR/<label>/*.jpg with FER-style (angry, happy, ...) or EMOTIONS folder names (LABEL_NAMES); face crops.
+    A folder of another name (contempt) is counted as left out, its images not read."""
     out = []
     for sub in sorted(p for p in path.iterdir() if p.is_dir()):
-        name = FOLDER_LABELS.get(sub.name.lower(), sub.name.lower())
-        if name not in LABEL_INDEX:
+        label = labelled(sub.name)
+        images = sorted(img for img in sub.iterdir() if img.suffix.lower() in IMAGE_SUFFIXES)
+        if label["label"] < 0:
+            out += [Example(label=-1, label_text=sub.name, group=img.name, source="imagefolder") for img in images]
             continue
-        for img in sorted(sub.iterdir()):
-            if img.suffix.lower() in IMAGE_SUFFIXES:
-                out.append(Example(label=LABEL_INDEX[name], image=str(img), group=img.name, source="imagefolder"))
+        out += [Example(**label, image=str(img), group=img.name, source="imagefolder") for img in images]
     return out
 
 
@@ -223,12 +265,10 @@ def read_clip_manifest(path: Path) -> list[Example]:
         video = Path(str(r["video"]))
         if not video.is_absolute():
             video = path.parent / video
-        label = str(r.get("label") or "").strip().lower()
-        label = FOLDER_LABELS.get(label, label)
         ctx = r.get("context") or ()
         if isinstance(ctx, str):
             ctx = tuple(c.strip() for c in ctx.split(" || ") if c.strip())
-        out.append(Example(label=LABEL_INDEX[label] if label else -1, text=_clean(r.get("text") or "") or None,
+        out.append(Example(**labelled(r.get("label")), text=_clean(r.get("text") or "") or None,
                            context=tuple(ctx), video=str(video), start_s=float(r["start"]), end_s=float(r["end"]),
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
                            group=str(video), source="clips"))
@@ -241,10 +281,6 @@ def _parquet_rows(path: Path, columns: Sequence[str]) -> list[dict]:
     return pq.read_table(path, columns=[c for c in columns if c in names]).to_pylist()
 
 
-def _parquet_label(value) -> int:
-    return LABEL_INDEX.get(str(value or "").strip().lower(), -1)
-
-
 def _scale_1_9(value) -> float:
     """Emotion6's 1-9 rating scale -> [-1, 1]."""
     return NAN if value is None else (float(value) - 5.0) / 4.0
@@ -252,14 +288,14 @@ def _scale_1_9(value) -> float:
 
 def read_faces_parquet(path: Path) -> list[Example]:
     """Face crops (FER+, IMFDB): image bytes, label; grouped by actor where known."""
-    return [Example(label=_parquet_label(r.get("label")), data=r["image"], source="faces",
+    return [Example(**labelled(r.get("label")), data=r["image"], source="faces",
                     group=str(r.get("actor") or r.get("path") or i))
             for i, r in enumerate(_parquet_rows(path, ["image", "label", "actor", "path"]))]
 
 
 def read_frames_parquet(path: Path) -> list[Example]:
     """Whole frames or photos (Emotion6): image bytes, label, valence/arousal (1-9 scaled to [-1, 1])."""
-    return [Example(label=_parquet_label(r.get("label")), data=r["image"], source="frames",
+    return [Example(**labelled(r.get("label")), data=r["image"], source="frames",
                     valence=_scale_1_9(r.get("valence")), arousal=_scale_1_9(r.get("arousal")),
                     group=str(r.get("path") or i))
             for i, r in enumerate(_parquet_rows(path, ["image", "label", "valence", "arousal", "path"]))]
@@ -267,7 +303,7 @@ def read_frames_parquet(path: Path) -> list[Example]:
 
 def read_audio_parquet(path: Path) -> list[Example]:
     """Speech clips (RAVDESS, EmoDB, TESS): audio bytes, label; grouped by speaker."""
-    return [Example(label=_parquet_label(r.get("label")), data=r["audio"], source="audio",
+    return [Example(**labelled(r.get("label")), data=r["audio"], source="audio",
                     group=str(r.get("speaker") or i))
             for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"]))]
 

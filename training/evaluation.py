@@ -8,6 +8,7 @@ dialogue / film together): cv_mode 'score' = the head's metrics on each fold (th
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -41,7 +42,8 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
     """encoders: model.encoders.create_encoders(EncoderSpec(head=...)) for the head being scored; modalities:
     what the head may see (the others are removed from every example, as `--modalities` does in a run)."""
     unreadable: list[int] = []
-    examples, feats = features_for(spec, encoders, unreadable=unreadable)
+    left_out: Counter = Counter()
+    examples, feats = features_for(spec, encoders, unreadable=unreadable, left_out=left_out)
     feats = [select_modalities(f, modalities) for f in feats]
     s = LabelledSet(spec, feats, examples)
     dims = model.config.input_dims
@@ -55,6 +57,8 @@ def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score
     result = evaluate_set(model, s, evidence=evidence, ece_floor=True)
     if unreadable:  # rows left out because their media could not be decoded (their indices in the set)
         result["unreadable_rows"] = unreadable
+    if left_out:  # rows left out because their label is none of ours, by that label
+        result["left_out_labels"] = dict(left_out.most_common())
     if cv:
         folds = fold_indices([e.group or str(i) for i, e in enumerate(examples)], s.labels, cv, seed)
         fold_metrics = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -74,12 +75,14 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
 
 
 def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_k: int = 0,
-                 unreadable: list[int] | None = None) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
+                 unreadable: list[int] | None = None, left_out: Counter | None = None
+                 ) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
     """All readable examples of a data spec and their features (from the cache when present). A row whose image
     or audio cannot be decoded is left out with a warning, and its index in the set is appended to `unreadable`:
-    one bad row does not stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback)."""
+    one bad row does not stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback).
+    Rows whose label is none of ours are counted by name in `left_out` (load_dataset)."""
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
-    examples = load_dataset(spec)
+    examples = load_dataset(spec, left_out)
     kind = spec.split(":", 1)[0]
     path = cache_dir / f"{kind}-{cache_key(kind, spec, encoders, text_lower_k)}.pt"
     feats = torch.load(path, weights_only=False) if path.exists() else None
