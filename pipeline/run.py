@@ -16,7 +16,6 @@ import errno
 import datetime as dt
 import logging
 import os
-import re
 import secrets
 import sys
 import threading
@@ -24,7 +23,7 @@ import time
 from typing import Callable, Iterable, Optional, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystem import FileMetadata, FileSystem
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
 
@@ -34,7 +33,7 @@ from pipeline.output_lock import OutputLock
 from transforms import dvd, imf
 from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import (DiscoverFilms, is_film_candidate, local_path, normalise_pattern,
+from transforms.discover import (DiscoverFilms, is_film_candidate, local_path, normalise_pattern, pattern_regex,
                                  unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
@@ -285,7 +284,7 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     if not any(matched.values()):
         return []
     unreachable = set(unreachable)
-    under = [re.compile(FileSystem.translate_pattern(normalise_pattern(p))) for p in patterns]
+    under = [pattern_regex(normalise_pattern(p)) for p in patterns]
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     return [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])

@@ -133,6 +133,15 @@ def normalise_pattern(pattern: str) -> str:
     return pattern
 
 
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A glob as Beam's listing reads it ('**' any depth, '*' within a folder), for the launcher's own checks;
+    literal_glob's '[[]' compiled without the "Possible nested set" warning (it printed in the launcher's output)."""
+    from apache_beam.io.filesystem import FileSystem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(FileSystem.translate_pattern(pattern))
+
+
 UNLISTED_FOLDERS = ("lost+found", "system volume information")  # a volume's own, closed to users: not reported
 
 
@@ -141,17 +150,16 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
     films would vanish from a run unannounced: symbolic links whose target is not there (a catalogue kept as links
     into storage volumes, one not mounted) and folders that cannot be read (permissions). [] on other filesystems,
     which have neither."""
-    from apache_beam.io.filesystem import FileSystem
     local = local_path(normalise_pattern(pattern))
     if local is None:
         return []
     if not any(c in local for c in "*?["):  # one file, named
         return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
-    wanted = re.compile(FileSystem.translate_pattern(local))
+    wanted = pattern_regex(local)
     # Without '**' a pattern names files at one depth, in folders its own folder part matches: look no deeper, and
     # report a closed folder only where its files could match ('archive/*.mp4' does not cover archive/private/).
     any_depth = "**" in local
-    holds = re.compile(FileSystem.translate_pattern(os.path.dirname(local)))
+    holds = pattern_regex(os.path.dirname(local))
     root = os.path.dirname(re.split(r"[*?\[]", local, maxsplit=1)[0])
     found, folders = [], [root]
     while folders:  # os.scandir's entries know a link without a stat; folders behind links are not entered
