@@ -336,11 +336,27 @@ def test_explain_draws_attention_from_the_features_table(output_dir, tmp_path):
     # The clip's label is the clips table's; the head's own, which the figure explains, is named when it differs.
     clip = next(r for r in pq.read_table(output_dir / "clips" / "alpha.parquet").to_pylist() if r["clip_index"] == 2)
     assert f'>{clip["emotion"]}</span>' in section
+    # Whether the clip's label is grounded, and what backs it, as its moments and clip table say it.
+    said = {None: "no evidence recorded", True: "grounded", False: "guess"}[clip.get("grounded")]
+    assert f">{said}</span>" in section and (said == "no evidence recorded") != ("backed by: " in section)
     head_label = EMOTIONS[int(np.argmax(res["probs"]))]
     assert (f"whose attention is drawn below, says {head_label}" in section) == (head_label != clip["emotion"])
     assert explainer.text_token_labels(explainer._tokenizer(), "line 2 of <alpha> & friends", 10) == \
         ["[CLS]", "line", "2", "of", "<", "alpha", ">", "&", "friends", "[SEP]"]
     assert explainer.text_token_labels(None, None, 1) == ["[query]"]
+
+
+def test_attention_panels_scale_to_their_own_range_and_a_lone_token_reads_as_all():
+    """One face (or prosody) token takes all of each text token's attention: its panel is drawn on 0..1, bright,
+    where its own min..max (1..1) drew it black, as if the modality got none (the report's screenshot showed it)."""
+    from pipeline.report.plots import attention_scale
+    assert attention_scale(np.ones((12, 1))) == (0.0, 1.0)
+    lo, hi = attention_scale(np.array([[0.2, 0.3], [0.25, 0.25]]))
+    assert np.isclose(lo, 0.2) and np.isclose(hi, 0.3)
+    from pipeline.report.explain import column_labels  # the voice is one token, not prosody frames in time
+    cols = column_labels({"vision": np.zeros((10, 4)), "face": np.zeros((1, 7)), "audio": np.zeros((1, 7))}, 5, 2.0)
+    assert cols == {"vision": ["f0k0", "f0k1", "f0k2", "f0k3", "f0k4", "f1k0", "f1k1", "f1k2", "f1k3", "f1k4"],
+                    "face": ["face0"], "audio": ["voice"]}
 
 
 def test_explain_argument_is_parsed():

@@ -302,6 +302,7 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
     if opts.explain:
         from pipeline.report import explain as explainer  # loads torch and the models: only when asked
         explain = explainer.explain_clip(input_dir, *opts.explain, head=opts.head, device=opts.device)
+        explain.update(grounding=_grounding(explain["row"]), backing=_backing(explain["row"]))
     films = []
     for i, f in enumerate(detail):
         LOG.info("film %d/%d: %s", i + 1, len(detail), f.film_id)

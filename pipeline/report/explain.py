@@ -44,7 +44,9 @@ def column_labels(tokens: Mapping[str, np.ndarray], tokens_per_frame: int, clip_
         labels["vision"] = [f"f{i // tokens_per_frame}k{i % tokens_per_frame}" for i in range(n_vision)]
     labels["face"] = [f"face{i}" for i in range(len(tokens["face"]))]
     n_audio = len(tokens["audio"])
-    if n_audio:  # prosody frames span the clip evenly
+    if n_audio == 1:  # the clip's voice: one token, the speech classifier's reading of it
+        labels["audio"] = ["voice"]
+    elif n_audio:  # features written before 2026-12-01: prosody frames spanning the clip evenly
         labels["audio"] = [f"{clip_s * (i + 0.5) / n_audio:.1f}s" for i in range(n_audio)]
     return labels
 
@@ -171,6 +173,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
                    for i, (f, t) in enumerate(frames)],
         "gates": result["gates"], "probs": result["probs"], "source": source,
         "tokens": tokens, "encoder_versions": versions,  # for callers and tests; the template shows `source`
+        "row": row,  # the clips table's row: build says whether it is grounded and what backs it, as for moments
     }
 
 

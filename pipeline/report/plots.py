@@ -216,6 +216,14 @@ def catalogue_distribution(film_ids: Sequence[str], shares: np.ndarray, n_clips:
     return to_png_b64(fig)
 
 
+def attention_scale(weights: np.ndarray) -> tuple[float, float]:
+    """A panel's colour scale: its own min..max, so near-uniform attention still shows where it leans; 0..1 where
+    every weight is the same (one face or one prosody token takes all of each row's attention), which min..max drew
+    black, as if the modality got none."""
+    lo, hi = float(weights.min()), float(weights.max())
+    return (0.0, 1.0) if hi - lo < 1e-6 else (lo, hi)
+
+
 def attention_figure(attention: dict[str, np.ndarray], gates: dict[str, float], row_labels: Sequence[str],
                      column_labels: dict[str, Sequence[str]], title: str = "") -> str:
     """The paper's attention map: one heatmap per modality (text tokens as rows, that modality's tokens as
@@ -230,9 +238,8 @@ def attention_figure(attention: dict[str, np.ndarray], gates: dict[str, float], 
     for k, m in enumerate(shown):
         ax = axes[k]
         weights = attention[m]
-        # Own scale per panel (min..max): near-uniform attention still shows where it leans.
-        im = ax.imshow(weights, aspect="auto", cmap="magma", vmin=float(weights.min()),
-                       vmax=max(float(weights.min()) + 1e-6, float(weights.max())))
+        vmin, vmax = attention_scale(weights)
+        im = ax.imshow(weights, aspect="auto", cmap="magma", vmin=vmin, vmax=vmax)
         ax.set_title(f"{m} (gate {gates.get(m, 0.0):.2f})", fontsize=10)
         cols = list(column_labels.get(m, []))
         if cols and len(cols) == weights.shape[1] and len(cols) <= 60:
