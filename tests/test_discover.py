@@ -143,7 +143,7 @@ def test_what_the_listing_cannot_reach_is_found_where_the_pattern_covers_it(tmp_
     scandir = os.scandir
 
     def closed(path="."):  # permissions do not stop root, who runs the tests: the folders are closed here
-        if os.path.basename(str(path)) in ("locked", "private", "lost+found"):
+        if os.path.basename(str(path)) in ("locked", "private", "lost+found", "other", "shut"):
             raise PermissionError(13, "Permission denied", str(path))
         return scandir(path)
     monkeypatch.setattr(os, "scandir", closed)
@@ -156,5 +156,12 @@ def test_what_the_listing_cannot_reach_is_found_where_the_pattern_covers_it(tmp_
         str(tmp_path / "sub" / "locked")]
     assert unreachable_inputs(str(tmp_path / "sub" / "*" / "*.mp4")) == [(str(tmp_path / "sub" / "locked"), shut)]
     assert unreachable_inputs("gs://bucket/films/*.mp4") == []
+    # A pattern with a fixed folder below its glob: a closed folder beside it is not covered ('other' of
+    # archive/x/other), one above it is (archive/shut could hold films/), with or without '**'.
+    (tmp_path / "archive" / "x" / "films").mkdir(parents=True)
+    (tmp_path / "archive" / "x" / "other").mkdir()
+    (tmp_path / "archive" / "shut").mkdir()
+    for pattern in ("archive/*/films/**", "archive/*/films/*.mp4"):
+        assert unreachable_inputs(str(tmp_path / pattern)) == [(str(tmp_path / "archive" / "shut"), shut)], pattern
     monkeypatch.chdir(tmp_path)
     assert unreachable_inputs("*.mp4") == [("a.mp4", link)]  # as Beam names files in the working folder

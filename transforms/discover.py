@@ -11,7 +11,7 @@ import re
 import stat
 import unicodedata
 import warnings
-from typing import Iterable
+from typing import Callable, Iterable
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -156,10 +156,7 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
     if not any(c in local for c in "*?["):  # one file, named
         return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
     wanted = pattern_regex(local)
-    # Without '**' a pattern names files at one depth, in folders its own folder part matches: look no deeper, and
-    # report a closed folder only where its files could match ('archive/*.mp4' does not cover archive/private/).
-    any_depth = "**" in local
-    holds = pattern_regex(os.path.dirname(local))
+    may_hold = _may_hold(local)
     root = os.path.dirname(re.split(r"[*?\[]", local, maxsplit=1)[0])
     found, folders = [], [root]
     while folders:  # os.scandir's entries know a link without a stat; folders behind links are not entered
@@ -170,18 +167,37 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
             continue
         except OSError as exc:
             name = os.path.basename(folder).lower()
-            if (folder != root and (any_depth or holds.fullmatch(folder)) and not name.startswith(".")
-                    and name not in SYSTEM_FOLDERS + UNLISTED_FOLDERS):
+            if folder != root and not name.startswith(".") and name not in SYSTEM_FOLDERS + UNLISTED_FOLDERS:
                 found.append((folder, f"a folder that cannot be read ({exc.strerror or exc})"))
             continue
         for e in entries:
             path = os.path.join(folder, e.name)  # ('*.mp4' in the working folder: 'a.mp4', not './a.mp4')
             if e.is_dir(follow_symlinks=False):
-                if any_depth or path.count("/") < local.count("/"):
+                if may_hold(path):
                     folders.append(path)
             elif e.is_symlink() and not os.path.exists(path) and wanted.fullmatch(path) and is_film_candidate(path):
                 found.append((path, _missing_target(path)))
     return sorted(found)
+
+
+def _may_hold(local: str) -> Callable[[str], bool]:
+    """Whether a folder could hold files the pattern matches, so its closed door hides films and it is worth
+    entering: its names agree with the pattern's folder part as deep as both go, below a '**' at any depth, else no
+    deeper than the pattern's files ('archive/*.mp4' does not cover archive/private/, 'archive/*/films/**' neither
+    archive/x/other/; before 2026-12-06 a '**' pattern covered every folder under its fixed part, and a closed
+    folder between a fixed part and the files, archive/x of 'archive/*/films/*.mp4', was not reported)."""
+    parts = local.split("/")
+    star = next((i for i, p in enumerate(parts) if "**" in p), None)
+    fixed = star if star is not None else len(parts) - 1  # folder names the pattern spells out
+    prefixes = [pattern_regex("/".join(parts[:n])) for n in range(fixed + 1)]
+
+    def may_hold(folder: str) -> bool:
+        names = folder.split("/")
+        if star is None and len(names) > fixed:
+            return False
+        n = min(len(names), fixed)
+        return prefixes[n].fullmatch("/".join(names[:n])) is not None
+    return may_hold
 
 
 def _missing_target(link: str) -> str:
