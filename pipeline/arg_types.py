@@ -10,6 +10,14 @@ import os
 WEIGHT_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors", ".bin")
 
 
+def io_path(value: str) -> str:
+    """--input / --output / --features ...: a Beam path as given, with a local one's file:// dropped (Beam's
+    filesystems have no such scheme) and a leading ~ expanded: quoted to keep the shell off its glob
+    ('~/archive/**'), it reached Beam as written, matched nothing, and an --output '~/out' wrote into ./~/out."""
+    value = value.removeprefix("file://")
+    return os.path.expanduser(value) if value.startswith("~") else value
+
+
 def local_path_named(value: str) -> str | None:
     """The local path a model flag names, or None for a model name (a timm or hub name, a Whisper size) or a remote
     path: an absolute or ./ ../ ~ path, or a file name with a weight file's suffix."""
@@ -28,10 +36,10 @@ def missing_model_path(value: str | None) -> str | None:
 
 
 def model_path_arg(value: str) -> str:
-    """--head / --text_model / --vision_model: a path that is there, or a model name."""
+    """--head / --text_model / --vision_model: a path that is there (~ expanded), or a model name."""
     if missing_model_path(value):
         raise argparse.ArgumentTypeError(f"no such file or folder: {value}")
-    return value
+    return io_path(value)
 
 
 def head_problem(value: str | None) -> str | None:
@@ -53,11 +61,11 @@ def head_problem(value: str | None) -> str | None:
 
 
 def head_path_arg(value: str) -> str:
-    """--head: a head checkpoint that loads."""
+    """--head: a head checkpoint that loads (~ expanded)."""
     problem = head_problem(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)
-    return value
+    return io_path(value)
 
 
 def modalities_arg(value: str) -> str:

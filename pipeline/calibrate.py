@@ -45,7 +45,7 @@ import torch
 from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
-from pipeline.arg_types import head_path_arg, stops_on_data_errors
+from pipeline.arg_types import head_path_arg, io_path, stops_on_data_errors
 from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
                                   refit_only, set_weights, speech_out_of_fold, split)
 from training.datasets import data_spec
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--head", default=None, type=head_path_arg,
                    help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
     p.add_argument("--data", action="append", type=data_spec, required=True, help="KIND:PATH[#dev] as pipeline.evaluate (repeatable)")
-    p.add_argument("--output", required=True, help="where the calibrated head is written")
+    p.add_argument("--output", required=True, type=io_path, help="where the calibrated head is written")
     p.add_argument("--speech_oof", default=None,
                    help="speaker-out-of-fold speech logits (training.speech_classifier --oof) for the speech branch")
     p.add_argument("--pairs", type=int, default=0,
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="with --refit: keep the other temperatures of this head, not of --head's")
     p.add_argument("--weigh_sets", choices=("by_rows", "equally"), default="by_rows",
                    help="equally: each --data set counts once in a temperature's fit, however many rows it has")
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, type=io_path)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     if args.temperatures_from and not args.refit:

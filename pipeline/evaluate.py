@@ -24,7 +24,7 @@ from model.encoders import EncoderSpec, create_encoders
 from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
-from pipeline.arg_types import head_path_arg, modalities_arg, stops_on_data_errors
+from pipeline.arg_types import head_path_arg, io_path, modalities_arg, stops_on_data_errors
 from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", type=data_spec, required=True, help="KIND:PATH[@N][#train|#dev] (repeatable)")
     p.add_argument("--head", default=None, type=head_path_arg,
                    help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
-    p.add_argument("--json", default=None, help="write the metrics here as JSON")
+    p.add_argument("--json", default=None, type=io_path, help="write the metrics here as JSON")
     p.add_argument("--cv", type=int, default=0, help="K-fold estimate with K folds")
     p.add_argument("--cv_mode", choices=("score", "train"), default="score")
     p.add_argument("--cv_epochs", type=int, default=10)

@@ -8,6 +8,7 @@ import math
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model.encoders.versions import TEXT_LANGUAGES
+from pipeline.arg_types import io_path
 from schemas import clips as clips_schema
 
 SEGMENT_CHOICES = ("subtitle", "window", "shot")
@@ -21,20 +22,15 @@ MEDIA_CONFIG_KEYS = ("segment", "frames_per_clip", "frame_every_s", "image_size"
 ASR_CONFIG_KEYS = ("transcribe", "asr_model", "asr_language")
 
 
-def _beam_path(value: str) -> str:
-    """file:///films -> /films: Beam's filesystems have no file:// scheme (it failed the run in discovery)."""
-    return value.removeprefix("file://")
-
-
 class FilmEmotionOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         g = parser.add_argument_group("input and output")
-        g.add_argument("--input", action="append", default=None, type=_beam_path,
+        g.add_argument("--input", action="append", default=None, type=io_path,
                        help="Film glob, repeatable: local path or any Beam filesystem (gs://, s3://, ...). "
                             "A directory means every file below it. Subtitle sidecars (.srt, .vtt, .ttml, .scc, .stl, "
                             "...) are not films.")
-        g.add_argument("--output", default=None, type=_beam_path,
+        g.add_argument("--output", default=None, type=io_path,
                        help="Output directory: clips/, errors/, manifest/, features/, transcripts/ go under it.")
         g.add_argument("--force", action="store_true", default=False,
                        help="Redo every film, even those an earlier run already did with the same content "
@@ -92,10 +88,10 @@ class FilmEmotionOptions(PipelineOptions):
                        help="Score clips with the encoders and the BVPEC head (default).")
         g.add_argument("--no_score", dest="score", action="store_false",
                        help="Only cut and decode: the clips table's score columns stay null.")
-        g.add_argument("--text_model", default=None, help="Text encoder name or path (default: packaged MiniLM).")
-        g.add_argument("--vision_model", default=None,
+        g.add_argument("--text_model", default=None, type=io_path, help="Text encoder name or path (default: packaged MiniLM).")
+        g.add_argument("--vision_model", default=None, type=io_path,
                        help="Vision encoder name or path (default: packaged DINOv2 ViT-S/14).")
-        g.add_argument("--head", default=None, help="BVPEC head checkpoint (default: the shipped head).")
+        g.add_argument("--head", default=None, type=io_path, help="BVPEC head checkpoint (default: the shipped head).")
         g.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="Where the models run.")
         g.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto",
                        help="Encoders' number format. auto: bf16 on GPUs and on CPUs with bf16 instructions "
@@ -128,7 +124,7 @@ class FilmEmotionOptions(PipelineOptions):
         g = parser.add_argument_group("speech recognition")
         g.add_argument("--transcribe", choices=TRANSCRIBE_CHOICES, default="auto",
                        help="auto: only films without usable subtitles; always; never.")
-        g.add_argument("--asr_model", default=None,
+        g.add_argument("--asr_model", default=None, type=io_path,
                        help="faster-whisper model name or path (default: packaged Whisper base).")
         g.add_argument("--asr_language", default=None, help="Force the spoken language (default: detect).")
         g.add_argument("--asr_cpu_threads", type=int, default=0,

@@ -31,7 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
-from pipeline.arg_types import head_path_arg, modalities_arg, model_path_arg
+from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_path_arg
 from pipeline.options import offline_direct_runner
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
@@ -49,10 +49,10 @@ SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--features", required=True, help="features table folder (features/*.parquet)")
+    ap.add_argument("--features", required=True, type=io_path, help="features table folder (features/*.parquet)")
     ap.add_argument("--head", default=None, type=head_path_arg, help="head checkpoint (default: the shipped head)")
-    ap.add_argument("--output", required=True, help="output root: clips/ and errors/ are written under it")
-    ap.add_argument("--clips", default=None, help="original clips tables (default: <features>/../clips)")
+    ap.add_argument("--output", required=True, type=io_path, help="output root: clips/ and errors/ are written under it")
+    ap.add_argument("--clips", default=None, type=io_path, help="original clips tables (default: <features>/../clips)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batch_size", type=int, default=64)
     ap.add_argument("--torch_threads", type=int, default=1)

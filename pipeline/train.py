@@ -26,7 +26,7 @@ from model.checkpoints import load_head, load_head_meta, save_head, text_classif
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
-from pipeline.arg_types import stops_on_data_errors
+from pipeline.arg_types import io_path, stops_on_data_errors
 from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
@@ -43,20 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="KIND:PATH[@N][#train|#dev], KIND in meld, goemotions, emorynlp, imagefolder, clips, faces, "
                         "frames, audio, spoken (docs/training.md)")
     p.add_argument("--dev", action="append", type=data_spec, default=[], help="dev data for early stopping (same format)")
-    p.add_argument("--out", required=True, help="where to write the head checkpoint (.pt)")
+    p.add_argument("--out", required=True, type=io_path, help="where to write the head checkpoint (.pt)")
     p.add_argument("--variant", choices=VARIANTS, default="bvpec")
     p.add_argument("--pairs", type=int, default=0,
                    help="label-paired multimodal training examples (2-4 modalities of the same label)")
     p.add_argument("--dev_pairs", type=int, default=0, help="label-paired dev examples from the dev sets")
-    p.add_argument("--text_encoder_from", default=None,
+    p.add_argument("--text_encoder_from", default=None, type=io_path,
                    help="a head checkpoint whose fine-tuned text layers to start from: kept as they are, or "
                         "trained further with --finetune_text_layers (a second stage, e.g. after GoEmotions)")
-    p.add_argument("--text_classifier", default=None,
+    p.add_argument("--text_classifier", default=None, type=io_path,
                    help="a text-only head (--variant text_only) trained on the same text layers as --text_encoder_from: "
                         "shipped in the checkpoint, it reads each clip's line (its evidence; a lone line's label)")
-    p.add_argument("--face_encoder_state", default=None,
+    p.add_argument("--face_encoder_state", default=None, type=io_path,
                    help="face classifier weights (python -m training.face_classifier) for the face tokens")
-    p.add_argument("--speech_oof", default=None,
+    p.add_argument("--speech_oof", default=None, type=io_path,
                    help="the speech classifier's speaker-out-of-fold tokens (python -m training.speech_classifier "
                         "--oof NPZ --oof_sets ravdess,emodb,tess) for the train clips of those sets, in place of its "
                         "own: on its training clips the classifier is always right, and a head trained on that "

@@ -682,7 +682,7 @@ def test_a_dvd_title_split_over_vob_files_is_one_film(tmp_path):
     assert run(["--input", str(tmp_path / "Film (1999)"), "--output", str(out)] + args)["ok"] == 1
 
 
-def test_file_uris_name_the_same_local_films(archive, tmp_path):
+def test_file_uris_name_the_same_local_films(archive, tmp_path, monkeypatch):
     # Beam has no file:// filesystem (discovery failed the run); a file:// input or output is the local path,
     # so the film gets the same id and path as when named plainly, and a later plain run skips it.
     out = tmp_path / "out"
@@ -690,6 +690,19 @@ def test_file_uris_name_the_same_local_films(archive, tmp_path):
     assert summary["ok"] == 1
     assert [r["film_path"] for r in newest_manifest(out)] == [str(archive / "talk.mp4")]
     assert run(["--input", str(archive / "talk.mp4"), "--output", str(out)] + BASE)["skipped"] == 1
+    # A ~ the shell did not expand (quoted to keep its glob, '~/archive/**') is the home folder too: it matched
+    # nothing, and an --output '~/out' was written into ./~/out.
+    monkeypatch.setenv("HOME", str(archive.parent))
+    monkeypatch.chdir(tmp_path)
+    home_out = "~/" + os.path.relpath(out, archive.parent)
+    assert run(["--input", f"~/{archive.name}/talk.*", "--output", home_out] + BASE)["skipped"] == 1
+    assert not (tmp_path / "~").exists()
+    from pipeline.arg_types import io_path, model_path_arg
+    from training.datasets import spec_parts
+    assert io_path("~/a/**") == f"{archive.parent}/a/**" and io_path("gs://b/~x") == "gs://b/~x"
+    assert spec_parts(f"faces:~/{archive.name}/dev.parquet@10#dev")[1:] == (archive / "dev.parquet", "dev", 10)
+    (archive.parent / "head.pt").write_bytes(b"x")
+    assert model_path_arg("~/head.pt") == str(archive.parent / "head.pt")
 
 
 def test_a_full_disk_stops_the_run_with_what_to_do_and_no_film_half_written(archive, tmp_path, monkeypatch, capsys):

@@ -18,6 +18,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import random
 import re
 from collections import Counter
@@ -83,6 +84,7 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     if not sep or kind not in READERS:
         raise ValueError(f"data spec must be KIND:PATH with KIND in {sorted(READERS)}, got {spec!r}")
     path, _, _ = rest.partition("#")
+    path = os.path.expanduser(path)  # '~/data/dev.parquet', quoted: the shell did not expand it
     return kind, Path(path.split("@")[0] if "@" in Path(path).name else path)
 
 

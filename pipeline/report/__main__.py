@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from pipeline.arg_types import head_path_arg
+from pipeline.arg_types import head_path_arg, io_path
 from pipeline.report.build import ReportInputError, ReportOptions, build_report
 
 
@@ -26,8 +26,8 @@ def _explain_arg(value: str) -> tuple[str, int]:
 def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace, ReportOptions]:
     d = ReportOptions()
     p = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__.split("\n\n")[0])
-    p.add_argument("--input", required=True, help="the pipeline's --output directory")
-    p.add_argument("--output", default="report.html", help="HTML file to write")
+    p.add_argument("--input", required=True, type=io_path, help="the pipeline's --output directory")
+    p.add_argument("--output", default="report.html", type=io_path, help="HTML file to write")
     p.add_argument("--explain", type=_explain_arg, metavar="FILM_ID:CLIP_INDEX",
                    help="add the cross-modal attention map and modality gates of one clip")
     p.add_argument("--head", default=None, type=head_path_arg,
