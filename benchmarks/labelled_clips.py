@@ -74,7 +74,8 @@ def make_films(images: str, audio: str, per_class: int, cache: Path = CACHE,
                python: str = sys.executable) -> Path:
     """The labelled films of one pair, made once by make_av_clips.py into
     cache/<images>-<audio>-<per_class>/ (<label>_<nn>.mp4 + labels.csv) and reused when present.
-    Image rows with a null label (FER+ contempt / no majority) are left out first."""
+    Both sets' labels are read as the trainer reads them (training.datasets.labelled: 'happy' is joy), so a set
+    spelt otherwise pairs with ours; rows with no label of ours (FER+ contempt / no majority: null) are left out first."""
     images_p, audio_p = Path(images), Path(audio)
     if not images_p.is_absolute():
         images_p = DATA / images_p
@@ -86,15 +87,9 @@ def make_films(images: str, audio: str, per_class: int, cache: Path = CACHE,
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-        table = pq.read_table(images_p, columns=["image", "label", "path"])
-        if table.column("label").null_count:
-            table = table.filter(pc.is_valid(table.column("label")))
-        labelled = work / "images.parquet"
-        pq.write_table(table, labelled)
+        images_l, audio_l = _in_our_labels(images_p, "image", work), _in_our_labels(audio_p, "audio", work)
         films = work / "films"
-        subprocess.run([python, str(MAKE_AV_CLIPS), str(labelled), str(audio_p), str(films), str(per_class)],
+        subprocess.run([python, str(MAKE_AV_CLIPS), str(images_l), str(audio_l), str(films), str(per_class)],
                        check=True, stdout=subprocess.DEVNULL)
         try:
             films.rename(out)
@@ -103,6 +98,21 @@ def make_films(images: str, audio: str, per_class: int, cache: Path = CACHE,
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _in_our_labels(path: Path, media: str, work: Path) -> Path:
+    """A copy of an image or audio set (media, label, path) with each label in EMOTIONS' names, rows without one
+    left out: make_av_clips.py pairs an image and a voice by their label as written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from training.datasets import labelled
+    table = pq.read_table(path, columns=[media, "label", "path"])
+    index = [labelled(v)["label"] for v in table.column("label").to_pylist()]
+    keep = [i for i, k in enumerate(index) if k >= 0]
+    table = table.take(keep).set_column(1, "label", pa.array([EMOTIONS[index[i]] for i in keep], pa.string()))
+    out = work / f"{media}.parquet"
+    pq.write_table(table, out)
     return out
 
 
