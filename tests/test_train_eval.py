@@ -189,7 +189,7 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch):
                          "--json", str(js), "--cv", "3", "--threads", "1"])
     saved = json.loads(js.read_text())
     m = saved["results"][f"meld:{dv}"]
-    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "mean_confidence", "per_class", "confusion_matrix",
+    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "mean_confidence", "per_class", "confusion_matrix", "confusion",
                 "pearson_valence", "cv"):
         assert key in m, key
     assert 0.0 <= m["ece"] <= 1.0 and 1 / 7 <= m["mean_confidence"] <= 1.0
