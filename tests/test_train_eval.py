@@ -145,6 +145,11 @@ def test_label_spellings_are_read_and_foreign_labels_counted(tmp_path, caplog):
     (tmp_path / "m.csv").write_text("video,start,end,label\na.mp4,0,2,Surprised\nb.mp4,0,2,boredom\n")
     [clip] = load_dataset(f"clips:{tmp_path / 'm.csv'}")
     assert LABELS[clip.label] == "surprise"
+    # A MELD-style CSV saved by a spreadsheet in Windows-1252 (a 0x92 apostrophe) is read, not a UnicodeDecodeError.
+    (tmp_path / "test.csv").write_bytes("Utterance,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
+                                        "I\x92m fine,joy,positive,0,0\n".encode("latin-1"))
+    [line] = load_dataset(f"meld:{tmp_path / 'test.csv'}")
+    assert line.text == "I\u2019m fine" and LABELS[line.label] == "joy"
     from training.metrics import format_table
     m = {"n": 1, "accuracy": 1.0, "weighted_f1": 1.0, "macro_f1": 1.0, "left_out_labels": {"contempt": 2},
          "per_class": {}, "confusion_matrix": [[0] * 7] * 7}

@@ -358,8 +358,15 @@ def stratified_split(examples: Sequence[Example], dev_fraction: float, seed: int
 
 
 def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f))
+    """A CSV's rows: UTF-8 (with or without a byte-order mark), else Windows-1252, the encoding a spreadsheet
+    export of such a set often has (a lone 0x92 apostrophe stopped the whole evaluation before 2026-12-06)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        log.warning("%s: not UTF-8 (%s): read as Windows-1252", path, exc)
+        with open(path, newline="", encoding="cp1252", errors="replace") as f:
+            return list(csv.DictReader(f))
 
 
 def _clean(text: str) -> str:
