@@ -156,6 +156,20 @@ def test_label_spellings_are_read_and_foreign_labels_counted(tmp_path, caplog):
     assert "rows left out, label none of the 7: 2 (contempt 2)" in format_table("x", m)
 
 
+def test_media_in_hugging_face_structs_are_read(tmp_path):
+    """A Parquet set saved by Hugging Face datasets holds each image or sound as {bytes, path}: the bytes are read,
+    or the file the path names beside the Parquet file (every row was unreadable before 2026-12-06)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    (tmp_path / "b.png").write_bytes(b"png bytes of b")
+    cells = [{"bytes": b"png bytes of a", "path": "a.png"}, {"bytes": None, "path": "b.png"},
+             {"bytes": None, "path": "gone.png"}]
+    for column, kind in (("image", "faces"), ("image", "frames"), ("audio", "audio")):
+        pq.write_table(pa.table({column: cells, "label": ["joy", "sad", "anger"]}), tmp_path / f"{kind}.parquet")
+        rows = load_dataset(f"{kind}:{tmp_path / f'{kind}.parquet'}")
+        assert [e.data for e in rows] == [b"png bytes of a", b"png bytes of b", None], kind
+
+
 def test_clip_manifest(tmp_path):
     (tmp_path / "m.jsonl").write_text(
         json.dumps({"video": "a.mp4", "start": 1.5, "end": 3, "label": "happy", "text": "hi",

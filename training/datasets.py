@@ -288,16 +288,29 @@ def _scale_1_9(value) -> float:
     return NAN if value is None else (float(value) - 5.0) / 4.0
 
 
+def _media(value, folder: Path) -> bytes | None:
+    """A Parquet media cell: encoded bytes, or a Hugging Face datasets Image / Audio struct ({bytes, path}): its
+    bytes, else the file its path names (relative to the Parquet file's folder). None when neither is there: the
+    row is then left out as unreadable, where a struct was every row's reason before 2026-12-06."""
+    if not isinstance(value, dict):
+        return value
+    if value.get("bytes"):
+        return value["bytes"]
+    named = Path(value.get("path") or "")
+    named = named if named.is_absolute() else folder / named
+    return named.read_bytes() if value.get("path") and named.is_file() else None
+
+
 def read_faces_parquet(path: Path) -> list[Example]:
     """Face crops (FER+, IMFDB): image bytes, label; grouped by actor where known."""
-    return [Example(**labelled(r.get("label")), data=r["image"], source="faces",
+    return [Example(**labelled(r.get("label")), data=_media(r["image"], path.parent), source="faces",
                     group=str(r.get("actor") or r.get("path") or i))
             for i, r in enumerate(_parquet_rows(path, ["image", "label", "actor", "path"]))]
 
 
 def read_frames_parquet(path: Path) -> list[Example]:
     """Whole frames or photos (Emotion6): image bytes, label, valence/arousal (1-9 scaled to [-1, 1])."""
-    return [Example(**labelled(r.get("label")), data=r["image"], source="frames",
+    return [Example(**labelled(r.get("label")), data=_media(r["image"], path.parent), source="frames",
                     valence=_scale_1_9(r.get("valence")), arousal=_scale_1_9(r.get("arousal")),
                     group=str(r.get("path") or i))
             for i, r in enumerate(_parquet_rows(path, ["image", "label", "valence", "arousal", "path"]))]
@@ -305,7 +318,7 @@ def read_frames_parquet(path: Path) -> list[Example]:
 
 def read_audio_parquet(path: Path) -> list[Example]:
     """Speech clips (RAVDESS, EmoDB, TESS): audio bytes, label; grouped by speaker."""
-    return [Example(**labelled(r.get("label")), data=r["audio"], source="audio",
+    return [Example(**labelled(r.get("label")), data=_media(r["audio"], path.parent), source="audio",
                     group=str(r.get("speaker") or i))
             for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"]))]
 
