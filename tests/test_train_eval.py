@@ -168,6 +168,10 @@ def test_media_in_hugging_face_structs_are_read(tmp_path):
         pq.write_table(pa.table({column: cells, "label": ["joy", "sad", "anger"]}), tmp_path / f"{kind}.parquet")
         rows = load_dataset(f"{kind}:{tmp_path / f'{kind}.parquet'}")
         assert [e.data for e in rows] == [b"png bytes of a", b"png bytes of b", None], kind
+    # or a column of file paths (relative to the Parquet file, or absolute)
+    pq.write_table(pa.table({"image": ["b.png", str(tmp_path / "b.png")], "label": ["joy", "joy"]}),
+                   tmp_path / "paths.parquet")
+    assert [e.data for e in load_dataset(f"faces:{tmp_path / 'paths.parquet'}")] == [b"png bytes of b"] * 2
 
 
 def test_clip_manifest(tmp_path):

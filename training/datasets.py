@@ -289,16 +289,18 @@ def _scale_1_9(value) -> float:
 
 
 def _media(value, folder: Path) -> bytes | None:
-    """A Parquet media cell: encoded bytes, or a Hugging Face datasets Image / Audio struct ({bytes, path}): its
-    bytes, else the file its path names (relative to the Parquet file's folder). None when neither is there: the
-    row is then left out as unreadable, where a struct was every row's reason before 2026-12-06."""
-    if not isinstance(value, dict):
+    """A Parquet media cell: encoded bytes; a Hugging Face datasets Image / Audio struct ({bytes, path}): its bytes,
+    else the file its path names; or a file's path as a string. Paths are relative to the Parquet file's folder.
+    None when there is nothing to read: the row is then left out as unreadable (before 2026-12-06 a struct or a
+    path was every row's reason)."""
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return value["bytes"]
+        value = value.get("path")
+    if not isinstance(value, str):
         return value
-    if value.get("bytes"):
-        return value["bytes"]
-    named = Path(value.get("path") or "")
-    named = named if named.is_absolute() else folder / named
-    return named.read_bytes() if value.get("path") and named.is_file() else None
+    named = Path(value) if Path(value).is_absolute() else folder / value
+    return named.read_bytes() if value and named.is_file() else None
 
 
 def read_faces_parquet(path: Path) -> list[Example]:
