@@ -878,6 +878,13 @@ def test_rows_whose_media_cannot_be_read_are_left_out_with_a_count(tmp_path, cap
     m = report["results"][f"faces:{tmp_path / 'faces.parquet'}"]
     assert m["n"] == 3 and m["unreadable_rows"] == [1, 2, 3]
     assert "unreadable rows left out: 3" in capsys.readouterr().out
+    # A set none of whose rows reads, or none labelled, stops with one line (it was torch.cat's traceback).
+    pq.write_table(pa.table({"image": images[1:3], "label": labels[1:3]}), tmp_path / "junk.parquet")
+    pq.write_table(pa.table({"image": images[4:], "label": pa.array([None, None], pa.string())}),
+                   tmp_path / "unlabelled.parquet")
+    for name, said in (("junk", "none of its 2 rows could be read"), ("unlabelled", "no row has a label")):
+        with pytest.raises(SystemExit, match=f"pipeline.evaluate: faces:.*{name}.parquet: {said}"):
+            evaluate_main(["--data", f"faces:{tmp_path / name}.parquet"])
 
 
 def test_two_writers_of_one_cache_file_never_share_a_temporary_file(tmp_path):

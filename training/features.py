@@ -27,7 +27,7 @@ import torch
 
 from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
-from training.datasets import Example, fingerprint, load_dataset, read_image
+from training.datasets import DataError, Example, fingerprint, load_dataset, read_image
 from transforms.dialogue import DIALOGUE_RULE
 from model.files import written_atomically
 
@@ -92,6 +92,9 @@ def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_
         with written_atomically(path) as tmp:  # two runs may fill one cache at once
             torch.save(feats, tmp)
     bad = [i for i, f in enumerate(feats) if f is None]
+    if bad and len(bad) == len(examples):  # nothing left to train or score on: say so, not a traceback later
+        raise DataError(f"{spec}: none of its {len(bad)} rows could be read (their media does not decode as an image "
+                        "or a sound: see the warnings above)")
     if bad:
         log.warning("%s: %d of %d rows could not be read and are left out (rows %s%s)", spec, len(bad),
                     len(examples), ", ".join(map(str, bad[:10])), " ..." if len(bad) > 10 else "")
