@@ -885,6 +885,10 @@ def test_rows_whose_media_cannot_be_read_are_left_out_with_a_count(tmp_path, cap
     for name, said in (("junk", "none of its 2 rows could be read"), ("unlabelled", "no row has a label")):
         with pytest.raises(SystemExit, match=f"pipeline.evaluate: faces:.*{name}.parquet: {said}"):
             evaluate_main(["--data", f"faces:{tmp_path / name}.parquet"])
+    from pipeline.train import main as train_main
+    with pytest.raises(SystemExit, match="pipeline.train: faces:.*unlabelled.parquet: no labelled row"):
+        train_main(["--data", f"faces:{tmp_path / 'faces.parquet'}", "--dev", f"faces:{tmp_path / 'unlabelled.parquet'}",
+                    "--out", str(tmp_path / "head.pt"), "--epochs", "1"])
 
 
 def test_two_writers_of_one_cache_file_never_share_a_temporary_file(tmp_path):
