@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import os
 from typing import Iterable, Optional
 
 import numpy as np
@@ -59,7 +60,10 @@ def frames_at(path: str, times_s: Iterable[float], width: int = THUMB_WIDTH) -> 
     try:
         duration = _film_duration(path)
     except Exception as exc:  # noqa: BLE001 - any unreadable film becomes placeholders
-        LOG.warning("cannot open %s for thumbnails: %s", path, exc)
+        # a film named relatively (--input 'archive/*.mp4') is where the run was started, not where the report is
+        hint = (" (a relative path, as the run's --input named it: run the report from the folder the run was "
+                "started in)" if "://" not in path and not os.path.isabs(path) and not os.path.exists(path) else "")
+        LOG.warning("cannot open %s for thumbnails: %s%s", path, exc, hint)
         return out
     for t in times:
         try:
