@@ -298,6 +298,26 @@ def test_broken_files_fail_at_probe_with_clear_messages(tmp_path):
         assert repr(text_start(str(f))) in out.value.message
     assert text_start(str(notes)) == "Caf\ufffd scene, take 2"
     assert text_start(str(make_truncated(tmp_path / "t2.mp4"))) is None
+    # films packed in an archive or a disc image: said so, with what to do (before 2026-12-06 "not a readable media
+    # file" alone)
+    import gzip
+    import tarfile
+    import zipfile
+    film = make_truncated(tmp_path / "film.mp4")
+    with zipfile.ZipFile(tmp_path / "films.zip", "w") as z:
+        z.write(film, "film.mp4")
+    with tarfile.open(tmp_path / "films.tar", "w") as t:
+        t.add(film, "film.mp4")
+    (tmp_path / "films.tar.gz").write_bytes(gzip.compress((tmp_path / "films.tar").read_bytes()))
+    disc = bytearray(40 << 10)
+    disc[0x8001:0x8006] = b"CD001"
+    (tmp_path / "disc.iso").write_bytes(bytes(disc))
+    said = {"films.zip": "a zip archive", "films.tar": "a tar archive", "films.tar.gz": "a gzip-compressed file",
+            "disc.iso": "a disc image (ISO 9660 / UDF), not a film: mount or unpack it"}
+    for name, kind in said.items():
+        f = tmp_path / name
+        (out,) = list(ProbeFilm().process(FilmRef(str(f), f.stat().st_size, film_id_for(str(f)), "fp")))
+        assert out.value.stage == "probe" and f"not a readable media file: {kind}" in out.value.message, name
     assert text_start(str(make_zero_byte(tmp_path / "z2.mp4"))) is None
 
 

@@ -85,6 +85,34 @@ def text_start(path: str) -> Optional[str]:
     return line if len(line) <= 60 else line[:57] + "..."
 
 
+# Files that are not media but hold it, or sit beside it in an archive: told by their first bytes (a disc image by its
+# volume descriptors, 32 KiB in), so the failure says what to do instead of "not a readable media file".
+PACKED = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip-compressed file"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+          (b"Rar!\x1a\x07", "a RAR archive"), (b"BZh", "a bzip2-compressed file"), (b"\xfd7zXZ\x00", "an xz-compressed file"),
+          (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"))
+DISC_DESCRIPTORS = (b"CD001", b"BEA01", b"NSR02", b"NSR03")  # ISO 9660, UDF (DVD and Blu-ray images)
+
+
+def packed_kind(path: str) -> Optional[str]:
+    """What a file FFmpeg cannot read is, when it is a container of files rather than of media: an archive, a
+    compressed file or a disc image (with what to do); None otherwise."""
+    with _open_raw(path) as f:
+        head = f.read(512)
+        f.seek(0x8001)
+        volume = f.read(5)
+    for magic, kind in PACKED:
+        if head.startswith(magic):
+            return f"{kind}, not audio or video: unpack it and give --input the films inside"
+    if head[257:262] == b"ustar":
+        return "a tar archive, not audio or video: unpack it and give --input the films inside"
+    if volume in DISC_DESCRIPTORS:
+        return ("a disc image (ISO 9660 / UDF), not a film: mount or unpack it and give --input its VIDEO_TS or "
+                "BDMV folder")
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not audio or video"
+    return None
+
+
 def _reads_back(path: str) -> bool:
     """Whether a file's first and last READ_BACK_BYTES read without an error (not the storage, then): a local file, or
     one on any Beam filesystem (a bucket: two ranged reads, on a failure path only)."""
@@ -545,12 +573,16 @@ class ProbeFilm(beam.DoFn):
 
 def why_unreadable(ref: FilmRef) -> Optional[str]:
     """What is wrong with a file FFmpeg could not open or decode nothing of, where its bytes tell (text: text_start;
+    an archive, compressed file or disc image: packed_kind;
     transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF
     or DCP timed-text track file: no media of its own); None otherwise."""
     try:
         text = text_start(ref.path)
         if text is not None:
             return f"a text file, not audio or video (it begins {text!r})"
+        packed = packed_kind(ref.path)
+        if packed is not None:
+            return packed
         if imf.is_timed_text_track(ref.path):  # (scored alone: its package's CPL or asset map did not read)
             return ("a timed-text (subtitle) track file of an IMF or DCP package, without picture or sound: it is read "
                     "as its title's lines, through the title's CPL (a PackageTrackFile row says when none plays it)")
