@@ -20,6 +20,7 @@ import secrets
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Callable, Iterable, Optional, Sequence
 
 import apache_beam as beam
@@ -33,7 +34,7 @@ from pipeline.output_lock import OutputLock
 from transforms import dvd, imf
 from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import (DiscoverFilms, is_film_candidate, local_path, normalise_pattern, pattern_regex,
+from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, normalise_pattern, pattern_regex,
                                  unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
@@ -197,10 +198,14 @@ class Progress:
                 f"{film_s / elapsed if elapsed > 0 else 0:.1f}x real time so far, elapsed {_fmt_s(elapsed)}{eta}")
 
 
-def match_inputs(patterns: list[str]) -> dict[str, list]:
+def match_inputs(patterns: list[str], frames: Optional[Counter] = None) -> dict[str, list]:
     """--input pattern -> the films it matches now (FileMetadata; sidecars and our outputs left out; an IMF / DCP
-    package's files as its compositions, as discovery finds them)."""
+    package's files as its compositions, as discovery finds them). `frames` counts, by suffix, the image-sequence
+    frames the patterns match (SEQUENCE_FRAMES: not read)."""
     results = FileSystems.match([normalise_pattern(p) for p in patterns])
+    if frames is not None:
+        frames.update(os.path.splitext(m.path)[1].lower() for r in results for m in r.metadata_list
+                      if m.path.lower().endswith(SEQUENCE_FRAMES))
     return {p: [FileMetadata(path, size) for path, size in dict(imf.listed_film_paths(
         (m.path, m.size_in_bytes) for m in r.metadata_list if is_film_candidate(m.path) or imf.is_asset_map(m.path)
     )).items()] for p, r in zip(patterns, results)}
@@ -216,17 +221,24 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
                     "mounted, permissions?): %s", len(unreachable),
                     "; ".join(f"{path}: {why}" for path, why in unreachable[:5])
                     + (" ..." if len(unreachable) > 5 else ""))
+    frames: Counter = Counter()
     try:
-        matched = match_inputs(patterns)
+        matched = match_inputs(patterns, frames)
     except Exception as exc:  # noqa: BLE001 - e.g. no credentials in the launcher: the workers may have them
         log.debug("could not list the inputs before the run: %s", exc)
         return {}
+    sequences = ""
+    if frames:
+        sequences = (f"{sum(frames.values())} image-sequence frame(s) ("
+                     + ", ".join(f"{n} {suffix}" for suffix, n in frames.most_common()) + ") are not read: render "
+                     "each sequence to a film (ProRes, DNxHR, H.264) and give --input that")
+        log.warning("--input: %s", sequences)
     for pattern, films in matched.items():
         if not films:
             log.warning("--input %s matches no film file", pattern)
     if matched and not any(matched.values()):
         why = (f" ({len(unreachable)} path(s) there cannot be reached, e.g. {unreachable[0][0]}: "
-               f"{unreachable[0][1]})" if unreachable else "")
+               f"{unreachable[0][1]})" if unreachable else f" ({sequences})" if sequences else "")
         raise SystemExit(f"pipeline.run: no film file matches --input {' '.join(patterns)}{why}")
     return matched
 

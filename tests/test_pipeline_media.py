@@ -261,6 +261,15 @@ def test_inputs_that_match_no_film(archive, tmp_path, caplog):
     assert summary["ok"] == 1
     assert [r.getMessage() for r in caplog.records if r.name == "pipeline.run" and r.levelname == "WARNING"] == [
         f"--input {tmp_path / 'typo*.mkv'} matches no film file"]
+    # A folder of image-sequence frames (a DPX scan, EXR plates): not one failed film per frame, but counted and said
+    # (before 2026-12-06 each frame was a film that failed at probe).
+    (tmp_path / "scan").mkdir()
+    for i in range(3):
+        (tmp_path / "scan" / f"reel1.{i:07d}.dpx").write_bytes(os.urandom(512))
+    (tmp_path / "scan" / "plate.0001.EXR").write_bytes(os.urandom(512))
+    with pytest.raises(SystemExit, match=r"no film file matches --input .*scan.* \(4 image-sequence frame\(s\) "
+                                         r"\(3 .dpx, 1 .exr\) are not read: render each sequence to a film"):
+        run(["--input", str(tmp_path / "scan"), "--output", str(out)] + BASE, save_main_session=False)
 
 
 def test_output_folder_with_pattern_characters(archive, tmp_path):
