@@ -757,6 +757,19 @@ def test_spoken_reader_gives_each_clip_its_line_and_audio():
     assert load_dataset(f"spoken:{DATA / 'audio/emodb/dev.parquet'}") == []
 
 
+def test_spoken_reader_takes_a_transcript_column(tmp_path):
+    """A speech set with its transcripts (a `text` column) gives each voice its own line, whatever its file names;
+    a row with no line is left out."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"audio": [b"a", b"b", b"c"], "label": ["anger", "joy", "sadness"],
+                             "text": ["Get out of my house!", "", None], "path": ["x.wav", "y.wav", "03-01-04-01-01-01-17.wav"]}),
+                   tmp_path / "speech.parquet")
+    rows = load_dataset(f"spoken:{tmp_path / 'speech.parquet'}")
+    assert [(e.text, LABELS[e.label]) for e in rows] == [("Get out of my house!", "anger"),
+                                                          ("Kids are talking by the door.", "sadness")]
+
+
 def test_label_paired_clips_take_one_line_and_one_voice():
     """A spoken example (a voice with its own line) is never merged with another line or voice, so the
     pairs keep the line that voice said; the other kinds pair as before."""

@@ -343,9 +343,11 @@ def spoken_line(name: str) -> str | None:
 
 
 def read_spoken_parquet(path: Path) -> list[Example]:
-    """Speech clips with their own line (a film's line and voice come from one actor in one take): the audio
-    rows whose line the file name tells (spoken_line); the others are left out."""
-    lines = [spoken_line(str(r.get("path") or "")) for r in _parquet_rows(path, ["path"])]
+    """Speech clips with their own line (a film's line and voice come from one actor in one take): the line in the
+    set's `text` column (a transcript) where it has one, else the one the file name tells (spoken_line); rows with
+    neither are left out."""
+    lines = [(r.get("text") or "").strip() or spoken_line(str(r.get("path") or ""))
+             for r in _parquet_rows(path, ["path", "text"])]
     return [dataclasses.replace(e, text=_clean(line), source="spoken")
             for e, line in zip(read_audio_parquet(path), lines) if line]
 
