@@ -142,9 +142,13 @@ def test_label_spellings_are_read_and_foreign_labels_counted(tmp_path, caplog):
     left_out = Counter()
     [face] = load_dataset(f"imagefolder:{tmp_path / 'folder'}", left_out)
     assert LABELS[face.label] == "joy" and left_out == {"contempt": 1}
-    (tmp_path / "m.csv").write_text("video,start,end,label\na.mp4,0,2,Surprised\nb.mp4,0,2,boredom\n")
+    (tmp_path / "m.csv").write_text("video,start,end,label\na.mp4,00:01:02.5,00:01:04,500,Surprised\n"
+                                    "b.mp4,0,2,boredom\n".replace("00:01:04,500", '"00:01:04,500"'))
     [clip] = load_dataset(f"clips:{tmp_path / 'm.csv'}")
-    assert LABELS[clip.label] == "surprise"
+    assert LABELS[clip.label] == "surprise" and (clip.start_s, clip.end_s) == (62.5, 64.5)  # times as subtitles write them
+    (tmp_path / "f.csv").write_text("video,start,end,label\na.mp4,00:01:02:12,00:01:04:00,joy\n")
+    with pytest.raises(DataError, match="'00:01:02:12' is not a time: give seconds"):
+        load_dataset(f"clips:{tmp_path / 'f.csv'}")
     # A MELD-style CSV saved by a spreadsheet in Windows-1252 (a 0x92 apostrophe) is read, not a UnicodeDecodeError.
     (tmp_path / "test.csv").write_bytes("Utterance,Emotion,Sentiment,Dialogue_ID,Utterance_ID\n"
                                         "I\x92m fine,joy,positive,0,0\n".encode("latin-1"))

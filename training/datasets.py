@@ -256,7 +256,8 @@ def read_imagefolder(path: Path) -> list[Example]:
 
 def read_clip_manifest(path: Path) -> list[Example]:
     """A studio's labelled clips, csv or jsonl, columns: video (path, relative to the manifest allowed),
-    start, end (seconds), label (EMOTIONS or FER folder name), optional text, context (list, or lines
+    start, end (seconds, or a time as an edit list or a subtitle file writes it: 01:02:03.5, 00:01:02,500),
+    label (EMOTIONS or the spellings LABEL_NAMES knows), optional text, context (list, or lines
     joined by ' || '), valence, arousal (in [-1, 1])."""
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -271,10 +272,22 @@ def read_clip_manifest(path: Path) -> list[Example]:
         if isinstance(ctx, str):
             ctx = tuple(c.strip() for c in ctx.split(" || ") if c.strip())
         out.append(Example(**labelled(r.get("label")), text=_clean(r.get("text") or "") or None,
-                           context=tuple(ctx), video=str(video), start_s=float(r["start"]), end_s=float(r["end"]),
+                           context=tuple(ctx), video=str(video), start_s=_seconds(r["start"]), end_s=_seconds(r["end"]),
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
                            group=str(video), source="clips"))
     return out
+
+
+def _seconds(value) -> float:
+    """A clip manifest's time: seconds (a number), or [[HH:]MM:]SS[.fff] with '.' or ',' before the fraction (a
+    subtitle file's 00:01:02,500). A frame count (HH:MM:SS:FF) needs the film's rate: refused, naming the value."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip().replace(",", ".")
+    parts = text.split(":")
+    if len(parts) > 3 or not all(re.fullmatch(r"\d+(\.\d*)?", p) for p in parts):
+        raise ValueError(f"{value!r} is not a time: give seconds (62.5) or HH:MM:SS.fff (00:01:02.500)")
+    return sum(float(p) * 60 ** i for i, p in enumerate(reversed(parts)))
 
 
 def _parquet_rows(path: Path, columns: Sequence[str]) -> list[dict]:
