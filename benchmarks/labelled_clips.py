@@ -75,7 +75,8 @@ def make_films(images: str, audio: str, per_class: int, cache: Path = CACHE,
     """The labelled films of one pair, made once by make_av_clips.py into
     cache/<images>-<audio>-<per_class>/ (<label>_<nn>.mp4 + labels.csv) and reused when present.
     Both sets' labels are read as the trainer reads them (training.datasets.labelled: 'happy' is joy), so a set
-    spelt otherwise pairs with ours; rows with no label of ours (FER+ contempt / no majority: null) are left out first."""
+    spelt otherwise pairs with ours; rows with no label of ours (FER+ contempt / no majority: null) are left out
+    first."""
     images_p, audio_p = Path(images), Path(audio)
     if not images_p.is_absolute():
         images_p = DATA / images_p
@@ -130,7 +131,8 @@ def hdr_films(films: Path) -> Path:
 
 
 def read_labels(films_dir: Path) -> list[dict]:
-    """labels.csv's rows, each label in EMOTIONS' names (a set's own spelling, 'happy', read as the trainer reads it)."""
+    """labels.csv's rows, each label in EMOTIONS' names (a set's own spelling, 'happy', read as the trainer
+    reads it)."""
     from training.datasets import labelled
     with open(Path(films_dir) / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -88,7 +88,8 @@ class FilmEmotionOptions(PipelineOptions):
                        help="Score clips with the encoders and the BVPEC head (default).")
         g.add_argument("--no_score", dest="score", action="store_false",
                        help="Only cut and decode: the clips table's score columns stay null.")
-        g.add_argument("--text_model", default=None, type=io_path, help="Text encoder name or path (default: packaged MiniLM).")
+        g.add_argument("--text_model", default=None, type=io_path,
+                       help="Text encoder name or path (default: packaged MiniLM).")
         g.add_argument("--vision_model", default=None, type=io_path,
                        help="Vision encoder name or path (default: packaged DINOv2 ViT-S/14).")
         g.add_argument("--head", default=None, type=io_path, help="BVPEC head checkpoint (default: the shipped head).")

@@ -51,7 +51,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--features", required=True, type=io_path, help="features table folder (features/*.parquet)")
     ap.add_argument("--head", default=None, type=head_path_arg, help="head checkpoint (default: the shipped head)")
-    ap.add_argument("--output", required=True, type=io_path, help="output root: clips/ and errors/ are written under it")
+    ap.add_argument("--output", required=True, type=io_path,
+                    help="output root: clips/ and errors/ are written under it")
     ap.add_argument("--clips", default=None, type=io_path, help="original clips tables (default: <features>/../clips)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batch_size", type=int, default=64)

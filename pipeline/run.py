@@ -34,8 +34,8 @@ from pipeline.output_lock import OutputLock
 from transforms import dvd, imf
 from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, normalise_pattern, pattern_regex,
-                                 unreachable_inputs)
+from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, normalise_pattern,
+                                 pattern_regex, unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
 from transforms.language import parse_text_languages

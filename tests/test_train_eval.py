@@ -145,7 +145,7 @@ def test_label_spellings_are_read_and_foreign_labels_counted(tmp_path, caplog):
     (tmp_path / "m.csv").write_text("video,start,end,label\na.mp4,00:01:02.5,00:01:04,500,Surprised\n"
                                     "b.mp4,0,2,boredom\n".replace("00:01:04,500", '"00:01:04,500"'))
     [clip] = load_dataset(f"clips:{tmp_path / 'm.csv'}")
-    assert LABELS[clip.label] == "surprise" and (clip.start_s, clip.end_s) == (62.5, 64.5)  # times as subtitles write them
+    assert LABELS[clip.label] == "surprise" and (clip.start_s, clip.end_s) == (62.5, 64.5)  # as subtitles write times
     (tmp_path / "f.csv").write_text("video,start,end,label\na.mp4,00:01:02:12,00:01:04:00,joy\n")
     with pytest.raises(DataError, match="'00:01:02:12' is not a time: give seconds"):
         load_dataset(f"clips:{tmp_path / 'f.csv'}")
@@ -216,8 +216,8 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch):
                          "--json", str(js), "--cv", "3", "--threads", "1"])
     saved = json.loads(js.read_text())
     m = saved["results"][f"meld:{dv}"]
-    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "mean_confidence", "per_class", "confusion_matrix", "confusion",
-                "pearson_valence", "cv"):
+    for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "mean_confidence", "per_class", "confusion_matrix",
+                "confusion", "pearson_valence", "cv"):
         assert key in m, key
     assert 0.0 <= m["ece"] <= 1.0 and 1 / 7 <= m["mean_confidence"] <= 1.0
     assert 0.0 < m["ece_if_calibrated"] <= m["ece_if_calibrated_p95"] < 1.0  # a few dozen lines: far from 0
@@ -767,8 +767,8 @@ def test_spoken_reader_takes_a_transcript_column(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
     pq.write_table(pa.table({"audio": [b"a", b"b", b"c"], "label": ["anger", "joy", "sadness"],
-                             "text": ["Get out of my house!", "", None], "path": ["x.wav", "y.wav", "03-01-04-01-01-01-17.wav"]}),
-                   tmp_path / "speech.parquet")
+                             "text": ["Get out of my house!", "", None],
+                             "path": ["x.wav", "y.wav", "03-01-04-01-01-01-17.wav"]}), tmp_path / "speech.parquet")
     rows = load_dataset(f"spoken:{tmp_path / 'speech.parquet'}")
     assert [(e.text, LABELS[e.label]) for e in rows] == [("Get out of my house!", "anger"),
                                                           ("Kids are talking by the door.", "sadness")]
@@ -908,8 +908,9 @@ def test_rows_whose_media_cannot_be_read_are_left_out_with_a_count(tmp_path, cap
     assert not (tmp_path / "c.pt").exists()
     from pipeline.train import main as train_main
     with pytest.raises(SystemExit, match="pipeline.train: faces:.*unlabelled.parquet: no labelled row"):
-        train_main(["--data", f"faces:{tmp_path / 'faces.parquet'}", "--dev", f"faces:{tmp_path / 'unlabelled.parquet'}",
-                    "--out", str(tmp_path / "head.pt"), "--epochs", "1"])
+        train_main(["--data", f"faces:{tmp_path / 'faces.parquet'}",
+                    "--dev", f"faces:{tmp_path / 'unlabelled.parquet'}", "--out", str(tmp_path / "head.pt"),
+                    "--epochs", "1"])
 
 
 def test_two_writers_of_one_cache_file_never_share_a_temporary_file(tmp_path):

@@ -331,8 +331,8 @@ def main(argv=None) -> None:
                        "calibrated": metrics(logits[d.name], d.labels, temperature),
                        "packaged_fer2013_weights": before[d.name]} for d in devs}
     print(json.dumps({"temperature": temperature, "best_epoch": summary["best_epoch"],
-                      **{k: {kk: {m: v for m, v in vv.items() if m not in ("confusion_matrix", "confusion")} for kk, vv in r.items()}
-                         for k, r in result.items()}}, indent=1))
+                      **{k: {kk: {m: v for m, v in vv.items() if m not in ("confusion_matrix", "confusion")}
+                             for kk, vv in r.items()} for k, r in result.items()}}, indent=1))
     out = Path(args.out)
     with written_atomically(out) as tmp:
         torch.save({"state_dict": fp16_state(state),

@@ -34,12 +34,12 @@ NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".
              ".bmp", ".tif", ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv",
              ".html", ".htm", ".md", ".url", ".lnk", ".tsv", ".yaml", ".yml", ".xls", ".xlsx", ".doc", ".docx",
              ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl")
+# (.ifo, .bup: a DVD's navigation files; .edl / .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions
+# and LUTs that post-production leaves beside a film)
 # Frames of an image sequence (film scans, VFX plates, masters delivered as DPX or OpenEXR, JPEG 2000 codestreams): a
 # folder holds one file per frame, each of which was a failed "film"; they are not read (the launcher counts them).
 SEQUENCE_FRAMES = (".dpx", ".exr", ".cin", ".j2c", ".j2k", ".jp2", ".tga", ".dng")
 NOT_FILMS += SEQUENCE_FRAMES
-# (.ifo, .bup: a DVD's navigation files; .edl / .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions
-# and LUTs that post-production leaves beside a film)
 # Files without an extension that are never films: an Interop DCP's volume index (its ASSETMAP is read, transforms.imf)
 NOT_FILM_NAMES = ("volindex",)
 # Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
