@@ -1,6 +1,7 @@
 """Readers, train and evaluate end to end on small slices of the real labelled data, and the shipped head."""
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -154,6 +155,12 @@ def test_label_spellings_are_read_and_foreign_labels_counted(tmp_path, caplog):
                                         "I\x92m fine,joy,positive,0,0\n".encode("latin-1"))
     [line] = load_dataset(f"meld:{tmp_path / 'test.csv'}")
     assert line.text == "I\u2019m fine" and LABELS[line.label] == "joy"
+    # the branch classifiers' trainers learn from every row: spellings read, anything else refused by name
+    from training.datasets import label_indices
+    assert label_indices(["Happy", "calm", None], "x", allow_null=True) == [3, 4, -1]
+    for values, said in ((["joy", "contempt"], "'contempt' 1"), (["joy", None], "'(no label)' 1")):
+        with pytest.raises(ValueError, match=rf"x: 1 rows have no label of the 7 emotions \({re.escape(said)}\)"):
+            label_indices(values, "x")
     from training.metrics import format_table
     m = {"n": 1, "accuracy": 1.0, "weighted_f1": 1.0, "macro_f1": 1.0, "left_out_labels": {"contempt": 2},
          "per_class": {}, "confusion_matrix": [[0] * 7] * 7}

@@ -142,6 +142,23 @@ def load_dataset(spec: str, left_out: Counter | None = None) -> list[Example]:
     return examples
 
 
+def label_indices(values: Sequence, where: str, allow_null: bool = False) -> list[int]:
+    """A branch trainer's label column -> EMOTIONS indices (the spellings LABEL_NAMES knows too; -1 for a null where
+    `allow_null`). A label that names none of ours, or a null where none is allowed, is a ValueError naming them:
+    those trainers learn from every row (it was a KeyError on the first such label)."""
+    out, bad = [], Counter()
+    for v in values:
+        lab = labelled(v)
+        if lab["label"] < 0 and (lab["label_text"] or not allow_null):
+            bad[lab["label_text"] or "(no label)"] += 1
+        out.append(lab["label"])
+    if bad:
+        raise ValueError(f"{where}: {sum(bad.values())} rows have no label of the 7 emotions ("
+                         + ", ".join(f"{k!r} {n}" for k, n in bad.most_common(8)) + "): give each row one of "
+                         + ", ".join(EMOTIONS) + " (or a spelling such as happy, fearful)")
+    return out
+
+
 def _without_foreign_labels(spec: str, examples: list[Example], left_out: Counter | None) -> list[Example]:
     foreign = Counter(e.label_text for e in examples if e.label_text)
     if not foreign:

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from model.files import written_atomically
+from training.datasets import label_indices
 from training.metrics import fit_temperature
 
-from schemas.labels import EMOTIONS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.parquet as pq
 
     t = pq.read_table(path, columns=["label", *FERPLUS_VOTE_COLUMNS.values()])
-    labels = np.array([EMOTIONS.index(v) if v is not None else -1 for v in t.column("label").to_pylist()])
+    labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True))
     votes = np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in FERPLUS_VOTE_COLUMNS.values()], 1)
     return labels, votes
 
@@ -70,7 +70,7 @@ def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def read_imfdb_labels(path: str | Path) -> np.ndarray:
     import pyarrow.parquet as pq
 
-    return np.array([EMOTIONS.index(v) for v in pq.read_table(path, columns=["label"]).column("label").to_pylist()])
+    return np.array(label_indices(pq.read_table(path, columns=["label"]).column("label").to_pylist(), str(path)))
 
 
 def _images(path: Path, rows: slice | None = None) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
+from training.datasets import label_indices
 from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,11 +61,11 @@ def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Seque
     elif limit is not None:
         table = table.slice(0, limit)
     d = table.to_pydict()
-    index = {e: i for i, e in enumerate(EMOTIONS)}
     probs = np.array([d[f"p_{e}"] for e in EMOTIONS], np.float32).T
     probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-8)
     va = (np.array([d["valence"], d["arousal"]], np.float32).T - VA_MID) / VA_HALF
-    return SceneSet(split, list(d["image"]), np.array([index[x] for x in d["label"]], np.int64), probs, va)
+    labels = np.array(label_indices(d["label"], str(scene_path(split, root))), np.int64)
+    return SceneSet(split, list(d["image"]), labels, probs, va)
 
 
 def decode_image(data: bytes, size: int = IMAGE_SIZE, mirror: bool = False,

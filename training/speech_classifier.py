@@ -40,6 +40,7 @@ from transforms.decode import DECODE_RULE, SAMPLE_RATE, decode_audio
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
+from training.datasets import label_indices
 from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,11 +80,11 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
     elif limit is not None:
         table = table.slice(0, limit)
     d = table.to_pydict()
-    index = {e: i for i, e in enumerate(EMOTIONS)}
     # The pipeline's own conversion (transforms.decode.decode_audio: mono at the native rate, then 16 kHz), so the
     # classifier learns from the samples it is given in a film.
     return SpeechSet(name, split, [decode_audio(a) for a in d["audio"]],
-                     np.array([index[x] for x in d["label"]], np.int64), [str(s) for s in d["speaker"]])
+                     np.array(label_indices(d["label"], str(speech_path(name, split, root))), np.int64),
+                     [str(s) for s in d["speaker"]])
 
 
 def read_column(name: str, split: str, column: str, root: Path = DATA_ROOT) -> list:
@@ -93,8 +94,8 @@ def read_column(name: str, split: str, column: str, root: Path = DATA_ROOT) -> l
 
 
 def read_labels(name: str, split: str, root: Path = DATA_ROOT) -> np.ndarray:
-    index = {e: i for i, e in enumerate(EMOTIONS)}
-    return np.array([index[x] for x in read_column(name, split, "label", root)], np.int64)
+    return np.array(label_indices(read_column(name, split, "label", root), str(speech_path(name, split, root))),
+                    np.int64)
 
 
 # ---------------------------------------------------------------- feature cache
