@@ -182,3 +182,28 @@ def test_scene_cv_accuracy_learns_separable_tokens_and_not_noise():
     assert len(accs) == 4 and min(accs) > 0.9
     noise = rng.normal(size=x.shape).astype(np.float32)
     assert np.mean(cv_accuracy(noise, noise, data, cfg, k=4, log=lambda *_: None)) < 0.6
+
+
+def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
+    """--data (or FILM_EMOTION_DATA) points the speech and scene trainers at a folder of one's own sets, laid out as
+    the shipped ones (the model card's *Retraining on your own data*); their labels may be spelt as sets spell them."""
+    import pyarrow as pa
+    from training import scene_classifier as sc
+    from training import speech_classifier as spc
+    monkeypatch.setattr(sc, "DATA_ROOT", sc.DATA_ROOT)  # main() sets the module's root: put it back afterwards
+    monkeypatch.setattr(spc, "DATA_ROOT", spc.DATA_ROOT)
+    scenes = pq.read_table(DATA / "scenes/emotion6/dev.parquet").slice(0, 2).to_pylist()
+    (tmp_path / "scenes" / "emotion6").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([r | {"label": "Happy"} for r in scenes]),
+                   tmp_path / "scenes" / "emotion6" / "dev.parquet")
+    voices = pq.read_table(DATA / "audio/ravdess/dev.parquet").slice(0, 2).to_pylist()
+    (tmp_path / "audio" / "mine").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([r | {"label": "fearful"} for r in voices]),
+                   tmp_path / "audio" / "mine" / "dev.parquet")
+    monkeypatch.setattr(sc, "DATA_ROOT", tmp_path)
+    monkeypatch.setattr(spc, "DATA_ROOT", tmp_path)
+    assert list(sc.read_scene_set("dev").labels) == [EMOTIONS.index("joy")] * 2
+    assert list(spc.read_speech_set("mine", "dev").labels) == [EMOTIONS.index("fear")] * 2
+    monkeypatch.setattr(sc, "DATA_ROOT", DATA)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "scenes" / "emotion6")):  # main's --data: no train
+        sc.main(["--data", str(tmp_path), "--cv", "5"])

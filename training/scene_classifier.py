@@ -46,12 +46,13 @@ class SceneSet:
     va: np.ndarray  # float32 [n, 2] valence, arousal in [-1, 1]
 
 
-def scene_path(split: str, root: Path = DATA_ROOT) -> Path:
-    return Path(root) / "scenes" / "emotion6" / f"{split}.parquet"
+def scene_path(split: str, root: Optional[Path] = None) -> Path:
+    """Where a split lies under `root` (default DATA_ROOT: FILM_EMOTION_DATA, --data, else ../shared/data)."""
+    return Path(root or DATA_ROOT) / "scenes" / "emotion6" / f"{split}.parquet"
 
 
 def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
-                   root: Path = DATA_ROOT) -> SceneSet:
+                   root: Optional[Path] = None) -> SceneSet:
     import pyarrow.parquet as pq
 
     cols = ["image", "label", "valence", "arousal"] + [f"p_{e}" for e in EMOTIONS]
@@ -96,7 +97,7 @@ def encode_images(vision, images: Sequence[bytes], mirror: bool = False, batch: 
     return np.concatenate(out) if out else np.zeros((0, vision.scene_tokens, vision.dim), np.float32)
 
 
-def cached_tokens(vision, split: str, mirror: bool = False, root: Path = DATA_ROOT, cache: Path = CACHE_ROOT,
+def cached_tokens(vision, split: str, mirror: bool = False, root: Optional[Path] = None, cache: Path = CACHE_ROOT,
                   log=print, corner: Optional[int] = None) -> np.ndarray:
     from model.encoders._cache import file_digest
 
@@ -308,11 +309,17 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "model" / "weights" / "scene_emotion.pt")
     ap.add_argument("--report", type=Path, default=None, help="write the dev report (JSON) here")
     ap.add_argument("--members", type=int, default=5, help="seeds of the chosen config to average")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="the folder holding the sets (default: FILM_EMOTION_DATA, else ../shared/data): your own, laid "
+                         "out as the model card's *Retraining on your own data* says")
     ap.add_argument("--features_only", action="store_true", help="fill the feature cache and stop")
     ap.add_argument("--bench", action="store_true", help="time the ViT + head per photo on 1 thread and stop")
     ap.add_argument("--cv", type=int, default=0,
                     help="K-fold accuracy on train of the configuration --out was trained with, and stop")
     args = ap.parse_args(argv)
+    if args.data:
+        global DATA_ROOT
+        DATA_ROOT = args.data.expanduser()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.bench:
         print(json.dumps(bench(args.out), indent=1))

@@ -65,12 +65,13 @@ class SpeechSet:
     speakers: list
 
 
-def speech_path(name: str, split: str, root: Path = DATA_ROOT) -> Path:
-    return Path(root) / "audio" / name / f"{split}.parquet"
+def speech_path(name: str, split: str, root: Optional[Path] = None) -> Path:
+    """Where a split lies under `root` (default DATA_ROOT: FILM_EMOTION_DATA, --data, else ../shared/data)."""
+    return Path(root or DATA_ROOT) / "audio" / name / f"{split}.parquet"
 
 
 def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
-                    root: Path = DATA_ROOT) -> SpeechSet:
+                    root: Optional[Path] = None) -> SpeechSet:
     """One labelled speech split, decoded. `rows` picks row indices, `limit` the first rows."""
     import pyarrow.parquet as pq
 
@@ -87,19 +88,19 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
                      [str(s) for s in d["speaker"]])
 
 
-def read_column(name: str, split: str, column: str, root: Path = DATA_ROOT) -> list:
+def read_column(name: str, split: str, column: str, root: Optional[Path] = None) -> list:
     """One column of a speech split, without decoding its audio."""
     import pyarrow.parquet as pq
     return pq.read_table(speech_path(name, split, root), columns=[column]).column(column).to_pylist()
 
 
-def read_labels(name: str, split: str, root: Path = DATA_ROOT) -> np.ndarray:
+def read_labels(name: str, split: str, root: Optional[Path] = None) -> np.ndarray:
     return np.array(label_indices(read_column(name, split, "label", root), str(speech_path(name, split, root))),
                     np.int64)
 
 
 # ---------------------------------------------------------------- feature cache
-def feature_cache_path(version: str, name: str, split: str, kind: str, root: Path = DATA_ROOT,
+def feature_cache_path(version: str, name: str, split: str, kind: str, root: Optional[Path] = None,
                        cache: Path = CACHE_ROOT) -> Path:
     """Where a split's features lie: keyed by the featurizer's version, the decode rule and the file's hash."""
     from model.encoders._cache import file_digest
@@ -123,7 +124,7 @@ def bedded(name: str, split: str, waves: Sequence[np.ndarray]) -> list[np.ndarra
     return out
 
 
-def cached_features(featurizer, name: str, split: str, kind: str, root: Path = DATA_ROOT,
+def cached_features(featurizer, name: str, split: str, kind: str, root: Optional[Path] = None,
                     cache: Path = CACHE_ROOT, log=print) -> np.ndarray:
     """kind 'whisper' ([n, 1024]) or 'prosody' ([n, 64]) features of a split, computed once; with BEDDED after
     the kind, of its clips with a bed under them (bedded)."""
@@ -483,6 +484,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=REPO / "model" / "weights" / "speech_emotion.pt")
     ap.add_argument("--report", type=Path, default=None, help="write the dev report (JSON) here")
     ap.add_argument("--members", type=int, default=5, help="seeds of the chosen config to average")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="the folder holding the sets (default: FILM_EMOTION_DATA, else ../shared/data): your own, laid "
+                         "out as the model card's *Retraining on your own data* says")
     ap.add_argument("--features_only", action="store_true", help="fill the feature cache and stop")
     ap.add_argument("--oof", type=Path, default=None,
                     help="write the --out classifier's speaker-out-of-fold logits on the --oof_sets train splits here "
@@ -494,6 +498,9 @@ def main(argv=None) -> None:
     ap.add_argument("--bench", action="store_true",
                     help="measure the encoder's cost on 1 thread and the ASR-window reuse agreement (needs --out weights)")
     args = ap.parse_args(argv)
+    if args.data:
+        global DATA_ROOT
+        DATA_ROOT = args.data.expanduser()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.bench:
         import torch
