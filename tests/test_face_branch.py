@@ -291,3 +291,26 @@ def test_close_up_searches_batched_equal_one_at_a_time(detector):
     assert sum(bool(b) for b in one) >= 8 and len({f.shape for f in frames}) >= 3
     assert detector.detect_close_up_many(frames) == one
     assert detector.detect_close_up_many([]) == []
+
+
+@needs_data
+def test_face_trainer_learns_from_a_studios_own_folder(tmp_path, monkeypatch):
+    """`--data DIR` with a studio's own faces: one rater's labels (no votes columns: the label is the one vote), spelt
+    as sets spell them, and no FER2013-style folder (its share of each epoch goes to the others)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training import face_classifier as fc
+    monkeypatch.setattr(fc, "CACHE", tmp_path / "cache")
+    spelt = {"joy": "happy", "anger": "Angry", "sadness": "sad"}
+    rows = [r | {"label": spelt.get(r["label"], r["label"])} for r in
+            pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["image", "label"]).slice(0, 48).to_pylist()]
+    for kind in ("ferplus", "imfdb"):
+        (tmp_path / "mine" / kind).mkdir(parents=True)
+        for split in ("train", "dev"):
+            pq.write_table(pa.Table.from_pylist(rows), tmp_path / "mine" / kind / f"{split}.parquet")
+    labels, votes = fc.read_ferplus_labels(tmp_path / "mine" / "ferplus" / "dev.parquet")
+    assert (votes.sum(1) == 1).all() and (votes.argmax(1) == labels).all()
+    fc.main(["--data", str(tmp_path / "mine"), "--out", str(tmp_path / "face.pt"), "--epochs", "1",
+             "--samples_per_epoch", "64", "--batch_size", "32", "--threads", "1"])
+    assert (tmp_path / "face.pt").stat().st_size > 100_000

@@ -61,8 +61,11 @@ def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """FER+ parquet -> (labels [N] EMOTIONS index or -1 where `label` is null, votes [N, 7] EMOTIONS order)."""
     import pyarrow.parquet as pq
 
-    t = pq.read_table(path, columns=["label", *FERPLUS_VOTE_COLUMNS.values()])
+    names = pq.read_schema(path).names
+    t = pq.read_table(path, columns=["label", *(c for c in FERPLUS_VOTE_COLUMNS.values() if c in names)])
     labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True))
+    if not all(c in names for c in FERPLUS_VOTE_COLUMNS.values()):  # one rater's set: the label is its one vote
+        return labels, np.eye(len(FERPLUS_VOTE_COLUMNS), dtype=np.float32)[labels] * (labels >= 0)[:, None]
     votes = np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in FERPLUS_VOTE_COLUMNS.values()], 1)
     return labels, votes
 
@@ -303,9 +306,13 @@ def main(argv=None) -> None:
     t = time.time()
     fer_train = read_ferplus(data / "ferplus" / "train.parquet", args.limit)
     imfdb_train = read_imfdb(data / "imfdb" / "train.parquet", args.limit)
-    fer2013_train = read_fer2013_folder(data / "fer2013", "train")
-    devs = [read_ferplus(data / "ferplus" / "dev.parquet"), read_imfdb(data / "imfdb" / "dev.parquet"),
-            read_fer2013_folder(data / "fer2013", "dev")]
+    devs = [read_ferplus(data / "ferplus" / "dev.parquet"), read_imfdb(data / "imfdb" / "dev.parquet")]
+    if (data / "fer2013").is_dir():
+        fer2013_train = read_fer2013_folder(data / "fer2013", "train")
+        devs.append(read_fer2013_folder(data / "fer2013", "dev"))
+    else:  # a studio's own faces may have no such folder: its share of each epoch goes to the others
+        log.info("no %s: trained without a FER2013-style folder", data / "fer2013")
+        fer2013_train = FaceSet("fer2013/train", imfdb_train.images[:0], imfdb_train.labels[:0])
     if args.limit:  # smoke run: small dev sets too
         devs = [dataclasses.replace(d, images=d.images[:args.limit], labels=d.labels[:args.limit],
                                     votes=None if d.votes is None else d.votes[:args.limit]) for d in devs]
