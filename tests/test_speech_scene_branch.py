@@ -207,3 +207,21 @@ def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(sc, "DATA_ROOT", DATA)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "scenes" / "emotion6")):  # main's --data: no train
         sc.main(["--data", str(tmp_path), "--cv", "5"])
+
+
+def test_scene_trainer_learns_photos_with_one_label_and_no_ratings(tmp_path, monkeypatch):
+    """A studio's own scene photos: one label each, no rater shares (p_*) and no valence / arousal: the label is the
+    distribution, and the intensity loss leaves out what is not there (each was a KeyError)."""
+    import pyarrow as pa
+    from training import scene_classifier as sc
+    monkeypatch.setattr(sc, "DATA_ROOT", tmp_path)
+    monkeypatch.setattr(sc, "CACHE_ROOT", tmp_path / "cache")
+    (tmp_path / "scenes" / "emotion6").mkdir(parents=True)
+    for split, rows in (("train", slice(0, 12)), ("dev", slice(12, 18))):
+        table = pq.read_table(DATA / "scenes/emotion6/train.parquet", columns=["image", "label"])
+        pq.write_table(pa.Table.from_pylist(table.to_pylist()[rows]),
+                       tmp_path / "scenes" / "emotion6" / f"{split}.parquet")
+    data = sc.read_scene_set("train")
+    assert np.allclose(data.probs.argmax(1), data.labels) and np.isnan(data.va).all()
+    report = sc.run(tmp_path / "scene.pt", grid=sc.GRID[:1], members=1, log=lambda *a: None)
+    assert (tmp_path / "scene.pt").exists() and report["dev"]["n"] == 6 and report["dev"]["va_mae"] is None

@@ -56,16 +56,22 @@ def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Seque
     import pyarrow.parquet as pq
 
     cols = ["image", "label", "valence", "arousal"] + [f"p_{e}" for e in EMOTIONS]
-    table = pq.read_table(scene_path(split, root), columns=cols)
+    names = pq.read_schema(scene_path(split, root)).names
+    table = pq.read_table(scene_path(split, root), columns=[c for c in cols if c in names])
     if rows is not None:
         table = table.take(list(rows))
     elif limit is not None:
         table = table.slice(0, limit)
     d = table.to_pydict()
-    probs = np.array([d[f"p_{e}"] for e in EMOTIONS], np.float32).T
-    probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-8)
-    va = (np.array([d["valence"], d["arousal"]], np.float32).T - VA_MID) / VA_HALF
     labels = np.array(label_indices(d["label"], str(scene_path(split, root))), np.int64)
+    if all(f"p_{e}" in d for e in EMOTIONS):  # the raters' shares
+        probs = np.array([d[f"p_{e}"] for e in EMOTIONS], np.float32).T
+    else:  # a set of one label each (a studio's own): that label is the distribution
+        probs = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
+    probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-8)
+    # valence / arousal on 1-9; without them NaN, which the intensity loss leaves out (train_scene_head)
+    va = (np.array([[np.nan if v is None else v for v in d.get(k, [None] * len(labels))]
+                    for k in ("valence", "arousal")], np.float32).T - VA_MID) / VA_HALF
     return SceneSet(split, list(d["image"]), labels, probs, va)
 
 
@@ -165,7 +171,9 @@ def train_scene_head(tokens: np.ndarray, probs: np.ndarray, va: np.ndarray, cfg:
             idx = perm[i:i + batch]
             logits, pred_va = head.raw(x[idx])
             ce = -(p[idx] * torch.log_softmax(logits, 1)).sum(1).mean()
-            loss = ce + cfg.beta * ((pred_va - v[idx]) ** 2).mean()
+            known = ~torch.isnan(v[idx])  # every value where the set has them (as before); none where it has not
+            va_loss = (((pred_va - v[idx].nan_to_num()) ** 2) * known).sum() / known.numel()
+            loss = ce + cfg.beta * va_loss
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -227,10 +235,12 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     temp = fit_temperature(logits, dev.labels)
     head.temperature.fill_(temp)
     probs = softmax(logits / temp, axis=1)
-    m = classification_metrics(dev.labels, probs.argmax(1), intensity_pred=va, intensity_true=dev.va, probs=probs)
+    has_va = not np.isnan(dev.va).any()
+    m = classification_metrics(dev.labels, probs.argmax(1), intensity_pred=va if has_va else None,
+                               intensity_true=dev.va if has_va else None, probs=probs)
     m["ece_uncalibrated"] = classification_metrics(dev.labels, logits.argmax(1), probs=softmax(logits, axis=1))["ece"]
     m["soft_ce"] = float(-(dev.probs * np.log(np.maximum(probs, 1e-12))).sum(1).mean())
-    m["va_mae"] = [float(a) for a in np.abs(va - dev.va).mean(0)]
+    m["va_mae"] = [float(a) for a in np.abs(va - dev.va).mean(0)] if has_va else None
     # honest calibration estimate: temperature from one half of dev, ECE on the other half (and swapped)
     halves = np.arange(len(dev.labels)) % 2
     cross = []
