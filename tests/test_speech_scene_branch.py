@@ -198,12 +198,13 @@ def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
                    tmp_path / "scenes" / "emotion6" / "dev.parquet")
     voices = pq.read_table(DATA / "audio/ravdess/dev.parquet").slice(0, 2).to_pylist()
     (tmp_path / "audio" / "mine").mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([r | {"label": "fearful"} for r in voices]),
-                   tmp_path / "audio" / "mine" / "dev.parquet")
+    pq.write_table(pa.Table.from_pylist([{"audio": r["audio"], "label": "fearful"} for r in voices]),
+                   tmp_path / "audio" / "mine" / "dev.parquet")  # no speaker column: each clip its own speaker
     monkeypatch.setattr(sc, "DATA_ROOT", tmp_path)
     monkeypatch.setattr(spc, "DATA_ROOT", tmp_path)
     assert list(sc.read_scene_set("dev").labels) == [EMOTIONS.index("joy")] * 2
-    assert list(spc.read_speech_set("mine", "dev").labels) == [EMOTIONS.index("fear")] * 2
+    mine = spc.read_speech_set("mine", "dev")
+    assert list(mine.labels) == [EMOTIONS.index("fear")] * 2 and mine.speakers == ["0", "1"]
     monkeypatch.setattr(sc, "DATA_ROOT", DATA)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "scenes" / "emotion6")):  # main's --data: no train
         sc.main(["--data", str(tmp_path), "--cv", "5"])

@@ -75,7 +75,8 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
     """One labelled speech split, decoded. `rows` picks row indices, `limit` the first rows."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(speech_path(name, split, root), columns=["audio", "label", "speaker"])
+    path = speech_path(name, split, root)
+    table = pq.read_table(path, columns=[c for c in ("audio", "label", "speaker") if c in pq.read_schema(path).names])
     if rows is not None:
         table = table.take(list(rows))
     elif limit is not None:
@@ -84,8 +85,8 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
     # The pipeline's own conversion (transforms.decode.decode_audio: mono at the native rate, then 16 kHz), so the
     # classifier learns from the samples it is given in a film.
     return SpeechSet(name, split, [decode_audio(a) for a in d["audio"]],
-                     np.array(label_indices(d["label"], str(speech_path(name, split, root))), np.int64),
-                     [str(s) for s in d["speaker"]])
+                     np.array(label_indices(d["label"], str(path)), np.int64),
+                     [str(s) for s in d.get("speaker", range(len(d["label"])))])  # unknown: each clip alone
 
 
 def read_column(name: str, split: str, column: str, root: Optional[Path] = None) -> list:
