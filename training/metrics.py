@@ -120,7 +120,8 @@ def format_table(name: str, m: dict) -> str:
              + "".join(f"  pearson_{k}={m[f'pearson_{k}']:.3f}" for k in ("valence", "arousal") if f"pearson_{k}" in m)
              + (f"  unreadable rows left out: {len(m['unreadable_rows'])}" if m.get("unreadable_rows") else "")
              + (f"  rows left out, label none of the 7: {sum(m['left_out_labels'].values())} ("
-                + ", ".join(f"{k} {v}" for k, v in m["left_out_labels"].items()) + ")" if m.get("left_out_labels") else ""),
+                + ", ".join(f"{k} {v}" for k, v in m["left_out_labels"].items()) + ")"
+                if m.get("left_out_labels") else ""),
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for e, c in m["per_class"].items():
         lines.append(f"{e:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9d}")

@@ -87,8 +87,9 @@ def text_start(path: str) -> Optional[str]:
 
 # Files that are not media but hold it, or sit beside it in an archive: told by their first bytes (a disc image by its
 # volume descriptors, 32 KiB in), so the failure says what to do instead of "not a readable media file".
-PACKED = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip-compressed file"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-          (b"Rar!\x1a\x07", "a RAR archive"), (b"BZh", "a bzip2-compressed file"), (b"\xfd7zXZ\x00", "an xz-compressed file"),
+PACKED = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip-compressed file"),
+          (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"Rar!\x1a\x07", "a RAR archive"),
+          (b"BZh", "a bzip2-compressed file"), (b"\xfd7zXZ\x00", "an xz-compressed file"),
           (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"))
 DISC_DESCRIPTORS = (b"CD001", b"BEA01", b"NSR02", b"NSR03")  # ISO 9660, UDF (DVD and Blu-ray images)
 
