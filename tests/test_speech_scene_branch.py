@@ -191,7 +191,8 @@ def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
     from training import scene_classifier as sc
     from training import speech_classifier as spc
     monkeypatch.setattr(sc, "DATA_ROOT", sc.DATA_ROOT)  # main() sets the module's root: put it back afterwards
-    monkeypatch.setattr(spc, "DATA_ROOT", spc.DATA_ROOT)
+    for name in ("DATA_ROOT", "SPEECH_SETS", "TRAIN_SETS", "DEV_SETS"):  # main() sets them for --data
+        monkeypatch.setattr(spc, name, getattr(spc, name))
     scenes = pq.read_table(DATA / "scenes/emotion6/dev.parquet").slice(0, 2).to_pylist()
     (tmp_path / "scenes" / "emotion6").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([r | {"label": "Happy"} for r in scenes]),
@@ -205,6 +206,9 @@ def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
     assert list(sc.read_scene_set("dev").labels) == [EMOTIONS.index("joy")] * 2
     mine = spc.read_speech_set("mine", "dev")
     assert list(mine.labels) == [EMOTIONS.index("fear")] * 2 and mine.speakers == ["0", "1"]
+    assert spc.sets_under(tmp_path) == {"mine": ("dev",)}  # --data: the sets are whatever the folder holds
+    with pytest.raises(SystemExit):  # a dev set but no train set: refused with its usage
+        spc.main(["--data", str(tmp_path), "--features_only"])
     monkeypatch.setattr(sc, "DATA_ROOT", DATA)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "scenes" / "emotion6")):  # main's --data: no train
         sc.main(["--data", str(tmp_path), "--cv", "5"])

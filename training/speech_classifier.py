@@ -313,11 +313,13 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     for s in DEV_SETS:
         report["dev"][s] = dev_metrics(dev_logits[s] / temp, dev_y[s])
         report["uncalibrated_ece"][s] = dev_metrics(dev_logits[s], dev_y[s])["ece"]
-        # honest calibration estimate: temperature fitted on the other dev set only
+        # honest calibration estimate: temperature fitted on the other dev set only (none with one dev set)
         other = [o for o in DEV_SETS if o != s]
-        t_other = fit_temperature(np.concatenate([dev_logits[o] for o in other]),
-                                  np.concatenate([dev_y[o] for o in other]))
-        report["crossfit_ece"][s] = {"temperature": t_other, "ece": dev_metrics(dev_logits[s] / t_other, dev_y[s])["ece"]}
+        if other:
+            t_other = fit_temperature(np.concatenate([dev_logits[o] for o in other]),
+                                      np.concatenate([dev_y[o] for o in other]))
+            report["crossfit_ece"][s] = {"temperature": t_other,
+                                         "ece": dev_metrics(dev_logits[s] / t_other, dev_y[s])["ece"]}
     pooled = {"ece": dev_metrics(np.concatenate([dev_logits[s] for s in DEV_SETS]) / temp,
                                  np.concatenate([dev_y[s] for s in DEV_SETS]))["ece"]}
     report["pooled_dev"] = pooled
@@ -478,8 +480,17 @@ def asr_reuse_check(featurizer, head, offset_s: float = 10.0, n: int = 10, log=p
     return out
 
 
+def sets_under(root: Path) -> dict[str, tuple[str, ...]]:
+    """The speech sets a folder holds: {name: its splits} for each ROOT/audio/<name>/ with a train.parquet or a
+    dev.parquet (a studio's own sets, under names of its own)."""
+    return {d.name: tuple(s for s in ("train", "dev") if (d / f"{s}.parquet").is_file())
+            for d in sorted(Path(root, "audio").glob("*")) if (d / "train.parquet").is_file()
+            or (d / "dev.parquet").is_file()}
+
+
 def main(argv=None) -> None:
     from training.metrics import format_table
+    global DATA_ROOT, SPEECH_SETS, TRAIN_SETS, DEV_SETS  # --data: the folder and the sets in it
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "model" / "weights" / "speech_emotion.pt")
@@ -500,8 +511,14 @@ def main(argv=None) -> None:
                     help="measure the encoder's cost on 1 thread and the ASR-window reuse agreement (needs --out weights)")
     args = ap.parse_args(argv)
     if args.data:
-        global DATA_ROOT
         DATA_ROOT = args.data.expanduser()
+        SPEECH_SETS = sets_under(DATA_ROOT)
+        TRAIN_SETS = tuple(n for n, splits in SPEECH_SETS.items() if "train" in splits)
+        DEV_SETS = tuple(n for n, splits in SPEECH_SETS.items() if "dev" in splits)
+        if not (TRAIN_SETS and DEV_SETS):
+            ap.error(f"--data {args.data}: no audio/<set>/train.parquet and dev.parquet under it")
+        if args.oof_sets == ap.get_default("oof_sets"):  # the shipped sets' names: this folder's instead
+            args.oof_sets = ",".join(n for n in DEV_SETS if n in TRAIN_SETS)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.bench:
         import torch
@@ -533,8 +550,9 @@ def main(argv=None) -> None:
           f"pooled dev ece {report['pooled_dev']['ece']:.4f}")
     for s, m in report["dev"].items():
         print(format_table(f"{s}/dev", m))
-        print(f"  ece before temperature {report['uncalibrated_ece'][s]:.4f}; with the other set's temperature "
-              f"({report['crossfit_ece'][s]['temperature']:.3f}) {report['crossfit_ece'][s]['ece']:.4f}")
+        cross = report["crossfit_ece"].get(s)
+        print(f"  ece before temperature {report['uncalibrated_ece'][s]:.4f}"
+              + (f"; with the other sets' temperature ({cross['temperature']:.3f}) {cross['ece']:.4f}" if cross else ""))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=1))
