@@ -190,7 +190,8 @@ def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
     import pyarrow as pa
     from training import scene_classifier as sc
     from training import speech_classifier as spc
-    monkeypatch.setattr(sc, "DATA_ROOT", sc.DATA_ROOT)  # main() sets the module's root: put it back afterwards
+    for name in ("DATA_ROOT", "SCENE_SET"):  # main() sets the module's root and set for --data: put them back
+        monkeypatch.setattr(sc, name, getattr(sc, name))
     for name in ("DATA_ROOT", "SPEECH_SETS", "TRAIN_SETS", "DEV_SETS"):  # main() sets them for --data
         monkeypatch.setattr(spc, name, getattr(spc, name))
     scenes = pq.read_table(DATA / "scenes/emotion6/dev.parquet").slice(0, 2).to_pylist()
@@ -210,8 +211,14 @@ def test_branch_trainers_read_a_studios_own_folder(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):  # a dev set but no train set: refused with its usage
         spc.main(["--data", str(tmp_path), "--features_only"])
     monkeypatch.setattr(sc, "DATA_ROOT", DATA)
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / "scenes" / "emotion6")):  # main's --data: no train
+    with pytest.raises(SystemExit):  # main's --data: a scenes/<set>/ without its train split is refused
         sc.main(["--data", str(tmp_path), "--cv", "5"])
+    (tmp_path / "scenes" / "emotion6").rename(tmp_path / "scenes" / "my_photos")  # a set under a name of one's own
+    pq.write_table(pq.read_table(tmp_path / "scenes" / "my_photos" / "dev.parquet"),
+                   tmp_path / "scenes" / "my_photos" / "train.parquet")
+    with pytest.raises(FileNotFoundError):  # (--cv needs --out's weights: none here; the set is chosen first)
+        sc.main(["--data", str(tmp_path), "--cv", "5", "--out", str(tmp_path / "none.pt")])
+    assert sc.SCENE_SET == "my_photos" and sc.scene_path("dev") == tmp_path / "scenes" / "my_photos" / "dev.parquet"
 
 
 def test_scene_trainer_learns_photos_with_one_label_and_no_ratings(tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("FILM_EMOTION_DATA") or REPO.parent / "shared" / "data")
+SCENE_SET = "emotion6"  # DATA_ROOT/scenes/<SCENE_SET>/{train,dev}.parquet; --data: the one set its folder holds
 CACHE_ROOT = REPO / ".cache" / "scene_features"
 IMAGE_SIZE = 224
 VA_MID, VA_HALF = 5.0, 4.0  # 1..9 -> [-1, 1]
@@ -48,7 +49,7 @@ class SceneSet:
 
 def scene_path(split: str, root: Optional[Path] = None) -> Path:
     """Where a split lies under `root` (default DATA_ROOT: FILM_EMOTION_DATA, --data, else ../shared/data)."""
-    return Path(root or DATA_ROOT) / "scenes" / "emotion6" / f"{split}.parquet"
+    return Path(root or DATA_ROOT) / "scenes" / SCENE_SET / f"{split}.parquet"
 
 
 def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
@@ -109,7 +110,7 @@ def cached_tokens(vision, split: str, mirror: bool = False, root: Optional[Path]
 
     path = scene_path(split, root)
     variant = ("-mirror" if mirror else "") + (f"-crop{corner}-{CROP_SIDE:g}" if corner is not None else "")
-    out = Path(cache) / f"emotion6-{split}{variant}-scene-{vision.version}-{file_digest(path)[:12]}.npy"
+    out = Path(cache) / f"{SCENE_SET}-{split}{variant}-scene-{vision.version}-{file_digest(path)[:12]}.npy"
     if out.exists():
         return np.load(out)
     data = read_scene_set(split, root=root)
@@ -117,7 +118,7 @@ def cached_tokens(vision, split: str, mirror: bool = False, root: Optional[Path]
     x = encode_images(vision, data.images, mirror=mirror, corner=corner).astype(np.float32)
     if log:
         dt = time.perf_counter() - t0
-        log(f"emotion6/{split}{variant}: {len(x)} photos, {dt:.1f} s "
+        log(f"{SCENE_SET}/{split}{variant}: {len(x)} photos, {dt:.1f} s "
             f"({dt / len(x) * 1000:.1f} ms/photo incl. JPEG decode + resize)")
     with written_atomically(out) as tmp:
         np.save(tmp, x)
@@ -250,8 +251,8 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
         cross.append(classification_metrics(dev.labels[halves != h], pr.argmax(1), probs=pr)["ece"])
     m["ece_crossfit_halves"] = float(np.mean(cross))
     save_scene_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
-                                     "dev_accuracy": m["accuracy"], "trained_on": ["emotion6/train"],
-                                     "calibrated_on": ["emotion6/dev"], "vision": vision.version})
+                                     "dev_accuracy": m["accuracy"], "trained_on": [f"{SCENE_SET}/train"],
+                                     "calibrated_on": [f"{SCENE_SET}/dev"], "vision": vision.version})
     return {"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp, "dev": m, "vision": vision.version,
             "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a} for a, c, _ in results],
             "feature_seconds": t_feat, "grid_train_seconds": t_train}
@@ -328,15 +329,21 @@ def main(argv=None) -> None:
                     help="K-fold accuracy on train of the configuration --out was trained with, and stop")
     args = ap.parse_args(argv)
     if args.data:
-        global DATA_ROOT
+        global DATA_ROOT, SCENE_SET
         DATA_ROOT = args.data.expanduser()
+        found = sorted(d.name for d in Path(DATA_ROOT, "scenes").glob("*") if (d / "train.parquet").is_file()
+                       and (d / "dev.parquet").is_file())
+        if len(found) != 1:
+            ap.error(f"--data {args.data}: give one scenes/<set>/ with train.parquet and dev.parquet (found "
+                     f"{', '.join(found) or 'none'})")
+        SCENE_SET = found[0]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.bench:
         print(json.dumps(bench(args.out), indent=1))
         return
     if args.cv:
         r = cross_validate(args.out, args.cv)
-        print(f"{args.cv}-fold accuracy on emotion6/train: {r['mean']:.3f} +- {r['std']:.3f} ({r['config']})")
+        print(f"{args.cv}-fold accuracy on {SCENE_SET}/train: {r['mean']:.3f} +- {r['std']:.3f} ({r['config']})")
         return
     if args.features_only:
         import torch
@@ -350,9 +357,10 @@ def main(argv=None) -> None:
     report = run(args.out, members=args.members)
     m = report["dev"]
     print(f"chosen {report['chosen']} x {report['members']} seeds  temperature {report['temperature']:.3f}")
-    print(format_table("emotion6/dev", m))
+    print(format_table(f"{SCENE_SET}/dev", m))
     print(f"  ece before temperature {m['ece_uncalibrated']:.4f}; cross-fitted halves {m['ece_crossfit_halves']:.4f}; "
-          f"soft CE vs raters {m['soft_ce']:.4f}; valence/arousal MAE (of [-1,1]) {m['va_mae']}")
+          f"soft CE vs raters {m['soft_ce']:.4f}; valence/arousal MAE (of [-1,1]) "
+          + (f"{m['va_mae']}" if m["va_mae"] is not None else "- (the set has none)"))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=1))
