@@ -48,7 +48,7 @@ from model.featurize import Featurizer
 from pipeline.arg_types import head_path_arg, io_path, stops_on_data_errors
 from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
                                   refit_only, set_weights, speech_out_of_fold, split)
-from training.datasets import DataError, data_spec
+from training.datasets import data_spec
 from training.loop import label_paired, load_set, split_sources
 from training.metrics import expected_calibration_error
 
@@ -84,8 +84,6 @@ def main(argv: list[str] | None = None) -> dict:
     sets, labelled = {}, []
     for spec in args.data:
         s = load_set(spec, enc)
-        if not (s.labels >= 0).any():  # it was fitted on and written with its ECE as nan
-            raise DataError(f"{spec}: no labelled row to fit temperatures on")
         logits, patterns = logits_and_patterns(model, s.items, [featurizer.evidence(f) for f in s.items])
         sets[spec] = (logits, patterns, s.labels)
         labelled.append(s.labelled())

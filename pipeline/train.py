@@ -27,7 +27,7 @@ from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
 from pipeline.arg_types import io_path, stops_on_data_errors
-from training.datasets import DataError, data_spec
+from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
                            selects, split_sources, train_head, tune_face_encoder, with_out_of_fold_speech)
@@ -140,9 +140,6 @@ def main(argv: list[str] | None = None) -> dict:
         train_sets = [with_out_of_fold_speech(t, spec, oof) for t, spec in zip(train_sets, args.data)]
     train_sets = [t.labelled() for t in train_sets]
     dev_sets = [load_set(s, enc, text_lower_k=k).labelled() for s in args.dev]
-    for s in train_sets + dev_sets:  # a dev set with none stopped the first epoch's scoring with a traceback
-        if not len(s):
-            raise DataError(f"{s.name}: no labelled row to learn from or score against")
     train = LabelledSet.concat("train", train_sets)
     if args.pairs:
         train = LabelledSet.concat("train", [train, label_paired(split_sources(train_sets), args.pairs, args.seed)])

@@ -910,11 +910,11 @@ def test_rows_whose_media_cannot_be_read_are_left_out_with_a_count(tmp_path, cap
         with pytest.raises(SystemExit, match=f"pipeline.evaluate: faces:.*{name}.parquet: {said}"):
             evaluate_main(["--data", f"faces:{tmp_path / name}.parquet"])
     from pipeline.calibrate import main as calibrate_main
-    with pytest.raises(SystemExit, match="pipeline.calibrate: faces:.*unlabelled.parquet: no labelled row"):
+    with pytest.raises(SystemExit, match="pipeline.calibrate: faces:.*unlabelled.parquet: no row has a label"):
         calibrate_main(["--data", f"faces:{tmp_path / 'unlabelled.parquet'}", "--output", str(tmp_path / "c.pt")])
     assert not (tmp_path / "c.pt").exists()
     from pipeline.train import main as train_main
-    with pytest.raises(SystemExit, match="pipeline.train: faces:.*unlabelled.parquet: no labelled row"):
+    with pytest.raises(SystemExit, match="pipeline.train: faces:.*unlabelled.parquet: no row has a label"):
         train_main(["--data", f"faces:{tmp_path / 'faces.parquet'}",
                     "--dev", f"faces:{tmp_path / 'unlabelled.parquet'}", "--out", str(tmp_path / "head.pt"),
                     "--epochs", "1"])

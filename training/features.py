@@ -80,7 +80,8 @@ def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_
     """All readable examples of a data spec and their features (from the cache when present). A row whose image
     or audio cannot be decoded is left out with a warning, and its index in the set is appended to `unreadable`:
     one bad row does not stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback).
-    Rows whose label is none of ours are counted by name in `left_out` (load_dataset)."""
+    Rows whose label is none of ours are counted by name in `left_out` (load_dataset). A set with no labelled row
+    left is a DataError: every caller learns from labels or scores against them."""
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
     examples = load_dataset(spec, left_out)
     kind = spec.split(":", 1)[0]
@@ -102,6 +103,8 @@ def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_
             unreadable += bad
         examples = [e for e, f in zip(examples, feats) if f is not None]
         feats = [f for f in feats if f is not None]
+    if not any(e.label >= 0 for e in examples):  # evaluate, train, calibrate: a traceback, or a fit on nothing
+        raise DataError(f"{spec}: no row has a label ({len(examples)} rows): nothing to learn from or score against")
     return examples, feats
 
 
