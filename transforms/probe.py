@@ -73,12 +73,23 @@ def _open_raw(path: str):
 TEXT_SNIFF_BYTES = 4096  # every container's first 4 KiB hold binary headers: NUL and other control bytes
 
 
-def text_start(path: str) -> Optional[str]:
-    """The first line of a file that is text (no control byte but tabs and line ends in its first 4 KiB: UTF-8 or a
-    one-byte code page), shortened; None for anything else. Notes, transcripts and checksum lists without an extension
-    sit beside films in archives."""
+VOLUME_DESCRIPTOR = 0x8001  # where ISO 9660 and UDF write their volume descriptors' identifiers (32 KiB in)
+
+
+def _sniff(path: str) -> tuple[bytes, bytes]:
+    """A file's first TEXT_SNIFF_BYTES and the 5 bytes at VOLUME_DESCRIPTOR: one open, for text_start and
+    packed_kind (a ranged read or two on a bucket, on a failure path only)."""
     with _open_raw(path) as f:
         head = f.read(TEXT_SNIFF_BYTES)
+        f.seek(VOLUME_DESCRIPTOR)
+        return head, f.read(5)
+
+
+def text_start(path: str, head: Optional[bytes] = None) -> Optional[str]:
+    """The first line of a file that is text (no control byte but tabs and line ends in its first 4 KiB: UTF-8 or a
+    one-byte code page), shortened; None for anything else. Notes, transcripts and checksum lists without an extension
+    sit beside films in archives. `head`: its first bytes, where read already (_sniff)."""
+    head = _sniff(path)[0] if head is None else head
     if not head or any((b < 0x20 and b not in b"\t\n\r\f") or b == 0x7F for b in head):
         return None
     line = next((x.strip() for x in head.decode("utf-8", errors="replace").splitlines() if x.strip()), "")
@@ -94,13 +105,10 @@ PACKED = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip-compressed fil
 DISC_DESCRIPTORS = (b"CD001", b"BEA01", b"NSR02", b"NSR03")  # ISO 9660, UDF (DVD and Blu-ray images)
 
 
-def packed_kind(path: str) -> Optional[str]:
-    """What a file FFmpeg cannot read is, when it is a container of files rather than of media: an archive, a
-    compressed file or a disc image (with what to do); None otherwise."""
-    with _open_raw(path) as f:
-        head = f.read(512)
-        f.seek(0x8001)
-        volume = f.read(5)
+def packed_kind(head: bytes, volume: bytes) -> Optional[str]:
+    """What a file FFmpeg cannot read is, from its first bytes and its volume descriptor's (_sniff), when it is a
+    container of files rather than of media: an archive, a compressed file or a disc image (with what to do); None
+    otherwise."""
     for magic, kind in PACKED:
         if head.startswith(magic):
             return f"{kind}, not audio or video: unpack it and give --input the films inside"
@@ -578,10 +586,11 @@ def why_unreadable(ref: FilmRef) -> Optional[str]:
     transforms.mp4_atoms: an MP4 or QuickTime file cut short, broken in the middle or damaged at its start; an IMF
     or DCP timed-text track file: no media of its own); None otherwise."""
     try:
-        text = text_start(ref.path)
+        head, volume = _sniff(ref.path)
+        text = text_start(ref.path, head)
         if text is not None:
             return f"a text file, not audio or video (it begins {text!r})"
-        packed = packed_kind(ref.path)
+        packed = packed_kind(head, volume)
         if packed is not None:
             return packed
         if imf.is_timed_text_track(ref.path):  # (scored alone: its package's CPL or asset map did not read)
