@@ -131,15 +131,9 @@ def hdr_films(films: Path) -> Path:
 
 
 def read_labels(films_dir: Path) -> list[dict]:
-    """labels.csv's rows, each label in EMOTIONS' names (a set's own spelling, 'happy', read as the trainer
-    reads it)."""
-    from training.datasets import labelled
+    """labels.csv's rows (labels in EMOTIONS' names: make_films wrote the sets so)."""
     with open(Path(films_dir) / "labels.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        index = labelled(r["label"])["label"]
-        r["label"] = EMOTIONS[index] if index >= 0 else r["label"]
-    return rows
+        return list(csv.DictReader(f))
 
 
 def read_clips(run_dir: Path) -> list[dict]:
