@@ -307,10 +307,15 @@ def _seconds(value) -> float:
     return sum(float(p) * 60 ** i for i, p in enumerate(reversed(parts)))
 
 
-def _parquet_rows(path: Path, columns: Sequence[str]) -> list[dict]:
+def parquet_columns(path: Path | str, columns: Sequence[str]):
+    """A Parquet file's columns among `columns` that it has (pyarrow Table): the others are optional to the reader."""
     import pyarrow.parquet as pq
     names = pq.read_schema(path).names
-    return pq.read_table(path, columns=[c for c in columns if c in names]).to_pylist()
+    return pq.read_table(path, columns=[c for c in columns if c in names])
+
+
+def _parquet_rows(path: Path, columns: Sequence[str]) -> list[dict]:
+    return parquet_columns(path, columns).to_pylist()
 
 
 def _scale_1_9(value) -> float:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from model.files import written_atomically
-from training.datasets import label_indices
+from training.datasets import label_indices, parquet_columns
 from training.metrics import fit_temperature
 
 
@@ -59,12 +59,9 @@ class FaceSet:
 
 def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """FER+ parquet -> (labels [N] EMOTIONS index or -1 where `label` is null, votes [N, 7] EMOTIONS order)."""
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    t = pq.read_table(path, columns=["label", *(c for c in FERPLUS_VOTE_COLUMNS.values() if c in names)])
+    t = parquet_columns(path, ["label", *FERPLUS_VOTE_COLUMNS.values()])
     labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True))
-    if not all(c in names for c in FERPLUS_VOTE_COLUMNS.values()):  # one rater's set: the label is its one vote
+    if not all(c in t.column_names for c in FERPLUS_VOTE_COLUMNS.values()):  # one rater's set: the label is its one vote
         return labels, np.eye(len(FERPLUS_VOTE_COLUMNS), dtype=np.float32)[labels] * (labels >= 0)[:, None]
     votes = np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in FERPLUS_VOTE_COLUMNS.values()], 1)
     return labels, votes

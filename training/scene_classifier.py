@@ -26,7 +26,7 @@ import numpy as np
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
-from training.datasets import label_indices
+from training.datasets import label_indices, parquet_columns
 from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,11 +54,8 @@ def scene_path(split: str, root: Optional[Path] = None) -> Path:
 
 def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
                    root: Optional[Path] = None) -> SceneSet:
-    import pyarrow.parquet as pq
-
-    cols = ["image", "label", "valence", "arousal"] + [f"p_{e}" for e in EMOTIONS]
-    names = pq.read_schema(scene_path(split, root)).names
-    table = pq.read_table(scene_path(split, root), columns=[c for c in cols if c in names])
+    table = parquet_columns(scene_path(split, root), ["image", "label", "valence", "arousal"]
+                            + [f"p_{e}" for e in EMOTIONS])
     if rows is not None:
         table = table.take(list(rows))
     elif limit is not None:

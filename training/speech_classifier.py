@@ -40,7 +40,7 @@ from transforms.decode import DECODE_RULE, SAMPLE_RATE, decode_audio
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
-from training.datasets import label_indices
+from training.datasets import label_indices, parquet_columns
 from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,10 +73,8 @@ def speech_path(name: str, split: str, root: Optional[Path] = None) -> Path:
 def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
                     root: Optional[Path] = None) -> SpeechSet:
     """One labelled speech split, decoded. `rows` picks row indices, `limit` the first rows."""
-    import pyarrow.parquet as pq
-
     path = speech_path(name, split, root)
-    table = pq.read_table(path, columns=[c for c in ("audio", "label", "speaker") if c in pq.read_schema(path).names])
+    table = parquet_columns(path, ["audio", "label", "speaker"])
     if rows is not None:
         table = table.take(list(rows))
     elif limit is not None:
