@@ -170,16 +170,16 @@ def test_detector_finds_nothing_on_a_blank_frame(detector):
 
 @needs_data
 def test_ferplus_reader_votes_and_labels():
-    from training.face_classifier import read_ferplus_labels
+    from training.face_classifier import read_labels
 
-    labels, votes = read_ferplus_labels(FACES / "ferplus" / "dev.parquet")
+    labels, votes = read_labels(FACES / "ferplus" / "dev.parquet")
     assert votes.shape == (len(labels), len(EMOTIONS)) and len(labels) == 3533
     # row 0: label null (contempt 4 ties neutral 4); votes neutral 4, anger 1 (contempt / unknown dropped)
     assert labels[0] == -1
     np.testing.assert_array_equal(votes[0], [1, 0, 0, 0, 4, 0, 0])
     ok = labels >= 0
     assert (votes[ok].argmax(1) == labels[ok]).mean() > 0.97  # the label is the majority vote
-    labels, votes = read_ferplus_labels(FACES / "ferplus" / "train.parquet")
+    labels, votes = read_labels(FACES / "ferplus" / "train.parquet")
     assert labels[0] == EMOTIONS.index("neutral")
     np.testing.assert_array_equal(votes[0], [3, 2, 0, 0, 4, 1, 0])
 
@@ -188,9 +188,10 @@ def test_ferplus_reader_votes_and_labels():
 def test_imfdb_reader_labels():
     import pyarrow.parquet as pq
 
-    from training.face_classifier import read_imfdb_labels
+    from training.face_classifier import read_labels
 
-    labels = read_imfdb_labels(FACES / "imfdb" / "dev.parquet")
+    labels, votes = read_labels(FACES / "imfdb" / "dev.parquet")
+    assert votes is None  # no rater columns: a hard-labelled set
     names = pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["label"]).column("label").to_pylist()
     assert len(labels) == 1893 and labels[0] == EMOTIONS.index("anger")
     assert [EMOTIONS[i] for i in labels[:50]] == names[:50]
@@ -203,13 +204,13 @@ def test_face_trainer_reads_faces_as_the_pipeline_does():
     own gray conversion and resize."""
     from model.face_tuning import to_inputs
     from training.datasets import load_dataset, read_faces_parquet
-    from training.face_classifier import _images, read_fer2013_folder
+    from training.face_classifier import _images, read_image_folder
     from training.features import face_image
 
     path = FACES / "imfdb" / "dev.parquet"  # colour crops
     np.testing.assert_array_equal(_images(path, slice(0, 6)),
                                   to_inputs([face_image(e) for e in read_faces_parquet(path)[:6]]))
-    folder = read_fer2013_folder(FACES / "fer2013", "dev")
+    folder = read_image_folder(FACES / "fer2013", "dev")
     pipeline = to_inputs([face_image(e) for e in load_dataset(f"imagefolder:{FACES / 'fer2013'}#dev")])
     np.testing.assert_array_equal(folder.images, pipeline)
 
@@ -220,9 +221,9 @@ def test_fer2013_parts_are_the_heads_split():
     never on the dev faces that choose and report it."""
     from model.encoders._mini_xception import INPUT_SIZE
     from training.datasets import load_dataset
-    from training.face_classifier import read_fer2013_folder
+    from training.face_classifier import read_image_folder
 
-    train, dev = read_fer2013_folder(FACES / "fer2013", "train"), read_fer2013_folder(FACES / "fer2013", "dev")
+    train, dev = read_image_folder(FACES / "fer2013", "train"), read_image_folder(FACES / "fer2013", "dev")
     head_train = load_dataset(f"imagefolder:{FACES / 'fer2013'}#train")
     assert len(train.images) == len(head_train) == 1798 and len(dev.images) == 449
     np.testing.assert_array_equal(train.labels, [e.label for e in head_train])
@@ -294,23 +295,57 @@ def test_close_up_searches_batched_equal_one_at_a_time(detector):
 
 
 @needs_data
+def test_face_trainer_reads_the_shipped_sets_by_what_they_hold():
+    """The shipped faces folder read as any folder is: FER+ (votes) learnt as soft targets, IMFDB (labels) as hard
+    ones, the FER2013 folder drawn apart; every set's dev part chooses the epoch."""
+    from training.face_classifier import find_sets
+
+    parquet, folders = find_sets(FACES)
+    assert [p.name for p in parquet] == ["ferplus", "imfdb"] and [f.name for f in folders] == ["fer2013"]
+
+
+@needs_data
 def test_face_trainer_learns_from_a_studios_own_folder(tmp_path, monkeypatch):
-    """`--data DIR` with a studio's own faces: one rater's labels (no votes columns: the label is the one vote), spelt
-    as sets spell them, and no FER2013-style folder (its share of each epoch goes to the others)."""
+    """`--data DIR` with a studio's own faces under names of its own: one set with one rater's labels (no votes
+    columns: hard labels), spelt as sets spell them, one image folder; and `--init scratch` (random weights: no
+    research data in the network), then `--init` of that checkpoint."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+    import torch
+    from PIL import Image
 
     from training import face_classifier as fc
     monkeypatch.setattr(fc, "CACHE", tmp_path / "cache")
     spelt = {"joy": "happy", "anger": "Angry", "sadness": "sad"}
     rows = [r | {"label": spelt.get(r["label"], r["label"])} for r in
             pq.read_table(FACES / "imfdb" / "dev.parquet", columns=["image", "label"]).slice(0, 48).to_pylist()]
-    for kind in ("ferplus", "imfdb"):
-        (tmp_path / "mine" / kind).mkdir(parents=True)
-        for split in ("train", "dev"):
-            pq.write_table(pa.Table.from_pylist(rows), tmp_path / "mine" / kind / f"{split}.parquet")
-    labels, votes = fc.read_ferplus_labels(tmp_path / "mine" / "ferplus" / "dev.parquet")
-    assert (votes.sum(1) == 1).all() and (votes.argmax(1) == labels).all()
-    fc.main(["--data", str(tmp_path / "mine"), "--out", str(tmp_path / "face.pt"), "--epochs", "1",
+    mine = tmp_path / "mine"
+    (mine / "studio_faces").mkdir(parents=True)
+    for split in ("train", "dev"):
+        pq.write_table(pa.Table.from_pylist(rows), mine / "studio_faces" / f"{split}.parquet")
+    for i, r in enumerate(rows[:30]):
+        (mine / "stills" / r["label"]).mkdir(parents=True, exist_ok=True)
+        Image.open(io.BytesIO(r["image"])).save(mine / "stills" / r["label"] / f"{i}.png")
+    (mine / "notes").mkdir()  # neither kind of set: passed over
+    (mine / "notes" / "README.txt").write_text("x")
+    voted, hard, folders, devs = fc.read_data(mine)
+    assert len(voted.images) == 0 and len(hard.images) == 48 and len(folders.images) > 0
+    assert [d.name for d in devs] == ["studio_faces/dev", "stills/dev"]
+    assert set(hard.labels) <= {EMOTIONS.index(e) for e in ("anger", "joy", "sadness", "neutral", "fear",
+                                                            "surprise", "disgust")}
+    fc.main(["--data", str(mine), "--out", str(tmp_path / "face.pt"), "--epochs", "1", "--init", "scratch",
              "--samples_per_epoch", "64", "--batch_size", "32", "--threads", "1"])
-    assert (tmp_path / "face.pt").stat().st_size > 100_000
+    ckpt = torch.load(tmp_path / "face.pt", weights_only=True)
+    assert ckpt["init"] == "scratch" and ckpt["config"]["kd"] == 0.0  # nothing to distil from
+    assert ckpt["data"]["train"] == ["hard/train (labels)", "folders/train (folders)"]
+    bn = ckpt["state_dict"]["bn1.running_mean"].float()
+    assert bn.abs().max() > 1e-3  # from scratch BatchNorm learns its statistics (they start at 0)
+    fc.main(["--data", str(mine), "--out", str(tmp_path / "again.pt"), "--epochs", "1", "--init",
+             str(tmp_path / "face.pt"), "--samples_per_epoch", "64", "--batch_size", "32", "--threads", "1"])
+    again = torch.load(tmp_path / "again.pt", weights_only=True)
+    assert again["init"] == str(tmp_path / "face.pt")
+    torch.testing.assert_close(again["state_dict"]["bn1.running_mean"], ckpt["state_dict"]["bn1.running_mean"])
+    with pytest.raises(SystemExit, match="not packaged, scratch or a checkpoint"):
+        fc.start_network(str(tmp_path / "missing.pt"))
+    with pytest.raises(SystemExit, match="no face sets"):
+        fc.find_sets(mine / "notes")

@@ -1,6 +1,8 @@
 """Train the face classifier (the FER2013 mini-Xception of model.encoders.faces) on FER+, IMFDB and FER2013.
 
-Start: the packaged FER2013 weights (`load_face_encoder().xception`). Data:
+Start (`--init`): the packaged FER2013 weights (`load_face_encoder().xception`), random weights (`scratch`: BatchNorm
+then learns its statistics, nothing is distilled) or a checkpoint of one's own. Data, read by what each set holds
+(`--data DIR`: `<set>/{train,dev}.parquet` and `<set>/<label>/*.jpg` folders under any names; the shipped sets):
 - FER+ train (faces/ferplus/train.parquet): the 10 crowd votes over the 7 emotions as soft targets (contempt,
   unknown and not-a-face votes dropped; rows whose `label` is null still have votes and are used).
 - IMFDB train (faces/imfdb/train.parquet): film face crops with hard, noisy labels (label smoothing).
@@ -10,9 +12,9 @@ Start: the packaged FER2013 weights (`load_face_encoder().xception`). Data:
 - Distillation from the packaged network on the FER+ images (weight `kd`), so what it learnt from the original
   FER2013 labels is kept while it moves to FER+ votes and film faces.
 Augmentation: model.face_tuning.augment (mirror, rotation, scale, shift, brightness/contrast). BatchNorm
-statistics stay frozen (as in model.face_tuning).
-The epoch is chosen on the mean accuracy of the served token (TTA-mean logits) over FER+ dev, IMFDB dev and the
-FER2013 folder's seeded 20 % (`#dev`); a temperature is then fitted on the three together.
+statistics of trained weights stay frozen (as in model.face_tuning).
+The epoch is chosen on the mean accuracy of the served token (TTA-mean logits) over every set's dev part (FER+ dev,
+IMFDB dev and the FER2013 folder's seeded 20 %, `#dev`); a temperature is then fitted on them together.
 
     python -m training.face_classifier --out model/weights/face_classifier.pt
 
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "faces"
 CACHE = ROOT / ".cache" / "faces"
-FERPLUS_VOTE_COLUMNS = {"anger": "votes_anger", "disgust": "votes_disgust", "fear": "votes_fear",
+VOTE_COLUMNS = {"anger": "votes_anger", "disgust": "votes_disgust", "fear": "votes_fear",
                         "joy": "votes_happiness", "neutral": "votes_neutral", "sadness": "votes_sadness",
                         "surprise": "votes_surprise"}  # EMOTIONS order; contempt / unknown / NF are dropped
 
@@ -57,20 +59,14 @@ class FaceSet:
     votes: np.ndarray | None = None
 
 
-def read_ferplus_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """FER+ parquet -> (labels [N] EMOTIONS index or -1 where `label` is null, votes [N, 7] EMOTIONS order)."""
-    t = parquet_columns(path, ["label", *FERPLUS_VOTE_COLUMNS.values()])
-    labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True))
-    if not all(c in t.column_names for c in FERPLUS_VOTE_COLUMNS.values()):  # one rater's set: the label is its one vote
-        return labels, np.eye(len(FERPLUS_VOTE_COLUMNS), dtype=np.float32)[labels] * (labels >= 0)[:, None]
-    votes = np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in FERPLUS_VOTE_COLUMNS.values()], 1)
-    return labels, votes
-
-
-def read_imfdb_labels(path: str | Path) -> np.ndarray:
-    import pyarrow.parquet as pq
-
-    return np.array(label_indices(pq.read_table(path, columns=["label"]).column("label").to_pylist(), str(path)))
+def read_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """A face Parquet's labels [N] (EMOTIONS index, -1 where `label` is null) and, where it has the rater columns
+    (FER+'s `votes_*`), its votes [N, 7] in EMOTIONS order; None for a hard-labelled set."""
+    t = parquet_columns(path, ["label", *VOTE_COLUMNS.values()])
+    labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True), dtype=np.int64)
+    if not all(c in t.column_names for c in VOTE_COLUMNS.values()):
+        return labels, None
+    return labels, np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in VOTE_COLUMNS.values()], 1)
 
 
 def _images(path: Path, rows: slice | None = None) -> np.ndarray:
@@ -95,29 +91,101 @@ def _images(path: Path, rows: slice | None = None) -> np.ndarray:
     return arr
 
 
-def read_ferplus(path: str | Path, limit: int | None = None) -> FaceSet:
+def read_parquet_set(path: str | Path, limit: int | None = None) -> FaceSet:
+    """`<set>/<part>.parquet`: `image` bytes, `label`, optionally the `votes_*` rater counts."""
     path = Path(path)
-    labels, votes = read_ferplus_labels(path)
+    labels, votes = read_labels(path)
     images = _images(path, slice(0, limit) if limit else None)
     n = len(images)
-    return FaceSet(f"ferplus/{path.stem}", images, labels[:n], votes[:n])
+    return FaceSet(f"{path.parent.name}/{path.stem}", images, labels[:n], None if votes is None else votes[:n])
 
 
-def read_imfdb(path: str | Path, limit: int | None = None) -> FaceSet:
-    path = Path(path)
-    labels = read_imfdb_labels(path)
-    images = _images(path, slice(0, limit) if limit else None)
-    return FaceSet(f"imfdb/{path.stem}", images, labels[:len(images)])
-
-
-def read_fer2013_folder(root: str | Path = DATA / "fer2013", part: str = "train") -> FaceSet:
-    """One part ('train' / 'dev') of the FER2013 folder, by the seeded split of `imagefolder:DIR#part`."""
+def read_image_folder(root: str | Path, part: str = "train") -> FaceSet:
+    """One part ('train' / 'dev') of a `<set>/<label>/*.jpg` folder, by the seeded split of `imagefolder:DIR#part`."""
     from model.face_tuning import to_inputs
     from training.datasets import load_dataset, read_image
 
     examples = load_dataset(f"imagefolder:{root}#{part}")
     images = [read_image(e.image) for e in examples]  # as pipeline.evaluate's imagefolder: path reads them
-    return FaceSet(f"fer2013/{part}", to_inputs(images), np.array([e.label for e in examples]))
+    return FaceSet(f"{Path(root).name}/{part}", to_inputs(images), np.array([e.label for e in examples], np.int64))
+
+
+def find_sets(data: Path) -> tuple[list[Path], list[Path]]:
+    """The face sets under DATA, by name: Parquet sets (folders holding train.parquet and / or dev.parquet) and
+    image folders (folders of label folders); what a set teaches follows from its columns, not its name."""
+    if not data.is_dir():
+        raise SystemExit(f"--data {data}: no such folder")
+    parquet, folders = [], []
+    for sub in sorted(p for p in data.iterdir() if p.is_dir()):
+        if any((sub / f"{part}.parquet").is_file() for part in ("train", "dev")):
+            parquet.append(sub)
+        elif any(p.is_dir() for p in sub.iterdir()):
+            folders.append(sub)
+    if not parquet and not folders:
+        raise SystemExit(f"--data {data}: no face sets in it (<set>/train.parquet, <set>/dev.parquet, or "
+                         "<set>/<label>/*.jpg folders)")
+    return parquet, folders
+
+
+def joined(name: str, sets: list[FaceSet]) -> FaceSet:
+    """One FaceSet of several (votes kept only where every set has them)."""
+    if not sets:
+        from model.encoders._mini_xception import INPUT_SIZE
+
+        return FaceSet(name, np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.uint8), np.zeros(0, np.int64))
+    if len(sets) == 1:
+        return dataclasses.replace(sets[0], name=name)
+    votes = None if any(s.votes is None for s in sets) else np.concatenate([s.votes for s in sets])
+    return FaceSet(name, np.concatenate([s.images for s in sets]), np.concatenate([s.labels for s in sets]), votes)
+
+
+def read_data(data: Path, limit: int | None = None) -> tuple[FaceSet, FaceSet, FaceSet, list[FaceSet]]:
+    """(voted train faces, hard-labelled train faces, image-folder train faces, dev sets) under DATA.
+    Voted sets (FER+) are learnt as soft targets and distilled; hard-labelled Parquet sets (IMFDB) with label
+    smoothing; image folders (FER2013) drawn for `fer2013_share` of each epoch. Dev: every set's dev part."""
+    parquet, folders = find_sets(data)
+    voted, hard, devs = [], [], []
+    for sub in parquet:
+        if (sub / "train.parquet").is_file():
+            s = read_parquet_set(sub / "train.parquet", limit)
+            (voted if s.votes is not None else hard).append(s)
+        if (sub / "dev.parquet").is_file():
+            devs.append(read_parquet_set(sub / "dev.parquet"))
+    folder_train = [read_image_folder(sub, "train") for sub in folders]
+    devs += [read_image_folder(sub, "dev") for sub in folders]
+    if not voted + hard + folder_train or not devs:
+        raise SystemExit(f"--data {data}: needs at least one train and one dev set (found "
+                         f"{len(voted + hard + folder_train)} train, {len(devs)} dev)")
+    if limit:  # smoke run: small dev sets too
+        devs = [dataclasses.replace(d, images=d.images[:limit], labels=d.labels[:limit],
+                                    votes=None if d.votes is None else d.votes[:limit]) for d in devs]
+    hard = [dataclasses.replace(s, images=s.images[s.labels >= 0], labels=s.labels[s.labels >= 0]) for s in hard]
+    return (joined("voted/train", voted), joined("hard/train", hard), joined("folders/train", folder_train), devs)
+
+
+def start_network(init: str):
+    """(network, whether its BatchNorm statistics stay frozen) for --init: `packaged` (the fer package's FER2013
+    weights), `scratch` (random weights: no emotion data in them) or a face classifier checkpoint of one's own."""
+    import torch
+
+    from model.encoders._mini_xception import MiniXception
+    from model.encoders.faces import load_face_encoder
+    from model.precision import fp32_state
+
+    if init == "packaged":
+        return load_face_encoder().xception.eval(), True
+    if init == "scratch":
+        return MiniXception().eval(), False
+    path = Path(init).expanduser()
+    if not path.is_file():
+        raise SystemExit(f"--init {init}: not packaged, scratch or a checkpoint file")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    net = MiniXception()
+    try:
+        net.load_state_dict(fp32_state(ckpt.get("state_dict", ckpt)))
+    except (RuntimeError, AttributeError) as e:
+        raise SystemExit(f"--init {init}: not a face classifier's weights ({str(e).splitlines()[0]})") from None
+    return net.eval(), True
 
 
 # ---------------------------------------------------------------- evaluation
@@ -174,27 +242,34 @@ def _plain_logits(net, images: np.ndarray, batch: int = 512) -> np.ndarray:
         for i in range(0, len(images), batch):
             x = (torch.from_numpy(images[i:i + batch].astype(np.float32))[:, None] / 255.0 - 0.5) * 2.0
             out.append(fast(x)[1][:, list(FER_TO_EMOTIONS_INDEX)].numpy())
-    return np.concatenate(out).astype(np.float32)
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 7), np.float32)
 
 
-def train(cfg: Config, fer_train: FaceSet, imfdb_train: FaceSet, fer2013_train: FaceSet, devs: list[FaceSet]
+def train(cfg: Config, voted: FaceSet, hard: FaceSet, folders: FaceSet, devs: list[FaceSet], init: str = "packaged"
           ) -> tuple[dict, dict]:
+    """The best network's state (by mean dev accuracy) and a summary. `voted`: faces with rater votes (FER+);
+    `hard`: faces with one label each (IMFDB); `folders`: image-folder faces (FER2013), `fer2013_share` of each
+    epoch; `init`: the start network (start_network), also the distillation teacher."""
     import torch
     import torch.nn.functional as F
 
-    from model.encoders.faces import FER_TO_EMOTIONS_INDEX, load_face_encoder
+    from model.encoders.faces import FER_TO_EMOTIONS_INDEX
     from model.face_tuning import augment
 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     order_idx = list(FER_TO_EMOTIONS_INDEX)
-    teacher = load_face_encoder().xception.eval()
+    teacher, frozen_bn = start_network(init)
     net = copy.deepcopy(teacher)
-
-    keep = fer_train.votes.sum(1) > 0
+    if not frozen_bn and cfg.kd > 0:
+        log.info("--init %s: nothing to distil from, kd 0", init)
+        cfg = dataclasses.replace(cfg, kd=0.0)
+    fer_train, imfdb_train, fer2013_train = voted, hard, folders
+    votes = fer_train.votes if fer_train.votes is not None else np.zeros((len(fer_train.images), 7), np.float32)
+    keep = votes.sum(1) > 0
     fer_x = fer_train.images[keep]
-    fer_p = fer_train.votes[keep] / fer_train.votes[keep].sum(1, keepdims=True)
-    # one pool: FER+ (soft votes), then the hard-labelled IMFDB and FER2013 faces
+    fer_p = votes[keep] / votes[keep].sum(1, keepdims=True)
+    # one pool: the voted faces (soft targets), then the hard-labelled and image-folder faces
     hard_x = np.concatenate([imfdb_train.images, fer2013_train.images])
     hard_y = np.r_[imfdb_train.labels, fer2013_train.labels]
     hard_w = np.r_[np.full(len(imfdb_train.images), cfg.imfdb_weight), np.ones(len(fer2013_train.images))]
@@ -225,14 +300,14 @@ def train(cfg: Config, fer_train: FaceSet, imfdb_train: FaceSet, fer2013_train: 
 
     start, cpu0 = time.time(), time.process_time()
     history = [{"epoch": 0, **{k: v["accuracy"] for k, v in evaluate(net).items()}}]
-    log.info("epoch 0 (packaged weights): %s", history[-1])
+    log.info("epoch 0 (--init %s): %s", init, history[-1])
     def score(h):  # mean dev accuracy over the three sets
         return float(np.mean([h[d.name] for d in devs]))
     best = (score(history[0]), 0, copy.deepcopy(net.state_dict()))
     for epoch in range(1, cfg.epochs + 1):
         net.train()
-        for mod in net.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
+        for mod in net.modules():  # trained statistics stay frozen; a network from scratch learns its own
+            if frozen_bn and isinstance(mod, torch.nn.BatchNorm2d):
                 mod.eval()
         n_13_epoch = round(per_epoch * cfg.fer2013_share) if n_13 else 0
         pool = np.r_[0:n_fer + n_im]  # FER+ and IMFDB in proportion; FER2013 (small) drawn with replacement
@@ -276,7 +351,7 @@ def train(cfg: Config, fer_train: FaceSet, imfdb_train: FaceSet, fer2013_train: 
             log.warning("stopping after epoch %d: another would pass the budget (%.1f CPU min, %.1f wall min)",
                         epoch, cpu_min, wall_min)
             break
-    return best[2], {"best_epoch": best[1], "history": history,
+    return best[2], {"best_epoch": best[1], "history": history, "config": dataclasses.asdict(cfg),
                      "train_cpu_minutes": round((time.process_time() - cpu0) / 60, 2),
                      "train_wall_minutes": round((time.time() - start) / 60, 2)}
 
@@ -284,7 +359,10 @@ def train(cfg: Config, fer_train: FaceSet, imfdb_train: FaceSet, fer2013_train: 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="model/weights/face_classifier.pt")
-    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--data", default=str(DATA), help="a folder of face sets: <set>/{train,dev}.parquet (image, "
+                    "label, optionally votes_* rater counts) and <set>/<label>/*.jpg folders, under any names")
+    ap.add_argument("--init", default="packaged", help="the network to start from: packaged (the fer package's "
+                    "FER2013 weights), scratch (random weights) or a face classifier checkpoint of your own")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None, help="rows per training file (smoke runs)")
     for f in dataclasses.fields(Config):
@@ -299,52 +377,42 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     cfg = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)})
-    data = Path(args.data)
+    data = Path(args.data).expanduser()
+    start_network(args.init)  # a wrong --init stops here, before the faces are read
     t = time.time()
-    fer_train = read_ferplus(data / "ferplus" / "train.parquet", args.limit)
-    imfdb_train = read_imfdb(data / "imfdb" / "train.parquet", args.limit)
-    devs = [read_ferplus(data / "ferplus" / "dev.parquet"), read_imfdb(data / "imfdb" / "dev.parquet")]
-    if (data / "fer2013").is_dir():
-        fer2013_train = read_fer2013_folder(data / "fer2013", "train")
-        devs.append(read_fer2013_folder(data / "fer2013", "dev"))
-    else:  # a studio's own faces may have no such folder: its share of each epoch goes to the others
-        log.info("no %s: trained without a FER2013-style folder", data / "fer2013")
-        fer2013_train = FaceSet("fer2013/train", imfdb_train.images[:0], imfdb_train.labels[:0])
-    if args.limit:  # smoke run: small dev sets too
-        devs = [dataclasses.replace(d, images=d.images[:args.limit], labels=d.labels[:args.limit],
-                                    votes=None if d.votes is None else d.votes[:args.limit]) for d in devs]
+    voted, hard, folders, devs = read_data(data, args.limit)
     log.info("data read in %.1fs: %s", time.time() - t,
-             {d.name: len(d.images) for d in [fer_train, imfdb_train, fer2013_train, *devs]})
+             {d.name: len(d.images) for d in [voted, hard, folders, *devs]})
 
-    state, summary = train(cfg, fer_train, imfdb_train, fer2013_train, devs)
+    state, summary = train(cfg, voted, hard, folders, devs, args.init)
 
     from model.encoders._mini_xception import MiniXception
-    from model.encoders.faces import load_face_encoder
 
     net = MiniXception()
     net.load_state_dict(state)
     net.eval()
     logits = {d.name: tta_logits(net, d.images) for d in devs}
-    packaged = load_face_encoder().xception
-    before = {d.name: metrics(tta_logits(packaged, d.images), d.labels) for d in devs}
-    # one face token, one temperature: fitted on the three dev sets together
+    start, _ = start_network(args.init)
+    before = {d.name: metrics(tta_logits(start, d.images), d.labels) for d in devs}
+    # one face token, one temperature: fitted on the dev sets together
     lab = np.concatenate([d.labels for d in devs])
     lg = np.concatenate([logits[d.name] for d in devs])
     temperature = fit_temperature(lg[lab >= 0], lab[lab >= 0])
     result = {d.name: {"raw": metrics(logits[d.name], d.labels),
                        "calibrated": metrics(logits[d.name], d.labels, temperature),
-                       "packaged_fer2013_weights": before[d.name]} for d in devs}
+                       "start_weights": before[d.name]} for d in devs}
     print(json.dumps({"temperature": temperature, "best_epoch": summary["best_epoch"],
                       **{k: {kk: {m: v for m, v in vv.items() if m not in ("confusion_matrix", "confusion")}
                              for kk, vv in r.items()} for k, r in result.items()}}, indent=1))
-    out = Path(args.out)
+    trained_on = [f"{s.name} ({what})" for s, what in ((voted, "votes"), (hard, "labels"), (folders, "folders"))
+                  if len(s.images)]
+    out = Path(args.out).expanduser()
     with written_atomically(out) as tmp:
         torch.save({"state_dict": fp16_state(state),
                     "temperature": temperature, "labels_order": "model output: FER_LABELS; metrics: EMOTIONS",
                     "token": "FaceEncoder.encode (TTA-mean logits); probabilities = softmax(token / temperature)",
-                    "metrics": result, "summary": summary, "config": dataclasses.asdict(cfg),
-                    "data": ["faces/ferplus/train (votes)", "faces/imfdb/train (labels)",
-                             "faces/fer2013#train (labels)"]}, tmp)
+                    "metrics": result, "summary": summary, "config": summary["config"], "init": args.init,
+                    "data": {"root": str(data), "train": trained_on, "dev": [d.name for d in devs]}}, tmp)
     log.info("wrote %s (%.1f KB)", out, out.stat().st_size / 1024)
 
 
