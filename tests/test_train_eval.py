@@ -185,6 +185,30 @@ def test_media_in_hugging_face_structs_are_read(tmp_path):
     assert [e.data for e in load_dataset(f"faces:{tmp_path / 'paths.parquet'}")] == [b"png bytes of b"] * 2
 
 
+def test_a_sets_columns_are_named_when_one_is_missing(tmp_path):
+    """A Parquet set's label column may be `emotion` (FER2013's name, and many exports'); a set without its media or
+    label column stops every reader naming the columns it has (a KeyError on the first row before 2026-12-06)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from training.datasets import DataError, parquet_columns
+    pq.write_table(pa.table({"image": [b"a", b"b"], "emotion": ["happy", "Angry"]}), tmp_path / "emotion.parquet")
+    assert [LABELS[e.label] for e in load_dataset(f"faces:{tmp_path / 'emotion.parquet'}")] == ["joy", "anger"]
+    pq.write_table(pa.table({"img": [b"a"], "emotion": ["joy"], "actor": ["x"]}), tmp_path / "img.parquet")
+    with pytest.raises(DataError, match=r"cannot be read as faces data \(ValueError: no 'image' column \(its columns: "
+                                        r"img, emotion, actor\)"):
+        load_dataset(f"faces:{tmp_path / 'img.parquet'}")
+    pq.write_table(pa.table({"audio": [b"a"], "mood": ["joy"]}), tmp_path / "mood.parquet")
+    with pytest.raises(DataError, match=r"no 'label' column \(its columns: audio, mood\)"):
+        load_dataset(f"audio:{tmp_path / 'mood.parquet'}")
+    # the branch trainers read through the same function
+    from training.face_classifier import read_labels
+    labels, votes = read_labels(tmp_path / "emotion.parquet")
+    assert list(labels) == [LABELS.index("joy"), LABELS.index("anger")] and votes is None
+    with pytest.raises(ValueError, match="no 'image' column"):
+        read_labels(tmp_path / "img.parquet")
+    assert parquet_columns(tmp_path / "mood.parquet", ["audio", "speaker"]).column_names == ["audio"]
+
+
 def test_clip_manifest(tmp_path):
     (tmp_path / "m.jsonl").write_text(
         json.dumps({"video": "a.mp4", "start": 1.5, "end": 3, "label": "happy", "text": "hi",

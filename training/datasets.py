@@ -307,15 +307,23 @@ def _seconds(value) -> float:
     return sum(float(p) * 60 ** i for i, p in enumerate(reversed(parts)))
 
 
-def parquet_columns(path: Path | str, columns: Sequence[str]):
-    """A Parquet file's columns among `columns` that it has (pyarrow Table): the others are optional to the reader."""
+def parquet_columns(path: Path | str, columns: Sequence[str], required: Sequence[str] = ()):
+    """A Parquet file's columns among `columns` that it has (pyarrow Table): the others are optional to the reader,
+    but for `required` ones (ValueError naming the columns the file has). A file without a `label` column has its
+    `emotion` column (FER2013's name for it, and many exports') read as `label`."""
     import pyarrow.parquet as pq
     names = pq.read_schema(path).names
-    return pq.read_table(path, columns=[c for c in columns if c in names])
+    alias = {"emotion": "label"} if "label" not in names and "emotion" in names else {}
+    missing = [c for c in required if c not in names and c not in alias.values()]
+    if missing:
+        raise ValueError(f"no {' or '.join(repr(c) for c in missing)} column (its columns: {', '.join(names)})")
+    t = pq.read_table(path, columns=[c for c in columns if c in names] + [a for a, c in alias.items() if c in columns])
+    return t.rename_columns([alias.get(c, c) for c in t.column_names])
 
 
-def _parquet_rows(path: Path, columns: Sequence[str]) -> list[dict]:
-    return parquet_columns(path, columns).to_pylist()
+def _parquet_rows(path: Path, columns: Sequence[str], media: str | None = None) -> list[dict]:
+    """The rows of a labelled set's file; `media`: its image / audio column, needed with `label`."""
+    return parquet_columns(path, columns, required=(media, "label") if media else ()).to_pylist()
 
 
 def _scale_1_9(value) -> float:
@@ -342,7 +350,7 @@ def read_faces_parquet(path: Path) -> list[Example]:
     """Face crops (FER+, IMFDB): image bytes, label; grouped by actor where known."""
     return [Example(**labelled(r.get("label")), data=_media(r["image"], path.parent), source="faces",
                     group=str(r.get("actor") or r.get("path") or i))
-            for i, r in enumerate(_parquet_rows(path, ["image", "label", "actor", "path"]))]
+            for i, r in enumerate(_parquet_rows(path, ["image", "label", "actor", "path"], "image"))]
 
 
 def read_frames_parquet(path: Path) -> list[Example]:
@@ -350,14 +358,14 @@ def read_frames_parquet(path: Path) -> list[Example]:
     return [Example(**labelled(r.get("label")), data=_media(r["image"], path.parent), source="frames",
                     valence=_scale_1_9(r.get("valence")), arousal=_scale_1_9(r.get("arousal")),
                     group=str(r.get("path") or i))
-            for i, r in enumerate(_parquet_rows(path, ["image", "label", "valence", "arousal", "path"]))]
+            for i, r in enumerate(_parquet_rows(path, ["image", "label", "valence", "arousal", "path"], "image"))]
 
 
 def read_audio_parquet(path: Path) -> list[Example]:
     """Speech clips (RAVDESS, EmoDB, TESS): audio bytes, label; grouped by speaker."""
     return [Example(**labelled(r.get("label")), data=_media(r["audio"], path.parent), source="audio",
                     group=str(r.get("speaker") or i))
-            for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"]))]
+            for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"], "audio"))]
 
 
 # RAVDESS names its files MM-VC-EE-II-SS-RR-AA.wav: SS is the statement; TESS names them SPEAKER_WORD_EMOTION.wav

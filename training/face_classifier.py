@@ -62,7 +62,7 @@ class FaceSet:
 def read_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """A face Parquet's labels [N] (EMOTIONS index, -1 where `label` is null) and, where it has the rater columns
     (FER+'s `votes_*`), its votes [N, 7] in EMOTIONS order; None for a hard-labelled set."""
-    t = parquet_columns(path, ["label", *VOTE_COLUMNS.values()])
+    t = parquet_columns(path, ["label", *VOTE_COLUMNS.values()], required=("image", "label"))
     labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True), dtype=np.int64)
     if not all(c in t.column_names for c in VOTE_COLUMNS.values()):
         return labels, None

@@ -55,7 +55,7 @@ def scene_path(split: str, root: Optional[Path] = None) -> Path:
 def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Sequence[int]] = None,
                    root: Optional[Path] = None) -> SceneSet:
     table = parquet_columns(scene_path(split, root), ["image", "label", "valence", "arousal"]
-                            + [f"p_{e}" for e in EMOTIONS])
+                            + [f"p_{e}" for e in EMOTIONS], required=("image", "label"))
     if rows is not None:
         table = table.take(list(rows))
     elif limit is not None:

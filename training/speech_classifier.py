@@ -74,7 +74,7 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
                     root: Optional[Path] = None) -> SpeechSet:
     """One labelled speech split, decoded. `rows` picks row indices, `limit` the first rows."""
     path = speech_path(name, split, root)
-    table = parquet_columns(path, ["audio", "label", "speaker"])
+    table = parquet_columns(path, ["audio", "label", "speaker"], required=("audio", "label"))
     if rows is not None:
         table = table.take(list(rows))
     elif limit is not None:
