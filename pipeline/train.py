@@ -18,6 +18,7 @@ import argparse
 import logging
 import math
 import sys
+from pathlib import Path
 
 import torch
 
@@ -56,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "shipped in the checkpoint, it reads each clip's line (its evidence; a lone line's label)")
     p.add_argument("--face_encoder_state", default=None, type=io_path,
                    help="face classifier weights (python -m training.face_classifier) for the face tokens")
+    p.add_argument("--speech_classifier", default=None, type=io_path,
+                   help="a speech classifier of your own (python -m training.speech_classifier --out): the audio "
+                        "tokens and speech evidence; the head carries it, so runs with --head use it (default: shipped)")
+    p.add_argument("--scene_classifier", default=None, type=io_path,
+                   help="a scene classifier of your own (python -m training.scene_classifier --out), carried likewise")
     p.add_argument("--speech_oof", default=None, type=io_path,
                    help="the speech classifier's speaker-out-of-fold tokens (python -m training.speech_classifier "
                         "--oof NPZ --oof_sets ravdess,emodb,tess) for the train clips of those sets, in place of its "
@@ -112,11 +118,27 @@ def line_classifier(path: str | None, text_state: dict, finetune_text_layers: in
     return text_classifier_meta(clf, str(path), meta.get("dev_metrics_calibrated"))
 
 
+def check_classifiers(args) -> None:
+    """--speech_classifier / --scene_classifier: stop before any feature is made unless each is a classifier file of
+    its kind that this code can run (its labels, its features)."""
+    from model.encoders.scene import load_scene_head
+    from model.encoders.speech import load_head as load_speech_head
+    for name, load in (("speech", load_speech_head), ("scene", load_scene_head)):
+        path = getattr(args, f"{name}_classifier")
+        if path:
+            try:
+                load(path)
+            except Exception as e:  # noqa: BLE001 - a missing file, another checkpoint, other features
+                raise SystemExit(f"--{name}_classifier {path}: not a {name} classifier this code can run "
+                                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
 @stops_on_data_errors("pipeline.train")
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
+    check_classifiers(args)
     face_state, face_summary = None, None
     if args.finetune_face_epochs:
         face_state, face_summary = tune_face_encoder(args.data, args.dev, args.finetune_face_epochs, args.face_lr,
@@ -131,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
         text_state = dict(load_head_meta(args.text_encoder_from).get("text_encoder_overrides") or {})
     text_classifier = line_classifier(args.text_classifier, text_state, args.finetune_text_layers)
     # The packaged encoders (a new head is trained from them), with the weights given or just tuned.
-    spec = EncoderSpec(device=args.device, precision=args.precision, tuned=False)
+    spec = EncoderSpec(device=args.device, precision=args.precision, tuned=False,
+                       speech_classifier=args.speech_classifier, scene_classifier=args.scene_classifier)
     enc = Encoders(spec, states=(text_state, face_state or {})) if (face_state or text_state) else create_encoders(spec)
     k = args.finetune_text_layers
     train_sets = [load_set(s, enc, text_lower_k=k) for s in args.data]
@@ -170,6 +193,9 @@ def main(argv: list[str] | None = None) -> dict:
             "encoders": dict(enc.versions),  # the tokens it trained on (weight digests, stage one's included)
             "command": "python -m pipeline.train " + " ".join(sys.argv[1:] if argv is None else argv),
             **summary}
+    for name in ("speech", "scene"):  # the classifiers whose tokens it learnt: carried, so --head brings them
+        if getattr(args, f"{name}_classifier"):
+            meta[f"{name}_classifier"] = Path(getattr(args, f"{name}_classifier")).read_bytes()
     if face_state:
         meta["face_encoder_state"] = face_state
         meta["face_tuning"] = face_summary or {"from": args.face_encoder_state}

@@ -434,6 +434,55 @@ def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
     assert rep["results"][f"imagefolder:{faces}#dev"]["n"] > 0
 
 
+@needs_data
+def test_a_head_carries_the_speech_and_scene_classifiers_it_learnt_from(tmp_path, monkeypatch, capsys):
+    """A studio retrains the speech and scene classifiers on its own data: `pipeline.train --speech_classifier /
+    --scene_classifier` learns from their tokens and the head carries them, so a run, evaluation or calibration with
+    `--head` reads its own classifiers wherever the head goes (before 2026-12-06 the shipped files in model/weights
+    were read whatever the head, and a head trained on other tokens got the shipped ones without a word)."""
+    import pyarrow.parquet as pq
+    from model.checkpoints import load_head_meta
+    from model.encoders import EncoderSpec, create_encoders, encoder_versions
+    from model.encoders.speech import load_speech_emotion_encoder
+    from pipeline import calibrate, train
+    from transforms.decode import decode_audio
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "model-cache"))
+    weights = Path(__file__).resolve().parents[1] / "model" / "weights"
+    mine = {}
+    for name in ("speech", "scene"):  # "a studio's own": the shipped classifiers with one bias moved
+        ckpt = torch.load(weights / f"{name}_emotion.pt", weights_only=True)
+        ckpt["state_dict"]["nets.0.4.bias"] = ckpt["state_dict"]["nets.0.4.bias"] + 2.0 * (
+            torch.arange(len(ckpt["state_dict"]["nets.0.4.bias"])) == 0)
+        mine[name] = tmp_path / f"studio_{name}.pt"
+        torch.save(ckpt, mine[name])
+    voices = pq.read_table(DATA / "audio" / "ravdess" / "dev.parquet").slice(0, 8)
+    pq.write_table(voices, tmp_path / "voices.parquet")
+    out = tmp_path / "head.pt"
+    meta = train.main(["--data", f"audio:{tmp_path / 'voices.parquet'}", "--epochs", "1", "--d_model", "32",
+                       "--speech_classifier", str(mine["speech"]), "--scene_classifier", str(mine["scene"]),
+                       "--out", str(out), "--threads", "1"])
+    saved = load_head_meta(out)
+    assert saved["speech_classifier"] == mine["speech"].read_bytes()
+    assert saved["scene_classifier"] == mine["scene"].read_bytes()
+    shipped, carried = encoder_versions(EncoderSpec()), encoder_versions(EncoderSpec(head=str(out)))
+    assert carried["audio"] == meta["encoders"]["audio"] != shipped["audio"]  # what training saw is what runs
+    assert carried["scene"] == meta["encoders"]["scene"] != shipped["scene"]
+    assert carried["text"] == shipped["text"].split("+ft")[0]  # the rest as packaged: this head tunes nothing else
+    encoders = create_encoders(EncoderSpec(head=str(out)))
+    assert encoders.speech.version == carried["audio"] and encoders.scene.version == carried["scene"]
+    wave = decode_audio(voices.column("audio")[0].as_py())
+    own = load_speech_emotion_encoder(mine["speech"], whisper=encoders.speech.featurizer.whisper).encode([wave])
+    np.testing.assert_allclose(encoders.speech.encode([wave]), own, atol=1e-5)
+    assert not np.allclose(create_encoders(EncoderSpec()).speech.encode([wave]), own, atol=1e-3)
+    calibrate.main(["--head", str(out), "--data", f"audio:{tmp_path / 'voices.parquet'}",
+                    "--output", str(tmp_path / "calibrated.pt")])
+    assert load_head_meta(tmp_path / "calibrated.pt")["speech_classifier"] == saved["speech_classifier"]
+    with pytest.raises(SystemExit, match="--scene_classifier .*speech_emotion.pt: not a scene classifier"):
+        train.main(["--data", f"audio:{tmp_path / 'voices.parquet'}", "--scene_classifier",
+                    str(weights / "speech_emotion.pt"), "--out", str(tmp_path / "x.pt")])
+
+
 def test_bucketed_batches_cover_every_item_once_with_similar_lengths():
     from training.loop import bucketed_batches
     rng = np.random.default_rng(0)

