@@ -302,6 +302,7 @@ def test_face_trainer_reads_the_shipped_sets_by_what_they_hold():
 
     parquet, folders = find_sets(FACES)
     assert [p.name for p in parquet] == ["ferplus", "imfdb"] and [f.name for f in folders] == ["fer2013"]
+    assert find_sets(DATA) == (parquet, folders)  # the data root, as the speech and scene trainers take it
 
 
 @needs_data

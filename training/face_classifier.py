@@ -110,14 +110,21 @@ def read_image_folder(root: str | Path, part: str = "train") -> FaceSet:
     return FaceSet(f"{Path(root).name}/{part}", to_inputs(images), np.array([e.label for e in examples], np.int64))
 
 
+def _parquet_set(folder: Path) -> bool:
+    return any((folder / f"{part}.parquet").is_file() for part in ("train", "dev"))
+
+
 def find_sets(data: Path) -> tuple[list[Path], list[Path]]:
-    """The face sets under DATA, by name: Parquet sets (folders holding train.parquet and / or dev.parquet) and
-    image folders (folders of label folders); what a set teaches follows from its columns, not its name."""
+    """The face sets under DATA (or DATA/faces, a data root as the speech and scene trainers take), by name: Parquet
+    sets (folders holding train.parquet and / or dev.parquet) and image folders (folders of label folders); what a
+    set teaches follows from its columns, not its name."""
     if not data.is_dir():
         raise SystemExit(f"--data {data}: no such folder")
+    if (data / "faces").is_dir() and not _parquet_set(data / "faces"):  # a data root, as the other trainers take
+        data = data / "faces"
     parquet, folders = [], []
     for sub in sorted(p for p in data.iterdir() if p.is_dir()):
-        if any((sub / f"{part}.parquet").is_file() for part in ("train", "dev")):
+        if _parquet_set(sub):
             parquet.append(sub)
         elif any(p.is_dir() for p in sub.iterdir()):
             folders.append(sub)
