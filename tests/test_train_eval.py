@@ -475,6 +475,12 @@ def test_a_head_carries_the_speech_and_scene_classifiers_it_learnt_from(tmp_path
     own = load_speech_emotion_encoder(mine["speech"], whisper=encoders.speech.featurizer.whisper).encode([wave])
     np.testing.assert_allclose(encoders.speech.encode([wave]), own, atol=1e-5)
     assert not np.allclose(create_encoders(EncoderSpec()).speech.encode([wave]), own, atol=1e-3)
+    from model.encoders import carried_classifier
+    (tmp_path / "a-file").write_text("")  # a worker whose cache folder cannot be made: the temporary folder
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "a-file" / "cache"))
+    written = Path(carried_classifier(EncoderSpec(head=str(out)), "speech"))
+    assert written.read_bytes() == saved["speech_classifier"] and "a-file" not in str(written)
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "model-cache"))
     calibrate.main(["--head", str(out), "--data", f"audio:{tmp_path / 'voices.parquet'}",
                     "--output", str(tmp_path / "calibrated.pt")])
     assert load_head_meta(tmp_path / "calibrated.pt")["speech_classifier"] == saved["speech_classifier"]
