@@ -102,9 +102,11 @@ def test_portable_runner_with_external_worker_pool(tmp_path, pythonpath):
 
 
 @pytest.mark.slow
-def test_direct_runner_multi_processing(tmp_path, pythonpath, monkeypatch):
+def test_direct_runner_multi_processing(tmp_path, pythonpath, monkeypatch, caplog):
+    import logging
     import subprocess
-    from pipeline.run import MALLOC_ARENA_MAX, run
+    from pipeline.run import MALLOC_ARENA_MAX, WorkerNoise, run
+    caplog.set_level(logging.WARNING, logger="apache_beam.runners.portability.local_job_service")
     film, head = tiny_film(tmp_path), head_for_tests(tmp_path)
     out = tmp_path / "out"
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
@@ -124,6 +126,21 @@ def test_direct_runner_multi_processing(tmp_path, pythonpath, monkeypatch):
     # environment back
     assert started and set(started) == {MALLOC_ARENA_MAX} == {"1"}
     assert "MALLOC_ARENA_MAX" not in os.environ
+    # each worker relays two harmless warnings at start, a screenful each: the launcher's filter knows their words
+    relayed = [r for r in caplog.records if r.name == "apache_beam.runners.portability.local_job_service"]
+    assert any(not WorkerNoise().filter(r) for r in relayed), [r.getMessage()[:200] for r in relayed]
+
+
+def test_worker_start_warnings_are_dropped_and_others_pass():
+    import logging
+    from pipeline.run import WorkerNoise
+
+    def relayed(message):
+        return logging.LogRecord("apache_beam.runners.portability.local_job_service", logging.WARNING, __file__, 1,
+                                 f"Worker: severity: WARN message: {message!r}", None, None)
+    assert not WorkerNoise().filter(relayed("Discarding unparseable args: ['--torch_threads=1', '--score']"))
+    assert not WorkerNoise().filter(relayed("No semi_persistent_directory found: User registered objects ..."))
+    assert WorkerNoise().filter(relayed("Error processing instruction 3: Traceback (most recent call last)"))
 
 
 def test_the_readme_dataflow_command_builds_its_job_offline(tmp_path):
