@@ -190,10 +190,11 @@ class Progress:
         n = max(len(self.expected), len(self.rows))
         dur, wall = r.get("duration_s") or 0.0, r.get("wall_s") or 0.0
         speed = f", {dur / wall:.1f}x real time" if dur and wall else ""
-        what = f"{dur:.0f} s of film, {r.get('n_clips') or 0} clips in {wall:.1f} s{speed}"
+        clips = f"{r.get('n_clips') or 0} clip{'' if r.get('n_clips') == 1 else 's'}"
+        what = f"{dur:.0f} s of film, {clips} in {wall:.1f} s{speed}"
         tail = f": {r['error']}" if r["status"] != "ok" and r.get("error") else ""
         if r.get("moved_from"):
-            what, tail = f"{dur:.0f} s of film, {r.get('n_clips') or 0} clips kept", f": moved from {r['moved_from']}"
+            what, tail = f"{dur:.0f} s of film, {clips} kept", f": moved from {r['moved_from']}"
         return f"film {len(self.rows)}/{n} {r['status']}: {r['film_id']} ({what}){tail}"
 
     def run_line(self, elapsed: float) -> str:
