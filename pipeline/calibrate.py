@@ -95,21 +95,27 @@ def main(argv: list[str] | None = None) -> dict:
         sets[f"speech-oof:{args.speech_oof}"] = speech_out_of_fold(args.speech_oof)
     default_t = float(model.temperature)
     equal_sets = args.weigh_sets == "equally"
-    temps = fit_pattern_temperatures(np.concatenate([v[0] for v in sets.values()]),
-                                     sum((v[1] for v in sets.values()), []),
-                                     np.concatenate([v[2] for v in sets.values()]),
-                                     weights=set_weights(list(sets.values())) if equal_sets else None)
-    if getattr(model, "text_classifier", None) is None and "text" in model.pattern_temperatures:
-        # such a head reads a line's evidence itself, under its `text` temperature (model.predict.line_evidence):
-        # the branch:text temperature is fitted on top of that, so it stays
-        temps.setdefault("text", model.pattern_temperatures["text"])
-    if args.refit:
-        try:
-            temps = refit_only(temps, load_head_meta(args.temperatures_from) if args.temperatures_from else meta,
-                               args.refit)
-        except KeyError as e:
-            raise SystemExit(f"--refit: {e.args[0]}") from None
-    held_out = cross_fitted(sets, default_t, equal_sets=equal_sets)
+    others = (load_head_meta(args.temperatures_from) if args.temperatures_from else meta) if args.refit else None
+
+    def kept(fitted: dict) -> dict:
+        """What the written head keeps of a fit (the cross-fitted ECE measures that head, fold by fold)."""
+        fitted = dict(fitted)
+        if getattr(model, "text_classifier", None) is None and "text" in model.pattern_temperatures:
+            # such a head reads a line's evidence itself, under its `text` temperature (model.predict.line_evidence):
+            # the branch:text temperature is fitted on top of that, so it stays
+            fitted.setdefault("text", model.pattern_temperatures["text"])
+        return refit_only(fitted, others, args.refit) if args.refit else fitted
+
+    try:
+        temps = kept(fit_pattern_temperatures(np.concatenate([v[0] for v in sets.values()]),
+                                              sum((v[1] for v in sets.values()), []),
+                                              np.concatenate([v[2] for v in sets.values()]),
+                                              weights=set_weights(list(sets.values())) if equal_sets else None))
+    except KeyError as e:
+        raise SystemExit(f"--refit: {e.args[0]}") from None
+    # a fold too small to fit a refitted pattern keeps its whole-data temperature
+    held_out = cross_fitted(sets, default_t, equal_sets=equal_sets,
+                            finish=(lambda f: kept({**temps, **f})) if args.refit else kept)
     report = {"head": str(args.head or DEFAULT_HEAD), "temperature": default_t, "pattern_temperatures": temps,
               "sets": {}}
     print(f"single temperature {default_t:.3f}; per pattern: "

@@ -662,6 +662,67 @@ def test_refit_only_replaces_the_named_temperatures():
         refit_only(fitted, meta, ["branch:speech"])
 
 
+def test_cross_fitted_ece_measures_the_head_refit_writes():
+    """--refit keeps the head's other temperatures, so its cross-fitted ECE must be that head's, fold by fold: before
+    2026-12-06 every pattern was refitted per fold, and a set under a kept temperature read as well calibrated."""
+    from scipy.special import softmax
+
+    from training.calibration import cross_fitted, fit_pattern_temperatures, probs_with, refit_only
+    from training.metrics import expected_calibration_error
+    rng = np.random.default_rng(0)
+
+    def drawn(n, t_true, pattern):
+        z = rng.standard_normal((n, 7)) * 3
+        return z, [pattern] * n, np.array([rng.choice(7, p=p) for p in softmax(z / t_true, 1)])
+    sets = {"lines": drawn(400, 2.0, "text"), "faces": drawn(400, 1.0, "branch:face")}
+    meta = {"pattern_temperatures": {}, "branch_temperatures": {"face": 3.0}}  # the head's face T stays: wrong here
+    written = refit_only(fit_pattern_temperatures(np.concatenate([v[0] for v in sets.values()]),
+                                                  sum((v[1] for v in sets.values()), []),
+                                                  np.concatenate([v[2] for v in sets.values()])), meta, ["text"])
+    z, patterns, y = sets["faces"]
+    in_sample = expected_calibration_error(probs_with(z, patterns, written, 1.0), y)
+    measured = cross_fitted(sets, 1.0, finish=lambda f: refit_only({**written, **f}, meta, ["text"]))
+    assert in_sample > 0.2 and abs(measured["faces"] - in_sample) < 1e-9  # the kept T, measured as written
+    assert cross_fitted(sets, 1.0)["faces"] < 0.1  # every pattern refitted: a head that was not written
+
+
+def test_metrics_are_sklearns_over_the_labelled_rows():
+    """macro F1 as sklearn computes it (a class the model says but the set lacks counts, F1 0); valence / arousal
+    correlations over the labelled rows only, as every other metric; a '#dev' part counts its own left-out rows."""
+    from collections import Counter
+
+    from sklearn.metrics import f1_score
+
+    from training.metrics import classification_metrics
+    y_true, y_pred = [0, 0, 1, 1, 3, 3, 4, 4, 6, 6], [0, 2, 1, 2, 3, 2, 4, 4, 6, 0]  # 2 (fear) said, never true
+    m = classification_metrics(y_true, y_pred)
+    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro")) == pytest.approx(0.5833, abs=1e-4)
+    assert m["weighted_f1"] == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    rows = [["Utterance", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"]]
+    rows += [[f"line {i}", ["joy", "anger", "contempt"][i % 3], "neutral", str(i), "0"] for i in range(60)]
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "x.csv"
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(rows)
+        counts = {}
+        for part in ("train", "dev"):
+            counts[part] = Counter()
+            kept = load_dataset(f"meld:{path}#{part}", counts[part])
+            assert all(e.label >= 0 for e in kept)
+        assert counts["train"]["contempt"] + counts["dev"]["contempt"] == 20 and counts["dev"]["contempt"] == 4
+    # 40 labelled rows and 20 without a label but with a valence target: the correlation is over the 40
+    from model.checkpoints import load_head
+    from training.datasets import Example
+    from training.loop import LabelledSet, evaluate_set
+    model, _ = load_head(None)
+    items = [{"text": rng_items.standard_normal((3, 384)).astype(np.float16)}
+             for rng_items in [np.random.default_rng(i) for i in range(60)]]
+    examples = [Example(label=i % 7 if i < 40 else -1, valence=float(i % 3 - 1)) for i in range(60)]
+    m = evaluate_set(model, LabelledSet("toy", items, examples))
+    assert m["n"] == 40 and m["n_valence"] == 40
+
+
 def test_label_paired_clips_calibrate_only_the_head_as_referee():
     """pipeline.calibrate --pairs: of label-paired dev clips, only those the head labels with several modalities (a
     product no modality backs) are fitted; products (branch:...) and single patterns are left to their own data."""

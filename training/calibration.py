@@ -12,7 +12,7 @@ joined ('branch:face+speech'), whose T rescales the product of the members' reca
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -133,10 +133,13 @@ def probs_with(logits: np.ndarray, patterns: Sequence[str], temps: dict[str, flo
 
 
 def cross_fitted(sets: dict[str, tuple[np.ndarray, list[str], np.ndarray]], default_t: float,
-                 folds: int = 2, seed: int = 0, equal_sets: bool = False) -> dict[str, float]:
+                 folds: int = 2, seed: int = 0, equal_sets: bool = False,
+                 finish: Callable[[dict], dict] | None = None) -> dict[str, float]:
     """Per set, the ECE of pattern temperatures fitted on the other folds of every set (pooled; equal_sets: each
     set weighing the same, set_weights), applied to this fold: calibration measured on examples the temperatures
-    never saw."""
+    never saw. `finish`: what the written head keeps of each fold's fit (pipeline.calibrate: the temperatures it
+    does not refit stay the head's); before 2026-12-06 every pattern was refitted per fold, so `--refit` reported
+    the ECE of a head it did not write."""
     rng = np.random.default_rng(seed)
     assign = {name: rng.integers(0, folds, len(v[0])) for name, v in sets.items()}
     probs = {name: np.zeros((len(v[0]), v[0].shape[1])) for name, v in sets.items()}
@@ -146,6 +149,7 @@ def cross_fitted(sets: dict[str, tuple[np.ndarray, list[str], np.ndarray]], defa
         temps = fit_pattern_temperatures(np.concatenate([t[0] for t in train]), sum((t[1] for t in train), []),
                                          np.concatenate([t[2] for t in train]),
                                          weights=set_weights(train) if equal_sets else None)
+        temps = finish(temps) if finish else temps
         for n, v in sets.items():
             held = assign[n] == f
             probs[n][held] = probs_with(v[0][held], np.asarray(v[1])[held].tolist(), temps, default_t)

@@ -124,7 +124,8 @@ class DataError(ValueError):
 def load_dataset(spec: str, left_out: Counter | None = None) -> list[Example]:
     """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
     stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000.
-    Rows whose label names none of EMOTIONS are left out with a warning and counted by name in `left_out`; a set
+    Rows whose label names none of EMOTIONS are left out with a warning and counted by name in `left_out` (those of
+    the '#' part named; '@N' then draws N of the labelled rows); a set
     none of whose labels is ours is a DataError (before 2026-12-06 such rows were dropped without a word, and a
     set labelled 'happy', 'fearful' was scored on its neutral rows alone)."""
     kind, path, split, n = spec_parts(spec)
@@ -132,10 +133,10 @@ def load_dataset(spec: str, left_out: Counter | None = None) -> list[Example]:
         examples = READERS[kind](path)
     except Exception as exc:  # noqa: BLE001 - the readers fail in many ways on a file of another kind
         raise DataError(f"{spec}: cannot be read as {kind} data ({type(exc).__name__}: {exc})") from None
-    examples = _without_foreign_labels(spec, examples, left_out)
-    if split:
+    if split:  # foreign-label rows are split too, so a part counts its own (a set without them splits as before)
         train, dev = stratified_split(examples, DEV_FRACTION, SPLIT_SEED)
         examples = train if split == "train" else dev
+    examples = _without_foreign_labels(spec, examples, left_out)
     if n is not None and n < len(examples):
         keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(examples)), n))
         examples = [examples[i] for i in keep]

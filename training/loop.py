@@ -186,8 +186,8 @@ def evaluate_set(model: BVPEC, s: LabelledSet, batch_size: int = 512, precision:
         if p is not None:
             probs[j] = p
     ok = s.labels >= 0
-    return classification_metrics(s.labels[ok], probs[ok].argmax(1), inten, s.targets, probs=probs[ok],
-                                  ece_floor=ece_floor)
+    return classification_metrics(s.labels[ok], probs[ok].argmax(1), inten[ok], s.targets[ok], probs=probs[ok],
+                                  ece_floor=ece_floor)  # every metric over the same labelled rows
 
 
 def text_lengths(s: LabelledSet) -> list[int]:
