@@ -50,13 +50,23 @@ SCORE_FIELDS = [
     # labelled data of that kind (text: the head's line classifier; face: the face classifier; scene: the scene
     # head on the frames; speech: the speech-emotion classifier); null when the clip has no such input.
     *[pa.field(f"evidence_{m}", pa.list_(pa.float32())) for m in EVIDENCE_MODALITIES],
+    # support, evidence, grounded: over the modalities that may back a label (backing_evidence)
     pa.field("support", pa.float32()),  # the highest probability any single modality gives `emotion`
     pa.field("evidence", pa.list_(pa.string())),  # modalities whose own top label is `emotion`
     pa.field("grounded", pa.bool_()),  # support >= GROUNDED_SUPPORT: some modality on its own backs the label
 ]
 # A label is grounded when some modality's own calibrated classifier gives it at least this probability (2.8x
-# chance for 7 classes); below it the label rests on the head's combination of weak cues or its prior: a guess.
+# chance for 7 classes). Below it the label is a guess: the head's (modalities without evidence of their own,
+# modalities that disagree, or its prior), or a lone modality's classifier that leans only a little its way.
 GROUNDED_SUPPORT = 0.4
+
+
+def backing_evidence(evidence: dict) -> dict:
+    """The evidence that may back a clip's label: every modality's, but the scene classifier's where a face was found:
+    the face classifier stands in for it, as in the label rule (model.predict.VISUAL; a face filling the frame is
+    not a scene, and the scene classifier reads such frames at 0.06). Before 2026-12-06 the scene's word alone could
+    make a clip grounded that the rule had handed to the head."""
+    return {m: p for m, p in evidence.items() if not (m == "scene" and evidence.get("face") is not None)}
 
 PROVENANCE_FIELDS = [
     pa.field("run_id", pa.string(), nullable=False),

@@ -108,6 +108,15 @@ def test_evidence_columns_say_which_modalities_back_the_label():
     weak = evidence_columns({"speech": speech}, emotion_index=3)  # joy: nothing backs it
     assert weak["evidence"] == [] and weak["support"] == pytest.approx(0.1) and not weak["grounded"]
     assert not evidence_columns({}, emotion_index=0)["grounded"]  # no input at all: a guess
+    # where a face was found the scene classifier does not back a label (the label rule leaves it out too): its fear
+    # 0.70 on a face-filled frame grounded a clip the head had labelled fear; its column is still written
+    scene = np.array([0.05, 0.05, 0.7, 0.05, 0.05, 0.05, 0.05])
+    shy = np.array([0.1, 0.05, 0.1, 0.3, 0.1, 0.05, 0.3])  # a face: joy 0.30, surprise 0.30
+    row = evidence_columns({"face": shy, "scene": scene}, emotion_index=2)
+    assert row["evidence_scene"] == pytest.approx(scene.tolist())
+    assert not row["grounded"] and row["support"] == pytest.approx(0.1) and row["evidence"] == []
+    alone = evidence_columns({"scene": scene}, emotion_index=2)  # no face: the scene's word counts
+    assert alone["grounded"] and alone["evidence"] == ["scene"]
 
 
 def test_evidence_columns_carry_the_heads_branch_temperatures():

@@ -514,7 +514,8 @@ def test_top_moments_are_grounded_clips_only(evidence_dir, monkeypatch):
     assert section["guessing"] == [(0.0, 1.0, "guessing"), (3.0, 5.0, "guessing")]
     assert section["grounded"] == "50%"
     table = {r["clip_index"]: r for r in section["clip_table"]}
-    assert table[0]["grounding"] == "guess" and table[0]["backing"] == "no modality" and table[0]["support"] == "0.18"
+    assert table[0]["grounding"] == "guess" and table[0]["support"] == "0.18"
+    assert table[0]["backing"] == "no modality (strongest: scene 0.18)"  # a guess says what came closest
     assert table[4]["backing"] == "no modality" and table[4]["support"] == "0.00"
     assert table[2]["grounding"] == "grounded" and table[2]["backing"] == "face 0.71, speech 0.55"
 
@@ -762,3 +763,21 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     section = (html_path.read_text())
     section = section[section.index('id="explain"'):section.index('id="catalogue"')]
     assert "decoded and featurized again with the head&#39;s encoders" in section
+
+
+def test_backed_by_names_the_modalities_grounded_counts():
+    """"backed by" names the modalities whose own probability for the label reaches GROUNDED_SUPPORT, as `grounded`
+    counts them: a face giving disgust 0.44 (its top label anger 0.45) backs a disgust clip; a voice whose top label
+    is disgust at 0.26 does not (before 2026-12-06 the report said "backed by: speech 0.26"). A scene classifier
+    does not back a clip with a face, and a guess says which modality came closest."""
+    from pipeline.report.build import _backing
+    face = [0.452, 0.444, 0.029, 0.029, 0.016, 0.016, 0.016]
+    speech = [0.22, 0.26, 0.12, 0.1, 0.1, 0.1, 0.1]
+    row = {"emotion": "disgust", "grounded": True, "support": 0.444, "evidence": ["speech"],
+           "evidence_face": face, "evidence_speech": speech, "evidence_text": None, "evidence_scene": None}
+    assert _backing(row) == "face 0.44"
+    scene = [0.05, 0.7, 0.05, 0.05, 0.05, 0.05, 0.05]
+    shy = [0.1, 0.1, 0.1, 0.3, 0.1, 0.0, 0.3]
+    guess = {"emotion": "disgust", "grounded": False, "support": 0.1, "evidence": [], "evidence_face": shy,
+             "evidence_scene": scene, "evidence_text": None, "evidence_speech": None}
+    assert _backing(guess) == "no modality (strongest: face 0.10)"

@@ -36,13 +36,15 @@ def score_columns(pred, model_version: str, n_faces: Optional[int]) -> dict:
 
 def evidence_columns(evidence: Mapping[str, np.ndarray], emotion_index: int) -> dict:
     """The clips table's evidence columns: each modality's own probabilities, the support they give the fused
-    label (the highest), which modalities back it, and whether that makes the label grounded."""
-    from schemas.clips import EVIDENCE_MODALITIES
+    label (the highest), which modalities agree with it, and whether that makes the label grounded; support,
+    agreement and grounding over the modalities that may back a label (schemas.clips.backing_evidence)."""
+    from schemas.clips import EVIDENCE_MODALITIES, backing_evidence
     row = {f"evidence_{m}": ([float(p) for p in evidence[m]] if m in evidence else None)
            for m in EVIDENCE_MODALITIES}
-    support = max((float(p[emotion_index]) for p in evidence.values()), default=0.0)
+    backers = backing_evidence(dict(evidence))
+    support = max((float(p[emotion_index]) for p in backers.values()), default=0.0)
     row.update(support=support, grounded=support >= GROUNDED_SUPPORT,
-               evidence=[m for m in EVIDENCE_MODALITIES if m in evidence and int(np.argmax(evidence[m])) == emotion_index])
+               evidence=[m for m in EVIDENCE_MODALITIES if m in backers and int(np.argmax(backers[m])) == emotion_index])
     return row
 
 

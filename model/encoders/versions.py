@@ -163,8 +163,10 @@ def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]
 # Which classifier labels a clip (model.predict.evidence_keys): part of model_version, so a change re-scores a
 # catalogue. 2 (2026-12-03): a product of classifiers whose label none of them backs goes to the head. 3 (2026-12-04):
 # clips with a line too are labelled by the product, the line's evidence one of its parts. 4 (2026-12-06): a line alone
-# is labelled by its evidence, which is the head's line classifier's where the checkpoint carries one.
-LABEL_RULE = "4"
+# is labelled by its evidence, which is the head's line classifier's where the checkpoint carries one. 5 (2026-12-06):
+# `grounded`, `support` and `evidence` leave the scene classifier out where a face was found, as the label rule does
+# (schemas.clips.backing_evidence); labels are unchanged.
+LABEL_RULE = "5"
 
 
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,

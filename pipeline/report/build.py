@@ -19,7 +19,7 @@ from pipeline.report import frames as stills
 from pipeline.report import plots as charts
 from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS, PROB_COLUMNS
-from schemas.clips import EVIDENCE_MODALITIES
+from schemas.clips import EVIDENCE_MODALITIES, GROUNDED_SUPPORT, backing_evidence
 from transforms.discover import local_path
 from model.files import written_atomically
 
@@ -150,13 +150,18 @@ def _no_evidence(r: dict) -> bool:
 
 
 def _backing(r: dict) -> str:
-    """Which modalities back the clip's label and how strongly, e.g. "face 0.71, speech 0.55"."""
+    """Which modalities back the clip's label, as `grounded` counts backing (their own probability for it at least
+    GROUNDED_SUPPORT), strongest first, e.g. "face 0.71, speech 0.55"; a guess: "no modality", with the strongest
+    word for it. (Before 2026-12-06 it named the modalities whose top label agreed: a grounded clip could show
+    "speech 0.26" while its face gave 0.44.)"""
     if _no_evidence(r):
         return "no evidence recorded"
     j = EMOTIONS.index(r["emotion"])
-    probs = _evidence_probs(r)
-    parts = [f"{m} {probs[m][j]:.2f}" for m in (r.get("evidence") or []) if m in probs]
-    return ", ".join(parts) or "no modality"
+    said = sorted(((p[j], m) for m, p in backing_evidence(_evidence_probs(r)).items()), reverse=True)
+    strong = [f"{m} {p:.2f}" for p, m in said if p >= GROUNDED_SUPPORT]
+    if strong:
+        return ", ".join(strong)
+    return f"no modality (strongest: {said[0][1]} {said[0][0]:.2f})" if said else "no modality"
 
 
 def _grounding(r: dict) -> str:
