@@ -219,6 +219,9 @@ def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> s
     """Short hash of everything that shapes a film's outputs: a change means films are redone."""
     keys = MEDIA_CONFIG_KEYS + (ASR_CONFIG_KEYS if opts.transcribe != "never" else ("transcribe",))
     config = {k: getattr(opts, k) for k in keys}
+    from model.featurize import parse_modalities
+    if "text" not in parse_modalities(opts.modalities):  # subtitles are then read in any language (pipeline.run):
+        config["text_languages"] = "any"  # under --no_score no model_version carries --modalities
     config["clips_schema"] = clips_schema.REDO_VERSION
     from transforms.dialogue import DIALOGUE_RULE  # which subtitle text is read as dialogue
     config["dialogue_rule"] = DIALOGUE_RULE

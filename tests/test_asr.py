@@ -518,6 +518,20 @@ def test_the_recognition_rule_redoes_transcribed_films(monkeypatch):
     assert new_auto != auto and new_never == never
 
 
+def test_the_config_hash_follows_the_subtitle_languages_read():
+    """Without the text modality the subtitles are read in any language (a French track becomes the clips' text
+    instead of being transcribed): under --no_score, where no model_version carries --modalities, the config hash
+    must still tell the two runs apart (before 2026-12-06 the second skipped every film the first had done)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import FilmEmotionOptions, config_hash
+
+    def chash(*argv):
+        return config_hash(PipelineOptions(["--no_score", *argv]).view_as(FilmEmotionOptions), None)
+    assert chash() != chash("--modalities", "vision,face,audio") == chash("--modalities", "vision,audio")
+    assert chash() == chash("--modalities", "text,vision,face,audio")  # the default's hash is as it was
+
+
 def test_every_clip_of_a_transcribed_film_has_the_context_explain_gives_it(asr, tmp_path):
     """A clip's context is set as it is emitted, over the texts of the film's clips before it: the rule
     pipeline.report.explain applies to the clips table (segment.dialogue_context). A subtitle line after speech the
