@@ -5,10 +5,14 @@ temporary files and uncommitted error files in its start-up clean-up, and both w
 launcher writes `<output>/_run.lock.json` (host, pid, start, and a heartbeat it renews every HEARTBEAT_S while the
 run goes on) and removes it when the run ends or fails (a killed launcher leaves it). A run that finds a live lock
 stops with a message naming its holder. A lock is stale, and taken over with a warning, when its process is gone on
-this host or its heartbeat is older than STALE_S (a launcher killed on another machine).
+this host or its heartbeat is older than STALE_S (a launcher killed on another machine); a lock file that cannot be
+read (caught mid-write) is held until the file itself is older than STALE_S. Every write is whole (a name beside it,
+then a rename), a new local lock is created exclusively, and a heartbeat first checks the lock is still this run's:
+a run whose lock another took over stops.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -17,7 +21,8 @@ from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.write import delete_files, join_path, read_json, write_json
+from transforms.discover import local_path
+from transforms.write import delete_files, join_path, publish, read_json, temp_path, write_json
 
 log = logging.getLogger("pipeline.run")
 LOCK_NAME = "_run.lock.json"  # '_': table readers skip it
@@ -42,28 +47,31 @@ class OutputLock:
         self._renewed = 0.0
 
     def holder(self) -> Optional[dict]:
-        """The lock's content, or None when there is no lock (an unreadable one counts as stale)."""
+        """The lock's content, or None when there is no lock ({} when it cannot be read: is_stale goes by its age)."""
         try:
-            return read_json(self.path)
-        except Exception:  # noqa: BLE001 - absent, or half-written by a killed launcher
+            held = read_json(self.path)
+        except Exception:  # noqa: BLE001 - absent, or half-written by a killed or older launcher
             return {} if FileSystems.exists(self.path) else None
+        return held if isinstance(held, dict) else {}
 
     def mine(self, held: Optional[dict]) -> bool:
         return bool(held) and (held.get("host"), held.get("pid")) == (self.me["host"], self.me["pid"])
 
     def is_stale(self, held: dict) -> bool:
-        if not held or time.time() - float(held.get("heartbeat", 0)) > STALE_S:
+        # An unreadable lock may be a live run's caught mid-write: only the file's own age can call it gone.
+        beat = float(held["heartbeat"]) if "heartbeat" in held else self._updated()
+        if time.time() - beat > STALE_S:
             return True
         return held.get("host") == self.me["host"] and not _pid_alive(int(held.get("pid", 0)))
 
     def acquire(self) -> None:
-        held = self.holder()
-        if held is not None and not self.mine(held):
+        held = self._claim_absent()
+        if held is None:
+            return
+        if not self.mine(held):
             if not self.is_stale(held):
-                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started", 0))))
-                raise SystemExit(f"pipeline.run: another run is writing to this --output (host {held.get('host')}, "
-                                 f"pid {held.get('pid')}, started {started}); one run at a time per output. "
-                                 f"If that run is gone, delete {self.path}")
+                raise SystemExit(f"pipeline.run: another run is writing to this --output ({self._who(held)}); one run "
+                                 f"at a time per output. If that run is gone, delete {self.path}")
             log.warning("taking over the lock of a run that is gone: %s", held or "unreadable lock file")
         self._write()
 
@@ -75,13 +83,70 @@ class OutputLock:
         self.release()
 
     def renew(self) -> None:
-        if time.time() - self._renewed >= HEARTBEAT_S:
-            self._write()
+        """The heartbeat, every HEARTBEAT_S, while the lock is still this run's. A run whose lock another took over
+        (this one looked gone: paused past STALE_S) stops rather than both writing one output."""
+        if time.time() - self._renewed < HEARTBEAT_S:
+            return
+        held = self._claim_absent()
+        if not held:  # None: created again (deleted by hand); {}: caught mid-write (not ours), look at the next poll
+            return
+        if not self.mine(held):
+            raise SystemExit(f"pipeline.run: another run took over the lock on this --output ({self._who(held)}); "
+                             f"this run stops so that two runs do not write one output ({self.path})")
+        self._write()
 
     def release(self) -> None:
         if self.mine(self.holder()):
             delete_files([self.path])
 
+    def _claim_absent(self) -> Optional[dict]:
+        """None once this run has created the lock where there was none; else the lock there ({} while unreadable)."""
+        held = self.holder()
+        if held is not None:
+            return held
+        try:
+            self._create()
+        except FileExistsError:  # another launcher created it since we looked
+            return self.holder() or {}
+        return None
+
+    def _create(self) -> None:
+        local = local_path(self.path)
+        if local is None:  # Beam FileSystems have no create-if-absent: an object store's lock is written whole
+            return self._write()
+        os.makedirs(os.path.dirname(local), exist_ok=True)  # as FileSystems.create does
+        # O_EXCL: of two launchers starting at once, one creates it. A reader between open and write sees it empty,
+        # which counts as held (a fresh file).
+        with os.fdopen(os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as f:
+            f.write(json.dumps(self._beat()).encode("utf-8"))
+
     def _write(self) -> None:
+        """Written beside and renamed into place: a reader sees the old lock or the new one, never a part."""
+        tmp = temp_path(self.path)
+        try:
+            write_json(tmp, self._beat())
+            publish(tmp, self.path)
+        except BaseException:
+            if FileSystems.exists(tmp):
+                delete_files([tmp])
+            raise
+
+    def _beat(self) -> dict:
         self._renewed = time.time()
-        write_json(self.path, {**self.me, "heartbeat": self._renewed})
+        return {**self.me, "heartbeat": self._renewed}
+
+    def _updated(self) -> float:
+        """When the lock file was last written: 0 when it is gone; now when its filesystem cannot tell (held)."""
+        try:
+            return FileSystems.last_updated(self.path)
+        except Exception:  # noqa: BLE001 - gone since it was read, or a filesystem without modification times
+            return time.time() if FileSystems.exists(self.path) else 0.0
+
+    def _who(self, held: dict) -> str:
+        if not held:
+            return f"its lock file is being written or unreadable, last updated {_when(self._updated())}"
+        return f"host {held.get('host')}, pid {held.get('pid')}, started {_when(float(held.get('started', 0)))}"
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))

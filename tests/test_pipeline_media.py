@@ -369,6 +369,105 @@ def test_one_run_at_a_time_per_output(archive, tmp_path, caplog):
         run(films, save_main_session=False)
 
 
+def _lock_on(folder, held):
+    """A lock file under `folder` as another run would leave it; `held` is its JSON, or the bytes of a partial one."""
+    import json
+
+    from pipeline.output_lock import LOCK_NAME
+    path = folder / LOCK_NAME
+    path.write_bytes(held if isinstance(held, bytes) else json.dumps(held).encode())
+    return path
+
+
+def test_a_lock_caught_half_written_is_held_until_the_file_itself_is_stale(tmp_path, caplog):
+    """A live run's lock read mid-write is not a gone run's: it stops the second run until the file is STALE_S old."""
+    import json
+
+    from pipeline.output_lock import STALE_S, OutputLock
+    path = _lock_on(tmp_path, b'{"host": "elsewhere", "pid": 4')
+    with pytest.raises(SystemExit, match="another run is writing to this --output .*being written or unreadable"):
+        OutputLock(str(tmp_path)).acquire()
+    assert path.read_bytes() == b'{"host": "elsewhere", "pid": 4'
+    old = time.time() - STALE_S - 1  # a launcher killed while writing it, long ago
+    os.utime(path, (old, old))
+    caplog.set_level("WARNING", logger="pipeline.run")
+    lock = OutputLock(str(tmp_path))
+    lock.acquire()
+    assert "taking over the lock" in caplog.text and lock.mine(json.loads(path.read_text()))
+
+
+def test_the_heartbeat_never_leaves_a_partial_lock_to_read(tmp_path, monkeypatch):
+    """Another launcher reading while this one renews sees a whole lock every time, and no temp file stays behind."""
+    import json
+    import threading
+
+    from pipeline import output_lock
+    monkeypatch.setattr(output_lock, "HEARTBEAT_S", 0.0)
+    lock = output_lock.OutputLock(str(tmp_path))
+    lock.acquire()
+    done = threading.Event()
+
+    def beat():
+        while not done.is_set():
+            lock.renew()
+
+    beating = threading.Thread(target=beat)
+    beating.start()
+    try:
+        reads = [json.loads((tmp_path / output_lock.LOCK_NAME).read_bytes() or b"null") for _ in range(3000)]
+    finally:
+        done.set()
+        beating.join()
+    assert all(lock.mine(r) for r in reads)
+    assert os.listdir(tmp_path) == [output_lock.LOCK_NAME]
+
+
+def test_the_heartbeat_stops_a_run_whose_lock_another_took(tmp_path, monkeypatch):
+    """A run paused past STALE_S looks gone and its lock is taken; its next heartbeat stops it, leaving the other's."""
+    import json
+
+    from pipeline import output_lock
+    monkeypatch.setattr(output_lock, "HEARTBEAT_S", 0.0)
+    lock = output_lock.OutputLock(str(tmp_path))
+    lock.acquire()
+    other = {"host": "elsewhere", "pid": 7, "started": time.time(), "heartbeat": time.time()}
+    path = _lock_on(tmp_path, other)
+    with pytest.raises(SystemExit, match="another run took over the lock on this --output .*host elsewhere, pid 7"):
+        lock.renew()
+    assert json.loads(path.read_text()) == other
+    lock.release()  # not this run's any more: left alone
+    assert json.loads(path.read_text()) == other
+
+
+def test_of_launchers_starting_at_once_on_a_free_output_one_gets_the_lock(tmp_path):
+    """Creating a local lock is exclusive: a launcher that looked before another created it stops, not both run."""
+    import threading
+
+    from pipeline.output_lock import OutputLock
+    for attempt in range(10):
+        out = tmp_path / str(attempt)
+        out.mkdir()
+        locks = [OutputLock(str(out)) for _ in range(6)]
+        for i, lock in enumerate(locks):  # launchers on other machines: only the lock file tells them apart
+            lock.me["host"] = f"machine-{i}"
+        start, won, stopped = threading.Barrier(len(locks)), [], []
+
+        def launch(lock):
+            start.wait()
+            try:
+                lock.acquire()
+                won.append(lock)
+            except SystemExit:
+                stopped.append(lock)
+
+        threads = [threading.Thread(target=launch, args=(lock,)) for lock in locks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1 and len(stopped) == len(locks) - 1, attempt
+
+
 def test_a_film_keeps_the_id_an_earlier_run_gave_it(tmp_path):
     # Ids of non-ASCII names changed (Épisode -> 'episode-...', was 'pisode-...'). A catalogue indexed before
     # keeps its ids: a film redone (here by --force) replaces its clips file rather than adding a second one.
