@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.localfilesystem import LocalFileSystem
 
 from testing.films import make_film, write_srt
 from tests.scoring_support import ROOT, head_for_tests
@@ -254,3 +256,173 @@ def test_subtitles_the_storage_fails_to_give_fail_the_film_for_the_next_run(tmp_
     [row] = ProcessFilm(str(tmp_path / "out"), "r1", DecodeConfig(image_size=32)).process(job)
     assert row["status"] == "failed" and row["error"].startswith("read: ReadFailed: reading the film's subtitles")
     assert not (tmp_path / "out" / "clips").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ids, moves and publishing on real files, through SkipDone and commit_film as a nightly run calls them
+
+def found(path: Path):
+    """A file as discovery and its fingerprint step hand it to SkipDone."""
+    from transforms.discover import FingerprintFilm, film_id_for
+    from transforms.elements import FilmRef
+    [ref] = FingerprintFilm().process(FilmRef(str(path), path.stat().st_size, film_id_for(str(path))))
+    return ref
+
+
+def night(out: Path, run_id: str, refs: list) -> dict:
+    """SkipDone over the films a night finds: path -> the FilmRef to process, 'skipped', or 'moved' (commit_move)."""
+    from transforms.elements import FilmRef
+    from transforms.write import SkipDone, content_key, load_done_films
+    step = SkipDone(load_done_films(str(out)), "cfg", run_id, output_dir=str(out))
+    claimants = [content_key(r) for r in refs]
+    got = {ref.path: list(step.process(ref, claimants)) for ref in refs}
+    return {p: (g[0] if isinstance(g[0], FilmRef) else "skipped") if g else "moved" for p, g in got.items()}
+
+
+def commit_ok(out: Path, run_id: str, ref, n_clips: int, config: str = "cfg") -> None:
+    """What ProcessFilm commits for a film cut into n_clips clips."""
+    from transforms.write import commit_film, manifest_row
+    rows = [{"film_id": ref.film_id, "film_path": ref.path, "fingerprint": ref.fingerprint, "clip_index": i,
+             "start_s": float(i), "end_s": i + 1.0, "segment_source": "window", "text_source": "none", "n_frames": 2,
+             "has_audio": True, "run_id": run_id, "config_hash": config} for i in range(n_clips)]
+    commit_film(str(out), run_id, manifest_row(run_id, ref, config, "ok", n_clips=n_clips, duration_s=float(n_clips)),
+                clip_rows=rows)
+
+
+def clips_of(out: Path) -> dict[str, tuple[set, int]]:
+    """clips file name -> (the paths its rows name, how many rows)."""
+    tables = {f.name: pq.read_table(f) for f in (out / "clips").glob("*.parquet")}
+    return {n: (set(t.column("film_path").to_pylist()), t.num_rows) for n, t in tables.items()}
+
+
+def test_a_new_film_at_the_path_a_film_moved_from_gets_an_id_of_its_own(tmp_path):
+    # A moved film keeps the id of its first path. Before 2026-12-06 a different film delivered later at that path
+    # took the same id (the path's old row, and film_id_for): the two shared one clips, manifest and errors file and
+    # overwrote each other every night. Films that never moved keep the ids they have.
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmError
+    from transforms.write import CommitFailure
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    (arch / "lib").mkdir(parents=True)
+    p1, p2, still = arch / "a.mkv", arch / "lib" / "a.mkv", arch / "still.mkv"
+    p1.write_bytes(b"film A")
+    still.write_bytes(b"film C")
+    a, c = found(p1), found(still)
+    assert night(out, "r1", [a, c]) == {a.path: a, c.path: c}
+    commit_ok(out, "r1", a, 3)
+    commit_ok(out, "r1", c, 2)
+    p1.rename(p2)
+    a2 = found(p2)
+    assert night(out, "r2", [a2, c]) == {a2.path: "moved", c.path: "skipped"}
+    p1.write_bytes(b"film B, delivered under the name film A had")
+    # a night B cannot be read: its failure is committed under its path's id, unchecked, and takes nothing from A
+    list(CommitFailure(str(out), "r3", "cfg").process(FilmError(
+        str(p1), "fingerprint", "PermissionError", "denied", film_id=film_id_for(str(p1)))))
+    b = found(p1)
+    todo = night(out, "r4", [a2, b, c])
+    assert todo[a2.path] == todo[c.path] == "skipped"
+    assert todo[b.path].film_id == film_id_for(b.path, b.content_fingerprint) != a.film_id
+    commit_ok(out, "r4", todo[b.path], 5)
+    assert night(out, "r5", [a2, b, c]) == {a2.path: "skipped", b.path: "skipped", c.path: "skipped"}
+    assert clips_of(out) == {f"{a.film_id}.parquet": ({a2.path}, 3), f"{todo[b.path].film_id}.parquet": ({b.path}, 5),
+                             f"{film_id_for(c.path)}.parquet": ({c.path}, 2)}
+
+
+def test_a_film_moved_back_to_where_it_was_is_a_move_again(tmp_path):
+    # Before 2026-12-06 a film moved a -> b and back to a was skipped against its row from before the move: its
+    # clips kept naming b, and every night it was counted gone.
+    from apache_beam.io.filesystem import FileMetadata
+    from pipeline.run import gone_films
+    from transforms.write import load_done_films
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    (arch / "lib").mkdir(parents=True)
+    p1, p2 = arch / "a.mkv", arch / "lib" / "a.mkv"
+    p1.write_bytes(b"film A")
+    a = found(p1)
+    commit_ok(out, "r1", a, 3)
+    p1.rename(p2)
+    assert night(out, "r2", [found(p2)]) == {str(p2): "moved"}
+    p2.rename(p1)
+    assert night(out, "r3", [a]) == {a.path: "moved"}
+    row = load_done_films(str(out))[a.path]
+    assert (row["run_id"], row["film_id"], row["moved_from"], row["n_clips"]) == ("r3", a.film_id, str(p2), 3)
+    assert clips_of(out) == {f"{a.film_id}.parquet": ({a.path}, 3)}
+    assert gone_films([f"{arch}/**"], {f"{arch}/**": [FileMetadata(a.path, a.size_bytes)]},
+                      load_done_films(str(out))) == []
+    assert night(out, "r4", [a]) == {a.path: "skipped"}
+
+
+class NoReplaceFileSystem(LocalFileSystem):
+    """noreplace://<local path>: local files whose rename refuses an existing destination, as HDFS's does."""
+
+    @classmethod
+    def scheme(cls) -> str:
+        return "noreplace"
+
+    def create(self, path, *args, **kw):
+        return super().create(_local(path), *args, **kw)
+
+    def open(self, path, *args, **kw):
+        return super().open(_local(path), *args, **kw)
+
+    def exists(self, path) -> bool:
+        return super().exists(_local(path))
+
+    def delete(self, paths) -> None:
+        super().delete([_local(p) for p in paths])
+
+    def rename(self, sources, destinations) -> None:
+        if any(os.path.exists(_local(d)) for d in destinations):
+            raise BeamIOError("rename refused: the destination exists", {})
+        super().rename([_local(p) for p in sources], [_local(p) for p in destinations])
+
+
+def _local(path: str) -> str:
+    return path.removeprefix("noreplace://")
+
+
+def test_a_publish_that_fails_leaves_the_committed_file_whole(tmp_path):
+    # A film is redone (new options); while its files are staged, another launcher's clean_output removes them, or a
+    # rename fails on the object store. Before 2026-12-06 publish deleted the committed clips file and renamed again:
+    # the second failure left the film 'ok' in the manifest with no clips file.
+    import pyarrow as pa
+    from transforms.write import (atomic_write_table, clean_output, clips_intact, delete_files, load_done_films,
+                                  publish, read_table, stage_table)
+    out = tmp_path / "out"
+    (tmp_path / "a.mkv").write_bytes(b"film A")
+    a = found(tmp_path / "a.mkv")
+    commit_ok(out, "r1", a, 3)
+    clips = str(out / "clips" / f"{a.film_id}.parquet")
+    staged = stage_table(read_table(clips).slice(0, 1), clips)
+    assert clean_output(str(out)) == 1  # the staged file, removed under the commit
+    with pytest.raises(Exception):
+        publish(staged, clips)
+    assert clips_intact(clips, load_done_films(str(out))[a.path]["n_clips"])
+    # where a rename refuses to replace a file, the old one stays until the new one is in place
+    path = f"noreplace://{tmp_path}/hdfs/t.parquet"
+    atomic_write_table(pa.table({"v": [1]}), path)
+    atomic_write_table(pa.table({"v": [2, 3]}), path)
+    assert read_table(path).column("v").to_pylist() == [2, 3] and os.listdir(tmp_path / "hdfs") == ["t.parquet"]
+    staged = stage_table(pa.table({"v": [4]}), path)
+    delete_files([staged])
+    with pytest.raises(Exception):
+        publish(staged, path)
+    assert read_table(path).column("v").to_pylist() == [2, 3]
+
+
+def test_the_done_index_sees_a_manifest_a_relaunched_run_rewrote(tmp_path):
+    # A job relaunched with the same --run_id (a scheduler's retry) rewrites manifest/<run_id>/<film>.parquet. Before
+    # 2026-12-06 the index named its files by path only, so the rewritten row was never read: the film's old config
+    # hash stood, and the film was redone (or skipped) against it night after night.
+    from transforms.write import _done_files, _read_done_index, load_done_films, write_done_index
+    out = tmp_path / "out"
+    (tmp_path / "a.mkv").write_bytes(b"film A")
+    a = found(tmp_path / "a.mkv")
+    commit_ok(out, "nightly", a, 1, config="c1")
+    write_done_index(str(out))
+    commit_ok(out, "nightly", a, 1, config="c2")
+    assert load_done_films(str(out))[a.path]["config_hash"] == "c2"
+    assert load_done_films(str(out)) == load_done_films(str(out), use_index=False)
+    assert write_done_index(str(out))[a.path]["config_hash"] == "c2"
+    rows, covered = _read_done_index(str(out), _done_files(str(out)))  # the new index is read, not read past
+    assert [r["config_hash"] for r in rows] == ["c2"] and covered == set(_done_files(str(out)))

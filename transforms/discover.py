@@ -65,12 +65,15 @@ def path_text(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def film_id_for(path: str) -> str:
+def film_id_for(path: str, salt: str = "") -> str:
     """Stable per path: readable stem slug + a hash of the full path (two films called intro.mp4 differ); a DVD
     title is named by its disc's folder (transforms.dvd.title_name), not VTS_01_1, and an IMF / DCP composition by its
-    package's folder (transforms.imf.title_name), not its CPL's uuid."""
+    package's folder (transforms.imf.title_name), not its CPL's uuid. With `salt` (a film's content fingerprint), the
+    hash covers it too: the id of a new film at a path whose own id went with the film that moved away from it
+    (transforms.write.SkipDone); without it, ids are as they always were."""
     stem = dvd.title_name(path) or imf.title_name(path) or os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
-    return f"{slug(stem)}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"  # (path_text: always UTF-8)
+    key = f"{path}\0{salt}" if salt else path  # (no path holds a NUL)
+    return f"{slug(stem)}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"  # (path_text: always UTF-8)
 
 
 def content_fingerprint(path: str, size_bytes: int | None = None, block: int = BLOCK_BYTES) -> str:

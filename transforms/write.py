@@ -37,7 +37,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
-from transforms.discover import literal_glob, local_path, path_text
+from transforms.discover import film_id_for, literal_glob, local_path, path_text
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,32 @@ def stage_table(table: pa.Table, path: str) -> str:
 
 
 def publish(tmp: str, path: str) -> str:
-    """Rename a staged file to its name: readers see the whole file or the one before, never a half-written one."""
+    """Rename a staged file to its name: readers see the whole file or the one before, never a half-written one, and
+    the one before stays until the new one is in place. (Local renames replace the file on POSIX; a GCS or S3 rename
+    is a copy and a delete, which replaces it too.)"""
     try:
         FileSystems.rename([tmp], [path])
-    except Exception:  # noqa: BLE001 - some filesystems refuse to rename over an existing file
-        if FileSystems.exists(path):
-            delete_files([path])
-        FileSystems.rename([tmp], [path])
+    except Exception:  # noqa: BLE001
+        # Only a refusal to rename over a file (HDFS) is worked around, and only while the staged file is there: a
+        # rename that failed because it is gone (another launcher's clean_output) must leave the old file whole.
+        # Before 2026-12-06 the old file was deleted first, and a second failure left an ok film without clips.
+        if not (FileSystems.exists(tmp) and FileSystems.exists(path)):
+            raise
+        _replace(tmp, path)
     return path
+
+
+def _replace(tmp: str, path: str) -> None:
+    """Put `tmp` at `path` where a rename does not replace a file: the old file is moved aside (a hidden temp name,
+    which clean_output removes) and back if the new one cannot be put in place."""
+    aside = temp_path(path)
+    FileSystems.rename([path], [aside])
+    try:
+        FileSystems.rename([tmp], [path])
+    except BaseException:
+        FileSystems.rename([aside], [path])
+        raise
+    _discard([aside])
 
 
 def _discard(paths: list[str]) -> None:
@@ -162,13 +180,18 @@ def match_files(pattern: str) -> list:
 def table_files(output_dir: str, table: str, run_id: Optional[str] = None) -> list[str]:
     """Parquet files of a run table (manifest, errors), both layouts, temp files left out; one run only
     when run_id is given."""
+    return [m.path for m in table_matches(output_dir, table, run_id)]
+
+
+def table_matches(output_dir: str, table: str, run_id: Optional[str] = None) -> list:
+    """table_files's FileMetadata (path, size, last updated), in path order."""
     if run_id is not None:
         run = literal_glob(run_id)
         patterns = [output_pattern(output_dir, table, run, "*.parquet"), output_pattern(output_dir, table, f"{run}.parquet")]
     else:
         patterns = [output_pattern(output_dir, table, "*.parquet"), output_pattern(output_dir, table, "*", "*.parquet")]
-    files = [m.path for p in patterns for m in match_files(p)]
-    return sorted(f for f in files if not _split(f)[1].startswith((".", "_")))
+    found = [m for p in patterns for m in match_files(p)]
+    return sorted((m for m in found if not _split(m.path)[1].startswith((".", "_"))), key=lambda m: m.path)
 
 
 def read_rows(paths: Iterable[str], what: str) -> list[dict]:
@@ -210,24 +233,28 @@ DONE_INDEX = "_done_index.parquet"
 _COVERS_KEY = b"film_emotion_done_index_covers"
 
 
-def _done_files(output_dir: str) -> list[str]:
-    """The manifest files that can hold ok or failed rows: a run's skipped file holds only skipped rows."""
-    return [f for f in table_files(output_dir, "manifest") if _split(f)[1] != f"{SKIPPED_FILE}.parquet"]
+def _done_files(output_dir: str) -> dict[str, list]:
+    """The manifest files that can hold ok or failed rows (a run's skipped file holds only skipped rows) -> [size,
+    last updated] as the listing gives them: a file rewritten in place (a run relaunched with its --run_id) differs."""
+    return {m.path: [m.size_in_bytes, m.last_updated_in_seconds] for m in table_matches(output_dir, "manifest")
+            if _split(m.path)[1] != f"{SKIPPED_FILE}.parquet"}
 
 
-def _read_done_index(output_dir: str, files: list[str]) -> tuple[list[dict], set[str]]:
+def _read_done_index(output_dir: str, files: dict[str, list]) -> tuple[list[dict], set[str]]:
     """(rows, files they cover) of the index; nothing when it is absent, unreadable, or covers a file that is not
-    there any more (a run folder removed by hand: the rows it gave may be stale, so everything is read again)."""
+    there any more or not as it was (a run folder removed by hand, a run relaunched with the same --run_id: the rows
+    it gave may be stale, so everything is read again). An index written before 2026-12-06 names its files without
+    their size and time: it is read past once, and the run's new index has them."""
     path = join_path(output_dir, DONE_INDEX)
     try:
         table = read_table(path)
-        covered = set(json.loads((table.schema.metadata or {}).get(_COVERS_KEY, b"[]")))
+        covers = json.loads((table.schema.metadata or {}).get(_COVERS_KEY, b"{}"))
     except Exception:  # noqa: BLE001 - no index yet (or a damaged one): read every manifest file
         return [], set()
-    if not covered <= set(files):
-        log.info("the done index covers manifest files that are gone: reading every manifest file")
+    if not isinstance(covers, dict) or any(files.get(f) != stamp for f, stamp in covers.items()):
+        log.info("the done index covers manifest files that are gone or changed: reading every manifest file")
         return [], set()
-    return table.to_pylist(), covered
+    return table.to_pylist(), set(covers)
 
 
 def _newest(rows: Iterable[dict]) -> dict[str, dict]:
@@ -240,7 +267,7 @@ def _newest(rows: Iterable[dict]) -> dict[str, dict]:
     return done
 
 
-def _done_and_files(output_dir: str, use_index: bool = True) -> tuple[dict[str, dict], list[str]]:
+def _done_and_files(output_dir: str, use_index: bool = True) -> tuple[dict[str, dict], dict[str, list]]:
     """(load_done_films's rows, the manifest files they came from): the index's rows and the files it does not
     cover."""
     files = _done_files(output_dir)
@@ -262,7 +289,8 @@ def write_done_index(output_dir: str) -> dict[str, dict]:
     files the next run reads. Returns those rows (load_done_films after the run)."""
     done, files = _done_and_files(output_dir)
     table = schemas.rows_to_table(list(done.values()), manifest_schema.SCHEMA)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _COVERS_KEY: json.dumps(sorted(files))})
+    covers = json.dumps(dict(sorted(files.items())))
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _COVERS_KEY: covers})
     atomic_write_table(table, join_path(output_dir, DONE_INDEX))
     return done
 
@@ -338,7 +366,9 @@ class SkipDone(beam.DoFn):
     """FilmRef -> FilmRef to process, or a SKIPPED_TAG manifest row when an earlier run already did this work. A film
     moved to a new path (its old path gone, its fingerprint an earlier film's) keeps that film's id; when its options
     match too, its outputs are kept and renamed to the new path (commit_move) instead of scored again. The side input
-    `claimants` (content_key of every film found) shares out a gone film among the new films of its bytes."""
+    `claimants` (content_key of every film found) shares out a gone film among the new films of its bytes. A path's
+    rows count only while its film is there (`current`): a film moved back to a path it left is a move again, and a
+    new film at a path a film moved away from gets an id of its own (`own_id`)."""
 
     def __init__(self, done: dict[str, dict], config_hash: str, run_id: str, force: bool = False,
                  output_dir: Optional[str] = None, features: bool = False, transcripts: bool = False):
@@ -347,8 +377,12 @@ class SkipDone(beam.DoFn):
         # this run writes the features table (a scored film without its file is not done) / the transcripts table
         # (a film whose clips read recognised speech, without its file, is not done)
         self.features, self.transcripts = features, transcripts
+        # where each film is now: its id's newest row. A row without a fingerprint was committed before its film
+        # reached this step (a discovery or fingerprint failure), under its path's id unchecked: it does not take
+        # that id from the film that moved away from the path.
+        self.now = latest_by_film({p: r for p, r in done.items() if r.get("fingerprint")})
         self.by_content: dict[str, list[dict]] = {}  # where each film is now, by its bytes, newest first (manifests
-        for r in latest_by_film(done).values():      # before 1.2: the fingerprint, the same without sidecars)
+        for r in self.now.values():                  # before 1.2: the fingerprint, the same without sidecars)
             key = r.get("content_fingerprint") or r.get("fingerprint")
             if key:
                 self.by_content.setdefault(key, []).append(r)
@@ -364,17 +398,37 @@ class SkipDone(beam.DoFn):
                 if r["film_path"] != ref.path and not FileSystems.exists(r["film_path"])]
         if not gone:
             return None
-        rivals = sorted({p for k, p in claimants if k == key and p not in self.done} | {ref.path})
+        rivals = sorted({p for k, p in claimants if k == key and self.current(p) is None} | {ref.path})
         return pair_moves(gone, rivals).get(ref.path)
 
+    def current(self, path: str) -> Optional[dict]:
+        """The done row at `path` while its film is there: its id's newest row is at this path. A film that moved
+        away took its id along; the rows it left here are not those of the film found here now."""
+        r = self.done.get(path)
+        if r is None:
+            return None
+        now = self.now.get(r.get("film_id") or path)
+        return r if now is None or now["film_path"] == path else None
+
+    def own_id(self, ref: FilmRef) -> str:
+        """The id of a film that continues none: its path's (film_id_for), unless a film elsewhere has it (the film
+        that was here and moved away); then one of its path and bytes, which no other film has. Two films of one id
+        share clips, manifest and errors files and overwrite each other: before 2026-12-06 they did, every night."""
+        content, film_id, n = content_key(ref)[0] or "-", ref.film_id, 0
+        while (r := self.now.get(film_id)) is not None and r["film_path"] != ref.path:
+            film_id = film_id_for(ref.path, content if n == 0 else f"{content} {n}")
+            n += 1
+        return film_id
+
     def process(self, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()):
-        known = self.done.get(ref.path)
+        known = self.current(ref.path)
         moved = self.moved_from(ref, claimants) if known is None else None
         known = known or moved
-        if known and known.get("film_id") and known["film_id"] != ref.film_id:
-            # An id once given to a path stays (ids of non-ASCII names changed on 2026-12-03), and a moved film keeps
-            # its id: a redone film replaces its clips file instead of leaving a second copy of its rows.
-            ref = dataclasses.replace(ref, film_id=known["film_id"])
+        # An id once given to a path stays while its film is there (ids of non-ASCII names changed on 2026-12-03),
+        # and a moved film keeps its id: a redone film replaces its clips file instead of leaving a second copy.
+        film_id = known["film_id"] if known and known.get("film_id") else self.own_id(ref)
+        if film_id != ref.film_id:
+            ref = dataclasses.replace(ref, film_id=film_id)
         prev = None if self.force else known
         if (prev is not None and prev.get("fingerprint") == ref.fingerprint
                 and prev.get("config_hash") == self.config_hash
@@ -532,7 +586,6 @@ class CommitFailure(beam.DoFn):
         self._failed = beam.metrics.Metrics.counter("film_emotion", "films_failed")
 
     def process(self, err: FilmError):
-        from transforms.discover import film_id_for
         ref = err.ref or FilmRef(path=err.film_path, size_bytes=None, film_id=err.film_id or film_id_for(err.film_path))
         self._failed.inc()
         yield commit_film(self.output_dir, self.run_id,
