@@ -703,6 +703,13 @@ def test_a_recording_whose_clock_restarts_is_decoded_to_its_end(tmp_path):
     assert [(c.spec.text, round(c.spec.start_s, 1)) for c in clips if c.spec.text] == [
         ("Before the join.", 5.0), ("After the join.", 26.0)]
     assert clips[-1].spec.end_s == pytest.approx(40.0, abs=0.3)
+    # A line across the header's end is read once, by the clip before it (before 2026-12-06 the continued plan
+    # read it again: "Across the join." twice, the second time with itself as context).
+    write_srt(tmp_path / "recording.en.srt", [(5.0, 7.0, "Before the join."), (19.0, 21.5, "Across the join."),
+                                             (26.0, 28.5, "After the join.")])
+    clips, _, _ = decode(tmp_path / "recording.ts")
+    check_clips(clips)
+    assert [c.spec.text for c in clips if c.spec.text] == ["Before the join.", "Across the join.", "After the join."]
 
 
 def test_the_sound_goes_on_when_its_format_changes(tmp_path):

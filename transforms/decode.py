@@ -164,7 +164,10 @@ def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> 
     """The clips of [start_s, end_s) of a film whose plan is known: its subtitle lines (the gaps as windows), or
     windows. The whole film's plan, and the plan continued past a header's understated duration."""
     if cfg.segment == "subtitle" and job.cues:
-        return segment.plan_subtitles(job.cues, end_s, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
+        # a continued plan leaves out the lines begun before it: the plan before gave each its whole text (before
+        # 2026-12-06 a line across the header's end was read twice, by the clips on both sides)
+        cues = job.cues if start_s <= 0 else [c for c in job.cues if c.start_s >= start_s]
+        return segment.plan_subtitles(cues, end_s, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
                                       window_s=cfg.window_s, start_s=start_s)
     return segment.plan_windows(end_s, cfg.window_s, cfg.hop_s, cfg.min_clip_s, start_s=start_s)
 
