@@ -475,7 +475,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in QUIET_LOGGERS:  # third-party INFO chatter stays out of the default log
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(WorkerNoise())
+    relay = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    if not any(isinstance(f, WorkerNoise) for f in relay.filters):  # once per process (main may run many times)
+        relay.addFilter(WorkerNoise())
     # gRPC's C core logs "skipping fork() handlers" at INFO each time the DirectRunner starts a worker process
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     run(argv)
