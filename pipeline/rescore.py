@@ -11,6 +11,11 @@ A Beam pipeline: features/<film_id>.parquet -> head (the same RunInference handl
 <output>/clips/<film_id>.parquet, and that film's failures -> <output>/errors/<run_id>/<film_id>.parquet, each
 committed atomically as soon as the film is done (transforms/write.py).
 With the same head it reproduces the original labels: the features table keeps the full token sequences.
+
+A film whose features cannot give what pipeline.run would score is refused: one fatal `rescore` error row and no
+clips file (its features file cannot be read whole or holds damaged tokens, its clips and features rows are not the
+same clips, it has a clips table and no features file, a modality scored was not encoded for it, or a line read now
+was not read then). A modality that no film's features hold stops the rescore before anything runs.
 """
 from __future__ import annotations
 
@@ -38,10 +43,10 @@ from schemas import errors as errors_schema
 from schemas import rows_to_table
 from transforms.elements import FilmError, FilmRef
 from transforms.film import unread_lines_warning
-from transforms.fuse import tokens_from_row
+from transforms.fuse import row_token_problem, tokens_from_row
 from transforms.head_inference import FuseClips
 from transforms.language import parse_text_languages, unread_language
-from transforms.write import atomic_write_table, error_row, output_pattern, read_table
+from transforms.write import atomic_write_table, error_row, match_files, output_pattern, read_table
 
 LOG = logging.getLogger(__name__)
 SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
@@ -89,55 +94,186 @@ def check_encoders(args: argparse.Namespace, recorded: str) -> None:
             "or --no_encoder_check to score anyway.")
 
 
-def features_files(features_dir: str) -> tuple[dict[str, set[str]], dict[str, Exception]]:
-    """({path: the encoder versions it records}, {path that cannot be read: why}) for a features table: each file is
-    read once, for that column only. A file that is not a readable features table (damaged, cut short) is left out
-    with a warning: its film is not rescored."""
+def features_files(features_dir: str) -> tuple[dict[str, tuple[set[str], set[str]]], dict[str, Exception]]:
+    """({path: (the encoder versions it records, the modalities it holds encoded)}, {path that cannot be read: why})
+    for a features table: each file is read once, for those columns only. A file that is not a readable features table
+    (damaged, cut short) is left out with a warning: its film is not rescored."""
     paths = [m.path for r in FileSystems.match([output_pattern(features_dir, "*.parquet")]) for m in r.metadata_list]
+    columns = ["encoder_version"] + [f"{m}_dim" for m in MODALITIES]
     readable, unreadable = {}, {}
     for p in paths:
         try:
             with FileSystems.open(p) as f:
-                readable[p] = set(pq.read_table(io.BytesIO(f.read()), columns=["encoder_version"]).column(0).to_pylist())
+                table = pq.read_table(io.BytesIO(f.read()), columns=columns)
+            readable[p] = set(table.column("encoder_version").to_pylist()), held_modalities(table)
         except Exception as exc:  # noqa: BLE001 - one damaged file is that film's error row, not the run's end
             LOG.warning("%s: not a readable features table (%s); its film is not rescored", p, exc)
             unreadable[p] = exc
     return readable, unreadable
 
 
+def held_modalities(table) -> set[str]:
+    """The modalities encoded for some row of a features table (<m>_dim > 0: see encoded_modalities)."""
+    return {m for m in MODALITIES if any(d > 0 for d in table.column(f"{m}_dim").to_pylist())}
+
+
+def encoded_modalities(rows: Sequence[dict]) -> set[str]:
+    """The modalities encoded for every one of these features rows: a run without one (--modalities) stores its
+    <m>_dim as 0, where an encoded modality the clip lacks (no face, no line) keeps the encoder's width."""
+    return {m for m in MODALITIES if rows and all(r[f"{m}_dim"] > 0 for r in rows)}
+
+
+def check_modalities(args: argparse.Namespace, held: Iterable[set[str]]) -> None:
+    """A modality no film's features hold would be scored as missing under a model_version that says it was read:
+    stop before anything runs. (Where only some films lack it, those films are refused one by one: ReadFilm.)"""
+    wanted, some = parse_modalities(args.modalities), set().union(*held)
+    absent = [m for m in wanted if m not in some]
+    if absent:
+        have = ",".join(m for m in MODALITIES if m in some) or "none"
+        raise SystemExit(f"pipeline.rescore: --modalities asks for {','.join(absent)}, but the features in "
+                         f"{args.features} hold no {','.join(absent)} tokens (only {have}, as a run with --modalities "
+                         f"{have} writes them); pass --modalities {have}, or score with pipeline.run")
+
+
+def film_of(path: str) -> str:
+    """The film id a features or clips file is named by."""
+    return posixpath.splitext(posixpath.basename(path))[0]
+
+
+def clips_without_features(clips_dir: str, features_paths: Iterable[str]) -> list[str]:
+    """The films (ids) with a clips table and no features file: each is refused (ReadFilm), not left out unseen."""
+    have = {film_of(p) for p in features_paths}
+    return sorted(film_of(m.path) for m in match_files(output_pattern(clips_dir, "*.parquet"))
+                  if film_of(m.path) not in have)
+
+
+def write_errors(errors: Sequence[FilmError], output: str, run_id: str, film_id: str) -> None:
+    """A film's error rows in this rescore: <output>/errors/<run_id>/<film_id>.parquet."""
+    atomic_write_table(rows_to_table([error_row(e, run_id) for e in errors], errors_schema.SCHEMA),
+                       FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
+
+
 def write_unreadable(unreadable: dict[str, Exception], output: str, run_id: str) -> None:
     """A fatal `rescore` error row for the film of each features file that cannot be read (named by the file)."""
     for path, exc in unreadable.items():
-        film_id = posixpath.splitext(posixpath.basename(path))[0]
         error = FilmError(film_path=path, stage="rescore", error_type=type(exc).__name__,
-                          message=f"the features file cannot be read: {exc}", film_id=film_id, fatal=True)
-        atomic_write_table(rows_to_table([error_row(error, run_id)], errors_schema.SCHEMA),
-                           FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
+                          message=f"the features file cannot be read: {exc}", film_id=film_of(path), fatal=True)
+        write_errors([error], output, run_id, film_of(path))
 
 
-def read_features(path: str, modalities=MODALITIES, clips_dir: Optional[str] = None,
-                  text_languages: Sequence[str] = ()) -> Iterable:
-    """One features file -> ((film_id, clip_index), (tokens of the chosen modalities, film_path)) per clip. A
-    clip whose line the text path does not read (its language in the film's clips table) loses its text tokens,
-    as pipeline.run's scorer never makes them."""
-    rows = read_table(path).to_pylist()
-    unread = unread_clips(clips_dir, rows[0]["film_id"], text_languages) if rows and clips_dir else {}
-    without_text = [m for m in modalities if m != "text"]
-    for row in rows:
-        tokens = select_modalities(tokens_from_row(row), without_text if row["clip_index"] in unread else modalities)
-        yield (row["film_id"], row["clip_index"]), (tokens, row["film_path"])
+# -- one film: its features and clips tables, and whether they can give what pipeline.run would score
+class Refused(Exception):
+    """A film the features cannot rescore as pipeline.run would score it: its fatal `rescore` row, no clips file."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
 
 
-def unread_clips(clips_dir: str, film_id: str, text_languages: Sequence[str]) -> dict[int, str]:
-    """{clip_index: language} of a film's clips whose line the text path does not read (transforms.language);
-    empty when every language is read or the film has no clips table (its write then records the error)."""
-    if not text_languages:
-        return {}
+def read_features_table(path: str) -> list[dict]:
+    """A features file's rows, read whole, its page checksums verified where it has them (transforms.write writes
+    them): a file that cannot be read whole refuses its film."""
     try:
-        table = read_table(FileSystems.join(clips_dir, f"{film_id}.parquet"))
-    except Exception:  # noqa: BLE001 - WriteRescoredFilm reads it again and records why it failed
-        return {}
-    return unread_rows(table.select(["clip_index", "text", "language"]).to_pylist(), text_languages)
+        with FileSystems.open(path) as f:
+            return pq.read_table(io.BytesIO(f.read()), page_checksum_verification=True).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - a damaged page: this film's error row, the others go on
+        raise Refused(type(exc).__name__, f"the features file {path} cannot be read whole: {exc}") from exc
+
+
+def read_clips_table(clips_dir: str, film_id: str) -> list[dict]:
+    path = FileSystems.join(clips_dir, f"{film_id}.parquet")
+    try:
+        return read_table(path).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - missing or damaged: nothing to put the new scores in
+        raise Refused(type(exc).__name__, f"its clips table {path} cannot be read: {exc}") from exc
+
+
+def check_film(clips: Sequence[dict], feats: Sequence[dict], modalities: Sequence[str],
+               text_languages: Optional[Sequence[str]]) -> None:
+    """Raises Refused where these features cannot give what pipeline.run would score for these clips.
+    text_languages: the languages read (() = any), None when the text modality is not scored."""
+    different = clip_set_difference(clips, feats)
+    if different:
+        raise Refused("FeaturesMismatch", f"its clips and features rows are not the same clips ({different}): the "
+                      "features are not those of its clips table (written before the film was redone, or copied from "
+                      "another output); run pipeline.run with this head")
+    lacking = [m for m in modalities if m not in encoded_modalities(feats)]
+    if lacking:
+        raise Refused("ModalityNotEncoded", f"its features hold no {','.join(lacking)} tokens (written by a run "
+                      f"without them in --modalities): leave them out of --modalities, or run pipeline.run")
+    damaged = next(((f["clip_index"], why) for f in feats if (why := row_token_problem(f))), None)
+    if damaged:
+        raise Refused("DamagedFeatures", f"clip {damaged[0]}'s features are damaged: {damaged[1]}")
+    if text_languages is not None:
+        unencoded = lines_not_encoded(clips, feats, text_languages)
+        if unencoded:
+            raise Refused("LinesNotEncoded", f"clips {few(unencoded)} have a line this rescore reads "
+                          f"(--text_languages) with no text tokens in the features: the run that wrote them did not "
+                          "read it (another --text_languages) or could not encode it; run pipeline.run")
+
+
+def clip_set_difference(clips: Sequence[dict], feats: Sequence[dict]) -> str:
+    """What differs between the clip_index values of a film's clips and features rows ('' when they are the same
+    clips, each once)."""
+    have, got = Counter(r["clip_index"] for r in clips), Counter(f["clip_index"] for f in feats)
+    parts = [f"{what} {few(found)}" for what, found in (
+        ("clips rows without features:", sorted(set(have) - set(got))),
+        ("features rows without a clips row:", sorted(set(got) - set(have))),
+        ("clip_index more than once:", sorted(i for i in have | got if have[i] > 1 or got[i] > 1)))
+        if found]
+    return "; ".join(parts)
+
+
+def lines_not_encoded(clips: Sequence[dict], feats: Sequence[dict], text_languages: Sequence[str]) -> list[int]:
+    """The clips whose line this rescore reads but whose features hold no text tokens: pipeline.run would read it."""
+    text_len = {f["clip_index"]: f["text_len"] for f in feats}
+    return [c["clip_index"] for c in clips if (c.get("text") or "").strip()
+            and unread_language(c["text"], c.get("language"), text_languages) is None and not text_len[c["clip_index"]]]
+
+
+def few(values: Sequence, n: int = 5) -> str:
+    """Up to n values of a list for a message, and how many more."""
+    shown = ", ".join(str(v) for v in values[:n])
+    return shown + (f" and {len(values) - n} more" if len(values) > n else "")
+
+
+class ReadFilm(beam.DoFn):
+    """(film_id, its features file | None) -> ((film_id, clip_index), (tokens of the chosen modalities, film_path))
+    per clip; or, for a film refused (check_film), nothing and its fatal `rescore` error row. A clip whose line the
+    text path does not read (its language in the film's clips table) loses its text tokens, as pipeline.run's scorer
+    never makes them."""
+
+    def __init__(self, clips_dir: str, output: str, run_id: str, modalities: Sequence[str],
+                 text_languages: Sequence[str]):
+        self.clips_dir, self.output, self.run_id = clips_dir, output, run_id
+        self.modalities, self.text_languages = tuple(modalities), tuple(text_languages)
+
+    def process(self, film):
+        film_id, path = film
+        clips: list[dict] = []
+        try:
+            clips = read_clips_table(self.clips_dir, film_id)
+            if path is None:
+                raise Refused("NoFeatures", "it has a clips table but no features file (its clips were written by a "
+                              "run without --write_features): run pipeline.run with this head")
+            feats = read_features_table(path)
+            check_film(clips, feats, self.modalities, self.text_languages if "text" in self.modalities else None)
+        except Refused as r:
+            self.refuse(film_id, path, clips, r)
+            return
+        unread = unread_rows(clips, self.text_languages) if "text" in self.modalities else {}
+        without_text = [m for m in self.modalities if m != "text"]
+        for row in feats:
+            tokens = select_modalities(tokens_from_row(row), without_text if row["clip_index"] in unread
+                                       else self.modalities)
+            yield (film_id, row["clip_index"]), (tokens, row["film_path"])
+
+    def refuse(self, film_id: str, path: Optional[str], clips: Sequence[dict], r: Refused) -> None:
+        LOG.warning("%s: not rescored: %s", film_id, r)
+        beam.metrics.Metrics.counter("film_emotion", "films_refused").inc()
+        film_path = clips[0]["film_path"] if clips else path or FileSystems.join(self.clips_dir, f"{film_id}.parquet")
+        write_errors([FilmError(film_path=film_path, film_id=film_id, stage="rescore", error_type=r.error_type,
+                                message=str(r), fatal=True)], self.output, self.run_id, film_id)
 
 
 def unread_rows(rows: Iterable[dict], text_languages: Sequence[str]) -> dict[int, str]:
@@ -161,41 +297,53 @@ class WriteRescoredFilm(beam.DoFn):
                             error_type=r.error_type, message=r.message, fatal=False)
                   for i, (_, r) in items.items() if isinstance(r, Failure)]
         try:
-            old = read_table(FileSystems.join(self.clips_dir, f"{film_id}.parquet")).to_pylist()
-            rows = []
-            for row in old:
-                _, res = items.get(row["clip_index"], (None, None))
-                new = {c: None for c in SCORE_COLUMNS if c != "n_faces"}
-                if isinstance(res, dict):
-                    new.update(res)
-                rows.append({**row, **new, "run_id": self.run_id})
-            unread = Counter(unread_rows(old, self.text_languages).values())
-            if unread:
-                errors.append(unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old),
-                                                   self.text_languages))
-            atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
-                               FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
-            beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
+            errors += self.write_clips(film_id, film_path, items)
         except Exception as e:  # noqa: BLE001 - one film's failure is a row, not a crash
             LOG.exception("rescore write failed for %s", film_id)
             errors.append(FilmError(film_path=film_path, film_id=film_id, stage="write",
                                     error_type=type(e).__name__, message=str(e) or repr(e)))
         if errors:
-            atomic_write_table(rows_to_table([error_row(e, self.run_id) for e in errors], errors_schema.SCHEMA),
-                               FileSystems.join(self.output, "errors", self.run_id, f"{film_id}.parquet"))
+            write_errors(errors, self.output, self.run_id, film_id)
         yield film_id
 
+    def write_clips(self, film_id: str, film_path: str, items: dict) -> list[FilmError]:
+        """The film's clips table with the new scores (each clip's own; null where the head failed for it), and the
+        warning for the lines it did not read. The clips table is read again: one rewritten since ReadFilm checked
+        it is refused rather than scored with nulls."""
+        old = read_table(FileSystems.join(self.clips_dir, f"{film_id}.parquet")).to_pylist()
+        different = clip_set_difference(old, [{"clip_index": i} for i in items])
+        if different:
+            return [FilmError(film_path=film_path, film_id=film_id, stage="rescore", error_type="FeaturesMismatch",
+                              message=f"its clips table changed while it was rescored ({different})", fatal=True)]
+        rows = []
+        for row in old:
+            new = {c: None for c in SCORE_COLUMNS if c != "n_faces"}
+            res = items[row["clip_index"]][1]
+            if isinstance(res, dict):
+                new.update(res)
+            rows.append({**row, **new, "run_id": self.run_id})
+        unread = Counter(unread_rows(old, self.text_languages).values())
+        atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
+                           FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
+        beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
+        return [unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old), self.text_languages)
+                ] if unread else []
 
-def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str, paths: Sequence[str]
-                  ) -> beam.PCollection:
-    """paths: the features files to rescore (features_files' readable ones)."""
-    clips_dir = args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
+
+def clips_folder(args: argparse.Namespace) -> str:
+    return args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
+
+
+def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str,
+                  films: Sequence[tuple[str, Optional[str]]]) -> beam.PCollection:
+    """films: (film_id, its features file, or None for a film with a clips table and none: it is refused)."""
+    clips_dir = clips_folder(args)
     modalities = parse_modalities(args.modalities)
     languages = parse_text_languages(args.text_languages) if "text" in modalities else ()
     return (p
-            | "FeaturesFiles" >> beam.Create(list(paths))
+            | "Films" >> beam.Create(list(films))
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadFeatures" >> beam.FlatMap(read_features, modalities, clips_dir, languages)
+            | "ReadFeatures" >> beam.ParDo(ReadFilm(clips_dir, args.output, args.run_id, modalities, languages))
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
                                   torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
@@ -208,7 +356,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     args, beam_args = parse_args(argv)
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     readable, unreadable = features_files(args.features)
-    versions = set().union(*readable.values())
+    versions = set().union(*(v for v, _ in readable.values()))
     if not versions:
         raise SystemExit(f"pipeline.rescore: no features table in {args.features} (a pipeline.run --output's "
                          "features/ folder, written with --write_features)")
@@ -217,15 +365,19 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     recorded = versions.pop()
     if not args.no_encoder_check:
         check_encoders(args, recorded)
+    check_modalities(args, [held for _, held in readable.values()])
     version = model_version(args.head, recorded, parse_modalities(args.modalities),
                             parse_text_languages(args.text_languages))
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     write_unreadable(unreadable, args.output, args.run_id)
+    no_features = clips_without_features(clips_folder(args), [*readable, *unreadable])
+    films = [(film_of(p), p) for p in readable] + [(film_id, None) for film_id in no_features]
     with beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts) as p:
-        build_rescore(p, args, version, list(readable))
+        build_rescore(p, args, version, films)
     LOG.info("rescored %s with %s -> %s", args.features, version, args.output)
-    return {"run_id": args.run_id, "model_version": version, "output": args.output, "unreadable": list(unreadable)}
+    return {"run_id": args.run_id, "model_version": version, "output": args.output, "unreadable": list(unreadable),
+            "no_features": no_features}
 
 
 if __name__ == "__main__":

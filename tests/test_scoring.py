@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
 
 from model.bvpec import BVPEC, BVPECConfig
-from model.checkpoints import load_head, save_head
+from model.checkpoints import DEFAULT_HEAD, load_head, save_head
 from model.predict import predict
 from schemas import features as features_schema
 from schemas import rows_to_table
@@ -23,6 +23,7 @@ from model.encoders import EncoderSpec, encoder_version
 from model.featurize import Failure, crop_faces
 from transforms.fuse import features_row, score_columns, tokens_from_row
 from transforms.head_inference import FuseClips
+from testing.films import FilmSpec, make_textured_film
 
 DIMS = {"text": 12, "vision": 10, "face": 6, "audio": 5}
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -199,6 +200,207 @@ def test_rescore_refuses_features_from_other_encoders(tmp_path, head_path):
                      "--output", str(tmp_path / "run2")], save_main_session=False)
 
 
+def _rescore(features: Path, head: str, out: Path, *extra: str) -> dict:
+    from pipeline import rescore
+    return rescore.run(["--features", str(features), "--head", head, "--output", str(out), "--batch_size", "3",
+                        *extra], save_main_session=False)
+
+
+def _error_rows(out: Path) -> list[dict]:
+    return sorted((r for f in (out / "errors").rglob("*.parquet") for r in pq.read_table(f).to_pylist()),
+                  key=lambda r: r["film_id"])
+
+
+def _rewrite(path: Path, schema, change) -> None:
+    """Rewrite a table file with change(rows) applied."""
+    rows = sorted(pq.read_table(path).to_pylist(), key=lambda r: r["clip_index"])
+    change(rows)
+    pq.write_table(rows_to_table(rows, schema), path)
+
+
+def _flip_bytes(path: Path, column: str, at: str) -> None:
+    """Invert 64 bytes of a column chunk's first page of row group 0: its header ('header') or the middle of its
+    compressed data ('data'), as a bad sector or a broken copy would."""
+    chunk = next(c for c in (pq.ParquetFile(path).metadata.row_group(0).column(i)
+                             for i in range(pq.ParquetFile(path).metadata.num_columns))
+                 if c.path_in_schema.startswith(column))
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    first = start + 2 if at == "header" else start + chunk.total_compressed_size // 2
+    data = bytearray(path.read_bytes())
+    data[first:first + 64] = bytes(b ^ 0xFF for b in data[first:first + 64])
+    path.write_bytes(bytes(data))
+
+
+def test_rescore_refuses_a_film_whose_clips_and_features_are_not_the_same_clips(tmp_path, head_path):
+    """Features pair with the clips table by clip_index. A film redone after its features were written (a clips
+    row the features lack, a features row without its clip) or with a clips table and no features file at all
+    gets a fatal row saying what differs and no clips file; before, it was scored with null columns, its extra
+    features dropped, or left out unseen."""
+    labels = _write_catalogue(tmp_path / "run1", head_path, n_films=4,
+                              encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    clips = tmp_path / "run1" / "clips"
+    _rewrite(clips / "film0.parquet", CLIPS_SCHEMA,
+             lambda rows: rows.append({**rows[-1], "clip_index": 5, "start_s": 10.0, "end_s": 12.0}))
+    _rewrite(clips / "film1.parquet", CLIPS_SCHEMA, lambda rows: rows.pop(2))
+    (tmp_path / "run1" / "features" / "film2.parquet").unlink()
+    out = tmp_path / "run2"
+    res = _rescore(tmp_path / "run1" / "features", head_path, out)
+    assert sorted(f.stem for f in (out / "clips").glob("*.parquet")) == ["film3"]
+    assert res["no_features"] == ["film2"]
+    rows = sorted(pq.read_table(out / "clips" / "film3.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    assert [r["emotion"] for r in rows] == labels["film3"]
+    errors = _error_rows(out)
+    assert [(e["film_id"], e["stage"], e["error_type"], e["fatal"]) for e in errors] == [
+        ("film0", "rescore", "FeaturesMismatch", True), ("film1", "rescore", "FeaturesMismatch", True),
+        ("film2", "rescore", "NoFeatures", True)]
+    assert "clips rows without features: 5" in errors[0]["message"]
+    assert "features rows without a clips row: 2" in errors[1]["message"]
+    assert errors[2]["film_path"] == "/films/film2.mp4" and "--write_features" in errors[2]["message"]
+
+
+def test_a_film_redone_without_write_features_loses_its_old_features(tmp_path):
+    """A film indexed with --write_features, then redone without it: its old features file went on beside the new
+    clips, and rescore scored the old tokens as the new clips. The commit now removes it, so rescore refuses the
+    film; the film still indexed with its features is rescored to the labels its run wrote."""
+    from pipeline.run import run
+    films = [make_textured_film(tmp_path / "films" / f"{name}.mp4",
+                                FilmSpec(seconds=6.0, width=320, height=180, fps=12, gop_s=4.0, crf=35))
+             for name in ("kept", "redone")]
+    out = tmp_path / "out"
+    argv = ["--output", str(out), "--transcribe", "never", "--frames_per_clip", "1"]
+    assert run(["--input", str(tmp_path / "films" / "*.mp4"), "--write_features"] + argv,
+               save_main_session=False)["ok"] == 2
+    ids = {pq.read_table(f).column("film_path")[0].as_py(): f.stem for f in (out / "clips").glob("*.parquet")}
+    kept, redone = ids[str(films[0])], ids[str(films[1])]
+    assert (out / "features" / f"{redone}.parquet").exists()
+    assert run(["--input", str(films[1]), "--force"] + argv, save_main_session=False)["ok"] == 1
+    assert (out / "clips" / f"{redone}.parquet").exists() and not (out / "features" / f"{redone}.parquet").exists()
+
+    res = _rescore(out / "features", str(DEFAULT_HEAD), tmp_path / "re")
+    assert res["no_features"] == [redone] and not (tmp_path / "re" / "clips" / f"{redone}.parquet").exists()
+    assert [(e["film_id"], e["error_type"], e["fatal"]) for e in _error_rows(tmp_path / "re")] == [
+        (redone, "NoFeatures", True)]
+    before = sorted(pq.read_table(out / "clips" / f"{kept}.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    again = sorted(pq.read_table(tmp_path / "re" / "clips" / f"{kept}.parquet").to_pylist(),
+                   key=lambda r: r["clip_index"])
+    assert [r["emotion"] for r in again] == [r["emotion"] for r in before]
+
+
+def test_rescore_refuses_modalities_the_features_were_not_encoded_with(tmp_path):
+    """A run with --modalities text,vision --write_features stores no face or audio tokens (their <m>_dim is 0).
+    Rescored with every modality, it was scored without them under the all-modalities model_version. Now: when no
+    film has them, rescore stops at launch naming --modalities; rescored with --modalities text,vision it writes what
+    that run wrote; a film without them beside films with them gets a fatal row, the others are rescored."""
+    from pipeline.run import run
+    films = [make_textured_film(tmp_path / "films" / f"{name}.mp4",
+                                FilmSpec(seconds=6.0, width=320, height=180, fps=12, gop_s=4.0, crf=35))
+             for name in ("some", "every")]
+    out = tmp_path / "out"
+    argv = ["--output", str(out), "--transcribe", "never", "--frames_per_clip", "1", "--write_features"]
+    assert run(["--input", str(films[0]), "--modalities", "text,vision"] + argv, save_main_session=False)["ok"] == 1
+    (some,) = [f.stem for f in (out / "clips").glob("*.parquet")]
+    head = str(DEFAULT_HEAD)
+    with pytest.raises(SystemExit, match=r"--modalities asks for face,audio.*hold no face,audio tokens.*"
+                                         r"pass --modalities text,vision"):
+        _rescore(out / "features", head, tmp_path / "all")
+    assert not (tmp_path / "all").exists()
+    _rescore(out / "features", head, tmp_path / "tv", "--modalities", "text,vision")
+    want = sorted(pq.read_table(out / "clips" / f"{some}.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    got = sorted(pq.read_table(tmp_path / "tv" / "clips" / f"{some}.parquet").to_pylist(),
+                 key=lambda r: r["clip_index"])
+    assert [(r["emotion"], r["model_version"]) for r in got] == [(r["emotion"], r["model_version"]) for r in want]
+    np.testing.assert_allclose([[r[c] for c in PROB_COLUMNS] for r in got],
+                               [[r[c] for c in PROB_COLUMNS] for r in want], atol=1e-4)
+
+    assert run(["--input", str(films[1])] + argv, save_main_session=False)["ok"] == 1
+    (every,) = [f.stem for f in (out / "clips").glob("*.parquet") if f.stem != some]
+    _rescore(out / "features", head, tmp_path / "mixed")
+    assert sorted(f.stem for f in (tmp_path / "mixed" / "clips").glob("*.parquet")) == [every]
+    errors = _error_rows(tmp_path / "mixed")
+    assert [(e["film_id"], e["error_type"], e["fatal"]) for e in errors] == [(some, "ModalityNotEncoded", True)]
+    assert "no face,audio tokens" in errors[0]["message"]
+
+
+def test_rescore_refuses_a_line_the_features_never_read(tmp_path, head_path):
+    """Features from a run that read English lines only hold no text tokens for a French line. Rescored with
+    `--text_languages any` that clip was scored without its line under the 'any' model_version; now the film is
+    refused, and a rescore that reads English only (the run's choice) scores it as before."""
+    _write_catalogue(tmp_path / "run1", head_path, n_films=1,
+                     encoder_version=encoder_version(EncoderSpec(head=head_path)))
+
+    def french_line(rows):
+        rows[1].update(text="Où étais-tu hier soir ?", text_source="subtitle", language="fr")
+
+    def not_read(rows):
+        rows[1].update(text_len=0, text_tokens=None, text_pooled=None)
+    _rewrite(tmp_path / "run1" / "clips" / "film0.parquet", CLIPS_SCHEMA, french_line)
+    _rewrite(tmp_path / "run1" / "features" / "film0.parquet", features_schema.SCHEMA, not_read)
+    features = tmp_path / "run1" / "features"
+    _rescore(features, head_path, tmp_path / "any", "--text_languages", "any")
+    assert not (tmp_path / "any" / "clips").exists()
+    errors = _error_rows(tmp_path / "any")
+    assert [(e["error_type"], e["fatal"]) for e in errors] == [("LinesNotEncoded", True)]
+    assert errors[0]["message"].startswith("clips 1 have a line")
+    _rescore(features, head_path, tmp_path / "en")
+    assert (tmp_path / "en" / "clips" / "film0.parquet").exists()
+    assert [e["error_type"] for e in _error_rows(tmp_path / "en")] == ["UnreadLanguage"]
+
+
+def test_rescore_refuses_damaged_features_and_goes_on(tmp_path, head_path):
+    """A damaged page header stopped the whole rescore (nothing written for the healthy films); NaN tokens (what
+    damaged compressed bytes can read back as) gave NaN probabilities; a token count that is not len x dim stopped
+    it too. Each is now its film's fatal row, and the other films are rescored."""
+    labels = _write_catalogue(tmp_path / "run1", head_path, n_films=4,
+                              encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    features = tmp_path / "run1" / "features"
+    _flip_bytes(features / "film0.parquet", "vision_tokens", "header")
+    assert pq.read_table(features / "film0.parquet", columns=["encoder_version"]).num_rows == 5  # found at launch
+
+    def nan(rows):
+        rows[2]["vision_tokens"][3] = float("nan")
+
+    def short(rows):
+        rows[0]["text_len"] += 1
+    _rewrite(features / "film1.parquet", features_schema.SCHEMA, nan)
+    _rewrite(features / "film2.parquet", features_schema.SCHEMA, short)
+    out = tmp_path / "run2"
+    res = _rescore(features, head_path, out)
+    assert res["unreadable"] == []
+    assert sorted(f.stem for f in (out / "clips").glob("*.parquet")) == ["film3"]
+    rows = sorted(pq.read_table(out / "clips" / "film3.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    assert [r["emotion"] for r in rows] == labels["film3"]
+    errors = _error_rows(out)
+    assert [(e["film_id"], e["stage"], e["fatal"]) for e in errors] == [
+        ("film0", "rescore", True), ("film1", "rescore", True), ("film2", "rescore", True)]
+    assert "cannot be read whole" in errors[0]["message"]
+    assert errors[1]["message"] == "clip 2's features are damaged: vision_tokens holds values that are not finite " \
+                                   "(NaN or infinite)"
+    assert "text_tokens holds" in errors[2]["message"] and "text_len x text_dim" in errors[2]["message"]
+
+
+def test_features_are_committed_with_page_checksums_that_rescore_verifies(tmp_path, head_path):
+    """commit_film writes the features table with a CRC per page (other tables as before), and rescore verifies
+    them: damaged compressed bytes that read back as plausible numbers refuse the film."""
+    from transforms.elements import FilmRef
+    from transforms.write import commit_film, manifest_row
+    _write_catalogue(tmp_path / "run1", head_path, n_films=1,
+                     encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    feats = pq.read_table(tmp_path / "run1" / "features" / "film0.parquet").to_pylist()
+    clips = pq.read_table(tmp_path / "run1" / "clips" / "film0.parquet").to_pylist()
+    out = tmp_path / "out"
+    ref = FilmRef("/films/film0.mp4", 1, "film0", "fp")
+    commit_film(str(out), "r1", manifest_row("r1", ref, "c0", "ok", n_clips=len(clips)), clip_rows=clips,
+                features=feats)
+    path = out / "features" / "film0.parquet"
+    _flip_bytes(path, "vision_tokens", "data")
+    assert pq.read_table(path).num_rows == 5  # read without verification, the damage goes unseen
+    with pytest.raises(OSError, match="CRC checksum verification failed"):
+        pq.read_table(path, page_checksum_verification=True)
+    _rescore(out / "features", head_path, tmp_path / "re")
+    assert not (tmp_path / "re" / "clips").exists()
+    errors = _error_rows(tmp_path / "re")
+    assert [(e["film_id"], e["stage"], e["fatal"]) for e in errors] == [("film0", "rescore", True)]
+    assert "cannot be read whole" in errors[0]["message"] and "CRC checksum" in errors[0]["message"]
 @pytest.mark.slow
 def test_sintel_scored_then_rescored_from_features_gives_same_labels(tmp_path):
     """The issue's 'done when': the real Sintel trailer with its subtitles gets one of the 7 labels per clip

@@ -118,3 +118,19 @@ def tokens_from_row(row: Mapping[str, Any]) -> dict[str, np.ndarray]:
                   else np.zeros((0, d), np.float32))
     return out
 
+
+def row_token_problem(row: Mapping[str, Any]) -> Optional[str]:
+    """Why a features row's tokens cannot be scored, or None: a token set whose values are not `len x dim` (what
+    tokens_from_row reshapes them to), or that holds a value that is not finite (damaged compressed bytes can read
+    back without an error, as NaN)."""
+    for m in features_schema.TOKEN_SETS:
+        if f"{m}_len" not in row:  # a schema 1.0 table: no scene tokens
+            continue
+        n, d = int(row[f"{m}_len"]), int(row[f"{m}_dim"])
+        flat = row.get(f"{m}_tokens")
+        size = 0 if flat is None else len(flat)
+        if size != n * d or n < 0 or (n and not d):
+            return f"{m}_tokens holds {size} values where {m}_len x {m}_dim is {n} x {d}"
+        if size and not np.isfinite(np.asarray(flat, np.float32)).all():
+            return f"{m}_tokens holds values that are not finite (NaN or infinite)"
+    return None

@@ -107,11 +107,12 @@ def temp_path(path: str) -> str:
     return f"{folder}/.{name}{TMP_MARK}{uuid.uuid4().hex[:8]}"
 
 
-def stage_table(table: pa.Table, path: str) -> str:
+def stage_table(table: pa.Table, path: str, page_checksums: bool = False) -> str:
     """Parquet to a hidden temp name beside `path`; returns the temp name (publish renames it). A write that fails
-    (a full disk) removes its temp file before the error goes on."""
+    (a full disk) removes its temp file before the error goes on. page_checksums: a CRC per page, which a reader
+    that verifies them (pipeline.rescore) checks: damaged compressed bytes can otherwise read as NaN, unnoticed."""
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd", write_page_checksum=page_checksums)
     tmp = temp_path(path)
     try:
         with FileSystems.create(tmp, mime_type="application/octet-stream",
@@ -526,13 +527,14 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     from schemas import transcripts as transcripts_schema
     film_id = manifest["film_id"]
     tables = []  # (table, final path), in the order they are published
+    features_file = join_path(output_dir, "features", f"{film_id}.parquet")
     if clip_rows is not None:
         clip_rows = sorted(clip_rows, key=lambda r: r["clip_index"])
         manifest["output_file"] = join_path(output_dir, "clips", f"{film_id}.parquet")
         tables.append((schemas.rows_to_table(clip_rows, clips_schema.SCHEMA), manifest["output_file"]))
     if features:
         tables.append((schemas.rows_to_table(sorted(features, key=lambda r: r["clip_index"]), features_schema.SCHEMA),
-                       join_path(output_dir, "features", f"{film_id}.parquet")))
+                       features_file))
     if transcripts:
         tables.append((schemas.rows_to_table(transcripts, transcripts_schema.SCHEMA),
                        join_path(output_dir, "transcripts", f"{film_id}.parquet")))
@@ -545,15 +547,28 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     staged: list[tuple[str, str]] = []
     try:
         for table, path in tables:
-            staged.append((stage_table(table, path), path))
+            # page checksums on the features table only, which pipeline.rescore verifies
+            staged.append((stage_table(table, path, page_checksums=path == features_file), path))
     except BaseException:
         _discard([tmp for tmp, _ in staged])
         raise
     if not rows and FileSystems.exists(errors_file):  # a retried film that failed before and not now
         delete_files([errors_file])
-    for tmp, path in staged:
+    for tmp, path in staged[:-1]:
         publish(tmp, path)
+    if clip_rows is not None and not features:
+        _drop_stale_features(features_file)
+    publish(*staged[-1])  # the manifest row: the commit
     return manifest
+
+
+def _drop_stale_features(features_file: str) -> None:
+    """A film's new clips were committed without features (a run without --write_features): an older features file
+    would still pair with them by clip_index, and pipeline.rescore would score the old tokens as the new clips. It
+    goes after the new clips file is in place (a failed publish leaves the old pair whole) and before the manifest
+    row (a crash between leaves the film not done, so the next run redoes it)."""
+    if FileSystems.exists(features_file):
+        delete_files([features_file])
 
 
 def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_hash: str) -> dict:
