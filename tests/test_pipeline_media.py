@@ -822,11 +822,11 @@ def test_a_full_disk_stops_the_run_with_what_to_do_and_no_film_half_written(arch
     from transforms import write
     staged, real = [], write.stage_table
 
-    def stage(table, path):
+    def stage(table, path, **options):
         if "/manifest/" in path and len([p for p in staged if "/manifest/" in p]) == 2:
             raise OSError(errno.ENOSPC, "No space left on device")
         staged.append(path)
-        return real(table, path)
+        return real(table, path, **options)
 
     monkeypatch.setattr(write, "stage_table", stage)
     out = tmp_path / "out"
