@@ -656,6 +656,14 @@ def test_sdh_sound_descriptions_music_and_speaker_labels_are_not_dialogue(tmp_pa
     assert dialogue_text("I said: go home.") == "I said: go home."  # a colon inside a line is not a label
     assert dialogue_text("3, 2, 1...") == "3, 2, 1..." and dialogue_text("!") == ""  # numbers are words
     assert dialogue_text("I SAID: GO HOME. [DOOR SLAMS]") == "I SAID: GO HOME."  # all caps: no label to tell
+    # labels after a description, with a description of their own, or on a cue's second line (joined): 2026-12-06
+    from transforms.subtitles import clean_text
+    for raw, said in (("[door slams] JOHN: Who's there?", "Who's there?"), ("(SIGHS) MARY: Fine.", "Fine."),
+                      ("JOHN (V.O.): I never went back.", "I never went back."),
+                      ("JOHN: Where were you?\\NMARY: Out.", "Where were you? Out."),
+                      ("Let's go.\\NMARY: Out.", "Let's go. Out."),
+                      ("Dr. SMITH: Hello", "Dr. SMITH: Hello")):  # a title's full stop ends no sentence
+        assert dialogue_text(clean_text(raw)) == said, raw
     # Labelled lines go through the same rule: the text path reads in a film what it read in training.
     from training.datasets import _clean
     assert _clean("Oh Ross, you\x92re so great. [she rubs his head]") == "Oh Ross, you're so great."

@@ -7,12 +7,16 @@ import re
 
 _SPACES = re.compile(r"\s+")
 # The rule's version: part of the pipeline's config hash (a change redoes a catalogue's films) and of the training
-# feature caches' keys. 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue.
-DIALOGUE_RULE = "2"
+# feature caches' keys. 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue. 3
+# (2026-12-06): a label after a sound description ('[door slams] JOHN:'), with a description of its own ('JOHN (V.O.):')
+# or after a sentence of the cue ('Where were you? MARY: Out.', two lines joined) is one too.
+DIALOGUE_RULE = "3"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)")  # SDH sound descriptions: [door slams], (SIGHS)
 _MUSIC = re.compile("[\u266a\u266b\u266c]")  # music notes: a song's lyrics or the score
-# A speaker label at the start of the cue or of a dash-led line: 'JOHN:', 'MAN #2:', '- DR. SMITH:'
-_SPEAKER = re.compile(r"(^|[-\u2013\u2014]\s*)[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]:(?=\s|$)")
+# A speaker label at the start of the cue, of a dash-led line or of a sentence (a cue's second line, joined):
+# 'JOHN:', 'MAN #2:', '- DR. SMITH:', 'Where were you? MARY:'; 'JOHN (V.O.):' is 'JOHN :' once the description goes
+_TITLE = "".join(rf"(?<!\b{t})" for t in ("Mr", "Ms", "Mrs", "Dr", "St", "Jr", "Sr"))  # 'Dr. SMITH:' ends no sentence
+_SPEAKER = re.compile(rf"(^|[-\u2013\u2014]\s*|[!?\u2026]\s+|{_TITLE}\.\s+)[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]\s?:(?=\s|$)")
 
 
 def dialogue_text(line: str) -> str:
@@ -23,7 +27,7 @@ def dialogue_text(line: str) -> str:
     cue with a music note is a song or a score, not a line; '' when no word or number is left (not a line)."""
     if _MUSIC.search(line):
         return ""
-    line = _SOUND.sub(" ", line)
+    line = _SPACES.sub(" ", _SOUND.sub(" ", line)).strip()  # a label the description stood before starts the cue now
     if any(ch.islower() for ch in line):  # in an all-caps cue a label cannot be told from the line ('I SAID: NO.')
         line = _SPEAKER.sub(lambda m: m.group(1), line)
     line = _SPACES.sub(" ", line).strip()
