@@ -763,6 +763,13 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     section = (html_path.read_text())
     section = section[section.index('id="explain"'):section.index('id="catalogue"')]
     assert "decoded and featurized again with the head&#39;s encoders" in section
+    # A line the run did not read (a language the text path does not read: no "text" in modalities_used) is not
+    # read by --explain either: its tokens are the run's, without text.
+    rows = tables.read_clips(str(out), "talk").to_pylist()
+    rows[1] = {**rows[1], "language": "fr", "modalities_used": [m for m in rows[1]["modalities_used"] if m != "text"]}
+    write(out / "clips", "talk", rows, "clips")
+    unread = explainer.explain_clip(str(out), "talk", 1, head=str(DEFAULT_HEAD))
+    assert unread["tokens"]["text"].shape[0] == 0 and res["tokens"]["text"].shape[0] > 0
 
 
 def test_backed_by_names_the_modalities_grounded_counts():

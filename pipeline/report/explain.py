@@ -82,7 +82,11 @@ def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None
     from model.featurize import ClipMedia, Featurizer
     from transforms.decode import DecodeConfig, decode_clip
     cfg = cfg or DecodeConfig()  # the pipeline's defaults: frames per clip, image size
-    decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"], context=context)
+    # the line as the run read it: one in a language the text path does not read (or a run without text) gave no
+    # text tokens, and `modalities_used` says so (before 2026-12-06 --explain read such a line anyway)
+    read = "text" in (row.get("modalities_used") or ["text"])
+    decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"] if read else None,
+                          context=context if read else ())
     encoders = create_encoders(EncoderSpec(head=head, device=device, image_size=cfg.image_size))
     return Featurizer(encoders).clip(ClipMedia.of(decoded)), encoders, decoded
 
