@@ -219,6 +219,13 @@ def test_clip_manifest(tmp_path):
     assert a.valence == 0.5 and np.isnan(a.arousal)
     [b] = load_dataset(f"clips:{tmp_path / 'm.csv'}")
     assert b.text is None and b.label == 0 and b.arousal == -0.2 and np.isnan(b.valence)
+    # the line and its context read as the pipeline reads subtitle cues: tags, character references and SDH go
+    # (transforms.dialogue: clean_text, then dialogue_text); before 2026-12-06 they reached the text model as written
+    (tmp_path / "sdh.jsonl").write_text(json.dumps({
+        "video": "a.mp4", "start": 0, "end": 2, "label": "anger", "text": "<i>You lied to me!</i>",
+        "context": "[door slams] JOHN: Where were you last night? || MARY: Out &amp; about. || [sighs]"}) + "\n")
+    [c] = load_dataset(f"clips:{tmp_path / 'sdh.jsonl'}")
+    assert c.text == "You lied to me!" and c.context == ("Where were you last night?", "Out & about.")
 
 
 @needs_data

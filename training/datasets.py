@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from schemas.labels import EMOTIONS
-from transforms.dialogue import dialogue_text
+from transforms.dialogue import clean_text, dialogue_text
 from transforms.segment import dialogue_context
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,9 @@ def read_clip_manifest(path: Path) -> list[Example]:
             video = path.parent / video
         ctx = r.get("context") or ()
         if isinstance(ctx, str):
-            ctx = tuple(c.strip() for c in ctx.split(" || ") if c.strip())
+            ctx = ctx.split(" || ")
+        ctx = [_clean(str(c)) for c in ctx]  # each earlier line as the pipeline reads its cue
+        ctx = tuple(c for c in ctx if c)
         out.append(Example(**labelled(r.get("label")), text=_clean(r.get("text") or "") or None,
                            context=tuple(ctx), video=str(video), start_s=_seconds(r["start"]), end_s=_seconds(r["end"]),
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
@@ -431,12 +433,13 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 def _clean(text: str) -> str:
-    """A labelled line as the pipeline reads a subtitle cue's: its dialogue (transforms.dialogue: no stage
-    directions, '' when no word is left)."""
+    """A labelled line as the pipeline reads a subtitle cue's: tags and character references as a cue's
+    (transforms.dialogue.clean_text), then its dialogue (no stage directions, '' when no word is left). Before
+    2026-12-06 tags and references stayed: a clip manifest's `<i>You lied!</i>` reached the text model as written."""
     # MELD's csv carries mis-decoded punctuation (e.g. '\x92' for an apostrophe); normalise the common ones.
     for bad, good in (("\x92", "'"), ("\x91", "'"), ("\x93", '"'), ("\x94", '"'), ("\x97", "-"), ("\x85", "...")):
         text = text.replace(bad, good)
-    return dialogue_text(" ".join(text.split()))
+    return dialogue_text(clean_text(" ".join(text.split())))
 
 
 def read_image(path: str):

@@ -3,9 +3,16 @@
 training."""
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
 
 _SPACES = re.compile(r"\s+")
+_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
+_ASS_TAG = re.compile(r"\{\\[^}]*\}")
+_VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
+# ASS drawing mode: from a tag that sets \p1 (or more) to one that sets \p0 (or the end), the text is a vector shape
+_ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", re.S)
 # The rule's version: part of the pipeline's config hash (a change redoes a catalogue's films) and of the training
 # feature caches' keys. 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue. 3
 # (2026-12-06): a label after a sound description ('[door slams] JOHN:'), with a description of its own ('JOHN (V.O.):')
@@ -32,3 +39,17 @@ def dialogue_text(line: str) -> str:
         line = _SPEAKER.sub(lambda m: m.group(1), line)
     line = _SPACES.sub(" ", line).strip()
     return line if any(ch.isalnum() for ch in line) else ""
+
+
+def clean_text(text: str) -> str:
+    """Strip HTML/ASS/VTT tags and ASS drawings, turn ASS line breaks into spaces, read character references
+    (`&amp;`, `&lt;`, `&nbsp;`: WebVTT's and many SRT files'), drop invisible format characters (`&lrm;`, zero-width
+    spaces), join lines. Before 2026-12-05 `&amp;` reached the text model as it is, and an ASS sign drawn with
+    `{\\p1}m 0 0 l 100 0 ...` became a line of dialogue."""
+    text = _ASS_DRAWING.sub("", text)
+    text = text.replace("\\N", " ").replace("\\n", " ").replace("\\h", " ")
+    text = _ASS_TAG.sub("", text)
+    text = _VTT_TIMESTAMP_TAG.sub("", text)
+    text = html.unescape(_HTML_TAG.sub("", text))
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return _SPACES.sub(" ", text).strip()

@@ -9,11 +9,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import html
 import logging
 import os
 import re
-import unicodedata
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -22,7 +20,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from model.encoders.versions import TEXT_LANGUAGES
-from transforms.dialogue import dialogue_text
+from transforms.dialogue import clean_text, dialogue_text
 from transforms import attempts, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
@@ -55,18 +53,12 @@ FORCED = "#forced"  # ends a picture source whose every picture is flagged force
 CAPTIONS = "captions"  # load_cues' source for closed captions in the video stream (transforms.video_captions)
 PACKAGE_TEXT = "package:"  # load_cues' sources for an IMF / DCP title's subtitle and caption sequences
 MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtitle file
-_HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
-_ASS_TAG = re.compile(r"\{\\[^}]*\}")
 # ASS events that are not dialogue (fansub and anime releases carry them beside it): styles named for signs (on-screen
 # text translated), songs, karaoke, titles and notes, and any line timed syllable by syllable (\k tags: lyrics). As
 # with a cue that carries a music note (transforms.dialogue), a song is not a line.
 _NOT_DIALOGUE_STYLE = re.compile(
     r"sign|song|kara|lyric|opening|ending|insert|(^|[\W_])(op|ed|title|notes?|tl)([\W_\d]|$)", re.I)
 _KARAOKE = re.compile(r"\\k[fo]?\d", re.I)
-_VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
-_SPACES = re.compile(r"\s+")
-# ASS drawing mode: from a tag that sets \p1 (or more) to one that sets \p0 (or the end), the text is a vector shape
-_ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", re.S)
 _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 
@@ -119,18 +111,6 @@ def _drop_vtt_meta(text: str) -> str:
     return "\n\n".join(keep)
 
 
-def clean_text(text: str) -> str:
-    """Strip HTML/ASS/VTT tags and ASS drawings, turn ASS line breaks into spaces, read character references
-    (`&amp;`, `&lt;`, `&nbsp;`: WebVTT's and many SRT files'), drop invisible format characters (`&lrm;`, zero-width
-    spaces), join lines. Before 2026-12-05 `&amp;` reached the text model as it is, and an ASS sign drawn with
-    `{\\p1}m 0 0 l 100 0 ...` became a line of dialogue."""
-    text = _ASS_DRAWING.sub("", text)
-    text = text.replace("\\N", " ").replace("\\n", " ").replace("\\h", " ")
-    text = _ASS_TAG.sub("", text)
-    text = _VTT_TIMESTAMP_TAG.sub("", text)
-    text = html.unescape(_HTML_TAG.sub("", text))
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return _SPACES.sub(" ", text).strip()
 
 
 def spoken_event(style: str, text: str) -> bool:
