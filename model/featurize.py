@@ -2,8 +2,9 @@
 
     featurizer = Featurizer(create_encoders(spec))
     results = featurizer.clips([ClipMedia(frames, audio, text, context), ...])   # batched
-    results[i].tokens   # {'text': [L, 384], 'vision': [n_frames * 5, 384], 'scene': [n_frames * 2, 384],
-                        #  'face': [n_faces, 7], 'audio': [1, 7]}  (scene: the scene classifier's, not the head's)
+    results[i].tokens   # {'text': [L, 384], 'vision': [n_views * 5, 384], 'scene': [n_views * 2, 384],
+                        #  'face': [n_faces, 7], 'audio': [1, 7]}  (scene: the scene classifier's, not the head's;
+                        #  a view: each distinct sampled frame, near-identical frames sharing one: distinct_views)
     results[i].failures # (Failure(modality, error_type, message), ...): that modality is missing, the rest stands
 
 The pipeline's scoring step, training on labelled media, `pipeline.evaluate` and `report --explain` all call

@@ -426,3 +426,56 @@ def test_the_done_index_sees_a_manifest_a_relaunched_run_rewrote(tmp_path):
     assert write_done_index(str(out))[a.path]["config_hash"] == "c2"
     rows, covered = _read_done_index(str(out), _done_files(str(out)))  # the new index is read, not read past
     assert [r["config_hash"] for r in rows] == ["c2"] and covered == set(_done_files(str(out)))
+
+
+def test_a_scorer_that_fails_fails_the_film_for_the_next_run_and_never_counts_a_crash(tmp_path, monkeypatch):
+    """A scoring failure outside the per-clip isolation (an allocation that fails once) is not the film's bytes: the
+    film fails at `score`, commits no clips and is retried next run (it was recorded as `decode` and never tried
+    again). Models that cannot load stop the step before the film's start is recorded, and a commit that raises
+    (a full disk) clears it: only a worker that dies leaves a start, else three such runs gave up a healthy film as
+    WorkerCrashed."""
+    from model.featurize import Featurizer
+    from transforms.decode import DecodeConfig
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmJob, FilmRef
+    from transforms.film import ProcessFilm
+    from transforms.probe import probe_film
+    from transforms.score import FilmScorer, ScoreConfig
+    from transforms.write import SkipDone
+    film = make_film(tmp_path / "good.mp4", duration_s=3.0)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = FilmJob(ref=ref, info=probe_film(str(film)), cues=(), needs_asr=False, config_hash="c")
+    real, calls = Featurizer.evidence, []
+
+    def fails_once(self, tokens):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("DefaultCPUAllocator: can't allocate memory")
+        return real(self, tokens)
+    monkeypatch.setattr(Featurizer, "evidence", fails_once)
+    out = tmp_path / "out"
+    scorer = FilmScorer(ScoreConfig(modalities=("vision",)))
+    [row] = ProcessFilm(str(out), "r1", DecodeConfig(image_size=32), scorer).process(job)
+    assert row["status"] == "failed" and row["error"].startswith("score: MemoryError")
+    assert not (out / "clips").exists() and not SkipDone._still_valid(row, str(out))  # retried, nothing half kept
+    [again] = ProcessFilm(str(out), "r2", DecodeConfig(image_size=32), scorer).process(job)
+    assert again["status"] == "ok"
+
+    class CannotLoad:
+        cfg = ScoreConfig()
+
+        def load(self):
+            raise RuntimeError("CUDA error: out of memory (while loading the encoders)")
+    step = ProcessFilm(str(tmp_path / "out2"), "r1", DecodeConfig(image_size=32), CannotLoad())
+    for _ in range(4):
+        with pytest.raises(RuntimeError, match="while loading"):
+            list(step.process(job))
+    assert not list((tmp_path / "out2").glob("_attempts/*"))  # no start recorded: the film is not given up
+    from transforms import film as film_module
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(film_module, "commit_film", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        list(ProcessFilm(str(tmp_path / "out3"), "r1", DecodeConfig(image_size=32)).process(job))
+    assert not list((tmp_path / "out3").glob("_attempts/*.json"))  # the start cleared: the worker did not die

@@ -4,7 +4,9 @@
 
 Decoding, scoring and writing sit in one DoFn so that a film is committed the moment it is finished (no
 barrier across films: a crash keeps every film already committed), decoded frames never leave the worker
-that decoded them, and memory holds one batch of clips plus the film's small rows. Models load once per
+that decoded them, and memory holds the clips in flight (the batch being scored and up to twice --batch_size decoded
+ahead) plus the film's rows kept until its commit: its clip rows, and with --write_features every clip's tokens (tens
+of KB a clip: 60-200 MB for a 2-hour film of 4 s clips). Models load once per
 worker process, at its first film (shared by its threads). Errors are values: a film that cannot be decoded is a
 'failed' manifest row with its error rows; a clip that fails to score keeps null scores and an error row.
 """
@@ -58,24 +60,43 @@ class ProcessFilm(beam.DoFn):
     def process(self, job: FilmJob):
         t0 = time.monotonic()
         film = _Film(job, self)
+        unread = any(e.fatal and e.stage == "read" for e in job.warnings)  # its subtitles: the storage failed
+        if self.scorer is not None and not unread:
+            # once per worker, at its first film (a run with nothing new loads no model), and before the film's start
+            # is recorded: models that cannot load are not the film killing its worker
+            self.scorer.load()
+            freeze_at_exit()
         earlier = attempts.record_start(self.output_dir, job.ref, job.config_hash, "decode")
-        if earlier >= attempts.MAX_STARTS:  # it killed its worker each time: given up
-            film.errors.append(attempts.gave_up(job.ref, "decode", earlier))
-        elif any(e.fatal and e.stage == "read" for e in job.warnings):
-            pass  # its subtitles could not be read from the storage: failed for the next run to retry, not decoded
-        else:
-            if self.scorer is not None:  # once per worker, at its first film: a run with nothing new loads no model
-                self.scorer.load()
-                freeze_at_exit()
-            try:
-                film.run()
-            except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
-                stage = "read" if isinstance(exc, ReadFailed) else "decode"  # the storage failed: retried next run
-                film.errors.append(FilmError.from_exception(job.ref, stage, exc))
-        row = film.commit(time.monotonic() - t0)
+        try:
+            if earlier >= attempts.MAX_STARTS:  # it killed its worker each time: given up
+                film.errors.append(attempts.gave_up(job.ref, "decode", earlier))
+            elif not unread:  # (else: failed for the next run to retry, not decoded)
+                try:
+                    film.run()
+                except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
+                    film.errors.append(film_failure(job, exc))
+            row = film.commit(time.monotonic() - t0)
+        except Exception:
+            # the worker lives (a commit on a full disk): only a process that dies may leave the film's start recorded
+            attempts.finished(self.output_dir, job.ref.film_id, "decode")
+            raise
         attempts.finished(self.output_dir, job.ref.film_id, "decode")
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()
         yield row
+
+
+class ScoringFailed(Exception):
+    """The scorer failed a whole batch outside its per-clip isolation (an allocation, a model): not the film's
+    bytes, so the film is retried next run, where a decode failure waits for the file to change."""
+
+
+def film_failure(job: FilmJob, exc: Exception) -> FilmError:
+    """A film's run that raised: `read` (the storage) and `score` (the models) are retried next run, `decode` (its
+    bytes) waits for the file to change (transforms.write.CONTENT_STAGES). Before 2026-12-06 a scoring failure was
+    recorded as `decode`, so a healthy film was never tried again."""
+    if isinstance(exc, ScoringFailed):
+        return FilmError.from_exception(job.ref, "score", exc.__cause__ or exc)
+    return FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) else "decode", exc)
 
 
 @functools.cache  # registered once per process
@@ -141,7 +162,11 @@ class _Film:
             return
         batch, self.batch = self.batch, []
         scorer, ref = self.step.scorer, self.job.ref
-        for clip, res in zip(batch, scorer.score(batch)):
+        try:
+            results = scorer.score(batch)
+        except Exception as exc:  # noqa: BLE001 - told apart from the decoder's failures (film_failure)
+            raise ScoringFailed(str(exc)) from exc
+        for clip, res in zip(batch, results):
             index = clip.spec.clip_index
             if res.unread_language:
                 self.unread[res.unread_language] += 1
@@ -166,7 +191,8 @@ class _Film:
         if grown:
             self.errors.append(grown)
         self.step._counters["errors"].inc(sum(e.fatal for e in self.errors))
-        media_fatal = [e for e in self.errors if e.fatal and e.stage in MEDIA_STAGES]
+        # a film that stopped part way (its media, or its scoring: film_failure) commits no clips of what it read
+        media_fatal = [e for e in self.errors if e.fatal and e.stage in MEDIA_STAGES + ("score",)]
         duration = float(self.stats.get("media_end_s", job.info.duration_s))
         if media_fatal or not self.rows:
             first = (media_fatal or [None])[0]
