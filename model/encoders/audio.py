@@ -159,13 +159,11 @@ def yin_pitch(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (SAMPLE_RATE / lag).astype(np.float32), core[rows, first].astype(np.float32)
 
 
-def audio_features(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Mono float32 wave at 16 kHz -> float32 [A, AUDIO_DIM], A = floor(duration / FRAME_S)."""
+def audio_features(wave: np.ndarray) -> np.ndarray:
+    """Mono float32 wave at 16 kHz -> float32 [A, AUDIO_DIM], A = floor(duration / FRAME_S). Waves come at 16 kHz
+    from the decode pass (transforms.decode.to_sample_rate), the one resampler (a second one, librosa's, sat here
+    unused until 2026-12-06)."""
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    if sample_rate != SAMPLE_RATE:
-        import librosa
-
-        wave = librosa.resample(wave, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
     n = len(wave) // (SUB * HOP)
     if n == 0:
         return np.zeros((0, AUDIO_DIM), dtype=np.float32)
