@@ -290,18 +290,18 @@ def candidates() -> dict:
 
 # ---------------------------------------------------------------- the pipeline's detector, stage by stage
 def _as_film_still(image_bytes: bytes) -> np.ndarray:
-    """A still as a labelled film's face frame: make_av_clips' upscale to 360 px, then the decoder's 480 px wide
-    face frame (PyAV's swscale, as transforms.decode makes it)."""
-    import av
+    """A still as a labelled film's face frame: make_av_clips' upscale to 360 px (its even size), then the face frame
+    the decoder makes of it (transforms.decode.still_clip, 480 px wide)."""
     from PIL import Image
 
-    im = Image.open(io.BytesIO(image_bytes)).convert("RGB")
+    from transforms.decode import decode_image, still_clip
+
+    im = Image.fromarray(decode_image(image_bytes))
     if max(im.size) < 360:
         s = 360 / max(im.size)
         im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.LANCZOS)
     w, h = (im.size[0] // 2) * 2, (im.size[1] // 2) * 2
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.asarray(im)[:h, :w]), format="rgb24")
-    return frame.to_ndarray(width=480, height=max(2, int(round(480 * h / w / 2)) * 2), format="rgb24")
+    return still_clip(np.asarray(im)[:h, :w]).face_frames[0]
 
 
 def stills(n: int, seed: int) -> None:
