@@ -15,11 +15,7 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces" / "fer2013"
-FOLDER_TO_EMOTION = {"angry": "anger", "happy": "joy", "sad": "sadness"}
-
-
 def main(argv=None) -> None:
-    import cv2
     import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -27,7 +23,7 @@ def main(argv=None) -> None:
     from sklearn.preprocessing import StandardScaler
 
     from model.encoders.faces import load_face_encoder
-    from schemas.labels import EMOTIONS
+    from training.datasets import load_dataset, read_image
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -37,12 +33,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    images, labels = [], []
-    for folder in sorted(Path(args.data).iterdir()):
-        for path in sorted(folder.glob("*.jpg")):
-            images.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
-            labels.append(EMOTIONS.index(FOLDER_TO_EMOTION.get(folder.name, folder.name)))
-    y = np.array(labels)
+    # the folder read as pipeline.evaluate's imagefolder: reads it (labels, images), not a copy of that reader
+    examples = load_dataset(f"imagefolder:{args.data}")
+    images = [read_image(e.image) for e in examples]
+    y = np.array([e.label for e in examples])
     enc = load_face_encoder()
     t = time.time()
     tokens = enc.encode(images)
