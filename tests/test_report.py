@@ -132,7 +132,10 @@ def _images(html: str, kind: str) -> list[bytes]:
 def test_load_output_takes_the_latest_manifest_row_and_its_errors(output_dir):
     data = tables.load_output(str(output_dir))
     status = {f.film_id: f.status for f in data.films}
-    assert status == {"alpha": "skipped", "beta": "ok", "broken": "failed"}
+    # alpha: skipped by run2, so run1 (ok) decided it; a skipped row decides nothing (it read as "skipped" before
+    # 2026-12-06, and a failed film so read lost its error)
+    assert status == {"alpha": "ok", "beta": "ok", "broken": "failed"}
+    assert [f.film_id for f in data.films if f.skipped_last] == ["alpha"]
     assert data.latest_run_id == "run2" and data.run_ids == ["run1", "run2"]
     # run1's error for 'broken' was superseded; 'broken' failed in run2 for a decode error.
     assert set(data.errors.column("run_id").to_pylist()) == {"run2"}
@@ -196,7 +199,7 @@ def test_load_output_reads_both_table_layouts(tmp_path):
     (new_m / "zeta.parquet").write_bytes(b"damaged")  # a damaged file is left out, with a warning
 
     data = tables.load_output(str(out))
-    assert {f.film_id: f.status for f in data.films} == {"alpha": "skipped", "beta": "ok", "broken": "failed",
+    assert {f.film_id: f.status for f in data.films} == {"alpha": "ok", "beta": "ok", "broken": "failed",
                                                          "gamma": "ok"}
     assert data.run_ids == ["old", "new"] and data.latest_run_id == "new"
     assert data.film("broken").error == "decode: InvalidDataError"
@@ -788,3 +791,42 @@ def test_backed_by_names_the_modalities_grounded_counts():
     guess = {"emotion": "disgust", "grounded": False, "support": 0.1, "evidence": [], "evidence_face": shy,
              "evidence_scene": scene, "evidence_text": None, "evidence_speech": None}
     assert _backing(guess) == "no modality (strongest: face 0.10)"
+
+
+def test_a_failed_film_skipped_later_keeps_its_failure_and_no_stale_clips(tmp_path, capsys):
+    """The newest `ok` or `failed` row decides a film: one that failed, then was skipped night after night (the
+    pipeline copies its error into each skipped row), stays failed with its error rows; a film redone and failed
+    with no clips committed does not show the clips an earlier run left; --films / --explain naming a film without
+    clips, or no film, say so (a KeyError, or "cannot write" the report, before 2026-12-06)."""
+    out = tmp_path / "out"
+    t1, t2, t3 = (datetime.datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3))
+    write(out / "clips", "redone", clip_rows("redone", "/f/redone.mp4", 6, "run1", seed=1), "clips")
+    write(out / "clips", "fine", clip_rows("fine", "/f/fine.mp4", 4, "run1", seed=2), "clips")
+    write(out / "manifest", "run1", [
+        manifest_row("run1", "broken", "/f/broken.mp4", "failed", t1, error="decode: InvalidDataError: bad"),
+        {**manifest_row("run1", "redone", "/f/redone.mp4", "ok", t1, 6.0, 6), "output_file": "clips/redone.parquet"},
+        manifest_row("run1", "fine", "/f/fine.mp4", "ok", t1, 4.0, 4)], "manifest")
+    write(out / "manifest", "run2", [
+        manifest_row("run2", "broken", "/f/broken.mp4", "skipped", t2, error="decode: InvalidDataError: bad"),
+        manifest_row("run2", "redone", "/f/redone.mp4", "failed", t2, error="read: ReadFailed: share gone")],
+          "manifest")
+    write(out / "manifest", "run3", [manifest_row("run3", "fine", "/f/fine.mp4", "skipped", t3, 4.0, 4)], "manifest")
+    err = {"clip_index": None, "fatal": True, "stage": "decode", "error_type": "InvalidDataError"}
+    write(out / "errors", "run1", [{**err, "film_path": "/f/broken.mp4", "film_id": "broken", "run_id": "run1",
+                                    "message": "bad", "created_at": t1}], "errors")
+    data = tables.load_output(str(out))
+    broken, redone, fine = data.film("broken"), data.film("redone"), data.film("fine")
+    assert broken.status == "failed" and broken.error == "decode: InvalidDataError: bad" and broken.skipped_last
+    assert data.errors.column("film_id").to_pylist() == ["broken"]  # the failure's row, from run1, is shown
+    assert redone.status == "failed" and redone.n_clips == 0 and redone.error.startswith("read: ReadFailed")
+    assert fine.status == "ok" and fine.n_clips == 4
+    summary = report_build._summary(data)
+    assert (summary["failed"], summary["skipped"], summary["clips"]) == (2, 2, 4)
+    for argv, said in ((["--films", "broken"], None), (["--explain", "redone:0"], "redone has no clips to explain"),
+                       (["--films", "fine, nosuch"], "--films: no film 'nosuch'")):
+        html_path = tmp_path / "r.html"
+        if said is None:
+            assert report.main(["--input", str(out), "--output", str(html_path), "--no_thumbnails", *argv]) == 0
+            continue
+        with pytest.raises(SystemExit, match=re.escape(said)):
+            report.main(["--input", str(out), "--output", str(html_path), "--no_thumbnails", *argv])

@@ -44,7 +44,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     p.add_argument("--title", default=d.title)
     args = p.parse_args(argv)
     opts = ReportOptions(
-        max_films=args.max_films, films=tuple(x for x in args.films.split(",") if x), top_clips=args.top_clips,
+        max_films=args.max_films, films=tuple(x.strip() for x in args.films.split(",") if x.strip()), top_clips=args.top_clips,
         max_clip_rows=args.max_clip_rows, max_table_rows=args.max_table_rows, max_errors=args.max_errors, max_chart_films=args.max_chart_films,
         thumbnails=not args.no_thumbnails, explain=args.explain, head=args.head, device=args.device,
         title=args.title)
@@ -58,8 +58,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         out = build_report(args.input, args.output, opts)
     except ReportInputError as exc:
         raise SystemExit(f"pipeline.report: {exc}") from None
-    except OSError as exc:  # the folder was there, the file could not be written (full disk, permissions)
-        raise SystemExit(f"pipeline.report: cannot write {args.output}: {exc}") from None
+    except OSError as exc:  # the report could not be written (full disk, permissions), or a table not read
+        named = getattr(exc, "filename", None)
+        what = f"cannot read {named}" if named and str(named) != str(args.output) else f"cannot write {args.output}"
+        raise SystemExit(f"pipeline.report: {what}: {exc}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -71,7 +71,7 @@ def _summary(data: tables.OutputData) -> dict:
     with_clips = [f for f in data.films if f.n_clips]
     versions = sorted({v for f in data.films for v in f.model_versions})
     return {
-        "films": len(data.films), "processed": status["ok"], "scored": sum(1 for f in data.films if f.n_scored), "failed": status["failed"], "skipped": status["skipped"],
+        "films": len(data.films), "processed": status["ok"], "scored": sum(1 for f in data.films if f.n_scored), "failed": status["failed"], "skipped": sum(f.skipped_last or f.status == "skipped" for f in data.films),
         "unknown": status["unknown"], "clips": sum(f.n_clips for f in data.films),
         "hours": sum(f.duration_s or 0.0 for f in with_clips) / 3600.0, "model_versions": versions,
         "runs": len(data.run_ids), "latest_run": data.latest_run_id,
@@ -270,7 +270,7 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
 
 def _detail_films(data: tables.OutputData, opts: ReportOptions) -> tuple[list[tables.FilmSummary], int]:
     if opts.films:
-        return [data.film(fid) for fid in opts.films], 0
+        return [data.film(fid) for fid in opts.films if data.film(fid).n_clips], 0
     with_clips = [f for f in data.films if f.n_clips]
     return with_clips[: opts.max_films], max(0, len(with_clips) - opts.max_films)
 
@@ -295,9 +295,18 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
     except OSError as exc:
         raise ReportInputError(f"--output {output}: its folder cannot be made ({exc})") from None
     data = tables.load_output(input_dir)
-    if opts.explain and opts.explain[0] not in {f.film_id for f in data.films}:
+    known = {f.film_id: f for f in data.films}
+    if opts.explain and opts.explain[0] not in known:
         raise ReportInputError(f"--explain: no film {opts.explain[0]!r} in {input_dir} (film ids: the clips and "
                                "manifest tables' film_id column, or the report's film table)")
+    if opts.explain and not known[opts.explain[0]].n_clips:
+        f = known[opts.explain[0]]
+        raise ReportInputError(f"--explain: {f.film_id} has no clips to explain ({f.status}"
+                               + (f": {f.error}" if f.error else "") + ")")
+    unknown = [fid for fid in opts.films or () if fid not in known]
+    if unknown:
+        raise ReportInputError(f"--films: no film {', '.join(map(repr, unknown))} in {input_dir} (film ids: the "
+                               "clips and manifest tables' film_id column, or the report's film table)")
     detail, detail_more = _detail_films(data, opts)
     detail_ids = {f.film_id for f in detail}
     table_rows, table_more = _table_rows(data, detail_ids, opts.max_table_rows)

@@ -41,7 +41,7 @@ class FilmSummary:
     """One line of the catalogue: a film's latest state and, when scored, its emotion mix."""
     film_id: str
     film_path: str
-    status: str  # ok | failed | skipped | unknown (clips without a manifest row)
+    status: str  # ok | failed, as its deciding run left it; skipped (no other row) | unknown (no manifest row)
     run_id: Optional[str]
     duration_s: Optional[float]
     n_clips: int
@@ -52,6 +52,7 @@ class FilmSummary:
     n_grounded: int = 0  # scored clips whose label some modality backs on its own (grounded true)
     n_evidence: int = 0  # scored clips with `grounded` recorded (0 for clips schema 1.0 files: no evidence)
     n_damaged: int = 0  # clips whose picture or sound is damaged (`damaged`, clips schema 1.2)
+    skipped_last: bool = False  # its newest run skipped it (already indexed); `status` is the run that decided it
 
     @property
     def n_scored(self) -> int:
@@ -141,11 +142,21 @@ def _read_all(fs: pafs.FileSystem, directory: str, schema: pa.Schema) -> pa.Tabl
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-def _latest_per_film(manifest: pa.Table) -> pa.Table:
+def _latest_per_film(manifest: pa.Table, deciding: bool = False) -> pa.Table:
+    """Each film's newest manifest row; `deciding`: its newest `ok` or `failed` row, a `skipped` one only where it
+    has no other. A skipped row decides nothing: the pipeline writes one every night for a film it did before,
+    copying its error (before 2026-12-06 a failed film read as skipped from the next night on, its error rows gone)."""
     if len(manifest) == 0:
         return manifest
-    order = pc.sort_indices(manifest, [("film_id", "ascending"), ("processed_at", "descending")])
+    keys = [("film_id", "ascending"), ("processed_at", "descending")]
+    if deciding:
+        skipped = pc.fill_null(pc.equal(manifest.column("status"), "skipped"), False)
+        manifest = manifest.append_column("_skipped", skipped)
+        keys.insert(1, ("_skipped", "ascending"))
+    order = pc.sort_indices(manifest, keys)
     manifest = manifest.take(order)
+    if deciding:
+        manifest = manifest.drop_columns(["_skipped"])
     ids = manifest.column("film_id").to_pylist()
     keep = [i for i, fid in enumerate(ids) if i == 0 or fid != ids[i - 1]]
     return manifest.take(keep)
@@ -222,7 +233,8 @@ def load_output(root: str) -> OutputData:
     fs, base = _fs(root)
     base = base.rstrip("/")
     all_manifest = _read_all(fs, f"{base}/manifest", manifest_schema.SCHEMA)
-    manifest = _latest_per_film(all_manifest)
+    manifest = _latest_per_film(all_manifest, deciding=True)
+    skipped_last = {r["film_id"] for r in _latest_per_film(all_manifest).to_pylist() if r["status"] == "skipped"}
     run_times: dict[str, object] = {}
     for rid, t in zip(all_manifest.column("run_id").to_pylist(), all_manifest.column("processed_at").to_pylist()):
         run_times[rid] = max(run_times.get(rid, t), t)
@@ -247,9 +259,10 @@ def load_output(root: str) -> OutputData:
         n, counts, mean, versions, end = 0, np.zeros(len(EMOTIONS), np.int64), np.zeros(len(EMOTIONS)), (), 0.0
         n_grounded = n_evidence = n_damaged = 0
         path, unreadable = row.get("film_path"), None
+        # a film redone and failed with no clips keeps an earlier run's clips file: not its state, not shown
+        current = film_id in clip_files and not (row.get("status") == "failed" and not row.get("output_file"))
         try:
-            table = (_read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS) if film_id in clip_files
-                     else None)
+            table = _read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS) if current else None
         except Exception as exc:  # noqa: BLE001 - a damaged clips file costs its film's rows, not the report
             LOG.warning("ignoring unreadable %s: %s", clip_files[film_id], exc)
             table, unreadable = None, f"report: its clips file cannot be read ({exc}); the next run scores it again"
@@ -266,6 +279,6 @@ def load_output(root: str) -> OutputData:
             film_id=film_id, film_path=path or "", status=row.get("status", "unknown"), run_id=row.get("run_id"),
             duration_s=duration, n_clips=n, model_versions=versions, counts=counts, mean_probs=mean,
             error=unreadable or row.get("error") or first_error.get(film_id), n_grounded=n_grounded,
-            n_evidence=n_evidence, n_damaged=n_damaged))
+            n_evidence=n_evidence, n_damaged=n_damaged, skipped_last=film_id in skipped_last))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
                       latest_run_id=latest_run)
