@@ -1102,3 +1102,35 @@ def test_two_writers_of_one_cache_file_never_share_a_temporary_file(tmp_path):
     with written_atomically(tmp_path / "a.npy") as tmp:  # the suffix is kept: np.save adds none
         np.save(tmp, np.arange(3))
     assert np.load(tmp_path / "a.npy").tolist() == [0, 1, 2]
+
+
+def test_a_feature_cache_serves_only_the_rows_it_was_made_from(tmp_path):
+    """The labelled-data feature cache is keyed by what each row gives the encoders: the rows a set yields (a
+    labels.txt beside it, a reading rule), a line's cleaned text and context, an image file or film edited in place
+    at the same size. Before 2026-12-06 only the spec's own file and the row count were checked, so such a change
+    gave rows other rows' features."""
+    import dataclasses
+
+    from PIL import Image
+
+    from testing.films import make_film
+    from training.datasets import Example
+    from training.features import rows_digest
+    lines = [Example(label=0, text="You lied!", context=("Where were you?",)), Example(label=3, text="Thanks.")]
+    assert rows_digest(lines) == rows_digest(list(lines))
+    assert rows_digest(lines) != rows_digest(lines[::-1])  # the same rows in another order
+    assert rows_digest(lines) != rows_digest([dataclasses.replace(lines[0], context=()), lines[1]])
+    face = tmp_path / "a.bmp"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(face)
+    before = rows_digest([Example(label=0, image=str(face))])
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(face)  # edited in place: the same size
+    assert face.stat().st_size == 246 and rows_digest([Example(label=0, image=str(face))]) != before
+    gone = rows_digest([Example(label=0, image=str(tmp_path / "b.bmp"))])  # missing now, there later: a new key
+    Image.new("RGB", (8, 8)).save(tmp_path / "b.bmp")
+    assert rows_digest([Example(label=0, image=str(tmp_path / "b.bmp"))]) != gone
+    film = make_film(tmp_path / "reel.mp4", duration_s=1.0)
+    clip = Example(label=0, video=str(film), start_s=0.0, end_s=1.0)
+    first = rows_digest([clip])
+    make_film(film, duration_s=1.0, size=(64, 48))  # another film under the same name
+    assert rows_digest([clip]) != first and rows_digest([Example(label=0, data=b"x")]) != rows_digest(
+        [Example(label=0, data=b"y")])

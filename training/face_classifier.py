@@ -77,7 +77,10 @@ def _images(path: Path, rows: slice | None = None) -> np.ndarray:
     from model.face_tuning import to_inputs
     from transforms.decode import decode_image
 
-    cache = CACHE / f"{path.parent.name}-{path.stem}-{file_digest(path)[:12]}-rgb.npy"
+    from model.encoders._mini_xception import INPUT_SIZE
+    from transforms.decode import IMAGE_RULE
+    # keyed by how the bytes become the network's input too (IMAGE_RULE: the EXIF turn; the input size)
+    cache = CACHE / f"{path.parent.name}-{path.stem}-{file_digest(path)[:12]}-img{IMAGE_RULE}-{INPUT_SIZE}.npy"
     if rows is None and cache.exists():
         return np.load(cache)
     t = pq.read_table(path, columns=["image"])

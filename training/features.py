@@ -28,6 +28,7 @@ import torch
 from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
 from training.datasets import DataError, Example, fingerprint, load_dataset, read_image
+from transforms.decode import DECODE_RULE, IMAGE_RULE
 from transforms.dialogue import DIALOGUE_RULE
 from model.files import written_atomically
 
@@ -57,13 +58,41 @@ def kind_modalities(kind: str) -> tuple[str, ...]:
     return ("text", "vision", "face", "audio")
 
 
-def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0) -> str:
+def rows_digest(examples: Sequence[Example]) -> str:
+    """What each row gives the encoders, in order: its line and context as read, its media bytes, the content of the
+    image file or film it names. A cache is used only for the very rows it was made from: before 2026-12-06 the
+    spec's own file and the row count were all that was checked, so a labels.txt or a reading rule that changed
+    which rows a set gives, a film or image edited in place, or a cleaning rule gave rows other rows' features."""
+    from model.encoders._cache import file_digest
+    from transforms.discover import content_fingerprint
+
+    def content(path: str, digest) -> str:
+        try:
+            return digest(path)
+        except (OSError, ValueError, IndexError):  # not there (yet): its row is unreadable until it is
+            return "missing"
+    h, films = hashlib.sha256(), {}
+    for e in examples:
+        h.update(repr((e.text, tuple(e.context), e.image, e.video, e.start_s, e.end_s)).encode("utf-8", "replace"))
+        if e.data is not None:
+            h.update(hashlib.sha256(e.data).digest())
+        if e.image:
+            h.update(content(e.image, lambda p: file_digest(Path(p))).encode())
+        if e.video:
+            if e.video not in films:  # a film: its sampled fingerprint (3 MiB), once per film of the set
+                films[e.video] = content(e.video, content_fingerprint)
+            h.update(films[e.video].encode())
+    return h.hexdigest()
+
+
+def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0, rows: str = "") -> str:
     versions = dict(encoders.versions)
     if text_lower_k:
         versions["text"] += f"+lower-top{text_lower_k}"  # states entering the top k layers, not the outputs
     named = ",".join(f"{m}={versions[m]}" for m in kind_modalities(kind))
     if "text" in kind_modalities(kind):  # which text of a line is read (training.datasets._clean), and its context
         named += f",dialogue={DIALOGUE_RULE},context={CONTEXT_RULE}"
+    named += f",decode={DECODE_RULE},image={IMAGE_RULE},rows={rows}"  # how media become samples; which rows
     precision = resolve(encoders.spec.precision, encoders.spec.device)
     # A runtime chosen by name (pipeline.evaluate --vision_runtime torch: the speed levers' full-cost side) gets
     # features of its own; 'auto' keeps the key it always had.
@@ -85,7 +114,7 @@ def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
     examples = load_dataset(spec, left_out)
     kind = spec.split(":", 1)[0]
-    path = cache_dir / f"{kind}-{cache_key(kind, spec, encoders, text_lower_k)}.pt"
+    path = cache_dir / f"{kind}-{cache_key(kind, spec, encoders, text_lower_k, rows_digest(examples))}.pt"
     feats = torch.load(path, weights_only=False) if path.exists() else None
     if feats is None or len(feats) != len(examples):
         log.info("encoding %d examples of %s", len(examples), spec)

@@ -104,10 +104,13 @@ def encode_images(vision, images: Sequence[bytes], mirror: bool = False, batch: 
 def cached_tokens(vision, split: str, mirror: bool = False, root: Optional[Path] = None, cache: Path = CACHE_ROOT,
                   log=print, corner: Optional[int] = None) -> np.ndarray:
     from model.encoders._cache import file_digest
+    from transforms.decode import IMAGE_RULE
 
     path = scene_path(split, root)
     variant = ("-mirror" if mirror else "") + (f"-crop{corner}-{CROP_SIDE:g}" if corner is not None else "")
-    out = Path(cache) / f"{SCENE_SET}-{split}{variant}-scene-{vision.version}-{file_digest(path)[:12]}.npy"
+    # keyed by how images decode too (IMAGE_RULE: an EXIF turn changed the pixels of photos stored sideways)
+    out = Path(cache) / (f"{SCENE_SET}-{split}{variant}-scene-{vision.version}-{file_digest(path)[:12]}"
+                         f"-img{IMAGE_RULE}.npy")
     if out.exists():
         return np.load(out)
     data = read_scene_set(split, root=root)

@@ -1219,6 +1219,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                      converted=picker.converted, audio_failed=audio_failed, asr_cues=planner.asr_cues)
 
 
+# How decode_image turns an image's bytes into pixels: part of the labelled-data feature caches' keys (training). 2
+# (2026-12-05): a photo stored sideways is turned upright by its EXIF orientation.
+IMAGE_RULE = "2"
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """Encoded image bytes (JPEG, PNG, ...) -> uint8 RGB [H, W, 3], turned upright as a viewer shows it (a camera's
     EXIF orientation; a phone photo is stored sideways), as the decode pass turns a rotated video's frames."""
