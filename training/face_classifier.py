@@ -274,16 +274,15 @@ def train(cfg: Config, voted: FaceSet, hard: FaceSet, folders: FaceSet, devs: li
     if not frozen_bn and cfg.kd > 0:
         log.info("--init %s: nothing to distil from, kd 0", init)
         cfg = dataclasses.replace(cfg, kd=0.0)
-    fer_train, imfdb_train, fer2013_train = voted, hard, folders
-    votes = fer_train.votes if fer_train.votes is not None else np.zeros((len(fer_train.images), 7), np.float32)
+    votes = voted.votes if voted.votes is not None else np.zeros((len(voted.images), 7), np.float32)
     keep = votes.sum(1) > 0
-    fer_x = fer_train.images[keep]
+    fer_x = voted.images[keep]
     fer_p = votes[keep] / votes[keep].sum(1, keepdims=True)
     # one pool: the voted faces (soft targets), then the hard-labelled and image-folder faces
-    hard_x = np.concatenate([imfdb_train.images, fer2013_train.images])
-    hard_y = np.r_[imfdb_train.labels, fer2013_train.labels]
-    hard_w = np.r_[np.full(len(imfdb_train.images), cfg.imfdb_weight), np.ones(len(fer2013_train.images))]
-    n_fer, n_im, n_13 = len(fer_x), len(imfdb_train.images), len(fer2013_train.images)
+    hard_x = np.concatenate([hard.images, folders.images])
+    hard_y = np.r_[hard.labels, folders.labels]
+    hard_w = np.r_[np.full(len(hard.images), cfg.imfdb_weight), np.ones(len(folders.images))]
+    n_fer, n_im, n_13 = len(fer_x), len(hard.images), len(folders.images)  # voted, hard-labelled, folder faces
     x_all = np.concatenate([fer_x, hard_x])
     src = np.r_[np.zeros(n_fer, bool), np.ones(n_im + n_13, bool)]  # True = a hard label
     t_soft = np.concatenate([fer_p, np.zeros((n_im + n_13, 7), np.float32)]).astype(np.float32)
