@@ -113,3 +113,14 @@ def test_sintel_subtitle_clips_match_the_cues():
     for c in cues:  # each line sits in a clip that overlaps its cue
         assert any(c.text in s.text and s.start_s < c.end_s and s.end_s > c.start_s for s in dialogue)
     assert dialogue[0].text == "What brings you to the land of the gatekeepers?"  # 0.5 s cue merged
+
+
+def test_windows_between_lines_keep_within_max_clip_s():
+    """A stretch without dialogue is cut into windows of about --window_s, never longer than --max_clip_s: rounding
+    made one 11.9 s window of a gap with --window_s 8 --max_clip_s 8 (before 2026-12-06)."""
+    from transforms.elements import Cue
+    from transforms.segment import plan_subtitles
+    plan = plan_subtitles([Cue(0, 2, "a"), Cue(13.9, 15, "b")], 16.0, window_s=8.0, max_clip_s=8.0)
+    assert max(c.end_s - c.start_s for c in plan) <= 8.0 + 1e-9
+    assert [c.text for c in plan] == ["a", None, None, "b", None]
+    assert plan[1].start_s == 2.0 and plan[2].end_s == 13.9  # the gap still covered, in two equal windows

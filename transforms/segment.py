@@ -28,11 +28,13 @@ def split_span(start: float, end: float, max_len: float) -> list[tuple[float, fl
     return [(start + i * step, end if i == n - 1 else start + (i + 1) * step) for i in range(n)]
 
 
-def _window_clips(start: float, end: float, window_s: float, source: str = "window") -> list[ClipSpec]:
-    """Cover a stretch with about window_s-long text-less clips (equal lengths, no sliver at the end)."""
+def _window_clips(start: float, end: float, window_s: float, max_clip_s: float = math.inf,
+                  source: str = "window") -> list[ClipSpec]:
+    """Cover a stretch with about window_s-long text-less clips (equal lengths, no sliver at the end), none longer than
+    max_clip_s (rounding made windows up to 1.5 x window_s: past --max_clip_s when --window_s is near it)."""
     if end - start <= EPS:
         return []
-    n = max(1, round((end - start) / window_s))
+    n = max(1, round((end - start) / window_s), math.ceil((end - start) / max_clip_s - EPS))
     step = (end - start) / n
     return [ClipSpec(0, start + i * step, end if i == n - 1 else start + (i + 1) * step, source) for i in range(n)]
 
@@ -169,7 +171,7 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
             elif gap < min_clip_s:
                 s = cursor
             else:
-                specs.extend(_window_clips(cursor, s, window_s))
+                specs.extend(_window_clips(cursor, s, window_s, max_clip_s))
         specs.append(dataclasses.replace(clip, start_s=s, end_s=e))
         cursor = e
     tail = duration_s - cursor
@@ -177,7 +179,7 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
         if tail < min_clip_s and specs:
             specs[-1] = dataclasses.replace(specs[-1], end_s=duration_s)
         else:
-            specs.extend(_window_clips(cursor, duration_s, window_s))
+            specs.extend(_window_clips(cursor, duration_s, window_s, max_clip_s))
     return reindex(specs)
 
 
