@@ -124,3 +124,11 @@ def test_windows_between_lines_keep_within_max_clip_s():
     assert max(c.end_s - c.start_s for c in plan) <= 8.0 + 1e-9
     assert [c.text for c in plan] == ["a", None, None, "b", None]
     assert plan[1].start_s == 2.0 and plan[2].end_s == 13.9  # the gap still covered, in two equal windows
+
+
+def test_overlapping_windows_leave_no_tail_shorter_than_min_clip_s():
+    """With --hop_s under --window_s the film's last sliver joins the window before it, as with adjacent windows:
+    [7.0, 7.6) was a 0.6 s clip of its own before 2026-12-06."""
+    from transforms.segment import plan_windows
+    assert [(c.start_s, c.end_s) for c in plan_windows(7.6, 4.0, 3.5, 1.0)] == [(0.0, 4.0), (3.5, 7.6)]
+    assert [(c.start_s, c.end_s) for c in plan_windows(8.5, 4.0, None, 1.0)] == [(0.0, 4.0), (4.0, 8.5)]

@@ -49,7 +49,7 @@ def plan_windows(duration_s: float, window_s: float, hop_s: Optional[float] = No
     t = start_s
     while t < duration_s - EPS:
         end = min(t + window_s, duration_s)
-        if specs and end - t < min_clip_s and hop >= window_s - EPS:
+        if specs and end - t < min_clip_s:  # (overlapping windows too: [7.0, 7.6) after [3.5, 7.5), before 2026-12-06)
             specs[-1] = dataclasses.replace(specs[-1], end_s=end)
         else:
             specs.append(ClipSpec(0, t, end, "window"))
