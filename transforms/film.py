@@ -60,8 +60,8 @@ class ProcessFilm(beam.DoFn):
     def process(self, job: FilmJob):
         t0 = time.monotonic()
         film = _Film(job, self)
-        unread = any(e.fatal and e.stage == "read" for e in job.warnings)  # its subtitles: the storage failed
-        if self.scorer is not None and not unread:
+        subtitles_unread = any(e.fatal and e.stage == "read" for e in job.warnings)  # the storage failed them
+        if self.scorer is not None and not subtitles_unread:
             # once per worker, at its first film (a run with nothing new loads no model), and before the film's start
             # is recorded: models that cannot load are not the film killing its worker
             self.scorer.load()
@@ -70,7 +70,7 @@ class ProcessFilm(beam.DoFn):
         try:
             if earlier >= attempts.MAX_STARTS:  # it killed its worker each time: given up
                 film.errors.append(attempts.gave_up(job.ref, "decode", earlier))
-            elif not unread:  # (else: failed for the next run to retry, not decoded)
+            elif not subtitles_unread:  # (else: failed for the next run to retry, not decoded)
                 try:
                     film.run()
                 except Exception as exc:  # noqa: BLE001 - dead-letter the film, keep the run going
@@ -191,8 +191,7 @@ class _Film:
         if grown:
             self.errors.append(grown)
         self.step._counters["errors"].inc(sum(e.fatal for e in self.errors))
-        # a film that stopped part way (its media, or its scoring: film_failure) commits no clips of what it read
-        media_fatal = [e for e in self.errors if e.fatal and e.stage in MEDIA_STAGES + ("score",)]
+        media_fatal = [e for e in self.errors if e.fatal and e.stage in MEDIA_STAGES]
         duration = float(self.stats.get("media_end_s", job.info.duration_s))
         if media_fatal or not self.rows:
             first = (media_fatal or [None])[0]

@@ -42,8 +42,9 @@ from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
 
-# Stages whose fatal errors mean the film has no trustworthy clips; scoring failures leave clips with null scores.
-MEDIA_STAGES = ("discover", "fingerprint", "read", "probe", "subtitles", "segment", "decode", "write")
+# Stages whose fatal errors mean the film has no trustworthy clips: its media failed, or it stopped part way (`score`:
+# a whole batch's scoring failed, transforms.film.film_failure). A clip that fails to score keeps null scores.
+MEDIA_STAGES = ("discover", "fingerprint", "read", "probe", "subtitles", "segment", "decode", "score", "write")
 CLIP_COLUMNS = frozenset(clips_schema.SCHEMA.names)
 SKIPPED_TAG = "skipped"
 SKIPPED_FILE = "skipped"  # manifest/<run_id>/skipped.parquet
