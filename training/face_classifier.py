@@ -255,21 +255,20 @@ def _plain_logits(net, images: np.ndarray, batch: int = 512) -> np.ndarray:
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 7), np.float32)
 
 
-def train(cfg: Config, voted: FaceSet, hard: FaceSet, folders: FaceSet, devs: list[FaceSet], init: str = "packaged"
+def train(cfg: Config, voted: FaceSet, hard: FaceSet, folders: FaceSet, devs: list[FaceSet], start, init: str
           ) -> tuple[dict, dict]:
     """The best network's state (by mean dev accuracy) and a summary. `voted`: faces with rater votes (FER+);
     `hard`: faces with one label each (IMFDB); `folders`: image-folder faces (FER2013), `fer2013_share` of each
-    epoch; `init`: the start network (start_network), also the distillation teacher."""
+    epoch; `start`: start_network(init), also the distillation teacher (left as it is), built after torch's seed."""
     import torch
     import torch.nn.functional as F
 
     from model.encoders.faces import FER_TO_EMOTIONS_INDEX
     from model.face_tuning import augment
 
-    torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     order_idx = list(FER_TO_EMOTIONS_INDEX)
-    teacher, frozen_bn = start_network(init)
+    teacher, frozen_bn = start
     net = copy.deepcopy(teacher)
     if not frozen_bn and cfg.kd > 0:
         log.info("--init %s: nothing to distil from, kd 0", init)
@@ -387,13 +386,14 @@ def main(argv=None) -> None:
     cv2.setNumThreads(1)
     cfg = Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)})
     data = Path(args.data).expanduser()
-    start_network(args.init)  # a wrong --init stops here, before the faces are read
+    torch.manual_seed(cfg.seed)  # the start network from scratch is the seed's, as is the training after it
+    start = start_network(args.init)  # a wrong --init stops here, before the faces are read
     t = time.time()
     voted, hard, folders, devs = read_data(data, args.limit)
     log.info("data read in %.1fs: %s", time.time() - t,
              {d.name: len(d.images) for d in [voted, hard, folders, *devs]})
 
-    state, summary = train(cfg, voted, hard, folders, devs, args.init)
+    state, summary = train(cfg, voted, hard, folders, devs, start, args.init)
 
     from model.encoders._mini_xception import MiniXception
 
@@ -401,8 +401,7 @@ def main(argv=None) -> None:
     net.load_state_dict(state)
     net.eval()
     logits = {d.name: tta_logits(net, d.images) for d in devs}
-    start, _ = start_network(args.init)
-    before = {d.name: metrics(tta_logits(start, d.images), d.labels) for d in devs}
+    before = {d.name: metrics(tta_logits(start[0], d.images), d.labels) for d in devs}  # the very network it began as
     # one face token, one temperature: fitted on the dev sets together
     lab = np.concatenate([d.labels for d in devs])
     lg = np.concatenate([logits[d.name] for d in devs])
