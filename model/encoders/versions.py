@@ -154,12 +154,6 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
     return digests
 
 
-def head_tuned_digests(head: str | os.PathLike | None = None) -> tuple[str, str]:
-    """(text, face) digests of the tuned encoder weights a head checkpoint carries (head_digests)."""
-    d = head_digests(head)
-    return d["text"], d["face"]
-
-
 # Which classifier labels a clip (model.predict.evidence_keys): part of model_version, so a change re-scores a
 # catalogue. 2 (2026-12-03): a product of classifiers whose label none of them backs goes to the head. 3 (2026-12-04):
 # clips with a line too are labelled by the product, the line's evidence one of its parts. 4 (2026-12-06): a line alone
