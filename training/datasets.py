@@ -289,10 +289,9 @@ def read_clip_manifest(path: Path) -> list[Example]:
         ctx = r.get("context") or ()
         if isinstance(ctx, str):
             ctx = ctx.split(" || ")
-        ctx = [_clean(str(c)) for c in ctx]  # each earlier line as the pipeline reads its cue
-        ctx = tuple(c for c in ctx if c)
+        ctx = tuple(line for line in map(_clean, map(str, ctx)) if line)  # each earlier line as its cue is read
         out.append(Example(**labelled(r.get("label")), text=_clean(r.get("text") or "") or None,
-                           context=tuple(ctx), video=str(video), start_s=_seconds(r["start"]), end_s=_seconds(r["end"]),
+                           context=ctx, video=str(video), start_s=_seconds(r["start"]), end_s=_seconds(r["end"]),
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
                            group=str(video), source="clips"))
     return out
