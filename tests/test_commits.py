@@ -410,6 +410,30 @@ def test_a_publish_that_fails_leaves_the_committed_file_whole(tmp_path):
     assert read_table(path).column("v").to_pylist() == [2, 3]
 
 
+def test_a_film_redone_without_transcripts_loses_its_old_transcripts(tmp_path):
+    # Before 2026-12-06 a film redone without --write_transcripts (or whose speech was not recognised this time) kept
+    # its old transcripts file beside the new clips: lines the new clips were not read from. A film that fails
+    # keeps its old set whole (its old clips stay too, and the report hides both).
+    from transforms.write import FilmError, commit_film, manifest_row
+    out = tmp_path / "out"
+    (tmp_path / "a.mkv").write_bytes(b"film A")
+    a = found(tmp_path / "a.mkv")
+    said = [{"film_id": a.film_id, "film_path": a.path, "utterance_index": 0, "start_s": 0.0, "end_s": 1.0,
+             "text": "hello", "asr_model": "whisper"}]
+    clips = [{"film_id": a.film_id, "film_path": a.path, "fingerprint": a.fingerprint, "clip_index": 0,
+              "start_s": 0.0, "end_s": 1.0,
+              "segment_source": "asr", "text_source": "asr", "n_frames": 2, "has_audio": True, "run_id": "r1",
+              "config_hash": "cfg"}]
+    transcripts = out / "transcripts" / f"{a.film_id}.parquet"
+    commit_film(str(out), "r1", manifest_row("r1", a, "cfg", "ok", n_clips=1), clip_rows=clips, transcripts=said)
+    assert pq.read_table(transcripts).column("text").to_pylist() == ["hello"]
+    commit_film(str(out), "r2", manifest_row("r2", a, "cfg", "failed", error="decode: boom"),
+                errors=[FilmError(a.path, "decode", "Boom", "boom", film_id=a.film_id)])
+    assert transcripts.exists()
+    commit_film(str(out), "r3", manifest_row("r3", a, "cfg2", "ok", n_clips=1), clip_rows=clips, transcripts=[])
+    assert not transcripts.exists() and (out / "clips" / f"{a.film_id}.parquet").exists()
+
+
 def test_the_done_index_sees_a_manifest_a_relaunched_run_rewrote(tmp_path):
     # A job relaunched with the same --run_id (a scheduler's retry) rewrites manifest/<run_id>/<film>.parquet. Before
     # 2026-12-06 the index named its files by path only, so the rewritten row was never read: the film's old config

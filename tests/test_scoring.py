@@ -401,6 +401,29 @@ def test_features_are_committed_with_page_checksums_that_rescore_verifies(tmp_pa
     errors = _error_rows(tmp_path / "re")
     assert [(e["film_id"], e["stage"], e["fatal"]) for e in errors] == [("film0", "rescore", True)]
     assert "cannot be read whole" in errors[0]["message"] and "CRC checksum" in errors[0]["message"]
+
+
+def test_a_moved_film_keeps_its_features_page_checksums(tmp_path, head_path):
+    """commit_move rewrites a moved film's features file to name its new path. Before 2026-12-06 it wrote it
+    without page checksums, so damage to the moved file read back as numbers and rescore scored it."""
+    from transforms.elements import FilmRef
+    from transforms.write import commit_film, commit_move, manifest_row
+    _write_catalogue(tmp_path / "run1", head_path, n_films=1,
+                     encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    feats = pq.read_table(tmp_path / "run1" / "features" / "film0.parquet").to_pylist()
+    clips = pq.read_table(tmp_path / "run1" / "clips" / "film0.parquet").to_pylist()
+    out = tmp_path / "out"
+    ref = FilmRef("/films/film0.mp4", 1, "film0", "fp")
+    prev = commit_film(str(out), "r1", manifest_row("r1", ref, "c0", "ok", n_clips=len(clips)), clip_rows=clips,
+                       features=feats)
+    commit_move(str(out), "r2", FilmRef("/library/film0.mp4", 1, "film0", "fp"), prev, "c0")
+    path = out / "features" / "film0.parquet"
+    assert set(pq.read_table(path).column("film_path").to_pylist()) == {"/library/film0.mp4"}
+    _flip_bytes(path, "vision_tokens", "data")
+    with pytest.raises(OSError, match="CRC checksum verification failed"):
+        pq.read_table(path, page_checksum_verification=True)
+
+
 @pytest.mark.slow
 def test_sintel_scored_then_rescored_from_features_gives_same_labels(tmp_path):
     """The issue's 'done when': the real Sintel trailer with its subtitles gets one of the 7 labels per clip

@@ -161,9 +161,9 @@ def _discard(paths: list[str]) -> None:
         log.warning("could not remove %s: %s", paths, exc)
 
 
-def atomic_write_table(table: pa.Table, path: str) -> str:
+def atomic_write_table(table: pa.Table, path: str, page_checksums: bool = False) -> str:
     """Parquet to a hidden temp name beside `path`, then rename: readers never see a half-written file."""
-    return publish(stage_table(table, path), path)
+    return publish(stage_table(table, path, page_checksums), path)
 
 
 def read_table(path: str) -> pa.Table:
@@ -536,9 +536,9 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     if features:
         tables.append((schemas.rows_to_table(sorted(features, key=lambda r: r["clip_index"]), features_schema.SCHEMA),
                        features_file))
+    transcripts_file = join_path(output_dir, "transcripts", f"{film_id}.parquet")
     if transcripts:
-        tables.append((schemas.rows_to_table(transcripts, transcripts_schema.SCHEMA),
-                       join_path(output_dir, "transcripts", f"{film_id}.parquet")))
+        tables.append((schemas.rows_to_table(transcripts, transcripts_schema.SCHEMA), transcripts_file))
     errors_file = join_path(output_dir, "errors", run_id, f"{film_id}.parquet")
     rows = sorted((error_row(e, run_id) for e in errors), key=_row_order)
     if rows:
@@ -557,19 +557,23 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
         delete_files([errors_file])
     for tmp, path in staged[:-1]:
         publish(tmp, path)
-    if clip_rows is not None and not features:
-        _drop_stale_features(features_file)
+    if clip_rows is not None:
+        _drop_stale([path for path, written in ((features_file, features), (transcripts_file, transcripts))
+                     if not written])
     publish(*staged[-1])  # the manifest row: the commit
     return manifest
 
 
-def _drop_stale_features(features_file: str) -> None:
-    """A film's new clips were committed without features (a run without --write_features): an older features file
-    would still pair with them by clip_index, and pipeline.rescore would score the old tokens as the new clips. It
-    goes after the new clips file is in place (a failed publish leaves the old pair whole) and before the manifest
-    row (a crash between leaves the film not done, so the next run redoes it)."""
-    if FileSystems.exists(features_file):
-        delete_files([features_file])
+def _drop_stale(paths: list[str]) -> None:
+    """A film's new clips were committed without features (a run without --write_features) or without transcripts
+    (without --write_transcripts, or no speech recognised this time): an older features file would still pair with
+    them by clip_index, and pipeline.rescore would score the old tokens as the new clips; an older transcripts file
+    would name lines the new clips were not read from. They go after the new clips file is in place (a failed
+    publish leaves the old set whole) and before the manifest row (a crash between leaves the film not done, so the
+    next run redoes it)."""
+    stale = [p for p in paths if FileSystems.exists(p)]
+    if stale:
+        delete_files(stale)
 
 
 def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_hash: str) -> dict:
@@ -583,7 +587,9 @@ def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_h
             continue
         t = read_table(path)
         i = t.schema.get_field_index("film_path")
-        atomic_write_table(t.set_column(i, t.schema.field(i), pa.array([ref.path] * len(t), pa.string())), path)
+        # the features file keeps the page checksums pipeline.rescore verifies
+        atomic_write_table(t.set_column(i, t.schema.field(i), pa.array([ref.path] * len(t), pa.string())), path,
+                           page_checksums=table == "features")
     note = FilmError(ref.path, "discover", "FilmMoved", f"scored before at {prev['film_path']} (gone now), with the "
                      "same bytes and options: its outputs were kept and now name this path", film_id=ref.film_id,
                      fatal=False, ref=ref)
