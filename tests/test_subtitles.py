@@ -126,7 +126,8 @@ def test_scc_sidecar_on_a_masters_timecode(tmp_path):
     ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
     cues, warnings, source = load_cues(ref, probe_film(str(film)))
     assert source.endswith("episode.scc") and [c.text for c in cues] == ["Where were you?"]
-    assert cues[0].start_s == pytest.approx(2.0 + hour - 3600, abs=0.1)  # moved back by the whole hour
+    # labelled 01:00:02:00: 2 s after the hour's first frame (before 2026-12-06 5.6 s: 3.6 s late per hour of labels)
+    assert cues[0].start_s == pytest.approx(2.0, abs=0.1)
     assert any("moved back" in w for w in warnings)
 
 
@@ -764,3 +765,155 @@ def test_sidecars_out_of_step_with_the_speech_are_retimed(tmp_path):
     ref = FilmRef(str(silent), silent.stat().st_size, film_id_for(str(silent)), "fp")
     cues, warnings, _ = load_cues(ref, probe_film(str(silent)))
     assert [c.start_s for c in cues] == pytest.approx([a + 3.5 for a, _ in lines], abs=2e-3) and not warnings
+
+
+def read_file(tmp_path, name, data):
+    """A sidecar with these bytes beside tmp_path/film.mp4, read as read_sidecar reads it: (cues, warnings)."""
+    from transforms.subtitles import read_sidecar
+    (tmp_path / name).write_bytes(data)
+    cues, warnings = read_sidecar(str(tmp_path / name), str(tmp_path / "film.mp4"))
+    return [(c.start_s, c.end_s, c.text) for c in cues], warnings
+
+
+def test_webvtt_inline_timestamps_keep_their_cue(tmp_path):
+    # Before 2026-12-06 a cue timed word by word (<00:00:02.000>) was taken for a timing line: the line was lost,
+    # without a warning.
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nWhere were you <00:00:02.000>last <00:00:03.000>night?\n\n"
+           "00:00:05.000 --> 00:00:06.000\nAt home.\n")
+    assert read_file(tmp_path, "film.vtt", vtt.encode()) == (
+        [(1.0, 4.0, "Where were you last night?"), (5.0, 6.0, "At home.")], [])
+    srt = "1\n00:00:01,000 --> 00:00:04,000\nThe show runs 01:00:00.000 to 02:00:00.000 tonight.\n"
+    assert read_file(tmp_path, "film.srt", srt.encode()) == (
+        [(1.0, 4.0, "The show runs 01:00:00.000 to 02:00:00.000 tonight.")], [])
+
+
+BILINGUAL_SAMI = """<SAMI>
+<HEAD>
+<STYLE TYPE="text/css"><!--
+.ENCC { Name:English; lang:en-US; SAMIType:CC; }
+.KRCC { Name:Korean; lang:ko-KR; SAMIType:CC; }
+--></STYLE>
+</HEAD>
+<BODY>
+<SYNC Start=1000><P Class=KRCC>어젯밤에 어디 있었어?
+<SYNC Start=1000><P Class=ENCC>Where were you last night?
+<SYNC Start=3000><P Class=KRCC>&nbsp;
+<SYNC Start=3000><P Class=ENCC>&nbsp;
+<SYNC Start=5000><P Class=KRCC>집에 있었어.
+<SYNC Start=5000><P Class=ENCC>I was at home.
+<SYNC Start=7000><P Class=KRCC>&nbsp;
+<SYNC Start=7000><P Class=ENCC>&nbsp;
+</BODY>
+</SAMI>
+"""
+
+
+def test_bilingual_sami_reads_one_language_whole(tmp_path):
+    # A SAMI file of two languages (a class each, shown at the same SYNC times): the lines of one, each until the
+    # next SYNC of its class. Before 2026-12-06 each line but the last at a time ended where it began and was
+    # skipped as badly timed: Korean and English lines came out mixed, whichever was first at each time lost.
+    english = [(1.0, 3.0, "Where were you last night?"), (5.0, 7.0, "I was at home.")]
+    left_out = "SAMI classes KRCC (ko-KR), ENCC (en-US): the lines of {} read, the others left out"
+    assert read_file(tmp_path, "film.smi", BILINGUAL_SAMI.encode()) == (
+        english, ["film.smi: " + left_out.format("ENCC")])  # the language the text path reads
+    assert read_file(tmp_path, "film.ko.smi", BILINGUAL_SAMI.encode()) == (
+        [(1.0, 3.0, "어젯밤에 어디 있었어?"), (5.0, 7.0, "집에 있었어.")], ["film.ko.smi: " + left_out.format("KRCC")])
+    earlier = BILINGUAL_SAMI.replace("<SYNC Start=3000><P Class=KRCC>", "<SYNC Start=2500><P Class=KRCC>")
+    assert read_file(tmp_path, "film.en.smi", earlier.encode()) == (  # a line ends at the next SYNC of its class
+        english, ["film.en.smi: " + left_out.format("ENCC")])
+
+
+def test_a_utf8_file_with_a_stray_cp1252_byte_keeps_its_utf8(tmp_path):
+    # A UTF-8 file with one line fixed by hand in a cp1252 editor. Before 2026-12-06 the one byte made the whole
+    # file cp1252: "Itâ€™s not what you think".
+    data = ("1\n00:00:01,000 --> 00:00:03,000\nIt\u2019s not what you think \u2014 I swear.\n\n"
+            "2\n00:00:04,000 --> 00:00:05,000\n\u201cWhere were you?\u201d\n\n").encode()
+    data += "3\n00:00:06,000 --> 00:00:07,000\nCaf\xe9 at noon.\n".encode("cp1252")
+    cues, warnings = read_file(tmp_path, "film.srt", data)
+    assert [t for _, _, t in cues] == ["It\u2019s not what you think \u2014 I swear.", "\u201cWhere were you?\u201d",
+                                       "Café at noon."]
+    assert warnings == ["film.srt: not valid UTF-8 in 1 place; read there as cp1252"]
+
+
+def test_a_broken_timestamp_costs_its_own_cue_only(tmp_path):
+    # Before 2026-12-06 a SubRip cue whose timing line was mistyped joined the cue before it, and both were
+    # skipped (the warning named the good one); one ASS event with an unreadable time lost the whole file.
+    srt = ("1\n00:00:01,000 --> 00:00:02,000\nGood one.\n\n2\n00:00:O4,500 --> 00:00:06,000\nBroken two.\n\n"
+           "3\n00:00:07,000 --> 00:00:08,000\nGood three.\n")
+    assert read_file(tmp_path, "film.srt", srt.encode()) == (
+        [(1.0, 2.0, "Good one."), (7.0, 8.0, "Good three.")],
+        ["film.srt: cue 2: skipped, unreadable times ('00:00:O4,500 --> 00:00:06,000')"])
+    vtt = "WEBVTT\n\n" + srt.replace(",", ".")
+    assert read_file(tmp_path, "film.vtt", vtt.encode()) == (
+        [(1.0, 2.0, "Good one."), (7.0, 8.0, "Good three.")],
+        ["film.vtt: cue 2: skipped, unreadable times ('00:00:O4.500 --> 00:00:06.000')"])
+    events = ("[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, "
+              "MarginL, MarginR, MarginV, Effect, Text\n")
+    events += "".join(f"Dialogue: 0,{a},{b},Default,,0,0,0,,{t}\n" for a, b, t in [
+        ("0:00:01.00", "0:00:02.00", "Good one."), ("", "0:00:04.00", "Broken two."), ("0:00:05.00", "--", "Broken"),
+        ("0:00:07.00", "0:00:08.00", "Good three.")])
+    assert read_file(tmp_path, "film.ass", events.encode()) == (
+        [(1.0, 2.0, "Good one."), (7.0, 8.0, "Good three.")],
+        ["film.ass: line 7: skipped, unreadable times ('Dialogue: 0,,0:00:04.00,Default,,0,0,0,,Broken two.')",
+         "film.ass: line 8: skipped, unreadable times ('Dialogue: 0,0:00:05.00,--,Default,,0,0,0,,Broken')"])
+
+
+def test_an_empty_sidecar_is_a_warning(tmp_path):
+    # Before 2026-12-06 an empty sidecar (a failed download, a BOM alone) was passed over without a word.
+    for name, data in [("film.srt", b""), ("film.en.vtt", b"\xef\xbb\xbfWEBVTT\n\n"), ("film.ass", b" \r\n"),
+                       ("film.smi", b"\xef\xbb\xbf")]:
+        assert read_file(tmp_path, name, data) == ([], [f"{name}: empty subtitle file"])
+    film = make_film(tmp_path / "film.mp4", duration_s=2.0)
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = list(LoadSubtitles("c", transcribe="never").process((ref, probe_film(str(film)))))[-1]
+    assert [(w.error_type, w.message) for w in job.warnings if "film.srt" in w.message] == [
+        ("SubtitleWarning", "film.srt: empty subtitle file")]
+
+
+def test_short_latin_files_are_not_read_as_cjk(tmp_path):
+    # charset-normalizer puts a few accented letters in a Chinese code page: before 2026-12-06 'Très bien.' was
+    # read as Big5, 'Tr鋊 bien.'.
+    for lines in (["Très bien."], ["Hello there.", "I love crème brûlée."]):
+        srt = "".join(f"{i + 1}\n00:00:0{i + 1},000 --> 00:00:0{i + 2},000\n{t}\n\n" for i, t in enumerate(lines))
+        cues, warnings = read_file(tmp_path, "film.srt", srt.encode("cp1252"))
+        assert [t for _, _, t in cues] == lines and warnings == ["film.srt: not valid UTF-8; read as cp1252"]
+
+
+def test_zero_padding_does_not_make_a_file_utf16(tmp_path):
+    # A file padded with zeros (a download, a disc image). Before 2026-12-06 it was read as UTF-16 and lost every
+    # line.
+    srt = "1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n\n2\n00:00:05,000 --> 00:00:07,000\nAt home.\n"
+    lines = [(1.0, 3.0, "Where were you last night?"), (5.0, 7.0, "At home.")]
+    assert read_file(tmp_path, "film.srt", srt.encode() + b"\x00" * 2048) == (lines, [])
+    assert read_file(tmp_path, "film.srt", srt.encode("utf-16-le") + b"\x00" * 3) == (
+        lines, ["film.srt: no BOM; read as utf-16-le"])
+    assert read_file(tmp_path, "film.srt", b"\xff\xfe" + srt.encode("utf-16-le") + b"\x00" * 5) == (lines, [])
+
+
+def test_webvtt_with_commas_or_subrip_inside_is_read(tmp_path):
+    # Before 2026-12-06 a .vtt timed with commas, or holding SubRip, gave no line ("no cues could be parsed").
+    assert read_file(tmp_path, "film.vtt", b"WEBVTT\n\n00:00:01,000 --> 00:00:02,000\nComma times.\n") == (
+        [(1.0, 2.0, "Comma times.")], [])
+    assert read_file(tmp_path, "film.en.vtt", b"1\n00:00:03,000 --> 00:00:04,000\nSubRip inside.\n") == (
+        [(3.0, 4.0, "SubRip inside.")], [])
+
+
+def test_files_joined_end_to_end_keep_their_cues(tmp_path):
+    # Two files joined into one, each with its BOM and header. Before 2026-12-06 the BOM in the middle glued the
+    # next cue's number to a line ("First file line. 2"), and the second header joined the text ("Part one. WEBVTT").
+    srt = ("\ufeff1\n00:00:01,000 --> 00:00:02,000\nFirst file line.\n\n".encode()
+           + "\ufeff2\n00:00:05,000 --> 00:00:06,000\nSecond file line.\n".encode())
+    assert read_file(tmp_path, "film.srt", srt) == (
+        [(1.0, 2.0, "First file line."), (5.0, 6.0, "Second file line.")], [])
+    vtt = ("\ufeffWEBVTT\n\n00:00:01.000 --> 00:00:02.000\nPart one.\n\n"
+           "\ufeffWEBVTT\n\n00:00:05.000 --> 00:00:06.000\nPart two.\n")
+    assert read_file(tmp_path, "film.vtt", vtt.encode()) == ([(1.0, 2.0, "Part one."), (5.0, 6.0, "Part two.")], [])
+
+
+def test_odd_srt_times_are_read_or_skipped_not_misread(tmp_path):
+    # Before 2026-12-06 pysubs2's two-digit hours read 100:00:01,000 as 1 s, and -00:00:01,000 as +1 s.
+    srt = ("1\n100:00:01,000 --> 100:00:03,000\nA hundred hours in.\n\n2\n-00:00:01,000 --> 00:00:02,000\n"
+           "Before the start.\n\n3\n00:00:05,000 --> 00:00:07,000\nFive seconds in.\n")
+    assert read_file(tmp_path, "film.srt", srt.encode()) == (
+        [(5.0, 7.0, "Five seconds in."), (360001.0, 360003.0, "A hundred hours in.")],
+        ["film.srt: cue 2: skipped, bad times -1.000 -> 2.000 ('Before the start.')"])

@@ -16,10 +16,16 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # The rule's version: part of the pipeline's config hash (a change redoes a catalogue's films) and of the training
 # feature caches' keys. 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue. 3
 # (2026-12-06): a label after a sound description ('[door slams] JOHN:'), with a description of its own ('JOHN (V.O.):')
-# or after a sentence of the cue ('Where were you? MARY: Out.', two lines joined) is one too.
-DIALOGUE_RULE = "3"
+# or after a sentence of the cue ('Where were you? MARY: Out.', two lines joined) is one too. 4 (2026-12-06, the same
+# day): a song wrapped in '#' or '¶' is no line, a dash-led turn that held only a description goes with its dash.
+DIALOGUE_RULE = "4"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)")  # SDH sound descriptions: [door slams], (SIGHS)
 _MUSIC = re.compile("[\u266a\u266b\u266c]")  # music notes: a song's lyrics or the score
+# A song written where the font had no note: the whole cue wrapped in '#' or '¶' ('# Happy birthday #'). Not '*',
+# which wraps a written line's emphasis or action ('*so*', '*whistles innocently*': GoEmotions), nor '#1 fan'
+_STAND_IN_SONG = re.compile("[#\u00b6].*[#\u00b6]", re.S)
+# A speaker's turn: a dash at the cue's start or after a space, up to the next one ('- Hey. - Hi.', '-Where? -Home.')
+_TURN = re.compile(r"(?:^|(?<=\s))[-\u2013\u2014]+(?:(?!\s[-\u2013\u2014]).)*", re.S)
 # A speaker label at the start of the cue, of a dash-led line or of a sentence (a cue's second line, joined):
 # 'JOHN:', 'MAN #2:', '- DR. SMITH:', 'Where were you? MARY:'; 'JOHN (V.O.):' is 'JOHN :' once the description goes
 _TITLE = "".join(rf"(?<!\b{t})" for t in ("Mr", "Ms", "Mrs", "Dr", "St", "Jr", "Sr"))  # 'Dr. SMITH:' ends no sentence
@@ -31,14 +37,32 @@ def dialogue_text(line: str) -> str:
     descriptions ('[door slams]', '(SIGHS)'), music ('♪ ♪', sung lyrics) and speaker labels ('JOHN:'). The text
     path learnt transcribed dialogue (2 of MELD's 9,989 train lines carry a stage direction) and reads them as confident `neutral` ('♪ ♪' 0.61,
     '[MUSIC PLAYING]' 0.57, '...' 0.55): a label grounded in no dialogue. Descriptions and labels are removed; a
-    cue with a music note is a song or a score, not a line; '' when no word or number is left (not a line)."""
+    cue with a music note, or wrapped in the '#' or '¶' files write for one, is a song or a score, not a line; a
+    dash-led turn left with nothing said goes with its dash; '' when no word or number is left (not a line). Before
+    2026-12-06 '# Happy birthday to you #' was a line and '- [gasps]\\n- What?' read '- - What?'."""
     if _MUSIC.search(line):
         return ""
-    line = _SPACES.sub(" ", _SOUND.sub(" ", line)).strip()  # a label the description stood before starts the cue now
-    if any(ch.islower() for ch in line):  # in an all-caps cue a label cannot be told from the line ('I SAID: NO.')
-        line = _SPEAKER.sub(lambda m: m.group(1), line)
-    line = _SPACES.sub(" ", line).strip()
+    labels = any(ch.islower() for ch in _SOUND.sub(" ", line))  # all caps: no label to tell ('I SAID: NO.')
+    line = _spoken(_TURN.sub(lambda m: _kept_turn(m.group(0), labels), line), labels)
+    if _STAND_IN_SONG.fullmatch(line):
+        return ""
     return line if any(ch.isalnum() for ch in line) else ""
+
+
+def _spoken(text: str, labels: bool) -> str:
+    """text without its sound descriptions and (labels: the cue has lower case) its speaker labels."""
+    text = _SPACES.sub(" ", _SOUND.sub(" ", text)).strip()  # a label the description stood before starts the cue now
+    if labels:
+        text = _SPEAKER.sub(lambda m: m.group(1), text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _kept_turn(turn: str, labels: bool) -> str:
+    """A dash-led turn, or '' where only a description or label was said in it ('- [gasps]', '- MARY: [screams]'):
+    its dash alone would read as a line's ('- - What?'). A turn that was empty as written ('this- -') stays."""
+    said = _spoken(turn, labels)
+    emptied = said != _SPACES.sub(" ", turn).strip() and not said.lstrip("-\u2013\u2014 ")  # '- 😍' is said
+    return "" if emptied else turn
 
 
 def clean_text(text: str) -> str:

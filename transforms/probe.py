@@ -11,6 +11,7 @@ import errno
 import logging
 import math
 import os
+import re
 from typing import Iterable, Optional
 
 import apache_beam as beam
@@ -402,14 +403,16 @@ def dialogue_track(container, tracks: list, duration_s: float):
 
 def start_timecode_s(container, fps: float) -> float:
     """The first frame's timecode (MOV / MP4 'timecode' on the video or tmcd track, MXF's in the file's own
-    metadata: HH:MM:SS:FF, or HH:MM:SS;FF drop frame), in seconds; 0 without one."""
+    metadata: HH:MM:SS:FF, or HH:MM:SS;FF drop frame), in seconds as the label reads (01:00:00:00 is 3600 s at
+    23.976 fps too; its frames over the label's rate, 24 there): the clock transforms.timecode.label_seconds puts
+    SCC and TTML timecode lines on, and SRT lines on a master's timecode are written on. 0 without one."""
     tags = [container.metadata] + [s.metadata for s in container.streams]
     value = next((t["timecode"] for t in tags if t.get("timecode")), "")
     parts = value.replace(";", ":").replace(".", ":").split(":")
     if len(parts) != 4 or not all(p.isdigit() for p in parts):
         return 0.0
     h, m, sec, frames = (int(p) for p in parts)
-    return h * 3600 + m * 60 + sec + (frames / fps if fps > 0 else 0.0)
+    return h * 3600 + m * 60 + sec + (frames / round(fps) if fps >= 1 else 0.0)
 
 
 def film_start_s(container) -> float:
@@ -456,6 +459,14 @@ def declared_ends(container, streams) -> dict:
     return ends
 
 
+def forced_stream(stream) -> bool:
+    """Whether a subtitle stream is a forced track: its forced disposition, or a title that says so ("English
+    (Forced)", as remuxers name one and leave the disposition unset; before 2026-12-06 read as the full dialogue)."""
+    title = " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
+    return bool(stream.disposition & av.stream.Disposition.forced
+                or re.search(r"(?<!non-)(?<!non )(?<!not )\bforced\b", title, re.I))
+
+
 def probe_container(container, path: str) -> FilmInfo:
     """What the film holds; `path` is the container's, for the programme tables of a multiplex."""
     v = main_video_stream(container)
@@ -484,7 +495,7 @@ def probe_container(container, path: str) -> FilmInfo:
                     if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS + CAPTION_CODECS]
     pictures = tuple(s.codec_context.name for s in picture_subs)
     read_pictures = tuple(s.index for s in picture_subs if s.codec_context.name in PICTURE_CODECS)
-    forced = tuple(s.index for s in text_subs + picture_subs if s.disposition & av.stream.Disposition.forced)
+    forced = tuple(s.index for s in text_subs + picture_subs if forced_stream(s))
     # subtitle streams FFmpeg has no decoder for here: in a transport stream, DVB teletext (transforms.teletext)
     teletext = tuple(s.index for s in container.streams.subtitles
                      if s.codec_context is None and "mpegts" in container.format.name)

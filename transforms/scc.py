@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from transforms.cea608 import Cea608Decoder
-from transforms.timecode import label_frames
+from transforms.timecode import label_seconds
 
 HEADER = "Scenarist_SCC V1.0"
 FRAME_S = 1001 / 30000  # one word per frame at 29.97 fps
@@ -19,10 +19,12 @@ def is_scc(text: str) -> bool:
     return text.lstrip().startswith(HEADER)
 
 
-def timecode_s(h: int, m: int, s: int, sep: str, f: int) -> float:
+def timecode_s(h: int, m: int, s: int, sep: str, f: int, hour: int = 0) -> float:
     """An SCC time code in seconds: labels count 30 frames a second at 29.97 fps; `;` drops two labels a minute
-    (not every tenth minute), so that the label keeps up with the clock."""
-    return label_frames(h, m, s, f, 30, drop=sep in ";,") * FRAME_S
+    (not every tenth minute), so that the label keeps up with the clock. hour: the hour of the file's first time
+    code, up to which the label counts as it reads (transforms.timecode.label_seconds), as a film's start timecode
+    does: a master's captions land where its frames are."""
+    return label_seconds(h, m, s, f, 30, 1 / FRAME_S, drop=sep in ";,", hour=hour)
 
 
 def parse_scc(text: str) -> tuple[list[tuple[float, float, str]], list[str]]:
@@ -30,7 +32,7 @@ def parse_scc(text: str) -> tuple[list[tuple[float, float, str]], list[str]]:
     skipped with a warning; a caption still on screen at the end is held for 2 s."""
     if not is_scc(text):
         raise ValueError(f"not an SCC file: it does not start with {HEADER!r}")
-    decoder, warnings, t = Cea608Decoder(), [], 0.0
+    decoder, warnings, t, hour = Cea608Decoder(), [], 0.0, None
     for number, raw in enumerate(text.splitlines()[1:], start=2):
         if not raw.strip():
             continue
@@ -38,7 +40,8 @@ def parse_scc(text: str) -> tuple[list[tuple[float, float, str]], list[str]]:
         if not m:
             warnings.append(f"line {number}: skipped, not a time code and caption words ({raw.strip()[:40]!r})")
             continue
-        t = timecode_s(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), int(m.group(5)))
+        hour = int(m.group(1)) if hour is None else hour
+        t = timecode_s(int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), int(m.group(5)), hour)
         for k, word in enumerate(m.group(6).split()):
             if not _WORD.fullmatch(word):
                 warnings.append(f"line {number}: word {word!r} is not hex, skipped")

@@ -2,13 +2,16 @@
 subtitle streams inside it, or the closed captions its pictures carry.
 
 Parsing is pysubs2's; this module only makes the input palatable (encoding, BOM, CRLF, WebVTT NOTE/STYLE
-blocks) and the output clean (HTML and ASS tags stripped, lines joined, bad cues skipped with a warning).
+blocks, SubRip and WebVTT timing lines, unreadable ASS times) and the output clean (HTML and ASS tags stripped,
+lines joined, bad cues skipped with a warning).
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import hashlib
+import io
 import logging
 import os
 import re
@@ -18,6 +21,7 @@ import apache_beam as beam
 import pysubs2
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from pysubs2.formats.subrip import SubripFormat
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import clean_text, dialogue_text
@@ -64,29 +68,69 @@ _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 def decode_subtitle_bytes(data: bytes) -> tuple[str, Optional[str]]:
     """Bytes -> (text with \\n line ends, warning or None). Handles BOMs, UTF-16 without BOM, the code pages of other
-    scripts (_other_script), cp1252."""
-    for bom, enc in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-                     (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+    scripts (_other_script), cp1252, UTF-8 with a few bytes of cp1252 in it (_mostly_utf8), zeros padding the end."""
+    for bom, enc, unit in ((b"\xef\xbb\xbf", "utf-8", 1), (b"\xff\xfe\x00\x00", "utf-32-le", 4),
+                           (b"\x00\x00\xfe\xff", "utf-32-be", 4), (b"\xff\xfe", "utf-16-le", 2),
+                           (b"\xfe\xff", "utf-16-be", 2)):
         if data.startswith(bom):
-            return _newlines(data[len(bom):].decode(enc, errors="replace")), None
+            return _newlines(_unpadded(data[len(bom):], unit).decode(enc, errors="replace")), None
     warning = None
-    head = data[:4000]
-    if head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM: every other byte of ASCII is zero
-        enc = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
-        return _newlines(data.decode(enc, errors="replace")), f"no BOM; read as {enc}"
+    enc = _utf16_without_bom(_unpadded(data, 1)[:4000])
+    if enc:
+        return _newlines(_unpadded(data, 2).decode(enc, errors="replace")), f"no BOM; read as {enc}"
+    data = _unpadded(data, 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        mixed = _mostly_utf8(data)
+        if mixed:
+            return _newlines(mixed[0]), mixed[1]
         text, enc = _other_script(data) or (data.decode("cp1252", errors="replace"), "cp1252")
         warning = f"not valid UTF-8; read as {enc}"
     return _newlines(text), warning
+
+
+def _unpadded(data: bytes, unit: int) -> bytes:
+    """Without the zeros a download or a disc image pads a file with, kept to whole characters of `unit` bytes (UTF-16
+    text can end on a zero byte). Before 2026-12-06 the padding made a UTF-8 file UTF-16, and every line was lost."""
+    n = len(data.rstrip(b"\x00"))
+    return data[:-(-n // unit) * unit]
+
+
+def _utf16_without_bom(head: bytes) -> Optional[str]:
+    """The byte order of UTF-16 text without a BOM, else None: every other byte of ASCII is zero, so its zeros are
+    many and all on one side of each pair (zeros on both, a damaged stretch, are not UTF-16)."""
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if even + odd <= len(head) // 4 or min(even, odd) * 10 > even + odd:
+        return None
+    return "utf-16-le" if odd > even else "utf-16-be"
+
+
+def _mostly_utf8(data: bytes) -> Optional[tuple[str, str]]:
+    """(text, warning) for UTF-8 with a few bytes of cp1252 in it (a line fixed by hand in an old editor, files
+    joined): the UTF-8 read as UTF-8, each invalid run as cp1252. None when the invalid runs outnumber the valid
+    multibyte characters, or there are none of these (text in a code page: cp1252, or another script's). Before
+    2026-12-06 one stray byte made the whole file cp1252 ('Itâ€™s')."""
+    marked = data.decode("utf-8", errors="replace")
+    bad = marked.count("\ufffd")
+    valid = len(marked) - len(marked.encode("ascii", errors="ignore")) - bad  # multibyte characters
+    if valid < max(bad, 1):
+        return None
+    places = f"{bad} place" + ("s" if bad > 1 else "")
+    return data.decode("utf-8", errors=_CP1252_RUNS), f"not valid UTF-8 in {places}; read there as cp1252"
+
+
+_CP1252_RUNS = "subtitles-cp1252"  # the codecs error handler of _mostly_utf8: an invalid run read as cp1252
+codecs.register_error(_CP1252_RUNS, lambda e: (e.object[e.start:e.end].decode("cp1252", errors="replace"), e.end))
 
 
 def _other_script(data: bytes) -> Optional[tuple[str, str]]:
     """charset-normalizer's reading of bytes that are not UTF-8, when it puts them in another script than Latin
     (Russian subtitles in cp1251, Korean in cp949, Japanese in Shift-JIS, Chinese in GBK or Big5, Greek, Arabic,
     Hebrew); None otherwise: Latin text stays cp1252, as its short samples confuse the Latin code pages (French
-    read as cp1250 gives 'naďve')."""
+    read as cp1250 gives 'naďve'). None too when most of the other script's letters sit inside words of ASCII
+    letters, where a real script's letters stand beside their own: Latin text with a few accents, guessed Big5
+    (before 2026-12-06 'Très bien.' was read 'Tr鋊 bien.')."""
     import unicodedata
 
     import charset_normalizer
@@ -94,20 +138,26 @@ def _other_script(data: bytes) -> Optional[tuple[str, str]]:
     if best is None:
         return None
     text = str(best)
-    letters = [c for c in text if ord(c) > 127 and c.isalpha()]
-    if letters and sum("LATIN" not in unicodedata.name(c, "LATIN") for c in letters) > len(letters) / 2:
+    letters = [i for i, c in enumerate(text) if ord(c) > 127 and c.isalpha()]
+    other = [i for i in letters if "LATIN" not in unicodedata.name(text[i], "LATIN")]
+    ascii_letter = lambda s: s.isascii() and s.isalpha()  # noqa: E731
+    inside = sum(ascii_letter(text[i - 1:i]) or ascii_letter(text[i + 1:i + 2]) for i in other)
+    if len(other) > len(letters) / 2 and inside <= len(other) / 2:
         return text, best.encoding
     return None
 
 
 def _newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """\\n line ends (CRLF, CR), and no byte order mark anywhere: files joined end to end carry theirs in the
+    middle (before 2026-12-06 it glued the next cue's number to a line, 'I can't believe you did that! 2')."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
 
 
 def _drop_vtt_meta(text: str) -> str:
-    """pysubs2 keeps WebVTT NOTE/STYLE/REGION blocks as cue text; drop them before parsing."""
+    """pysubs2 keeps WebVTT NOTE/STYLE/REGION blocks as cue text; drop them before parsing, and the WEBVTT headers
+    of files joined end to end (before 2026-12-06 'Part one. WEBVTT'). A block with a timing line is a cue."""
     blocks = re.split(r"\n[ \t]*\n", text)
-    keep = [b for b in blocks if not b.lstrip().startswith(_VTT_META_BLOCKS)]
+    keep = [b for b in blocks if "-->" in b or not b.lstrip().startswith(_VTT_META_BLOCKS + ("WEBVTT",))]
     return "\n\n".join(keep)
 
 
@@ -139,13 +189,16 @@ def parse_subtitles(text: str, fmt: Optional[str] = None, language: Optional[str
                     ) -> tuple[list[Cue], list[str]]:
     """Subtitle text -> (cues sorted by start, warnings). Bad cues are skipped, each with a warning. fps: the film's
     frame rate, for MicroDVD lines that do not say theirs; pictures: reads the lines a TTML document gives as
-    pictures (IMSC1's image profile; transforms.ttml.parse_ttml)."""
+    pictures (IMSC1's image profile; transforms.ttml.parse_ttml). An empty file (nothing, a BOM, a WebVTT header)
+    is a warning: before 2026-12-06 it was passed over without a word."""
     text = text.lstrip("\ufeff")
+    if not text.strip() or text.strip() == "WEBVTT":
+        return [], ["empty subtitle file"]
     try:
         events, warnings, language = _events(text, fmt, language, fps, pictures)
     except Exception as exc:  # noqa: BLE001 - pysubs2 raises several types for unreadable files
         return [], [f"unparseable subtitles: {type(exc).__name__}: {exc}"]
-    return _cues(events, warnings, language, empty=not text.strip() or text.strip() == "WEBVTT")
+    return _cues(events, warnings, language, empty=False)
 
 
 def _cues(events: list[tuple[float, float, str]], warnings: list[str], language: Optional[str], empty: bool
@@ -176,8 +229,9 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
             pictures: Optional[Callable[..., str]] = None
             ) -> tuple[list[tuple[float, float, str]], list[str], Optional[str]]:
     """(start_s, end_s, cleaned text) of each cue in file order, warnings, and the language (the caller's, else a
-    TTML document's own). SCC captions are decoded by transforms.scc, TTML read by transforms.ttml, the rest by
-    pysubs2."""
+    TTML document's or a SAMI class's own). SCC captions are decoded by transforms.scc, TTML read by transforms.ttml,
+    the rest by pysubs2: SubRip and WebVTT timed by _timed_lines, ASS events whose times pysubs2 cannot read left
+    out first (_readable_events), a SAMI file of several languages read in one (_sami_class)."""
     if fmt == "scc" or (fmt is None and is_scc(text)):
         lines, warnings = parse_scc(text)
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language
@@ -188,16 +242,134 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
         text, fmt = _drop_vtt_meta(text), "vtt"
     if fmt == "sub":
         return _microdvd_events(text, fps), [], language
-    subs = pysubs2.SSAFile.from_string(text, format_=_PYSUBS2_FORMATS.get(fmt, fmt))
-    if subs.format == "sami":  # a SYNC shows until the next one (pysubs2 guesses an end from the text's length)
-        for ev, following in zip(subs, list(subs)[1:]):
-            ev.end = following.start
+    fmt = _PYSUBS2_FORMATS.get(fmt, fmt) if fmt else pysubs2.formats.autodetect_format(text[:10000])
+    warnings: list[str] = []
+    if fmt in ("srt", "vtt"):
+        subs, warnings = _timed_cues(text, fmt)
+    else:
+        if fmt in ("ass", "ssa"):
+            text, warnings = _readable_events(text)
+        elif fmt == "sami":
+            text, warnings, language = _sami_class(text, language)
+        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+        if fmt == "sami":
+            _sami_ends(subs)
     kept, left = [], []
     for ev in subs:
         if not ev.is_comment:
-            (kept if subs.format not in ("ass", "ssa") or spoken_event(ev.style, ev.text) else left).append(ev)
-    warnings = [_not_dialogue_warning(len(left), {ev.style for ev in left})] if left else []
+            (kept if fmt not in ("ass", "ssa") or spoken_event(ev.style, ev.text) else left).append(ev)
+    warnings += [_not_dialogue_warning(len(left), {ev.style for ev in left})] if left else []
     return [(ev.start / 1000.0, ev.end / 1000.0, clean_text(ev.text)) for ev in kept], warnings, language
+
+
+# A cue's time as SubRip and WebVTT write it, whatever its hours (pysubs2 reads two digits: 100:00:01,000 was 1 s)
+# and its sign (pysubs2 drops it: -00:00:01,000 was +1 s), with a comma or a point (a .vtt timed with commas)
+_CUE_TIME = r"(-?)(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
+_TIMING_LINE = re.compile(rf"\s*{_CUE_TIME}\s*(?:-{{1,2}}>|\s)\s*{_CUE_TIME}(?!\d)")
+_BROKEN_TIMING = re.compile(r"-->|^\s*-?\d+:[\d:.,]*\s*->")  # a timing line all the same, its times unreadable
+
+
+def _timed_lines(text: str) -> tuple[str, list[str]]:
+    """SubRip or WebVTT text -> the same with each timing line in the form _MarkedTimes reads, and warnings. A timing
+    line has two times (an arrow or a space between them), or holds '-->': one whose times cannot be read is a cue
+    skipped with a warning, its text with it. Only such lines are timing lines. Before 2026-12-06 pysubs2 took any
+    line with two times for one (a WebVTT cue timed word by word, 'Where were you <00:00:02.000>last
+    <00:00:03.000>night?', was lost), and joined a cue whose timing line it could not read to the cue before it
+    (both were skipped, the warning naming the good one)."""
+    out, warnings, cue, skipping = [], [], 0, False
+    for line in text.split("\n"):  # (as pysubs2 splits them)
+        line = line.replace("\x00", "")  # (_MarkedTimes' mark)
+        times = _TIMING_LINE.match(line)
+        if not times and not _BROKEN_TIMING.search(line):
+            out.append("" if skipping else line)
+            continue
+        cue, skipping = cue + 1, times is None
+        if skipping:
+            warnings.append(f"cue {cue}: skipped, unreadable times ({line.strip()[:60]!r})")
+        start, end = (_ms(*times.groups()[:5]), _ms(*times.groups()[5:])) if times else (0, 0)
+        out.append(f"\x00{start} \x00{end}")
+    return "\n".join(out), warnings
+
+
+def _ms(sign: str, hours: Optional[str], minutes: str, seconds: str, fraction: str) -> int:
+    ms = ((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(fraction.ljust(3, "0"))
+    return -ms if sign else ms
+
+
+class _MarkedTimes(SubripFormat):
+    """pysubs2's SubRip reader (a cue's text: its tags, the next cue's number left out) on _timed_lines' text: a
+    timing line is one it marked, its times in ms."""
+    TIMESTAMP = re.compile("\x00(-?\\d+)")
+    timestamp_to_ms = staticmethod(int)
+
+
+def _timed_cues(text: str, fmt: str) -> tuple[pysubs2.SSAFile, list[str]]:
+    """SubRip or WebVTT text -> its events (empty ones where a cue's times could not be read) and warnings."""
+    text, warnings = _timed_lines(text)
+    subs = pysubs2.SSAFile()
+    subs.format = fmt
+    _MarkedTimes.from_file(subs, io.StringIO(text), fmt)
+    return subs, warnings
+
+
+def _readable_events(text: str) -> tuple[str, list[str]]:
+    """ASS / SSA text without the events whose start or end pysubs2 cannot read, each a warning naming its line.
+    Before 2026-12-06 one such event (a time left empty, '--') lost the whole file."""
+    lines, warnings = text.split("\n"), []
+    for i, line in enumerate(lines):
+        kind, colon, rest = line.strip().partition(":")
+        if kind in ("Dialogue", "Comment") and colon and not all(map(_ass_time, rest.strip().split(",", 3)[1:3])):
+            warnings.append(f"line {i + 1}: skipped, unreadable times ({line.strip()[:60]!r})")
+            lines[i] = ""
+    return "\n".join(lines), warnings
+
+
+def _ass_time(field: str) -> bool:
+    """Whether pysubs2 reads an ASS event's time, as its SubstationFormat does: a sign, then h:mm:ss.cc or h:mm:ss."""
+    field = field.strip().removeprefix("-")
+    return bool(pysubs2.time.TIMESTAMP.match(field) or pysubs2.time.TIMESTAMP_SHORT.match(field))
+
+
+_SAMI_SYNC = re.compile(r"<sync\b.*?(?=<sync\b|</body\b|\Z)", re.I | re.S)  # a SYNC and what it shows
+_SAMI_PARAGRAPH = re.compile(r"(?=<p\b)", re.I)  # where each of a SYNC's paragraphs starts
+_SAMI_CLASS = re.compile(r"""<p\b[^>]*?\bclass\s*=\s*["']?([\w-]+)""", re.I)
+_SAMI_STYLE = re.compile(r"\.([\w-]+)\s*\{([^}]*)\}")  # .ENCC { Name:English; lang:en-US; }
+_SAMI_LANG = re.compile(r"\blang\s*:\s*([\w-]+)", re.I)
+
+
+def _sami_class(text: str, language: Optional[str]) -> tuple[str, list[str], Optional[str]]:
+    """SAMI text of several languages (a class each: <P Class=KRCC>, <P Class=ENCC>) -> (the text of one class, a
+    warning naming the others, the language): the class of the file's language tag, else one the text path reads
+    (TEXT_LANGUAGES), else the first; the language is the tag, else the class's (its STYLE's lang). Before
+    2026-12-06 the classes' lines came out mixed, and of two shown at one time the first was skipped."""
+    classes = list(dict.fromkeys(c.upper() for c in _SAMI_CLASS.findall(text)))
+    if len(classes) < 2:
+        return text, [], language
+    declared = {name.upper(): lang.group(1) for name, rules in _SAMI_STYLE.findall(text)
+                if (lang := _SAMI_LANG.search(rules))}
+    codes = {c: language_code(declared.get(c)) for c in classes}
+    chosen = next((c for c in classes if codes[c] and codes[c] == language_code(language)), None) or next(
+        (c for c in classes if codes[c] in TEXT_LANGUAGES), classes[0])
+
+    def one_class(sync: re.Match) -> str:  # a SYNC of another class goes, the next of this class ends a line
+        head, *paragraphs = _SAMI_PARAGRAPH.split(sync.group(0))
+        kept = [p for p in paragraphs if (m := _SAMI_CLASS.match(p)) is None or m.group(1).upper() == chosen]
+        return head + "".join(kept) if kept or not paragraphs else ""
+
+    named = ", ".join(f"{c} ({declared[c]})" if c in declared else c for c in classes)
+    return (_SAMI_SYNC.sub(one_class, text), [f"SAMI classes {named}: the lines of {chosen} read, the others left out"],
+            language or declared.get(chosen))
+
+
+def _sami_ends(subs: pysubs2.SSAFile) -> None:
+    """Each SYNC shown until the next one that starts later (pysubs2 guesses an end from the text's length, cut at
+    the next SYNC); SYNCs of one time end together."""
+    events = list(subs)
+    for ev, following in reversed(list(zip(events, events[1:]))):
+        if following.start > ev.start:
+            ev.end = following.start
+        elif following.start == ev.start:
+            ev.end = following.end
 
 
 def _not_dialogue_warning(n: int, styles: set[str]) -> str:
@@ -313,9 +485,11 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
     """FileMetadata of the film's sidecars: FILM.<ext> or FILM.<tags>.<ext> beside it (`exts`, in any case:
     archives made on Windows hold FILM.SRT), or FILM_<language>[_<qualifier>].<ext> as deliverables name them
     (FILM_ENG_SDH.srt, FILM-en-US.vtt; before 2026-12-05 not found) unless another film of the folder has that
-    name; in a subtitle folder (SUBTITLE_FOLDERS; before 2026-12-05 not read), named so too, or any file in
-    Subs/FILM/, or a file named for its language (Subs/2_English.srt) when the film is its folder's only film;
-    from `listing` (film_listing's; made here when not given)."""
+    name; never one named for another film of the folder whose name extends this one's (Film.trailer.en.srt and
+    Alien.Resurrection.srt are Film.trailer.mp4's and Alien.Resurrection.mp4's, not Film.mp4's or Alien.mp4's;
+    before 2026-12-06 both films read them); in a subtitle folder (SUBTITLE_FOLDERS; before 2026-12-05 not
+    read), named so too, or any file in Subs/FILM/, or a file named for its language (Subs/2_English.srt) when
+    the film is its folder's only film; from `listing` (film_listing's; made here when not given)."""
     name = os.path.splitext(film_path)[0].rsplit("/", 1)[-1]
     listed = film_listing(film_path) if listing is None else listing
     folder = FileSystems.split(film_path)[0]
@@ -323,6 +497,10 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
     films = {os.path.splitext(m.path)[0] for m in listed if not m.path.lower().endswith(NOT_FILMS)
              and places[m.path] is None}
     alone = sum(FileSystems.split(m.path)[0] == folder and is_film_candidate(m.path) for m in listed) <= 1
+    # the folder's films whose names extend this one's (Film.trailer.mp4 beside Film.mp4): what is named for one is its
+    longer = {stem for stem in (os.path.splitext(m.path.rsplit("/", 1)[-1])[0] for m in listed if places[m.path] is None
+                                and FileSystems.split(m.path)[0] == folder and is_film_candidate(m.path))
+              if stem != name and stem.startswith(name)}
     found = {}
     for m in listed:
         base = m.path.rsplit("/", 1)[-1]
@@ -332,12 +510,19 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
         rest = base[len(name):] if base.startswith(name) else None
         named = rest is not None and (rest.startswith(".") or (_joined_tags(os.path.splitext(rest)[0]) is not None
                                                                 and os.path.splitext(m.path)[0] not in films))
+        named = named and not any(_named_for(base, stem) for stem in longer)
         if place is None and FileSystems.split(m.path)[0] != folder:
             continue
         if (named or place == "own"
                 or (place == "loose" and alone and _named_tags(os.path.splitext(base)[0]) is not None)):
             found[m.path] = m
     return [found[p] for p in sorted(found)]
+
+
+def _named_for(base: str, stem: str) -> bool:
+    """Whether a sidecar's file name is named for the film `stem`: STEM.<ext>, STEM.<tags>.<ext>, STEM_<tags>.<ext>."""
+    rest = base[len(stem):] if base.startswith(stem) else None
+    return rest is not None and (rest.startswith(".") or _joined_tags(os.path.splitext(rest)[0]) is not None)
 
 
 def picture_sidecars(film_path: str, listing: Optional[list] = None) -> list[str]:
@@ -402,8 +587,9 @@ def forced_sidecar(film_path: str, sub_path: str) -> bool:
 
 def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
     """Whether a load_cues source is a forced track: lines only where a film leaves its main language (signs,
-    a foreign exchange), a handful against the film's dialogue. Such a track ranks after every other, and a film
-    whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
+    a foreign exchange), a handful against the film's dialogue: a sidecar tagged forced, a stream with the forced
+    disposition or titled so (transforms.probe), pictures all flagged forced. Such a track ranks after every other
+    source (load_cues), and a film whose dialogue comes from one is transcribed as well (LoadSubtitles)."""
     if source == CAPTIONS or source.startswith((PACKAGE_TEXT, TELETEXT)):  # (a package's forced narratives, not read)
         return False
     if source.endswith(FORCED):  # a picture track whose pictures are all flagged forced
@@ -509,17 +695,25 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     captions in the video stream (CAPTIONS: broadcast recordings' A53 / CEA-608). The first source
     the text path reads wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle
     tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned.
+    A forced track (is_forced: a sidecar, a stream or pictures) waits until every other source has been tried: it
+    is the film's dialogue only when nothing else gives lines the text path reads (before 2026-12-06 a forced
+    sidecar, film.en.forced.srt, came before the film's own full track).
     listing: film_listing's, when the caller has it (else the sidecars are listed here)."""
     warnings: list[str] = []
     first: Optional[tuple[list[Cue], str]] = None
+    forced: list[tuple[list[Cue], str]] = []
     for source, cues in _sources(ref, info, preferred_language, text_languages, warnings, listing):
         if not cues:
             continue
         cues = _labelled(cues, warnings)
-        if read_any(cues, text_languages):
+        if is_forced(source, ref.path, info):
+            forced.append((cues, source))
+        elif read_any(cues, text_languages):
             return cues, warnings, source
-        first = first or (cues, source)
-    return (first[0], warnings, first[1]) if first else ([], warnings, "")
+        else:
+            first = first or (cues, source)
+    best = next((f for f in forced if read_any(f[0], text_languages)), None) or first or next(iter(forced), None)
+    return (best[0], warnings, best[1]) if best else ([], warnings, "")
 
 
 def read_any(cues: Sequence[Cue], text_languages: Sequence[str]) -> bool:
@@ -529,19 +723,25 @@ def read_any(cues: Sequence[Cue], text_languages: Sequence[str]) -> bool:
 
 def on_film_clock(cues: list[Cue], info: FilmInfo) -> tuple[list[Cue], Optional[str]]:
     """A sidecar's cues on the film's clock. Subtitles made for a studio or broadcast master are often timed on
-    its timecode (the first frame is 01:00:00:00 or 10:00:00:00); when no cue starts within the film, they are
-    moved back by the film's start timecode, else by the whole hours before the first cue, if that puts the
-    first cue inside the film; cues that still lie wholly outside it are not the film's (a warning says so).
-    Before 2026-12-03 such a film had no line at all, without a word."""
+    its timecode (the first frame is 01:00:00:00 or 10:00:00:00). When no line comes before the film's start
+    timecode, they are moved back by it, whatever the film's length; lines timed from 0 on such a master (the first
+    before its start timecode) stay as they are. Without a start timecode, by the whole hours before the first line,
+    when lines as timed run past the film's end. Either move must put the first line inside the film; lines none of
+    which falls within it are not the film's (a warning says so). Before 2026-12-03 such a film had no line at all,
+    without a word; before 2026-12-06 lines moved only when none started within the film, so a master longer than
+    its start hour (90 minutes from 01:00:00:00) kept every line an hour late."""
     duration = info.duration_s
-    if not cues or duration <= 0 or any(c.start_s < duration for c in cues):
+    if not cues or duration <= 0:
         return cues, None
     first = min(c.start_s for c in cues)
-    for shift in (info.start_timecode_s, 3600.0 * (first // 3600)):
-        if shift > 0 and 0 <= first - shift < duration:
+    past_end = any(c.start_s >= duration for c in cues)  # (a forced track timed from 0 may start after an hour)
+    for shift, plausible in ((info.start_timecode_s, True), (3600.0 * (first // 3600), past_end)):
+        if shift > 0 and plausible and 0 <= first - shift < duration:
             moved = [dataclasses.replace(c, start_s=c.start_s - shift, end_s=c.end_s - shift) for c in cues]
             return moved, (f"timed on a master's timecode (first line at {_clock(first)}, the film is "
                            f"{_clock(duration)} long): moved back by {_clock(shift)}")
+    if any(c.start_s < duration for c in cues):
+        return cues, None
     return [], (f"none of its {len(cues)} lines falls within the film (first at {_clock(first)}, the film is "
                 f"{_clock(duration)} long): not used")
 

@@ -8,9 +8,11 @@ deliverables use all three, so the timing is read here:
 with ttp:frameRate, ttp:frameRateMultiplier ("1000 1001": 23.976 and 29.97 fps), ttp:subFrameRate,
 ttp:tickRate and ttp:timeBase (media: a clock time is real time; smpte: a timecode label counted in frames,
 dropNTSC dropping two labels a minute). Times nest: a `p`'s begin is counted from its `div`'s and `body`'s
-(TTML's default `par` time containers). A `p` without times of its own whose spans carry them gives one line
-per span. Whether a time is on the master's timecode (10:00:00:00 at the first frame) is not decided here:
-transforms.subtitles.on_film_clock does that for every sidecar.
+(TTML's default `par` time containers; in a timeContainer="seq" one, from the end of the child before). A `p`
+without times of its own whose spans carry them gives one line per span. What is not shown is not read: metadata
+(`ttm:desc`, other vocabularies' elements) and what tts:display="none" hides. Whether a time is on the master's
+timecode (10:00:00:00 at the first frame) is not decided here: transforms.subtitles.on_film_clock does that for
+every sidecar.
 
 IMSC1's image profile gives each line as a picture: a timed `div` with `smpte:backgroundImage`, naming a PNG the IMF
 track file carries (urn:uuid:...) or one embedded in the document (`#id` of a base64 `smpte:image`); the caller's
@@ -22,7 +24,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from transforms.timecode import label_frames
+from transforms.timecode import label_seconds
 
 TTML_NAMESPACES = ("http://www.w3.org/ns/ttml", "http://www.w3.org/2006/10/ttaf1", "http://www.w3.org/2006/04/ttaf1")
 _CLOCK = re.compile(r"(\d+):(\d{2}):(\d{2})(?:([:;])(\d+)(?:\.(\d+))?|(\.\d+))?")
@@ -45,6 +47,7 @@ class Timing:
     tick_rate: float = 1.0
     smpte: bool = False            # ttp:timeBase="smpte": clock times are timecode labels
     drop_frame: bool = False       # ttp:dropMode dropNTSC (two labels a minute, not every tenth)
+    hour: int = 0                  # of the lines' earliest timecode label (transforms.timecode.label_seconds)
 
     @classmethod
     def of(cls, root: ET.Element) -> "Timing":
@@ -54,8 +57,12 @@ class Timing:
         rate = nominal * float(num) / float(den or 1)
         subs = int(attr.get("subFrameRate", "1") or 1)
         ticks = float(attr["tickRate"]) if attr.get("tickRate") else (rate * subs if "frameRate" in attr else 1.0)
+        smpte = attr.get("timeBase") == "smpte"
+        begins = (_CLOCK.fullmatch((el.get("begin") or "").strip())
+                  for el in root.iter() if _local(el.tag) in ("p", "span"))
+        hour = min((int(m.group(1)) for m in begins if m and (m.group(4) == ";" or smpte and m.group(4))), default=0)
         return cls(frame_rate=rate, nominal_rate=nominal, sub_frame_rate=subs, tick_rate=ticks,
-                   smpte=attr.get("timeBase") == "smpte", drop_frame=attr.get("dropMode") == "dropNTSC")
+                   smpte=smpte, drop_frame=attr.get("dropMode") == "dropNTSC", hour=hour)
 
     def seconds(self, expr: str) -> float:
         """One TTML time expression in seconds; ValueError for anything else."""
@@ -78,20 +85,68 @@ class Timing:
         if not (self.smpte or m.group(4) == ";"):  # media time base: real seconds plus frames
             return h * 3600 + mi * 60 + s + frames / self.frame_rate
         drop = self.drop_frame or m.group(4) == ";"  # a timecode label, counted in frames
-        return label_frames(h, mi, s, frames, self.nominal_rate, drop) / self.frame_rate
+        # from the lines' first hour, as a film's start timecode reads (a duration, below it, from 00:00:00:00)
+        hour = self.hour if h >= self.hour else 0
+        return label_seconds(h, mi, s, frames, self.nominal_rate, self.frame_rate, drop, hour)
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _text(el: ET.Element) -> str:
-    """An element's words, line breaks as spaces."""
+def _attr(el: ET.Element, name: str) -> Optional[str]:
+    """el's attribute of that local name, whatever its namespace (tts:display, xml:id, style)."""
+    return next((v for k, v in el.attrib.items() if _local(k) == name), None)
+
+
+def _hides(el: ET.Element, hidden: frozenset) -> bool:
+    """Whether el's style is tts:display="none": its own attribute, else a style it names (hidden's ids)."""
+    own = _attr(el, "display")
+    return own.strip() == "none" if own else bool(hidden.intersection((_attr(el, "style") or "").split()))
+
+
+def _hidden_styles(root: ET.Element) -> frozenset:
+    """xml:ids of the styles that hide what they style: tts:display="none", their own or a style they name's."""
+    styles = {_attr(el, "id"): el for el in root.iter() if _local(el.tag) == "style" and _attr(el, "id")}
+    hidden: frozenset = frozenset()
+    for _ in styles:  # a chain of styles naming styles: one link a pass
+        more = {ident for ident, el in styles.items() if ident not in hidden and _hides(el, hidden)}
+        if not more:
+            break
+        hidden |= more
+    return hidden
+
+
+def _shown(el: ET.Element, hidden: frozenset) -> bool:
+    """Whether el is presented: not metadata (ttm:desc, ttm:agent, any vocabulary outside TTML's namespaces, which a
+    presentation prunes) and not hidden (tts:display="none")."""
+    ns = el.tag[1:].split("}", 1)[0] if el.tag.startswith("{") else None
+    return (ns is None or ns in TTML_NAMESPACES) and _local(el.tag) != "metadata" and not _hides(el, hidden)
+
+
+def _text(el: ET.Element, hidden: frozenset = frozenset()) -> str:
+    """An element's words, line breaks as spaces; children that are not shown are not read (their tails are the
+    element's). Before 2026-12-06 a line's <metadata><ttm:desc> and its tts:display="none" spans were read too."""
     parts = [el.text or ""]
     for child in el:
-        parts.append(" " if _local(child.tag) == "br" else _text(child))
+        if _shown(child, hidden):
+            parts.append(" " if _local(child.tag) == "br" else _text(child, hidden))
         parts.append(child.tail or "")
     return "".join(parts)
+
+
+def _timed_spans(p: ET.Element, seq: bool, hidden: frozenset) -> list[ET.Element]:
+    """A `p`'s shown spans with times of their own: in a seq `p` its child spans with a begin, dur or end (each
+    counted from the end of the one before), else every span with a begin."""
+    if seq:
+        return [c for c in p if _local(c.tag) == "span" and _shown(c, hidden) and
+                any(c.get(a) for a in ("begin", "dur", "end"))]
+    found = []
+    for child in (c for c in p if _shown(c, hidden)):
+        if _local(child.tag) == "span" and child.get("begin"):
+            found.append(child)
+        found += _timed_spans(child, False, hidden)
+    return found
 
 
 def _embedded_images(root: ET.Element) -> dict[str, bytes]:
@@ -137,15 +192,16 @@ def parse_ttml(text: str, pictures: Optional[Callable[[str, Optional[bytes]], st
         e = start + timing.seconds(stop) if stop else (b + timing.seconds(dur) if dur else end)
         return b, (min(e, end) if e is not None and end is not None else e)
 
-    def walk(el: ET.Element, start: float, end: Optional[float]) -> None:
+    def walk(el: ET.Element, start: float, end: Optional[float]) -> Optional[float]:
+        """Reads el's lines; returns its end, where the next child of a seq container begins (None: not known)."""
         tag = _local(el.tag)
-        if tag in ("head", "metadata", "styling", "layout"):
-            return
+        if tag in ("head", "metadata", "styling", "layout") or not _shown(el, hidden):
+            return None
         try:
             b, e = interval(el, start, end)
         except ValueError as exc:
             warnings.append(f"line {len(lines) + 1}: skipped, {exc}")
-            return
+            return None
         ref = _background_image(el) if tag == "div" else None
         if ref:
             if pictures is None:
@@ -153,23 +209,29 @@ def parse_ttml(text: str, pictures: Optional[Callable[[str, Optional[bytes]], st
             else:
                 words = pictures(ref, embedded.get(ref[1:]) if ref.startswith("#") else None)
                 lines.append((b, e if e is not None else b, _SPACES.sub(" ", words).strip()))
+        seq = el.get("timeContainer") == "seq"  # each child begins at the end of the one before, not at el's begin
         if tag == "p":
-            timed_spans = [c for c in el.iter() if _local(c.tag) == "span" and c.get("begin")]
+            timed_spans = _timed_spans(el, seq, hidden)
             if el.get("begin") is None and timed_spans:
+                cursor = b
                 for span in timed_spans:
                     try:
-                        sb, se = interval(span, b, e)
+                        sb, se = interval(span, cursor, e)
                     except ValueError as exc:
                         warnings.append(f"line {len(lines) + 1}: skipped, {exc}")
                         continue
-                    lines.append((sb, se if se is not None else sb, _SPACES.sub(" ", _text(span)).strip()))
-                return
-            lines.append((b, e if e is not None else b, _SPACES.sub(" ", _text(el)).strip()))
-            return
+                    lines.append((sb, se if se is not None else sb, _SPACES.sub(" ", _text(span, hidden)).strip()))
+                    cursor = se if seq and se is not None else cursor
+                return e
+            lines.append((b, e if e is not None else b, _SPACES.sub(" ", _text(el, hidden)).strip()))
+            return e
+        cursor = b
         for child in el:
-            walk(child, b, e)
+            done = walk(child, cursor, e)
+            cursor = done if seq and done is not None else cursor
+        return e
 
-    embedded, unread = _embedded_images(root), []
+    embedded, unread, hidden = _embedded_images(root), [], _hidden_styles(root)
     for child in root:
         walk(child, 0.0, None)
     if unread:

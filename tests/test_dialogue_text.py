@@ -1,0 +1,81 @@
+"""Which text of a cue is dialogue: SDH leftovers and music stand-ins (transforms.dialogue), and TTML text that is
+never shown (transforms.ttml), read through the sidecar path a film's subtitles take."""
+from testing.films import write_srt
+from training.datasets import _clean
+from transforms.dialogue import clean_text, dialogue_text
+from transforms.subtitles import read_sidecar
+
+TTML_HEAD = ('<tt xmlns="http://www.w3.org/ns/ttml" xmlns:ttp="http://www.w3.org/ns/ttml#parameter" '
+             'xmlns:tts="http://www.w3.org/ns/ttml#styling" xmlns:ttm="http://www.w3.org/ns/ttml#metadata" '
+             'xml:lang="en">')
+
+
+def _sidecar_lines(tmp_path, name, text):
+    """(start_s, end_s, text) of each cue of a sidecar written beside film.mp4, and the warnings."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    cues, warnings = read_sidecar(str(path), str(tmp_path / "film.mp4"))
+    return [(round(c.start_s, 3), round(c.end_s, 3), c.text) for c in cues], warnings
+
+
+def test_music_stand_ins_and_emptied_dash_turns_are_not_dialogue(tmp_path):
+    """Subtitle files write a song with '#' or '¶' where their font had no '♪', and SDH removal left a dash-led
+    line that held only a description ('- [gasps]') as a bare dash: before 2026-12-06 the text model read
+    '# Happy birthday to you #' as a line and '- [gasps]\\n- What?' as '- - What?'."""
+    cues = [(1.0, 2.0, "# Happy birthday to you #"), (3.0, 4.0, "¶ Somewhere over the rainbow ¶"),
+            (5.0, 6.0, "# Happy birthday, dear John #\n# Happy birthday to you #"),
+            (7.0, 8.0, "- [gasps]\n- What?"), (9.0, 10.0, "- Where were you?\n- (SIGHS)"),
+            (11.0, 12.0, "- MARY: [screams]\n- JOHN: Run!"), (13.0, 14.0, "[singing] # Happy birthday #")]
+    write_srt(tmp_path / "film.srt", cues)
+    lines, warnings = read_sidecar(str(tmp_path / "film.srt"), str(tmp_path / "film.mp4"))
+    assert [(c.start_s, c.text) for c in lines] == [(7.0, "- What?"), (9.0, "- Where were you?"), (11.0, "- Run!")]
+    assert not warnings
+
+
+def test_real_lines_with_hashes_stars_and_dashes_stay_dialogue():
+    """The stand-ins and dashes are also a line's own: only a cue wrapped in '#' or '¶' is a song ('*' wraps
+    emphasis and actions in GoEmotions' lines, '*so*'), and only a dash turn the removal emptied goes."""
+    for line in ("#1 fan", "I'm *so* sorry", "*whistles innocently*", "- Hey. - Hi.", "-Where? -Home.",
+                 "We're sorry, and hope you'll accept this- -", "Uh--", "I-I-I know", "No -- never.",
+                 "Number # 5", "# Happy birthday to you", "It costs 5 # or 6 #s"):
+        assert dialogue_text(clean_text(line)) == " ".join(line.split()), line
+    assert _clean("- [gasps]\n- What?") == "- What?"  # the labelled lines' path is the cues' path
+    assert _clean("# Happy birthday to you #") == ""
+
+
+def test_ttml_text_that_is_never_shown_is_not_read(tmp_path):
+    """A line's metadata (ttm:desc, ttm:agent names, foreign elements) and text hidden with tts:display="none"
+    (inline, or by a style) are not shown, so they are not the line: before 2026-12-06 a <p> with
+    <metadata><ttm:desc>Speaker: John, angry</ttm:desc></metadata> read 'Speaker: John, angryHello there.'."""
+    doc = TTML_HEAD + """
+  <head><styling><style xml:id="gone" tts:display="none"/><style xml:id="seen" tts:color="white"/></styling>
+    <metadata><ttm:title>Feature</ttm:title></metadata></head>
+  <body><div>
+    <p begin="1s" end="2s"><metadata><ttm:desc>Speaker: John, angry</ttm:desc></metadata>Hello there.</p>
+    <p begin="3s" end="4s">Hello <span tts:display="none">HIDDEN </span>again.</p>
+    <p begin="5s" end="6s" style="seen">Still <span style="gone">HIDDEN </span>here.</p>
+    <p begin="7s" end="8s" tts:display="none">Never shown.</p>
+    <p begin="9s" end="10s"><ttm:desc>a note</ttm:desc>Last <span>one</span>.</p>
+  </div></body></tt>"""
+    lines, warnings = _sidecar_lines(tmp_path, "film.en.ttml", doc)
+    assert lines == [(1.0, 2.0, "Hello there."), (3.0, 4.0, "Hello again."), (5.0, 6.0, "Still here."),
+                     (9.0, 10.0, "Last one.")]
+    assert not warnings
+
+
+def test_ttml_sequential_time_containers(tmp_path):
+    """timeContainer="seq": each child begins where the one before it ended (plus its own begin), not at its
+    parent's begin: before 2026-12-06 the two lines of a seq div were both read at 0-2 s."""
+    doc = TTML_HEAD + """<body><div timeContainer="seq" begin="10s">
+    <p dur="2s">One.</p>
+    <p begin="1s" dur="2s">Two.</p>
+    <p end="1s">Three.</p>
+  </div>
+  <div begin="20s"><p timeContainer="seq"><span dur="1s">Un,</span> <span begin="1s" dur="1s">deux.</span></p></div>
+  <div begin="40s"><p begin="1s" end="2s">Par.</p><p begin="1s" end="2s">Par again.</p></div>
+  </body></tt>"""
+    lines, warnings = _sidecar_lines(tmp_path, "film.en.ttml", doc)
+    assert lines == [(10.0, 12.0, "One."), (13.0, 15.0, "Two."), (15.0, 16.0, "Three."),
+                     (20.0, 21.0, "Un,"), (22.0, 23.0, "deux."), (41.0, 42.0, "Par."),
+                     (41.0, 42.0, "Par again.")]
+    assert not warnings
