@@ -34,8 +34,9 @@ MAX_NEW_TOKENS = 400  # Whisper's decoder holds 448 tokens including the prompt
 # (docs/asr.md).
 VAD_GATE_THRESHOLD = 0.35
 # Which lines speech recognition gives a film: part of the config hash when films are transcribed, so a nightly run
-# redoes them when it changes. 2: Whisper hears whole chunks, VAD decides afterwards, gate 0.35 (2026-12-03).
-ASR_RULE = "2"
+# redoes them when it changes. 2: Whisper hears whole chunks, VAD decides afterwards, gate 0.35 (2026-12-03). 3
+# (2026-12-06): a recognised line is read as a subtitle's is (dialogue_text: no '(sighs)', no 'JOHN:').
+ASR_RULE = "3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,11 +199,19 @@ class AsrCueSource:
             words = tuple((w.word, start_s + float(w.start), start_s + float(w.end)) for w in seg.words or ())
             start = words[0][1] if words else start_s + float(seg.start)
             end = words[-1][2] if words else start_s + float(seg.end)
-            out.append(Cue(start_s=start, end_s=end, text=seg.text.strip(), source="asr",
-                           language=info.language, words=words))
+            out.append(Cue(start_s=start, end_s=end, text=dialogue_text(seg.text.strip()), source="asr",
+                           language=info.language, words=spoken_words(seg.text, words)))
             self.details.append(UtteranceStats(float(seg.avg_logprob), float(seg.no_speech_prob),
                                                tuple(float(w.probability) for w in seg.words or ())))
         return out
+
+
+def spoken_words(text: str, words: tuple) -> tuple:
+    """A recognised line's timed words, or none where the line's cleaning (dialogue_text, as for subtitles and the
+    labelled lines the text path learnt from) took something out: its words then come from the cleaned text, spread
+    over the line as a subtitle's are (segment.cue_words), so no clip reads the '(sighs)' or 'JOHN:' the line lost.
+    Before 2026-12-06 a recognised line reached the text model uncleaned."""
+    return words if dialogue_text(text.strip()) == text.strip() else ()
 
 
 def heard(segment, speech: Sequence[dict], min_heard_s: float) -> bool:
