@@ -108,6 +108,19 @@ def test_speech_weights_load_and_are_small(speech):
     assert float(speech.head.temperature) > 0 and float(speech.head.temperature) != 1.0
 
 
+def test_the_speech_branch_computes_as_its_classifier_learnt_on_every_device(speech, monkeypatch):
+    # The classifier learnt from int8 Whisper states (CPU); on a GPU worker CTranslate2's default is float16, which
+    # moved RAVDESS dev labels. The branch asks for the trainer's arithmetic wherever it runs (no GPU here: the
+    # request a cuda worker makes is recorded, the CPU model stands in for what it would get).
+    import model.asr
+    from model.encoders.speech import COMPUTE_TYPE, load_speech_emotion_encoder
+    assert speech.featurizer.whisper.model.compute_type == COMPUTE_TYPE == "int8_float32"
+    asked = []
+    monkeypatch.setattr(model.asr, "load_asr_model", lambda *a, **kw: asked.append(kw) or speech.featurizer.whisper)
+    load_speech_emotion_encoder(device="cuda")
+    assert [(kw["device"], kw["compute_type"]) for kw in asked] == [("cuda", COMPUTE_TYPE)]
+
+
 def test_speech_real_dev_clips_above_chance(speech):
     from training.speech_classifier import read_speech_set
 

@@ -41,6 +41,7 @@ from transforms.decode import DECODE_RULE, SAMPLE_RATE, decode_audio
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
 from training.datasets import label_indices, parquet_columns
+from model.encoders.speech import COMPUTE_TYPE
 from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,7 +271,7 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
+    featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1, compute_type=COMPUTE_TYPE))
     feats = {p: load_features(featurizer, p, log=log) for p in sorted({c.prosody for c in grid})}
     t_feat = time.perf_counter() - t0
     # each feature set's training rows (xs, ys), every set's clips as recorded and with a bed under them
@@ -391,7 +392,7 @@ def write_oof(path: Path, weights: Path, folds: int, sets: Sequence[str] = DEV_S
     head, ckpt = load_head(weights)
     meta = ckpt.get("meta") or {}
     cfg = TrainConfig(**meta["chosen"])
-    featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
+    featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1, compute_type=COMPUTE_TYPE))
     feats = load_features(featurizer, cfg.prosody, log=log)
     speakers = {name: [str(x) for x in read_column(name, "train", "speaker")] for name in sets}
     res = out_of_fold(feats, speakers, cfg, int(meta.get("members", 1)), folds, float(head.temperature), sets=sets,
@@ -540,7 +541,7 @@ def main(argv=None) -> None:
         from model.encoders.speech import SpeechFeaturizer
         import torch
         torch.set_num_threads(1)
-        featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1))
+        featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1, compute_type=COMPUTE_TYPE))
         load_features(featurizer, True)
         return
     report = run(args.out, members=args.members)
