@@ -32,7 +32,9 @@ _COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("FILM_EMOTION_CACHE") or Path.home() / ".cache" / "film-emotion")
+    """The project's cache folder (model.encoders._cache: the temporary folder where a worker's home is unusable)."""
+    from model.encoders._cache import cache_dir as shared
+    return shared()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,8 +195,8 @@ def load_asr_model(name_or_path: Optional[str] = None, device: str = "cpu", cpu_
         if os.path.isdir(model_path):
             raise
         raise RuntimeError(
-            f"ASR model {name_or_path!r} is neither a directory nor a faster-whisper model in the local "
-            f"cache (no downloads at run time): {exc}") from exc
+            f"ASR model {name_or_path!r} is neither a folder on this machine (a relative path is read from "
+            f"{os.getcwd()}) nor a faster-whisper model in the local cache (no downloads at run time): {exc}") from exc
     finally:
         # CTranslate2 sets the process's OpenMP thread count to its cpu_threads, which is torch's pool too:
         # without this, a worker's encoders ran on one thread after the speech branch loaded.

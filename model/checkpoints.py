@@ -10,6 +10,7 @@ import torch
 
 from model.bvpec import BVPEC, BVPECConfig
 from model.encoders.versions import DEFAULT_HEAD, model_version  # noqa: F401 - re-exported
+from model.encoders.versions import head_bytes, head_source, head_stamp
 from model.files import written_atomically
 from model.precision import fp16_state, fp32_state
 
@@ -34,13 +35,13 @@ def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None
 
 
 def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPEC, dict]:
-    """None loads the shipped default head. Returns the model in eval mode (fp32) and its meta dict;
-    meta['text_encoder_overrides'] (if any) is a state dict for TextEncoder.apply_overrides."""
-    path = Path(path) if path else DEFAULT_HEAD
+    """None loads the shipped default head; a URL (gs://, s3://) is read through Beam's FileSystems (head_bytes).
+    Returns the model in eval mode (fp32) and its meta dict; meta['text_encoder_overrides'] (if any) is a state dict
+    for TextEncoder.apply_overrides."""
+    path = head_source(path)
+    data = head_bytes(path)  # (a folder or a missing file raises here, as it is)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (IsADirectoryError, FileNotFoundError):
-        raise
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch's unpickler says it at length; one line says what to give
         raise ValueError(f"{path}: not a BVPEC head checkpoint (torch cannot load it: {type(exc).__name__}); give a "
                          "file written by pipeline.train or pipeline.calibrate") from None
@@ -87,6 +88,4 @@ def _meta_cached(path: str, size: int, mtime_ns: int) -> dict:
 def load_head_meta(path: str | Path | None = None) -> dict:
     """The head checkpoint's meta (config, tuned encoder weights, training record), read once per file
     version in a process (the factory, model_version and the handlers all ask for it)."""
-    path = Path(path) if path else DEFAULT_HEAD
-    st = path.stat()
-    return _meta_cached(str(path), st.st_size, st.st_mtime_ns)
+    return _meta_cached(*head_stamp(path))

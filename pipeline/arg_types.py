@@ -7,15 +7,44 @@ import argparse
 import functools
 import os
 
+from model.encoders.versions import is_url
+
 WEIGHT_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors", ".bin")
 
 
 def io_path(value: str) -> str:
-    """--input / --output / --features ...: a Beam path as given, with a local one's file:// dropped (Beam's
-    filesystems have no such scheme) and a leading ~ expanded: quoted to keep the shell off its glob
-    ('~/archive/**'), it reached Beam as written, matched nothing, and an --output '~/out' wrote into ./~/out."""
+    """--input / --output / --features / --head ...: a Beam path, with a local one's file:// dropped (Beam's
+    filesystems have no such scheme), a leading ~ expanded (quoted to keep the shell off its glob ('~/archive/**'),
+    it reached Beam as written, matched nothing, and an --output '~/out' wrote into ./~/out) and a relative one made
+    absolute: a cluster's workers run in a folder of their own, where a relative --input found no film (ok=0, exit 0)
+    and a relative --head failed the job. A path on another filesystem (gs://, s3://) is kept as given."""
+    value = value.removeprefix("file://")
+    if not value or is_url(value):
+        return value
+    path = os.path.abspath(os.path.expanduser(value))
+    return path + "/" if value.endswith("/") and not path.endswith("/") else path  # '/': every file below it
+
+
+def model_arg(value: str) -> str:
+    """--text_model / --vision_model: a local path made absolute as io_path makes it; a model name (a timm or hub
+    name) or a URL as given (option_problems refuses a URL)."""
+    return io_path(value) if local_path_named(value) is not None else value
+
+
+def name_or_path(value: str) -> str:
+    """--asr_model: as given, with file:// dropped and a leading ~ expanded. A relative path stays relative: its
+    text is part of the config hash, so making it absolute would redo every film it transcribed."""
     value = value.removeprefix("file://")
     return os.path.expanduser(value) if value.startswith("~") else value
+
+
+def model_url_problem(value: str | None) -> str | None:
+    """Why a --text_model / --vision_model / --asr_model on an object store cannot be used (None: not a URL): these
+    models load from local files only, so the launch says what to give instead of a worker's traceback."""
+    if not value or not is_url(value) or value.startswith("file://"):
+        return None
+    return (f"the models load from a local path or a model name, not from {value.split('://', 1)[0]}://; copy the "
+            "model into the workers' image (or a folder every worker mounts) and give that local path")
 
 
 def local_path_named(value: str) -> str | None:
@@ -36,10 +65,13 @@ def missing_model_path(value: str | None) -> str | None:
 
 
 def model_path_arg(value: str) -> str:
-    """--head / --text_model / --vision_model: a path that is there (~ expanded), or a model name."""
+    """--text_model / --vision_model: a path that is there (~ expanded, made absolute), or a model name."""
     if missing_model_path(value):
         raise argparse.ArgumentTypeError(f"no such file or folder: {value}")
-    return io_path(value)
+    problem = model_url_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value}: {problem}")
+    return model_arg(value)
 
 
 def head_problem(value: str | None) -> str | None:
@@ -49,19 +81,19 @@ def head_problem(value: str | None) -> str | None:
         return None
     if missing_model_path(value):
         return f"no such file or folder: {value}"
-    local = local_path_named(value)
-    if local is None:  # on an object store (gs://, s3://): the workers read it, the launcher may not be able to
+    path = io_path(value)
+    if is_url(path):  # (gs://, s3://) read through Beam's FileSystems where the run scores (launcher and workers)
         return None
     from model.checkpoints import load_head_meta
     try:
-        load_head_meta(local)
+        load_head_meta(path)
     except (ValueError, OSError, KeyError) as exc:
         return str(exc)
     return None
 
 
 def head_path_arg(value: str) -> str:
-    """--head: a head checkpoint that loads (~ expanded)."""
+    """--head: a head checkpoint that loads (~ expanded, made absolute)."""
     problem = head_problem(value)
     if problem:
         raise argparse.ArgumentTypeError(problem)

@@ -8,7 +8,7 @@ import math
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from model.encoders.versions import TEXT_LANGUAGES
-from pipeline.arg_types import io_path
+from pipeline.arg_types import io_path, model_arg, name_or_path
 from schemas import clips as clips_schema
 
 SEGMENT_CHOICES = ("subtitle", "window", "shot")
@@ -88,9 +88,9 @@ class FilmEmotionOptions(PipelineOptions):
                        help="Score clips with the encoders and the BVPEC head (default).")
         g.add_argument("--no_score", dest="score", action="store_false",
                        help="Only cut and decode: the clips table's score columns stay null.")
-        g.add_argument("--text_model", default=None, type=io_path,
+        g.add_argument("--text_model", default=None, type=model_arg,
                        help="Text encoder name or path (default: packaged MiniLM).")
-        g.add_argument("--vision_model", default=None, type=io_path,
+        g.add_argument("--vision_model", default=None, type=model_arg,
                        help="Vision encoder name or path (default: packaged DINOv2 ViT-S/14).")
         g.add_argument("--head", default=None, type=io_path, help="BVPEC head checkpoint (default: the shipped head).")
         g.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="Where the models run.")
@@ -125,7 +125,7 @@ class FilmEmotionOptions(PipelineOptions):
         g = parser.add_argument_group("speech recognition")
         g.add_argument("--transcribe", choices=TRANSCRIBE_CHOICES, default="auto",
                        help="auto: only films without usable subtitles; always; never.")
-        g.add_argument("--asr_model", default=None, type=io_path,
+        g.add_argument("--asr_model", default=None, type=name_or_path,
                        help="faster-whisper model name or path (default: packaged Whisper base).")
         g.add_argument("--asr_language", default=None, help="Force the spoken language (default: detect).")
         g.add_argument("--asr_cpu_threads", type=int, default=0,
@@ -174,7 +174,7 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     (--window_s 0, a model path that is not there) or a run that quietly scores nothing (--frames_per_clip 0,
     --face_width 10). runner: the run's --runner, for the --device cuda check ("": not checked)."""
     from model.featurize import parse_modalities
-    from pipeline.arg_types import head_problem, missing_model_path
+    from pipeline.arg_types import head_problem, missing_model_path, model_url_problem
     from transforms.language import parse_text_languages
     problems = []
 
@@ -207,6 +207,9 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
             problems.append(str(exc) if str(exc).startswith("--") else f"--{flag}: {exc}")
     for flag in MODEL_PATH_FLAGS:
         need(missing_model_path(getattr(opts, flag)) is None, f"--{flag} {getattr(opts, flag)}: no such file or folder")
+    for flag in ("text_model", "vision_model", "asr_model"):  # (a remote --head is read through FileSystems)
+        remote = model_url_problem(getattr(opts, flag))
+        need(remote is None, f"--{flag} {getattr(opts, flag)}: {remote}")
     bad_head = head_problem(opts.head) if missing_model_path(opts.head) is None else None  # missing: said above
     need(bad_head is None, f"--head {bad_head}")
     if runner != "":

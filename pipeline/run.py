@@ -27,6 +27,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
+from apache_beam.runners.runner import PipelineState
 
 from model.featurize import parse_modalities
 from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
@@ -267,6 +268,19 @@ def find_unreachable(patterns: list[str]) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
+def absolute_paths(done: dict[str, dict]) -> dict[str, dict]:
+    """load_done_films's rows, those of films an earlier launcher recorded by a relative path made absolute from this
+    working folder, as --input is now (pipeline.arg_types.io_path): before 2026-12-06 '--input archive/' recorded
+    'archive/a.mp4', and without this each such film would be scored again under a new id, its old outputs left."""
+    out = {}
+    for path, row in done.items():
+        if "://" not in path and not os.path.isabs(path) and os.path.abspath(path) not in done:
+            path = os.path.abspath(path)
+            row = {**row, "film_path": path}
+        out[path] = row
+    return out
+
+
 def check_output(output: str) -> None:
     """A local --output must be a folder this process can write: stop with a message, not a worker's traceback
     after the first film. Remote outputs are left to the workers (the launcher may lack their credentials)."""
@@ -357,7 +371,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             clean_output(fo.output)
         if fo.force and not building:  # every film is tried again, also those that took down their worker
             forget_all(fo.output)
-        done = load_done_films(fo.output)
+        done = absolute_paths(load_done_films(fo.output))
         p = beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts)
         built = build_pipeline(p, opts, scorer=scorer, cue_source_factory=cue_source_factory, done=done)
         if not building:  # the paths out of reach: an errors row each, which the report lists
@@ -375,14 +389,19 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
 
         worker = threading.Thread(target=execute, name="beam-pipeline", daemon=True)
         worker.start()
-        while worker.is_alive():
-            worker.join(POLL_S)
-            try:
-                progress.poll()
-                lock.renew()
-            except Exception as exc:  # noqa: BLE001
-                log.debug("progress poll or lock heartbeat failed: %s", exc)
+        try:
+            while worker.is_alive():
+                worker.join(POLL_S)
+                try:
+                    progress.poll()
+                    lock.renew()
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("progress poll or lock heartbeat failed: %s", exc)
+        except BaseException:  # Ctrl-C, a lock another run took over: the job must not outlive the lock
+            cancel_unfinished(outcome.get("result"))
+            raise
         if "error" in outcome:
+            cancel_unfinished(outcome.get("result"))  # (waiting failed: a job service gone, the job maybe not)
             full = output_full(outcome["error"])
             if full:  # every later film would fail the same way: say what to do, not a worker's traceback
                 print(format_summary(summarise(fo.output, built["run_id"], time.perf_counter() - t0)), flush=True)
@@ -408,7 +427,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         except Exception as exc:  # noqa: BLE001 - only a speed-up: the next run reads every file instead
             log.warning("could not write the done index under %s: %s", fo.output, exc)
             done_now = load_done_films(fo.output)
-        gone = gone_films(fo.input, matched, done_now, unreachable=[path for path, _ in unreachable])
+        gone = gone_films(fo.input, matched, absolute_paths(done_now), unreachable=[path for path, _ in unreachable])
         summary["gone"], summary["unreachable"] = len(gone), len(unreachable)
         if gone:
             names = ", ".join(r["film_path"] for r in gone[:5]) + (" ..." if len(gone) > 5 else "")
@@ -417,6 +436,23 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         summary.update(config_hash=built["config_hash"], result=outcome.get("result"))
         print(format_summary(summary), flush=True)
         return summary
+
+
+def cancel_unfinished(result) -> None:
+    """Cancel the job of a launcher that stops following it while its runner still runs it (a cluster runner's p.run()
+    returns at submission). Called before the --output lock is released: a job left running went on committing films
+    beside the next launch on the same output. Not every runner can cancel (nor tell its state): the log then says
+    the job may still run."""
+    if result is None:  # not submitted yet, or an in-process run: it ends with this process
+        return
+    try:
+        if PipelineState.is_terminal(result.state):
+            return
+        result.cancel()
+        log.warning("the launcher stopped while its job was running: the runner was asked to cancel the job")
+    except Exception as exc:  # noqa: BLE001 - the lock is released anyway; say what is left running
+        log.error("could not cancel the running job (%s: %s): it may still be writing to --output; stop it with the "
+                  "runner's own tools before the next run on this output", type(exc).__name__, exc)
 
 
 # What a write under --output fails with when no film can be written any more. Runners hand a worker's error

@@ -503,3 +503,27 @@ def test_a_scorer_that_fails_fails_the_film_for_the_next_run_and_never_counts_a_
     with pytest.raises(OSError, match="No space"):
         list(ProcessFilm(str(tmp_path / "out3"), "r1", DecodeConfig(image_size=32)).process(job))
     assert not list((tmp_path / "out3").glob("_attempts/*.json"))  # the start cleared: the worker did not die
+
+
+def test_a_speech_model_the_workers_cannot_load_fails_the_film_for_the_next_run(tmp_path):
+    """A --asr_model the workers cannot load (a folder that is no model here; on a cluster, a path only the launcher
+    has) fails each film that needs speech recognition at `score`, which the next run retries, with a message naming
+    the model and what to do. Before 2026-12-06 it was a warning row: the film was committed 'ok' without its
+    recognised lines or transcripts, and later runs skipped it for good."""
+    from pipeline.run import run
+    from transforms.write import read_rows, table_files
+    films = tmp_path / "films"
+    make_film(films / "talk.mp4", duration_s=4.0, fps=10, size=(160, 96))
+    broken = tmp_path / "models" / "whisper-broken"
+    broken.mkdir(parents=True)  # there for the launcher's check, not a model
+    out = tmp_path / "out"
+    args = ["--input", str(films), "--output", str(out), "--no_score", "--transcribe", "always", "--asr_model",
+            str(broken), "--write_transcripts", "--segment", "window", "--window_s", "2"]
+    first = run(args, save_main_session=False)
+    assert (first["ok"], first["failed"]) == (0, 1)
+    [row] = read_rows(table_files(str(out), "manifest", first["run_id"]), "manifest")
+    assert row["error"].startswith("score: ") and str(broken) in row["error"] and "--asr_model" in row["error"]
+    assert not (out / "clips").exists() and not (out / "transcripts").exists()
+    assert not list(out.glob("_attempts/*.json"))  # the model failed to load, the film did not kill a worker
+    again = run(args, save_main_session=False)  # retried, not skipped
+    assert (again["failed"], again["skipped"]) == (1, 0)

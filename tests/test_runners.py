@@ -13,6 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.localfilesystem import LocalFileSystem
+
 from schemas.labels import EMOTIONS, PROB_COLUMNS
 from tests.scoring_support import ROOT, head_for_tests, tiny_film
 
@@ -46,9 +49,9 @@ def pythonpath(monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env=os.environ.copy())
+def start(args: list[str], log: Path, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env=env or os.environ.copy())
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -96,6 +99,42 @@ def test_portable_runner_with_external_worker_pool(tmp_path, pythonpath):
             save_main_session=False)
         assert summary["ok"] == 1 and summary["failed"] == 0
         check_scored(out)
+    finally:
+        stop(job)
+        stop(pool)
+
+
+@pytest.mark.slow
+def test_a_cluster_run_from_relative_paths_on_workers_elsewhere_without_a_usable_home(tmp_path, pythonpath,
+                                                                                      monkeypatch):
+    # As on Flink or Spark: the worker pool runs in a working folder of its own, here with a home that is no folder
+    # (HOME=/dev/null, no FILM_EMOTION_CACHE). Relative --input / --output reached the workers as given (ok=0, exit 0,
+    # nothing written), a relative --head failed the job, and so did the text encoder's cache folder.
+    import shutil
+
+    from pipeline.run import run
+    launcher, elsewhere = tmp_path / "launcher", tmp_path / "worker_cwd"
+    elsewhere.mkdir(parents=True)
+    tiny_film(launcher)
+    (launcher / "heads").mkdir()
+    shutil.copy(head_for_tests(tmp_path), launcher / "heads" / "new_head.pt")
+    homeless = {k: v for k, v in os.environ.items() if k != "FILM_EMOTION_CACHE"} | {"HOME": "/dev/null"}
+    job_port, pool_port = free_port(), free_port()
+    job = start(["apache_beam.runners.portability.local_job_service_main", "--port", str(job_port)],
+                tmp_path / "job_service.log", cwd=elsewhere)
+    pool = start(["apache_beam.runners.worker.worker_pool_main", "--service_port", str(pool_port)],
+                 tmp_path / "worker_pool.log", cwd=elsewhere, env=homeless)
+    try:
+        wait_for_port(job_port, job)
+        wait_for_port(pool_port, pool)
+        monkeypatch.chdir(launcher)
+        summary = run(["--input", "films/", "--output", "out", "--head", "heads/new_head.pt", "--modalities", "text",
+                       "--transcribe", "never", "--batch_size", "4", "--runner", "PortableRunner",
+                       f"--job_endpoint=localhost:{job_port}", "--environment_type", "EXTERNAL",
+                       f"--environment_config=localhost:{pool_port}"], save_main_session=False)
+        assert (summary["ok"], summary["failed"]) == (1, 0)
+        check_scored(launcher / "out")
+        assert not (elsewhere / "out").exists()
     finally:
         stop(job)
         stop(pool)
@@ -215,3 +254,215 @@ def test_the_package_a_worker_installs_brings_the_pinned_environment(tmp_path):
         setuptools.setup = real
     assert seen["cmdclass"]["build"].sub_commands[0] == ("install_pinned", None)
     assert "install_requires" not in seen
+
+
+class RemoteFileSystem(LocalFileSystem):
+    """remote://<local path>: files only Beam's FileSystems can read, as gs:// is to a launcher and its workers (a
+    path run through pathlib loses a slash of its '://' and names nothing)."""
+
+    @classmethod
+    def scheme(cls) -> str:
+        return "remote"
+
+    def open(self, path, *args, **kw):
+        return super().open(_on_disk(path), *args, **kw)
+
+    def exists(self, path) -> bool:
+        return super().exists(_on_disk(path))
+
+    def metadata(self, path):
+        found = super().metadata(_on_disk(path))
+        return FileMetadata(path, found.size_in_bytes, found.last_updated_in_seconds)
+
+
+def _on_disk(path: str) -> str:
+    return path.removeprefix("remote://")
+
+
+def test_a_head_on_a_remote_filesystem_is_read_through_beam_filesystems(tmp_path, monkeypatch):
+    # `--head gs://...` stopped the launch with FileNotFoundError 'gs:/...' (the URL went through pathlib), and no
+    # worker could have read it either. Every reader of a head (the launcher's model version and digests, the
+    # workers' head and tuned encoders, pipeline.rescore's head step) now reads its bytes through FileSystems.
+    import shutil
+
+    import torch
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from model.checkpoints import load_head, model_version
+    from model.encoders import EncoderSpec, encoder_versions
+    from model.encoders.versions import head_digests
+    from pipeline.options import FilmEmotionOptions, option_problems
+    from pipeline.rescore import parse_args
+    from pipeline.run import run
+    from transforms.head_inference import HeadHandler
+    from transforms.score import make_scorer
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "cache"))
+    local = tmp_path / "bucket" / "heads" / "new_head.pt"
+    local.parent.mkdir(parents=True)
+    shutil.copy(head_for_tests(tmp_path), local)
+    url = f"remote://{local}"
+
+    def options(head: str) -> FilmEmotionOptions:
+        return PipelineOptions(["--input", "remote://bucket/films/", "--output", "remote://bucket/out", "--head",
+                                head, "--modalities", "text"]).view_as(FilmEmotionOptions)
+    assert options(url).head == url and options(url).input == ["remote://bucket/films/"]
+    assert option_problems(options(url)) == []
+    assert make_scorer(options(url)).model_version == make_scorer(options(str(local))).model_version
+    assert model_version(url, "enc") == model_version(str(local), "enc")
+    assert head_digests(url) == head_digests(str(local))
+    assert encoder_versions(EncoderSpec(head=url)) == encoder_versions(EncoderSpec(head=str(local)))
+    remote, ours = load_head(url)[0].state_dict(), load_head(str(local))[0].state_dict()
+    assert remote.keys() == ours.keys() and all(torch.equal(remote[k], ours[k]) for k in ours)
+    assert parse_args(["--features", "remote://b/f", "--output", "remote://b/o", "--head", url])[0].head == url
+    assert HeadHandler(url, "v").load_model().head.state_dict().keys() == ours.keys()  # pipeline.rescore's step
+    (local.parent / "notes.pt").write_bytes(b"not a head")
+    with pytest.raises(ValueError, match="not a BVPEC head checkpoint"):
+        load_head(f"remote://{local.parent}/notes.pt")
+    film, out = tiny_film(tmp_path), tmp_path / "out"
+    summary = run(["--input", str(film), "--output", str(out), "--head", url, "--modalities", "text",
+                   "--transcribe", "never", "--batch_size", "4"], save_main_session=False)
+    assert summary["ok"] == 1
+    check_scored(out)
+
+
+def test_local_paths_are_made_absolute_at_launch_and_names_and_urls_kept(tmp_path, monkeypatch):
+    # A cluster's workers run in their own working folder: a relative --input / --output reached them as given (they
+    # found no film: ok=0, exit 0, nothing written), and a relative --head failed the job.
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import FilmEmotionOptions, option_problems
+    from pipeline.rescore import parse_args
+    import shutil
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "heads").mkdir()
+    shutil.copy(head_for_tests(tmp_path), tmp_path / "heads" / "h.pt")
+    fo = PipelineOptions(["--input", "films/", "--input", "more/*.mkv", "--input", "gs://b/films/", "--output", "out",
+                          "--head", "heads/h.pt", "--vision_model", "./models/v.onnx", "--text_model",
+                          "sentence-transformers/all-MiniLM-L6-v2", "--asr_model", "base"]).view_as(FilmEmotionOptions)
+    assert fo.input == [f"{tmp_path}/films/", f"{tmp_path}/more/*.mkv", "gs://b/films/"]
+    assert (fo.output, fo.head, fo.vision_model) == (f"{tmp_path}/out", f"{tmp_path}/heads/h.pt",
+                                                     f"{tmp_path}/models/v.onnx")
+    assert (fo.text_model, fo.asr_model) == ("sentence-transformers/all-MiniLM-L6-v2", "base")  # names as given
+    args = parse_args(["--features", "out/features", "--output", "out2", "--head", "heads/h.pt", "--text_model",
+                       "sentence-transformers/all-MiniLM-L6-v2"])[0]
+    assert (args.features, args.output, args.head) == (f"{tmp_path}/out/features", f"{tmp_path}/out2",
+                                                       f"{tmp_path}/heads/h.pt")
+    assert args.text_model == "sentence-transformers/all-MiniLM-L6-v2"
+    # A model on an object store cannot be loaded (the encoders and Whisper read local files): the launch says so
+    remote = PipelineOptions(["--input", "films/", "--output", "out", "--vision_model", "gs://b/v.onnx",
+                              "--text_model", "s3://b/minilm", "--asr_model", "gs://b/whisper"]
+                             ).view_as(FilmEmotionOptions)
+    problems = "; ".join(option_problems(remote))
+    assert "--vision_model gs://b/v.onnx: " in problems and "--text_model s3://b/minilm: " in problems
+    assert "--asr_model gs://b/whisper: " in problems
+    assert "a local path" in problems
+    with pytest.raises(SystemExit):
+        parse_args(["--features", "f", "--output", "o", "--vision_model", "gs://b/v.onnx"])
+
+
+def test_a_cache_folder_that_cannot_be_made_or_written_falls_back_to_the_temporary_folder(tmp_path, monkeypatch,
+                                                                                           caplog):
+    # A worker whose home is no folder (HOME=/dev/null) failed the whole job: NotADirectoryError from the text
+    # encoder's OpenVINO cache. Every user of the cache folder now gets one under the temporary folder instead.
+    import logging
+    import tempfile
+
+    from model import asr
+    from model.encoders import EncoderSpec, carried_classifier
+    from model.encoders._cache import cache_dir
+    from model.encoders.openvino_runtime import ir_path
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.delenv("FILM_EMOTION_CACHE", raising=False)
+    monkeypatch.setenv("HOME", "/dev/null")
+    with caplog.at_level(logging.WARNING):
+        folder = cache_dir()
+    assert folder.is_dir() and folder.parent == tmp_path / "tmp" and os.access(folder, os.W_OK)
+    assert any("/dev/null" in r.getMessage() and str(folder) in r.getMessage() for r in caplog.records)
+    assert asr.cache_dir() == folder and ir_path("v1").parent.parent == folder
+    assert carried_classifier(EncoderSpec(), "speech") is None  # (the shipped head carries none: nothing written)
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "a-file" / "cache"))
+    assert cache_dir() == folder
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "cache"))  # a usable folder is used as before
+    assert cache_dir() == tmp_path / "cache" and (tmp_path / "cache").is_dir()
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "lock taken over", "cancel unsupported"])
+def test_a_launcher_that_stops_cancels_its_unfinished_job_before_releasing_the_lock(tmp_path, monkeypatch, caplog,
+                                                                                     how):
+    # A cluster runner's p.run() returns while the job runs on. Ctrl-C on the launcher released the --output lock
+    # while the job kept committing films, and a second launch then ran beside it.
+    import json
+    import logging
+    import threading
+
+    import apache_beam as beam
+    from apache_beam.runners.runner import PipelineState
+
+    from pipeline import output_lock
+    from pipeline import run as launcher
+    lock = tmp_path / "out" / output_lock.LOCK_NAME
+    seen = []
+
+    class Running:  # what a cluster runner hands back: the job goes on until it ends or is cancelled
+        state = PipelineState.RUNNING
+
+        def __init__(self):
+            self.ended = threading.Event()
+
+        def wait_until_finish(self, duration=None):
+            self.ended.wait(60)
+            return self.state
+
+        def cancel(self):
+            seen.append(lock.exists())
+            self.ended.set()
+            if how == "cancel unsupported":
+                raise NotImplementedError("this runner cannot cancel")
+            self.state = PipelineState.CANCELLED
+
+    monkeypatch.setattr(beam.Pipeline, "run", lambda self, *a, **kw: Running())
+    monkeypatch.setattr(launcher, "POLL_S", 0.05)
+    if how == "lock taken over":
+        monkeypatch.setattr(output_lock, "HEARTBEAT_S", 0.0)
+        real = output_lock.OutputLock.renew
+
+        def taken_over(self):
+            lock.write_text(json.dumps({"host": "other", "pid": 1, "started": 0, "heartbeat": 1e12}))
+            real(self)
+        monkeypatch.setattr(output_lock.OutputLock, "renew", taken_over)
+    else:
+        def interrupted(self):  # Ctrl-C while the launcher follows the job (its second look at the output)
+            polls.append(1)
+            if len(polls) == 2:
+                raise KeyboardInterrupt
+        polls = []
+        monkeypatch.setattr(launcher.Progress, "poll", interrupted)
+    film = tiny_film(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="pipeline.run"), pytest.raises((KeyboardInterrupt, SystemExit)):
+        launcher.run(["--input", str(film), "--output", str(tmp_path / "out"), "--no_score", "--transcribe", "never"],
+                     save_main_session=False)
+    assert seen == [True]  # cancelled while the lock was still held
+    assert lock.exists() == (how == "lock taken over")  # released (another run's lock is left to it)
+    if how == "cancel unsupported":
+        assert any("could not cancel" in r.getMessage() for r in caplog.records)
+
+
+def test_films_an_earlier_launcher_indexed_by_relative_paths_are_still_skipped(tmp_path, monkeypatch):
+    # Before 2026-12-06 '--input films/' recorded 'films/tiny.mp4'. Now that the launcher makes it absolute, those
+    # films must still be found done: not scored again under new ids beside their old outputs.
+    from pipeline import options
+    from pipeline.arg_types import name_or_path
+    from pipeline.run import run
+    tiny_film(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--input", "films/", "--output", "out", "--no_score", "--transcribe", "never"]
+    with monkeypatch.context() as before:
+        before.setattr(options, "io_path", name_or_path)  # the paths as the earlier launcher passed them on
+        assert run(argv, save_main_session=False)["ok"] == 1
+    [clips] = (tmp_path / "out" / "clips").glob("*.parquet")
+    assert pq.read_table(clips).column("film_path")[0].as_py() == "films/tiny.mp4"
+    again = run(argv, save_main_session=False)
+    assert (again["skipped"], again["ok"], again.get("gone")) == (1, 0, 0)
+    assert list((tmp_path / "out" / "clips").glob("*.parquet")) == [clips]

@@ -66,10 +66,13 @@ class ProcessFilm(beam.DoFn):
             # is recorded: models that cannot load are not the film killing its worker
             self.scorer.load()
             freeze_at_exit()
+        unheard = None if subtitles_unread else self.load_speech(film)  # (the speech model too, before the start)
         earlier = attempts.record_start(self.output_dir, job.ref, job.config_hash, "decode")
         try:
             if earlier >= attempts.MAX_STARTS:  # it killed its worker each time: given up
                 film.errors.append(attempts.gave_up(job.ref, "decode", earlier))
+            elif unheard is not None:  # failed for the next run to retry, not decoded
+                film.errors.append(unheard)
             elif not subtitles_unread:  # (else: failed for the next run to retry, not decoded)
                 try:
                     film.run()
@@ -84,10 +87,34 @@ class ProcessFilm(beam.DoFn):
         self._counters["films_ok" if row["status"] == "ok" else "films_failed"].inc()
         yield row
 
+    def load_speech(self, film: "_Film") -> Optional[FilmError]:
+        """The speech recogniser of a film that needs one (loaded once per worker), or why the film fails without it.
+        A model the workers cannot load (a path only the launcher has) fails the film at `score`, which the next run
+        retries: before 2026-12-06 it was a warning, and the film was committed 'ok' without its lines for good."""
+        job = film.job
+        if not job.needs_asr or self.cue_source_factory is None:
+            return None
+        try:
+            film.cue_source = self.cue_source_factory(job)
+        except Exception as exc:  # noqa: BLE001 - the film's failure, the run goes on
+            return speech_model_failure(job, getattr(self.cue_source_factory, "asr_model", None)
+                                        or self.asr_model_name, exc)
+        return None
+
 
 class ScoringFailed(Exception):
     """The scorer failed a whole batch outside its per-clip isolation (an allocation, a model): not the film's
     bytes, so the film is retried next run, where a decode failure waits for the file to change."""
+
+
+def speech_model_failure(job: FilmJob, model: Optional[str], exc: Exception) -> FilmError:
+    """A film that needs speech recognition on a worker that cannot load the model: failed at `score` (retried)."""
+    return FilmError(
+        film_path=job.ref.path, film_id=job.ref.film_id, stage="score", error_type=type(exc).__name__, ref=job.ref,
+        message=f"the speech recognition model {model or 'whisper-base (packaged)'} (--asr_model) cannot be loaded on "
+                f"this worker ({exc}); the film needs it for its lines, so it is not scored and the next run tries "
+                "it again. Give --asr_model a model every worker can load (a folder at the same absolute path on each, "
+                "or a faster-whisper name in their local cache), or leave it out for the packaged model")
 
 
 def film_failure(job: FilmJob, exc: Exception) -> FilmError:
@@ -126,12 +153,7 @@ class _Film:
 
     def run(self) -> None:
         job, step = self.job, self.step
-        if job.needs_asr and step.cue_source_factory is not None:
-            try:
-                self.cue_source = step.cue_source_factory(job)
-            except Exception as exc:  # noqa: BLE001 - no ASR: the film is still cut and scored
-                self.errors.append(FilmError.from_exception(job.ref, "transcribe", exc, fatal=False))
-        decoded = decode_film(job, step.cfg, self.cue_source, self.stats)
+        decoded = decode_film(job, step.cfg, self.cue_source, self.stats)  # (cue_source: ProcessFilm.load_speech)
         if step.scorer is not None:  # decode the next clips while the models score these
             decoded = decode_ahead(decoded, 2 * step.scorer.cfg.batch_size)
         limit = FIRST_BATCH

@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import hashlib
 import threading
-from pathlib import Path
 from typing import Optional
 
 
@@ -56,21 +55,14 @@ def carried_classifier(spec: EncoderSpec, name: str) -> Optional[str]:
     data = load_head_meta(spec.head).get(f"{name}_classifier")
     if not data:
         return None
-    import tempfile
-
     from ..files import written_atomically
     from ._cache import cache_dir
-    file = f"{name}-{hashlib.sha256(data).hexdigest()[:32]}.pt"
-    for folder in (lambda: cache_dir() / "classifiers", lambda: Path(tempfile.gettempdir()) / "film-emotion"):
-        try:  # the cache folder, else (a read-only home on a worker) the temporary one
-            path = folder() / file
-            if not path.is_file() or path.stat().st_size != len(data):
-                with written_atomically(path) as tmp:  # workers of one machine may write it at once
-                    tmp.write_bytes(data)
-            return str(path)
-        except OSError:
-            continue
-    raise OSError(f"no folder to write the {name} classifier the head carries in")
+    # (cache_dir: the temporary folder where a worker's home is read-only)
+    path = cache_dir() / "classifiers" / f"{name}-{hashlib.sha256(data).hexdigest()[:32]}.pt"
+    if not path.is_file() or path.stat().st_size != len(data):
+        with written_atomically(path) as tmp:  # workers of one machine may write it at once
+            tmp.write_bytes(data)
+    return str(path)
 
 
 def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = None) -> dict[str, str]:

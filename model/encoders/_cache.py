@@ -2,23 +2,43 @@
 
 Conversions (ONNX -> timm state dict) are slow enough to do once; the result is stored under
 FILM_EMOTION_CACHE (default ~/.cache/film-emotion), named by the hash of the source file so a
-changed source never reuses a stale conversion.
+changed source never reuses a stale conversion. Every cache of the project (converted weights, OpenVINO IRs, the
+joined Whisper model, the classifiers a head carries, head digests) is under cache_dir().
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 CACHE_ENV = "FILM_EMOTION_CACHE"
+_WARNED: set[str] = set()
 
 
 def cache_dir() -> Path:
-    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "film-emotion")
-    path = Path(root)
+    """FILM_EMOTION_CACHE, else ~/.cache/film-emotion, made if needed. Where that folder cannot be made or written (a
+    cluster worker whose home is read-only or no folder: HOME=/dev/null failed the whole job), a folder under the
+    temporary one instead, with a warning: a worker then converts once per machine instead of failing."""
+    root = Path(os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "film-emotion"))
+    try:
+        return _usable(root)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"film-emotion-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        if str(root) not in _WARNED:  # once per process and folder
+            _WARNED.add(str(root))
+            logging.getLogger(__name__).warning("the cache folder %s cannot be used (%s); caching under %s instead "
+                                                "(set %s to a writable folder)", root, exc, fallback, CACHE_ENV)
+        return _usable(fallback)
+
+
+def _usable(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f"not writable: {path}")
     return path
 
 

