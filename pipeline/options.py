@@ -1,6 +1,7 @@
 """Every option of the project, as one Beam PipelineOptions subclass (`python -m pipeline.run --help`)."""
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -133,6 +134,46 @@ class FilmEmotionOptions(PipelineOptions):
                             "thread budget).")
         g.add_argument("--write_transcripts", action="store_true", default=False,
                        help="Also write transcripts/<film_id>.parquet with the recognised utterances.")
+
+
+# The groups of options that say how a run cut, decoded, scored and transcribed its films (not where it read and wrote):
+# what a command that rebuilds a run's clip takes as the run's options (pipeline.report --explain, add_run_settings).
+RUN_SETTING_GROUPS = ("segmentation", "decoding", "scoring", "speech recognition")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    FilmEmotionOptions._add_argparse_args(parser)
+    return parser
+
+
+def add_run_settings(parser: argparse.ArgumentParser, skip=(), title: str = "the run's options") -> dict[str, str]:
+    """Add pipeline.run's options of RUN_SETTING_GROUPS to another command's parser, as pipeline.run defines them
+    (flags, types, defaults, help: one definition), except those whose destination is in `skip` (the command has its
+    own). Returns {destination: flag} of those added."""
+    added: dict[str, str] = {}
+    for group in _run_parser()._action_groups:
+        if group.title in RUN_SETTING_GROUPS:
+            target = parser.add_argument_group(f"{title}: {group.title}")
+            for action in group._group_actions:
+                if action.dest not in skip:
+                    target._add_action(action)
+                    added.setdefault(action.dest, action.option_strings[0])
+    return added
+
+
+def run_settings(**values) -> argparse.Namespace:
+    """pipeline.run's option values, its defaults with `values` over them, as a namespace that config_hash,
+    transforms.decode.DecodeConfig.from_options and transforms.score.ScoreConfig.from_options read."""
+    settings = _run_parser().parse_args([])
+    vars(settings).update(values)
+    return settings
+
+
+def option_flag(dest: str) -> str:
+    """The flag of an option's destination ('skip_nonref' -> '--decode_all_frames')."""
+    return next((a.option_strings[0] for a in _run_parser()._actions if a.dest == dest and a.option_strings),
+                f"--{dest}")
 
 
 MIN_IMAGE_SIZE = 28  # two of the ViT's 14 px patches a side

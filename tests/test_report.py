@@ -719,9 +719,14 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
         create_encoders(EncoderSpec(head=str(DEFAULT_HEAD))).text
     except Exception as exc:  # noqa: BLE001 - the encoder weight packages are optional
         pytest.skip(f"encoders not installed: {exc}")
+    from pipeline.options import config_hash
+    from transforms.score import make_scorer
     film = make_talking_film(tmp_path / "talk.mp4")
     out = tmp_path / "out"
-    write(out / "clips", "talk", clip_rows("talk", str(film), 4, "run1", seed=3), "clips")
+    defaults = explainer.run_settings(head=str(DEFAULT_HEAD))  # the clips of a run with pipeline.run's defaults
+    made = config_hash(defaults, make_scorer(defaults).model_version)
+    write(out / "clips", "talk", [{**r, "config_hash": made} for r in clip_rows("talk", str(film), 4, "run1", seed=3)],
+          "clips")
     assert not (out / "features").exists()
 
     import transforms.decode as decoding
@@ -773,6 +778,45 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     write(out / "clips", "talk", rows, "clips")
     unread = explainer.explain_clip(str(out), "talk", 1, head=str(DEFAULT_HEAD))
     assert unread["tokens"]["text"].shape[0] == 0 and res["tokens"]["text"].shape[0] > 0
+
+
+@pytest.mark.timeout(600)
+def test_explain_without_features_encodes_as_the_run_did_or_refuses(tmp_path):
+    """A run with --modalities text,face --frames_per_clip 2 and no features table: --explain given the run's
+    options (pipeline.run's own definitions) gives the tokens the run read, to the bit; without them the options'
+    config hash is not the clip's and --explain refuses, naming the options and --write_features. Before
+    2026-12-06 it re-encoded the clip with pipeline.run's defaults and drew a figure for tokens the run never read."""
+    pytest.importorskip("torch")
+    if not _scoring_available():
+        pytest.skip("the shipped head and the encoders are not present")
+    from pipeline.report import explain as explainer
+    from transforms.fuse import tokens_from_row
+    films = tmp_path / "films"
+    films.mkdir()
+    make_talking_film(films / "talk.mp4")
+    out = tmp_path / "out"
+    run_opts = ["--modalities", "text,face", "--frames_per_clip", "2"]
+    _run_pipeline([str(films / "talk.mp4")], out, ["--write_features", *run_opts])
+    film_id = tables.load_output(str(out)).films[0].film_id
+    ran = {r["clip_index"]: tokens_from_row(r) for r in pq.read_table(out / "features").to_pylist()}
+    (out / "features").rename(tmp_path / "features_of_the_run")  # as a run without --write_features
+    argv = ["--input", str(out), "--output", str(tmp_path / "x.html"), "--no_thumbnails", "--explain", f"{film_id}:1"]
+    with pytest.raises(SystemExit) as refused:
+        report.main(argv)
+    assert "config hash" in str(refused.value) and "--write_features" in str(refused.value)
+    assert all(flag in str(refused.value) for flag in ("--modalities", "--frames_per_clip", "--head", "--transcribe"))
+    with pytest.raises(report_build.ReportInputError, match="config hash"):
+        explainer.explain_clip(str(out), film_id, 1, run_options={"transcribe": "never"})
+    # The run's options, as pipeline.run takes them: the run's tokens.
+    assert report.main(argv + ["--transcribe", "never", *run_opts]) == 0
+    _, opts = report.parse_args(argv + ["--transcribe", "never", *run_opts])
+    for i in ran:
+        res = explainer.explain_clip(str(out), film_id, i, run_options=opts.run_options)
+        assert "config hash" in res["source"]
+        assert {m for m, t in res["tokens"].items() if len(t)} == {m for m, t in ran[i].items() if len(t)} <= {
+            "text", "face"}
+        for m, t in ran[i].items():
+            assert res["tokens"][m].shape == t.shape and np.array_equal(res["tokens"][m], t), (i, m)
 
 
 def test_backed_by_names_the_modalities_grounded_counts():

@@ -408,6 +408,67 @@ def test_clip_manifest_features_and_shipped_head(tmp_path, monkeypatch):
     assert abs(p.probs.sum() - 1) < 1e-6 and "text" in p.modalities_used and "audio" in p.modalities_used
 
 
+@pytest.mark.timeout(600)
+def test_a_clip_manifest_reads_the_lines_the_run_reads(tmp_path, monkeypatch):
+    """A film with German subtitles: the run does not read its lines (the shipped text path learnt English), and a
+    clip manifest of the same clips (no language column) does not either: the one rule
+    (transforms.language.unread_languages), the language identified from the film's lines together as the run
+    does. Before 2026-12-06 training, evaluation and calibration encoded the lines the run leaves unread. A
+    `language` column decides where given; the languages read are part of the feature cache's key."""
+    import pyarrow.parquet as pq
+    from model.encoders import EncoderSpec, create_encoders
+    from pipeline.run import run
+    from testing.films import write_srt
+    from tests.scoring_support import tiny_film
+    from training import features as training_features
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "cache"))
+    film = tiny_film(tmp_path, seconds=6.0)
+    write_srt(film.with_suffix(".srt"), [(0.3, 2.5, "Was führt dich in das Land der Torwächter?"),
+                                         (3.0, 5.5, "Eine gefährliche Suche für eine einsame Jägerin.")])
+    out = tmp_path / "out"
+    assert run(["--input", str(film), "--output", str(out), "--transcribe", "never", "--frames_per_clip", "1",
+                "--write_features"], save_main_session=False)["ok"] == 1
+    clips = sorted(pq.read_table(out / "clips").to_pylist(), key=lambda r: r["clip_index"])
+    feats = {r["clip_index"]: r for r in pq.read_table(out / "features").to_pylist()}
+    assert [r["language"] for r in clips if r["text"]] == ["de", "de"]
+    assert all(feats[r["clip_index"]]["text_len"] == 0 for r in clips)  # the run read no line
+
+    def write_manifest(path, **more):
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, ["video", "start", "end", "label", "text", *more])
+            w.writeheader()
+            w.writerows({"video": r["film_path"], "start": r["start_s"], "end": r["end_s"], "label": r["emotion"],
+                         "text": r["text"] or "", **more} for r in clips)
+        return path
+    manifest = write_manifest(tmp_path / "m.csv")
+    enc = create_encoders(EncoderSpec())
+    _, labelled = training_features.features_for(f"clips:{manifest}", enc)
+    assert [len(t["text"]) for t in labelled] == [feats[r["clip_index"]]["text_len"] for r in clips]
+    # Reading German lines is another setting: features of their own, with the lines read.
+    _, german = training_features.features_for(f"clips:{manifest}", enc, text_languages=("de",))
+    assert [len(t["text"]) > 0 for t in german] == [bool(r["text"]) for r in clips]
+    assert len(list((tmp_path / "cache").glob("clips-*.pt"))) == 2
+    # A manifest's language column decides where it names one (here: wrongly, English): the line is read.
+    tagged = write_manifest(tmp_path / "tagged.csv", language="en")
+    _, read = training_features.features_for(f"clips:{tagged}", enc)
+    assert [len(t["text"]) > 0 for t in read] == [bool(r["text"]) for r in clips]
+
+
+@needs_data
+def test_english_text_sets_are_read_as_they_always_were():
+    """MELD, EmoryNLP and GoEmotions are English sets: their readers say so, and under the languages the shipped
+    text path reads every line of them is read (their tokens are those of before 2026-12-06); a text path that
+    reads French only would read none of them."""
+    from model.encoders.versions import TEXT_LANGUAGES
+    from training.features import lines_as_read
+    for spec in (f"meld:{MELD / 'dev_sent_emo.csv'}", f"emorynlp:{DATA / 'text/emorynlp/emorynlp_dev_final.csv'}",
+                 f"goemotions:{DATA / 'text/goemotions_ekman/dev.tsv'}"):
+        examples = load_dataset(spec)
+        assert {e.language for e in examples} == {"en"}, spec
+        assert lines_as_read(examples, TEXT_LANGUAGES) == examples and lines_as_read(examples, ()) == examples
+        assert not any(e.text or e.context for e in lines_as_read(examples[:50], ("fr",)))
+
+
 @needs_data
 def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
     """--finetune_face_epochs tunes the mini-Xception first; its weights ride in the checkpoint and every

@@ -71,6 +71,9 @@ class Example:
     source: str = ""
     data: bytes | None = None  # Parquet sets: the encoded image (faces, frames) or audio (audio)
     label_text: str = ""  # the label as the data wrote it, where it names none of EMOTIONS (label -1: left out)
+    # the line's language where the data says it (an English set; a clip manifest's `language` column); None: it is
+    # identified from the film's lines as a run's subtitles are (training.features.lines_as_read)
+    language: str | None = None
 
 
 SPLIT_SEED = 13  # the seeded stratified split behind the '#train' / '#dev' suffix (FER2013 has no dev split)
@@ -213,7 +216,7 @@ def read_meld(path: Path) -> list[Example]:
             continue
         out.append(Example(**labelled(r["Emotion"]), text=text,
                            valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
-                           group=f"meld-{r['Dialogue_ID']}", source="meld"))
+                           group=f"meld-{r['Dialogue_ID']}", source="meld", language="en"))
     return _with_dialogue_context(out)
 
 
@@ -240,7 +243,7 @@ def read_emorynlp(path: Path) -> list[Example]:
             continue
         emo = r["Emotion"].strip()
         out.append(Example(**labelled(EMORYNLP_LABELS.get(emo, emo)), text=text, valence=EMORYNLP_VALENCE.get(emo, NAN),
-                           group="emory-%d-%d-%d" % key(r)[:3], source="emorynlp"))
+                           group="emory-%d-%d-%d" % key(r)[:3], source="emorynlp", language="en"))
     return _with_dialogue_context(out)
 
 
@@ -254,7 +257,7 @@ def read_goemotions(path: Path) -> list[Example]:
             if len(row) < 2 or "," in row[1] or not _clean(row[0]):
                 continue
             out.append(Example(**labelled(names[int(row[1])]), text=_clean(row[0]),
-                               group=row[2] if len(row) > 2 else "", source="goemotions"))
+                               group=row[2] if len(row) > 2 else "", source="goemotions", language="en"))
     return out
 
 
@@ -276,7 +279,8 @@ def read_clip_manifest(path: Path) -> list[Example]:
     """A studio's labelled clips, csv or jsonl, columns: video (path, relative to the manifest allowed),
     start, end (seconds, or a time as an edit list or a subtitle file writes it: 01:02:03.5, 00:01:02,500),
     label (EMOTIONS or the spellings LABEL_NAMES knows), optional text, context (list, or lines
-    joined by ' || '), valence, arousal (in [-1, 1])."""
+    joined by ' || '), language (of the line: en, de, ...; without it the language is identified from the film's
+    lines, as a run's), valence, arousal (in [-1, 1])."""
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     else:
@@ -293,7 +297,7 @@ def read_clip_manifest(path: Path) -> list[Example]:
         out.append(Example(**labelled(r.get("label")), text=_clean(r.get("text") or "") or None,
                            context=ctx, video=str(video), start_s=_seconds(r["start"]), end_s=_seconds(r["end"]),
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
-                           group=str(video), source="clips"))
+                           group=str(video), source="clips", language=str(r.get("language") or "").strip() or None))
     return out
 
 
@@ -390,11 +394,15 @@ def spoken_line(name: str) -> str | None:
 def read_spoken_parquet(path: Path) -> list[Example]:
     """Speech clips with their own line (a film's line and voice come from one actor in one take): the line in the
     set's `text` column (a transcript) where it has one, else the one the file name tells (spoken_line); rows with
-    neither are left out."""
-    lines = [(r.get("text") or "").strip() or spoken_line(str(r.get("path") or ""))
-             for r in _parquet_rows(path, ["path", "text"])]
-    return [dataclasses.replace(e, text=_clean(line), source="spoken")
-            for e, line in zip(read_audio_parquet(path), lines) if line]
+    neither are left out. A transcript's language is its `language` column's (else identified), a named line's
+    English."""
+    lines = []
+    for r in _parquet_rows(path, ["path", "text", "language"]):
+        said = (r.get("text") or "").strip()
+        lines.append((said, str(r.get("language") or "").strip() or None) if said
+                     else (spoken_line(str(r.get("path") or "")), "en"))
+    return [dataclasses.replace(e, text=_clean(line), source="spoken", language=language)
+            for e, (line, language) in zip(read_audio_parquet(path), lines) if line]
 
 
 READERS: dict[str, Callable[[Path], list[Example]]] = {

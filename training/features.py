@@ -8,13 +8,18 @@ model.encoders.create_encoders / Encoders): text lines through `Featurizer.text_
 With text_lower_k > 0 (fine-tuning the text encoder's top k layers, model/text_top.py), text features are the
 hidden states entering those layers instead, from the same encoder and tokenisation.
 
+A line is read as a run reads it (lines_as_read: transforms.language.unread_languages, the scorer's rule): one in a
+language the text path does not read (`text_languages`, default the run's --text_languages default) loses its text
+and context, as the run's clip does.
+
 Cache key = data fingerprint (file bytes) + the weight-digest versions of the encoders a kind uses
-(`Encoders.versions`, tuned weights included) + TEXT_MAX_LENGTH + the resolved precision (+ text_lower_k), so
-changing any of them recomputes and nothing stale is reused. Features are stored as float16 token arrays per
-example: {modality: [L, D]}, L == 0 when missing.
+(`Encoders.versions`, tuned weights included) + TEXT_MAX_LENGTH + the resolved precision (+ text_lower_k) + the
+languages read, so changing any of them recomputes and nothing stale is reused. Features are stored as float16
+token arrays per example: {modality: [L, D]}, L == 0 when missing.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -25,11 +30,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
 from training.datasets import DataError, Example, fingerprint, load_dataset, read_image
 from transforms.decode import DECODE_RULE, IMAGE_RULE
 from transforms.dialogue import DIALOGUE_RULE
+from transforms.language import unread_languages
 from model.files import written_atomically
 
 log = logging.getLogger(__name__)
@@ -73,7 +80,8 @@ def rows_digest(examples: Sequence[Example]) -> str:
             return "missing"
     h, films = hashlib.sha256(), {}
     for e in examples:
-        h.update(repr((e.text, tuple(e.context), e.image, e.video, e.start_s, e.end_s)).encode("utf-8", "replace"))
+        h.update(repr((e.text, tuple(e.context), e.image, e.video, e.start_s, e.end_s, e.language))
+                 .encode("utf-8", "replace"))
         if e.data is not None:
             h.update(hashlib.sha256(e.data).digest())
         if e.image:
@@ -85,13 +93,15 @@ def rows_digest(examples: Sequence[Example]) -> str:
     return h.hexdigest()
 
 
-def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0, rows: str = "") -> str:
+def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0, rows: str = "",
+              text_languages: Sequence[str] = TEXT_LANGUAGES) -> str:
     versions = dict(encoders.versions)
     if text_lower_k:
         versions["text"] += f"+lower-top{text_lower_k}"  # states entering the top k layers, not the outputs
     named = ",".join(f"{m}={versions[m]}" for m in kind_modalities(kind))
     if "text" in kind_modalities(kind):  # which text of a line is read (training.datasets._clean), and its context
         named += f",dialogue={DIALOGUE_RULE},context={CONTEXT_RULE}"
+        named += f",text_languages={','.join(text_languages) or 'any'}"  # which lines are read (lines_as_read)
     named += f",decode={DECODE_RULE},image={IMAGE_RULE},rows={rows}"  # how media become samples; which rows
     precision = resolve(encoders.spec.precision, encoders.spec.device)
     # A runtime chosen by name (pipeline.evaluate --vision_runtime torch: the speed levers' full-cost side) gets
@@ -104,21 +114,23 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0, rows: str =
 
 
 def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_k: int = 0,
-                 unreadable: list[int] | None = None, left_out: Counter | None = None
-                 ) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
+                 unreadable: list[int] | None = None, left_out: Counter | None = None,
+                 text_languages: Sequence[str] = TEXT_LANGUAGES) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
     """All readable examples of a data spec and their features (from the cache when present). A row whose image
     or audio cannot be decoded is left out with a warning, and its index in the set is appended to `unreadable`:
     one bad row does not stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback).
     Rows whose label is none of ours are counted by name in `left_out` (load_dataset). A set with no labelled row
-    left is a DataError: every caller learns from labels or scores against them."""
+    left is a DataError: every caller learns from labels or scores against them. `text_languages`: the languages
+    whose lines are read (() = any; lines_as_read)."""
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
     examples = load_dataset(spec, left_out)
     kind = spec.split(":", 1)[0]
-    path = cache_dir / f"{kind}-{cache_key(kind, spec, encoders, text_lower_k, rows_digest(examples))}.pt"
+    key = cache_key(kind, spec, encoders, text_lower_k, rows_digest(examples), tuple(text_languages))
+    path = cache_dir / f"{kind}-{key}.pt"
     feats = torch.load(path, weights_only=False) if path.exists() else None
     if feats is None or len(feats) != len(examples):
         log.info("encoding %d examples of %s", len(examples), spec)
-        feats = compute_features(examples, encoders, text_lower_k)
+        feats = compute_features(examples, encoders, text_lower_k, text_languages)
         with written_atomically(path) as tmp:  # two runs may fill one cache at once
             torch.save(feats, tmp)
     bad = [i for i, f in enumerate(feats) if f is None]
@@ -141,9 +153,36 @@ def _unreadable(i: int, exc: Exception) -> None:
     log.warning("row %d: its media cannot be read (%s: %s); left out", i, type(exc).__name__, exc)
 
 
-def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 0
-                     ) -> list[dict[str, np.ndarray] | None]:
-    """Each example's features; None for one whose image, audio or clip cannot be decoded."""
+def lines_as_read(examples: Sequence[Example], text_languages: Sequence[str] = TEXT_LANGUAGES) -> list[Example]:
+    """The examples as the text path reads them: a line the run would not read (transforms.language.unread_languages,
+    the rule of the run's scorer) loses its text and context. A line's language is the one its data names (an English
+    set; a clip manifest's `language` column), else the one identified from all the lines of its film (of its group:
+    a manifest's film, a speaker) together, as a run identifies a film's subtitles. Before 2026-12-06 every line was
+    read: a manifest of a German film trained and scored on lines the run leaves unread."""
+    out = list(examples)
+    films: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(examples):
+        if e.text:
+            films.setdefault((e.source, e.video or e.group or str(i)), []).append(i)
+    unread = Counter()
+    for idx in films.values():
+        for i, lang in zip(idx, unread_languages([(examples[i].text, examples[i].language) for i in idx],
+                                                  text_languages, identify=True)):
+            if lang:
+                out[i] = dataclasses.replace(out[i], text=None, context=())
+                unread[lang] += 1
+    if unread:
+        log.warning("%d lines not read: their language is not one the text path reads (%s; text languages %s), as a "
+                    "run does not read them", sum(unread.values()), ", ".join(f"{k} {n}" for k, n in unread.items()),
+                    ",".join(text_languages) or "any")
+    return out
+
+
+def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 0,
+                     text_languages: Sequence[str] = TEXT_LANGUAGES) -> list[dict[str, np.ndarray] | None]:
+    """Each example's features; None for one whose image, audio or clip cannot be decoded. Lines are read as a run
+    reads them (lines_as_read)."""
+    examples = lines_as_read(examples, text_languages)
     featurizer = Featurizer(encoders)
     feats: list[dict[str, np.ndarray] | None] = [{} for _ in examples]
     # Clips first: their media modalities come from the featurizer; with text_lower_k their lines join the

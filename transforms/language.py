@@ -83,6 +83,21 @@ def unread_language(text: Optional[str], language: Optional[str], languages: Seq
     return language_code(language) if text and not reads(language, languages) else None
 
 
+def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], languages: Sequence[str],
+                     identify: bool = False) -> list[Optional[str]]:
+    """The one rule of which lines are read, for the (text, language tag) lines of one film: per line, the ISO
+    639-1 code of a line the text path does not read (unread_language), None for one it reads. Used by the run's
+    scorer (transforms.score.FilmScorer, its lines' languages set by label_cues or speech recognition) and by the
+    labelled-data path (training.features.lines_as_read: a clip manifest's `language` column). `identify`: lines
+    without a tag take the language identified from all of the film's lines together (detect_language, as
+    label_cues gives a film's subtitles theirs); a film too short or unsure to tell stays unknown, hence read."""
+    lines = list(lines)
+    found = None
+    if identify and any(text and language_code(tag) is None for text, tag in lines):
+        found = detect_language(text for text, _ in lines)
+    return [unread_language(text, language_code(tag) or found, languages) for text, tag in lines]
+
+
 @functools.cache
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier

@@ -18,9 +18,9 @@ from typing import Any, Optional, Sequence
 
 from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES
-from model.featurize import MODALITIES, SECONDS, ClipMedia, Failure, Featurizer, parse_modalities
+from model.featurize import MODALITIES, SECONDS, ClipMedia, Failure, Featurized, Featurizer, parse_modalities
 from transforms.fuse import load_head_model, score_tokens
-from transforms.language import parse_text_languages, unread_language
+from transforms.language import parse_text_languages, unread_languages
 
 DEFAULT_ACCELERATOR = "type:nvidia-tesla-t4;count:1;install-nvidia-driver"
 
@@ -107,14 +107,21 @@ class FilmScorer:
             self._head = load_head_model(self.cfg.head, self.cfg.device)
         return self
 
-    def score(self, clips: Sequence) -> list[ClipResult]:
-        """DecodedClips -> ClipResults in the same order, in one featurizer batch and one head batch. A line in a
-        language the text path did not learn is not read (transforms.language): the clip goes on without it."""
+    def featurize(self, clips: Sequence) -> tuple[list[Featurized], list[Optional[str]]]:
+        """DecodedClips -> their tokens as the run reads them (one featurizer batch, no head) and, per clip, the
+        language of a line not read (None: read or no line). A line in a language the text path did not learn is
+        not read (transforms.language.unread_languages, the rule the labelled-data path reads by too): the clip
+        goes on without it. pipeline.report --explain encodes a clip here when the run wrote no features."""
         self.load()
-        unread = [unread_language(c.spec.text, c.spec.language, self.cfg.text_languages) for c in clips]
+        unread = unread_languages([(c.spec.text, c.spec.language) for c in clips], self.cfg.text_languages)
         media = [ClipMedia.of(c) if lang is None else dataclasses.replace(ClipMedia.of(c), text=None, context=())
                  for c, lang in zip(clips, unread)]
-        feats = self._featurizer.clips(media)
+        return self._featurizer.clips(media), unread
+
+    def score(self, clips: Sequence) -> list[ClipResult]:
+        """DecodedClips -> ClipResults in the same order, in one featurizer batch (featurize) and one head
+        batch."""
+        feats, unread = self.featurize(clips)
         t0 = time.perf_counter()
         tokens = [f.tokens for f in feats]
         evidence = [self._featurizer.evidence(t) for t in tokens]

@@ -1,6 +1,7 @@
 """A self-contained HTML report of a pipeline output directory.
 
     python -m pipeline.report --input out/ --output report.html [--explain FILM_ID:CLIP_INDEX] [--max_films 30]
+        [the run's options, for --explain of a film without a features table: --frames_per_clip 2 --modalities ...]
 
 One HTML file: charts are base64 PNG (matplotlib), thumbnails base64 JPEG decoded from the films by the
 pipeline's own decoder, styles inline, no scripts, no network: it opens offline and can be mailed around.
@@ -13,6 +14,7 @@ import sys
 from typing import Optional, Sequence
 
 from pipeline.arg_types import head_path_arg, io_path
+from pipeline.options import add_run_settings
 from pipeline.report.build import ReportInputError, ReportOptions, build_report
 
 
@@ -42,12 +44,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> tuple[argparse.Namespace
     p.add_argument("--max_chart_films", type=int, default=d.max_chart_films, help="films in the catalogue chart")
     p.add_argument("--no_thumbnails", action="store_true", help="do not open the films for frame thumbnails")
     p.add_argument("--title", default=d.title)
+    # pipeline.run's own definitions: --explain re-encodes a clip under them where the run wrote no features table
+    run_options = add_run_settings(p, skip=("head", "device"), title="the run's options, for --explain without a "
+                                   "features table (must give the clip's config hash)")
     args = p.parse_args(argv)
     opts = ReportOptions(
         max_films=args.max_films, films=tuple(x.strip() for x in args.films.split(",") if x.strip()), top_clips=args.top_clips,
         max_clip_rows=args.max_clip_rows, max_table_rows=args.max_table_rows, max_errors=args.max_errors, max_chart_films=args.max_chart_films,
         thumbnails=not args.no_thumbnails, explain=args.explain, head=args.head, device=args.device,
-        title=args.title)
+        run_options=tuple((dest, getattr(args, dest)) for dest in run_options), title=args.title)
     return args, opts
 
 

@@ -41,6 +41,9 @@ class ReportOptions:
     explain: Optional[tuple[str, int]] = None
     head: Optional[str] = None  # head checkpoint for --explain (None = shipped default)
     device: str = "cpu"
+    # the run's options for --explain of a film without a features table ((destination, value) pairs, as pipeline.run
+    # takes them): its clip is re-encoded under them, and only where they give the clip's config hash
+    run_options: tuple[tuple[str, object], ...] = ()
     title: str = "Film emotion report"
 
 
@@ -315,7 +318,8 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
     explain = None
     if opts.explain:
         from pipeline.report import explain as explainer  # loads torch and the models: only when asked
-        explain = explainer.explain_clip(input_dir, *opts.explain, head=opts.head, device=opts.device)
+        explain = explainer.explain_clip(input_dir, *opts.explain, head=opts.head, device=opts.device,
+                                         run_options=opts.run_options)
         explain.update(grounding=_grounding(explain["row"]), backing=_backing(explain["row"]))
     films = []
     for i, f in enumerate(detail):

@@ -4,8 +4,11 @@ Runs the BVPEC head on that clip's tokens and draws its text-query cross-modal a
 vision / face / audio tokens, heads averaged) and modality gates: the paper's attention-map figure, with
 the frames and words the rows and columns belong to. Tokens come from the features table when the run
 wrote one (exactly what the head saw); otherwise the clip is decoded again by the pipeline's own decoder
-(`transforms.decode.decode_clip`) and featurized by the one featurizer (`model.featurize.Featurizer`) with
-the head's encoders (`model.encoders.create_encoders`, the head's tuned text and face weights applied).
+(`transforms.decode.decode_clip`) and encoded by the run's own scorer (`transforms.score.FilmScorer.featurize`: the
+one featurizer, the head's encoders with its tuned text and face weights, the modalities and languages read) under
+the run's options as the report is given them (pipeline.run's definitions, pipeline.options.add_run_settings). Those
+options must give the clip's config hash (pipeline.options.config_hash), else --explain refuses: its figure would be
+of tokens the run never read.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pipeline.report import frames as stills
 from pipeline.report import plots as charts
 from pipeline.report.plots import EMOTION_COLORS, fmt_time
 from schemas import EMOTIONS
-from transforms.fuse import tokens_from_row
+from transforms.fuse import features_row, tokens_from_row
 
 LOG = logging.getLogger(__name__)
 FRAME_WIDTH = 160  # the explained clip's frames, shown uncropped at the film's aspect ratio
@@ -71,41 +74,94 @@ def run_head(model, tokens: Mapping[str, np.ndarray], device: str = "cpu") -> di
     return {"probs": probs, "gates": gates, "attention": attention}
 
 
+# Options the run's config hash does not record, though they shape its tokens a little (number format, runtime):
+# --explain uses them as given.
+UNHASHED_FLAGS = ("--precision", "--vision_runtime", "--text_runtime", "--device")
+
+
+def run_settings(run_options=None, head: Optional[str] = None, device: str = "cpu"):
+    """The run's options as the report is given them ({option destination: value}, or pairs; pipeline.run's defaults
+    for the others) with the report's --head and --device: pipeline.options.run_settings."""
+    from pipeline.options import run_settings as settings
+    return settings(**{**dict(run_options or {}), "head": head, "device": device})
+
+
+def hash_flags() -> list[str]:
+    """The flags whose values the run's config hash records (pipeline.options.config_hash, and the model_version in
+    it: the head, the encoders, the modalities and the languages read)."""
+    from pipeline.options import ASR_CONFIG_KEYS, MEDIA_CONFIG_KEYS, option_flag
+    dests = MEDIA_CONFIG_KEYS + ASR_CONFIG_KEYS + ("reduce_size", "score", "head", "text_model", "vision_model",
+                                                   "modalities")
+    return list(dict.fromkeys(option_flag(d) for d in dests))
+
+
+def check_run_settings(row: Mapping, settings) -> Optional[str]:
+    """The config hash `settings` give (pipeline.options.config_hash, as pipeline.run computes it), where it is the
+    clip's; ReportInputError where it is not; None where the clips table records none (not checked)."""
+    from pipeline.options import config_hash
+    from pipeline.report.build import ReportInputError
+    from transforms.score import make_scorer
+    given = config_hash(settings, make_scorer(settings).model_version if settings.score else None)
+    made = row.get("config_hash")
+    if made and given != made:
+        raise ReportInputError(
+            f"--explain {row['film_id']}:{row['clip_index']}: with no features table of the run to read, the clip is "
+            f"encoded again, but the options given to the report give config hash {given}, not the clip's {made}: "
+            "its tokens would not be the ones the run read. Pass pipeline.report the run's options (those the hash "
+            f"records: {', '.join(hash_flags())}; and {', '.join(UNHASHED_FLAGS)}, which it does not), or run the "
+            "pipeline with --write_features (--explain then reads the run's own tokens). A run made by another "
+            "version of the pipeline (its rules are in the hash) needs a new run.")
+    return given if made else None
+
+
 def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None, device: str = "cpu",
-                cfg=None):
-    """No features table: decode this clip (transforms.decode.decode_clip) and featurize it as the pipeline
-    does, with the encoders of `head` (its tuned text and face weights applied).
+                settings=None):
+    """No features table: decode this clip (transforms.decode.decode_clip) and encode it as the run did, by the run's
+    scorer (transforms.score.FilmScorer.featurize: its modalities and the languages it reads, the encoders of the
+    head with its tuned text and face weights, its precision and runtimes), under `settings` (the run's options:
+    run_settings; None: pipeline.run's defaults with `head` and `device`). The options must give the clip's config
+    hash (check_run_settings): otherwise ReportInputError, naming the options to pass.
 
     Returns (Featurized, Encoders, DecodedClip): tokens per modality and failures of modalities that could not be
     encoded, the encoders, and the decoded clip (its frames are the ones shown)."""
-    from model.encoders import EncoderSpec, create_encoders
-    from model.featurize import ClipMedia, Featurizer
+    import dataclasses
+
+    from model.encoders import create_encoders
     from transforms.decode import DecodeConfig, decode_clip
-    cfg = cfg or DecodeConfig()  # the pipeline's defaults: frames per clip, image size
+    from transforms.score import FilmScorer, ScoreConfig
+    settings = settings if settings is not None else run_settings(head=head, device=device)
+    check_run_settings(row, settings)
+    cfg = DecodeConfig.from_options(settings)  # the run's frames per clip, frame spacing, image and face sizes
     # the line as the run read it: one in a language the text path does not read (or a run without text) gave no
     # text tokens, and `modalities_used` says so (before 2026-12-06 --explain read such a line anyway)
     read = "text" in (row.get("modalities_used") or ["text"])
     decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"] if read else None,
                           context=context if read else ())
-    encoders = create_encoders(EncoderSpec(head=head, device=device, image_size=cfg.image_size))
-    return Featurizer(encoders).clip(ClipMedia.of(decoded)), encoders, decoded
+    decoded = dataclasses.replace(decoded, spec=dataclasses.replace(decoded.spec, language=row.get("language")))
+    scorer = FilmScorer(ScoreConfig.from_options(settings))
+    [featurized], _ = scorer.featurize([decoded])
+    # as the run's features table would hold them (transforms.fuse.features_row): a modality not read is empty
+    tokens = tokens_from_row(features_row(row["film_id"], row["film_path"], row["clip_index"], featurized.tokens, "",
+                                          {}))
+    return dataclasses.replace(featurized, tokens=tokens), create_encoders(scorer.cfg.encoder_spec), decoded
 
 
-def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WIDTH) -> list[tuple[np.ndarray, float]]:
+def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WIDTH,
+                cfg=None) -> list[tuple[np.ndarray, float]]:
     """The frames the clip's vision tokens belong to, uncropped at the film's aspect ratio: the pipeline's
     sample times (model.featurize.clip_sample_times) and, of those, its distinct views
     (model.featurize.distinct_views, judged on the square frames the ViT saw), shown from the larger copy at the
     film's aspect the decoder makes for face search (model.featurize.face_view). `decoded`: this clip already
-    decoded with the pipeline's defaults (encode_clip), else it is decoded here. Tokens written with other
-    settings (older runs encoded every sampled frame) get n_frames evenly sampled frames. Empty when the film
-    cannot be read."""
+    decoded (encode_clip), else it is decoded here with `cfg` (the run's options; None: the defaults). Tokens
+    written with other settings (older runs encoded every sampled frame) get n_frames evenly sampled frames. Empty
+    when the film cannot be read."""
     from model.featurize import distinct_views, face_view
     from transforms.decode import DecodeConfig, decode_clip
     if n_frames <= 0:
         return []
     start, end = row["start_s"], row["end_s"]
     try:
-        clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, DecodeConfig())
+        clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, cfg or DecodeConfig())
         views = distinct_views(clip.frames)
         if len(views) == n_frames:
             frames, times = face_view(clip)[views], np.asarray(clip.frame_times)[views]
@@ -120,8 +176,9 @@ def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WI
 
 
 def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] = None, device: str = "cpu",
-                 tokenizer=None) -> dict:
-    """The template context of the explain section (see templates/report.html.j2)."""
+                 tokenizer=None, run_options=None) -> dict:
+    """The template context of the explain section (see templates/report.html.j2). run_options: the run's options
+    as the report was given them (run_settings), for a film without a features table."""
     from model.checkpoints import load_head
     clips = tables.read_clips(root, film_id).to_pylist()
     by_index = {r["clip_index"]: r for r in clips}
@@ -133,7 +190,9 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     from transforms.decode import DecodeConfig
     from transforms.segment import dialogue_context
     in_order = sorted(clips, key=lambda r: (r["start_s"], r["clip_index"]))
-    context = dialogue_context([r["text"] for r in in_order], DecodeConfig().context_lines)[in_order.index(row)]
+    settings = run_settings(run_options, head, device)
+    cfg = DecodeConfig.from_options(settings)
+    context = dialogue_context([r["text"] for r in in_order], cfg.context_lines)[in_order.index(row)]
     model, _ = load_head(head, device=device)
 
     features = tables.read_features(root, film_id, clip_index)
@@ -144,17 +203,21 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
         from model.encoders.vision import TOKENS_PER_FRAME as tokens_per_frame
     else:
-        featurized, encoders, decoded = encode_clip(row, context, head, device)
+        featurized, encoders, decoded = encode_clip(row, context, head, device, settings)
         tokens, versions = featurized.tokens, dict(encoders.versions)
         tokens_per_frame = encoders.vision.tokens_per_frame
+        checked = check_run_settings(row, settings)
         source = ("No features table for this film: the clip was decoded and featurized again with the head's "
-                  f"encoders ({encoders.version}).")
+                  f"encoders ({encoders.version}), under the run's options ("
+                  + (f"config hash {checked}, the clip's" if checked else "the clips table records no config hash: "
+                     "not checked") + f"; --precision {settings.precision}, --vision_runtime {settings.vision_runtime}"
+                  f", --text_runtime {settings.text_runtime} as given).")
         if featurized.failures:
             source += " Not encoded: " + "; ".join(f.message for f in featurized.failures) + "."
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
-    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded)
+    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded, cfg=cfg)
     if tokenizer is None and row["text"]:
         tokenizer = _tokenizer()
     n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
