@@ -18,6 +18,7 @@ report's thumbnails and its explain figure read frames and audio exactly as the 
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import heapq
 import logging
@@ -36,6 +37,19 @@ log = logging.getLogger(__name__)
 SHOT_THUMB = 64  # side of the thumbnail the cut detector compares
 MAX_PACKET_WARNINGS = 5
 SEEK_MARGIN_S = 1.0  # decode_clip seeks this far before the clip, so its first frames and audio are whole
+# Where the picture's first key frame after that seek comes after the clip's first sample time (an MPEG-TS or PS,
+# whose seek lands on a packet before the time, not on a key frame), it seeks again, twice as far back each time,
+# at most this many times (seek_before).
+SEEK_TRIES = 6
+# A frame the next one follows more than this many frame times (1/fps) later is held on screen (a still stored
+# once in a VFR encode): a sample time in the hold takes it, not the next frame (the next shot's), unless within a
+# frame time of that one (FramePicker). Shorter gaps are frames that skip_nonref left out (two or three B-frames):
+# there the nearest frame stands for the one not decoded.
+HELD_FRAMES = 8
+REORDER_PACKETS = 16  # the most frames H.264 and HEVC put out of order: how far back HeldStills looks
+# Sound whose time is this far from where the track has got to: a hole (filled with silence) or, behind it, a
+# stretch heard again (repeated packets: dropped, AudioOverlap); nearer, the frame follows on (push_audio).
+AUDIO_SLACK_S = 0.05
 MAX_AUDIO_ERRORS = 5  # consecutive undecodable audio packets before the track is given up
 # A stream's timestamps that go back more than this, or (in a format whose clock may jump: MPEG-TS, MPEG-PS)
 # leap forward more than that, restarted (Timeline). Other formats' forward gaps are real (a paused recording).
@@ -176,13 +190,15 @@ def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> 
 # Pieces of the streaming planner
 
 class FramePicker:
-    """Resolves requested sample times to the nearest decoded frame, converting only the chosen frames."""
+    """Resolves requested sample times to the decoded frame on screen then (the nearest, where frames come at
+    about the film's rate), converting only the chosen frames."""
 
     def __init__(self, width: int, height: Optional[int] = None, face_size: Optional[tuple[int, int]] = None,
-                 stored_size: Optional[tuple[int, int]] = None):
+                 stored_size: Optional[tuple[int, int]] = None, nominal_s: float = 1 / 25):
         self.width, self.height = width, height or width
         self.face_size = face_size  # (w, h): a second, larger copy at the film's aspect for the face detector
         self.stored_size = stored_size  # the probed (w, h) that face_size was made for
+        self.nominal_s = nominal_s  # a frame's time at the film's frame rate
         self._targets: list[tuple[float, int, Any]] = []  # heap of (time, seq, (key, slot))
         self._seq = 0
         self._prev: Optional[tuple[float, Any]] = None
@@ -246,11 +262,25 @@ class FramePicker:
         faces = np.stack([c[1][1] for c in chosen]) if self.face_size else None
         return np.stack([c[1][0] for c in chosen]), np.array([c[0] for c in chosen], np.float64), faces
 
+    def _takes_next(self, target: float, t: float) -> Optional[bool]:
+        """Whether a sample time up to the frame at t takes it rather than the frame before (None: neither).
+        Before 2026-12-06 it took the nearer of the two, whatever the gap: during a still held for seconds in a
+        VFR encode that was the next shot's first frame, often in the next clip; and the picture's first frame
+        stood for the seconds before it (a picture that starts after its sound)."""
+        if self._prev is None:  # before the picture's first frame nothing is on screen
+            return True if t - target <= self.nominal_s else None
+        if t - self._prev[0] > HELD_FRAMES * self.nominal_s:  # the frame before is held to t
+            return t - target <= self.nominal_s
+        return abs(target - self._prev[0]) > abs(t - target)
+
     def on_frame(self, frame, t: float) -> None:
         cur_rgb = None
         while self._targets and self._targets[0][0] <= t:
             target, _, (key, slot) = heapq.heappop(self._targets)
-            if self._prev is not None and abs(target - self._prev[0]) <= abs(t - target):
+            takes_next = self._takes_next(target, t)
+            if takes_next is None:
+                continue  # the slot stays empty
+            if not takes_next:
                 if self._prev_rgb is None:
                     self._prev_rgb = self._rgb(self._prev[1])
                 choice = (self._prev[0], self._prev_rgb)
@@ -279,6 +309,23 @@ class FramePicker:
     def take(self, key) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         got = self.results.pop(key, {})
         return self.stack([got[s] for s in sorted(got)])
+
+
+class HeldStills:
+    """skip_nonref leaves out the frames no other frame refers to; a still that a VFR encode stores once, held on
+    screen for seconds, may be one of them, and the frame before it then stood for the whole hold (before 2026-12-06:
+    a still after a cut, the last frame of the shot before). Such a frame's packet is found by its time: the next one
+    among the picture's latest packets (a B-frame's later reference comes before it) is more than HELD_FRAMES frame
+    times on. It is decoded (decode_film's decode_video); a packet only taken for one costs one frame more."""
+
+    def __init__(self, held_ticks: float):
+        self.held_ticks = held_ticks  # HELD_FRAMES frame times in the stream's time base
+        self.recent: collections.deque = collections.deque(maxlen=REORDER_PACKETS)
+
+    def held(self, pts: int) -> bool:
+        later = [q for q in self.recent if q > pts]
+        self.recent.append(pts)
+        return bool(later) and min(later) - pts > self.held_ticks
 
 
 class Timeline:
@@ -338,9 +385,14 @@ class Timeline:
         # the end by the step before it, so each next one was behind again: a damaged 52 s mp4 ran to 207 s, its
         # sound lost after 40 s (before 2026-12-06).
         if not placed:
-            end = t + min(duration, RESET_BACK_S)
-            self.end = end if self.end is None else max(self.end, end)
+            self.passed(t, duration)
         return t
+
+    def passed(self, t: float, duration: float) -> None:
+        """A frame at film time t (one without a time of its own is placed so, after the one before it): the
+        stream has got to its end."""
+        end = t + min(duration, RESET_BACK_S)
+        self.end = end if self.end is None else max(self.end, end)
 
 
 @dataclasses.dataclass
@@ -481,6 +533,17 @@ class AudioBuffer:
         self._chunks, self._n, self.t0 = [data[k:]], data.size - k, self.t0 + k / self.rate
 
 
+def less_first(chunks: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Sample arrays without their first n samples in all."""
+    if n <= 0:
+        return chunks
+    out = []
+    for chunk in chunks:
+        out.append(chunk[min(n, chunk.size):])
+        n -= min(n, chunk.size)
+    return out
+
+
 def to_sample_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     """Mono samples at `rate` -> SAMPLE_RATE float32 (soxr, high quality; a copy in every case)."""
     if rate == SAMPLE_RATE or not samples.size:
@@ -578,10 +641,7 @@ class StreamingPlanner:
         """Called before the frame at t is handed to the picker (t is the newest film time seen)."""
         while self.extendable and t >= self.plan_end:
             self._extend()
-        if self.grid_mode and self.has_video:
-            while self.grid_next <= t:
-                self.picker.request(("grid", self.grid_next), [self.grid_next])
-                self.grid_next += self.grid_step
+        self.request_grid(t)
         if not self.open_ended:
             return
         if cut is not None and cut - self.shot_start >= self.cfg.min_clip_s:
@@ -589,6 +649,15 @@ class StreamingPlanner:
         elif t - self.shot_start >= self.shot_limit + self.cfg.min_clip_s:
             # Split a long stretch only once the rest is known to be long enough: no sliver clip at the end.
             self._close_shot(self.shot_start + self.shot_limit)
+
+    def request_grid(self, t: float) -> None:
+        """Clips planned late: the picker is asked for the grid points up to film time t. At the film's end, those
+        after the picture's, which take its last frame held (picker.finish) as a window or subtitle plan's clips do
+        (before 2026-12-06 shot clips and clips of recognised speech there had no frame)."""
+        if self.grid_mode and self.has_video:
+            while self.grid_next <= t:
+                self.picker.request(("grid", self.grid_next), [self.grid_next])
+                self.grid_next += self.grid_step
 
     def on_asr(self, cues: list[Cue], finished: bool, end_of_film: float) -> None:
         self.asr_cues.extend(cues)
@@ -740,6 +809,63 @@ def reduced_resolution(codec: str, info, picker: FramePicker) -> int:
     return level
 
 
+def seek_before(container, v, seek_s: float, need_s: float, offset: float, nominal_s: float) -> Optional[float]:
+    """Seek to seek_s (the container's clock, s) for a pass that needs the picture from film time need_s (its first
+    sample time). An MPEG-TS or PS seek lands on a packet before that time, not on a key frame: where the picture's
+    first key frame after it comes after need_s, the seek goes back again, twice as far each time, SEEK_TRIES times
+    at most (before 2026-12-06 a clip of a film with a 10 s GOP got the next key frame's picture, from after it).
+    Returns the film time of that key frame where it still comes after need_s, and is not the picture's first (the
+    frames before it are missing), else None."""
+    import av
+
+    def seek(s: float) -> None:  # (to the film's start: to 0, since a TS seek to its first time lands after it)
+        container.seek(int(s * 1_000_000) if s > offset else 0, backward=True)
+    seek(seek_s)
+    if v is None or not math.isfinite(need_s):
+        return None
+    back = SEEK_MARGIN_S
+    for tries in range(1, SEEK_TRIES + 1):
+        key = first_key_s(container, v, offset, need_s)
+        if key <= need_s or seek_s <= offset or tries == SEEK_TRIES:
+            break
+        try:
+            seek(max(offset, seek_s - back))
+        except av.error.FFmpegError:  # (a seek the demuxer refuses: the one before it is kept)
+            break
+        seek_s, back = max(offset, seek_s - back), back * 2
+    seek(seek_s)  # again: looking for the key frame read on from there
+    first = float(v.start_time * v.time_base) - offset if v.start_time is not None and v.time_base else -math.inf
+    return key if key > need_s and key > first + nominal_s else None
+
+
+def first_key_s(container, v, offset: float, need_s: float) -> float:
+    """The film time of the picture's first key frame from where the container has been seeked to; once past need_s
+    without one, the time reached (a later key frame's is later still); -inf where packets do not say."""
+    import av
+    try:
+        for packet in container.demux(v):
+            at = packet.pts if packet.pts is not None else packet.dts
+            if at is None or not packet.time_base:
+                continue
+            t = float(at * packet.time_base) - offset
+            if packet.is_keyframe or t > need_s:
+                return t
+    except (av.error.FFmpegError, ValueError):  # (the pass itself meets it, and says so)
+        pass
+    return -math.inf
+
+
+def last_frame_s(gap_s: float, own: tuple, nominal_s: float) -> float:
+    """How long a picture's last frame is on screen: the gap before it where frames come at about the film's rate
+    (it counts the frames skip_nonref left out), else, after a frame held longer (a still in a VFR encode), the
+    frame's own duration ((duration, time base), FFmpeg's from its packet), else a frame time. Before 2026-12-06
+    always that gap: a film whose next-to-last frame is held 5 s ran 5 s past its end."""
+    if gap_s <= HELD_FRAMES * nominal_s:
+        return gap_s
+    duration, base = own
+    return float(duration * base) if duration and base else nominal_s
+
+
 def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,
                 stats: Optional[dict] = None, plan: Optional[list[ClipSpec]] = None,
                 frame_width: Optional[int] = None) -> Iterator[DecodedClip | FilmError]:
@@ -757,9 +883,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
     ref = job.ref
     stats = stats if stats is not None else {}
+    nominal = 1.0 / (job.info.fps or 25.0)  # a frame's time at the film's frame rate
     picker = FramePicker(*frame_size(job.info, cfg, frame_width),
                          face_size=frame_size(job.info, cfg, cfg.face_width)[:2] if cfg.face_width else None,
-                         stored_size=(job.info.width, job.info.height))
+                         stored_size=(job.info.width, job.info.height), nominal_s=nominal)
     shots = ShotDetector(cfg.shot_threshold, cfg.min_clip_s) if cfg.segment == "shot" else None
     warnings = 0
 
@@ -800,6 +927,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if level:
                 v.codec_context.options = {**v.codec_context.options, "lowres": str(level)}
             stats["reduced_by"] = level
+        missing_from = None  # where a seek's first key frame came after the first clip's first sample time
         if plan:  # the keyframe before the first clip (seconds of margin: audio frames straddle the point)
             seek_s = max(0.0, plan[0].start_s - SEEK_MARGIN_S) + offset
             picture_end = declared_ends(container, [v])[v] if v is not None and a is not None else None
@@ -808,7 +936,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 # gives it: read from before that frame, the sound between decoded (before 2026-12-05: no frame)
                 seek_s = max(offset, picture_end - SEEK_MARGIN_S)
             if seek_s > offset:
-                container.seek(int(seek_s * 1_000_000), backward=True)
+                missing_from = seek_before(container, v, seek_s, picker.next_target(), offset, nominal)
         # Clip audio stays at the film's own rate until a clip is cut (AudioBuffer); the speech recogniser,
         # fed as the audio arrives, gets its own 16 kHz stream.
         native = int(a.codec_context.sample_rate or a.rate or SAMPLE_RATE) if a is not None else SAMPLE_RATE
@@ -817,7 +945,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         asr_resampler = MonoResampler(SAMPLE_RATE) if a is not None and cue_source is not None else None
         video_alive, audio_alive = v is not None, a is not None
         video_drain = None  # "drained" at the picture's declared end (drain_video), "resumed" if it went on after
-        video_t, n_video, last_dur = -math.inf, 0, 1.0 / (job.info.fps or 25.0)
+        video_t, n_video, last_dur = -math.inf, 0, nominal
+        last_own: tuple = (None, None)  # the newest frame's own duration and time base (media_end)
+        timed = True  # the newest frame's time is its own (not counted on from the one before: on_video_frames)
+        n_untimed = 0  # frames without a time of their own (MissingTimestamps)
         jumps = RESET_FORWARD_S if (container.format.flags or 0) & AVFMT_TS_DISCONT else math.inf
         restarts = not set((container.format.name or "").split(",")) & MONOTONIC_CLOCKS
         horizon = job.info.duration_s + LONG_STALL_S if job.info.duration_s > 0 else math.inf
@@ -827,10 +958,13 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         damage: dict[str, Damage] = {}  # the stretch each stream is in, while its packets fail
         damage_seen: set[str] = set()  # streams with a damaged stretch reported
         holes: list[tuple[float, float]] = []  # sound missing without a packet failing (AUDIO_HOLE_S), to report
+        overlaps: list[tuple[float, float, float]] = []  # sound given again (AudioOverlap): (film time, back, dropped)
         picture_holes: list[tuple[float, float]] = []  # the same for the picture of a capture (PICTURE_HOLE_S)
         picture_explained = False  # the next picture hole is the one a reported stretch of failed packets left
         hole_explained = False  # the next hole is the one a reported damaged stretch of the sound left
         spans = DamagedSpans()  # where picture or sound is damaged: marks the clips there
+        if missing_from is not None:  # the frames before it could not be decoded after the seek
+            spans.add("video", plan[0].start_s, missing_from)
         seen_key = False  # a key frame has come out: frames concealed before it are a capture's start, not damage
 
         def packet_warning(exc_type: str, msg: str) -> Iterator[FilmError]:
@@ -904,6 +1038,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             nonlocal hole_explained
             new_cues = []
             for af in frames:
+                repeat = 0.0  # seconds at the frame's start that the track has already played
                 at = (audio_line.time(af.time - offset, af.samples / (af.sample_rate or native), video_t)
                       if af is not None and af.time is not None else None)
                 if af is None:
@@ -913,7 +1048,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 else:
                     t_first = audio.end_time
                     gap = (at - t_first) if at is not None else 0.0
-                    if gap > 0.05:  # skipped packets or a hole in the stream: keep later audio in place
+                    if gap < -AUDIO_SLACK_S:  # sound heard again (a packet repeated): not twice, nor the rest late
+                        repeat = min(-gap, af.samples / (af.sample_rate or native))
+                        overlaps.append((at, -gap, repeat))
+                    if gap > AUDIO_SLACK_S:  # skipped packets or a hole in the stream: keep later audio in place
                         if gap >= AUDIO_HOLE_S:
                             spans.add("audio", t_first, at)
                             if not hole_explained and not any(s < at and e > t_first for s, e in lost_audio):
@@ -926,20 +1064,26 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 t_chunk = audio.end_time if audio.t0 is not None else t_first
                 if af is not None and af.is_corrupt:
                     spans.on_sound(t_first, t_first + af.samples / (af.sample_rate or native))
-                for out in resampler.resample(af):
+                for out in less_first(resampler.resample(af), round(repeat * audio.rate)):
                     audio.append(out, t_first)
                 if asr_resampler is not None:
-                    for speech in asr_resampler.resample(af):
+                    for speech in less_first(asr_resampler.resample(af), round(repeat * SAMPLE_RATE)):
                         if speech.size:
                             new_cues += cue_source.feed(speech, t_chunk)
                             t_chunk += speech.size / SAMPLE_RATE
             return new_cues
 
         def on_video_frames(frames) -> None:
-            nonlocal video_t, n_video, last_dur, seen_key, picture_explained
+            nonlocal video_t, n_video, last_dur, last_own, timed, n_untimed, seen_key, picture_explained
             for frame in frames:
-                t = frame.time
-                t = (video_t + last_dur) if t is None else video_line.time(t - offset, last_dur, audio.end_time)
+                own = frame.time
+                if own is None:  # a frame time after the one before (a raw stream; a program stream's unstamped)
+                    # (before 2026-12-06 the gap before it, itself learnt from such guesses: a 13 s film ran to 63 s)
+                    t = video_t + nominal if n_video else 0.0
+                    video_line.passed(t, nominal)
+                    n_untimed += 1
+                else:
+                    t = video_line.time(own - offset, last_dur, audio.end_time)
                 seen_key = seen_key or frame.key_frame
                 spans.on_picture(t, frame.is_corrupt and seen_key, frame.key_frame)
                 if n_video and jumps < math.inf and t - video_t >= PICTURE_HOLE_S:  # (from when a frame was due)
@@ -947,9 +1091,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                         picture_holes.append((video_t + last_dur, t))
                     spans.add("video", video_t + last_dur, t - last_dur)  # (a frame's time of slack at each side)
                 picture_explained = False
-                if n_video:
+                if n_video and timed and own is not None:  # (a gap between two frames' own times)
                     last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
-                video_t, n_video = max(t, video_t), n_video + 1
+                if t >= video_t:  # the newest frame's own duration (media_end)
+                    last_own = (frame.duration, frame.time_base)
+                video_t, n_video, timed = max(t, video_t), n_video + 1, own is not None
                 cut = shots.on_frame(frame, t) if shots else None
                 planner.on_video_time(t, cut)
                 picker.on_frame(frame, t)
@@ -979,13 +1125,30 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                     log.debug("a skipped picture packet did not decode: %s", exc)
 
         def skip_video(packet) -> None:
-            nonlocal video_t, n_video, last_dur, skipped, n_skipped
+            nonlocal video_t, n_video, last_dur, last_own, timed, skipped, n_skipped
             t = video_line.time(float(packet.pts * packet.time_base) - offset, last_dur, audio.end_time)
-            if n_video:
+            if n_video and timed:
                 last_dur = max(t - video_t, 1e-3) if t > video_t else last_dur
+            if t >= video_t:
+                last_own = (packet.duration, packet.time_base)
             n_skipped += skipped is not None  # the one skipped before it is never decoded
-            video_t, n_video, skipped = max(t, video_t), n_video + 1, packet
+            video_t, n_video, skipped, timed = max(t, video_t), n_video + 1, packet, True
             planner.on_video_time(t, None)
+
+        # (not in a capture, MPEG-TS or PS: a constant frame rate, where a frame held is a hole, PictureGap)
+        stills = (HeldStills(HELD_FRAMES * nominal / float(v.time_base))
+                  if v is not None and cfg.skip_nonref and not skip_far and v.time_base and jumps == math.inf
+                  else None)
+
+        def decode_video(packet) -> list:
+            """packet.decode(); a frame held on screen (HeldStills) is decoded whatever skip_nonref says."""
+            if stills is None or packet.pts is None or not stills.held(packet.pts):
+                return packet.decode()
+            v.codec_context.skip_frame = "DEFAULT"
+            try:
+                return packet.decode()
+            finally:
+                v.codec_context.skip_frame = "NONREF"
 
         def drain_video() -> None:
             """The picture has reached its declared end: the frames its decoder still holds come out now, not at
@@ -1069,6 +1232,9 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if packet.pts is not None and packet.time_base:
                     read_to[packet.stream] = max(read_to[packet.stream], float(
                         (packet.pts + (packet.duration or 0)) * packet.time_base))
+                elif packet.stream is v and packet.size and cfg.skip_nonref:
+                    # frames without a time are timed by counting them (on_video_frames): none may be left out
+                    v.codec_context.skip_frame, stills = "DEFAULT", None
                 is_video = packet.stream is v
                 if (is_video and not video_alive) or (not is_video and not audio_alive):
                     continue
@@ -1084,7 +1250,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if is_video:
                     catch_up()
                 try:
-                    decoded = packet.decode()
+                    decoded = decode_video(packet) if is_video else packet.decode()
                 except (av.error.FFmpegError, ValueError) as exc:
                     if not packet.size:  # no data lost: an empty packet (NUT's last, with a time) the decoder refused
                         continue
@@ -1155,7 +1321,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         if n_video == 0 and audio.t0 is None:
             why = why_unreadable(ref) if plan is None else None  # (an MP4 whose atoms say why)
             raise DecodeError("no video frame or audio sample could be decoded" + (f": {why}" if why else ""))
-        media_end = max(video_t + last_dur if n_video else 0.0, audio.end_time if audio.t0 is not None else 0.0)
+        media_end = max(video_t + last_frame_s(last_dur, last_own, nominal) if n_video else 0.0,
+                        audio.end_time if audio.t0 is not None else 0.0)
         leaps = sorted(video_line.leaps + audio_line.leaps)
         if leaps:
             yield warn("decode", "TimestampLeap", f"{len(leaps)} packet(s) had a time far past the film's end (the "
@@ -1182,6 +1349,15 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         if resets:
             yield warn("decode", "TimestampReset", f"the film's clock restarted {len(resets)} time(s), first at "
                        f"{resets[0]:.2f}s (a recording joined from pieces?); times continue across it")
+        if overlaps:
+            yield warn("decode", "AudioOverlap", f"the sound's timestamps went back {len(overlaps)} time(s), first at "
+                       f"{overlaps[0][0]:.2f}s by {overlaps[0][1] * 1000:.0f} ms (packets repeated in the file?): the "
+                       f"{sum(o[2] for o in overlaps):.2f}s of sound given again were dropped, so the sound after "
+                       "them stays in step with the picture")
+        if n_untimed:
+            yield warn("decode", "MissingTimestamps", f"{n_untimed} of the picture's {n_video} frames had no time of "
+                       "their own (a raw stream, or a program stream that stamps only some of its packets): each was "
+                       f"placed a frame ({nominal * 1000:.0f} ms at {1 / nominal:.3g} fps) after the one before it")
         if planner.extendable and media_end >= planner.header_end + cfg.min_clip_s:  # not a last frame's overhang
             yield warn("decode", "DurationUnderstated", f"the header gave {job.info.duration_s:.2f}s, the media "
                        f"ran to {media_end:.2f}s; clips cover all of it")
@@ -1204,6 +1380,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                        "damaged or missing; the decoder dropped them without an error); its clips have no frames")
         if cue_source is not None:
             planner.on_asr(cue_source.finish(), False, media_end)
+        planner.request_grid(media_end)
         picker.finish(show=picture_ok)
         planner.finish(media_end)
         # Clips planned past the real end of the media (the header over-stated the duration) are dropped.

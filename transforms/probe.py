@@ -477,6 +477,11 @@ def probe_container(container, path: str) -> FilmInfo:
     if a is None and (container.format.name == "image2" or container.format.name.endswith("_pipe")):
         raise NotAFilm(f"a still image ({container.format.name}), not a film")
     duration = container.duration / av.time_base if container.duration else 0.0
+    if duration > 0 and set((container.format.name or "").split(",")) & {"matroska", "webm", "nut"}:
+        # FFmpeg counts these formats' duration from 0, the film's time from its first packet (film_start_s; MP4's
+        # and MPEG-TS's from there): a file whose clock starts late (cut from a longer recording) was that much
+        # longer, and its end a MediaEndedEarly row, before 2026-12-06
+        duration = max(duration - film_start_s(container), 0.0)
     if duration <= 0:
         duration = max([_stream_duration(s) for s in (v, a) if s is not None] or [0.0])
     fps, vfr = 0.0, False
