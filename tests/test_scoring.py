@@ -378,19 +378,25 @@ def test_rescore_refuses_damaged_features_and_goes_on(tmp_path, head_path):
     assert "text_tokens holds" in errors[2]["message"] and "text_len x text_dim" in errors[2]["message"]
 
 
-def test_features_are_committed_with_page_checksums_that_rescore_verifies(tmp_path, head_path):
-    """commit_film writes the features table with a CRC per page (other tables as before), and rescore verifies
-    them: damaged compressed bytes that read back as plausible numbers refuse the film."""
+def _committed_with_features(tmp_path: Path, head_path: str, out: Path) -> dict:
+    """One film of a scored catalogue committed by commit_film under `out` (id film0, at /films/film0.mp4), with its
+    features file; returns its manifest row."""
     from transforms.elements import FilmRef
     from transforms.write import commit_film, manifest_row
     _write_catalogue(tmp_path / "run1", head_path, n_films=1,
                      encoder_version=encoder_version(EncoderSpec(head=head_path)))
     feats = pq.read_table(tmp_path / "run1" / "features" / "film0.parquet").to_pylist()
     clips = pq.read_table(tmp_path / "run1" / "clips" / "film0.parquet").to_pylist()
-    out = tmp_path / "out"
     ref = FilmRef("/films/film0.mp4", 1, "film0", "fp")
-    commit_film(str(out), "r1", manifest_row("r1", ref, "c0", "ok", n_clips=len(clips)), clip_rows=clips,
-                features=feats)
+    return commit_film(str(out), "r1", manifest_row("r1", ref, "c0", "ok", n_clips=len(clips)), clip_rows=clips,
+                       features=feats)
+
+
+def test_features_are_committed_with_page_checksums_that_rescore_verifies(tmp_path, head_path):
+    """commit_film writes the features table with a CRC per page (other tables as before), and rescore verifies
+    them: damaged compressed bytes that read back as plausible numbers refuse the film."""
+    out = tmp_path / "out"
+    _committed_with_features(tmp_path, head_path, out)
     path = out / "features" / "film0.parquet"
     _flip_bytes(path, "vision_tokens", "data")
     assert pq.read_table(path).num_rows == 5  # read without verification, the damage goes unseen
@@ -407,15 +413,9 @@ def test_a_moved_film_keeps_its_features_page_checksums(tmp_path, head_path):
     """commit_move rewrites a moved film's features file to name its new path. Before 2026-12-06 it wrote it
     without page checksums, so damage to the moved file read back as numbers and rescore scored it."""
     from transforms.elements import FilmRef
-    from transforms.write import commit_film, commit_move, manifest_row
-    _write_catalogue(tmp_path / "run1", head_path, n_films=1,
-                     encoder_version=encoder_version(EncoderSpec(head=head_path)))
-    feats = pq.read_table(tmp_path / "run1" / "features" / "film0.parquet").to_pylist()
-    clips = pq.read_table(tmp_path / "run1" / "clips" / "film0.parquet").to_pylist()
+    from transforms.write import commit_move
     out = tmp_path / "out"
-    ref = FilmRef("/films/film0.mp4", 1, "film0", "fp")
-    prev = commit_film(str(out), "r1", manifest_row("r1", ref, "c0", "ok", n_clips=len(clips)), clip_rows=clips,
-                       features=feats)
+    prev = _committed_with_features(tmp_path, head_path, out)
     commit_move(str(out), "r2", FilmRef("/library/film0.mp4", 1, "film0", "fp"), prev, "c0")
     path = out / "features" / "film0.parquet"
     assert set(pq.read_table(path).column("film_path").to_pylist()) == {"/library/film0.mp4"}
