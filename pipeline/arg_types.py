@@ -100,6 +100,16 @@ def head_path_arg(value: str) -> str:
     return io_path(value)
 
 
+def text_languages_arg(value: str) -> tuple[str, ...]:
+    """--text_languages of the commands that read labelled clips (evaluate, calibrate, train): which lines they read,
+    as pipeline.run's option of that name (its codes, or 'any'), so a set is read as the run read its films."""
+    from transforms.language import parse_text_languages
+    try:
+        return parse_text_languages(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def modalities_arg(value: str) -> str:
     """--modalities: a comma list of text, vision, face, audio (kept as given; parse_modalities reads it)."""
     from model.featurize import parse_modalities

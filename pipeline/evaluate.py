@@ -24,7 +24,8 @@ from model.encoders import EncoderSpec, create_encoders
 from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
-from pipeline.arg_types import head_path_arg, io_path, modalities_arg, stops_on_data_errors
+from model.encoders.versions import TEXT_LANGUAGES
+from pipeline.arg_types import head_path_arg, io_path, modalities_arg, stops_on_data_errors, text_languages_arg
 from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--modalities", default=None, type=modalities_arg,
                    help="comma list of text, vision, face, audio: the head sees only these (default: all)")
+    p.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES), type=text_languages_arg,
+                   help="lines in these languages are read, as pipeline.run's --text_languages (default: %(default)s;"
+                        " 'any': every line): give the run's, so a clip manifest is read as the run read its films")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")
     p.add_argument("--vision_runtime", choices=RUNTIMES, default="auto",
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"head": str(args.head or DEFAULT_HEAD), "variant": model.config.variant, "results": {}}
     for spec in args.data:
         m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs,
-                          modalities=parse_modalities(args.modalities))
+                          modalities=parse_modalities(args.modalities), text_languages=args.text_languages)
         report["results"][spec] = m
         print(format_table(spec, m))
         if "cv" in m:

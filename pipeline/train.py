@@ -25,9 +25,10 @@ import torch
 from model.bvpec import BVPECConfig, VARIANTS
 from model.checkpoints import load_head, load_head_meta, save_head, text_classifier_meta
 from model.encoders import EncoderSpec, Encoders, create_encoders
+from model.encoders.versions import TEXT_LANGUAGES
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
-from pipeline.arg_types import io_path, stops_on_data_errors
+from pipeline.arg_types import io_path, stops_on_data_errors, text_languages_arg
 from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
@@ -40,6 +41,9 @@ log = logging.getLogger("pipeline.train")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES), type=text_languages_arg,
+                   help="lines in these languages are read, as pipeline.run's --text_languages (default: %(default)s;"
+                        " 'any': every line): the head learns from the lines its runs will read")
     p.add_argument("--data", action="append", type=data_spec, required=True,
                    help="KIND:PATH[@N][#train|#dev], KIND in meld, goemotions, emorynlp, imagefolder, clips, faces, "
                         "frames, audio, spoken (docs/training.md)")
@@ -157,12 +161,12 @@ def main(argv: list[str] | None = None) -> dict:
                        speech_classifier=args.speech_classifier, scene_classifier=args.scene_classifier)
     enc = Encoders(spec, states=(text_state, face_state or {})) if (face_state or text_state) else create_encoders(spec)
     k = args.finetune_text_layers
-    train_sets = [load_set(s, enc, text_lower_k=k) for s in args.data]
+    train_sets = [load_set(s, enc, text_lower_k=k, text_languages=args.text_languages) for s in args.data]
     if args.speech_oof:
         oof = read_oof(args.speech_oof)
         train_sets = [with_out_of_fold_speech(t, spec, oof) for t, spec in zip(train_sets, args.data)]
     train_sets = [t.labelled() for t in train_sets]
-    dev_sets = [load_set(s, enc, text_lower_k=k).labelled() for s in args.dev]
+    dev_sets = [load_set(s, enc, text_lower_k=k, text_languages=args.text_languages).labelled() for s in args.dev]
     train = LabelledSet.concat("train", train_sets)
     if args.pairs:
         train = LabelledSet.concat("train", [train, label_paired(split_sources(train_sets), args.pairs, args.seed)])

@@ -452,6 +452,15 @@ def test_a_clip_manifest_reads_the_lines_the_run_reads(tmp_path, monkeypatch):
     tagged = write_manifest(tmp_path / "tagged.csv", language="en")
     _, read = training_features.features_for(f"clips:{tagged}", enc)
     assert [len(t["text"]) > 0 for t in read] == [bool(r["text"]) for r in clips]
+    # The commands take the run's --text_languages: evaluate with 'de' reads the German lines (the cache of that
+    # setting, above), with 'any' every line (a cache of its own); calibrate and train take it as well.
+    from pipeline import evaluate
+    evaluate.main(["--data", f"clips:{manifest}", "--text_languages", "de"])
+    assert len(list((tmp_path / "cache").glob("clips-*.pt"))) == 3  # (2, and the tagged manifest's)
+    evaluate.main(["--data", f"clips:{manifest}", "--text_languages", "any"])
+    assert len(list((tmp_path / "cache").glob("clips-*.pt"))) == 4
+    with pytest.raises(SystemExit):
+        evaluate.main(["--data", f"clips:{manifest}", "--text_languages", "klingon"])
 
 
 @needs_data

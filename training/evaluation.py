@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from model.bvpec import MODALITIES, BVPECConfig
+from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer, select_modalities
 from training.features import features_for
 from training.loop import LabelledSet, evaluate_set, train_head
@@ -38,12 +39,15 @@ def subset(s: LabelledSet, idx) -> LabelledSet:
 
 
 def evaluate_spec(spec: str, model, encoders, cv: int = 0, cv_mode: str = "score", seed: int = 0,
-                  cv_epochs: int = 10, modalities: Sequence[str] = MODALITIES) -> dict:
+                  cv_epochs: int = 10, modalities: Sequence[str] = MODALITIES,
+                  text_languages: Sequence[str] = TEXT_LANGUAGES) -> dict:
     """encoders: model.encoders.create_encoders(EncoderSpec(head=...)) for the head being scored; modalities:
-    what the head may see (the others are removed from every example, as `--modalities` does in a run)."""
+    what the head may see (the others are removed from every example, as `--modalities` does in a run);
+    text_languages: the lines read (training.features.lines_as_read), as the run's `--text_languages`."""
     unreadable: list[int] = []
     left_out: Counter = Counter()
-    examples, feats = features_for(spec, encoders, unreadable=unreadable, left_out=left_out)
+    examples, feats = features_for(spec, encoders, unreadable=unreadable, left_out=left_out,
+                                   text_languages=text_languages)
     feats = [select_modalities(f, modalities) for f in feats]
     s = LabelledSet(spec, feats, examples)
     dims = model.config.input_dims

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from model.batching import collate, modality_dropout
+from model.encoders.versions import TEXT_LANGUAGES
 from model.bvpec import BVPEC, BVPECConfig
 from model.losses import bvpec_loss, class_weights
 from model.precision import autocast
@@ -59,9 +60,11 @@ class LabelledSet:
         return out
 
 
-def load_set(spec: str, encoders, text_lower_k: int = 0) -> LabelledSet:
-    """A data spec's examples with their features (training.features; encoders from model.encoders)."""
-    examples, feats = features_for(spec, encoders, text_lower_k=text_lower_k)
+def load_set(spec: str, encoders, text_lower_k: int = 0, text_languages: Sequence[str] = TEXT_LANGUAGES
+             ) -> LabelledSet:
+    """A data spec's examples with their features (training.features; encoders from model.encoders), the lines
+    read as a run with `--text_languages` reads them."""
+    examples, feats = features_for(spec, encoders, text_lower_k=text_lower_k, text_languages=text_languages)
     return LabelledSet(spec, feats, examples)
 
 
