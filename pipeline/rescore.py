@@ -89,7 +89,8 @@ def check_encoders(args: argparse.Namespace, recorded: str) -> None:
     if expected != recorded:
         raise SystemExit(
             f"{args.features}: the features were computed by encoders {recorded}, but this head reads encoders "
-            f"{expected} (its fine-tuned text/face layers, or --text_model/--vision_model/--image_size, differ). "
+            f"{expected} (its fine-tuned text/face layers, the speech/scene classifiers it carries, or "
+            "--text_model/--vision_model/--image_size differ). "
             "Run pipeline.run with this head instead, pass the encoder options the features were made with, "
             "or --no_encoder_check to score anyway.")
 
