@@ -100,6 +100,15 @@ def head_path_arg(value: str) -> str:
     return io_path(value)
 
 
+def add_text_languages(parser: argparse.ArgumentParser) -> None:
+    """--text_languages of the commands that read labelled clips (evaluate, calibrate, train)."""
+    from model.encoders.versions import TEXT_LANGUAGES
+    parser.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES), type=text_languages_arg,
+                        help="lines in these languages are read, as pipeline.run's --text_languages (default: "
+                             "%(default)s; 'any': every line): give the run's, so a clip manifest is read as the run "
+                             "read its films")
+
+
 def text_languages_arg(value: str) -> tuple[str, ...]:
     """--text_languages of the commands that read labelled clips (evaluate, calibrate, train): which lines they read,
     as pipeline.run's option of that name (its codes, or 'any'), so a set is read as the run read its films."""

@@ -44,9 +44,8 @@ import torch
 
 from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head
 from model.encoders import EncoderSpec, create_encoders
-from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer
-from pipeline.arg_types import head_path_arg, io_path, stops_on_data_errors, text_languages_arg
+from pipeline.arg_types import add_text_languages, head_path_arg, io_path, stops_on_data_errors
 from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
                                   refit_only, set_weights, speech_out_of_fold, split)
 from training.datasets import data_spec
@@ -72,9 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="with --refit: keep the other temperatures of this head, not of --head's")
     p.add_argument("--weigh_sets", choices=("by_rows", "equally"), default="by_rows",
                    help="equally: each --data set counts once in a temperature's fit, however many rows it has")
-    p.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES), type=text_languages_arg,
-                   help="lines in these languages are read, as pipeline.run's --text_languages (default: %(default)s;"
-                        " 'any': every line)")
+    add_text_languages(p)
     p.add_argument("--json", default=None, type=io_path)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)

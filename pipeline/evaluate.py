@@ -24,8 +24,7 @@ from model.encoders import EncoderSpec, create_encoders
 from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
-from model.encoders.versions import TEXT_LANGUAGES
-from pipeline.arg_types import head_path_arg, io_path, modalities_arg, stops_on_data_errors, text_languages_arg
+from pipeline.arg_types import add_text_languages, head_path_arg, io_path, modalities_arg, stops_on_data_errors
 from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -48,9 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--modalities", default=None, type=modalities_arg,
                    help="comma list of text, vision, face, audio: the head sees only these (default: all)")
-    p.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES), type=text_languages_arg,
-                   help="lines in these languages are read, as pipeline.run's --text_languages (default: %(default)s;"
-                        " 'any': every line): give the run's, so a clip manifest is read as the run read its films")
+    add_text_languages(p)
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="encoders' number format, as the pipeline's --precision (auto: bf16 where the CPU has it)")
     p.add_argument("--vision_runtime", choices=RUNTIMES, default="auto",

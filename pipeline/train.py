@@ -25,10 +25,9 @@ import torch
 from model.bvpec import BVPECConfig, VARIANTS
 from model.checkpoints import load_head, load_head_meta, save_head, text_classifier_meta
 from model.encoders import EncoderSpec, Encoders, create_encoders
-from model.encoders.versions import TEXT_LANGUAGES
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
-from pipeline.arg_types import io_path, stops_on_data_errors, text_languages_arg
+from pipeline.arg_types import add_text_languages, io_path, stops_on_data_errors
 from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
@@ -41,9 +40,7 @@ log = logging.getLogger("pipeline.train")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES), type=text_languages_arg,
-                   help="lines in these languages are read, as pipeline.run's --text_languages (default: %(default)s;"
-                        " 'any': every line): the head learns from the lines its runs will read")
+    add_text_languages(p)
     p.add_argument("--data", action="append", type=data_spec, required=True,
                    help="KIND:PATH[@N][#train|#dev], KIND in meld, goemotions, emorynlp, imagefolder, clips, faces, "
                         "frames, audio, spoken (docs/training.md)")

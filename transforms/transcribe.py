@@ -199,19 +199,15 @@ class AsrCueSource:
             words = tuple((w.word, start_s + float(w.start), start_s + float(w.end)) for w in seg.words or ())
             start = words[0][1] if words else start_s + float(seg.start)
             end = words[-1][2] if words else start_s + float(seg.end)
-            out.append(Cue(start_s=start, end_s=end, text=dialogue_text(seg.text.strip()), source="asr",
-                           language=info.language, words=spoken_words(seg.text, words)))
+            # read as a subtitle's line is (no '(sighs)', 'JOHN:'); where that took something out, the words come
+            # from the cleaned text, spread over the line (segment.cue_words), not Whisper's timed ones
+            said = seg.text.strip()
+            text = dialogue_text(said)
+            out.append(Cue(start_s=start, end_s=end, text=text, source="asr", language=info.language,
+                           words=words if text == said else ()))
             self.details.append(UtteranceStats(float(seg.avg_logprob), float(seg.no_speech_prob),
                                                tuple(float(w.probability) for w in seg.words or ())))
         return out
-
-
-def spoken_words(text: str, words: tuple) -> tuple:
-    """A recognised line's timed words, or none where the line's cleaning (dialogue_text, as for subtitles and the
-    labelled lines the text path learnt from) took something out: its words then come from the cleaned text, spread
-    over the line as a subtitle's are (segment.cue_words), so no clip reads the '(sighs)' or 'JOHN:' the line lost.
-    Before 2026-12-06 a recognised line reached the text model uncleaned."""
-    return words if dialogue_text(text.strip()) == text.strip() else ()
 
 
 def heard(segment, speech: Sequence[dict], min_heard_s: float) -> bool:
