@@ -221,9 +221,10 @@ class FramePicker:
 
     def _rgb(self, frame) -> tuple[np.ndarray, Optional[np.ndarray]]:
         self.converted += 1
-        # HDR (PQ, HLG) frames as their SDR picture: what every face and photo the models learnt from is
-        convert = (hdr.to_sdr if hdr.is_hdr(frame)
-                   else lambda f, w, h: f.to_ndarray(width=w, height=h, format="rgb24"))
+        # HDR (PQ, HLG), wide-gamut SDR and DCP X'Y'Z' frames as their SDR BT.709 picture: what every face and
+        # photo the models learnt from is (before 2026-12-06 only PQ / HLG frames, all read as BT.2020)
+        convert = (hdr.converter(frame)
+                   or (lambda f, w, h: f.to_ndarray(width=w, height=h, format="rgb24")))
         face = self._face(frame, convert) if self.face_size else None
         rgb = convert(frame, self.width, self.height)
         # Phone and some camera footage is stored sideways with a display rotation (counterclockwise degrees):
