@@ -99,12 +99,16 @@ class _SyllableTones:
 
 
 # --- the one encoder -----------------------------------------------------------------------------------
-def _audio_frame(chunk: np.ndarray, codec_format: str, rate: int, pts: int) -> av.AudioFrame:
-    chunk = np.ascontiguousarray(chunk, np.float32)[None, :]
+def _audio_frame(chunk: np.ndarray, codec_format: str, rate: int, pts: int, layout: str = "mono") -> av.AudioFrame:
+    chunk = np.ascontiguousarray(chunk, np.float32)
+    chunk = chunk[None, :] if chunk.ndim == 1 else chunk  # (channels, samples)
+    packed = np.ascontiguousarray(chunk.T).reshape(1, -1)
     if codec_format.startswith("s16"):
-        frame = av.AudioFrame.from_ndarray((chunk * 32767).astype(np.int16), format="s16", layout="mono")
-    else:  # PyAV converts to the codec's own format when it differs
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp" if codec_format == "fltp" else "flt", layout="mono")
+        frame = av.AudioFrame.from_ndarray((packed * 32767).astype(np.int16), format="s16", layout=layout)
+    elif codec_format == "fltp":  # PyAV converts to the codec's own format when it differs
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+    else:
+        frame = av.AudioFrame.from_ndarray(packed, format="flt", layout=layout)
     frame.sample_rate, frame.pts = rate, pts
     return frame
 
@@ -118,13 +122,16 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 video_time_base: Optional[fractions.Fraction] = None,
                 audio=None, sample_rate: int = SAMPLE_RATE, audio_codec: str = "aac", garbage_audio: bool = False,
                 subtitles: Optional[Cues | dict[str, Cues]] = None, forced_subtitles: Sequence[str] = (),
-                timecode: Optional[str] = None, more_audio: Sequence = (),
+                timecode: Optional[str] = None, more_audio: Sequence = (), audio_layout: str = "mono",
+                audio_tags: Sequence[dict] = (),
                 picture_subtitles: Sequence[str] = (),
                 edit_video_packet: Optional[Callable[[av.Packet], av.Packet]] = None,
                 muxer_options: Optional[dict] = None, audio_hole: Optional[tuple[float, float]] = None) -> Path:
     """Write a film with PyAV; the container comes from the suffix. Every stream is optional. timecode: the
     first frame's (HH:MM:SS:FF, .mov / .mp4: a tmcd track, as studio masters carry). more_audio: further mono
-    tracks after `audio`, in its codec (a master's channels as separate tracks). picture_subtitles: encoders of
+    tracks after `audio`, in its codec (a master's channels as separate tracks). audio_layout: `audio`'s channels
+    (a (channels, samples) array where not mono). audio_tags: per audio track in order, {"metadata": {...},
+    "disposition": flags} (titles, languages, default / original / commentary flags). picture_subtitles: encoders of
     bitmap subtitle tracks to declare (`dvdsub`, `dvbsub`: a DVD or DVB recording's), without packets.
     edit_video_packet: gives each encoded video packet as it is muxed (data a broadcaster adds to the pictures).
     muxer_options: the container muxer's options (e.g. MPEG-TS PIDs and service id). audio_hole: (start, end)
@@ -157,11 +164,17 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     v.metadata["timecode"] = timecode
             if audio is not None:
                 a = out.add_stream("mp2" if garbage_audio else audio_codec, rate=sample_rate)
-                a.layout = "mono"
+                a.layout = audio_layout
             extra = []
             for _ in more_audio:
                 extra.append(out.add_stream(audio_codec, rate=sample_rate))
                 extra[-1].layout = "mono"
+            for stream, tags in zip(([a] if a is not None else []) + extra, audio_tags):
+                for key, value in tags.get("metadata", {}).items():
+                    stream.metadata[key] = value
+                if "disposition" in tags:
+                    stream.disposition = tags["disposition"]
+            n_audio = (np.shape(audio)[-1] if audio_layout != "mono" else len(audio)) if audio is not None else 0
             tracks = list(subtitles.items()) if isinstance(subtitles, dict) else [(None, subtitles or [])]
             tracks = [(tag, cues) for tag, cues in tracks if cues]
             subs = []
@@ -182,7 +195,7 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                     yield ft, "v", i
 
             def audio_events() -> Iterator:
-                for k in range(-(-len(audio) // AUDIO_CHUNK) if a is not None else 0):
+                for k in range(-(-n_audio // AUDIO_CHUNK)):
                     if audio_hole and audio_hole[0] <= k * AUDIO_CHUNK / sample_rate < audio_hole[1]:
                         continue
                     yield k * AUDIO_CHUNK / sample_rate, "a", k
@@ -211,9 +224,11 @@ def encode_film(path, *, paint: Optional[Painter] = None, frame_times: Sequence[
                 elif kind in ("a", "m"):
                     stream, wave = (a, audio) if kind == "a" else (extra[k[0]], more_audio[k[0]])
                     k = k if kind == "a" else k[1]
-                    chunk = wave[k * AUDIO_CHUNK:(k + 1) * AUDIO_CHUNK]
+                    layout = audio_layout if kind == "a" else "mono"
+                    part = slice(k * AUDIO_CHUNK, (k + 1) * AUDIO_CHUNK)
+                    chunk = wave[:, part] if layout != "mono" else wave[part]
                     out.mux(stream.encode(_audio_frame(chunk, stream.codec_context.format.name, sample_rate,
-                                                       k * AUDIO_CHUNK)))
+                                                       k * AUDIO_CHUNK, layout)))
                 else:
                     st, en, text = tracks[k[0]][1][k[1]]
                     p = av.Packet(text.encode("utf-8"))

@@ -863,6 +863,99 @@ def test_a_masters_dialogue_is_heard_on_its_centre_channel_track(tmp_path):
     assert probe_film(str(make_channel_master(tmp_path / "s.mov", [music, speech]))).audio_stream is None
 
 
+def _level_db(heard: np.ndarray, voice: np.ndarray) -> float:
+    n = min(heard.size, voice.size)
+    return 10 * np.log10(np.mean(heard[:n].astype(np.float64) ** 2) / np.mean(voice[:n].astype(np.float64) ** 2))
+
+
+def _film_sound(path) -> tuple[np.ndarray, list]:
+    clips, errors, _ = decode(path, segment="window", window_s=2.0)
+    return np.concatenate([c.audio for c in clips]), errors
+
+
+@pytest.mark.parametrize("layout, codec, suffix", [("5.1", "aac", "mp4"), ("5.1(side)", "aac", "mkv"),
+                                                   ("7.1", "pcm_s16le", "mkv")])
+def test_a_voice_on_the_centre_channel_is_heard_as_a_stereo_mix_gives_it(tmp_path, layout, codec, suffix):
+    # ITU-R BS.775's fold: the centre at -3 dB, as the same master's stereo mix gives a centred voice. FFmpeg's
+    # normalised matrix gave it at -10.7 dB (5.1) and -12.9 dB (7.1) before 2026-12-06, quieter than the speech
+    # classifier reads quiet voices right. PCM in Matroska names no channels (FFmpeg's order for 8 is 7.1's).
+    import av
+    voice = speech_like(2.0)
+    channels = np.zeros((len(av.AudioLayout(layout).channels), voice.size), np.float32)
+    channels[2] = voice  # FC is the third channel of every film layout
+    film = encode_film(tmp_path / f"centre.{suffix}", paint=lambda i, t: np.zeros((64, 96, 3), np.uint8),
+                       frame_times=[i / 10 for i in range(20)], audio=channels, audio_layout=layout,
+                       audio_codec=codec)
+    heard, errors = _film_sound(film)
+    assert not errors and _level_db(heard, voice) == pytest.approx(-3.0, abs=0.5)
+    assert np.corrcoef(heard[:voice.size - 2000], voice[:voice.size - 2000])[0, 1] > 0.95
+
+
+def test_stereo_whose_channels_cancel_is_heard_with_a_row(tmp_path):
+    # One channel wired inverted (L = -R): (L + R) / 2 is silence, the film had no voice and no line, without a
+    # word, before 2026-12-06. A stereo mix with a centred voice keeps (L + R) / 2, at the voice's level.
+    voice = speech_like(3.0)
+
+    def stereo(name, right):
+        return encode_film(tmp_path / name, paint=lambda i, t: np.zeros((64, 96, 3), np.uint8),
+                           frame_times=[i / 10 for i in range(30)], audio=np.stack([voice, right]),
+                           audio_layout="stereo")
+
+    heard, errors = _film_sound(stereo("inverted.mkv", -voice))
+    assert _level_db(heard, voice) == pytest.approx(0.0, abs=0.5)
+    assert [e.error_type for e in errors] == ["StereoCancelled"] and not errors[0].fatal
+    heard, errors = _film_sound(stereo("centred.mkv", voice))
+    assert not errors and _level_db(heard, voice) == pytest.approx(0.0, abs=0.5)
+
+
+def test_the_films_own_voices_are_heard_among_its_tracks(tmp_path):
+    # A commentary or a music-and-effects mix named only by its title or its clean_effects flag, a dub flagged
+    # default before the original: each was heard and transcribed as the film before 2026-12-06.
+    import av
+    flag = av.stream.Disposition
+    voice, other = speech_like(3.0), speech_like(3.0, f0=120.0)
+
+    def chosen(name, tags):
+        tracks = [other, voice]
+        film = encode_film(tmp_path / name, paint=lambda i, t: np.zeros((64, 96, 3), np.uint8),
+                           frame_times=[i / 10 for i in range(30)], audio=tracks[0], more_audio=tracks[1:],
+                           audio_tags=tags)
+        with av.open(str(film)) as container:
+            info = probe_film(str(film))
+            stream = container.streams[info.audio_stream] if info.audio_stream is not None else None
+            from transforms.probe import main_audio_stream
+            return (stream or main_audio_stream(container)).index - 1  # (stream 0: the picture)
+
+    eng = {"language": "eng"}
+    assert chosen("title.mkv", [{"metadata": {"title": "Director's Commentary", **eng}}, {"metadata": eng}]) == 1
+    assert chosen("ad.mkv", [{"metadata": {"title": "English AD", **eng}}, {"metadata": eng}]) == 1
+    assert chosen("m_e.ts", [{"disposition": flag.clean_effects}, {}]) == 1
+    assert chosen("original.mkv", [{"metadata": {"language": "ger"}, "disposition": flag.default},
+                                   {"metadata": eng, "disposition": flag.original}]) == 1
+    assert chosen("plain.mkv", [{"metadata": {"title": "Padded", **eng}}, {"metadata": eng}]) == 0  # no word "AD"
+
+
+@needs_media
+def test_mono_tracks_in_three_languages_are_dubs_not_channels(tmp_path):
+    # A classic film's release: its mono original first and default, two mono dubs with more speech in them. Taken
+    # for a master's channels, the dub with the most speech was heard before 2026-12-06; channels share a language.
+    import av
+    from transforms.decode import decode_audio
+    speech = decode_audio(str(MEDIA / "speech" / "jfk.flac"))[:6 * SAMPLE_RATE]
+    own = speech.copy()
+    own[2 * SAMPLE_RATE:] = 0  # less speech than either dub
+    tags = [{"metadata": {"language": "eng"}, "disposition": av.stream.Disposition.default},
+            {"metadata": {"language": "ger"}}, {"metadata": {"language": "spa"}}]
+
+    def film(name, tags):
+        return encode_film(tmp_path / name, paint=lambda i, t: np.zeros((64, 96, 3), np.uint8),
+                           frame_times=[i / 10 for i in range(60)], audio=own, more_audio=[speech, speech],
+                           audio_codec="pcm_s16le", audio_tags=tags)
+
+    assert probe_film(str(film("dubs.mkv", tags))).audio_stream is None  # main_audio_stream's: the first
+    assert probe_film(str(film("channels.mkv", []))).audio_stream == 2  # untagged: channels, the most speech
+
+
 def test_damaged_media_benchmark_prints_its_table(tmp_path, capsys):
     from benchmarks import damaged_media
     table = damaged_media.main(["--seeds", "1", "--out", str(tmp_path)])

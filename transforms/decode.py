@@ -86,6 +86,7 @@ PICTURE_HOLE_S = 0.5
 # The rows that say where a film's picture or sound is damaged; the clips there are marked (clips table `damaged`).
 DAMAGE_ROWS = ("VideoPacketError", "AudioPacketError", "AudioDecodeError", "AudioGap", "PictureGap", "ConcealedFrames",
                "TrackFileUnreadable", "ReadResumed", "MoreDamage")
+CANCELLED_S = 1.0  # stereo heard as its channels' difference for this long is reported (StereoCancelled)
 LINES_PAST_END_S = 1.0  # a subtitle line starting this long after the media's end is reported (LinesPastEnd)
 
 
@@ -94,8 +95,10 @@ class DecodeError(RuntimeError):
 
 
 # How the pass turns a film into samples beyond its options: part of the config hash, so a nightly run redoes films
-# when it changes. 2: the mono downmix keeps a centred voice at its level (transforms.mono, 2026-12-03).
-DECODE_RULE = "2"
+# when it changes. 2: the mono downmix keeps a centred voice at its level (transforms.mono, 2026-12-03). 3: more
+# than two channels fold as ITU-R BS.775 does (a 5.1 film's centre voice at -3 dB, was -10.7), cancelled stereo is
+# heard, and the film's own sound track is chosen by titles, languages and the original flag too (2026-12-06).
+DECODE_RULE = "3"
 # Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 3
 # (2026-12-04) each line or utterance whole in the clip holding its midpoint, by words when longer than
 # --max_clip_s (segment.line_units); 2 (2026-12-04) the words of the subtitle lines said in it, then recognised
@@ -1355,6 +1358,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                        f"{overlaps[0][0]:.2f}s by {overlaps[0][1] * 1000:.0f} ms (packets repeated in the file?): the "
                        f"{sum(o[2] for o in overlaps):.2f}s of sound given again were dropped, so the sound after "
                        "them stays in step with the picture")
+        if resampler is not None and resampler.cancelled_s >= CANCELLED_S:
+            yield warn("decode", "StereoCancelled", f"the stereo sound's two channels cancel each other for "
+                       f"{resampler.cancelled_s:.1f}s (one inverted, a mis-wired transfer?): heard there as their "
+                       "difference, which keeps a centred voice (transforms.mono)")
         if n_untimed:
             yield warn("decode", "MissingTimestamps", f"{n_untimed} of the picture's {n_video} frames had no time of "
                        "their own (a raw stream, or a program stream that stamps only some of its packets): each was "

@@ -4,17 +4,69 @@ from __future__ import annotations
 import av
 import numpy as np
 
+# How each named channel of a track with more than two folds into one (transforms.mono.fold): as ITU-R BS.775
+# folds it to stereo (the centre and the surrounds into each side at -3 dB, the LFE left out), then (Lo + Ro) / 2
+# as a stereo track is mixed: a voice on the centre channel reaches mono at -3 dB, as the same master's stereo mix
+# gives it. FFmpeg's own matrix, normalised to its sum, gave it at -10.7 dB in 5.1 and -12.9 dB in 7.1 before
+# 2026-12-06, below the level the speech classifier reads quiet voices right at (docs/models.md).
+HALF, THIRD_DB = 0.5, 0.5 ** 0.5
+FOLD = {**dict.fromkeys(("FL", "FR", "FLC", "FRC", "WL", "WR"), HALF),
+        **dict.fromkeys(("FC", "BC", "TFC", "TC", "TBC"), THIRD_DB),
+        **dict.fromkeys(("BL", "BR", "SL", "SR", "SDL", "SDR", "TFL", "TFR", "TBL", "TBR"), HALF * THIRD_DB),
+        "LFE": 0.0, "LFE2": 0.0}
+# A stereo track whose channels cancel when summed (one wired inverted in a transfer: L = -R) is heard as their
+# difference: its (L + R) / 2 is silence, which gave a film no line and no voice without a word before 2026-12-06.
+# A frame is taken as cancelled when its sum holds under CANCELLED of its difference's energy (a real stereo mix
+# with anything centred is nowhere near), and only above SILENT (mean square, about -80 dBFS).
+CANCELLED, SILENT = 0.01, 1e-8
+# Tracks that do not name their channels (PCM in Matroska, a WAV without a channel mask) are in the order FFmpeg
+# takes for that many: the WAV / SMPTE order of the film formats (L R C LFE Ls Rs ...), as FFmpeg's downmix reads them.
+UNNAMED = {5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def channels(frame) -> np.ndarray:
+    """(channels, samples) float32 in [-1, 1] of an audio frame, whatever its sample format."""
+    x = frame.to_ndarray()
+    if not frame.format.is_planar:
+        x = x.reshape(-1, len(frame.layout.channels)).T
+    if x.dtype.kind == "f":
+        return x.astype(np.float32, copy=False)
+    if x.dtype == np.uint8:
+        return (x.astype(np.float32) - 128.0) / 128.0
+    return (x / float(np.iinfo(x.dtype).max + 1)).astype(np.float32)
+
+
+def fold(frame) -> tuple[np.ndarray | None, bool]:
+    """(the frame's channels folded to one, whether they cancelled), or (None, False) for a layout this does not
+    fold (one channel; unnamed channels: FFmpeg's downmix)."""
+    names = [c.name for c in frame.layout.channels]
+    if len(names) in UNNAMED and all(n == "NONE" for n in names):
+        names = [c.name for c in av.AudioLayout(UNNAMED[len(names)]).channels]
+    if len(names) < 2 or not all(n in FOLD for n in names):
+        return None, False
+    x = channels(frame)
+    if len(names) == 2:
+        total, apart = (x[0] + x[1]) * HALF, (x[0] - x[1]) * HALF
+        side = float(np.mean(apart.astype(np.float64) ** 2)) if apart.size else 0.0
+        if side > SILENT and float(np.mean(total.astype(np.float64) ** 2)) < CANCELLED * side:
+            return apart, True
+        return total, False
+    return np.clip(np.asarray([FOLD[n] for n in names], np.float32) @ x, -1.0, 1.0), False
+
 
 class MonoResampler:
     """av.AudioResampler to one channel whose downmix keeps a centred voice at its level. FFmpeg normalises its
     downmix matrix for integer samples, (L + R) / 2 for stereo, as faster-whisper decodes and as the mono training
     sets sound; for float samples it does not: (L + R) x 0.707, 3 dB louder, peaks past full scale (1.47 on the
-    Sintel trailer), which moved Silero VAD's reading of lines under music (docs/asr.md)."""
+    Sintel trailer), which moved Silero VAD's reading of lines under music (docs/asr.md). Named layouts are folded
+    here (fold: FOLD's matrix, cancelled stereo) and the one channel resampled; `cancelled_s` counts the seconds of
+    stereo heard as its channels' difference."""
 
     def __init__(self, rate: int):
         self.rate = int(rate)
         self._resampler: av.AudioResampler | None = None
         self._input = None  # (sample format, channel layout, rate) the resampler was set up for
+        self.cancelled_s = 0.0
 
     def resample(self, frame) -> list[np.ndarray]:
         """The samples of `frame` (None: flush), as float32 arrays. A stream whose sample format, layout or rate
@@ -23,6 +75,7 @@ class MonoResampler:
         at the first change before 2026-12-05."""
         out = []
         if frame is not None:
+            frame = self._folded(frame)
             signature = (frame.format.name, frame.layout.name, frame.sample_rate)
             if self._resampler is not None and signature != self._input:
                 out += self._resampler.resample(None)
@@ -40,3 +93,14 @@ class MonoResampler:
             return []
         out += self._resampler.resample(frame)
         return [f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for f in out]
+
+    def _folded(self, frame):
+        """`frame` as one channel of float samples at its own rate where fold folds its layout, else as it is."""
+        mono, cancelled = fold(frame)
+        if mono is None:
+            return frame
+        if cancelled:
+            self.cancelled_s += mono.size / frame.sample_rate
+        one = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono, np.float32)[None], format="fltp", layout="mono")
+        one.sample_rate, one.pts, one.time_base = frame.sample_rate, frame.pts, frame.time_base
+        return one

@@ -304,18 +304,34 @@ def undecodable(container, kind: str) -> list:
             and not (s.disposition & av.stream.Disposition.attached_pic)]
 
 
-# Audio tracks that are not the film's own sound: a commentary, an audio description for blind viewers.
+# Audio tracks that are not the film's own sound: a commentary, an audio description for blind viewers, a
+# broadcast's music-and-effects mix (clean effects: the sound without the dialogue).
 NOT_THE_FILMS_SOUND = (av.stream.Disposition.comment | av.stream.Disposition.visual_impaired
-                       | av.stream.Disposition.descriptions)
+                       | av.stream.Disposition.descriptions | av.stream.Disposition.clean_effects)
+# The same named only in a track's title, as remuxers and authoring tools leave them without the flag ("Director's
+# Commentary", "English AD", "M&E"): before 2026-12-06 such a first track was heard and transcribed as the film.
+NOT_THE_FILMS_SOUND_TITLE = re.compile(
+    r"\b(commentar|commentaire|kommentar|comentario|commento|audio ?descri|audiodeskription|h(ö|oe)rfilm"
+    r"|described|descriptive|music (and|&) effects|m ?& ?e\b)|(?-i:\bAD\b)", re.I)
+
+
+def not_the_films_sound(stream) -> bool:
+    """Whether an audio track is a commentary, an audio description or a mix without the dialogue: by its flags
+    (NOT_THE_FILMS_SOUND) or its title (NOT_THE_FILMS_SOUND_TITLE)."""
+    title = " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
+    return bool(stream.disposition & NOT_THE_FILMS_SOUND or NOT_THE_FILMS_SOUND_TITLE.search(title))
 
 
 def main_audio_stream(container, tracks: Optional[list] = None):
-    """The film's own sound among `tracks` (default: every audio track): the track flagged default among those
-    that are not a commentary or an audio description, else the first of those (else the first track). A
-    release with a commentary or a dub first is still heard in its main language."""
+    """The film's own sound among `tracks` (default: every audio track), among those that are not a commentary,
+    an audio description or a mix without the dialogue (not_the_films_sound; else among all): the track flagged
+    original (the actors' own voices, where a release puts its dub first or flags the dub default), else the one
+    flagged default, else the first. A release with a commentary or a dub first is still heard in its own voices."""
     tracks = [s for s in (container.streams.audio if tracks is None else tracks) if s.codec_context is not None]
-    usable = [s for s in tracks if not s.disposition & NOT_THE_FILMS_SOUND] or tracks
-    return next((s for s in usable if s.disposition & av.stream.Disposition.default), usable[0] if usable else None)
+    usable = [s for s in tracks if not not_the_films_sound(s)] or tracks
+    flagged = (s for flag in (av.stream.Disposition.original, av.stream.Disposition.default)
+               for s in usable if s.disposition & flag)
+    return next(flagged, usable[0] if usable else None)
 
 
 def film_audio_stream(container, info: FilmInfo):
@@ -333,10 +349,13 @@ MIN_DIALOGUE_S = 1.0  # speech VAD must hear in the chosen track
 
 
 def channel_tracks(tracks: list) -> list:
-    """The film's audio `tracks` when they are a master's channels (each mono, at least MIN_CHANNEL_TRACKS), else []."""
-    usable = [s for s in tracks if not s.disposition & NOT_THE_FILMS_SOUND]
+    """The film's audio `tracks` when they are a master's channels (each mono, at least MIN_CHANNEL_TRACKS, all in
+    one language or none), else []. Mono tracks in different languages are a release's dubs, not channels: before
+    2026-12-06 the one with the most speech was heard, whichever dub it was."""
+    usable = [s for s in tracks if not not_the_films_sound(s)]
     mono = [s for s in usable if s.codec_context is not None and s.codec_context.channels == 1]
-    return mono if len(mono) >= MIN_CHANNEL_TRACKS and len(mono) == len(usable) else []
+    languages = {((s.metadata or {}).get("language") or "und").lower() for s in mono}
+    return mono if len(mono) >= MIN_CHANNEL_TRACKS and len(mono) == len(usable) and len(languages) == 1 else []
 
 
 def sample_audio(container, tracks: list, duration_s: float, seconds: float = SAMPLE_S
