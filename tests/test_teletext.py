@@ -80,3 +80,52 @@ def test_a_recording_with_teletext_through_the_pipeline(tmp_path, film):
     said = [(r["text"], r["text_source"]) for r in table(out, "clips") if r["text"]]
     assert said == [("Good evening.", "subtitle"), ("- Where were you? - At home!", "subtitle")]
     assert not table(out, "errors")
+
+
+CZECH = dict(zip("#ůčťžýířéáěúš", (0x23, 0x24, 0x40, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F, 0x60, 0x7B, 0x7C, 0x7D, 0x7E)))
+
+
+def test_czech_slovak_letters_and_an_unknown_national_option(tmp_path, film, caplog):
+    """The Czech / Slovak national option (C12-C14 = 3, ETS 300 706 table 36) gives its letters (before 2026-12-06
+    read as English's symbols); an option the reader does not know is read as English, with one warning for the
+    film, however many of its headers name it."""
+    from transforms.teletext import _text
+    assert _text(tt.row_text("#ůčťžýířéáěúš", CZECH), 3) == "#ůčťžýířéáěúš"
+    cz = with_teletext(film, tmp_path / "cz.ts", [(1.0, 3.0, ["Děkuji, čau. Ještě týden, řekl."])], national=3,
+                       codes=CZECH, language="cze")
+    warnings: list[str] = []
+    ((events, tag),) = read_teletext(str(cz), warnings=warnings).values()
+    assert [t for *_, t in events] == ["Děkuji, čau. Ještě týden, řekl."] and tag == "cze" and warnings == []
+    other = with_teletext(film, tmp_path / "other.ts", [(1.0, 2.0, ["Good evening."]), (3.0, 4.0, ["Bye."])],
+                          national=7)
+    ((events, _),) = read_teletext(str(other), warnings=warnings).values()
+    assert [t for *_, t in events] == ["Good evening.", "Bye."]
+    assert len(warnings) == 1 and "page 888" in warnings[0] and "option 7" in warnings[0]
+    with caplog.at_level("WARNING", logger="transforms.teletext"):  # without a list to add it to: logged, once
+        read_teletext(str(other))
+    assert len([r for r in caplog.records if "option 7" in r.getMessage()]) == 1
+
+
+def _refresh(page: int = 0x888) -> bytes:
+    """The subtitle page's header sent again without C4 (erase) and no rows: the subtitle stays up."""
+    return bytes([0x10]) + tt._unit(page >> 8, 0, tt.header(page & 0xFF, erase=False))
+
+
+def test_a_header_without_erase_or_a_repeated_page_keeps_the_line(tmp_path, film):
+    """Only a header with C4 (erase) ends the subtitle on screen: one re-sent without it keeps the page (its rows
+    update in place), and a page sent again in full with the same text goes on as the same line. Before 2026-12-06
+    the refresh cut the line short at 2 s and the repeat gave it twice."""
+    def lines(path):
+        ((events, _),) = read_teletext(str(path)).values()
+        return [(round(a, 2), round(b, 2), t) for a, b, t in events]
+    said = [(1.0, 5.0, ["I never said that."])]
+    refreshed = with_teletext(film, tmp_path / "refresh.ts", said, more=[(2.0, _refresh()), (3.0, _refresh())])
+    assert lines(refreshed) == [(1.0, 5.0, "I never said that.")]
+    repeated = with_teletext(film, tmp_path / "repeat.ts", said,
+                             more=[(2.0, page_pes(0x888, ["I never said that."]))])
+    assert lines(repeated) == [(1.0, 5.0, "I never said that.")]
+    # without C4 a row sent again replaces the row it names; with C4 a new text is a new line
+    update = bytes([0x10]) + tt._unit(8, 0, tt.header(0x88, erase=False)) + tt._unit(8, 22, tt.row_text("Never."))
+    changed = with_teletext(film, tmp_path / "changed.ts", said,
+                            more=[(2.0, update), (3.0, page_pes(0x888, ["Ever."]))])
+    assert lines(changed) == [(1.0, 3.0, "Never."), (3.0, 5.0, "Ever.")]

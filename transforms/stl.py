@@ -7,13 +7,16 @@ codes below 0x20 are styling, shown as a space or nothing. Comment blocks and us
 
 Times are counted from the programme's start time code (GSI TCP) when every subtitle is at or after it (a
 master's subtitles start at 10:00:00:00 with it); otherwise as given, and transforms.subtitles.on_film_clock
-puts them on the film's clock as for any sidecar."""
+puts them on the film's clock as for any sidecar. Time codes are read on the clock a film's start timecode is
+(transforms.timecode.label_seconds, as SCC's): whole hours as labelled up to the hour of the first subtitle, the
+frames after it as they run. Before 2026-12-06 STL30's labels (29.97 fps) were counted as frames from 00:00:00:00,
+so a master's lines from 01:00:05:00 with the TCP left 00:00:00:00 came 3.6 s late per hour of timecode."""
 from __future__ import annotations
 
 import unicodedata
 from typing import Optional
 
-from transforms.timecode import label_frames
+from transforms.timecode import label_frames, label_seconds
 
 GSI_BYTES, TTI_BYTES, TEXT_AT = 1024, 128, 16
 # ISO 6937: 0xA0-0xFF, then the non-spacing diacritics 0xC1-0xCF (as combining marks)
@@ -68,15 +71,28 @@ def parse_stl(data: bytes) -> tuple[list[tuple[float, float, str]], Optional[str
         warnings.append(f"character code table {table_code!r} unknown, read as ISO 6937")
     table = _TABLES.get(table_code)
     language = _LANGUAGES.get(gsi[14:16].upper())
+    subtitles = _subtitle_blocks(data[GSI_BYTES:], nominal, warnings)
+    hour = next(iter(subtitles.values()))[0][0] if subtitles else 0
 
-    def seconds(h: int, m: int, s: int, f: int) -> float:
-        return label_frames(h, m, s, f, nominal) / fps
+    def seconds(tc: tuple[int, ...]) -> float:
+        if nominal == fps:  # STL25: a label is its frame count, read from 00:00:00:00 as before (to the bit)
+            return label_frames(*tc, nominal) / fps
+        return label_seconds(*tc, nominal, fps, hour=hour)
 
     tcp = gsi[256:264]
-    programme_start = (seconds(*(int(tcp[i:i + 2]) for i in range(0, 8, 2)))
-                       if tcp.isdigit() else 0.0)
-    subtitles: dict[tuple[int, int], list] = {}  # (group, number) -> [start, end, text bytes]
-    blocks = data[GSI_BYTES:]
+    # a TCP left 00:00:00:00 is no programme start (on the label clock of a later hour it would be negative)
+    programme_start = (seconds(tuple(int(tcp[i:i + 2]) for i in range(0, 8, 2)))
+                       if tcp.isdigit() and int(tcp) else 0.0)
+    lines = [(seconds(tc_in), seconds(tc_out), decode_text(text, table)) for tc_in, tc_out, text in subtitles.values()]
+    if programme_start and lines and all(start >= programme_start for start, _, _ in lines):
+        lines = [(start - programme_start, end - programme_start, text) for start, end, text in lines]
+    return lines, language, warnings
+
+
+def _subtitle_blocks(blocks: bytes, nominal: int, warnings: list[str]) -> dict[tuple[int, int], list]:
+    """The subtitles of the TTI blocks in file order: (group, number) -> [time code in, time code out, text bytes],
+    extension blocks' text joined; comments and user data left out, a bad time code a warning."""
+    subtitles: dict[tuple[int, int], list] = {}
     if len(blocks) % TTI_BYTES:
         warnings.append(f"{len(blocks) % TTI_BYTES} bytes after the last whole subtitle block, ignored")
     for k in range(len(blocks) // TTI_BYTES):
@@ -89,9 +105,6 @@ def parse_stl(data: bytes) -> tuple[list[tuple[float, float, str]], Optional[str
         if max(tc_in[1:3] + tc_out[1:3]) > 59 or max(tc_in[3], tc_out[3]) >= nominal:
             warnings.append(f"subtitle {key[1]}: skipped, bad time code {tc_in} -> {tc_out}")
             continue
-        entry = subtitles.setdefault(key, [seconds(*tc_in), seconds(*tc_out), b""])
+        entry = subtitles.setdefault(key, [tc_in, tc_out, b""])
         entry[2] += tti[TEXT_AT:]
-    lines = [(start, end, decode_text(text, table)) for start, end, text in subtitles.values()]
-    if programme_start and lines and all(start >= programme_start for start, _, _ in lines):
-        lines = [(start - programme_start, end - programme_start, text) for start, end, text in lines]
-    return lines, language, warnings
+    return subtitles

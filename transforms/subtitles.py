@@ -864,7 +864,7 @@ def _teletext_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         return
     from transforms.teletext import read_teletext
     try:
-        pages = read_teletext(ref.path, info.teletext_streams)
+        pages = read_teletext(ref.path, info.teletext_streams, warnings)
     except Exception as exc:  # noqa: BLE001 - the film is transcribed instead
         _raise_if_storage(exc, f"teletext streams {list(info.teletext_streams)}")
         warnings.append(f"teletext streams {list(info.teletext_streams)}: {type(exc).__name__}: {exc}")

@@ -5,7 +5,9 @@ decoding a picture; field 1's byte pairs go to the CEA-608 decoder (transforms/c
 (video packets come in decode order) at their picture's time.
 
 A stream that carries A53 data carries it in every picture (padding while no caption is sent), so a film whose
-first PROBE_PACKETS video packets have none is not read further: the check costs a few seconds of demuxing."""
+first PROBE_PACKETS video packets have none is not read further: the check costs a few seconds of demuxing. Any
+A53 data counts, padding marked invalid (cc_valid 0) too: before 2026-12-06 only valid field 1 pairs did, and a
+recording whose encoder sends its padding so lost every caption when the first came after PROBE_PACKETS pictures."""
 from __future__ import annotations
 
 import re
@@ -41,11 +43,17 @@ def track_pairs(data: bytes) -> list[tuple[int, int]]:
             if data[k] & 0x04 and data[k] & 0x03 == 0]  # valid, NTSC field 1 (CC1 / CC2)
 
 
+def carries_a53(data: bytes) -> bool:
+    """Whether a picture's packet holds A53 caption data (GA94 user data), a caption in it or only padding."""
+    return _A53.search(data) is not None
+
+
 def read_video_captions(film_path: str, track: Optional[int] = None) -> list[tuple[float, float, str]]:
     """The film's channel 1 captions as (start_s, end_s, text) lines: from caption track `track` (a stream index)
     when given, else from its video stream's A53 data; [] when it carries none."""
     timed: list[tuple[float, list[tuple[int, int]]]] = []
     end = 0.0
+    carried = track is not None  # a caption track is read to its end; pictures once their first packets hold A53
     with open_container(film_path) as container:
         stream = container.streams[track] if track is not None else main_video_stream(container)
         if stream is None or (track is None and stream.codec_context.name not in CODECS):
@@ -57,10 +65,12 @@ def read_video_captions(film_path: str, track: Optional[int] = None) -> list[tup
                 continue
             t = float(packet.pts * packet.time_base) - start0
             end = max(end, t)
-            pairs = track_pairs(bytes(packet)) if track is not None else cc_pairs(bytes(packet), escaped)
+            data = bytes(packet)
+            pairs = track_pairs(data) if track is not None else cc_pairs(data, escaped)
             if pairs:
                 timed.append((t, pairs))
-            elif not timed and i >= PROBE_PACKETS and track is None:
+            carried = carried or bool(pairs) or carries_a53(data)
+            if not carried and i >= PROBE_PACKETS:
                 return []
     decoder = Cea608Decoder()
     for t, pairs in sorted(timed, key=lambda e: e[0]):
