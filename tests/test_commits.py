@@ -434,6 +434,30 @@ def test_a_film_redone_without_transcripts_loses_its_old_transcripts(tmp_path):
     assert not transcripts.exists() and (out / "clips" / f"{a.film_id}.parquet").exists()
 
 
+def test_a_replaced_film_that_fails_loses_the_clips_of_its_old_bytes(tmp_path):
+    # A film re-delivered as bytes that fail: its old clips, features and transcripts are of bytes no longer there.
+    # Before 2026-12-06 they stayed, and the README's direct readings of clips/ counted them beside a failed film
+    # the report showed without clips. The same bytes failing (a retry next run) keep theirs (test above).
+    from transforms.write import FilmError, commit_film, manifest_row
+    out = tmp_path / "out"
+    (tmp_path / "a.mkv").write_bytes(b"film A")
+    a = found(tmp_path / "a.mkv")
+    clips = [{"film_id": a.film_id, "film_path": a.path, "fingerprint": a.fingerprint, "clip_index": 0,
+              "start_s": 0.0, "end_s": 1.0, "segment_source": "asr", "text_source": "asr", "n_frames": 2,
+              "has_audio": True, "run_id": "r1", "config_hash": "cfg"}]
+    said = [{"film_id": a.film_id, "film_path": a.path, "utterance_index": 0, "start_s": 0.0, "end_s": 1.0,
+             "text": "hello", "asr_model": "whisper"}]
+    commit_film(str(out), "r1", manifest_row("r1", a, "cfg", "ok", n_clips=1), clip_rows=clips, transcripts=said)
+    films = [out / table / f"{a.film_id}.parquet" for table in ("clips", "transcripts")]
+    (tmp_path / "a.mkv").write_bytes(b"not a film any more")
+    b = found(tmp_path / "a.mkv")
+    assert b.film_id == a.film_id and b.fingerprint != a.fingerprint
+    commit_film(str(out), "r2", manifest_row("r2", b, "cfg", "failed", error="probe: not a film"),
+                errors=[FilmError(b.path, "probe", "NotAFilm", "not a film", film_id=b.film_id)])
+    assert not any(f.exists() for f in films)
+    assert (out / "manifest" / "r2" / f"{a.film_id}.parquet").exists()
+
+
 def test_the_done_index_sees_a_manifest_a_relaunched_run_rewrote(tmp_path):
     # A job relaunched with the same --run_id (a scheduler's retry) rewrites manifest/<run_id>/<film>.parquet. Before
     # 2026-12-06 the index named its files by path only, so the rewritten row was never read: the film's old config

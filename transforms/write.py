@@ -485,6 +485,19 @@ def _read_speech(clips_path: str) -> bool:
         return False
 
 
+def _other_bytes(clips_path: str, fingerprint: Optional[str]) -> bool:
+    """Whether a film's committed clips file was made from other bytes than `fingerprint`'s (False where there is
+    none, it does not read, or the fingerprint is unknown: a failure before fingerprinting keeps what is there)."""
+    if not fingerprint:
+        return False
+    try:
+        with FileSystems.open(clips_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            made_from = set(pq.read_table(f, columns=["fingerprint"]).column("fingerprint").to_pylist())
+    except Exception:  # noqa: BLE001 - missing or unreadable: nothing to compare
+        return False
+    return bool(made_from - {fingerprint})
+
+
 def clips_intact(path: str, n_clips: Optional[int]) -> bool:
     """Whether a film's clips file is there and whole: its Parquet footer reads, with the manifest's clip count (one
     read of the file's end, where an existence check was one request too). Before 2026-12-06 a clips file that was
@@ -528,10 +541,11 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     from schemas import transcripts as transcripts_schema
     film_id = manifest["film_id"]
     tables = []  # (table, final path), in the order they are published
+    clips_file = join_path(output_dir, "clips", f"{film_id}.parquet")
     features_file = join_path(output_dir, "features", f"{film_id}.parquet")
     if clip_rows is not None:
         clip_rows = sorted(clip_rows, key=lambda r: r["clip_index"])
-        manifest["output_file"] = join_path(output_dir, "clips", f"{film_id}.parquet")
+        manifest["output_file"] = clips_file
         tables.append((schemas.rows_to_table(clip_rows, clips_schema.SCHEMA), manifest["output_file"]))
     if features:
         tables.append((schemas.rows_to_table(sorted(features, key=lambda r: r["clip_index"]), features_schema.SCHEMA),
@@ -560,6 +574,11 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
     if clip_rows is not None:
         _drop_stale([path for path, written in ((features_file, features), (transcripts_file, transcripts))
                      if not written])
+    elif _other_bytes(clips_file, manifest.get("fingerprint")):
+        # A film whose file was replaced and whose new bytes failed: its clips (and features, transcripts) are of
+        # bytes no longer there. Before 2026-12-06 they stayed, and a direct reading of clips/ counted them while
+        # the report showed the failed film without clips.
+        _drop_stale([clips_file, features_file, transcripts_file])
     publish(*staged[-1])  # the manifest row: the commit
     return manifest
 
