@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     root = Path(args.output)
     archive = make_demo_archive(root / "archive")
     print(f"demo archive: {archive} ({len(list(archive.iterdir()))} files)", flush=True)
-    return run_main(["--input", str(archive / "**"), "--output", str(root / "output")] + rest)
+    # the folder itself, taken literally (before 2026-12-06 'archive/**' read a '[1]' in --output as a pattern)
+    return run_main(["--input", str(archive), "--output", str(root / "output")] + rest)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineState
 
@@ -35,8 +34,8 @@ from pipeline.output_lock import OutputLock
 from transforms import dvd, imf
 from transforms.attempts import MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, normalise_pattern,
-                                 pattern_regex, unreachable_inputs)
+from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, match_patterns,
+                                 normalise_pattern, outside_hidden_folders, pattern_regex, unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
 from transforms.language import parse_text_languages
@@ -215,7 +214,7 @@ def match_inputs(patterns: list[str], frames: Optional[Counter] = None) -> dict[
     """--input pattern -> the films it matches now (FileMetadata; sidecars and our outputs left out; an IMF / DCP
     package's files as its compositions, as discovery finds them). `frames` counts, by suffix, the image-sequence
     frames the patterns match (SEQUENCE_FRAMES: not read)."""
-    results = FileSystems.match([normalise_pattern(p) for p in patterns])
+    results = match_patterns([normalise_pattern(p) for p in patterns])  # (folders behind links too, as the job lists)
     if frames is not None:
         frames.update(os.path.splitext(m.path)[1].lower() for r in results for m in r.metadata_list
                       if m.path.lower().endswith(SEQUENCE_FRAMES))
@@ -322,14 +321,15 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     if not any(matched.values()):
         return []
     unreachable = set(unreachable)
-    under = [pattern_regex(normalise_pattern(p)) for p in patterns]
+    # (a film scored inside a hidden folder before 2026-12-06, left out of listings since, is not gone every night)
+    under = [(pattern_regex(n), outside_hidden_folders(n)) for n in map(normalise_pattern, patterns)]
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     return [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])
             if r["status"] == "ok" and r["film_path"] not in listed
             and not any(r["film_path"] == u or r["film_path"].startswith(u.rstrip("/") + "/") for u in unreachable)
             and not (imf.is_composition(r["film_path"]) and r["film_path"].rsplit("/", 1)[0] in folders)
-            and any(rx.fullmatch(r["film_path"]) for rx in under)]
+            and any(rx.fullmatch(r["film_path"]) and shown(r["film_path"].rsplit("/", 1)[0]) for rx, shown in under)]
 
 
 def dry_run(opts: PipelineOptions) -> bool:

@@ -352,6 +352,23 @@ def test_a_film_moved_back_to_where_it_was_is_a_move_again(tmp_path):
     assert night(out, "r4", [a]) == {a.path: "skipped"}
 
 
+def test_a_film_scored_in_a_hidden_folder_before_is_not_gone_every_night(tmp_path):
+    # Films inside hidden folders (.snapshot, .Trash-1000) are left out of listings since 2026-12-06; those scored
+    # before are not counted gone night after night. A film that did leave the archive still is.
+    from apache_beam.io.filesystem import FileMetadata
+    from pipeline.run import gone_films
+    from transforms.write import load_done_films
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    (arch / ".snapshot").mkdir(parents=True)
+    films = [arch / ".snapshot" / "a.mkv", arch / "b.mkv", arch / "c.mkv"]
+    for i, p in enumerate(films):
+        p.write_bytes(b"film %d" % i)
+        commit_ok(out, "r1", found(p), 1)
+    films[2].unlink()
+    listed = {f"{arch}/**": [FileMetadata(str(films[1]), films[1].stat().st_size)]}
+    assert [r["film_path"] for r in gone_films([f"{arch}/**"], listed, load_done_films(str(out)))] == [str(films[2])]
+
+
 class NoReplaceFileSystem(LocalFileSystem):
     """noreplace://<local path>: local files whose rename refuses an existing destination, as HDFS's does."""
 

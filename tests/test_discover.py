@@ -165,3 +165,97 @@ def test_what_the_listing_cannot_reach_is_found_where_the_pattern_covers_it(tmp_
         assert unreachable_inputs(str(tmp_path / pattern)) == [(str(tmp_path / "archive" / "shut"), shut)], pattern
     monkeypatch.chdir(tmp_path)
     assert unreachable_inputs("*.mp4") == [("a.mp4", link)]  # as Beam names files in the working folder
+
+
+def _listed(pattern: str) -> list[str]:
+    from transforms.discover import match_pattern
+    return sorted(m.path for m in match_pattern(normalise_pattern(pattern)))
+
+
+def test_films_in_folders_behind_links_are_scored_under_the_given_path_and_a_loop_ends(tmp_path):
+    """A catalogue kept as links into storage volumes: before 2026-12-06 Beam's listing did not enter a folder behind
+    a link, so its films were never scored (and unreachable_inputs did not look there either). A folder reached twice
+    (a loop, or by its own path too) is listed once, under the path reached without a link."""
+    import signal
+    (tmp_path / "vol1" / "show").mkdir(parents=True)
+    (tmp_path / "vol1" / "show" / "ep1.mp4").write_bytes(os.urandom(100))
+    (tmp_path / "b.mkv").write_bytes(os.urandom(100))
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    (cat / "show").symlink_to(tmp_path / "vol1" / "show")  # a folder link
+    (cat / "b.mkv").symlink_to(tmp_path / "b.mkv")  # a file link
+    (cat / "again").symlink_to(cat)  # loops
+    (tmp_path / "vol1" / "show" / "up").symlink_to(tmp_path / "vol1")
+    (tmp_path / "vol1" / "show" / "gone.mp4").symlink_to(tmp_path / "vol2" / "gone.mp4")
+    films = [str(cat / "b.mkv"), str(cat / "show" / "ep1.mp4")]
+    signal.alarm(30)  # a regression hangs: fail instead
+    try:
+        assert _listed(str(cat)) == films == _listed(str(cat / "**"))
+        assert _listed(str(cat / "*" / "*.mp4")) == films[1:]
+        assert _listed(str(tmp_path / "**" / "*.mp4")) == [str(tmp_path / "vol1" / "show" / "ep1.mp4")]
+        assert [p for p, _ in unreachable_inputs(str(cat))] == [str(cat / "show" / "gone.mp4")]
+    finally:
+        signal.alarm(0)
+    with BeamTestPipeline() as p:
+        found = p | DiscoverFilms([str(cat)])
+        assert_that(found.films | beam.Map(lambda r: r.path), equal_to(films))
+
+
+def test_a_globstar_folder_may_be_none_locally_and_remotely(tmp_path, monkeypatch):
+    """'archive/**/*.mp4' (the README's example) matches archive/top.mp4 too, as a shell's globstar does; before
+    2026-12-06 Beam's '.*/' needed a folder, and every film at the top of the archive was missed."""
+    import re
+
+    from apache_beam.io.filesystem import FileMetadata, FileSystem, MatchResult
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.discover import match_pattern, pattern_regex
+    (tmp_path / "sub").mkdir()
+    for name in ("top.mp4", "sub/inner.mp4", "top.mkv"):
+        (tmp_path / name).write_bytes(os.urandom(10))
+    assert _listed(str(tmp_path / "**" / "*.mp4")) == [str(tmp_path / "sub" / "inner.mp4"), str(tmp_path / "top.mp4")]
+    assert pattern_regex("a/**/*.mp4").fullmatch("a/x.mp4") and pattern_regex("**/x.mp4").fullmatch("x.mp4")
+    assert not pattern_regex("a/**/*.mp4").fullmatch("ab/x.mp4") and pattern_regex("a/**").fullmatch("a/b/c")
+    objects = ["gs://b/archive/top.mp4", "gs://b/archive/s/inner.mp4", "gs://b/archive/.snapshot/h/top.mp4",
+               "gs://b/archived/x.mp4"]
+
+    def bucket(patterns):  # a bucket as Beam lists one: every object under the pattern's fixed part, then its regex
+        return [MatchResult(p, [FileMetadata(o, 1) for o in objects if o.startswith(re.split(r"[*?\[]", p)[0])
+                                and re.match(FileSystem.translate_pattern(p), o)]) for p in patterns]
+    monkeypatch.setattr(FileSystems, "match", bucket)
+    assert sorted(m.path for m in match_pattern("gs://b/archive/**/*.mp4")) == objects[:2][::-1]
+    assert [m.path for m in match_pattern("gs://b/archive/*.mp4")] == objects[:1]
+
+
+def test_an_existing_folder_is_taken_literally_with_a_trailing_slash_and_so_is_the_demos_output(tmp_path,
+                                                                                                  monkeypatch):
+    """'Films [2024]/' as tab completion gives it: before 2026-12-06 the slash made it a pattern, '[2024]' a character
+    class, and it matched no film; pipeline.demo's archive glob under an --output 'demo [1]' the same."""
+    import pipeline.demo as demo
+    folder = tmp_path / "Films [2024]"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(os.urandom(10))
+    assert normalise_pattern(str(folder) + "/") == normalise_pattern(str(folder)) == str(tmp_path / "Films [[]2024]/**")
+    assert _listed(str(folder) + "/") == [str(folder / "a.mp4")]
+    assert normalise_pattern("gs://bucket/Films [2024]/") == "gs://bucket/Films [2024]/**"  # remote: as before
+    given = []
+    monkeypatch.setattr(demo, "make_demo_archive", lambda root: root)  # (made below: no PyAV films)
+    monkeypatch.setattr(demo, "run_main", lambda argv: given.append(argv) or 0)
+    (tmp_path / "demo [1]" / "archive").mkdir(parents=True)
+    (tmp_path / "demo [1]" / "archive" / "reunion.mp4").write_bytes(os.urandom(10))
+    assert demo.main(["--output", str(tmp_path / "demo [1]")]) == 0
+    assert _listed(given[0][given[0].index("--input") + 1]) == [str(tmp_path / "demo [1]" / "archive" / "reunion.mp4")]
+
+
+def test_films_in_hidden_folders_below_the_input_are_not_listed(tmp_path):
+    """A desktop's trash, a filer's snapshots, a sync tool's partial copies: hidden files were skipped, but before
+    2026-12-06 the films inside hidden folders were scored. A hidden folder given as --input itself is listed."""
+    for name in ("a.mp4", ".Trash-1000/files/deleted.mkv", ".snapshot/hourly.0/a.mp4", ".sync/partial.mkv",
+                 "show/.cache/x.mp4"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(os.urandom(10))
+    assert _listed(str(tmp_path)) == [str(tmp_path / "a.mp4")] == _listed(str(tmp_path / "**" / "*.mp4"))
+    assert _listed(str(tmp_path / "*" / "*" / "*.mp4")) == []
+    assert _listed(str(tmp_path / ".snapshot")) == [str(tmp_path / ".snapshot" / "hourly.0" / "a.mp4")]
+    assert _listed(str(tmp_path / ".s*" / "**")) == [str(tmp_path / ".snapshot" / "hourly.0" / "a.mp4"),
+                                                    str(tmp_path / ".sync" / "partial.mkv")]

@@ -11,11 +11,11 @@ import re
 import stat
 import unicodedata
 import warnings
-from typing import Callable, Iterable
+from collections import deque
+from typing import Callable, Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata, MatchResult
 from apache_beam.io.filesystems import FileSystems
 
 from transforms import dvd, imf
@@ -130,23 +130,143 @@ def literal_glob(text: str) -> str:
 
 def normalise_pattern(pattern: str) -> str:
     """A bare directory means every file below it; a local path that names an existing file or directory is
-    taken literally (`Film [1080p].mkv`), whatever pattern characters its name has."""
-    if pattern.endswith("/"):
-        return pattern + "**"
+    taken literally (`Film [1080p].mkv`), whatever pattern characters its name has, with or without the trailing
+    '/' that tab completion adds (before 2026-12-06 'Films [2024]/' was read as a pattern and matched no film)."""
     if "://" not in pattern and os.path.isdir(pattern):
         return literal_glob(pattern.rstrip("/")) + "/**"
+    if pattern.endswith("/"):
+        return pattern + "**"
     if "://" not in pattern and os.path.isfile(pattern) and any(c in pattern for c in "[*?"):
         return literal_glob(pattern)
     return pattern
 
 
+# A '**' that is a whole folder name: 'archive/**/*.mp4' (also at the pattern's start)
+GLOBSTAR_FOLDERS = re.compile(r"(?:^|(?<=/))\*\*/")
+
+
 def pattern_regex(pattern: str) -> re.Pattern:
-    """A glob as Beam's listing reads it ('**' any depth, '*' within a folder), for the launcher's own checks;
-    literal_glob's '[[]' compiled without the "Possible nested set" warning (it printed in the launcher's output)."""
+    """A glob as Beam's listing reads it ('**' any depth, '*' within a folder), except that a '**/' folder may also
+    be none, as in a shell's globstar: 'archive/**/*.mp4' matches archive/a.mp4 too (Beam's own reading, '.*/',
+    needs a folder, and before 2026-12-06 the README's own example missed every film at the top of the archive).
+    literal_glob's '[[]' is compiled without the "Possible nested set" warning (it printed in the launcher's
+    output)."""
     from apache_beam.io.filesystem import FileSystem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return re.compile(FileSystem.translate_pattern(pattern))
+        # translate_pattern gives '(?ms)' + body + '\\Z': the pieces' bodies are joined by an optional folder path
+        bodies = [FileSystem.translate_pattern(piece)[len("(?ms)"):-len(r"\Z")]
+                  for piece in GLOBSTAR_FOLDERS.split(pattern)]
+        return re.compile("(?ms)" + "(?:.*/)?".join(bodies) + r"\Z")
+
+
+def match_patterns(patterns: list[str]) -> list[MatchResult]:
+    """FileSystems.match for --input patterns (normalise_pattern's), each as match_pattern lists it."""
+    return [MatchResult(p, match_pattern(p)) for p in patterns]
+
+
+def match_pattern(pattern: str) -> list[FileMetadata]:
+    """The files a (normalised) --input pattern matches: as Beam's FileSystems.match lists them, except that a
+    local folder behind a symbolic link is listed too (_local_matches), 'X/**/Y' matches X/Y too (pattern_regex), and
+    files inside a hidden folder below the pattern's own folders are left out (outside_hidden_folders)."""
+    if "://" not in pattern and any(c in pattern for c in "*?["):
+        return _local_matches(pattern)
+    head = _listing_head(pattern)
+    listed = FileSystems.match([head])[0].metadata_list
+    if head != pattern:  # the same listing as the pattern's own (Beam lists from the part before any glob)
+        wanted = pattern_regex(pattern)
+        listed = [m for m in listed if wanted.fullmatch(m.path)]
+    shown = outside_hidden_folders(pattern)
+    return [m for m in listed if shown(m.path.rsplit("/", 1)[0])]
+
+
+def _listing_head(pattern: str) -> str:
+    """The pattern cut after its first '**/' folder ('gs://b/films/**' of 'gs://b/films/**/*.mp4'): Beam lists
+    the same objects for both, and pattern_regex then picks what the whole pattern matches. Without one, the
+    pattern itself."""
+    found = GLOBSTAR_FOLDERS.search(pattern)
+    return pattern[:found.start() + 2] if found else pattern
+
+
+def _local_matches(pattern: str) -> list[FileMetadata]:
+    """A local pattern's files, from _local_folders: folders behind symbolic links are listed (Beam's os.walk does
+    not enter them, and before 2026-12-06 the films of a catalogue kept as links into storage volumes were never
+    scored), each film under the path as given. A file that cannot be read is passed over as Beam does
+    (unreachable_inputs names it)."""
+    wanted = pattern_regex(pattern)
+    found = []
+    for folder, entries in _local_folders(_pattern_root(pattern), _worth_entering(pattern)):
+        for e in entries if isinstance(entries, list) else []:
+            path = os.path.join(folder, e.name)
+            if _is_folder(e) or not wanted.fullmatch(path):
+                continue
+            try:
+                st = e.stat()
+            except OSError:
+                continue
+            found.append(FileMetadata(path, st.st_size, st.st_mtime))
+    return found
+
+
+def _pattern_root(local: str) -> str:
+    """The folder a local pattern's listing starts from: the one holding its first glob character, as Beam's."""
+    return os.path.dirname(re.split(r"[*?\[]", local, maxsplit=1)[0])
+
+
+def _local_folders(root: str, may_enter: Callable[[str], bool]) -> Iterator[tuple[str, list | OSError]]:
+    """(folder, its entries sorted by name, or the OSError that kept them) for `root` and each folder below it that
+    `may_enter` accepts, folders behind symbolic links included. Each real folder (device and inode) is listed
+    once, so a link loop ends; folders behind links are entered after every folder reached without one, so a
+    folder reached both ways keeps its own path (and its films their ids)."""
+    seen: set[tuple[int, int]] = set()
+    plain, linked = [root], deque()
+    while plain or linked:
+        folder = plain.pop() if plain else linked.popleft()
+        try:
+            st = os.stat(folder or ".")
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder or "."), key=lambda e: e.name)
+        except OSError as exc:
+            yield folder, exc
+            continue
+        yield folder, entries
+        for e in reversed(entries):  # (popped from the end: in name order)
+            if not _is_folder(e):
+                continue
+            path = os.path.join(folder, e.name)  # ('*.mp4' in the working folder: 'a.mp4', not './a.mp4')
+            if may_enter(path):
+                (linked if e.is_symlink() else plain).append(path)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether an entry is a folder or a link to one; a link whose target cannot be looked at is not."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _worth_entering(local: str) -> Callable[[str], bool]:
+    """Whether a folder below a local pattern's root is listed: it could hold files the pattern matches (_may_hold)
+    and it is not hidden (outside_hidden_folders)."""
+    may_hold, shown = _may_hold(local), outside_hidden_folders(local)
+    return lambda folder: may_hold(folder) and shown(folder)
+
+
+def outside_hidden_folders(pattern: str) -> Callable[[str], bool]:
+    """Whether a folder is outside every hidden folder (a name with a leading dot: .Trash-1000, .snapshot, .sync) that
+    the pattern does not spell out: '/home/me/.films/**' and 'archive/.*/*.mp4' name theirs. Hidden files were left
+    out already (is_film_candidate); before 2026-12-06 the films inside hidden folders were scored."""
+    parts = pattern.split("://", 1)[-1].split("/")
+    star = next((i for i, p in enumerate(parts) if "**" in p), len(parts))
+
+    def shown(folder: str) -> bool:
+        names = folder.split("://", 1)[-1].split("/")
+        return not any(n.startswith(".") and n not in (".", "..") and not (i < star and parts[i].startswith("."))
+                       for i, n in enumerate(names))
+    return shown
 
 
 UNLISTED_FOLDERS = ("lost+found", "system volume information")  # a volume's own, closed to users: not reported
@@ -162,27 +282,19 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
         return []
     if not any(c in local for c in "*?["):  # one file, named
         return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
-    wanted = pattern_regex(local)
-    may_hold = _may_hold(local)
-    root = os.path.dirname(re.split(r"[*?\[]", local, maxsplit=1)[0])
-    found, folders = [], [root]
-    while folders:  # os.scandir's entries know a link without a stat; folders behind links are not entered
-        folder = folders.pop()
-        try:
-            entries = list(os.scandir(folder or "."))
-        except FileNotFoundError:  # the pattern's own folder not there: "matches no film file" says it
+    wanted, root = pattern_regex(local), _pattern_root(local)
+    found = []
+    # the folders match_pattern lists, those behind links included (before 2026-12-06 they were not entered)
+    for folder, entries in _local_folders(root, _worth_entering(local)):
+        if isinstance(entries, FileNotFoundError):  # the pattern's own folder not there: "matches no film file"
             continue
-        except OSError as exc:
+        if isinstance(entries, OSError):
             name = os.path.basename(folder).lower()
             if folder != root and not name.startswith(".") and name not in SYSTEM_FOLDERS + UNLISTED_FOLDERS:
-                found.append((folder, f"a folder that cannot be read ({exc.strerror or exc})"))
+                found.append((folder, f"a folder that cannot be read ({entries.strerror or entries})"))
             continue
-        for e in entries:
-            path = os.path.join(folder, e.name)  # ('*.mp4' in the working folder: 'a.mp4', not './a.mp4')
-            if e.is_dir(follow_symlinks=False):
-                if may_hold(path):
-                    folders.append(path)
-            elif e.is_symlink() and not os.path.exists(path) and wanted.fullmatch(path) and is_film_candidate(path):
+        for path in (os.path.join(folder, e.name) for e in entries if e.is_symlink()):
+            if not os.path.exists(path) and wanted.fullmatch(path) and is_film_candidate(path):
                 found.append((path, _missing_target(path)))
     return sorted(found)
 
@@ -295,7 +407,8 @@ class DiscoverFilms(beam.PTransform):
     def expand(self, pbegin):
         refs = (pbegin
                 | "Patterns" >> beam.Create(self.patterns)
-                | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+                # (before 2026-12-06 fileio.MatchAll: Beam's listing, which left out folders behind links)
+                | "Match" >> beam.FlatMap(match_pattern)
                 | "DropSidecars" >> beam.Filter(lambda m: is_film_candidate(m.path) or imf.is_asset_map(m.path))
                 # as bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
                 | "PathSize" >> beam.Map(lambda m: (m.path.encode("utf-8", "surrogateescape"), m.size_in_bytes))
