@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -18,7 +19,8 @@ FORMAT = "bvpec-head/1"
 
 
 def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None) -> None:
-    """Weights stored in fp16 (the head is small either way; this halves the shipped file)."""
+    """Weights stored in fp16 (the head is small either way; this halves the shipped file). A head whose weights
+    are not finite as stored (ValueError, nothing written): see not_finite_problem."""
     meta = dict(meta or {})
     meta["config"] = model.config.to_dict()
     state = fp16_state(model.state_dict())
@@ -28,6 +30,11 @@ def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None
     clf = meta.get("text_classifier")
     if clf:
         meta["text_classifier"] = {**clf, "state_dict": fp16_state(clf["state_dict"])}
+    # checked as stored: a weight beyond fp16's range is infinite in the file. Before 2026-12-06 a diverged head
+    # (NaN weights) was saved, passed --head and labelled every clip "anger" with NaN probabilities.
+    problem = not_finite_problem(state, meta)
+    if problem:
+        raise ValueError(f"{path}: not saved: {problem}")
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "state_dict": state, "meta": meta}, buf)
     with written_atomically(path) as tmp:
@@ -49,6 +56,9 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
         raise ValueError(f"{path}: not a BVPEC head checkpoint (format "
                          f"{blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r})")
     meta = blob["meta"]
+    problem = not_finite_problem(blob["state_dict"], meta)
+    if problem:  # (one line: pipeline.arg_types.head_problem says it at launch)
+        raise ValueError(f"{path}: not a usable BVPEC head: {problem}")
     model = BVPEC(BVPECConfig.from_dict(meta["config"]))
     model.load_state_dict(fp32_state(blob["state_dict"]))
     overrides = meta.get("text_encoder_overrides")
@@ -62,6 +72,37 @@ def load_head(path: str | Path | None = None, device: str = "cpu") -> tuple[BVPE
     # head's modules, so the head's state dict stays the head's; it rides in meta (save_head).
     model.__dict__["text_classifier"] = _text_classifier(meta.get("text_classifier"), device)
     return model.to(device).eval(), meta
+
+
+def not_finite_problem(state: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:
+    """Why a head's weights cannot score (None: they can): a weight tensor (the head's, its tuned text and face
+    layers', its line classifier's) or a temperature that is not finite. Such a head gives NaN probabilities for
+    every clip, and the argmax of NaN is the first emotion."""
+    bad = non_finite_tensors(state) + [f"text_encoder_overrides.{k}" for k in
+                                       non_finite_tensors(meta.get("text_encoder_overrides") or {})]
+    bad += [f"face_encoder_state.{k}" for k in non_finite_tensors(meta.get("face_encoder_state") or {})]
+    bad += [f"text_classifier.{k}" for k in non_finite_tensors((meta.get("text_classifier") or {}).get("state_dict")
+                                                                or {})]
+    bad += [name for name, t in head_temperatures(meta).items() if not math.isfinite(t)]
+    if not bad:
+        return None
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return (f"its weights are not finite (NaN or infinite: {', '.join(bad[:3])}{more}); its training diverged: "
+            "train it again (a smaller --lr)")
+
+
+def non_finite_tensors(state: Mapping[str, Any]) -> list[str]:
+    """The names of a state dict's floating-point tensors that hold a NaN or an infinity."""
+    return [k for k, v in state.items()
+            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def head_temperatures(meta: Mapping[str, Any]) -> dict[str, float]:
+    """Every temperature a head's meta carries (the head's, the face evidence's, per pattern, per branch), by name."""
+    out = {k: float(meta[k]) for k in ("temperature", "face_temperature") if meta.get(k) is not None}
+    for group in ("pattern_temperatures", "branch_temperatures"):
+        out.update({f"{group}.{k}": float(v) for k, v in (meta.get(group) or {}).items()})
+    return out
 
 
 def text_classifier_meta(classifier: BVPEC, source: str, dev_metrics: dict | None = None) -> dict:

@@ -14,14 +14,17 @@ With the same head it reproduces the original labels: the features table keeps t
 
 A film whose features cannot give what pipeline.run would score is refused: one fatal `rescore` error row and no
 clips file (its features file cannot be read whole or holds damaged tokens, its clips and features rows are not the
-same clips, it has a clips table and no features file, a modality scored was not encoded for it, or a line read now
-was not read then). A modality that no film's features hold stops the rescore before anything runs.
+same clips, it has a clips table and no features file, a modality scored was not encoded for it, a line read now
+was not read then, or its frames are scored from a features schema 1.0 table, which holds no scene tokens). A
+modality that no film's features hold stops the rescore before anything runs, and so does an --output that is the
+features' own output folder (its clips would be replaced in place).
 """
 from __future__ import annotations
 
 import argparse
 import io
 import logging
+import os
 import posixpath
 import uuid
 from datetime import datetime, timezone
@@ -34,7 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
 from model.encoders import EncoderSpec, encoder_version
-from model.encoders.versions import TEXT_LANGUAGES
+from model.encoders.versions import TEXT_LANGUAGES, is_url
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_path_arg
 from pipeline.options import offline_direct_runner
@@ -60,7 +63,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
                     help="output root: clips/ and errors/ are written under it")
     ap.add_argument("--clips", default=None, type=io_path, help="original clips tables (default: <features>/../clips)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--batch_size", type=int, default=64)
+    ap.add_argument("--batch_size", type=positive_int, default=64, help="clips per head batch (at least 1)")
     ap.add_argument("--torch_threads", type=int, default=1)
     ap.add_argument("--accelerator", default=None, help="Beam accelerator resource hint for the head step")
     ap.add_argument("--run_id", default=None)
@@ -77,7 +80,41 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
                          "so features written before lines were identified are scored as a run would now score them")
     ap.add_argument("--no_encoder_check", action="store_true",
                     help="skip the check that the head reads the encoders the features came from")
-    return ap.parse_known_args(argv)
+    args, beam_args = ap.parse_known_args(argv)
+    same = output_is_features_output(args)
+    if same:
+        ap.error(f"--output {args.output} is the output the features were written to ({same}): a rescore there "
+                 "would replace its clips in place under the old manifest; write to another folder")
+    return args, beam_args
+
+
+def positive_int(value: str) -> int:
+    """--batch_size: a whole number of at least 1 (before 2026-12-06, 0 or -1 was a traceback mid-run)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {number})")
+    return number
+
+
+def output_is_features_output(args: argparse.Namespace) -> Optional[str]:
+    """The output folder the features (or the --clips read) belong to when --output is that very folder (the same
+    real path), else None. Before 2026-12-06 a rescore there replaced the run's clips in place while its manifest
+    kept the old model_version, and the run's next night deleted the rescore's errors/ rows as uncommitted."""
+    for folder in (args.features, clips_folder(args)):
+        parent = posixpath.dirname(folder.rstrip("/"))
+        if parent and same_place(args.output, parent):
+            return parent
+    return None
+
+
+def same_place(a: str, b: str) -> bool:
+    """Whether two paths name one folder: local ones by their real paths (links, '..'), URLs as written."""
+    if is_url(a) or is_url(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def check_encoders(args: argparse.Namespace, recorded: str) -> None:
@@ -202,6 +239,10 @@ def check_film(clips: Sequence[dict], feats: Sequence[dict], modalities: Sequenc
     if lacking:
         raise Refused("ModalityNotEncoded", f"its features hold no {','.join(lacking)} tokens (written by a run "
                       f"without them in --modalities): leave them out of --modalities, or run pipeline.run")
+    if "vision" in modalities and scene_tokens_not_stored(feats):
+        raise Refused("SceneNotStored", "its features table was written under features schema 1.0, without the scene "
+                      "classifier's frame tokens (scene_*): the scene evidence pipeline.run gives its frames (the "
+                      "label, grounded) cannot be recomputed; leave vision out of --modalities, or run pipeline.run")
     damaged = next(((f["clip_index"], why) for f in feats if (why := row_token_problem(f))), None)
     if damaged:
         raise Refused("DamagedFeatures", f"clip {damaged[0]}'s features are damaged: {damaged[1]}")
@@ -211,6 +252,12 @@ def check_film(clips: Sequence[dict], feats: Sequence[dict], modalities: Sequenc
             raise Refused("LinesNotEncoded", f"clips {few(unencoded)} have a line this rescore reads "
                           f"(--text_languages) with no text tokens in the features: the run that wrote them did not "
                           "read it (another --text_languages) or could not encode it; run pipeline.run")
+
+
+def scene_tokens_not_stored(feats: Sequence[dict]) -> bool:
+    """Whether a film's features rows have frames (vision tokens) but no scene_* columns (features schema 1.0):
+    before 2026-12-06 such a film was rescored with no scene evidence, its labels and `grounded` changed silently."""
+    return any(f.get("vision_len") for f in feats) and not all("scene_len" in f for f in feats)
 
 
 def clip_set_difference(clips: Sequence[dict], feats: Sequence[dict]) -> str:

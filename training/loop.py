@@ -19,8 +19,9 @@ import torch
 from model.batching import collate, modality_dropout
 from model.encoders.versions import TEXT_LANGUAGES
 from model.bvpec import BVPEC, BVPECConfig
+from model.checkpoints import non_finite_tensors
 from model.losses import bvpec_loss, class_weights
-from model.precision import autocast
+from model.precision import autocast, fp16_state
 from model.predict import branch_probs, calibrated_probs, modalities_used, with_line_evidence
 from model.text_top import TextTop, TunedTextHead
 from training.datasets import Example, spec_parts
@@ -309,8 +310,21 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         log.info("no dev data: keeping the last epoch's weights (epoch %d, train loss %.4f)", best_epoch,
                  history[-1]["train_loss"] if history else NAN)
     model.eval()
+    refuse_diverged(model, best_epoch, history)
     return model, {"best_epoch": best_epoch, "dev_score": best_score, "selected": selected, "history": history,
                    "dev_metrics": {n: _brief(m) for n, m in best_metrics.items()}}
+
+
+def refuse_diverged(model: torch.nn.Module, epoch: int, history: Sequence[dict]) -> None:
+    """Stops training (SystemExit, one line) when the weights kept are not finite: a head that diverged (a learning
+    rate far too high, or NaN) labels every clip with the argmax of NaN, the first emotion. Before 2026-12-06 it was
+    saved, exit status 0."""
+    bad = non_finite_tensors(fp16_state(model.state_dict()))  # as the checkpoint stores them: beyond 65504 is inf
+    if bad:
+        loss = next((h["train_loss"] for h in history if h["epoch"] == epoch), NAN)
+        raise SystemExit(f"training diverged: the weights of epoch {epoch} (train loss {loss:.4g}) are not finite "
+                         f"(NaN or infinite: {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); nothing is saved: "
+                         "train again with a smaller learning rate (--lr)")
 
 
 def _brief(m: dict) -> dict:

@@ -75,11 +75,37 @@ def score_tokens(model, tokens: Sequence[Mapping[str, np.ndarray]], model_versio
             # head's temperature for it (the speech one is fitted on unseen speakers: pipeline.calibrate --speech_oof)
             if evidence is not None:
                 p = with_branch_label(p, ev, temperatures)
-            out.append({**score_columns(p, model_version, _n_faces(tokens[i])),
-                        **evidence_columns(calibrated_evidence(ev, temperatures), int(np.argmax(p.probs)))})
+            row = {**score_columns(p, model_version, _n_faces(tokens[i])),
+                   **evidence_columns(calibrated_evidence(ev, temperatures), int(np.argmax(p.probs)))}
+            refuse_non_finite(row)
+            out.append(row)
         return out
 
     return run_isolating(list(range(len(tokens))), run, "fuse")
+
+
+class NonFiniteScores(ValueError):
+    """The head gave a clip scores that are not finite: a head with non-finite weights, or tokens out of its range."""
+
+
+def refuse_non_finite(row: Mapping[str, Any]) -> None:
+    """Raises NonFiniteScores where a clip's score or evidence columns hold a NaN or an infinity. The clip becomes a
+    `fuse` failure (run_isolating), which fails its film at a stage the next run retries; before 2026-12-06 it was
+    written as the argmax of NaN ("anger") in an ok film."""
+    bad = [k for k, v in row.items() if not all(np.isfinite(x) for x in _numbers(v))]
+    if bad:
+        raise NonFiniteScores(f"the head gave scores that are not finite (NaN or infinite) in {', '.join(bad[:4])}"
+                              f"{' ...' if len(bad) > 4 else ''}: a head with weights that are not finite, or tokens "
+                              "out of its range; the clip is not scored")
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers of a column value: itself (a float or an int), a list's floats, none for the rest."""
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, list):
+        return [x for x in value if isinstance(x, float)]
+    return []
 
 
 def _n_faces(tokens: Mapping[str, np.ndarray]) -> Optional[int]:
