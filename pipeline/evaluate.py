@@ -24,7 +24,8 @@ from model.encoders import EncoderSpec, create_encoders
 from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS
-from pipeline.arg_types import add_text_languages, head_path_arg, io_path, modalities_arg, stops_on_data_errors
+from pipeline.arg_types import (add_text_languages, cv_folds, head_path_arg, io_path, modalities_arg, positive_int,
+                                stops_on_data_errors)
 from training.datasets import data_spec
 from training.evaluation import evaluate_spec
 from training.metrics import format_table
@@ -39,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", default=None, type=head_path_arg,
                    help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
     p.add_argument("--json", default=None, type=io_path, help="write the metrics here as JSON")
-    p.add_argument("--cv", type=int, default=0, help="K-fold estimate with K folds")
+    p.add_argument("--cv", type=cv_folds, default=0, help="K-fold estimate with K folds (K >= 2; 0: none)")
     p.add_argument("--cv_mode", choices=("score", "train"), default="score")
-    p.add_argument("--cv_epochs", type=int, default=10)
+    p.add_argument("--cv_epochs", type=positive_int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")

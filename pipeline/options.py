@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import json
 import math
+import re
+from typing import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -36,7 +39,9 @@ class FilmEmotionOptions(PipelineOptions):
         g.add_argument("--force", action="store_true", default=False,
                        help="Redo every film, even those an earlier run already did with the same content "
                             "and configuration.")
-        g.add_argument("--run_id", default=None, help="Name of this run (default: UTC time + random suffix).")
+        g.add_argument("--run_id", default=None,
+                       help="Name of this run: letters, digits, '.', '_', '-', starting with a letter or digit "
+                            "(default: UTC time + random suffix).")
 
         g = parser.add_argument_group("segmentation")
         g.add_argument("--segment", choices=SEGMENT_CHOICES, default="subtitle",
@@ -128,7 +133,9 @@ class FilmEmotionOptions(PipelineOptions):
                        help="auto: only films without usable subtitles; always; never.")
         g.add_argument("--asr_model", default=None, type=name_or_path,
                        help="faster-whisper model name or path (default: packaged Whisper base).")
-        g.add_argument("--asr_language", default=None, help="Force the spoken language (default: detect).")
+        g.add_argument("--asr_language", default=None,
+                       help="Force the spoken language, as a code Whisper knows (en, fr, de, yue, ...; default: "
+                            "detect).")
         g.add_argument("--asr_cpu_threads", type=int, default=0,
                        help="CTranslate2 CPU threads for speech recognition (0: --torch_threads, the worker's "
                             "thread budget).")
@@ -209,6 +216,98 @@ def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
             "--device cpu, or a runner with GPU workers")
 
 
+# A run id names folders (manifest/<run_id>/, errors/<run_id>/): no '/' or '..' (rows of one film written over
+# another's, or nested a level down), and no leading '_' or '.' (pipeline.report and pyarrow datasets skip those).
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# How close an argument Beam does not know must be to one of this project's options to be taken for a misspelling of
+# it ('--segmnt' 0.92, '--window' for --window_s 0.86, '--modality' 0.78); runner flags are not that close to ours.
+MISSPELT_CUTOFF = 0.75
+
+
+def run_id_problem(run_id: str | None) -> str | None:
+    """What is wrong with a --run_id (None: nothing, or none given: the default is a valid one)."""
+    if run_id is None or RUN_ID_PATTERN.fullmatch(run_id):
+        return None
+    return (f"--run_id {run_id!r}: a run id names folders under manifest/ and errors/; give letters, digits, '.', "
+            "'_' and '-', starting with a letter or digit")
+
+
+def window_problem(opts: FilmEmotionOptions) -> str | None:
+    """--segment window with windows shorter than --min_clip_s (None: fine, or a length that is wrong on its own and
+    said so apart). Each such window joins the one before it (transforms.segment.plan_windows), so the whole film
+    became one clip."""
+    lengths_valid = 0 < opts.window_s < math.inf and 0 <= opts.min_clip_s < math.inf
+    if opts.segment != "window" or not lengths_valid or opts.window_s >= opts.min_clip_s:
+        return None
+    return (f"--window_s must be >= --min_clip_s with --segment window (got {opts.window_s} and {opts.min_clip_s}): "
+            "a shorter window joins the one before it, and the whole film would be one clip")
+
+
+def asr_language_problem(value: str | None) -> str | None:
+    """What is wrong with an --asr_language (None: nothing, or none given): it must be one of the language codes
+    faster-whisper knows, else every film's speech recognition failed (AsrChunkError rows) after the launch."""
+    if value is None:
+        return None
+    try:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES as whisper_codes
+    except ImportError:  # a launcher without faster-whisper: the workers that transcribe have it
+        return None
+    if value in whisper_codes:
+        return None
+    from transforms.language import language_code, named_language
+    code = language_code(value) or language_code(named_language(value) or "")
+    hint = f"; for {value!r} give {code}" if code in whisper_codes else ""
+    return (f"--asr_language {value!r} is not a language code Whisper knows: give a lower-case code such as en, fr, "
+            f"de or yue{hint}")
+
+
+def subtitle_language_problem(value: str | None) -> str | None:
+    """What is wrong with a --subtitle_language (None: nothing, or none given): a tag the subtitle readers can match
+    to a track or sidecar's language, by the rule --text_languages is read with (transforms.language.language_code)."""
+    from transforms.language import language_code
+    if value is None or language_code(value) is not None:
+        return None
+    return (f"--subtitle_language {value!r} is not a language tag: give an ISO 639-1 code or a tag such as en, fr, "
+            "pt-BR or eng")
+
+
+def project_option_names() -> list[str]:
+    """The names of this project's options, without their dashes ('segment', 'window_s', 'no_score', ...)."""
+    return [flag[2:] for action in _run_parser()._actions for flag in action.option_strings if flag.startswith("--")]
+
+
+def beam_option_flags() -> set[str]:
+    """Every flag some PipelineOptions class defines (Beam's, the runners', this project's), as Beam parses them."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    classes: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():  # (as Beam's get_all_options: one class of each name)
+        classes.setdefault(str(cls), cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def misspelt_options(argv: Sequence[str]) -> list[str]:
+    """One message per argument no options class knows that is close to one of this project's options (difflib),
+    naming the option meant. Beam only warned ('Discarding unparseable args') and the run went on with the default
+    ('--segmnt window' cut subtitle clips). Other unknown arguments are left to Beam: a runner's own flags pass."""
+    names, known, problems = project_option_names(), None, []
+    for arg in argv:
+        if arg == "--":
+            break
+        if not arg.startswith("--"):
+            continue
+        flag = arg.split("=", 1)[0]
+        known = beam_option_flags() if known is None else known
+        if flag in known:
+            continue
+        meant = difflib.get_close_matches(flag[2:].lower().replace("-", "_"), names, n=1, cutoff=MISSPELT_CUTOFF)
+        if meant:
+            problems.append(f"{flag}: no such option; did you mean --{meant[0]}?")
+    return problems
+
+
 def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[str]:
     """What is wrong with the values of the options (empty: nothing). Checked when a run starts, so a value no film
     can be cut or scored with stops the launch with one message, not a failed row for every film of a catalogue
@@ -241,6 +340,9 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     need(opts.batch_size >= 1, f"--batch_size must be >= 1 (got {opts.batch_size})")
     need(opts.torch_threads >= 0, f"--torch_threads must be >= 0 (got {opts.torch_threads})")
     need(opts.asr_cpu_threads >= 0, f"--asr_cpu_threads must be >= 0 (got {opts.asr_cpu_threads})")
+    for problem in (window_problem(opts), run_id_problem(opts.run_id), asr_language_problem(opts.asr_language),
+                    subtitle_language_problem(opts.subtitle_language)):
+        need(problem is None, problem or "")
     for flag, parse in (("modalities", parse_modalities), ("text_languages", parse_text_languages)):
         try:
             parse(getattr(opts, flag))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -58,11 +59,16 @@ class OutputLock:
         return bool(held) and (held.get("host"), held.get("pid")) == (self.me["host"], self.me["pid"])
 
     def is_stale(self, held: dict) -> bool:
-        # An unreadable lock may be a live run's caught mid-write: only the file's own age can call it gone.
-        beat = float(held["heartbeat"]) if "heartbeat" in held else self._updated()
-        if time.time() - beat > STALE_S:
+        """Whether the run that holds `held` is gone (its lock may be taken over)."""
+        beat, pid = _number(held.get("heartbeat")), _process_id(held.get("pid"))
+        # A pid or heartbeat no launcher writes (a hand-edited lock: before 2026-12-06 a traceback) reads as an
+        # unreadable lock, which may be a live run's caught mid-write: only the file's own age can call it gone.
+        malformed = ("heartbeat" in held and beat is None) or ("pid" in held and pid is None)
+        if not held or malformed:
+            return time.time() - self._updated() > STALE_S
+        if time.time() - (beat if beat is not None else self._updated()) > STALE_S:
             return True
-        return held.get("host") == self.me["host"] and not _pid_alive(int(held.get("pid", 0)))
+        return held.get("host") == self.me["host"] and pid is not None and not _pid_alive(pid)
 
     def acquire(self) -> None:
         held = self._claim_absent()
@@ -145,8 +151,27 @@ class OutputLock:
     def _who(self, held: dict) -> str:
         if not held:
             return f"its lock file is being written or unreadable, last updated {_when(self._updated())}"
-        return f"host {held.get('host')}, pid {held.get('pid')}, started {_when(float(held.get('started', 0)))}"
+        started = _number(held.get("started"))
+        return f"host {held.get('host')}, pid {held.get('pid')}, started {_when(started) if started else 'unknown'}"
 
 
 def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _number(value) -> Optional[float]:
+    """A lock field as a finite number (a number or its text), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _process_id(value) -> Optional[int]:
+    """A lock's pid as a process id os.kill can look up (a positive whole number of pid_t's size), else None: 0 and
+    -1 would ask about a process group or every process."""
+    number = _number(value)
+    return int(number) if number is not None and number == int(number) and 0 < number < 2 ** 31 else None

@@ -39,8 +39,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES, is_url
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
-from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_path_arg
-from pipeline.options import offline_direct_runner
+from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_path_arg, positive_int
+from pipeline.options import offline_direct_runner, run_id_problem
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rows_to_table
@@ -81,22 +81,13 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--no_encoder_check", action="store_true",
                     help="skip the check that the head reads the encoders the features came from")
     args, beam_args = ap.parse_known_args(argv)
+    if run_id_problem(args.run_id):  # (its errors/<run_id>/ folder, as pipeline.run's)
+        ap.error(run_id_problem(args.run_id))
     same = output_is_features_output(args)
     if same:
         ap.error(f"--output {args.output} is the output the features were written to ({same}): a rescore there "
                  "would replace its clips in place under the old manifest; write to another folder")
     return args, beam_args
-
-
-def positive_int(value: str) -> int:
-    """--batch_size: a whole number of at least 1 (before 2026-12-06, 0 or -1 was a traceback mid-run)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {number})")
-    return number
 
 
 def output_is_features_output(args: argparse.Namespace) -> Optional[str]:

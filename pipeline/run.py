@@ -29,10 +29,12 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 from apache_beam.runners.runner import PipelineState
 
 from model.featurize import parse_modalities
-from pipeline.options import FilmEmotionOptions, config_hash, offline_direct_runner, option_problems
+from pipeline.options import (FilmEmotionOptions, config_hash, misspelt_options, offline_direct_runner,
+                              option_problems)
 from pipeline.output_lock import OutputLock
+from schemas import TABLES
 from transforms import dvd, imf
-from transforms.attempts import MAX_STARTS, forget_all, in_flight
+from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
 from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, match_patterns,
                                  normalise_pattern, outside_hidden_folders, pattern_regex, unreachable_inputs)
@@ -281,8 +283,9 @@ def absolute_paths(done: dict[str, dict]) -> dict[str, dict]:
 
 
 def check_output(output: str) -> None:
-    """A local --output must be a folder this process can write: stop with a message, not a worker's traceback
-    after the first film. Remote outputs are left to the workers (the launcher may lack their credentials)."""
+    """A local --output must be a folder this process can write, and so must the table folders already in it: stop
+    with a message, not a worker's traceback after the first film. Remote outputs are left to the workers (the
+    launcher may lack their credentials)."""
     path = local_path(output)
     if path is None:
         return
@@ -294,6 +297,18 @@ def check_output(output: str) -> None:
         raise SystemExit(f"pipeline.run: cannot create --output {output}: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise SystemExit(f"pipeline.run: --output {output} is not writable")
+    blocked = unwritable_folders(path)
+    if blocked:  # (before 2026-12-06 the first film's commit failed, a traceback and no summary line)
+        raise SystemExit(f"pipeline.run: --output {output}: this run cannot write into {', '.join(blocked)} there "
+                         "(made by another user?); give it write access, or another --output")
+
+
+def unwritable_folders(path: str) -> list[str]:
+    """The names of the folders under a local output that a run writes into and that are there but cannot be written
+    (or are not folders): a clips/ an earlier run of another user made, a read-only mount inside the output."""
+    folders = {f"{name}/": os.path.join(path, name) for name in (*TABLES, ATTEMPTS_DIR)}
+    return [name for name, folder in folders.items() if os.path.lexists(folder)
+            and not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK))]
 
 
 def expected_films(matched: dict[str, list], done: dict, chash: str) -> dict[str, int]:
@@ -355,7 +370,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     fo = opts.view_as(FilmEmotionOptions)
     if not fo.input or not fo.output:
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
-    problems = option_problems(fo, opts.view_as(StandardOptions).runner)
+    problems = misspelt_options(sys.argv[1:] if argv is None else argv)
+    problems += option_problems(fo, opts.view_as(StandardOptions).runner)
     if problems:
         raise SystemExit("pipeline.run: " + "; ".join(problems))
     building = dry_run(opts)
@@ -403,11 +419,13 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         if "error" in outcome:
             cancel_unfinished(outcome.get("result"))  # (waiting failed: a job service gone, the job maybe not)
             full = output_full(outcome["error"])
-            if full:  # every later film would fail the same way: say what to do, not a worker's traceback
+            denied = None if full else output_denied(outcome["error"], fo.output)
+            if full or denied:  # every later film would fail the same way: say what to do, not a worker's traceback
                 print(format_summary(summarise(fo.output, built["run_id"], time.perf_counter() - t0)), flush=True)
-                raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({full}), so the run "
-                                 "stopped. The films committed before it are kept and no film is half-written; "
-                                 "free space and run again: those films are skipped.") from None
+                todo = "free space" if full else "give this run write access there"
+                raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({full or denied}), so the "
+                                 "run stopped. The films committed before it are kept and no film is half-written; "
+                                 f"{todo} and run again: those films are skipped.") from None
             stopped = in_flight(fo.output, started_at)
             if stopped:  # a worker died (a crash, memory): say which films it may have been on
                 log.error("the run stopped while these films were in flight: %s. A film that stops its worker %d "
@@ -459,6 +477,30 @@ def cancel_unfinished(result) -> None:
 # back wrapped (multi_processing and portable runners as text), so the text is read too.
 OUTPUT_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
                errno.EROFS: "Read-only file system"}
+
+
+# What a write under --output fails with when the filesystem refuses it (a folder another user made, since the launch
+# looked): as final for the run as a full disk. Only a path under --output counts: a film that cannot be read is not.
+OUTPUT_DENIED = {errno.EACCES: "Permission denied", errno.EPERM: "Operation not permitted"}
+
+
+def output_denied(exc: BaseException, output: str) -> Optional[str]:
+    """The reason, when `exc` (or what it wraps, also as a runner's text) is a write under the local `output` that
+    the filesystem refused (EACCES, EPERM); else None. Before 2026-12-06 it was a worker's traceback, no summary."""
+    root = local_path(output)
+    if root is None:
+        return None
+    root = root.rstrip("/") + "/"
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in OUTPUT_DENIED and str(exc.filename or "").startswith(root):
+            return OUTPUT_DENIED[exc.errno]
+        for reason in OUTPUT_DENIED.values():
+            if f"{reason}: '{root}" in str(exc) or f'{reason}: "{root}' in str(exc):
+                return reason
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def output_full(exc: BaseException) -> Optional[str]:

@@ -27,7 +27,8 @@ from model.checkpoints import load_head, load_head_meta, save_head, text_classif
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
-from pipeline.arg_types import add_text_languages, io_path, stops_on_data_errors
+from pipeline.arg_types import (add_text_languages, fraction, io_path, positive_float, positive_int,
+                                stops_on_data_errors)
 from training.datasets import data_spec
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
@@ -68,12 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "--oof NPZ --oof_sets ravdess,emodb,tess) for the train clips of those sets, in place of its "
                         "own: on its training clips the classifier is always right, and a head trained on that "
                         "copies the voice")
-    p.add_argument("--d_model", type=int, default=128)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch_size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--d_model", type=positive_int, default=128)
+    p.add_argument("--heads", type=positive_int, default=4, help="attention heads; must divide --d_model")
+    p.add_argument("--dropout", type=fraction, default=0.2)
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--batch_size", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
     p.add_argument("--weight_decay", type=float, default=0.01)
     p.add_argument("--alpha", type=float, default=1.0, help="weight of the cross-entropy term")
     p.add_argument("--beta", type=float, default=0.5, help="weight of the masked intensity MSE term")
@@ -134,9 +135,19 @@ def check_classifiers(args) -> None:
                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command's arguments, with the checks that read two of them: refused with the usage and exit status 2
+    before any data loads (before 2026-12-06 --heads 3 was BVPECConfig's traceback after the features were made)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.d_model % args.heads:
+        parser.error(f"--heads {args.heads} must divide --d_model {args.d_model} (e.g. --heads 4 with 128)")
+    return args
+
+
 @stops_on_data_errors("pipeline.train")
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     check_classifiers(args)

@@ -204,6 +204,16 @@ def test_rescore_refuses_a_batch_size_below_one_at_launch(tmp_path, capsys, valu
                                "--batch_size", "1"])[0].batch_size == 1
 
 
+def test_rescore_refuses_a_run_id_that_is_no_plain_folder_name(tmp_path, capsys):
+    """Its errors/<run_id>/ folder, as pipeline.run's: '../x' wrote outside errors/, '_x' was hidden from the report."""
+    from pipeline import rescore
+    for run_id in ("../x", "a/b", "_nightly"):
+        with pytest.raises(SystemExit) as stop:
+            rescore.parse_args(["--features", str(tmp_path / "o" / "features"), "--output", str(tmp_path / "re"),
+                                "--run_id", run_id])
+        assert stop.value.code == 2 and "--run_id" in capsys.readouterr().err
+
+
 def test_rescore_refuses_the_runs_own_output(tmp_path, capsys):
     """--output the features' own output folder replaced its clips in place under the old manifest, and the run's
     next night deleted the rescore's error rows. Refused at launch, under another spelling or a link too."""

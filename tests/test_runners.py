@@ -466,3 +466,177 @@ def test_films_an_earlier_launcher_indexed_by_relative_paths_are_still_skipped(t
     again = run(argv, save_main_session=False)
     assert (again["skipped"], again["ok"], again.get("gone")) == (1, 0, 0)
     assert list((tmp_path / "out" / "clips").glob("*.parquet")) == [clips]
+
+
+def _launch_options(*argv: str):
+    """pipeline.run's options as the launcher reads them from `argv`."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.options import FilmEmotionOptions
+    return PipelineOptions(list(argv)).view_as(FilmEmotionOptions)
+
+
+def test_windows_shorter_than_min_clip_s_stop_the_launch(tmp_path):
+    # --segment window --window_s 0.5 (--min_clip_s 1): every window joined the one before it, so the whole film
+    # was one clip, and the run said nothing.
+    from pipeline.options import option_problems
+    from pipeline.run import run
+    problems = option_problems(_launch_options("--segment", "window", "--window_s", "0.5"))
+    assert len(problems) == 1 and problems[0].startswith("--window_s must be >= --min_clip_s with --segment window")
+    assert option_problems(_launch_options("--segment", "window", "--window_s", "1", "--min_clip_s", "1")) == []
+    assert option_problems(_launch_options("--segment", "window", "--window_s", "0.5", "--min_clip_s", "0.5")) == []
+    assert option_problems(_launch_options("--window_s", "0.5")) == []  # subtitle clips: gaps only, not merged so
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"--window_s must be >= --min_clip_s .*got 0.5 and 1.0"):
+        run(["--input", str(tmp_path / "films"), "--output", str(out), "--segment", "window", "--window_s", "0.5"],
+            save_main_session=False)
+    assert not out.exists()
+
+
+def test_a_run_id_that_is_no_plain_folder_name_stops_the_launch(tmp_path):
+    # '../x' wrote manifest and errors rows into one folder (a failed film's errors row overwritten by its manifest
+    # row), 'a/b' nested a level down, '_nightly' and '.nightly' were hidden from pipeline.report and pyarrow.
+    from pipeline.options import RUN_ID_PATTERN, option_problems
+    from pipeline.run import new_run_id, run
+    for bad in ("../x", "a/b", "x*y", "_nightly", ".nightly", "", "a b", "-x"):
+        problems = option_problems(_launch_options(f"--run_id={bad}"))
+        assert len(problems) == 1 and problems[0].startswith(f"--run_id {bad!r}: a run id names folders"), bad
+    for good in ("nightly", "2026-12-06.retry_2", "A1"):
+        assert option_problems(_launch_options("--run_id", good)) == [], good
+    assert all(RUN_ID_PATTERN.fullmatch(new_run_id()) for _ in range(5))  # the default stays valid
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"^pipeline.run: --run_id '../x': "):
+        run(["--input", str(tmp_path / "films"), "--output", str(out), "--run_id", "../x"], save_main_session=False)
+    assert not out.exists()
+
+
+def test_a_table_folder_the_run_cannot_write_stops_the_launch_or_the_run_with_one_line(tmp_path, monkeypatch,
+                                                                                         capsys):
+    # clips/ made by another user: the first commit failed with PermissionError, a long traceback and no summary.
+    # (Root writes anywhere: os.access is told what an unprivileged user would be.)
+    import errno
+
+    from pipeline import run as launcher
+    from transforms import write
+    out = tmp_path / "out"
+    (out / "clips").mkdir(parents=True)
+    (out / "manifest").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: not str(path).endswith("/clips")
+                        and real_access(path, mode, **kw))
+    with pytest.raises(SystemExit, match=r"cannot write into clips/ there"):
+        launcher.check_output(str(out))
+    monkeypatch.setattr(os, "access", real_access)
+    launcher.check_output(str(out))  # writable: nothing said
+    # A folder that becomes unwritable once the run is going: the summary, then the one line of a full disk
+    inside = f"{out}/clips/.x.parquet.tmp-1"
+    assert launcher.output_denied(PermissionError(errno.EACCES, "Permission denied", inside), str(out)) == \
+        "Permission denied"
+    assert launcher.output_denied(RuntimeError(f"PermissionError: [Errno 1] Operation not permitted: '{inside}' "
+                                               "[while running 'ProcessFilm']"), str(out)) == "Operation not permitted"
+    elsewhere = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "films" / "a.mp4"))
+    assert launcher.output_denied(elsewhere, str(out)) is None  # a film that cannot be read is not the output's
+    assert launcher.output_denied(PermissionError(errno.EACCES, "Permission denied", inside), "gs://b/out") is None
+    real_stage = write.stage_table
+
+    def refused(table, path, **options):
+        if "/clips/" in path:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_stage(table, path, **options)
+    monkeypatch.setattr(write, "stage_table", refused)
+    film = tiny_film(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        launcher.run(["--input", str(film), "--output", str(out), "--no_score", "--transcribe", "never"],
+                     save_main_session=False)
+    assert str(stop.value).startswith(f"pipeline.run: writing under --output {out} failed (Permission denied), so the")
+    assert "give this run write access there and run again" in str(stop.value)
+    assert "films ok=0" in capsys.readouterr().out
+
+
+def test_asr_and_subtitle_languages_no_reader_knows_stop_the_launch():
+    # --asr_language klingon (or eng, english) ran, and every film got AsrChunkError rows; --subtitle_language
+    # klingon matched no track, silently.
+    from pipeline.options import option_problems
+    for value, hint in (("klingon", ""), ("eng", "; for 'eng' give en"), ("english", "; for 'english' give en"),
+                        ("EN", "; for 'EN' give en")):
+        problems = option_problems(_launch_options("--asr_language", value))
+        assert problems == [f"--asr_language {value!r} is not a language code Whisper knows: give a lower-case code "
+                            f"such as en, fr, de or yue{hint}"], problems
+    for value in ("en", "fr", "yue", "haw"):
+        assert option_problems(_launch_options("--asr_language", value)) == [], value
+    for value in ("klingon", "xx", "en,fr"):
+        problems = option_problems(_launch_options("--subtitle_language", value))
+        assert len(problems) == 1 and problems[0].startswith(f"--subtitle_language {value!r} is not a language tag")
+    for value in ("en", "eng", "pt-BR", "de"):  # the tags --text_languages reads
+        assert option_problems(_launch_options("--subtitle_language", value)) == [], value
+
+
+def test_a_misspelt_option_stops_the_launch_and_a_runner_flag_passes(tmp_path):
+    # '--segmnt window' and '--window 2' were Beam's 'Discarding unparseable args' warning, and the run went on with
+    # the defaults (subtitle clips, 4 s windows).
+    from pipeline.options import misspelt_options
+    from pipeline.run import run
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"^pipeline.run: --segmnt: no such option; did you mean --segment\?; "
+                                         r"--window: no such option; did you mean --window_s\?$"):
+        run(["--input", str(tmp_path / "films"), "--output", str(out), "--segmnt", "window", "--window", "2"],
+            save_main_session=False)
+    assert not out.exists()
+    assert misspelt_options(["--no-score", "--modality=text"]) == [
+        "--no-score: no such option; did you mean --no_score?",
+        "--modality: no such option; did you mean --modalities?"]
+    # Beam's own and runners' flags, one no options class knows, values and what follows '--' are left alone
+    assert misspelt_options(["--runner=FlinkRunner", "--flink_master", "host:8081", "--direct_num_workers=2",
+                             "--my_cluster_queue", "night", "--segment", "window", "--", "--segmnt"]) == []
+
+
+def test_a_hand_edited_lock_with_words_for_numbers_is_read_as_an_unreadable_lock(tmp_path):
+    # A non-numeric pid or heartbeat in _run.lock.json was a ValueError traceback. Now such a lock is held while the
+    # file is fresh (it may be a live run's) and taken over once the file is older than STALE_S.
+    import json
+    import socket
+    import time
+
+    from pipeline.output_lock import LOCK_NAME, STALE_S, OutputLock
+    out = tmp_path / "out"
+    out.mkdir()
+    lock_file = out / LOCK_NAME
+    here = socket.gethostname()
+    for held in ({"host": "x", "pid": "abc", "heartbeat": "soon"}, {"host": here, "pid": "abc", "heartbeat": 1e12},
+                 {"host": here, "pid": -1, "heartbeat": time.time()}, {"host": here, "pid": 0}):
+        lock_file.write_text(json.dumps(held))
+        lock = OutputLock(str(out))
+        assert lock.is_stale(held) is False, held
+        with pytest.raises(SystemExit, match="another run is writing to this --output"):
+            lock.acquire()
+        old = time.time() - STALE_S - 60
+        os.utime(lock_file, (old, old))
+        assert lock.is_stale(held) is True, held
+        lock.acquire()
+        assert json.loads(lock_file.read_text())["pid"] == os.getpid()
+        lock.release()
+
+
+def test_train_and_evaluate_refuse_nonsense_numbers_with_their_usage(tmp_path, capsys):
+    # --batch_size 0, --epochs 0, --dropout 1.5, --heads 3 (128 is not a multiple), --cv 1 / -1 ended in tracebacks
+    # after the data had loaded; now argparse refuses them (exit status 2) before anything loads.
+    from pipeline import evaluate, train
+    data = tmp_path / "dev.csv"
+    data.write_text("")
+    base = ["--data", f"meld:{data}", "--out", str(tmp_path / "head.pt")]
+    for extra, said in ((["--batch_size", "0"], "argument --batch_size: must be >= 1 (got 0)"),
+                        (["--epochs", "0"], "argument --epochs: must be >= 1 (got 0)"),
+                        (["--dropout", "1.5"], "argument --dropout: must be >= 0 and < 1 (got 1.5)"),
+                        (["--lr", "nan"], "argument --lr: must be a number > 0 (got nan)"),
+                        (["--heads", "3"], "--heads 3 must divide --d_model 128"),
+                        (["--d_model", "0"], "argument --d_model: must be >= 1 (got 0)")):
+        with pytest.raises(SystemExit) as stop:
+            train.parse_args(base + extra)
+        assert stop.value.code == 2 and said in capsys.readouterr().err, extra
+    assert train.parse_args(base + ["--heads", "8", "--dropout", "0"]).heads == 8
+    for k in ("1", "-1"):
+        with pytest.raises(SystemExit) as stop:
+            evaluate.build_parser().parse_args(["--data", f"meld:{data}", "--cv", k])
+        assert stop.value.code == 2 and f"argument --cv: must be 0 (none) or >= 2 folds (got {k})" in \
+            capsys.readouterr().err
+    assert evaluate.build_parser().parse_args(["--data", f"meld:{data}", "--cv", "0"]).cv == 0
