@@ -549,8 +549,7 @@ def test_a_grounded_clip_on_damaged_media_is_marked_and_no_moment(tmp_path):
     assert data.film("scratched").n_damaged == 1
     fig = plots.emotion_arc_figure(np.arange(3.0), np.arange(3.0) + 1, np.full((3, len(EMOTIONS)), 1 / 7),
                                    ["fear", "anger", "joy"], 3.0, grounded=[True] * 3, damaged=[False, False, True])
-    bands = [p for p in fig.axes[0].patches if p.get_gid() == "damaged"]
-    assert bands and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [plots.DAMAGED_LABEL]
+    assert _band_spans(fig.axes[0], "damaged") == [(2.0, 3.0)] and [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [plots.DAMAGED_LABEL]
     assert isinstance(fig.axes[0].get_legend().legend_handles[0], Patch)
     # every grounded clip damaged: no moment, and the reason
     for r in rows:
@@ -560,8 +559,13 @@ def test_a_grounded_clip_on_damaged_media_is_marked_and_no_moment(tmp_path):
     assert section["moments"] == [] and "on damaged media" in section["no_moments"]
 
 
+def _band_spans(ax, gid: str) -> list[tuple[float, float]]:
+    """The x spans (start, end) of an arc axis's bands of one kind (plots._bands: one collection per kind)."""
+    return sorted((round(float(p.vertices[:, 0].min()), 3), round(float(p.vertices[:, 0].max()), 3))
+                  for c in ax.collections if c.get_gid() == gid for p in c.get_paths())
+
+
 def test_arc_figure_marks_the_guessing_stretches():
-    from matplotlib.patches import Rectangle
     from pipeline.report import plots
     start, end = np.arange(6.0), np.arange(6.0) + 1
     probs = np.full((6, len(EMOTIONS)), 1.0 / len(EMOTIONS))
@@ -569,20 +573,14 @@ def test_arc_figure_marks_the_guessing_stretches():
     fig = plots.emotion_arc_figure(start, end, probs, emotions, 6.0,
                                    grounded=[False, True, True, False, False, True])
     ax = fig.axes[0]
-    bands = [p for p in ax.patches if p.get_gid() == "guessing"]
-    spans = sorted((round(b.get_x(), 3), round(b.get_x() + b.get_width(), 3)) for b in bands
-                   if isinstance(b, Rectangle))
-    if not spans:  # axvspan returns a Polygon in newer matplotlib
-        spans = sorted((round(float(b.get_xy()[:, 0].min()), 3), round(float(b.get_xy()[:, 0].max()), 3))
-                       for b in bands)
-    assert spans == [(0.0, 1.0), (3.0, 5.0)]
-    assert all(b.get_hatch() for b in bands)
+    assert _band_spans(ax, "guessing") == [(0.0, 1.0), (3.0, 5.0)]
+    assert all(c.get_hatch() for c in ax.collections if c.get_gid() == "guessing")
     legend = ax.get_legend()
     assert legend is not None and [t.get_text() for t in legend.get_texts()] == [plots.GUESSING_LABEL]
     assert plots.GUESSING_LABEL == "guessing (no modality backs the label)"
     # All grounded: no band, no legend entry.
     fig = plots.emotion_arc_figure(start, end, probs, emotions, 6.0, grounded=[True] * 6)
-    assert not [p for p in fig.axes[0].patches if p.get_gid() in ("guessing", "unknown")]
+    assert not _band_spans(fig.axes[0], "guessing") and not _band_spans(fig.axes[0], "unknown")
     assert fig.axes[0].get_legend() is None
     # The PNG differs where the band is drawn.
     plain = plots.emotion_arc(start, end, probs, emotions, 6.0, grounded=[True] * 6)
@@ -841,7 +839,9 @@ def test_a_failed_film_skipped_later_keeps_its_failure_and_no_stale_clips(tmp_pa
     """The newest `ok` or `failed` row decides a film: one that failed, then was skipped night after night (the
     pipeline copies its error into each skipped row), stays failed with its error rows; a film redone and failed
     with no clips committed does not show the clips an earlier run left; --films / --explain naming a film without
-    clips, or no film, say so (a KeyError, or "cannot write" the report, before 2026-12-06)."""
+    clips, or no film, say so (a KeyError, or "cannot write" the report, before 2026-12-06; --films naming a film
+    without clips wrote a report without it, exit 0, before 2026-12-06). The "skipped" card counts the films the newest
+    run (run3) skipped: before 2026-12-06 it counted each film's own newest row, so 'broken' was failed and skipped."""
     out = tmp_path / "out"
     t1, t2, t3 = (datetime.datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3))
     write(out / "clips", "redone", clip_rows("redone", "/f/redone.mp4", 6, "run1", seed=1), "clips")
@@ -860,13 +860,15 @@ def test_a_failed_film_skipped_later_keeps_its_failure_and_no_stale_clips(tmp_pa
                                     "message": "bad", "created_at": t1}], "errors")
     data = tables.load_output(str(out))
     broken, redone, fine = data.film("broken"), data.film("redone"), data.film("fine")
-    assert broken.status == "failed" and broken.error == "decode: InvalidDataError: bad" and broken.skipped_last
+    assert broken.status == "failed" and broken.error == "decode: InvalidDataError: bad" and not broken.skipped_last
     assert data.errors.column("film_id").to_pylist() == ["broken"]  # the failure's row, from run1, is shown
     assert redone.status == "failed" and redone.n_clips == 0 and redone.error.startswith("read: ReadFailed")
     assert fine.status == "ok" and fine.n_clips == 4
     summary = report_build._summary(data)
-    assert (summary["failed"], summary["skipped"], summary["clips"]) == (2, 2, 4)
-    for argv, said in ((["--films", "broken"], None), (["--explain", "redone:0"], "redone has no clips to explain"),
+    assert (summary["failed"], summary["skipped"], summary["clips"]) == (2, 1, 4) and fine.skipped_last
+    for argv, said in ((["--films", "fine"], None), (["--films", "broken"], "--films: broken has no clips to draw "
+                                                     "(failed: decode: InvalidDataError: bad)"),
+                       (["--explain", "redone:0"], "redone has no clips to explain"),
                        (["--films", "fine, nosuch"], "--films: no film 'nosuch'")):
         html_path = tmp_path / "r.html"
         if said is None:
@@ -874,3 +876,141 @@ def test_a_failed_film_skipped_later_keeps_its_failure_and_no_stale_clips(tmp_pa
             continue
         with pytest.raises(SystemExit, match=re.escape(said)):
             report.main(["--input", str(out), "--output", str(html_path), "--no_thumbnails", *argv])
+
+
+def _cards(html: str) -> dict[str, str]:
+    return {k: v for v, k in re.findall(r'<div class="v">([^<]*)</div><div class="k">([^<]*)</div>', html)}
+
+
+def test_a_moved_film_keeps_the_damage_warnings_of_the_run_that_scored_its_clips(tmp_path):
+    """run1 scored 'reel' (clip 1 on damaged media, its decode warnings in run1's errors); run2 found it moved (an ok
+    row and a FilmMoved warning, its clips kept). The film's line points to the errors table for what and where: the
+    run1 warnings stay there (before 2026-12-06 only run2's FilmMoved row was shown)."""
+    out = tmp_path / "out"
+    t1, t2 = datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2026, 1, 2, tzinfo=UTC)
+    rows = [hand_clip("reel", "/old/reel.mp4", i, "joy", 0.6, {"face": peaked("joy", 0.7)}) for i in range(3)]
+    for r in rows:
+        r["damaged"] = ["video"] if r["clip_index"] == 1 else []
+    write(out / "clips", "reel", rows, "clips")
+    write(out / "manifest" / "run1", "reel", [manifest_row("run1", "reel", "/old/reel.mp4", "ok", t1, 3.0, 3)],
+          "manifest")
+    write(out / "manifest" / "run2", "reel", [manifest_row("run2", "reel", "/new/reel.mp4", "ok", t2, 3.0, 3)],
+          "manifest")
+    warn = {"film_id": "reel", "clip_index": None, "fatal": False}
+    write(out / "errors" / "run1", "reel", [{**warn, "run_id": "run1", "film_path": "/old/reel.mp4",
+                                             "stage": "decode", "error_type": "VideoPacketError",
+                                             "message": "at 1.2 s", "created_at": t1}], "errors")
+    write(out / "errors" / "run2", "reel", [{**warn, "run_id": "run2", "film_path": "/new/reel.mp4",
+                                             "stage": "discover", "error_type": "FilmMoved", "message": "moved",
+                                             "created_at": t2}], "errors")
+    data = tables.load_output(str(out))
+    assert sorted(data.errors.column("error_type").to_pylist()) == ["FilmMoved", "VideoPacketError"]
+    assert data.film("reel").clip_runs == ("run1",)
+    html = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
+    assert "1 clip(s) on damaged media" in html and "VideoPacketError" in html and "FilmMoved" in html
+
+
+def _rescore_output(tmp_path: Path, run_id: str, refusal: bool = True) -> Path:
+    """What pipeline.rescore writes: clips/ (rows with its run_id) and errors/<run_id>/<film_id>.parquet, no manifest;
+    'gone' refused (a fatal `rescore` row, no clips) when `refusal`."""
+    out = tmp_path / run_id
+    write(out / "clips", "kept", clip_rows("kept", "/f/kept.mp4", 4, run_id, seed=3), "clips")
+    if refusal:
+        write(out / "errors" / run_id, "gone", [{
+            "run_id": run_id, "film_path": "/f/gone.mp4", "film_id": "gone", "clip_index": None, "fatal": True,
+            "stage": "rescore", "error_type": "NoFeatures", "message": "it has a clips table but no features file",
+            "created_at": datetime.datetime(2026, 1, 1, tzinfo=UTC)}], "errors")
+    return out
+
+
+def test_report_of_a_rescore_output(tmp_path):
+    """An output without a manifest (pipeline.rescore's): the film with clips is listed as rescored, the refused one
+    (a fatal error row, no clips) as failed with its reason, and the cards and header say what they can. Before
+    2026-12-06 the film read `unknown`, "processed ok 0", "latest run none", "runs in this output: 0", and the refused
+    film was only in the errors section."""
+    out = _rescore_output(tmp_path, "rs1")
+    data = tables.load_output(str(out))
+    assert {f.film_id: f.status for f in data.films} == {"gone": "failed", "kept": "rescored"}
+    assert not data.has_manifest and data.run_ids == ["rs1"] and data.rescore_runs == ("rs1",)
+    assert data.film("gone").error == "rescore: NoFeatures: it has a clips table but no features file"
+    assert data.film("gone").film_path == "/f/gone.mp4"
+    html = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
+    cards = _cards(html)
+    assert (cards["films"], cards["rescored"], cards["failed"], cards["clips"]) == ("2", "1", "1", "4")
+    assert "processed ok" not in cards and "skipped (already indexed)" not in cards
+    assert "latest run none" not in html and "pipeline.rescore output (no manifest): run rs1" in html
+    assert "runs in this output: 1" in html
+    catalogue = html[html.index('id="catalogue"'):html.index('id="errors"')]
+    assert '<td class="status-failed">failed</td>' in catalogue and "no features file" in catalogue
+    assert '<td class="status-rescored">rescored</td>' in catalogue
+    # A rescore named by its default run id and refusing nothing is known by the name; another run's clips without a
+    # manifest (a run just begun) are `scored`.
+    named = tables.load_output(str(_rescore_output(tmp_path, "rescore-20261206T101010-abc123", refusal=False)))
+    assert [f.status for f in named.films] == ["rescored"]
+    plain = tables.load_output(str(_rescore_output(tmp_path, "night1", refusal=False)))
+    assert [f.status for f in plain.films] == ["scored"]
+    assert "no manifest: clips and errors of run night1" in report_build._runs_line(plain)
+
+
+def test_skipped_card_counts_the_films_the_newest_run_skipped(tmp_path):
+    """run1 failed 'broken' and scored 'a'; run2 skipped both; run3 skipped 'a' only. The card counts run3's skip (1):
+    before 2026-12-06 each film's own newest row counted, so 'broken' was counted failed and skipped (2)."""
+    out = tmp_path / "out"
+    t1, t2, t3 = (datetime.datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3))
+    write(out / "clips", "a", clip_rows("a", "/f/a.mp4", 3, "run1", seed=1), "clips")
+    write(out / "manifest", "run1", [manifest_row("run1", "a", "/f/a.mp4", "ok", t1, 3.0, 3),
+                                     manifest_row("run1", "broken", "/f/b.mp4", "failed", t1, error="bad")], "manifest")
+    write(out / "manifest", "run2", [manifest_row("run2", "a", "/f/a.mp4", "skipped", t2, 3.0, 3),
+                                     manifest_row("run2", "broken", "/f/b.mp4", "skipped", t2, error="bad")],
+          "manifest")
+    write(out / "manifest", "run3", [manifest_row("run3", "a", "/f/a.mp4", "skipped", t3, 3.0, 3)], "manifest")
+    data = tables.load_output(str(out))
+    summary = report_build._summary(data)
+    assert (summary["failed"], summary["skipped"]) == (1, 1)
+    assert [f.film_id for f in data.films if f.skipped_last] == ["a"]
+
+
+def test_films_naming_a_film_without_clips_stops_with_one_line(output_dir, tmp_path):
+    """--films naming a failed film (no clips) stops as --explain does (before 2026-12-06: exit 0, nothing drawn)."""
+    with pytest.raises(report_build.ReportInputError, match=r"--films: broken has no clips to draw \(failed: "):
+        report_build.build_report(str(output_dir), str(tmp_path / "r.html"),
+                                  report.ReportOptions(films=("alpha", "broken"), thumbnails=False))
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_clips_before_schema_1_2_say_damage_was_not_looked_for(tmp_path):
+    """A clips file without `damaged` (schema 1.1) is not shown as whole without a word: the film's line and the run
+    summary say "damage not looked for (clips schema < 1.2)" (before 2026-12-06 nothing was said); a 1.2 file's
+    film does not."""
+    import pyarrow as pa
+    from schemas import clips as clips_schema
+    out = tmp_path / "out"
+    v11 = pa.schema([f for f in clips_schema.SCHEMA if f.name != "damaged"])
+    (out / "clips").mkdir(parents=True)
+    pq.write_table(rows_to_table(clip_rows("old", "/f/old.mp4", 3, "run1", seed=1), v11), out / "clips" / "old.parquet")
+    write(out / "clips", "new", [{**r, "damaged": []} for r in clip_rows("new", "/f/new.mp4", 3, "run1", seed=2)],
+          "clips")
+    html = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
+    sections = {m.group(1): m.group(2) for m in re.finditer(r'<section id="film-([a-z]+)">(.*?)</section>', html, re.S)}
+    note = "damage not looked for (clips schema &lt; 1.2)"
+    assert note in sections["old"] and note not in sections["new"]
+    assert f"1 film(s): {note}" in html[html.index('id="summary"'):html.index('id="catalogue"')]
+    data = tables.load_output(str(out))
+    assert (data.film("old").n_damage_unknown, data.film("new").n_damage_unknown) == (3, 0)
+
+
+def test_arc_strip_and_bands_are_one_collection_per_kind():
+    """A long film's strip and stretches are drawn as one collection per emotion / kind (plots._bands), not one
+    axvspan per clip and stretch: a 32,000-clip film's report took 55 s, 98 % of it in those axvspans (before
+    2026-12-06). The picture is the same."""
+    from pipeline.report import plots
+    n = 400
+    start = np.arange(float(n))
+    emotions = [EMOTIONS[i % len(EMOTIONS)] for i in range(n)]
+    fig = plots.emotion_arc_figure(start, start + 1, np.full((n, len(EMOTIONS)), 1 / 7), emotions, float(n),
+                                   grounded=[i % 2 == 0 for i in range(n)], damaged=[i % 50 == 0 for i in range(n)])
+    ax, strip = fig.axes[0], fig.axes[1]
+    assert not ax.patches and not strip.patches
+    assert len(strip.collections) == len(EMOTIONS) + 2  # the clips, the guessing and damaged bands
+    assert len(_band_spans(ax, "guessing")) == n // 2 and len(_band_spans(ax, "damaged")) == n // 50
+    assert strip.get_ylim() == (0.0, 1.0)

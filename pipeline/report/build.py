@@ -67,21 +67,44 @@ def _grounded_text(f: tables.FilmSummary) -> str:
     return "no evidence recorded" if share is None else f"{100 * share:.0f}%"
 
 
+def _runs_line(data: tables.OutputData) -> str:
+    """The header's word on the runs: the latest run, or for an output without a manifest whose runs wrote it (before
+    2026-12-06 a pipeline.rescore output read "latest run none" and "runs in this output: 0")."""
+    if data.has_manifest:
+        return f"latest run {data.latest_run_id}"
+    if not data.run_ids:
+        return "no runs yet"
+    rescore = [r for r in data.run_ids if r in data.rescore_runs]
+    named = ", ".join(data.run_ids)
+    if rescore and len(rescore) == len(data.run_ids):
+        return f"pipeline.rescore output (no manifest): run {named}"
+    return f"no manifest: clips and errors of run {named}"
+
+
 def _summary(data: tables.OutputData) -> dict:
+    """The run summary's cards and notes. Without a manifest there is no "processed ok" or "skipped": the card counts
+    the films with clips (rescored where a rescore run wrote them)."""
     status = Counter(f.status for f in data.films)
     with_evidence = [f for f in data.films if f.n_scored and f.n_evidence]
     n_ev = sum(f.n_scored for f in with_evidence)
     with_clips = [f for f in data.films if f.n_clips]
     versions = sorted({v for f in data.films for v in f.model_versions})
+    processed, processed_label = status["ok"], "processed ok"
+    if not data.has_manifest:
+        processed = status["rescored"] + status["scored"]
+        processed_label = "rescored" if status["rescored"] and not status["scored"] else "films with clips"
     return {
-        "films": len(data.films), "processed": status["ok"], "scored": sum(1 for f in data.films if f.n_scored), "failed": status["failed"], "skipped": sum(f.skipped_last or f.status == "skipped" for f in data.films),
+        "films": len(data.films), "processed": processed, "processed_label": processed_label,
+        "scored": sum(1 for f in data.films if f.n_scored), "failed": status["failed"],
+        "skipped": sum(f.skipped_last for f in data.films), "has_manifest": data.has_manifest,
         "unknown": status["unknown"], "clips": sum(f.n_clips for f in data.films),
         "hours": sum(f.duration_s or 0.0 for f in with_clips) / 3600.0, "model_versions": versions,
-        "runs": len(data.run_ids), "latest_run": data.latest_run_id,
+        "runs": len(data.run_ids), "latest_run": data.latest_run_id, "runs_line": _runs_line(data),
         "grounded_pct": (f"{100 * sum(f.n_grounded for f in with_evidence) / n_ev:.0f}%" if n_ev else "-"),
         "no_evidence_films": sum(1 for f in data.films if f.n_scored and not f.n_evidence),
         "damaged_clips": sum(f.n_damaged for f in data.films),
         "damaged_films": sum(1 for f in data.films if f.n_damaged),
+        "damage_unknown_films": sum(1 for f in data.films if f.n_damage_unknown),
     }
 
 
@@ -265,7 +288,7 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
         "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
         "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
-        "n_damaged": f.n_damaged,
+        "n_damaged": f.n_damaged, "damage_unknown": bool(f.n_damage_unknown),
         "damaged_stretches": len(charts.damaged_stretches(start, end, damaged)) if scored else 0,
         "clip_more": max(0, len(scored) - opts.max_clip_rows),
     }
@@ -273,7 +296,7 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
 
 def _detail_films(data: tables.OutputData, opts: ReportOptions) -> tuple[list[tables.FilmSummary], int]:
     if opts.films:
-        return [data.film(fid) for fid in opts.films if data.film(fid).n_clips], 0
+        return [data.film(fid) for fid in opts.films], 0
     with_clips = [f for f in data.films if f.n_clips]
     return with_clips[: opts.max_films], max(0, len(with_clips) - opts.max_films)
 
@@ -282,6 +305,11 @@ def render(context: dict) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     return env.get_template(TEMPLATE).render(**context)
+
+
+def _state(f: tables.FilmSummary) -> str:
+    """A film's status and, where it has one, its error, as a refusal names them."""
+    return f.status + (f": {f.error}" if f.error else "")
 
 
 class ReportInputError(ValueError):
@@ -304,12 +332,16 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
                                "manifest tables' film_id column, or the report's film table)")
     if opts.explain and not known[opts.explain[0]].n_clips:
         f = known[opts.explain[0]]
-        raise ReportInputError(f"--explain: {f.film_id} has no clips to explain ({f.status}"
-                               + (f": {f.error}" if f.error else "") + ")")
+        raise ReportInputError(f"--explain: {f.film_id} has no clips to explain ({_state(f)})")
     unknown = [fid for fid in opts.films or () if fid not in known]
     if unknown:
         raise ReportInputError(f"--films: no film {', '.join(map(repr, unknown))} in {input_dir} (film ids: the "
                                "clips and manifest tables' film_id column, or the report's film table)")
+    # before 2026-12-06 such a film was passed over: the command said it wrote the report, with nothing drawn for it
+    without_clips = [known[fid] for fid in opts.films or () if not known[fid].n_clips]
+    if without_clips:
+        raise ReportInputError("--films: " + "; ".join(f"{f.film_id} has no clips to draw ({_state(f)})"
+                                                       for f in without_clips))
     detail, detail_more = _detail_films(data, opts)
     detail_ids = {f.film_id for f in detail}
     table_rows, table_more = _table_rows(data, detail_ids, opts.max_table_rows)

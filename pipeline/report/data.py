@@ -12,7 +12,11 @@ Files are found recursively; names starting with '.' or '_' (writers' temporary 
 read. Columns a file lacks (older schema versions, e.g. the manifest's wall_s, or the clips table's evidence,
 support and grounded columns before clips schema 1.1, its damaged column before 1.2) are read as nulls: a null
 `grounded` means the run recorded no evidence, and the report treats such a clip as not grounded; a null `damaged`
-means the run did not look, and the report treats the clip's media as whole.
+means the run did not look, and the report treats the clip's media as whole (and says damage was not looked for).
+
+An output without a manifest (pipeline.rescore writes clips/ and errors/ only) is read from those two: a film with
+clips is `rescored` where a rescore run wrote them (`rescore-*` ids, or a run with `rescore` error rows), else
+`scored`; a film named only by error rows is `failed` when one is fatal.
 """
 from __future__ import annotations
 
@@ -41,7 +45,9 @@ class FilmSummary:
     """One line of the catalogue: a film's latest state and, when scored, its emotion mix."""
     film_id: str
     film_path: str
-    status: str  # ok | failed, as its deciding run left it; skipped (no other row) | unknown (no manifest row)
+    # ok | failed, as its deciding run left it; skipped (no other row) | unknown (no manifest row); in an output without
+    # a manifest (pipeline.rescore's): rescored | scored (clips) | failed (a fatal error row, no clips)
+    status: str
     run_id: Optional[str]
     duration_s: Optional[float]
     n_clips: int
@@ -52,7 +58,9 @@ class FilmSummary:
     n_grounded: int = 0  # scored clips whose label some modality backs on its own (grounded true)
     n_evidence: int = 0  # scored clips with `grounded` recorded (0 for clips schema 1.0 files: no evidence)
     n_damaged: int = 0  # clips whose picture or sound is damaged (`damaged`, clips schema 1.2)
-    skipped_last: bool = False  # its newest run skipped it (already indexed); `status` is the run that decided it
+    n_damage_unknown: int = 0  # clips with `damaged` null: written before clips schema 1.2, damage not looked for
+    skipped_last: bool = False  # the output's newest run skipped it (already indexed); `status`: its deciding run
+    clip_runs: tuple[str, ...] = ()  # the runs that wrote the clips it shows (the clips table's run_id)
 
     @property
     def n_scored(self) -> int:
@@ -78,8 +86,10 @@ class OutputData:
     manifest: pa.Table  # latest row per film
     errors: pa.Table  # errors of the runs the latest manifest rows point to
     films: list[FilmSummary]  # every film known (manifest or clips), sorted by film_id
-    run_ids: list[str]  # runs seen in the manifest, oldest first
+    run_ids: list[str]  # runs seen in the manifest (without one: in the clips and errors), oldest first
     latest_run_id: Optional[str]
+    has_manifest: bool = True  # False: an output without manifest rows (pipeline.rescore's, or a run just begun)
+    rescore_runs: tuple[str, ...] = ()  # the runs (of run_ids) that pipeline.rescore made
 
     def film(self, film_id: str) -> FilmSummary:
         for f in self.films:
@@ -162,25 +172,73 @@ def _latest_per_film(manifest: pa.Table, deciding: bool = False) -> pa.Table:
     return manifest.take(keep)
 
 
-def _deciding_errors(errors: pa.Table, manifest: pa.Table, latest_run: str) -> pa.Table:
-    """A film's errors from the run that decided its state (its latest manifest row), and the errors of the
-    last run for everything the manifest does not name (film-less discovery errors, films without a row)."""
+def _deciding_errors(errors: pa.Table, decided: dict[str, set[str]], named: set[str],
+                     latest_run: Optional[str]) -> pa.Table:
+    """A film's errors from the runs in `decided` (the run of its deciding manifest row, and the runs that wrote the
+    clips it shows), and the errors of the last run for everything the manifest (`named`) does not name (film-less
+    discovery errors, films without a row). A film moved since its clips were scored keeps the scoring run's damage
+    warnings (before 2026-12-06 only the move's FilmMoved row was shown, while the film's line still pointed to
+    the errors table for what and where)."""
     if len(errors) == 0:
         return errors
     sep = "\x1f"
-    decided = pa.array([f"{f}{sep}{r}" for f, r in zip(manifest.column("film_id").to_pylist(),
-                                                         manifest.column("run_id").to_pylist())], pa.string())
+    pairs = pa.array(sorted(f"{f}{sep}{r}" for f, runs in decided.items() for r in runs), pa.string())
     film = pc.fill_null(errors.column("film_id"), "")
     keys = pc.binary_join_element_wise(film, errors.column("run_id"), sep)
-    of_deciding_run = pc.fill_null(pc.is_in(keys, value_set=decided), False)
-    named = pa.array(manifest.column("film_id").to_pylist(), pa.string())
-    unnamed = pc.invert(pc.fill_null(pc.is_in(errors.column("film_id"), value_set=named), False))
-    of_last_run = pc.fill_null(pc.equal(errors.column("run_id"), latest_run), False)
+    of_deciding_run = pc.fill_null(pc.is_in(keys, value_set=pairs), False)
+    unnamed = pc.invert(pc.fill_null(pc.is_in(errors.column("film_id"), value_set=pa.array(sorted(named),
+                                                                                             pa.string())), False))
+    of_last_run = pc.fill_null(pc.equal(errors.column("run_id"), latest_run or ""), False)
     return errors.filter(pc.or_(of_deciding_run, pc.and_(unnamed, of_last_run)))
 
 
+def _runs_by_manifest(manifest: pa.Table) -> list[str]:
+    """The runs of the manifest, oldest first (by each run's newest processed_at)."""
+    run_times: dict[str, object] = {}
+    for rid, t in zip(manifest.column("run_id").to_pylist(), manifest.column("processed_at").to_pylist()):
+        run_times[rid] = max(run_times.get(rid, t), t)
+    return sorted(run_times, key=lambda r: run_times[r])
+
+
+def _skipped_by(manifest: pa.Table, run_id: Optional[str]) -> set[str]:
+    """The films that run `run_id` skipped. The "skipped" card counts the newest run's: before 2026-12-06 each film's
+    own newest row counted, so a failed film an older run last skipped was counted as failed and as skipped."""
+    return {r["film_id"] for r in manifest.select(["film_id", "run_id", "status"]).to_pylist()
+            if r["run_id"] == run_id and r["status"] == "skipped"}
+
+
+def _runs_without_manifest(errors: pa.Table, clip_runs: dict[str, tuple[str, ...]]) -> list[str]:
+    """The runs of an output without a manifest (the clips' run_id, the errors'), oldest first: clips carry no time,
+    so a run is as new as its newest error row; runs without error rows come first, by name."""
+    newest: dict[str, object] = {}
+    for rid, t in zip(errors.column("run_id").to_pylist(), errors.column("created_at").to_pylist()):
+        if rid is not None and t is not None:
+            newest[rid] = max(newest.get(rid, t), t)
+    timeless = sorted({r for runs in clip_runs.values() for r in runs if r} - set(newest))
+    return timeless + sorted(newest, key=lambda r: (newest[r], r))
+
+
+def _rescore_runs(errors: pa.Table, run_ids: list[str]) -> tuple[str, ...]:
+    """The runs that pipeline.rescore made: its default run ids start with "rescore-", and only it writes error rows
+    of stage `rescore` (a refused film); a rescore given its own --run_id and refusing nothing is not recognised."""
+    staged = set(errors.filter(pc.fill_null(pc.equal(errors.column("stage"), "rescore"), False))
+                 .column("run_id").to_pylist()) if len(errors) else set()
+    return tuple(r for r in run_ids if r.startswith("rescore-") or r in staged)
+
+
+def _newest_error_run(errors: pa.Table) -> dict[str, str]:
+    """film_id -> the run of its newest error row (by created_at)."""
+    newest: dict[str, tuple] = {}
+    for r in errors.select(["film_id", "run_id", "created_at"]).to_pylist():
+        if r["film_id"] and r["run_id"] and r["created_at"] is not None:
+            newest[r["film_id"]] = max(newest.get(r["film_id"], (r["created_at"], r["run_id"])),
+                                       (r["created_at"], r["run_id"]))
+    return {f: run for f, (_, run) in newest.items()}
+
+
 # Columns the catalogue summary needs; the per-film page reads the whole file.
-_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version", "grounded", "damaged"]
+_SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version", "grounded", "damaged",
+                    "run_id"]
 
 
 def clips_path(root: str, film_id: str) -> str:
@@ -212,73 +270,131 @@ def is_grounded(value) -> bool:
     return value is True
 
 
-def _summarise_clips(table: pa.Table) -> tuple[int, np.ndarray, np.ndarray, tuple[str, ...], float, int, int, int]:
+@dataclasses.dataclass
+class _ClipStats:
+    """What the catalogue takes from one film's clips file."""
+    n: int = 0
+    counts: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS), np.int64))
+    mean: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    versions: tuple[str, ...] = ()
+    end: float = 0.0
+    n_grounded: int = 0
+    n_evidence: int = 0
+    n_damaged: int = 0
+    n_damage_unknown: int = 0
+    runs: tuple[str, ...] = ()
+    film_path: Optional[str] = None
+
+
+def _summarise_clips(table: pa.Table) -> _ClipStats:
+    """A clips file read with _SUMMARY_COLUMNS as the catalogue counts it."""
     emotions = table.column("emotion").to_pylist()
     counts = np.array([sum(1 for e in emotions if e == name) for name in EMOTIONS], dtype=np.int64)
     scored = pc.is_valid(table.column("emotion"))
     probs = np.stack([table.column(c).filter(scored).to_numpy(zero_copy_only=False) for c in PROB_COLUMNS],
                      axis=1) if len(table) else np.zeros((0, len(EMOTIONS)))
     mean = np.nan_to_num(probs.mean(axis=0)) if len(probs) else np.zeros(len(EMOTIONS))
-    versions = tuple(sorted({v for v in table.column("model_version").to_pylist() if v}))
     end = pc.max(table.column("end_s")).as_py() if len(table) else None
     grounded = [g for e, g in zip(emotions, table.column("grounded").to_pylist()) if e is not None]
-    n_grounded = sum(1 for g in grounded if is_grounded(g))
-    n_evidence = sum(1 for g in grounded if g is not None)
-    n_damaged = sum(1 for d in table.column("damaged").to_pylist() if d)
-    return len(table), counts, mean, versions, float(end or 0.0), n_grounded, n_evidence, n_damaged
+    damaged = table.column("damaged").to_pylist()
+    return _ClipStats(
+        n=len(table), counts=counts, mean=mean, end=float(end or 0.0),
+        versions=tuple(sorted({v for v in table.column("model_version").to_pylist() if v})),
+        n_grounded=sum(1 for g in grounded if is_grounded(g)), n_evidence=sum(1 for g in grounded if g is not None),
+        n_damaged=sum(1 for d in damaged if d), n_damage_unknown=sum(1 for d in damaged if d is None),
+        runs=tuple(sorted({r for r in table.column("run_id").to_pylist() if r})),
+        film_path=table.column("film_path")[0].as_py() if len(table) else None)
+
+
+def _shows_its_clips(row: dict) -> bool:
+    """Whether a film's clips file is its state: a film redone and failed with no clips keeps an earlier run's clips
+    file, which is not shown."""
+    return not (row.get("status") == "failed" and not row.get("output_file"))
+
+
+def _read_clip_stats(fs: pafs.FileSystem, clip_files: dict[str, str],
+                     rows: dict[str, dict]) -> tuple[dict[str, _ClipStats], dict[str, str]]:
+    """({film_id: its clips' stats}, {film_id: why its clips file cannot be read}) for the films whose clips file is
+    their state. A damaged clips file costs its film's rows, not the report."""
+    stats, unreadable = {}, {}
+    for film_id, path in clip_files.items():
+        if not _shows_its_clips(rows.get(film_id, {})):
+            continue
+        try:
+            stats[film_id] = _summarise_clips(_read(fs, path, clips_schema.SCHEMA, _SUMMARY_COLUMNS))
+        except Exception as exc:  # noqa: BLE001 - one damaged file must not cost the whole report
+            LOG.warning("ignoring unreadable %s: %s", path, exc)
+            unreadable[film_id] = f"report: its clips file cannot be read ({exc}); the next run scores it again"
+    return stats, unreadable
+
+
+def _first_fatal_errors(errors: pa.Table) -> dict[str, str]:
+    """film_id -> its first fatal error as the catalogue says it ("stage: type: message")."""
+    first: dict[str, str] = {}
+    for r in errors.filter(pc.field("fatal")).to_pylist() if len(errors) else []:
+        if r["film_id"] and r["film_id"] not in first:
+            first[r["film_id"]] = f"{r['stage']}: {r['error_type']}: {r['message']}"
+    return first
+
+
+def _status_without_manifest(stats: Optional[_ClipStats], fatal: bool, rescore_runs: tuple[str, ...]) -> str:
+    """A film's state in an output without a manifest: rescored / scored where it has clips (by a rescore run or
+    not), failed where it has none and a fatal error row, else unknown."""
+    if stats is not None:
+        return "rescored" if set(stats.runs) & set(rescore_runs) else "scored"
+    return "failed" if fatal else "unknown"
 
 
 def load_output(root: str) -> OutputData:
-    """Read the tables of an output directory; films are every film the manifest or clips/ knows."""
+    """Read the tables of an output directory; films are every film the manifest or clips/ knows, and in an output
+    without a manifest (pipeline.rescore's) also the films its error rows name."""
     fs, base = _fs(root)
     base = base.rstrip("/")
     all_manifest = _read_all(fs, f"{base}/manifest", manifest_schema.SCHEMA)
     manifest = _latest_per_film(all_manifest, deciding=True)
-    skipped_last = {r["film_id"] for r in _latest_per_film(all_manifest).to_pylist() if r["status"] == "skipped"}
-    run_times: dict[str, object] = {}
-    for rid, t in zip(all_manifest.column("run_id").to_pylist(), all_manifest.column("processed_at").to_pylist()):
-        run_times[rid] = max(run_times.get(rid, t), t)
-    run_ids = sorted(run_times, key=lambda r: run_times[r])
-    latest_run = run_ids[-1] if run_ids else None
-
-    errors = _read_all(fs, f"{base}/errors", errors_schema.SCHEMA)
-    if run_ids:
-        errors = _deciding_errors(errors, manifest, latest_run)
-    errors = errors.take(pc.sort_indices(errors, [("film_id", "ascending"), ("created_at", "ascending")]))
-
     rows = {r["film_id"]: r for r in manifest.to_pylist()}
     clip_files = {p.rsplit("/", 1)[-1][: -len(".parquet")]: p for p in _parquet_files(fs, f"{base}/clips")}
-    first_error: dict[str, str] = {}
-    for r in errors.filter(pc.field("fatal")).to_pylist() if len(errors) else []:
-        if r["film_id"] and r["film_id"] not in first_error:
-            first_error[r["film_id"]] = f"{r['stage']}: {r['error_type']}: {r['message']}"
+    stats, unreadable = _read_clip_stats(fs, clip_files, rows)
+    all_errors = _read_all(fs, f"{base}/errors", errors_schema.SCHEMA)
 
+    has_manifest = len(all_manifest) > 0
+    # The runs that decided each film: its deciding manifest row's, and those that wrote the clips it shows.
+    decided = {film_id: {r["run_id"]} for film_id, r in rows.items()}
+    if has_manifest:
+        run_ids = _runs_by_manifest(all_manifest)
+    else:  # without a manifest a film without clips is decided by its newest error rows (a rescore's refusal)
+        run_ids = _runs_without_manifest(all_errors, {f: s.runs for f, s in stats.items()})
+        decided = {f: {run} for f, run in _newest_error_run(all_errors).items() if f not in stats}
+    for film_id, s in stats.items():
+        decided.setdefault(film_id, set()).update(s.runs)
+    latest_run = run_ids[-1] if run_ids else None
+    skipped_last = _skipped_by(all_manifest, latest_run) if has_manifest else set()
+    rescore_runs = () if has_manifest else _rescore_runs(all_errors, run_ids)
+
+    errors = _deciding_errors(all_errors, decided, set(rows), latest_run) if run_ids else all_errors
+    errors = errors.take(pc.sort_indices(errors, [("film_id", "ascending"), ("created_at", "ascending")]))
+    first_error = _first_fatal_errors(errors)
+    error_paths = {r["film_id"]: r["film_path"] for r in errors.select(["film_id", "film_path"]).to_pylist()}
+
+    film_ids = set(rows) | set(clip_files)
+    if not has_manifest:
+        film_ids |= {f for f in decided if f in error_paths}
     films = []
-    for film_id in sorted(set(rows) | set(clip_files)):
+    for film_id in sorted(film_ids):
         row = rows.get(film_id, {})
-        n, counts, mean, versions, end = 0, np.zeros(len(EMOTIONS), np.int64), np.zeros(len(EMOTIONS)), (), 0.0
-        n_grounded = n_evidence = n_damaged = 0
-        path, unreadable = row.get("film_path"), None
-        # a film redone and failed with no clips keeps an earlier run's clips file: not its state, not shown
-        current = film_id in clip_files and not (row.get("status") == "failed" and not row.get("output_file"))
-        try:
-            table = _read(fs, clip_files[film_id], clips_schema.SCHEMA, _SUMMARY_COLUMNS) if current else None
-        except Exception as exc:  # noqa: BLE001 - a damaged clips file costs its film's rows, not the report
-            LOG.warning("ignoring unreadable %s: %s", clip_files[film_id], exc)
-            table, unreadable = None, f"report: its clips file cannot be read ({exc}); the next run scores it again"
-        if table is not None:
-            n, counts, mean, versions, end, n_grounded, n_evidence, n_damaged = _summarise_clips(table)
-            if len(table) and not path:
-                path = table.column("film_path")[0].as_py()
+        s = stats.get(film_id) or _ClipStats()
+        status = row.get("status", "unknown") if has_manifest else _status_without_manifest(
+            stats.get(film_id), film_id in first_error, rescore_runs)
         duration = row.get("duration_s")
         if duration is None or (isinstance(duration, float) and math.isnan(duration)):
-            duration = end or None
-        if not versions and row.get("model_version"):
-            versions = (row["model_version"],)
+            duration = s.end or None
+        versions = s.versions or ((row["model_version"],) if row.get("model_version") else ())
         films.append(FilmSummary(
-            film_id=film_id, film_path=path or "", status=row.get("status", "unknown"), run_id=row.get("run_id"),
-            duration_s=duration, n_clips=n, model_versions=versions, counts=counts, mean_probs=mean,
-            error=unreadable or row.get("error") or first_error.get(film_id), n_grounded=n_grounded,
-            n_evidence=n_evidence, n_damaged=n_damaged, skipped_last=film_id in skipped_last))
+            film_id=film_id, film_path=row.get("film_path") or s.film_path or error_paths.get(film_id) or "",
+            status=status, run_id=row.get("run_id"), duration_s=duration, n_clips=s.n, model_versions=versions,
+            counts=s.counts, mean_probs=s.mean,
+            error=unreadable.get(film_id) or row.get("error") or first_error.get(film_id), n_grounded=s.n_grounded,
+            n_evidence=s.n_evidence, n_damaged=s.n_damaged, n_damage_unknown=s.n_damage_unknown,
+            skipped_last=film_id in skipped_last, clip_runs=s.runs))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
-                      latest_run_id=latest_run)
+                      latest_run_id=latest_run, has_manifest=has_manifest, rescore_runs=rescore_runs)
