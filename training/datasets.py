@@ -4,7 +4,8 @@ Specs are `KIND:PATH`: meld:CSV, goemotions:TSV, emorynlp:CSV, imagefolder:DIR, 
 Parquet sets of ../shared/data (media as encoded bytes beside the labels): faces:PARQUET (face crops: FER+,
 IMFDB), frames:PARQUET (whole frames or photos through the full visual path: Emotion6), audio:PARQUET (speech
 clips: RAVDESS, EmoDB, TESS), spoken:PARQUET (the same speech clips with the line the speaker says as the clip's
-line, where the file name tells it: RAVDESS's two sentences, TESS's "Say the word ..."). Labels are EMOTIONS or
+line, where the file name tells it: RAVDESS's two sentences, TESS's "Say the word ..."); a Parquet PATH may be a
+folder of shards (its *.parquet files in name order, as Hugging Face and Spark write them). Labels are EMOTIONS or
 the spellings LABEL_NAMES knows (happy, fearful, calm); a row without a label (null) gets label -1 and is left out
 of metrics and training, a row whose label names none of them (contempt) is left out and counted (load_dataset).
 No Beam, no pandas.
@@ -49,11 +50,12 @@ LABEL_NAMES = {e: e for e in EMOTIONS} | {
 # positive) is closest to joy. Peaceful (calm, content: low-arousal positive) has no Ekman counterpart;
 # its utterances in the data read as calm statements, and the 7-label set's neutral is the closest low-arousal
 # class, so Peaceful -> neutral. Valence follows the wheel's positive/negative halves.
-EMORYNLP_LABELS = {"Joyful": "joy", "Powerful": "joy", "Peaceful": "neutral", "Neutral": "neutral",
-                   "Mad": "anger", "Scared": "fear", "Sad": "sadness"}
-EMORYNLP_VALENCE = {"Joyful": 1.0, "Powerful": 1.0, "Peaceful": 1.0, "Neutral": 0.0,
-                    "Mad": -1.0, "Scared": -1.0, "Sad": -1.0}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Keyed by the label as label_key reads it (lower case): before 2026-12-06 by the file's spelling, so a file written
+# 'joyful', 'mad' lost those rows as labels none of ours and every row its valence.
+EMORYNLP_LABELS = {"joyful": "joy", "powerful": "joy", "peaceful": "neutral", "neutral": "neutral",
+                   "mad": "anger", "scared": "fear", "sad": "sadness"}
+EMORYNLP_VALENCE = {"joyful": 1.0, "powerful": 1.0, "peaceful": 1.0, "neutral": 0.0,
+                    "mad": -1.0, "scared": -1.0, "sad": -1.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +76,11 @@ class Example:
     # the line's language where the data says it (an English set; a clip manifest's `language` column); None: it is
     # identified from the film's lines as a run's subtitles are (training.features.lines_as_read)
     language: str | None = None
+    # the row's number in its file (from 0, among the data rows; an image folder's: in its sorted listing), which the
+    # warnings and `unreadable_rows` name: before 2026-12-06 they named its place after rows were left out
+    row: int = -1
+    no_media: str = ""  # why a media row has no bytes to decode ('no image in this row', 'file X not found')
+    left_out: str = ""  # why the reader leaves the row out (a spoken: row with no line): counted by load_dataset
 
 
 SPLIT_SEED = 13  # the seeded stratified split behind the '#train' / '#dev' suffix (FER2013 has no dev split)
@@ -81,27 +88,40 @@ DEV_FRACTION = 0.2
 SAMPLE_SEED = 7  # the seeded subsample behind the '@N' suffix
 
 
-def parse_spec(spec: str) -> tuple[str, Path]:
-    """KIND:PATH[@N][#train|#dev] -> (KIND, PATH)."""
+def _spec_pieces(spec: str) -> tuple[str, Path, str, str | None]:
+    """KIND:PATH[@N][#SPLIT] -> (KIND, PATH, SPLIT or '', N as written or None), suffixes unchecked. A path that
+    exists as written is taken whole, '#' and '@' in it included (a folder 'take#2', a file 'faces@2x.parquet':
+    before 2026-12-06 they were read as suffixes and the file was not found)."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in READERS:
         raise ValueError(f"data spec must be KIND:PATH with KIND in {sorted(READERS)}, got {spec!r}")
-    path, _, _ = rest.partition("#")
-    path = os.path.expanduser(path)  # '~/data/dev.parquet', quoted: the shell did not expand it
-    return kind, Path(path.split("@")[0] if "@" in Path(path).name else path)
+    rest = os.path.expanduser(rest)  # '~/data/dev.parquet', quoted: the shell did not expand it
+    if rest and os.path.exists(rest):
+        return kind, Path(rest), "", None
+    head, sep, split = rest.rpartition("#")
+    if not sep or "/" in split:  # a '#' inside the path, not a suffix after it
+        head, split = rest, ""
+    path = Path(head)
+    if "@" not in path.name or path.exists():
+        return kind, path, split, None
+    stem, count = path.name.rsplit("@", 1)
+    return kind, path.with_name(stem), split, count
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """KIND:PATH[@N][#train|#dev] -> (KIND, PATH)."""
+    kind, path, _, _ = _spec_pieces(spec)
+    return kind, path
 
 
 def spec_parts(spec: str) -> tuple[str, Path, str, Optional[int]]:
     """KIND:PATH[@N][#train|#dev] -> (KIND, PATH, split: '' | 'train' | 'dev', N or None); ValueError says what is
     wrong. The one reading of a spec's suffixes, for load_dataset and the CLIs' check (data_spec)."""
-    kind, path = parse_spec(spec)
-    rest = spec.partition(":")[2]
-    split, name = rest.partition("#")[2], Path(rest.partition("#")[0]).name
+    kind, path, split, count = _spec_pieces(spec)
     if split not in ("", "train", "dev"):
         raise ValueError(f"split suffix must be #train or #dev, got #{split} in {spec!r}")
-    if "@" not in name:
+    if count is None:
         return kind, path, split, None
-    count = name.rsplit("@", 1)[1]
     if not count.isdigit():
         raise ValueError(f"sample suffix must be @N (a row count), got {spec!r}")
     return kind, path, split, int(count)
@@ -124,26 +144,49 @@ class DataError(ValueError):
     """A data spec whose file cannot be read as its kind (a Parquet file given as meld:, a CSV without the columns)."""
 
 
-def load_dataset(spec: str, left_out: Counter | None = None) -> list[Example]:
+def load_dataset(spec: str, left_out: Counter | None = None, skipped: Counter | None = None) -> list[Example]:
     """KIND:PATH, optionally with '@N' (seeded subsample of N rows) and '#train' / '#dev' (seeded
     stratified 80/20 split, SPLIT_SEED): e.g. imagefolder:faces/fer2013#dev, goemotions:train.tsv@8000.
     Rows whose label names none of EMOTIONS are left out with a warning and counted by name in `left_out` (those of
     the '#' part named; '@N' then draws N of the labelled rows); a set
     none of whose labels is ours is a DataError (before 2026-12-06 such rows were dropped without a word, and a
-    set labelled 'happy', 'fearful' was scored on its neutral rows alone)."""
+    set labelled 'happy', 'fearful' was scored on its neutral rows alone). Rows a reader leaves out for another
+    reason (a spoken: row with no line) are left out with a warning and counted by that reason in `skipped`."""
     kind, path, split, n = spec_parts(spec)
     try:
         examples = READERS[kind](path)
     except Exception as exc:  # noqa: BLE001 - the readers fail in many ways on a file of another kind
         raise DataError(f"{spec}: cannot be read as {kind} data ({type(exc).__name__}: {exc})") from None
+    examples = _without_rows_left_out(spec, examples, skipped)
     if split:  # foreign-label rows are split too, so a part counts its own (a set without them splits as before)
         train, dev = stratified_split(examples, DEV_FRACTION, SPLIT_SEED)
         examples = train if split == "train" else dev
     examples = _without_foreign_labels(spec, examples, left_out)
-    if n is not None and n < len(examples):
-        keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(examples)), n))
-        examples = [examples[i] for i in keep]
-    return examples
+    return examples if n is None else _sample_labelled(examples, n)
+
+
+def _sample_labelled(examples: list[Example], n: int) -> list[Example]:
+    """'@N': a seeded sample (SAMPLE_SEED) of N of the labelled rows, in file order; the set as it is where it has no
+    more. Before 2026-12-06 rows without a label were drawn too, so a set with null labels gave fewer than N
+    labelled rows (a set without them draws the same rows as before)."""
+    labelled_rows = [e for e in examples if e.label >= 0]
+    if n >= len(labelled_rows):
+        return examples
+    keep = sorted(random.Random(SAMPLE_SEED).sample(range(len(labelled_rows)), n))
+    return [labelled_rows[i] for i in keep]
+
+
+def _without_rows_left_out(spec: str, examples: list[Example], skipped: Counter | None) -> list[Example]:
+    """The rows a reader keeps; those it marks left out (Example.left_out) are counted by why, in a warning and in
+    `skipped` (before 2026-12-06 a spoken: row with no line was dropped without a word)."""
+    why = Counter(e.left_out for e in examples if e.left_out)
+    if not why:
+        return examples
+    log.warning("%s: %d of %d rows left out: %s", spec, sum(why.values()), len(examples),
+                "; ".join(f"{n} {reason}" for reason, n in why.most_common()))
+    if skipped is not None:
+        skipped.update(why)
+    return [e for e in examples if not e.left_out]
 
 
 def label_indices(values: Sequence, where: str, allow_null: bool = False) -> list[int]:
@@ -170,7 +213,7 @@ def _without_foreign_labels(spec: str, examples: list[Example], left_out: Counte
     names = ", ".join(f"{k!r} {v}" for k, v in foreign.most_common(8)) + (" ..." if len(foreign) > 8 else "")
     accepted = ", ".join(EMOTIONS) + " (or " + ", ".join(k for k in LABEL_NAMES if k not in LABEL_INDEX) + ")"
     numbers = " The labels are numbers: write them as names; data sets number their classes in different orders." \
-        if all(k.lstrip("-").isdigit() for k in foreign) else ""
+        if all(_is_number(k) for k in foreign) else ""
     if not any(e.label >= 0 for e in examples):
         raise DataError(f"{spec}: no row has a label this project knows (found {names}); labels must be one of "
                         f"{accepted}.{numbers}")
@@ -179,6 +222,15 @@ def _without_foreign_labels(spec: str, examples: list[Example], left_out: Counte
     if left_out is not None:
         left_out.update(foreign)
     return [e for e in examples if not e.label_text]
+
+
+def _is_number(text: str) -> bool:
+    """Whether a label is a number, an integer or not ('6', '6.0': a class index a float column holds)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def fingerprint(spec: str) -> str:
@@ -194,11 +246,16 @@ def fingerprint(spec: str) -> str:
     return h.hexdigest()[:16]
 
 
+def label_key(text: str) -> str:
+    """A label as the label maps are keyed: lower case, '_' and '-' read as spaces, spaces collapsed."""
+    return re.sub(r"[\s_-]+", " ", text.strip().lower())
+
+
 def labelled(value) -> dict:
     """A label as a data set writes it -> Example's label fields: its index in EMOTIONS (LABEL_NAMES' spellings
     too); -1 with no text where there is none (null, empty); -1 with the text kept where it names none of ours."""
     text = "" if value is None else str(value).strip()
-    name = LABEL_NAMES.get(re.sub(r"[\s_-]+", " ", text.lower()))
+    name = LABEL_NAMES.get(label_key(text))
     if name:
         return {"label": LABEL_INDEX[name], "label_text": ""}
     return {"label": -1, "label_text": text}
@@ -207,16 +264,16 @@ def labelled(value) -> dict:
 def read_meld(path: Path) -> list[Example]:
     """MELD csv: Utterance, Emotion, Sentiment, Dialogue_ID, Utterance_ID. Context = earlier lines of the
     same dialogue; sentiment gives the valence target (-1/0/+1)."""
-    rows = _read_csv(path)
-    rows.sort(key=lambda r: (int(r["Dialogue_ID"]), int(r["Utterance_ID"])))
+    rows = list(enumerate(_read_csv(path)))
+    rows.sort(key=lambda ir: (int(ir[1]["Dialogue_ID"]), int(ir[1]["Utterance_ID"])))
     out = []
-    for r in rows:
+    for i, r in rows:
         text = _clean(r["Utterance"])
         if not text:  # no words ('!'): not a line
             continue
         out.append(Example(**labelled(r["Emotion"]), text=text,
                            valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
-                           group=f"meld-{r['Dialogue_ID']}", source="meld", language="en"))
+                           group=f"meld-{r['Dialogue_ID']}", source="meld", language="en", row=i))
     return _with_dialogue_context(out)
 
 
@@ -232,18 +289,21 @@ def _with_dialogue_context(examples: list[Example]) -> list[Example]:
 
 
 def read_emorynlp(path: Path) -> list[Example]:
-    rows = _read_csv(path)
+    """EmoryNLP csv: Utterance, Emotion (the feeling wheel's names, any case: EMORYNLP_LABELS), Season, Episode,
+    Scene_ID, Utterance_ID. Context = earlier lines of the same scene; the wheel's half gives the valence."""
+    rows = list(enumerate(_read_csv(path)))
     def key(r):
         return int(r["Season"]), int(r["Episode"]), int(r["Scene_ID"]), int(r["Utterance_ID"])
-    rows.sort(key=key)
+    rows.sort(key=lambda ir: key(ir[1]))
     out = []
-    for r in rows:
+    for i, r in rows:
         text = _clean(r["Utterance"])
         if not text:
             continue
-        emo = r["Emotion"].strip()
-        out.append(Example(**labelled(EMORYNLP_LABELS.get(emo, emo)), text=text, valence=EMORYNLP_VALENCE.get(emo, NAN),
-                           group="emory-%d-%d-%d" % key(r)[:3], source="emorynlp", language="en"))
+        emo = label_key(r["Emotion"])
+        out.append(Example(**labelled(EMORYNLP_LABELS.get(emo, r["Emotion"])), text=text,
+                           valence=EMORYNLP_VALENCE.get(emo, NAN), group="emory-%d-%d-%d" % key(r)[:3],
+                           source="emorynlp", language="en", row=i))
     return _with_dialogue_context(out)
 
 
@@ -253,26 +313,86 @@ def read_goemotions(path: Path) -> list[Example]:
     names = (path.parent / "labels.txt").read_text().split()
     out = []
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+        for i, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)):
             if len(row) < 2 or "," in row[1] or not _clean(row[0]):
                 continue
             out.append(Example(**labelled(names[int(row[1])]), text=_clean(row[0]),
-                               group=row[2] if len(row) > 2 else "", source="goemotions", language="en"))
+                               group=row[2] if len(row) > 2 else "", source="goemotions", language="en", row=i))
+    return out
+
+
+def image_suffixes() -> frozenset[str]:
+    """The file suffixes of the formats Pillow decodes (JPEG, PNG, TIFF, GIF, PGM, WebP, ...), less those it only
+    identifies (a stub plugin's; MPEG: a video)."""
+    from PIL import Image, ImageFile
+
+    def decodes(fmt: str) -> bool:
+        opener = Image.OPEN.get(fmt, (None,))[0]  # a class, or a factory function (JPEG's)
+        return opener is not None and fmt != "MPEG" and not (
+            isinstance(opener, type) and issubclass(opener, ImageFile.StubImageFile))
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if decodes(fmt))
+
+
+def _visible(folder: Path) -> list[Path]:
+    """A folder's entries in name order, hidden ones (.DS_Store, macOS's ._ copies) skipped."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under a folder, at any depth (a subject's sub-folder), in path order; hidden ones skipped."""
+    out = []
+    for p in _visible(folder):
+        out += _files_under(p) if p.is_dir() else [p] if p.is_file() else []
     return out
 
 
 def read_imagefolder(path: Path) -> list[Example]:
-    """DIR/<label>/*.jpg with FER-style (angry, happy, ...) or EMOTIONS folder names (LABEL_NAMES); face crops.
-    A folder of another name (contempt) is counted as left out, its images not read."""
-    out = []
-    for sub in sorted(p for p in path.iterdir() if p.is_dir()):
+    """DIR/<label>/*.jpg with FER-style (angry, happy, ...) or EMOTIONS folder names (LABEL_NAMES); face crops in
+    any format Pillow reads (image_suffixes: JAFFE's .tiff, .gif, .pgm), at any depth under their label's folder
+    (a subject's sub-folder, whose name groups its faces in one fold), as torchvision's ImageFolder reads them.
+    A folder of another name (contempt) is counted as left out, its images not read; other files are counted in a
+    warning. Before 2026-12-06 only .jpg, .jpeg, .png, .bmp and .webp directly in a label folder were read, the rest
+    without a word, and a folder of TIFFs gave no rows."""
+    suffixes, subs = image_suffixes(), [p for p in _visible(path) if p.is_dir()]
+    _refuse_a_layout_folder(path, subs)
+    out, not_images = [], Counter()
+    for sub in subs:
         label = labelled(sub.name)
-        images = sorted(img for img in sub.iterdir() if img.suffix.lower() in IMAGE_SUFFIXES)
-        if label["label"] < 0:
-            out += [Example(label=-1, label_text=sub.name, group=img.name, source="imagefolder") for img in images]
-            continue
-        out += [Example(**label, image=str(img), group=img.name, source="imagefolder") for img in images]
+        for img in _files_under(sub):
+            if img.suffix.lower() not in suffixes:
+                not_images[img.suffix.lower() or "(no suffix)"] += 1
+                continue
+            inner = img.relative_to(sub).parts
+            out.append(Example(**label, image=str(img), group=inner[0] if len(inner) > 1 else img.name,
+                               source="imagefolder", row=len(out)))
+    loose = [p for p in _visible(path) if p.is_file()]
+    if not_images or loose:
+        log.warning("%s: %d files left out: %s", path, sum(not_images.values()) + len(loose), "; ".join(
+            ([f"not an image Pillow reads ({_counts(not_images)})"] if not_images else [])
+            + ([f"{len(loose)} outside a label folder ({_counts(Counter(p.suffix.lower() for p in loose))})"]
+               if loose else [])))
+    if not out:
+        raise ValueError(f"no image in {path}'s label folders (seen: {len(subs)} folders"
+                         + (f"; files {_counts(not_images)}" if not_images else "")
+                         + (f"; {len(loose)} files beside the folders" if loose else "")
+                         + "): give DIR/<label>/ folders of images (.jpg, .png, .tif, ...) named by their emotion")
     return out
+
+
+def _refuse_a_layout_folder(path: Path, subs: list[Path]) -> None:
+    """A folder whose label folders are one level down (Kaggle's FER2013: train/angry, test/angry) is refused,
+    naming the folder to give: each split would otherwise be read as a label none of ours."""
+    if any(labelled(sub.name)["label"] >= 0 for sub in subs):
+        return
+    holders = [sub.name for sub in subs if any(p.is_dir() and labelled(p.name)["label"] >= 0 for p in _visible(sub))]
+    if holders:
+        raise ValueError(f"its folders {', '.join(holders)} hold the label folders (angry, happy, ...): give one of "
+                         f"them, e.g. imagefolder:{path / holders[0]}")
+
+
+def _counts(counter: Counter) -> str:
+    """'.txt 3, .mp4 1': a counter's keys by count."""
+    return ", ".join(f"{k} {n}" for k, n in counter.most_common())
 
 
 def read_clip_manifest(path: Path) -> list[Example]:
@@ -286,7 +406,7 @@ def read_clip_manifest(path: Path) -> list[Example]:
     else:
         rows = _read_csv(path)
     out = []
-    for r in rows:
+    for i, r in enumerate(rows):
         video = Path(str(r["video"]))
         if not video.is_absolute():
             video = path.parent / video
@@ -297,7 +417,8 @@ def read_clip_manifest(path: Path) -> list[Example]:
         out.append(Example(**labelled(r.get("label")), text=_clean(r.get("text") or "") or None,
                            context=ctx, video=str(video), start_s=_seconds(r["start"]), end_s=_seconds(r["end"]),
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
-                           group=str(video), source="clips", language=str(r.get("language") or "").strip() or None))
+                           group=str(video), source="clips", language=str(r.get("language") or "").strip() or None,
+                           row=i))
     return out
 
 
@@ -316,20 +437,75 @@ def _seconds(value) -> float:
 def parquet_columns(path: Path | str, columns: Sequence[str], required: Sequence[str] = ()):
     """A Parquet file's columns among `columns` that it has (pyarrow Table): the others are optional to the reader,
     but for `required` ones (ValueError naming the columns the file has). A file without a `label` column has its
-    `emotion` column (FER2013's name for it, and many exports') read as `label`."""
+    `emotion` column (FER2013's name for it, and many exports') read as `label`. `path` may be a folder of shards
+    (parquet_files). A Hugging Face ClassLabel label (integers, their names in the schema's `huggingface` metadata)
+    is read as those names (before 2026-12-06 its numbers were refused as labels none of ours)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
-    names = pq.read_schema(path).names
+    files = parquet_files(Path(path))
+    schema = pq.read_schema(files[0])
+    names = schema.names
     alias = {"emotion": "label"} if "label" not in names and "emotion" in names else {}
     missing = [c for c in required if c not in names and c not in alias.values()]
     if missing:
         raise ValueError(f"no {' or '.join(repr(c) for c in missing)} column (its columns: {', '.join(names)})")
-    t = pq.read_table(path, columns=[c for c in columns if c in names] + [a for a, c in alias.items() if c in columns])
-    return t.rename_columns([alias.get(c, c) for c in t.column_names])
+    wanted = [c for c in columns if c in names] + [a for a, c in alias.items() if c in columns]
+    tables = [pq.read_table(f, columns=wanted) for f in files]
+    t = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    t = t.rename_columns([alias.get(c, c) for c in t.column_names])
+    label_column = next((a for a, c in alias.items() if c == "label"), "label")
+    return _with_class_names(t, class_label_names(schema).get(label_column))
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """A Parquet set's files: the file, or a folder's *.parquet files in name order (the shards Hugging Face and
+    Spark write: data/train-00000-of-00002.parquet, part-00000.parquet; a folder was refused before 2026-12-06)."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.glob("*.parquet") if not p.name.startswith((".", "_")))
+    if not files:
+        raise ValueError(f"no .parquet file in the folder {path}")
+    prefixes = sorted({p.name.split("-")[0] for p in files})
+    if len(files) > 1 and len(prefixes) > 1:  # Hugging Face's data/ folder holds every split's shards
+        log.warning("%s: its %d .parquet files are read as one set, though their names start differently (%s): "
+                    "give one split's file or folder to read that split alone", path, len(files), ", ".join(prefixes))
+    return files
+
+
+def class_label_names(schema) -> dict[str, list[str]]:
+    """The class names of a Hugging Face datasets file's ClassLabel columns, from its schema's `huggingface`
+    metadata ({"info": {"features": {"label": {"_type": "ClassLabel", "names": [...]}}}}); {} where there is none."""
+    try:
+        meta = json.loads((schema.metadata or {}).get(b"huggingface") or b"{}")
+    except ValueError:
+        return {}
+    features = (meta.get("info") or meta).get("features") if isinstance(meta, dict) else None
+    if not isinstance(features, dict):
+        return {}
+    return {c: list(f["names"]) for c, f in features.items()
+            if isinstance(f, dict) and f.get("_type") == "ClassLabel" and isinstance(f.get("names"), list)}
+
+
+def _with_class_names(table, names: list[str] | None):
+    """A table whose integer `label` column is read as the class `names` it indexes (-1, Hugging Face's "no label":
+    null); a number out of their range stays a number, a label none of ours."""
+    import pyarrow as pa
+    if not names or "label" not in table.column_names or not pa.types.is_integer(table.schema.field("label").type):
+        return table
+    values = [None if v is None or v == -1 else names[v] if 0 <= v < len(names) else str(v)
+              for v in table.column("label").to_pylist()]
+    return table.set_column(table.column_names.index("label"), "label", pa.array(values, pa.string()))
 
 
 def _parquet_rows(path: Path, columns: Sequence[str], media: str | None = None) -> list[dict]:
-    """The rows of a labelled set's file; `media`: its image / audio column, needed with `label`."""
+    """The rows of a labelled set's file (or folder of shards); `media`: its image / audio column, needed with
+    `label`."""
     return parquet_columns(path, columns, required=(media, "label") if media else ()).to_pylist()
+
+
+def _media_folder(path: Path) -> Path:
+    """The folder a Parquet set's media paths are relative to: the file's, or the folder of shards itself."""
+    return path if path.is_dir() else path.parent
 
 
 def _scale_1_9(value) -> float:
@@ -337,40 +513,43 @@ def _scale_1_9(value) -> float:
     return NAN if value is None else (float(value) - 5.0) / 4.0
 
 
-def _media(value, folder: Path) -> bytes | None:
-    """A Parquet media cell: encoded bytes; a Hugging Face datasets Image / Audio struct ({bytes, path}): its bytes,
-    else the file its path names; or a file's path as a string. Paths are relative to the Parquet file's folder.
-    None when there is nothing to read: the row is then left out as unreadable (before 2026-12-06 a struct or a
-    path was every row's reason)."""
+def _media(value, folder: Path, what: str) -> dict:
+    """A Parquet media cell -> Example's `data` and `no_media`: encoded bytes; a Hugging Face datasets Image / Audio
+    struct ({bytes, path}): its bytes, else the file its path names; or a file's path as a string. Paths are
+    relative to the Parquet file's folder. No data where there is nothing to read, and why ('no image in this row',
+    'file X not found'): the row is then left out as unreadable (before 2026-12-06 a struct or a path was every
+    row's reason, and the reason a TypeError)."""
     if isinstance(value, dict):
         if value.get("bytes"):
-            return value["bytes"]
+            return {"data": value["bytes"]}
         value = value.get("path")
     if not isinstance(value, str):
-        return value
+        return {"data": value} if value is not None else {"data": None, "no_media": f"no {what} in this row"}
+    if not value:
+        return {"data": None, "no_media": f"no {what} in this row"}
     named = Path(value) if Path(value).is_absolute() else folder / value
-    return named.read_bytes() if value and named.is_file() else None
+    return {"data": named.read_bytes()} if named.is_file() else {"data": None, "no_media": f"file {named} not found"}
 
 
 def read_faces_parquet(path: Path) -> list[Example]:
     """Face crops (FER+, IMFDB): image bytes, label; grouped by actor where known."""
-    return [Example(**labelled(r.get("label")), data=_media(r["image"], path.parent), source="faces",
-                    group=str(r.get("actor") or r.get("path") or i))
+    return [Example(**labelled(r.get("label")), **_media(r["image"], _media_folder(path), "image"), source="faces",
+                    group=str(r.get("actor") or r.get("path") or i), row=i)
             for i, r in enumerate(_parquet_rows(path, ["image", "label", "actor", "path"], "image"))]
 
 
 def read_frames_parquet(path: Path) -> list[Example]:
     """Whole frames or photos (Emotion6): image bytes, label, valence/arousal (1-9 scaled to [-1, 1])."""
-    return [Example(**labelled(r.get("label")), data=_media(r["image"], path.parent), source="frames",
+    return [Example(**labelled(r.get("label")), **_media(r["image"], _media_folder(path), "image"), source="frames",
                     valence=_scale_1_9(r.get("valence")), arousal=_scale_1_9(r.get("arousal")),
-                    group=str(r.get("path") or i))
+                    group=str(r.get("path") or i), row=i)
             for i, r in enumerate(_parquet_rows(path, ["image", "label", "valence", "arousal", "path"], "image"))]
 
 
 def read_audio_parquet(path: Path) -> list[Example]:
     """Speech clips (RAVDESS, EmoDB, TESS): audio bytes, label; grouped by speaker."""
-    return [Example(**labelled(r.get("label")), data=_media(r["audio"], path.parent), source="audio",
-                    group=str(r.get("speaker") or i))
+    return [Example(**labelled(r.get("label")), **_media(r["audio"], _media_folder(path), "sound"), source="audio",
+                    group=str(r.get("speaker") or i), row=i)
             for i, r in enumerate(_parquet_rows(path, ["audio", "label", "speaker"], "audio"))]
 
 
@@ -391,18 +570,22 @@ def spoken_line(name: str) -> str | None:
     return None
 
 
+NO_LINE = "no line known (give a `text` column, or RAVDESS / TESS file names in `path`)"
+
+
 def read_spoken_parquet(path: Path) -> list[Example]:
     """Speech clips with their own line (a film's line and voice come from one actor in one take): the line in the
     set's `text` column (a transcript) where it has one, else the one the file name tells (spoken_line); rows with
-    neither are left out. A transcript's language is its `language` column's (else identified), a named line's
-    English."""
+    neither are left out, counted (NO_LINE: load_dataset; before 2026-12-06 without a word). A transcript's language
+    is its `language` column's (else identified), a named line's English."""
     lines = []
     for r in _parquet_rows(path, ["path", "text", "language"]):
         said = (r.get("text") or "").strip()
         lines.append((said, str(r.get("language") or "").strip() or None) if said
                      else (spoken_line(str(r.get("path") or "")), "en"))
-    return [dataclasses.replace(e, text=_clean(line), source="spoken", language=language)
-            for e, (line, language) in zip(read_audio_parquet(path), lines) if line]
+    return [dataclasses.replace(e, text=_clean(line), source="spoken", language=language) if line
+            else dataclasses.replace(e, source="spoken", left_out=NO_LINE)
+            for e, (line, language) in zip(read_audio_parquet(path), lines)]
 
 
 READERS: dict[str, Callable[[Path], list[Example]]] = {

@@ -33,7 +33,8 @@ import torch
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
-from training.datasets import DataError, Example, fingerprint, load_dataset, read_image
+from schemas.features import MODALITIES
+from training.datasets import NO_LINE, DataError, Example, fingerprint, load_dataset, read_image
 from transforms.decode import DECODE_RULE, IMAGE_RULE
 from transforms.dialogue import DIALOGUE_RULE
 from transforms.language import unread_languages
@@ -115,15 +116,21 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0, rows: str =
 
 def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_k: int = 0,
                  unreadable: list[int] | None = None, left_out: Counter | None = None,
-                 text_languages: Sequence[str] = TEXT_LANGUAGES) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
+                 text_languages: Sequence[str] = TEXT_LANGUAGES, skipped: Counter | None = None
+                 ) -> tuple[list[Example], list[dict[str, np.ndarray]]]:
     """All readable examples of a data spec and their features (from the cache when present). A row whose image
-    or audio cannot be decoded is left out with a warning, and its index in the set is appended to `unreadable`:
-    one bad row does not stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback).
-    Rows whose label is none of ours are counted by name in `left_out` (load_dataset). A set with no labelled row
-    left is a DataError: every caller learns from labels or scores against them. `text_languages`: the languages
-    whose lines are read (() = any; lines_as_read)."""
+    or audio cannot be decoded (a sound of no samples, a clip that does not decode and has no line) is left out
+    with a warning, and its row number in the file (Example.row) is appended to `unreadable`: one bad row does not
+    stop an evaluation or a training run (before 2026-12-05 it ended it with a traceback; before 2026-12-06 a sound
+    of no samples was scored from no input, and the numbers given were places after other rows were left out).
+    Decoded rows the pipeline finds nothing in (no speech heard) are kept, as a run keeps such a clip, and counted
+    in a warning. Rows whose label is none of ours are counted by name in `left_out`, those a reader leaves out for
+    another reason (a spoken: row with no line) by why in `skipped` (load_dataset). A set with no labelled row left
+    is a DataError (a spoken: set with no line: saying so): every caller learns from labels or scores against them.
+    `text_languages`: the languages whose lines are read (() = any; lines_as_read)."""
     cache_dir = Path(cache_dir or os.environ.get("FILM_EMOTION_FEATURE_CACHE") or CACHE_DIR)
-    examples = load_dataset(spec, left_out)
+    skipped = Counter() if skipped is None else skipped
+    examples = load_dataset(spec, left_out, skipped)
     kind = spec.split(":", 1)[0]
     key = cache_key(kind, spec, encoders, text_lower_k, rows_digest(examples), tuple(text_languages))
     path = cache_dir / f"{kind}-{key}.pt"
@@ -138,19 +145,56 @@ def features_for(spec: str, encoders, cache_dir: Path | None = None, text_lower_
         raise DataError(f"{spec}: none of its {len(bad)} rows could be read (their media does not decode as an image "
                         "or a sound: see the warnings above)")
     if bad:
+        rows = [row_number(examples[i], i) for i in bad]
         log.warning("%s: %d of %d rows could not be read and are left out (rows %s%s)", spec, len(bad),
-                    len(examples), ", ".join(map(str, bad[:10])), " ..." if len(bad) > 10 else "")
+                    len(examples), ", ".join(map(str, rows[:10])), " ..." if len(bad) > 10 else "")
         if unreadable is not None:
-            unreadable += bad
+            unreadable += rows
         examples = [e for e, f in zip(examples, feats) if f is not None]
         feats = [f for f in feats if f is not None]
+    _say_rows_with_nothing_read(spec, examples, feats)
+    if not examples and skipped.get(NO_LINE):  # a spoken: set none of whose rows has a line
+        raise DataError(f"{spec}: no row has a line ({skipped[NO_LINE]} rows without one): give the set a `text` "
+                        "column (each clip's transcript), or RAVDESS / TESS file names in its `path` column")
     if not any(e.label >= 0 for e in examples):  # evaluate, train, calibrate: a traceback, or a fit on nothing
         raise DataError(f"{spec}: no row has a label ({len(examples)} rows): nothing to learn from or score against")
     return examples, feats
 
 
-def _unreadable(i: int, exc: Exception) -> None:
-    log.warning("row %d: its media cannot be read (%s: %s); left out", i, type(exc).__name__, exc)
+def row_number(e: Example, i: int) -> int:
+    """The row's number in its file (Example.row); its place `i` for an example a reader did not number."""
+    return e.row if e.row >= 0 else i
+
+
+def _say_rows_with_nothing_read(spec: str, examples: Sequence[Example], feats: Sequence[dict | None]) -> None:
+    """Warns of the decoded rows in which the pipeline found nothing to read (no speech heard in a sound: its
+    speech gate): they are kept and scored from the head alone, as a run scores such a clip (the gate's misses
+    count in a pipeline-path score), but a set that is mostly such rows should be seen."""
+    empty = [row_number(e, i) for i, (e, f) in enumerate(zip(examples, feats))
+             if f is not None and not any(len(f[m]) for m in MODALITIES if m in f)]
+    if empty:
+        log.warning("%s: %d of %d rows give the head nothing to read (no speech heard, no face, no line read): scored "
+                    "from the head alone, as a run scores such a clip (rows %s%s)", spec, len(empty), len(examples),
+                    ", ".join(map(str, empty[:10])), " ..." if len(empty) > 10 else "")
+
+
+class NoMedia(ValueError):
+    """A row with nothing to decode: no image or sound in it, a file it names not there, a sound of no samples."""
+
+
+def _unreadable(e: Example, i: int, exc: Exception) -> None:
+    """The warning for a row left out as unreadable: its row number in the file, and why (the decoder's error)."""
+    where = f"row {row_number(e, i)}" + (f" ({e.image})" if e.image else "")
+    why = str(exc) if isinstance(exc, NoMedia) else f"its media cannot be read ({type(exc).__name__}: {exc})"
+    log.warning("%s: %s; left out", where, why)
+
+
+def media_bytes(e: Example) -> bytes:
+    """A Parquet row's encoded image or sound; NoMedia saying why where it has none (the reader's Example.no_media:
+    'no image in this row', 'file X not found'; before 2026-12-06 a TypeError from the decoder)."""
+    if e.data is None:
+        raise NoMedia(e.no_media or "no media in this row")
+    return e.data
 
 
 def lines_as_read(examples: Sequence[Example], text_languages: Sequence[str] = TEXT_LANGUAGES) -> list[Example]:
@@ -193,7 +237,7 @@ def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 
         try:
             feats[i] = {m: np.asarray(a, np.float16) for m, a in clip_tokens(examples[i], featurizer, media).items()}
         except Exception as exc:  # noqa: BLE001 - one unreadable clip is one row left out
-            _unreadable(i, exc)
+            _unreadable(examples[i], i, exc)
             feats[i] = None
     text_idx = [i for i, e in enumerate(examples) if e.text and (not e.video or text_lower_k) and feats[i] is not None]
     if text_idx:
@@ -216,7 +260,7 @@ def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 
                 images.append(face_image(examples[i]))
                 chunk.append(i)
             except Exception as exc:  # noqa: BLE001 - a damaged image is one row left out
-                _unreadable(i, exc)
+                _unreadable(examples[i], i, exc)
                 feats[i] = None
         for i, v in zip(chunk, featurizer.face_tokens(images) if images else []):
             feats[i]["face"] = np.asarray(v, np.float16)[None]  # a face crop is one face token
@@ -225,14 +269,19 @@ def compute_features(examples: Sequence[Example], encoders, text_lower_k: int = 
             try:
                 feats[i].update({m: np.asarray(a, np.float16) for m, a in media_tokens(e, featurizer).items()})
             except Exception as exc:  # noqa: BLE001 - damaged audio or image bytes: one row left out
-                _unreadable(i, exc)
+                _unreadable(e, i, exc)
                 feats[i] = None
     return feats
 
 
 def face_image(e: Example) -> np.ndarray:
+    """A face crop's pixels: a Parquet row's bytes, or an image folder's file (NoMedia where it is gone)."""
     from transforms.decode import decode_image
-    return decode_image(e.data) if e.data is not None else read_image(e.image)
+    if e.image:
+        if not Path(e.image).is_file():
+            raise NoMedia(f"file {e.image} not found")
+        return read_image(e.image)
+    return decode_image(media_bytes(e))
 
 
 def media_tokens(e: Example, featurizer: Featurizer) -> dict[str, np.ndarray]:
@@ -242,9 +291,13 @@ def media_tokens(e: Example, featurizer: Featurizer) -> dict[str, np.ndarray]:
     same way."""
     from transforms.decode import DecodeConfig, decode_audio, decode_image, still_clip
     if e.source == "frames":
-        clip = ClipMedia.of(still_clip(decode_image(e.data), DecodeConfig(image_size=featurizer.encoders.spec.image_size)))
+        image = decode_image(media_bytes(e))
+        clip = ClipMedia.of(still_clip(image, DecodeConfig(image_size=featurizer.encoders.spec.image_size)))
     else:
-        clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=decode_audio(e.data))
+        wave = decode_audio(media_bytes(e))
+        if not len(wave):  # before 2026-12-06 scored from no input and counted
+            raise NoMedia("the sound has no samples")
+        clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=wave)
     media = tuple(m for m in kind_modalities(e.source) if m != "text")  # a line is encoded with the other lines
     result = Featurizer(featurizer.encoders, media).clip(clip)
     for f in result.failures:
@@ -255,13 +308,17 @@ def media_tokens(e: Example, featurizer: Featurizer) -> dict[str, np.ndarray]:
 def clip_tokens(e: Example, featurizer: Featurizer, modalities: Sequence[str]) -> dict[str, np.ndarray]:
     """A labelled clip from a studio manifest: decoded by the pipeline's own pass (a seek, then its frame
     sampling and 16 kHz audio) and featurized as the pipeline featurizes a clip. A clip that cannot be
-    decoded keeps its line only; a modality that fails is missing (both logged)."""
+    decoded keeps its line only, and without a line read is unreadable (NoMedia: before 2026-12-06 it was scored from
+    no input); a modality that fails is missing (both logged)."""
     from transforms.decode import DecodeConfig, decode_clip
     try:
         decoded = decode_clip(e.video, e.start_s, e.end_s, DecodeConfig(image_size=featurizer.encoders.spec.image_size),
                               text=e.text, context=e.context)
         clip = ClipMedia.of(decoded)
     except Exception as exc:  # noqa: BLE001 - one bad clip loses its media, not the data set
+        if not (e.text or "").strip():
+            raise NoMedia(f"{e.video} [{e.start_s:.2f}, {e.end_s:.2f}) not decoded ({type(exc).__name__}: {exc}) "
+                          "and no line read") from exc
         log.warning("%s [%.2f, %.2f): not decoded (%s: %s); its line only", e.video, e.start_s, e.end_s,
                     type(exc).__name__, exc)
         clip = ClipMedia(frames=np.zeros((0, 1, 1, 3), np.uint8), audio=np.zeros(0, np.float32), text=e.text,

@@ -1405,18 +1405,29 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
 
 
 # How decode_image turns an image's bytes into pixels: part of the labelled-data feature caches' keys (training). 2
-# (2026-12-05): a photo stored sideways is turned upright by its EXIF orientation.
-IMAGE_RULE = "2"
+# (2026-12-05): a photo stored sideways is turned upright by its EXIF orientation. 3 (2026-12-06): a 16-bit, 32-bit
+# or float greyscale image (PNG I;16, TIFF I or F) is scaled to 8 bits by its range; 8-bit images decode as before.
+IMAGE_RULE = "3"
 
 
 def decode_image(data: bytes) -> np.ndarray:
     """Encoded image bytes (JPEG, PNG, ...) -> uint8 RGB [H, W, 3], turned upright as a viewer shows it (a camera's
-    EXIF orientation; a phone photo is stored sideways), as the decode pass turns a rotated video's frames."""
+    EXIF orientation; a phone photo is stored sideways), as the decode pass turns a rotated video's frames. A
+    greyscale image of more than 8 bits is scaled to 8 by the range its values are stored in: 16 bits for I;16, the
+    least of [0, 1], [0, 255], [0, 65535] that holds them for I and F (before 2026-12-06 convert("RGB") clipped
+    them at 255: a 16-bit grey face came out near white)."""
     import io
 
     from PIL import Image, ImageOps
     with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+            values = np.nan_to_num(np.asarray(img, np.float64))
+            peak = float(values.max(initial=0.0))
+            ranges = {"I": (255.0, 65535.0), "F": (1.0, 255.0, 65535.0)}.get(img.mode, (65535.0,))  # I;16: 16 bits
+            top = next((r for r in ranges if peak <= r), peak)
+            img = Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
+        return np.asarray(img.convert("RGB"))
 
 
 def still_clip(image: np.ndarray, cfg: Optional[DecodeConfig] = None) -> DecodedClip:
