@@ -1,6 +1,8 @@
 """IMF and DCP packages: a title whose picture and sound lie in separate MXF track files, reel after reel, put in
 order by a composition playlist, is scored as one film (transforms.imf)."""
 import dataclasses
+import uuid
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from tests.test_pipeline_media import BASE, table
 from transforms import imf
 from transforms.decode import DecodeConfig, DecodedClip, decode_clip, decode_film
 from transforms.discover import (_titles, film_fingerprint, film_id_for, is_film_candidate, literal_glob,
-                                 normalise_pattern)
+                                 normalise_pattern, slug)
 from transforms.elements import FilmError, FilmRef
 from transforms.probe import ProbeFilm
 
@@ -381,3 +383,220 @@ def test_a_subtitle_track_file_scored_alone_says_what_it_is(tmp_path):
     (err,) = [getattr(o, "value", o) for o in ProbeFilm().process(ref)]
     assert isinstance(err, FilmError) and err.stage == "probe" and "timed-text (subtitle) track file" in err.message
     assert "truncated, damaged" not in err.message
+
+
+def discovered(pattern: str) -> set[str]:
+    """The films discovery gives for what `pattern` matches (as DiscoverFilms: candidates and asset maps, each as
+    its titles), by name."""
+    matched = FileSystems.match([normalise_pattern(pattern)])[0].metadata_list
+    return {Path(p.decode()).name for m in matched if is_film_candidate(m.path) or imf.is_asset_map(m.path)
+            for p, _ in _titles((m.path.encode(), m.size_in_bytes))}
+
+
+def test_two_sound_sequences_that_open_with_one_track_file_each_play_their_own(tmp_path):
+    """An IMF title's original sound and its dub both open with the same music-only track file, then each its own
+    language: each sequence is read with a stream and resources of its own, so the original is heard in its second
+    segment (before 2026-12-06 both sequences shared the first track file's stream, and the original played the
+    dub's later reels without a word)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    pic = picture_track(pkg / "p.mxf", [RED])
+    music, en, fr = (sound_track(pkg / f"{n}.mxf", 1.0, freq=f) for n, f in (("music", 300.0), ("en", 500.0),
+                                                                            ("fr", 700.0)))
+    cpl = write_package(pkg, [{"picture": pic, "sound": music, "more_sound": [music], "frames": 24},
+                              {"picture": pic, "sound": en, "more_sound": [fr], "frames": 24}])
+    comp = imf.read_composition(str(cpl))
+    assert [[Path(r.path).name for r in seq] for seq in comp.sounds] == [["music.mxf", "en.mxf"],
+                                                                         ["music.mxf", "fr.mxf"]]
+    clips = [c for c in windows(cpl) if isinstance(c, DecodedClip)]
+    assert [round(tone(c.audio)) for c in clips] == [300, 500]
+
+
+@pytest.mark.parametrize("layout", ["volume", "mxf_folder"])
+def test_an_asset_map_in_a_folder_above_its_files_makes_them_one_title(tmp_path, layout):
+    """ST 429-9 asset maps list paths with folders: a DCP volume's one ASSETMAP at its root lists the package in a
+    subfolder, and a package's asset map may list its track files in MXF/. The CPL is one title, found through the
+    asset map in a folder above it, and its track files are not films of their own (before 2026-12-06 the CPL failed,
+    'no ASSETMAP beside it', or was scored along with each of its track files: 5 films from 1 title)."""
+    vol = tmp_path / "vol"
+    where = vol / "FILM_FTR_SMPTE_OV" if layout == "volume" else vol
+    cpl = make_package(where, kind="dcp" if layout == "volume" else "imf", reels=2, seconds_per_reel=1)
+    moved = {p.name: (f"{where.name}/{p.name}" if layout == "volume" else f"MXF/{p.name}") for p in where.iterdir()
+             if p.name != "ASSETMAP.xml" and (layout == "volume" or p.suffix == ".mxf")}
+    text = (where / "ASSETMAP.xml").read_text()
+    for name, rel in moved.items():
+        text = text.replace(f"<Path>{name}</Path>", f"<Path>{rel}</Path>")
+        if layout == "mxf_folder":
+            (vol / "MXF").mkdir(exist_ok=True)
+            (where / name).rename(vol / rel)
+    (where / "ASSETMAP.xml").unlink()
+    (vol / "ASSETMAP.xml").write_text(text)
+    for pattern in (str(vol), f"{vol}/**/*.mxf"):
+        assert discovered(pattern) == {cpl.name}, pattern
+    assert [Path(p).name for p in expected_films(match_inputs([str(vol)]), {}, "h")] == [cpl.name]
+    assert imf.asset_map_of(str(cpl)) == str(vol / "ASSETMAP.xml")
+    assert film_id_for(str(cpl)).startswith(slug(cpl.parent.name))  # (named by the CPL's folder, as before)
+    clips = [c for c in windows(cpl) if isinstance(c, DecodedClip)]
+    assert len(clips) == 2 and [round(tone(c.audio)) for c in clips] == [300, 500]
+
+
+def test_a_reel_without_sound_is_silent_there_and_the_later_reels_keep_their_place(tmp_path):
+    """A DCP whose reels 1 and 3 carry no MainSound (a silent leader, a silent last reel): each sequence plays each
+    reel from the reel's start, so reel 2's sound is heard under reel 2's picture, and the reels without sound are
+    silent, each with a non-fatal row saying so (before 2026-12-06 reel 2's sound played under reel 1, and the rest
+    moved a reel early without a word)."""
+    pkg = tmp_path / "dcp"
+    pkg.mkdir()
+    colours = [RED, GREEN, (40, 60, 220)]
+    reels = [{"picture": picture_track(pkg / f"p{i}.mxf", [colours[i]]), "frames": 24} for i in range(3)]
+    reels[1]["sound"] = sound_track(pkg / "s1.mxf", 1.0, freq=500.0)
+    cpl = write_package(pkg, reels, kind="dcp")
+    assert imf.read_composition(str(cpl)).duration_s == pytest.approx(3.0)
+    out = windows(cpl)
+    clips = [c for c in out if isinstance(c, DecodedClip)]
+    assert [near(colour(c.frames[0]), want) for c, want in zip(clips, colours)] == [True] * 3
+    assert float(np.abs(clips[0].audio).max()) < 1e-3 and float(np.abs(clips[2].audio).max()) < 1e-3
+    assert round(tone(clips[1].audio)) == 500 and len(clips[2].audio) == pytest.approx(16000, abs=400)
+    rows = [e for e in out if isinstance(e, FilmError)]
+    assert [(e.fatal, e.message.split(" could not")[0]) for e in rows] == [(False, "the sound of reel 1"),
+                                                                          (False, "the sound of reel 3")]
+    assert "silence there" in rows[0].message and "from 0.00s to 1.00s" in rows[0].message
+
+
+def test_an_interop_dcps_font_and_other_listed_files_are_not_films(tmp_path):
+    """An Interop DCP carries its subtitles' font (font.ttf), listed in its ASSETMAP: a font is no film anywhere
+    (NOT_FILMS; before 2026-12-06 a failed film, 'not a readable media file'). Only MXF files are looked up in
+    asset maps (a search for every mp4 of a large archive would cost requests on an object store)."""
+    pkg = tmp_path / "Film_Interop_DCP"
+    cpl = make_package(pkg, kind="dcp", reels=1, seconds_per_reel=1, subtitles="interop")
+    (pkg / "font.ttf").write_bytes(b"\x00\x01\x00\x00" + bytes(2000))
+    extra = "".join(f"<Asset><Id>urn:uuid:0000000{i}-0000-0000-0000-000000000000</Id><ChunkList><Chunk><Path>{n}"
+                    "</Path></Chunk></ChunkList></Asset>" for i, n in enumerate(("font.ttf",)))
+    (pkg / "ASSETMAP").write_text((pkg / "ASSETMAP.xml").read_text().replace("</AssetList>", extra + "</AssetList>"))
+    (pkg / "ASSETMAP.xml").unlink()
+    assert not is_film_candidate(str(pkg / "font.ttf")) and not is_film_candidate(str(tmp_path / "x.woff2"))
+    assert discovered(str(pkg)) == {cpl.name}
+    assert [Path(p).name for p in expected_films(match_inputs([str(pkg)]), {}, "h")] == [cpl.name]
+    (tmp_path / "alone.bin").write_bytes(bytes(100))  # listed by no asset map: a film as before
+    assert imf.titles_of(str(tmp_path / "alone.bin")) is None
+
+
+def imf_at_rate(folder: Path, reels: int, rate: Fraction, tones: list) -> Path:
+    """An IMF title at `rate` (24000/1001) of `reels` segments, each a picture track file of 24 frames and a sound
+    track file of as long (48048 samples at 23.976), as FFmpeg writes them: its CPL."""
+    import av
+    folder.mkdir()
+    ids, segments, vt, at = {}, [], f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    samples = int(24 / rate * 48000)
+    for i in range(reels):
+        with av.open(str(folder / f"p{i}.mxf"), "w", format="mxf") as out:
+            s = out.add_stream("jpeg2000", rate=rate)
+            s.width, s.height, s.pix_fmt = 96, 64, "rgb24"
+            for _ in range(24):
+                out.mux(s.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), RED, np.uint8), format="rgb24")))
+            out.mux(s.encode())
+        sound_track(folder / f"s{i}.mxf", samples / 48000, freq=tones[i])
+        ids[f"p{i}.mxf"], ids[f"s{i}.mxf"] = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+
+        def resource(name, n, edit_rate=""):
+            return (f"<Resource><Id>urn:uuid:{uuid.uuid4()}</Id>{edit_rate}<IntrinsicDuration>{n}</IntrinsicDuration>"
+                    f"<EntryPoint>0</EntryPoint><SourceDuration>{n}</SourceDuration><TrackFileId>{ids[name]}"
+                    "</TrackFileId></Resource>")
+        segments.append(f"<Segment><Id>urn:uuid:{uuid.uuid4()}</Id><SequenceList><cc:MainImageSequence><Id>urn:uuid:"
+                        f"{uuid.uuid4()}</Id><TrackId>{vt}</TrackId><ResourceList>{resource(f'p{i}.mxf', 24)}"
+                        f"</ResourceList></cc:MainImageSequence><cc:MainAudioSequence><Id>urn:uuid:{uuid.uuid4()}</Id>"
+                        f"<TrackId>{at}</TrackId><ResourceList>"
+                        f"{resource(f's{i}.mxf', samples, '<EditRate>48000 1</EditRate>')}</ResourceList>"
+                        "</cc:MainAudioSequence></SequenceList></Segment>")
+    cpl_id = f"urn:uuid:{uuid.uuid4()}"
+    (folder / "CPL.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><CompositionPlaylist '
+        'xmlns="http://www.smpte-ra.org/schemas/2067-3/2016" '
+        f'xmlns:cc="http://www.smpte-ra.org/schemas/2067-2/2016"><Id>{cpl_id}</Id><ContentTitle>T</ContentTitle>'
+        f"<EditRate>{rate.numerator} {rate.denominator}</EditRate><SegmentList>{''.join(segments)}</SegmentList>"
+        "</CompositionPlaylist>")
+    listed = "".join(f"<Asset><Id>{u}</Id><ChunkList><Chunk><Path>{n}</Path></Chunk></ChunkList></Asset>"
+                     for n, u in [("CPL.xml", cpl_id)] + list(ids.items()))
+    (folder / "ASSETMAP.xml").write_text('<?xml version="1.0" encoding="UTF-8"?><AssetMap xmlns="http://www.smpte-'
+                                         f'ra.org/schemas/429-9/2007/AM"><AssetList>{listed}</AssetList></AssetMap>')
+    return folder / "CPL.xml"
+
+
+def test_a_23976_reels_sound_ends_with_its_stretch(tmp_path):
+    """At 23.976 a reel's sound (48048 samples) ends inside a packet: the packet is cut there, so the next reel's
+    first milliseconds are its own sound, and no AudioOverlap row says packets were repeated (before 2026-12-06 the
+    packet was kept whole: the next reel opened with 20-40 ms of this one's sound, and a misleading row)."""
+    rate = Fraction(24000, 1001)
+    cpl = imf_at_rate(tmp_path / "T", 3, rate, [300.0, 500.0, 700.0])
+    out = list(decode_film(job_for(cpl), DecodeConfig(segment="window", window_s=float(24 / rate),
+                                                      hop_s=float(24 / rate))))
+    clips = [c for c in out if isinstance(c, DecodedClip)]
+    assert not [e.error_type for e in out if isinstance(e, FilmError)]
+    assert [round(tone(c.audio[:320]), -2) for c in clips] == [300, 500, 700]  # each reel's first 20 ms
+    assert [len(c.audio) for c in clips] == [pytest.approx(16016, abs=40)] * 3
+
+
+@pytest.mark.parametrize("name", ["ASSETMAP.XML", "assetmap.xml", "Assetmap"])
+def test_an_asset_map_is_read_whatever_the_case_of_its_name(tmp_path, name):
+    """A package copied through a Windows or FAT tool keeps its asset map as ASSETMAP.XML or assetmap.xml: it is the
+    package's asset map all the same, kept by discovery (not a sidecar .XML), and the title is scored (before
+    2026-12-06 the title vanished without a word and its track files were scored one by one)."""
+    pkg = tmp_path / "pkg"
+    cpl = make_package(pkg, kind="dcp", reels=1, seconds_per_reel=1)
+    (pkg / "ASSETMAP.xml").rename(pkg / name)
+    assert imf.is_asset_map(str(pkg / name))
+    assert discovered(str(pkg)) == {cpl.name}
+    assert imf.asset_map_of(str(cpl)) == str(pkg / name)
+    assert [Path(p).name for p in expected_films(match_inputs([str(pkg)]), {}, "h")] == [cpl.name]
+
+
+def vts_ifo(titles: int, chains: list[list[int]]) -> bytes:
+    """A VTS IFO (DVD-Video VTSI) of `titles` titles and a program chain for each list of cell categories (the first
+    byte of a cell's playback information: 0x50 an angle block's first cell, 0x90 inside it, 0xD0 its last)."""
+    mat = bytearray(b"DVDVIDEO-VTS" + bytes(2036))
+    ptt = bytearray(titles.to_bytes(2, "big") + bytes(6) + b"".join((8 + 4 * titles + 4 * i).to_bytes(4, "big")
+                                                                    for i in range(titles)) + bytes(4 * titles))
+    pgcs = [bytearray(0xEC + 24 * len(cells)) for cells in chains]
+    for pgc, cells in zip(pgcs, chains):
+        pgc[3] = len(cells)
+        pgc[0xE8:0xEA] = (0xEC).to_bytes(2, "big")
+        for i, category in enumerate(cells):
+            pgc[0xEC + 24 * i] = category
+    head, at = bytearray(len(chains).to_bytes(2, "big") + bytes(6)), 8 + 8 * len(chains)
+    for i, pgc in enumerate(pgcs):
+        head += bytes([0x81 + i, 0, 0, 0]) + at.to_bytes(4, "big")
+        at += len(pgc)
+    pgci = head + b"".join(pgcs)
+    mat[0xC8:0xCC], mat[0xCC:0xD0] = (1).to_bytes(4, "big"), (2).to_bytes(4, "big")
+    return bytes(mat) + bytes(ptt).ljust(2048, b"\0") + bytes(pgci).ljust(2048 * (len(pgci) // 2048 + 1), b"\0")
+
+
+def test_a_dvd_title_set_of_several_titles_or_angles_is_said_to_be_read_as_it_runs(tmp_path):
+    """A title set's IFO says what it holds: a title set of two titles, or of one title with a two-angle block,
+    is scored as its VOBs run (angles interleaved), and layout_note words the row that says so; a title set of one
+    title, one program chain, no angles, or one whose IFO is no DVD's, gives none (before 2026-12-06 the IFO was
+    never read, and such a title set was scored as one linear title without a word)."""
+    from transforms import dvd
+    vt = tmp_path / "Film (2001)" / "VIDEO_TS"
+    vt.mkdir(parents=True)
+    for n, ifo in (("01", vts_ifo(2, [[0], [0]])), ("02", vts_ifo(1, [[0, 0x50, 0x90, 0xD0, 0]])),
+                   ("03", vts_ifo(1, [[0, 0]])), ("04", b"DVDVIDEO-VTS" + bytes(2036))):
+        (vt / f"VTS_{n}_1.VOB").write_bytes(bytes(2048))
+        (vt / f"VTS_{n}_0.IFO").write_bytes(ifo)
+    assert dvd.title_set_layout(str(vt / "VTS_01_1.VOB")) == dvd.TitleSetLayout(2, 2, 1)
+    assert dvd.title_set_layout(str(vt / "VTS_02_1.VOB")) == dvd.TitleSetLayout(1, 1, 3)
+    assert "2 titles, 2 program chains" in dvd.layout_note(str(vt / "VTS_01_1.VOB"))
+    assert "3 camera angles" in dvd.layout_note(str(vt / "VTS_02_1.VOB"))
+    assert dvd.layout_note(str(vt / "VTS_03_1.VOB")) is None and dvd.layout_note(str(vt / "VTS_04_1.VOB")) is None
+    (vt / "VTS_02_0.IFO").rename(vt / "vts_02_0.bup")  # only the backup, in lower case
+    assert dvd.title_set_layout(str(vt / "VTS_02_1.VOB")) == dvd.TitleSetLayout(1, 1, 3)
+    # the subtitles step (the first to read beside the film) writes the row, non-fatal
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmInfo, FilmRef
+    from transforms.subtitles import LoadSubtitles
+    info = FilmInfo(duration_s=1.0, width=720, height=480, fps=25.0, video_codec="mpeg2video", audio_codec=None,
+                    has_video=True, has_audio=False)
+    for n, rows in (("01", ["DvdTitleSet"]), ("03", [])):
+        path = str(vt / f"VTS_{n}_1.VOB")
+        [job] = LoadSubtitles("cfg", transcribe="never").process((FilmRef(path, 2048, film_id_for(path)), info))
+        assert [w.error_type for w in job.warnings if w.error_type == "DvdTitleSet" and not w.fatal] == rows

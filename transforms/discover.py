@@ -33,9 +33,10 @@ NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".
              ".sup", ".ifo", ".bup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif",
              ".bmp", ".tif", ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv",
              ".html", ".htm", ".md", ".url", ".lnk", ".tsv", ".yaml", ".yml", ".xls", ".xlsx", ".doc", ".docx",
-             ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl")
+             ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl", ".ttf", ".otf", ".ttc", ".woff", ".woff2")
 # (.ifo, .bup: a DVD's navigation files; .edl / .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions
-# and LUTs that post-production leaves beside a film)
+# and LUTs that post-production leaves beside a film; .ttf / .otf / .ttc / .woff / .woff2: fonts, as an Interop DCP
+# carries its subtitles' font in its package: before 2026-12-06 a failed film, "not a readable media file")
 # Frames of an image sequence (film scans, VFX plates, masters delivered as DPX or OpenEXR, JPEG 2000 codestreams): a
 # folder holds one file per frame, each of which was a failed "film"; they are not read (the launcher counts them).
 SEQUENCE_FRAMES = (".dpx", ".exr", ".cin", ".j2c", ".j2k", ".jp2", ".tga", ".dng")

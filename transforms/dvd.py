@@ -1,13 +1,17 @@
 """DVD titles: a VIDEO_TS folder holds each title as VTS_NN_1.VOB, VTS_NN_2.VOB, ... (one MPEG program stream cut
 into files of at most 1 GiB), beside menus (VIDEO_TS.VOB, VTS_NN_0.VOB) and navigation files (.IFO, .BUP).
 
-A title is one film: discovery keeps its first part and leaves the menus out, and the later parts too when their
-first part is there (a later part alone is scored as it is); open_container reads the parts as one stream
-(ChainedFile), so its clips run across the cuts on one clock."""
+A title set (VTS_NN) is one film: discovery keeps its first part and leaves the menus out, and the later parts too
+when their first part is there (a later part alone is scored as it is); open_container reads the parts as one
+stream (ChainedFile), so its clips run across the cuts on one clock. A title set may hold several titles, program
+chains or camera angles (their blocks interleaved in the VOBs): its navigation file (VTS_NN_0.IFO) says so, and
+`layout_note` words the row that says the title set was scored as its VOBs run (title_set_layout)."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
+from typing import Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -84,6 +88,111 @@ def title_parts(path: str) -> list[tuple[str, int]]:
     if not first or first.group(2) != "1":
         return []
     return _from_first(_siblings(path, first.group(1)))
+
+
+SECTOR = 2048
+MAX_IFO_BYTES = 4 << 20  # a title set's IFO is kilobytes to a few hundred; a larger one is not read
+_IFO = re.compile(r"^vts_(\d\d)_0\.(ifo|bup)$", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class TitleSetLayout:
+    """What a title set's navigation file (VTS_NN_0.IFO) says it holds: titles (VTS_PTT_SRPT), program chains
+    (VTS_PGCI: a title's cells in play order; a second one is another cut, a bonus, a branch) and the most camera
+    angles of any angle block (cells of one block, each an angle, whose VOB units are interleaved)."""
+    titles: int
+    program_chains: int
+    angles: int
+
+    @property
+    def linear(self) -> bool:
+        """Whether the VOBs, read as they run, are the title set's one title as it plays."""
+        return self.titles <= 1 and self.program_chains <= 1 and self.angles <= 1
+
+
+def title_set_layout(path: str) -> Optional[TitleSetLayout]:
+    """The layout of the title set whose VOB is `path`, from its VTS_NN_0.IFO (else its backup, .BUP) beside it;
+    None when neither is there or readable (an IFO that is not a DVD's)."""
+    part = _PART.match(_name(path))
+    if not part:
+        return None
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    for ifo in _navigation_files(folder, part.group(1)):
+        try:
+            with FileSystems.open(ifo, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                layout = parse_vts_ifo(f.read(MAX_IFO_BYTES))
+        except OSError:
+            continue
+        if layout is not None:
+            return layout
+    return None
+
+
+def _navigation_files(folder: str, title: str) -> list[str]:
+    """The title set's IFO, then its BUP, in `folder` (any case)."""
+    from transforms.discover import literal_glob
+    found = [m.path for m in FileSystems.match([literal_glob(folder) + "/*"])[0].metadata_list
+             if (ifo := _IFO.match(_name(m.path))) and ifo.group(1) == title]
+    return sorted(found, key=lambda p: _name(p).lower().endswith(".bup"))
+
+
+def parse_vts_ifo(data: bytes) -> Optional[TitleSetLayout]:
+    """A VTS IFO's layout (the DVD-Video VTSI: VTSI_MAT, VTS_PTT_SRPT at the sector its offset 0xC8 gives, VTS_PGCI at
+    0xCC's), or None when it is not one or its tables point outside it."""
+    if not data.startswith(b"DVDVIDEO-VTS"):
+        return None
+    ptt, pgci = (_u32(data, at) * SECTOR for at in (0xC8, 0xCC))
+    if not ptt or not pgci or ptt + 8 > len(data) or pgci + 8 > len(data):
+        return None
+    titles, chains = _u16(data, ptt), _u16(data, pgci)
+    angles = 1
+    for i in range(chains):
+        entry = pgci + 8 + 8 * i
+        if entry + 8 > len(data):
+            return None
+        angles = max(angles, _angles(data, pgci + _u32(data, entry + 4)))
+    return TitleSetLayout(titles, chains, angles)
+
+
+def _angles(data: bytes, pgc: int) -> int:
+    """The most cells of one angle block in the program chain at `pgc` (1: no angle block). Each cell's playback
+    information (24 bytes, from the PGC's offset 0xE8) starts with its block mode (bits 7-6: first, inside, last)
+    and block type (bits 5-4: 1, an angle block)."""
+    if pgc + 0xEA > len(data):
+        return 1
+    cells, table = data[pgc + 3], pgc + _u16(data, pgc + 0xE8)
+    most = run = 0
+    for c in range(cells):
+        at = table + 24 * c
+        if at >= len(data):
+            break
+        mode, kind = data[at] >> 6, (data[at] >> 4) & 3
+        run = (1 if mode == 1 else run + 1) if kind == 1 and mode else 0
+        most = max(most, run)
+    return max(most, 1)
+
+
+def _u16(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 2], "big")
+
+
+def _u32(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 4], "big")
+
+
+def layout_note(path: str) -> Optional[str]:
+    """The words of a non-fatal row for a title set that is not one linear title (title_set_layout), else None:
+    its VOBs are scored as they run, one after the other, so several titles follow one another in its clips and
+    angles alternate block by block (the picture and sound of each angle in turn)."""
+    layout = title_set_layout(path)
+    if layout is None or layout.linear:
+        return None
+    held = ", ".join(f"{n} {what}{'s' if n != 1 else ''}" for n, what in (
+        (layout.titles, "title"), (layout.program_chains, "program chain"), (layout.angles, "camera angle"))
+        if n > 1)
+    return (f"the DVD title set holds {held} (its VTS IFO): it was scored as its VOBs run, one after the other, not "
+            "title by title" + ("; its angles' blocks are interleaved in the VOBs, so the clips there alternate "
+                                "between the angles" if layout.angles > 1 else ""))
 
 
 class ChainedFile(io.RawIOBase):

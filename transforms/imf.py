@@ -2,12 +2,12 @@
 
 An IMF package (SMPTE ST 2067, the studio master format) or a DCP (ST 429, cinema) keeps a title as track files:
 the picture in one or more MXF files (one per reel in a DCP), each sound (a language, a soundfield) in others, the
-subtitles in others, listed by an asset map (ASSETMAP.xml, or ASSETMAP in an Interop DCP) and put in order by a
-composition playlist (CPL): segments or reels, each naming a stretch (entry point, duration, in edit units) of a
-track file. The title is the composition: discovery turns a package's track files and asset map into its CPLs
-(`titles_of`), a film whose path is the CPL's, and `CompositionContainer` reads it as one container, the picture
-and its sound (of several sound sequences, the one where speech is heard: the probe's choice) on one clock, each
-track file's stretch in its place.
+subtitles in others, listed by an asset map (ASSETMAP.xml, or ASSETMAP in an Interop DCP; in the files' folder or
+one above it, as a DCP volume's) and put in order by a composition playlist (CPL): segments or reels, each naming a
+stretch (entry point, duration, in edit units) of a track file. The title is the composition: discovery turns a
+package's track files and asset map into its CPLs (`titles_of`), a film whose path is the CPL's, and
+`CompositionContainer` reads it as one container, the picture and its sound (of several sound sequences, the one
+where speech is heard: the probe's choice) on one clock, each track file's stretch in its place.
 
 A supplemental package plays track files of its original version (OV) too: they are found through the asset maps of
 the packages in the folders beside it. The title's subtitles and captions (IMSC1 in IMF, a DCP's subtitle XML) are
@@ -19,8 +19,10 @@ import dataclasses
 import functools
 import heapq
 import math
+import os
 import posixpath
 import re
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from fractions import Fraction
@@ -33,6 +35,8 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.mxf_resources import ancillary_resources, resource_id
 
 ASSET_MAPS = ("ASSETMAP.xml", "ASSETMAP")  # IMF and SMPTE DCP; Interop DCP
+ASSET_MAP_NAMES = tuple(n.lower() for n in ASSET_MAPS)  # matched in any case (a copy through a Windows tool)
+FOLDER_LISTING_S = 300  # how long a folder's asset maps, listed on an object store, are taken as they were
 TRACK_FILE_EXTS = (".mxf",)
 PICTURE = ("MainImageSequence", "MainPicture", "MainStereoscopicPicture")  # IMF sequences, DCP reel assets
 SOUND = ("MainAudioSequence", "MainSound")
@@ -52,16 +56,35 @@ class CompositionError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Resource:
-    """A stretch of one track file: `duration` edit units from `entry`, played `repeat` times."""
+    """A stretch of one track file: `duration` edit units from `entry`, played `repeat` times; or a gap (no path):
+    a stretch of the composition in which the sequence plays nothing (a DCP reel without MainSound), `note` naming
+    where ("reel 1")."""
     path: str
     entry: int
     duration: int
     edit_rate: Fraction
     repeat: int = 1
+    note: str = ""
 
     @property
     def seconds(self) -> float:
         return float(self.duration / self.edit_rate) * self.repeat
+
+    @property
+    def length(self) -> Fraction:
+        """Its seconds, exactly."""
+        return self.duration * self.repeat / self.edit_rate
+
+    @property
+    def is_gap(self) -> bool:
+        return not self.path
+
+    @staticmethod
+    def gap(seconds: Fraction, note: str) -> "Resource":
+        """A gap of `seconds` in a sequence (where: `note`)."""
+        seconds = Fraction(seconds)
+        return Resource(path="", entry=0, duration=seconds.numerator, edit_rate=Fraction(seconds.denominator),
+                        note=note)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +121,8 @@ class Composition:
     def track_files(self) -> list[str]:
         """Every file the title plays: its fingerprint's."""
         texts = [r.path for _, resources in self.texts for _, r in resources]
-        return sorted({r.path for r in self.picture} | {r.path for seq in self.sounds for r in seq} | set(texts))
+        played = {r.path for r in self.picture} | {r.path for seq in self.sounds for r in seq} | set(texts)
+        return sorted(played - {""})  # (a gap plays no file)
 
     @property
     def duration_s(self) -> float:
@@ -139,27 +163,109 @@ def is_composition(path: str) -> bool:
 
 
 def is_asset_map(path: str) -> bool:
-    return path.rsplit("/", 1)[-1] in ASSET_MAPS
+    """Whether a file is a package's asset map, by its name in any case (a copy through a Windows or FAT tool writes
+    ASSETMAP.XML or assetmap.xml; before 2026-12-06 such a package's title was lost without a word)."""
+    return path.rsplit("/", 1)[-1].lower() in ASSET_MAP_NAMES
 
 
 def asset_map_of(path: str) -> Optional[str]:
-    """The asset map in the folder of `path`, or None (not in a package)."""
-    found = _asset_map_stamped(path)
+    """The asset map that lists `path` (a CPL, a track file), in its folder or a folder above it, or None (not in a
+    package)."""
+    found = _listing_asset_map(path)
     return found[0] if found else None
 
 
-def _asset_map_stamped(path: str) -> Optional[tuple[str, float, int]]:
-    """(the asset map in the folder of `path`, its modification time, its size), or None: one listing a name."""
-    from transforms.discover import literal_glob  # (discover imports this module)
+def _listing_asset_map(path: str) -> Optional[tuple[str, float, int]]:
+    """(the asset map that lists `path`, its modification time, its size): the nearest one, in the folder of `path`
+    or a folder above it, that lists it. A DCP volume's one ASSETMAP at its root lists a package in a subfolder, and
+    an asset map may list its track files in MXF/ (ST 429-9 paths with folders): before 2026-12-06 only the asset
+    map in the file's own folder was looked at, so such a CPL failed and its track files were scored one by one.
+    Each folder is listed once (_asset_maps_in) and each asset map read once (_asset_paths)."""
     folder = _folder(path)
-    for name in ASSET_MAPS:
-        try:
-            found = FileSystems.match([literal_glob(f"{folder}/{name}")])[0].metadata_list
-        except Exception:  # noqa: BLE001 - a folder that cannot be listed holds no package we can read
+    while True:
+        for stamped in _asset_maps_in(folder):
+            try:
+                if path in _asset_paths(*stamped):
+                    return stamped
+            except (CompositionError, OSError):
+                continue  # an unreadable asset map lists nothing we can read
+        parent = _parent(folder)
+        if parent is None:
             return None
-        if found:
-            return found[0].path, float(found[0].last_updated_in_seconds or 0.0), found[0].size_in_bytes
-    return None
+        folder = parent
+
+
+def _parent(folder: str) -> Optional[str]:
+    """The folder above `folder`, or None at a filesystem's or a bucket's root."""
+    scheme, sep, rest = folder.partition("://") if "://" in folder else ("", "", folder)
+    rest = rest.rstrip("/")
+    if "/" not in rest:  # (gs://bucket, a relative folder's top)
+        return None
+    return scheme + sep + (rest.rsplit("/", 1)[0] or "/")
+
+
+def _asset_maps_in(folder: str) -> tuple[tuple[str, float, int], ...]:
+    """(path, modification time, size) of the asset maps in `folder` (any case of their names). A local folder's
+    names are listed once until its entries change (its mtime), each asset map's stamp looked at each time (one
+    rewritten in place is read again); another filesystem's are taken as listed for FOLDER_LISTING_S (asset maps
+    are few; an archive's folders are listed once by each worker, not once a file)."""
+    from transforms.discover import local_path  # (discover imports this module)
+    local = local_path(folder)
+    if local is None:
+        return _remote_asset_maps(folder, int(time.time() // FOLDER_LISTING_S))
+    try:
+        names = _local_asset_map_names(local or ".", os.stat(local or ".").st_mtime_ns)
+    except OSError:  # a folder that cannot be listed holds no package we can read
+        return ()
+    found = []
+    for name in names:
+        try:
+            st = os.stat(os.path.join(local or ".", name))
+        except OSError:
+            continue
+        found.append((f"{folder}/{name}", float(st.st_mtime), st.st_size))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_asset_map_names(local: str, stamp: int) -> tuple[str, ...]:
+    """The names of the asset maps in a local folder as it is at `stamp` (its modification time)."""
+    with os.scandir(local) as entries:
+        return tuple(sorted(e.name for e in entries if e.name.lower() in ASSET_MAP_NAMES and e.is_file()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _remote_asset_maps(folder: str, period: int) -> tuple[tuple[str, float, int], ...]:
+    """_asset_maps_in for a folder of an object store, listed in `period`: a prefix listing for each way the name is
+    usually written (ASSETMAP*, assetmap*, Assetmap*), so a folder above a large archive costs three short
+    requests, not a listing of everything under it."""
+    from transforms.discover import literal_glob
+    found = {}
+    for stem in ("ASSETMAP", "assetmap", "Assetmap"):
+        try:
+            listed = FileSystems.match([f"{literal_glob(folder)}/{stem}*"])[0].metadata_list
+        except Exception:  # noqa: BLE001 - a folder that cannot be listed holds no package we can read
+            continue
+        for m in listed:
+            if is_asset_map(m.path) and _folder(m.path) == folder:
+                found[m.path] = (m.path, float(m.last_updated_in_seconds or 0.0), m.size_in_bytes)
+    return tuple(sorted(found.values()))
+
+
+def _stamped(path: str) -> Optional[tuple[str, float, int]]:
+    """(path, modification time, size) of one file, or None when it is not there."""
+    from transforms.discover import literal_glob
+    try:
+        found = FileSystems.match([literal_glob(path)])[0].metadata_list
+    except Exception:  # noqa: BLE001 - not there, or not listable: no package we can read
+        return None
+    return (found[0].path, float(found[0].last_updated_in_seconds or 0.0), found[0].size_in_bytes) if found else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _asset_paths(asset_map: str, mtime: float, size: int) -> frozenset[str]:
+    """The paths an asset map lists, read once per version of it (every file of an archive asks)."""
+    return frozenset(read_asset_map(asset_map).values())
 
 
 def read_asset_map(asset_map: str) -> dict[str, str]:
@@ -212,12 +318,14 @@ def _resource(el, assets: dict, default_rate: Optional[Fraction], cpl: str, miss
 
 def read_composition(cpl: str, asset_map: Optional[str] = None) -> Composition:
     """The CPL at `cpl` (IMF ST 2067-3 or DCP ST 429-7 / Interop), its track files found through the asset map
-    beside it. The picture: every image sequence's resources in segment order; the sound: the first sound
-    sequence's (IMF: the first MainAudioSequence's TrackId, followed through the segments). An encrypted or
-    incomplete title is read too (its track files still belong to it); Composition.check says what stops it."""
+    that lists it (in its folder or one above: asset_map_of). The picture: every image sequence's resources in
+    segment order; the sound: the first sound sequence's (IMF: the first MainAudioSequence's TrackId, followed
+    through the segments). An encrypted or incomplete title is read too (its track files still belong to it);
+    Composition.check says what stops it."""
     asset_map = asset_map or asset_map_of(cpl)
     if asset_map is None:
-        raise CompositionError(f"{cpl.rsplit('/', 1)[-1]}: no ASSETMAP beside it, so its track files cannot be found")
+        raise CompositionError(f"{cpl.rsplit('/', 1)[-1]}: no asset map (ASSETMAP) in its folder or a folder above it "
+                               "lists it, so its track files cannot be found")
     assets, root = read_asset_map(asset_map), _read_xml(cpl)
     comp = _composition(cpl, root, assets)
     if comp.missing:  # a supplemental package: the rest lies in the original version's package beside it
@@ -228,30 +336,48 @@ def read_composition(cpl: str, asset_map: Optional[str] = None) -> Composition:
 def neighbour_assets(asset_map: str) -> dict[str, str]:
     """The assets of the packages in the folders beside this package's (an IMF supplemental package plays track
     files of its original version, OV, delivered beside it: Title_OV/, Title_SUPP_FR/)."""
-    from transforms.discover import literal_glob
-    parent = _folder(_folder(asset_map))
     found: dict[str, str] = {}
-    for name in ASSET_MAPS:
-        for m in FileSystems.match([f"{literal_glob(parent)}/*/{name}"])[0].metadata_list:
-            if m.path != asset_map:
-                try:
-                    found.update(read_asset_map(m.path))
-                except CompositionError:
-                    continue
+    for path in _neighbour_asset_maps(_folder(_folder(asset_map))):
+        if path != asset_map:
+            try:
+                found.update(read_asset_map(path))
+            except CompositionError:
+                continue
     return found
 
 
+def _neighbour_asset_maps(parent: str) -> list[str]:
+    """The asset maps (any case of their names) in the folders just below `parent`."""
+    from transforms.discover import literal_glob, local_path
+    local = local_path(parent)
+    if local is not None:
+        try:
+            with os.scandir(local or ".") as entries:
+                folders = sorted(f"{parent}/{e.name}" for e in entries if e.is_dir())
+        except OSError:
+            return []
+        return [path for folder in folders for path, _, _ in _asset_maps_in(folder)]
+    found = set()
+    for stem in ("ASSETMAP", "assetmap", "Assetmap"):
+        found.update(m.path for m in FileSystems.match([f"{literal_glob(parent)}/*/{stem}*"])[0].metadata_list
+                     if is_asset_map(m.path) and _folder(_folder(m.path)) == parent)
+    return sorted(found)
+
+
 def _composition(cpl: str, root, assets: dict[str, str]) -> Composition:
-    """The Composition the CPL at `cpl` (parsed: `root`) plays, its track files found in `assets`."""
+    """The Composition the CPL at `cpl` (parsed: `root`) plays, its track files found in `assets`. Each sequence
+    plays each reel (segment) from the reel's start: a reel that plays nothing of it, or less than the reel lasts,
+    is a gap there (Resource.gap; before 2026-12-06 a DCP reel without MainSound moved every later reel's sound a
+    reel early, and the last reel was silent)."""
     if _local(root.tag) != "CompositionPlaylist":
         raise CompositionError(f"{cpl.rsplit('/', 1)[-1]} is not a composition playlist")
     title = _text(root, "ContentTitle") or _text(root, "ContentTitleText") or cpl.rsplit("/", 1)[-1]
     rate = _rate(_text(root, "EditRate"), None)
-    picture, sounds, texts, missing = [], {}, {}, []
+    reels, texts, missing = [], {}, []
     encrypted = any(_local(el.tag) == "KeyId" for el in root.iter())
-    t = 0.0  # where the segment (IMF) or reel (DCP) starts in the composition
-    for segment in [el for el in root.iter() if _local(el.tag) in ("Segment", "Reel")]:
-        seg_picture, seg_sound = [], {}
+    t = Fraction(0)  # where the segment (IMF) or reel (DCP) starts in the composition
+    for n, segment in enumerate([el for el in root.iter() if _local(el.tag) in ("Segment", "Reel")], 1):
+        played: dict[object, list[Resource]] = {}  # PICTURE_KEY or ("sound", track id) -> its resources here
         for el in segment.iter():
             name = _local(el.tag)
             if name not in PICTURE + SOUND + TEXTS:
@@ -259,27 +385,51 @@ def _composition(cpl: str, root, assets: dict[str, str]) -> Composition:
             track = (_text(el, "TrackId") or "").lower()  # (IMF: a virtual track, the same in every segment)
             entries = [r for r in el.iter() if _local(r.tag) == "Resource"] if name.endswith("Sequence") else [el]
             resources = [r for r in (_resource(e, assets, rate, cpl, missing) for e in entries) if r and r.duration]
-            if name in PICTURE:
-                seg_picture += resources
-            elif name in SOUND:
-                seg_sound.setdefault(track, []).extend(resources)
+            if name in PICTURE + SOUND:
+                played.setdefault(PICTURE_KEY if name in PICTURE else ("sound", track), []).extend(resources)
             else:
-                starts = t + np.cumsum([0.0] + [r.seconds for r in resources])
+                starts = float(t) + np.cumsum([0.0] + [r.seconds for r in resources])
                 texts.setdefault(f"{name}{':' + track if track else ''}", []).extend(zip(starts.tolist(), resources))
-        picture += seg_picture
-        for track, resources in seg_sound.items():
-            sounds.setdefault(track, []).extend(resources)
-        t += sum(r.seconds for r in seg_picture) or max((sum(r.seconds for r in rs) for rs in seg_sound.values()),
-                                                        default=0.0)
-    return Composition(path=cpl, title=title, picture=tuple(picture), sounds=tuple(tuple(v) for v in sounds.values()),
+        length = _length(played.get(PICTURE_KEY, ())) or max(map(_length, played.values()), default=Fraction(0))
+        reels.append((f"{'reel' if _local(segment.tag) == 'Reel' else 'segment'} {n}", length, played))
+        t += length
+    sequences = _in_place(reels)
+    return Composition(path=cpl, title=title, picture=tuple(sequences.pop(PICTURE_KEY, ())),
+                       sounds=tuple(tuple(v) for v in sequences.values()),
                        texts=tuple((k, tuple(v)) for k, v in texts.items()), encrypted=encrypted,
                        missing=tuple(missing))
+
+
+GAP_MIN_S = Fraction(1, 1000)  # a sequence this much shorter than its reel has a gap there (less: rounding)
+
+
+def _length(resources) -> Fraction:
+    return sum((r.length for r in resources), Fraction(0))
+
+
+def _in_place(reels: list[tuple[str, Fraction, dict]]) -> dict[object, list[Resource]]:
+    """Each sequence's resources through the reels ((name, length, {sequence: resources})), CPL order, with a gap
+    where a reel plays less of it than the reel lasts (none of it: the whole reel), so every reel of it starts where
+    the reel does. A sequence with no track file at all is left out."""
+    keys = list(dict.fromkeys(k for _, _, played in reels for k in played))
+    sequences = {}
+    for key in keys:
+        seq = []
+        for name, length, played in reels:
+            resources = played.get(key, [])
+            seq += resources
+            short = length - _length(resources)
+            if short > GAP_MIN_S:
+                seq.append(Resource.gap(short, name))
+        if any(not r.is_gap for r in seq):
+            sequences[key] = seq
+    return sequences
 
 
 def package_titles(asset_map: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """((cpl path, its track files), ...) for each CPL the asset map lists (an encrypted or incomplete one too: it
     fails at probe, once, with its reason)."""
-    found = _asset_map_stamped(asset_map)
+    found = _stamped(asset_map)
     return _package_titles(*found) if found else ()
 
 
@@ -307,16 +457,20 @@ def _package_titles(asset_map: str, mtime: float, size: int) -> tuple[tuple[str,
 
 def titles_of(path: str) -> Optional[list[str]]:
     """For a package's asset map or track file, the CPLs (the titles) it belongs to; None for any other file (a
-    film of its own). An MXF in a package that no CPL plays is scored as it is ([path])."""
-    name = path.rsplit("/", 1)[-1]
+    film of its own). A file is in a package when an asset map in its folder or a folder above lists it
+    (_listing_asset_map). An MXF in a package that no CPL plays is scored as it is ([path]). Only MXF files are
+    looked up: the other files a package lists (an Interop DCP's font, before 2026-12-06 a failed film, 'not a
+    readable media file'; subtitle assets) are no films by their suffix."""
     if is_asset_map(path):
         try:
             return [cpl for cpl, _ in package_titles(path)]
         except (CompositionError, OSError):
             return []
-    if not name.lower().endswith(TRACK_FILE_EXTS):
+    if not path.lower().endswith(TRACK_FILE_EXTS):
+        # (no asset map search for every mp4 of a large archive: the other files a package lists, its fonts and
+        # subtitle assets, are not films by their suffix, discover.NOT_FILMS)
         return None
-    found = _asset_map_stamped(path)
+    found = _listing_asset_map(path)
     if found is None:
         return None
     try:
@@ -328,8 +482,9 @@ def titles_of(path: str) -> Optional[list[str]]:
 
 def film_paths(paths_and_sizes) -> Iterator[tuple[str, int]]:
     """(path, size) of matched files -> (path, size) of the films: a package's files become its CPLs (the CPL's own
-    size, which the checks for a file being replaced compare); other files stay. Looks for an asset map beside each
-    MXF (a listing or two on an object store): discovery runs it after the films are spread over the workers."""
+    size, which the checks for a file being replaced compare); other files stay. Looks for the asset maps in each
+    file's folder and the folders above it (each folder listed once a worker, a few short requests on an object
+    store): discovery runs it after the films are spread over the workers."""
     for path, size in paths_and_sizes:
         titles = titles_of(path)
         if titles is None:
@@ -341,18 +496,21 @@ def film_paths(paths_and_sizes) -> Iterator[tuple[str, int]]:
 
 def listed_film_paths(paths_and_sizes) -> list[tuple[str, int]]:
     """film_paths from a listing alone, as the launcher counts the films it expects: a listed asset map gives its
-    package's CPLs, and the track files they play are not films; an MXF whose asset map is not in the listing stays
-    a file (no request for each file of a large MXF archive; discovery in the pipeline finds its package)."""
-    listed, played, titles = list(paths_and_sizes), set(), []
+    package's CPLs, and the track files they play (and the other files it lists that are not MXF) are not films;
+    an MXF whose asset map is not in the listing stays a file (no request for each file of a large MXF archive;
+    discovery in the pipeline finds its package)."""
+    listed, not_films, titles = list(paths_and_sizes), set(), []
     for path, _ in listed:
         if is_asset_map(path):
             try:
-                found = package_titles(path)
+                found, stamp = package_titles(path), _stamped(path)
+                members = _asset_paths(*stamp) if stamp else frozenset()
             except (CompositionError, OSError):
                 continue
-            played.update(f for _, files in found for f in files)
+            not_films.update(f for _, files in found for f in files)
+            not_films.update(f for f in members if not f.lower().endswith(TRACK_FILE_EXTS))
             titles += [(cpl, _size(cpl)) for cpl, _ in found]
-    return [(p, s) for p, s in listed if not is_asset_map(p) and p not in played] + titles
+    return [(p, s) for p, s in listed if not is_asset_map(p) and p not in not_films] + titles
 
 
 def _size(path: str) -> int:
@@ -516,26 +674,34 @@ class CompositionContainer:
     the streams in time order. container.streams lists the picture, then a stream per sound sequence: the probe
     picks the one with the dialogue (FilmInfo.audio_stream: its place in that list).
 
+    Each sequence opens its own track files (_container's key): two sound sequences that start with the same track
+    file (a music-only opening a dub reuses) have a stream, a decoder and resources each (before 2026-12-06 they
+    shared one stream, and the first sequence played the second's later reels).
+
     A track file that cannot be read (damaged: FFmpeg cannot open it, finds no stream of its kind in it, or fails
     part way through) costs its own stretch only, listed in `lost` (LostStretch) as it is found: before 2026-12-06 one
-    damaged reel failed the whole title. `storage_failure(exc, path)` tells a storage's failure from the file's own
-    (the former is raised: the next run reads the title again). Only when no track file reads is the title lost."""
+    damaged reel failed the whole title. A reel or segment that plays nothing of a sequence (a gap: a DCP reel
+    without MainSound) is listed there too, and a sound's gap is heard as silence. `storage_failure(exc, path)` tells
+    a storage's failure from the file's own (the former is raised: the next run reads the title again). Only when no
+    track file reads is the title lost."""
 
     def __init__(self, comp: Composition, opener: Callable,
                  storage_failure: Callable[[BaseException, str], bool] = lambda exc, path: False):
         self.comp, self._open, self._files = comp, opener, {}
         self._storage_failure = storage_failure
-        self._sequences: dict[int, tuple[Resource, ...]] = {}  # id(stream) -> its sequence's resources
+        self._sequences: dict[int, tuple[object, tuple[Resource, ...]]] = {}  # id(stream) -> (its key, resources)
         self.unreadable: dict[str, str] = {}  # track file -> why it could not be opened
         self.lost: list[LostStretch] = []
+        sounds = [seq for seq in comp.sounds if seq]
         try:
-            video = self._first_stream("video", comp.picture) if comp.picture else None
-            audio = [self._first_stream("audio", seq) for seq in comp.sounds if seq]
-            readable = [r.path for r in comp.picture + tuple(r for seq in comp.sounds for r in seq)
-                        if r.path not in self.unreadable]
+            video = self._first_stream("video", comp.picture, PICTURE_KEY) if comp.picture else None
+            audio = [self._first_stream("audio", seq, n) for n, seq in enumerate(sounds)]
+            readable = [(key, r.path) for key, seq in [(PICTURE_KEY, comp.picture)] + list(enumerate(sounds))
+                        for r in seq if not r.is_gap and r.path not in self.unreadable]
             if not readable:  # nothing of the title reads: its first track file's error is the title's
-                first_path = (comp.picture or comp.sound)[0].path
-                self._container(first_path)
+                key, first_path = next((k, r.path) for k, seq in [(PICTURE_KEY, comp.picture)] + list(enumerate(sounds))
+                                       for r in seq if not r.is_gap)
+                self._container(first_path, key)
                 raise CompositionError(f"no track file of {comp.path.rsplit('/', 1)[-1]} can be read (the first, "
                                        f"{first_path.rsplit('/', 1)[-1]}: {self.unreadable[first_path]})")
         except BaseException:
@@ -543,29 +709,35 @@ class CompositionContainer:
             raise
         self.streams = _Streams(video, [s for s in audio if s is not None])
         for stream, kind, resources in [(video, "video", comp.picture)] + [(s, "audio", q) for s, q in
-                                                                        zip(audio, (q for q in comp.sounds if q))]:
+                                                                        zip(audio, sounds)]:
             self.lost += self._unread(stream, kind, resources)
-        first = self._container(readable[0])
+        first = self._container(readable[0][1], readable[0][0])
         self.format, self.metadata = first.format, first.metadata
         self.start_time, self.duration = 0, int(comp.duration_s * 1_000_000)
         self._seek_s = 0.0
 
     def _unread(self, stream, kind: str, resources: tuple[Resource, ...]) -> list[LostStretch]:
-        """The stretches of a sequence whose track files could not be opened."""
+        """The stretches of a sequence whose track files could not be opened, and its gaps (a reel without it)."""
         out, t0 = [], 0.0
+        what = "picture" if kind == "video" else "sound"
         for res in resources:
-            if res.path in self.unreadable:
+            if res.is_gap:
+                out.append(LostStretch(stream, kind, t0, t0 + res.seconds, f"the {what} of {res.note}",
+                                       f"the CPL plays no {what} track file in {res.note}: "
+                                       + ("silence there" if kind == "audio" else "no picture there")))
+            elif res.path in self.unreadable:
                 out.append(LostStretch(stream, kind, t0, t0 + res.seconds, res.path.rsplit("/", 1)[-1],
                                        self.unreadable[res.path]))
             t0 += res.seconds
         return out
 
-    def _opens(self, path: str, kind: str):
-        """The track file's streams of `kind`, or None when it cannot be read (why: in `unreadable`)."""
+    def _opens(self, path: str, kind: str, key):
+        """The track file's streams of `kind` (in the container opened for the sequence `key`), or None when it
+        cannot be read (why: in `unreadable`)."""
         if path in self.unreadable:
             return None
         try:
-            streams = getattr(self._container(path).streams, kind)
+            streams = getattr(self._container(path, key).streams, kind)
         except Exception as exc:
             if self._storage_failure(exc, path):
                 raise
@@ -576,13 +748,13 @@ class CompositionContainer:
             return None
         return streams
 
-    def _first_stream(self, kind: str, resources: tuple[Resource, ...]):
-        """The first readable track file's stream of a sequence, whose decoder decodes the whole sequence (None when
-        none reads): every track file of it must hold the same kind of essence (CompositionError names the first
-        that does not)."""
+    def _first_stream(self, kind: str, resources: tuple[Resource, ...], key):
+        """The first readable track file's stream of a sequence (`key`: the picture, or a sound sequence's place),
+        whose decoder decodes the whole sequence (None when none reads): every track file of it must hold the same
+        kind of essence (CompositionError names the first that does not)."""
         first = None
-        for path in dict.fromkeys(r.path for r in resources):
-            streams = self._opens(path, kind)
+        for path in dict.fromkeys(r.path for r in resources if not r.is_gap):
+            streams = self._opens(path, kind, key)
             if streams is None:
                 continue
             if first is None:
@@ -592,20 +764,22 @@ class CompositionContainer:
                     f"track file {path.rsplit('/', 1)[-1]} holds {_essence(streams[0])}, where the sequence's first "
                     f"holds {_essence(first)}: the reels of one sequence must match to be read as one")
         if first is not None:
-            self._sequences[id(first)] = resources
+            self._sequences[id(first)] = (key, resources)
         return first
 
-    def _container(self, path: str):
-        if path not in self._files:
-            self._files[path] = self._open(path)
-        return self._files[path]
+    def _container(self, path: str, key):
+        """The track file opened for the sequence `key` (each sequence its own: a file two sequences play is opened
+        twice, so neither's reads, seeks or decoder disturb the other's)."""
+        if (key, path) not in self._files:
+            self._files[(key, path)] = self._open(path)
+        return self._files[(key, path)]
 
     def declared_end(self, stream) -> float:
         """Where the composition says a stream ends: the sum of its resources."""
         return sum(r.seconds for r in self._resources(stream))
 
     def _resources(self, stream) -> tuple[Resource, ...]:
-        return self._sequences[id(stream)]
+        return self._sequences[id(stream)][1]
 
     def seek(self, offset: int, backward: bool = True, any_frame: bool = False, stream=None) -> None:
         """Seek to `offset` microseconds of the composition (the next demux starts there, each track file at the
@@ -619,17 +793,24 @@ class CompositionContainer:
 
     def _packets(self, stream, from_s: float) -> Iterator:
         """(composition time, packet) of one stream's resources in play order, from `from_s` on; the packets of
-        every track file are given to `stream` (its decoder) at their composition times; one empty packet at the
-        end flushes the decoder."""
+        every track file are given to `stream` (its decoder) at their composition times; a sound's gap is given as
+        silence (PCM); one empty packet at the end flushes the decoder."""
         import av
+        key, resources = self._sequences[id(stream)]
         tb, kind, t0 = stream.time_base, stream.type, 0.0
-        for res in self._resources(stream):
+        pcm = _pcm_layout(stream) if kind == "audio" else None
+        for res in resources:
             step = float(res.duration / res.edit_rate)
             for _ in range(res.repeat):
                 if t0 + step <= from_s or res.path in self.unreadable:  # (an unreadable one is in `lost` already)
                     t0 += step
                     continue
-                container = self._container(res.path)
+                if res.is_gap:  # (in `lost` already)
+                    if pcm is not None:
+                        yield from _silence(stream, pcm, max(t0, from_s), t0 + step)
+                    t0 += step
+                    continue
+                container = self._container(res.path, key)
                 own = getattr(container.streams, kind)[0]
                 start = (container.start_time or 0) / 1_000_000 + float(res.entry / res.edit_rate)
                 end, reached = None, False
@@ -647,6 +828,10 @@ class CompositionContainer:
                         end = t + float((packet.duration or 0) * packet.time_base)
                         if end <= 1e-6 and t < 0:
                             continue  # before the entry point
+                        if pcm is not None and (t < 0 or end > step):  # its samples outside the stretch are cut
+                            packet, t, end = _cut_pcm(packet, pcm, t, end, step, tb)
+                            if not packet.size:
+                                continue  # (an empty packet would flush the decoder)
                         at = t0 + t
                         packet.stream = stream
                         packet.time_base = tb
@@ -679,6 +864,61 @@ class CompositionContainer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+PICTURE_KEY = "picture"  # the picture's key among a composition's sequences (a sound sequence's is its place)
+SILENCE_PACKET_S = 1.0  # a sound's gap is given to its decoder as packets of silence this long
+_PCM = re.compile(r"^pcm_[suf](8|16|24|32|64)(?:le|be)?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class _PcmLayout:
+    """How a PCM stream lays out its samples in a packet: bytes per sample frame (all channels), samples a second."""
+    frame_bytes: int
+    rate: int
+
+
+def _pcm_layout(stream) -> Optional[_PcmLayout]:
+    """The PCM layout of a sound stream (IMF and DCP sound is PCM), or None for another codec: its packets are then
+    kept whole and a gap left as a hole."""
+    cc = stream.codec_context
+    found = _PCM.match(cc.name or "")
+    if not found or not cc.sample_rate or not cc.channels:
+        return None
+    return _PcmLayout(int(found.group(1)) // 8 * cc.channels, int(cc.sample_rate))
+
+
+def _cut_pcm(packet, pcm: _PcmLayout, t: float, end: float, step: float, tb: Fraction):
+    """A PCM packet at stretch time `t` to `end` cut to the stretch (0 to `step`): (the packet, its start, its end;
+    its duration in the time base `tb`).
+    Before 2026-12-06 a packet over the stretch's end was kept whole, so the next reel's first 20-40 ms (23.976
+    packages) carried this reel's sound, and an AudioOverlap row was written; one over the entry point is cut
+    there to the sample too (before: to the packet)."""
+    import av
+    data = bytes(packet)
+    n = len(data) // pcm.frame_bytes
+    first = min(n, max(0, round(-t * pcm.rate)))
+    last = max(first, min(n, round((step - t) * pcm.rate)))
+    cut = av.Packet(data[first * pcm.frame_bytes:last * pcm.frame_bytes])
+    cut.time_base = tb
+    cut.pts = cut.dts = 0
+    cut.duration = int(round((last - first) / pcm.rate / tb))
+    return cut, t + first / pcm.rate, t + last / pcm.rate
+
+
+def _silence(stream, pcm: _PcmLayout, from_s: float, to_s: float) -> Iterator:
+    """(composition time, packet) of silence for a sound's gap from `from_s` to `to_s`, a SILENCE_PACKET_S packet
+    at a time (a reel's gap is minutes: never held whole)."""
+    import av
+    tb, at = stream.time_base, from_s
+    while to_s - at > 0.5 / pcm.rate:
+        n = max(1, min(round(SILENCE_PACKET_S * pcm.rate), round((to_s - at) * pcm.rate)))
+        packet = av.Packet(bytes(n * pcm.frame_bytes))
+        packet.stream, packet.time_base = stream, tb
+        packet.pts = packet.dts = int(round(at / tb))
+        packet.duration = int(round(n / pcm.rate / tb))
+        yield at, packet
+        at += n / pcm.rate
 
 
 def open_composition(path: str, opener: Callable,

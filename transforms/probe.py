@@ -571,9 +571,13 @@ def probe_film(path: str) -> FilmInfo:
 
 
 def package_of(film_path: str) -> Optional[str]:
-    """The asset map beside a film when it is a track file of an IMF or DCP package scored on its own (one that no
-    composition plays), else None; a composition itself (its CPL) is the package's title."""
-    return None if imf.is_composition(film_path) else imf.asset_map_of(film_path)
+    """The asset map that lists a film when it is a track file (MXF) of an IMF or DCP package scored on its own (one
+    that no composition plays), else None; a composition itself (its CPL) is the package's title. The asset map may
+    lie in a folder above the track file (a DCP volume's, one listing MXF/...: imf.asset_map_of); any other file a
+    package lists is no film (imf.titles_of)."""
+    if imf.is_composition(film_path) or not film_path.lower().endswith(imf.TRACK_FILE_EXTS):
+        return None
+    return imf.asset_map_of(film_path)
 
 
 class ProbeFilm(beam.DoFn):

@@ -25,7 +25,7 @@ from pysubs2.formats.subrip import SubripFormat
 
 from model.encoders.versions import TEXT_LANGUAGES
 from transforms.dialogue import clean_text, dialogue_text
-from transforms import attempts, imf
+from transforms import attempts, dvd, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
 from transforms.language import label_cues, language_code, likely_script, named_language, reads
@@ -1033,6 +1033,11 @@ class LoadSubtitles(beam.DoFn):
             errors.append(self._read_by_ocr(ref, source, len(cues)))
         if info.package:
             errors.append(self._package_track(ref, info))
+        layout = dvd.layout_note(ref.path) if dvd.title_name(ref.path) else None  # (a DVD title set's first VOB)
+        if layout:
+            log.warning("%s: %s", ref.path, layout)
+            errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, stage="probe", error_type="DvdTitleSet",
+                                    message=layout, fatal=False))
         if unread and needs_asr:
             languages = sorted({language_code(c.language) or "unknown" for c in cues})
             message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
