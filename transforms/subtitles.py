@@ -747,8 +747,9 @@ def on_film_clock(cues: list[Cue], info: FilmInfo) -> tuple[list[Cue], Optional[
 
 
 def _in_step(cues: list[Cue], speech: Callable[[], list]) -> tuple[list[Cue], Optional[str]]:
-    """Lines retimed to the film's speech where they are clearly out of step (transforms.subtitle_sync); speech()
-    gives the film's heard samples (decoded once per film, on first need)."""
+    """Lines retimed to the film's speech where they are clearly out of step (transforms.subtitle_sync), or kept with
+    a row where they follow it only in part of the film or not at all; speech() gives the film's heard samples
+    (decoded once per film, on first need)."""
     from transforms import subtitle_sync
     if len(cues) < subtitle_sync.MIN_LINES:
         return cues, None
