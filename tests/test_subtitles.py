@@ -621,10 +621,16 @@ def test_a_track_file_of_an_imf_or_dcp_package_says_so(tmp_path):
     """IMF and DCP packages keep a title's picture and sound in separate track files beside an ASSETMAP; the titles
     are their CPLs (tests/test_packages.py). A track file no CPL plays is scored on its own (a picture without
     sound, a sound without picture), with a warning row that says so; a film in an ordinary folder gets none."""
+    from testing.packages import picture_track
     from transforms.probe import ProbeFilm
     package = tmp_path / "TITLE_IMF"
-    picture = make_film(package / "VIDEO_1a2b.mov", duration_s=2.0, audio=False)
-    (package / "ASSETMAP.xml").write_text("<AssetMap xmlns='http://www.smpte-ra.org/schemas/429-9/2007/AM'/>")
+    package.mkdir()
+    picture = picture_track(package / "VIDEO_1a2b.mxf", [(200, 40, 40), (40, 200, 40)])
+    (package / "ASSETMAP.xml").write_text(  # (it lists the track file: its package; since 2026-12-06 a file beside
+        # an asset map that does not list it is no package's)
+        "<AssetMap xmlns='http://www.smpte-ra.org/schemas/429-9/2007/AM'><AssetList><Asset>"
+        "<Id>urn:uuid:00000000-0000-0000-0000-000000000001</Id><ChunkList><Chunk><Path>VIDEO_1a2b.mxf</Path></Chunk>"
+        "</ChunkList></Asset></AssetList></AssetMap>")
     plain = make_film(tmp_path / "plain.mp4", duration_s=2.0)
 
     def warnings(film):
