@@ -10,7 +10,7 @@ SCHEMA = versioned("errors", VERSION, [
     pa.field("film_id", pa.string()),
     pa.field("film_path", pa.string(), nullable=False),
     pa.field("clip_index", pa.int32()),  # null when the error concerns the whole film
-    pa.field("stage", pa.string(), nullable=False),  # discover | fingerprint | read | probe | subtitles | segment | decode | transcribe | encode | fuse | score | write
+    pa.field("stage", pa.string(), nullable=False),  # discover | fingerprint | read | probe | subtitles | decode | transcribe | encode | fuse | score | write
     pa.field("error_type", pa.string(), nullable=False),
     pa.field("message", pa.string(), nullable=False),
     pa.field("fatal", pa.bool_(), nullable=False),  # false: a warning, the film was still processed
