@@ -186,10 +186,13 @@ def test_speech_filters_drop_hallucination_signatures():
     f = SpeechFilters()
     assert f.keep(_segment(" Ask not what your country can do for you."))
     assert not f.keep(_segment(" "))
-    assert not f.keep(_segment(" Hmmmmmmmmmmmmmmm", compression_ratio=23.0))
-    assert not f.keep(_segment(" Thank you.", avg_logprob=-1.2))
-    assert not f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.7))
-    assert f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.2))  # confident speech
+    # Judged by the segment's own text and words (since 2026-12-06; before, by the window's values these passed)
+    assert not f.keep(_segment(" M" + "m" * 56))  # Big Buck Bunny's: its own text's ratio is 4.75
+    assert not f.keep(_segment(" Thank you.", word_probs=(0.2, 0.25)))  # unsure of every word
+    assert not f.keep(_segment(" Thank you.", no_speech_prob=0.9, word_probs=(0.5, 0.55)))
+    assert f.keep(_segment(" Thank you.", no_speech_prob=0.9, word_probs=(0.9, 0.95)))  # confident speech
+    assert not f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.7, word_probs=()))  # no words:
+    assert f.keep(_segment(" Thank you.", no_speech_prob=0.9, avg_logprob=-0.2, word_probs=()))  # the window's
     assert not f.keep(_segment(" la la", word_probs=(0.1, 0.2)))
     # What subtitles do not count as dialogue, speech recognition does not either (transforms.subtitles.dialogue_text)
     assert not f.keep(_segment(" [Music]")) and not f.keep(_segment(" (upbeat music)"))
@@ -630,5 +633,134 @@ def test_a_recognised_line_is_cleaned_as_a_subtitle_is(asr):
     plain = AsrCueSource(asr).finish() or _run(AsrCueSource(asr), decode_audio(JFK), 30.0)
     cues = _run(AsrCueSource(SoundsIn(asr.whisper)), decode_audio(JFK), 30.0)
     assert cues[0].text == plain[0].text and "(sighs)" not in cues[0].text
-    assert cues[0].words == () and "".join(w for w, _, _ in cue_words(cues[0])).split() == plain[0].text.split()
+    # Whisper's own words never said '(sighs) JOHN:': the line keeps their times (before 2026-12-06 it lost them all)
+    assert cues[0].words == plain[0].words
+    assert "".join(w for w, _, _ in cue_words(cues[0])).split() == plain[0].text.split()
     assert [c.words for c in cues[1:]] == [c.words for c in plain[1:]]  # lines Whisper wrote plainly keep their times
+
+
+# --- each segment on its own, each chunk's language, a pause for every cut, the words cleaning leaves (2026-12-06) ---
+def _stub_segment(text, start, end, probabilities=0.9, **window):
+    """A faster-whisper Segment saying `text`, its words spread over [start, end] (chunk seconds); `window`: the
+    values faster-whisper gives every segment of a window (compression_ratio, avg_logprob, no_speech_prob)."""
+    from faster_whisper.transcribe import Segment, Word
+    tokens = text.split()
+    probs = probabilities if isinstance(probabilities, (list, tuple)) else [probabilities] * len(tokens)
+    step = (end - start) / len(tokens)
+    words = [Word(start=start + i * step, end=start + (i + 1) * step, word=" " + t, probability=p)
+             for i, (t, p) in enumerate(zip(tokens, probs))]
+    values = {"avg_logprob": -0.2, "compression_ratio": 1.3, "no_speech_prob": 0.05, **window}
+    return Segment(id=0, seek=0, start=start, end=end, text=" " + text, tokens=[1] * 10, words=words,
+                   temperature=0.0, **values)
+
+
+class _StubWhisper:
+    """Whisper's place in AsrCueSource: each call gives the next chunk's (segments, detected language, probability)
+    and records the language it was told to force."""
+
+    def __init__(self, *chunks):
+        self.chunks, self.forced = list(chunks), []
+
+    def transcribe(self, audio, language=None, **kw):
+        """faster-whisper's transcribe(audio, language=..., ...) -> (segments, TranscriptionInfo)."""
+        from faster_whisper.transcribe import TranscriptionInfo
+        self.forced.append(language)
+        segments, detected, probability = self.chunks.pop(0)
+        info = TranscriptionInfo(language=language or detected, language_probability=1.0 if language else probability,
+                                 duration=0, duration_after_vad=0, all_language_probs=None,
+                                 transcription_options=None, vad_options=None)
+        return iter(segments), info
+
+
+def test_a_segment_is_judged_by_its_own_text_and_words_not_its_window():
+    # A window of an actor's takes: faster-whisper gives every take the window's ratio (4.19) and no-speech
+    # probability (0.71); each take's own text does not loop and its words were read confidently (one at 0.00).
+    f = SpeechFilters()
+    assert f.keep(_segment(" Kids are talking by the door.", compression_ratio=4.19, no_speech_prob=0.71,
+                           avg_logprob=-0.14, word_probs=(0.9, 0.8, 0.0, 0.95, 0.9, 0.97)))
+    assert f.keep(_segment(" Ask not what your country can do for you.", avg_logprob=-1.3))  # unsure elsewhere
+    assert not f.keep(_segment(" la la la la la la la la la la la la", compression_ratio=1.0))  # its own loop
+    assert f.keep(_segment(" No, no, no.", compression_ratio=1.0))  # too short for a ratio to say anything
+
+
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_distinct_lines_in_a_window_of_repeated_takes_are_all_kept():
+    # JFK then six RAVDESS takes in one 30 s window: the window's ratio, 2.43, dropped JFK's distinct lines too.
+    window = {"compression_ratio": 2.43, "avg_logprob": -0.21, "no_speech_prob": 0.15}
+    lines = ["And so my fellow Americans, ask not what your country can do for you,",
+             "ask what you can do for your country."]
+    whisper = _StubWhisper(([_stub_segment(lines[0], 0.3, 6.0, **window),
+                             _stub_segment(lines[1], 6.5, 10.4, **window)], "en", 0.97))
+    assert [c.text for c in _run(AsrCueSource(whisper), decode_audio(JFK), piece_s=5.0)] == lines
+
+
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_each_chunk_detects_its_language_and_each_line_is_tagged_by_its_own_text():
+    # A German chunk then an English one (two stretches of speech, a gap between them). Before 2026-12-06 the first
+    # chunk's language was forced on the second, and every line carried its chunk's language: English said in the
+    # German chunk was tagged German, and the text path did not read it.
+    german = _stub_segment("Der Lappen liegt auf dem Eisschrank, das will sie am Mittwoch abgeben.", 0.3, 4.0)
+    short = _stub_segment("Ja.", 4.5, 5.0)  # too few letters to identify: the chunk's language
+    english_there = _stub_segment("And so my fellow Americans, ask not what your country can do for you.", 5.5, 10.0)
+    english = _stub_segment("Ask what you can do for your country.", 0.5, 4.0)
+    speech = decode_audio(JFK)
+
+    whisper = _StubWhisper(([german, short, english_there], "de", 0.8), ([english], "en", 0.99))
+    source = AsrCueSource(whisper)
+    cues = source.feed(speech, 0.0) + source.feed(speech, 100.0) + source.finish()
+    assert whisper.forced == [None, None]
+    assert [c.language for c in cues] == ["de", "de", "en", "en"]
+    rows = transcript_rows("f", "f.mp4", cues, "stub", details=source.details,
+                           language_probability=source.language_probability)
+    assert [r["language_probability"] for r in rows] == [0.8, 0.8, None, 0.99]  # None: the text said otherwise
+    assert (source.language, source.language_probability) == ("de", 0.8)  # the film's first, forcing nothing
+
+    whisper = _StubWhisper(([german], "de", 0.8), ([english], "en", 0.99))
+    forced = AsrCueSource(whisper, language="en")  # --asr_language: every chunk, every line
+    cues = forced.feed(speech, 0.0) + forced.feed(speech, 100.0) + forced.finish()
+    assert whisper.forced == ["en", "en"] and [c.language for c in cues] == ["en", "en"]
+
+
+def test_a_buffer_of_exactly_chunk_s_is_cut_at_a_pause_too():
+    # Six 5 s pieces fill the buffer to exactly 30 s: it was cut at 30.00 s, whatever was said there.
+    noise = (0.1 * np.random.default_rng(0).standard_normal(30 * SAMPLE_RATE)).astype(np.float32)
+    noise[24 * SAMPLE_RATE:25 * SAMPLE_RATE] = 0.0  # the only pause
+    chunks = []
+
+    def source():
+        """An AsrCueSource that records the chunks it would give Whisper: (film time, seconds)."""
+        s = AsrCueSource(object())
+        s._transcribe = lambda audio, start_s: chunks.append((start_s, audio.size / SAMPLE_RATE)) or []
+        return s
+
+    fed = source()
+    for i in range(0, noise.size, 5 * SAMPLE_RATE):
+        fed.feed(noise[i:i + 5 * SAMPLE_RATE], i / SAMPLE_RATE)
+    assert len(chunks) == 1 and chunks[0][0] == 0.0 and 24.0 <= chunks[0][1] <= 25.0
+    assert fed.covered_until_s == chunks[0][1]
+    chunks.clear()
+    last = source()  # the film's end: nothing follows the buffer, so it goes whole
+    last.feed(noise[:20 * SAMPLE_RATE], 0.0)
+    last.finish()
+    assert chunks == [(0.0, 20.0)]
+
+
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_a_cleaned_line_keeps_whispers_times_for_the_words_it_still_says():
+    # Before 2026-12-06 a line lost every Whisper word time whenever dialogue_text changed its text, even by a double
+    # space; the transcripts table then had no words for it.
+    spaced = _stub_segment("Ask what you can do  for your country.", 0.3, 3.0)
+    sighs = _stub_segment("(sighs) JOHN: And so my fellow Americans", 3.5, 7.0, probabilities=[0.5, 0.6, 0.7, 0.8,
+                                                                                               0.81, 0.82, 0.83])
+    glued = _stub_segment("Ask not what your country(sighs) can do.", 7.5, 10.0)
+    source = AsrCueSource(_StubWhisper(([spaced, sighs, glued], "en", 0.99)))
+    cues = _run(source, decode_audio(JFK), piece_s=11.0, t0=50.0)
+    assert [c.text for c in cues] == ["Ask what you can do for your country.", "And so my fellow Americans",
+                                      "Ask not what your country can do."]
+    assert cues[0].words == tuple((w.word, 50.0 + w.start, 50.0 + w.end) for w in spaced.words)
+    assert cues[1].words == tuple((w.word, 50.0 + w.start, 50.0 + w.end) for w in sighs.words[2:])
+    assert cues[1].start_s == pytest.approx(50.0 + sighs.words[2].start)  # where its first word is said
+    assert cues[2].words == ()  # a word the cleaning changed: the line's words are spread over it instead
+    rows = transcript_rows("f", "f.mp4", cues, "stub", details=source.details)
+    assert [w["word"] for w in rows[1]["words"]] == ["And", "so", "my", "fellow", "Americans"]
+    assert [w["probability"] for w in rows[1]["words"]] == [0.7, 0.8, 0.81, 0.82, 0.83]

@@ -4,11 +4,13 @@
 decode pass feeds it 16 kHz mono audio piece by piece; it buffers about `chunk_s` seconds, cuts at a pause
 where it can, and transcribes each chunk with faster-whisper (Silero VAD on, word timestamps on, no
 conditioning on the previous chunk's text so one hallucination cannot feed the next). Memory stays bounded
-by one chunk plus one fed piece, whatever the film's length. The language is detected once per film (on
-the first chunk that has speech) unless it is given.
+by one chunk plus one fed piece, whatever the film's length. Unless the language is given, Whisper detects it in
+every chunk, and each utterance is tagged by its own text where that is long enough to identify (as subtitle lines
+are: transforms.language), else by its chunk's detection.
 
 Whisper invents text over music and noise; VAD removes most of it, and `SpeechFilters` drops the segments
-that still look like hallucinations (repetitive, low confidence, or probably not speech).
+that still look like hallucinations (repetitive, low confidence, or probably not speech), each judged by its own
+text and words.
 
 `assign_words` places recognised words in clips (for window/shot plans); `transcript_rows` turns the
 utterances into rows of the transcripts table (schemas/transcripts.py).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import zlib
 from typing import Optional, Sequence
 
 import numpy as np
@@ -24,6 +27,7 @@ import numpy as np
 from model.encoders.audio import SAMPLE_RATE
 from transforms.elements import Cue
 from transforms.dialogue import dialogue_text
+from transforms.language import label_cues, language_code
 
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
@@ -35,41 +39,76 @@ MAX_NEW_TOKENS = 400  # Whisper's decoder holds 448 tokens including the prompt
 VAD_GATE_THRESHOLD = 0.35
 # Which lines speech recognition gives a film: part of the config hash when films are transcribed, so a nightly run
 # redoes them when it changes. 2: Whisper hears whole chunks, VAD decides afterwards, gate 0.35 (2026-12-03). 3
-# (2026-12-06): a recognised line is read as a subtitle's is (dialogue_text: no '(sighs)', no 'JOHN:').
-ASR_RULE = "3"
+# (2026-12-06): a recognised line is read as a subtitle's is (dialogue_text: no '(sighs)', no 'JOHN:'). 4 (2026-12-06,
+# the same day): a segment is judged by its own text and words, not its 30 s window's; the language is detected in
+# every chunk, each line tagged by its own text where it can be; a recognised line keeps the words cleaning left.
+ASR_RULE = "4"
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's measure of a looping text: its UTF-8 length over its zlib-compressed length
+    (faster_whisper.transcribe.get_compression_ratio, OpenAI Whisper's too); 0 for no text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def mean_word_probability(segment) -> Optional[float]:
+    """The mean of a segment's own words' probabilities; None for a segment without words."""
+    words = segment.words or ()
+    return float(np.mean([w.probability for w in words])) if words else None
 
 
 @dataclasses.dataclass(frozen=True)
 class SpeechFilters:
-    """Thresholds that drop a recognised segment as a probable hallucination (music, noise, silence)."""
-    max_compression_ratio: float = 2.4  # gzip ratio of the text: "la la la la..." loops score high
-    min_avg_logprob: float = -1.0  # the decoder was unsure of every token
-    max_no_speech_prob: float = 0.6  # Whisper itself thinks the window holds no speech ...
-    no_speech_logprob: float = -0.5  # ... and the text is not confidently decoded either
-    min_word_probability: float = 0.3  # mean word probability below this: mumbled guesses
+    """Thresholds that drop a recognised segment as a probable hallucination (music, noise, silence).
+
+    A segment is judged by its own text and its own words. faster-whisper gives every segment of a 30 s window the
+    window's compression ratio, log-probability and no-speech probability: before 2026-12-06 those decided, and a
+    window whose lines repeated each other (an actor's takes) or held one unsure stretch lost every line in it
+    (JFK then six RAVDESS takes: JFK dropped with them at the window's 2.43; 24 of 25 RAVDESS lines at 4.19)."""
+    max_compression_ratio: float = 2.4  # zlib ratio of the segment's text: "la la la la...", "Mmmm..." loops
+    min_compression_chars: int = 24  # shorter text is not judged: its ratio is zlib's overhead (27 'm's reach 2.4)
+    min_word_probability: float = 0.3  # the words' mean probability below this: mumbled guesses, unsure of each
+    max_no_speech_prob: float = 0.6  # Whisper thinks the window holds no speech (a window's value: all it gives) ...
+    no_speech_word_probability: float = 0.6  # ... and this segment's words are not confidently decoded either
+    # The window's decoding: Whisper's own check (log_prob_threshold: with the no-speech probability it skips a
+    # window), and the stand-in for the words' probabilities where a segment has no words.
+    min_avg_logprob: float = -1.0
+    no_speech_logprob: float = -0.5
     min_heard_s: float = 0.2  # a segment must overlap the chunk's VAD speech by this much (or half its length)
 
     def keep(self, segment) -> bool:
-        if not dialogue_text(segment.text.strip()):  # '[Music]', '♪ ♪', a song: not dialogue (as for subtitles)
+        """Whether a recognised segment is dialogue rather than a probable hallucination."""
+        text = segment.text.strip()
+        if not dialogue_text(text):  # '[Music]', '♪ ♪', a song: not dialogue (as for subtitles)
             return False
-        if segment.compression_ratio > self.max_compression_ratio:
+        if len(text) >= self.min_compression_chars and compression_ratio(text) > self.max_compression_ratio:
             return False
+        confidence = mean_word_probability(segment)
+        if confidence is None:  # no words to judge by: the window's decoding (rare)
+            return self._window_confident(segment)
+        if confidence < self.min_word_probability:
+            return False
+        # The mean, not the weakest word: a RAVDESS line Whisper read well (mean 0.81) had a word at 0.00, in a
+        # window it gave a no-speech probability of 0.71.
+        return not (segment.no_speech_prob > self.max_no_speech_prob and confidence < self.no_speech_word_probability)
+
+    def _window_confident(self, segment) -> bool:
+        """The rule before 2026-12-06, on the window's values: for a segment that has no words of its own."""
         if segment.avg_logprob < self.min_avg_logprob:
             return False
-        if segment.no_speech_prob > self.max_no_speech_prob and segment.avg_logprob < self.no_speech_logprob:
-            return False
-        words = segment.words or []
-        if words and float(np.mean([w.probability for w in words])) < self.min_word_probability:
-            return False
-        return True
+        return not (segment.no_speech_prob > self.max_no_speech_prob and segment.avg_logprob < self.no_speech_logprob)
 
 
 @dataclasses.dataclass(frozen=True)
 class UtteranceStats:
-    """What the transcripts table keeps beyond the Cue: decoder confidence and per-word probabilities."""
+    """What the transcripts table keeps beyond the Cue: decoder confidence, per-word probabilities (one per word
+    of the Cue) and Whisper's probability for the line's language (None where it was given, or where the line's
+    own text named another language than its chunk's detection)."""
     avg_logprob: float
     no_speech_prob: float
     word_probabilities: tuple[float, ...]
+    language_probability: Optional[float] = None
 
 
 class AsrCueSource:
@@ -93,6 +132,9 @@ class AsrCueSource:
         if not 0 < min_chunk_s <= chunk_s <= 30.0:
             raise ValueError("need 0 < min_chunk_s <= chunk_s <= 30 (Whisper's window)")
         self.whisper = getattr(model, "whisper", model)  # an AsrModel or a bare WhisperModel
+        self.given_language = language  # forces every chunk; None: Whisper detects each chunk's
+        # The film's language as first heard: the given one, else the first chunk with an accepted line's detection
+        # (each line carries its own: Cue.language). Before 2026-12-06 that first detection forced every later chunk.
         self.language = language
         self.language_probability: Optional[float] = None  # None when the language was given
         self.chunk_s, self.min_chunk_s, self.max_gap_s = chunk_s, min_chunk_s, max_gap_s
@@ -145,7 +187,10 @@ class AsrCueSource:
         chunk = int(self.chunk_s * SAMPLE_RATE)
         while self._n >= chunk or (everything and self._n > 0):
             buf = np.concatenate(self._pieces) if len(self._pieces) > 1 else self._pieces[0]
-            cut = self._cut_point(buf) if self._n > chunk else self._n
+            # A full buffer is cut at a pause too: before 2026-12-06 one of exactly chunk_s (six 5 s pieces) was cut
+            # at 30.00 s, whatever word was said there. Only audio nothing follows (the end, a gap) goes whole.
+            whole = everything and self._n <= chunk
+            cut = self._n if whole else self._cut_point(buf)
             out += self._transcribe(buf[:cut], self._start_s)
             rest = buf[cut:]
             self._pieces, self._n = ([rest] if rest.size else []), rest.size
@@ -179,7 +224,7 @@ class AsrCueSource:
         # VAD decides afterwards instead: a segment with no speech under it is dropped (heard).
         try:
             segments, info = self.whisper.transcribe(
-                audio, language=self.language, beam_size=self.beam_size, temperature=list(self.temperatures),
+                audio, language=self.given_language, beam_size=self.beam_size, temperature=list(self.temperatures),
                 vad_filter=False, word_timestamps=True, condition_on_previous_text=False,
                 compression_ratio_threshold=self.filters.max_compression_ratio,
                 log_prob_threshold=self.filters.min_avg_logprob,
@@ -194,20 +239,55 @@ class AsrCueSource:
         for seg in segments:
             if not self.filters.keep(seg) or not heard(seg, speech, self.filters.min_heard_s):
                 continue
-            if self.language is None:  # fixed for the film by its first chunk with accepted speech
+            if self.language is None:  # the film's language as first heard (informational: forces nothing)
                 self.language, self.language_probability = info.language, float(info.language_probability)
-            words = tuple((w.word, start_s + float(w.start), start_s + float(w.end)) for w in seg.words or ())
-            start = words[0][1] if words else start_s + float(seg.start)
-            end = words[-1][2] if words else start_s + float(seg.end)
-            # read as a subtitle's line is (no '(sighs)', 'JOHN:'); where that took something out, the words come
-            # from the cleaned text, spread over the line (segment.cue_words), not Whisper's timed ones
-            said = seg.text.strip()
-            text = dialogue_text(said)
-            out.append(Cue(start_s=start, end_s=end, text=text, source="asr", language=info.language,
-                           words=words if text == said else ()))
-            self.details.append(UtteranceStats(float(seg.avg_logprob), float(seg.no_speech_prob),
-                                               tuple(float(w.probability) for w in seg.words or ())))
+            out.append(self._utterance(seg, info, start_s))
         return out
+
+    def _utterance(self, seg, info, start_s: float) -> Cue:
+        """The cue of a kept segment (its UtteranceStats appended to details): read as a subtitle's line is (no
+        '(sighs)', 'JOHN:'), with the Whisper words the cleaning left (kept_words) and its own language."""
+        said = seg.text.strip()
+        text = dialogue_text(said)
+        kept = list(seg.words or ()) if " ".join(said.split()) == text else kept_words(seg.words or (), text)
+        words = tuple((w.word, start_s + float(w.start), start_s + float(w.end)) for w in kept)
+        start = words[0][1] if words else start_s + float(seg.start)
+        end = words[-1][2] if words else start_s + float(seg.end)
+        language, probability = self._line_language(text, info)
+        self.details.append(UtteranceStats(float(seg.avg_logprob), float(seg.no_speech_prob),
+                                           tuple(float(w.probability) for w in kept), probability))
+        return Cue(start_s=start, end_s=end, text=text, source="asr", language=language, words=words)
+
+    def _line_language(self, text: str, info) -> tuple[Optional[str], Optional[float]]:
+        """(language, Whisper's probability for it) of one recognised line: the given language; else the line's own
+        text where it has enough letters to identify (transforms.language.label_cues, as a subtitle track's lines
+        are tagged), else its chunk's detection. Before 2026-12-06 every line carried the chunk's language, and
+        every chunk was forced to the film's first: English after German lines was tagged German and not read."""
+        if self.given_language:
+            return self.given_language, None
+        language = label_cues([Cue(0.0, 0.0, text, source="asr", language=info.language)])[0].language
+        return language, (float(info.language_probability) if language == language_code(info.language) else None)
+
+
+def kept_words(words: Sequence, line: str) -> list:
+    """The Whisper words (faster-whisper Words) a cleaned line still says, in order: each word whose text comes next
+    in the line, as a whole word there, is kept; the others ('(sighs)', 'JOHN:') were taken out. [] where the kept
+    words do not spell the whole line (a description glued to a word: 'you(sighs).'), so its words are spread over
+    it instead (segment.cue_words). Before 2026-12-06 every word was dropped whenever the cleaning changed the text
+    at all, even a double space."""
+    kept, pos = [], 0
+    for i, w in enumerate(words):
+        token = w.word.strip()
+        at = len(line) - len(line[pos:].lstrip())
+        end = at + len(token)
+        # A word ends where the line has a space, unless Whisper's next word goes on without one (a language written
+        # without spaces): '(I' taken out must not match the start of 'It'.
+        joined = i + 1 < len(words) and not words[i + 1].word[:1].isspace()
+        whole = end >= len(line) or line[end].isspace() or joined
+        if token and whole and line.startswith(token, at):
+            kept.append(w)
+            pos = end
+    return kept if kept and not line[pos:].strip() else []
 
 
 def heard(segment, speech: Sequence[dict], min_heard_s: float) -> bool:
@@ -300,15 +380,16 @@ def transcript_rows(film_id: str, film_path: str, cues: Sequence[Cue], asr_model
                     details: Optional[Sequence[UtteranceStats]] = None,
                     language_probability: Optional[float] = None) -> list[dict]:
     """Rows of the transcripts table, one per utterance. `details` (AsrCueSource.details) adds decoder
-    confidences and word probabilities; `language_probability` is AsrCueSource.language_probability."""
+    confidences, word probabilities and each line's language probability; `language_probability`
+    (AsrCueSource.language_probability) stands for the lines without details."""
     rows = []
     for i, cue in enumerate(cues):
         d = details[i] if details is not None and i < len(details) else None
         probs = d.word_probabilities if d is not None else ()
         rows.append({
             "film_id": film_id, "film_path": film_path, "utterance_index": i,
-            "start_s": float(cue.start_s), "end_s": float(cue.end_s), "text": cue.text,
-            "language": cue.language, "language_probability": language_probability,
+            "start_s": float(cue.start_s), "end_s": float(cue.end_s), "text": cue.text, "language": cue.language,
+            "language_probability": d.language_probability if d is not None else language_probability,
             "avg_logprob": d.avg_logprob if d else None, "no_speech_prob": d.no_speech_prob if d else None,
             "words": [{"word": w.strip(), "start_s": float(s), "end_s": float(e),
                        "probability": probs[j] if j < len(probs) else None}
