@@ -44,7 +44,7 @@ from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              content_key, latest_by_film, load_done_films, read_rows, table_files,
+                              content_key, latest_by_film, load_done_films, read_rows, same_local_file, table_files,
                               write_done_index, write_unreachable)
 
 log = logging.getLogger("pipeline.run")
@@ -332,7 +332,8 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     and its newest row is there. Their outputs stay: the run's summary counts them and the log names them, so a
     nightly run tells the studio what vanished. Empty when the launcher could not list the inputs. A film whose
     path cannot be reached (`unreachable`: a link to a file not there, in a folder that cannot be read) is not gone:
-    the summary counts it apart."""
+    the summary counts it apart. Nor is a path still there that is the same file as a listed one (a second link to its
+    folder: before 2026-12-06 it was counted gone)."""
     if not any(matched.values()):
         return []
     unreachable = set(unreachable)
@@ -340,11 +341,20 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     under = [(pattern_regex(n), outside_hidden_folders(n)) for n in map(normalise_pattern, patterns)]
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
-    return [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])
+    gone = [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])
             if r["status"] == "ok" and r["film_path"] not in listed
             and not any(r["film_path"] == u or r["film_path"].startswith(u.rstrip("/") + "/") for u in unreachable)
             and not (imf.is_composition(r["film_path"]) and r["film_path"].rsplit("/", 1)[0] in folders)
             and any(rx.fullmatch(r["film_path"]) and shown(r["film_path"].rsplit("/", 1)[0]) for rx, shown in under)]
+    return [r for r in gone if not _listed_file(r["film_path"], listed)]
+
+
+def _listed_file(path: str, listed: set[str]) -> bool:
+    """Whether `path` is there and is the same local file as a listed path (os.path.samefile)."""
+    local = local_path(path)
+    if local is None or not os.path.exists(local):  # (most gone films: not there, nothing to compare)
+        return False
+    return any(same_local_file(path, p) for p in listed)
 
 
 def dry_run(opts: PipelineOptions) -> bool:

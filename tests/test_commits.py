@@ -568,3 +568,32 @@ def test_a_speech_model_the_workers_cannot_load_fails_the_film_for_the_next_run(
     assert not list(out.glob("_attempts/*.json"))  # the model failed to load, the film did not kill a worker
     again = run(args, save_main_session=False)  # retried, not skipped
     assert (again["failed"], again["skipped"]) == (1, 0)
+
+
+def test_a_second_link_to_a_listed_folder_moves_its_films_and_counts_none_gone(tmp_path):
+    # A catalogue's folder listed through archive/by-title/show one night, through a second link added beside it
+    # (archive/a-index/show) the next: before 2026-12-06 its films were scored again under new ids and their first
+    # paths, still there, counted gone. Now the same file at the new path is a move: id and outputs kept.
+    from apache_beam.io.filesystem import FileMetadata
+    from pipeline.run import gone_films
+    from transforms.write import load_done_films
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    (tmp_path / "vol1" / "show").mkdir(parents=True)
+    (tmp_path / "vol1" / "show" / "ep1.mkv").write_bytes(b"episode 1")
+    (arch / "by-title").mkdir(parents=True)
+    (arch / "by-title" / "show").symlink_to(tmp_path / "vol1" / "show")
+    first = found(arch / "by-title" / "show" / "ep1.mkv")
+    commit_ok(out, "r1", first, 2)
+    (arch / "a-index").mkdir()
+    (arch / "a-index" / "show").symlink_to(tmp_path / "vol1" / "show")
+    again = found(arch / "a-index" / "show" / "ep1.mkv")
+    assert night(out, "r2", [again]) == {again.path: "moved"}
+    row = load_done_films(str(out))[again.path]
+    assert (row["film_id"], row["moved_from"], row["n_clips"]) == (first.film_id, first.path, 2)
+    assert clips_of(out) == {f"{first.film_id}.parquet": ({again.path}, 2)}
+    assert night(out, "r3", [again]) == {again.path: "skipped"}
+    listed = {f"{arch}/**": [FileMetadata(again.path, again.size_bytes)]}
+    assert gone_films([f"{arch}/**"], listed, load_done_films(str(out))) == []
+    # gone_films on its own: the first path's row, still there and the same file as a listed path, is not gone
+    only_first = {first.path: load_done_films(str(out))[again.path] | {"film_path": first.path}}
+    assert gone_films([f"{arch}/**"], listed, only_first) == []

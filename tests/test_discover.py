@@ -259,3 +259,55 @@ def test_films_in_hidden_folders_below_the_input_are_not_listed(tmp_path):
     assert _listed(str(tmp_path / ".snapshot")) == [str(tmp_path / ".snapshot" / "hourly.0" / "a.mp4")]
     assert _listed(str(tmp_path / ".s*" / "**")) == [str(tmp_path / ".snapshot" / "hourly.0" / "a.mp4"),
                                                     str(tmp_path / ".sync" / "partial.mkv")]
+
+
+def test_a_folder_behind_several_links_is_listed_under_its_smallest_path(tmp_path):
+    """Among the link paths to one folder the smallest is listed, whatever the walk finds first: before 2026-12-06 the
+    first link found won (here archive/z/show, found before the link inside archive/a), and adding a link moved a
+    folder's films to new paths."""
+    (tmp_path / "vol1" / "show").mkdir(parents=True)
+    (tmp_path / "vol1" / "show" / "ep1.mp4").write_bytes(os.urandom(10))
+    (tmp_path / "vol2").mkdir()
+    (tmp_path / "vol2" / "show").symlink_to(tmp_path / "vol1" / "show")
+    arch = tmp_path / "archive"
+    (arch / "z").mkdir(parents=True)
+    (arch / "z" / "show").symlink_to(tmp_path / "vol1" / "show")
+    (arch / "a").symlink_to(tmp_path / "vol2")
+    assert _listed(str(arch)) == [str(arch / "a" / "show" / "ep1.mp4")]
+
+
+def test_a_file_reached_by_two_paths_is_listed_once(tmp_path):
+    """A file link beside its target, or two --input patterns overlapping through a folder link: before 2026-12-06 the
+    film was listed (and scored) twice. The path without a link is kept; remote listings are as they were."""
+    from transforms.discover import match_patterns
+    arch, vol = tmp_path / "archive", tmp_path / "vol1" / "show"
+    (arch / "library").mkdir(parents=True)
+    (arch / "by-genre").mkdir()
+    vol.mkdir(parents=True)
+    for p in (arch / "library" / "f1.mp4", vol / "ep1.mp4"):
+        p.write_bytes(os.urandom(10))
+    (arch / "by-genre" / "f1.mp4").symlink_to(arch / "library" / "f1.mp4")
+    (arch / "show").symlink_to(vol)
+    assert _listed(str(arch)) == [str(arch / "library" / "f1.mp4"), str(arch / "show" / "ep1.mp4")]
+    patterns = [normalise_pattern(str(arch)), normalise_pattern(str(vol))]
+    assert [sorted(m.path for m in r.metadata_list) for r in match_patterns(patterns)] == [
+        [str(arch / "library" / "f1.mp4")], [str(vol / "ep1.mp4")]]
+    with BeamTestPipeline() as p:
+        films = p | DiscoverFilms([str(arch), str(vol)])
+        assert_that(films.films | beam.Map(lambda r: r.path), equal_to([str(arch / "library" / "f1.mp4"),
+                                                                        str(vol / "ep1.mp4")]))
+
+
+def test_a_dangling_folder_link_is_unreachable_under_a_glob_too(tmp_path):
+    """'archive/**/*.mp4' with a folder link whose volume is not mounted: before 2026-12-06 only a folder --input
+    reported it, and under the glob its films were counted gone. A dangling link named like a file the pattern does
+    not match, or outside the folders it enters, is not reported."""
+    from transforms.discover import unreachable_inputs
+    arch = tmp_path / "archive"
+    (arch / "cat").mkdir(parents=True)
+    (arch / "cat" / "docs").symlink_to(tmp_path / "vol2" / "docs")
+    (arch / "cat" / "notes.mkv").symlink_to(tmp_path / "vol2" / "notes.mkv")
+    why = f"a link to {tmp_path / 'vol2' / 'docs'}, which is not there"
+    assert unreachable_inputs(str(arch / "**" / "*.mp4")) == [(str(arch / "cat" / "docs"), why)]
+    assert unreachable_inputs(str(arch / "*" / "*.mp4")) == []
+    assert [p for p, _ in unreachable_inputs(str(arch))] == [str(arch / "cat" / name) for name in ("docs", "notes.mkv")]

@@ -6,12 +6,12 @@ file, yet changes when a file is replaced, re-encoded, truncated or appended to.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import re
 import stat
 import unicodedata
 import warnings
-from collections import deque
 from typing import Callable, Iterable, Iterator
 
 import apache_beam as beam
@@ -162,11 +162,46 @@ def pattern_regex(pattern: str) -> re.Pattern:
 
 
 def match_patterns(patterns: list[str]) -> list[MatchResult]:
-    """FileSystems.match for --input patterns (normalise_pattern's), each as match_pattern lists it."""
-    return [MatchResult(p, match_pattern(p)) for p in patterns]
+    """FileSystems.match for --input patterns (normalise_pattern's), each as _match_one lists it, a local file reached
+    by several paths listed once in all (one_path_per_file)."""
+    return one_path_per_file([MatchResult(p, _match_one(p)) for p in patterns])
 
 
 def match_pattern(pattern: str) -> list[FileMetadata]:
+    """The files one (normalised) --input pattern matches, as match_patterns lists them."""
+    return match_patterns([pattern])[0].metadata_list
+
+
+def one_path_per_file(results: list[MatchResult]) -> list[MatchResult]:
+    """`results` with each local file (device and inode) under one path only, across every pattern: the one with the
+    fewest symbolic links in it, then the smallest. A file link beside its target, or two patterns overlapping through
+    a folder link, reached one film by two paths, and before 2026-12-06 it was scored twice. Remote objects are kept
+    as listed (they have no links)."""
+    paths: dict[tuple[int, int], list[str]] = {}
+    for m in (m for r in results for m in r.metadata_list):
+        local = local_path(m.path)
+        try:
+            st = os.stat(local) if local is not None else None
+        except OSError:
+            continue
+        if st is not None:
+            paths.setdefault((st.st_dev, st.st_ino), []).append(m.path)
+    dropped: set[str] = set()
+    for same in (set(same) for same in paths.values()):
+        if len(same) > 1:
+            dropped |= same - {min(same, key=lambda p: (_links_in(p), p))}
+    return [MatchResult(r.pattern, [m for m in r.metadata_list if m.path not in dropped]) for r in results]
+
+
+def _links_in(path: str) -> int:
+    """How many of a local path's folders and its file are symbolic links."""
+    parts, n = local_path(path).split("/"), 0
+    for i in range(1, len(parts) + 1):
+        n += os.path.islink("/".join(parts[:i]) or "/")
+    return n
+
+
+def _match_one(pattern: str) -> list[FileMetadata]:
     """The files a (normalised) --input pattern matches: as Beam's FileSystems.match lists them, except that a
     local folder behind a symbolic link is listed too (_local_matches), 'X/**/Y' matches X/Y too (pattern_regex), and
     files inside a hidden folder below the pattern's own folders are left out (outside_hidden_folders)."""
@@ -218,11 +253,16 @@ def _local_folders(root: str, may_enter: Callable[[str], bool]) -> Iterator[tupl
     """(folder, its entries sorted by name, or the OSError that kept them) for `root` and each folder below it that
     `may_enter` accepts, folders behind symbolic links included. Each real folder (device and inode) is listed
     once, so a link loop ends; folders behind links are entered after every folder reached without one, so a
-    folder reached both ways keeps its own path (and its films their ids)."""
+    folder reached both ways keeps its own path (and its films their ids). Those are entered smallest path first
+    (a folder's own paths are larger than its path), so a folder reached only through links is listed under the
+    smallest of its paths whatever links are added or found first: before 2026-12-06 the first link found won, and a
+    second link to a listed folder could move its films to new paths (and ids)."""
     seen: set[tuple[int, int]] = set()
-    plain, linked = [root], deque()
+    plain: list[str] = [root]
+    linked: list[str] = []  # (a heap) the folders found after every folder reached without a link
     while plain or linked:
-        folder = plain.pop() if plain else linked.popleft()
+        linked_walk = not plain  # (below a link, plain folders too wait their turn by path)
+        folder = plain.pop() if plain else heapq.heappop(linked)
         try:
             st = os.stat(folder or ".")
             if (st.st_dev, st.st_ino) in seen:
@@ -237,8 +277,12 @@ def _local_folders(root: str, may_enter: Callable[[str], bool]) -> Iterator[tupl
             if not _is_folder(e):
                 continue
             path = os.path.join(folder, e.name)  # ('*.mp4' in the working folder: 'a.mp4', not './a.mp4')
-            if may_enter(path):
-                (linked if e.is_symlink() else plain).append(path)
+            if not may_enter(path):
+                continue
+            if e.is_symlink() or linked_walk:
+                heapq.heappush(linked, path)
+            else:
+                plain.append(path)
 
 
 def _is_folder(entry: os.DirEntry) -> bool:
@@ -271,6 +315,8 @@ def outside_hidden_folders(pattern: str) -> Callable[[str], bool]:
 
 
 UNLISTED_FOLDERS = ("lost+found", "system volume information")  # a volume's own, closed to users: not reported
+# A name with a file's extension (b.mkv, a.m2ts): a link of that name whose target is not there was a file, not a folder
+FILE_NAME = re.compile(r"\.[A-Za-z][A-Za-z0-9]{1,4}$")
 
 
 def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
@@ -283,10 +329,10 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
         return []
     if not any(c in local for c in "*?["):  # one file, named
         return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
-    wanted, root = pattern_regex(local), _pattern_root(local)
+    wanted, root, enters = pattern_regex(local), _pattern_root(local), _worth_entering(local)
     found = []
     # the folders match_pattern lists, those behind links included (before 2026-12-06 they were not entered)
-    for folder, entries in _local_folders(root, _worth_entering(local)):
+    for folder, entries in _local_folders(root, enters):
         if isinstance(entries, FileNotFoundError):  # the pattern's own folder not there: "matches no film file"
             continue
         if isinstance(entries, OSError):
@@ -295,7 +341,10 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
                 found.append((folder, f"a folder that cannot be read ({entries.strerror or entries})"))
             continue
         for path in (os.path.join(folder, e.name) for e in entries if e.is_symlink()):
-            if not os.path.exists(path) and wanted.fullmatch(path) and is_film_candidate(path):
+            # a link that could be a folder the pattern enters counts too: 'archive/**/*.mp4' matches no link
+            # named 'docs', and before 2026-12-06 the films of a volume not mounted there were counted gone
+            maybe_folder = enters(path) and not FILE_NAME.search(path)
+            if not os.path.exists(path) and (wanted.fullmatch(path) or maybe_folder) and is_film_candidate(path):
                 found.append((path, _missing_target(path)))
     return sorted(found)
 
@@ -394,6 +443,11 @@ def _titles(path_size: tuple[bytes, int]) -> list[tuple[bytes, int]]:
     return [(p.encode("utf-8", "surrogateescape"), size) for p, size in imf.film_paths([(path, path_size[1])])]
 
 
+def _listed_together(patterns: list[str]) -> list[FileMetadata]:
+    """Every pattern's files, as match_patterns lists them (a file reached by two paths, once)."""
+    return [m for r in match_patterns(patterns) for m in r.metadata_list]
+
+
 def _film_ref(path: str, size: int) -> FilmRef:
     return FilmRef(path=path, size_bytes=size, film_id=film_id_for(path_text(path)))
 
@@ -407,9 +461,10 @@ class DiscoverFilms(beam.PTransform):
 
     def expand(self, pbegin):
         refs = (pbegin
-                | "Patterns" >> beam.Create(self.patterns)
-                # (before 2026-12-06 fileio.MatchAll: Beam's listing, which left out folders behind links)
-                | "Match" >> beam.FlatMap(match_pattern)
+                | "Patterns" >> beam.Create([self.patterns])
+                # (before 2026-12-06 fileio.MatchAll: Beam's listing, which left out folders behind links); the
+                # patterns are listed together, so that a file two of them reach by two paths is listed once
+                | "Match" >> beam.FlatMap(_listed_together)
                 | "DropSidecars" >> beam.Filter(lambda m: is_film_candidate(m.path) or imf.is_asset_map(m.path))
                 # as bytes: a name that is not UTF-8 would stop Beam's string coder, and with it the whole run
                 | "PathSize" >> beam.Map(lambda m: (m.path.encode("utf-8", "surrogateescape"), m.size_in_bytes))

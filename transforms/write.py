@@ -345,6 +345,18 @@ def content_key(ref: FilmRef) -> tuple[str, str]:
     return ref.content_fingerprint or ref.fingerprint or "", ref.path
 
 
+def same_local_file(path: str, other: str) -> bool:
+    """Whether two local paths are there and are one file (os.path.samefile: a link and its target, two links to one
+    folder's film); False for paths on other filesystems."""
+    a, b = local_path(path), local_path(other)
+    if a is None or b is None:
+        return False
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def pair_moves(gone: list[dict], paths: list[str]) -> dict[str, dict]:
     """new path -> the done row of the gone film it continues, for films of the same bytes: each path takes the gone
     film of its own file name first, then the other paths in order take the other gone films in order (newest
@@ -396,6 +408,14 @@ class SkipDone(beam.DoFn):
         more (a copy beside the original is a film of its own). Where several new films have those bytes
         (`claimants`, content_key of the films found), pair_moves decides which continues which."""
         key = content_key(ref)[0]
+        # A film whose path is still there, not listed tonight, and the same file as this path: the listing reached
+        # it by another path (a second link to its folder), so it moved here. Before 2026-12-06 it was a new film,
+        # scored again under a new id, and its old path counted gone.
+        listed = {p for _, p in claimants}
+        same = next((r for r in self.by_content.get(key, []) if r["film_path"] != ref.path
+                     and r["film_path"] not in listed and same_local_file(r["film_path"], ref.path)), None)
+        if same is not None:
+            return same
         gone = [r for r in self.by_content.get(key, [])
                 if r["film_path"] != ref.path and not FileSystems.exists(r["film_path"])]
         if not gone:
@@ -609,7 +629,8 @@ def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_h
         # the features file keeps the page checksums pipeline.rescore verifies
         atomic_write_table(t.set_column(i, t.schema.field(i), pa.array([ref.path] * len(t), pa.string())), path,
                            page_checksums=table == "features")
-    note = FilmError(ref.path, "discover", "FilmMoved", f"scored before at {prev['film_path']} (gone now), with the "
+    was = "the same file as this path" if same_local_file(prev["film_path"], ref.path) else "gone now"
+    note = FilmError(ref.path, "discover", "FilmMoved", f"scored before at {prev['film_path']} ({was}), with the "
                      "same bytes and options: its outputs were kept and now name this path", film_id=ref.film_id,
                      fatal=False, ref=ref)
     return commit_film(output_dir, run_id, manifest_row(
@@ -657,5 +678,6 @@ def _row_order(r: dict):
 
 __all__ = ["atomic_write_table", "stage_table", "publish", "read_table", "table_files", "read_rows", "clip_media_row", "error_row",
            "load_done_films", "write_done_index", "latest_by_film", "clean_output", "content_key", "pair_moves",
+           "same_local_file",
            "SkipDone", "commit_film", "commit_move", "CommitFailure", "WriteRunTable",
            "manifest_row", "match_files", "read_json", "write_json", "MEDIA_STAGES", "SKIPPED_TAG", "manifest_schema", "errors_schema"]
