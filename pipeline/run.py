@@ -44,7 +44,7 @@ from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              content_key, latest_by_film, load_done_films, read_rows, same_local_file, table_files,
+                              content_key, latest_by_film, load_done_films, read_rows, table_files,
                               write_done_index, write_unreachable)
 
 log = logging.getLogger("pipeline.run")
@@ -346,15 +346,21 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
             and not any(r["film_path"] == u or r["film_path"].startswith(u.rstrip("/") + "/") for u in unreachable)
             and not (imf.is_composition(r["film_path"]) and r["film_path"].rsplit("/", 1)[0] in folders)
             and any(rx.fullmatch(r["film_path"]) and shown(r["film_path"].rsplit("/", 1)[0]) for rx, shown in under)]
-    return [r for r in gone if not _listed_file(r["film_path"], listed)]
+    there = {id(r) for r in gone if (p := local_path(r["film_path"])) is not None and os.path.exists(p)}
+    if not there:  # (most gone films: not there, nothing to compare)
+        return gone
+    files = {key for p in listed if (key := _file_key(p)) is not None}  # one stat a listed film, not one a pair
+    return [r for r in gone if id(r) not in there or _file_key(r["film_path"]) not in files]
 
 
-def _listed_file(path: str, listed: set[str]) -> bool:
-    """Whether `path` is there and is the same local file as a listed path (os.path.samefile)."""
+def _file_key(path: str) -> Optional[tuple[int, int]]:
+    """(device, inode) of a local path that is there (one file however it is reached), else None."""
     local = local_path(path)
-    if local is None or not os.path.exists(local):  # (most gone films: not there, nothing to compare)
-        return False
-    return any(same_local_file(path, p) for p in listed)
+    try:
+        st = os.stat(local) if local is not None else None
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if st is not None else None
 
 
 def dry_run(opts: PipelineOptions) -> bool:

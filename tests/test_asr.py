@@ -721,6 +721,24 @@ def test_each_chunk_detects_its_language_and_each_line_is_tagged_by_its_own_text
     assert whisper.forced == ["en", "en"] and [c.language for c in cues] == ["en", "en"]
 
 
+def test_a_chunk_whisper_is_unsure_of_keeps_the_films_language():
+    # A one-language film: a chunk of a few words that Whisper guesses, unsure, is French is decoded again in the
+    # film's English (LANGUAGE_SWITCH_P); a sure guess stands (a film that changes language).
+    from transforms.transcribe import LANGUAGE_SWITCH_P
+    first = _stub_segment("And so my fellow Americans, ask not what your country can do for you.", 0.5, 5.0)
+    guessed = _stub_segment("Et que pour ton pays.", 0.5, 2.0)
+    again = _stub_segment("Ask what you can do for your country.", 0.5, 2.0)
+    speech = decode_audio(JFK)
+    whisper = _StubWhisper(([first], "en", 0.95), ([guessed], "fr", LANGUAGE_SWITCH_P - 0.2), ([again], "en", 1.0))
+    source = AsrCueSource(whisper)
+    cues = source.feed(speech, 0.0) + source.feed(speech, 100.0) + source.finish()
+    assert whisper.forced == [None, None, "en"] and [c.text for c in cues] == [first.text.strip(), again.text.strip()]
+    whisper = _StubWhisper(([first], "en", 0.95), ([guessed], "fr", LANGUAGE_SWITCH_P + 0.2))
+    source = AsrCueSource(whisper)
+    cues = source.feed(speech, 0.0) + source.feed(speech, 100.0) + source.finish()
+    assert whisper.forced == [None, None] and [c.language for c in cues] == ["en", "fr"]
+
+
 def test_a_buffer_of_exactly_chunk_s_is_cut_at_a_pause_too():
     # Six 5 s pieces fill the buffer to exactly 30 s: it was cut at 30.00 s, whatever was said there.
     noise = (0.1 * np.random.default_rng(0).standard_normal(30 * SAMPLE_RATE)).astype(np.float32)

@@ -600,3 +600,13 @@ def test_a_dvd_title_set_of_several_titles_or_angles_is_said_to_be_read_as_it_ru
         path = str(vt / f"VTS_{n}_1.VOB")
         [job] = LoadSubtitles("cfg", transcribe="never").process((FilmRef(path, 2048, film_id_for(path)), info))
         assert [w.error_type for w in job.warnings if w.error_type == "DvdTitleSet" and not w.fatal] == rows
+
+
+def test_a_dvd_ifo_the_storage_fails_to_list_costs_only_the_note(tmp_path, monkeypatch):
+    """The layout note is not worth the film: a listing of its folder that the storage fails gives no note."""
+    from transforms import dvd
+
+    def refuse(patterns):
+        raise OSError("the storage failed")
+    monkeypatch.setattr(dvd.FileSystems, "match", refuse)
+    assert dvd.layout_note(str(tmp_path / "VIDEO_TS" / "VTS_01_1.VOB")) is None

@@ -350,8 +350,8 @@ def read_imagefolder(path: Path) -> list[Example]:
     """DIR/<label>/*.jpg with FER-style (angry, happy, ...) or EMOTIONS folder names (LABEL_NAMES); face crops in
     any format Pillow reads (image_suffixes: JAFFE's .tiff, .gif, .pgm), at any depth under their label's folder
     (a subject's sub-folder, whose name groups its faces in one fold), as torchvision's ImageFolder reads them.
-    A folder of another name (contempt) is counted as left out, its images not read; other files are counted in a
-    warning. Before 2026-12-06 only .jpg, .jpeg, .png, .bmp and .webp directly in a label folder were read, the rest
+    The images of a folder of another name (contempt) are rows without a label, counted as left out with their
+    label when the set is loaded; other files are counted in a warning. Before 2026-12-06 only .jpg, .jpeg, .png, .bmp and .webp directly in a label folder were read, the rest
     without a word, and a folder of TIFFs gave no rows."""
     suffixes, subs = image_suffixes(), [p for p in _visible(path) if p.is_dir()]
     _refuse_a_layout_folder(path, subs)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import re
 from typing import Optional
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+log = logging.getLogger(__name__)
 
 _PART = re.compile(r"^vts_(\d\d)_([1-9])\.vob$", re.IGNORECASE)
 _MENU = re.compile(r"^(video_ts|vts_\d\d_0)\.vob$", re.IGNORECASE)
@@ -184,7 +187,11 @@ def layout_note(path: str) -> Optional[str]:
     """The words of a non-fatal row for a title set that is not one linear title (title_set_layout), else None:
     its VOBs are scored as they run, one after the other, so several titles follow one another in its clips and
     angles alternate block by block (the picture and sound of each angle in turn)."""
-    layout = title_set_layout(path)
+    try:
+        layout = title_set_layout(path)
+    except Exception as exc:  # noqa: BLE001 - a note is not worth the film: a listing the storage failed says none
+        log.info("%s: the title set's IFO not read (%s): no layout note", path, exc)
+        return None
     if layout is None or layout.linear:
         return None
     held = ", ".join(f"{n} {what}{'s' if n != 1 else ''}" for n, what in (

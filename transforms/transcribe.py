@@ -32,6 +32,10 @@ from transforms.language import label_cues, language_code
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
 MAX_NEW_TOKENS = 400  # Whisper's decoder holds 448 tokens including the prompt
+# A chunk is heard in another language than the film's first only when Whisper is this sure of it: on a chunk of a
+# few words its guess is often wrong, and a one-language film's line was then transcribed in (or translated into) the
+# guessed language. Less sure, the chunk is decoded again in the film's language (rare: a second pass on that chunk).
+LANGUAGE_SWITCH_P = 0.7
 # Silero VAD's threshold for a chunk's speech stretches: a chunk without any is never given to Whisper, and a
 # recognised segment must lie on them (heard). Below faster-whisper's 0.5: lines spoken under loud score music
 # reach 0.35-0.5 in some chunks (the Sintel trailer's last two), and music, birdsong and silence still give no words
@@ -223,14 +227,10 @@ class AsrCueSource:
         # them, lines spoken under music lost their words (the Sintel trailer's last two lines, docs/asr.md).
         # VAD decides afterwards instead: a segment with no speech under it is dropped (heard).
         try:
-            segments, info = self.whisper.transcribe(
-                audio, language=self.given_language, beam_size=self.beam_size, temperature=list(self.temperatures),
-                vad_filter=False, word_timestamps=True, condition_on_previous_text=False,
-                compression_ratio_threshold=self.filters.max_compression_ratio,
-                log_prob_threshold=self.filters.min_avg_logprob,
-                no_speech_threshold=self.filters.max_no_speech_prob,
-                max_new_tokens=min(MAX_NEW_TOKENS, MIN_NEW_TOKENS + int(TOKENS_PER_SPEECH_S * speech_s)))
-            segments = list(segments)  # the generator does the decoding: fail here, not half-way below
+            segments, info = self._decode(audio, self.given_language, speech_s)
+            if (self.given_language is None and self.language is not None and info.language != self.language
+                    and float(info.language_probability) < LANGUAGE_SWITCH_P):
+                segments, info = self._decode(audio, self.language, speech_s)
         except Exception as exc:  # noqa: BLE001 - one bad chunk must not cost the film its other lines
             end_s = start_s + audio.size / SAMPLE_RATE
             self.failures.append(f"{start_s:.1f}-{end_s:.1f}s: {type(exc).__name__}: {exc}")
@@ -243,6 +243,18 @@ class AsrCueSource:
                 self.language, self.language_probability = info.language, float(info.language_probability)
             out.append(self._utterance(seg, info, start_s))
         return out
+
+    def _decode(self, audio: np.ndarray, language: Optional[str], speech_s: float) -> tuple[list, object]:
+        """Whisper's segments (decoded: the generator does the work, so a failure is raised here) and its info for a
+        chunk, in `language` (None: the one it detects)."""
+        segments, info = self.whisper.transcribe(
+            audio, language=language, beam_size=self.beam_size, temperature=list(self.temperatures),
+            vad_filter=False, word_timestamps=True, condition_on_previous_text=False,
+            compression_ratio_threshold=self.filters.max_compression_ratio,
+            log_prob_threshold=self.filters.min_avg_logprob,
+            no_speech_threshold=self.filters.max_no_speech_prob,
+            max_new_tokens=min(MAX_NEW_TOKENS, MIN_NEW_TOKENS + int(TOKENS_PER_SPEECH_S * speech_s)))
+        return list(segments), info
 
     def _utterance(self, seg, info, start_s: float) -> Cue:
         """The cue of a kept segment (its UtteranceStats appended to details): read as a subtitle's line is (no
