@@ -36,8 +36,9 @@ from schemas import TABLES
 from transforms import dvd, imf
 from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, is_film_candidate, local_path, match_patterns,
-                                 normalise_pattern, outside_hidden_folders, pattern_regex, unreachable_inputs)
+from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, file_key, is_film_candidate, local_path,
+                                 match_patterns, normalise_pattern, outside_hidden_folders, pattern_regex,
+                                 unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
 from transforms.language import parse_text_languages
@@ -346,22 +347,11 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
             and not any(r["film_path"] == u or r["film_path"].startswith(u.rstrip("/") + "/") for u in unreachable)
             and not (imf.is_composition(r["film_path"]) and r["film_path"].rsplit("/", 1)[0] in folders)
             and any(rx.fullmatch(r["film_path"]) and shown(r["film_path"].rsplit("/", 1)[0]) for rx, shown in under)]
-    there = {id(r) for r in gone if (p := local_path(r["film_path"])) is not None and os.path.exists(p)}
+    there = {id(r): key for r in gone if (key := file_key(r["film_path"])) is not None}
     if not there:  # (most gone films: not there, nothing to compare)
         return gone
-    files = {key for p in listed if (key := _file_key(p)) is not None}  # one stat a listed film, not one a pair
-    return [r for r in gone if id(r) not in there or _file_key(r["film_path"]) not in files]
-
-
-def _file_key(path: str) -> Optional[tuple[int, int]]:
-    """(device, inode) of a local path that is there (one file however it is reached), else None."""
-    local = local_path(path)
-    try:
-        st = os.stat(local) if local is not None else None
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino) if st is not None else None
-
+    files = {key for p in listed if (key := file_key(p)) is not None}  # one stat a listed film, not one a pair
+    return [r for r in gone if there.get(id(r)) not in files]
 
 def dry_run(opts: PipelineOptions) -> bool:
     """Beam's --dry_run: Dataflow builds the job (the graph pickled, the --setup_file package staged, the resource

@@ -12,7 +12,7 @@ import re
 import stat
 import unicodedata
 import warnings
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata, MatchResult
@@ -172,6 +172,17 @@ def match_pattern(pattern: str) -> list[FileMetadata]:
     return match_patterns([pattern])[0].metadata_list
 
 
+def file_key(path: str) -> Optional[tuple[int, int]]:
+    """(device, inode) of a local path that is there: one file however it is reached (a link, a second link to its
+    folder); None for a path not there or not local."""
+    local = local_path(path)
+    try:
+        st = os.stat(local) if local is not None else None
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if st is not None else None
+
+
 def one_path_per_file(results: list[MatchResult]) -> list[MatchResult]:
     """`results` with each local file (device and inode) under one path only, across every pattern: the one with the
     fewest symbolic links in it, then the smallest. A file link beside its target, or two patterns overlapping through
@@ -179,13 +190,9 @@ def one_path_per_file(results: list[MatchResult]) -> list[MatchResult]:
     as listed (they have no links)."""
     paths: dict[tuple[int, int], list[str]] = {}
     for m in (m for r in results for m in r.metadata_list):
-        local = local_path(m.path)
-        try:
-            st = os.stat(local) if local is not None else None
-        except OSError:
-            continue
-        if st is not None:
-            paths.setdefault((st.st_dev, st.st_ino), []).append(m.path)
+        key = file_key(m.path)
+        if key is not None:
+            paths.setdefault(key, []).append(m.path)
     dropped: set[str] = set()
     for same in (set(same) for same in paths.values()):
         if len(same) > 1:

@@ -37,7 +37,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
-from transforms.discover import film_id_for, literal_glob, local_path, path_text
+from transforms.discover import file_key, film_id_for, literal_glob, local_path, path_text
 from transforms.elements import DecodedClip, FilmError, FilmJob, FilmRef
 
 log = logging.getLogger(__name__)
@@ -346,15 +346,10 @@ def content_key(ref: FilmRef) -> tuple[str, str]:
 
 
 def same_local_file(path: str, other: str) -> bool:
-    """Whether two local paths are there and are one file (os.path.samefile: a link and its target, two links to one
-    folder's film); False for paths on other filesystems."""
-    a, b = local_path(path), local_path(other)
-    if a is None or b is None:
-        return False
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+    """Whether two local paths are there and are one file (a link and its target, two links to one folder's film);
+    False for paths on other filesystems."""
+    key = file_key(path)
+    return key is not None and key == file_key(other)
 
 
 def pair_moves(gone: list[dict], paths: list[str]) -> dict[str, dict]:
