@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import zlib
 from typing import Optional, Sequence
 
 import numpy as np
@@ -47,13 +46,6 @@ VAD_GATE_THRESHOLD = 0.35
 # the same day): a segment is judged by its own text and words, not its 30 s window's; the language is detected in
 # every chunk, each line tagged by its own text where it can be; a recognised line keeps the words cleaning left.
 ASR_RULE = "4"
-
-
-def compression_ratio(text: str) -> float:
-    """Whisper's measure of a looping text: its UTF-8 length over its zlib-compressed length
-    (faster_whisper.transcribe.get_compression_ratio, OpenAI Whisper's too); 0 for no text."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def mean_word_probability(segment) -> Optional[float]:
@@ -86,7 +78,8 @@ class SpeechFilters:
         text = segment.text.strip()
         if not dialogue_text(text):  # '[Music]', '♪ ♪', a song: not dialogue (as for subtitles)
             return False
-        if len(text) >= self.min_compression_chars and compression_ratio(text) > self.max_compression_ratio:
+        from faster_whisper.transcribe import get_compression_ratio  # (Whisper's measure of a looping text)
+        if len(text) >= self.min_compression_chars and get_compression_ratio(text) > self.max_compression_ratio:
             return False
         confidence = mean_word_probability(segment)
         if confidence is None:  # no words to judge by: the window's decoding (rare)
