@@ -68,6 +68,19 @@ def backing_evidence(evidence: dict) -> dict:
     make a clip grounded that the rule had handed to the head."""
     return {m: p for m, p in evidence.items() if not (m == "scene" and evidence.get("face") is not None)}
 
+
+def grounded_today(row: dict):
+    """A stored clip's `grounded` as today's rule reads it: null stays null (no evidence recorded); a clip that label
+    rules before 2026-12-06 (LABEL_RULE 4) grounded on the scene classifier's word alone where a face was found is a
+    guess (backing_evidence), so a report of an output not re-scored since says what a new run would. Only that
+    rule's change is undone: the stored flag is trusted otherwise (float rounding cannot flip it)."""
+    if row.get("grounded") is not True or row.get("evidence_face") is None or row.get("evidence_scene") is None:
+        return row.get("grounded")
+    from schemas.labels import EMOTIONS
+    j = EMOTIONS.index(row["emotion"])
+    evidence = {m: row[f"evidence_{m}"] for m in EVIDENCE_MODALITIES if row.get(f"evidence_{m}") is not None}
+    return max(p[j] for p in backing_evidence(evidence).values()) >= GROUNDED_SUPPORT - 1e-6
+
 PROVENANCE_FIELDS = [
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("config_hash", pa.string(), nullable=False),

@@ -1014,3 +1014,31 @@ def test_arc_strip_and_bands_are_one_collection_per_kind():
     assert len(strip.collections) == len(EMOTIONS) + 2  # the clips, the guessing and damaged bands
     assert len(_band_spans(ax, "guessing")) == n // 2 and len(_band_spans(ax, "damaged")) == n // 50
     assert strip.get_ylim() == (0.0, 1.0)
+
+
+def test_a_clip_grounded_under_the_older_rule_is_read_as_todays_rule_reads_it(tmp_path):
+    """A clips file written before 2026-12-06 (LABEL_RULE 4) grounded a clip on the scene classifier's word alone
+    where a face was found; today's rule (schemas.clips.backing_evidence) leaves the scene out there. The report
+    trusted the stored flag: the clip was a "most intense moment" whose card said "backed by: no modality", unhatched
+    on the arc and counted grounded in the catalogue. It now reads the flag as today's rule does, everywhere."""
+    from schemas.clips import grounded_today
+    film = str(make_colour_film(tmp_path / "old_rule.mp4"))
+    out = tmp_path / "out"
+    old = hand_clip("old_rule", film, 0, "fear", 0.38, {"face": peaked("neutral", 0.5, "fear", 0.2),
+                                                        "scene": peaked("fear", 0.45)})
+    assert old["grounded"] and old["support"] == pytest.approx(0.45)  # as the older rule wrote it
+    face_backed = hand_clip("old_rule", film, 1, "joy", 0.6, {"face": peaked("joy", 0.7), "scene": peaked("joy", 0.5)})
+    write(out / "clips", "old_rule", [old, face_backed], "clips")
+    assert grounded_today(old) is False and grounded_today(face_backed) is True
+    assert grounded_today({**old, "evidence_face": None}) is True  # no face: the scene may back it
+    assert grounded_today({**old, "grounded": None}) is None  # no evidence recorded stays unknown
+    data = tables.load_output(str(out))
+    section = report_build._film_section(str(out), data.film("old_rule"), report.ReportOptions(thumbnails=False))
+    assert [(m["emotion"], m["clip_index"]) for m in section["moments"]] == [("joy", 1)]
+    assert section["guessing"] == [(0.0, 1.0, "guessing")] and section["grounded"] == "50%"
+    rows = {r["clip_index"]: r for r in section["clip_table"]}
+    assert rows[0]["grounding"] == "guess (grounded under the rule before 2026-12-06)"
+    assert rows[0]["backing"].startswith("no modality") and rows[1]["grounding"] == "grounded"
+    assert data.film("old_rule").n_grounded == 1  # the catalogue counts as the film section does
+    text = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
+    assert "no thumbnail (--no_thumbnails)" in text and "film not readable" not in text

@@ -193,6 +193,8 @@ def _backing(r: dict) -> str:
 def _grounding(r: dict) -> str:
     if r.get("grounded") is None:
         return "no evidence recorded"
+    if r.get("older_rule"):  # written under LABEL_RULE 4: the scene's word alone where a face was found
+        return "guess (grounded under the rule before 2026-12-06)"
     return "grounded" if r["grounded"] else "guess"
 
 
@@ -233,6 +235,8 @@ def _clip_rows(scored: list[dict], limit: int) -> list[dict]:
 def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict:
     table = tables.read_clips(root, f.film_id)
     rows = table.to_pylist()
+    for r, today in zip(rows, tables.grounded_column(table)):
+        r["older_rule"], r["grounded"] = today != r["grounded"], today
     scored = [r for r in rows if r["emotion"] is not None]
     start = np.array([r["start_s"] for r in scored], dtype=float)
     end = np.array([r["end_s"] for r in scored], dtype=float)
@@ -286,6 +290,7 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "duration": _duration(f.duration_s), "n_clips": len(rows), "model_versions": list(f.model_versions),
         "sources": ", ".join(f"{n} {s}" for s, n in sources.most_common()) or "none",
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
+        "thumbs_off": not opts.thumbnails,
         "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
         "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
         "n_damaged": f.n_damaged, "damage_unknown": bool(f.n_damage_unknown),

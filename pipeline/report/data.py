@@ -237,8 +237,9 @@ def _newest_error_run(errors: pa.Table) -> dict[str, str]:
 
 
 # Columns the catalogue summary needs; the per-film page reads the whole file.
+# the evidence columns too: `grounded` as today's rule reads it (schemas.clips.grounded_today)
 _SUMMARY_COLUMNS = ["film_id", "film_path", "end_s", "emotion", *PROB_COLUMNS, "model_version", "grounded", "damaged",
-                    "run_id"]
+                    "run_id", *(f"evidence_{m}" for m in clips_schema.EVIDENCE_MODALITIES)]
 
 
 def clips_path(root: str, film_id: str) -> str:
@@ -263,6 +264,20 @@ def read_features(root: str, film_id: str, clip_index: int) -> Optional[dict]:
         return None
     names = [f.name for f in features_schema.SCHEMA if f.name in table.column_names]
     return table.select(names).slice(0, 1).to_pylist()[0]
+
+
+def grounded_column(table: pa.Table) -> list:
+    """Each clip's `grounded` as today's rule reads it (schemas.clips.grounded_today): rows only where it is stored
+    true, a face and a scene both gave evidence (before 2026-12-06 the report trusted the stored flag, so an output
+    written under the older rule showed a clip as a grounded moment whose card said no modality backs it)."""
+    stored = table.column("grounded").to_pylist()
+    check = [i for i, g in enumerate(stored) if g is True]
+    if check and "evidence_face" in table.column_names:
+        rows = table.take(check).select(["emotion", "grounded", *(f"evidence_{m}" for m in
+                                                                  clips_schema.EVIDENCE_MODALITIES)]).to_pylist()
+        for i, r in zip(check, rows):
+            stored[i] = clips_schema.grounded_today(r)
+    return stored
 
 
 def is_grounded(value) -> bool:
@@ -295,7 +310,8 @@ def _summarise_clips(table: pa.Table) -> _ClipStats:
                      axis=1) if len(table) else np.zeros((0, len(EMOTIONS)))
     mean = np.nan_to_num(probs.mean(axis=0)) if len(probs) else np.zeros(len(EMOTIONS))
     end = pc.max(table.column("end_s")).as_py() if len(table) else None
-    grounded = [g for e, g in zip(emotions, table.column("grounded").to_pylist()) if e is not None]
+    grounded = grounded_column(table)
+    grounded = [g for e, g in zip(emotions, grounded) if e is not None]
     damaged = table.column("damaged").to_pylist()
     return _ClipStats(
         n=len(table), counts=counts, mean=mean, end=float(end or 0.0),
