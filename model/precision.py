@@ -14,7 +14,7 @@ import warnings
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+from model.number_formats import PRECISIONS, precision_problem  # noqa: F401 - PRECISIONS: the options' choices
 
 
 def cpu_has_native_bf16() -> bool:
@@ -26,10 +26,9 @@ def cpu_has_native_bf16() -> bool:
 
 def resolve(precision: str, device: str) -> str:
     """'auto' -> 'bf16' or 'fp16' (GPUs) or 'fp32'; explicit choices pass through (fp16 GPU-only, int8 CPU-only)."""
-    if precision not in PRECISIONS + ("fp16",):
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "int8" and device.startswith("cuda"):
-        raise ValueError("precision int8 is for CPU workers; on a GPU use auto (bf16/fp16)")
+    problem = precision_problem(precision, device)
+    if problem:
+        raise ValueError(problem)
     if precision != "auto":
         return precision
     if device.startswith("cuda"):

@@ -21,9 +21,9 @@ import torch
 
 from model.checkpoints import DEFAULT_HEAD, load_head, model_version
 from model.encoders import EncoderSpec, create_encoders
-from model.encoders.openvino_runtime import RUNTIMES
+from model.encoders.openvino_runtime import RUNTIMES, resolve_runtime
 from model.featurize import parse_modalities
-from model.precision import PRECISIONS
+from model.precision import PRECISIONS, resolve
 from pipeline.arg_types import (add_text_languages, cv_folds, head_path_arg, io_path, modalities_arg, positive_int,
                                 stops_on_data_errors)
 from training.datasets import data_spec
@@ -58,9 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def number_format_problems(args: argparse.Namespace) -> list[str]:
+    """What the encoders refuse of --precision, --vision_runtime and --text_runtime on --device when they are built
+    (model.precision.resolve, openvino_runtime.resolve_runtime: int8 on a GPU, OpenVINO but on a CPU in fp32/bf16),
+    asked before any data is read: before 2026-12-06 it was their traceback once the data had loaded."""
+    try:
+        precision = resolve(args.precision, args.device)
+    except ValueError as exc:
+        return [f"--precision {args.precision} --device {args.device}: {exc}"]
+    problems = []
+    for flag in ("vision_runtime", "text_runtime"):
+        try:
+            resolve_runtime(getattr(args, flag), args.device, precision)
+        except (ValueError, ImportError) as exc:
+            problems.append(f"--{flag} {getattr(args, flag)}: {exc}")
+    return problems
+
+
 @stops_on_data_errors("pipeline.evaluate")
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problems = number_format_problems(args)
+    if problems:
+        parser.error("; ".join(problems))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     model, _ = load_head(args.head)

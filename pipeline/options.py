@@ -187,6 +187,9 @@ MIN_IMAGE_SIZE = 28  # two of the ViT's 14 px patches a side
 MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the frame: narrower finds nothing
 MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
 LOCAL_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect", "prism")  # Beam's names, lower case, no "runner"
+# The runners that run the job in this process's Beam, which reads every option it parses and passes none on: a flag
+# no options class defines is consumed by nothing there (a portable runner's job server may read its own flags).
+DIRECT_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect")
 
 
 def offline_direct_runner(runner: str | None):
@@ -201,6 +204,40 @@ def offline_direct_runner(runner: str | None):
     direct = SwitchingDirectRunner()
     direct.is_interactive()
     return direct
+
+
+def runs_in_beam_here(runner: str | None) -> bool:
+    """Whether --runner (None: Beam's default) is one of the DirectRunners (DIRECT_RUNNERS)."""
+    return runner is None or str(runner).lower().replace("runner", "") in DIRECT_RUNNERS
+
+
+def encoders_loaded(opts: FilmEmotionOptions) -> tuple[str, ...]:
+    """The encoders with a --precision and a runtime that a scoring run's workers build: text and vision, as far as
+    --modalities asks for them (none under --no_score, or with --modalities unreadable: said apart)."""
+    from model.featurize import parse_modalities
+    try:
+        modalities = parse_modalities(opts.modalities)
+    except ValueError:
+        return ()
+    return tuple(m for m in ("text", "vision") if opts.score and m in modalities)
+
+
+def number_format_problems(opts: FilmEmotionOptions) -> list[str]:
+    """--precision and --vision_runtime / --text_runtime values the workers refuse when they build an encoder, every
+    film failing with a traceback (before 2026-12-06 the launch let them pass): int8 on a GPU, and OpenVINO anywhere
+    but a CPU in fp32 or bf16, by the workers' own rules (model.number_formats: torch-free, as the launcher is)."""
+    from model.number_formats import openvino_problem, precision_problem
+    loaded, problems = encoders_loaded(opts), []
+    problem = precision_problem(opts.precision, opts.device) if loaded else None
+    if problem:
+        problems.append(f"--precision {opts.precision} --device {opts.device}: {problem}")
+    for encoder in loaded:
+        flag = f"{encoder}_runtime"
+        if getattr(opts, flag) == "openvino" and openvino_problem(opts.device, opts.precision):
+            given = "--device cuda" if opts.device != "cpu" else "--precision int8"
+            problems.append(f"--{flag} openvino: OpenVINO runs the {encoder} encoder on CPU workers in fp32 or bf16, "
+                            f"not with {given}; give --{flag} auto or torch")
+    return problems
 
 
 def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
@@ -288,23 +325,46 @@ def beam_option_flags() -> set[str]:
     return {flag for action in parser._actions for flag in action.option_strings}
 
 
-def misspelt_options(argv: Sequence[str]) -> list[str]:
-    """One message per argument no options class knows that is close to one of this project's options (difflib),
-    naming the option meant. Beam only warned ('Discarding unparseable args') and the run went on with the default
-    ('--segmnt window' cut subtitle clips). Other unknown arguments are left to Beam: a runner's own flags pass."""
-    names, known, problems = project_option_names(), None, []
+def meant_option(flag: str, names: Sequence[str], prefixes: bool = False) -> str | None:
+    """The project's option an unknown flag was probably meant as (difflib; with `prefixes`, also the one option the
+    flag begins, as argparse would take '--seg' for --segment), or None."""
+    name = flag.lstrip("-").lower().replace("-", "_")
+    meant = difflib.get_close_matches(name, names, n=1, cutoff=MISSPELT_CUTOFF)
+    if meant:
+        return meant[0]
+    begun = [n for n in names if n.startswith(name)] if prefixes and name else []
+    return begun[0] if len(begun) == 1 else None
+
+
+def command_flags(argv: Sequence[str]) -> list[str]:
+    """The flags of a command line, as written before any '=value', up to a '--': arguments that start with '--', or
+    with '-' and a letter (argparse takes those for flags, not values)."""
+    flags = []
     for arg in argv:
         if arg == "--":
             break
-        if not arg.startswith("--"):
-            continue
-        flag = arg.split("=", 1)[0]
-        known = beam_option_flags() if known is None else known
-        if flag in known:
-            continue
-        meant = difflib.get_close_matches(flag[2:].lower().replace("-", "_"), names, n=1, cutoff=MISSPELT_CUTOFF)
-        if meant:
-            problems.append(f"{flag}: no such option; did you mean --{meant[0]}?")
+        if arg.startswith("--") or (len(arg) > 1 and arg[0] == "-" and arg[1].isalpha()):
+            flags.append(arg.split("=", 1)[0])
+    return flags
+
+
+def misspelt_options(argv: Sequence[str]) -> list[str]:
+    """One message per flag no options class knows that the run would go on without: Beam only warned ('Discarding
+    unparseable args') and the run went on with the defaults ('--segmnt window' cut subtitle clips). On the
+    DirectRunner (argv's --runner, or none) nothing else reads a flag, so each such flag is named, with the option
+    meant where one is close (before 2026-12-06 only those close to one of ours were: '--seg window', '--threads 2'
+    and '--force_all' ran on the defaults). On other runners a flag close to one of ours is named, the rest are left
+    to Beam: a runner's job server may read flags of its own."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    here = runs_in_beam_here(PipelineOptions(list(argv)).view_as(StandardOptions).runner)
+    flags = command_flags(argv)
+    known = beam_option_flags() if flags else set()  # (a parser of every options class: built once)
+    unknown = [flag for flag in flags if flag not in known]
+    names, problems = project_option_names(), []
+    for flag in unknown:
+        meant = meant_option(flag, names, prefixes=here)
+        if meant or here:
+            problems.append(f"{flag}: no such option" + (f"; did you mean --{meant}?" if meant else ""))
     return problems
 
 
@@ -355,6 +415,7 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
         need(remote is None, f"--{flag} {getattr(opts, flag)}: {remote}")
     bad_head = head_problem(opts.head) if missing_model_path(opts.head) is None else None  # missing: said above
     need(bad_head is None, f"--head {bad_head}")
+    problems += number_format_problems(opts)
     if runner != "":
         cuda = cuda_problem(opts, runner)
         need(cuda is None, cuda or "")

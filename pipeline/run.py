@@ -45,7 +45,7 @@ from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              content_key, latest_by_film, load_done_films, read_rows, table_files,
+                              content_key, latest_by_film, load_done_films, read_rows, table_files, table_matches,
                               write_done_index, write_unreachable)
 
 log = logging.getLogger("pipeline.run")
@@ -137,8 +137,21 @@ def _scored(row: dict) -> bool:
     return row["status"] == "ok" and not row.get("moved_from")
 
 
-def summarise(output_dir: str, run_id: str, wall_s: float) -> dict:
-    rows = read_rows(table_files(output_dir, "manifest", run_id), "manifest")
+def this_launch(rows: list[dict], since: Optional[float]) -> list[dict]:
+    """The manifest rows processed at or after `since` (the launch's start, epoch seconds; None: every row). A --run_id
+    given again (a job relaunched under its name, a nightly run with a fixed one) finds the earlier launches' rows in
+    manifest/<run_id>/ too: a film this launch committed again has its file rewritten with a new processed_at, the
+    others keep theirs. Before 2026-12-06 those were counted as this launch's (night 2 over an unchanged archive said
+    ok=2 skipped=2). processed_at is the worker's clock: a cluster's, synchronised, differs from the launcher's by far
+    less than a job takes to commit its first film."""
+    if since is None:
+        return rows
+    return [r for r in rows if r["processed_at"].timestamp() >= since]
+
+
+def summarise(output_dir: str, run_id: str, wall_s: float, since: Optional[float] = None) -> dict:
+    """The run's counts, clips, film hours and real-time factor, from its manifest rows (this launch's: this_launch)."""
+    rows = this_launch(read_rows(table_files(output_dir, "manifest", run_id), "manifest"), since)
     count = {s: sum(r["status"] == s for r in rows) for s in ("ok", "failed", "skipped")}
     count["moved"] = sum(bool(r.get("moved_from")) for r in rows)  # ok rows whose outputs were kept, not scored
     processed = [r for r in rows if _scored(r)]
@@ -165,29 +178,45 @@ def _fmt_s(seconds: float) -> str:
 class Progress:
     """Follows a run from its committed manifest rows (works on every runner, whatever process did the work):
     one line per finished film, and a run line every `every_s` with films done, film-hours, the real-time
-    factor so far and an ETA from the bytes still to do."""
+    factor so far and an ETA from the bytes still to do. since: the launch's start (epoch seconds), for a --run_id
+    given again: only this launch's rows count (this_launch); None: every row under the run's folder."""
 
     def __init__(self, output_dir: str, run_id: str, expected: dict[str, int], every_s: float = PROGRESS_EVERY_S,
-                 emit: Callable[[str], None] = print):
+                 emit: Callable[[str], None] = print, since: Optional[float] = None):
         self.output_dir, self.run_id, self.every_s, self.emit = output_dir, run_id, every_s, emit
         self.expected = expected  # film path -> size in bytes, for the films this run is expected to process
-        self.seen: set[str] = set()
+        self.since = since
+        self.seen: dict[str, float] = {}  # manifest file -> its last-updated time when read
+        self.counted: set[str] = set()  # manifest files that held a row of this launch: one film line each
         self.rows: list[dict] = []
         self.t0 = time.monotonic()
         self.last_line = self.t0
 
     def poll(self) -> None:
-        new = [f for f in table_files(self.output_dir, "manifest", self.run_id)
-               if f not in self.seen and not f.endswith(f"/{SKIPPED_FILE}.parquet")]
-        for path in new:
-            self.seen.add(path)
-            for r in read_rows([path], "manifest"):
+        """Emit a line for each film committed since the last poll, and the run line when it is due."""
+        for path in self.new_files():
+            rows = this_launch(read_rows([path], "manifest"), self.since)
+            if rows:
+                self.counted.add(path)
+            for r in rows:
                 self.rows.append(r)
                 self.emit(self.film_line(r))
         now = time.monotonic()
         if now - self.last_line >= self.every_s:
             self.last_line = now
             self.emit(self.run_line(now - self.t0))
+
+    def new_files(self) -> list[str]:
+        """The run's manifest files not read yet, or rewritten since (an earlier launch's file of a film this launch
+        commits again, under a --run_id given again), skipped films' file and those already counted left out."""
+        new = []
+        for m in table_matches(self.output_dir, "manifest", self.run_id):
+            if (m.path in self.counted or m.path.endswith(f"/{SKIPPED_FILE}.parquet")
+                    or self.seen.get(m.path) == m.last_updated_in_seconds):
+                continue
+            self.seen[m.path] = m.last_updated_in_seconds
+            new.append(m.path)
+        return new
 
     def film_line(self, r: dict) -> str:
         n = max(len(self.expected), len(self.rows))
@@ -399,7 +428,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         if not building:  # the paths out of reach: an errors row each, which the report lists
             write_unreachable(fo.output, built["run_id"], unreachable)
         expected = expected_films(matched, {} if fo.force else done, built["config_hash"])
-        progress = Progress(fo.output, built["run_id"], expected, progress_every_s)
+        progress = Progress(fo.output, built["run_id"], expected, progress_every_s, since=started_at)
         outcome: dict = {}
 
         def execute():
@@ -427,7 +456,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             full = output_full(outcome["error"])
             denied = None if full else output_denied(outcome["error"], fo.output)
             if full or denied:  # every later film would fail the same way: say what to do, not a worker's traceback
-                print(format_summary(summarise(fo.output, built["run_id"], time.perf_counter() - t0)), flush=True)
+                print(format_summary(summarise(fo.output, built["run_id"], time.perf_counter() - t0, started_at)),
+                      flush=True)
                 todo = "free space" if full else "give this run write access there"
                 raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({full or denied}), so the "
                                  "run stopped. The films committed before it are kept and no film is half-written; "
@@ -445,7 +475,7 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             return {"run_id": built["run_id"], "config_hash": built["config_hash"], "dry_run": True,
                     "result": outcome.get("result")}
         progress.poll()
-        summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0)
+        summary = summarise(fo.output, built["run_id"], time.perf_counter() - t0, started_at)
         try:  # the next run reads this snapshot and the few files after it, not every manifest file
             done_now = write_done_index(fo.output)
         except Exception as exc:  # noqa: BLE001 - only a speed-up: the next run reads every file instead

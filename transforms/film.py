@@ -172,7 +172,9 @@ class _Film:
         self.score_batch()
         step._counters["films_decoded"].inc()
         if self.unread:
-            self.errors.append(unread_lines_warning(job.ref, self.unread, len(self.rows), step.scorer.cfg.text_languages))
+            cfg = step.scorer.cfg
+            self.errors.append(unread_lines_warning(job.ref, self.unread, len(self.rows), cfg.text_languages,
+                                                    cfg.modalities))
         failures = getattr(self.cue_source, "failures", None)
         if failures:
             self.errors.append(FilmError(
@@ -255,15 +257,40 @@ class _Film:
                                language_probability=getattr(src, "language_probability", None))
 
 
-def unread_lines_warning(ref, unread: Counter, n_clips: int, languages) -> FilmError:
+# What a clip is scored from besides its line, by --modalities (vision: the frames, and the scene evidence on them)
+OTHER_EVIDENCE = {"vision": "frames", "face": "faces", "audio": "speech"}
+
+
+def unread_lines_warning(ref, unread: Counter, n_clips: int, languages, modalities=None) -> FilmError:
     """One non-fatal row per film (ref: its FilmRef, or anything with .path and .film_id) for the lines the
-    text path did not read."""
+    text path did not read. modalities: the run's --modalities (None: not known, the message names none)."""
     counts = ", ".join(f"{n} in '{lang}'" for lang, n in sorted(unread.items()))
     return FilmError(
         film_path=ref.path, film_id=ref.film_id, stage="encode", error_type="UnreadLanguage", fatal=False,
-        message=f"{sum(unread.values())} of {n_clips} clips have a line the text path did not read ({counts}): it "
-                f"learnt {', '.join(languages)} only (--text_languages). Those clips are scored from their frames, "
-                f"faces and speech; their text stays in the clips table.")
+        message=f"{sum(unread.values())} of {n_clips} clips have a line the text path did not read ({counts}): "
+                f"{why_unread(languages)}. {scored_without_text(modalities)}; their text stays in the clips table.")
+
+
+def why_unread(languages) -> str:
+    """Why lines were not read: the languages the text path learnt (the default --text_languages), or those the run
+    chose to read (before 2026-12-06 '--text_languages fr' said the text path learnt fr)."""
+    from model.encoders.versions import TEXT_LANGUAGES
+    if tuple(languages) == TEXT_LANGUAGES:
+        return f"it learnt {', '.join(languages)} only (--text_languages)"
+    return f"this run reads lines in {', '.join(languages)} only (--text_languages)"
+
+
+def scored_without_text(modalities) -> str:
+    """What the clips with an unread line are scored from: the run's other modalities, or nothing with --modalities
+    text (before 2026-12-06 it said frames, faces and speech whatever --modalities was)."""
+    if modalities is None:
+        return "Those clips are scored without their line"
+    others = [OTHER_EVIDENCE[m] for m in OTHER_EVIDENCE if m in modalities]
+    if not others:
+        return "Those clips have nothing else to be scored from (--modalities text): their label is a guess " \
+               "(grounded false)"
+    named = f"{', '.join(others[:-1])} and {others[-1]}" if len(others) > 1 else others[0]
+    return f"Those clips are scored from their {named}"
 
 
 _DONE = object()

@@ -20,9 +20,9 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ._cache import cache_dir
+from model.number_formats import RUNTIMES, openvino_problem
 
-RUNTIMES = ("auto", "torch", "openvino")
+from ._cache import cache_dir
 MAX_BATCH = 256
 
 
@@ -35,10 +35,11 @@ def resolve_runtime(runtime: str, device: str, precision: str) -> str:
     """'auto' -> 'openvino' on CPU workers in fp32/bf16 when the package is installed, else 'torch'."""
     if runtime not in RUNTIMES:
         raise ValueError(f"encoder runtime must be one of {RUNTIMES}, got {runtime!r}")
-    cpu_float = device == "cpu" and precision in ("fp32", "bf16")
+    problem = openvino_problem(device, precision)
+    cpu_float = problem is None and precision != "auto"  # (the workers pass a resolved precision)
     if runtime == "openvino":
-        if not cpu_float:
-            raise ValueError(f"the openvino runtime is for CPU workers in fp32/bf16, not {device}/{precision}")
+        if problem:
+            raise ValueError(problem)
         if not openvino_available():
             raise ImportError("the openvino runtime needs `pip install openvino` (see requirements.txt)")
         return "openvino"
