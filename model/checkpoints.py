@@ -5,7 +5,7 @@ import functools
 import io
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -130,3 +130,45 @@ def load_head_meta(path: str | Path | None = None) -> dict:
     """The head checkpoint's meta (config, tuned encoder weights, training record), read once per file
     version in a process (the factory, model_version and the handlers all ask for it)."""
     return _meta_cached(*head_stamp(path))
+
+
+def learnt_modalities(path: str | Path | None = None) -> tuple[str, ...]:
+    """The modalities a head learnt: those its training examples held (meta['trained_modalities'], recorded by
+    pipeline.train). The shipped head and heads without that record count as having learnt all four (the shipped
+    head learnt from every kind); the shipped head is answered without reading it."""
+    from schemas.features import MODALITIES
+    if head_source(path) == str(DEFAULT_HEAD):
+        return tuple(MODALITIES)
+    held = load_head_meta(path).get("trained_modalities")
+    return tuple(MODALITIES) if held is None else tuple(m for m in MODALITIES if m in held)
+
+
+def unlearnt_modalities_problem(head: str | Path | None, modalities: Sequence[str]) -> str | None:
+    """One line when `modalities` (a command's --modalities) asks for one the head did not learn (None: it learnt
+    them all). Before 2026-12-06 such a modality was scored anyway: its branch's weights had never moved from their
+    initial values and its shipped classifier, which the studio had not trained, backed labels without a word."""
+    learnt = learnt_modalities(head)
+    unlearnt = [m for m in modalities if m not in learnt]
+    if not unlearnt:
+        return None
+    keep = [m for m in modalities if m in learnt] or list(learnt)
+    return (f"--head {head} learnt no {or_list(unlearnt)} (its training data held none): run with "
+            f"--modalities {','.join(keep)}")
+
+
+def unlearnt_data_problem(head: str | Path | None, needs: Mapping[str, Sequence[str]]) -> str | None:
+    """One line when a --data spec's kind carries only modalities the head did not learn (needs: each spec with the
+    modalities its kind carries, training.features.kind_modalities; None: no such spec). Every such spec is named."""
+    from schemas.features import MODALITIES
+    learnt = learnt_modalities(head)
+    unscored = {spec: modalities for spec, modalities in needs.items() if not any(m in learnt for m in modalities)}
+    if not unscored:
+        return None
+    missing = [m for m in MODALITIES if any(m in modalities for modalities in unscored.values())]
+    return (f"--head {head} learnt no {or_list(missing)} (its training data held none): leave out "
+            + ", ".join(f"--data {spec}" for spec in unscored))
+
+
+def or_list(names: Sequence[str]) -> str:
+    """'audio', 'vision or audio', 'vision, face or audio': modalities as the refusals name them."""
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else list(names))

@@ -28,7 +28,9 @@ keeps the head's others: after retraining one branch classifier, its temperature
 dev data alone (the other sets, and the speech out-of-fold logits, are not needed again).
 --temperatures_from HEAD takes the temperatures --refit keeps from another head: a head retrained on new text
 layers refits its own patterns and keeps the shipped head's branch temperatures (its branch classifiers did not
-change; the speech one was fitted out of fold).
+change; the speech one was fitted out of fold). Refused in one line, naming it, where a kept branch temperature belongs
+to another classifier than --head carries, or a kept pattern temperature to a head of other weights
+(training.calibration.foreign_temperatures; copied before 2026-12-06).
 --weigh_sets equally makes each --data set count once in a temperature's fit, however many rows it has (by default
 every row counts once). The shipped face temperature is fitted so on four face sets: pooled by rows, FER+'s 3,325
 web faces, whose crowd-majority labels are cleaner than any film's, set it, and film faces read over-confident.
@@ -42,13 +44,14 @@ import logging
 import numpy as np
 import torch
 
-from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head
+from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head, unlearnt_data_problem
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
 from pipeline.arg_types import add_text_languages, head_path_arg, io_path, stops_on_data_errors
-from training.calibration import (cross_fitted, fit_pattern_temperatures, logits_and_patterns, probs_with, referee_rows,
-                                  refit_only, set_weights, speech_out_of_fold, split)
+from training.calibration import (cross_fitted, fit_pattern_temperatures, foreign_temperatures, logits_and_patterns,
+                                  probs_with, referee_rows, refit_only, set_weights, speech_out_of_fold, split)
 from training.datasets import data_spec
+from training.features import kind_modalities
 from training.loop import label_paired, load_set, split_sources
 from training.metrics import expected_calibration_error
 
@@ -77,6 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.temperatures_from and not args.refit:
         p.error("--temperatures_from needs --refit (the temperatures fitted here)")
+    # both checked before any model loads or feature is made (one line, exit status 1)
+    if args.temperatures_from and (problem := foreign_temperatures(args.head, args.temperatures_from, args.refit)):
+        raise SystemExit(f"pipeline.calibrate: --temperatures_from {args.temperatures_from}: {problem}")
+    # a set only of modalities the head never learnt would fit temperatures no run with it uses (runs leave them out)
+    if problem := unlearnt_data_problem(args.head, {s: kind_modalities(s.split(":", 1)[0]) for s in args.data}):
+        raise SystemExit(f"pipeline.calibrate: {problem}")
+    oof_rows = speech_out_of_fold(args.speech_oof, head=args.head) if args.speech_oof else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     model, meta = load_head(args.head)
@@ -93,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         sets[f"pairs:dev@{args.pairs}"] = referee_rows(
             *logits_and_patterns(model, pairs.items, [featurizer.evidence(f) for f in pairs.items]), pairs.labels)
     if args.speech_oof:
-        sets[f"speech-oof:{args.speech_oof}"] = speech_out_of_fold(args.speech_oof)
+        sets[f"speech-oof:{args.speech_oof}"] = oof_rows
     default_t = float(model.temperature)
     equal_sets = args.weigh_sets == "equally"
     others = (load_head_meta(args.temperatures_from) if args.temperatures_from else meta) if args.refit else None

@@ -75,11 +75,25 @@ def number_format_problems(args: argparse.Namespace) -> list[str]:
     return problems
 
 
+def unlearnt_problems(args: argparse.Namespace) -> list[str]:
+    """--modalities asking for a modality the --head did not learn, and a --data kind that carries only such
+    modalities: refused before any data is read (model.checkpoints). Without --modalities the head's own are read
+    (model.checkpoints.learnt_modalities: all four for the shipped head), so a head that learnt no audio evaluates
+    its lines without being told to leave audio out."""
+    from model.checkpoints import learnt_modalities, unlearnt_data_problem, unlearnt_modalities_problem
+    from training.features import kind_modalities
+    if args.modalities is None:
+        args.modalities = ",".join(learnt_modalities(args.head))
+    problems = [unlearnt_modalities_problem(args.head, parse_modalities(args.modalities)),
+                unlearnt_data_problem(args.head, {s: kind_modalities(s.split(":", 1)[0]) for s in args.data})]
+    return [p for p in problems if p]
+
+
 @stops_on_data_errors("pipeline.evaluate")
 def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
-    problems = number_format_problems(args)
+    problems = number_format_problems(args) + unlearnt_problems(args)
     if problems:
         parser.error("; ".join(problems))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -368,6 +368,22 @@ def misspelt_options(argv: Sequence[str]) -> list[str]:
     return problems
 
 
+def unlearnt_modality_problem(opts: FilmEmotionOptions) -> str | None:
+    """--modalities asking for a modality the --head did not learn (model.checkpoints.unlearnt_modalities_problem).
+    Read only for a local --head given (the shipped head learnt all four, so a default launch imports no torch) and
+    when the run scores; a --head on gs:// or s3:// is read where the run scores, as head_problem leaves it."""
+    from model.encoders.versions import is_url
+    from model.featurize import parse_modalities
+    if not opts.head or not opts.score or is_url(opts.head):
+        return None
+    try:
+        modalities = parse_modalities(opts.modalities)
+    except ValueError:
+        return None  # (said by option_problems)
+    from model.checkpoints import unlearnt_modalities_problem
+    return unlearnt_modalities_problem(opts.head, modalities)
+
+
 def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[str]:
     """What is wrong with the values of the options (empty: nothing). Checked when a run starts, so a value no film
     can be cut or scored with stops the launch with one message, not a failed row for every film of a catalogue
@@ -415,6 +431,9 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
         need(remote is None, f"--{flag} {getattr(opts, flag)}: {remote}")
     bad_head = head_problem(opts.head) if missing_model_path(opts.head) is None else None  # missing: said above
     need(bad_head is None, f"--head {bad_head}")
+    if bad_head is None and missing_model_path(opts.head) is None:  # a head that loads: what it learnt
+        unlearnt = unlearnt_modality_problem(opts)
+        need(unlearnt is None, unlearnt or "")
     problems += number_format_problems(opts)
     if runner != "":
         cuda = cuda_problem(opts, runner)

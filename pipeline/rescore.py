@@ -392,8 +392,11 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
 
 
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dict:
-    from model.checkpoints import model_version
+    from model.checkpoints import model_version, unlearnt_modalities_problem
     args, beam_args = parse_args(argv)
+    # before any features file is read: a modality the head never learnt would be scored by untrained weights
+    if problem := unlearnt_modalities_problem(args.head, parse_modalities(args.modalities)):
+        raise SystemExit(f"pipeline.rescore: {problem}")
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     readable, unreadable = features_files(args.features)
     versions = set().union(*(v for v, _ in readable.values()))

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from model.bvpec import BVPECConfig, VARIANTS
-from model.checkpoints import load_head, load_head_meta, save_head, text_classifier_meta
+from model.bvpec import BVPECConfig, MODALITIES, VARIANT_MODALITIES, VARIANTS
+from model.checkpoints import load_head, load_head_meta, or_list, save_head, text_classifier_meta
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
 from pipeline.arg_types import (add_text_languages, fraction, io_path, positive_float, positive_int,
                                 stops_on_data_errors)
-from training.datasets import data_spec
+from training.datasets import data_spec, specs_overlap
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
                            selects, split_sources, train_head, tune_face_encoder, with_out_of_fold_speech)
@@ -145,12 +145,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def trained_modalities(train: LabelledSet, variant: str) -> list[str]:
+    """The modalities the head learns: those at least one training example carries tokens of (a label-paired example
+    counts for each it pairs), among those its variant reads. A run that asks for another is refused
+    (model.checkpoints.unlearnt_modalities_problem): that branch never moved from its initial weights."""
+    held = {m for item in train.items for m in VARIANT_MODALITIES[variant] if len(item.get(m, ()))}
+    return [m for m in VARIANT_MODALITIES[variant] if m in held]
+
+
+def say_untrained_modalities(learnt: list[str]) -> None:
+    """One line naming the modalities the training data held none of (runs with this head must leave them out)."""
+    missing = [m for m in MODALITIES if m not in learnt]
+    if missing:
+        log.warning("no training data for %s: the head learns none of it; run it with --modalities %s",
+                    or_list(missing), ",".join(learnt))
+
+
 @stops_on_data_errors("pipeline.train")
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     check_classifiers(args)
+    # before any feature is made: the --speech_oof file must hold the logits of the speech classifier this head
+    # carries (one line, exit status 1), and dev rows that are train rows are said (a warning)
+    oof = read_oof(args.speech_oof, args.speech_classifier) if args.speech_oof else None
+    specs_overlap(args.data, args.dev, "pipeline.train")
     face_state, face_summary = None, None
     if args.finetune_face_epochs:
         face_state, face_summary = tune_face_encoder(args.data, args.dev, args.finetune_face_epochs, args.face_lr,
@@ -170,8 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     enc = Encoders(spec, states=(text_state, face_state or {})) if (face_state or text_state) else create_encoders(spec)
     k = args.finetune_text_layers
     train_sets = [load_set(s, enc, text_lower_k=k, text_languages=args.text_languages) for s in args.data]
-    if args.speech_oof:
-        oof = read_oof(args.speech_oof)
+    if oof is not None:
         train_sets = [with_out_of_fold_speech(t, spec, oof) for t, spec in zip(train_sets, args.data)]
     train_sets = [t.labelled() for t in train_sets]
     dev_sets = [load_set(s, enc, text_lower_k=k, text_languages=args.text_languages).labelled() for s in args.dev]
@@ -184,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
         log.info("no --dev data: no early stopping, the last epoch's weights are kept")
     elif not any(selects(d.name, args.select) for d in dev_sets):
         raise SystemExit(f"--select {args.select}: no --dev set has such a name ({[d.name for d in dev_sets]})")
+    learnt = trained_modalities(train, args.variant)
+    say_untrained_modalities(learnt)
     config = BVPECConfig(input_dims=feature_dims(enc), d_model=args.d_model, heads=args.heads,
                          dropout=args.dropout, variant=args.variant)
     model, summary = train_head(
@@ -202,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         log.info("temperature %.3f; calibrated dev: %s", summary["temperature"], summary["dev_metrics_calibrated"])
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
             "speech_oof": args.speech_oof,
+            "trained_modalities": learnt,  # what its training examples held: runs asking for more are refused
             "encoders": dict(enc.versions),  # the tokens it trained on (weight digests, stage one's included)
             "command": "python -m pipeline.train " + " ".join(sys.argv[1:] if argv is None else argv),
             **summary}

@@ -250,8 +250,11 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch):
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), k
     js = tmp_path / "eval.json"
+    # lines and faces only: the head learnt no frames or voices, so it is scored on what it learnt (since
+    # 2026-12-06 the default, all four, is refused: test_head_modalities.py)
+    assert meta["trained_modalities"] == ["text", "face"]
     rep = evaluate.main(["--data", f"meld:{dv}", "--data", f"imagefolder:{faces}#dev", "--head", str(out),
-                         "--json", str(js), "--cv", "3", "--threads", "1"])
+                         "--json", str(js), "--cv", "3", "--threads", "1", "--modalities", "text,face"])
     saved = json.loads(js.read_text())
     m = saved["results"][f"meld:{dv}"]
     for key in ("n", "accuracy", "weighted_f1", "macro_f1", "ece", "mean_confidence", "per_class", "confusion_matrix",
@@ -348,7 +351,8 @@ def test_text_fine_tuning_is_calibrated_and_scored_through_its_tuned_layers(tmp_
     chosen, calibrated = meta["dev_metrics"][dev], meta["dev_metrics_calibrated"][dev]
     assert meta["finetuned_text_layers"] == 1 and meta["temperature"] != 1.0
     assert calibrated["accuracy"] == chosen["accuracy"] and calibrated["weighted_f1"] == chosen["weighted_f1"]
-    rep = evaluate.main(["--data", dev, "--head", str(out), "--precision", "fp32", "--threads", "1"])["results"][dev]
+    rep = evaluate.main(["--data", dev, "--head", str(out), "--precision", "fp32", "--threads", "1",
+                         "--modalities", "text"])["results"][dev]  # a text-only head learnt lines alone
     assert rep["n"] == calibrated["n"] and rep["accuracy"] == pytest.approx(calibrated["accuracy"], abs=1 / 120)
     assert rep["ece"] == pytest.approx(calibrated["ece"], abs=0.01)
     # a second stage (the shipped text layers: GoEmotions and EmoryNLP first, then MELD) starts from the first
@@ -507,7 +511,8 @@ def test_face_encoder_fine_tuning_ships_in_the_head(tmp_path, monkeypatch):
     assert "+ft" in tuned.version and "+ft" not in packaged.version and tuned.version != shipped.version
     crops = [np.full((48, 48), 90, np.uint8), np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1))]
     assert not np.allclose(tuned.encode(crops), packaged.encode(crops))
-    rep = evaluate.main(["--data", f"imagefolder:{faces}#dev", "--head", str(tmp_path / "a.pt"), "--threads", "1"])
+    rep = evaluate.main(["--data", f"imagefolder:{faces}#dev", "--head", str(tmp_path / "a.pt"), "--threads", "1",
+                         "--modalities", "face"])  # (a head that learnt faces alone)
     assert rep["results"][f"imagefolder:{faces}#dev"]["n"] > 0
 
 

@@ -68,17 +68,70 @@ def referee_rows(logits: np.ndarray, patterns: Sequence[str], labels: np.ndarray
     return logits[keep], [patterns[i] for i in keep], np.asarray(labels)[keep]
 
 
-def speech_out_of_fold(path) -> tuple[np.ndarray, list[str], np.ndarray]:
+def speech_out_of_fold(path, head=None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """The speech classifier's speaker-out-of-fold logits on its train speakers (training.speech_classifier
-    --oof) as branch rows: (log-probabilities, 'branch:speech' each, labels). Only the sets with dev speakers
-    (RAVDESS, EmoDB): the temperature is for speakers like theirs; a file's TESS rows (--oof_sets) are for the
-    head's training. Refused when they were made with other speech weights than the ones the pipeline loads."""
+    --oof) as branch rows: (log-probabilities, 'branch:speech' each, labels). Only the sets with dev speakers, as the
+    file records them (oof_dev_sets: RAVDESS and EmoDB, or a studio's own): the temperature is for speakers like
+    theirs; a file's TESS rows (--oof_sets) are for the head's training. Refused (DataError, one line) when they were
+    made with other speech weights than the ones the head `head` reads (the classifier it carries, else the shipped;
+    before 2026-12-06 always the shipped), or hold no row of those sets."""
     from scipy.special import log_softmax
 
-    from training.speech_classifier import DEV_SETS, read_oof
-    rows = [v for name, v in read_oof(path).items() if name in DEV_SETS]
+    from training.datasets import DataError
+    from training.speech_classifier import oof_dev_sets, read_oof
+    read, dev_sets = read_oof(path, head=head), oof_dev_sets(path)
+    rows = [v for name, v in read.items() if name in dev_sets]
+    if not rows:
+        raise DataError(f"--speech_oof {path}: no rows of a set with dev speakers ({', '.join(dev_sets) or 'none'}; it "
+                        f"holds {', '.join(read)}): write it with --oof_sets naming one")
     logits = log_softmax(np.concatenate([r[0] for r in rows]).astype(np.float64), axis=1)
     return logits, [BRANCH + "speech"] * len(logits), np.concatenate([r[1] for r in rows])
+
+
+def classifiers_of(head) -> dict[str, str]:
+    """Whose each of a head's temperatures is, by digest: `head`, its own weights (the pattern temperatures); `speech`,
+    `scene`, the classifier files it carries, else the shipped ones; `face`, its tuned face weights ('' the packaged);
+    `text`, its text layers and line classifier (without one, the head reads a lone line itself: its weights)."""
+    from model.checkpoints import load_head
+    from model.encoders._cache import file_digest, state_digest
+    from model.encoders.versions import SCENE_WEIGHTS, SPEECH_WEIGHTS, head_digests
+
+    model, meta = load_head(head)
+    carried, own = head_digests(head), state_digest(model.state_dict())
+    line = (meta.get("text_classifier") or {}).get("state_dict")
+    return {"head": own, "speech": carried["speech"] or file_digest(SPEECH_WEIGHTS),
+            "scene": carried["scene"] or file_digest(SCENE_WEIGHTS), "face": carried["face"],
+            "text": carried["text"] + "|" + (state_digest(line) if line else own)}
+
+
+def foreign_temperatures(head, other, refit: Sequence[str]) -> str | None:
+    """Why `other`'s temperatures cannot be kept on `head` (pipeline.calibrate --temperatures_from with --refit), None
+    where they can: a branch temperature not refitted that belongs to another classifier than `head` carries
+    (classifiers_of), or, where the two heads' weights differ, a pattern temperature not refitted (it was fitted to
+    other logits). Before 2026-12-06 they were copied: a studio head got the shipped speech and scene temperatures."""
+    from model.checkpoints import load_head_meta
+
+    mine, theirs, meta = classifiers_of(head), classifiers_of(other), load_head_meta(other)
+    kept = [b for b in meta.get("branch_temperatures") or {} if BRANCH + b not in refit]
+    wrong = [b for b in kept if any(mine.get(m) != theirs.get(m) for m in b.split("+"))]
+    if wrong:
+        many = len(wrong) > 1
+        return (f"its {', '.join(BRANCH + b for b in wrong)} temperature{'s belong' if many else ' belongs'} to "
+                f"{'other classifiers' if many else 'another classifier'} than the head carries: refit "
+                f"{'them' if many else 'it'} (--refit {' --refit '.join(BRANCH + b for b in wrong)})")
+    patterns = [p for p in meta.get("pattern_temperatures") or {} if p not in refit and p not in lone_patterns(head)]
+    if patterns and mine["head"] != theirs["head"]:
+        return (f"its head's weights are not the head's, so its pattern temperatures ({', '.join(patterns)}) were "
+                f"fitted to other logits: refit them (--refit {' --refit '.join(patterns)})")
+    return None
+
+
+def lone_patterns(head) -> set[str]:
+    """The one-modality patterns whose clips `head` never labels: a lone face, frames or voice is its classifier's,
+    a lone line its line classifier's where it carries one (model.predict), so their pattern temperatures only
+    calibrate the head's own reading, which no column shows (the release's calibrate command keeps the text one)."""
+    from model.checkpoints import load_head_meta
+    return {"face", "vision", "audio"} | ({"text"} if load_head_meta(head).get("text_classifier") else set())
 
 
 def split(temps: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:

@@ -646,3 +646,121 @@ def _float(v) -> float:
     except (TypeError, ValueError):
         return NAN
     return f if math.isfinite(f) else NAN
+
+
+# ---------------------------------------------------------------- media for the branch trainers; train / dev overlap
+def media_bytes(values: Sequence, path: Path | str, what: str) -> list[bytes]:
+    """A branch trainer's media column, row for row, as the bytes pipeline.train reads (_media: encoded bytes, a Hugging
+    Face {bytes, path} struct, a file's path). Those trainers learn from every row, so a row with nothing to read is a
+    DataError naming it (before 2026-12-06 a struct was a TypeError deep in the decoder)."""
+    folder, out = _media_folder(Path(path)), []
+    for i, value in enumerate(values):
+        got = _media(value, folder, what)
+        if got["data"] is None:
+            raise DataError(f"{path}: row {i}: {got['no_media']}")
+        out.append(got["data"])
+    return out
+
+
+def media_digests(path: Path | str, column: str) -> list[str]:
+    """sha256 of each row's media in a Parquet set's `column` (its bytes as _media reads them), '' where a row has
+    none or the file has no such column (its reader says so). Only that column is read, a batch at a time, and nothing
+    is decoded: what train_dev_overlap compares."""
+    import pyarrow.parquet as pq
+    path, out = Path(path), []
+    for f in parquet_files(path):
+        if column not in pq.read_schema(f).names:
+            return []
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=256, columns=[column]):
+            out += [_bytes_digest(_media(v, _media_folder(path), column)["data"]) for v in batch.column(0).to_pylist()]
+    return out
+
+
+def parquet_speakers(path: Path | str) -> list | None:
+    """A Parquet set's `speaker` column, row for row; None where it has none."""
+    table = parquet_columns(path, ["speaker"])
+    return table.column("speaker").to_pylist() if "speaker" in table.column_names else None
+
+
+def set_speakers(name: str, speakers: Sequence | None) -> set[str]:
+    """'<set>/<speaker>' of each named speaker: a set's speakers are compared with its own (two sets may both have
+    a speaker '03')."""
+    return {f"{name}/{s}" for s in speakers or () if s not in (None, "")}
+
+
+def train_dev_overlap(where: str, train: Sequence[str], dev: Sequence[str], train_speakers: set[str] = frozenset(),
+                      dev_speakers: set[str] = frozenset()) -> tuple[int, int]:
+    """(dev rows byte-identical to a train row, speakers in both), from the rows' media digests (media_digests,
+    spec_media; '' is no media) and speakers (set_speakers), said in one warning line where either is not 0. Dev then
+    scores what was learnt, so the choice of epoch or configuration and the fitted temperature read it as unseen: a
+    set whose dev was a copy of train read 0.657 dev accuracy for 0.314 and a temperature of 1.37 for 2.59. A warning,
+    not a stop: public sets hold a few duplicates (FER2013). Before 2026-12-06 nothing was said."""
+    learnt, dev = {d for d in train if d}, [d for d in dev if d]
+    rows = sum(1 for d in dev if d in learnt)
+    both = sorted(set(train_speakers) & set(dev_speakers))
+    if rows or both:
+        named = f" ({', '.join(both[:5])}{' ...' if len(both) > 5 else ''})" if both else ""
+        log.warning("%s: %d of %d dev rows are byte-identical to train rows and %d speakers are in both train and "
+                    "dev%s: dev scores them as unseen, so its accuracy and the fitted temperature read high", where,
+                    rows, len(dev), len(both), named)
+    return rows, len(both)
+
+
+def specs_overlap(train_specs: Sequence[str], dev_specs: Sequence[str], where: str) -> tuple[int, int]:
+    """train_dev_overlap between every --data spec and every --dev spec (pipeline.train): their media by digest,
+    their sets' speakers where a Parquet set has a `speaker` column."""
+    train, dev = [spec_media(s) for s in train_specs], [spec_media(s) for s in dev_specs]
+    return train_dev_overlap(where, [d for m, _ in train for d in m], [d for m, _ in dev for d in m],
+                             set().union(*(s for _, s in train)), set().union(*(s for _, s in dev)))
+
+
+def spec_media(spec: str) -> tuple[list[str], set[str]]:
+    """Per row a data spec gives (load_dataset's rows, its warnings not said a second time), a digest of its media:
+    sha256 of its bytes or of the image file it names, a clip's film and times; '' for a line alone. And its set's
+    speakers (set_speakers, the set named by its folder) where the Parquet set has a `speaker` column."""
+    kind, path, _, _ = spec_parts(spec)
+    if kind in ("meld", "goemotions", "emorynlp"):  # lines alone: no media (and the same short line is often in both)
+        return [], set()
+    with _quietly():
+        examples = load_dataset(spec)
+    digests = [_row_digest(e) for e in examples]
+    speakers = parquet_speakers(path) if kind in ("audio", "spoken") else None
+    if speakers is None:
+        return digests, set()
+    return digests, set_speakers(path.parent.name, [speakers[e.row] for e in examples if 0 <= e.row < len(speakers)])
+
+
+def _row_digest(e: Example) -> str:
+    """One row's media digest (spec_media)."""
+    if e.data is not None:
+        return _bytes_digest(e.data)
+    if e.image:
+        try:
+            return _bytes_digest(Path(e.image).read_bytes())
+        except OSError:
+            return ""
+    if e.video:  # a clip: the same film and times (hashing whole films would cost more than the check is worth)
+        return _bytes_digest(f"{Path(e.video).resolve()}|{e.start_s}|{e.end_s}".encode())
+    return ""
+
+
+def _bytes_digest(data: bytes | None) -> str:
+    """sha256 of some bytes, '' for none."""
+    return hashlib.sha256(data).hexdigest() if data else ""
+
+
+class _quietly(logging.Filter):
+    """This module's warnings held back in a `with` block (a second read of a set the command reads anyway: said
+    once)."""
+
+    def filter(self, record) -> bool:
+        """Every record is held back."""
+        return False
+
+    def __enter__(self):
+        """Holds this module's records back."""
+        log.addFilter(self)
+
+    def __exit__(self, *exc):
+        """Lets them through again."""
+        log.removeFilter(self)

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from model.files import written_atomically
-from training.datasets import label_indices, parquet_columns
+from schemas.labels import EMOTIONS
+from training.datasets import label_indices, media_bytes, media_digests, parquet_columns, train_dev_overlap
 from training.metrics import fit_temperature
 
 
@@ -46,33 +47,43 @@ CACHE = ROOT / ".cache" / "faces"
 VOTE_COLUMNS = {"anger": "votes_anger", "disgust": "votes_disgust", "fear": "votes_fear",
                         "joy": "votes_happiness", "neutral": "votes_neutral", "sadness": "votes_sadness",
                         "surprise": "votes_surprise"}  # EMOTIONS order; contempt / unknown / NF are dropped
+# the rater columns read for each class: FER+'s name, else ours (votes_joy beside votes_happiness)
+VOTE_NAMES = {e: tuple(dict.fromkeys((VOTE_COLUMNS[e], f"votes_{e}"))) for e in EMOTIONS}
 
 
 # ---------------------------------------------------------------- readers
 @dataclasses.dataclass(frozen=True)
 class FaceSet:
     """Decoded faces: uint8 [N, 64, 64] gray as the encoder sees them; labels in EMOTIONS index (-1 = none);
-    votes [N, 7] float (EMOTIONS order; None for hard-labelled sets)."""
+    votes [N, 7] float (EMOTIONS order; None for hard-labelled sets); media: sha256 of each row's encoded image (the
+    train / dev overlap check; () where not read)."""
     name: str
     images: np.ndarray
     labels: np.ndarray
     votes: np.ndarray | None = None
+    media: tuple = ()
 
 
 def read_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """A face Parquet's labels [N] (EMOTIONS index, -1 where `label` is null) and, where it has the rater columns
-    (FER+'s `votes_*`), its votes [N, 7] in EMOTIONS order; None for a hard-labelled set."""
-    t = parquet_columns(path, ["label", *VOTE_COLUMNS.values()], required=("image", "label"))
+    """A face Parquet's labels [N] (EMOTIONS index, -1 where `label` is null) and, where it has rater columns (FER+'s
+    `votes_*`, or ours: votes_joy), its votes [N, 7] in EMOTIONS order, a class without a column counted 0 (one
+    log line names the columns read); None for a hard-labelled set. Before 2026-12-06 a set without all seven of
+    FER+'s columns was learnt from its hard labels, without a word."""
+    t = parquet_columns(path, ["label", *(c for names in VOTE_NAMES.values() for c in names)],
+                        required=("image", "label"))
     labels = np.array(label_indices(t.column("label").to_pylist(), str(path), allow_null=True), dtype=np.int64)
-    if not all(c in t.column_names for c in VOTE_COLUMNS.values()):
+    read = {e: next((c for c in VOTE_NAMES[e] if c in t.column_names), None) for e in EMOTIONS}
+    if not any(read.values()):
         return labels, None
-    return labels, np.stack([np.asarray(t.column(c).to_numpy(), np.float32) for c in VOTE_COLUMNS.values()], 1)
+    missing = [VOTE_COLUMNS[e] for e, c in read.items() if c is None]
+    log.info("%s: rater votes from %s%s", path, ", ".join(c for c in read.values() if c),
+             f" ({', '.join(missing)}: no column, counted 0)" if missing else "")
+    return labels, np.stack([np.asarray(t.column(c).to_numpy(), np.float32) if c else np.zeros(len(labels), np.float32)
+                             for c in read.values()], 1)
 
 
 def _images(path: Path, rows: slice | None = None) -> np.ndarray:
     """Decoded, gray, INPUT_SIZE-square uint8 faces of a parquet file (cached by file digest)."""
-    import pyarrow.parquet as pq
-
     from model.encoders._cache import file_digest
     from model.face_tuning import to_inputs
     from transforms.decode import decode_image
@@ -83,11 +94,12 @@ def _images(path: Path, rows: slice | None = None) -> np.ndarray:
     cache = CACHE / f"{path.parent.name}-{path.stem}-{file_digest(path)[:12]}-img{IMAGE_RULE}-{INPUT_SIZE}.npy"
     if rows is None and cache.exists():
         return np.load(cache)
-    t = pq.read_table(path, columns=["image"])
+    t = parquet_columns(path, ["image"], required=("image",))
     if rows is not None:
         t = t.slice(rows.start or 0, (rows.stop or t.num_rows) - (rows.start or 0))
-    # the pipeline's readers (transforms.decode.decode_image, then the encoder's gray conversion in to_inputs)
-    arr = to_inputs([decode_image(b) for b in t.column("image").to_pylist()])
+    # the pipeline's readers (transforms.decode.decode_image, then the encoder's gray conversion in to_inputs), on
+    # the bytes pipeline.train reads (a Hugging Face {bytes, path} struct too: a TypeError before 2026-12-06)
+    arr = to_inputs([decode_image(b) for b in media_bytes(t.column("image").to_pylist(), path, "image")])
     if rows is None:
         with written_atomically(cache) as tmp:  # two training runs may fill the cache at once
             np.save(tmp, arr)
@@ -100,17 +112,20 @@ def read_parquet_set(path: str | Path, limit: int | None = None) -> FaceSet:
     labels, votes = read_labels(path)
     images = _images(path, slice(0, limit) if limit else None)
     n = len(images)
-    return FaceSet(f"{path.parent.name}/{path.stem}", images, labels[:n], None if votes is None else votes[:n])
+    return FaceSet(f"{path.parent.name}/{path.stem}", images, labels[:n], None if votes is None else votes[:n],
+                   tuple(media_digests(path, "image")[:n]))
 
 
 def read_image_folder(root: str | Path, part: str = "train") -> FaceSet:
     """One part ('train' / 'dev') of a `<set>/<label>/*.jpg` folder, by the seeded split of `imagefolder:DIR#part`."""
+    from model.encoders._cache import file_digest
     from model.face_tuning import to_inputs
     from training.datasets import load_dataset, read_image
 
     examples = load_dataset(f"imagefolder:{root}#{part}")
     images = [read_image(e.image) for e in examples]  # as pipeline.evaluate's imagefolder: path reads them
-    return FaceSet(f"{Path(root).name}/{part}", to_inputs(images), np.array([e.label for e in examples], np.int64))
+    return FaceSet(f"{Path(root).name}/{part}", to_inputs(images), np.array([e.label for e in examples], np.int64),
+                   media=tuple(file_digest(e.image) for e in examples))
 
 
 def _parquet_set(folder: Path) -> bool:
@@ -167,8 +182,10 @@ def read_data(data: Path, limit: int | None = None) -> tuple[FaceSet, FaceSet, F
         raise SystemExit(f"--data {data}: needs at least one train and one dev set (found "
                          f"{len(voted + hard + folder_train)} train, {len(devs)} dev)")
     if limit:  # smoke run: small dev sets too
-        devs = [dataclasses.replace(d, images=d.images[:limit], labels=d.labels[:limit],
+        devs = [dataclasses.replace(d, images=d.images[:limit], labels=d.labels[:limit], media=d.media[:limit],
                                     votes=None if d.votes is None else d.votes[:limit]) for d in devs]
+    train_dev_overlap("training.face_classifier", [m for s in voted + hard + folder_train for m in s.media],
+                      [m for d in devs for m in d.media])
     hard = [dataclasses.replace(s, images=s.images[s.labels >= 0], labels=s.labels[s.labels >= 0]) for s in hard]
     return (joined("voted/train", voted), joined("hard/train", hard), joined("folders/train", folder_train), devs)
 
@@ -364,6 +381,22 @@ def train(cfg: Config, voted: FaceSet, hard: FaceSet, folders: FaceSet, devs: li
                      "train_wall_minutes": round((time.time() - start) / 60, 2)}
 
 
+def no_epoch_better(init: str, summary: dict) -> None:
+    """Says when no epoch beat the start network on dev (best_epoch 0: the start is what would be written, with a
+    temperature fitted to its near-uniform logits, up to the fit's bound): a warning, and from random weights
+    (`--init scratch`) a stop with exit status 1 before anything is written. Before 2026-12-06 such a network was
+    written without a word (temperature 20.085)."""
+    if summary["best_epoch"]:
+        return
+    start = {k: v for k, v in summary["history"][0].items() if k != "epoch"}
+    score = f"mean dev accuracy {np.mean(list(start.values())):.3f}" if start else "no dev score"
+    if init == "scratch":
+        raise SystemExit(f"training.face_classifier: no epoch beat the random start network ({score}): nothing "
+                         "written; train longer (--epochs, --samples_per_epoch) or on more faces")
+    log.warning("no epoch beat the --init %s network (%s): it is written as it began, only its temperature fitted",
+                init, score)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="model/weights/face_classifier.pt")
@@ -394,6 +427,7 @@ def main(argv=None) -> None:
              {d.name: len(d.images) for d in [voted, hard, folders, *devs]})
 
     state, summary = train(cfg, voted, hard, folders, devs, start, args.init)
+    no_epoch_better(args.init, summary)
 
     from model.encoders._mini_xception import MiniXception
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
-from training.datasets import label_indices, parquet_columns
+from training.datasets import label_indices, media_bytes, media_digests, parquet_columns, train_dev_overlap
 from model.files import written_atomically
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +45,7 @@ class SceneSet:
     labels: np.ndarray  # int64 top rater label, EMOTIONS order
     probs: np.ndarray  # float32 [n, 7] rater distribution, EMOTIONS order
     va: np.ndarray  # float32 [n, 2] valence, arousal in [-1, 1]
+    rater_columns: tuple = ()  # the p_* columns the distribution was read from (none: each photo's label)
 
 
 def scene_path(split: str, root: Optional[Path] = None) -> Path:
@@ -61,16 +62,36 @@ def read_scene_set(split: str, limit: Optional[int] = None, rows: Optional[Seque
     elif limit is not None:
         table = table.slice(0, limit)
     d = table.to_pydict()
-    labels = np.array(label_indices(d["label"], str(scene_path(split, root))), np.int64)
-    if all(f"p_{e}" in d for e in EMOTIONS):  # the raters' shares
-        probs = np.array([d[f"p_{e}"] for e in EMOTIONS], np.float32).T
+    path = scene_path(split, root)
+    labels = np.array(label_indices(d["label"], str(path)), np.int64)
+    rater_columns = tuple(f"p_{e}" for e in EMOTIONS if f"p_{e}" in d)
+    if rater_columns:  # the raters' shares; a class without a column has none (a studio's set without disgust):
+        # before 2026-12-06 a set lacking one of the seven columns was learnt from its labels alone, without a word
+        probs = np.array([d.get(f"p_{e}", np.zeros(len(labels))) for e in EMOTIONS], np.float32).T
     else:  # a set of one label each (a studio's own): that label is the distribution
         probs = np.eye(len(EMOTIONS), dtype=np.float32)[labels]
     probs = probs / np.maximum(probs.sum(1, keepdims=True), 1e-8)
     # valence / arousal on 1-9; without them NaN, which the intensity loss leaves out (train_scene_head)
     va = (np.array([[np.nan if v is None else v for v in d.get(k, [None] * len(labels))]
                     for k in ("valence", "arousal")], np.float32).T - VA_MID) / VA_HALF
-    return SceneSet(split, list(d["image"]), labels, probs, va)
+    # the photos as pipeline.train reads them (a Hugging Face {bytes, path} struct too: a TypeError before 2026-12-06)
+    return SceneSet(split, media_bytes(d["image"], path, "image"), labels, probs, va, rater_columns)
+
+
+def rater_note(data: SceneSet) -> str:
+    """Which columns a split's targets were read from, for the one line run() says about each split."""
+    if not data.rater_columns:
+        return "no p_* columns: each photo's label is its distribution"
+    missing = [f"p_{e}" for e in EMOTIONS if f"p_{e}" not in data.rater_columns]
+    return (f"rater shares from {', '.join(data.rater_columns)}"
+            + (f" ({', '.join(missing)}: no column, read as 0)" if missing else ""))
+
+
+def shared_photos(root: Optional[Path] = None) -> tuple[int, int]:
+    """Warns in one line (training.datasets.train_dev_overlap) of dev photos byte-identical to train photos: read
+    from the files' bytes, nothing decoded."""
+    return train_dev_overlap("training.scene_classifier", media_digests(scene_path("train", root), "image"),
+                             media_digests(scene_path("dev", root), "image"))
 
 
 def decode_image(data: bytes, size: int = IMAGE_SIZE, mirror: bool = False,
@@ -211,6 +232,8 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     t0 = time.perf_counter()
     vision = load_vision_encoder()
     tr, dev = read_scene_set("train"), read_scene_set("dev")
+    for data in (tr, dev):
+        log(f"{SCENE_SET}/{data.split}: {rater_note(data)}")
     x_tr, x_dev = cached_tokens(vision, "train", log=log), cached_tokens(vision, "dev", log=log)
     x_mir = cached_tokens(vision, "train", mirror=True, log=log) if any(c.mirror for c in grid) else None
     t_feat = time.perf_counter() - t0
@@ -354,6 +377,7 @@ def main(argv=None) -> None:
         for split, mirror in (("dev", False), ("train", False), ("train", True)):
             cached_tokens(vision, split, mirror=mirror)
         return
+    shared_photos()
     report = run(args.out, members=args.members)
     m = report["dev"]
     print(f"chosen {report['chosen']} x {report['members']} seeds  temperature {report['temperature']:.3f}")

@@ -20,6 +20,8 @@ other set), so the logits are what the classifier says about speakers it never h
 speech branch's temperature on them and the dev clips together. With `--oof_sets ravdess,emodb,tess` TESS's two
 speakers are predicted too: `pipeline.train --speech_oof` gives the head these tokens for the train clips instead
 of the classifier's own, which are right on every clip it was trained on (the head would learn to copy the voice).
+The file names the classifier (its digest) and the sets with dev speakers: the commands take it only for a head that
+reads that classifier (read_oof), and calibrate on those sets' rows (oof_dev_sets).
 Dev metrics cover only the classes a set has (EmoDB has no surprise; a surprise prediction there is an error).
 """
 from __future__ import annotations
@@ -40,7 +42,8 @@ from transforms.decode import DECODE_RULE, SAMPLE_RATE, decode_audio
 
 from schemas.labels import EMOTIONS
 from training.branch_heads import ensemble
-from training.datasets import label_indices, parquet_columns
+from training.datasets import (DataError, label_indices, media_bytes, media_digests, parquet_columns, parquet_speakers,
+                               set_speakers, train_dev_overlap)
 from model.encoders.speech import COMPUTE_TYPE
 from model.files import written_atomically
 
@@ -82,8 +85,9 @@ def read_speech_set(name: str, split: str, limit: Optional[int] = None, rows: Op
         table = table.slice(0, limit)
     d = table.to_pydict()
     # The pipeline's own conversion (transforms.decode.decode_audio: mono at the native rate, then 16 kHz), so the
-    # classifier learns from the samples it is given in a film.
-    return SpeechSet(name, split, [decode_audio(a) for a in d["audio"]],
+    # classifier learns from the samples it is given in a film; the media as pipeline.train reads them (a Hugging Face
+    # {bytes, path} struct too: before 2026-12-06 a TypeError)
+    return SpeechSet(name, split, [decode_audio(a) for a in media_bytes(d["audio"], path, "sound")],
                      np.array(label_indices(d["label"], str(path)), np.int64),
                      [str(s) for s in d.get("speaker", range(len(d["label"])))])  # unknown: each clip alone
 
@@ -362,26 +366,75 @@ def out_of_fold(feats: dict, speakers: dict, cfg: TrainConfig, members: int, fol
     return out
 
 
-def read_oof(path, weights: Optional[Path] = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{set: (token logits [n, 7], labels [n])} of a --oof file, each set in its train split's row order. Refused
-    (ValueError) when the file holds the logits of other speech weights than `weights` (default: the shipped)."""
+def oof_file(path) -> dict:
+    """A --oof file's arrays by name; a file that is not one is a DataError (one line where the commands stop)."""
+    try:
+        data = np.load(path)
+        with data:  # (an .npy file gives an array, no context manager: TypeError)
+            out = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, TypeError) as exc:  # no such file, not an .npz, a damaged one
+        raise DataError(f"--speech_oof {path}: not a file of training.speech_classifier --oof ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    missing = [k for k in ("logits", "labels", "sets", "weights_digest") if k not in out]
+    if missing:
+        raise DataError(f"--speech_oof {path}: not a file of training.speech_classifier --oof "
+                        f"(no {', '.join(missing)})")
+    return out
+
+
+def speech_weights_of(weights: Optional[Path] = None, head=None) -> tuple[str, str]:
+    """(sha256, what to call them) of the speech classifier whose tokens a head reads: `weights` where given (a
+    --speech_classifier), else the one the head `head` carries, else the shipped file."""
     from model.encoders._cache import file_digest
     from model.encoders.speech import DEFAULT_WEIGHTS
-    data = np.load(path)
-    weights = Path(weights or DEFAULT_WEIGHTS)
-    if str(data["weights_digest"]) != file_digest(weights):
-        raise ValueError(f"{path} holds logits of other speech weights than {weights}: run "
-                         "python -m training.speech_classifier --oof again")
+    if weights:
+        return file_digest(weights), str(weights)
+    from model.encoders.versions import head_digests, head_source
+    carried = head_digests(head)["speech"]
+    if carried:
+        return carried, f"the speech classifier {head_source(head)} carries"
+    return file_digest(DEFAULT_WEIGHTS), f"the shipped {DEFAULT_WEIGHTS.name}"
+
+
+def read_oof(path, weights: Optional[Path] = None, head=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{set: (token logits [n, 7], labels [n])} of a --oof file, each set in its train split's row order. Refused
+    (DataError, one line) when it is not such a file, or holds the logits of other speech weights than the head
+    reads (speech_weights_of: `weights`, else those `head` carries, else the shipped). Before 2026-12-06 they were
+    checked against the shipped file alone: a studio's own file was refused with a traceback, and the shipped
+    classifier's logits were taken for a head carrying the studio's."""
+    data = oof_file(path)
+    digest, whose = speech_weights_of(weights, head)
+    if str(data["weights_digest"]) != digest:
+        raise DataError(f"--speech_oof {path} holds logits of other speech weights than {whose}: write them with "
+                        "python -m training.speech_classifier --out <that classifier> --oof NPZ (its --data too)")
     sets = data["sets"].astype(str)
     return {name: (data["logits"][sets == name].astype(np.float32), data["labels"][sets == name].astype(np.int64))
             for name in dict.fromkeys(sets.tolist())}
 
 
-def write_oof(path: Path, weights: Path, folds: int, sets: Sequence[str] = DEV_SETS, log=print) -> dict:
+def oof_dev_sets(path) -> list[str]:
+    """The sets of a --oof file with dev speakers (calibration fits the speech temperature for speakers like theirs):
+    as the file records them; a file written before 2026-12-06 records none: the shipped DEV_SETS it holds, else
+    every set it holds (a studio's own names: before, no row was read)."""
+    data = oof_file(path)
+    held = list(dict.fromkeys(data["sets"].astype(str).tolist()))
+    if "dev_sets" in data:
+        return [str(s) for s in data["dev_sets"].tolist()]
+    return [s for s in held if s in ("ravdess", "emodb")] or held
+
+
+def speakerless(sets: Sequence[str], root: Optional[Path] = None) -> list[str]:
+    """The sets among `sets` whose train split has no `speaker` column (--oof deals speakers into folds)."""
+    return [name for name in sets if parquet_speakers(speech_path(name, "train", root)) is None]
+
+
+def write_oof(path: Path, weights: Path, folds: int, sets: Sequence[str] = DEV_SETS, log=print,
+              dev_sets: Optional[Sequence[str]] = None) -> dict:
     """The shipped classifier's configuration, out of fold on the train speakers of `sets` (default RAVDESS and
     EmoDB; see the module doc): an .npz of logits / labels / speakers / set names, in the classifier's token space
     (its temperature applied), and a report: accuracy and ECE per set. Every fold trains on all of TRAIN_SETS but
-    its held-out speakers, so a set's rows do not depend on which other sets are written."""
+    its held-out speakers, so a set's rows do not depend on which other sets are written. The file records
+    `dev_sets` (default DEV_SETS: the sets with dev speakers, whose rows calibration reads, oof_dev_sets)."""
     import torch
 
     from model.asr import load_asr_model
@@ -402,7 +455,7 @@ def write_oof(path: Path, weights: Path, folds: int, sets: Sequence[str] = DEV_S
              labels=np.concatenate([v[1] for v in res.values()]),
              speakers=np.concatenate([v[2] for v in res.values()]),
              sets=np.concatenate([[name] * len(v[1]) for name, v in res.items()]),
-             weights_digest=np.array(file_digest(weights)))
+             weights_digest=np.array(file_digest(weights)), dev_sets=np.array(list(dev_sets or DEV_SETS)))
     return {name: dev_metrics(v[0], v[1]) for name, v in res.items()}
 
 
@@ -479,6 +532,17 @@ def asr_reuse_check(featurizer, head, offset_s: float = 10.0, n: int = 10, log=p
     return out
 
 
+def shared_clips(root: Optional[Path] = None) -> tuple[int, int]:
+    """Warns in one line (training.datasets.train_dev_overlap) of dev clips byte-identical to train clips of any set,
+    and of a set's speakers in both its train and dev splits: read from the files' bytes, nothing decoded."""
+    def clips(split: str) -> tuple[list[str], set[str]]:
+        names = [n for n, splits in SPEECH_SETS.items() if split in splits]
+        return ([d for n in names for d in media_digests(speech_path(n, split, root), "audio")],
+                set().union(*(set_speakers(n, parquet_speakers(speech_path(n, split, root))) for n in names)))
+    (train, train_speakers), (dev, dev_speakers) = clips("train"), clips("dev")
+    return train_dev_overlap("training.speech_classifier", train, dev, train_speakers, dev_speakers)
+
+
 def sets_under(root: Path) -> dict[str, tuple[str, ...]]:
     """The speech sets a folder holds: {name: its splits} for each ROOT/audio/<name>/ with a train.parquet or a
     dev.parquet (a studio's own sets, under names of its own)."""
@@ -533,7 +597,13 @@ def main(argv=None) -> None:
         sets = [x.strip() for x in args.oof_sets.split(",") if x.strip()]
         if unknown := sorted(set(sets) - set(TRAIN_SETS)):
             ap.error(f"--oof_sets: {unknown} are not train sets ({', '.join(TRAIN_SETS)})")
-        for name, m in write_oof(args.oof, args.out, args.folds, sets).items():
+        if not args.out.is_file():
+            ap.error(f"--out {args.out}: no such file: --oof writes the logits of the speech classifier --out names")
+        # checked before any feature is made: before 2026-12-06 a set without speakers was a pyarrow traceback after
+        if missing := speakerless(sets):
+            ap.error(f"--oof deals each set's speakers into folds: {', '.join(missing)} has no `speaker` column "
+                     "in its train.parquet (give it one, or leave the set out of --oof_sets)")
+        for name, m in write_oof(args.oof, args.out, args.folds, sets, dev_sets=DEV_SETS).items():
             print(format_table(f"{name}/train, speaker-out-of-fold", m))
         return
     if args.features_only:
@@ -544,6 +614,7 @@ def main(argv=None) -> None:
         featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1, compute_type=COMPUTE_TYPE))
         load_features(featurizer, True)
         return
+    shared_clips()
     report = run(args.out, members=args.members)
     print(f"chosen {report['chosen']} x {report['members']} seeds  temperature {report['temperature']:.3f}  "
           f"pooled dev ece {report['pooled_dev']['ece']:.4f}")
