@@ -365,8 +365,7 @@ class WriteRescoredFilm(beam.DoFn):
         atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
                            FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
         beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
-        return [unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old), self.text_languages,
-                                     self.modalities)
+        return [unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old), self.text_languages)
                 ] if unread else []
 
 
