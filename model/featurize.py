@@ -24,7 +24,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from model.encoders.versions import MIN_SPEECH_S, MIN_VAD_SPEECH_S, MIN_VOICED, VAD_THRESHOLD
+from model.encoders.versions import MIN_SPEECH_S, MIN_VAD_SPEECH_S, MIN_VOICED, MIN_VOICED_S, VAD_THRESHOLD
 from schemas.clips import EVIDENCE_MODALITIES
 from schemas.features import MODALITIES, TOKEN_SETS  # == model.bvpec.MODALITIES, without importing torch
 
@@ -348,12 +348,13 @@ def has_speech(wave: np.ndarray) -> bool:
     Voicing (periodic frames) is cheap and rejects silence and noise, but sung notes and bowed strings are
     periodic too; Silero VAD, trained to tell speech from music, decides the rest."""
     from model.asr import vad_speech_seconds
-    from model.encoders.audio import AUDIO_COLUMNS, SAMPLE_RATE, audio_features
+    from model.encoders.audio import AUDIO_COLUMNS, FRAME_S, SAMPLE_RATE, audio_features
     wave = np.asarray(wave, np.float32)
     if wave.size < MIN_SPEECH_S * SAMPLE_RATE:
         return False
     voiced = audio_features(wave)[:, AUDIO_COLUMNS.index("voiced")]
-    if not (len(voiced) and voiced.mean() >= MIN_VOICED):
+    # a share of the clip, or enough voicing in all: a whole line in a long clip (a shot, a long cue) is speech too
+    if not (len(voiced) and (voiced.mean() >= MIN_VOICED or voiced.sum() * FRAME_S >= MIN_VOICED_S)):
         return False
     return vad_speech_seconds(wave, VAD_THRESHOLD) >= MIN_VAD_SPEECH_S
 

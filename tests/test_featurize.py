@@ -294,3 +294,27 @@ def test_speed_runs_take_random_weights_and_the_benchmarks_model_levers(tmp_path
     frames = np.random.default_rng(2).integers(0, 255, (1, 224, 224, 3), dtype=np.uint8)
     tokens = scorer._featurizer.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32), text="Run!")).tokens
     assert tokens["vision"].shape == (5, 384) and tokens["text"].shape[1] == 384
+
+
+def test_a_whole_line_in_a_long_clip_reaches_the_speech_classifier(tmp_path):
+    """The voicing test was a share of the clip's frames, so the same whole line (VAD hears 1.3-1.5 s of it) passed in
+    a 2.5 s clip and failed in a 6 or 8 s one (a shot, a long cue): no speech evidence, without a word (before
+    2026-12-07: 5 of 40 RAVDESS dev lines at 6 s, 0 at 8 s). Enough voicing in all now passes too; a long stretch of
+    the trailer's score still gets no speech token."""
+    import pyarrow.parquet as pq
+
+    from model.featurize import has_speech
+    from transforms.decode import decode_audio
+    dev = SINTEL.parents[2] / "audio" / "ravdess" / "dev.parquet"
+    if not dev.exists() or not SINTEL.exists():
+        pytest.skip("shared RAVDESS dev set or Sintel trailer not present")
+    rng = np.random.default_rng(0)
+    for i, row in enumerate(pq.read_table(dev, columns=["audio"]).slice(0, 3).to_pylist()):
+        (tmp_path / f"{i}.ogg").write_bytes(row["audio"])
+        line = decode_audio(str(tmp_path / f"{i}.ogg"))
+        for seconds in (2.5, 8.0):
+            clip = (0.002 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+            clip[:len(line)] += line[:len(clip)]
+            assert has_speech(clip), (i, seconds)
+    score = decode_audio(str(SINTEL))[int(19.9 * 16000):int(28.1 * 16000)]  # 8.2 s of strings, no line
+    assert not has_speech(score)

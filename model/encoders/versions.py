@@ -44,7 +44,10 @@ TRIM_DB = 40.0
 BUCKET_S = 1.0
 FEATURIZER_VERSION = f"wb-enc-meanstd-trim{TRIM_DB:g}-b{BUCKET_S:g}"
 # Which clips get a speech token at all (model.featurize.has_speech): at least MIN_SPEECH_S long, MIN_VOICED of
-# its 100 ms frames voiced, and MIN_VAD_SPEECH_S of 32 ms windows that Silero VAD hears as speech at VAD_THRESHOLD.
+# its 100 ms frames voiced or MIN_VOICED_S of voicing in all, and MIN_VAD_SPEECH_S of 32 ms windows that Silero VAD
+# hears as speech at VAD_THRESHOLD. The share alone (before 2026-12-07) grew with the clip: a whole RAVDESS line (VAD
+# 1.3-1.5 s) passed in 39 of 40 2.5 s clips but 5 of 40 6 s and 0 of 40 8 s ones (shots, long cues), without a word;
+# 0.3 s is the share's own amount in a 2 s clip, so clips up to 2 s are gated as before.
 # Voicing alone passed score music (the Sintel trailer's strings read as sad speech at 0.85-0.99); VAD rejects it.
 # A fragment of a line (its last words at a clip's start, its first at the clip's end) misleads the classifier,
 # most of all over music: half a second of speech reads at 0.14-0.31 accuracy with 0.66-0.92 confidence (under
@@ -52,9 +55,10 @@ FEATURIZER_VERSION = f"wb-enc-meanstd-trim{TRIM_DB:g}-b{BUCKET_S:g}"
 # (benchmarks/short_speech.py). So a clip needs 0.75 s of speech that VAD hears (a whole 1.5 s line has about 1 s).
 MIN_SPEECH_S = 0.5
 MIN_VOICED = 0.15
+MIN_VOICED_S = 0.3
 VAD_THRESHOLD = 0.5
 MIN_VAD_SPEECH_S = 0.75
-SPEECH_GATE = f"v{MIN_VOICED:g}-vad{VAD_THRESHOLD:g}-{MIN_VAD_SPEECH_S:g}s"
+SPEECH_GATE = f"v{MIN_VOICED:g}or{MIN_VOICED_S:g}s-vad{VAD_THRESHOLD:g}-{MIN_VAD_SPEECH_S:g}s"
 
 # scene (scene.py)
 SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
