@@ -99,11 +99,12 @@ class DecodeError(RuntimeError):
 # than two channels fold as ITU-R BS.775 does (a 5.1 film's centre voice at -3 dB, was -10.7), cancelled stereo is
 # heard, and the film's own sound track is chosen by titles, languages and the original flag too (2026-12-06).
 DECODE_RULE = "3"
-# Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 3
-# (2026-12-04) each line or utterance whole in the clip holding its midpoint, by words when longer than
+# Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 4
+# (2026-12-07) as 3, and a line or utterance that runs past the film's end (or began before its start) is read by
+# the clip that ends (starts) the film, where no clip held its midpoint; 3 (2026-12-04) each line or utterance whole in the clip holding its midpoint, by words when longer than
 # --max_clip_s (segment.line_units); 2 (2026-12-04) the words of the subtitle lines said in it, then recognised
 # words, by time (a line across a cut read as two fragments); 1: recognised words only.
-WINDOW_TEXT_RULE = "3"
+WINDOW_TEXT_RULE = "4"
 NEAR_S = 30.0  # a recognised utterance is at most Whisper's 30 s window: the lines it can meet lie this near a clip
 
 
@@ -599,6 +600,7 @@ class StreamingPlanner:
         self.lines = sorted((c for c in job.cues if c.text), key=lambda c: c.start_s)
         self.line_starts = [c.start_s for c in self.lines]
         self.longest_line_s = max((c.end_s - c.start_s for c in self.lines), default=0.0)
+        self.film_end: Optional[float] = None  # where the film's last clip ends, once known (end_film)
         known = plan if plan is not None else plan_known_clips(job, cfg, asr=cue_source is not None)
         self.open_ended = known is None and not (cfg.segment == "subtitle" and cue_source is not None)
         self.asr_planning = known is None and not self.open_ended
@@ -689,7 +691,10 @@ class StreamingPlanner:
         self.planned_until = until
 
     # -- completion
-    def ready(self, video_done_until: float, audio_done_until: float, asr_done_until: float) -> list[ClipSpec]:
+    def ready(self, video_done_until: float, audio_done_until: float, asr_done_until: float,
+              read_until: float = math.inf) -> list[ClipSpec]:
+        """The clips complete and free to go out, in order. read_until: the film time the media has surely run to
+        (the newest frame or sample read)."""
         out = []
         while self.queue and self.queue[0].final:
             spec = self.queue[0].spec
@@ -699,7 +704,8 @@ class StreamingPlanner:
                 frames_ready = video_done_until >= spec.end_s
             else:
                 frames_ready = self.picker.next_target() > spec.end_s
-            if frames_ready and audio_done_until >= spec.end_s and asr_done_until >= spec.end_s:
+            if (frames_ready and audio_done_until >= spec.end_s and asr_done_until >= spec.end_s
+                    and not self._waits_for_film_end(spec, read_until)):
                 out.append(self.queue.pop(0).spec)
             else:
                 break
@@ -711,17 +717,50 @@ class StreamingPlanner:
         if self.asr_planning:
             self.on_asr([], True, end_of_film)
 
+    def end_film(self) -> None:
+        """Every clip is planned and the ones past the media's end are dropped: the clips that end where the last
+        one does read what is said past it (_clip_text)."""
+        self.film_end = max((c.spec.end_s for c in self.queue), default=math.inf)
+
+    def _lines_near(self, spec: ClipSpec) -> list[Cue]:
+        """The subtitle lines that may meet the clip or the utterances said in it (a bisect: linear on long films)."""
+        return self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s - NEAR_S):
+                          bisect.bisect_left(self.line_starts, spec.end_s + NEAR_S)]
+
+    def _waits_for_film_end(self, spec: ClipSpec, read_until: float) -> bool:
+        """Whether a clip across whose end a line or utterance is said is held back: were the film to end there, it
+        would read what is said past the end (_clip_text), so it waits for the film's end, or for the media to run
+        --min_clip_s past it (the clip after it is then kept, not dropped as a sliver, and reads the line). Before
+        2026-12-07 a window plan's last clip went out before the film's end was known."""
+        if self.film_end is not None or read_until >= spec.end_s + self.cfg.min_clip_s:
+            return False
+        return self._said_across(spec.end_s)
+
+    def _said_across(self, t: float) -> bool:
+        """Whether a subtitle line (window and shot plans: a subtitle plan's lines are clips of their own) or a
+        recognised utterance is said across film time t. Asked packet by packet while a clip waits: a bisect, and
+        the utterances (in time order) from the newest back to the first that starts NEAR_S before t."""
+        begun = self.lines[bisect.bisect_left(self.line_starts, t - self.longest_line_s):
+                           bisect.bisect_left(self.line_starts, t)]
+        if self.cfg.segment != "subtitle" and any(c.end_s > t for c in begun):
+            return True
+        for c in reversed(self.asr_cues):
+            if c.start_s < t - NEAR_S:
+                return False
+            if c.start_s < t < c.end_s:
+                return True
+        return False
+
     def with_dialogue(self, spec: ClipSpec) -> ClipSpec:
         """A clip about to be emitted, with the words said in it where its plan gave it none (_clip_text) and then
         the lines said before it as context: segment.dialogue_context over the texts of the clips emitted so far,
         the rule the report's --explain applies to the clips table. Contexts are set here, not when clips are
         planned: a plan made span by span (recognised speech, a header's understated duration) and the words a gap
         finds at emission would otherwise give a line another context than the film's clips before it."""
+        film_span = (0.0, math.inf if self.film_end is None else self.film_end)
         # the subtitle lines near it: its own (windows, shots), and those its utterances may repeat
-        lines = self.lines[bisect.bisect_left(self.line_starts, spec.start_s - self.longest_line_s - NEAR_S):
-                           bisect.bisect_left(self.line_starts, spec.end_s + NEAR_S)]
-        filled = _clip_text(spec, self.asr_cues, lines, read_lines=self.cfg.segment != "subtitle",
-                            max_len=self.cfg.max_clip_s)
+        filled = _clip_text(spec, self.asr_cues, self._lines_near(spec), read_lines=self.cfg.segment != "subtitle",
+                            max_len=self.cfg.max_clip_s, film_span=film_span)
         if not self.given_plan:
             filled = dataclasses.replace(filled, context=segment.dialogue_context(
                 [filled.text], self.cfg.context_lines, self.said)[0])
@@ -756,15 +795,26 @@ class StreamingPlanner:
 # ---------------------------------------------------------------------------------------------------------
 # The pass
 
+def _reading_span(spec: ClipSpec, film_span: tuple[float, float]) -> tuple[float, float]:
+    """The span whose midpoints a clip reads (transcribe.assign_words): its own, open before it where it starts the
+    film and past it where it ends the film (film_span: the film's start and its last clip's end). A line that starts
+    inside the film but runs past its end is read by the clip at the end: before 2026-12-07 a last line whose
+    midpoint lay past every clip was read by none. A line that starts after the end meets no clip (LinesPastEnd)."""
+    start = -math.inf if spec.start_s <= film_span[0] + 1e-6 else spec.start_s
+    end = math.inf if spec.end_s >= film_span[1] - 1e-6 else spec.end_s
+    return start, end
+
+
 def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (), read_lines: bool = True, *,
-               max_len: float) -> ClipSpec:
+               max_len: float, film_span: tuple[float, float] = (-math.inf, math.inf)) -> ClipSpec:
     """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take what is said
     inside them: the subtitle `lines` near the clip (read_lines: window and shot plans, whose clips are not cut at
     the lines; a subtitle plan's lines are clips of their own), then the recognised utterances that meet no line
     (speech where a forced track has no line), each whole in the clip that holds its midpoint, or by its words when
     longer than max_len (--max_clip_s: segment.line_units, the rule of a subtitle plan's long lines). An utterance
     that meets a line says it again, a little off the line's times: with --transcribe always, Sintel's trailer read
-    "I've been" twice, once in the gap before the line."""
+    "I've been" twice, once in the gap before the line. The film's first and last clips also read what is said
+    before or past the film (film_span, _reading_span)."""
     if spec.text or not (asr_cues or lines):
         return spec
     from transforms.transcribe import assign_words  # the ASR engineer's word placement
@@ -776,10 +826,11 @@ def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (
              and not any(meets(line, c.start_s, c.end_s) for line in lines)]
     subtitle_words = [w for c in said for w in segment.line_units(c, max_len)]
     words = subtitle_words + [w for c in heard for w in segment.line_units(c, max_len)]
-    text = assign_words(words, [spec])[0] if words else None
+    span = _reading_span(spec, film_span)
+    text = assign_words(words, [span])[0] if words else None
     if not text:
         return spec
-    subtitled = bool(subtitle_words) and assign_words(subtitle_words, [spec])[0] is not None
+    subtitled = bool(subtitle_words) and assign_words(subtitle_words, [span])[0] is not None
     lang = next((c.language for c in (said if subtitled else heard) if c.language), None)
     return dataclasses.replace(spec, text=text, text_source="subtitle" if subtitled else "asr", language=lang)
 
@@ -1206,7 +1257,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             vt = inf if (end_of_film or not video_alive) else max(video_t, video_hold)
             at = inf if (end_of_film or not audio_alive) else max(audio.end_time, audio_hold)
             asr_t = inf if (end_of_film or cue_source is None) else getattr(cue_source, "covered_until_s", 0.0)
-            for spec in planner.ready(vt, at, asr_t):
+            read_until = inf if end_of_film else max(video_t, audio.end_time)
+            for spec in planner.ready(vt, at, asr_t, read_until):
                 frames, times, face_frames = planner.frames_for(spec)
                 spec = planner.with_dialogue(spec)
                 clip = DecodedClip(film_id=ref.film_id, spec=spec, frames=frames, frame_times=times,
@@ -1399,6 +1451,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 planner.queue.pop()  # a sliver of a planned window: the film ended just after the one before
             else:
                 planner.queue[-1].spec = dataclasses.replace(last, end_s=media_end)
+        planner.end_film()
         yield from emit_ready(end_of_film=True)
         stats.update(media_end_s=media_end, n_video_frames=n_video, skipped_frames=n_skipped,
                      converted=picker.converted, audio_failed=audio_failed, asr_cues=planner.asr_cues)
