@@ -24,7 +24,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from model.encoders.versions import MIN_SPEECH_S, MIN_VAD_SPEECH_S, MIN_VOICED, MIN_VOICED_S, VAD_THRESHOLD
+from model.encoders.versions import (MIN_SPEECH_S, MIN_VAD_SPEECH_S, MIN_VOICED, MIN_VOICED_S, SAME_VIEW_BLOCK_MAD,
+                                     VAD_THRESHOLD, VIEW_BLOCK)
 from schemas.clips import EVIDENCE_MODALITIES
 from schemas.features import MODALITIES, TOKEN_SETS  # == model.bvpec.MODALITIES, without importing torch
 
@@ -33,11 +34,6 @@ MAX_FACES_PER_FRAME = 4  # bounds the face encoder's work on crowd shots
 MIN_FACE_PX = 8  # smaller crops carry no expression
 TEXT_MAX_LENGTH = 96  # word pieces of line + context
 SCENE_INPUT_DIM = 384  # the scene head reads DINOv2 ViT-S/14 tokens
-# Sampled frames of a clip whose 32x32 gray thumbnails differ by less than this mean absolute difference (0-255)
-# are one view: the ViT and the face search run once for them. Measured on the Sintel trailer's 2 s clips:
-# below 2.5 the frames' ViT tokens agree to cosine >= 0.985. A still shown for several frames thus gives the
-# tokens of the still as a one-frame clip: what training on labelled stills and photos saw.
-SAME_VIEW_MAD = 2.0
 FRAME_EVERY_S = 1.0  # a clip gets one sampled frame per this many seconds (at least 1, at most frames_per_clip)
 EVIDENCE = EVIDENCE_MODALITIES  # what each modality says on its own (the clips table's evidence_* columns)
 # Seconds this process has spent encoding, by modality, and in the head ('head', transforms.score): a profile that
@@ -80,18 +76,30 @@ def clip_sample_times(start_s: float, end_s: float, max_frames: int, every_s: fl
 
 
 def distinct_views(frames: np.ndarray) -> list[int]:
-    """Indices of the frames that are a new view: the first, then each that differs from the last kept one by
-    at least SAME_VIEW_MAD (see there)."""
-    import cv2
+    """Indices of the frames that are a new view: the first, then each that differs from the last kept one in
+    some block by at least SAME_VIEW_BLOCK_MAD (see there)."""
     kept: list[int] = []
     last = None
     for i, frame in enumerate(np.asarray(frames)):
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        thumb = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-        if last is None or float(np.abs(thumb - last).mean()) >= SAME_VIEW_MAD:
+        thumb = view_thumbnail(frame)
+        if last is None or largest_block_difference(thumb, last) >= SAME_VIEW_BLOCK_MAD:
             kept.append(i)
             last = thumb
     return kept
+
+
+def view_thumbnail(frame: np.ndarray) -> np.ndarray:
+    """The 32x32 gray float32 thumbnail of an RGB (or gray) frame that distinct_views compares."""
+    import cv2
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def largest_block_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """The largest mean absolute difference of two view thumbnails over their VIEW_BLOCK x VIEW_BLOCK blocks."""
+    n = a.shape[0] // VIEW_BLOCK
+    blocks = np.abs(a - b).reshape(n, VIEW_BLOCK, n, VIEW_BLOCK).mean(axis=(1, 3))
+    return float(blocks.max())
 
 
 def sample_times(start_s: float, end_s: float, n: int) -> list[float]:

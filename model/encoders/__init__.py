@@ -69,14 +69,15 @@ def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = No
     """modality -> encoder version, from weight digests (the head's tuned weights and classifiers, or `states`,
     included); no model is built."""
     from .face_detect import detector_v2_version
-    from .versions import (face_encoder_version, head_digests, scene_version, speech_version, text_version,
-                           tuned_digests, vision_version, with_tuned_digest)
+    from .versions import (VIEWS_RULE, face_encoder_version, head_digests, scene_version, speech_version,
+                           text_version, tuned_digests, vision_version, with_tuned_digest)
     # read from a small file after the first time: naming the encoders imports no torch
     carried = head_digests(spec.head) if spec.tuned else {"text": "", "face": "", "speech": "", "scene": ""}
     text_digest, face_digest = tuned_digests(states) if states is not None else (carried["text"], carried["face"])
     return {"text": with_tuned_digest(text_version(spec.text_model), text_digest),
             "vision": vision_version(spec.vision_model, spec.image_size),
-            "face": detector_v2_version() + "|" + with_tuned_digest(face_encoder_version(), face_digest),
+            # which sampled frames the face search and the ViT see (VIEWS_RULE) rides with the detector's version
+            "face": detector_v2_version() + "-" + VIEWS_RULE + "|" + with_tuned_digest(face_encoder_version(), face_digest),
             "audio": speech_version(spec.speech_classifier, digest=None if spec.speech_classifier
                                     else carried["speech"] or None),
             "scene": scene_version(spec.scene_classifier, digest=None if spec.scene_classifier

@@ -60,6 +60,21 @@ VAD_THRESHOLD = 0.5
 MIN_VAD_SPEECH_S = 0.75
 SPEECH_GATE = f"v{MIN_VOICED:g}or{MIN_VOICED_S:g}s-vad{VAD_THRESHOLD:g}-{MIN_VAD_SPEECH_S:g}s"
 
+# views (model.featurize.distinct_views)
+# Sampled frames of a clip are one view (the ViT and the face search run once for them) when every VIEW_BLOCK x
+# VIEW_BLOCK block of their 32x32 gray thumbnails (a 28 px square of the 224 px frame) differs by a mean absolute
+# difference (0-255) below SAME_VIEW_BLOCK_MAD. The largest block, not the whole thumbnail, because a small region
+# that changes is a new view: a 44 px head entering a 480x270 wide shot changes its blocks by 22 or more, a GRID
+# speaker's mouth and brows by 3.9-19.6, while a still re-encoded (x264 crf 23-35, MPEG-1/2, MPEG-4, keyframes
+# between the sampled frames) differs by at most 1.4 (2.75 at crf 40 with a keyframe every 12 frames), 2.5 with
+# heavy film grain (sigma 10). Before 2026-12-07 the whole thumbnail's mean below 2.0 made one view, and such a head
+# (0.9-1.5) or a talking face (0.7-3.6) shared the first frame's pass: the face search never saw them. The cost: 50
+# of the Sintel trailer's 51 sampled frames are views (was 46). A still shown for several frames still gives the
+# tokens of the still as a one-frame clip: what training on labelled stills and photos saw.
+VIEW_BLOCK = 4
+SAME_VIEW_BLOCK_MAD = 3.0
+VIEWS_RULE = f"views{VIEW_BLOCK}x{SAME_VIEW_BLOCK_MAD:g}"  # in the face encoder's version (encoder_versions)
+
 # scene (scene.py)
 SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
 
