@@ -152,8 +152,10 @@ def unlearnt_modalities_problem(head: str | Path | None, modalities: Sequence[st
     if not unlearnt:
         return None
     keep = [m for m in modalities if m in learnt] or list(learnt)
-    return (f"--head {head} learnt no {or_list(unlearnt)} (its training data held none): run with "
-            f"--modalities {','.join(keep)}")
+    held = load_head_meta(head).get("data_modalities") if head_source(head) != str(DEFAULT_HEAD) else None
+    why = ("its --variant reads none" if held is not None and all(m in held for m in unlearnt)
+           else "its training data held none")
+    return f"--head {head} learnt no {or_list(unlearnt)} ({why}): run with --modalities {','.join(keep)}"
 
 
 def unlearnt_data_problem(head: str | Path | None, needs: Mapping[str, Sequence[str]]) -> str | None:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoints import DEFAULT_HEAD, load_head, model_version
+from model.checkpoints import DEFAULT_HEAD, learnt_modalities, load_head, model_version
 from model.encoders import EncoderSpec, create_encoders
-from model.encoders.openvino_runtime import RUNTIMES, resolve_runtime
+from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
-from model.precision import PRECISIONS, resolve
+from model.precision import PRECISIONS
 from pipeline.arg_types import (add_text_languages, cv_folds, head_path_arg, io_path, modalities_arg, positive_int,
                                 stops_on_data_errors)
 from training.datasets import data_spec
@@ -59,31 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def number_format_problems(args: argparse.Namespace) -> list[str]:
-    """What the encoders refuse of --precision, --vision_runtime and --text_runtime on --device when they are built
-    (model.precision.resolve, openvino_runtime.resolve_runtime: int8 on a GPU, OpenVINO but on a CPU in fp32/bf16),
-    asked before any data is read: before 2026-12-06 it was their traceback once the data had loaded."""
-    try:
-        precision = resolve(args.precision, args.device)
-    except ValueError as exc:
-        return [f"--precision {args.precision} --device {args.device}: {exc}"]
-    problems = []
-    for flag in ("vision_runtime", "text_runtime"):
-        try:
-            resolve_runtime(getattr(args, flag), args.device, precision)
-        except (ValueError, ImportError) as exc:
-            problems.append(f"--{flag} {getattr(args, flag)}: {exc}")
-    return problems
+    """What the encoders refuse of --precision, --vision_runtime and --text_runtime on --device, for the text and
+    vision encoders the --data kinds and --modalities build (model.number_formats, as pipeline.run's launch asks it),
+    before any data is read: before 2026-12-06 it was their traceback once the data had loaded."""
+    from model.number_formats import number_format_problems as problems
+    from training.features import kind_modalities
+    built = {m for s in args.data for m in kind_modalities(s.split(":", 1)[0])} & set(parse_modalities(args.modalities))
+    return problems(args.device, args.precision, {e: getattr(args, f"{e}_runtime") for e in ("text", "vision")
+                                                  if e in built})
 
 
 def unlearnt_problems(args: argparse.Namespace) -> list[str]:
     """--modalities asking for a modality the --head did not learn, and a --data kind that carries only such
-    modalities: refused before any data is read (model.checkpoints). Without --modalities the head's own are read
-    (model.checkpoints.learnt_modalities: all four for the shipped head), so a head that learnt no audio evaluates
-    its lines without being told to leave audio out."""
-    from model.checkpoints import learnt_modalities, unlearnt_data_problem, unlearnt_modalities_problem
+    modalities: refused before any data is read (model.checkpoints)."""
+    from model.checkpoints import unlearnt_data_problem, unlearnt_modalities_problem
     from training.features import kind_modalities
-    if args.modalities is None:
-        args.modalities = ",".join(learnt_modalities(args.head))
     problems = [unlearnt_modalities_problem(args.head, parse_modalities(args.modalities)),
                 unlearnt_data_problem(args.head, {s: kind_modalities(s.split(":", 1)[0]) for s in args.data})]
     return [p for p in problems if p]
@@ -93,6 +83,8 @@ def unlearnt_problems(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.modalities is None:  # the head's own (all four for the shipped head): a head that learnt no audio
+        args.modalities = ",".join(learnt_modalities(args.head))  # evaluates its lines without being told
     problems = number_format_problems(args) + unlearnt_problems(args)
     if problems:
         parser.error("; ".join(problems))

@@ -224,20 +224,10 @@ def encoders_loaded(opts: FilmEmotionOptions) -> tuple[str, ...]:
 
 def number_format_problems(opts: FilmEmotionOptions) -> list[str]:
     """--precision and --vision_runtime / --text_runtime values the workers refuse when they build an encoder, every
-    film failing with a traceback (before 2026-12-06 the launch let them pass): int8 on a GPU, and OpenVINO anywhere
-    but a CPU in fp32 or bf16, by the workers' own rules (model.number_formats: torch-free, as the launcher is)."""
-    from model.number_formats import openvino_problem, precision_problem
-    loaded, problems = encoders_loaded(opts), []
-    problem = precision_problem(opts.precision, opts.device) if loaded else None
-    if problem:
-        problems.append(f"--precision {opts.precision} --device {opts.device}: {problem}")
-    for encoder in loaded:
-        flag = f"{encoder}_runtime"
-        if getattr(opts, flag) == "openvino" and openvino_problem(opts.device, opts.precision):
-            given = "--device cuda" if opts.device != "cpu" else "--precision int8"
-            problems.append(f"--{flag} openvino: OpenVINO runs the {encoder} encoder on CPU workers in fp32 or bf16, "
-                            f"not with {given}; give --{flag} auto or torch")
-    return problems
+    film failing with a traceback (before 2026-12-06 the launch let them pass), by the workers' own rules
+    (model.number_formats: torch-free, as the launcher is), for the encoders the run builds (encoders_loaded)."""
+    from model.number_formats import number_format_problems as problems
+    return problems(opts.device, opts.precision, {e: getattr(opts, f"{e}_runtime") for e in encoders_loaded(opts)})
 
 
 def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
@@ -313,8 +303,9 @@ def project_option_names() -> list[str]:
     return [flag[2:] for action in _run_parser()._actions for flag in action.option_strings if flag.startswith("--")]
 
 
-def beam_option_flags() -> set[str]:
-    """Every flag some PipelineOptions class defines (Beam's, the runners', this project's), as Beam parses them."""
+def beam_option_values() -> dict[str, object]:
+    """Every flag some PipelineOptions class defines, with how many values it takes (argparse's nargs: 0 for a
+    switch, None for one value)."""
     from apache_beam.options.pipeline_options import _BeamArgumentParser
     parser = _BeamArgumentParser(allow_abbrev=False)
     classes: dict[str, type] = {}
@@ -322,7 +313,26 @@ def beam_option_flags() -> set[str]:
         classes.setdefault(str(cls), cls)
     for cls in classes.values():
         cls._add_argparse_args(parser)
-    return {flag for action in parser._actions for flag in action.option_strings}
+    return {flag: action.nargs for action in parser._actions for flag in action.option_strings}
+
+
+def stray_arguments(argv: Sequence[str], nargs: dict[str, object]) -> list[str]:
+    """The arguments up to a '--' that are neither a flag nor a flag's value (nargs: beam_option_values): Beam drops
+    them with a warning, on every runner. The usual one is a film the shell expanded from an unquoted glob
+    (--input archive/*.mp4 gives the first film to --input and drops the rest)."""
+    stray, wants = [], 0  # wants: values the last flag still takes (-1: any number)
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("--") or (len(arg) > 1 and arg[0] == "-" and arg[1].isalpha()):
+            flag, given = arg.split("=", 1)[0], "=" in arg
+            n = nargs.get(flag, None)  # an unknown flag is said apart; its value is taken as one
+            wants = 0 if given or n == 0 else -1 if n in ("*", "+") else 1 if n in (None, "?") else int(n)
+        elif wants:
+            wants -= 1 if wants > 0 else 0
+        else:
+            stray.append(arg)
+    return stray
 
 
 def meant_option(flag: str, names: Sequence[str], prefixes: bool = False) -> str | None:
@@ -358,13 +368,19 @@ def misspelt_options(argv: Sequence[str]) -> list[str]:
     from apache_beam.options.pipeline_options import StandardOptions
     here = runs_in_beam_here(PipelineOptions(list(argv)).view_as(StandardOptions).runner)
     flags = command_flags(argv)
-    known = beam_option_flags() if flags else set()  # (a parser of every options class: built once)
-    unknown = [flag for flag in flags if flag not in known]
+    nargs = beam_option_values()  # (a parser of every options class: built once)
+    unknown = [flag for flag in flags if flag not in nargs]
     names, problems = project_option_names(), []
     for flag in unknown:
         meant = meant_option(flag, names, prefixes=here)
         if meant or here:
             problems.append(f"{flag}: no such option" + (f"; did you mean --{meant}?" if meant else ""))
+    # arguments no flag takes: before 2026-12-07 dropped with Beam's warning (an unquoted glob scored one film)
+    problems += [f"{arg}: an argument no option takes (an --input glob the shell expanded? quote it: --input "
+                 f"'archive/*.mp4')" for arg in stray_arguments(argv, nargs)]
+    if here and "--" in argv and argv.index("--") < len(argv) - 1:  # Beam drops them too, and nothing else reads them
+        problems.append(f"--: nothing reads the arguments after it on the DirectRunner "
+                        f"({' '.join(argv[argv.index('--') + 1:])})")
     return problems
 
 

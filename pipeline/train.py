@@ -149,16 +149,24 @@ def trained_modalities(train: LabelledSet, variant: str) -> list[str]:
     """The modalities the head learns: those at least one training example carries tokens of (a label-paired example
     counts for each it pairs), among those its variant reads. A run that asks for another is refused
     (model.checkpoints.unlearnt_modalities_problem): that branch never moved from its initial weights."""
-    held = {m for item in train.items for m in VARIANT_MODALITIES[variant] if len(item.get(m, ()))}
+    held = data_modalities(train)
     return [m for m in VARIANT_MODALITIES[variant] if m in held]
 
 
-def say_untrained_modalities(learnt: list[str]) -> None:
-    """One line naming the modalities the training data held none of (runs with this head must leave them out)."""
+def data_modalities(train: LabelledSet) -> list[str]:
+    """The modalities at least one training example carries tokens of, whatever the variant reads."""
+    held = {m for item in train.items for m in MODALITIES if len(item.get(m, ()))}
+    return [m for m in MODALITIES if m in held]
+
+
+def say_untrained_modalities(learnt: list[str], held: list[str]) -> None:
+    """One line naming the modalities the head learns none of, and why: the training data held none, or the
+    --variant reads none (runs with this head must leave them out)."""
     missing = [m for m in MODALITIES if m not in learnt]
     if missing:
-        log.warning("no training data for %s: the head learns none of it; run it with --modalities %s",
-                    or_list(missing), ",".join(learnt))
+        why = [f"{'--variant reads no' if m in held else 'no training data for'} {m}" for m in missing]
+        log.warning("the head learns no %s (%s); run it with --modalities %s", or_list(missing), "; ".join(why),
+                    ",".join(learnt))
 
 
 @stops_on_data_errors("pipeline.train")
@@ -203,8 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
         log.info("no --dev data: no early stopping, the last epoch's weights are kept")
     elif not any(selects(d.name, args.select) for d in dev_sets):
         raise SystemExit(f"--select {args.select}: no --dev set has such a name ({[d.name for d in dev_sets]})")
-    learnt = trained_modalities(train, args.variant)
-    say_untrained_modalities(learnt)
+    learnt, held = trained_modalities(train, args.variant), data_modalities(train)
+    say_untrained_modalities(learnt, held)
     config = BVPECConfig(input_dims=feature_dims(enc), d_model=args.d_model, heads=args.heads,
                          dropout=args.dropout, variant=args.variant)
     model, summary = train_head(
@@ -224,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
             "speech_oof": args.speech_oof,
             "trained_modalities": learnt,  # what its training examples held: runs asking for more are refused
+            "data_modalities": held,  # (the variant may read fewer: the refusal says which reason)
             "encoders": dict(enc.versions),  # the tokens it trained on (weight digests, stage one's included)
             "command": "python -m pipeline.train " + " ".join(sys.argv[1:] if argv is None else argv),
             **summary}

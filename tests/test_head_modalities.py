@@ -80,8 +80,8 @@ def test_pipeline_train_records_the_modalities_its_examples_held_and_says_the_ot
     assert meta["trained_modalities"] == load_head_meta(out)["trained_modalities"] == ["text", "face"]
     assert learnt_modalities(out) == ("text", "face")
     said = [r.getMessage() for r in caplog.records if "no training data" in r.getMessage()]
-    assert said == ["no training data for vision or audio: the head learns none of it; run it with --modalities "
-                    "text,face"]
+    assert said == ["the head learns no vision or audio (no training data for vision; no training data for audio); "
+                    "run it with --modalities text,face"]
 
 
 def test_a_variant_learns_only_the_modalities_it_reads():
@@ -92,6 +92,21 @@ def test_a_variant_learns_only_the_modalities_it_reads():
     train = LabelledSet("t", items, [Example(label=0), Example(label=1)])
     assert trained_modalities(train, "bvpec") == ["text", "face"]  # an empty token array is no audio
     assert trained_modalities(train, "text_only") == ["text"]
+
+
+def test_the_refusal_and_the_warning_say_why_a_modality_was_not_learnt(tmp_path, caplog):
+    """A --variant text_only head trained on lines and voices learnt no audio because it reads none, not because its
+    data held none: the warning and the refusal say which (before, both said the data held none)."""
+    from model.checkpoints import unlearnt_modalities_problem
+    from pipeline.train import say_untrained_modalities
+    with caplog.at_level(logging.WARNING, logger="pipeline.train"):
+        say_untrained_modalities(["text"], ["text", "audio"])
+    assert caplog.records[-1].getMessage() == (
+        "the head learns no vision, face or audio (no training data for vision; no training data for face; "
+        "--variant reads no audio); run it with --modalities text")
+    head = tiny_head(tmp_path / "text_only.pt", {"trained_modalities": ["text"], "data_modalities": ["text", "audio"]})
+    assert "learnt no audio (its --variant reads none)" in unlearnt_modalities_problem(head, ["text", "audio"])
+    assert "learnt no face (its training data held none)" in unlearnt_modalities_problem(head, ["text", "face"])
 
 
 def test_pipeline_run_refuses_at_launch_a_modality_the_head_did_not_learn(heads, tmp_path):
