@@ -26,3 +26,17 @@ def test_damaged_packages_and_subtitle_tracks_are_each_accounted_for(tmp_path):
     assert [row["source"] for row in table] == ["imf", "dcp", "interop", "teletext", "pgs", "vobsub"]
     for row in table:
         assert row["problems"] == 0 and row["films"] >= row["copies"] and row["scored"], row
+
+
+def test_a_run_killed_by_a_signal_is_run_again_as_the_next_night_would(tmp_path, capsys):
+    """A damaged file can crash FFmpeg's decoder now and then (SIGSEGV once in a clean-clone test run): the check
+    runs the command again, as the next nightly run would, up to transforms.attempts.MAX_STARTS times."""
+    import sys
+    marker = tmp_path / "crashed"
+    once = (f"import os, pathlib, signal; m = pathlib.Path({str(marker)!r})\n"
+            "if not m.exists(): m.write_text('x'); os.kill(os.getpid(), signal.SIGSEGV)\nprint('done')")
+    returncode, stdout, _, _ = damaged_media.run_nightly([sys.executable, "-c", once])
+    assert returncode == 0 and stdout.strip().endswith("done")
+    assert "killed by signal 11: run again" in capsys.readouterr().out
+    always = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    assert damaged_media.run_nightly([sys.executable, "-c", always])[0] == -11  # given up after MAX_STARTS more
