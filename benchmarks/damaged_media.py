@@ -182,9 +182,9 @@ def run_polled(cmd: list[str]) -> tuple[int, str, float, float]:
 
 def run_nightly(cmd: list[str]) -> tuple[int, str, float, float]:
     """run_polled, and again while the run was killed by a signal, as the next night's run would go on: the films
-    it committed stay done, and a film that killed it MAX_STARTS times is given up (transforms.attempts). A damaged
-    file can crash FFmpeg's threaded decoder now and then (once in a clean-clone test run of 2026-12-07, SIGSEGV, not
-    reproduced in 12 runs since); one night's crash must cost that night only, which is what this checks."""
+    it committed stay done, and a film that killed it MAX_STARTS times is given up (transforms.attempts): one
+    night's crash must cost that night only, which is what this checks (a damaged AAC frame killed the process
+    twice in clean-clone test runs of 2026-12-07: transforms.mono.whole)."""
     from transforms.attempts import MAX_STARTS
     returncode, stdout, peak_mb, wall_s = run_polled(cmd)
     for _ in range(MAX_STARTS):

@@ -40,3 +40,22 @@ def test_a_run_killed_by_a_signal_is_run_again_as_the_next_night_would(tmp_path,
     assert "killed by signal 11: run again" in capsys.readouterr().out
     always = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
     assert damaged_media.run_nightly([sys.executable, "-c", always])[0] == -11  # given up after MAX_STARTS more
+
+
+def test_an_audio_frame_with_more_planes_than_channels_costs_the_frame_not_the_run(tmp_path):
+    """A damaged transport stream (a copy of the damaged-media check's, bytes repeated) whose AAC decoder gives one
+    frame read as 7.1 with nine planes, the last pointing nowhere: reading its samples to fold them to mono killed
+    the process (SIGSEGV in numpy's vstack, every film of the run lost; before 2026-12-07). The frame is left out
+    (transforms.mono.whole) and the film is scored."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    root = Path(__file__).resolve().parents[1]
+    film = root / "tests" / "data" / "aac_frame_with_more_planes_than_channels.ts"
+    done = subprocess.run([sys.executable, "-m", "pipeline.run", "--input", str(film), "--output", str(tmp_path),
+                           "--no_score", "--transcribe", "never"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = [r for f in (tmp_path / "manifest").rglob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    assert [r["status"] for r in rows] == ["ok"] and rows[0]["duration_s"] > 9

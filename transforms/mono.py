@@ -24,6 +24,19 @@ CANCELLED, SILENT = 0.01, 1e-8
 UNNAMED = {5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
+def whole(frame) -> bool:
+    """Whether a decoded frame's planes are what its format, layout and sample count say: one plane per channel
+    (planar) or one for all (packed), each long enough. A damaged stream can give a frame that says otherwise (a
+    damaged AAC frame read as 7.1 with nine planes, the last pointing nowhere); reading its samples crashed the
+    process (SIGSEGV in numpy's vstack, the whole run lost) before 2026-12-07, so such a frame is left out: the next
+    frame's time places the sound after it (transforms.decode)."""
+    n, size = len(frame.layout.channels), frame.samples * frame.format.bytes
+    planes = frame.planes
+    if frame.format.is_planar:
+        return len(planes) == n and all(p.buffer_size >= size for p in planes)
+    return len(planes) == 1 and planes[0].buffer_size >= size * n
+
+
 def channels(frame) -> np.ndarray:
     """(channels, samples) float32 in [-1, 1] of an audio frame, whatever its sample format."""
     x = frame.to_ndarray()
@@ -67,6 +80,7 @@ class MonoResampler:
         self._resampler: av.AudioResampler | None = None
         self._input = None  # (sample format, channel layout, rate) the resampler was set up for
         self.cancelled_s = 0.0
+        self.malformed = 0  # frames left out because their planes are not what they say (whole)
 
     def resample(self, frame) -> list[np.ndarray]:
         """The samples of `frame` (None: flush), as float32 arrays. A stream whose sample format, layout or rate
@@ -74,6 +88,9 @@ class MonoResampler:
         one, after the old one's tail: FFmpeg's refuses frames it was not set up for, which ended the film's sound
         at the first change before 2026-12-05."""
         out = []
+        if frame is not None and not whole(frame):
+            self.malformed += 1
+            return out
         if frame is not None:
             frame = self._folded(frame)
             signature = (frame.format.name, frame.layout.name, frame.sample_rate)
