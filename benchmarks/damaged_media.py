@@ -123,8 +123,8 @@ def output_problems(films: list[str], out: Path) -> tuple[dict, list[str]]:
     import pyarrow.parquet as pq
     rows = ds.dataset(out / "manifest", format="parquet").to_table().to_pylist()
     errors = ds.dataset(out / "errors", format="parquet").to_table().to_pylist() if (out / "errors").is_dir() else []
-    newest = {}
-    for r in sorted(rows, key=lambda r: r["processed_at"]):
+    newest = {}  # each film's newest ok or failed row (a run again after a crash skips the films done: run_nightly)
+    for r in sorted(rows, key=lambda r: (r["status"] != "skipped", r["processed_at"])):
         newest[r["film_path"]] = r
     with_error = {e["film_path"] for e in errors if e["fatal"]}
     problems = [f"{f}: no manifest row" for f in films if f not in newest]

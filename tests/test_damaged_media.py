@@ -59,3 +59,29 @@ def test_an_audio_frame_with_more_planes_than_channels_costs_the_frame_not_the_r
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = [r for f in (tmp_path / "manifest").rglob("*.parquet") for r in pq.read_table(f).to_pylist()]
     assert [r["status"] for r in rows] == ["ok"] and rows[0]["duration_s"] > 9
+
+
+def test_a_film_done_in_a_run_that_crashed_and_skipped_by_the_next_is_not_a_problem(tmp_path):
+    """run_nightly runs again after a crash, and the next run skips the films the crashed run committed: the check
+    takes each film's newest ok or failed row, as the report does (before 2026-12-07 the newest row, a skipped one,
+    read as a failure without an error row: 20 false problems after a crash)."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from schemas import clips, manifest
+    from schemas._base import rows_to_table
+    t1 = dt.datetime(2026, 12, 7, 1, 0, tzinfo=dt.timezone.utc)
+    row = {"film_id": "a", "film_path": "/films/a.ts", "size_bytes": 1, "fingerprint": "f", "config_hash": "c",
+           "status": "ok", "n_clips": 1, "duration_s": 2.0, "processed_at": t1}
+    for run, extra in (("r1", {}), ("r2", {"status": "skipped", "n_clips": None, "processed_at": t1 + dt.timedelta(1)})):
+        (tmp_path / "manifest" / run).mkdir(parents=True)
+        pq.write_table(rows_to_table([{**row, "run_id": run, **extra}], manifest.SCHEMA),
+                       tmp_path / "manifest" / run / "a.parquet")
+    (tmp_path / "clips").mkdir()
+    clip = {"film_id": "a", "film_path": "/films/a.ts", "fingerprint": "f", "clip_index": 0, "start_s": 0.0,
+            "end_s": 2.0, "segment_source": "window", "text_source": "none", "n_frames": 2, "has_audio": True,
+            "damaged": [], "run_id": "r1", "config_hash": "c"}
+    pq.write_table(rows_to_table([clip], clips.SCHEMA), tmp_path / "clips" / "a.parquet")
+    newest, problems = damaged_media.output_problems(["/films/a.ts"], tmp_path)
+    assert newest["/films/a.ts"]["status"] == "ok" and problems == []
