@@ -170,3 +170,13 @@ def test_rescore_refuses_a_modality_the_head_did_not_learn_before_reading_featur
         rescore.run(base)
     with pytest.raises(SystemExit, match="no features table"):  # past the check: the features are looked for
         rescore.run(base + ["--modalities", "text,vision,face"])
+
+
+def test_a_head_the_launch_could_not_read_is_checked_where_the_run_scores(heads):
+    """A --head on gs:// or s3:// (a cluster's) is not read at launch: the workers' scorer asks the same question
+    before it loads any encoder, so such a head that learnt no audio fails its films with the launch's line (the
+    next run tries them again) instead of scoring audio through a branch it never trained (before 2026-12-07)."""
+    from transforms.score import FilmScorer, ScoreConfig
+    with pytest.raises(ValueError, match=r"learnt no audio \(its training data held none\): run with --modalities "
+                                         r"text,vision,face"):
+        FilmScorer(ScoreConfig(head=heads.no_audio)).load()

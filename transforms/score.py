@@ -99,6 +99,12 @@ class FilmScorer:
 
     def load(self) -> "FilmScorer":
         if self._featurizer is None:
+            from model.checkpoints import unlearnt_modalities_problem
+            # the launch asks this of a local --head; one on gs:// or s3:// (a cluster's) is read first here, so a
+            # head that learnt no audio fails its films with this line rather than scoring audio without a word
+            problem = unlearnt_modalities_problem(self.cfg.head, self.cfg.modalities)
+            if problem:
+                raise ValueError(problem)
             from model.encoders import create_encoders
             from model.precision import configure_threads
             configure_threads(self.cfg.device, self.cfg.torch_threads)
