@@ -316,6 +316,12 @@ def beam_option_values() -> dict[str, object]:
     return {flag: action.nargs for action in parser._actions for flag in action.option_strings}
 
 
+def is_flag(arg: str) -> bool:
+    """Whether argparse takes a command-line argument for a flag, not a value: it starts with '--', or with '-' and a
+    letter ('-1' is a value)."""
+    return arg.startswith("--") or (len(arg) > 1 and arg[0] == "-" and arg[1].isalpha())
+
+
 def stray_arguments(argv: Sequence[str], nargs: dict[str, object]) -> list[str]:
     """The arguments up to a '--' that are neither a flag nor a flag's value (nargs: beam_option_values): Beam drops
     them with a warning, on every runner. The usual one is a film the shell expanded from an unquoted glob
@@ -324,7 +330,7 @@ def stray_arguments(argv: Sequence[str], nargs: dict[str, object]) -> list[str]:
     for arg in argv:
         if arg == "--":
             break
-        if arg.startswith("--") or (len(arg) > 1 and arg[0] == "-" and arg[1].isalpha()):
+        if is_flag(arg):
             flag, given = arg.split("=", 1)[0], "=" in arg
             n = nargs.get(flag, None)  # an unknown flag is said apart; its value is taken as one
             wants = 0 if given or n == 0 else -1 if n in ("*", "+") else 1 if n in (None, "?") else int(n)
@@ -347,15 +353,9 @@ def meant_option(flag: str, names: Sequence[str], prefixes: bool = False) -> str
 
 
 def command_flags(argv: Sequence[str]) -> list[str]:
-    """The flags of a command line, as written before any '=value', up to a '--': arguments that start with '--', or
-    with '-' and a letter (argparse takes those for flags, not values)."""
-    flags = []
-    for arg in argv:
-        if arg == "--":
-            break
-        if arg.startswith("--") or (len(arg) > 1 and arg[0] == "-" and arg[1].isalpha()):
-            flags.append(arg.split("=", 1)[0])
-    return flags
+    """The flags of a command line (is_flag), as written before any '=value', up to a '--'."""
+    head = argv[:list(argv).index("--")] if "--" in argv else argv
+    return [arg.split("=", 1)[0] for arg in head if is_flag(arg)]
 
 
 def misspelt_options(argv: Sequence[str]) -> list[str]:
