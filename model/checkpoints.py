@@ -152,10 +152,16 @@ def unlearnt_modalities_problem(head: str | Path | None, modalities: Sequence[st
     if not unlearnt:
         return None
     keep = [m for m in modalities if m in learnt] or list(learnt)
+    return (f"--head {head} learnt no {or_list(unlearnt)} ({why_unlearnt(head, unlearnt)}): "
+            f"run with --modalities {','.join(keep)}")
+
+
+def why_unlearnt(head: str | Path | None, unlearnt: Sequence[str]) -> str:
+    """Why a head learnt none of `unlearnt`: its training data held them but its --variant reads none of them
+    (meta['data_modalities']), or its data held none."""
     held = load_head_meta(head).get("data_modalities") if head_source(head) != str(DEFAULT_HEAD) else None
-    why = ("its --variant reads none" if held is not None and all(m in held for m in unlearnt)
-           else "its training data held none")
-    return f"--head {head} learnt no {or_list(unlearnt)} ({why}): run with --modalities {','.join(keep)}"
+    return ("its --variant reads none" if held is not None and all(m in held for m in unlearnt)
+            else "its training data held none")
 
 
 def unlearnt_data_problem(head: str | Path | None, needs: Mapping[str, Sequence[str]]) -> str | None:
@@ -167,7 +173,7 @@ def unlearnt_data_problem(head: str | Path | None, needs: Mapping[str, Sequence[
     if not unscored:
         return None
     missing = [m for m in MODALITIES if any(m in modalities for modalities in unscored.values())]
-    return (f"--head {head} learnt no {or_list(missing)} (its training data held none): leave out "
+    return (f"--head {head} learnt no {or_list(missing)} ({why_unlearnt(head, missing)}): leave out "
             + ", ".join(f"--data {spec}" for spec in unscored))
 
 

@@ -97,7 +97,7 @@ def test_a_variant_learns_only_the_modalities_it_reads():
 def test_the_refusal_and_the_warning_say_why_a_modality_was_not_learnt(tmp_path, caplog):
     """A --variant text_only head trained on lines and voices learnt no audio because it reads none, not because its
     data held none: the warning and the refusal say which (before, both said the data held none)."""
-    from model.checkpoints import unlearnt_modalities_problem
+    from model.checkpoints import unlearnt_data_problem, unlearnt_modalities_problem
     from pipeline.train import say_untrained_modalities
     with caplog.at_level(logging.WARNING, logger="pipeline.train"):
         say_untrained_modalities(["text"], ["text", "audio"])
@@ -107,6 +107,8 @@ def test_the_refusal_and_the_warning_say_why_a_modality_was_not_learnt(tmp_path,
     head = tiny_head(tmp_path / "text_only.pt", {"trained_modalities": ["text"], "data_modalities": ["text", "audio"]})
     assert "learnt no audio (its --variant reads none)" in unlearnt_modalities_problem(head, ["text", "audio"])
     assert "learnt no face (its training data held none)" in unlearnt_modalities_problem(head, ["text", "face"])
+    # evaluate's refusal of a --data kind says the same (before 2026-12-07 it always said the data held none)
+    assert "learnt no audio (its --variant reads none)" in unlearnt_data_problem(head, {"audio:v.parquet": ["audio"]})
 
 
 def test_pipeline_run_refuses_at_launch_a_modality_the_head_did_not_learn(heads, tmp_path):
