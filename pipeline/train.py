@@ -29,10 +29,11 @@ from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
 from pipeline.arg_types import (add_text_languages, fraction, io_path, positive_float, positive_int,
                                 stops_on_data_errors)
-from training.datasets import data_spec, specs_overlap
+from training.datasets import DataError, data_spec, specs_overlap
 from training.features import feature_dims
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
-                           selects, split_sources, train_head, tune_face_encoder, with_out_of_fold_speech)
+                           out_of_fold_rows_problem, selects, split_sources, train_head, tune_face_encoder,
+                           with_out_of_fold_speech)
 from training.speech_classifier import read_oof
 
 log = logging.getLogger("pipeline.train")
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> dict:
     # before any feature is made: the --speech_oof file must hold the logits of the speech classifier this head
     # carries (one line, exit status 1), and dev rows that are train rows are said (a warning)
     oof = read_oof(args.speech_oof, args.speech_classifier) if args.speech_oof else None
+    if oof is not None and (problem := out_of_fold_rows_problem(args.data, oof)):
+        raise DataError(problem)
     specs_overlap(args.data, args.dev, "pipeline.train")
     face_state, face_summary = None, None
     if args.finetune_face_epochs:

@@ -197,7 +197,7 @@ def test_the_head_trains_on_out_of_fold_speech_tokens():
     """pipeline.train --speech_oof: a speech set's train clips get the classifier's out-of-fold tokens instead of its
     own (right on every clip it trained on); clips the gate kept no voice from, and other sets, are left alone."""
     from training.loop import LabelledSet, with_out_of_fold_speech
-    from training.datasets import Example
+    from training.datasets import DataError, Example
     own = np.full((1, 7), 9.0, np.float16)
     items = [{"audio": own}, {}, {"audio": own}]  # the middle clip has no speech token
     s = LabelledSet("audio", items, [Example(label=k) for k in (0, 3, 5)])
@@ -209,9 +209,28 @@ def test_the_head_trains_on_out_of_fold_speech_tokens():
     for other in ("audio:/data/audio/ravdess/dev.parquet", "audio:/data/audio/emodb/train.parquet",
                   "audio:/data/audio/ravdess/train.parquet@2", "faces:/data/audio/ravdess/train.parquet"):
         assert with_out_of_fold_speech(s, other, oof) is s
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(DataError, match="same number of rows, other labels"):
         with_out_of_fold_speech(s, "audio:/data/audio/ravdess/train.parquet",
                                 {"ravdess": (oof["ravdess"][0], np.array([0, 3, 4]))})
+
+
+def test_train_refuses_out_of_fold_tokens_of_another_version_of_a_set_before_encoding(tmp_path, monkeypatch):
+    """A --speech_oof file written from another version of a train file (other row count) is refused in one line
+    before any encoder loads (before 2026-12-07: a traceback once every set had been encoded)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline import train
+    path = tmp_path / "ravdess" / "train.parquet"
+    path.parent.mkdir()
+    pq.write_table(pa.table({"label": ["angry"] * 4}), path)
+    oof = {"ravdess": (np.zeros((3, 7), np.float32), np.zeros(3, np.int64))}
+    monkeypatch.setattr(train, "read_oof", lambda *args: oof)
+    monkeypatch.setattr(train, "specs_overlap", lambda *args: pytest.fail("reached the overlap check"))
+    with pytest.raises(SystemExit, match=r"^pipeline.train: --speech_oof: its ravdess logits \(3 rows\) are not "
+                       r"those of --data audio:.*train.parquet \(4 rows\): write them again"):
+        train.main(["--data", f"audio:{path}", "--speech_oof", str(tmp_path / "oof.npz"), "--out",
+                    str(tmp_path / "h.pt")])
 
 
 def test_each_modality_gives_its_own_calibrated_evidence():

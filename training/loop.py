@@ -24,7 +24,7 @@ from model.losses import bvpec_loss, class_weights
 from model.precision import autocast, fp16_state
 from model.predict import branch_probs, calibrated_probs, modalities_used, with_line_evidence
 from model.text_top import TextTop, TunedTextHead
-from training.datasets import Example, spec_parts
+from training.datasets import DataError, Example, spec_parts
 from training.features import features_for
 from training.metrics import classification_metrics
 from training.metrics import fit_temperature as fit_temperature_nll
@@ -76,13 +76,12 @@ def with_out_of_fold_speech(s: LabelledSet, spec: str, oof: Mapping[str, tuple[n
     time (1.000 on RAVDESS, EmoDB and TESS train, against 0.60-0.75 on unseen speakers), and a head trained on such
     tokens learns to copy the voice. Other specs, and clips without a speech token (the gate), are left as they are.
     `s` is the set as load_set gives it (every row, in file order)."""
-    kind, path, split, n = spec_parts(spec)
-    name = path.parent.name
-    if kind != "audio" or name not in oof or path.stem != "train" or split or n is not None:
+    name = out_of_fold_set(spec, oof)
+    if name is None:
         return s
     logits, labels = oof[name]
     if len(logits) != len(s) or not np.array_equal(labels, s.labels):
-        raise ValueError(f"the out-of-fold tokens of {name} ({len(logits)} rows) do not match {spec} ({len(s)} rows)")
+        raise DataError(oof_mismatch(name, len(logits), spec, len(s)))
     items = [dict(item) for item in s.items]
     for item, token in zip(items, logits):
         if len(item.get("audio", ())):
@@ -90,6 +89,36 @@ def with_out_of_fold_speech(s: LabelledSet, spec: str, oof: Mapping[str, tuple[n
     out = LabelledSet(s.name, items, [])
     out.labels, out.targets = s.labels, s.targets
     return out
+
+
+def out_of_fold_set(spec: str, oof: Mapping[str, object]) -> Optional[str]:
+    """The --speech_oof set whose tokens replace a --data spec's own: a whole speech train split the file holds
+    (its folder's name), else None."""
+    kind, path, split, n = spec_parts(spec)
+    name = path.parent.name
+    return name if kind == "audio" and name in oof and path.stem == "train" and not split and n is None else None
+
+
+def oof_mismatch(name: str, held: int, spec: str, rows: int) -> str:
+    """The line that refuses a --speech_oof file whose rows are not a --data spec's (another version of the set)."""
+    what = f"{rows} rows" if held != rows else "the same number of rows, other labels"
+    return (f"--speech_oof: its {name} logits ({held} rows) are not those of --data {spec} ({what}): write them "
+            "again from this file with python -m training.speech_classifier --oof NPZ")
+
+
+def out_of_fold_rows_problem(specs: Sequence[str], oof: Mapping[str, tuple[np.ndarray, np.ndarray]]
+                             ) -> Optional[str]:
+    """One line when a --speech_oof set holds another number of rows than the --data file it stands for, read from
+    the Parquet footer before any feature is made (before 2026-12-07 the mismatch was found after every set had been
+    encoded, with a traceback). Labels are compared when the set is loaded (with_out_of_fold_speech)."""
+    import pyarrow.parquet as pq
+    for spec in specs:
+        name = out_of_fold_set(spec, oof)
+        if name is not None:
+            rows = pq.ParquetFile(spec_parts(spec)[1]).metadata.num_rows
+            if rows != len(oof[name][0]):
+                return oof_mismatch(name, len(oof[name][0]), spec, rows)
+    return None
 
 
 def source_of(item: dict) -> str:
