@@ -143,6 +143,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.d_model % args.heads:
         parser.error(f"--heads {args.heads} must divide --d_model {args.d_model} (e.g. --heads 4 with 128)")
+    # the encoders' own rule (model.number_formats), asked before any data loads: before 2026-12-07 --precision int8
+    # --device cuda was the encoder's traceback
+    from model.number_formats import precision_problem
+    if problem := precision_problem(args.precision, args.device):
+        parser.error(f"--precision {args.precision} --device {args.device}: {problem}")
     return args
 
 

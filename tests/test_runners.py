@@ -629,6 +629,8 @@ def test_train_and_evaluate_refuse_nonsense_numbers_with_their_usage(tmp_path, c
                         (["--dropout", "1.5"], "argument --dropout: must be >= 0 and < 1 (got 1.5)"),
                         (["--lr", "nan"], "argument --lr: must be a number > 0 (got nan)"),
                         (["--heads", "3"], "--heads 3 must divide --d_model 128"),
+                        (["--precision", "int8", "--device", "cuda"],  # the encoder's traceback before 2026-12-07
+                         "--precision int8 --device cuda: precision int8 is for CPU workers"),
                         (["--d_model", "0"], "argument --d_model: must be >= 1 (got 0)")):
         with pytest.raises(SystemExit) as stop:
             train.parse_args(base + extra)
