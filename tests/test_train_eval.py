@@ -685,7 +685,8 @@ def test_calibrate_fits_the_temperatures_evaluation_then_applies(tmp_path, monke
     out = tmp_path / "calibrated.pt"
     report = calibrate.main(["--data", lines, "--data", faces, "--output", str(out), "--json", str(tmp_path / "c.json")])
     assert report == json.loads((tmp_path / "c.json").read_text())
-    assert set(report["pattern_temperatures"]) == {"branch:text", "branch:face"}, report["pattern_temperatures"]
+    # the others are kept from the head (before 2026-12-07 they were dropped)
+    assert set(report["fitted"]) == {"branch:text", "branch:face"}, report["pattern_temperatures"]
     # a head without a line classifier reads a line's evidence itself, under its own `text` temperature: it is kept
     head, head_meta = load_head(DEFAULT_HEAD)
     plain_meta = {k: v for k, v in head_meta.items() if k != "text_classifier"}

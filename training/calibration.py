@@ -12,6 +12,7 @@ joined ('branch:face+speech'), whose T rescales the product of the members' reca
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, Sequence
 
 import numpy as np
@@ -20,9 +21,14 @@ from scipy.special import softmax
 
 from model.batching import collate
 from model.predict import branch_of, branch_probs, evidence_patterns, modalities_used, with_line_evidence
+from schemas.labels import NUM_EMOTIONS
 from training.metrics import expected_calibration_error, fit_temperature
 
+log = logging.getLogger("training.calibration")
+
 MIN_PER_PATTERN = 50  # a one-parameter fit: 50 labelled clips pin it down to a few per cent
+MIN_CLASSES = 3  # rows of fewer labels fit a T that follows their label mix, not how sure the head should be
+LOG_T_BOUND = 3.0  # training.metrics.fit_temperature searches log T in [-3, 3]: T 0.050 to 20.09
 
 
 BRANCH = "branch:"
@@ -35,6 +41,8 @@ def logits_and_patterns(model, items: Sequence[dict], evidence: Sequence[dict] |
     probabilities and 'branch:<key>': one classifier's as it gives them, or the product of several, each under
     the head's branch temperature for it (a temperature fitted on such rows rescales the product)."""
     model.eval()
+    if not items:  # no label-paired clip drawn (pipeline.calibrate --pairs): torch.cat of nothing would stop the run
+        return np.zeros((0, NUM_EMOTIONS)), []
     logits, patterns, used = [], [], []
     members_t = getattr(model, "branch_temperatures", None) or {}
     if evidence is not None:  # the line's too (model.predict.with_line_evidence), as the pipeline labels clips
@@ -146,9 +154,91 @@ def refit_only(fitted: dict[str, float], meta: dict, keys: Sequence[str]) -> dic
     missing = sorted(set(keys) - set(fitted))
     if missing:
         raise KeyError(f"{missing} not fitted: fewer than {MIN_PER_PATTERN} labelled examples (fitted: {sorted(fitted)})")
-    kept = {**meta.get("pattern_temperatures", {}),
-            **{BRANCH + k: v for k, v in meta.get("branch_temperatures", {}).items()}}
-    return {**kept, **{k: fitted[k] for k in keys}}
+    return over_head_temperatures({k: fitted[k] for k in keys}, meta)
+
+
+def head_temperatures(meta: dict) -> dict[str, float]:
+    """A head's temperatures (meta's pattern and branch ones, as `split` stores them) under one key each."""
+    return {**(meta.get("pattern_temperatures") or {}),
+            **{BRANCH + k: v for k, v in (meta.get("branch_temperatures") or {}).items()}}
+
+
+def over_head_temperatures(fitted: dict[str, float], meta: dict) -> dict[str, float]:
+    """`fitted` over the head's temperatures (meta): a temperature not fitted keeps the head's value. Before
+    2026-12-07 pipeline.calibrate without --refit wrote only what it fitted, so 14 face rows emptied the shipped
+    head of all 15 of its temperatures (a pattern needs MIN_PER_PATTERN labelled rows to be fitted)."""
+    return {**head_temperatures(meta), **fitted}
+
+
+def doubtful_fits(patterns: Sequence[str], labels: np.ndarray, fitted: dict[str, float]) -> dict[str, str]:
+    """Per fitted temperature that says little, why: its labelled rows cover fewer than MIN_CLASSES labels (60
+    neutral faces fit 0.799: the label mix, not calibration), or it sits at the bound of fit_temperature's search
+    (rows all wrong ran to 20.09). Before 2026-12-07 such temperatures were written without a word."""
+    patterns, labels = np.asarray(patterns), np.asarray(labels)
+    out = {}
+    for key, t in fitted.items():
+        y = labels[(patterns == key) & (labels >= 0)]
+        why = []
+        if (classes := len(set(y.tolist()))) < MIN_CLASSES:
+            why.append(f"its {len(y)} labelled rows cover {classes} label{'' if classes == 1 else 's'}")
+        if abs(np.log(t)) >= LOG_T_BOUND - 0.01:
+            low, high = np.exp(-LOG_T_BOUND), np.exp(LOG_T_BOUND)
+            why.append(f"T {t:.3f} sits at the bound of the search ({low:.3f}-{high:.2f})")
+        if why:
+            out[key] = "; ".join(why)
+    return out
+
+
+def pairing_kinds(specs: Sequence[str]) -> set[str]:
+    """The kinds of example (training.loop.source_of: text, face, scene, audio, spoken) that --data specs give
+    label_paired, read from their kinds alone (before any encoder loads); a kind of several modalities ('mixed')
+    is none."""
+    from training.features import kind_modalities
+    named = {("text",): "text", ("face",): "face", ("vision", "face"): "scene", ("audio",): "audio",
+             ("text", "audio"): "spoken"}
+    return {named[m] for s in specs if (m := kind_modalities(s.split(":", 1)[0])) in named}
+
+
+def training_data_overlap(meta: dict, specs: Sequence[str], where: str) -> tuple[int, int]:
+    """Warns in one line (training.datasets.specs_overlap) where `specs` hold rows byte-identical to, or speakers of,
+    the head's training data (meta['training_data']), and in one more where a line set names a file it trained on
+    (lines carry no media to compare): temperatures fitted there read the head as surer than it is on unseen data.
+    Training specs whose file is not on this machine are passed over. Reads every set once (about 2 s for the
+    shipped head's). Before 2026-12-07 nothing was said. (rows, speakers) in both; (0, 0) where nothing is known."""
+    from training.datasets import DataError, specs_overlap
+    trained = [s for s in meta.get("training_data") or [] if _spec_path(s) is not None]
+    if not trained:
+        return 0, 0
+    same_lines = [s for s in specs if any(_same_lines(s, t) for t in trained)]
+    if same_lines:
+        log.warning("%s: --data %s: lines of the file the head was trained on: they score as unseen, so the fitted "
+                    "temperature comes out too low (the head reads surer than it is)", where, ", ".join(same_lines))
+    try:
+        return specs_overlap(trained, specs, where)
+    except (DataError, OSError) as e:  # a training file changed since: the check is a warning, not the command's
+        log.info("%s: not compared with the head's training data: %s", where, e)
+        return 0, 0
+
+
+def _spec_path(spec: str):
+    """The file or folder a data spec names where it is on this machine, else None."""
+    from training.datasets import spec_parts
+    try:
+        path = spec_parts(spec)[1]
+    except ValueError:
+        return None
+    return path if path.exists() else None
+
+
+def _same_lines(spec: str, trained: str) -> bool:
+    """Whether the line set `spec` reads lines of the same file as the training spec `trained` (their seeded
+    #train / #dev parts of one file are apart)."""
+    from training.datasets import spec_parts
+    from training.features import kind_modalities
+    (kind, path, part, _), (t_kind, t_path, t_part, _) = spec_parts(spec), spec_parts(trained)
+    if kind_modalities(kind) != ("text",) or kind_modalities(t_kind) != ("text",):
+        return False
+    return path.resolve() == t_path.resolve() and {part, t_part} != {"train", "dev"}
 
 
 def fit_pattern_temperatures(logits: np.ndarray, patterns: Sequence[str], labels: np.ndarray,
@@ -191,8 +281,9 @@ def cross_fitted(sets: dict[str, tuple[np.ndarray, list[str], np.ndarray]], defa
     """Per set, the ECE of pattern temperatures fitted on the other folds of every set (pooled; equal_sets: each
     set weighing the same, set_weights), applied to this fold: calibration measured on examples the temperatures
     never saw. `finish`: what the written head keeps of each fold's fit (pipeline.calibrate: the temperatures it
-    does not refit stay the head's); before 2026-12-06 every pattern was refitted per fold, so `--refit` reported
-    the ECE of a head it did not write."""
+    does not refit stay the head's, and a pattern a fold has too few rows of keeps its whole-data temperature); before
+    2026-12-06 every pattern was refitted per fold, so `--refit` reported the ECE of a head it did not write, and
+    before 2026-12-07 such a fold used T 1 without --refit."""
     rng = np.random.default_rng(seed)
     assign = {name: rng.integers(0, folds, len(v[0])) for name, v in sets.items()}
     probs = {name: np.zeros((len(v[0]), v[0].shape[1])) for name, v in sets.items()}
