@@ -155,7 +155,7 @@ def test_calibrate_and_train_take_a_studios_oof_file_and_refuse_another_in_one_l
                         "--speech_oof", str(shipped)])
     assert "other speech weights" in str(e.value.code) and "\n" not in str(e.value.code)
     audio = "audio:" + str(write(tmp_path / "audio" / "booth" / "train.parquet",
-                                 [{"audio": wav_bytes(), "label": "joy", "speaker": "a"}]))
+                                 [{"audio": wav_bytes(), "label": "joy", "speaker": "a"}] * 3))  # the file's 3 rows
     with pytest.raises(Reached):
         train.main(["--data", audio, "--out", str(tmp_path / "h.pt"), "--speech_classifier", str(clf),
                     "--speech_oof", str(studio)])
