@@ -8,7 +8,9 @@ valence/arousal where targets exist) and writes them as JSON. Features come from
 encoders the head was trained with (model.encoders.create_encoders: its tuned text layers and face weights).
 --cv K adds a K-fold estimate (folds keep a dialogue / film together): with --cv_mode score the head's metrics
 on each fold (the spread of the estimate), with --cv_mode train a fresh head of the same configuration
-trained on the other K-1 folds and scored on the held-out one (how well this data can be learnt).
+trained on the other K-1 folds and scored on the held-out one (how well this data can be learnt). The folds are cut
+over the labelled rows. A set's rows the head was trained on, or had its temperatures fitted on, are named in a warning
+and in its JSON (`overlaps_training`, `calibrated_on`: training.evaluation.overlaps_with_head).
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from model.featurize import parse_modalities
 from model.precision import PRECISIONS
 from pipeline.arg_types import (add_text_languages, cv_folds, head_path_arg, io_path, modalities_arg, positive_int,
                                 stops_on_data_errors)
-from training.datasets import data_spec
-from training.evaluation import evaluate_spec
+from training.datasets import DataError, data_spec
+from training.evaluation import RowsRead, evaluate_spec, folds_problem, overlaps_with_head
 from training.metrics import format_table
 
 log = logging.getLogger("pipeline.evaluate")
@@ -79,6 +81,39 @@ def unlearnt_problems(args: argparse.Namespace) -> list[str]:
     return [p for p in problems if p]
 
 
+def refuse_too_many_folds(args: argparse.Namespace, rows: RowsRead) -> None:
+    """--cv K above the groups of a --data set's labelled rows: a DataError (one line, exit status 1) before any
+    feature is made; before 2026-12-07 sklearn's traceback once every set had been scored, and no JSON."""
+    for spec in args.data if args.cv else ():
+        if problem := folds_problem(spec, rows(spec).groups, args.cv):
+            raise DataError(problem)
+
+
+def say_what_the_head_has_seen(spec: str, seen: dict) -> None:
+    """One warning line for each of `spec`'s overlaps_with_head: rows (or voices) the head was trained on, rows its
+    temperatures were fitted on. Before 2026-12-07 such a set was scored as any other without a word (a slice of MELD
+    train read 0.731 weighted F1 against dev's 0.552)."""
+    if trained := seen.get("overlaps_training"):
+        parts = ([f"{trained['rows']} of {trained['of']} labelled rows are rows the head was trained on"]
+                 if trained["rows"] else [])
+        if trained["speakers"]:
+            parts.append(f"{trained['speakers']} of its speakers are voices the head was trained on")
+        log.warning("%s: %s (%s): its scores here read high, not what the head does on data it did not learn", spec,
+                    " and ".join(parts), ", ".join(trained["sets"]))
+    if fitted := seen.get("calibrated_on"):
+        log.warning("%s: %d of %d labelled rows are rows the head's temperatures were fitted on (%s): its ECE here is "
+                    "in-sample (pipeline.calibrate's cross-fitted ECE is the estimate for unseen data)", spec,
+                    fitted["rows"], fitted["of"], ", ".join(fitted["sets"]))
+
+
+def write_report(path: str | None, report: dict) -> None:
+    """--json: the report as it stands, written after each set, so a set that fails later keeps those scored
+    (before 2026-12-07 it was written once all were, and a failure lost them all)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(report, indent=2))
+
+
 @stops_on_data_errors("pipeline.evaluate")
 def main(argv: list[str] | None = None) -> dict:
     parser = build_parser()
@@ -90,27 +125,30 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("; ".join(problems))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
-    model, _ = load_head(args.head)
+    model, meta = load_head(args.head)
+    rows = RowsRead()  # each set read once, for the folds' groups and for what the head has seen of it
+    refuse_too_many_folds(args, rows)
+    seen = {spec: overlaps_with_head(spec, meta, rows) for spec in args.data}
+    for spec in args.data:
+        say_what_the_head_has_seen(spec, seen[spec])
     enc = create_encoders(EncoderSpec(head=args.head, device=args.device, precision=args.precision,
                                       vision_runtime=args.vision_runtime, text_runtime=args.text_runtime))
     report = {"head": str(args.head or DEFAULT_HEAD), "variant": model.config.variant, "results": {}}
+    try:
+        report["model_version"] = model_version(args.head, enc.version, parse_modalities(args.modalities))
+    except OSError:
+        pass
     for spec in args.data:
         m = evaluate_spec(spec, model, enc, args.cv, args.cv_mode, args.seed, args.cv_epochs,
                           modalities=parse_modalities(args.modalities), text_languages=args.text_languages)
-        report["results"][spec] = m
+        report["results"][spec] = {**m, **seen[spec]}
         print(format_table(spec, m))
         if "cv" in m:
             print(f"  {m['cv']['k']}-fold ({m['cv']['mode']}): " + "  ".join(
                 f"{k}={v['mean']:.4f}±{v['std']:.4f} [95% {v['ci95'][0]:.4f}, {v['ci95'][1]:.4f}]"
                 for k, v in m["cv"].items() if isinstance(v, dict)))
         print()
-    try:
-        report["model_version"] = model_version(args.head, enc.version, parse_modalities(args.modalities))
-    except OSError:
-        pass
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        write_report(args.json, report)
     return report
 
 

@@ -225,12 +225,12 @@ def _without_foreign_labels(spec: str, examples: list[Example], left_out: Counte
 
 
 def _is_number(text: str) -> bool:
-    """Whether a label is a number, an integer or not ('6', '6.0': a class index a float column holds)."""
+    """Whether a label is a number, an integer or not ('6', '6.0': a class index a float column holds). 'nan' and
+    'inf' are not (before 2026-12-07 float() took them, and a 'nan' label was told to be written as a name)."""
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def fingerprint(spec: str) -> str:
@@ -251,10 +251,18 @@ def label_key(text: str) -> str:
     return re.sub(r"[\s_-]+", " ", text.strip().lower())
 
 
+# What a spreadsheet, pandas or a float column writes for an empty label cell (NaN as text): no label, as a null is.
+# Before 2026-12-07 they were labels none of ours, left out as such and, for 'nan', called a number.
+NO_LABEL_WORDS = frozenset({"nan", "none", "null", "na", "n/a"})
+
+
 def labelled(value) -> dict:
     """A label as a data set writes it -> Example's label fields: its index in EMOTIONS (LABEL_NAMES' spellings
-    too); -1 with no text where there is none (null, empty); -1 with the text kept where it names none of ours."""
+    too); -1 with no text where there is none (null, empty, NO_LABEL_WORDS in any case); -1 with the text kept where
+    it names none of ours."""
     text = "" if value is None else str(value).strip()
+    if label_key(text) in NO_LABEL_WORDS:
+        return {"label": -1, "label_text": ""}
     name = LABEL_NAMES.get(label_key(text))
     if name:
         return {"label": LABEL_INDEX[name], "label_text": ""}

@@ -122,7 +122,9 @@ def format_table(name: str, m: dict) -> str:
              + (f"  unreadable rows left out: {len(m['unreadable_rows'])}" if m.get("unreadable_rows") else "")
              + (f"  rows left out, label none of the 7: {sum(m['left_out_labels'].values())} ("
                 + ", ".join(f"{k} {v}" for k, v in m["left_out_labels"].items()) + ")"
-                if m.get("left_out_labels") else ""),
+                if m.get("left_out_labels") else "")
+             # a reader's own (a spoken: row with no line), by why: not counted before 2026-12-07
+             + "".join(f"  rows left out, {why}: {n}" for why, n in (m.get("skipped_rows") or {}).items()),
              f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
     for e, c in m["per_class"].items():
         lines.append(f"{e:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}{c['support']:>9d}")
