@@ -4,7 +4,8 @@
         [--device cpu|cuda] [--batch_size 64] [Beam options: --runner ... --setup_file ./setup.py]
 
 The head must read the encoders the features came from (a head can carry fine-tuned text and face layers):
-the encoder version it implies is checked against the features table's before anything runs.
+the encoder version it implies is checked against each film's features (a film from other encoders is refused; the
+rescore stops before anything runs only when no film's features are this head's).
 
 A Beam pipeline: features/<film_id>.parquet -> head (the same RunInference handler as the main pipeline)
 -> per film, the original clips table with its score columns and model_version replaced ->
@@ -13,9 +14,10 @@ committed atomically as soon as the film is done (transforms/write.py).
 With the same head it reproduces the original labels: the features table keeps the full token sequences.
 
 A film whose features cannot give what pipeline.run would score is refused: one fatal `rescore` error row and no
-clips file (its features file cannot be read whole or holds damaged tokens, its clips and features rows are not the
-same clips, it has a clips table and no features file, a modality scored was not encoded for it, a line read now
-was not read then, or its frames are scored from a features schema 1.0 table, which holds no scene tokens). A
+clips file (its features file cannot be read whole or holds damaged tokens or another encoder version's, its clips
+and features rows are not the same clips, it has a clips table and no features file, a modality scored was not encoded
+for it, a line read now was not read then, the languages read could choose another subtitle source or the speech
+transcribed, or its frames are scored from a features schema 1.0 table, which holds no scene tokens). A
 modality that no film's features hold stops the rescore before anything runs, and so does an --output that is the
 features' own output folder (its clips would be replaced in place).
 """
@@ -29,7 +31,7 @@ import posixpath
 import uuid
 from datetime import datetime, timezone
 from collections import Counter
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -77,7 +79,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--text_languages", default=",".join(TEXT_LANGUAGES),
                     help="read only lines in these languages, as pipeline.run (default: the languages the head's "
                          "text path learnt; 'any': every line). Decided from the clips table's language column, "
-                         "so features written before lines were identified are scored as a run would now score them")
+                         "so features written before lines were identified are scored as a run would now score them; "
+                         "a film whose run read languages that could pick another subtitle source is refused")
     ap.add_argument("--no_encoder_check", action="store_true",
                     help="skip the check that the head reads the encoders the features came from")
     args, beam_args = ap.parse_known_args(argv)
@@ -108,19 +111,51 @@ def same_place(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_encoders(args: argparse.Namespace, recorded: str) -> None:
+def head_encoder_version(args: argparse.Namespace) -> str:
+    """The encoder version this head and the encoder options imply (what pipeline.run with them records)."""
+    return encoder_version(EncoderSpec(head=args.head, text_model=args.text_model, vision_model=args.vision_model,
+                                       image_size=args.image_size))
+
+
+def check_encoders(args: argparse.Namespace, expected: str, recorded: Iterable[set[str]]) -> None:
     """A head reads the tokens of the encoders it was trained with, and a head can carry fine-tuned text
     and face encoder layers: features made by other encoders would be scored without any error, wrongly.
-    So the encoder version this head implies must equal the one recorded in the features table."""
-    expected = encoder_version(EncoderSpec(head=args.head, text_model=args.text_model,
-                                           vision_model=args.vision_model, image_size=args.image_size))
-    if expected != recorded:
-        raise SystemExit(
-            f"{args.features}: the features were computed by encoders {recorded}, but this head reads encoders "
-            f"{expected} (its fine-tuned text/face layers, the speech/scene classifiers it carries, or "
-            "--text_model/--vision_model/--image_size differ). "
-            "Run pipeline.run with this head instead, pass the encoder options the features were made with, "
-            "or --no_encoder_check to score anyway.")
+    Each film whose features record another version is refused (ReadFilm); when no film's features are this head's
+    encoders, stop before anything runs. recorded: each features file's encoder versions."""
+    recorded = list(recorded)
+    if any(versions == {expected} for versions in recorded):
+        return
+    found = ", ".join(sorted(set().union(*recorded)))
+    raise SystemExit(
+        f"{args.features}: the features were computed by encoders {found}, but this head reads encoders "
+        f"{expected} (its fine-tuned text/face layers, the speech/scene classifiers it carries, or "
+        "--text_model/--vision_model/--image_size differ), and no film's features are this head's. "
+        "Run pipeline.run with this head instead, pass the encoder options the features were made with, "
+        "or --no_encoder_check to score anyway.")
+
+
+def single_encoder_version(args: argparse.Namespace, files: dict[str, set[str]]) -> str:
+    """--no_encoder_check: the one encoder version the features record (it goes into the model_version); features
+    of several versions stop the rescore, naming a film of each (one model_version cannot name them all)."""
+    versions = sorted(set().union(*files.values()))
+    if len(versions) == 1:
+        return versions[0]
+    films = {v: next(film_of(p) for p, vs in files.items() if v in vs) for v in versions}
+    raise SystemExit(f"{args.features}: --no_encoder_check scores the features as they are, but they hold "
+                     f"{len(versions)} encoder versions (" + "; ".join(f"{v}: {f}, ..." for v, f in films.items())
+                     + "): rescore the films of one version, or drop --no_encoder_check to refuse the others")
+
+
+def encoders_problem(feats: Sequence[dict], expected: Optional[str]) -> Optional[str]:
+    """Why a film's features cannot be scored by this head (another encoder version), None where they can or the
+    check is off (expected None: --no_encoder_check). Before 2026-12-07 one such film stopped the whole rescore
+    with a message naming no film."""
+    other = sorted({f["encoder_version"] for f in feats} - {expected}) if expected else []
+    if not other:
+        return None
+    return (f"its features were computed by encoders {', '.join(other)}, but this head reads encoders {expected}: "
+            "run pipeline.run for it with this head (or rescore it with the encoder options its features were made "
+            "with)")
 
 
 def features_files(features_dir: str) -> tuple[dict[str, tuple[set[str], set[str]]], dict[str, Exception]]:
@@ -218,9 +253,15 @@ def read_clips_table(clips_dir: str, film_id: str) -> list[dict]:
 
 
 def check_film(clips: Sequence[dict], feats: Sequence[dict], modalities: Sequence[str],
-               text_languages: Optional[Sequence[str]]) -> None:
+               text_languages: Optional[Sequence[str]], encoder: Optional[str] = None,
+               run_languages: Optional[Sequence[str]] = None) -> None:
     """Raises Refused where these features cannot give what pipeline.run would score for these clips.
-    text_languages: the languages read (() = any), None when the text modality is not scored."""
+    text_languages: the languages read (() = any), None when the text modality is not scored. encoder: the encoder
+    version the head reads (None: not checked, --no_encoder_check). run_languages: the languages the run that wrote
+    the features read (() = any), where its model_version tells them (languages_read_by_run), else None."""
+    wrong = encoders_problem(feats, encoder)
+    if wrong:
+        raise Refused("EncodersDiffer", wrong)
     different = clip_set_difference(clips, feats)
     if different:
         raise Refused("FeaturesMismatch", f"its clips and features rows are not the same clips ({different}): the "
@@ -243,6 +284,75 @@ def check_film(clips: Sequence[dict], feats: Sequence[dict], modalities: Sequenc
             raise Refused("LinesNotEncoded", f"clips {few(unencoded)} have a line this rescore reads "
                           f"(--text_languages) with no text tokens in the features: the run that wrote them did not "
                           "read it (another --text_languages) or could not encode it; run pipeline.run")
+    # A rescore without text (an ablation, a head that reads no lines) scores the run's clips without their lines;
+    # the subtitle source a text-less run would pick (any language) matters only to where its clips would fall
+    changed = (other_dialogue_problem(clips, feats, text_languages, run_languages)
+               if text_languages is not None else None)
+    if changed:
+        raise Refused("TextLanguagesDiffer", changed)
+
+
+def named_languages(languages: Sequence[str]) -> str:
+    """Languages read as --text_languages writes them (() = any)."""
+    return ",".join(languages) or "any"
+
+
+def reads_within(languages: Sequence[str], run_languages: Sequence[str]) -> bool:
+    """Whether every line read under `languages` was read under `run_languages` too (() = any)."""
+    return not run_languages or (bool(languages) and set(languages) <= set(run_languages))
+
+
+def other_dialogue_problem(clips: Sequence[dict], feats: Sequence[dict], languages: Sequence[str],
+                           run_languages: Optional[Sequence[str]]) -> Optional[str]:
+    """Why pipeline.run reading `languages` could give this film other lines than the run that wrote its features did
+    (None: it gives the same). --text_languages also picks the film's dialogue: the first subtitle source with a line
+    read (transforms.subtitles.load_cues, read_any; embedded tracks ranked by language_rank) and, under --transcribe
+    auto, the speech transcribed instead of subtitles none of whose lines is read. The features cannot show the
+    sources that run passed over, so the rescore must read no language that run did not (run_languages, where the
+    clips' model_version tells it); and where that run read a line of the film, the rescore must read one too: with
+    both, the same source is the first read, and only the text tokens of lines not read now are dropped, as a run
+    would drop them. Before 2026-12-07 such a film was rescored from the other source's lines under the new
+    model_version (a French sidecar read under 'any', rescored with 'en': a run with 'en' reads the English one)."""
+    text_len = {f["clip_index"]: f["text_len"] for f in feats}
+    lines = [c for c in clips if (c.get("text") or "").strip()]
+    read_then = sorted({c.get("language") or "unknown" for c in lines if text_len.get(c["clip_index"])})
+    read_now = [c for c in lines if unread_language(c["text"], c.get("language"), languages) is None]
+    if read_then and not read_now:
+        return (f"the run that wrote its features read its lines (in {', '.join(read_then)}), and this rescore "
+                f"(--text_languages {named_languages(languages)}) reads none of them: a run with these languages "
+                "would take another subtitle source or transcribe the speech; run pipeline.run for it")
+    if run_languages is not None and not reads_within(languages, run_languages):
+        return (f"the run that wrote its features read lines in {named_languages(run_languages)} (its model_version "
+                f"says so), and this rescore reads {named_languages(languages)}: a subtitle source that run passed "
+                "over could be the dialogue now; run pipeline.run for it")
+    return None
+
+
+def languages_read_by_run(clips: Sequence[dict], known: Mapping[str, tuple[str, ...]]) -> Optional[tuple[str, ...]]:
+    """The languages the run that scored these clips read (() = any), by their model_version (known_run_languages);
+    None where it is not one the rescore can recompute."""
+    versions = {c.get("model_version") for c in clips} - {None}
+    return known.get(versions.pop()) if len(versions) == 1 else None
+
+
+def known_run_languages(args: argparse.Namespace, encoder: str, modality_sets: Iterable[set[str]]
+                        ) -> dict[str, tuple[str, ...]]:
+    """{model_version: the languages it reads} for the runs the rescore can recompute: pipeline.run with this --head or
+    the shipped one, the encoder version the films are scored with, the modalities a features file holds, and
+    --text_languages as this rescore reads it, the shipped default, or 'any'. A model_version is a hash (head bytes,
+    encoders, label rule, modalities, languages), so the run's languages are told only by recomputing it; a run with
+    another head (or an older label rule) is not found, and its films are judged by their lines alone."""
+    from model.checkpoints import model_version
+    candidates = list(dict.fromkeys([parse_text_languages(args.text_languages), tuple(TEXT_LANGUAGES), ()]))
+    known: dict[str, tuple[str, ...]] = {}
+    for head in dict.fromkeys([args.head or None, None]):
+        for held in {tuple(m for m in MODALITIES if m in s) for s in modality_sets if s}:
+            try:  # a run without text reads subtitles in any language (and its model_version names none)
+                for languages in (candidates if "text" in held else [()]):
+                    known.setdefault(model_version(head, encoder, held, languages), languages)
+            except OSError as exc:  # the shipped head not installed: its runs are not recognised
+                LOG.warning("%s: not read (%s): its runs' languages are not recognised", head, exc)
+    return known
 
 
 def scene_tokens_not_stored(feats: Sequence[dict]) -> bool:
@@ -283,9 +393,11 @@ class ReadFilm(beam.DoFn):
     never makes them."""
 
     def __init__(self, clips_dir: str, output: str, run_id: str, modalities: Sequence[str],
-                 text_languages: Sequence[str]):
+                 text_languages: Sequence[str], encoder: Optional[str] = None,
+                 run_languages: Optional[Mapping[str, tuple[str, ...]]] = None):
         self.clips_dir, self.output, self.run_id = clips_dir, output, run_id
         self.modalities, self.text_languages = tuple(modalities), tuple(text_languages)
+        self.encoder, self.run_languages = encoder, dict(run_languages or {})
 
     def process(self, film):
         film_id, path = film
@@ -296,7 +408,8 @@ class ReadFilm(beam.DoFn):
                 raise Refused("NoFeatures", "it has a clips table but no features file (its clips were written by a "
                               "run without --write_features): run pipeline.run with this head")
             feats = read_features_table(path)
-            check_film(clips, feats, self.modalities, self.text_languages if "text" in self.modalities else None)
+            check_film(clips, feats, self.modalities, self.text_languages if "text" in self.modalities else None,
+                       self.encoder, languages_read_by_run(clips, self.run_languages))
         except Refused as r:
             self.refuse(film_id, path, clips, r)
             return
@@ -355,12 +468,14 @@ class WriteRescoredFilm(beam.DoFn):
             return [FilmError(film_path=film_path, film_id=film_id, stage="rescore", error_type="FeaturesMismatch",
                               message=f"its clips table changed while it was rescored ({different})", fatal=True)]
         rows = []
+        run_version = next((r["model_version"] for r in old if r.get("model_version")), None)
         for row in old:
             new = {c: None for c in SCORE_COLUMNS if c != "n_faces"}
             res = items[row["clip_index"]][1]
             if isinstance(res, dict):
                 new.update(res)
-            rows.append({**row, **new, "run_id": self.run_id})
+            rows.append({**row, **new, "run_id": self.run_id,
+                         "config_hash": rescored_config_hash(row["config_hash"], run_version)})
         unread = Counter(unread_rows(old, self.text_languages).values())
         atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
                            FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
@@ -369,20 +484,35 @@ class WriteRescoredFilm(beam.DoFn):
                 ] if unread else []
 
 
+def rescored_config_hash(config_hash: str, run_version: Optional[str]) -> str:
+    """The config_hash a rescored clip records: its first run's hash, '@', the model_version that hash was computed
+    with (a clip rescored again keeps the pair it has). The rescore has not the run's media options, so it cannot
+    compute the hash a run with this head would give; with the pair, pipeline.report --explain checks the media
+    options against the first and the head against the clip's model_version. Before 2026-12-07 the first run's hash
+    alone was kept: --explain refused the rescoring head and accepted the old one."""
+    if "@" in config_hash or not run_version:
+        return config_hash
+    return f"{config_hash}@{run_version}"
+
+
 def clips_folder(args: argparse.Namespace) -> str:
     return args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
 
 
 def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str,
-                  films: Sequence[tuple[str, Optional[str]]]) -> beam.PCollection:
-    """films: (film_id, its features file, or None for a film with a clips table and none: it is refused)."""
+                  films: Sequence[tuple[str, Optional[str]]], encoder: Optional[str] = None,
+                  run_languages: Optional[Mapping[str, tuple[str, ...]]] = None) -> beam.PCollection:
+    """films: (film_id, its features file, or None for a film with a clips table and none: it is refused).
+    encoder: the encoder version each film's features must record (None: not checked); run_languages:
+    known_run_languages."""
     clips_dir = clips_folder(args)
     modalities = parse_modalities(args.modalities)
     languages = parse_text_languages(args.text_languages) if "text" in modalities else ()
     return (p
             | "Films" >> beam.Create(list(films))
             | "Reshuffle" >> beam.Reshuffle()
-            | "ReadFeatures" >> beam.ParDo(ReadFilm(clips_dir, args.output, args.run_id, modalities, languages))
+            | "ReadFeatures" >> beam.ParDo(ReadFilm(clips_dir, args.output, args.run_id, modalities, languages,
+                                                    encoder, run_languages))
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
                                   torch_threads=args.torch_threads, accelerator=args.accelerator)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
@@ -398,25 +528,25 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
         raise SystemExit(f"pipeline.rescore: {problem}")
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     readable, unreadable = features_files(args.features)
-    versions = set().union(*(v for v, _ in readable.values()))
-    if not versions:
+    if not set().union(*(v for v, _ in readable.values())):
         raise SystemExit(f"pipeline.rescore: no features table in {args.features} (a pipeline.run --output's "
                          "features/ folder, written with --write_features)")
-    if len(versions) != 1:
-        raise SystemExit(f"{args.features}: expected one encoder_version in the features table, found {versions}")
-    recorded = versions.pop()
-    if not args.no_encoder_check:
-        check_encoders(args, recorded)
+    if args.no_encoder_check:
+        encoder, checked = single_encoder_version(args, {p: v for p, (v, _) in readable.items()}), None
+    else:  # each film is checked (ReadFilm); only features none of which this head reads stop here
+        encoder = checked = head_encoder_version(args)
+        check_encoders(args, encoder, [v for v, _ in readable.values()])
     check_modalities(args, [held for _, held in readable.values()])
-    version = model_version(args.head, recorded, parse_modalities(args.modalities),
+    version = model_version(args.head, encoder, parse_modalities(args.modalities),
                             parse_text_languages(args.text_languages))
+    run_languages = known_run_languages(args, encoder, [held for _, held in readable.values()])
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     write_unreadable(unreadable, args.output, args.run_id)
     no_features = clips_without_features(clips_folder(args), [*readable, *unreadable])
     films = [(film_of(p), p) for p in readable] + [(film_id, None) for film_id in no_features]
     with beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts) as p:
-        build_rescore(p, args, version, films)
+        build_rescore(p, args, version, films, checked, run_languages)
     LOG.info("rescored %s with %s -> %s", args.features, version, args.output)
     return {"run_id": args.run_id, "model_version": version, "output": args.output, "unreadable": list(unreadable),
             "no_features": no_features}

@@ -323,6 +323,11 @@ def test_explain_draws_attention_from_the_features_table(output_dir, tmp_path):
     write(output_dir / "features", "alpha", [features_row("alpha", film, i, {m: t.astype(np.float32)
                                                                              for m, t in tokens.items()})
                                              for i in range(6)], "features")
+    from pipeline.report.explain import run_settings
+    from transforms.score import make_scorer
+    version = make_scorer(run_settings(head=str(head))).model_version  # alpha's clips as this head labelled them
+    write(output_dir / "clips", "alpha", [{**r, "model_version": version} for r in
+                                          pq.read_table(output_dir / "clips" / "alpha.parquet").to_pylist()], "clips")
     opts = report.ReportOptions(explain=("alpha", 2), head=str(head), films=("alpha",))
     html = report.build_report(str(output_dir), str(tmp_path / "x.html"), opts).read_text()
     section = html[html.index('id="explain"'):html.index('id="catalogue"')]
@@ -723,8 +728,8 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     out = tmp_path / "out"
     defaults = explainer.run_settings(head=str(DEFAULT_HEAD))  # the clips of a run with pipeline.run's defaults
     made = config_hash(defaults, make_scorer(defaults).model_version)
-    write(out / "clips", "talk", [{**r, "config_hash": made} for r in clip_rows("talk", str(film), 4, "run1", seed=3)],
-          "clips")
+    write(out / "clips", "talk", [{**r, "config_hash": made, "model_version": make_scorer(defaults).model_version}
+                                  for r in clip_rows("talk", str(film), 4, "run1", seed=3)], "clips")
     assert not (out / "features").exists()
 
     import transforms.decode as decoding

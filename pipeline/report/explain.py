@@ -8,7 +8,10 @@ wrote one (exactly what the head saw); otherwise the clip is decoded again by th
 one featurizer, the head's encoders with its tuned text and face weights, the modalities and languages read) under
 the run's options as the report is given them (pipeline.run's definitions, pipeline.options.add_run_settings). Those
 options must give the clip's config hash (pipeline.options.config_hash), else --explain refuses: its figure would be
-of tokens the run never read.
+of tokens the run never read. Either way the head and options must give the clip's model_version (check_model_version):
+the figure explains the head that labelled the clip. A clip pipeline.rescore labelled records its first run's config
+hash and that run's model_version ('<hash>@<model_version>', pipeline.rescore.rescored_config_hash): the media options
+are checked against the first, the head against the clip's own model_version.
 """
 from __future__ import annotations
 
@@ -97,21 +100,56 @@ def hash_flags() -> list[str]:
 
 def check_run_settings(row: Mapping, settings) -> Optional[str]:
     """The config hash `settings` give (pipeline.options.config_hash, as pipeline.run computes it), where it is the
-    clip's; ReportInputError where it is not; None where the clips table records none (not checked)."""
+    clip's; ReportInputError where it is not; None where the clips table records none (not checked). Then the
+    model_version too (check_model_version). A rescored clip ('<hash>@<model_version>') is checked against its first
+    run's hash, computed with that run's model_version: before 2026-12-07 the rescoring head could never give it,
+    and the first run's head passed and was drawn beside the rescoring head's label."""
     from pipeline.options import config_hash
     from pipeline.report.build import ReportInputError
     from transforms.score import make_scorer
-    given = config_hash(settings, make_scorer(settings).model_version if settings.score else None)
     made = row.get("config_hash")
-    if made and given != made:
+    media_hash, _, run_version = (made or "").partition("@")
+    version = run_version or (make_scorer(settings).model_version if settings.score else None)
+    given = config_hash(settings, version)
+    if made and given != media_hash and not (run_version and media_hash in rescored_variants(settings, version)):
         raise ReportInputError(
             f"--explain {row['film_id']}:{row['clip_index']}: with no features table of the run to read, the clip is "
-            f"encoded again, but the options given to the report give config hash {given}, not the clip's {made}: "
+            f"encoded again, but the options given to the report give config hash {given}, not the clip's "
+            f"{media_hash}{' (its first run, before pipeline.rescore)' if run_version else ''}: "
             "its tokens would not be the ones the run read. Pass pipeline.report the run's options (those the hash "
             f"records: {', '.join(hash_flags())}; and {', '.join(UNHASHED_FLAGS)}, which it does not), or run the "
             "pipeline with --write_features (--explain then reads the run's own tokens). A run made by another "
             "version of the pipeline (its rules are in the hash) needs a new run.")
+    check_model_version(row, settings)
     return given if made else None
+
+
+def rescored_variants(settings, run_version: str) -> set[str]:
+    """Config hashes a rescored clip's first run may have had with these media options: a rescore without text
+    (--modalities) reads the first run's clips, whose hash records --text_languages as read with text."""
+    import argparse
+
+    from pipeline.options import config_hash
+    return {config_hash(argparse.Namespace(**{**vars(settings), "modalities": None}), run_version)}
+
+
+def check_model_version(row: Mapping, settings) -> None:
+    """ReportInputError where the head and options given (`settings`: --head, the encoder options, --modalities,
+    --text_languages) do not give the clip's model_version as pipeline.run or pipeline.rescore computes it: the figure
+    would explain another head than the one that labelled the clip. Not checked for a clip with none (no label).
+    Before 2026-12-07 a features table's tokens were drawn through any --head."""
+    from pipeline.report.build import ReportInputError
+    from transforms.score import make_scorer
+    made = row.get("model_version")
+    if not made or not settings.score:
+        return
+    given = make_scorer(settings).model_version
+    if given != made:
+        raise ReportInputError(
+            f"--explain {row['film_id']}:{row['clip_index']}: the clip was labelled by model_version {made}, but "
+            f"--head {settings.head or 'the shipped head'} with the options given gives {given}: pass the --head "
+            "that scored it (pipeline.run's, or pipeline.rescore's for a rescored output) with that run's "
+            "--modalities, --text_languages and encoder options (--text_model, --vision_model, --image_size).")
 
 
 def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None, device: str = "cpu",
@@ -135,8 +173,9 @@ def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None
     # the line as the run read it: one in a language the text path does not read (or a run without text) gave no
     # text tokens, and `modalities_used` says so (before 2026-12-06 --explain read such a line anyway)
     read = "text" in (row.get("modalities_used") or ["text"])
+    # a shot or utterance clip takes the frames of the run's grid (transforms.decode.grid_sample_times)
     decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"] if read else None,
-                          context=context if read else ())
+                          context=context if read else (), segment_source=row.get("segment_source") or "window")
     decoded = dataclasses.replace(decoded, spec=dataclasses.replace(decoded.spec, language=row.get("language")))
     scorer = FilmScorer(ScoreConfig.from_options(settings))
     [featurized], _ = scorer.featurize([decoded])
@@ -161,7 +200,8 @@ def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WI
         return []
     start, end = row["start_s"], row["end_s"]
     try:
-        clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, cfg or DecodeConfig())
+        clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, cfg or DecodeConfig(),
+                                                               segment_source=row.get("segment_source") or "window")
         views = distinct_views(clip.frames)
         if len(views) == n_frames:
             frames, times = face_view(clip)[views], np.asarray(clip.frame_times)[views]
@@ -193,12 +233,11 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     settings = run_settings(run_options, head, device)
     cfg = DecodeConfig.from_options(settings)
     context = dialogue_context([r["text"] for r in in_order], cfg.context_lines)[in_order.index(row)]
-    model, _ = load_head(head, device=device)
-
     features = tables.read_features(root, film_id, clip_index)
     versions: Optional[dict] = None
     decoded = None
     if features is not None:
+        check_model_version(row, settings)
         tokens = tokens_from_row(features)
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
         from model.encoders.vision import TOKENS_PER_FRAME as tokens_per_frame
@@ -214,6 +253,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
                   f", --text_runtime {settings.text_runtime} as given).")
         if featurized.failures:
             source += " Not encoded: " + "; ".join(f.message for f in featurized.failures) + "."
+    model, _ = load_head(head, device=device)  # (after the checks: a head refused is not loaded)
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
