@@ -1476,3 +1476,25 @@ def test_damaged_stretches_past_the_first_rows_are_counted_in_one_more(tmp_path)
     assert next(e.message for e in errors if e.error_type == "MoreDamage").startswith("3 more damaged stretch(es)")
     marked = {int(c.spec.start_s // 2) for c in clips if "audio" in c.damaged}
     assert marked >= {int(t // 2) for _, _, t in hit}
+
+
+def test_a_shot_clip_decoded_alone_takes_the_grid_frames_the_pass_took():
+    """A shot clip (planned as the film plays) takes its frames from the pass's grid; decoded alone it took its own
+    sample times before 2026-12-07, up to 0.17 s away and across cuts: pipeline.report --explain showed frames the
+    run never scored (8 of 16 Sintel shot clips; one label flipped). Now the same frames, bit for bit."""
+    from transforms.decode import decode_clip
+    from tests.scoring_support import SINTEL
+    film = str(SINTEL)
+    if not SINTEL.is_file():
+        pytest.skip("the Sintel trailer is not in ../shared")
+    cfg = DecodeConfig(segment="shot", image_size=32, face_width=0)
+    whole = [c for c in decode_film(job_for(Path(film)), cfg) if isinstance(c, DecodedClip)]
+    assert len(whole) > 8 and {c.spec.segment_source for c in whole} == {"shot"}
+    moved = 0
+    for target in whole[3:6]:
+        alone = decode_clip(film, target.spec.start_s, target.spec.end_s, cfg, segment_source="shot")
+        assert np.array_equal(alone.frame_times, target.frame_times), target.spec
+        assert np.array_equal(alone.frames, target.frames)
+        own = decode_clip(film, target.spec.start_s, target.spec.end_s, cfg)  # a window's own sample times
+        moved += not np.array_equal(own.frame_times, target.frame_times)
+    assert moved  # the check means something: the clips' own times are not the grid's

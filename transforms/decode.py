@@ -585,6 +585,31 @@ class _OpenClip:
     final: bool = True  # False while its end may still move (open shot / window of unknown-length film)
 
 
+# The clips a pass plans as the film plays (shots, recognised utterances): their frames come from a grid kept from
+# the film's start (StreamingPlanner.request_grid), not from their own sample times.
+PLANNED_LATE = ("shot", "asr")
+
+
+def grid_step(cfg: DecodeConfig) -> float:
+    """The grid's spacing: a frame per sample of the shortest clip."""
+    return max(cfg.min_clip_s / max(cfg.frames_per_clip, 1), 0.04)
+
+
+def grid_sample_times(start_s: float, end_s: float, cfg: DecodeConfig) -> list[float]:
+    """The frame times a clip planned late takes in the pass: for each of its sample times, the nearest grid point
+    inside it (the earlier of two as near; StreamingPlanner.frames_for). The grid is summed step by step from the
+    film's start, as the pass sums it, so the times are the same floats. decode_clip asks them for such a clip, so
+    `pipeline.report --explain` sees the frames the run scored (before 2026-12-07 it decoded the clip's own sample
+    times: up to 0.17 s apart, other frames across a cut)."""
+    step, g, points = grid_step(cfg), 0.0, []
+    while g < end_s:
+        if g >= start_s - 1e-9:
+            points.append(g)
+        g += step
+    ideal = clip_sample_times(start_s, end_s, cfg.frames_per_clip, cfg.frame_every_s)
+    return [min(points, key=lambda p: abs(p - t)) for t in ideal] if points else []
+
+
 class StreamingPlanner:
     """Holds the clips not yet emitted, in index order, and says which are complete."""
 
@@ -609,7 +634,7 @@ class StreamingPlanner:
         self.planned_until = 0.0
         self.shot_start = 0.0
         self.shot_limit = cfg.max_clip_s if cfg.segment == "shot" else cfg.window_s
-        self.grid_step = max(cfg.min_clip_s / max(cfg.frames_per_clip, 1), 0.04)
+        self.grid_step = grid_step(cfg)
         self.grid_next = 0.0
         # A plan made from the header's duration goes on while the media does (a clock that restarted, a
         # duration estimated from the bit rate): the end of such a film used to be left out without a word.
@@ -624,8 +649,10 @@ class StreamingPlanner:
         self.next_index += 1
         self.queue.append(_OpenClip(spec, final))
         if final and self.has_video and not self.grid_mode:
-            self.picker.request(spec.clip_index, clip_sample_times(
-                spec.start_s, spec.end_s, self.cfg.frames_per_clip, self.cfg.frame_every_s))
+            late = self.given_plan and spec.segment_source in PLANNED_LATE
+            self.picker.request(spec.clip_index, grid_sample_times(spec.start_s, spec.end_s, self.cfg) if late else
+                                clip_sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip,
+                                                  self.cfg.frame_every_s))
 
     def _close_shot(self, end: float) -> None:
         """An open-ended stretch ends (a cut, the length limit, or the film end): it becomes final clips."""
@@ -1518,17 +1545,19 @@ def decode_audio(source) -> np.ndarray:
 
 
 def decode_clip(path: str, start_s: float, end_s: float, cfg: Optional[DecodeConfig] = None, *,
-                text: Optional[str] = None, context: Sequence[str] = (), frame_width: Optional[int] = None
-                ) -> DecodedClip:
+                text: Optional[str] = None, context: Sequence[str] = (), frame_width: Optional[int] = None,
+                segment_source: str = "window") -> DecodedClip:
     """One clip [start_s, end_s) of a film, decoded by the pipeline's own pass (a seek, then decode_film):
-    frames at the featurizer's sample times (model.featurize.clip_sample_times), and 16 kHz mono audio."""
+    frames at the featurizer's sample times (model.featurize.clip_sample_times), and 16 kHz mono audio. A clip the
+    run planned late (segment_source shot or asr: PLANNED_LATE) takes the grid frames the run took
+    (grid_sample_times)."""
     from transforms.discover import film_id_for
     from transforms.probe import probe_film
     cfg = cfg or DecodeConfig()
     info = probe_film(path)
     job = FilmJob(ref=FilmRef(path=path, size_bytes=0, film_id=film_id_for(path)), info=info, cues=(),
                   needs_asr=False, config_hash="")
-    spec = ClipSpec(0, float(start_s), float(end_s), "window", text=text,
+    spec = ClipSpec(0, float(start_s), float(end_s), segment_source, text=text,
                     text_source="subtitle" if text else "none", context=tuple(context))
     for item in decode_film(job, cfg, plan=[spec], frame_width=frame_width):
         if isinstance(item, DecodedClip):
