@@ -1492,9 +1492,32 @@ def test_a_shot_clip_decoded_alone_takes_the_grid_frames_the_pass_took():
     assert len(whole) > 8 and {c.spec.segment_source for c in whole} == {"shot"}
     moved = 0
     for target in whole[3:6]:
-        alone = decode_clip(film, target.spec.start_s, target.spec.end_s, cfg, segment_source="shot")
+        alone = decode_clip(film, target.spec.start_s, target.spec.end_s, cfg, on_grid=True)
         assert np.array_equal(alone.frame_times, target.frame_times), target.spec
         assert np.array_equal(alone.frames, target.frames)
         own = decode_clip(film, target.spec.start_s, target.spec.end_s, cfg)  # a window's own sample times
         moved += not np.array_equal(own.frame_times, target.frame_times)
     assert moved  # the check means something: the clips' own times are not the grid's
+
+
+def test_every_clip_of_a_film_planned_from_speech_decoded_alone_takes_the_grid_frames():
+    """Speech recognition plans a film's clips as it plays: the windows between utterances take their frames from
+    the grid as the utterances do (transforms.decode.planned_late tells such a film by an `asr` clip), and decoded
+    alone (report --explain) they take the same frames."""
+    import tempfile
+
+    from transforms.decode import decode_clip, planned_late
+    from transforms.elements import Cue
+    with tempfile.TemporaryDirectory() as tmp:
+        film = make_film(Path(tmp) / "f.mp4", duration_s=12.0, fps=24)
+        cfg = DecodeConfig(segment="subtitle", image_size=32, face_width=0)
+        speech = [Cue(1.2, 3.1, "hello there", "asr", language="en"), Cue(8.0, 9.5, "see you", "asr", language="en")]
+        whole = [c for c in decode_film(job_for(film), cfg, cue_source=_ScriptedSpeech(speech))
+                 if isinstance(c, DecodedClip)]
+        sources = [c.spec.segment_source for c in whole]
+        assert "asr" in sources and "window" in sources and planned_late("subtitle", sources)
+        assert not planned_late("subtitle", ["subtitle", "window"]) and planned_late("shot", [])
+        for clip in whole:
+            alone = decode_clip(str(film), clip.spec.start_s, clip.spec.end_s, cfg, on_grid=True)
+            assert np.array_equal(alone.frame_times, clip.frame_times), clip.spec
+            assert np.array_equal(alone.frames, clip.frames)

@@ -175,6 +175,11 @@ def test_explain_accepts_the_rescoring_head_and_refuses_the_first(tmp_path, head
     other = explainer.run_settings({"frames_per_clip": 2}, head=new_head)  # the media options are still checked
     with pytest.raises(ReportInputError, match="config hash"):
         explainer.check_run_settings(row, other)
+    # a first run under 'any' rescored with the default 'en' (the rescore accepts a narrower set): the rescoring
+    # head with the rescore's options is accepted (the first hash is tried with 'any' and the default)
+    wide = explainer.run_settings({"text_languages": "any"}, head=head_path)
+    narrowed = {**row, "config_hash": f"{config_hash(wide, first_version)}@{first_version}"}
+    assert explainer.check_run_settings(narrowed, again) == config_hash(again, first_version)
     # rescored again (its clips read from the rescore's output): the first run's pair is kept
     rescore(tmp_path / "run" / "features", head_path, tmp_path / "back", "--clips", str(tmp_path / "re" / "clips"))
     back = pq.read_table(tmp_path / "back" / "clips" / "film.parquet").to_pylist()[0]
@@ -182,15 +187,18 @@ def test_explain_accepts_the_rescoring_head_and_refuses_the_first(tmp_path, head
     assert explainer.check_run_settings(back, first) == first_hash
 
 
-def test_explain_from_features_refuses_another_head(tmp_path, head_path):
+def test_explain_from_features_says_when_the_head_is_not_the_clips(tmp_path, head_path):
     """With a features table the tokens were drawn through whatever --head was given, never compared with the clip's
-    model_version. Now another head is refused with one line naming both versions; the run's head explains it."""
+    model_version. Now the figure says so, naming both versions (not refused: a clip labelled under an older label
+    rule or encoder version matches no head, and its run's tokens still explain the head given); the run's head
+    explains it without a word."""
     from pipeline.report import explain as explainer
-    from pipeline.report.build import ReportInputError
     new_head = save_small_head(tmp_path / "new.pt", 1)
     version = run_version(head_path, ("en",))
     write_film(tmp_path / "run", head_path, "film", [(None, None, False)] * 2, version)
-    with pytest.raises(ReportInputError, match=f"labelled by model_version {version}, but --head {new_head}"):
-        explainer.explain_clip(str(tmp_path / "run"), "film", 1, head=new_head)
+    res = explainer.explain_clip(str(tmp_path / "run"), "film", 1, head=new_head)
+    assert f"labelled by model_version {version}, but --head {new_head}" in res["source"]
+    assert "may not be the one that labelled the clip" in res["source"]
     res = explainer.explain_clip(str(tmp_path / "run"), "film", 1, head=head_path)
+    assert res["source"] == res["source"].split(" The figure explains")[0]
     assert res["source"].startswith("Tokens read from the features table")

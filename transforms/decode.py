@@ -23,7 +23,7 @@ import dataclasses
 import heapq
 import logging
 import math
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -585,9 +585,12 @@ class _OpenClip:
     final: bool = True  # False while its end may still move (open shot / window of unknown-length film)
 
 
-# The clips a pass plans as the film plays (shots, recognised utterances): their frames come from a grid kept from
-# the film's start (StreamingPlanner.request_grid), not from their own sample times.
-PLANNED_LATE = ("shot", "asr")
+def planned_late(segment: str, segment_sources: Iterable[str]) -> bool:
+    """Whether a run planned a film's clips as the film played, so that every clip of it (the windows between
+    recognised utterances too) took its frames from the grid: shot segmentation, or speech recognition planning the
+    clips (an `asr` clip among them). A window plan of a film without a known duration is planned late too, which a
+    clips table does not show: such clips decoded alone may take frames up to 0.17 s from the run's."""
+    return segment == "shot" or "asr" in set(segment_sources)
 
 
 def grid_step(cfg: DecodeConfig) -> float:
@@ -614,8 +617,9 @@ class StreamingPlanner:
     """Holds the clips not yet emitted, in index order, and says which are complete."""
 
     def __init__(self, job: FilmJob, cfg: DecodeConfig, picker: FramePicker, cue_source: Optional[CueSource] = None,
-                 has_video=True, plan: Optional[list[ClipSpec]] = None):
+                 has_video=True, plan: Optional[list[ClipSpec]] = None, plan_on_grid: bool = False):
         self.job, self.cfg, self.picker, self.cue_source = job, cfg, picker, cue_source
+        self.plan_on_grid = plan_on_grid  # the given plan's clips were planned late by their run (grid_sample_times)
         self.has_video = has_video
         self.queue: list[_OpenClip] = []
         self.next_index = plan[0].clip_index if plan else 0
@@ -649,7 +653,7 @@ class StreamingPlanner:
         self.next_index += 1
         self.queue.append(_OpenClip(spec, final))
         if final and self.has_video and not self.grid_mode:
-            late = self.given_plan and spec.segment_source in PLANNED_LATE
+            late = self.given_plan and self.plan_on_grid
             self.picker.request(spec.clip_index, grid_sample_times(spec.start_s, spec.end_s, self.cfg) if late else
                                 clip_sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip,
                                                   self.cfg.frame_every_s))
@@ -950,11 +954,12 @@ def last_frame_s(gap_s: float, own: tuple, nominal_s: float) -> float:
 
 def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,
                 stats: Optional[dict] = None, plan: Optional[list[ClipSpec]] = None,
-                frame_width: Optional[int] = None) -> Iterator[DecodedClip | FilmError]:
+                frame_width: Optional[int] = None, plan_on_grid: bool = False) -> Iterator[DecodedClip | FilmError]:
     """Yield DecodedClips in clip order, and non-fatal FilmErrors. Raises DecodeError when nothing decodes.
 
     plan: decode only these clips (in time order): the pass seeks to just before the first and stops after
-    the last. frame_width: frames keep the film's aspect ratio at this width instead of the square
+    the last; plan_on_grid: their frames are the grid's (grid_sample_times), as a run that planned them late took
+    them. frame_width: frames keep the film's aspect ratio at this width instead of the square
     --image_size."""
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
@@ -991,7 +996,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                            + (f"stream {chosen.index} is the film's {kind}" if chosen is not None else
                               f"the clips have no {'frames' if kind == 'video' else 'audio'}"))
         offset = film_start_s(container)
-        planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan)
+        planner = StreamingPlanner(job, cfg, picker, cue_source, has_video=v is not None, plan=plan,
+                                   plan_on_grid=plan_on_grid)
         # An intra-only picture (JPEG 2000 in IMF and DCP packages, ProRes, DNxHD, MJPEG masters): every frame
         # decodes on its own, so only the two around each sample time are decoded (far_from_samples); slice threads,
         # so that each frame comes out of the decoder with its own packet.
@@ -1546,20 +1552,20 @@ def decode_audio(source) -> np.ndarray:
 
 def decode_clip(path: str, start_s: float, end_s: float, cfg: Optional[DecodeConfig] = None, *,
                 text: Optional[str] = None, context: Sequence[str] = (), frame_width: Optional[int] = None,
-                segment_source: str = "window") -> DecodedClip:
+                on_grid: bool = False) -> DecodedClip:
     """One clip [start_s, end_s) of a film, decoded by the pipeline's own pass (a seek, then decode_film):
-    frames at the featurizer's sample times (model.featurize.clip_sample_times), and 16 kHz mono audio. A clip the
-    run planned late (segment_source shot or asr: PLANNED_LATE) takes the grid frames the run took
-    (grid_sample_times)."""
+    frames at the featurizer's sample times (model.featurize.clip_sample_times), and 16 kHz mono audio. on_grid: a
+    clip of a film its run planned as it played (planned_late: shots, recognised speech) takes the grid frames the
+    run took (grid_sample_times)."""
     from transforms.discover import film_id_for
     from transforms.probe import probe_film
     cfg = cfg or DecodeConfig()
     info = probe_film(path)
     job = FilmJob(ref=FilmRef(path=path, size_bytes=0, film_id=film_id_for(path)), info=info, cues=(),
                   needs_asr=False, config_hash="")
-    spec = ClipSpec(0, float(start_s), float(end_s), segment_source, text=text,
+    spec = ClipSpec(0, float(start_s), float(end_s), "window", text=text,
                     text_source="subtitle" if text else "none", context=tuple(context))
-    for item in decode_film(job, cfg, plan=[spec], frame_width=frame_width):
+    for item in decode_film(job, cfg, plan=[spec], frame_width=frame_width, plan_on_grid=on_grid):
         if isinstance(item, DecodedClip):
             return item
     raise DecodeError(f"{path}: nothing decoded in [{start_s:.2f}, {end_s:.2f}) s")

@@ -129,31 +129,44 @@ def rescored_variants(settings, run_version: str) -> set[str]:
     (--modalities) reads the first run's clips, whose hash records --text_languages as read with text."""
     import argparse
 
+    from model.encoders.versions import TEXT_LANGUAGES
     from pipeline.options import config_hash
-    return {config_hash(argparse.Namespace(**{**vars(settings), "modalities": None}), run_version)}
+    # and a first run whose --text_languages the rescore narrowed ('any' or the default: the hash cannot be undone,
+    # so the usual ones are tried)
+    languages = dict.fromkeys([settings.text_languages, "any", ",".join(TEXT_LANGUAGES)])
+    return {config_hash(argparse.Namespace(**{**vars(settings), "modalities": modalities, "text_languages": lang}),
+                        run_version)
+            for modalities in (settings.modalities, None) for lang in languages}
 
 
-def check_model_version(row: Mapping, settings) -> None:
-    """ReportInputError where the head and options given (`settings`: --head, the encoder options, --modalities,
-    --text_languages) do not give the clip's model_version as pipeline.run or pipeline.rescore computes it: the figure
-    would explain another head than the one that labelled the clip. Not checked for a clip with none (no label).
-    Before 2026-12-07 a features table's tokens were drawn through any --head."""
+def check_model_version(row: Mapping, settings, refuse: bool = True) -> Optional[str]:
+    """Where the head and options given (`settings`: --head, the encoder options, --modalities, --text_languages) do
+    not give the clip's model_version as pipeline.run or pipeline.rescore computes it, the figure would explain
+    another head than the one that labelled the clip: ReportInputError, or (refuse False: a features table holds the
+    run's own tokens) that said in one line, returned. Not checked for a clip with none (no label). Before
+    2026-12-07 a features table's tokens were drawn through any --head without a word."""
     from pipeline.report.build import ReportInputError
     from transforms.score import make_scorer
     made = row.get("model_version")
     if not made or not settings.score:
-        return
+        return None
     given = make_scorer(settings).model_version
-    if given != made:
-        raise ReportInputError(
-            f"--explain {row['film_id']}:{row['clip_index']}: the clip was labelled by model_version {made}, but "
-            f"--head {settings.head or 'the shipped head'} with the options given gives {given}: pass the --head "
-            "that scored it (pipeline.run's, or pipeline.rescore's for a rescored output) with that run's "
-            "--modalities, --text_languages and encoder options (--text_model, --vision_model, --image_size).")
+    if given == made:
+        return None
+    said = (f"the clip was labelled by model_version {made}, but --head {settings.head or 'the shipped head'} with "
+            f"the options given gives {given}")
+    how = ("pass the --head that scored it (pipeline.run's, or pipeline.rescore's for a rescored output) with that "
+           "run's --modalities, --text_languages and encoder options (--text_model, --vision_model, --image_size)")
+    if refuse:
+        raise ReportInputError(f"--explain {row['film_id']}:{row['clip_index']}: {said}: {how}.")
+    # the version also hashes the label rule and the encoders: a clip labelled before a rule changed matches no head
+    return (f"The figure explains the head given, which may not be the one that labelled the clip: {said} (to "
+            f"explain that one, {how}; a clip labelled under an older label rule or encoder version matches none: "
+            "re-run or rescore its film).")
 
 
 def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None, device: str = "cpu",
-                settings=None):
+                settings=None, on_grid: bool = False):
     """No features table: decode this clip (transforms.decode.decode_clip) and encode it as the run did, by the run's
     scorer (transforms.score.FilmScorer.featurize: its modalities and the languages it reads, the encoders of the
     head with its tuned text and face weights, its precision and runtimes), under `settings` (the run's options:
@@ -173,9 +186,9 @@ def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None
     # the line as the run read it: one in a language the text path does not read (or a run without text) gave no
     # text tokens, and `modalities_used` says so (before 2026-12-06 --explain read such a line anyway)
     read = "text" in (row.get("modalities_used") or ["text"])
-    # a shot or utterance clip takes the frames of the run's grid (transforms.decode.grid_sample_times)
+    # a clip of a film planned as it played takes the frames of the run's grid (transforms.decode.planned_late)
     decoded = decode_clip(row["film_path"], row["start_s"], row["end_s"], cfg, text=row["text"] if read else None,
-                          context=context if read else (), segment_source=row.get("segment_source") or "window")
+                          context=context if read else (), on_grid=on_grid)
     decoded = dataclasses.replace(decoded, spec=dataclasses.replace(decoded.spec, language=row.get("language")))
     scorer = FilmScorer(ScoreConfig.from_options(settings))
     [featurized], _ = scorer.featurize([decoded])
@@ -186,7 +199,7 @@ def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None
 
 
 def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WIDTH,
-                cfg=None) -> list[tuple[np.ndarray, float]]:
+                cfg=None, on_grid: bool = False) -> list[tuple[np.ndarray, float]]:
     """The frames the clip's vision tokens belong to, uncropped at the film's aspect ratio: the pipeline's
     sample times (model.featurize.clip_sample_times) and, of those, its distinct views
     (model.featurize.distinct_views, judged on the square frames the ViT saw), shown from the larger copy at the
@@ -201,7 +214,7 @@ def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WI
     start, end = row["start_s"], row["end_s"]
     try:
         clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, cfg or DecodeConfig(),
-                                                               segment_source=row.get("segment_source") or "window")
+                                                               on_grid=on_grid)
         views = distinct_views(clip.frames)
         if len(views) == n_frames:
             frames, times = face_view(clip)[views], np.asarray(clip.frame_times)[views]
@@ -234,15 +247,20 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     cfg = DecodeConfig.from_options(settings)
     context = dialogue_context([r["text"] for r in in_order], cfg.context_lines)[in_order.index(row)]
     features = tables.read_features(root, film_id, clip_index)
+    from transforms.decode import planned_late
+    on_grid = planned_late(settings.segment, (r["segment_source"] for r in clips))
     versions: Optional[dict] = None
     decoded = None
     if features is not None:
-        check_model_version(row, settings)
+        other_head = check_model_version(row, settings, refuse=False)
         tokens = tokens_from_row(features)
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
+        if other_head:
+            LOG.warning("--explain %s:%s: %s", film_id, clip_index, other_head)
+            source += " " + other_head
         from model.encoders.vision import TOKENS_PER_FRAME as tokens_per_frame
     else:
-        featurized, encoders, decoded = encode_clip(row, context, head, device, settings)
+        featurized, encoders, decoded = encode_clip(row, context, head, device, settings, on_grid)
         tokens, versions = featurized.tokens, dict(encoders.versions)
         tokens_per_frame = encoders.vision.tokens_per_frame
         checked = check_run_settings(row, settings)
@@ -257,7 +275,7 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
-    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded, cfg=cfg)
+    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded, cfg=cfg, on_grid=on_grid)
     if tokenizer is None and row["text"]:
         tokenizer = _tokenizer()
     n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
