@@ -1,12 +1,13 @@
 """What pipeline.evaluate's report says beside the scores (2026-12-07 metrics review): rows the head was trained or
 calibrated on, rows a reader left out, --cv folds over the labelled rows, the JSON of the sets scored before a later
-one failed, and labels written as 'nan' or 'none'. A tiny random head and stand-in features: the report is tested,
+one failed, and labels written as 'nan' or 'null'. A tiny random head and stand-in features: the report is tested,
 not the encoders."""
 from __future__ import annotations
 
 import csv
 import json
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,7 +85,7 @@ def test_evaluate_names_rows_the_head_was_trained_or_calibrated_on(evaluate, tmp
     lines = meld_file(tmp_path / "lines.csv", 12)
     head = tiny_head(tmp_path / "head.pt", {
         "training_data": [f"faces:{train}", f"meld:{lines}@6", "faces:/not/on/this/machine.parquet"],
-        "dev_data": [f"faces:{dev}"],
+        "dev_data": [f"faces:{dev}", f"faces:{os.path.relpath(dev)}"],  # one file named twice: one set
         "pattern_calibration": {"refit": {"data": [f"faces:{dev}", "pairs:dev@100 seed 1"]}}})
     specs = [f"faces:{train}", f"faces:{dev}", f"faces:{unseen}", f"meld:{lines}"]
     out = tmp_path / "report.json"
@@ -154,18 +155,20 @@ def test_spoken_rows_without_a_line_are_counted_in_the_table_and_the_json(evalua
     assert f"rows left out, {NO_LINE}: 2" in capsys.readouterr().out
 
 
-def test_a_label_written_nan_none_or_null_is_no_label(tmp_path, caplog):
-    # A float column's NaN written as text, a spreadsheet's 'None': before 2026-12-07 labels none of ours, left out,
-    # and 'nan' was told to be a number ("write them as names").
+def test_a_label_written_nan_or_null_is_no_label(tmp_path, caplog):
+    # A float column's NaN written as text, a database export's 'NULL': before 2026-12-07 labels none of ours, left
+    # out, and 'nan' was told to be a number ("write them as names"). 'none' and 'na' may mean "no emotion" in a
+    # set: they stay labels none of ours, counted and warned of, so the user can map them.
     from training.datasets import DataError, labelled, load_dataset
-    assert [labelled(v)["label"] for v in ("nan", "NaN", " None ", "null", "NA", "n/a", "joy")] == [-1] * 6 + [3]
-    assert {labelled(v)["label_text"] for v in ("nan", "None", "NULL")} == {""}
-    path = faces_file(tmp_path / "faces.parquet", [f"f{i}".encode() for i in range(5)],
-                      ["joy", "nan", "None", "contempt", "anger"])
+    assert [labelled(v)["label"] for v in ("nan", "NaN", " null ", "NULL", "joy")] == [-1] * 4 + [3]
+    assert {labelled(v)["label_text"] for v in ("nan", "NULL")} == {""}
+    assert [labelled(v)["label_text"] for v in ("None", "na")] == ["None", "na"]
+    path = faces_file(tmp_path / "faces.parquet", [f"f{i}".encode() for i in range(6)],
+                      ["joy", "nan", "null", "contempt", "anger", "none"])
     left = Counter()
     with caplog.at_level(logging.WARNING, logger="training.datasets"):
         rows = load_dataset(f"faces:{path}", left)
-    assert [e.label for e in rows] == [3, -1, -1, 0] and left == Counter({"contempt": 1})
+    assert [e.label for e in rows] == [3, -1, -1, 0] and left == Counter({"contempt": 1, "none": 1})
     assert "numbers" not in caplog.text
     numbers = faces_file(tmp_path / "numbers.parquet", [b"a", b"b", b"c"], ["1.0", "nan", "4.0"])
     with pytest.raises(DataError, match=r"found '1.0' 1, '4.0' 1\);.* The labels are numbers"):

@@ -251,9 +251,11 @@ def label_key(text: str) -> str:
     return re.sub(r"[\s_-]+", " ", text.strip().lower())
 
 
-# What a spreadsheet, pandas or a float column writes for an empty label cell (NaN as text): no label, as a null is.
-# Before 2026-12-07 they were labels none of ours, left out as such and, for 'nan', called a number.
-NO_LABEL_WORDS = frozenset({"nan", "none", "null", "na", "n/a"})
+# What pandas, a float column or a database export writes for an empty label cell (NaN, null as text): no label, as a
+# null is. Before 2026-12-07 they were labels none of ours, left out as such and, for 'nan', called a number. 'none'
+# and 'na' are not among them: a set may mean "no emotion" by them, and as labels none of ours they are counted and
+# warned of, so the user can map them.
+NO_LABEL_WORDS = frozenset({"nan", "null"})
 
 
 def labelled(value) -> dict:

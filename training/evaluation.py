@@ -148,10 +148,10 @@ def shared_rows(spec: str, others: Sequence[str], rows: RowsRead, speakers: bool
         common = mine.speakers & theirs.speakers if speakers else set()
         if found or common:
             hits, voices = hits | found, voices | common
-            sets.append(other)
+            sets.append(local)  # one name per file: the record may name it absolutely and relatively
     if not sets:
         return None
-    return {"rows": len(hits), "of": len(mine.places), "speakers": len(voices), "sets": sets}
+    return {"rows": len(hits), "of": len(mine.places), "speakers": len(voices), "sets": list(dict.fromkeys(sets))}
 
 
 def calibration_data(meta: Mapping) -> list[str]:
