@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -16,6 +18,11 @@ from model.files import written_atomically
 from model.precision import fp16_state, fp32_state
 
 FORMAT = "bvpec-head/1"
+# What trained the parts the shipped head carries, which its meta does not record; a sidecar, as the head's bytes are
+# hashed into model_version (a new record inside it would re-score every studio's catalogue)
+SHIPPED_PARTS_RECORD = DEFAULT_HEAD.with_suffix(".seen.json")
+# the face trainer's default data root (training.face_classifier.DATA's parent), as the model card spells it
+FACE_DATA_ROOT = "../shared/data"
 
 
 def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None) -> None:
@@ -105,11 +112,78 @@ def head_temperatures(meta: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def text_classifier_meta(classifier: BVPEC, source: str, dev_metrics: dict | None = None) -> dict:
-    """How a head checkpoint carries its line classifier: a text-only BVPEC on the same tuned text layers."""
+def text_classifier_meta(classifier: BVPEC, source: str, dev_metrics: dict | None = None,
+                         record: Mapping[str, Any] | None = None) -> dict:
+    """How a head checkpoint carries its line classifier: a text-only BVPEC on the same tuned text layers, with its
+    own record of training (`record`: its head's meta; 'training_data', 'carried_training_data', 'command'). Before
+    2026-12-07 that record was dropped, so nothing said what the line classifier had learnt from."""
+    kept = {k: record[k] for k in ("training_data", "carried_training_data", "command") if (record or {}).get(k)}
     return {"config": classifier.config.to_dict(), "state_dict": dict(classifier.state_dict()),
             "temperature": float(getattr(classifier, "temperature", 1.0)), "from": source,
-            "dev_metrics": dev_metrics or {}}
+            "dev_metrics": dev_metrics or {}, **kept}
+
+
+def seen_data(meta: Mapping[str, Any]) -> list[str]:
+    """Every data spec whose rows trained some part of a head: its own meta['training_data'] and what trained the parts
+    it carries (carried_data). What every "rows the head has seen" check reads (pipeline.evaluate, pipeline.calibrate):
+    before 2026-12-07 they read meta['training_data'] alone, so the shipped head had "seen" 12,496 of FER+ train's
+    26,413 rows (its face classifier learnt them all) and nothing of EmoryNLP train (its text layers learnt it all)."""
+    carried = [spec for specs in carried_data(meta).values() for spec in specs]
+    return list(dict.fromkeys([*(meta.get("training_data") or []), *carried]))
+
+
+def carried_data(meta: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What trained each part a head carries, by part ('text': its text layers; 'line': its line classifier; 'face':
+    its face classifier): meta['carried_training_data'] (pipeline.train records it since 2026-12-07), with the shipped
+    parts' record (shipped_parts_data) where the head's tokens come from the shipped face classifier or text layers."""
+    out = {str(k): list(v) for k, v in (meta.get("carried_training_data") or {}).items()}
+    for part, specs in shipped_parts_data(meta).items():
+        out[part] = list(dict.fromkeys([*out.get(part, []), *specs]))
+    return out
+
+
+def shipped_parts_data(meta: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The data specs of SHIPPED_PARTS_RECORD's parts that this head carries: a part counts where the head's tokens
+    come from the same weights (tuned_digests: the shipped head, a head it was recalibrated into, or a studio head
+    trained on its text layers or with model/weights/face_classifier.pt). {} where the record is not there."""
+    try:
+        parts = json.loads(SHIPPED_PARTS_RECORD.read_text())["parts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    digests = tuned_digests(meta)
+    return {part: list(entry["data"]) for part, entry in parts.items()
+            if entry.get("tuned_digest") in digests.get(entry.get("encoder"), set())}
+
+
+def tuned_digests(meta: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Per tuned encoder ('text', 'face'), the 10-digit digests of the weights a head's tokens come from: those its
+    record names (meta['encoders']: the weights its training started from, '+ft<digest>') and those it carries."""
+    from model.encoders._cache import state_digest
+    states = {"text": meta.get("text_encoder_overrides"), "face": meta.get("face_encoder_state")}
+    out: dict[str, set[str]] = {}
+    for name, state in states.items():
+        recorded = re.findall(r"\+ft([0-9a-f]+)$", str((meta.get("encoders") or {}).get(name, "")))
+        out[name] = set(recorded) | ({state_digest(state)[:10]} if state else set())
+    return out
+
+
+def face_classifier_data(path: str | Path) -> list[str]:
+    """The data specs a face classifier file (training.face_classifier --out) records it learnt from: an early file
+    (the shipped one) names them under the trainer's default root ('faces/ferplus/train (votes)'), a later one names
+    its --data root, whose train sets (training.face_classifier.find_sets) are read as it holds them now. [] where
+    the file records none or its root is not on this machine."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    data = blob.get("data") if isinstance(blob, dict) else None
+    if isinstance(data, list):
+        names = [str(d).rsplit(" (", 1)[0] for d in data]
+        return [f"imagefolder:{FACE_DATA_ROOT}/{n}" if "#" in n else f"faces:{FACE_DATA_ROOT}/{n}.parquet"
+                for n in names]
+    if not isinstance(data, dict) or not Path(str(data.get("root", ""))).is_dir():
+        return []
+    from training.face_classifier import find_sets
+    parquet, folders = find_sets(Path(data["root"]))
+    return ([f"faces:{sub / 'train.parquet'}" for sub in parquet if (sub / "train.parquet").is_file()]
+            + [f"imagefolder:{sub}#train" for sub in folders])
 
 
 def _text_classifier(entry: dict | None, device: str) -> BVPEC | None:

@@ -13,8 +13,9 @@ several classifiers (a softer face weighs less beside the voice), so it can chan
 is the input head with the fitted temperatures in meta['pattern_temperatures'] and meta['branch_temperatures']: a
 temperature not fitted (fewer than 50 labelled rows of its pattern) keeps the input head's value, and the printout
 says which were fitted and which kept (before 2026-12-07 only the fitted ones were written). A fit on rows of fewer
-than three labels, or one at the bound of the search, is warned of; so are --data rows the head was trained on
-(meta['training_data'], where its files are on this machine).
+than three labels, or one at the bound of the search, is warned of; so are --data rows the head has seen
+(model.checkpoints.seen_data: its training data and what trained the parts it carries, where the files are on this
+machine).
 
 --speech_oof NPZ adds the speech classifier's speaker-out-of-fold logits on its twenty train speakers
 (`python -m training.speech_classifier --oof NPZ`) to the speech branch's fit: dev has four speakers, easier
@@ -163,12 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
     meta["pattern_temperatures"], meta["branch_temperatures"] = split(temps)
     data = list(args.data) + ([f"speech-oof:{args.speech_oof}"] if args.speech_oof else []) + (
         [f"pairs:dev@{args.pairs} seed {args.pairs_seed}"] if args.pairs else [])
-    if args.refit:  # the record of the earlier fit stays, with what was refitted on what
-        previous = dict(meta.get("pattern_calibration", {}))
-        meta["pattern_calibration"] = {**previous, "refit": {"keys": list(args.refit), "data": data,
-                                                             "weigh_sets": args.weigh_sets,
-                                                             "cross_fitted_ece": held_out,
-                                                             "others_from": args.temperatures_from or "--head"}}
+    if args.refit:  # the record of the earlier fits stays, with what was refitted on what
+        refit = {"keys": list(args.refit), "data": data, "weigh_sets": args.weigh_sets, "cross_fitted_ece": held_out,
+                 "others_from": args.temperatures_from or "--head"}
+        meta["pattern_calibration"] = with_refit(meta.get("pattern_calibration") or {}, refit)
     else:
         meta["pattern_calibration"] = {"data": data, "weigh_sets": args.weigh_sets, "cross_fitted_ece": held_out,
                                        "fitted": fitted_keys}
@@ -177,6 +176,14 @@ def main(argv: list[str] | None = None) -> dict:
         with open(args.json, "w") as f:  # strict JSON: before 2026-12-07 a set without rows wrote a bare NaN
             json.dump(report, f, indent=2, allow_nan=False)
     return report
+
+
+def with_refit(previous: dict, refit: dict) -> dict:
+    """A head's calibration record with one more --refit: every refit in 'refits', oldest first, and 'refit' the
+    latest (as readers of a head written before read it). Before 2026-12-07 'refit' alone was kept, so a second
+    --refit dropped the record of the first, and pipeline.evaluate no longer knew its rows were fitted on."""
+    earlier = list(previous.get("refits") or ([previous["refit"]] if previous.get("refit") else []))
+    return {**previous, "refits": [*earlier, refit], "refit": refit}
 
 
 def pairs_problem(pairs: int, specs: list[str]) -> str | None:

@@ -23,14 +23,15 @@ from pathlib import Path
 import torch
 
 from model.bvpec import BVPECConfig, MODALITIES, VARIANT_MODALITIES, VARIANTS
-from model.checkpoints import load_head, load_head_meta, or_list, save_head, text_classifier_meta
+from model.checkpoints import (carried_data, face_classifier_data, load_head, load_head_meta, or_list, save_head,
+                               text_classifier_meta)
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS, fp32_state
 from model.text_top import TextTop, TunedTextHead
 from pipeline.arg_types import (add_text_languages, fraction, io_path, positive_float, positive_int,
                                 stops_on_data_errors)
 from training.datasets import DataError, data_spec, specs_overlap
-from training.features import feature_dims
+from training.features import feature_dims, kind_modalities
 from training.loop import (LabelledSet, _brief, evaluate_set, fit_temperature, label_paired, load_set,
                            out_of_fold_rows_problem, selects, split_sources, train_head, tune_face_encoder,
                            with_out_of_fold_speech)
@@ -118,7 +119,34 @@ def line_classifier(path: str | None, text_state: dict, finetune_text_layers: in
             not torch.equal(theirs[k], text_state[k]) for k in theirs):
         raise SystemExit(f"--text_classifier {path}: its text layers are not this head's; give the same file to "
                          "--text_encoder_from, without --finetune_text_layers")
-    return text_classifier_meta(clf, str(path), meta.get("dev_metrics_calibrated"))
+    return text_classifier_meta(clf, str(path), meta.get("dev_metrics_calibrated"), record=meta)
+
+
+def carried_training_data(args) -> dict[str, list[str]]:
+    """What trained the parts the new head carries, by part (meta['carried_training_data'], which
+    model.checkpoints.seen_data reads): 'text', what trained --text_encoder_from's text layers; 'line', the
+    --text_classifier head's own training data and what trained its layers; 'face', what --face_encoder_state's file
+    records it learnt from. Before 2026-12-07 a head recorded its own --data alone, so the rows its carried parts had
+    learnt read as unseen to pipeline.evaluate and pipeline.calibrate."""
+    out = {}
+    if args.text_encoder_from:
+        out["text"] = text_layers_data(load_head_meta(args.text_encoder_from))
+    if args.text_classifier:
+        theirs = load_head_meta(args.text_classifier)
+        out["line"] = [*(theirs.get("training_data") or []), *text_layers_data(theirs)]
+    if args.face_encoder_state:
+        out["face"] = face_classifier_data(args.face_encoder_state)
+        if not out["face"]:
+            log.warning("--face_encoder_state %s records no data it learnt from that is on this machine: the head's "
+                        "record of what it has seen leaves the face classifier's out", args.face_encoder_state)
+    return {part: list(dict.fromkeys(specs)) for part, specs in out.items() if specs}
+
+
+def text_layers_data(meta: dict) -> list[str]:
+    """What trained a head's text layers: what trained the layers it started from (model.checkpoints.carried_data)
+    and, where it fine-tuned them (--finetune_text_layers), its own --data sets that carry lines."""
+    own = [s for s in meta.get("training_data") or [] if "text" in kind_modalities(s.split(":", 1)[0])]
+    return [*carried_data(meta).get("text", []), *(own if meta.get("finetuned_text_layers") else [])]
 
 
 def check_classifiers(args) -> None:
@@ -200,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.text_encoder_from:
         text_state = dict(load_head_meta(args.text_encoder_from).get("text_encoder_overrides") or {})
     text_classifier = line_classifier(args.text_classifier, text_state, args.finetune_text_layers)
+    carried = carried_training_data(args)  # read before any feature is made: its warning is said at the start
     # The packaged encoders (a new head is trained from them), with the weights given or just tuned.
     spec = EncoderSpec(device=args.device, precision=args.precision, tuned=False,
                        speech_classifier=args.speech_classifier, scene_classifier=args.scene_classifier)
@@ -238,6 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary["dev_metrics_calibrated"] = {d.name: _brief(evaluate_set(model, d)) for d in dev_sets}
         log.info("temperature %.3f; calibrated dev: %s", summary["temperature"], summary["dev_metrics_calibrated"])
     meta = {"training_data": args.data, "dev_data": args.dev, "pairs": args.pairs, "n_train": len(train),
+            "carried_training_data": carried,  # what trained the parts it carries (model.checkpoints.seen_data)
             "speech_oof": args.speech_oof,
             "trained_modalities": learnt,  # what its training examples held: runs asking for more are refused
             "data_modalities": held,  # (the variant may read fewer: the refusal says which reason)

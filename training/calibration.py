@@ -201,12 +201,17 @@ def pairing_kinds(specs: Sequence[str]) -> set[str]:
 
 def training_data_overlap(meta: dict, specs: Sequence[str], where: str) -> tuple[int, int]:
     """Warns in one line (training.datasets.specs_overlap) where `specs` hold rows byte-identical to, or speakers of,
-    the head's training data (meta['training_data']), and in one more where a line set names a file it trained on
-    (lines carry no media to compare): temperatures fitted there read the head as surer than it is on unseen data.
-    Training specs whose file is not on this machine are passed over. Reads every set once (about 2 s for the
-    shipped head's). Before 2026-12-07 nothing was said. (rows, speakers) in both; (0, 0) where nothing is known."""
+    the head's training data (model.checkpoints.seen_data: its own and what trained the parts it carries), and in one
+    more where a line set names a file it trained on (lines carry no media to compare): temperatures fitted there read
+    the head as surer than it is on unseen data. Training specs whose file is not on this machine are passed over
+    (a path relative to the repository is found from it, training.evaluation.local_spec). Reads every set once.
+    Before 2026-12-07 nothing was said (and the check's first version read meta['training_data'] alone: the shipped
+    face classifier's FER+ and IMFDB rows, its text layers' EmoryNLP and GoEmotions lines passed as unseen).
+    (rows, speakers) in both; (0, 0) where nothing is known."""
+    from model.checkpoints import seen_data
     from training.datasets import DataError, specs_overlap
-    trained = [s for s in meta.get("training_data") or [] if _spec_path(s) is not None]
+    from training.evaluation import local_spec
+    trained = list(dict.fromkeys(local for s in seen_data(meta) if (local := local_spec(s)) is not None))
     if not trained:
         return 0, 0
     same_lines = [s for s in specs if any(_same_lines(s, t) for t in trained)]
@@ -218,16 +223,6 @@ def training_data_overlap(meta: dict, specs: Sequence[str], where: str) -> tuple
     except (DataError, OSError) as e:  # a training file changed since: the check is a warning, not the command's
         log.info("%s: not compared with the head's training data: %s", where, e)
         return 0, 0
-
-
-def _spec_path(spec: str):
-    """The file or folder a data spec names where it is on this machine, else None."""
-    from training.datasets import spec_parts
-    try:
-        path = spec_parts(spec)[1]
-    except ValueError:
-        return None
-    return path if path.exists() else None
 
 
 def _same_lines(spec: str, trained: str) -> bool:

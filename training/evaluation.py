@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from model.bvpec import MODALITIES, BVPECConfig
+from model.checkpoints import seen_data
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer, select_modalities
 from training.datasets import (DataError, Example, _quietly, _row_digest, load_dataset, parquet_speakers,
@@ -156,17 +157,20 @@ def shared_rows(spec: str, others: Sequence[str], rows: RowsRead, speakers: bool
 
 def calibration_data(meta: Mapping) -> list[str]:
     """The specs a head's temperatures were fitted on: its training run's --dev sets (its temperature, and the epoch
-    chosen) and pipeline.calibrate's --data sets, a --refit's included (meta['pattern_calibration'])."""
+    chosen) and pipeline.calibrate's --data sets, every --refit's included (meta['pattern_calibration']: 'refits',
+    oldest first, since 2026-12-07; 'refit', the latest, in a head written before)."""
     fits = meta.get("pattern_calibration") or {}
-    specs = list(meta.get("dev_data") or []) + list(fits.get("data") or []) + list((fits.get("refit") or {}).get(
-        "data") or [])
+    refits = list(fits.get("refits") or []) + ([fits["refit"]] if fits.get("refit") else [])
+    specs = list(meta.get("dev_data") or []) + list(fits.get("data") or []) + [
+        spec for refit in refits for spec in refit.get("data") or []]
     return list(dict.fromkeys(specs))
 
 
 def overlaps_with_head(spec: str, meta: Mapping, rows: RowsRead) -> dict:
-    """What of `spec` the head has seen: 'overlaps_training' (shared_rows with meta['training_data']: its scores read
-    high) and 'calibrated_on' (rows of calibration_data: its ECE is in-sample), each where there is any."""
-    out = {"overlaps_training": shared_rows(spec, meta.get("training_data") or [], rows),
+    """What of `spec` the head has seen: 'overlaps_training' (shared_rows with model.checkpoints.seen_data: its own
+    training data and what trained the parts it carries; its scores read high) and 'calibrated_on' (rows of
+    calibration_data: its ECE is in-sample), each where there is any."""
+    out = {"overlaps_training": shared_rows(spec, seen_data(meta), rows),
            "calibrated_on": shared_rows(spec, calibration_data(meta), rows, speakers=False)}
     return {k: v for k, v in out.items() if v}
 

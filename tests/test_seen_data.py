@@ -1,0 +1,190 @@
+"""What a head has seen (model.checkpoints.seen_data): its own training data and what trained the parts it carries
+(its face classifier, text layers and line classifier), for the shipped head from model/weights/bvpec_default.seen.json;
+and every pipeline.calibrate --refit kept in its record. Tiny heads and sets built here (2026-12-07 card review)."""
+from __future__ import annotations
+
+import csv
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from scipy.special import softmax
+
+from model.bvpec import BVPEC, BVPECConfig
+from model.checkpoints import (DEFAULT_HEAD, SHIPPED_PARTS_RECORD, face_classifier_data, load_head_meta, save_head,
+                               seen_data, text_classifier_meta)
+
+DIMS = {"text": 8, "vision": 6, "face": 7, "audio": 7}
+LABELS = ["joy", "anger", "sadness", "neutral", "fear", "surprise"]
+D = "../shared/data"
+
+
+def tiny_head(path: Path, meta: dict, variant: str = "bvpec") -> str:
+    """A random-weight head of the test widths, saved with `meta` (its record of what it learnt from)."""
+    torch.manual_seed(0)
+    save_head(path, BVPEC(BVPECConfig(input_dims=DIMS, d_model=16, heads=2, dropout=0.0, variant=variant)).eval(),
+              meta)
+    return str(path)
+
+
+def faces_file(path: Path, names: list[str]) -> str:
+    """A faces: Parquet set whose images are the bytes of `names` (never decoded here), one label each."""
+    pq.write_table(pa.table({"image": [n.encode() for n in names],
+                             "label": [LABELS[i % 6] for i in range(len(names))]}), path)
+    return f"faces:{path}"
+
+
+def meld_file(path: Path, n: int) -> str:
+    """A meld: csv of n lines in dialogues of three."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["Utterance", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"])
+        for i in range(n):
+            w.writerow([f"Line number {i} is said here.", LABELS[i % 6], "neutral", i // 3, i % 3])
+    return f"meld:{path}"
+
+
+# ---------------------------------------------------------------- 1. the shipped head, from its sidecar
+def test_the_shipped_heads_seen_data_holds_what_trained_its_face_classifier_and_text_layers():
+    """Before 2026-12-07 the shipped head had "seen" FER+ train @12000 (12,496 of 26,413 rows) and no EmoryNLP line:
+    its face classifier learnt every FER+, IMFDB and FER2013#train row, its text layers EmoryNLP and GoEmotions."""
+    meta = load_head_meta(DEFAULT_HEAD)
+    seen = seen_data(meta)
+    assert set(meta["training_data"]) <= set(seen)
+    for spec in (f"faces:{D}/faces/ferplus/train.parquet", f"faces:{D}/faces/imfdb/train.parquet",
+                 f"imagefolder:{D}/faces/fer2013#train", f"emorynlp:{D}/text/emorynlp/emorynlp_train_final.csv",
+                 f"goemotions:{D}/text/goemotions_ekman/train.tsv@20000"):
+        assert spec in seen, spec
+    # the record's face part is the face classifier file's own, whose weights the head carries
+    face = json.loads(SHIPPED_PARTS_RECORD.read_text())["parts"]["face"]
+    shipped_face = DEFAULT_HEAD.parent / "face_classifier.pt"
+    assert face["data"] == face_classifier_data(shipped_face)
+    state = torch.load(shipped_face, map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.equal(state[k].float(), v.float()) for k, v in meta["face_encoder_state"].items())
+
+
+def test_a_head_of_other_weights_gets_nothing_from_the_shipped_record(tmp_path):
+    """The sidecar speaks of the shipped weights alone: a head recording others (or none) is its own record."""
+    own = ["meld:/somewhere/train.csv"]
+    other = load_head_meta(tiny_head(tmp_path / "h.pt", {"training_data": own,
+                                                          "encoders": {"face": "fer-x-tta4+ft0123456789"}}))
+    assert seen_data(other) == own
+    shipped_face = load_head_meta(tiny_head(tmp_path / "f.pt", {"training_data": own,
+                                                                 "encoders": {"face": "fer-x-tta4+ft54315f93d8"}}))
+    assert f"faces:{D}/faces/ferplus/train.parquet" in seen_data(shipped_face)
+
+
+# ---------------------------------------------------------------- 2. evaluate's overlap reads the carried parts
+def test_evaluate_counts_rows_a_carried_part_learnt(tmp_path):
+    """Rows of a set only the head's face classifier or text layers learnt are rows it has seen (before 2026-12-07
+    they read as unseen); a set no part learnt stays unseen."""
+    from training.evaluation import RowsRead, overlaps_with_head
+    own = faces_file(tmp_path / "own.parquet", ["a", "b"])
+    carried = faces_file(tmp_path / "carried.parquet", [f"c{i}" for i in range(6)])
+    unseen = faces_file(tmp_path / "unseen.parquet", ["z"])
+    lines = meld_file(tmp_path / "lines.csv", 9)
+    meta = load_head_meta(tiny_head(tmp_path / "head.pt", {
+        "training_data": [own], "carried_training_data": {"face": [carried], "text": [f"{lines}@4"]}}))
+    rows = RowsRead()
+    assert overlaps_with_head(carried, meta, rows)["overlaps_training"] == {
+        "rows": 6, "of": 6, "speakers": 0, "sets": [carried]}
+    assert overlaps_with_head(lines, meta, rows)["overlaps_training"]["rows"] == 4
+    assert overlaps_with_head(unseen, meta, rows) == {}
+
+
+def test_calibrate_warns_of_rows_a_carried_part_learnt(tmp_path):
+    """pipeline.calibrate's warning reads the same record (training.calibration.training_data_overlap)."""
+    from training.calibration import training_data_overlap
+    carried = faces_file(tmp_path / "carried.parquet", [f"c{i}" for i in range(5)])
+    meta = {"training_data": [], "carried_training_data": {"face": [carried]}}
+    assert training_data_overlap(meta, [carried], "pipeline.calibrate")[0] == 5
+
+
+# ---------------------------------------------------------------- 3. pipeline.train records what its parts learnt
+def test_train_records_what_trained_the_parts_a_new_head_carries(tmp_path):
+    """--text_encoder_from's layers (what trained them, recursively), --text_classifier's own data and layers,
+    --face_encoder_state's recorded data (an early file's names under the trainer's root; a later one's root's sets)."""
+    from pipeline.train import carried_training_data
+    stage2 = tiny_head(tmp_path / "stage2.pt", {  # trained its layers further, from stage one's (EmoryNLP)
+        "training_data": ["meld:/d/train.csv", "audio:/d/voices.parquet"], "finetuned_text_layers": 6,
+        "carried_training_data": {"text": ["emorynlp:/d/emorynlp.csv"]}}, variant="text_only")
+    old_face = tmp_path / "old_face.pt"
+    torch.save({"state_dict": {}, "data": ["faces/ferplus/train (votes)", "faces/fer2013#train (labels)"]}, old_face)
+    root = tmp_path / "faces"
+    (root / "mine").mkdir(parents=True)
+    (root / "mine" / "train.parquet").touch()
+    (root / "folder" / "joy").mkdir(parents=True)
+    new_face = tmp_path / "new_face.pt"
+    torch.save({"state_dict": {}, "data": {"root": str(root), "train": ["voted/train (votes)"], "dev": []}}, new_face)
+    carried = carried_training_data(Namespace(text_encoder_from=stage2, text_classifier=stage2,
+                                              face_encoder_state=str(old_face)))
+    assert carried["text"] == ["emorynlp:/d/emorynlp.csv", "meld:/d/train.csv"]  # an audio: set trains no layer
+    assert carried["line"] == ["meld:/d/train.csv", "audio:/d/voices.parquet", "emorynlp:/d/emorynlp.csv"]
+    assert carried["face"] == [f"faces:{D}/faces/ferplus/train.parquet", f"imagefolder:{D}/faces/fer2013#train"]
+    assert carried_training_data(Namespace(text_encoder_from=None, text_classifier=None,
+                                           face_encoder_state=str(new_face)))["face"] == [
+        f"faces:{root / 'mine' / 'train.parquet'}", f"imagefolder:{root / 'folder'}#train"]
+    # the line classifier keeps its own record in the head that carries it
+    kept = text_classifier_meta(BVPEC(BVPECConfig(input_dims=DIMS, d_model=16, heads=2, variant="text_only")),
+                                stage2, record=load_head_meta(stage2))
+    assert kept["training_data"] == ["meld:/d/train.csv", "audio:/d/voices.parquet"] and "carried_training_data" in kept
+
+
+# ---------------------------------------------------------------- 4. every --refit stays in the record
+class Evidence:
+    """Stands in for model.featurize.Featurizer: a face's own classifier says softmax of its token."""
+
+    def __init__(self, encoders):
+        self.encoders = encoders
+
+    def evidence(self, item: dict) -> dict:
+        """The face's probabilities where the item has a face."""
+        return {"face": softmax(item["face"].astype(np.float64).mean(0))} if "face" in item else {}
+
+
+def over_sure_faces(n: int, seed: int):
+    """n face-only items whose classifier is over-sure by 2, and labels drawn accordingly."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 7)) * 3
+    return [{"face": row[None].astype(np.float32)} for row in z], np.array(
+        [rng.choice(7, p=p) for p in softmax(z / 2.0, 1)])
+
+
+def test_two_refits_are_both_recorded(tmp_path, monkeypatch):
+    """Before 2026-12-07 a second --refit replaced the record of the first, so pipeline.evaluate no longer said its
+    rows were fitted on."""
+    from pipeline import calibrate
+    from training.datasets import Example
+    from training.evaluation import calibration_data
+    from training.loop import LabelledSet
+    given = {}
+    monkeypatch.setattr(calibrate, "create_encoders", lambda spec: None)
+    monkeypatch.setattr(calibrate, "Featurizer", Evidence)
+    monkeypatch.setattr(calibrate, "load_set", lambda spec, encoders, text_languages=(): LabelledSet(
+        spec, given[spec][0], [Example(label=int(y)) for y in given[spec][1]]))
+    first, second = (faces_file(tmp_path / f"{name}.parquet", [name]) for name in ("first", "second"))
+    given[first], given[second] = over_sure_faces(200, 0), over_sure_faces(200, 1)
+    head = tiny_head(tmp_path / "head.pt", {"pattern_calibration": {"data": ["meld:/d/dev.csv"]}})
+    calibrate.main(["--head", head, "--data", first, "--output", str(tmp_path / "h1.pt"), "--refit", "branch:face"])
+    calibrate.main(["--head", str(tmp_path / "h1.pt"), "--data", second, "--output", str(tmp_path / "h2.pt"),
+                    "--refit", "branch:face"])
+    record = load_head_meta(tmp_path / "h2.pt")["pattern_calibration"]
+    assert [r["data"] for r in record["refits"]] == [[first], [second]] and record["refit"]["data"] == [second]
+    assert record["data"] == ["meld:/d/dev.csv"]
+    assert calibration_data(load_head_meta(tmp_path / "h2.pt")) == ["meld:/d/dev.csv", first, second]
+    # a head written before, with its one 'refit': read as it is, and its refit kept as the oldest
+    assert calibration_data({"pattern_calibration": {"refit": {"data": [first]}}}) == [first]
+    assert calibrate.with_refit({"refit": {"data": [first]}}, {"data": [second]})["refits"] == [
+        {"data": [first]}, {"data": [second]}]
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Head digests and features written under the test's folder."""
+    monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "features"))
