@@ -15,11 +15,13 @@ import io
 import logging
 import os
 import re
+import threading
+import time
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import pysubs2
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from pysubs2.formats.subrip import SubripFormat
 
@@ -437,20 +439,116 @@ _TRACK_NUMBER = re.compile(r"^\d{1,3}[\s._-]+")  # 2_English.srt: the track's nu
 def film_listing(film_path: str) -> list:
     """FileMetadata of every file named FILM* beside the film and of the files in its folder's subtitle folders
     (SUBTITLE_FOLDERS; with loose files there, the folder's own files too, to tell whether the film is alone in
-    it): one listing a pattern (on an object store, a request each), from which sidecar_files picks each kind."""
+    it): one listing a pattern (on an object store, a request each), from which sidecar_files picks each kind. On a
+    local disk the folder's names are listed once while it is unchanged (_folder_file_names), the same files with
+    the same sizes and times as Beam's match gives, and only the subtitle folders are walked."""
     folder = FileSystems.split(film_path)[0]
-    patterns = [literal_glob(os.path.splitext(film_path)[0]) + "*"]
-    patterns += [literal_glob(FileSystems.join(folder, name)) + "/**" for name in SUBTITLE_FOLDERS]
-    beside, *in_folders = FileSystems.match(patterns)
-    listed, seen = {m.path: m for m in beside.metadata_list}, set()
-    for m in (m for result in in_folders for m in result.metadata_list):
+    local = FileSystems.get_scheme(film_path) is None
+    if local:  # before 2026-12-07 Beam's match, which walks the whole folder, below it too, for each film (see below)
+        beside, in_folders = _local_beside(film_path), [_local_walk(os.path.join(folder, n)) for n in SUBTITLE_FOLDERS]
+    else:  # an object store lists by prefix: a request a pattern, for the film's names only
+        patterns = [literal_glob(os.path.splitext(film_path)[0]) + "*"]
+        patterns += [literal_glob(FileSystems.join(folder, name)) + "/**" for name in SUBTITLE_FOLDERS]
+        beside, *in_folders = [result.metadata_list for result in FileSystems.match(patterns)]
+    listed, seen = {m.path: m for m in beside}, set()
+    for m in (m for result in in_folders for m in result):
         if m.path.lower() not in seen:  # (Subs and subs are one folder where names ignore case)
             seen.add(m.path.lower())
             listed[m.path] = m
     if any(_subtitle_folder_place(film_path, p) == "loose" for p in listed):
-        for m in FileSystems.match([literal_glob(folder) + "/*"])[0].metadata_list:
+        own = _local_loose(folder) if local else FileSystems.match([literal_glob(folder) + "/*"])[0].metadata_list
+        for m in own:
             listed.setdefault(m.path, m)
     return list(listed.values())
+
+
+# A local folder's file names, listed once per process while its mtime stands: Beam's match of FOLDER/FILM* lists
+# FOLDER and everything below it (os.walk, a stat of each file) before it filters, so the nightly fingerprint of a
+# folder of N films cost N walks of it (118 ms a film at 10,000 films). A listing is kept only when the folder's
+# mtime was this old when it was listed: a file added in the same mtime tick (2 s on FAT) would leave it unchanged.
+_SETTLED_NS = 3 * 10**9
+_FOLDER_NAMES_KEPT = 64
+_folder_names: dict = {}
+_folder_names_lock = threading.Lock()
+
+
+def _folder_file_names(folder: str) -> tuple:
+    """The names of the entries directly in a local folder that are not folders (told apart as os.walk, so as Beam's
+    listing, does); () when it cannot be read. Kept per folder, keyed on its mtime: new or removed names change it,
+    so a folder of N films is listed once a night, not N times (the matching files' sizes and times are not kept)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return ()
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+    with _folder_names_lock:
+        kept = _folder_names.get(folder)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    names = _scan_file_names(folder)
+    if names is not None and time.time_ns() - st.st_mtime_ns >= _SETTLED_NS:
+        with _folder_names_lock:
+            _folder_names.pop(folder, None)
+            _folder_names[folder] = (key, names)
+            while len(_folder_names) > _FOLDER_NAMES_KEPT:  # the oldest first: a nested archive's folders pass once
+                _folder_names.pop(next(iter(_folder_names)))
+    return names or ()
+
+
+def _scan_file_names(folder: str) -> Optional[tuple]:
+    """One os.scandir of a folder: the names that are not folders (a link to a folder is one; an entry that cannot
+    be told is not, as in os.walk); None when the folder cannot be read (os.walk then lists nothing of it)."""
+    names = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    names.append(entry.name)
+    except OSError:
+        return None
+    return tuple(names)
+
+
+def _local_metadata(path: str) -> Optional[FileMetadata]:
+    """FileMetadata of a local file as Beam's LocalFileSystem lists it (size and st_mtime, the link followed);
+    None when it is gone or a broken link (Beam's listing leaves it out)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileMetadata(path, st.st_size, st.st_mtime)
+
+
+def _local_beside(film_path: str) -> list:
+    """What Beam's match of the local pattern FILM* gives (its `*` does not cross '/' or '\\', and it is
+    case-sensitive): the files of the film's folder whose names start with the film's, from the folder's kept names."""
+    stem = os.path.splitext(film_path)[0]
+    folder, base = os.path.split(stem)
+    if not folder:  # (Beam lists nothing for a pattern without a folder)
+        return []
+    paths = (os.path.join(folder, name) for name in _folder_file_names(folder) if name.startswith(base))
+    found = (_local_metadata(p) for p in paths if p.startswith(stem) and not any(c in p[len(stem):] for c in "/\\"))
+    return [m for m in found if m is not None]
+
+
+def _local_loose(folder: str) -> list:
+    """What Beam's match of the local pattern FOLDER/* gives: the folder's own files, from its kept names."""
+    found = (_local_metadata(os.path.join(folder, name)) for name in _folder_file_names(folder) if "\\" not in name)
+    return [m for m in found if m is not None]
+
+
+def _local_walk(root: str) -> list:
+    """What Beam's match of the local pattern ROOT/** gives: every file below a subtitle folder (os.walk, as Beam's
+    LocalFileSystem lists). Walked from the folder itself: Beam walks from the path before its first pattern
+    character, so for a film in 'Film [2024]/' it walked the folder's parent, every film's folder in it."""
+    if not os.path.exists(root):
+        return []
+    found = (_local_metadata(os.path.join(top, name)) for top, _, names in os.walk(root) for name in names)
+    return [m for m in found if m is not None]
 
 
 def _subtitle_folder_place(film_path: str, path: str) -> Optional[str]:
