@@ -229,6 +229,16 @@ class Progress:
             what, tail = f"{dur:.0f} s of film, {clips} kept", f": moved from {r['moved_from']}"
         return f"film {len(self.rows)}/{n} {r['status']}: {r['film_id']} ({what}){tail}"
 
+    def before_first_film(self) -> str:
+        """What the run is doing while no film of this launch has committed: the done check (each film found is
+        fingerprinted and compared with its done row), then the first new film. Before 2026-12-07 the line said only
+        "ETA unknown" for the minutes a large catalogue's done check takes."""
+        if self.rows:
+            return ""
+        if not self.expected:
+            return ", checking the films already indexed (none looks new)"
+        return f", deciding which films are new, then scoring the first ({len(self.expected)} look new)"
+
     def run_line(self, elapsed: float) -> str:
         ok = sum(r["status"] == "ok" for r in self.rows)
         film_s = sum(r.get("duration_s") or 0.0 for r in self.rows if _scored(r))
@@ -236,7 +246,7 @@ class Progress:
         finished = {r["film_path"] for r in self.rows}
         todo_bytes = sum(v for p, v in self.expected.items() if p not in finished)
         eta = (f", ETA {_fmt_s(elapsed * todo_bytes / done_bytes)}" if done_bytes and todo_bytes
-               else "" if done_bytes else ", ETA unknown until a film is done")
+               else "" if done_bytes else f"{self.before_first_film()}, ETA unknown until a film is done")
         return (f"progress: {len(self.rows)}/{max(len(self.expected), len(self.rows))} films done "
                 f"(ok {ok}, failed {len(self.rows) - ok}), {film_s / 3600:.3f} film-hours, "
                 f"{film_s / elapsed if elapsed > 0 else 0:.1f}x real time so far, elapsed {_fmt_s(elapsed)}{eta}")

@@ -152,6 +152,139 @@ def _read_all(fs: pafs.FileSystem, directory: str, schema: pa.Schema) -> pa.Tabl
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
+SKIPPED_FILE = "skipped.parquet"  # manifest/<run_id>/skipped.parquet (transforms.write.SKIPPED_FILE)
+# What a skipped row is read for: the run list, the newest run's skipped films, and which film has no other row.
+SKIPPED_COLUMNS = ["film_id", "run_id", "status", "processed_at"]
+_BATCH_ROWS = 200_000  # manifest rows gathered before they are folded into the per-run and per-film aggregates
+
+
+@dataclasses.dataclass
+class _ManifestScan:
+    """What the report keeps of every manifest file: as large as the catalogue, not as its age. Every night adds a
+    skipped row per film; before 2026-12-07 every row was kept with every column and walked in Python (5,000 films
+    x 300 nights: 48 s, 1.3 GB)."""
+    files: list[str] = dataclasses.field(default_factory=list)
+    starts: list[int] = dataclasses.field(default_factory=list)  # each file's first row's position in the manifest
+    deciding: list[pa.Table] = dataclasses.field(default_factory=list)  # ok / failed rows, every column, file order
+    skipped_runs: list[set] = dataclasses.field(default_factory=list)  # each file's runs with skipped rows
+    runs: Optional[pa.Table] = None  # run_id, newest (processed_at), first (position of its first row)
+    newest_skipped: Optional[pa.Table] = None  # film_id, processed_at, _pos: each film's newest skipped row
+    pending: list[pa.Table] = dataclasses.field(default_factory=list)  # SKIPPED_COLUMNS + _pos not folded in yet
+    pending_rows: int = 0
+    n_rows: int = 0
+
+
+def _skipped_mask(table: pa.Table) -> pa.ChunkedArray:
+    """Whether each row is a skipped one (a row without a status is not, as _latest_per_film reads it)."""
+    return pc.fill_null(pc.equal(table.column("status"), "skipped"), False)
+
+
+def _read_manifest_file(fs: pafs.FileSystem, path: str) -> pa.Table:
+    """One manifest file: a run's skipped file with SKIPPED_COLUMNS only (unless it holds other rows), any other
+    file with every column (a per-run file of an older layout holds skipped rows beside the others)."""
+    if path.rsplit("/", 1)[-1] == SKIPPED_FILE:
+        table = _read(fs, path, manifest_schema.SCHEMA, SKIPPED_COLUMNS)
+        if pc.all(_skipped_mask(table)).as_py() is not False:
+            return table
+    return _read(fs, path, manifest_schema.SCHEMA)
+
+
+def _first_per_film(table: pa.Table) -> pa.Table:
+    """The first row of each film in a table sorted by film_id."""
+    if len(table) < 2:
+        return table
+    ids = table.column("film_id").combine_chunks()
+    changed = pc.fill_null(pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)), True)
+    return table.filter(pa.concat_arrays([pa.array([True]), changed]))
+
+
+def _fold_pending(scan: _ManifestScan) -> None:
+    """Fold the rows gathered into the aggregates: each run's newest time and first position, each film's newest
+    skipped row (the first read on a tie, as _latest_per_film's stable sort takes it)."""
+    if not scan.pending:
+        return
+    batch, scan.pending, scan.pending_rows = pa.concat_tables(scan.pending), [], 0
+    runs = batch.group_by("run_id", use_threads=False).aggregate([("processed_at", "max"), ("_pos", "min")])
+    runs = runs.select(["run_id", "processed_at_max", "_pos_min"]).rename_columns(["run_id", "newest", "first"])
+    if scan.runs is not None:
+        runs = pa.concat_tables([scan.runs, runs]).group_by("run_id", use_threads=False).aggregate(
+            [("newest", "max"), ("first", "min")]).select(["run_id", "newest_max", "first_min"]).rename_columns(
+            ["run_id", "newest", "first"])
+    scan.runs = runs
+    skipped = batch.filter(_skipped_mask(batch)).select(["film_id", "processed_at", "_pos"])
+    if scan.newest_skipped is not None:
+        skipped = pa.concat_tables([scan.newest_skipped, skipped])
+    order = pc.sort_indices(skipped, [("film_id", "ascending"), ("processed_at", "descending"), ("_pos", "ascending")])
+    scan.newest_skipped = _first_per_film(skipped.take(order))
+
+
+def _add_manifest_file(scan: _ManifestScan, path: str, table: pa.Table) -> None:
+    """Keep a file's ok / failed rows whole, and of all its rows only what the run list and skipped counts need."""
+    skipped = _skipped_mask(table)
+    if table.num_columns > len(SKIPPED_COLUMNS):
+        scan.deciding.append(table.filter(pc.invert(skipped)))
+    n_skipped = pc.sum(skipped).as_py() or 0
+    runs = set(pc.unique(table.column("run_id").filter(skipped)).to_pylist()) if n_skipped else set()
+    scan.files.append(path)
+    scan.starts.append(scan.n_rows)
+    scan.skipped_runs.append(runs)
+    positions = pa.array(np.arange(scan.n_rows, scan.n_rows + len(table), dtype=np.int64))
+    scan.pending.append(table.select(SKIPPED_COLUMNS).append_column("_pos", positions))
+    scan.n_rows += len(table)
+    scan.pending_rows += len(table)
+    if scan.pending_rows >= _BATCH_ROWS:
+        _fold_pending(scan)
+
+
+def _scan_manifest(fs: pafs.FileSystem, directory: str) -> _ManifestScan:
+    """Read every finished manifest file once (both layouts), keeping what _ManifestScan says. A file that cannot be
+    read is left out with a warning: the report shows what it can."""
+    scan = _ManifestScan()
+    for path in _parquet_files(fs, directory, recursive=True):
+        try:
+            table = _read_manifest_file(fs, path)
+        except Exception as exc:  # noqa: BLE001 - one damaged file must not cost the whole report
+            LOG.warning("ignoring unreadable %s: %s", path, exc)
+            continue
+        _add_manifest_file(scan, path, table)
+    _fold_pending(scan)
+    return scan
+
+
+def _file_rows(scan: _ManifestScan, positions: list[int]) -> dict[int, list[int]]:
+    """Manifest positions -> {file index: rows in that file}."""
+    files = np.searchsorted(np.array(scan.starts), np.array(positions), side="right") - 1
+    out: dict[int, list[int]] = {}
+    for i, pos in sorted(zip(files.tolist(), positions)):
+        out.setdefault(i, []).append(pos - scan.starts[i])
+    return out
+
+
+def _only_skipped_rows(fs: pafs.FileSystem, scan: _ManifestScan) -> list[pa.Table]:
+    """Every column of the newest skipped row of each film that has no ok or failed row (read again from its file:
+    a few films, where every film's skipped rows are many)."""
+    if scan.newest_skipped is None or len(scan.newest_skipped) == 0:
+        return []
+    decided = [t.column("film_id") for t in scan.deciding]
+    decided = pa.chunked_array([c for t in decided for c in t.chunks], pa.string())
+    lone = scan.newest_skipped.filter(pc.invert(pc.fill_null(pc.is_in(
+        scan.newest_skipped.column("film_id"), value_set=pc.unique(decided)), False)))
+    tables = []
+    for i, rows in _file_rows(scan, lone.column("_pos").to_pylist()).items():
+        try:
+            tables.append(_read(fs, scan.files[i], manifest_schema.SCHEMA).take(rows))
+        except Exception as exc:  # noqa: BLE001 - changed since it was read (a run writing into the output)
+            LOG.warning("ignoring unreadable %s: %s", scan.files[i], exc)
+    return tables
+
+
+def _deciding_rows(fs: pafs.FileSystem, scan: _ManifestScan) -> pa.Table:
+    """The rows _latest_per_film(deciding=True) chooses from: every ok / failed row, and a film's newest skipped
+    row where it has no other."""
+    tables = scan.deciding + _only_skipped_rows(fs, scan)
+    return pa.concat_tables(tables) if tables else manifest_schema.SCHEMA.empty_table()
+
+
 def _latest_per_film(manifest: pa.Table, deciding: bool = False) -> pa.Table:
     """Each film's newest manifest row; `deciding`: its newest `ok` or `failed` row, a `skipped` one only where it
     has no other. A skipped row decides nothing: the pipeline writes one every night for a film it did before,
@@ -160,16 +293,13 @@ def _latest_per_film(manifest: pa.Table, deciding: bool = False) -> pa.Table:
         return manifest
     keys = [("film_id", "ascending"), ("processed_at", "descending")]
     if deciding:
-        skipped = pc.fill_null(pc.equal(manifest.column("status"), "skipped"), False)
-        manifest = manifest.append_column("_skipped", skipped)
+        manifest = manifest.append_column("_skipped", _skipped_mask(manifest))
         keys.insert(1, ("_skipped", "ascending"))
     order = pc.sort_indices(manifest, keys)
     manifest = manifest.take(order)
     if deciding:
         manifest = manifest.drop_columns(["_skipped"])
-    ids = manifest.column("film_id").to_pylist()
-    keep = [i for i, fid in enumerate(ids) if i == 0 or fid != ids[i - 1]]
-    return manifest.take(keep)
+    return _first_per_film(manifest)
 
 
 def _deciding_errors(errors: pa.Table, decided: dict[str, set[str]], named: set[str],
@@ -192,19 +322,25 @@ def _deciding_errors(errors: pa.Table, decided: dict[str, set[str]], named: set[
     return errors.filter(pc.or_(of_deciding_run, pc.and_(unnamed, of_last_run)))
 
 
-def _runs_by_manifest(manifest: pa.Table) -> list[str]:
-    """The runs of the manifest, oldest first (by each run's newest processed_at)."""
-    run_times: dict[str, object] = {}
-    for rid, t in zip(manifest.column("run_id").to_pylist(), manifest.column("processed_at").to_pylist()):
-        run_times[rid] = max(run_times.get(rid, t), t)
-    return sorted(run_times, key=lambda r: run_times[r])
+def _runs_by_manifest(scan: _ManifestScan) -> list[str]:
+    """The runs of the manifest, oldest first (by each run's newest processed_at; on a tie, the first read first)."""
+    if scan.runs is None or len(scan.runs) == 0:
+        return []
+    order = pc.sort_indices(scan.runs, [("newest", "ascending"), ("first", "ascending")])
+    return scan.runs.column("run_id").take(order).to_pylist()
 
 
-def _skipped_by(manifest: pa.Table, run_id: Optional[str]) -> set[str]:
-    """The films that run `run_id` skipped. The "skipped" card counts the newest run's: before 2026-12-06 each film's
-    own newest row counted, so a failed film an older run last skipped was counted as failed and as skipped."""
-    return {r["film_id"] for r in manifest.select(["film_id", "run_id", "status"]).to_pylist()
-            if r["run_id"] == run_id and r["status"] == "skipped"}
+def _skipped_by(fs: pafs.FileSystem, scan: _ManifestScan, run_id: Optional[str]) -> set[str]:
+    """The films that run `run_id` skipped, read again from the files that hold its skipped rows (one, its skipped
+    file, in today's layout). The "skipped" card counts the newest run's: before 2026-12-06 each film's own newest
+    row counted, so a failed film an older run last skipped was counted as failed and as skipped."""
+    films: set[str] = set()
+    for path, runs in zip(scan.files, scan.skipped_runs):
+        if run_id in runs:
+            table = _read(fs, path, manifest_schema.SCHEMA, ["film_id", "run_id", "status"])
+            mine = pc.and_(_skipped_mask(table), pc.fill_null(pc.equal(table.column("run_id"), run_id), False))
+            films.update(table.column("film_id").filter(mine).to_pylist())
+    return films
 
 
 def _runs_without_manifest(errors: pa.Table, clip_runs: dict[str, tuple[str, ...]]) -> list[str]:
@@ -366,25 +502,25 @@ def load_output(root: str) -> OutputData:
     without a manifest (pipeline.rescore's) also the films its error rows name."""
     fs, base = _fs(root)
     base = base.rstrip("/")
-    all_manifest = _read_all(fs, f"{base}/manifest", manifest_schema.SCHEMA)
-    manifest = _latest_per_film(all_manifest, deciding=True)
+    scan = _scan_manifest(fs, f"{base}/manifest")
+    manifest = _latest_per_film(_deciding_rows(fs, scan), deciding=True)
     rows = {r["film_id"]: r for r in manifest.to_pylist()}
     clip_files = {p.rsplit("/", 1)[-1][: -len(".parquet")]: p for p in _parquet_files(fs, f"{base}/clips")}
     stats, unreadable = _read_clip_stats(fs, clip_files, rows)
     all_errors = _read_all(fs, f"{base}/errors", errors_schema.SCHEMA)
 
-    has_manifest = len(all_manifest) > 0
+    has_manifest = scan.n_rows > 0
     # The runs that decided each film: its deciding manifest row's, and those that wrote the clips it shows.
     decided = {film_id: {r["run_id"]} for film_id, r in rows.items()}
     if has_manifest:
-        run_ids = _runs_by_manifest(all_manifest)
+        run_ids = _runs_by_manifest(scan)
     else:  # without a manifest a film without clips is decided by its newest error rows (a rescore's refusal)
         run_ids = _runs_without_manifest(all_errors, {f: s.runs for f, s in stats.items()})
         decided = {f: {run} for f, run in _newest_error_run(all_errors).items() if f not in stats}
     for film_id, s in stats.items():
         decided.setdefault(film_id, set()).update(s.runs)
     latest_run = run_ids[-1] if run_ids else None
-    skipped_last = _skipped_by(all_manifest, latest_run) if has_manifest else set()
+    skipped_last = _skipped_by(fs, scan, latest_run) if has_manifest else set()
     rescore_runs = () if has_manifest else _rescore_runs(all_errors, run_ids)
 
     errors = _deciding_errors(all_errors, decided, set(rows), latest_run) if run_ids else all_errors
