@@ -116,8 +116,9 @@ def release_free_heap() -> None:
     """Hand the C heap's free pages back to the system (malloc_trim), once per scored batch (about 16 ms). The
     decoder's frames and the encoders' buffers leave free space scattered through glibc's heap that it keeps: a
     worker's resident memory rose about 1 MB per film-minute, so a 2-hour film needed about 0.3 GB more than a short one
-    (docs/benchmarks.md, *Memory in film length*). Measured on the 30-minute benchmark film (2026-12-07): the median
-    level from its second fifth to its end 2.00 -> 2.10 GB without, 1.86-1.88 GB with, peak 2168 -> 2072 MB."""
+    (docs/benchmarks.md, *Memory in film length*). Measured 2026-12-07: the 30-minute benchmark film's level from its
+    second fifth to its end 2.00 -> 2.10 GB without, 1.86-1.88 GB with (peak 2168 -> 2072 MB); the 2-hour film's
+    peak 2283 -> 2101 MB, its level still rising 80 MB over the film (what trimming cannot return)."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
