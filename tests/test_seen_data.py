@@ -3,7 +3,6 @@
 and every pipeline.calibrate --refit kept in its record. Tiny heads and sets built here (2026-12-07 card review)."""
 from __future__ import annotations
 
-import csv
 import json
 from argparse import Namespace
 from pathlib import Path
@@ -40,13 +39,9 @@ def faces_file(path: Path, names: list[str]) -> str:
 
 
 def meld_file(path: Path, n: int) -> str:
-    """A meld: csv of n lines in dialogues of three."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["Utterance", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID"])
-        for i in range(n):
-            w.writerow([f"Line number {i} is said here.", LABELS[i % 6], "neutral", i // 3, i % 3])
-    return f"meld:{path}"
+    """A meld: spec of n lines in dialogues of three (tests.test_evaluate_reports writes the file)."""
+    from tests.test_evaluate_reports import meld_file as lines_file
+    return f"meld:{lines_file(path, n)}"
 
 
 # ---------------------------------------------------------------- 1. the shipped head, from its sidecar
