@@ -606,11 +606,20 @@ def grid_sample_times(start_s: float, end_s: float, cfg: DecodeConfig) -> list[f
     times: up to 0.17 s apart, other frames across a cut)."""
     step, g, points = grid_step(cfg), 0.0, []
     while g < end_s:
-        if g >= start_s - 1e-9:
-            points.append(g)
+        points.append(g)
         g += step
+    return nearest_grid_points(points, start_s, end_s, cfg)
+
+
+def nearest_grid_points(points: Sequence[float], start_s: float, end_s: float, cfg: DecodeConfig) -> list[float]:
+    """For each of a clip's sample times, the nearest of the grid points (in time order) inside the clip, the earlier
+    of two as near; [] where none is inside. The pass (StreamingPlanner.frames_for) and a clip decoded alone
+    (grid_sample_times) choose by this one rule."""
+    inside = [p for p in points if start_s - 1e-9 <= p < end_s]
+    if not inside:
+        return []
     ideal = clip_sample_times(start_s, end_s, cfg.frames_per_clip, cfg.frame_every_s)
-    return [min(points, key=lambda p: abs(p - t)) for t in ideal] if points else []
+    return [min(inside, key=lambda p: abs(p - t)) for t in ideal]
 
 
 class StreamingPlanner:
@@ -811,13 +820,10 @@ class StreamingPlanner:
             return self.picker.take(spec.clip_index)
         # Pick, for each ideal sample time, the nearest grid frame inside the clip.
         grid = sorted(k for k in self.picker.results if isinstance(k, tuple) and k[1] < spec.end_s)
-        inside = [k for k in grid if k[1] >= spec.start_s - 1e-9]
         chosen = []
-        for t in clip_sample_times(spec.start_s, spec.end_s, self.cfg.frames_per_clip, self.cfg.frame_every_s):
-            if inside:
-                k = min(inside, key=lambda k: abs(k[1] - t))
-                if self.picker.results[k]:
-                    chosen.append(self.picker.results[k][0])
+        for t in nearest_grid_points([k[1] for k in grid], spec.start_s, spec.end_s, self.cfg):
+            if self.picker.results[("grid", t)]:
+                chosen.append(self.picker.results[("grid", t)][0])
         for k in grid:  # the grid before this clip's end is no longer needed
             self.picker.results.pop(k, None)
         return self.picker.stack(chosen)
