@@ -9,6 +9,10 @@ VERSION = "1.2"  # 1.2: moved_from, content_fingerprint (films moved or renamed)
 
 STATUSES = ("ok", "failed", "skipped")
 
+# The table of the films a run skipped: manifest/<run_id>/SKIPPED_FILE.parquet (the pipeline writes it, the report
+# reads it by name with few columns)
+SKIPPED_FILE = "skipped"
+
 SCHEMA = versioned("manifest", VERSION, [
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("film_id", pa.string(), nullable=False),

@@ -498,16 +498,10 @@ def _folder_file_names(folder: str) -> tuple:
 def _scan_file_names(folder: str) -> Optional[tuple]:
     """One os.scandir of a folder: the names that are not folders (a link to a folder is one; an entry that cannot
     be told is not, as in os.walk); None when the folder cannot be read (os.walk then lists nothing of it)."""
-    names = []
+    from transforms.discover import _is_folder
     try:
         with os.scandir(folder) as entries:
-            for entry in entries:
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                if not is_dir:
-                    names.append(entry.name)
+            names = [entry.name for entry in entries if not _is_folder(entry)]
     except OSError:
         return None
     return tuple(names)

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 MEDIA_STAGES = ("discover", "fingerprint", "read", "probe", "subtitles", "segment", "decode", "score", "write")
 CLIP_COLUMNS = frozenset(clips_schema.SCHEMA.names)
 SKIPPED_TAG = "skipped"
-SKIPPED_FILE = "skipped"  # manifest/<run_id>/skipped.parquet
+SKIPPED_FILE = manifest_schema.SKIPPED_FILE  # manifest/<run_id>/skipped.parquet
 UNREACHABLE_FILE = "unreachable"  # errors/<run_id>/unreachable.parquet: what --input covers that no listing reached
 # Failures decided by the file's bytes alone: an unchanged file under the same config is not retried.
 CONTENT_STAGES = ("probe", "decode")

@@ -152,7 +152,7 @@ def _read_all(fs: pafs.FileSystem, directory: str, schema: pa.Schema) -> pa.Tabl
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-SKIPPED_FILE = "skipped.parquet"  # manifest/<run_id>/skipped.parquet (transforms.write.SKIPPED_FILE)
+SKIPPED_FILE = f"{manifest_schema.SKIPPED_FILE}.parquet"  # manifest/<run_id>/skipped.parquet
 # What a skipped row is read for: the run list, the newest run's skipped films, and which film has no other row.
 SKIPPED_COLUMNS = ["film_id", "run_id", "status", "processed_at"]
 _BATCH_ROWS = 200_000  # manifest rows gathered before they are folded into the per-run and per-film aggregates
