@@ -10,6 +10,7 @@ The head always runs in fp32, so a rescore from stored features reproduces the l
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
 import torch
@@ -69,10 +70,28 @@ def fp32_state(state: dict) -> dict:
     return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
+# oneDNN's primitive cache and ideep's (PyTorch's mkldnn ops) keep one compiled kernel per input shape, 1,024 of
+# each by default. bf16 text batches bring a new shape almost every batch (lines of other lengths), so a worker's
+# memory grew with film length until some 2,000 kernels were kept: 234 MB over 240 text batches, and the level of a
+# 30-minute film rose ~25 MB (docs/benchmarks.md, *Memory in film length*). 128 of each hold every shape the
+# vision, face and speech batches reuse; text shapes come and go. The caches read these at their first use.
+KERNEL_CACHES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+KERNEL_CACHE_CAPACITY = "128"
+
+
+def bound_kernel_caches() -> None:
+    """Cap the per-shape kernel caches of this process (before its first forward pass; a value the user
+    exported is left as it is)."""
+    for name in KERNEL_CACHES:
+        os.environ.setdefault(name, KERNEL_CACHE_CAPACITY)
+
+
 def configure_threads(device: str, torch_threads: int) -> None:
     """Once per process: CPU workers use `torch_threads` intra-op threads for torch and OpenCV (Beam runs one
-    worker process per core, so more threads than that only fight over the same cores)."""
+    worker process per core, so more threads than that only fight over the same cores), and bounded kernel
+    caches (bound_kernel_caches)."""
     global _THREADS_SET
+    bound_kernel_caches()
     if not _THREADS_SET and device == "cpu" and torch_threads > 0:
         import cv2  # the face detector has its own thread pool: same budget
         torch.set_num_threads(torch_threads)

@@ -53,6 +53,7 @@ import torch
 from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head, unlearnt_data_problem
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
+from model.precision import bound_kernel_caches
 from pipeline.arg_types import add_text_languages, head_path_arg, io_path, stops_on_data_errors
 from training.calibration import (cross_fitted, doubtful_fits, fit_pattern_temperatures, foreign_temperatures,
                                   logits_and_patterns, over_head_temperatures, pairing_kinds, probs_with, referee_rows,
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     # rows the head learnt read as unseen: its fitted temperatures would be too low (a warning, as pipeline.train's)
     training_data_overlap(load_head_meta(args.head), args.data, "pipeline.calibrate")
     torch.set_num_threads(args.threads)
+    bound_kernel_caches()  # memory flat over thousands of text batches of other shapes
     model, meta = load_head(args.head)
     enc = create_encoders(EncoderSpec(head=args.head))
     featurizer = Featurizer(enc)

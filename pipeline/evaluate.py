@@ -25,7 +25,7 @@ from model.checkpoints import DEFAULT_HEAD, learnt_modalities, load_head, model_
 from model.encoders import EncoderSpec, create_encoders
 from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
-from model.precision import PRECISIONS
+from model.precision import PRECISIONS, bound_kernel_caches
 from pipeline.arg_types import (add_text_languages, cv_folds, head_path_arg, io_path, modalities_arg, positive_int,
                                 stops_on_data_errors)
 from training.datasets import DataError, data_spec
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("; ".join(problems))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
+    bound_kernel_caches()  # memory flat over thousands of text batches of other shapes
     model, meta = load_head(args.head)
     rows = RowsRead()  # each set read once, for the folds' groups and for what the head has seen of it
     refuse_too_many_folds(args, rows)

@@ -26,7 +26,7 @@ from model.bvpec import BVPECConfig, MODALITIES, VARIANT_MODALITIES, VARIANTS
 from model.checkpoints import (carried_data, face_classifier_data, load_head, load_head_meta, or_list, save_head,
                                text_classifier_meta)
 from model.encoders import EncoderSpec, Encoders, create_encoders
-from model.precision import PRECISIONS, fp32_state
+from model.precision import PRECISIONS, bound_kernel_caches, fp32_state
 from model.text_top import TextTop, TunedTextHead
 from pipeline.arg_types import (add_text_languages, fraction, io_path, positive_float, positive_int,
                                 stops_on_data_errors)
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
+    bound_kernel_caches()  # memory flat over thousands of text batches of other shapes
     check_classifiers(args)
     # before any feature is made: the --speech_oof file must hold the logits of the speech classifier this head
     # carries (one line, exit status 1), and dev rows that are train rows are said (a warning)
