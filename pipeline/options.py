@@ -457,10 +457,29 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     return problems
 
 
+def spelt_once(config: dict) -> dict:
+    """The language options as the run reads them, so that a nightly job whose options are respelt ('EN' for 'en',
+    'en, fr' for 'en,fr', 'eng', 'en-US' for a preferred subtitle language) does not redo its catalogue: before
+    2026-12-07 the hash took the strings as typed. The usual spellings are their own canonical form (their hashes
+    are unchanged); the order of --text_languages is kept (it is hashed into model_version as given)."""
+    from transforms.language import language_code, parse_text_languages
+    out = {}
+    if "text_languages" in config:
+        try:
+            out["text_languages"] = ",".join(parse_text_languages(config["text_languages"])) or "any"
+        except ValueError:  # refused at launch (options_problems); kept as typed here
+            pass
+    wanted = config.get("subtitle_language")
+    if isinstance(wanted, str) and wanted.strip():  # sidecars and tracks are matched by code (transforms.subtitles)
+        out["subtitle_language"] = language_code(wanted) or wanted.strip().lower()
+    return out
+
+
 def config_hash(opts: FilmEmotionOptions, model_version: str | None = None) -> str:
     """Short hash of everything that shapes a film's outputs: a change means films are redone."""
     keys = MEDIA_CONFIG_KEYS + (ASR_CONFIG_KEYS if opts.transcribe != "never" else ("transcribe",))
     config = {k: getattr(opts, k) for k in keys}
+    config.update(spelt_once(config))
     from model.featurize import parse_modalities
     if "text" not in parse_modalities(opts.modalities):  # subtitles are then read in any language (pipeline.run):
         config["text_languages"] = "any"  # under --no_score no model_version carries --modalities

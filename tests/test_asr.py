@@ -782,3 +782,26 @@ def test_a_cleaned_line_keeps_whispers_times_for_the_words_it_still_says():
     rows = transcript_rows("f", "f.mp4", cues, "stub", details=source.details)
     assert [w["word"] for w in rows[1]["words"]] == ["And", "so", "my", "fellow", "Americans"]
     assert [w["probability"] for w in rows[1]["words"]] == [0.7, 0.8, 0.81, 0.82, 0.83]
+
+
+def test_a_respelt_language_option_does_not_redo_the_catalogue(monkeypatch):
+    """The config hash takes the language options as the run reads them: a nightly job whose --text_languages or
+    --subtitle_language is respelt keeps its done films (before 2026-12-07 'EN' for 'en' redid every film), and the
+    usual spellings hash as they did before (no catalogue is redone by this change)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import options
+
+    def chash(*argv):
+        return options.config_hash(PipelineOptions(list(argv)).view_as(options.FilmEmotionOptions), "bvpec-x")
+    assert chash() == chash("--text_languages", "EN") == chash("--text_languages", " eng ") == \
+        chash("--text_languages", "en,en")
+    assert chash("--text_languages", "en,fr") == chash("--text_languages", "en, FR")
+    assert chash("--text_languages", "any") == chash("--text_languages", "ANY")
+    assert chash("--subtitle_language", "fr") == chash("--subtitle_language", "FR") == \
+        chash("--subtitle_language", "fr-CA")
+    assert chash("--subtitle_language", "fr") != chash()
+    usual = [(), ("--text_languages", "any"), ("--text_languages", "en,fr"), ("--subtitle_language", "fr")]
+    now = [chash(*argv) for argv in usual]
+    monkeypatch.setattr(options, "spelt_once", lambda config: {})  # the strings as typed, as before
+    assert now == [chash(*argv) for argv in usual]
