@@ -10,7 +10,9 @@ rescore stops before anything runs only when no film's features are this head's)
 A Beam pipeline: features/<film_id>.parquet -> head (the same RunInference handler as the main pipeline)
 -> per film, the original clips table with its score columns and model_version replaced ->
 <output>/clips/<film_id>.parquet, and that film's failures -> <output>/errors/<run_id>/<film_id>.parquet, each
-committed atomically as soon as the film is done (transforms/write.py).
+committed atomically as soon as the film is done (transforms/write.py). Before any film, the run's plan:
+<output>/rescore_plan/<run_id>.parquet (schemas.rescore_plan), so a report tells the films a stopped rescore never
+reached.
 With the same head it reproduces the original labels: the features table keeps the full token sequences.
 
 A film whose features cannot give what pipeline.run would score is refused: one fatal `rescore` error row and no
@@ -45,6 +47,7 @@ from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_pat
 from pipeline.options import offline_direct_runner, run_id_problem
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
+from schemas import rescore_plan
 from schemas import rows_to_table
 from transforms.elements import FilmError, FilmRef
 from transforms.film import unread_lines_warning
@@ -215,6 +218,18 @@ def write_errors(errors: Sequence[FilmError], output: str, run_id: str, film_id:
     """A film's error rows in this rescore: <output>/errors/<run_id>/<film_id>.parquet."""
     atomic_write_table(rows_to_table([error_row(e, run_id) for e in errors], errors_schema.SCHEMA),
                        FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
+
+
+def write_plan(films: Sequence[tuple[str, Optional[str]]], unreadable: Iterable[str], output: str, run_id: str,
+               model_version: str) -> None:
+    """The films this run sets out to score, before it scores any (schemas.rescore_plan): pipeline.report names
+    those it never reached, so a rescore stopped part way does not read as a smaller catalogue."""
+    now = datetime.now(timezone.utc)
+    planned = [*films, *((film_of(path), path) for path in unreadable)]
+    rows = [{"run_id": run_id, "film_id": film_id, "features_file": path, "model_version": model_version,
+             "planned_at": now} for film_id, path in planned]
+    atomic_write_table(rows_to_table(rows, rescore_plan.SCHEMA),
+                       FileSystems.join(output, rescore_plan.FOLDER, f"{run_id}.parquet"))
 
 
 def write_unreadable(unreadable: dict[str, Exception], output: str, run_id: str) -> None:
@@ -542,9 +557,10 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     run_languages = known_run_languages(args, encoder, [held for _, held in readable.values()])
     opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
-    write_unreadable(unreadable, args.output, args.run_id)
     no_features = clips_without_features(clips_folder(args), [*readable, *unreadable])
     films = [(film_of(p), p) for p in readable] + [(film_id, None) for film_id in no_features]
+    write_plan(films, unreadable, args.output, args.run_id, version)
+    write_unreadable(unreadable, args.output, args.run_id)
     with beam.Pipeline(runner=offline_direct_runner(opts.view_as(StandardOptions).runner), options=opts) as p:
         build_rescore(p, args, version, films, checked, run_languages)
     LOG.info("rescored %s with %s -> %s", args.features, version, args.output)

@@ -957,6 +957,31 @@ def test_report_of_a_rescore_output(tmp_path):
     assert "no manifest: clips and errors of run night1" in report_build._runs_line(plain)
 
 
+def test_the_films_a_stopped_rescore_never_reached_are_pending(tmp_path):
+    """A rescore's plan names 'kept', 'gone' and 'late'; it wrote clips for 'kept', refused 'gone' and stopped before
+    'late'. The report lists 'late' as pending, after the failed film and before the rest, and its header says which
+    run stopped (before 2026-12-07 'late' was not listed at all). A plan whose films were all reached says nothing."""
+    out = _rescore_output(tmp_path, "rs1")
+    planned = datetime.datetime(2025, 12, 31, tzinfo=UTC)
+    write(out / "rescore_plan", "rs1", [{"run_id": "rs1", "film_id": f, "features_file": f"/o/features/{f}.parquet",
+                                         "model_version": "bvpec-new", "planned_at": planned}
+                                        for f in ("kept", "gone", "late")], "rescore_plan")
+    data = tables.load_output(str(out))
+    assert {f.film_id: f.status for f in data.films} == {"gone": "failed", "kept": "rescored", "late": "pending"}
+    assert data.unfinished_run == "rs1" and data.run_ids == ["rs1"]
+    html = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
+    assert "1 film(s) pending: rescore run rs1 planned them and wrote neither clips nor an error" in html
+    catalogue = html[html.index('id="catalogue"'):html.index('id="errors"')]
+    order = [catalogue.index(f'<td class="status-{s}">{s}</td>') for s in ("failed", "pending", "rescored")]
+    assert order == sorted(order)
+    (out / "rescore_plan" / "rs1.parquet").unlink()
+    write(out / "rescore_plan", "rs1", [{"run_id": "rs1", "film_id": f, "features_file": None,
+                                         "model_version": "bvpec-new", "planned_at": planned}
+                                        for f in ("kept", "gone")], "rescore_plan")
+    data = tables.load_output(str(out))
+    assert data.unfinished_run is None and {f.status for f in data.films} == {"failed", "rescored"}
+
+
 def test_skipped_card_counts_the_films_the_newest_run_skipped(tmp_path):
     """run1 failed 'broken' and scored 'a'; run2 skipped both; run3 skipped 'a' only. The card counts run3's skip (1):
     before 2026-12-06 each film's own newest row counted, so 'broken' was counted failed and skipped (2)."""

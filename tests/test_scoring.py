@@ -634,3 +634,37 @@ def test_the_demo_scores_its_archive_then_skips_it(tmp_path):
     manifest = ds.dataset(out / "manifest", format="parquet").to_table().to_pylist()
     last_run = max(r["run_id"] for r in manifest)
     assert sorted(r["status"] for r in manifest if r["run_id"] == last_run) == ["skipped"] * 5
+
+
+def test_a_rescore_stopped_part_way_leaves_its_films_pending_in_the_report(tmp_path, head_path, monkeypatch):
+    """pipeline.rescore writes its plan (schemas.rescore_plan) before it scores a film, so the report of its output
+    names the films a stopped run never reached as `pending`: before 2026-12-07 they were simply not listed, and a
+    rescore killed part way read as a smaller catalogue. Run again, the rescore finishes them and nothing is pending."""
+    from pipeline import rescore
+    from pipeline.report import data as report_data
+    from schemas import rescore_plan
+    _write_catalogue(tmp_path / "run1", head_path, n_films=3, encoder_version=encoder_version(EncoderSpec(head=head_path)))
+    out = tmp_path / "rescored"
+    process = rescore.WriteRescoredFilm.process
+
+    def stops_at_film1(self, grouped):  # the worker lost at film1: nothing of it written, the run fails
+        if grouped[0] == "film1":
+            raise RuntimeError("the worker was lost")
+        yield from process(self, grouped)
+    monkeypatch.setattr(rescore.WriteRescoredFilm, "process", stops_at_film1)
+    with pytest.raises(Exception, match="the worker was lost"):
+        _rescore(tmp_path / "run1" / "features", head_path, out, "--run_id", "rs-a")
+    plan = pq.read_table(out / rescore_plan.FOLDER / "rs-a.parquet")
+    assert plan.schema.equals(rescore_plan.SCHEMA, check_metadata=False)
+    assert sorted(plan.column("film_id").to_pylist()) == ["film0", "film1", "film2"]
+    data = report_data.load_output(str(out))
+    status = {f.film_id: f.status for f in data.films}
+    assert set(status) == {"film0", "film1", "film2"} and status["film1"] == "pending"
+    assert set(status.values()) <= {"pending", "rescored"} and data.unfinished_run == "rs-a"
+    assert data.rescore_runs == ("rs-a",)  # known by its plan, though its run id does not start with "rescore-"
+
+    monkeypatch.setattr(rescore.WriteRescoredFilm, "process", process)
+    _rescore(tmp_path / "run1" / "features", head_path, out, "--run_id", "rs-b")
+    data = report_data.load_output(str(out))
+    assert {f.status for f in data.films} == {"rescored"} and data.unfinished_run is None
+    assert data.run_ids[-1] == "rs-b"

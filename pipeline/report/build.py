@@ -97,7 +97,8 @@ def _summary(data: tables.OutputData) -> dict:
         "films": len(data.films), "processed": processed, "processed_label": processed_label,
         "scored": sum(1 for f in data.films if f.n_scored), "failed": status["failed"],
         "skipped": sum(f.skipped_last for f in data.films), "has_manifest": data.has_manifest,
-        "unknown": status["unknown"], "clips": sum(f.n_clips for f in data.films),
+        "unknown": status["unknown"], "pending": status["pending"], "unfinished_run": data.unfinished_run,
+        "clips": sum(f.n_clips for f in data.films),
         "hours": sum(f.duration_s or 0.0 for f in with_clips) / 3600.0, "model_versions": versions,
         "runs": len(data.run_ids), "latest_run": data.latest_run_id, "runs_line": _runs_line(data),
         "grounded_pct": (f"{100 * sum(f.n_grounded for f in with_evidence) / n_ev:.0f}%" if n_ev else "-"),
@@ -109,8 +110,8 @@ def _summary(data: tables.OutputData) -> dict:
 
 
 def _table_rows(data: tables.OutputData, detailed: set[str], limit: int) -> tuple[list[dict], int]:
-    # Failed films first: they are what needs a person's attention.
-    ordered = sorted(data.films, key=lambda f: (f.status != "failed", f.film_id))
+    # Failed films first, then those a stopped rescore never reached: they are what needs a person's attention.
+    ordered = sorted(data.films, key=lambda f: ({"failed": 0, "pending": 1}.get(f.status, 2), f.film_id))
     rows = []
     for f in ordered[:limit]:
         rows.append({

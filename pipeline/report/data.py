@@ -36,6 +36,7 @@ from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import features as features_schema
 from schemas import manifest as manifest_schema
+from schemas import rescore_plan as plan_schema
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class FilmSummary:
     film_id: str
     film_path: str
     # ok | failed, as its deciding run left it; skipped (no other row) | unknown (no manifest row); in an output without
-    # a manifest (pipeline.rescore's): rescored | scored (clips) | failed (a fatal error row, no clips)
+    # a manifest (pipeline.rescore's): rescored | scored (clips) | failed (a fatal error row, no clips) | pending (the
+    # newest rescore run planned it and wrote neither clips nor an error row for it: it stopped before the film)
     status: str
     run_id: Optional[str]
     duration_s: Optional[float]
@@ -90,6 +92,7 @@ class OutputData:
     latest_run_id: Optional[str]
     has_manifest: bool = True  # False: an output without manifest rows (pipeline.rescore's, or a run just begun)
     rescore_runs: tuple[str, ...] = ()  # the runs (of run_ids) that pipeline.rescore made
+    unfinished_run: Optional[str] = None  # the newest rescore run, when it planned films it never reached (pending)
 
     def film(self, film_id: str) -> FilmSummary:
         for f in self.films:
@@ -343,23 +346,42 @@ def _skipped_by(fs: pafs.FileSystem, scan: _ManifestScan, run_id: Optional[str])
     return films
 
 
-def _runs_without_manifest(errors: pa.Table, clip_runs: dict[str, tuple[str, ...]]) -> list[str]:
-    """The runs of an output without a manifest (the clips' run_id, the errors'), oldest first: clips carry no time,
-    so a run is as new as its newest error row; runs without error rows come first, by name."""
+def _runs_without_manifest(errors: pa.Table, clip_runs: dict[str, tuple[str, ...]],
+                           plans: Optional[pa.Table] = None) -> list[str]:
+    """The runs of an output without a manifest (the clips' run_id, the errors', the rescore plans'), oldest first:
+    clips carry no time, so a run is as new as its newest error row or its plan; runs without either come first, by
+    name."""
     newest: dict[str, object] = {}
-    for rid, t in zip(errors.column("run_id").to_pylist(), errors.column("created_at").to_pylist()):
+    plans = plans if plans is not None else plan_schema.SCHEMA.empty_table()
+    for rid, t in [*zip(errors.column("run_id").to_pylist(), errors.column("created_at").to_pylist()),
+                   *zip(plans.column("run_id").to_pylist(), plans.column("planned_at").to_pylist())]:
         if rid is not None and t is not None:
             newest[rid] = max(newest.get(rid, t), t)
     timeless = sorted({r for runs in clip_runs.values() for r in runs if r} - set(newest))
     return timeless + sorted(newest, key=lambda r: (newest[r], r))
 
 
-def _rescore_runs(errors: pa.Table, run_ids: list[str]) -> tuple[str, ...]:
-    """The runs that pipeline.rescore made: its default run ids start with "rescore-", and only it writes error rows
-    of stage `rescore` (a refused film); a rescore given its own --run_id and refusing nothing is not recognised."""
+def _rescore_runs(errors: pa.Table, run_ids: list[str], plans: pa.Table) -> tuple[str, ...]:
+    """The runs that pipeline.rescore made: those with a plan (since 2026-12-07), and in older outputs those whose run
+    id starts with "rescore-" (its default) or that wrote error rows of stage `rescore` (a refused film)."""
     staged = set(errors.filter(pc.fill_null(pc.equal(errors.column("stage"), "rescore"), False))
                  .column("run_id").to_pylist()) if len(errors) else set()
-    return tuple(r for r in run_ids if r.startswith("rescore-") or r in staged)
+    planned = set(plans.column("run_id").to_pylist())
+    return tuple(r for r in run_ids if r.startswith("rescore-") or r in staged or r in planned)
+
+
+def _not_reached(plans: pa.Table, run_ids: list[str], clip_runs: dict[str, tuple[str, ...]],
+                 errors: pa.Table) -> tuple[Optional[str], set[str]]:
+    """(the newest planned run, the films it planned and wrote neither clips nor an error row for): a rescore that
+    was stopped or failed part way. Films of older plans keep what their runs wrote."""
+    planned_runs = [r for r in run_ids if r in set(plans.column("run_id").to_pylist())]
+    if not planned_runs:
+        return None, set()
+    run = planned_runs[-1]
+    films = set(plans.filter(pc.equal(plans.column("run_id"), run)).column("film_id").to_pylist())
+    with_errors = set(errors.filter(pc.fill_null(pc.equal(errors.column("run_id"), run), False))
+                      .column("film_id").to_pylist()) if len(errors) else set()
+    return run, {f for f in films if run not in clip_runs.get(f, ()) and f not in with_errors}
 
 
 def _newest_error_run(errors: pa.Table) -> dict[str, str]:
@@ -489,9 +511,13 @@ def _first_fatal_errors(errors: pa.Table) -> dict[str, str]:
     return first
 
 
-def _status_without_manifest(stats: Optional[_ClipStats], fatal: bool, rescore_runs: tuple[str, ...]) -> str:
-    """A film's state in an output without a manifest: rescored / scored where it has clips (by a rescore run or
-    not), failed where it has none and a fatal error row, else unknown."""
+def _status_without_manifest(stats: Optional[_ClipStats], fatal: bool, rescore_runs: tuple[str, ...],
+                             pending: bool = False) -> str:
+    """A film's state in an output without a manifest: pending where the newest rescore run planned it and never
+    reached it (any clips shown are an older run's), rescored / scored where it has clips (by a rescore run or not),
+    failed where it has none and a fatal error row, else unknown."""
+    if pending:
+        return "pending"
     if stats is not None:
         return "rescored" if set(stats.runs) & set(rescore_runs) else "scored"
     return "failed" if fatal else "unknown"
@@ -512,16 +538,19 @@ def load_output(root: str) -> OutputData:
     has_manifest = scan.n_rows > 0
     # The runs that decided each film: its deciding manifest row's, and those that wrote the clips it shows.
     decided = {film_id: {r["run_id"]} for film_id, r in rows.items()}
+    unfinished_run, pending = None, set()
     if has_manifest:
         run_ids = _runs_by_manifest(scan)
     else:  # without a manifest a film without clips is decided by its newest error rows (a rescore's refusal)
-        run_ids = _runs_without_manifest(all_errors, {f: s.runs for f, s in stats.items()})
+        plans = _read_all(fs, f"{base}/{plan_schema.FOLDER}", plan_schema.SCHEMA)
+        run_ids = _runs_without_manifest(all_errors, {f: s.runs for f, s in stats.items()}, plans)
         decided = {f: {run} for f, run in _newest_error_run(all_errors).items() if f not in stats}
+        unfinished_run, pending = _not_reached(plans, run_ids, {f: s.runs for f, s in stats.items()}, all_errors)
     for film_id, s in stats.items():
         decided.setdefault(film_id, set()).update(s.runs)
     latest_run = run_ids[-1] if run_ids else None
     skipped_last = _skipped_by(fs, scan, latest_run) if has_manifest else set()
-    rescore_runs = () if has_manifest else _rescore_runs(all_errors, run_ids)
+    rescore_runs = () if has_manifest else _rescore_runs(all_errors, run_ids, plans)
 
     errors = _deciding_errors(all_errors, decided, set(rows), latest_run) if run_ids else all_errors
     errors = errors.take(pc.sort_indices(errors, [("film_id", "ascending"), ("created_at", "ascending")]))
@@ -530,13 +559,13 @@ def load_output(root: str) -> OutputData:
 
     film_ids = set(rows) | set(clip_files)
     if not has_manifest:
-        film_ids |= {f for f in decided if f in error_paths}
+        film_ids |= {f for f in decided if f in error_paths} | pending
     films = []
     for film_id in sorted(film_ids):
         row = rows.get(film_id, {})
         s = stats.get(film_id) or _ClipStats()
         status = row.get("status", "unknown") if has_manifest else _status_without_manifest(
-            stats.get(film_id), film_id in first_error, rescore_runs)
+            stats.get(film_id), film_id in first_error, rescore_runs, film_id in pending)
         duration = row.get("duration_s")
         if duration is None or (isinstance(duration, float) and math.isnan(duration)):
             duration = s.end or None
@@ -549,4 +578,5 @@ def load_output(root: str) -> OutputData:
             n_evidence=s.n_evidence, n_damaged=s.n_damaged, n_damage_unknown=s.n_damage_unknown,
             skipped_last=film_id in skipped_last, clip_runs=s.runs))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
-                      latest_run_id=latest_run, has_manifest=has_manifest, rescore_runs=rescore_runs)
+                      latest_run_id=latest_run, has_manifest=has_manifest, rescore_runs=rescore_runs,
+                      unfinished_run=unfinished_run if pending else None)
