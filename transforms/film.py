@@ -118,7 +118,8 @@ def release_free_heap() -> None:
     worker's resident memory rose about 1 MB per film-minute, so a 2-hour film needed about 0.3 GB more than a short one
     (docs/benchmarks.md, *Memory in film length*). Measured 2026-12-07: the 30-minute benchmark film's level from its
     second fifth to its end 2.00 -> 2.10 GB without, 1.86-1.88 GB with (peak 2168 -> 2072 MB); the 2-hour film's
-    peak 2283 -> 2101 MB, its level still rising 80 MB over the film (what trimming cannot return)."""
+    peak 2283 -> 2101 MB, its level still rising 80 MB over the film: that rest was the models' per-shape kernels
+    (model.precision.bound_kernel_caches, model.encoders.text.WIDTH_STEP), after which the level is flat."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -346,13 +346,11 @@ def _skipped_by(fs: pafs.FileSystem, scan: _ManifestScan, run_id: Optional[str])
     return films
 
 
-def _runs_without_manifest(errors: pa.Table, clip_runs: dict[str, tuple[str, ...]],
-                           plans: Optional[pa.Table] = None) -> list[str]:
+def _runs_without_manifest(errors: pa.Table, clip_runs: dict[str, tuple[str, ...]], plans: pa.Table) -> list[str]:
     """The runs of an output without a manifest (the clips' run_id, the errors', the rescore plans'), oldest first:
     clips carry no time, so a run is as new as its newest error row or its plan; runs without either come first, by
     name."""
     newest: dict[str, object] = {}
-    plans = plans if plans is not None else plan_schema.SCHEMA.empty_table()
     for rid, t in [*zip(errors.column("run_id").to_pylist(), errors.column("created_at").to_pylist()),
                    *zip(plans.column("run_id").to_pylist(), plans.column("planned_at").to_pylist())]:
         if rid is not None and t is not None:
@@ -374,7 +372,8 @@ def _not_reached(plans: pa.Table, run_ids: list[str], clip_runs: dict[str, tuple
                  errors: pa.Table) -> tuple[Optional[str], set[str]]:
     """(the newest planned run, the films it planned and wrote neither clips nor an error row for): a rescore that
     was stopped or failed part way. Films of older plans keep what their runs wrote."""
-    planned_runs = [r for r in run_ids if r in set(plans.column("run_id").to_pylist())]
+    planned = set(plans.column("run_id").to_pylist())
+    planned_runs = [r for r in run_ids if r in planned]
     if not planned_runs:
         return None, set()
     run = planned_runs[-1]
@@ -512,7 +511,7 @@ def _first_fatal_errors(errors: pa.Table) -> dict[str, str]:
 
 
 def _status_without_manifest(stats: Optional[_ClipStats], fatal: bool, rescore_runs: tuple[str, ...],
-                             pending: bool = False) -> str:
+                             pending: bool) -> str:
     """A film's state in an output without a manifest: pending where the newest rescore run planned it and never
     reached it (any clips shown are an older run's), rescored / scored where it has clips (by a rescore run or not),
     failed where it has none and a fatal error row, else unknown."""
@@ -543,9 +542,10 @@ def load_output(root: str) -> OutputData:
         run_ids = _runs_by_manifest(scan)
     else:  # without a manifest a film without clips is decided by its newest error rows (a rescore's refusal)
         plans = _read_all(fs, f"{base}/{plan_schema.FOLDER}", plan_schema.SCHEMA)
-        run_ids = _runs_without_manifest(all_errors, {f: s.runs for f, s in stats.items()}, plans)
+        clip_runs = {f: s.runs for f, s in stats.items()}
+        run_ids = _runs_without_manifest(all_errors, clip_runs, plans)
         decided = {f: {run} for f, run in _newest_error_run(all_errors).items() if f not in stats}
-        unfinished_run, pending = _not_reached(plans, run_ids, {f: s.runs for f, s in stats.items()}, all_errors)
+        unfinished_run, pending = _not_reached(plans, run_ids, clip_runs, all_errors)
     for film_id, s in stats.items():
         decided.setdefault(film_id, set()).update(s.runs)
     latest_run = run_ids[-1] if run_ids else None
