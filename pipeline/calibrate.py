@@ -59,6 +59,7 @@ from training.calibration import (cross_fitted, doubtful_fits, fit_pattern_tempe
                                   logits_and_patterns, over_head_temperatures, pairing_kinds, probs_with, referee_rows,
                                   refit_only, set_weights, speech_out_of_fold, split, training_data_overlap)
 from training.datasets import data_spec
+from training.evaluation import refit_records
 from training.features import kind_modalities
 from training.loop import label_paired, load_set, split_sources
 from training.metrics import expected_calibration_error
@@ -184,8 +185,7 @@ def with_refit(previous: dict, refit: dict) -> dict:
     """A head's calibration record with one more --refit: every refit in 'refits', oldest first, and 'refit' the
     latest (as readers of a head written before read it). Before 2026-12-07 'refit' alone was kept, so a second
     --refit dropped the record of the first, and pipeline.evaluate no longer knew its rows were fitted on."""
-    earlier = list(previous.get("refits") or ([previous["refit"]] if previous.get("refit") else []))
-    return {**previous, "refits": [*earlier, refit], "refit": refit}
+    return {**previous, "refits": [*refit_records(previous), refit], "refit": refit}
 
 
 def pairs_problem(pairs: int, specs: list[str]) -> str | None:

@@ -160,10 +160,15 @@ def calibration_data(meta: Mapping) -> list[str]:
     chosen) and pipeline.calibrate's --data sets, every --refit's included (meta['pattern_calibration']: 'refits',
     oldest first, since 2026-12-07; 'refit', the latest, in a head written before)."""
     fits = meta.get("pattern_calibration") or {}
-    refits = list(fits.get("refits") or []) + ([fits["refit"]] if fits.get("refit") else [])
     specs = list(meta.get("dev_data") or []) + list(fits.get("data") or []) + [
-        spec for refit in refits for spec in refit.get("data") or []]
+        spec for refit in refit_records(fits) for spec in refit.get("data") or []]
     return list(dict.fromkeys(specs))
+
+
+def refit_records(fits: Mapping) -> list[dict]:
+    """Every --refit of a head's calibration record (meta['pattern_calibration']), oldest first: its 'refits' (since
+    2026-12-07), else the one 'refit' a head written before keeps."""
+    return list(fits.get("refits") or ([fits["refit"]] if fits.get("refit") else []))
 
 
 def overlaps_with_head(spec: str, meta: Mapping, rows: RowsRead) -> dict:
