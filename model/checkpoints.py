@@ -13,7 +13,7 @@ import torch
 
 from model.bvpec import BVPEC, BVPECConfig
 from model.encoders.versions import DEFAULT_HEAD, model_version  # noqa: F401 - re-exported
-from model.encoders.versions import head_bytes, head_source, head_stamp
+from model.encoders.versions import SCENE_WEIGHTS, SPEECH_WEIGHTS, head_bytes, head_source, head_stamp
 from model.files import written_atomically
 from model.precision import fp16_state, fp32_state
 
@@ -21,8 +21,12 @@ FORMAT = "bvpec-head/1"
 # What trained the parts the shipped head carries, which its meta does not record; a sidecar, as the head's bytes are
 # hashed into model_version (a new record inside it would re-score every studio's catalogue)
 SHIPPED_PARTS_RECORD = DEFAULT_HEAD.with_suffix(".seen.json")
-# the face trainer's default data root (training.face_classifier.DATA's parent), as the model card spells it
+# the branch trainers' default data root (training.face_classifier.DATA's parent, training.speech_classifier's and
+# scene_classifier's DATA_ROOT), as the model card spells it: where the shipped classifiers' named sets lie
 FACE_DATA_ROOT = "../shared/data"
+# a speech / scene classifier's sets ('ravdess/train'): the spec kind they are read as and their folder under the root
+BRANCH_SETS = {"speech": ("audio", "audio"), "scene": ("frames", "scenes")}
+SHIPPED_BRANCHES = {"speech": SPEECH_WEIGHTS, "scene": SCENE_WEIGHTS}
 
 
 def save_head(path: str | Path, model: BVPEC, meta: dict[str, Any] | None = None) -> None:
@@ -134,12 +138,36 @@ def seen_data(meta: Mapping[str, Any]) -> list[str]:
 
 def carried_data(meta: Mapping[str, Any]) -> dict[str, list[str]]:
     """What trained each part a head carries, by part ('text': its text layers; 'line': its line classifier; 'face':
-    its face classifier): meta['carried_training_data'] (pipeline.train records it since 2026-12-07), with the shipped
-    parts' record (shipped_parts_data) where the head's tokens come from the shipped face classifier or text layers."""
+    its face classifier; 'speech', 'scene': the branch classifiers it reads): meta['carried_training_data']
+    (pipeline.train records it since 2026-12-07), with the shipped parts' record (shipped_parts_data) where the head's
+    tokens come from the shipped face classifier or text layers, and what its branch classifiers record
+    (branch_classifier_data)."""
     out = {str(k): list(v) for k, v in (meta.get("carried_training_data") or {}).items()}
-    for part, specs in shipped_parts_data(meta).items():
+    parts = {**shipped_parts_data(meta), **{name: branch_classifier_data(name, meta) for name in BRANCH_SETS}}
+    for part, specs in parts.items():
         out[part] = list(dict.fromkeys([*out.get(part, []), *specs]))
-    return out
+    return {part: specs for part, specs in out.items() if specs}
+
+
+def branch_classifier_data(name: str, meta: Mapping[str, Any], record_key: str = "trained_on") -> list[str]:
+    """The data specs the `name` ('speech' / 'scene') classifier a head reads records it learnt from (`record_key`
+    'calibrated_on': its temperature was fitted on): the one it carries (meta['speech_classifier']: the file's
+    bytes, pipeline.train --speech_classifier), else the shipped file. Its sets ('ravdess/train') lie under its
+    'data_root' (recorded by the trainers since 2026-12-07; the shipped files were trained under FACE_DATA_ROOT). Before 2026-12-07 no check counted them: a head trained without
+    speech data of its own read the shipped speech classifier, which learnt every RAVDESS train clip, and evaluate
+    said nothing of it."""
+    carried = meta.get(f"{name}_classifier")
+    try:
+        blob = torch.load(io.BytesIO(carried) if carried else SHIPPED_BRANCHES[name], map_location="cpu",
+                          weights_only=True)
+    except (OSError, RuntimeError, ValueError, TypeError):  # not a classifier file: nothing it records
+        return []
+    record = blob.get("meta") if isinstance(blob, dict) else None
+    if not isinstance(record, dict):
+        return []
+    kind, folder = BRANCH_SETS[name]
+    root = str(record.get("data_root") or FACE_DATA_ROOT)
+    return [f"{kind}:{root}/{folder}/{str(s)}.parquet" for s in record.get(record_key) or []]
 
 
 def shipped_parts_data(meta: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -15,8 +15,8 @@ import torch
 from scipy.special import softmax
 
 from model.bvpec import BVPEC, BVPECConfig
-from model.checkpoints import (DEFAULT_HEAD, SHIPPED_PARTS_RECORD, face_classifier_data, load_head_meta, save_head,
-                               seen_data, text_classifier_meta)
+from model.checkpoints import (DEFAULT_HEAD, SHIPPED_PARTS_RECORD, branch_classifier_data, face_classifier_data,
+                               load_head_meta, save_head, seen_data, text_classifier_meta)
 
 DIMS = {"text": 8, "vision": 6, "face": 7, "audio": 7}
 LABELS = ["joy", "anger", "sadness", "neutral", "fear", "surprise"]
@@ -68,7 +68,8 @@ def test_a_head_of_other_weights_gets_nothing_from_the_shipped_record(tmp_path):
     own = ["meld:/somewhere/train.csv"]
     other = load_head_meta(tiny_head(tmp_path / "h.pt", {"training_data": own,
                                                           "encoders": {"face": "fer-x-tta4+ft0123456789"}}))
-    assert seen_data(other) == own
+    # (what trained the shipped speech and scene classifiers it reads is there too: section 5)
+    assert [s for s in seen_data(other) if not s.startswith(("audio:", "frames:"))] == own
     shipped_face = load_head_meta(tiny_head(tmp_path / "f.pt", {"training_data": own,
                                                                  "encoders": {"face": "fer-x-tta4+ft54315f93d8"}}))
     assert f"faces:{D}/faces/ferplus/train.parquet" in seen_data(shipped_face)
@@ -171,9 +172,10 @@ def test_two_refits_are_both_recorded(tmp_path, monkeypatch):
     record = load_head_meta(tmp_path / "h2.pt")["pattern_calibration"]
     assert [r["data"] for r in record["refits"]] == [[first], [second]] and record["refit"]["data"] == [second]
     assert record["data"] == ["meld:/d/dev.csv"]
-    assert calibration_data(load_head_meta(tmp_path / "h2.pt")) == ["meld:/d/dev.csv", first, second]
+    branches = branch_classifier_data("speech", {}, "calibrated_on") + branch_classifier_data("scene", {}, "calibrated_on")
+    assert calibration_data(load_head_meta(tmp_path / "h2.pt")) == ["meld:/d/dev.csv", first, second, *branches]
     # a head written before, with its one 'refit': read as it is, and its refit kept as the oldest
-    assert calibration_data({"pattern_calibration": {"refit": {"data": [first]}}}) == [first]
+    assert calibration_data({"pattern_calibration": {"refit": {"data": [first]}}}) == [first, *branches]
     assert calibrate.with_refit({"refit": {"data": [first]}}, {"data": [second]})["refits"] == [
         {"data": [first]}, {"data": [second]}]
 
@@ -183,3 +185,45 @@ def own_cache(tmp_path, monkeypatch):
     """Head digests and features written under the test's folder."""
     monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("FILM_EMOTION_FEATURE_CACHE", str(tmp_path / "features"))
+
+
+# ---------------------------------------------------------------- 5. the speech and scene classifiers a head reads
+def voices_file(path: Path, names: list[str], speaker: str) -> str:
+    """An audio: Parquet set whose clips are the bytes of `names` (never decoded here), all of one speaker."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"audio": [n.encode() for n in names], "label": [LABELS[i % 6] for i in range(len(names))],
+                             "speaker": [speaker] * len(names)}), path)
+    return f"audio:{path}"
+
+
+def test_the_shipped_branch_classifiers_data_counts_for_any_head_that_reads_them(tmp_path):
+    """Before 2026-12-07 a head trained without speech or scene data of its own read the shipped classifiers, which
+    learnt every RAVDESS, EmoDB, TESS and Emotion6 train row, and nothing said so."""
+    assert branch_classifier_data("speech", {}) == [f"audio:{D}/audio/{s}/train.parquet" for s in ("ravdess", "emodb", "tess")]
+    assert branch_classifier_data("scene", {}) == [f"frames:{D}/scenes/emotion6/train.parquet"]
+    assert branch_classifier_data("speech", {}, "calibrated_on") == [f"audio:{D}/audio/{s}/dev.parquet"
+                                                                    for s in ("ravdess", "emodb")]
+    lines_only = load_head_meta(tiny_head(tmp_path / "h.pt", {"training_data": ["meld:/d/train.csv"]}))
+    assert {f"audio:{D}/audio/ravdess/train.parquet", f"frames:{D}/scenes/emotion6/train.parquet"} <= set(
+        seen_data(lines_only))
+
+
+def test_a_carried_speech_classifier_records_what_it_learnt_and_was_calibrated_on(tmp_path):
+    """A head trained with --speech_classifier carries the file; the rows that file's trainer learnt (its
+    'trained_on' sets under its 'data_root') are rows the head has seen, its dev rows are calibration rows."""
+    from training.evaluation import RowsRead, overlaps_with_head
+    root = tmp_path / "data"
+    train = voices_file(root / "audio" / "mine" / "train.parquet", ["v1", "v2", "v3"], "ann")
+    dev = voices_file(root / "audio" / "mine" / "dev.parquet", ["v4", "v5"], "bob")
+    other = voices_file(tmp_path / "other.parquet", ["v9"], "cy")
+    classifier = tmp_path / "speech.pt"
+    torch.save({"state_dict": {}, "meta": {"trained_on": ["mine/train"], "calibrated_on": ["mine/dev"],
+                                           "data_root": str(root)}}, classifier)
+    meta = load_head_meta(tiny_head(tmp_path / "head.pt", {"training_data": ["meld:/d/train.csv"],
+                                                            "speech_classifier": classifier.read_bytes()}))
+    assert branch_classifier_data("speech", meta) == [train]
+    rows = RowsRead()
+    assert overlaps_with_head(train, meta, rows)["overlaps_training"] == {"rows": 3, "of": 3, "speakers": 1,
+                                                                          "sets": [train]}
+    assert overlaps_with_head(dev, meta, rows) == {"calibrated_on": {"rows": 2, "of": 2, "speakers": 0, "sets": [dev]}}
+    assert overlaps_with_head(other, meta, rows) == {}

@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
 from model.bvpec import MODALITIES, BVPECConfig
-from model.checkpoints import seen_data
+from model.checkpoints import BRANCH_SETS, branch_classifier_data, seen_data
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer, select_modalities
 from training.datasets import (DataError, Example, _quietly, _row_digest, load_dataset, parquet_speakers,
@@ -158,11 +158,13 @@ def shared_rows(spec: str, others: Sequence[str], rows: RowsRead, speakers: bool
 def calibration_data(meta: Mapping) -> list[str]:
     """The specs a head's temperatures were fitted on: its training run's --dev sets (its temperature, and the epoch
     chosen) and pipeline.calibrate's --data sets, every --refit's included (meta['pattern_calibration']: 'refits',
-    oldest first, since 2026-12-07; 'refit', the latest, in a head written before)."""
+    oldest first, since 2026-12-07; 'refit', the latest, in a head written before), and the dev sets its speech and
+    scene classifiers' own temperatures were fitted on (their 'calibrated_on')."""
     fits = meta.get("pattern_calibration") or {}
     specs = list(meta.get("dev_data") or []) + list(fits.get("data") or []) + [
         spec for refit in refit_records(fits) for spec in refit.get("data") or []]
-    return list(dict.fromkeys(specs))
+    branches = [spec for name in BRANCH_SETS for spec in branch_classifier_data(name, meta, "calibrated_on")]
+    return list(dict.fromkeys(specs + branches))
 
 
 def refit_records(fits: Mapping) -> list[dict]:

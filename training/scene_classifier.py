@@ -275,6 +275,7 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
     m["ece_crossfit_halves"] = float(np.mean(cross))
     save_scene_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
                                      "dev_accuracy": m["accuracy"], "trained_on": [f"{SCENE_SET}/train"],
+                                     "data_root": str(DATA_ROOT),
                                      "calibrated_on": [f"{SCENE_SET}/dev"], "vision": vision.version})
     return {"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp, "dev": m, "vision": vision.version,
             "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a} for a, c, _ in results],

@@ -328,7 +328,8 @@ def run(out: Path, grid: Sequence[TrainConfig] = GRID, members: int = 5, log=pri
     report["pooled_dev"] = pooled
     save_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
                                "dev_accuracy": {s: report["dev"][s]["accuracy"] for s in DEV_SETS},
-                               "trained_on": [f"{s}/train" for s in TRAIN_SETS], "beds_snr_db": list(BED_SNR_DB),
+                               "trained_on": [f"{s}/train" for s in TRAIN_SETS], "data_root": str(DATA_ROOT),
+                               "beds_snr_db": list(BED_SNR_DB),
                                "calibrated_on": [f"{s}/dev" for s in DEV_SETS]})
     return report
 
