@@ -604,3 +604,32 @@ def test_a_second_link_to_a_listed_folder_moves_its_films_and_counts_none_gone(t
     # gone_films on its own: the first path's row, still there and the same file as a listed path, is not gone
     only_first = {first.path: load_done_films(str(out))[again.path] | {"film_path": first.path}}
     assert gone_films([f"{arch}/**"], listed, only_first) == []
+
+
+def test_a_film_moved_or_deleted_while_the_run_goes_on_is_tried_again(tmp_path):
+    # Listed and fingerprinted, then moved before its turn: the probe's FileNotFoundError was a `probe` failure, a
+    # stage decided by the file's bytes, so the film (same bytes) was skipped at its new path every night after,
+    # with no clips and that error (found in review, 2026-12-07). The file not there is not its bytes: `read`.
+    from apache_beam.pvalue import TaggedOutput
+    from transforms.elements import FilmJob
+    from transforms.film import film_failure
+    from transforms.probe import ProbeFilm
+    from transforms.write import CommitFailure, SkipDone, error_summary
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    (arch / "b").mkdir(parents=True)
+    first, moved = arch / "a.mkv", arch / "b" / "a.mkv"
+    first.write_bytes(b"film A")
+    a = found(first)
+    assert night(out, "r1", [a]) == {a.path: a}
+    first.rename(moved)
+    [err] = ProbeFilm().process(a)
+    assert isinstance(err, TaggedOutput) and (err.value.stage, err.value.error_type) == ("read", "FileNotFoundError")
+    list(CommitFailure(str(out), "r1", "cfg").process(err.value))
+    todo = night(out, "r2", [found(moved)])[str(moved)]
+    assert todo != "skipped" and todo.film_id == a.film_id  # scored now, under the id it had
+    # gone between the probe and the decoder's open (or made unreadable): the same
+    gone = film_failure(FilmJob(a, None, (), needs_asr=False, config_hash="cfg"),
+                        FileNotFoundError(2, "No such file or directory", a.path))
+    assert gone.stage == "read" and not SkipDone._still_valid({"status": "failed", "error": error_summary(gone)})
+    # the file's own bytes still wait for the file to change
+    assert SkipDone._still_valid({"status": "failed", "error": "probe: InvalidDataError: not a readable media file"})

@@ -28,7 +28,7 @@ from apache_beam.metrics import Metrics
 from transforms import attempts
 from transforms.decode import DecodeConfig, decode_film
 from transforms.discover import size_now
-from transforms.probe import ReadFailed
+from transforms.probe import ReadFailed, file_gone
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
 from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
@@ -141,12 +141,12 @@ def speech_model_failure(job: FilmJob, model: Optional[str], exc: Exception) -> 
 
 
 def film_failure(job: FilmJob, exc: Exception) -> FilmError:
-    """A film's run that raised: `read` (the storage) and `score` (the models) are retried next run, `decode` (its
-    bytes) waits for the file to change (transforms.write.CONTENT_STAGES). Before 2026-12-06 a scoring failure was
+    """A film's run that raised: `read` (the storage, or the file gone: transforms.probe.file_gone) and `score` (the
+    models) are retried next run, `decode` (its bytes) waits for the file to change (transforms.write.CONTENT_STAGES). Before 2026-12-06 a scoring failure was
     recorded as `decode`, so a healthy film was never tried again."""
     if isinstance(exc, ScoringFailed):
         return FilmError.from_exception(job.ref, "score", exc.__cause__ or exc)
-    return FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) else "decode", exc)
+    return FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) or file_gone(exc) else "decode", exc)
 
 
 @functools.cache  # registered once per process

@@ -42,6 +42,17 @@ STORAGE_ERRNOS = frozenset({errno.EIO, errno.ETIMEDOUT, errno.ECONNRESET, errno.
                             errno.EAGAIN})
 
 
+# errno values of a file that is not there or not readable now (moved, deleted or made unreadable while the run went
+# on): not its bytes either, so the next run tries again; as a probe or decode failure a film of unchanged bytes was
+# never retried (a film moved mid-run stayed failed at its new path, night after night)
+GONE_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM})
+
+
+def file_gone(exc: BaseException) -> bool:
+    """Whether an error says the film's file is not there or not readable now (GONE_ERRNOS), not what its bytes hold."""
+    return isinstance(exc, OSError) and getattr(exc, "errno", None) in GONE_ERRNOS
+
+
 class ReadFailed(RuntimeError):
     """The storage failed while a film was read, not its content: the film fails at the stage `read`, which the
     next run retries (a truncated or damaged file is the film's own: the part that decodes is kept)."""
@@ -606,12 +617,12 @@ class ProbeFilm(beam.DoFn):
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=f"{exc}: {why}") if why
                                             else err)
         except Exception as exc:  # noqa: BLE001 - any failure to open is this film's error
-            if storage_failure(exc, ref.path):  # retried by the next run: stage `read`
+            if storage_failure(exc, ref.path) or file_gone(exc):  # retried by the next run: stage `read`
                 return beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "read", exc))
             err = FilmError.from_exception(ref, "probe", exc)
             if not (isinstance(exc, (av.error.InvalidDataError, av.error.EOFError))  # (EOF: inside its header)
                     or isinstance(exc, av.error.FFmpegError) and exc.errno in STORAGE_ERRNOS):  # (EIO, read back)
-                return beam.pvalue.TaggedOutput(ERRORS_TAG, err)  # (a permission, a missing file: its own words)
+                return beam.pvalue.TaggedOutput(ERRORS_TAG, err)  # (its own words)
             why = why_unreadable(ref)
             return beam.pvalue.TaggedOutput(ERRORS_TAG, dataclasses.replace(err, message=(
                 f"not a readable media file: {why} ({exc})" if why else
