@@ -8,10 +8,14 @@ stops with a message naming its holder. A lock is stale, and taken over with a w
 this host or its heartbeat is older than STALE_S (a launcher killed on another machine); a lock file that cannot be
 read (caught mid-write) is held until the file itself is older than STALE_S. Every write is whole (a name beside it,
 then a rename), a new local lock is created exclusively, and a heartbeat first checks the lock is still this run's:
-a run whose lock another took over stops.
+a run whose lock another took over stops. On a local or mounted disk the launcher also holds an flock(2) on
+`<output>/_run.lock` for the whole run, taken before the lock file is read: the kernel lets one process have it and
+frees it when that process dies, so of two launchers finding a gone run's lock at once only one can take it over
+(reading, judging and rewriting the lock file is not one step: before 2026-12-07 both could).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -27,6 +31,7 @@ from transforms.write import delete_files, join_path, publish, read_json, temp_p
 
 log = logging.getLogger("pipeline.run")
 LOCK_NAME = "_run.lock.json"  # '_': table readers skip it
+GUARD_NAME = "_run.lock"  # flock(2)ed while a run on a local disk goes on; never removed (a new file is a new lock)
 HEARTBEAT_S = 30.0
 STALE_S = 300.0
 
@@ -44,8 +49,10 @@ def _pid_alive(pid: int) -> bool:
 class OutputLock:
     def __init__(self, output: str):
         self.path = join_path(output, LOCK_NAME)
+        self.guard = local_path(join_path(output, GUARD_NAME))
         self.me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
         self._renewed = 0.0
+        self._guard_fd: Optional[int] = None
 
     def holder(self) -> Optional[dict]:
         """The lock's content, or None when there is no lock ({} when it cannot be read: is_stale goes by its age)."""
@@ -71,6 +78,14 @@ class OutputLock:
         return held.get("host") == self.me["host"] and pid is not None and not _pid_alive(pid)
 
     def acquire(self) -> None:
+        self._hold_guard()
+        try:
+            self._acquire()
+        except BaseException:
+            self._drop_guard()
+            raise
+
+    def _acquire(self) -> None:
         held = self._claim_absent()
         if held is None:
             return
@@ -102,8 +117,35 @@ class OutputLock:
         self._write()
 
     def release(self) -> None:
-        if self.mine(self.holder()):
-            delete_files([self.path])
+        try:
+            if self.mine(self.holder()):
+                delete_files([self.path])
+        finally:
+            self._drop_guard()
+
+    def _hold_guard(self) -> None:
+        """The flock on GUARD_NAME, or a stop naming the run that has it. Nothing where the output is not on a local
+        or mounted disk (a bucket), or its filesystem has no flock: the lock file alone decides there."""
+        if self.guard is None or self._guard_fd is not None:
+            return
+        os.makedirs(os.path.dirname(self.guard), exist_ok=True)
+        fd = os.open(self.guard, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SystemExit(f"pipeline.run: another run is writing to this --output or starting on it "
+                             f"({self._who(self.holder() or {})}; a live process holds {self.guard}); one run at a "
+                             "time per output") from None
+        except OSError:  # (ENOLCK, EOPNOTSUPP: a filesystem without locks)
+            os.close(fd)
+            return
+        self._guard_fd = fd
+
+    def _drop_guard(self) -> None:
+        if self._guard_fd is not None:
+            os.close(self._guard_fd)  # (closing frees the flock)
+            self._guard_fd = None
 
     def _claim_absent(self) -> Optional[dict]:
         """None once this run has created the lock where there was none; else the lock there ({} while unreadable)."""
