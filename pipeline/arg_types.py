@@ -139,6 +139,15 @@ def positive_int(value: str) -> int:
     return number
 
 
+def count_arg(value: str) -> int:
+    """A count of 0 or more (the report's limits): a negative one sliced from the end and gave wrong counts (before
+    2026-12-07: --max_films -1 drew 3 of 8 films, --max_table_rows -2 said "8 more film(s) not listed" of 4)."""
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {value})")
+    return number
+
+
 def positive_float(value: str) -> float:
     """A finite number above 0 (--lr)."""
     number = float(value)

@@ -1072,3 +1072,68 @@ def test_a_clip_grounded_under_the_older_rule_is_read_as_todays_rule_reads_it(tm
     assert data.film("old_rule").n_grounded == 1  # the catalogue counts as the film section does
     text = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
     assert "no thumbnail (--no_thumbnails)" in text and "film not readable" not in text
+
+
+def test_a_film_the_newest_rescore_refused_is_failed_not_an_older_runs_clips(tmp_path):
+    """rs1 rescored 'kept' and 'gone'; rs2 (another head) planned both, rescored 'kept' and refused 'gone'. Before
+    2026-12-07 'gone' read "rescored" with rs1's clips and labels beside rs2's, and its reason was not in the
+    catalogue; now it is failed, with no clips, and its note says why (found in review)."""
+    out = tmp_path / "out"
+    t1, t2 = (datetime.datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2))
+    write(out / "clips", "kept", clip_rows("kept", "/f/kept.mp4", 4, "rs2", seed=3), "clips")
+    write(out / "clips", "gone", clip_rows("gone", "/f/gone.mp4", 5, "rs1", seed=4), "clips")
+    for run, when in (("rs1", t1), ("rs2", t2)):
+        write(out / "rescore_plan", run, [{"run_id": run, "film_id": f, "features_file": f"/o/features/{f}.parquet",
+                                           "model_version": f"bvpec-{run}", "planned_at": when}
+                                          for f in ("kept", "gone")], "rescore_plan")
+    write(out / "errors" / "rs2", "gone", [{
+        "run_id": "rs2", "film_path": "/f/gone.mp4", "film_id": "gone", "clip_index": None, "fatal": True,
+        "stage": "rescore", "error_type": "ArrowInvalid", "message": "the features file cannot be read",
+        "created_at": t2}], "errors")
+    data = tables.load_output(str(out))
+    gone = data.film("gone")
+    assert (gone.status, gone.n_clips, gone.error) == ("failed", 0, "rescore: ArrowInvalid: the features file cannot be read")
+    assert data.film("kept").status == "rescored"
+    html = report.build_report(str(out), str(tmp_path / "r.html"), report.ReportOptions(thumbnails=False)).read_text()
+    catalogue = html[html.index('id="catalogue"'):html.index('id="errors"')]
+    assert "the features file cannot be read" in catalogue and _cards(html)["failed"] == "1"
+
+
+def test_an_ok_films_lost_or_damaged_clips_file_is_said_in_the_catalogue(output_dir, tmp_path):
+    """The data layer knew an ok film's clips file could not be read, but the catalogue showed notes of failed films
+    only: "ok, 0 clips" and nothing else; a deleted clips file said nothing at all (found in review, 2026-12-07)."""
+    beta = output_dir / "clips" / "beta.parquet"
+    beta.write_bytes(beta.read_bytes()[:200])
+    (output_dir / "clips" / "alpha.parquet").unlink()
+    data = tables.load_output(str(output_dir))
+    assert data.film("alpha").error == tables.MISSING_CLIPS
+    html = report.build_report(str(output_dir), str(tmp_path / "r.html"),
+                               report.ReportOptions(thumbnails=False)).read_text()
+    catalogue = html[html.index('id="catalogue"'):html.index('id="errors"')]
+    assert "its clips file cannot be read" in catalogue and "its clips file is not there" in catalogue
+
+
+def test_clips_a_killed_first_run_wrote_before_its_manifest_are_not_scored(tmp_path):
+    """pipeline.run publishes a film's clips file, then its manifest row: a first run killed in between left an
+    output without manifest rows, which read as a rescore output, that film as "scored". Its lock files say a run
+    began here: the film is unknown, with a note, until the next run commits it (found in review, 2026-12-07)."""
+    out = _rescore_output(tmp_path, "20261207T010101Z-abcdef", refusal=False)
+    assert [f.status for f in tables.load_output(str(out)).films] == ["scored"]  # (no run's files: as before)
+    (out / "_run.lock").write_bytes(b"")
+    data = tables.load_output(str(out))
+    assert [(f.status, f.error) for f in data.films] == [("unknown", tables.UNCOMMITTED)]
+
+
+def test_report_limits_and_film_lists_are_read_as_counts_and_sets(output_dir, tmp_path):
+    """A negative limit sliced from the end (--max_films -1 drew 3 of 8 films), --films A,A drew A twice, and an
+    --output that is a folder was said after the work as "cannot read" a temporary file (review, 2026-12-07)."""
+    argv = ["--input", str(output_dir), "--output", str(tmp_path / "r.html"), "--no_thumbnails"]
+    for limit in ("--max_films", "--top_clips", "--max_clip_rows", "--max_table_rows", "--max_errors",
+                  "--max_chart_films"):
+        with pytest.raises(SystemExit):
+            report.parse_args(argv + [limit, "-1"])
+        assert getattr(report.parse_args(argv + [limit, "0"])[0], limit[2:]) == 0
+    assert report.parse_args(argv + ["--films", "alpha, alpha,beta"])[1].films == ("alpha", "beta")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit, match=r"--output .*folder is a folder: give the HTML file to write"):
+        report.main(argv[:3] + [str(tmp_path / "folder"), "--no_thumbnails"])

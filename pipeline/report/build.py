@@ -120,7 +120,7 @@ def _table_rows(data: tables.OutputData, detailed: set[str], limit: int) -> tupl
             "dominant": f.dominant, "dominant_color": EMOTION_COLORS.get(f.dominant or "", ""),
             "dominant_light": f.dominant in LIGHT, "bar": _bar(f.shares) if f.n_scored else [],
             "bar_title": ", ".join(f"{e} {100 * s:.0f}%" for e, s in zip(EMOTIONS, f.shares) if s > 0),
-            "error": f.error if f.status == "failed" else None,
+            "error": f.error,  # (an ok film's too: its clips file unreadable or gone; before 2026-12-07 not shown)
             "grounded": _grounded_text(f), "no_evidence": bool(f.n_scored and not f.n_evidence),
         })
     return rows, max(0, len(ordered) - limit)
@@ -331,6 +331,9 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
         Path(output).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportInputError(f"--output {output}: its folder cannot be made ({exc})") from None
+    if Path(output).is_dir():  # (before 2026-12-07 said after the work, as "cannot read" its temporary file)
+        raise ReportInputError(f"--output {output} is a folder: give the HTML file to write "
+                               f"({Path(output) / 'report.html'})")
     data = tables.load_output(input_dir)
     known = {f.film_id: f for f in data.films}
     if opts.explain and opts.explain[0] not in known:

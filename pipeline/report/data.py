@@ -369,18 +369,21 @@ def _rescore_runs(errors: pa.Table, run_ids: list[str], plans: pa.Table) -> tupl
 
 
 def _not_reached(plans: pa.Table, run_ids: list[str], clip_runs: dict[str, tuple[str, ...]],
-                 errors: pa.Table) -> tuple[Optional[str], set[str]]:
-    """(the newest planned run, the films it planned and wrote neither clips nor an error row for): a rescore that
-    was stopped or failed part way. Films of older plans keep what their runs wrote."""
+                 errors: pa.Table) -> tuple[Optional[str], set[str], set[str]]:
+    """(the newest planned run, the films it planned and wrote neither clips nor an error row for: a rescore that
+    was stopped or failed part way; the films it planned and refused: a fatal error row and no clips of that run).
+    Films of older plans keep what their runs wrote."""
     planned = set(plans.column("run_id").to_pylist())
     planned_runs = [r for r in run_ids if r in planned]
     if not planned_runs:
-        return None, set()
+        return None, set(), set()
     run = planned_runs[-1]
     films = set(plans.filter(pc.equal(plans.column("run_id"), run)).column("film_id").to_pylist())
-    with_errors = set(errors.filter(pc.fill_null(pc.equal(errors.column("run_id"), run), False))
-                      .column("film_id").to_pylist()) if len(errors) else set()
-    return run, {f for f in films if run not in clip_runs.get(f, ()) and f not in with_errors}
+    of_run = errors.filter(pc.fill_null(pc.equal(errors.column("run_id"), run), False)) if len(errors) else errors
+    with_errors = set(of_run.column("film_id").to_pylist())
+    fatal = set(of_run.filter(pc.fill_null(of_run.column("fatal"), False)).column("film_id").to_pylist())
+    unscored = {f for f in films if run not in clip_runs.get(f, ())}
+    return run, {f for f in unscored if f not in with_errors}, unscored & fatal
 
 
 def _newest_error_run(errors: pa.Table) -> dict[str, str]:
@@ -511,15 +514,35 @@ def _first_fatal_errors(errors: pa.Table) -> dict[str, str]:
 
 
 def _status_without_manifest(stats: Optional[_ClipStats], fatal: bool, rescore_runs: tuple[str, ...],
-                             pending: bool) -> str:
+                             pending: bool, refused: bool, run_began: bool) -> str:
     """A film's state in an output without a manifest: pending where the newest rescore run planned it and never
-    reached it (any clips shown are an older run's), rescored / scored where it has clips (by a rescore run or not),
-    failed where it has none and a fatal error row, else unknown."""
+    reached it, failed where that run refused it (any clips shown are an older run's: before 2026-12-07 such a film
+    read "rescored"), rescored / scored where it has clips (by a rescore run or not; unknown where pipeline.run wrote
+    them and stopped before its manifest row, `run_began`: not committed), failed where it has none and a fatal error
+    row, else unknown."""
     if pending:
         return "pending"
+    if refused:
+        return "failed"
     if stats is not None:
-        return "rescored" if set(stats.runs) & set(rescore_runs) else "scored"
+        if set(stats.runs) & set(rescore_runs):
+            return "rescored"
+        return "unknown" if run_began else "scored"
     return "failed" if fatal else "unknown"
+
+
+# Files only pipeline.run leaves in an output (pipeline.output_lock: the lock's guard stays, its lock file stays where
+# a run was killed): an output without manifest rows that has one is a run's that committed no film yet, not a
+# rescore's (before 2026-12-07 a film whose clips a killed first run had written read "scored")
+RUN_MARKERS = ("_run.lock", "_run.lock.json")
+UNCOMMITTED = ("report: clips written by a pipeline.run that stopped before recording the film in the manifest: not "
+               "committed; the next run scores it again")
+MISSING_CLIPS = "report: its clips file is not there (deleted or lost); the next run scores it again"
+
+
+def _run_began(fs: pafs.FileSystem, base: str) -> bool:
+    """Whether pipeline.run has written to this output (RUN_MARKERS)."""
+    return any(fs.get_file_info(f"{base}/{name}").type == pafs.FileType.File for name in RUN_MARKERS)
 
 
 def load_output(root: str) -> OutputData:
@@ -537,15 +560,18 @@ def load_output(root: str) -> OutputData:
     has_manifest = scan.n_rows > 0
     # The runs that decided each film: its deciding manifest row's, and those that wrote the clips it shows.
     decided = {film_id: {r["run_id"]} for film_id, r in rows.items()}
-    unfinished_run, pending = None, set()
+    unfinished_run, pending, refused, run_began = None, set(), set(), False
     if has_manifest:
         run_ids = _runs_by_manifest(scan)
     else:  # without a manifest a film without clips is decided by its newest error rows (a rescore's refusal)
         plans = _read_all(fs, f"{base}/{plan_schema.FOLDER}", plan_schema.SCHEMA)
         clip_runs = {f: s.runs for f, s in stats.items()}
         run_ids = _runs_without_manifest(all_errors, clip_runs, plans)
+        unfinished_run, pending, refused = _not_reached(plans, run_ids, clip_runs, all_errors)
+        for film_id in refused:  # its clips are an older run's (another head's): not its state, as with a manifest
+            stats.pop(film_id, None)
         decided = {f: {run} for f, run in _newest_error_run(all_errors).items() if f not in stats}
-        unfinished_run, pending = _not_reached(plans, run_ids, clip_runs, all_errors)
+        run_began = _run_began(fs, base)
     for film_id, s in stats.items():
         decided.setdefault(film_id, set()).update(s.runs)
     latest_run = run_ids[-1] if run_ids else None
@@ -565,7 +591,12 @@ def load_output(root: str) -> OutputData:
         row = rows.get(film_id, {})
         s = stats.get(film_id) or _ClipStats()
         status = row.get("status", "unknown") if has_manifest else _status_without_manifest(
-            stats.get(film_id), film_id in first_error, rescore_runs, film_id in pending)
+            stats.get(film_id), film_id in first_error, rescore_runs, film_id in pending, film_id in refused, run_began)
+        note = unreadable.get(film_id) or row.get("error") or first_error.get(film_id)
+        if status == "ok" and row.get("n_clips") and film_id not in clip_files:
+            note = MISSING_CLIPS
+        elif status == "unknown" and film_id in stats and not has_manifest:
+            note = UNCOMMITTED
         duration = row.get("duration_s")
         if duration is None or (isinstance(duration, float) and math.isnan(duration)):
             duration = s.end or None
@@ -574,7 +605,7 @@ def load_output(root: str) -> OutputData:
             film_id=film_id, film_path=row.get("film_path") or s.film_path or error_paths.get(film_id) or "",
             status=status, run_id=row.get("run_id"), duration_s=duration, n_clips=s.n, model_versions=versions,
             counts=s.counts, mean_probs=s.mean,
-            error=unreadable.get(film_id) or row.get("error") or first_error.get(film_id), n_grounded=s.n_grounded,
+            error=note, n_grounded=s.n_grounded,
             n_evidence=s.n_evidence, n_damaged=s.n_damaged, n_damage_unknown=s.n_damage_unknown,
             skipped_last=film_id in skipped_last, clip_runs=s.runs))
     return OutputData(root=root, manifest=manifest, errors=errors, films=films, run_ids=run_ids,
