@@ -153,6 +153,11 @@ def test_start_records_count_the_same_bytes_under_the_same_options(tmp_path):
     assert not attempts.in_flight(out, t0) and attempts.record_start(out, ref, "cfg", "decode") == 0
     assert attempts.forget_all(out) == 1 and not attempts.in_flight(out, t0)
     assert attempts.record_start(None, ref, "cfg", "decode") == 0  # no output: nothing recorded
+    # stopped between the film's commit and the record's removal (review, 2026-12-07): that start finished
+    assert [attempts.record_start(out, ref, "cfg", "decode") for _ in range(2)] == [0, 1]
+    commit_ok(Path(out), "r9", ref, 2)
+    assert attempts.record_start(out, ref, "cfg", "decode") == 0  # (the commit came after its last start)
+    assert attempts.record_start(out, ref, "cfg", "decode") == 1  # a start after the commit counts again
 
 
 def test_steps_that_killed_their_worker_give_the_film_up_or_go_on_without_its_subtitles(tmp_path):

@@ -42,11 +42,21 @@ def record_start(output_dir: Optional[str], ref: FilmRef, config_hash: Optional[
     held = _read(path) or {}
     same = (held.get("fingerprint"), held.get("config_hash")) == (ref.fingerprint, config_hash)
     earlier = int(held.get("starts", 0)) if same else 0
+    if earlier and _committed_since(output_dir, ref.film_id, float(held.get("last_start") or 0)):
+        earlier = 0  # its last start finished: the run was stopped between the film's commit and the record's removal
     if earlier < MAX_STARTS:
         write_json(path, {"film_path": ref.path, "step": step, "fingerprint": ref.fingerprint,
                           "config_hash": config_hash, "starts": earlier + 1, "last_start": time.time(),
                           "host": socket.gethostname(), "pid": os.getpid()})
     return earlier
+
+
+def _committed_since(output_dir: str, film_id: str, since: float) -> bool:
+    """Whether a manifest row of the film was committed after `since` (a record's last start): one listing, made
+    only for a film that has a record. Before 2026-12-07 a run stopped between a film's commit and the removal of its
+    record left a start counted that had finished, towards giving the film up if it was ever redone."""
+    return any((m.last_updated_in_seconds or 0) > since
+               for m in match_files(output_pattern(output_dir, "manifest", "*", f"{film_id}.parquet")))
 
 
 def _read(path: str) -> Optional[dict]:
