@@ -374,12 +374,13 @@ def test_process_film_commits_once_and_dead_letters(tmp_path):
     [manifest] = list((out / "manifest" / "r1").iterdir())
     assert manifest.name == f"{job.ref.film_id}.parquet" and pq.read_table(manifest).num_rows == 1
     assert not (out / "errors" / "r1").exists()
-    # A job whose file vanished after probing: a failed row and one fatal decode error, no exception.
+    # A job whose file vanished after probing: a failed row and one fatal error, no exception; at `read`, which the
+    # next run retries (the file not there is not its bytes: before 2026-12-07 `decode`, never retried)
     Path(film).unlink()
     [row] = list(dofn.process(job))
-    assert row["status"] == "failed" and row["error"].startswith("decode:")
+    assert row["status"] == "failed" and row["error"].startswith("read: FileNotFoundError")
     [err] = pq.read_table(out / "errors" / "r1" / f"{job.ref.film_id}.parquet").to_pylist()
-    assert err["fatal"] and err["stage"] == "decode" and err["run_id"] == "r1"
+    assert err["fatal"] and err["stage"] == "read" and err["run_id"] == "r1"
     with pytest.raises((DecodeError, Exception)):
         list(decode_film(job, DecodeConfig()))
     assert NotAFilm  # exported for callers that probe themselves
