@@ -923,3 +923,34 @@ def test_odd_srt_times_are_read_or_skipped_not_misread(tmp_path):
     assert read_file(tmp_path, "film.srt", srt.encode()) == (
         [(5.0, 7.0, "Five seconds in."), (360001.0, 360003.0, "A hundred hours in.")],
         ["film.srt: cue 2: skipped, bad times -1.000 -> 2.000 ('Before the start.')"])
+
+
+def test_cue_identifiers_and_number_lines_are_read_as_they_are_meant():
+    # Found in review (2026-12-07): a WebVTT identifier that is not a number ended the cue before it ("Where is the
+    # key? b2"); pysubs2 took a cue's last line of digits for the next cue's number ("And the year was / 1999" read
+    # "And the year was", and every file's last cue "Only / 3" read "Only").
+    vtt = ("WEBVTT\n\nb1\n00:00:01.000 --> 00:00:03.000\nWhere is the key?\n\nb2\n00:00:04.000 --> 00:00:06.000\n"
+           "Under the mat.\n\nintro-3\n00:00:07.000 --> 00:00:09.000\nAnd the year was\n1999\n")
+    cues, _ = parse_subtitles(vtt, "vtt")
+    assert [(c.start_s, c.text) for c in cues] == [(1.0, "Where is the key?"), (4.0, "Under the mat."),
+                                                   (7.0, "And the year was 1999")]
+    srt = "1\n00:00:01,000 --> 00:00:02,000\nHow many left?\n\n2\n00:00:03,000 --> 00:00:04,000\nOnly\n3\n"
+    assert [c.text for c in parse_subtitles(srt, "srt")[0]] == ["How many left?", "Only 3"]
+    no_numbers = "00:00:01,000 --> 00:00:02,000\nRoom\n101\n\n00:00:03,000 --> 00:00:04,000\nCount: 2\n"
+    assert [c.text for c in parse_subtitles(no_numbers, "srt")[0]] == ["Room 101", "Count: 2"]
+
+
+def test_a_utf8_file_with_a_bom_reads_its_few_cp1252_bytes_as_cp1252():
+    body = "Zoë’s café.\n".encode("utf-8") + "It’s naïve.\n".encode("cp1252")
+    text, warning = decode_subtitle_bytes(b"\xef\xbb\xbf" + body)
+    assert text == "Zoë’s café.\nIt’s naïve.\n" and warning == "not valid UTF-8 in 2 places; read there as cp1252"
+    assert decode_subtitle_bytes(b"\xef\xbb\xbf" + "Zoë".encode("utf-8")) == ("Zoë", None)
+
+
+def test_ass_styles_named_for_characters_stay_dialogue():
+    # 'Ed' (a character), 'Karasuma', 'Signum', 'Designer' matched 'ed', 'kara', 'sign' before 2026-12-07
+    from transforms.subtitles import spoken_event
+    for style in ("Ed", "Karasuma", "Signum", "Karen", "Designer", "Edward", "Opal"):
+        assert spoken_event(style, "Hello."), style
+    for style in ("SongJP", "SignsTop", "KaraokeEN", "ED2", "op"):
+        assert not spoken_event(style, "Hello."), style

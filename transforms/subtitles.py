@@ -62,8 +62,12 @@ MAX_SIDECAR_BYTES = 20 << 20  # a subtitle file bigger than this is not a subtit
 # ASS events that are not dialogue (fansub and anime releases carry them beside it): styles named for signs (on-screen
 # text translated), songs, karaoke, titles and notes, and any line timed syllable by syllable (\k tags: lyrics). As
 # with a cue that carries a music note (transforms.dialogue), a song is not a line.
+# Whole words of the style's name (letters on neither side; camelCase split): before 2026-12-07 any name holding
+# 'sign', 'song', 'kara' or 'lyric' matched, and so did 'ed' in any case, so fansubs' styles named for characters
+# ('Ed', 'Karasuma', 'Signum') lost their dialogue. OP / ED in capitals or in lower case; 'Ed' is a name.
 _NOT_DIALOGUE_STYLE = re.compile(
-    r"sign|song|kara|lyric|opening|ending|insert|(^|[\W_])(op|ed|title|notes?|tl)([\W_\d]|$)", re.I)
+    r"(?<![^\W\d_])(?:(?i:signs?|songs?|kara(?:oke)?|lyrics?|opening|ending|insert|title|notes?|tl)|OP|ED|op|ed)"
+    r"(?![^\W\d_])")
 _KARAOKE = re.compile(r"\\k[fo]?\d", re.I)
 _VTT_META_BLOCKS = ("NOTE", "STYLE", "REGION")
 
@@ -75,7 +79,13 @@ def decode_subtitle_bytes(data: bytes) -> tuple[str, Optional[str]]:
                            (b"\x00\x00\xfe\xff", "utf-32-be", 4), (b"\xff\xfe", "utf-16-le", 2),
                            (b"\xfe\xff", "utf-16-be", 2)):
         if data.startswith(bom):
-            return _newlines(_unpadded(data[len(bom):], unit).decode(enc, errors="replace")), None
+            body = _unpadded(data[len(bom):], unit)
+            if enc == "utf-8":  # a BOM says UTF-8: bytes that are not are a line fixed by hand, read as cp1252 runs
+                bad = body.decode(enc, errors="replace").count("\ufffd")  # (before 2026-12-07: U+FFFD, no word)
+                if bad:
+                    return (_newlines(body.decode(enc, errors=_CP1252_RUNS)),
+                            f"not valid UTF-8 in {bad} place{'s' if bad > 1 else ''}; read there as cp1252")
+            return _newlines(body.decode(enc, errors="replace")), None
     warning = None
     enc = _utf16_without_bom(_unpadded(data, 1)[:4000])
     if enc:
@@ -167,7 +177,8 @@ def _drop_vtt_meta(text: str) -> str:
 
 def spoken_event(style: str, text: str) -> bool:
     """Whether an ASS event (its style's name, its raw text) can be dialogue: not a sign, a song or a note."""
-    return not (_NOT_DIALOGUE_STYLE.search(style or "") or _KARAOKE.search(text or ""))
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", style or "")  # ('SongJP', 'SignsTop')
+    return not (_NOT_DIALOGUE_STYLE.search(words) or _KARAOKE.search(text or ""))
 
 
 def merge_repeats(cues: list[Cue]) -> list[Cue]:
@@ -280,11 +291,17 @@ def _timed_lines(text: str) -> tuple[str, list[str]]:
     (both were skipped, the warning naming the good one)."""
     out, warnings, cue, skipping = [], [], 0, False
     for line in text.split("\n"):  # (as pysubs2 splits them)
-        line = line.replace("\x00", "")  # (_MarkedTimes' mark)
+        line = line.replace("\x00", "").replace(_TEXT_END, "")  # (_MarkedTimes' marks)
         times = _TIMING_LINE.match(line)
         if not times and not _BROKEN_TIMING.search(line):
-            out.append("" if skipping else line)
+            # each text line ends in _TEXT_END: pysubs2 drops a cue's last line when it is a number (taking it for
+            # the next cue's), which lost "1999" of "And the year was / 1999" and every cue's "3" of "Only / 3"
+            out.append("" if skipping else line + _TEXT_END if line.strip() else line)
             continue
+        if out and out[-1].strip() and (len(out) == 1 or not out[-2].strip()):
+            # the line before a timing line, after a blank one, is the cue's number or WebVTT identifier: not text
+            # (before 2026-12-07 an identifier that is not a number was read as the end of the cue before)
+            out[-1] = ""
         cue, skipping = cue + 1, times is None
         if skipping:
             warnings.append(f"cue {cue}: skipped, unreadable times ({line.strip()[:60]!r})")
@@ -296,6 +313,9 @@ def _timed_lines(text: str) -> tuple[str, list[str]]:
 def _ms(sign: str, hours: Optional[str], minutes: str, seconds: str, fraction: str) -> int:
     ms = ((int(hours or 0) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + int(fraction.ljust(3, "0"))
     return -ms if sign else ms
+
+
+_TEXT_END = "\x01"  # _timed_lines' mark at the end of each text line, removed from the events _timed_cues reads
 
 
 class _MarkedTimes(SubripFormat):
@@ -311,6 +331,8 @@ def _timed_cues(text: str, fmt: str) -> tuple[pysubs2.SSAFile, list[str]]:
     subs = pysubs2.SSAFile()
     subs.format = fmt
     _MarkedTimes.from_file(subs, io.StringIO(text), fmt)
+    for ev in subs:
+        ev.text = ev.text.replace(_TEXT_END, "")
     return subs, warnings
 
 
