@@ -31,7 +31,7 @@ from transforms.write import delete_files, join_path, publish, read_json, temp_p
 
 log = logging.getLogger("pipeline.run")
 LOCK_NAME = "_run.lock.json"  # '_': table readers skip it
-GUARD_NAME = "_run.lock"  # flock(2)ed while a run on a local disk goes on; never removed (a new file is a new lock)
+GUARD_NAME = "_run.lock"  # flock(2)ed while a run on a local disk goes on; removed as it ends (a killed run leaves it)
 HEARTBEAT_S = 30.0
 STALE_S = 300.0
 
@@ -129,22 +129,35 @@ class OutputLock:
         if self.guard is None or self._guard_fd is not None:
             return
         os.makedirs(os.path.dirname(self.guard), exist_ok=True)
-        fd = os.open(self.guard, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise SystemExit(f"pipeline.run: another run is writing to this --output or starting on it "
-                             f"({self._who(self.holder() or {})}; a live process holds {self.guard}); one run at a "
-                             "time per output") from None
-        except OSError:  # (ENOLCK, EOPNOTSUPP: a filesystem without locks)
-            os.close(fd)
-            return
-        self._guard_fd = fd
+        while True:
+            fd = os.open(self.guard, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SystemExit(f"pipeline.run: another run is writing to this --output or starting on it "
+                                 f"({self._who(self.holder() or {})}; a live process holds {self.guard}); one run "
+                                 "at a time per output") from None
+            except OSError:  # (ENOLCK, EOPNOTSUPP: a filesystem without locks)
+                os.close(fd)
+                return
+            try:
+                if os.stat(self.guard).st_ino == os.fstat(fd).st_ino:
+                    self._guard_fd = fd
+                    return
+            except FileNotFoundError:
+                pass
+            os.close(fd)  # the run that held it removed it after we opened it: the file there now is the lock
 
     def _drop_guard(self) -> None:
+        """Removed while still held (a launcher that opened it then finds another file there, _hold_guard), then
+        freed: a finished or dry run leaves nothing; a killed one leaves the empty file, which the next one takes."""
         if self._guard_fd is not None:
-            os.close(self._guard_fd)  # (closing frees the flock)
+            try:
+                os.unlink(self.guard)
+            except OSError:
+                pass
+            os.close(self._guard_fd)
             self._guard_fd = None
 
     def _claim_absent(self) -> Optional[dict]:

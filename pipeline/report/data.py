@@ -531,8 +531,8 @@ def _status_without_manifest(stats: Optional[_ClipStats], fatal: bool, rescore_r
     return "failed" if fatal else "unknown"
 
 
-# Files only pipeline.run leaves in an output (pipeline.output_lock: the lock's guard stays, its lock file stays where
-# a run was killed): an output without manifest rows that has one is a run's that committed no film yet, not a
+# Files only pipeline.run leaves in an output (pipeline.output_lock: where a run was killed, its lock file and the
+# lock's guard stay): an output without manifest rows that has one is a run's that committed no film yet, not a
 # rescore's (before 2026-12-07 a film whose clips a killed first run had written read "scored")
 RUN_MARKERS = ("_run.lock", "_run.lock.json")
 UNCOMMITTED = ("report: clips written by a pipeline.run that stopped before recording the film in the manifest: not "
