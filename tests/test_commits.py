@@ -158,6 +158,9 @@ def test_start_records_count_the_same_bytes_under_the_same_options(tmp_path):
     commit_ok(Path(out), "r9", ref, 2)
     assert attempts.record_start(out, ref, "cfg", "decode") == 0  # (the commit came after its last start)
     assert attempts.record_start(out, ref, "cfg", "decode") == 1  # a start after the commit counts again
+    assert [attempts.record_start(out, ref, "cfg", "decode") for _ in range(2)] == [2, 3]  # given up
+    commit_ok(Path(out), "r10", ref, 0)  # (its failed row, committed after the last start)
+    assert attempts.record_start(out, ref, "cfg", "decode") == 3  # stays given up
 
 
 def test_steps_that_killed_their_worker_give_the_film_up_or_go_on_without_its_subtitles(tmp_path):

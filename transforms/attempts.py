@@ -42,8 +42,10 @@ def record_start(output_dir: Optional[str], ref: FilmRef, config_hash: Optional[
     held = _read(path) or {}
     same = (held.get("fingerprint"), held.get("config_hash")) == (ref.fingerprint, config_hash)
     earlier = int(held.get("starts", 0)) if same else 0
-    if earlier and _committed_since(output_dir, ref.film_id, float(held.get("last_start") or 0)):
-        earlier = 0  # its last start finished: the run was stopped between the film's commit and the record's removal
+    # its last start finished: the run was stopped between the film's commit and the record's removal (not a film
+    # given up: the failed row that gave it up was committed after its last start too)
+    if 0 < earlier < MAX_STARTS and _committed_since(output_dir, ref.film_id, float(held.get("last_start") or 0)):
+        earlier = 0
     if earlier < MAX_STARTS:
         write_json(path, {"film_path": ref.path, "step": step, "fingerprint": ref.fingerprint,
                           "config_hash": config_hash, "starts": earlier + 1, "last_start": time.time(),
