@@ -465,11 +465,15 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
             cancel_unfinished(outcome.get("result"))  # (waiting failed: a job service gone, the job maybe not)
             full = output_full(outcome["error"])
             denied = None if full else output_denied(outcome["error"], fo.output)
-            if full or denied:  # every later film would fail the same way: say what to do, not a worker's traceback
+            blocked = None if full or denied else output_denied(outcome["error"], fo.output, OUTPUT_BLOCKED)
+            if full or denied or blocked:  # every later film would fail the same way: say what to do, no traceback
                 print(format_summary(summarise(fo.output, built["run_id"], time.perf_counter() - t0, started_at)),
                       flush=True)
-                todo = "free space" if full else "give this run write access there"
-                raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({full or denied}), so the "
+                todo = ("free space" if full else "give this run write access there" if denied else
+                        "move away the file that stands where the run writes a folder (or the folder where it writes "
+                        "a file)")
+                why = full or denied or blocked
+                raise SystemExit(f"pipeline.run: writing under --output {fo.output} failed ({why}), so the "
                                  "run stopped. The films committed before it are kept and no film is half-written; "
                                  f"{todo} and run again: those films are skipped.") from None
             stopped = in_flight(fo.output, started_at)
@@ -528,11 +532,15 @@ OUTPUT_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quot
 # What a write under --output fails with when the filesystem refuses it (a folder another user made, since the launch
 # looked): as final for the run as a full disk. Only a path under --output counts: a film that cannot be read is not.
 OUTPUT_DENIED = {errno.EACCES: "Permission denied", errno.EPERM: "Operation not permitted"}
+# ... or a file stands where the run writes a folder, or a folder where it writes a file (before 2026-12-07 a worker's
+# traceback and no summary line)
+OUTPUT_BLOCKED = {errno.ENOTDIR: "Not a directory", errno.EISDIR: "Is a directory", errno.EEXIST: "File exists"}
 
 
-def output_denied(exc: BaseException, output: str) -> Optional[str]:
+def output_denied(exc: BaseException, output: str, reasons: dict[int, str] = OUTPUT_DENIED) -> Optional[str]:
     """The reason, when `exc` (or what it wraps, also as a runner's text) is a write under the local `output` that
-    the filesystem refused (EACCES, EPERM); else None. Before 2026-12-06 it was a worker's traceback, no summary."""
+    the filesystem refused (`reasons`: EACCES, EPERM; OUTPUT_BLOCKED); else None. Before 2026-12-06 it was a
+    worker's traceback, no summary."""
     root = local_path(output)
     if root is None:
         return None
@@ -540,9 +548,9 @@ def output_denied(exc: BaseException, output: str) -> Optional[str]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in OUTPUT_DENIED and str(exc.filename or "").startswith(root):
-            return OUTPUT_DENIED[exc.errno]
-        for reason in OUTPUT_DENIED.values():
+        if isinstance(exc, OSError) and exc.errno in reasons and str(exc.filename or "").startswith(root):
+            return reasons[exc.errno]
+        for reason in reasons.values():
             if f"{reason}: '{root}" in str(exc) or f'{reason}: "{root}' in str(exc):
                 return reason
         exc = exc.__cause__ or exc.__context__

@@ -551,6 +551,16 @@ def test_a_table_folder_the_run_cannot_write_stops_the_launch_or_the_run_with_on
     assert str(stop.value).startswith(f"pipeline.run: writing under --output {out} failed (Permission denied), so the")
     assert "give this run write access there and run again" in str(stop.value)
     assert "films ok=0" in capsys.readouterr().out
+    # a file where the run writes a folder (review, 2026-12-07: a worker's traceback and no summary line)
+    monkeypatch.setattr(write, "stage_table", real_stage)
+    blocked = tmp_path / "blocked"
+    (blocked / "manifest").mkdir(parents=True)
+    (blocked / "manifest" / "night1").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        launcher.run(["--input", str(film), "--output", str(blocked), "--run_id", "night1", "--no_score",
+                      "--transcribe", "never"], save_main_session=False)
+    assert "failed (File exists), so the run stopped" in str(stop.value)
+    assert "move away the file that stands where the run writes a folder" in str(stop.value)
 
 
 def test_asr_and_subtitle_languages_no_reader_knows_stop_the_launch():
