@@ -69,7 +69,7 @@ log = logging.getLogger("pipeline.calibrate")
 
 @stops_on_data_errors("pipeline.calibrate")
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m pipeline.calibrate", description=__doc__.split("\n")[0])
     p.add_argument("--head", default=None, type=head_path_arg,
                    help=f"head checkpoint (default: the shipped {DEFAULT_HEAD.name})")
     p.add_argument("--data", action="append", type=data_spec, required=True, help="KIND:PATH[#dev] as pipeline.evaluate (repeatable)")

@@ -61,7 +61,7 @@ SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
 
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m pipeline.rescore", description=__doc__.split("\n\n")[0])
     ap.add_argument("--features", required=True, type=io_path, help="features table folder (features/*.parquet)")
     ap.add_argument("--head", default=None, type=head_path_arg, help="head checkpoint (default: the shipped head)")
     ap.add_argument("--output", required=True, type=io_path,
