@@ -245,7 +245,9 @@ def cuda_problem(opts: FilmEmotionOptions, runner: str | None) -> str | None:
 
 # A run id names folders (manifest/<run_id>/, errors/<run_id>/): no '/' or '..' (rows of one film written over
 # another's, or nested a level down), and no leading '_' or '.' (pipeline.report and pyarrow datasets skip those).
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# At most 128 characters: it also names the rescore plan's file, and a long one failed as "File name too long" once
+# the run was under way (before 2026-12-07).
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # How close an argument Beam does not know must be to one of this project's options to be taken for a misspelling of
 # it ('--segmnt' 0.92, '--window' for --window_s 0.86, '--modality' 0.78); runner flags are not that close to ours.
 MISSPELT_CUTOFF = 0.75
@@ -256,7 +258,7 @@ def run_id_problem(run_id: str | None) -> str | None:
     if run_id is None or RUN_ID_PATTERN.fullmatch(run_id):
         return None
     return (f"--run_id {run_id!r}: a run id names folders under manifest/ and errors/; give letters, digits, '.', "
-            "'_' and '-', starting with a letter or digit")
+            "'_' and '-', starting with a letter or digit, at most 128 of them")
 
 
 def window_problem(opts: FilmEmotionOptions) -> str | None:

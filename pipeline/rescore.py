@@ -54,7 +54,8 @@ from transforms.film import unread_lines_warning
 from transforms.fuse import row_token_problem, tokens_from_row
 from transforms.head_inference import FuseClips
 from transforms.language import parse_text_languages, unread_language
-from transforms.write import atomic_write_table, error_row, match_files, output_pattern, read_table
+from transforms.write import (atomic_write_table, delete_files, error_row, match_files, output_pattern,
+                              read_table)
 
 LOG = logging.getLogger(__name__)
 SCORE_COLUMNS = [f.name for f in clips_schema.SCORE_FIELDS] + ["n_faces"]
@@ -89,21 +90,33 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     args, beam_args = ap.parse_known_args(argv)
     if run_id_problem(args.run_id):  # (its errors/<run_id>/ folder, as pipeline.run's)
         ap.error(run_id_problem(args.run_id))
+    try:  # (before 2026-12-07 a ValueError traceback, after every features file had been read)
+        parse_text_languages(args.text_languages)
+    except ValueError as exc:
+        ap.error(str(exc))
     same = output_is_features_output(args)
     if same:
-        ap.error(f"--output {args.output} is the output the features were written to ({same}): a rescore there "
-                 "would replace its clips in place under the old manifest; write to another folder")
+        ap.error(f"--output {args.output} is the output the features were written to ({same}), or another "
+                 "pipeline.run's: a rescore there would replace its clips in place under its manifest; write to "
+                 "another folder")
     return args, beam_args
 
 
 def output_is_features_output(args: argparse.Namespace) -> Optional[str]:
     """The output folder the features (or the --clips read) belong to when --output is that very folder (the same
-    real path), else None. Before 2026-12-06 a rescore there replaced the run's clips in place while its manifest
-    kept the old model_version, and the run's next night deleted the rescore's errors/ rows as uncommitted."""
+    real path: a local folder's parent is taken after its links are followed), or --output is any pipeline.run's
+    output (a manifest/ folder), else None. Before 2026-12-06 a rescore there replaced the run's clips in place
+    while its manifest kept the old model_version, and the run's next night deleted the rescore's errors/ rows as
+    uncommitted; before 2026-12-07 a features folder reached through a link, or another run's output of the same
+    films, was let through (its next night then skipped every film as done, with the rescore's labels)."""
     for folder in (args.features, clips_folder(args)):
-        parent = posixpath.dirname(folder.rstrip("/"))
+        folder = folder.rstrip("/")
+        parent = posixpath.dirname(folder if is_url(folder) else os.path.realpath(folder))
         if parent and same_place(args.output, parent):
             return parent
+    manifest = posixpath.join(args.output.rstrip("/"), "manifest")
+    if not is_url(args.output) and os.path.isdir(manifest) and os.listdir(manifest):
+        return f"{args.output}: a pipeline.run output (its manifest/ is there)"
     return None
 
 
@@ -215,9 +228,22 @@ def clips_without_features(clips_dir: str, features_paths: Iterable[str]) -> lis
 
 
 def write_errors(errors: Sequence[FilmError], output: str, run_id: str, film_id: str) -> None:
-    """A film's error rows in this rescore: <output>/errors/<run_id>/<film_id>.parquet."""
+    """A film's error rows in this rescore: <output>/errors/<run_id>/<film_id>.parquet. A film refused (a fatal
+    row) loses a clips file this run id wrote before (a rescore run again under the same --run_id): before
+    2026-12-07 it read as rescored, with the earlier attempt's clips."""
     atomic_write_table(rows_to_table([error_row(e, run_id) for e in errors], errors_schema.SCHEMA),
                        FileSystems.join(output, "errors", run_id, f"{film_id}.parquet"))
+    clips = FileSystems.join(output, "clips", f"{film_id}.parquet")
+    if any(e.fatal for e in errors) and FileSystems.exists(clips) and run_id in _runs_of(clips):
+        delete_files([clips])
+
+
+def _runs_of(clips_path: str) -> set:
+    """The run ids a clips file's rows name (an unreadable one: none)."""
+    try:
+        return set(read_table(clips_path).column("run_id").to_pylist())
+    except Exception:  # noqa: BLE001 - a damaged file is not this run's to remove
+        return set()
 
 
 def write_plan(films: Sequence[tuple[str, Optional[str]]], unreadable: Iterable[str], output: str, run_id: str,
@@ -471,6 +497,10 @@ class WriteRescoredFilm(beam.DoFn):
                                     error_type=type(e).__name__, message=str(e) or repr(e)))
         if errors:
             write_errors(errors, self.output, self.run_id, film_id)
+        else:  # an earlier attempt under the same --run_id may have refused it: its rows are not this film's state
+            stale = FileSystems.join(self.output, "errors", self.run_id, f"{film_id}.parquet")
+            if FileSystems.exists(stale):
+                delete_files([stale])
         yield film_id
 
     def write_clips(self, film_id: str, film_path: str, items: dict) -> list[FilmError]:
@@ -544,6 +574,12 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     readable, unreadable = features_files(args.features)
     if not set().union(*(v for v, _ in readable.values())):
+        if unreadable:  # each is its film's fatal row, as when some other file reads (before 2026-12-07: "no table")
+            write_unreadable(unreadable, args.output, args.run_id)
+            path, exc = next(iter(unreadable.items()))
+            raise SystemExit(f"pipeline.rescore: none of the {len(unreadable)} features file(s) in {args.features} "
+                             f"can be read (each is a fatal row under {args.output}/errors/{args.run_id}/; the first, "
+                             f"{path}: {exc})")
         raise SystemExit(f"pipeline.rescore: no features table in {args.features} (a pipeline.run --output's "
                          "features/ folder, written with --write_features)")
     if args.no_encoder_check:

@@ -231,3 +231,21 @@ def test_rescore_refuses_the_runs_own_output(tmp_path, capsys):
                             "--output", str(run)])
     args, _ = rescore.parse_args(["--features", str(run / "features"), "--output", str(tmp_path / "out_v2")])
     assert args.output == str(tmp_path / "out_v2")
+    # (review, 2026-12-07) the features folder reached through links: the run's output all the same; and any
+    # pipeline.run output (its manifest/), whose next night would skip every film with the rescore's labels
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "features").symlink_to(run / "features")
+    (tmp_path / "links" / "clips").symlink_to(run / "clips", target_is_directory=True)
+    (run / "manifest" / "r1").mkdir(parents=True)
+    (run / "manifest" / "r1" / "a.parquet").write_bytes(b"")
+    other = tmp_path / "other_run"
+    (other / "manifest" / "r1").mkdir(parents=True)
+    for features, output in ((tmp_path / "links" / "features", run), (run / "features", other)):
+        with pytest.raises(SystemExit) as stop:
+            rescore.parse_args(["--features", str(features), "--output", str(output)])
+        assert stop.value.code == 2 and "write to another folder" in capsys.readouterr().err, output
+    with pytest.raises(SystemExit):  # --text_languages no reader knows: at launch, not after every file is read
+        rescore.parse_args(["--features", str(run / "features"), "--output", str(tmp_path / "v3"),
+                            "--text_languages", "english"])
+    with pytest.raises(SystemExit):  # a run id too long to name a file
+        rescore.parse_args(["--features", str(run / "features"), "--output", str(tmp_path / "v3"), "--run_id", "r" * 200])

@@ -202,3 +202,30 @@ def test_explain_from_features_says_when_the_head_is_not_the_clips(tmp_path, hea
     res = explainer.explain_clip(str(tmp_path / "run"), "film", 1, head=head_path)
     assert res["source"] == res["source"].split(" The figure explains")[0]
     assert res["source"].startswith("Tokens read from the features table")
+
+
+def test_a_rescore_run_again_under_its_run_id_keeps_no_stale_rows(tmp_path, head_path):
+    """Found in review (2026-12-07): a film refused by a first try (a cut-short features file) and rescored by a
+    second under the same --run_id kept the first try's fatal row; a film scored by the first and refused by the
+    second kept the first's clips, and read as rescored. A features folder none of whose files reads said "no
+    features table" and wrote no row."""
+    run = tmp_path / "run"
+    write_film(run, head_path, "a", [ENGLISH + (True,)] * 2, run_version(head_path, ("en",)))
+    write_film(run, head_path, "b", [ENGLISH + (True,)] * 2, run_version(head_path, ("en",)))
+    good = (run / "features" / "a.parquet").read_bytes()
+    (run / "features" / "a.parquet").write_bytes(good[:len(good) // 2])
+    out = tmp_path / "out"
+    rescore(run / "features", head_path, out, "--run_id", "same")
+    assert [(r["film_id"], r["fatal"]) for r in error_rows(out)] == [("a", True)]
+    (run / "features" / "a.parquet").write_bytes(good)
+    rescore(run / "features", head_path, out, "--run_id", "same")
+    assert error_rows(out) == [] and len(labels(out, "a")) == 2
+    b = (run / "features" / "b.parquet").read_bytes()
+    (run / "features" / "b.parquet").write_bytes(b[:len(b) // 2])
+    rescore(run / "features", head_path, out, "--run_id", "same")
+    assert [(r["film_id"], r["fatal"]) for r in error_rows(out)] == [("b", True)]
+    assert not (out / "clips" / "b.parquet").exists() and (out / "clips" / "a.parquet").exists()
+    (run / "features" / "a.parquet").write_bytes(good[:len(good) // 2])
+    with pytest.raises(SystemExit, match=r"none of the 2 features file\(s\) .* can be read"):
+        rescore(run / "features", head_path, tmp_path / "out2", "--run_id", "bad")
+    assert [(r["film_id"], r["fatal"]) for r in error_rows(tmp_path / "out2")] == [("a", True), ("b", True)]
