@@ -142,6 +142,68 @@ def test_a_track_titled_forced_is_a_forced_track(tmp_path):
     assert not _job(film, transcribe="auto").needs_asr
 
 
+def _retitled(made: Path, film: Path, tracks: list[dict]) -> Path:
+    """A copy of `made` whose subtitle tracks, in order, get the metadata and disposition of `tracks`."""
+    with av.open(str(made)) as src, av.open(str(film), "w") as dst:
+        out, given = {}, iter(tracks)
+        for s in src.streams:
+            out[s.index] = dst.add_stream_from_template(s)
+            if s.type == "subtitle":
+                track = next(given)
+                out[s.index].metadata.update(track.get("metadata", {}))
+                out[s.index].disposition = track.get("disposition", 0)
+        for packet in src.demux():
+            if packet.dts is None and packet.pts is None:
+                continue
+            packet.stream = out[packet.stream.index]
+            dst.mux(packet)
+    return film
+
+
+COMMENTARY = [(1.0, 3.0, "We shot this scene on the very last day.")]
+
+
+def test_a_commentary_track_is_not_the_films_dialogue_and_a_plain_track_comes_before_its_sdh(tmp_path):
+    """Found in review (2026-12-07): an English track titled "Commentary" (or flagged so) first was read as the
+    film's lines; an SDH track first beat the plain one of its language; sidecars spelled eng-forced, en_forced or
+    '(Forced)' were read as the whole dialogue, Film.en.sdh.srt beat Film.en.srt by name, Film.sdh.srt ranked as
+    another language than English, and Film.French.srt tagged no line."""
+    made = make_film(tmp_path / "made.mkv", duration_s=12.0, subtitles={"eng": COMMENTARY, "en": FULL})
+    for first in ({"metadata": {"language": "eng", "title": "Director's Commentary"}},
+                  {"metadata": {"language": "eng"}, "disposition": int(av.stream.Disposition.comment)}):
+        film = _retitled(made, tmp_path / "commentary.mkv", [first, {"metadata": {"language": "eng"}}])
+        info = probe_film(str(film))
+        assert len(info.subtitle_streams) == 1  # the commentary is not a subtitle source
+        assert [c.text for c in load_cues(_ref(film), info, text_languages=("en",))[0]] == [t for _, _, t in FULL]
+    sdh = [(1.0, 3.0, "[door slams] JOHN: Where were you?")]
+    made = make_film(tmp_path / "made2.mkv", duration_s=12.0, subtitles={"eng": sdh, "en": FULL})
+    film = _retitled(made, tmp_path / "sdh.mkv", [
+        {"metadata": {"language": "eng", "title": "English SDH"},
+         "disposition": int(av.stream.Disposition.hearing_impaired)},
+        {"metadata": {"language": "eng", "title": "English"}, "disposition": int(av.stream.Disposition.default)}])
+    info = probe_film(str(film))
+    assert info.sdh_subtitle_streams == info.subtitle_streams[:1]
+    assert [c.text for c in load_cues(_ref(film), info, text_languages=("en",))[0]] == [t for _, _, t in FULL]
+    # sidecars
+    side = tmp_path / "side"
+    side.mkdir()
+    for name in ("Film.en.srt", "Film.en.sdh.srt", "Film.fr.srt", "Film.eng-forced.srt", "Film.en_forced.srt",
+                 "Film.English (Forced).srt", "Film.en.foreign.srt"):
+        (side / name).write_text("")
+    ranked = [Path(p).name for p in find_sidecars(str(side / "Film.mkv"))]
+    assert ranked[:3] == ["Film.en.srt", "Film.en.sdh.srt", "Film.fr.srt"]
+    assert set(ranked[3:]) == {"Film.eng-forced.srt", "Film.en_forced.srt", "Film.English (Forced).srt",
+                               "Film.en.foreign.srt"}
+    assert all(is_forced(str(side / n), str(side / "Film.mkv"), info) for n in ranked[3:])
+    for name in ("Film.en.srt", "Film.en.sdh.srt"):
+        (side / name).unlink()
+    (side / "Film.sdh.srt").write_text("")
+    assert [Path(p).name for p in find_sidecars(str(side / "Film.mkv"))][:2] == ["Film.sdh.srt", "Film.fr.srt"]
+    from transforms.subtitles import sidecar_language
+    assert sidecar_language(str(side / "Film.mkv"), str(side / "Film.French.srt")) == "fr"
+    assert sidecar_language(str(side / "Film.mkv"), str(side / "Film.final.srt")) == "final"
+
+
 SCC_LINE = "9420 9420 94ae 94ae 9452 9452 d7e8 e5f2 e520 f7e5 f2e5 20f9 eff5 bf80 942f 942f"  # "Where were you?"
 
 

@@ -39,6 +39,10 @@ class FilmInfo:
     # those of subtitle_streams marked forced: lines only where the film leaves its main language (signs, a
     # foreign exchange), not the film's dialogue
     forced_subtitle_streams: tuple[int, ...] = ()
+    # those for the deaf and hard of hearing (SDH), and those flagged default: a plain track of a language ranks
+    # before its SDH one, a default one before the rest (transforms.subtitles); commentary tracks are not listed
+    sdh_subtitle_streams: tuple[int, ...] = ()
+    default_subtitle_streams: tuple[int, ...] = ()
     # width of a stored pixel over its height (anamorphic DVD and HDV masters: 720x480 shown at 16:9 is 32/27)
     sample_aspect: float = 1.0
     # the audio stream heard as the film's sound when probing chose one (a master's mono channel tracks, or an IMF

@@ -321,9 +321,29 @@ NOT_THE_FILMS_SOUND = (av.stream.Disposition.comment | av.stream.Disposition.vis
                        | av.stream.Disposition.descriptions | av.stream.Disposition.clean_effects)
 # The same named only in a track's title, as remuxers and authoring tools leave them without the flag ("Director's
 # Commentary", "English AD", "M&E"): before 2026-12-06 such a first track was heard and transcribed as the film.
+_COMMENTARY = r"commentar|commentaire|kommentar|comentario|commento"
 NOT_THE_FILMS_SOUND_TITLE = re.compile(
-    r"\b(commentar|commentaire|kommentar|comentario|commento|audio ?descri|audiodeskription|h(ö|oe)rfilm"
+    rf"\b({_COMMENTARY}|audio ?descri|audiodeskription|h(ö|oe)rfilm"
     r"|described|descriptive|music (and|&) effects|m ?& ?e\b)|(?-i:\bAD\b)", re.I)
+# Subtitle tracks of the same kinds: a commentary's (by the flag or the title) is not the film's dialogue and is not
+# read (before 2026-12-07 an English "Commentary" track first was read as the film's lines); one for the deaf
+# (SDH: the flag or the title) ranks after a plain track of its language (transforms.subtitles._embedded_sources)
+_COMMENTARY_TITLE = re.compile(rf"\b({_COMMENTARY})", re.I)
+_SDH_TITLE = re.compile(r"\b(sdh|cc|hoh|hearing[ -]impaired|deaf|malentendants|h(ö|oe)rgesch(ä|ae)digte)\b", re.I)
+
+
+def _title(stream) -> str:
+    return " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
+
+
+def commentary_subtitles(stream) -> bool:
+    """Whether a subtitle track is a commentary's: its comment flag or its title."""
+    return bool(stream.disposition & av.stream.Disposition.comment or _COMMENTARY_TITLE.search(_title(stream)))
+
+
+def sdh_subtitles(stream) -> bool:
+    """Whether a subtitle track is for the deaf and hard of hearing: its flag or its title."""
+    return bool(stream.disposition & av.stream.Disposition.hearing_impaired or _SDH_TITLE.search(_title(stream)))
 
 
 def not_the_films_sound(stream) -> bool:
@@ -521,16 +541,19 @@ def probe_container(container, path: str) -> FilmInfo:
         # ffmpeg's r_frame_rate is the lowest rate that represents every timestamp; a mismatch with the mean
         # rate means frame durations vary.
         vfr = bool(avg and base and abs(float(avg) - float(base)) > 0.01 * float(base))
-    text_subs = [s for s in container.streams.subtitles
-                 if s.codec_context is not None and s.codec_context.name in TEXT_SUBTITLE_CODECS]
+    text_subs = [s for s in container.streams.subtitles if s.codec_context is not None
+                 and s.codec_context.name in TEXT_SUBTITLE_CODECS and not commentary_subtitles(s)]
     subs = tuple(s.index for s in text_subs)
     captions = tuple(s.index for s in container.streams.subtitles
                      if s.codec_context is not None and s.codec_context.name in CAPTION_CODECS)
-    picture_subs = [s for s in container.streams.subtitles
-                    if s.codec_context is not None and s.codec_context.name not in TEXT_SUBTITLE_CODECS + CAPTION_CODECS]
+    picture_subs = [s for s in container.streams.subtitles if s.codec_context is not None
+                    and s.codec_context.name not in TEXT_SUBTITLE_CODECS + CAPTION_CODECS
+                    and not commentary_subtitles(s)]
     pictures = tuple(s.codec_context.name for s in picture_subs)
     read_pictures = tuple(s.index for s in picture_subs if s.codec_context.name in PICTURE_CODECS)
     forced = tuple(s.index for s in text_subs + picture_subs if forced_stream(s))
+    sdh = tuple(s.index for s in text_subs + picture_subs if sdh_subtitles(s))
+    default = tuple(s.index for s in text_subs + picture_subs if s.disposition & av.stream.Disposition.default)
     # subtitle streams FFmpeg has no decoder for here: in a transport stream, DVB teletext (transforms.teletext)
     teletext = tuple(s.index for s in container.streams.subtitles
                      if s.codec_context is None and "mpegts" in container.format.name)
@@ -545,6 +568,8 @@ def probe_container(container, path: str) -> FilmInfo:
         has_audio=a is not None,
         subtitle_streams=subs,
         forced_subtitle_streams=forced,
+        sdh_subtitle_streams=sdh,
+        default_subtitle_streams=default,
         variable_frame_rate=vfr,
         sample_aspect=float(v.sample_aspect_ratio or 1) if v is not None else 1.0,
         audio_stream=_audio_index(container, a, heard, float(duration)),

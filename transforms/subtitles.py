@@ -423,6 +423,8 @@ def _microdvd_events(text: str, fps: Optional[float]) -> list[tuple[float, float
 # Words a deliverable's sidecar name carries after its language: SDH / CC / HI (for the deaf and hard of hearing),
 # forced, full
 _QUALIFIERS = frozenset({"sdh", "cc", "hi", "forced", "full"})
+_FORCED_TAGS = frozenset({"forced", "foreign"})  # (media servers' spellings of a forced track)
+_SDH_TAGS = frozenset({"sdh", "cc", "hi"})  # subtitles for the deaf: a plain file of the language reads better
 _NAME_SEPARATORS = re.compile(r"[._\s()\[\]]+")
 
 
@@ -444,11 +446,29 @@ def sidecar_language(film_path: str, sub_path: str) -> Optional[str]:
     own = os.path.splitext(sub_path.rsplit("/", 1)[-1])[0]
     middle = own[len(stem):] if own.startswith(stem) else None
     if middle is not None and (not middle or middle.startswith(".")):
-        return path_text(middle.lstrip(".").lower()) or None  # (a tag that is not UTF-8 is kept as \xNN text)
+        tags = path_text(middle.lstrip(".").lower())  # (a tag that is not UTF-8 is kept as \xNN text)
+        # a language's name as its code (FILM.English.srt -> en; before 2026-12-07 'english' ranked as another
+        # language and tagged no line)
+        return ".".join(_named_code(t) for t in re.split(r"[.\s()\[\]]+", tags) if t) or None
     tags = _joined_tags(middle) if middle else None
     if tags is None and _subtitle_folder_place(film_path, sub_path) is not None:
         tags = _named_tags(own)
     return ".".join(tags or []) or None
+
+
+def _named_code(tag: str) -> str:
+    """A sidecar name's tag as its language code where it is a language's name ('english', 'français'), else as it
+    is (codes, qualifiers, anything else)."""
+    if len(tag) < 4 or not tag.isalpha() or tag in _QUALIFIERS | _FORCED_TAGS or language_code(tag):
+        return tag
+    return named_language(tag) or tag
+
+
+def sidecar_flags(film_path: str, sub_path: str) -> frozenset:
+    """The qualifiers a sidecar's name tags carry, however joined (en.forced, eng-forced, en_forced, English
+    (Forced)); 'hi' alone is Hindi, after a language it is for the deaf."""
+    tokens = [t for t in re.split(r"[._\-]+", sidecar_language(film_path, sub_path) or "") if t]
+    return frozenset(t for i, t in enumerate(tokens) if t in _QUALIFIERS | _FORCED_TAGS and (t != "hi" or i > 0))
 
 
 # Folders beside a film that release and media-server layouts keep its subtitles in: Subs/FILM.en.srt (as
@@ -650,12 +670,16 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None, list
     then others; beside the film before a subtitle folder; then by format, then by name (2_English before
     10_English)."""
     def rank(p):
-        lang = sidecar_language(film_path, p)
+        lang, flags = sidecar_language(film_path, p), sidecar_flags(film_path, p)
         code = language_code(lang)  # en.sdh, eng_sdh -> en
         preferred = preferred_language and (lang == preferred_language.lower() or
                                             code is not None and code == language_code(preferred_language))
-        return (forced_sidecar(film_path, p), 0 if preferred else 1 if lang is None else 2 if code == "en" else 3,
-                _subtitle_folder_place(film_path, p) is not None, _sidecar_format_rank(p), _natural(p))
+        # tags that are qualifiers only (FILM.sdh.srt) are the film's own, untagged (before 2026-12-07: "another
+        # language"); of one language the plain file before the one for the deaf (which was first by name alone)
+        untagged = lang is None or code is None and set(re.split(r"[._\-]+", lang)) <= _QUALIFIERS | _FORCED_TAGS
+        return (bool(flags & _FORCED_TAGS), 0 if preferred else 1 if untagged else 2 if code == "en" else 3,
+                bool(flags & _SDH_TAGS), _subtitle_folder_place(film_path, p) is not None, _sidecar_format_rank(p),
+                _natural(p))
     return sorted((m.path for m in sidecar_files(film_path, exts, listing)), key=rank)
 
 
@@ -695,8 +719,10 @@ def _sidecar_format_rank(path: str) -> int:
 
 
 def forced_sidecar(film_path: str, sub_path: str) -> bool:
-    """name.forced.srt, name.en.forced.srt: a forced track (see is_forced)."""
-    return "forced" in (sidecar_language(film_path, sub_path) or "").split(".")  # tags come lower-cased
+    """name.forced.srt, name.en.forced.srt, name.eng-forced.srt, name.en_forced.srt, name (English Forced).srt,
+    name.en.foreign.srt: a forced track (see is_forced). Before 2026-12-07 only tags joined by '.' counted: the
+    others were read as the film's whole dialogue."""
+    return bool(sidecar_flags(film_path, sub_path) & _FORCED_TAGS)
 
 
 def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:
@@ -963,7 +989,8 @@ def _embedded_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional
         return
     def rank(index: int):
         tag = next((c.language for c in streams[index][0] if c.language), None)
-        return (index in info.forced_subtitle_streams, language_rank(tag, preferred_language, text_languages), index)
+        return (index in info.forced_subtitle_streams, language_rank(tag, preferred_language, text_languages),
+                index in info.sdh_subtitle_streams, index not in info.default_subtitle_streams, index)
     for index in sorted(streams, key=rank):
         cues, w = streams[index]
         cues, retimed = _in_step(cues, speech)
