@@ -1522,3 +1522,21 @@ def test_every_clip_of_a_film_planned_from_speech_decoded_alone_takes_the_grid_f
             alone = decode_clip(str(film), clip.spec.start_s, clip.spec.end_s, cfg, on_grid=True)
             assert np.array_equal(alone.frame_times, clip.frame_times), clip.spec
             assert np.array_equal(alone.frames, clip.frames)
+
+
+@pytest.mark.parametrize("ext", ["mp4", "ts"])
+def test_a_clip_before_the_sound_starts_has_silence_there_not_the_sound_moved(tmp_path, ext):
+    """Found in review (2026-12-07): a film whose sound starts a second after its picture gave the clip [0.5, 1.5)
+    half a second of sound, placed at the clip's start, and [1, 2) 0.976 s: every sample 0.5-1 s early in its
+    clip. Now silence up to the sound's first sample, and every clip that reaches the sound as long as it."""
+    from testing.films import speech_like
+    film = encode_film(tmp_path / f"late.{ext}", paint=lambda i, t: np.full((64, 64, 3), i % 255, np.uint8),
+                       frame_times=[i / 25 for i in range(150)], fps=25, size=(64, 64), video_codec="libx264",
+                       audio=speech_like(6.0), audio_hole=(0.0, 1.0))
+    clips, _, _ = decode(film, segment="window", window_s=1.0, hop_s=0.5, image_size=32)
+    first_sound = next(c.spec.start_s for c in clips if np.abs(c.audio).max() > 0)
+    for c in clips:
+        if c.spec.end_s > first_sound + 0.5:  # (clips wholly before the sound have none, as before)
+            assert abs(c.audio.size / SAMPLE_RATE - (c.spec.end_s - c.spec.start_s)) < 0.01, c.spec
+    lead = next(c for c in clips if c.spec.start_s == 0.5)
+    assert not np.abs(lead.audio[:int(0.4 * SAMPLE_RATE)]).any() and np.abs(lead.audio[-int(0.4 * SAMPLE_RATE):]).any()

@@ -517,7 +517,9 @@ class AudioBuffer:
         self._chunks, self.t0 = [], max(t, self.end_time)
 
     def slice(self, start: float, end: float) -> np.ndarray:
-        """[start, end) as 16 kHz mono float32."""
+        """[start, end) as 16 kHz mono float32. A clip that begins before the sound does (a film whose sound starts
+        after its picture) has silence up to the sound's first sample, so its samples keep their times: before
+        2026-12-07 they were moved to the clip's start and the clip ran short (found in review)."""
         if self.t0 is None or not self._chunks:
             return np.zeros((0,), np.float32)
         if len(self._chunks) > 1:
@@ -525,7 +527,9 @@ class AudioBuffer:
         data = self._chunks[0]
         a = max(0, int(round((start - self.t0) * self.rate)))
         b = max(a, min(data.size, int(round((end - self.t0) * self.rate))))
-        return to_sample_rate(data[a:b], self.rate)
+        out = to_sample_rate(data[a:b], self.rate)
+        lead = int(round((min(self.t0, end) - start) * SAMPLE_RATE)) if b > a else 0
+        return np.concatenate([np.zeros(lead, np.float32), out]) if lead > 0 else out
 
     def drop_before(self, t: float) -> None:
         if self.t0 is None or t <= self.t0 or not self._chunks:
