@@ -1540,3 +1540,13 @@ def test_a_clip_before_the_sound_starts_has_silence_there_not_the_sound_moved(tm
             assert abs(c.audio.size / SAMPLE_RATE - (c.spec.end_s - c.spec.start_s)) < 0.01, c.spec
     lead = next(c for c in clips if c.spec.start_s == 0.5)
     assert not np.abs(lead.audio[:int(0.4 * SAMPLE_RATE)]).any() and np.abs(lead.audio[-int(0.4 * SAMPLE_RATE):]).any()
+
+
+def test_a_cut_just_before_the_films_end_makes_no_sliver_shot(tmp_path):
+    """Found in review (2026-12-07): the streaming shot planner took a hard cut 0.4 s before a 6 s film's end, so
+    its last clip was [5.6, 6.04), shorter than --min_clip_s; plan_shots ignores such a cut, and so does it now."""
+    from transforms.segment import plan_shots
+    film = make_film(tmp_path / "lastcut.mp4", duration_s=6.0, fps=25, cuts=[5.6], video_codec="libx264",
+                     size=(160, 96))
+    clips, _, _ = decode(film, segment="shot", image_size=32)
+    assert len(clips) == len(plan_shots([5.6], 6.0)) == 1 and clips[0].spec.end_s > 5.9

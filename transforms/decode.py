@@ -694,7 +694,11 @@ class StreamingPlanner:
         self.request_grid(t)
         if not self.open_ended:
             return
-        if cut is not None and cut - self.shot_start >= self.cfg.min_clip_s:
+        # a cut within min_clip_s of the film's declared end is ignored, as plan_shots ignores it (before 2026-12-07
+        # the last shot clip could be a sliver: a cut at 5.6 s of a 6 s film gave [5.6, 6.04))
+        declared = self.job.info.duration_s
+        if (cut is not None and cut - self.shot_start >= self.cfg.min_clip_s
+                and not (declared > 0 and declared - cut < self.cfg.min_clip_s)):
             self._close_shot(cut)
         elif t - self.shot_start >= self.shot_limit + self.cfg.min_clip_s:
             # Split a long stretch only once the rest is known to be long enough: no sliver clip at the end.
