@@ -1550,3 +1550,21 @@ def test_a_cut_just_before_the_films_end_makes_no_sliver_shot(tmp_path):
                      size=(160, 96))
     clips, _, _ = decode(film, segment="shot", image_size=32)
     assert len(clips) == len(plan_shots([5.6], 6.0)) == 1 and clips[0].spec.end_s > 5.9
+
+
+def test_sound_goes_on_after_a_damaged_stretch_leaves_the_aac_decoder_in_nonsense(tmp_path):
+    """Found in review (2026-12-07): 5 % random bytes in the middle of a film of speech left FFmpeg's AAC decoder
+    giving 28-channel frames for the rest of the film; the resampler refused them and the film's sound, and its
+    speech recognition, ended there (one non-fatal row). A fresh decoder takes over at the first such frame."""
+    from testing.films import make_damaged, make_soundtrack_film
+    from testing.speech import JFK, MEDIA, decode_audio
+    libri = MEDIA / "speech" / "librivox"
+    wave = np.concatenate([decode_audio(libri / f"{i}.wav") for i in (libri / "fileids").read_text().split()]
+                          + [decode_audio(JFK)] * 2)
+    source = make_soundtrack_film(tmp_path / "speech.mp4", wave, sample_rate=SAMPLE_RATE)
+    film = make_damaged(tmp_path / "damaged.mp4", source, at=0.5, share=0.05)
+    clips, errors, _ = decode(film, segment="window", window_s=4.0, image_size=32)
+    assert not [e for e in errors if e.error_type == "AudioDecodeError"]  # (was: "audio resampling failed")
+    damaged_until = max(c.spec.end_s for c in clips if "audio" in c.damaged)
+    after = [c for c in clips if c.spec.start_s >= damaged_until]
+    assert after and all(c.audio.size and np.abs(c.audio).max() > 0.05 for c in after)

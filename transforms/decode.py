@@ -485,6 +485,17 @@ class DamagedSpans:
         self.closed = [c for c in self.closed if c[2] > t]
 
 
+def fresh_audio_decoder(stream):
+    """A new decoder for an audio stream, set up from its parameters (codec, extradata, rate, layout)."""
+    import av
+    ctx = stream.codec_context
+    fresh = av.CodecContext.create(ctx.name, "r")
+    fresh.extradata = ctx.extradata
+    fresh.sample_rate = ctx.sample_rate
+    fresh.layout = ctx.layout
+    return fresh
+
+
 class AudioBuffer:
     """Contiguous mono samples at the film's own rate from t0; old samples are dropped once no open clip needs
     them. Clips are resampled to 16 kHz when sliced, from samples on the film's own sample grid, so a clip's
@@ -980,7 +991,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s,
                                   main_video_stream, open_container, read_packets, repair_note, undecodable,
                                   why_unreadable)
-    from transforms.mono import MonoResampler
+    from transforms.mono import MAX_CHANNELS, MonoResampler
 
     ref = job.ref
     stats = stats if stats is not None else {}
@@ -1252,6 +1263,24 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             finally:
                 v.codec_context.skip_frame = "NONREF"
 
+        audio_decoder = None  # the stream's own decoder until one gives nonsense (fresh_audio_decoder)
+
+        def decode_audio(packet) -> list:
+            """packet.decode() by the audio decoder; a damaged stretch can leave FFmpeg's AAC decoder set to a
+            nonsense layout (28 channels) for every later frame, so on such a frame a fresh decoder of the stream's
+            own parameters takes over (the frame itself is left out as malformed: transforms.mono). Before
+            2026-12-07 the film's sound ended at 5 % of random bytes in the middle (found in review)."""
+            nonlocal audio_decoder
+            if audio_decoder is None:
+                frames = packet.decode()
+            else:
+                frames = audio_decoder.decode(packet)
+                for f in frames:  # (a standalone decoder's frames carry the packet's times)
+                    f.time_base = packet.time_base or f.time_base
+            if any(len(f.layout.channels) > MAX_CHANNELS for f in frames):
+                audio_decoder = fresh_audio_decoder(a)
+            return frames
+
         def drain_video() -> None:
             """The picture has reached its declared end: the frames its decoder still holds come out now, not at
             the end of the file (a threaded decoder keeps its last frames until then; a one-frame picture over an
@@ -1353,7 +1382,7 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
                 if is_video:
                     catch_up()
                 try:
-                    decoded = decode_video(packet) if is_video else packet.decode()
+                    decoded = decode_video(packet) if is_video else decode_audio(packet)
                 except (av.error.FFmpegError, ValueError) as exc:
                     if not packet.size:  # no data lost: an empty packet (NUT's last, with a time) the decoder refused
                         continue

@@ -24,6 +24,11 @@ CANCELLED, SILENT = 0.01, 1e-8
 UNNAMED = {5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
+# No film's sound has more channels than 22.2's 24 (FFmpeg's largest layout); a damaged AAC frame can say 28, and
+# reading its samples may crash the process: such a frame is left out as malformed
+MAX_CHANNELS = 24
+
+
 def whole(frame) -> bool:
     """Whether a decoded frame's planes are what its format, layout and sample count say: one plane per channel
     (planar) or one for all (packed), each long enough. A damaged stream can give a frame that says otherwise (a
@@ -88,7 +93,7 @@ class MonoResampler:
         one, after the old one's tail: FFmpeg's refuses frames it was not set up for, which ended the film's sound
         at the first change before 2026-12-05."""
         out = []
-        if frame is not None and not whole(frame):
+        if frame is not None and (not whole(frame) or len(frame.layout.channels) > MAX_CHANNELS):
             self.malformed += 1
             return out
         if frame is not None:
@@ -108,7 +113,15 @@ class MonoResampler:
                 self._input = signature
         elif self._resampler is None:
             return []
-        out += self._resampler.resample(frame)
+        try:
+            out += self._resampler.resample(frame)
+        except (av.error.FFmpegError, ValueError):
+            if frame is None:
+                raise
+            # a frame FFmpeg cannot convert (a damaged one whose layout is nonsense) is left out like a malformed
+            # one, and the next gets a resampler of its own: before 2026-12-07 it ended the film's sound there
+            self.malformed += 1
+            self._resampler = None
         return [f.to_ndarray().reshape(-1).astype(np.float32) / 32768.0 for f in out]
 
     def _folded(self, frame):
