@@ -260,3 +260,18 @@ def test_a_film_whose_clock_starts_late_lasts_its_own_length(tmp_path, suffix):
     clips, errors, stats = decode(film, segment="window", window_s=2.0, image_size=SIDE, face_width=0)
     assert not errors and [round(c.spec.start_s) for c in clips] == [0, 2]
     _in_place(clips)
+
+
+def test_a_tail_too_short_for_a_clip_of_a_cut_short_file_is_said(tmp_path):
+    """Found in review (2026-12-07): a Matroska file cut short (header 10.06 s, media to 8.4-8.7 s) dropped the
+    planned window past 8 s as a sliver while the clip before it had gone out: the tail was in no clip, silently.
+    Now it joins the clip before it where that is still open, and a TailNotScored row says so where it is not."""
+    from testing.films import make_truncated
+    from tests.test_decode import decode
+    source = _film(tmp_path / "full.mkv", _cfr(10.0), audio_s=10.0)
+    film = make_truncated(tmp_path / "cut.mkv", source=source, keep=0.82)
+    clips, errors, stats = decode(film, segment="window", window_s=4.0, image_size=32)
+    assert 8.0 < stats["media_end_s"] < 9.0
+    covered = clips[-1].spec.end_s >= stats["media_end_s"] - 0.05
+    said = [e for e in errors if e.error_type == "TailNotScored"]
+    assert covered or (said and f"{stats['media_end_s']:.2f}s" in said[0].message and not said[0].fatal)
