@@ -1526,9 +1526,10 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
             if media_end - last.start_s < cfg.min_clip_s and last.clip_index > 0 and not last.text:
                 planner.queue.pop()  # a sliver of a planned window: the film ended just after the one before
                 before = planner.queue[-1].spec if planner.queue else None
-                if before is not None and abs(before.end_s - last.start_s) < 1e-6 and not before.text:
+                cut_short = job.info.duration_s - media_end >= cfg.min_clip_s  # (else the plan as before)
+                if cut_short and before is not None and abs(before.end_s - last.start_s) < 1e-6 and not before.text:
                     planner.queue[-1].spec = dataclasses.replace(before, end_s=media_end)  # (as plan_windows joins)
-                elif plan is None:  # the clip before has gone out: the tail is in no clip (before 2026-12-07, silently)
+                elif cut_short and plan is None:  # the clip before has gone out: the tail is in no clip (was silent)
                     yield warn("decode", "TailNotScored", f"the media ended at {media_end:.2f}s, "
                                f"{media_end - last.start_s:.2f}s after the last clip, which had gone out: that tail "
                                f"(under --min_clip_s, the header gave {job.info.duration_s:.2f}s) is in no clip")
