@@ -153,9 +153,9 @@ def branch_classifier_data(name: str, meta: Mapping[str, Any], record_key: str =
     """The data specs the `name` ('speech' / 'scene') classifier a head reads records it learnt from (`record_key`
     'calibrated_on': its temperature was fitted on): the one it carries (meta['speech_classifier']: the file's
     bytes, pipeline.train --speech_classifier), else the shipped file. Its sets ('ravdess/train') lie under its
-    'data_root' (recorded by the trainers since 2026-12-07; the shipped files were trained under FACE_DATA_ROOT). Before 2026-12-07 no check counted them: a head trained without
-    speech data of its own read the shipped speech classifier, which learnt every RAVDESS train clip, and evaluate
-    said nothing of it."""
+    'data_root' (recorded by the trainers since 2026-12-07; the shipped files were trained under FACE_DATA_ROOT).
+    Before 2026-12-07 no check counted them: a head trained without speech data of its own read the shipped speech
+    classifier, which learnt every RAVDESS train clip, and evaluate said nothing of it."""
     carried = meta.get(f"{name}_classifier")
     try:
         blob = torch.load(io.BytesIO(carried) if carried else SHIPPED_BRANCHES[name], map_location="cpu",

@@ -142,8 +142,8 @@ def speech_model_failure(job: FilmJob, model: Optional[str], exc: Exception) -> 
 
 def film_failure(job: FilmJob, exc: Exception) -> FilmError:
     """A film's run that raised: `read` (the storage, or the file gone: transforms.probe.file_gone) and `score` (the
-    models) are retried next run, `decode` (its bytes) waits for the file to change (transforms.write.CONTENT_STAGES). Before 2026-12-06 a scoring failure was
-    recorded as `decode`, so a healthy film was never tried again."""
+    models) are retried next run, `decode` (its bytes) waits for the file to change (transforms.write.CONTENT_STAGES).
+    Before 2026-12-06 a scoring failure was recorded as `decode`, so a healthy film was never tried again."""
     if isinstance(exc, ScoringFailed):
         return FilmError.from_exception(job.ref, "score", exc.__cause__ or exc)
     return FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) or file_gone(exc) else "decode", exc)

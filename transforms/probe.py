@@ -333,6 +333,7 @@ _SDH_TITLE = re.compile(r"\b(sdh|cc|hoh|hearing[ -]impaired|deaf|malentendants|h
 
 
 def _title(stream) -> str:
+    """A stream's title as remuxers and authoring tools leave it (its title, else its handler's name)."""
     return " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
 
 
@@ -349,8 +350,7 @@ def sdh_subtitles(stream) -> bool:
 def not_the_films_sound(stream) -> bool:
     """Whether an audio track is a commentary, an audio description or a mix without the dialogue: by its flags
     (NOT_THE_FILMS_SOUND) or its title (NOT_THE_FILMS_SOUND_TITLE)."""
-    title = " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
-    return bool(stream.disposition & NOT_THE_FILMS_SOUND or NOT_THE_FILMS_SOUND_TITLE.search(title))
+    return bool(stream.disposition & NOT_THE_FILMS_SOUND or NOT_THE_FILMS_SOUND_TITLE.search(_title(stream)))
 
 
 def main_audio_stream(container, tracks: Optional[list] = None):
@@ -512,9 +512,8 @@ def declared_ends(container, streams) -> dict:
 def forced_stream(stream) -> bool:
     """Whether a subtitle stream is a forced track: its forced disposition, or a title that says so ("English
     (Forced)", as remuxers name one and leave the disposition unset; before 2026-12-06 read as the full dialogue)."""
-    title = " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
     return bool(stream.disposition & av.stream.Disposition.forced
-                or re.search(r"(?<!non-)(?<!non )(?<!not )\bforced\b", title, re.I))
+                or re.search(r"(?<!non-)(?<!non )(?<!not )\bforced\b", _title(stream), re.I))
 
 
 def probe_container(container, path: str) -> FilmInfo:

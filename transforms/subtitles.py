@@ -464,11 +464,15 @@ def _named_code(tag: str) -> str:
     return named_language(tag) or tag
 
 
-def sidecar_flags(film_path: str, sub_path: str) -> frozenset:
-    """The qualifiers a sidecar's name tags carry, however joined (en.forced, eng-forced, en_forced, English
-    (Forced)); 'hi' alone is Hindi, after a language it is for the deaf."""
-    tokens = [t for t in re.split(r"[._\-]+", sidecar_language(film_path, sub_path) or "") if t]
-    return frozenset(t for i, t in enumerate(tokens) if t in _QUALIFIERS | _FORCED_TAGS and (t != "hi" or i > 0))
+def _tag_words(tags: Optional[str]) -> list[str]:
+    """A sidecar's name tags (sidecar_language) as words, however joined (en.forced, eng-forced, en_forced)."""
+    return [t for t in re.split(r"[._\-]+", tags or "") if t]
+
+
+def tag_flags(tags: Optional[str]) -> frozenset:
+    """The qualifiers among a sidecar's name tags (sidecar_language); 'hi' alone is Hindi, after a language it is for
+    the deaf."""
+    return frozenset(t for i, t in enumerate(_tag_words(tags)) if t in _QUALIFIERS | _FORCED_TAGS and (t != "hi" or i))
 
 
 # Folders beside a film that release and media-server layouts keep its subtitles in: Subs/FILM.en.srt (as
@@ -670,13 +674,13 @@ def find_sidecars(film_path: str, preferred_language: Optional[str] = None, list
     then others; beside the film before a subtitle folder; then by format, then by name (2_English before
     10_English)."""
     def rank(p):
-        lang, flags = sidecar_language(film_path, p), sidecar_flags(film_path, p)
-        code = language_code(lang)  # en.sdh, eng_sdh -> en
+        lang = sidecar_language(film_path, p)
+        flags, code = tag_flags(lang), language_code(lang)  # en.sdh, eng_sdh -> en
         preferred = preferred_language and (lang == preferred_language.lower() or
                                             code is not None and code == language_code(preferred_language))
         # tags that are qualifiers only (FILM.sdh.srt) are the film's own, untagged (before 2026-12-07: "another
         # language"); of one language the plain file before the one for the deaf (which was first by name alone)
-        untagged = lang is None or code is None and set(re.split(r"[._\-]+", lang)) <= _QUALIFIERS | _FORCED_TAGS
+        untagged = lang is None or code is None and set(_tag_words(lang)) <= _QUALIFIERS | _FORCED_TAGS
         return (bool(flags & _FORCED_TAGS), 0 if preferred else 1 if untagged else 2 if code == "en" else 3,
                 bool(flags & _SDH_TAGS), _subtitle_folder_place(film_path, p) is not None, _sidecar_format_rank(p),
                 _natural(p))
@@ -722,7 +726,7 @@ def forced_sidecar(film_path: str, sub_path: str) -> bool:
     """name.forced.srt, name.en.forced.srt, name.eng-forced.srt, name.en_forced.srt, name (English Forced).srt,
     name.en.foreign.srt: a forced track (see is_forced). Before 2026-12-07 only tags joined by '.' counted: the
     others were read as the film's whole dialogue."""
-    return bool(sidecar_flags(film_path, sub_path) & _FORCED_TAGS)
+    return bool(tag_flags(sidecar_language(film_path, sub_path)) & _FORCED_TAGS)
 
 
 def is_forced(source: str, film_path: str, info: FilmInfo) -> bool:

@@ -66,10 +66,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ReportInputError as exc:
         raise SystemExit(f"pipeline.report: {exc}") from None
     except OSError as exc:  # the report could not be written (full disk, permissions), or a table not read
-        named, report = Path(str(getattr(exc, "filename", None) or "")), Path(args.output)
+        named, report = getattr(exc, "filename", None), Path(args.output)
+        named = Path(str(named)) if named else None
         # written beside its name first (model.files.written_atomically: ".<stem>.tmp..."), then renamed: before
         # 2026-12-07 a failure there read "cannot read <that temp file>"
-        writing = (not str(getattr(exc, "filename", None) or "") or named == report
+        writing = (named is None or named == report
                    or named.parent == report.parent and named.name.startswith(f".{report.stem}.tmp"))
         what = f"cannot write {args.output}" if writing else f"cannot read {named}"
         raise SystemExit(f"pipeline.report: {what}: {exc}") from None
