@@ -954,3 +954,32 @@ def test_ass_styles_named_for_characters_stay_dialogue():
         assert spoken_event(style, "Hello."), style
     for style in ("SongJP", "SignsTop", "KaraokeEN", "ED2", "op"):
         assert not spoken_event(style, "Hello."), style
+
+
+TAGALOG = ["Natatakot ako, tulungan mo ako!", "Galit na galit ako sa iyo!", "Bakit mo ginawa iyon sa akin?"]
+
+
+def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(tmp_path):
+    """The identifier's 'tl' is 'fil' to langcodes, which has no two-letter code: before 2026-12-07 such lines were
+    unknown, hence read, and Tagalog "I'm scared, help me!" was text joy 0.88, grounded. A sidecar's name words
+    still count only by a two-letter code ('sdh', 'new' are not Southern Kurdish, Newari)."""
+    from transforms.elements import Cue
+    from transforms.language import detect_language, label_cues, line_language, reads, unread_languages
+    assert detect_language(TAGALOG) == "fil" and not reads("fil", ("en",)) and reads("fil", ("en", "fil"))
+    assert [line_language(t) for t in ("tl", "tgl", "yue", "arz", "en", "eng", "zxx", "mul", "und", None, "xx")] \
+        == ["fil", "fil", "yue", "arz", "en", "en", None, None, None, None, None]
+    assert unread_languages([(t, None) for t in TAGALOG], ("en",), identify=True) == ["fil"] * 3
+    assert [c.language for c in label_cues([Cue(0.0, 1.0, "Ok.", language="yue")])] == ["yue"]  # Whisper's own code
+    film = make_film(tmp_path / "movie.mp4", duration_s=4.0)
+    write_srt(tmp_path / "movie.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(TAGALOG)])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    info = probe_film(str(film))
+    job = list(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, info)))[-1]
+    assert job.needs_asr and job.cues == ()
+    assert "movie.srt (fil, 3 lines)" in job.warnings[0].message
+    (tmp_path / "movie.srt").unlink()
+    for word in ("sdh", "new"):  # too little text to identify: the name's word is no language, so the lines are read
+        write_srt(tmp_path / f"movie.{word}.srt", [(0.2, 0.9, "Ok."), (1.2, 1.9, "Yeah.")])
+        cues, _, _ = load_cues(ref, info, text_languages=("en",))
+        assert [c.language for c in cues] == [None, None], word
+        (tmp_path / f"movie.{word}.srt").unlink()

@@ -44,6 +44,28 @@ def language_code(tag: Optional[str]) -> Optional[str]:
     return code if code and len(code) == 2 and langcodes.Language.get(code).is_valid() else None
 
 
+# Registered codes that name no language a line could be in
+NOT_A_LANGUAGE = frozenset({"mul", "mis", "zxx", "und"})
+
+
+def line_language(tag: Optional[str]) -> Optional[str]:
+    """A line's language as a code: ISO 639-1 where the language has one (language_code), else its registered
+    three-letter code ('tl' -> 'fil', 'yue', 'arz'). For what names a language for sure (the identifier's or
+    Whisper's answer, a line's recorded language), never for a sidecar's name words: before 2026-12-07 the
+    identifier's 'tl' became 'fil', no two-letter code, so unknown, and Tagalog lines were read by the English text
+    model as English (25 of its 142 languages)."""
+    import langcodes
+
+    code = language_code(tag)
+    if code or not tag or "." in str(tag):
+        return code
+    try:
+        code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
+    except (ValueError, LookupError):
+        return None
+    return code if code and code not in NOT_A_LANGUAGE and langcodes.Language.get(code).is_valid() else None
+
+
 def named_language(name: str) -> Optional[str]:
     """The language tag of a language's name, in English or in itself ('English' -> 'en', 'Brazilian
     Portuguese' -> 'pt-BR', 'Deutsch' -> 'de'), as release folders name subtitle files (Subs/2_English.srt); None
@@ -74,13 +96,13 @@ def parse_text_languages(value) -> tuple[str, ...]:
 def reads(language: Optional[str], languages: Sequence[str]) -> bool:
     """Whether a line in `language` is read by a text path that learnt `languages` (empty: any). A line whose
     language is unknown is read."""
-    code = language_code(language)
+    code = line_language(language)
     return not languages or code is None or code in languages
 
 
 def unread_language(text: Optional[str], language: Optional[str], languages: Sequence[str]) -> Optional[str]:
     """The ISO 639-1 code of a line the text path does not read (reads), None for a line it reads or no line."""
-    return language_code(language) if text and not reads(language, languages) else None
+    return line_language(language) if text and not reads(language, languages) else None
 
 
 def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], languages: Sequence[str],
@@ -93,9 +115,9 @@ def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], langu
     label_cues gives a film's subtitles theirs); a film too short or unsure to tell stays unknown, hence read."""
     lines = list(lines)
     found = None
-    if identify and any(text and language_code(tag) is None for text, tag in lines):
+    if identify and any(text and line_language(tag) is None for text, tag in lines):
         found = detect_language(text for text, _ in lines)
-    return [unread_language(text, language_code(tag) or found, languages) for text, tag in lines]
+    return [unread_language(text, line_language(tag) or found, languages) for text, tag in lines]
 
 
 @functools.cache
@@ -117,14 +139,14 @@ def detect_language(texts: Iterable[str]) -> Optional[str]:
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return None
     code, probability = _identifier().classify(text)
-    return language_code(code) if probability >= MIN_PROBABILITY else None
+    return line_language(code) if probability >= MIN_PROBABILITY else None
 
 
 def label_cues(cues: Sequence) -> tuple:
     """Cues with their language as an ISO 639-1 code: the language identified from all of them together, else
     the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None."""
     found = detect_language(c.text for c in cues)
-    return tuple(dataclasses.replace(c, language=found or language_code(c.language)) for c in cues)
+    return tuple(dataclasses.replace(c, language=found or line_language(c.language)) for c in cues)
 
 
 def likely_script(tag: Optional[str]) -> Optional[str]:

@@ -30,7 +30,7 @@ from transforms.dialogue import clean_text, dialogue_text
 from transforms import attempts, dvd, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
-from transforms.language import label_cues, language_code, likely_script, named_language, reads
+from transforms.language import label_cues, language_code, likely_script, line_language, named_language, reads
 from transforms.probe import PICTURE_CODECS, ReadFailed, demux, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
@@ -754,19 +754,22 @@ def read_sidecar(path: str, film_path: str, fps: Optional[float] = None) -> tupl
     if len(data) > MAX_SIDECAR_BYTES:
         return [], [f"{path}: larger than {MAX_SIDECAR_BYTES} bytes, ignored"]
     name = path.rsplit("/", 1)[-1]
+    # A name's words count as a language only by a two-letter code: 'sdh', 'new', 'one' are also rare languages'
+    # three-letter codes (Southern Kurdish, Newari, Oneida), and a line's language reads those (line_language).
+    tag = language_code(sidecar_language(film_path, path))
     if fmt == "stl":  # binary, with its own character tables
         try:
             events, own, warnings = parse_stl(data)
         except ValueError as exc:
             return [], [f"{name}: unparseable subtitles: {exc}"]
-        cues, warnings = _cues(events, warnings, sidecar_language(film_path, path) or own, empty=False)
+        cues, warnings = _cues(events, warnings, tag or own, empty=False)
         return cues, [f"{name}: {w}" for w in warnings]
     text, enc_warning = decode_subtitle_bytes(data)
     if not _holds_subtitles(fmt, text):  # a .xml is metadata (nothing to say); a .sub is a format not read
         return [], [f"{name}: neither MicroDVD text nor VobSub pictures: ignored"] if fmt == "sub" else []
     from transforms.image_subtitles import SubtitlePictures
     pictures = SubtitlePictures.beside(path)  # an IMSC1 image-profile TTML names PNG files beside it; read on demand
-    cues, warnings = parse_subtitles(text, fmt, sidecar_language(film_path, path), fps, pictures)
+    cues, warnings = parse_subtitles(text, fmt, tag, fps, pictures)
     warnings += pictures.warnings()
     return cues, [f"{name}: {w}" for w in ([enc_warning] if enc_warning else []) + warnings]
 
@@ -1073,7 +1076,7 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
             _raise_if_storage(exc, c.name)
             warnings.append(f"{c.name}: {type(exc).__name__}: {exc}")
             return None
-        cues, w = _cues(track.events, list(track.warnings), c.language or track.language, empty=True)
+        cues, w = _cues(track.events, list(track.warnings), language_code(c.language) or track.language, empty=True)
         moved = None
         if c.sidecar:
             cues, moved = on_film_clock(cues, info)
@@ -1185,7 +1188,7 @@ class LoadSubtitles(beam.DoFn):
             errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, stage="probe", error_type="DvdTitleSet",
                                     message=layout, fatal=False))
         if unread and needs_asr:
-            languages = sorted({language_code(c.language) or "unknown" for c in cues})
+            languages = sorted({line_language(c.language) or "unknown" for c in cues})
             message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
                        f"language the text path does not read (--text_languages {','.join(self.text_languages)}): "
                        "the dialogue is transcribed from the speech instead")
