@@ -79,3 +79,19 @@ def test_ttml_sequential_time_containers(tmp_path):
                      (20.0, 21.0, "Un,"), (22.0, 23.0, "deux."), (41.0, 42.0, "Par."),
                      (41.0, 42.0, "Par again.")]
     assert not warnings
+
+
+def test_credits_adverts_labels_and_other_notes_are_not_dialogue(tmp_path):
+    """Cues no one says: before 2026-12-07 each was read by the text model, most as grounded neutral ('THE END'
+    0.91, 'www.opensubtitles.org' 0.80, 'JOHN:' 0.71), a song in other notes as surprise 0.67."""
+    not_said = ["🎵 La la la, oh oh oh 🎵", "♩ Happy birthday to you ♩", "🎶Living in America🎶", "JOHN:", "- MAN #2:",
+                "Narrator:", "THE END", "The End", "Translated by: Maria Santos", "Subtitles by Somebody",
+                "Sync and corrections by n17t01", "Captioning made possible by Warner Bros.", "www.opensubtitles.org",
+                "Advertise your product or brand here\ncontact www.OpenSubtitles.org today",
+                "Please rate this subtitle at www.osdb.link/abc", "Downloaded from YIFY-subs.com", "{laughs}"]
+    said = ["The end.", "Listen: he is here.", "He said: no.", "Go to nytimes.com", "It was the end.",
+            "{laughs} Sure.", "I love the end of this."]
+    write_srt(tmp_path / "film.srt", [(2.0 * i, 2.0 * i + 1, t) for i, t in enumerate(not_said + said)])
+    lines, warnings = read_sidecar(str(tmp_path / "film.srt"), str(tmp_path / "film.mp4"))
+    assert [c.text for c in lines] == [" ".join(t.replace("{laughs} ", "").split()) for t in said] and not warnings
+    assert [_clean(t) for t in ("Narrator:", "The end.")] == ["", "The end."]  # the labelled lines' path is the same

@@ -17,10 +17,23 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # feature caches' keys. 2 (2026-12-03): SDH sound descriptions, music cues and speaker labels are not dialogue. 3
 # (2026-12-06): a label after a sound description ('[door slams] JOHN:'), with a description of its own ('JOHN (V.O.):')
 # or after a sentence of the cue ('Where were you? MARY: Out.', two lines joined) is one too. 4 (2026-12-06, the same
-# day): a song wrapped in '#' or '¶' is no line, a dash-led turn that held only a description goes with its dash.
-DIALOGUE_RULE = "4"
-_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)")  # SDH sound descriptions: [door slams], (SIGHS)
-_MUSIC = re.compile("[\u266a\u266b\u266c]")  # music notes: a song's lyrics or the score
+# day): a song wrapped in '#' or '¶' is no line, a dash-led turn that held only a description goes with its dash. 5
+# (2026-12-07): the notes ♩ 🎵 🎶 🎼 mark songs too; '{laughs}' is a description; a cue that is only a speaker label
+# ('JOHN:', 'Narrator:'), a subtitle credit or advert ('Subtitles by ...', 'www.opensubtitles.org') or 'THE END' is
+# no line; and a line's language may be one without a two-letter code (transforms.language.line_language).
+DIALOGUE_RULE = "5"
+_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}")  # SDH sound descriptions: [door slams], (SIGHS), {laughs}
+_MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score
+# A cue that is only a label: 'JOHN:', 'MAN #2:', 'Narrator:' (one capitalised word)
+_LABEL_ONLY = re.compile(r"[-\u2013\u2014]?\s*(?:[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]|[A-Z][a-z]+)\s?:")
+# Not the film's words: the subtitler's credit, a subtitle site's advert or address, the closing card
+_NOT_SPOKEN = re.compile(
+    r"(?:(?:english\s+)?(?:subtitles?|subtitled|captions?|captioned|captioning|transcripts?|transcribed|translations?"
+    r"|translated|sync(?:ed|hed)?|synchroni[sz]ed|corrections?|corrected|ripped|encoded|resync(?:ed)?)"
+    r"(?:\s+(?:and|&)\s+\w+)?\s+(?:made\s+possible\s+)?by\b.*"
+    r"|.*(?:\bwww\.\S+|https?://\S+"
+    r"|\S*(?:subtitle|subs\b|osdb|yify|torrent|addic7ed|podnapisi)\S*\.(?:com|org|net|link)).*"
+    r"|(?-i:THE\s+END|The\s+End)\W*)", re.I | re.S)  # (a character's 'The end.' is a line: MELD has one)
 # A song written where the font had no note: the whole cue wrapped in '#' or '¶' ('# Happy birthday #'). Not '*',
 # which wraps a written line's emphasis or action ('*so*', '*whistles innocently*': GoEmotions), nor '#1 fan'
 _STAND_IN_SONG = re.compile("[#\u00b6].*[#\u00b6]", re.S)
@@ -44,7 +57,7 @@ def dialogue_text(line: str) -> str:
         return ""
     labels = any(ch.islower() for ch in _SOUND.sub(" ", line))  # all caps: no label to tell ('I SAID: NO.')
     line = _spoken(_TURN.sub(lambda m: _kept_turn(m.group(0), labels), line), labels)
-    if _STAND_IN_SONG.fullmatch(line):
+    if _STAND_IN_SONG.fullmatch(line) or _LABEL_ONLY.fullmatch(line) or _NOT_SPOKEN.fullmatch(line):
         return ""
     return line if any(ch.isalnum() for ch in line) else ""
 
