@@ -702,7 +702,7 @@ def test_each_chunk_detects_its_language_and_each_line_is_tagged_by_its_own_text
     german = _stub_segment("Der Lappen liegt auf dem Eisschrank, das will sie am Mittwoch abgeben.", 0.3, 4.0)
     short = _stub_segment("Ja.", 4.5, 5.0)  # too few letters to identify: the chunk's language
     english_there = _stub_segment("And so my fellow Americans, ask not what your country can do for you.", 5.5, 10.0)
-    english = _stub_segment("Ask what you can do for your country.", 0.5, 4.0)
+    english = _stub_segment("Ask what you can do for your country.", 0.5, 10.4)  # the voice heard: 0-11 s
     speech = decode_audio(JFK)
 
     whisper = _StubWhisper(([german, short, english_there], "de", 0.8), ([english], "en", 0.99))
@@ -715,6 +715,7 @@ def test_each_chunk_detects_its_language_and_each_line_is_tagged_by_its_own_text
     assert [r["language_probability"] for r in rows] == [0.8, 0.8, None, 0.99]  # None: the text said otherwise
     assert (source.language, source.language_probability) == ("de", 0.8)  # the film's first, forcing nothing
 
+    german = _stub_segment(german.text, 0.3, 10.4)  # the whole voice: no second look
     whisper = _StubWhisper(([german], "de", 0.8), ([english], "en", 0.99))
     forced = AsrCueSource(whisper, language="en")  # --asr_language: every chunk, every line
     cues = forced.feed(speech, 0.0) + forced.feed(speech, 100.0) + forced.finish()
@@ -725,9 +726,9 @@ def test_a_chunk_whisper_is_unsure_of_keeps_the_films_language():
     # A one-language film: a chunk of a few words that Whisper guesses, unsure, is French is decoded again in the
     # film's English (LANGUAGE_SWITCH_P); a sure guess stands (a film that changes language).
     from transforms.transcribe import LANGUAGE_SWITCH_P
-    first = _stub_segment("And so my fellow Americans, ask not what your country can do for you.", 0.5, 5.0)
-    guessed = _stub_segment("Et que pour ton pays.", 0.5, 2.0)
-    again = _stub_segment("Ask what you can do for your country.", 0.5, 2.0)
+    first = _stub_segment("And so my fellow Americans, ask not what your country can do for you.", 0.5, 10.4)
+    guessed = _stub_segment("Et que pour ton pays.", 0.5, 10.4)
+    again = _stub_segment("Ask what you can do for your country.", 0.5, 10.4)
     speech = decode_audio(JFK)
     whisper = _StubWhisper(([first], "en", 0.95), ([guessed], "fr", LANGUAGE_SWITCH_P - 0.2), ([again], "en", 1.0))
     source = AsrCueSource(whisper)
@@ -805,3 +806,55 @@ def test_a_respelt_language_option_does_not_redo_the_catalogue(monkeypatch):
     now = [chash(*argv) for argv in usual]
     monkeypatch.setattr(options, "spelt_once", lambda config: {})  # the strings as typed, as before
     assert now == [chash(*argv) for argv in usual]
+
+
+# --- a second look at speech no kept line covers (2026-12-07) ---------------------------------------------------
+EMODB_DEV = MEDIA.parent / "audio" / "emodb" / "dev.parquet"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (JFK.is_file() and EMODB_DEV.is_file()), reason="shared speech data absent")
+def test_speech_whisper_skips_beside_a_line_in_another_language_gets_a_second_look(asr, tmp_path):
+    # JFK, then six German EmoDB lines in the same 30 s chunk: Whisper read the English and gave no line for the 15 s
+    # of German after it, in any language setting (decoded alone the German gives five lines).
+    import pyarrow.parquet as pq
+    german = []
+    for i, row in enumerate(pq.read_table(EMODB_DEV, columns=["audio"]).slice(0, 6).to_pylist()):
+        (tmp_path / f"{i}.ogg").write_bytes(row["audio"])
+        german += [decode_audio(tmp_path / f"{i}.ogg"), np.zeros(SAMPLE_RATE // 2, np.float32)]
+    audio = np.concatenate([decode_audio(JFK), np.zeros(SAMPLE_RATE, np.float32)] + german)
+    assert audio.size < 30 * SAMPLE_RATE  # one chunk
+    cues = _run(AsrCueSource(asr), audio, piece_s=5.0)
+    assert normalise(cues[0].text)[-6:] == normalise("ask what you can do for your country")[-6:]
+    after = [c for c in cues[1:] if c.start_s >= 10.5]
+    assert len(after) >= 4 and {c.language for c in after} == {"de"}, [(c.start_s, c.text) for c in cues]
+    assert [c.start_s for c in cues] == sorted(c.start_s for c in cues)
+
+
+@pytest.mark.skipif(not JFK.is_file(), reason="shared speech data absent")
+def test_a_second_look_is_taken_only_beside_a_kept_line():
+    speech = decode_audio(JFK)  # VAD hears about 0-11 s
+    first = _stub_segment("And so my fellow Americans, ask not", 0.3, 3.0)
+    # the look decodes the stretch from the kept line's end + LINE_MARGIN_S: its segments are in that stretch's time
+    again = _stub_segment("what your country can do for you, ask what you can do for your country.", 0.2, 7.0)
+    whisper = _StubWhisper(([first], "en", 0.97), ([again], "en", 0.97))
+    source = AsrCueSource(whisper)
+    cues = _run(source, speech, piece_s=5.0)
+    assert [c.text for c in cues] == [first.text.strip(), again.text.strip()]
+    assert whisper.forced == [None, None] and len(source.details) == 2
+    assert cues[1].start_s == pytest.approx(3.5 + 0.2) and cues[1].end_s == pytest.approx(3.5 + 7.0)
+    # Whisper kept nothing in the chunk (music, birdsong): the same sound is not decoded again
+    whisper = _StubWhisper(([], "en", 0.5))
+    assert _run(AsrCueSource(whisper), speech, piece_s=5.0) == [] and whisper.forced == [None]
+
+
+def test_missed_speech_is_the_vad_speech_no_line_covers_longest_first():
+    from types import SimpleNamespace as Seg
+    from transforms.transcribe import missed_speech
+    sr = SAMPLE_RATE
+    speech = [{"start": 0, "end": 10 * sr}, {"start": 12 * sr, "end": 13 * sr}, {"start": 20 * sr, "end": 21 * sr // 2}]
+    lines = [Seg(start=1.0, end=4.0), Seg(start=8.0, end=9.6)]
+    # lines widened by 0.5 s: 0-0.5 s too short; 4.5-7.5 s; 12-13 s apart from it (a line lies between); 20-20.5 s short
+    assert missed_speech(speech, lines, 30 * sr) == [(int(4.5 * sr), int(7.5 * sr)), (12 * sr, 13 * sr)]
+    # two missed parts with no line between them are one stretch
+    assert missed_speech(speech[:2], [Seg(start=0.0, end=7.0)], 30 * sr) == [(int(7.5 * sr), 13 * sr)]

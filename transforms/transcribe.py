@@ -26,7 +26,7 @@ import numpy as np
 from model.encoders.audio import SAMPLE_RATE
 from transforms.elements import Cue
 from transforms.dialogue import dialogue_text
-from transforms.language import label_cues, language_code
+from transforms.language import label_cues, line_language
 
 TOKENS_PER_SPEECH_S = 8  # generous for fast speech (~4 words/s) incl. timestamp tokens; caps runaway loops
 MIN_NEW_TOKENS = 32
@@ -40,12 +40,19 @@ LANGUAGE_SWITCH_P = 0.7
 # reach 0.35-0.5 in some chunks (the Sintel trailer's last two), and music, birdsong and silence still give no words
 # (docs/asr.md).
 VAD_GATE_THRESHOLD = 0.35
+# A second look (AsrCueSource._transcribe): VAD speech at least MISSED_SPEECH_S long that no kept line covers (a
+# line's span widened by LINE_MARGIN_S each side: VAD pads its stretches by 0.4 s) is decoded again on its own, at
+# most MAX_SECOND_LOOKS stretches a chunk, the longest first.
+MISSED_SPEECH_S = 1.0
+LINE_MARGIN_S = 0.5
+MAX_SECOND_LOOKS = 2
 # Which lines speech recognition gives a film: part of the config hash when films are transcribed, so a nightly run
 # redoes them when it changes. 2: Whisper hears whole chunks, VAD decides afterwards, gate 0.35 (2026-12-03). 3
 # (2026-12-06): a recognised line is read as a subtitle's is (dialogue_text: no '(sighs)', no 'JOHN:'). 4 (2026-12-06,
 # the same day): a segment is judged by its own text and words, not its 30 s window's; the language is detected in
-# every chunk, each line tagged by its own text where it can be; a recognised line keeps the words cleaning left.
-ASR_RULE = "4"
+# every chunk, each line tagged by its own text where it can be; a recognised line keeps the words cleaning left. 5
+# (2026-12-07): a second look at VAD speech no kept line covers (a chunk's other language was left unread).
+ASR_RULE = "5"
 
 
 def mean_word_probability(segment) -> Optional[float]:
@@ -219,23 +226,40 @@ class AsrCueSource:
         # Whisper hears the whole chunk, not only the stretches VAD kept: glued together without the time between
         # them, lines spoken under music lost their words (the Sintel trailer's last two lines, docs/asr.md).
         # VAD decides afterwards instead: a segment with no speech under it is dropped (heard).
+        kept = self._heard_segments(audio, 0, speech, speech_s, start_s)
+        if kept is None:
+            return []
+        # A second look at speech no kept line covers: Whisper gives one language per window and may skip the rest
+        # (JFK then 15 s of German: the German gave no line). Only beside a kept line: in a chunk where Whisper
+        # kept none (music, tones, birdsong) a look again at the same sound finds nothing and doubled its cost.
+        missed = missed_speech(speech, [seg for _, seg, _ in kept], audio.size) if kept else []
+        for a, b in missed[:MAX_SECOND_LOOKS]:
+            again = self._heard_segments(audio[a:b], a, speech, (b - a) / SAMPLE_RATE, start_s)
+            kept += again or []  # its stretch holds no kept line: nothing is said twice
+        out = []
+        for offset, seg, info in sorted(kept, key=lambda k: k[0] / SAMPLE_RATE + float(k[1].start)):
+            if self.language is None:  # the film's language as first heard (informational: forces nothing)
+                self.language, self.language_probability = info.language, float(info.language_probability)
+            out.append(self._utterance(seg, info, start_s + offset / SAMPLE_RATE))
+        return out
+
+    def _heard_segments(self, audio: np.ndarray, offset: int, speech: Sequence[dict], speech_s: float,
+                        start_s: float) -> Optional[list]:
+        """(offset, segment, info) of each segment Whisper gives for `audio` (which begins `offset` samples into
+        its chunk, whose VAD stretches are `speech`) that the filters keep and VAD heard; None where Whisper failed
+        (said in failures)."""
         try:
             segments, info = self._decode(audio, self.given_language, speech_s)
             if (self.given_language is None and self.language is not None and info.language != self.language
                     and float(info.language_probability) < LANGUAGE_SWITCH_P):
                 segments, info = self._decode(audio, self.language, speech_s)
         except Exception as exc:  # noqa: BLE001 - one bad chunk must not cost the film its other lines
-            end_s = start_s + audio.size / SAMPLE_RATE
-            self.failures.append(f"{start_s:.1f}-{end_s:.1f}s: {type(exc).__name__}: {exc}")
-            return []
-        out = []
-        for seg in segments:
-            if not self.filters.keep(seg) or not heard(seg, speech, self.filters.min_heard_s):
-                continue
-            if self.language is None:  # the film's language as first heard (informational: forces nothing)
-                self.language, self.language_probability = info.language, float(info.language_probability)
-            out.append(self._utterance(seg, info, start_s))
-        return out
+            t0 = start_s + offset / SAMPLE_RATE
+            self.failures.append(f"{t0:.1f}-{t0 + audio.size / SAMPLE_RATE:.1f}s: {type(exc).__name__}: {exc}")
+            return None
+        shifted = [{"start": s["start"] - offset, "end": s["end"] - offset} for s in speech]
+        return [(offset, seg, info) for seg in segments
+                if self.filters.keep(seg) and heard(seg, shifted, self.filters.min_heard_s)]
 
     def _decode(self, audio: np.ndarray, language: Optional[str], speech_s: float) -> tuple[list, object]:
         """Whisper's segments (decoded: the generator does the work, so a failure is raised here) and its info for a
@@ -271,7 +295,7 @@ class AsrCueSource:
         if self.given_language:
             return self.given_language, None
         language = label_cues([Cue(0.0, 0.0, text, source="asr", language=info.language)])[0].language
-        return language, (float(info.language_probability) if language == language_code(info.language) else None)
+        return language, (float(info.language_probability) if language == line_language(info.language) else None)
 
 
 def kept_words(words: Sequence, line: str) -> list:
@@ -293,6 +317,32 @@ def kept_words(words: Sequence, line: str) -> list:
             kept.append(w)
             pos = end
     return kept if kept and not line[pos:].strip() else []
+
+
+def missed_speech(speech: Sequence[dict], segments: Sequence, n: int) -> list[tuple[int, int]]:
+    """(start, end) samples of the chunk's VAD stretches (get_speech_timestamps' dicts) that no segment covers, longest
+    first: the parts at least MISSED_SPEECH_S long, those with no segment between them joined into one stretch."""
+    covered = sorted((max(0, int((float(g.start) - LINE_MARGIN_S) * SAMPLE_RATE)),
+                      min(n, int((float(g.end) + LINE_MARGIN_S) * SAMPLE_RATE))) for g in segments)
+    parts = []
+    for s in speech:
+        a, b = s["start"], s["end"]
+        for c0, c1 in covered:
+            if c0 > a:
+                parts.append((a, min(b, c0)))
+            a = max(a, c1)
+            if a >= b:
+                break
+        if a < b:
+            parts.append((a, b))
+    parts = [(a, b) for a, b in parts if b - a >= MISSED_SPEECH_S * SAMPLE_RATE]
+    joined: list[tuple[int, int]] = []
+    for a, b in parts:
+        if joined and not any(joined[-1][1] <= c0 < a or joined[-1][1] < c1 <= a for c0, c1 in covered):
+            joined[-1] = (joined[-1][0], b)
+        else:
+            joined.append((a, b))
+    return sorted(joined, key=lambda p: p[0] - p[1])
 
 
 def heard(segment, speech: Sequence[dict], min_heard_s: float) -> bool:
