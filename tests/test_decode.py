@@ -454,7 +454,9 @@ def test_rotated_footage_is_turned_upright(tmp_path):
             out.mux(packet)
     clips, errors, _ = decode(path, segment="window", window_s=2.0, image_size=32, face_width=320)
     rgb, face = clips[0].frames[0], clips[0].face_frames[0]
-    assert not errors and face.shape == (320, 180, 3)  # portrait, as shown
+    # portrait, as shown, and --face_width wide as shown, as the same picture stored upright is (before 2026-12-07
+    # 180 wide: the width was taken in the stored orientation, and small faces were missed)
+    assert not errors and face.shape == (568, 320, 3)
     for img in (rgb, face):
         h, w = img.shape[:2]
         corners = [img[:h // 8, :w // 8].mean(), img[:h // 8, -w // 8:].mean(), img[-h // 8:, :w // 8].mean()]

@@ -229,23 +229,28 @@ class FramePicker:
         # photo the models learnt from is (before 2026-12-06 only PQ / HLG frames, all read as BT.2020)
         convert = (hdr.converter(frame)
                    or (lambda f, w, h: f.to_ndarray(width=w, height=h, format="rgb24")))
-        face = self._face(frame, convert) if self.face_size else None
-        rgb = convert(frame, self.width, self.height)
         # Phone and some camera footage is stored sideways with a display rotation (counterclockwise degrees):
         # turned as a player shows it, so faces are upright (a face frame of a portrait video is portrait).
         turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+        face = self._face(frame, convert, sideways=turns % 2 == 1) if self.face_size else None
+        rgb = convert(frame, self.width, self.height)
         if turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, turns))
             face = np.ascontiguousarray(np.rot90(face, turns)) if face is not None else None
         return rgb, face
 
-    def _face(self, frame, convert) -> np.ndarray:
+    def _face(self, frame, convert, sideways: bool = False) -> np.ndarray:
         """The face detector's copy. A frame of another shape than the probe's (a capture joined from an HD
         programme and 4:3 adverts) is fitted inside it at its own shape, square pixels, the rest black: before
         2026-12-05 it was stretched to the first part's shape (a 4:3 part after a 16:9 one: faces 33 % wide).
         Where the probe found no size (a TS whose one frame it did not reach), the copy's own shape stands for it
-        (before 2026-12-05: a division by zero that failed the film)."""
+        (before 2026-12-05: a division by zero that failed the film). `sideways`: the frame is shown turned a
+        quarter, so the copy is made that much taller, to be --face_width wide as shown: before 2026-12-07 a
+        portrait phone video stored sideways was searched at 270 px wide, one stored upright at 480 (faces of 2.5-3.5
+        % of the height found in the one, not the other)."""
         fw, fh = self.face_size
+        if sideways:
+            fw, fh = max(2, int(round(fw * fw / fh / 2)) * 2), fw
         sw, sh = self.stored_size if all(self.stored_size or ()) else (fw, fh)
         if not frame.width or not frame.height or abs(frame.width * sh / (frame.height * sw) - 1) < 0.02:
             return convert(frame, fw, fh)
