@@ -1570,3 +1570,30 @@ def test_sound_goes_on_after_a_damaged_stretch_leaves_the_aac_decoder_in_nonsens
     damaged_until = max(c.spec.end_s for c in clips if "audio" in c.damaged)
     after = [c for c in clips if c.spec.start_s >= damaged_until]
     assert after and all(c.audio.size and np.abs(c.audio).max() > 0.05 for c in after)
+
+
+def test_of_two_video_streams_the_films_picture_is_read_not_a_preview_stored_first(tmp_path):
+    """A camera's or an editor's file with a preview stored first: a 320x240 picture of one frame (larger than the
+    film), then the film (160x96, 4 s): the film's stream is read and a note says which. Before 2026-12-07 the first
+    stream was the whole film's picture."""
+    import av
+    path = tmp_path / "preview_first.mp4"
+    with av.open(str(path), "w") as out:
+        streams = [(out.add_stream("libx264", rate=25), 320, 240, 1, (128, 128, 128)),
+                   (out.add_stream("libx264", rate=25), 160, 96, 100, (220, 30, 30))]
+        for v, w, h, n, colour in streams:
+            v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        for v, w, h, n, colour in streams:
+            for i in range(n):
+                frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), colour, np.uint8), format="rgb24")
+                frame.pts = i
+                for packet in v.encode(frame):
+                    out.mux(packet)
+            for packet in v.encode(None):
+                out.mux(packet)
+    info = probe_film(str(path))
+    assert (info.width, info.height) == (160, 96) and info.duration_s == pytest.approx(4.0, abs=0.1)
+    clips, errors, _ = decode(path, segment="window", window_s=2.0, image_size=32)
+    assert [(e.error_type, e.fatal) for e in errors] == [("OtherVideoStreams", False)]
+    assert "stream(s) 0 passed over: stream 1 (160x96" in errors[0].message
+    assert len(clips) == 2 and all(c.frames[..., 0].mean() > 180 and c.frames[..., 2].mean() < 80 for c in clips)

@@ -994,8 +994,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     import av  # local: keeps module import light for pickling
     from transforms.avi_index import AviIndex
     from transforms.probe import (ReadFailed, declared_ends, film_audio_stream, film_start_s,
-                                  main_video_stream, open_container, read_packets, repair_note, undecodable,
-                                  why_unreadable)
+                                  main_video_stream, open_container, other_pictures, read_packets, repair_note,
+                                  undecodable, why_unreadable)
     from transforms.mono import MAX_CHANNELS, MonoResampler
 
     ref = job.ref
@@ -1018,6 +1018,11 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
         repaired = repair_note(container) if plan is None else None
         if repaired:
             yield warn("decode", "RepairedStart", repaired)
+        others = other_pictures(container, v) if plan is None and v is not None else []
+        if others:  # a preview, a proxy, a second angle: which one the clips show is said
+            yield warn("decode", "OtherVideoStreams", f"video stream(s) {', '.join(str(o.index) for o in others)} "
+                       f"passed over: stream {v.index} ({v.codec_context.width}x{v.codec_context.height}, the largest"
+                       " of those lasting at least half the longest) is the film's picture")
         for kind, chosen in (("video", v), ("audio", a)):
             passed = undecodable(container, kind) if plan is None else []
             if passed:

@@ -300,12 +300,28 @@ def repair_note(container) -> Optional[str]:
 
 
 def main_video_stream(container):
-    """The first real video stream: cover art (attached pictures) is not the film, nor a stream FFmpeg has no decoder
-    for (undecodable)."""
-    for s in container.streams.video:
-        if not (s.disposition & av.stream.Disposition.attached_pic) and s.codec_context is not None:
-            return s
-    return None
+    """The film's picture among the real video streams (cover art, attached pictures, is not the film, nor a stream
+    FFmpeg has no decoder for: undecodable): the largest, passing over one that lasts less than half the longest (a
+    preview, a proxy), then the default, then the first. Before 2026-12-07 the first was taken: a 160x120 thumbnail
+    or a 1 s 96x54 proxy stored first was the whole film's picture."""
+    real = [s for s in container.streams.video
+            if not (s.disposition & av.stream.Disposition.attached_pic) and s.codec_context is not None]
+    if len(real) < 2:
+        return real[0] if real else None
+    lasts = {s.index: _stream_duration(s) for s in real}
+    longest = max(lasts.values())
+
+    def rank(s):
+        short = 0 < lasts[s.index] < 0.5 * longest
+        return (short, -(s.codec_context.width or 0) * (s.codec_context.height or 0),
+                not s.disposition & av.stream.Disposition.default, s.index)
+    return min(real, key=rank)
+
+
+def other_pictures(container, chosen) -> list:
+    """The real video streams besides the film's picture (main_video_stream): said in a note, not read."""
+    return [s for s in container.streams.video if s is not chosen and s.codec_context is not None
+            and not (s.disposition & av.stream.Disposition.attached_pic)]
 
 
 def undecodable(container, kind: str) -> list:
