@@ -1597,3 +1597,12 @@ def test_of_two_video_streams_the_films_picture_is_read_not_a_preview_stored_fir
     assert [(e.error_type, e.fatal) for e in errors] == [("OtherVideoStreams", False)]
     assert "stream(s) 0 passed over: stream 1 (160x96" in errors[0].message
     assert len(clips) == 2 and all(c.frames[..., 0].mean() > 180 and c.frames[..., 2].mean() < 80 for c in clips)
+
+
+def test_a_film_with_b_frames_ends_where_its_last_frame_does_with_skip_nonref_too(tmp_path):
+    """skip_nonref leaves B-frames out, so the gap between the last two decoded frames spans the ones shown between
+    them: taken as the last frame's time, an 8 s H.264 film ended at 8.04 s (before 2026-12-07)."""
+    path = make_film(tmp_path / "b_frames.mp4", duration_s=8.0, fps=25, video_codec="libx264")
+    ends = {skip: decode(path, segment="window", window_s=4.0, image_size=32, skip_nonref=skip)[2]["media_end_s"]
+            for skip in (True, False)}
+    assert ends[True] == pytest.approx(8.0, abs=1e-3) and ends[False] == pytest.approx(8.0, abs=1e-3)

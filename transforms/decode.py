@@ -972,14 +972,17 @@ def first_key_s(container, v, offset: float, need_s: float) -> float:
 
 
 def last_frame_s(gap_s: float, own: tuple, nominal_s: float) -> float:
-    """How long a picture's last frame is on screen: the gap before it where frames come at about the film's rate
-    (it counts the frames skip_nonref left out), else, after a frame held longer (a still in a VFR encode), the
-    frame's own duration ((duration, time base), FFmpeg's from its packet), else a frame time. Before 2026-12-06
-    always that gap: a film whose next-to-last frame is held 5 s ran 5 s past its end."""
-    if gap_s <= HELD_FRAMES * nominal_s:
-        return gap_s
+    """How long a picture's last frame is on screen: its own duration ((duration, time base), FFmpeg's from its
+    packet) where it has one no longer than the gap before it, else that gap where frames come at about the film's
+    rate, else, after a frame held longer (a still in a VFR encode) without a duration of its own, a frame time.
+    Before 2026-12-06 always that gap: a film whose next-to-last frame is held 5 s ran 5 s past its end. Before
+    2026-12-07 the gap came first, and with skip_nonref it spans the B-frames left out (shown before the last
+    frame): an H.264 film ended one or two frames late (8.04 s of 8.00)."""
     duration, base = own
-    return float(duration * base) if duration and base else nominal_s
+    own_s = float(duration * base) if duration and base else 0.0
+    if gap_s <= HELD_FRAMES * nominal_s:
+        return own_s if 0 < own_s <= gap_s else gap_s
+    return own_s or nominal_s
 
 
 def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource] = None,
