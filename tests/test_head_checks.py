@@ -249,3 +249,17 @@ def test_rescore_refuses_the_runs_own_output(tmp_path, capsys):
                             "--text_languages", "english"])
     with pytest.raises(SystemExit):  # a run id too long to name a file
         rescore.parse_args(["--features", str(run / "features"), "--output", str(tmp_path / "v3"), "--run_id", "r" * 200])
+
+
+@pytest.mark.parametrize("epochs", [1, 5, 9, 10, 11])
+def test_any_number_of_steps_trains(epochs):
+    """10 steps in all (10 epochs of one batch, 5 of two) ended in ZeroDivisionError in OneCycleLR's warm-up; under
+    10 there was no warm-up at all (found in review)."""
+    from training.datasets import Example
+    from training.loop import LabelledSet, train_head
+    rng = np.random.default_rng(0)
+    items = [{"text": rng.standard_normal((3, DIMS["text"])).astype(np.float16)} for _ in range(8)]
+    train = LabelledSet("toy", items, [Example(label=i % 7) for i in range(8)])
+    config = BVPECConfig(input_dims=DIMS, d_model=16, heads=2, dropout=0.0)
+    model, summary = train_head(train, [], config, epochs=epochs, batch_size=8)
+    assert summary["best_epoch"] == epochs and all(torch.isfinite(p).all() for p in model.parameters())

@@ -284,8 +284,11 @@ def train_head(train: LabelledSet, devs: Sequence[LabelledSet], config: BVPECCon
         ema_decay), use_buffers=True) if ema_decay > 0 else None)
     lengths = text_lengths(train)
     steps_per_epoch = max(1, len(bucketed_batches(lengths, batch_size, torch.Generator())))  # same count every epoch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=epochs * steps_per_epoch,
-                                                pct_start=0.1)
+    # A warm-up of 10 % of the steps, at least 1.5 of them: OneCycleLR's warm-up ends at pct_start * steps - 1, and
+    # where that was 0 (10 steps: 10 epochs of one batch) it divided by zero; under 10 steps it had no warm-up at all
+    steps = max(2, epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps,
+                                                pct_start=max(0.1, 1.5 / steps))
     weights = class_weights(train.labels, config.num_classes, class_weight_power)
     gen = torch.Generator().manual_seed(seed)
     best, best_score, best_epoch, history, bad = None, -float("inf"), -1, [], 0
