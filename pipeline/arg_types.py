@@ -7,6 +7,8 @@ import argparse
 import functools
 import math
 import os
+import tempfile
+from typing import Optional, Sequence
 
 from model.encoders.versions import is_url
 
@@ -185,3 +187,29 @@ def stops_on_data_errors(prog: str):
                 raise SystemExit(f"{prog}: {exc}") from None
         return checked
     return wrap
+
+
+def output_problem(path: str, inputs: Sequence[str] = ()) -> Optional[str]:
+    """Why a local output file cannot be written where it is asked for, before any work: a folder, one of the
+    command's input files (its --data / --dev specs or its --head: the output would replace it), or a place no file
+    can be made (a missing folder, no permission); None where it can. Before 2026-12-07 pipeline.train, calibrate
+    and evaluate wrote over their own input data, and failed at an unwritable path only after all the work."""
+    if not path or is_url(path):
+        return None
+    if os.path.isdir(path):
+        return f"{path} is a folder"
+    from training.datasets import _spec_pieces
+    for given in inputs:
+        try:
+            source = str(_spec_pieces(given)[1]) if ":" in given and not os.path.exists(given) else given
+        except ValueError:
+            source = given
+        if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path):
+            return f"{path} is an input of this command ({given}): it would be written over"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None

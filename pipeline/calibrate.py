@@ -54,7 +54,7 @@ from model.checkpoints import DEFAULT_HEAD, load_head, load_head_meta, save_head
 from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
 from model.precision import bound_kernel_caches
-from pipeline.arg_types import add_text_languages, head_path_arg, io_path, stops_on_data_errors
+from pipeline.arg_types import add_text_languages, head_path_arg, io_path, output_problem, stops_on_data_errors
 from training.calibration import (cross_fitted, doubtful_fits, fit_pattern_temperatures, foreign_temperatures,
                                   logits_and_patterns, over_head_temperatures, pairing_kinds, probs_with, referee_rows,
                                   refit_only, set_weights, speech_out_of_fold, split, training_data_overlap)
@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", default=None, type=io_path)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    for flag, path in (("--output", args.output), ("--json", args.json)):
+        if problem := output_problem(path, args.data):
+            p.error(f"{flag} {problem}")
     if args.temperatures_from and not args.refit:
         p.error("--temperatures_from needs --refit (the temperatures fitted here)")
     # both checked before any model loads or feature is made (one line, exit status 1)

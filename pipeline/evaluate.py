@@ -27,7 +27,7 @@ from model.encoders.openvino_runtime import RUNTIMES
 from model.featurize import parse_modalities
 from model.precision import PRECISIONS, bound_kernel_caches
 from pipeline.arg_types import (add_text_languages, cv_folds, head_path_arg, io_path, modalities_arg, positive_int,
-                                stops_on_data_errors)
+                                output_problem, stops_on_data_errors)
 from training.datasets import DataError, data_spec
 from training.evaluation import RowsRead, evaluate_spec, folds_problem, overlaps_with_head
 from training.metrics import format_table
@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.modalities is None:  # the head's own (all four for the shipped head): a head that learnt no audio
         args.modalities = ",".join(learnt_modalities(args.head))  # evaluates its lines without being told
     problems = number_format_problems(args) + unlearnt_problems(args)
+    if problem := output_problem(args.json, args.data):
+        problems.append(f"--json {problem}")
     if problems:
         parser.error("; ".join(problems))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -28,7 +28,7 @@ from model.checkpoints import (carried_data, face_classifier_data, load_head, lo
 from model.encoders import EncoderSpec, Encoders, create_encoders
 from model.precision import PRECISIONS, bound_kernel_caches, fp32_state
 from model.text_top import TextTop, TunedTextHead
-from pipeline.arg_types import (add_text_languages, fraction, io_path, positive_float, positive_int,
+from pipeline.arg_types import (add_text_languages, fraction, io_path, output_problem, positive_float, positive_int,
                                 stops_on_data_errors)
 from training.datasets import DataError, data_spec, specs_overlap
 from training.features import feature_dims, kind_modalities
@@ -176,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from model.number_formats import precision_problem
     if problem := precision_problem(args.precision, args.device):
         parser.error(f"--precision {args.precision} --device {args.device}: {problem}")
+    if problem := output_problem(args.out, args.data + args.dev):
+        parser.error(f"--out {problem}")
     return args
 
 

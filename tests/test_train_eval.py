@@ -78,6 +78,30 @@ def test_a_data_spec_that_names_nothing_stops_the_command_before_any_model_loads
             assert stop.value.code == 2 and message in capsys.readouterr().err, (spec, main)
 
 
+def test_an_output_over_an_input_or_where_nothing_can_be_written_stops_before_any_work(tmp_path, capsys, monkeypatch):
+    """pipeline.train --out, calibrate --output / --json and evaluate --json naming an input file wrote over it; a
+    folder or a missing one failed only after all the work (before 2026-12-07, found in review)."""
+    from pipeline import calibrate, evaluate, train
+    from training.datasets import data_spec
+    data = tmp_path / "dev.csv"
+    data.write_text("Utterance,Emotion\nHi.,joy\n")
+    spec = f"meld:{data}"
+    cases = [(train.main, ["--data", spec, "--out", str(data)], "--out", "is an input of this command"),
+             (calibrate.main, ["--data", spec, "--output", str(data)], "--output", "would be written over"),
+             (evaluate.main, ["--data", spec, "--json", str(data)], "--json", "would be written over"),
+             (train.main, ["--data", spec, "--out", str(tmp_path)], "--out", "is a folder"),
+             (train.main, ["--data", spec, "--out", str(tmp_path / "no" / "h.pt")], "--out", "cannot write")]
+    for main, argv, flag, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and flag in err and message in err, (argv, err)
+    assert data.read_text() == "Utterance,Emotion\nHi.,joy\n"
+    # a spec is recorded with its path made absolute, so what a head has seen is found from any folder
+    monkeypatch.chdir(tmp_path)
+    assert data_spec("meld:dev.csv#dev") == f"meld:{data}#dev" and data_spec("meld:dev.csv@1") == f"meld:{data}@1"
+
+
 def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model_loads(tmp_path, capsys):
     """pipeline.evaluate / calibrate / rescore / report: --head, --text_model or --vision_model naming a path that is not
     there, or --modalities naming no branch, is the usage and one line (exit status 2), not a traceback."""

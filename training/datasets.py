@@ -132,12 +132,15 @@ def data_spec(spec: str) -> str:
     split or sample size is wrong stops the command with its usage and one line, before any model loads."""
     import argparse
     try:
-        _, path, _, _ = spec_parts(spec)
+        kind, path, split, n = spec_parts(spec)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if not path.exists():
         raise argparse.ArgumentTypeError(f"no such file or folder: {path}")
-    return spec
+    # its path made absolute: a head records its specs, and what it has seen is looked up by them from anywhere
+    # (before 2026-12-07 a relative spec was recorded as typed, and evaluate, run from another folder on the same
+    # training rows, said nothing)
+    return f"{kind}:{os.path.abspath(path)}" + (f"@{n}" if n is not None else "") + (f"#{split}" if split else "")
 
 
 class DataError(ValueError):
