@@ -1234,3 +1234,23 @@ def test_a_feature_cache_serves_only_the_rows_it_was_made_from(tmp_path):
     make_film(film, duration_s=1.0, size=(64, 48))  # another film under the same name
     assert rows_digest([clip]) != first and rows_digest([Example(label=0, data=b"x")]) != rows_digest(
         [Example(label=0, data=b"y")])
+
+
+def test_labelled_lines_with_no_words_are_counted_not_dropped_silently(tmp_path):
+    """A MELD / EmoryNLP / GoEmotions row the dialogue rule empties ('(laughs)', '...', 'THE END') is no line, as a
+    film's cue of none is; before 2026-12-07 it vanished from n with nothing said (found in review)."""
+    from collections import Counter
+    from training.datasets import NO_WORDS, load_dataset
+    said = ["Hi there.", "(laughs)", "How are you?", "...", "THE END", "Fine, thanks."]
+    rows = ["Utterance,Emotion,Sentiment,Dialogue_ID,Utterance_ID"]
+    rows += [f'"{t}",joy,positive,0,{i}' for i, t in enumerate(said)]
+    (tmp_path / "meld.csv").write_text("\n".join(rows) + "\n")
+    skipped = Counter()
+    examples = load_dataset(f"meld:{tmp_path / 'meld.csv'}", skipped=skipped)
+    assert [e.text for e in examples] == ["Hi there.", "How are you?", "Fine, thanks."] and skipped == {NO_WORDS: 3}
+    assert examples[2].context == ("Hi there.", "How are you?")  # the wordless rows are no one's context either
+    (tmp_path / "labels.txt").write_text("\n".join(["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]))
+    (tmp_path / "go.tsv").write_text("A fine day.\t3\tx1\n[laughs]\t3\tx2\nNo.\t2,3\tx3\n")
+    skipped = Counter()
+    assert [e.text for e in load_dataset(f"goemotions:{tmp_path / 'go.tsv'}", skipped=skipped)] == ["A fine day."]
+    assert skipped == {NO_WORDS: 1}  # (the two-label row is left out by design, as documented)

@@ -274,20 +274,26 @@ def labelled(value) -> dict:
     return {"label": -1, "label_text": text}
 
 
+# A labelled line the dialogue rule leaves no words of ('(laughs)', '...', 'THE END'): counted, as a film's cue of none
+# is no line (before 2026-12-07 dropped without a word: n fell and nothing said why)
+NO_WORDS = "no words by the dialogue rule (transforms.dialogue: a sound description, a music cue, '!')"
+
+
 def read_meld(path: Path) -> list[Example]:
     """MELD csv: Utterance, Emotion, Sentiment, Dialogue_ID, Utterance_ID. Context = earlier lines of the
     same dialogue; sentiment gives the valence target (-1/0/+1)."""
     rows = list(enumerate(_read_csv(path)))
     rows.sort(key=lambda ir: (int(ir[1]["Dialogue_ID"]), int(ir[1]["Utterance_ID"])))
-    out = []
+    out, wordless = [], []
     for i, r in rows:
         text = _clean(r["Utterance"])
-        if not text:  # no words ('!'): not a line
+        if not text:  # no words ('!'): not a line, nor another line's context
+            wordless.append(Example(**labelled(r["Emotion"]), source="meld", row=i, left_out=NO_WORDS))
             continue
         out.append(Example(**labelled(r["Emotion"]), text=text,
                            valence=MELD_SENTIMENT_VALENCE.get(r.get("Sentiment", "").strip().lower(), NAN),
                            group=f"meld-{r['Dialogue_ID']}", source="meld", language="en", row=i))
-    return _with_dialogue_context(out)
+    return _with_dialogue_context(out) + wordless
 
 
 def _with_dialogue_context(examples: list[Example]) -> list[Example]:
@@ -308,16 +314,18 @@ def read_emorynlp(path: Path) -> list[Example]:
     def key(r):
         return int(r["Season"]), int(r["Episode"]), int(r["Scene_ID"]), int(r["Utterance_ID"])
     rows.sort(key=lambda ir: key(ir[1]))
-    out = []
+    out, wordless = [], []
     for i, r in rows:
         text = _clean(r["Utterance"])
-        if not text:
-            continue
         emo = label_key(r["Emotion"])
+        if not text:
+            wordless.append(Example(**labelled(EMORYNLP_LABELS.get(emo, r["Emotion"])), source="emorynlp", row=i,
+                                    left_out=NO_WORDS))
+            continue
         out.append(Example(**labelled(EMORYNLP_LABELS.get(emo, r["Emotion"])), text=text,
                            valence=EMORYNLP_VALENCE.get(emo, NAN), group="emory-%d-%d-%d" % key(r)[:3],
                            source="emorynlp", language="en", row=i))
-    return _with_dialogue_context(out)
+    return _with_dialogue_context(out) + wordless
 
 
 def read_goemotions(path: Path) -> list[Example]:
@@ -327,7 +335,10 @@ def read_goemotions(path: Path) -> list[Example]:
     out = []
     with open(path, newline="", encoding="utf-8") as f:
         for i, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)):
-            if len(row) < 2 or "," in row[1] or not _clean(row[0]):
+            if len(row) < 2 or "," in row[1]:
+                continue
+            if not _clean(row[0]):
+                out.append(Example(**labelled(names[int(row[1])]), source="goemotions", row=i, left_out=NO_WORDS))
                 continue
             out.append(Example(**labelled(names[int(row[1])]), text=_clean(row[0]),
                                group=row[2] if len(row) > 2 else "", source="goemotions", language="en", row=i))
