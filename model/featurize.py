@@ -326,8 +326,11 @@ class Featurizer:
             out["face"] = _softmax(face / self.encoders.face_temperature).mean(0)
         scene = _tokens(tokens, "scene", SCENE_INPUT_DIM)
         if scene is not None and len(scene) % SCENE_TOKENS == 0:
-            logits, _ = self.encoders.scene.encode(scene.reshape(-1, SCENE_TOKENS, scene.shape[-1]))
-            out["scene"] = _softmax(logits).mean(0)
+            frames = scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])
+            frames = frames[self.encoders.scene.pictures(frames)]  # no word on a leader, a card, a blank frame
+            if len(frames):
+                logits, _ = self.encoders.scene.encode(frames)
+                out["scene"] = _softmax(logits).mean(0)
         audio = _tokens(tokens, "audio", NUM_EMOTIONS)
         if audio is not None:
             out["speech"] = _softmax(audio).mean(0)

@@ -158,7 +158,8 @@ def test_scene_weights_load():
 
     head = load_scene_head()
     assert SCENE_WEIGHTS.stat().st_size < 5_000_000
-    assert head.version.startswith("scene-emotion-") and len(head.version) == len("scene-emotion-") + 10
+    assert head.version.startswith("scene-emotion-") and len(head.version.split("+")[0]) == len("scene-emotion-") + 10
+    assert "+gate" in head.version and head.gate is not None  # which frames it reads is part of its version
     assert float(head.temperature) > 0 and float(head.temperature) != 1.0
 
 
@@ -250,3 +251,23 @@ def test_scene_trainer_learns_photos_with_one_label_and_no_ratings(tmp_path, mon
     assert np.allclose(data.probs.argmax(1), data.labels) and np.isnan(data.va).all()
     report = sc.run(tmp_path / "scene.pt", grid=sc.GRID[:1], members=1, log=lambda *a: None)
     assert (tmp_path / "scene.pt").exists() and report["dev"]["n"] == 6 and report["dev"]["va_mae"] is None
+
+
+def test_drawn_graphics_give_no_scene_evidence_and_photos_do(vision):
+    """The picture gate (training.picture_gate): frames drawn with another seed than it learnt from (flat colours,
+    gradients, colour bars, text cards, test patterns) are not read by the scene classifier, unseen Emotion6 dev
+    photos are. Before 2026-12-07 colour bars read joy 0.47, credits on black fear 0.46, both grounded."""
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import Featurizer
+    from training.picture_gate import encode_frames, graphics
+    from training.scene_classifier import encode_images, read_scene_set
+    n = pq.read_metadata(DATA / "scenes" / "emotion6" / "dev.parquet").num_rows
+    photos = encode_images(vision, read_scene_set("dev", rows=_spread(n)).images)
+    drawn = encode_frames(vision, graphics(20, seed=7))
+    featurizer = Featurizer(create_encoders(EncoderSpec()))
+    gate = featurizer.encoders.scene.gate
+    assert gate.pictures(photos).all() and not gate.pictures(drawn).any()
+    as_stored = lambda t: {"scene": t.reshape(-1, t.shape[-1])}  # noqa: E731 - a clip's tokens: [frames * 2, dim]
+    assert "scene" not in featurizer.evidence(as_stored(drawn[:4]))  # a clip of cards: the head's guess
+    mixed = featurizer.evidence(as_stored(np.concatenate([drawn[:2], photos[:2]])))["scene"]
+    np.testing.assert_allclose(mixed, featurizer.evidence(as_stored(photos[:2]))["scene"], rtol=1e-5)

@@ -22,7 +22,7 @@ from torch import nn
 from schemas.labels import EMOTIONS
 
 from ..files import written_atomically
-from .versions import SCENE_WEIGHTS, scene_version  # noqa: F401 - re-exported
+from .versions import GATE_WEIGHTS, PICTURE_P, SCENE_WEIGHTS, scene_version  # noqa: F401 - re-exported
 
 TOKENS, DIM = 2, 384
 DEFAULT_WEIGHTS = SCENE_WEIGHTS
@@ -65,6 +65,7 @@ class SceneEmotionHead(nn.Module):
         self.register_buffer("temperature", torch.ones(()))
         self.nets = nn.ModuleList(_net(cfg) for _ in range(max(1, cfg.members)))
         self.version = "scene-emotion-untrained"
+        self.gate: Optional[PictureGate] = None  # which frames are pictures (load_scene_head sets the shipped one)
 
     @property
     def net(self) -> nn.Module:
@@ -83,6 +84,10 @@ class SceneEmotionHead(nn.Module):
         logits, va = self.raw(pooled_features(tokens))
         return logits / self.temperature, va
 
+    def pictures(self, tokens) -> np.ndarray:
+        """[n] bool: the frames (scene tokens [n, 2, dim]) whose scene this head may judge (all without a gate)."""
+        return self.gate.pictures(tokens) if self.gate is not None else np.ones(len(tokens), bool)
+
     @torch.inference_mode()
     def encode(self, tokens) -> tuple[np.ndarray, np.ndarray]:
         """numpy in, numpy out: (calibrated logits [n, 7], valence/arousal [n, 2])."""
@@ -91,6 +96,30 @@ class SceneEmotionHead(nn.Module):
             return np.zeros((0, len(EMOTIONS)), np.float32), np.zeros((0, 2), np.float32)
         logits, va = self(tokens)
         return logits.numpy().astype(np.float32), va.numpy().astype(np.float32)
+
+
+class PictureGate:
+    """Which frames are pictures of something (training.picture_gate): scene tokens [n, 2, dim] -> [n] bool."""
+
+    def __init__(self, mean, scale, coef, bias):
+        self.mean, self.scale, self.coef = (np.asarray(a, np.float64) for a in (mean, scale, coef))
+        self.bias = float(bias)
+
+    def probability(self, tokens) -> np.ndarray:
+        x = np.asarray(tokens, np.float64).reshape(len(tokens), -1)
+        return 1.0 / (1.0 + np.exp(-(((x - self.mean) / self.scale) @ self.coef + self.bias)))
+
+    def pictures(self, tokens) -> np.ndarray:
+        return self.probability(tokens) >= PICTURE_P if len(tokens) else np.zeros(0, bool)
+
+
+def load_picture_gate(path: str | os.PathLike | None = None) -> Optional[PictureGate]:
+    """The shipped gate (model/weights/picture_gate.npz); None where there is none (every frame is read)."""
+    path = Path(path) if path else GATE_WEIGHTS
+    if not path.is_file():
+        return None
+    with np.load(path) as f:
+        return PictureGate(f["mean"], f["scale"], f["coef"], f["bias"])
 
 
 def save_scene_head(head: SceneEmotionHead, path: str | os.PathLike, meta: Optional[dict] = None) -> None:
@@ -109,4 +138,5 @@ def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:
     head = SceneEmotionHead(SceneHeadConfig(**ckpt["config"]))
     head.load_state_dict(ckpt["state_dict"])
     head.version = scene_version(path)
+    head.gate = load_picture_gate()  # about the ViT's tokens, not this head: any scene head on them reads through it
     return head.eval()
