@@ -54,7 +54,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*",
                                                "model", "model.*", "schemas", "schemas.*",
                                                "training", "training.*", "testing", "testing.*"]),
-    package_data={"model": ["weights/*.pt", "weights/*.json", "weights/*.md"],
+    package_data={"model": ["weights/*.pt", "weights/*.npz", "weights/*.json", "weights/*.md"],
                   "pipeline": ["report/templates/*.j2"]},
     python_requires=">=3.10",
     cmdclass={"build": Build, "install_pinned": InstallPinned},

@@ -236,6 +236,9 @@ def test_the_package_a_worker_installs_brings_the_pinned_environment(tmp_path):
     unpacked = next(p for p in tmp_path.iterdir() if p.is_dir())
     for name in ("requirements.txt", "requirements-cloud.txt", "requirements-weights.txt"):
         assert (unpacked / name).read_text() == (ROOT / name).read_text()
+    # every shipped weight file travels (the picture gate's .npz was not in package_data when it came, 2026-12-07)
+    shipped = sorted(p.name for p in (ROOT / "model" / "weights").iterdir() if p.is_file())
+    assert [n for n in shipped if not (unpacked / "model" / "weights" / n).is_file()] == []
     assert "Requires-Dist" not in (unpacked / "PKG-INFO").read_text()  # nothing for a resolver to second-guess
     printed = subprocess.run([sys.executable, "setup.py", "install_pinned", "--print-only"], cwd=unpacked, text=True,
                              capture_output=True, check=True).stdout
