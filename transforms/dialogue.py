@@ -18,7 +18,8 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # (2026-12-06): a label after a sound description ('[door slams] JOHN:'), with a description of its own ('JOHN (V.O.):')
 # or after a sentence of the cue ('Where were you? MARY: Out.', two lines joined) is one too. 4 (2026-12-06, the same
 # day): a song wrapped in '#' or '¶' is no line, a dash-led turn that held only a description goes with its dash. 5
-# (2026-12-07): the notes ♩ 🎵 🎶 🎼 mark songs too; '{laughs}' is a description; a cue that is only a speaker label
+# (2026-12-07): the notes ♩ 🎵 🎶 🎼 mark songs too, a sung dash turn goes alone (its spoken neighbour stays), 'OK:'
+# and 'PS:' are no speakers; '{laughs}' is a description; a cue that is only a speaker label
 # ('JOHN:', 'Narrator:'), a subtitle credit or advert ('Subtitles by ...', 'www.opensubtitles.org') or 'THE END' is
 # no line; and a line's language may be one without a two-letter code (transforms.language.line_language).
 DIALOGUE_RULE = "5"
@@ -42,7 +43,10 @@ _TURN = re.compile(r"(?:^|(?<=\s))[-\u2013\u2014]+(?:(?!\s[-\u2013\u2014]).)*", 
 # A speaker label at the start of the cue, of a dash-led line or of a sentence (a cue's second line, joined):
 # 'JOHN:', 'MAN #2:', '- DR. SMITH:', 'Where were you? MARY:'; 'JOHN (V.O.):' is 'JOHN :' once the description goes
 _TITLE = "".join(rf"(?<!\b{t})" for t in ("Mr", "Ms", "Mrs", "Dr", "St", "Jr", "Sr"))  # 'Dr. SMITH:' ends no sentence
-_SPEAKER = re.compile(rf"(^|[-\u2013\u2014]\s*|[!?\u2026]\s+|{_TITLE}\.\s+)[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]\s?:(?=\s|$)")
+# Words written before a colon that are not a speaker: 'OK: let's go.', 'PS: I love you.', 'NB:'
+_NOT_A_NAME = r"(?!(?:OK|PS|P\.S|NB|FYI)\s?:)"
+_SPEAKER = re.compile(
+    rf"(^|[-\u2013\u2014]\s*|[!?\u2026]\s+|{_TITLE}\.\s+){_NOT_A_NAME}[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]\s?:(?=\s|$)")
 
 
 def dialogue_text(line: str) -> str:
@@ -53,8 +57,10 @@ def dialogue_text(line: str) -> str:
     cue with a music note, or wrapped in the '#' or '¶' files write for one, is a song or a score, not a line; a
     dash-led turn left with nothing said goes with its dash; '' when no word or number is left (not a line). Before
     2026-12-06 '# Happy birthday to you #' was a line and '- [gasps]\\n- What?' read '- - What?'."""
-    if _MUSIC.search(line):
-        return ""
+    if _MUSIC.search(line):  # a sung turn beside a spoken one goes alone ('- ♪ Happy birthday ♪ - Stop singing!')
+        line = _TURN.sub(lambda m: "" if _MUSIC.search(m.group(0)) else m.group(0), line)
+        if _MUSIC.search(line):  # a note outside any dash turn: the cue is a song or the score
+            return ""
     labels = any(ch.islower() for ch in _SOUND.sub(" ", line))  # all caps: no label to tell ('I SAID: NO.')
     line = _spoken(_TURN.sub(lambda m: _kept_turn(m.group(0), labels), line), labels)
     if _STAND_IN_SONG.fullmatch(line) or _LABEL_ONLY.fullmatch(line) or _NOT_SPOKEN.fullmatch(line):
