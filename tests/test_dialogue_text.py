@@ -99,7 +99,8 @@ def test_credits_adverts_labels_and_other_notes_are_not_dialogue(tmp_path):
 
 def test_a_sung_turn_goes_alone_and_ok_is_no_speaker():
     """A cue of a sung turn and a spoken one was dropped whole; 'OK:' and 'PS:' were taken for speaker labels."""
-    cases = {"- ♪ Happy birthday ♪\n- Stop singing!": "- Stop singing!", "- Stop! - ♪ Never gonna give you up ♪": "- Stop!",
+    cases = {"- ♪ Happy birthday ♪\n- Stop singing!": "- Stop singing!",
+             "- Stop! - ♪ Never gonna give you up ♪": "- Stop!",
              "♪ I love you - baby ♪": "", "OK: let's go.": "OK: let's go.", "PS: I love you.": "PS: I love you.",
              "FYI: it's late.": "FYI: it's late.", "- TV: News at ten.": "- News at ten.", "JOHN: Fine.": "Fine."}
     for cue, said in cases.items():
