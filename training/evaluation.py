@@ -22,8 +22,8 @@ from model.bvpec import MODALITIES, BVPECConfig
 from model.checkpoints import BRANCH_SETS, branch_classifier_data, seen_data
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer, select_modalities
-from training.datasets import (DataError, Example, _quietly, _row_digest, load_dataset, parquet_speakers,
-                               set_speakers, spec_parts)
+from training.datasets import (LINE_COPY_SHARE, DataError, Example, _quietly, _row_digest, line_digest, load_dataset,
+                               parquet_speakers, set_speakers, spec_parts)
 from training.features import features_for
 from training.loop import LabelledSet, evaluate_set, train_head
 from training.metrics import summarise_folds
@@ -31,7 +31,7 @@ from training.metrics import summarise_folds
 ROOT = Path(__file__).resolve().parents[1]  # a head's record may name its data relative to the repository
 # kinds whose rows carry media of one sort: a row of one may be a byte-identical copy of a row of another
 MEDIA_FAMILY = {"faces": "image", "imagefolder": "image", "frames": "image", "audio": "sound", "spoken": "sound",
-                "clips": "clip"}
+                "clips": "clip", "meld": "line", "emorynlp": "line", "goemotions": "line"}
 
 
 def fold_groups(examples: Sequence[Example]) -> list[str]:
@@ -89,7 +89,8 @@ def set_rows(spec: str) -> SetRows:
         examples = [e for e in load_dataset(spec) if e.label >= 0]
     file = str(path.resolve())
     speakers = parquet_speakers(path) if kind in ("audio", "spoken") else None
-    return SetRows([f"{file}#{e.row}" if e.row >= 0 else "" for e in examples], [_row_digest(e) for e in examples],
+    digest = line_digest if MEDIA_FAMILY.get(kind) == "line" else _row_digest
+    return SetRows([f"{file}#{e.row}" if e.row >= 0 else "" for e in examples], [digest(e) for e in examples],
                    set_speakers(path.parent.name, [speakers[e.row] for e in examples if 0 <= e.row < len(speakers)])
                    if speakers else set(), fold_groups(examples))
 
@@ -111,7 +112,7 @@ def local_spec(spec: str) -> str | None:
 
 def may_share_rows(spec: str, other: str) -> bool:
     """Whether two specs can have a row in common: one file (any kind: audio: and spoken: read the same clips), or
-    media of one sort (a copy of a face in another file). Lines alone are compared by file only."""
+    media of one sort (a copy of a face in another file, of a line set in another: LINE_COPY_SHARE)."""
     (kind, path, _, _), (other_kind, other_path, _, _) = spec_parts(spec), spec_parts(other)
     family = MEDIA_FAMILY.get(kind)
     return path.resolve() == other_path.resolve() or (family is not None and family == MEDIA_FAMILY.get(other_kind))
@@ -145,7 +146,10 @@ def shared_rows(spec: str, others: Sequence[str], rows: RowsRead, speakers: bool
         except (ValueError, OSError):  # a set of the record this machine holds another version of: not compared
             continue
         mine = mine or rows(spec)
-        found = {i for i, (p, d) in enumerate(zip(mine.places, mine.digests)) if p in theirs.known or d in theirs.known}
+        found = {i for i, p in enumerate(mine.places) if p in theirs.known}
+        copied = {i for i, d in enumerate(mine.digests) if d in theirs.known}
+        if MEDIA_FAMILY.get(spec_parts(spec)[0]) != "line" or len(copied) >= LINE_COPY_SHARE * len(mine.places):
+            found |= copied  # (lines: only a copy's share; a few identical short turns are every set's)
         common = mine.speakers & theirs.speakers if speakers else set()
         if found or common:
             hits, voices = hits | found, voices | common
