@@ -204,7 +204,8 @@ def output_problem(path: str, inputs: Sequence[str] = ()) -> Optional[str]:
             source = str(_spec_pieces(given)[1]) if ":" in given and not os.path.exists(given) else given
         except ValueError:
             source = given
-        if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path):
+        if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path) or (
+                os.path.abspath(source) == os.path.abspath(path)):  # (one not written yet: this command's other output)
             return f"{path} is an input of this command ({given}): it would be written over"
     folder = os.path.dirname(os.path.abspath(path))
     try:

@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", default=None, type=io_path)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    for flag, path in (("--output", args.output), ("--json", args.json)):
-        if problem := output_problem(path, args.data):
+    # (the head may be calibrated in place, --output over --head; its report over it, or over the head written, not)
+    for flag, path, inputs in (("--output", args.output, args.data),
+                               ("--json", args.json, args.data + [str(args.head or DEFAULT_HEAD), args.output])):
+        if problem := output_problem(path, inputs):
             p.error(f"{flag} {problem}")
     if args.temperatures_from and not args.refit:
         p.error("--temperatures_from needs --refit (the temperatures fitted here)")

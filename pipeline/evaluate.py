@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.modalities is None:  # the head's own (all four for the shipped head): a head that learnt no audio
         args.modalities = ",".join(learnt_modalities(args.head))  # evaluates its lines without being told
     problems = number_format_problems(args) + unlearnt_problems(args)
-    if problem := output_problem(args.json, args.data):
+    if problem := output_problem(args.json, args.data + [str(args.head or DEFAULT_HEAD)]):
         problems.append(f"--json {problem}")
     if problems:
         parser.error("; ".join(problems))

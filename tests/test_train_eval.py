@@ -81,6 +81,7 @@ def test_a_data_spec_that_names_nothing_stops_the_command_before_any_model_loads
 def test_an_output_over_an_input_or_where_nothing_can_be_written_stops_before_any_work(tmp_path, capsys, monkeypatch):
     """pipeline.train --out, calibrate --output / --json and evaluate --json naming an input file wrote over it; a
     folder or a missing one failed only after all the work (before 2026-12-07, found in review)."""
+    import filecmp
     from pipeline import calibrate, evaluate, train
     from training.datasets import data_spec
     data = tmp_path / "dev.csv"
@@ -91,12 +92,21 @@ def test_an_output_over_an_input_or_where_nothing_can_be_written_stops_before_an
              (evaluate.main, ["--data", spec, "--json", str(data)], "--json", "would be written over"),
              (train.main, ["--data", spec, "--out", str(tmp_path)], "--out", "is a folder"),
              (train.main, ["--data", spec, "--out", str(tmp_path / "no" / "h.pt")], "--out", "cannot write")]
+    # the command's own head, or its other output: the metrics were written over the head they read
+    import shutil
+    from model.checkpoints import DEFAULT_HEAD
+    head = str(shutil.copy(DEFAULT_HEAD, tmp_path / "head.pt"))
+    cases += [(evaluate.main, ["--data", spec, "--head", head, "--json", head], "--json", "would be written over"),
+              (calibrate.main, ["--data", spec, "--output", str(tmp_path / "o.pt"), "--json", str(tmp_path / "o.pt")],
+               "--json", "would be written over"),
+              (calibrate.main, ["--data", spec, "--head", head, "--output", str(tmp_path / "o.pt"), "--json", head],
+               "--json", "would be written over")]
     for main, argv, flag, message in cases:
         with pytest.raises(SystemExit) as stop:
             main(argv)
         err = capsys.readouterr().err
         assert stop.value.code == 2 and flag in err and message in err, (argv, err)
-    assert data.read_text() == "Utterance,Emotion\nHi.,joy\n"
+    assert data.read_text() == "Utterance,Emotion\nHi.,joy\n" and filecmp.cmp(head, DEFAULT_HEAD, shallow=False)
     # a spec is recorded with its path made absolute, so what a head has seen is found from any folder
     monkeypatch.chdir(tmp_path)
     assert data_spec("meld:dev.csv#dev") == f"meld:{data}#dev" and data_spec("meld:dev.csv@1") == f"meld:{data}@1"
