@@ -969,6 +969,13 @@ def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(t
     assert [line_language(t) for t in ("tl", "tgl", "yue", "arz", "en", "eng", "zxx", "mul", "und", None, "xx")] \
         == ["fil", "fil", "yue", "arz", "en", "en", None, None, None, None, None]
     assert unread_languages([(t, None) for t in TAGALOG], ("en",), identify=True) == ["fil"] * 3
+    # tags tools write for "unknown" or "original" name no language: the text decides, or the line is read
+    assert [line_language(t) for t in ("unk", "nil", "qaa", "qtz")] == [None] * 4
+    assert unread_languages([(t, "unk") for t in ENGLISH], ("en",), identify=True) == [None] * 3
+    # a language is read where its macrolanguage is asked for, and any can be named by its own code
+    from transforms.language import parse_text_languages
+    assert reads("yue", ("en", "zh")) and reads("arz", ("ar",)) and not reads("yue", ("en",))
+    assert parse_text_languages("en,yue") == ("en", "yue") and parse_text_languages("tl") == ("fil",)
     assert [c.language for c in label_cues([Cue(0.0, 1.0, "Ok.", language="yue")])] == ["yue"]  # Whisper's own code
     film = make_film(tmp_path / "movie.mp4", duration_s=4.0)
     write_srt(tmp_path / "movie.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(TAGALOG)])

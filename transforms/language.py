@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from typing import Iterable, Optional, Sequence
 
 # Enough text to identify. On MELD's 1,152 train and dev dialogues (English) no first line alone is called another
@@ -44,8 +45,26 @@ def language_code(tag: Optional[str]) -> Optional[str]:
     return code if code and len(code) == 2 and langcodes.Language.get(code).is_valid() else None
 
 
-# Registered codes that name no language a line could be in
-NOT_A_LANGUAGE = frozenset({"mul", "mis", "zxx", "und"})
+# Registered codes that name no language a line could be in: several, uncoded, no linguistic content, undetermined,
+# and those tools write for "unknown" or "original" ('unk' is Enawené-Nawé's, 'nil' a placeholder; qaa-qtz are
+# private use)
+NOT_A_LANGUAGE = frozenset({"mul", "mis", "zxx", "und", "unk", "nil"})
+_PRIVATE_USE = re.compile(r"q[a-t][a-z]")
+
+
+@functools.cache
+def _macrolanguages() -> dict[str, str]:
+    """A language's macrolanguage from the IANA subtag registry langcodes carries ('yue' -> 'zh', 'arz' -> 'ar')."""
+    from importlib.resources import files
+    out, subtag = {}, None
+    for line in files("langcodes").joinpath("data", "language-subtag-registry.txt").read_text("utf-8").splitlines():
+        if line.startswith("Subtag: "):
+            subtag = line.split(": ", 1)[1]
+        elif line.startswith("Macrolanguage: ") and subtag:
+            out[subtag] = line.split(": ", 1)[1]
+        elif line == "%%":
+            subtag = None
+    return out
 
 
 def line_language(tag: Optional[str]) -> Optional[str]:
@@ -63,7 +82,9 @@ def line_language(tag: Optional[str]) -> Optional[str]:
         code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
     except (ValueError, LookupError):
         return None
-    return code if code and code not in NOT_A_LANGUAGE and langcodes.Language.get(code).is_valid() else None
+    if not code or code in NOT_A_LANGUAGE or _PRIVATE_USE.fullmatch(code):
+        return None
+    return code if langcodes.Language.get(code).is_valid() else None
 
 
 def named_language(name: str) -> Optional[str]:
@@ -86,9 +107,10 @@ def parse_text_languages(value) -> tuple[str, ...]:
         return ()
     codes = []
     for v in items:
-        code = language_code(v)
+        code = line_language(v)  # ISO 639-1, else the three-letter code of a language with none ('fil', 'yue')
         if code is None:
-            raise ValueError(f"--text_languages: {v!r} is not an ISO 639-1 language code (e.g. en, fr, de; or 'any')")
+            raise ValueError(f"--text_languages: {v!r} is not an ISO 639-1 language code (e.g. en, fr, de; a "
+                             "three-letter one for a language without, e.g. fil; or 'any')")
         codes.append(code)
     return tuple(dict.fromkeys(codes))
 
@@ -97,7 +119,9 @@ def reads(language: Optional[str], languages: Sequence[str]) -> bool:
     """Whether a line in `language` is read by a text path that learnt `languages` (empty: any). A line whose
     language is unknown is read."""
     code = line_language(language)
-    return not languages or code is None or code in languages
+    # a language of a macrolanguage named is read: Cantonese ('yue') where Chinese ('zh') is (before 2026-12-07 it was
+    # unknown, so read; with its code known it was not, and no --text_languages could name it)
+    return not languages or code is None or code in languages or _macrolanguages().get(code) in languages
 
 
 def unread_language(text: Optional[str], language: Optional[str], languages: Sequence[str]) -> Optional[str]:
