@@ -85,16 +85,20 @@ def test_credits_adverts_labels_and_other_notes_are_not_dialogue(tmp_path):
     """Cues no one says: before 2026-12-07 each was read by the text model, most as grounded neutral ('THE END'
     0.91, 'www.opensubtitles.org' 0.80, 'JOHN:' 0.71), a song in other notes as surprise 0.67."""
     not_said = ["🎵 La la la, oh oh oh 🎵", "♩ Happy birthday to you ♩", "🎶Living in America🎶", "JOHN:", "- MAN #2:",
-                "Narrator:", "THE END", "The End", "Translated by: Maria Santos", "Subtitles by Somebody",
+                "DR. SMITH:", "THE END", "The End", "Translated by: Maria Santos", "Subtitles by Somebody",
                 "Sync and corrections by n17t01", "Captioning made possible by Warner Bros.", "www.opensubtitles.org",
                 "Advertise your product or brand here\ncontact www.OpenSubtitles.org today",
-                "Please rate this subtitle at www.osdb.link/abc", "Downloaded from YIFY-subs.com", "{laughs}"]
-    said = ["The end.", "Listen: he is here.", "He said: no.", "Go to nytimes.com", "It was the end.",
-            "{laughs} Sure.", "I love the end of this."]
+                "Please rate this subtitle at www.osdb.link/abc", "Downloaded from YIFY-subs.com", "{laughs}",
+                "- ♪ Happy birthday to you,\n- happy birthday, dear John"]
+    # lines that look like those (the first version of the rule took them: found in review)
+    said = ["The end.", "THE END!", "Listen: he is here.", "He said: no.", "Look:", "Narrator:", "AND THE WINNER IS:",
+            "LADIES AND GENTLEMEN:", "Go to www.example.com", "Check out https://fb.me/john, it's my page.",
+            "Translated by whom?", "Encoded by Enigma. Unbreakable.", "Corrections by noon!", "It was the end.",
+            "{laughs} Sure.", "My score is {5} points.", "I love the end of this."]
     write_srt(tmp_path / "film.srt", [(2.0 * i, 2.0 * i + 1, t) for i, t in enumerate(not_said + said)])
     lines, warnings = read_sidecar(str(tmp_path / "film.srt"), str(tmp_path / "film.mp4"))
     assert [c.text for c in lines] == [" ".join(t.replace("{laughs} ", "").split()) for t in said] and not warnings
-    assert [_clean(t) for t in ("Narrator:", "The end.")] == ["", "The end."]  # the labelled lines' path is the same
+    assert [_clean(t) for t in ("JOHN:", "The end.")] == ["", "The end."]  # the labelled lines' path is the same
 
 
 def test_a_sung_turn_goes_alone_and_ok_is_no_speaker():

@@ -18,23 +18,27 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # (2026-12-06): a label after a sound description ('[door slams] JOHN:'), with a description of its own ('JOHN (V.O.):')
 # or after a sentence of the cue ('Where were you? MARY: Out.', two lines joined) is one too. 4 (2026-12-06, the same
 # day): a song wrapped in '#' or '¶' is no line, a dash-led turn that held only a description goes with its dash. 5
-# (2026-12-07): the notes ♩ 🎵 🎶 🎼 mark songs too, a sung dash turn goes alone (its spoken neighbour stays), 'OK:'
-# and 'PS:' are no speakers; '{laughs}' is a description; a cue that is only a speaker label
-# ('JOHN:', 'Narrator:'), a subtitle credit or advert ('Subtitles by ...', 'www.opensubtitles.org') or 'THE END' is
-# no line; and a line's language may be one without a two-letter code (transforms.language.line_language).
+# (2026-12-07): the notes ♩ 🎵 🎶 🎼 mark songs too, a sung dash turn whose notes close goes alone (its spoken
+# neighbour stays), 'OK:' and 'PS:' are no speakers; '{laughs}' is a description; a cue that is only a speaker label
+# in capitals ('JOHN:', 'MAN #2:'), a subtitler's credit ('Subtitles by ...'), a subtitle site's advert or address
+# ('www.opensubtitles.org'), or the closing card 'THE END' is no line; and a line's language may be one without a
+# two-letter code (transforms.language.line_language).
 DIALOGUE_RULE = "5"
-_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*\}")  # SDH sound descriptions: [door slams], (SIGHS), {laughs}
+_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score
-# A cue that is only a label: 'JOHN:', 'MAN #2:', 'Narrator:' (one capitalised word)
-_LABEL_ONLY = re.compile(r"[-\u2013\u2014]?\s*(?:[A-Z][A-Z0-9#'.\- ]*[A-Z0-9]|[A-Z][a-z]+)\s?:")
-# Not the film's words: the subtitler's credit, a subtitle site's advert or address, the closing card
-_NOT_SPOKEN = re.compile(
-    r"(?:(?:english\s+)?(?:subtitles?|subtitled|captions?|captioned|captioning|transcripts?|transcribed|translations?"
-    r"|translated|sync(?:ed|hed)?|synchroni[sz]ed|corrections?|corrected|ripped|encoded|resync(?:ed)?)"
-    r"(?:\s+(?:and|&)\s+\w+)?\s+(?:made\s+possible\s+)?by\b.*"
-    r"|.*(?:\bwww\.\S+|https?://\S+"
-    r"|\S*(?:subtitle|subs\b|osdb|yify|torrent|addic7ed|podnapisi)\S*\.(?:com|org|net|link)).*"
-    r"|(?-i:THE\s+END|The\s+End)\W*)", re.I | re.S)  # (a character's 'The end.' is a line: MELD has one)
+# A cue that is only a label in capitals, of one or two words: 'JOHN:', 'MAN #2:', 'DR. SMITH:' (not 'Listen:', nor
+# an all-caps caption's 'AND THE WINNER IS:')
+_LABEL_ONLY = re.compile(r"[-\u2013\u2014]?\s*[A-Z][A-Z0-9#'.\-]*(?: [A-Z0-9#'.\-]+)?\s?:")
+# Not the film's words (the whole cue): the subtitler's credit, a name after 'by' and no sentence ('Translated by
+# whom?', 'Encoded by Enigma. Unbreakable.' are lines); an address alone; a subtitle site's advert or address
+# anywhere (a line that names a website is a line: 'Go to www.example.com'); the closing card, without punctuation
+_CREDIT = (r"(?:english\s+)?(?:subtitles?|subtitled|captions?|captioned|captioning|transcripts?|transcribed"
+           r"|translations?|translated|sync(?:ed|hed)?|synchroni[sz]ed|corrections?|corrected|ripped|encoded"
+           r"|resync(?:ed)?)(?:\s+(?:and|&)\s+\w+)?\s+(?:made\s+possible\s+)?by\s*:?\s*[^.!?,:;]{1,60}\.?")
+_SUBTITLE_SITE = (r".*(?:opensubtitles|osdb\.link|yify|addic7ed|podnapisi|subscene|advertise your product"
+                  r"|become vip member|rate this subtitle|downloaded from).*")
+_NOT_SPOKEN = re.compile(rf"(?:{_CREDIT}|\W*(?:https?://|www\.)\S+|{_SUBTITLE_SITE}|(?-i:THE\s+END|The\s+End))",
+                         re.I | re.S)
 # A song written where the font had no note: the whole cue wrapped in '#' or '¶' ('# Happy birthday #'). Not '*',
 # which wraps a written line's emphasis or action ('*so*', '*whistles innocently*': GoEmotions), nor '#1 fan'
 _STAND_IN_SONG = re.compile("[#\u00b6].*[#\u00b6]", re.S)
@@ -58,6 +62,9 @@ def dialogue_text(line: str) -> str:
     dash-led turn left with nothing said goes with its dash; '' when no word or number is left (not a line). Before
     2026-12-06 '# Happy birthday to you #' was a line and '- [gasps]\\n- What?' read '- - What?'."""
     if _MUSIC.search(line):  # a sung turn beside a spoken one goes alone ('- ♪ Happy birthday ♪ - Stop singing!')
+        sung = [m.group(0) for m in _TURN.finditer(line) if _MUSIC.search(m.group(0))]
+        if not all(_MUSIC.search(t.rstrip(" \t\n,.!?-\u2013\u2014")[-1:]) for t in sung):
+            return ""  # a song going on past its turn ('- ♪ Happy birthday to you, / - happy birthday, dear John')
         line = _TURN.sub(lambda m: "" if _MUSIC.search(m.group(0)) else m.group(0), line)
         if _MUSIC.search(line):  # a note outside any dash turn: the cue is a song or the score
             return ""
