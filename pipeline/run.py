@@ -36,7 +36,7 @@ from schemas import TABLES
 from transforms import dvd, imf
 from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig
-from transforms.discover import (SEQUENCE_FRAMES, DiscoverFilms, file_key, is_film_candidate, local_path,
+from transforms.discover import (DOWNLOADING, SEQUENCE_FRAMES, DiscoverFilms, file_key, is_film_candidate, local_path,
                                  match_patterns, normalise_pattern, outside_hidden_folders, pattern_regex,
                                  unreachable_inputs)
 from transforms.elements import ERRORS_TAG
@@ -259,7 +259,7 @@ def match_inputs(patterns: list[str], frames: Optional[Counter] = None) -> dict[
     results = match_patterns([normalise_pattern(p) for p in patterns])  # (folders behind links too, as the job lists)
     if frames is not None:
         frames.update(os.path.splitext(m.path)[1].lower() for r in results for m in r.metadata_list
-                      if m.path.lower().endswith(SEQUENCE_FRAMES))
+                      if m.path.lower().endswith(SEQUENCE_FRAMES + DOWNLOADING))
     return {p: [FileMetadata(path, size) for path, size in dict(imf.listed_film_paths(
         (m.path, m.size_in_bytes) for m in r.metadata_list if is_film_candidate(m.path) or imf.is_asset_map(m.path)
     )).items()] for p, r in zip(patterns, results)}
@@ -282,11 +282,17 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
         log.debug("could not list the inputs before the run: %s", exc)
         return {}
     sequences = ""
+    downloading = Counter({k: n for k, n in frames.items() if k in DOWNLOADING})
+    frames -= downloading
     if frames:
         sequences = (f"{sum(frames.values())} image-sequence frame(s) ("
                      + ", ".join(f"{n} {suffix}" for suffix, n in frames.most_common()) + ") are not read: render "
                      "each sequence to a film (ProRes, DNxHR, H.264) and give --input that")
         log.warning("--input: %s", sequences)
+    if downloading:
+        log.warning("--input: %d file(s) still being downloaded or copied (%s) are not read: each is read once complete, "
+                    "under its final name", sum(downloading.values()),
+                    ", ".join(f"{n} {suffix}" for suffix, n in downloading.most_common()))
     for pattern, films in matched.items():
         if not films:
             log.warning("--input %s matches no film file", pattern)

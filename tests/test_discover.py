@@ -61,7 +61,11 @@ def test_candidates_and_patterns(tmp_path):
     for other in ("/a/.DS_Store", "/a/._film.mp4", "/a/Thumbs.db", "/a/poster.JPEG", "/a/fanart.webp",
                   "/a/movie.xml", "/a/@eaDir/film.mp4/SYNOVIDEO_VIDEO_SCREENSHOT.mp4", "/a/__MACOSX/film.mp4",
                   "/a/#recycle/film.mp4", "s3://b/$RECYCLE.BIN/film.mkv", "/a/cues.tsv", "/a/reel1.EDL",
-                  "/a/show.cdl", "/a/grade.cube", "/a/avid.ale", "/a/delivery.xlsx", "/a/notes.docx", "/a/meta.yaml"):
+                  "/a/show.cdl", "/a/grade.cube", "/a/avid.ale", "/a/delivery.xlsx", "/a/notes.docx", "/a/meta.yaml",
+                  # still downloading (scored, then scored again once complete: twice for good, before 2026-12-07)
+                  "/a/film.mkv.part", "/a/film.mp4.crdownload", "/a/film.mkv.!qB", "/a/film.mp4.aria2",
+                  "/a/film.mov.filepart",
+                  "/a/out/_run.lock"):  # a run's guard file, where --output lies inside an --input folder
         assert not is_film_candidate(other), other
     assert normalise_pattern(str(tmp_path)) == str(tmp_path) + "/**"
     assert normalise_pattern("gs://bucket/films/") == "gs://bucket/films/**"

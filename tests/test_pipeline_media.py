@@ -271,6 +271,13 @@ def test_inputs_that_match_no_film(archive, tmp_path, caplog):
     with pytest.raises(SystemExit, match=r"no film file matches --input .*scan.* \(4 image-sequence frame\(s\) "
                                          r"\(3 .dpx, 1 .exr\) are not read: render each sequence to a film"):
         run(["--input", str(tmp_path / "scan"), "--output", str(out)] + BASE, save_main_session=False)
+    # Downloads not finished: not read, counted and said (a .part was scored, then the film again once complete)
+    (tmp_path / "scan" / "film.mkv.part").write_bytes(os.urandom(512))
+    caplog.clear()
+    with pytest.raises(SystemExit):
+        run(["--input", str(tmp_path / "scan"), "--output", str(out)] + BASE, save_main_session=False)
+    assert any("1 file(s) still being downloaded or copied (1 .part) are not read" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_output_folder_with_pattern_characters(archive, tmp_path):

@@ -41,8 +41,14 @@ NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".
 # folder holds one file per frame, each of which was a failed "film"; they are not read (the launcher counts them).
 SEQUENCE_FRAMES = (".dpx", ".exr", ".cin", ".j2c", ".j2k", ".jp2", ".tga", ".dng")
 NOT_FILMS += SEQUENCE_FRAMES
-# Files without an extension that are never films: an Interop DCP's volume index (its ASSETMAP is read, transforms.imf)
-NOT_FILM_NAMES = ("volindex",)
+# Files still being downloaded or copied (browsers, torrent and download managers, WinSCP): a .part scored as a film,
+# then the finished film again under its own name, counted twice for good (before 2026-12-07). They are read once
+# complete, under their final name (the launcher counts them).
+DOWNLOADING = (".part", ".partial", ".crdownload", ".download", ".!qb", ".!ut", ".aria2", ".filepart", ".opdownload")
+NOT_FILMS += DOWNLOADING
+# Files without an extension that are never films: an Interop DCP's volume index (its ASSETMAP is read, transforms.imf),
+# a run's guard file (pipeline.output_lock: an --output inside an --input folder had it scored as a failed film)
+NOT_FILM_NAMES = ("volindex", "_run.lock")
 # Folders that file servers and desktops add inside an archive (NAS thumbnails, recycle bins, macOS copies).
 SYSTEM_FOLDERS = ("@eadir", "#recycle", "$recycle.bin", ".appledouble", ".trashes", ".@__thumb", "__macosx")
 
