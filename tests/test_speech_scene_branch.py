@@ -267,6 +267,16 @@ def test_drawn_graphics_give_no_scene_evidence_and_photos_do(vision):
     featurizer = Featurizer(create_encoders(EncoderSpec()))
     gate = featurizer.encoders.scene.gate
     assert gate.pictures(photos).all() and not gate.pictures(drawn).any()
+    # A real film's frames graded for night are still pictures: the first gate (photos only) learnt "dark is a card"
+    # and read 8 of scene-change.mov's 20 so (all 20 as they are)
+    from transforms.decode import DecodeConfig, DecodedClip, decode_film
+    from tests.test_decode import job_for
+    clips = decode_film(job_for(DATA / "media" / "odd" / "scene-change.mov"),
+                        DecodeConfig(segment="window", window_s=1.0))
+    frames = np.stack([c.frames[len(c.frames) // 2] for c in clips if isinstance(c, DecodedClip) and len(c.frames)])
+    night = np.clip(frames * 0.25 * np.array([0.8, 0.9, 1.2]), 0, 255).astype(np.uint8)
+    assert len(frames) == 20 and gate.pictures(vision.encode(frames)[1]).all()
+    assert gate.pictures(vision.encode(night)[1]).mean() >= 0.9
     as_stored = lambda t: {"scene": t.reshape(-1, t.shape[-1])}  # noqa: E731 - a clip's tokens: [frames * 2, dim]
     assert "scene" not in featurizer.evidence(as_stored(drawn[:4]))  # a clip of cards: the head's guess
     mixed = featurizer.evidence(as_stored(np.concatenate([drawn[:2], photos[:2]])))["scene"]
