@@ -185,6 +185,15 @@ def option_flag(dest: str) -> str:
 
 MIN_IMAGE_SIZE = 28  # two of the ViT's 14 px patches a side
 MIN_FACE_WIDTH = 64  # MTCNN's smallest face (20 px) is then a third of the frame: narrower finds nothing
+# Bounds past which a value is a typo, not a choice: a --window_s or --hop_s of 1e-6 planned clips until memory ran
+# out; an --image_size of 100000 failed every film in FFmpeg's scaler with "Invalid argument"; 10,000 threads made one
+# clip 30 times slower (found in review, 2026-12-07)
+MIN_SPAN_S = 0.1
+MAX_IMAGE_SIZE = 2048
+MAX_FACE_WIDTH = 7680
+MAX_THREADS = 512
+MAX_BATCH = 4096
+MAX_FRAMES_PER_CLIP = 64
 MODEL_PATH_FLAGS = ("head", "vision_model", "text_model", "asr_model")
 LOCAL_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect", "prism")  # Beam's names, lower case, no "runner"
 # The runners that run the job in this process's Beam, which reads every option it parses and passes none on: a flag
@@ -416,8 +425,9 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
         if not ok:
             problems.append(message)
     # (seconds and thresholds must be finite too: --hop_s inf cut one window per gap, and a run went on so)
-    need(0 < opts.window_s < math.inf, f"--window_s must be > 0 (got {opts.window_s})")
-    need(opts.hop_s is None or 0 < opts.hop_s < math.inf, f"--hop_s must be > 0 (got {opts.hop_s})")
+    need(MIN_SPAN_S <= opts.window_s < math.inf, f"--window_s must be >= {MIN_SPAN_S} s (got {opts.window_s})")
+    need(opts.hop_s is None or MIN_SPAN_S <= opts.hop_s < math.inf,
+         f"--hop_s must be >= {MIN_SPAN_S} s (got {opts.hop_s})")
     need(0 <= opts.min_clip_s < math.inf, f"--min_clip_s must be >= 0 (got {opts.min_clip_s})")
     need(opts.min_clip_s <= opts.max_clip_s < math.inf and opts.max_clip_s > 0,
          f"--max_clip_s must be > 0 and >= --min_clip_s (got {opts.max_clip_s} and {opts.min_clip_s})")
@@ -425,15 +435,22 @@ def option_problems(opts: FilmEmotionOptions, runner: str | None = "") -> list[s
     need(0 < opts.shot_threshold < math.inf, f"--shot_threshold must be > 0 (got {opts.shot_threshold})")
     need(opts.frames_per_clip >= 1, f"--frames_per_clip must be >= 1 (got {opts.frames_per_clip}; "
                                     "--modalities text,audio scores without frames)")
+    need(opts.frames_per_clip <= MAX_FRAMES_PER_CLIP,
+         f"--frames_per_clip must be <= {MAX_FRAMES_PER_CLIP} (got {opts.frames_per_clip})")
     need(0 <= opts.frame_every_s < math.inf, f"--frame_every_s must be >= 0 (got {opts.frame_every_s})")
-    need(opts.image_size >= MIN_IMAGE_SIZE, f"--image_size must be >= {MIN_IMAGE_SIZE} (got {opts.image_size})")
-    need(opts.face_width == 0 or opts.face_width >= MIN_FACE_WIDTH,
-         f"--face_width must be 0 (the square frame) or >= {MIN_FACE_WIDTH} (got {opts.face_width})")
-    need(opts.decode_threads is None or opts.decode_threads >= 0,
-         f"--decode_threads must be >= 0 (got {opts.decode_threads})")
-    need(opts.batch_size >= 1, f"--batch_size must be >= 1 (got {opts.batch_size})")
-    need(opts.torch_threads >= 0, f"--torch_threads must be >= 0 (got {opts.torch_threads})")
-    need(opts.asr_cpu_threads >= 0, f"--asr_cpu_threads must be >= 0 (got {opts.asr_cpu_threads})")
+    need(MIN_IMAGE_SIZE <= opts.image_size <= MAX_IMAGE_SIZE,
+         f"--image_size must be {MIN_IMAGE_SIZE}-{MAX_IMAGE_SIZE} (got {opts.image_size})")
+    need(opts.face_width == 0 or MIN_FACE_WIDTH <= opts.face_width <= MAX_FACE_WIDTH,
+         f"--face_width must be 0 (the square frame) or {MIN_FACE_WIDTH}-{MAX_FACE_WIDTH} (got {opts.face_width})")
+    need(opts.decode_threads is None or 0 <= opts.decode_threads <= MAX_THREADS,
+         f"--decode_threads must be 0-{MAX_THREADS} (got {opts.decode_threads})")
+    need(1 <= opts.batch_size <= MAX_BATCH, f"--batch_size must be 1-{MAX_BATCH} (got {opts.batch_size})")
+    need(0 <= opts.torch_threads <= MAX_THREADS, f"--torch_threads must be 0-{MAX_THREADS} (got {opts.torch_threads})")
+    need(0 <= opts.asr_cpu_threads <= MAX_THREADS,
+         f"--asr_cpu_threads must be 0-{MAX_THREADS} (got {opts.asr_cpu_threads})")
+    # '' (an unset shell variable) read every language: 'any' says so
+    need(not isinstance(opts.text_languages, str) or opts.text_languages.strip(" ,") != "",
+         "--text_languages is empty: give the codes of the languages to read (en, fr, ...) or 'any'")
     for problem in (window_problem(opts), run_id_problem(opts.run_id), asr_language_problem(opts.asr_language),
                     subtitle_language_problem(opts.subtitle_language)):
         need(problem is None, problem or "")

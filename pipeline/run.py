@@ -423,6 +423,10 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         raise SystemExit("pipeline.run: --input and --output are required (see --help)")
     problems = misspelt_options(sys.argv[1:] if argv is None else argv)
     problems += option_problems(fo, opts.view_as(StandardOptions).runner)
+    from apache_beam.options.pipeline_options import DirectOptions
+    workers = opts.view_as(DirectOptions).direct_num_workers  # (Beam's IndexError traceback for a negative one)
+    if workers is not None and workers < 0:
+        problems.append(f"--direct_num_workers must be >= 0 (got {workers}; 0: one per core)")
     if problems:
         raise SystemExit("pipeline.run: " + "; ".join(problems))
     building = dry_run(opts)

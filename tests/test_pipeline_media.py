@@ -308,10 +308,12 @@ def test_option_values_no_film_can_be_cut_or_scored_with_stop_the_launch(archive
     from pipeline.options import FilmEmotionOptions, option_problems
     from apache_beam.options.pipeline_options import PipelineOptions
     out = tmp_path / "out"
-    with pytest.raises(SystemExit, match=r"--window_s must be > 0 \(got 0.0\); --frames_per_clip must be >= 1"):
+    with pytest.raises(SystemExit, match=r"--window_s must be >= 0.1 s \(got 0.0\); --frames_per_clip must be >= 1"):
         run(["--input", str(archive), "--output", str(out), "--window_s", "0", "--frames_per_clip", "0"],
             save_main_session=False)
     assert not out.exists()
+    with pytest.raises(SystemExit, match=r"--direct_num_workers must be >= 0 \(got -3"):  # (Beam's IndexError before)
+        run(["--input", str(archive), "--output", str(out), "--direct_num_workers", "-3"], save_main_session=False)
     bad = {"--max_clip_s": "0.5", "--hop_s": "-1", "--min_clip_s": "-1", "--context_lines": "-1",
            "--image_size": "10", "--face_width": "10", "--batch_size": "0", "--torch_threads": "-1",
            "--decode_threads": "-2", "--asr_cpu_threads": "-1", "--shot_threshold": "0", "--frame_every_s": "-1",
@@ -320,8 +322,14 @@ def test_option_values_no_film_can_be_cut_or_scored_with_stop_the_launch(archive
            # no modality at all (every label the prior), and values that are not finite (2026-12-06)
            "--window_s": "inf",
            "--vision_model": "nope.onnx", "--text_model": "./nope", "--asr_model": "~/nope"}
+    # values past any sane choice (a typo): 1e-6 s windows planned clips until memory ran out, 100000 px frames failed
+    # every film in FFmpeg's scaler, 10,000 threads made a clip 30 times slower, '' read every language (2026-12-07)
+    absurd = [("--window_s", "1e-6"), ("--hop_s", "0.001"), ("--image_size", "100000"), ("--face_width", "99999999"),
+              ("--torch_threads", "10000"), ("--decode_threads", "100000"), ("--asr_cpu_threads", "9999"),
+              ("--batch_size", "1000000"), ("--frames_per_clip", "1000"), ("--text_languages", ""),
+              ("--text_languages", ",")]
     for flag, value in list(bad.items()) + [("--modalities", ","), ("--hop_s", "inf"), ("--shot_threshold", "inf"),
-                                         ("--frame_every_s", "inf")]:
+                                         ("--frame_every_s", "inf")] + absurd:
         problems = option_problems(PipelineOptions([flag, value]).view_as(FilmEmotionOptions))
         assert len(problems) == 1 and problems[0].startswith(flag), (flag, problems)
     special = ["--face_width", "0", "--decode_threads", "0", "--torch_threads", "0", "--frame_every_s", "0",
