@@ -45,6 +45,25 @@ def test_fingerprint_changes_with_content_anywhere_sampled(tmp_path):
     assert len(content_fingerprint(str(f))) == 64
 
 
+def test_a_film_written_again_is_new_input_even_where_the_sampled_blocks_are_the_same(tmp_path):
+    """A copy that differs only outside the three sampled blocks (damage at a quarter of the film, repaired by
+    copying it again from its source; a download whose pieces came out of order) kept its old clips for good: the
+    film's modification time is in the fingerprint a nightly run compares, not in the one that finds moves."""
+    from transforms.discover import film_fingerprints
+    f = tmp_path / "film.mkv"
+    data = bytearray(os.urandom(5 << 20))
+    data[len(data) // 4:len(data) // 4 + 65536] = bytes(65536)  # damaged, where no block is sampled
+    f.write_bytes(data)
+    os.utime(f, ns=(1_000_000_000, 1_000_000_000))
+    content, compared = film_fingerprints(str(f))
+    data[len(data) // 4:len(data) // 4 + 65536] = os.urandom(65536)  # the good copy, same size
+    f.write_bytes(data)
+    os.utime(f, ns=(2_000_000_000, 2_000_000_000))
+    again = film_fingerprints(str(f))
+    assert again[0] == content and again[1] != compared
+    assert film_fingerprints(str(f)) == again  # nothing written: the same
+
+
 def test_fingerprint_is_cheap_on_a_huge_file(tmp_path):
     f = tmp_path / "huge.mkv"
     with open(f, "wb") as fh:

@@ -394,11 +394,26 @@ def is_film_candidate(path: str) -> bool:
                 or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_menu(path))
 
 
+def modified_ns(path: str) -> int | None:
+    """When the file was last written (ns), from the local disk or its filesystem's listing; None where unknown."""
+    local = local_path(path)
+    try:
+        if local is not None:
+            return os.stat(local).st_mtime_ns
+        found = FileSystems.match([literal_glob(path)])[0].metadata_list
+        stamp = found[0].last_updated_in_seconds if found else None
+        return int(stamp * 1e9) if stamp else None
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def film_fingerprints(path: str, size_bytes: int | None = None) -> tuple[str, str]:
-    """(the film's own bytes, the film with its sidecars). The first is content_fingerprint (a DVD title's parts
-    joined): it finds a film moved or renamed with its sidecars. The second joins it with the subtitle sidecars'
-    names, sizes and modification times when it has any: new or corrected subtitles beside a film are new input
-    for a nightly run, as changed film bytes are. A film without sidecars has the same fingerprint for both."""
+    """(the film's own bytes, the film as a nightly run compares it). The first is content_fingerprint (a DVD title's
+    parts joined): it finds a film moved or renamed with its sidecars. The second joins it with the film file's
+    modification time and the subtitle sidecars' names, sizes and modification times: a film written again (a
+    repaired copy over a damaged one, a download finished in place) and new or corrected subtitles are new input.
+    The three sampled blocks alone missed a copy that differed elsewhere: a film damaged at a quarter of its length,
+    copied again from its source, kept its damaged clips for good (before 2026-12-07)."""
     from transforms.subtitles import sidecars_digest  # (subtitles imports this module)
     fp, subs = content_fingerprint(path, size_bytes), sidecars_digest(path)
     later = dvd.title_parts(path)[1:]  # a DVD title's later parts: their content is the film's too
@@ -406,7 +421,8 @@ def film_fingerprints(path: str, size_bytes: int | None = None) -> tuple[str, st
         later = [(p, None) for p in imf.read_composition(path).track_files]
     if later:
         fp = hashlib.sha256(" ".join([fp] + [content_fingerprint(p, size) for p, size in later]).encode()).hexdigest()
-    return fp, (fp if subs is None else hashlib.sha256(f"{fp} {subs}".encode()).hexdigest())
+    stamps = " ".join(str(modified_ns(p)) for p in [path] + [p for p, _ in later])
+    return fp, hashlib.sha256(f"{fp} {stamps} {subs}".encode()).hexdigest()
 
 
 def film_fingerprint(path: str, size_bytes: int | None = None) -> str:
