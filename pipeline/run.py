@@ -419,9 +419,9 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
     opts = PipelineOptions(argv)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     fo = opts.view_as(FilmEmotionOptions)
-    if not fo.input or not fo.output:
-        raise SystemExit("pipeline.run: --input and --output are required (see --help)")
     problems = misspelt_options(sys.argv[1:] if argv is None else argv)
+    if not fo.input or not fo.output:  # (after the spellings: '--inp DIR' is told 'did you mean --input')
+        raise SystemExit("pipeline.run: " + "; ".join(problems + ["--input and --output are required (see --help)"]))
     problems += option_problems(fo, opts.view_as(StandardOptions).runner)
     from apache_beam.options.pipeline_options import DirectOptions
     workers = opts.view_as(DirectOptions).direct_num_workers  # (Beam's IndexError traceback for a negative one)

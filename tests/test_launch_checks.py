@@ -151,6 +151,10 @@ def test_every_unknown_flag_stops_a_direct_run_and_a_cluster_runner_keeps_its_ow
         run(["--input", str(tmp_path), "--output", str(out), "--seg", "window", "--threads", "2"],
             save_main_session=False)
     assert not out.exists()
+    # a misspelt --input: its spelling first, not only "--input and --output are required" (found in review)
+    with pytest.raises(SystemExit, match=r"^pipeline.run: --inp: no such option; did you mean --input\?; --input and "
+                                         r"--output are required"):
+        run(["--inp", str(tmp_path), "--output", str(out)], save_main_session=False)
 
 
 def test_films_the_shell_expanded_from_an_unquoted_glob_stop_the_launch():
