@@ -35,6 +35,18 @@ def decode(path, **cfg):
     return clips, errors, stats
 
 
+def mux_frames(out, stream, frames) -> None:
+    """Encode RGB frames (one a time unit) into an open PyAV output's video stream, and flush it."""
+    import av
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
 def check_clips(clips, size=224, n=4):
     assert [c.spec.clip_index for c in clips] == list(range(len(clips)))
     for a, b in zip(clips, clips[1:]):
@@ -421,13 +433,7 @@ def test_anamorphic_films_are_seen_as_shown(tmp_path):
         v = out.add_stream("libx264", rate=10)
         v.width, v.height, v.pix_fmt = 720, 480, "yuv420p"
         v.codec_context.sample_aspect_ratio = fractions.Fraction(32, 27)
-        for i in range(20):
-            frame = av.VideoFrame.from_ndarray(np.full((480, 720, 3), 10 * i, np.uint8), format="rgb24")
-            frame.pts = i
-            for packet in v.encode(frame):
-                out.mux(packet)
-        for packet in v.encode(None):
-            out.mux(packet)
+        mux_frames(out, v, [np.full((480, 720, 3), 10 * i, np.uint8) for i in range(20)])
     info = probe_film(str(path))
     assert (info.width, info.height) == (720, 480) and info.sample_aspect == pytest.approx(32 / 27)
     assert info.display_aspect == pytest.approx(9 / 16)
@@ -1584,13 +1590,7 @@ def test_of_two_video_streams_the_films_picture_is_read_not_a_preview_stored_fir
         for v, w, h, n, colour in streams:
             v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         for v, w, h, n, colour in streams:
-            for i in range(n):
-                frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), colour, np.uint8), format="rgb24")
-                frame.pts = i
-                for packet in v.encode(frame):
-                    out.mux(packet)
-            for packet in v.encode(None):
-                out.mux(packet)
+            mux_frames(out, v, [np.full((h, w, 3), colour, np.uint8)] * n)
     info = probe_film(str(path))
     assert (info.width, info.height) == (160, 96) and info.duration_s == pytest.approx(4.0, abs=0.1)
     clips, errors, _ = decode(path, segment="window", window_s=2.0, image_size=32)

@@ -96,16 +96,31 @@ def content_fingerprint(path: str, size_bytes: int | None = None, block: int = B
     return h.hexdigest()
 
 
-def size_now(path: str) -> int | None:
-    """The file's size as it is now; None when it is not there any more."""
+def _stat_now(path: str) -> tuple[int, int | None] | None:
+    """(size, modification time in ns or None where its filesystem gives none) of the file as it is now; None when
+    it is not there any more."""
     local = local_path(path)
     try:
         if local is not None:
-            return os.stat(local).st_size
+            st = os.stat(local)
+            return st.st_size, st.st_mtime_ns
         found = FileSystems.match([literal_glob(path)])[0].metadata_list
-        return found[0].size_in_bytes if found else None
+        stamp = found[0].last_updated_in_seconds if found else None
+        return (found[0].size_in_bytes, int(stamp * 1e9) if stamp else None) if found else None
     except (OSError, IndexError, ValueError):
         return None
+
+
+def size_now(path: str) -> int | None:
+    """The file's size as it is now; None when it is not there any more."""
+    now = _stat_now(path)
+    return now[0] if now else None
+
+
+def modified_ns(path: str) -> int | None:
+    """When the file was last written (ns), from the local disk or its filesystem's listing; None where unknown."""
+    now = _stat_now(path)
+    return now[1] if now else None
 
 
 def special_file(path: str) -> str | None:
@@ -392,19 +407,6 @@ def is_film_candidate(path: str) -> bool:
     parts = path.lower().split("://", 1)[-1].split("/")
     return not (parts[-1].endswith(NOT_FILMS) or parts[-1].startswith(".") or parts[-1] in NOT_FILM_NAMES
                 or any(p in SYSTEM_FOLDERS for p in parts[:-1]) or dvd.is_menu(path))
-
-
-def modified_ns(path: str) -> int | None:
-    """When the file was last written (ns), from the local disk or its filesystem's listing; None where unknown."""
-    local = local_path(path)
-    try:
-        if local is not None:
-            return os.stat(local).st_mtime_ns
-        found = FileSystems.match([literal_glob(path)])[0].metadata_list
-        stamp = found[0].last_updated_in_seconds if found else None
-        return int(stamp * 1e9) if stamp else None
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def film_fingerprints(path: str, size_bytes: int | None = None) -> tuple[str, str]:
