@@ -451,13 +451,7 @@ def test_rotated_footage_is_turned_upright(tmp_path):
         v = out.add_stream("libx264", rate=10)
         v.width, v.height, v.pix_fmt = 320, 180, "yuv420p"
         v.set_display_rotation(90)  # shown turned 90 degrees counterclockwise: the block ends up top-left
-        for i in range(20):
-            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
-            frame.pts = i
-            for packet in v.encode(frame):
-                out.mux(packet)
-        for packet in v.encode(None):
-            out.mux(packet)
+        mux_frames(out, v, [stored] * 20)
     clips, errors, _ = decode(path, segment="window", window_s=2.0, image_size=32, face_width=320)
     rgb, face = clips[0].frames[0], clips[0].face_frames[0]
     # portrait, as shown, and --face_width wide as shown, as the same picture stored upright is (before 2026-12-07
