@@ -304,8 +304,7 @@ def main_video_stream(container):
     FFmpeg has no decoder for: undecodable): the largest, passing over one that lasts less than half the longest (a
     preview, a proxy), then the default, then the first. Before 2026-12-07 the first was taken: a 160x120 thumbnail
     or a 1 s 96x54 proxy stored first was the whole film's picture."""
-    real = [s for s in container.streams.video
-            if not (s.disposition & av.stream.Disposition.attached_pic) and s.codec_context is not None]
+    real = _pictures(container)
     if len(real) < 2:
         return real[0] if real else None
     lasts = {s.index: _stream_duration(s) for s in real}
@@ -320,8 +319,13 @@ def main_video_stream(container):
 
 def other_pictures(container, chosen) -> list:
     """The real video streams besides the film's picture (main_video_stream): said in a note, not read."""
-    return [s for s in container.streams.video if s is not chosen and s.codec_context is not None
-            and not (s.disposition & av.stream.Disposition.attached_pic)]
+    return [s for s in _pictures(container) if s.index != chosen.index]
+
+
+def _pictures(container) -> list:
+    """The video streams that may be a film's picture: not cover art (attached pictures), and FFmpeg decodes them."""
+    return [s for s in container.streams.video
+            if not (s.disposition & av.stream.Disposition.attached_pic) and s.codec_context is not None]
 
 
 def undecodable(container, kind: str) -> list:
