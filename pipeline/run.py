@@ -295,12 +295,22 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
                     ", ".join(f"{n} {suffix}" for suffix, n in downloading.most_common()))
     for pattern, films in matched.items():
         if not films:
-            log.warning("--input %s matches no film file", pattern)
+            log.warning("--input %s matches no film file%s", pattern, remote_folder_hint(pattern))
     if matched and not any(matched.values()):
+        hints = [h for p in patterns if (h := remote_folder_hint(p))]
         why = (f" ({len(unreachable)} path(s) there cannot be reached, e.g. {unreachable[0][0]}: "
-               f"{unreachable[0][1]})" if unreachable else f" ({sequences})" if sequences else "")
+               f"{unreachable[0][1]})" if unreachable else f" ({sequences})" if sequences else hints[0] if hints
+               else "")
         raise SystemExit(f"pipeline.run: no film file matches --input {' '.join(patterns)}{why}")
     return matched
+
+
+def remote_folder_hint(pattern: str) -> str:
+    """' (a folder? ...)' for a pattern on another filesystem with no wildcard and no trailing '/': an object store
+    has no folders to expand, so 'gs://b/films' names one object (a local folder is expanded: normalise_pattern)."""
+    if "://" not in pattern or pattern.endswith("/") or any(c in pattern for c in "*?["):
+        return ""
+    return f" (a folder? end it with '/' to read every film below it: {pattern}/)"
 
 
 def find_unreachable(patterns: list[str]) -> list[tuple[str, str]]:

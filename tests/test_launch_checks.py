@@ -248,3 +248,15 @@ def test_the_unread_language_warning_says_why_and_what_the_clips_were_scored_fro
     assert "scored from their faces;" in message(("de", "fr"), ("text", "face"))
     assert "scored from their frames and speech;" in message(("en",), ("text", "vision", "audio"))
     assert "Those clips are scored without their line;" in message(("en",), None)  # (modalities not known)
+
+
+def test_a_remote_folder_given_without_its_slash_is_hinted(monkeypatch):
+    """'--input gs://b/films' names one object, not the folder (a local folder is expanded): the message said only
+    "no film file matches" (found in review)."""
+    import pipeline.run as run_module
+    monkeypatch.setattr(run_module, "match_inputs", lambda patterns, frames=None: {p: [] for p in patterns})
+    with pytest.raises(SystemExit, match=r"no film file matches --input gs://b/films \(a folder\? end it with '/' "
+                                         r"to read every film below it: gs://b/films/\)"):
+        run_module.check_inputs(["gs://b/films"])
+    assert run_module.remote_folder_hint("gs://b/films/") == run_module.remote_folder_hint("gs://b/*.mkv") == ""
+    assert run_module.remote_folder_hint("/local/films") == ""
