@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -317,14 +318,27 @@ def project_option_names() -> list[str]:
 def beam_option_values() -> dict[str, object]:
     """Every flag some PipelineOptions class defines, with how many values it takes (argparse's nargs: 0 for a
     switch, None for one value)."""
+    return {flag: action.nargs for action in _all_options_parser()._actions for flag in action.option_strings}
+
+
+def once_only_options() -> set[str]:
+    """The flags that take one value, of which a second replaces the first ('--input', '--experiments' gather theirs)."""
+    import argparse
+    return {flag for action in _all_options_parser()._actions for flag in action.option_strings
+            if type(action) is argparse._StoreAction and action.nargs is None}  # (Beam's list actions gather too)
+
+
+@functools.cache
+def _all_options_parser():
+    """A parser of every PipelineOptions class's flags (as Beam's get_all_options: one class of each name)."""
     from apache_beam.options.pipeline_options import _BeamArgumentParser
     parser = _BeamArgumentParser(allow_abbrev=False)
     classes: dict[str, type] = {}
-    for cls in PipelineOptions.__subclasses__():  # (as Beam's get_all_options: one class of each name)
+    for cls in PipelineOptions.__subclasses__():
         classes.setdefault(str(cls), cls)
     for cls in classes.values():
         cls._add_argparse_args(parser)
-    return {flag: action.nargs for action in parser._actions for flag in action.option_strings}
+    return parser
 
 
 def is_flag(arg: str) -> bool:
@@ -389,6 +403,10 @@ def misspelt_options(argv: Sequence[str]) -> list[str]:
     # arguments no flag takes: before 2026-12-07 dropped with Beam's warning (an unquoted glob scored one film)
     problems += [f"{arg}: an argument no option takes (an --input glob the shell expanded? quote it: --input "
                  f"'archive/*.mp4')" for arg in stray_arguments(argv, nargs)]
+    # a value given twice: the last won without a word ('--output a --output b', an option set in a nightly script
+    # and again on its command line)
+    twice = [f for f in dict.fromkeys(flags) if flags.count(f) > 1 and f in once_only_options()]
+    problems += [f"{f}: given {flags.count(f)} times; give it once (only the last would count)" for f in twice]
     if here and "--" in argv and argv.index("--") < len(argv) - 1:  # Beam drops them too, and nothing else reads them
         problems.append(f"--: nothing reads the arguments after it on the DirectRunner "
                         f"({' '.join(argv[argv.index('--') + 1:])})")

@@ -260,3 +260,17 @@ def test_a_remote_folder_given_without_its_slash_is_hinted(monkeypatch):
         run_module.check_inputs(["gs://b/films"])
     assert run_module.remote_folder_hint("gs://b/films/") == run_module.remote_folder_hint("gs://b/*.mkv") == ""
     assert run_module.remote_folder_hint("/local/films") == ""
+
+
+def test_an_option_given_twice_stops_the_launch_where_the_last_would_silently_win(tmp_path):
+    """'--output a --output b' ran into b without a word (an option set in a nightly script and again on its command
+    line); options that gather their values (--input, Beam's --experiments) may repeat (found in review)."""
+    from pipeline.options import misspelt_options
+    from pipeline.run import run
+    assert misspelt_options(["--input", "a", "--input", "b", "--experiments", "x", "--experiments=y"]) == []
+    assert misspelt_options(["--output", "a", "--segment", "window", "--output=b"]) == [
+        "--output: given 2 times; give it once (only the last would count)"]
+    with pytest.raises(SystemExit, match=r"--window_s: given 2 times"):
+        run(["--input", str(tmp_path), "--output", str(tmp_path / "out"), "--window_s", "2", "--window_s", "4"],
+            save_main_session=False)
+    assert not (tmp_path / "out").exists()
