@@ -1264,3 +1264,12 @@ def test_labelled_lines_with_no_words_are_counted_not_dropped_silently(tmp_path)
     skipped = Counter()
     assert [e.text for e in load_dataset(f"goemotions:{tmp_path / 'go.tsv'}", skipped=skipped)] == ["A fine day."]
     assert skipped == {NO_WORDS: 1}  # (the two-label row is left out by design, as documented)
+
+
+def test_a_cross_validation_interval_stays_within_what_the_metric_can_be():
+    from training.metrics import summarise_folds
+    folds = [{"accuracy": a, "weighted_f1": a, "macro_f1": a} for a in (1.0, 0.95, 1.0)]
+    ci = summarise_folds(folds)["accuracy"]["ci95"]
+    assert ci[1] == 1.0 and 0.9 < ci[0] < 0.97  # (1.04 before 2026-12-07)
+    low = summarise_folds([{"accuracy": a, "weighted_f1": a, "macro_f1": a} for a in (0.0, 0.05, 0.0)])
+    assert low["accuracy"]["ci95"][0] == 0.0
