@@ -334,3 +334,19 @@ def test_a_dangling_folder_link_is_unreachable_under_a_glob_too(tmp_path):
     assert unreachable_inputs(str(arch / "**" / "*.mp4")) == [(str(arch / "cat" / "docs"), why)]
     assert unreachable_inputs(str(arch / "*" / "*.mp4")) == []
     assert [p for p, _ in unreachable_inputs(str(arch))] == [str(arch / "cat" / name) for name in ("docs", "notes.mkv")]
+
+
+def test_a_folder_name_typed_in_the_other_unicode_form_finds_its_films(tmp_path):
+    """A macOS copy stores 'Amélie' decomposed (NFD); typed composed (NFC) it matched no film, though `ls` shows
+    the same name (found in review). The literal part of a pattern is read in the form it is stored in."""
+    import unicodedata
+    from transforms.discover import stored_form
+    stored = tmp_path / unicodedata.normalize("NFD", "Amélie (2001)")
+    stored.mkdir()
+    (stored / "film.mp4").write_bytes(b"x")
+    typed = str(tmp_path / unicodedata.normalize("NFC", "Amélie (2001)"))
+    assert typed != str(stored) and stored_form(typed) == str(stored)
+    assert normalise_pattern(typed) == str(stored) + "/**"
+    assert stored_form(typed + "/*.mp4") == str(stored) + "/*.mp4"
+    assert stored_form(str(tmp_path / "nothing" / "*.mp4")) == str(tmp_path / "nothing" / "*.mp4")
+    assert stored_form("gs://b/Amélie/") == "gs://b/Amélie/"  # (an object store's names are as typed)

@@ -150,10 +150,27 @@ def literal_glob(text: str) -> str:
     return "".join(f"[{c}]" if c in "[*?" else c for c in text)
 
 
+def stored_form(pattern: str) -> str:
+    """A local pattern in the Unicode form its folders are stored in: a name typed composed ('Amélie', NFC) finds
+    the folder a macOS copy stored decomposed (NFD), and the other way round; before 2026-12-07 it matched no film,
+    though `ls` shows the same name. The pattern as given where its literal part is there or in neither form."""
+    head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    literal = head if head == pattern else head.rsplit("/", 1)[0]
+    if "://" in pattern or not literal or os.path.exists(literal):
+        return pattern
+    for form in ("NFD", "NFC"):
+        other = unicodedata.normalize(form, literal)
+        if other != literal and os.path.exists(other):
+            return other + pattern[len(literal):]
+    return pattern
+
+
 def normalise_pattern(pattern: str) -> str:
     """A bare directory means every file below it; a local path that names an existing file or directory is
     taken literally (`Film [1080p].mkv`), whatever pattern characters its name has, with or without the trailing
-    '/' that tab completion adds (before 2026-12-06 'Films [2024]/' was read as a pattern and matched no film)."""
+    '/' that tab completion adds (before 2026-12-06 'Films [2024]/' was read as a pattern and matched no film); its
+    folders' names in the Unicode form they are stored in (stored_form)."""
+    pattern = stored_form(pattern)
     if "://" not in pattern and os.path.isdir(pattern):
         return literal_glob(pattern.rstrip("/")) + "/**"
     if pattern.endswith("/"):
