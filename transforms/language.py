@@ -31,18 +31,23 @@ def language_code(tag: Optional[str]) -> Optional[str]:
     """A language tag as its ISO 639-1 code ('eng', 'en-US', 'en_GB' -> 'en'; 'ger' -> 'de'); None for no tag,
     'und', or anything without a registered two-letter code: sidecar names carry words that are rare languages'
     three-letter codes ('sdh' for subtitles for the deaf is Southern Kurdish), so those count as no tag."""
-    import langcodes
-
     if not tag or not str(tag).strip():
         return None
     if "." in str(tag):  # a sidecar's tags (en.sdh, forced.de): the first that is a language
         return next((c for c in map(language_code, str(tag).split(".")) if c), None)
+    code = _registered(tag)
+    return code if code and len(code) == 2 else None
+
+
+def _registered(tag: str) -> Optional[str]:
+    """The language subtag of a tag as langcodes standardises it ('eng' -> 'en', 'tl' -> 'fil'), where the registry
+    has it (langcodes passes any two characters: 'v2' from FILM_v2.srt, 'xx'); None otherwise."""
+    import langcodes
     try:
         code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
     except (ValueError, LookupError):
         return None
-    # a code of the registry only: langcodes passes any two characters ('v2' from FILM_v2.srt, 'xx')
-    return code if code and len(code) == 2 and langcodes.Language.get(code).is_valid() else None
+    return code if code and langcodes.Language.get(code).is_valid() else None
 
 
 # Registered codes that name no language a line could be in: several, uncoded, no linguistic content, undetermined,
@@ -73,18 +78,11 @@ def line_language(tag: Optional[str]) -> Optional[str]:
     Whisper's answer, a line's recorded language), never for a sidecar's name words: before 2026-12-07 the
     identifier's 'tl' became 'fil', no two-letter code, so unknown, and Tagalog lines were read by the English text
     model as English (25 of its 142 languages)."""
-    import langcodes
-
     code = language_code(tag)
     if code or not tag or "." in str(tag):
         return code
-    try:
-        code = langcodes.Language.get(langcodes.standardize_tag(str(tag).strip().replace("_", "-"))).language
-    except (ValueError, LookupError):
-        return None
-    if not code or code in NOT_A_LANGUAGE or _PRIVATE_USE.fullmatch(code):
-        return None
-    return code if langcodes.Language.get(code).is_valid() else None
+    code = _registered(tag)
+    return None if not code or code in NOT_A_LANGUAGE or _PRIVATE_USE.fullmatch(code) else code
 
 
 def named_language(name: str) -> Optional[str]:
