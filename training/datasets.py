@@ -737,6 +737,11 @@ LINE_COPY_SHARE = 0.1
 LINE_KINDS = ("meld", "goemotions", "emorynlp")
 
 
+def copied_lines(shared: int, total: int) -> bool:
+    """Whether `shared` of a line set's `total` rows identical to another's make it a copy (LINE_COPY_SHARE)."""
+    return shared > 0 and shared >= LINE_COPY_SHARE * total
+
+
 def line_digest(e: Example) -> str:
     """A labelled line's digest: its text and its context (the lines before it in its dialogue), as the head reads
     them; '' for a row without text."""
@@ -753,7 +758,7 @@ def specs_overlap(train_specs: Sequence[str], dev_specs: Sequence[str], where: s
     copied = []
     for s in dev_specs if learnt else ():
         lines = spec_lines(s) if spec_parts(s)[0] in LINE_KINDS else []
-        if lines and sum(d in learnt for d in lines) >= LINE_COPY_SHARE * len(lines):
+        if copied_lines(sum(d in learnt for d in lines), len(lines)):
             copied += lines
     return train_dev_overlap(where, [d for m, _ in train for d in m] + sorted(learnt),
                              [d for m, _ in dev for d in m] + copied,
@@ -771,7 +776,7 @@ def spec_media(spec: str) -> tuple[list[str], set[str]]:
     sha256 of its bytes or of the image file it names, a clip's film and times; '' for a line alone. And its set's
     speakers (set_speakers, the set named by its folder) where the Parquet set has a `speaker` column."""
     kind, path, _, _ = spec_parts(spec)
-    if kind in ("meld", "goemotions", "emorynlp"):  # lines alone: no media (and the same short line is often in both)
+    if kind in LINE_KINDS:  # lines alone: no media (their copies: spec_lines)
         return [], set()
     with _quietly():
         examples = load_dataset(spec)

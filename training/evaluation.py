@@ -22,8 +22,8 @@ from model.bvpec import MODALITIES, BVPECConfig
 from model.checkpoints import BRANCH_SETS, branch_classifier_data, seen_data
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer, select_modalities
-from training.datasets import (LINE_COPY_SHARE, DataError, Example, _quietly, _row_digest, line_digest, load_dataset,
-                               parquet_speakers, set_speakers, spec_parts)
+from training.datasets import (LINE_KINDS, DataError, Example, _quietly, _row_digest, copied_lines, line_digest,
+                               load_dataset, parquet_speakers, set_speakers, spec_parts)
 from training.features import features_for
 from training.loop import LabelledSet, evaluate_set, train_head
 from training.metrics import summarise_folds
@@ -31,7 +31,7 @@ from training.metrics import summarise_folds
 ROOT = Path(__file__).resolve().parents[1]  # a head's record may name its data relative to the repository
 # kinds whose rows carry media of one sort: a row of one may be a byte-identical copy of a row of another
 MEDIA_FAMILY = {"faces": "image", "imagefolder": "image", "frames": "image", "audio": "sound", "spoken": "sound",
-                "clips": "clip", "meld": "line", "emorynlp": "line", "goemotions": "line"}
+                "clips": "clip", **{kind: "line" for kind in LINE_KINDS}}
 
 
 def fold_groups(examples: Sequence[Example]) -> list[str]:
@@ -148,7 +148,7 @@ def shared_rows(spec: str, others: Sequence[str], rows: RowsRead, speakers: bool
         mine = mine or rows(spec)
         found = {i for i, p in enumerate(mine.places) if p in theirs.known}
         copied = {i for i, d in enumerate(mine.digests) if d in theirs.known}
-        if MEDIA_FAMILY.get(spec_parts(spec)[0]) != "line" or len(copied) >= LINE_COPY_SHARE * len(mine.places):
+        if MEDIA_FAMILY.get(spec_parts(spec)[0]) != "line" or copied_lines(len(copied), len(mine.places)):
             found |= copied  # (lines: only a copy's share; a few identical short turns are every set's)
         common = mine.speakers & theirs.speakers if speakers else set()
         if found or common:
