@@ -198,10 +198,10 @@ def output_problem(path: str, inputs: Sequence[str] = ()) -> Optional[str]:
         return None
     if os.path.isdir(path):
         return f"{path} is a folder"
-    from training.datasets import _spec_pieces
+    from training.datasets import parse_spec
     for given in inputs:
         try:
-            source = str(_spec_pieces(given)[1]) if ":" in given and not os.path.exists(given) else given
+            source = str(parse_spec(given)[1]) if ":" in given and not os.path.exists(given) else given
         except ValueError:
             source = given
         if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path) or (

@@ -252,14 +252,14 @@ class Progress:
                 f"{film_s / elapsed if elapsed > 0 else 0:.1f}x real time so far, elapsed {_fmt_s(elapsed)}{eta}")
 
 
-def match_inputs(patterns: list[str], frames: Optional[Counter] = None) -> dict[str, list]:
+def match_inputs(patterns: list[str], not_read: Optional[Counter] = None) -> dict[str, list]:
     """--input pattern -> the films it matches now (FileMetadata; sidecars and our outputs left out; an IMF / DCP
-    package's files as its compositions, as discovery finds them). `frames` counts, by suffix, the image-sequence
-    frames the patterns match (SEQUENCE_FRAMES: not read)."""
+    package's files as its compositions, as discovery finds them). `not_read` counts, by suffix, the image-sequence
+    frames (SEQUENCE_FRAMES) and unfinished downloads (DOWNLOADING) the patterns match: files said, not read."""
     results = match_patterns([normalise_pattern(p) for p in patterns])  # (folders behind links too, as the job lists)
-    if frames is not None:
-        frames.update(os.path.splitext(m.path)[1].lower() for r in results for m in r.metadata_list
-                      if m.path.lower().endswith(SEQUENCE_FRAMES + DOWNLOADING))
+    if not_read is not None:
+        not_read.update(os.path.splitext(m.path)[1].lower() for r in results for m in r.metadata_list
+                        if m.path.lower().endswith(SEQUENCE_FRAMES + DOWNLOADING))
     return {p: [FileMetadata(path, size) for path, size in dict(imf.listed_film_paths(
         (m.path, m.size_in_bytes) for m in r.metadata_list if is_film_candidate(m.path) or imf.is_asset_map(m.path)
     )).items()] for p, r in zip(patterns, results)}
@@ -275,24 +275,22 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
                     "mounted, permissions?): %s", len(unreachable),
                     "; ".join(f"{path}: {why}" for path, why in unreachable[:5])
                     + (" ..." if len(unreachable) > 5 else ""))
-    frames: Counter = Counter()
+    not_read: Counter = Counter()
     try:
-        matched = match_inputs(patterns, frames)
+        matched = match_inputs(patterns, not_read)
     except Exception as exc:  # noqa: BLE001 - e.g. no credentials in the launcher: the workers may have them
         log.debug("could not list the inputs before the run: %s", exc)
         return {}
     sequences = ""
-    downloading = Counter({k: n for k, n in frames.items() if k in DOWNLOADING})
-    frames -= downloading
+    downloading = Counter({k: n for k, n in not_read.items() if k in DOWNLOADING})
+    frames = not_read - downloading
     if frames:
-        sequences = (f"{sum(frames.values())} image-sequence frame(s) ("
-                     + ", ".join(f"{n} {suffix}" for suffix, n in frames.most_common()) + ") are not read: render "
-                     "each sequence to a film (ProRes, DNxHR, H.264) and give --input that")
+        sequences = (f"{frames.total()} image-sequence frame(s) ({_by_suffix(frames)}) are not read: render each "
+                     "sequence to a film (ProRes, DNxHR, H.264) and give --input that")
         log.warning("--input: %s", sequences)
     if downloading:
         log.warning("--input: %d file(s) still being downloaded or copied (%s) are not read: each is read once complete, "
-                    "under its final name", sum(downloading.values()),
-                    ", ".join(f"{n} {suffix}" for suffix, n in downloading.most_common()))
+                    "under its final name", downloading.total(), _by_suffix(downloading))
     for pattern, films in matched.items():
         if not films:
             log.warning("--input %s matches no film file%s", pattern, remote_folder_hint(pattern))
@@ -303,6 +301,11 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
                else "")
         raise SystemExit(f"pipeline.run: no film file matches --input {' '.join(patterns)}{why}")
     return matched
+
+
+def _by_suffix(counts: Counter) -> str:
+    """'3 .dpx, 1 .exr': files counted by suffix, most first."""
+    return ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common())
 
 
 def remote_folder_hint(pattern: str) -> str:

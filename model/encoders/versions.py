@@ -79,8 +79,8 @@ VIEWS_RULE = f"views{VIEW_BLOCK}x{SAME_VIEW_BLOCK_MAD:g}"  # in the face encoder
 SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
 # Which frames the scene classifier reads (model.encoders.scene.PictureGate, training.picture_gate): those the gate
 # gives at least PICTURE_P of being a picture of something, not drawn graphics (a leader, a slate, a title or
-# credits card, a slide, a blank frame). At 0.2 every Emotion6 dev photo passes; of real films' frames never seen
-# in its training 94 % pass, the others black frames, title and credits cards and a slide talk (docs/models.md).
+# credits card, a slide, a blank frame). At 0.2 every Emotion6 dev photo passes, and 95 % of real films' frames
+# it never saw, the others black frames, title and credits cards and a slide talk (docs/models.md).
 GATE_WEIGHTS = WEIGHTS / "picture_gate.npz"
 PICTURE_P = 0.2
 
@@ -138,7 +138,8 @@ def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional
 
 
 def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] = None) -> str:
-    """The scene classifier's version, with the picture gate that decides which frames it reads (PICTURE_GATE)."""
+    """The scene classifier's version, with the picture gate that decides which frames it reads (GATE_WEIGHTS,
+    PICTURE_P)."""
     gate = f"+gate{file_digest(GATE_WEIGHTS)[:8]}-p{PICTURE_P:g}" if GATE_WEIGHTS.is_file() else ""
     return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}{gate}"
 
