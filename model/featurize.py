@@ -283,6 +283,7 @@ class Featurizer:
             put("vision", everyone, [r if isinstance(r, Failure) else r[0] for r in both])
             for i, r in enumerate(both):  # the scene classifier's tokens go with the frames' (a failure is logged once)
                 tokens[i]["scene"] = self.empty("scene") if isinstance(r, Failure) else r[1]
+                tokens[i] = self.pictures_only(tokens[i])
         t0 = self._timed("vision", t0)
         if "face" in self.modalities:
             put("face", everyone, run_isolating(
@@ -313,6 +314,40 @@ class Featurizer:
     def clip(self, clip: ClipMedia) -> Featurized:
         return self.clips([clip])[0]
 
+    def pictures_only(self, tokens: dict) -> dict:
+        """A clip's tokens without the vision and scene tokens of its views that are no picture of something (the
+        scene classifier's picture gate: a leader, a title or test card, a blank frame). Neither the scene
+        classifier nor the head reads them: a clip of cards has no vision, so its label is the head's prior (or its
+        other modalities'), not a sure-looking guess the head never learnt to make (a test card read joy 0.67, not
+        grounded). Applied where tokens are made (clips) and again where stored ones are read (evidence, rescore's
+        head step): the same frames either way. Tokens of another width (a user's --vision_model) stay."""
+        keep = self._pictures(tokens)
+        if keep is None or keep.all():
+            return tokens
+        out = dict(tokens)
+        for m in ("scene", "vision"):
+            t = np.asarray(tokens[m]) if tokens.get(m) is not None else None
+            if t is not None and len(t) and len(t) % len(keep) == 0:
+                out[m] = np.ascontiguousarray(t.reshape(len(keep), -1, t.shape[-1])[keep].reshape(-1, t.shape[-1]))
+        return out
+
+    def picture_views(self, frames: np.ndarray) -> np.ndarray:
+        """[n] bool: which of these frames (uint8 RGB as the ViT takes them, one per view) pictures_only keeps."""
+        if not len(frames):
+            return np.zeros(0, bool)
+        vision, scene = self.vision_tokens([np.asarray(frames)])[0]
+        keep = self._pictures({"vision": vision, "scene": scene})
+        return np.ones(len(frames), bool) if keep is None else keep
+
+    def _pictures(self, tokens: dict) -> Optional[np.ndarray]:
+        """Per view of the clip, whether the picture gate reads it; None where it cannot say (no scene tokens of
+        the scene classifier's width)."""
+        from model.encoders.vision import SCENE_TOKENS
+        scene = _tokens(tokens, "scene", SCENE_INPUT_DIM)
+        if scene is None or len(scene) % SCENE_TOKENS:
+            return None
+        return np.asarray(self.encoders.scene.pictures(scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])), bool)
+
     # -- what each modality says on its own
     def evidence(self, tokens: dict) -> dict[str, np.ndarray]:
         """Calibrated 7-way probabilities (EMOTIONS order) from each modality's own classifier, for the
@@ -324,10 +359,9 @@ class Featurizer:
         face = _tokens(tokens, "face", NUM_EMOTIONS)
         if face is not None:
             out["face"] = _softmax(face / self.encoders.face_temperature).mean(0)
-        scene = _tokens(tokens, "scene", SCENE_INPUT_DIM)
+        scene = _tokens(self.pictures_only(tokens), "scene", SCENE_INPUT_DIM)  # no word on a leader, a card
         if scene is not None and len(scene) % SCENE_TOKENS == 0:
             frames = scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])
-            frames = frames[self.encoders.scene.pictures(frames)]  # no word on a leader, a card, a blank frame
             if len(frames):
                 logits, _ = self.encoders.scene.encode(frames)
                 out["scene"] = _softmax(logits).mean(0)

@@ -44,7 +44,7 @@ def test_serving_and_training_give_identical_tokens_for_the_same_clip():
 
 
 def test_frames_follow_clip_length_and_repeated_views_share_one_pass():
-    from model.featurize import ClipMedia, Featurizer, clip_sample_times, distinct_views, frames_for
+    from model.featurize import clip_sample_times, distinct_views, frames_for
     assert [frames_for(0, d, 4) for d in (0.4, 1.0, 2.0, 3.2, 8.0)] == [1, 1, 2, 3, 4]
     assert frames_for(0, 2.0, 4, every_s=0) == 4  # 0: always the maximum
     assert clip_sample_times(10.0, 12.0, 4) == [10.5, 11.5]
@@ -55,8 +55,17 @@ def test_frames_follow_clip_length_and_repeated_views_share_one_pass():
     assert distinct_views(np.stack([a, a, b, b])) == [0, 2]
     noisy = np.clip(still.astype(int) + rng.integers(-1, 2, still.shape), 0, 255).astype(np.uint8)
     assert distinct_views(noisy) == [0]  # sensor noise is not a new view
-    # A still shown for 4 frames gives the tokens of the still as a one-frame clip: what training on labelled
-    # photos and stills (transforms.decode.still_clip) sees.
+
+
+@needs_sintel
+def test_a_still_shown_for_four_frames_gives_the_tokens_of_one():
+    """A still shown for 4 frames gives the tokens of the still as a one-frame clip: what training on labelled
+    photos and stills (transforms.decode.still_clip) sees. (A frame of a real film: a frame of noise is no picture,
+    and gives the head no tokens at all: Featurizer.pictures_only.)"""
+    from model.featurize import ClipMedia, Featurizer
+    from transforms.decode import decode_clip
+    frame = decode_clip(str(SINTEL), 20.0, 21.0, DecodeConfig()).frames[0]
+    still = np.stack([frame] * 4)
     featurizer = Featurizer(create_encoders(EncoderSpec()), modalities=("vision",))
     four = featurizer.clip(ClipMedia(frames=still, audio=np.zeros(0, np.float32))).tokens["vision"]
     one = featurizer.clip(ClipMedia(frames=still[:1], audio=np.zeros(0, np.float32))).tokens["vision"]

@@ -755,14 +755,14 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     assert set(res["tokens"]) == set(expected)
     for m, t in expected.items():
         assert res["tokens"][m].shape == t.shape and np.allclose(res["tokens"][m], t, atol=1e-5), m
-    views = distinct_views(decoded.frames)  # one ViT pass per distinct view of the sampled frames
-    assert len(res["tokens"]["vision"]) == len(views) * create_encoders(spec).vision.tokens_per_frame
+    views = distinct_views(decoded.frames)  # one ViT pass per distinct view of the sampled frames...
+    assert len(views) and len(res["tokens"]["vision"]) == 0  # ...and flat colours are no picture: the head reads none
     # ...and not the packaged, untuned text encoder's.
     untuned = Featurizer(Encoders(dataclasses.replace(spec, tuned=False)), modalities=("text",))
     plain = untuned.clip(ClipMedia.of(decoded)).tokens["text"]
     assert plain.shape == res["tokens"]["text"].shape and not np.allclose(plain, res["tokens"]["text"], atol=1e-3)
-    # The frames shown are the clip's, at the pipeline's sample times (second 1 of the film is green).
-    assert len(res["frames"]) == len(views)
+    # The frames shown are the clip's, at the pipeline's sample times (second 1 of the film is green), said not read.
+    assert len(res["frames"]) == len(views) and all(f["label"].startswith("not read") for f in res["frames"])
     from PIL import Image
     for f in res["frames"]:
         rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(f["b64"]))).convert("RGB"))
@@ -784,6 +784,33 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
 
 
 @pytest.mark.timeout(600)
+
+def test_explain_shows_which_frames_the_head_read(tmp_path):
+    """A clip whose first second is a film's picture and whose second is a grey card: the head read the picture's
+    tokens only (model.featurize.Featurizer.pictures_only), so the explain figure's one frame of columns is the
+    picture's, and the card is shown as not read (before 2026-12-07 there were no unread frames)."""
+    pytest.importorskip("torch")
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import Featurizer
+    from pipeline.report import explain as explainer
+    from tests.scoring_support import SINTEL
+    from testing.films import encode_film
+    from transforms.decode import DecodeConfig, decode_clip
+    if not SINTEL.exists():
+        pytest.skip("shared Sintel trailer not present")
+    picture = decode_clip(str(SINTEL), 20.0, 21.0, DecodeConfig(face_width=320)).face_frames[0]
+    grey = np.full_like(picture, 128)
+    film = encode_film(tmp_path / "mix.mp4", paint=lambda i, _: picture if i < 10 else grey,
+                       frame_times=[i / 10 for i in range(20)], fps=10, size=picture.shape[1::-1],
+                       video_codec="libx264")
+    featurizer = Featurizer(create_encoders(EncoderSpec()), modalities=("vision",))
+    row = {"film_path": str(film), "start_s": 0.0, "end_s": 2.0}
+    frames = explainer.clip_frames(row, 1, picture_views=featurizer.picture_views)
+    assert [read for *_, read in frames] == [True, False]
+    first, second = explainer.frame_labels(frames)  # at the frames' own times (the sample time's frame)
+    assert first.startswith("f0 @ 0.") and second.startswith("not read: no picture @ 1."), (first, second)
+    assert explainer.clip_frames(row, 0, picture_views=lambda views: np.zeros(len(views), bool))[0][2] is False
+
 def test_explain_without_features_encodes_as_the_run_did_or_refuses(tmp_path):
     """A run with --modalities text,face --frames_per_clip 2 and no features table: --explain given the run's
     options (pipeline.run's own definitions) gives the tokens the run read, to the bit; without them the options'

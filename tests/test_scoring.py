@@ -465,10 +465,13 @@ def test_vision_failure_isolated_to_its_clip_and_reported(tmp_path):
     from model.featurize import ClipMedia, Featurizer
     from transforms.elements import ClipSpec, DecodedClip
     from transforms.film import _Film, ProcessFilm
+    from transforms.decode import DecodeConfig, decode_clip
     from transforms.score import FilmScorer, ScoreConfig
-    rng = np.random.default_rng(5)
+    from tests.scoring_support import SINTEL
+    if not SINTEL.exists():
+        pytest.skip("shared Sintel trailer not present")
     featurizer = Featurizer(create_encoders(EncoderSpec()))
-    good = rng.integers(0, 255, (1, 224, 224, 3), dtype=np.uint8)
+    good = decode_clip(str(SINTEL), 20.0, 21.0, DecodeConfig()).frames[:1]  # a picture (noise is none: no tokens)
     media = [good, np.zeros((1, 224, 224), np.uint8), np.zeros((0, 224, 224, 3), np.uint8)]
     out = featurizer.clips([ClipMedia(frames=f, audio=np.zeros(1600, np.float32)) for f in media])
     vision = featurizer.encoders.vision

@@ -281,3 +281,42 @@ def test_drawn_graphics_give_no_scene_evidence_and_photos_do(vision):
     assert "scene" not in featurizer.evidence(as_stored(drawn[:4]))  # a clip of cards: the head's guess
     mixed = featurizer.evidence(as_stored(np.concatenate([drawn[:2], photos[:2]])))["scene"]
     np.testing.assert_allclose(mixed, featurizer.evidence(as_stored(photos[:2]))["scene"], rtol=1e-5)
+
+
+def test_cards_give_the_head_no_vision_so_their_label_looks_like_the_guess_it_is():
+    """Frames that are no picture (the picture gate) give the head no vision tokens either
+    (model.featurize.Featurizer.pictures_only): a clip of cards gets the head's prior, not a sure-looking guess.
+    Before 2026-12-07 a test card read joy 0.67, a black leader neutral 0.73, colour bars joy 0.58, a title card fear
+    0.52 (none grounded). A clip of cards and photos keeps the photos' tokens, and tokens stored before (every view,
+    an older run's features table) are read as a run reads them today by rescore's head step."""
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import ClipMedia, Featurizer
+    from training.picture_gate import graphics
+    from training.scene_classifier import decode_image, read_scene_set
+    from transforms.fuse import load_head_model, score_tokens
+    from transforms.head_inference import HeadHandler
+    featurizer = Featurizer(create_encoders(EncoderSpec()), modalities=("vision",))
+    cards = np.stack(graphics(4, seed=11))
+    n = pq.read_metadata(DATA / "scenes" / "emotion6" / "dev.parquet").num_rows
+    photos = np.stack([decode_image(b) for b in read_scene_set("dev", rows=[0, n // 2]).images])
+    both = np.concatenate([cards[:2], photos])
+    quiet = np.zeros(16000, np.float32)
+    got = featurizer.clips([ClipMedia(frames=f, audio=quiet) for f in (cards, both, photos)])
+    assert got[0].tokens["vision"].shape[0] == 0 and got[0].tokens["scene"].shape[0] == 0
+    np.testing.assert_array_equal(got[1].tokens["vision"], got[2].tokens["vision"])
+    np.testing.assert_array_equal(got[1].tokens["scene"], got[2].tokens["scene"])
+    assert got[2].tokens["vision"].shape[0] == 2 * featurizer.encoders.vision.tokens_per_frame
+    assert featurizer.picture_views(both).tolist() == [False, False, True, True]
+
+    head = load_head_model(None, "cpu")
+    cards_row, prior_row = score_tokens(head, [got[0].tokens, {}], "v",
+                                        evidence=[featurizer.evidence(got[0].tokens), {}])
+    assert cards_row["modalities_used"] == [] and not cards_row["grounded"]
+    assert cards_row["emotion"] == prior_row["emotion"]
+    assert cards_row["confidence"] == pytest.approx(prior_row["confidence"]) and cards_row["confidence"] < 0.3
+
+    vision, scene = featurizer.vision_tokens([both])[0]  # as a features table from before 2026-12-07 holds them
+    handler = HeadHandler(None, "v")
+    [(_, stored)] = handler.run_inference([({"vision": vision, "scene": scene}, "film")], handler.load_model())
+    [fresh] = score_tokens(head, [got[1].tokens], "v", evidence=[featurizer.evidence(got[1].tokens)])
+    assert stored == fresh

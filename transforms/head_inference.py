@@ -41,7 +41,8 @@ class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, 
     def run_inference(self, batch: Sequence[tuple[Mapping[str, np.ndarray], str]], model,
                       inference_args: Optional[dict] = None) -> list:
         head, featurizer = model.head, model.featurizer
-        tokens, paths = [t for t, _ in batch], [p for _, p in batch]
+        # tokens stored before 2026-12-07 still hold the views of cards and blank frames: read as a run reads them
+        tokens, paths = [featurizer.pictures_only(t) for t, _ in batch], [p for _, p in batch]
         evidence = [featurizer.evidence(t) for t in tokens]
         return list(zip(paths, score_tokens(head, tokens, self.model_version, self.device, evidence)))
 

@@ -83,6 +83,10 @@ SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
 # it never saw, the others black frames, title and credits cards and a slide talk (docs/models.md).
 GATE_WEIGHTS = WEIGHTS / "picture_gate.npz"
 PICTURE_P = 0.2
+# Who leaves out the frames the gate rejects: since 2026-12-07 the head too, not only the scene classifier
+# (model.featurize.Featurizer.pictures_only): a clip of cards had no evidence, yet the head's guess on its vision
+# tokens read sure (a test card joy 0.67). In the scene version, so cached tokens and scored films are redone.
+GATE_READERS = "scene+head"
 
 
 def default_text_model_path() -> Path:
@@ -138,10 +142,15 @@ def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional
 
 
 def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] = None) -> str:
-    """The scene classifier's version, with the picture gate that decides which frames it reads (GATE_WEIGHTS,
-    PICTURE_P)."""
-    gate = f"+gate{file_digest(GATE_WEIGHTS)[:8]}-p{PICTURE_P:g}" if GATE_WEIGHTS.is_file() else ""
-    return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}{gate}"
+    """The scene classifier's version, with the picture gate that decides which frames it and the head read
+    (picture_gate_version)."""
+    gate = picture_gate_version()
+    return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}{'+' + gate if gate else ''}"
+
+
+def picture_gate_version() -> str:
+    """Which frames' vision tokens a clip keeps (GATE_WEIGHTS, PICTURE_P, GATE_READERS); '' without a gate."""
+    return f"gate{file_digest(GATE_WEIGHTS)[:8]}-p{PICTURE_P:g}-{GATE_READERS}" if GATE_WEIGHTS.is_file() else ""
 
 
 def with_tuned_digest(base: str, digest: str) -> str:

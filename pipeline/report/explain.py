@@ -199,33 +199,50 @@ def encode_clip(row: Mapping, context: Sequence[str], head: Optional[str] = None
 
 
 def clip_frames(row: Mapping, n_frames: int, decoded=None, width: int = FRAME_WIDTH,
-                cfg=None, on_grid: bool = False) -> list[tuple[np.ndarray, float]]:
-    """The frames the clip's vision tokens belong to, uncropped at the film's aspect ratio: the pipeline's
-    sample times (model.featurize.clip_sample_times) and, of those, its distinct views
+                cfg=None, on_grid: bool = False, picture_views=None) -> list[tuple[np.ndarray, float, bool]]:
+    """The frames the clip's vision tokens belong to, uncropped at the film's aspect ratio, each with whether the head
+    read it: the pipeline's sample times (model.featurize.clip_sample_times) and, of those, its distinct views
     (model.featurize.distinct_views, judged on the square frames the ViT saw), shown from the larger copy at the
-    film's aspect the decoder makes for face search (model.featurize.face_view). `decoded`: this clip already
-    decoded (encode_clip), else it is decoded here with `cfg` (the run's options; None: the defaults). Tokens
-    written with other settings (older runs encoded every sampled frame) get n_frames evenly sampled frames. Empty
-    when the film cannot be read."""
+    film's aspect the decoder makes for face search (model.featurize.face_view). Views that are no picture (a card,
+    a blank frame) have no tokens (model.featurize.Featurizer.pictures_only): `picture_views` (Featurizer's, asked
+    only when the views outnumber the tokens' frames) says which, and they are shown as not read. `decoded`: this
+    clip already decoded (encode_clip), else it is decoded here with `cfg` (the run's options; None: the defaults).
+    Tokens written with other settings (older runs encoded every sampled frame) get n_frames evenly sampled frames.
+    Empty when the film cannot be read."""
     from model.featurize import distinct_views, face_view
     from transforms.decode import DecodeConfig, decode_clip
-    if n_frames <= 0:
+    if n_frames <= 0 and picture_views is None:
         return []
     start, end = row["start_s"], row["end_s"]
     try:
         clip = decoded if decoded is not None else decode_clip(row["film_path"], start, end, cfg or DecodeConfig(),
                                                                on_grid=on_grid)
         views = distinct_views(clip.frames)
-        if len(views) == n_frames:
+        read = np.ones(len(views), bool)
+        if len(views) > n_frames and picture_views is not None:
+            read = np.asarray(picture_views(np.asarray(clip.frames)[views]), bool)
+        if int(read.sum()) == n_frames:
             frames, times = face_view(clip)[views], np.asarray(clip.frame_times)[views]
+        elif n_frames <= 0:
+            return []
         else:
             clip = decode_clip(row["film_path"], start, end, DecodeConfig(frames_per_clip=n_frames, frame_every_s=0),
                                frame_width=width)
-            frames, times = clip.frames, clip.frame_times
+            frames, times, read = clip.frames, clip.frame_times, np.ones(len(clip.frames), bool)
     except Exception as exc:  # noqa: BLE001 - the figure stands without its frames
         LOG.warning("no frames for the explained clip from %s: %s", row["film_path"], exc)
         return []
-    return [(f, float(t)) for f, t in zip(frames, times)]
+    return [(f, float(t), bool(r)) for f, t, r in zip(frames, times, read)]
+
+
+def frame_labels(frames: Sequence[tuple[np.ndarray, float, bool]]) -> list[str]:
+    """'f0 @ 1.50s' for the frames the head read (numbered as the figure's columns f0k0, f1k0, ...), 'not read: no
+    picture @ 2.50s' for the others."""
+    labels, k = [], 0
+    for _, t, read in frames:
+        labels.append(f"f{k} @ {t:.2f}s" if read else f"not read: no picture @ {t:.2f}s")
+        k += read
+    return labels
 
 
 def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] = None, device: str = "cpu",
@@ -275,7 +292,14 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
-    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded, cfg=cfg, on_grid=on_grid)
+    def picture_views(views):  # which views the run's featurizer read (clip_frames asks only when some were not)
+        from model.encoders import create_encoders
+        from model.featurize import Featurizer
+        from transforms.score import ScoreConfig
+        return Featurizer(create_encoders(ScoreConfig.from_options(settings).encoder_spec)).picture_views(views)
+
+    frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded, cfg=cfg, on_grid=on_grid,
+                         picture_views=picture_views)
     if tokenizer is None and row["text"]:
         tokenizer = _tokenizer()
     n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
@@ -294,8 +318,8 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
         "head_emotion": EMOTIONS[k], "head_confidence": float(result["probs"][k]),
         "light": emotion in ("joy", "neutral"), "when": f"{fmt_time(row['start_s'])}-{fmt_time(row['end_s'])}",
         "modalities": [m for m, g in result["gates"].items() if g > 0],
-        "frames": [{"b64": stills.jpeg_b64(np.asarray(f), FRAME_WIDTH), "label": f"f{i} @ {t:.2f}s"}
-                   for i, (f, t) in enumerate(frames)],
+        "frames": [{"b64": stills.jpeg_b64(np.asarray(f), FRAME_WIDTH), "label": label}
+                   for (f, _, _), label in zip(frames, frame_labels(frames))],
         "gates": result["gates"], "probs": result["probs"], "source": source,
         "tokens": tokens, "encoder_versions": versions,  # for callers and tests; the template shows `source`
         "row": row,  # the clips table's row: build says whether it is grounded and what backs it, as for moments
