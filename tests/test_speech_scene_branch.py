@@ -249,8 +249,17 @@ def test_scene_trainer_learns_photos_with_one_label_and_no_ratings(tmp_path, mon
                        tmp_path / "scenes" / "emotion6" / f"{split}.parquet")
     data = sc.read_scene_set("train")
     assert np.allclose(data.probs.argmax(1), data.labels) and np.isnan(data.va).all()
-    report = sc.run(tmp_path / "scene.pt", grid=sc.GRID[:1], members=1, log=lambda *a: None)
+    report = sc.run(tmp_path / "scene.pt", grid=sc.GRID[:1], members=1, log=lambda *a: None, gate_graphics=21)
     assert (tmp_path / "scene.pt").exists() and report["dev"]["n"] == 6 and report["dev"]["va_mae"] is None
+    # It carries a picture gate learnt from these photos, which it reads through instead of the shipped one (learnt
+    # from Emotion6 train, research use only): before 2026-12-07 every scene classifier read through the shipped gate.
+    from model.encoders.scene import load_picture_gate, load_scene_head
+    from model.encoders.vision import load_vision_encoder
+    from training.picture_gate import encode_frames, graphics
+    own, shipped = load_scene_head(tmp_path / "scene.pt").gate, load_picture_gate()
+    assert not np.allclose(own.mean, shipped.mean) and load_scene_head().gate.coef.tolist() == shipped.coef.tolist()
+    drawn = encode_frames(load_vision_encoder(), graphics(14, seed=5))
+    assert report["picture_gate"]["dev_photos_read"] >= 5 / 6 and own.pictures(drawn).mean() <= 0.15
 
 
 def test_drawn_graphics_give_no_scene_evidence_and_photos_do(vision):

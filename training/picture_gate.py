@@ -5,6 +5,9 @@ a slide or a blank frame gives no scene evidence, and a night scene still does.
 
     python -m training.picture_gate --out model/weights/picture_gate.npz
 
+A scene classifier trained on a studio's own photos (`python -m training.scene_classifier --data ROOT`) learns its own
+gate the same way (learn_gate) and carries it in its checkpoint, so no research photo decides which frames it reads.
+
 The scene classifier learnt from photos only; on graphics it still answers (colour bars joy 0.47, a test card joy
 0.53, credits on black fear 0.46, a grey frame neutral 0.47: all grounded before 2026-12-07). The gate is chosen by
 what it passes: every Emotion6 dev photo, and how many frames of real films (measured on films it never saw:
@@ -136,25 +139,36 @@ def fit_gate(photos: np.ndarray, drawn: np.ndarray) -> dict:
             "coef": fit.coef_[0].astype(np.float32), "bias": np.float32(fit.intercept_[0])}
 
 
+def learn_gate(vision, images, photos: np.ndarray, n_graphics: int = 280) -> tuple[dict, float]:
+    """(the gate's arrays, the share of held-out drawn graphics it passes) from a photo set's train images and their
+    scene tokens (`photos`): each photo as it is and again in a film look (seed 0), against n_graphics drawn frames
+    (seed 0; as many again with seed 1 held out). training.scene_classifier calls it on the photos it learns from, so
+    a scene classifier of a studio's own carries a gate learnt from its own photos."""
+    from model.encoders.scene import PictureGate
+    from training.scene_classifier import decode_image
+    rng = np.random.default_rng(0)
+    graded = encode_frames(vision, [film_look(decode_image(b), rng) for b in images])
+    arrays = fit_gate(np.concatenate([photos, graded]), encode_frames(vision, graphics(n_graphics, seed=0)))
+    held = PictureGate(**arrays).pictures(encode_frames(vision, graphics(n_graphics, seed=1)))
+    return arrays, float(held.mean())
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     from model.encoders.scene import GATE_WEIGHTS, PictureGate
     from model.encoders.vision import load_vision_encoder
     from model.files import written_atomically
-    from training.scene_classifier import cached_tokens, decode_image, read_scene_set
+    from training.scene_classifier import cached_tokens, read_scene_set
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=GATE_WEIGHTS)
     ap.add_argument("--graphics", type=int, default=280, help="drawn frames to learn from (as many again held out)")
     args = ap.parse_args(argv)
     vision = load_vision_encoder()
     photos, dev = cached_tokens(vision, "train"), cached_tokens(vision, "dev")
-    rng = np.random.default_rng(0)
-    graded = encode_frames(vision, [film_look(decode_image(b), rng) for b in read_scene_set("train").images])
-    arrays = fit_gate(np.concatenate([photos, graded]), encode_frames(vision, graphics(args.graphics, seed=0)))
+    arrays, held = learn_gate(vision, read_scene_set("train").images, photos, args.graphics)
     gate = PictureGate(**arrays)
-    held = gate.pictures(encode_frames(vision, graphics(args.graphics, seed=1)))
     report = {"photos": f"Emotion6 train ({len(photos)}), and each again in a film look (seed 0)",
               "graphics": f"{args.graphics} drawn (seed 0)", "C": C,
-              "emotion6_dev_passed": float(gate.pictures(dev).mean()), "held_out_graphics_passed": float(held.mean())}
+              "emotion6_dev_passed": float(gate.pictures(dev).mean()), "held_out_graphics_passed": held}
     print(json.dumps(report))
     with written_atomically(args.out) as tmp:
         with open(tmp, "wb") as f:

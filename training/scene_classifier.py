@@ -219,7 +219,8 @@ GRID = [SceneTrainConfig(hidden=h, dropout=d, weight_decay=wd, epochs=e, mirror=
         for m in (True, False)]
 
 
-def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, log=print) -> dict:
+def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, log=print,
+        gate_graphics: int = 280) -> dict:
     import torch
 
     from model.encoders.scene import save_scene_head
@@ -273,11 +274,20 @@ def run(out: Path, grid: Sequence[SceneTrainConfig] = GRID, members: int = 5, lo
         pr = softmax(logits[halves != h] / t_h, axis=1)
         cross.append(classification_metrics(dev.labels[halves != h], pr.argmax(1), probs=pr)["ece"])
     m["ece_crossfit_halves"] = float(np.mean(cross))
+    # which frames it reads: a picture gate learnt from the same train photos (training.picture_gate), carried
+    from model.encoders.scene import PictureGate
+    from training.picture_gate import learn_gate
+    gate, held = learn_gate(vision, tr.images, x_tr, gate_graphics)
+    passed = float(PictureGate(**gate).pictures(x_dev).mean())
+    log(f"picture gate: {passed:.1%} of {SCENE_SET}/dev photos read, {held:.1%} of held-out drawn graphics")
     save_scene_head(head, out, meta={"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp,
                                      "dev_accuracy": m["accuracy"], "trained_on": [f"{SCENE_SET}/train"],
                                      "data_root": str(DATA_ROOT),
-                                     "calibrated_on": [f"{SCENE_SET}/dev"], "vision": vision.version})
+                                     "calibrated_on": [f"{SCENE_SET}/dev"], "vision": vision.version,
+                                     "picture_gate": {"dev_photos_read": passed, "held_out_graphics_read": held}},
+                    gate=gate)
     return {"chosen": dataclasses.asdict(cfg), "members": members, "temperature": temp, "dev": m, "vision": vision.version,
+            "picture_gate": {"dev_photos_read": passed, "held_out_graphics_read": held},
             "grid": [{"config": dataclasses.asdict(c), "dev_accuracy": a} for a, c, _ in results],
             "feature_seconds": t_feat, "grid_train_seconds": t_train}
 

@@ -122,10 +122,13 @@ def load_picture_gate(path: str | os.PathLike | None = None) -> Optional[Picture
         return PictureGate(f["mean"], f["scale"], f["coef"], f["bias"])
 
 
-def save_scene_head(head: SceneEmotionHead, path: str | os.PathLike, meta: Optional[dict] = None) -> None:
+def save_scene_head(head: SceneEmotionHead, path: str | os.PathLike, meta: Optional[dict] = None,
+                    gate: Optional[dict] = None) -> None:
+    """gate: the picture gate's arrays (training.picture_gate.learn_gate), carried in the checkpoint."""
+    carried = {"picture_gate": {k: torch.as_tensor(np.asarray(v, np.float32)) for k, v in gate.items()}} if gate else {}
     with written_atomically(path) as tmp:
         torch.save({"config": dataclasses.asdict(head.cfg), "state_dict": head.state_dict(), "features": FEATURES,
-                    "labels": list(EMOTIONS), "meta": meta or {}}, tmp)
+                    "labels": list(EMOTIONS), "meta": meta or {}, **carried}, tmp)
 
 
 def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:
@@ -138,5 +141,7 @@ def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:
     head = SceneEmotionHead(SceneHeadConfig(**ckpt["config"]))
     head.load_state_dict(ckpt["state_dict"])
     head.version = scene_version(path)
-    head.gate = load_picture_gate()  # about the ViT's tokens, not this head: any scene head on them reads through it
+    # the gate the checkpoint carries (a studio's classifier learns one from its own photos), else the shipped one
+    carried = ckpt.get("picture_gate")
+    head.gate = PictureGate(**{k: v.numpy() for k, v in carried.items()}) if carried else load_picture_gate()
     return head.eval()

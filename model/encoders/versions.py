@@ -149,7 +149,8 @@ def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] =
 
 
 def picture_gate_version() -> str:
-    """Which frames' vision tokens a clip keeps (GATE_WEIGHTS, PICTURE_P, GATE_READERS); '' without a gate."""
+    """Which frames' vision tokens a clip keeps (GATE_WEIGHTS, PICTURE_P, GATE_READERS); '' without a gate. The
+    shipped gate's: a scene classifier that carries its own gate (training.scene_classifier) is named by its bytes."""
     return f"gate{file_digest(GATE_WEIGHTS)[:8]}-p{PICTURE_P:g}-{GATE_READERS}" if GATE_WEIGHTS.is_file() else ""
 
 
