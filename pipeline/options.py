@@ -413,6 +413,43 @@ def misspelt_options(argv: Sequence[str]) -> list[str]:
     return problems
 
 
+# Options only a cluster runner reads, and what a local run has instead. Beam takes them on the DirectRunner without
+# a word: '--num_workers 8' on a local run looked like eight workers and ran on the default one (2026-12-07 review).
+OTHER_RUNNERS = {"GoogleCloudOptions": "Dataflow", "WorkerOptions": "Dataflow", "FlinkRunnerOptions": "Flink",
+                 "SparkRunnerOptions": "Spark"}
+LOCAL_WORKERS = "--direct_num_workers N --direct_running_mode multi_processing"
+# ...but Google Cloud's storage and credentials options are read by any runner that reads gs:// (a local run over a
+# bucket: --project, --impersonate_service_account), and --temp_location by some IOs
+READ_BY_ANY_RUNNER = ("gcs", "gcp", "auth", "project", "impersonate", "bucket", "temp_location")
+
+
+def other_runner_options(argv: Sequence[str]) -> list[str]:
+    """One warning per flag of argv that only another runner reads (OTHER_RUNNERS), when the run is local (argv's
+    --runner a DirectRunner, or none): the run goes on without it."""
+    from apache_beam.options.pipeline_options import StandardOptions
+    if not runs_in_beam_here(PipelineOptions(list(argv)).view_as(StandardOptions).runner):
+        return []
+    given = set(command_flags(argv))
+    return [f"{flag}: a {runner} option, which the DirectRunner does not read; the run goes on without it"
+            + (f" (workers on this machine: {LOCAL_WORKERS})" if "worker" in flag else "")
+            for flag, runner in _other_runner_flags().items() if flag in given]
+
+
+@functools.cache
+def _other_runner_flags() -> dict[str, str]:
+    """flag -> the runner whose options class (OTHER_RUNNERS) defines it."""
+    import argparse
+    out: dict[str, str] = {}
+    for cls in PipelineOptions.__subclasses__():
+        if cls.__name__ in OTHER_RUNNERS:
+            parser = argparse.ArgumentParser(add_help=False)
+            cls._add_argparse_args(parser)
+            for action in parser._actions:
+                out.update({flag: OTHER_RUNNERS[cls.__name__] for flag in action.option_strings
+                            if not any(word in flag for word in READ_BY_ANY_RUNNER)})
+    return out
+
+
 def unlearnt_modality_problem(opts: FilmEmotionOptions) -> str | None:
     """--modalities asking for a modality the --head did not learn (model.checkpoints.unlearnt_modalities_problem).
     Read only for a local --head given (the shipped head learnt all four, so a default launch imports no torch) and

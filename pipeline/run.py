@@ -30,7 +30,7 @@ from apache_beam.runners.runner import PipelineState
 
 from model.featurize import parse_modalities
 from pipeline.options import (FilmEmotionOptions, config_hash, misspelt_options, offline_direct_runner,
-                              option_problems)
+                              option_problems, other_runner_options)
 from pipeline.output_lock import OutputLock
 from schemas import TABLES
 from transforms import dvd, imf
@@ -442,6 +442,8 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True, scorer
         problems.append(f"--direct_num_workers must be >= 0 (got {workers}; 0: one per core)")
     if problems:
         raise SystemExit("pipeline.run: " + "; ".join(problems))
+    for warning in other_runner_options(sys.argv[1:] if argv is None else argv):
+        log.warning("%s", warning)
     building = dry_run(opts)
     t0, started_at = time.perf_counter(), time.time()
     unreachable = find_unreachable(fo.input)

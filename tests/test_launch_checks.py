@@ -157,6 +157,26 @@ def test_every_unknown_flag_stops_a_direct_run_and_a_cluster_runner_keeps_its_ow
         run(["--inp", str(tmp_path), "--output", str(out)], save_main_session=False)
 
 
+def test_a_cluster_runners_options_on_a_local_run_are_said_not_read(tmp_path, caplog):
+    """'--num_workers 8' on a local run: Beam took it without a word and the run used its one default worker (found
+    in review). Each flag only another runner reads is a warning at launch; storage and credentials options, which a
+    local run over gs:// reads, are not; on that runner nothing is said."""
+    from pipeline.options import other_runner_options
+    from pipeline.run import run
+    argv = ["--num_workers", "8", "--machine_type", "n1-standard-8", "--flink_master", "h:8081", "--region", "eu",
+            "--project", "p", "--impersonate_service_account", "a@b", "--temp_location", "gs://b/tmp"]
+    said = other_runner_options(argv)
+    assert sorted(w.split(":")[0] for w in said) == ["--flink_master", "--machine_type", "--num_workers", "--region"]
+    [workers] = [w for w in said if w.startswith("--num_workers")]
+    assert "a Dataflow option, which the DirectRunner does not read" in workers and "--direct_num_workers N" in workers
+    assert other_runner_options(["--runner", "DataflowRunner"] + argv) == []
+    assert other_runner_options(["--runner", "FlinkRunner", "--flink_master", "h:8081"]) == []
+    with caplog.at_level("WARNING", logger="pipeline.run"), pytest.raises(SystemExit):
+        run(["--input", str(tmp_path / "none"), "--output", str(tmp_path / "out"), "--num_workers", "8"],
+            save_main_session=False)  # (no film there: the launch stops after its warnings)
+    assert "--num_workers: a Dataflow option" in caplog.text
+
+
 def test_films_the_shell_expanded_from_an_unquoted_glob_stop_the_launch():
     """`--input archive/*.mp4` unquoted: the shell gives --input the first film and leaves the others as arguments
     no option takes; Beam dropped them with a warning and one film of the archive was scored, on every runner."""
