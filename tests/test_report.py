@@ -783,8 +783,6 @@ def test_explain_without_features_uses_the_heads_tuned_encoders(tmp_path):
     assert unread["tokens"]["text"].shape[0] == 0 and res["tokens"]["text"].shape[0] > 0
 
 
-@pytest.mark.timeout(600)
-
 def test_explain_shows_which_frames_the_head_read(tmp_path):
     """A clip whose first second is a film's picture and whose second is a grey card: the head read the picture's
     tokens only (model.featurize.Featurizer.pictures_only), so the explain figure's one frame of columns is the
@@ -811,6 +809,8 @@ def test_explain_shows_which_frames_the_head_read(tmp_path):
     assert first.startswith("f0 @ 0.") and second.startswith("not read: no picture @ 1."), (first, second)
     assert explainer.clip_frames(row, 0, picture_views=lambda views: np.zeros(len(views), bool))[0][2] is False
 
+
+@pytest.mark.timeout(600)
 def test_explain_without_features_encodes_as_the_run_did_or_refuses(tmp_path):
     """A run with --modalities text,face --frames_per_clip 2 and no features table: --explain given the run's
     options (pipeline.run's own definitions) gives the tokens the run read, to the bit; without them the options'
