@@ -229,3 +229,51 @@ def test_a_rescore_run_again_under_its_run_id_keeps_no_stale_rows(tmp_path, head
     with pytest.raises(SystemExit, match=r"none of the 2 features file\(s\) .* can be read"):
         rescore(run / "features", head_path, tmp_path / "out2", "--run_id", "bad")
     assert [(r["film_id"], r["fatal"]) for r in error_rows(tmp_path / "out2")] == [("a", True), ("b", True)]
+
+
+def test_tokens_stored_before_the_head_read_only_pictures_rescore_and_explain_as_a_run_reads_them(tmp_path):
+    """A features table written before 2026-12-07 holds every view, a grey card's too. Which views the head reads is
+    a label rule (LABEL_RULE 6), not an encoder's version, so pipeline.rescore takes such a table (it refused every
+    one: 'features computed by encoders ...'), reads it through the picture gate and writes today's model_version
+    and today's scores; --explain reads it so too, and shows the card as not read (found in review)."""
+    from model.encoders import create_encoders
+    from model.featurize import Featurizer, distinct_views
+    from pipeline import rescore
+    from pipeline.report import explain as explainer
+    from pipeline.run import run
+    from tests.scoring_support import SINTEL
+    from testing.films import encode_film
+    from transforms.decode import DecodeConfig, decode_clip
+    if not SINTEL.exists():
+        pytest.skip("shared Sintel trailer not present")
+    picture = decode_clip(str(SINTEL), 20.0, 21.0, DecodeConfig(face_width=320)).face_frames[0]
+    film = encode_film(tmp_path / "card_then_scene.mp4", paint=lambda i, _: np.full_like(picture, 128) if i < 20
+                       else picture, frame_times=[i / 10 for i in range(40)], fps=10, size=picture.shape[1::-1],
+                       video_codec="libx264")
+    out = tmp_path / "out"
+    run(["--input", str(film), "--output", str(out), "--segment", "window", "--write_features",
+         "--transcribe", "never"], save_main_session=False)
+    [clips_file], [features_file] = (out / "clips").glob("*.parquet"), (out / "features").glob("*.parquet")
+    [clip], [stored] = pq.read_table(clips_file).to_pylist(), pq.read_table(features_file).to_pylist()
+    featurizer = Featurizer(create_encoders(EncoderSpec()))
+    frames = decode_clip(str(film), clip["start_s"], clip["end_s"], DecodeConfig()).frames
+    views = np.asarray(frames)[distinct_views(frames)]
+    assert featurizer.picture_views(views).tolist() == [False, True]  # the card, then the scene
+    vision, scene = featurizer.vision_tokens([views])[0]  # every view, as the table held them before
+    assert stored["vision_len"] == len(vision) // 2
+    old = {**stored, **{k: v for k, v in features_row(stored["film_id"], stored["film_path"], 0,
+                                                      {"vision": vision, "scene": scene}, stored["encoder_version"],
+                                                      {}).items() if k.startswith(("vision_", "scene_"))}}
+    pq.write_table(rows_to_table([old], features_schema.SCHEMA), features_file)
+
+    from model.encoders import versions
+    with pytest.MonkeyPatch.context() as mp:  # what the head reads is no encoder's version: the table stays valid
+        mp.setattr(versions, "GATE_READERS", "scene")
+        assert encoder_version(EncoderSpec()) == stored["encoder_version"]
+    res = rescore.run(["--features", str(out / "features"), "--output", str(tmp_path / "re")], save_main_session=False)
+    [again] = pq.read_table(tmp_path / "re" / "clips" / clips_file.name).to_pylist()
+    assert res["model_version"] == clip["model_version"] == again["model_version"]
+    assert again["emotion"] == clip["emotion"] and abs(again["confidence"] - clip["confidence"]) < 1e-5
+    explained = explainer.explain_clip(str(out), stored["film_id"], 0)
+    assert len(explained["tokens"]["vision"]) == len(vision) // 2
+    assert [f["label"].split(" @")[0] for f in explained["frames"]] == ["not read: no picture", "f0"]

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from model.encoders.versions import TEXT_LANGUAGES
+from model.encoders.versions import GATE_READERS, TEXT_LANGUAGES
 from model.featurize import TEXT_MAX_LENGTH, ClipMedia, Featurizer
 from model.precision import resolve
 from schemas.features import MODALITIES
@@ -101,7 +101,7 @@ def cache_key(kind: str, spec: str, encoders, text_lower_k: int = 0, rows: str =
         versions["text"] += f"+lower-top{text_lower_k}"  # states entering the top k layers, not the outputs
     named = ",".join(f"{m}={versions[m]}" for m in kind_modalities(kind))
     if "vision" in kind_modalities(kind):  # the views whose tokens a clip keeps: the scene classifier's gate
-        named += f",scene={versions['scene']}"  # (Featurizer.pictures_only; a studio's carries its own)
+        named += f",scene={versions['scene']},views={GATE_READERS}"  # (Featurizer.pictures_only; a studio's own)
     if "text" in kind_modalities(kind):  # which text of a line is read (training.datasets._clean), and its context
         named += f",dialogue={DIALOGUE_RULE},context={CONTEXT_RULE}"
         named += f",text_languages={','.join(text_languages) or 'any'}"  # which lines are read (lines_as_read)

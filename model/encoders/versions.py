@@ -85,7 +85,8 @@ GATE_WEIGHTS = WEIGHTS / "picture_gate.npz"
 PICTURE_P = 0.2
 # Who leaves out the frames the gate rejects: since 2026-12-07 the head too, not only the scene classifier
 # (model.featurize.Featurizer.pictures_only): a clip of cards had no evidence, yet the head's guess on its vision
-# tokens read sure (a test card joy 0.67). In the scene version, so cached tokens and scored films are redone.
+# tokens read sure (a test card joy 0.67). A rule of what the head reads (LABEL_RULE 6), not of the encoders: tokens
+# stored before hold every view and are read through the gate (pipeline.rescore); in training's feature cache key.
 GATE_READERS = "scene+head"
 
 
@@ -142,16 +143,16 @@ def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional
 
 
 def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] = None) -> str:
-    """The scene classifier's version, with the picture gate that decides which frames it and the head read
+    """The scene classifier's version, with the picture gate that decides which frames it reads
     (picture_gate_version)."""
     gate = picture_gate_version()
     return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}{'+' + gate if gate else ''}"
 
 
 def picture_gate_version() -> str:
-    """Which frames' vision tokens a clip keeps (GATE_WEIGHTS, PICTURE_P, GATE_READERS); '' without a gate. The
-    shipped gate's: a scene classifier that carries its own gate (training.scene_classifier) is named by its bytes."""
-    return f"gate{file_digest(GATE_WEIGHTS)[:8]}-p{PICTURE_P:g}-{GATE_READERS}" if GATE_WEIGHTS.is_file() else ""
+    """Which frames the scene classifier reads (GATE_WEIGHTS, PICTURE_P); '' without a gate. The shipped gate's: a
+    scene classifier that carries its own gate (training.scene_classifier) is named by its bytes."""
+    return f"gate{file_digest(GATE_WEIGHTS)[:8]}-p{PICTURE_P:g}" if GATE_WEIGHTS.is_file() else ""
 
 
 def with_tuned_digest(base: str, digest: str) -> str:
@@ -244,8 +245,9 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
 # clips with a line too are labelled by the product, the line's evidence one of its parts. 4 (2026-12-06): a line alone
 # is labelled by its evidence, which is the head's line classifier's where the checkpoint carries one. 5 (2026-12-06):
 # `grounded`, `support` and `evidence` leave the scene classifier out where a face was found, as the label rule does
-# (schemas.clips.backing_evidence); labels are unchanged.
-LABEL_RULE = "5"
+# (schemas.clips.backing_evidence); labels are unchanged. 6 (2026-12-07): the head reads no view the picture gate
+# rejects (GATE_READERS): a clip of cards gets the prior, not a sure-looking guess.
+LABEL_RULE = "6"
 
 
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,

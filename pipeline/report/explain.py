@@ -268,9 +268,16 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     on_grid = planned_late(settings.segment, (r["segment_source"] for r in clips))
     versions: Optional[dict] = None
     decoded = None
+    def featurizer():  # the run's (its encoders' picture gate; the scene head alone is built for stored tokens)
+        from model.encoders import create_encoders
+        from model.featurize import Featurizer
+        from transforms.score import ScoreConfig
+        return Featurizer(create_encoders(ScoreConfig.from_options(settings).encoder_spec))
+
     if features is not None:
         other_head = check_model_version(row, settings, refuse=False)
-        tokens = tokens_from_row(features)
+        # read as a run reads tokens: a table written before 2026-12-07 holds the views of cards and blank frames too
+        tokens = featurizer().pictures_only(tokens_from_row(features))
         source = f"Tokens read from the features table (encoders {features['encoder_version']})."
         if other_head:
             LOG.warning("--explain %s:%s: %s", film_id, clip_index, other_head)
@@ -292,14 +299,8 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     result = run_head(model, tokens, device)
 
     clip_s = max(row["end_s"] - row["start_s"], 1e-3)
-    def picture_views(views):  # which views the run's featurizer read (clip_frames asks only when some were not)
-        from model.encoders import create_encoders
-        from model.featurize import Featurizer
-        from transforms.score import ScoreConfig
-        return Featurizer(create_encoders(ScoreConfig.from_options(settings).encoder_spec)).picture_views(views)
-
     frames = clip_frames(row, len(tokens["vision"]) // tokens_per_frame, decoded, cfg=cfg, on_grid=on_grid,
-                         picture_views=picture_views)
+                         picture_views=lambda views: featurizer().picture_views(views))  # (asked when some unread)
     if tokenizer is None and row["text"]:
         tokenizer = _tokenizer()
     n_text = next(iter(result["attention"].values())).shape[0] if result["attention"] else 1
