@@ -321,6 +321,20 @@ def test_a_file_reached_by_two_paths_is_listed_once(tmp_path):
                                                                         str(vol / "ep1.mp4")]))
 
 
+def test_a_hard_link_is_scored_once_and_said(tmp_path, caplog):
+    """Two names of one file (a hard link, which no listing tells from a film of its own): listed once, and the log
+    says which path stands for both (before 2026-12-07 the other path had no outputs and no word why)."""
+    arch = tmp_path / "archive"
+    (arch / "library").mkdir(parents=True)
+    (arch / "by-genre").mkdir()
+    (arch / "library" / "f1.mp4").write_bytes(os.urandom(10))
+    os.link(arch / "library" / "f1.mp4", arch / "by-genre" / "f1.mp4")
+    with caplog.at_level("INFO", logger="transforms.discover"):
+        assert _listed(str(arch)) == [str(arch / "by-genre" / "f1.mp4")]
+    assert (f"{arch / 'library' / 'f1.mp4'}: the same file as {arch / 'by-genre' / 'f1.mp4'} (a link): scored once"
+            in caplog.text)
+
+
 def test_a_dangling_folder_link_is_unreachable_under_a_glob_too(tmp_path):
     """'archive/**/*.mp4' with a folder link whose volume is not mounted: before 2026-12-06 only a folder --input
     reported it, and under the glob its films were counted gone. A dangling link named like a file the pattern does

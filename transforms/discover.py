@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import os
 import re
 import stat
@@ -20,6 +21,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms import dvd, imf
 from transforms.elements import ERRORS_TAG, FilmError, FilmRef
+
+LOG = logging.getLogger(__name__)
+_LINKS_SAID: set[str] = set()  # paths one_path_per_file has said are one file
 
 # literal_glob's one-character classes ('[[]' for a '[' in "Film [1080p]") make Python's re warn, through Beam's
 # pattern translation, of a "Possible nested set" on every match of such a name: they are meant, not nested sets.
@@ -234,7 +238,14 @@ def one_path_per_file(results: list[MatchResult]) -> list[MatchResult]:
     dropped: set[str] = set()
     for same in (set(same) for same in paths.values()):
         if len(same) > 1:
-            dropped |= same - {min(same, key=lambda p: (_links_in(p), p))}
+            kept = min(same, key=lambda p: (_links_in(p), p))
+            dropped |= same - {kept}
+            # said (once a process: the launcher and the pipeline list alike), so a film missing from the outputs
+            # under one of its paths is not a mystery (a hard link looks like a film of its own in any listing)
+            if not same <= _LINKS_SAID:
+                _LINKS_SAID.update(same)
+                LOG.info("%s: the same file as %s (a link): scored once, as %s", ", ".join(sorted(same - {kept})),
+                         kept, kept)
     return [MatchResult(r.pattern, [m for m in r.metadata_list if m.path not in dropped]) for r in results]
 
 
