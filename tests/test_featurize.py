@@ -346,3 +346,29 @@ def test_a_whole_line_in_a_long_clip_reaches_the_speech_classifier(tmp_path):
             assert has_speech(clip), (i, seconds)
     score = decode_audio(str(SINTEL))[int(19.9 * 16000):int(28.1 * 16000)]  # 8.2 s of strings, no line
     assert not has_speech(score)
+
+
+@needs_sintel
+def test_the_scene_classifier_reads_only_the_vit_it_learnt_on(tmp_path):
+    """A studio's own --vision_model of the same width (a fine-tuned DINOv2 ViT-S/14) gives scene tokens the scene
+    classifier and its picture gate never saw: before 2026-12-07 they gave scene evidence (a label grounded on
+    nothing learnt) and the gate dropped views by them. Now no scene evidence and every view read; the packaged ViT
+    at another image size is still its own."""
+    import torch
+    from safetensors.torch import save_file
+    from model.encoders.vision import cached_dinov2_state_dict, default_vision_onnx
+    from model.featurize import ClipMedia, Featurizer
+    from transforms.decode import decode_clip
+    frames = decode_clip(str(SINTEL), 20.0, 22.0, DecodeConfig()).frames
+    torch.manual_seed(0)
+    tuned = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in cached_dinov2_state_dict(default_vision_onnx())[0].items()}
+    save_file(tuned, str(tmp_path / "studio_vit.safetensors"))
+    mine = Featurizer(create_encoders(EncoderSpec(vision_model=str(tmp_path / "studio_vit.safetensors"))),
+                      modalities=("vision",))
+    tokens = mine.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32))).tokens
+    assert tokens["scene"].shape == (2 * len(frames), 384) and not mine.scene_reads()
+    assert "scene" not in mine.evidence(tokens) and mine.pictures_only(tokens) is tokens
+    packaged = Featurizer(create_encoders(EncoderSpec(image_size=336)), modalities=("vision",))
+    assert packaged.scene_reads() and "scene" in packaged.evidence(
+        packaged.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32))).tokens)

@@ -141,6 +141,7 @@ def load_scene_head(path: str | os.PathLike | None = None) -> SceneEmotionHead:
     head = SceneEmotionHead(SceneHeadConfig(**ckpt["config"]))
     head.load_state_dict(ckpt["state_dict"])
     head.version = scene_version(path)
+    head.vision = (ckpt.get("meta") or {}).get("vision")  # the ViT whose tokens it learnt from (None: not recorded)
     # the gate the checkpoint carries (a studio's classifier learns one from its own photos), else the shipped one
     carried = ckpt.get("picture_gate")
     head.gate = PictureGate(**{k: v.numpy() for k, v in carried.items()}) if carried else load_picture_gate()

@@ -113,6 +113,11 @@ def model_image_size(image_size: int) -> int:
     return max(PATCH, int(round(image_size / PATCH)) * PATCH)
 
 
+def vision_weights(version: str) -> str:
+    """A vision version without its image size: which weights made the tokens ('dinov2-vits14-198644e37d-s4')."""
+    return re.sub(r"-\d+-(s\d+)$", r"-\1", version)
+
+
 def vision_version(name_or_path: str | None = None, image_size: int = 224) -> str:
     """As load_vision_encoder names the encoder."""
     image_size = model_image_size(image_size)
