@@ -347,7 +347,11 @@ class Featurizer:
         scene = _tokens(tokens, "scene", SCENE_INPUT_DIM)
         if scene is None or len(scene) % SCENE_TOKENS or not self.scene_reads():
             return None
-        return np.asarray(self.encoders.scene.pictures(scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])), bool)
+        views = scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])
+        # a view whose tokens are not finite (a broken runtime, an overflow) is no card: it stays, and reaches the
+        # head, which fails the clip so the film is tried again (dropped, it read as a card: the prior, 'ok')
+        broken = ~np.isfinite(views).all(axis=(1, 2))
+        return np.asarray(self.encoders.scene.pictures(views), bool) | broken
 
     @functools.cached_property
     def _scene_reads(self) -> bool:

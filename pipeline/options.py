@@ -420,7 +420,9 @@ OTHER_RUNNERS = {"GoogleCloudOptions": "Dataflow", "WorkerOptions": "Dataflow", 
 LOCAL_WORKERS = "--direct_num_workers N --direct_running_mode multi_processing"
 # ...but Google Cloud's storage and credentials options are read by any runner that reads gs:// (a local run over a
 # bucket: --project, --impersonate_service_account), and --temp_location by some IOs
-READ_BY_ANY_RUNNER = ("gcs", "gcp", "auth", "project", "impersonate", "bucket", "temp_location")
+READ_BY_ANY_RUNNER = ("gcs", "gcp", "auth", "project", "impersonate", "bucket", "temp_location",
+                      # ...and the SDK worker's own settings, which the DirectRunner's worker processes read too
+                      "sdk_harness", "max_cache_memory", "element_processing_timeout")
 
 
 def other_runner_options(argv: Sequence[str]) -> list[str]:
@@ -431,7 +433,7 @@ def other_runner_options(argv: Sequence[str]) -> list[str]:
         return []
     given = set(command_flags(argv))
     return [f"{flag}: a {runner} option, which the DirectRunner does not read; the run goes on without it"
-            + (f" (workers on this machine: {LOCAL_WORKERS})" if "worker" in flag else "")
+            + (f" (workers on this machine: {LOCAL_WORKERS})" if flag.endswith("num_workers") else "")
             for flag, runner in _other_runner_flags().items() if flag in given]
 
 

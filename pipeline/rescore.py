@@ -44,7 +44,7 @@ from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES, is_url
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_path_arg, positive_int
-from pipeline.options import offline_direct_runner, run_id_problem
+from pipeline.options import offline_direct_runner, other_runner_options, run_id_problem
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rescore_plan
@@ -559,7 +559,8 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
             | "ReadFeatures" >> beam.ParDo(ReadFilm(clips_dir, args.output, args.run_id, modalities, languages,
                                                     encoder, run_languages))
             | "Head" >> FuseClips(args.head, model_version, device=args.device, batch_size=args.batch_size,
-                                  torch_threads=args.torch_threads, accelerator=args.accelerator)
+                                  torch_threads=args.torch_threads, accelerator=args.accelerator,
+                                  vision_model=args.vision_model, image_size=args.image_size)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
             | "GroupByFilm" >> beam.GroupByKey()
             | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id, languages)))
@@ -568,6 +569,8 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dict:
     from model.checkpoints import model_version, unlearnt_modalities_problem
     args, beam_args = parse_args(argv)
+    for warning in other_runner_options(beam_args):  # (--num_workers 8 on a local run: one worker, without a word)
+        LOG.warning("%s", warning)
     # before any features file is read: a modality the head never learnt would be scored by untrained weights
     if problem := unlearnt_modalities_problem(args.head, parse_modalities(args.modalities)):
         raise SystemExit(f"pipeline.rescore: {problem}")

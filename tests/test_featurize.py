@@ -94,7 +94,8 @@ def test_head_digests_are_kept_on_disk_and_agree_with_the_heads_weights(tmp_path
     monkeypatch.setenv("FILM_EMOTION_CACHE", str(tmp_path))
     meta = load_head_meta(DEFAULT_HEAD)
     expected = {"text": state_digest(meta["text_encoder_overrides"]), "face": state_digest(meta["face_encoder_state"]),
-                "speech": "", "scene": ""}  # the shipped head carries no classifiers: model/weights' are read
+                "speech": "", "scene": "", "scene_gate": ""}  # the shipped head carries no classifiers: model/weights'
+    # are read
     assert head_digests(None) == expected
     (memo,) = (tmp_path / "head-digests").glob("*.json")
     assert head_digests(None) == expected  # read back from the file

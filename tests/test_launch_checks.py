@@ -164,16 +164,25 @@ def test_a_cluster_runners_options_on_a_local_run_are_said_not_read(tmp_path, ca
     from pipeline.options import other_runner_options
     from pipeline.run import run
     argv = ["--num_workers", "8", "--machine_type", "n1-standard-8", "--flink_master", "h:8081", "--region", "eu",
-            "--project", "p", "--impersonate_service_account", "a@b", "--temp_location", "gs://b/tmp"]
-    said = other_runner_options(argv)
-    assert sorted(w.split(":")[0] for w in said) == ["--flink_master", "--machine_type", "--num_workers", "--region"]
+            "--project", "p", "--impersonate_service_account", "a@b", "--temp_location", "gs://b/tmp",
+            "--worker_zone", "z", "--default_sdk_harness_log_level", "ERROR", "--max_cache_memory_usage_mb", "0"]
+    said = other_runner_options(argv)  # (the SDK worker settings: read by the DirectRunner's worker processes too)
+    assert sorted(w.split(":")[0] for w in said) == ["--flink_master", "--machine_type", "--num_workers", "--region",
+                                                     "--worker_zone"]
     [workers] = [w for w in said if w.startswith("--num_workers")]
     assert "a Dataflow option, which the DirectRunner does not read" in workers and "--direct_num_workers N" in workers
+    assert not any("--direct_num_workers" in w for w in said if not w.startswith("--num_workers"))
     assert other_runner_options(["--runner", "DataflowRunner"] + argv) == []
     assert other_runner_options(["--runner", "FlinkRunner", "--flink_master", "h:8081"]) == []
     with caplog.at_level("WARNING", logger="pipeline.run"), pytest.raises(SystemExit):
         run(["--input", str(tmp_path / "none"), "--output", str(tmp_path / "out"), "--num_workers", "8"],
             save_main_session=False)  # (no film there: the launch stops after its warnings)
+    assert "--num_workers: a Dataflow option" in caplog.text
+    from pipeline import rescore  # pipeline.rescore's launch says it too (found in review)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline.rescore"), pytest.raises(SystemExit):
+        rescore.run(["--features", str(tmp_path / "none"), "--output", str(tmp_path / "re"), "--num_workers", "8"],
+                    save_main_session=False)
     assert "--num_workers: a Dataflow option" in caplog.text
 
 

@@ -260,6 +260,9 @@ def test_scene_trainer_learns_photos_with_one_label_and_no_ratings(tmp_path, mon
     assert not np.allclose(own.mean, shipped.mean) and load_scene_head().gate.coef.tolist() == shipped.coef.tolist()
     drawn = encode_frames(load_vision_encoder(), graphics(14, seed=5))
     assert report["picture_gate"]["dev_photos_read"] >= 5 / 6 and own.pictures(drawn).mean() <= 0.15
+    # ...and its version names no shipped gate, which it does not read (found in review)
+    from model.encoders.versions import scene_version
+    assert "+gate" not in scene_version(tmp_path / "scene.pt") and "+gate" in scene_version()
 
 
 def test_drawn_graphics_give_no_scene_evidence_and_photos_do(vision):
@@ -323,6 +326,14 @@ def test_cards_give_the_head_no_vision_so_their_label_looks_like_the_guess_it_is
     assert cards_row["modalities_used"] == [] and not cards_row["grounded"]
     assert cards_row["emotion"] == prior_row["emotion"]
     assert cards_row["confidence"] == pytest.approx(prior_row["confidence"]) and cards_row["confidence"] < 0.3
+
+    # Tokens that are not finite (a broken runtime) are no card: kept, they fail the clip (the film is tried again)
+    # rather than read as the prior (found in review)
+    from model.featurize import Failure
+    nan = {"vision": np.full_like(got[2].tokens["vision"], np.nan), "scene": np.full_like(got[2].tokens["scene"], np.nan)}
+    assert featurizer.pictures_only(nan) is nan
+    [failed] = score_tokens(head, [nan], "v", evidence=[featurizer.evidence(nan)])
+    assert isinstance(failed, Failure) and "not finite" in failed.message
 
     vision, scene = featurizer.vision_tokens([both])[0]  # as a features table from before 2026-12-07 holds them
     handler = HeadHandler(None, "v")

@@ -236,16 +236,19 @@ def one_path_per_file(results: list[MatchResult]) -> list[MatchResult]:
         if key is not None:
             paths.setdefault(key, []).append(m.path)
     dropped: set[str] = set()
+    said: list[str] = []
     for same in (set(same) for same in paths.values()):
         if len(same) > 1:
             kept = min(same, key=lambda p: (_links_in(p), p))
             dropped |= same - {kept}
-            # said (once a process: the launcher and the pipeline list alike), so a film missing from the outputs
-            # under one of its paths is not a mystery (a hard link looks like a film of its own in any listing)
             if not same <= _LINKS_SAID:
                 _LINKS_SAID.update(same)
-                LOG.info("%s: the same file as %s (a link): scored once, as %s", ", ".join(sorted(same - {kept})),
-                         kept, kept)
+                said.append(f"{', '.join(sorted(same - {kept}))} as {kept}")
+    # said (one line, once a process: the launcher and the pipeline list alike), so a film missing from the outputs
+    # under one of its paths is not a mystery (a hard link looks like a film of its own in any listing)
+    if said:
+        LOG.info("%d file(s) reached by more than one path (links) are scored once each: %s%s", len(said),
+                 "; ".join(sorted(said)[:3]), " ..." if len(said) > 3 else "")
     return [MatchResult(r.pattern, [m for m in r.metadata_list if m.path not in dropped]) for r in results]
 
 

@@ -26,9 +26,10 @@ class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, 
     """(tokens, film_path) -> (film_path, score-column dict or Failure)."""
 
     def __init__(self, head: Optional[str], model_version: str, device: str = "cpu", batch_size: int = 64,
-                 torch_threads: int = 1):
+                 torch_threads: int = 1, vision_model: Optional[str] = None, image_size: int = 224):
         super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
         self.head, self.model_version, self.device, self.torch_threads = head, model_version, device, torch_threads
+        self.vision_model, self.image_size = vision_model, image_size  # which ViT the stored tokens are of
 
     def load_model(self):
         """The head, and a featurizer for the evidence the stored tokens give (only the scene head loads)."""
@@ -36,7 +37,8 @@ class HeadHandler(ModelHandler[tuple[Mapping[str, np.ndarray], str], tuple[str, 
         from model.featurize import Featurizer
         from model.precision import configure_threads
         configure_threads(self.device, self.torch_threads)
-        return _HeadModels(load_head_model(self.head, self.device), Featurizer(create_encoders(EncoderSpec(head=self.head))))
+        spec = EncoderSpec(head=self.head, vision_model=self.vision_model, image_size=self.image_size)
+        return _HeadModels(load_head_model(self.head, self.device), Featurizer(create_encoders(spec)))
 
     def run_inference(self, batch: Sequence[tuple[Mapping[str, np.ndarray], str]], model,
                       inference_args: Optional[dict] = None) -> list:
@@ -57,9 +59,10 @@ class FuseClips(beam.PTransform):
     """PCollection[(key, (tokens, film_path))] -> PCollection[(key, (film_path, score dict | Failure))]."""
 
     def __init__(self, head: Optional[str], model_version: str, device: str = "cpu", batch_size: int = 64,
-                 torch_threads: int = 1, accelerator: Optional[str] = None):
+                 torch_threads: int = 1, accelerator: Optional[str] = None, vision_model: Optional[str] = None,
+                 image_size: int = 224):
         super().__init__()
-        self.handler = HeadHandler(head, model_version, device, batch_size, torch_threads)
+        self.handler = HeadHandler(head, model_version, device, batch_size, torch_threads, vision_model, image_size)
         self.accelerator = accelerator
 
     def expand(self, keyed_tokens):

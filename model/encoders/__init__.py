@@ -72,7 +72,8 @@ def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = No
     from .versions import (VIEWS_RULE, face_encoder_version, head_digests, scene_version, speech_version,
                            text_version, tuned_digests, vision_version, with_tuned_digest)
     # read from a small file after the first time: naming the encoders imports no torch
-    carried = head_digests(spec.head) if spec.tuned else {"text": "", "face": "", "speech": "", "scene": ""}
+    carried = (head_digests(spec.head) if spec.tuned else
+               {"text": "", "face": "", "speech": "", "scene": "", "scene_gate": ""})
     text_digest, face_digest = tuned_digests(states) if states is not None else (carried["text"], carried["face"])
     return {"text": with_tuned_digest(text_version(spec.text_model), text_digest),
             "vision": vision_version(spec.vision_model, spec.image_size),
@@ -81,7 +82,9 @@ def encoder_versions(spec: EncoderSpec, states: Optional[tuple[dict, dict]] = No
             "audio": speech_version(spec.speech_classifier, digest=None if spec.speech_classifier
                                     else carried["speech"] or None),
             "scene": scene_version(spec.scene_classifier, digest=None if spec.scene_classifier
-                                   else carried["scene"] or None)}
+                                   else carried["scene"] or None,
+                                   own_gate=None if spec.scene_classifier or not carried["scene"]
+                                   else bool(carried["scene_gate"]))}
 
 
 def combined_version(versions: dict[str, str]) -> str:

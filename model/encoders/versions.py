@@ -147,11 +147,21 @@ def speech_version(weights: str | os.PathLike | None = None, asr_model: Optional
     return f"speech-emotion-{digest[:10]}+{asr_model_name(asr_model)}-{FEATURIZER_VERSION}+{SPEECH_GATE}"
 
 
-def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] = None) -> str:
-    """The scene classifier's version, with the picture gate that decides which frames it reads
-    (picture_gate_version)."""
-    gate = picture_gate_version()
+def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] = None,
+                  own_gate: Optional[bool] = None) -> str:
+    """The scene classifier's version, with the shipped picture gate that decides which frames it reads
+    (picture_gate_version) unless it carries its own (own_gate; None: read from the file at `path`), which its
+    bytes name."""
+    if own_gate is None:
+        own_gate = digest is None and carries_gate((Path(path) if path else SCENE_WEIGHTS).read_bytes())
+    gate = "" if own_gate else picture_gate_version()
     return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}{'+' + gate if gate else ''}"
+
+
+def carries_gate(data: bytes) -> bool:
+    """Whether a scene classifier checkpoint's bytes carry a picture gate of its own (model.encoders.scene's
+    save_scene_head key; torch stores a checkpoint's pickled keys uncompressed, so no torch is needed to tell)."""
+    return b"picture_gate" in data
 
 
 def picture_gate_version() -> str:
@@ -225,7 +235,7 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
     try:
         memo = cache_dir() / "head-digests" / f"{head_digest(path)[:32]}.json"
         saved = json.loads(memo.read_text())
-        return {k: str(saved[k]) for k in ("text", "face", "speech", "scene")}
+        return {k: str(saved[k]) for k in ("text", "face", "speech", "scene", "scene_gate")}
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not there yet, damaged, written before it named the classifiers, or no cache folder: computed below
     from model.checkpoints import load_head_meta  # torch: only when the file is not there yet
@@ -234,7 +244,8 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
     meta = load_head_meta(path)
     text, face = tuned_digests(tuned_states(EncoderSpec(head=path)))
     digests = {"text": text, "face": face, **{k: hashlib.sha256(meta[f"{k}_classifier"]).hexdigest()
-                                              if meta.get(f"{k}_classifier") else "" for k in ("speech", "scene")}}
+                                              if meta.get(f"{k}_classifier") else "" for k in ("speech", "scene")},
+               "scene_gate": "own" if carries_gate(meta.get("scene_classifier") or b"") else ""}
     if memo is None:
         return digests
     try:  # written under a temporary name and renamed: parallel launchers never read half a file
