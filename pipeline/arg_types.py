@@ -8,6 +8,7 @@ import functools
 import math
 import os
 import tempfile
+from pathlib import Path
 from typing import Optional, Sequence
 
 from model.encoders.versions import is_url
@@ -187,6 +188,16 @@ def stops_on_data_errors(prog: str):
                 raise SystemExit(f"{prog}: {exc}") from None
         return checked
     return wrap
+
+
+def shipped_file_problem(out, shipped, own_data: bool) -> Optional[str]:
+    """Why a branch trainer learning from --data of one's own must not write `out`: it is the install's shipped file
+    (the trainers' default --out), which every run of this install reads (found in review, 2026-12-07)."""
+    if own_data and Path(out).expanduser().resolve() == Path(shipped).resolve():
+        return (f"--out is the shipped {Path(shipped).name} (the default): learnt from your --data, it would replace "
+                "the shipped classifier for every run of this install (and every film's model_version); name a file "
+                "of your own, e.g. --out mine.pt")
+    return None
 
 
 def output_problem(path: str, inputs: Sequence[str] = ()) -> Optional[str]:

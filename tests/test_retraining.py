@@ -370,3 +370,31 @@ def test_face_trainer_writes_nothing_when_no_epoch_beats_random_weights(tmp_path
         fc.main(["--data", str(tmp_path), "--out", str(tmp_path / "face.pt"), "--init", str(tmp_path / "mine.pt")])
     assert (tmp_path / "face.pt").exists()
     assert any("no epoch beat the --init" in r.getMessage() for r in caplog.records)
+
+
+def test_a_branch_trainer_on_ones_own_data_does_not_replace_the_shipped_file_by_default(tmp_path, monkeypatch, capsys):
+    """Each branch trainer's --out defaults to the shipped file under model/weights: learnt from a studio's --data and
+    run without --out, it replaced the shipped classifier for every run of the install, without a word (found in
+    review). Refused before any work, naming the way out; the shipped data (no --data) may still remake them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from training import face_classifier, scene_classifier, speech_classifier
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the face trainer's default --out is relative
+    for module, names in ((speech_classifier, ("DATA_ROOT", "SPEECH_SETS", "TRAIN_SETS", "DEV_SETS")),
+                          (scene_classifier, ("DATA_ROOT", "SCENE_SET"))):
+        for name in names:  # main's --data sets them: put back after
+            monkeypatch.setattr(module, name, getattr(module, name))
+    for kind, column in (("audio", "audio"), ("scenes", "image")):  # a layout each trainer takes (nothing is read)
+        (tmp_path / kind / "mine").mkdir(parents=True)
+        for split in ("train", "dev"):
+            pq.write_table(pa.table({column: [b"x"], "label": ["happy"]}), tmp_path / kind / "mine" / f"{split}.parquet")
+    shipped = {p: p.stat().st_mtime_ns for p in (Path("model/weights") / n for n in
+                                                ("face_classifier.pt", "speech_emotion.pt", "scene_emotion.pt"))}
+    for trainer in (face_classifier, speech_classifier, scene_classifier):
+        with pytest.raises(SystemExit) as stop:
+            trainer.main(["--data", str(tmp_path)])
+        assert stop.value.code == 2 and "--out is the shipped" in capsys.readouterr().err, trainer.__name__
+    assert {p: p.stat().st_mtime_ns for p in shipped} == shipped
+    from pipeline.arg_types import shipped_file_problem
+    assert shipped_file_problem(tmp_path / "mine.pt", "model/weights/scene_emotion.pt", True) is None
+    assert shipped_file_problem("model/weights/scene_emotion.pt", "model/weights/scene_emotion.pt", False) is None

@@ -409,6 +409,10 @@ def main(argv=None) -> None:
     for f in dataclasses.fields(Config):
         ap.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
     args = ap.parse_args(argv)
+    from pipeline.arg_types import shipped_file_problem
+    if problem := shipped_file_problem(args.out, ROOT / "model" / "weights" / "face_classifier.pt",
+                                       Path(args.data).expanduser().resolve() != Path(DATA).resolve()):
+        ap.error(problem)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import cv2

@@ -388,6 +388,9 @@ def main(argv=None) -> None:
         for split, mirror in (("dev", False), ("train", False), ("train", True)):
             cached_tokens(vision, split, mirror=mirror)
         return
+    from pipeline.arg_types import shipped_file_problem
+    if problem := shipped_file_problem(args.out, REPO / "model" / "weights" / "scene_emotion.pt", bool(args.data)):
+        ap.error(problem)
     shared_photos()
     report = run(args.out, members=args.members)
     m = report["dev"]

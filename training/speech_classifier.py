@@ -615,6 +615,9 @@ def main(argv=None) -> None:
         featurizer = SpeechFeaturizer(load_asr_model(cpu_threads=1, compute_type=COMPUTE_TYPE))
         load_features(featurizer, True)
         return
+    from pipeline.arg_types import shipped_file_problem
+    if problem := shipped_file_problem(args.out, REPO / "model" / "weights" / "speech_emotion.pt", bool(args.data)):
+        ap.error(problem)
     shared_clips()
     report = run(args.out, members=args.members)
     print(f"chosen {report['chosen']} x {report['members']} seeds  temperature {report['temperature']:.3f}  "
