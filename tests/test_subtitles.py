@@ -959,6 +959,34 @@ def test_ass_styles_named_for_characters_stay_dialogue():
 TAGALOG = ["Natatakot ako, tulungan mo ako!", "Galit na galit ako sa iyo!", "Bakit mo ginawa iyon sa akin?"]
 
 
+HINGLISH = ["Tum kahan the kal raat?", "Mujhe tumse baat nahi karni.", "Chalo, yahan se nikal chalte hain.",
+            "Maine kuch galat nahi kiya!", "Kya hua? Sab theek hai na?"]
+
+
+def test_lines_the_identifier_cannot_name_and_finds_unlike_english_are_not_read(tmp_path):
+    """Romanised Hindi: the identifier names no language at 0.9 (Bikol 0.29 first, English not among its five
+    likeliest), so before 2026-12-07 the lines were unknown, hence read by the English text model ("Maine kuch galat
+    nahi kiya!", I did nothing wrong: joy 0.85, grounded; found in review). Now they are UNIDENTIFIED, not read, and
+    the film is transcribed instead; a tag the lines carry still names their language, and unsure lines whose
+    likeliest language is English are read as before."""
+    from transforms.elements import Cue
+    from transforms.language import UNIDENTIFIED, detect_language, label_cues, reads, unread_languages
+    assert detect_language(HINGLISH) == UNIDENTIFIED and not reads(UNIDENTIFIED, ("en",)) and reads(UNIDENTIFIED, ())
+    assert detect_language(HINGLISH, ()) is None  # --text_languages any: every line is read
+    assert unread_languages([(t, None) for t in HINGLISH], ("en",), identify=True) == [UNIDENTIFIED] * 5
+    assert [c.language for c in label_cues([Cue(0.0, 1.0, t, language="en") for t in HINGLISH])] == ["en"] * 5
+    # English that the identifier is unsure of, with another language first, is short: read as before (GoEmotions dev
+    # holds 21 such comments of 20-75 letters; MELD train one dialogue of 39)
+    assert detect_language(["for Inter fans because THEIR BEST PLAYER IS COMING TO CHELSEA THIS WINTER"]) is None
+    assert detect_language(HINGLISH[:3]) is None  # (68 letters: too little to say)
+    film = make_film(tmp_path / "movie.mp4", duration_s=5.0)
+    write_srt(tmp_path / "movie.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(HINGLISH)])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = list(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, probe_film(str(film)))))[-1]
+    assert job.needs_asr and job.cues == ()
+    assert f"movie.srt ({UNIDENTIFIED}, 5 lines)" in job.warnings[0].message
+
+
 def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(tmp_path):
     """The identifier's 'tl' is 'fil' to langcodes, which has no two-letter code: before 2026-12-07 such lines were
     unknown, hence read, and Tagalog "I'm scared, help me!" was text joy 0.88, grounded. A sidecar's name words

@@ -22,8 +22,10 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # neighbour stays), 'OK:' and 'PS:' are no speakers; '{laughs}' is a description; a cue that is only a speaker label
 # in capitals ('JOHN:', 'MAN #2:'), a subtitler's credit ('Subtitles by ...'), a subtitle site's advert or address
 # ('www.opensubtitles.org'), or the closing card 'THE END' is no line; and a line's language may be one without a
-# two-letter code (transforms.language.line_language).
-DIALOGUE_RULE = "5"
+# two-letter code (transforms.language.line_language). 6 (2026-12-07, forty-fourth session): lines the language
+# identifier cannot name whose likeliest language is none the text path reads are not read
+# (transforms.language.UNIDENTIFIED: romanised Hindi was read as English).
+DIALOGUE_RULE = "6"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score
 # A cue that is only a label in capitals, of one or two words: 'JOHN:', 'MAN #2:', 'DR. SMITH:' (not 'Listen:', nor

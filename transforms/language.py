@@ -19,12 +19,24 @@ import functools
 import re
 from typing import Iterable, Optional, Sequence
 
+from model.encoders.versions import TEXT_LANGUAGES
+
 # Enough text to identify. On MELD's 1,152 train and dev dialogues (English) no first line alone is called another
 # language at this probability, and 108 of the 114 dev dialogues are called English from all their lines (the
 # others stay unknown, hence read): tests/test_subtitles.py.
 MIN_LETTERS = 20
 MIN_PROBABILITY = 0.9
 ANY = "any"  # --text_languages any: read every line
+# The language of lines long enough to identify that the identifier cannot name (under MIN_PROBABILITY) and whose
+# likeliest language is none the text path reads: not read, like a language it did not learn. Romanised Hindi is
+# Bikol 0.29, Javanese 0.21 to it, English not among its five likeliest; before 2026-12-07 such lines were "unknown",
+# so read by the English text model ("Maine kuch galat nahi kiya!", I did nothing wrong: joy 0.85, grounded). On
+# MELD, 27 of 1,107 dialogues are unsure, 26 of them English first.
+UNIDENTIFIED = "unidentified"
+# ...given this much text: below it an unsure first guess says little (GoEmotions dev: 21 of 5,426 English comments,
+# 20-75 letters each, have another; MELD train: one dialogue of 39 letters), and such lines are read as before. A
+# film's subtitles hold thousands of letters; the five romanised Hindi lines above, 109.
+MIN_UNIDENTIFIED_LETTERS = 100
 
 
 def language_code(tag: Optional[str]) -> Optional[str]:
@@ -78,6 +90,8 @@ def line_language(tag: Optional[str]) -> Optional[str]:
     Whisper's answer, a line's recorded language), never for a sidecar's name words: before 2026-12-07 the
     identifier's 'tl' became 'fil', no two-letter code, so unknown, and Tagalog lines were read by the English text
     model as English (25 of its 142 languages)."""
+    if tag == UNIDENTIFIED:
+        return UNIDENTIFIED
     code = language_code(tag)
     if code or not tag or "." in str(tag):
         return code
@@ -117,6 +131,8 @@ def reads(language: Optional[str], languages: Sequence[str]) -> bool:
     """Whether a line in `language` is read by a text path that learnt `languages` (empty: any). A line whose
     language is unknown is read."""
     code = line_language(language)
+    if code == UNIDENTIFIED:
+        return not languages
     # a language of a macrolanguage named is read: Cantonese ('yue') where Chinese ('zh') is (before 2026-12-07 it was
     # unknown, so read; with its code known it was not, and no --text_languages could name it)
     return not languages or code is None or code in languages or _macrolanguages().get(code) in languages
@@ -138,7 +154,7 @@ def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], langu
     lines = list(lines)
     found = None
     if identify and any(text and line_language(tag) is None for text, tag in lines):
-        found = detect_language(text for text, _ in lines)
+        found = detect_language((text for text, _ in lines), languages)
     return [unread_language(text, line_language(tag) or found, languages) for text, tag in lines]
 
 
@@ -154,21 +170,31 @@ def load() -> None:
     _identifier()
 
 
-def detect_language(texts: Iterable[str]) -> Optional[str]:
-    """The ISO 639-1 language of these lines taken together, or None when they hold fewer than MIN_LETTERS
-    letters or the identifier's probability is below MIN_PROBABILITY."""
+def detect_language(texts: Iterable[str], languages: Sequence[str] = TEXT_LANGUAGES) -> Optional[str]:
+    """The ISO 639-1 language of these lines taken together; None when they hold fewer than MIN_LETTERS letters, or
+    the identifier's probability is below MIN_PROBABILITY and its likeliest language is one of `languages` (the
+    text path's; () = any) or the lines hold fewer than MIN_UNIDENTIFIED_LETTERS; else, below it, UNIDENTIFIED."""
     text = " ".join(t for t in texts if t)
-    if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < MIN_LETTERS:
         return None
     code, probability = _identifier().classify(text)
-    return line_language(code) if probability >= MIN_PROBABILITY else None
+    if probability >= MIN_PROBABILITY:
+        return line_language(code)
+    guess = line_language(code)
+    if not languages or letters < MIN_UNIDENTIFIED_LETTERS or (guess is not None and reads(guess, languages)):
+        return None
+    return UNIDENTIFIED
 
 
-def label_cues(cues: Sequence) -> tuple:
-    """Cues with their language as an ISO 639-1 code: the language identified from all of them together, else
-    the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None."""
-    found = detect_language(c.text for c in cues)
-    return tuple(dataclasses.replace(c, language=found or line_language(c.language)) for c in cues)
+def label_cues(cues: Sequence, languages: Sequence[str] = TEXT_LANGUAGES) -> tuple:
+    """Cues with their language as a code (line_language): the language identified from all of them together, else
+    the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None. Lines
+    the identifier leaves UNIDENTIFIED keep a tag they carry (a track's, Whisper's): it names the language, the
+    identifier only failed to."""
+    found = detect_language((c.text for c in cues), languages)
+    return tuple(dataclasses.replace(c, language=(line_language(c.language) or found) if found == UNIDENTIFIED
+                                     else found or line_language(c.language)) for c in cues)
 
 
 def likely_script(tag: Optional[str]) -> Optional[str]:

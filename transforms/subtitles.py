@@ -852,7 +852,7 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     for source, cues in _sources(ref, info, preferred_language, text_languages, warnings, listing):
         if not cues:
             continue
-        cues = _labelled(cues, warnings)
+        cues = _labelled(cues, warnings, text_languages)
         if is_forced(source, ref.path, info):
             forced.append((cues, source))
         elif read_any(cues, text_languages):
@@ -1110,9 +1110,9 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
     yield from deferred
 
 
-def _labelled(cues: list[Cue], warnings: list[str]) -> list[Cue]:
+def _labelled(cues: list[Cue], warnings: list[str], text_languages: Sequence[str] = ()) -> list[Cue]:
     try:
-        return list(label_cues(cues))
+        return list(label_cues(cues, text_languages))
     except Exception as exc:  # noqa: BLE001 - lines of unknown language are still read
         warnings.append(f"language not identified: {type(exc).__name__}: {exc}")
         return cues
