@@ -985,6 +985,11 @@ def test_lines_the_identifier_cannot_name_and_finds_unlike_english_are_not_read(
     job = list(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, probe_film(str(film)))))[-1]
     assert job.needs_asr and job.cues == ()
     assert f"movie.srt ({UNIDENTIFIED}, 5 lines)" in job.warnings[0].message
+    note = "(unidentified: the identifier names no language in them, and none it finds likely is one the text path reads)"
+    assert job.warnings[0].message.endswith(note)
+    from collections import Counter
+    from transforms.film import unread_lines_warning  # (lines of a clip manifest or a track left unread at scoring)
+    assert f"3 in '{UNIDENTIFIED}' {note}" in unread_lines_warning(ref, Counter({UNIDENTIFIED: 3}), 5, ("en",)).message
 
 
 def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(tmp_path):

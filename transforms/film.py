@@ -31,6 +31,7 @@ from transforms.discover import size_now
 from transforms.probe import ReadFailed, file_gone
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
+from transforms.language import unidentified_note
 from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
 
 LOG = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ OTHER_EVIDENCE = {"vision": "frames", "face": "faces", "audio": "speech"}
 def unread_lines_warning(ref, unread: Counter, n_clips: int, languages, modalities=None) -> FilmError:
     """One non-fatal row per film (ref: its FilmRef, or anything with .path and .film_id) for the lines the
     text path did not read. modalities: the run's --modalities (None: not known, the message names none)."""
-    counts = ", ".join(f"{n} in '{lang}'" for lang, n in sorted(unread.items()))
+    counts = ", ".join(f"{n} in '{lang}'" for lang, n in sorted(unread.items())) + unidentified_note(unread)
     return FilmError(
         film_path=ref.path, film_id=ref.film_id, stage="encode", error_type="UnreadLanguage", fatal=False,
         message=f"{sum(unread.values())} of {n_clips} clips have a line the text path did not read ({counts}): "

@@ -39,6 +39,12 @@ UNIDENTIFIED = "unidentified"
 MIN_UNIDENTIFIED_LETTERS = 100
 
 
+def unidentified_note(codes) -> str:
+    """What a warning naming these languages adds where one is UNIDENTIFIED: what that means ('' otherwise)."""
+    return (f" ({UNIDENTIFIED}: the identifier names no language in them, and none it finds likely is one the text "
+            "path reads)" if UNIDENTIFIED in set(codes) else "")
+
+
 def language_code(tag: Optional[str]) -> Optional[str]:
     """A language tag as its ISO 639-1 code ('eng', 'en-US', 'en_GB' -> 'en'; 'ger' -> 'de'); None for no tag,
     'und', or anything without a registered two-letter code: sidecar names carry words that are rare languages'

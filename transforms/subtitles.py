@@ -30,7 +30,8 @@ from transforms.dialogue import clean_text, dialogue_text
 from transforms import attempts, dvd, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
-from transforms.language import label_cues, language_code, likely_script, line_language, named_language, reads
+from transforms.language import (label_cues, language_code, likely_script, line_language, named_language, reads,
+                                 unidentified_note)
 from transforms.probe import PICTURE_CODECS, ReadFailed, demux, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
@@ -1191,7 +1192,7 @@ class LoadSubtitles(beam.DoFn):
             languages = sorted({line_language(c.language) or "unknown" for c in cues})
             message = (f"subtitles {source.rsplit('/', 1)[-1]} ({', '.join(languages)}, {len(cues)} lines) are in a "
                        f"language the text path does not read (--text_languages {','.join(self.text_languages)}): "
-                       "the dialogue is transcribed from the speech instead")
+                       "the dialogue is transcribed from the speech instead" + unidentified_note(languages))
             log.warning("%s: %s", ref.path, message)
             errors.append(FilmError(film_path=ref.path, film_id=ref.film_id, stage="subtitles",
                                     error_type="UnreadLanguage", message=message, fatal=False))
