@@ -345,7 +345,7 @@ class Featurizer:
         the scene classifier's width, or of another ViT than it learnt on: scene_reads)."""
         from model.encoders.vision import SCENE_TOKENS
         scene = _tokens(tokens, "scene", SCENE_INPUT_DIM)
-        if scene is None or len(scene) % SCENE_TOKENS or not self.scene_reads():
+        if scene is None or len(scene) % SCENE_TOKENS or not self.scene_reads:
             return None
         views = scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])
         # a view whose tokens are not finite (a broken runtime, an overflow) is no card: it stays, and reaches the
@@ -354,16 +354,13 @@ class Featurizer:
         return np.asarray(self.encoders.scene.pictures(views), bool) | broken
 
     @functools.cached_property
-    def _scene_reads(self) -> bool:
-        from model.encoders.versions import vision_weights
-        learnt, versions = getattr(self.encoders.scene, "vision", None), getattr(self.encoders, "versions", None)
-        return learnt is None or versions is None or vision_weights(learnt) == vision_weights(versions["vision"])
-
     def scene_reads(self) -> bool:
         """Whether the scene classifier and its picture gate learnt on this featurizer's ViT (the same weights, at
         any image size). A user's own --vision_model of the same width gives tokens they never saw: before
         2026-12-07 they gave scene evidence (a label grounded on nothing learnt) and, with the gate, dropped views."""
-        return self._scene_reads
+        from model.encoders.versions import vision_weights
+        learnt, versions = getattr(self.encoders.scene, "vision", None), getattr(self.encoders, "versions", None)
+        return learnt is None or versions is None or vision_weights(learnt) == vision_weights(versions["vision"])
 
     # -- what each modality says on its own
     def evidence(self, tokens: dict) -> dict[str, np.ndarray]:
@@ -377,7 +374,7 @@ class Featurizer:
         if face is not None:
             out["face"] = _softmax(face / self.encoders.face_temperature).mean(0)
         scene = _tokens(self.pictures_only(tokens), "scene", SCENE_INPUT_DIM)  # no word on a leader, a card
-        if scene is not None and len(scene) % SCENE_TOKENS == 0 and self.scene_reads():
+        if scene is not None and len(scene) % SCENE_TOKENS == 0 and self.scene_reads:
             frames = scene.reshape(-1, SCENE_TOKENS, scene.shape[-1])
             if len(frames):
                 logits, _ = self.encoders.scene.encode(frames)

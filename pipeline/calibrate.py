@@ -56,9 +56,10 @@ from model.encoders import EncoderSpec, create_encoders
 from model.featurize import Featurizer
 from model.precision import bound_kernel_caches
 from pipeline.arg_types import add_text_languages, head_path_arg, io_path, output_problem, stops_on_data_errors
-from training.calibration import (BRANCH, MIN_PER_PATTERN, cross_fitted, doubtful_fits, fit_pattern_temperatures, foreign_temperatures,
-                                  logits_and_patterns, over_head_temperatures, pairing_kinds, probs_with, referee_rows,
-                                  refit_only, set_weights, speech_out_of_fold, split, training_data_overlap)
+from training.calibration import (BRANCH, MIN_PER_PATTERN, cross_fitted, doubtful_fits, fit_pattern_temperatures,
+                                  foreign_temperatures, logits_and_patterns, over_head_temperatures, pairing_kinds,
+                                  probs_with, referee_rows, refit_only, set_weights, speech_out_of_fold, split,
+                                  training_data_overlap)
 from training.datasets import data_spec
 from training.evaluation import refit_records
 from training.features import kind_modalities

@@ -322,7 +322,8 @@ def beam_option_values() -> dict[str, object]:
 
 
 def once_only_options() -> set[str]:
-    """The flags that take one value, of which a second replaces the first ('--input', '--experiments' gather theirs)."""
+    """The flags that take one value, of which a second replaces the first ('--input', '--experiments' gather
+    theirs)."""
     import argparse
     return {flag for action in _all_options_parser()._actions for flag in action.option_strings
             if type(action) is argparse._StoreAction and action.nargs is None}  # (Beam's list actions gather too)

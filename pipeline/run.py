@@ -289,8 +289,8 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
                      "sequence to a film (ProRes, DNxHR, H.264) and give --input that")
         log.warning("--input: %s", sequences)
     if downloading:
-        log.warning("--input: %d file(s) still being downloaded or copied (%s) are not read: each is read once complete, "
-                    "under its final name", downloading.total(), _by_suffix(downloading))
+        log.warning("--input: %d file(s) still being downloaded or copied (%s) are not read: each is read once "
+                    "complete, under its final name", downloading.total(), _by_suffix(downloading))
     for pattern, films in matched.items():
         if not films:
             log.warning("--input %s matches no film file%s", pattern, remote_folder_hint(pattern))

@@ -368,8 +368,8 @@ def test_the_scene_classifier_reads_only_the_vit_it_learnt_on(tmp_path):
     mine = Featurizer(create_encoders(EncoderSpec(vision_model=str(tmp_path / "studio_vit.safetensors"))),
                       modalities=("vision",))
     tokens = mine.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32))).tokens
-    assert tokens["scene"].shape == (2 * len(frames), 384) and not mine.scene_reads()
+    assert tokens["scene"].shape == (2 * len(frames), 384) and not mine.scene_reads
     assert "scene" not in mine.evidence(tokens) and mine.pictures_only(tokens) is tokens
     packaged = Featurizer(create_encoders(EncoderSpec(image_size=336)), modalities=("vision",))
-    assert packaged.scene_reads() and "scene" in packaged.evidence(
+    assert packaged.scene_reads and "scene" in packaged.evidence(
         packaged.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32))).tokens)

@@ -152,16 +152,29 @@ def scene_version(path: str | os.PathLike | None = None, digest: Optional[str] =
     """The scene classifier's version, with the shipped picture gate that decides which frames it reads
     (picture_gate_version) unless it carries its own (own_gate; None: read from the file at `path`), which its
     bytes name."""
+    path = Path(path) if path else SCENE_WEIGHTS
     if own_gate is None:
-        own_gate = digest is None and carries_gate((Path(path) if path else SCENE_WEIGHTS).read_bytes())
+        own_gate = digest is None and file_carries_gate(path)
     gate = "" if own_gate else picture_gate_version()
-    return f"scene-emotion-{(digest or file_digest(Path(path) if path else SCENE_WEIGHTS))[:10]}{'+' + gate if gate else ''}"
+    return f"scene-emotion-{(digest or file_digest(path))[:10]}{'+' + gate if gate else ''}"
 
 
 def carries_gate(data: bytes) -> bool:
     """Whether a scene classifier checkpoint's bytes carry a picture gate of its own (model.encoders.scene's
     save_scene_head key; torch stores a checkpoint's pickled keys uncompressed, so no torch is needed to tell)."""
     return b"picture_gate" in data
+
+
+def file_carries_gate(path: Path) -> bool:
+    """carries_gate of a file, read once per path, size and mtime (as file_digest is): the launcher names the scene
+    classifier more than once."""
+    st = os.stat(path)
+    return _file_carries_gate(os.fspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_carries_gate(path: str, size: int, mtime_ns: int) -> bool:
+    return carries_gate(Path(path).read_bytes())
 
 
 def picture_gate_version() -> str:
