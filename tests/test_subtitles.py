@@ -974,7 +974,10 @@ def test_lines_the_identifier_cannot_name_and_finds_unlike_english_are_not_read(
     assert detect_language(HINGLISH) == UNIDENTIFIED and not reads(UNIDENTIFIED, ("en",)) and reads(UNIDENTIFIED, ())
     assert detect_language(HINGLISH, ()) is None  # --text_languages any: every line is read
     assert unread_languages([(t, None) for t in HINGLISH], ("en",), identify=True) == [UNIDENTIFIED] * 5
-    assert [c.language for c in label_cues([Cue(0.0, 1.0, t, language="en") for t in HINGLISH])] == ["en"] * 5
+    # a tag names the lines' language where the identifier cannot, but not for a line that alone is unlike it
+    # (transforms.language.line_unlike: English 0.0007 and 0.0011 here)
+    assert [c.language for c in label_cues([Cue(0.0, 1.0, t, language="en") for t in HINGLISH])] \
+        == [UNIDENTIFIED, "en", "en", UNIDENTIFIED, "en"]
     # English that the identifier is unsure of, with another language first, is short: read as before (GoEmotions dev
     # holds 21 such comments of 20-75 letters; MELD train one dialogue of 39)
     assert detect_language(["for Inter fans because THEIR BEST PLAYER IS COMING TO CHELSEA THIS WINTER"]) is None
@@ -990,6 +993,35 @@ def test_lines_the_identifier_cannot_name_and_finds_unlike_english_are_not_read(
     from collections import Counter
     from transforms.film import unread_lines_warning  # (lines of a clip manifest or a track left unread at scoring)
     assert f"3 in '{UNIDENTIFIED}' {note}" in unread_lines_warning(ref, Counter({UNIDENTIFIED: 3}), 5, ("en",)).message
+
+
+MIXED = ["I told you already, I am not going.", "Where were you last night?",
+         "¡Te odio! ¡Maldito traidor, vete de aquí!", "Okay, fine, let us go then.",
+         "Je ne sais pas ce que tu veux dire.", "Damnit, damnit, damnit, damnit.", "Mi amor.", "What are you doing here?"]
+
+
+def test_a_line_of_another_language_among_english_lines_is_not_read(tmp_path):
+    """A film's language is identified from all its lines, and before 2026-12-07 every line took it: a Spanish curse
+    in English subtitles was read by the English text model, joy 0.83, grounded, with no UnreadLanguage row (found in
+    review). Now a line of 12 letters or more that alone is unlike every language read (English under 0.005) is not
+    read; English lines the identifier is least sure of stay read, a short line is too short to tell, the film keeps
+    its subtitles, and the labelled-data path reads by the same rule."""
+    from transforms.elements import Cue
+    from transforms.language import UNIDENTIFIED, label_cues, unread_languages
+    cues = label_cues([Cue(float(i), i + 0.9, t) for i, t in enumerate(MIXED)], ("en",))
+    assert [c.language for c in cues] == ["en", "en", UNIDENTIFIED, "en", "fr", "en", "en", "en"]
+    assert unread_languages([(t, None) for t in MIXED], ("en",), identify=True) \
+        == [None, None, UNIDENTIFIED, None, "fr", None, None, None]
+    assert unread_languages([(c.text, c.language) for c in cues], ("en",)) \
+        == unread_languages([(t, None) for t in MIXED], ("en",), identify=True)
+    assert {c.language for c in label_cues([Cue(float(i), i + 0.9, t) for i, t in enumerate(MIXED)], ())} == {"en"}
+    assert [c.language for c in label_cues([Cue(float(i), i + 0.9, t) for i, t in enumerate(MIXED)], ("en", "fr"))] \
+        == ["en", "en", UNIDENTIFIED, "en", "en", "en", "en", "en"]  # French read: the film's language stands
+    film = make_film(tmp_path / "movie.mp4", duration_s=9.0)
+    write_srt(tmp_path / "movie.srt", [(0.2 + i, 0.9 + i, t) for i, t in enumerate(MIXED)])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = list(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, probe_film(str(film)))))[-1]
+    assert not job.needs_asr and [c.language for c in job.cues].count("en") == 6
 
 
 def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(tmp_path):
