@@ -33,9 +33,10 @@ def test_music_stand_ins_and_emptied_dash_turns_are_not_dialogue(tmp_path):
 
 
 def test_real_lines_with_hashes_stars_and_dashes_stay_dialogue():
-    """The stand-ins and dashes are also a line's own: only a cue wrapped in '#' or '¶' is a song ('*' wraps
-    emphasis and actions in GoEmotions' lines, '*so*'), and only a dash turn the removal emptied goes."""
-    for line in ("#1 fan", "I'm *so* sorry", "*whistles innocently*", "- Hey. - Hi.", "-Where? -Home.",
+    """The stand-ins and dashes are also a line's own: only a cue wrapped in '#', '¶' or '~' is a song ('*' wraps
+    emphasis inside GoEmotions' lines, '*so*'), and only a dash turn the removal emptied goes."""
+    for line in ("#1 fan", "I'm *so* sorry", "*so* sorry, *so* sorry", "- Hey. - Hi.", "-Where? -Home.",
+                 "Hello~", "Music?", "Screaming!", "Cheers!", "I love laughter.",
                  "We're sorry, and hope you'll accept this- -", "Uh--", "I-I-I know", "No -- never.",
                  "Number # 5", "# Happy birthday to you", "It costs 5 # or 6 #s"):
         assert dialogue_text(clean_text(line)) == " ".join(line.split()), line
@@ -109,3 +110,19 @@ def test_a_sung_turn_goes_alone_and_ok_is_no_speaker():
              "FYI: it's late.": "FYI: it's late.", "- TV: News at ten.": "- News at ten.", "JOHN: Fine.": "Fine."}
     for cue, said in cases.items():
         assert dialogue_text(clean_text(cue)) == said, cue
+
+
+def test_actions_in_asterisks_tilde_songs_bare_sound_words_and_caption_chevrons_are_not_dialogue(tmp_path):
+    """Found in review (2026-12-07): '*laughs*' over text cards was read, text neutral 0.43, a grounded label on a
+    film with no dialogue; '*screams*', 'SCREAMING' and '~ Happy birthday to you ~' gave text evidence too, and
+    '>> NARRATOR:' kept its label. Mis-decoded Windows-1252 punctuation was mended in the labelled sets' reader only,
+    so 'don\x92t' read one way in training and another in a film."""
+    cues = [(1.0, 2.0, "*laughs*"), (3.0, 4.0, "- *screams*\n- What was that?"), (5.0, 6.0, "~ Happy birthday to you ~"),
+            (7.0, 8.0, "SCREAMING"), (9.0, 10.0, "Applause"), (11.0, 12.0, "MUSIC PLAYING"),
+            (13.0, 14.0, ">> NARRATOR: Once upon a time."), (15.0, 16.0, ">> Hi. >> Hey there."),
+            (17.0, 18.0, "I don\x92t know."), (19.0, 20.0, "*sighs heavily*.")]
+    write_srt(tmp_path / "film.srt", cues)
+    lines, _ = read_sidecar(str(tmp_path / "film.srt"), str(tmp_path / "film.mp4"))
+    assert [(c.start_s, c.text) for c in lines] == [(3.0, "- What was that?"), (13.0, "Once upon a time."),
+                                                   (15.0, "Hi. Hey there."), (17.0, "I don't know.")]
+    assert _clean("*whistles innocently*") == "" and _clean("I don\x92t know.") == "I don't know."

@@ -79,6 +79,9 @@ class Example:
     # the row's number in its file (from 0, among the data rows; an image folder's: in its sorted listing), which the
     # warnings and `unreadable_rows` name: before 2026-12-06 they named its place after rows were left out
     row: int = -1
+    # a clip manifest's clip whose film its run planned as it played (a `segment_source` of `shot` or `asr` among the
+    # film's rows, transforms.decode.planned_late): its frames are the run's grid's, as `report --explain` takes them
+    on_grid: bool = False
     no_media: str = ""  # why a media row has no bytes to decode ('no image in this row', 'file X not found')
     left_out: str = ""  # why the reader leaves the row out (a spoken: row with no line): counted by load_dataset
 
@@ -424,7 +427,8 @@ def read_clip_manifest(path: Path) -> list[Example]:
     start, end (seconds, or a time as an edit list or a subtitle file writes it: 01:02:03.5, 00:01:02,500),
     label (EMOTIONS or the spellings LABEL_NAMES knows), optional text, context (list, or lines
     joined by ' || '), language (of the line: en, de, ...; without it the language is identified from the film's
-    lines, as a run's), valence, arousal (in [-1, 1])."""
+    lines, as a run's), valence, arousal (in [-1, 1]), segment_source (the clips table's: a film with a `shot` or
+    `asr` clip was planned as it played, and its clips are decoded on the run's frame grid)."""
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     else:
@@ -443,7 +447,11 @@ def read_clip_manifest(path: Path) -> list[Example]:
                            valence=_float(r.get("valence")), arousal=_float(r.get("arousal")),
                            group=str(video), source="clips", language=str(r.get("language") or "").strip() or None,
                            row=i))
-    return out
+    from transforms.decode import planned_late
+    sources: dict[str, set] = {}
+    for e, r in zip(out, rows):
+        sources.setdefault(e.video, set()).add(str(r.get("segment_source") or "").strip())
+    return [dataclasses.replace(e, on_grid=True) if planned_late(None, sources[e.video]) else e for e in out]
 
 
 def _seconds(value) -> float:
@@ -650,9 +658,6 @@ def _clean(text: str) -> str:
     """A labelled line as the pipeline reads a subtitle cue's: tags and character references as a cue's
     (transforms.dialogue.clean_text), then its dialogue (no stage directions, '' when no word is left). Before
     2026-12-06 tags and references stayed: a clip manifest's `<i>You lied!</i>` reached the text model as written."""
-    # MELD's csv carries mis-decoded punctuation (e.g. '\x92' for an apostrophe); normalise the common ones.
-    for bad, good in (("\x92", "'"), ("\x91", "'"), ("\x93", '"'), ("\x94", '"'), ("\x97", "-"), ("\x85", "...")):
-        text = text.replace(bad, good)
     return dialogue_text(clean_text(" ".join(text.split())))
 
 

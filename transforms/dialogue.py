@@ -24,8 +24,11 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # ('www.opensubtitles.org'), or the closing card 'THE END' is no line; and a line's language may be one without a
 # two-letter code (transforms.language.line_language). 6 (2026-12-07, forty-fourth session): lines the language
 # identifier cannot name whose likeliest language is none the text path reads are not read
-# (transforms.language.UNIDENTIFIED: romanised Hindi was read as English).
-DIALOGUE_RULE = "6"
+# (transforms.language.UNIDENTIFIED: romanised Hindi was read as English). 7 (2026-12-07, forty-fifth session): a line
+# of another language among a film's is not read (transforms.language.line_unlike); a cue or turn that is an action in
+# asterisks ('*laughs*'), a song in tildes ('~ Happy birthday ~') or a bare sound word ('SCREAMING', 'Applause') is no
+# line; the captions' speaker change '>>' goes; mis-decoded Windows-1252 punctuation ('\x92') is read as meant.
+DIALOGUE_RULE = "7"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score
 # A cue that is only a label in capitals, of one or two words: 'JOHN:', 'MAN #2:', 'DR. SMITH:' (not 'Listen:', nor
@@ -41,9 +44,25 @@ _SUBTITLE_SITE = (r".*(?:opensubtitles|osdb\.link|yify|addic7ed|podnapisi|subsce
                   r"|become vip member|rate this subtitle|downloaded from).*")
 _NOT_SPOKEN = re.compile(rf"(?:{_CREDIT}|\W*(?:https?://|www\.)\S+|{_SUBTITLE_SITE}|(?-i:THE\s+END|The\s+End))",
                          re.I | re.S)
-# A song written where the font had no note: the whole cue wrapped in '#' or '¶' ('# Happy birthday #'). Not '*',
-# which wraps a written line's emphasis or action ('*so*', '*whistles innocently*': GoEmotions), nor '#1 fan'
-_STAND_IN_SONG = re.compile("[#\u00b6].*[#\u00b6]", re.S)
+# A song written where the font had no note: the whole cue wrapped in '#', '¶' or '~' ('# Happy birthday #'), not
+# '#1 fan'. Since 2026-12-07 '~ Happy birthday to you ~' too (before, read: joy 0.28)
+_STAND_IN_SONG = re.compile("[#\u00b6~].*[#\u00b6~]", re.S)
+# An action or sound in asterisks, the whole cue or turn ('*laughs*', '- *screams*'): before 2026-12-07 read, and
+# '*laughs*' over text cards was text neutral 0.43, a grounded label with no dialogue. Emphasis inside a line stays
+# ('I *so* mean it'); 49 of the labelled text sets' 68,439 lines are such a whole line ('*whistles innocently*')
+_ACTION = re.compile(r"\*[^*]{1,60}\*[.!?]?", re.S)
+# A cue that is only a sound written without brackets ('SCREAMING', 'Applause', 'MUSIC PLAYING'): never one of the
+# labelled text sets' lines
+_SOUND_WORD = re.compile(
+    r"(?:music|applause|laughter|laughing|laughs|screaming|screams|gunfire|gunshots?|explosions?|sighs|sighing|gasps"
+    r"|gasping|groans|groaning|sobbing|sobs|crying|coughing|coughs|chuckles|chuckling|giggling|inaudible|indistinct"
+    r"|chattering|chatter)(?: (?:playing|continues|fades|intensifies|stops|softly|loudly|chattering|chatter))?\.?",
+    re.I)
+# The speaker change of broadcast captions (a CEA-608 convention, kept in sidecars made from them): '>> Hi. >> Hey.'
+_CHEVRONS = re.compile(r"(?:^|(?<=\s))>{2,3}")
+# Windows-1252 punctuation read as Latin-1 (a subtitle or a labelled set saved by the wrong program): as meant
+_CP1252 = str.maketrans({"\x92": "'", "\x91": "'", "\x93": '"', "\x94": '"', "\x96": "-", "\x97": "-",
+                         "\x85": "..."})
 # A speaker's turn: a dash at the cue's start or after a space, up to the next one ('- Hey. - Hi.', '-Where? -Home.')
 _TURN = re.compile(r"(?:^|(?<=\s))[-\u2013\u2014]+(?:(?!\s[-\u2013\u2014]).)*", re.S)
 # A speaker label at the start of the cue, of a dash-led line or of a sentence (a cue's second line, joined):
@@ -63,6 +82,7 @@ def dialogue_text(line: str) -> str:
     cue with a music note, or wrapped in the '#' or '¶' files write for one, is a song or a score, not a line; a
     dash-led turn left with nothing said goes with its dash; '' when no word or number is left (not a line). Before
     2026-12-06 '# Happy birthday to you #' was a line and '- [gasps]\\n- What?' read '- - What?'."""
+    line = _CHEVRONS.sub(" ", line).strip()
     if _MUSIC.search(line):  # a sung turn beside a spoken one goes alone ('- ♪ Happy birthday ♪ - Stop singing!')
         sung = [m.group(0) for m in _TURN.finditer(line) if _MUSIC.search(m.group(0))]
         if not all(_MUSIC.search(t.rstrip(" \t\n,.!?-\u2013\u2014")[-1:]) for t in sung):
@@ -72,7 +92,8 @@ def dialogue_text(line: str) -> str:
             return ""
     labels = any(ch.islower() for ch in _SOUND.sub(" ", line))  # all caps: no label to tell ('I SAID: NO.')
     line = _spoken(_TURN.sub(lambda m: _kept_turn(m.group(0), labels), line), labels)
-    if _STAND_IN_SONG.fullmatch(line) or _LABEL_ONLY.fullmatch(line) or _NOT_SPOKEN.fullmatch(line):
+    if _STAND_IN_SONG.fullmatch(line) or _LABEL_ONLY.fullmatch(line) or _NOT_SPOKEN.fullmatch(line) \
+            or _ACTION.fullmatch(line) or _SOUND_WORD.fullmatch(line):
         return ""
     return line if any(ch.isalnum() for ch in line) else ""
 
@@ -90,18 +111,19 @@ def _kept_turn(turn: str, labels: bool) -> str:
     its dash alone would read as a line's ('- - What?'). A turn that was empty as written ('this- -') stays."""
     said = _spoken(turn, labels)
     emptied = said != _SPACES.sub(" ", turn).strip() and not said.lstrip("-\u2013\u2014 ")  # '- 😍' is said
-    return "" if emptied else turn
+    return "" if emptied or _ACTION.fullmatch(said.lstrip("-\u2013\u2014 ")) else turn
 
 
 def clean_text(text: str) -> str:
     """Strip HTML/ASS/VTT tags and ASS drawings, turn ASS line breaks into spaces, read character references
     (`&amp;`, `&lt;`, `&nbsp;`: WebVTT's and many SRT files'), drop invisible format characters (`&lrm;`, zero-width
     spaces), join lines. Before 2026-12-05 `&amp;` reached the text model as it is, and an ASS sign drawn with
-    `{\\p1}m 0 0 l 100 0 ...` became a line of dialogue."""
+    `{\\p1}m 0 0 l 100 0 ...` became a line of dialogue. Windows-1252 punctuation read as Latin-1 ('\\x92') is read
+    as meant (before 2026-12-07 only in the labelled sets' reader)."""
     text = _ASS_DRAWING.sub("", text)
     text = text.replace("\\N", " ").replace("\\n", " ").replace("\\h", " ")
     text = _ASS_TAG.sub("", text)
     text = _VTT_TIMESTAMP_TAG.sub("", text)
     text = html.unescape(_HTML_TAG.sub("", text))
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = "".join(c for c in text.translate(_CP1252) if unicodedata.category(c) != "Cf")
     return _SPACES.sub(" ", text).strip()
