@@ -342,3 +342,53 @@ def test_a_path_with_hash_or_at_in_it_is_read_as_written(tmp_path):
         spec_parts(f"faces:{tmp_path}/dev.parquet#test")
     with pytest.raises(ValueError, match="sample suffix must be @N"):
         spec_parts(f"faces:{tmp_path}/missing@2x.parquet")
+
+
+# --- 11. a clip manifest's clips decode as their run decoded them
+
+def test_a_manifest_clip_of_a_film_planned_as_it_played_takes_the_runs_frames(tmp_path, monkeypatch):
+    """A manifest made from a run's clips table (the natural way to label clips) of a shot-cut film, or of one whose
+    clips speech recognition planned: the run took each clip's frames from its grid, and before 2026-12-07 training,
+    evaluate and calibrate decoded the clip's own sample times (10 of 16 Sintel shot clips' vision tokens differed,
+    one label changed: found in review). The manifest's `segment_source` column says so, as the clips table's does;
+    a film without a `shot` or `asr` row decodes its own times, as its run did."""
+    from tests.scoring_support import SINTEL
+    from transforms.decode import DecodeConfig, decode_film
+    from transforms.elements import DecodedClip
+    if not SINTEL.is_file():
+        pytest.skip("the Sintel trailer is not in ../shared")
+    size = 32
+    run = [c for c in decode_film(_job(SINTEL), DecodeConfig(segment="shot", image_size=size))
+           if isinstance(c, DecodedClip)][3:6]
+    lines = ["video,start,end,label,segment_source"] + [f"{SINTEL},{c.spec.start_s!r},{c.spec.end_s!r},joy,shot"
+                                                         for c in run]
+    (tmp_path / "shots.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "plain.csv").write_text("\n".join(lines).replace(",shot", ",window") + "\n")
+    seen = []
+
+    class Recording(StandInFeaturizer):
+        def clip(self, clip):
+            seen.append(clip.frames)
+            return super().clip(clip)
+
+    monkeypatch.setattr(features, "Featurizer", Recording)
+    encoders = SimpleNamespace(spec=SimpleNamespace(image_size=size))
+    shots = load_dataset(f"clips:{tmp_path / 'shots.csv'}")
+    assert all(e.on_grid for e in shots) and not any(e.on_grid for e in load_dataset(f"clips:{tmp_path / 'plain.csv'}"))
+    for e, c in zip(shots, run):
+        features.clip_tokens(e, Recording(encoders), ("vision",))
+        assert np.array_equal(seen[-1], c.frames), c.spec
+    moved = 0
+    for e, c in zip(load_dataset(f"clips:{tmp_path / 'plain.csv'}"), run):
+        features.clip_tokens(e, Recording(encoders), ("vision",))
+        moved += not np.array_equal(seen[-1], c.frames)
+    assert moved  # the check means something: the clips' own times are not the grid's
+    assert features.rows_digest(shots) != features.rows_digest(load_dataset(f"clips:{tmp_path / 'plain.csv'}"))
+
+
+def _job(path):
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmJob, FilmRef
+    from transforms.probe import probe_film
+    return FilmJob(ref=FilmRef(path=str(path), size_bytes=0, film_id=film_id_for(str(path))), info=probe_film(str(path)),
+                   cues=(), needs_asr=False, config_hash="")

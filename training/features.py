@@ -81,7 +81,8 @@ def rows_digest(examples: Sequence[Example]) -> str:
             return "missing"
     h, films = hashlib.sha256(), {}
     for e in examples:
-        h.update(repr((e.text, tuple(e.context), e.image, e.video, e.start_s, e.end_s, e.language))
+        h.update(repr((e.text, tuple(e.context), e.image, e.video, e.start_s, e.end_s, e.language)
+                      + ((True,) if e.on_grid else ()))
                  .encode("utf-8", "replace"))
         if e.data is not None:
             h.update(hashlib.sha256(e.data).digest())
@@ -315,7 +316,7 @@ def clip_tokens(e: Example, featurizer: Featurizer, modalities: Sequence[str]) -
     from transforms.decode import DecodeConfig, decode_clip
     try:
         decoded = decode_clip(e.video, e.start_s, e.end_s, DecodeConfig(image_size=featurizer.encoders.spec.image_size),
-                              text=e.text, context=e.context)
+                              text=e.text, context=e.context, on_grid=e.on_grid)  # the run's frames
         clip = ClipMedia.of(decoded)
     except Exception as exc:  # noqa: BLE001 - one bad clip loses its media, not the data set
         if not (e.text or "").strip():

@@ -605,12 +605,13 @@ class _OpenClip:
     final: bool = True  # False while its end may still move (open shot / window of unknown-length film)
 
 
-def planned_late(segment: str, segment_sources: Iterable[str]) -> bool:
+def planned_late(segment: Optional[str], segment_sources: Iterable[str]) -> bool:
     """Whether a run planned a film's clips as the film played, so that every clip of it (the windows between
-    recognised utterances too) took its frames from the grid: shot segmentation, or speech recognition planning the
-    clips (an `asr` clip among them). A window plan of a film without a known duration is planned late too, which a
-    clips table does not show: such clips decoded alone may take frames up to 0.17 s from the run's."""
-    return segment == "shot" or "asr" in set(segment_sources)
+    recognised utterances too) took its frames from the grid: shot segmentation (`segment`, or a `shot` clip among
+    them: a clip manifest names no run's --segment), or speech recognition planning the clips (an `asr` clip among
+    them). A window plan of a film without a known duration is planned late too, which a clips table does not show:
+    such clips decoded alone may take frames up to 0.17 s from the run's."""
+    return segment == "shot" or bool({"asr", "shot"} & set(segment_sources))
 
 
 def grid_step(cfg: DecodeConfig) -> float:
