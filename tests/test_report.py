@@ -531,6 +531,31 @@ def test_top_moments_are_grounded_clips_only(evidence_dir, monkeypatch):
     assert guessy["moments"] == [] and "No grounded clip in this film" in guessy["no_moments"]
 
 
+def test_the_emotion_mix_tells_grounded_clips_from_guesses(evidence_dir, tmp_path):
+    """Found in review (2026-12-07): the catalogue's dominant emotion and mix counted every clip alike, so a film of
+    music alone, every clip a guess, showed 'fear' dominant at 100 %. Now the dominant emotion is its grounded clips'
+    (none: 'none grounded'), and each emotion's share is split into grounded (solid) and guessed (striped) parts, in
+    the table, its tooltip and the catalogue chart; a film written before evidence was recorded shows all its clips."""
+    data = tables.load_output(str(evidence_dir))
+    mixed, guessy, old = data.film("mixed"), data.film("guessy"), data.film("old")
+    assert mixed.counts.tolist() == [1, 0, 2, 1, 0, 2, 0] and mixed.grounded_counts.tolist() == [1, 0, 1, 1, 0, 0, 0]
+    assert mixed.dominant == "anger"  # (fear and sadness have more clips, half and none of them grounded)
+    assert guessy.dominant is None and guessy.n_scored == 3
+    assert old.dominant == EMOTIONS[int(np.argmax(old.counts))] and not old.grounded_shares.any()
+    rows = {r["film_id"]: r for r in report_build._table_rows(data, set(), 10)[0]}
+    assert [(b["color"], b["guess"]) for b in rows["mixed"]["bar"]][:3] == \
+        [(report_build.EMOTION_COLORS["anger"], False), (report_build.EMOTION_COLORS["fear"], False),
+         (report_build.EMOTION_COLORS["fear"], True)]
+    assert sum(b["pct"] for b in rows["mixed"]["bar"]) == pytest.approx(100, abs=0.05)  # (rounded to 0.01)
+    assert "fear 33% (17% grounded)" in rows["mixed"]["bar_title"] and "sadness 33% (0% grounded)" in \
+        rows["mixed"]["bar_title"]
+    assert rows["guessy"]["no_grounded"] and all(b["guess"] for b in rows["guessy"]["bar"])
+    assert not rows["old"]["no_grounded"] and not any(b["guess"] for b in rows["old"]["bar"])
+    assert report.main(["--input", str(evidence_dir), "--output", str(tmp_path / "r.html"), "--no_thumbnails"]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "none grounded" in html and "repeating-linear-gradient" in html and "dominant (grounded)" in html
+
+
 def test_a_grounded_clip_on_damaged_media_is_marked_and_no_moment(tmp_path):
     # Clip 2's joy is backed by its face and speech, but its picture was concealed by the decoder (clips schema 1.2
     # `damaged`): it is not a moment, the clip table and the film's line say so, and the arc marks the stretch.

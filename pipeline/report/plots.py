@@ -196,16 +196,24 @@ def emotion_arc_figure(start_s: np.ndarray, end_s: np.ndarray, probs: np.ndarray
 
 
 def catalogue_distribution(film_ids: Sequence[str], shares: np.ndarray, n_clips: Sequence[int],
-                           grounded: Optional[Sequence[Optional[float]]] = None) -> str:
+                           grounded: Optional[Sequence[Optional[float]]] = None,
+                           solid: Optional[np.ndarray] = None) -> str:
     """Emotion distribution per film side by side: one 100% bar per film, films as rows; each row's label has
-    its clip count and, when given, its grounded share (None: no evidence recorded)."""
+    its clip count and, when given, its grounded share (None: no evidence recorded). `solid`: of each share, the part
+    drawn solid (grounded clips); the rest is drawn hatched and pale (guesses)."""
     n = len(film_ids)
     fig, ax = plt.subplots(figsize=(11.0, 0.9 + 0.28 * max(n, 1)))
     y = np.arange(n)
     left = np.zeros(n)
+    solid = shares if solid is None else np.minimum(solid, shares)
     for j, emo in enumerate(EMOTIONS):
-        ax.barh(y, shares[:, j], left=left, color=EMOTION_COLORS[emo], label=emo, height=0.78, linewidth=0)
-        left += shares[:, j]
+        ax.barh(y, solid[:, j], left=left, color=EMOTION_COLORS[emo], label=emo, height=0.78, linewidth=0)
+        left += solid[:, j]
+        guessed = shares[:, j] - solid[:, j]
+        if guessed.max() > 1e-9:
+            ax.barh(y, guessed, left=left, color=EMOTION_COLORS[emo], alpha=0.35, hatch="///", edgecolor="white",
+                    height=0.78, linewidth=0)
+            left += guessed
     if grounded is None:
         labels = [f"{fid}  ({c} clips)" for fid, c in zip(film_ids, n_clips)]
     else:
@@ -220,7 +228,12 @@ def catalogue_distribution(film_ids: Sequence[str], shares: np.ndarray, n_clips:
     ax.xaxis.set_label_position("top")
     for spine in ("right", "bottom"):
         ax.spines[spine].set_visible(False)
-    ax.legend(ncol=len(EMOTIONS), loc="upper center", bbox_to_anchor=(0.5, -0.02 if n > 3 else -0.08),
+    handles, labels_ = ax.get_legend_handles_labels()
+    if (shares - solid).max() > 1e-9:
+        from matplotlib.patches import Patch
+        handles.append(Patch(facecolor="#9aa3ad", alpha=0.35, hatch="///", edgecolor="white"))
+        labels_.append("hatched: guess")
+    ax.legend(handles, labels_, ncol=len(labels_), loc="upper center", bbox_to_anchor=(0.5, -0.02 if n > 3 else -0.08),
               frameon=False, fontsize=9)
     return to_png_b64(fig)
 
