@@ -556,6 +556,23 @@ def test_the_emotion_mix_tells_grounded_clips_from_guesses(evidence_dir, tmp_pat
     assert "none grounded" in html and "repeating-linear-gradient" in html and "dominant (grounded)" in html
 
 
+def test_a_film_of_sound_alone_shows_no_picture_not_an_unreadable_film(tmp_path):
+    """A grounded moment of a film with no picture (an audio-only file: speech evidence only) said "no frame (film not
+    readable)" for a film that was read and scored (found in review, 2026-12-07); the grounded rule's note named a
+    constant, not its value."""
+    from testing.films import make_audio_only
+    from schemas.clips import GROUNDED_SUPPORT
+    film = str(make_audio_only(tmp_path / "speech.m4a", duration_s=3.0))
+    rows = [hand_clip("speech", film, i, "anger", 0.8, {"speech": peaked("anger", 0.8)}) for i in range(2)]
+    for r in rows:
+        r.update(n_frames=0, n_faces=0, modalities_used=["audio"])
+    write(tmp_path / "out" / "clips", "speech", rows, "clips")
+    assert report.main(["--input", str(tmp_path / "out"), "--output", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "no picture (the film has sound only)" in html and "film not readable" not in html
+    assert f"at least {GROUNDED_SUPPORT} (" in html
+
+
 def test_a_grounded_clip_on_damaged_media_is_marked_and_no_moment(tmp_path):
     # Clip 2's joy is backed by its face and speech, but its picture was concealed by the decoder (clips schema 1.2
     # `damaged`): it is not a moment, the clip table and the film's line say so, and the arc marks the stretch.

@@ -311,6 +311,8 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "sources": ", ".join(f"{n} {s}" for s, n in sources.most_common()) or "none",
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
         "thumbs_off": not opts.thumbnails,
+        # a film of sound alone (no clip has a frame): its moments have no picture, not an unreadable film
+        "no_picture": bool(rows) and not any(r.get("n_frames") for r in rows),
         "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
         "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
         "n_damaged": f.n_damaged, "damage_unknown": bool(f.n_damage_unknown),
@@ -389,7 +391,7 @@ def build_report(input_dir: str, output: str, opts: ReportOptions = ReportOption
         "title": opts.title, "root": input_dir, "summary": _summary(data),
         "generated_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "legend": [{"name": e, "color": EMOTION_COLORS[e]} for e in EMOTIONS],
-        "catalogue_figure": catalogue_figure, "catalogue_chart_note": chart_note,
+        "catalogue_figure": catalogue_figure, "catalogue_chart_note": chart_note, "grounded_support": GROUNDED_SUPPORT,
         "table_rows": table_rows, "table_more": table_more,
         "errors": errors, "error_groups": error_groups, "errors_more": errors_more,
         "films": films, "detail_more": detail_more, "explain": explain,
