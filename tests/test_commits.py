@@ -641,3 +641,24 @@ def test_a_film_moved_or_deleted_while_the_run_goes_on_is_tried_again(tmp_path):
     assert gone.stage == "read" and not SkipDone._still_valid({"status": "failed", "error": error_summary(gone)})
     # the file's own bytes still wait for the file to change
     assert SkipDone._still_valid({"status": "failed", "error": "probe: InvalidDataError: not a readable media file"})
+
+
+def test_a_clips_file_a_killed_run_left_under_other_options_is_not_skipped(tmp_path):
+    """Found in review (2026-12-07): night 2 ran with other options (`--frame_every_s 2`: the same count of clips)
+    and was killed between its clips file's rename and its manifest row's; night 3, back on night 1's options, found
+    night 1's manifest row, a whole clips file with its count, and skipped the film, whose clips were night 2's.
+    Now the clips file's rows must carry the manifest row's config hash (its footer's statistics say which)."""
+    import pyarrow.parquet as pq
+    from transforms.write import clips_intact, publish, stage_table, written_config
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    arch.mkdir()
+    (arch / "a.mkv").write_bytes(b"film A")
+    a = found(arch / "a.mkv")
+    commit_ok(out, "r1", a, 3)  # night 1: config 'cfg'
+    clips = out / "clips" / f"{a.film_id}.parquet"
+    assert written_config(pq.ParquetFile(clips).metadata) == "cfg" and night(out, "r2", [a]) == {a.path: "skipped"}
+    other = tmp_path / "other"  # night 2's clips, config 'cfg2', renamed into place; its manifest row never written
+    commit_ok(other, "r2", a, 3, config="cfg2")
+    publish(stage_table(pq.read_table(other / "clips" / f"{a.film_id}.parquet"), str(clips)), str(clips))
+    assert clips_intact(str(clips), 3) and not clips_intact(str(clips), 3, "cfg")
+    assert night(out, "r3", [a]) == {a.path: a}  # scored again, not skipped

@@ -477,7 +477,7 @@ class SkipDone(beam.DoFn):
             film_id = prev.get("film_id")
             path = (join_path(output_dir, "clips", f"{film_id}.parquet") if output_dir and film_id
                     else prev.get("output_file"))
-            if not (path and clips_intact(path, prev.get("n_clips"))):
+            if not (path and clips_intact(path, prev.get("n_clips"), prev.get("config_hash"))):
                 return False
             if not (output_dir and film_id and prev.get("n_clips")):
                 return True
@@ -513,17 +513,44 @@ def _other_bytes(clips_path: str, fingerprint: Optional[str]) -> bool:
     return bool(made_from - {fingerprint})
 
 
-def clips_intact(path: str, n_clips: Optional[int]) -> bool:
+def clips_intact(path: str, n_clips: Optional[int], config_hash: Optional[str] = None) -> bool:
     """Whether a film's clips file is there and whole: its Parquet footer reads, with the manifest's clip count (one
-    read of the file's end, where an existence check was one request too). Before 2026-12-06 a clips file that was
-    cut or overwritten kept its film skipped night after night."""
+    read of the file's end, where an existence check was one request too), and its rows were written with the
+    manifest row's `config_hash` (the footer's statistics of that column). Before 2026-12-06 a clips file that was
+    cut or overwritten kept its film skipped night after night; before 2026-12-07 one a killed run had renamed into
+    place under other options, before its manifest row (its clips other options' where the options went back, the
+    same count of clips), was skipped too (found in review)."""
     try:
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            rows = pq.ParquetFile(f).metadata.num_rows
+            meta = pq.ParquetFile(f).metadata
     except Exception as exc:  # noqa: BLE001 - missing, unreadable or not Parquet: the film is scored again
         log.info("%s: clips file missing or unreadable (%s): the film is scored again", path, exc)
         return False
-    return n_clips is None or rows == n_clips
+    written = written_config(meta)
+    if config_hash and written and written != config_hash:
+        log.info("%s: clips written with other options (config %s, the manifest's %s: a run stopped in its commit): "
+                 "the film is scored again", path, written, config_hash)
+        return False
+    return n_clips is None or meta.num_rows == n_clips
+
+
+def written_config(meta) -> Optional[str]:
+    """The one config_hash a clips file's rows carry, from its footer's column statistics; None where they do not
+    say (no such column or statistics, several values)."""
+    try:
+        i = meta.schema.to_arrow_schema().get_field_index("config_hash")
+        if i < 0 or not meta.num_row_groups:
+            return None
+        values = set()
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(i).statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            values |= {stats.min, stats.max}
+    except Exception:  # noqa: BLE001 - a footer that does not say: the clip count decides, as before
+        return None
+    value = values.pop() if len(values) == 1 else None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 # ---------------------------------------------------------------------------------------------------------
