@@ -662,3 +662,29 @@ def test_a_clips_file_a_killed_run_left_under_other_options_is_not_skipped(tmp_p
     publish(stage_table(pq.read_table(other / "clips" / f"{a.film_id}.parquet"), str(clips)), str(clips))
     assert clips_intact(str(clips), 3) and not clips_intact(str(clips), 3, "cfg")
     assert night(out, "r3", [a]) == {a.path: a}  # scored again, not skipped
+
+
+def test_a_film_whose_table_is_over_the_file_size_limit_fails_alone(tmp_path):
+    """Found in review (2026-12-07): one film whose output file was over the size a file may have (`ulimit -f`, a
+    FAT / exFAT or quota maximum: EFBIG) ended the run with a traceback, no summary and no row, every night; the
+    films after it were never scored. Now that film fails at `write` with its errors row (tried again next run),
+    the others are committed, and the run ends with its summary, exit status 0."""
+    import resource
+
+    from testing.films import make_film
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    make_film(arch / "a_short.mp4", duration_s=2.0)
+    make_film(arch / "b_long.mp4", duration_s=600.0, fps=2)  # 600 one-second clips: a clips file of about 16 KB
+
+    def limit():  # (Python ignores SIGXFSZ: a write past the limit fails with EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (13_000, 13_000))
+    done = subprocess.run([sys.executable, "-m", "pipeline.run", "--input", str(arch), "--output", str(out),
+                           "--no_score", "--transcribe", "never", "--segment", "window", "--window_s", "1"],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "films ok=1 failed=1" in done.stdout and "write: FileTooLarge" in done.stdout
+    manifest = {r["film_path"].rsplit("/", 1)[-1]: r for r in pq.read_table(out / "manifest").to_pylist()}
+    assert manifest["a_short.mp4"]["status"] == "ok" and manifest["b_long.mp4"]["status"] == "failed"
+    [err] = [r for r in pq.read_table(out / "errors").to_pylist() if r["fatal"]]
+    assert err["stage"] == "write" and "over the size a file may have under --output" in err["message"]
+    assert [p.name.split("-")[0] for p in (out / "clips").glob("*.parquet")] == ["a"]

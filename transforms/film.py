@@ -13,6 +13,7 @@ worker process, at its first film (shared by its threads). Errors are values: a 
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import gc
 import logging
@@ -161,6 +162,20 @@ def freeze_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
+def over_size_limit(exc: BaseException) -> Optional[str]:
+    """What `exc` (or what it wraps, also as text) says where a file was over the size the filesystem or the process
+    allows (EFBIG: `ulimit -f`, FAT's 4 GiB); None for anything else."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+            return str(exc)
+        if "File too large" in str(exc):
+            return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class _Film:
     """The state of one film while it is processed: its small rows, features and errors."""
 
@@ -255,8 +270,24 @@ class _Film:
         row = manifest_row(step.run_id, job.ref, job.config_hash, "failed" if fatal else "ok", duration_s=duration,
                            n_clips=len(self.rows), error=error_summary(fatal[0]) if fatal else None,
                            model_version=next(iter(versions)) if len(versions) == 1 else None, wall_s=wall_s)
-        return commit_film(step.output_dir, step.run_id, row, self.errors, clip_rows=self.rows,
-                           features=self.features or None, transcripts=self.transcript_rows())
+        try:
+            return commit_film(step.output_dir, step.run_id, row, self.errors, clip_rows=self.rows,
+                               features=self.features or None, transcripts=self.transcript_rows())
+        except Exception as exc:
+            too_large = over_size_limit(exc)
+            if too_large is None:
+                raise  # a full disk, a refused folder: no film can be written (pipeline.run says so and stops)
+        # One film's table over the size a file may have there (a per-process limit, a FAT/exFAT or quota maximum):
+        # that film fails, with its errors row, and the run goes on. Before 2026-12-07 the run ended with a traceback,
+        # every night, the films after it never scored (found in review).
+        err = FilmError(film_path=job.ref.path, film_id=job.ref.film_id, stage="write", error_type="FileTooLarge",
+                        message=f"a table of this film is over the size a file may have under --output ({too_large}): "
+                                "its clips were not written; the next run tries again")
+        LOG.error("%s: %s", job.ref.path, err.message)
+        self.errors.append(err)
+        return commit_film(step.output_dir, step.run_id, manifest_row(
+            step.run_id, job.ref, job.config_hash, "failed", duration_s=duration, error=error_summary(err),
+            wall_s=wall_s), self.errors)
 
     def changed_since_found(self) -> Optional[FilmError]:
         """A film whose file changed size while it was read (an ingest copy still being written when the nightly run
