@@ -1055,3 +1055,37 @@ def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(t
         cues, _, _ = load_cues(ref, info, text_languages=("en",))
         assert [c.language for c in cues] == [None, None], word
         (tmp_path / f"movie.{word}.srt").unlink()
+
+
+def test_a_language_identifier_that_does_not_load_fails_the_film_for_the_next_run(tmp_path, monkeypatch):
+    """py3langid unpacks its model to a temporary file; where that write fails (a full temp folder, a file size
+    limit) every line's language was unknown, so read: a French film's lines by the English text model, joy 0.90,
+    grounded, committed 'ok' for good (found in review, 2026-12-07). Now the film fails at `read` (tried again the next
+    run, not decoded), and the identifier loads once the temp folder is fine."""
+    import errno
+
+    import py3langid.langid as langid
+
+    from transforms import language
+    film = make_film(tmp_path / "movie.mp4", duration_s=5.0)
+    write_srt(tmp_path / "movie.srt", [(0.2, 2.0, "Je ne sais pas ce que tu veux dire."),
+                                       (2.5, 4.5, "Laisse-moi tranquille, je t'en prie.")])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+
+    def job():
+        return list(LoadSubtitles("c", transcribe="never", text_languages=("en",)).process(
+            (ref, probe_film(str(film)))))[-1]
+
+    def no_room(*a, **k):
+        raise OSError(errno.EFBIG, "File too large")
+    language._identifier.cache_clear()
+    monkeypatch.setattr(langid.LanguageIdentifier, "from_model_file", classmethod(no_room))
+    try:
+        failed = job()
+        [err] = failed.warnings
+        assert err.fatal and err.stage == "read" and err.error_type == "LanguageUnknown" and failed.cues == ()
+        assert "the language identifier did not load (OSError" in err.message and "next run tries again" in err.message
+    finally:
+        monkeypatch.undo()
+        language._identifier.cache_clear()
+    assert {c.language for c in job().cues} == {"fr"}

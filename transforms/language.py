@@ -201,11 +201,21 @@ def _read_codes(languages: tuple) -> frozenset:
     return frozenset(code for code in _identifier().nb_classes if reads(code, languages))
 
 
+class IdentifierUnavailable(RuntimeError):
+    """The language identifier did not load (py3langid unpacks its model to a temporary file: a full or refused temp
+    folder, a file size limit): no line's language can be told. Before 2026-12-07 a film's lines were then read as of
+    unknown language, French lines by the English text model (joy 0.90, grounded), and committed so for good (found in
+    review); now the film fails where its subtitles are read, and the next run tries again."""
+
+
 @functools.cache
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    try:
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    except Exception as exc:  # (not cached: the next call tries again)
+        raise IdentifierUnavailable(f"the language identifier did not load ({type(exc).__name__}: {exc})") from exc
 
 
 def load() -> None:

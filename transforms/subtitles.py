@@ -30,8 +30,8 @@ from transforms.dialogue import clean_text, dialogue_text
 from transforms import attempts, dvd, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
-from transforms.language import (label_cues, language_code, likely_script, line_language, named_language, reads,
-                                 unidentified_note)
+from transforms.language import (IdentifierUnavailable, label_cues, language_code, likely_script, line_language,
+                                 named_language, reads, unidentified_note)
 from transforms.probe import PICTURE_CODECS, ReadFailed, demux, film_start_s, open_container, storage_failure
 from transforms.scc import is_scc, parse_scc
 from transforms.stl import parse_stl
@@ -1114,6 +1114,8 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
 def _labelled(cues: list[Cue], warnings: list[str], text_languages: Sequence[str] = ()) -> list[Cue]:
     try:
         return list(label_cues(cues, text_languages))
+    except IdentifierUnavailable:
+        raise  # not the lines' fault: the film is tried again (LoadSubtitles)
     except Exception as exc:  # noqa: BLE001 - lines of unknown language are still read
         warnings.append(f"language not identified: {type(exc).__name__}: {exc}")
         return cues
@@ -1162,6 +1164,11 @@ class LoadSubtitles(beam.DoFn):
                 FilmError(film_path=ref.path, film_id=ref.film_id, stage="read", error_type="ReadFailed",
                           message=f"reading the film's subtitles failed: {exc} (a storage or network error, not the "
                                   "file's content: the next run tries again)"),))
+        except IdentifierUnavailable as exc:  # not the film's fault either: it fails at `read`, to be tried again
+            return FilmJob(ref=ref, info=info, cues=(), needs_asr=False, config_hash=self.config_hash, warnings=(
+                FilmError(film_path=ref.path, film_id=ref.film_id, stage="read", error_type="LanguageUnknown",
+                          message=f"{exc}: which of the film's lines the text path reads cannot be told, so the film "
+                                  "is not scored now (not the film's fault: the next run tries again)"),))
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
             cues, warnings, source = [], [f"{type(exc).__name__}: {exc}"], ""
         messages = warnings[: self.max_warnings]
