@@ -1089,3 +1089,8 @@ def test_a_language_identifier_that_does_not_load_fails_the_film_for_the_next_ru
         monkeypatch.undo()
         language._identifier.cache_clear()
     assert {c.language for c in job().cues} == {"fr"}
+    # a recognised line's language told during the decode pass: the film is not failed for its bytes either
+    from transforms.film import film_failure
+    from transforms.write import SkipDone, error_summary
+    err = film_failure(failed, language.IdentifierUnavailable("the language identifier did not load (OSError: ...)"))
+    assert err.stage == "read" and not SkipDone._still_valid({"status": "failed", "error": error_summary(err)})

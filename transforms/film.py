@@ -32,7 +32,7 @@ from transforms.discover import size_now
 from transforms.probe import ReadFailed, file_gone
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
-from transforms.language import unidentified_note
+from transforms.language import IdentifierUnavailable, unidentified_note
 from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
 
 LOG = logging.getLogger(__name__)
@@ -148,7 +148,9 @@ def film_failure(job: FilmJob, exc: Exception) -> FilmError:
     Before 2026-12-06 a scoring failure was recorded as `decode`, so a healthy film was never tried again."""
     if isinstance(exc, ScoringFailed):
         return FilmError.from_exception(job.ref, "score", exc.__cause__ or exc)
-    return FilmError.from_exception(job.ref, "read" if isinstance(exc, ReadFailed) or file_gone(exc) else "decode", exc)
+    # (a language identifier that did not load, telling recognised lines' language: not the bytes' fault either)
+    retried = isinstance(exc, (ReadFailed, IdentifierUnavailable)) or file_gone(exc)
+    return FilmError.from_exception(job.ref, "read" if retried else "decode", exc)
 
 
 @functools.cache  # registered once per process
