@@ -28,20 +28,18 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineState
 
-from model.featurize import parse_modalities
 from pipeline.options import (FilmEmotionOptions, config_hash, misspelt_options, offline_direct_runner,
                               option_problems, other_runner_options)
 from pipeline.output_lock import OutputLock
 from schemas import TABLES
 from transforms import dvd, imf
 from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS, forget_all, in_flight
-from transforms.decode import DecodeConfig
+from transforms.decode import DecodeConfig, read_languages
 from transforms.discover import (DOWNLOADING, SEQUENCE_FRAMES, DiscoverFilms, file_key, is_film_candidate, local_path,
                                  match_patterns, normalise_pattern, outside_hidden_folders, pattern_regex,
                                  unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
-from transforms.language import parse_text_languages
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
@@ -100,7 +98,7 @@ def build_pipeline(p: beam.Pipeline, opts: PipelineOptions, scorer: Optional[Cal
         SKIPPED_TAG, main="todo")
     probed = todo.todo | "Probe" >> beam.ParDo(ProbeFilm(fo.output, chash)).with_outputs(ERRORS_TAG, main="probed")
     # Which subtitles the text path reads decides the track and whether speech is transcribed instead.
-    read = parse_text_languages(fo.text_languages) if "text" in parse_modalities(fo.modalities) else ()
+    read = read_languages(fo)  # (the lines the text path reads: the decoder's plan says so too)
     jobs = probed.probed | "Subtitles" >> beam.ParDo(LoadSubtitles(chash, fo.transcribe, fo.subtitle_language,
                                                                    text_languages=read, output_dir=fo.output))
     asr_name = getattr(cue_source_factory, "model_name", None) or fo.asr_model or "unknown"

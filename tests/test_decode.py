@@ -1600,3 +1600,37 @@ def test_a_film_with_b_frames_ends_where_its_last_frame_does_with_skip_nonref_to
     ends = {skip: decode(path, segment="window", window_s=4.0, image_size=32, skip_nonref=skip)[2]["media_end_s"]
             for skip in (True, False)}
     assert ends[True] == pytest.approx(8.0, abs=1e-3) and ends[False] == pytest.approx(8.0, abs=1e-3)
+
+
+ENGLISH_LINES = ["Where have you been all night? I was worried sick about you.",
+                 "I told you, I was at the office working late.",
+                 "You never call, you never write, you never tell me anything."]
+SPANISH = "¡Te odio! ¡Maldito traidor, vete de aquí!"
+
+
+@pytest.mark.parametrize("segment", ["subtitle", "window"])
+def test_a_clip_with_a_line_the_text_path_does_not_read_is_not_read_nor_anyones_context(tmp_path, segment):
+    """Found in review (2026-12-07): since a line of another language among a film's is not read
+    (transforms.language.line_unlike), a clip made of it and an English line took its first line's language (the
+    Spanish line read by the English text model inside an English clip, or an English clip not read), and the line
+    not read was the next clip's context, read there. Now a clip with a line not read is not read, and such a line is
+    no context (the report's --explain takes the same rule from the clips table)."""
+    from transforms.elements import Cue
+    from transforms.language import UNIDENTIFIED, label_cues
+    film = make_film(tmp_path / "f.mkv", duration_s=16.0, fps=5)
+    lines = [(0.5, 2.5, ENGLISH_LINES[0]), (4.0, 4.8, "What did he say?"), (4.9, 6.0, SPANISH),
+             (8.5, 10.5, SPANISH), (12.5, 14.5, ENGLISH_LINES[1])]
+    cues = label_cues([Cue(a, b, t, source="subtitle") for a, b, t in lines], ("en",))
+    assert [c.language for c in cues] == ["en", "en", UNIDENTIFIED, UNIDENTIFIED, "en"]
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = FilmJob(ref, probe_film(str(film)), tuple(cues), needs_asr=False, config_hash="test")
+    cfg = DecodeConfig(segment=segment, window_s=4.0, image_size=32, face_width=0, text_languages=("en",))
+    said = [c.spec for c in decode_film(job, cfg) if isinstance(c, DecodedClip) and c.spec.text]
+    mixed = next(s for s in said if "What did he say?" in s.text)
+    assert SPANISH in mixed.text and mixed.language == UNIDENTIFIED  # (subtitles: merged; windows: one window)
+    last = said[-1]
+    assert last.text == ENGLISH_LINES[1] and last.language == "en"
+    assert last.context and not any("Maldito" in line for line in last.context)
+    read_any = DecodeConfig(segment=segment, window_s=4.0, image_size=32, face_width=0)  # () = any: all read
+    said_any = [c.spec for c in decode_film(job, read_any) if isinstance(c, DecodedClip) and c.spec.text]
+    assert any("Maldito" in line for line in said_any[-1].context)

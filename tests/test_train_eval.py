@@ -486,11 +486,10 @@ def test_a_clip_manifest_reads_the_lines_the_run_reads(tmp_path, monkeypatch):
     _, german = training_features.features_for(f"clips:{manifest}", enc, text_languages=("de",))
     assert [len(t["text"]) > 0 for t in german] == [bool(r["text"]) for r in clips]
     assert len(list((tmp_path / "cache").glob("clips-*.pt"))) == 2
-    # A manifest's language column names the lines' language, but (as for a run's tagged lines, since 2026-12-07) a
-    # line that alone is unlike every language read is not read: here, wrongly, English (transforms.language.line_unlike)
+    # A manifest's language column decides where it names one (here: wrongly, English): the line is read.
     tagged = write_manifest(tmp_path / "tagged.csv", language="en")
     _, read = training_features.features_for(f"clips:{tagged}", enc)
-    assert [len(t["text"]) > 0 for t in read] == [False, False]
+    assert [len(t["text"]) > 0 for t in read] == [bool(r["text"]) for r in clips]
     # The commands take the run's --text_languages: evaluate with 'de' reads the German lines (the cache of that
     # setting, above), with 'any' every line (a cache of its own); calibrate and train take it as well.
     from pipeline import evaluate
@@ -506,18 +505,14 @@ def test_a_clip_manifest_reads_the_lines_the_run_reads(tmp_path, monkeypatch):
 def test_english_text_sets_are_read_as_they_always_were():
     """MELD, EmoryNLP and GoEmotions are English sets: their readers say so, and under the languages the shipped
     text path reads every line of them is read (their tokens are those of before 2026-12-06); a text path that
-    reads French only would read none of them. Since 2026-12-07 a line that alone is unlike English is not read, as
-    in a film (transforms.language.line_unlike): one of the three dev sets' 7,000 lines."""
+    reads French only would read none of them."""
     from model.encoders.versions import TEXT_LANGUAGES
     from training.features import lines_as_read
-    unlike = {"meld": [], "emorynlp": [], "goemotions": ["Run. Dandududududud"]}
     for spec in (f"meld:{MELD / 'dev_sent_emo.csv'}", f"emorynlp:{DATA / 'text/emorynlp/emorynlp_dev_final.csv'}",
                  f"goemotions:{DATA / 'text/goemotions_ekman/dev.tsv'}"):
         examples = load_dataset(spec)
         assert {e.language for e in examples} == {"en"}, spec
-        read = lines_as_read(examples, TEXT_LANGUAGES)
-        assert [e.text for e, r in zip(examples, read) if e != r] == unlike[spec.split(":")[0]], spec
-        assert lines_as_read(examples, ()) == examples
+        assert lines_as_read(examples, TEXT_LANGUAGES) == examples and lines_as_read(examples, ()) == examples
         assert not any(e.text or e.context for e in lines_as_read(examples[:50], ("fr",)))
 
 

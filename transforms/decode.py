@@ -31,6 +31,7 @@ from model.encoders.audio import SAMPLE_RATE
 from model.featurize import FRAME_EVERY_S, clip_sample_times
 from transforms import hdr, segment
 from transforms.elements import ClipSpec, Cue, CueSource, DecodedClip, FilmError, FilmJob, FilmRef
+from transforms.language import clip_language, reads
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +138,16 @@ class DecodeConfig:
     # A JPEG 2000 picture decoded at a fraction of its size where that is still LOWRES_MARGIN times every copy the
     # models read (reduced_resolution); --decode_full_size turns it off.
     reduce_size: bool = True
+    # The languages the text path reads (() = any; read_languages): a clip with a line of another takes its language
+    # (transforms.language.clip_language), and such a line is no later line's context
+    text_languages: tuple = ()
 
     @classmethod
     def from_options(cls, opts) -> "DecodeConfig":
         cfg = cls(**{f.name: getattr(opts, f.name) for f in dataclasses.fields(cls)
-                     if getattr(opts, f.name, None) is not None})
+                     if getattr(opts, f.name, None) is not None and f.name != "text_languages"})
+        if getattr(opts, "text_languages", None) is not None:
+            cfg = dataclasses.replace(cfg, text_languages=read_languages(opts))
         if getattr(opts, "decode_threads", None) is None:  # the default: by where the models run
             models_on_cpu = getattr(opts, "score", False) and getattr(opts, "device", "cpu") == "cpu"
             cfg = dataclasses.replace(cfg, decode_threads=BY_FILM if models_on_cpu else 0)
@@ -161,6 +167,15 @@ def decoding_threads(cfg: DecodeConfig, info) -> int:
         return max(0, cfg.decode_threads)
     rate = (info.width or 0) * (info.height or 0) * (info.fps or 30.0)
     return 1 if rate <= ONE_THREAD_MAX_PIXEL_RATE else 0
+
+
+def read_languages(opts) -> tuple[str, ...]:
+    """The languages whose lines a run's text path reads (--text_languages; () = any, also where --modalities leaves
+    text out: subtitles are then read in any language)."""
+    from model.featurize import parse_modalities
+    from transforms.language import parse_text_languages
+    modalities = getattr(opts, "modalities", None) or "text"
+    return parse_text_languages(opts.text_languages) if "text" in parse_modalities(modalities) else ()
 
 
 def plan_known_clips(job: FilmJob, cfg: DecodeConfig, asr: bool = False) -> Optional[list[ClipSpec]]:
@@ -186,7 +201,7 @@ def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> 
         # 2026-12-06 a line across the header's end was read twice, by the clips on both sides)
         cues = job.cues if start_s <= 0 else [c for c in job.cues if c.start_s >= start_s]
         return segment.plan_subtitles(cues, end_s, min_clip_s=cfg.min_clip_s, max_clip_s=cfg.max_clip_s,
-                                      window_s=cfg.window_s, start_s=start_s)
+                                      window_s=cfg.window_s, start_s=start_s, text_languages=cfg.text_languages)
     return segment.plan_windows(end_s, cfg.window_s, cfg.hop_s, cfg.min_clip_s, start_s=start_s)
 
 
@@ -751,7 +766,7 @@ class StreamingPlanner:
             return
         for spec in segment.plan_subtitles(pending, until, min_clip_s=self.cfg.min_clip_s,
                                            max_clip_s=self.cfg.max_clip_s, window_s=self.cfg.window_s,
-                                           start_s=self.planned_until):
+                                           start_s=self.planned_until, text_languages=self.cfg.text_languages):
             self._add(spec)
         self.planned_until = until
 
@@ -825,11 +840,14 @@ class StreamingPlanner:
         film_span = (0.0, math.inf if self.film_end is None else self.film_end)
         # the subtitle lines near it: its own (windows, shots), and those its utterances may repeat
         filled = _clip_text(spec, self.asr_cues, self._lines_near(spec), read_lines=self.cfg.segment != "subtitle",
-                            max_len=self.cfg.max_clip_s, film_span=film_span)
+                            max_len=self.cfg.max_clip_s, film_span=film_span, text_languages=self.cfg.text_languages)
         if not self.given_plan:
             filled = dataclasses.replace(filled, context=segment.dialogue_context(
                 [filled.text], self.cfg.context_lines, self.said)[0])
-        if filled.text and (not self.said or self.said[-1] != filled.text):
+        # a line the text path does not read is no one's context either (since 2026-12-07, when a line of another
+        # language among a film's is not read: before, the next read line took it as context)
+        if filled.text and reads(filled.language, self.cfg.text_languages) and \
+                (not self.said or self.said[-1] != filled.text):
             self.said = (self.said + [filled.text])[-max(self.cfg.context_lines, 1):]
         return filled
 
@@ -868,7 +886,8 @@ def _reading_span(spec: ClipSpec, film_span: tuple[float, float]) -> tuple[float
 
 
 def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (), read_lines: bool = True, *,
-               max_len: float, film_span: tuple[float, float] = (-math.inf, math.inf)) -> ClipSpec:
+               max_len: float, film_span: tuple[float, float] = (-math.inf, math.inf),
+               text_languages: Sequence[str] = ()) -> ClipSpec:
     """Clips planned without dialogue (windows, shots, the stretches between subtitle lines) take what is said
     inside them: the subtitle `lines` near the clip (read_lines: window and shot plans, whose clips are not cut at
     the lines; a subtitle plan's lines are clips of their own), then the recognised utterances that meet no line
@@ -893,7 +912,7 @@ def _clip_text(spec: ClipSpec, asr_cues: Sequence[Cue], lines: Sequence[Cue] = (
     if not text:
         return spec
     subtitled = bool(subtitle_words) and assign_words(subtitle_words, [span])[0] is not None
-    lang = next((c.language for c in (said if subtitled else heard) if c.language), None)
+    lang = clip_language([c.language for c in (said if subtitled else heard)], text_languages)  # one unread: not read
     return dataclasses.replace(spec, text=text, text_source="subtitle" if subtitled else "asr", language=lang)
 
 

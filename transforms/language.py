@@ -39,10 +39,12 @@ UNIDENTIFIED = "unidentified"
 MIN_UNIDENTIFIED_LETTERS = 100
 # One line of another language among a film's takes its film's language, identified from all of them. Alone, a line
 # of at least MIN_LINE_LETTERS letters that the identifier gives the languages the text path reads less than
-# LINE_PROBABILITY in all is not read (line_unlike). Before 2026-12-07 a Spanish curse in English subtitles ("¡Te
+# LINE_PROBABILITY in all is not read (line_unlike; not where a tag the line carries decides its language: a track's
+# or sidecar's where the film is not identified, a manifest's column, an English set's; the identifier's 'zxx', no
+# language, counts as read: interjections). Before 2026-12-07 a Spanish curse in English subtitles ("¡Te
 # odio! ¡Maldito traidor, vete de aquí!", English 0.002) was read by the English text model: joy 0.83, grounded.
-# Chosen on the labelled text sets: of the English lines of MELD, EmoryNLP and GoEmotions (about 63,000, train and
-# dev), 5 fall under it (MELD train "Boutros Boutros Gali.", "Triskaidekaphobia."; GoEmotions dev "Run.
+# Chosen on the labelled text sets (read as untagged): of the English lines of MELD, EmoryNLP and GoEmotions (about
+# 63,000, train and dev), 5 fall under it (MELD train "Boutros Boutros Gali.", "Triskaidekaphobia."; GoEmotions dev "Run.
 # Dandududududud", train "Ahahahahahaha!!", "Nazi propaganda"; at 0.01, 18 of the 14,184 with 12+ letters of MELD,
 # EmoryNLP dev and GoEmotions dev: "Damnit, damnit, damnit, damnit."); of 28 everyday lines in 11 other languages
 # and romanised Hindi, Japanese, Chinese and Russian, 25 do (the misses: English 0.005-0.009). tests/test_subtitles.py.
@@ -174,9 +176,18 @@ def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], langu
     found = None
     if any(text and line_language(tag) is None for text, tag in lines):
         found = detect_language((text for text, _ in lines), languages)
-    language = [line_language(tag) or found for _, tag in lines]
-    return [unread_language(text, line_unlike(text, lang, languages) or lang, languages)
-            for (text, _), lang in zip(lines, language)]
+    # a line's own tag decides (a manifest's language column, an English set's); the others are checked line by line
+    return [unread_language(text, line_language(tag) or line_unlike(text, found, languages) or found, languages)
+            for text, tag in lines]
+
+
+def clip_language(languages: Sequence[Optional[str]], text_languages: Sequence[str]) -> Optional[str]:
+    """The language of a clip whose words are those of lines in these languages (in order): the first the text path
+    (reading `text_languages`) does not read, where one is not, so that the clip is not read (its words are not all
+    of a language the text path learnt); else the first known. Since 2026-12-07, when a line of another language
+    among a film's took its own (line_unlike): a clip joining it with a read line took its first line's language."""
+    return next((lang for lang in languages if not reads(lang, text_languages)), None) or \
+        next((lang for lang in languages if lang), None)
 
 
 def line_unlike(text: Optional[str], language: Optional[str], languages: Sequence[str]) -> Optional[str]:
@@ -244,12 +255,19 @@ def label_cues(cues: Sequence, languages: Sequence[str] = TEXT_LANGUAGES) -> tup
     """Cues with their language as a code (line_language): the language identified from all of them together, else
     the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None. Lines
     the identifier leaves UNIDENTIFIED keep a tag they carry (a track's, Whisper's): it names the language, the
-    identifier only failed to. A line unlike every language the text path reads takes its own (line_unlike)."""
+    identifier only failed to. A line of a film identified (or of unknown language, no tag) that is unlike every
+    language the text path reads takes its own (line_unlike); a tag that decides is not second-guessed line by line
+    (romanised Hindi tagged `hi`, a language the identifier has no class for)."""
     found = detect_language((c.text for c in cues), languages)
-    language = [(line_language(c.language) or found) if found == UNIDENTIFIED else found or line_language(c.language)
-                for c in cues]
-    return tuple(dataclasses.replace(c, language=line_unlike(c.text, lang, languages) or lang)
-                 for c, lang in zip(cues, language))
+    out = []
+    for c in cues:
+        tag = line_language(c.language)
+        if found not in (None, UNIDENTIFIED) or tag is None:  # identified with the film's lines (or unknown)
+            language = found if found != UNIDENTIFIED else None
+            out.append(dataclasses.replace(c, language=line_unlike(c.text, language, languages) or found))
+        else:  # a tag names the language where the identifier cannot: it decides, line by line too
+            out.append(dataclasses.replace(c, language=tag))
+    return tuple(out)
 
 
 def likely_script(tag: Optional[str]) -> Optional[str]:

@@ -15,6 +15,7 @@ import math
 from typing import Iterable, Optional, Sequence
 
 from transforms.elements import ClipSpec, Cue
+from transforms.language import clip_language
 
 EPS = 1e-6
 
@@ -117,7 +118,8 @@ def _piece_texts(members: Sequence[Cue], text: str, pieces: list[tuple[float, fl
     return assign_words([w for c in members for w in line_units(c, max_len)], spans)
 
 
-def _join_words(dialogue: list[ClipSpec], members: Sequence[Cue], max_len: float) -> list[ClipSpec]:
+def _join_words(dialogue: list[ClipSpec], members: Sequence[Cue], max_len: float,
+                text_languages: Sequence[str] = ()) -> list[ClipSpec]:
     """A line said inside dialogue clips already planned joins the clip it is said in (line_units: whole in the clip
     that holds its midpoint; each clip open to the next one's start, so nothing is lost), after that clip's own
     words."""
@@ -131,13 +133,18 @@ def _join_words(dialogue: list[ClipSpec], members: Sequence[Cue], max_len: float
         if said:
             d = out[i]
             out[i] = dataclasses.replace(d, text=f"{d.text} {said}" if d.text else said,
-                                         text_source=d.text_source if d.text else members[0].source)
+                                         text_source=d.text_source if d.text else members[0].source,
+                                         language=clip_language([d.language if d.text else None]
+                                                                + [c.language for c in members], text_languages))
     return out
 
 
 def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float = 1.0, max_clip_s: float = 8.0,
-                   window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0) -> list[ClipSpec]:
-    """Dialogue clips from cues over [start_s, duration_s), gaps filled with text-less window clips."""
+                   window_s: float = 4.0, merge_gap_s: float = 0.5, start_s: float = 0.0,
+                   text_languages: Sequence[str] = ()) -> list[ClipSpec]:
+    """Dialogue clips from cues over [start_s, duration_s), gaps filled with text-less window clips. A clip of several
+    lines takes the language of one the text path (`text_languages`) does not read where one is not
+    (transforms.language.clip_language)."""
     cues = sorted((c for c in cues if c.text and c.end_s > start_s and c.start_s < duration_s),
                   key=lambda c: (c.start_s, c.end_s))
     dialogue: list[ClipSpec] = []
@@ -146,13 +153,13 @@ def plan_subtitles(cues: Iterable[Cue], duration_s: float, *, min_clip_s: float 
         s, e = max(g_start, prev_end, start_s), min(g_end, duration_s)
         text = " ".join(c.text for c in members)
         if e - s <= EPS:  # said while earlier dialogue clips run (a long line around it): its words join them
-            dialogue = _join_words(dialogue, members, max_clip_s)
+            dialogue = _join_words(dialogue, members, max_clip_s, text_languages)
             continue
         source = members[0].source
         pieces = split_span(s, e, max_clip_s)
         for (ps, pe), piece_text in zip(pieces, _piece_texts(members, text, pieces, max_clip_s)):
             dialogue.append(ClipSpec(0, ps, pe, source, text=piece_text, text_source=source if piece_text else "none",
-                                     language=members[0].language))
+                                     language=clip_language([c.language for c in members], text_languages)))
         prev_end = e
     # Short dialogue clips grow into the silence around them; long silences become window clips.
     specs: list[ClipSpec] = []

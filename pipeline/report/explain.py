@@ -262,7 +262,10 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     in_order = sorted(clips, key=lambda r: (r["start_s"], r["clip_index"]))
     settings = run_settings(run_options, head, device)
     cfg = DecodeConfig.from_options(settings)
-    context = dialogue_context([r["text"] for r in in_order], cfg.context_lines)[in_order.index(row)]
+    # (a line the text path does not read is no context, as in the run: transforms.decode.StreamingPlanner)
+    from transforms.language import reads
+    said = [r["text"] if reads(r.get("language"), cfg.text_languages) else None for r in in_order]
+    context = dialogue_context(said, cfg.context_lines)[in_order.index(row)]
     features = tables.read_features(root, film_id, clip_index)
     from transforms.decode import planned_late
     on_grid = planned_late(settings.segment, (r["segment_source"] for r in clips))
