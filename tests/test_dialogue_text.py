@@ -36,7 +36,8 @@ def test_real_lines_with_hashes_stars_and_dashes_stay_dialogue():
     """The stand-ins and dashes are also a line's own: only a cue wrapped in '#', '¶' or '~' is a song ('*' wraps
     emphasis inside GoEmotions' lines, '*so*'), and only a dash turn the removal emptied goes."""
     for line in ("#1 fan", "I'm *so* sorry", "*so* sorry, *so* sorry", "- Hey. - Hi.", "-Where? -Home.",
-                 "Hello~", "Music?", "Screaming!", "Cheers!", "I love laughter.",
+                 "Hello~", "Music?", "Screaming!", "Cheers!", "I love laughter.", "*I love you*", "*what the fuck*",
+                 "~Onii-chan~", "x >>= y",
                  "We're sorry, and hope you'll accept this- -", "Uh--", "I-I-I know", "No -- never.",
                  "Number # 5", "# Happy birthday to you", "It costs 5 # or 6 #s"):
         assert dialogue_text(clean_text(line)) == " ".join(line.split()), line
@@ -126,3 +127,6 @@ def test_actions_in_asterisks_tilde_songs_bare_sound_words_and_caption_chevrons_
     assert [(c.start_s, c.text) for c in lines] == [(3.0, "- What was that?"), (13.0, "Once upon a time."),
                                                    (15.0, "Hi. Hey there."), (17.0, "I don't know.")]
     assert _clean("*whistles innocently*") == "" and _clean("I don\x92t know.") == "I don't know."
+    assert _clean("Well\x85I don\x92t know\x85") == "Well...I don't know..."  # (the labelled sets' reader too)
+    for cue in ("*crying*", "*SIGHS HEAVILY*", "~Happy birthday~", "- Applause\n- Thank you!"):
+        assert dialogue_text(clean_text(cue)) in ("", "- Thank you!"), cue

@@ -384,6 +384,10 @@ def test_a_manifest_clip_of_a_film_planned_as_it_played_takes_the_runs_frames(tm
         moved += not np.array_equal(seen[-1], c.frames)
     assert moved  # the check means something: the clips' own times are not the grid's
     assert features.rows_digest(shots) != features.rows_digest(load_dataset(f"clips:{tmp_path / 'plain.csv'}"))
+    # one film however its rows spell it: a row naming it through a link, relative to the manifest, is on the grid too
+    (tmp_path / "link.mp4").symlink_to(SINTEL)
+    (tmp_path / "spelt.csv").write_text("\n".join(lines[:2] + ["link.mp4,1.0,3.0,joy,window"]) + "\n")
+    assert [e.on_grid for e in load_dataset(f"clips:{tmp_path / 'spelt.csv'}")] == [True, True]
 
 
 def _job(path):

@@ -448,10 +448,11 @@ def read_clip_manifest(path: Path) -> list[Example]:
                            group=str(video), source="clips", language=str(r.get("language") or "").strip() or None,
                            row=i))
     from transforms.decode import planned_late
-    sources: dict[str, set] = {}
+    sources: dict[str, set] = {}  # per film, however its rows spell its path (relative, through a link)
     for e, r in zip(out, rows):
-        sources.setdefault(e.video, set()).add(str(r.get("segment_source") or "").strip())
-    return [dataclasses.replace(e, on_grid=True) if planned_late(None, sources[e.video]) else e for e in out]
+        sources.setdefault(os.path.realpath(e.video), set()).add(str(r.get("segment_source") or "").strip())
+    return [dataclasses.replace(e, on_grid=True) if planned_late(None, sources[os.path.realpath(e.video)]) else e
+            for e in out]
 
 
 def _seconds(value) -> float:
@@ -658,7 +659,7 @@ def _clean(text: str) -> str:
     """A labelled line as the pipeline reads a subtitle cue's: tags and character references as a cue's
     (transforms.dialogue.clean_text), then its dialogue (no stage directions, '' when no word is left). Before
     2026-12-06 tags and references stayed: a clip manifest's `<i>You lied!</i>` reached the text model as written."""
-    return dialogue_text(clean_text(" ".join(text.split())))
+    return dialogue_text(clean_text(text))  # (clean_text joins lines: split() took Windows-1252's '\x85' for a space)
 
 
 def read_image(path: str):

@@ -44,13 +44,16 @@ _SUBTITLE_SITE = (r".*(?:opensubtitles|osdb\.link|yify|addic7ed|podnapisi|subsce
                   r"|become vip member|rate this subtitle|downloaded from).*")
 _NOT_SPOKEN = re.compile(rf"(?:{_CREDIT}|\W*(?:https?://|www\.)\S+|{_SUBTITLE_SITE}|(?-i:THE\s+END|The\s+End))",
                          re.I | re.S)
-# A song written where the font had no note: the whole cue wrapped in '#', '¶' or '~' ('# Happy birthday #'), not
-# '#1 fan'. Since 2026-12-07 '~ Happy birthday to you ~' too (before, read: joy 0.28)
-_STAND_IN_SONG = re.compile("[#\u00b6~].*[#\u00b6~]", re.S)
-# An action or sound in asterisks, the whole cue or turn ('*laughs*', '- *screams*'): before 2026-12-07 read, and
-# '*laughs*' over text cards was text neutral 0.43, a grounded label with no dialogue. Emphasis inside a line stays
-# ('I *so* mean it'); 49 of the labelled text sets' 68,439 lines are such a whole line ('*whistles innocently*')
-_ACTION = re.compile(r"\*[^*]{1,60}\*[.!?]?", re.S)
+# A song written where the font had no note: the whole cue wrapped in '#' or '¶' ('# Happy birthday #'), not
+# '#1 fan'; since 2026-12-07 also in '~' around two words or more ('~ Happy birthday to you ~', before read: joy 0.28;
+# not '~Onii-chan~', a line's playful tone)
+_STAND_IN_SONG = re.compile(r"[#\u00b6].*[#\u00b6]|~\s*[^~\s]+(?:\s+[^~\s]+)+\s*~", re.S)
+# An action or sound in asterisks, the whole cue or turn, led by a verb in the third person or '-ing' ('*laughs*',
+# '- *screams*', '*SIGHS HEAVILY*', '*crying*'): before 2026-12-07 read, and '*laughs*' over text cards was text
+# neutral 0.43, a grounded label with no dialogue. A line in asterisks for emphasis stays ('*I love you*', '*what
+# the fuck*'), as does emphasis inside a line ('I *so* mean it'); of the labelled text sets' 68,439 lines, 12 are such
+# an action ('*whistles innocently*', '*cries in south america*')
+_ACTION = re.compile(r"\*\s*(?:[a-z]{2,}(?:s|ing)|[A-Z]{2,}(?:S|ING))\b[^*]{0,50}\*[.!?]?", re.S)
 # A cue that is only a sound written without brackets ('SCREAMING', 'Applause', 'MUSIC PLAYING'): never one of the
 # labelled text sets' lines
 _SOUND_WORD = re.compile(
@@ -59,7 +62,7 @@ _SOUND_WORD = re.compile(
     r"|chattering|chatter)(?: (?:playing|continues|fades|intensifies|stops|softly|loudly|chattering|chatter))?\.?",
     re.I)
 # The speaker change of broadcast captions (a CEA-608 convention, kept in sidecars made from them): '>> Hi. >> Hey.'
-_CHEVRONS = re.compile(r"(?:^|(?<=\s))>{2,3}")
+_CHEVRONS = re.compile(r"(?:^|(?<=\s))>{2,3}(?=\s|$)")
 # Windows-1252 punctuation read as Latin-1 (a subtitle or a labelled set saved by the wrong program): as meant
 _CP1252 = str.maketrans({"\x92": "'", "\x91": "'", "\x93": '"', "\x94": '"', "\x96": "-", "\x97": "-",
                          "\x85": "..."})
@@ -111,7 +114,8 @@ def _kept_turn(turn: str, labels: bool) -> str:
     its dash alone would read as a line's ('- - What?'). A turn that was empty as written ('this- -') stays."""
     said = _spoken(turn, labels)
     emptied = said != _SPACES.sub(" ", turn).strip() and not said.lstrip("-\u2013\u2014 ")  # '- 😍' is said
-    return "" if emptied or _ACTION.fullmatch(said.lstrip("-\u2013\u2014 ")) else turn
+    bare = said.lstrip("-\u2013\u2014 ")
+    return "" if emptied or _ACTION.fullmatch(bare) or _SOUND_WORD.fullmatch(bare) else turn
 
 
 def clean_text(text: str) -> str:

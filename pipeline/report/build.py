@@ -312,7 +312,7 @@ def _film_section(root: str, f: tables.FilmSummary, opts: ReportOptions) -> dict
         "scored": bool(scored), "arc": arc, "smoothing": charts.smoothing_window(len(scored)), "moments": moments,
         "thumbs_off": not opts.thumbnails,
         # a film of sound alone (no clip has a frame): its moments have no picture, not an unreadable film
-        "no_picture": bool(rows) and not any(r.get("n_frames") for r in rows),
+        "no_picture": bool(rows) and not any(r.get("n_frames") or "video" in (r.get("damaged") or []) for r in rows),
         "no_moments": no_moments, "grounded": _grounded_text(f), "evidence_recorded": evidence_recorded,
         "guessing": guessing, "clip_table": _clip_rows(scored, opts.max_clip_rows),
         "n_damaged": f.n_damaged, "damage_unknown": bool(f.n_damage_unknown),
