@@ -688,3 +688,25 @@ def test_a_film_whose_table_is_over_the_file_size_limit_fails_alone(tmp_path):
     [err] = [r for r in pq.read_table(out / "errors").to_pylist() if r["fatal"]]
     assert err["stage"] == "write" and "over the size a file may have under --output" in err["message"]
     assert [p.name.split("-")[0] for p in (out / "clips").glob("*.parquet")] == ["a"]
+
+
+def test_a_moved_film_whose_outputs_cannot_be_named_anew_under_the_size_limit_is_scored_again(tmp_path):
+    """A film found moved has its outputs rewritten to name its new path (commit_move); where a file size limit
+    (EFBIG) refused that, the run ended with a traceback (found in review, 2026-12-07). Now the film is scored again
+    (where it fails alone if its tables are still over the limit), and the others go on."""
+    import resource
+    arch, out = tmp_path / "archive", tmp_path / "out"
+    (arch / "lib").mkdir(parents=True)
+    (arch / "a.mkv").write_bytes(b"film A")
+    a = found(arch / "a.mkv")
+    commit_ok(out, "r1", a, 40)  # a clips file of about 12 KB
+    (arch / "a.mkv").rename(arch / "lib" / "a.mkv")
+    moved = found(arch / "lib" / "a.mkv")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))  # (Python ignores SIGXFSZ: the write fails with EFBIG)
+    try:
+        todo = night(out, "r2", [moved])[moved.path]
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert todo != "moved" and todo.film_id == a.film_id  # to be scored, under the id it had
+    assert night(out, "r3", [moved]) == {moved.path: "moved"}  # without the limit the move is written as before

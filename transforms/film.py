@@ -13,7 +13,6 @@ worker process, at its first film (shared by its threads). Errors are values: a 
 from __future__ import annotations
 
 import atexit
-import errno
 import functools
 import gc
 import logging
@@ -33,7 +32,8 @@ from transforms.probe import ReadFailed, file_gone
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
 from transforms.language import IdentifierUnavailable, unidentified_note
-from transforms.write import CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row
+from transforms.write import (CLIP_COLUMNS, MEDIA_STAGES, clip_media_row, commit_film, error_summary, manifest_row,
+                              over_size_limit)
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = "film_emotion"
@@ -162,20 +162,6 @@ def freeze_at_exit() -> None:
     frozen), and the DirectRunner stops its worker processes one after another. The OS frees the memory anyway;
     objects are still released by their reference counts, so files close and buffers flush as before."""
     atexit.register(gc.freeze)
-
-
-def over_size_limit(exc: BaseException) -> Optional[str]:
-    """What `exc` (or what it wraps, also as text) says where a file was over the size the filesystem or the process
-    allows (EFBIG: `ulimit -f`, FAT's 4 GiB); None for anything else."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-            return str(exc)
-        if "File too large" in str(exc):
-            return str(exc)
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 class _Film:

@@ -17,6 +17,7 @@ killed run left behind. Earlier outputs (manifest/<run_id>.parquet, errors/<run_
 from __future__ import annotations
 
 import dataclasses
+import errno
 import datetime as dt
 import io
 import json
@@ -451,8 +452,19 @@ class SkipDone(beam.DoFn):
                 and prev.get("config_hash") == self.config_hash
                 and self._still_valid(prev, self.output_dir, self.features, self.transcripts)):
             if moved is not None and prev["status"] == "ok" and self.output_dir:
-                self._moved.inc()
-                commit_move(self.output_dir, self.run_id, ref, prev, self.config_hash)
+                try:
+                    commit_move(self.output_dir, self.run_id, ref, prev, self.config_hash)
+                    self._moved.inc()
+                    return
+                except Exception as exc:
+                    too_large = over_size_limit(exc)
+                    if too_large is None:
+                        raise  # a full disk, a refused folder: pipeline.run says so and stops
+                # Its tables named anew are over the size a file may have there: scored again instead, where it fails
+                # alone if they still are (before 2026-12-07 the run ended with a traceback; found in review)
+                log.warning("%s: moved from %s, but its outputs could not be written anew (%s): scored again",
+                            ref.path, prev["film_path"], too_large)
+                yield ref
                 return
             self._skipped.inc()
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, {
@@ -635,6 +647,20 @@ def _drop_stale(paths: list[str]) -> None:
     stale = [p for p in paths if FileSystems.exists(p)]
     if stale:
         delete_files(stale)
+
+
+def over_size_limit(exc: BaseException) -> Optional[str]:
+    """What `exc` (or what it wraps, also as text) says where a file was over the size the filesystem or the process
+    allows (EFBIG: `ulimit -f`, FAT's 4 GiB); None for anything else."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+            return str(exc)
+        if "File too large" in str(exc):
+            return str(exc)
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_hash: str) -> dict:
