@@ -17,8 +17,8 @@ killed run left behind. Earlier outputs (manifest/<run_id>.parquet, errors/<run_
 from __future__ import annotations
 
 import dataclasses
-import errno
 import datetime as dt
+import errno
 import io
 import json
 import logging
