@@ -177,8 +177,14 @@ def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], langu
     if any(text and line_language(tag) is None for text, tag in lines):
         found = detect_language((text for text, _ in lines), languages)
     # a line's own tag decides (a manifest's language column, an English set's); the others are checked line by line
-    return [unread_language(text, line_language(tag) or line_unlike(text, found, languages) or found, languages)
+    return [unread_language(text, line_language(tag) or _identified(text, found, languages), languages)
             for text, tag in lines]
+
+
+def _identified(text: Optional[str], found: Optional[str], languages: Sequence[str]) -> Optional[str]:
+    """A line's language where its film's lines identify it (`found`, detect_language): its own where, alone, it is
+    unlike every language read (line_unlike), else found. The one rule of label_cues and unread_languages."""
+    return line_unlike(text, None if found == UNIDENTIFIED else found, languages) or found
 
 
 def clip_language(languages: Sequence[Optional[str]], text_languages: Sequence[str]) -> Optional[str]:
@@ -263,8 +269,7 @@ def label_cues(cues: Sequence, languages: Sequence[str] = TEXT_LANGUAGES) -> tup
     for c in cues:
         tag = line_language(c.language)
         if found not in (None, UNIDENTIFIED) or tag is None:  # identified with the film's lines (or unknown)
-            language = found if found != UNIDENTIFIED else None
-            out.append(dataclasses.replace(c, language=line_unlike(c.text, language, languages) or found))
+            out.append(dataclasses.replace(c, language=_identified(c.text, found, languages)))
         else:  # a tag names the language where the identifier cannot: it decides, line by line too
             out.append(dataclasses.replace(c, language=tag))
     return tuple(out)
