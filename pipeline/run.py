@@ -43,8 +43,8 @@ from transforms.film import ProcessFilm
 from transforms.probe import ProbeFilm
 from transforms.subtitles import LoadSubtitles
 from transforms.write import (SKIPPED_FILE, SKIPPED_TAG, CommitFailure, SkipDone, WriteRunTable, clean_output,
-                              content_key, latest_by_film, load_done_films, read_rows, table_files, table_matches,
-                              write_done_index, write_unreachable)
+                              content_key, latest_by_film, load_done_films, os_error_in, read_rows, table_files,
+                              table_matches, write_done_index, write_unreachable)
 
 log = logging.getLogger("pipeline.run")
 PROGRESS_EVERY_S = 30.0
@@ -582,16 +582,8 @@ def output_denied(exc: BaseException, output: str, reasons: dict[int, str] = OUT
 
 def output_full(exc: BaseException) -> Optional[str]:
     """The reason, when `exc` (or what it wraps) is a full disk, a quota or a read-only filesystem; else None."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in OUTPUT_FULL:
-            return OUTPUT_FULL[exc.errno]
-        for reason in OUTPUT_FULL.values():
-            if reason in str(exc):
-                return reason
-        exc = exc.__cause__ or exc.__context__
-    return None
+    found = os_error_in(exc, OUTPUT_FULL)
+    return found[1] if found else None
 
 
 @contextlib.contextmanager

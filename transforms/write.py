@@ -649,18 +649,27 @@ def _drop_stale(paths: list[str]) -> None:
         delete_files(stale)
 
 
-def over_size_limit(exc: BaseException) -> Optional[str]:
-    """What `exc` (or what it wraps, also as text) says where a file was over the size the filesystem or the process
-    allows (EFBIG: `ulimit -f`, FAT's 4 GiB); None for anything else."""
+def os_error_in(exc: BaseException, reasons: dict[int, str]) -> Optional[tuple[BaseException, str]]:
+    """The first of `exc` and what it wraps that is an OSError with one of `reasons`' errnos, or whose text names one
+    of the reasons (runners hand a worker's error back wrapped, multi-processing and portable ones as text): (that
+    exception, its reason); None where none is."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-            return str(exc)
-        if "File too large" in str(exc):
-            return str(exc)
+        if isinstance(exc, OSError) and exc.errno in reasons:
+            return exc, reasons[exc.errno]
+        for reason in reasons.values():
+            if reason in str(exc):
+                return exc, reason
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def over_size_limit(exc: BaseException) -> Optional[str]:
+    """What `exc` (or what it wraps, also as text) says where a file was over the size the filesystem or the process
+    allows (EFBIG: `ulimit -f`, FAT's 4 GiB); None for anything else."""
+    found = os_error_in(exc, {errno.EFBIG: "File too large"})
+    return str(found[0]) if found else None
 
 
 def commit_move(output_dir: str, run_id: str, ref: FilmRef, prev: dict, config_hash: str) -> dict:
