@@ -1160,15 +1160,12 @@ class LoadSubtitles(beam.DoFn):
             listing = film_listing(ref.path)  # one listing for its subtitles and, without lines, its pictures
             cues, warnings, source = load_cues(ref, info, self.preferred_language, self.text_languages, listing)
         except ReadFailed as exc:  # the storage failed: the film fails at `read` (ProcessFilm does not decode it)
-            return FilmJob(ref=ref, info=info, cues=(), needs_asr=False, config_hash=self.config_hash, warnings=(
-                FilmError(film_path=ref.path, film_id=ref.film_id, stage="read", error_type="ReadFailed",
-                          message=f"reading the film's subtitles failed: {exc} (a storage or network error, not the "
-                                  "file's content: the next run tries again)"),))
+            return self._not_read(ref, info, "ReadFailed", f"reading the film's subtitles failed: {exc} (a storage or "
+                                  "network error, not the file's content: the next run tries again)")
         except IdentifierUnavailable as exc:  # not the film's fault either: it fails at `read`, to be tried again
-            return FilmJob(ref=ref, info=info, cues=(), needs_asr=False, config_hash=self.config_hash, warnings=(
-                FilmError(film_path=ref.path, film_id=ref.film_id, stage="read", error_type="LanguageUnknown",
-                          message=f"{exc}: which of the film's lines the text path reads cannot be told, so the film "
-                                  "is not scored now (not the film's fault: the next run tries again)"),))
+            return self._not_read(ref, info, "LanguageUnknown", f"{exc}: which of the film's lines the text path reads "
+                                  "cannot be told, so the film is not scored now (not the film's fault: the next run "
+                                  "tries again)")
         except Exception as exc:  # noqa: BLE001 - no subtitles is survivable
             cues, warnings, source = [], [f"{type(exc).__name__}: {exc}"], ""
         messages = warnings[: self.max_warnings]
@@ -1206,6 +1203,12 @@ class LoadSubtitles(beam.DoFn):
             cues = []
         return FilmJob(ref=ref, info=info, cues=tuple(cues), needs_asr=needs_asr, config_hash=self.config_hash,
                        warnings=tuple(errors))
+
+    def _not_read(self, ref, info, error_type: str, message: str) -> FilmJob:
+        """The job of a film that fails at `read`, for a reason not its own: ProcessFilm does not decode it, and the
+        next run tries it again."""
+        return FilmJob(ref=ref, info=info, cues=(), needs_asr=False, config_hash=self.config_hash, warnings=(
+            FilmError(film_path=ref.path, film_id=ref.film_id, stage="read", error_type=error_type, message=message),))
 
     @staticmethod
     def _package_track(ref, info) -> FilmError:
