@@ -55,12 +55,11 @@ def _duration(seconds: Optional[float]) -> str:
     return fmt_time(seconds) if seconds else "-"
 
 
-def _bar(shares: np.ndarray, grounded: Optional[np.ndarray] = None) -> list[dict]:
-    """A film's mix: each emotion's share of its clips, its grounded clips solid and its guesses striped (`guess`);
-    all solid where no evidence was recorded (grounded None)."""
-    grounded = shares if grounded is None else grounded
+def _bar(f: tables.FilmSummary) -> list[dict]:
+    """A scored film's mix: each emotion's share of its clips, its solid part (FilmSummary.solid_counts: grounded
+    clips) solid and the rest, its guesses, striped (`guess`)."""
     out = []
-    for e, s, g in zip(EMOTIONS, shares, grounded):
+    for e, s, g in zip(EMOTIONS, f.shares, f.solid_counts / f.n_scored):
         out += [{"pct": round(100 * float(p), 2), "color": EMOTION_COLORS[e], "guess": guess}
                 for p, guess in ((g, False), (s - g, True)) if p > 1e-9]
     return out
@@ -134,7 +133,7 @@ def _table_rows(data: tables.OutputData, detailed: set[str], limit: int) -> tupl
             "status": f.status, "duration": _duration(f.duration_s), "n_clips": f.n_clips,
             "dominant": f.dominant, "dominant_color": EMOTION_COLORS.get(f.dominant or "", ""),
             "dominant_light": f.dominant in LIGHT,
-            "bar": _bar(f.shares, f.grounded_shares if f.n_evidence else None) if f.n_scored else [],
+            "bar": _bar(f) if f.n_scored else [],
             "bar_title": _bar_title(f), "no_grounded": bool(f.n_evidence and not f.n_grounded),
             "error": f.error,  # (an ok film's too: its clips file unreadable or gone; before 2026-12-07 not shown)
             "grounded": _grounded_text(f), "no_evidence": bool(f.n_scored and not f.n_evidence),
@@ -171,9 +170,9 @@ def _catalogue_figure(data: tables.OutputData, films: Sequence[tables.FilmSummar
     n_ev = sum(f.n_scored for f in with_evidence)
     grounded = ([sum(f.n_grounded for f in with_evidence) / n_ev if n_ev else None]
                 + [f.grounded_share for f in shown])
-    # the solid part of each share: grounded clips (a film without evidence recorded: all of it, as before)
-    solid = np.vstack([(np.sum([f.grounded_counts if f.n_evidence else f.counts for f in every], axis=0)
-                        / total.sum())] + [f.grounded_shares if f.n_evidence else f.shares for f in shown])
+    # the solid part of each share: grounded clips (FilmSummary.solid_counts)
+    solid = np.vstack([np.sum([f.solid_counts for f in every], axis=0) / total.sum()]
+                      + [f.solid_counts / f.n_scored for f in shown])
     note = None
     if len(every) > len(shown):
         note = (f"The chart shows the whole catalogue and {len(shown)} of {len(every)} scored films; "

@@ -81,6 +81,12 @@ class FilmSummary:
         return EMOTIONS[int(np.argmax(self.counts))] if self.n_scored else None
 
     @property
+    def solid_counts(self) -> np.ndarray:
+        """Clips per emotion drawn solid in the emotion mix: the grounded ones; all of them where no evidence was
+        recorded (clips schema 1.0: no label told from a guess)."""
+        return self.grounded_counts if self.n_evidence and self.grounded_counts is not None else self.counts
+
+    @property
     def grounded_shares(self) -> np.ndarray:
         """Grounded clips per emotion as a share of the scored clips (the solid part of each emotion's share)."""
         if not self.n_scored or not self.n_evidence or self.grounded_counts is None:
