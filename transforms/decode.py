@@ -31,7 +31,7 @@ from model.encoders.audio import SAMPLE_RATE
 from model.featurize import FRAME_EVERY_S, clip_sample_times
 from transforms import hdr, segment
 from transforms.elements import ClipSpec, Cue, CueSource, DecodedClip, FilmError, FilmJob, FilmRef
-from transforms.language import clip_language, reads
+from transforms.language import clip_language
 
 log = logging.getLogger(__name__)
 
@@ -844,11 +844,9 @@ class StreamingPlanner:
         if not self.given_plan:
             filled = dataclasses.replace(filled, context=segment.dialogue_context(
                 [filled.text], self.cfg.context_lines, self.said)[0])
-        # a line the text path does not read is no one's context either (since 2026-12-07, when a line of another
-        # language among a film's is not read: before, the next read line took it as context)
-        if filled.text and reads(filled.language, self.cfg.text_languages) and \
-                (not self.said or self.said[-1] != filled.text):
-            self.said = (self.said + [filled.text])[-max(self.cfg.context_lines, 1):]
+        line = segment.context_line(filled.text, filled.language, self.cfg.text_languages)
+        if line and (not self.said or self.said[-1] != line):
+            self.said = (self.said + [line])[-max(self.cfg.context_lines, 1):]
         return filled
 
     def earliest_open_start(self) -> float:

@@ -15,7 +15,7 @@ import math
 from typing import Iterable, Optional, Sequence
 
 from transforms.elements import ClipSpec, Cue
-from transforms.language import clip_language
+from transforms.language import clip_language, reads
 
 EPS = 1e-6
 
@@ -204,6 +204,13 @@ def plan_shots(cut_times: Iterable[float], duration_s: float, *, min_clip_s: flo
 
 def reindex(specs: Sequence[ClipSpec], first: int = 0) -> list[ClipSpec]:
     return [dataclasses.replace(s, clip_index=first + i) for i, s in enumerate(specs)]
+
+
+def context_line(text: Optional[str], language: Optional[str], text_languages: Sequence[str]) -> Optional[str]:
+    """A clip's line as the later clips' context (dialogue_context): none where the text path, reading
+    `text_languages`, does not read it (since 2026-12-07, when a line of another language among a film's is not
+    read: before, the next read line took it as context). The run's planner and the report's --explain alike."""
+    return text if text and reads(language, text_languages) else None
 
 
 def dialogue_context(texts: Sequence[Optional[str]], n: int, previous_lines: Sequence[str] = ()

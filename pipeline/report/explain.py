@@ -258,13 +258,11 @@ def explain_clip(root: str, film_id: str, clip_index: int, head: Optional[str] =
     row = by_index[clip_index]
     # the line's context as the run built it: the film's lines in time order (transforms.segment.dialogue_context)
     from transforms.decode import DecodeConfig
-    from transforms.segment import dialogue_context
+    from transforms.segment import context_line, dialogue_context
     in_order = sorted(clips, key=lambda r: (r["start_s"], r["clip_index"]))
     settings = run_settings(run_options, head, device)
     cfg = DecodeConfig.from_options(settings)
-    # (a line the text path does not read is no context, as in the run: transforms.decode.StreamingPlanner)
-    from transforms.language import reads
-    said = [r["text"] if reads(r.get("language"), cfg.text_languages) else None for r in in_order]
+    said = [context_line(r["text"], r.get("language"), cfg.text_languages) for r in in_order]  # as the run's
     context = dialogue_context(said, cfg.context_lines)[in_order.index(row)]
     features = tables.read_features(root, film_id, clip_index)
     from transforms.decode import planned_late
