@@ -95,8 +95,7 @@ def dialogue_text(line: str) -> str:
             return ""
     labels = any(ch.islower() for ch in _SOUND.sub(" ", line))  # all caps: no label to tell ('I SAID: NO.')
     line = _spoken(_TURN.sub(lambda m: _kept_turn(m.group(0), labels), line), labels)
-    if _STAND_IN_SONG.fullmatch(line) or _LABEL_ONLY.fullmatch(line) or _NOT_SPOKEN.fullmatch(line) \
-            or _ACTION.fullmatch(line) or _SOUND_WORD.fullmatch(line):
+    if _STAND_IN_SONG.fullmatch(line) or _LABEL_ONLY.fullmatch(line) or _NOT_SPOKEN.fullmatch(line) or _a_sound(line):
         return ""
     return line if any(ch.isalnum() for ch in line) else ""
 
@@ -114,8 +113,12 @@ def _kept_turn(turn: str, labels: bool) -> str:
     its dash alone would read as a line's ('- - What?'). A turn that was empty as written ('this- -') stays."""
     said = _spoken(turn, labels)
     emptied = said != _SPACES.sub(" ", turn).strip() and not said.lstrip("-\u2013\u2014 ")  # '- 😍' is said
-    bare = said.lstrip("-\u2013\u2014 ")
-    return "" if emptied or _ACTION.fullmatch(bare) or _SOUND_WORD.fullmatch(bare) else turn
+    return "" if emptied or _a_sound(said.lstrip("-\u2013\u2014 ")) else turn
+
+
+def _a_sound(text: str) -> bool:
+    """Whether a cue or a turn's words are only an action or a sound written without brackets (_ACTION, _SOUND_WORD)."""
+    return bool(_ACTION.fullmatch(text) or _SOUND_WORD.fullmatch(text))
 
 
 def clean_text(text: str) -> str:
