@@ -44,8 +44,8 @@ MIN_UNIDENTIFIED_LETTERS = 100
 # language, counts as read: interjections). Before 2026-12-07 a Spanish curse in English subtitles ("¡Te
 # odio! ¡Maldito traidor, vete de aquí!", English 0.002) was read by the English text model: joy 0.83, grounded.
 # Chosen on the labelled text sets (read as untagged): of the English lines of MELD, EmoryNLP and GoEmotions (about
-# 63,000, train and dev), 5 fall under it (MELD train "Boutros Boutros Gali.", "Triskaidekaphobia."; GoEmotions dev "Run.
-# Dandududududud", train "Ahahahahahaha!!", "Nazi propaganda"; at 0.01, 18 of the 14,184 with 12+ letters of MELD,
+# 63,000, train and dev), 5 fall under it (MELD train "Boutros Boutros Gali.", "Triskaidekaphobia."; GoEmotions dev
+# "Run. Dandududududud", train "Ahahahahahaha!!", "Nazi propaganda"; at 0.01, 18 of the 14,184 with 12+ letters of MELD,
 # EmoryNLP dev and GoEmotions dev: "Damnit, damnit, damnit, damnit."); of 28 everyday lines in 11 other languages
 # and romanised Hindi, Japanese, Chinese and Russian, 25 do (the misses: English 0.005-0.009). tests/test_subtitles.py.
 MIN_LINE_LETTERS = 12
