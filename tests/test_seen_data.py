@@ -123,6 +123,27 @@ def test_a_copy_of_lines_the_head_learnt_is_seen_a_few_shared_turns_are_not(tmp_
         assert specs_overlap([trained], [f"meld:{other}"], "pipeline.train")[0] == 0
 
 
+def test_a_sets_rows_are_read_once_per_version_of_its_file(tmp_path):
+    """training.datasets.per_file_version: the sets a head learnt are read (cleaned, hashed) once per process while
+    their file is unchanged (calibrate and evaluate read GoEmotions train for the check: 7 s each time, 8 times in
+    one test), again once the file changes; a folder is read every time (a file replaced in it leaves its mtime)."""
+    import os
+    from training.datasets import per_file_version, spec_lines
+    reads = []
+    counted = per_file_version(lambda spec: reads.append(spec) or len(reads))
+    trained = meld_file(tmp_path / "trained.csv", 30)
+    first = spec_lines(trained)
+    assert spec_lines(trained) is first and counted(trained) == counted(trained) == 1
+    path = Path(trained.split(":", 1)[1])
+    st = path.stat()
+    with open(path, "a", encoding="utf-8") as f:  # a row more, the same mtime as before: its size tells
+        f.write('"One more line.",joy,positive,99,0\n')
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert counted(trained) == 2 and len(spec_lines(trained)) == len(first) + 1
+    folder = f"imagefolder:{tmp_path}"
+    assert counted(folder) == 3 and counted(folder) == 4 and counted("meld:/no/such/file.csv") == 5
+
+
 def test_calibrate_warns_of_rows_a_carried_part_learnt(tmp_path):
     """pipeline.calibrate's warning reads the same record (training.calibration.training_data_overlap)."""
     from training.calibration import training_data_overlap

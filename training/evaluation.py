@@ -23,7 +23,7 @@ from model.checkpoints import BRANCH_SETS, branch_classifier_data, seen_data
 from model.encoders.versions import TEXT_LANGUAGES
 from model.featurize import Featurizer, select_modalities
 from training.datasets import (LINE_KINDS, DataError, Example, _quietly, _row_digest, copied_lines, line_digest,
-                               load_dataset, parquet_speakers, set_speakers, spec_parts)
+                               load_dataset, parquet_speakers, per_file_version, set_speakers, spec_parts)
 from training.features import features_for
 from training.loop import LabelledSet, evaluate_set, train_head
 from training.metrics import summarise_folds
@@ -81,6 +81,7 @@ class SetRows:
         return {x for x in self.places + self.digests if x}
 
 
+@per_file_version
 def set_rows(spec: str) -> SetRows:
     """A spec's labelled rows as SetRows, read quietly (the command reads the set again, and says its warnings then;
     a head's training set is read for this alone)."""

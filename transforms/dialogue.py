@@ -132,5 +132,7 @@ def clean_text(text: str) -> str:
     text = _ASS_TAG.sub("", text)
     text = _VTT_TIMESTAMP_TAG.sub("", text)
     text = html.unescape(_HTML_TAG.sub("", text))
-    text = "".join(c for c in text.translate(_CP1252) if unicodedata.category(c) != "Cf")
+    text = text.translate(_CP1252)
+    if not text.isprintable():  # (a format character is not printable: most lines skip the walk)
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return _SPACES.sub(" ", text).strip()
