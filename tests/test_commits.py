@@ -209,6 +209,36 @@ def test_a_film_still_being_copied_is_not_scored_until_it_is_whole(tmp_path):
     assert summary["ok"] == 1 and summary["clips"] == 3
 
 
+def test_a_copy_that_set_its_final_size_first_is_not_scored_while_it_is_written(tmp_path):
+    # rsync --preallocate, robocopy and SMB copies set the file's final size, then fill it: its size never changes.
+    # Before 2026-12-07 the part written by the time the film was read was committed 'ok' (4 s of a 6 s film, found
+    # in review); the fingerprint step's modification time tells it now.
+    import dataclasses
+    import os
+    from tests.test_decode import job_for
+    from transforms.decode import DecodeConfig
+    from transforms.discover import FingerprintFilm
+    from transforms.film import ProcessFilm
+    whole = make_film(tmp_path / "whole.mkv", duration_s=6.0, fps=10, size=(160, 96)).read_bytes()
+    film = tmp_path / "films" / "pre.mkv"
+    film.parent.mkdir()
+    film.write_bytes(whole[: len(whole) // 2] + bytes(len(whole) - len(whole) // 2))  # its size set, half written
+    [found] = FingerprintFilm._fingerprinted(job_for(film).ref)
+    assert found.modified_ns == os.stat(film).st_mtime_ns
+    job = dataclasses.replace(job_for(film), ref=found)
+    with open(film, "r+b") as f:  # the copy goes on, the size the same
+        f.seek(len(whole) // 2)
+        f.write(whole[len(whole) // 2:])
+    os.utime(film, ns=(found.modified_ns, found.modified_ns + 2_000_000_000))
+    out = tmp_path / "out"
+    [row] = ProcessFilm(str(out), "r1", DecodeConfig(segment="window", window_s=2.0)).process(job)
+    assert row["status"] == "failed" and "its size the same, written 2.0 s after it was found" in row["error"]
+    assert not (out / "clips").exists()
+    os.utime(film, ns=(found.modified_ns, found.modified_ns))  # as found: scored
+    [row] = ProcessFilm(str(out), "r2", DecodeConfig(segment="window", window_s=2.0)).process(job)
+    assert row["status"] == "ok"
+
+
 def test_a_storage_that_fails_mid_film_fails_the_film_for_the_next_run_to_retry(tmp_path):
     # A read that fails in the storage (a network share or an object store dropping the connection: EIO), not in the
     # film's bytes. Before 2026-12-05 it read as the film's end: the part read so far was committed 'ok' with a

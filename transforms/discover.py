@@ -100,7 +100,7 @@ def content_fingerprint(path: str, size_bytes: int | None = None, block: int = B
     return h.hexdigest()
 
 
-def _stat_now(path: str) -> tuple[int, int | None] | None:
+def stat_now(path: str) -> tuple[int, int | None] | None:
     """(size, modification time in ns or None where its filesystem gives none) of the file as it is now; None when
     it is not there any more."""
     local = local_path(path)
@@ -117,13 +117,13 @@ def _stat_now(path: str) -> tuple[int, int | None] | None:
 
 def size_now(path: str) -> int | None:
     """The file's size as it is now; None when it is not there any more."""
-    now = _stat_now(path)
+    now = stat_now(path)
     return now[0] if now else None
 
 
 def modified_ns(path: str) -> int | None:
     """When the file was last written (ns), from the local disk or its filesystem's listing; None where unknown."""
-    now = _stat_now(path)
+    now = stat_now(path)
     return now[1] if now else None
 
 
@@ -483,11 +483,12 @@ class FingerprintFilm(beam.DoFn):
         try:
             if dvd.read_with_first_part(ref.path):
                 return []  # VTS_01_2.VOB: part of the title its VTS_01_1.VOB is
+            stamp = modified_ns(ref.path)  # (before the read: a write during it shows as a later stamp)
             content, fp = film_fingerprints(ref.path, ref.size_bytes)
         except Exception as exc:  # noqa: BLE001 - any I/O failure is this film's error, not the run's
             return [beam.pvalue.TaggedOutput(ERRORS_TAG, FilmError.from_exception(ref, "fingerprint", exc))]
         return [FilmRef(path=ref.path, size_bytes=ref.size_bytes, film_id=ref.film_id, fingerprint=fp,
-                        content_fingerprint=content)]
+                        content_fingerprint=content, modified_ns=stamp)]
 
     @staticmethod
     def _not_utf8(ref: FilmRef) -> FilmError:

@@ -21,6 +21,9 @@ class FilmRef:
     film_id: str  # stable across runs: derived from the path, see transforms.discover.film_id_for
     fingerprint: str = ""  # content fingerprint with the sidecars', filled by the fingerprint step
     content_fingerprint: str = ""  # the film's bytes alone (a moved or renamed film is found by it)
+    # when the file was last written, as the fingerprint step saw it (ns; None where unknown): a copy that set its
+    # final size first (rsync --preallocate, robocopy, SMB) keeps its size while it is written
+    modified_ns: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,7 @@ from apache_beam.metrics import Metrics
 
 from transforms import attempts
 from transforms.decode import DecodeConfig, decode_film
-from transforms.discover import size_now
+from transforms.discover import stat_now
 from transforms.probe import ReadFailed, file_gone
 from transforms.elements import DecodedClip, FilmError, FilmJob
 from transforms.fuse import features_row
@@ -278,17 +278,25 @@ class _Film:
             wall_s=wall_s), self.errors)
 
     def changed_since_found(self) -> Optional[FilmError]:
-        """A film whose file changed size while it was read (an ingest copy still being written when the nightly run
-        found it): what was read is not the film, so it is not committed as scored. Failed at `fingerprint`, a stage
-        whose failures are retried, the next run takes the whole file. Before 2026-12-05 the part copied so far was
-        scored and committed 'ok' until the next run."""
+        """A film whose file changed size, or was written, while it was read (an ingest copy still being written when
+        the nightly run found it): what was read is not the film, so it is not committed as scored. Failed at
+        `fingerprint`, a stage whose failures are retried, the next run takes the whole file. Before 2026-12-05 the
+        part copied so far was scored and committed 'ok' until the next run; before 2026-12-07 so was that of a copy
+        that sets its final size first (rsync --preallocate, robocopy, SMB: the size never changes)."""
         ref = self.job.ref
-        now = size_now(ref.path)
-        if ref.size_bytes is None or now is None or now == ref.size_bytes:
+        now = stat_now(ref.path)
+        if ref.size_bytes is None or now is None:
+            return None
+        size, stamp = now
+        if size != ref.size_bytes:
+            seen = f"{ref.size_bytes} bytes when found, {size} now"
+        elif ref.modified_ns is not None and stamp is not None and stamp != ref.modified_ns:
+            seen = f"its size the same, written {(stamp - ref.modified_ns) / 1e9:.1f} s after it was found"
+        else:
             return None
         return FilmError(film_path=ref.path, film_id=ref.film_id, stage="fingerprint", error_type="FileChanged",
-                         message=f"the file changed while it was read ({ref.size_bytes} bytes when found, {now} now: "
-                                 "still being copied?): not scored; the next run takes it as it is then")
+                         message=f"the file changed while it was read ({seen}: still being copied?): not scored; "
+                                 "the next run takes it as it is then")
 
     def transcript_rows(self) -> Optional[list[dict]]:
         cues = list(self.stats.get("asr_cues") or [])
