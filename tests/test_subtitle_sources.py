@@ -96,6 +96,20 @@ def test_a_sidecar_named_for_a_longer_named_film_beside_it_is_that_films(tmp_pat
     assert [Path(p).name for p in find_sidecars(str(tmp_path / "Alien.mp4"))] == ["Alien.Resurrection.srt"]
 
 
+def test_a_sidecar_stored_in_the_other_unicode_form_is_its_films(tmp_path):
+    """A macOS copy stores 'Amélie.en.srt' decomposed (NFD) beside 'Amélie.mp4' stored composed (NFC), or the other
+    way round: before 2026-12-07 the film was scored without its lines and nothing said so (found in review). A film
+    whose name only starts with another form of the same letters is not matched."""
+    import unicodedata
+    for film_form, srt_form in (("NFC", "NFD"), ("NFD", "NFC")):
+        folder = tmp_path / film_form
+        film = make_film(folder / unicodedata.normalize(film_form, "Amélie.mp4"), duration_s=4.0, audio=False)
+        write_srt(folder / unicodedata.normalize(srt_form, "Amélie.en.srt"), [(1.0, 3.0, "Je t'aime.")])
+        write_srt(folder / unicodedata.normalize(srt_form, "Amélie2.srt"), [(1.0, 3.0, "Not hers.")])
+        assert [unicodedata.normalize("NFC", Path(p).name) for p in find_sidecars(str(film))] == ["Amélie.en.srt"]
+        assert [c.text for c in _job(film).cues] == ["Je t'aime."]
+
+
 FULL = [(1.0 + 2 * i, 2.5 + 2 * i, LINES[i]) for i in range(5)]
 
 

@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -144,8 +145,6 @@ def _other_script(data: bytes) -> Optional[tuple[str, str]]:
     read as cp1250 gives 'naďve'). None too when most of the other script's letters sit inside words of ASCII
     letters, where a real script's letters stand beside their own: Latin text with a few accents, guessed Big5
     (before 2026-12-06 'Très bien.' was read 'Tr鋊 bien.')."""
-    import unicodedata
-
     import charset_normalizer
     best = charset_normalizer.from_bytes(data).best()
     if best is None:
@@ -567,13 +566,21 @@ def _local_metadata(path: str) -> Optional[FileMetadata]:
 def _local_beside(film_path: str) -> list:
     """What Beam's match of the local pattern FILM* gives (its `*` does not cross '/' or '\\', and it is
     case-sensitive): the files of the film's folder whose names start with the film's, from the folder's kept names."""
-    stem = os.path.splitext(film_path)[0]
-    folder, base = os.path.split(stem)
+    folder, base = os.path.split(os.path.splitext(film_path)[0])
     if not folder:  # (Beam lists nothing for a pattern without a folder)
         return []
-    paths = (os.path.join(folder, name) for name in _folder_file_names(folder) if name.startswith(base))
-    found = (_local_metadata(p) for p in paths if p.startswith(stem) and not any(c in p[len(stem):] for c in "/\\"))
+    base = _one_form(base)
+    paths = (os.path.join(folder, name) for name in _folder_file_names(folder)
+             if _one_form(name).startswith(base) and "\\" not in _one_form(name)[len(base):])
+    found = (_local_metadata(p) for p in paths)
     return [m for m in found if m is not None]
+
+
+def _one_form(name: str) -> str:
+    """A file name in one Unicode form (NFC), for comparing a sidecar's name with its film's: a macOS copy stores
+    'Amélie.en.srt' decomposed (NFD) beside 'Amélie.mp4' stored composed, and before 2026-12-07 the film was scored
+    without its lines, without a word."""
+    return unicodedata.normalize("NFC", name)
 
 
 def _local_loose(folder: str) -> list:
@@ -629,7 +636,7 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
     before 2026-12-06 both films read them); in a subtitle folder (SUBTITLE_FOLDERS; before 2026-12-05 not
     read), named so too, or any file in Subs/FILM/, or a file named for its language (Subs/2_English.srt) when
     the film is its folder's only film; from `listing` (film_listing's; made here when not given)."""
-    name = os.path.splitext(film_path)[0].rsplit("/", 1)[-1]
+    name = _one_form(os.path.splitext(film_path)[0].rsplit("/", 1)[-1])
     listed = film_listing(film_path) if listing is None else listing
     folder = FileSystems.split(film_path)[0]
     places = {m.path: _subtitle_folder_place(film_path, m.path) for m in listed}
@@ -637,12 +644,13 @@ def sidecar_files(film_path: str, exts: Sequence[str] = SIDECAR_EXTS, listing: O
              and places[m.path] is None}
     alone = sum(FileSystems.split(m.path)[0] == folder and is_film_candidate(m.path) for m in listed) <= 1
     # the folder's films whose names extend this one's (Film.trailer.mp4 beside Film.mp4): what is named for one is its
-    longer = {stem for stem in (os.path.splitext(m.path.rsplit("/", 1)[-1])[0] for m in listed if places[m.path] is None
-                                and FileSystems.split(m.path)[0] == folder and is_film_candidate(m.path))
+    longer = {stem for stem in (_one_form(os.path.splitext(m.path.rsplit("/", 1)[-1])[0]) for m in listed
+                                if places[m.path] is None and FileSystems.split(m.path)[0] == folder
+                                and is_film_candidate(m.path))
               if stem != name and stem.startswith(name)}
     found = {}
     for m in listed:
-        base = m.path.rsplit("/", 1)[-1]
+        base = _one_form(m.path.rsplit("/", 1)[-1])
         if not base.lower().endswith(tuple(exts)) or special_file(m.path):  # (a named pipe's read never ends)
             continue
         place = places[m.path]
