@@ -35,9 +35,9 @@ from schemas import TABLES
 from transforms import dvd, imf
 from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig, read_languages
-from transforms.discover import (DOWNLOADING, SEQUENCE_FRAMES, DiscoverFilms, file_key, is_film_candidate, local_path,
-                                 match_patterns, normalise_pattern, outside_hidden_folders, pattern_regex,
-                                 unreachable_inputs)
+from transforms.discover import (BACKUPS, DOWNLOADING, NOT_FILMS, SEQUENCE_FRAMES, DiscoverFilms, file_key,
+                                 is_film_candidate, local_path, match_patterns, normalise_pattern,
+                                 outside_hidden_folders, pattern_regex, unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
 from transforms.probe import ProbeFilm
@@ -252,12 +252,14 @@ class Progress:
 
 def match_inputs(patterns: list[str], not_read: Optional[Counter] = None) -> dict[str, list]:
     """--input pattern -> the films it matches now (FileMetadata; sidecars and our outputs left out; an IMF / DCP
-    package's files as its compositions, as discovery finds them). `not_read` counts, by suffix, the image-sequence
-    frames (SEQUENCE_FRAMES) and unfinished downloads (DOWNLOADING) the patterns match: files said, not read."""
+    package's files as its compositions, as discovery finds them). `not_read` counts, by suffix, the files the
+    patterns match that are not films: image-sequence frames (SEQUENCE_FRAMES), unfinished downloads (DOWNLOADING),
+    backup copies (BACKUPS: by '~' or their last suffix) and the rest of NOT_FILMS (sidecars, pictures, notes; not
+    XML, which a package's compositions are)."""
     results = match_patterns([normalise_pattern(p) for p in patterns])  # (folders behind links too, as the job lists)
     if not_read is not None:
-        not_read.update(os.path.splitext(m.path)[1].lower() for r in results for m in r.metadata_list
-                        if m.path.lower().endswith(SEQUENCE_FRAMES + DOWNLOADING))
+        not_read.update(suffix for r in results for m in r.metadata_list
+                        if m.path.lower().endswith(NOT_FILMS) and (suffix := not_film_suffix(m.path)) != ".xml")
     return {p: [FileMetadata(path, size) for path, size in dict(imf.listed_film_paths(
         (m.path, m.size_in_bytes) for m in r.metadata_list if is_film_candidate(m.path) or imf.is_asset_map(m.path)
     )).items()] for p, r in zip(patterns, results)}
@@ -281,7 +283,14 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
         return {}
     sequences = ""
     downloading = Counter({k: n for k, n in not_read.items() if k in DOWNLOADING})
-    frames = not_read - downloading
+    backups = Counter({k: n for k, n in not_read.items() if k in BACKUPS})
+    frames = Counter({k: n for k, n in not_read.items() if k in SEQUENCE_FRAMES})
+    if others := not_read - downloading - backups - frames:
+        log.info("--input: %d file(s) that are not films are not scored (subtitles, pictures, notes: %s)",
+                 others.total(), _by_suffix(others))
+    if backups:
+        log.warning("--input: %d backup copie(s) (%s) are not read: each is a copy of a film scored under its own "
+                    "name", backups.total(), _by_suffix(backups))
     if frames:
         sequences = (f"{frames.total()} image-sequence frame(s) ({_by_suffix(frames)}) are not read: render each "
                      "sequence to a film (ProRes, DNxHR, H.264) and give --input that")
@@ -301,9 +310,16 @@ def check_inputs(patterns: list[str], unreachable: Sequence[tuple[str, str]] = (
     return matched
 
 
+def not_film_suffix(path: str) -> str:
+    """How a file that is not a film is counted in the launcher's lines: its suffix in lower case, '~' for an
+    editor's backup (film.mp4~), '' for none."""
+    name = path.rsplit("/", 1)[-1].lower()
+    return "~" if name.endswith("~") else os.path.splitext(name)[1]
+
+
 def _by_suffix(counts: Counter) -> str:
-    """'3 .dpx, 1 .exr': files counted by suffix, most first."""
-    return ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common())
+    """'3 .dpx, 1 .exr': files counted by suffix, most first (then by suffix: the same line every run)."""
+    return ", ".join(f"{n} {suffix}" for suffix, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def remote_folder_hint(pattern: str) -> str:

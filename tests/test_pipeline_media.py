@@ -278,6 +278,19 @@ def test_inputs_that_match_no_film(archive, tmp_path, caplog):
         run(["--input", str(tmp_path / "scan"), "--output", str(out)] + BASE, save_main_session=False)
     assert any("1 file(s) still being downloaded or copied (1 .part) are not read" in r.getMessage()
                for r in caplog.records)
+    # Backup copies (an editor's film.mkv~, a tool's .bak / .orig) were each scored as a film of their own, a copy's
+    # clips counted twice (before 2026-12-07); notes and pictures beside the films are counted in one line
+    for name in ("film.mkv~", "film.mkv.bak", "film.mkv.orig", "notes.txt", "poster.jpg", "film.mkv.tmp"):
+        (tmp_path / "scan" / name).write_bytes(os.urandom(512))
+    caplog.clear()
+    caplog.set_level("INFO", logger="pipeline.run")
+    with pytest.raises(SystemExit):
+        run(["--input", str(tmp_path / "scan"), "--output", str(out)] + BASE, save_main_session=False)
+    said = [r.getMessage() for r in caplog.records if r.name == "pipeline.run"]
+    assert "--input: 3 backup copie(s) (1 .bak, 1 .orig, 1 ~) are not read: each is a copy of a film scored under " \
+           "its own name" in said, said
+    assert "--input: 2 file(s) that are not films are not scored (subtitles, pictures, notes: 1 .jpg, 1 .txt)" in said
+    assert any("2 file(s) still being downloaded or copied (1 .part, 1 .tmp)" in m for m in said)
 
 
 def test_output_folder_with_pattern_characters(archive, tmp_path):

@@ -48,8 +48,13 @@ NOT_FILMS += SEQUENCE_FRAMES
 # Files still being downloaded or copied (browsers, torrent and download managers, WinSCP): a .part scored as a film,
 # then the finished film again under its own name, counted twice for good (before 2026-12-07). They are read once
 # complete, under their final name (the launcher counts them).
-DOWNLOADING = (".part", ".partial", ".crdownload", ".download", ".!qb", ".!ut", ".aria2", ".filepart", ".opdownload")
+DOWNLOADING = (".part", ".partial", ".crdownload", ".download", ".!qb", ".!ut", ".aria2", ".filepart", ".opdownload",
+               ".tmp")
 NOT_FILMS += DOWNLOADING
+# Backup copies editors and tools leave beside a file (film.mp4~, film.mp4.bak, film.mp4.orig): a copy of a film
+# scored under its own name, its clips counted twice in the catalogue (before 2026-12-07; the launcher counts them).
+BACKUPS = ("~", ".bak", ".orig")
+NOT_FILMS += BACKUPS
 # Files without an extension that are never films: an Interop DCP's volume index (its ASSETMAP is read, transforms.imf),
 # a run's guard file (pipeline.output_lock: an --output inside an --input folder had it scored as a failed film)
 NOT_FILM_NAMES = ("volindex", "_run.lock")
