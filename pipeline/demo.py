@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     args, rest = parser.parse_known_args(argv)
     root = Path(args.output)
     archive = make_demo_archive(root / "archive")
-    print(f"demo archive: {archive} ({len(list(archive.iterdir()))} files)", flush=True)
+    print(f"demo archive: {archive} ({sum(f.is_file() for f in archive.rglob('*'))} files)", flush=True)
     # the folder itself, taken literally (before 2026-12-06 'archive/**' read a '[1]' in --output as a pattern)
     return run_main(["--input", str(archive), "--output", str(root / "output")] + rest)
 

@@ -618,8 +618,18 @@ def worker_environment():
 
 def print_help() -> None:
     import argparse
+
+    class WithDefaults(argparse.HelpFormatter):
+        """Each option's default after its help, where the help does not give it (before 2026-12-07 most did not)."""
+
+        def _get_help_string(self, action):
+            text = action.help or ""
+            if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
+                    or "default" in text.lower()):
+                return text
+            return f"{text} (default: %(default)s)"
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.run",
+        prog="python -m pipeline.run", formatter_class=WithDefaults,
         description="Cut every film matched by --input into clips (subtitle cues, windows or shots), decode each "
                     "film once, score the clips and write Parquet tables under --output. Films already done "
                     "with the same content and configuration are skipped.",

@@ -221,6 +221,10 @@ def test_help_lists_every_option(capsys):
     for opt in ("--input", "--output", "--segment", "--frames_per_clip", "--image_size", "--force", "--transcribe",
                 "--no_score", "--runner"):
         assert opt in text
+    # each option's default, as the README's table gives it (before 2026-12-07 most were not shown)
+    flat = " ".join(text.split())
+    for shown in ("Window clip length in seconds. (default: 4.0)", "(default: subtitle)", "(default: 224)"):
+        assert shown in flat, shown
 
 
 def test_build_pipeline_requires_input_and_output():
