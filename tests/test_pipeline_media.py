@@ -646,6 +646,53 @@ def test_a_moved_film_keeps_its_outputs_and_id(tmp_path):
     assert len(quiet) == 2 and {r["run_id"] for r in quiet} == {redo["run_id"]}
 
 
+def test_a_film_moved_aside_or_onto_another_films_name_keeps_its_id(tmp_path, caplog):
+    """Found in review (before 2026-12-07): a film moved aside and a new one put at its name in one night swapped
+    ids (the moved film scored again under a new id, the new one scored under the moved film's, its clips replaced);
+    a film renamed onto another film's name was scored again under that film's id while its own clips stayed, the
+    same film twice in clips/. Now the moved film keeps its id and outputs, and the new film gets an id of its own."""
+    films, out = tmp_path / "films", tmp_path / "out"
+    make_film(films / "film.mp4", duration_s=3.0)
+    make_film(films / "e.mp4", duration_s=4.0)
+    make_film(films / "b.mp4", duration_s=5.0)
+    argv = ["--input", str(films / "*.mp4"), "--output", str(out)] + BASE
+    assert run(argv)["ok"] == 3
+    ids = {Path(r["film_path"]).name: r["film_id"] for r in newest_manifest(out)}
+    # film.mp4 moved aside as film_v1.mp4, a new film copied in as film.mp4
+    (films / "film.mp4").rename(films / "film_v1.mp4")
+    make_film(films / "film.mp4", duration_s=6.0)
+    night = run(argv)
+    assert (night["ok"], night["moved"], night["skipped"]) == (2, 1, 2)
+    rows = {Path(r["film_path"]).name: r for r in newest_manifest(out)}
+    assert rows["film_v1.mp4"]["film_id"] == ids["film.mp4"] and rows["film_v1.mp4"]["moved_from"]
+    assert rows["film.mp4"]["film_id"] not in ids.values()
+    v1 = pq.read_table(out / "clips" / f"{ids['film.mp4']}.parquet").to_pylist()
+    assert {r["film_path"] for r in v1} == {str(films / "film_v1.mp4")} and len(v1) == 1  # its 3 s: not replaced
+    # e.mp4 renamed onto b.mp4 (b replaced): e keeps its id and outputs; b's clips stay, and the log says so
+    (films / "e.mp4").rename(films / "b.mp4")
+    with caplog.at_level("WARNING", logger="transforms.write"):
+        night = run(argv)
+    assert (night["ok"], night["moved"]) == (1, 1), night
+    rows = {Path(r["film_path"]).name: r for r in newest_manifest(out)}
+    assert rows["b.mp4"]["film_id"] == ids["e.mp4"]
+    e_rows = pq.read_table(out / "clips" / f"{ids['e.mp4']}.parquet").to_pylist()
+    assert {r["film_path"] for r in e_rows} == {str(films / "b.mp4")}
+    b_rows = pq.read_table(out / "clips" / f"{ids['b.mp4']}.parquet").to_pylist()
+    assert {r["film_path"] for r in b_rows} == {str(films / "b.mp4")} and len(b_rows) != len(e_rows)
+    assert any(f"now holds the film that was at {films / 'e.mp4'}" in r.getMessage() and ids["b.mp4"] in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert run(argv)["skipped"] == 3
+    # two films swap names: each keeps its id and outputs, nothing is scored again
+    before = {Path(r["film_path"]).name: r["film_id"] for r in newest_manifest(out)}
+    (films / "film.mp4").rename(films / "swap")
+    (films / "film_v1.mp4").rename(films / "film.mp4")
+    (films / "swap").rename(films / "film_v1.mp4")
+    night = run(argv)
+    assert (night["ok"], night["moved"], night["skipped"]) == (2, 2, 1), night
+    after = {Path(r["film_path"]).name: r["film_id"] for r in newest_manifest(out)}
+    assert (after["film.mp4"], after["film_v1.mp4"]) == (before["film_v1.mp4"], before["film.mp4"])
+
+
 def test_the_done_index_gives_what_reading_every_manifest_file_gives(tmp_path):
     """A run ends by writing <output>/_done_index.parquet, the newest ok/failed row of each film and the manifest
     files it covers; the next launch reads it and the files it does not cover, not one file per film ever committed.

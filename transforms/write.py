@@ -346,6 +346,11 @@ def content_key(ref: FilmRef) -> tuple[str, str]:
     return ref.content_fingerprint or ref.fingerprint or "", ref.path
 
 
+def row_content(row: dict) -> str:
+    """A done row's film's own bytes (content_fingerprint; manifests before 1.2: the fingerprint), '' where unknown."""
+    return row.get("content_fingerprint") or row.get("fingerprint") or ""
+
+
 def same_local_file(path: str, other: str) -> bool:
     """Whether two local paths are there and are one file (a link and its target, two links to one folder's film);
     False for paths on other filesystems."""
@@ -393,7 +398,7 @@ class SkipDone(beam.DoFn):
         self.now = latest_by_film({p: r for p, r in done.items() if r.get("fingerprint")})
         self.by_content: dict[str, list[dict]] = {}  # where each film is now, by its bytes, newest first (manifests
         for r in self.now.values():                  # before 1.2: the fingerprint, the same without sidecars)
-            key = r.get("content_fingerprint") or r.get("fingerprint")
+            key = row_content(r)
             if key:
                 self.by_content.setdefault(key, []).append(r)
         self._skipped = beam.metrics.Metrics.counter("film_emotion", "films_skipped")
@@ -412,12 +417,22 @@ class SkipDone(beam.DoFn):
                      and r["film_path"] not in listed and same_local_file(r["film_path"], ref.path)), None)
         if same is not None:
             return same
-        gone = [r for r in self.by_content.get(key, [])
-                if r["film_path"] != ref.path and not FileSystems.exists(r["film_path"])]
+        # gone from its path: not there, or there with other bytes tonight (a film moved aside and a new one put in
+        # its place in one night: before 2026-12-07 the moved film took a new id, the new one the moved film's)
+        other_bytes = {p for k, p in claimants if k != key}
+        gone = [r for r in self.by_content.get(key, []) if r["film_path"] != ref.path
+                and (r["film_path"] in other_bytes or not FileSystems.exists(r["film_path"]))]
         if not gone:
             return None
         rivals = sorted({p for k, p in claimants if k == key and self.current(p) is None} | {ref.path})
         return pair_moves(gone, rivals).get(ref.path)
+
+    def moved_away(self, known: dict, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()) -> bool:
+        """Whether the film done at this path (`known`), of other bytes than the film here now, is found tonight at
+        another path: it moved there (and continues its id there), and the film here is a new one."""
+        theirs = row_content(known)
+        return bool(theirs) and theirs != content_key(ref)[0] and any(
+            k == theirs and p != ref.path for k, p in claimants)
 
     def current(self, path: str) -> Optional[dict]:
         """The done row at `path` while its film is there: its id's newest row is at this path. A film that moved
@@ -428,23 +443,36 @@ class SkipDone(beam.DoFn):
         now = self.now.get(r.get("film_id") or path)
         return r if now is None or now["film_path"] == path else None
 
-    def own_id(self, ref: FilmRef) -> str:
+    def own_id(self, ref: FilmRef, leaving: Optional[str] = None) -> str:
         """The id of a film that continues none: its path's (film_id_for), unless a film elsewhere has it (the film
-        that was here and moved away); then one of its path and bytes, which no other film has. Two films of one id
-        share clips, manifest and errors files and overwrite each other: before 2026-12-06 they did, every night."""
+        that was here and moved away; `leaving`: the id of the film that moves away from this path tonight); then one
+        of its path and bytes, which no other film has. Two films of one id share clips, manifest and errors files and
+        overwrite each other: before 2026-12-06 they did, every night."""
         content, film_id, n = content_key(ref)[0] or "-", ref.film_id, 0
-        while (r := self.now.get(film_id)) is not None and r["film_path"] != ref.path:
+        while film_id == leaving or ((r := self.now.get(film_id)) is not None and r["film_path"] != ref.path):
             film_id = film_id_for(ref.path, content if n == 0 else f"{content} {n}")
             n += 1
         return film_id
 
     def process(self, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()):
-        known = self.current(ref.path)
-        moved = self.moved_from(ref, claimants) if known is None else None
+        claimants = list(claimants)
+        known, leaving, moved = self.current(ref.path), None, None
+        if known is None:
+            moved = self.moved_from(ref, claimants)
+        elif row_content(known) not in ("", content_key(ref)[0]):
+            # other bytes at this path than the film done here: a film moved onto it (its film replaced), or the film
+            # here moved away tonight and a new one took its place; else its film was written anew (redone, its id)
+            if (moved := self.moved_from(ref, claimants)) is not None:
+                log.warning("%s: now holds the film that was at %s (its id and outputs kept); the film that was here "
+                            "(%s) is not at this path any more, its outputs are kept", ref.path, moved["film_path"],
+                            known.get("film_id"))
+                known = None
+            elif self.moved_away(known, ref, claimants):
+                known, leaving = None, known.get("film_id")
         known = known or moved
         # An id once given to a path stays while its film is there (ids of non-ASCII names changed on 2026-12-03),
         # and a moved film keeps its id: a redone film replaces its clips file instead of leaving a second copy.
-        film_id = known["film_id"] if known and known.get("film_id") else self.own_id(ref)
+        film_id = known["film_id"] if known and known.get("film_id") else self.own_id(ref, leaving)
         if film_id != ref.film_id:
             ref = dataclasses.replace(ref, film_id=film_id)
         prev = None if self.force else known
