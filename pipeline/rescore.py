@@ -114,10 +114,20 @@ def output_is_features_output(args: argparse.Namespace) -> Optional[str]:
         parent = posixpath.dirname(folder if is_url(folder) else os.path.realpath(folder))
         if parent and same_place(args.output, parent):
             return parent
+        if inside(args.output, folder):  # its tables would be read with the run's (before 2026-12-07 let through)
+            return f"{folder}: --output is inside that table's folder"
     manifest = posixpath.join(args.output.rstrip("/"), "manifest")
     if not is_url(args.output) and os.path.isdir(manifest) and os.listdir(manifest):
         return f"{args.output}: a pipeline.run output (its manifest/ is there)"
     return None
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or below it: local paths by their real paths, URLs as written."""
+    if is_url(path) or is_url(folder):
+        return (path.rstrip("/") + "/").startswith(folder.rstrip("/") + "/")
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip("/") + "/")
 
 
 def same_place(a: str, b: str) -> bool:
@@ -486,8 +496,10 @@ class WriteRescoredFilm(beam.DoFn):
         film_id, items = grouped
         items = dict(items)
         film_path = next(iter(items.values()))[0]
+        # the head failing for a clip is fatal, as in a run (its score columns null; before 2026-12-07 a head that
+        # cannot read the features "rescored" every film with null labels, found in review)
         errors = [FilmError(film_path=film_path, film_id=film_id, clip_index=i, stage=r.modality,
-                            error_type=r.error_type, message=r.message, fatal=False)
+                            error_type=r.error_type, message=r.message, fatal=r.modality == "fuse")
                   for i, (_, r) in items.items() if isinstance(r, Failure)]
         try:
             errors += self.write_clips(film_id, film_path, items)

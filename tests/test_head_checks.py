@@ -192,6 +192,23 @@ def test_rescore_refuses_a_features_1_0_film_when_frames_are_scored(tmp_path, he
     assert not (out / "errors").exists()
 
 
+def test_a_head_that_cannot_read_the_features_fails_each_film_in_a_rescore(tmp_path, head_path):
+    """A head of other input widths scores no clip: before 2026-12-07 rescore wrote every clip with null labels and
+    only non-fatal rows, so the report read the films as rescored (found in review). The head's failure is fatal, as
+    in a run."""
+    from pipeline import rescore
+    write_catalogue(tmp_path / "run1", head_path)
+    torch.manual_seed(0)
+    other = tmp_path / "wide.pt"
+    save_head(other, BVPEC(BVPECConfig(input_dims={**DIMS, "vision": 11}, d_model=16, heads=2, dropout=0.0)).eval(), {})
+    out = tmp_path / "re"
+    rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", str(other), "--output", str(out),
+                 "--no_encoder_check"], save_main_session=False)
+    rows = rescore_errors(out)
+    assert rows and {(stage, fatal) for _, stage, _, fatal in rows} == {("fuse", True)}, rows
+    assert {film for film, *_ in rows} == {"film0", "film1"}
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_rescore_refuses_a_batch_size_below_one_at_launch(tmp_path, capsys, value):
     """--batch_size 0 or -1 was a traceback mid-run."""
@@ -231,6 +248,10 @@ def test_rescore_refuses_the_runs_own_output(tmp_path, capsys):
                             "--output", str(run)])
     args, _ = rescore.parse_args(["--features", str(run / "features"), "--output", str(tmp_path / "out_v2")])
     assert args.output == str(tmp_path / "out_v2")
+    for inside in (run / "clips", run / "features" / "v2"):  # (review) its tables then read with the run's
+        with pytest.raises(SystemExit) as stop:
+            rescore.parse_args(["--features", str(run / "features"), "--output", str(inside)])
+        assert stop.value.code == 2 and "inside that table's folder" in capsys.readouterr().err, inside
     # (review, 2026-12-07) the features folder reached through links: the run's output all the same; and any
     # pipeline.run output (its manifest/), whose next night would skip every film with the rescore's labels
     (tmp_path / "links").mkdir()

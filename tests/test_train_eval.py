@@ -112,6 +112,20 @@ def test_an_output_over_an_input_or_where_nothing_can_be_written_stops_before_an
     assert data_spec("meld:dev.csv#dev") == f"meld:{data}#dev" and data_spec("meld:dev.csv@1") == f"meld:{data}@1"
 
 
+def test_evaluate_refuses_a_set_whose_evidence_modalities_leaves_out(tmp_path, capsys):
+    """MELD under --modalities face was scored from no evidence: every row the head's prior (neutral), accuracy 0.45
+    printed as a result (found in review, 2026-12-07). Refused before any model loads; a set with one modality let
+    through is scored."""
+    from pipeline import evaluate
+    (tmp_path / "dev.csv").write_text("Utterance,Emotion\n")
+    with pytest.raises(SystemExit) as stop:
+        evaluate.main(["--data", f"meld:{tmp_path / 'dev.csv'}", "--modalities", "face"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "its text evidence is left out by --modalities face" in err, err
+    args = evaluate.build_parser().parse_args(["--data", f"frames:{tmp_path / 'dev.csv'}", "--modalities", "face"])
+    assert evaluate.unlearnt_problems(args) == []
+
+
 def test_a_head_or_modality_that_is_not_there_stops_the_command_before_any_model_loads(tmp_path, capsys):
     """pipeline.evaluate / calibrate / rescore / report: --head, --text_model or --vision_model naming a path that is not
     there, or --modalities naming no branch, is the usage and one line (exit status 2), not a traceback."""
