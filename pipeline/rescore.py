@@ -44,7 +44,7 @@ from model.encoders import EncoderSpec, encoder_version
 from model.encoders.versions import TEXT_LANGUAGES, is_url
 from model.featurize import MODALITIES, Failure, parse_modalities, select_modalities
 from pipeline.arg_types import head_path_arg, io_path, modalities_arg, model_path_arg, positive_int
-from pipeline.options import offline_direct_runner, other_runner_options, run_id_problem
+from pipeline.options import cuda_problem, offline_direct_runner, other_runner_options, run_id_problem
 from schemas import clips as clips_schema
 from schemas import errors as errors_schema
 from schemas import rescore_plan
@@ -489,8 +489,10 @@ class WriteRescoredFilm(beam.DoFn):
     """(film_id, [(clip_index, (film_path, scores | Failure))]) -> the film's new clips table and its error rows,
     both committed at once (deterministic names: a retried bundle rewrites the same files)."""
 
-    def __init__(self, clips_dir: str, output: str, run_id: str, text_languages: Sequence[str] = ()):
+    def __init__(self, clips_dir: str, output: str, run_id: str, text_languages: Sequence[str] = (),
+                 modalities: Optional[Sequence[str]] = None):
         self.clips_dir, self.output, self.run_id, self.text_languages = clips_dir, output, run_id, text_languages
+        self.modalities = modalities  # (the unread lines' row says what their clips are scored from, as a run's)
 
     def process(self, grouped):
         film_id, items = grouped
@@ -537,7 +539,8 @@ class WriteRescoredFilm(beam.DoFn):
         atomic_write_table(rows_to_table(rows, clips_schema.SCHEMA),
                            FileSystems.join(self.output, "clips", f"{film_id}.parquet"))
         beam.metrics.Metrics.counter("film_emotion", "films_rescored").inc()
-        return [unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old), self.text_languages)
+        return [unread_lines_warning(FilmRef(film_path, 0, film_id, ""), unread, len(old), self.text_languages,
+                                     self.modalities)
                 ] if unread else []
 
 
@@ -553,7 +556,15 @@ def rescored_config_hash(config_hash: str, run_version: Optional[str]) -> str:
 
 
 def clips_folder(args: argparse.Namespace) -> str:
-    return args.clips or posixpath.join(posixpath.dirname(args.features.rstrip("/")), "clips")
+    """--clips, else the clips/ folder beside the features folder: beside it as written, or, where there is none
+    there, beside the folder it links to (before 2026-12-07 a linked features folder found no clips table)."""
+    if args.clips:
+        return args.clips
+    features = args.features.rstrip("/")
+    beside = posixpath.join(posixpath.dirname(features), "clips")
+    if is_url(features) or os.path.isdir(beside):
+        return beside
+    return posixpath.join(posixpath.dirname(os.path.realpath(features)), "clips")
 
 
 def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str,
@@ -575,7 +586,7 @@ def build_rescore(p: beam.Pipeline, args: argparse.Namespace, model_version: str
                                   vision_model=args.vision_model, image_size=args.image_size)
             | "ByFilm" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
             | "GroupByFilm" >> beam.GroupByKey()
-            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id, languages)))
+            | "WriteClips" >> beam.ParDo(WriteRescoredFilm(clips_dir, args.output, args.run_id, languages, modalities)))
 
 
 def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dict:
@@ -586,6 +597,9 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     # before any features file is read: a modality the head never learnt would be scored by untrained weights
     if problem := unlearnt_modalities_problem(args.head, parse_modalities(args.modalities)):
         raise SystemExit(f"pipeline.rescore: {problem}")
+    opts = PipelineOptions(beam_args)
+    if problem := cuda_problem(args, opts.view_as(StandardOptions).runner):  # (before 2026-12-07: a traceback,
+        raise SystemExit(f"pipeline.rescore: {problem}")                      # after the plan was written)
     args.run_id = args.run_id or datetime.now(timezone.utc).strftime("rescore-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     readable, unreadable = features_files(args.features)
     if not set().union(*(v for v, _ in readable.values())):
@@ -606,7 +620,6 @@ def run(argv: Optional[list[str]] = None, save_main_session: bool = True) -> dic
     version = model_version(args.head, encoder, parse_modalities(args.modalities),
                             parse_text_languages(args.text_languages))
     run_languages = known_run_languages(args, encoder, [held for _, held in readable.values()])
-    opts = PipelineOptions(beam_args)
     opts.view_as(SetupOptions).save_main_session = save_main_session
     no_features = clips_without_features(clips_folder(args), [*readable, *unreadable])
     films = [(film_of(p), p) for p in readable] + [(film_id, None) for film_id in no_features]

@@ -209,6 +209,26 @@ def test_a_head_that_cannot_read_the_features_fails_each_film_in_a_rescore(tmp_p
     assert {film for film, *_ in rows} == {"film0", "film1"}
 
 
+def test_rescore_reads_a_linked_features_folder_and_refuses_a_gpu_it_has_not(tmp_path, head_path):
+    """Found in review (2026-12-07): a features folder reached through a link found no clips table beside the link
+    (every film refused), and --device cuda on a machine without one was a traceback after the plan was written
+    (every film then 'pending' in the report)."""
+    from pipeline import rescore
+    labels = write_catalogue(tmp_path / "run1", head_path)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "features").symlink_to(tmp_path / "run1" / "features", target_is_directory=True)
+    out = tmp_path / "re"
+    rescore.run(["--features", str(tmp_path / "links" / "features"), "--head", head_path, "--output", str(out)],
+                save_main_session=False)
+    rows = sorted(pq.read_table(out / "clips" / "film0.parquet").to_pylist(), key=lambda r: r["clip_index"])
+    assert [r["emotion"] for r in rows] == labels["film0"] and not (out / "errors").exists()
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="--device cuda: torch sees no CUDA device"):
+            rescore.run(["--features", str(tmp_path / "run1" / "features"), "--head", head_path, "--output",
+                         str(tmp_path / "gpu"), "--device", "cuda"], save_main_session=False)
+        assert not (tmp_path / "gpu").exists()
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_rescore_refuses_a_batch_size_below_one_at_launch(tmp_path, capsys, value):
     """--batch_size 0 or -1 was a traceback mid-run."""

@@ -344,6 +344,10 @@ def test_rescore_refuses_a_line_the_features_never_read(tmp_path, head_path):
     _rescore(features, head_path, tmp_path / "en")
     assert (tmp_path / "en" / "clips" / "film0.parquet").exists()
     assert [e["error_type"] for e in _error_rows(tmp_path / "en")] == ["UnreadLanguage"]
+    # under --modalities text the row says what a run's says: nothing else to score those clips from (review)
+    _rescore(features, head_path, tmp_path / "text", "--modalities", "text")
+    [row] = _error_rows(tmp_path / "text")
+    assert "(--modalities text)" in row["message"] and "guess" in row["message"], row["message"]
 
 
 def test_rescore_refuses_damaged_features_and_goes_on(tmp_path, head_path):
