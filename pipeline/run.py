@@ -406,12 +406,15 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     nightly run tells the studio what vanished. Empty when the launcher could not list the inputs. A film whose
     path cannot be reached (`unreachable`: a link to a file not there, in a folder that cannot be read) is not gone:
     the summary counts it apart. Nor is a path still there that is the same file as a listed one (a second link to its
-    folder: before 2026-12-06 it was counted gone)."""
+    folder: before 2026-12-06 it was counted gone). Nor is a film under a pattern that matches no film tonight (a
+    volume not mounted leaves an empty folder: before 2026-12-07 its every film was counted gone; the launcher warns
+    of the pattern)."""
     if not any(matched.values()):
         return []
     unreachable = set(unreachable)
     # (a film scored inside a hidden folder before 2026-12-06, left out of listings since, is not gone every night)
-    under = [(pattern_regex(n), outside_hidden_folders(n)) for n in map(normalise_pattern, patterns)]
+    under = [(pattern_regex(n), outside_hidden_folders(n)) for p, n in zip(patterns, map(normalise_pattern, patterns))
+             if matched.get(p)]
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     gone = [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])

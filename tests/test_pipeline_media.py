@@ -754,6 +754,16 @@ def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(t
     from transforms.write import load_done_films
     # inputs the launcher could not list (a filesystem without credentials there): nothing is called gone
     assert gone_films([str(films / "*.mp4")], {}, load_done_films(str(out))) == []
+    # a volume not mounted leaves its folder empty: its films are not gone while another --input matches films
+    # (review, 2026-12-07: every film of it was counted gone)
+    from transforms.discover import FileMetadata
+    make_film(other / "d.mp4", duration_s=3.0)
+    inputs = [str(films / "*.mp4"), str(other / "*.mp4")]
+    assert run(["--input", inputs[0], "--input", inputs[1], "--output", str(out)] + BASE)["ok"] == 1
+    (other / "d.mp4").rename(tmp_path / "d.mp4")  # the volume 'other' unmounted: an empty folder
+    listed = {inputs[0]: [FileMetadata(str(films / "a2.mp4"), (films / "a2.mp4").stat().st_size)], inputs[1]: []}
+    gone = [r["film_path"] for r in gone_films(inputs, listed, load_done_films(str(out)))]
+    assert gone == [str(films / "b.mp4")], gone  # not d
 
 
 def test_films_the_listing_cannot_reach_are_named_not_gone(tmp_path, caplog, monkeypatch):
