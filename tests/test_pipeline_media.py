@@ -939,6 +939,23 @@ def test_a_dvd_title_split_over_vob_files_is_one_film(tmp_path):
     assert run(["--input", str(tmp_path / "Film (1999)"), "--output", str(out)] + args)["ok"] == 1
 
 
+def test_a_blu_ray_folder_is_its_streams_named_by_the_disc(tmp_path):
+    """A BDMV folder: its navigation files (index.bdmv, MovieObject.bdmv, playlists, clip information, their BACKUP
+    copies) were each a failed film, eight a disc, and its stream was named '00000' like every disc's (found in review,
+    2026-12-07). They are not films; the stream is a film named by the disc's folder."""
+    bd = tmp_path / "Movie (2001)" / "BDMV"
+    for nav in ("index.bdmv", "MovieObject.bdmv", "PLAYLIST/00000.mpls", "CLIPINF/00000.clpi",
+                "BACKUP/index.bdmv", "BACKUP/PLAYLIST/00000.mpls", "BDJO/00000.bdjo"):
+        (bd / nav).parent.mkdir(parents=True, exist_ok=True)
+        (bd / nav).write_bytes(b"MPLS0200" + bytes(120))
+    make_film(bd / "STREAM" / "00000.m2ts", duration_s=3.0)
+    out = tmp_path / "out"
+    summary = run(["--input", str(tmp_path / "Movie (2001)"), "--output", str(out)] + BASE)
+    assert (summary["ok"], summary["failed"]) == (1, 0), summary
+    [row] = newest_manifest(out)
+    assert row["film_id"].startswith("movie-2001-00000-") and row["film_path"].endswith("STREAM/00000.m2ts")
+
+
 def test_file_uris_name_the_same_local_films(archive, tmp_path, monkeypatch):
     # Beam has no file:// filesystem (discovery failed the run); a file:// input or output is the local path,
     # so the film gets the same id and path as when named plainly, and a later plain run skips it.

@@ -37,9 +37,12 @@ NOT_FILMS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami", ".sub", ".idx", ".
              ".sup", ".ifo", ".bup", ".txt", ".json", ".parquet", ".nfo", ".jpg", ".png", ".jpeg", ".webp", ".gif",
              ".bmp", ".tif", ".tiff", ".heic", ".xml", ".db", ".ini", ".pdf", ".md5", ".sha1", ".sfv", ".log", ".csv",
              ".html", ".htm", ".md", ".url", ".lnk", ".tsv", ".yaml", ".yml", ".xls", ".xlsx", ".doc", ".docx",
-             ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl", ".ttf", ".otf", ".ttc", ".woff", ".woff2")
-# (.ifo, .bup: a DVD's navigation files; .edl / .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions
-# and LUTs that post-production leaves beside a film; .ttf / .otf / .ttc / .woff / .woff2: fonts, as an Interop DCP
+             ".rtf", ".edl", ".ale", ".cdl", ".cube", ".3dl", ".ttf", ".otf", ".ttc", ".woff", ".woff2", ".bdmv",
+             ".mpls", ".clpi", ".bdjo")
+# (.ifo, .bup: a DVD's navigation files; .bdmv, .mpls, .clpi, .bdjo: a Blu-ray's (index, playlists, clip
+# information, BD-J objects, with their BACKUP copies: before 2026-12-07 each a failed film, eight a disc); .edl /
+# .ale / .cdl / .cube / .3dl: edit lists, Avid logs, colour decisions and LUTs that post-production leaves beside a
+# film; .ttf / .otf / .ttc / .woff / .woff2: fonts, as an Interop DCP
 # carries its subtitles' font in its package: before 2026-12-06 a failed film, "not a readable media file")
 # Frames of an image sequence (film scans, VFX plates, masters delivered as DPX or OpenEXR, JPEG 2000 codestreams): a
 # folder holds one file per frame, each of which was a failed "film"; they are not read (the launcher counts them).
@@ -87,7 +90,8 @@ def film_id_for(path: str, salt: str = "") -> str:
     package's folder (transforms.imf.title_name), not its CPL's uuid. With `salt` (a film's content fingerprint), the
     hash covers it too: the id of a new film at a path whose own id went with the film that moved away from it
     (transforms.write.SkipDone); without it, ids are as they always were."""
-    stem = dvd.title_name(path) or imf.title_name(path) or os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0]
+    stem = (dvd.title_name(path) or dvd.bluray_stream_name(path) or imf.title_name(path)
+            or os.path.splitext(path.rstrip("/").rsplit("/", 1)[-1])[0])
     key = f"{path}\0{salt}" if salt else path  # (no path holds a NUL)
     return f"{slug(stem)}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"  # (path_text: always UTF-8)
 

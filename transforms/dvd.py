@@ -84,6 +84,17 @@ def title_name(path: str) -> str | None:
     return f"{folders[-1] if folders else 'dvd'} VTS {part.group(1)}"
 
 
+def bluray_stream_name(path: str) -> str | None:
+    """A Blu-ray (or AVCHD) stream's name for its film id: the disc's folder and the clip ("Movie 00000" for
+    Movie/BDMV/STREAM/00000.m2ts; before 2026-12-07 "00000", one name for every disc's main feature); None for a
+    file not in a BDMV/STREAM folder."""
+    folders = path.rstrip("/").split("://", 1)[-1].split("/")
+    if len(folders) < 3 or folders[-2].lower() != "stream" or folders[-3].lower() != "bdmv":
+        return None
+    disc = folders[-4] if len(folders) > 3 and folders[-4] else "bluray"
+    return f"{disc} {folders[-1].rsplit('.', 1)[0]}"
+
+
 def title_parts(path: str) -> list[tuple[str, int]]:
     """(path, size) of each part of the DVD title whose first part is `path`, in order; [] for any other file.
     The parts are the title's consecutive VTS_NN_k.VOB from k = 1 (a gap ends the title)."""
