@@ -261,6 +261,11 @@ def test_an_existing_folder_is_taken_literally_with_a_trailing_slash_and_so_is_t
     assert normalise_pattern(str(folder) + "/") == normalise_pattern(str(folder)) == str(tmp_path / "Films [[]2024]/**")
     assert _listed(str(folder) + "/") == [str(folder / "a.mp4")]
     assert normalise_pattern("gs://bucket/Films [2024]/") == "gs://bucket/Films [2024]/**"  # remote: as before
+    # a glob below such a folder: the folder's name taken literally, the glob kept (review, 2026-12-07: no film)
+    (folder / "b.mkv").write_bytes(os.urandom(10))
+    assert normalise_pattern(str(folder / "*.mp4")) == str(tmp_path / "Films [[]2024]/*.mp4")
+    assert _listed(str(folder / "*.mp4")) == [str(folder / "a.mp4")]
+    assert normalise_pattern(str(tmp_path / "Films [0-9]*" / "*.mp4")) == str(tmp_path / "Films [0-9]*" / "*.mp4")
     given = []
     monkeypatch.setattr(demo, "make_demo_archive", lambda root: root)  # (made below: no PyAV films)
     monkeypatch.setattr(demo, "run_main", lambda argv: given.append(argv) or 0)

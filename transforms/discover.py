@@ -190,6 +190,20 @@ def normalise_pattern(pattern: str) -> str:
         return pattern + "**"
     if "://" not in pattern and os.path.isfile(pattern) and any(c in pattern for c in "[*?"):
         return literal_glob(pattern)
+    return literal_folders(pattern)
+
+
+def literal_folders(pattern: str) -> str:
+    """A local pattern whose leading folders are there as written, pattern characters and all, with those folders
+    taken literally: 'Films [2024]/*.mp4' lists the folder 'Films [2024]' (before 2026-12-07 its brackets were a
+    character class and the pattern matched no film; only the folder given alone was taken literally)."""
+    if "://" in pattern:
+        return pattern
+    parts = pattern.split("/")
+    for k in range(len(parts) - 1, 0, -1):
+        folder = "/".join(parts[:k])
+        if any(c in folder for c in "[*?") and os.path.isdir(folder):
+            return literal_glob(folder) + "/" + "/".join(parts[k:])
     return pattern
 
 
