@@ -691,6 +691,15 @@ def test_a_film_moved_aside_or_onto_another_films_name_keeps_its_id(tmp_path, ca
     assert (night["ok"], night["moved"], night["skipped"]) == (2, 2, 1), night
     after = {Path(r["film_path"]).name: r["film_id"] for r in newest_manifest(out)}
     assert (after["film.mp4"], after["film_v1.mp4"]) == (before["film_v1.mp4"], before["film.mp4"])
+    # a film written anew at its path while a copy of its old bytes, indexed before, stays elsewhere: redone under
+    # its id (the copy did not take it)
+    (films / "copy.mp4").write_bytes((films / "b.mp4").read_bytes())
+    assert run(argv)["ok"] == 1
+    make_film(films / "b.mp4", duration_s=7.0)
+    night = run(argv)
+    assert (night["ok"], night["moved"]) == (1, 0), night
+    rows = {Path(r["film_path"]).name: r for r in newest_manifest(out)}
+    assert rows["b.mp4"]["film_id"] == after["b.mp4"] and rows["copy.mp4"]["film_id"] not in after.values()
 
 
 def test_the_done_index_gives_what_reading_every_manifest_file_gives(tmp_path):

@@ -429,10 +429,15 @@ class SkipDone(beam.DoFn):
 
     def moved_away(self, known: dict, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()) -> bool:
         """Whether the film done at this path (`known`), of other bytes than the film here now, is found tonight at
-        another path: it moved there (and continues its id there), and the film here is a new one."""
+        another path that did not hold it already (a copy indexed there before is a film of its own): it moved there
+        (and continues its id there), and the film here is a new one."""
         theirs = row_content(known)
+
+        def took_it(path: str) -> bool:
+            there = self.current(path)
+            return there is None or row_content(there) != theirs
         return bool(theirs) and theirs != content_key(ref)[0] and any(
-            k == theirs and p != ref.path for k, p in claimants)
+            k == theirs and p != ref.path and took_it(p) for k, p in claimants)
 
     def current(self, path: str) -> Optional[dict]:
         """The done row at `path` while its film is there: its id's newest row is at this path. A film that moved
