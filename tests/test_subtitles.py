@@ -940,6 +940,28 @@ def test_cue_identifiers_and_number_lines_are_read_as_they_are_meant():
     assert [c.text for c in parse_subtitles(no_numbers, "srt")[0]] == ["Room 101", "Count: 2"]
 
 
+def test_sidecars_mangled_in_transfer_or_typed_by_hand_give_each_cue_its_own_words():
+    # Found in review (2026-12-07), each silent: a CRLF file converted again (CR CR LF: FTP text mode, git) and a file
+    # without blank lines between cues ended every cue in the next one's number ('Hello there. 2'); a timing line with
+    # a hand-typed arrow ('—>' as a word processor mends '-->', '=>', '-- >', '→') was read as the text of the cue
+    # before, times and all; '<br>' glued the words around it ('yougoing').
+    lines = ["Where are you going tonight?", "I am going home, it is late.", "Good night then."]
+    doubled = "".join(f"{i + 1}\r\r\n00:00:0{2 * i + 1},000 --> 00:00:0{2 * i + 2},000\r\r\n{t}\r\r\n\r\r\n"
+                      for i, t in enumerate(lines))
+    assert [(c.start_s, c.text) for c in parse_subtitles(doubled, "srt")[0]] == [(1.0, lines[0]), (3.0, lines[1]),
+                                                                                (5.0, lines[2])]
+    packed = "".join(f"{i + 1}\n00:00:0{2 * i + 1},000 --> 00:00:0{2 * i + 2},000\n{t}\n" for i, t in enumerate(lines))
+    assert [c.text for c in parse_subtitles(packed, "srt")[0]] == lines
+    arrows = ["—>", "–>", "=>", "-- >", "- ->", "→", " — "]
+    typed = "".join(f"{i + 1}\n00:00:{10 + 2 * i},000{a}00:00:{11 + 2 * i},000\nLine {i}.\n\n" for i, a in enumerate(arrows))
+    cues, warnings = parse_subtitles(typed, "srt")
+    assert [(c.start_s, c.text) for c in cues] == [(10.0 + 2 * i, f"Line {i}.") for i in range(len(arrows))]
+    assert not warnings
+    assert [c.text for c in parse_subtitles("1\n00:00:01,000 --> 00:00:02,000\nWhere are you<br>going<BR/>tonight?\n",
+                                             "srt")[0]] == ["Where are you going tonight?"]
+    assert clean_text("Where<br />are<div>you</div>") == "Where are you"
+
+
 def test_a_utf8_file_with_a_bom_reads_its_few_cp1252_bytes_as_cp1252():
     body = "Zoë’s café.\n".encode("utf-8") + "It’s naïve.\n".encode("cp1252")
     text, warning = decode_subtitle_bytes(b"\xef\xbb\xbf" + body)

@@ -9,6 +9,7 @@ import unicodedata
 
 _SPACES = re.compile(r"\s+")
 _HTML_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<\s*/\s*[a-zA-Z]*\s*>")
+HTML_BREAK = re.compile(r"<\s*(?:br|/?(?:div|p))\b[^>]*>", re.IGNORECASE)  # a line or block break: a space
 _ASS_TAG = re.compile(r"\{\\[^}]*\}")
 _VTT_TIMESTAMP_TAG = re.compile(r"<\d{1,2}:\d{2}(:\d{2})?\.\d{3}>")
 # ASS drawing mode: from a tag that sets \p1 (or more) to one that sets \p0 (or the end), the text is a vector shape
@@ -28,7 +29,10 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # of another language among a film's is not read (transforms.language.line_unlike); a cue or turn that is an action in
 # asterisks ('*laughs*'), a song in tildes ('~ Happy birthday ~') or a bare sound word ('SCREAMING', 'Applause') is no
 # line; the captions' speaker change '>>' goes; mis-decoded Windows-1252 punctuation ('\x92') is read as meant.
-DIALOGUE_RULE = "7"
+# 8 (2026-12-07, forty-sixth session): '<br>' and block tags in a cue are a space ('you<br>going' was 'yougoing'); in
+# SubRip / WebVTT sidecars a CR CR LF line end is one, a bare cue number right before its timing line is no text, and
+# a timing line with a hand-typed arrow ('—>', '=>', '-- >') is one (each put words or numbers into the cue before).
+DIALOGUE_RULE = "8"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score
 # A cue that is only a label in capitals, of one or two words: 'JOHN:', 'MAN #2:', 'DR. SMITH:' (not 'Listen:', nor
@@ -131,7 +135,7 @@ def clean_text(text: str) -> str:
     text = text.replace("\\N", " ").replace("\\n", " ").replace("\\h", " ")
     text = _ASS_TAG.sub("", text)
     text = _VTT_TIMESTAMP_TAG.sub("", text)
-    text = html.unescape(_HTML_TAG.sub("", text))
+    text = html.unescape(_HTML_TAG.sub("", HTML_BREAK.sub(" ", text)))
     text = text.translate(_CP1252)
     if not text.isprintable():  # (a format character is not printable: most lines skip the walk)
         text = "".join(c for c in text if unicodedata.category(c) != "Cf")

@@ -27,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from pysubs2.formats.subrip import SubripFormat
 
 from model.encoders.versions import TEXT_LANGUAGES
-from transforms.dialogue import clean_text, dialogue_text
+from transforms.dialogue import HTML_BREAK, clean_text, dialogue_text
 from transforms import attempts, dvd, imf
 from transforms.discover import NOT_FILMS, is_film_candidate, literal_glob, path_text, special_file
 from transforms.elements import Cue, FilmError, FilmInfo, FilmJob, FilmRef
@@ -160,9 +160,11 @@ def _other_script(data: bytes) -> Optional[tuple[str, str]]:
 
 
 def _newlines(text: str) -> str:
-    """\\n line ends (CRLF, CR), and no byte order mark anywhere: files joined end to end carry theirs in the
-    middle (before 2026-12-06 it glued the next cue's number to a line, 'I can't believe you did that! 2')."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
+    """\\n line ends (CRLF, CR, and CR CR LF: a CRLF file converted to CRLF again by an FTP text transfer or git,
+    one line end as FFmpeg reads it; before 2026-12-07 a blank line, which put the next cue's number on every cue),
+    and no byte order mark anywhere: files joined end to end carry theirs in the middle (before 2026-12-06 it glued
+    the next cue's number to a line, 'I can't believe you did that! 2')."""
+    return text.replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n").replace("\ufeff", "")
 
 
 def _drop_vtt_meta(text: str) -> str:
@@ -278,7 +280,10 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
 # A cue's time as SubRip and WebVTT write it, whatever its hours (pysubs2 reads two digits: 100:00:01,000 was 1 s)
 # and its sign (pysubs2 drops it: -00:00:01,000 was +1 s), with a comma or a point (a .vtt timed with commas)
 _CUE_TIME = r"(-?)(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
-_TIMING_LINE = re.compile(rf"\s*{_CUE_TIME}\s*(?:-{{1,2}}>|\s)\s*{_CUE_TIME}(?!\d)")
+# between the times an arrow as typed by hand or mended by a word processor too ('—>', '–>', '-- >', '- ->', '=>',
+# '→', ' — '): before 2026-12-07 such a timing line was read as the text of the cue before, its times in the words
+_ARROW = r"(?:[-\u2010-\u2015=](?:\s?[-\u2010-\u2015])?\s?>|\u2192|\s[-\u2010-\u2015]\s|\s)"
+_TIMING_LINE = re.compile(rf"\s*{_CUE_TIME}\s*{_ARROW}\s*{_CUE_TIME}(?!\d)")
 _BROKEN_TIMING = re.compile(r"-->|^\s*-?\d+:[\d:.,]*\s*->")  # a timing line all the same, its times unreadable
 
 
@@ -291,16 +296,20 @@ def _timed_lines(text: str) -> tuple[str, list[str]]:
     (both were skipped, the warning naming the good one)."""
     out, warnings, cue, skipping = [], [], 0, False
     for line in text.split("\n"):  # (as pysubs2 splits them)
-        line = line.replace("\x00", "").replace(_TEXT_END, "")  # (_MarkedTimes' marks)
+        # (_MarkedTimes' marks; a '<br>' is a space: pysubs2 drops the tag, and 'you<br>going' read 'yougoing')
+        line = HTML_BREAK.sub(" ", line.replace("\x00", "").replace(_TEXT_END, ""))
         times = _TIMING_LINE.match(line)
         if not times and not _BROKEN_TIMING.search(line):
             # each text line ends in _TEXT_END: pysubs2 drops a cue's last line when it is a number (taking it for
             # the next cue's), which lost "1999" of "And the year was / 1999" and every cue's "3" of "Only / 3"
             out.append("" if skipping else line + _TEXT_END if line.strip() else line)
             continue
-        if out and out[-1].strip() and (len(out) == 1 or not out[-2].strip()):
+        if out and out[-1].strip() and (len(out) == 1 or not out[-2].strip()
+                                        or out[-1].replace(_TEXT_END, "").strip().isdigit()):
             # the line before a timing line, after a blank one, is the cue's number or WebVTT identifier: not text
-            # (before 2026-12-07 an identifier that is not a number was read as the end of the cue before)
+            # (before 2026-12-07 an identifier that is not a number was read as the end of the cue before); so is a
+            # bare number right before it in a file without blank lines between cues (before 2026-12-07 every cue
+            # ended in the next one's number)
             out[-1] = ""
         cue, skipping = cue + 1, times is None
         if skipping:
