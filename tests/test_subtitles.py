@@ -953,13 +953,28 @@ def test_sidecars_mangled_in_transfer_or_typed_by_hand_give_each_cue_its_own_wor
     packed = "".join(f"{i + 1}\n00:00:0{2 * i + 1},000 --> 00:00:0{2 * i + 2},000\n{t}\n" for i, t in enumerate(lines))
     assert [c.text for c in parse_subtitles(packed, "srt")[0]] == lines
     arrows = ["—>", "–>", "=>", "-- >", "- ->", "→", " — "]
-    typed = "".join(f"{i + 1}\n00:00:{10 + 2 * i},000{a}00:00:{11 + 2 * i},000\nLine {i}.\n\n" for i, a in enumerate(arrows))
+    typed = "".join(f"{i + 1}\n00:00:{10 + 2 * i},000{a}00:00:{11 + 2 * i},000\nLine {i}.\n\n"
+                    for i, a in enumerate(arrows))
     cues, warnings = parse_subtitles(typed, "srt")
     assert [(c.start_s, c.text) for c in cues] == [(10.0 + 2 * i, f"Line {i}.") for i in range(len(arrows))]
     assert not warnings
     assert [c.text for c in parse_subtitles("1\n00:00:01,000 --> 00:00:02,000\nWhere are you<br>going<BR/>tonight?\n",
                                              "srt")[0]] == ["Where are you going tonight?"]
     assert clean_text("Where<br />are<div>you</div>") == "Where are you"
+
+
+def test_a_line_shown_for_an_hour_over_later_lines_ends_where_the_next_starts():
+    # '00:00:00,500 --> 01:00:01,500' (a typo in the hours): before 2026-12-07 the line was read by a clip an hour in,
+    # beside the lines said there, without a word (found in review). Long lines shown over fewer than two later lines
+    # (a sign over one line of dialogue) stay as they are.
+    srt = ("1\n00:00:00,500 --> 01:00:01,500\nWhere are you going tonight, my dear friend?\n\n"
+           "2\n00:00:03,000 --> 00:00:04,000\nI am going home.\n\n3\n00:00:05,500 --> 00:00:06,500\nGood night.\n")
+    cues, warnings = parse_subtitles(srt, "srt")
+    assert [(c.start_s, c.end_s) for c in cues] == [(0.5, 3.0), (3.0, 4.0), (5.5, 6.5)]
+    assert len(warnings) == 1 and "is shown for 3601 s" in warnings[0]
+    assert "ends where the next line starts" in warnings[0]
+    sign = "1\n00:00:00,500 --> 00:01:30,000\nLONDON, 1943\n\n2\n00:00:03,000 --> 00:00:04,000\nI am going home.\n"
+    assert [(c.start_s, c.end_s) for c in parse_subtitles(sign, "srt")[0]] == [(0.5, 90.0), (3.0, 4.0)]
 
 
 def test_a_utf8_file_with_a_bom_reads_its_few_cp1252_bytes_as_cp1252():

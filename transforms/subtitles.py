@@ -234,10 +234,31 @@ def _cues(events: list[tuple[float, float, str]], warnings: list[str], language:
             warnings.append(f"cue {i + 1}: skipped, bad times {start:.3f} -> {end:.3f} ({line[:40]!r})")
             continue
         cues.append(Cue(start_s=start, end_s=end, text=line, source="subtitle", language=language))
-    cues = merge_repeats(cues)
+    cues, runaways = _end_runaways(merge_repeats(cues))
+    warnings += runaways
     if not cues and not events and not empty:
         warnings.append("no cues could be parsed")
     return cues, warnings
+
+
+# A line shown longer than this over two later lines or more: its end time is a typo (00:00:00,500 --> 01:00:01,500),
+# and the line would be read an hour into the film, beside lines said there (before 2026-12-07, without a word)
+RUNAWAY_CUE_S = 60.0
+
+
+def _end_runaways(cues: list[Cue]) -> tuple[list[Cue], list[str]]:
+    """Cues sorted by start, each that runs over RUNAWAY_CUE_S and past the start of the second line after it ended
+    where the next line starts, and a warning for each."""
+    out, warnings = [], []
+    for i, c in enumerate(cues):
+        if (c.end_s - c.start_s > RUNAWAY_CUE_S and i + 2 < len(cues) and cues[i + 2].start_s < c.end_s
+                and cues[i + 1].start_s > c.start_s):
+            warnings.append(f"the line at {c.start_s:.3f} s ({c.text[:40]!r}) is shown for "
+                            f"{c.end_s - c.start_s:.0f} s, over later lines: its end time is taken for a typo and it "
+                            f"ends where the next line starts ({cues[i + 1].start_s:.3f} s)")
+            c = dataclasses.replace(c, end_s=cues[i + 1].start_s)
+        out.append(c)
+    return out, warnings
 
 
 def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optional[float] = None,
