@@ -414,7 +414,7 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     unreachable = set(unreachable)
     # (a film scored inside a hidden folder before 2026-12-06, left out of listings since, is not gone every night)
     under = [(pattern_regex(n), outside_hidden_folders(n)) for p, n in zip(patterns, map(normalise_pattern, patterns))
-             if matched.get(p)]
+             if matched.get(p) or not any(c in n for c in "*?[")]  # (a film named alone and deleted: gone)
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     gone = [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])

@@ -740,3 +740,50 @@ def test_a_moved_film_whose_outputs_cannot_be_named_anew_under_the_size_limit_is
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert todo != "moved" and todo.film_id == a.film_id  # to be scored, under the id it had
     assert night(out, "r3", [moved]) == {moved.path: "moved"}  # without the limit the move is written as before
+
+
+def test_skip_done_pairs_each_films_bytes_with_one_path_whatever_the_nights_moves(tmp_path, monkeypatch):
+    """SkipDone's decision on hand-made done rows and films found (review of 2026-12-07's same-night moves): a film
+    indexed before manifest 1.2 (no content fingerprint) beside a copy indexed since keeps its id when the copy moves;
+    of two indexed copies both rewritten while one new copy of their bytes appears, one id goes to the new copy and
+    the other is redone at its path (before the fix both took new ids and one id was left to nobody); three films
+    rotating names each keep their id."""
+    import datetime
+    from transforms.discover import film_id_for
+    from transforms.elements import FilmRef
+    from transforms.write import SKIPPED_TAG, SkipDone
+    monkeypatch.setattr(SkipDone, "_still_valid", staticmethod(lambda *a, **k: True))
+    monkeypatch.setattr("transforms.write.commit_move", lambda *a, **k: None)
+
+    def row(name, film_id, content, day=0, recorded=True):
+        r = {"film_path": str(tmp_path / name), "film_id": film_id, "fingerprint": f"fp-{name}-{content}",
+             "processed_at": datetime.datetime(2026, 1, 1 + day), "status": "ok", "config_hash": "c", "n_clips": 1,
+             "output_file": None}
+        return {**r, "content_fingerprint": content} if recorded else r
+
+    def night(rows, found):
+        for f in tmp_path.glob("*.mp4"):
+            f.unlink()
+        refs = []
+        for name, content, fp in found:
+            (tmp_path / name).write_bytes(b"x")
+            path = str(tmp_path / name)
+            refs.append(FilmRef(path, 1, film_id_for(path), fp or f"fp-{name}-{content}", content))
+        step = SkipDone({r["film_path"]: r for r in rows}, "c", "r")
+        claimants = [(r.content_fingerprint, r.path) for r in refs]
+        out = {}
+        for ref in refs:
+            [o] = step.process(ref, claimants)
+            out[Path(ref.path).name] = o.value["film_id"] if getattr(o, "tag", None) == SKIPPED_TAG else o.film_id
+        return out
+
+    ids = night([row("a_orig.mp4", "A", "X", recorded=False), row("q.mp4", "Q", "X", day=1)],
+                [("a_orig.mp4", "X", "fp-a_orig.mp4-X"), ("z.mp4", "X", "fp-q.mp4-X")])
+    assert ids == {"a_orig.mp4": "A", "z.mp4": "Q"}
+    ids = night([row("p1.mp4", "P1", "X"), row("p2.mp4", "P2", "X", day=1)],
+                [("p1.mp4", "Y", None), ("p2.mp4", "Z", None), ("p3.mp4", "X", None)])
+    assert ids["p3.mp4"] in ("P1", "P2") and len(set(ids.values())) == 3
+    assert {"P1", "P2"} <= set(ids.values()), ids  # the id the copy did not take stays at its path
+    ids = night([row("a.mp4", "A", "XA"), row("b.mp4", "B", "XB"), row("c.mp4", "C", "XC")],
+                [("a.mp4", "XB", "fp-b.mp4-XB"), ("b.mp4", "XC", "fp-c.mp4-XC"), ("c.mp4", "XA", "fp-a.mp4-XA")])
+    assert ids == {"a.mp4": "B", "b.mp4": "C", "c.mp4": "A"}

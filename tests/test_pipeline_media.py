@@ -773,6 +773,10 @@ def test_a_film_deleted_from_the_archive_is_counted_gone_and_keeps_its_outputs(t
     listed = {inputs[0]: [FileMetadata(str(films / "a2.mp4"), (films / "a2.mp4").stat().st_size)], inputs[1]: []}
     gone = [r["film_path"] for r in gone_films(inputs, listed, load_done_films(str(out)))]
     assert gone == [str(films / "b.mp4")], gone  # not d
+    # a film named alone in --input and deleted is gone all the same (its pattern matches nothing: it is not there)
+    alone = [str(films / "a2.mp4"), str(films / "b.mp4")]
+    gone = gone_films(alone, {alone[0]: listed[inputs[0]], alone[1]: []}, load_done_films(str(out)))
+    assert [r["film_path"] for r in gone] == [str(films / "b.mp4")]
 
 
 def test_films_the_listing_cannot_reach_are_named_not_gone(tmp_path, caplog, monkeypatch):

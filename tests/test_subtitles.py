@@ -958,6 +958,11 @@ def test_sidecars_mangled_in_transfer_or_typed_by_hand_give_each_cue_its_own_wor
     cues, warnings = parse_subtitles(typed, "srt")
     assert [(c.start_s, c.text) for c in cues] == [(10.0 + 2 * i, f"Line {i}.") for i in range(len(arrows))]
     assert not warnings
+    # (review) a line of digits that is not the next cue's number stays a line; a dash between two times is no arrow
+    counted = "00:01.000 --> 00:02.000\nCount with me\n1\n00:03.000 --> 00:04.000\n2\n00:05.000 --> 00:06.000\n3\n"
+    assert [c.text for c in parse_subtitles(counted, "vtt")[0]] == ["Count with me 1", "2", "3"]
+    lap = "1\n00:00:01,000 --> 00:00:03,000\nHe ran it in\n1:23.456 - 1:24.789 was his best lap\n"
+    assert [c.text for c in parse_subtitles(lap, "srt")[0]] == ["He ran it in 1:23.456 - 1:24.789 was his best lap"]
     assert [c.text for c in parse_subtitles("1\n00:00:01,000 --> 00:00:02,000\nWhere are you<br>going<BR/>tonight?\n",
                                              "srt")[0]] == ["Where are you going tonight?"]
     assert clean_text("Where<br />are<div>you</div>") == "Where are you"
@@ -973,8 +978,9 @@ def test_a_line_shown_for_an_hour_over_later_lines_ends_where_the_next_starts():
     assert [(c.start_s, c.end_s) for c in cues] == [(0.5, 3.0), (3.0, 4.0), (5.5, 6.5)]
     assert len(warnings) == 1 and "is shown for 3601 s" in warnings[0]
     assert "ends where the next line starts" in warnings[0]
-    sign = "1\n00:00:00,500 --> 00:01:30,000\nLONDON, 1943\n\n2\n00:00:03,000 --> 00:00:04,000\nI am going home.\n"
-    assert [(c.start_s, c.end_s) for c in parse_subtitles(sign, "srt")[0]] == [(0.5, 90.0), (3.0, 4.0)]
+    sign = ("1\n00:00:00,500 --> 00:05:00,000\nLONDON, 1943\n\n2\n00:00:03,000 --> 00:00:04,000\nI am going home.\n\n"
+            "3\n00:00:05,000 --> 00:00:06,000\nSo am I.\n")  # a sign or a song over the dialogue: minutes, not an hour
+    assert [(c.start_s, c.end_s) for c in parse_subtitles(sign, "srt")[0]] == [(0.5, 300.0), (3.0, 4.0), (5.0, 6.0)]
 
 
 def test_a_utf8_file_with_a_bom_reads_its_few_cp1252_bytes_as_cp1252():

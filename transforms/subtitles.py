@@ -243,7 +243,7 @@ def _cues(events: list[tuple[float, float, str]], warnings: list[str], language:
 
 # A line shown longer than this over two later lines or more: its end time is a typo (00:00:00,500 --> 01:00:01,500),
 # and the line would be read an hour into the film, beside lines said there (before 2026-12-07, without a word)
-RUNAWAY_CUE_S = 60.0
+RUNAWAY_CUE_S = 600.0  # (a sign or a song shown over the dialogue under it runs a minute or two, not ten)
 
 
 def _end_runaways(cues: list[Cue]) -> tuple[list[Cue], list[str]]:
@@ -302,8 +302,8 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
 # and its sign (pysubs2 drops it: -00:00:01,000 was +1 s), with a comma or a point (a .vtt timed with commas)
 _CUE_TIME = r"(-?)(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
 # between the times an arrow as typed by hand or mended by a word processor too ('—>', '–>', '-- >', '- ->', '=>',
-# '→', ' — '): before 2026-12-07 such a timing line was read as the text of the cue before, its times in the words
-_ARROW = r"(?:[-\u2010-\u2015=](?:\s?[-\u2010-\u2015])?\s?>|\u2192|\s[-\u2010-\u2015]\s|\s)"
+# '→', ' — '; not a hyphen alone: '1:23.456 - 1:24.789 was his best lap' is a line): before 2026-12-07 such a timing line was read as the text of the cue before, its times in the words
+_ARROW = r"(?:[-\u2010-\u2015=](?:\s?[-\u2010-\u2015])?\s?>|\u2192|\s[\u2013\u2014]\s|\s)"
 _TIMING_LINE = re.compile(rf"\s*{_CUE_TIME}\s*{_ARROW}\s*{_CUE_TIME}(?!\d)")
 _BROKEN_TIMING = re.compile(r"-->|^\s*-?\d+:[\d:.,]*\s*->")  # a timing line all the same, its times unreadable
 
@@ -326,11 +326,11 @@ def _timed_lines(text: str) -> tuple[str, list[str]]:
             out.append("" if skipping else line + _TEXT_END if line.strip() else line)
             continue
         if out and out[-1].strip() and (len(out) == 1 or not out[-2].strip()
-                                        or out[-1].replace(_TEXT_END, "").strip().isdigit()):
+                                        or out[-1].replace(_TEXT_END, "").strip() == str(cue + 1)):
             # the line before a timing line, after a blank one, is the cue's number or WebVTT identifier: not text
-            # (before 2026-12-07 an identifier that is not a number was read as the end of the cue before); so is a
-            # bare number right before it in a file without blank lines between cues (before 2026-12-07 every cue
-            # ended in the next one's number)
+            # (before 2026-12-07 an identifier that is not a number was read as the end of the cue before); so is
+            # the next cue's number right before it in a file without blank lines between cues (before 2026-12-07
+            # every cue ended in it; a line of other digits there stays a line: 'Count with me / 1', '2')
             out[-1] = ""
         cue, skipping = cue + 1, times is None
         if skipping:

@@ -408,7 +408,7 @@ class SkipDone(beam.DoFn):
         """The done row of the film this one was before it moved here: the same bytes, another path, not there any
         more (a copy beside the original is a film of its own). Where several new films have those bytes
         (`claimants`, content_key of the films found), pair_moves decides which continues which."""
-        key = content_key(ref)[0]
+        key, claimants = content_key(ref)[0], list(claimants)
         # A film whose path is still there, not listed tonight, and the same file as this path: the listing reached
         # it by another path (a second link to its folder), so it moved here. Before 2026-12-06 it was a new film,
         # scored again under a new id, and its old path counted gone.
@@ -417,27 +417,31 @@ class SkipDone(beam.DoFn):
                      and r["film_path"] not in listed and same_local_file(r["film_path"], ref.path)), None)
         if same is not None:
             return same
-        # gone from its path: not there, or there with other bytes tonight (a film moved aside and a new one put in
-        # its place in one night: before 2026-12-07 the moved film took a new id, the new one the moved film's)
+        return self._moves(key, claimants).get(ref.path)
+
+    def _moves(self, key: str, claimants: list[tuple[str, str]]) -> dict[str, dict]:
+        """pair_moves for the films of these bytes: new path -> the done row of the film it continues. A film is gone
+        from its path when the path is not there, or holds other bytes tonight (a film moved aside and a new one put
+        in its place in one night: before 2026-12-07 the moved film took a new id, the new one the moved film's); the
+        paths that may continue one are those of these bytes with no film done there, or whose film done there had
+        other bytes (a copy indexed there before is a film of its own)."""
         other_bytes = {p for k, p in claimants if k != key}
-        gone = [r for r in self.by_content.get(key, []) if r["film_path"] != ref.path
-                and (r["film_path"] in other_bytes or not FileSystems.exists(r["film_path"]))]
+        gone = [r for r in self.by_content.get(key, [])
+                if r["film_path"] in other_bytes or not FileSystems.exists(r["film_path"])]
         if not gone:
-            return None
-        rivals = sorted({p for k, p in claimants if k == key and self.current(p) is None} | {ref.path})
-        return pair_moves(gone, rivals).get(ref.path)
+            return {}
 
-    def moved_away(self, known: dict, ref: FilmRef, claimants: Iterable[tuple[str, str]] = ()) -> bool:
-        """Whether the film done at this path (`known`), of other bytes than the film here now, is found tonight at
-        another path that did not hold it already (a copy indexed there before is a film of its own): it moved there
-        (and continues its id there), and the film here is a new one."""
-        theirs = row_content(known)
-
-        def took_it(path: str) -> bool:
+        def free(path: str) -> bool:
             there = self.current(path)
-            return there is None or row_content(there) != theirs
-        return bool(theirs) and theirs != content_key(ref)[0] and any(
-            k == theirs and p != ref.path and took_it(p) for k, p in claimants)
+            return there is None or there.get("content_fingerprint") not in (None, "", key)
+        return pair_moves(gone, sorted({p for k, p in claimants if k == key and free(p)}))
+
+    def moved_away(self, known: dict, ref: FilmRef, claimants: list[tuple[str, str]]) -> bool:
+        """Whether the film done at this path (`known`), of other bytes than the film here now, continues at another
+        path tonight (_moves, as that path's own look decides): then the film here is a new one."""
+        theirs = known.get("content_fingerprint")
+        return bool(theirs) and any(r.get("film_id") == known.get("film_id")
+                                    for r in self._moves(theirs, claimants).values())
 
     def current(self, path: str) -> Optional[dict]:
         """The done row at `path` while its film is there: its id's newest row is at this path. A film that moved
@@ -464,7 +468,8 @@ class SkipDone(beam.DoFn):
         known, leaving, moved = self.current(ref.path), None, None
         if known is None:
             moved = self.moved_from(ref, claimants)
-        elif row_content(known) not in ("", content_key(ref)[0]):
+        elif known.get("content_fingerprint") not in (None, "", content_key(ref)[0]):  # (rows before manifest 1.2:
+            # their fingerprint holds the sidecars and mtime too, never a film's bytes alone: as before)
             # other bytes at this path than the film done here: a film moved onto it (its film replaced), or the film
             # here moved away tonight and a new one took its place; else its film was written anew (redone, its id)
             if (moved := self.moved_from(ref, claimants)) is not None:
