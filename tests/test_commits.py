@@ -496,6 +496,40 @@ def test_a_film_redone_without_transcripts_loses_its_old_transcripts(tmp_path):
     assert not transcripts.exists() and (out / "clips" / f"{a.film_id}.parquet").exists()
 
 
+def test_a_crash_between_a_films_clips_and_features_never_pairs_new_clips_with_old_tokens(tmp_path, monkeypatch):
+    # Found in review (2026-12-07): the clips file is renamed into place before the features file; a run killed
+    # between the two left the new clips beside the old features, and a rescore then read the old tokens as the new
+    # clips' (another line's label). The old features file goes first now: the film has no features until its run
+    # finishes (rescore refuses it, the next run redoes it).
+    from transforms import write
+    from transforms.fuse import features_row
+    out = tmp_path / "out"
+    (tmp_path / "a.mkv").write_bytes(b"film A")
+    a = found(tmp_path / "a.mkv")
+
+    def clips(run_id):
+        return [{"film_id": a.film_id, "film_path": a.path, "fingerprint": a.fingerprint, "clip_index": 0,
+                 "start_s": 0.0, "end_s": 1.0, "segment_source": "window", "text_source": "none", "n_frames": 2,
+                 "has_audio": True, "run_id": run_id, "config_hash": "cfg"}]
+    tokens = [features_row(a.film_id, a.path, 0, {"text": np.ones((2, 4), np.float32)}, "enc", {"text": 4})]
+    write.commit_film(str(out), "r1", write.manifest_row("r1", a, "cfg", "ok", n_clips=1), clip_rows=clips("r1"),
+                      features=tokens)
+    features = out / "features" / f"{a.film_id}.parquet"
+    assert features.exists()
+    real = write.publish
+
+    def killed(tmp, path):
+        if "/features/" in path:
+            raise KeyboardInterrupt  # the run dies between the two renames
+        return real(tmp, path)
+    monkeypatch.setattr(write, "publish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write.commit_film(str(out), "r2", write.manifest_row("r2", a, "cfg", "ok", n_clips=1), clip_rows=clips("r2"),
+                          features=tokens)
+    assert pq.read_table(out / "clips" / f"{a.film_id}.parquet").column("run_id").to_pylist() == ["r2"]
+    assert not features.exists()  # not the old tokens beside the new clips
+
+
 def test_a_replaced_film_that_fails_loses_the_clips_of_its_old_bytes(tmp_path):
     # A film re-delivered as bytes that fail: its old clips, features and transcripts are of bytes no longer there.
     # Before 2026-12-06 they stayed, and the README's direct readings of clips/ counted them beside a failed film

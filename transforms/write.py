@@ -661,6 +661,11 @@ def commit_film(output_dir: str, run_id: str, manifest: dict, errors: Iterable[F
         raise
     if not rows and FileSystems.exists(errors_file):  # a retried film that failed before and not now
         delete_files([errors_file])
+    if clip_rows is not None and features:
+        # the old features go before the new clips come: a crash between the two renames left the new clips beside
+        # the old tokens, which pipeline.rescore paired by clip_index (another line's label, found in review
+        # 2026-12-07); now it finds no features for the film and refuses it, and the next run redoes the film
+        _drop_stale([features_file])
     for tmp, path in staged[:-1]:
         publish(tmp, path)
     if clip_rows is not None:
