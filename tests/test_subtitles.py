@@ -983,6 +983,24 @@ def test_a_line_shown_for_an_hour_over_later_lines_ends_where_the_next_starts():
     assert [(c.start_s, c.end_s) for c in parse_subtitles(sign, "srt")[0]] == [(0.5, 300.0), (3.0, 4.0), (5.0, 6.0)]
 
 
+def test_ass_events_are_read_in_the_order_their_format_line_names():
+    # pysubs2 reads an event's fields in the standard order whatever the [Events] Format line says: a file that names
+    # them in another (Start and End first, or only Start, End, Text) lost every event as 'unreadable times' before
+    # 2026-12-07 (found in review). The standard order reads as before.
+    head = "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize\nStyle: Default,Arial,20\n\n"
+    moved = (head + "[Events]\nFormat: Start, End, Layer, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+             "Dialogue: 0:00:01.00,0:00:02.00,0,Default,,0,0,0,,Well, I think so.\n"
+             "Comment: 0:00:02.00,0:00:03.00,0,Default,,0,0,0,,a note\n"
+             "Dialogue: 0:00:03.00,0:00:04.00,0,Default,,0,0,0,,Me too.\n")
+    short = head + "[Events]\nFormat: Start, End, Text\nDialogue: 0:00:01.00,0:00:02.00,Well, I think so.\n"
+    standard = (head + "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+                "Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,Well, I think so.\n")
+    for text, said in ((moved, [(1.0, "Well, I think so."), (3.0, "Me too.")]), (short, [(1.0, "Well, I think so.")]),
+                       (standard, [(1.0, "Well, I think so.")])):
+        cues, warnings = parse_subtitles(text, "ass")
+        assert [(c.start_s, c.text) for c in cues] == said and not warnings, warnings
+
+
 def test_a_utf8_file_with_a_bom_reads_its_few_cp1252_bytes_as_cp1252():
     body = "Zoë’s café.\n".encode("utf-8") + "It’s naïve.\n".encode("cp1252")
     text, warning = decode_subtitle_bytes(b"\xef\xbb\xbf" + body)

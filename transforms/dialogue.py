@@ -32,7 +32,8 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # 8 (2026-12-07, forty-sixth session): '<br>' and block tags in a cue are a space ('you<br>going' was 'yougoing'); in
 # SubRip / WebVTT sidecars a CR CR LF line end is one, a bare cue number right before its timing line is no text, and
 # a timing line with a hand-typed arrow ('—>', '=>', '-- >') is one (each put words or numbers into the cue before);
-# a line shown over ten minutes across later lines ends where the next starts (transforms.subtitles._end_runaways).
+# a line shown over ten minutes across later lines ends where the next starts (transforms.subtitles._end_runaways);
+# ASS events are read in the order their Format line names.
 DIALOGUE_RULE = "8"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score

@@ -302,7 +302,8 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
 # and its sign (pysubs2 drops it: -00:00:01,000 was +1 s), with a comma or a point (a .vtt timed with commas)
 _CUE_TIME = r"(-?)(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
 # between the times an arrow as typed by hand or mended by a word processor too ('—>', '–>', '-- >', '- ->', '=>',
-# '→', ' — '; not a hyphen alone: '1:23.456 - 1:24.789 was his best lap' is a line): before 2026-12-07 such a timing line was read as the text of the cue before, its times in the words
+# '→', ' — '; not a hyphen alone: '1:23.456 - 1:24.789 was his best lap' is a line): before 2026-12-07 such a
+# timing line was read as the text of the cue before, its times in the words
 _ARROW = r"(?:[-\u2010-\u2015=](?:\s?[-\u2010-\u2015])?\s?>|\u2192|\s[\u2013\u2014]\s|\s)"
 _TIMING_LINE = re.compile(rf"\s*{_CUE_TIME}\s*{_ARROW}\s*{_CUE_TIME}(?!\d)")
 _BROKEN_TIMING = re.compile(r"-->|^\s*-?\d+:[\d:.,]*\s*->")  # a timing line all the same, its times unreadable
@@ -367,15 +368,47 @@ def _timed_cues(text: str, fmt: str) -> tuple[pysubs2.SSAFile, list[str]]:
 
 
 def _readable_events(text: str) -> tuple[str, list[str]]:
-    """ASS / SSA text without the events whose start or end pysubs2 cannot read, each a warning naming its line.
-    Before 2026-12-06 one such event (a time left empty, '--') lost the whole file."""
-    lines, warnings = text.split("\n"), []
+    """ASS / SSA text without the events whose start or end pysubs2 cannot read, each a warning naming its line, its
+    events in the standard field order (_standard_order). Before 2026-12-06 one such event (a time left empty, '--')
+    lost the whole file."""
+    lines, warnings = _standard_order(text.split("\n")), []
     for i, line in enumerate(lines):
         kind, colon, rest = line.strip().partition(":")
         if kind in ("Dialogue", "Comment") and colon and not all(map(_ass_time, rest.strip().split(",", 3)[1:3])):
             warnings.append(f"line {i + 1}: skipped, unreadable times ({line.strip()[:60]!r})")
             lines[i] = ""
     return "\n".join(lines), warnings
+
+
+# The [Events] fields as ASS (v4+) writes them, in its order (SSA's 'Marked' stands where 'Layer' does)
+_ASS_FIELDS = ("Layer", "Start", "End", "Style", "Name", "MarginL", "MarginR", "MarginV", "Effect", "Text")
+_ASS_DEFAULTS = {"Layer": "0", "Style": "Default", "MarginL": "0", "MarginR": "0", "MarginV": "0"}
+
+
+def _standard_order(lines: list[str]) -> list[str]:
+    """An ASS / SSA file's lines with its events' fields in the standard order, where its [Events] 'Format:' line
+    names them in another (Start and End first, some left out): pysubs2 reads the standard order whatever the Format
+    line says, and before 2026-12-07 every event of such a file was skipped as 'unreadable times' (found in review).
+    A field the file leaves out takes its default; a Format line without Start, End or Text last is left as it is."""
+    names, out, events = None, [], False
+    for line in lines:
+        kind, colon, rest = line.strip().partition(":")
+        if kind.startswith("["):
+            events = kind.lower() == "[events]"
+        elif events and colon and kind == "Format":
+            given = [f.strip().capitalize() for f in rest.split(",")]
+            given = [{"Marked": "Layer", "Marginl": "MarginL", "Marginr": "MarginR", "Marginv": "MarginV"}.get(f, f)
+                     for f in given]
+            usable = {"Start", "End"} <= set(given) and given[-1] == "Text" and set(given) <= set(_ASS_FIELDS)
+            names = given if usable and given != list(_ASS_FIELDS) else None
+            line = f"Format: {', '.join(_ASS_FIELDS)}" if names else line
+        elif events and colon and names and kind in ("Dialogue", "Comment"):
+            values = dict(zip(names, rest.lstrip().split(",", len(names) - 1)))
+            if len(values) == len(names):
+                line = f"{kind}: " + ",".join(values.get(f, _ASS_DEFAULTS.get(f, "")).strip() if f != "Text"
+                                              else values["Text"] for f in _ASS_FIELDS)
+        out.append(line)
+    return out
 
 
 def _ass_time(field: str) -> bool:
