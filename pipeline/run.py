@@ -36,7 +36,7 @@ from transforms import dvd, imf
 from transforms.attempts import ATTEMPTS_DIR, MAX_STARTS, forget_all, in_flight
 from transforms.decode import DecodeConfig, read_languages
 from transforms.discover import (BACKUPS, DOWNLOADING, NOT_FILMS, SEQUENCE_FRAMES, DiscoverFilms, file_key,
-                                 is_film_candidate, local_path, match_patterns, normalise_pattern,
+                                 has_pattern_chars, is_film_candidate, local_path, match_patterns, normalise_pattern,
                                  outside_hidden_folders, pattern_regex, unreachable_inputs)
 from transforms.elements import ERRORS_TAG
 from transforms.film import ProcessFilm
@@ -325,7 +325,7 @@ def _by_suffix(counts: Counter) -> str:
 def remote_folder_hint(pattern: str) -> str:
     """' (a folder? ...)' for a pattern on another filesystem with no wildcard and no trailing '/': an object store
     has no folders to expand, so 'gs://b/films' names one object (a local folder is expanded: normalise_pattern)."""
-    if "://" not in pattern or pattern.endswith("/") or any(c in pattern for c in "*?["):
+    if "://" not in pattern or pattern.endswith("/") or has_pattern_chars(pattern):
         return ""
     return f" (a folder? end it with '/' to read every film below it: {pattern}/)"
 
@@ -414,7 +414,7 @@ def gone_films(patterns: list[str], matched: dict[str, list], done: dict, unreac
     unreachable = set(unreachable)
     # (a film scored inside a hidden folder before 2026-12-06, left out of listings since, is not gone every night)
     under = [(pattern_regex(n), outside_hidden_folders(n)) for p, n in zip(patterns, map(normalise_pattern, patterns))
-             if matched.get(p) or not any(c in n for c in "*?[")]  # (a film named alone and deleted: gone)
+             if matched.get(p) or not has_pattern_chars(n)]  # (a film named alone and deleted: gone)
     listed = {m.path for films in matched.values() for m in films}
     folders = {p.rsplit("/", 1)[0] for p in listed}  # a package's title is there while its folder's files are
     gone = [r for r in sorted(latest_by_film(done).values(), key=lambda r: r["film_path"])

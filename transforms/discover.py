@@ -157,10 +157,18 @@ def local_path(path: str) -> str | None:
     return path.removeprefix("file://")
 
 
+PATTERN_CHARS = "[*?"  # what a Beam file pattern reads as other than itself
+
+
+def has_pattern_chars(text: str) -> bool:
+    """Whether a path or pattern holds a character a file pattern reads as a wildcard or a class (PATTERN_CHARS)."""
+    return any(c in text for c in PATTERN_CHARS)
+
+
 def literal_glob(text: str) -> str:
     """`text` as a Beam file pattern that matches only itself: release names carry brackets ("Film [1080p]"),
     which a pattern reads as a character class; Beam has no escape character, but a one-character class does."""
-    return "".join(f"[{c}]" if c in "[*?" else c for c in text)
+    return "".join(f"[{c}]" if c in PATTERN_CHARS else c for c in text)
 
 
 def stored_form(pattern: str) -> str:
@@ -188,7 +196,7 @@ def normalise_pattern(pattern: str) -> str:
         return literal_glob(pattern.rstrip("/")) + "/**"
     if pattern.endswith("/"):
         return pattern + "**"
-    if "://" not in pattern and os.path.isfile(pattern) and any(c in pattern for c in "[*?"):
+    if "://" not in pattern and os.path.isfile(pattern) and has_pattern_chars(pattern):
         return literal_glob(pattern)
     return literal_folders(pattern)
 
@@ -202,7 +210,7 @@ def literal_folders(pattern: str) -> str:
     parts = pattern.split("/")
     for k in range(len(parts) - 1, 0, -1):
         folder = "/".join(parts[:k])
-        if any(c in folder for c in "[*?") and os.path.isdir(folder):
+        if has_pattern_chars(folder) and os.path.isdir(folder):
             return literal_glob(folder) + "/" + "/".join(parts[k:])
     return pattern
 
@@ -287,7 +295,7 @@ def _match_one(pattern: str) -> list[FileMetadata]:
     """The files a (normalised) --input pattern matches: as Beam's FileSystems.match lists them, except that a
     local folder behind a symbolic link is listed too (_local_matches), 'X/**/Y' matches X/Y too (pattern_regex), and
     files inside a hidden folder below the pattern's own folders are left out (outside_hidden_folders)."""
-    if "://" not in pattern and any(c in pattern for c in "*?["):
+    if "://" not in pattern and has_pattern_chars(pattern):
         return _local_matches(pattern)
     head = _listing_head(pattern)
     listed = FileSystems.match([head])[0].metadata_list
@@ -409,7 +417,7 @@ def unreachable_inputs(pattern: str) -> list[tuple[str, str]]:
     local = local_path(normalise_pattern(pattern))
     if local is None:
         return []
-    if not any(c in local for c in "*?["):  # one file, named
+    if not has_pattern_chars(local):  # one file, named
         return [(local, _missing_target(local))] if os.path.islink(local) and not os.path.exists(local) else []
     wanted, root, enters = pattern_regex(local), _pattern_root(local), _worth_entering(local)
     found = []
