@@ -346,11 +346,6 @@ def content_key(ref: FilmRef) -> tuple[str, str]:
     return ref.content_fingerprint or ref.fingerprint or "", ref.path
 
 
-def row_content(row: dict) -> str:
-    """A done row's film's own bytes (content_fingerprint; manifests before 1.2: the fingerprint), '' where unknown."""
-    return row.get("content_fingerprint") or row.get("fingerprint") or ""
-
-
 def same_local_file(path: str, other: str) -> bool:
     """Whether two local paths are there and are one file (a link and its target, two links to one folder's film);
     False for paths on other filesystems."""
@@ -398,7 +393,7 @@ class SkipDone(beam.DoFn):
         self.now = latest_by_film({p: r for p, r in done.items() if r.get("fingerprint")})
         self.by_content: dict[str, list[dict]] = {}  # where each film is now, by its bytes, newest first (manifests
         for r in self.now.values():                  # before 1.2: the fingerprint, the same without sidecars)
-            key = row_content(r)
+            key = r.get("content_fingerprint") or r.get("fingerprint")
             if key:
                 self.by_content.setdefault(key, []).append(r)
         self._skipped = beam.metrics.Metrics.counter("film_emotion", "films_skipped")
@@ -468,10 +463,10 @@ class SkipDone(beam.DoFn):
         known, leaving, moved = self.current(ref.path), None, None
         if known is None:
             moved = self.moved_from(ref, claimants)
-        elif known.get("content_fingerprint") not in (None, "", content_key(ref)[0]):  # (rows before manifest 1.2:
-            # their fingerprint holds the sidecars and mtime too, never a film's bytes alone: as before)
+        elif known.get("content_fingerprint") not in (None, "", content_key(ref)[0]):
             # other bytes at this path than the film done here: a film moved onto it (its film replaced), or the film
-            # here moved away tonight and a new one took its place; else its film was written anew (redone, its id)
+            # here moved away tonight and a new one took its place; else its film was written anew (redone, its id).
+            # (A row before manifest 1.2 has no content fingerprint: its film is judged as before.)
             if (moved := self.moved_from(ref, claimants)) is not None:
                 log.warning("%s: now holds the film that was at %s (its id and outputs kept); the film that was here "
                             "(%s) is not at this path any more, its outputs are kept", ref.path, moved["film_path"],
