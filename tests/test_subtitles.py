@@ -9,7 +9,7 @@ from transforms.discover import film_id_for
 from transforms.elements import FilmError, FilmJob, FilmRef
 from transforms.probe import probe_film
 from transforms.subtitles import (LoadSubtitles, clean_text, decode_subtitle_bytes, find_sidecars, load_cues,
-                                  parse_subtitles, read_embedded)
+                                  parse_subtitles, read_embedded, read_sidecar)
 
 ODD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media" / "odd"
 needs_odd = pytest.mark.skipif(not ODD.exists(), reason="shared media not present")
@@ -1001,6 +1001,27 @@ def test_ass_events_are_read_in_the_order_their_format_line_names():
         assert [(c.start_s, c.text) for c in cues] == said and not warnings, warnings
 
 
+def test_a_sidecar_is_read_as_what_its_text_holds_not_its_extension(tmp_path):
+    # An ASS track renamed .srt (for a player that reads only SubRip) gave "no cues could be parsed" before
+    # 2026-12-07, a SubRip file named .ass nothing either: the film scored without its lines. Now the text's own
+    # marks (ASS sections, a cue number over a timing line, WebVTT's header, TTML's root) decide, with a row.
+    ass = ("[Script Info]\nScriptType: v4.00+\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, "
+           "MarginV, Effect, Text\nDialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,Well, I think so.\n")
+    film = make_film(tmp_path / "movie.mp4", duration_s=3.0)
+    (tmp_path / "movie.srt").write_text(ass)
+    cues, warnings = read_sidecar(str(tmp_path / "movie.srt"), str(film))
+    assert [(c.start_s, c.text) for c in cues] == [(1.0, "Well, I think so.")]
+    assert warnings == ["movie.srt: named .srt but holds ASS: read as ASS"]
+    write_srt(tmp_path / "movie.ass", [(1.0, 2.0, "Me too.")])
+    cues, warnings = read_sidecar(str(tmp_path / "movie.ass"), str(film))
+    assert [(c.start_s, c.text) for c in cues] == [(1.0, "Me too.")]
+    assert warnings == ["movie.ass: named .ass but holds SRT: read as SRT"]
+    for ext in ("srt", "ssa"):  # as named: no row
+        (tmp_path / f"ok.{ext}").write_text(ass if ext == "ssa" else "1\n00:00:01,000 --> 00:00:02,000\nYes.\n")
+        cues, warnings = read_sidecar(str(tmp_path / f"ok.{ext}"), str(film))
+        assert len(cues) == 1 and not warnings, warnings
+
+
 def test_a_utf8_file_with_a_bom_reads_its_few_cp1252_bytes_as_cp1252():
     body = "Zoë’s café.\n".encode("utf-8") + "It’s naïve.\n".encode("cp1252")
     text, warning = decode_subtitle_bytes(b"\xef\xbb\xbf" + body)
@@ -1083,6 +1104,48 @@ def test_a_line_of_another_language_among_english_lines_is_not_read(tmp_path):
     ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
     job = list(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, probe_film(str(film)))))[-1]
     assert not job.needs_asr and [c.language for c in job.cues].count("en") == 6
+
+
+ZH_LINES = ["你为什么要这样对我？", "我再也不想见到你了。", "求求你，别走。", "我们终于自由了！"]
+EN_LINES = ["Why would you do this to me?", "I never want to see you again.", "Please, don't leave me here.",
+            "We are finally free!"]
+
+
+def test_a_bilingual_track_is_read_line_by_line(tmp_path):
+    """A 'chs&eng' sidecar shows each line in Chinese with its English translation under it (or, in ASS, as an event
+    of its own at the same times). Before 2026-12-07 the track was identified Chinese as a whole, and every English
+    line was unread (an UnreadLanguage row; the film's dialogue lost to the text path). Now each line is identified
+    from its own script's lines: the English lines are read, the Chinese ones go as their translation (a row says
+    so); a Chinese track alone stays Chinese, and a Latin name inside a Chinese line does not split it."""
+    from transforms.elements import Cue
+    from transforms.language import label_cues, script_parts, unread_languages
+    film = make_film(tmp_path / "movie.mp4", duration_s=9.0)
+    write_srt(tmp_path / "movie.chs&eng.srt", [(0.2 + 2 * i, 1.9 + 2 * i, f"{a}\n{b}")
+                                               for i, (a, b) in enumerate(zip(ZH_LINES, EN_LINES))])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    job = list(LoadSubtitles("c", transcribe="auto", text_languages=("en",)).process((ref, probe_film(str(film)))))[-1]
+    assert [(c.text, c.language) for c in job.cues] == [(t, "en") for t in EN_LINES] and not job.needs_asr
+    assert [w.message for w in job.warnings] == [
+        "movie.chs&eng.srt: bilingual subtitles: 4 lines in zh, which the text path does not read, are shown with a "
+        "line it reads at the same time: taken for its translation, they are left out and the read line stands for "
+        "them"]
+    # the translation as events of their own at the same times (an ASS track's two styles)
+    twins = [Cue(float(i), i + 0.9, t) for i, t in enumerate(ZH_LINES)] + \
+        [Cue(i + 0.1, i + 0.95, t) for i, t in enumerate(EN_LINES)]
+    assert [(c.text, c.language) for c in label_cues(twins, ("en",))] == [(t, "en") for t in EN_LINES]
+    # Chinese read too (or any language): the cue stays whole, nothing goes
+    both = [Cue(float(i), i + 0.9, f"{a} {b}") for i, (a, b) in enumerate(zip(ZH_LINES, EN_LINES))]
+    assert [c.text for c in label_cues(both, ("en", "zh"))] == [c.text for c in both]
+    assert [c.text for c in label_cues(both, ())] == [c.text for c in both]
+    # Chinese alone: Chinese, unread; an English name inside a line does not make it two
+    alone = [Cue(float(i), i + 0.9, t) for i, t in enumerate(ZH_LINES + ["我喜欢 iPhone 你呢"])]
+    assert {c.language for c in label_cues(alone, ("en",))} == {"zh"}
+    assert script_parts("我喜欢 iPhone 你呢") == ("我喜欢 iPhone 你呢",)
+    assert script_parts("Why? 为什么？") == ("Why?", "为什么？")
+    # an English film with a Chinese scene: its short lines (under line_unlike's 12 letters) were read as English
+    scene = [Cue(float(i), i + 0.9, t) for i, t in enumerate(EN_LINES * 2 + ZH_LINES)]
+    assert [c.language for c in label_cues(scene, ("en",))] == ["en"] * 8 + ["zh"] * 4
+    assert unread_languages([(c.text, None) for c in scene], ("en",), identify=True) == [None] * 8 + ["zh"] * 4
 
 
 def test_a_language_without_a_two_letter_code_is_known_and_not_read_as_english(tmp_path):

@@ -33,8 +33,11 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # SubRip / WebVTT sidecars a CR CR LF line end is one, a bare cue number right before its timing line is no text, and
 # a timing line with a hand-typed arrow ('—>', '=>', '-- >') is one (each put words or numbers into the cue before);
 # a line shown over ten minutes across later lines ends where the next starts (transforms.subtitles._end_runaways);
-# ASS events are read in the order their Format line names.
-DIALOGUE_RULE = "8"
+# ASS events are read in the order their Format line names. 9 (2026-12-07, forty-seventh session): a film's lines in
+# several scripts are identified by script, and a bilingual track's line that is not read beside its read translation
+# goes (transforms.language.film_founds, label_cues); a sidecar is read as the format its text says it is in
+# (an ASS track named .srt), not its extension.
+DIALOGUE_RULE = "9"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score
 # A cue that is only a label in capitals, of one or two words: 'JOHN:', 'MAN #2:', 'DR. SMITH:' (not 'Listen:', nor

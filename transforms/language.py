@@ -14,9 +14,12 @@ the lines are read. Speech recognition's lines carry Whisper's detection from th
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import re
+import unicodedata
+from collections import Counter
 from typing import Iterable, Optional, Sequence
 
 from model.encoders.versions import TEXT_LANGUAGES
@@ -168,17 +171,101 @@ def unread_languages(lines: Sequence[tuple[Optional[str], Optional[str]]], langu
     639-1 code of a line the text path does not read (unread_language), None for one it reads. Used by the run's
     scorer (transforms.score.FilmScorer, its lines' languages set by label_cues or speech recognition) and by the
     labelled-data path (training.features.lines_as_read: a clip manifest's `language` column). `identify`: lines
-    without a tag take the language identified from all of the film's lines together (detect_language, as
-    label_cues gives a film's subtitles theirs); a film too short or unsure to tell stays unknown, hence read."""
+    without a tag take the language identified from all of the film's lines together (detect_language; from the
+    lines of their script where the film's lines are in more than one: film_founds), as label_cues gives a film's
+    subtitles theirs; a film too short or unsure to tell stays unknown, hence read."""
     lines = list(lines)
     if not identify:
         return [unread_language(text, tag, languages) for text, tag in lines]
-    found = None
+    founds = [None] * len(lines)
     if any(text and line_language(tag) is None for text, tag in lines):
-        found = detect_language((text for text, _ in lines), languages)
+        founds = film_founds([text for text, _ in lines], languages)
     # a line's own tag decides (a manifest's language column, an English set's); the others are checked line by line
     return [unread_language(text, line_language(tag) or _identified(text, found, languages), languages)
-            for text, tag in lines]
+            for (text, tag), found in zip(lines, founds)]
+
+
+# The scripts that write Chinese and Japanese (kanji with kana, full-width forms): one group, as the identifier
+# tells those languages apart by their characters
+_CJK_NAMES = frozenset({"CJK", "HIRAGANA", "KATAKANA", "FULLWIDTH", "HALFWIDTH", "IDEOGRAPHIC"})
+# A cue read as a line in one script and then another (a translation under it), where no more than this share of
+# its letters is on the wrong side of the cut: a name in Latin letters inside a Chinese line ('我喜欢 iPhone 你呢')
+# interleaves, and the line stays one
+MAX_MISPLACED = 0.1
+# Where this share of a track's cues with letters are such cues, the track is bilingual line by line (a 'chs&eng'
+# fansub, a Japanese release's 'jpn-eng' track): each line of a cue is identified from its own script's lines
+BILINGUAL_SHARE = 0.5
+# Two lines of a track in two scripts shown this close together (start and end) are one line and its translation:
+# ASS tracks give the translation as an event of its own style at the same times
+TWIN_S = 0.5
+
+
+@functools.lru_cache(maxsize=4096)
+def letter_script(ch: str) -> Optional[str]:
+    """The script of a letter as the first word of its Unicode name ('LATIN', 'CYRILLIC', 'HANGUL'; 'CJK' for
+    Chinese and Japanese); None for what is not a letter."""
+    if not ch.isalpha():
+        return None
+    first = unicodedata.name(ch, "").split(" ", 1)[0]
+    return "CJK" if first in _CJK_NAMES else (first or None)
+
+
+def main_script(text: Optional[str]) -> Optional[str]:
+    """The script most of a line's letters are written in; None for a line without letters."""
+    if not text:
+        return None
+    if text.isascii():
+        return "LATIN" if any(ch.isalpha() for ch in text) else None
+    counts = Counter(s for s in map(letter_script, text) if s)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def script_parts(text: str) -> tuple[str, ...]:
+    """A cue as the lines it shows in two scripts, in order: a line and its translation under it ('你为什么要这样对我？
+    Why would you do this to me?'); the text alone where it holds one script, or where its scripts interleave over
+    MAX_MISPLACED of its letters (a Latin name inside a Chinese line)."""
+    if text.isascii():
+        return (text,)
+    letters = [(i, s) for i, s in enumerate(map(letter_script, text)) if s]
+    counts = Counter(s for _, s in letters)
+    if len(counts) < 2:
+        return (text,)
+    first = letters[0][1]
+    other = next(s for s, _ in counts.most_common() if s != first)
+    # the cut before letter k that leaves most letters on their side: `first` before it, `other` after
+    after = sum(s == other for _, s in letters)
+    best, cut, before = after, 0, 0
+    for k, (_, s) in enumerate(letters):
+        before += s == first
+        after -= s == other
+        if before + after > best:
+            best, cut = before + after, k + 1
+    if cut in (0, len(letters)) or len(letters) - best > MAX_MISPLACED * len(letters):
+        return (text,)
+    head, tail = text[:letters[cut][0]].strip(), text[letters[cut][0]:].strip()
+    return (head, tail) if head and tail else (text,)
+
+
+def film_founds(texts: Sequence[Optional[str]], languages: Sequence[str]) -> list[Optional[str]]:
+    """Per line of one film, the language its film's lines identify (detect_language): those of its script where
+    the film's lines are in two scripts or more with MIN_LETTERS letters each (a Chinese track whose every cue
+    carries its English translation; an English film with a Russian scene), else all of them. Before 2026-12-07 a
+    bilingual track was one language: Chinese, its English lines unread."""
+    texts = list(texts)
+    scripts = [main_script(t) for t in texts]
+    letters: Counter = Counter()
+    for t, s in zip(texts, scripts):
+        if s:
+            letters[s] += sum(ch.isalpha() for ch in t)
+    groups = [s for s, n in letters.items() if n >= MIN_LETTERS]
+    if len(groups) < 2:
+        found = detect_language(texts, languages)
+        return [found] * len(texts)
+    by_script = {g: detect_language([t for t, s in zip(texts, scripts) if s == g], languages) for g in groups}
+    found = None
+    if any(s not in by_script for s in scripts):
+        found = detect_language(texts, languages)
+    return [by_script.get(s, found) for s in scripts]
 
 
 def _identified(text: Optional[str], found: Optional[str], languages: Sequence[str]) -> Optional[str]:
@@ -257,22 +344,71 @@ def detect_language(texts: Iterable[str], languages: Sequence[str] = TEXT_LANGUA
     return UNIDENTIFIED
 
 
-def label_cues(cues: Sequence, languages: Sequence[str] = TEXT_LANGUAGES) -> tuple:
-    """Cues with their language as a code (line_language): the language identified from all of them together, else
-    the tag they carry (sidecar tags are often not languages: `film.sdh.srt`, `film.forced.srt`), else None. Lines
-    the identifier leaves UNIDENTIFIED keep a tag they carry (a track's, Whisper's): it names the language, the
-    identifier only failed to. A line of a film identified (or of unknown language, no tag) that is unlike every
-    language the text path reads takes its own (line_unlike); a tag that decides is not second-guessed line by line
-    (romanised Hindi tagged `hi`, a language the identifier has no class for)."""
-    found = detect_language((c.text for c in cues), languages)
-    out = []
-    for c in cues:
-        tag = line_language(c.language)
-        if found not in (None, UNIDENTIFIED) or tag is None:  # identified with the film's lines (or unknown)
-            out.append(dataclasses.replace(c, language=_identified(c.text, found, languages)))
-        else:  # a tag names the language where the identifier cannot: it decides, line by line too
-            out.append(dataclasses.replace(c, language=tag))
+def label_cues(cues: Sequence, languages: Sequence[str] = TEXT_LANGUAGES, notes: Optional[list] = None) -> tuple:
+    """Cues with their language as a code (line_language): the language identified from all of them together (from
+    the lines of their script, where they are in several: film_founds), else the tag they carry (sidecar tags are
+    often not languages: `film.sdh.srt`, `film.forced.srt`), else None. Lines the identifier leaves UNIDENTIFIED keep
+    a tag they carry (a track's, Whisper's): it names the language, the identifier only failed to. A line of a film
+    identified (or of unknown language, no tag) that is unlike every language the text path reads takes its own
+    (line_unlike); a tag that decides is not second-guessed line by line (romanised Hindi tagged `hi`, a language
+    the identifier has no class for).
+
+    A bilingual track (BILINGUAL_SHARE of its cues a line and its translation in another script) is read line by
+    line: a cue keeps the line the text path reads where it reads one of the two; and a line it does not read shown
+    at the times of a read line in another script (TWIN_S: ASS tracks' translation events) goes as its translation.
+    Each such drop is counted in a message appended to `notes`."""
+    cues = list(cues)
+    parts = [script_parts(c.text) for c in cues]
+    worded = sum(1 for c in cues if main_script(c.text))
+    if worded < 2 or sum(len(p) == 2 for p in parts) < BILINGUAL_SHARE * worded:
+        parts = [(c.text,) for c in cues]
+    units = [(c, text) for c, p in zip(cues, parts) for text in p]
+    founds = film_founds([text for _, text in units], languages)
+    labelled = iter([_labelled_line(c, text, found, languages) for (c, text), found in zip(units, founds)])
+    out, dropped = [], []
+    for c, p in zip(cues, parts):
+        lines = [next(labelled) for _ in p]
+        read = [line for line in lines if reads(line.language, languages)]
+        if len(lines) == 2 and len(read) == 1:
+            out.append(read[0])
+            dropped += [line for line in lines if line is not read[0]]
+        else:
+            out.append(dataclasses.replace(c, language=clip_language([line.language for line in lines], languages)
+                                           if len(lines) == 2 else lines[0].language))
+    out, twins = _without_twins(out, languages)
+    if notes is not None and (dropped or twins):
+        codes = sorted({str(line_language(c.language)) for c in dropped + twins})
+        notes.append(f"bilingual subtitles: {len(dropped) + len(twins)} lines in {', '.join(codes)}, which the text "
+                     "path does not read, are shown with a line it reads at the same time: taken for its "
+                     "translation, they are left out and the read line stands for them")
     return tuple(out)
+
+
+def _labelled_line(cue, text: str, found: Optional[str], languages: Sequence[str]):
+    """One line of a track (a cue, or one of its two lines) with its language, given what its film's lines
+    identify (`found`): label_cues's rule."""
+    tag = line_language(cue.language)
+    if found not in (None, UNIDENTIFIED) or tag is None:  # identified with the film's lines (or unknown)
+        return dataclasses.replace(cue, text=text, language=_identified(text, found, languages))
+    return dataclasses.replace(cue, text=text, language=tag)  # a tag names the language where the identifier cannot
+
+
+def _without_twins(cues: list, languages: Sequence[str]) -> tuple[list, list]:
+    """Cues without those the text path does not read that another cue, read and in another script, shows at the
+    same times (TWIN_S); and those dropped."""
+    if not languages:
+        return cues, []
+    starts = sorted((c.start_s, i) for i, c in enumerate(cues) if reads(c.language, languages))
+    keys = [s for s, _ in starts]
+    kept, twins = [], []
+    for c in cues:
+        twin = False
+        if c.text and not reads(c.language, languages):
+            lo, hi = bisect.bisect_left(keys, c.start_s - TWIN_S), bisect.bisect_right(keys, c.start_s + TWIN_S)
+            twin = any(abs(cues[i].end_s - c.end_s) <= TWIN_S and main_script(cues[i].text) != main_script(c.text)
+                       for _, i in starts[lo:hi])
+        (twins if twin else kept).append(c)
+    return kept, twins
 
 
 def likely_script(tag: Optional[str]) -> Optional[str]:

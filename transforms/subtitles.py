@@ -268,6 +268,47 @@ def _events(text: str, fmt: Optional[str], language: Optional[str], fps: Optiona
     TTML document's or a SAMI class's own). SCC captions are decoded by transforms.scc, TTML read by transforms.ttml,
     the rest by pysubs2: SubRip and WebVTT timed by _timed_lines, ASS events whose times pysubs2 cannot read left
     out first (_readable_events), a SAMI file of several languages read in one (_sami_class)."""
+    own = _content_format(text)
+    named = _FAMILY.get(fmt, fmt)
+    early: list[str] = []
+    if fmt and own and _FAMILY.get(own, own) != named:  # what the text says it is: an ASS track saved as .srt
+        early.append(f"named .{fmt} but holds {own.upper()}: read as {own.upper()}")
+        fmt = own
+    events, warnings, language = _format_events(text, fmt, language, fps, pictures)
+    return events, early + warnings, language
+
+
+# Sidecar extensions by the format their text would say it is in (_content_format); SubRip and WebVTT are read by
+# one path (_timed_cues), either in the other's file
+_FAMILY = {"ssa": "ass", "smi": "sami", "vtt": "srt", **{e: "ttml" for e in TTML_EXTS}}
+_ASS_SECTION = re.compile(r"^\s*\[(?:script info|v4\+? styles|events)\]", re.I | re.M)
+
+
+def _content_format(text: str) -> Optional[str]:
+    """The format a subtitle file's first lines say it is in, where they say so for sure: its section names (ASS),
+    its header (WebVTT, SCC), its root element (TTML, SAMI); SubRip by a cue number over a timing line. None
+    otherwise (MicroDVD, EBU STL and the like go by their extension)."""
+    head = text.lstrip()[:4096]
+    if _ASS_SECTION.match(head):
+        return "ass"
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if is_scc(head):
+        return "scc"
+    if is_ttml(head):
+        return "ttml"
+    if re.match(r"<sami\b", head, re.I):
+        return "sami"
+    first = head.split("\n", 2)
+    if len(first) > 1 and first[0].strip().isdigit() and _TIMING_LINE.match(first[1]):
+        return "srt"
+    return None
+
+
+def _format_events(text: str, fmt: Optional[str], language: Optional[str], fps: Optional[float] = None,
+                   pictures: Optional[Callable[..., str]] = None
+                   ) -> tuple[list[tuple[float, float, str]], list[str], Optional[str]]:
+    """_events of a text in this format (None: as pysubs2 tells it)."""
     if fmt == "scc" or (fmt is None and is_scc(text)):
         lines, warnings = parse_scc(text)
         return [(a, b, clean_text(t)) for a, b, t in lines], warnings, language
@@ -924,7 +965,7 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     for source, cues in _sources(ref, info, preferred_language, text_languages, warnings, listing):
         if not cues:
             continue
-        cues = _labelled(cues, warnings, text_languages)
+        cues = _labelled(cues, warnings, text_languages, source)
         if is_forced(source, ref.path, info):
             forced.append((cues, source))
         elif read_any(cues, text_languages):
@@ -1182,9 +1223,12 @@ def _picture_sources(ref: FilmRef, info: FilmInfo, preferred_language: Optional[
     yield from deferred
 
 
-def _labelled(cues: list[Cue], warnings: list[str], text_languages: Sequence[str] = ()) -> list[Cue]:
+def _labelled(cues: list[Cue], warnings: list[str], text_languages: Sequence[str] = (), source: str = "") -> list[Cue]:
     try:
-        return list(label_cues(cues, text_languages))
+        notes: list[str] = []
+        cues = list(label_cues(cues, text_languages, notes))
+        warnings += [f"{str(source).rsplit('/', 1)[-1]}: {n}" if source else n for n in notes]
+        return cues
     except IdentifierUnavailable:
         raise  # not the lines' fault: the film is tried again (LoadSubtitles)
     except Exception as exc:  # noqa: BLE001 - lines of unknown language are still read
