@@ -931,6 +931,8 @@ def test_the_films_own_voices_are_heard_among_its_tracks(tmp_path):
 
     eng = {"language": "eng"}
     assert chosen("title.mkv", [{"metadata": {"title": "Director's Commentary", **eng}}, {"metadata": eng}]) == 1
+    for name in ("title.mp4", "title.mov"):  # the title in the track's udta, read back as `name` (missed before 12-07)
+        assert chosen(name, [{"metadata": {"title": "Director's Commentary", **eng}}, {"metadata": eng}]) == 1
     assert chosen("ad.mkv", [{"metadata": {"title": "English AD", **eng}}, {"metadata": eng}]) == 1
     assert chosen("m_e.ts", [{"disposition": flag.clean_effects}, {}]) == 1
     assert chosen("original.mkv", [{"metadata": {"language": "ger"}, "disposition": flag.default},

@@ -353,8 +353,10 @@ _SDH_TITLE = re.compile(r"\b(sdh|cc|hoh|hearing[ -]impaired|deaf|malentendants|h
 
 
 def _title(stream) -> str:
-    """A stream's title as remuxers and authoring tools leave it (its title, else its handler's name)."""
-    return " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "handler_name"))
+    """A stream's title as remuxers and authoring tools leave it (its title; an MP4 / MOV track's as FFmpeg reads it
+    back, `name`, from the track's udta: before 2026-12-07 not read, so a commentary track remuxed from MKV to MP4
+    was heard as the film's sound; its handler's name)."""
+    return " ".join((stream.metadata or {}).get(k) or "" for k in ("title", "name", "handler_name"))
 
 
 def commentary_subtitles(stream) -> bool:
