@@ -281,6 +281,9 @@ def films(tmp_path_factory):
     make_soundtrack_film(d / "french.mp4", speech)  # English speech, French subtitles only
     write_srt(d / "french.srt", [(0.0, 5.0, "Ne demandez pas ce que votre pays peut faire pour vous."),
                                  (5.5, 10.5, "Demandez ce que vous pouvez faire pour votre pays.")])
+    make_soundtrack_film(d / "partial.mp4", np.concatenate([speech, speech]))  # said twice, subtitled once
+    write_srt(d / "partial.srt", [(0.0, 5.0, "Ask not what your country can do for you."),
+                                  (5.5, 10.5, "Ask what you can do for your country.")])
     make_soundtrack_film(d / "music.mp4", synthetic_music(12.0))
     make_film(d / "badaudio.mp4", duration_s=4.0, garbage_audio=True)
     return d
@@ -309,6 +312,15 @@ def test_pipeline_auto_transcribes_only_films_without_subtitles(films, tmp_path)
     subbed = _by_name(t, "clips", "subbed")
     assert {r["text_source"] for r in subbed if r["text"]} == {"subtitle"}
     assert _by_name(t, "transcripts", "subbed") is None
+    # Subtitles that stop at 10.5 s of a 22 s film (a file cut short): before 2026-12-07 the rest of the speech was
+    # not read, without a word; now it is transcribed for the clips without a line, and a row says why.
+    partial = _by_name(t, "clips", "partial")
+    assert {r["text_source"] for r in partial if r["text"] and r["end_s"] <= 10.6} == {"subtitle"}
+    heard = [r for r in partial if r["start_s"] >= 11.0 and r["text"]]
+    assert heard and {r["text_source"] for r in heard} == {"asr"}, partial
+    notes = [e for rows in t.get("errors", {}).values() for e in rows if "partial" in e["film_path"]]
+    assert [(e["error_type"], e["fatal"]) for e in notes] == [("SubtitlesPartial", False)]
+    assert "no line from 10.5 s to" in notes[0]["message"] and "transcribed" in notes[0]["message"]
     # Subtitles the text path does not read (French; the shipped head learnt English): the speech is
     # transcribed instead, its English lines are the clips' dialogue, and the errors table says why.
     french = _by_name(t, "clips", "french")

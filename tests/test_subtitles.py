@@ -1218,3 +1218,28 @@ def test_a_language_identifier_that_does_not_load_fails_the_film_for_the_next_ru
     from transforms.write import SkipDone, error_summary
     err = film_failure(failed, language.IdentifierUnavailable("the language identifier did not load (OSError: ...)"))
     assert err.stage == "read" and not SkipDone._still_valid({"status": "failed", "error": error_summary(err)})
+
+
+def test_subtitles_that_leave_a_third_of_the_film_without_a_line_are_said_to(tmp_path):
+    # A sidecar cut short (or one reel's) left the rest of the film's speech unread before 2026-12-07, without a
+    # word. Now the longest stretch without a line, a third of the film or more (and 10 s), is a row, and with
+    # --transcribe auto the speech is transcribed for the clips without a line (tests/test_asr.py runs it).
+    from transforms.elements import Cue
+    from transforms.subtitles import uncovered
+    lines = [Cue(1.0, 3.0, "a"), Cue(4.0, 9.0, "b")]
+    assert uncovered(lines, 30.0) == (9.0, 30.0)
+    assert uncovered(lines, 12.0) is None  # 3 s: under 10
+    assert uncovered([Cue(20.0, 25.0, "a"), Cue(26.0, 29.0, "b")], 30.0) == (0.0, 20.0)  # one reel's: a late start
+    assert uncovered([Cue(1.0, 2.0, "a"), Cue(50.0, 59.0, "b")], 60.0) == (2.0, 50.0)
+    assert uncovered([Cue(float(i), i + 0.9, "a") for i in range(0, 100, 20)], 100.0) is None  # 19 s gaps
+    assert uncovered(lines, 0.0) is None  # duration unknown
+    film = make_film(tmp_path / "movie.mp4", duration_s=30.0, fps=2, size=(32, 32))
+    write_srt(tmp_path / "movie.srt", [(0.5, 2.5, "Where were you last night?"), (3.0, 6.0, "Out with friends.")])
+    ref = FilmRef(str(film), film.stat().st_size, film_id_for(str(film)), "fp")
+    for mode, asr, then in (("auto", True, "the speech is transcribed for the clips without a line"),
+                            ("never", False, "the speech there is not transcribed (--transcribe never)")):
+        job = list(LoadSubtitles("c", transcribe=mode, text_languages=("en",)).process((ref, probe_film(str(film)))))[-1]
+        assert job.needs_asr is asr and len(job.cues) == 2
+        assert [(w.error_type, w.fatal) for w in job.warnings] == [("SubtitlesPartial", False)]
+        assert job.warnings[0].message.startswith("subtitles movie.srt have no line from 6.0 s to 30.0 s of the film's "
+                                                  "30.0 s") and job.warnings[0].message.endswith(then)

@@ -36,7 +36,8 @@ _ASS_DRAWING = re.compile(r"\{[^}]*\\p[1-9][^}]*\}.*?(?=\{[^}]*\\p0[^}]*\}|$)", 
 # ASS events are read in the order their Format line names. 9 (2026-12-07, forty-seventh session): a film's lines in
 # several scripts are identified by script, and a bilingual track's line that is not read beside its read translation
 # goes (transforms.language.film_founds, label_cues); a sidecar is read as the format its text says it is in
-# (an ASS track named .srt), not its extension.
+# (an ASS track named .srt), not its extension; subtitles that leave a third of a film without a line have its speech
+# transcribed there under --transcribe auto (transforms.subtitles.uncovered).
 DIALOGUE_RULE = "9"
 _SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\{[^}]*[A-Za-z][^}]*\}")  # SDH descriptions: [door slams], (SIGHS), {laughs}
 _MUSIC = re.compile("[\u2669\u266a\u266b\u266c\U0001f3b5\U0001f3b6\U0001f3bc]")  # notes: lyrics or the score

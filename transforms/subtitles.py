@@ -976,6 +976,31 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
     return (best[0], warnings, best[1]) if best else ([], warnings, "")
 
 
+# A film whose subtitles leave this share of it without a line (their end, their start or between) has them cut short
+# or for one reel: with --transcribe auto its speech is transcribed for the clips without a line, as for a forced
+# track (before 2026-12-07 a sidecar ending at 12 s of a 27 s film left the rest of its speech unread, without a word).
+# Long wordless stretches are rarely a third of a feature (the opening of 2001: A Space Odyssey is a sixth); where
+# one is, the speech recogniser hears no words there and the cost is its pass over the film.
+UNCOVERED_SHARE = 1 / 3
+MIN_UNCOVERED_S = 10.0
+
+
+def uncovered(cues: Sequence[Cue], duration_s: Optional[float]) -> Optional[tuple[float, float]]:
+    """The longest stretch of a film without a line (start_s, end_s), where it is UNCOVERED_SHARE of the film or more
+    and at least MIN_UNCOVERED_S long; None otherwise (or without a known duration)."""
+    if not duration_s or duration_s <= 0:
+        return None
+    best, reached = (0.0, 0.0), 0.0
+    for c in sorted(cues, key=lambda c: c.start_s):
+        if c.start_s - reached > best[1] - best[0]:
+            best = (reached, c.start_s)
+        reached = max(reached, c.end_s)
+    if duration_s - reached > best[1] - best[0]:
+        best = (reached, duration_s)
+    length = best[1] - best[0]
+    return best if length >= UNCOVERED_SHARE * duration_s and length >= MIN_UNCOVERED_S else None
+
+
 def read_any(cues: Sequence[Cue], text_languages: Sequence[str]) -> bool:
     """Whether the text path reads any of these lines (transforms.language.reads)."""
     return any(reads(c.language, text_languages) for c in cues)
@@ -1292,8 +1317,18 @@ class LoadSubtitles(beam.DoFn):
                             message=w, fatal=False) for w in messages]
         unread = bool(cues) and not read_any(cues, self.text_languages)
         forced = bool(cues) and is_forced(source, ref.path, info)  # its lines, and the speech for the rest
+        gap = uncovered(cues, info.duration_s) if cues and not (unread or forced) else None
         needs_asr = info.has_audio and (self.transcribe == "always" or (self.transcribe == "auto"
-                                                                         and (not cues or unread or forced)))
+                                                                         and (not cues or unread or forced
+                                                                              or gap is not None)))
+        if gap:
+            errors.append(FilmError(
+                film_path=ref.path, film_id=ref.film_id, stage="subtitles", error_type="SubtitlesPartial",
+                message=f"subtitles {source.rsplit('/', 1)[-1]} have no line from {gap[0]:.1f} s to {gap[1]:.1f} s of "
+                        f"the film's {info.duration_s:.1f} s (a third of it or more: a file cut short, or one reel's?): "
+                        + ("the speech is transcribed for the clips without a line" if needs_asr else
+                           "the film has no sound to transcribe there" if not info.has_audio else
+                           "the speech there is not transcribed (--transcribe never)"), fatal=False))
         pictures = list(info.image_subtitle_codecs) + (picture_sidecars(ref.path, listing) if not cues else [])
         if not cues and pictures:
             errors.append(self._image_subtitles(ref, pictures, needs_asr))
