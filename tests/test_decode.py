@@ -463,6 +463,56 @@ def test_rotated_footage_is_turned_upright(tmp_path):
         assert corners[0] > 200 and max(corners[1:]) < 50
 
 
+def test_black_bars_around_the_picture_are_cut_off(tmp_path):
+    """A scope picture in a 16:9 frame (letterbox) or a 4:3 one (pillarbox): before 2026-12-07 the bars went to the
+    scene classifier (Emotion6 dev 0.441 with side bars, 0.535 without) and the face detector searched a 4:3 picture
+    at three quarters of --face_width. Now the bars found in frames sampled across the film are cut off every frame
+    the models read (the ViT's square, the face copy at the picture's own shape); a film without bars, or one whose
+    dark stretch runs along one edge only (a picture's own shadow), or whose samples are all dark, is read whole.
+    A still (labelled photos and film stills) loses its bars by the same rule."""
+    import av
+
+    from transforms.decode import still_clip
+    from transforms.picture_area import bars, crop_still
+    rng = np.random.default_rng(0)
+
+    def film(name, y0, y1, x0, x1, n=30):
+        frames = []
+        for _ in range(n):
+            img = np.zeros((180, 320, 3), np.uint8)
+            img[y0:y1, x0:x1] = rng.integers(60, 200, (y1 - y0, x1 - x0, 3))
+            img[y0:y0 + 20, x0:x0 + 40] = 255  # a white block at the picture's top-left corner
+            frames.append(img)
+        path = tmp_path / name
+        with av.open(str(path), "w") as out:
+            v = out.add_stream("libx264", rate=10)
+            v.width, v.height, v.pix_fmt = 320, 180, "yuv420p"
+            mux_frames(out, v, frames)
+        return path, frames[0]
+
+    for name, box, face_shape in (("letterbox.mp4", (24, 156, 0, 320), (132, 320, 3)),
+                                  ("pillarbox.mp4", (0, 180, 40, 280), (240, 320, 3))):
+        path, first = film(name, *box)
+        top, bottom, left, right = probe_film(str(path)).picture_area
+        y0, y1, x0, x1 = box
+        assert abs(top - y0 / 180) < 0.02 and abs(bottom - (180 - y1) / 180) < 0.02, (top, bottom)
+        assert abs(left - x0 / 320) < 0.02 and abs(right - (320 - x1) / 320) < 0.02, (left, right)
+        clips, errors, _ = decode(path, segment="window", window_s=2.0, image_size=32, face_width=320)
+        rgb, face = clips[0].frames[0], clips[0].face_frames[0]
+        assert not errors and abs(face.shape[0] - face_shape[0]) <= 4 and face.shape[1:] == face_shape[1:]
+        for img in (rgb, face):  # no bar left on any side; the picture's corner at the copy's corner
+            h, w = img.shape[:2]
+            assert min(img[:2].mean(), img[-2:].mean(), img[:, :2].mean(), img[:, -2:].mean()) > 40
+            assert img[:h // 12, :w // 12].mean() > 200
+        assert still_clip(first).face_frames[0].shape[:2] == still_clip(first[y0:y1, x0:x1]).face_frames[0].shape[:2]
+    whole = np.full((180, 320), 120, np.uint8)
+    shade = whole.copy()
+    shade[:, :60] = 0  # dark along one edge only: picture
+    assert bars([whole] * 3) is None and bars([shade] * 3) is None
+    assert bars([np.zeros((180, 320), np.uint8)] * 5) is None  # a fade, a black film: cannot tell
+    assert crop_still(np.zeros((90, 160, 3), np.uint8)).shape == (90, 160, 3)
+
+
 def test_a_still_image_is_not_a_film(tmp_path):
     """An image with a film's name (or none) fails at probe with a clear message, instead of scoring as a 0 s film."""
     from PIL import Image

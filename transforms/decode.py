@@ -32,6 +32,7 @@ from model.featurize import FRAME_EVERY_S, clip_sample_times
 from transforms import hdr, segment
 from transforms.elements import ClipSpec, Cue, CueSource, DecodedClip, FilmError, FilmJob, FilmRef
 from transforms.language import clip_language
+from transforms.picture_area import crop_converted, crop_still
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,10 @@ class DecodeError(RuntimeError):
 # How the pass turns a film into samples beyond its options: part of the config hash, so a nightly run redoes films
 # when it changes. 2: the mono downmix keeps a centred voice at its level (transforms.mono, 2026-12-03). 3: more
 # than two channels fold as ITU-R BS.775 does (a 5.1 film's centre voice at -3 dB, was -10.7), cancelled stereo is
-# heard, and the film's own sound track is chosen by titles, languages and the original flag too (2026-12-06).
-DECODE_RULE = "3"
+# heard, and the film's own sound track is chosen by titles, languages and the original flag too (2026-12-06). 4: the
+# black bars around a film's picture (letterbox, pillarbox) are cut off before the models read a frame
+# (transforms.picture_area), and an MP4 / MOV track's title is read (2026-12-07).
+DECODE_RULE = "4"
 # Which words a window or shot clip reads (part of the config hash of --segment window / shot runs only): 4
 # (2026-12-07) as 3, and a line or utterance that runs past the film's end (or began before its start) is read by
 # the clip that ends (starts) the film, where no clip held its midpoint; 3 (2026-12-04) each line or utterance whole in the clip holding its midpoint, by words when longer than
@@ -213,10 +216,12 @@ class FramePicker:
     about the film's rate), converting only the chosen frames."""
 
     def __init__(self, width: int, height: Optional[int] = None, face_size: Optional[tuple[int, int]] = None,
-                 stored_size: Optional[tuple[int, int]] = None, nominal_s: float = 1 / 25):
+                 stored_size: Optional[tuple[int, int]] = None, nominal_s: float = 1 / 25,
+                 area: Optional[tuple[float, float, float, float]] = None):
         self.width, self.height = width, height or width
-        self.face_size = face_size  # (w, h): a second, larger copy at the film's aspect for the face detector
+        self.face_size = face_size  # (w, h): a second, larger copy at the picture's aspect for the face detector
         self.stored_size = stored_size  # the probed (w, h) that face_size was made for
+        self.area = area  # the bars around the picture in frames of stored_size (FilmInfo.picture_area): cut off
         self.nominal_s = nominal_s  # a frame's time at the film's frame rate
         self._targets: list[tuple[float, int, Any]] = []  # heap of (time, seq, (key, slot))
         self._seq = 0
@@ -248,7 +253,7 @@ class FramePicker:
         # turned as a player shows it, so faces are upright (a face frame of a portrait video is portrait).
         turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
         face = self._face(frame, convert, sideways=turns % 2 == 1) if self.face_size else None
-        rgb = convert(frame, self.width, self.height)
+        rgb = self._picture(frame, convert, self.width, self.height)
         if turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, turns))
             face = np.ascontiguousarray(np.rot90(face, turns)) if face is not None else None
@@ -268,13 +273,19 @@ class FramePicker:
             fw, fh = max(2, int(round(fw * fw / fh / 2)) * 2), fw
         sw, sh = self.stored_size if all(self.stored_size or ()) else (fw, fh)
         if not frame.width or not frame.height or abs(frame.width * sh / (frame.height * sw) - 1) < 0.02:
-            return convert(frame, fw, fh)
+            return self._picture(frame, convert, fw, fh)
         scale = min(fw / frame.width, fh / frame.height)
         w, h = (max(2, int(round(n * scale / 2)) * 2) for n in (frame.width, frame.height))
         out = np.zeros((fh, fw, 3), np.uint8)
         y, x = (fh - min(h, fh)) // 2, (fw - min(w, fw)) // 2
         out[y:y + h, x:x + w] = convert(frame, w, h)[:fh, :fw]
         return out
+
+    def _picture(self, frame, convert, width: int, height: int) -> np.ndarray:
+        """The frame's picture at width x height: inside its bars where the frame is of the stored size (since
+        2026-12-07: transforms.picture_area; before, the bars went to the models), else the whole frame."""
+        area = self.area if self.stored_size == (frame.width, frame.height) else None
+        return crop_converted(lambda w, h: convert(frame, w, h), area, width, height)
 
     def empty(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
         face = np.zeros((0, self.face_size[1], self.face_size[0], 3), np.uint8) if self.face_size else None
@@ -920,7 +931,7 @@ def frame_size(info, cfg: "DecodeConfig", frame_width: Optional[int] = None) -> 
     face in a 16:9 DVD is not squeezed into 4:3."""
     if not frame_width:
         return cfg.image_size, cfg.image_size
-    return frame_width, max(2, int(round(frame_width * info.display_aspect / 2)) * 2)
+    return frame_width, max(2, int(round(frame_width * info.picture_aspect / 2)) * 2)
 
 
 # Codecs that decode at a fraction of their size (FFmpeg's `lowres`): JPEG 2000 stops its wavelet synthesis a level
@@ -1024,7 +1035,8 @@ def decode_film(job: FilmJob, cfg: DecodeConfig, cue_source: Optional[CueSource]
     nominal = 1.0 / (job.info.fps or 25.0)  # a frame's time at the film's frame rate
     picker = FramePicker(*frame_size(job.info, cfg, frame_width),
                          face_size=frame_size(job.info, cfg, cfg.face_width)[:2] if cfg.face_width else None,
-                         stored_size=(job.info.width, job.info.height), nominal_s=nominal)
+                         stored_size=(job.info.width, job.info.height), nominal_s=nominal,
+                         area=job.info.picture_area)
     shots = ShotDetector(cfg.shot_threshold, cfg.min_clip_s) if cfg.segment == "shot" else None
     warnings = 0
 
@@ -1603,6 +1615,7 @@ def still_clip(image: np.ndarray, cfg: Optional[DecodeConfig] = None) -> Decoded
     as the decode pass converts a film's frames (labelled frames and photos in training and evaluation)."""
     import av
     cfg = cfg or DecodeConfig()
+    image = crop_still(np.asarray(image, np.uint8))  # its bars, as a film's (transforms.picture_area)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, np.uint8), format="rgb24")
     rgb = frame.to_ndarray(width=cfg.image_size, height=cfg.image_size, format="rgb24")
     face = None

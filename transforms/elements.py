@@ -64,6 +64,9 @@ class FilmInfo:
     caption_streams: tuple[int, ...] = ()
     # the asset map of the IMF or DCP package this file is a track file of (its picture and sound are apart)
     package: Optional[str] = None
+    # the black bars around the picture (letterbox, pillarbox) as shares of the stored frame: (top, bottom, left,
+    # right), found by sampling frames across the film (transforms.picture_area); None: none found
+    picture_area: Optional[tuple[float, float, float, float]] = None
 
     @property
     def display_aspect(self) -> float:
@@ -71,6 +74,12 @@ class FilmInfo:
         if not (self.width and self.height):
             return 9 / 16
         return self.height / (self.width * (self.sample_aspect or 1.0))
+
+    @property
+    def picture_aspect(self) -> float:
+        """Height over width of the picture inside the bars as shown (display_aspect without bars)."""
+        top, bottom, left, right = self.picture_area or (0.0, 0.0, 0.0, 0.0)
+        return self.display_aspect * (1 - top - bottom) / (1 - left - right)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -599,7 +599,28 @@ def probe_container(container, path: str) -> FilmInfo:
         picture_subtitle_streams=read_pictures,
         teletext_streams=teletext,
         caption_streams=captions,
+        picture_area=_picture_area(container, v, float(duration)),
     )
+
+
+# Codecs whose frames are too slow to sample at full size (JPEG 2000: 0.8 s a 1080p frame; a DCP's or IMF title's
+# picture fills its container) and whose bars are not looked for
+UNSAMPLED_CODECS = ("jpeg2000",)
+
+
+def _picture_area(container, v, duration_s: float):
+    """The bars around the film's picture (transforms.picture_area.film_area), None where there are none or they
+    cannot be told (no picture, a frame that does not decode: the frames are then converted whole, as before)."""
+    if v is None or v.codec_context.name in UNSAMPLED_CODECS or not (v.codec_context.width and duration_s > 0):
+        return None
+    from transforms.picture_area import film_area
+    try:
+        return film_area(container, v, duration_s, film_start_s(container))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        if storage_failure(exc):  # the film is probed again by the next run
+            raise
+        log.debug("%s: bars not looked for: %s", getattr(container, "name", ""), exc)
+        return None
 
 
 def _audio_index(container, main, heard: list, duration_s: float):

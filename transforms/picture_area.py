@@ -1,0 +1,128 @@
+"""The picture inside a film's black bars: letterbox (a scope film in a 16:9 frame), pillarbox (4:3 in 16:9),
+windowbox (both).
+
+The models learnt from pictures without bars: the scene classifier from photos (Emotion6), the face detector at
+--face_width over the picture. Fed the bars, the scene classifier reads a 4:3 photo in a 16:9 frame at 0.441 on
+Emotion6 dev against 0.535 without, a 2.39:1 crop in a 16:9 frame at 0.433 against 0.483 (review of 2026-12-07,
+its predictions drifting to sadness and fear at about the same confidence), and a 4:3 picture in a 16:9 frame is
+searched for faces at 360 px wide, not 480. So the bars are found once per film, from frames sampled across it
+(as FFmpeg's cropdetect finds them: rows and columns that stay at or under BAR_LUMA in every sample), and every
+frame the models read is converted from the picture alone (transforms.decode.FramePicker). A still (a labelled photo
+or film still in training and evaluation: transforms.decode.still_clip) is judged by itself, by the same rule.
+
+An area is a tuple (top, bottom, left, right): the bars' share of the stored frame's height and width."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Area = tuple[float, float, float, float]
+BAR_LUMA = 24  # (of 255) cropdetect's default limit: a bar's row or column is no brighter anywhere in any sample
+LIT_LUMA = 64  # a sample with no pixel brighter than this (a fade, a night shot, a black frame) tells nothing
+MIN_BAR = 0.02  # a bar narrower than this share of its side is an edge of the picture (overscan, a dark border)
+MIN_PICTURE = 0.4  # ... and a picture narrower than this share is no picture between bars (dark samples): no crop
+SAMPLE_AT = (0.1, 0.3, 0.5, 0.7, 0.9)  # where in the film the samples are taken
+SAMPLE_WIDTH = 256  # the samples' width (the stored frame's shape): bars are found to 0.4 % of the width
+MIN_LIT = 2  # samples with a picture needed to find a film's bars (a still: its one)
+EDGE_LIT = 0.5  # a bar ends in a straight edge: at least this share of the first row (column) of picture is lit
+
+
+def bars(gray: Sequence[np.ndarray], min_lit: int = MIN_LIT) -> Optional[Area]:
+    """The bars of frames of one shape (uint8 luma, one per sample) as an Area; None where there are none, or the
+    samples cannot tell (fewer than min_lit with a picture). A side's bars count in pairs (top and bottom, left
+    and right), each at least MIN_BAR: a dark stretch along one edge is picture."""
+    lit = [np.asarray(g) for g in gray if np.asarray(g).size and np.asarray(g).max() > LIT_LUMA]
+    if len(lit) < min_lit or len({g.shape for g in lit}) != 1:
+        return None
+    lit_pixels = np.max(np.stack(lit), axis=0) > BAR_LUMA
+    top, bottom = _pair(lit_pixels)
+    left, right = _pair(lit_pixels.T)
+    return (top, bottom, left, right) if top + bottom + left + right > 0 else None
+
+
+def _pair(lit: np.ndarray) -> tuple[float, float]:
+    """The bars at both ends of a picture's rows (`lit`: [rows, columns], where a pixel shows picture in any
+    sample): their shares of the rows, or (0, 0) where either is under MIN_BAR, the picture between is under
+    MIN_PICTURE, or the picture does not start across the bar's edge (EDGE_LIT of the row beside it lit: a dark
+    background fading out around a subject, a vignette, is the picture's own)."""
+    bright = lit.any(axis=1)
+    n = len(bright)
+    if not bright.any():
+        return 0.0, 0.0
+    first, last = int(np.argmax(bright)), n - 1 - int(np.argmax(bright[::-1]))
+    head, tail = first / n, (n - 1 - last) / n
+    if head < MIN_BAR or tail < MIN_BAR or 1 - head - tail < MIN_PICTURE:
+        return 0.0, 0.0
+    if min(lit[first].mean(), lit[last].mean()) < EDGE_LIT:
+        return 0.0, 0.0
+    return head, tail
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """uint8 luma (BT.601 weights) of an RGB picture, as the samples' gray conversion gives it."""
+    return np.rint(np.asarray(rgb, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
+
+
+def sample_size(width: int, height: int) -> tuple[int, int]:
+    """The samples' (width, height): SAMPLE_WIDTH at the stored frame's shape (even height)."""
+    return SAMPLE_WIDTH, max(2, int(round(SAMPLE_WIDTH * height / max(width, 1) / 2)) * 2)
+
+
+def film_area(container, stream, duration_s: float, start_s: float = 0.0) -> Optional[Area]:
+    """A film's bars from one frame at each of SAMPLE_AT of it (the first frame decoded after seeking there;
+    the whole film's frames where it is too short to seek in), None where there are none or the samples cannot
+    tell. `start_s`: the film's clock's start in the container (transforms.probe.film_start_s)."""
+    import av
+
+    from transforms.probe import demux
+    w, h = sample_size(stream.codec_context.width, stream.codec_context.height)
+    samples, shape = [], (stream.codec_context.width, stream.codec_context.height)
+    for at in SAMPLE_AT:
+        container.seek(int((start_s + at * duration_s) * av.time_base), backward=True)
+        frame = _first_frame(demux(container, stream))
+        if frame is not None and (frame.width, frame.height) == shape:  # (a part of another shape: not the film's)
+            samples.append(frame.to_ndarray(width=w, height=h, format="gray"))
+    return bars(samples)
+
+
+def _first_frame(packets):
+    import av
+    for packet in packets:
+        try:
+            frames = packet.decode()
+        except (av.error.FFmpegError, ValueError):
+            continue
+        if frames:
+            return frames[0]
+    return None
+
+
+def crop_converted(convert: Callable[[int, int], np.ndarray], area: Optional[Area], width: int,
+                   height: int) -> np.ndarray:
+    """The picture inside `area` at width x height: `convert(w, h)` (the whole stored frame scaled to w x h) is
+    asked for the size at which the picture is width x height, and the picture cut out of it (one scaling, as
+    without bars). Without an area, convert(width, height)."""
+    if not area:
+        return convert(width, height)
+    top, bottom, left, right = area
+    w, h = int(round(width / (1 - left - right))), int(round(height / (1 - top - bottom)))
+    whole = convert(w, h)
+    y, x = min(int(round(top * h)), h - height), min(int(round(left * w)), w - width)
+    return np.ascontiguousarray(whole[y:y + height, x:x + width])
+
+
+def crop_still(image: np.ndarray) -> np.ndarray:
+    """A still (RGB) without its bars, judged from the still alone (bars, min_lit 1)."""
+    h, w = image.shape[:2]
+    step = max(1, w // SAMPLE_WIDTH)
+    area = bars([luma(image[::step, ::step])], min_lit=1)
+    if not area:
+        return image
+    top, bottom, left, right = area
+    y0, y1 = int(round(top * h)), h - int(round(bottom * h))
+    x0, x1 = int(round(left * w)), w - int(round(right * w))
+    return image[y0:y1, x0:x1]
