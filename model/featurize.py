@@ -89,6 +89,24 @@ def distinct_views(frames: np.ndarray) -> list[int]:
     return kept
 
 
+def lit_views(frames: np.ndarray) -> np.ndarray:
+    """[n] bool: which frames (uint8 RGB, the ViT's input) show enough to read, their brightest pixels (the 99th
+    percentile of luma) at least model.encoders.versions.DARK_P99. Darker views (the end of a fade, a night shot
+    near black) are no picture the scene classifier or the head reads: on Emotion6 dev photos darkened, the scene
+    classifier reads such views at chance (0.12-0.21 in bands of p99 under 32; chance 0.14) while saying 0.44, as
+    sure as on the photos as given (0.53 right, saying 0.52); from 32 to 64, 0.30-0.33; no photo as given is under 68
+    (python -m benchmarks.dark_views). Before 2026-12-07 only black frames were left out (the picture gate), and the
+    last frames of a fade to black read fear 0.67, grounded (found in review)."""
+    import cv2
+    from model.encoders.versions import DARK_P99
+    out = np.zeros(len(frames), bool)
+    for i, frame in enumerate(frames):
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        k = int(0.99 * (gray.size - 1))
+        out[i] = gray.size > 0 and np.partition(gray.reshape(-1), k)[k] >= DARK_P99
+    return out
+
+
 def view_thumbnail(frame: np.ndarray) -> np.ndarray:
     """The 32x32 gray float32 thumbnail of an RGB (or gray) frame that distinct_views compares."""
     import cv2
@@ -278,8 +296,9 @@ class Featurizer:
         views = [distinct_views(c.frames) if "vision" in self.modalities or "face" in self.modalities else []
                  for c in clips]
         if "vision" in self.modalities:
-            both = run_isolating(
-                everyone, lambda idx: self.vision_tokens([np.asarray(clips[i].frames)[views[i]] for i in idx]),
+            seen = [[v for v, lit in zip(vs, lit_views(np.asarray(c.frames)[vs])) if lit] for vs, c in zip(views, clips)]
+            both = run_isolating(  # (a view too dark to see is not read: lit_views)
+                everyone, lambda idx: self.vision_tokens([np.asarray(clips[i].frames)[seen[i]] for i in idx]),
                 "vision")
             put("vision", everyone, [r if isinstance(r, Failure) else r[0] for r in both])
             for i, r in enumerate(both):  # the scene classifier's tokens go with the frames' (a failure is logged once)
@@ -338,7 +357,7 @@ class Featurizer:
             return np.zeros(0, bool)
         vision, scene = self.vision_tokens([np.asarray(frames)])[0]
         keep = self._pictures({"vision": vision, "scene": scene})
-        return np.ones(len(frames), bool) if keep is None else keep
+        return lit_views(np.asarray(frames)) & (True if keep is None else keep)
 
     def _pictures(self, tokens: dict) -> Optional[np.ndarray]:
         """Per view of the clip, whether the picture gate reads it; None where it cannot say (no scene tokens of

@@ -476,7 +476,7 @@ def test_vision_failure_isolated_to_its_clip_and_reported(tmp_path):
         pytest.skip("shared Sintel trailer not present")
     featurizer = Featurizer(create_encoders(EncoderSpec()))
     good = decode_clip(str(SINTEL), 20.0, 21.0, DecodeConfig()).frames[:1]  # a picture (noise is none: no tokens)
-    media = [good, np.zeros((1, 224, 224), np.uint8), np.zeros((0, 224, 224, 3), np.uint8)]
+    media = [good, np.full((1, 224, 224), 128, np.uint8), np.zeros((0, 224, 224, 3), np.uint8)]  # (no colour axis)
     out = featurizer.clips([ClipMedia(frames=f, audio=np.zeros(1600, np.float32)) for f in media])
     vision = featurizer.encoders.vision
     assert out[0].tokens["vision"].shape == (vision.tokens_per_frame, vision.dim) and not out[0].failures

@@ -295,6 +295,27 @@ def test_drawn_graphics_give_no_scene_evidence_and_photos_do(vision):
     np.testing.assert_allclose(mixed, featurizer.evidence(as_stored(photos[:2]))["scene"], rtol=1e-5)
 
 
+def test_a_view_too_dark_to_see_is_read_by_neither_the_scene_classifier_nor_the_head():
+    """The end of a fade, a night shot near black: before 2026-12-07 only black frames were left out, and a fade's
+    last frames (luma 2-7 of 255) read fear 0.67, grounded, on the scene alone (found in review). The scene
+    classifier reads views whose brightest pixels are under DARK_P99 at chance, as sure as on daylight
+    (benchmarks.dark_views). Such views give no tokens; a clip of only such views has no vision, and the photo as
+    given, or dimmed to half, is read as before."""
+    from model.encoders import EncoderSpec, create_encoders
+    from model.featurize import ClipMedia, Featurizer, lit_views
+    from training.scene_classifier import decode_image, read_scene_set
+    featurizer = Featurizer(create_encoders(EncoderSpec()), modalities=("vision",))
+    photo = decode_image(read_scene_set("dev", rows=[0]).images[0])
+    dim = (photo * 0.5).astype(np.uint8)
+    faded = (photo * 0.05).astype(np.uint8)  # its brightest pixels about 12 of 255
+    assert lit_views(np.stack([photo, dim, faded])).tolist() == [True, True, False]
+    quiet = np.zeros(16000, np.float32)
+    got = featurizer.clips([ClipMedia(frames=np.stack(f), audio=quiet) for f in ([photo, faded], [photo], [faded])])
+    np.testing.assert_array_equal(got[0].tokens["scene"], got[1].tokens["scene"])
+    assert got[2].tokens["vision"].shape[0] == 0 and "scene" not in featurizer.evidence(got[2].tokens)
+    assert featurizer.picture_views(np.stack([photo, faded])).tolist() == [True, False]
+
+
 def test_cards_give_the_head_no_vision_so_their_label_looks_like_the_guess_it_is():
     """Frames that are no picture (the picture gate) give the head no vision tokens either
     (model.featurize.Featurizer.pictures_only): a clip of cards gets the head's prior, not a sure-looking guess.

@@ -87,7 +87,9 @@ PICTURE_P = 0.2
 # (model.featurize.Featurizer.pictures_only): a clip of cards had no evidence, yet the head's guess on its vision
 # tokens read sure (a test card joy 0.67). A rule of what the head reads (LABEL_RULE 6), not of the encoders: tokens
 # stored before hold every view and are read through the gate (pipeline.rescore); in training's feature cache key.
-GATE_READERS = "scene+head"
+# Since 2026-12-07 a view too dark to see is read by neither (model.featurize.lit_views, DARK_P99).
+DARK_P99 = 32
+GATE_READERS = f"scene+head,dark<{DARK_P99}"
 
 
 def default_text_model_path() -> Path:
@@ -275,8 +277,9 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
 # is labelled by its evidence, which is the head's line classifier's where the checkpoint carries one. 5 (2026-12-06):
 # `grounded`, `support` and `evidence` leave the scene classifier out where a face was found, as the label rule does
 # (schemas.clips.backing_evidence); labels are unchanged. 6 (2026-12-07): the head reads no view the picture gate
-# rejects (GATE_READERS): a clip of cards gets the prior, not a sure-looking guess.
-LABEL_RULE = "6"
+# rejects (GATE_READERS): a clip of cards gets the prior, not a sure-looking guess. 7 (2026-12-07, later): nor a view
+# too dark to see (model.featurize.lit_views): a fade's last frames read fear 0.67, grounded.
+LABEL_RULE = "7"
 
 
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,
