@@ -357,7 +357,7 @@ def other_dialogue_problem(clips: Sequence[dict], feats: Sequence[dict], languag
                            run_languages: Optional[Sequence[str]]) -> Optional[str]:
     """Why pipeline.run reading `languages` could give this film other lines than the run that wrote its features did
     (None: it gives the same). --text_languages also picks the film's dialogue: the first subtitle source with a line
-    read (transforms.subtitles.load_cues, read_any; embedded tracks ranked by language_rank) and, under --transcribe
+    read (transforms.subtitles.load_cues, mostly_read: half its lines; embedded tracks ranked by language_rank) and, under --transcribe
     auto, the speech transcribed instead of subtitles none of whose lines is read. The features cannot show the
     sources that run passed over, so the rescore must read no language that run did not (run_languages, where the
     clips' model_version tells it); and where that run read a line of the film, the rescore must read one too: with
@@ -368,9 +368,10 @@ def other_dialogue_problem(clips: Sequence[dict], feats: Sequence[dict], languag
     lines = [c for c in clips if (c.get("text") or "").strip()]
     read_then = sorted({c.get("language") or "unknown" for c in lines if text_len.get(c["clip_index"])})
     read_now = [c for c in lines if unread_language(c["text"], c.get("language"), languages) is None]
-    if read_then and not read_now:
+    if read_then and 2 * len(read_now) < len(lines):  # (a run takes a source of which it reads half the lines)
         return (f"the run that wrote its features read its lines (in {', '.join(read_then)}), and this rescore "
-                f"(--text_languages {named_languages(languages)}) reads none of them: a run with these languages "
+                f"(--text_languages {named_languages(languages)}) reads {'none' if not read_now else 'under half'} "
+                "of them: a run with these languages "
                 "would take another subtitle source or transcribe the speech; run pipeline.run for it")
     if run_languages is not None and not reads_within(languages, run_languages):
         return (f"the run that wrote its features read lines in {named_languages(run_languages)} (its model_version "

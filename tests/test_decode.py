@@ -505,11 +505,29 @@ def test_black_bars_around_the_picture_are_cut_off(tmp_path):
             assert min(img[:2].mean(), img[-2:].mean(), img[:, :2].mean(), img[:, -2:].mean()) > 40
             assert img[:h // 12, :w // 12].mean() > 200
         assert still_clip(first).face_frames[0].shape[:2] == still_clip(first[y0:y1, x0:x1]).face_frames[0].shape[:2]
+    # a programme that changes resolution part way, the shape kept: its bars are cut at the new size too (review)
+    from transforms.decode import FramePicker
+    big = np.zeros((360, 640, 3), np.uint8)
+    big[48:312] = 150
+    picker = FramePicker(32, face_size=(320, 132), stored_size=(320, 180), area=(24 / 180, 24 / 180, 0.0, 0.0))
+    rgb, face = picker._rgb(av.VideoFrame.from_ndarray(big, format="rgb24"))
+    assert rgb.min() > 100 and face.shape == (132, 320, 3) and face.min() > 100
     whole = np.full((180, 320), 120, np.uint8)
     shade = whole.copy()
     shade[:, :60] = 0  # dark along one edge only: picture
     assert bars([whole] * 3) is None and bars([shade] * 3) is None
     assert bars([np.zeros((180, 320), np.uint8)] * 5) is None  # a fade, a black film: cannot tell
+    noise = np.random.default_rng(1)
+    samples = []
+    for _ in range(5):
+        frame = noise.integers(60, 200, (180, 320)).astype(np.uint8)
+        frame[:30] = frame[-30:] = 0
+        frame[160:166, 100:130] = 235  # a subtitle burnt into the bottom bar: sparse, it stays bar
+        samples.append(frame)
+    assert bars(samples) == pytest.approx((30 / 180, 30 / 180, 0.0, 0.0), abs=0.012)
+    for frame in samples:  # the same edges dark in picture (0-20, changing with the scene): no bars (review)
+        frame[:30], frame[-30:] = noise.integers(0, 20, (30, 320)), noise.integers(0, 20, (30, 320))
+    assert bars(samples) is None
     assert crop_still(np.zeros((90, 160, 3), np.uint8)).shape == (90, 160, 3)
 
 

@@ -282,9 +282,12 @@ class FramePicker:
         return out
 
     def _picture(self, frame, convert, width: int, height: int) -> np.ndarray:
-        """The frame's picture at width x height: inside its bars where the frame is of the stored size (since
-        2026-12-07: transforms.picture_area; before, the bars went to the models), else the whole frame."""
-        area = self.area if self.stored_size == (frame.width, frame.height) else None
+        """The frame's picture at width x height: inside its bars where the frame has the stored frame's shape, at
+        any size (a programme that changes resolution part way; since 2026-12-07: transforms.picture_area; before,
+        the bars went to the models), else the whole frame."""
+        sw, sh = self.stored_size or (0, 0)
+        same = sw and sh and frame.width and frame.height and abs(frame.width * sh / (frame.height * sw) - 1) < 0.02
+        area = self.area if same else None
         return crop_converted(lambda w, h: convert(frame, w, h), area, width, height)
 
     def empty(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:

@@ -192,6 +192,12 @@ _CJK_NAMES = frozenset({"CJK", "HIRAGANA", "KATAKANA", "FULLWIDTH", "HALFWIDTH",
 # its letters is on the wrong side of the cut: a name in Latin letters inside a Chinese line ('我喜欢 iPhone 你呢')
 # interleaves, and the line stays one
 MAX_MISPLACED = 0.1
+# Each of the two is a line of its own: at least this many letters (a Chinese or Japanese line: characters, each a word
+# or more; Korean: syllables), and outside those scripts two words: a name at the end of a line ('أين Paris',
+# 'Это мой iPhone') is part of it (before 2026-12-07 half an Arabic track's lines so ending were taken for a bilingual
+# track, and only the names read; found in review)
+MIN_PART_LETTERS = {"CJK": 2, "HANGUL": 2}
+MIN_PART_LETTERS_ELSE = 8
 # Where this share of a track's cues with letters are such cues, the track is bilingual line by line (a 'chs&eng'
 # fansub, a Japanese release's 'jpn-eng' track): each line of a cue is identified from its own script's lines
 BILINGUAL_SHARE = 0.5
@@ -243,7 +249,15 @@ def script_parts(text: str) -> tuple[str, ...]:
     if cut in (0, len(letters)) or len(letters) - best > MAX_MISPLACED * len(letters):
         return (text,)
     head, tail = text[:letters[cut][0]].strip(), text[letters[cut][0]:].strip()
-    return (head, tail) if head and tail else (text,)
+    return (head, tail) if _a_line(head, first) and _a_line(tail, other) else (text,)
+
+
+def _a_line(part: str, script: str) -> bool:
+    """Whether one part of a cue in `script` is a line of its own (MIN_PART_LETTERS, two words outside CJK)."""
+    letters = sum(ch.isalpha() for ch in part)
+    if script in MIN_PART_LETTERS:
+        return letters >= MIN_PART_LETTERS[script]
+    return letters >= MIN_PART_LETTERS_ELSE and len(part.split()) >= 2
 
 
 def film_founds(texts: Sequence[Optional[str]], languages: Sequence[str]) -> list[Optional[str]]:
@@ -258,14 +272,13 @@ def film_founds(texts: Sequence[Optional[str]], languages: Sequence[str]) -> lis
         if s:
             letters[s] += sum(ch.isalpha() for ch in t)
     groups = [s for s, n in letters.items() if n >= MIN_LETTERS]
+    found = detect_language(texts, languages)
     if len(groups) < 2:
-        found = detect_language(texts, languages)
         return [found] * len(texts)
     by_script = {g: detect_language([t for t, s in zip(texts, scripts) if s == g], languages) for g in groups}
-    found = None
-    if any(s not in by_script for s in scripts):
-        found = detect_language(texts, languages)
-    return [by_script.get(s, found) for s in scripts]
+    # a script's lines too few or unsure to tell take the film's: a Japanese film's romaji, a Russian film's names
+    # (before, unknown, so read by the English text path; found in review)
+    return [by_script.get(s) or found for s in scripts]
 
 
 def _identified(text: Optional[str], found: Optional[str], languages: Sequence[str]) -> Optional[str]:

@@ -28,7 +28,10 @@ MIN_PICTURE = 0.4  # ... and a picture narrower than this share is no picture be
 SAMPLE_AT = (0.1, 0.3, 0.5, 0.7, 0.9)  # where in the film the samples are taken
 SAMPLE_WIDTH = 256  # the samples' width (the stored frame's shape): bars are found to 0.4 % of the width
 MIN_LIT = 2  # samples with a picture needed to find a film's bars (a still: its one)
-EDGE_LIT = 0.5  # a bar ends in a straight edge: at least this share of the first row (column) of picture is lit
+EDGE_LIT = 0.5  # a bar ends in a straight edge: at least this share of a row (column) of picture beside it is lit
+EDGE_ROWS = 3  # ... among the first rows beside it (a scaler blends the picture's edge row with the bar)
+SPARSE = 0.1  # a bar's row has at most this share of pixels brighter than BAR_LUMA (a burnt-in subtitle, ringing)
+FLAT = 6  # ... and its darker pixels lie within this many levels: a matte is flat, a dark picture's darks vary
 
 
 def bars(gray: Sequence[np.ndarray], min_lit: int = MIN_LIT) -> Optional[Area]:
@@ -38,26 +41,43 @@ def bars(gray: Sequence[np.ndarray], min_lit: int = MIN_LIT) -> Optional[Area]:
     lit = [np.asarray(g) for g in gray if np.asarray(g).size and np.asarray(g).max() > LIT_LUMA]
     if len(lit) < min_lit or len({g.shape for g in lit}) != 1:
         return None
-    lit_pixels = np.max(np.stack(lit), axis=0) > BAR_LUMA
-    top, bottom = _pair(lit_pixels)
-    left, right = _pair(lit_pixels.T)
+    stack = np.stack(lit)
+    peak, floor = stack.max(axis=0), stack.min(axis=0)  # each pixel at its brightest and darkest in the samples
+    top, bottom = _pair(peak, floor)
+    left, right = _pair(peak.T, floor.T)
     return (top, bottom, left, right) if top + bottom + left + right > 0 else None
 
 
-def _pair(lit: np.ndarray) -> tuple[float, float]:
-    """The bars at both ends of a picture's rows (`lit`: [rows, columns], where a pixel shows picture in any
-    sample): their shares of the rows, or (0, 0) where either is under MIN_BAR, the picture between is under
-    MIN_PICTURE, or the picture does not start across the bar's edge (EDGE_LIT of the row beside it lit: a dark
-    background fading out around a subject, a vignette, is the picture's own)."""
-    bright = lit.any(axis=1)
-    n = len(bright)
-    if not bright.any():
+def _bar_rows(peak: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """[rows] bool: which rows of a picture (each pixel at its brightest, `peak`, and darkest, `floor`, in the
+    samples) are a bar's: dark (at most SPARSE of the row above BAR_LUMA: a subtitle burnt into a bar, an encoder's
+    ringing at its edge), flat (its darker pixels within FLAT levels: a matte, not a dark picture, whose darks vary)
+    and steady (each pixel within FLAT levels from sample to sample: a dark stretch of picture changes with the
+    scene; a still's one sample cannot tell)."""
+    bright = (peak > BAR_LUMA).mean(axis=1)
+    low, high = np.percentile(peak, [5, 100 * (1 - SPARSE)], axis=1)
+    moving = np.percentile(peak.astype(np.int16) - floor, 100 * (1 - SPARSE), axis=1)
+    return (bright <= SPARSE) & (high - low <= FLAT) & (moving <= FLAT)
+
+
+def _pair(peak: np.ndarray, floor: np.ndarray) -> tuple[float, float]:
+    """The bars at both ends of a picture's rows (`peak`, `floor`: [rows, columns], _bar_rows): their shares of the rows, or (0, 0) where
+    either is under MIN_BAR, the picture between is under MIN_PICTURE, or the picture does not start at the bar's
+    edge (EDGE_LIT of a row among the first EDGE_ROWS beside it lit: a dark background fading out around a subject,
+    a vignette, is the picture's own)."""
+    bar = _bar_rows(peak, floor)
+    n = len(bar)
+    picture = ~bar[:-1] & ~bar[1:]  # the picture starts at two rows that are no bar's (one noisy row inside a bar)
+    if not picture.any():
         return 0.0, 0.0
-    first, last = int(np.argmax(bright)), n - 1 - int(np.argmax(bright[::-1]))
+    first, last = int(np.argmax(picture)), n - 1 - int(np.argmax(picture[::-1]))
+    lit = (peak > BAR_LUMA).mean(axis=1) >= EDGE_LIT
+    near, far = lit[first:first + EDGE_ROWS], lit[max(0, last - EDGE_ROWS + 1):last + 1][::-1]
+    if not (near.any() and far.any()):
+        return 0.0, 0.0
+    first, last = first + int(np.argmax(near)), last - int(np.argmax(far))  # (a row the scaler blended goes too)
     head, tail = first / n, (n - 1 - last) / n
     if head < MIN_BAR or tail < MIN_BAR or 1 - head - tail < MIN_PICTURE:
-        return 0.0, 0.0
-    if min(lit[first].mean(), lit[last].mean()) < EDGE_LIT:
         return 0.0, 0.0
     return head, tail
 

@@ -73,7 +73,12 @@ SPEECH_GATE = f"v{MIN_VOICED:g}or{MIN_VOICED_S:g}s-vad{VAD_THRESHOLD:g}-{MIN_VAD
 # tokens of the still as a one-frame clip: what training on labelled stills and photos saw.
 VIEW_BLOCK = 4
 SAME_VIEW_BLOCK_MAD = 3.0
-VIEWS_RULE = f"views{VIEW_BLOCK}x{SAME_VIEW_BLOCK_MAD:g}"  # in the face encoder's version (encoder_versions)
+# A view too dark to see (its brightest pixels, the 99th percentile of luma, under this) is read by neither the scene
+# classifier nor the head (model.featurize.lit_views, 2026-12-07). Which views the ViT reads rides in VIEWS_RULE, so
+# in the encoder version: features written before hold such views, and the pixels that tell them are not stored, so
+# pipeline.rescore refuses them (another encoder version) and a run redoes the film.
+DARK_P99 = 32
+VIEWS_RULE = f"views{VIEW_BLOCK}x{SAME_VIEW_BLOCK_MAD:g}-lit{DARK_P99}"  # in the face encoder's version
 
 # scene (scene.py)
 SCENE_WEIGHTS = WEIGHTS / "scene_emotion.pt"
@@ -87,9 +92,7 @@ PICTURE_P = 0.2
 # (model.featurize.Featurizer.pictures_only): a clip of cards had no evidence, yet the head's guess on its vision
 # tokens read sure (a test card joy 0.67). A rule of what the head reads (LABEL_RULE 6), not of the encoders: tokens
 # stored before hold every view and are read through the gate (pipeline.rescore); in training's feature cache key.
-# Since 2026-12-07 a view too dark to see is read by neither (model.featurize.lit_views, DARK_P99).
-DARK_P99 = 32
-GATE_READERS = f"scene+head,dark<{DARK_P99}"
+GATE_READERS = "scene+head"
 
 
 def default_text_model_path() -> Path:
@@ -277,9 +280,8 @@ def head_digests(head: str | os.PathLike | None = None) -> dict[str, str]:
 # is labelled by its evidence, which is the head's line classifier's where the checkpoint carries one. 5 (2026-12-06):
 # `grounded`, `support` and `evidence` leave the scene classifier out where a face was found, as the label rule does
 # (schemas.clips.backing_evidence); labels are unchanged. 6 (2026-12-07): the head reads no view the picture gate
-# rejects (GATE_READERS): a clip of cards gets the prior, not a sure-looking guess. 7 (2026-12-07, later): nor a view
-# too dark to see (model.featurize.lit_views): a fade's last frames read fear 0.67, grounded.
-LABEL_RULE = "7"
+# rejects (GATE_READERS): a clip of cards gets the prior, not a sure-looking guess.
+LABEL_RULE = "6"
 
 
 def model_version(head_path: str | os.PathLike | None, encoder_version: str, modalities=None,
