@@ -358,7 +358,7 @@ def test_the_scene_classifier_reads_only_the_vit_it_learnt_on(tmp_path):
     import torch
     from safetensors.torch import save_file
     from model.encoders.vision import cached_dinov2_state_dict, default_vision_onnx
-    from model.featurize import ClipMedia, Featurizer
+    from model.featurize import ClipMedia, Featurizer, lit_views
     from transforms.decode import decode_clip
     frames = decode_clip(str(SINTEL), 20.0, 22.0, DecodeConfig()).frames
     torch.manual_seed(0)
@@ -368,7 +368,8 @@ def test_the_scene_classifier_reads_only_the_vit_it_learnt_on(tmp_path):
     mine = Featurizer(create_encoders(EncoderSpec(vision_model=str(tmp_path / "studio_vit.safetensors"))),
                       modalities=("vision",))
     tokens = mine.clip(ClipMedia(frames=frames, audio=np.zeros(0, np.float32))).tokens
-    assert tokens["scene"].shape == (2 * len(frames), 384) and not mine.scene_reads
+    lit = int(lit_views(frames).sum())  # (its second frame is a fade to black, too dark to see: not read)
+    assert lit and tokens["scene"].shape == (2 * lit, 384) and not mine.scene_reads
     assert "scene" not in mine.evidence(tokens) and mine.pictures_only(tokens) is tokens
     packaged = Featurizer(create_encoders(EncoderSpec(image_size=336)), modalities=("vision",))
     assert packaged.scene_reads and "scene" in packaged.evidence(
