@@ -296,7 +296,8 @@ class Featurizer:
         views = [distinct_views(c.frames) if "vision" in self.modalities or "face" in self.modalities else []
                  for c in clips]
         if "vision" in self.modalities:
-            seen = [[v for v, lit in zip(vs, lit_views(np.asarray(c.frames)[vs])) if lit] for vs, c in zip(views, clips)]
+            seen = [[v for v, lit in zip(vs, lit_views(np.asarray(c.frames)[vs])) if lit]
+                    for vs, c in zip(views, clips)]
             both = run_isolating(  # (a view too dark to see is not read: lit_views)
                 everyone, lambda idx: self.vision_tokens([np.asarray(clips[i].frames)[seen[i]] for i in idx]),
                 "vision")

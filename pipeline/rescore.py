@@ -356,9 +356,9 @@ def reads_within(languages: Sequence[str], run_languages: Sequence[str]) -> bool
 def other_dialogue_problem(clips: Sequence[dict], feats: Sequence[dict], languages: Sequence[str],
                            run_languages: Optional[Sequence[str]]) -> Optional[str]:
     """Why pipeline.run reading `languages` could give this film other lines than the run that wrote its features did
-    (None: it gives the same). --text_languages also picks the film's dialogue: the first subtitle source with a line
-    read (transforms.subtitles.load_cues, mostly_read: half its lines; embedded tracks ranked by language_rank) and, under --transcribe
-    auto, the speech transcribed instead of subtitles none of whose lines is read. The features cannot show the
+    (None: it gives the same). --text_languages also picks the film's dialogue: the first subtitle source with half
+    its lines read (transforms.subtitles.load_cues, mostly_read; embedded tracks ranked by language_rank) and, under
+    --transcribe auto, the speech transcribed instead of subtitles under half of whose lines are read. The features cannot show the
     sources that run passed over, so the rescore must read no language that run did not (run_languages, where the
     clips' model_version tells it); and where that run read a line of the film, the rescore must read one too: with
     both, the same source is the first read, and only the text tokens of lines not read now are dropped, as a run

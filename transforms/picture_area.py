@@ -6,22 +6,20 @@ The models learnt from pictures without bars: the scene classifier from photos (
 Emotion6 dev against 0.535 without, a 2.39:1 crop in a 16:9 frame at 0.433 against 0.483 (review of 2026-12-07,
 its predictions drifting to sadness and fear at about the same confidence), and a 4:3 picture in a 16:9 frame is
 searched for faces at 360 px wide, not 480. So the bars are found once per film, from frames sampled across it
-(as FFmpeg's cropdetect finds them: rows and columns that stay at or under BAR_LUMA in every sample), and every
-frame the models read is converted from the picture alone (transforms.decode.FramePicker). A still (a labelled photo
-or film still in training and evaluation: transforms.decode.still_clip) is judged by itself, by the same rule.
+(rows and columns at or under FFmpeg's cropdetect limit, BAR_LUMA, that are also flat and steady from sample to
+sample, as a matte is and a dark picture is not: _bar_rows), and every frame the models read is converted from the
+picture alone (transforms.decode.FramePicker). A still (a labelled photo or film still in training and evaluation:
+transforms.decode.still_clip) is judged by itself, by the same rule.
 
 An area is a tuple (top, bottom, left, right): the bars' share of the stored frame's height and width."""
 from __future__ import annotations
 
-import logging
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 Area = tuple[float, float, float, float]
-BAR_LUMA = 24  # (of 255) cropdetect's default limit: a bar's row or column is no brighter anywhere in any sample
+BAR_LUMA = 24  # (of 255) cropdetect's default limit: a bar's pixels are no brighter (but SPARSE ones)
 LIT_LUMA = 64  # a sample with no pixel brighter than this (a fade, a night shot, a black frame) tells nothing
 MIN_BAR = 0.02  # a bar narrower than this share of its side is an edge of the picture (overscan, a dark border)
 MIN_PICTURE = 0.4  # ... and a picture narrower than this share is no picture between bars (dark samples): no crop
@@ -61,10 +59,10 @@ def _bar_rows(peak: np.ndarray, floor: np.ndarray) -> np.ndarray:
 
 
 def _pair(peak: np.ndarray, floor: np.ndarray) -> tuple[float, float]:
-    """The bars at both ends of a picture's rows (`peak`, `floor`: [rows, columns], _bar_rows): their shares of the rows, or (0, 0) where
-    either is under MIN_BAR, the picture between is under MIN_PICTURE, or the picture does not start at the bar's
-    edge (EDGE_LIT of a row among the first EDGE_ROWS beside it lit: a dark background fading out around a subject,
-    a vignette, is the picture's own)."""
+    """The bars at both ends of a picture's rows (`peak`, `floor`: [rows, columns], as _bar_rows reads them): their
+    shares of the rows, or (0, 0) where either is under MIN_BAR, the picture between is under MIN_PICTURE, or the
+    picture does not start at the bar's edge (EDGE_LIT of a row among the first EDGE_ROWS beside it lit: a dark
+    background fading out around a subject, a vignette, is the picture's own)."""
     bar = _bar_rows(peak, floor)
     n = len(bar)
     picture = ~bar[:-1] & ~bar[1:]  # the picture starts at two rows that are no bar's (one noisy row inside a bar)
@@ -93,9 +91,9 @@ def sample_size(width: int, height: int) -> tuple[int, int]:
 
 
 def film_area(container, stream, duration_s: float, start_s: float = 0.0) -> Optional[Area]:
-    """A film's bars from one frame at each of SAMPLE_AT of it (the first frame decoded after seeking there;
-    the whole film's frames where it is too short to seek in), None where there are none or the samples cannot
-    tell. `start_s`: the film's clock's start in the container (transforms.probe.film_start_s)."""
+    """A film's bars from one frame at each of SAMPLE_AT of it (the first frame decoded after seeking there), None
+    where there are none or the samples cannot tell (a sample of another size than the stream's is left out).
+    `start_s`: the film's clock's start in the container (transforms.probe.film_start_s)."""
     import av
 
     from transforms.probe import demux

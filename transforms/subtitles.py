@@ -952,9 +952,9 @@ def load_cues(ref: FilmRef, info: FilmInfo, preferred_language: Optional[str] = 
 
     Sources in order: sidecars (find_sidecars' ranking), then embedded text streams (preferred language first,
     then those tagged with a language of `text_languages`, untagged, others; forced tracks last), then closed
-    captions in the video stream (CAPTIONS: broadcast recordings' A53 / CEA-608). The first source
-    the text path reads (at least half its lines: mostly_read) wins (`text_languages`, () = any): an archive's film often carries a dozen subtitle
-    tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned.
+    captions in the video stream (CAPTIONS: broadcast recordings' A53 / CEA-608). The first source the text path
+    reads (at least half its lines: mostly_read) wins (`text_languages`, () = any): an archive's film often carries a
+    dozen subtitle tracks, and the first of them need not be one the model learnt. When none is read, the first with cues is returned.
     A forced track (is_forced: a sidecar, a stream or pictures) waits until every other source has been tried: it
     is the film's dialogue only when nothing else gives lines the text path reads (before 2026-12-06 a forced
     sidecar, film.en.forced.srt, came before the film's own full track).
