@@ -63,6 +63,9 @@ def _pair(peak: np.ndarray, floor: np.ndarray) -> tuple[float, float]:
     shares of the rows, or (0, 0) where either is under MIN_BAR, the picture between is under MIN_PICTURE, or the
     picture does not start at the bar's edge (EDGE_LIT of a row among the first EDGE_ROWS beside it lit: a dark
     background fading out around a subject, a vignette, is the picture's own)."""
+    edges = (peak[[0, 1, -2, -1]] > BAR_LUMA).mean(axis=1) > SPARSE  # two bright rows at an end: no bar there
+    if len(peak) < 4 or edges[:2].all() or edges[2:].all():
+        return 0.0, 0.0
     bar = _bar_rows(peak, floor)
     n = len(bar)
     picture = ~bar[:-1] & ~bar[1:]  # the picture starts at two rows that are no bar's (one noisy row inside a bar)
