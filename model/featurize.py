@@ -97,21 +97,25 @@ def lit_views(frames: np.ndarray) -> np.ndarray:
     sure as on the photos as given (0.53 right, saying 0.52); from 32 to 64, 0.30-0.33; no photo as given is under 68
     (python -m benchmarks.dark_views). Before 2026-12-07 only black frames were left out (the picture gate), and the
     last frames of a fade to black read fear 0.67, grounded (found in review)."""
-    import cv2
     from model.encoders.versions import DARK_P99
     out = np.zeros(len(frames), bool)
     for i, frame in enumerate(frames):
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+        gray = gray_frame(frame)
         k = int(0.99 * (gray.size - 1))
         out[i] = gray.size > 0 and np.partition(gray.reshape(-1), k)[k] >= DARK_P99
     return out
 
 
+def gray_frame(frame: np.ndarray) -> np.ndarray:
+    """A uint8 RGB (or gray) frame's luma (BT.601 weights, OpenCV's conversion)."""
+    import cv2
+    return frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+
+
 def view_thumbnail(frame: np.ndarray) -> np.ndarray:
     """The 32x32 gray float32 thumbnail of an RGB (or gray) frame that distinct_views compares."""
     import cv2
-    gray = frame if frame.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-    return cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(gray_frame(frame), (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def largest_block_difference(a: np.ndarray, b: np.ndarray) -> float:

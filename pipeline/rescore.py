@@ -358,10 +358,10 @@ def other_dialogue_problem(clips: Sequence[dict], feats: Sequence[dict], languag
     """Why pipeline.run reading `languages` could give this film other lines than the run that wrote its features did
     (None: it gives the same). --text_languages also picks the film's dialogue: the first subtitle source with half
     its lines read (transforms.subtitles.load_cues, mostly_read; embedded tracks ranked by language_rank) and, under
-    --transcribe auto, the speech transcribed instead of subtitles under half of whose lines are read. The features cannot show the
-    sources that run passed over, so the rescore must read no language that run did not (run_languages, where the
-    clips' model_version tells it); and where that run read a line of the film, the rescore must read one too: with
-    both, the same source is the first read, and only the text tokens of lines not read now are dropped, as a run
+    --transcribe auto, the speech transcribed instead of subtitles under half of whose lines are read. The features
+    cannot show the sources that run passed over, so the rescore must read no language that run did not
+    (run_languages, where the clips' model_version tells it); and where that run read the film's lines, the rescore
+    must read half of them too: with both, the same source is the first read, and only the text tokens of lines not read now are dropped, as a run
     would drop them. Before 2026-12-07 such a film was rescored from the other source's lines under the new
     model_version (a French sidecar read under 'any', rescored with 'en': a run with 'en' reads the English one)."""
     text_len = {f["clip_index"]: f["text_len"] for f in feats}

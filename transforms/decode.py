@@ -211,6 +211,12 @@ def plan_span(job: FilmJob, cfg: DecodeConfig, start_s: float, end_s: float) -> 
 # ---------------------------------------------------------------------------------------------------------
 # Pieces of the streaming planner
 
+def _shaped_as(frame, width: int, height: int) -> bool:
+    """Whether a decoded frame has the shape of a width x height one, at any size (within 2 %: odd sizes rounded)."""
+    return bool(width and height and frame.width and frame.height) and \
+        abs(frame.width * height / (frame.height * width) - 1) < 0.02
+
+
 class FramePicker:
     """Resolves requested sample times to the decoded frame on screen then (the nearest, where frames come at
     about the film's rate), converting only the chosen frames."""
@@ -272,7 +278,7 @@ class FramePicker:
         if sideways:
             fw, fh = max(2, int(round(fw * fw / fh / 2)) * 2), fw
         sw, sh = self.stored_size if all(self.stored_size or ()) else (fw, fh)
-        if not frame.width or not frame.height or abs(frame.width * sh / (frame.height * sw) - 1) < 0.02:
+        if not frame.width or not frame.height or _shaped_as(frame, sw, sh):
             return self._picture(frame, convert, fw, fh)
         scale = min(fw / frame.width, fh / frame.height)
         w, h = (max(2, int(round(n * scale / 2)) * 2) for n in (frame.width, frame.height))
@@ -285,9 +291,7 @@ class FramePicker:
         """The frame's picture at width x height: inside its bars where the frame has the stored frame's shape, at
         any size (a programme that changes resolution part way; since 2026-12-07: transforms.picture_area; before,
         the bars went to the models), else the whole frame."""
-        sw, sh = self.stored_size or (0, 0)
-        same = sw and sh and frame.width and frame.height and abs(frame.width * sh / (frame.height * sw) - 1) < 0.02
-        area = self.area if same else None
+        area = self.area if _shaped_as(frame, *(self.stored_size or (0, 0))) else None
         return crop_converted(lambda w, h: convert(frame, w, h), area, width, height)
 
     def empty(self) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:

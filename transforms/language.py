@@ -385,9 +385,10 @@ def label_cues(cues: Sequence, languages: Sequence[str] = TEXT_LANGUAGES, notes:
         if len(lines) == 2 and len(read) == 1:
             out.append(read[0])
             dropped += [line for line in lines if line is not read[0]]
+        elif len(lines) == 1:
+            out.append(lines[0])
         else:
-            out.append(dataclasses.replace(c, language=clip_language([line.language for line in lines], languages)
-                                           if len(lines) == 2 else lines[0].language))
+            out.append(dataclasses.replace(c, language=clip_language([line.language for line in lines], languages)))
     out, twins = _without_twins(out, languages)
     if notes is not None and (dropped or twins):
         codes = sorted({str(line_language(c.language)) for c in dropped + twins})
@@ -411,15 +412,15 @@ def _without_twins(cues: list, languages: Sequence[str]) -> tuple[list, list]:
     same times (TWIN_S); and those dropped."""
     if not languages:
         return cues, []
+    scripts = [main_script(c.text) for c in cues]
     starts = sorted((c.start_s, i) for i, c in enumerate(cues) if reads(c.language, languages))
     keys = [s for s, _ in starts]
     kept, twins = [], []
-    for c in cues:
+    for c, script in zip(cues, scripts):
         twin = False
         if c.text and not reads(c.language, languages):
             lo, hi = bisect.bisect_left(keys, c.start_s - TWIN_S), bisect.bisect_right(keys, c.start_s + TWIN_S)
-            twin = any(abs(cues[i].end_s - c.end_s) <= TWIN_S and main_script(cues[i].text) != main_script(c.text)
-                       for _, i in starts[lo:hi])
+            twin = any(abs(cues[i].end_s - c.end_s) <= TWIN_S and scripts[i] != script for _, i in starts[lo:hi])
         (twins if twin else kept).append(c)
     return kept, twins
 

@@ -83,11 +83,6 @@ def _pair(peak: np.ndarray, floor: np.ndarray) -> tuple[float, float]:
     return head, tail
 
 
-def luma(rgb: np.ndarray) -> np.ndarray:
-    """uint8 luma (BT.601 weights) of an RGB picture, as the samples' gray conversion gives it."""
-    return np.rint(np.asarray(rgb, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
-
-
 def sample_size(width: int, height: int) -> tuple[int, int]:
     """The samples' (width, height): SAMPLE_WIDTH at the stored frame's shape (even height)."""
     return SAMPLE_WIDTH, max(2, int(round(SAMPLE_WIDTH * height / max(width, 1) / 2)) * 2)
@@ -138,9 +133,10 @@ def crop_converted(convert: Callable[[int, int], np.ndarray], area: Optional[Are
 
 def crop_still(image: np.ndarray) -> np.ndarray:
     """A still (RGB) without its bars, judged from the still alone (bars, min_lit 1)."""
+    from model.featurize import gray_frame
     h, w = image.shape[:2]
     step = max(1, w // SAMPLE_WIDTH)
-    area = bars([luma(image[::step, ::step])], min_lit=1)
+    area = bars([gray_frame(image[::step, ::step])], min_lit=1)
     if not area:
         return image
     top, bottom, left, right = area
